@@ -1,0 +1,113 @@
+import type { Db } from '../db/index.js';
+
+/** Every security event type, in one list, so the API can validate filters against it. */
+export const SECURITY_EVENT_TYPES = [
+  'auth.login',
+  'auth.logout',
+  'auth.logout_all',
+  'auth.password_changed',
+  'auth.password_rehashed',
+  'token.renewed',
+  'token.reuse_detected',
+  'session.ended',
+  'key.rotated',
+  'settings.changed',
+  'user.created',
+  'user.updated',
+  'user.deleted',
+  'user.password_set',
+] as const;
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
+
+/** Who did it and from where. Work done by the system itself names the system actor. */
+export interface Actor {
+  id: string | null;
+  name: string;
+}
+export const SYSTEM_ACTOR: Actor = Object.freeze({ id: null, name: 'system' });
+export const CLI_ACTOR: Actor = Object.freeze({ id: null, name: 'cli' });
+
+export interface EventContext {
+  actor: Actor;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export interface SecurityEvent {
+  type: SecurityEventType;
+  outcome: 'success' | 'failure' | 'info';
+  subjectId?: string | null;
+  /** Server-side detail (reasons, changed keys). Never a secret. */
+  details?: Record<string, unknown>;
+}
+
+export interface EventFilter {
+  type?: SecurityEventType;
+  outcome?: 'success' | 'failure' | 'info';
+  actorId?: string;
+  subjectId?: string;
+  ip?: string;
+  since?: number;
+  until?: number;
+  beforeId?: number;
+  limit: number;
+}
+
+export interface StoredEvent {
+  id: number;
+  at: string;
+  type: string;
+  outcome: string;
+  actor: { id: string | null; name: string | null };
+  subjectId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  details: Record<string, unknown> | null;
+}
+
+/** The one append-only store of security events (AUDIT-1). Every feature writes through it. */
+export class SecurityLog {
+  constructor(private readonly db: Db, private readonly now: () => number) {}
+
+  async record(ctx: EventContext, ev: SecurityEvent, db: Db = this.db): Promise<void> {
+    await db.insertInto('security_events').values({
+      at: this.now(),
+      type: ev.type,
+      outcome: ev.outcome,
+      actor_id: ctx.actor.id,
+      actor_name: ctx.actor.name,
+      subject_id: ev.subjectId ?? null,
+      ip: ctx.ip ?? null,
+      user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
+      request_id: ctx.requestId ?? null,
+      details: ev.details ? JSON.stringify(ev.details) : null,
+    }).execute();
+  }
+
+  async list(f: EventFilter): Promise<StoredEvent[]> {
+    let q = this.db.selectFrom('security_events').selectAll();
+    if (f.type) q = q.where('type', '=', f.type);
+    if (f.outcome) q = q.where('outcome', '=', f.outcome);
+    if (f.actorId) q = q.where('actor_id', '=', f.actorId);
+    if (f.subjectId) q = q.where('subject_id', '=', f.subjectId);
+    if (f.ip) q = q.where('ip', '=', f.ip);
+    if (f.since !== undefined) q = q.where('at', '>=', f.since);
+    if (f.until !== undefined) q = q.where('at', '<', f.until);
+    if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+    const rows = await q.orderBy('id', 'desc').limit(f.limit).execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      at: new Date(r.at).toISOString(),
+      type: r.type,
+      outcome: r.outcome,
+      actor: { id: r.actor_id, name: r.actor_name },
+      subjectId: r.subject_id,
+      ip: r.ip,
+      userAgent: r.user_agent,
+      requestId: r.request_id,
+      details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
+    }));
+  }
+}

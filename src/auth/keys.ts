@@ -1,0 +1,98 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+import type { Db } from '../db/index.js';
+
+/**
+ * The signing key ring (AUTH-1). Only key ids live in the database; each key is derived
+ * from APP_KEY and its id with HKDF, so no key material is ever stored, and a changed
+ * APP_KEY changes every key and invalidates every token.
+ */
+export interface KeyRingEntry {
+  kid: string;
+  createdAt: number;
+  retiredAt: number | null;
+}
+
+export function deriveKey(appKey: string, salt: string, info: string): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', appKey, salt, info, 32));
+}
+
+export class KeyRing {
+  private entries: KeyRingEntry[] = [];
+  private loadedAt = -Infinity;
+  private readonly derived = new Map<string, Uint8Array>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly appKey: string,
+    private readonly now: () => number,
+    /** How long a cached ring is trusted before it is re-read, so a rotation reaches every instance. */
+    private readonly cacheMs = 5000,
+  ) {}
+
+  private async load(force = false): Promise<void> {
+    if (!force && Date.now() - this.loadedAt < this.cacheMs) return;
+    const rows = await this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid', 'desc').execute();
+    this.entries = rows.map((r) => ({ kid: r.kid, createdAt: r.created_at, retiredAt: r.retired_at }));
+    this.loadedAt = Date.now();
+  }
+
+  private secret(kid: string): Uint8Array {
+    let k = this.derived.get(kid);
+    if (!k) {
+      k = deriveKey(this.appKey, kid, 'palisade/token-signing/v1');
+      this.derived.set(kid, k);
+    }
+    return k;
+  }
+
+  /** The newest key, used for every new token. */
+  async current(): Promise<{ kid: string; key: Uint8Array }> {
+    await this.load();
+    let active = this.entries.find((e) => e.retiredAt === null);
+    if (!active) {
+      await this.load(true);
+      active = this.entries.find((e) => e.retiredAt === null);
+    }
+    if (!active) throw new Error('no active signing key; run migrations');
+    return { kid: active.kid, key: this.secret(active.kid) };
+  }
+
+  /**
+   * The key for verifying a token with this kid, or null when the kid is unknown or was
+   * retired longer ago than `maxTokenAgeMs` (its tokens can no longer be renewed).
+   */
+  async forVerify(kid: string, maxTokenAgeMs: number): Promise<Uint8Array | null> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(kid)) return null;
+    await this.load();
+    let e = this.entries.find((x) => x.kid === kid);
+    if (!e) {
+      await this.load(true);
+      e = this.entries.find((x) => x.kid === kid);
+    }
+    if (!e) return null;
+    if (e.retiredAt !== null && this.now() > e.retiredAt + maxTokenAgeMs) return null;
+    return this.secret(kid);
+  }
+
+  async list(): Promise<KeyRingEntry[]> {
+    await this.load(true);
+    return [...this.entries];
+  }
+}
+
+/** Adds a new key and retires the active ones, in one transaction. Returns the new kid. */
+export async function rotateKey(db: Db, now: number): Promise<{ kid: string; retired: string[] }> {
+  const kid = `k${now.toString(36)}${randomBytes(6).toString('base64url')}`;
+  return db.transaction().execute(async (trx) => {
+    const active = await trx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).execute();
+    await trx.updateTable('signing_keys').set({ retired_at: now }).where('retired_at', 'is', null).execute();
+    await trx.insertInto('signing_keys').values({ kid, created_at: now, retired_at: null }).execute();
+    return { kid, retired: active.map((r) => r.kid) };
+  });
+}
+
+/** Makes sure one active key exists (first boot). */
+export async function ensureKey(db: Db, now: number): Promise<void> {
+  const any = await db.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
+  if (!any) await rotateKey(db, now);
+}

@@ -1,0 +1,132 @@
+import { hash as argon2Hash, verify as argon2Verify, Algorithm } from '@node-rs/argon2';
+import bcrypt from 'bcryptjs';
+import { scrypt as scryptCb, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { AppError } from '../http/errors.js';
+
+const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+
+/** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
+export const ARGON2_PARAMS = Object.freeze({ algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+
+/** Upper bound on what we hash at all: hashing cost must not be attacker-controlled. */
+export const MAX_PASSWORD_LENGTH = 1024;
+
+/**
+ * Runs hashing in a bounded queue: at most `concurrency` at once and `queueMax` waiting,
+ * so a flood of sign-ins answers SERVER_BUSY instead of starving every other request.
+ */
+export class HashQueue {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly concurrency: number, private readonly queueMax: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.concurrency) {
+      if (this.waiting.length >= this.queueMax) throw new AppError('SERVER_BUSY', undefined, 'hash queue full');
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running++;
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); else this.running--;
+    }
+  }
+}
+
+export type HashKind = 'argon2id' | 'bcrypt' | 'scrypt' | 'unknown';
+
+export function hashKind(stored: string): HashKind {
+  if (stored.startsWith('$argon2id$')) return 'argon2id';
+  if (/^\$2[aby]\$\d\d\$/.test(stored)) return 'bcrypt';
+  if (stored.startsWith('$scrypt$')) return 'scrypt';
+  return 'unknown';
+}
+
+/** A hash that imports may carry: argon2id, bcrypt, or `$scrypt$ln=14,r=8,p=1$<salt b64>$<hash b64>`. */
+export function isImportableHash(stored: string): boolean {
+  if (stored.length > 512) return false;
+  const kind = hashKind(stored);
+  if (kind === 'scrypt') return parseScrypt(stored) !== null;
+  if (kind === 'bcrypt') return /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(stored);
+  return kind === 'argon2id';
+}
+
+function parseScrypt(stored: string): { N: number; r: number; p: number; salt: Buffer; hash: Buffer } | null {
+  const m = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/=._-]+)\$([A-Za-z0-9+/=._-]+)$/.exec(stored);
+  if (!m) return null;
+  const ln = Number(m[1]);
+  const r = Number(m[2]);
+  const p = Number(m[3]);
+  if (ln < 10 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16) return null;
+  const salt = Buffer.from(m[4]!, 'base64');
+  const hash = Buffer.from(m[5]!, 'base64');
+  if (salt.length < 8 || hash.length < 16 || hash.length > 128) return null;
+  return { N: 2 ** ln, r, p, salt, hash };
+}
+
+export class PasswordHasher {
+  private dummy: string | null = null;
+  constructor(private readonly queue: HashQueue) {}
+
+  hash(password: string): Promise<string> {
+    return this.queue.run(() => argon2Hash(password, ARGON2_PARAMS));
+  }
+
+  /** Verifies against any supported stored hash; `null` (no such user) verifies a dummy hash. */
+  async verify(stored: string | null, password: string): Promise<boolean> {
+    if (stored === null) {
+      if (!this.dummy) this.dummy = await this.hash(randomBytes(16).toString('hex'));
+      await this.verifyKnown(this.dummy, password);
+      return false;
+    }
+    return this.verifyKnown(stored, password);
+  }
+
+  /** True when the stored hash should be replaced by a fresh argon2id hash after a good login. */
+  needsRehash(stored: string): boolean {
+    if (hashKind(stored) !== 'argon2id') return true;
+    const m = /\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(stored);
+    return !m || Number(m[1]) < ARGON2_PARAMS.memoryCost || Number(m[2]) < ARGON2_PARAMS.timeCost;
+  }
+
+  private verifyKnown(stored: string, password: string): Promise<boolean> {
+    return this.queue.run(async () => {
+      switch (hashKind(stored)) {
+        case 'argon2id':
+          return argon2Verify(stored, password).catch(() => false);
+        case 'bcrypt':
+          // bcrypt reads at most 72 bytes; longer inputs would verify on a prefix, so refuse them.
+          if (Buffer.byteLength(password) > 72) return false;
+          return bcrypt.compare(password, stored);
+        case 'scrypt': {
+          const s = parseScrypt(stored);
+          if (!s) return false;
+          const got = await scrypt(password, s.salt, s.hash.length, { N: s.N, r: s.r, p: s.p, maxmem: 256 * s.N * s.r + 1024 * 1024 });
+          return timingSafeEqual(got, s.hash);
+        }
+        default:
+          return false;
+      }
+    });
+  }
+}
+
+/** 24 characters from a 64-symbol alphabet (144 bits) for generated passwords. */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+/** The baseline policy of the foundation; issue 4 (AUTH-7) replaces it with the configurable one. */
+export function checkPasswordBaseline(password: string, username: string): string[] {
+  const problems: string[] = [];
+  if ([...password].length < 12) problems.push('PASSWORD_TOO_SHORT');
+  if (password.length > MAX_PASSWORD_LENGTH) problems.push('PASSWORD_TOO_LONG');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(password)) problems.push('PASSWORD_CONTROL_CHARACTERS');
+  if (password.toLowerCase().includes(username.toLowerCase())) problems.push('PASSWORD_CONTAINS_USERNAME');
+  return problems;
+}

@@ -1,0 +1,73 @@
+import { SignJWT, compactVerify, decodeProtectedHeader, errors as joseErrors } from 'jose';
+import type { KeyRing } from './keys.js';
+import { AppError } from '../http/errors.js';
+
+export const TOKEN_ALGORITHMS = ['HS256'] as const;
+const ISSUER = 'palisade';
+const AUDIENCE = 'palisade-api';
+
+/** Claims of a session token; times in seconds. */
+export interface TokenClaims {
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+/**
+ * Signs and verifies session tokens. Signing is deterministic for the same claims and kid,
+ * so a renewal handed out again inside the grace window is byte-identical.
+ */
+export class TokenService {
+  constructor(private readonly keys: KeyRing) {}
+
+  async currentKid(): Promise<string> {
+    return (await this.keys.current()).kid;
+  }
+
+  async sign(c: TokenClaims, kid?: string): Promise<{ token: string; kid: string }> {
+    const k = kid ? { kid, key: await this.keys.forVerify(kid, Infinity) } : await this.keys.current();
+    if (!k.key) throw new Error('signing key vanished');
+    const payload = { iss: ISSUER, aud: AUDIENCE, sub: c.sub, sid: c.sid, jti: c.jti, iat: c.iat, exp: c.exp };
+    const token = await new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid: k.kid, typ: 'JWT' }).sign(k.key);
+    return { token, kid: k.kid };
+  }
+
+  /**
+   * Checks the signature (HS256 only, key from the ring) and the claims' shape, but not the
+   * expiry: the caller decides between "valid", "renewable" and "expired".
+   */
+  async verifySignature(token: string, maxTokenAgeMs: number): Promise<{ claims: TokenClaims; kid: string }> {
+    if (token.length > 4096) throw new AppError('TOKEN_INVALID', undefined, 'token too long');
+    let kid: string;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (typeof header.kid !== 'string' || header.typ !== 'JWT') throw new Error('header');
+      kid = header.kid;
+    } catch {
+      throw new AppError('TOKEN_INVALID', undefined, 'malformed header');
+    }
+    const key = await this.keys.forVerify(kid, maxTokenAgeMs);
+    if (!key) throw new AppError('TOKEN_INVALID', undefined, 'unknown or retired key id');
+    let raw: Uint8Array;
+    try {
+      raw = (await compactVerify(token, key, { algorithms: [...TOKEN_ALGORITHMS] })).payload;
+    } catch (e) {
+      const why = e instanceof joseErrors.JOSEAlgNotAllowed ? 'algorithm not allowed' : 'bad signature or format';
+      throw new AppError('TOKEN_INVALID', undefined, why);
+    }
+    let p: Record<string, unknown>;
+    try {
+      p = JSON.parse(new TextDecoder().decode(raw)) as Record<string, unknown>;
+    } catch {
+      throw new AppError('TOKEN_INVALID', undefined, 'payload not JSON');
+    }
+    const str = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 128;
+    const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+    if (p.iss !== ISSUER || p.aud !== AUDIENCE || !str(p.sub) || !str(p.sid) || !str(p.jti) || !int(p.iat) || !int(p.exp)) {
+      throw new AppError('TOKEN_INVALID', undefined, 'claims');
+    }
+    return { claims: { sub: p.sub as string, sid: p.sid as string, jti: p.jti as string, iat: p.iat as number, exp: p.exp as number }, kid };
+  }
+}

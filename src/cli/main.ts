@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { createServices, ensureRootUser, type Services } from '../services.js';
+import { buildApp } from '../http/app.js';
+import { CLI_ACTOR } from '../audit/events.js';
+import { rotateKey } from '../auth/keys.js';
+import { generatePassword } from '../auth/passwords.js';
+import { AppError } from '../http/errors.js';
+
+const USAGE = `usage: palisade <command>
+
+  start                                   run the server
+  migrate                                 apply database migrations
+  config check                            validate the configuration and list every problem
+  user create --username U [--email E] [--admin] [--password-stdin]
+  user set-password --username U [--password-stdin]
+  user disable --username U
+  sessions revoke --user U                end every session of a user
+  keys rotate                             add a signing key; the previous one verifies until its tokens expire
+
+Passwords are read from standard input with --password-stdin, never from the command line;
+without it a strong password is generated and printed once.`;
+
+class UsageError extends Error {}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function config(generateKey: boolean): Config {
+  const { config, warnings } = loadConfig(process.env, { generateKey });
+  for (const w of warnings) process.stderr.write(`palisade: warning: ${w}\n`);
+  return config;
+}
+
+async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
+  const s = await createServices({ config: config(true) });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+async function userByName(s: Services, name: string | undefined) {
+  if (!name) throw new UsageError('--username is required');
+  const u = await s.users.findByName(name);
+  if (!u) throw new UsageError(`no such user: ${name}`);
+  return u;
+}
+
+async function start(): Promise<void> {
+  const s = await createServices({ config: config(true) });
+  try {
+    const root = await ensureRootUser(s);
+    if (root.generatedPassword) {
+      // Printed once, to the terminal only, never through the logger.
+      process.stdout.write(`\n  Root user "${root.username}" created. Its generated password, shown only this once:\n\n    ${root.generatedPassword}\n\n  Sign in and change it, or set INIT_ROOT_PASSWORD before the first start.\n\n`);
+    }
+  } catch (e) {
+    if (!(e instanceof AppError && e.code === 'CONFLICT')) throw e; // another instance created it first
+  }
+  const app = await buildApp(s);
+  const stop = async () => {
+    await app.close();
+    await s.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await app.listen({ host: s.config.host, port: s.config.port });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      username: { type: 'string' },
+      user: { type: 'string' },
+      email: { type: 'string' },
+      admin: { type: 'boolean' },
+      'password-stdin': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const cmd = positionals.join(' ');
+  if (values.help || cmd === '') {
+    process.stdout.write(USAGE + '\n');
+    return values.help ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'start':
+      await start();
+      return -1; // keeps running
+    case 'migrate':
+      await withServices(async () => undefined);
+      process.stdout.write('migrations applied\n');
+      return 0;
+    case 'config check': {
+      const c = config(false);
+      process.stdout.write(`configuration is valid: ${c.databaseUrl ? 'PostgreSQL' : 'SQLite in ' + c.dataDir}, ${c.redisUrl ? 'Redis' : 'database'} shared state, key from ${c.appKeySource === 'generated' ? 'the data directory' : 'APP_KEY'}\n`);
+      return 0;
+    }
+    case 'user create':
+      return withServices(async (s) => {
+        if (!values.username) throw new UsageError('--username is required');
+        const password = values['password-stdin'] ? await readStdin() : generatePassword();
+        const u = await s.users.create({ username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false }, { actor: CLI_ACTOR });
+        process.stdout.write(`created user ${u.username} (${u.id})\n`);
+        if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
+        return 0;
+      });
+    case 'user set-password':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.username);
+        const password = values['password-stdin'] ? await readStdin() : generatePassword();
+        await s.users.setPassword(u.id, password, { actor: CLI_ACTOR });
+        process.stdout.write(`password set for ${u.username}; their sessions were ended\n`);
+        if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
+        return 0;
+      });
+    case 'user disable':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.username);
+        await s.users.update(u.id, { status: 'disabled' }, { actor: CLI_ACTOR });
+        process.stdout.write(`disabled ${u.username}; their sessions were ended\n`);
+        return 0;
+      });
+    case 'sessions revoke':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.user);
+        const n = await s.sessions.endUserSessions(u.id, 'revoked_by_cli', { actor: CLI_ACTOR });
+        process.stdout.write(`ended ${n} session(s) of ${u.username}\n`);
+        return 0;
+      });
+    case 'keys rotate':
+      return withServices(async (s) => {
+        const r = await rotateKey(s.db, s.now());
+        await s.securityLog.record({ actor: CLI_ACTOR }, { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
+        process.stdout.write(`new signing key ${r.kid}; retired ${r.retired.join(', ') || 'none'} (they verify until their tokens can no longer be renewed)\n`);
+        return 0;
+      });
+    default:
+      throw new UsageError(`unknown command: ${cmd}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exit(code); },
+  (e: unknown) => {
+    if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
+    else if (e instanceof UsageError) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
+    else if (e instanceof AppError) process.stderr.write(`palisade: ${e.code}: ${e.message}${e.details ? ' ' + JSON.stringify(e.details) : ''}\n`);
+    else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,75 @@
+import type { Generated } from 'kysely';
+
+/** Times are epoch milliseconds; booleans are 0/1 integers on both dialects. */
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string | null;
+  password_hash: string | null;
+  status: 'active' | 'disabled';
+  is_admin: number;
+  created_at: number;
+  updated_at: number;
+  password_changed_at: number | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  mode: 'cookie' | 'bearer';
+  remember: number;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+  ip: string;
+  user_agent: string;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+export interface TokenRenewalsTable {
+  jti: string;
+  session_id: string;
+  new_jti: string;
+  new_iat: number;
+  new_exp: number;
+  kid: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: number;
+  updated_by: string | null;
+}
+
+export interface SecurityEventsTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  outcome: 'success' | 'failure' | 'info';
+  actor_id: string | null;
+  actor_name: string | null;
+  subject_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  details: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  token_renewals: TokenRenewalsTable;
+  signing_keys: SigningKeysTable;
+  settings: SettingsTable;
+  security_events: SecurityEventsTable;
+}

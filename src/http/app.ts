@@ -1,0 +1,125 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { randomUUID } from 'node:crypto';
+import type { DestinationStream } from 'pino';
+import type { Services } from '../services.js';
+import { AppError, ERRORS, errorBody, type ErrorCode } from './errors.js';
+import { registerAuthPipeline } from './pipeline/authenticate.js';
+import { securityHeaders } from './pipeline/headers.js';
+import { healthRoutes } from './routes/health.js';
+import { authRoutes } from './routes/auth.js';
+import { adminUserRoutes } from './routes/admin-users.js';
+import { adminSecurityRoutes } from './routes/admin-security.js';
+
+/** Paths redacted from every log line: credentials in headers and any secret-named body field. */
+export const LOG_REDACT = [
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-xsrf-token"]',
+  'res.headers["set-cookie"]', 'headers.authorization', 'headers.cookie',
+  '*.password', '*.currentPassword', '*.newPassword', '*.token', '*.xsrfToken', '*.secret', '*.passwordHash',
+];
+
+export interface AppOptions {
+  /** Where JSON logs go; stdout by default. Tests capture them. */
+  logStream?: DestinationStream;
+}
+
+/** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
+function makeValidators() {
+  const common = { allErrors: false, removeAdditional: false as const, useDefaults: true, strict: false };
+  const body = new Ajv({ ...common, coerceTypes: false });
+  const query = new Ajv({ ...common, coerceTypes: true });
+  addFormats.default(body);
+  addFormats.default(query);
+  return (httpPart: string | undefined) => (httpPart === 'body' ? body : query);
+}
+
+export async function buildApp(s: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const logger: FastifyServerOptions['logger'] = {
+    level: s.config.logLevel,
+    redact: { paths: LOG_REDACT, censor: '[redacted]' },
+    ...(opts.logStream ? { stream: opts.logStream } : {}),
+  };
+  const app = Fastify({
+    logger,
+    bodyLimit: s.config.bodyLimit,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
+  });
+
+  const pick = makeValidators();
+  app.setValidatorCompiler(({ schema, httpPart }) => pick(httpPart).compile(schema));
+
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Palisade API', version: '0.1.0', description: 'Self-hosted, security-first data platform.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          cookie: { type: 'apiKey', in: 'cookie', name: '__Host-palisade_session' },
+        },
+      },
+    },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { code, status, details, internal } = classify(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code, reason: internal }, 'request refused');
+    reply.code(status).header('cache-control', 'no-store').send(errorBody(code, details));
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    reply.code(404).send(errorBody('NOT_FOUND'));
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  securityHeaders(app);
+  registerAuthPipeline(app, s);
+
+  await app.register(healthRoutes(s));
+  await app.register(authRoutes(s), { prefix: '/api/auth' });
+  await app.register(adminUserRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminSecurityRoutes(s), { prefix: '/api/admin' });
+  app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
+  return app;
+}
+
+interface Classified {
+  code: ErrorCode;
+  status: number;
+  details?: unknown;
+  internal?: string;
+}
+
+/** Maps any thrown error to a registry code. Unknown errors become a bare INTERNAL_ERROR. */
+function classify(err: unknown): Classified {
+  if (err instanceof AppError) return { code: err.code, status: err.status, details: err.details, internal: err.internal };
+  const e = err as { code?: string; statusCode?: number; validation?: Array<{ instancePath?: string; message?: string; params?: unknown }>; message?: string };
+  const as = (code: ErrorCode, details?: unknown, internal?: string): Classified => ({ code, status: ERRORS[code].status, details, internal });
+  if (e.validation) {
+    return as('VALIDATION_FAILED', e.validation.slice(0, 10).map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params })));
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return as('PAYLOAD_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return as('UNSUPPORTED_MEDIA_TYPE');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return as('BAD_REQUEST');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return as('INVALID_JSON');
+    default: break;
+  }
+  if (typeof e.message === 'string' && /forbidden (prototype|constructor) property/.test(e.message)) return as('UNSAFE_INPUT');
+  if (e.statusCode === 400 && err instanceof SyntaxError) return as('INVALID_JSON');
+  if (e.statusCode === 405) return as('METHOD_NOT_ALLOWED');
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return as('BAD_REQUEST', undefined, e.code);
+  return as('INTERNAL_ERROR');
+}

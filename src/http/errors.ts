@@ -1,0 +1,51 @@
+/**
+ * The one registry of error codes. docs/errors.md mirrors it; a test checks they agree.
+ * Messages are safe for any client: internal detail goes to the log, never here.
+ */
+export const ERRORS = Object.freeze({
+  BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  VALIDATION_FAILED: { status: 400, message: 'The request does not match the expected schema.' },
+  UNSAFE_INPUT: { status: 400, message: 'The request body contains a forbidden key.' },
+  PASSWORD_REJECTED: { status: 400, message: 'The password does not meet the password policy.' },
+  SETTINGS_INVALID: { status: 400, message: 'The settings are not consistent.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Invalid username or password.' },
+  AUTH_REQUIRED: { status: 401, message: 'Authentication is required.' },
+  TOKEN_INVALID: { status: 401, message: 'The token is not valid.' },
+  TOKEN_EXPIRED: { status: 401, message: 'The token has expired; sign in again.' },
+  TOKEN_REUSED: { status: 401, message: 'The token was already renewed; the session has been ended.' },
+  SESSION_ENDED: { status: 401, message: 'The session has ended; sign in again.' },
+  XSRF_TOKEN_INVALID: { status: 403, message: 'A valid XSRF token is required for this request.' },
+  FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  CANNOT_MODIFY_SELF: { status: 403, message: 'This change cannot be made to your own account.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
+  CONFLICT: { status: 409, message: 'The resource already exists.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported.' },
+  SERVER_BUSY: { status: 503, message: 'The server is busy; retry shortly.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'A required service is unavailable.' },
+  INTERNAL_ERROR: { status: 500, message: 'An internal error occurred.' },
+} as const);
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A typed, client-safe error: code and status from the registry, optional public details. */
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly details?: unknown,
+    /** Internal reason: logged and audited, never sent to the client. */
+    readonly internal?: string,
+  ) {
+    super(ERRORS[code].message);
+    this.status = ERRORS[code].status;
+  }
+}
+
+export function errorBody(code: ErrorCode, details?: unknown): { error: { code: string; message: string; details?: unknown } } {
+  return details === undefined
+    ? { error: { code, message: ERRORS[code].message } }
+    : { error: { code, message: ERRORS[code].message, details } };
+}

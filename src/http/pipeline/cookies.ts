@@ -1,0 +1,29 @@
+import type { FastifyReply } from 'fastify';
+import type { Config } from '../../config/index.js';
+import type { IssuedToken } from '../../auth/sessions.js';
+
+/**
+ * Browser-mode cookies (AUTH-3): `__Host-` prefixed, HttpOnly session cookie and a readable
+ * XSRF cookie. COOKIE_INSECURE_DEV (loopback only) drops Secure and therefore the prefix.
+ */
+export function cookieNames(config: Config): { session: string; xsrf: string } {
+  return config.cookieInsecureDev
+    ? { session: 'palisade_session', xsrf: 'palisade_xsrf' }
+    : { session: '__Host-palisade_session', xsrf: '__Host-palisade_xsrf' };
+}
+
+export function setSessionCookies(reply: FastifyReply, config: Config, issued: IssuedToken, xsrf: string, remember: boolean, now: number): void {
+  const names = cookieNames(config);
+  const base = { path: '/', secure: !config.cookieInsecureDev, sameSite: 'lax' as const };
+  // A remembered session persists until its absolute end; otherwise the cookie dies with the browser.
+  const maxAge = remember ? Math.max(0, Math.floor((issued.sessionExpiresAt - now) / 1000)) : undefined;
+  reply.setCookie(names.session, issued.token, { ...base, httpOnly: true, ...(maxAge !== undefined ? { maxAge } : {}) });
+  reply.setCookie(names.xsrf, xsrf, { ...base, httpOnly: false, ...(maxAge !== undefined ? { maxAge } : {}) });
+}
+
+export function clearSessionCookies(reply: FastifyReply, config: Config): void {
+  const names = cookieNames(config);
+  const base = { path: '/', secure: !config.cookieInsecureDev, sameSite: 'lax' as const };
+  reply.clearCookie(names.session, { ...base, httpOnly: true });
+  reply.clearCookie(names.xsrf, base);
+}

@@ -1,0 +1,101 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Services } from '../../services.js';
+import { SECURITY_EVENT_TYPES } from '../../audit/events.js';
+import { rotateKey } from '../../auth/keys.js';
+import { errorResponses } from '../schemas.js';
+import { actorContext } from '../pipeline/authenticate.js';
+
+const Seconds = (max: number) => Type.Integer({ minimum: 0, maximum: max });
+
+const TokenPolicySchema = Type.Object({
+  sessionValidity: Seconds(90 * 86400),
+  tokenValidity: Seconds(90 * 86400),
+  refreshLimit: Seconds(90 * 86400),
+  rememberMeValidity: Seconds(90 * 86400),
+});
+
+const EventSchema = Type.Object({
+  id: Type.Integer(),
+  at: Type.String(),
+  type: Type.String(),
+  outcome: Type.String(),
+  actor: Type.Object({ id: Type.Union([Type.String(), Type.Null()]), name: Type.Union([Type.String(), Type.Null()]) }),
+  subjectId: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  requestId: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+});
+
+/** Security settings, the security event log and the signing key ring (administrators only). */
+export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
+  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+  const config = { auth: 'admin' as const };
+
+  app.get('/settings/token-policy', {
+    config, schema: { tags: ['admin: settings'], description: 'Durations in seconds.', response: { 200: TokenPolicySchema, ...errorResponses } },
+  }, async () => s.settings.tokenPolicy());
+
+  app.patch('/settings/token-policy', {
+    config,
+    schema: {
+      tags: ['admin: settings'],
+      description: 'Changes the token policy at runtime; applies to every instance at the next request; audited.',
+      body: Type.Partial(TokenPolicySchema, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: TokenPolicySchema, ...errorResponses },
+    },
+  }, async (req) => {
+    const ctx = actorContext(req);
+    const [before, after] = await s.settings.updateTokenPolicy(req.body, ctx.actor.id, s.now());
+    await s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: 'tokenPolicy', before, after } });
+    return after;
+  });
+
+  app.get('/security-events', {
+    config,
+    schema: {
+      tags: ['admin: audit'],
+      description: 'Newest first. Page with beforeId = the last id of the previous page.',
+      querystring: Type.Object({
+        type: Type.Optional(Type.Union(SECURITY_EVENT_TYPES.map((t) => Type.Literal(t)))),
+        outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('info')])),
+        actorId: Type.Optional(Type.String({ maxLength: 64 })),
+        subjectId: Type.Optional(Type.String({ maxLength: 64 })),
+        ip: Type.Optional(Type.String({ maxLength: 64 })),
+        since: Type.Optional(Type.String({ format: 'date-time' })),
+        until: Type.Optional(Type.String({ format: 'date-time' })),
+        beforeId: Type.Optional(Type.Integer({ minimum: 1 })),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ events: Type.Array(EventSchema) }), ...errorResponses },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const events = await s.securityLog.list({
+      type: q.type, outcome: q.outcome, actorId: q.actorId, subjectId: q.subjectId, ip: q.ip,
+      since: q.since ? Date.parse(q.since) : undefined, until: q.until ? Date.parse(q.until) : undefined,
+      beforeId: q.beforeId, limit: q.limit ?? 100,
+    });
+    return { events };
+  });
+
+  const KeySchema = Type.Object({ kid: Type.String(), createdAt: Type.String(), retiredAt: Type.Union([Type.String(), Type.Null()]), active: Type.Boolean() });
+
+  app.get('/keys', {
+    config, schema: { tags: ['admin: keys'], description: 'Key ids only; key material is derived from APP_KEY and never leaves the server.', response: { 200: Type.Object({ keys: Type.Array(KeySchema) }), ...errorResponses } },
+  }, async () => ({
+    keys: (await s.keys.list()).map((k) => ({
+      kid: k.kid, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt ? new Date(k.retiredAt).toISOString() : null, active: k.retiredAt === null,
+    })),
+  }));
+
+  app.post('/keys/rotate', {
+    config, schema: { tags: ['admin: keys'], response: { 200: Type.Object({ kid: Type.String() }), ...errorResponses } },
+  }, async (req) => {
+    const r = await rotateKey(s.db, s.now());
+    await s.securityLog.record(actorContext(req), { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
+    return { kid: r.kid };
+  });
+};

@@ -1,0 +1,105 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Services } from '../../services.js';
+import { publicUser } from '../../auth/users.js';
+import { AppError } from '../errors.js';
+import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
+import { actorContext } from '../pipeline/authenticate.js';
+import { sessionView } from './auth.js';
+
+/** User administration under /api/admin (administrators only). */
+export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
+  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+  const tags = ['admin: users'];
+  const config = { auth: 'admin' as const };
+
+  const found = async (id: string) => {
+    const u = await s.users.get(id);
+    if (!u) throw new AppError('NOT_FOUND');
+    return u;
+  };
+
+  app.get('/users', {
+    config,
+    schema: {
+      tags,
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+        offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ users: Type.Array(UserSchema) }), ...errorResponses },
+    },
+  }, async (req) => ({ users: (await s.users.list(req.query.limit ?? 100, req.query.offset ?? 0)).map(publicUser) }));
+
+  app.post('/users', {
+    config,
+    schema: {
+      tags,
+      description: 'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in.',
+      body: Type.Object({
+        username: Username,
+        email: Type.Optional(Email),
+        password: Type.Optional(Password),
+        passwordHash: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+        isAdmin: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false }),
+      response: { 201: Type.Object({ user: UserSchema }), ...errorResponses },
+    },
+  }, async (req, reply) => {
+    const u = await s.users.create(req.body, actorContext(req));
+    reply.code(201);
+    return { user: publicUser(u) };
+  });
+
+  app.get('/users/:id', {
+    config, schema: { tags, params: IdParam, response: { 200: Type.Object({ user: UserSchema }), ...errorResponses } },
+  }, async (req) => ({ user: publicUser(await found(req.params.id)) }));
+
+  app.patch('/users/:id', {
+    config,
+    schema: {
+      tags, params: IdParam,
+      description: 'Disabling a user ends all of their sessions.',
+      body: Type.Object({
+        email: Type.Optional(Type.Union([Email, Type.Null()])),
+        status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
+        isAdmin: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
+    },
+  }, async (req) => ({ user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) }));
+
+  app.delete('/users/:id', {
+    config, schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
+  }, async (req, reply) => {
+    await s.users.remove(req.params.id, actorContext(req));
+    reply.code(204);
+  });
+
+  app.put('/users/:id/password', {
+    config,
+    schema: {
+      tags, params: IdParam, description: 'Sets a user\'s password and ends all of their sessions.',
+      body: Type.Object({ password: Password }, { additionalProperties: false }),
+      response: { 204: Type.Null(), ...errorResponses },
+    },
+  }, async (req, reply) => {
+    await s.users.setPassword(req.params.id, req.body.password, actorContext(req));
+    reply.code(204);
+  });
+
+  app.get('/users/:id/sessions', {
+    config, schema: { tags, params: IdParam, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
+  }, async (req) => {
+    await found(req.params.id);
+    return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.session.id ?? null)) };
+  });
+
+  app.delete('/users/:id/sessions', {
+    config, schema: { tags, params: IdParam, response: { 200: Type.Object({ ended: Type.Integer() }), ...errorResponses } },
+  }, async (req) => {
+    await found(req.params.id);
+    return { ended: await s.sessions.endUserSessions(req.params.id, 'ended_by_admin', actorContext(req)) };
+  });
+};

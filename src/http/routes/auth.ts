@@ -1,0 +1,152 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Services } from '../../services.js';
+import type { SessionsTable } from '../../db/types.js';
+import { publicUser } from '../../auth/users.js';
+import { AppError } from '../errors.js';
+import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
+import { actorContext, presentedToken, requestContext, requireAuth } from '../pipeline/authenticate.js';
+import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function sessionView(x: SessionsTable, currentId: string | null) {
+  return {
+    id: x.id, current: x.id === currentId, mode: x.mode, rememberMe: x.remember === 1, device: x.user_agent, ip: x.ip,
+    createdAt: iso(x.created_at), lastSeenAt: iso(x.last_seen_at), expiresAt: iso(x.expires_at),
+  };
+}
+
+const LoginBody = Type.Object({
+  username: Type.Optional(Username),
+  email: Type.Optional(Email),
+  password: Password,
+  rememberMe: Type.Optional(Type.Boolean()),
+  mode: Type.Optional(Type.Union([Type.Literal('bearer'), Type.Literal('cookie')], { description: 'bearer (default): the token is in the body; cookie: HttpOnly cookie plus XSRF token' })),
+}, { additionalProperties: false });
+
+const TokenAnswer = Type.Object({
+  token: Type.Optional(Type.String()),
+  xsrfToken: Type.Optional(Type.String()),
+  tokenExpiresAt: Type.String(),
+  sessionExpiresAt: Type.String(),
+});
+
+const LoginAnswer = Type.Object({
+  user: UserSchema,
+  session: Type.Object({ id: Type.String() }),
+  token: Type.Optional(Type.String()),
+  xsrfToken: Type.Optional(Type.String()),
+  tokenExpiresAt: Type.String(),
+  sessionExpiresAt: Type.String(),
+});
+
+export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
+  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+  const tags = ['auth'];
+
+  app.post('/login', {
+    config: { auth: 'public' },
+    schema: { tags, body: LoginBody, response: { 200: LoginAnswer, ...errorResponses } },
+  }, async (req, reply) => {
+    const b = req.body;
+    if ((b.username === undefined) === (b.email === undefined)) {
+      throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'give exactly one of username or email' }]);
+    }
+    const mode = b.mode ?? 'bearer';
+    const rememberMe = b.rememberMe ?? false;
+    const { user, session, issued } = await s.sessions.login(
+      { identifier: (b.username ?? b.email)!, password: b.password, rememberMe, mode }, requestContext(req));
+    const common = { user: publicUser(user), session: { id: session.id }, tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
+    if (mode === 'cookie') {
+      const xsrfToken = s.sessions.xsrfToken(session.id);
+      setSessionCookies(reply, s.config, issued, xsrfToken, rememberMe, s.now());
+      return { ...common, xsrfToken };
+    }
+    return { ...common, token: issued.token };
+  });
+
+  app.post('/refresh', {
+    config: { auth: 'public' },
+    schema: {
+      tags, description: 'Renews the presented token (Authorization header, or the session cookie with the XSRF header). Each token is renewed once.',
+      response: { 200: TokenAnswer, ...errorResponses },
+    },
+  }, async (req, reply) => {
+    const presented = presentedToken(req, s);
+    if (!presented) throw new AppError('AUTH_REQUIRED');
+    const gate = presented.via === 'cookie'
+      ? (sid: string) => {
+          const h = req.headers['x-xsrf-token'];
+          if (!s.sessions.checkXsrf(sid, typeof h === 'string' ? h : undefined)) throw new AppError('XSRF_TOKEN_INVALID');
+        }
+      : undefined;
+    const { issued, session } = await s.sessions.refresh(presented.token, presented.via, requestContext(req), gate);
+    const times = { tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
+    if (presented.via === 'cookie') {
+      const xsrfToken = s.sessions.xsrfToken(session.id);
+      setSessionCookies(reply, s.config, issued, xsrfToken, session.remember === 1, s.now());
+      return { ...times, xsrfToken };
+    }
+    return { ...times, token: issued.token };
+  });
+
+  const endCurrent = (reply: FastifyReply) => {
+    clearSessionCookies(reply, s.config);
+    reply.code(204);
+  };
+
+  app.post('/logout', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
+    const auth = requireAuth(req);
+    await s.sessions.endSession(auth.session.id, 'logout', actorContext(req));
+    await s.securityLog.record(actorContext(req), { type: 'auth.logout', outcome: 'success', subjectId: auth.user.id, details: { sessionId: auth.session.id } });
+    endCurrent(reply);
+  });
+
+  app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
+    const auth = requireAuth(req);
+    const n = await s.sessions.endUserSessions(auth.user.id, 'logout_all', actorContext(req));
+    await s.securityLog.record(actorContext(req), { type: 'auth.logout_all', outcome: 'success', subjectId: auth.user.id, details: { ended: n } });
+    endCurrent(reply);
+  });
+
+  app.get('/me', {
+    schema: { tags, response: { 200: Type.Object({ user: UserSchema, session: SessionSchema }), ...errorResponses } },
+  }, async (req) => {
+    const auth = requireAuth(req);
+    return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id) };
+  });
+
+  app.get('/sessions', {
+    schema: { tags, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
+  }, async (req) => {
+    const auth = requireAuth(req);
+    const rows = await s.sessions.listLive(auth.user.id);
+    return { sessions: rows.map((x) => sessionView(x, auth.session.id)) };
+  });
+
+  app.delete('/sessions/:id', {
+    schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
+  }, async (req, reply) => {
+    const auth = requireAuth(req);
+    const target = await s.db.selectFrom('sessions').select(['id', 'user_id']).where('id', '=', req.params.id).where('revoked_at', 'is', null).executeTakeFirst();
+    // Another user's session is indistinguishable from no session.
+    if (!target || target.user_id !== auth.user.id) throw new AppError('NOT_FOUND');
+    await s.sessions.endSession(target.id, 'ended_by_user', actorContext(req));
+    if (target.id === auth.session.id) clearSessionCookies(reply, s.config);
+    reply.code(204);
+  });
+
+  app.post('/password', {
+    schema: {
+      tags, description: 'Changes the signed-in user\'s password; needs the current one; ends every other session.',
+      body: Type.Object({ currentPassword: Password, newPassword: Password }, { additionalProperties: false }),
+      response: { 200: Type.Object({ otherSessionsEnded: Type.Integer() }), ...errorResponses },
+    },
+  }, async (req) => {
+    const auth = requireAuth(req);
+    const n = await s.users.changeOwnPassword(auth.user, auth.session.id, req.body.currentPassword, req.body.newPassword, actorContext(req));
+    return { otherSessionsEnded: n };
+  });
+};

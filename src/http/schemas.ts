@@ -1,0 +1,40 @@
+import Type from 'typebox';
+
+/** Shared route schemas. Objects refuse unknown keys; strings are bounded. */
+export const ErrorSchema = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
+
+export const errorResponses = { '4xx': ErrorSchema, '5xx': ErrorSchema };
+
+export const UserSchema = Type.Object({
+  id: Type.String(),
+  username: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+  isAdmin: Type.Boolean(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+export const SessionSchema = Type.Object({
+  id: Type.String(),
+  current: Type.Boolean(),
+  mode: Type.String(),
+  rememberMe: Type.Boolean(),
+  device: Type.String(),
+  ip: Type.String(),
+  createdAt: Type.String(),
+  lastSeenAt: Type.String(),
+  expiresAt: Type.String(),
+});
+
+export const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
+export const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
+/** Bounded before hashing: a megabyte password must not reach argon2. */
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }, { additionalProperties: false });

@@ -1,0 +1,88 @@
+import type { Config } from './config/index.js';
+import { SettingsStore } from './config/settings.js';
+import { openDb, type Db, type Dialect } from './db/index.js';
+import { migrate } from './db/migrations.js';
+import type { SharedState } from './shared-state/index.js';
+import { DatabaseSharedState } from './shared-state/database.js';
+import { RedisSharedState } from './shared-state/redis.js';
+import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
+import { HashQueue, PasswordHasher, generatePassword } from './auth/passwords.js';
+import { KeyRing, ensureKey } from './auth/keys.js';
+import { TokenService } from './auth/tokens.js';
+import { SessionService } from './auth/sessions.js';
+import { UserService } from './auth/users.js';
+
+export interface ServiceOptions {
+  config: Config;
+  /** The clock; tests pass one they control. Epoch milliseconds. */
+  now?: () => number;
+  /** PostgreSQL schema (test isolation). */
+  pgSchema?: string;
+  /** Redis key prefix (test isolation). */
+  redisPrefix?: string;
+  /** How long the key ring is cached, ms. */
+  keyCacheMs?: number;
+}
+
+export interface Services {
+  config: Config;
+  db: Db;
+  dialect: Dialect;
+  now: () => number;
+  shared: SharedState;
+  settings: SettingsStore;
+  securityLog: SecurityLog;
+  hasher: PasswordHasher;
+  keys: KeyRing;
+  tokens: TokenService;
+  sessions: SessionService;
+  users: UserService;
+  close(): Promise<void>;
+}
+
+/** Opens storage, applies migrations and wires the services. Nothing here listens on a port. */
+export async function createServices(opts: ServiceOptions): Promise<Services> {
+  const { config } = opts;
+  const now = opts.now ?? Date.now;
+  const handle = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, pgSchema: opts.pgSchema });
+  try {
+    await migrate(handle.db, handle.dialect);
+    await ensureKey(handle.db, now());
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+  const db = handle.db;
+  const shared: SharedState = config.redisUrl
+    ? new RedisSharedState(config.redisUrl, opts.redisPrefix ?? 'palisade:')
+    : new DatabaseSharedState(db, now);
+  const settings = new SettingsStore(db, { tokenPolicy: config.tokenPolicy });
+  const securityLog = new SecurityLog(db, now);
+  const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
+  const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs ?? 5000);
+  const tokens = new TokenService(keys);
+  const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace);
+  const users = new UserService(db, hasher, sessions, securityLog, now);
+  return {
+    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users,
+    async close() {
+      await shared.close();
+      await handle.close();
+    },
+  };
+}
+
+/**
+ * First boot (AUTH-6): creates the root user when there is no user at all. Returns the
+ * generated password when none was configured, for the caller to print exactly once.
+ */
+export async function ensureRootUser(s: Services): Promise<{ created: boolean; username: string; generatedPassword: string | null }> {
+  const { initRoot } = s.config;
+  if ((await s.users.count()) > 0) return { created: false, username: initRoot.username, generatedPassword: null };
+  const password = initRoot.password ?? generatePassword();
+  await s.users.create(
+    { username: initRoot.username, email: initRoot.email, password, isAdmin: true },
+    { actor: SYSTEM_ACTOR },
+  );
+  return { created: true, username: initRoot.username, generatedPassword: initRoot.password ? null : password };
+}

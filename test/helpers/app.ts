@@ -1,0 +1,139 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig, type Env } from '../../src/config/index.js';
+import { createServices, ensureRootUser, type Services } from '../../src/services.js';
+import { buildApp } from '../../src/http/app.js';
+
+/** The dialect under test: the suite runs once per dialect (scripts/test.sh). */
+export const DIALECT = process.env.TEST_DB === 'postgres' ? 'postgres' : 'sqlite';
+export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const ROOT = { username: 'root', password: 'Correct-horse-battery-9' };
+
+/** A clock the tests move by hand. */
+export class Clock {
+  t = Date.UTC(2026, 10, 23, 12, 0, 0);
+  now = (): number => this.t;
+  advance(seconds: number): void {
+    this.t += seconds * 1000;
+  }
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  s: Services;
+  clock: Clock;
+  logs: string[];
+  /** Shared with a second instance: same storage, same key, same Redis prefix. */
+  shared: { dataDir: string; pgSchema?: string; redisPrefix: string; appKey: string; redis: boolean };
+  close(): Promise<void>;
+}
+
+export interface MakeOptions {
+  env?: Env;
+  redis?: boolean;
+  clock?: Clock;
+  /** Start a second instance on the first one's storage. */
+  peerOf?: TestApp;
+}
+
+export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
+  const shared = o.peerOf?.shared ?? {
+    dataDir: mkdtempSync(path.join(tmpdir(), 'palisade-test-')),
+    pgSchema: DIALECT === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined,
+    redisPrefix: `palisade-test:${randomBytes(6).toString('hex')}:`,
+    appKey: randomBytes(32).toString('base64url'),
+    redis: o.redis ?? false,
+  };
+  const env: Env = {
+    DATA_DIR: shared.dataDir,
+    APP_KEY: shared.appKey,
+    INIT_ROOT_USERNAME: ROOT.username,
+    INIT_ROOT_PASSWORD: ROOT.password,
+    LOG_LEVEL: 'info',
+    ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL } : {}),
+    ...(shared.redis ? { REDIS_URL: REDIS_URL } : {}),
+    ...o.env,
+  };
+  const { config } = loadConfig(env, { generateKey: false });
+  const clock = o.clock ?? o.peerOf?.clock ?? new Clock();
+  const s = await createServices({ config, now: clock.now, pgSchema: shared.pgSchema, redisPrefix: shared.redisPrefix, keyCacheMs: 0 });
+  if (!o.peerOf) await ensureRootUser(s);
+  const logs: string[] = [];
+  const stream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const app = await buildApp(s, { logStream: stream });
+  await app.ready();
+  return {
+    app, s, clock, logs, shared,
+    async close() {
+      await app.close();
+      await s.close();
+      if (o.peerOf) return;
+      if (shared.pgSchema) {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS ${shared.pgSchema} CASCADE`);
+        await c.end();
+      }
+      if (shared.redis) {
+        const r = new Redis(REDIS_URL);
+        const keys = await r.keys(`${shared.redisPrefix}*`);
+        if (keys.length) await r.del(...keys);
+        r.disconnect();
+      }
+      rmSync(shared.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Res = LightMyRequestResponse;
+
+export interface LoginResult {
+  token: string;
+  sessionId: string;
+  userId: string;
+  res: Res;
+}
+
+export async function login(t: TestApp, username = ROOT.username, password = ROOT.password, extra: Record<string, unknown> = {}): Promise<LoginResult> {
+  const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password, ...extra } });
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+  const b = res.json();
+  return { token: b.token, sessionId: b.session.id, userId: b.user.id, res };
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Creates a user through the admin API and returns its id. */
+export async function createUser(t: TestApp, adminToken: string, username: string, password: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(adminToken), payload: { username, password, ...extra } });
+  if (res.statusCode !== 201) throw new Error(`create user failed: ${res.statusCode} ${res.body}`);
+  return res.json().user.id;
+}
+
+/** Reads the security events of a type through the admin API. */
+export async function events(t: TestApp, adminToken: string, type: string): Promise<Array<Record<string, any>>> {
+  const res = await t.app.inject({ method: 'GET', url: `/api/admin/security-events?type=${type}`, headers: bearer(adminToken) });
+  if (res.statusCode !== 200) throw new Error(`events failed: ${res.statusCode} ${res.body}`);
+  return res.json().events;
+}
+
+/** Parses Set-Cookie headers into name -> {value, attributes}. */
+export function cookies(res: Res): Record<string, { value: string; attrs: string }> {
+  const raw = res.headers['set-cookie'];
+  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  const out: Record<string, { value: string; attrs: string }> = {};
+  for (const c of list) {
+    const [pair, ...rest] = c.split(';');
+    const i = pair!.indexOf('=');
+    out[pair!.slice(0, i)] = { value: pair!.slice(i + 1), attrs: rest.join(';').trim() };
+  }
+  return out;
+}
