@@ -44,7 +44,7 @@ export interface Services {
 export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { config } = opts;
   const now = opts.now ?? Date.now;
-  const handle = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, pgSchema: opts.pgSchema });
+  const handle = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined });
   try {
     await migrate(handle.db, handle.dialect);
     await ensureKey(handle.db, now());

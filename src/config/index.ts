@@ -21,6 +21,7 @@ export interface Config {
   readonly port: number;
   readonly dataDir: string;
   readonly databaseUrl: string | null;
+  readonly databaseSchema: string | null;
   readonly redisUrl: string | null;
   readonly appKey: string;
   readonly appKeySource: 'env' | 'file' | 'generated';
@@ -145,6 +146,9 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
 
   const dbUrl = secretVar(env, 'DATABASE_URL', problems).value ?? null;
   if (dbUrl !== null && !/^postgres(ql)?:\/\//.test(dbUrl)) problems.push('DATABASE_URL must be a postgres:// URL (unset it for embedded SQLite)');
+  const databaseSchema = env.DATABASE_SCHEMA || null;
+  if (databaseSchema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) problems.push('DATABASE_SCHEMA must be a lower-case identifier');
+  if (databaseSchema !== null && dbUrl === null) problems.push('DATABASE_SCHEMA needs DATABASE_URL');
   const redisUrl = secretVar(env, 'REDIS_URL', problems).value ?? null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
 
@@ -204,7 +208,7 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
   }
 
   const config: Config = {
-    host, port, dataDir, databaseUrl: dbUrl, redisUrl, appKey, appKeySource, initRoot, logLevel,
+    host, port, dataDir, databaseUrl: dbUrl, databaseSchema, redisUrl, appKey, appKeySource, initRoot, logLevel,
     bodyLimit: intVar(env, 'BODY_LIMIT', 1048576, 1024, 104857600, problems),
     tokenPolicy,
     renewalGrace: durationVar(env, 'RENEWAL_GRACE', 10, 0, problems),

@@ -36,6 +36,14 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** Environment for a CLI run against this app's storage. */
+export function cliEnv(t: TestApp): Env {
+  return {
+    PATH: process.env.PATH, DATA_DIR: t.shared.dataDir, APP_KEY: t.shared.appKey,
+    ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: t.shared.pgSchema } : {}),
+  };
+}
+
 export interface MakeOptions {
   env?: Env;
   redis?: boolean;
@@ -58,13 +66,13 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
     INIT_ROOT_USERNAME: ROOT.username,
     INIT_ROOT_PASSWORD: ROOT.password,
     LOG_LEVEL: 'info',
-    ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL } : {}),
+    ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: shared.pgSchema } : {}),
     ...(shared.redis ? { REDIS_URL: REDIS_URL } : {}),
     ...o.env,
   };
   const { config } = loadConfig(env, { generateKey: false });
   const clock = o.clock ?? o.peerOf?.clock ?? new Clock();
-  const s = await createServices({ config, now: clock.now, pgSchema: shared.pgSchema, redisPrefix: shared.redisPrefix, keyCacheMs: 0 });
+  const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: 0 });
   if (!o.peerOf) await ensureRootUser(s);
   const logs: string[] = [];
   const stream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
