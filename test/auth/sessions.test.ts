@@ -1,0 +1,154 @@
+// Session endings (AUTH-4): each takes effect on the very next request.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+let admin: string;
+beforeEach(async () => {
+  t = await makeApp();
+  admin = (await login(t)).token;
+});
+afterEach(() => t.close());
+
+const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
+const PW = 'Quiet-meadow-2931';
+
+test('logout ends the session on the server', async () => {
+  const { token } = await login(t);
+  const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(token) });
+  assert.equal(out.statusCode, 204);
+  const res = await me(token);
+  assert.equal(res.statusCode, 401);
+  assert.equal(res.json().error.code, 'SESSION_ENDED');
+  const r = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(token) });
+  assert.equal(r.json().error.code, 'SESSION_ENDED', 'a logged-out token cannot be renewed either');
+  assert.equal((await me(admin)).statusCode, 200, 'other sessions live on');
+  assert.equal((await events(t, admin, 'auth.logout')).length, 1);
+});
+
+test('logout everywhere ends every session of the user', async () => {
+  const a = await login(t);
+  const b = await login(t);
+  const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout-all', headers: bearer(a.token) });
+  assert.equal(out.statusCode, 204);
+  for (const tok of [a.token, b.token, admin]) assert.equal((await me(tok)).statusCode, 401);
+});
+
+test('a user lists their own sessions with device, IP and times, and ends one of them', async () => {
+  await createUser(t, admin, 'sam', PW);
+  const first = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'sam', password: PW }, headers: { 'user-agent': 'Laptop/1.0' } });
+  const second = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'sam', password: PW }, headers: { 'user-agent': 'Phone/2.0' } });
+  const tok1 = first.json().token;
+  const list = await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(tok1) });
+  assert.equal(list.statusCode, 200);
+  const sessions = list.json().sessions;
+  assert.equal(sessions.length, 2);
+  const phone = sessions.find((x: { device: string }) => x.device === 'Phone/2.0');
+  assert.ok(phone);
+  assert.equal(phone.current, false);
+  assert.equal(phone.ip, '127.0.0.1');
+  assert.ok(phone.createdAt && phone.lastSeenAt && phone.expiresAt);
+  const del = await t.app.inject({ method: 'DELETE', url: `/api/auth/sessions/${phone.id}`, headers: bearer(tok1) });
+  assert.equal(del.statusCode, 204);
+  assert.equal((await me(second.json().token)).statusCode, 401);
+  assert.equal((await me(tok1)).statusCode, 200);
+});
+
+test("a user cannot see or end another user's session (404, nothing changes)", async () => {
+  await createUser(t, admin, 'eve', PW);
+  const eve = (await login(t, 'eve', PW)).token;
+  const rootSession = (await me(admin)).json().session.id;
+  const del = await t.app.inject({ method: 'DELETE', url: `/api/auth/sessions/${rootSession}`, headers: bearer(eve) });
+  assert.equal(del.statusCode, 404);
+  assert.equal((await me(admin)).statusCode, 200);
+  const list = (await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(eve) })).json().sessions;
+  assert.equal(list.length, 1);
+});
+
+test("an administrator ends a user's sessions; a non-administrator cannot", async () => {
+  const id = await createUser(t, admin, 'ned', PW);
+  const ned = (await login(t, 'ned', PW)).token;
+  const denied = await t.app.inject({ method: 'DELETE', url: `/api/admin/users/${id}/sessions`, headers: bearer(ned) });
+  assert.equal(denied.statusCode, 403);
+  assert.equal((await me(ned)).statusCode, 200);
+  const listed = await t.app.inject({ method: 'GET', url: `/api/admin/users/${id}/sessions`, headers: bearer(admin) });
+  assert.equal(listed.json().sessions.length, 1);
+  const r = await t.app.inject({ method: 'DELETE', url: `/api/admin/users/${id}/sessions`, headers: bearer(admin) });
+  assert.equal(r.statusCode, 200);
+  assert.equal(r.json().ended, 1);
+  assert.equal((await me(ned)).statusCode, 401);
+});
+
+test('a password change needs the current password and ends the other sessions only', async () => {
+  await createUser(t, admin, 'pat', PW);
+  const a = (await login(t, 'pat', PW)).token;
+  const b = (await login(t, 'pat', PW)).token;
+  const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(a), payload: { currentPassword: 'Not-it-at-all-1', newPassword: 'Brand-new-secret-77' } });
+  assert.equal(wrong.statusCode, 401);
+  assert.equal((await me(b)).statusCode, 200, 'a failed change ends nothing');
+  const weak = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(a), payload: { currentPassword: PW, newPassword: 'short' } });
+  assert.equal(weak.statusCode, 400);
+  assert.equal(weak.json().error.code, 'PASSWORD_REJECTED');
+  const ok = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(a), payload: { currentPassword: PW, newPassword: 'Brand-new-secret-77' } });
+  assert.equal(ok.statusCode, 200);
+  assert.equal(ok.json().otherSessionsEnded, 1);
+  assert.equal((await me(a)).statusCode, 200);
+  assert.equal((await me(b)).statusCode, 401);
+  await assert.rejects(login(t, 'pat', PW));
+  await login(t, 'pat', 'Brand-new-secret-77');
+});
+
+test('an administrator setting a password ends all of the user\'s sessions', async () => {
+  const id = await createUser(t, admin, 'val', PW);
+  const v = (await login(t, 'val', PW)).token;
+  const r = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Admin-chosen-pw-55' } });
+  assert.equal(r.statusCode, 204);
+  assert.equal((await me(v)).statusCode, 401);
+  await login(t, 'val', 'Admin-chosen-pw-55');
+});
+
+test('disabling a user ends all of their sessions and refuses new ones', async () => {
+  const id = await createUser(t, admin, 'dan', PW);
+  const d = (await login(t, 'dan', PW)).token;
+  const r = await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload: { status: 'disabled' } });
+  assert.equal(r.statusCode, 200);
+  assert.equal((await me(d)).statusCode, 401);
+  await assert.rejects(login(t, 'dan', PW));
+  await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload: { status: 'active' } });
+  await login(t, 'dan', PW);
+});
+
+test('deleting a user ends their sessions', async () => {
+  const id = await createUser(t, admin, 'del', PW);
+  const d = (await login(t, 'del', PW)).token;
+  const r = await t.app.inject({ method: 'DELETE', url: `/api/admin/users/${id}`, headers: bearer(admin) });
+  assert.equal(r.statusCode, 204);
+  assert.equal((await me(d)).statusCode, 401);
+  assert.equal((await t.app.inject({ method: 'GET', url: `/api/admin/users/${id}`, headers: bearer(admin) })).statusCode, 404);
+  assert.equal((await events(t, admin, 'user.deleted')).length, 1);
+});
+
+test('an administrator cannot disable, demote or delete their own account', async () => {
+  const self = (await me(admin)).json().user.id;
+  for (const req of [
+    { method: 'PATCH' as const, url: `/api/admin/users/${self}`, payload: { status: 'disabled' } },
+    { method: 'PATCH' as const, url: `/api/admin/users/${self}`, payload: { isAdmin: false } },
+    { method: 'DELETE' as const, url: `/api/admin/users/${self}` },
+  ]) {
+    const r = await t.app.inject({ ...req, headers: bearer(admin) });
+    assert.equal(r.statusCode, 403);
+    assert.equal(r.json().error.code, 'CANNOT_MODIFY_SELF');
+  }
+  assert.equal((await me(admin)).statusCode, 200);
+});
+
+test('duplicate usernames and emails are refused and nothing is written', async () => {
+  await createUser(t, admin, 'uniq', PW, { email: 'uniq@example.org' });
+  const dupName = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'UNIQ', password: PW } });
+  assert.equal(dupName.statusCode, 409);
+  const dupMail = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'other', email: 'Uniq@Example.org', password: PW } });
+  assert.equal(dupMail.statusCode, 409);
+  const users = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users;
+  assert.equal(users.length, 2);
+});
