@@ -3,6 +3,7 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
+import sjson from 'secure-json-parse';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import type { Services } from '../services.js';
@@ -51,6 +52,19 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
+  });
+
+  // Our own JSON parser, so that proto poisoning gets its own code instead of "invalid JSON".
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.length === 0) return done(new AppError('INVALID_JSON', undefined, 'empty body'), undefined);
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (e) {
+      const poisoned = e instanceof Error && /forbidden (prototype|constructor) property/.test(e.message);
+      done(new AppError(poisoned ? 'UNSAFE_INPUT' : 'INVALID_JSON'), undefined);
+    }
   });
 
   const pick = makeValidators();
