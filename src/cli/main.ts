@@ -75,6 +75,8 @@ async function start(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Everything Palisade writes (database, key file, outbox) is private to its user.
+  process.umask(0o077);
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -59,7 +59,7 @@ export class ConfigError extends Error {
 
 /** Reads VAR, or the file named by VAR_FILE (OPS-2). Both set is a problem. */
 function secretVar(env: Env, name: string, problems: string[]): { value: string | undefined; fromFile: boolean } {
-  const direct = env[name];
+  const direct = env[name] === '' ? undefined : env[name];
   const file = env[`${name}_FILE`];
   if (direct !== undefined && file !== undefined) {
     problems.push(`${name} and ${name}_FILE are both set; set one`);
@@ -114,6 +114,7 @@ export function checkAppKey(key: string): string | null {
 
 export function checkTokenPolicy(p: TokenPolicy): string[] {
   const out: string[] = [];
+  if (p.sessionValidity < 60) out.push('session validity must be at least 60 seconds');
   if (p.tokenValidity < 30) out.push('token validity must be at least 30 seconds');
   if (p.tokenValidity > p.sessionValidity) out.push('token validity must not exceed session validity');
   if (p.refreshLimit < 0) out.push('refresh limit must not be negative');
@@ -179,7 +180,7 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
 
   const rootPw = secretVar(env, 'INIT_ROOT_PASSWORD', problems).value ?? null;
   const initRoot = {
-    username: env.INIT_ROOT_USERNAME || 'root',
+    username: (env.INIT_ROOT_USERNAME || 'root').toLowerCase(),
     email: env.INIT_ROOT_EMAIL || null,
     password: rootPw,
   };

@@ -12,7 +12,10 @@ export class SettingsStore {
   async tokenPolicy(): Promise<TokenPolicy> {
     const row = await this.db.selectFrom('settings').select('value').where('key', '=', 'tokenPolicy').executeTakeFirst();
     const stored = row ? (JSON.parse(row.value) as Partial<TokenPolicy>) : {};
-    return { ...this.defaults.tokenPolicy, ...stored };
+    const merged = { ...this.defaults.tokenPolicy, ...stored };
+    // Stored overrides over changed env defaults can stop being consistent; the env policy
+    // was validated at boot, so it is the safe fallback.
+    return checkTokenPolicy(merged).length === 0 ? merged : { ...this.defaults.tokenPolicy };
   }
 
   /** Validates the merged policy, stores the overrides, returns [before, after]. */

@@ -55,7 +55,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   });
 
   // Our own JSON parser, so that proto poisoning gets its own code instead of "invalid JSON".
-  app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.length === 0) return done(new AppError('INVALID_JSON', undefined, 'empty body'), undefined);
@@ -133,7 +133,8 @@ function classify(err: unknown): Classified {
   }
   if (typeof e.message === 'string' && /forbidden (prototype|constructor) property/.test(e.message)) return as('UNSAFE_INPUT');
   if (e.statusCode === 400 && err instanceof SyntaxError) return as('INVALID_JSON');
-  if (e.statusCode === 405) return as('METHOD_NOT_ALLOWED');
+  // The database or Redis is unreachable or overloaded: a retryable 503, not a bug.
+  if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|57P0[123]|53300|SQLITE_BUSY)$/.test(e.code)) return as('SERVICE_UNAVAILABLE', undefined, e.code);
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return as('BAD_REQUEST', undefined, e.code);
   return as('INTERNAL_ERROR');
 }

@@ -141,3 +141,16 @@ test('a user who is not an administrator cannot read or change the token policy'
   const after = await t.app.inject({ method: 'GET', url: '/api/admin/settings/token-policy', headers: bearer(admin) });
   assert.equal(after.json().tokenValidity, 900, 'nothing changed');
 });
+
+test('a stored policy that changed env defaults make inconsistent falls back to the env policy', async () => {
+  const admin = (await login(t)).token;
+  const ok = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/token-policy', headers: bearer(admin), payload: { tokenValidity: 3600 } });
+  assert.equal(ok.statusCode, 200);
+  const peer = await makeApp({ peerOf: t, env: { SESSION_VALIDITY: '30m' } });
+  try {
+    const p = await peer.app.inject({ method: 'GET', url: '/api/admin/settings/token-policy', headers: bearer(admin) });
+    assert.deepEqual(p.json(), { sessionValidity: 1800, tokenValidity: 900, refreshLimit: 900, rememberMeValidity: 604800 });
+  } finally {
+    await peer.close();
+  }
+});

@@ -55,6 +55,9 @@ test('a wrong content type is a 415', async () => {
   const r = await t.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=root' });
   assert.equal(r.statusCode, 415);
   assert.equal(r.json().error.code, 'UNSUPPORTED_MEDIA_TYPE');
+  const text = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { ...bearer(admin), 'content-type': 'text/plain' }, payload: 'hello' });
+  assert.equal(text.statusCode, 415);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin) })).statusCode, 200, 'the refused logout ended nothing');
 });
 
 test('unknown routes: 401 to strangers (no route map), the standard 404 body to signed-in users', async () => {

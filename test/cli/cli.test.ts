@@ -1,0 +1,118 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { makeApp, login, bearer, cliEnv, events, DIALECT, PG_URL, type TestApp } from '../helpers/app.js';
+import { cli, freePort, startServer } from '../helpers/cli.js';
+
+let t: TestApp;
+before(async () => { t = await makeApp(); });
+after(() => t.close());
+
+test('user create reads the password from stdin; the user signs in over HTTP', async () => {
+  const r = await cli(['user', 'create', '--username', 'cli-made', '--email', 'cli@example.org', '--password-stdin'], cliEnv(t), 'Typed-on-stdin-42\n');
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout + r.stderr, /Typed-on-stdin-42/, 'the password is never echoed');
+  await login(t, 'cli-made', 'Typed-on-stdin-42');
+  const weak = await cli(['user', 'create', '--username', 'cli-weak', '--password-stdin'], cliEnv(t), 'short\n');
+  assert.equal(weak.code, 1);
+  assert.match(weak.stderr, /PASSWORD_REJECTED/);
+});
+
+test('user create without a password prints a generated one once', async () => {
+  const r = await cli(['user', 'create', '--username', 'cli-gen'], cliEnv(t));
+  assert.equal(r.code, 0, r.stderr);
+  const pw = /shown once: (\S+)/.exec(r.stdout)?.[1];
+  assert.ok(pw && pw.length >= 24);
+  await login(t, 'cli-gen', pw);
+});
+
+test('user set-password and user disable end the user\'s sessions', async () => {
+  await cli(['user', 'create', '--username', 'cli-ses', '--password-stdin'], cliEnv(t), 'First-secret-4242');
+  const s1 = (await login(t, 'cli-ses', 'First-secret-4242')).token;
+  const set = await cli(['user', 'set-password', '--username', 'cli-ses', '--password-stdin'], cliEnv(t), 'Second-secret-4242');
+  assert.equal(set.code, 0, set.stderr);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(s1) })).statusCode, 401);
+  const s2 = (await login(t, 'cli-ses', 'Second-secret-4242')).token;
+  const dis = await cli(['user', 'disable', '--username', 'cli-ses'], cliEnv(t));
+  assert.equal(dis.code, 0, dis.stderr);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(s2) })).statusCode, 401);
+  await assert.rejects(login(t, 'cli-ses', 'Second-secret-4242'));
+});
+
+test('sessions revoke --user ends every session of that user only', async () => {
+  await cli(['user', 'create', '--username', 'cli-rev', '--password-stdin'], cliEnv(t), 'Revocable-pw-777');
+  const a = (await login(t, 'cli-rev', 'Revocable-pw-777')).token;
+  const b = (await login(t, 'cli-rev', 'Revocable-pw-777')).token;
+  const root = (await login(t)).token;
+  const r = await cli(['sessions', 'revoke', '--user', 'cli-rev'], cliEnv(t));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ended 2 session/);
+  for (const tok of [a, b]) assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(tok) })).statusCode, 401);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(root) })).statusCode, 200);
+  const missing = await cli(['sessions', 'revoke', '--user', 'nobody'], cliEnv(t));
+  assert.equal(missing.code, 2);
+});
+
+test('keys rotate adds a key that the running server signs with; old tokens keep working', async () => {
+  const old = (await login(t)).token;
+  const r = await cli(['keys', 'rotate'], cliEnv(t));
+  assert.equal(r.code, 0, r.stderr);
+  const kid = /new signing key (\S+);/.exec(r.stdout)?.[1];
+  const fresh = (await login(t)).token;
+  assert.equal(JSON.parse(Buffer.from(fresh.split('.')[0]!, 'base64url').toString()).kid, kid);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(old) })).statusCode, 200);
+  const ev = await events(t, fresh, 'key.rotated');
+  assert.equal(ev[0]!.actor.name, 'cli');
+});
+
+test('first start: root is created with a generated password printed once; a restart prints nothing', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'palisade-boot-'));
+  const schema = `boot_${randomBytes(5).toString('hex')}`;
+  const port = await freePort();
+  const env = {
+    DATA_DIR: dataDir, PORT: String(port), INIT_ROOT_USERNAME: 'admin', INIT_ROOT_EMAIL: 'admin@example.org',
+    ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: schema } : {}),
+  };
+  try {
+    const first = await startServer(env);
+    let pw: string | undefined;
+    try {
+      pw = /shown only this once:\s+(\S+)/.exec(first.output())?.[1];
+      assert.ok(pw, first.output());
+      assert.match(first.output(), /generated a signing key/);
+      const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: pw }),
+      });
+      assert.equal(res.status, 200);
+      const token = ((await res.json()) as { token: string }).token;
+      const me = await fetch(`http://127.0.0.1:${port}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(me.status, 200);
+      // Nothing else answers: there are no default credentials.
+      for (const [u, p] of [['root', 'root'], ['admin', 'admin'], ['admin', 'password']]) {
+        const bad = await fetch(`http://127.0.0.1:${port}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: u, password: p }) });
+        assert.equal(bad.status, 401);
+      }
+    } finally {
+      await first.stop();
+    }
+    const second = await startServer(env);
+    try {
+      assert.doesNotMatch(second.output(), /shown only this once/);
+      assert.equal(second.output().includes(pw!), false);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (DIALECT === 'postgres') {
+      const pg = (await import('pg')).default;
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    }
+  }
+});
