@@ -47,6 +47,15 @@ export function presentedToken(req: FastifyRequest, s: Services): { token: strin
   return c ? { token: c, via: 'cookie' } : null;
 }
 
+/** The XSRF check for a cookie-authenticated unsafe request; undefined when none is needed. */
+export function xsrfGate(req: FastifyRequest, s: Services, via: 'bearer' | 'cookie'): ((sid: string) => void) | undefined {
+  if (via !== 'cookie' || SAFE_METHODS.has(req.method)) return undefined;
+  return (sid: string) => {
+    const h = req.headers['x-xsrf-token'];
+    if (!s.sessions.checkXsrf(sid, typeof h === 'string' ? h : undefined)) throw new AppError('XSRF_TOKEN_INVALID');
+  };
+}
+
 /**
  * The authenticate stage of the pipeline. Deny by default: every route needs a signed-in
  * user unless it says `auth: 'public'`. Cookie-authenticated unsafe requests must carry the
@@ -59,13 +68,8 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     if (level === 'public') return;
     const presented = presentedToken(req, s);
     if (!presented) throw new AppError('AUTH_REQUIRED');
-    const xsrfGate = presented.via === 'cookie' && !SAFE_METHODS.has(req.method)
-      ? (sid: string) => {
-          const h = req.headers['x-xsrf-token'];
-          if (!s.sessions.checkXsrf(sid, typeof h === 'string' ? h : undefined)) throw new AppError('XSRF_TOKEN_INVALID');
-        }
-      : undefined;
-    const state = await s.sessions.authenticate(presented.token, presented.via, requestContext(req), presented.via === 'cookie', xsrfGate);
+    const gate = xsrfGate(req, s, presented.via);
+    const state = await s.sessions.authenticate(presented.token, presented.via, requestContext(req), presented.via === 'cookie', gate);
     if (state.renewed) {
       setSessionCookies(reply, s.config, state.renewed, s.sessions.xsrfToken(state.session.id), state.session.remember === 1, s.now());
     }

@@ -6,7 +6,7 @@ import type { SessionsTable } from '../../db/types.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
-import { actorContext, presentedToken, requestContext, requireAuth } from '../pipeline/authenticate.js';
+import { actorContext, presentedToken, requestContext, requireAuth, xsrfGate } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -76,13 +76,7 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
   }, async (req, reply) => {
     const presented = presentedToken(req, s);
     if (!presented) throw new AppError('AUTH_REQUIRED');
-    const gate = presented.via === 'cookie'
-      ? (sid: string) => {
-          const h = req.headers['x-xsrf-token'];
-          if (!s.sessions.checkXsrf(sid, typeof h === 'string' ? h : undefined)) throw new AppError('XSRF_TOKEN_INVALID');
-        }
-      : undefined;
-    const { issued, session } = await s.sessions.refresh(presented.token, presented.via, requestContext(req), gate);
+    const { issued, session } = await s.sessions.refresh(presented.token, presented.via, requestContext(req), xsrfGate(req, s, presented.via));
     const times = { tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
     if (presented.via === 'cookie') {
       const xsrfToken = s.sessions.xsrfToken(session.id);
