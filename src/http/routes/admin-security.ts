@@ -1,6 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type TObject } from 'typebox';
+import type { SettingsArea } from '../../config/settings.js';
 import type { Services } from '../../services.js';
 import { SECURITY_EVENT_TYPES } from '../../audit/events.js';
 import { rotateKey } from '../../auth/keys.js';
@@ -29,29 +30,38 @@ const EventSchema = Type.Object({
   details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
 });
 
+/**
+ * GET and PATCH for one settings area (administrators only). A PATCH is validated as a whole,
+ * applies to every instance at the next request, and is audited with the values before and after.
+ */
+export function settingsRoutes<T extends object>(
+  plain: FastifyInstance, s: Services, path: string, area: SettingsArea<T>, schema: TObject, description: string,
+): void {
+  const app = plain;
+  const config = { auth: 'admin' as const };
+  const tags = ['admin: settings'];
+  app.get(path, { config, schema: { tags, description, response: { 200: schema, ...errorResponses } } }, async (): Promise<unknown> => s.settings.get(area));
+  app.patch(path, {
+    config,
+    schema: {
+      tags, description: `${description} Changes apply to every instance at the next request and are audited.`,
+      body: Type.Partial(schema, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: schema, ...errorResponses },
+    },
+  }, async (req): Promise<unknown> => {
+    const ctx = actorContext(req);
+    const [before, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now());
+    await s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after } });
+    return after;
+  });
+}
+
 /** Security settings, the security event log and the signing key ring (administrators only). */
 export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const config = { auth: 'admin' as const };
 
-  app.get('/settings/token-policy', {
-    config, schema: { tags: ['admin: settings'], description: 'Durations in seconds.', response: { 200: TokenPolicySchema, ...errorResponses } },
-  }, async () => s.settings.tokenPolicy());
-
-  app.patch('/settings/token-policy', {
-    config,
-    schema: {
-      tags: ['admin: settings'],
-      description: 'Changes the token policy at runtime; applies to every instance at the next request; audited.',
-      body: Type.Partial(TokenPolicySchema, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: TokenPolicySchema, ...errorResponses },
-    },
-  }, async (req) => {
-    const ctx = actorContext(req);
-    const [before, after] = await s.settings.updateTokenPolicy(req.body, ctx.actor.id, s.now());
-    await s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: 'tokenPolicy', before, after } });
-    return after;
-  });
+  settingsRoutes(plain, s, '/settings/token-policy', s.settings.tokenPolicyArea, TokenPolicySchema, 'The token policy; durations in seconds.');
 
   app.get('/security-events', {
     config,
