@@ -11,6 +11,10 @@ import { KeyRing, ensureKey } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
 import { SessionService } from './auth/sessions.js';
 import { UserService } from './auth/users.js';
+import { LockoutService, SpreadDetector } from './auth/lockout.js';
+import { GeoIp } from './edge/geoip.js';
+import { IpRuleService } from './edge/ip-rules.js';
+import { RateLimiter } from './edge/rate-limit.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -37,6 +41,10 @@ export interface Services {
   tokens: TokenService;
   sessions: SessionService;
   users: UserService;
+  lockout: LockoutService;
+  spread: SpreadDetector;
+  ipRules: IpRuleService;
+  rateLimiter: RateLimiter;
   close(): Promise<void>;
 }
 
@@ -61,10 +69,15 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs ?? 5000);
   const tokens = new TokenService(keys);
-  const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace);
+  const lockout = new LockoutService(db, shared, settings, securityLog, now, config.lockout);
+  const spread = new SpreadDetector(shared, settings, securityLog, now, config.spread);
+  const geoip = new GeoIp();
+  const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
+  const rateLimiter = new RateLimiter(shared, settings, now);
+  const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
   const users = new UserService(db, hasher, sessions, securityLog, now);
   return {
-    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users,
+    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter,
     async close() {
       await shared.close();
       await handle.close();

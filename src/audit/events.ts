@@ -16,6 +16,13 @@ export const SECURITY_EVENT_TYPES = [
   'user.updated',
   'user.deleted',
   'user.password_set',
+  'account.locked',
+  'account.unlocked',
+  'signin.paused',
+  'signin.resumed',
+  'ip.rejected',
+  'ip_rule.created',
+  'ip_rule.deleted',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

@@ -9,6 +9,7 @@ import { AppError } from '../http/errors.js';
 import type { PasswordHasher } from './passwords.js';
 import type { TokenClaims, TokenService } from './tokens.js';
 import { deriveKey } from './keys.js';
+import { LockoutService, type SpreadDetector } from './lockout.js';
 
 export type SessionMode = 'cookie' | 'bearer';
 
@@ -57,6 +58,7 @@ export class SessionService {
     private readonly now: () => number,
     appKey: string,
     private readonly graceSeconds: number,
+    private readonly defences: { lockout: LockoutService; spread: SpreadDetector },
   ) {
     this.xsrfKey = deriveKey(appKey, 'xsrf', 'palisade/xsrf/v1');
   }
@@ -74,18 +76,31 @@ export class SessionService {
 
   async login(input: LoginInput, ctx: Omit<EventContext, 'actor'>): Promise<{ user: UsersTable; session: SessionsTable; issued: IssuedToken }> {
     const ident = normaliseIdentifier(input.identifier);
+    const failCtx: EventContext = { ...ctx, actor: { id: null, name: ident.slice(0, 64) } };
+    // Gates that cost no hashing come first: a flood cannot buy CPU (AUTH-10, AUTH-9).
+    await this.defences.spread.assertOpen(failCtx);
     const user = await this.db.selectFrom('users').selectAll()
       .where((eb) => eb.or([eb('username', '=', ident), eb('email', '=', ident)]))
       .executeTakeFirst();
-    // The same work on every path: an unknown user verifies against a dummy hash.
+    const ticket = await this.defences.lockout.reserve(LockoutService.subject(user?.id ?? null, ident), user?.id ?? null);
+    if (!ticket) {
+      // Locked: the same answer as bad credentials, without computing a hash.
+      await this.log.record({ ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } }, {
+        type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason: 'locked' },
+      });
+      throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
+    }
+    // The same work on every other path: an unknown user verifies against a dummy hash.
     const ok = await this.hasher.verify(user?.password_hash ?? null, input.password);
     const reason = !user ? 'unknown_user' : !user.password_hash ? 'no_password' : !ok ? 'bad_password' : user.status !== 'active' ? 'disabled' : null;
     if (reason !== null || !user) {
-      await this.log.record({ ...ctx, actor: { id: user?.id ?? null, name: ident.slice(0, 64) } }, {
-        type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason },
-      });
+      const c = { ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } };
+      await this.log.record(c, { type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason } });
+      await this.defences.lockout.failed(ticket, c);
+      await this.defences.spread.failed(c);
       throw new AppError('INVALID_CREDENTIALS', undefined, reason ?? 'unknown');
     }
+    await this.defences.lockout.succeeded(ticket);
     const actorCtx: EventContext = { ...ctx, actor: { id: user.id, name: user.username } };
     if (this.hasher.needsRehash(user.password_hash!)) {
       const fresh = await this.hasher.hash(input.password);
@@ -196,6 +211,8 @@ export class SessionService {
     if (session.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
     const user = await this.db.selectFrom('users').selectAll().where('id', '=', session.user_id).executeTakeFirst();
     if (!user || user.status !== 'active') throw new AppError('SESSION_ENDED', undefined, 'user not active');
+    // The lock check of the pipeline: every method that ends in a session or token passes here.
+    if (await this.defences.lockout.activeLock(user.id)) throw new AppError('ACCOUNT_LOCKED');
     return { user, session };
   }
 

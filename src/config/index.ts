@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './durations.js';
+import { parseCidr, type Cidr } from '../edge/ip.js';
 import { checkPasswordBaseline } from '../auth/passwords.js';
 
 export interface TokenPolicy {
@@ -34,6 +35,12 @@ export interface Config {
   readonly hashConcurrency: number;
   readonly hashQueueMax: number;
   readonly dbPoolMax: number;
+  /** Client IP resolution (EDGE-1). */
+  readonly trustedProxies: readonly Cidr[];
+  readonly clientIpHeader: string | null;
+  /** Env defaults of the lockout and spread-attack settings (AUTH-9, AUTH-10). */
+  readonly lockout: Readonly<LockoutSettings>;
+  readonly spread: Readonly<SpreadSettings>;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -43,6 +50,42 @@ const KNOWN_WEAK_KEYS = new Set([
   'your-secret-key', 'test-key', 'changeme', 'change-me', 'secret', 'app_key', 'appkey', 'password',
   'your-app-key', 'please-change-me', 'default', 'supersecret', 'your-256-bit-secret', 'test-key-change-me',
 ]);
+
+export interface LockoutSettings {
+  /** Invalid attempts within `interval` that lock the account. */
+  maxAttempts: number;
+  /** Seconds the attempts are counted in. */
+  interval: number;
+  /** Seconds the account stays locked; 0 = until an administrator unlocks it. */
+  lockDuration: number;
+  /** Mail the user a password-reset link when the account locks. */
+  mailResetOnLock: boolean;
+}
+
+export interface SpreadSettings {
+  /** Failed sign-ins across all accounts within `window` that pause password sign-in. */
+  threshold: number;
+  /** Seconds of the sliding window. */
+  window: number;
+  /** Seconds password sign-in stays paused. */
+  pause: number;
+}
+
+export function checkLockout(l: LockoutSettings): string[] {
+  const out: string[] = [];
+  if (!Number.isInteger(l.maxAttempts) || l.maxAttempts < 1 || l.maxAttempts > 100) out.push('maxAttempts must be from 1 to 100');
+  if (!Number.isInteger(l.interval) || l.interval < 1 || l.interval > 86400) out.push('interval must be from 1 to 86400 seconds');
+  if (!Number.isInteger(l.lockDuration) || l.lockDuration < 0 || l.lockDuration > 30 * 86400) out.push('lockDuration must be from 0 to 30 days');
+  return out;
+}
+
+export function checkSpread(sp: SpreadSettings): string[] {
+  const out: string[] = [];
+  if (!Number.isInteger(sp.threshold) || sp.threshold < 10 || sp.threshold > 10_000_000) out.push('threshold must be from 10 to 10000000');
+  if (!Number.isInteger(sp.window) || sp.window < 10 || sp.window > 86400) out.push('window must be from 10 to 86400 seconds');
+  if (!Number.isInteger(sp.pause) || sp.pause < 1 || sp.pause > 86400) out.push('pause must be from 1 to 86400 seconds');
+  return out;
+}
 
 export const TOKEN_POLICY_DEFAULTS: Readonly<TokenPolicy> = Object.freeze({
   sessionValidity: 8 * 3600,
@@ -202,6 +245,30 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
   };
   problems.push(...checkTokenPolicy(tokenPolicy).map((p) => `token policy: ${p}`));
 
+  const trustedProxies: Cidr[] = [];
+  for (const item of (env.TRUSTED_PROXIES ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const c = parseCidr(item);
+    if (c) trustedProxies.push(c);
+    else problems.push(`TRUSTED_PROXIES: "${item.slice(0, 60)}" is not an IP address or CIDR range`);
+  }
+  const clientIpHeader = env.CLIENT_IP_HEADER ? env.CLIENT_IP_HEADER.toLowerCase() : null;
+  if (clientIpHeader !== null && !/^[a-z0-9-]{1,64}$/.test(clientIpHeader)) problems.push('CLIENT_IP_HEADER must be a header name');
+  if (clientIpHeader !== null && trustedProxies.length === 0) problems.push('CLIENT_IP_HEADER needs TRUSTED_PROXIES: the header is believed only from them');
+
+  const lockout: LockoutSettings = {
+    maxAttempts: intVar(env, 'LOCKOUT_MAX_ATTEMPTS', 10, 1, 100, problems),
+    interval: durationVar(env, 'LOCKOUT_INTERVAL', 15 * 60, 1, problems),
+    lockDuration: durationVar(env, 'LOCKOUT_DURATION', 15 * 60, 0, problems),
+    mailResetOnLock: boolVar(env, 'LOCKOUT_MAIL_RESET', problems),
+  };
+  problems.push(...checkLockout(lockout).map((p) => `lockout: ${p}`));
+  const spread: SpreadSettings = {
+    threshold: intVar(env, 'SPREAD_THRESHOLD', 200, 10, 10_000_000, problems),
+    window: durationVar(env, 'SPREAD_WINDOW', 5 * 60, 10, problems),
+    pause: durationVar(env, 'SPREAD_PAUSE', 5 * 60, 1, problems),
+  };
+  problems.push(...checkSpread(spread).map((p) => `spread-attack detection: ${p}`));
+
   const cookieInsecureDev = boolVar(env, 'COOKIE_INSECURE_DEV', problems);
   if (cookieInsecureDev) {
     if (!['127.0.0.1', '::1', 'localhost'].includes(host)) problems.push('COOKIE_INSECURE_DEV is allowed only when HOST is a loopback address');
@@ -214,6 +281,10 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
     tokenPolicy,
     renewalGrace: durationVar(env, 'RENEWAL_GRACE', 10, 0, problems),
     cookieInsecureDev,
+    trustedProxies,
+    clientIpHeader,
+    lockout,
+    spread,
     hashConcurrency: intVar(env, 'HASH_CONCURRENCY', 2, 1, 64, problems),
     hashQueueMax: intVar(env, 'HASH_QUEUE_MAX', 128, 1, 100000, problems),
     dbPoolMax: intVar(env, 'DATABASE_POOL_MAX', 10, 1, 1000, problems),

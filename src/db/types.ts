@@ -65,6 +65,33 @@ export interface SecurityEventsTable {
   details: string | null;
 }
 
+export interface SharedKvTable {
+  key: string;
+  count: number;
+  value: string | null;
+  expires_at: number;
+}
+
+export interface AccountLocksTable {
+  user_id: string;
+  locked_at: number;
+  /** null: until an administrator unlocks. */
+  locked_until: number | null;
+  reason: string;
+  locked_by: string | null;
+}
+
+export interface IpRulesTable {
+  id: string;
+  action: 'allow' | 'block';
+  /** Normalised CIDR, e.g. 203.0.113.0/24 or 2001:db8::/32. */
+  cidr: string;
+  scope: 'all' | 'admin';
+  note: string | null;
+  created_at: number;
+  created_by: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -72,4 +99,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   settings: SettingsTable;
   security_events: SecurityEventsTable;
+  shared_kv: SharedKvTable;
+  account_locks: AccountLocksTable;
+  ip_rules: IpRulesTable;
 }

@@ -10,10 +10,12 @@ import type { Services } from '../services.js';
 import { AppError, ERRORS, errorBody, type ErrorCode } from './errors.js';
 import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
+import { registerEdge } from './pipeline/edge.js';
 import { healthRoutes } from './routes/health.js';
 import { authRoutes } from './routes/auth.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { adminSecurityRoutes } from './routes/admin-security.js';
+import { adminEdgeRoutes } from './routes/admin-edge.js';
 
 /** Paths redacted from every log line: credentials in headers and any secret-named body field. */
 export const LOG_REDACT = [
@@ -88,6 +90,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     const { code, status, details, internal } = classify(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code, reason: internal }, 'request refused');
+    if (err instanceof AppError && err.headers) reply.headers(err.headers);
     reply.code(status).header('cache-control', 'no-store').send(errorBody(code, details));
   });
   app.setNotFoundHandler((_req, reply) => {
@@ -98,12 +101,14 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     reply.header('x-request-id', req.id);
   });
   securityHeaders(app);
+  registerEdge(app, s);
   registerAuthPipeline(app, s);
 
   await app.register(healthRoutes(s));
   await app.register(authRoutes(s), { prefix: '/api/auth' });
   await app.register(adminUserRoutes(s), { prefix: '/api/admin' });
   await app.register(adminSecurityRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminEdgeRoutes(s), { prefix: '/api/admin' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
   return app;
 }

@@ -24,6 +24,11 @@ export const ERRORS = Object.freeze({
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported.' },
   SERVER_BUSY: { status: 503, message: 'The server is busy; retry shortly.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A required service is unavailable.' },
+  ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
+  IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
+  SELF_LOCKOUT: { status: 409, message: 'This rule would lock out the administrator making the change.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
+  SIGN_IN_PAUSED: { status: 503, message: 'Password sign-in is paused for a while; retry later.' },
   INTERNAL_ERROR: { status: 500, message: 'An internal error occurred.' },
 } as const);
 
@@ -37,6 +42,8 @@ export class AppError extends Error {
     readonly details?: unknown,
     /** Internal reason: logged and audited, never sent to the client. */
     readonly internal?: string,
+    /** Response headers that belong to the refusal, such as Retry-After. */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(ERRORS[code].message);
     this.status = ERRORS[code].status;

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { RenewalClaim, SharedState } from './index.js';
 
@@ -24,9 +25,50 @@ export class DatabaseSharedState implements SharedState {
     };
   }
 
-  /** Drops claims whose token can no longer be presented. */
+  incr(key: string, ttlMs: number): Promise<number> {
+    return this.incrBy(key, 1, ttlMs);
+  }
+
+  async incrBy(key: string, by: number, ttlMs: number): Promise<number> {
+    const now = this.now();
+    const r = await sql<{ count: number | string }>`
+      INSERT INTO shared_kv (key, count, value, expires_at) VALUES (${key}, ${by}, NULL, ${now + ttlMs})
+      ON CONFLICT (key) DO UPDATE SET
+        count = CASE WHEN shared_kv.expires_at <= ${now} THEN ${by} ELSE shared_kv.count + ${by} END,
+        expires_at = CASE WHEN shared_kv.expires_at <= ${now} THEN ${now + ttlMs} ELSE shared_kv.expires_at END
+      RETURNING count`.execute(this.db);
+    if (++this.claims % 500 === 0) await this.sweep();
+    return Number(r.rows[0]!.count);
+  }
+
+  async count(key: string): Promise<number> {
+    const r = await this.db.selectFrom('shared_kv').select('count').where('key', '=', key).where('expires_at', '>', this.now()).executeTakeFirst();
+    return r ? Number(r.count) : 0;
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    const r = await sql<{ key: string }>`
+      INSERT INTO shared_kv (key, count, value, expires_at) VALUES (${key}, 0, ${value}, ${now + ttlMs})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, count = 0, expires_at = excluded.expires_at
+        WHERE shared_kv.expires_at <= ${now}
+      RETURNING key`.execute(this.db);
+    return r.rows.length > 0;
+  }
+
+  async getValue(key: string): Promise<string | null> {
+    const r = await this.db.selectFrom('shared_kv').select('value').where('key', '=', key).where('expires_at', '>', this.now()).executeTakeFirst();
+    return r?.value ?? null;
+  }
+
+  async del(...keys: string[]): Promise<void> {
+    if (keys.length > 0) await this.db.deleteFrom('shared_kv').where('key', 'in', keys).execute();
+  }
+
+  /** Drops claims whose token can no longer be presented, and expired counters and flags. */
   async sweep(): Promise<void> {
     await this.db.deleteFrom('token_renewals').where('expires_at', '<', this.now()).execute();
+    await this.db.deleteFrom('shared_kv').where('expires_at', '<', this.now()).execute();
   }
 
   async ping() { return true; }

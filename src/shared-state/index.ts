@@ -18,6 +18,20 @@ export interface SharedState {
    * Returns the claim that holds: ours when we won, the earlier one otherwise.
    */
   claimRenewal(jti: string, sessionId: string, claim: RenewalClaim, ttlMs: number): Promise<{ won: boolean; claim: RenewalClaim }>;
+  /**
+   * Atomically adds 1 to counter `key` and returns the new value. A new counter lives `ttlMs`.
+   * Callers put the time window in the key, so expiry is only garbage collection.
+   */
+  incr(key: string, ttlMs: number): Promise<number>;
+  /** Like incr, adding `by` (bytes, for upload budgets). */
+  incrBy(key: string, by: number, ttlMs: number): Promise<number>;
+  /** The counter's value, 0 when absent or expired. */
+  count(key: string): Promise<number>;
+  /** Sets `key` to `value` unless it holds a live value; true when this call set it. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** A live value set with setIfAbsent, or null. */
+  getValue(key: string): Promise<string | null>;
+  del(...keys: string[]): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Env } from '../../src/config/index.js';
 import { createServices, ensureRootUser, type Services } from '../../src/services.js';
 import { buildApp } from '../../src/http/app.js';
+import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../../src/edge/rate-limit.js';
 
 /** The dialect under test: the suite runs once per dialect (scripts/test.sh). */
 export const DIALECT = process.env.TEST_DB === 'postgres' ? 'postgres' : 'sqlite';
@@ -48,6 +49,8 @@ export interface MakeOptions {
   env?: Env;
   redis?: boolean;
   clock?: Clock;
+  /** Keep the default rate limits (otherwise lifted for tests that are not about them). */
+  realRateLimits?: boolean;
   /** Start a second instance on the first one's storage. */
   peerOf?: TestApp;
 }
@@ -73,7 +76,15 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
   const { config } = loadConfig(env, { generateKey: false });
   const clock = o.clock ?? o.peerOf?.clock ?? new Clock();
   const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: 0 });
-  if (!o.peerOf) await ensureRootUser(s);
+  if (!o.peerOf) {
+    await ensureRootUser(s);
+    // Every test signs in from 127.0.0.1 under a frozen clock: lift the per-address budgets unless
+    // the test is about them (test/edge/rate-limit.test.ts).
+    if (!o.realRateLimits) {
+      const high = Object.fromEntries(Object.keys(RATE_LIMIT_DEFAULTS).map((k) => [k, k === 'window' ? 60 : 1_000_000]));
+      await s.settings.update(rateLimitArea, high, null, clock.now());
+    }
+  }
   const logs: string[] = [];
   const stream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
   const app = await buildApp(s, { logStream: stream });

@@ -4,6 +4,7 @@ import type { AuthState } from '../../auth/sessions.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../errors.js';
 import { cookieNames, setSessionCookies } from './cookies.js';
+import { consumeUserBudget } from './edge.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,7 +22,7 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-
 /** Request context for audit events, without the actor. */
 export function requestContext(req: FastifyRequest): Omit<EventContext, 'actor'> {
   const ua = req.headers['user-agent'];
-  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id };
+  return { ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id };
 }
 
 /** The full audit context of an authenticated request. */
@@ -74,6 +75,7 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
       setSessionCookies(reply, s.config, state.renewed, s.sessions.xsrfToken(state.session.id), state.session.remember === 1, s.now());
     }
     req.auth = state;
+    await consumeUserBudget(req, reply, s, state.user.id);
     if (level === 'admin' && state.user.is_admin !== 1) throw new AppError('FORBIDDEN');
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type, { type TObject } from 'typebox';
 import type { SettingsArea } from '../../config/settings.js';
@@ -36,6 +36,8 @@ const EventSchema = Type.Object({
  */
 export function settingsRoutes<T extends object>(
   plain: FastifyInstance, s: Services, path: string, area: SettingsArea<T>, schema: TObject, description: string,
+  /** Runs on the complete new value before it is stored; throws to refuse (self-lockout checks). */
+  guard?: (after: T, req: FastifyRequest) => Promise<void>,
 ): void {
   const app = plain;
   const config = { auth: 'admin' as const };
@@ -50,6 +52,7 @@ export function settingsRoutes<T extends object>(
     },
   }, async (req): Promise<unknown> => {
     const ctx = actorContext(req);
+    if (guard) await guard({ ...(await s.settings.get(area)), ...(req.body as Partial<T>) }, req);
     const [before, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now());
     await s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after } });
     return after;

@@ -47,7 +47,7 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
   const tags = ['auth'];
 
   app.post('/login', {
-    config: { auth: 'public' },
+    config: { auth: 'public', rateLimit: 'auth' },
     schema: { tags, body: LoginBody, response: { 200: LoginAnswer, ...errorResponses } },
   }, async (req, reply) => {
     const b = req.body;
@@ -68,7 +68,7 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
   });
 
   app.post('/refresh', {
-    config: { auth: 'public' },
+    config: { auth: 'public', rateLimit: 'auth' },
     schema: {
       tags, description: 'Renews the presented token (Authorization header, or the session cookie with the XSRF header). Each token is renewed once.',
       response: { 200: TokenAnswer, ...errorResponses },

@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/index.js';
+import type { SharedState } from '../shared-state/index.js';
+import type { SettingsArea, SettingsStore } from '../config/settings.js';
+import { checkLockout, checkSpread, type LockoutSettings, type SpreadSettings } from '../config/index.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
+import { AppError } from '../http/errors.js';
+import { clearWindow, hitWindow } from '../edge/windows.js';
+
+export const lockoutArea = (defaults: Readonly<LockoutSettings>): SettingsArea<LockoutSettings> => ({ key: 'lockout', defaults, check: checkLockout });
+export const spreadArea = (defaults: Readonly<SpreadSettings>): SettingsArea<SpreadSettings> => ({ key: 'spread', defaults, check: checkSpread });
+
+/** What a sign-in attempt holds between its reservation and its outcome. */
+export interface AttemptTicket {
+  subject: string;
+  userId: string | null;
+  /** This attempt's place in the window; the attempt that reaches maxAttempts locks on failure. */
+  place: number;
+  settings: LockoutSettings;
+}
+
+export interface LockInfo {
+  userId: string;
+  username: string;
+  lockedAt: number;
+  lockedUntil: number | null;
+  reason: string;
+  lockedBy: string | null;
+}
+
+/**
+ * Account lockout (AUTH-9). Every password or second-factor check first reserves an attempt, before
+ * any hash is computed: an attempt past the limit is refused without hashing, and because the
+ * reservation is one atomic increment in the shared state, concurrent attempts on any number of
+ * instances lock the account after exactly maxAttempts failures.
+ */
+export class LockoutService {
+  readonly area: SettingsArea<LockoutSettings>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly shared: SharedState,
+    private readonly settings: SettingsStore,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
+    defaults: Readonly<LockoutSettings>,
+  ) {
+    this.area = lockoutArea(defaults);
+  }
+
+  /** Unknown identifiers are counted and "locked" too, under a hash, so locks reveal no accounts. */
+  static subject(userId: string | null, normalisedIdentifier: string): string {
+    return userId ? `u:${userId}` : `i:${createHash('sha256').update(normalisedIdentifier).digest('base64url').slice(0, 22)}`;
+  }
+
+  async activeLock(userId: string): Promise<{ lockedUntil: number | null } | null> {
+    const row = await this.db.selectFrom('account_locks').select(['locked_until']).where('user_id', '=', userId).executeTakeFirst();
+    if (!row || (row.locked_until !== null && row.locked_until <= this.now())) return null;
+    return { lockedUntil: row.locked_until };
+  }
+
+  /** Reserves an attempt; null means refuse at once (locked, or the limit is spent). */
+  async reserve(subject: string, userId: string | null): Promise<AttemptTicket | null> {
+    const settings = await this.settings.get(this.area);
+    if (userId ? await this.activeLock(userId) : await this.pseudoLocked(subject)) return null;
+    const { count } = await hitWindow(this.shared, `fail:${subject}`, settings.interval, this.now());
+    if (count > settings.maxAttempts) return null;
+    return { subject, userId, place: count, settings };
+  }
+
+  /** The attempt failed: the one that reached the limit locks the account. Returns true when it locked. */
+  async failed(t: AttemptTicket, ctx: EventContext): Promise<boolean> {
+    if (t.place < t.settings.maxAttempts) return false;
+    const until = t.settings.lockDuration === 0 ? null : this.now() + t.settings.lockDuration * 1000;
+    if (t.userId) {
+      await this.lock(t.userId, 'too_many_failed_attempts', until, null, ctx);
+    } else {
+      await this.shared.setIfAbsent(`lockp:${t.subject}`, String(until ?? this.now() + 86400_000), (t.settings.lockDuration || 86400) * 1000);
+    }
+    return true;
+  }
+
+  /** A good password: the failures so far are forgotten. */
+  async succeeded(t: AttemptTicket): Promise<void> {
+    await clearWindow(this.shared, `fail:${t.subject}`, t.settings.interval, this.now());
+  }
+
+  private async pseudoLocked(subject: string): Promise<boolean> {
+    const v = await this.shared.getValue(`lockp:${subject}`);
+    return v !== null && Number(v) > this.now();
+  }
+
+  async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext): Promise<void> {
+    const now = this.now();
+    const inserted = await this.db.insertInto('account_locks')
+      .values({ user_id: userId, locked_at: now, locked_until: until, reason, locked_by: by })
+      .onConflict((oc) => oc.column('user_id').doUpdateSet({ locked_at: now, locked_until: until, reason, locked_by: by }))
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 1) > 0) {
+      await this.log.record(ctx, {
+        type: 'account.locked', outcome: 'info', subjectId: userId,
+        details: { reason, until: until === null ? 'until unlocked' : new Date(until).toISOString(), by: by ? 'administrator' : 'lockout' },
+      });
+    }
+  }
+
+  async unlock(userId: string, ctx: EventContext): Promise<boolean> {
+    const res = await this.db.deleteFrom('account_locks').where('user_id', '=', userId).executeTakeFirst();
+    const settings = await this.settings.get(this.area);
+    await clearWindow(this.shared, `fail:u:${userId}`, settings.interval, this.now());
+    const was = Number(res.numDeletedRows) > 0;
+    if (was) await this.log.record(ctx, { type: 'account.unlocked', outcome: 'info', subjectId: userId });
+    return was;
+  }
+
+  async listLocked(): Promise<LockInfo[]> {
+    const rows = await this.db.selectFrom('account_locks').innerJoin('users', 'users.id', 'account_locks.user_id')
+      .select(['account_locks.user_id', 'users.username', 'account_locks.locked_at', 'account_locks.locked_until', 'account_locks.reason', 'account_locks.locked_by'])
+      .where((eb) => eb.or([eb('account_locks.locked_until', 'is', null), eb('account_locks.locked_until', '>', this.now())]))
+      .orderBy('account_locks.locked_at', 'desc').execute();
+    return rows.map((r) => ({ userId: r.user_id, username: r.username, lockedAt: r.locked_at, lockedUntil: r.locked_until, reason: r.reason, lockedBy: r.locked_by }));
+  }
+}
+
+/**
+ * Spread-attack detection (AUTH-10): failed sign-ins across all accounts in a sliding window; past
+ * the threshold, password sign-in pauses for everyone. Sessions and API keys are not affected.
+ */
+export class SpreadDetector {
+  readonly area: SettingsArea<SpreadSettings>;
+
+  constructor(
+    private readonly shared: SharedState,
+    private readonly settings: SettingsStore,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
+    defaults: Readonly<SpreadSettings>,
+  ) {
+    this.area = spreadArea(defaults);
+  }
+
+  /** Throws SIGN_IN_PAUSED while a pause holds; logs the end of a pause once. */
+  async assertOpen(ctx: EventContext): Promise<void> {
+    const v = await this.shared.getValue('spread:pause');
+    if (v === null) return;
+    const until = Number(v);
+    const now = this.now();
+    if (until > now) {
+      throw new AppError('SIGN_IN_PAUSED', undefined, 'spread attack pause', { 'retry-after': String(Math.ceil((until - now) / 1000)) });
+    }
+    await this.endPause(until, ctx);
+  }
+
+  /** Clears an elapsed pause; exactly one instance logs its end. */
+  private async endPause(until: number, ctx: EventContext): Promise<void> {
+    if (await this.shared.setIfAbsent(`spread:ended:${until}`, '1', 86400_000)) {
+      await this.shared.del('spread:pause');
+      await this.log.record(ctx, { type: 'signin.resumed', outcome: 'info', details: { pausedUntil: new Date(until).toISOString() } });
+    }
+  }
+
+  async failed(ctx: EventContext): Promise<void> {
+    const s = await this.settings.get(this.area);
+    const { count } = await hitWindow(this.shared, 'spread:fail', s.window, this.now());
+    if (count < s.threshold) return;
+    const previous = await this.shared.getValue('spread:pause');
+    if (previous !== null && Number(previous) <= this.now()) await this.endPause(Number(previous), ctx);
+    const until = this.now() + s.pause * 1000;
+    // The pause key outlives the pause so that its end can be logged; the value holds the end.
+    if (await this.shared.setIfAbsent('spread:pause', String(until), (s.pause + 86400) * 1000)) {
+      await this.log.record(ctx, {
+        type: 'signin.paused', outcome: 'info',
+        details: { failures: count, windowSeconds: s.window, until: new Date(until).toISOString() },
+      });
+    }
+  }
+}

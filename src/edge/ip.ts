@@ -1,0 +1,55 @@
+import ipaddr from 'ipaddr.js';
+
+export type Addr = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** A parsed CIDR range; a single address is /32 or /128. */
+export interface Cidr {
+  addr: Addr;
+  bits: number;
+  /** Canonical text: network address / prefix length. */
+  text: string;
+}
+
+/**
+ * Parses one address strictly: IPv4 dotted quad or IPv6, no zone id, no brackets, no port.
+ * IPv4-mapped IPv6 (::ffff:192.0.2.1) becomes the IPv4 address.
+ */
+export function parseIp(raw: string): Addr | null {
+  const s = raw.trim();
+  if (s.length === 0 || s.length > 45 || s.includes('%')) return null;
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (!s.includes(':') || !ipaddr.IPv6.isValid(s)) return null;
+  const v6 = ipaddr.IPv6.parse(s);
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6;
+}
+
+export function ipText(a: Addr): string {
+  return a.toString();
+}
+
+/** Parses "203.0.113.0/24", "2001:db8::/32" or a bare address; the host bits are cleared. */
+export function parseCidr(raw: string): Cidr | null {
+  const s = raw.trim();
+  const slash = s.indexOf('/');
+  const addr = parseIp(slash < 0 ? s : s.slice(0, slash));
+  if (!addr) return null;
+  const max = addr.kind() === 'ipv4' ? 32 : 128;
+  let bits = max;
+  if (slash >= 0) {
+    const b = s.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(b) || Number(b) > max) return null;
+    bits = Number(b);
+  }
+  const network = addr.kind() === 'ipv4'
+    ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)
+    : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);
+  return { addr: network, bits, text: `${network.toString()}/${bits}` };
+}
+
+export function inCidr(a: Addr, c: Cidr): boolean {
+  return a.kind() === c.addr.kind() && a.match(c.addr as never, c.bits);
+}
+
+export function inAny(a: Addr, list: readonly Cidr[]): boolean {
+  return list.some((c) => inCidr(a, c));
+}

@@ -1,0 +1,116 @@
+import type { SharedState } from '../shared-state/index.js';
+import type { SettingsArea, SettingsStore } from '../config/settings.js';
+import { AppError } from '../http/errors.js';
+import { hitWindow } from './windows.js';
+import { parseIp } from './ip.js';
+
+export type Bucket = 'auth' | 'read' | 'write' | 'export' | 'upload';
+
+/** Requests per window (and bytes for uploads), per client IP and per signed-in user. */
+export interface RateLimits {
+  window: number;
+  authPerIp: number;
+  readPerIp: number;
+  readPerUser: number;
+  writePerIp: number;
+  writePerUser: number;
+  exportPerIp: number;
+  exportPerUser: number;
+  uploadPerIp: number;
+  uploadPerUser: number;
+  uploadBytesPerIp: number;
+  uploadBytesPerUser: number;
+}
+
+export const RATE_LIMIT_DEFAULTS: Readonly<RateLimits> = Object.freeze({
+  window: 60,
+  authPerIp: 30,
+  readPerIp: 1200,
+  readPerUser: 600,
+  writePerIp: 300,
+  writePerUser: 120,
+  exportPerIp: 20,
+  exportPerUser: 10,
+  uploadPerIp: 60,
+  uploadPerUser: 30,
+  uploadBytesPerIp: 200 * 1024 * 1024,
+  uploadBytesPerUser: 100 * 1024 * 1024,
+});
+
+export const rateLimitArea: SettingsArea<RateLimits> = {
+  key: 'rateLimits',
+  defaults: RATE_LIMIT_DEFAULTS,
+  check(r) {
+    const out: string[] = [];
+    if (!Number.isInteger(r.window) || r.window < 1 || r.window > 3600) out.push('window must be from 1 to 3600 seconds');
+    for (const [k, v] of Object.entries(r)) {
+      if (k !== 'window' && (!Number.isInteger(v) || v < 1)) out.push(`${k} must be a positive integer`);
+    }
+    return out;
+  },
+};
+
+/**
+ * The budget key of a client address. IPv6 clients are keyed by their /64, which one subscriber
+ * controls whole: keying by full address would let one attacker spread over 2^64 budgets.
+ */
+export function ipBudgetKey(ip: string): string {
+  const a = parseIp(ip);
+  if (!a) return `x:${ip.slice(0, 64)}`;
+  if (a.kind() === 'ipv4') return a.toString();
+  const b = a.toByteArray().slice(0, 8);
+  return `${Buffer.from(b).toString('hex')}/64`;
+}
+
+function limitsFor(l: RateLimits, bucket: Bucket, who: 'ip' | 'user'): { count: number; bytes?: number } {
+  switch (bucket) {
+    case 'auth': return { count: l.authPerIp };
+    case 'read': return { count: who === 'ip' ? l.readPerIp : l.readPerUser };
+    case 'write': return { count: who === 'ip' ? l.writePerIp : l.writePerUser };
+    case 'export': return { count: who === 'ip' ? l.exportPerIp : l.exportPerUser };
+    case 'upload': return who === 'ip' ? { count: l.uploadPerIp, bytes: l.uploadBytesPerIp } : { count: l.uploadPerUser, bytes: l.uploadBytesPerUser };
+  }
+}
+
+export interface Budget {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+/**
+ * Request throttling (EDGE-4). Budget keys come only from the resolved client address and the
+ * verified user id, never from a path, header or body field the client can vary; the sign-in
+ * bucket is per address only (per account is the lockout's job).
+ */
+export class RateLimiter {
+  constructor(
+    private readonly shared: SharedState,
+    private readonly settings: SettingsStore,
+    private readonly now: () => number,
+  ) {}
+
+  /** Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it. */
+  async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0): Promise<Budget | null> {
+    const l = await this.settings.get(rateLimitArea);
+    if (bucket === 'auth' && who === 'user') return null;
+    const lim = limitsFor(l, bucket, who);
+    const key = `rl:${bucket}:${who}:${subject}`;
+    const { count, resetMs } = await hitWindow(this.shared, key, l.window, this.now());
+    const resetSeconds = Math.max(1, Math.ceil(resetMs / 1000));
+    let over = count > lim.count;
+    if (lim.bytes !== undefined && bytes > 0) {
+      const b = await hitWindow(this.shared, `${key}:bytes`, l.window, this.now(), bytes);
+      over ||= b.count > lim.bytes;
+    }
+    if (over) {
+      throw new AppError('RATE_LIMITED', undefined, `${bucket} budget per ${who}`, {
+        'retry-after': String(resetSeconds),
+        'ratelimit-limit': String(lim.count),
+        'ratelimit-remaining': '0',
+        'ratelimit-reset': String(resetSeconds),
+      });
+    }
+    return { limit: lim.count, remaining: Math.max(0, lim.count - count), resetSeconds };
+  }
+}

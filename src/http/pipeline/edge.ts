@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../../services.js';
+import { resolveClientIp } from '../../edge/client-ip.js';
+import { ipBudgetKey, type Budget, type Bucket } from '../../edge/rate-limit.js';
+import { AppError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client address resolved from the socket and trusted proxies only (EDGE-1). */
+    clientIp: string;
+  }
+  interface FastifyContextConfig {
+    /** Budget of the route; absent: read for GET and HEAD, write otherwise. 'none' for health probes. */
+    rateLimit?: Bucket | 'none';
+    /** IP and country rules do not apply (health probes). */
+    edgeExempt?: boolean;
+  }
+}
+
+export function bucketOf(req: FastifyRequest): Bucket | 'none' {
+  return req.routeOptions.config.rateLimit ?? (req.method === 'GET' || req.method === 'HEAD' ? 'read' : 'write');
+}
+
+function setBudgetHeaders(reply: FastifyReply, b: Budget | null): void {
+  if (!b) return;
+  reply.header('ratelimit-limit', String(b.limit));
+  reply.header('ratelimit-remaining', String(b.remaining));
+  reply.header('ratelimit-reset', String(b.resetSeconds));
+}
+
+const isAdminPath = (req: FastifyRequest) => req.routeOptions.config.auth === 'admin' || req.url.toLowerCase().startsWith('/api/admin');
+
+/** Rejections are logged as security events, at most once a minute per address and 60 a minute in all. */
+class RejectionSampler {
+  private readonly seen = new Map<string, number>();
+  private minute = 0;
+  private count = 0;
+  take(ip: string, now: number): boolean {
+    const m = Math.floor(now / 60000);
+    if (m !== this.minute) { this.minute = m; this.count = 0; this.seen.clear(); }
+    if (this.count >= 60 || this.seen.has(ip)) return false;
+    this.seen.set(ip, now);
+    this.count++;
+    return true;
+  }
+}
+
+/**
+ * The first stages of the pipeline, before authentication: client IP, IP and country rules,
+ * then the per-address rate limit. The per-user budget is taken right after authentication.
+ */
+export function registerEdge(app: FastifyInstance, s: Services): void {
+  const sampler = new RejectionSampler();
+  app.decorateRequest('clientIp', '');
+  app.addHook('onRequest', async (req, reply) => {
+    req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader });
+    if (!req.routeOptions.config.edgeExempt) {
+      const refusal = await s.ipRules.check(req.clientIp, isAdminPath(req));
+      if (refusal) {
+        if (sampler.take(req.clientIp, s.now())) {
+          const ua = req.headers['user-agent'];
+          await s.securityLog.record({ actor: { id: null, name: 'anonymous' }, ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id }, {
+            type: 'ip.rejected', outcome: 'failure', details: { refusal, method: req.method, path: req.url.slice(0, 200) },
+          });
+        }
+        throw new AppError('IP_BLOCKED', undefined, refusal);
+      }
+    }
+    const bucket = bucketOf(req);
+    if (bucket === 'none') return;
+    const bytes = bucket === 'upload' ? Number(req.headers['content-length'] ?? 0) || 0 : 0;
+    setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes));
+  });
+}
+
+/** The per-user budget, taken once the user is known. */
+export async function consumeUserBudget(req: FastifyRequest, reply: FastifyReply, s: Services, userId: string): Promise<void> {
+  const bucket = bucketOf(req);
+  if (bucket === 'none' || bucket === 'auth') return;
+  const bytes = bucket === 'upload' ? Number(req.headers['content-length'] ?? 0) || 0 : 0;
+  setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes));
+}
