@@ -6,7 +6,13 @@ import type { SharedState } from './shared-state/index.js';
 import { DatabaseSharedState } from './shared-state/database.js';
 import { RedisSharedState } from './shared-state/redis.js';
 import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
-import { HashQueue, PasswordHasher, generatePassword } from './auth/passwords.js';
+import { AppError } from './http/errors.js';
+import { HashQueue, PasswordHasher } from './auth/passwords.js';
+import { PasswordPolicyService } from './auth/password-policy/index.js';
+import { PasswordResetService } from './auth/reset/index.js';
+import { ExpiryGate } from './auth/reset/expiry-gate.js';
+import { createMailer, type Mailer } from './mail/index.js';
+import { BackgroundTasks } from './background.js';
 import { KeyRing, ensureKey } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
 import { SessionService } from './auth/sessions.js';
@@ -45,6 +51,11 @@ export interface Services {
   spread: SpreadDetector;
   ipRules: IpRuleService;
   rateLimiter: RateLimiter;
+  passwordPolicy: PasswordPolicyService;
+  passwordReset: PasswordResetService;
+  mailer: Mailer;
+  /** Mail and other work done after the answer; close() waits for it. */
+  tasks: BackgroundTasks;
   close(): Promise<void>;
 }
 
@@ -75,10 +86,32 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
   const rateLimiter = new RateLimiter(shared, settings, now);
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
-  const users = new UserService(db, hasher, sessions, securityLog, now);
+  const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now, config.passwordPolicy);
+  const tasks = new BackgroundTasks();
+  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
+  const passwordReset = new PasswordResetService(
+    {
+      db, settings, policy: passwordPolicy, hasher, sessions, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
+      afterReset: async (userId, ctx) => { await lockout.unlock(userId, ctx); },
+    },
+    config.passwordReset,
+  );
+  // LOCKOUT_MAIL_RESET: the locked user gets a reset link, sent by the system (no mail address: nothing to send).
+  lockout.onLockMail = async (userId, ctx) => {
+    await passwordReset.sendLink(userId, 'admin_reset', { ...ctx, actor: SYSTEM_ACTOR }).catch((e: unknown) => {
+      if (!(e instanceof AppError && e.code === 'LINK_NOT_SENDABLE')) throw e;
+    });
+  };
+  const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
+  sessions.signInGates.push((user, ctx) => expiryGate.check(user, ctx));
+  const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
+    async () => (await passwordReset.current()).adminMaySetPasswords);
   return {
     config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter,
+    passwordPolicy, passwordReset, mailer, tasks,
     async close() {
+      await tasks.drain();
+      mailer.close();
       await shared.close();
       await handle.close();
     },
@@ -92,7 +125,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
 export async function ensureRootUser(s: Services): Promise<{ created: boolean; username: string; generatedPassword: string | null }> {
   const { initRoot } = s.config;
   if ((await s.users.count()) > 0) return { created: false, username: initRoot.username, generatedPassword: null };
-  const password = initRoot.password ?? generatePassword();
+  const password = initRoot.password ?? await s.passwordPolicy.generate({ username: initRoot.username, email: initRoot.email });
   await s.users.create(
     { username: initRoot.username, email: initRoot.email, password, isAdmin: true },
     { actor: SYSTEM_ACTOR },

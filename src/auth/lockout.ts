@@ -36,6 +36,8 @@ export interface LockInfo {
  */
 export class LockoutService {
   readonly area: SettingsArea<LockoutSettings>;
+  /** Called after an automatic lock when `mailResetOnLock` is on (wired to the reset mail). */
+  onLockMail: ((userId: string, ctx: EventContext) => Promise<void>) | null = null;
 
   constructor(
     private readonly db: Db,
@@ -74,6 +76,7 @@ export class LockoutService {
     const until = t.settings.lockDuration === 0 ? null : this.now() + t.settings.lockDuration * 1000;
     if (t.userId) {
       await this.lock(t.userId, 'too_many_failed_attempts', until, null, ctx);
+      if (t.settings.mailResetOnLock && this.onLockMail) await this.onLockMail(t.userId, ctx);
     } else {
       await this.shared.setIfAbsent(`lockp:${t.subject}`, String(until ?? this.now() + 86400_000), (t.settings.lockDuration || 86400) * 1000);
     }

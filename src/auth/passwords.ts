@@ -9,8 +9,11 @@ const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, len: n
 /** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
 export const ARGON2_PARAMS = Object.freeze({ algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
 
-/** Upper bound on what we hash at all: hashing cost must not be attacker-controlled. */
-export const MAX_PASSWORD_LENGTH = 1024;
+/**
+ * Upper bound on what we hash at all: hashing cost must not be attacker-controlled. Route schemas
+ * refuse longer strings, and the password policy (./password-policy) never allows more.
+ */
+export { HARD_MAX_LENGTH as MAX_PASSWORD_LENGTH } from './password-policy/schema.js';
 
 /**
  * Runs hashing in a bounded queue: at most `concurrency` at once and `queueMax` waiting,
@@ -113,20 +116,4 @@ export class PasswordHasher {
       }
     });
   }
-}
-
-/** 24 characters from a 64-symbol alphabet (144 bits) for generated passwords. */
-export function generatePassword(): string {
-  return randomBytes(18).toString('base64url');
-}
-
-/** The baseline policy of the foundation; issue 4 (AUTH-7) replaces it with the configurable one. */
-export function checkPasswordBaseline(password: string, username: string): string[] {
-  const problems: string[] = [];
-  if ([...password].length < 12) problems.push('PASSWORD_TOO_SHORT');
-  if (password.length > MAX_PASSWORD_LENGTH) problems.push('PASSWORD_TOO_LONG');
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(password)) problems.push('PASSWORD_CONTROL_CHARACTERS');
-  if (password.toLowerCase().includes(username.toLowerCase())) problems.push('PASSWORD_CONTAINS_USERNAME');
-  return problems;
 }

@@ -47,6 +47,11 @@ export function normaliseIdentifier(s: string): string {
 /** Sign-in, the token policy (AUTH-2), renewal with reuse detection, and session endings (AUTH-4). */
 export class SessionService {
   private readonly xsrfKey: Uint8Array;
+  /**
+   * Checks that run after a good password and before any session exists; one may refuse the
+   * sign-in by throwing (an expired password or a required change, AUTH-7).
+   */
+  readonly signInGates: Array<(user: UsersTable, ctx: EventContext) => Promise<void>> = [];
 
   constructor(
     private readonly db: Db,
@@ -107,6 +112,7 @@ export class SessionService {
       await this.db.updateTable('users').set({ password_hash: fresh, updated_at: this.now() }).where('id', '=', user.id).execute();
       await this.log.record(actorCtx, { type: 'auth.password_rehashed', outcome: 'info', subjectId: user.id, details: { from: user.password_hash!.split('$')[1] } });
     }
+    for (const gate of this.signInGates) await gate(user, actorCtx);
     const policy = await this.settings.tokenPolicy();
     const now = this.now();
     const session: SessionsTable = {

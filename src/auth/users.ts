@@ -3,8 +3,11 @@ import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
-import { checkPasswordBaseline, isImportableHash, type PasswordHasher } from './passwords.js';
+import { isImportableHash, type PasswordHasher } from './passwords.js';
+import type { PasswordPolicyService } from './password-policy/index.js';
+import { writePassword } from './password-policy/history.js';
 import { normaliseIdentifier, type SessionService } from './sessions.js';
+import { LockoutService } from './lockout.js';
 
 /** The public shape of a user: never the hash. */
 export interface PublicUser {
@@ -15,12 +18,19 @@ export interface PublicUser {
   isAdmin: boolean;
   createdAt: string;
   updatedAt: string;
+  /** False for an invited user who has not chosen a password yet, and for SSO-only users. */
+  hasPassword: boolean;
+  passwordChangedAt: string | null;
+  mustChangePassword: boolean;
+  ssoOnly: boolean;
 }
 
 export function publicUser(u: UsersTable): PublicUser {
   return {
     id: u.id, username: u.username, email: u.email, status: u.status, isAdmin: u.is_admin === 1,
     createdAt: new Date(u.created_at).toISOString(), updatedAt: new Date(u.updated_at).toISOString(),
+    hasPassword: u.password_hash !== null, passwordChangedAt: u.password_changed_at === null ? null : new Date(u.password_changed_at).toISOString(),
+    mustChangePassword: u.must_change_password === 1, ssoOnly: u.sso_only === 1,
   };
 }
 
@@ -31,12 +41,19 @@ export interface CreateUserInput {
   /** An imported bcrypt, scrypt or argon2id hash instead of a password. */
   passwordHash?: string;
   isAdmin?: boolean;
+  /** Signs in only through single sign-on: no password, and the password policy does not apply. */
+  ssoOnly?: boolean;
+  mustChangePassword?: boolean;
 }
 
 export interface UpdateUserInput {
   email?: string | null;
   status?: 'active' | 'disabled';
   isAdmin?: boolean;
+  /** Require a password change at the next sign-in (AUTH-7). */
+  mustChangePassword?: boolean;
+  /** true removes the local password and voids the user's password links. */
+  ssoOnly?: boolean;
 }
 
 /** Users (AUTH-4, AUTH-5, AUTH-6): every change that must end sessions does so in the same transaction. */
@@ -47,6 +64,10 @@ export class UserService {
     private readonly sessions: SessionService,
     private readonly log: SecurityLog,
     private readonly now: () => number,
+    private readonly lockout: LockoutService,
+    private readonly policy: PasswordPolicyService,
+    /** The password-reset setting that may deny administrators the power to set passwords. */
+    private readonly adminMaySetPasswords: () => Promise<boolean>,
   ) {}
 
   async count(): Promise<number> {
@@ -67,9 +88,9 @@ export class UserService {
     return this.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute();
   }
 
-  private checkPassword(password: string, username: string): void {
-    const failed = checkPasswordBaseline(password, username);
-    if (failed.length > 0) throw new AppError('PASSWORD_REJECTED', { rules: failed });
+  /** Administrators (signed-in actors) may be denied setting passwords; the CLI and the system never are. */
+  private async assertMaySetPassword(ctx: EventContext): Promise<void> {
+    if (ctx.actor.id !== null && !(await this.adminMaySetPasswords())) throw new AppError('PASSWORD_SET_FORBIDDEN');
   }
 
   async create(input: CreateUserInput, ctx: EventContext): Promise<UsersTable> {
@@ -77,8 +98,12 @@ export class UserService {
     const email = input.email ? normaliseIdentifier(input.email) : null;
     let hash: string | null = null;
     if (input.password !== undefined && input.passwordHash !== undefined) throw new AppError('VALIDATION_FAILED', { message: 'give password or passwordHash, not both' });
+    if (input.ssoOnly && (input.password !== undefined || input.passwordHash !== undefined || input.mustChangePassword)) {
+      throw new AppError('VALIDATION_FAILED', { message: 'an SSO-only user has no password' });
+    }
+    if (input.password !== undefined || input.passwordHash !== undefined) await this.assertMaySetPassword(ctx);
     if (input.password !== undefined) {
-      this.checkPassword(input.password, username);
+      await this.policy.assertAcceptable(input.password, { username, email });
       hash = await this.hasher.hash(input.password);
     } else if (input.passwordHash !== undefined) {
       if (!isImportableHash(input.passwordHash)) throw new AppError('VALIDATION_FAILED', { message: 'passwordHash must be an argon2id, bcrypt or $scrypt$ hash' });
@@ -88,6 +113,7 @@ export class UserService {
     const row: UsersTable = {
       id: randomUUID(), username, email, password_hash: hash, status: 'active', is_admin: input.isAdmin ? 1 : 0,
       created_at: now, updated_at: now, password_changed_at: hash ? now : null,
+      must_change_password: input.mustChangePassword ? 1 : 0, sso_only: input.ssoOnly ? 1 : 0, password_reminded_at: null,
     };
     await this.db.transaction().execute(async (trx) => {
       const clash = await trx.selectFrom('users').select('id')
@@ -95,6 +121,7 @@ export class UserService {
         .executeTakeFirst();
       if (clash) throw new AppError('CONFLICT', { field: 'username or email' });
       await trx.insertInto('users').values(row).execute();
+      if (hash) await trx.insertInto('password_history').values({ user_id: row.id, hash, created_at: now }).execute();
       await this.log.record(ctx, {
         type: 'user.created', outcome: 'success', subjectId: row.id,
         details: { username, isAdmin: row.is_admin === 1, importedHash: input.passwordHash !== undefined },
@@ -119,7 +146,17 @@ export class UserService {
       }
       if (patch.status !== undefined) set.status = patch.status;
       if (patch.isAdmin !== undefined) set.is_admin = patch.isAdmin ? 1 : 0;
+      if (patch.ssoOnly !== undefined) set.sso_only = patch.ssoOnly ? 1 : 0;
+      if (patch.ssoOnly === true) Object.assign(set, { password_hash: null, must_change_password: 0 });
+      if (patch.mustChangePassword !== undefined) {
+        if (patch.mustChangePassword && (patch.ssoOnly ?? before.sso_only === 1)) throw new AppError('SSO_ONLY_USER');
+        set.must_change_password = patch.mustChangePassword ? 1 : 0;
+      }
       await trx.updateTable('users').set(set).where('id', '=', id).execute();
+      if (patch.ssoOnly === true) {
+        await trx.updateTable('password_tokens').set({ revoked_at: this.now() })
+          .where('user_id', '=', id).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
+      }
       if (patch.status === 'disabled' && before.status !== 'disabled') {
         await this.sessions.endUserSessions(id, 'user_disabled', ctx, undefined, trx);
       }
@@ -140,30 +177,41 @@ export class UserService {
     });
   }
 
-  /** An administrator (or the CLI) sets a password: applies the policy and ends all of the user's sessions. */
-  async setPassword(id: string, password: string, ctx: EventContext): Promise<void> {
+  /**
+   * An administrator (or the CLI) sets a password: applies the policy (history included), voids the
+   * user's password links and ends all of their sessions. `mustChange` makes it a one-time password.
+   */
+  async setPassword(id: string, password: string, ctx: EventContext, mustChange = false): Promise<void> {
     const u = await this.get(id);
     if (!u) throw new AppError('NOT_FOUND');
-    this.checkPassword(password, u.username);
+    await this.assertMaySetPassword(ctx);
+    if (u.sso_only === 1) throw new AppError('SSO_ONLY_USER');
+    await this.policy.assertAcceptable(password, { username: u.username, email: u.email, user: u });
     const hash = await this.hasher.hash(password);
     await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ password_hash: hash, password_changed_at: this.now(), updated_at: this.now() }).where('id', '=', id).execute();
+      await writePassword(trx, id, hash, this.now());
+      if (mustChange) await trx.updateTable('users').set({ must_change_password: 1 }).where('id', '=', id).execute();
       await this.sessions.endUserSessions(id, 'password_set', ctx, undefined, trx);
-      await this.log.record(ctx, { type: 'user.password_set', outcome: 'success', subjectId: id }, trx);
+      await this.log.record(ctx, { type: 'user.password_set', outcome: 'success', subjectId: id, details: { mustChange } }, trx);
     });
   }
 
   /** A user changes their own password: needs the current one; ends their other sessions. */
   async changeOwnPassword(user: UsersTable, currentSessionId: string, current: string, next: string, ctx: EventContext): Promise<number> {
+    // Checking the current password is a password check: it spends lockout attempts (AUTH-9).
+    const ticket = await this.lockout.reserve(LockoutService.subject(user.id, user.username), user.id);
+    if (!ticket) throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
     const ok = await this.hasher.verify(user.password_hash, current);
     if (!ok) {
       await this.log.record(ctx, { type: 'auth.password_changed', outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } });
+      await this.lockout.failed(ticket, ctx);
       throw new AppError('INVALID_CREDENTIALS');
     }
-    this.checkPassword(next, user.username);
+    await this.lockout.succeeded(ticket);
+    await this.policy.assertAcceptable(next, { username: user.username, email: user.email, user }, 1);
     const hash = await this.hasher.hash(next);
     return this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ password_hash: hash, password_changed_at: this.now(), updated_at: this.now() }).where('id', '=', user.id).execute();
+      await writePassword(trx, user.id, hash, this.now());
       const ended = await this.sessions.endUserSessions(user.id, 'password_changed', ctx, currentSessionId, trx);
       await this.log.record(ctx, { type: 'auth.password_changed', outcome: 'success', subjectId: user.id, details: { otherSessionsEnded: ended } }, trx);
       return ended;

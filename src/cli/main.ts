@@ -5,7 +5,6 @@ import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { rotateKey } from '../auth/keys.js';
-import { generatePassword } from '../auth/passwords.js';
 import { AppError } from '../http/errors.js';
 
 const USAGE = `usage: palisade <command>
@@ -110,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'user create':
       return withServices(async (s) => {
         if (!values.username) throw new UsageError('--username is required');
-        const password = values['password-stdin'] ? await readStdin() : generatePassword();
+        const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: values.username, email: values.email });
         const u = await s.users.create({ username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false }, { actor: CLI_ACTOR });
         process.stdout.write(`created user ${u.username} (${u.id})\n`);
         if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
@@ -119,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'user set-password':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
-        const password = values['password-stdin'] ? await readStdin() : generatePassword();
+        const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: u.username, email: u.email });
         await s.users.setPassword(u.id, password, { actor: CLI_ACTOR });
         process.stdout.write(`password set for ${u.username}; their sessions were ended\n`);
         if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);

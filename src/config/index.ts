@@ -4,7 +4,10 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './durations.js';
 import { parseCidr, type Cidr } from '../edge/ip.js';
-import { checkPasswordBaseline } from '../auth/passwords.js';
+import { evaluatePassword } from '../auth/password-policy/rules.js';
+import type { PasswordPolicy } from '../auth/password-policy/schema.js';
+import type { PasswordResetSettings } from '../auth/reset/settings.js';
+import { passwordEnv, type MailConfig } from './password-env.js';
 
 export interface TokenPolicy {
   /** Absolute lifetime of a sign-in, seconds. Renewal never extends it. */
@@ -41,6 +44,10 @@ export interface Config {
   /** Env defaults of the lockout and spread-attack settings (AUTH-9, AUTH-10). */
   readonly lockout: Readonly<LockoutSettings>;
   readonly spread: Readonly<SpreadSettings>;
+  /** Env defaults of the password policy and reset settings (AUTH-7, AUTH-8), and mail delivery. */
+  readonly passwordPolicy: Readonly<PasswordPolicy>;
+  readonly passwordReset: Readonly<PasswordResetSettings>;
+  readonly mail: MailConfig;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -101,7 +108,7 @@ export class ConfigError extends Error {
 }
 
 /** Reads VAR, or the file named by VAR_FILE (OPS-2). Both set is a problem. */
-function secretVar(env: Env, name: string, problems: string[]): { value: string | undefined; fromFile: boolean } {
+export function secretVar(env: Env, name: string, problems: string[]): { value: string | undefined; fromFile: boolean } {
   const direct = env[name] === '' ? undefined : env[name];
   const file = env[`${name}_FILE`];
   if (direct !== undefined && file !== undefined) {
@@ -119,7 +126,7 @@ function secretVar(env: Env, name: string, problems: string[]): { value: string 
   return { value: direct === '' ? undefined : direct, fromFile: false };
 }
 
-function intVar(env: Env, name: string, def: number, min: number, max: number, problems: string[]): number {
+export function intVar(env: Env, name: string, def: number, min: number, max: number, problems: string[]): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
@@ -129,7 +136,7 @@ function intVar(env: Env, name: string, def: number, min: number, max: number, p
   return Number(raw);
 }
 
-function durationVar(env: Env, name: string, def: number, min: number, problems: string[]): number {
+export function durationVar(env: Env, name: string, def: number, min: number, problems: string[]): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const s = parseDuration(raw);
@@ -140,7 +147,7 @@ function durationVar(env: Env, name: string, def: number, min: number, problems:
   return s;
 }
 
-function boolVar(env: Env, name: string, problems: string[]): boolean {
+export function boolVar(env: Env, name: string, problems: string[]): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false;
   if (raw === 'true' || raw === '1') return true;
@@ -229,8 +236,9 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
   };
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(initRoot.username)) problems.push('INIT_ROOT_USERNAME may hold letters, digits, ".", "_" and "-" (1 to 64)');
   if (initRoot.email !== null && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(initRoot.email)) problems.push('INIT_ROOT_EMAIL is not an email address');
+  const pw = passwordEnv(env, problems, warnings, { host, port });
   if (rootPw !== null) {
-    const failed = checkPasswordBaseline(rootPw, initRoot.username);
+    const failed = evaluatePassword(rootPw, pw.passwordPolicy, { username: initRoot.username, email: initRoot.email }).map((f) => f.code);
     if (failed.length > 0) problems.push(`INIT_ROOT_PASSWORD does not meet the password policy: ${failed.join(', ')}`);
   }
 
@@ -285,6 +293,7 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
     clientIpHeader,
     lockout,
     spread,
+    ...pw,
     hashConcurrency: intVar(env, 'HASH_CONCURRENCY', 2, 1, 64, problems),
     hashQueueMax: intVar(env, 'HASH_QUEUE_MAX', 128, 1, 100000, problems),
     dbPoolMax: intVar(env, 'DATABASE_POOL_MAX', 10, 1, 1000, problems),

@@ -11,6 +11,12 @@ export interface UsersTable {
   created_at: number;
   updated_at: number;
   password_changed_at: number | null;
+  /** 1: the next sign-in must change the password first (AUTH-7). */
+  must_change_password: number;
+  /** 1: signs in only through single sign-on; no local password, no password policy. */
+  sso_only: number;
+  /** Last expiry reminder mail, so that it goes at most once a day. */
+  password_reminded_at: number | null;
 }
 
 export interface SessionsTable {
@@ -92,6 +98,36 @@ export interface IpRulesTable {
   created_by: string | null;
 }
 
+/** Previous password hashes (AUTH-7 history), newest id last. */
+export interface PasswordHistoryTable {
+  id: Generated<number>;
+  user_id: string;
+  hash: string;
+  created_at: number;
+}
+
+/** Single-use password links (AUTH-8): only a SHA-256 of the secret part is stored. */
+export interface PasswordTokensTable {
+  /** The public selector, the part before the dot. */
+  id: string;
+  user_id: string;
+  kind: 'reset' | 'admin_reset' | 'invitation' | 'change';
+  verifier_hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  /** Set when a newer link, or a new password, made this one stop working. */
+  revoked_at: number | null;
+  created_by: string | null;
+}
+
+/** Forgot-password requests per client IP, for the throttle. */
+export interface PasswordResetRequestsTable {
+  id: Generated<number>;
+  ip: string;
+  at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -102,4 +138,7 @@ export interface Database {
   shared_kv: SharedKvTable;
   account_locks: AccountLocksTable;
   ip_rules: IpRulesTable;
+  password_history: PasswordHistoryTable;
+  password_tokens: PasswordTokensTable;
+  password_reset_requests: PasswordResetRequestsTable;
 }

@@ -31,14 +31,18 @@ export function ipText(a: Addr): string {
 export function parseCidr(raw: string): Cidr | null {
   const s = raw.trim();
   const slash = s.indexOf('/');
-  const addr = parseIp(slash < 0 ? s : s.slice(0, slash));
+  const rawAddr = slash < 0 ? s : s.slice(0, slash);
+  const addr = parseIp(rawAddr);
   if (!addr) return null;
+  // An IPv4-mapped range (::ffff:10.0.0.0/104) is the IPv4 range (10.0.0.0/8).
+  const mapped = addr.kind() === 'ipv4' && rawAddr.includes(':');
   const max = addr.kind() === 'ipv4' ? 32 : 128;
   let bits = max;
   if (slash >= 0) {
     const b = s.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(b) || Number(b) > max) return null;
-    bits = Number(b);
+    if (!/^\d{1,3}$/.test(b)) return null;
+    bits = Number(b) - (mapped ? 96 : 0);
+    if (bits < 0 || bits > max) return null;
   }
   const network = addr.kind() === 'ipv4'
     ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)

@@ -19,6 +19,10 @@ export const UserSchema = Type.Object({
   isAdmin: Type.Boolean(),
   createdAt: Type.String(),
   updatedAt: Type.String(),
+  hasPassword: Type.Boolean(),
+  passwordChangedAt: Type.Union([Type.String(), Type.Null()]),
+  mustChangePassword: Type.Boolean(),
+  ssoOnly: Type.Boolean(),
 });
 
 export const SessionSchema = Type.Object({

@@ -36,18 +36,26 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
     config,
     schema: {
       tags,
-      description: 'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in.',
+      description: 'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in. `invite` (no password, needs an email) mails an invitation to choose one. `ssoOnly` users have no password.',
       body: Type.Object({
         username: Username,
         email: Type.Optional(Email),
         password: Type.Optional(Password),
         passwordHash: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
         isAdmin: Type.Optional(Type.Boolean()),
+        mustChangePassword: Type.Optional(Type.Boolean()),
+        ssoOnly: Type.Optional(Type.Boolean()),
+        invite: Type.Optional(Type.Boolean()),
       }, { additionalProperties: false }),
       response: { 201: Type.Object({ user: UserSchema }), ...errorResponses },
     },
   }, async (req, reply) => {
-    const u = await s.users.create(req.body, actorContext(req));
+    const { invite, ...input } = req.body;
+    if (invite && (input.password !== undefined || input.passwordHash !== undefined || input.ssoOnly || !input.email)) {
+      throw new AppError('VALIDATION_FAILED', { message: 'an invitation needs an email and no password' });
+    }
+    const u = await s.users.create(input, actorContext(req));
+    if (invite) await s.passwordReset.sendLink(u.id, 'invitation', actorContext(req));
     reply.code(201);
     return { user: publicUser(u) };
   });
@@ -60,11 +68,13 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
     config,
     schema: {
       tags, params: IdParam,
-      description: 'Disabling a user ends all of their sessions.',
+      description: 'Disabling a user ends all of their sessions. `mustChangePassword` requires a password change at the next sign-in; `ssoOnly: true` removes the local password.',
       body: Type.Object({
         email: Type.Optional(Type.Union([Email, Type.Null()])),
         status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
         isAdmin: Type.Optional(Type.Boolean()),
+        mustChangePassword: Type.Optional(Type.Boolean()),
+        ssoOnly: Type.Optional(Type.Boolean()),
       }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
     },
@@ -80,12 +90,13 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
   app.put('/users/:id/password', {
     config,
     schema: {
-      tags, params: IdParam, description: 'Sets a user\'s password and ends all of their sessions.',
-      body: Type.Object({ password: Password }, { additionalProperties: false }),
+      tags, params: IdParam,
+      description: 'Sets a user\'s password (the password policy applies) and ends all of their sessions. `mustChangePassword` makes it a one-time password. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.',
+      body: Type.Object({ password: Password, mustChangePassword: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
       response: { 204: Type.Null(), ...errorResponses },
     },
   }, async (req, reply) => {
-    await s.users.setPassword(req.params.id, req.body.password, actorContext(req));
+    await s.users.setPassword(req.params.id, req.body.password, actorContext(req), req.body.mustChangePassword ?? false);
     reply.code(204);
   });
 

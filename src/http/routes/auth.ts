@@ -36,6 +36,8 @@ const TokenAnswer = Type.Object({
 const LoginAnswer = Type.Object({
   user: UserSchema,
   session: Type.Object({ id: Type.String() }),
+  passwordExpiresAt: Type.Union([Type.String(), Type.Null()], { description: 'When the password expires; null when it does not.' }),
+  passwordExpiryReminder: Type.Boolean({ description: 'true in the reminder period before expiry: the UI should ask for a change.' }),
   token: Type.Optional(Type.String()),
   xsrfToken: Type.Optional(Type.String()),
   tokenExpiresAt: Type.String(),
@@ -58,7 +60,11 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
     const rememberMe = b.rememberMe ?? false;
     const { user, session, issued } = await s.sessions.login(
       { identifier: (b.username ?? b.email)!, password: b.password, rememberMe, mode }, requestContext(req));
-    const common = { user: publicUser(user), session: { id: session.id }, tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
+    const expiry = s.passwordPolicy.expiry(user, await s.passwordPolicy.current());
+    const common = {
+      user: publicUser(user), session: { id: session.id }, tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt),
+      passwordExpiresAt: expiry.expiresAt === null ? null : iso(expiry.expiresAt), passwordExpiryReminder: expiry.reminder,
+    };
     if (mode === 'cookie') {
       const xsrfToken = s.sessions.xsrfToken(session.id);
       setSessionCookies(reply, s.config, issued, xsrfToken, rememberMe, s.now());

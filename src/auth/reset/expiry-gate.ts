@@ -1,0 +1,42 @@
+import type { UsersTable } from '../../db/types.js';
+import type { EventContext } from '../../audit/events.js';
+import { render } from '../../mail/templates.js';
+import { AppError } from '../../http/errors.js';
+import type { ResetDeps } from './index.js';
+import { CHANGE_STEP_VALIDITY, issueToken } from './tokens.js';
+
+const REMINDER_EVERY = 86400_000;
+
+/** Password expiry at sign-in (AUTH-7): SessionService runs it after a good password, before any session exists. */
+export class ExpiryGate {
+  constructor(private readonly d: Omit<ResetDeps, 'settings' | 'hasher' | 'sessions'>) {}
+
+  /**
+   * Runs at sign-in after a good password, before a session exists: an expired password or a
+   * required change refuses the sign-in and hands out a one-time change token instead; a password
+   * near its expiry triggers a reminder mail at most once a day.
+   */
+  async check(user: UsersTable, ctx: EventContext): Promise<void> {
+    if (user.sso_only === 1) return;
+    const policy = await this.d.policy.current();
+    const status = this.d.policy.expiry(user, policy);
+    const code = user.must_change_password === 1 ? 'PASSWORD_CHANGE_REQUIRED' : status.expired ? 'PASSWORD_EXPIRED' : null;
+    if (code !== null) {
+      const { token, expiresAt } = await issueToken(this.d.db, user.id, 'change', CHANGE_STEP_VALIDITY, null, this.d.now());
+      await this.d.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: code === 'PASSWORD_EXPIRED' ? 'password_expired' : 'password_change_required' } });
+      throw new AppError(code, { changeToken: token, changeTokenExpiresAt: new Date(expiresAt).toISOString() }, code.toLowerCase());
+    }
+    if (status.reminder && user.email) await this.remind(user, status.expiresAt!, ctx);
+  }
+
+  private async remind(user: UsersTable, expiresAt: number, ctx: EventContext): Promise<void> {
+    const now = this.d.now();
+    const claimed = await this.d.db.updateTable('users').set({ password_reminded_at: now }).where('id', '=', user.id)
+      .where((eb) => eb.or([eb('password_reminded_at', 'is', null), eb('password_reminded_at', '<=', now - REMINDER_EVERY)]))
+      .executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) !== 1) return;
+    const msg = render('reminder', user.email!, { username: user.username, link: `${this.d.publicUrl}/`, expiresAt });
+    await this.d.log.record(ctx, { type: 'password.reminder_sent', outcome: 'info', subjectId: user.id, details: { expiresAt: new Date(expiresAt).toISOString() } });
+    this.d.tasks.run('mail-reminder', () => this.d.mailer.send(msg));
+  }
+}

@@ -1,0 +1,143 @@
+import type { Db } from '../../db/index.js';
+import type { UsersTable } from '../../db/types.js';
+import type { SettingsArea, SettingsStore } from '../../config/settings.js';
+import type { EventContext, SecurityLog } from '../../audit/events.js';
+import type { BackgroundTasks } from '../../background.js';
+import type { Mailer } from '../../mail/index.js';
+import { render, type LinkKind } from '../../mail/templates.js';
+import { AppError } from '../../http/errors.js';
+import type { PasswordHasher } from '../passwords.js';
+import type { SessionService } from '../sessions.js';
+import { normaliseIdentifier } from '../sessions.js';
+import type { PasswordPolicyService } from '../password-policy/index.js';
+import { writePassword } from '../password-policy/history.js';
+import { passwordResetArea, type PasswordResetSettings } from './settings.js';
+import { claimToken, inspectToken, issueToken, issuedSince, type LinkTokenKind, type TokenProblem } from './tokens.js';
+
+const HOUR = 3600_000;
+
+/** The same for every forgot-password request, whatever happens next. */
+export const FORGOT_ANSWER = Object.freeze({ message: 'If an account matches, a link to reset its password has been sent.' });
+
+const TOKEN_ERRORS: Readonly<Record<TokenProblem, 'RESET_TOKEN_INVALID' | 'RESET_TOKEN_EXPIRED' | 'RESET_TOKEN_USED'>> = Object.freeze({
+  malformed: 'RESET_TOKEN_INVALID', unknown: 'RESET_TOKEN_INVALID', altered: 'RESET_TOKEN_INVALID', superseded: 'RESET_TOKEN_INVALID',
+  expired: 'RESET_TOKEN_EXPIRED', used: 'RESET_TOKEN_USED',
+});
+
+export interface ResetDeps {
+  db: Db;
+  settings: SettingsStore;
+  policy: PasswordPolicyService;
+  hasher: PasswordHasher;
+  sessions: SessionService;
+  log: SecurityLog;
+  mailer: Mailer;
+  tasks: BackgroundTasks;
+  now: () => number;
+  /** Base of the links in mails (PUBLIC_URL), without a trailing slash. */
+  publicUrl: string;
+  /** Runs after a completed reset (lifts a lockout: the link proves control of the mailbox). */
+  afterReset?: (userId: string, ctx: EventContext) => Promise<void>;
+}
+
+/**
+ * Password reset and invitation (AUTH-8), and spending the change token of an expired password. Links are
+ * single use, stored hashed, and a new one voids the user's earlier ones. Mail goes out in the
+ * background so that answers do not depend on whether an account exists.
+ */
+export class PasswordResetService {
+  readonly area: SettingsArea<PasswordResetSettings>;
+
+  constructor(private readonly d: ResetDeps, defaults: Readonly<PasswordResetSettings>) {
+    this.area = passwordResetArea(defaults);
+  }
+
+  current(): Promise<PasswordResetSettings> {
+    return this.d.settings.get(this.area);
+  }
+
+  /**
+   * POST /api/auth/password/forgot. The request only does what every request does (the per-IP
+   * throttle and one insert); looking the account up and mailing happen after the answer.
+   */
+  async forgot(who: { username?: string; email?: string }, ctx: EventContext): Promise<void> {
+    const s = await this.current();
+    const now = this.d.now();
+    const ip = (ctx.ip ?? 'unknown').slice(0, 64);
+    const r = await this.d.db.selectFrom('password_reset_requests').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('ip', '=', ip).where('at', '>', now - HOUR).executeTakeFirstOrThrow();
+    if (Number(r.n) >= s.forgotPerIp) {
+      await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', details: { result: 'ip_throttled' } });
+      throw new AppError('RATE_LIMITED', undefined, 'forgot-password per-IP limit', { 'retry-after': '3600' });
+    }
+    await this.d.db.insertInto('password_reset_requests').values({ ip, at: now }).execute();
+    if (Number(r.n) === 0) await this.d.db.deleteFrom('password_reset_requests').where('at', '<', now - HOUR).execute();
+    this.d.tasks.run('password-forgot', () => this.forgotLater(who, s, ctx));
+  }
+
+  private async forgotLater(who: { username?: string; email?: string }, s: PasswordResetSettings, ctx: EventContext): Promise<void> {
+    const ident = normaliseIdentifier(who.username ?? who.email ?? '');
+    const user = await this.d.db.selectFrom('users').selectAll().where(who.username !== undefined ? 'username' : 'email', '=', ident).executeTakeFirst();
+    const reason = !user ? 'unknown_account' : user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email' : null;
+    if (!user || reason !== null) {
+      await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user?.id ?? null, details: { result: 'no_mail', reason } });
+      return;
+    }
+    if (await issuedSince(this.d.db, user.id, ['reset'], this.d.now() - HOUR) >= s.forgotPerAccount) {
+      await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', subjectId: user.id, details: { result: 'account_throttled' } });
+      return;
+    }
+    await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user.id, details: { result: 'mail' } });
+    await this.mailLink(user, 'reset', s.resetLinkValidity, null, ctx);
+  }
+
+  /** An administrator sends a reset link or an invitation. The mail goes out in the background. */
+  async sendLink(userId: string, kind: 'admin_reset' | 'invitation', ctx: EventContext): Promise<{ expiresAt: number }> {
+    const user = await this.d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
+    if (!user) throw new AppError('NOT_FOUND');
+    const reason = user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email'
+      : kind === 'invitation' && user.password_hash !== null ? 'has_password' : null;
+    if (reason !== null) throw new AppError('LINK_NOT_SENDABLE', { reason });
+    const s = await this.current();
+    return this.mailLink(user, kind, kind === 'invitation' ? s.invitationValidity : s.adminResetLinkValidity, ctx.actor.id ?? ctx.actor.name, ctx);
+  }
+
+  private async mailLink(user: UsersTable, kind: LinkKind, validity: number, createdBy: string | null, ctx: EventContext): Promise<{ expiresAt: number }> {
+    const { token, expiresAt } = await issueToken(this.d.db, user.id, kind, validity, createdBy, this.d.now());
+    const page = kind === 'invitation' ? 'accept-invitation' : 'reset-password';
+    // The token travels in the fragment, which browsers never send to a server or in a Referer.
+    const msg = render(kind, user.email!, { username: user.username, link: `${this.d.publicUrl}/${page}#token=${token}`, expiresAt });
+    await this.d.log.record(ctx, { type: 'password.link_sent', outcome: 'success', subjectId: user.id, details: { kind, expiresAt: new Date(expiresAt).toISOString(), via: this.d.mailer.kind } });
+    this.d.tasks.run(`mail-${kind}`, () => this.d.mailer.send(msg));
+    return { expiresAt };
+  }
+
+  /**
+   * POST /api/auth/password/reset: a link token and a new password. The policy applies (a refused
+   * password leaves the token usable); on success the token is spent, every other link voided, every
+   * session of the user ended, and the event recorded, all in one transaction.
+   */
+  async consume(token: string, password: string, ctx: EventContext): Promise<void> {
+    const now = this.d.now();
+    const { row, problem } = await inspectToken(this.d.db, token, now);
+    const user = row && problem === null ? await this.d.db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst() : undefined;
+    const refusal = problem ?? (!user || user.status !== 'active' || user.sso_only === 1 ? 'superseded' : null);
+    if (refusal !== null || !row || !user) {
+      await this.d.log.record(ctx, { type: 'password.reset_refused', outcome: 'failure', subjectId: row?.user_id ?? null, details: { reason: problem ?? 'user_not_eligible', kind: row?.kind ?? null } });
+      throw new AppError(TOKEN_ERRORS[refusal ?? 'superseded'], undefined, problem ?? 'user not eligible');
+    }
+    await this.d.policy.assertAcceptable(password, { username: user.username, email: user.email, user }, row.kind === 'change' ? 1 : 0);
+    const hash = await this.d.hasher.hash(password);
+    await this.d.db.transaction().execute(async (trx) => {
+      if (!(await claimToken(trx, row.id, this.d.now()))) throw new AppError('RESET_TOKEN_USED', undefined, 'claimed concurrently');
+      await writePassword(trx, user.id, hash, this.d.now());
+      await this.d.sessions.endUserSessions(user.id, 'password_reset', ctx, undefined, trx);
+      await this.d.log.record({ ...ctx, actor: { id: user.id, name: user.username } }, {
+        type: 'password.reset_completed', outcome: 'success', subjectId: user.id, details: { kind: row.kind },
+      }, trx);
+    });
+    await this.d.afterReset?.(user.id, ctx);
+  }
+}
+
+export type { LinkTokenKind };

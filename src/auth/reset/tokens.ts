@@ -1,0 +1,76 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../../db/index.js';
+import type { PasswordTokensTable } from '../../db/types.js';
+
+export type LinkTokenKind = PasswordTokensTable['kind'];
+
+/** Lifetime of the one-time change step after a sign-in with an expired password, seconds. */
+export const CHANGE_STEP_VALIDITY = 10 * 60;
+
+/**
+ * A link token is `<selector>.<verifier>`: 128 random bits that name the row, then 256 random bits
+ * of which only the SHA-256 is stored. The row is found by the selector and the verifier compared
+ * in constant time, so neither a database read nor the lookup's timing reveals a usable token.
+ */
+const FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+
+const digest = (verifier: string): Buffer => createHash('sha256').update(verifier, 'utf8').digest();
+const DUMMY = digest('dummy');
+
+export function newLinkToken(): { id: string; verifier: string; token: string } {
+  const id = randomBytes(16).toString('base64url');
+  const verifier = randomBytes(32).toString('base64url');
+  return { id, verifier, token: `${id}.${verifier}` };
+}
+
+export type TokenProblem = 'malformed' | 'unknown' | 'altered' | 'used' | 'superseded' | 'expired';
+
+/** Finds the token's row and checks it; `problem` says why it cannot be used. Never throws on input. */
+export async function inspectToken(db: Db, token: string, now: number): Promise<{ row?: PasswordTokensTable; problem: TokenProblem | null }> {
+  const m = FORMAT.exec(token);
+  if (!m) return { problem: 'malformed' };
+  const row = await db.selectFrom('password_tokens').selectAll().where('id', '=', m[1]!).executeTakeFirst();
+  const got = digest(m[2]!);
+  const want = row ? Buffer.from(row.verifier_hash, 'hex') : DUMMY;
+  const match = want.length === got.length && timingSafeEqual(want, got);
+  if (!row) return { problem: 'unknown' };
+  if (!match) return { row, problem: 'altered' };
+  if (row.used_at !== null) return { row, problem: 'used' };
+  if (row.revoked_at !== null) return { row, problem: 'superseded' };
+  if (row.expires_at <= now) return { row, problem: 'expired' };
+  return { row, problem: null };
+}
+
+/**
+ * Issues a link for a user. Every earlier unused link of the same user stops working in the same
+ * write, and rows long past their expiry are cleared.
+ */
+export async function issueToken(db: Db, userId: string, kind: LinkTokenKind, validitySeconds: number, createdBy: string | null, now: number): Promise<{ token: string; expiresAt: number }> {
+  const t = newLinkToken();
+  const expiresAt = now + validitySeconds * 1000;
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('password_tokens').set({ revoked_at: now })
+      .where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
+    await trx.deleteFrom('password_tokens').where('user_id', '=', userId).where('expires_at', '<', now - 86400_000).execute();
+    await trx.insertInto('password_tokens').values({
+      id: t.id, user_id: userId, kind, verifier_hash: digest(t.verifier).toString('hex'),
+      created_at: now, expires_at: expiresAt, used_at: null, revoked_at: null, created_by: createdBy,
+    }).execute();
+  });
+  return { token: t.token, expiresAt };
+}
+
+/** Marks a token used; false when another request used it first (or it stopped being valid). */
+export async function claimToken(trx: Db, id: string, now: number): Promise<boolean> {
+  const r = await trx.updateTable('password_tokens').set({ used_at: now })
+    .where('id', '=', id).where('used_at', 'is', null).where('revoked_at', 'is', null).where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** How many links of these kinds were issued to the user since `since` (the per-account throttle). */
+export async function issuedSince(db: Db, userId: string, kinds: LinkTokenKind[], since: number): Promise<number> {
+  const r = await db.selectFrom('password_tokens').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId).where('kind', 'in', kinds).where('created_at', '>=', since).executeTakeFirstOrThrow();
+  return Number(r.n);
+}

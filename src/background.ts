@@ -1,0 +1,38 @@
+/**
+ * Work that must not hold up an answer (mail, the forgot-password lookup), tracked so that shutdown
+ * and tests can wait for it. A failure is reported through `onError`, never thrown at a caller.
+ */
+export class BackgroundTasks {
+  private readonly pending = new Set<Promise<void>>();
+  /** Set by the HTTP layer to its logger; the default writes one JSON line to stderr. */
+  onError: (task: string, err: unknown) => void = (task, err) => {
+    process.stderr.write(JSON.stringify({ level: 50, msg: 'background task failed', task, err: errorSummary(err) }) + '\n');
+  };
+
+  run(task: string, fn: () => Promise<void>): void {
+    const p = (async () => {
+      try {
+        await fn();
+      } catch (e) {
+        this.onError(task, e);
+      }
+    })();
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Resolves when every task started so far, and any they started, has finished. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+}
+
+/** What may be logged of an error: its class, code and message; never a mail body or a token. */
+export function errorSummary(err: unknown): { name?: string; code?: string; message?: string } {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown };
+  return {
+    name: typeof e?.name === 'string' ? e.name : undefined,
+    code: typeof e?.code === 'string' ? e.code : undefined,
+    message: typeof e?.message === 'string' ? e.message.slice(0, 300) : undefined,
+  };
+}

@@ -1,0 +1,66 @@
+import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface MailSettings {
+  /** smtp:// or smtps:// URL; null means the outbox folder. */
+  smtpUrl: string | null;
+  from: string;
+  /** Where the outbox lives when there is no SMTP server. */
+  dataDir: string;
+}
+
+export interface Mailer {
+  readonly kind: 'smtp' | 'outbox';
+  send(msg: MailMessage): Promise<void>;
+  close(): void;
+}
+
+/** Sends through an SMTP server with nodemailer (STARTTLS when the server offers it, or smtps://). */
+class SmtpMailer implements Mailer {
+  readonly kind = 'smtp' as const;
+  private readonly transport;
+  constructor(url: string, private readonly from: string) {
+    this.transport = nodemailer.createTransport({
+      url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, logger: false, debug: false,
+    });
+  }
+  async send(msg: MailMessage): Promise<void> {
+    await this.transport.sendMail({ from: this.from, ...msg, disableFileAccess: true, disableUrlAccess: true });
+  }
+  close(): void {
+    this.transport.close();
+  }
+}
+
+/**
+ * Without SMTP: each mail becomes one RFC 5322 file in DATA_DIR/outbox (folder 0700, files 0600),
+ * for the operator to read or forward. Mail never goes to the log: it carries single-use links.
+ */
+class OutboxMailer implements Mailer {
+  readonly kind = 'outbox' as const;
+  private readonly composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  constructor(private readonly dir: string, private readonly from: string) {}
+  async send(msg: MailMessage): Promise<void> {
+    const info = await this.composer.sendMail({ from: this.from, ...msg, disableFileAccess: true, disableUrlAccess: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.dir, 0o700);
+    const file = path.join(this.dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(6).toString('hex')}.eml`);
+    writeFileSync(file, info.message as Buffer, { mode: 0o600, flag: 'wx' });
+  }
+  close(): void {}
+}
+
+export const outboxDir = (dataDir: string): string => path.join(dataDir, 'outbox');
+
+export function createMailer(s: MailSettings): Mailer {
+  return s.smtpUrl ? new SmtpMailer(s.smtpUrl, s.from) : new OutboxMailer(outboxDir(s.dataDir), s.from);
+}

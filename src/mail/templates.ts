@@ -1,0 +1,67 @@
+import { escapeHtml, plain } from './escape.js';
+import type { MailMessage } from './index.js';
+
+export type LinkKind = 'reset' | 'admin_reset' | 'invitation';
+
+interface Body {
+  subject: string;
+  /** Paragraphs before the link; values are filled in and escaped by `render`. */
+  intro: string[];
+  action: string;
+  outro: string[];
+}
+
+const BODIES: Readonly<Record<LinkKind | 'reminder', Body>> = Object.freeze({
+  reset: {
+    subject: 'Reset your Palisade password',
+    intro: ['Hello {username},', 'Someone, hopefully you, asked to reset the password of your Palisade account.'],
+    action: 'Choose a new password',
+    outro: ['The link works once and expires at {expiresAt}. If you did not ask for it, ignore this mail: your password stays as it is.'],
+  },
+  admin_reset: {
+    subject: 'Your Palisade password was reset by an administrator',
+    intro: ['Hello {username},', 'An administrator asked for your Palisade password to be reset.'],
+    action: 'Choose a new password',
+    outro: ['The link works once and expires at {expiresAt}.'],
+  },
+  invitation: {
+    subject: 'You are invited to Palisade',
+    intro: ['Hello {username},', 'An account was created for you on Palisade. Choose your password to start.'],
+    action: 'Set your password',
+    outro: ['The link works once and expires at {expiresAt}.'],
+  },
+  reminder: {
+    subject: 'Your Palisade password expires soon',
+    intro: ['Hello {username},', 'Your Palisade password expires at {expiresAt}. After that you must change it before you can sign in.'],
+    action: 'Change it now',
+    outro: ['Sign in and change your password before then.'],
+  },
+});
+
+function fill(template: string, values: Record<string, string>, escape: (s: string) => string): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => escape(values[k] ?? ''));
+}
+
+/**
+ * Text and HTML versions of a mail. Every value (username, link, date) is escaped for HTML and
+ * stripped of control characters for text, so a username cannot inject markup or headers.
+ */
+export function render(kind: LinkKind | 'reminder', to: string, v: { username: string; link: string; expiresAt: number }): MailMessage {
+  const b = BODIES[kind];
+  const values = { username: v.username, expiresAt: new Date(v.expiresAt).toUTCString(), link: v.link };
+  const text = [
+    ...b.intro.map((p) => fill(p, values, plain)),
+    `${b.action}: ${plain(v.link)}`,
+    ...b.outro.map((p) => fill(p, values, plain)),
+    '-- Palisade',
+  ].join('\n\n') + '\n';
+  const html = [
+    '<!doctype html><html><body>',
+    ...b.intro.map((p) => `<p>${fill(p, values, escapeHtml)}</p>`),
+    `<p><a href="${escapeHtml(v.link)}">${escapeHtml(b.action)}</a></p>`,
+    ...b.outro.map((p) => `<p>${fill(p, values, escapeHtml)}</p>`),
+    '<p>-- Palisade</p>',
+    '</body></html>',
+  ].join('\n');
+  return { to, subject: b.subject, text, html };
+}

@@ -1,0 +1,116 @@
+// AUTH-9 lockout. Bug classes: online guessing, lock bypass through other methods, user enumeration
+// through lock answers.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+let admin: string;
+const PW = 'Guarded-secret-771';
+beforeEach(async () => {
+  t = await makeApp({ env: { LOCKOUT_MAX_ATTEMPTS: '3', LOCKOUT_INTERVAL: '10m', LOCKOUT_DURATION: '15m' } });
+  admin = (await login(t)).token;
+  await createUser(t, admin, 'alice', PW, { email: 'alice@example.org' });
+});
+afterEach(() => t.close());
+
+const attempt = (username: string, password: string) =>
+  t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+const byEmail = (email: string, password: string) =>
+  t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password } });
+
+test('N failed attempts lock the account; then even the right password gets the bad-credentials answer', async () => {
+  for (let i = 0; i < 3; i++) assert.equal((await attempt('alice', 'wrong-guess-' + i)).statusCode, 401);
+  const locked = await attempt('alice', PW);
+  assert.equal(locked.statusCode, 401);
+  assert.deepEqual(locked.json(), { error: { code: 'INVALID_CREDENTIALS', message: 'Invalid username or password.' } });
+  const ev = await events(t, admin, 'account.locked');
+  assert.equal(ev.length, 1);
+  assert.equal(ev[0]!.details.reason, 'too_many_failed_attempts');
+  const list = (await t.app.inject({ method: 'GET', url: '/api/admin/locked-accounts', headers: bearer(admin) })).json().accounts;
+  assert.equal(list.length, 1);
+  assert.equal(list[0].username, 'alice');
+});
+
+test('fewer failures than the limit, then the right password: signed in and the count starts over', async () => {
+  await attempt('alice', 'wrong-1');
+  await attempt('alice', 'wrong-2');
+  assert.equal((await attempt('alice', PW)).statusCode, 200);
+  await attempt('alice', 'wrong-3');
+  await attempt('alice', 'wrong-4');
+  assert.equal((await attempt('alice', PW)).statusCode, 200);
+});
+
+test('username case, Unicode compatibility forms and the email all count against one account', async () => {
+  await attempt('ALICE', 'wrong-1');
+  await byEmail('ａｌｉｃｅ@example.org', 'wrong-2');
+  await byEmail('Alice@Example.org', 'wrong-3');
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+  t.clock.advance(0);
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+});
+
+test('a lock refuses existing sessions and renewals too', async () => {
+  const session = (await login(t, 'alice', PW)).token;
+  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  const me = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(session) });
+  assert.equal(me.statusCode, 401);
+  assert.equal(me.json().error.code, 'ACCOUNT_LOCKED');
+  const refresh = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(session) });
+  assert.equal(refresh.json().error.code, 'ACCOUNT_LOCKED');
+});
+
+test('the lock ends after the lock time', async () => {
+  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  t.clock.advance(14 * 60);
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+  t.clock.advance(2 * 60);
+  assert.equal((await attempt('alice', PW)).statusCode, 200);
+});
+
+test('lock time 0 holds until an administrator unlocks', async () => {
+  await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/lockout', headers: bearer(admin), payload: { lockDuration: 0 } });
+  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  t.clock.advance(30 * 86400);
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+  admin = (await login(t)).token;
+  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/locked-accounts', headers: bearer(admin) })).json().accounts[0].userId;
+  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/unlock`, headers: bearer(admin) })).statusCode, 204);
+  assert.equal((await attempt('alice', PW)).statusCode, 200);
+  assert.equal((await events(t, admin, 'account.unlocked')).length, 1);
+});
+
+test('administrators lock by hand with a reason; not themselves; non-administrators cannot unlock', async () => {
+  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users.find((u: { username: string }) => u.username === 'alice').id;
+  const self = (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin) })).json().user.id;
+  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${self}/lock`, headers: bearer(admin), payload: { reason: 'oops' } })).statusCode, 403);
+  const session = (await login(t, 'alice', PW)).token;
+  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'laptop stolen' } })).statusCode, 204);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(session) })).statusCode, 401);
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+  const ev = (await events(t, admin, 'account.locked'))[0]!;
+  assert.equal(ev.details.reason, 'laptop stolen');
+  assert.equal(ev.actor.name, 'root');
+  await createUser(t, admin, 'mallory', 'Sneaky-helper-552');
+  const m = (await login(t, 'mallory', 'Sneaky-helper-552')).token;
+  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/unlock`, headers: bearer(m) })).statusCode, 403);
+  assert.equal((await attempt('alice', PW)).statusCode, 401, 'still locked');
+});
+
+test('unknown accounts lock the same way, so locks reveal nothing', async () => {
+  const answers = [];
+  for (let i = 0; i < 4; i++) answers.push(await attempt('ghost', 'wrong-' + i));
+  for (let i = 0; i < 4; i++) answers.push(await attempt('alice', 'wrong-' + i));
+  for (const a of answers) assert.deepEqual(a.json(), { error: { code: 'INVALID_CREDENTIALS', message: 'Invalid username or password.' } });
+  const failures = (await events(t, admin, 'auth.login')).filter((e) => e.outcome === 'failure');
+  assert.equal(failures.filter((e) => e.details.reason === 'locked').length, 2, 'the 4th attempt on each is refused unhashed');
+});
+
+test('a wrong current password on the change-password route counts too', async () => {
+  const session = (await login(t, 'alice', PW)).token;
+  for (let i = 0; i < 3; i++) {
+    const r = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(session), payload: { currentPassword: 'wrong-' + i, newPassword: 'Another-valid-pw-88' } });
+    assert.equal(r.statusCode, 401);
+  }
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+});

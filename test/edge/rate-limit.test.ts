@@ -1,0 +1,83 @@
+// EDGE-4. Bug classes: budget evasion by path spelling, spoofed headers or IPv6 address hopping.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeApp, login, bearer, createUser, ROOT, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+let admin: string;
+beforeEach(async () => {
+  t = await makeApp({ realRateLimits: true });
+  admin = (await login(t)).token;
+});
+afterEach(() => t.close());
+
+const limits = (body: Record<string, number>) =>
+  t.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(admin), payload: body });
+const signIn = (ip: string, headers: Record<string, string> = {}) =>
+  t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: ROOT.username, password: 'Wrong-password-000' }, remoteAddress: ip, headers });
+
+test('the sign-in budget per address: 429 with Retry-After and RateLimit headers; other addresses and later windows pass', async () => {
+  assert.equal((await limits({ authPerIp: 3 })).statusCode, 200);
+  for (let i = 0; i < 3; i++) assert.equal((await signIn('203.0.113.1')).statusCode, 401);
+  const r = await signIn('203.0.113.1');
+  assert.equal(r.statusCode, 429);
+  assert.equal(r.json().error.code, 'RATE_LIMITED');
+  assert.ok(Number(r.headers['retry-after']) >= 1);
+  assert.equal(r.headers['ratelimit-limit'], '3');
+  assert.equal(r.headers['ratelimit-remaining'], '0');
+  assert.equal((await signIn('203.0.113.2')).statusCode, 401, 'another address has its own budget');
+  t.clock.advance(120);
+  assert.equal((await signIn('203.0.113.1')).statusCode, 401, 'a later window passes');
+});
+
+test('a spoofed X-Forwarded-For buys no new budget', async () => {
+  await limits({ authPerIp: 2 });
+  await signIn('203.0.113.9', { 'x-forwarded-for': '1.1.1.1' });
+  await signIn('203.0.113.9', { 'x-forwarded-for': '2.2.2.2' });
+  assert.equal((await signIn('203.0.113.9', { 'x-forwarded-for': '3.3.3.3' })).statusCode, 429);
+});
+
+test('IPv6 clients share one budget per /64', async () => {
+  await limits({ authPerIp: 2 });
+  await signIn('2001:db8:1:2::1');
+  await signIn('2001:db8:1:2::2');
+  assert.equal((await signIn('2001:db8:1:2:ffff::3')).statusCode, 429);
+  assert.equal((await signIn('2001:db8:1:3::1')).statusCode, 401, 'another /64');
+});
+
+test('path spellings share one budget', async () => {
+  await limits({ readPerIp: 4 });
+  const spellings = ['/api/auth/me', '/api/auth/me/', '/API/auth/me', '/api/auth/%6De'];
+  for (const url of spellings) assert.notEqual((await t.app.inject({ method: 'GET', url, headers: bearer(admin) })).statusCode, 429, url);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me?x=1', headers: bearer(admin) })).statusCode, 429);
+});
+
+test('the per-user budget holds across addresses; other users are not affected', async () => {
+  await limits({ readPerUser: 3 });
+  await createUser(t, admin, 'reader', 'Steady-viewer-301');
+  const reader = (await login(t, 'reader', 'Steady-viewer-301')).token;
+  const me = (token: string, ip: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token), remoteAddress: ip });
+  assert.equal((await me(reader, '192.0.2.1')).statusCode, 200);
+  assert.equal((await me(reader, '192.0.2.2')).statusCode, 200);
+  const ok = await me(reader, '192.0.2.3');
+  assert.equal(ok.statusCode, 200);
+  assert.equal(ok.headers['ratelimit-remaining'], '0');
+  assert.equal((await me(reader, '192.0.2.4')).statusCode, 429);
+  assert.equal((await me(admin, '192.0.2.5')).statusCode, 200);
+});
+
+test('writes have their own budget', async () => {
+  await createUser(t, admin, 'writer', 'Busy-author-4410');
+  await limits({ writePerUser: 1 });
+  const a = await t.app.inject({ method: 'POST', url: '/api/auth/logout-all', headers: bearer((await login(t, 'writer', 'Busy-author-4410')).token) });
+  assert.equal(a.statusCode, 204);
+  const other = (await login(t, 'writer', 'Busy-author-4410')).token;
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(other) })).statusCode, 200, 'reads unaffected');
+  assert.equal((await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(other) })).statusCode, 429);
+});
+
+test('invalid rate-limit settings are refused', async () => {
+  assert.equal((await limits({ window: 0 })).statusCode, 400);
+  assert.equal((await limits({ authPerIp: -1 })).statusCode, 400);
+  assert.equal((await limits({ bogus: 1 })).statusCode, 400);
+});
