@@ -92,7 +92,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const passwordReset = new PasswordResetService(
     {
       db, settings, policy: passwordPolicy, hasher, sessions, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
-      afterReset: async (userId, ctx) => { await lockout.unlock(userId, ctx); },
+      afterReset: async (userId, ctx) => { await lockout.unlockAutomatic(userId, ctx); },
     },
     config.passwordReset,
   );

@@ -5,7 +5,7 @@ import type { SettingsArea, SettingsStore } from '../config/settings.js';
 import { checkLockout, checkSpread, type LockoutSettings, type SpreadSettings } from '../config/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
-import { clearWindow, hitWindow } from '../edge/windows.js';
+import { hitWindow } from '../edge/windows.js';
 
 export const lockoutArea = (defaults: Readonly<LockoutSettings>): SettingsArea<LockoutSettings> => ({ key: 'lockout', defaults, check: checkLockout });
 export const spreadArea = (defaults: Readonly<SpreadSettings>): SettingsArea<SpreadSettings> => ({ key: 'spread', defaults, check: checkSpread });
@@ -61,13 +61,22 @@ export class LockoutService {
     return { lockedUntil: row.locked_until };
   }
 
-  /** Reserves an attempt; null means refuse at once (locked, or the limit is spent). */
+  /**
+   * Reserves an attempt; null means refuse at once (locked, or the limit is being reached by
+   * concurrent attempts). The counter is one key that lives `interval` from the first failure and
+   * only grows, so exactly one attempt takes the place that locks.
+   */
   async reserve(subject: string, userId: string | null): Promise<AttemptTicket | null> {
     const settings = await this.settings.get(this.area);
     if (userId ? await this.activeLock(userId) : await this.pseudoLocked(subject)) return null;
-    const { count } = await hitWindow(this.shared, `fail:${subject}`, settings.interval, this.now());
+    const count = await this.shared.incr(`fail:${subject}`, settings.interval * 1000);
     if (count > settings.maxAttempts) return null;
     return { subject, userId, place: count, settings };
+  }
+
+  /** The attempt ended without a verdict (the hash queue was full): give its place back. */
+  async release(t: AttemptTicket): Promise<void> {
+    await this.shared.incrBy(`fail:${t.subject}`, -1, t.settings.interval * 1000);
   }
 
   /** The attempt failed: the one that reached the limit locks the account. Returns true when it locked. */
@@ -76,16 +85,18 @@ export class LockoutService {
     const until = t.settings.lockDuration === 0 ? null : this.now() + t.settings.lockDuration * 1000;
     if (t.userId) {
       await this.lock(t.userId, 'too_many_failed_attempts', until, null, ctx);
-      if (t.settings.mailResetOnLock && this.onLockMail) await this.onLockMail(t.userId, ctx);
     } else {
       await this.shared.setIfAbsent(`lockp:${t.subject}`, String(until ?? this.now() + 86400_000), (t.settings.lockDuration || 86400) * 1000);
     }
+    // The lock now holds; when it ends, counting starts afresh.
+    await this.shared.del(`fail:${t.subject}`);
+    if (t.userId && t.settings.mailResetOnLock && this.onLockMail) await this.onLockMail(t.userId, ctx);
     return true;
   }
 
   /** A good password: the failures so far are forgotten. */
   async succeeded(t: AttemptTicket): Promise<void> {
-    await clearWindow(this.shared, `fail:${t.subject}`, t.settings.interval, this.now());
+    await this.shared.del(`fail:${t.subject}`);
   }
 
   private async pseudoLocked(subject: string): Promise<boolean> {
@@ -107,12 +118,29 @@ export class LockoutService {
     }
   }
 
+  /** Lifts any lock (administrators, the CLI). */
   async unlock(userId: string, ctx: EventContext): Promise<boolean> {
-    const res = await this.db.deleteFrom('account_locks').where('user_id', '=', userId).executeTakeFirst();
-    const settings = await this.settings.get(this.area);
-    await clearWindow(this.shared, `fail:u:${userId}`, settings.interval, this.now());
+    return this.lift(userId, ctx, false);
+  }
+
+  /** Lifts only a lock the lockout made itself (a completed reset): an administrator's lock stays. */
+  async unlockAutomatic(userId: string, ctx: EventContext): Promise<boolean> {
+    return this.lift(userId, ctx, true);
+  }
+
+  /** True while an administrator's lock holds: such accounts get no self-service reset mail. */
+  async lockedByAdministrator(userId: string): Promise<boolean> {
+    const row = await this.db.selectFrom('account_locks').select(['locked_by', 'locked_until']).where('user_id', '=', userId).executeTakeFirst();
+    return !!row && row.locked_by !== null && (row.locked_until === null || row.locked_until > this.now());
+  }
+
+  private async lift(userId: string, ctx: EventContext, automaticOnly: boolean): Promise<boolean> {
+    let q = this.db.deleteFrom('account_locks').where('user_id', '=', userId);
+    if (automaticOnly) q = q.where('locked_by', 'is', null);
+    const res = await q.executeTakeFirst();
+    await this.shared.del(`fail:${LockoutService.subject(userId, '')}`);
     const was = Number(res.numDeletedRows) > 0;
-    if (was) await this.log.record(ctx, { type: 'account.unlocked', outcome: 'info', subjectId: userId });
+    if (was) await this.log.record(ctx, { type: 'account.unlocked', outcome: 'info', subjectId: userId, details: { by: automaticOnly ? 'password_reset' : ctx.actor.name } });
     return was;
   }
 
@@ -144,33 +172,36 @@ export class SpreadDetector {
 
   /** Throws SIGN_IN_PAUSED while a pause holds; logs the end of a pause once. */
   async assertOpen(ctx: EventContext): Promise<void> {
-    const v = await this.shared.getValue('spread:pause');
-    if (v === null) return;
-    const until = Number(v);
     const now = this.now();
-    if (until > now) {
-      throw new AppError('SIGN_IN_PAUSED', undefined, 'spread attack pause', { 'retry-after': String(Math.ceil((until - now) / 1000)) });
+    const v = await this.shared.getValue('spread:pause');
+    if (v !== null && Number(v) > now) {
+      throw new AppError('SIGN_IN_PAUSED', undefined, 'spread attack pause', { 'retry-after': String(Math.ceil((Number(v) - now) / 1000)) });
     }
-    await this.endPause(until, ctx);
+    await this.logEnd(now, ctx);
   }
 
-  /** Clears an elapsed pause; exactly one instance logs its end. */
-  private async endPause(until: number, ctx: EventContext): Promise<void> {
-    if (await this.shared.setIfAbsent(`spread:ended:${until}`, '1', 86400_000)) {
-      await this.shared.del('spread:pause');
-      await this.log.record(ctx, { type: 'signin.resumed', outcome: 'info', details: { pausedUntil: new Date(until).toISOString() } });
+  /** The end of the last pause is logged by exactly one instance, once it has passed. */
+  private async logEnd(now: number, ctx: EventContext): Promise<void> {
+    const pending = await this.shared.getValue('spread:last');
+    if (pending === null || Number(pending) > now) return;
+    if (await this.shared.setIfAbsent(`spread:ended:${pending}`, '1', 86400_000)) {
+      await this.log.record(ctx, { type: 'signin.resumed', outcome: 'info', details: { pausedUntil: new Date(Number(pending)).toISOString() } });
     }
   }
 
   async failed(ctx: EventContext): Promise<void> {
     const s = await this.settings.get(this.area);
-    const { count } = await hitWindow(this.shared, 'spread:fail', s.window, this.now());
+    const now = this.now();
+    const { count } = await hitWindow(this.shared, 'spread:fail', s.window, now);
     if (count < s.threshold) return;
-    const previous = await this.shared.getValue('spread:pause');
-    if (previous !== null && Number(previous) <= this.now()) await this.endPause(Number(previous), ctx);
-    const until = this.now() + s.pause * 1000;
-    // The pause key outlives the pause so that its end can be logged; the value holds the end.
-    if (await this.shared.setIfAbsent('spread:pause', String(until), (s.pause + 86400) * 1000)) {
+    const until = now + s.pause * 1000;
+    const current = await this.shared.getValue('spread:pause');
+    if (current !== null && Number(current) > now) return;
+    if (current !== null) await this.shared.del('spread:pause');
+    // The pause key lives exactly as long as the pause, so a crashed instance cannot leave it stuck.
+    if (await this.shared.setIfAbsent('spread:pause', String(until), s.pause * 1000)) {
+      await this.logEnd(now, ctx);
+      await this.shared.set('spread:last', String(until), (s.pause + 86400) * 1000);
       await this.log.record(ctx, {
         type: 'signin.paused', outcome: 'info',
         details: { failures: count, windowSeconds: s.window, until: new Date(until).toISOString() },

@@ -96,7 +96,26 @@ export class PasswordHasher {
     return !m || Number(m[1]) < ARGON2_PARAMS.memoryCost || Number(m[2]) < ARGON2_PARAMS.timeCost;
   }
 
-  private verifyKnown(stored: string, password: string): Promise<boolean> {
+  /** Moving average of how long a verification takes, ms (argon2id dominates). */
+  private verifyMs = 50;
+
+  /**
+   * Waits about as long as a verification, with jitter, without using the CPU: answers refused
+   * before hashing (locked accounts) must not be faster than the others, or they enumerate accounts.
+   */
+  async imitateVerify(): Promise<void> {
+    const ms = this.verifyMs * (0.85 + Math.random() * 0.3);
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  private async verifyKnown(stored: string, password: string): Promise<boolean> {
+    const t0 = performance.now();
+    const ok = await this.verifyTimed(stored, password);
+    this.verifyMs = this.verifyMs * 0.9 + (performance.now() - t0) * 0.1;
+    return ok;
+  }
+
+  private verifyTimed(stored: string, password: string): Promise<boolean> {
     return this.queue.run(async () => {
       switch (hashKind(stored)) {
         case 'argon2id':

@@ -87,16 +87,27 @@ export class SessionService {
     const user = await this.db.selectFrom('users').selectAll()
       .where((eb) => eb.or([eb('username', '=', ident), eb('email', '=', ident)]))
       .executeTakeFirst();
-    const ticket = await this.defences.lockout.reserve(LockoutService.subject(user?.id ?? null, ident), user?.id ?? null);
+    const subject = LockoutService.subject(user?.id ?? null, ident);
+    const ticket = await this.defences.lockout.reserve(subject, user?.id ?? null);
     if (!ticket) {
-      // Locked: the same answer as bad credentials, without computing a hash.
-      await this.log.record({ ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } }, {
-        type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason: 'locked' },
-      });
+      // Locked: the same answer as bad credentials, in about the same time, without computing a hash.
+      // Logged at most once a minute per account, so a flood cannot fill the log.
+      if (await this.shared.setIfAbsent(`locklog:${subject}`, '1', 60_000)) {
+        await this.log.record({ ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } }, {
+          type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason: 'locked', sampled: 'once a minute per account' },
+        });
+      }
+      await this.hasher.imitateVerify();
       throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
     }
     // The same work on every other path: an unknown user verifies against a dummy hash.
-    const ok = await this.hasher.verify(user?.password_hash ?? null, input.password);
+    let ok: boolean;
+    try {
+      ok = await this.hasher.verify(user?.password_hash ?? null, input.password);
+    } catch (e) {
+      await this.defences.lockout.release(ticket); // no verdict (hash queue full): the attempt is not spent
+      throw e;
+    }
     const reason = !user ? 'unknown_user' : !user.password_hash ? 'no_password' : !ok ? 'bad_password' : user.status !== 'active' ? 'disabled' : null;
     if (reason !== null || !user) {
       const c = { ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } };

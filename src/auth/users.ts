@@ -200,8 +200,17 @@ export class UserService {
   async changeOwnPassword(user: UsersTable, currentSessionId: string, current: string, next: string, ctx: EventContext): Promise<number> {
     // Checking the current password is a password check: it spends lockout attempts (AUTH-9).
     const ticket = await this.lockout.reserve(LockoutService.subject(user.id, user.username), user.id);
-    if (!ticket) throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
-    const ok = await this.hasher.verify(user.password_hash, current);
+    if (!ticket) {
+      await this.hasher.imitateVerify();
+      throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
+    }
+    let ok: boolean;
+    try {
+      ok = await this.hasher.verify(user.password_hash, current);
+    } catch (e) {
+      await this.lockout.release(ticket);
+      throw e;
+    }
     if (!ok) {
       await this.log.record(ctx, { type: 'auth.password_changed', outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } });
       await this.lockout.failed(ticket, ctx);

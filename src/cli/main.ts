@@ -15,6 +15,7 @@ const USAGE = `usage: palisade <command>
   user create --username U [--email E] [--admin] [--password-stdin]
   user set-password --username U [--password-stdin]
   user disable --username U
+  user unlock --username U                lift a lock (lockout or administrator)
   sessions revoke --user U                end every session of a user
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
 
@@ -120,8 +121,17 @@ export async function main(argv: string[]): Promise<number> {
         const u = await userByName(s, values.username);
         const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: u.username, email: u.email });
         await s.users.setPassword(u.id, password, { actor: CLI_ACTOR });
-        process.stdout.write(`password set for ${u.username}; their sessions were ended\n`);
+        // The CLI is the recovery path of last resort (every administrator locked out): it lifts any lock.
+        const unlocked = await s.lockout.unlock(u.id, { actor: CLI_ACTOR });
+        process.stdout.write(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);
         if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
+        return 0;
+      });
+    case 'user unlock':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.username);
+        const was = await s.lockout.unlock(u.id, { actor: CLI_ACTOR });
+        process.stdout.write(was ? `unlocked ${u.username}\n` : `${u.username} was not locked\n`);
         return 0;
       });
     case 'user disable':

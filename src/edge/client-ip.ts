@@ -4,7 +4,11 @@ import { inAny, parseIp, ipText, type Cidr } from './ip.js';
 export interface ClientIpOptions {
   /** Proxies whose forwarding headers are believed. Empty: none, the socket address is the client. */
   trustedProxies: readonly Cidr[];
-  /** A single header (lower-case) that a trusted proxy sets to the client address, e.g. cf-connecting-ip. */
+  /**
+   * The one header (lower-case) the trusted proxies write: `x-forwarded-for` (the default when null),
+   * `forwarded` (RFC 7239), or a single-address header such as `cf-connecting-ip`. Only this header
+   * is read: proxies pass the others through from the client unchanged.
+   */
   header: string | null;
 }
 
@@ -34,16 +38,17 @@ export function resolveClientIp(socketAddress: string | undefined, headers: Inco
   const peer = parseIp(socketAddress ?? '');
   if (!peer) return socketAddress ?? 'unknown';
   if (o.trustedProxies.length === 0 || !inAny(peer, o.trustedProxies)) return ipText(peer);
-  if (o.header) {
-    const raw = headers[o.header];
+  const name = o.header ?? 'x-forwarded-for';
+  const raw = headers[name];
+  if (name !== 'x-forwarded-for' && name !== 'forwarded') {
     const v = typeof raw === 'string' ? parseIp(raw) : null;
     return v ? ipText(v) : ipText(peer);
   }
   let hops: string[] = [];
-  const fwd = headers.forwarded;
-  const xff = headers['x-forwarded-for'];
-  if (typeof fwd === 'string') hops = forwardedFor(fwd) ?? [];
-  else if (xff !== undefined) hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+  if (raw !== undefined) {
+    const joined = Array.isArray(raw) ? raw.join(',') : raw;
+    hops = name === 'forwarded' ? forwardedFor(joined) ?? [] : joined.split(',');
+  }
   let client = peer;
   for (let i = hops.length - 1, n = 0; i >= 0 && n < MAX_HOPS; i--, n++) {
     const hop = parseIp(hops[i]!);

@@ -4,7 +4,7 @@ import type { IpRulesTable } from '../db/types.js';
 import type { SettingsArea, SettingsStore } from '../config/settings.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
-import { inCidr, parseCidr, parseIp, type Cidr } from './ip.js';
+import { embeddedIpv4, inCidr, parseCidr, parseIp, type Cidr } from './ip.js';
 import type { GeoIp } from './geoip.js';
 
 export interface GeoSettings {
@@ -83,7 +83,9 @@ export class IpRuleService {
     if (!addr) return 'not_allowed';
     const applies = (r: LoadedRule) => r.scope === 'all' || (r.scope === 'admin' && adminRoute);
     const active = set.rules.filter(applies);
-    if (active.some((r) => r.action === 'block' && inCidr(addr, r.range))) return 'blocked';
+    // A block on an IPv4 range also holds for that range reached through 6to4, NAT64 or Teredo.
+    const inner = embeddedIpv4(addr);
+    if (active.some((r) => r.action === 'block' && (inCidr(addr, r.range) || (inner !== null && inCidr(inner, r.range))))) return 'blocked';
     let allowListed = false;
     for (const scope of ['all', 'admin'] as const) {
       const allows = active.filter((r) => r.action === 'allow' && r.scope === scope);
@@ -92,7 +94,7 @@ export class IpRuleService {
       allowListed = true;
     }
     if (allowListed || set.geo.allowedCountries.length === 0) return null;
-    const country = await this.geoip.country(addr);
+    const country = (await this.geoip.country(addr)) ?? (inner ? await this.geoip.country(inner) : null);
     if (country === null) return set.geo.unknownCountry === 'allow' ? null : 'country';
     return set.geo.allowedCountries.includes(country) ? null : 'country';
   }

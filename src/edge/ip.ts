@@ -57,3 +57,16 @@ export function inCidr(a: Addr, c: Cidr): boolean {
 export function inAny(a: Addr, list: readonly Cidr[]): boolean {
   return list.some((c) => inCidr(a, c));
 }
+
+/**
+ * The IPv4 address inside a transition address, which carries IPv4 traffic: 6to4 (2002::/16),
+ * NAT64 (64:ff9b::/96) and Teredo (2001::/32, client address inverted). Null for anything else.
+ */
+export function embeddedIpv4(a: Addr): ipaddr.IPv4 | null {
+  if (a.kind() !== 'ipv6') return null;
+  const b = a.toByteArray();
+  if (b[0] === 0x20 && b[1] === 0x02) return new ipaddr.IPv4(b.slice(2, 6));
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b.slice(4, 12).every((x) => x === 0)) return new ipaddr.IPv4(b.slice(12, 16));
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00) return new ipaddr.IPv4(b.slice(12, 16).map((x) => x ^ 0xff));
+  return null;
+}

@@ -4,12 +4,13 @@ import { AppError } from '../http/errors.js';
 import { hitWindow } from './windows.js';
 import { parseIp } from './ip.js';
 
-export type Bucket = 'auth' | 'read' | 'write' | 'export' | 'upload';
+export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
 
 /** Requests per window (and bytes for uploads), per client IP and per signed-in user. */
 export interface RateLimits {
   window: number;
   authPerIp: number;
+  resetPerIp: number;
   readPerIp: number;
   readPerUser: number;
   writePerIp: number;
@@ -25,6 +26,7 @@ export interface RateLimits {
 export const RATE_LIMIT_DEFAULTS: Readonly<RateLimits> = Object.freeze({
   window: 60,
   authPerIp: 30,
+  resetPerIp: 10,
   readPerIp: 1200,
   readPerUser: 600,
   writePerIp: 300,
@@ -65,6 +67,7 @@ export function ipBudgetKey(ip: string): string {
 function limitsFor(l: RateLimits, bucket: Bucket, who: 'ip' | 'user'): { count: number; bytes?: number } {
   switch (bucket) {
     case 'auth': return { count: l.authPerIp };
+    case 'reset': return { count: l.resetPerIp };
     case 'read': return { count: who === 'ip' ? l.readPerIp : l.readPerUser };
     case 'write': return { count: who === 'ip' ? l.writePerIp : l.writePerUser };
     case 'export': return { count: who === 'ip' ? l.exportPerIp : l.exportPerUser };
@@ -93,7 +96,7 @@ export class RateLimiter {
   /** Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it. */
   async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0): Promise<Budget | null> {
     const l = await this.settings.get(rateLimitArea);
-    if (bucket === 'auth' && who === 'user') return null;
+    if ((bucket === 'auth' || bucket === 'reset') && who === 'user') return null;
     const lim = limitsFor(l, bucket, who);
     const key = `rl:${bucket}:${who}:${subject}`;
     const { count, resetMs } = await hitWindow(this.shared, key, l.window, this.now());

@@ -56,6 +56,12 @@ export class DatabaseSharedState implements SharedState {
     return r.rows.length > 0;
   }
 
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    const exp = this.now() + ttlMs;
+    await this.db.insertInto('shared_kv').values({ key, count: 0, value, expires_at: exp })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, count: 0, expires_at: exp })).execute();
+  }
+
   async getValue(key: string): Promise<string | null> {
     const r = await this.db.selectFrom('shared_kv').select('value').where('key', '=', key).where('expires_at', '>', this.now()).executeTakeFirst();
     return r?.value ?? null;

@@ -29,7 +29,9 @@ export interface SharedState {
   count(key: string): Promise<number>;
   /** Sets `key` to `value` unless it holds a live value; true when this call set it. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
-  /** A live value set with setIfAbsent, or null. */
+  /** Sets `key` to `value` whatever it held. */
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** A live value set with setIfAbsent or set, or null. */
   getValue(key: string): Promise<string | null>;
   del(...keys: string[]): Promise<void>;
   ping(): Promise<boolean>;

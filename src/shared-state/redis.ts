@@ -40,6 +40,10 @@ export class RedisSharedState implements SharedState {
     return (await this.redis.set(`${this.prefix}${key}`, value, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK';
   }
 
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.redis.set(`${this.prefix}${key}`, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
   async getValue(key: string): Promise<string | null> {
     return this.redis.get(`${this.prefix}${key}`);
   }

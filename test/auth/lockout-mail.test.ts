@@ -1,7 +1,7 @@
 // AUTH-9 with LOCKOUT_MAIL_RESET: a lock mails a reset link (real SMTP server); spending it lifts the lock.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, createUser, events, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
 import { TestSmtp, linkToken } from '../helpers/smtp.js';
 
 let t: TestApp;
@@ -39,4 +39,19 @@ test('a user without an email still locks; no mail goes anywhere', async () => {
   assert.equal((await attempt('nomail', 'Silent-secret-7070')).statusCode, 401);
   await t.s.tasks.drain();
   assert.equal(smtp.mails.filter((m) => m.to.some((x) => x.startsWith('nomail'))).length, 0);
+});
+
+test("an administrator's lock is not lifted by a reset, and forgot-password mails nothing to such an account", async () => {
+  const id = await createUser(t, admin, 'carol', 'Careful-secret-9090', { email: 'carol@example.org' });
+  // A link sent before the lock.
+  await t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'carol@example.org' } });
+  await t.s.tasks.drain();
+  const early = linkToken(smtp.to('carol@example.org')[0]!);
+  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'device stolen' } })).statusCode, 204);
+  await t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'carol@example.org' } });
+  await t.s.tasks.drain();
+  assert.equal(smtp.to('carol@example.org').length, 1, 'no new mail while an administrator holds the lock');
+  const r = await t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token: early, newPassword: 'Thief-chosen-pw-1212' } });
+  assert.equal(r.statusCode, 204);
+  assert.equal((await attempt('carol', 'Thief-chosen-pw-1212')).statusCode, 401, 'still locked');
 });

@@ -114,3 +114,18 @@ test('a wrong current password on the change-password route counts too', async (
   }
   assert.equal((await attempt('alice', PW)).statusCode, 401);
 });
+
+test('a lock shorter than the interval: once it ends, the user signs in (counting starts afresh)', async () => {
+  await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/lockout', headers: bearer(admin), payload: { lockDuration: 60, interval: 3600 } });
+  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  assert.equal((await attempt('alice', PW)).statusCode, 401);
+  t.clock.advance(61);
+  assert.equal((await attempt('alice', PW)).statusCode, 200);
+});
+
+test('refusals of a locked account are logged once a minute, not once per attempt', async () => {
+  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  for (let i = 0; i < 20; i++) await attempt('alice', 'again-' + i);
+  const locked = (await events(t, admin, 'auth.login')).filter((e) => e.details?.reason === 'locked');
+  assert.equal(locked.length, 1);
+});

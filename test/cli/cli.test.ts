@@ -116,3 +116,20 @@ test('first start: root is created with a generated password printed once; a res
     }
   }
 });
+
+test('user unlock lifts any lock; user set-password lifts it too (the recovery path)', async () => {
+  await cli(['user', 'create', '--username', 'cli-lock', '--password-stdin'], cliEnv(t), 'Lockable-secret-3030');
+  const admin = (await login(t)).token;
+  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users.find((u: { username: string }) => u.username === 'cli-lock').id;
+  await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'test' } });
+  await assert.rejects(login(t, 'cli-lock', 'Lockable-secret-3030'));
+  const r = await cli(['user', 'unlock', '--username', 'cli-lock'], cliEnv(t));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /unlocked cli-lock/);
+  await login(t, 'cli-lock', 'Lockable-secret-3030');
+  await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'again' } });
+  const set = await cli(['user', 'set-password', '--username', 'cli-lock', '--password-stdin'], cliEnv(t), 'Recovered-secret-4040');
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /unlocked/);
+  await login(t, 'cli-lock', 'Recovered-secret-4040');
+});

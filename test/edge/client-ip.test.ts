@@ -17,9 +17,17 @@ test('by default no proxy is trusted: a spoofed header changes nothing', () => {
 test('from a trusted proxy the client is the right-most untrusted address', () => {
   const o = { trustedProxies: proxies('10.0.0.0/8'), header: null };
   assert.equal(resolveClientIp('10.0.0.2', { 'x-forwarded-for': '203.0.113.1, 198.51.100.9, 10.0.0.5' }, o), '198.51.100.9');
-  assert.equal(resolveClientIp('10.0.0.2', { forwarded: 'for=192.0.2.60;proto=http, for="[2001:db8::1]:4711", for=10.0.0.9' }, o), '2001:db8::1');
+  const rfc = { ...o, header: 'forwarded' };
+  assert.equal(resolveClientIp('10.0.0.2', { forwarded: 'for=192.0.2.60;proto=http, for="[2001:db8::1]:4711", for=10.0.0.9' }, rfc), '2001:db8::1');
   assert.equal(resolveClientIp('10.0.0.2', {}, o), '10.0.0.2', 'no header: the proxy itself');
   assert.equal(resolveClientIp('10.0.0.2', { 'x-forwarded-for': '10.0.0.7, 10.0.0.5' }, o), '10.0.0.7', 'all trusted: the left-most');
+});
+
+test('only the configured header is read: a client-sent Forwarded next to X-Forwarded-For changes nothing', () => {
+  const o = { trustedProxies: proxies('10.0.0.0/8'), header: null };
+  assert.equal(resolveClientIp('10.0.0.2', { 'x-forwarded-for': '198.51.100.9', forwarded: 'for=10.9.9.9' }, o), '198.51.100.9');
+  const rfc = { trustedProxies: proxies('10.0.0.0/8'), header: 'forwarded' };
+  assert.equal(resolveClientIp('10.0.0.2', { 'x-forwarded-for': '10.9.9.9', forwarded: 'for=198.51.100.9' }, rfc), '198.51.100.9');
 });
 
 test('a malformed hop stops the walk; it can never become the client', () => {

@@ -110,3 +110,12 @@ test('countries: only allowed ones pass; unknown-country addresses follow the se
   assert.equal((await from('81.2.69.142')).statusCode, 200, 'allow-listed');
   assert.equal((await from('2a02:2e0::1')).statusCode, 403, 'allow list in force for everyone else');
 });
+
+test('a block on an IPv4 range also holds through 6to4, NAT64 and Teredo addresses', async () => {
+  await addRule({ action: 'block', cidr: '198.51.100.0/24' });
+  for (const ip of ['2002:c633:6407::1', '64:ff9b::c633:6407', '2001:0:4136:e378:8000:63bf:39cc:9bf8']) {
+    // 2001:0:...:39cc:9bf8 carries 198.51.100.7 inverted: 0x39cc9bf8 ^ 0xffffffff = 0xc6336407.
+    assert.equal((await from(ip)).statusCode, 403, ip);
+  }
+  assert.equal((await from('2002:c633:6507::1')).statusCode, 200, '198.51.101.7 is not blocked');
+});

@@ -81,3 +81,23 @@ test('invalid rate-limit settings are refused', async () => {
   assert.equal((await limits({ authPerIp: -1 })).statusCode, 400);
   assert.equal((await limits({ bogus: 1 })).statusCode, 400);
 });
+
+test('upload budgets count bytes as well as requests (no upload route exists yet: the limiter itself)', async () => {
+  await limits({ uploadBytesPerIp: 1000, uploadPerIp: 100 });
+  const ok = await t.s.rateLimiter.consume('upload', 'ip', '192.0.2.77', 600);
+  assert.equal(ok!.limit, 100);
+  await assert.rejects(t.s.rateLimiter.consume('upload', 'ip', '192.0.2.77', 600), (e: { code?: string }) => e.code === 'RATE_LIMITED');
+  await t.s.rateLimiter.consume('upload', 'ip', '192.0.2.78', 600);
+});
+
+test('forgot-password has its own budget: a spent sign-in budget does not block it, and the reverse', async () => {
+  await limits({ authPerIp: 2, resetPerIp: 2 });
+  await signIn('203.0.113.30');
+  await signIn('203.0.113.30');
+  assert.equal((await signIn('203.0.113.30')).statusCode, 429);
+  const forgot = () => t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'someone@example.org' }, remoteAddress: '203.0.113.30' });
+  assert.equal((await forgot()).statusCode, 202);
+  assert.equal((await forgot()).statusCode, 202);
+  assert.equal((await forgot()).statusCode, 429);
+  assert.equal((await signIn('203.0.113.31')).statusCode, 401);
+});

@@ -24,7 +24,7 @@ test('200 concurrent bad sign-ins for one account across both instances lock it 
   assert.ok(results.every((r) => r.statusCode === 401));
   const failures = (await a.s.securityLog.list({ type: 'auth.login', outcome: 'failure', limit: 500 })).filter((e) => e.actor.name === 'target');
   assert.equal(failures.filter((e) => e.details?.reason === 'bad_password').length, 7, 'exactly 7 passwords were checked');
-  assert.equal(failures.filter((e) => e.details?.reason === 'locked').length, 193);
+  assert.equal(failures.filter((e) => e.details?.reason === 'locked').length, 1, 'the other 193 refusals are logged once (sampled)');
   assert.equal((await events(a, admin, 'account.locked')).filter((e) => e.actor.name === 'target').length, 1);
   const onB = await b.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'target', password: 'Bullseye-secret-8080' } });
   assert.equal(onB.statusCode, 401, 'locked on the other instance too');
@@ -49,9 +49,11 @@ test('credential stuffing across many accounts on both instances trips the sprea
 
 test('an IP rule added on one instance is enforced by the other within a second', async () => {
   admin = (await login(a)).token;
+  // Warm b's rule cache first, so the change has to travel.
+  assert.equal((await b.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin), remoteAddress: '192.0.2.5' })).statusCode, 200);
   const r = await a.app.inject({ method: 'POST', url: '/api/admin/ip-rules', headers: bearer(admin), payload: { action: 'block', cidr: '192.0.2.0/24' } });
   assert.equal(r.statusCode, 201);
-  const deadline = Date.now() + 1500;
+  const deadline = Date.now() + 1000;
   let status = 0;
   while (Date.now() < deadline) {
     status = (await b.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin), remoteAddress: '192.0.2.5' })).statusCode;

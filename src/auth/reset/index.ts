@@ -78,7 +78,10 @@ export class PasswordResetService {
   private async forgotLater(who: { username?: string; email?: string }, s: PasswordResetSettings, ctx: EventContext): Promise<void> {
     const ident = normaliseIdentifier(who.username ?? who.email ?? '');
     const user = await this.d.db.selectFrom('users').selectAll().where(who.username !== undefined ? 'username' : 'email', '=', ident).executeTakeFirst();
-    const reason = !user ? 'unknown_account' : user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email' : null;
+    const adminLock = user ? await this.d.db.selectFrom('account_locks').select('user_id').where('user_id', '=', user.id)
+      .where('locked_by', 'is not', null).where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '>', this.d.now())])).executeTakeFirst() : undefined;
+    const reason = !user ? 'unknown_account' : user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email'
+      : adminLock ? 'locked_by_administrator' : null;
     if (!user || reason !== null) {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user?.id ?? null, details: { result: 'no_mail', reason } });
       return;

@@ -68,15 +68,21 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
     }
     const bucket = bucketOf(req);
     if (bucket === 'none') return;
-    const bytes = bucket === 'upload' ? Number(req.headers['content-length'] ?? 0) || 0 : 0;
+    const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
     setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes));
   });
+}
+
+/** Bytes an upload is charged: its declared length, capped at the body limit; unknown (chunked) counts as the limit. */
+function uploadBytes(req: FastifyRequest, s: Services): number {
+  const n = Number(req.headers['content-length']);
+  return Number.isSafeInteger(n) && n >= 0 ? Math.min(n, s.config.bodyLimit) : s.config.bodyLimit;
 }
 
 /** The per-user budget, taken once the user is known. */
 export async function consumeUserBudget(req: FastifyRequest, reply: FastifyReply, s: Services, userId: string): Promise<void> {
   const bucket = bucketOf(req);
-  if (bucket === 'none' || bucket === 'auth') return;
-  const bytes = bucket === 'upload' ? Number(req.headers['content-length'] ?? 0) || 0 : 0;
+  if (bucket === 'none' || bucket === 'auth' || bucket === 'reset') return;
+  const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
   setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes));
 }

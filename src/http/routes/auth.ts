@@ -74,7 +74,7 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
   });
 
   app.post('/refresh', {
-    config: { auth: 'public', rateLimit: 'auth' },
+    config: { auth: 'public', rateLimit: 'write' },
     schema: {
       tags, description: 'Renews the presented token (Authorization header, or the session cookie with the XSRF header). Each token is renewed once.',
       response: { 200: TokenAnswer, ...errorResponses },

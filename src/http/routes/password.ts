@@ -19,8 +19,8 @@ export const passwordRoutes = (s: Services): FastifyPluginAsync => async (plain)
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['auth: password'];
   const config = { auth: 'public' as const };
-  // Reset routes spend the sign-in budget per address (EDGE-4).
-  const signInConfig = { auth: 'public' as const, rateLimit: 'auth' as const };
+  // Reset routes have their own budget per address (EDGE-4), apart from sign-in.
+  const signInConfig = { auth: 'public' as const, rateLimit: 'reset' as const };
   // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
   s.tasks.onError = (task, err) => plain.log.error({ task, err: errorSummary(err) }, 'background task failed');
 
