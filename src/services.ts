@@ -21,6 +21,7 @@ import { LockoutService, SpreadDetector } from './auth/lockout.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
+import { CollectionRegistry } from './records/registry.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -51,6 +52,7 @@ export interface Services {
   spread: SpreadDetector;
   ipRules: IpRuleService;
   rateLimiter: RateLimiter;
+  collections: CollectionRegistry;
   passwordPolicy: PasswordPolicyService;
   passwordReset: PasswordResetService;
   mailer: Mailer;
@@ -85,6 +87,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const geoip = new GeoIp();
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
   const rateLimiter = new RateLimiter(shared, settings, now);
+  const collections = new CollectionRegistry(db, securityLog, now);
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now, config.passwordPolicy);
   const tasks = new BackgroundTasks();
@@ -107,7 +110,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords);
   return {
-    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter,
+    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter, collections,
     passwordPolicy, passwordReset, mailer, tasks,
     async close() {
       await tasks.drain();

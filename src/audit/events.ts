@@ -28,6 +28,7 @@ export const SECURITY_EVENT_TYPES = [
   'ip.rejected',
   'ip_rule.created',
   'ip_rule.deleted',
+  'schema.changed',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

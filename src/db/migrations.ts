@@ -155,6 +155,20 @@ function passwordLifecycle(dialect: Dialect): Migration {
   };
 }
 
+/** The collections registry (issue 3): definitions; each collection's own table is made by the registry. */
+function collections(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('collections')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class StaticProvider implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -162,6 +176,7 @@ class StaticProvider implements MigrationProvider {
       '0001_initial': initial(this.dialect),
       '0002_password_lifecycle': passwordLifecycle(this.dialect),
       '0003_abuse_defences': abuseDefences(),
+      '0004_collections': collections(),
     };
   }
 }

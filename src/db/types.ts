@@ -128,6 +128,14 @@ export interface PasswordResetRequestsTable {
   at: number;
 }
 
+export interface CollectionsTable {
+  name: string;
+  /** The CollectionDef as JSON. */
+  definition: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -138,6 +146,7 @@ export interface Database {
   shared_kv: SharedKvTable;
   account_locks: AccountLocksTable;
   ip_rules: IpRulesTable;
+  collections: CollectionsTable;
   password_history: PasswordHistoryTable;
   password_tokens: PasswordTokensTable;
   password_reset_requests: PasswordResetRequestsTable;

@@ -32,6 +32,7 @@ export const ERRORS = Object.freeze({
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported.' },
   SERVER_BUSY: { status: 503, message: 'The server is busy; retry shortly.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A required service is unavailable.' },
+  SCHEMA_INVALID: { status: 400, message: 'The collection definition is not valid.' },
   ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
   IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
   SELF_LOCKOUT: { status: 409, message: 'This rule would lock out the administrator making the change.' },

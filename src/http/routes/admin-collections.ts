@@ -1,0 +1,84 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Services } from '../../services.js';
+import { FIELD_TYPES, type CollectionDef, type FieldDef, type FieldType } from '../../records/schema.js';
+import { errorResponses } from '../schemas.js';
+import { AppError } from '../errors.js';
+import { actorContext } from '../pipeline/authenticate.js';
+
+const Name = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_]*$' });
+
+export const FieldSchema = Type.Object({
+  name: Name,
+  type: Type.Unsafe<FieldType>({ type: 'string', enum: [...FIELD_TYPES] }),
+  required: Type.Optional(Type.Boolean()),
+  unique: Type.Optional(Type.Boolean()),
+  indexed: Type.Optional(Type.Boolean()),
+  default: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()])),
+  values: Type.Optional(Type.Array(Type.String({ maxLength: 40 }), { maxItems: 100 })),
+  target: Type.Optional(Name),
+  hidden: Type.Optional(Type.Union([Type.Boolean(), Type.Object({ exceptRoles: Type.Array(Type.String({ maxLength: 41 }), { minItems: 1, maxItems: 50 }) }, { additionalProperties: false })])),
+  block: Type.Optional(Name),
+}, { additionalProperties: false });
+
+export const CollectionSchema = Type.Object({
+  name: Name,
+  fields: Type.Array(FieldSchema, { maxItems: 200 }),
+  ownership: Type.Optional(Type.Union([Type.Literal('creator'), Type.Literal('members'), Type.Literal('group'), Type.Null()])),
+}, { additionalProperties: false });
+
+const NameParam = Type.Object({ name: Name }, { additionalProperties: false });
+
+/** Collection definitions under /api/admin/collections (administrators; "manage schema" once roles exist). */
+export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
+  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+  const config = { auth: 'admin' as const };
+  const tags = ['admin: schema'];
+  const One = Type.Object({ collection: CollectionSchema });
+
+  app.get('/collections', {
+    config, schema: { tags, response: { 200: Type.Object({ collections: Type.Array(CollectionSchema) }), ...errorResponses } },
+  }, async () => ({ collections: await s.collections.list() }));
+
+  app.post('/collections', {
+    config,
+    schema: { tags, description: 'Creates a collection and its table, in one transaction; audited as schema.changed.', body: CollectionSchema, response: { 201: One, ...errorResponses } },
+  }, async (req, reply) => {
+    const c = await s.collections.create(req.body as CollectionDef, actorContext(req));
+    reply.code(201);
+    return { collection: c };
+  });
+
+  app.get('/collections/:name', {
+    config, schema: { tags, params: NameParam, response: { 200: One, ...errorResponses } },
+  }, async (req) => {
+    const c = await s.collections.get(req.params.name);
+    if (!c) throw new AppError('NOT_FOUND');
+    return { collection: c };
+  });
+
+  app.delete('/collections/:name', {
+    config, schema: { tags, params: NameParam, description: 'Deletes a collection, its table and its data.', response: { 204: Type.Null(), ...errorResponses } },
+  }, async (req, reply) => {
+    await s.collections.drop(req.params.name, actorContext(req));
+    reply.code(204);
+  });
+
+  app.post('/collections/:name/fields', {
+    config, schema: { tags, params: NameParam, body: FieldSchema, response: { 201: One, ...errorResponses } },
+  }, async (req, reply) => {
+    const c = await s.collections.addField(req.params.name, req.body as FieldDef, actorContext(req));
+    reply.code(201);
+    return { collection: c };
+  });
+
+  app.delete('/collections/:name/fields/:field', {
+    config,
+    schema: {
+      tags, description: 'Removes a field and its data.',
+      params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
+      response: { 200: One, ...errorResponses },
+    },
+  }, async (req) => ({ collection: await s.collections.removeField(req.params.name, req.params.field, actorContext(req)) }));
+};

@@ -1,0 +1,155 @@
+import { sql, type Kysely } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
+import { AppError } from '../http/errors.js';
+import { checkCollection, membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+
+/** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table. */
+function columnType(f: FieldDef): 'text' | 'bigint' | 'numeric' | 'integer' | null {
+  switch (f.type) {
+    case 'integer': case 'datetime': return 'bigint';
+    case 'decimal': return 'numeric';
+    case 'boolean': return 'integer';
+    case 'members': return null;
+    default: return 'text';
+  }
+}
+
+const indexName = (collection: string, field: string, unique: boolean) => `${unique ? 'ux' : 'ix'}_${collection}__${field}`;
+
+/**
+ * The collections registry: definitions in the `collections` table, real tables per collection,
+ * every schema change in one transaction with its DDL (SQLite and PostgreSQL both run DDL
+ * transactionally) and audited as `schema.changed`.
+ */
+export class CollectionRegistry {
+  constructor(private readonly db: Db, private readonly log: SecurityLog, private readonly now: () => number) {}
+
+  async list(): Promise<CollectionDef[]> {
+    const rows = await this.db.selectFrom('collections').select('definition').orderBy('name').execute();
+    return rows.map((r) => JSON.parse(r.definition) as CollectionDef);
+  }
+
+  async get(name: string): Promise<CollectionDef | null> {
+    const row = await this.db.selectFrom('collections').select('definition').where('name', '=', name).executeTakeFirst();
+    return row ? (JSON.parse(row.definition) as CollectionDef) : null;
+  }
+
+  private async names(trx: Db, except?: string): Promise<Set<string>> {
+    const rows = await trx.selectFrom('collections').select('name').execute();
+    return new Set(rows.map((r) => r.name).filter((n) => n !== except));
+  }
+
+  private async addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
+    const type = columnType(f);
+    if (type === null) {
+      await trx.schema.createTable(membersTableOf(collection, f.name))
+        .addColumn('record_id', 'text', (c) => c.notNull().references(`${tableOf(collection)}.id`).onDelete('cascade'))
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint(`pk_${collection}__${f.name}`, ['record_id', 'user_id'])
+        .execute();
+      await trx.schema.createIndex(`ix_${collection}__${f.name}_user`).on(membersTableOf(collection, f.name)).column('user_id').execute();
+      return;
+    }
+    await trx.schema.alterTable(tableOf(collection)).addColumn(f.name, type).execute();
+    if (f.unique) await trx.schema.createIndex(indexName(collection, f.name, true)).on(tableOf(collection)).column(f.name).unique().execute();
+    else if (f.indexed || f.type === 'status' || f.type === 'user' || f.type === 'relation' || f.type === 'group') {
+      await trx.schema.createIndex(indexName(collection, f.name, false)).on(tableOf(collection)).column(f.name).execute();
+    }
+  }
+
+  private async dropColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
+    if (columnType(f) === null) {
+      await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
+      return;
+    }
+    await trx.schema.dropIndex(indexName(collection, f.name, true)).ifExists().execute();
+    await trx.schema.dropIndex(indexName(collection, f.name, false)).ifExists().execute();
+    await trx.schema.alterTable(tableOf(collection)).dropColumn(f.name).execute();
+  }
+
+  private async store(trx: Db, def: CollectionDef, created: boolean): Promise<void> {
+    const now = this.now();
+    const definition = JSON.stringify(def);
+    if (created) await trx.insertInto('collections').values({ name: def.name, definition, created_at: now, updated_at: now }).execute();
+    else await trx.updateTable('collections').set({ definition, updated_at: now }).where('name', '=', def.name).execute();
+  }
+
+  async create(def: CollectionDef, ctx: EventContext): Promise<CollectionDef> {
+    return this.db.transaction().execute(async (trx) => {
+      const names = await this.names(trx);
+      if (names.has(def.name)) throw new AppError('CONFLICT', { field: 'name' });
+      const problems = checkCollection(def, names);
+      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      await trx.schema.createTable(tableOf(def.name))
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'text')
+        .addColumn('updated_by', 'text')
+        .execute();
+      await trx.schema.createIndex(`ix_${def.name}__created_by`).on(tableOf(def.name)).column('created_by').execute();
+      for (const f of def.fields) await this.addColumn(trx, def.name, f);
+      await this.store(trx, def, true);
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.created', collection: def.name, fields: def.fields.map((f) => f.name) } }, trx);
+      return def;
+    });
+  }
+
+  async addField(collection: string, f: FieldDef, ctx: EventContext): Promise<CollectionDef> {
+    return this.db.transaction().execute(async (trx) => {
+      const def = await this.getIn(trx, collection);
+      if (def.fields.some((x) => x.name === f.name)) throw new AppError('CONFLICT', { field: f.name });
+      const next = { ...def, fields: [...def.fields, f] };
+      const problems = checkCollection(next, await this.names(trx, collection));
+      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      await this.addColumn(trx, collection, f);
+      await this.store(trx, next, false);
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.added', collection, field: f.name, type: f.type } }, trx);
+      return next;
+    });
+  }
+
+  /** Removes a field and its data. (Grants naming it go with it once grants exist: issue 3.) */
+  async removeField(collection: string, field: string, ctx: EventContext): Promise<CollectionDef> {
+    return this.db.transaction().execute(async (trx) => {
+      const def = await this.getIn(trx, collection);
+      const f = def.fields.find((x) => x.name === field);
+      if (!f) throw new AppError('NOT_FOUND');
+      const next = { ...def, fields: def.fields.filter((x) => x.name !== field) };
+      const problems = checkCollection(next, await this.names(trx, collection));
+      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      await this.dropColumn(trx, collection, f);
+      await this.store(trx, next, false);
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.removed', collection, field } }, trx);
+      return next;
+    });
+  }
+
+  async drop(collection: string, ctx: EventContext): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const def = await this.getIn(trx, collection);
+      const others = (await trx.selectFrom('collections').select('definition').where('name', '!=', collection).execute())
+        .map((r) => JSON.parse(r.definition) as CollectionDef);
+      const referrers = others.filter((o) => o.fields.some((f) => f.type === 'relation' && f.target === collection)).map((o) => o.name);
+      if (referrers.length > 0) throw new AppError('SCHEMA_INVALID', { problems: [`referenced by ${referrers.join(', ')}`] });
+      for (const f of def.fields) if (f.type === 'members') await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
+      await trx.schema.dropTable(tableOf(collection)).execute();
+      await trx.deleteFrom('collections').where('name', '=', collection).execute();
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.deleted', collection } }, trx);
+    });
+  }
+
+  private async getIn(trx: Db, name: string): Promise<CollectionDef> {
+    const row = await trx.selectFrom('collections').select('definition').where('name', '=', name).executeTakeFirst();
+    if (!row) throw new AppError('NOT_FOUND');
+    return JSON.parse(row.definition) as CollectionDef;
+  }
+
+  /** Row count, for tests and the admin UI. */
+  async count(collection: string): Promise<number> {
+    await this.getIn(this.db, collection);
+    const r = await sql<{ n: number }>`select count(*) as n from ${sql.table(tableOf(collection))}`.execute(this.db);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Collection definitions (issue 3, first slice): field types, options and their validation.
+ * Every identifier that ever reaches SQL comes from a definition that passed `checkCollection`.
+ */
+export const FIELD_TYPES = [
+  'string', 'text', 'integer', 'decimal', 'boolean', 'datetime', 'json', 'email',
+  'enum', 'status', 'user', 'relation', 'members', 'group',
+] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+export interface FieldDef {
+  name: string;
+  type: FieldType;
+  required?: boolean;
+  unique?: boolean;
+  indexed?: boolean;
+  default?: string | number | boolean | null;
+  /** enum and status: the allowed values. */
+  values?: string[];
+  /** relation: the target collection. */
+  target?: string;
+  /** Backend-only: never leaves the server; or hidden except for the listed roles. */
+  hidden?: boolean | { exceptRoles: string[] };
+  /** The field block that grants can target. */
+  block?: string;
+}
+
+export interface CollectionDef {
+  name: string;
+  fields: FieldDef[];
+  /** Row ownership mode that adds a filter to every grant (enforced with the records API). */
+  ownership?: 'creator' | 'members' | 'group' | null;
+}
+
+export const SYSTEM_FIELDS = ['id', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'] as const;
+
+const NAME = /^[a-z][a-z0-9_]{0,40}$/;
+const RESERVED = new Set(['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'createdat', 'updatedat', 'createdby', 'updatedby', 'select', 'from', 'where', 'table', 'order', 'group', 'user']);
+const MAX_FIELDS = 200;
+
+export function isName(s: unknown): s is string {
+  return typeof s === 'string' && NAME.test(s) && !RESERVED.has(s);
+}
+
+/** The physical table of a collection; the name was checked by `isName`. */
+export const tableOf = (collection: string): string => `col_${collection}`;
+/** The join table of a member-list field. */
+export const membersTableOf = (collection: string, field: string): string => `col_${collection}__${field}`;
+
+function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string): string[] {
+  const out: string[] = [];
+  const at = `field ${JSON.stringify(String(f.name).slice(0, 50))}`;
+  if (!isName(f.name)) out.push(`${at}: a name is lower-case letters, digits and _, starts with a letter, at most 41 characters, and is not reserved`);
+  if (!FIELD_TYPES.includes(f.type)) out.push(`${at}: unknown type`);
+  if (f.type === 'enum' || f.type === 'status') {
+    if (!Array.isArray(f.values) || f.values.length === 0 || f.values.length > 100 || !f.values.every((v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,40}$/.test(v))) {
+      out.push(`${at}: values must be 1 to 100 short words`);
+    } else if (new Set(f.values).size !== f.values.length) out.push(`${at}: values must be unique`);
+  } else if (f.values !== undefined) out.push(`${at}: only enum and status fields take values`);
+  if (f.type === 'relation') {
+    if (!isName(f.target) || (!collections.has(f.target) && f.target !== self)) out.push(`${at}: target must name an existing collection`);
+  } else if (f.target !== undefined) out.push(`${at}: only relation fields take a target`);
+  if (f.type === 'members' && (f.unique || f.indexed || f.default !== undefined)) out.push(`${at}: a member list cannot be unique, indexed or have a default`);
+  if (f.default !== undefined && f.default !== null) {
+    const d = f.default;
+    const ok = f.type === 'integer' ? Number.isSafeInteger(d)
+      : f.type === 'decimal' ? typeof d === 'number' && Number.isFinite(d)
+      : f.type === 'boolean' ? typeof d === 'boolean'
+      : f.type === 'enum' || f.type === 'status' ? typeof d === 'string' && !!f.values?.includes(d)
+      : f.type === 'string' || f.type === 'text' || f.type === 'email' ? typeof d === 'string' && d.length <= 1000
+      : false;
+    if (!ok) out.push(`${at}: the default does not fit the type`);
+  }
+  if (f.hidden !== undefined && typeof f.hidden !== 'boolean') {
+    const ex = (f.hidden as { exceptRoles?: unknown }).exceptRoles;
+    if (!Array.isArray(ex) || ex.length === 0 || !ex.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r))) out.push(`${at}: hidden.exceptRoles must list role names`);
+  }
+  if (f.block !== undefined && !isName(f.block)) out.push(`${at}: a block name follows the field-name rules`);
+  return out;
+}
+
+/** Every problem with a collection definition, or none. `collections` are the other existing names. */
+export function checkCollection(def: CollectionDef, collections: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  if (!isName(def.name)) out.push('name: lower-case letters, digits and _, starts with a letter, at most 41 characters, not reserved');
+  if (!Array.isArray(def.fields) || def.fields.length > MAX_FIELDS) {
+    out.push(`fields: a list of at most ${MAX_FIELDS}`);
+    return out;
+  }
+  const seen = new Set<string>();
+  for (const f of def.fields) {
+    if (seen.has(f.name)) out.push(`field ${JSON.stringify(f.name)}: defined twice`);
+    seen.add(f.name);
+    out.push(...checkField(f, collections, def.name));
+  }
+  if (def.ownership === 'members' && !def.fields.some((f) => f.type === 'members')) out.push('ownership "members" needs a members field');
+  if (def.ownership === 'group' && !def.fields.some((f) => f.type === 'group')) out.push('ownership "group" needs a group field');
+  return out;
+}
