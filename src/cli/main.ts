@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { applySchema, exportSchema, parseSchemaFile } from '../records/schema-file.js';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
@@ -17,6 +19,8 @@ const USAGE = `usage: palisade <command>
   user disable --username U
   user unlock --username U                lift a lock (lockout or administrator)
   sessions revoke --user U                end every session of a user
+  schema apply FILE [--prune]             create collections and fields from a JSON or YAML file
+  schema export [--format json|yaml]      print the collections as a schema file
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
 
 Passwords are read from standard input with --password-stdin, never from the command line;
@@ -86,10 +90,14 @@ export async function main(argv: string[]): Promise<number> {
       email: { type: 'string' },
       admin: { type: 'boolean' },
       'password-stdin': { type: 'boolean' },
+      prune: { type: 'boolean' },
+      format: { type: 'string' },
+      file: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const cmd = positionals.join(' ');
+  // `schema apply FILE`: the file is an argument, not part of the command name.
+  const cmd = positionals.slice(0, positionals[0] === 'schema' ? 2 : positionals.length).join(' ');
   if (values.help || cmd === '') {
     process.stdout.write(USAGE + '\n');
     return values.help ? 0 : 2;
@@ -148,6 +156,22 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`ended ${n} session(s) of ${u.username}\n`);
         return 0;
       });
+    case 'schema apply':
+      return withServices(async (s) => {
+        const file = positionals[2] ?? values.file;
+        if (!file) throw new UsageError('schema apply needs a FILE (JSON or YAML)');
+        const parsed = parseSchemaFile(readFileSync(file, 'utf8'), file);
+        const r = await applySchema(s.collections, parsed, { prune: values.prune ?? false }, { actor: CLI_ACTOR });
+        process.stdout.write(`created: ${r.created.join(', ') || 'none'}\nfields added: ${r.fieldsAdded.join(', ') || 'none'}\nfields removed: ${r.fieldsRemoved.join(', ') || 'none'}\n`);
+        return 0;
+      });
+    case 'schema export':
+      return withServices(async (s) => {
+        const format = values.format ?? 'json';
+        if (format !== 'json' && format !== 'yaml') throw new UsageError('--format is json or yaml');
+        process.stdout.write(exportSchema(await s.collections.list(), format));
+        return 0;
+      });
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await rotateKey(s.db, s.now());
@@ -165,7 +189,11 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
     else if (e instanceof UsageError) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
-    else if (e instanceof AppError) process.stderr.write(`palisade: ${e.code}: ${e.message}${e.details ? ' ' + JSON.stringify(e.details) : ''}\n`);
+    else if (e instanceof AppError) {
+      const problems = (e.details as { problems?: unknown } | undefined)?.problems;
+      const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ' ' + JSON.stringify(e.details) : '';
+      process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
+    }
     else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(e instanceof UsageError ? 2 : 1);
   },

@@ -1,0 +1,101 @@
+import YAML from 'yaml';
+import type { EventContext } from '../audit/events.js';
+import { AppError } from '../http/errors.js';
+import type { CollectionRegistry } from './registry.js';
+import { checkCollection, type CollectionDef, type FieldDef } from './schema.js';
+
+/** A schema file: the collections of an environment (roles and grants join it with the access model). */
+export interface SchemaFile {
+  collections: CollectionDef[];
+}
+
+const FIELD_KEYS = new Set(['name', 'type', 'required', 'unique', 'indexed', 'default', 'values', 'target', 'hidden', 'block']);
+
+/** Parses JSON or YAML strictly: unknown keys anywhere are refused, so a typo cannot silently drop a rule. */
+export function parseSchemaFile(text: string, filename: string): SchemaFile {
+  let doc: unknown;
+  try {
+    doc = /\.ya?ml$/i.test(filename) ? YAML.parse(text, { maxAliasCount: 0 }) : JSON.parse(text);
+  } catch (e) {
+    throw new AppError('SCHEMA_INVALID', { problems: [`${filename} does not parse: ${e instanceof Error ? e.message.split('\n')[0] : 'error'}`] });
+  }
+  const problems: string[] = [];
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(doc)) throw new AppError('SCHEMA_INVALID', { problems: ['the file must hold an object with "collections"'] });
+  for (const k of Object.keys(doc)) if (k !== 'collections') problems.push(`unknown top-level key "${k}"`);
+  const cols = doc.collections;
+  if (!Array.isArray(cols)) problems.push('"collections" must be a list');
+  for (const c of Array.isArray(cols) ? cols : []) {
+    if (!isObj(c)) { problems.push('a collection must be an object'); continue; }
+    for (const k of Object.keys(c)) if (!['name', 'fields', 'ownership'].includes(k)) problems.push(`collection ${String(c.name)}: unknown key "${k}"`);
+    for (const f of Array.isArray(c.fields) ? c.fields : []) {
+      if (!isObj(f)) { problems.push(`collection ${String(c.name)}: a field must be an object`); continue; }
+      for (const k of Object.keys(f)) if (!FIELD_KEYS.has(k)) problems.push(`collection ${String(c.name)}, field ${String(f.name)}: unknown key "${k}"`);
+    }
+  }
+  if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+  return doc as unknown as SchemaFile;
+}
+
+export interface ApplyResult {
+  created: string[];
+  fieldsAdded: string[];
+  fieldsRemoved: string[];
+}
+
+const same = (a: FieldDef, b: FieldDef) => JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
+
+/**
+ * Makes the database's collections match the file: creates missing collections, adds missing
+ * fields, and with `prune` removes fields the file no longer has. Everything is checked before
+ * anything changes; a changed field definition is refused (remove and add it instead).
+ */
+export async function applySchema(reg: CollectionRegistry, file: SchemaFile, opts: { prune: boolean }, ctx: EventContext): Promise<ApplyResult> {
+  const existing = new Map((await reg.list()).map((c) => [c.name, c]));
+  const allNames = new Set([...existing.keys(), ...file.collections.map((c) => c.name)]);
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const c of file.collections) {
+    if (seen.has(c.name)) problems.push(`collection ${c.name}: defined twice`);
+    seen.add(c.name);
+    const others = new Set([...allNames].filter((n) => n !== c.name));
+    problems.push(...checkCollection(c, others).map((p) => `collection ${c.name}: ${p}`));
+    const old = existing.get(c.name);
+    for (const f of old ? c.fields : []) {
+      const was = old!.fields.find((x) => x.name === f.name);
+      if (was && !same(was, f)) problems.push(`collection ${c.name}, field ${f.name}: changing a field is not supported; remove it and add it again`);
+    }
+  }
+  if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+
+  const result: ApplyResult = { created: [], fieldsAdded: [], fieldsRemoved: [] };
+  // New collections first without their relations, so that collections may refer to each other.
+  const fresh = file.collections.filter((c) => !existing.has(c.name));
+  for (const c of fresh) {
+    await reg.create({ ...c, fields: c.fields.filter((f) => f.type !== 'relation') }, ctx);
+    result.created.push(c.name);
+  }
+  for (const c of file.collections) {
+    const current = (await reg.get(c.name))!;
+    for (const f of c.fields) {
+      if (!current.fields.some((x) => x.name === f.name)) {
+        await reg.addField(c.name, f, ctx);
+        if (existing.has(c.name)) result.fieldsAdded.push(`${c.name}.${f.name}`);
+      }
+    }
+    if (opts.prune) {
+      for (const f of current.fields) {
+        if (!c.fields.some((x) => x.name === f.name)) {
+          await reg.removeField(c.name, f.name, ctx);
+          result.fieldsRemoved.push(`${c.name}.${f.name}`);
+        }
+      }
+    }
+  }
+  return result;
+}
+
+export function exportSchema(collections: CollectionDef[], format: 'json' | 'yaml'): string {
+  const doc: SchemaFile = { collections };
+  return format === 'yaml' ? YAML.stringify(doc) : JSON.stringify(doc, null, 2) + '\n';
+}
