@@ -22,6 +22,8 @@ import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
 import { CollectionRegistry } from './records/registry.js';
+import { AccessStore } from './access/grants.js';
+import { RecordService } from './records/service.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -53,6 +55,8 @@ export interface Services {
   ipRules: IpRuleService;
   rateLimiter: RateLimiter;
   collections: CollectionRegistry;
+  access: AccessStore;
+  records: RecordService;
   passwordPolicy: PasswordPolicyService;
   passwordReset: PasswordResetService;
   mailer: Mailer;
@@ -88,6 +92,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
   const rateLimiter = new RateLimiter(shared, settings, now);
   const collections = new CollectionRegistry(db, securityLog, now);
+  const access = new AccessStore(db, collections, securityLog, now);
+  const records = new RecordService(db, collections, access, securityLog, now);
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now, config.passwordPolicy);
   const tasks = new BackgroundTasks();
@@ -110,7 +116,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords);
   return {
-    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter, collections,
+    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter, collections, access, records,
     passwordPolicy, passwordReset, mailer, tasks,
     async close() {
       await tasks.drain();

@@ -29,6 +29,8 @@ export const SECURITY_EVENT_TYPES = [
   'ip_rule.created',
   'ip_rule.deleted',
   'schema.changed',
+  'access.changed',
+  'record.bypass',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 

@@ -136,6 +136,32 @@ export interface CollectionsTable {
   updated_at: number;
 }
 
+export interface RolesTable {
+  name: string;
+  description: string | null;
+  created_at: number;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  role: string;
+}
+
+export interface GrantsTable {
+  id: string;
+  role: string;
+  collection: string;
+  /** JSON list of actions. */
+  actions: string;
+  /** JSON list of field names and `block:<name>` entries. */
+  fields: string;
+  /** JSON list of status values, or null for any. */
+  statuses: string | null;
+  /** JSON scope filter, or null for every row. */
+  scope: string | null;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -147,6 +173,9 @@ export interface Database {
   account_locks: AccountLocksTable;
   ip_rules: IpRulesTable;
   collections: CollectionsTable;
+  roles: RolesTable;
+  user_roles: UserRolesTable;
+  grants: GrantsTable;
   password_history: PasswordHistoryTable;
   password_tokens: PasswordTokensTable;
   password_reset_requests: PasswordResetRequestsTable;

@@ -17,6 +17,8 @@ import { adminUserRoutes } from './routes/admin-users.js';
 import { adminSecurityRoutes } from './routes/admin-security.js';
 import { adminEdgeRoutes } from './routes/admin-edge.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
+import { adminAccessRoutes } from './routes/admin-access.js';
+import { recordRoutes } from './routes/records.js';
 import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
 
 /** Paths redacted from every log line: credentials in headers and any secret-named body field. */
@@ -113,6 +115,8 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   await app.register(adminSecurityRoutes(s), { prefix: '/api/admin' });
   await app.register(adminEdgeRoutes(s), { prefix: '/api/admin' });
   await app.register(adminCollectionRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminAccessRoutes(s), { prefix: '/api/admin' });
+  await app.register(recordRoutes(s), { prefix: '/api/collections' });
   await app.register(passwordRoutes(s), { prefix: '/api/auth/password' });
   await app.register(adminPasswordRoutes(s), { prefix: '/api/admin' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());

@@ -15,6 +15,13 @@ function columnType(f: FieldDef): 'text' | 'bigint' | 'numeric' | 'integer' | nu
   }
 }
 
+/** True when a filter names the field anywhere. */
+function scopeNames(node: unknown, field: string): boolean {
+  if (Array.isArray(node)) return node.some((n) => scopeNames(n, field));
+  if (typeof node !== 'object' || node === null) return false;
+  return Object.entries(node).some(([k, v]) => k === field || scopeNames(v, field));
+}
+
 const indexName = (collection: string, field: string, unique: boolean) => `${unique ? 'ux' : 'ix'}_${collection}__${field}`;
 
 /**
@@ -121,6 +128,17 @@ export class CollectionRegistry {
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
       await this.dropColumn(trx, collection, f);
       await this.store(trx, next, false);
+      // Grants forget the field: a later field of the same name inherits nothing. A grant whose
+      // scope used the field can no longer mean what it said, so it goes entirely.
+      const grants = await trx.selectFrom('grants').select(['id', 'fields', 'scope']).where('collection', '=', collection).execute();
+      for (const g of grants) {
+        if (g.scope !== null && scopeNames(JSON.parse(g.scope), field)) {
+          await trx.deleteFrom('grants').where('id', '=', g.id).execute();
+        } else {
+          const fields = (JSON.parse(g.fields) as string[]).filter((x) => x !== field);
+          await trx.updateTable('grants').set({ fields: JSON.stringify(fields) }).where('id', '=', g.id).execute();
+        }
+      }
       await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.removed', collection, field } }, trx);
       return next;
     });
@@ -136,6 +154,7 @@ export class CollectionRegistry {
       for (const f of def.fields) if (f.type === 'members') await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
       await trx.schema.dropTable(tableOf(collection)).execute();
       await trx.deleteFrom('collections').where('name', '=', collection).execute();
+      await trx.deleteFrom('grants').where('collection', '=', collection).execute();
       await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.deleted', collection } }, trx);
     });
   }

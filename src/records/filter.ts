@@ -1,0 +1,143 @@
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { AppError } from '../http/errors.js';
+import { membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+
+/** Variables a scope filter may use. */
+export interface FilterVars {
+  userId: string;
+  roles: string[];
+  now: number;
+}
+
+export type FilterNode = { [key: string]: unknown };
+
+const OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$like', '$ilike', '$null']);
+const MAX_DEPTH = 8;
+const MAX_NODES = 100;
+
+/** System fields as clients name them, and their columns. */
+export const SYSTEM_COLUMNS: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, {
+  id: 'id', createdAt: 'created_at', updatedAt: 'updated_at', createdBy: 'created_by', updatedBy: 'updated_by',
+}));
+
+export interface FilterContext {
+  def: CollectionDef;
+  vars: FilterVars;
+  /** Called with every field the filter names (the filter-oracle check). */
+  onField?: (field: string) => void;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+/** Resolves `$user.id`, `$user.roles` and `$now`; any other string starting with `$` is refused. */
+function resolve(v: unknown, vars: FilterVars): unknown {
+  if (typeof v !== 'string' || !v.startsWith('$')) return v;
+  if (v === '$user.id') return vars.userId;
+  if (v === '$user.roles') return vars.roles;
+  if (v === '$now') return vars.now;
+  throw new AppError('FILTER_INVALID', { message: `unknown variable ${v.slice(0, 40)}` });
+}
+
+/** A client value as stored: booleans as 0/1, datetimes as epoch milliseconds. */
+export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (f?.type === 'boolean' && typeof v === 'boolean') return v ? 1 : 0;
+  if (f?.type === 'datetime' && typeof v === 'string') {
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) throw new AppError('FILTER_INVALID', { message: `not a date-time: ${v.slice(0, 40)}` });
+    return ms;
+  }
+  if (typeof v === 'object') throw new AppError('FILTER_INVALID', { message: 'a value must be a string, number, boolean or null' });
+  return v;
+}
+
+function fieldOf(def: CollectionDef, name: string): { column: string; field: FieldDef | null } {
+  const sys = SYSTEM_COLUMNS[name];
+  if (sys) return { column: sys, field: name === 'createdAt' || name === 'updatedAt' ? { name, type: 'datetime' } : null };
+  const f = def.fields.find((x) => x.name === name);
+  if (!f) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
+  return { column: f.name, field: f };
+}
+
+/**
+ * Compiles the JSON filter language to a parameterised SQL condition. Identifiers come only from
+ * the collection definition; every value is a parameter; `$in` with an empty list is false and
+ * `$nin` with an empty list is true, whatever a variable held.
+ */
+export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<SqlBool> {
+  let count = 0;
+  const walk = (n: unknown, depth: number): RawBuilder<SqlBool> => {
+    if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large or too deep' });
+    if (!isPlainObject(n)) throw new AppError('FILTER_INVALID', { message: 'a filter is an object' });
+    const parts: RawBuilder<SqlBool>[] = [];
+    for (const [key, value] of Object.entries(n)) {
+      if (key === '$and' || key === '$or') {
+        if (!Array.isArray(value) || value.length === 0 || value.length > 50) throw new AppError('FILTER_INVALID', { message: `${key} takes a non-empty list` });
+        const subs = value.map((v) => walk(v, depth + 1));
+        parts.push(sql<SqlBool>`(${sql.join(subs, key === '$and' ? sql` and ` : sql` or `)})`);
+      } else if (key === '$not') {
+        parts.push(sql<SqlBool>`not (${walk(value, depth + 1)})`);
+      } else if (key.startsWith('$')) {
+        throw new AppError('FILTER_INVALID', { message: `unknown operator ${key.slice(0, 20)}` });
+      } else {
+        ctx.onField?.(key);
+        parts.push(fieldCondition(key, value, depth));
+      }
+    }
+    if (parts.length === 0) return sql<SqlBool>`1 = 1`;
+    return parts.length === 1 ? parts[0]! : sql<SqlBool>`(${sql.join(parts, sql` and `)})`;
+  };
+
+  const fieldCondition = (name: string, spec: unknown, depth: number): RawBuilder<SqlBool> => {
+    const { column, field } = fieldOf(ctx.def, name);
+    const ops = isPlainObject(spec) ? spec : { $eq: spec };
+    const conds: RawBuilder<SqlBool>[] = [];
+    for (const [op, raw] of Object.entries(ops)) {
+      if (!OPERATORS.has(op)) throw new AppError('FILTER_INVALID', { message: `unknown operator ${op.slice(0, 20)}` });
+      if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large' });
+      const v = resolve(raw, ctx.vars);
+      if (field?.type === 'members') {
+        conds.push(membersCondition(ctx.def, field, op, v));
+        continue;
+      }
+      const col = sql.ref(`${tableOf(ctx.def.name)}.${column}`);
+      switch (op) {
+        case '$null': conds.push(v ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} is not null`); break;
+        case '$eq': conds.push(v === null ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} = ${toColumnValue(field, v)}`); break;
+        case '$ne': conds.push(v === null ? sql<SqlBool>`${col} is not null` : sql<SqlBool>`(${col} is null or ${col} <> ${toColumnValue(field, v)})`); break;
+        case '$gt': conds.push(sql<SqlBool>`${col} > ${toColumnValue(field, v)}`); break;
+        case '$gte': conds.push(sql<SqlBool>`${col} >= ${toColumnValue(field, v)}`); break;
+        case '$lt': conds.push(sql<SqlBool>`${col} < ${toColumnValue(field, v)}`); break;
+        case '$lte': conds.push(sql<SqlBool>`${col} <= ${toColumnValue(field, v)}`); break;
+        case '$like':
+        case '$ilike': {
+          if (typeof v !== 'string' || v.length > 200) throw new AppError('FILTER_INVALID', { message: `${op} takes a string` });
+          conds.push(op === '$like' ? sql<SqlBool>`${col} like ${v}` : sql<SqlBool>`lower(${col}) like lower(${v})`);
+          break;
+        }
+        case '$in':
+        case '$nin': {
+          const list = v === null || v === undefined ? [] : v;
+          if (!Array.isArray(list) || list.length > 500) throw new AppError('FILTER_INVALID', { message: `${op} takes a list` });
+          const vals = list.map((x) => toColumnValue(field, x));
+          if (vals.length === 0) conds.push(op === '$in' ? sql<SqlBool>`1 = 0` : sql<SqlBool>`1 = 1`);
+          else conds.push(op === '$in' ? sql<SqlBool>`${col} in (${sql.join(vals)})` : sql<SqlBool>`(${col} is null or ${col} not in (${sql.join(vals)}))`);
+          break;
+        }
+      }
+    }
+    if (conds.length === 0) throw new AppError('FILTER_INVALID', { message: `no condition for ${name.slice(0, 40)}` });
+    return conds.length === 1 ? conds[0]! : sql<SqlBool>`(${sql.join(conds, sql` and `)})`;
+  };
+  return walk(node, 0);
+}
+
+function membersCondition(def: CollectionDef, f: FieldDef, op: string, v: unknown): RawBuilder<SqlBool> {
+  const jt = membersTableOf(def.name, f.name);
+  const exists = (ids: unknown[]) => ids.length === 0 ? sql<SqlBool>`1 = 0`
+    : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${tableOf(def.name)}.id`)} and m.user_id in (${sql.join(ids)}))`;
+  if (op === '$eq' && typeof v === 'string') return exists([v]);
+  if (op === '$in' && Array.isArray(v)) return exists(v.filter((x) => typeof x === 'string'));
+  throw new AppError('FILTER_INVALID', { message: `a member list takes $eq or $in with user ids` });
+}

@@ -1,0 +1,358 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { UsersTable } from '../db/types.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
+import { AppError } from '../http/errors.js';
+import { grantedFields, type AccessStore, type Action, type Grant } from '../access/grants.js';
+import type { CollectionRegistry } from './registry.js';
+import { SYSTEM_COLUMNS, compileFilter, toColumnValue, type FilterVars } from './filter.js';
+import { membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+
+export interface Caller {
+  user: UsersTable;
+  roles: string[];
+  ctx: EventContext;
+}
+
+export interface ListQuery {
+  filter?: unknown;
+  sort?: string;
+  fields?: string;
+  page: number;
+  perPage: number;
+}
+
+export type RecordOut = Record<string, unknown>;
+
+/** One access decision for a request: the collection, the grants for the action, and the caller's variables. */
+interface Plan {
+  def: CollectionDef;
+  grants: Grant[];
+  /** Administrators bypass grants; each such data action is audited as record.bypass. */
+  bypass: boolean;
+  vars: FilterVars;
+  roles: string[];
+}
+
+const OUTSIDE = 'outside the write grants';
+const SYSTEM_OUT: Array<[string, string]> = [['id', 'id'], ['createdAt', 'created_at'], ['updatedAt', 'updated_at'], ['createdBy', 'created_by'], ['updatedBy', 'updated_by']];
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+
+/** Backend-only fields never leave the server, except to the roles a field lists. */
+function visibleTo(f: FieldDef, roles: readonly string[]): boolean {
+  if (f.hidden === undefined || f.hidden === false) return true;
+  if (f.hidden === true) return false;
+  return f.hidden.exceptRoles.some((r) => roles.includes(r));
+}
+
+/**
+ * The records service (ACCESS-3 to ACCESS-8): every read and write of records goes through here.
+ * The row scope of the caller's grants is compiled into the SQL WHERE; fields that no grant lets the
+ * caller read are never selected; each row shows only the fields of the grants that hold for that row;
+ * writes are checked against the record before and after the change, inside the transaction.
+ */
+export class RecordService {
+  constructor(
+    private readonly db: Db,
+    private readonly registry: CollectionRegistry,
+    private readonly access: AccessStore,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
+  ) {}
+
+  private async plan(caller: Caller, collection: string, action: Action): Promise<Plan> {
+    const def = await this.registry.get(collection);
+    if (!def) throw new AppError('NOT_FOUND');
+    const vars: FilterVars = { userId: caller.user.id, roles: caller.roles, now: this.now() };
+    if (caller.user.is_admin === 1) {
+      await this.log.record(caller.ctx, { type: 'record.bypass', outcome: 'info', details: { collection, action } });
+      return { def, grants: [], bypass: true, vars, roles: caller.roles };
+    }
+    const grants = (await this.access.grantsFor(caller.roles, collection)).filter((g) => g.actions.includes(action));
+    if (grants.length === 0) throw new AppError('FORBIDDEN', undefined, `no ${action} grant on ${collection}`);
+    return { def, grants, bypass: false, vars, roles: caller.roles };
+  }
+
+  /** The SQL condition under which a grant holds for a row: its scope, its statuses, the ownership mode. */
+  private condition(p: Plan, g: Grant): RawBuilder<SqlBool> {
+    const t = tableOf(p.def.name);
+    const parts: RawBuilder<SqlBool>[] = [];
+    if (g.scope) parts.push(compileFilter(g.scope, { def: p.def, vars: p.vars }));
+    if (g.statuses) {
+      const status = p.def.fields.find((f) => f.type === 'status');
+      parts.push(!status || g.statuses.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${status.name}`)} in (${sql.join(g.statuses)})`);
+    }
+    if (p.def.ownership === 'creator') parts.push(sql<SqlBool>`${sql.ref(`${t}.created_by`)} = ${p.vars.userId}`);
+    if (p.def.ownership === 'members') {
+      const m = p.def.fields.find((f) => f.type === 'members')!;
+      parts.push(sql<SqlBool>`exists (select 1 from ${sql.table(membersTableOf(p.def.name, m.name))} o where o.record_id = ${sql.ref(`${t}.id`)} and o.user_id = ${p.vars.userId})`);
+    }
+    if (p.def.ownership === 'group') parts.push(sql<SqlBool>`1 = 0`); // departments arrive with ACCESS-1
+    return parts.length === 0 ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(parts, sql` and `)})`;
+  }
+
+  private readable(p: Plan, g: Grant | null): Set<string> {
+    const names = g ? grantedFields(p.def, g.fields) : new Set(p.def.fields.map((f) => f.name));
+    return new Set([...names].filter((n) => visibleTo(p.def.fields.find((f) => f.name === n)!, p.roles)));
+  }
+
+  private scopeOf(p: Plan): RawBuilder<SqlBool> {
+    return p.bypass ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(p.grants.map((g) => this.condition(p, g)), sql` or `)})`;
+  }
+
+  async list(caller: Caller, collection: string, q: ListQuery): Promise<{ items: RecordOut[]; total: number; page: number; perPage: number }> {
+    const p = await this.plan(caller, collection, 'view');
+    const t = tableOf(p.def.name);
+    const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
+    const anyReadable = new Set(perGrant.flatMap((s) => [...s]));
+    // A field may be filtered or sorted on only where the caller can read it on every row it can see.
+    const filterable = new Set([...anyReadable].filter((f) => perGrant.every((s) => s.has(f))));
+    const checkFilterable = (name: string) => {
+      if (SYSTEM_COLUMNS[name]) return;
+      if (!p.def.fields.some((f) => f.name === name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
+      if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name });
+    };
+    const where: RawBuilder<SqlBool>[] = [this.scopeOf(p)];
+    if (q.filter !== undefined) where.push(compileFilter(q.filter, { def: p.def, vars: p.vars, onField: checkFilterable }));
+    const order = (q.sort ?? '').split(',').filter(Boolean).slice(0, 5).map((s) => {
+      const desc = s.startsWith('-');
+      const name = desc ? s.slice(1) : s;
+      checkFilterable(name);
+      const f = p.def.fields.find((x) => x.name === name);
+      if (f?.type === 'members') throw new AppError('FILTER_INVALID', { message: 'cannot sort on a member list' });
+      return sql`${sql.ref(`${t}.${SYSTEM_COLUMNS[name] ?? name}`)} ${desc ? sql`desc` : sql`asc`}`;
+    });
+    order.push(sql`${sql.ref(`${t}.id`)} asc`);
+    let wanted = anyReadable;
+    if (q.fields) {
+      const asked = q.fields.split(',').filter(Boolean);
+      for (const a of asked) if (!SYSTEM_COLUMNS[a] && !p.def.fields.some((f) => f.name === a)) throw new AppError('FIELD_UNKNOWN', { field: a.slice(0, 60) });
+      wanted = new Set(asked.filter((a) => anyReadable.has(a)));
+    }
+    const cond = sql.join(where, sql` and `);
+    const columns = p.def.fields.filter((f) => wanted.has(f.name) && f.type !== 'members').map((f) => sql.ref(`${t}.${f.name}`));
+    const flags = p.bypass ? [] : p.grants.map((g, i) => sql`case when ${this.condition(p, g)} then 1 else 0 end as ${sql.id(`__g${i}`)}`);
+    const select = sql.join([...SYSTEM_OUT.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]);
+    const offset = (q.page - 1) * q.perPage;
+    const rows = (await sql<Record<string, unknown>>`select ${select} from ${sql.table(t)} where ${cond} order by ${sql.join(order)} limit ${q.perPage} offset ${offset}`.execute(this.db)).rows;
+    const total = Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(t)} where ${cond}`.execute(this.db)).rows[0]?.n ?? 0);
+    const items = await this.shape(p, rows, perGrant, wanted);
+    return { items, total, page: q.page, perPage: q.perPage };
+  }
+
+  /** Each row shows the fields of the grants that hold for that row, decoded for JSON. */
+  private async shape(p: Plan, rows: Record<string, unknown>[], perGrant: Set<string>[], wanted: Set<string>): Promise<RecordOut[]> {
+    const memberFields = p.def.fields.filter((f) => f.type === 'members' && wanted.has(f.name));
+    const members = new Map<string, Map<string, string[]>>();
+    for (const f of memberFields) {
+      const ids = rows.map((r) => String(r.id));
+      const m = new Map<string, string[]>();
+      if (ids.length > 0) {
+        const got = await sql<{ record_id: string; user_id: string }>`select record_id, user_id from ${sql.table(membersTableOf(p.def.name, f.name))} where record_id in (${sql.join(ids)}) order by user_id`.execute(this.db);
+        for (const r of got.rows) m.set(r.record_id, [...(m.get(r.record_id) ?? []), r.user_id]);
+      }
+      members.set(f.name, m);
+    }
+    return rows.map((row) => {
+      const allowed = p.bypass ? perGrant[0]! : new Set(perGrant.flatMap((s, i) => (Number(row[`__g${i}`]) === 1 ? [...s] : [])));
+      const out: RecordOut = {};
+      for (const [name, col] of SYSTEM_OUT) out[name] = name === 'createdAt' || name === 'updatedAt' ? new Date(Number(row[col])).toISOString() : row[col];
+      for (const f of p.def.fields) {
+        if (!allowed.has(f.name) || !wanted.has(f.name)) continue;
+        out[f.name] = f.type === 'members' ? members.get(f.name)?.get(String(row.id)) ?? [] : decode(f, row[f.name]);
+      }
+      return out;
+    });
+  }
+
+  async get(caller: Caller, collection: string, id: string): Promise<RecordOut> {
+    const r = await this.list(caller, collection, { filter: { id }, page: 1, perPage: 1 });
+    if (r.items.length === 0) throw new AppError('NOT_FOUND');
+    return r.items[0]!;
+  }
+
+  /** Checks a write body: known, non-system fields with values of the right type. Returns column values. */
+  private columnsOf(def: CollectionDef, body: unknown, creating: boolean): { values: Record<string, unknown>; members: Map<string, string[]>; keys: string[] } {
+    if (!isPlainObject(body)) throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'a record is an object' }]);
+    const values: Record<string, unknown> = {};
+    const members = new Map<string, string[]>();
+    const keys = Object.keys(body);
+    for (const k of keys) {
+      if (SYSTEM_COLUMNS[k] || k === 'created_at' || k === 'updated_at' || k === 'created_by' || k === 'updated_by') throw new AppError('FIELD_NOT_WRITABLE', { field: k });
+      const f = def.fields.find((x) => x.name === k);
+      if (!f) throw new AppError('FIELD_UNKNOWN', { field: k.slice(0, 60) });
+      const v = body[k];
+      if (f.type === 'members') {
+        if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === 'string' && x.length <= 64)) throw new AppError('VALIDATION_FAILED', [{ path: `/${k}`, message: 'a list of user ids' }]);
+        members.set(k, [...new Set(v as string[])]);
+        continue;
+      }
+      values[k] = encode(f, v);
+    }
+    if (creating) {
+      for (const f of def.fields) {
+        if (f.type === 'members' || f.name in values) continue;
+        if (f.default !== undefined) values[f.name] = encode(f, f.default);
+        else if (f.required) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: 'required' }]);
+      }
+    } else {
+      for (const f of def.fields) if (f.required && f.name in values && values[f.name] === null) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: 'required' }]);
+    }
+    return { values, members, keys };
+  }
+
+  private writable(p: Plan, keys: string[]): Grant[] {
+    return p.grants.filter((g) => {
+      const fields = grantedFields(p.def, g.fields);
+      return keys.every((k) => fields.has(k));
+    });
+  }
+
+  /** The grants among `grants` that hold for record `id`, evaluated in SQL inside `trx`. */
+  private async holding(trx: Db, p: Plan, grants: Grant[], id: string): Promise<Grant[]> {
+    if (grants.length === 0) return [];
+    const t = tableOf(p.def.name);
+    const flags = grants.map((g, i) => sql`case when ${this.condition(p, g)} then 1 else 0 end as ${sql.id(`__g${i}`)}`);
+    const row = (await sql<Record<string, unknown>>`select ${sql.join(flags)} from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx)).rows[0];
+    return row ? grants.filter((_, i) => Number(row[`__g${i}`]) === 1) : [];
+  }
+
+  private async writeMembers(trx: Db, def: CollectionDef, id: string, members: Map<string, string[]>): Promise<void> {
+    for (const [field, ids] of members) {
+      const jt = membersTableOf(def.name, field);
+      await sql`delete from ${sql.table(jt)} where record_id = ${id}`.execute(trx);
+      if (ids.length === 0) continue;
+      const known = await trx.selectFrom('users').select('id').where('id', 'in', ids).execute();
+      if (known.length !== ids.length) throw new AppError('VALIDATION_FAILED', [{ path: `/${field}`, message: 'unknown user id' }]);
+      for (const u of ids) await sql`insert into ${sql.table(jt)} (record_id, user_id) values (${id}, ${u})`.execute(trx);
+    }
+  }
+
+  async create(caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
+    const p = await this.plan(caller, collection, 'create');
+    const { values, members, keys } = this.columnsOf(p.def, body, true);
+    const candidates = p.bypass ? [] : this.writable(p, keys);
+    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys.filter((k) => !p.grants.some((g) => grantedFields(p.def, g.fields).has(k))) });
+    const id = randomUUID();
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      const row = { id, created_at: now, updated_at: now, created_by: caller.user.id, updated_by: caller.user.id, ...values };
+      const cols = Object.keys(row);
+      await sql`insert into ${sql.table(tableOf(p.def.name))} (${sql.join(cols.map((c) => sql.id(c)))}) values (${sql.join(cols.map((c) => (row as Record<string, unknown>)[c]))})`.execute(trx);
+      await this.writeMembers(trx, p.def, id, members);
+      // The new record must lie inside a grant that allows writing these fields.
+      if (!p.bypass && (await this.holding(trx, p, candidates, id)).length === 0) throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
+    });
+    return this.readBack(caller, collection, id);
+  }
+
+  async update(caller: Caller, collection: string, id: string, body: unknown): Promise<RecordOut> {
+    const p = await this.plan(caller, collection, 'update');
+    const { values, members, keys } = this.columnsOf(p.def, body, false);
+    await this.outsideAs403(caller, collection, id, () => this.db.transaction().execute(async (trx) => {
+      const before = p.bypass ? [] : await this.holding(trx, p, p.grants, id);
+      if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
+      const candidates = p.bypass ? [] : this.writable({ ...p, grants: before }, keys);
+      if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys.filter((k) => !before.some((g) => grantedFields(p.def, g.fields).has(k))) });
+      const set = { ...values, updated_at: this.now(), updated_by: caller.user.id };
+      const t = tableOf(p.def.name);
+      const r = await sql`update ${sql.table(t)} set ${sql.join(Object.entries(set).map(([c, v]) => sql`${sql.id(c)} = ${v}`))} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
+      if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
+      await this.writeMembers(trx, p.def, id, members);
+      // After the change the record must still lie inside one of the grants that allowed it.
+      if (!p.bypass && (await this.holding(trx, p, candidates, id)).length === 0) throw new AppError('FORBIDDEN', undefined, 'the change would move the record out of the caller\'s grants');
+    }));
+    return this.readBack(caller, collection, id);
+  }
+
+  async remove(caller: Caller, collection: string, id: string): Promise<void> {
+    const p = await this.plan(caller, collection, 'delete');
+    await this.outsideAs403(caller, collection, id, () => this.db.transaction().execute(async (trx) => {
+      if (!p.bypass && (await this.holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
+      const t = tableOf(p.def.name);
+      const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
+      if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
+    }));
+  }
+
+  /**
+   * A write on a record outside the caller's write grants answers 404 when they cannot see it either,
+   * 403 when they can. Decided after the transaction has ended (SQLite has one connection).
+   */
+  private async outsideAs403(caller: Caller, collection: string, id: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      if (e instanceof AppError && e.internal === OUTSIDE && (await this.canSee(caller, collection, id))) throw new AppError('FORBIDDEN', undefined, 'visible but not writable');
+      throw e;
+    }
+  }
+
+  /** Whether the caller can view the record (decides 403 against 404 for writes). */
+  private async canSee(caller: Caller, collection: string, id: string): Promise<boolean> {
+    try {
+      await this.get(caller, collection, id);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async readBack(caller: Caller, collection: string, id: string): Promise<RecordOut> {
+    try {
+      return await this.get(caller, collection, id);
+    } catch {
+      return { id };
+    }
+  }
+}
+
+/** A client value as a column value, checked against the field type. */
+function encode(f: FieldDef, v: unknown): unknown {
+  const bad = (m: string) => new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: m }]);
+  if (v === null) return null;
+  switch (f.type) {
+    case 'string': case 'email': case 'user': case 'relation': case 'group':
+      if (typeof v !== 'string' || v.length > 1000) throw bad('a string of at most 1000 characters');
+      if (f.type === 'email' && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(v)) throw bad('an email address');
+      return v;
+    case 'text':
+      if (typeof v !== 'string' || v.length > 100_000) throw bad('a string of at most 100000 characters');
+      return v;
+    case 'integer':
+      if (!Number.isSafeInteger(v)) throw bad('an integer');
+      return v;
+    case 'decimal':
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw bad('a number');
+      return v;
+    case 'boolean':
+      if (typeof v !== 'boolean') throw bad('true or false');
+      return v ? 1 : 0;
+    case 'datetime':
+      if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw bad('an ISO 8601 date-time');
+      return toColumnValue(f, v);
+    case 'enum': case 'status':
+      if (typeof v !== 'string' || !f.values?.includes(v)) throw bad(`one of ${f.values?.join(', ')}`);
+      return v;
+    case 'json': {
+      const s = JSON.stringify(v);
+      if (s.length > 100_000) throw bad('at most 100000 characters of JSON');
+      return s;
+    }
+    default:
+      throw bad('not writable');
+  }
+}
+
+function decode(f: FieldDef, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  switch (f.type) {
+    case 'boolean': return Number(v) === 1;
+    case 'datetime': return new Date(Number(v)).toISOString();
+    case 'decimal': case 'integer': return Number(v);
+    case 'json': return JSON.parse(String(v));
+    default: return v;
+  }
+}

@@ -1,0 +1,179 @@
+// Issue 3 regression suite (first part). Each test names the bug class it guards against.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+let admin: string;
+let ann: string;
+let bob: string;
+let aud: string;
+const PW = { ann: 'Quarterly-report-4411', bob: 'Builder-hammer-7723', aud: 'Ledger-checker-9901' };
+
+const req = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, token: string, payload?: unknown) =>
+  t.app.inject({ method, url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as object } : {}) });
+const list = (token: string, qs = '') => req('GET', `/api/collections/cases/records${qs}`, token);
+const q = (o: Record<string, string>) => '?' + new URLSearchParams(o).toString();
+
+before(async () => {
+  t = await makeApp();
+  admin = (await login(t)).token;
+  const ids: Record<string, string> = {};
+  for (const [u, p] of Object.entries(PW)) ids[u] = await createUser(t, admin, u, p);
+  const ok = (r: { statusCode: number; body: string }, code = 201) => assert.equal(r.statusCode, code, r.body);
+  ok(await req('POST', '/api/admin/collections', admin, {
+    name: 'cases',
+    fields: [
+      { name: 'title', type: 'string', required: true },
+      { name: 'state', type: 'status', values: ['open', 'closed'], default: 'open' },
+      { name: 'owner_note', type: 'text' },
+      { name: 'amount', type: 'integer', block: 'finance' },
+      { name: 'secret', type: 'text', hidden: true },
+    ],
+  }));
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'agent' }));
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'auditor' }));
+  ok(await req('PUT', `/api/admin/users/${ids.ann}/roles`, admin, { roles: ['agent'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${ids.bob}/roles`, admin, { roles: ['agent'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${ids.aud}/roles`, admin, { roles: ['auditor'] }), 204);
+  // Agents: their own cases, three fields; open cases only for updates.
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['view', 'create', 'delete'], fields: ['title', 'state', 'owner_note'], scope: { createdBy: '$user.id' } }));
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['update'], fields: ['title', 'state', 'owner_note'], statuses: ['open'], scope: { createdBy: '$user.id' } }));
+  // Agents also see everyone's closed cases, title and state only.
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['view'], fields: ['title', 'state'], statuses: ['closed'] }));
+  // Auditors read every case with the finance block.
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'cases', actions: ['view'], fields: ['title', 'state', 'block:finance'] }));
+  ann = (await login(t, 'ann', PW.ann)).token;
+  bob = (await login(t, 'bob', PW.bob)).token;
+  aud = (await login(t, 'aud', PW.aud)).token;
+  for (const [token, title, state] of [[ann, 'ann-open', 'open'], [ann, 'ann-closed', 'closed'], [bob, 'bob-open', 'open']] as const) {
+    ok(await req('POST', '/api/collections/cases/records', token, { title, state, owner_note: `note of ${title}` }));
+  }
+  ok(await req('POST', '/api/collections/cases/records', admin, { title: 'admin-made', amount: 42, secret: 's3cr3t' }));
+});
+after(() => t.close());
+
+const titles = (r: { json(): { items: Array<{ title: string }> } }) => r.json().items.map((x) => x.title).sort();
+
+test('row scope: each user sees their own records plus what other grants allow (scope compiled into SQL)', async () => {
+  assert.deepEqual(titles(await list(ann)), ['ann-closed', 'ann-open']);
+  assert.deepEqual(titles(await list(bob)), ['ann-closed', 'bob-open']);
+  assert.deepEqual(titles(await list(aud)), ['admin-made', 'ann-closed', 'ann-open', 'bob-open']);
+  assert.equal((await list(bob)).json().total, 2);
+});
+
+test('field masks per row: a row shows only the fields of the grants that hold for it; hidden fields never leave', async () => {
+  const items = (await list(bob)).json().items as Array<Record<string, unknown>>;
+  const own = items.find((x) => x.title === 'bob-open')!;
+  const other = items.find((x) => x.title === 'ann-closed')!;
+  assert.equal(own.owner_note, 'note of bob-open');
+  assert.equal('owner_note' in other, false, "another agent's note stays hidden");
+  assert.equal('amount' in own, false);
+  const audItems = (await list(aud)).json().items as Array<Record<string, unknown>>;
+  assert.equal(audItems.find((x) => x.title === 'admin-made')!.amount, 42);
+  assert.ok(audItems.every((x) => !('owner_note' in x) && !('secret' in x)));
+  const adminItems = (await list(admin)).json().items as Array<Record<string, unknown>>;
+  assert.ok(adminItems.every((x) => !('secret' in x)), 'backend-only even for administrators');
+});
+
+test('filter oracle: no filter or sort on a field the caller cannot read on every row', async () => {
+  for (const qs of [q({ filter: JSON.stringify({ owner_note: { $like: 'note%' } }) }), q({ filter: JSON.stringify({ amount: { $gt: 1 } }) }), q({ sort: '-amount' }), q({ filter: JSON.stringify({ secret: 's3cr3t' }) }), q({ filter: JSON.stringify({ $or: [{ title: 'x' }, { owner_note: 'y' }] }) })]) {
+    const r = await list(bob, qs);
+    assert.equal(r.statusCode, 400, qs);
+    assert.equal(r.json().error.code, 'FIELD_NOT_FILTERABLE', qs);
+  }
+  const okr = await list(bob, q({ filter: JSON.stringify({ title: { $like: 'ann%' } }), sort: '-title' }));
+  assert.equal(okr.statusCode, 200);
+  assert.deepEqual(titles(okr), ['ann-closed']);
+  assert.equal((await list(aud, q({ filter: JSON.stringify({ amount: { $gt: 1 } }) }))).statusCode, 200, 'the auditor reads amount everywhere');
+});
+
+test('reading by guessed id: records outside the scope answer 404, like records that do not exist', async () => {
+  const annOpen = ((await list(ann)).json().items as Array<{ id: string; title: string }>).find((x) => x.title === 'ann-open')!;
+  assert.equal((await req('GET', `/api/collections/cases/records/${annOpen.id}`, bob)).statusCode, 404);
+  assert.equal((await req('GET', '/api/collections/cases/records/00000000-0000-0000-0000-000000000000', bob)).statusCode, 404);
+  assert.equal((await req('GET', `/api/collections/cases/records/${annOpen.id}`, ann)).statusCode, 200);
+  assert.equal((await req('PATCH', `/api/collections/cases/records/${annOpen.id}`, bob, { title: 'pwned' })).statusCode, 404);
+  assert.equal((await req('DELETE', `/api/collections/cases/records/${annOpen.id}`, bob)).statusCode, 404);
+  assert.equal((await req('GET', `/api/collections/cases/records/${annOpen.id}`, ann)).json().title, 'ann-open');
+});
+
+test('mass assignment: system and ungranted fields are refused, not dropped, and nothing is written', async () => {
+  const before = (await list(aud)).json().total;
+  for (const body of [{ title: 'x', createdBy: 'someone' }, { title: 'x', id: 'chosen' }, { title: 'x', amount: 5 }, { title: 'x', created_by: 'y' }, { title: 'x', nope: 1 }]) {
+    const r = await req('POST', '/api/collections/cases/records', ann, body);
+    assert.ok([400, 403].includes(r.statusCode), JSON.stringify(body));
+    assert.ok(['FIELD_NOT_WRITABLE', 'FIELD_UNKNOWN'].includes(r.json().error.code), JSON.stringify(body));
+  }
+  assert.equal((await list(aud)).json().total, before);
+  const own = ((await list(ann)).json().items as Array<{ id: string; title: string }>).find((x) => x.title === 'ann-open')!;
+  const r = await req('PATCH', `/api/collections/cases/records/${own.id}`, ann, { createdBy: 'bob' });
+  assert.equal(r.json().error.code, 'FIELD_NOT_WRITABLE');
+});
+
+test('an update cannot move a record out of the caller\'s grants, and a closed record cannot be updated', async () => {
+  const own = ((await list(ann)).json().items as Array<{ id: string; title: string }>).find((x) => x.title === 'ann-open')!;
+  const r = await req('PATCH', `/api/collections/cases/records/${own.id}`, ann, { state: 'closed' });
+  assert.equal(r.statusCode, 403);
+  assert.equal((await req('GET', `/api/collections/cases/records/${own.id}`, ann)).json().state, 'open', 'rolled back');
+  const ok = await req('PATCH', `/api/collections/cases/records/${own.id}`, ann, { title: 'ann-open-2' });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.equal(ok.json().title, 'ann-open-2');
+  await req('PATCH', `/api/collections/cases/records/${own.id}`, ann, { title: 'ann-open' });
+  const closed = ((await list(ann)).json().items as Array<{ id: string; title: string }>).find((x) => x.title === 'ann-closed')!;
+  assert.equal((await req('PATCH', `/api/collections/cases/records/${closed.id}`, ann, { title: 'reopen?' })).statusCode, 403);
+});
+
+test('SQL injection through sort, fields, filter operators and collection names is refused', async () => {
+  const attempts = [
+    q({ sort: 'title; drop table users' }),
+    q({ sort: '-(select 1)' }),
+    q({ fields: 'title,(select password_hash from users)' }),
+    q({ filter: JSON.stringify({ title: { '$eq) or 1=1 --': 'x' } }) }),
+    q({ filter: JSON.stringify({ 'title" or 1=1 --': 'x' }) }),
+    q({ filter: JSON.stringify({ title: { $in: [{ $gt: '' }] } }) }),
+    q({ filter: '{"title":' }),
+  ];
+  for (const qs of attempts) assert.equal((await list(aud, qs)).statusCode, 400, qs);
+  assert.equal((await req('GET', '/api/collections/users/records', aud)).statusCode, 404);
+  assert.equal((await req('GET', '/api/collections/cases;drop/records', aud)).statusCode, 400);
+  assert.equal((await login(t, 'aud', PW.aud)).res.statusCode, 200, 'users table intact');
+});
+
+test('$in and $nin with an empty list (or an empty variable) never match everything', async () => {
+  assert.deepEqual(titles(await list(aud, q({ filter: JSON.stringify({ title: { $in: [] } }) }))), []);
+  assert.equal((await list(aud, q({ filter: JSON.stringify({ title: { $nin: [] } }) }))).json().total, 4);
+});
+
+test('no grant, no access: a role without grants gets 403 on the collection; unknown collections are 404', async () => {
+  await createUser(t, admin, 'nobody', 'Grantless-person-31');
+  const nob = (await login(t, 'nobody', 'Grantless-person-31')).token;
+  assert.equal((await list(nob)).statusCode, 403);
+  assert.equal((await req('POST', '/api/collections/cases/records', nob, { title: 'x' })).statusCode, 403);
+  assert.equal((await req('GET', '/api/collections/missing/records', nob)).statusCode, 404);
+});
+
+test('a new field inherits nothing from a deleted field of the same name', async () => {
+  const del = await req('DELETE', '/api/admin/collections/cases/fields/owner_note', admin);
+  assert.equal(del.statusCode, 200, del.body);
+  assert.equal((await req('POST', '/api/admin/collections/cases/fields', admin, { name: 'owner_note', type: 'text' })).statusCode, 201);
+  const items = (await list(ann)).json().items as Array<Record<string, unknown>>;
+  assert.ok(items.every((x) => !('owner_note' in x)));
+  const grants = (await req('GET', '/api/admin/grants?collection=cases', admin)).json().grants as Array<{ fields: string[] }>;
+  assert.ok(grants.every((g) => !g.fields.includes('owner_note')));
+});
+
+test('administrators bypass grants, and every such data action is audited', async () => {
+  assert.equal((await list(admin)).statusCode, 200);
+  const ev = await events(t, admin, 'record.bypass');
+  assert.ok(ev.length > 0);
+  assert.equal(ev[0]!.details.collection, 'cases');
+});
+
+test('delete: own records only', async () => {
+  const r = await req('POST', '/api/collections/cases/records', bob, { title: 'temp' });
+  assert.equal(r.statusCode, 201, r.body);
+  assert.equal((await req('DELETE', `/api/collections/cases/records/${r.json().id}`, ann)).statusCode, 404);
+  assert.equal((await req('DELETE', `/api/collections/cases/records/${r.json().id}`, bob)).statusCode, 204);
+  assert.equal((await req('GET', `/api/collections/cases/records/${r.json().id}`, bob)).statusCode, 404);
+});
