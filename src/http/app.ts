@@ -17,7 +17,7 @@ import { adminUserRoutes } from './routes/admin-users.js';
 import { adminSecurityRoutes } from './routes/admin-security.js';
 import { adminEdgeRoutes } from './routes/admin-edge.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
-import { adminAccessRoutes } from './routes/admin-access.js';
+import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
 import { recordRoutes } from './routes/records.js';
 import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
 
@@ -116,6 +116,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   await app.register(adminEdgeRoutes(s), { prefix: '/api/admin' });
   await app.register(adminCollectionRoutes(s), { prefix: '/api/admin' });
   await app.register(adminAccessRoutes(s), { prefix: '/api/admin' });
+  await app.register(accessExplainRoutes(s), { prefix: '/api/access' });
   await app.register(recordRoutes(s), { prefix: '/api/collections' });
   await app.register(passwordRoutes(s), { prefix: '/api/auth/password' });
   await app.register(adminPasswordRoutes(s), { prefix: '/api/admin' });

@@ -290,6 +290,32 @@ export class RecordService {
     }
   }
 
+  /**
+   * GET /api/access/explain: for a user and a record, which of their grants hold for each action and
+   * which fields each one gives. Read-only; for administrators.
+   */
+  async explain(user: UsersTable, roles: string[], collection: string, id: string): Promise<{
+    bypass: boolean; roles: string[]; exists: boolean;
+    actions: Array<{ action: Action; grants: Array<{ id: string; role: string; holds: boolean; fields: string[]; statuses: string[] | null; scope: unknown }> }>;
+  }> {
+    const def = await this.registry.get(collection);
+    if (!def) throw new AppError('NOT_FOUND');
+    const t = tableOf(def.name);
+    const exists = (await sql`select 1 from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(this.db)).rows.length > 0;
+    const all = await this.access.grantsFor(roles, collection);
+    const vars: FilterVars = { userId: user.id, roles, now: this.now() };
+    const actions = await Promise.all((['view', 'create', 'update', 'delete', 'export', 'import'] as Action[]).map(async (action) => {
+      const grants = all.filter((g) => g.actions.includes(action));
+      const p: Plan = { def, grants, bypass: false, vars, roles };
+      const holding = exists ? new Set((await this.holding(this.db, p, grants, id)).map((g) => g.id)) : new Set<string>();
+      return {
+        action,
+        grants: grants.map((g) => ({ id: g.id, role: g.role, holds: holding.has(g.id), fields: [...this.readable(p, g)], statuses: g.statuses, scope: g.scope })),
+      };
+    }));
+    return { bypass: user.is_admin === 1, roles, exists, actions };
+  }
+
   /** Whether the caller can view the record (decides 403 against 404 for writes). */
   private async canSee(caller: Caller, collection: string, id: string): Promise<boolean> {
     try {

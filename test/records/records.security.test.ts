@@ -177,3 +177,17 @@ test('delete: own records only', async () => {
   assert.equal((await req('DELETE', `/api/collections/cases/records/${r.json().id}`, bob)).statusCode, 204);
   assert.equal((await req('GET', `/api/collections/cases/records/${r.json().id}`, bob)).statusCode, 404);
 });
+
+test('explain: which grants hold for a record, per action, with their fields (administrators only)', async () => {
+  const bobOpen = ((await list(bob)).json().items as Array<{ id: string; title: string }>).find((x) => x.title === 'bob-open')!;
+  const users = (await req('GET', '/api/admin/users', admin)).json().users as Array<{ id: string; username: string }>;
+  const bobId = users.find((u) => u.username === 'bob')!.id;
+  const annId = users.find((u) => u.username === 'ann')!.id;
+  const ex = (uid: string, token = admin) => req('GET', `/api/access/explain?${new URLSearchParams({ userId: uid, collection: 'cases', recordId: bobOpen.id })}`, token);
+  const forBob = (await ex(bobId)).json();
+  const view = forBob.actions.find((a: { action: string }) => a.action === 'view');
+  assert.ok(view.grants.some((g: { holds: boolean; fields: string[] }) => g.holds && g.fields.includes('title')));
+  const forAnn = (await ex(annId)).json();
+  assert.ok(forAnn.actions.find((a: { action: string }) => a.action === 'view').grants.every((g: { holds: boolean }) => !g.holds), "bob's open case: none of ann's grants hold");
+  assert.equal((await ex(bobId, bob)).statusCode, 403);
+});

@@ -6,6 +6,7 @@ import { ACTIONS, type Action } from '../../access/grants.js';
 import type { FilterNode } from '../../records/filter.js';
 import { errorResponses, IdParam } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
+import { AppError } from '../errors.js';
 
 const RoleName = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_-]*$' });
 const GrantSchema = Type.Object({
@@ -81,4 +82,29 @@ export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (pla
     await s.access.deleteGrant(req.params.id, actorContext(req));
     reply.code(204);
   });
+};
+
+/** GET /api/access/explain (administrators). */
+export const accessExplainRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
+  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+  const config = { auth: 'admin' as const };
+  const tags = ['admin: access'];
+  app.get('/explain', {
+    config,
+    schema: {
+      tags,
+      description: 'Which grants let a user see or change which fields of a record, action by action, and whether each holds for that record.',
+      querystring: Type.Object({
+        userId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+        collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }),
+        recordId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errorResponses },
+    },
+  }, async (req) => {
+    const user = await s.users.get(req.query.userId);
+    if (!user) throw new AppError('NOT_FOUND');
+    return s.records.explain(user, await s.access.rolesOf(user.id), req.query.collection, req.query.recordId);
+  });
+
 };
