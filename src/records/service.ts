@@ -102,8 +102,8 @@ export class RecordService {
     return p.bypass ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(p.grants.map((g) => this.condition(p, g)), sql` or `)})`;
   }
 
-  async list(caller: Caller, collection: string, q: ListQuery): Promise<{ items: RecordOut[]; total: number; page: number; perPage: number }> {
-    const p = await this.plan(caller, collection, 'view');
+  async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<{ items: RecordOut[]; total: number; page: number; perPage: number }> {
+    const p = planned ?? await this.plan(caller, collection, action);
     const t = tableOf(p.def.name);
     const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
     const anyReadable = new Set(perGrant.flatMap((s) => [...s]));
@@ -165,6 +165,24 @@ export class RecordService {
       }
       return out;
     });
+  }
+
+  /**
+   * Export (ACCESS-8): the same scope, masks and filter rules as a list, under the caller's export
+   * grants, page by page so that memory stays flat. Yields the field names first, then records.
+   */
+  async *exportRecords(caller: Caller, collection: string, q: Omit<ListQuery, 'page' | 'perPage'>): AsyncGenerator<RecordOut | string[]> {
+    const p = await this.plan(caller, collection, 'export');
+    const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
+    const names = new Set(perGrant.flatMap((x) => [...x]));
+    // The first page runs before anything is sent, so a refused filter or sort is a clean 400.
+    let r = await this.list(caller, collection, { ...q, page: 1, perPage: 200 }, 'export', p);
+    yield [...SYSTEM_OUT.map(([n]) => n), ...p.def.fields.filter((f) => names.has(f.name)).map((f) => f.name)];
+    for (let page = 2; ; page++) {
+      for (const item of r.items) yield item;
+      if (r.items.length < 200 || page > 10_000) return;
+      r = await this.list(caller, collection, { ...q, page, perPage: 200 }, 'export', p);
+    }
   }
 
   async get(caller: Caller, collection: string, id: string): Promise<RecordOut> {

@@ -191,3 +191,21 @@ test('explain: which grants hold for a record, per action, with their fields (ad
   assert.ok(forAnn.actions.find((a: { action: string }) => a.action === 'view').grants.every((g: { holds: boolean }) => !g.holds), "bob's open case: none of ann's grants hold");
   assert.equal((await ex(bobId, bob)).statusCode, 403);
 });
+
+test('export: needs an export grant; applies the same scope and fields; CSV formula cells are neutralised', async () => {
+  assert.equal((await req('GET', '/api/collections/cases/records/export', bob)).statusCode, 403, 'agents have no export grant');
+  assert.equal((await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'cases', actions: ['export'], fields: ['title', 'state'], statuses: ['open'] })).statusCode, 201);
+  await req('POST', '/api/collections/cases/records', bob, { title: '=HYPERLINK("http://evil")' });
+  const json = await req('GET', '/api/collections/cases/records/export?format=json', aud);
+  assert.equal(json.statusCode, 200, json.body);
+  const rows = json.json() as Array<Record<string, unknown>>;
+  assert.ok(rows.length >= 3);
+  assert.ok(rows.every((r) => r.state === 'open' && !('amount' in r) && !('owner_note' in r)), 'export grant scope and fields, not the view grant');
+  const csv = await req('GET', '/api/collections/cases/records/export?format=csv&sort=title', aud);
+  assert.equal(csv.statusCode, 200);
+  assert.match(String(csv.headers['content-type']), /text\/csv/);
+  assert.match(csv.body.split('\n')[0]!, /^id,createdAt,updatedAt,createdBy,updatedBy,title,state/);
+  assert.match(csv.body, /"'=HYPERLINK\(""http:\/\/evil""\)"/);
+  const filtered = await req('GET', `/api/collections/cases/records/export?${new URLSearchParams({ filter: JSON.stringify({ amount: { $gt: 0 } }) })}`, aud);
+  assert.equal(filtered.json().error.code, 'FIELD_NOT_FILTERABLE', 'no oracle through export either');
+});

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { Readable } from 'node:stream';
+import { stringify } from 'csv-stringify';
 import type { Services } from '../../services.js';
 import type { Caller } from '../../records/service.js';
 import { AppError } from '../errors.js';
@@ -13,6 +15,20 @@ const IdParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
 }, { additionalProperties: false });
 const Record_ = Type.Record(Type.String(), Type.Unknown());
+
+function parseFilter(raw: string | undefined): unknown {
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new AppError('FILTER_INVALID', { message: 'filter is not JSON' });
+  }
+}
+
+/** CSV formula injection: a cell a spreadsheet would evaluate gets a leading quote. */
+function neutralise(v: unknown): unknown {
+  return typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+}
 
 /** The records API. Routes only translate HTTP; every decision is the records service's. */
 export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
@@ -38,17 +54,53 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
       response: { 200: Type.Object({ items: Type.Array(Record_), total: Type.Integer(), page: Type.Integer(), perPage: Type.Integer() }), ...errorResponses },
     },
   }, async (req) => {
-    let filter: unknown;
-    if (req.query.filter !== undefined) {
-      try {
-        filter = JSON.parse(req.query.filter);
-      } catch {
-        throw new AppError('FILTER_INVALID', { message: 'filter is not JSON' });
-      }
-    }
+    const filter = parseFilter(req.query.filter);
     return s.records.list(await caller(req), req.params.collection, {
       filter, sort: req.query.sort, fields: req.query.fields, page: req.query.page ?? 1, perPage: req.query.perPage ?? 50,
     });
+  });
+
+  app.get('/:collection/records/export', {
+    config: { rateLimit: 'export' },
+    schema: {
+      tags, params: Params,
+      description: 'Streams the records the caller may export (export grants: scope, statuses and fields apply as for a list) as CSV or JSON. CSV cells that a spreadsheet would run as a formula are prefixed with a quote.',
+      querystring: Type.Object({
+        format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')])),
+        filter: Type.Optional(Type.String({ maxLength: 4096 })),
+        sort: Type.Optional(Type.String({ maxLength: 300 })),
+      }, { additionalProperties: false }),
+    },
+  }, async (req, reply) => {
+    const c = await caller(req);
+    const filter = parseFilter(req.query.filter);
+    const gen = s.records.exportRecords(c, req.params.collection, { filter, sort: req.query.sort });
+    // Pull the header first, so that refusals (403, 400) are answered before streaming starts.
+    const first = await gen.next();
+    const header = (first.value ?? []) as string[];
+    const format = req.query.format ?? 'json';
+    reply.header('content-disposition', `attachment; filename="${req.params.collection}.${format}"`);
+    if (format === 'csv') {
+      reply.type('text/csv; charset=utf-8');
+      const out = stringify({ header: true, columns: header, cast: { boolean: (v) => String(v), object: (v) => JSON.stringify(v) } });
+      void (async () => {
+        try {
+          for await (const rec of gen) out.write(Object.fromEntries(header.map((h) => [h, neutralise((rec as Record<string, unknown>)[h])])));
+          out.end();
+        } catch (e) {
+          out.destroy(e as Error);
+        }
+      })();
+      return reply.send(out);
+    }
+    reply.type('application/json; charset=utf-8');
+    const body = Readable.from((async function* () {
+      yield '[';
+      let n = 0;
+      for await (const rec of gen) yield (n++ === 0 ? '' : ',') + JSON.stringify(rec);
+      yield ']';
+    })());
+    return reply.send(body);
   });
 
   app.post('/:collection/records', {
