@@ -36,6 +36,8 @@ interface Plan {
 }
 
 const OUTSIDE = 'outside the write grants';
+/** Most records one bulk request may change. */
+const BULK_MAX = 10_000;
 const SYSTEM_OUT: Array<[string, string]> = [['id', 'id'], ['createdAt', 'created_at'], ['updatedAt', 'updated_at'], ['createdBy', 'created_by'], ['updatedBy', 'updated_by']];
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
@@ -293,6 +295,63 @@ export class RecordService {
       const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
       if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
     }));
+  }
+
+  /** Filterable fields under a plan: readable (for the plan's grants) on every row in scope. */
+  private filterCheck(p: Plan): (name: string) => void {
+    const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
+    const all = new Set(perGrant.flatMap((x) => [...x]));
+    const filterable = new Set([...all].filter((f) => perGrant.every((x) => x.has(f))));
+    return (name: string) => {
+      if (SYSTEM_COLUMNS[name]) return;
+      if (!p.def.fields.some((f) => f.name === name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
+      if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name });
+    };
+  }
+
+  /** The ids of the records in scope of the plan that match a filter, at most `max`. */
+  private async idsInScope(trx: Db, p: Plan, filter: unknown, max: number): Promise<string[]> {
+    const t = tableOf(p.def.name);
+    const where = sql.join([this.scopeOf(p), compileFilter(filter, { def: p.def, vars: p.vars, onField: this.filterCheck(p) })], sql` and `);
+    const rows = (await sql<{ id: string }>`select ${sql.ref(`${t}.id`)} as id from ${sql.table(t)} where ${where} order by ${sql.ref(`${t}.id`)} limit ${max + 1}`.execute(trx)).rows;
+    if (rows.length > max) throw new AppError('VALIDATION_FAILED', [{ path: '/filter', message: `matches more than ${max} records; narrow it` }]);
+    return rows.map((r) => r.id);
+  }
+
+  /** Bulk delete by filter, under the delete grants; all or nothing. */
+  async bulkDelete(caller: Caller, collection: string, filter: unknown): Promise<number> {
+    const p = await this.plan(caller, collection, 'delete');
+    return this.db.transaction().execute(async (trx) => {
+      const ids = await this.idsInScope(trx, p, filter, BULK_MAX);
+      const t = tableOf(p.def.name);
+      if (ids.length > 0) await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
+      return ids.length;
+    });
+  }
+
+  /**
+   * Bulk update by filter, under the update grants: every matched record must allow the fields
+   * before the change and still lie inside those grants after it, or nothing changes.
+   */
+  async bulkUpdate(caller: Caller, collection: string, filter: unknown, set: unknown): Promise<number> {
+    const p = await this.plan(caller, collection, 'update');
+    const { values, members, keys } = this.columnsOf(p.def, set, false);
+    if (members.size > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/set', message: 'member lists are changed one record at a time' }]);
+    const candidates = p.bypass ? [] : this.writable(p, keys);
+    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys });
+    const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
+    return this.db.transaction().execute(async (trx) => {
+      const ids = await this.idsInScope(trx, narrowed, filter, BULK_MAX);
+      if (ids.length === 0) return 0;
+      const t = tableOf(p.def.name);
+      const assignments = Object.entries({ ...values, updated_at: this.now(), updated_by: caller.user.id }).map(([c, v]) => sql`${sql.id(c)} = ${v}`);
+      await sql`update ${sql.table(t)} set ${sql.join(assignments)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
+      if (!p.bypass) {
+        const outside = await sql<{ n: number }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)}) and not ${this.scopeOf(narrowed)}`.execute(trx);
+        if (Number(outside.rows[0]?.n ?? 0) > 0) throw new AppError('FORBIDDEN', undefined, 'the change would move records out of the caller\'s grants');
+      }
+      return ids.length;
+    });
   }
 
   /**

@@ -209,3 +209,27 @@ test('export: needs an export grant; applies the same scope and fields; CSV form
   const filtered = await req('GET', `/api/collections/cases/records/export?${new URLSearchParams({ filter: JSON.stringify({ amount: { $gt: 0 } }) })}`, aud);
   assert.equal(filtered.json().error.code, 'FIELD_NOT_FILTERABLE', 'no oracle through export either');
 });
+
+test('bulk paths apply the same checks: scope, writable fields, no move out of scope, all or nothing', async () => {
+  const carlId = await createUser(t, admin, 'carl', 'Bulk-operator-6621');
+  assert.equal((await req('PUT', `/api/admin/users/${carlId}/roles`, admin, { roles: ['agent'] })).statusCode, 204);
+  const carl = (await login(t, 'carl', 'Bulk-operator-6621')).token;
+  for (const title of ['bulk-1', 'bulk-2']) assert.equal((await req('POST', '/api/collections/cases/records', carl, { title })).statusCode, 201);
+  const upd = await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: { title: { $like: 'bulk-%' } }, set: { title: 'renamed' } });
+  assert.equal(upd.statusCode, 200, upd.body);
+  assert.equal(upd.json().updated, 2);
+  // Other users' records are outside carl's update scope: untouched whatever the filter says.
+  assert.equal((await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: {}, set: { title: 'x' } })).json().updated, 2);
+  assert.deepEqual(titles(await list(ann)).filter((x) => x.startsWith('ann')), ['ann-closed', 'ann-open']);
+  const out = await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: {}, set: { state: 'closed' } });
+  assert.equal(out.statusCode, 403, 'closing would move records out of the update grant');
+  const mine = (await list(carl, q({ filter: JSON.stringify({ createdBy: carlId }) }))).json().items as Array<{ state: string }>;
+  assert.ok(mine.length === 2 && mine.every((x) => x.state === 'open'), 'nothing changed');
+  assert.equal((await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: {}, set: { createdBy: 'ann' } })).json().error.code, 'FIELD_NOT_WRITABLE');
+  assert.equal((await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: { amount: 1 }, set: { title: 'y' } })).json().error.code, 'FIELD_NOT_FILTERABLE');
+  assert.equal((await req('POST', '/api/collections/cases/records/bulk-delete', carl, {})).statusCode, 400, 'the filter is required');
+  const del = await req('POST', '/api/collections/cases/records/bulk-delete', carl, { filter: {} });
+  assert.equal(del.statusCode, 200);
+  assert.equal(del.json().deleted, 2, "only carl's own records");
+  assert.deepEqual(titles(await list(ann)).filter((x) => x.startsWith('ann')), ['ann-closed', 'ann-open']);
+});

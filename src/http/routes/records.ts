@@ -103,6 +103,23 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
     return reply.send(body);
   });
 
+  const Filter = Type.Record(Type.String(), Type.Unknown());
+  app.post('/:collection/records/bulk-delete', {
+    schema: {
+      tags, params: Params, description: 'Deletes every record in the caller\'s delete scope that matches the filter (at most 10000), all or nothing. The filter is required; {} means every record in scope.',
+      body: Type.Object({ filter: Filter }, { additionalProperties: false }),
+      response: { 200: Type.Object({ deleted: Type.Integer() }), ...errorResponses },
+    },
+  }, async (req) => ({ deleted: await s.records.bulkDelete(await caller(req), req.params.collection, req.body.filter) }));
+
+  app.post('/:collection/records/bulk-update', {
+    schema: {
+      tags, params: Params, description: 'Sets fields on every record in the caller\'s update scope that matches the filter (at most 10000). Refused whole if a field is not writable or a record would leave the caller\'s grants.',
+      body: Type.Object({ filter: Filter, set: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ updated: Type.Integer() }), ...errorResponses },
+    },
+  }, async (req) => ({ updated: await s.records.bulkUpdate(await caller(req), req.params.collection, req.body.filter, req.body.set) }));
+
   app.post('/:collection/records', {
     schema: { tags, params: Params, body: Record_, response: { 201: Record_, ...errorResponses } },
   }, async (req, reply) => {
