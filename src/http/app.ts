@@ -149,6 +149,8 @@ function classify(err: unknown): Classified {
   }
   if (typeof e.message === 'string' && /forbidden (prototype|constructor) property/.test(e.message)) return as('UNSAFE_INPUT');
   if (e.statusCode === 400 && err instanceof SyntaxError) return as('INVALID_JSON');
+  // A unique index refused a value: the client's conflict, not a server error.
+  if (e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE') return as('CONFLICT', undefined, e.code);
   // The database or Redis is unreachable or overloaded: a retryable 503, not a bug.
   if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|57P0[123]|53300|SQLITE_BUSY)$/.test(e.code)) return as('SERVICE_UNAVAILABLE', undefined, e.code);
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return as('BAD_REQUEST', undefined, e.code);

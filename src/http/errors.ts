@@ -36,6 +36,7 @@ export const ERRORS = Object.freeze({
   FIELD_UNKNOWN: { status: 400, message: 'The request names a field that the collection does not have.' },
   FIELD_NOT_FILTERABLE: { status: 400, message: 'The request filters or sorts on a field you may not read.' },
   FIELD_NOT_WRITABLE: { status: 403, message: 'The request writes a field you may not write.' },
+  IMPORT_REJECTED: { status: 400, message: 'The import was refused; nothing was written.' },
   SCHEMA_INVALID: { status: 400, message: 'The collection definition is not valid.' },
   ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
   IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },

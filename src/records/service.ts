@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
@@ -252,20 +253,70 @@ export class RecordService {
 
   async create(caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
     const p = await this.plan(caller, collection, 'create');
+    const id = await this.db.transaction().execute((trx) => this.insertOne(trx, p, caller, body));
+    return this.readBack(caller, collection, id);
+  }
+
+  /** One checked insert inside `trx`: fields against the grants, then the new row against their conditions. */
+  private async insertOne(trx: Db, p: Plan, caller: Caller, body: unknown): Promise<string> {
     const { values, members, keys } = this.columnsOf(p.def, body, true);
     const candidates = p.bypass ? [] : this.writable(p, keys);
     if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys.filter((k) => !p.grants.some((g) => grantedFields(p.def, g.fields).has(k))) });
     const id = randomUUID();
     const now = this.now();
+    const row = { id, created_at: now, updated_at: now, created_by: caller.user.id, updated_by: caller.user.id, ...values };
+    const cols = Object.keys(row);
+    await sql`insert into ${sql.table(tableOf(p.def.name))} (${sql.join(cols.map((c) => sql.id(c)))}) values (${sql.join(cols.map((c) => (row as Record<string, unknown>)[c]))})`.execute(trx);
+    await this.writeMembers(trx, p.def, id, members);
+    // The new record must lie inside a grant that allows writing these fields.
+    if (!p.bypass && (await this.holding(trx, p, candidates, id)).length === 0) throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
+    return id;
+  }
+
+  /**
+   * Import (ACCESS-8): every row is checked like a create under the caller's import grants, in one
+   * transaction. Any refused row rolls back the whole import; the answer lists every row's error.
+   */
+  async importRecords(caller: Caller, collection: string, rows: unknown[]): Promise<{ imported: number }> {
+    const p = await this.plan(caller, collection, 'import');
+    if (rows.length > BULK_MAX) throw new AppError('VALIDATION_FAILED', [{ path: '/records', message: `at most ${BULK_MAX} rows` }]);
+    const errors: Array<{ row: number; code: string; details?: unknown }> = [];
     await this.db.transaction().execute(async (trx) => {
-      const row = { id, created_at: now, updated_at: now, created_by: caller.user.id, updated_by: caller.user.id, ...values };
-      const cols = Object.keys(row);
-      await sql`insert into ${sql.table(tableOf(p.def.name))} (${sql.join(cols.map((c) => sql.id(c)))}) values (${sql.join(cols.map((c) => (row as Record<string, unknown>)[c]))})`.execute(trx);
-      await this.writeMembers(trx, p.def, id, members);
-      // The new record must lie inside a grant that allows writing these fields.
-      if (!p.bypass && (await this.holding(trx, p, candidates, id)).length === 0) throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
-    });
-    return this.readBack(caller, collection, id);
+      for (let i = 0; i < rows.length; i++) {
+        try {
+          // A savepoint per row would let later rows be checked after a failed one; rows are
+          // independent inserts, so a failed row simply adds its error and the loop goes on.
+          await this.insertOne(trx, p, caller, rows[i]);
+        } catch (e) {
+          if (e instanceof AppError) {
+            errors.push({ row: i + 1, code: e.code, ...(e.details !== undefined ? { details: e.details } : {}) });
+            if (errors.length >= 100) break;
+            continue;
+          }
+          // A database refusal (a unique value taken) ends the transaction on PostgreSQL: stop here.
+          if (isUniqueViolation(e)) {
+            errors.push({ row: i + 1, code: 'CONFLICT' });
+            break;
+          }
+          throw e;
+        }
+      }
+      if (errors.length > 0) throw new AppError('IMPORT_REJECTED', { errors });
+      });
+    return { imported: rows.length };
+  }
+
+  /** CSV import: a header row of field names; cells are converted by field type; an empty cell leaves the field unset (its default applies). */
+  async importCsv(caller: Caller, collection: string, text: string): Promise<{ imported: number }> {
+    const def = await this.registry.get(collection);
+    if (!def) throw new AppError('NOT_FOUND');
+    let rows: Record<string, string>[];
+    try {
+      rows = parseCsv(text, { columns: true, skip_empty_lines: true, bom: true, max_record_size: 100_000, to: BULK_MAX + 1 }) as Record<string, string>[];
+    } catch {
+      throw new AppError('VALIDATION_FAILED', [{ path: '/csv', message: 'not valid CSV with a header row' }]);
+    }
+    return this.importRecords(caller, collection, rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '').map(([k, v]) => [k, fromCell(def.fields.find((f) => f.name === k), v)]))));
   }
 
   async update(caller: Caller, collection: string, id: string, body: unknown): Promise<RecordOut> {
@@ -410,6 +461,26 @@ export class RecordService {
       return { id };
     }
   }
+}
+
+/** A CSV cell as a JSON value for its field; anything unparseable stays a string and fails the type check. */
+function fromCell(f: FieldDef | undefined, v: string): unknown {
+  if (v === '') return null;
+  if (!f) return v;
+  switch (f.type) {
+    case 'integer': return /^-?\d{1,15}$/.test(v) ? Number(v) : v;
+    case 'decimal': return /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+    case 'boolean': return v === 'true' ? true : v === 'false' ? false : v;
+    case 'json': try { return JSON.parse(v); } catch { return v; }
+    case 'members': return v.split(';').filter(Boolean);
+    default: return v;
+  }
+}
+
+/** A unique index refused the value (SQLite or PostgreSQL). */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 /** A client value as a column value, checked against the field type. */

@@ -233,3 +233,25 @@ test('bulk paths apply the same checks: scope, writable fields, no move out of s
   assert.equal(del.json().deleted, 2, "only carl's own records");
   assert.deepEqual(titles(await list(ann)).filter((x) => x.startsWith('ann')), ['ann-closed', 'ann-open']);
 });
+
+test('import: needs an import grant; every row is checked like a create; one bad row rolls back all and every error is listed', async () => {
+  const daveId = await createUser(t, admin, 'dave', 'Importer-person-7741');
+  await req('PUT', `/api/admin/users/${daveId}/roles`, admin, { roles: ['agent'] });
+  const dave = (await login(t, 'dave', 'Importer-person-7741')).token;
+  const imp = (body: unknown) => req('POST', '/api/collections/cases/records/import', dave, body);
+  assert.equal((await imp({ records: [{ title: 'a' }] })).statusCode, 403, 'agents have no import grant');
+  assert.equal((await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['import'], fields: ['title', 'state'], statuses: ['open'], scope: { createdBy: '$user.id' } })).statusCode, 201);
+  const bad = await imp({ records: [{ title: 'ok-1' }, { title: 'x', createdBy: 'ann' }, { title: 'x', amount: 1 }, { title: 'x', state: 'closed' }, { state: 'open' }, { title: 'ok-2' }] });
+  assert.equal(bad.statusCode, 400);
+  assert.equal(bad.json().error.code, 'IMPORT_REJECTED');
+  assert.deepEqual(bad.json().error.details.errors.map((e: { row: number; code: string }) => `${e.row}:${e.code}`), ['2:FIELD_NOT_WRITABLE', '3:FIELD_NOT_WRITABLE', '4:FORBIDDEN', '5:VALIDATION_FAILED']);
+  assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }) }))).json().total, 0, 'nothing was written');
+  const ok = await imp({ records: [{ title: 'ok-1' }, { title: 'ok-2' }] });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.equal(ok.json().imported, 2);
+  const csv = await imp({ csv: 'title,state\n=cmd,open\nplain,\n' });
+  assert.equal(csv.statusCode, 200, csv.body);
+  assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }) }))).json().total, 4);
+  assert.equal((await imp({ csv: 'title,nope\nx,y\n' })).json().error.details.errors[0].code, 'FIELD_UNKNOWN');
+  assert.equal((await imp({ csv: 'x', records: [] })).statusCode, 400);
+});

@@ -120,6 +120,24 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
     },
   }, async (req) => ({ updated: await s.records.bulkUpdate(await caller(req), req.params.collection, req.body.filter, req.body.set) }));
 
+  app.post('/:collection/records/import', {
+    config: { rateLimit: 'upload' },
+    schema: {
+      tags, params: Params,
+      description: 'Imports records under the caller\'s import grants, all or nothing: `records` (JSON objects) or `csv` (text with a header row). A refused import answers IMPORT_REJECTED with every failed row.',
+      body: Type.Object({
+        records: Type.Optional(Type.Array(Record_, { maxItems: 10000 })),
+        csv: Type.Optional(Type.String({ maxLength: 10_000_000 })),
+      }, { additionalProperties: false, minProperties: 1, maxProperties: 1 }),
+      response: { 200: Type.Object({ imported: Type.Integer() }), ...errorResponses },
+    },
+  }, async (req) => {
+    const c = await caller(req);
+    return req.body.csv !== undefined
+      ? s.records.importCsv(c, req.params.collection, req.body.csv)
+      : s.records.importRecords(c, req.params.collection, req.body.records ?? []);
+  });
+
   app.post('/:collection/records', {
     schema: { tags, params: Params, body: Record_, response: { 201: Record_, ...errorResponses } },
   }, async (req, reply) => {
