@@ -93,9 +93,14 @@ export class RateLimiter {
     private readonly now: () => number,
   ) {}
 
+  /** The budgets in force; the pipeline reads them once per request for both budgets it takes. */
+  limits(): Promise<RateLimits> {
+    return this.settings.get(rateLimitArea);
+  }
+
   /** Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it. */
-  async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0): Promise<Budget | null> {
-    const l = await this.settings.get(rateLimitArea);
+  async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0, limits?: RateLimits): Promise<Budget | null> {
+    const l = limits ?? await this.limits();
     if ((bucket === 'auth' || bucket === 'reset') && who === 'user') return null;
     const lim = limitsFor(l, bucket, who);
     const key = `rl:${bucket}:${who}:${subject}`;

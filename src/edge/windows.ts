@@ -15,17 +15,3 @@ export async function hitWindow(shared: SharedState, key: string, windowSec: num
   ]);
   return { count: curr + Math.floor(prev * (1 - frac)), resetMs: (idx + 1) * w - now };
 }
-
-/** The sliding count without adding to it. */
-export async function peekWindow(shared: SharedState, key: string, windowSec: number, now: number): Promise<number> {
-  const w = windowSec * 1000;
-  const idx = Math.floor(now / w);
-  const frac = (now - idx * w) / w;
-  const [curr, prev] = await Promise.all([shared.count(`${key}:${idx}`), shared.count(`${key}:${idx - 1}`)]);
-  return curr + Math.floor(prev * (1 - frac));
-}
-
-export async function clearWindow(shared: SharedState, key: string, windowSec: number, now: number): Promise<void> {
-  const idx = Math.floor(now / (windowSec * 1000));
-  await shared.del(`${key}:${idx}`, `${key}:${idx - 1}`);
-}

@@ -105,18 +105,26 @@ export class RecordService {
     return p.bypass ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(p.grants.map((g) => this.condition(p, g)), sql` or `)})`;
   }
 
-  async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<{ items: RecordOut[]; total: number; page: number; perPage: number }> {
-    const p = planned ?? await this.plan(caller, collection, action);
-    const t = tableOf(p.def.name);
+  /**
+   * The fields of a plan: per grant, any grant, and the check for filters and sorts. A field may be
+   * filtered or sorted on only where the caller can read it on every row it can see (no filter oracle).
+   */
+  private fieldsOf(p: Plan): { perGrant: Set<string>[]; anyReadable: Set<string>; checkFilterable: (name: string) => void } {
     const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
-    const anyReadable = new Set(perGrant.flatMap((s) => [...s]));
-    // A field may be filtered or sorted on only where the caller can read it on every row it can see.
-    const filterable = new Set([...anyReadable].filter((f) => perGrant.every((s) => s.has(f))));
+    const anyReadable = new Set(perGrant.flatMap((x) => [...x]));
+    const filterable = new Set([...anyReadable].filter((f) => perGrant.every((x) => x.has(f))));
     const checkFilterable = (name: string) => {
       if (SYSTEM_COLUMNS[name]) return;
       if (!p.def.fields.some((f) => f.name === name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
       if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name });
     };
+    return { perGrant, anyReadable, checkFilterable };
+  }
+
+  async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<{ items: RecordOut[]; total: number; page: number; perPage: number }> {
+    const p = planned ?? await this.plan(caller, collection, action);
+    const t = tableOf(p.def.name);
+    const { perGrant, anyReadable, checkFilterable } = this.fieldsOf(p);
     const where: RawBuilder<SqlBool>[] = [this.scopeOf(p)];
     if (q.filter !== undefined) where.push(compileFilter(q.filter, { def: p.def, vars: p.vars, onField: checkFilterable }));
     const order = (q.sort ?? '').split(',').filter(Boolean).slice(0, 5).map((s) => {
@@ -176,8 +184,7 @@ export class RecordService {
    */
   async *exportRecords(caller: Caller, collection: string, q: Omit<ListQuery, 'page' | 'perPage'>): AsyncGenerator<RecordOut | string[]> {
     const p = await this.plan(caller, collection, 'export');
-    const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
-    const names = new Set(perGrant.flatMap((x) => [...x]));
+    const names = this.fieldsOf(p).anyReadable;
     // The first page runs before anything is sent, so a refused filter or sort is a clean 400.
     let r = await this.list(caller, collection, { ...q, page: 1, perPage: 200 }, 'export', p);
     yield [...SYSTEM_OUT.map(([n]) => n), ...p.def.fields.filter((f) => names.has(f.name)).map((f) => f.name)];
@@ -348,22 +355,11 @@ export class RecordService {
     }));
   }
 
-  /** Filterable fields under a plan: readable (for the plan's grants) on every row in scope. */
-  private filterCheck(p: Plan): (name: string) => void {
-    const perGrant = p.bypass ? [this.readable(p, null)] : p.grants.map((g) => this.readable(p, g));
-    const all = new Set(perGrant.flatMap((x) => [...x]));
-    const filterable = new Set([...all].filter((f) => perGrant.every((x) => x.has(f))));
-    return (name: string) => {
-      if (SYSTEM_COLUMNS[name]) return;
-      if (!p.def.fields.some((f) => f.name === name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
-      if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name });
-    };
-  }
 
   /** The ids of the records in scope of the plan that match a filter, at most `max`. */
   private async idsInScope(trx: Db, p: Plan, filter: unknown, max: number): Promise<string[]> {
     const t = tableOf(p.def.name);
-    const where = sql.join([this.scopeOf(p), compileFilter(filter, { def: p.def, vars: p.vars, onField: this.filterCheck(p) })], sql` and `);
+    const where = sql.join([this.scopeOf(p), compileFilter(filter, { def: p.def, vars: p.vars, onField: this.fieldsOf(p).checkFilterable })], sql` and `);
     const rows = (await sql<{ id: string }>`select ${sql.ref(`${t}.id`)} as id from ${sql.table(t)} where ${where} order by ${sql.ref(`${t}.id`)} limit ${max + 1}`.execute(trx)).rows;
     if (rows.length > max) throw new AppError('VALIDATION_FAILED', [{ path: '/filter', message: `matches more than ${max} records; narrow it` }]);
     return rows.map((r) => r.id);

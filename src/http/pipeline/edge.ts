@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
 import { resolveClientIp } from '../../edge/client-ip.js';
-import { ipBudgetKey, type Budget, type Bucket } from '../../edge/rate-limit.js';
+import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
 import { AppError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The client address resolved from the socket and trusted proxies only (EDGE-1). */
     clientIp: string;
+    /** The rate budgets read for this request, reused by the per-user budget. */
+    rateLimits: RateLimits | null;
   }
   interface FastifyContextConfig {
     /** Budget of the route; absent: read for GET and HEAD, write otherwise. 'none' for health probes. */
@@ -52,6 +54,7 @@ class RejectionSampler {
 export function registerEdge(app: FastifyInstance, s: Services): void {
   const sampler = new RejectionSampler();
   app.decorateRequest('clientIp', '');
+  app.decorateRequest('rateLimits', null);
   app.addHook('onRequest', async (req, reply) => {
     req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader });
     if (!req.routeOptions.config.edgeExempt) {
@@ -69,7 +72,8 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
     const bucket = bucketOf(req);
     if (bucket === 'none') return;
     const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
-    setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes));
+    req.rateLimits = await s.rateLimiter.limits();
+    setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes, req.rateLimits));
   });
 }
 
@@ -84,5 +88,5 @@ export async function consumeUserBudget(req: FastifyRequest, reply: FastifyReply
   const bucket = bucketOf(req);
   if (bucket === 'none' || bucket === 'auth' || bucket === 'reset') return;
   const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
-  setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes));
+  setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes, req.rateLimits ?? undefined));
 }
