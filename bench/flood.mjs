@@ -39,33 +39,15 @@
 //   DATABASE_URL          postgres://... to run on PostgreSQL instead of SQLite (a throw-away
 //                         schema palisade_bench_<random>, dropped at the end, as bench/run.mjs)
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, cpus, loadavg } from 'node:os';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const require = createRequire(import.meta.url);
-const autocannon = require('autocannon');
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
-const HOST = '127.0.0.1';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function cannon(opts) {
-  return new Promise((resolve, reject) => {
-    const inst = autocannon({ timeout: 10, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
-    // Hard stop in case autocannon itself hangs.
-    const t = setTimeout(() => { inst.stop(); }, (opts.duration + 15) * 1000);
-    inst.once('done', () => clearTimeout(t));
-  });
-}
+import {
+  autocannon, MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, cannon, summarise as summariseResult, benchPassword, login, adminSettings, createRun,
+} from './lib.mjs';
 
 // ---- the flood (worker thread) ------------------------------------------------------------
 // Bad sign-ins, a new made-up username each time (flood-<run>-<n>), so neither the lockout of
@@ -116,196 +98,27 @@ if (!isMainThread) {
 }
 
 async function mainThread() {
-  function intEnv(name, def, min, max) {
-    const raw = process.env[name];
-    if (raw === undefined || raw === '') return def;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
-    return n;
-  }
-
   const DURATION = intEnv('BENCH_DURATION', 10, 1, 60);
   const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
   const CONNS = intEnv('BENCH_CONNS', 10, 1, 256);
   const FLOOD_CONNS = intEnv('BENCH_FLOOD_CONNS', 32, 1, 512);
   const LEAD = intEnv('BENCH_FLOOD_LEAD', 1, 0, 5);
   const FLOOD_DURATION = DURATION + 2 * LEAD;
-  const STARTUP_TIMEOUT_MS = 30_000;
-  const SHUTDOWN_TIMEOUT_MS = 5_000;
   // Whole run: start-up + warm-up + four reads (two of them inside a longer flood) + slack.
   const WATCHDOG_MS = STARTUP_TIMEOUT_MS + (WARMUP + 2 * DURATION + 2 * FLOOD_DURATION + 4) * 1000 + 90_000;
 
-  async function freePort() {
-    return new Promise((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.on('error', reject);
-      srv.listen(0, HOST, () => {
-        const { port } = srv.address();
-        srv.close(() => resolve(port));
-      });
-    });
-  }
-
-  // ---- state for cleanup ------------------------------------------------------------------
-  let child = null;
-  let childExit = null; // Promise resolved with { code, signal }
-  let dataDir = null;
-  let pgSchema = null;
-  let pgBaseUrl = null;
-  const workers = new Set();
-  const outputTail = [];
-
-  function remember(chunk) {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      outputTail.push(line);
-      if (outputTail.length > 40) outputTail.shift();
-    }
-  }
-
-  async function stopServer() {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const done = await Promise.race([childExit.then(() => true), sleep(SHUTDOWN_TIMEOUT_MS).then(() => false)]);
-    if (!done) {
-      process.stderr.write('flood: server did not stop within 5 s of SIGTERM; sending SIGKILL\n');
-      child.kill('SIGKILL');
-      await Promise.race([childExit, sleep(2000)]);
-    }
-  }
-
-  async function dropPgSchema() {
-    if (!pgSchema) return;
-    const pg = require('pg');
-    const c = new pg.Client({ connectionString: pgBaseUrl, connectionTimeoutMillis: 5000 });
-    try {
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
-    } catch (e) {
-      process.stderr.write(`flood: could not drop schema ${pgSchema}: ${e.message}\n`);
-    } finally {
-      await c.end().catch(() => {});
-    }
-    pgSchema = null;
-  }
-
-  let cleanedUp = false;
-  async function cleanup() {
-    if (cleanedUp) return;
-    cleanedUp = true;
-    await Promise.all([...workers].map((w) => w.terminate().catch(() => {})));
-    await stopServer();
-    await dropPgSchema();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  }
-
-  const watchdog = setTimeout(async () => {
-    process.stderr.write(`flood: watchdog: run exceeded ${Math.round(WATCHDOG_MS / 1000)} s, aborting\n`);
-    await cleanup();
-    process.exit(3);
-  }, WATCHDOG_MS);
-  watchdog.unref();
-
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.once(sig, async () => {
-      process.stderr.write(`flood: ${sig}, cleaning up\n`);
-      await cleanup();
-      process.exit(130);
-    });
-  }
-
-  // ---- server -----------------------------------------------------------------------------
-  async function startServer(port, password) {
-    dataDir = mkdtempSync(path.join(tmpdir(), 'palisade-flood-'));
-    // No LOCKOUT_*, SPREAD_*, HASH_* variables: the defences run with their shipped defaults.
-    const env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? dataDir,
-      NODE_ENV: 'production',
-      HOST,
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      APP_KEY: randomBytes(48).toString('base64url'),
-      INIT_ROOT_USERNAME: 'root',
-      INIT_ROOT_PASSWORD: password,
-      LOG_LEVEL: 'warn',
-    };
-    if (process.env.DATABASE_URL) {
-      pgBaseUrl = process.env.DATABASE_URL;
-      pgSchema = `palisade_bench_${randomBytes(5).toString('hex')}`;
-      const u = new URL(pgBaseUrl);
-      u.searchParams.set('options', `-c search_path=${pgSchema}`);
-      const pg = require('pg');
-      const c = new pg.Client({ connectionString: pgBaseUrl, connectionTimeoutMillis: 5000 });
-      await c.connect();
-      try { await c.query(`CREATE SCHEMA ${pgSchema}`); } finally { await c.end(); }
-      env.DATABASE_URL = u.toString();
-    }
-
-    child = spawn(process.execPath, [MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    childExit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    child.stdout.on('data', remember);
-    child.stderr.on('data', remember);
-
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    let exited = null;
-    childExit.then((x) => { exited = x; });
-    while (Date.now() < deadline) {
-      if (exited) throw new Error(`server exited during start-up (code ${exited.code}, signal ${exited.signal})`);
-      try {
-        const r = await fetch(`http://${HOST}:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-        if (r.ok) return;
-      } catch { /* not up yet */ }
-      await sleep(100);
-    }
-    throw new Error(`server did not answer /healthz within ${STARTUP_TIMEOUT_MS / 1000} s`);
-  }
-
-  /** 24 characters mixing upper and lower case, digits and symbols, without the username or product name. */
-  function benchPassword() {
-    const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#$%^&*'];
-    for (;;) {
-      const bytes = randomBytes(24);
-      const pw = [...bytes].map((b, i) => { const set = sets[i % 4]; return set[b % set.length]; }).join('');
-      if (!/root|palisade/i.test(pw)) return pw;
-    }
-  }
-
-  async function login(base, password) {
-    const r = await fetch(`${base}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'root', password }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const body = await r.json().catch(() => null);
-    if (r.status !== 200 || !body || typeof body.token !== 'string') {
-      throw new Error(`login failed: HTTP ${r.status} ${JSON.stringify(body)}`);
-    }
-    return body.token;
-  }
-
-  async function admin(base, token, method, area, patch) {
-    const r = await fetch(`${base}/api/admin/settings/${area}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(patch ? { 'content-type': 'application/json' } : {}) },
-      body: patch ? JSON.stringify(patch) : undefined,
-      signal: AbortSignal.timeout(10_000),
-    });
-    const body = await r.json().catch(() => null);
-    if (r.status !== 200 || !body) throw new Error(`${method} /api/admin/settings/${area}: HTTP ${r.status} ${JSON.stringify(body)}`);
-    return body;
-  }
+  const run = createRun('flood', WATCHDOG_MS);
+  let child = null; // the server's process
+  const admin = adminSettings;
 
   function startFlood(base, tag) {
     const w = new Worker(fileURLToPath(import.meta.url), { workerData: { base, connections: FLOOD_CONNS, duration: FLOOD_DURATION, tag } });
-    workers.add(w);
+    const terminate = run.onCleanup(() => w.terminate().catch(() => {}));
     return new Promise((resolve, reject) => {
       w.once('message', (m) => (m.ok ? resolve(m.res) : reject(new Error(`flood worker: ${m.error}`))));
       w.once('error', reject);
       w.once('exit', (code) => reject(new Error(`flood worker exited (code ${code}) without a result`)));
-    }).finally(() => { workers.delete(w); w.terminate().catch(() => {}); });
+    }).finally(() => terminate());
   }
 
   /** CPU seconds of the server process (Linux /proc, 100 ticks/s) and of this process (all threads). */
@@ -326,24 +139,12 @@ async function mainThread() {
   }
 
   function summarise(name, r, cpu) {
-    return {
-      name,
-      connections: r.connections,
-      durationS: r.duration,
-      requests: r.requests.total,
-      ok2xx: r['2xx'],
-      non2xx: r.non2xx,
-      errors: r.errors,
-      timeouts: r.timeouts,
-      statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
-      reqPerSec: Math.round((r['2xx'] / r.duration) * 10) / 10,
-      latencyMs: {
-        p50: r.latency.p50, p97_5: r.latency.p97_5, p99: r.latency.p99,
-        mean: Math.round(r.latency.average * 100) / 100, max: r.latency.max,
-      },
+    const out = summariseResult(name, r, {
       // CPU cores used while this read ran: the server, and this process (reader plus flood worker).
       cores: cpu,
-    };
+    });
+    delete out.reqPerSecSampleMean;
+    return out;
   }
 
   /** The reader under a flood: the flood starts LEAD s earlier and outlasts the reader. */
@@ -366,9 +167,10 @@ async function mainThread() {
     const load = [loadavg()[0]];
 
     process.stderr.write(`flood: starting server on ${base} (${backend})\n`);
-    const t0 = Date.now();
-    await startServer(port, password);
-    const startupMs = Date.now() - t0;
+    // No LOCKOUT_*, SPREAD_*, HASH_* variables: the defences run with their shipped defaults.
+    const server = await run.startServer({ port, password, prefix: 'palisade-flood-', databaseUrl: process.env.DATABASE_URL || null });
+    child = server.child;
+    const startupMs = server.startupMs;
     const token = await login(base, password);
     const meHeaders = { authorization: `Bearer ${token}` };
 
@@ -475,17 +277,5 @@ async function mainThread() {
     return summary.problems.length === 0 ? 0 : 1;
   }
 
-  let code = 1;
-  try {
-    code = await main();
-  } catch (e) {
-    process.stderr.write(`flood: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (outputTail.length) process.stderr.write(`flood: last server output:\n  ${outputTail.join('\n  ')}\n`);
-    code = 2;
-  } finally {
-    await cleanup();
-    clearTimeout(watchdog);
-  }
-  if (outputTail.length && code === 0) process.stderr.write(`flood: server output (LOG_LEVEL=warn):\n  ${outputTail.join('\n  ')}\n`);
-  process.exit(code);
+  await run.finish(main);
 }

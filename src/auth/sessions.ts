@@ -138,6 +138,7 @@ export class SessionService {
       user_agent: (ctx.userAgent ?? '').slice(0, 512),
       revoked_at: null,
       revoked_reason: null,
+      active_role: null,
     };
     await this.db.insertInto('sessions').values(session).execute();
     const issued = await this.issue(user.id, session, policy);

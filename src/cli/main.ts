@@ -8,6 +8,7 @@ import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { rotateKey } from '../auth/keys.js';
 import { AppError } from '../http/errors.js';
+import { FULL_POWER } from '../access/principal.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -17,10 +18,14 @@ const USAGE = `usage: palisade <command>
   user create --username U [--email E] [--admin] [--password-stdin]
   user set-password --username U [--password-stdin]
   user disable --username U
+  user enable --username U
+  user delete --username U
+  user roles --username U --set R1,R2       replace a user's roles (--set "" removes all)
+  user departments --username U --set D1  replace a user's departments (they carry roles)
   user unlock --username U                lift a lock (lockout or administrator)
   sessions revoke --user U                end every session of a user
-  schema apply FILE [--prune]             create collections and fields from a JSON or YAML file
-  schema export [--format json|yaml]      print the collections as a schema file
+  schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
+  schema export [--format json|yaml]      print the collections and the access model as a schema file
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
 
 Passwords are read from standard input with --password-stdin, never from the command line;
@@ -93,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       prune: { type: 'boolean' },
       format: { type: 'string' },
       file: { type: 'string' },
+      set: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -142,6 +148,26 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(was ? `unlocked ${u.username}\n` : `${u.username} was not locked\n`);
         return 0;
       });
+    case 'user enable':
+    case 'user delete':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.username);
+        if (cmd === 'user delete') await s.users.remove(u.id, { actor: CLI_ACTOR });
+        else await s.users.update(u.id, { status: 'active' }, { actor: CLI_ACTOR });
+        process.stdout.write(`${cmd === 'user delete' ? 'deleted' : 'enabled'} ${u.username}\n`);
+        return 0;
+      });
+    case 'user roles':
+    case 'user departments':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.username);
+        const list = (values.set ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+        if (values.set === undefined) throw new UsageError(`${cmd} needs --set a,b (an empty --set "" removes all)`);
+        if (cmd === 'user roles') await s.access.setUserRoles(u.id, list, FULL_POWER, { actor: CLI_ACTOR });
+        else await s.access.setUserDepartments(u.id, list, FULL_POWER, { actor: CLI_ACTOR });
+        process.stdout.write(`${u.username}: ${cmd.slice(5)} ${list.join(', ') || 'none'}\n`);
+        return 0;
+      });
     case 'user disable':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
@@ -161,15 +187,19 @@ export async function main(argv: string[]): Promise<number> {
         const file = positionals[2] ?? values.file;
         if (!file) throw new UsageError('schema apply needs a FILE (JSON or YAML)');
         const parsed = parseSchemaFile(readFileSync(file, 'utf8'), file);
-        const r = await applySchema(s.collections, parsed, { prune: values.prune ?? false }, { actor: CLI_ACTOR });
+        const r = await applySchema(s.collections, s.access, parsed, { prune: values.prune ?? false }, { actor: CLI_ACTOR });
         process.stdout.write(`created: ${r.created.join(', ') || 'none'}\nfields added: ${r.fieldsAdded.join(', ') || 'none'}\nfields removed: ${r.fieldsRemoved.join(', ') || 'none'}\n`);
+        if (r.access) {
+          const a = r.access;
+          process.stdout.write(`roles: ${a.roles.join(', ') || 'none'}\ndepartments: ${a.departments.join(', ') || 'none'}\ngrants: ${a.grants}\nremoved: ${a.removed.join(', ') || 'none'}\n`);
+        }
         return 0;
       });
     case 'schema export':
       return withServices(async (s) => {
         const format = values.format ?? 'json';
         if (format !== 'json' && format !== 'yaml') throw new UsageError('--format is json or yaml');
-        process.stdout.write(exportSchema(await s.collections.list(), format));
+        process.stdout.write(exportSchema(await s.collections.list(), await s.access.exportModel(), format));
         return 0;
       });
     case 'keys rotate':

@@ -31,6 +31,8 @@ export interface SessionsTable {
   user_agent: string;
   revoked_at: number | null;
   revoked_reason: string | null;
+  /** The role the session acts with; null: the union of the user's roles. */
+  active_role: string | null;
 }
 
 export interface TokenRenewalsTable {
@@ -140,6 +142,10 @@ export interface RolesTable {
   name: string;
   description: string | null;
   created_at: number;
+  /** JSON list of system permissions. */
+  permissions: string;
+  /** JSON list of UI page keys. */
+  menus: string;
 }
 
 export interface UserRolesTable {
@@ -162,6 +168,22 @@ export interface GrantsTable {
   created_at: number;
 }
 
+export interface DepartmentsTable {
+  name: string;
+  description: string | null;
+  created_at: number;
+}
+
+export interface DepartmentRolesTable {
+  department: string;
+  role: string;
+}
+
+export interface UserDepartmentsTable {
+  user_id: string;
+  department: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -176,6 +198,9 @@ export interface Database {
   roles: RolesTable;
   user_roles: UserRolesTable;
   grants: GrantsTable;
+  departments: DepartmentsTable;
+  department_roles: DepartmentRolesTable;
+  user_departments: UserDepartmentsTable;
   password_history: PasswordHistoryTable;
   password_tokens: PasswordTokensTable;
   password_reset_requests: PasswordResetRequestsTable;

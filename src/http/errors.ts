@@ -25,6 +25,8 @@ export const ERRORS = Object.freeze({
   SESSION_ENDED: { status: 401, message: 'The session has ended; sign in again.' },
   XSRF_TOKEN_INVALID: { status: 403, message: 'A valid XSRF token is required for this request.' },
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  PRIVILEGE_ESCALATION: { status: 403, message: 'This would give more power than you hold.' },
+  ROLE_NOT_HELD: { status: 403, message: 'You do not hold this role.' },
   CANNOT_MODIFY_SELF: { status: 403, message: 'This change cannot be made to your own account.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
   CONFLICT: { status: 409, message: 'The resource already exists.' },

@@ -6,6 +6,8 @@ import { membersTableOf, tableOf, type CollectionDef, type FieldDef } from './sc
 export interface FilterVars {
   userId: string;
   roles: string[];
+  /** The caller's departments: a list, like roles (use $in / $nin). */
+  departments: string[];
   now: number;
 }
 
@@ -30,11 +32,12 @@ export interface FilterContext {
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 
-/** Resolves `$user.id`, `$user.roles` and `$now`; any other string starting with `$` is refused. */
+/** Resolves `$user.id`, `$user.roles`, `$user.department` and `$now`; any other string starting with `$` is refused. */
 function resolve(v: unknown, vars: FilterVars): unknown {
   if (typeof v !== 'string' || !v.startsWith('$')) return v;
   if (v === '$user.id') return vars.userId;
   if (v === '$user.roles') return vars.roles;
+  if (v === '$user.department') return vars.departments;
   if (v === '$now') return vars.now;
   throw new AppError('FILTER_INVALID', { message: `unknown variable ${v.slice(0, 40)}` });
 }

@@ -144,6 +144,21 @@ export class CollectionRegistry {
     });
   }
 
+  /** Changes the ownership mode and its bypass roles; the rest of the definition stays. */
+  async setOwnership(collection: string, change: Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, ctx: EventContext): Promise<CollectionDef> {
+    return this.db.transaction().execute(async (trx) => {
+      const def = await this.getIn(trx, collection);
+      const next: CollectionDef = { ...def };
+      if (change.ownership !== undefined) next.ownership = change.ownership;
+      if (change.ownershipBypass !== undefined) next.ownershipBypass = change.ownershipBypass;
+      const problems = checkCollection(next, await this.names(trx, collection));
+      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      await this.store(trx, next, false);
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.ownership', collection, before: { ownership: def.ownership ?? null, ownershipBypass: def.ownershipBypass ?? [] }, after: { ownership: next.ownership ?? null, ownershipBypass: next.ownershipBypass ?? [] } } }, trx);
+      return next;
+    });
+  }
+
   async drop(collection: string, ctx: EventContext): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const def = await this.getIn(trx, collection);

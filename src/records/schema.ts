@@ -30,6 +30,8 @@ export interface CollectionDef {
   fields: FieldDef[];
   /** Row ownership mode that adds a filter to every grant (enforced with the records API). */
   ownership?: 'creator' | 'members' | 'group' | null;
+  /** Roles whose grants ignore the ownership filter (and may set the ownership field). */
+  ownershipBypass?: string[];
 }
 
 export const SYSTEM_FIELDS = ['id', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'] as const;
@@ -40,6 +42,13 @@ const MAX_FIELDS = 200;
 
 export function isName(s: unknown): s is string {
   return typeof s === 'string' && NAME.test(s) && !RESERVED.has(s);
+}
+
+/** The field that decides ownership of a row (members or group mode), if any. Clients cannot set it unless they bypass ownership. */
+export function ownershipField(def: CollectionDef): FieldDef | undefined {
+  if (def.ownership === 'members') return def.fields.find((f) => f.type === 'members');
+  if (def.ownership === 'group') return def.fields.find((f) => f.type === 'group');
+  return undefined;
 }
 
 /** The physical table of a collection; the name was checked by `isName`. */
@@ -95,5 +104,10 @@ export function checkCollection(def: CollectionDef, collections: ReadonlySet<str
   }
   if (def.ownership === 'members' && !def.fields.some((f) => f.type === 'members')) out.push('ownership "members" needs a members field');
   if (def.ownership === 'group' && !def.fields.some((f) => f.type === 'group')) out.push('ownership "group" needs a group field');
+  if (def.ownership === 'members' && def.fields.filter((f) => f.type === 'members').length > 1) out.push('ownership "members" needs exactly one members field');
+  if (def.ownership === 'group' && def.fields.filter((f) => f.type === 'group').length > 1) out.push('ownership "group" needs exactly one group field');
+  if (def.ownershipBypass !== undefined && (!Array.isArray(def.ownershipBypass) || def.ownershipBypass.length > 50 || !def.ownershipBypass.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r)))) {
+    out.push('ownershipBypass must list role names');
+  }
   return out;
 }

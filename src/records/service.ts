@@ -8,11 +8,13 @@ import { AppError } from '../http/errors.js';
 import { grantedFields, type AccessStore, type Action, type Grant } from '../access/grants.js';
 import type { CollectionRegistry } from './registry.js';
 import { SYSTEM_COLUMNS, compileFilter, toColumnValue, type FilterVars } from './filter.js';
-import { membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+import { membersTableOf, ownershipField, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 export interface Caller {
   user: UsersTable;
+  /** The roles the request acts with (the active role, or the union of all held). */
   roles: string[];
+  departments: string[];
   ctx: EventContext;
 }
 
@@ -68,7 +70,7 @@ export class RecordService {
   private async plan(caller: Caller, collection: string, action: Action): Promise<Plan> {
     const def = await this.registry.get(collection);
     if (!def) throw new AppError('NOT_FOUND');
-    const vars: FilterVars = { userId: caller.user.id, roles: caller.roles, now: this.now() };
+    const vars: FilterVars = { userId: caller.user.id, roles: caller.roles, departments: caller.departments, now: this.now() };
     if (caller.user.is_admin === 1) {
       await this.log.record(caller.ctx, { type: 'record.bypass', outcome: 'info', details: { collection, action } });
       return { def, grants: [], bypass: true, vars, roles: caller.roles };
@@ -87,12 +89,16 @@ export class RecordService {
       const status = p.def.fields.find((f) => f.type === 'status');
       parts.push(!status || g.statuses.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${status.name}`)} in (${sql.join(g.statuses)})`);
     }
-    if (p.def.ownership === 'creator') parts.push(sql<SqlBool>`${sql.ref(`${t}.created_by`)} = ${p.vars.userId}`);
-    if (p.def.ownership === 'members') {
-      const m = p.def.fields.find((f) => f.type === 'members')!;
-      parts.push(sql<SqlBool>`exists (select 1 from ${sql.table(membersTableOf(p.def.name, m.name))} o where o.record_id = ${sql.ref(`${t}.id`)} and o.user_id = ${p.vars.userId})`);
+    // Ownership adds a row filter to every grant, except grants of the collection's bypass roles.
+    const owned = !(p.def.ownershipBypass ?? []).includes(g.role);
+    const of = ownershipField(p.def);
+    if (owned && p.def.ownership === 'creator') parts.push(sql<SqlBool>`${sql.ref(`${t}.created_by`)} = ${p.vars.userId}`);
+    if (owned && p.def.ownership === 'members' && of) {
+      parts.push(sql<SqlBool>`exists (select 1 from ${sql.table(membersTableOf(p.def.name, of.name))} o where o.record_id = ${sql.ref(`${t}.id`)} and o.user_id = ${p.vars.userId})`);
     }
-    if (p.def.ownership === 'group') parts.push(sql<SqlBool>`1 = 0`); // departments arrive with ACCESS-1
+    if (owned && p.def.ownership === 'group' && of) {
+      parts.push(p.vars.departments.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${of.name}`)} in (${sql.join(p.vars.departments)})`);
+    }
     return parts.length === 0 ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(parts, sql` and `)})`;
   }
 
@@ -231,11 +237,29 @@ export class RecordService {
     return { values, members, keys };
   }
 
-  private writable(p: Plan, keys: string[]): Grant[] {
+  /**
+   * The grants that allow writing all of `keys`. The ownership field (members or group mode) is set by
+   * the server; only grants of the collection's bypass roles may write it, except that a new record
+   * may name one of the caller's own departments as its group.
+   */
+  private writable(p: Plan, keys: string[], creating = false, body: Record<string, unknown> = {}): Grant[] {
+    const of = ownershipField(p.def);
+    const bypass = p.def.ownershipBypass ?? [];
     return p.grants.filter((g) => {
       const fields = grantedFields(p.def, g.fields);
-      return keys.every((k) => fields.has(k));
+      return keys.every((k) => {
+        if (of && k === of.name && !bypass.includes(g.role)) {
+          const v = body[k];
+          return of.type === 'group' && creating && typeof v === 'string' && p.vars.departments.includes(v);
+        }
+        return fields.has(k);
+      });
     });
+  }
+
+  /** The fields among `keys` that none of `grants` lets the caller write. */
+  private unwritable(p: Plan, grants: Grant[], keys: string[], creating = false, body: Record<string, unknown> = {}): string[] {
+    return keys.filter((k) => this.writable({ ...p, grants }, [k], creating, body).length === 0);
   }
 
   /** The grants among `grants` that hold for record `id`, evaluated in SQL inside `trx`. */
@@ -267,8 +291,16 @@ export class RecordService {
   /** One checked insert inside `trx`: fields against the grants, then the new row against their conditions. */
   private async insertOne(trx: Db, p: Plan, caller: Caller, body: unknown): Promise<string> {
     const { values, members, keys } = this.columnsOf(p.def, body, true);
-    const candidates = p.bypass ? [] : this.writable(p, keys);
-    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys.filter((k) => !p.grants.some((g) => grantedFields(p.def, g.fields).has(k))) });
+    const fields = body as Record<string, unknown>;
+    const candidates = p.bypass ? [] : this.writable(p, keys, true, fields);
+    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys, true, fields) });
+    const of = ownershipField(p.def);
+    if (!p.bypass && of && !keys.includes(of.name)) {
+      // The server sets the owner: the creator as the first member, or the creator's department.
+      if (of.type === 'members') members.set(of.name, [caller.user.id]);
+      else if (p.vars.departments.length === 1) values[of.name] = p.vars.departments[0];
+      else if (p.vars.departments.length > 1) throw new AppError('VALIDATION_FAILED', [{ path: `/${of.name}`, message: 'name one of your departments' }]);
+    }
     const id = randomUUID();
     const now = this.now();
     const row = { id, created_at: now, updated_at: now, created_by: caller.user.id, updated_by: caller.user.id, ...values };
@@ -333,7 +365,7 @@ export class RecordService {
       const before = p.bypass ? [] : await this.holding(trx, p, p.grants, id);
       if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const candidates = p.bypass ? [] : this.writable({ ...p, grants: before }, keys);
-      if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys.filter((k) => !before.some((g) => grantedFields(p.def, g.fields).has(k))) });
+      if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, before, keys) });
       const set = { ...values, updated_at: this.now(), updated_by: caller.user.id };
       const t = tableOf(p.def.name);
       const r = await sql`update ${sql.table(t)} set ${sql.join(Object.entries(set).map(([c, v]) => sql`${sql.id(c)} = ${v}`))} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
@@ -385,7 +417,7 @@ export class RecordService {
     const { values, members, keys } = this.columnsOf(p.def, set, false);
     if (members.size > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/set', message: 'member lists are changed one record at a time' }]);
     const candidates = p.bypass ? [] : this.writable(p, keys);
-    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: keys });
+    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys) });
     const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
     return this.db.transaction().execute(async (trx) => {
       const ids = await this.idsInScope(trx, narrowed, filter, BULK_MAX);
@@ -418,7 +450,7 @@ export class RecordService {
    * GET /api/access/explain: for a user and a record, which of their grants hold for each action and
    * which fields each one gives. Read-only; for administrators.
    */
-  async explain(user: UsersTable, roles: string[], collection: string, id: string): Promise<{
+  async explain(user: UsersTable, roles: string[], departments: string[], collection: string, id: string): Promise<{
     bypass: boolean; roles: string[]; exists: boolean;
     actions: Array<{ action: Action; grants: Array<{ id: string; role: string; holds: boolean; fields: string[]; statuses: string[] | null; scope: unknown }> }>;
   }> {
@@ -427,7 +459,7 @@ export class RecordService {
     const t = tableOf(def.name);
     const exists = (await sql`select 1 from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(this.db)).rows.length > 0;
     const all = await this.access.grantsFor(roles, collection);
-    const vars: FilterVars = { userId: user.id, roles, now: this.now() };
+    const vars: FilterVars = { userId: user.id, roles, departments, now: this.now() };
     const actions = await Promise.all((['view', 'create', 'update', 'delete', 'export', 'import'] as Action[]).map(async (action) => {
       const grants = all.filter((g) => g.actions.includes(action));
       const p: Plan = { def, grants, bypass: false, vars, roles };

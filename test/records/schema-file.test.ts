@@ -83,3 +83,78 @@ test('a bad file changes nothing and lists its problems: unknown keys, changed f
   }
   assert.equal(JSON.stringify(await collections()), before);
 });
+
+const ACCESS_FILE = `collections:
+  - name: tasks
+    ownership: group
+    ownershipBypass: [lead]
+    fields:
+      - { name: title, type: string, required: true }
+      - { name: team, type: group }
+      - { name: cost, type: decimal, block: finance }
+roles:
+  - { name: worker, permissions: [], menus: [tasks] }
+  - { name: lead, description: Team leads, permissions: [users.manage], menus: [tasks, users] }
+departments:
+  - { name: blue, roles: [worker] }
+grants:
+  - { role: worker, collection: tasks, actions: [view, create], fields: [title] }
+  - { role: lead, collection: tasks, actions: [view, update], fields: [title, team, "block:finance"], scope: { title: { $ne: secret } } }
+`;
+
+const admin = async () => (await login(t)).token;
+const get = async (url: string) => (await t.app.inject({ method: 'GET', url, headers: bearer(await admin()) })).json();
+
+test('roles, departments and grants travel in the schema file: apply, export, apply again gives the same model', async () => {
+  const f = path.join(dir, 'access.yaml');
+  writeFileSync(f, ACCESS_FILE);
+  const r = await cli(['schema', 'apply', f], cliEnv(t));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /roles: worker, lead\ndepartments: blue\ngrants: 2/);
+  const roles = (await get('/api/admin/roles')).roles;
+  assert.deepEqual(roles.find((x: { name: string }) => x.name === 'lead'), { name: 'lead', description: 'Team leads', permissions: ['users.manage'], menus: ['tasks', 'users'] });
+  assert.deepEqual((await get('/api/admin/departments')).departments, [{ name: 'blue', description: null, roles: ['worker'] }]);
+  const grants = (await get('/api/admin/grants?collection=tasks')).grants;
+  assert.equal(grants.length, 2);
+  // Export, then apply the export: the same grants, not twice as many.
+  const exp = await cli(['schema', 'export', '--format', 'yaml'], cliEnv(t));
+  assert.equal(exp.code, 0, exp.stderr);
+  assert.match(exp.stdout, /ownershipBypass:\n\s+- lead/);
+  const ef = path.join(dir, 'exported-access.yaml');
+  writeFileSync(ef, exp.stdout);
+  const again = await cli(['schema', 'apply', ef], cliEnv(t));
+  assert.equal(again.code, 0, again.stderr);
+  const after = (await get('/api/admin/grants?collection=tasks')).grants;
+  assert.deepEqual(after.map((g: Record<string, unknown>) => ({ ...g, id: '' })), grants.map((g: Record<string, unknown>) => ({ ...g, id: '' })));
+  // The model works: a member of blue acts as worker and sees the group's tasks through the API.
+  const uid = (await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(await admin()), payload: { username: 'bluey', password: 'Azure-sky-walker-3391' } })).json().user.id;
+  const set = await cli(['user', 'departments', '--username', 'bluey', '--set', 'blue'], cliEnv(t));
+  assert.equal(set.code, 0, set.stderr);
+  assert.deepEqual((await get(`/api/admin/users/${uid}/access`)).held, ['worker']);
+  const bluey = (await login(t, 'bluey', 'Azure-sky-walker-3391')).token;
+  const made = await t.app.inject({ method: 'POST', url: '/api/collections/tasks/records', headers: bearer(bluey), payload: { title: 'paint' } });
+  assert.equal(made.statusCode, 201, made.body);
+  const roles2 = await cli(['user', 'roles', '--username', 'bluey', '--set', 'lead'], cliEnv(t));
+  assert.equal(roles2.code, 0, roles2.stderr);
+  assert.deepEqual((await get(`/api/admin/users/${uid}/access`)).held, ['lead', 'worker']);
+});
+
+test('a bad access model changes nothing: unknown permission, grant field, role of a grant, department role', async () => {
+  const before = JSON.stringify([await get('/api/admin/roles'), await get('/api/admin/grants'), await get('/api/admin/departments')]);
+  const cases: Array<[string, string, RegExp]> = [
+    ['perm.yaml', ACCESS_FILE.replace('permissions: [users.manage]', 'permissions: [root.everything]'), /unknown permission/],
+    ['field.yaml', ACCESS_FILE.replace('fields: [title] }', 'fields: [title, salary] }'), /unknown field or block salary/],
+    ['role.yaml', ACCESS_FILE.replace('- { role: worker,', '- { role: ghost,'), /must be in the file's roles/],
+    ['dept.yaml', ACCESS_FILE.replace('roles: [worker] }', 'roles: [nobody] }'), /unknown role nobody/],
+    ['key.yaml', ACCESS_FILE.replace('{ name: blue,', '{ name: blue, boss: x,'), /unknown key "boss"/],
+    ['orphan.yaml', 'collections: []\ngrants: []\n', /come with "roles"/],
+  ];
+  for (const [name, text, want] of cases) {
+    const f = path.join(dir, name);
+    writeFileSync(f, text);
+    const r = await cli(['schema', 'apply', f], cliEnv(t));
+    assert.equal(r.code, 1, `${name}: ${r.stdout}`);
+    assert.match(r.stderr, want, name);
+  }
+  assert.equal(JSON.stringify([await get('/api/admin/roles'), await get('/api/admin/grants'), await get('/api/admin/departments')]), before);
+});

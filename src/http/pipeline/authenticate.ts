@@ -5,6 +5,7 @@ import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../errors.js';
 import { cookieNames, setSessionCookies } from './cookies.js';
 import { consumeUserBudget } from './edge.js';
+import type { Power, Principal, SystemPermission } from '../../access/principal.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,6 +14,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route. Absent means 'user': routes are authenticated by default. */
     auth?: 'public' | 'user' | 'admin';
+    /** A system permission the caller's acting roles must carry (administrators hold all). Implies a signed-in user. */
+    permission?: SystemPermission;
   }
 }
 
@@ -34,6 +37,24 @@ export function actorContext(req: FastifyRequest): EventContext {
 export function requireAuth(req: FastifyRequest): AuthState {
   if (!req.auth) throw new AppError('AUTH_REQUIRED');
   return req.auth;
+}
+
+const principals = new WeakMap<FastifyRequest, Promise<Principal>>();
+
+/** The caller's roles, departments and permissions, read once per request. */
+export function principalOf(req: FastifyRequest, s: Services): Promise<Principal> {
+  const auth = requireAuth(req);
+  let p = principals.get(req);
+  if (!p) {
+    p = s.access.principal(auth.user, auth.session.active_role);
+    principals.set(req, p);
+  }
+  return p;
+}
+
+/** The power the caller holds, for the "nobody grants more than they hold" checks. */
+export async function powerOf(req: FastifyRequest, s: Services): Promise<Power> {
+  return s.access.powerOf(await principalOf(req, s));
 }
 
 /** Where the presented token came from, if anywhere. Authorization wins over a cookie. */
@@ -77,5 +98,9 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     req.auth = state;
     await consumeUserBudget(req, reply, s, state.user.id);
     if (level === 'admin' && state.user.is_admin !== 1) throw new AppError('FORBIDDEN');
+    const permission = req.routeOptions.config.permission;
+    if (permission !== undefined && !(await principalOf(req, s)).permissions.includes(permission)) {
+      throw new AppError('FORBIDDEN', undefined, `missing permission ${permission}`);
+    }
   });
 }

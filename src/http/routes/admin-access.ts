@@ -5,7 +5,8 @@ import type { Services } from '../../services.js';
 import { ACTIONS, type Action } from '../../access/grants.js';
 import type { FilterNode } from '../../records/filter.js';
 import { errorResponses, IdParam } from '../schemas.js';
-import { actorContext } from '../pipeline/authenticate.js';
+import { actorContext, powerOf } from '../pipeline/authenticate.js';
+import { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from '../../access/principal.js';
 import { AppError } from '../errors.js';
 
 const RoleName = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_-]*$' });
@@ -16,37 +17,108 @@ const GrantSchema = Type.Object({
   scope: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
 });
 
-/** Roles, role assignments and grants (administrators). Changes apply at the next request on every instance. */
+const DeptName = RoleName;
+const Permissions = Type.Array(Type.Unsafe<SystemPermission>({ type: 'string', enum: [...SYSTEM_PERMISSIONS] }), { maxItems: SYSTEM_PERMISSIONS.length });
+const Menus = Type.Array(Type.String({ minLength: 1, maxLength: 200, pattern: MENU_KEY.source }), { maxItems: 200 });
+const RoleSchema = Type.Object({ name: Type.String(), description: Type.Union([Type.String(), Type.Null()]), permissions: Type.Array(Type.String()), menus: Type.Array(Type.String()) });
+const DepartmentSchema = Type.Object({ name: Type.String(), description: Type.Union([Type.String(), Type.Null()]), roles: Type.Array(Type.String()) });
+const Description = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
+
+/**
+ * Roles, departments, role and department assignments, and grants. Roles, departments and grants need
+ * roles.manage; assigning them to users needs users.manage. Nobody hands out more than they hold.
+ * Changes apply at the next request on every instance.
+ */
 export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'roles.manage' as const };
+  const users = { permission: 'users.manage' as const };
   const tags = ['admin: access'];
+  const RoleParam = Type.Object({ name: RoleName }, { additionalProperties: false });
 
   app.get('/roles', {
-    config, schema: { tags, response: { 200: Type.Object({ roles: Type.Array(Type.Object({ name: Type.String(), description: Type.Union([Type.String(), Type.Null()]) })) }), ...errorResponses } },
+    config, schema: { tags, response: { 200: Type.Object({ roles: Type.Array(RoleSchema) }), ...errorResponses } },
   }, async () => ({ roles: await s.access.listRoles() }));
 
   app.post('/roles', {
     config,
-    schema: { tags, body: Type.Object({ name: RoleName, description: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), response: { 201: Type.Object({ name: Type.String() }), ...errorResponses } },
+    schema: {
+      tags,
+      description: 'Creates a role with its system permissions and menu (UI page) keys. A non-administrator may give only permissions and menus their own roles carry.',
+      body: Type.Object({ name: RoleName, description: Type.Optional(Description), permissions: Type.Optional(Permissions), menus: Type.Optional(Menus) }, { additionalProperties: false }),
+      response: { 201: RoleSchema, ...errorResponses },
+    },
   }, async (req, reply) => {
-    await s.access.createRole(req.body.name, req.body.description ?? null, actorContext(req));
+    const role = await s.access.createRole(req.body, await powerOf(req, s), actorContext(req));
     reply.code(201);
-    return { name: req.body.name };
+    return role;
   });
 
+  app.patch('/roles/:name', {
+    config,
+    schema: {
+      tags, params: RoleParam,
+      body: Type.Object({ description: Type.Optional(Description), permissions: Type.Optional(Permissions), menus: Type.Optional(Menus) }, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: RoleSchema, ...errorResponses },
+    },
+  }, async (req) => s.access.updateRole(req.params.name, req.body, await powerOf(req, s), actorContext(req)));
+
   app.delete('/roles/:name', {
-    config, schema: { tags, params: Type.Object({ name: RoleName }, { additionalProperties: false }), response: { 204: Type.Null(), ...errorResponses } },
+    config, schema: { tags, params: RoleParam, description: 'Deletes a role, its grants and its assignments.', response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
-    await s.access.deleteRole(req.params.name, actorContext(req));
+    await s.access.deleteRole(req.params.name, await powerOf(req, s), actorContext(req));
     reply.code(204);
   });
 
-  app.put('/users/:id/roles', {
+  app.get('/departments', {
+    config, schema: { tags, response: { 200: Type.Object({ departments: Type.Array(DepartmentSchema) }), ...errorResponses } },
+  }, async () => ({ departments: await s.access.listDepartments() }));
+
+  app.put('/departments/:name', {
     config,
-    schema: { tags, params: IdParam, description: 'Replaces the user\'s roles. Nobody changes their own roles.', body: Type.Object({ roles: Type.Array(RoleName, { maxItems: 50 }) }, { additionalProperties: false }), response: { 204: Type.Null(), ...errorResponses } },
+    schema: {
+      tags, params: RoleParam,
+      description: 'Creates or replaces a department and the roles it carries: every member holds them.',
+      body: Type.Object({ description: Type.Optional(Description), roles: Type.Array(RoleName, { maxItems: 50 }) }, { additionalProperties: false }),
+      response: { 200: DepartmentSchema, ...errorResponses },
+    },
+  }, async (req) => s.access.putDepartment({ name: req.params.name, ...req.body }, await powerOf(req, s), actorContext(req)));
+
+  app.delete('/departments/:name', {
+    config, schema: { tags, params: RoleParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
-    await s.access.setUserRoles(req.params.id, req.body.roles, actorContext(req));
+    await s.access.deleteDepartment(req.params.name, await powerOf(req, s), actorContext(req));
+    reply.code(204);
+  });
+
+  app.get('/users/:id/access', {
+    config: users,
+    schema: {
+      tags, params: IdParam,
+      description: 'The user\'s own roles, departments, every role they hold (with their departments\'), and the permissions and menus that gives.',
+      response: { 200: Type.Object({ roles: Type.Array(Type.String()), departments: Type.Array(Type.String()), held: Type.Array(Type.String()), permissions: Type.Array(Type.String()), menus: Type.Array(Type.String()) }), ...errorResponses },
+    },
+  }, async (req) => {
+    const user = await s.users.get(req.params.id);
+    if (!user) throw new AppError('NOT_FOUND');
+    const p = await s.access.principal(user, null);
+    const own = (await s.db.selectFrom('user_roles').select('role').where('user_id', '=', user.id).orderBy('role').execute()).map((r) => r.role);
+    return { roles: own, departments: p.departments, held: p.held, permissions: p.permissions, menus: p.menus };
+  });
+
+  app.put('/users/:id/roles', {
+    config: users,
+    schema: { tags, params: IdParam, description: 'Replaces the user\'s roles. Nobody changes their own roles or hands out more than they hold.', body: Type.Object({ roles: Type.Array(RoleName, { maxItems: 50 }) }, { additionalProperties: false }), response: { 204: Type.Null(), ...errorResponses } },
+  }, async (req, reply) => {
+    await s.access.setUserRoles(req.params.id, req.body.roles, await powerOf(req, s), actorContext(req));
+    reply.code(204);
+  });
+
+  app.put('/users/:id/departments', {
+    config: users,
+    schema: { tags, params: IdParam, description: 'Replaces the user\'s departments (and so the roles they carry). Nobody changes their own.', body: Type.Object({ departments: Type.Array(DeptName, { maxItems: 50 }) }, { additionalProperties: false }), response: { 204: Type.Null(), ...errorResponses } },
+  }, async (req, reply) => {
+    await s.access.setUserDepartments(req.params.id, req.body.departments, await powerOf(req, s), actorContext(req));
     reply.code(204);
   });
 
@@ -59,7 +131,7 @@ export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (pla
     config,
     schema: {
       tags,
-      description: 'Adds a grant: role, collection, actions, fields (names or block:<name>), optional statuses and a scope filter with $user.id, $user.roles, $now. Grants add up; no grant means no access.',
+      description: 'Adds a grant: role, collection, actions, fields (names or block:<name>), optional statuses and a scope filter with $user.id, $user.roles, $user.department, $now. Grants add up; no grant means no access. A non-administrator may add only a grant that one of their own grants covers, to a role that gives no more than they hold.',
       body: Type.Object({
         role: RoleName,
         collection: Type.String({ maxLength: 41 }),
@@ -71,7 +143,7 @@ export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (pla
       response: { 201: GrantSchema, ...errorResponses },
     },
   }, async (req, reply) => {
-    const g = await s.access.addGrant({ ...req.body, scope: (req.body.scope ?? null) as FilterNode | null }, actorContext(req));
+    const g = await s.access.addGrant({ ...req.body, scope: (req.body.scope ?? null) as FilterNode | null }, await powerOf(req, s), actorContext(req));
     reply.code(201);
     return g;
   });
@@ -79,15 +151,15 @@ export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (pla
   app.delete('/grants/:id', {
     config, schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
-    await s.access.deleteGrant(req.params.id, actorContext(req));
+    await s.access.deleteGrant(req.params.id, await powerOf(req, s), actorContext(req));
     reply.code(204);
   });
 };
 
-/** GET /api/access/explain (administrators). */
+/** GET /api/access/explain (roles.manage). */
 export const accessExplainRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'roles.manage' as const };
   const tags = ['admin: access'];
   app.get('/explain', {
     config,
@@ -104,7 +176,8 @@ export const accessExplainRoutes = (s: Services): FastifyPluginAsync => async (p
   }, async (req) => {
     const user = await s.users.get(req.query.userId);
     if (!user) throw new AppError('NOT_FOUND');
-    return s.records.explain(user, await s.access.rolesOf(user.id), req.query.collection, req.query.recordId);
+    const p = await s.access.principal(user, null);
+    return s.records.explain(user, p.held, p.departments, req.query.collection, req.query.recordId);
   });
 
 };

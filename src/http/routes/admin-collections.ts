@@ -22,18 +22,22 @@ export const FieldSchema = Type.Object({
   block: Type.Optional(Name),
 }, { additionalProperties: false });
 
+const Ownership = Type.Union([Type.Literal('creator'), Type.Literal('members'), Type.Literal('group'), Type.Null()]);
+const BypassRoles = Type.Array(Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_-]*$' }), { maxItems: 50 });
+
 export const CollectionSchema = Type.Object({
   name: Name,
   fields: Type.Array(FieldSchema, { maxItems: 200 }),
-  ownership: Type.Optional(Type.Union([Type.Literal('creator'), Type.Literal('members'), Type.Literal('group'), Type.Null()])),
+  ownership: Type.Optional(Ownership),
+  ownershipBypass: Type.Optional(BypassRoles),
 }, { additionalProperties: false });
 
 const NameParam = Type.Object({ name: Name }, { additionalProperties: false });
 
-/** Collection definitions under /api/admin/collections (administrators; "manage schema" once roles exist). */
+/** Collection definitions under /api/admin/collections (the schema.manage permission). */
 export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'schema.manage' as const };
   const tags = ['admin: schema'];
   const One = Type.Object({ collection: CollectionSchema });
 
@@ -57,6 +61,16 @@ export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async 
     if (!c) throw new AppError('NOT_FOUND');
     return { collection: c };
   });
+
+  app.patch('/collections/:name', {
+    config,
+    schema: {
+      tags, params: NameParam,
+      description: 'Changes the ownership mode (creator, members, group or null) and the roles that bypass it.',
+      body: Type.Object({ ownership: Type.Optional(Ownership), ownershipBypass: Type.Optional(BypassRoles) }, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: One, ...errorResponses },
+    },
+  }, async (req) => ({ collection: await s.collections.setOwnership(req.params.name, req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, actorContext(req)) }));
 
   app.delete('/collections/:name', {
     config, schema: { tags, params: NameParam, description: 'Deletes a collection, its table and its data.', response: { 204: Type.Null(), ...errorResponses } },

@@ -7,7 +7,7 @@ import { geoArea } from '../../edge/ip-rules.js';
 import { rateLimitArea, RATE_LIMIT_DEFAULTS } from '../../edge/rate-limit.js';
 import { AppError } from '../errors.js';
 import { IdParam, errorResponses } from '../schemas.js';
-import { actorContext } from '../pipeline/authenticate.js';
+import { actorContext, powerOf } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -37,7 +37,7 @@ const LockSchema = Type.Object({
   lockedUntil: Type.Union([Type.String(), Type.Null()]), reason: Type.String(), lockedBy: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** Lockout, spread detection, rate limits, IP and country rules (administrators only). */
+/** Lockout, spread detection, rate limits, IP and country rules (security.manage; locks: accounts.unlock). */
 export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   settingsRoutes(plain, s, '/settings/lockout', s.lockout.area, LockoutSchema, 'Account lockout (AUTH-9); seconds; lockDuration 0 = until an administrator unlocks.');
   settingsRoutes(plain, s, '/settings/spread', s.spread.area, SpreadSchema, 'Spread-attack detection (AUTH-10): failed sign-ins across all accounts per sliding window; seconds.');
@@ -46,7 +46,8 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     (after, req) => s.ipRules.guardGeo(after, req.clientIp));
 
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'security.manage' as const };
+  const unlock = { permission: 'accounts.unlock' as const };
 
   app.get('/ip-rules', {
     config, schema: { tags: ['admin: edge'], response: { 200: Type.Object({ rules: Type.Array(RuleSchema) }), ...errorResponses } },
@@ -79,13 +80,13 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
   });
 
   app.get('/locked-accounts', {
-    config, schema: { tags: ['admin: lockout'], response: { 200: Type.Object({ accounts: Type.Array(LockSchema) }), ...errorResponses } },
+    config: unlock, schema: { tags: ['admin: lockout'], response: { 200: Type.Object({ accounts: Type.Array(LockSchema) }), ...errorResponses } },
   }, async () => ({
     accounts: (await s.lockout.listLocked()).map((l) => ({ ...l, lockedAt: new Date(l.lockedAt).toISOString(), lockedUntil: iso(l.lockedUntil) })),
   }));
 
   app.post('/users/:id/lock', {
-    config,
+    config: unlock,
     schema: {
       tags: ['admin: lockout'], params: IdParam,
       description: 'Locks an account by hand until unlocked. A locked account is refused by every authentication method.',
@@ -96,12 +97,13 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     const ctx = actorContext(req);
     if (ctx.actor.id === req.params.id) throw new AppError('CANNOT_MODIFY_SELF');
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
+    await s.access.checkManageable(await powerOf(req, s), req.params.id);
     await s.lockout.lock(req.params.id, req.body.reason, null, ctx.actor.id, ctx);
     reply.code(204);
   });
 
   app.post('/users/:id/unlock', {
-    config, schema: { tags: ['admin: lockout'], params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
+    config: unlock, schema: { tags: ['admin: lockout'], params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
     await s.lockout.unlock(req.params.id, actorContext(req));

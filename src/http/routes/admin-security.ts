@@ -31,7 +31,7 @@ const EventSchema = Type.Object({
 });
 
 /**
- * GET and PATCH for one settings area (administrators only). A PATCH is validated as a whole,
+ * GET and PATCH for one settings area (security.manage; the event log: audit.read). A PATCH is validated as a whole,
  * applies to every instance at the next request, and is audited with the values before and after.
  */
 export function settingsRoutes<T extends object>(
@@ -40,7 +40,7 @@ export function settingsRoutes<T extends object>(
   guard?: (after: T, req: FastifyRequest) => Promise<void>,
 ): void {
   const app = plain;
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'security.manage' as const };
   const tags = ['admin: settings'];
   app.get(path, { config, schema: { tags, description, response: { 200: schema, ...errorResponses } } }, async (): Promise<unknown> => s.settings.get(area));
   app.patch(path, {
@@ -59,15 +59,15 @@ export function settingsRoutes<T extends object>(
   });
 }
 
-/** Security settings, the security event log and the signing key ring (administrators only). */
+/** Security settings, the security event log and the signing key ring (security.manage; the event log: audit.read). */
 export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'security.manage' as const };
 
   settingsRoutes(plain, s, '/settings/token-policy', s.settings.tokenPolicyArea, TokenPolicySchema, 'The token policy; durations in seconds.');
 
   app.get('/security-events', {
-    config,
+    config: { permission: 'audit.read' as const },
     schema: {
       tags: ['admin: audit'],
       description: 'Newest first. Page with beforeId = the last id of the previous page.',

@@ -1,18 +1,25 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../services.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
-import { actorContext } from '../pipeline/authenticate.js';
+import { actorContext, powerOf } from '../pipeline/authenticate.js';
 import { sessionView } from './auth.js';
 
-/** User administration under /api/admin (administrators only). */
+/**
+ * User administration under /api/admin (the users.manage permission). A non-administrator manager
+ * cannot touch administrators or users who hold more than they do, and cannot make administrators.
+ */
 export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['admin: users'];
-  const config = { auth: 'admin' as const };
+  const config = { permission: 'users.manage' as const };
+  const manageable = async (req: FastifyRequest, id: string): Promise<void> => s.access.checkManageable(await powerOf(req, s), id);
+  const onlyAdminsMakeAdmins = async (req: FastifyRequest, isAdmin: boolean | undefined): Promise<void> => {
+    if (isAdmin !== undefined && !(await powerOf(req, s)).admin) throw new AppError('PRIVILEGE_ESCALATION', { subject: 'user', exceeds: 'administrator' });
+  };
 
   const found = async (id: string) => {
     const u = await s.users.get(id);
@@ -51,6 +58,7 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
     },
   }, async (req, reply) => {
     const { invite, ...input } = req.body;
+    await onlyAdminsMakeAdmins(req, input.isAdmin);
     if (invite && (input.password !== undefined || input.passwordHash !== undefined || input.ssoOnly || !input.email)) {
       throw new AppError('VALIDATION_FAILED', { message: 'an invitation needs an email and no password' });
     }
@@ -78,11 +86,16 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
       }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
     },
-  }, async (req) => ({ user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) }));
+  }, async (req) => {
+    await manageable(req, req.params.id);
+    await onlyAdminsMakeAdmins(req, req.body.isAdmin);
+    return { user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) };
+  });
 
   app.delete('/users/:id', {
     config, schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
+    await manageable(req, req.params.id);
     await s.users.remove(req.params.id, actorContext(req));
     reply.code(204);
   });
@@ -96,6 +109,7 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
       response: { 204: Type.Null(), ...errorResponses },
     },
   }, async (req, reply) => {
+    await manageable(req, req.params.id);
     await s.users.setPassword(req.params.id, req.body.password, actorContext(req), req.body.mustChangePassword ?? false);
     reply.code(204);
   });
@@ -110,7 +124,7 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
   app.delete('/users/:id/sessions', {
     config, schema: { tags, params: IdParam, response: { 200: Type.Object({ ended: Type.Integer() }), ...errorResponses } },
   }, async (req) => {
-    await found(req.params.id);
+    await manageable(req, req.params.id);
     return { ended: await s.sessions.endUserSessions(req.params.id, 'ended_by_admin', actorContext(req)) };
   });
 };

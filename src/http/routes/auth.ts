@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { Principal } from '../../access/principal.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../services.js';
@@ -6,7 +7,7 @@ import type { SessionsTable } from '../../db/types.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
-import { actorContext, presentedToken, requestContext, requireAuth, xsrfGate } from '../pipeline/authenticate.js';
+import { actorContext, presentedToken, principalOf, requestContext, requireAuth, xsrfGate } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -111,11 +112,42 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
     endCurrent(reply);
   });
 
+  const AccessSchema = Type.Object({
+    held: Type.Array(Type.String(), { description: 'Every role the user holds, their own and their departments\'.' }),
+    activeRole: Type.Union([Type.String(), Type.Null()], { description: 'The role this session acts with; null: the union of all held roles.' }),
+    roles: Type.Array(Type.String(), { description: 'The roles requests act with now.' }),
+    departments: Type.Array(Type.String()),
+    permissions: Type.Array(Type.String(), { description: 'System permissions of the acting roles.' }),
+    menus: Type.Array(Type.String(), { description: 'UI page keys of the acting roles; ["*"] for administrators.' }),
+  });
+  const accessView = (p: Principal) => ({ held: p.held, activeRole: p.active, roles: p.roles, departments: p.departments, permissions: p.permissions, menus: p.menus });
+
   app.get('/me', {
-    schema: { tags, response: { 200: Type.Object({ user: UserSchema, session: SessionSchema }), ...errorResponses } },
+    schema: {
+      tags,
+      description: 'The signed-in user, their session, and what they may do: roles, departments, system permissions and menu keys (for the UI).',
+      response: { 200: Type.Object({ user: UserSchema, session: SessionSchema, access: AccessSchema }), ...errorResponses },
+    },
   }, async (req) => {
     const auth = requireAuth(req);
-    return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id) };
+    return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id), access: accessView(await principalOf(req, s)) };
+  });
+
+  app.put('/active-role', {
+    config: { rateLimit: 'write' },
+    schema: {
+      tags,
+      description: 'Switches the role this session acts with (it must be one the user holds), or back to the union of all held roles with null. Other sessions are not affected.',
+      body: Type.Object({ role: Type.Union([Type.String({ minLength: 1, maxLength: 41 }), Type.Null()]) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ access: AccessSchema }), ...errorResponses },
+    },
+  }, async (req) => {
+    const auth = requireAuth(req);
+    const role = req.body.role;
+    if (role !== null && !(await principalOf(req, s)).held.includes(role)) throw new AppError('ROLE_NOT_HELD');
+    await s.db.updateTable('sessions').set({ active_role: role }).where('id', '=', auth.session.id).execute();
+    await s.securityLog.record(actorContext(req), { type: 'access.changed', outcome: 'success', subjectId: auth.user.id, details: { change: 'session.active_role', role } });
+    return { access: accessView(await s.access.principal(auth.user, role)) };
   });
 
   app.get('/sessions', {

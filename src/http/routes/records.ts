@@ -7,7 +7,7 @@ import type { Services } from '../../services.js';
 import type { Caller } from '../../records/service.js';
 import { AppError } from '../errors.js';
 import { errorResponses } from '../schemas.js';
-import { actorContext, requireAuth } from '../pipeline/authenticate.js';
+import { actorContext, principalOf, requireAuth } from '../pipeline/authenticate.js';
 
 const Params = Type.Object({ collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }) }, { additionalProperties: false });
 const IdParams = Type.Object({
@@ -37,7 +37,8 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
 
   const caller = async (req: FastifyRequest): Promise<Caller> => {
     const auth = requireAuth(req);
-    return { user: auth.user, roles: await s.access.rolesOf(auth.user.id), ctx: actorContext(req) };
+    const p = await principalOf(req, s);
+    return { user: auth.user, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
   };
 
   app.get('/:collection/records', {

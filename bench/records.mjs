@@ -1,0 +1,474 @@
+#!/usr/bin/env node
+// Palisade records benchmark: what the security of the records API costs on a list, and how the
+// list scales with the size of the collection.
+//
+//   npm run bench:records        (= tsc -p tsconfig.json && node bench/records.mjs)
+//
+// For each size N (default 10 000, 100 000 and 1 000 000 records), in one run:
+//   1. starts the real server (`node dist/cli/main.js start`) on 127.0.0.1 with a fresh data
+//      directory, a random APP_KEY and a random root password; signs in as root (bearer mode) and
+//      lifts the rate limits as bench/run.mjs does (every budget 1e9);
+//   2. through the admin API: creates the collection `orders` (region: enum, indexed; status:
+//      status draft/open/closed, indexed; customer: string; amount: decimal; margin: decimal in
+//      block "finance"; notes: text, hidden), the role `sales`, the user `seller` with that role,
+//      and two view grants for `sales`:
+//        A  fields region, status, customer, amount        scope {"region":"north"}
+//        B  fields block:finance (margin), statuses closed  scope {"region":"north"}
+//      so `seller` has a row scope (north only), a field mask (notes never, margin only on closed
+//      rows) and per-status grants;
+//   3. seeds N records straight into the table col_orders with better-sqlite3 (one transaction, one
+//      prepared statement, in a worker thread with a time limit) while the server runs (SQLite is in
+//      WAL mode); region and status are spread evenly (each region 1/4, each status 1/3);
+//   4. signs in as `seller`, records the SQL the server runs for the secured list (bench/sql-trace.mjs,
+//      preloaded into the server and switched off before measuring), prints EXPLAIN QUERY PLAN and
+//      times those statements alone on a read-only connection;
+//   5. measures with autocannon (BENCH_CONNS connections, BENCH_WARMUP s warm-up, then BENCH_DURATION s)
+//      GET /api/collections/orders/records?perPage=50 as `seller`; at N = BENCH_BARE_SIZE also the
+//      same query served by bench/bare-server.mjs (no security at all) and GET /api/auth/me as
+//      `seller` (the cost of authentication alone), in the same run;
+//   6. stops the server and removes the data directory.
+// Then it prints a markdown table, the ratios against the aims (secured / bare req/s >= 0.70 at
+// BENCH_BARE_SIZE; p50 latency at the largest size / smallest size <= 1.5) and a JSON summary.
+//
+// It exits 0 when every response was a 2xx and every secured page had the expected shape (north
+// rows only, no notes, margin only on closed rows), 1 otherwise, 2 when something failed to start,
+// 3 when the watchdog stopped the run. Missing an aim does not fail the run: it is reported.
+// Only 127.0.0.1 is ever targeted; every step has a time limit.
+//
+// Environment (all optional):
+//   BENCH_SIZES        comma-separated record counts (default 10000,100000,1000000; 100..5000000 each)
+//   BENCH_BARE_SIZE    the size at which the bare route and /api/auth/me are measured too (default 100000)
+//   BENCH_DURATION     seconds per measurement (default 5, 1..60)
+//   BENCH_WARMUP       seconds of unmeasured warm-up before each measurement (default 2, 0..10)
+//   BENCH_CONNS        connections (default 10)
+//   BENCH_JSON         file to also write the JSON summary to
+
+import { existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, cannon, summarise, benchPassword, api, login, liftRateLimits, createRun,
+} from './lib.mjs';
+
+const require = createRequire(import.meta.url);
+const Database = require('better-sqlite3');
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const COLLECTION = 'orders';
+const TABLE = `col_${COLLECTION}`;
+const REGIONS = ['north', 'south', 'east', 'west'];
+const STATUSES = ['draft', 'open', 'closed'];
+const PER_PAGE = 50;
+
+// ---- seeding (worker thread) --------------------------------------------------------------
+/** mulberry32: a small deterministic generator, so every run seeds the same values. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function seed({ file, n, createdBy }) {
+  const db = new Database(file, { timeout: 10_000 });
+  try {
+    const journal = db.pragma('journal_mode', { simple: true });
+    if (journal !== 'wal') throw new Error(`the database is in ${journal} mode, not WAL: seeding would block the server`);
+    db.pragma('cache_size = -262144'); // 256 MiB for this connection: the random-id index inserts
+    const ins = db.prepare(`insert into ${TABLE} (id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin, notes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const rnd = prng(20261123);
+    const start = Date.UTC(2025, 10, 23);
+    const span = 365 * 24 * 3600 * 1000;
+    const t0 = performance.now();
+    db.transaction(() => {
+      for (let i = 0; i < n; i++) {
+        const created = start + Math.floor((i / n) * span);
+        const amount = Math.round(rnd() * 1_000_000) / 100;
+        ins.run(
+          randomUUID(), created, created, createdBy, createdBy,
+          REGIONS[i % 4], STATUSES[Math.floor(i / 4) % 3],
+          `customer-${(i * 7919) % 5000}`, amount, Math.round(amount * rnd() * 40) / 100,
+          `Internal note ${i}: call back before shipping; credit checked.`,
+        );
+      }
+    })();
+    const insertMs = performance.now() - t0;
+    const t1 = performance.now();
+    const ckpt = db.pragma('wal_checkpoint(TRUNCATE)')[0];
+    return { insertMs: Math.round(insertMs), checkpointMs: Math.round(performance.now() - t1), checkpoint: ckpt, journal };
+  } finally {
+    db.close();
+  }
+}
+
+if (!isMainThread) {
+  try {
+    parentPort.postMessage({ ok: true, res: seed(workerData) });
+  } catch (e) {
+    parentPort.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+} else {
+  await mainThread();
+}
+
+async function mainThread() {
+  const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map((s) => s.trim().replace(/_/g, '')).filter(Boolean).map(Number);
+  if (SIZES.length === 0 || !SIZES.every((n) => Number.isInteger(n) && n >= 100 && n <= 5_000_000)) throw new Error('BENCH_SIZES must list integers from 100 to 5000000');
+  const BARE_SIZE = intEnv('BENCH_BARE_SIZE', 100_000, 100, 5_000_000);
+  const DURATION = intEnv('BENCH_DURATION', 5, 1, 60);
+  const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
+  const CONNS = intEnv('BENCH_CONNS', 10, 1, 256);
+  if (process.env.DATABASE_URL) throw new Error('bench/records.mjs measures SQLite only (it seeds the SQLite file directly); unset DATABASE_URL');
+
+  const DRAIN_LIMIT_MS = 60_000;
+  const seedTimeoutMs = (n) => 60_000 + Math.ceil(n * 0.3); // 1M rows: 6 min
+  // Per measurement: warm-up, duration, and two drains of what autocannon left in flight.
+  const measureMs = (n) => (n === BARE_SIZE ? 4 : 2) * ((WARMUP + DURATION + 20) * 1000 + 2 * DRAIN_LIMIT_MS);
+  const WATCHDOG_MS = SIZES.reduce((t, n) => t + STARTUP_TIMEOUT_MS + 60_000 + seedTimeoutMs(n) + measureMs(n) + 60_000, 60_000);
+  const run = createRun('records', WATCHDOG_MS);
+  const log = run.log;
+
+  /** CPU seconds used so far by a process (Linux /proc; 100 ticks a second), or null. */
+  function cpuSeconds(pid) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Waits for one request to `url` to complete. The server is single-threaded and answers in order,
+   * so this returns once the requests that an autocannon run left in flight are done, and the next
+   * measurement starts with an empty queue.
+   */
+  async function drain(url, headers) {
+    const r = await fetch(url, { headers, signal: AbortSignal.timeout(DRAIN_LIMIT_MS) });
+    await r.arrayBuffer();
+  }
+
+  /** Warm-up, then one measurement; with the cores the serving process used meanwhile. */
+  async function measure(name, url, headers, pid, { connections = CONNS, warmup = WARMUP } = {}) {
+    // A slow list must show up as latency, not as autocannon's 10 s timeout.
+    const opts = { url, headers, timeout: 60 };
+    if (warmup > 0) {
+      await cannon({ ...opts, connections, duration: warmup });
+      await drain(url, headers);
+    }
+    log(`${name}: ${connections} connection${connections === 1 ? '' : 's'}, ${DURATION} s`);
+    const c0 = cpuSeconds(pid);
+    const t0 = performance.now();
+    const load0 = loadavg()[0];
+    const r = await cannon({ ...opts, connections, duration: DURATION });
+    const wall = (performance.now() - t0) / 1000;
+    const c1 = cpuSeconds(pid);
+    const cores = c0 === null || c1 === null ? null : Math.round(((c1 - c0) / wall) * 100) / 100;
+    const out = summarise(name, r, { serverCores: cores, loadAverage1m: [Math.round(load0 * 100) / 100, Math.round(loadavg()[0] * 100) / 100] });
+    await drain(url, headers);
+    return out;
+  }
+
+  function runSeed(file, n, createdBy) {
+    const w = new Worker(fileURLToPath(import.meta.url), { workerData: { file, n, createdBy } });
+    const terminate = run.onCleanup(() => w.terminate().catch(() => {}));
+    const limit = seedTimeoutMs(n);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`seeding ${n} records took longer than ${limit / 1000} s`)), limit);
+      w.once('message', (m) => { clearTimeout(t); if (m.ok) resolve(m.res); else reject(new Error(`seeding: ${m.error}`)); });
+      w.once('error', (e) => { clearTimeout(t); reject(e); });
+      w.once('exit', (code) => { clearTimeout(t); reject(new Error(`seed worker exited (code ${code}) without a result`)); });
+    }).finally(() => terminate());
+  }
+
+  async function waitTrace(file, state) {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      try {
+        const t = JSON.parse(readFileSync(file, 'utf8'));
+        if (t.state === state) return t;
+      } catch { /* being written */ }
+      await sleep(20);
+    }
+    throw new Error(`the SQL trace did not reach state ${state}`);
+  }
+
+  /** The list statements as service.ts builds them (at commit 97e60f3): used only if the trace finds none. */
+  function reconstructed() {
+    const c = (x) => `"${TABLE}"."${x}"`;
+    const g0 = `(${c('region')} = ?)`;
+    const g1 = `(${c('region')} = ? and ${c('status')} in (?))`;
+    const where = `(${g0} or ${g1})`;
+    const cols = ['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'region', 'status', 'customer', 'amount', 'margin'].map(c).join(', ');
+    return {
+      list: { sql: `select ${cols}, case when ${g0} then 1 else 0 end as "__g0", case when ${g1} then 1 else 0 end as "__g1" from "${TABLE}" where ${where} order by ${c('id')} asc limit ? offset ?`, params: ['north', 'north', 'closed', 'north', 'north', 'closed', PER_PAGE, 0] },
+      count: { sql: `select count(*) as n from "${TABLE}" where ${where}`, params: ['north', 'north', 'closed'] },
+    };
+  }
+
+  /** EXPLAIN QUERY PLAN as indented lines. */
+  function plan(db, sql, params) {
+    const rows = db.prepare(`explain query plan ${sql}`).all(...params);
+    const depth = new Map([[0, -1]]);
+    return rows.map((r) => {
+      const d = (depth.get(r.parent) ?? -1) + 1;
+      depth.set(r.id, d);
+      return `${'  '.repeat(d)}${r.detail}`;
+    });
+  }
+
+  /** Median ms of `reps` runs of a statement (after 2 unmeasured ones). */
+  function timeSql(db, sql, params, reps = 15) {
+    const st = db.prepare(sql);
+    for (let i = 0; i < 2; i++) st.all(...params);
+    const ms = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      st.all(...params);
+      ms.push(performance.now() - t0);
+    }
+    ms.sort((a, b) => a - b);
+    return Math.round(ms[Math.floor(ms.length / 2)] * 1000) / 1000;
+  }
+
+  /** The secured page must show only what the grants allow. */
+  function checkSecuredPage(body, n) {
+    const out = [];
+    if (!body || !Array.isArray(body.items)) return ['no items'];
+    if (body.items.length !== Math.min(PER_PAGE, Math.ceil(n / 4))) out.push(`${body.items.length} items, expected ${Math.min(PER_PAGE, Math.ceil(n / 4))}`);
+    for (const it of body.items) {
+      if (it.region !== 'north') out.push(`row ${it.id}: region ${it.region}`);
+      if ('notes' in it) out.push(`row ${it.id}: hidden field notes shown`);
+      if ((it.status === 'closed') !== ('margin' in it)) out.push(`row ${it.id}: margin ${'margin' in it ? 'shown' : 'missing'} on a ${it.status} row`);
+      if (!('customer' in it) || !('amount' in it)) out.push(`row ${it.id}: granted field missing`);
+    }
+    return out.slice(0, 5);
+  }
+
+  async function oneSize(n) {
+    log(`---- ${n.toLocaleString('en')} records ----`);
+    const port = await freePort();
+    const rootPassword = benchPassword();
+    const traceDir = run.tempDir('palisade-records-trace-');
+    const traceFile = path.join(traceDir.dir, 'sql-trace.json');
+    const server = await run.startServer({
+      port, password: rootPassword, prefix: 'palisade-records-',
+      env: { BENCH_SQL_TRACE: traceFile },
+      execArgv: ['--import', pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href],
+    });
+    const { base } = server;
+    const dbFile = path.join(server.dataDir, 'palisade.db');
+    const root = await login(base, rootPassword);
+    const rateLimits = await liftRateLimits(base, root);
+    const rootId = (await api(base, root, 'GET', '/api/auth/me')).user?.id ?? null;
+    log(`server up in ${server.startupMs} ms on ${base}; rate limits lifted (every budget 1e9 per ${rateLimits.window} s)`);
+
+    // 2. The collection, role, user and grants, through the admin API.
+    await api(base, root, 'POST', '/api/admin/collections', {
+      name: COLLECTION,
+      fields: [
+        { name: 'region', type: 'enum', values: REGIONS, indexed: true },
+        { name: 'status', type: 'status', values: STATUSES, indexed: true },
+        { name: 'customer', type: 'string' },
+        { name: 'amount', type: 'decimal' },
+        { name: 'margin', type: 'decimal', block: 'finance' },
+        { name: 'notes', type: 'text', hidden: true },
+      ],
+    }, 201);
+    await api(base, root, 'POST', '/api/admin/roles', { name: 'sales', description: 'bench: north region sales' }, 201);
+    const sellerPassword = benchPassword(['seller', 'palisade']);
+    const seller = (await api(base, root, 'POST', '/api/admin/users', { username: 'seller', password: sellerPassword }, 201)).user;
+    await api(base, root, 'PUT', `/api/admin/users/${seller.id}/roles`, { roles: ['sales'] }, 204);
+    const grants = [
+      await api(base, root, 'POST', '/api/admin/grants', { role: 'sales', collection: COLLECTION, actions: ['view'], fields: ['region', 'status', 'customer', 'amount'], scope: { region: 'north' } }, 201),
+      await api(base, root, 'POST', '/api/admin/grants', { role: 'sales', collection: COLLECTION, actions: ['view'], fields: ['block:finance'], statuses: ['closed'], scope: { region: 'north' } }, 201),
+    ];
+
+    // 3. Seed.
+    log(`seeding ${n.toLocaleString('en')} records into ${TABLE} (one transaction)`);
+    const t0 = Date.now();
+    const seeded = await runSeed(dbFile, n, rootId ?? 'bench');
+    const seedMs = Date.now() - t0;
+    const ro = new Database(dbFile, { readonly: true, fileMustExist: true });
+    run.onCleanup(() => { if (ro.open) ro.close(); });
+    const rows = ro.prepare(`select count(*) as n from ${TABLE}`).get().n;
+    if (rows !== n) throw new Error(`seeded ${rows} rows, expected ${n}`);
+    const dbBytes = statSync(dbFile).size;
+    log(`seeded in ${(seedMs / 1000).toFixed(1)} s (insert ${(seeded.insertMs / 1000).toFixed(1)} s, checkpoint ${seeded.checkpointMs} ms); database ${(dbBytes / 2 ** 20).toFixed(0)} MiB`);
+
+    // 4. Sign in as the seller; record the SQL of the secured list; plans and timings.
+    const token = await login(base, sellerPassword, 'seller');
+    const headers = { authorization: `Bearer ${token}` };
+    const securedUrl = `${base}/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`;
+    const first = await api(base, token, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`);
+    const problems = checkSecuredPage(first, n).map((p) => `N=${n} secured page: ${p}`);
+
+    const TRACED = 10;
+    await waitTrace(traceFile, 'idle');
+    process.kill(server.pid, 'SIGUSR2');
+    await waitTrace(traceFile, 'recording');
+    for (let i = 0; i < TRACED; i++) await api(base, token, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`);
+    process.kill(server.pid, 'SIGUSR2');
+    const trace = await waitTrace(traceFile, 'done');
+    await traceDir.remove();
+    const onTable = trace.statements.filter((s) => s.sql.includes(`"${TABLE}"`) && /^\s*select/i.test(s.sql));
+    const listSt = onTable.find((s) => /\blimit\b/i.test(s.sql) && !/count\(/i.test(s.sql));
+    const countSt = onTable.find((s) => /count\(/i.test(s.sql));
+    const rec = reconstructed();
+    const secured = {
+      source: listSt && countSt ? 'traced' : 'reconstructed',
+      list: listSt && listSt.params ? { sql: listSt.sql, params: listSt.params } : rec.list,
+      count: countSt && countSt.params ? { sql: countSt.sql, params: countSt.params } : rec.count,
+    };
+    const sqlTrace = {
+      requests: TRACED,
+      statementsPerRequest: Math.round((trace.prepared / TRACED) * 10) / 10,
+      onCollectionTablePerRequest: Math.round((onTable.reduce((t, s) => t + s.count, 0) / TRACED) * 10) / 10,
+      statements: trace.statements.map((s) => ({ perRequest: Math.round((s.count / TRACED) * 10) / 10, sql: s.sql.length > 400 ? `${s.sql.slice(0, 400)}…` : s.sql })),
+    };
+    const bareList = { sql: `select id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin from ${TABLE} order by id limit ? offset ?`, params: [PER_PAGE, 0] };
+    const bareCount = { sql: `select count(*) as n from ${TABLE}`, params: [] };
+    // Diagnostics: the row scope of grant A alone, without the OR of the two grants' conditions.
+    const c = (x) => `"${TABLE}"."${x}"`;
+    const oneScopeList = { sql: `select ${['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'region', 'status', 'customer', 'amount', 'margin'].map(c).join(', ')} from "${TABLE}" where ${c('region')} = ? order by ${c('id')} asc limit ? offset ?`, params: ['north', PER_PAGE, 0] };
+    const oneScopeCount = { sql: `select count(*) as n from "${TABLE}" where ${c('region')} = ?`, params: ['north'] };
+    const plans = {
+      oneScopeList: plan(ro, oneScopeList.sql, oneScopeList.params),
+      oneScopeCount: plan(ro, oneScopeCount.sql, oneScopeCount.params),
+      securedList: plan(ro, secured.list.sql, secured.list.params),
+      securedCount: plan(ro, secured.count.sql, secured.count.params),
+      bareList: plan(ro, bareList.sql, bareList.params),
+      bareCount: plan(ro, bareCount.sql, bareCount.params),
+    };
+    const sqlMs = {
+      securedList: timeSql(ro, secured.list.sql, secured.list.params),
+      securedCount: timeSql(ro, secured.count.sql, secured.count.params),
+      bareList: timeSql(ro, bareList.sql, bareList.params),
+      bareCount: timeSql(ro, bareCount.sql, bareCount.params),
+      oneScopeList: timeSql(ro, oneScopeList.sql, oneScopeList.params),
+      oneScopeCount: timeSql(ro, oneScopeCount.sql, oneScopeCount.params),
+    };
+    const stat1 = ro.prepare(`select count(*) as n from sqlite_master where name = 'sqlite_stat1'`).get().n > 0;
+    log(`secured list: ${sqlTrace.statementsPerRequest} SQL statements per request (${secured.source} SQL); `
+      + `alone: list ${sqlMs.securedList} ms, count ${sqlMs.securedCount} ms; bare: list ${sqlMs.bareList} ms, count ${sqlMs.bareCount} ms`);
+    log(`plan, secured list:\n    ${plans.securedList.join('\n    ')}\n  plan, secured count:\n    ${plans.securedCount.join('\n    ')}`);
+
+    // 5. Measure.
+    const results = [];
+    let bare = null;
+    const securedName = `secured GET /api/collections/orders/records?perPage=50, N=${n}`;
+    if (n === BARE_SIZE) {
+      const barePort = await freePort();
+      bare = await run.spawnNode({
+        name: 'bare-server', args: [path.join(HERE, 'bare-server.mjs')],
+        env: { BARE_DB: dbFile, PORT: String(barePort), HOST, NODE_ENV: 'production' },
+        readyUrl: `http://${HOST}:${barePort}/bare?page=1`,
+      });
+      const bareUrl = `http://${HOST}:${barePort}/bare?page=1`;
+      const bareBody = await (await fetch(bareUrl, { signal: AbortSignal.timeout(10_000) })).json();
+      if (bareBody.items?.length !== Math.min(PER_PAGE, n) || bareBody.total !== n) problems.push(`N=${n} bare page: ${bareBody.items?.length} items, total ${bareBody.total}`);
+      results.push({ route: 'bare', ...(await measure(`bare GET /bare?page=1 (no security), N=${n}`, bareUrl, {}, bare.pid)) });
+      results.push({ route: 'secured', ...(await measure(securedName, securedUrl, headers, server.pid)) });
+      results.push({ route: 'auth-only', ...(await measure(`auth only GET /api/auth/me as seller, N=${n}`, `${base}/api/auth/me`, headers, server.pid)) });
+      await bare.stop();
+    } else {
+      results.push({ route: 'secured', ...(await measure(securedName, securedUrl, headers, server.pid)) });
+    }
+    // The same list one request at a time: its latency without queueing behind other connections.
+    results.push({ route: 'secured, 1 conn', ...(await measure(`${securedName}, one connection`, securedUrl, headers, server.pid, { connections: 1, warmup: 0 })) });
+    const check = await fetch(securedUrl, { headers, signal: AbortSignal.timeout(10_000) });
+    const after = await check.json().catch(() => null);
+    if (check.status !== 200) problems.push(`N=${n}: the secured list answered ${check.status} after the run`);
+    for (const r of results) {
+      if (r.ok2xx === 0 || r.non2xx || r.errors || r.timeouts) problems.push(`${r.name}: ${r.ok2xx} 2xx, ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
+    }
+
+    ro.close();
+    await server.stop();
+    return {
+      records: n, startupMs: server.startupMs, seedMs, seed: seeded, databaseMiB: Math.round(dbBytes / 2 ** 20), sqliteStat1: stat1,
+      totalReported: first?.total ?? null, totalAfterRun: after?.total ?? null,
+      grants, sqlTrace, securedSql: secured, plans, sqlMs, results, problems,
+    };
+  }
+
+  async function main() {
+    if (!existsSync(MAIN)) throw new Error(`${path.relative(process.cwd(), MAIN)} not found; run \`npx tsc -p .\` first`);
+    log(`sizes ${SIZES.join(', ')}; bare route and /api/auth/me at ${BARE_SIZE}; ${CONNS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement`);
+    const sizes = [];
+    for (const n of SIZES) sizes.push(await oneSize(n));
+
+    const r2 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000);
+    const at = (n, route) => sizes.find((s) => s.records === n)?.results.find((r) => r.route === route) ?? null;
+    const bareR = at(BARE_SIZE, 'bare');
+    const securedAtBare = at(BARE_SIZE, 'secured');
+    const meAtBare = at(BARE_SIZE, 'auth-only');
+    const small = Math.min(...SIZES);
+    const large = Math.max(...SIZES);
+    const sSmall = at(small, 'secured');
+    const sLarge = at(large, 'secured');
+    const throughputRatio = bareR && securedAtBare ? r2(securedAtBare.reqPerSec / bareR.reqPerSec) : null;
+    const p50Ratio = sSmall && sLarge && sSmall.latencyMs.p50 > 0 ? r2(sLarge.latencyMs.p50 / sSmall.latencyMs.p50) : null;
+    const meanRatio = sSmall && sLarge && sSmall.latencyMs.mean > 0 ? r2(sLarge.latencyMs.mean / sSmall.latencyMs.mean) : null;
+    const summary = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: cpus().length,
+      sqlite: new Database(':memory:').prepare('select sqlite_version() as v').get().v,
+      backend: 'sqlite',
+      durationPerMeasurementS: DURATION,
+      warmupS: WARMUP,
+      connections: CONNS,
+      sizes,
+      ratios: {
+        securedToBareReqPerSec: { size: BARE_SIZE, value: throughputRatio, aim: '>= 0.70', met: throughputRatio === null ? null : throughputRatio >= 0.7 },
+        securedP50LargestToSmallest: { sizes: [large, small], value: p50Ratio, aim: '<= 1.5', met: p50Ratio === null ? null : p50Ratio <= 1.5 },
+        securedMeanLatencyLargestToSmallest: meanRatio,
+        authOnlyToBareReqPerSec: bareR && meAtBare ? r2(meAtBare.reqPerSec / bareR.reqPerSec) : null,
+        securedToAuthOnlyReqPerSec: meAtBare && securedAtBare ? r2(securedAtBare.reqPerSec / meAtBare.reqPerSec) : null,
+      },
+      problems: sizes.flatMap((s) => s.problems),
+    };
+
+    const fmt = (x) => (typeof x === 'number' ? x.toLocaleString('en') : '-');
+    const lines = [
+      `| records | route | conns | req/s (2xx) | p50 ms | p97.5 ms | p99 ms | mean ms | max ms | 2xx | non-2xx | errors | server cores |`,
+      `|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+      ...sizes.flatMap((s) => s.results.map((r) => `| ${fmt(s.records)} | ${r.route} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} | ${fmt(r.serverCores)} |`)),
+      '',
+      `| records | SQL per secured request | secured list SQL ms | secured count SQL ms | total in page | bare list SQL ms | bare count SQL ms | seed s | DB MiB |`,
+      `|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+      ...sizes.map((s) => `| ${fmt(s.records)} | ${s.sqlTrace.statementsPerRequest} | ${s.sqlMs.securedList} | ${s.sqlMs.securedCount} | ${fmt(s.totalReported)} | ${s.sqlMs.bareList} | ${s.sqlMs.bareCount} | ${(s.seedMs / 1000).toFixed(1)} | ${s.databaseMiB} |`),
+      '',
+      `secured / bare req/s at ${fmt(BARE_SIZE)}: ${fmt(throughputRatio)} (aim >= 0.70: ${summary.ratios.securedToBareReqPerSec.met === null ? '-' : summary.ratios.securedToBareReqPerSec.met ? 'met' : 'MISSED'})`,
+      `secured p50 latency ${fmt(large)} / ${fmt(small)}: ${fmt(p50Ratio)} (aim <= 1.5: ${summary.ratios.securedP50LargestToSmallest.met === null ? '-' : summary.ratios.securedP50LargestToSmallest.met ? 'met' : 'MISSED'}); mean latency ratio ${fmt(meanRatio)}`,
+      `auth only (/api/auth/me) / bare req/s: ${fmt(summary.ratios.authOnlyToBareReqPerSec)}; secured / auth only: ${fmt(summary.ratios.securedToAuthOnlyReqPerSec)}`,
+      '',
+      ...sizes.flatMap((s) => [
+        `EXPLAIN QUERY PLAN at ${fmt(s.records)} (${s.securedSql.source} SQL; sqlite_stat1 ${s.sqliteStat1 ? 'present' : 'absent'}):`,
+        `  secured list:  ${s.plans.securedList.join(' | ')}`,
+        `  secured count: ${s.plans.securedCount.join(' | ')}`,
+        `  bare list:     ${s.plans.bareList.join(' | ')}`,
+        `  bare count:    ${s.plans.bareCount.join(' | ')}`,
+        `  diagnostic, grant A's scope alone (where region = ?): list ${s.sqlMs.oneScopeList} ms: ${s.plans.oneScopeList.join(' | ')}; count ${s.sqlMs.oneScopeCount} ms: ${s.plans.oneScopeCount.join(' | ')}`,
+      ]),
+      '',
+      `secured list SQL: ${sizes[0]?.securedSql.list.sql}`,
+      `secured count SQL: ${sizes[0]?.securedSql.count.sql}`,
+    ];
+    process.stdout.write(`\n${lines.join('\n')}\n\n${JSON.stringify(summary, null, 2)}\n`);
+    if (summary.problems.length) log(`problems:\n  ${summary.problems.join('\n  ')}`);
+    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(summary, null, 2) + '\n');
+    return summary.problems.length === 0 ? 0 : 1;
+  }
+
+  await run.finish(main);
+}

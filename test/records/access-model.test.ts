@@ -1,0 +1,208 @@
+// Issue 3: departments, active role and the union of roles, ownership modes with bypass roles,
+// system and menu permissions, and "no one grants more power than they hold".
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+let admin: string;
+const ids: Record<string, string> = {};
+const tokens: Record<string, string> = {};
+const PW: Record<string, string> = {
+  nora: 'Northern-lights-5521', sven: 'Southern-cross-8832', dual: 'Two-hats-worn-6617', mgr: 'Overseer-desk-4409', lead: 'Team-captain-2290',
+};
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+const req = (method: Method, url: string, token: string, payload?: unknown) =>
+  t.app.inject({ method, url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as object } : {}) });
+const ok = (r: { statusCode: number; body: string }, code = 201) => assert.equal(r.statusCode, code, r.body);
+const titles = (r: { statusCode: number; body: string; json(): { items: Array<{ title: string }> } }) => {
+  assert.equal(r.statusCode, 200, r.body);
+  return r.json().items.map((x) => x.title).sort();
+};
+const list = (c: string, token: string) => req('GET', `/api/collections/${c}/records`, token);
+
+before(async () => {
+  t = await makeApp();
+  admin = (await login(t)).token;
+  for (const [u, p] of Object.entries(PW)) ids[u] = await createUser(t, admin, u, p);
+  ok(await req('POST', '/api/admin/collections', admin, {
+    name: 'tickets', ownership: 'group', ownershipBypass: ['supervisor'],
+    fields: [{ name: 'title', type: 'string', required: true }, { name: 'team', type: 'group' }, { name: 'note', type: 'text' }],
+  }));
+  ok(await req('POST', '/api/admin/collections', admin, {
+    name: 'notes', ownership: 'creator', ownershipBypass: ['supervisor'],
+    fields: [{ name: 'title', type: 'string', required: true }],
+  }));
+  ok(await req('POST', '/api/admin/collections', admin, {
+    name: 'rooms', ownership: 'members',
+    fields: [{ name: 'title', type: 'string', required: true }, { name: 'people', type: 'members' }],
+  }));
+  for (const role of ['agent', 'supervisor', 'viewer']) ok(await req('POST', '/api/admin/roles', admin, { name: role }));
+  for (const c of ['tickets', 'notes']) {
+    ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: c, actions: ['view', 'create', 'update'], fields: c === 'tickets' ? ['title', 'note'] : ['title'] }));
+    ok(await req('POST', '/api/admin/grants', admin, { role: 'supervisor', collection: c, actions: ['view', 'update'], fields: c === 'tickets' ? ['title', 'team'] : ['title'] }));
+  }
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'rooms', actions: ['view', 'create', 'update'], fields: ['title', 'people'] }));
+  ok(await req('PUT', '/api/admin/departments/north', admin, { roles: ['agent'] }), 200);
+  ok(await req('PUT', '/api/admin/departments/south', admin, { roles: ['agent'] }), 200);
+  ok(await req('PUT', `/api/admin/users/${ids.nora}/departments`, admin, { departments: ['north'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${ids.sven}/departments`, admin, { departments: ['south'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${ids.dual}/departments`, admin, { departments: ['north', 'south'] }), 204);
+  for (const u of Object.keys(PW)) tokens[u] = (await login(t, u, PW[u])).token;
+});
+after(() => t.close());
+
+test('departments carry roles: a member acts with the department\'s roles, and loses them at the next request when removed', async () => {
+  const me = (await req('GET', '/api/auth/me', tokens.nora!)).json();
+  assert.deepEqual(me.access.held, ['agent']);
+  assert.deepEqual(me.access.departments, ['north']);
+  ok(await req('POST', '/api/collections/notes/records', tokens.nora!, { title: 'nora-note' }));
+  ok(await req('PUT', `/api/admin/users/${ids.nora}/departments`, admin, { departments: [] }), 204);
+  assert.equal((await list('notes', tokens.nora!)).statusCode, 403);
+  ok(await req('PUT', `/api/admin/users/${ids.nora}/departments`, admin, { departments: ['north'] }), 204);
+  assert.deepEqual(titles(await list('notes', tokens.nora!)), ['nora-note']);
+});
+
+test('group ownership: each department sees its own rows; the server sets the group; a foreign group is refused', async () => {
+  ok(await req('POST', '/api/collections/tickets/records', tokens.nora!, { title: 'n1' }));
+  ok(await req('POST', '/api/collections/tickets/records', tokens.sven!, { title: 's1' }));
+  assert.deepEqual(titles(await list('tickets', tokens.nora!)), ['n1']);
+  assert.deepEqual(titles(await list('tickets', tokens.sven!)), ['s1']);
+  // Attack: create a ticket into another department's group.
+  const foreign = await req('POST', '/api/collections/tickets/records', tokens.nora!, { title: 'sneak', team: 'south' });
+  assert.equal(foreign.statusCode, 403, foreign.body);
+  assert.equal(foreign.json().error.code, 'FIELD_NOT_WRITABLE');
+  // Attack: move one's own ticket to another group afterwards.
+  const mine = (await list('tickets', tokens.nora!)).json().items[0];
+  const move = await req('PATCH', `/api/collections/tickets/records/${mine.id}`, tokens.nora!, { team: 'south' });
+  assert.equal(move.json().error.code, 'FIELD_NOT_WRITABLE');
+  // Guessed id of the other department's ticket: 404, not 403.
+  const theirs = (await list('tickets', tokens.sven!)).json().items[0];
+  assert.equal((await req('GET', `/api/collections/tickets/records/${theirs.id}`, tokens.nora!)).statusCode, 404);
+  // A member of two departments names one of theirs, or is asked to.
+  assert.equal((await req('POST', '/api/collections/tickets/records', tokens.dual!, { title: 'd0' })).statusCode, 400);
+  ok(await req('POST', '/api/collections/tickets/records', tokens.dual!, { title: 'd1', team: 'south' }));
+  assert.deepEqual(titles(await list('tickets', tokens.dual!)), ['d1', 'n1', 's1']);
+});
+
+test('ownership bypass: a listed role ignores the ownership filter and may move the owner field; others may not', async () => {
+  ok(await req('POST', '/api/collections/notes/records', tokens.sven!, { title: 'sven-note' }));
+  assert.deepEqual(titles(await list('notes', tokens.sven!)), ['sven-note']);
+  ok(await req('PUT', `/api/admin/users/${ids.mgr}/roles`, admin, { roles: ['supervisor'] }), 204);
+  const all = titles(await list('notes', tokens.mgr!));
+  assert.ok(all.includes('sven-note') && all.includes('nora-note'), JSON.stringify(all));
+  const ticket = (await list('tickets', tokens.mgr!)).json().items.find((x: { title: string }) => x.title === 'n1');
+  ok(await req('PATCH', `/api/collections/tickets/records/${ticket.id}`, tokens.mgr!, { team: 'south' }), 200);
+  assert.deepEqual(titles(await list('tickets', tokens.sven!)), ['d1', 'n1', 's1'].filter((x) => x !== 'd1').concat('d1').sort());
+  assert.ok(!titles(await list('tickets', tokens.nora!)).includes('n1'));
+});
+
+test('member-list ownership: the creator becomes the first member; only members see the record; members are not client-set', async () => {
+  const r = await req('POST', '/api/collections/rooms/records', tokens.nora!, { title: 'war-room' });
+  ok(r);
+  assert.deepEqual(r.json().people, [ids.nora]);
+  assert.deepEqual(titles(await list('rooms', tokens.nora!)), ['war-room']);
+  assert.deepEqual(titles(await list('rooms', tokens.sven!)), []);
+  // Mass assignment of the owner list, on create and on update.
+  const stuffed = await req('POST', '/api/collections/rooms/records', tokens.sven!, { title: 'x', people: [ids.nora] });
+  assert.equal(stuffed.json().error.code, 'FIELD_NOT_WRITABLE');
+  const add = await req('PATCH', `/api/collections/rooms/records/${r.json().id}`, tokens.nora!, { people: [ids.nora, ids.sven] });
+  assert.equal(add.json().error.code, 'FIELD_NOT_WRITABLE');
+  assert.deepEqual(titles(await list('rooms', tokens.sven!)), []);
+});
+
+test('$user.department in a scope: rows of the caller\'s departments', async () => {
+  ok(await req('POST', '/api/admin/collections', admin, { name: 'memos', fields: [{ name: 'title', type: 'string' }, { name: 'dept', type: 'string' }] }));
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'memos', actions: ['view'], fields: ['title'], scope: { dept: { $in: '$user.department' } } }));
+  for (const [title, dept] of [['m-north', 'north'], ['m-south', 'south']]) ok(await req('POST', '/api/collections/memos/records', admin, { title, dept }));
+  assert.deepEqual(titles(await list('memos', tokens.nora!)), ['m-north']);
+  assert.deepEqual(titles(await list('memos', tokens.dual!)), ['m-north', 'm-south']);
+  // A list variable with $eq is refused when the grant is made, never evaluated true.
+  const bad = await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'memos', actions: ['view'], fields: ['title'], scope: { dept: '$user.department' } });
+  assert.equal(bad.statusCode, 400);
+});
+
+test('active role: the union by default; switching narrows to one held role; a role not held is refused', async () => {
+  ok(await req('PUT', `/api/admin/users/${ids.lead}/roles`, admin, { roles: ['viewer'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${ids.lead}/departments`, admin, { departments: ['north'] }), 204);
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'viewer', collection: 'memos', actions: ['view'], fields: ['title', 'dept'] }));
+  const union = (await list('memos', tokens.lead!)).json().items;
+  assert.deepEqual(union.map((x: { title: string }) => x.title).sort(), ['m-north', 'm-south']);
+  assert.equal(union[0].dept !== undefined, true);
+  const sw = await req('PUT', '/api/auth/active-role', tokens.lead!, { role: 'agent' });
+  ok(sw, 200);
+  assert.deepEqual(sw.json().access.roles, ['agent']);
+  const narrowed = (await list('memos', tokens.lead!)).json().items;
+  assert.deepEqual(narrowed.map((x: { title: string }) => x.title), ['m-north']);
+  assert.equal(narrowed[0].dept, undefined);
+  const refused = await req('PUT', '/api/auth/active-role', tokens.lead!, { role: 'supervisor' });
+  assert.equal(refused.statusCode, 403);
+  assert.equal(refused.json().error.code, 'ROLE_NOT_HELD');
+  ok(await req('PUT', '/api/auth/active-role', tokens.lead!, { role: null }), 200);
+  assert.equal((await list('memos', tokens.lead!)).json().items.length, 2);
+  assert.ok((await events(t, admin, 'access.changed')).some((e) => e.details?.change === 'session.active_role'));
+});
+
+test('system permissions and menus: a role\'s permissions open its admin routes only; /me lists them for the UI', async () => {
+  assert.equal((await req('GET', '/api/admin/users', tokens.nora!)).statusCode, 403);
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'helpdesk', permissions: ['users.manage', 'accounts.unlock'], menus: ['users', 'users.locks'] }));
+  ok(await req('PUT', `/api/admin/users/${ids.sven}/roles`, admin, { roles: ['helpdesk'] }), 204);
+  ok(await req('GET', '/api/admin/users', tokens.sven!), 200);
+  ok(await req('GET', '/api/admin/locked-accounts', tokens.sven!), 200);
+  assert.equal((await req('GET', '/api/admin/security-events', tokens.sven!)).statusCode, 403);
+  assert.equal((await req('GET', '/api/admin/collections', tokens.sven!)).statusCode, 403);
+  assert.equal((await req('PATCH', '/api/admin/settings/lockout', tokens.sven!, { maxAttempts: 100 })).statusCode, 403);
+  const me = (await req('GET', '/api/auth/me', tokens.sven!)).json();
+  assert.deepEqual(me.access.permissions, ['accounts.unlock', 'users.manage']);
+  assert.deepEqual(me.access.menus, ['users', 'users.locks']);
+  const root = (await req('GET', '/api/auth/me', admin)).json();
+  assert.deepEqual(root.access.menus, ['*']);
+});
+
+test('privilege escalation: nobody grants a role, permission, grant or user more power than they hold', async () => {
+  // mgr manages users and roles, but holds no security permission and only the supervisor grants.
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'access-admin', permissions: ['users.manage', 'roles.manage'], menus: ['access'] }));
+  ok(await req('PUT', `/api/admin/users/${ids.mgr}/roles`, admin, { roles: ['supervisor', 'access-admin'] }), 204);
+  const mgr = tokens.mgr!;
+  const code = (r: { json(): { error: { code: string } } }) => r.json().error.code;
+  // Attack: a role with a permission the actor lacks.
+  assert.equal(code(await req('POST', '/api/admin/roles', mgr, { name: 'sec', permissions: ['security.manage'] })), 'PRIVILEGE_ESCALATION');
+  assert.equal(code(await req('POST', '/api/admin/roles', mgr, { name: 'menu', menus: ['security'] })), 'PRIVILEGE_ESCALATION');
+  // Legitimate: a role with less.
+  ok(await req('POST', '/api/admin/roles', mgr, { name: 'junior', permissions: ['users.manage'], menus: ['access'] }));
+  // Attack: widen a role the actor may manage beyond their own power.
+  assert.equal(code(await req('PATCH', '/api/admin/roles/junior', mgr, { permissions: ['audit.read'] })), 'PRIVILEGE_ESCALATION');
+  // Attack: a grant wider than the actor's own (supervisor may not create notes; no grant on memos).
+  assert.equal(code(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'notes', actions: ['create'], fields: ['title'] })), 'PRIVILEGE_ESCALATION');
+  assert.equal(code(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'memos', actions: ['view'], fields: ['title'] })), 'PRIVILEGE_ESCALATION');
+  // Legitimate: a grant their own covers.
+  ok(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'notes', actions: ['view'], fields: ['title'] }));
+  // Attack: extend a role that already gives more than they hold (helpdesk has accounts.unlock).
+  assert.equal(code(await req('POST', '/api/admin/grants', mgr, { role: 'helpdesk', collection: 'notes', actions: ['view'], fields: ['title'] })), 'PRIVILEGE_ESCALATION');
+  // Attack: hand out a stronger role, directly or through a department.
+  assert.equal(code(await req('PUT', `/api/admin/users/${ids.nora}/roles`, mgr, { roles: ['helpdesk'] })), 'PRIVILEGE_ESCALATION');
+  ok(await req('PUT', '/api/admin/departments/ops', admin, { roles: ['helpdesk'] }), 200);
+  assert.equal(code(await req('PUT', `/api/admin/users/${ids.nora}/departments`, mgr, { departments: ['ops'] })), 'PRIVILEGE_ESCALATION');
+  assert.equal(code(await req('PUT', '/api/admin/departments/north', mgr, { roles: ['agent', 'helpdesk'] })), 'PRIVILEGE_ESCALATION');
+  // Attack: change the roles of a user who holds more (lead holds agent through north, and viewer).
+  assert.equal(code(await req('PUT', `/api/admin/users/${ids.lead}/roles`, mgr, { roles: ['junior'] })), 'PRIVILEGE_ESCALATION');
+  // Legitimate: create a user and hand out what they hold.
+  const made = await req('POST', '/api/admin/users', mgr, { username: 'newbie', password: 'Fresh-start-key-1234' });
+  ok(made);
+  const newbie = made.json().user.id as string;
+  ok(await req('PUT', `/api/admin/users/${newbie}/roles`, mgr, { roles: ['junior'] }), 204);
+  // Attack: change their own roles; make an administrator; take over an administrator or a stronger user.
+  assert.equal(code(await req('PUT', `/api/admin/users/${ids.mgr}/roles`, mgr, { roles: ['helpdesk'] })), 'CANNOT_MODIFY_SELF');
+  assert.equal(code(await req('PATCH', `/api/admin/users/${newbie}`, mgr, { isAdmin: true })), 'PRIVILEGE_ESCALATION');
+  assert.equal(code(await req('POST', '/api/admin/users', mgr, { username: 'newadmin', password: 'Fresh-admin-key-1234', isAdmin: true })), 'PRIVILEGE_ESCALATION');
+  const rootId = (await req('GET', '/api/auth/me', admin)).json().user.id;
+  assert.equal(code(await req('PUT', `/api/admin/users/${rootId}/password`, mgr, { password: 'Taken-over-root-5555' })), 'PRIVILEGE_ESCALATION');
+  assert.equal(code(await req('PATCH', `/api/admin/users/${ids.sven}`, mgr, { status: 'disabled' })), 'PRIVILEGE_ESCALATION');
+  // Legitimate: manage a user who holds no more than they do.
+  ok(await req('PATCH', `/api/admin/users/${newbie}`, mgr, { email: 'newbie@example.test' }), 200);
+  // The checks apply to the acting roles: narrowed to supervisor, the manager manages nothing.
+  ok(await req('PUT', '/api/auth/active-role', mgr, { role: 'supervisor' }), 200);
+  assert.equal((await req('GET', '/api/admin/users', mgr)).statusCode, 403);
+  ok(await req('PUT', '/api/auth/active-role', mgr, { role: null }), 200);
+});
