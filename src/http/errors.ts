@@ -25,6 +25,7 @@ export const ERRORS = Object.freeze({
   SESSION_ENDED: { status: 401, message: 'The session has ended; sign in again.' },
   XSRF_TOKEN_INVALID: { status: 403, message: 'A valid XSRF token is required for this request.' },
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  EXPAND_INVALID: { status: 400, message: 'The expansion is not valid.' },
   PRIVILEGE_ESCALATION: { status: 403, message: 'This would give more power than you hold.' },
   ROLE_NOT_HELD: { status: 403, message: 'You do not hold this role.' },
   CANNOT_MODIFY_SELF: { status: 403, message: 'This change cannot be made to your own account.' },

@@ -27,6 +27,21 @@ export interface FilterContext {
   vars: FilterVars;
   /** Called with every field the filter names (the filter-oracle check). */
   onField?: (field: string) => void;
+  /** The name the collection's table goes by in the query (default: the table itself). */
+  alias?: string;
+  /**
+   * Relation paths (`customer.name`): the target of a relation field as the caller may see it. Without
+   * it, relation paths are refused (grant scopes cannot use them).
+   */
+  relation?: (field: string) => RelationContext;
+}
+
+/** A relation's target collection as one caller sees it: their view scope there and their filter check. */
+export interface RelationContext {
+  def: CollectionDef;
+  alias: string;
+  scope: RawBuilder<SqlBool>;
+  onField: (field: string) => void;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
@@ -70,6 +85,7 @@ function fieldOf(def: CollectionDef, name: string): { column: string; field: Fie
  */
 export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<SqlBool> {
   let count = 0;
+  const table = ctx.alias ?? tableOf(ctx.def.name);
   const walk = (n: unknown, depth: number): RawBuilder<SqlBool> => {
     if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large or too deep' });
     if (!isPlainObject(n)) throw new AppError('FILTER_INVALID', { message: 'a filter is an object' });
@@ -83,6 +99,8 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
         parts.push(sql<SqlBool>`not (${walk(value, depth + 1)})`);
       } else if (key.startsWith('$')) {
         throw new AppError('FILTER_INVALID', { message: `unknown operator ${key.slice(0, 20)}` });
+      } else if (key.includes('.')) {
+        parts.push(pathCondition(key, value));
       } else {
         ctx.onField?.(key);
         parts.push(fieldCondition(key, value, depth));
@@ -90,6 +108,22 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
     }
     if (parts.length === 0) return sql<SqlBool>`1 = 1`;
     return parts.length === 1 ? parts[0]! : sql<SqlBool>`(${sql.join(parts, sql` and `)})`;
+  };
+
+  /**
+   * `rel.field`: true where the related record lies in the caller's view scope of the target collection
+   * and matches; the target field must be filterable there, and the relation field here.
+   */
+  const pathCondition = (key: string, spec: unknown): RawBuilder<SqlBool> => {
+    const [rel, sub, ...more] = key.split('.');
+    if (more.length > 0 || !rel || !sub) throw new AppError('FILTER_INVALID', { message: 'a relation path has one dot: relation.field' });
+    ctx.onField?.(rel);
+    const { field } = fieldOf(ctx.def, rel);
+    if (field?.type !== 'relation') throw new AppError('FILTER_INVALID', { message: `${rel.slice(0, 40)} is not a relation` });
+    if (!ctx.relation) throw new AppError('FILTER_INVALID', { message: 'relation paths are not allowed here' });
+    const r = ctx.relation(rel);
+    const inner = compileFilter({ [sub]: spec }, { def: r.def, vars: ctx.vars, alias: r.alias, onField: r.onField });
+    return sql<SqlBool>`exists (select 1 from ${sql.table(tableOf(r.def.name))} as ${sql.id(r.alias)} where ${sql.ref(`${r.alias}.id`)} = ${sql.ref(`${table}.${rel}`)} and ${r.scope} and ${inner})`;
   };
 
   const fieldCondition = (name: string, spec: unknown, depth: number): RawBuilder<SqlBool> => {
@@ -101,10 +135,10 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
       if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large' });
       const v = resolve(raw, ctx.vars);
       if (field?.type === 'members') {
-        conds.push(membersCondition(ctx.def, field, op, v));
+        conds.push(membersCondition(ctx.def, table, field, op, v));
         continue;
       }
-      const col = sql.ref(`${tableOf(ctx.def.name)}.${column}`);
+      const col = sql.ref(`${table}.${column}`);
       switch (op) {
         case '$null': conds.push(v ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} is not null`); break;
         case '$eq': conds.push(v === null ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} = ${toColumnValue(field, v)}`); break;
@@ -136,10 +170,23 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
   return walk(node, 0);
 }
 
-function membersCondition(def: CollectionDef, f: FieldDef, op: string, v: unknown): RawBuilder<SqlBool> {
+/** The relation paths (`rel.field` keys) a filter names, anywhere in it. */
+export function relationPaths(node: unknown, out: Set<string> = new Set(), depth = 0): Set<string> {
+  if (depth > MAX_DEPTH + 2) return out;
+  if (Array.isArray(node)) for (const n of node) relationPaths(n, out, depth + 1);
+  else if (isPlainObject(node)) {
+    for (const [k, v] of Object.entries(node)) {
+      if (k.includes('.') && !k.startsWith('$')) out.add(k);
+      relationPaths(v, out, depth + 1);
+    }
+  }
+  return out;
+}
+
+function membersCondition(def: CollectionDef, table: string, f: FieldDef, op: string, v: unknown): RawBuilder<SqlBool> {
   const jt = membersTableOf(def.name, f.name);
   const exists = (ids: unknown[]) => ids.length === 0 ? sql<SqlBool>`1 = 0`
-    : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${tableOf(def.name)}.id`)} and m.user_id in (${sql.join(ids)}))`;
+    : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${table}.id`)} and m.user_id in (${sql.join(ids)}))`;
   if (op === '$eq' && typeof v === 'string') return exists([v]);
   if (op === '$in' && Array.isArray(v)) return exists(v.filter((x) => typeof x === 'string'));
   throw new AppError('FILTER_INVALID', { message: `a member list takes $eq or $in with user ids` });

@@ -37,7 +37,7 @@ export interface CollectionDef {
 export const SYSTEM_FIELDS = ['id', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'] as const;
 
 const NAME = /^[a-z][a-z0-9_]{0,40}$/;
-const RESERVED = new Set(['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'createdat', 'updatedat', 'createdby', 'updatedby', 'select', 'from', 'where', 'table', 'order', 'group', 'user']);
+const RESERVED = new Set(['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'createdat', 'updatedat', 'createdby', 'updatedby', 'select', 'from', 'where', 'table', 'order', 'group', 'user', 'expand']);
 const MAX_FIELDS = 200;
 
 export function isName(s: unknown): s is string {

@@ -7,7 +7,7 @@ import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
 import { grantedFields, type AccessStore, type Action, type Grant } from '../access/grants.js';
 import type { CollectionRegistry } from './registry.js';
-import { SYSTEM_COLUMNS, compileFilter, toColumnValue, type FilterVars } from './filter.js';
+import { SYSTEM_COLUMNS, compileFilter, relationPaths, toColumnValue, type FilterVars, type RelationContext } from './filter.js';
 import { membersTableOf, ownershipField, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 export interface Caller {
@@ -22,6 +22,8 @@ export interface ListQuery {
   filter?: unknown;
   sort?: string;
   fields?: string;
+  /** Relation fields to expand, and `collection:field` reverse relations. */
+  expand?: string;
   page: number;
   perPage: number;
 }
@@ -39,6 +41,10 @@ interface Plan {
 }
 
 const OUTSIDE = 'outside the write grants';
+/** Most related records one reverse expansion returns per request. */
+const EXPAND_MAX = 1000;
+/** Most groups an aggregate returns. */
+const AGG_GROUPS_MAX = 1000;
 /** Most records one bulk request may change. */
 const BULK_MAX = 10_000;
 const SYSTEM_OUT: Array<[string, string]> = [['id', 'id'], ['createdAt', 'created_at'], ['updatedAt', 'updated_at'], ['createdBy', 'created_by'], ['updatedBy', 'updated_by']];
@@ -81,10 +87,9 @@ export class RecordService {
   }
 
   /** The SQL condition under which a grant holds for a row: its scope, its statuses, the ownership mode. */
-  private condition(p: Plan, g: Grant): RawBuilder<SqlBool> {
-    const t = tableOf(p.def.name);
+  private condition(p: Plan, g: Grant, t = tableOf(p.def.name)): RawBuilder<SqlBool> {
     const parts: RawBuilder<SqlBool>[] = [];
-    if (g.scope) parts.push(compileFilter(g.scope, { def: p.def, vars: p.vars }));
+    if (g.scope) parts.push(compileFilter(g.scope, { def: p.def, vars: p.vars, alias: t }));
     if (g.statuses) {
       const status = p.def.fields.find((f) => f.type === 'status');
       parts.push(!status || g.statuses.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${status.name}`)} in (${sql.join(g.statuses)})`);
@@ -107,8 +112,39 @@ export class RecordService {
     return new Set([...names].filter((n) => visibleTo(p.def.fields.find((f) => f.name === n)!, p.roles)));
   }
 
-  private scopeOf(p: Plan): RawBuilder<SqlBool> {
-    return p.bypass ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(p.grants.map((g) => this.condition(p, g)), sql` or `)})`;
+  private scopeOf(p: Plan, alias?: string): RawBuilder<SqlBool> {
+    return p.bypass ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(p.grants.map((g) => this.condition(p, g, alias)), sql` or `)})`;
+  }
+
+  /**
+   * A client filter as SQL, with the filter-oracle check on every field it names. Relation paths
+   * (`customer.name`) reach only related records in the caller's view scope of the target, and only
+   * fields they may filter on there; a target they have no view grant on is FIELD_NOT_FILTERABLE.
+   */
+  private async userFilter(caller: Caller, p: Plan, filter: unknown): Promise<RawBuilder<SqlBool>> {
+    const targets = new Map<string, RelationContext>();
+    for (const path of relationPaths(filter)) {
+      const rel = path.split('.')[0]!;
+      const f = p.def.fields.find((x) => x.name === rel);
+      if (f?.type !== 'relation' || targets.has(rel)) continue;
+      let tp: Plan;
+      try {
+        tp = await this.plan(caller, f.target!, 'view');
+      } catch (e) {
+        if (e instanceof AppError && e.code === 'FORBIDDEN') throw new AppError('FIELD_NOT_FILTERABLE', { field: path.slice(0, 80) });
+        throw e;
+      }
+      const alias = `r_${rel}`;
+      targets.set(rel, { def: tp.def, alias, scope: this.scopeOf(tp, alias), onField: this.fieldsOf(tp).checkFilterable });
+    }
+    return compileFilter(filter, {
+      def: p.def, vars: p.vars, onField: this.fieldsOf(p).checkFilterable,
+      relation: (rel) => {
+        const r = targets.get(rel);
+        if (!r) throw new AppError('FILTER_INVALID', { message: `${rel.slice(0, 40)} is not a relation` });
+        return r;
+      },
+    });
   }
 
   /**
@@ -132,10 +168,11 @@ export class RecordService {
     const t = tableOf(p.def.name);
     const { perGrant, anyReadable, checkFilterable } = this.fieldsOf(p);
     const where: RawBuilder<SqlBool>[] = [this.scopeOf(p)];
-    if (q.filter !== undefined) where.push(compileFilter(q.filter, { def: p.def, vars: p.vars, onField: checkFilterable }));
+    if (q.filter !== undefined) where.push(await this.userFilter(caller, p, q.filter));
     const order = (q.sort ?? '').split(',').filter(Boolean).slice(0, 5).map((s) => {
       const desc = s.startsWith('-');
       const name = desc ? s.slice(1) : s;
+      if (name.includes('.')) throw new AppError('FILTER_INVALID', { message: 'sorting on a relation path is not supported' });
       checkFilterable(name);
       const f = p.def.fields.find((x) => x.name === name);
       if (f?.type === 'members') throw new AppError('FILTER_INVALID', { message: 'cannot sort on a member list' });
@@ -156,7 +193,96 @@ export class RecordService {
     const rows = (await sql<Record<string, unknown>>`select ${select} from ${sql.table(t)} where ${cond} order by ${sql.join(order)} limit ${q.perPage} offset ${offset}`.execute(this.db)).rows;
     const total = Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(t)} where ${cond}`.execute(this.db)).rows[0]?.n ?? 0);
     const items = await this.shape(p, rows, perGrant, wanted);
-    return { items, total, page: q.page, perPage: q.perPage };
+    const truncated = q.expand ? await this.expand(caller, p, items, q.expand) : [];
+    return { items, total, page: q.page, perPage: q.perPage, ...(truncated.length > 0 ? { expandTruncated: truncated } : {}) };
+  }
+
+  /**
+   * Relation expansion, through this same service: `customer` puts the related record (as the caller
+   * may see it in the target collection, or null) under `expand.customer`; `orders:customer` puts the
+   * records of `orders` whose `customer` is this row under `expand["orders:customer"]`. A relation field
+   * the caller cannot read on a row is not expanded on that row. Returns the reverse expansions that
+   * hit the cap.
+   */
+  private async expand(caller: Caller, p: Plan, items: RecordOut[], spec: string): Promise<string[]> {
+    const names = [...new Set(spec.split(',').filter(Boolean))];
+    if (names.length > 5) throw new AppError('EXPAND_INVALID', { message: 'at most 5 expansions' });
+    const truncated: string[] = [];
+    const put = (item: RecordOut, name: string, value: unknown) => {
+      item.expand = { ...(item.expand as Record<string, unknown> | undefined), [name]: value };
+    };
+    for (const name of names) {
+      const [source, via, ...rest] = name.split(':');
+      if (via !== undefined) {
+        const def = rest.length === 0 ? await this.registry.get(source!) : null;
+        const f = def?.fields.find((x) => x.name === via);
+        if (!def || f?.type !== 'relation' || f.target !== p.def.name) throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
+        const ids = items.map((i) => String(i.id));
+        const related = ids.length === 0 ? { items: [] } : await this.list(caller, def.name, { filter: { [via]: { $in: ids } }, page: 1, perPage: EXPAND_MAX + 1 });
+        if (related.items.length > EXPAND_MAX) truncated.push(name);
+        for (const item of items) put(item, name, related.items.slice(0, EXPAND_MAX).filter((r) => r[via] === item.id));
+        continue;
+      }
+      const f = p.def.fields.find((x) => x.name === source);
+      if (f?.type !== 'relation') throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not a relation field` });
+      const ids = [...new Set(items.map((i) => i[f.name]).filter((v): v is string => typeof v === 'string'))];
+      const found = ids.length === 0 ? [] : (await this.list(caller, f.target!, { filter: { id: { $in: ids } }, page: 1, perPage: ids.length })).items;
+      const byId = new Map(found.map((r) => [r.id, r]));
+      for (const item of items) if (f.name in item) put(item, f.name, item[f.name] === null ? null : byId.get(item[f.name]) ?? null);
+    }
+    return truncated;
+  }
+
+  /**
+   * Aggregates (count, sum, avg, min, max), optionally grouped by up to three fields, over the records
+   * the caller may view. Grouped and measured fields must be readable on every row the caller can see
+   * (the filter-oracle rule), so an aggregate cannot reveal a masked or hidden value.
+   */
+  async aggregate(caller: Caller, collection: string, q: { filter?: unknown; groupBy?: string; metrics: string }): Promise<{ groups: Array<Record<string, unknown>> }> {
+    const p = await this.plan(caller, collection, 'view');
+    const t = tableOf(p.def.name);
+    const { checkFilterable } = this.fieldsOf(p);
+    const fieldNamed = (name: string): FieldDef => {
+      checkFilterable(name);
+      const sys = SYSTEM_COLUMNS[name];
+      if (sys) return { name: sys, type: name === 'createdAt' || name === 'updatedAt' ? 'datetime' : 'string' };
+      return p.def.fields.find((f) => f.name === name)!;
+    };
+    const groupBy = (q.groupBy ?? '').split(',').filter(Boolean);
+    if (groupBy.length > 3) throw new AppError('FILTER_INVALID', { message: 'group by at most 3 fields' });
+    const groups = groupBy.map((name) => {
+      const f = fieldNamed(name);
+      if (f.type === 'members' || f.type === 'json' || f.type === 'text') throw new AppError('FILTER_INVALID', { message: `cannot group by ${name}` });
+      return { name, f };
+    });
+    const metrics = q.metrics.split(',').filter(Boolean).map((m) => {
+      if (m === 'count') return { key: m, fn: 'count', f: null as FieldDef | null };
+      const [fn, name, ...more] = m.split(':');
+      if (more.length > 0 || !name || !['sum', 'avg', 'min', 'max'].includes(fn!)) throw new AppError('FILTER_INVALID', { message: `a metric is count or sum|avg|min|max:field, not ${m.slice(0, 40)}` });
+      const f = fieldNamed(name);
+      const numeric = f.type === 'integer' || f.type === 'decimal';
+      if (!numeric && !((fn === 'min' || fn === 'max') && f.type === 'datetime')) throw new AppError('FILTER_INVALID', { message: `${fn} needs a number field${fn === 'min' || fn === 'max' ? ' or a date-time' : ''}` });
+      return { key: m, fn: fn!, f };
+    });
+    if (metrics.length === 0 || metrics.length > 10) throw new AppError('FILTER_INVALID', { message: 'name 1 to 10 metrics' });
+    const where = [this.scopeOf(p)];
+    if (q.filter !== undefined) where.push(await this.userFilter(caller, p, q.filter));
+    const cols = groups.map((g, i) => sql`${sql.ref(`${t}.${g.f.name}`)} as ${sql.id(`g${i}`)}`);
+    const aggs = metrics.map((m, i) => m.f === null ? sql`count(*) as ${sql.id(`m${i}`)}`
+      : sql`${sql.raw(m.fn)}(${sql.ref(`${t}.${m.f.name}`)}) as ${sql.id(`m${i}`)}`);
+    const groupSql = groups.length > 0 ? sql` group by ${sql.join(groups.map((g) => sql.ref(`${t}.${g.f.name}`)))} order by ${sql.join(groups.map((g) => sql.ref(`${t}.${g.f.name}`)))}` : sql``;
+    const rows = (await sql<Record<string, unknown>>`select ${sql.join([...cols, ...aggs])} from ${sql.table(t)} where ${sql.join(where, sql` and `)}${groupSql} limit ${AGG_GROUPS_MAX + 1}`.execute(this.db)).rows;
+    if (rows.length > AGG_GROUPS_MAX) throw new AppError('VALIDATION_FAILED', [{ path: '/groupBy', message: `more than ${AGG_GROUPS_MAX} groups; filter or group by fewer fields` }]);
+    return {
+      groups: rows.map((r) => {
+        const out: Record<string, unknown> = { key: Object.fromEntries(groups.map((g, i) => [g.name, decode(g.f, r[`g${i}`])])) };
+        metrics.forEach((m, i) => {
+          const v = r[`m${i}`];
+          out[m.key] = v === null || v === undefined ? null : m.f?.type === 'datetime' ? new Date(Number(v)).toISOString() : Number(v);
+        });
+        return out;
+      }),
+    };
   }
 
   /** Each row shows the fields of the grants that hold for that row, decoded for JSON. */
@@ -201,8 +327,8 @@ export class RecordService {
     }
   }
 
-  async get(caller: Caller, collection: string, id: string): Promise<RecordOut> {
-    const r = await this.list(caller, collection, { filter: { id }, page: 1, perPage: 1 });
+  async get(caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut> {
+    const r = await this.list(caller, collection, { filter: { id }, page: 1, perPage: 1, expand });
     if (r.items.length === 0) throw new AppError('NOT_FOUND');
     return r.items[0]!;
   }
@@ -389,9 +515,9 @@ export class RecordService {
 
 
   /** The ids of the records in scope of the plan that match a filter, at most `max`. */
-  private async idsInScope(trx: Db, p: Plan, filter: unknown, max: number): Promise<string[]> {
+  private async idsInScope(trx: Db, caller: Caller, p: Plan, filter: unknown, max: number): Promise<string[]> {
     const t = tableOf(p.def.name);
-    const where = sql.join([this.scopeOf(p), compileFilter(filter, { def: p.def, vars: p.vars, onField: this.fieldsOf(p).checkFilterable })], sql` and `);
+    const where = sql.join([this.scopeOf(p), await this.userFilter(caller, p, filter)], sql` and `);
     const rows = (await sql<{ id: string }>`select ${sql.ref(`${t}.id`)} as id from ${sql.table(t)} where ${where} order by ${sql.ref(`${t}.id`)} limit ${max + 1}`.execute(trx)).rows;
     if (rows.length > max) throw new AppError('VALIDATION_FAILED', [{ path: '/filter', message: `matches more than ${max} records; narrow it` }]);
     return rows.map((r) => r.id);
@@ -401,7 +527,7 @@ export class RecordService {
   async bulkDelete(caller: Caller, collection: string, filter: unknown): Promise<number> {
     const p = await this.plan(caller, collection, 'delete');
     return this.db.transaction().execute(async (trx) => {
-      const ids = await this.idsInScope(trx, p, filter, BULK_MAX);
+      const ids = await this.idsInScope(trx, caller, p, filter, BULK_MAX);
       const t = tableOf(p.def.name);
       if (ids.length > 0) await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
       return ids.length;
@@ -420,7 +546,7 @@ export class RecordService {
     if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys) });
     const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
     return this.db.transaction().execute(async (trx) => {
-      const ids = await this.idsInScope(trx, narrowed, filter, BULK_MAX);
+      const ids = await this.idsInScope(trx, caller, narrowed, filter, BULK_MAX);
       if (ids.length === 0) return 0;
       const t = tableOf(p.def.name);
       const assignments = Object.entries({ ...values, updated_at: this.now(), updated_by: caller.user.id }).map(([c, v]) => sql`${sql.id(c)} = ${v}`);

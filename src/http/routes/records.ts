@@ -15,6 +15,7 @@ const IdParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
 }, { additionalProperties: false });
 const Record_ = Type.Record(Type.String(), Type.Unknown());
+const Expand = Type.String({ maxLength: 300, pattern: '^[a-z0-9_,:]*$' });
 
 function parseFilter(raw: string | undefined): unknown {
   if (raw === undefined) return undefined;
@@ -44,22 +45,36 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
   app.get('/:collection/records', {
     schema: {
       tags, params: Params,
-      description: 'Lists the records the caller may see: the row scope of their grants is part of the SQL, and each row carries only the fields granted for it. `filter` is JSON ($eq $ne $gt $gte $lt $lte $in $nin $like $ilike $null $and $or $not); `sort` is comma-separated, `-` for descending.',
+      description: 'Lists the records the caller may see: the row scope of their grants is part of the SQL, and each row carries only the fields granted for it. `filter` is JSON ($eq $ne $gt $gte $lt $lte $in $nin $like $ilike $null $and $or $not; `relation.field` paths reach related records the caller may see); `sort` is comma-separated, `-` for descending; `expand` names relation fields and `collection:field` reverse relations, placed under each row\'s `expand`.',
       querystring: Type.Object({
         filter: Type.Optional(Type.String({ maxLength: 4096 })),
         sort: Type.Optional(Type.String({ maxLength: 300 })),
         fields: Type.Optional(Type.String({ maxLength: 2000 })),
+        expand: Type.Optional(Expand),
         page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
         perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
       }, { additionalProperties: false }),
-      response: { 200: Type.Object({ items: Type.Array(Record_), total: Type.Integer(), page: Type.Integer(), perPage: Type.Integer() }), ...errorResponses },
+      response: { 200: Type.Object({ items: Type.Array(Record_), total: Type.Integer(), page: Type.Integer(), perPage: Type.Integer(), expandTruncated: Type.Optional(Type.Array(Type.String())) }), ...errorResponses },
     },
   }, async (req) => {
     const filter = parseFilter(req.query.filter);
     return s.records.list(await caller(req), req.params.collection, {
-      filter, sort: req.query.sort, fields: req.query.fields, page: req.query.page ?? 1, perPage: req.query.perPage ?? 50,
+      filter, sort: req.query.sort, fields: req.query.fields, expand: req.query.expand, page: req.query.page ?? 1, perPage: req.query.perPage ?? 50,
     });
   });
+
+  app.get('/:collection/records/aggregate', {
+    schema: {
+      tags, params: Params,
+      description: 'count, sum, avg, min and max over the records the caller may view, grouped by up to three fields (at most 1000 groups). Grouped and measured fields must be readable on every row the caller can see (FIELD_NOT_FILTERABLE otherwise).',
+      querystring: Type.Object({
+        metrics: Type.String({ minLength: 1, maxLength: 500, description: 'Comma-separated: count, sum:field, avg:field, min:field, max:field.' }),
+        groupBy: Type.Optional(Type.String({ maxLength: 200 })),
+        filter: Type.Optional(Type.String({ maxLength: 4096 })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ groups: Type.Array(Record_) }), ...errorResponses },
+    },
+  }, async (req) => s.records.aggregate(await caller(req), req.params.collection, { filter: parseFilter(req.query.filter), groupBy: req.query.groupBy, metrics: req.query.metrics }));
 
   app.get('/:collection/records/export', {
     config: { rateLimit: 'export' },
@@ -148,8 +163,12 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
   });
 
   app.get('/:collection/records/:id', {
-    schema: { tags, params: IdParams, description: 'A record outside the caller\'s scope answers 404.', response: { 200: Record_, ...errorResponses } },
-  }, async (req) => s.records.get(await caller(req), req.params.collection, req.params.id));
+    schema: {
+      tags, params: IdParams, description: 'A record outside the caller\'s scope answers 404. `expand` as for a list.',
+      querystring: Type.Object({ expand: Type.Optional(Expand) }, { additionalProperties: false }),
+      response: { 200: Record_, ...errorResponses },
+    },
+  }, async (req) => s.records.get(await caller(req), req.params.collection, req.params.id, req.query.expand));
 
   app.patch('/:collection/records/:id', {
     schema: { tags, params: IdParams, body: Record_, response: { 200: Record_, ...errorResponses } },
