@@ -20,7 +20,7 @@ const USAGE = `usage: palisade <command>
   user disable --username U
   user enable --username U
   user delete --username U
-  user roles --username U --set R1,R2       replace a user's roles (--set "" removes all)
+  user roles --username U --set R1,R2     replace a user's roles (--set "" removes all)
   user departments --username U --set D1  replace a user's departments (they carry roles)
   user unlock --username U                lift a lock (lockout or administrator)
   sessions revoke --user U                end every session of a user
