@@ -408,8 +408,45 @@ export class RecordService {
     }
   }
 
+  /**
+   * The relation and group values among `bodies` that the caller may not point at: a related record must
+   * be one the caller can view in the target collection (a hidden record and a missing one answer alike:
+   * no existence oracle), and a group must name a department. Read before the write's transaction.
+   */
+  private async unreachable(caller: Caller, def: CollectionDef, bodies: unknown[]): Promise<Set<string>> {
+    const bad = new Set<string>();
+    for (const f of def.fields) {
+      if (f.type !== 'relation' && f.type !== 'group') continue;
+      const values = [...new Set(bodies.flatMap((b) => (isPlainObject(b) && typeof b[f.name] === 'string' ? [b[f.name] as string] : [])))];
+      for (let i = 0; i < values.length; i += 200) {
+        const chunk = values.slice(i, i + 200);
+        let found = new Set<unknown>();
+        if (f.type === 'group') {
+          found = new Set((await this.db.selectFrom('departments').select('name').where('name', 'in', chunk).execute()).map((r) => r.name));
+        } else {
+          try {
+            found = new Set((await this.list(caller, f.target!, { filter: { id: { $in: chunk } }, page: 1, perPage: chunk.length })).items.map((r) => r.id));
+          } catch (e) {
+            if (!(e instanceof AppError && e.code === 'FORBIDDEN')) throw e;
+          }
+        }
+        for (const v of chunk) if (!found.has(v)) bad.add(`${f.name}\u0000${v}`);
+      }
+    }
+    return bad;
+  }
+
+  private refuseUnreachable(def: CollectionDef, body: unknown, bad: ReadonlySet<string>): void {
+    if (bad.size === 0 || !isPlainObject(body)) return;
+    for (const f of def.fields) {
+      const v = body[f.name];
+      if (typeof v === 'string' && bad.has(`${f.name}\u0000${v}`)) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: f.type === 'group' ? 'no such department' : 'no such record' }]);
+    }
+  }
+
   async create(caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
     const p = await this.plan(caller, collection, 'create');
+    this.refuseUnreachable(p.def, body, await this.unreachable(caller, p.def, [body]));
     const id = await this.db.transaction().execute((trx) => this.insertOne(trx, p, caller, body));
     return this.readBack(caller, collection, id);
   }
@@ -446,9 +483,11 @@ export class RecordService {
     const p = await this.plan(caller, collection, 'import');
     if (rows.length > BULK_MAX) throw new AppError('VALIDATION_FAILED', [{ path: '/records', message: `at most ${BULK_MAX} rows` }]);
     const errors: Array<{ row: number; code: string; details?: unknown }> = [];
+    const bad = await this.unreachable(caller, p.def, rows);
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i++) {
         try {
+          this.refuseUnreachable(p.def, rows[i], bad);
           // A savepoint per row would let later rows be checked after a failed one; rows are
           // independent inserts, so a failed row simply adds its error and the loop goes on.
           await this.insertOne(trx, p, caller, rows[i]);
@@ -487,6 +526,7 @@ export class RecordService {
   async update(caller: Caller, collection: string, id: string, body: unknown): Promise<RecordOut> {
     const p = await this.plan(caller, collection, 'update');
     const { values, members, keys } = this.columnsOf(p.def, body, false);
+    this.refuseUnreachable(p.def, body, await this.unreachable(caller, p.def, [body]));
     await this.outsideAs403(caller, collection, id, () => this.db.transaction().execute(async (trx) => {
       const before = p.bypass ? [] : await this.holding(trx, p, p.grants, id);
       if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
@@ -542,6 +582,7 @@ export class RecordService {
     const p = await this.plan(caller, collection, 'update');
     const { values, members, keys } = this.columnsOf(p.def, set, false);
     if (members.size > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/set', message: 'member lists are changed one record at a time' }]);
+    this.refuseUnreachable(p.def, set, await this.unreachable(caller, p.def, [set]));
     const candidates = p.bypass ? [] : this.writable(p, keys);
     if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys) });
     const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };

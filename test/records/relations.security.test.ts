@@ -153,3 +153,18 @@ test('injection through relation paths, expansion and aggregates: refused with a
   }
   assert.equal((await req('GET', '/api/admin/users', admin)).statusCode, 200);
 });
+
+test('relation write to an out-of-scope record: refused exactly like a missing one (no existence oracle)', async () => {
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'orders', actions: ['create', 'update', 'import'], fields: ['title', 'customer'], scope: { title: { $ne: 'internal' } } }));
+  const hidden = await req('POST', '/api/collections/orders/records', clerk, { title: 'x1', customer: id.southco });
+  const missing = await req('POST', '/api/collections/orders/records', clerk, { title: 'x2', customer: 'no-such-id' });
+  assert.equal(hidden.statusCode, 400, hidden.body);
+  assert.deepEqual(hidden.json(), missing.json());
+  const mine = await req('POST', '/api/collections/orders/records', clerk, { title: 'x3', customer: id.acme });
+  ok(mine);
+  const moved = await req('PATCH', `/api/collections/orders/records/${mine.json().id}`, clerk, { customer: id.southco });
+  assert.equal(moved.statusCode, 400, moved.body);
+  const imp = await req('POST', '/api/collections/orders/records/import', clerk, { records: [{ title: 'i1', customer: id.acme }, { title: 'i2', customer: id.southco }] });
+  assert.equal(errCode(imp), 'IMPORT_REJECTED');
+  assert.deepEqual(imp.json().error.details.errors.map((e: { row: number }) => e.row), [2]);
+});
