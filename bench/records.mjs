@@ -23,9 +23,11 @@
 //      preloaded into the server and switched off before measuring), prints EXPLAIN QUERY PLAN and
 //      times those statements alone on a read-only connection;
 //   5. measures with autocannon (BENCH_CONNS connections, BENCH_WARMUP s warm-up, then BENCH_DURATION s)
-//      GET /api/collections/orders/records?perPage=50 as `seller`; at N = BENCH_BARE_SIZE also the
-//      same query served by bench/bare-server.mjs (no security at all) and GET /api/auth/me as
-//      `seller` (the cost of authentication alone), in the same run;
+//      GET /api/collections/orders/records?perPage=50 as `seller`, then the same over one connection
+//      (its latency without queueing); at N = BENCH_BARE_SIZE also the same query served by
+//      bench/bare-server.mjs (no security at all) and GET /api/auth/me as `seller` (authentication
+//      alone), in the same run. Before each measurement it waits until the serving process is idle;
+//      a measurement too short for three rounds of answers is stretched (BENCH_MAX_DURATION);
 //   6. stops the server and removes the data directory.
 // Then it prints a markdown table, the ratios against the aims (secured / bare req/s >= 0.70 at
 // BENCH_BARE_SIZE; p50 latency at the largest size / smallest size <= 1.5) and a JSON summary.
@@ -45,6 +47,7 @@
 //                      latency), so that a slow list still gets about three rounds of answers
 //   BENCH_CONNS        connections (default 10)
 //   BENCH_JSON         file to also write the JSON summary to
+//   BENCH_CPU_PROF     a directory: the server runs with --cpu-prof and writes server-<N>.cpuprofile there
 
 import { existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -279,7 +282,10 @@ async function mainThread() {
     const server = await run.startServer({
       port, password: rootPassword, prefix: 'palisade-records-',
       env: { BENCH_SQL_TRACE: traceFile },
-      execArgv: ['--import', pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href],
+      execArgv: [
+        '--import', pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href,
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=server-${n}.cpuprofile`] : []),
+      ],
     });
     const { base } = server;
     const dbFile = path.join(server.dataDir, 'palisade.db');
