@@ -43,6 +43,8 @@ interface Plan {
 const OUTSIDE = 'outside the write grants';
 /** Most related records one reverse expansion returns per request. */
 const EXPAND_MAX = 1000;
+/** The list total counts at most this many records (as search engines do); past it, `totalCapped` is true. */
+const TOTAL_CAP = 10_000;
 /** Most groups an aggregate returns. */
 const AGG_GROUPS_MAX = 1000;
 /** Most records one bulk request may change. */
@@ -163,7 +165,7 @@ export class RecordService {
     return { perGrant, anyReadable, checkFilterable };
   }
 
-  async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<{ items: RecordOut[]; total: number; page: number; perPage: number }> {
+  async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<{ items: RecordOut[]; total: number; totalCapped?: boolean; page: number; perPage: number; expandTruncated?: string[] }> {
     const p = planned ?? await this.plan(caller, collection, action);
     const t = tableOf(p.def.name);
     const { perGrant, anyReadable, checkFilterable } = this.fieldsOf(p);
@@ -191,10 +193,12 @@ export class RecordService {
     const select = sql.join([...SYSTEM_OUT.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]);
     const offset = (q.page - 1) * q.perPage;
     const rows = (await sql<Record<string, unknown>>`select ${select} from ${sql.table(t)} where ${cond} order by ${sql.join(order)} limit ${q.perPage} offset ${offset}`.execute(this.db)).rows;
-    const total = Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(t)} where ${cond}`.execute(this.db)).rows[0]?.n ?? 0);
+    // The total is counted up to TOTAL_CAP, so its cost stays flat however large the scope is.
+    const counted = Number((await sql<{ n: number }>`select count(*) as n from (select 1 from ${sql.table(t)} where ${cond} limit ${TOTAL_CAP + 1}) as c`.execute(this.db)).rows[0]?.n ?? 0);
+    const total = Math.min(counted, TOTAL_CAP);
     const items = await this.shape(p, rows, perGrant, wanted);
     const truncated = q.expand ? await this.expand(caller, p, items, q.expand) : [];
-    return { items, total, page: q.page, perPage: q.perPage, ...(truncated.length > 0 ? { expandTruncated: truncated } : {}) };
+    return { items, total, ...(counted > TOTAL_CAP ? { totalCapped: true } : {}), page: q.page, perPage: q.perPage, ...(truncated.length > 0 ? { expandTruncated: truncated } : {}) };
   }
 
   /**

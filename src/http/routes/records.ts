@@ -54,7 +54,7 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
         page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
         perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
       }, { additionalProperties: false }),
-      response: { 200: Type.Object({ items: Type.Array(Record_), total: Type.Integer(), page: Type.Integer(), perPage: Type.Integer(), expandTruncated: Type.Optional(Type.Array(Type.String())) }), ...errorResponses },
+      response: { 200: Type.Object({ items: Type.Array(Record_), total: Type.Integer({ description: 'Counted up to 10,000; past that, 10000 with totalCapped true.' }), totalCapped: Type.Optional(Type.Boolean()), page: Type.Integer(), perPage: Type.Integer(), expandTruncated: Type.Optional(Type.Array(Type.String())) }), ...errorResponses },
     },
   }, async (req) => {
     const filter = parseFilter(req.query.filter);
