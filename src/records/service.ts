@@ -24,6 +24,8 @@ export interface ListQuery {
   fields?: string;
   /** Relation fields to expand, and `collection:field` reverse relations. */
   expand?: string;
+  /** Free text: matches records where any text field the caller may filter on contains it. */
+  search?: string;
   page: number;
   perPage: number;
 }
@@ -171,6 +173,7 @@ export class RecordService {
     const { perGrant, anyReadable, checkFilterable } = this.fieldsOf(p);
     const where: RawBuilder<SqlBool>[] = [this.scopeOf(p)];
     if (q.filter !== undefined) where.push(await this.userFilter(caller, p, q.filter));
+    if (q.search) where.push(this.searchCondition(p, q.search));
     const order = (q.sort ?? '').split(',').filter(Boolean).slice(0, 5).map((s) => {
       const desc = s.startsWith('-');
       const name = desc ? s.slice(1) : s;
@@ -199,6 +202,20 @@ export class RecordService {
     const items = await this.shape(p, rows, perGrant, wanted);
     const truncated = q.expand ? await this.expand(caller, p, items, q.expand) : [];
     return { items, total, ...(counted > TOTAL_CAP ? { totalCapped: true } : {}), page: q.page, perPage: q.perPage, ...(truncated.length > 0 ? { expandTruncated: truncated } : {}) };
+  }
+
+  /**
+   * Free-text search: a case-insensitive substring over the string, text and email fields the caller
+   * may filter on. Fields they cannot read on every row are left out, so a search is never an oracle
+   * for a masked or hidden value; with no such field, nothing matches.
+   */
+  private searchCondition(p: Plan, term: string): RawBuilder<SqlBool> {
+    const t = tableOf(p.def.name);
+    const { perGrant } = this.fieldsOf(p);
+    const fields = p.def.fields.filter((f) => (f.type === 'string' || f.type === 'text' || f.type === 'email') && perGrant.every((g) => g.has(f.name)));
+    if (fields.length === 0) return sql<SqlBool>`1 = 0`;
+    const pattern = `%${term.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return sql<SqlBool>`(${sql.join(fields.map((f) => sql`lower(${sql.ref(`${t}.${f.name}`)}) like ${pattern} escape '\\'`), sql` or `)})`;
   }
 
   /**

@@ -255,3 +255,16 @@ test('import: needs an import grant; every row is checked like a create; one bad
   assert.equal((await imp({ csv: 'title,nope\nx,y\n' })).json().error.details.errors[0].code, 'FIELD_UNKNOWN');
   assert.equal((await imp({ csv: 'x', records: [] })).statusCode, 400);
 });
+
+test('search on hidden or unreadable fields: only fields readable on every visible row are searched', async () => {
+  const search = async (token: string, s: string) => titles(await list(token, q({ search: s })));
+  assert.deepEqual(await search(ann, 'ANN-OP'), ['ann-open']);
+  // owner_note is readable on ann's own cases but masked on the closed cases of others: not searched.
+  assert.deepEqual(await search(ann, 'note of ann'), []);
+  // Backend-only fields are never searched, not even for administrators.
+  assert.deepEqual(await search(admin, 's3cr3t'), []);
+  assert.deepEqual(await search(aud, 'note of'), []);
+  // LIKE wildcards in the term are literal.
+  assert.deepEqual(await search(ann, '%'), []);
+  assert.deepEqual(await search(ann, '_'), []);
+});

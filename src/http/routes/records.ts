@@ -51,6 +51,7 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
         sort: Type.Optional(Type.String({ maxLength: 300 })),
         fields: Type.Optional(Type.String({ maxLength: 2000 })),
         expand: Type.Optional(Expand),
+        search: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive text over the text fields the caller may filter on.' })),
         page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
         perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
       }, { additionalProperties: false }),
@@ -59,7 +60,7 @@ export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) =
   }, async (req) => {
     const filter = parseFilter(req.query.filter);
     return s.records.list(await caller(req), req.params.collection, {
-      filter, sort: req.query.sort, fields: req.query.fields, expand: req.query.expand, page: req.query.page ?? 1, perPage: req.query.perPage ?? 50,
+      filter, sort: req.query.sort, fields: req.query.fields, expand: req.query.expand, search: req.query.search, page: req.query.page ?? 1, perPage: req.query.perPage ?? 50,
     });
   });
 
