@@ -93,7 +93,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const rateLimiter = new RateLimiter(shared, settings, now);
   const collections = new CollectionRegistry(db, securityLog, now);
   const access = new AccessStore(db, collections, securityLog, now);
-  const records = new RecordService(db, collections, access, securityLog, now);
+  const records = new RecordService(db, collections, access, securityLog, now, handle.dialect);
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now, config.passwordPolicy);
   const tasks = new BackgroundTasks();
