@@ -58,8 +58,40 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     try { file.pragma('optimize'); } catch { /* busy: the next hour will do */ }
   }, 3_600_000);
   optimize.unref();
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachedStatements(file) }) });
   return { db, dialect: 'sqlite', close: () => { clearInterval(optimize); return db.destroy(); } };
+}
+
+/**
+ * Kysely prepares every statement anew; SQLite's own statement cache is per prepare. This keeps the
+ * last 500 prepared statements by SQL text (the SQL is always parameterised, so the text repeats),
+ * and prepares a fresh one when a cached statement is still busy with an iteration.
+ */
+function cachedStatements(file: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = file.prepare.bind(file);
+  return new Proxy(file, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      }
+      return (text: string) => {
+        const hit = cache.get(text);
+        if (hit && !hit.busy) {
+          cache.delete(text); // most recently used last
+          cache.set(text, hit);
+          return hit;
+        }
+        const stmt = prepare(text);
+        if (!hit) {
+          cache.set(text, stmt);
+          if (cache.size > 500) cache.delete(cache.keys().next().value!);
+        }
+        return stmt;
+      };
+    },
+  });
 }
 
 export async function ping(db: Db): Promise<boolean> {
