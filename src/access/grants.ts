@@ -6,7 +6,7 @@ import { AppError } from '../http/errors.js';
 import type { CollectionDef } from '../records/schema.js';
 import type { CollectionRegistry } from '../records/registry.js';
 import { compileFilter, type FilterNode } from '../records/filter.js';
-import { FULL_POWER, MENU_KEY, Power, SYSTEM_PERMISSIONS, loadPrincipal, parseList, type Principal, type RolePower } from './principal.js';
+import { FULL_POWER, MENU_KEY, Power, SYSTEM_PERMISSIONS, namedRoles, loadPrincipal, parseList, type Principal, type RolePower } from './principal.js';
 
 export const ACTIONS = ['view', 'create', 'update', 'delete', 'export', 'import'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -93,6 +93,11 @@ export class AccessStore {
     return user ? (await loadPrincipal(this.db, user, null)).held : [];
   }
 
+  /** The roles assigned to the user directly (not through a department). */
+  async ownRolesOf(userId: string): Promise<string[]> {
+    return (await this.db.selectFrom('user_roles').select('role').where('user_id', '=', userId).orderBy('role').execute()).map((r) => r.role);
+  }
+
   principal(user: UsersTable, activeRole: string | null): Promise<Principal> {
     return loadPrincipal(this.db, user, activeRole);
   }
@@ -103,14 +108,15 @@ export class AccessStore {
     return rows.map(toGrant);
   }
 
-  /** What the named roles give together: permissions, menus and grants. */
+  /** What the named roles give together: their names, permissions, menus and grants. */
   async powerOfRoles(roles: readonly string[]): Promise<RolePower> {
-    if (roles.length === 0) return { permissions: [], menus: [], grants: [] };
+    if (roles.length === 0) return { roles: [], permissions: [], menus: [], grants: [] };
     const [rows, grants] = await Promise.all([
       this.db.selectFrom('roles').select(['permissions', 'menus']).where('name', 'in', [...roles]).execute(),
       this.db.selectFrom('grants').selectAll().where('role', 'in', [...roles]).execute(),
     ]);
     return {
+      roles: [...new Set(roles)],
       permissions: [...new Set(rows.flatMap((r) => parseList(r.permissions)))],
       menus: [...new Set(rows.flatMap((r) => parseList(r.menus)))],
       grants: grants.map(toGrant),
@@ -120,9 +126,9 @@ export class AccessStore {
   /** The power of an actor acting with `principal`'s roles. */
   async powerOf(principal: Principal): Promise<Power> {
     if (principal.admin) return FULL_POWER;
-    const mine = await this.powerOfRoles(principal.roles);
-    const defs = new Map((await this.registry.list()).map((d) => [d.name, d]));
-    return new Power(false, new Set(mine.permissions), new Set(mine.menus), mine.grants, defs);
+    const [mine, defs, all] = await Promise.all([this.powerOfRoles(principal.roles), this.registry.list(), this.listGrants()]);
+    return new Power(false, new Set(principal.roles), new Set(principal.departments), new Set(mine.permissions), new Set(mine.menus), mine.grants,
+      new Map(defs.map((d) => [d.name, d])), namedRoles(defs, all));
   }
 
   /** Refuses when a non-administrator acts on an administrator or on a user whose roles give more than they hold. */
@@ -132,6 +138,7 @@ export class AccessStore {
     if (!u) throw new AppError('NOT_FOUND');
     if (u.is_admin === 1) throw new AppError('PRIVILEGE_ESCALATION', { subject: 'user', exceeds: 'administrator' });
     power.check(await this.powerOfRoles(await this.rolesOf(userId)), 'user');
+    power.checkDepartments(await this.departmentsOf(userId), 'user');
   }
 
   async listRoles(): Promise<RoleView[]> {
@@ -143,7 +150,7 @@ export class AccessStore {
     const role: RoleView = { name: input.name, description: input.description ?? null, permissions: [...new Set(input.permissions ?? [])].sort(), menus: [...new Set(input.menus ?? [])].sort() };
     if (!ROLE.test(role.name)) throw new AppError('VALIDATION_FAILED', [{ path: '/name', message: 'lower-case letters, digits, _ and -' }]);
     checkRoleLists(role.permissions, role.menus);
-    power.check({ permissions: role.permissions, menus: role.menus, grants: [] }, `role ${role.name}`);
+    power.check({ roles: [role.name], permissions: role.permissions, menus: role.menus, grants: [] }, `role ${role.name}`);
     if (await this.db.selectFrom('roles').select('name').where('name', '=', role.name).executeTakeFirst()) throw new AppError('CONFLICT', { field: 'name' });
     await this.db.insertInto('roles').values({ name: role.name, description: role.description, permissions: JSON.stringify(role.permissions), menus: JSON.stringify(role.menus), created_at: this.now() }).execute();
     await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.created', role } });
@@ -160,7 +167,7 @@ export class AccessStore {
     };
     checkRoleLists(after.permissions, after.menus);
     power.check(await this.powerOfRoles([name]), `role ${name}`);
-    power.check({ permissions: after.permissions, menus: after.menus, grants: [] }, `role ${name}`);
+    power.check({ roles: [name], permissions: after.permissions, menus: after.menus, grants: [] }, `role ${name}`);
     await this.db.updateTable('roles').set({ description: after.description, permissions: JSON.stringify(after.permissions), menus: JSON.stringify(after.menus) }).where('name', '=', name).execute();
     await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.updated', before, after } });
     return after;
@@ -213,6 +220,7 @@ export class AccessStore {
     if (!DEPARTMENT.test(input.name)) throw new AppError('VALIDATION_FAILED', [{ path: '/name', message: 'lower-case letters, digits, _ and -' }]);
     const roles = [...new Set(input.roles)].sort();
     await this.knownRoles(this.db, roles);
+    await this.notOwnDepartment(power, input.name, ctx);
     const before = (await this.listDepartments()).find((d) => d.name === input.name) ?? null;
     if (before) power.check(await this.powerOfRoles(before.roles), `department ${input.name}`);
     power.check(await this.powerOfRoles(roles), `department ${input.name}`);
@@ -230,6 +238,7 @@ export class AccessStore {
   async deleteDepartment(name: string, power: Power, ctx: EventContext): Promise<void> {
     const before = (await this.listDepartments()).find((d) => d.name === name);
     if (!before) throw new AppError('NOT_FOUND');
+    await this.notOwnDepartment(power, name, ctx);
     power.check(await this.powerOfRoles(before.roles), `department ${name}`);
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('department_roles').where('department', '=', name).execute();
@@ -237,6 +246,12 @@ export class AccessStore {
       await trx.deleteFrom('departments').where('name', '=', name).execute();
       await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'department.deleted', department: name } }, trx);
     });
+  }
+
+  /** A non-administrator does not change a department they are in: it would change their own roles. */
+  private async notOwnDepartment(power: Power, department: string, ctx: EventContext): Promise<void> {
+    if (power.admin || ctx.actor.id === null) return;
+    if ((await this.departmentsOf(ctx.actor.id)).includes(department)) throw new AppError('CANNOT_MODIFY_SELF');
   }
 
   async departmentsOf(userId: string): Promise<string[]> {
@@ -251,6 +266,7 @@ export class AccessStore {
     const unknown = wanted.filter((d) => !all.some((x) => x.name === d));
     if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/departments', message: `unknown departments: ${unknown.join(', ')}` }]);
     await this.checkManageable(power, userId);
+    power.checkDepartments(wanted, 'departments');
     power.check(await this.powerOfRoles(all.filter((d) => wanted.includes(d.name)).flatMap((d) => d.roles)), 'departments');
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('user_departments').where('user_id', '=', userId).execute();
@@ -303,7 +319,7 @@ export class AccessStore {
     if (problems.length > 0) throw new AppError('VALIDATION_FAILED', problems.map((message) => ({ path: '/', message })));
     // Nobody extends a role that already gives more than they hold, nor adds a grant wider than their own.
     power.check(await this.powerOfRoles([g.role]), `role ${g.role}`);
-    power.check({ permissions: [], menus: [], grants: [{ id: '', role: g.role, collection: g.collection, actions: g.actions, fields: g.fields, statuses: g.statuses ?? null, scope: g.scope ?? null }] }, 'grant');
+    power.check({ roles: [g.role], permissions: [], menus: [], grants: [{ id: '', role: g.role, collection: g.collection, actions: g.actions, fields: g.fields, statuses: g.statuses ?? null, scope: g.scope ?? null }] }, 'grant');
     return this.db.transaction().execute((trx) => this.insertGrant(trx, g, ctx));
   }
 

@@ -22,7 +22,7 @@ export interface Principal {
   admin: boolean;
   /** Every role the user holds: their own and their departments'. */
   held: string[];
-  /** The session's active role, when it is still held; null: acting with the union. */
+  /** The session's active role (acting with no role if it is no longer held); null: acting with the union. */
   active: string | null;
   /** The roles this request acts with: the active one, or all held. */
   roles: string[];
@@ -53,7 +53,8 @@ export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string
     db.selectFrom('user_departments').select('department').where('user_id', '=', user.id).orderBy('department').execute(),
   ]);
   const held = rows.map((r) => r.name);
-  const active = activeRole !== null && held.includes(activeRole) ? activeRole : null;
+  // An active role taken away fails closed: the session acts with no role until the user picks again.
+  const active = activeRole;
   const acting = active === null ? rows : rows.filter((r) => r.name === active);
   const admin = user.is_admin === 1;
   return {
@@ -68,45 +69,94 @@ export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string
   };
 }
 
-/** Whether one grant gives no more than another: same collection, fewer or equal actions, fields, statuses, an equal or wider scope. */
-function covers(def: CollectionDef | null, mine: Grant, theirs: Grant): boolean {
-  if (mine.collection !== theirs.collection || def === null) return false;
-  if (!theirs.actions.every((a) => mine.actions.includes(a))) return false;
-  const myFields = grantedFields(def, mine.fields);
-  if (![...grantedFields(def, theirs.fields)].every((f) => myFields.has(f))) return false;
-  if (mine.statuses !== null && (theirs.statuses === null || !theirs.statuses.every((s) => mine.statuses!.includes(s)))) return false;
-  return mine.scope === null || JSON.stringify(mine.scope) === JSON.stringify(theirs.scope);
+/** The fields a scope filter names (keys that are not operators), anywhere in it. */
+function scopeFields(node: unknown, out: Set<string> = new Set()): Set<string> {
+  if (Array.isArray(node)) for (const n of node) scopeFields(n, out);
+  else if (typeof node === 'object' && node !== null) {
+    for (const [k, v] of Object.entries(node)) {
+      if (!k.startsWith('$')) out.add(k);
+      scopeFields(v, out);
+    }
+  }
+  return out;
 }
 
-/** What a role would give, for the "no one grants more power than they hold" rule. */
+/** Role names that carry power by name: ownership bypass lists, hidden-field exceptions, and every role once a scope reads `$user.roles`. */
+export function namedRoles(defs: Iterable<CollectionDef>, grants: readonly Grant[]): { names: Set<string>; all: boolean } {
+  const names = new Set<string>();
+  for (const d of defs) {
+    for (const r of d.ownershipBypass ?? []) names.add(r);
+    for (const f of d.fields) if (f.hidden && typeof f.hidden === 'object') for (const r of f.hidden.exceptRoles) names.add(r);
+  }
+  return { names, all: grants.some((g) => JSON.stringify(g.scope ?? null).includes('"$user.roles"')) };
+}
+
+/** What a role (or a set of roles) would give, for the "no one grants more power than they hold" rule. */
 export interface RolePower {
+  /** The role names themselves: a name can give power (bypass lists, hidden-field exceptions). */
+  roles: string[];
   permissions: string[];
   menus: string[];
   grants: Grant[];
 }
 
 /**
- * The power an actor holds: every role they hold (not only the active one), its permissions, menus
- * and grants. An administrator holds everything. `check` throws FORBIDDEN when a role, a grant or a
- * user's roles would give more than the actor holds.
+ * The power an actor holds: their acting roles (names, permissions, menus, grants) and departments.
+ * An administrator holds everything. `check` throws PRIVILEGE_ESCALATION when a role, a grant, a
+ * department or a user would give more than the actor holds.
  */
 export class Power {
   constructor(
     readonly admin: boolean,
+    private readonly roles: ReadonlySet<string>,
+    readonly departments: ReadonlySet<string>,
     private readonly permissions: ReadonlySet<string>,
     private readonly menus: ReadonlySet<string>,
     private readonly grants: readonly Grant[],
     private readonly defs: ReadonlyMap<string, CollectionDef>,
+    private readonly named: { names: ReadonlySet<string>; all: boolean },
   ) {}
+
+  /**
+   * Whether one of the actor's grants gives at least what `theirs` gives: same collection; actions,
+   * fields and statuses a subset; the same scope, or none. A narrower scope or status list is itself
+   * a filter, so every field it names must be one the actor may filter on (readable under all their
+   * view grants there), or the new grant would be a filter oracle.
+   */
+  private covered(theirs: Grant): boolean {
+    const def = this.defs.get(theirs.collection);
+    if (!def) return false;
+    const mine = this.grants.filter((g) => g.collection === theirs.collection);
+    const views = mine.filter((g) => g.actions.includes('view'));
+    const filterable = (name: string): boolean => {
+      if (['id', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'].includes(name)) return true;
+      const f = def.fields.find((x) => x.name === name);
+      if (!f || f.hidden === true) return false;
+      if (f.hidden && !f.hidden.exceptRoles.some((r) => this.roles.has(r))) return false;
+      return views.length > 0 && views.every((g) => grantedFields(def, g.fields).has(name));
+    };
+    const status = def.fields.find((f) => f.type === 'status');
+    return mine.some((g) => {
+      if (!theirs.actions.every((a) => g.actions.includes(a))) return false;
+      const myFields = grantedFields(def, g.fields);
+      if (![...grantedFields(def, theirs.fields)].every((f) => myFields.has(f))) return false;
+      if (g.statuses !== null && (theirs.statuses === null || !theirs.statuses.every((x) => g.statuses!.includes(x)))) return false;
+      if (g.statuses === null && theirs.statuses !== null && !(status && filterable(status.name))) return false;
+      if (g.scope === null) return theirs.scope === null || [...scopeFields(theirs.scope)].every(filterable);
+      return JSON.stringify(g.scope) === JSON.stringify(theirs.scope);
+    });
+  }
 
   /** The first thing `power` gives that this actor does not hold, or null. */
   excess(power: RolePower): string | null {
     if (this.admin) return null;
+    const r = power.roles.find((x) => (this.named.all || this.named.names.has(x)) && !this.roles.has(x));
+    if (r) return `role ${r}, which bypass lists, hidden fields or $user.roles scopes name`;
     const p = power.permissions.find((x) => !this.permissions.has(x));
     if (p) return `permission ${p}`;
     const m = power.menus.find((x) => !this.menus.has(x));
     if (m) return `menu ${m}`;
-    const g = power.grants.find((x) => !this.grants.some((mine) => covers(this.defs.get(x.collection) ?? null, mine, x)));
+    const g = power.grants.find((x) => !this.covered(x));
     return g ? `a grant on ${g.collection}` : null;
   }
 
@@ -114,9 +164,16 @@ export class Power {
     const extra = this.excess(power);
     if (extra !== null) throw new AppError('PRIVILEGE_ESCALATION', { subject: what, exceeds: extra });
   }
+
+  /** Refuses departments the actor is not in: membership decides group ownership and `$user.department` scopes. */
+  checkDepartments(departments: readonly string[], what: string): void {
+    if (this.admin) return;
+    const d = departments.find((x) => !this.departments.has(x));
+    if (d) throw new AppError('PRIVILEGE_ESCALATION', { subject: what, exceeds: `department ${d}` });
+  }
 }
 
 /** The power of the CLI and of administrators: everything. */
-export const FULL_POWER = new Power(true, new Set(), new Set(), [], new Map());
+export const FULL_POWER = new Power(true, new Set(), new Set(), new Set(), new Set(), [], new Map(), { names: new Set(), all: false });
 
 export { parseList };

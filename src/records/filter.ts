@@ -67,6 +67,11 @@ export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
     return ms;
   }
   if (typeof v === 'object') throw new AppError('FILTER_INVALID', { message: 'a value must be a string, number, boolean or null' });
+  // A value of the wrong type would be a database error (a 500) on PostgreSQL: refuse it here.
+  const numeric = f?.type === 'integer' || f?.type === 'decimal' || f?.type === 'datetime';
+  if (numeric && (typeof v !== 'number' || !Number.isFinite(v))) throw new AppError('FILTER_INVALID', { message: `${f!.name.slice(0, 40)} takes a number` });
+  if (f?.type === 'boolean') throw new AppError('FILTER_INVALID', { message: `${f.name.slice(0, 40)} takes true or false` });
+  if (!numeric && typeof v !== 'string') throw new AppError('FILTER_INVALID', { message: `${(f?.name ?? 'this field').slice(0, 40)} takes a string` });
   return v;
 }
 
@@ -150,6 +155,7 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
         case '$like':
         case '$ilike': {
           if (typeof v !== 'string' || v.length > 200) throw new AppError('FILTER_INVALID', { message: `${op} takes a string` });
+          if (field && !['string', 'text', 'email', 'enum', 'status', 'user', 'relation', 'group'].includes(field.type)) throw new AppError('FILTER_INVALID', { message: `${op} applies to text fields` });
           conds.push(op === '$like' ? sql<SqlBool>`${col} like ${v}` : sql<SqlBool>`lower(${col}) like lower(${v})`);
           break;
         }

@@ -595,10 +595,14 @@ export class RecordService {
   }
 
 
-  /** The ids of the records in scope of the plan that match a filter, at most `max`. */
-  private async idsInScope(trx: Db, caller: Caller, p: Plan, filter: unknown, max: number): Promise<string[]> {
+  /**
+   * The ids of the records in scope of the plan that match a compiled filter, at most `max`. The filter
+   * is compiled before the transaction opens: relation paths read other collections' grants, and on
+   * SQLite the one connection belongs to the transaction.
+   */
+  private async idsInScope(trx: Db, p: Plan, filter: RawBuilder<SqlBool>, max: number): Promise<string[]> {
     const t = tableOf(p.def.name);
-    const where = sql.join([this.scopeOf(p), await this.userFilter(caller, p, filter)], sql` and `);
+    const where = sql.join([this.scopeOf(p), filter], sql` and `);
     const rows = (await sql<{ id: string }>`select ${sql.ref(`${t}.id`)} as id from ${sql.table(t)} where ${where} order by ${sql.ref(`${t}.id`)} limit ${max + 1}`.execute(trx)).rows;
     if (rows.length > max) throw new AppError('VALIDATION_FAILED', [{ path: '/filter', message: `matches more than ${max} records; narrow it` }]);
     return rows.map((r) => r.id);
@@ -607,8 +611,9 @@ export class RecordService {
   /** Bulk delete by filter, under the delete grants; all or nothing. */
   async bulkDelete(caller: Caller, collection: string, filter: unknown): Promise<number> {
     const p = await this.plan(caller, collection, 'delete');
+    const where = await this.userFilter(caller, p, filter);
     return this.db.transaction().execute(async (trx) => {
-      const ids = await this.idsInScope(trx, caller, p, filter, BULK_MAX);
+      const ids = await this.idsInScope(trx, p, where, BULK_MAX);
       const t = tableOf(p.def.name);
       if (ids.length > 0) await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
       return ids.length;
@@ -627,8 +632,9 @@ export class RecordService {
     const candidates = p.bypass ? [] : this.writable(p, keys);
     if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys) });
     const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
+    const where = await this.userFilter(caller, narrowed, filter);
     return this.db.transaction().execute(async (trx) => {
-      const ids = await this.idsInScope(trx, caller, narrowed, filter, BULK_MAX);
+      const ids = await this.idsInScope(trx, narrowed, where, BULK_MAX);
       if (ids.length === 0) return 0;
       const t = tableOf(p.def.name);
       const assignments = Object.entries({ ...values, updated_at: this.now(), updated_by: caller.user.id }).map(([c, v]) => sql`${sql.id(c)} = ${v}`);

@@ -206,3 +206,54 @@ test('privilege escalation: nobody grants a role, permission, grant or user more
   assert.equal((await req('GET', '/api/admin/users', mgr)).statusCode, 403);
   ok(await req('PUT', '/api/auth/active-role', mgr, { role: null }), 200);
 });
+
+test('power counts role names, departments and scope fields; explain, ownership changes and stronger users stay closed', async () => {
+  const code = (r: { json(): { error?: { code: string } } }) => r.json().error?.code;
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'deputy', permissions: ['users.manage', 'roles.manage', 'schema.manage', 'accounts.unlock'] }));
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'deputy', collection: 'tickets', actions: ['view'], fields: ['title'] }));
+  ok(await req('PUT', '/api/admin/departments/east', admin, { roles: ['deputy'] }), 200);
+  ok(await req('PUT', '/api/admin/departments/empty', admin, { roles: [] }), 200);
+  const depId = await createUser(t, admin, 'deputy1', 'Second-in-command-7781');
+  ok(await req('PUT', `/api/admin/users/${depId}/departments`, admin, { departments: ['east'] }), 204);
+  const dep = (await login(t, 'deputy1', 'Second-in-command-7781')).token;
+  // A role name that a bypass list names carries power by its name alone.
+  ok(await req('PATCH', '/api/admin/collections/tickets', admin, { ownershipBypass: ['supervisor', 'future'] }), 200);
+  assert.equal(code(await req('POST', '/api/admin/roles', dep, { name: 'future' })), 'PRIVILEGE_ESCALATION');
+  ok(await req('POST', '/api/admin/roles', dep, { name: 'probe' }));
+  // Changing one's own department changes one's own roles.
+  assert.equal(code(await req('PUT', '/api/admin/departments/east', dep, { roles: ['deputy', 'supervisor'] })), 'CANNOT_MODIFY_SELF');
+  // A user holding a bypass role (mgr: supervisor) is stronger: no password set, no unlock, no session list.
+  assert.equal(code(await req('PUT', `/api/admin/users/${ids.mgr}/password`, dep, { password: 'Taken-over-mgr-5555' })), 'PRIVILEGE_ESCALATION');
+  const rootId = (await req('GET', '/api/auth/me', admin)).json().user.id;
+  assert.equal(code(await req('POST', `/api/admin/users/${rootId}/unlock`, dep)), 'PRIVILEGE_ESCALATION');
+  assert.equal(code(await req('GET', `/api/admin/users/${rootId}/sessions`, dep)), 'PRIVILEGE_ESCALATION');
+  // Departments: only those the actor is in (membership decides group rows and $user.department).
+  const made = await req('POST', '/api/admin/users', dep, { username: 'recruit', password: 'Brand-new-badge-8080' });
+  ok(made);
+  const recruit = made.json().user.id as string;
+  assert.equal(code(await req('PUT', `/api/admin/users/${recruit}/departments`, dep, { departments: ['empty'] })), 'PRIVILEGE_ESCALATION');
+  ok(await req('PUT', `/api/admin/users/${recruit}/departments`, dep, { departments: ['east'] }), 204);
+  // A scope is a filter: it may name only fields the actor can filter on.
+  assert.equal(code(await req('POST', '/api/admin/grants', dep, { role: 'probe', collection: 'tickets', actions: ['view'], fields: ['title'], scope: { note: { $like: 'a%' } } })), 'PRIVILEGE_ESCALATION');
+  ok(await req('POST', '/api/admin/grants', dep, { role: 'probe', collection: 'tickets', actions: ['view'], fields: ['title'], scope: { title: { $like: 'a%' } } }));
+  // Explain and ownership changes are for administrators.
+  const ticket = (await list('tickets', admin)).json().items[0];
+  assert.equal((await req('GET', `/api/access/explain?userId=${ids.nora}&collection=tickets&recordId=${ticket.id}`, dep)).statusCode, 403);
+  ok(await req('GET', `/api/access/explain?userId=${ids.nora}&collection=tickets&recordId=${ticket.id}`, admin), 200);
+  assert.equal((await req('PATCH', '/api/admin/collections/tickets', dep, { ownership: null })).statusCode, 403);
+});
+
+test('an active role taken away fails closed: the session acts with no role until the user picks again', async () => {
+  const uid = await createUser(t, admin, 'switcher', 'Swap-the-hats-4455');
+  ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: ['agent', 'viewer'] }), 204);
+  const tk = (await login(t, 'switcher', 'Swap-the-hats-4455')).token;
+  ok(await req('PUT', '/api/auth/active-role', tk, { role: 'viewer' }), 200);
+  ok(await list('memos', tk), 200);
+  ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: ['agent'] }), 204);
+  assert.equal((await list('memos', tk)).statusCode, 403);
+  assert.equal((await list('notes', tk)).statusCode, 403);
+  const me = (await req('GET', '/api/auth/me', tk)).json();
+  assert.deepEqual([me.access.activeRole, me.access.roles], ['viewer', []]);
+  ok(await req('PUT', '/api/auth/active-role', tk, { role: null }), 200);
+  ok(await list('notes', tk), 200);
+});

@@ -168,3 +168,22 @@ test('relation write to an out-of-scope record: refused exactly like a missing o
   assert.equal(errCode(imp), 'IMPORT_REJECTED');
   assert.deepEqual(imp.json().error.details.errors.map((e: { row: number }) => e.row), [2]);
 });
+
+test('bulk paths with a relation path answer (no wait on SQLite\'s one connection) and apply the target scope', { timeout: 20_000 }, async () => {
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'orders', actions: ['delete'], fields: ['title', 'customer'], scope: { title: { $ne: 'internal' } } }));
+  const del = await req('POST', '/api/collections/orders/records/bulk-delete', clerk, { filter: { 'customer.name': 'Southco' } });
+  ok(del, 200);
+  assert.equal(del.json().deleted, 0);
+  const upd = await req('POST', '/api/collections/orders/records/bulk-update', clerk, { filter: { 'customer.name': 'Nobody' }, set: { title: 'renamed' } });
+  ok(upd, 200);
+  assert.equal(upd.json().updated, 0);
+});
+
+test('a filter value of the wrong type for its field is a 400, never a database error', async () => {
+  for (const f of [{ amount: { $gt: 'abc' } }, { amount: { $like: '1%' } }, { title: 5 }, { amount: { $in: ['x'] } }, { createdAt: { $gt: 'yesterday' } }]) {
+    const r = await orders({ filter: JSON.stringify(f) });
+    assert.equal(r.statusCode, 400, `${JSON.stringify(f)}: ${r.body}`);
+    assert.equal(errCode(r), 'FILTER_INVALID');
+  }
+  assert.deepEqual(titles(await orders({ filter: JSON.stringify({ amount: { $gt: 15 } }) })).filter((x) => x.startsWith('o')), ['o2', 'o3']);
+});

@@ -31,6 +31,17 @@ const YAML_FILE = `collections:
       - { name: notes, type: text, hidden: true }
 `;
 
+/** Each file is refused by `schema apply` with an error matching its pattern. */
+async function refusedFiles(cases: Array<[string, string, RegExp]>): Promise<void> {
+  for (const [name, text, want] of cases) {
+    const f = path.join(dir, name);
+    writeFileSync(f, text);
+    const r = await cli(['schema', 'apply', f], cliEnv(t));
+    assert.equal(r.code, 1, `${name}: ${r.stdout}`);
+    assert.match(r.stderr, want, name);
+  }
+}
+
 const collections = async () => (await t.app.inject({ method: 'GET', url: '/api/admin/collections', headers: bearer((await login(t)).token) })).json().collections;
 
 test('apply creates collections from YAML (relations in any order), export prints them back, apply again is a no-op', async () => {
@@ -74,13 +85,7 @@ test('a bad file changes nothing and lists its problems: unknown keys, changed f
     ['broken.yaml', 'collections: [\n', /does not parse/],
     ['alias.yaml', 'a: &a [1]\ncollections: *a\n', /does not parse|unknown top-level key/],
   ];
-  for (const [name, text, want] of cases) {
-    const f = path.join(dir, name);
-    writeFileSync(f, text);
-    const r = await cli(['schema', 'apply', f], cliEnv(t));
-    assert.equal(r.code, 1, `${name}: ${r.stdout}`);
-    assert.match(r.stderr, want, name);
-  }
+  await refusedFiles(cases);
   assert.equal(JSON.stringify(await collections()), before);
 });
 
@@ -150,12 +155,6 @@ test('a bad access model changes nothing: unknown permission, grant field, role 
     ['key.yaml', ACCESS_FILE.replace('{ name: blue,', '{ name: blue, boss: x,'), /unknown key "boss"/],
     ['orphan.yaml', 'collections: []\ngrants: []\n', /come with "roles"/],
   ];
-  for (const [name, text, want] of cases) {
-    const f = path.join(dir, name);
-    writeFileSync(f, text);
-    const r = await cli(['schema', 'apply', f], cliEnv(t));
-    assert.equal(r.code, 1, `${name}: ${r.stdout}`);
-    assert.match(r.stderr, want, name);
-  }
+  await refusedFiles(cases);
   assert.equal(JSON.stringify([await get('/api/admin/roles'), await get('/api/admin/grants'), await get('/api/admin/departments')]), before);
 });

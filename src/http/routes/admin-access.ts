@@ -102,8 +102,7 @@ export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (pla
     const user = await s.users.get(req.params.id);
     if (!user) throw new AppError('NOT_FOUND');
     const p = await s.access.principal(user, null);
-    const own = (await s.db.selectFrom('user_roles').select('role').where('user_id', '=', user.id).orderBy('role').execute()).map((r) => r.role);
-    return { roles: own, departments: p.departments, held: p.held, permissions: p.permissions, menus: p.menus };
+    return { roles: await s.access.ownRolesOf(user.id), departments: p.departments, held: p.held, permissions: p.permissions, menus: p.menus };
   });
 
   app.put('/users/:id/roles', {
@@ -156,10 +155,11 @@ export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (pla
   });
 };
 
-/** GET /api/access/explain (roles.manage). */
+/** GET /api/access/explain (administrators). */
 export const accessExplainRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { permission: 'roles.manage' as const };
+  // Administrators only: it answers whether any record id exists and which scopes hold for anyone.
+  const config = { auth: 'admin' as const };
   const tags = ['admin: access'];
   app.get('/explain', {
     config,

@@ -63,10 +63,11 @@ export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async 
   });
 
   app.patch('/collections/:name', {
-    config,
+    // Ownership decides who sees which rows: changing it is an access change, for administrators only.
+    config: { auth: 'admin' as const },
     schema: {
       tags, params: NameParam,
-      description: 'Changes the ownership mode (creator, members, group or null) and the roles that bypass it.',
+      description: 'Changes the ownership mode (creator, members, group or null) and the roles that bypass it (administrators only).',
       body: Type.Object({ ownership: Type.Optional(Ownership), ownershipBypass: Type.Optional(BypassRoles) }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: One, ...errorResponses },
     },

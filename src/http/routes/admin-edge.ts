@@ -106,6 +106,7 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     config: unlock, schema: { tags: ['admin: lockout'], params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
+    await s.access.checkManageable(await powerOf(req, s), req.params.id);
     await s.lockout.unlock(req.params.id, actorContext(req));
     reply.code(204);
   });

@@ -117,7 +117,7 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
   app.get('/users/:id/sessions', {
     config, schema: { tags, params: IdParam, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
   }, async (req) => {
-    await found(req.params.id);
+    await manageable(req, req.params.id);
     return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.session.id ?? null)) };
   });
 
