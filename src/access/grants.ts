@@ -33,18 +33,6 @@ export interface GrantInput {
 
 const ROLE = /^[a-z][a-z0-9_-]{0,40}$/;
 
-/** The concrete field names a grant's list names (blocks expanded); unknown names are dropped. */
-export function grantedFields(def: CollectionDef, entries: readonly string[]): Set<string> {
-  const out = new Set<string>();
-  for (const e of entries) {
-    if (e.startsWith('block:')) {
-      const b = e.slice(6);
-      for (const f of def.fields) if (f.block === b) out.add(f.name);
-    } else if (def.fields.some((f) => f.name === e)) out.add(e);
-  }
-  return out;
-}
-
 export interface RoleView {
   name: string;
   description: string | null;

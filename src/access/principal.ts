@@ -1,8 +1,8 @@
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import { AppError } from '../http/errors.js';
-import type { CollectionDef } from '../records/schema.js';
-import { grantedFields, type Grant } from './grants.js';
+import { grantedFields, type CollectionDef } from '../records/schema.js';
+import type { Grant } from './grants.js';
 
 /** System permissions a role may carry (ACCESS-2). Administrators hold them all. */
 export const SYSTEM_PERMISSIONS = [

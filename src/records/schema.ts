@@ -44,6 +44,18 @@ export function isName(s: unknown): s is string {
   return typeof s === 'string' && NAME.test(s) && !RESERVED.has(s);
 }
 
+/** The concrete field names a grant's list names (blocks expanded); unknown names are dropped. */
+export function grantedFields(def: CollectionDef, entries: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const e of entries) {
+    if (e.startsWith('block:')) {
+      const b = e.slice(6);
+      for (const f of def.fields) if (f.block === b) out.add(f.name);
+    } else if (def.fields.some((f) => f.name === e)) out.add(e);
+  }
+  return out;
+}
+
 /** The field that decides ownership of a row (members or group mode), if any. Clients cannot set it unless they bypass ownership. */
 export function ownershipField(def: CollectionDef): FieldDef | undefined {
   if (def.ownership === 'members') return def.fields.find((f) => f.type === 'members');

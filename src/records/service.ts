@@ -5,10 +5,10 @@ import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
-import { grantedFields, type AccessStore, type Action, type Grant } from '../access/grants.js';
+import type { AccessStore, Action, Grant } from '../access/grants.js';
 import type { CollectionRegistry } from './registry.js';
 import { SYSTEM_COLUMNS, compileFilter, relationPaths, toColumnValue, type FilterVars, type RelationContext } from './filter.js';
-import { membersTableOf, ownershipField, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+import { grantedFields, membersTableOf, ownershipField, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 export interface Caller {
   user: UsersTable;
