@@ -119,7 +119,10 @@ export class AccessStore {
       new Map(defs.map((d) => [d.name, d])), namedRoles(defs, all));
   }
 
-  /** Refuses when a non-administrator acts on an administrator or on a user whose roles give more than they hold. */
+  /**
+   * Refuses when a non-administrator acts on an administrator or on a user who holds more than they do
+   * (roles or departments). The HTTP pipeline runs it for every /api/admin/users/:id… route.
+   */
   async checkManageable(power: Power, userId: string): Promise<void> {
     if (power.admin) return;
     const u = await this.db.selectFrom('users').select(['id', 'is_admin']).where('id', '=', userId).executeTakeFirst();
@@ -181,12 +184,11 @@ export class AccessStore {
     if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/roles', message: `unknown roles: ${unknown.join(', ')}` }]);
   }
 
-  /** Replaces a user's own roles. Nobody changes their own; nobody hands out more than they hold. */
+  /** Replaces a user's own roles. Nobody changes their own; nobody hands out more than they hold. The caller checks that the user is theirs to manage. */
   async setUserRoles(userId: string, roles: string[], power: Power, ctx: EventContext): Promise<void> {
     if (ctx.actor.id === userId) throw new AppError('CANNOT_MODIFY_SELF');
     const wanted = [...new Set(roles)];
     await this.knownRoles(this.db, wanted);
-    await this.checkManageable(power, userId);
     power.check(await this.powerOfRoles(wanted), 'roles');
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('user_roles').where('user_id', '=', userId).execute();
@@ -253,7 +255,6 @@ export class AccessStore {
     const all = await this.listDepartments();
     const unknown = wanted.filter((d) => !all.some((x) => x.name === d));
     if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/departments', message: `unknown departments: ${unknown.join(', ')}` }]);
-    await this.checkManageable(power, userId);
     power.checkDepartments(wanted, 'departments');
     power.check(await this.powerOfRoles(all.filter((d) => wanted.includes(d.name)).flatMap((d) => d.roles)), 'departments');
     await this.db.transaction().execute(async (trx) => {

@@ -20,6 +20,7 @@ declare module 'fastify' {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const USER_TARGET = /^\/api\/admin\/users\/:id(\/|$)/;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{0,512})$/;
 
 /** Request context for audit events, without the actor. */
@@ -101,6 +102,11 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     const permission = req.routeOptions.config.permission;
     if (permission !== undefined && !(await principalOf(req, s)).permissions.includes(permission)) {
       throw new AppError('FORBIDDEN', undefined, `missing permission ${permission}`);
+    }
+    // Every admin route on one user (/api/admin/users/:id…) acts only on a user who holds no more than
+    // the caller: checked here once, so no such route, present or future, can forget it.
+    if (permission !== undefined && USER_TARGET.test(req.routeOptions.url ?? '')) {
+      await s.access.checkManageable(await powerOf(req, s), String((req.params as { id?: unknown }).id ?? ''));
     }
   });
 }

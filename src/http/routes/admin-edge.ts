@@ -7,7 +7,7 @@ import { geoArea } from '../../edge/ip-rules.js';
 import { rateLimitArea, RATE_LIMIT_DEFAULTS } from '../../edge/rate-limit.js';
 import { AppError } from '../errors.js';
 import { IdParam, errorResponses } from '../schemas.js';
-import { actorContext, powerOf } from '../pipeline/authenticate.js';
+import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -97,7 +97,6 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     const ctx = actorContext(req);
     if (ctx.actor.id === req.params.id) throw new AppError('CANNOT_MODIFY_SELF');
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
-    await s.access.checkManageable(await powerOf(req, s), req.params.id);
     await s.lockout.lock(req.params.id, req.body.reason, null, ctx.actor.id, ctx);
     reply.code(204);
   });
@@ -106,7 +105,6 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     config: unlock, schema: { tags: ['admin: lockout'], params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
-    await s.access.checkManageable(await powerOf(req, s), req.params.id);
     await s.lockout.unlock(req.params.id, actorContext(req));
     reply.code(204);
   });

@@ -16,7 +16,6 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['admin: users'];
   const config = { permission: 'users.manage' as const };
-  const manageable = async (req: FastifyRequest, id: string): Promise<void> => s.access.checkManageable(await powerOf(req, s), id);
   const onlyAdminsMakeAdmins = async (req: FastifyRequest, isAdmin: boolean | undefined): Promise<void> => {
     if (isAdmin !== undefined && !(await powerOf(req, s)).admin) throw new AppError('PRIVILEGE_ESCALATION', { subject: 'user', exceeds: 'administrator' });
   };
@@ -87,7 +86,6 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
       response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
     },
   }, async (req) => {
-    await manageable(req, req.params.id);
     await onlyAdminsMakeAdmins(req, req.body.isAdmin);
     return { user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) };
   });
@@ -95,7 +93,6 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
   app.delete('/users/:id', {
     config, schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
-    await manageable(req, req.params.id);
     await s.users.remove(req.params.id, actorContext(req));
     reply.code(204);
   });
@@ -109,7 +106,6 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
       response: { 204: Type.Null(), ...errorResponses },
     },
   }, async (req, reply) => {
-    await manageable(req, req.params.id);
     await s.users.setPassword(req.params.id, req.body.password, actorContext(req), req.body.mustChangePassword ?? false);
     reply.code(204);
   });
@@ -117,14 +113,12 @@ export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain
   app.get('/users/:id/sessions', {
     config, schema: { tags, params: IdParam, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
   }, async (req) => {
-    await manageable(req, req.params.id);
     return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.session.id ?? null)) };
   });
 
   app.delete('/users/:id/sessions', {
     config, schema: { tags, params: IdParam, response: { 200: Type.Object({ ended: Type.Integer() }), ...errorResponses } },
   }, async (req) => {
-    await manageable(req, req.params.id);
     return { ended: await s.sessions.endUserSessions(req.params.id, 'ended_by_admin', actorContext(req)) };
   });
 };

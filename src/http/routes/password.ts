@@ -8,7 +8,7 @@ import { FORGOT_ANSWER } from '../../auth/reset/index.js';
 import { PasswordResetSchema } from '../../auth/reset/settings.js';
 import { AppError } from '../errors.js';
 import { Email, IdParam, Password, Username, errorResponses } from '../schemas.js';
-import { actorContext, powerOf } from '../pipeline/authenticate.js';
+import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 
 /** Long enough for any link token, short enough that a flood of junk costs nothing. */
@@ -85,7 +85,6 @@ export const adminPasswordRoutes = (s: Services): FastifyPluginAsync => async (p
       response: { 202: Sent, ...errorResponses },
     },
   }, async (req, reply) => {
-    await s.access.checkManageable(await powerOf(req, s), req.params.id);
     const r = await s.passwordReset.sendLink(req.params.id, 'admin_reset', actorContext(req));
     reply.code(202);
     return { expiresAt: iso(r.expiresAt) };
@@ -99,7 +98,6 @@ export const adminPasswordRoutes = (s: Services): FastifyPluginAsync => async (p
       response: { 202: Sent, ...errorResponses },
     },
   }, async (req, reply) => {
-    await s.access.checkManageable(await powerOf(req, s), req.params.id);
     const r = await s.passwordReset.sendLink(req.params.id, 'invitation', actorContext(req));
     reply.code(202);
     return { expiresAt: iso(r.expiresAt) };
