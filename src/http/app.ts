@@ -11,6 +11,8 @@ import { AppError, ERRORS, errorBody, type ErrorCode } from './errors.js';
 import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
+import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
+import { serializeRequest } from './request-log.js';
 import { healthRoutes } from './routes/health.js';
 import { authRoutes } from './routes/auth.js';
 import { adminUserRoutes } from './routes/admin-users.js';
@@ -48,6 +50,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   const logger: FastifyServerOptions['logger'] = {
     level: s.config.logLevel,
     redact: { paths: LOG_REDACT, censor: '[redacted]' },
+    serializers: { req: serializeRequest as never },
     ...(opts.logStream ? { stream: opts.logStream } : {}),
   };
   const app = Fastify({
@@ -57,7 +60,10 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     onConstructorPoisoning: 'error',
     requestIdHeader: false,
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Our own drain gate answers in our envelope (framework-errors.ts).
+    return503OnClosing: false,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 200 },
   });
 
@@ -105,6 +111,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  drainGate(app);
   securityHeaders(app);
   registerEdge(app, s);
   registerAuthPipeline(app, s);

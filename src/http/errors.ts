@@ -4,6 +4,10 @@
  */
 export const ERRORS = Object.freeze({
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  URL_INVALID: { status: 400, message: 'The request URL is malformed.' },
+  URL_TOO_LONG: { status: 414, message: 'A part of the request URL is too long.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the expected schema.' },
   UNSAFE_INPUT: { status: 400, message: 'The request body contains a forbidden key.' },
@@ -35,6 +39,7 @@ export const ERRORS = Object.freeze({
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported.' },
   SERVER_BUSY: { status: 503, message: 'The server is busy; retry shortly.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A required service is unavailable.' },
+  SHUTTING_DOWN: { status: 503, message: 'The server is shutting down; retry shortly.' },
   FILTER_INVALID: { status: 400, message: 'The filter or sort is not valid.' },
   FIELD_UNKNOWN: { status: 400, message: 'The request names a field that the collection does not have.' },
   FIELD_NOT_FILTERABLE: { status: 400, message: 'The request filters or sorts on a field you may not read.' },

@@ -3,6 +3,7 @@ import type { Services } from '../../services.js';
 import { resolveClientIp } from '../../edge/client-ip.js';
 import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
 import { AppError } from '../errors.js';
+import { pathOf } from '../request-log.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,7 +31,18 @@ function setBudgetHeaders(reply: FastifyReply, b: Budget | null): void {
   reply.header('ratelimit-reset', String(b.resetSeconds));
 }
 
-const isAdminPath = (req: FastifyRequest) => req.routeOptions.config.auth === 'admin' || req.url.toLowerCase().startsWith('/api/admin');
+/**
+ * Whether the admin scope of the IP rules applies. Decided on the route the router matched (its
+ * pattern and config), never on the raw URL: percent-encoding, absolute-form targets and other
+ * spellings reach the same route and so the same decision. A request that matched no route is
+ * treated as admin (fail closed): it reaches no handler, and a blocked address learns nothing.
+ */
+export function isAdminRoute(req: FastifyRequest): boolean {
+  const pattern = req.routeOptions.url;
+  if (pattern === undefined) return true;
+  const c = req.routeOptions.config;
+  return c.auth === 'admin' || c.permission !== undefined || pattern === '/api/admin' || pattern.startsWith('/api/admin/');
+}
 
 /** Rejections are logged as security events, at most once a minute per address and 60 a minute in all. */
 class RejectionSampler {
@@ -58,12 +70,12 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
   app.addHook('onRequest', async (req, reply) => {
     req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader });
     if (!req.routeOptions.config.edgeExempt) {
-      const refusal = await s.ipRules.check(req.clientIp, isAdminPath(req));
+      const refusal = await s.ipRules.check(req.clientIp, isAdminRoute(req));
       if (refusal) {
         if (sampler.take(req.clientIp, s.now())) {
           const ua = req.headers['user-agent'];
           await s.securityLog.record({ actor: { id: null, name: 'anonymous' }, ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id }, {
-            type: 'ip.rejected', outcome: 'failure', details: { refusal, method: req.method, path: req.url.slice(0, 200) },
+            type: 'ip.rejected', outcome: 'failure', details: { refusal, method: req.method, route: req.routeOptions.url ?? null, path: pathOf(req.url).slice(0, 200) },
           });
         }
         throw new AppError('IP_BLOCKED', undefined, refusal);
