@@ -1,6 +1,7 @@
 import type { Config } from './config/index.js';
 import { SettingsStore } from './config/settings.js';
 import { openDb, type Db, type Dialect } from './db/index.js';
+import type { StorageHealth } from './db/outage.js';
 import { migrate } from './db/migrations.js';
 import type { SharedState } from './shared-state/index.js';
 import { DatabaseSharedState } from './shared-state/database.js';
@@ -42,7 +43,12 @@ export interface Services {
   db: Db;
   dialect: Dialect;
   now: () => number;
+  /** Counters and flags that may be lost: Redis when configured, else the database. */
   shared: SharedState;
+  /** Counters and flags a guarantee rests on (failed attempts, pseudo-locks): always the database. */
+  durable: SharedState;
+  /** Whether the database can write (full or read-only disk); for /readyz. */
+  storage: StorageHealth;
   settings: SettingsStore;
   securityLog: SecurityLog;
   hasher: PasswordHasher;
@@ -78,15 +84,22 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     throw e;
   }
   const db = handle.db;
-  const shared: SharedState = config.redisUrl
-    ? new RedisSharedState(config.redisUrl, opts.redisPrefix ?? 'palisade:')
-    : new DatabaseSharedState(db, now);
+  // The database keeps what must survive a loss of Redis's data (issue 9); Redis, when configured,
+  // the rest. A Redis that is down at start is not fatal: requests that need it answer 503 until it
+  // is back.
+  const durable = new DatabaseSharedState(db, now);
+  let shared: SharedState = durable;
+  if (config.redisUrl) {
+    const redis = new RedisSharedState(config.redisUrl, opts.redisPrefix ?? 'palisade:', durable);
+    await redis.connected;
+    shared = redis;
+  }
   const settings = new SettingsStore(db, { tokenPolicy: config.tokenPolicy });
   const securityLog = new SecurityLog(db, now);
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
-  const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs ?? 5000);
+  const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
-  const lockout = new LockoutService(db, shared, settings, securityLog, now, config.lockout);
+  const lockout = new LockoutService(db, durable, settings, securityLog, now, config.lockout);
   const spread = new SpreadDetector(shared, settings, securityLog, now, config.spread);
   const geoip = new GeoIp();
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
@@ -95,6 +108,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const access = new AccessStore(db, collections, securityLog, now);
   const records = new RecordService(db, collections, access, securityLog, now, handle.dialect);
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
+  lockout.endSessions = (userId, ctx, trx) => sessions.endUserSessions(userId, 'account_locked', ctx, undefined, trx);
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now, config.passwordPolicy);
   const tasks = new BackgroundTasks();
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
@@ -116,7 +130,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords);
   return {
-    config, db, dialect: handle.dialect, now, shared, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter, collections, access, records,
+    config, db, dialect: handle.dialect, now, shared, durable, storage: handle.storage, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter, collections, access, records,
     passwordPolicy, passwordReset, mailer, tasks,
     async close() {
       await tasks.drain();

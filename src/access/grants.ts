@@ -253,9 +253,11 @@ export class AccessStore {
     if (ctx.actor.id === userId) throw new AppError('CANNOT_MODIFY_SELF');
     const wanted = [...new Set(departments)].sort();
     const all = await this.listDepartments();
+    // The power check comes first: a department the caller may not assign answers the same whether it
+    // exists or not (only administrators and the department's members, who know it, get further).
+    power.checkDepartments(wanted, 'departments');
     const unknown = wanted.filter((d) => !all.some((x) => x.name === d));
     if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/departments', message: `unknown departments: ${unknown.join(', ')}` }]);
-    power.checkDepartments(wanted, 'departments');
     power.check(await this.powerOfRoles(all.filter((d) => wanted.includes(d.name)).flatMap((d) => d.roles)), 'departments');
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('user_departments').where('user_id', '=', userId).execute();

@@ -16,25 +16,49 @@ export function deriveKey(appKey: string, salt: string, info: string): Uint8Arra
   return new Uint8Array(hkdfSync('sha256', appKey, salt, info, 32));
 }
 
+/** The longest a ring read from the database is trusted: a rotation elsewhere reaches this instance within it. */
+export const KEY_RING_MAX_STALENESS_MS = 1000;
+
 export class KeyRing {
   private entries: KeyRingEntry[] = [];
   private loadedAt = -Infinity;
   private forcedAt = -Infinity;
   private readonly derived = new Map<string, Uint8Array>();
+  private readonly cacheMs: number;
 
   constructor(
     private readonly db: Db,
     private readonly appKey: string,
+    /** The service clock: cache ages are measured with it, so tests can move it. */
     private readonly now: () => number,
-    /** How long a cached ring is trusted before it is re-read, so a rotation reaches every instance. */
-    private readonly cacheMs = 5000,
-  ) {}
+    /** How long a cached ring is trusted; capped at KEY_RING_MAX_STALENESS_MS. */
+    cacheMs = KEY_RING_MAX_STALENESS_MS,
+  ) {
+    this.cacheMs = Math.min(Math.max(cacheMs, 0), KEY_RING_MAX_STALENESS_MS);
+  }
+
+  /** Fresh while the clock is within [loadedAt, loadedAt + cacheMs): a clock moved back re-reads too. */
+  private fresh(at: number): boolean {
+    const age = this.now() - at;
+    return age >= 0 && age < this.cacheMs;
+  }
 
   private async load(force = false): Promise<void> {
-    if (!force && Date.now() - this.loadedAt < this.cacheMs) return;
+    if (!force && this.fresh(this.loadedAt)) return;
     const rows = await this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid', 'desc').execute();
     this.entries = rows.map((r) => ({ kid: r.kid, createdAt: r.created_at, retiredAt: r.retired_at }));
-    this.loadedAt = Date.now();
+    this.loadedAt = this.now();
+  }
+
+  /**
+   * Rotates (see rotateKey) and drops this instance's cache at once, so the very next token is signed
+   * with the new key here; other instances re-read within KEY_RING_MAX_STALENESS_MS, or at once when
+   * they meet a token with the new kid.
+   */
+  async rotate(): Promise<{ kid: string; retired: string[] }> {
+    const r = await rotateKey(this.db, this.now());
+    await this.load(true);
+    return r;
   }
 
   private secret(kid: string): Uint8Array {
@@ -68,8 +92,9 @@ export class KeyRing {
     let e = this.entries.find((x) => x.kid === kid);
     // An unknown kid re-reads the ring (a rotation on another instance), at most once a second,
     // so tokens with made-up kids cannot turn every request into a database query.
-    if (!e && Date.now() - this.forcedAt >= 1000) {
-      this.forcedAt = Date.now();
+    const sinceForced = this.now() - this.forcedAt;
+    if (!e && (sinceForced < 0 || sinceForced >= 1000)) {
+      this.forcedAt = this.now();
       await this.load(true);
       e = this.entries.find((x) => x.kid === kid);
     }

@@ -38,6 +38,12 @@ export class LockoutService {
   readonly area: SettingsArea<LockoutSettings>;
   /** Called after an automatic lock when `mailResetOnLock` is on (wired to the reset mail). */
   onLockMail: ((userId: string, ctx: EventContext) => Promise<void>) | null = null;
+  /**
+   * Ends the user's sessions, in the lock's transaction (wired to SessionService). An administrator's
+   * lock ends them (AUTH-4); an automatic lock, which anyone can trigger by failing sign-ins, only
+   * suspends them: the lock check refuses them while it holds, and they work again once it ends.
+   */
+  endSessions: ((userId: string, ctx: EventContext, trx: Db) => Promise<number>) | null = null;
 
   constructor(
     private readonly db: Db,
@@ -69,7 +75,13 @@ export class LockoutService {
   async reserve(subject: string, userId: string | null): Promise<AttemptTicket | null> {
     const settings = await this.settings.get(this.area);
     if (userId ? await this.activeLock(userId) : await this.pseudoLocked(subject)) return null;
-    const count = await this.shared.incr(`fail:${subject}`, settings.interval * 1000);
+    let count = await this.shared.incr(`fail:${subject}`, settings.interval * 1000);
+    // The counter outlives the lock it caused (it is never reset while attempts may still be racing
+    // to it); the first attempt after an automatic lock ended starts counting afresh.
+    if (count > settings.maxAttempts && userId && await this.clearEndedLock(userId)) {
+      await this.shared.del(`fail:${subject}`);
+      count = await this.shared.incr(`fail:${subject}`, settings.interval * 1000);
+    }
     if (count > settings.maxAttempts) return null;
     return { subject, userId, place: count, settings };
   }
@@ -88,8 +100,10 @@ export class LockoutService {
     } else {
       await this.shared.setIfAbsent(`lockp:${t.subject}`, String(until ?? this.now() + 86400_000), (t.settings.lockDuration || 86400) * 1000);
     }
-    // The lock now holds; when it ends, counting starts afresh.
-    await this.shared.del(`fail:${t.subject}`);
+    // The lock now holds. An account's counter is left alone: attempts that passed the lock check just
+    // before the lock was written still find it past the limit. When the lock ends, reserve() starts
+    // counting afresh. A pseudo-lock (unknown username) has no row to tell its end, so its counter goes now.
+    if (!t.userId) await this.shared.del(`fail:${t.subject}`);
     if (t.userId && t.settings.mailResetOnLock && this.onLockMail) await this.onLockMail(t.userId, ctx);
     return true;
   }
@@ -99,23 +113,42 @@ export class LockoutService {
     await this.shared.del(`fail:${t.subject}`);
   }
 
+  /** Removes an automatic or timed lock that has ended; true for the one caller that removed it. */
+  private async clearEndedLock(userId: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('account_locks').where('user_id', '=', userId)
+      .where('locked_until', 'is not', null).where('locked_until', '<=', this.now()).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
   private async pseudoLocked(subject: string): Promise<boolean> {
     const v = await this.shared.getValue(`lockp:${subject}`);
     return v !== null && Number(v) > this.now();
   }
 
+  /**
+   * Locks an account: by an administrator (`by` set: until unlocked, and the user's sessions end in
+   * the same transaction) or by the lockout (`by` null: the sessions are only suspended). An
+   * automatic lock never replaces an administrator's.
+   */
   async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext): Promise<void> {
     const now = this.now();
-    const inserted = await this.db.insertInto('account_locks')
-      .values({ user_id: userId, locked_at: now, locked_until: until, reason, locked_by: by })
-      .onConflict((oc) => oc.column('user_id').doUpdateSet({ locked_at: now, locked_until: until, reason, locked_by: by }))
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 1) > 0) {
+    await this.db.transaction().execute(async (trx) => {
+      const inserted = await trx.insertInto('account_locks')
+        .values({ user_id: userId, locked_at: now, locked_until: until, reason, locked_by: by })
+        .onConflict((oc) => {
+          const up = oc.column('user_id').doUpdateSet({ locked_at: now, locked_until: until, reason, locked_by: by });
+          return by === null
+            ? up.where((eb) => eb.or([eb('account_locks.locked_by', 'is', null), eb('account_locks.locked_until', '<=', now)]))
+            : up;
+        })
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 1) === 0) return;
       await this.log.record(ctx, {
         type: 'account.locked', outcome: 'info', subjectId: userId,
         details: { reason, until: until === null ? 'until unlocked' : new Date(until).toISOString(), by: by ? 'administrator' : 'lockout' },
-      });
-    }
+      }, trx);
+      if (by !== null && this.endSessions) await this.endSessions(userId, ctx, trx);
+    });
   }
 
   /** Lifts any lock (administrators, the CLI). */

@@ -140,12 +140,15 @@ export class SessionService {
       revoked_reason: null,
       active_role: null,
     };
-    await this.db.insertInto('sessions').values(session).execute();
-    const issued = await this.issue(user.id, session, policy);
-    await this.log.record(actorCtx, {
-      type: 'auth.login', outcome: 'success', subjectId: user.id,
-      details: { sessionId: session.id, mode: input.mode, rememberMe: input.rememberMe, admin: user.is_admin === 1 },
+    // The session and its sign-in event commit together: a full disk leaves neither (issue 9).
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('sessions').values(session).execute();
+      await this.log.record(actorCtx, {
+        type: 'auth.login', outcome: 'success', subjectId: user.id,
+        details: { sessionId: session.id, mode: input.mode, rememberMe: input.rememberMe, admin: user.is_admin === 1 },
+      }, trx);
     });
+    const issued = await this.issue(user.id, session, policy);
     return { user, session, issued };
   }
 
@@ -205,7 +208,16 @@ export class SessionService {
     const candidate = { newJti: newId(), newIat: nowSec, newExp, kid, createdAt: now };
     // The claim lives as long as the old token can be presented for renewal, plus the grace window.
     const ttlMs = Math.max(1000, (claims.exp + policy.refreshLimit) * 1000 - now + this.graceSeconds * 1000);
-    const { won, claim } = await this.shared.claimRenewal(claims.jti, session.id, candidate, ttlMs);
+    // The claim is durable (the database, whatever Redis holds), and commits with its event and the
+    // session's last_seen_at: a failed write leaves no claim behind, so a retry renews afresh.
+    const { won, claim } = await this.db.transaction().execute(async (trx) => {
+      const r = await this.shared.claimRenewal(claims.jti, session.id, candidate, ttlMs, trx);
+      if (r.won) {
+        await this.log.record(actorCtx, { type: 'token.renewed', outcome: 'success', subjectId: user.id, details: { sessionId: session.id } }, trx);
+        await trx.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', session.id).execute();
+      }
+      return r;
+    });
     if (!won && now - claim.createdAt > this.graceSeconds * 1000) {
       await this.endSession(session.id, 'token_reuse', actorCtx);
       await this.log.record(actorCtx, {
@@ -215,10 +227,6 @@ export class SessionService {
       throw new AppError('TOKEN_REUSED');
     }
     const { token } = await this.tokens.sign({ sub: user.id, sid: session.id, jti: claim.newJti, iat: claim.newIat, exp: claim.newExp }, claim.kid);
-    if (won) {
-      await this.log.record(actorCtx, { type: 'token.renewed', outcome: 'success', subjectId: user.id, details: { sessionId: session.id } });
-      await this.db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', session.id).execute();
-    }
     return { user, session, issued: { token, expiresAt: claim.newExp * 1000, sessionExpiresAt: session.expires_at } };
   }
 
@@ -234,8 +242,21 @@ export class SessionService {
     return { user, session };
   }
 
-  /** Ends one session; returns false when it was already ended. */
+  /** Runs `fn` in `db` when it is already a transaction, else in a new one. */
+  private inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+    return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+  }
+
+  /**
+   * Ends one session; returns false when it was already ended. The revocation and its event commit
+   * together or not at all: during an outage the caller gets a 503 and the session stays as it was,
+   * never "acknowledged but alive".
+   */
   async endSession(sessionId: string, reason: string, ctx: EventContext, db: Db = this.db): Promise<boolean> {
+    return this.inTransaction(db, (trx) => this.endSessionIn(sessionId, reason, ctx, trx));
+  }
+
+  private async endSessionIn(sessionId: string, reason: string, ctx: EventContext, db: Db): Promise<boolean> {
     const res = await db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason })
       .where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
     const ended = Number(res.numUpdatedRows) > 0;
@@ -248,6 +269,10 @@ export class SessionService {
 
   /** Ends every live session of a user, optionally sparing one; returns how many ended. */
   async endUserSessions(userId: string, reason: string, ctx: EventContext, exceptSessionId?: string, db: Db = this.db): Promise<number> {
+    return this.inTransaction(db, (trx) => this.endUserSessionsIn(userId, reason, ctx, exceptSessionId, trx));
+  }
+
+  private async endUserSessionsIn(userId: string, reason: string, ctx: EventContext, exceptSessionId: string | undefined, db: Db): Promise<number> {
     let q = db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason })
       .where('user_id', '=', userId).where('revoked_at', 'is', null);
     if (exceptSessionId) q = q.where('id', '!=', exceptSessionId);

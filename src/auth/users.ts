@@ -6,6 +6,8 @@ import { AppError } from '../http/errors.js';
 import { isImportableHash, type PasswordHasher } from './passwords.js';
 import type { PasswordPolicyService } from './password-policy/index.js';
 import { writePassword } from './password-policy/history.js';
+import { voidLinks } from './reset/tokens.js';
+import { isPlainAddress } from '../mail/address.js';
 import { normaliseIdentifier, type SessionService } from './sessions.js';
 import { LockoutService } from './lockout.js';
 
@@ -56,6 +58,18 @@ export interface UpdateUserInput {
   ssoOnly?: boolean;
 }
 
+/**
+ * The stored form of an email address, or VALIDATION_FAILED. Checked before and after normalising, so
+ * that no input (the CLI's included) becomes a display name, a list or a quoted part on the way in.
+ */
+export function plainEmail(raw: string): string {
+  const n = normaliseIdentifier(raw);
+  if (!isPlainAddress(raw) || !isPlainAddress(n)) {
+    throw new AppError('VALIDATION_FAILED', [{ path: '/email', message: 'must be one plain address such as alice@example.org' }]);
+  }
+  return n;
+}
+
 /** Users (AUTH-4, AUTH-5, AUTH-6): every change that must end sessions does so in the same transaction. */
 export class UserService {
   constructor(
@@ -95,7 +109,7 @@ export class UserService {
 
   async create(input: CreateUserInput, ctx: EventContext): Promise<UsersTable> {
     const username = normaliseIdentifier(input.username);
-    const email = input.email ? normaliseIdentifier(input.email) : null;
+    const email = input.email ? plainEmail(input.email) : null;
     let hash: string | null = null;
     if (input.password !== undefined && input.passwordHash !== undefined) throw new AppError('VALIDATION_FAILED', { message: 'give password or passwordHash, not both' });
     if (input.ssoOnly && (input.password !== undefined || input.passwordHash !== undefined || input.mustChangePassword)) {
@@ -137,7 +151,7 @@ export class UserService {
       if (!before) throw new AppError('NOT_FOUND');
       const set: Partial<UsersTable> = { updated_at: this.now() };
       if (patch.email !== undefined) {
-        set.email = patch.email === null ? null : normaliseIdentifier(patch.email);
+        set.email = patch.email === null ? null : plainEmail(patch.email);
         if (set.email) {
           const clash = await trx.selectFrom('users').select('id').where('id', '!=', id)
             .where((eb) => eb.or([eb('email', '=', set.email!), eb('username', '=', set.email!)])).executeTakeFirst();
@@ -153,14 +167,13 @@ export class UserService {
         set.must_change_password = patch.mustChangePassword ? 1 : 0;
       }
       await trx.updateTable('users').set(set).where('id', '=', id).execute();
-      if (patch.ssoOnly === true) {
-        await trx.updateTable('password_tokens').set({ revoked_at: this.now() })
-          .where('user_id', '=', id).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
-      }
+      // Links were mailed to the old address (or are useless to an SSO-only user): none may outlive the change.
+      const emailChanged = set.email !== undefined && set.email !== before.email;
+      const linksVoided = patch.ssoOnly === true || emailChanged ? await voidLinks(trx, id, this.now()) : 0;
       if (patch.status === 'disabled' && before.status !== 'disabled') {
         await this.sessions.endUserSessions(id, 'user_disabled', ctx, undefined, trx);
       }
-      await this.log.record(ctx, { type: 'user.updated', outcome: 'success', subjectId: id, details: { changed: Object.keys(patch) } }, trx);
+      await this.log.record(ctx, { type: 'user.updated', outcome: 'success', subjectId: id, details: { changed: Object.keys(patch), ...(linksVoided > 0 ? { linksVoided } : {}) } }, trx);
       return { ...before, ...set } as UsersTable;
     });
   }

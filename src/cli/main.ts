@@ -9,6 +9,7 @@ import { CLI_ACTOR } from '../audit/events.js';
 import { rotateKey } from '../auth/keys.js';
 import { AppError } from '../http/errors.js';
 import { FULL_POWER } from '../access/principal.js';
+import { redisPersistence } from '../shared-state/redis.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -119,6 +120,13 @@ export async function main(argv: string[]): Promise<number> {
     case 'config check': {
       const c = config(false);
       process.stdout.write(`configuration is valid: ${c.databaseUrl ? 'PostgreSQL' : 'SQLite in ' + c.dataDir}, ${c.redisUrl ? 'Redis' : 'database'} shared state, key from ${c.appKeySource === 'generated' ? 'the data directory' : 'APP_KEY'}\n`);
+      if (c.redisUrl) {
+        // A warning, not a problem: what a guarantee rests on is in the database (docs/architecture.md).
+        const p = await redisPersistence(c.redisUrl);
+        if (p.state === 'persistent') process.stdout.write(`Redis persistence: ${p.detail}\n`);
+        else if (p.state === 'none') process.stderr.write(`palisade: warning: the configured Redis has no persistence (${p.detail}): a Redis restart forgets the rate-limit windows and the sign-in pause; renewal claims, failed-attempt counts, locks and revocations are kept in the database\n`);
+        else process.stderr.write(`palisade: warning: Redis persistence could not be verified: ${p.detail}\n`);
+      }
       return 0;
     }
     case 'user create':

@@ -8,6 +8,10 @@ import { evaluatePassword } from '../auth/password-policy/rules.js';
 import type { PasswordPolicy } from '../auth/password-policy/schema.js';
 import type { PasswordResetSettings } from '../auth/reset/settings.js';
 import { passwordEnv, type MailConfig } from './password-env.js';
+import { isPlainAddress } from '../mail/address.js';
+import { checkAppKey } from './app-key.js';
+
+export { checkAppKey };
 
 export interface TokenPolicy {
   /** Absolute lifetime of a sign-in, seconds. Renewal never extends it. */
@@ -51,12 +55,6 @@ export interface Config {
 }
 
 export type Env = Record<string, string | undefined>;
-
-/** Public, well-known placeholder keys that must never sign a token. */
-const KNOWN_WEAK_KEYS = new Set([
-  'your-secret-key', 'test-key', 'changeme', 'change-me', 'secret', 'app_key', 'appkey', 'password',
-  'your-app-key', 'please-change-me', 'default', 'supersecret', 'your-256-bit-secret', 'test-key-change-me',
-]);
 
 export interface LockoutSettings {
   /** Invalid attempts within `interval` that lock the account. */
@@ -155,13 +153,6 @@ export function boolVar(env: Env, name: string, problems: string[]): boolean {
   return false;
 }
 
-export function checkAppKey(key: string): string | null {
-  if (key.length < 32) return 'APP_KEY must be at least 32 characters';
-  if (KNOWN_WEAK_KEYS.has(key.toLowerCase())) return 'APP_KEY is a known public default';
-  if (new Set(key).size < 8) return 'APP_KEY has too little variety to be a secret';
-  return null;
-}
-
 export function checkTokenPolicy(p: TokenPolicy): string[] {
   const out: string[] = [];
   if (p.sessionValidity < 60) out.push('session validity must be at least 60 seconds');
@@ -235,7 +226,7 @@ export function loadConfig(env: Env, opts: LoadOptions): LoadResult {
     password: rootPw,
   };
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(initRoot.username)) problems.push('INIT_ROOT_USERNAME may hold letters, digits, ".", "_" and "-" (1 to 64)');
-  if (initRoot.email !== null && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(initRoot.email)) problems.push('INIT_ROOT_EMAIL is not an email address');
+  if (initRoot.email !== null && !isPlainAddress(initRoot.email)) problems.push('INIT_ROOT_EMAIL must be one plain address such as admin@example.org (no display name, list or quoted part)');
   const pw = passwordEnv(env, problems, warnings, { host, port });
   if (rootPw !== null) {
     const failed = evaluatePassword(rootPw, pw.passwordPolicy, { username: initRoot.username, email: initRoot.email }).map((f) => f.code);

@@ -1,5 +1,6 @@
 import { boolVar, durationVar, intVar, secretVar, type Env } from './index.js';
 import { checkPasswordPolicy, PASSWORD_POLICY_DEFAULTS, type CustomRule, type PasswordPolicy } from '../auth/password-policy/schema.js';
+import { parseSender } from '../mail/address.js';
 import { checkPasswordReset, PASSWORD_RESET_DEFAULTS, type PasswordResetSettings } from '../auth/reset/settings.js';
 
 export interface MailConfig {
@@ -74,7 +75,7 @@ export function passwordEnv(env: Env, problems: string[], warnings: string[], li
   const smtpUrl = secretVar(env, 'SMTP_URL', problems).value ?? null;
   if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
   const from = env.MAIL_FROM || 'Palisade <palisade@localhost>';
-  if (!/^[^\r\n<>]{0,100}<?[^\s@<>]{1,64}@[^\s@<>]{1,255}>?$/.test(from)) problems.push('MAIL_FROM must be an address such as "Palisade <palisade@example.org>"');
+  if (!parseSender(from)) problems.push('MAIL_FROM must be one address, alone or after a plain display name: "palisade@example.org" or "Palisade <palisade@example.org>"');
   if (smtpUrl !== null && !env.MAIL_FROM) problems.push('MAIL_FROM is required with SMTP_URL');
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   let publicUrl = `http://${host}:${listen.port}`;

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Database } from './types.js';
+import { StorageHealth, guardedPool, observedDialect, outageOf } from './outage.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -22,6 +23,8 @@ export interface DbOptions {
 export interface DbHandle {
   db: Db;
   dialect: Dialect;
+  /** Whether writes fail for lack of storage (full or read-only disk); read by /readyz. */
+  storage: StorageHealth;
   close(): Promise<void>;
 }
 
@@ -33,18 +36,28 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     const pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.poolMax,
-      connectionTimeoutMillis: 5000,
+      // A dead or unreachable server must cost a request about a second, not a hang (issue 9). The same
+      // bound applies to waiting for a free pool client. query_timeout is the client-side backstop
+      // for a server that stopped answering (statement_timeout needs a live server).
+      connectionTimeoutMillis: 2000,
       idleTimeoutMillis: 30000,
       statement_timeout: 15000,
+      query_timeout: 20000,
+      keepAlive: true,
       ...(opts.pgSchema ? { options: `-c search_path=${opts.pgSchema}` } : {}),
     });
     pool.on('error', () => { /* an idle client died; the pool replaces it */ });
+    // A checked-out client whose server dies between two queries emits 'error' with no listener of
+    // the pool's: unhandled, that would end the process. Its next query fails (a 503) and the pool
+    // drops it on release.
+    pool.on('connect', (client) => { client.on('error', () => { /* surfaced by the next query */ }); });
     if (opts.pgSchema) {
       const c = await pool.connect();
       try { await c.query(`CREATE SCHEMA IF NOT EXISTS ${opts.pgSchema}`); } finally { c.release(); }
     }
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', close: () => db.destroy() };
+    const storage = new StorageHealth();
+    const db = new Kysely<Database>({ dialect: observedDialect(new PostgresDialect({ pool: guardedPool(pool) }), storage) });
+    return { db, dialect: 'postgres', storage, close: () => db.destroy() };
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(path.join(opts.dataDir, 'palisade.db'));
@@ -58,8 +71,9 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     try { file.pragma('optimize'); } catch { /* busy: the next hour will do */ }
   }, 3_600_000);
   optimize.unref();
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachedStatements(file) }) });
-  return { db, dialect: 'sqlite', close: () => { clearInterval(optimize); return db.destroy(); } };
+  const storage = new StorageHealth();
+  const db = new Kysely<Database>({ dialect: observedDialect(new SqliteDialect({ database: cachedStatements(file) }), storage, () => file.inTransaction) });
+  return { db, dialect: 'sqlite', storage, close: () => { clearInterval(optimize); return db.destroy(); } };
 }
 
 /**
@@ -101,4 +115,20 @@ export async function ping(db: Db): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * The readiness check of the database: one small committed write (a row in shared_kv that
+ * expires), so that a full or read-only disk shows, not only a dead server. 'unwritable' also when
+ * a real write failed for lack of storage in the last seconds (a bigger write than the probe's).
+ */
+export async function probeDatabase(db: Db, storage: StorageHealth, now: number): Promise<'ok' | 'down' | 'unwritable'> {
+  try {
+    await sql`/* readiness probe */ INSERT INTO shared_kv (key, count, value, expires_at)
+      VALUES ('readyz:probe', 0, ${String(now)}, ${now + 60_000})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`.execute(db);
+  } catch (e) {
+    return outageOf(e)?.code === 'STORAGE_UNAVAILABLE' ? 'unwritable' : 'down';
+  }
+  return storage.recentFailure() ? 'unwritable' : 'ok';
 }

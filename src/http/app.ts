@@ -8,11 +8,14 @@ import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import type { Services } from '../services.js';
 import { AppError, ERRORS, errorBody, type ErrorCode } from './errors.js';
+import { OUTAGE_RETRY_AFTER, outageOf } from '../db/outage.js';
+import { dbRefusalError } from '../db/sql-errors.js';
 import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
 import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
 import { serializeRequest } from './request-log.js';
+import { checkJsonBody, inputBounds } from './pipeline/input-bounds.js';
 import { healthRoutes } from './routes/health.js';
 import { authRoutes } from './routes/auth.js';
 import { adminUserRoutes } from './routes/admin-users.js';
@@ -73,8 +76,11 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     const text = String(body);
     if (text.length === 0) return done(new AppError('INVALID_JSON', undefined, 'empty body'), undefined);
     try {
-      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      const value: unknown = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+      checkJsonBody(value);
+      done(null, value);
     } catch (e) {
+      if (e instanceof AppError) return done(e, undefined);
       const poisoned = e instanceof Error && /forbidden (prototype|constructor) property/.test(e.message);
       done(new AppError(poisoned ? 'UNSAFE_INPUT' : 'INVALID_JSON'), undefined);
     }
@@ -98,10 +104,11 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   });
 
   app.setErrorHandler((err, req, reply) => {
-    const { code, status, details, internal } = classify(err);
+    const { code, status, details, internal, headers } = classify(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code, reason: internal }, 'request refused');
     if (err instanceof AppError && err.headers) reply.headers(err.headers);
+    if (headers) reply.headers(headers);
     reply.code(status).header('cache-control', 'no-store').send(errorBody(code, details));
   });
   app.setNotFoundHandler((_req, reply) => {
@@ -112,6 +119,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     reply.header('x-request-id', req.id);
   });
   drainGate(app);
+  inputBounds(app);
   securityHeaders(app);
   registerEdge(app, s);
   registerAuthPipeline(app, s);
@@ -136,6 +144,7 @@ interface Classified {
   status: number;
   details?: unknown;
   internal?: string;
+  headers?: Record<string, string>;
 }
 
 /** Maps any thrown error to a registry code. Unknown errors become a bare INTERNAL_ERROR. */
@@ -156,10 +165,14 @@ function classify(err: unknown): Classified {
   }
   if (typeof e.message === 'string' && /forbidden (prototype|constructor) property/.test(e.message)) return as('UNSAFE_INPUT');
   if (e.statusCode === 400 && err instanceof SyntaxError) return as('INVALID_JSON');
-  // A unique index refused a value: the client's conflict, not a server error.
-  if (e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE') return as('CONFLICT', undefined, e.code);
-  // The database or Redis is unreachable or overloaded: a retryable 503, not a bug.
-  if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|57P0[123]|53300|SQLITE_BUSY)$/.test(e.code)) return as('SERVICE_UNAVAILABLE', undefined, e.code);
+  // The database is unreachable, overloaded, or cannot write (full or read-only disk): a retryable
+  // 503, not a bug (src/db/outage.ts).
+  const outage = outageOf(err);
+  if (outage) return { ...as(outage.code, undefined, outage.reason), headers: { 'retry-after': String(OUTAGE_RETRY_AFTER) } };
+  // The database refused what the request asked (a value taken, a schema object a concurrent change
+  // created or dropped, a value the column cannot hold): the client's error (src/db/sql-errors.ts).
+  const refusal = dbRefusalError(err);
+  if (refusal) return { code: refusal.code, status: refusal.status, internal: refusal.internal };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return as('BAD_REQUEST', undefined, e.code);
   return as('INTERNAL_ERROR');
 }

@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../mail/address.js';
 
 /** Shared route schemas. Objects refuse unknown keys; strings are bounded. */
 export const ErrorSchema = Type.Object({
@@ -38,7 +39,8 @@ export const SessionSchema = Type.Object({
 });
 
 export const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
-export const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
+/** One plain addr-spec: the same rule as the services, the CLI and the mailer (src/mail/address.ts). */
+export const Email = Type.String({ minLength: 3, maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN });
 /** Bounded before hashing: a megabyte password must not reach argon2. */
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }, { additionalProperties: false });

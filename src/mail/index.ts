@@ -2,12 +2,41 @@ import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
+import { isPlainAddress, parseSender, type MailboxSpec } from './address.js';
 
 export interface MailMessage {
   to: string;
   subject: string;
   text: string;
   html: string;
+}
+
+/** Refused before anything is composed: the recipient is not one plain address. */
+export class MailAddressError extends Error {
+  readonly code = 'MAIL_ADDRESS_INVALID';
+  constructor(what: 'recipient' | 'sender') {
+    super(`the ${what} is not a single plain email address; nothing was sent`);
+  }
+}
+
+/**
+ * What nodemailer is given: explicit address objects and an explicit envelope, never a string it
+ * would parse. A stored address with a display name or a list in it (written before validation was
+ * strict, or by hand in the database) is refused here rather than mailed to the address it smuggles.
+ */
+function envelopeOf(from: MailboxSpec, msg: MailMessage) {
+  if (!isPlainAddress(msg.to)) throw new MailAddressError('recipient');
+  return {
+    from, to: { name: '', address: msg.to }, subject: msg.subject, text: msg.text, html: msg.html,
+    envelope: { from: from.address, to: [msg.to] },
+    disableFileAccess: true, disableUrlAccess: true,
+  };
+}
+
+function sender(from: string): MailboxSpec {
+  const s = parseSender(from);
+  if (!s) throw new MailAddressError('sender');
+  return s;
 }
 
 export interface MailSettings {
@@ -28,13 +57,15 @@ export interface Mailer {
 class SmtpMailer implements Mailer {
   readonly kind = 'smtp' as const;
   private readonly transport;
-  constructor(url: string, private readonly from: string) {
+  private readonly from: MailboxSpec;
+  constructor(url: string, from: string) {
+    this.from = sender(from);
     this.transport = nodemailer.createTransport({
       url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, logger: false, debug: false,
     });
   }
   async send(msg: MailMessage): Promise<void> {
-    await this.transport.sendMail({ from: this.from, ...msg, disableFileAccess: true, disableUrlAccess: true });
+    await this.transport.sendMail(envelopeOf(this.from, msg));
   }
   close(): void {
     this.transport.close();
@@ -48,9 +79,12 @@ class SmtpMailer implements Mailer {
 class OutboxMailer implements Mailer {
   readonly kind = 'outbox' as const;
   private readonly composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
-  constructor(private readonly dir: string, private readonly from: string) {}
+  private readonly from: MailboxSpec;
+  constructor(private readonly dir: string, from: string) {
+    this.from = sender(from);
+  }
   async send(msg: MailMessage): Promise<void> {
-    const info = await this.composer.sendMail({ from: this.from, ...msg, disableFileAccess: true, disableUrlAccess: true });
+    const info = await this.composer.sendMail(envelopeOf(this.from, msg));
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     chmodSync(this.dir, 0o700);
     const file = path.join(this.dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(6).toString('hex')}.eml`);

@@ -67,9 +67,13 @@ export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
     return ms;
   }
   if (typeof v === 'object') throw new AppError('FILTER_INVALID', { message: 'a value must be a string, number, boolean or null' });
+  if (typeof v === 'string' && v.includes('\u0000')) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
   // A value of the wrong type would be a database error (a 500) on PostgreSQL: refuse it here.
   const numeric = f?.type === 'integer' || f?.type === 'decimal' || f?.type === 'datetime';
   if (numeric && (typeof v !== 'number' || !Number.isFinite(v))) throw new AppError('FILTER_INVALID', { message: `${f!.name.slice(0, 40)} takes a number` });
+  // Integer and date-time columns are 64-bit integers: a fraction or a number past 2^53 is refused
+  // before PostgreSQL would fail on it (SQLite would silently compare it as a float).
+  if ((f?.type === 'integer' || f?.type === 'datetime') && !Number.isSafeInteger(v)) throw new AppError('FILTER_INVALID', { message: `${f.name.slice(0, 40)} takes a whole number of at most 2^53` });
   if (f?.type === 'boolean') throw new AppError('FILTER_INVALID', { message: `${f.name.slice(0, 40)} takes true or false` });
   if (!numeric && typeof v !== 'string') throw new AppError('FILTER_INVALID', { message: `${(f?.name ?? 'this field').slice(0, 40)} takes a string` });
   return v;
@@ -156,7 +160,8 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
         case '$ilike': {
           if (typeof v !== 'string' || v.length > 200) throw new AppError('FILTER_INVALID', { message: `${op} takes a string` });
           if (field && !['string', 'text', 'email', 'enum', 'status', 'user', 'relation', 'group'].includes(field.type)) throw new AppError('FILTER_INVALID', { message: `${op} applies to text fields` });
-          conds.push(op === '$like' ? sql<SqlBool>`${col} like ${v}` : sql<SqlBool>`lower(${col}) like lower(${v})`);
+          checkLikePattern(v);
+          conds.push(op === '$like' ? sql<SqlBool>`${col} like ${v} escape '\\'` : sql<SqlBool>`lower(${col}) like lower(${v}) escape '\\'`);
           break;
         }
         case '$in':
@@ -189,11 +194,30 @@ export function relationPaths(node: unknown, out: Set<string> = new Set(), depth
   return out;
 }
 
+/**
+ * LIKE patterns mean the same on both dialects: `%` and `_` are wildcards and the escape character is
+ * always a backslash (`ESCAPE '\'` is written out, as PostgreSQL's default differs from SQLite's).
+ * A backslash may only precede `%`, `_` or another backslash, so a trailing or stray backslash is a
+ * client error, not a database one.
+ */
+export function checkLikePattern(v: string): void {
+  if (v.includes('\u0000')) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] !== '\\') continue;
+    const next = v[i + 1];
+    if (next !== '%' && next !== '_' && next !== '\\') throw new AppError('FILTER_INVALID', { message: 'in a pattern, a backslash escapes only %, _ or a backslash' });
+    i++;
+  }
+}
+
 function membersCondition(def: CollectionDef, table: string, f: FieldDef, op: string, v: unknown): RawBuilder<SqlBool> {
   const jt = membersTableOf(def.name, f.name);
   const exists = (ids: unknown[]) => ids.length === 0 ? sql<SqlBool>`1 = 0`
     : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${table}.id`)} and m.user_id in (${sql.join(ids)}))`;
-  if (op === '$eq' && typeof v === 'string') return exists([v]);
-  if (op === '$in' && Array.isArray(v)) return exists(v.filter((x) => typeof x === 'string'));
+  const ids = op === '$eq' && typeof v === 'string' ? [v] : op === '$in' && Array.isArray(v) && v.length <= 500 ? v.filter((x) => typeof x === 'string') : null;
+  if (ids !== null) {
+    if (ids.some((x) => x.includes('\u0000'))) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
+    return exists(ids);
+  }
   throw new AppError('FILTER_INVALID', { message: `a member list takes $eq or $in with user ids` });
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
@@ -22,6 +22,9 @@ function scopeNames(node: unknown, field: string): boolean {
   return Object.entries(node).some(([k, v]) => k === field || scopeNames(v, field));
 }
 
+/** The advisory-lock key of schema changes on PostgreSQL (any constant; one per database). */
+const SCHEMA_LOCK = '7160001';
+
 const indexName = (collection: string, field: string, unique: boolean) => `${unique ? 'ux' : 'ix'}_${collection}__${field}`;
 
 /**
@@ -31,6 +34,22 @@ const indexName = (collection: string, field: string, unique: boolean) => `${uni
  */
 export class CollectionRegistry {
   constructor(private readonly db: Db, private readonly log: SecurityLog, private readonly now: () => number) {}
+
+  /**
+   * Runs a schema change in a transaction that first takes the schema lock, so that concurrent
+   * changes (parallel requests, or several instances on one database) run one after the other and
+   * each reads the definitions the previous one committed: of two identical changes, one wins and the
+   * other answers CONFLICT (or NOT_FOUND for a removal of what is gone), never a database error.
+   * PostgreSQL: a transaction-scoped advisory lock. SQLite: a no-op write, which takes the database's
+   * write lock before anything is read (a read-then-write transaction could not wait for it).
+   */
+  private schemaChange<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      if (this.db.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(${sql.raw(SCHEMA_LOCK)})`.execute(trx);
+      else await sql`update collections set updated_at = updated_at where 1 = 0`.execute(trx);
+      return fn(trx);
+    });
+  }
 
   async list(): Promise<CollectionDef[]> {
     const rows = await this.db.selectFrom('collections').select('definition').orderBy('name').execute();
@@ -83,7 +102,7 @@ export class CollectionRegistry {
   }
 
   async create(def: CollectionDef, ctx: EventContext): Promise<CollectionDef> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.schemaChange(async (trx) => {
       const names = await this.names(trx);
       if (names.has(def.name)) throw new AppError('CONFLICT', { field: 'name' });
       const problems = checkCollection(def, names);
@@ -104,7 +123,7 @@ export class CollectionRegistry {
   }
 
   async addField(collection: string, f: FieldDef, ctx: EventContext): Promise<CollectionDef> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       if (def.fields.some((x) => x.name === f.name)) throw new AppError('CONFLICT', { field: f.name });
       const next = { ...def, fields: [...def.fields, f] };
@@ -119,7 +138,7 @@ export class CollectionRegistry {
 
   /** Removes a field and its data. (Grants naming it go with it once grants exist: issue 3.) */
   async removeField(collection: string, field: string, ctx: EventContext): Promise<CollectionDef> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       const f = def.fields.find((x) => x.name === field);
       if (!f) throw new AppError('NOT_FOUND');
@@ -146,7 +165,7 @@ export class CollectionRegistry {
 
   /** Changes the ownership mode and its bypass roles; the rest of the definition stays. */
   async setOwnership(collection: string, change: Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, ctx: EventContext): Promise<CollectionDef> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       const next: CollectionDef = { ...def };
       if (change.ownership !== undefined) next.ownership = change.ownership;
@@ -160,7 +179,7 @@ export class CollectionRegistry {
   }
 
   async drop(collection: string, ctx: EventContext): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       const others = (await trx.selectFrom('collections').select('definition').where('name', '!=', collection).execute())
         .map((r) => JSON.parse(r.definition) as CollectionDef);

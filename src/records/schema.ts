@@ -2,6 +2,8 @@
  * Collection definitions (issue 3, first slice): field types, options and their validation.
  * Every identifier that ever reaches SQL comes from a definition that passed `checkCollection`.
  */
+import { isPlainAddress } from '../mail/address.js';
+
 export const FIELD_TYPES = [
   'string', 'text', 'integer', 'decimal', 'boolean', 'datetime', 'json', 'email',
   'enum', 'status', 'user', 'relation', 'members', 'group',
@@ -88,7 +90,8 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
       : f.type === 'decimal' ? typeof d === 'number' && Number.isFinite(d)
       : f.type === 'boolean' ? typeof d === 'boolean'
       : f.type === 'enum' || f.type === 'status' ? typeof d === 'string' && !!f.values?.includes(d)
-      : f.type === 'string' || f.type === 'text' || f.type === 'email' ? typeof d === 'string' && d.length <= 1000
+      : f.type === 'email' ? isPlainAddress(d)
+      : f.type === 'string' || f.type === 'text' ? typeof d === 'string' && d.length <= 1000 && !d.includes('\u0000')
       : false;
     if (!ok) out.push(`${at}: the default does not fit the type`);
   }

@@ -5,6 +5,8 @@ import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
+import { isPlainAddress } from '../mail/address.js';
+import { isUniqueViolation } from '../db/sql-errors.js';
 import type { AccessStore, Action, Grant } from '../access/grants.js';
 import type { CollectionRegistry } from './registry.js';
 import { SYSTEM_COLUMNS, compileFilter, relationPaths, toColumnValue, type FilterVars, type RelationContext } from './filter.js';
@@ -35,12 +37,23 @@ export type RecordOut = Record<string, unknown>;
 /** One access decision for a request: the collection, the grants for the action, and the caller's variables. */
 interface Plan {
   def: CollectionDef;
+  action: Action;
   grants: Grant[];
   /** Administrators bypass grants; each such data action is audited as record.bypass. */
   bypass: boolean;
   vars: FilterVars;
   roles: string[];
+  /**
+   * The fields the caller knows of: readable or writable under some grant of theirs (any action).
+   * Any other field answers exactly like one that does not exist (no existence oracle for fields).
+   */
+  known: Set<string>;
+  /** The fields the caller can read on every record of the collection (an unscoped view grant). */
+  wholeView: Set<string>;
 }
+
+const READ_ACTIONS: readonly Action[] = ['view', 'export'];
+const WRITE_ACTIONS: readonly Action[] = ['create', 'update', 'import'];
 
 const OUTSIDE = 'outside the write grants';
 /** Most related records one reverse expansion returns per request. */
@@ -64,6 +77,48 @@ function visibleTo(f: FieldDef, roles: readonly string[]): boolean {
   return f.hidden.exceptRoles.some((r) => roles.includes(r));
 }
 
+/** The fields a caller's grants (any action) let them read or write: the fields they know exist. */
+function knownFields(def: CollectionDef, grants: readonly Grant[], roles: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const g of grants) {
+    const writes = g.actions.some((a) => WRITE_ACTIONS.includes(a));
+    const reads = g.actions.some((a) => READ_ACTIONS.includes(a));
+    for (const n of grantedFields(def, g.fields)) if (writes || (reads && visibleTo(def.fields.find((f) => f.name === n)!, roles))) out.add(n);
+  }
+  return out;
+}
+
+/** The fields a caller reads on every record: those of a view grant without scope, statuses or ownership filter. */
+function wholeView(def: CollectionDef, grants: readonly Grant[], roles: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const g of grants) {
+    if (!g.actions.includes('view') || g.scope !== null || g.statuses !== null) continue;
+    if (def.ownership && !(def.ownershipBypass ?? []).includes(g.role)) continue;
+    for (const n of grantedFields(def, g.fields)) if (visibleTo(def.fields.find((f) => f.name === n)!, roles)) out.add(n);
+  }
+  return out;
+}
+
+/** Deepest nesting and most nodes of a json field value (docs: README, records). */
+export const JSON_MAX_DEPTH = 32;
+const JSON_MAX_NODES = 10_000;
+
+/** Whether a JSON value nests at most JSON_MAX_DEPTH levels and has at most JSON_MAX_NODES nodes; iterative, so any depth is safe to check. */
+function jsonWithinBounds(v: unknown): boolean {
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (++nodes > JSON_MAX_NODES) return false;
+    if (typeof x !== 'object' || x === null) continue;
+    if (depth >= JSON_MAX_DEPTH) return false;
+    for (const c of Array.isArray(x) ? x : Object.values(x)) stack.push([c, depth + 1]);
+  }
+  return true;
+}
+
+const hasNul = (v: string): boolean => v.includes('\u0000');
+
 /**
  * The records service (ACCESS-3 to ACCESS-8): every read and write of records goes through here.
  * The row scope of the caller's grants is compiled into the SQL WHERE; fields that no grant lets the
@@ -86,11 +141,30 @@ export class RecordService {
     const vars: FilterVars = { userId: caller.user.id, roles: caller.roles, departments: caller.departments, now: this.now() };
     if (caller.user.is_admin === 1) {
       await this.log.record(caller.ctx, { type: 'record.bypass', outcome: 'info', details: { collection, action } });
-      return { def, grants: [], bypass: true, vars, roles: caller.roles };
+      const every = new Set(def.fields.map((f) => f.name));
+      return { def, action, grants: [], bypass: true, vars, roles: caller.roles, known: every, wholeView: every };
     }
-    const grants = (await this.access.grantsFor(caller.roles, collection)).filter((g) => g.actions.includes(action));
+    const all = await this.access.grantsFor(caller.roles, collection);
+    // No grant of any kind: the collection does not exist for this caller (the same 404 as a missing one).
+    if (all.length === 0) throw new AppError('NOT_FOUND', undefined, `no grant on ${collection}`);
+    const grants = all.filter((g) => g.actions.includes(action));
     if (grants.length === 0) throw new AppError('FORBIDDEN', undefined, `no ${action} grant on ${collection}`);
-    return { def, grants, bypass: false, vars, roles: caller.roles };
+    return { def, action, grants, bypass: false, vars, roles: caller.roles, known: knownFields(def, all, caller.roles), wholeView: wholeView(def, all, caller.roles) };
+  }
+
+  /**
+   * The plan whose fields and rows decide what a filter may name: the plan itself for a read (view,
+   * export); for a write (bulk update, bulk delete), the caller's view plan, whatever their write
+   * grants say. A caller with no view grant reads nothing: no field is filterable and no row matches.
+   */
+  private async readPlanOf(caller: Caller, p: Plan): Promise<Plan> {
+    if (p.bypass || READ_ACTIONS.includes(p.action)) return p;
+    try {
+      return await this.plan(caller, p.def.name, 'view');
+    } catch (e) {
+      if (e instanceof AppError && (e.code === 'FORBIDDEN' || e.code === 'NOT_FOUND')) return { ...p, action: 'view', grants: [] };
+      throw e;
+    }
   }
 
   /** The SQL condition under which a grant holds for a row: its scope, its statuses, the ownership mode. */
@@ -127,6 +201,7 @@ export class RecordService {
    */
   private scopeOf(p: Plan, alias?: string): RawBuilder<SqlBool> {
     if (p.bypass) return sql<SqlBool>`1 = 1`;
+    if (p.grants.length === 0) return sql<SqlBool>`1 = 0`;
     const owned = (g: Grant) => !!p.def.ownership && !(p.def.ownershipBypass ?? []).includes(g.role);
     const covers = (h: Grant, g: Grant) => (h.scope === null || JSON.stringify(h.scope) === JSON.stringify(g.scope))
       && (h.statuses === null || (g.statuses !== null && g.statuses.every((s) => h.statuses!.includes(s))))
@@ -136,11 +211,21 @@ export class RecordService {
   }
 
   /**
-   * A client filter as SQL, with the filter-oracle check on every field it names. Relation paths
+   * A client filter as SQL: the one filter check that every path goes through (list, search, export,
+   * aggregate, bulk update, bulk delete, relation paths). Every field it names must be readable on every
+   * record the caller can read (`readPlanOf`): for a bulk write that is the view plan, whatever the
+   * write grants, and the filter then also matches only records the caller can view, so the count of
+   * a bulk change tells nothing about records or values the caller cannot read. Relation paths
    * (`customer.name`) reach only related records in the caller's view scope of the target, and only
    * fields they may filter on there; a target they have no view grant on is FIELD_NOT_FILTERABLE.
    */
-  private async userFilter(caller: Caller, p: Plan, filter: unknown): Promise<RawBuilder<SqlBool>> {
+  private async userFilter(caller: Caller, planned: Plan, filter: unknown): Promise<RawBuilder<SqlBool>> {
+    const p = await this.readPlanOf(caller, planned);
+    const compiled = await this.compileUserFilter(caller, p, filter);
+    return p === planned ? compiled : sql<SqlBool>`(${compiled} and ${this.scopeOf(p)})`;
+  }
+
+  private async compileUserFilter(caller: Caller, p: Plan, filter: unknown): Promise<RawBuilder<SqlBool>> {
     const targets = new Map<string, RelationContext>();
     for (const path of relationPaths(filter)) {
       const rel = path.split('.')[0]!;
@@ -150,7 +235,7 @@ export class RecordService {
       try {
         tp = await this.plan(caller, f.target!, 'view');
       } catch (e) {
-        if (e instanceof AppError && e.code === 'FORBIDDEN') throw new AppError('FIELD_NOT_FILTERABLE', { field: path.slice(0, 80) });
+        if (e instanceof AppError && (e.code === 'FORBIDDEN' || e.code === 'NOT_FOUND')) throw new AppError('FIELD_NOT_FILTERABLE', { field: path.slice(0, 80) });
         throw e;
       }
       const alias = `r_${rel}`;
@@ -176,8 +261,9 @@ export class RecordService {
     const filterable = new Set([...anyReadable].filter((f) => perGrant.every((x) => x.has(f))));
     const checkFilterable = (name: string) => {
       if (SYSTEM_COLUMNS[name]) return;
-      if (!p.def.fields.some((f) => f.name === name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
-      if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name });
+      // A field the caller knows nothing of (backend-only, or in none of their grants) answers as a missing one.
+      if (!p.def.fields.some((f) => f.name === name) || !p.known.has(name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
+      if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name.slice(0, 60) });
     };
     return { perGrant, anyReadable, checkFilterable };
   }
@@ -202,7 +288,7 @@ export class RecordService {
     let wanted = anyReadable;
     if (q.fields) {
       const asked = q.fields.split(',').filter(Boolean);
-      for (const a of asked) if (!SYSTEM_COLUMNS[a] && !p.def.fields.some((f) => f.name === a)) throw new AppError('FIELD_UNKNOWN', { field: a.slice(0, 60) });
+      for (const a of asked) if (!SYSTEM_COLUMNS[a] && (!p.def.fields.some((f) => f.name === a) || !p.known.has(a))) throw new AppError('FIELD_UNKNOWN', { field: a.slice(0, 60) });
       wanted = new Set(asked.filter((a) => anyReadable.has(a)));
     }
     const cond = sql.join(where, sql` and `);
@@ -232,6 +318,7 @@ export class RecordService {
   private searchCondition(p: Plan, term: string): RawBuilder<SqlBool> {
     const t = tableOf(p.def.name);
     const { perGrant } = this.fieldsOf(p);
+    if (hasNul(term)) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
     const fields = p.def.fields.filter((f) => (f.type === 'string' || f.type === 'text' || f.type === 'email') && perGrant.every((g) => g.has(f.name)));
     if (fields.length === 0) return sql<SqlBool>`1 = 0`;
     const pattern = `%${term.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -259,15 +346,29 @@ export class RecordService {
         const f = def?.fields.find((x) => x.name === via);
         if (!def || f?.type !== 'relation' || f.target !== p.def.name) throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
         const ids = items.map((i) => String(i.id));
-        const related = ids.length === 0 ? { items: [] } : await this.list(caller, def.name, { filter: { [via]: { $in: ids } }, page: 1, perPage: EXPAND_MAX + 1 });
+        let related: { items: RecordOut[] };
+        try {
+          related = ids.length === 0 ? { items: [] } : await this.list(caller, def.name, { filter: { [via]: { $in: ids } }, page: 1, perPage: EXPAND_MAX + 1 });
+        } catch (e) {
+          // A collection the caller has no grant on, or a field they know nothing of, answers like one that does not exist.
+          if (e instanceof AppError && (e.code === 'NOT_FOUND' || e.code === 'FIELD_UNKNOWN')) throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
+          throw e;
+        }
         if (related.items.length > EXPAND_MAX) truncated.push(name);
         for (const item of items) put(item, name, related.items.slice(0, EXPAND_MAX).filter((r) => r[via] === item.id));
         continue;
       }
       const f = p.def.fields.find((x) => x.name === source);
-      if (f?.type !== 'relation') throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not a relation field` });
+      if (f?.type !== 'relation' || !p.known.has(f.name)) throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not a relation field` });
       const ids = [...new Set(items.map((i) => i[f.name]).filter((v): v is string => typeof v === 'string'))];
-      const found = ids.length === 0 ? [] : (await this.list(caller, f.target!, { filter: { id: { $in: ids } }, page: 1, perPage: ids.length })).items;
+      let found: RecordOut[];
+      try {
+        found = ids.length === 0 ? [] : (await this.list(caller, f.target!, { filter: { id: { $in: ids } }, page: 1, perPage: ids.length })).items;
+      } catch (e) {
+        // The relation field is known to the caller, so its target is too: no grant there is a plain 403.
+        if (e instanceof AppError && e.code === 'NOT_FOUND') throw new AppError('FORBIDDEN', undefined, `no grant on ${f.target}`);
+        throw e;
+      }
       const byId = new Map(found.map((r) => [r.id, r]));
       for (const item of items) if (f.name in item) put(item, f.name, item[f.name] === null ? null : byId.get(item[f.name]) ?? null);
     }
@@ -375,7 +476,7 @@ export class RecordService {
   }
 
   /** Checks a write body: known, non-system fields with values of the right type. Returns column values. */
-  private columnsOf(def: CollectionDef, body: unknown, creating: boolean): { values: Record<string, unknown>; members: Map<string, string[]>; keys: string[] } {
+  private columnsOf(def: CollectionDef, body: unknown, creating: boolean, known?: ReadonlySet<string>): { values: Record<string, unknown>; members: Map<string, string[]>; keys: string[] } {
     if (!isPlainObject(body)) throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'a record is an object' }]);
     const values: Record<string, unknown> = {};
     const members = new Map<string, string[]>();
@@ -383,10 +484,12 @@ export class RecordService {
     for (const k of keys) {
       if (SYSTEM_COLUMNS[k] || k === 'created_at' || k === 'updated_at' || k === 'created_by' || k === 'updated_by') throw new AppError('FIELD_NOT_WRITABLE', { field: k });
       const f = def.fields.find((x) => x.name === k);
-      if (!f) throw new AppError('FIELD_UNKNOWN', { field: k.slice(0, 60) });
+      // A field the caller knows nothing of answers like a missing one; the ownership field is part of
+      // every caller's model of the collection (the server sets it).
+      if (!f || (known && !known.has(k) && ownershipField(def)?.name !== k)) throw new AppError('FIELD_UNKNOWN', { field: k.slice(0, 60) });
       const v = body[k];
       if (f.type === 'members') {
-        if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === 'string' && x.length <= 64)) throw new AppError('VALIDATION_FAILED', [{ path: `/${k}`, message: 'a list of user ids' }]);
+        if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === 'string' && x.length <= 64 && !hasNul(x))) throw new AppError('VALIDATION_FAILED', [{ path: `/${k}`, message: 'a list of user ids' }]);
         members.set(k, [...new Set(v as string[])]);
         continue;
       }
@@ -424,6 +527,17 @@ export class RecordService {
     });
   }
 
+  /**
+   * A unique value may be written only by a caller who reads that field on every record of the
+   * collection. For anyone else the database's refusal of a taken value (409) would tell whether a
+   * record they cannot see holds it; they get FIELD_NOT_WRITABLE whatever the value (docs/decisions.md).
+   */
+  private refuseUniqueOutsideView(p: Plan, values: Record<string, unknown>): void {
+    if (p.bypass) return;
+    const blocked = p.def.fields.filter((f) => f.unique && values[f.name] !== undefined && values[f.name] !== null && !p.wholeView.has(f.name)).map((f) => f.name);
+    if (blocked.length > 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: blocked }, 'unique field outside the caller\'s whole view');
+  }
+
   /** The fields among `keys` that none of `grants` lets the caller write. */
   private unwritable(p: Plan, grants: Grant[], keys: string[], creating = false, body: Record<string, unknown> = {}): string[] {
     return keys.filter((k) => this.writable({ ...p, grants }, [k], creating, body).length === 0);
@@ -454,11 +568,27 @@ export class RecordService {
    * be one the caller can view in the target collection (a hidden record and a missing one answer alike:
    * no existence oracle), and a group must name a department. Read before the write's transaction.
    */
-  private async unreachable(caller: Caller, def: CollectionDef, bodies: unknown[]): Promise<Set<string>> {
+  private async unreachable(caller: Caller, p: Plan, bodies: unknown[]): Promise<Set<string>> {
     const bad = new Set<string>();
+    const def = p.def;
+    // The ownership group of a caller without a bypass grant can only be one of their own departments:
+    // any other name, existing or not, is left to the grant check (FIELD_NOT_WRITABLE), so that the
+    // answer never tells whether a department of that name exists.
+    // Any other group field of such a caller takes only their own departments too; every other name,
+    // existing or not, gets the one answer of a missing department, without a lookup.
+    const of = ownershipField(def);
+    const anyGroup = p.bypass || p.grants.some((g) => (def.ownershipBypass ?? []).includes(g.role));
     for (const f of def.fields) {
       if (f.type !== 'relation' && f.type !== 'group') continue;
-      const values = [...new Set(bodies.flatMap((b) => (isPlainObject(b) && typeof b[f.name] === 'string' ? [b[f.name] as string] : [])))];
+      // A field the caller knows nothing of is refused as unknown by columnsOf, never looked up here.
+      if (!p.bypass && !p.known.has(f.name) && of?.name !== f.name) continue;
+      // Values with a NUL character are refused by the type check (never sent to the database).
+      let values = [...new Set(bodies.flatMap((b) => (isPlainObject(b) && typeof b[f.name] === 'string' && !hasNul(b[f.name] as string) ? [b[f.name] as string] : [])))];
+      if (f.type === 'group' && !anyGroup) {
+        const foreign = values.filter((v) => !p.vars.departments.includes(v));
+        if (of?.name !== f.name) for (const v of foreign) bad.add(`${f.name}\u0000${v}`);
+        values = values.filter((v) => p.vars.departments.includes(v));
+      }
       for (let i = 0; i < values.length; i += 200) {
         const chunk = values.slice(i, i + 200);
         let found = new Set<unknown>();
@@ -468,7 +598,7 @@ export class RecordService {
           try {
             found = new Set((await this.list(caller, f.target!, { filter: { id: { $in: chunk } }, page: 1, perPage: chunk.length })).items.map((r) => r.id));
           } catch (e) {
-            if (!(e instanceof AppError && e.code === 'FORBIDDEN')) throw e;
+            if (!(e instanceof AppError && (e.code === 'FORBIDDEN' || e.code === 'NOT_FOUND'))) throw e;
           }
         }
         for (const v of chunk) if (!found.has(v)) bad.add(`${f.name}\u0000${v}`);
@@ -487,14 +617,15 @@ export class RecordService {
 
   async create(caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
     const p = await this.plan(caller, collection, 'create');
-    this.refuseUnreachable(p.def, body, await this.unreachable(caller, p.def, [body]));
+    this.refuseUnreachable(p.def, body, await this.unreachable(caller, p, [body]));
     const id = await this.db.transaction().execute((trx) => this.insertOne(trx, p, caller, body));
     return this.readBack(caller, collection, id);
   }
 
   /** One checked insert inside `trx`: fields against the grants, then the new row against their conditions. */
   private async insertOne(trx: Db, p: Plan, caller: Caller, body: unknown): Promise<string> {
-    const { values, members, keys } = this.columnsOf(p.def, body, true);
+    const { values, members, keys } = this.columnsOf(p.def, body, true, p.bypass ? undefined : p.known);
+    this.refuseUniqueOutsideView(p, values);
     const fields = body as Record<string, unknown>;
     const candidates = p.bypass ? [] : this.writable(p, keys, true, fields);
     if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys, true, fields) });
@@ -524,7 +655,7 @@ export class RecordService {
     const p = await this.plan(caller, collection, 'import');
     if (rows.length > BULK_MAX) throw new AppError('VALIDATION_FAILED', [{ path: '/records', message: `at most ${BULK_MAX} rows` }]);
     const errors: Array<{ row: number; code: string; details?: unknown }> = [];
-    const bad = await this.unreachable(caller, p.def, rows);
+    const bad = await this.unreachable(caller, p, rows);
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i++) {
         try {
@@ -566,8 +697,9 @@ export class RecordService {
 
   async update(caller: Caller, collection: string, id: string, body: unknown): Promise<RecordOut> {
     const p = await this.plan(caller, collection, 'update');
-    const { values, members, keys } = this.columnsOf(p.def, body, false);
-    this.refuseUnreachable(p.def, body, await this.unreachable(caller, p.def, [body]));
+    const { values, members, keys } = this.columnsOf(p.def, body, false, p.bypass ? undefined : p.known);
+    this.refuseUniqueOutsideView(p, values);
+    this.refuseUnreachable(p.def, body, await this.unreachable(caller, p, [body]));
     await this.outsideAs403(caller, collection, id, () => this.db.transaction().execute(async (trx) => {
       const before = p.bypass ? [] : await this.holding(trx, p, p.grants, id);
       if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
@@ -626,9 +758,10 @@ export class RecordService {
    */
   async bulkUpdate(caller: Caller, collection: string, filter: unknown, set: unknown): Promise<number> {
     const p = await this.plan(caller, collection, 'update');
-    const { values, members, keys } = this.columnsOf(p.def, set, false);
+    const { values, members, keys } = this.columnsOf(p.def, set, false, p.bypass ? undefined : p.known);
     if (members.size > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/set', message: 'member lists are changed one record at a time' }]);
-    this.refuseUnreachable(p.def, set, await this.unreachable(caller, p.def, [set]));
+    this.refuseUniqueOutsideView(p, values);
+    this.refuseUnreachable(p.def, set, await this.unreachable(caller, p, [set]));
     const candidates = p.bypass ? [] : this.writable(p, keys);
     if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: this.unwritable(p, p.grants, keys) });
     const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
@@ -676,7 +809,7 @@ export class RecordService {
     const vars: FilterVars = { userId: user.id, roles, departments, now: this.now() };
     const actions = await Promise.all((['view', 'create', 'update', 'delete', 'export', 'import'] as Action[]).map(async (action) => {
       const grants = all.filter((g) => g.actions.includes(action));
-      const p: Plan = { def, grants, bypass: false, vars, roles };
+      const p: Plan = { def, action, grants, bypass: false, vars, roles, known: knownFields(def, all, roles), wholeView: wholeView(def, all, roles) };
       const holding = exists ? new Set((await this.holding(this.db, p, grants, id)).map((g) => g.id)) : new Set<string>();
       return {
         action,
@@ -719,11 +852,6 @@ function fromCell(f: FieldDef | undefined, v: string): unknown {
   }
 }
 
-/** A unique index refused the value (SQLite or PostgreSQL). */
-export function isUniqueViolation(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
 
 /** A client value as a column value, checked against the field type. */
 function encode(f: FieldDef, v: unknown): unknown {
@@ -732,10 +860,13 @@ function encode(f: FieldDef, v: unknown): unknown {
   switch (f.type) {
     case 'string': case 'email': case 'user': case 'relation': case 'group':
       if (typeof v !== 'string' || v.length > 1000) throw bad('a string of at most 1000 characters');
-      if (f.type === 'email' && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(v)) throw bad('an email address');
+      if (hasNul(v)) throw bad('text may not contain the NUL character');
+      // The one address rule (src/mail/address.ts): a stored address may later be mailed or exported.
+      if (f.type === 'email' && !isPlainAddress(v)) throw bad('a plain email address such as alice@example.org');
       return v;
     case 'text':
       if (typeof v !== 'string' || v.length > 100_000) throw bad('a string of at most 100000 characters');
+      if (hasNul(v)) throw bad('text may not contain the NUL character');
       return v;
     case 'integer':
       if (!Number.isSafeInteger(v)) throw bad('an integer');
@@ -753,6 +884,7 @@ function encode(f: FieldDef, v: unknown): unknown {
       if (typeof v !== 'string' || !f.values?.includes(v)) throw bad(`one of ${f.values?.join(', ')}`);
       return v;
     case 'json': {
+      if (!jsonWithinBounds(v)) throw bad(`JSON nested at most ${JSON_MAX_DEPTH} levels deep, with at most ${JSON_MAX_NODES} values`);
       const s = JSON.stringify(v);
       if (s.length > 100_000) throw bad('at most 100000 characters of JSON');
       return s;

@@ -7,8 +7,9 @@ export class DatabaseSharedState implements SharedState {
   private claims = 0;
   constructor(private readonly db: Db, private readonly now: () => number) {}
 
-  async claimRenewal(jti: string, sessionId: string, claim: RenewalClaim, ttlMs: number) {
-    const inserted = await this.db.insertInto('token_renewals')
+  /** `db` is the caller's transaction when the claim must commit or roll back with its other writes. */
+  async claimRenewal(jti: string, sessionId: string, claim: RenewalClaim, ttlMs: number, db: Db = this.db) {
+    const inserted = await db.insertInto('token_renewals')
       .values({
         jti, session_id: sessionId, new_jti: claim.newJti, new_iat: claim.newIat, new_exp: claim.newExp,
         kid: claim.kid, created_at: claim.createdAt, expires_at: claim.createdAt + ttlMs,
@@ -16,9 +17,9 @@ export class DatabaseSharedState implements SharedState {
       .onConflict((oc) => oc.column('jti').doNothing())
       .returning('jti')
       .executeTakeFirst();
-    if (++this.claims % 200 === 0) await this.sweep();
+    if (++this.claims % 200 === 0) await this.sweep(db);
     if (inserted) return { won: true, claim };
-    const row = await this.db.selectFrom('token_renewals').selectAll().where('jti', '=', jti).executeTakeFirstOrThrow();
+    const row = await db.selectFrom('token_renewals').selectAll().where('jti', '=', jti).executeTakeFirstOrThrow();
     return {
       won: false,
       claim: { newJti: row.new_jti, newIat: row.new_iat, newExp: row.new_exp, kid: row.kid, createdAt: row.created_at },
@@ -72,9 +73,9 @@ export class DatabaseSharedState implements SharedState {
   }
 
   /** Drops claims whose token can no longer be presented, and expired counters and flags. */
-  async sweep(): Promise<void> {
-    await this.db.deleteFrom('token_renewals').where('expires_at', '<', this.now()).execute();
-    await this.db.deleteFrom('shared_kv').where('expires_at', '<', this.now()).execute();
+  async sweep(db: Db = this.db): Promise<void> {
+    await db.deleteFrom('token_renewals').where('expires_at', '<', this.now()).execute();
+    await db.deleteFrom('shared_kv').where('expires_at', '<', this.now()).execute();
   }
 
   async ping() { return true; }

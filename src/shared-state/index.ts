@@ -1,6 +1,10 @@
+import type { Db } from '../db/index.js';
+
 /**
  * State that every instance must see at once and change atomically.
- * Database-backed by default; Redis when REDIS_URL is set (OPS-4).
+ * Database-backed by default; Redis when REDIS_URL is set (OPS-4). What a security guarantee rests
+ * on (renewal claims, failed-attempt counts, locks, revocations) is always kept in the database;
+ * Redis holds only what may be lost (see docs/architecture.md, "Where state lives").
  */
 export interface RenewalClaim {
   newJti: string;
@@ -15,9 +19,10 @@ export interface SharedState {
   readonly kind: 'database' | 'redis';
   /**
    * Atomically records that token `jti` was renewed into `claim`, unless it already was.
-   * Returns the claim that holds: ours when we won, the earlier one otherwise.
+   * Returns the claim that holds: ours when we won, the earlier one otherwise. Always durable (the
+   * database, in the transaction `db` when given), whichever backend holds the counters.
    */
-  claimRenewal(jti: string, sessionId: string, claim: RenewalClaim, ttlMs: number): Promise<{ won: boolean; claim: RenewalClaim }>;
+  claimRenewal(jti: string, sessionId: string, claim: RenewalClaim, ttlMs: number, db?: Db): Promise<{ won: boolean; claim: RenewalClaim }>;
   /**
    * Atomically adds 1 to counter `key` and returns the new value. A new counter lives `ttlMs`.
    * Callers put the time window in the key, so expiry is only garbage collection.

@@ -43,7 +43,9 @@ test('fewer failures than the limit, then the right password: signed in and the 
 
 test('username case, Unicode compatibility forms and the email all count against one account', async () => {
   await attempt('ALICE', 'wrong-1');
-  await byEmail('ａｌｉｃｅ@example.org', 'wrong-2');
+  // A compatibility form is not a plain address: refused before any password check (no free attempt).
+  assert.equal((await byEmail('ａｌｉｃｅ@example.org', 'wrong-2')).statusCode, 400);
+  await byEmail('alice@EXAMPLE.ORG', 'wrong-2');
   await byEmail('Alice@Example.org', 'wrong-3');
   assert.equal((await attempt('alice', PW)).statusCode, 401);
   t.clock.advance(0);

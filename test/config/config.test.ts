@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, statSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,8 +6,12 @@ import path from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config/index.js';
 import { cli } from '../helpers/cli.js';
 
-const tmp = () => mkdtempSync(path.join(tmpdir(), 'palisade-cfg-'));
-const GOOD_KEY = 'k'.repeat(8) + 'abcdefgh0123456789ABCDEFGHIJ';
+/** Every data directory of this file lives under one folder, removed at the end. */
+const TMP_ROOT = mkdtempSync(path.join(tmpdir(), 'palisade-cfg-'));
+after(() => rmSync(TMP_ROOT, { recursive: true, force: true }));
+
+const tmp = () => mkdtempSync(path.join(TMP_ROOT, 'd-'));
+const GOOD_KEY = 'YtVyPMwVz4BU1_dtN2pejrg7moSkrWrUlN3bL8IR';
 
 test('a short or well-known APP_KEY is refused', () => {
   for (const key of ['short-key', 'your-secret-key', 'changeme', 'x'.repeat(40)]) {

@@ -1,12 +1,16 @@
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config/index.js';
 import { makeApp } from '../helpers/app.js';
 
-const base = () => ({ APP_KEY: 'k'.repeat(8) + 'abcdefgh0123456789ABCDEFGHIJ', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'palisade-cfg-')) });
+/** Every data directory of this file lives under one folder, removed at the end. */
+const TMP_ROOT = mkdtempSync(path.join(tmpdir(), 'palisade-cfg-'));
+after(() => rmSync(TMP_ROOT, { recursive: true, force: true }));
+
+const base = () => ({ APP_KEY: 'YtVyPMwVz4BU1_dtN2pejrg7moSkrWrUlN3bL8IR', DATA_DIR: mkdtempSync(path.join(TMP_ROOT, 'd-')) });
 
 test('password, reset and mail variables become the env defaults of the runtime settings', async () => {
   const t = await makeApp({

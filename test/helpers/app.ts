@@ -53,6 +53,8 @@ export interface MakeOptions {
   realRateLimits?: boolean;
   /** Start a second instance on the first one's storage. */
   peerOf?: TestApp;
+  /** Key-ring cache in ms (the service default when given); tests default to 0, no cache. */
+  keyCacheMs?: number;
 }
 
 export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
@@ -75,7 +77,7 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
   };
   const { config } = loadConfig(env, { generateKey: false });
   const clock = o.clock ?? o.peerOf?.clock ?? new Clock();
-  const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: 0 });
+  const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: o.keyCacheMs ?? 0 });
   if (!o.peerOf) {
     await ensureRootUser(s);
     // Every test signs in from 127.0.0.1 under a frozen clock: lift the per-address budgets unless

@@ -1,6 +1,7 @@
 import type { Db } from '../../db/index.js';
 import type { PasswordHasher } from '../passwords.js';
 import { MAX_HISTORY } from './schema.js';
+import { voidLinks } from '../reset/tokens.js';
 
 /** Hashes of a user's recent passwords, newest first, the current one included. */
 export async function recentHashes(db: Db, userId: string, currentHash: string | null, n: number): Promise<string[]> {
@@ -33,6 +34,5 @@ export async function writePassword(trx: Db, userId: string, hash: string, now: 
   if (keep.length === MAX_HISTORY) {
     await trx.deleteFrom('password_history').where('user_id', '=', userId).where('id', '<', keep[keep.length - 1]!.id).execute();
   }
-  await trx.updateTable('password_tokens').set({ revoked_at: now })
-    .where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
+  await voidLinks(trx, userId, now);
 }

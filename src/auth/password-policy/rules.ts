@@ -2,6 +2,7 @@ import type { PasswordPolicy } from './schema.js';
 import { HARD_MAX_LENGTH } from './schema.js';
 import { compileRule, runRule } from './regex.js';
 import { blocklist as defaultBlocklist, type Blocklist } from './blocklist.js';
+import { commonWordCheck } from './common-words.js';
 
 /** Always a context word: a password naming the product is easy to guess. */
 export const PRODUCT_NAME = 'palisade';
@@ -33,17 +34,8 @@ export interface PasswordSubject {
 // Control characters (C0, DEL, C1) and malformed UTF-16 (lone surrogates) or noncharacters.
 const CONTROL = /\p{Cc}/u;
 const INVALID = /[\uD800-\uDFFF\uFFFE\uFFFF]/u;
-const LEET: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>,
-  { 0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's', '!': 'i' }));
-
 /** Minimum length of a username or email local part for the "contains" rules: shorter ones match by chance. */
 const MIN_INFO_LENGTH = 3;
-
-/** The password without leading and trailing digits and symbols, when that core is at least half of it. */
-function core(lower: string): string | null {
-  const c = lower.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
-  return c.length > 0 && c.length < lower.length && c.length * 2 >= lower.length ? c : null;
-}
 
 function emailLocal(email: string | null | undefined): string | null {
   if (!email) return null;
@@ -55,9 +47,14 @@ function emailLocal(email: string | null | undefined): string | null {
  * Every rule that needs no stored state, in a fixed order. The caller adds PASSWORD_REUSED from the
  * history. Nothing here hashes: an overlong password is refused before any hashing work.
  */
-export function evaluatePassword(password: string, policy: PasswordPolicy, who: PasswordSubject, list: Blocklist = defaultBlocklist): RuleFailure[] {
+export function evaluatePassword(typed: string, policy: PasswordPolicy, who: PasswordSubject, list: Blocklist = defaultBlocklist): RuleFailure[] {
   // Past the hard bound (1024 code points take at most 2048 UTF-16 units) nothing else is examined:
   // the work must not grow with hostile input.
+  if (typed.length > HARD_MAX_LENGTH * 2) return [{ code: 'PASSWORD_TOO_LONG', max: policy.maxLength }];
+  // Every rule looks at the NFKC form: a fullwidth, ligature or other compatibility spelling of a
+  // character counts as that character ("Ｐａｓｓｗｏｒｄ" is "Password"). NFKC can lengthen a string, so the
+  // hard bound is checked again.
+  const password = typed.normalize('NFKC');
   if (password.length > HARD_MAX_LENGTH * 2) return [{ code: 'PASSWORD_TOO_LONG', max: policy.maxLength }];
   const out: RuleFailure[] = [];
   const length = [...password].length;
@@ -80,17 +77,12 @@ export function evaluatePassword(password: string, policy: PasswordPolicy, who: 
   }
 
   if (policy.blocklist) {
-    const leet = [...lower].map((ch) => LEET[ch] ?? ch).join('');
-    const variants = new Set([lower, leet]);
-    for (const v of [lower, leet]) {
-      const c = core(v);
-      if (c !== null) variants.add(c);
-    }
-    if ([...variants].some((v) => list.has(v))) out.push({ code: 'PASSWORD_BLOCKLISTED' });
+    const { blocked, variants } = commonWordCheck(password, list);
+    if (blocked) out.push({ code: 'PASSWORD_BLOCKLISTED' });
     // Context words: the product and the configured words anywhere in it; the user's own names as the whole password.
     const words = [PRODUCT_NAME, ...policy.contextWords.map((w) => w.toLowerCase())];
     const own = [username, who.email?.toLowerCase(), local].filter((x): x is string => !!x);
-    if ([...variants].some((v) => words.some((w) => v.includes(w)) || own.includes(v))) out.push({ code: 'PASSWORD_CONTEXT_WORD' });
+    if (variants.some((v) => words.some((w) => v.includes(w)) || own.includes(v))) out.push({ code: 'PASSWORD_CONTEXT_WORD' });
   }
 
   policy.customRules.forEach((r, i) => {

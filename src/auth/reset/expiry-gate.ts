@@ -1,6 +1,7 @@
 import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { render } from '../../mail/templates.js';
+import { isPlainAddress } from '../../mail/address.js';
 import { AppError } from '../../http/errors.js';
 import type { ResetDeps } from './index.js';
 import { CHANGE_STEP_VALIDITY, issueToken } from './tokens.js';
@@ -26,7 +27,7 @@ export class ExpiryGate {
       await this.d.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: code === 'PASSWORD_EXPIRED' ? 'password_expired' : 'password_change_required' } });
       throw new AppError(code, { changeToken: token, changeTokenExpiresAt: new Date(expiresAt).toISOString() }, code.toLowerCase());
     }
-    if (status.reminder && user.email) await this.remind(user, status.expiresAt!, ctx);
+    if (status.reminder && isPlainAddress(user.email)) await this.remind(user, status.expiresAt!, ctx);
   }
 
   private async remind(user: UsersTable, expiresAt: number, ctx: EventContext): Promise<void> {

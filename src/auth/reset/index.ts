@@ -5,6 +5,7 @@ import type { EventContext, SecurityLog } from '../../audit/events.js';
 import type { BackgroundTasks } from '../../background.js';
 import type { Mailer } from '../../mail/index.js';
 import { render, type LinkKind } from '../../mail/templates.js';
+import { isPlainAddress } from '../../mail/address.js';
 import { AppError } from '../../http/errors.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { SessionService } from '../sessions.js';
@@ -12,7 +13,7 @@ import { normaliseIdentifier } from '../sessions.js';
 import type { PasswordPolicyService } from '../password-policy/index.js';
 import { writePassword } from '../password-policy/history.js';
 import { passwordResetArea, type PasswordResetSettings } from './settings.js';
-import { claimToken, inspectToken, issueToken, issuedSince, type LinkTokenKind, type TokenProblem } from './tokens.js';
+import { LinkAddressChanged, claimToken, inspectToken, issueToken, issuedSince, type LinkTokenKind, type TokenProblem } from './tokens.js';
 
 const HOUR = 3600_000;
 
@@ -81,7 +82,7 @@ export class PasswordResetService {
     const adminLock = user ? await this.d.db.selectFrom('account_locks').select('user_id').where('user_id', '=', user.id)
       .where('locked_by', 'is not', null).where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '>', this.d.now())])).executeTakeFirst() : undefined;
     const reason = !user ? 'unknown_account' : user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email'
-      : adminLock ? 'locked_by_administrator' : null;
+      : !isPlainAddress(user.email) ? 'invalid_email' : adminLock ? 'locked_by_administrator' : null;
     if (!user || reason !== null) {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user?.id ?? null, details: { result: 'no_mail', reason } });
       return;
@@ -99,14 +100,22 @@ export class PasswordResetService {
     const user = await this.d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
     if (!user) throw new AppError('NOT_FOUND');
     const reason = user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email'
-      : kind === 'invitation' && user.password_hash !== null ? 'has_password' : null;
+      : !isPlainAddress(user.email) ? 'invalid_email' : kind === 'invitation' && user.password_hash !== null ? 'has_password' : null;
     if (reason !== null) throw new AppError('LINK_NOT_SENDABLE', { reason });
     const s = await this.current();
     return this.mailLink(user, kind, kind === 'invitation' ? s.invitationValidity : s.adminResetLinkValidity, ctx.actor.id ?? ctx.actor.name, ctx);
   }
 
   private async mailLink(user: UsersTable, kind: LinkKind, validity: number, createdBy: string | null, ctx: EventContext): Promise<{ expiresAt: number }> {
-    const { token, expiresAt } = await issueToken(this.d.db, user.id, kind, validity, createdBy, this.d.now());
+    let issued: { token: string; expiresAt: number };
+    try {
+      // Issued only while user.email is still the user's address (an email change voids links).
+      issued = await issueToken(this.d.db, user.id, kind, validity, createdBy, this.d.now(), user.email!);
+    } catch (e) {
+      if (e instanceof LinkAddressChanged) throw new AppError('CONFLICT', { field: 'email' }, 'email changed while issuing a link');
+      throw e;
+    }
+    const { token, expiresAt } = issued;
     const page = kind === 'invitation' ? 'accept-invitation' : 'reset-password';
     // The token travels in the fragment, which browsers never send to a server or in a Referer.
     const msg = render(kind, user.email!, { username: user.username, link: `${this.d.publicUrl}/${page}#token=${token}`, expiresAt });

@@ -23,6 +23,13 @@ export function newLinkToken(): { id: string; verifier: string; token: string } 
   return { id, verifier, token: `${id}.${verifier}` };
 }
 
+/** The user's address changed between reading the user and issuing the link: nothing was issued. */
+export class LinkAddressChanged extends Error {
+  constructor() {
+    super('the email address changed while the link was being issued');
+  }
+}
+
 export type TokenProblem = 'malformed' | 'unknown' | 'altered' | 'used' | 'superseded' | 'expired';
 
 /** Finds the token's row and checks it; `problem` says why it cannot be used. Never throws on input. */
@@ -42,15 +49,32 @@ export async function inspectToken(db: Db, token: string, now: number): Promise<
 }
 
 /**
- * Issues a link for a user. Every earlier unused link of the same user stops working in the same
- * write, and rows long past their expiry are cleared.
+ * Voids every outstanding (unused, unrevoked) reset, invitation and change link of a user. Called inside
+ * the transaction of every change that must end them: a new password, a new email address, SSO-only.
  */
-export async function issueToken(db: Db, userId: string, kind: LinkTokenKind, validitySeconds: number, createdBy: string | null, now: number): Promise<{ token: string; expiresAt: number }> {
+export async function voidLinks(trx: Db, userId: string, now: number): Promise<number> {
+  const r = await trx.updateTable('password_tokens').set({ revoked_at: now })
+    .where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+/**
+ * Issues a link for a user. Every earlier unused link of the same user stops working in the same
+ * write, and rows long past their expiry are cleared. `sentTo` is the address the link will be mailed
+ * to: the link is only issued while it is still the user's address. The check is a no-op UPDATE of the
+ * user row, which also locks it (PostgreSQL re-checks the condition after a concurrent change), so an
+ * email change either happens before (no link) or after (the link is voided with the others).
+ */
+export async function issueToken(db: Db, userId: string, kind: LinkTokenKind, validitySeconds: number, createdBy: string | null, now: number, sentTo?: string): Promise<{ token: string; expiresAt: number }> {
   const t = newLinkToken();
   const expiresAt = now + validitySeconds * 1000;
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('password_tokens').set({ revoked_at: now })
-      .where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
+    if (sentTo !== undefined) {
+      const still = await trx.updateTable('users').set((eb) => ({ email: eb.ref('email') }))
+        .where('id', '=', userId).where('email', '=', sentTo).executeTakeFirst();
+      if (Number(still.numUpdatedRows) !== 1) throw new LinkAddressChanged();
+    }
+    await voidLinks(trx, userId, now);
     await trx.deleteFrom('password_tokens').where('user_id', '=', userId).where('expires_at', '<', now - 86400_000).execute();
     await trx.insertInto('password_tokens').values({
       id: t.id, user_id: userId, kind, verifier_hash: digest(t.verifier).toString('hex'),

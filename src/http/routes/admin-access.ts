@@ -32,6 +32,8 @@ const Description = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
 export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const config = { permission: 'roles.manage' as const };
+  // Database refusals (a value taken, a concurrent schema change, a value the column cannot hold) are
+  // client errors: named here and passed on to the app's error handler (src/db/sql-errors.ts).
   const users = { permission: 'users.manage' as const };
   const tags = ['admin: access'];
   const RoleParam = Type.Object({ name: RoleName }, { additionalProperties: false });

@@ -38,6 +38,8 @@ const NameParam = Type.Object({ name: Name }, { additionalProperties: false });
 export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const config = { permission: 'schema.manage' as const };
+  // Database refusals (a value taken, a concurrent schema change, a value the column cannot hold) are
+  // client errors: named here and passed on to the app's error handler (src/db/sql-errors.ts).
   const tags = ['admin: schema'];
   const One = Type.Object({ collection: CollectionSchema });
 

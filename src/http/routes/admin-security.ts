@@ -4,7 +4,6 @@ import Type, { type TObject } from 'typebox';
 import type { SettingsArea } from '../../config/settings.js';
 import type { Services } from '../../services.js';
 import { SECURITY_EVENT_TYPES } from '../../audit/events.js';
-import { rotateKey } from '../../auth/keys.js';
 import { errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 
@@ -79,7 +78,7 @@ export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (p
         ip: Type.Optional(Type.String({ maxLength: 64 })),
         since: Type.Optional(Type.String({ format: 'date-time' })),
         until: Type.Optional(Type.String({ format: 'date-time' })),
-        beforeId: Type.Optional(Type.Integer({ minimum: 1 })),
+        beforeId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ events: Type.Array(EventSchema) }), ...errorResponses },
@@ -107,7 +106,7 @@ export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (p
   app.post('/keys/rotate', {
     config, schema: { tags: ['admin: keys'], response: { 200: Type.Object({ kid: Type.String() }), ...errorResponses } },
   }, async (req) => {
-    const r = await rotateKey(s.db, s.now());
+    const r = await s.keys.rotate();
     await s.securityLog.record(actorContext(req), { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
     return { kid: r.kid };
   });

@@ -35,6 +35,8 @@ function neutralise(v: unknown): unknown {
 export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['records'];
+  // Database refusals (a value taken, a concurrent schema change, a value the column cannot hold) are
+  // client errors: named here and passed on to the app's error handler (src/db/sql-errors.ts).
 
   const caller = async (req: FastifyRequest): Promise<Caller> => {
     const auth = requireAuth(req);

@@ -1,0 +1,151 @@
+import type { DatabaseConnection, Dialect, Driver, QueryResult, CompiledQuery, TransactionSettings } from 'kysely';
+import { BreakerOpenError, CircuitBreaker } from '../shared-state/breaker.js';
+
+/**
+ * Failing dependencies (issue 9): which driver errors mean "the database or Redis cannot serve
+ * now" (503, retry) rather than a bug (500), the storage-health flag behind /readyz, and the
+ * guards that make a dead PostgreSQL answer fast.
+ */
+
+export type OutageCode = 'SERVICE_UNAVAILABLE' | 'STORAGE_UNAVAILABLE';
+
+/** Seconds a client is told to wait (Retry-After) on an outage answer. */
+export const OUTAGE_RETRY_AFTER = 2;
+
+/** The disk is full, read-only or failing: the database answers, but cannot write. */
+const STORAGE_CODES = /^(SQLITE_FULL|SQLITE_READONLY(_\w+)?|SQLITE_IOERR(_\w+)?|SQLITE_CANTOPEN(_\w+)?|53100|25006|58030)$/;
+/** The database cannot be reached, is shutting down, overloaded or timed out. */
+const SERVICE_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|57P0[123]|57014|53000|53200|53300|53400|08\d\d\d|08P01|SQLITE_BUSY(_\w+)?|SQLITE_NOMEM)$/;
+/** node-postgres errors that carry no code. */
+const PG_CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Cannot use a pool after calling end)/;
+
+export interface Outage {
+  code: OutageCode;
+  /** For the log only. */
+  reason: string;
+}
+
+/** Classifies a raw driver error; null when it is not an outage (a bug, a constraint, bad input). */
+export function outageOf(err: unknown): Outage | null {
+  if (err instanceof BreakerOpenError) return { code: 'SERVICE_UNAVAILABLE', reason: 'database circuit open' };
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return null;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (STORAGE_CODES.test(code)) return { code: 'STORAGE_UNAVAILABLE', reason: code };
+  if (SERVICE_CODES.test(code)) return { code: 'SERVICE_UNAVAILABLE', reason: code };
+  if (code === '' && typeof e.message === 'string' && PG_CONNECTION_MESSAGES.test(e.message)) {
+    return { code: 'SERVICE_UNAVAILABLE', reason: e.message.slice(0, 80) };
+  }
+  return null;
+}
+
+/** A connection-level failure: counts against the PostgreSQL circuit breaker (pool saturation does not). */
+function isConnectionFailure(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|57P0[123]|08\d\d\d)$/.test(code)) return true;
+  return code === '' && typeof e?.message === 'string' && /^Connection terminated/.test(e.message);
+}
+
+/**
+ * Whether the database can write. Set when any statement fails with a storage error (full disk,
+ * read-only file or database, I/O error), and remembered for `memoryMs`: /readyz reports it even
+ * when its own small probe write passes, since small writes may fit where bigger ones fail.
+ * It is not cleared by a later successful write for the same reason; it expires, so that an
+ * instance taken out of rotation comes back once the disk has room and the probe passes.
+ */
+export class StorageHealth {
+  private failure: { code: string; at: number } | null = null;
+  constructor(private readonly memoryMs = 5_000) {}
+
+  noteFailure(code: string): void {
+    this.failure = { code, at: Date.now() };
+  }
+
+  /** The storage error code of a write that failed in the last `memoryMs`, or null. */
+  recentFailure(): string | null {
+    if (this.failure && Date.now() - this.failure.at < this.memoryMs) return this.failure.code;
+    return null;
+  }
+}
+
+/**
+ * Wraps a Kysely dialect so that every statement's storage failure reaches `health`, and a rollback after the database already rolled back (SQLite does so itself on
+ * SQLITE_FULL and SQLITE_IOERR) or after the connection died does not hide the original error.
+ */
+export function observedDialect(dialect: Dialect, health: StorageHealth, sqliteInTransaction?: () => boolean): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createDriver: () => observedDriver(dialect.createDriver(), health, sqliteInTransaction),
+  };
+}
+
+function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransaction?: () => boolean): Driver {
+  const wrap = (conn: DatabaseConnection): DatabaseConnection => {
+    const proxy: DatabaseConnection = new Proxy(conn, {
+      get(target, prop) {
+        if (prop === 'executeQuery') {
+          return async (q: CompiledQuery): Promise<QueryResult<unknown>> => {
+            try {
+              return await target.executeQuery(q);
+            } catch (e) {
+              const o = outageOf(e);
+              if (o?.code === 'STORAGE_UNAVAILABLE') health.noteFailure(o.reason);
+              throw e;
+            }
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return proxy;
+  };
+  // One proxy per underlying connection.
+  const proxies = new WeakMap<DatabaseConnection, DatabaseConnection>();
+  const proxyOf = (conn: DatabaseConnection): DatabaseConnection => {
+    let p = proxies.get(conn);
+    if (!p) { p = wrap(conn); proxies.set(conn, p); }
+    return p;
+  };
+  const d: Driver = {
+    init: () => driver.init(),
+    acquireConnection: async () => proxyOf(await driver.acquireConnection()),
+    beginTransaction: (c: DatabaseConnection, settings: TransactionSettings) => driver.beginTransaction(c, settings),
+    commitTransaction: (c: DatabaseConnection) => driver.commitTransaction(c),
+    rollbackTransaction: async (c: DatabaseConnection) => {
+      if (sqliteInTransaction && !sqliteInTransaction()) return; // SQLite already rolled back
+      try {
+        await driver.rollbackTransaction(c);
+      } catch (e) {
+        if (outageOf(e)?.code !== 'SERVICE_UNAVAILABLE') throw e; // the connection died: so did the transaction
+      }
+    },
+    releaseConnection: (c: DatabaseConnection) => driver.releaseConnection(c),
+    destroy: () => driver.destroy(),
+  };
+  if (driver.savepoint) d.savepoint = driver.savepoint.bind(driver);
+  if (driver.rollbackToSavepoint) d.rollbackToSavepoint = driver.rollbackToSavepoint.bind(driver);
+  if (driver.releaseSavepoint) d.releaseSavepoint = driver.releaseSavepoint.bind(driver);
+  return d;
+}
+
+/** The pool shape Kysely's PostgresDialect needs. */
+interface PoolLike<C> {
+  connect(): Promise<C>;
+  end(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL pool behind a circuit breaker: once connections have failed twice in a row, a
+ * request fails at once (503) for a second instead of waiting for its own connection timeout;
+ * then one attempt goes through, and a success closes the breaker.
+ */
+export function guardedPool<C>(pool: PoolLike<C>, breaker = new CircuitBreaker({ threshold: 2, cooldownMs: 1000 })): PoolLike<C> {
+  return {
+    connect: () => breaker.run(() => pool.connect(), isConnectionFailure),
+    end: () => pool.end(),
+  };
+}
