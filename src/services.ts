@@ -7,7 +7,7 @@ import type { SharedState } from './shared-state/index.js';
 import { DatabaseSharedState } from './shared-state/database.js';
 import { RedisSharedState } from './shared-state/redis.js';
 import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
-import { AppError } from './http/errors.js';
+import { AppError } from './errors.js';
 import { HashQueue, PasswordHasher } from './auth/passwords.js';
 import { PasswordPolicyService } from './auth/password-policy/index.js';
 import { PasswordResetService } from './auth/reset/index.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import type { UsersTable } from '../db/types.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { CollectionDef } from '../records/schema.js';
 import type { CollectionRegistry } from '../records/registry.js';
 import { compileFilter, type FilterNode } from '../records/filter.js';

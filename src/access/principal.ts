@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { grantedFields, type CollectionDef } from '../records/schema.js';
 import type { Grant } from './grants.js';
 

@@ -4,7 +4,7 @@ import type { SharedState } from '../shared-state/index.js';
 import type { SettingsArea, SettingsStore } from '../config/settings.js';
 import { checkLockout, checkSpread, type LockoutSettings, type SpreadSettings } from '../config/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { hitWindow } from '../edge/windows.js';
 
 export const lockoutArea = (defaults: Readonly<LockoutSettings>): SettingsArea<LockoutSettings> => ({ key: 'lockout', defaults, check: checkLockout });

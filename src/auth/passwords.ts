@@ -2,7 +2,7 @@ import { hash as argon2Hash, verify as argon2Verify, Algorithm } from '@node-rs/
 import bcrypt from 'bcryptjs';
 import { scrypt as scryptCb, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 
 const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
 

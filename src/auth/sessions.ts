@@ -5,7 +5,7 @@ import type { SharedState } from '../shared-state/index.js';
 import type { SettingsStore } from '../config/settings.js';
 import type { TokenPolicy } from '../config/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { PasswordHasher } from './passwords.js';
 import type { TokenClaims, TokenService } from './tokens.js';
 import { deriveKey } from './keys.js';

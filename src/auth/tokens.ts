@@ -1,6 +1,6 @@
 import { SignJWT, compactVerify, decodeProtectedHeader, errors as joseErrors } from 'jose';
 import type { KeyRing } from './keys.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 
 export const TOKEN_ALGORITHMS = ['HS256'] as const;
 const ISSUER = 'palisade';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { isImportableHash, type PasswordHasher } from './passwords.js';
 import type { PasswordPolicyService } from './password-policy/index.js';
 import { writePassword } from './password-policy/history.js';

@@ -7,7 +7,7 @@ import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { rotateKey } from '../auth/keys.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
 

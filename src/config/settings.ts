@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.js';
 import { checkTokenPolicy, type TokenPolicy } from './index.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 
 /**
  * One area of runtime settings: its storage key, env defaults and consistency check.

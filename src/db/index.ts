@@ -4,7 +4,8 @@ import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Database } from './types.js';
-import { StorageHealth, guardedPool, observedDialect, outageOf } from './outage.js';
+import { StorageHealth, guardedPool, observedDialect } from './outage.js';
+import { outageOf } from './errors.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;

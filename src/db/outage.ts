@@ -1,51 +1,11 @@
 import type { DatabaseConnection, Dialect, Driver, QueryResult, CompiledQuery, TransactionSettings } from 'kysely';
-import { BreakerOpenError, CircuitBreaker } from '../shared-state/breaker.js';
+import { CircuitBreaker } from '../shared-state/breaker.js';
+import { isConnectionFailure, outageOf } from './errors.js';
 
 /**
- * Failing dependencies (issue 9): which driver errors mean "the database or Redis cannot serve
- * now" (503, retry) rather than a bug (500), the storage-health flag behind /readyz, and the
- * guards that make a dead PostgreSQL answer fast.
+ * Failing dependencies (issue 9): the storage-health flag behind /readyz, and the guards that make a
+ * dead PostgreSQL answer fast. Which errors are outages is decided in ./errors.ts.
  */
-
-export type OutageCode = 'SERVICE_UNAVAILABLE' | 'STORAGE_UNAVAILABLE';
-
-/** Seconds a client is told to wait (Retry-After) on an outage answer. */
-export const OUTAGE_RETRY_AFTER = 2;
-
-/** The disk is full, read-only or failing: the database answers, but cannot write. */
-const STORAGE_CODES = /^(SQLITE_FULL|SQLITE_READONLY(_\w+)?|SQLITE_IOERR(_\w+)?|SQLITE_CANTOPEN(_\w+)?|53100|25006|58030)$/;
-/** The database cannot be reached, is shutting down, overloaded or timed out. */
-const SERVICE_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|57P0[123]|57014|53000|53200|53300|53400|08\d\d\d|08P01|SQLITE_BUSY(_\w+)?|SQLITE_NOMEM)$/;
-/** node-postgres errors that carry no code. */
-const PG_CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Cannot use a pool after calling end)/;
-
-export interface Outage {
-  code: OutageCode;
-  /** For the log only. */
-  reason: string;
-}
-
-/** Classifies a raw driver error; null when it is not an outage (a bug, a constraint, bad input). */
-export function outageOf(err: unknown): Outage | null {
-  if (err instanceof BreakerOpenError) return { code: 'SERVICE_UNAVAILABLE', reason: 'database circuit open' };
-  const e = err as { code?: unknown; message?: unknown } | null;
-  if (!e || typeof e !== 'object') return null;
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (STORAGE_CODES.test(code)) return { code: 'STORAGE_UNAVAILABLE', reason: code };
-  if (SERVICE_CODES.test(code)) return { code: 'SERVICE_UNAVAILABLE', reason: code };
-  if (code === '' && typeof e.message === 'string' && PG_CONNECTION_MESSAGES.test(e.message)) {
-    return { code: 'SERVICE_UNAVAILABLE', reason: e.message.slice(0, 80) };
-  }
-  return null;
-}
-
-/** A connection-level failure: counts against the PostgreSQL circuit breaker (pool saturation does not). */
-function isConnectionFailure(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|57P0[123]|08\d\d\d)$/.test(code)) return true;
-  return code === '' && typeof e?.message === 'string' && /^Connection terminated/.test(e.message);
-}
 
 /**
  * Whether the database can write. Set when any statement fails with a storage error (full disk,

@@ -3,7 +3,7 @@ import type { Db } from '../db/index.js';
 import type { IpRulesTable } from '../db/types.js';
 import type { SettingsArea, SettingsStore } from '../config/settings.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { embeddedIpv4, inCidr, parseCidr, parseIp, type Cidr } from './ip.js';
 import type { GeoIp } from './geoip.js';
 

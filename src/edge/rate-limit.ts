@@ -1,6 +1,6 @@
 import type { SharedState } from '../shared-state/index.js';
 import type { SettingsArea, SettingsStore } from '../config/settings.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { hitWindow } from './windows.js';
 import { parseIp } from './ip.js';
 

@@ -7,9 +7,9 @@ import sjson from 'secure-json-parse';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import type { Services } from '../services.js';
-import { AppError, ERRORS, errorBody, type ErrorCode } from './errors.js';
-import { OUTAGE_RETRY_AFTER, outageOf } from '../db/outage.js';
-import { dbRefusalError } from '../db/sql-errors.js';
+import { AppError, ERRORS, type ErrorCode } from '../errors.js';
+import { errorBody } from './errors.js';
+import { dbErrorOf } from '../db/errors.js';
 import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
@@ -165,14 +165,10 @@ function classify(err: unknown): Classified {
   }
   if (typeof e.message === 'string' && /forbidden (prototype|constructor) property/.test(e.message)) return as('UNSAFE_INPUT');
   if (e.statusCode === 400 && err instanceof SyntaxError) return as('INVALID_JSON');
-  // The database is unreachable, overloaded, or cannot write (full or read-only disk): a retryable
-  // 503, not a bug (src/db/outage.ts).
-  const outage = outageOf(err);
-  if (outage) return { ...as(outage.code, undefined, outage.reason), headers: { 'retry-after': String(OUTAGE_RETRY_AFTER) } };
-  // The database refused what the request asked (a value taken, a schema object a concurrent change
-  // created or dropped, a value the column cannot hold): the client's error (src/db/sql-errors.ts).
-  const refusal = dbRefusalError(err);
-  if (refusal) return { code: refusal.code, status: refusal.status, internal: refusal.internal };
+  // A database outage (503, retryable) or a refusal the request caused (a value taken, a concurrent
+  // schema change, a value the column cannot hold): src/db/errors.ts, for both dialects.
+  const db = dbErrorOf(err);
+  if (db) return { code: db.code, status: db.status, internal: db.internal, headers: db.headers ? { ...db.headers } : undefined };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return as('BAD_REQUEST', undefined, e.code);
   return as('INTERNAL_ERROR');
 }

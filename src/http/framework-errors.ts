@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import { AppError, ERRORS, errorBody, type ErrorCode } from './errors.js';
+import { AppError, ERRORS, type ErrorCode } from '../errors.js';
+import { errorBody } from './errors.js';
 import { SECURITY_HEADERS } from './pipeline/headers.js';
 
 /**

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 /** Variables a scope filter may use. */

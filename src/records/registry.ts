@@ -1,7 +1,7 @@
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { checkCollection, membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 /** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table. */

@@ -1,6 +1,6 @@
 import YAML from 'yaml';
 import type { EventContext } from '../audit/events.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { CollectionRegistry } from './registry.js';
 import type { AccessModel, AccessStore } from '../access/grants.js';
 import { checkCollection, type CollectionDef, type FieldDef } from './schema.js';

@@ -1,6 +1,6 @@
 import { Redis, ReplyError } from 'ioredis';
 import type { Db } from '../db/index.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { BreakerOpenError, CircuitBreaker } from './breaker.js';
 import type { RenewalClaim, SharedState } from './index.js';
 

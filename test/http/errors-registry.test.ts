@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ERRORS } from '../../src/http/errors.js';
+import { ERRORS } from '../../src/errors.js';
 
 test('docs/errors.md and the error registry list the same codes with the same statuses and messages', () => {
   const md = readFileSync(path.resolve(import.meta.dirname, '../../docs/errors.md'), 'utf8');

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Db } from '../../db/index.js';
 import type { UsersTable } from '../../db/types.js';
 import type { SettingsArea, SettingsStore } from '../../config/settings.js';
-import { AppError } from '../../http/errors.js';
+import { AppError } from '../../errors.js';
 import type { PasswordHasher } from '../passwords.js';
 import { checkPasswordPolicy, type PasswordPolicy } from './schema.js';
 import { evaluatePassword, type PasswordSubject, type RuleFailure } from './rules.js';

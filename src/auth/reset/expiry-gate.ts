@@ -2,7 +2,7 @@ import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { render } from '../../mail/templates.js';
 import { isPlainAddress } from '../../mail/address.js';
-import { AppError } from '../../http/errors.js';
+import { AppError } from '../../errors.js';
 import type { ResetDeps } from './index.js';
 import { CHANGE_STEP_VALIDITY, issueToken } from './tokens.js';
 

@@ -6,7 +6,7 @@ import type { BackgroundTasks } from '../../background.js';
 import type { Mailer } from '../../mail/index.js';
 import { render, type LinkKind } from '../../mail/templates.js';
 import { isPlainAddress } from '../../mail/address.js';
-import { AppError } from '../../http/errors.js';
+import { AppError } from '../../errors.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { SessionService } from '../sessions.js';
 import { normaliseIdentifier } from '../sessions.js';

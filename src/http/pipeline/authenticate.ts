@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
 import type { AuthState } from '../../auth/sessions.js';
 import type { EventContext } from '../../audit/events.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { cookieNames, setSessionCookies } from './cookies.js';
 import { consumeUserBudget } from './edge.js';
 import type { Power, Principal, SystemPermission } from '../../access/principal.js';

@@ -7,7 +7,7 @@ import type { FilterNode } from '../../records/filter.js';
 import { errorResponses, IdParam } from '../schemas.js';
 import { actorContext, powerOf } from '../pipeline/authenticate.js';
 import { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from '../../access/principal.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 
 const RoleName = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_-]*$' });
 const GrantSchema = Type.Object({
@@ -32,8 +32,6 @@ const Description = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
 export const adminAccessRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const config = { permission: 'roles.manage' as const };
-  // Database refusals (a value taken, a concurrent schema change, a value the column cannot hold) are
-  // client errors: named here and passed on to the app's error handler (src/db/sql-errors.ts).
   const users = { permission: 'users.manage' as const };
   const tags = ['admin: access'];
   const RoleParam = Type.Object({ name: RoleName }, { additionalProperties: false });

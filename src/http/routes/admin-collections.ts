@@ -4,7 +4,7 @@ import Type from 'typebox';
 import type { Services } from '../../services.js';
 import { FIELD_TYPES, type CollectionDef, type FieldDef, type FieldType } from '../../records/schema.js';
 import { errorResponses } from '../schemas.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { actorContext } from '../pipeline/authenticate.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_]*$' });
@@ -38,8 +38,6 @@ const NameParam = Type.Object({ name: Name }, { additionalProperties: false });
 export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const config = { permission: 'schema.manage' as const };
-  // Database refusals (a value taken, a concurrent schema change, a value the column cannot hold) are
-  // client errors: named here and passed on to the app's error handler (src/db/sql-errors.ts).
   const tags = ['admin: schema'];
   const One = Type.Object({ collection: CollectionSchema });
 

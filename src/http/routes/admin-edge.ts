@@ -5,7 +5,7 @@ import type { Services } from '../../services.js';
 import type { IpRulesTable } from '../../db/types.js';
 import { geoArea } from '../../edge/ip-rules.js';
 import { rateLimitArea, RATE_LIMIT_DEFAULTS } from '../../edge/rate-limit.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { IdParam, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';

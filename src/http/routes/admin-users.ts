@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Services } from '../../services.js';
 import { publicUser } from '../../auth/users.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
 import { actorContext, powerOf } from '../pipeline/authenticate.js';
 import { sessionView } from './auth.js';

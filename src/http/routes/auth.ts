@@ -5,7 +5,7 @@ import Type from 'typebox';
 import type { Services } from '../../services.js';
 import type { SessionsTable } from '../../db/types.js';
 import { publicUser } from '../../auth/users.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
 import { actorContext, presentedToken, principalOf, requestContext, requireAuth, xsrfGate } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';

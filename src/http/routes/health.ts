@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../services.js';
 import { probeDatabase } from '../../db/index.js';
-import { OUTAGE_RETRY_AFTER } from '../../db/outage.js';
+import { OUTAGE_RETRY_AFTER } from '../../db/errors.js';
 
 type DatabaseCheck = Awaited<ReturnType<typeof probeDatabase>>;
 

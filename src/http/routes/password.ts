@@ -6,7 +6,7 @@ import { errorSummary } from '../../background.js';
 import { publicPolicy, PublicPasswordPolicySchema, PasswordPolicySchema } from '../../auth/password-policy/schema.js';
 import { FORGOT_ANSWER } from '../../auth/reset/index.js';
 import { PasswordResetSchema } from '../../auth/reset/settings.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, Username, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';

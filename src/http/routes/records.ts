@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { Services } from '../../services.js';
 import type { Caller } from '../../records/service.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 import { errorResponses } from '../schemas.js';
 import { actorContext, principalOf, requireAuth } from '../pipeline/authenticate.js';
 
@@ -35,8 +35,6 @@ function neutralise(v: unknown): unknown {
 export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['records'];
-  // Database refusals (a value taken, a concurrent schema change, a value the column cannot hold) are
-  // client errors: named here and passed on to the app's error handler (src/db/sql-errors.ts).
 
   const caller = async (req: FastifyRequest): Promise<Caller> => {
     const auth = requireAuth(req);

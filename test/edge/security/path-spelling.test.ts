@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeApp, login, bearer, createUser, ROOT, type TestApp } from '../../helpers/app.js';
 import { listen, rawRequest, pathSpellings, type RawResponse } from '../../helpers/raw-http.js';
-import { ERRORS } from '../../../src/http/errors.js';
+import { ERRORS } from '../../../src/errors.js';
 
 let t: TestApp;
 let port: number;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { makeApp, login, bearer } from '../../helpers/app.js';
 import { listen, rawRequest, type RawResponse } from '../../helpers/raw-http.js';
-import { ERRORS } from '../../../src/http/errors.js';
+import { ERRORS } from '../../../src/errors.js';
 
 function enveloped(r: RawResponse, code: string, what: string, echo?: string): void {
   assert.equal(r.json().error.code, code, `${what}: ${r.body.slice(0, 200)}`);

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { makeApp, login, bearer, createUser, ROOT, type TestApp } from '../../helpers/app.js';
-import { ERRORS } from '../../../src/http/errors.js';
+import { ERRORS } from '../../../src/errors.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 8);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);

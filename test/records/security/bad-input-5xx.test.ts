@@ -180,7 +180,7 @@ test('bad input 5xx: concurrent identical schema changes: one wins, the others g
 });
 
 test('bad input 5xx: database refusals are recognised in one place for both dialects', async () => {
-  const { dbRefusal } = await import('../../../src/db/sql-errors.js');
+  const { dbRefusal } = await import('../../../src/db/errors.js');
   const table: Array<[unknown, string | null]> = [
     [{ code: '23505' }, 'unique'], [{ code: 'SQLITE_CONSTRAINT_UNIQUE' }, 'unique'], [{ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }, 'unique'],
     [{ code: '42P07' }, 'exists'], [{ code: '42701' }, 'exists'], [{ code: 'SQLITE_ERROR', message: 'table col_x already exists' }, 'exists'],

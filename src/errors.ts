@@ -1,0 +1,79 @@
+/**
+ * The one registry of error codes, a leaf: this module imports nothing, and every part (config, db,
+ * shared state, auth, access, records, edge, HTTP) may throw its errors. Each code has its status and a
+ * message safe for any client; internal detail goes to the log, never here. docs/errors.md mirrors the
+ * registry and a test checks they agree. HTTP turns an error into a response (src/http/errors.ts).
+ */
+export const ERRORS = Object.freeze({
+  BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
+  URL_INVALID: { status: 400, message: 'The request URL is malformed.' },
+  URL_TOO_LONG: { status: 414, message: 'A part of the request URL is too long.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  VALIDATION_FAILED: { status: 400, message: 'The request does not match the expected schema.' },
+  UNSAFE_INPUT: { status: 400, message: 'The request body contains a forbidden key.' },
+  NUL_CHARACTER: { status: 400, message: 'Text in the request contains a NUL character.' },
+  NESTING_TOO_DEEP: { status: 400, message: 'The request body nests values too deeply.' },
+  PASSWORD_REJECTED: { status: 400, message: 'The password does not meet the password policy.' },
+  SETTINGS_INVALID: { status: 400, message: 'The settings are not consistent.' },
+  RESET_TOKEN_INVALID: { status: 400, message: 'The link is not valid; ask for a new one.' },
+  RESET_TOKEN_EXPIRED: { status: 400, message: 'The link has expired; ask for a new one.' },
+  RESET_TOKEN_USED: { status: 400, message: 'The link has already been used; ask for a new one.' },
+  PASSWORD_EXPIRED: { status: 403, message: 'The password has expired; choose a new one with the change token.' },
+  PASSWORD_CHANGE_REQUIRED: { status: 403, message: 'The password must be changed before signing in; use the change token.' },
+  PASSWORD_SET_FORBIDDEN: { status: 403, message: 'Administrators may not set passwords; send a reset link instead.' },
+  LINK_NOT_SENDABLE: { status: 409, message: 'A password link cannot be sent to this user.' },
+  SSO_ONLY_USER: { status: 409, message: 'This user signs in only through single sign-on and has no password.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Invalid username or password.' },
+  AUTH_REQUIRED: { status: 401, message: 'Authentication is required.' },
+  TOKEN_INVALID: { status: 401, message: 'The token is not valid.' },
+  TOKEN_EXPIRED: { status: 401, message: 'The token has expired; renew it within the refresh limit or sign in again.' },
+  TOKEN_REUSED: { status: 401, message: 'The token was already renewed; the session has been ended.' },
+  SESSION_ENDED: { status: 401, message: 'The session has ended; sign in again.' },
+  XSRF_TOKEN_INVALID: { status: 403, message: 'A valid XSRF token is required for this request.' },
+  FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  EXPAND_INVALID: { status: 400, message: 'The expansion is not valid.' },
+  PRIVILEGE_ESCALATION: { status: 403, message: 'This would give more power than you hold.' },
+  ROLE_NOT_HELD: { status: 403, message: 'You do not hold this role.' },
+  CANNOT_MODIFY_SELF: { status: 403, message: 'This change cannot be made to your own account.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  CONFLICT: { status: 409, message: 'The resource already exists.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported.' },
+  SERVER_BUSY: { status: 503, message: 'The server is busy; retry shortly.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'A required service is unavailable.' },
+  STORAGE_UNAVAILABLE: { status: 503, message: 'The server cannot store data right now; retry later.' },
+  SHUTTING_DOWN: { status: 503, message: 'The server is shutting down; retry shortly.' },
+  FILTER_INVALID: { status: 400, message: 'The filter or sort is not valid.' },
+  INVALID_VALUE: { status: 400, message: 'A value in the request cannot be stored or compared.' },
+  FIELD_UNKNOWN: { status: 400, message: 'The request names a field that the collection does not have.' },
+  FIELD_NOT_FILTERABLE: { status: 400, message: 'The request filters or sorts on a field you may not read.' },
+  FIELD_NOT_WRITABLE: { status: 403, message: 'The request writes a field you may not write.' },
+  IMPORT_REJECTED: { status: 400, message: 'The import was refused; nothing was written.' },
+  SCHEMA_INVALID: { status: 400, message: 'The collection definition is not valid.' },
+  ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
+  IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
+  SELF_LOCKOUT: { status: 409, message: 'This rule would lock out the administrator making the change.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
+  SIGN_IN_PAUSED: { status: 503, message: 'Password sign-in is paused for a while; retry later.' },
+  INTERNAL_ERROR: { status: 500, message: 'An internal error occurred.' },
+} as const);
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A typed, client-safe error: code and status from the registry, optional public details. */
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly details?: unknown,
+    /** Internal reason: logged and audited, never sent to the client. */
+    readonly internal?: string,
+    /** Response headers that belong to the refusal, such as Retry-After. */
+    readonly headers?: Readonly<Record<string, string>>,
+  ) {
+    super(ERRORS[code].message);
+    this.status = ERRORS[code].status;
+  }
+}
