@@ -1,8 +1,9 @@
-import type { Config } from './config/index.js';
+import { settingsSeeds, type AppConfig } from './app-config.js';
 import { SettingsStore } from './config/settings.js';
 import { openDb, type Db, type Dialect } from './db/index.js';
 import type { StorageHealth } from './db/outage.js';
-import { migrate } from './db/migrations.js';
+import { migrate } from './db/migrations/index.js';
+import { ReadinessProbe } from './ops/readiness.js';
 import type { SharedState } from './shared-state/index.js';
 import { DatabaseSharedState } from './shared-state/database.js';
 import { RedisSharedState } from './shared-state/redis.js';
@@ -16,18 +17,19 @@ import { createMailer, type Mailer } from './mail/index.js';
 import { BackgroundTasks } from './background.js';
 import { KeyRing, ensureKey } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
-import { SessionService } from './auth/sessions.js';
+import { SessionService } from './auth/session/index.js';
+import { PasswordCredential } from './auth/credentials/password.js';
 import { UserService } from './auth/users.js';
 import { LockoutService, SpreadDetector } from './auth/lockout.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
-import { CollectionRegistry } from './records/registry.js';
+import { CollectionRegistry } from './collections/registry.js';
 import { AccessStore } from './access/grants.js';
 import { RecordService } from './records/service.js';
 
 export interface ServiceOptions {
-  config: Config;
+  config: AppConfig;
   /** The clock; tests pass one they control. Epoch milliseconds. */
   now?: () => number;
   /** PostgreSQL schema (test isolation). */
@@ -39,7 +41,7 @@ export interface ServiceOptions {
 }
 
 export interface Services {
-  config: Config;
+  config: AppConfig;
   db: Db;
   dialect: Dialect;
   now: () => number;
@@ -49,12 +51,16 @@ export interface Services {
   durable: SharedState;
   /** Whether the database can write (full or read-only disk); for /readyz. */
   storage: StorageHealth;
+  /** What /readyz reports. */
+  readiness: ReadinessProbe;
   settings: SettingsStore;
   securityLog: SecurityLog;
   hasher: PasswordHasher;
   keys: KeyRing;
   tokens: TokenService;
   sessions: SessionService;
+  /** The ways of proving identity; each ends in `sessions.create` (password today). */
+  credentials: { password: PasswordCredential };
   users: UserService;
   lockout: LockoutService;
   spread: SpreadDetector;
@@ -72,6 +78,12 @@ export interface Services {
 }
 
 /** Opens storage, applies migrations and wires the services. Nothing here listens on a port. */
+/**
+ * What routes and the pipeline receive: the services without the storage handles. A route translates
+ * HTTP and calls a service; it never reaches the database or the shared state itself.
+ */
+export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storage'>;
+
 export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { config } = opts;
   const now = opts.now ?? Date.now;
@@ -94,31 +106,29 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     await redis.connected;
     shared = redis;
   }
-  const settings = new SettingsStore(db, { tokenPolicy: config.tokenPolicy });
+  const settings = new SettingsStore(db, settingsSeeds(config));
   const securityLog = new SecurityLog(db, now);
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
-  const lockout = new LockoutService(db, durable, settings, securityLog, now, config.lockout);
-  const spread = new SpreadDetector(shared, settings, securityLog, now, config.spread);
+  const lockout = new LockoutService(db, durable, settings, securityLog, now);
+  const spread = new SpreadDetector(shared, settings, securityLog, now);
   const geoip = new GeoIp();
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
   const rateLimiter = new RateLimiter(shared, settings, now);
   const collections = new CollectionRegistry(db, securityLog, now);
   const access = new AccessStore(db, collections, securityLog, now);
   const records = new RecordService(db, collections, access, securityLog, now, handle.dialect);
-  const sessions = new SessionService(db, tokens, shared, settings, securityLog, hasher, now, config.appKey, config.renewalGrace, { lockout, spread });
+  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, lockout);
+  const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
   lockout.endSessions = (userId, ctx, trx) => sessions.endUserSessions(userId, 'account_locked', ctx, undefined, trx);
-  const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now, config.passwordPolicy);
+  const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
   const tasks = new BackgroundTasks();
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
-  const passwordReset = new PasswordResetService(
-    {
-      db, settings, policy: passwordPolicy, hasher, sessions, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
-      afterReset: async (userId, ctx) => { await lockout.unlockAutomatic(userId, ctx); },
-    },
-    config.passwordReset,
-  );
+  const passwordReset = new PasswordResetService({
+    db, settings, policy: passwordPolicy, hasher, sessions, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
+    afterReset: async (userId, ctx) => { await lockout.unlockAutomatic(userId, ctx); },
+  });
   // LOCKOUT_MAIL_RESET: the locked user gets a reset link, sent by the system (no mail address: nothing to send).
   lockout.onLockMail = async (userId, ctx) => {
     await passwordReset.sendLink(userId, 'admin_reset', { ...ctx, actor: SYSTEM_ACTOR }).catch((e: unknown) => {
@@ -126,11 +136,11 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     });
   };
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
-  sessions.signInGates.push((user, ctx) => expiryGate.check(user, ctx));
+  sessions.gates.push((user, method, ctx) => expiryGate.check(user, method, ctx));
   const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords);
   return {
-    config, db, dialect: handle.dialect, now, shared, durable, storage: handle.storage, settings, securityLog, hasher, keys, tokens, sessions, users, lockout, spread, ipRules, rateLimiter, collections, access, records,
+    config, db, dialect: handle.dialect, now, shared, durable, storage: handle.storage, readiness: new ReadinessProbe(db, handle.storage, shared, now), settings, securityLog, hasher, keys, tokens, sessions, credentials, users, lockout, spread, ipRules, rateLimiter, collections, access, records,
     passwordPolicy, passwordReset, mailer, tasks,
     async close() {
       await tasks.drain();

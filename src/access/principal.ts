@@ -1,17 +1,12 @@
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import { AppError } from '../errors.js';
-import { grantedFields, type CollectionDef } from '../records/schema.js';
-import type { Grant } from './grants.js';
+import { grantedFields, type CollectionDef } from '../collections/schema.js';
+import { filterableOf, isSystemField, readableUnder, rowsCover, scopeFields } from './rules.js';
+import { SYSTEM_PERMISSIONS, type Grant } from './types.js';
 
-/** System permissions a role may carry (ACCESS-2). Administrators hold them all. */
-export const SYSTEM_PERMISSIONS = [
-  'users.manage', 'roles.manage', 'schema.manage', 'security.manage', 'audit.read', 'accounts.unlock', 'apikeys.manage',
-] as const;
-export type SystemPermission = (typeof SYSTEM_PERMISSIONS)[number];
+export { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from './types.js';
 
-/** A UI page key: dotted lower-case words. */
-export const MENU_KEY = /^[a-z][a-z0-9_-]{0,40}(\.[a-z0-9_-]{1,40}){0,4}$/;
 
 /**
  * Who a signed-in user is for access decisions, read afresh on every request so that role,
@@ -69,18 +64,6 @@ export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string
   };
 }
 
-/** The fields a scope filter names (keys that are not operators), anywhere in it. */
-function scopeFields(node: unknown, out: Set<string> = new Set()): Set<string> {
-  if (Array.isArray(node)) for (const n of node) scopeFields(n, out);
-  else if (typeof node === 'object' && node !== null) {
-    for (const [k, v] of Object.entries(node)) {
-      if (!k.startsWith('$')) out.add(k);
-      scopeFields(v, out);
-    }
-  }
-  return out;
-}
-
 /** Role names that carry power by name: ownership bypass lists, hidden-field exceptions, and every role once a scope reads `$user.roles`. */
 export function namedRoles(defs: Iterable<CollectionDef>, grants: readonly Grant[]): { names: Set<string>; all: boolean } {
   const names = new Set<string>();
@@ -127,23 +110,18 @@ export class Power {
     const def = this.defs.get(theirs.collection);
     if (!def) return false;
     const mine = this.grants.filter((g) => g.collection === theirs.collection);
-    const views = mine.filter((g) => g.actions.includes('view'));
-    const filterable = (name: string): boolean => {
-      if (['id', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'].includes(name)) return true;
-      const f = def.fields.find((x) => x.name === name);
-      if (!f || f.hidden === true) return false;
-      if (f.hidden && !f.hidden.exceptRoles.some((r) => this.roles.has(r))) return false;
-      return views.length > 0 && views.every((g) => grantedFields(def, g.fields).has(name));
-    };
+    const roles = [...this.roles];
+    const readable = filterableOf(mine.filter((g) => g.actions.includes('view')).map((g) => readableUnder(def, g, roles)));
+    const filterable = (name: string): boolean => isSystemField(name) || readable.has(name);
     const status = def.fields.find((f) => f.type === 'status');
     return mine.some((g) => {
       if (!theirs.actions.every((a) => g.actions.includes(a))) return false;
       const myFields = grantedFields(def, g.fields);
       if (![...grantedFields(def, theirs.fields)].every((f) => myFields.has(f))) return false;
-      if (g.statuses !== null && (theirs.statuses === null || !theirs.statuses.every((x) => g.statuses!.includes(x)))) return false;
+      if (!rowsCover(g, theirs)) return false;
+      // A narrower status list or scope is itself a filter: only on fields the actor may filter on.
       if (g.statuses === null && theirs.statuses !== null && !(status && filterable(status.name))) return false;
-      if (g.scope === null) return theirs.scope === null || [...scopeFields(theirs.scope)].every(filterable);
-      return JSON.stringify(g.scope) === JSON.stringify(theirs.scope);
+      return g.scope !== null || theirs.scope === null || [...scopeFields(theirs.scope)].every(filterable);
     });
   }
 

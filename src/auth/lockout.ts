@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/index.js';
 import type { SharedState } from '../shared-state/index.js';
-import type { SettingsArea, SettingsStore } from '../config/settings.js';
-import { checkLockout, checkSpread, type LockoutSettings, type SpreadSettings } from '../config/index.js';
+import type { SettingsStore } from '../config/settings.js';
+import { lockoutArea, spreadArea, type LockoutSettings } from './lockout-settings.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import { hitWindow } from '../edge/windows.js';
 
-export const lockoutArea = (defaults: Readonly<LockoutSettings>): SettingsArea<LockoutSettings> => ({ key: 'lockout', defaults, check: checkLockout });
-export const spreadArea = (defaults: Readonly<SpreadSettings>): SettingsArea<SpreadSettings> => ({ key: 'spread', defaults, check: checkSpread });
+export { lockoutArea, spreadArea, type LockoutSettings, type SpreadSettings } from './lockout-settings.js';
 
 /** What a sign-in attempt holds between its reservation and its outcome. */
 export interface AttemptTicket {
@@ -35,7 +34,7 @@ export interface LockInfo {
  * instances lock the account after exactly maxAttempts failures.
  */
 export class LockoutService {
-  readonly area: SettingsArea<LockoutSettings>;
+  readonly area = lockoutArea;
   /** Called after an automatic lock when `mailResetOnLock` is on (wired to the reset mail). */
   onLockMail: ((userId: string, ctx: EventContext) => Promise<void>) | null = null;
   /**
@@ -51,10 +50,7 @@ export class LockoutService {
     private readonly settings: SettingsStore,
     private readonly log: SecurityLog,
     private readonly now: () => number,
-    defaults: Readonly<LockoutSettings>,
-  ) {
-    this.area = lockoutArea(defaults);
-  }
+  ) {}
 
   /** Unknown identifiers are counted and "locked" too, under a hash, so locks reveal no accounts. */
   static subject(userId: string | null, normalisedIdentifier: string): string {
@@ -191,17 +187,14 @@ export class LockoutService {
  * the threshold, password sign-in pauses for everyone. Sessions and API keys are not affected.
  */
 export class SpreadDetector {
-  readonly area: SettingsArea<SpreadSettings>;
+  readonly area = spreadArea;
 
   constructor(
     private readonly shared: SharedState,
     private readonly settings: SettingsStore,
     private readonly log: SecurityLog,
     private readonly now: () => number,
-    defaults: Readonly<SpreadSettings>,
-  ) {
-    this.area = spreadArea(defaults);
-  }
+  ) {}
 
   /** Throws SIGN_IN_PAUSED while a pause holds; logs the end of a pause once. */
   async assertOpen(ctx: EventContext): Promise<void> {

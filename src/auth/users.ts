@@ -8,7 +8,8 @@ import type { PasswordPolicyService } from './password-policy/index.js';
 import { writePassword } from './password-policy/history.js';
 import { voidLinks } from './reset/tokens.js';
 import { isPlainAddress } from '../mail/address.js';
-import { normaliseIdentifier, type SessionService } from './sessions.js';
+import { normaliseIdentifier } from './identifier.js';
+import type { SessionService } from './session/index.js';
 import { LockoutService } from './lockout.js';
 
 /** The public shape of a user: never the hash. */

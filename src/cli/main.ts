@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { applySchema, exportSchema, parseSchemaFile } from '../records/schema-file.js';
-import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { ConfigError, loadConfig, type AppConfig } from '../app-config.js';
 import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
@@ -40,7 +40,7 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-function config(generateKey: boolean): Config {
+function config(generateKey: boolean): AppConfig {
   const { config, warnings } = loadConfig(process.env, { generateKey });
   for (const w of warnings) process.stderr.write(`palisade: warning: ${w}\n`);
   return config;

@@ -1,55 +1,47 @@
+import type { Static, TObject } from 'typebox';
 import type { Db } from '../db/index.js';
-import { checkTokenPolicy, type TokenPolicy } from './index.js';
 import { AppError } from '../errors.js';
+import type { SettingsArea } from './settings-area.js';
+
+export type { SettingsArea } from './settings-area.js';
 
 /**
- * One area of runtime settings: its storage key, env defaults and consistency check.
- * Each feature declares its area; the store and the admin routes are shared.
- */
-export interface SettingsArea<T extends object> {
-  readonly key: string;
-  readonly defaults: Readonly<T>;
-  /** Problems with a complete value; empty when consistent. */
-  check(value: T): string[];
-}
-
-export function tokenPolicyArea(defaults: Readonly<TokenPolicy>): SettingsArea<TokenPolicy> {
-  return { key: 'tokenPolicy', defaults, check: checkTokenPolicy };
-}
-
-/**
- * Runtime settings edited by administrators (audited by the caller), over env defaults.
+ * Runtime settings edited by administrators (audited by the caller), over the env-seeded defaults.
  * Read from the database on each use, so a change reaches every instance at the next request.
  */
 export class SettingsStore {
-  readonly tokenPolicyArea: SettingsArea<TokenPolicy>;
+  /**
+   * @param seeds the env-seeded value of each area, by area key (validated at boot); an area
+   *   without one starts from its schema's defaults.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly seeds: Readonly<Record<string, object>> = {},
+  ) {}
 
-  constructor(private readonly db: Db, defaults: { tokenPolicy: Readonly<TokenPolicy> }) {
-    this.tokenPolicyArea = tokenPolicyArea(defaults.tokenPolicy);
-  }
-
-  tokenPolicy(): Promise<TokenPolicy> {
-    return this.get(this.tokenPolicyArea);
+  private defaults<S extends TObject>(area: SettingsArea<S>): Static<S> {
+    return (this.seeds[area.key] ?? area.defaults) as Static<S>;
   }
 
   /**
    * The env defaults with the stored overrides on top. Overrides that changed env defaults have
    * made inconsistent are ignored: the env values were validated at boot (decision D11).
    */
-  async get<T extends object>(area: SettingsArea<T>): Promise<T> {
+  async get<S extends TObject>(area: SettingsArea<S>): Promise<Static<S>> {
     const row = await this.db.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
-    const stored = row ? (JSON.parse(row.value) as Partial<T>) : {};
-    const merged = { ...area.defaults, ...stored } as T;
-    return area.check(merged).length === 0 ? merged : ({ ...area.defaults } as T);
+    const stored = row ? (JSON.parse(row.value) as Partial<Static<S>>) : {};
+    const defaults = this.defaults(area);
+    const merged = { ...defaults, ...stored } as Static<S>;
+    return area.check(merged).length === 0 ? merged : ({ ...defaults } as Static<S>);
   }
 
   /** Validates the merged value, stores the overrides, returns [before, after]. */
-  async update<T extends object>(area: SettingsArea<T>, patch: Partial<T>, actorId: string | null, now: number): Promise<[T, T]> {
+  async update<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, actorId: string | null, now: number): Promise<[Static<S>, Static<S>]> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
-      const stored = row ? (JSON.parse(row.value) as Partial<T>) : {};
-      const before = { ...area.defaults, ...stored } as T;
-      const after = { ...before, ...patch } as T;
+      const stored = row ? (JSON.parse(row.value) as Partial<Static<S>>) : {};
+      const before = { ...this.defaults(area), ...stored } as Static<S>;
+      const after = { ...before, ...patch } as Static<S>;
       const problems = area.check(after);
       if (problems.length > 0) throw new AppError('SETTINGS_INVALID', { problems });
       const value = JSON.stringify({ ...stored, ...patch });

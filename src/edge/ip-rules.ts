@@ -1,32 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.js';
 import type { IpRulesTable } from '../db/types.js';
-import type { SettingsArea, SettingsStore } from '../config/settings.js';
+import Type, { type Static } from 'typebox';
+import type { SettingsStore } from '../config/settings.js';
+import { defineSettingsArea } from '../config/settings-area.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import { embeddedIpv4, inCidr, parseCidr, parseIp, type Cidr } from './ip.js';
 import type { GeoIp } from './geoip.js';
 
-export interface GeoSettings {
-  /** ISO 3166 alpha-2 codes; empty = geo-blocking off. */
-  allowedCountries: string[];
-  /** What happens to addresses with no country (private, reserved, not in the database). */
-  unknownCountry: 'allow' | 'block';
-}
+/** Country rules (EDGE-3). */
+export const GeoSchema = Type.Object({
+  allowedCountries: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 250, uniqueItems: true, default: [], description: 'ISO 3166 alpha-2 codes such as DE or US; empty = geo-blocking off.' }),
+  unknownCountry: Type.Union([Type.Literal('allow'), Type.Literal('block')], { default: 'allow', description: 'What happens to addresses with no country (private, reserved, not in the database).' }),
+});
+export type GeoSettings = Static<typeof GeoSchema>;
 
-export const GEO_DEFAULTS: Readonly<GeoSettings> = Object.freeze({ allowedCountries: [], unknownCountry: 'allow' });
+export const geoArea = defineSettingsArea({ key: 'geo', label: 'geo', schema: GeoSchema });
 
-export const geoArea: SettingsArea<GeoSettings> = {
-  key: 'geo',
-  defaults: GEO_DEFAULTS,
-  check(g) {
-    const out: string[] = [];
-    if (!Array.isArray(g.allowedCountries) || g.allowedCountries.length > 250) out.push('allowedCountries must be a list of at most 250 codes');
-    else if (!g.allowedCountries.every((c) => /^[A-Z]{2}$/.test(c))) out.push('allowedCountries must hold ISO 3166 alpha-2 codes such as DE or US');
-    if (g.unknownCountry !== 'allow' && g.unknownCountry !== 'block') out.push('unknownCountry must be allow or block');
-    return out;
-  },
-};
+export const GEO_DEFAULTS: Readonly<GeoSettings> = geoArea.defaults;
 
 interface LoadedRule extends IpRulesTable {
   range: Cidr;

@@ -1,56 +1,37 @@
 import type { SharedState } from '../shared-state/index.js';
-import type { SettingsArea, SettingsStore } from '../config/settings.js';
+import Type, { type Static } from 'typebox';
+import type { SettingsStore } from '../config/settings.js';
+import { defineSettingsArea } from '../config/settings-area.js';
 import { AppError } from '../errors.js';
 import { hitWindow } from './windows.js';
 import { parseIp } from './ip.js';
 
 export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
 
+const MiB = 1024 * 1024;
+const Budget = (def: number) => Type.Integer({ minimum: 1, maximum: 1_000_000_000_000, default: def });
+
 /** Requests per window (and bytes for uploads), per client IP and per signed-in user. */
-export interface RateLimits {
-  window: number;
-  authPerIp: number;
-  resetPerIp: number;
-  readPerIp: number;
-  readPerUser: number;
-  writePerIp: number;
-  writePerUser: number;
-  exportPerIp: number;
-  exportPerUser: number;
-  uploadPerIp: number;
-  uploadPerUser: number;
-  uploadBytesPerIp: number;
-  uploadBytesPerUser: number;
-}
-
-export const RATE_LIMIT_DEFAULTS: Readonly<RateLimits> = Object.freeze({
-  window: 60,
-  authPerIp: 30,
-  resetPerIp: 10,
-  readPerIp: 1200,
-  readPerUser: 600,
-  writePerIp: 300,
-  writePerUser: 120,
-  exportPerIp: 20,
-  exportPerUser: 10,
-  uploadPerIp: 60,
-  uploadPerUser: 30,
-  uploadBytesPerIp: 200 * 1024 * 1024,
-  uploadBytesPerUser: 100 * 1024 * 1024,
+export const RateLimitSchema = Type.Object({
+  window: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Seconds of the sliding window.' }),
+  authPerIp: Budget(30),
+  resetPerIp: Budget(10),
+  readPerIp: Budget(1200),
+  readPerUser: Budget(600),
+  writePerIp: Budget(300),
+  writePerUser: Budget(120),
+  exportPerIp: Budget(20),
+  exportPerUser: Budget(10),
+  uploadPerIp: Budget(60),
+  uploadPerUser: Budget(30),
+  uploadBytesPerIp: Budget(200 * MiB),
+  uploadBytesPerUser: Budget(100 * MiB),
 });
+export type RateLimits = Static<typeof RateLimitSchema>;
 
-export const rateLimitArea: SettingsArea<RateLimits> = {
-  key: 'rateLimits',
-  defaults: RATE_LIMIT_DEFAULTS,
-  check(r) {
-    const out: string[] = [];
-    if (!Number.isInteger(r.window) || r.window < 1 || r.window > 3600) out.push('window must be from 1 to 3600 seconds');
-    for (const [k, v] of Object.entries(r)) {
-      if (k !== 'window' && (!Number.isInteger(v) || v < 1)) out.push(`${k} must be a positive integer`);
-    }
-    return out;
-  },
-};
+export const rateLimitArea = defineSettingsArea({ key: 'rateLimits', label: 'rate limits', schema: RateLimitSchema });
+
+export const RATE_LIMIT_DEFAULTS: Readonly<RateLimits> = rateLimitArea.defaults;
 
 /**
  * The budget key of a client address. IPv6 clients are keyed by their /64, which one subscriber

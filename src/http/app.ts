@@ -120,6 +120,15 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   });
   drainGate(app);
   inputBounds(app);
+  // Deny by default, checked at boot: a route under /api/admin that declares neither a permission nor
+  // the administrator level is a programming error, and the server does not start (like fastify's own
+  // boot-time checks).
+  app.addHook('onRoute', (route) => {
+    const c = (route.config ?? {}) as { auth?: string; permission?: string };
+    if (/^\/api\/admin(\/|$)/.test(route.url) && c.permission === undefined && c.auth !== 'admin') {
+      throw new TypeError(`route ${String(route.method)} ${route.url} is under /api/admin but declares neither config.permission nor auth: 'admin'`);
+    }
+  });
   securityHeaders(app);
   registerEdge(app, s);
   registerAuthPipeline(app, s);

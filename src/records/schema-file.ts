@@ -1,9 +1,9 @@
 import YAML from 'yaml';
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../errors.js';
-import type { CollectionRegistry } from './registry.js';
+import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessModel, AccessStore } from '../access/grants.js';
-import { checkCollection, type CollectionDef, type FieldDef } from './schema.js';
+import { checkCollection, type CollectionDef, type FieldDef } from '../collections/schema.js';
 
 /** A schema file: the collections of an environment and, optionally, its access model (roles, departments, grants). */
 export interface SchemaFile extends Partial<AccessModel> {

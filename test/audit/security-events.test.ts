@@ -1,15 +1,11 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { makeApp, login, bearer, createUser, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, createUser, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-after(() => t.close());
+useApp((app, token) => { t = app; admin = token; });
 
 const list = (q: string, token = admin) => t.app.inject({ method: 'GET', url: `/api/admin/security-events${q}`, headers: { ...bearer(token), 'user-agent': 'Auditor/1.0' } });
 

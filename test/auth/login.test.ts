@@ -1,16 +1,12 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { scryptSync, randomBytes } from 'node:crypto';
-import { makeApp, login, bearer, createUser, events, cookies, ROOT, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, createUser, events, cookies, ROOT, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-after(() => t.close());
+useApp((app, token) => { t = app; admin = token; });
 
 const post = (payload: unknown) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: payload as object });
 

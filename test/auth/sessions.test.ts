@@ -1,15 +1,11 @@
 // Session endings (AUTH-4): each takes effect on the very next request.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-beforeEach(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-afterEach(() => t.close());
+useApp((app, token) => { t = app; admin = token; }, {}, true);
 
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 const PW = 'Quiet-meadow-2931';

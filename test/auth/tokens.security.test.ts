@@ -1,18 +1,14 @@
 // Bug classes: forged tokens, algorithm confusion (alg:none, HS512, RS256), key confusion
 // after APP_KEY changes or rotation, and replay of expired tokens.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, generateKeyPair, decodeProtectedHeader } from 'jose';
-import { makeApp, login, bearer, events, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, events, type TestApp, useApp } from '../helpers/app.js';
 import { deriveKey } from '../../src/auth/keys.js';
 
 let t: TestApp;
 let admin: string;
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-after(() => t.close());
+useApp((app, token) => { t = app; admin = token; });
 
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, statSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, ConfigError } from '../../src/config/index.js';
+import { loadConfig, ConfigError } from '../../src/app-config.js';
 import { cli } from '../helpers/cli.js';
 
 /** Every data directory of this file lives under one folder, removed at the end. */

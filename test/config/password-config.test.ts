@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, ConfigError } from '../../src/config/index.js';
+import { loadConfig, ConfigError } from '../../src/app-config.js';
 import { makeApp } from '../helpers/app.js';
 
 /** Every data directory of this file lives under one folder, removed at the end. */

@@ -1,15 +1,11 @@
 // EDGE-2, EDGE-3: IP allow and block lists, country rules, self-lockout protection.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, events, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-beforeEach(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-afterEach(() => t.close());
+useApp((app, token) => { t = app; admin = token; }, {}, true);
 
 const from = (ip: string, url = '/api/auth/me', token = admin) =>
   t.app.inject({ method: 'GET', url, headers: bearer(token), remoteAddress: ip });

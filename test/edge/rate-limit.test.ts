@@ -1,15 +1,11 @@
 // EDGE-4. Bug classes: budget evasion by path spelling, spoofed headers or IPv6 address hopping.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, ROOT, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, createUser, ROOT, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-beforeEach(async () => {
-  t = await makeApp({ realRateLimits: true });
-  admin = (await login(t)).token;
-});
-afterEach(() => t.close());
+useApp((app, token) => { t = app; admin = token; }, { realRateLimits: true }, true);
 
 const limits = (body: Record<string, number>) =>
   t.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(admin), payload: body });

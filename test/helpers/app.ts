@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { before, after, beforeEach, afterEach } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { loadConfig, type Env } from '../../src/config/index.js';
+import { loadConfig, type Env } from '../../src/app-config.js';
 import { createServices, ensureRootUser, type Services } from '../../src/services.js';
 import { buildApp } from '../../src/http/app.js';
 import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../../src/edge/rate-limit.js';
@@ -157,4 +158,17 @@ export function cookies(res: Res): Record<string, { value: string; attrs: string
     out[pair!.slice(0, i)] = { value: pair!.slice(i + 1), attrs: rest.join(';').trim() };
   }
   return out;
+}
+
+/**
+ * The preamble of a test file: an app (one per file, or a fresh one per test with `perTest`), root
+ * signed in, closed afterwards. `set` hands the app and root's token to the file's variables.
+ */
+export function useApp(set: (t: TestApp, admin: string) => void, o: MakeOptions = {}, perTest = false): void {
+  let app: TestApp | undefined;
+  (perTest ? beforeEach : before)(async () => {
+    app = await makeApp(o);
+    set(app, (await login(app)).token);
+  });
+  (perTest ? afterEach : after)(() => app?.close());
 }

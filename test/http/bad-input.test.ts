@@ -1,16 +1,12 @@
 // Bad input never crashes the server, never leaks, and writes nothing.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, type TestApp, useApp } from '../helpers/app.js';
 import { buildApp } from '../../src/http/app.js';
 
 let t: TestApp;
 let admin: string;
-before(async () => {
-  t = await makeApp({ env: { BODY_LIMIT: '4096' } });
-  admin = (await login(t)).token;
-});
-after(() => t.close());
+useApp((app, token) => { t = app; admin = token; }, { env: { BODY_LIMIT: '4096' } });
 
 const userCount = async () => (await t.s.db.selectFrom('users').select('id').execute()).length;
 

@@ -1,17 +1,13 @@
 // Issue 3, first slice: collection definitions migrate real tables on SQLite and PostgreSQL.
 // Bug classes: SQL injection through collection and field names; half-applied schema changes.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { makeApp, login, bearer, events, createUser, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, events, createUser, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-beforeEach(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-afterEach(() => t.close());
+useApp((app, token) => { t = app; admin = token; }, {}, true);
 
 const post = (url: string, payload: unknown, token = admin) => t.app.inject({ method: 'POST', url, headers: bearer(token), payload: payload as object });
 

@@ -1,19 +1,15 @@
 import { randomInt } from 'node:crypto';
 import type { Db } from '../../db/index.js';
 import type { UsersTable } from '../../db/types.js';
-import type { SettingsArea, SettingsStore } from '../../config/settings.js';
+import type { SettingsStore } from '../../config/settings.js';
 import { AppError } from '../../errors.js';
 import type { PasswordHasher } from '../passwords.js';
-import { checkPasswordPolicy, type PasswordPolicy } from './schema.js';
+import { passwordPolicyArea, type PasswordPolicy } from './schema.js';
 import { evaluatePassword, type PasswordSubject, type RuleFailure } from './rules.js';
 import { isReused } from './history.js';
 
-export { PASSWORD_POLICY_DEFAULTS, type PasswordPolicy } from './schema.js';
+export { PASSWORD_POLICY_DEFAULTS, passwordPolicyArea, type PasswordPolicy } from './schema.js';
 export type { RuleFailure, PasswordSubject } from './rules.js';
-
-export const passwordPolicyArea = (defaults: Readonly<PasswordPolicy>): SettingsArea<PasswordPolicy> => ({
-  key: 'passwordPolicy', defaults, check: checkPasswordPolicy,
-});
 
 /** The PASSWORD_REJECTED error: every failed rule, by stable code, with what a UI needs to explain it. */
 export function rejected(failed: RuleFailure[]): AppError {
@@ -30,17 +26,14 @@ export interface ExpiryStatus {
 
 /** The password policy (AUTH-7): rules, history, expiry and compliant generated passwords. */
 export class PasswordPolicyService {
-  readonly area: SettingsArea<PasswordPolicy>;
+  readonly area = passwordPolicyArea;
 
   constructor(
     private readonly db: Db,
     private readonly settings: SettingsStore,
     private readonly hasher: PasswordHasher,
     private readonly now: () => number,
-    defaults: Readonly<PasswordPolicy>,
-  ) {
-    this.area = passwordPolicyArea(defaults);
-  }
+  ) {}
 
   current(): Promise<PasswordPolicy> {
     return this.settings.get(this.area);

@@ -1,6 +1,14 @@
 import vm from 'node:vm';
 import safeRegex from 'safe-regex2';
-import type { CustomRule } from './schema.js';
+import Type, { type Static } from 'typebox';
+
+/** A custom password rule: its pattern must match the password, else its message is shown. */
+export const CustomRuleSchema = Type.Object({
+  pattern: Type.String({ minLength: 1, maxLength: 200, description: 'A JavaScript regular expression the password must match. Checked for catastrophic backtracking.' }),
+  flags: Type.Optional(Type.String({ maxLength: 4, pattern: '^[imsu]*$' })),
+  message: Type.String({ minLength: 1, maxLength: 200, description: 'Shown to the user when the password does not match.' }),
+}, { additionalProperties: false });
+export type CustomRule = Static<typeof CustomRuleSchema>;
 
 /** CPU budget of one custom rule on one password. Sane patterns need microseconds. */
 const RUN_BUDGET_MS = 100;

@@ -4,20 +4,22 @@ import { render } from '../../mail/templates.js';
 import { isPlainAddress } from '../../mail/address.js';
 import { AppError } from '../../errors.js';
 import type { ResetDeps } from './index.js';
+import type { SignInMethod } from '../session/index.js';
 import { CHANGE_STEP_VALIDITY, issueToken } from './tokens.js';
 
 const REMINDER_EVERY = 86400_000;
 
-/** Password expiry at sign-in (AUTH-7): SessionService runs it after a good password, before any session exists. */
+/** Password expiry at sign-in (AUTH-7): one of the sign-in gates of `SessionService.create`, run before any session exists. */
 export class ExpiryGate {
   constructor(private readonly d: Omit<ResetDeps, 'settings' | 'hasher' | 'sessions'>) {}
 
   /**
-   * Runs at sign-in after a good password, before a session exists: an expired password or a
+   * Runs at sign-in after identity is proven, before a session exists: an expired password or a
    * required change refuses the sign-in and hands out a one-time change token instead; a password
-   * near its expiry triggers a reminder mail at most once a day.
+   * near its expiry triggers a reminder mail at most once a day. Every method passes it today (the
+   * only one is the password); SSO can be let through here by `method` when it comes.
    */
-  async check(user: UsersTable, ctx: EventContext): Promise<void> {
+  async check(user: UsersTable, _method: SignInMethod, ctx: EventContext): Promise<void> {
     if (user.sso_only === 1) return;
     const policy = await this.d.policy.current();
     const status = this.d.policy.expiry(user, policy);

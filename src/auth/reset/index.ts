@@ -1,6 +1,6 @@
 import type { Db } from '../../db/index.js';
 import type { UsersTable } from '../../db/types.js';
-import type { SettingsArea, SettingsStore } from '../../config/settings.js';
+import type { SettingsStore } from '../../config/settings.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import type { BackgroundTasks } from '../../background.js';
 import type { Mailer } from '../../mail/index.js';
@@ -8,8 +8,8 @@ import { render, type LinkKind } from '../../mail/templates.js';
 import { isPlainAddress } from '../../mail/address.js';
 import { AppError } from '../../errors.js';
 import type { PasswordHasher } from '../passwords.js';
-import type { SessionService } from '../sessions.js';
-import { normaliseIdentifier } from '../sessions.js';
+import type { SessionService } from '../session/index.js';
+import { normaliseIdentifier } from '../identifier.js';
 import type { PasswordPolicyService } from '../password-policy/index.js';
 import { writePassword } from '../password-policy/history.js';
 import { passwordResetArea, type PasswordResetSettings } from './settings.js';
@@ -47,11 +47,9 @@ export interface ResetDeps {
  * background so that answers do not depend on whether an account exists.
  */
 export class PasswordResetService {
-  readonly area: SettingsArea<PasswordResetSettings>;
+  readonly area = passwordResetArea;
 
-  constructor(private readonly d: ResetDeps, defaults: Readonly<PasswordResetSettings>) {
-    this.area = passwordResetArea(defaults);
-  }
+  constructor(private readonly d: ResetDeps) {}
 
   current(): Promise<PasswordResetSettings> {
     return this.d.settings.get(this.area);

@@ -1,54 +1,33 @@
-import Type from 'typebox';
-import type { SettingsArea } from '../../config/settings.js';
-
-/** Password links and who may set passwords (AUTH-8). Durations in seconds. */
-export interface PasswordResetSettings {
-  /** Lifetime of a link the user asked for (forgot password). */
-  resetLinkValidity: number;
-  /** Lifetime of a reset link an administrator sent. */
-  adminResetLinkValidity: number;
-  /** Lifetime of an invitation: a new user sets their first password. */
-  invitationValidity: number;
-  /** false: administrators can no longer set or import a password; they send a link instead. */
-  adminMaySetPasswords: boolean;
-  /** Reset mails per account per hour; further requests get the same answer and no mail. */
-  forgotPerAccount: number;
-  /** Forgot-password requests per client IP per hour; further ones answer RATE_LIMITED. */
-  forgotPerIp: number;
-}
-
-export const PASSWORD_RESET_DEFAULTS: Readonly<PasswordResetSettings> = Object.freeze({
-  resetLinkValidity: 30 * 60,
-  adminResetLinkValidity: 24 * 3600,
-  invitationValidity: 72 * 3600,
-  adminMaySetPasswords: true,
-  forgotPerAccount: 3,
-  forgotPerIp: 20,
-});
+import Type, { type Static } from 'typebox';
+import { boolEnv, defineSettingsArea, durationEnv, intEnv } from '../../config/settings-area.js';
 
 const MIN_LINK = 60;
 const MAX_LINK = 30 * 86400;
+const Link = (def: number, description: string) => Type.Integer({ minimum: MIN_LINK, maximum: MAX_LINK, default: def, description });
 
-export function checkPasswordReset(r: PasswordResetSettings): string[] {
-  const out: string[] = [];
-  for (const k of ['resetLinkValidity', 'adminResetLinkValidity', 'invitationValidity'] as const) {
-    if (!Number.isInteger(r[k]) || r[k] < MIN_LINK || r[k] > MAX_LINK) out.push(`${k} must be from ${MIN_LINK} seconds to 30 days`);
-  }
-  if (!Number.isInteger(r.forgotPerAccount) || r.forgotPerAccount < 1 || r.forgotPerAccount > 100) out.push('forgotPerAccount must be from 1 to 100');
-  if (!Number.isInteger(r.forgotPerIp) || r.forgotPerIp < 1 || r.forgotPerIp > 100_000) out.push('forgotPerIp must be from 1 to 100000');
-  if (typeof r.adminMaySetPasswords !== 'boolean') out.push('adminMaySetPasswords must be true or false');
-  return out;
-}
-
-export const passwordResetArea = (defaults: Readonly<PasswordResetSettings>): SettingsArea<PasswordResetSettings> => ({
-  key: 'passwordReset', defaults, check: checkPasswordReset,
-});
-
+/** Password links and who may set passwords (AUTH-8); durations in seconds. */
 export const PasswordResetSchema = Type.Object({
-  resetLinkValidity: Type.Integer({ minimum: MIN_LINK, maximum: MAX_LINK }),
-  adminResetLinkValidity: Type.Integer({ minimum: MIN_LINK, maximum: MAX_LINK }),
-  invitationValidity: Type.Integer({ minimum: MIN_LINK, maximum: MAX_LINK }),
-  adminMaySetPasswords: Type.Boolean(),
-  forgotPerAccount: Type.Integer({ minimum: 1, maximum: 100 }),
-  forgotPerIp: Type.Integer({ minimum: 1, maximum: 100_000 }),
+  resetLinkValidity: Link(30 * 60, 'Lifetime of a link the user asked for (forgot password).'),
+  adminResetLinkValidity: Link(24 * 3600, 'Lifetime of a reset link an administrator sent.'),
+  invitationValidity: Link(72 * 3600, 'Lifetime of an invitation: a new user sets their first password.'),
+  adminMaySetPasswords: Type.Boolean({ default: true, description: 'false: administrators can no longer set or import a password; they send a link instead.' }),
+  forgotPerAccount: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Reset mails per account per hour; further requests get the same answer and no mail.' }),
+  forgotPerIp: Type.Integer({ minimum: 1, maximum: 100_000, default: 20, description: 'Forgot-password requests per client IP per hour; further ones answer RATE_LIMITED.' }),
 });
+export type PasswordResetSettings = Static<typeof PasswordResetSchema>;
+
+export const passwordResetArea = defineSettingsArea({
+  key: 'passwordReset',
+  label: 'password reset',
+  schema: PasswordResetSchema,
+  env: [
+    durationEnv('RESET_LINK_VALIDITY', 'resetLinkValidity'),
+    durationEnv('ADMIN_RESET_LINK_VALIDITY', 'adminResetLinkValidity'),
+    durationEnv('INVITATION_LINK_VALIDITY', 'invitationValidity'),
+    boolEnv('ADMIN_MAY_SET_PASSWORDS', 'adminMaySetPasswords'),
+    intEnv('FORGOT_PER_ACCOUNT', 'forgotPerAccount'),
+    intEnv('FORGOT_PER_IP', 'forgotPerIp'),
+  ],
+});
+
+export const PASSWORD_RESET_DEFAULTS: Readonly<PasswordResetSettings> = passwordResetArea.defaults;

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Services } from '../../services.js';
-import type { AuthState } from '../../auth/sessions.js';
+import type { RouteServices as Services } from '../../services.js';
+import type { AuthState, IssuedToken, PendingSession } from '../../auth/session/index.js';
 import type { EventContext } from '../../audit/events.js';
+import type { SessionsTable, UsersTable } from '../../db/types.js';
+import { clearAccount, type AccountCleared } from '../../auth/standing.js';
 import { AppError } from '../../errors.js';
 import { cookieNames, setSessionCookies } from './cookies.js';
 import { consumeUserBudget } from './edge.js';
@@ -79,6 +81,72 @@ export function xsrfGate(req: FastifyRequest, s: Services, via: 'bearer' | 'cook
   };
 }
 
+/** A caller identified by an authenticator; nothing of authenticating has been written yet. */
+export interface Identified {
+  user: UsersTable;
+  /** The authenticator's side effects (renewal, last seen), once the account stage has passed. */
+  complete(cleared: AccountCleared): Promise<AuthState>;
+}
+
+/**
+ * One way a request proves who it is. `identify` answers null when the request carries no credential
+ * of its kind, and throws when it carries one that fails (no fall-through to the next authenticator).
+ */
+export interface Authenticator {
+  readonly method: AuthState['method'];
+  identify(req: FastifyRequest, s: Services): Promise<Identified | null>;
+}
+
+/** A session token, from `Authorization: Bearer` or the session cookie (XSRF-checked for unsafe methods). */
+export const sessionTokenAuthenticator: Authenticator = {
+  method: 'session',
+  async identify(req, s) {
+    const presented = presentedToken(req, s);
+    if (!presented) return null;
+    const gate = xsrfGate(req, s, presented.via);
+    const pending = await s.sessions.identify(presented.token, presented.via, requestContext(req), presented.via === 'cookie', gate);
+    return sessionIdentified(pending, presented.via);
+  },
+};
+
+function sessionIdentified(pending: PendingSession, via: 'bearer' | 'cookie'): Identified {
+  return {
+    user: pending.user,
+    async complete(cleared) {
+      const { session, renewed } = await pending.complete(cleared);
+      return { method: 'session', via, user: pending.user, session, ...(renewed ? { renewed } : {}) };
+    },
+  };
+}
+
+/** Asked in this order; the first that finds its credential decides. API keys go before session tokens. */
+export const AUTHENTICATORS: readonly Authenticator[] = Object.freeze([sessionTokenAuthenticator]);
+
+/**
+ * Authenticates a request: the first authenticator that finds a credential identifies the caller,
+ * the account stage (disabled, locked) runs on every authenticator's result, and only then does the
+ * authenticator write anything (renewal, last seen).
+ */
+export async function authenticateRequest(req: FastifyRequest, s: Services, authenticators: readonly Authenticator[] = AUTHENTICATORS): Promise<AuthState> {
+  for (const a of authenticators) {
+    const found = await a.identify(req, s);
+    if (found) return found.complete(await clearAccount(found.user, s.lockout));
+  }
+  throw new AppError('AUTH_REQUIRED');
+}
+
+/**
+ * POST /api/auth/refresh (a public route, outside the stage): the presented session token is
+ * renewed, valid or not, once its user has passed the same account stage.
+ */
+export async function renewPresentedSession(req: FastifyRequest, s: Services): Promise<{ via: 'bearer' | 'cookie'; session: SessionsTable; issued: IssuedToken }> {
+  const presented = presentedToken(req, s);
+  if (!presented) throw new AppError('AUTH_REQUIRED');
+  const pending = await s.sessions.identifyForRefresh(presented.token, presented.via, requestContext(req), xsrfGate(req, s, presented.via));
+  const { session, renewed } = await pending.complete(await clearAccount(pending.user, s.lockout));
+  return { via: presented.via, session, issued: renewed };
+}
+
 /**
  * The authenticate stage of the pipeline. Deny by default: every route needs a signed-in
  * user unless it says `auth: 'public'`. Cookie-authenticated unsafe requests must carry the
@@ -89,10 +157,7 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
   app.addHook('onRequest', async (req, reply) => {
     const level = req.routeOptions.config.auth ?? 'user';
     if (level === 'public') return;
-    const presented = presentedToken(req, s);
-    if (!presented) throw new AppError('AUTH_REQUIRED');
-    const gate = xsrfGate(req, s, presented.via);
-    const state = await s.sessions.authenticate(presented.token, presented.via, requestContext(req), presented.via === 'cookie', gate);
+    const state = await authenticateRequest(req, s);
     if (state.renewed) {
       setSessionCookies(reply, s.config, state.renewed, s.sessions.xsrfToken(state.session.id), state.session.remember === 1, s.now());
     }

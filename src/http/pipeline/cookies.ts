@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { Config } from '../../config/index.js';
-import type { IssuedToken } from '../../auth/sessions.js';
+import type { IssuedToken } from '../../auth/session/index.js';
 
 /**
  * Browser-mode cookies (AUTH-3): `__Host-` prefixed, HttpOnly session cookie and a readable

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import { resolveClientIp } from '../../edge/client-ip.js';
 import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
 import { AppError } from '../../errors.js';

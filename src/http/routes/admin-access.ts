@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import { ACTIONS, type Action } from '../../access/grants.js';
-import type { FilterNode } from '../../records/filter.js';
+import type { FilterNode } from '../../collections/filter.js';
 import { errorResponses, IdParam } from '../schemas.js';
 import { actorContext, powerOf } from '../pipeline/authenticate.js';
 import { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from '../../access/principal.js';

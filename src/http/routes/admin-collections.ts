@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Services } from '../../services.js';
-import { FIELD_TYPES, type CollectionDef, type FieldDef, type FieldType } from '../../records/schema.js';
+import type { RouteServices as Services } from '../../services.js';
+import { FIELD_TYPES, type CollectionDef, type FieldDef, type FieldType } from '../../collections/schema.js';
 import { errorResponses } from '../schemas.js';
 import { AppError } from '../../errors.js';
 import { actorContext } from '../pipeline/authenticate.js';

@@ -1,30 +1,16 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import type { IpRulesTable } from '../../db/types.js';
 import { geoArea } from '../../edge/ip-rules.js';
-import { rateLimitArea, RATE_LIMIT_DEFAULTS } from '../../edge/rate-limit.js';
+import { rateLimitArea } from '../../edge/rate-limit.js';
 import { AppError } from '../../errors.js';
 import { IdParam, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const Int = (min: number, max: number) => Type.Integer({ minimum: min, maximum: max });
-
-const LockoutSchema = Type.Object({
-  maxAttempts: Int(1, 100),
-  interval: Int(1, 86400),
-  lockDuration: Int(0, 30 * 86400),
-  mailResetOnLock: Type.Boolean(),
-});
-const SpreadSchema = Type.Object({ threshold: Int(10, 10_000_000), window: Int(10, 86400), pause: Int(1, 86400) });
-const RateLimitSchema = Type.Object(Object.fromEntries(Object.keys(RATE_LIMIT_DEFAULTS).map((k) => [k, Int(1, 1_000_000_000_000)])));
-const GeoSchema = Type.Object({
-  allowedCountries: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 250, uniqueItems: true }),
-  unknownCountry: Type.Union([Type.Literal('allow'), Type.Literal('block')]),
-});
 
 const RuleSchema = Type.Object({
   id: Type.String(), action: Type.String(), cidr: Type.String(), scope: Type.String(),
@@ -39,10 +25,10 @@ const LockSchema = Type.Object({
 
 /** Lockout, spread detection, rate limits, IP and country rules (security.manage; locks: accounts.unlock). */
 export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
-  settingsRoutes(plain, s, '/settings/lockout', s.lockout.area, LockoutSchema, 'Account lockout (AUTH-9); seconds; lockDuration 0 = until an administrator unlocks.');
-  settingsRoutes(plain, s, '/settings/spread', s.spread.area, SpreadSchema, 'Spread-attack detection (AUTH-10): failed sign-ins across all accounts per sliding window; seconds.');
-  settingsRoutes(plain, s, '/settings/rate-limits', rateLimitArea, RateLimitSchema, 'Requests (and upload bytes) per window, per client address and per user.');
-  settingsRoutes(plain, s, '/settings/geo', geoArea, GeoSchema, 'Allowed countries (empty: off) and the answer for addresses with no country.',
+  settingsRoutes(plain, s, '/settings/lockout', s.lockout.area, 'Account lockout (AUTH-9); seconds; lockDuration 0 = until an administrator unlocks.');
+  settingsRoutes(plain, s, '/settings/spread', s.spread.area, 'Spread-attack detection (AUTH-10): failed sign-ins across all accounts per sliding window; seconds.');
+  settingsRoutes(plain, s, '/settings/rate-limits', rateLimitArea, 'Requests (and upload bytes) per window, per client address and per user.');
+  settingsRoutes(plain, s, '/settings/geo', geoArea, 'Allowed countries (empty: off) and the answer for addresses with no country.',
     (after, req) => s.ipRules.guardGeo(after, req.clientIp));
 
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();

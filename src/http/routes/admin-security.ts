@@ -1,20 +1,12 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Type, { type TObject } from 'typebox';
-import type { SettingsArea } from '../../config/settings.js';
-import type { Services } from '../../services.js';
+import Type, { type Static, type TObject } from 'typebox';
+import { patchSchema, type SettingsArea } from '../../config/settings-area.js';
+import { tokenPolicyArea } from '../../auth/token-policy.js';
+import type { RouteServices as Services } from '../../services.js';
 import { SECURITY_EVENT_TYPES } from '../../audit/events.js';
 import { errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
-
-const Seconds = (max: number) => Type.Integer({ minimum: 0, maximum: max });
-
-const TokenPolicySchema = Type.Object({
-  sessionValidity: Seconds(90 * 86400),
-  tokenValidity: Seconds(90 * 86400),
-  refreshLimit: Seconds(90 * 86400),
-  rememberMeValidity: Seconds(90 * 86400),
-});
 
 const EventSchema = Type.Object({
   id: Type.Integer(),
@@ -30,14 +22,18 @@ const EventSchema = Type.Object({
 });
 
 /**
- * GET and PATCH for one settings area (security.manage; the event log: audit.read). A PATCH is validated as a whole,
- * applies to every instance at the next request, and is audited with the values before and after.
+ * GET and PATCH for one settings area (security.manage; the event log: audit.read). Both take their
+ * schema from the area: the PATCH body is any non-empty subset of its fields with the same bounds.
+ * A PATCH is validated as a whole, applies to every instance at the next request, and is audited
+ * with the values before and after.
  */
-export function settingsRoutes<T extends object>(
-  plain: FastifyInstance, s: Services, path: string, area: SettingsArea<T>, schema: TObject, description: string,
+export function settingsRoutes<S extends TObject>(
+  plain: FastifyInstance, s: Services, path: string, area: SettingsArea<S>, description: string,
   /** Runs on the complete new value before it is stored; throws to refuse (self-lockout checks). */
-  guard?: (after: T, req: FastifyRequest) => Promise<void>,
+  guard?: (after: Static<S>, req: FastifyRequest) => Promise<void>,
 ): void {
+  type T = Static<S>;
+  const schema = area.schema;
   const app = plain;
   const config = { permission: 'security.manage' as const };
   const tags = ['admin: settings'];
@@ -46,7 +42,7 @@ export function settingsRoutes<T extends object>(
     config,
     schema: {
       tags, description: `${description} Changes apply to every instance at the next request and are audited.`,
-      body: Type.Partial(schema, { additionalProperties: false, minProperties: 1 }),
+      body: patchSchema(schema),
       response: { 200: schema, ...errorResponses },
     },
   }, async (req): Promise<unknown> => {
@@ -63,7 +59,7 @@ export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (p
   const app = plain.withTypeProvider<TypeBoxTypeProvider>();
   const config = { permission: 'security.manage' as const };
 
-  settingsRoutes(plain, s, '/settings/token-policy', s.settings.tokenPolicyArea, TokenPolicySchema, 'The token policy; durations in seconds.');
+  settingsRoutes(plain, s, '/settings/token-policy', tokenPolicyArea, 'The token policy; durations in seconds.');
 
   app.get('/security-events', {
     config: { permission: 'audit.read' as const },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';

@@ -2,12 +2,12 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Principal } from '../../access/principal.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import type { SessionsTable } from '../../db/types.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
-import { actorContext, presentedToken, principalOf, requestContext, requireAuth, xsrfGate } from '../pipeline/authenticate.js';
+import { actorContext, principalOf, renewPresentedSession, requestContext, requireAuth } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -59,8 +59,10 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
     }
     const mode = b.mode ?? 'bearer';
     const rememberMe = b.rememberMe ?? false;
-    const { user, session, issued } = await s.sessions.login(
-      { identifier: (b.username ?? b.email)!, password: b.password, rememberMe, mode }, requestContext(req));
+    // Prove who the caller is, then the one funnel to a session (its gates run before the session exists).
+    const request = requestContext(req);
+    const user = await s.credentials.password.prove({ identifier: (b.username ?? b.email)!, password: b.password }, request);
+    const { session, issued } = await s.sessions.create(user, 'password', { mode, rememberMe, request });
     const expiry = s.passwordPolicy.expiry(user, await s.passwordPolicy.current());
     const common = {
       user: publicUser(user), session: { id: session.id }, tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt),
@@ -81,11 +83,9 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
       response: { 200: TokenAnswer, ...errorResponses },
     },
   }, async (req, reply) => {
-    const presented = presentedToken(req, s);
-    if (!presented) throw new AppError('AUTH_REQUIRED');
-    const { issued, session } = await s.sessions.refresh(presented.token, presented.via, requestContext(req), xsrfGate(req, s, presented.via));
+    const { via, session, issued } = await renewPresentedSession(req, s);
     const times = { tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
-    if (presented.via === 'cookie') {
+    if (via === 'cookie') {
       const xsrfToken = s.sessions.xsrfToken(session.id);
       setSessionCookies(reply, s.config, issued, xsrfToken, session.remember === 1, s.now());
       return { ...times, xsrfToken };
@@ -145,8 +145,7 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
     const auth = requireAuth(req);
     const role = req.body.role;
     if (role !== null && !(await principalOf(req, s)).held.includes(role)) throw new AppError('ROLE_NOT_HELD');
-    await s.db.updateTable('sessions').set({ active_role: role }).where('id', '=', auth.session.id).execute();
-    await s.securityLog.record(actorContext(req), { type: 'access.changed', outcome: 'success', subjectId: auth.user.id, details: { change: 'session.active_role', role } });
+    await s.sessions.setActiveRole(auth.session, role, actorContext(req));
     return { access: accessView(await s.access.principal(auth.user, role)) };
   });
 
@@ -162,11 +161,9 @@ export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => 
     schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
     const auth = requireAuth(req);
-    const target = await s.db.selectFrom('sessions').select(['id', 'user_id']).where('id', '=', req.params.id).where('revoked_at', 'is', null).executeTakeFirst();
     // Another user's session is indistinguishable from no session.
-    if (!target || target.user_id !== auth.user.id) throw new AppError('NOT_FOUND');
-    await s.sessions.endSession(target.id, 'ended_by_user', actorContext(req));
-    if (target.id === auth.session.id) clearSessionCookies(reply, s.config);
+    if (!(await s.sessions.endOwnSession(auth.user.id, req.params.id, actorContext(req)))) throw new AppError('NOT_FOUND');
+    if (req.params.id === auth.session.id) clearSessionCookies(reply, s.config);
     reply.code(204);
   });
 

@@ -1,11 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import { errorSummary } from '../../background.js';
-import { publicPolicy, PublicPasswordPolicySchema, PasswordPolicySchema } from '../../auth/password-policy/schema.js';
+import { publicPolicy, PublicPasswordPolicySchema } from '../../auth/password-policy/schema.js';
 import { FORGOT_ANSWER } from '../../auth/reset/index.js';
-import { PasswordResetSchema } from '../../auth/reset/settings.js';
 import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, Username, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
@@ -69,9 +68,9 @@ export const adminPasswordRoutes = (s: Services): FastifyPluginAsync => async (p
   const tags = ['admin: users'];
   const config = { permission: 'users.manage' as const };
 
-  settingsRoutes(plain, s, '/settings/password-policy', s.passwordPolicy.area, PasswordPolicySchema,
+  settingsRoutes(plain, s, '/settings/password-policy', s.passwordPolicy.area,
     'The password policy; durations in seconds, validity 0 = passwords never expire.');
-  settingsRoutes(plain, s, '/settings/password-reset', s.passwordReset.area, PasswordResetSchema,
+  settingsRoutes(plain, s, '/settings/password-reset', s.passwordReset.area,
     'Password links and who may set passwords; durations in seconds.');
 
   const Sent = Type.Object({ expiresAt: Type.String() });

@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
-import type { Services } from '../../services.js';
+import type { RouteServices as Services } from '../../services.js';
 import type { Caller } from '../../records/service.js';
 import { AppError } from '../../errors.js';
 import { errorResponses } from '../schemas.js';

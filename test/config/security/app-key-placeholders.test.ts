@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { loadConfig, ConfigError } from '../../../src/config/index.js';
+import { loadConfig, ConfigError } from '../../../src/app-config.js';
 import { cli } from '../../helpers/cli.js';
 
 /** Every data directory of this file lives under one folder, removed at the end. */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadConfig, ConfigError } from '../../../src/config/index.js';
+import { loadConfig, ConfigError } from '../../../src/app-config.js';
 
 /** Every data directory of this file lives under one folder, removed at the end. */
 const TMP_ROOT = mkdtempSync(path.join(tmpdir(), 'palisade-cfg-'));

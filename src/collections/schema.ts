@@ -36,7 +36,18 @@ export interface CollectionDef {
   ownershipBypass?: string[];
 }
 
-export const SYSTEM_FIELDS = ['id', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'] as const;
+/** The system fields every record has, as clients name them, and their columns: the one list. */
+export const SYSTEM_COLUMNS: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, {
+  id: 'id', createdAt: 'created_at', updatedAt: 'updated_at', createdBy: 'created_by', updatedBy: 'updated_by',
+}));
+/** The system fields' client names. */
+export const SYSTEM_FIELDS: readonly string[] = Object.freeze(Object.keys(SYSTEM_COLUMNS));
+/** Whether a name is a system field as clients name it (every caller reads it on every row). */
+export const isSystemField = (name: string): boolean => !!SYSTEM_COLUMNS[name];
+/** The system fields that hold a date-time (stored as epoch milliseconds). */
+export const isSystemDatetime = (name: string): boolean => name === 'createdAt' || name === 'updatedAt';
+/** Whether a name is a system field or a system column: set by the server only. */
+export const isSystemName = (name: string): boolean => !!SYSTEM_COLUMNS[name] || Object.values(SYSTEM_COLUMNS).includes(name);
 
 const NAME = /^[a-z][a-z0-9_]{0,40}$/;
 const RESERVED = new Set(['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'createdat', 'updatedat', 'createdby', 'updatedby', 'select', 'from', 'where', 'table', 'order', 'group', 'user', 'expand']);

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError } from '../errors.js';
-import { membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+import { SYSTEM_COLUMNS, isSystemDatetime, membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 /** Variables a scope filter may use. */
 export interface FilterVars {
@@ -17,10 +17,8 @@ const OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$
 const MAX_DEPTH = 8;
 const MAX_NODES = 100;
 
-/** System fields as clients name them, and their columns. */
-export const SYSTEM_COLUMNS: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, {
-  id: 'id', createdAt: 'created_at', updatedAt: 'updated_at', createdBy: 'created_by', updatedBy: 'updated_by',
-}));
+/** System fields as clients name them, and their columns (defined once in schema.ts). */
+export { SYSTEM_COLUMNS };
 
 export interface FilterContext {
   def: CollectionDef;
@@ -81,7 +79,7 @@ export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
 
 function fieldOf(def: CollectionDef, name: string): { column: string; field: FieldDef | null } {
   const sys = SYSTEM_COLUMNS[name];
-  if (sys) return { column: sys, field: name === 'createdAt' || name === 'updatedAt' ? { name, type: 'datetime' } : null };
+  if (sys) return { column: sys, field: isSystemDatetime(name) ? { name, type: 'datetime' } : null };
   const f = def.fields.find((x) => x.name === name);
   if (!f) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
   return { column: f.name, field: f };

@@ -1,0 +1,171 @@
+/**
+ * The access plan compiler: from a caller and a collection definition, one plan for one action. It
+ * gives the row scope as a SQL condition, the per-row field flags, the field mask, what may be
+ * written and what may be filtered on. Pure: it compiles SQL, it runs none (records executes it).
+ */
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { AppError } from '../errors.js';
+import { compileFilter, type FilterVars } from '../collections/filter.js';
+import { grantedFields, membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
+import { bypassesOwnership, filterableOf, isSystemField, knownFields, ownedBy, readableUnder, rowsCover, wholeView } from './rules.js';
+import type { Action, Grant } from './types.js';
+
+/** Who asks, as the plan needs it. */
+export interface Asker {
+  userId: string;
+  admin: boolean;
+  /** The roles the request acts with (the active role, or the union of all held). */
+  roles: string[];
+  departments: string[];
+}
+
+/** One access decision for a request: the collection, the grants for the action, and the caller's variables. */
+export interface Plan {
+  def: CollectionDef;
+  action: Action;
+  grants: Grant[];
+  /** Administrators bypass grants; each such data action is audited as record.bypass. */
+  bypass: boolean;
+  vars: FilterVars;
+  roles: string[];
+  /**
+   * The fields the caller knows of: readable or writable under some grant of theirs (any action).
+   * Any other field answers exactly like one that does not exist (no existence oracle for fields).
+   */
+  known: Set<string>;
+  /** The fields the caller can read on every record of the collection (an unscoped view grant). */
+  wholeView: Set<string>;
+}
+
+/**
+ * Compiles the plan of `who` for `action` on `def`, from all of their grants on the collection (any
+ * action). No grant of any kind: NOT_FOUND (the collection does not exist for them); none for the
+ * action: FORBIDDEN. An administrator bypasses grants (pass no grants).
+ */
+export function compilePlan(def: CollectionDef, who: Asker, all: readonly Grant[], action: Action, now: number): Plan {
+  const vars: FilterVars = { userId: who.userId, roles: who.roles, departments: who.departments, now };
+  if (who.admin) {
+    const every = new Set(def.fields.map((f) => f.name));
+    return { def, action, grants: [], bypass: true, vars, roles: who.roles, known: every, wholeView: every };
+  }
+  if (all.length === 0) throw new AppError('NOT_FOUND', undefined, `no grant on ${def.name}`);
+  const grants = all.filter((g) => g.actions.includes(action));
+  if (grants.length === 0) throw new AppError('FORBIDDEN', undefined, `no ${action} grant on ${def.name}`);
+  return planOf(def, who, all, action, grants, now);
+}
+
+/** A plan over the given grants, without the refusals (for `explain` and for an empty read plan). */
+export function planOf(def: CollectionDef, who: Omit<Asker, 'admin'>, all: readonly Grant[], action: Action, grants: Grant[], now: number): Plan {
+  const vars: FilterVars = { userId: who.userId, roles: who.roles, departments: who.departments, now };
+  return { def, action, grants, bypass: false, vars, roles: who.roles, known: knownFields(def, all, who.roles), wholeView: wholeView(def, all, who.roles) };
+}
+
+/** The SQL condition under which a grant holds for a row: its scope, its statuses, the ownership mode. */
+export function condition(p: Plan, g: Grant, t = tableOf(p.def.name)): RawBuilder<SqlBool> {
+  const parts: RawBuilder<SqlBool>[] = [];
+  if (g.scope) parts.push(compileFilter(g.scope, { def: p.def, vars: p.vars, alias: t }));
+  if (g.statuses) {
+    const status = p.def.fields.find((f) => f.type === 'status');
+    parts.push(!status || g.statuses.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${status.name}`)} in (${sql.join(g.statuses)})`);
+  }
+  // Ownership adds a row filter to every grant, except grants of the collection's bypass roles.
+  const owned = ownedBy(p.def, g);
+  const of = ownershipField(p.def);
+  if (owned && p.def.ownership === 'creator') parts.push(sql<SqlBool>`${sql.ref(`${t}.created_by`)} = ${p.vars.userId}`);
+  if (owned && p.def.ownership === 'members' && of) {
+    parts.push(sql<SqlBool>`exists (select 1 from ${sql.table(membersTableOf(p.def.name, of.name))} o where o.record_id = ${sql.ref(`${t}.id`)} and o.user_id = ${p.vars.userId})`);
+  }
+  if (owned && p.def.ownership === 'group' && of) {
+    parts.push(p.vars.departments.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${of.name}`)} in (${sql.join(p.vars.departments)})`);
+  }
+  return parts.length === 0 ? sql<SqlBool>`1 = 1` : sql<SqlBool>`(${sql.join(parts, sql` and `)})`;
+}
+
+/** Whether grant `h` reaches every row grant `g` does on this collection (ownership included). */
+export const covers = (def: CollectionDef, h: Grant, g: Grant): boolean => rowsCover(h, g) && (!ownedBy(def, h) || ownedBy(def, g));
+
+/**
+ * The row scope of a plan: the OR of its grants' conditions. A grant whose rows another grant already
+ * covers adds nothing to the OR and is left out of it, which keeps the WHERE on one index; its per-row
+ * field flag is still computed.
+ */
+export function scopeOf(p: Plan, alias?: string): RawBuilder<SqlBool> {
+  if (p.bypass) return sql<SqlBool>`1 = 1`;
+  if (p.grants.length === 0) return sql<SqlBool>`1 = 0`;
+  const c = (h: Grant, g: Grant) => covers(p.def, h, g);
+  const needed = p.grants.filter((g, i) => !p.grants.some((h, j) => j !== i && c(h, g) && (!c(g, h) || j < i)));
+  return sql<SqlBool>`(${sql.join(needed.map((g) => condition(p, g, alias)), sql` or `)})`;
+}
+
+/** The per-row flags: column `__g<i>` is 1 where `grants[i]` holds for the row. */
+export function rowFlags(p: Plan, grants: readonly Grant[]): RawBuilder<unknown>[] {
+  return grants.map((g, i) => sql`case when ${condition(p, g)} then 1 else 0 end as ${sql.id(`__g${i}`)}`);
+}
+
+/** The fields `row` may show: those of the grants whose flag is set on it (all readable ones for a bypass). */
+export function maskOf(p: Plan, perGrant: readonly Set<string>[], row: Record<string, unknown>): Set<string> {
+  return p.bypass ? perGrant[0]! : new Set(perGrant.flatMap((s, i) => (Number(row[`__g${i}`]) === 1 ? [...s] : [])));
+}
+
+export interface PlanFields {
+  /** The readable fields of each grant of the plan, in order (one set for a bypass). */
+  perGrant: Set<string>[];
+  /** The fields readable on some row. */
+  anyReadable: Set<string>;
+  /** The fields readable on every row the caller sees: what may be filtered, sorted, searched on. */
+  filterable: Set<string>;
+  /** Throws FIELD_UNKNOWN (a field the caller knows nothing of) or FIELD_NOT_FILTERABLE. */
+  checkFilterable: (name: string) => void;
+}
+
+/** The fields of a plan. A field may be filtered or sorted on only where the caller can read it on every row it can see (no filter oracle). */
+export function fieldsOf(p: Plan): PlanFields {
+  const perGrant = p.bypass ? [readableUnder(p.def, null, p.roles)] : p.grants.map((g) => readableUnder(p.def, g, p.roles));
+  const anyReadable = new Set(perGrant.flatMap((x) => [...x]));
+  const filterable = filterableOf(perGrant);
+  const checkFilterable = (name: string) => {
+    if (isSystemField(name)) return;
+    // A field the caller knows nothing of (backend-only, or in none of their grants) answers as a missing one.
+    if (!p.def.fields.some((f) => f.name === name) || !p.known.has(name)) throw new AppError('FIELD_UNKNOWN', { field: name.slice(0, 60) });
+    if (!filterable.has(name)) throw new AppError('FIELD_NOT_FILTERABLE', { field: name.slice(0, 60) });
+  };
+  return { perGrant, anyReadable, filterable, checkFilterable };
+}
+
+/**
+ * The grants that allow writing all of `keys`. The ownership field (members or group mode) is set by
+ * the server; only grants of the collection's bypass roles may write it, except that a new record
+ * may name one of the caller's own departments as its group.
+ */
+export function writable(p: Plan, keys: string[], creating = false, body: Record<string, unknown> = {}): Grant[] {
+  const of = ownershipField(p.def);
+  return p.grants.filter((g) => {
+    const fields = grantedFields(p.def, g.fields);
+    return keys.every((k) => {
+      if (of && k === of.name && !bypassesOwnership(p.def, g)) {
+        const v = body[k];
+        return of.type === 'group' && creating && typeof v === 'string' && p.vars.departments.includes(v);
+      }
+      return fields.has(k);
+    });
+  });
+}
+
+/** The fields among `keys` that none of `grants` lets the caller write. */
+export function unwritable(p: Plan, grants: Grant[], keys: string[], creating = false, body: Record<string, unknown> = {}): string[] {
+  return keys.filter((k) => writable({ ...p, grants }, [k], creating, body).length === 0);
+}
+
+/**
+ * A unique value may be written only by a caller who reads that field on every record of the
+ * collection. For anyone else the database's refusal of a taken value (409) would tell whether a
+ * record they cannot see holds it; they get FIELD_NOT_WRITABLE whatever the value (docs/decisions.md).
+ */
+export function refuseUniqueOutsideView(p: Plan, values: Record<string, unknown>): void {
+  if (p.bypass) return;
+  const blocked = p.def.fields.filter((f) => f.unique && values[f.name] !== undefined && values[f.name] !== null && !p.wholeView.has(f.name)).map((f) => f.name);
+  if (blocked.length > 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: blocked }, 'unique field outside the caller\'s whole view');
+}
+
+/** Whether the caller may set any group field to a department that is not theirs (a bypass grant, or an administrator). */
+export const anyGroup = (p: Plan): boolean => p.bypass || p.grants.some((g) => bypassesOwnership(p.def, g));

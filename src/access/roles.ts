@@ -1,0 +1,79 @@
+/** Roles: their system permissions and menus, and who holds them directly. Every change passes the `Power` check. */
+import type { Db } from '../db/index.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
+import { AppError } from '../errors.js';
+import { parseList, type Power, type RolePower } from './principal.js';
+import { ROLE, checkRoleLists, type RoleView } from './types.js';
+
+/** What the role and department functions need from the store. */
+export interface StoreContext {
+  db: Db;
+  log: SecurityLog;
+  now: () => number;
+  powerOfRoles(roles: readonly string[]): Promise<RolePower>;
+}
+
+export async function listRoles(st: StoreContext): Promise<RoleView[]> {
+  const rows = await st.db.selectFrom('roles').select(['name', 'description', 'permissions', 'menus']).orderBy('name').execute();
+  return rows.map((r) => ({ name: r.name, description: r.description, permissions: parseList(r.permissions), menus: parseList(r.menus) }));
+}
+
+export async function createRole(st: StoreContext, input: { name: string; description?: string | null; permissions?: string[]; menus?: string[] }, power: Power, ctx: EventContext): Promise<RoleView> {
+  const role: RoleView = { name: input.name, description: input.description ?? null, permissions: [...new Set(input.permissions ?? [])].sort(), menus: [...new Set(input.menus ?? [])].sort() };
+  if (!ROLE.test(role.name)) throw new AppError('VALIDATION_FAILED', [{ path: '/name', message: 'lower-case letters, digits, _ and -' }]);
+  checkRoleLists(role.permissions, role.menus);
+  power.check({ roles: [role.name], permissions: role.permissions, menus: role.menus, grants: [] }, `role ${role.name}`);
+  if (await st.db.selectFrom('roles').select('name').where('name', '=', role.name).executeTakeFirst()) throw new AppError('CONFLICT', { field: 'name' });
+  await st.db.insertInto('roles').values({ name: role.name, description: role.description, permissions: JSON.stringify(role.permissions), menus: JSON.stringify(role.menus), created_at: st.now() }).execute();
+  await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.created', role } });
+  return role;
+}
+
+export async function updateRole(st: StoreContext, name: string, patch: { description?: string | null; permissions?: string[]; menus?: string[] }, power: Power, ctx: EventContext): Promise<RoleView> {
+  const before = (await listRoles(st)).find((r) => r.name === name);
+  if (!before) throw new AppError('NOT_FOUND');
+  const after: RoleView = {
+    name, description: patch.description !== undefined ? patch.description : before.description,
+    permissions: patch.permissions ? [...new Set(patch.permissions)].sort() : before.permissions,
+    menus: patch.menus ? [...new Set(patch.menus)].sort() : before.menus,
+  };
+  checkRoleLists(after.permissions, after.menus);
+  power.check(await st.powerOfRoles([name]), `role ${name}`);
+  power.check({ roles: [name], permissions: after.permissions, menus: after.menus, grants: [] }, `role ${name}`);
+  await st.db.updateTable('roles').set({ description: after.description, permissions: JSON.stringify(after.permissions), menus: JSON.stringify(after.menus) }).where('name', '=', name).execute();
+  await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.updated', before, after } });
+  return after;
+}
+
+export async function deleteRole(st: StoreContext, name: string, power: Power, ctx: EventContext): Promise<void> {
+  if (!(await st.db.selectFrom('roles').select('name').where('name', '=', name).executeTakeFirst())) throw new AppError('NOT_FOUND');
+  power.check(await st.powerOfRoles([name]), `role ${name}`);
+  await st.db.transaction().execute(async (trx) => {
+    // Foreign keys cascade on PostgreSQL; SQLite enforces them too, but the explicit deletes keep both honest.
+    await trx.deleteFrom('grants').where('role', '=', name).execute();
+    await trx.deleteFrom('user_roles').where('role', '=', name).execute();
+    await trx.deleteFrom('department_roles').where('role', '=', name).execute();
+    await trx.deleteFrom('roles').where('name', '=', name).execute();
+    await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.deleted', role: name } }, trx);
+  });
+}
+
+export async function knownRoles(st: StoreContext, trx: Db, roles: readonly string[]): Promise<void> {
+  if (roles.length === 0) return;
+  const known = new Set((await trx.selectFrom('roles').select('name').where('name', 'in', [...roles]).execute()).map((r) => r.name));
+  const unknown = roles.filter((r) => !known.has(r));
+  if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/roles', message: `unknown roles: ${unknown.join(', ')}` }]);
+}
+
+/** Replaces a user's own roles. Nobody changes their own; nobody hands out more than they hold. The caller checks that the user is theirs to manage. */
+export async function setUserRoles(st: StoreContext, userId: string, roles: string[], power: Power, ctx: EventContext): Promise<void> {
+  if (ctx.actor.id === userId) throw new AppError('CANNOT_MODIFY_SELF');
+  const wanted = [...new Set(roles)];
+  await knownRoles(st, st.db, wanted);
+  power.check(await st.powerOfRoles(wanted), 'roles');
+  await st.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('user_roles').where('user_id', '=', userId).execute();
+    for (const role of wanted) await trx.insertInto('user_roles').values({ user_id: userId, role }).execute();
+    await st.log.record(ctx, { type: 'access.changed', outcome: 'success', subjectId: userId, details: { change: 'user.roles', roles: wanted } }, trx);
+  });
+}

@@ -1,0 +1,48 @@
+import { loadConfig as load, type AreaValues, type Config, type LoadOptions, type LoadResult } from './config/index.js';
+import type { Env } from './config/env.js';
+import { tokenPolicyArea } from './auth/token-policy.js';
+import { lockoutArea, spreadArea } from './auth/lockout-settings.js';
+import { passwordPolicyArea } from './auth/password-policy/schema.js';
+import { evaluatePassword } from './auth/password-policy/rules.js';
+import { passwordResetArea } from './auth/reset/settings.js';
+import { rateLimitArea } from './edge/rate-limit.js';
+import { geoArea } from './edge/ip-rules.js';
+import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
+import { mailEnv, type MailConfig } from './mail/env.js';
+import { isPlainAddress } from './mail/address.js';
+
+export { ConfigError, type Env } from './config/index.js';
+
+/**
+ * Every settings area, each declared once in its feature folder (schema with bounds and defaults, the
+ * env variables that seed it). Config loading seeds them from the environment; the settings store
+ * starts from those values; the admin routes serve and patch them.
+ */
+export const SETTINGS_AREAS = [tokenPolicyArea, lockoutArea, spreadArea, passwordPolicyArea, passwordResetArea, rateLimitArea, geoArea] as const;
+
+/** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail. */
+export type AppConfig = Config & AreaValues<typeof SETTINGS_AREAS> & ClientIpConfig & { readonly mail: MailConfig };
+
+/** The root user's email follows the one address rule of the API. */
+function rootEmailCheck(c: Config): string[] {
+  const { email } = c.initRoot;
+  return email !== null && !isPlainAddress(email) ? ['INIT_ROOT_EMAIL must be one plain address such as admin@example.org (no display name, list or quoted part)'] : [];
+}
+
+/** The root password set in the environment must meet the env-default password policy (AUTH-6). */
+function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
+  const { password, username, email } = c.initRoot;
+  if (password === null) return [];
+  const failed = evaluatePassword(password, (c as unknown as AppConfig).passwordPolicy, { username, email }).map((f) => f.code);
+  return failed.length > 0 ? [`INIT_ROOT_PASSWORD does not meet the password policy: ${failed.join(', ')}`] : [];
+}
+
+/** Validates the whole environment at once; throws ConfigError listing every problem. */
+export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
+  return load<AppConfig>(env, opts, { areas: SETTINGS_AREAS, sections: [clientIpEnv, mailEnv], checks: [rootEmailCheck, rootPasswordCheck] });
+}
+
+/** The env-seeded value of each area by key, for the settings store. */
+export function settingsSeeds(config: AppConfig): Record<string, object> {
+  return Object.fromEntries(SETTINGS_AREAS.map((a) => [a.key, config[a.key]]));
+}

@@ -1,0 +1,90 @@
+import type { Db } from '../../db/index.js';
+import type { SessionsTable, UsersTable } from '../../db/types.js';
+import type { SettingsStore } from '../../config/settings.js';
+import { tokenPolicyArea, type TokenPolicy } from '../token-policy.js';
+import type { EventContext, SecurityLog } from '../../audit/events.js';
+import { AppError } from '../../errors.js';
+import type { TokenService } from '../tokens.js';
+import type { LockoutService } from '../lockout.js';
+import { standingOf } from '../standing.js';
+import { newId, type IssuedToken, type SessionMode, type SignInMethod } from './types.js';
+
+/**
+ * A check that runs after identity is proven and before any session exists; it refuses the sign-in
+ * by throwing (an expired password or a required change today, a required second factor next).
+ */
+export type SignInGate = (user: UsersTable, method: SignInMethod, ctx: EventContext) => Promise<void>;
+
+export interface SessionRequest {
+  mode: SessionMode;
+  rememberMe: boolean;
+  /** The request's audit context, without the actor. */
+  request: Omit<EventContext, 'actor'>;
+}
+
+/**
+ * The one funnel to a session: every way of proving identity ends here. It does not care how the
+ * user proved who they are; it runs every gate first, so no session is ever handed out and taken back.
+ */
+export class SessionCreator {
+  /** Gates after the account check, in order (wired in services.ts). */
+  readonly gates: SignInGate[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly tokens: TokenService,
+    private readonly settings: SettingsStore,
+    private readonly log: SecurityLog,
+    private readonly lockout: Pick<LockoutService, 'activeLock'>,
+    private readonly now: () => number,
+  ) {}
+
+  async create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {
+    const actorCtx: EventContext = { ...r.request, actor: { id: user.id, name: user.username } };
+    await this.checkAccount(user, actorCtx);
+    for (const gate of this.gates) await gate(user, method, actorCtx);
+    const policy = await this.settings.get(tokenPolicyArea);
+    const now = this.now();
+    const session: SessionsTable = {
+      id: newId(),
+      user_id: user.id,
+      mode: r.mode,
+      remember: r.rememberMe ? 1 : 0,
+      created_at: now,
+      expires_at: now + (r.rememberMe ? policy.rememberMeValidity : policy.sessionValidity) * 1000,
+      last_seen_at: now,
+      ip: (r.request.ip ?? '').slice(0, 64),
+      user_agent: (r.request.userAgent ?? '').slice(0, 512),
+      revoked_at: null,
+      revoked_reason: null,
+      active_role: null,
+    };
+    // The session and its sign-in event commit together: a full disk leaves neither (issue 9).
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('sessions').values(session).execute();
+      await this.log.record(actorCtx, {
+        type: 'auth.login', outcome: 'success', subjectId: user.id,
+        details: { sessionId: session.id, mode: r.mode, rememberMe: r.rememberMe, admin: user.is_admin === 1 },
+      }, trx);
+    });
+    return { session, issued: await this.issue(user.id, session, policy) };
+  }
+
+  /**
+   * A disabled or locked account gets no session, whichever method proved it. The answer is that of
+   * bad credentials, so a sign-in reveals nothing about the account.
+   */
+  private async checkAccount(user: UsersTable, ctx: EventContext): Promise<void> {
+    const standing = await standingOf(user, this.lockout);
+    if (standing === 'active') return;
+    await this.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: standing } });
+    throw new AppError('INVALID_CREDENTIALS', undefined, standing);
+  }
+
+  private async issue(userId: string, session: SessionsTable, policy: TokenPolicy): Promise<IssuedToken> {
+    const nowSec = Math.floor(this.now() / 1000);
+    const exp = Math.min(nowSec + policy.tokenValidity, Math.floor(session.expires_at / 1000));
+    const { token } = await this.tokens.sign({ sub: userId, sid: session.id, jti: newId(), iat: nowSec, exp });
+    return { token, expiresAt: exp * 1000, sessionExpiresAt: session.expires_at };
+  }
+}

@@ -1,0 +1,45 @@
+import type { Db } from '../../db/index.js';
+import type { EventContext, SecurityLog } from '../../audit/events.js';
+
+/**
+ * Ending sessions (AUTH-4). The revocation and its event commit together or not at all: during an
+ * outage the caller gets a 503 and the session stays as it was, never "acknowledged but alive".
+ */
+export class SessionEnder {
+  constructor(private readonly db: Db, private readonly log: SecurityLog, private readonly now: () => number) {}
+
+  /** Ends one session; returns false when it was already ended. */
+  async endSession(sessionId: string, reason: string, ctx: EventContext, db: Db = this.db): Promise<boolean> {
+    return inTransaction(db, (trx) => this.endSessionIn(sessionId, reason, ctx, trx));
+  }
+
+  /** Ends every live session of a user, optionally sparing one; returns how many ended. */
+  async endUserSessions(userId: string, reason: string, ctx: EventContext, exceptSessionId?: string, db: Db = this.db): Promise<number> {
+    return inTransaction(db, (trx) => this.endUserSessionsIn(userId, reason, ctx, exceptSessionId, trx));
+  }
+
+  private async endSessionIn(sessionId: string, reason: string, ctx: EventContext, db: Db): Promise<boolean> {
+    const res = await db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason })
+      .where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
+    const ended = Number(res.numUpdatedRows) > 0;
+    if (ended) {
+      const s = await db.selectFrom('sessions').select('user_id').where('id', '=', sessionId).executeTakeFirst();
+      await this.log.record(ctx, { type: 'session.ended', outcome: 'info', subjectId: s?.user_id ?? null, details: { sessionId, reason } }, db);
+    }
+    return ended;
+  }
+
+  private async endUserSessionsIn(userId: string, reason: string, ctx: EventContext, exceptSessionId: string | undefined, db: Db): Promise<number> {
+    let q = db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason })
+      .where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (exceptSessionId) q = q.where('id', '!=', exceptSessionId);
+    const n = Number((await q.executeTakeFirst()).numUpdatedRows);
+    if (n > 0) await this.log.record(ctx, { type: 'session.ended', outcome: 'info', subjectId: userId, details: { count: n, reason } }, db);
+    return n;
+  }
+}
+
+/** Runs `fn` in `db` when it is already a transaction, else in a new one. */
+function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}

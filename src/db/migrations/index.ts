@@ -1,0 +1,40 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from '../index.js';
+import { migration as m0001 } from './0001_initial.js';
+import { migration as m0002 } from './0002_password_lifecycle.js';
+import { migration as m0003 } from './0003_abuse_defences.js';
+import { migration as m0004 } from './0004_collections.js';
+import { migration as m0005 } from './0005_access.js';
+import { migration as m0006 } from './0006_departments.js';
+
+/**
+ * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
+ * number and a line here; an applied migration is never edited.
+ */
+
+class StaticProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return {
+      '0001_initial': m0001(this.dialect),
+      '0002_password_lifecycle': m0002(this.dialect),
+      '0003_abuse_defences': m0003(),
+      '0004_collections': m0004(),
+      '0005_access': m0005(),
+      '0006_departments': m0006(),
+    };
+  }
+}
+
+/** Applies pending migrations; each runs in a transaction on both dialects. */
+export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+  // On PostgreSQL the migration tables live in the schema we run in; without naming it, Kysely
+  // finds another schema's migration tables and skips creating ours.
+  const schema = dialect === 'postgres'
+    ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
+    : undefined;
+  const migrator = new Migrator({ db, provider: new StaticProvider(dialect), ...(schema ? { migrationTableSchema: schema } : {}) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,38 @@
+import { secretVar, type Env } from '../config/env.js';
+import type { Config, ConfigSection } from '../config/index.js';
+import { parseSender } from './address.js';
+
+export interface MailConfig {
+  /** smtp:// or smtps:// URL; null: mail goes to DATA_DIR/outbox. */
+  readonly smtpUrl: string | null;
+  readonly from: string;
+  /** Base URL of the links in mails, without a trailing slash. */
+  readonly publicUrl: string;
+}
+
+/** SMTP_URL, MAIL_FROM and PUBLIC_URL (AUTH-8); links default to the listening address. */
+export const mailEnv: ConfigSection<{ mail: MailConfig }> = {
+  read: (env, problems, warnings, base) => ({ mail: readMail(env, problems, warnings, base) }),
+};
+
+function readMail(env: Env, problems: string[], warnings: string[], listen: Pick<Config, 'host' | 'port'>): MailConfig {
+  const smtpUrl = secretVar(env, 'SMTP_URL', problems).value ?? null;
+  if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
+  const from = env.MAIL_FROM || 'Palisade <palisade@localhost>';
+  if (!parseSender(from)) problems.push('MAIL_FROM must be one address, alone or after a plain display name: "palisade@example.org" or "Palisade <palisade@example.org>"');
+  if (smtpUrl !== null && !env.MAIL_FROM) problems.push('MAIL_FROM is required with SMTP_URL');
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  let publicUrl = `http://${host}:${listen.port}`;
+  if (env.PUBLIC_URL) {
+    let u: URL | null = null;
+    try { u = new URL(env.PUBLIC_URL); } catch { /* reported below */ }
+    if (!u || !['http:', 'https:'].includes(u.protocol) || u.search || u.hash || u.username || u.password) {
+      problems.push('PUBLIC_URL must be an http:// or https:// URL without credentials, query or fragment');
+    } else {
+      publicUrl = u.href.replace(/\/+$/, '');
+    }
+  } else if (smtpUrl !== null) {
+    warnings.push(`PUBLIC_URL is not set: links in mails point to ${publicUrl}`);
+  }
+  return { smtpUrl, from, publicUrl };
+}

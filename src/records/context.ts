@@ -1,0 +1,49 @@
+/** What every records operation shares: the caller, the query and answer shapes, and the services it uses. */
+import type { Db } from '../db/index.js';
+import type { UsersTable } from '../db/types.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
+import type { CollectionRegistry } from '../collections/registry.js';
+import type { AccessStore } from '../access/grants.js';
+import type { Plan } from '../access/plan.js';
+
+export interface Caller {
+  user: UsersTable;
+  /** The roles the request acts with (the active role, or the union of all held). */
+  roles: string[];
+  departments: string[];
+  ctx: EventContext;
+}
+
+export interface ListQuery {
+  filter?: unknown;
+  sort?: string;
+  fields?: string;
+  /** Relation fields to expand, and `collection:field` reverse relations. */
+  expand?: string;
+  /** Free text: matches records where any text field the caller may filter on contains it. */
+  search?: string;
+  page: number;
+  perPage: number;
+}
+
+export type RecordOut = Record<string, unknown>;
+
+export interface ListResult { items: RecordOut[]; total: number; totalCapped?: boolean; page: number; perPage: number; expandTruncated?: string[] }
+
+/**
+ * The services an operation runs with, and the two reads that operations reuse (expansion, relation
+ * checks, export and write read-backs go through the same list and get as a client).
+ */
+export interface RecordsContext {
+  db: Db;
+  registry: CollectionRegistry;
+  access: Pick<AccessStore, 'grantsFor'>;
+  log: SecurityLog;
+  now: () => number;
+  dialect: 'sqlite' | 'postgres';
+  list(caller: Caller, collection: string, q: ListQuery, action?: 'view' | 'export', planned?: Plan): Promise<ListResult>;
+  get(caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut>;
+}
+
+/** Most records one bulk request (update, delete, import) may change. */
+export const BULK_MAX = 10_000;
