@@ -20,6 +20,20 @@ module.exports = {
       to: { path: '^src/' },
     },
     {
+      name: 'util-is-a-leaf',
+      severity: 'error',
+      comment: 'src/util/ holds generic tools that know nothing of Palisade.',
+      from: { path: '^src/util/' },
+      to: { path: '^src/', pathNot: '^src/util/' },
+    },
+    {
+      name: 'db-is-below-every-feature',
+      severity: 'error',
+      comment: 'Storage knows no feature: shared state, auth, access, records and the rest sit above it.',
+      from: { path: '^src/db/' },
+      to: { path: '^src/(shared-state|auth|access|records|collections|edge|http|mail|audit|ops|config)/' },
+    },
+    {
       name: 'no-http-below-http',
       severity: 'error',
       comment: 'Config, storage, shared state, auth, access, records, edge, mail and audit never import HTTP.',

@@ -1,5 +1,5 @@
 import { AppError, type ErrorCode } from '../errors.js';
-import { BreakerOpenError } from '../shared-state/breaker.js';
+import { BreakerOpenError } from '../util/circuit-breaker.js';
 
 /**
  * The one place that recognises database errors on both dialects (SQLite, PostgreSQL) and names them:

@@ -1,5 +1,5 @@
 import type { DatabaseConnection, Dialect, Driver, QueryResult, CompiledQuery, TransactionSettings } from 'kysely';
-import { CircuitBreaker } from '../shared-state/breaker.js';
+import { CircuitBreaker } from '../util/circuit-breaker.js';
 import { isConnectionFailure, outageOf } from './errors.js';
 
 /**

@@ -1,7 +1,7 @@
 import { Redis, ReplyError } from 'ioredis';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
-import { BreakerOpenError, CircuitBreaker } from './breaker.js';
+import { BreakerOpenError, CircuitBreaker } from '../util/circuit-breaker.js';
 import type { RenewalClaim, SharedState } from './index.js';
 
 /** INCR that gives a new key its lifetime, in one atomic step. */
