@@ -180,7 +180,9 @@ export class AccessStore {
     const row = await this.db.selectFrom('grants').select('role').where('id', '=', id).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND');
     power.check(await this.powerOfRoles([row.role]), `role ${row.role}`);
-    await this.db.deleteFrom('grants').where('id', '=', id).execute();
-    await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'grant.deleted', id } });
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('grants').where('id', '=', id).execute();
+      await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'grant.deleted', id } }, trx);
+    });
   }
 }

@@ -24,8 +24,10 @@ export async function createRole(st: StoreContext, input: { name: string; descri
   checkRoleLists(role.permissions, role.menus);
   power.check({ roles: [role.name], permissions: role.permissions, menus: role.menus, grants: [] }, `role ${role.name}`);
   if (await st.db.selectFrom('roles').select('name').where('name', '=', role.name).executeTakeFirst()) throw new AppError('CONFLICT', { field: 'name' });
-  await st.db.insertInto('roles').values({ name: role.name, description: role.description, permissions: JSON.stringify(role.permissions), menus: JSON.stringify(role.menus), created_at: st.now() }).execute();
-  await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.created', role } });
+  await st.db.transaction().execute(async (trx) => {
+    await trx.insertInto('roles').values({ name: role.name, description: role.description, permissions: JSON.stringify(role.permissions), menus: JSON.stringify(role.menus), created_at: st.now() }).execute();
+    await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.created', role } }, trx);
+  });
   return role;
 }
 
@@ -40,8 +42,10 @@ export async function updateRole(st: StoreContext, name: string, patch: { descri
   checkRoleLists(after.permissions, after.menus);
   power.check(await st.powerOfRoles([name]), `role ${name}`);
   power.check({ roles: [name], permissions: after.permissions, menus: after.menus, grants: [] }, `role ${name}`);
-  await st.db.updateTable('roles').set({ description: after.description, permissions: JSON.stringify(after.permissions), menus: JSON.stringify(after.menus) }).where('name', '=', name).execute();
-  await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.updated', before, after } });
+  await st.db.transaction().execute(async (trx) => {
+    await trx.updateTable('roles').set({ description: after.description, permissions: JSON.stringify(after.permissions), menus: JSON.stringify(after.menus) }).where('name', '=', name).execute();
+    await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.updated', before, after } }, trx);
+  });
   return after;
 }
 

@@ -36,7 +36,14 @@ export class SettingsStore {
   }
 
   /** Validates the merged value, stores the overrides, returns [before, after]. */
-  async update<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, actorId: string | null, now: number): Promise<[Static<S>, Static<S>]> {
+  /**
+   * Changes an area, checked as a whole. `audit` writes the change's audit event in the same
+   * transaction, so a change is never stored without its record, nor recorded without being stored.
+   */
+  async update<S extends TObject>(
+    area: SettingsArea<S>, patch: Partial<Static<S>>, actorId: string | null, now: number,
+    audit?: (before: Static<S>, after: Static<S>, trx: Db) => Promise<void>,
+  ): Promise<[Static<S>, Static<S>]> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
       const stored = row ? (JSON.parse(row.value) as Partial<Static<S>>) : {};
@@ -48,6 +55,7 @@ export class SettingsStore {
       await trx.insertInto('settings').values({ key: area.key, value, updated_at: now, updated_by: actorId })
         .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now, updated_by: actorId }))
         .execute();
+      if (audit) await audit(before, after, trx);
       return [before, after];
     });
   }

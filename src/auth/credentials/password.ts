@@ -70,9 +70,11 @@ export class PasswordCredential {
     await this.defences.lockout.succeeded(ticket);
     if (this.hasher.needsRehash(user.password_hash!)) {
       const fresh = await this.hasher.hash(input.password);
-      await this.db.updateTable('users').set({ password_hash: fresh, updated_at: this.now() }).where('id', '=', user.id).execute();
-      await this.log.record({ ...ctx, actor: { id: user.id, name: user.username } }, {
-        type: 'auth.password_rehashed', outcome: 'info', subjectId: user.id, details: { from: user.password_hash!.split('$')[1] },
+      await this.db.transaction().execute(async (trx) => {
+        await trx.updateTable('users').set({ password_hash: fresh, updated_at: this.now() }).where('id', '=', user.id).execute();
+        await this.log.record({ ...ctx, actor: { id: user.id, name: user.username } }, {
+          type: 'auth.password_rehashed', outcome: 'info', subjectId: user.id, details: { from: user.password_hash!.split('$')[1] },
+        }, trx);
       });
     }
     return user;

@@ -43,10 +43,13 @@ export class Renewer {
       return r;
     });
     if (!won && now - claim.createdAt > this.graceSeconds * 1000) {
-      await this.ender.endSession(session.id, 'token_reuse', actorCtx);
-      await this.log.record(actorCtx, {
-        type: 'token.reuse_detected', outcome: 'failure', subjectId: user.id,
-        details: { sessionId: session.id, renewedAt: new Date(claim.createdAt).toISOString() },
+      // The session ends and the reuse is recorded together.
+      await this.db.transaction().execute(async (trx) => {
+        await this.ender.endSession(session.id, 'token_reuse', actorCtx, trx);
+        await this.log.record(actorCtx, {
+          type: 'token.reuse_detected', outcome: 'failure', subjectId: user.id,
+          details: { sessionId: session.id, renewedAt: new Date(claim.createdAt).toISOString() },
+        }, trx);
       });
       throw new AppError('TOKEN_REUSED');
     }

@@ -48,8 +48,8 @@ export function settingsRoutes<S extends TObject>(
   }, async (req): Promise<unknown> => {
     const ctx = actorContext(req);
     if (guard) await guard({ ...(await s.settings.get(area)), ...(req.body as Partial<T>) }, req);
-    const [before, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now());
-    await s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after } });
+    const [, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now(),
+      (before, changed, trx) => s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after: changed } }, trx));
     return after;
   });
 }
