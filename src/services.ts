@@ -119,12 +119,13 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const collections = new CollectionRegistry(db, securityLog, now);
   const access = new AccessStore(db, collections, securityLog, now);
   const records = new RecordService(db, collections, access, securityLog, now, handle.dialect);
-  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, lockout);
-  const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
-  lockout.endSessions = (userId, ctx, trx) => sessions.endUserSessions(userId, 'account_locked', ctx, undefined, trx);
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
   const tasks = new BackgroundTasks();
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
+  const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
+  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, lockout,
+    [(user, method, ctx) => expiryGate.check(user, method, ctx)]);
+  const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
   const passwordReset = new PasswordResetService({
     db, settings, policy: passwordPolicy, hasher, sessions, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
     afterReset: async (userId, ctx) => { await lockout.unlockAutomatic(userId, ctx); },
@@ -135,8 +136,6 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       if (!(e instanceof AppError && e.code === 'LINK_NOT_SENDABLE')) throw e;
     });
   };
-  const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
-  sessions.gates.push((user, method, ctx) => expiryGate.check(user, method, ctx));
   const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords);
   return {

@@ -37,12 +37,6 @@ export class LockoutService {
   readonly area = lockoutArea;
   /** Called after an automatic lock when `mailResetOnLock` is on (wired to the reset mail). */
   onLockMail: ((userId: string, ctx: EventContext) => Promise<void>) | null = null;
-  /**
-   * Ends the user's sessions, in the lock's transaction (wired to SessionService). An administrator's
-   * lock ends them (AUTH-4); an automatic lock, which anyone can trigger by failing sign-ins, only
-   * suspends them: the lock check refuses them while it holds, and they work again once it ends.
-   */
-  endSessions: ((userId: string, ctx: EventContext, trx: Db) => Promise<number>) | null = null;
 
   constructor(
     private readonly db: Db,
@@ -122,13 +116,14 @@ export class LockoutService {
   }
 
   /**
-   * Locks an account: by an administrator (`by` set: until unlocked, and the user's sessions end in
-   * the same transaction) or by the lockout (`by` null: the sessions are only suspended). An
-   * automatic lock never replaces an administrator's.
+   * Locks an account: by an administrator (`by` set: until unlocked) or by the lockout (`by` null).
+   * An automatic lock never replaces an administrator's. Runs in `db` when that is a transaction
+   * (UserService.lockByAdministrator ends the sessions in it); returns whether a lock was written.
    */
-  async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext): Promise<void> {
+  async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext, db: Db = this.db): Promise<boolean> {
     const now = this.now();
-    await this.db.transaction().execute(async (trx) => {
+    const run = <T>(fn: (trx: Db) => Promise<T>): Promise<T> => (db.isTransaction ? fn(db) : db.transaction().execute(fn));
+    return run(async (trx) => {
       const inserted = await trx.insertInto('account_locks')
         .values({ user_id: userId, locked_at: now, locked_until: until, reason, locked_by: by })
         .onConflict((oc) => {
@@ -138,12 +133,12 @@ export class LockoutService {
             : up;
         })
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 1) === 0) return;
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 1) === 0) return false;
       await this.log.record(ctx, {
         type: 'account.locked', outcome: 'info', subjectId: userId,
         details: { reason, until: until === null ? 'until unlocked' : new Date(until).toISOString(), by: by ? 'administrator' : 'lockout' },
       }, trx);
-      if (by !== null && this.endSessions) await this.endSessions(userId, ctx, trx);
+      return true;
     });
   }
 

@@ -85,6 +85,18 @@ export class UserService {
     private readonly adminMaySetPasswords: () => Promise<boolean>,
   ) {}
 
+  /**
+   * An administrator's lock (AUTH-4): the account is locked until unlocked and every session of the
+   * user ends, with their events, in one transaction. An automatic lock, which anyone can trigger by
+   * failing sign-ins, only suspends the sessions (the account stage refuses them while it holds).
+   */
+  async lockByAdministrator(userId: string, reason: string, ctx: EventContext): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.lockout.lock(userId, reason, null, ctx.actor.id, ctx, trx);
+      await this.sessions.endUserSessions(userId, 'account_locked', ctx, undefined, trx);
+    });
+  }
+
   async count(): Promise<number> {
     const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return Number(r.n);

@@ -27,9 +27,6 @@ export interface SessionRequest {
  * user proved who they are; it runs every gate first, so no session is ever handed out and taken back.
  */
 export class SessionCreator {
-  /** Gates after the account check, in order (wired in services.ts). */
-  readonly gates: SignInGate[] = [];
-
   constructor(
     private readonly db: Db,
     private readonly tokens: TokenService,
@@ -37,6 +34,8 @@ export class SessionCreator {
     private readonly log: SecurityLog,
     private readonly lockout: Pick<LockoutService, 'activeLock'>,
     private readonly now: () => number,
+    /** Gates after the account check, in order (password expiry today). */
+    private readonly gates: readonly SignInGate[] = [],
   ) {}
 
   async create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {

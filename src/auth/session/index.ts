@@ -37,16 +37,13 @@ export class SessionService {
     appKey: string,
     graceSeconds: number,
     lockout: Pick<LockoutService, 'activeLock'>,
+    /** The sign-in gates after the account check, in order (password expiry today). */
+    gates: readonly SignInGate[] = [],
   ) {
-    this.creator = new SessionCreator(db, tokens, settings, log, lockout, now);
+    this.creator = new SessionCreator(db, tokens, settings, log, lockout, now, gates);
     this.ender = new SessionEnder(db, log, now);
     this.verifier = new SessionVerifier(db, tokens, settings, new Renewer(db, tokens, shared, log, this.ender, graceSeconds), now);
     this.xsrf = new XsrfTokens(appKey);
-  }
-
-  /** The sign-in gates after the account check, in order (password expiry today). */
-  get gates(): SignInGate[] {
-    return this.creator.gates;
   }
 
   /** The one funnel to a session: runs every gate, then creates the session and its token. */

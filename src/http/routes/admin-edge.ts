@@ -83,7 +83,7 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     const ctx = actorContext(req);
     if (ctx.actor.id === req.params.id) throw new AppError('CANNOT_MODIFY_SELF');
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
-    await s.lockout.lock(req.params.id, req.body.reason, null, ctx.actor.id, ctx);
+    await s.users.lockByAdministrator(req.params.id, req.body.reason, ctx);
     reply.code(204);
   });
 
