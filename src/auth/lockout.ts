@@ -118,12 +118,12 @@ export class LockoutService {
   /**
    * Locks an account: by an administrator (`by` set: until unlocked) or by the lockout (`by` null).
    * An automatic lock never replaces an administrator's. Runs in `db` when that is a transaction
-   * (UserService.lockByAdministrator ends the sessions in it); returns whether a lock was written.
+   * (UserService.lockByAdministrator ends the sessions in it).
    */
-  async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext, db: Db = this.db): Promise<boolean> {
+  async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext, db: Db = this.db): Promise<void> {
     const now = this.now();
     const run = <T>(fn: (trx: Db) => Promise<T>): Promise<T> => (db.isTransaction ? fn(db) : db.transaction().execute(fn));
-    return run(async (trx) => {
+    await run(async (trx) => {
       const inserted = await trx.insertInto('account_locks')
         .values({ user_id: userId, locked_at: now, locked_until: until, reason, locked_by: by })
         .onConflict((oc) => {
@@ -133,12 +133,11 @@ export class LockoutService {
             : up;
         })
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 1) === 0) return false;
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 1) === 0) return;
       await this.log.record(ctx, {
         type: 'account.locked', outcome: 'info', subjectId: userId,
         details: { reason, until: until === null ? 'until unlocked' : new Date(until).toISOString(), by: by ? 'administrator' : 'lockout' },
       }, trx);
-      return true;
     });
   }
 

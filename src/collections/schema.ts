@@ -40,8 +40,6 @@ export interface CollectionDef {
 export const SYSTEM_COLUMNS: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, {
   id: 'id', createdAt: 'created_at', updatedAt: 'updated_at', createdBy: 'created_by', updatedBy: 'updated_by',
 }));
-/** The system fields' client names. */
-export const SYSTEM_FIELDS: readonly string[] = Object.freeze(Object.keys(SYSTEM_COLUMNS));
 /** Whether a name is a system field as clients name it (every caller reads it on every row). */
 export const isSystemField = (name: string): boolean => !!SYSTEM_COLUMNS[name];
 /** The system fields that hold a date-time (stored as epoch milliseconds). */

@@ -18,8 +18,6 @@ export type GeoSettings = Static<typeof GeoSchema>;
 
 export const geoArea = defineSettingsArea({ key: 'geo', label: 'geo', schema: GeoSchema });
 
-export const GEO_DEFAULTS: Readonly<GeoSettings> = geoArea.defaults;
-
 interface LoadedRule extends IpRulesTable {
   range: Cidr;
 }

@@ -4,8 +4,6 @@ import type { StorageHealth } from '../db/outage.js';
 import { OUTAGE_RETRY_AFTER } from '../db/errors.js';
 import type { SharedState } from '../shared-state/index.js';
 
-export type DatabaseCheck = Awaited<ReturnType<typeof probeDatabase>>;
-
 export interface Readiness {
   ready: boolean;
   /** Each dependency by name: `database` ok, down or unwritable; `redis` (or `sharedState`) ok or down. */

@@ -30,4 +30,3 @@ export const passwordResetArea = defineSettingsArea({
   ],
 });
 
-export const PASSWORD_RESET_DEFAULTS: Readonly<PasswordResetSettings> = passwordResetArea.defaults;
