@@ -21,6 +21,7 @@ import { SessionService } from './auth/session/index.js';
 import { PasswordCredential } from './auth/credentials/password.js';
 import { UserService } from './auth/users.js';
 import { LockoutService, SpreadDetector } from './auth/lockout.js';
+import { AccountLocks } from './auth/account-locks.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
@@ -63,6 +64,7 @@ export interface Services {
   credentials: { password: PasswordCredential };
   users: UserService;
   lockout: LockoutService;
+  locks: AccountLocks;
   spread: SpreadDetector;
   ipRules: IpRuleService;
   rateLimiter: RateLimiter;
@@ -111,7 +113,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
-  const lockout = new LockoutService(db, durable, settings, securityLog, now);
+  const locks = new AccountLocks(db, durable, securityLog, now);
   const spread = new SpreadDetector(shared, settings, securityLog, now);
   const geoip = new GeoIp();
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
@@ -123,23 +125,22 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const tasks = new BackgroundTasks();
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
-  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, lockout,
+  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, locks,
     [(user, method, ctx) => expiryGate.check(user, method, ctx)]);
-  const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
   const passwordReset = new PasswordResetService({
-    db, settings, policy: passwordPolicy, hasher, sessions, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
-    afterReset: async (userId, ctx) => { await lockout.unlockAutomatic(userId, ctx); },
+    db, settings, policy: passwordPolicy, hasher, sessions, locks, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
   });
   // LOCKOUT_MAIL_RESET: the locked user gets a reset link, sent by the system (no mail address: nothing to send).
-  lockout.onLockMail = async (userId, ctx) => {
+  const lockout = new LockoutService(locks, durable, settings, now, async (userId, ctx) => {
     await passwordReset.sendLink(userId, 'admin_reset', { ...ctx, actor: SYSTEM_ACTOR }).catch((e: unknown) => {
       if (!(e instanceof AppError && e.code === 'LINK_NOT_SENDABLE')) throw e;
     });
-  };
-  const users = new UserService(db, hasher, sessions, securityLog, now, lockout, passwordPolicy,
+  });
+  const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
+  const users = new UserService(db, hasher, sessions, securityLog, now, lockout, locks, passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords);
   return {
-    config, db, dialect: handle.dialect, now, shared, durable, storage: handle.storage, readiness: new ReadinessProbe(db, handle.storage, shared, now), settings, securityLog, hasher, keys, tokens, sessions, credentials, users, lockout, spread, ipRules, rateLimiter, collections, access, records,
+    config, db, dialect: handle.dialect, now, shared, durable, storage: handle.storage, readiness: new ReadinessProbe(db, handle.storage, shared, now), settings, securityLog, hasher, keys, tokens, sessions, credentials, users, lockout, locks, spread, ipRules, rateLimiter, collections, access, records,
     passwordPolicy, passwordReset, mailer, tasks,
     async close() {
       await tasks.drain();

@@ -11,6 +11,7 @@ import { isPlainAddress } from '../mail/address.js';
 import { normaliseIdentifier } from './identifier.js';
 import type { SessionService } from './session/index.js';
 import { LockoutService } from './lockout.js';
+import type { AccountLocks } from './account-locks.js';
 
 /** The public shape of a user: never the hash. */
 export interface PublicUser {
@@ -80,6 +81,7 @@ export class UserService {
     private readonly log: SecurityLog,
     private readonly now: () => number,
     private readonly lockout: LockoutService,
+    private readonly locks: AccountLocks,
     private readonly policy: PasswordPolicyService,
     /** The password-reset setting that may deny administrators the power to set passwords. */
     private readonly adminMaySetPasswords: () => Promise<boolean>,
@@ -92,7 +94,7 @@ export class UserService {
    */
   async lockByAdministrator(userId: string, reason: string, ctx: EventContext): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await this.lockout.lock(userId, reason, null, ctx.actor.id, ctx, trx);
+      await this.locks.lock(userId, reason, null, ctx.actor.id, ctx, trx);
       await this.sessions.endUserSessions(userId, 'account_locked', ctx, undefined, trx);
     });
   }

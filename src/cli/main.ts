@@ -144,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
         const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: u.username, email: u.email });
         await s.users.setPassword(u.id, password, { actor: CLI_ACTOR });
         // The CLI is the recovery path of last resort (every administrator locked out): it lifts any lock.
-        const unlocked = await s.lockout.unlock(u.id, { actor: CLI_ACTOR });
+        const unlocked = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
         process.stdout.write(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);
         if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
         return 0;
@@ -152,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'user unlock':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
-        const was = await s.lockout.unlock(u.id, { actor: CLI_ACTOR });
+        const was = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
         process.stdout.write(was ? `unlocked ${u.username}\n` : `${u.username} was not locked\n`);
         return 0;
       });

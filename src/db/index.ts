@@ -13,6 +13,11 @@ export type Db = Kysely<Database>;
 // int8 columns (epoch milliseconds, counts) come back as numbers, not strings.
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
 
+/** Runs `fn` in `db` when it is already a transaction, else in a new one. */
+export function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}
+
 export interface DbOptions {
   databaseUrl: string | null;
   dataDir: string;

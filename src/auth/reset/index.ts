@@ -9,6 +9,7 @@ import { isPlainAddress } from '../../mail/address.js';
 import { AppError } from '../../errors.js';
 import type { PasswordHasher } from '../passwords.js';
 import type { SessionService } from '../session/index.js';
+import type { AccountLocks } from '../account-locks.js';
 import { normaliseIdentifier } from '../identifier.js';
 import type { PasswordPolicyService } from '../password-policy/index.js';
 import { writePassword } from '../password-policy/history.js';
@@ -31,14 +32,14 @@ export interface ResetDeps {
   policy: PasswordPolicyService;
   hasher: PasswordHasher;
   sessions: SessionService;
+  /** A completed reset lifts a lockout's lock (the link proves control of the mailbox), in its transaction. */
+  locks: AccountLocks;
   log: SecurityLog;
   mailer: Mailer;
   tasks: BackgroundTasks;
   now: () => number;
   /** Base of the links in mails (PUBLIC_URL), without a trailing slash. */
   publicUrl: string;
-  /** Runs after a completed reset (lifts a lockout: the link proves control of the mailbox). */
-  afterReset?: (userId: string, ctx: EventContext) => Promise<void>;
 }
 
 /**
@@ -145,8 +146,9 @@ export class PasswordResetService {
       await this.d.log.record({ ...ctx, actor: { id: user.id, name: user.username } }, {
         type: 'password.reset_completed', outcome: 'success', subjectId: user.id, details: { kind: row.kind },
       }, trx);
+      await this.d.locks.unlockAutomatic(user.id, ctx, trx);
     });
-    await this.d.afterReset?.(user.id, ctx);
+    await this.d.locks.forgetFailures(user.id);
   }
 }
 

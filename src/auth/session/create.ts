@@ -5,7 +5,7 @@ import { tokenPolicyArea, type TokenPolicy } from '../token-policy.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import type { TokenService } from '../tokens.js';
-import type { LockoutService } from '../lockout.js';
+import type { AccountLocks } from '../account-locks.js';
 import { standingOf } from '../standing.js';
 import { newId, type IssuedToken, type SessionMode, type SignInMethod } from './types.js';
 
@@ -32,7 +32,7 @@ export class SessionCreator {
     private readonly tokens: TokenService,
     private readonly settings: SettingsStore,
     private readonly log: SecurityLog,
-    private readonly lockout: Pick<LockoutService, 'activeLock'>,
+    private readonly lockout: Pick<AccountLocks, 'activeLock'>,
     private readonly now: () => number,
     /** Gates after the account check, in order (password expiry today). */
     private readonly gates: readonly SignInGate[] = [],

@@ -4,7 +4,7 @@ import type { SharedState } from '../../shared-state/index.js';
 import type { SettingsStore } from '../../config/settings.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import type { TokenService } from '../tokens.js';
-import type { LockoutService } from '../lockout.js';
+import type { AccountLocks } from '../account-locks.js';
 import { SessionCreator, type SessionRequest, type SignInGate } from './create.js';
 import { Renewer } from './renew.js';
 import { SessionEnder } from './revoke.js';
@@ -36,7 +36,7 @@ export class SessionService {
     private readonly now: () => number,
     appKey: string,
     graceSeconds: number,
-    lockout: Pick<LockoutService, 'activeLock'>,
+    lockout: Pick<AccountLocks, 'activeLock'>,
     /** The sign-in gates after the account check, in order (password expiry today). */
     gates: readonly SignInGate[] = [],
   ) {

@@ -1,4 +1,4 @@
-import type { Db } from '../../db/index.js';
+import { inTransaction, type Db } from '../../db/index.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 
 /**
@@ -37,9 +37,4 @@ export class SessionEnder {
     if (n > 0) await this.log.record(ctx, { type: 'session.ended', outcome: 'info', subjectId: userId, details: { count: n, reason } }, db);
     return n;
   }
-}
-
-/** Runs `fn` in `db` when it is already a transaction, else in a new one. */
-function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
 }

@@ -130,7 +130,7 @@ export const AUTHENTICATORS: readonly Authenticator[] = Object.freeze([sessionTo
 export async function authenticateRequest(req: FastifyRequest, s: Services, authenticators: readonly Authenticator[] = AUTHENTICATORS): Promise<AuthState> {
   for (const a of authenticators) {
     const found = await a.identify(req, s);
-    if (found) return found.complete(await clearAccount(found.user, s.lockout));
+    if (found) return found.complete(await clearAccount(found.user, s.locks));
   }
   throw new AppError('AUTH_REQUIRED');
 }
@@ -143,7 +143,7 @@ export async function renewPresentedSession(req: FastifyRequest, s: Services): P
   const presented = presentedToken(req, s);
   if (!presented) throw new AppError('AUTH_REQUIRED');
   const pending = await s.sessions.identifyForRefresh(presented.token, presented.via, requestContext(req), xsrfGate(req, s, presented.via));
-  const { session, renewed } = await pending.complete(await clearAccount(pending.user, s.lockout));
+  const { session, renewed } = await pending.complete(await clearAccount(pending.user, s.locks));
   return { via: presented.via, session, issued: renewed };
 }
 

@@ -68,7 +68,7 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
   app.get('/locked-accounts', {
     config: unlock, schema: { tags: ['admin: lockout'], response: { 200: Type.Object({ accounts: Type.Array(LockSchema) }), ...errorResponses } },
   }, async () => ({
-    accounts: (await s.lockout.listLocked()).map((l) => ({ ...l, lockedAt: new Date(l.lockedAt).toISOString(), lockedUntil: iso(l.lockedUntil) })),
+    accounts: (await s.locks.listLocked()).map((l) => ({ ...l, lockedAt: new Date(l.lockedAt).toISOString(), lockedUntil: iso(l.lockedUntil) })),
   }));
 
   app.post('/users/:id/lock', {
@@ -91,7 +91,7 @@ export const adminEdgeRoutes = (s: Services): FastifyPluginAsync => async (plain
     config: unlock, schema: { tags: ['admin: lockout'], params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
   }, async (req, reply) => {
     if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
-    await s.lockout.unlock(req.params.id, actorContext(req));
+    await s.locks.unlock(req.params.id, actorContext(req));
     reply.code(204);
   });
 };
