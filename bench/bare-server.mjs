@@ -25,42 +25,48 @@ if (host !== '127.0.0.1') throw new Error('the bare server listens on 127.0.0.1 
 const PER_PAGE = 50;
 const db = new Database(file, { readonly: true, fileMustExist: true });
 const list = db.prepare(
-  'select id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin '
-  + 'from col_orders order by id limit ? offset ?',
+  'select id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin ' + 'from col_orders order by id limit ? offset ?',
 );
 const count = db.prepare('select count(*) as n from col_orders');
 
 const app = Fastify({ logger: false });
-app.get('/bare', {
-  schema: {
-    querystring: {
-      type: 'object',
-      properties: { page: { type: 'integer', minimum: 1, maximum: 100000, default: 1 } },
-      additionalProperties: false,
+app.get(
+  '/bare',
+  {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: { page: { type: 'integer', minimum: 1, maximum: 100000, default: 1 } },
+        additionalProperties: false,
+      },
     },
   },
-}, async (req) => {
-  const page = req.query.page;
-  const rows = list.all(PER_PAGE, (page - 1) * PER_PAGE);
-  const total = count.get().n;
-  const items = rows.map((r) => ({
-    id: r.id,
-    createdAt: new Date(r.created_at).toISOString(),
-    updatedAt: new Date(r.updated_at).toISOString(),
-    createdBy: r.created_by,
-    updatedBy: r.updated_by,
-    region: r.region,
-    status: r.status,
-    customer: r.customer,
-    amount: r.amount,
-    margin: r.margin,
-  }));
-  return { items, total, page, perPage: PER_PAGE };
-});
+  async (req) => {
+    const page = req.query.page;
+    const rows = list.all(PER_PAGE, (page - 1) * PER_PAGE);
+    const total = count.get().n;
+    const items = rows.map((r) => ({
+      id: r.id,
+      createdAt: new Date(r.created_at).toISOString(),
+      updatedAt: new Date(r.updated_at).toISOString(),
+      createdBy: r.created_by,
+      updatedBy: r.updated_by,
+      region: r.region,
+      status: r.status,
+      customer: r.customer,
+      amount: r.amount,
+      margin: r.margin,
+    }));
+    return { items, total, page, perPage: PER_PAGE };
+  },
+);
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.once(sig, () => {
-    app.close().finally(() => { db.close(); process.exit(0); });
+    app.close().finally(() => {
+      db.close();
+      process.exit(0);
+    });
   });
 }
 

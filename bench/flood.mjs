@@ -46,7 +46,19 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  autocannon, MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, cannon, summarise as summariseResult, benchPassword, login, adminSettings, createRun,
+  autocannon,
+  MAIN,
+  HOST,
+  STARTUP_TIMEOUT_MS,
+  sleep,
+  intEnv,
+  freePort,
+  cannon,
+  summarise as summariseResult,
+  benchPassword,
+  login,
+  adminSettings,
+  createRun,
 } from './lib.mjs';
 
 // ---- the flood (worker thread) ------------------------------------------------------------
@@ -60,17 +72,21 @@ async function floodWorker({ base, connections, duration, tag }) {
   const password = `Wrong-${randomBytes(9).toString('base64url')}-7!`;
   const url = `${base}/api/auth/login`;
   const raw = await cannon({
-    url, connections, duration,
-    requests: [{
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req) => ({ ...req, body: JSON.stringify({ username: `flood-${tag}-${n++}`, password }) }),
-      onResponse: (status, body) => {
-        const m = /"code":"([A-Z_]+)"/.exec(body ?? '');
-        const k = `${status} ${m ? m[1] : status < 300 ? 'OK' : '?'}`;
-        codes[k] = (codes[k] ?? 0) + 1;
+    url,
+    connections,
+    duration,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req) => ({ ...req, body: JSON.stringify({ username: `flood-${tag}-${n++}`, password }) }),
+        onResponse: (status, body) => {
+          const m = /"code":"([A-Z_]+)"/.exec(body ?? '');
+          const k = `${status} ${m ? m[1] : status < 300 ? 'OK' : '?'}`;
+          codes[k] = (codes[k] ?? 0) + 1;
+        },
       },
-    }],
+    ],
   });
   // In a worker thread autocannon hands back raw histograms: aggregate them as it does itself.
   const r = raw.latency ? raw : autocannon.aggregateResult([raw], { url, connections, duration });
@@ -127,7 +143,9 @@ async function mainThread() {
     try {
       const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
       server = (Number(f[11]) + Number(f[12])) / 100;
-    } catch { /* not Linux */ }
+    } catch {
+      /* not Linux */
+    }
     const u = process.cpuUsage();
     return { server, bench: (u.user + u.system) / 1e6, wall: performance.now() / 1000 };
   }
@@ -135,7 +153,10 @@ async function mainThread() {
   function cores(from, to) {
     const wall = to.wall - from.wall;
     const r = (x) => Math.round(x * 100) / 100;
-    return { server: from.server === null || to.server === null ? null : r((to.server - from.server) / wall), loadGenerator: r((to.bench - from.bench) / wall) };
+    return {
+      server: from.server === null || to.server === null ? null : r((to.server - from.server) / wall),
+      loadGenerator: r((to.bench - from.bench) / wall),
+    };
   }
 
   function summarise(name, r, cpu) {
@@ -180,9 +201,11 @@ async function mainThread() {
       lockout: await admin(base, token, 'GET', 'lockout'),
       spread: await admin(base, token, 'GET', 'spread'),
     };
-    process.stderr.write(`flood: up in ${startupMs} ms; read budgets lifted (readPerIp, readPerUser = 1e9); `
-      + `sign-in defences at defaults: authPerIp ${defaults.rateLimits.authPerIp}/${defaults.rateLimits.window} s, `
-      + `lockout ${defaults.lockout.maxAttempts}/${defaults.lockout.interval} s, spread ${defaults.spread.threshold}/${defaults.spread.window} s\n`);
+    process.stderr.write(
+      `flood: up in ${startupMs} ms; read budgets lifted (readPerIp, readPerUser = 1e9); ` +
+        `sign-in defences at defaults: authPerIp ${defaults.rateLimits.authPerIp}/${defaults.rateLimits.window} s, ` +
+        `lockout ${defaults.lockout.maxAttempts}/${defaults.lockout.interval} s, spread ${defaults.spread.threshold}/${defaults.spread.window} s\n`,
+    );
 
     if (WARMUP > 0) await cannon({ url: `${base}/api/auth/me`, connections: CONNS, duration: WARMUP, headers: meHeaders });
     process.stderr.write(`flood: (a) GET /api/auth/me at rest, ${CONNS} connections, ${DURATION} s\n`);
@@ -201,7 +224,9 @@ async function mainThread() {
       lockout: await admin(base, token, 'PATCH', 'lockout', { maxAttempts: 100 }),
       spread: await admin(base, token, 'PATCH', 'spread', { threshold: 10_000_000 }),
     };
-    process.stderr.write(`flood: (c) the same under the flood with the sign-in defences lifted (authPerIp 1e9, lockout maxAttempts 100, spread threshold 1e7)\n`);
+    process.stderr.write(
+      `flood: (c) the same under the flood with the sign-in defences lifted (authPerIp 1e9, lockout maxAttempts 100, spread threshold 1e7)\n`,
+    );
     const c = await readUnderFlood(base, meHeaders, 'c');
     load.push(loadavg()[0]);
     await sleep(1000);
@@ -248,11 +273,13 @@ async function mainThread() {
     };
     for (const r of reads) {
       if (r.ok2xx === 0) summary.problems.push(`${r.name}: no read completed (${r.requests} requests answered)`);
-      if (r.non2xx || r.errors || r.timeouts) summary.problems.push(`${r.name}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
+      if (r.non2xx || r.errors || r.timeouts)
+        summary.problems.push(`${r.name}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
     }
     for (const [k, f] of Object.entries(floods)) {
       const odd = Object.keys(f.statusCodes).filter((s) => !['401', '429', '503'].includes(s));
-      if (odd.length || f.errors || f.timeouts) summary.problems.push(`flood (${k}): statuses ${JSON.stringify(f.statusCodes)}, ${f.errors} errors, ${f.timeouts} timeouts`);
+      if (odd.length || f.errors || f.timeouts)
+        summary.problems.push(`flood (${k}): statuses ${JSON.stringify(f.statusCodes)}, ${f.errors} errors, ${f.timeouts} timeouts`);
     }
     if (check.status !== 200) summary.problems.push(`GET /api/auth/me after the run answered ${check.status}`);
     if (!serverAlive) summary.problems.push('the server exited during the run');
@@ -262,18 +289,28 @@ async function mainThread() {
     const lines = [
       `| read (GET /api/auth/me) | conns | req/s (2xx) | p50 ms | p97.5 ms | p99 ms | mean ms | max ms | 2xx | non-2xx | errors | server cores | load-gen cores |`,
       `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-      ...reads.map((r) => `| ${r.name} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} | ${fmt(r.cores.server)} | ${fmt(r.cores.loadGenerator)} |`),
+      ...reads.map(
+        (r) =>
+          `| ${r.name} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} | ${fmt(r.cores.server)} | ${fmt(r.cores.loadGenerator)} |`,
+      ),
       '',
       `| flood (POST /api/auth/login, bad password) | conns | s | requests | req/s | 401 | 429 | 503 | errors | p50 ms | p99 ms | error codes |`,
       `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`,
-      ...Object.entries(floods).map(([k, f]) => `| (${k}) ${k === 'b' ? 'default defences' : 'sign-in defences lifted'} | ${f.connections} | ${f.durationS} | ${f.requests} | ${f.reqPerSec} | ${codes(f).join(' | ')} | ${f.errors + f.timeouts} | ${fmt(f.latencyMs.p50)} | ${fmt(f.latencyMs.p99)} | ${Object.entries(f.errorCodes).map(([e, n]) => `${e}: ${n}`).join(', ')} |`),
+      ...Object.entries(floods).map(
+        ([k, f]) =>
+          `| (${k}) ${k === 'b' ? 'default defences' : 'sign-in defences lifted'} | ${f.connections} | ${f.durationS} | ${f.requests} | ${f.reqPerSec} | ${codes(f).join(' | ')} | ${f.errors + f.timeouts} | ${fmt(f.latencyMs.p50)} | ${fmt(f.latencyMs.p99)} | ${Object.entries(
+            f.errorCodes,
+          )
+            .map(([e, n]) => `${e}: ${n}`)
+            .join(', ')} |`,
+      ),
       '',
-      `read p99 flood / rest: (b) ${fmt(summary.ratios.p99FloodToRest.b)}, (c) ${fmt(summary.ratios.p99FloodToRest.c)}; `
-        + `read req/s flood / rest: (b) ${fmt(summary.ratios.reqPerSecFloodToRest.b)}, (c) ${fmt(summary.ratios.reqPerSecFloodToRest.c)}; `
-        + `control p99 (d) / (a): ${fmt(summary.ratios.p99RestAgainToRest)}`,
+      `read p99 flood / rest: (b) ${fmt(summary.ratios.p99FloodToRest.b)}, (c) ${fmt(summary.ratios.p99FloodToRest.c)}; ` +
+        `read req/s flood / rest: (b) ${fmt(summary.ratios.reqPerSecFloodToRest.b)}, (c) ${fmt(summary.ratios.reqPerSecFloodToRest.c)}; ` +
+        `control p99 (d) / (a): ${fmt(summary.ratios.p99RestAgainToRest)}`,
     ];
     process.stdout.write(`\n${lines.join('\n')}\n\n${JSON.stringify(summary, null, 2)}\n`);
-    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(summary, null, 2) + '\n');
+    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(summary, null, 2)}\n`);
     return summary.problems.length === 0 ? 0 : 1;
   }
 

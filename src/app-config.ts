@@ -26,7 +26,9 @@ export type AppConfig = Config & AreaValues<typeof SETTINGS_AREAS> & ClientIpCon
 /** The root user's email follows the one address rule of the API. */
 function rootEmailCheck(c: Config): string[] {
   const { email } = c.initRoot;
-  return email !== null && !isPlainAddress(email) ? ['INIT_ROOT_EMAIL must be one plain address such as admin@example.org (no display name, list or quoted part)'] : [];
+  return email !== null && !isPlainAddress(email)
+    ? ['INIT_ROOT_EMAIL must be one plain address such as admin@example.org (no display name, list or quoted part)']
+    : [];
 }
 
 /** The root password set in the environment must meet the env-default password policy (AUTH-6). */

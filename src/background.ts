@@ -6,7 +6,7 @@ export class BackgroundTasks {
   private readonly pending = new Set<Promise<void>>();
   /** Set by the HTTP layer to its logger; the default writes one JSON line to stderr. */
   onError: (task: string, err: unknown) => void = (task, err) => {
-    process.stderr.write(JSON.stringify({ level: 50, msg: 'background task failed', task, err: errorSummary(err) }) + '\n');
+    process.stderr.write(`${JSON.stringify({ level: 50, msg: 'background task failed', task, err: errorSummary(err) })}\n`);
   };
 
   run(task: string, fn: () => Promise<void>): void {

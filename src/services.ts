@@ -89,7 +89,12 @@ export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storag
 export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { config } = opts;
   const now = opts.now ?? Date.now;
-  const handle = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax, pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined });
+  const handle = await openDb({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: config.dbPoolMax,
+    pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
+  });
   try {
     await migrate(handle.db, handle.dialect);
     await ensureKey(handle.db, now());
@@ -125,10 +130,21 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const tasks = new BackgroundTasks();
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
-  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, locks,
-    [(user, method, ctx) => expiryGate.check(user, method, ctx)]);
+  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, locks, [
+    (user, method, ctx) => expiryGate.check(user, method, ctx),
+  ]);
   const passwordReset = new PasswordResetService({
-    db, settings, policy: passwordPolicy, hasher, sessions, locks, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl,
+    db,
+    settings,
+    policy: passwordPolicy,
+    hasher,
+    sessions,
+    locks,
+    log: securityLog,
+    mailer,
+    tasks,
+    now,
+    publicUrl: config.mail.publicUrl,
   });
   // LOCKOUT_MAIL_RESET: the locked user gets a reset link, sent by the system (no mail address: nothing to send).
   const lockout = new LockoutService(locks, durable, settings, now, async (userId, ctx) => {
@@ -137,11 +153,46 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     });
   });
   const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
-  const users = new UserService(db, hasher, sessions, securityLog, now, lockout, locks, passwordPolicy,
-    async () => (await passwordReset.current()).adminMaySetPasswords);
+  const users = new UserService(
+    db,
+    hasher,
+    sessions,
+    securityLog,
+    now,
+    lockout,
+    locks,
+    passwordPolicy,
+    async () => (await passwordReset.current()).adminMaySetPasswords,
+  );
   return {
-    config, db, dialect: handle.dialect, now, shared, durable, storage: handle.storage, readiness: new ReadinessProbe(db, handle.storage, shared, now), settings, securityLog, hasher, keys, tokens, sessions, credentials, users, lockout, locks, spread, ipRules, rateLimiter, collections, access, records,
-    passwordPolicy, passwordReset, mailer, tasks,
+    config,
+    db,
+    dialect: handle.dialect,
+    now,
+    shared,
+    durable,
+    storage: handle.storage,
+    readiness: new ReadinessProbe(db, handle.storage, shared, now),
+    settings,
+    securityLog,
+    hasher,
+    keys,
+    tokens,
+    sessions,
+    credentials,
+    users,
+    lockout,
+    locks,
+    spread,
+    ipRules,
+    rateLimiter,
+    collections,
+    access,
+    records,
+    passwordPolicy,
+    passwordReset,
+    mailer,
+    tasks,
     async close() {
       await tasks.drain();
       mailer.close();
@@ -158,10 +209,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
 export async function ensureRootUser(s: Services): Promise<{ created: boolean; username: string; generatedPassword: string | null }> {
   const { initRoot } = s.config;
   if ((await s.users.count()) > 0) return { created: false, username: initRoot.username, generatedPassword: null };
-  const password = initRoot.password ?? await s.passwordPolicy.generate({ username: initRoot.username, email: initRoot.email });
-  await s.users.create(
-    { username: initRoot.username, email: initRoot.email, password, isAdmin: true },
-    { actor: SYSTEM_ACTOR },
-  );
+  const password = initRoot.password ?? (await s.passwordPolicy.generate({ username: initRoot.username, email: initRoot.email }));
+  await s.users.create({ username: initRoot.username, email: initRoot.email, password, isAdmin: true }, { actor: SYSTEM_ACTOR });
   return { created: true, username: initRoot.username, generatedPassword: initRoot.password ? null : password };
 }

@@ -14,10 +14,20 @@ test('no password, token, cookie or XSRF token reaches the log', async () => {
     const cookie = cookies(b)['__Host-palisade_session']!.value;
     const xsrf = b.json().xsrfToken as string;
     t.clock.advance(16 * 60);
-    const renewed = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', cookies: { '__Host-palisade_session': cookie }, headers: { 'x-xsrf-token': xsrf } });
+    const renewed = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/refresh',
+      cookies: { '__Host-palisade_session': cookie },
+      headers: { 'x-xsrf-token': xsrf },
+    });
     const renewedCookie = cookies(renewed)['__Host-palisade_session']!.value;
     await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: ROOT.username, password: 'Wrong-but-secret-123' } });
-    await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(token), payload: { currentPassword: 'x'.repeat(3), newPassword: 'Another-secret-456' } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(token),
+      payload: { currentPassword: 'x'.repeat(3), newPassword: 'Another-secret-456' },
+    });
 
     const log = t.logs.join('');
     assert.ok(t.logs.length > 10, 'requests were logged');

@@ -14,7 +14,12 @@ export async function listDepartments(st: StoreContext): Promise<DepartmentView[
 }
 
 /** Creates or replaces a department and the roles it carries (its members hold them). */
-export async function putDepartment(st: StoreContext, input: { name: string; description?: string | null; roles: string[] }, power: Power, ctx: EventContext): Promise<DepartmentView> {
+export async function putDepartment(
+  st: StoreContext,
+  input: { name: string; description?: string | null; roles: string[] },
+  power: Power,
+  ctx: EventContext,
+): Promise<DepartmentView> {
   if (!DEPARTMENT.test(input.name)) throw new AppError('VALIDATION_FAILED', [{ path: '/name', message: 'lower-case letters, digits, _ and -' }]);
   const roles = [...new Set(input.roles)].sort();
   await knownRoles(st, st.db, roles);
@@ -28,7 +33,11 @@ export async function putDepartment(st: StoreContext, input: { name: string; des
     else await trx.insertInto('departments').values({ name: after.name, description: after.description, created_at: st.now() }).execute();
     await trx.deleteFrom('department_roles').where('department', '=', after.name).execute();
     for (const role of roles) await trx.insertInto('department_roles').values({ department: after.name, role }).execute();
-    await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: before ? 'department.updated' : 'department.created', before, after } }, trx);
+    await st.log.record(
+      ctx,
+      { type: 'access.changed', outcome: 'success', details: { change: before ? 'department.updated' : 'department.created', before, after } },
+      trx,
+    );
   });
   return after;
 }
@@ -53,7 +62,9 @@ export async function notOwnDepartment(st: StoreContext, power: Power, departmen
 }
 
 export async function departmentsOf(st: StoreContext, userId: string): Promise<string[]> {
-  return (await st.db.selectFrom('user_departments').select('department').where('user_id', '=', userId).orderBy('department').execute()).map((r) => r.department);
+  return (await st.db.selectFrom('user_departments').select('department').where('user_id', '=', userId).orderBy('department').execute()).map(
+    (r) => r.department,
+  );
 }
 
 /** Replaces a user's departments; like roles, since departments carry roles. */
@@ -70,6 +81,10 @@ export async function setUserDepartments(st: StoreContext, userId: string, depar
   await st.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('user_departments').where('user_id', '=', userId).execute();
     for (const department of wanted) await trx.insertInto('user_departments').values({ user_id: userId, department }).execute();
-    await st.log.record(ctx, { type: 'access.changed', outcome: 'success', subjectId: userId, details: { change: 'user.departments', departments: wanted } }, trx);
+    await st.log.record(
+      ctx,
+      { type: 'access.changed', outcome: 'success', subjectId: userId, details: { change: 'user.departments', departments: wanted } },
+      trx,
+    );
   });
 }

@@ -11,7 +11,8 @@ export function checkGrantInput(g: GrantInput, def: CollectionDef, roleKnown: bo
   if (g.actions.length === 0) problems.push('a grant names at least one action');
   for (const a of g.actions) if (!(ACTIONS as readonly string[]).includes(a)) problems.push(`unknown action ${String(a).slice(0, 20)}`);
   for (const f of g.fields) {
-    if (f.startsWith('block:') ? !def.fields.some((x) => x.block === f.slice(6)) : !def.fields.some((x) => x.name === f)) problems.push(`unknown field or block ${f}`);
+    if (f.startsWith('block:') ? !def.fields.some((x) => x.block === f.slice(6)) : !def.fields.some((x) => x.name === f))
+      problems.push(`unknown field or block ${f}`);
   }
   const status = def.fields.find((f) => f.type === 'status');
   if (g.statuses) {

@@ -22,7 +22,12 @@ export { ACTIONS, type Action, type Grant, type GrantInput, type RoleView, type 
 export class AccessStore {
   private readonly st: StoreContext;
 
-  constructor(private readonly db: Db, private readonly registry: CollectionRegistry, private readonly log: SecurityLog, private readonly now: () => number) {
+  constructor(
+    private readonly db: Db,
+    private readonly registry: CollectionRegistry,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
+  ) {
     this.st = { db, log, now, powerOfRoles: (roles) => this.powerOfRoles(roles) };
   }
 
@@ -43,7 +48,14 @@ export class AccessStore {
 
   async grantsFor(roles: readonly string[], collection: string): Promise<Grant[]> {
     if (roles.length === 0) return [];
-    const rows = await this.db.selectFrom('grants').selectAll().where('collection', '=', collection).where('role', 'in', [...roles]).orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('grants')
+      .selectAll()
+      .where('collection', '=', collection)
+      .where('role', 'in', [...roles])
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     return rows.map(toGrant);
   }
 
@@ -51,8 +63,16 @@ export class AccessStore {
   async powerOfRoles(roles: readonly string[]): Promise<RolePower> {
     if (roles.length === 0) return { roles: [], permissions: [], menus: [], grants: [] };
     const [rows, grants] = await Promise.all([
-      this.db.selectFrom('roles').select(['permissions', 'menus']).where('name', 'in', [...roles]).execute(),
-      this.db.selectFrom('grants').selectAll().where('role', 'in', [...roles]).execute(),
+      this.db
+        .selectFrom('roles')
+        .select(['permissions', 'menus'])
+        .where('name', 'in', [...roles])
+        .execute(),
+      this.db
+        .selectFrom('grants')
+        .selectAll()
+        .where('role', 'in', [...roles])
+        .execute(),
     ]);
     return {
       roles: [...new Set(roles)],
@@ -66,8 +86,16 @@ export class AccessStore {
   async powerOf(principal: Principal): Promise<Power> {
     if (principal.admin) return FULL_POWER;
     const [mine, defs, all] = await Promise.all([this.powerOfRoles(principal.roles), this.registry.list(), this.listGrants()]);
-    return new Power(false, new Set(principal.roles), new Set(principal.departments), new Set(mine.permissions), new Set(mine.menus), mine.grants,
-      new Map(defs.map((d) => [d.name, d])), namedRoles(defs, all));
+    return new Power(
+      false,
+      new Set(principal.roles),
+      new Set(principal.departments),
+      new Set(mine.permissions),
+      new Set(mine.menus),
+      mine.grants,
+      new Map(defs.map((d) => [d.name, d])),
+      namedRoles(defs, all),
+    );
   }
 
   /**
@@ -87,11 +115,20 @@ export class AccessStore {
     return listRoles(this.st);
   }
 
-  createRole(input: { name: string; description?: string | null; permissions?: string[]; menus?: string[] }, power: Power, ctx: EventContext): Promise<RoleView> {
+  createRole(
+    input: { name: string; description?: string | null; permissions?: string[]; menus?: string[] },
+    power: Power,
+    ctx: EventContext,
+  ): Promise<RoleView> {
     return createRole(this.st, input, power, ctx);
   }
 
-  updateRole(name: string, patch: { description?: string | null; permissions?: string[]; menus?: string[] }, power: Power, ctx: EventContext): Promise<RoleView> {
+  updateRole(
+    name: string,
+    patch: { description?: string | null; permissions?: string[]; menus?: string[] },
+    power: Power,
+    ctx: EventContext,
+  ): Promise<RoleView> {
     return updateRole(this.st, name, patch, power, ctx);
   }
 
@@ -135,11 +172,28 @@ export class AccessStore {
 
   /** Stores a checked grant inside `trx`. */
   async insertGrant(trx: Db, g: GrantInput, ctx: EventContext): Promise<Grant> {
-    const grant: Grant = { id: randomUUID(), role: g.role, collection: g.collection, actions: [...new Set(g.actions)], fields: [...new Set(g.fields)], statuses: g.statuses ?? null, scope: g.scope ?? null };
-    await trx.insertInto('grants').values({
-      id: grant.id, role: grant.role, collection: grant.collection, actions: JSON.stringify(grant.actions), fields: JSON.stringify(grant.fields),
-      statuses: grant.statuses ? JSON.stringify(grant.statuses) : null, scope: grant.scope ? JSON.stringify(grant.scope) : null, created_at: this.now(),
-    }).execute();
+    const grant: Grant = {
+      id: randomUUID(),
+      role: g.role,
+      collection: g.collection,
+      actions: [...new Set(g.actions)],
+      fields: [...new Set(g.fields)],
+      statuses: g.statuses ?? null,
+      scope: g.scope ?? null,
+    };
+    await trx
+      .insertInto('grants')
+      .values({
+        id: grant.id,
+        role: grant.role,
+        collection: grant.collection,
+        actions: JSON.stringify(grant.actions),
+        fields: JSON.stringify(grant.fields),
+        statuses: grant.statuses ? JSON.stringify(grant.statuses) : null,
+        scope: grant.scope ? JSON.stringify(grant.scope) : null,
+        created_at: this.now(),
+      })
+      .execute();
     await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'grant.created', grant } }, trx);
     return grant;
   }
@@ -148,10 +202,24 @@ export class AccessStore {
     const def = await this.registry.get(g.collection);
     if (!def) throw new AppError('NOT_FOUND');
     const problems = await this.checkGrant(g, def);
-    if (problems.length > 0) throw new AppError('VALIDATION_FAILED', problems.map((message) => ({ path: '/', message })));
+    if (problems.length > 0)
+      throw new AppError(
+        'VALIDATION_FAILED',
+        problems.map((message) => ({ path: '/', message })),
+      );
     // Nobody extends a role that already gives more than they hold, nor adds a grant wider than their own.
     power.check(await this.powerOfRoles([g.role]), `role ${g.role}`);
-    power.check({ roles: [g.role], permissions: [], menus: [], grants: [{ id: '', role: g.role, collection: g.collection, actions: g.actions, fields: g.fields, statuses: g.statuses ?? null, scope: g.scope ?? null }] }, 'grant');
+    power.check(
+      {
+        roles: [g.role],
+        permissions: [],
+        menus: [],
+        grants: [
+          { id: '', role: g.role, collection: g.collection, actions: g.actions, fields: g.fields, statuses: g.statuses ?? null, scope: g.scope ?? null },
+        ],
+      },
+      'grant',
+    );
     return this.db.transaction().execute((trx) => this.insertGrant(trx, g, ctx));
   }
 

@@ -16,7 +16,12 @@ interface ModelStore {
 }
 
 /** Every problem with an access model from a schema file (roles, departments, grants), or none. */
-export async function checkModel(store: Pick<ModelStore, 'listRoles' | 'checkGrant'>, model: AccessModel, defs: ReadonlyMap<string, CollectionDef>, prune: boolean): Promise<string[]> {
+export async function checkModel(
+  store: Pick<ModelStore, 'listRoles' | 'checkGrant'>,
+  model: AccessModel,
+  defs: ReadonlyMap<string, CollectionDef>,
+  prune: boolean,
+): Promise<string[]> {
   const problems: string[] = [];
   const fileRoles = new Set<string>();
   for (const r of model.roles) {
@@ -49,14 +54,29 @@ export async function checkModel(store: Pick<ModelStore, 'listRoles' | 'checkGra
  * each file role's grants become exactly the file's, and with `prune` roles and departments missing
  * from the file are deleted (with their grants and assignments). Audited as one access.changed event.
  */
-export async function applyModel(db: Db, log: SecurityLog, now: () => number, model: AccessModel, prune: boolean, ctx: EventContext): Promise<{ roles: string[]; departments: string[]; grants: number; removed: string[] }> {
+export async function applyModel(
+  db: Db,
+  log: SecurityLog,
+  now: () => number,
+  model: AccessModel,
+  prune: boolean,
+  ctx: EventContext,
+): Promise<{ roles: string[]; departments: string[]; grants: number; removed: string[] }> {
   return db.transaction().execute(async (trx) => {
     const removed: string[] = [];
     const known = new Set((await trx.selectFrom('roles').select('name').execute()).map((r) => r.name));
     for (const r of model.roles) {
-      const row = { description: r.description ?? null, permissions: JSON.stringify([...new Set(r.permissions ?? [])].sort()), menus: JSON.stringify([...new Set(r.menus ?? [])].sort()) };
+      const row = {
+        description: r.description ?? null,
+        permissions: JSON.stringify([...new Set(r.permissions ?? [])].sort()),
+        menus: JSON.stringify([...new Set(r.menus ?? [])].sort()),
+      };
       if (known.has(r.name)) await trx.updateTable('roles').set(row).where('name', '=', r.name).execute();
-      else await trx.insertInto('roles').values({ name: r.name, ...row, created_at: now() }).execute();
+      else
+        await trx
+          .insertInto('roles')
+          .values({ name: r.name, ...row, created_at: now() })
+          .execute();
       await trx.deleteFrom('grants').where('role', '=', r.name).execute();
     }
     if (prune) {
@@ -77,16 +97,34 @@ export async function applyModel(db: Db, log: SecurityLog, now: () => number, mo
     }
     const depts = new Set((await trx.selectFrom('departments').select('name').execute()).map((d) => d.name));
     for (const d of model.departments) {
-      if (depts.has(d.name)) await trx.updateTable('departments').set({ description: d.description ?? null }).where('name', '=', d.name).execute();
-      else await trx.insertInto('departments').values({ name: d.name, description: d.description ?? null, created_at: now() }).execute();
+      if (depts.has(d.name))
+        await trx
+          .updateTable('departments')
+          .set({ description: d.description ?? null })
+          .where('name', '=', d.name)
+          .execute();
+      else
+        await trx
+          .insertInto('departments')
+          .values({ name: d.name, description: d.description ?? null, created_at: now() })
+          .execute();
       await trx.deleteFrom('department_roles').where('department', '=', d.name).execute();
       for (const role of new Set(d.roles)) await trx.insertInto('department_roles').values({ department: d.name, role }).execute();
     }
     for (const g of model.grants) {
-      await trx.insertInto('grants').values({
-        id: randomUUID(), role: g.role, collection: g.collection, actions: JSON.stringify([...new Set(g.actions)]), fields: JSON.stringify([...new Set(g.fields)]),
-        statuses: g.statuses ? JSON.stringify(g.statuses) : null, scope: g.scope ? JSON.stringify(g.scope) : null, created_at: now(),
-      }).execute();
+      await trx
+        .insertInto('grants')
+        .values({
+          id: randomUUID(),
+          role: g.role,
+          collection: g.collection,
+          actions: JSON.stringify([...new Set(g.actions)]),
+          fields: JSON.stringify([...new Set(g.fields)]),
+          statuses: g.statuses ? JSON.stringify(g.statuses) : null,
+          scope: g.scope ? JSON.stringify(g.scope) : null,
+          created_at: now(),
+        })
+        .execute();
     }
     const result = { roles: model.roles.map((r) => r.name), departments: model.departments.map((d) => d.name), grants: model.grants.length, removed };
     await log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'schema.applied', ...result } }, trx);
@@ -96,9 +134,15 @@ export async function applyModel(db: Db, log: SecurityLog, now: () => number, mo
 
 /** The whole access model, for `palisade schema export`. */
 export async function exportModel(store: Pick<ModelStore, 'listRoles' | 'listDepartments' | 'listGrants'>): Promise<AccessModel> {
-  const roles = (await store.listRoles()).map((r) => ({ name: r.name, ...(r.description ? { description: r.description } : {}), permissions: r.permissions, menus: r.menus }));
+  const roles = (await store.listRoles()).map((r) => ({
+    name: r.name,
+    ...(r.description ? { description: r.description } : {}),
+    permissions: r.permissions,
+    menus: r.menus,
+  }));
   const departments = (await store.listDepartments()).map((d) => ({ name: d.name, ...(d.description ? { description: d.description } : {}), roles: d.roles }));
-  const grants = (await store.listGrants()).sort((a, b) => a.role.localeCompare(b.role) || a.collection.localeCompare(b.collection))
+  const grants = (await store.listGrants())
+    .sort((a, b) => a.role.localeCompare(b.role) || a.collection.localeCompare(b.collection))
     .map(({ id: _id, ...g }) => ({ ...g, ...(g.statuses === null ? { statuses: undefined } : {}), ...(g.scope === null ? { scope: undefined } : {}) }))
     .map((g) => JSON.parse(JSON.stringify(g)) as GrantInput);
   return { roles, departments, grants };

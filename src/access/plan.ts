@@ -73,7 +73,9 @@ export function condition(p: Plan, g: Grant, t = tableOf(p.def.name)): RawBuilde
   const of = ownershipField(p.def);
   if (owned && p.def.ownership === 'creator') parts.push(sql<SqlBool>`${sql.ref(`${t}.created_by`)} = ${p.vars.userId}`);
   if (owned && p.def.ownership === 'members' && of) {
-    parts.push(sql<SqlBool>`exists (select 1 from ${sql.table(membersTableOf(p.def.name, of.name))} o where o.record_id = ${sql.ref(`${t}.id`)} and o.user_id = ${p.vars.userId})`);
+    parts.push(
+      sql<SqlBool>`exists (select 1 from ${sql.table(membersTableOf(p.def.name, of.name))} o where o.record_id = ${sql.ref(`${t}.id`)} and o.user_id = ${p.vars.userId})`,
+    );
   }
   if (owned && p.def.ownership === 'group' && of) {
     parts.push(p.vars.departments.length === 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`${sql.ref(`${t}.${of.name}`)} in (${sql.join(p.vars.departments)})`);
@@ -94,7 +96,10 @@ export function scopeOf(p: Plan, alias?: string): RawBuilder<SqlBool> {
   if (p.grants.length === 0) return sql<SqlBool>`1 = 0`;
   const c = (h: Grant, g: Grant) => covers(p.def, h, g);
   const needed = p.grants.filter((g, i) => !p.grants.some((h, j) => j !== i && c(h, g) && (!c(g, h) || j < i)));
-  return sql<SqlBool>`(${sql.join(needed.map((g) => condition(p, g, alias)), sql` or `)})`;
+  return sql<SqlBool>`(${sql.join(
+    needed.map((g) => condition(p, g, alias)),
+    sql` or `,
+  )})`;
 }
 
 /** The per-row flags: column `__g<i>` is 1 where `grants[i]` holds for the row. */
@@ -163,8 +168,10 @@ export function unwritable(p: Plan, grants: Grant[], keys: string[], creating = 
  */
 export function refuseUniqueOutsideView(p: Plan, values: Record<string, unknown>): void {
   if (p.bypass) return;
-  const blocked = p.def.fields.filter((f) => f.unique && values[f.name] !== undefined && values[f.name] !== null && !p.wholeView.has(f.name)).map((f) => f.name);
-  if (blocked.length > 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: blocked }, 'unique field outside the caller\'s whole view');
+  const blocked = p.def.fields
+    .filter((f) => f.unique && values[f.name] !== undefined && values[f.name] !== null && !p.wholeView.has(f.name))
+    .map((f) => f.name);
+  if (blocked.length > 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: blocked }, "unique field outside the caller's whole view");
 }
 
 /** Whether the caller may set any group field to a department that is not theirs (a bypass grant, or an administrator). */

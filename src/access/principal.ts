@@ -7,7 +7,6 @@ import { SYSTEM_PERMISSIONS, type Grant } from './types.js';
 
 export { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from './types.js';
 
-
 /**
  * Who a signed-in user is for access decisions, read afresh on every request so that role,
  * department and grant changes apply at the next request on every instance.
@@ -33,13 +32,25 @@ const parseList = (s: string): string[] => {
 
 /** The roles a user holds (directly or through a department), with their permissions and menus. */
 async function heldRoles(db: Db, userId: string): Promise<Array<{ name: string; permissions: string; menus: string }>> {
-  return db.selectFrom('roles').select(['name', 'permissions', 'menus'])
-    .where((eb) => eb.or([
-      eb('name', 'in', eb.selectFrom('user_roles').select('role').where('user_id', '=', userId)),
-      eb('name', 'in', eb.selectFrom('department_roles').innerJoin('user_departments', 'user_departments.department', 'department_roles.department')
-        .select('department_roles.role').where('user_departments.user_id', '=', userId)),
-    ]))
-    .orderBy('name').execute();
+  return db
+    .selectFrom('roles')
+    .select(['name', 'permissions', 'menus'])
+    .where((eb) =>
+      eb.or([
+        eb('name', 'in', eb.selectFrom('user_roles').select('role').where('user_id', '=', userId)),
+        eb(
+          'name',
+          'in',
+          eb
+            .selectFrom('department_roles')
+            .innerJoin('user_departments', 'user_departments.department', 'department_roles.department')
+            .select('department_roles.role')
+            .where('user_departments.user_id', '=', userId),
+        ),
+      ]),
+    )
+    .orderBy('name')
+    .execute();
 }
 
 export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string | null): Promise<Principal> {

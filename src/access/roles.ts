@@ -18,24 +18,50 @@ export async function listRoles(st: StoreContext): Promise<RoleView[]> {
   return rows.map((r) => ({ name: r.name, description: r.description, permissions: parseList(r.permissions), menus: parseList(r.menus) }));
 }
 
-export async function createRole(st: StoreContext, input: { name: string; description?: string | null; permissions?: string[]; menus?: string[] }, power: Power, ctx: EventContext): Promise<RoleView> {
-  const role: RoleView = { name: input.name, description: input.description ?? null, permissions: [...new Set(input.permissions ?? [])].sort(), menus: [...new Set(input.menus ?? [])].sort() };
+export async function createRole(
+  st: StoreContext,
+  input: { name: string; description?: string | null; permissions?: string[]; menus?: string[] },
+  power: Power,
+  ctx: EventContext,
+): Promise<RoleView> {
+  const role: RoleView = {
+    name: input.name,
+    description: input.description ?? null,
+    permissions: [...new Set(input.permissions ?? [])].sort(),
+    menus: [...new Set(input.menus ?? [])].sort(),
+  };
   if (!ROLE.test(role.name)) throw new AppError('VALIDATION_FAILED', [{ path: '/name', message: 'lower-case letters, digits, _ and -' }]);
   checkRoleLists(role.permissions, role.menus);
   power.check({ roles: [role.name], permissions: role.permissions, menus: role.menus, grants: [] }, `role ${role.name}`);
   if (await st.db.selectFrom('roles').select('name').where('name', '=', role.name).executeTakeFirst()) throw new AppError('CONFLICT', { field: 'name' });
   await st.db.transaction().execute(async (trx) => {
-    await trx.insertInto('roles').values({ name: role.name, description: role.description, permissions: JSON.stringify(role.permissions), menus: JSON.stringify(role.menus), created_at: st.now() }).execute();
+    await trx
+      .insertInto('roles')
+      .values({
+        name: role.name,
+        description: role.description,
+        permissions: JSON.stringify(role.permissions),
+        menus: JSON.stringify(role.menus),
+        created_at: st.now(),
+      })
+      .execute();
     await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.created', role } }, trx);
   });
   return role;
 }
 
-export async function updateRole(st: StoreContext, name: string, patch: { description?: string | null; permissions?: string[]; menus?: string[] }, power: Power, ctx: EventContext): Promise<RoleView> {
+export async function updateRole(
+  st: StoreContext,
+  name: string,
+  patch: { description?: string | null; permissions?: string[]; menus?: string[] },
+  power: Power,
+  ctx: EventContext,
+): Promise<RoleView> {
   const before = (await listRoles(st)).find((r) => r.name === name);
   if (!before) throw new AppError('NOT_FOUND');
   const after: RoleView = {
-    name, description: patch.description !== undefined ? patch.description : before.description,
+    name,
+    description: patch.description !== undefined ? patch.description : before.description,
     permissions: patch.permissions ? [...new Set(patch.permissions)].sort() : before.permissions,
     menus: patch.menus ? [...new Set(patch.menus)].sort() : before.menus,
   };
@@ -43,7 +69,11 @@ export async function updateRole(st: StoreContext, name: string, patch: { descri
   power.check(await st.powerOfRoles([name]), `role ${name}`);
   power.check({ roles: [name], permissions: after.permissions, menus: after.menus, grants: [] }, `role ${name}`);
   await st.db.transaction().execute(async (trx) => {
-    await trx.updateTable('roles').set({ description: after.description, permissions: JSON.stringify(after.permissions), menus: JSON.stringify(after.menus) }).where('name', '=', name).execute();
+    await trx
+      .updateTable('roles')
+      .set({ description: after.description, permissions: JSON.stringify(after.permissions), menus: JSON.stringify(after.menus) })
+      .where('name', '=', name)
+      .execute();
     await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.updated', before, after } }, trx);
   });
   return after;
@@ -62,9 +92,17 @@ export async function deleteRole(st: StoreContext, name: string, power: Power, c
   });
 }
 
-export async function knownRoles(st: StoreContext, trx: Db, roles: readonly string[]): Promise<void> {
+export async function knownRoles(_st: StoreContext, trx: Db, roles: readonly string[]): Promise<void> {
   if (roles.length === 0) return;
-  const known = new Set((await trx.selectFrom('roles').select('name').where('name', 'in', [...roles]).execute()).map((r) => r.name));
+  const known = new Set(
+    (
+      await trx
+        .selectFrom('roles')
+        .select('name')
+        .where('name', 'in', [...roles])
+        .execute()
+    ).map((r) => r.name),
+  );
   const unknown = roles.filter((r) => !known.has(r));
   if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', [{ path: '/roles', message: `unknown roles: ${unknown.join(', ')}` }]);
 }

@@ -44,8 +44,10 @@ export const ownedBy = (def: CollectionDef, g: Grant): boolean => !!def.ownershi
  * the same one, and no status list or one that holds all of `g`'s. (Ownership is the caller's to add.)
  */
 export function rowsCover(h: Pick<Grant, 'scope' | 'statuses'>, g: Pick<Grant, 'scope' | 'statuses'>): boolean {
-  return (h.scope === null || JSON.stringify(h.scope) === JSON.stringify(g.scope))
-    && (h.statuses === null || (g.statuses !== null && g.statuses.every((s) => h.statuses!.includes(s))));
+  return (
+    (h.scope === null || JSON.stringify(h.scope) === JSON.stringify(g.scope)) &&
+    (h.statuses === null || (g.statuses?.every((s) => h.statuses!.includes(s)) ?? false))
+  );
 }
 
 /** The fields a scope filter names (keys that are not operators), anywhere in it. */

@@ -4,7 +4,13 @@ import type { FilterNode } from '../collections/filter.js';
 
 /** System permissions a role may carry (ACCESS-2). Administrators hold them all. */
 export const SYSTEM_PERMISSIONS = [
-  'users.manage', 'roles.manage', 'schema.manage', 'security.manage', 'audit.read', 'accounts.unlock', 'apikeys.manage',
+  'users.manage',
+  'roles.manage',
+  'schema.manage',
+  'security.manage',
+  'audit.read',
+  'accounts.unlock',
+  'apikeys.manage',
 ] as const;
 export type SystemPermission = (typeof SYSTEM_PERMISSIONS)[number];
 
@@ -60,13 +66,26 @@ export interface AccessModel {
 
 export function checkRoleLists(permissions: readonly string[], menus: readonly string[]): void {
   const problems: Array<{ path: string; message: string }> = [];
-  for (const p of permissions) if (!(SYSTEM_PERMISSIONS as readonly string[]).includes(p)) problems.push({ path: '/permissions', message: `unknown permission ${p.slice(0, 40)}` });
+  for (const p of permissions)
+    if (!(SYSTEM_PERMISSIONS as readonly string[]).includes(p)) problems.push({ path: '/permissions', message: `unknown permission ${p.slice(0, 40)}` });
   for (const m of menus) if (!MENU_KEY.test(m)) problems.push({ path: '/menus', message: `a menu key is dotted lower-case words: ${m.slice(0, 40)}` });
   if (problems.length > 0) throw new AppError('VALIDATION_FAILED', problems);
 }
 
-export const toGrant = (r: { id: string; role: string; collection: string; actions: string; fields: string; statuses: string | null; scope: string | null }): Grant => ({
-  id: r.id, role: r.role, collection: r.collection, actions: JSON.parse(r.actions), fields: JSON.parse(r.fields),
-  statuses: r.statuses ? JSON.parse(r.statuses) : null, scope: r.scope ? JSON.parse(r.scope) : null,
+export const toGrant = (r: {
+  id: string;
+  role: string;
+  collection: string;
+  actions: string;
+  fields: string;
+  statuses: string | null;
+  scope: string | null;
+}): Grant => ({
+  id: r.id,
+  role: r.role,
+  collection: r.collection,
+  actions: JSON.parse(r.actions),
+  fields: JSON.parse(r.fields),
+  statuses: r.statuses ? JSON.parse(r.statuses) : null,
+  scope: r.scope ? JSON.parse(r.scope) : null,
 });
-

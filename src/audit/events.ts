@@ -84,21 +84,27 @@ export interface StoredEvent {
 
 /** The one append-only store of security events (AUDIT-1). Every feature writes through it. */
 export class SecurityLog {
-  constructor(private readonly db: Db, private readonly now: () => number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {}
 
   async record(ctx: EventContext, ev: SecurityEvent, db: Db = this.db): Promise<void> {
-    await db.insertInto('security_events').values({
-      at: this.now(),
-      type: ev.type,
-      outcome: ev.outcome,
-      actor_id: ctx.actor.id,
-      actor_name: ctx.actor.name,
-      subject_id: ev.subjectId ?? null,
-      ip: ctx.ip ?? null,
-      user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
-      request_id: ctx.requestId ?? null,
-      details: ev.details ? JSON.stringify(ev.details) : null,
-    }).execute();
+    await db
+      .insertInto('security_events')
+      .values({
+        at: this.now(),
+        type: ev.type,
+        outcome: ev.outcome,
+        actor_id: ctx.actor.id,
+        actor_name: ctx.actor.name,
+        subject_id: ev.subjectId ?? null,
+        ip: ctx.ip ?? null,
+        user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
+        request_id: ctx.requestId ?? null,
+        details: ev.details ? JSON.stringify(ev.details) : null,
+      })
+      .execute();
   }
 
   async list(f: EventFilter): Promise<StoredEvent[]> {

@@ -47,20 +47,25 @@ export class AccountLocks {
   async lock(userId: string, reason: string, until: number | null, by: string | null, ctx: EventContext, db: Db = this.db): Promise<void> {
     const now = this.now();
     await inTransaction(db, async (trx) => {
-      const inserted = await trx.insertInto('account_locks')
+      const inserted = await trx
+        .insertInto('account_locks')
         .values({ user_id: userId, locked_at: now, locked_until: until, reason, locked_by: by })
         .onConflict((oc) => {
           const up = oc.column('user_id').doUpdateSet({ locked_at: now, locked_until: until, reason, locked_by: by });
-          return by === null
-            ? up.where((eb) => eb.or([eb('account_locks.locked_by', 'is', null), eb('account_locks.locked_until', '<=', now)]))
-            : up;
+          return by === null ? up.where((eb) => eb.or([eb('account_locks.locked_by', 'is', null), eb('account_locks.locked_until', '<=', now)])) : up;
         })
         .executeTakeFirst();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 1) === 0) return;
-      await this.log.record(ctx, {
-        type: 'account.locked', outcome: 'info', subjectId: userId,
-        details: { reason, until: until === null ? 'until unlocked' : new Date(until).toISOString(), by: by ? 'administrator' : 'lockout' },
-      }, trx);
+      await this.log.record(
+        ctx,
+        {
+          type: 'account.locked',
+          outcome: 'info',
+          subjectId: userId,
+          details: { reason, until: until === null ? 'until unlocked' : new Date(until).toISOString(), by: by ? 'administrator' : 'lockout' },
+        },
+        trx,
+      );
     });
   }
 
@@ -90,17 +95,38 @@ export class AccountLocks {
 
   /** Removes an automatic or timed lock that has ended; true for the one caller that removed it. */
   async clearEnded(userId: string): Promise<boolean> {
-    const res = await this.db.deleteFrom('account_locks').where('user_id', '=', userId)
-      .where('locked_until', 'is not', null).where('locked_until', '<=', this.now()).executeTakeFirst();
+    const res = await this.db
+      .deleteFrom('account_locks')
+      .where('user_id', '=', userId)
+      .where('locked_until', 'is not', null)
+      .where('locked_until', '<=', this.now())
+      .executeTakeFirst();
     return Number(res.numDeletedRows) > 0;
   }
 
   async listLocked(): Promise<LockInfo[]> {
-    const rows = await this.db.selectFrom('account_locks').innerJoin('users', 'users.id', 'account_locks.user_id')
-      .select(['account_locks.user_id', 'users.username', 'account_locks.locked_at', 'account_locks.locked_until', 'account_locks.reason', 'account_locks.locked_by'])
+    const rows = await this.db
+      .selectFrom('account_locks')
+      .innerJoin('users', 'users.id', 'account_locks.user_id')
+      .select([
+        'account_locks.user_id',
+        'users.username',
+        'account_locks.locked_at',
+        'account_locks.locked_until',
+        'account_locks.reason',
+        'account_locks.locked_by',
+      ])
       .where((eb) => eb.or([eb('account_locks.locked_until', 'is', null), eb('account_locks.locked_until', '>', this.now())]))
-      .orderBy('account_locks.locked_at', 'desc').execute();
-    return rows.map((r) => ({ userId: r.user_id, username: r.username, lockedAt: r.locked_at, lockedUntil: r.locked_until, reason: r.reason, lockedBy: r.locked_by }));
+      .orderBy('account_locks.locked_at', 'desc')
+      .execute();
+    return rows.map((r) => ({
+      userId: r.user_id,
+      username: r.username,
+      lockedAt: r.locked_at,
+      lockedUntil: r.locked_until,
+      reason: r.reason,
+      lockedBy: r.locked_by,
+    }));
   }
 
   private async lift(userId: string, ctx: EventContext, automaticOnly: boolean, db: Db): Promise<boolean> {
@@ -110,7 +136,11 @@ export class AccountLocks {
       const res = await q.executeTakeFirst();
       const lifted = Number(res.numDeletedRows) > 0;
       if (lifted) {
-        await this.log.record(ctx, { type: 'account.unlocked', outcome: 'info', subjectId: userId, details: { by: automaticOnly ? 'password_reset' : ctx.actor.name } }, trx);
+        await this.log.record(
+          ctx,
+          { type: 'account.unlocked', outcome: 'info', subjectId: userId, details: { by: automaticOnly ? 'password_reset' : ctx.actor.name } },
+          trx,
+        );
       }
       return lifted;
     });

@@ -54,7 +54,7 @@ export class LockoutService {
     let count = await this.shared.incr(`fail:${subject}`, settings.interval * 1000);
     // The counter outlives the lock it caused (it is never reset while attempts may still be racing
     // to it); the first attempt after an automatic lock ended starts counting afresh.
-    if (count > settings.maxAttempts && userId && await this.locks.clearEnded(userId)) {
+    if (count > settings.maxAttempts && userId && (await this.locks.clearEnded(userId))) {
       await this.shared.del(`fail:${subject}`);
       count = await this.shared.incr(`fail:${subject}`, settings.interval * 1000);
     }
@@ -142,7 +142,8 @@ export class SpreadDetector {
       await this.logEnd(now, ctx);
       await this.shared.set('spread:last', String(until), (s.pause + 86400) * 1000);
       await this.log.record(ctx, {
-        type: 'signin.paused', outcome: 'info',
+        type: 'signin.paused',
+        outcome: 'info',
         details: { failures: count, windowSeconds: s.window, until: new Date(until).toISOString() },
       });
     }

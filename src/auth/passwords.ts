@@ -22,7 +22,10 @@ export { HARD_MAX_LENGTH as MAX_PASSWORD_LENGTH } from './password-policy/schema
 export class HashQueue {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
-  constructor(private readonly concurrency: number, private readonly queueMax: number) {}
+  constructor(
+    private readonly concurrency: number,
+    private readonly queueMax: number,
+  ) {}
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
@@ -35,7 +38,8 @@ export class HashQueue {
       return await fn();
     } finally {
       const next = this.waiting.shift();
-      if (next) next(); else this.running--;
+      if (next) next();
+      else this.running--;
     }
   }
 }

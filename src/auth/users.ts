@@ -31,10 +31,17 @@ export interface PublicUser {
 
 export function publicUser(u: UsersTable): PublicUser {
   return {
-    id: u.id, username: u.username, email: u.email, status: u.status, isAdmin: u.is_admin === 1,
-    createdAt: new Date(u.created_at).toISOString(), updatedAt: new Date(u.updated_at).toISOString(),
-    hasPassword: u.password_hash !== null, passwordChangedAt: u.password_changed_at === null ? null : new Date(u.password_changed_at).toISOString(),
-    mustChangePassword: u.must_change_password === 1, ssoOnly: u.sso_only === 1,
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    status: u.status,
+    isAdmin: u.is_admin === 1,
+    createdAt: new Date(u.created_at).toISOString(),
+    updatedAt: new Date(u.updated_at).toISOString(),
+    hasPassword: u.password_hash !== null,
+    passwordChangedAt: u.password_changed_at === null ? null : new Date(u.password_changed_at).toISOString(),
+    mustChangePassword: u.must_change_password === 1,
+    ssoOnly: u.sso_only === 1,
   };
 }
 
@@ -100,7 +107,10 @@ export class UserService {
   }
 
   async count(): Promise<number> {
-    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -110,7 +120,11 @@ export class UserService {
 
   async findByName(name: string): Promise<UsersTable | undefined> {
     const n = normaliseIdentifier(name);
-    return this.db.selectFrom('users').selectAll().where((eb) => eb.or([eb('username', '=', n), eb('email', '=', n)])).executeTakeFirst();
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb.or([eb('username', '=', n), eb('email', '=', n)]))
+      .executeTakeFirst();
   }
 
   async list(limit: number, offset: number): Promise<UsersTable[]> {
@@ -126,7 +140,8 @@ export class UserService {
     const username = normaliseIdentifier(input.username);
     const email = input.email ? plainEmail(input.email) : null;
     let hash: string | null = null;
-    if (input.password !== undefined && input.passwordHash !== undefined) throw new AppError('VALIDATION_FAILED', { message: 'give password or passwordHash, not both' });
+    if (input.password !== undefined && input.passwordHash !== undefined)
+      throw new AppError('VALIDATION_FAILED', { message: 'give password or passwordHash, not both' });
     if (input.ssoOnly && (input.password !== undefined || input.passwordHash !== undefined || input.mustChangePassword)) {
       throw new AppError('VALIDATION_FAILED', { message: 'an SSO-only user has no password' });
     }
@@ -135,26 +150,46 @@ export class UserService {
       await this.policy.assertAcceptable(input.password, { username, email });
       hash = await this.hasher.hash(input.password);
     } else if (input.passwordHash !== undefined) {
-      if (!isImportableHash(input.passwordHash)) throw new AppError('VALIDATION_FAILED', { message: 'passwordHash must be an argon2id, bcrypt or $scrypt$ hash' });
+      if (!isImportableHash(input.passwordHash))
+        throw new AppError('VALIDATION_FAILED', { message: 'passwordHash must be an argon2id, bcrypt or $scrypt$ hash' });
       hash = input.passwordHash;
     }
     const now = this.now();
     const row: UsersTable = {
-      id: randomUUID(), username, email, password_hash: hash, status: 'active', is_admin: input.isAdmin ? 1 : 0,
-      created_at: now, updated_at: now, password_changed_at: hash ? now : null,
-      must_change_password: input.mustChangePassword ? 1 : 0, sso_only: input.ssoOnly ? 1 : 0, password_reminded_at: null,
+      id: randomUUID(),
+      username,
+      email,
+      password_hash: hash,
+      status: 'active',
+      is_admin: input.isAdmin ? 1 : 0,
+      created_at: now,
+      updated_at: now,
+      password_changed_at: hash ? now : null,
+      must_change_password: input.mustChangePassword ? 1 : 0,
+      sso_only: input.ssoOnly ? 1 : 0,
+      password_reminded_at: null,
     };
     await this.db.transaction().execute(async (trx) => {
-      const clash = await trx.selectFrom('users').select('id')
-        .where((eb) => eb.or([eb('username', '=', username), ...(email ? [eb('email', '=', email), eb('username', '=', email)] : []), eb('email', '=', username)]))
+      const clash = await trx
+        .selectFrom('users')
+        .select('id')
+        .where((eb) =>
+          eb.or([eb('username', '=', username), ...(email ? [eb('email', '=', email), eb('username', '=', email)] : []), eb('email', '=', username)]),
+        )
         .executeTakeFirst();
       if (clash) throw new AppError('CONFLICT', { field: 'username or email' });
       await trx.insertInto('users').values(row).execute();
       if (hash) await trx.insertInto('password_history').values({ user_id: row.id, hash, created_at: now }).execute();
-      await this.log.record(ctx, {
-        type: 'user.created', outcome: 'success', subjectId: row.id,
-        details: { username, isAdmin: row.is_admin === 1, importedHash: input.passwordHash !== undefined },
-      }, trx);
+      await this.log.record(
+        ctx,
+        {
+          type: 'user.created',
+          outcome: 'success',
+          subjectId: row.id,
+          details: { username, isAdmin: row.is_admin === 1, importedHash: input.passwordHash !== undefined },
+        },
+        trx,
+      );
     });
     return row;
   }
@@ -168,8 +203,12 @@ export class UserService {
       if (patch.email !== undefined) {
         set.email = patch.email === null ? null : plainEmail(patch.email);
         if (set.email) {
-          const clash = await trx.selectFrom('users').select('id').where('id', '!=', id)
-            .where((eb) => eb.or([eb('email', '=', set.email!), eb('username', '=', set.email!)])).executeTakeFirst();
+          const clash = await trx
+            .selectFrom('users')
+            .select('id')
+            .where('id', '!=', id)
+            .where((eb) => eb.or([eb('email', '=', set.email!), eb('username', '=', set.email!)]))
+            .executeTakeFirst();
           if (clash) throw new AppError('CONFLICT', { field: 'email' });
         }
       }
@@ -188,7 +227,11 @@ export class UserService {
       if (patch.status === 'disabled' && before.status !== 'disabled') {
         await this.sessions.endUserSessions(id, 'user_disabled', ctx, undefined, trx);
       }
-      await this.log.record(ctx, { type: 'user.updated', outcome: 'success', subjectId: id, details: { changed: Object.keys(patch), ...(linksVoided > 0 ? { linksVoided } : {}) } }, trx);
+      await this.log.record(
+        ctx,
+        { type: 'user.updated', outcome: 'success', subjectId: id, details: { changed: Object.keys(patch), ...(linksVoided > 0 ? { linksVoided } : {}) } },
+        trx,
+      );
       return { ...before, ...set } as UsersTable;
     });
   }

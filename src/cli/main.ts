@@ -37,7 +37,9 @@ class UsageError extends Error {}
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 function config(generateKey: boolean): AppConfig {
@@ -68,7 +70,9 @@ async function start(): Promise<void> {
     const root = await ensureRootUser(s);
     if (root.generatedPassword) {
       // Printed once, to the terminal only, never through the logger.
-      process.stdout.write(`\n  Root user "${root.username}" created. Its generated password, shown only this once:\n\n    ${root.generatedPassword}\n\n  Sign in and change it, or set INIT_ROOT_PASSWORD before the first start.\n\n`);
+      process.stdout.write(
+        `\n  Root user "${root.username}" created. Its generated password, shown only this once:\n\n    ${root.generatedPassword}\n\n  Sign in and change it, or set INIT_ROOT_PASSWORD before the first start.\n\n`,
+      );
     }
   } catch (e) {
     if (!(e instanceof AppError && e.code === 'CONFLICT')) throw e; // another instance created it first
@@ -106,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   // `schema apply FILE`: the file is an argument, not part of the command name.
   const cmd = positionals.slice(0, positionals[0] === 'schema' ? 2 : positionals.length).join(' ');
   if (values.help || cmd === '') {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
   switch (cmd) {
@@ -119,12 +123,17 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'config check': {
       const c = config(false);
-      process.stdout.write(`configuration is valid: ${c.databaseUrl ? 'PostgreSQL' : 'SQLite in ' + c.dataDir}, ${c.redisUrl ? 'Redis' : 'database'} shared state, key from ${c.appKeySource === 'generated' ? 'the data directory' : 'APP_KEY'}\n`);
+      process.stdout.write(
+        `configuration is valid: ${c.databaseUrl ? 'PostgreSQL' : `SQLite in ${c.dataDir}`}, ${c.redisUrl ? 'Redis' : 'database'} shared state, key from ${c.appKeySource === 'generated' ? 'the data directory' : 'APP_KEY'}\n`,
+      );
       if (c.redisUrl) {
         // A warning, not a problem: what a guarantee rests on is in the database (docs/architecture.md).
         const p = await redisPersistence(c.redisUrl);
         if (p.state === 'persistent') process.stdout.write(`Redis persistence: ${p.detail}\n`);
-        else if (p.state === 'none') process.stderr.write(`palisade: warning: the configured Redis has no persistence (${p.detail}): a Redis restart forgets the rate-limit windows and the sign-in pause; renewal claims, failed-attempt counts, locks and revocations are kept in the database\n`);
+        else if (p.state === 'none')
+          process.stderr.write(
+            `palisade: warning: the configured Redis has no persistence (${p.detail}): a Redis restart forgets the rate-limit windows and the sign-in pause; renewal claims, failed-attempt counts, locks and revocations are kept in the database\n`,
+          );
         else process.stderr.write(`palisade: warning: Redis persistence could not be verified: ${p.detail}\n`);
       }
       return 0;
@@ -133,7 +142,10 @@ export async function main(argv: string[]): Promise<number> {
       return withServices(async (s) => {
         if (!values.username) throw new UsageError('--username is required');
         const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: values.username, email: values.email });
-        const u = await s.users.create({ username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false }, { actor: CLI_ACTOR });
+        const u = await s.users.create(
+          { username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false },
+          { actor: CLI_ACTOR },
+        );
         process.stdout.write(`created user ${u.username} (${u.id})\n`);
         if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
         return 0;
@@ -169,7 +181,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'user departments':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
-        const list = (values.set ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+        const list = (values.set ?? '')
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
         if (values.set === undefined) throw new UsageError(`${cmd} needs --set a,b (an empty --set "" removes all)`);
         if (cmd === 'user roles') await s.access.setUserRoles(u.id, list, FULL_POWER, { actor: CLI_ACTOR });
         else await s.access.setUserDepartments(u.id, list, FULL_POWER, { actor: CLI_ACTOR });
@@ -196,10 +211,14 @@ export async function main(argv: string[]): Promise<number> {
         if (!file) throw new UsageError('schema apply needs a FILE (JSON or YAML)');
         const parsed = parseSchemaFile(readFileSync(file, 'utf8'), file);
         const r = await applySchema(s.collections, s.access, parsed, { prune: values.prune ?? false }, { actor: CLI_ACTOR });
-        process.stdout.write(`created: ${r.created.join(', ') || 'none'}\nfields added: ${r.fieldsAdded.join(', ') || 'none'}\nfields removed: ${r.fieldsRemoved.join(', ') || 'none'}\n`);
+        process.stdout.write(
+          `created: ${r.created.join(', ') || 'none'}\nfields added: ${r.fieldsAdded.join(', ') || 'none'}\nfields removed: ${r.fieldsRemoved.join(', ') || 'none'}\n`,
+        );
         if (r.access) {
           const a = r.access;
-          process.stdout.write(`roles: ${a.roles.join(', ') || 'none'}\ndepartments: ${a.departments.join(', ') || 'none'}\ngrants: ${a.grants}\nremoved: ${a.removed.join(', ') || 'none'}\n`);
+          process.stdout.write(
+            `roles: ${a.roles.join(', ') || 'none'}\ndepartments: ${a.departments.join(', ') || 'none'}\ngrants: ${a.grants}\nremoved: ${a.removed.join(', ') || 'none'}\n`,
+          );
         }
         return 0;
       });
@@ -223,16 +242,17 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { if (code >= 0) process.exit(code); },
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
     else if (e instanceof UsageError) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
-      const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ' ' + JSON.stringify(e.details) : '';
+      const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ` ${JSON.stringify(e.details)}` : '';
       process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
-    }
-    else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
+    } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(e instanceof UsageError ? 2 : 1);
   },
 );

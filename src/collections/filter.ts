@@ -71,7 +71,8 @@ export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
   if (numeric && (typeof v !== 'number' || !Number.isFinite(v))) throw new AppError('FILTER_INVALID', { message: `${f!.name.slice(0, 40)} takes a number` });
   // Integer and date-time columns are 64-bit integers: a fraction or a number past 2^53 is refused
   // before PostgreSQL would fail on it (SQLite would silently compare it as a float).
-  if ((f?.type === 'integer' || f?.type === 'datetime') && !Number.isSafeInteger(v)) throw new AppError('FILTER_INVALID', { message: `${f.name.slice(0, 40)} takes a whole number of at most 2^53` });
+  if ((f?.type === 'integer' || f?.type === 'datetime') && !Number.isSafeInteger(v))
+    throw new AppError('FILTER_INVALID', { message: `${f.name.slice(0, 40)} takes a whole number of at most 2^53` });
   if (f?.type === 'boolean') throw new AppError('FILTER_INVALID', { message: `${f.name.slice(0, 40)} takes true or false` });
   if (!numeric && typeof v !== 'string') throw new AppError('FILTER_INVALID', { message: `${(f?.name ?? 'this field').slice(0, 40)} takes a string` });
   return v;
@@ -99,7 +100,8 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
     const parts: RawBuilder<SqlBool>[] = [];
     for (const [key, value] of Object.entries(n)) {
       if (key === '$and' || key === '$or') {
-        if (!Array.isArray(value) || value.length === 0 || value.length > 50) throw new AppError('FILTER_INVALID', { message: `${key} takes a non-empty list` });
+        if (!Array.isArray(value) || value.length === 0 || value.length > 50)
+          throw new AppError('FILTER_INVALID', { message: `${key} takes a non-empty list` });
         const subs = value.map((v) => walk(v, depth + 1));
         parts.push(sql<SqlBool>`(${sql.join(subs, key === '$and' ? sql` and ` : sql` or `)})`);
       } else if (key === '$not') {
@@ -147,17 +149,32 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
       }
       const col = sql.ref(`${table}.${column}`);
       switch (op) {
-        case '$null': conds.push(v ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} is not null`); break;
-        case '$eq': conds.push(v === null ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} = ${toColumnValue(field, v)}`); break;
-        case '$ne': conds.push(v === null ? sql<SqlBool>`${col} is not null` : sql<SqlBool>`(${col} is null or ${col} <> ${toColumnValue(field, v)})`); break;
-        case '$gt': conds.push(sql<SqlBool>`${col} > ${toColumnValue(field, v)}`); break;
-        case '$gte': conds.push(sql<SqlBool>`${col} >= ${toColumnValue(field, v)}`); break;
-        case '$lt': conds.push(sql<SqlBool>`${col} < ${toColumnValue(field, v)}`); break;
-        case '$lte': conds.push(sql<SqlBool>`${col} <= ${toColumnValue(field, v)}`); break;
+        case '$null':
+          conds.push(v ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} is not null`);
+          break;
+        case '$eq':
+          conds.push(v === null ? sql<SqlBool>`${col} is null` : sql<SqlBool>`${col} = ${toColumnValue(field, v)}`);
+          break;
+        case '$ne':
+          conds.push(v === null ? sql<SqlBool>`${col} is not null` : sql<SqlBool>`(${col} is null or ${col} <> ${toColumnValue(field, v)})`);
+          break;
+        case '$gt':
+          conds.push(sql<SqlBool>`${col} > ${toColumnValue(field, v)}`);
+          break;
+        case '$gte':
+          conds.push(sql<SqlBool>`${col} >= ${toColumnValue(field, v)}`);
+          break;
+        case '$lt':
+          conds.push(sql<SqlBool>`${col} < ${toColumnValue(field, v)}`);
+          break;
+        case '$lte':
+          conds.push(sql<SqlBool>`${col} <= ${toColumnValue(field, v)}`);
+          break;
         case '$like':
         case '$ilike': {
           if (typeof v !== 'string' || v.length > 200) throw new AppError('FILTER_INVALID', { message: `${op} takes a string` });
-          if (field && !['string', 'text', 'email', 'enum', 'status', 'user', 'relation', 'group'].includes(field.type)) throw new AppError('FILTER_INVALID', { message: `${op} applies to text fields` });
+          if (field && !['string', 'text', 'email', 'enum', 'status', 'user', 'relation', 'group'].includes(field.type))
+            throw new AppError('FILTER_INVALID', { message: `${op} applies to text fields` });
           checkLikePattern(v);
           conds.push(op === '$like' ? sql<SqlBool>`${col} like ${v} escape '\\'` : sql<SqlBool>`lower(${col}) like lower(${v}) escape '\\'`);
           break;
@@ -203,15 +220,18 @@ export function checkLikePattern(v: string): void {
   for (let i = 0; i < v.length; i++) {
     if (v[i] !== '\\') continue;
     const next = v[i + 1];
-    if (next !== '%' && next !== '_' && next !== '\\') throw new AppError('FILTER_INVALID', { message: 'in a pattern, a backslash escapes only %, _ or a backslash' });
+    if (next !== '%' && next !== '_' && next !== '\\')
+      throw new AppError('FILTER_INVALID', { message: 'in a pattern, a backslash escapes only %, _ or a backslash' });
     i++;
   }
 }
 
 function membersCondition(def: CollectionDef, table: string, f: FieldDef, op: string, v: unknown): RawBuilder<SqlBool> {
   const jt = membersTableOf(def.name, f.name);
-  const exists = (ids: unknown[]) => ids.length === 0 ? sql<SqlBool>`1 = 0`
-    : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${table}.id`)} and m.user_id in (${sql.join(ids)}))`;
+  const exists = (ids: unknown[]) =>
+    ids.length === 0
+      ? sql<SqlBool>`1 = 0`
+      : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${table}.id`)} and m.user_id in (${sql.join(ids)}))`;
   const ids = op === '$eq' && typeof v === 'string' ? [v] : op === '$in' && Array.isArray(v) && v.length <= 500 ? v.filter((x) => typeof x === 'string') : null;
   if (ids !== null) {
     if (ids.some((x) => x.includes('\u0000'))) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });

@@ -7,11 +7,17 @@ import { checkCollection, membersTableOf, tableOf, type CollectionDef, type Fiel
 /** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table. */
 function columnType(f: FieldDef): 'text' | 'bigint' | 'numeric' | 'integer' | null {
   switch (f.type) {
-    case 'integer': case 'datetime': return 'bigint';
-    case 'decimal': return 'numeric';
-    case 'boolean': return 'integer';
-    case 'members': return null;
-    default: return 'text';
+    case 'integer':
+    case 'datetime':
+      return 'bigint';
+    case 'decimal':
+      return 'numeric';
+    case 'boolean':
+      return 'integer';
+    case 'members':
+      return null;
+    default:
+      return 'text';
   }
 }
 
@@ -33,7 +39,11 @@ const indexName = (collection: string, field: string, unique: boolean) => `${uni
  * transactionally) and audited as `schema.changed`.
  */
 export class CollectionRegistry {
-  constructor(private readonly db: Db, private readonly log: SecurityLog, private readonly now: () => number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
+  ) {}
 
   /**
    * Runs a schema change in a transaction that first takes the schema lock, so that concurrent
@@ -66,11 +76,18 @@ export class CollectionRegistry {
     return new Set(rows.map((r) => r.name).filter((n) => n !== except));
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
   private async addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
     const type = columnType(f);
     if (type === null) {
-      await trx.schema.createTable(membersTableOf(collection, f.name))
-        .addColumn('record_id', 'text', (c) => c.notNull().references(`${tableOf(collection)}.id`).onDelete('cascade'))
+      await trx.schema
+        .createTable(membersTableOf(collection, f.name))
+        .addColumn('record_id', 'text', (c) =>
+          c
+            .notNull()
+            .references(`${tableOf(collection)}.id`)
+            .onDelete('cascade'),
+        )
         .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
         .addPrimaryKeyConstraint(`pk_${collection}__${f.name}`, ['record_id', 'user_id'])
         .execute();
@@ -78,19 +95,36 @@ export class CollectionRegistry {
       return;
     }
     await trx.schema.alterTable(tableOf(collection)).addColumn(f.name, type).execute();
-    if (f.unique) await trx.schema.createIndex(indexName(collection, f.name, true)).on(tableOf(collection)).column(f.name).unique().execute();
+    if (f.unique)
+      await trx.schema
+        .createIndex(indexName(collection, f.name, true))
+        .on(tableOf(collection))
+        .column(f.name)
+        .unique()
+        .execute();
     else if (f.indexed || f.type === 'status' || f.type === 'user' || f.type === 'relation' || f.type === 'group') {
-      await trx.schema.createIndex(indexName(collection, f.name, false)).on(tableOf(collection)).column(f.name).execute();
+      await trx.schema
+        .createIndex(indexName(collection, f.name, false))
+        .on(tableOf(collection))
+        .column(f.name)
+        .execute();
     }
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
   private async dropColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
     if (columnType(f) === null) {
       await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
       return;
     }
-    await trx.schema.dropIndex(indexName(collection, f.name, true)).ifExists().execute();
-    await trx.schema.dropIndex(indexName(collection, f.name, false)).ifExists().execute();
+    await trx.schema
+      .dropIndex(indexName(collection, f.name, true))
+      .ifExists()
+      .execute();
+    await trx.schema
+      .dropIndex(indexName(collection, f.name, false))
+      .ifExists()
+      .execute();
     await trx.schema.alterTable(tableOf(collection)).dropColumn(f.name).execute();
   }
 
@@ -107,7 +141,8 @@ export class CollectionRegistry {
       if (names.has(def.name)) throw new AppError('CONFLICT', { field: 'name' });
       const problems = checkCollection(def, names);
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
-      await trx.schema.createTable(tableOf(def.name))
+      await trx.schema
+        .createTable(tableOf(def.name))
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
@@ -117,7 +152,11 @@ export class CollectionRegistry {
       await trx.schema.createIndex(`ix_${def.name}__created_by`).on(tableOf(def.name)).column('created_by').execute();
       for (const f of def.fields) await this.addColumn(trx, def.name, f);
       await this.store(trx, def, true);
-      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.created', collection: def.name, fields: def.fields.map((f) => f.name) } }, trx);
+      await this.log.record(
+        ctx,
+        { type: 'schema.changed', outcome: 'success', details: { change: 'collection.created', collection: def.name, fields: def.fields.map((f) => f.name) } },
+        trx,
+      );
       return def;
     });
   }
@@ -131,7 +170,11 @@ export class CollectionRegistry {
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
       await this.addColumn(trx, collection, f);
       await this.store(trx, next, false);
-      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.added', collection, field: f.name, type: f.type } }, trx);
+      await this.log.record(
+        ctx,
+        { type: 'schema.changed', outcome: 'success', details: { change: 'field.added', collection, field: f.name, type: f.type } },
+        trx,
+      );
       return next;
     });
   }
@@ -155,7 +198,11 @@ export class CollectionRegistry {
           await trx.deleteFrom('grants').where('id', '=', g.id).execute();
         } else {
           const fields = (JSON.parse(g.fields) as string[]).filter((x) => x !== field);
-          await trx.updateTable('grants').set({ fields: JSON.stringify(fields) }).where('id', '=', g.id).execute();
+          await trx
+            .updateTable('grants')
+            .set({ fields: JSON.stringify(fields) })
+            .where('id', '=', g.id)
+            .execute();
         }
       }
       await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.removed', collection, field } }, trx);
@@ -173,7 +220,20 @@ export class CollectionRegistry {
       const problems = checkCollection(next, await this.names(trx, collection));
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
       await this.store(trx, next, false);
-      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.ownership', collection, before: { ownership: def.ownership ?? null, ownershipBypass: def.ownershipBypass ?? [] }, after: { ownership: next.ownership ?? null, ownershipBypass: next.ownershipBypass ?? [] } } }, trx);
+      await this.log.record(
+        ctx,
+        {
+          type: 'schema.changed',
+          outcome: 'success',
+          details: {
+            change: 'collection.ownership',
+            collection,
+            before: { ownership: def.ownership ?? null, ownershipBypass: def.ownershipBypass ?? [] },
+            after: { ownership: next.ownership ?? null, ownershipBypass: next.ownershipBypass ?? [] },
+          },
+        },
+        trx,
+      );
       return next;
     });
   }
@@ -181,8 +241,9 @@ export class CollectionRegistry {
   async drop(collection: string, ctx: EventContext): Promise<void> {
     await this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
-      const others = (await trx.selectFrom('collections').select('definition').where('name', '!=', collection).execute())
-        .map((r) => JSON.parse(r.definition) as CollectionDef);
+      const others = (await trx.selectFrom('collections').select('definition').where('name', '!=', collection).execute()).map(
+        (r) => JSON.parse(r.definition) as CollectionDef,
+      );
       const referrers = others.filter((o) => o.fields.some((f) => f.type === 'relation' && f.target === collection)).map((o) => o.name);
       if (referrers.length > 0) throw new AppError('SCHEMA_INVALID', { problems: [`referenced by ${referrers.join(', ')}`] });
       for (const f of def.fields) if (f.type === 'members') await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();

@@ -5,8 +5,20 @@
 import { isPlainAddress } from '../mail/address.js';
 
 export const FIELD_TYPES = [
-  'string', 'text', 'integer', 'decimal', 'boolean', 'datetime', 'json', 'email',
-  'enum', 'status', 'user', 'relation', 'members', 'group',
+  'string',
+  'text',
+  'integer',
+  'decimal',
+  'boolean',
+  'datetime',
+  'json',
+  'email',
+  'enum',
+  'status',
+  'user',
+  'relation',
+  'members',
+  'group',
 ] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
@@ -37,9 +49,15 @@ export interface CollectionDef {
 }
 
 /** The system fields every record has, as clients name them, and their columns: the one list. */
-export const SYSTEM_COLUMNS: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>, {
-  id: 'id', createdAt: 'created_at', updatedAt: 'updated_at', createdBy: 'created_by', updatedBy: 'updated_by',
-}));
+export const SYSTEM_COLUMNS: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, {
+    id: 'id',
+    createdAt: 'created_at',
+    updatedAt: 'updated_at',
+    createdBy: 'created_by',
+    updatedBy: 'updated_by',
+  }),
+);
 /** Whether a name is a system field as clients name it (every caller reads it on every row). */
 export const isSystemField = (name: string): boolean => !!SYSTEM_COLUMNS[name];
 /** The system fields that hold a date-time (stored as epoch milliseconds). */
@@ -48,7 +66,25 @@ export const isSystemDatetime = (name: string): boolean => name === 'createdAt' 
 export const isSystemName = (name: string): boolean => !!SYSTEM_COLUMNS[name] || Object.values(SYSTEM_COLUMNS).includes(name);
 
 const NAME = /^[a-z][a-z0-9_]{0,40}$/;
-const RESERVED = new Set(['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'createdat', 'updatedat', 'createdby', 'updatedby', 'select', 'from', 'where', 'table', 'order', 'group', 'user', 'expand']);
+const RESERVED = new Set([
+  'id',
+  'created_at',
+  'updated_at',
+  'created_by',
+  'updated_by',
+  'createdat',
+  'updatedat',
+  'createdby',
+  'updatedby',
+  'select',
+  'from',
+  'where',
+  'table',
+  'order',
+  'group',
+  'user',
+  'expand',
+]);
 const MAX_FIELDS = 200;
 
 export function isName(s: unknown): s is string {
@@ -85,7 +121,12 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
   if (!isName(f.name)) out.push(`${at}: a name is lower-case letters, digits and _, starts with a letter, at most 41 characters, and is not reserved`);
   if (!FIELD_TYPES.includes(f.type)) out.push(`${at}: unknown type`);
   if (f.type === 'enum' || f.type === 'status') {
-    if (!Array.isArray(f.values) || f.values.length === 0 || f.values.length > 100 || !f.values.every((v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,40}$/.test(v))) {
+    if (
+      !Array.isArray(f.values) ||
+      f.values.length === 0 ||
+      f.values.length > 100 ||
+      !f.values.every((v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,40}$/.test(v))
+    ) {
       out.push(`${at}: values must be 1 to 100 short words`);
     } else if (new Set(f.values).size !== f.values.length) out.push(`${at}: values must be unique`);
   } else if (f.values !== undefined) out.push(`${at}: only enum and status fields take values`);
@@ -95,18 +136,26 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
   if (f.type === 'members' && (f.unique || f.indexed || f.default !== undefined)) out.push(`${at}: a member list cannot be unique, indexed or have a default`);
   if (f.default !== undefined && f.default !== null) {
     const d = f.default;
-    const ok = f.type === 'integer' ? Number.isSafeInteger(d)
-      : f.type === 'decimal' ? typeof d === 'number' && Number.isFinite(d)
-      : f.type === 'boolean' ? typeof d === 'boolean'
-      : f.type === 'enum' || f.type === 'status' ? typeof d === 'string' && !!f.values?.includes(d)
-      : f.type === 'email' ? isPlainAddress(d)
-      : f.type === 'string' || f.type === 'text' ? typeof d === 'string' && d.length <= 1000 && !d.includes('\u0000')
-      : false;
+    const ok =
+      f.type === 'integer'
+        ? Number.isSafeInteger(d)
+        : f.type === 'decimal'
+          ? typeof d === 'number' && Number.isFinite(d)
+          : f.type === 'boolean'
+            ? typeof d === 'boolean'
+            : f.type === 'enum' || f.type === 'status'
+              ? typeof d === 'string' && !!f.values?.includes(d)
+              : f.type === 'email'
+                ? isPlainAddress(d)
+                : f.type === 'string' || f.type === 'text'
+                  ? typeof d === 'string' && d.length <= 1000 && !d.includes('\u0000')
+                  : false;
     if (!ok) out.push(`${at}: the default does not fit the type`);
   }
   if (f.hidden !== undefined && typeof f.hidden !== 'boolean') {
     const ex = (f.hidden as { exceptRoles?: unknown }).exceptRoles;
-    if (!Array.isArray(ex) || ex.length === 0 || !ex.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r))) out.push(`${at}: hidden.exceptRoles must list role names`);
+    if (!Array.isArray(ex) || ex.length === 0 || !ex.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r)))
+      out.push(`${at}: hidden.exceptRoles must list role names`);
   }
   if (f.block !== undefined && !isName(f.block)) out.push(`${at}: a block name follows the field-name rules`);
   return out;
@@ -130,7 +179,12 @@ export function checkCollection(def: CollectionDef, collections: ReadonlySet<str
   if (def.ownership === 'group' && !def.fields.some((f) => f.type === 'group')) out.push('ownership "group" needs a group field');
   if (def.ownership === 'members' && def.fields.filter((f) => f.type === 'members').length > 1) out.push('ownership "members" needs exactly one members field');
   if (def.ownership === 'group' && def.fields.filter((f) => f.type === 'group').length > 1) out.push('ownership "group" needs exactly one group field');
-  if (def.ownershipBypass !== undefined && (!Array.isArray(def.ownershipBypass) || def.ownershipBypass.length > 50 || !def.ownershipBypass.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r)))) {
+  if (
+    def.ownershipBypass !== undefined &&
+    (!Array.isArray(def.ownershipBypass) ||
+      def.ownershipBypass.length > 50 ||
+      !def.ownershipBypass.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r)))
+  ) {
     out.push('ownershipBypass must list role names');
   }
   return out;

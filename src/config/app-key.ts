@@ -19,26 +19,125 @@ const PUBLISHED = [
   // Template and tutorial keys seen verbatim in the wild.
   'base64:2fl+Ktvkfl+Fuz4Qp/A75G2RTiWVA/ZoKZvp6fiiM10=', // Laravel testbench / phpunit.xml
   'base64:HqSU9nOyo9mZDTKiOpme/DavOMnIdvlpxKVHkb5p+HI=',
-  '255d861b-5ea1-5996-9aa3-922530ec40b1', '6116487b-cda1-52c2-b5b5-c8022c45e263', // Directus docker-compose
-  'your-256-bit-secret', 'a-string-secret-at-least-256-bits-long', // jwt.io
-  'keyboard cat', 'shhhhh', 'secretOrPrivateKey', 'SomeRandomString', 'YourSecretKey', 'django-insecure',
-  'the quick brown fox jumps over the lazy dog', 'lorem ipsum dolor sit amet',
+  '255d861b-5ea1-5996-9aa3-922530ec40b1',
+  '6116487b-cda1-52c2-b5b5-c8022c45e263', // Directus docker-compose
+  'your-256-bit-secret',
+  'a-string-secret-at-least-256-bits-long', // jwt.io
+  'keyboard cat',
+  'shhhhh',
+  'secretOrPrivateKey',
+  'SomeRandomString',
+  'YourSecretKey',
+  'django-insecure',
+  'the quick brown fox jumps over the lazy dog',
+  'lorem ipsum dolor sit amet',
   // Placeholder vocabulary.
-  'please', 'change', 'changeme', 'changethis', 'replace', 'replacewith', 'replaceme', 'your', 'yours', 'mysecret',
-  'secret', 'secrets', 'super', 'supersecret', 'topsecret', 'private', 'privatekey', 'appkey', 'app_key', 'application',
-  'signing', 'token', 'jwtsecret', 'jwt', 'key', 'keys', 'password', 'passwd', 'pass', 'default', 'example', 'sample',
-  'placeholder', 'dummy', 'test', 'testing', 'development', 'local', 'insecure', 'unsafe', 'notsecret', 'random',
-  'string', 'long', 'strong', 'value', 'here', 'generate', 'generated', 'real', 'least', 'characters', 'chars',
-  'bits', 'bytes', 'base64', 'hex', 'laravel', 'directus', 'django', 'rails', 'express', 'session', 'cookie',
-  'some', 'something', 'this', 'that', 'with', 'must', 'should', 'very', 'foo', 'bar', 'baz', 'qux', 'admin', 'root',
-  'hello', 'world', 'todo', 'fixme', 'xxx', 'abc', 'qwerty', 'qwertyuiop', 'asdf', 'asdfghjkl', 'zxcvbnm', 'letmein',
-  'iloveyou', 'welcome', 'monkey', 'dragon', 'palisade',
-].map((p) => norm(p)).filter((p) => p.length >= 3)
+  'please',
+  'change',
+  'changeme',
+  'changethis',
+  'replace',
+  'replacewith',
+  'replaceme',
+  'your',
+  'yours',
+  'mysecret',
+  'secret',
+  'secrets',
+  'super',
+  'supersecret',
+  'topsecret',
+  'private',
+  'privatekey',
+  'appkey',
+  'app_key',
+  'application',
+  'signing',
+  'token',
+  'jwtsecret',
+  'jwt',
+  'key',
+  'keys',
+  'password',
+  'passwd',
+  'pass',
+  'default',
+  'example',
+  'sample',
+  'placeholder',
+  'dummy',
+  'test',
+  'testing',
+  'development',
+  'local',
+  'insecure',
+  'unsafe',
+  'notsecret',
+  'random',
+  'string',
+  'long',
+  'strong',
+  'value',
+  'here',
+  'generate',
+  'generated',
+  'real',
+  'least',
+  'characters',
+  'chars',
+  'bits',
+  'bytes',
+  'base64',
+  'hex',
+  'laravel',
+  'directus',
+  'django',
+  'rails',
+  'express',
+  'session',
+  'cookie',
+  'some',
+  'something',
+  'this',
+  'that',
+  'with',
+  'must',
+  'should',
+  'very',
+  'foo',
+  'bar',
+  'baz',
+  'qux',
+  'admin',
+  'root',
+  'hello',
+  'world',
+  'todo',
+  'fixme',
+  'xxx',
+  'abc',
+  'qwerty',
+  'qwertyuiop',
+  'asdf',
+  'asdfghjkl',
+  'zxcvbnm',
+  'letmein',
+  'iloveyou',
+  'welcome',
+  'monkey',
+  'dragon',
+  'palisade',
+]
+  .map((p) => norm(p))
+  .filter((p) => p.length >= 3)
   // Longest first, so that a whole example goes before the words inside it.
   .sort((a, b) => b.length - a.length);
 
 function norm(s: string): string {
-  return s.normalize('NFKC').toLowerCase().replace(/[^a-z0-9]/g, '');
+  return s
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
 }
 
 /** The smallest p such that s[i] === s[i + p] for every i: how long the repeated unit is. */
@@ -76,7 +175,7 @@ export function secretPart(key: string): string {
   const chars = [...key.normalize('NFKC').toLowerCase()];
   const removed = new Array<boolean>(chars.length).fill(false);
   for (const phrase of PUBLISHED) {
-    const idx = chars.flatMap((c, i) => !removed[i] && /[a-z0-9]/.test(c) ? [i] : []);
+    const idx = chars.flatMap((c, i) => (!removed[i] && /[a-z0-9]/.test(c) ? [i] : []));
     const view = idx.map((i) => chars[i]).join('');
     for (let at = view.indexOf(phrase); at !== -1; at = view.indexOf(phrase, at + 1)) {
       // A phrase may be written with one separator between its characters ("your-256-bit"), not spread out.

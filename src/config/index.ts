@@ -106,7 +106,7 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     } else if (opts.generateKey && problems.length === 0) {
       appKey = randomBytes(48).toString('base64url');
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      writeFileSync(file, appKey + '\n', { mode: 0o600, flag: 'wx' });
+      writeFileSync(file, `${appKey}\n`, { mode: 0o600, flag: 'wx' });
       chmodSync(file, 0o600);
       warnings.push(`APP_KEY is not set: generated a signing key into ${file} (mode 0600); back it up, losing it signs everyone out`);
     } else {
@@ -123,7 +123,8 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(initRoot.username)) problems.push('INIT_ROOT_USERNAME may hold letters, digits, ".", "_" and "-" (1 to 64)');
 
   const logLevel = env.LOG_LEVEL || 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) problems.push('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel))
+    problems.push('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
 
   const cookieInsecureDev = boolVar(env, 'COOKIE_INSECURE_DEV', problems);
   if (cookieInsecureDev) {
@@ -132,7 +133,16 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
   }
 
   const base: Config = {
-    host, port, dataDir, databaseUrl: dbUrl, databaseSchema, redisUrl, appKey, appKeySource, initRoot, logLevel,
+    host,
+    port,
+    dataDir,
+    databaseUrl: dbUrl,
+    databaseSchema,
+    redisUrl,
+    appKey,
+    appKeySource,
+    initRoot,
+    logLevel,
     bodyLimit: intVar(env, 'BODY_LIMIT', 1048576, 1024, 104857600, problems),
     renewalGrace: durationVar(env, 'RENEWAL_GRACE', 10, 0, problems),
     cookieInsecureDev,

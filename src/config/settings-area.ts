@@ -76,7 +76,8 @@ function schemaProblems(schema: TObject, value: unknown): string[] {
   for (const [k, s] of Object.entries(schema.properties) as [string, TSchema & Record<string, unknown>][]) {
     const v = (value as Record<string, unknown>)[k];
     if (Value.Check(s, v)) continue;
-    if (s.type === 'integer' && typeof s.minimum === 'number' && typeof s.maximum === 'number') out.push(`${k} must be an integer from ${s.minimum} to ${s.maximum}`);
+    if (s.type === 'integer' && typeof s.minimum === 'number' && typeof s.maximum === 'number')
+      out.push(`${k} must be an integer from ${s.minimum} to ${s.maximum}`);
     else if (s.type === 'boolean') out.push(`${k} must be true or false`);
     else if (Array.isArray(s.anyOf)) out.push(`${k} must be one of ${(s.anyOf as { const?: unknown }[]).map((x) => String(x.const)).join(', ')}`);
     else {
@@ -152,13 +153,19 @@ export const boolEnv = <T>(name: string, field: keyof T & string): EnvVar<T> => 
 /** A text field taken as it is. */
 export const textEnv = <T>(name: string, field: keyof T & string): EnvVar<T> => ({
   name,
-  read: (env) => ({ [field]: env[name] } as Partial<T>),
+  read: (env) => ({ [field]: env[name] }) as Partial<T>,
 });
 
 /** A comma-separated list field; blanks are dropped. */
 export const listEnv = <T>(name: string, field: keyof T & string): EnvVar<T> => ({
   name,
-  read: (env) => ({ [field]: (env[name] ?? '').split(',').map((x) => x.trim()).filter(Boolean) } as Partial<T>),
+  read: (env) =>
+    ({
+      [field]: (env[name] ?? '')
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    }) as Partial<T>,
 });
 
 /** A variable with its own syntax, possibly setting several fields. */

@@ -41,7 +41,10 @@ export class SettingsStore {
    * transaction, so a change is never stored without its record, nor recorded without being stored.
    */
   async update<S extends TObject>(
-    area: SettingsArea<S>, patch: Partial<Static<S>>, actorId: string | null, now: number,
+    area: SettingsArea<S>,
+    patch: Partial<Static<S>>,
+    actorId: string | null,
+    now: number,
     audit?: (before: Static<S>, after: Static<S>, trx: Db) => Promise<void>,
   ): Promise<[Static<S>, Static<S>]> {
     return this.db.transaction().execute(async (trx) => {
@@ -52,7 +55,9 @@ export class SettingsStore {
       const problems = area.check(after);
       if (problems.length > 0) throw new AppError('SETTINGS_INVALID', { problems });
       const value = JSON.stringify({ ...stored, ...patch });
-      await trx.insertInto('settings').values({ key: area.key, value, updated_at: now, updated_by: actorId })
+      await trx
+        .insertInto('settings')
+        .values({ key: area.key, value, updated_at: now, updated_by: actorId })
         .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now, updated_by: actorId }))
         .execute();
       if (audit) await audit(before, after, trx);

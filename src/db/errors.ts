@@ -18,9 +18,11 @@ export const OUTAGE_RETRY_AFTER = 2;
 /** The disk is full, read-only or failing: the database answers, but cannot write. */
 const STORAGE_CODES = /^(SQLITE_FULL|SQLITE_READONLY(_\w+)?|SQLITE_IOERR(_\w+)?|SQLITE_CANTOPEN(_\w+)?|53100|25006|58030)$/;
 /** The database cannot be reached, is shutting down, overloaded or timed out. */
-const SERVICE_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|57P0[123]|57014|53000|53200|53300|53400|08\d\d\d|08P01|SQLITE_BUSY(_\w+)?|SQLITE_NOMEM)$/;
+const SERVICE_CODES =
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|57P0[123]|57014|53000|53200|53300|53400|08\d\d\d|08P01|SQLITE_BUSY(_\w+)?|SQLITE_NOMEM)$/;
 /** node-postgres errors that carry no code. */
-const PG_CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Cannot use a pool after calling end)/;
+const PG_CONNECTION_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout|Cannot use a pool after calling end)/;
 
 export interface Outage {
   code: OutageCode;
@@ -68,7 +70,11 @@ const PG: Readonly<Record<string, DbRefusal>> = Object.freeze({
 });
 
 const CODES: Readonly<Record<DbRefusal, ErrorCode>> = Object.freeze({
-  unique: 'CONFLICT', exists: 'CONFLICT', conflict: 'CONFLICT', missing: 'NOT_FOUND', value: 'INVALID_VALUE',
+  unique: 'CONFLICT',
+  exists: 'CONFLICT',
+  conflict: 'CONFLICT',
+  missing: 'NOT_FOUND',
+  value: 'INVALID_VALUE',
 });
 
 /** What kind of refusal a database error is, or null when it is not one the client caused. */
@@ -82,15 +88,21 @@ export function dbRefusal(e: unknown): DbRefusal | null {
     return null;
   }
   switch (code) {
-    case 'SQLITE_CONSTRAINT_UNIQUE': case 'SQLITE_CONSTRAINT_PRIMARYKEY': return 'unique';
-    case 'SQLITE_CONSTRAINT_FOREIGNKEY': return 'conflict';
-    case 'SQLITE_TOOBIG': case 'SQLITE_MISMATCH': return 'value';
+    case 'SQLITE_CONSTRAINT_UNIQUE':
+    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
+      return 'unique';
+    case 'SQLITE_CONSTRAINT_FOREIGNKEY':
+      return 'conflict';
+    case 'SQLITE_TOOBIG':
+    case 'SQLITE_MISMATCH':
+      return 'value';
     case 'SQLITE_ERROR':
       if (/already exists|duplicate column name/.test(message)) return 'exists';
       if (/^no such (table|column|index)/.test(message)) return 'missing';
       if (/integer overflow/.test(message)) return 'value';
       return null;
-    default: return null;
+    default:
+      return null;
   }
 }
 

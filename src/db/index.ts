@@ -52,14 +52,24 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
       keepAlive: true,
       ...(opts.pgSchema ? { options: `-c search_path=${opts.pgSchema}` } : {}),
     });
-    pool.on('error', () => { /* an idle client died; the pool replaces it */ });
+    pool.on('error', () => {
+      /* an idle client died; the pool replaces it */
+    });
     // A checked-out client whose server dies between two queries emits 'error' with no listener of
     // the pool's: unhandled, that would end the process. Its next query fails (a 503) and the pool
     // drops it on release.
-    pool.on('connect', (client) => { client.on('error', () => { /* surfaced by the next query */ }); });
+    pool.on('connect', (client) => {
+      client.on('error', () => {
+        /* surfaced by the next query */
+      });
+    });
     if (opts.pgSchema) {
       const c = await pool.connect();
-      try { await c.query(`CREATE SCHEMA IF NOT EXISTS ${opts.pgSchema}`); } finally { c.release(); }
+      try {
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${opts.pgSchema}`);
+      } finally {
+        c.release();
+      }
     }
     const storage = new StorageHealth();
     const db = new Kysely<Database>({ dialect: observedDialect(new PostgresDialect({ pool: guardedPool(pool) }), storage) });
@@ -74,12 +84,24 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   // them a broad row scope is served from its column index and sorted, instead of walked in id order.
   file.pragma('optimize = 0x10002');
   const optimize = setInterval(() => {
-    try { file.pragma('optimize'); } catch { /* busy: the next hour will do */ }
+    try {
+      file.pragma('optimize');
+    } catch {
+      /* busy: the next hour will do */
+    }
   }, 3_600_000);
   optimize.unref();
   const storage = new StorageHealth();
   const db = new Kysely<Database>({ dialect: observedDialect(new SqliteDialect({ database: cachedStatements(file) }), storage, () => file.inTransaction) });
-  return { db, dialect: 'sqlite', storage, close: () => { clearInterval(optimize); return db.destroy(); } };
+  return {
+    db,
+    dialect: 'sqlite',
+    storage,
+    close: () => {
+      clearInterval(optimize);
+      return db.destroy();
+    },
+  };
 }
 
 /**

@@ -67,7 +67,10 @@ function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransacti
   const proxies = new WeakMap<DatabaseConnection, DatabaseConnection>();
   const proxyOf = (conn: DatabaseConnection): DatabaseConnection => {
     let p = proxies.get(conn);
-    if (!p) { p = wrap(conn); proxies.set(conn, p); }
+    if (!p) {
+      p = wrap(conn);
+      proxies.set(conn, p);
+    }
     return p;
   };
   const d: Driver = {

@@ -12,7 +12,10 @@ export interface ClientIpConfig {
 export const clientIpEnv: ConfigSection<ClientIpConfig> = {
   read(env: Env, problems: string[]): ClientIpConfig {
     const trustedProxies: Cidr[] = [];
-    for (const item of (env.TRUSTED_PROXIES ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const item of (env.TRUSTED_PROXIES ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       const c = parseCidr(item);
       if (c) trustedProxies.push(c);
       else problems.push(`TRUSTED_PROXIES: "${item.slice(0, 60)}" is not an IP address or CIDR range`);

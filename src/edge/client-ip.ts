@@ -47,7 +47,7 @@ export function resolveClientIp(socketAddress: string | undefined, headers: Inco
   let hops: string[] = [];
   if (raw !== undefined) {
     const joined = Array.isArray(raw) ? raw.join(',') : raw;
-    hops = name === 'forwarded' ? forwardedFor(joined) ?? [] : joined.split(',');
+    hops = name === 'forwarded' ? (forwardedFor(joined) ?? []) : joined.split(',');
   }
   let client = peer;
   for (let i = hops.length - 1, n = 0; i >= 0 && n < MAX_HOPS; i--, n++) {

@@ -53,12 +53,18 @@ async function loadV6(): Promise<Table> {
     if (!a || !b || !c || c.length !== 2) continue;
     const s = BigInt(a);
     const e = BigInt(b);
-    hs.push(s >> 64n); ls.push(s & mask); he.push(e >> 64n); le.push(e & mask);
+    hs.push(s >> 64n);
+    ls.push(s & mask);
+    he.push(e >> 64n);
+    le.push(e & mask);
     country.push(pack(c));
   }
   return {
-    hiStart: BigUint64Array.from(hs), start: BigUint64Array.from(ls),
-    hiEnd: BigUint64Array.from(he), end: BigUint64Array.from(le), country: Uint16Array.from(country),
+    hiStart: BigUint64Array.from(hs),
+    start: BigUint64Array.from(ls),
+    hiEnd: BigUint64Array.from(he),
+    end: BigUint64Array.from(le),
+    country: Uint16Array.from(country),
   };
 }
 
@@ -70,7 +76,8 @@ export class GeoIp {
   async country(a: Addr): Promise<string | null> {
     const bytes = a.toByteArray();
     if (a.kind() === 'ipv4') {
-      const t = await (this.v4 ??= loadV4());
+      this.v4 ??= loadV4();
+      const t = await this.v4;
       const n = ((bytes[0]! << 24) >>> 0) + (bytes[1]! << 16) + (bytes[2]! << 8) + bytes[3]!;
       let lo = 0;
       let hi = t.start.length - 1;
@@ -82,7 +89,8 @@ export class GeoIp {
       }
       return null;
     }
-    const t = await (this.v6 ??= loadV6());
+    this.v6 ??= loadV6();
+    const t = await this.v6;
     let h = 0n;
     let l = 0n;
     for (let i = 0; i < 8; i++) h = (h << 8n) | BigInt(bytes[i]!);

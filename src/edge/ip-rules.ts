@@ -11,8 +11,16 @@ import type { GeoIp } from './geoip.js';
 
 /** Country rules (EDGE-3). */
 export const GeoSchema = Type.Object({
-  allowedCountries: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { maxItems: 250, uniqueItems: true, default: [], description: 'ISO 3166 alpha-2 codes such as DE or US; empty = geo-blocking off.' }),
-  unknownCountry: Type.Union([Type.Literal('allow'), Type.Literal('block')], { default: 'allow', description: 'What happens to addresses with no country (private, reserved, not in the database).' }),
+  allowedCountries: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), {
+    maxItems: 250,
+    uniqueItems: true,
+    default: [],
+    description: 'ISO 3166 alpha-2 codes such as DE or US; empty = geo-blocking off.',
+  }),
+  unknownCountry: Type.Union([Type.Literal('allow'), Type.Literal('block')], {
+    default: 'allow',
+    description: 'What happens to addresses with no country (private, reserved, not in the database).',
+  }),
 });
 export type GeoSettings = Static<typeof GeoSchema>;
 
@@ -99,14 +107,24 @@ export class IpRuleService {
     if (r !== null) throw new AppError('SELF_LOCKOUT', { clientIp: requesterIp, refusal: r });
   }
 
-  async add(input: { action: 'allow' | 'block'; cidr: string; scope: 'all' | 'admin'; note?: string }, requesterIp: string, ctx: EventContext): Promise<IpRulesTable> {
+  async add(
+    input: { action: 'allow' | 'block'; cidr: string; scope: 'all' | 'admin'; note?: string },
+    requesterIp: string,
+    ctx: EventContext,
+  ): Promise<IpRulesTable> {
     const range = parseCidr(input.cidr);
     if (!range) throw new AppError('VALIDATION_FAILED', [{ path: '/cidr', message: 'must be an IPv4 or IPv6 address or CIDR range, without zone id' }]);
     const current = await this.fresh();
-    if (current.rules.some((r) => r.action === input.action && r.scope === input.scope && r.range.text === range.text)) throw new AppError('CONFLICT', { field: 'cidr' });
+    if (current.rules.some((r) => r.action === input.action && r.scope === input.scope && r.range.text === range.text))
+      throw new AppError('CONFLICT', { field: 'cidr' });
     const row: IpRulesTable = {
-      id: randomUUID(), action: input.action, cidr: range.text, scope: input.scope, note: input.note ?? null,
-      created_at: this.now(), created_by: ctx.actor.id,
+      id: randomUUID(),
+      action: input.action,
+      cidr: range.text,
+      scope: input.scope,
+      note: input.note ?? null,
+      created_at: this.now(),
+      created_by: ctx.actor.id,
     };
     await this.guardSelf({ ...current, rules: [...current.rules, { ...row, range }] }, requesterIp);
     await this.db.insertInto('ip_rules').values(row).execute();

@@ -44,9 +44,10 @@ export function parseCidr(raw: string): Cidr | null {
     bits = Number(b) - (mapped ? 96 : 0);
     if (bits < 0 || bits > max) return null;
   }
-  const network = addr.kind() === 'ipv4'
-    ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)
-    : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);
+  const network =
+    addr.kind() === 'ipv4'
+      ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)
+      : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);
   return { addr: network, bits, text: `${network.toString()}/${bits}` };
 }
 

@@ -47,12 +47,18 @@ export function ipBudgetKey(ip: string): string {
 
 function limitsFor(l: RateLimits, bucket: Bucket, who: 'ip' | 'user'): { count: number; bytes?: number } {
   switch (bucket) {
-    case 'auth': return { count: l.authPerIp };
-    case 'reset': return { count: l.resetPerIp };
-    case 'read': return { count: who === 'ip' ? l.readPerIp : l.readPerUser };
-    case 'write': return { count: who === 'ip' ? l.writePerIp : l.writePerUser };
-    case 'export': return { count: who === 'ip' ? l.exportPerIp : l.exportPerUser };
-    case 'upload': return who === 'ip' ? { count: l.uploadPerIp, bytes: l.uploadBytesPerIp } : { count: l.uploadPerUser, bytes: l.uploadBytesPerUser };
+    case 'auth':
+      return { count: l.authPerIp };
+    case 'reset':
+      return { count: l.resetPerIp };
+    case 'read':
+      return { count: who === 'ip' ? l.readPerIp : l.readPerUser };
+    case 'write':
+      return { count: who === 'ip' ? l.writePerIp : l.writePerUser };
+    case 'export':
+      return { count: who === 'ip' ? l.exportPerIp : l.exportPerUser };
+    case 'upload':
+      return who === 'ip' ? { count: l.uploadPerIp, bytes: l.uploadBytesPerIp } : { count: l.uploadPerUser, bytes: l.uploadBytesPerUser };
   }
 }
 
@@ -81,7 +87,7 @@ export class RateLimiter {
 
   /** Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it. */
   async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0, limits?: RateLimits): Promise<Budget | null> {
-    const l = limits ?? await this.limits();
+    const l = limits ?? (await this.limits());
     if ((bucket === 'auth' || bucket === 'reset') && who === 'user') return null;
     const lim = limitsFor(l, bucket, who);
     const key = `rl:${bucket}:${who}:${subject}`;

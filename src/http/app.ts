@@ -28,9 +28,19 @@ import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
 
 /** Paths redacted from every log line: credentials in headers and any secret-named body field. */
 export const LOG_REDACT = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-xsrf-token"]',
-  'res.headers["set-cookie"]', 'headers.authorization', 'headers.cookie',
-  '*.password', '*.currentPassword', '*.newPassword', '*.token', '*.xsrfToken', '*.secret', '*.passwordHash',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-xsrf-token"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.currentPassword',
+  '*.newPassword',
+  '*.token',
+  '*.xsrfToken',
+  '*.secret',
+  '*.passwordHash',
   '*.changeToken',
 ];
 
@@ -162,15 +172,23 @@ function classify(err: unknown): Classified {
   const e = err as { code?: string; statusCode?: number; validation?: Array<{ instancePath?: string; message?: string; params?: unknown }>; message?: string };
   const as = (code: ErrorCode, details?: unknown, internal?: string): Classified => ({ code, status: ERRORS[code].status, details, internal });
   if (e.validation) {
-    return as('VALIDATION_FAILED', e.validation.slice(0, 10).map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params })));
+    return as(
+      'VALIDATION_FAILED',
+      e.validation.slice(0, 10).map((v) => ({ path: v.instancePath || '/', message: v.message, params: v.params })),
+    );
   }
   switch (e.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return as('PAYLOAD_TOO_LARGE');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return as('UNSUPPORTED_MEDIA_TYPE');
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return as('BAD_REQUEST');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return as('PAYLOAD_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return as('UNSUPPORTED_MEDIA_TYPE');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return as('BAD_REQUEST');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return as('INVALID_JSON');
-    default: break;
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return as('INVALID_JSON');
+    default:
+      break;
   }
   if (typeof e.message === 'string' && /forbidden (prototype|constructor) property/.test(e.message)) return as('UNSAFE_INPUT');
   if (e.statusCode === 400 && err instanceof SyntaxError) return as('INVALID_JSON');

@@ -21,20 +21,33 @@ const FRAMEWORK_CODES: Readonly<Record<string, ErrorCode>> = Object.freeze({
 export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const code = FRAMEWORK_CODES[err.code] ?? 'BAD_REQUEST';
   req.log.info({ code, reason: err.code }, 'request refused');
-  reply.code(ERRORS[code].status).headers({ ...SECURITY_HEADERS, 'x-request-id': req.id, 'cache-control': 'no-store' }).send(errorBody(code));
+  reply
+    .code(ERRORS[code].status)
+    .headers({ ...SECURITY_HEADERS, 'x-request-id': req.id, 'cache-control': 'no-store' })
+    .send(errorBody(code));
 }
 
 /** Node's `clientError`: the request could not be parsed as HTTP at all. Written straight to the socket. */
 export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT'
-    : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST';
+  const code: ErrorCode =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST';
   this.log.debug({ code, reason: err.code }, 'client error');
   if (socket.writable) {
     const status = ERRORS[code].status;
     const body = JSON.stringify(errorBody(code));
-    const headers = { ...SECURITY_HEADERS, 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
+    const headers = {
+      ...SECURITY_HEADERS,
+      'cache-control': 'no-store',
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    };
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\r\n')}\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }
@@ -46,7 +59,9 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
  */
 export function drainGate(app: FastifyInstance): void {
   let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (_req, reply) => {
     if (!closing) return;
     reply.header('connection', 'close');

@@ -15,11 +15,18 @@ export function loggedUrl(url: string): string {
   const path = pathOf(url);
   if (q === -1) return path;
   const names = new Set<string>();
-  for (const part of url.slice(q + 1).split('#')[0]!.split('&')) {
+  for (const part of url
+    .slice(q + 1)
+    .split('#')[0]!
+    .split('&')) {
     if (part === '') continue;
     const name = part.split('=')[0]!;
     let decoded: string;
-    try { decoded = decodeURIComponent(name.replace(/\+/g, ' ')); } catch { decoded = name; }
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      decoded = name;
+    }
     names.add(decoded.slice(0, 64));
     if (names.size >= 20) break;
   }

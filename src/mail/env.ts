@@ -19,13 +19,18 @@ function readMail(env: Env, problems: string[], warnings: string[], listen: Pick
   const smtpUrl = secretVar(env, 'SMTP_URL', problems).value ?? null;
   if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
   const from = env.MAIL_FROM || 'Palisade <palisade@localhost>';
-  if (!parseSender(from)) problems.push('MAIL_FROM must be one address, alone or after a plain display name: "palisade@example.org" or "Palisade <palisade@example.org>"');
+  if (!parseSender(from))
+    problems.push('MAIL_FROM must be one address, alone or after a plain display name: "palisade@example.org" or "Palisade <palisade@example.org>"');
   if (smtpUrl !== null && !env.MAIL_FROM) problems.push('MAIL_FROM is required with SMTP_URL');
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   let publicUrl = `http://${host}:${listen.port}`;
   if (env.PUBLIC_URL) {
     let u: URL | null = null;
-    try { u = new URL(env.PUBLIC_URL); } catch { /* reported below */ }
+    try {
+      u = new URL(env.PUBLIC_URL);
+    } catch {
+      /* reported below */
+    }
     if (!u || !['http:', 'https:'].includes(u.protocol) || u.search || u.hash || u.username || u.password) {
       problems.push('PUBLIC_URL must be an http:// or https:// URL without credentials, query or fragment');
     } else {

@@ -27,9 +27,14 @@ export class MailAddressError extends Error {
 function envelopeOf(from: MailboxSpec, msg: MailMessage) {
   if (!isPlainAddress(msg.to)) throw new MailAddressError('recipient');
   return {
-    from, to: { name: '', address: msg.to }, subject: msg.subject, text: msg.text, html: msg.html,
+    from,
+    to: { name: '', address: msg.to },
+    subject: msg.subject,
+    text: msg.text,
+    html: msg.html,
     envelope: { from: from.address, to: [msg.to] },
-    disableFileAccess: true, disableUrlAccess: true,
+    disableFileAccess: true,
+    disableUrlAccess: true,
   };
 }
 
@@ -61,7 +66,12 @@ class SmtpMailer implements Mailer {
   constructor(url: string, from: string) {
     this.from = sender(from);
     this.transport = nodemailer.createTransport({
-      url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, logger: false, debug: false,
+      url,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+      logger: false,
+      debug: false,
     });
   }
   async send(msg: MailMessage): Promise<void> {
@@ -80,7 +90,10 @@ class OutboxMailer implements Mailer {
   readonly kind = 'outbox' as const;
   private readonly composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   private readonly from: MailboxSpec;
-  constructor(private readonly dir: string, from: string) {
+  constructor(
+    private readonly dir: string,
+    from: string,
+  ) {
     this.from = sender(from);
   }
   async send(msg: MailMessage): Promise<void> {

@@ -38,8 +38,8 @@ const BODIES: Readonly<Record<LinkKind | 'reminder', Body>> = Object.freeze({
   },
 });
 
-function fill(template: string, values: Record<string, string>, escape: (s: string) => string): string {
-  return template.replace(/\{(\w+)\}/g, (_, k: string) => escape(values[k] ?? ''));
+function fill(template: string, values: Record<string, string>, encode: (s: string) => string): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => encode(values[k] ?? ''));
 }
 
 /**
@@ -49,12 +49,12 @@ function fill(template: string, values: Record<string, string>, escape: (s: stri
 export function render(kind: LinkKind | 'reminder', to: string, v: { username: string; link: string; expiresAt: number }): MailMessage {
   const b = BODIES[kind];
   const values = { username: v.username, expiresAt: new Date(v.expiresAt).toUTCString(), link: v.link };
-  const text = [
+  const text = `${[
     ...b.intro.map((p) => fill(p, values, plain)),
     `${b.action}: ${plain(v.link)}`,
     ...b.outro.map((p) => fill(p, values, plain)),
     '-- Palisade',
-  ].join('\n\n') + '\n';
+  ].join('\n\n')}\n`;
   const html = [
     '<!doctype html><html><body>',
     ...b.intro.map((p) => `<p>${fill(p, values, escapeHtml)}</p>`),

@@ -20,7 +20,12 @@ export interface Readiness {
 export class ReadinessProbe {
   private last: { at: number; value: Promise<Readiness> } | null = null;
 
-  constructor(private readonly db: Db, private readonly storage: StorageHealth, private readonly shared: SharedState, private readonly now: () => number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly storage: StorageHealth,
+    private readonly shared: SharedState,
+    private readonly now: () => number,
+  ) {}
 
   check(): Promise<Readiness> {
     const t = Date.now();

@@ -17,7 +17,11 @@ import { BULK_MAX, type Caller, type RecordsContext } from './context.js';
 export async function idsInScope(trx: Db, p: Plan, filter: RawBuilder<SqlBool>, max: number): Promise<string[]> {
   const t = tableOf(p.def.name);
   const where = sql.join([scopeOf(p), filter], sql` and `);
-  const rows = (await sql<{ id: string }>`select ${sql.ref(`${t}.id`)} as id from ${sql.table(t)} where ${where} order by ${sql.ref(`${t}.id`)} limit ${max + 1}`.execute(trx)).rows;
+  const rows = (
+    await sql<{ id: string }>`select ${sql.ref(`${t}.id`)} as id from ${sql.table(t)} where ${where} order by ${sql.ref(`${t}.id`)} limit ${max + 1}`.execute(
+      trx,
+    )
+  ).rows;
   if (rows.length > max) throw new AppError('VALIDATION_FAILED', [{ path: '/filter', message: `matches more than ${max} records; narrow it` }]);
   return rows.map((r) => r.id);
 }
@@ -55,8 +59,10 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
     const assignments = Object.entries({ ...values, updated_at: rc.now(), updated_by: caller.user.id }).map(([c, v]) => sql`${sql.id(c)} = ${v}`);
     await sql`update ${sql.table(t)} set ${sql.join(assignments)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
     if (!p.bypass) {
-      const outside = await sql<{ n: number }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)}) and not ${scopeOf(narrowed)}`.execute(trx);
-      if (Number(outside.rows[0]?.n ?? 0) > 0) throw new AppError('FORBIDDEN', undefined, 'the change would move records out of the caller\'s grants');
+      const outside = await sql<{
+        n: number;
+      }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)}) and not ${scopeOf(narrowed)}`.execute(trx);
+      if (Number(outside.rows[0]?.n ?? 0) > 0) throw new AppError('FORBIDDEN', undefined, "the change would move records out of the caller's grants");
     }
     return ids.length;
   });

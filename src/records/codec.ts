@@ -30,7 +30,12 @@ function jsonWithinBounds(v: unknown): boolean {
 export const hasNul = (v: string): boolean => v.includes('\u0000');
 
 /** Checks a write body: known, non-system fields with values of the right type. Returns column values. */
-export function columnsOf(def: CollectionDef, body: unknown, creating: boolean, known?: ReadonlySet<string>): { values: Record<string, unknown>; members: Map<string, string[]>; keys: string[] } {
+export function columnsOf(
+  def: CollectionDef,
+  body: unknown,
+  creating: boolean,
+  known?: ReadonlySet<string>,
+): { values: Record<string, unknown>; members: Map<string, string[]>; keys: string[] } {
   if (!isPlainObject(body)) throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'a record is an object' }]);
   const values: Record<string, unknown> = {};
   const members = new Map<string, string[]>();
@@ -43,7 +48,8 @@ export function columnsOf(def: CollectionDef, body: unknown, creating: boolean, 
     if (!f || (known && !known.has(k) && ownershipField(def)?.name !== k)) throw new AppError('FIELD_UNKNOWN', { field: k.slice(0, 60) });
     const v = body[k];
     if (f.type === 'members') {
-      if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === 'string' && x.length <= 64 && !hasNul(x))) throw new AppError('VALIDATION_FAILED', [{ path: `/${k}`, message: 'a list of user ids' }]);
+      if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === 'string' && x.length <= 64 && !hasNul(x)))
+        throw new AppError('VALIDATION_FAILED', [{ path: `/${k}`, message: 'a list of user ids' }]);
       members.set(k, [...new Set(v as string[])]);
       continue;
     }
@@ -56,7 +62,8 @@ export function columnsOf(def: CollectionDef, body: unknown, creating: boolean, 
       else if (f.required) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: 'required' }]);
     }
   } else {
-    for (const f of def.fields) if (f.required && f.name in values && values[f.name] === null) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: 'required' }]);
+    for (const f of def.fields)
+      if (f.required && f.name in values && values[f.name] === null) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: 'required' }]);
   }
   return { values, members, keys };
 }
@@ -66,22 +73,35 @@ export function fromCell(f: FieldDef | undefined, v: string): unknown {
   if (v === '') return null;
   if (!f) return v;
   switch (f.type) {
-    case 'integer': return /^-?\d{1,15}$/.test(v) ? Number(v) : v;
-    case 'decimal': return /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
-    case 'boolean': return v === 'true' ? true : v === 'false' ? false : v;
-    case 'json': try { return JSON.parse(v); } catch { return v; }
-    case 'members': return v.split(';').filter(Boolean);
-    default: return v;
+    case 'integer':
+      return /^-?\d{1,15}$/.test(v) ? Number(v) : v;
+    case 'decimal':
+      return /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+    case 'boolean':
+      return v === 'true' ? true : v === 'false' ? false : v;
+    case 'json':
+      try {
+        return JSON.parse(v);
+      } catch {
+        return v;
+      }
+    case 'members':
+      return v.split(';').filter(Boolean);
+    default:
+      return v;
   }
 }
-
 
 /** A client value as a column value, checked against the field type. */
 export function encode(f: FieldDef, v: unknown): unknown {
   const bad = (m: string) => new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: m }]);
   if (v === null) return null;
   switch (f.type) {
-    case 'string': case 'email': case 'user': case 'relation': case 'group':
+    case 'string':
+    case 'email':
+    case 'user':
+    case 'relation':
+    case 'group':
       if (typeof v !== 'string' || v.length > 1000) throw bad('a string of at most 1000 characters');
       if (hasNul(v)) throw bad('text may not contain the NUL character');
       // The one address rule (src/mail/address.ts): a stored address may later be mailed or exported.
@@ -103,7 +123,8 @@ export function encode(f: FieldDef, v: unknown): unknown {
     case 'datetime':
       if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw bad('an ISO 8601 date-time');
       return toColumnValue(f, v);
-    case 'enum': case 'status':
+    case 'enum':
+    case 'status':
       if (typeof v !== 'string' || !f.values?.includes(v)) throw bad(`one of ${f.values?.join(', ')}`);
       return v;
     case 'json': {
@@ -120,10 +141,16 @@ export function encode(f: FieldDef, v: unknown): unknown {
 export function decode(f: FieldDef, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (f.type) {
-    case 'boolean': return Number(v) === 1;
-    case 'datetime': return new Date(Number(v)).toISOString();
-    case 'decimal': case 'integer': return Number(v);
-    case 'json': return JSON.parse(String(v));
-    default: return v;
+    case 'boolean':
+      return Number(v) === 1;
+    case 'datetime':
+      return new Date(Number(v)).toISOString();
+    case 'decimal':
+    case 'integer':
+      return Number(v);
+    case 'json':
+      return JSON.parse(String(v));
+    default:
+      return v;
   }
 }

@@ -28,7 +28,14 @@ export interface ListQuery {
 
 export type RecordOut = Record<string, unknown>;
 
-export interface ListResult { items: RecordOut[]; total: number; totalCapped?: boolean; page: number; perPage: number; expandTruncated?: string[] }
+export interface ListResult {
+  items: RecordOut[];
+  total: number;
+  totalCapped?: boolean;
+  page: number;
+  perPage: number;
+  expandTruncated?: string[];
+}
 
 /**
  * The services an operation runs with, and the two reads that operations reuse (expansion, relation

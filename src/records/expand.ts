@@ -25,18 +25,25 @@ export async function expand(rc: RecordsContext, caller: Caller, p: Plan, items:
     if (via !== undefined) {
       const def = rest.length === 0 ? await rc.registry.get(source!) : null;
       const f = def?.fields.find((x) => x.name === via);
-      if (!def || f?.type !== 'relation' || f.target !== p.def.name) throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
+      if (!def || f?.type !== 'relation' || f.target !== p.def.name)
+        throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
       const ids = items.map((i) => String(i.id));
       let related: { items: RecordOut[] };
       try {
         related = ids.length === 0 ? { items: [] } : await rc.list(caller, def.name, { filter: { [via]: { $in: ids } }, page: 1, perPage: EXPAND_MAX + 1 });
       } catch (e) {
         // A collection the caller has no grant on, or a field they know nothing of, answers like one that does not exist.
-        if (e instanceof AppError && (e.code === 'NOT_FOUND' || e.code === 'FIELD_UNKNOWN')) throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
+        if (e instanceof AppError && (e.code === 'NOT_FOUND' || e.code === 'FIELD_UNKNOWN'))
+          throw new AppError('EXPAND_INVALID', { message: `${name.slice(0, 60)} is not collection:relation pointing here` });
         throw e;
       }
       if (related.items.length > EXPAND_MAX) truncated.push(name);
-      for (const item of items) put(item, name, related.items.slice(0, EXPAND_MAX).filter((r) => r[via] === item.id));
+      for (const item of items)
+        put(
+          item,
+          name,
+          related.items.slice(0, EXPAND_MAX).filter((r) => r[via] === item.id),
+        );
       continue;
     }
     const f = p.def.fields.find((x) => x.name === source);
@@ -51,7 +58,7 @@ export async function expand(rc: RecordsContext, caller: Caller, p: Plan, items:
       throw e;
     }
     const byId = new Map(found.map((r) => [r.id, r]));
-    for (const item of items) if (f.name in item) put(item, f.name, item[f.name] === null ? null : byId.get(item[f.name]) ?? null);
+    for (const item of items) if (f.name in item) put(item, f.name, item[f.name] === null ? null : (byId.get(item[f.name]) ?? null));
   }
   return truncated;
 }

@@ -69,7 +69,9 @@ export async function compileUserFilter(rc: RecordsContext, caller: Caller, p: P
     targets.set(rel, { def: tp.def, alias, scope: scopeOf(tp, alias), onField: fieldsOf(tp).checkFilterable });
   }
   return compileFilter(filter, {
-    def: p.def, vars: p.vars, onField: fieldsOf(p).checkFilterable,
+    def: p.def,
+    vars: p.vars,
+    onField: fieldsOf(p).checkFilterable,
     relation: (rel) => {
       const r = targets.get(rel);
       if (!r) throw new AppError('FILTER_INVALID', { message: `${rel.slice(0, 40)} is not a relation` });

@@ -32,26 +32,41 @@ export function parseSchemaFile(text: string, filename: string): SchemaFile {
   for (const k of Object.keys(doc)) if (!['collections', 'roles', 'departments', 'grants'].includes(k)) problems.push(`unknown top-level key "${k}"`);
   for (const key of ['roles', 'departments', 'grants'] as const) {
     if (doc[key] === undefined) continue;
-    if (!Array.isArray(doc[key])) { problems.push(`"${key}" must be a list`); continue; }
+    if (!Array.isArray(doc[key])) {
+      problems.push(`"${key}" must be a list`);
+      continue;
+    }
     for (const item of doc[key] as unknown[]) {
-      if (!isObj(item)) { problems.push(`${key}: each entry must be an object`); continue; }
+      if (!isObj(item)) {
+        problems.push(`${key}: each entry must be an object`);
+        continue;
+      }
       for (const k of Object.keys(item)) if (!KEYS[key].includes(k)) problems.push(`${key} ${String(item.name ?? item.role)}: unknown key "${k}"`);
       const lists = key === 'roles' ? ['permissions', 'menus'] : key === 'departments' ? ['roles'] : ['actions', 'fields'];
       for (const l of lists) {
         const v = item[l];
-        if ((v !== undefined || key !== 'roles') && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) problems.push(`${key} ${String(item.name ?? item.role)}: "${l}" must be a list of strings`);
+        if ((v !== undefined || key !== 'roles') && !(Array.isArray(v) && v.every((x) => typeof x === 'string')))
+          problems.push(`${key} ${String(item.name ?? item.role)}: "${l}" must be a list of strings`);
       }
       if (typeof (item.name ?? item.role) !== 'string') problems.push(`${key}: each entry needs a name`);
     }
   }
-  if ((doc.grants !== undefined || doc.departments !== undefined) && doc.roles === undefined) problems.push('"grants" and "departments" come with "roles": the roles whose grants the file defines');
+  if ((doc.grants !== undefined || doc.departments !== undefined) && doc.roles === undefined)
+    problems.push('"grants" and "departments" come with "roles": the roles whose grants the file defines');
   const cols = doc.collections;
   if (!Array.isArray(cols)) problems.push('"collections" must be a list');
   for (const c of Array.isArray(cols) ? cols : []) {
-    if (!isObj(c)) { problems.push('a collection must be an object'); continue; }
-    for (const k of Object.keys(c)) if (!['name', 'fields', 'ownership', 'ownershipBypass'].includes(k)) problems.push(`collection ${String(c.name)}: unknown key "${k}"`);
+    if (!isObj(c)) {
+      problems.push('a collection must be an object');
+      continue;
+    }
+    for (const k of Object.keys(c))
+      if (!['name', 'fields', 'ownership', 'ownershipBypass'].includes(k)) problems.push(`collection ${String(c.name)}: unknown key "${k}"`);
     for (const f of Array.isArray(c.fields) ? c.fields : []) {
-      if (!isObj(f)) { problems.push(`collection ${String(c.name)}: a field must be an object`); continue; }
+      if (!isObj(f)) {
+        problems.push(`collection ${String(c.name)}: a field must be an object`);
+        continue;
+      }
       for (const k of Object.keys(f)) if (!FIELD_KEYS.has(k)) problems.push(`collection ${String(c.name)}, field ${String(f.name)}: unknown key "${k}"`);
     }
   }
@@ -74,7 +89,13 @@ const same = (a: FieldDef, b: FieldDef) => JSON.stringify({ ...a, name: '' }) ==
  * fields, and with `prune` removes fields the file no longer has. Everything is checked before
  * anything changes; a changed field definition is refused (remove and add it instead).
  */
-export async function applySchema(reg: CollectionRegistry, access: AccessStore, file: SchemaFile, opts: { prune: boolean }, ctx: EventContext): Promise<ApplyResult> {
+export async function applySchema(
+  reg: CollectionRegistry,
+  access: AccessStore,
+  file: SchemaFile,
+  opts: { prune: boolean },
+  ctx: EventContext,
+): Promise<ApplyResult> {
   const existing = new Map((await reg.list()).map((c) => [c.name, c]));
   const allNames = new Set([...existing.keys(), ...file.collections.map((c) => c.name)]);
   const problems: string[] = [];
@@ -93,7 +114,7 @@ export async function applySchema(reg: CollectionRegistry, access: AccessStore, 
   const model: AccessModel | null = file.roles ? { roles: file.roles, departments: file.departments ?? [], grants: file.grants ?? [] } : null;
   if (model) {
     const defs = new Map<string, CollectionDef>([...existing, ...file.collections.map((c) => [c.name, c] as const)]);
-    problems.push(...await access.checkModel(model, defs, opts.prune));
+    problems.push(...(await access.checkModel(model, defs, opts.prune)));
   }
   if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
 
@@ -127,5 +148,5 @@ export async function applySchema(reg: CollectionRegistry, access: AccessStore, 
 
 export function exportSchema(collections: CollectionDef[], model: AccessModel, format: 'json' | 'yaml'): string {
   const doc: SchemaFile = { collections, ...model };
-  return format === 'yaml' ? YAML.stringify(doc) : JSON.stringify(doc, null, 2) + '\n';
+  return format === 'yaml' ? YAML.stringify(doc) : `${JSON.stringify(doc, null, 2)}\n`;
 }

@@ -26,7 +26,12 @@ export class RecordService {
 
   constructor(db: Db, registry: CollectionRegistry, access: AccessStore, log: SecurityLog, now: () => number, dialect: 'sqlite' | 'postgres') {
     this.rc = {
-      db, registry, access, log, now, dialect,
+      db,
+      registry,
+      access,
+      log,
+      now,
+      dialect,
       list: (caller, collection, q, action, planned) => this.list(caller, collection, q, action, planned),
       get: (caller, collection, id, expand) => this.get(caller, collection, id, expand),
     };
@@ -40,7 +45,11 @@ export class RecordService {
     return get(this.rc, caller, collection, id, expand);
   }
 
-  aggregate(caller: Caller, collection: string, q: { filter?: unknown; groupBy?: string; metrics: string }): Promise<{ groups: Array<Record<string, unknown>> }> {
+  aggregate(
+    caller: Caller,
+    collection: string,
+    q: { filter?: unknown; groupBy?: string; metrics: string },
+  ): Promise<{ groups: Array<Record<string, unknown>> }> {
     return aggregate(this.rc, caller, collection, q);
   }
 

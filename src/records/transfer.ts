@@ -12,7 +12,12 @@ import { BULK_MAX, type Caller, type ListQuery, type RecordOut, type RecordsCont
  * Export (ACCESS-8): the same scope, masks and filter rules as a list, under the caller's export
  * grants, page by page so that memory stays flat. Yields the field names first, then records.
  */
-export async function* exportRecords(rc: RecordsContext, caller: Caller, collection: string, q: Omit<ListQuery, 'page' | 'perPage'>): AsyncGenerator<RecordOut | string[]> {
+export async function* exportRecords(
+  rc: RecordsContext,
+  caller: Caller,
+  collection: string,
+  q: Omit<ListQuery, 'page' | 'perPage'>,
+): AsyncGenerator<RecordOut | string[]> {
   const p = await plan(rc, caller, collection, 'export');
   const names = fieldsOf(p).anyReadable;
   // The first page runs before anything is sent, so a refused filter or sort is a clean 400.
@@ -56,7 +61,7 @@ export async function importRecords(rc: RecordsContext, caller: Caller, collecti
       }
     }
     if (errors.length > 0) throw new AppError('IMPORT_REJECTED', { errors });
-    });
+  });
   return { imported: rows.length };
 }
 
@@ -70,5 +75,22 @@ export async function importCsv(rc: RecordsContext, caller: Caller, collection: 
   } catch {
     throw new AppError('VALIDATION_FAILED', [{ path: '/csv', message: 'not valid CSV with a header row' }]);
   }
-  return importRecords(rc, caller, collection, rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '').map(([k, v]) => [k, fromCell(def.fields.find((f) => f.name === k), v)]))));
+  return importRecords(
+    rc,
+    caller,
+    collection,
+    rows.map((r) =>
+      Object.fromEntries(
+        Object.entries(r)
+          .filter(([, v]) => v !== '')
+          .map(([k, v]) => [
+            k,
+            fromCell(
+              def.fields.find((f) => f.name === k),
+              v,
+            ),
+          ]),
+      ),
+    ),
+  );
 }

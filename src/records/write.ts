@@ -38,10 +38,13 @@ export async function insertOne(rc: RecordsContext, trx: Db, p: Plan, caller: Ca
   const now = rc.now();
   const row = { id, created_at: now, updated_at: now, created_by: caller.user.id, updated_by: caller.user.id, ...values };
   const cols = Object.keys(row);
-  await sql`insert into ${sql.table(tableOf(p.def.name))} (${sql.join(cols.map((c) => sql.id(c)))}) values (${sql.join(cols.map((c) => (row as Record<string, unknown>)[c]))})`.execute(trx);
+  await sql`insert into ${sql.table(tableOf(p.def.name))} (${sql.join(cols.map((c) => sql.id(c)))}) values (${sql.join(cols.map((c) => (row as Record<string, unknown>)[c]))})`.execute(
+    trx,
+  );
   await writeMembers(trx, p.def, id, members);
   // The new record must lie inside a grant that allows writing these fields.
-  if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0) throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
+  if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
+    throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
   return id;
 }
 
@@ -50,30 +53,38 @@ export async function update(rc: RecordsContext, caller: Caller, collection: str
   const { values, members, keys } = columnsOf(p.def, body, false, p.bypass ? undefined : p.known);
   refuseUniqueOutsideView(p, values);
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
-  await outsideAs403(rc, caller, collection, id, () => rc.db.transaction().execute(async (trx) => {
-    const before = p.bypass ? [] : await holding(trx, p, p.grants, id);
-    if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
-    const candidates = p.bypass ? [] : writable({ ...p, grants: before }, keys);
-    if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: unwritable(p, before, keys) });
-    const set = { ...values, updated_at: rc.now(), updated_by: caller.user.id };
-    const t = tableOf(p.def.name);
-    const r = await sql`update ${sql.table(t)} set ${sql.join(Object.entries(set).map(([c, v]) => sql`${sql.id(c)} = ${v}`))} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
-    if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
-    await writeMembers(trx, p.def, id, members);
-    // After the change the record must still lie inside one of the grants that allowed it.
-    if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0) throw new AppError('FORBIDDEN', undefined, 'the change would move the record out of the caller\'s grants');
-  }));
+  await outsideAs403(rc, caller, collection, id, () =>
+    rc.db.transaction().execute(async (trx) => {
+      const before = p.bypass ? [] : await holding(trx, p, p.grants, id);
+      if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
+      const candidates = p.bypass ? [] : writable({ ...p, grants: before }, keys);
+      if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: unwritable(p, before, keys) });
+      const set = { ...values, updated_at: rc.now(), updated_by: caller.user.id };
+      const t = tableOf(p.def.name);
+      const r =
+        await sql`update ${sql.table(t)} set ${sql.join(Object.entries(set).map(([c, v]) => sql`${sql.id(c)} = ${v}`))} where ${sql.ref(`${t}.id`)} = ${id}`.execute(
+          trx,
+        );
+      if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
+      await writeMembers(trx, p.def, id, members);
+      // After the change the record must still lie inside one of the grants that allowed it.
+      if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
+        throw new AppError('FORBIDDEN', undefined, "the change would move the record out of the caller's grants");
+    }),
+  );
   return readBack(rc, caller, collection, id);
 }
 
 export async function remove(rc: RecordsContext, caller: Caller, collection: string, id: string): Promise<void> {
   const p = await plan(rc, caller, collection, 'delete');
-  await outsideAs403(rc, caller, collection, id, () => rc.db.transaction().execute(async (trx) => {
-    if (!p.bypass && (await holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
-    const t = tableOf(p.def.name);
-    const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
-    if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
-  }));
+  await outsideAs403(rc, caller, collection, id, () =>
+    rc.db.transaction().execute(async (trx) => {
+      if (!p.bypass && (await holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
+      const t = tableOf(p.def.name);
+      const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
+      if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
+    }),
+  );
 }
 
 /** The grants among `grants` that hold for record `id`, evaluated in SQL inside `trx`. */
@@ -116,7 +127,9 @@ export async function unreachable(rc: RecordsContext, caller: Caller, p: Plan, b
     // A field the caller knows nothing of is refused as unknown by columnsOf, never looked up here.
     if (!p.bypass && !p.known.has(f.name) && of?.name !== f.name) continue;
     // Values with a NUL character are refused by the type check (never sent to the database).
-    let values = [...new Set(bodies.flatMap((b) => (isPlainObject(b) && typeof b[f.name] === 'string' && !hasNul(b[f.name] as string) ? [b[f.name] as string] : [])))];
+    let values = [
+      ...new Set(bodies.flatMap((b) => (isPlainObject(b) && typeof b[f.name] === 'string' && !hasNul(b[f.name] as string) ? [b[f.name] as string] : []))),
+    ];
     if (f.type === 'group' && !anyGroup) {
       const foreign = values.filter((v) => !p.vars.departments.includes(v));
       if (of?.name !== f.name) for (const v of foreign) bad.add(`${f.name}\u0000${v}`);
@@ -144,7 +157,8 @@ export function refuseUnreachable(def: CollectionDef, body: unknown, bad: Readon
   if (bad.size === 0 || !isPlainObject(body)) return;
   for (const f of def.fields) {
     const v = body[f.name];
-    if (typeof v === 'string' && bad.has(`${f.name}\u0000${v}`)) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: f.type === 'group' ? 'no such department' : 'no such record' }]);
+    if (typeof v === 'string' && bad.has(`${f.name}\u0000${v}`))
+      throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: f.type === 'group' ? 'no such department' : 'no such record' }]);
   }
 }
 
@@ -156,7 +170,8 @@ export async function outsideAs403(rc: RecordsContext, caller: Caller, collectio
   try {
     await fn();
   } catch (e) {
-    if (e instanceof AppError && e.internal === OUTSIDE && (await canSee(rc, caller, collection, id))) throw new AppError('FORBIDDEN', undefined, 'visible but not writable');
+    if (e instanceof AppError && e.internal === OUTSIDE && (await canSee(rc, caller, collection, id)))
+      throw new AppError('FORBIDDEN', undefined, 'visible but not writable');
     throw e;
   }
 }

@@ -5,14 +5,24 @@ import type { RenewalClaim, SharedState } from './index.js';
 export class DatabaseSharedState implements SharedState {
   readonly kind = 'database' as const;
   private claims = 0;
-  constructor(private readonly db: Db, private readonly now: () => number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {}
 
   /** `db` is the caller's transaction when the claim must commit or roll back with its other writes. */
   async claimRenewal(jti: string, sessionId: string, claim: RenewalClaim, ttlMs: number, db: Db = this.db) {
-    const inserted = await db.insertInto('token_renewals')
+    const inserted = await db
+      .insertInto('token_renewals')
       .values({
-        jti, session_id: sessionId, new_jti: claim.newJti, new_iat: claim.newIat, new_exp: claim.newExp,
-        kid: claim.kid, created_at: claim.createdAt, expires_at: claim.createdAt + ttlMs,
+        jti,
+        session_id: sessionId,
+        new_jti: claim.newJti,
+        new_iat: claim.newIat,
+        new_exp: claim.newExp,
+        kid: claim.kid,
+        created_at: claim.createdAt,
+        expires_at: claim.createdAt + ttlMs,
       })
       .onConflict((oc) => oc.column('jti').doNothing())
       .returning('jti')
@@ -59,8 +69,11 @@ export class DatabaseSharedState implements SharedState {
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     const exp = this.now() + ttlMs;
-    await this.db.insertInto('shared_kv').values({ key, count: 0, value, expires_at: exp })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value, count: 0, expires_at: exp })).execute();
+    await this.db
+      .insertInto('shared_kv')
+      .values({ key, count: 0, value, expires_at: exp })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, count: 0, expires_at: exp }))
+      .execute();
   }
 
   async getValue(key: string): Promise<string | null> {
@@ -78,6 +91,10 @@ export class DatabaseSharedState implements SharedState {
     await db.deleteFrom('shared_kv').where('expires_at', '<', this.now()).execute();
   }
 
-  async ping() { return true; }
-  async close() { /* the database handle is closed by its owner */ }
+  async ping() {
+    return true;
+  }
+  async close() {
+    /* the database handle is closed by its owner */
+  }
 }

@@ -55,7 +55,11 @@ export class RedisSharedState implements SharedState {
   /** Resolves once the first connection attempt has succeeded or failed (at most 2 s). */
   readonly connected: Promise<void>;
 
-  constructor(url: string, private readonly prefix: string, private readonly durable: DurableClaims) {
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly durable: DurableClaims,
+  ) {
     this.redis = new Redis(url, {
       lazyConnect: false,
       connectTimeout: 1000,
@@ -64,12 +68,17 @@ export class RedisSharedState implements SharedState {
       maxRetriesPerRequest: 0,
       retryStrategy: (times: number) => Math.min(100 * times, 1000),
     });
-    this.redis.on('error', () => { /* surfaced through ping() and failed commands */ });
+    this.redis.on('error', () => {
+      /* surfaced through ping() and failed commands */
+    });
     this.redis.on('ready', () => this.breaker.reset());
     this.connected = new Promise((resolve) => {
       const timer = setTimeout(done, 2000);
       timer.unref();
-      function done() { clearTimeout(timer); resolve(); }
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
       this.redis.once('ready', done);
       this.redis.once('error', done);
     });
@@ -135,16 +144,19 @@ export class RedisSharedState implements SharedState {
   }
 
   async ping() {
-    try { return (await this.call('ping', (r) => r.ping())) === 'PONG'; } catch { return false; }
+    try {
+      return (await this.call('ping', (r) => r.ping())) === 'PONG';
+    } catch {
+      return false;
+    }
   }
 
-  async close() { this.redis.disconnect(); }
+  async close() {
+    this.redis.disconnect();
+  }
 }
 
-export type RedisPersistence =
-  | { state: 'persistent'; detail: string }
-  | { state: 'none'; detail: string }
-  | { state: 'unknown'; detail: string };
+export type RedisPersistence = { state: 'persistent'; detail: string } | { state: 'none'; detail: string } | { state: 'unknown'; detail: string };
 
 /**
  * Whether a Redis keeps its data over a restart (`palisade config check`): RDB snapshots
@@ -152,8 +164,17 @@ export type RedisPersistence =
  * answer is that persistence could not be verified.
  */
 export async function redisPersistence(url: string): Promise<RedisPersistence> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  r.on('error', () => { /* reported below */ });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => {
+    /* reported below */
+  });
   try {
     await r.connect();
     let save: unknown;

@@ -6,7 +6,19 @@ import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryComp
 import { AppError } from '../../src/errors.js';
 import type { CollectionDef } from '../../src/collections/schema.js';
 import type { Grant } from '../../src/access/types.js';
-import { compilePlan, covers, fieldsOf, maskOf, planOf, refuseUniqueOutsideView, rowFlags, scopeOf, unwritable, writable, type Asker } from '../../src/access/plan.js';
+import {
+  compilePlan,
+  covers,
+  fieldsOf,
+  maskOf,
+  planOf,
+  refuseUniqueOutsideView,
+  rowFlags,
+  scopeOf,
+  unwritable,
+  writable,
+  type Asker,
+} from '../../src/access/plan.js';
 import { filterableOf, knownFields, rowsCover, wholeView } from '../../src/access/rules.js';
 
 const db = new Kysely<unknown>({
@@ -34,12 +46,26 @@ const orders: CollectionDef = {
   ],
 };
 const owned: CollectionDef = {
-  name: 'tasks', ownership: 'group', ownershipBypass: ['boss'],
-  fields: [{ name: 'title', type: 'string' }, { name: 'team', type: 'group' }],
+  name: 'tasks',
+  ownership: 'group',
+  ownershipBypass: ['boss'],
+  fields: [
+    { name: 'title', type: 'string' },
+    { name: 'team', type: 'group' },
+  ],
 };
 
 let n = 0;
-const grant = (g: Partial<Grant>): Grant => ({ id: `g${++n}`, role: 'clerk', collection: 'orders', actions: ['view'], fields: [], statuses: null, scope: null, ...g });
+const grant = (g: Partial<Grant>): Grant => ({
+  id: `g${++n}`,
+  role: 'clerk',
+  collection: 'orders',
+  actions: ['view'],
+  fields: [],
+  statuses: null,
+  scope: null,
+  ...g,
+});
 const alice: Asker = { userId: 'u1', admin: false, roles: ['clerk'], departments: ['sales'] };
 const code = (fn: () => unknown) => {
   try {
@@ -52,15 +78,21 @@ const code = (fn: () => unknown) => {
 };
 
 test('compilePlan: no grant at all is NOT_FOUND, no grant for the action FORBIDDEN; an administrator bypasses and knows every field', () => {
-  assert.equal(code(() => compilePlan(orders, alice, [], 'view', 0)), 'NOT_FOUND');
-  assert.equal(code(() => compilePlan(orders, alice, [grant({ actions: ['view'] })], 'update', 0)), 'FORBIDDEN');
+  assert.equal(
+    code(() => compilePlan(orders, alice, [], 'view', 0)),
+    'NOT_FOUND',
+  );
+  assert.equal(
+    code(() => compilePlan(orders, alice, [grant({ actions: ['view'] })], 'update', 0)),
+    'FORBIDDEN',
+  );
   const p = compilePlan(orders, { ...alice, admin: true }, [], 'delete', 0);
   assert.equal(p.bypass, true);
   assert.deepEqual([...p.known].sort(), ['amount', 'code', 'note', 'secret', 'state', 'title']);
   assert.equal(compiled(scopeOf(p)).sql, '1 = 1');
 });
 
-test('row scope: the OR of the grants\' conditions, with covered grants left out; no grant matches nothing', () => {
+test("row scope: the OR of the grants' conditions, with covered grants left out; no grant matches nothing", () => {
   const wide = grant({ fields: ['title'] });
   const narrow = grant({ fields: ['amount'], scope: { amount: { $gt: 10 } } });
   const p = compilePlan(orders, alice, [wide, narrow], 'view', 0);
@@ -73,7 +105,7 @@ test('row scope: the OR of the grants\' conditions, with covered grants left out
   assert.equal(compiled(scopeOf({ ...q, grants: [] })).sql, '1 = 0');
 });
 
-test('row scope: an ownership filter is added to every grant but the bypass roles\', and decides what covers what', () => {
+test("row scope: an ownership filter is added to every grant but the bypass roles', and decides what covers what", () => {
   const mine = grant({ collection: 'tasks', fields: ['title'] });
   const boss = grant({ collection: 'tasks', role: 'boss', fields: ['title'], scope: { title: 'x' } });
   const p = compilePlan(owned, { ...alice, roles: ['clerk', 'boss'] }, [mine, boss], 'view', 0);
@@ -102,11 +134,26 @@ test('filterable: only fields readable on every row the caller sees; unknown fie
   const p = compilePlan(orders, alice, [grant({ fields: ['title', 'amount'] }), grant({ fields: ['title'], statuses: ['done'] })], 'view', 0);
   const f = fieldsOf(p);
   assert.deepEqual([...f.filterable], ['title']);
-  assert.equal(code(() => f.checkFilterable('title')), null);
-  assert.equal(code(() => f.checkFilterable('createdAt')), null);
-  assert.equal(code(() => f.checkFilterable('amount')), 'FIELD_NOT_FILTERABLE');
-  assert.equal(code(() => f.checkFilterable('secret')), 'FIELD_UNKNOWN');
-  assert.equal(code(() => f.checkFilterable('nope')), 'FIELD_UNKNOWN');
+  assert.equal(
+    code(() => f.checkFilterable('title')),
+    null,
+  );
+  assert.equal(
+    code(() => f.checkFilterable('createdAt')),
+    null,
+  );
+  assert.equal(
+    code(() => f.checkFilterable('amount')),
+    'FIELD_NOT_FILTERABLE',
+  );
+  assert.equal(
+    code(() => f.checkFilterable('secret')),
+    'FIELD_UNKNOWN',
+  );
+  assert.equal(
+    code(() => f.checkFilterable('nope')),
+    'FIELD_UNKNOWN',
+  );
   // A hidden field is readable by the roles it lists.
   const auditor = compilePlan(orders, { ...alice, roles: ['auditor'] }, [grant({ role: 'auditor', fields: ['note'] })], 'view', 0);
   assert.deepEqual([...fieldsOf(auditor).filterable], ['note']);
@@ -117,11 +164,18 @@ test('known fields and the whole view: any grant makes a field known; only an un
   const grants = [grant({ fields: ['title'] }), grant({ actions: ['update'], fields: ['secret'] }), grant({ fields: ['amount'], scope: { amount: 1 } })];
   assert.deepEqual([...knownFields(orders, grants, ['clerk'])].sort(), ['amount', 'secret', 'title']);
   assert.deepEqual([...wholeView(orders, grants, ['clerk'])], ['title']);
-  const p = planOf(orders, alice, grants, 'view', grants.filter((g) => g.actions.includes('view')), 0);
+  const p = planOf(
+    orders,
+    alice,
+    grants,
+    'view',
+    grants.filter((g) => g.actions.includes('view')),
+    0,
+  );
   assert.deepEqual([...p.wholeView], ['title']);
 });
 
-test('writable: the grants that allow all keys; the ownership field only for bypass roles, or one\'s own department on create', () => {
+test("writable: the grants that allow all keys; the ownership field only for bypass roles, or one's own department on create", () => {
   const clerk = grant({ collection: 'tasks', actions: ['create', 'update'], fields: ['title', 'team'] });
   const p = compilePlan(owned, alice, [clerk], 'create', 0);
   assert.deepEqual(writable(p, ['title']), [clerk]);
@@ -135,10 +189,19 @@ test('writable: the grants that allow all keys; the ownership field only for byp
 
 test('unique values are written only by callers who read the field on every record', () => {
   const scoped = compilePlan(orders, alice, [grant({ actions: ['view', 'create'], fields: ['code'], scope: { amount: 1 } })], 'create', 0);
-  assert.equal(code(() => refuseUniqueOutsideView(scoped, { code: 'A1' })), 'FIELD_NOT_WRITABLE');
-  assert.equal(code(() => refuseUniqueOutsideView(scoped, { code: null })), null);
+  assert.equal(
+    code(() => refuseUniqueOutsideView(scoped, { code: 'A1' })),
+    'FIELD_NOT_WRITABLE',
+  );
+  assert.equal(
+    code(() => refuseUniqueOutsideView(scoped, { code: null })),
+    null,
+  );
   const whole = compilePlan(orders, alice, [grant({ actions: ['view', 'create'], fields: ['code'] })], 'create', 0);
-  assert.equal(code(() => refuseUniqueOutsideView(whole, { code: 'A1' })), null);
+  assert.equal(
+    code(() => refuseUniqueOutsideView(whole, { code: 'A1' })),
+    null,
+  );
 });
 
 test('rowsCover: no scope or the same scope, and no status list or a wider one', () => {

@@ -16,7 +16,8 @@ const orders: CollectionDef = {
   ],
 };
 const grant = (g: Partial<Grant>): Grant => ({ id: '', role: 'clerk', collection: 'orders', actions: ['view'], fields: [], statuses: null, scope: null, ...g });
-const powerWith = (grants: Grant[]) => new Power(false, new Set(['clerk']), new Set(), new Set(), new Set(), grants, new Map([['orders', orders]]), { names: new Set(), all: false });
+const powerWith = (grants: Grant[]) =>
+  new Power(false, new Set(['clerk']), new Set(), new Set(), new Set(), grants, new Map([['orders', orders]]), { names: new Set(), all: false });
 const give = (g: Grant) => ({ roles: [], permissions: [], menus: [], grants: [g] });
 
 test('a grant is covered by one with the same or more actions and fields, and rows that include its rows', () => {

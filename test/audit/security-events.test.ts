@@ -1,16 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { makeApp, login, bearer, createUser, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, createUser, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; });
+useApp((app, token) => {
+  t = app;
+  admin = token;
+});
 
-const list = (q: string, token = admin) => t.app.inject({ method: 'GET', url: `/api/admin/security-events${q}`, headers: { ...bearer(token), 'user-agent': 'Auditor/1.0' } });
+const list = (q: string, token = admin) =>
+  t.app.inject({ method: 'GET', url: `/api/admin/security-events${q}`, headers: { ...bearer(token), 'user-agent': 'Auditor/1.0' } });
 
 test('events carry UTC time, actor, IP, user agent and request id', async () => {
-  const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'Wrong-password-000' }, headers: { 'user-agent': 'Probe/9' } });
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { username: 'root', password: 'Wrong-password-000' },
+    headers: { 'user-agent': 'Probe/9' },
+  });
   assert.equal(res.statusCode, 401);
   const ev = (await list('?type=auth.login&outcome=failure')).json().events[0];
   assert.match(ev.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);

@@ -9,7 +9,16 @@ let smtp: TestSmtp;
 let admin: string;
 before(async () => {
   smtp = await new TestSmtp().start();
-  t = await makeApp({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'noreply@example.org', PUBLIC_URL: 'https://palisade.example.org', LOCKOUT_MAX_ATTEMPTS: '3', LOCKOUT_DURATION: '0', LOCKOUT_MAIL_RESET: 'true' } });
+  t = await makeApp({
+    env: {
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'noreply@example.org',
+      PUBLIC_URL: 'https://palisade.example.org',
+      LOCKOUT_MAX_ATTEMPTS: '3',
+      LOCKOUT_DURATION: '0',
+      LOCKOUT_MAIL_RESET: 'true',
+    },
+  });
   admin = (await login(t)).token;
 });
 after(async () => {
@@ -21,7 +30,7 @@ const attempt = (username: string, password: string) => t.app.inject({ method: '
 
 test('a lock mails the user a reset link; using it sets a new password and lifts the lock', async () => {
   await createUser(t, admin, 'bob', 'Original-secret-5150', { email: 'bob@example.org' });
-  for (let i = 0; i < 3; i++) await attempt('bob', 'wrong-' + i);
+  for (let i = 0; i < 3; i++) await attempt('bob', `wrong-${i}`);
   assert.equal((await attempt('bob', 'Original-secret-5150')).statusCode, 401, 'locked');
   await t.s.tasks.drain();
   const mails = smtp.to('bob@example.org');
@@ -35,7 +44,7 @@ test('a lock mails the user a reset link; using it sets a new password and lifts
 
 test('a user without an email still locks; no mail goes anywhere', async () => {
   await createUser(t, admin, 'nomail', 'Silent-secret-7070');
-  for (let i = 0; i < 3; i++) await attempt('nomail', 'wrong-' + i);
+  for (let i = 0; i < 3; i++) await attempt('nomail', `wrong-${i}`);
   assert.equal((await attempt('nomail', 'Silent-secret-7070')).statusCode, 401);
   await t.s.tasks.drain();
   assert.equal(smtp.mails.filter((m) => m.to.some((x) => x.startsWith('nomail'))).length, 0);
@@ -47,7 +56,10 @@ test("an administrator's lock is not lifted by a reset, and forgot-password mail
   await t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'carol@example.org' } });
   await t.s.tasks.drain();
   const early = linkToken(smtp.to('carol@example.org')[0]!);
-  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'device stolen' } })).statusCode, 204);
+  assert.equal(
+    (await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'device stolen' } })).statusCode,
+    204,
+  );
   await t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'carol@example.org' } });
   await t.s.tasks.drain();
   assert.equal(smtp.to('carol@example.org').length, 1, 'no new mail while an administrator holds the lock');

@@ -14,13 +14,11 @@ beforeEach(async () => {
 });
 afterEach(() => t.close());
 
-const attempt = (username: string, password: string) =>
-  t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
-const byEmail = (email: string, password: string) =>
-  t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password } });
+const attempt = (username: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+const byEmail = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password } });
 
 test('N failed attempts lock the account; then even the right password gets the bad-credentials answer', async () => {
-  for (let i = 0; i < 3; i++) assert.equal((await attempt('alice', 'wrong-guess-' + i)).statusCode, 401);
+  for (let i = 0; i < 3; i++) assert.equal((await attempt('alice', `wrong-guess-${i}`)).statusCode, 401);
   const locked = await attempt('alice', PW);
   assert.equal(locked.statusCode, 401);
   assert.deepEqual(locked.json(), { error: { code: 'INVALID_CREDENTIALS', message: 'Invalid username or password.' } });
@@ -54,7 +52,7 @@ test('username case, Unicode compatibility forms and the email all count against
 
 test('a lock refuses existing sessions and renewals too', async () => {
   const session = (await login(t, 'alice', PW)).token;
-  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  for (let i = 0; i < 3; i++) await attempt('alice', `wrong-${i}`);
   const me = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(session) });
   assert.equal(me.statusCode, 401);
   assert.equal(me.json().error.code, 'ACCOUNT_LOCKED');
@@ -63,7 +61,7 @@ test('a lock refuses existing sessions and renewals too', async () => {
 });
 
 test('the lock ends after the lock time', async () => {
-  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  for (let i = 0; i < 3; i++) await attempt('alice', `wrong-${i}`);
   t.clock.advance(14 * 60);
   assert.equal((await attempt('alice', PW)).statusCode, 401);
   t.clock.advance(2 * 60);
@@ -72,7 +70,7 @@ test('the lock ends after the lock time', async () => {
 
 test('lock time 0 holds until an administrator unlocks', async () => {
   await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/lockout', headers: bearer(admin), payload: { lockDuration: 0 } });
-  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  for (let i = 0; i < 3; i++) await attempt('alice', `wrong-${i}`);
   t.clock.advance(30 * 86400);
   assert.equal((await attempt('alice', PW)).statusCode, 401);
   admin = (await login(t)).token;
@@ -83,11 +81,19 @@ test('lock time 0 holds until an administrator unlocks', async () => {
 });
 
 test('administrators lock by hand with a reason; not themselves; non-administrators cannot unlock', async () => {
-  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users.find((u: { username: string }) => u.username === 'alice').id;
+  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) }))
+    .json()
+    .users.find((u: { username: string }) => u.username === 'alice').id;
   const self = (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin) })).json().user.id;
-  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${self}/lock`, headers: bearer(admin), payload: { reason: 'oops' } })).statusCode, 403);
+  assert.equal(
+    (await t.app.inject({ method: 'POST', url: `/api/admin/users/${self}/lock`, headers: bearer(admin), payload: { reason: 'oops' } })).statusCode,
+    403,
+  );
   const session = (await login(t, 'alice', PW)).token;
-  assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'laptop stolen' } })).statusCode, 204);
+  assert.equal(
+    (await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'laptop stolen' } })).statusCode,
+    204,
+  );
   assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(session) })).statusCode, 401);
   assert.equal((await attempt('alice', PW)).statusCode, 401);
   const ev = (await events(t, admin, 'account.locked'))[0]!;
@@ -101,8 +107,8 @@ test('administrators lock by hand with a reason; not themselves; non-administrat
 
 test('unknown accounts lock the same way, so locks reveal nothing', async () => {
   const answers = [];
-  for (let i = 0; i < 4; i++) answers.push(await attempt('ghost', 'wrong-' + i));
-  for (let i = 0; i < 4; i++) answers.push(await attempt('alice', 'wrong-' + i));
+  for (let i = 0; i < 4; i++) answers.push(await attempt('ghost', `wrong-${i}`));
+  for (let i = 0; i < 4; i++) answers.push(await attempt('alice', `wrong-${i}`));
   for (const a of answers) assert.deepEqual(a.json(), { error: { code: 'INVALID_CREDENTIALS', message: 'Invalid username or password.' } });
   const failures = (await events(t, admin, 'auth.login')).filter((e) => e.outcome === 'failure');
   assert.equal(failures.filter((e) => e.details.reason === 'locked').length, 2, 'the 4th attempt on each is refused unhashed');
@@ -111,7 +117,12 @@ test('unknown accounts lock the same way, so locks reveal nothing', async () => 
 test('a wrong current password on the change-password route counts too', async () => {
   const session = (await login(t, 'alice', PW)).token;
   for (let i = 0; i < 3; i++) {
-    const r = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(session), payload: { currentPassword: 'wrong-' + i, newPassword: 'Another-valid-pw-88' } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(session),
+      payload: { currentPassword: `wrong-${i}`, newPassword: 'Another-valid-pw-88' },
+    });
     assert.equal(r.statusCode, 401);
   }
   assert.equal((await attempt('alice', PW)).statusCode, 401);
@@ -119,15 +130,15 @@ test('a wrong current password on the change-password route counts too', async (
 
 test('a lock shorter than the interval: once it ends, the user signs in (counting starts afresh)', async () => {
   await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/lockout', headers: bearer(admin), payload: { lockDuration: 60, interval: 3600 } });
-  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
+  for (let i = 0; i < 3; i++) await attempt('alice', `wrong-${i}`);
   assert.equal((await attempt('alice', PW)).statusCode, 401);
   t.clock.advance(61);
   assert.equal((await attempt('alice', PW)).statusCode, 200);
 });
 
 test('refusals of a locked account are logged once a minute, not once per attempt', async () => {
-  for (let i = 0; i < 3; i++) await attempt('alice', 'wrong-' + i);
-  for (let i = 0; i < 20; i++) await attempt('alice', 'again-' + i);
+  for (let i = 0; i < 3; i++) await attempt('alice', `wrong-${i}`);
+  for (let i = 0; i < 20; i++) await attempt('alice', `again-${i}`);
   const locked = (await events(t, admin, 'auth.login')).filter((e) => e.details?.reason === 'locked');
   assert.equal(locked.length, 1);
 });

@@ -2,11 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { scryptSync, randomBytes } from 'node:crypto';
-import { makeApp, login, bearer, createUser, events, cookies, ROOT, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, createUser, events, cookies, ROOT, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; });
+useApp((app, token) => {
+  t = app;
+  admin = token;
+});
 
 const post = (payload: unknown) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: payload as object });
 
@@ -105,7 +108,12 @@ test('an imported scrypt hash verifies and is re-hashed as argon2id', async () =
 });
 
 test('a malformed imported hash is refused and nothing is written', async () => {
-  const res = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'legacy-x', passwordHash: '$md5$abc' } });
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'legacy-x', passwordHash: '$md5$abc' },
+  });
   assert.equal(res.statusCode, 400);
   const row = await t.s.db.selectFrom('users').select('id').where('username', '=', 'legacy-x').executeTakeFirst();
   assert.equal(row, undefined);

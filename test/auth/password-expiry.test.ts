@@ -40,7 +40,15 @@ async function admin(): Promise<string> {
   return r.json().token;
 }
 const sessionCount = async (userId: string) =>
-  Number((await t.s.db.selectFrom('sessions').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await t.s.db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', userId)
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 test('validity from PASSWORD_VALIDITY; reminder flag and one mail a day in the last 10 days', async () => {
   const id = await createUser(t, await admin(), 'olga', 'Quiet-meadow-2931', { email: 'olga@example.org' });
@@ -69,7 +77,17 @@ test('validity from PASSWORD_VALIDITY; reminder flag and one mail a day in the l
 
   // Changing the password restarts the clock and ends the reminders.
   const { token } = await login(t, 'olga', 'Quiet-meadow-2931');
-  assert.equal((await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(token), payload: { currentPassword: 'Quiet-meadow-2931', newPassword: 'Quiet-meadow-2932' } })).statusCode, 200);
+  assert.equal(
+    (
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/auth/password',
+        headers: bearer(token),
+        payload: { currentPassword: 'Quiet-meadow-2931', newPassword: 'Quiet-meadow-2932' },
+      })
+    ).statusCode,
+    200,
+  );
   const after = (await signIn('olga', 'Quiet-meadow-2932')).json();
   assert.equal(after.passwordExpiryReminder, false);
   assert.equal(after.passwordExpiresAt, new Date(t.clock.now() + 30 * DAY * 1000).toISOString());
@@ -113,7 +131,12 @@ test('a change token expires after 10 minutes; an administrator can reset an exp
   t.clock.advance(600);
   assert.equal((await changeStep(token, 'Renewed-meadow-4411')).json().error.code, 'RESET_TOKEN_EXPIRED');
   assert.equal((await signIn('quinn', 'Quiet-meadow-2931')).json().error.code, 'PASSWORD_EXPIRED');
-  const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(await admin()), payload: { password: 'Admin-reset-meadow-1' } });
+  const set = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(await admin()),
+    payload: { password: 'Admin-reset-meadow-1' },
+  });
   assert.equal(set.statusCode, 204);
   assert.equal((await signIn('quinn', 'Admin-reset-meadow-1')).statusCode, 200);
 });
@@ -137,7 +160,12 @@ test('administrators require a change at next sign-in; the user passes once it i
   assert.equal(u.json().user.mustChangePassword, false);
 
   // A one-time password set by an administrator works the same way.
-  await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(adm), payload: { password: 'One-time-meadow-7711', mustChangePassword: true } });
+  await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(adm),
+    payload: { password: 'One-time-meadow-7711', mustChangePassword: true },
+  });
   assert.equal((await signIn('rosa', 'One-time-meadow-7711')).json().error.code, 'PASSWORD_CHANGE_REQUIRED');
 });
 

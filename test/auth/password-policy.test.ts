@@ -33,8 +33,20 @@ let counter = 0;
 
 async function setPolicy(patch: Record<string, unknown>): Promise<void> {
   // Back to the defaults first (history 0 so that the scenarios can reuse nothing by accident), then the rule.
-  const base = { minLength: 15, maxLength: 128, requireLowercase: false, requireUppercase: false, requireDigit: false, requireSymbol: false,
-    symbols: '!@#$%^&*', forbidUserInfo: true, history: 0, blocklist: true, contextWords: [], customRules: [] };
+  const base = {
+    minLength: 15,
+    maxLength: 128,
+    requireLowercase: false,
+    requireUppercase: false,
+    requireDigit: false,
+    requireSymbol: false,
+    symbols: '!@#$%^&*',
+    forbidUserInfo: true,
+    history: 0,
+    blocklist: true,
+    contextWords: [],
+    customRules: [],
+  };
   const r = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(admin), payload: { ...base, ...patch } });
   assert.equal(r.statusCode, 200, r.body);
 }
@@ -48,7 +60,10 @@ function assertRefused(res: { statusCode: number; json(): any; body: string }, c
   const e = res.json().error;
   assert.equal(e.code, 'PASSWORD_REJECTED');
   assert.ok(e.details.rules.includes(code), `${code} expected in ${JSON.stringify(e.details.rules)}`);
-  assert.deepEqual(e.details.rules, e.details.failed.map((f: { code: string }) => f.code));
+  assert.deepEqual(
+    e.details.rules,
+    e.details.failed.map((f: { code: string }) => f.code),
+  );
 }
 
 /** A fresh reset token for the user, from a mail the real SMTP server received. */
@@ -71,7 +86,7 @@ interface Scenario {
 
 const SCENARIOS: Scenario[] = [
   { rule: 'PASSWORD_TOO_SHORT', policy: { minLength: 20 }, bad: 'Amber-lantern-{u}', good: 'Amber-lantern-glowing-{u}' },
-  { rule: 'PASSWORD_TOO_LONG', policy: { maxLength: 64 }, bad: 'Amber-lantern-{u}-' + 'x'.repeat(60), good: 'Amber-lantern-{u}-' + 'y'.repeat(30) },
+  { rule: 'PASSWORD_TOO_LONG', policy: { maxLength: 64 }, bad: `Amber-lantern-{u}-${'x'.repeat(60)}`, good: `Amber-lantern-{u}-${'y'.repeat(30)}` },
   { rule: 'PASSWORD_MISSING_LOWERCASE', policy: { requireLowercase: true }, bad: 'AMBER-LANTERN-GLOW-{u}', good: 'AMBER-LANTERN-GLOw-{u}' },
   { rule: 'PASSWORD_MISSING_UPPERCASE', policy: { requireUppercase: true }, bad: 'amber-lantern-glow-{u}', good: 'amber-lantern-gloW-{u}' },
   { rule: 'PASSWORD_MISSING_DIGIT', policy: { requireDigit: true }, bad: 'Amber-lantern-glow-nodigits', good: 'Amber-lantern-glow-{u}' },
@@ -83,15 +98,27 @@ const SCENARIOS: Scenario[] = [
   { rule: 'PASSWORD_BLOCKLISTED', policy: {}, bad: 'P@ssw0rdP@ssw0rd', good: 'P@ssw0rd-harbour-{u}' },
   { rule: 'PASSWORD_CONTEXT_WORD', policy: {}, bad: 'Palisade-is-great-{u}', good: 'Pallisade-is-a-typo-{u}' },
   { rule: 'PASSWORD_CONTEXT_WORD', policy: { contextWords: ['Acme-Corp'] }, bad: 'acme-corp-rocks-{u}', good: 'acme-rocks-hard-{u}' },
-  { rule: 'PASSWORD_CUSTOM_RULE', policy: { customRules: [{ pattern: '^(?!.*(?:qwerty|letmein)).*$', flags: 'i', message: 'No easily guessed words' }] }, bad: 'QWERTY-harbour-{u}', good: 'Quartz-harbour-{u}' },
+  {
+    rule: 'PASSWORD_CUSTOM_RULE',
+    policy: { customRules: [{ pattern: '^(?!.*(?:qwerty|letmein)).*$', flags: 'i', message: 'No easily guessed words' }] },
+    bad: 'QWERTY-harbour-{u}',
+    good: 'Quartz-harbour-{u}',
+  },
   { rule: 'PASSWORD_CONTROL_CHARACTERS', policy: {}, bad: 'Amber-lantern\u0007-{u}', good: 'Amber-lantern-bell-{u}' },
   { rule: 'PASSWORD_CONTROL_CHARACTERS', policy: {}, bad: 'Amber-lantern\u0085-{u}', good: 'Amber-lantern-\u00e9t\u00e9-{u}' },
   { rule: 'PASSWORD_INVALID_UNICODE', policy: {}, bad: 'Amber-lantern-\ud800-{u}', good: 'Amber-lantern-\ud83d\ude00-{u}' },
 ];
 
-interface Who { username: string; local: string }
+interface Who {
+  username: string;
+  local: string;
+}
 const MAIN: Who = { username: USER.username, local: 'walter.white' };
-const fill = (pw: string, who: Who = MAIN) => pw.replace('{u}', String(1000 + ++counter)).replace('{NAME}', who.username.toUpperCase()).replace('{local}', who.local);
+const fill = (pw: string, who: Who = MAIN) =>
+  pw
+    .replace('{u}', String(1000 + ++counter))
+    .replace('{NAME}', who.username.toUpperCase())
+    .replace('{local}', who.local);
 
 for (const sc of SCENARIOS) {
   test(`${sc.rule} (${JSON.stringify(sc.policy)}): refused and accepted on create, admin set, own change and reset`, async () => {
@@ -101,14 +128,25 @@ for (const sc of SCENARIOS) {
     const n = ++counter;
     const who: Who = { username: `jesse${n}`, local: `pinkman.${n}` };
     const payload = { username: who.username, email: `${who.local}@example.org` };
-    assertRefused(await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { ...payload, password: fill(sc.bad, who) } }), sc.rule);
+    assertRefused(
+      await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { ...payload, password: fill(sc.bad, who) } }),
+      sc.rule,
+    );
     assert.equal(await t.s.users.findByName(who.username), undefined, 'nothing was created');
-    const goodCreate = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { ...payload, password: fill(sc.good, who) } });
+    const goodCreate = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { ...payload, password: fill(sc.good, who) },
+    });
     assert.equal(goodCreate.statusCode, 201, goodCreate.body);
 
     // Admin set: refused leaves the hash alone; a good one is stored.
     const before = await userRow(userId);
-    assertRefused(await t.app.inject({ method: 'PUT', url: `/api/admin/users/${userId}/password`, headers: bearer(admin), payload: { password: fill(sc.bad) } }), sc.rule);
+    assertRefused(
+      await t.app.inject({ method: 'PUT', url: `/api/admin/users/${userId}/password`, headers: bearer(admin), payload: { password: fill(sc.bad) } }),
+      sc.rule,
+    );
     assert.deepEqual(await userRow(userId), before, 'admin set: nothing changed');
     current = fill(sc.good);
     const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${userId}/password`, headers: bearer(admin), payload: { password: current } });
@@ -117,10 +155,18 @@ for (const sc of SCENARIOS) {
     // Own change (needs the current password).
     const { token: own } = await login(t, USER.username, current);
     const before2 = await userRow(userId);
-    assertRefused(await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(own), payload: { currentPassword: current, newPassword: fill(sc.bad) } }), sc.rule);
+    assertRefused(
+      await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(own), payload: { currentPassword: current, newPassword: fill(sc.bad) } }),
+      sc.rule,
+    );
     assert.deepEqual(await userRow(userId), before2, 'own change: nothing changed');
     const next = fill(sc.good);
-    const change = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(own), payload: { currentPassword: current, newPassword: next } });
+    const change = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(own),
+      payload: { currentPassword: current, newPassword: next },
+    });
     assert.equal(change.statusCode, 200, change.body);
     current = next;
 
@@ -145,25 +191,65 @@ test('PASSWORD_REUSED: the last N passwords are refused on every path; older one
   assertRefused(await setPw('Recycled-river-0002'), 'PASSWORD_REUSED');
   assertRefused(await setPw('Recycled-river-0001'), 'PASSWORD_REUSED');
   const { token: own } = await login(t, 'recycler', 'Recycled-river-0002');
-  assertRefused(await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(own), payload: { currentPassword: 'Recycled-river-0002', newPassword: 'Recycled-river-0001' } }), 'PASSWORD_REUSED');
+  assertRefused(
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(own),
+      payload: { currentPassword: 'Recycled-river-0002', newPassword: 'Recycled-river-0001' },
+    }),
+    'PASSWORD_REUSED',
+  );
   assert.equal((await setPw('Recycled-river-0003')).statusCode, 204);
   // 0001 has left the window of two.
   assert.equal((await setPw('Recycled-river-0001')).statusCode, 204);
   // With no history, an own change still may not keep the current password.
   await setPolicy({ history: 0 });
   const { token: own2 } = await login(t, 'recycler', 'Recycled-river-0001');
-  assertRefused(await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(own2), payload: { currentPassword: 'Recycled-river-0001', newPassword: 'Recycled-river-0001' } }), 'PASSWORD_REUSED');
+  assertRefused(
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(own2),
+      payload: { currentPassword: 'Recycled-river-0001', newPassword: 'Recycled-river-0001' },
+    }),
+    'PASSWORD_REUSED',
+  );
   assert.equal((await setPw('Recycled-river-0001')).statusCode, 204, 'an administrator may set it again with history 0');
 });
 
 test('a refusal lists every failed rule at once, with what a UI needs to explain it', async () => {
-  await setPolicy({ minLength: 20, requireUppercase: true, requireDigit: true, requireSymbol: true, customRules: [{ pattern: '^\\S+$', message: 'No spaces' }] });
-  const r = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'many', password: 'palisade many spaces' } });
+  await setPolicy({
+    minLength: 20,
+    requireUppercase: true,
+    requireDigit: true,
+    requireSymbol: true,
+    customRules: [{ pattern: '^\\S+$', message: 'No spaces' }],
+  });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'many', password: 'palisade many spaces' },
+  });
   assert.equal(r.statusCode, 400);
   const d = r.json().error.details;
-  assert.deepEqual(d.rules, ['PASSWORD_MISSING_UPPERCASE', 'PASSWORD_MISSING_DIGIT', 'PASSWORD_MISSING_SYMBOL', 'PASSWORD_CONTAINS_USERNAME', 'PASSWORD_CONTEXT_WORD', 'PASSWORD_CUSTOM_RULE']);
-  assert.deepEqual(d.failed.find((f: any) => f.code === 'PASSWORD_MISSING_SYMBOL'), { code: 'PASSWORD_MISSING_SYMBOL', symbols: '!@#$%^&*' });
-  assert.deepEqual(d.failed.find((f: any) => f.code === 'PASSWORD_CUSTOM_RULE'), { code: 'PASSWORD_CUSTOM_RULE', rule: 0, message: 'No spaces' });
+  assert.deepEqual(d.rules, [
+    'PASSWORD_MISSING_UPPERCASE',
+    'PASSWORD_MISSING_DIGIT',
+    'PASSWORD_MISSING_SYMBOL',
+    'PASSWORD_CONTAINS_USERNAME',
+    'PASSWORD_CONTEXT_WORD',
+    'PASSWORD_CUSTOM_RULE',
+  ]);
+  assert.deepEqual(
+    d.failed.find((f: any) => f.code === 'PASSWORD_MISSING_SYMBOL'),
+    { code: 'PASSWORD_MISSING_SYMBOL', symbols: '!@#$%^&*' },
+  );
+  assert.deepEqual(
+    d.failed.find((f: any) => f.code === 'PASSWORD_CUSTOM_RULE'),
+    { code: 'PASSWORD_CUSTOM_RULE', rule: 0, message: 'No spaces' },
+  );
   const short = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'many', password: 'Ab1!' } });
   assert.deepEqual(short.json().error.details.failed[0], { code: 'PASSWORD_TOO_SHORT', min: 20 });
 });
@@ -177,8 +263,13 @@ test('hashing DoS: an overlong password is refused before any hashing on every p
   const answers = [
     await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'longshot2', password: huge } }),
     await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: huge } }),
-    await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(own), payload: { currentPassword: 'Longshot-harbour-0001', newPassword: huge } }),
-    await t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token: 'x'.repeat(22) + '.' + 'y'.repeat(43), newPassword: huge } }),
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(own),
+      payload: { currentPassword: 'Longshot-harbour-0001', newPassword: huge },
+    }),
+    await t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token: `${'x'.repeat(22)}.${'y'.repeat(43)}`, newPassword: huge } }),
     await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'archer', password: huge } }),
   ];
   for (const a of answers) assert.equal(a.json().error.code, 'VALIDATION_FAILED', a.body);
@@ -225,9 +316,18 @@ test('policy settings: only administrators, audited, checked for consistency and
     assert.ok([400].includes(r.statusCode), r.body);
     assert.ok(['SETTINGS_INVALID', 'VALIDATION_FAILED'].includes(r.json().error.code), r.body);
   }
-  assert.deepEqual((await t.app.inject({ method: 'GET', url: '/api/admin/settings/password-policy', headers: bearer(admin) })).json(), stored, 'nothing was stored');
+  assert.deepEqual(
+    (await t.app.inject({ method: 'GET', url: '/api/admin/settings/password-policy', headers: bearer(admin) })).json(),
+    stored,
+    'nothing was stored',
+  );
 
-  const ok = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(admin), payload: { validity: 90 * 86400, customRules: [{ pattern: '^.{0,40}$', message: 'At most 40' }] } });
+  const ok = await t.app.inject({
+    method: 'PATCH',
+    url: '/api/admin/settings/password-policy',
+    headers: bearer(admin),
+    payload: { validity: 90 * 86400, customRules: [{ pattern: '^.{0,40}$', message: 'At most 40' }] },
+  });
   assert.equal(ok.statusCode, 200, ok.body);
   const ev = (await events(t, admin, 'settings.changed')).find((e) => e.details.area === 'passwordPolicy');
   assert.ok(ev);
@@ -238,16 +338,31 @@ test('policy settings: only administrators, audited, checked for consistency and
 
 test('SSO-only users have no password: none can be set, none can be used', async () => {
   await setPolicy({});
-  const r = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'ssoer', email: 'ssoer@example.org', ssoOnly: true } });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'ssoer', email: 'ssoer@example.org', ssoOnly: true },
+  });
   assert.equal(r.statusCode, 201, r.body);
   const u = r.json().user;
   assert.equal(u.ssoOnly, true);
   assert.equal(u.hasPassword, false);
-  const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${u.id}/password`, headers: bearer(admin), payload: { password: 'Sso-harbour-light-01' } });
+  const set = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${u.id}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Sso-harbour-light-01' },
+  });
   assert.equal(set.json().error.code, 'SSO_ONLY_USER');
   const link = await t.app.inject({ method: 'POST', url: `/api/admin/users/${u.id}/password/reset-link`, headers: bearer(admin) });
   assert.deepEqual([link.statusCode, link.json().error.details.reason], [409, 'sso_only']);
-  const both = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'ssoer2', password: 'Sso-harbour-light-01', ssoOnly: true } });
+  const both = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'ssoer2', password: 'Sso-harbour-light-01', ssoOnly: true },
+  });
   assert.equal(both.json().error.code, 'VALIDATION_FAILED');
   assert.equal((await t.s.users.get(u.id))!.password_hash, null);
 });

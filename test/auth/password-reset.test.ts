@@ -17,9 +17,16 @@ const FROM = 'Palisade <noreply@example.org>';
 
 before(async () => {
   smtp = await new TestSmtp().start();
-  t = await makeApp({ env: { SMTP_URL: smtp.url, MAIL_FROM: FROM, PUBLIC_URL: 'https://palisade.example.org/',
-    // The tests move the clock by hours; the administrator's token should outlast them.
-    SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' } });
+  t = await makeApp({
+    env: {
+      SMTP_URL: smtp.url,
+      MAIL_FROM: FROM,
+      PUBLIC_URL: 'https://palisade.example.org/',
+      // The tests move the clock by hours; the administrator's token should outlast them.
+      SESSION_VALIDITY: '24h',
+      TOKEN_VALIDITY: '24h',
+    },
+  });
   admin = (await login(t)).token;
 });
 
@@ -32,8 +39,7 @@ let ipCounter = 10;
 /** Each test sends from its own address, so that the per-IP throttle only meets the test that is about it. */
 const freshIp = () => `198.51.100.${ipCounter++}`;
 
-const forgot = (payload: Record<string, unknown>, ip: string) =>
-  t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload, remoteAddress: ip });
+const forgot = (payload: Record<string, unknown>, ip: string) => t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload, remoteAddress: ip });
 const reset = (token: string, newPassword: string, headers: Record<string, string> = {}) =>
   t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token, newPassword }, headers });
 
@@ -90,7 +96,12 @@ test('forgot: unknown, disabled, SSO-only and mail-less accounts get the very sa
   await createUser(t, admin, 'bruno', 'Quiet-meadow-2931', { email: 'bruno@example.org' });
   const disabledId = await createUser(t, admin, 'dora', 'Quiet-meadow-2931', { email: 'dora@example.org' });
   await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${disabledId}`, headers: bearer(admin), payload: { status: 'disabled' } });
-  await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'sso-sam', email: 'sam@example.org', ssoOnly: true } });
+  await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'sso-sam', email: 'sam@example.org', ssoOnly: true },
+  });
   await createUser(t, admin, 'nomail', 'Quiet-meadow-2931');
   const before = smtp.mails.length;
   const tokensBefore = await t.s.db.selectFrom('password_tokens').select('id').execute();
@@ -99,9 +110,14 @@ test('forgot: unknown, disabled, SSO-only and mail-less accounts get the very sa
   const existing = observable(await forgot({ email: 'bruno@example.org' }, ip));
   await t.s.tasks.drain();
   assert.equal(smtp.mails.length, before + 1, 'the real account got its mail');
-  for (const payload of [{ email: 'nobody@example.org' }, { username: 'nobody' }, { email: 'dora@example.org' }, { email: 'sam@example.org' }, { username: 'nomail' }]) {
+  for (const payload of [
+    { email: 'nobody@example.org' },
+    { username: 'nobody' },
+    { email: 'dora@example.org' },
+    { email: 'sam@example.org' },
+    { username: 'nomail' },
+  ]) {
     assert.deepEqual(observable(await forgot(payload, ip)), existing, JSON.stringify(payload));
-
   }
   await t.s.tasks.drain();
   assert.equal(smtp.mails.length, before + 1, 'no other mail');
@@ -119,7 +135,8 @@ test('link tokens are stored only as hashes and never reach the log or the audit
   assert.equal(rows[0]!.id, selector);
   assert.doesNotMatch(JSON.stringify(rows), new RegExp(secret));
   assert.equal((await reset(token, 'Fresh-lantern-8841')).statusCode, 204);
-  const everything = t.logs.join('\n') + JSON.stringify((await t.app.inject({ method: 'GET', url: '/api/admin/security-events?limit=500', headers: bearer(admin) })).json());
+  const everything =
+    t.logs.join('\n') + JSON.stringify((await t.app.inject({ method: 'GET', url: '/api/admin/security-events?limit=500', headers: bearer(admin) })).json());
   assert.doesNotMatch(everything, new RegExp(secret));
   assert.doesNotMatch(everything, /Fresh-lantern-8841/);
 });
@@ -166,7 +183,12 @@ test('a token that is expired, altered, superseded, spliced or malformed is refu
 });
 
 test('the three lifetimes are settings: user-requested, admin-sent and invitation', async () => {
-  const patch = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-reset', headers: bearer(admin), payload: { resetLinkValidity: 120, adminResetLinkValidity: 300, invitationValidity: 600 } });
+  const patch = await t.app.inject({
+    method: 'PATCH',
+    url: '/api/admin/settings/password-reset',
+    headers: bearer(admin),
+    payload: { resetLinkValidity: 120, adminResetLinkValidity: 300, invitationValidity: 600 },
+  });
   assert.equal(patch.statusCode, 200, patch.body);
   assert.ok((await events(t, admin, 'settings.changed')).some((e) => e.details.area === 'passwordReset'));
   const bad = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-reset', headers: bearer(admin), payload: { resetLinkValidity: 10 } });
@@ -174,27 +196,43 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
 
   const id = await createUser(t, admin, 'frank', 'Quiet-meadow-2931', { email: 'frank@example.org' });
   const cases: Array<{ kind: string; ttl: number; issue: () => Promise<string> }> = [
-    { kind: 'reset', ttl: 120, issue: async () => { await forgot({ username: 'frank' }, freshIp()); return linkToken((await mailsFor('frank@example.org')).at(-1)!); } },
-    { kind: 'admin_reset', ttl: 300, issue: async () => {
-      const r = await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/password/reset-link`, headers: bearer(admin) });
-      assert.equal(r.statusCode, 202);
-      assert.equal(Date.parse(r.json().expiresAt), t.clock.now() + 300_000);
-      const mail = (await mailsFor('frank@example.org')).at(-1)!;
-      assert.equal(mail.subject, 'Your Palisade password was reset by an administrator');
-      return linkToken(mail);
-    } },
+    {
+      kind: 'reset',
+      ttl: 120,
+      issue: async () => {
+        await forgot({ username: 'frank' }, freshIp());
+        return linkToken((await mailsFor('frank@example.org')).at(-1)!);
+      },
+    },
+    {
+      kind: 'admin_reset',
+      ttl: 300,
+      issue: async () => {
+        const r = await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/password/reset-link`, headers: bearer(admin) });
+        assert.equal(r.statusCode, 202);
+        assert.equal(Date.parse(r.json().expiresAt), t.clock.now() + 300_000);
+        const mail = (await mailsFor('frank@example.org')).at(-1)!;
+        assert.equal(mail.subject, 'Your Palisade password was reset by an administrator');
+        return linkToken(mail);
+      },
+    },
   ];
   for (const c of cases) {
     const early = await c.issue();
     t.clock.advance(c.ttl - 1);
-    const ok = await reset(early, 'Not-yet-expired-' + c.kind);
+    const ok = await reset(early, `Not-yet-expired-${c.kind}`);
     assert.equal(ok.statusCode, 204, ok.body);
     const late = await c.issue();
     t.clock.advance(c.ttl);
-    assert.equal((await reset(late, 'Already-expired-' + c.kind)).json().error.code, 'RESET_TOKEN_EXPIRED', c.kind);
+    assert.equal((await reset(late, `Already-expired-${c.kind}`)).json().error.code, 'RESET_TOKEN_EXPIRED', c.kind);
   }
   // Invitation: a new user with no password chooses one.
-  const inv = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'gina', email: 'gina@example.org', invite: true } });
+  const inv = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'gina', email: 'gina@example.org', invite: true },
+  });
   assert.equal(inv.statusCode, 201, inv.body);
   assert.equal(inv.json().user.hasPassword, false);
   const mail = (await mailsFor('gina@example.org')).at(-1)!;
@@ -206,22 +244,42 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
   const giId = (await t.s.users.findByName('gina'))!.id;
   const again = await t.app.inject({ method: 'POST', url: `/api/admin/users/${giId}/invitation`, headers: bearer(admin) });
   assert.deepEqual([again.statusCode, again.json().error.code, again.json().error.details.reason], [409, 'LINK_NOT_SENDABLE', 'has_password']);
-  const inv2 = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'hank', email: 'hank@example.org', invite: true } });
+  const inv2 = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'hank', email: 'hank@example.org', invite: true },
+  });
   const hankId = inv2.json().user.id;
   const hankToken = linkToken((await mailsFor('hank@example.org')).at(-1)!);
   t.clock.advance(600);
   assert.equal((await reset(hankToken, 'His-first-harbour-light-1')).json().error.code, 'RESET_TOKEN_EXPIRED');
   assert.equal(await passwordHash(hankId), null);
-  await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-reset', headers: bearer(admin), payload: { resetLinkValidity: 1800, adminResetLinkValidity: 86400, invitationValidity: 259200 } });
+  await t.app.inject({
+    method: 'PATCH',
+    url: '/api/admin/settings/password-reset',
+    headers: bearer(admin),
+    payload: { resetLinkValidity: 1800, adminResetLinkValidity: 86400, invitationValidity: 259200 },
+  });
 });
 
 test('administrators can be denied setting passwords; links still work and the CLI is unaffected', async () => {
   const id = await createUser(t, admin, 'ivan', 'Quiet-meadow-2931', { email: 'ivan@example.org' });
-  const patch = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-reset', headers: bearer(admin), payload: { adminMaySetPasswords: false } });
+  const patch = await t.app.inject({
+    method: 'PATCH',
+    url: '/api/admin/settings/password-reset',
+    headers: bearer(admin),
+    payload: { adminMaySetPasswords: false },
+  });
   assert.equal(patch.statusCode, 200);
   try {
     const hash = await passwordHash(id);
-    const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Admin-knows-this-01' } });
+    const set = await t.app.inject({
+      method: 'PUT',
+      url: `/api/admin/users/${id}/password`,
+      headers: bearer(admin),
+      payload: { password: 'Admin-knows-this-01' },
+    });
     assert.deepEqual([set.statusCode, set.json().error.code], [403, 'PASSWORD_SET_FORBIDDEN']);
     assert.equal(await passwordHash(id), hash);
     for (const extra of [{ password: 'Admin-knows-this-01' }, { passwordHash: hash }]) {
@@ -234,7 +292,12 @@ test('administrators can be denied setting passwords; links still work and the C
     assert.equal(link.statusCode, 202);
     assert.doesNotMatch(link.body, /token/);
     assert.equal((await reset(linkToken((await mailsFor('ivan@example.org')).at(-1)!), 'Only-he-knows-this-01')).statusCode, 204);
-    const inv = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'jill', email: 'jill@example.org', invite: true } });
+    const inv = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { username: 'jill', email: 'jill@example.org', invite: true },
+    });
     assert.equal(inv.statusCode, 201);
     // The operator's CLI is the recovery path and is not an administrator session.
     const byCli = await cli(['user', 'set-password', '--username', 'ivan', '--password-stdin'], cliEnv(t), 'Set-from-the-console-01\n');
@@ -270,7 +333,12 @@ test('forgot-password flood: per-IP limit answers 429 for everyone alike; per-ac
     assert.equal((await forgot({ email: 'kate@example.org' }, flood)).statusCode, 202);
     assert.equal((await mailsFor('kate@example.org')).length, 3);
   } finally {
-    await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-reset', headers: bearer(admin), payload: { forgotPerIp: 20, forgotPerAccount: 3 } });
+    await t.app.inject({
+      method: 'PATCH',
+      url: '/api/admin/settings/password-reset',
+      headers: bearer(admin),
+      payload: { forgotPerIp: 20, forgotPerAccount: 3 },
+    });
   }
 });
 

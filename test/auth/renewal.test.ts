@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { makeApp, login, bearer, events, cookies, ROOT, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
-beforeEach(async () => { t = await makeApp(); });
+beforeEach(async () => {
+  t = await makeApp();
+});
 afterEach(() => t.close());
 
 const refresh = (token: string) => t.app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(token) });
@@ -97,7 +99,12 @@ test('browser sessions renew automatically with a new cookie; the XSRF token sta
   assert.ok(renewed && renewed.value !== c, 'a new session cookie is set');
   const s2 = await t.app.inject({ method: 'GET', url: '/api/auth/sessions', cookies: { '__Host-palisade_session': renewed.value } });
   assert.equal(s2.statusCode, 200);
-  const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout', cookies: { '__Host-palisade_session': renewed.value }, headers: { 'x-xsrf-token': xsrf } });
+  const out = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/logout',
+    cookies: { '__Host-palisade_session': renewed.value },
+    headers: { 'x-xsrf-token': xsrf },
+  });
   assert.equal(out.statusCode, 204);
 });
 
@@ -119,7 +126,12 @@ test('the token policy is editable at runtime by an administrator, validated and
   assert.equal(bad.json().error.code, 'SETTINGS_INVALID');
   const unknown = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/token-policy', headers: bearer(admin), payload: { idle: 5 } });
   assert.equal(unknown.json().error.code, 'VALIDATION_FAILED');
-  const ok = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/token-policy', headers: bearer(admin), payload: { tokenValidity: 60, refreshLimit: 0 } });
+  const ok = await t.app.inject({
+    method: 'PATCH',
+    url: '/api/admin/settings/token-policy',
+    headers: bearer(admin),
+    payload: { tokenValidity: 60, refreshLimit: 0 },
+  });
   assert.equal(ok.statusCode, 200);
   assert.equal(ok.json().tokenValidity, 60);
   const { token } = await login(t);

@@ -1,11 +1,18 @@
 // Session endings (AUTH-4): each takes effect on the very next request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; }, {}, true);
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  {},
+  true,
+);
 
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 const PW = 'Quiet-meadow-2931';
@@ -33,8 +40,18 @@ test('logout everywhere ends every session of the user', async () => {
 
 test('a user lists their own sessions with device, IP and times, and ends one of them', async () => {
   await createUser(t, admin, 'sam', PW);
-  const first = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'sam', password: PW }, headers: { 'user-agent': 'Laptop/1.0' } });
-  const second = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'sam', password: PW }, headers: { 'user-agent': 'Phone/2.0' } });
+  const first = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { username: 'sam', password: PW },
+    headers: { 'user-agent': 'Laptop/1.0' },
+  });
+  const second = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { username: 'sam', password: PW },
+    headers: { 'user-agent': 'Phone/2.0' },
+  });
   const tok1 = first.json().token;
   const list = await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(tok1) });
   assert.equal(list.statusCode, 200);
@@ -80,13 +97,23 @@ test('a password change needs the current password and ends the other sessions o
   await createUser(t, admin, 'pat', PW);
   const a = (await login(t, 'pat', PW)).token;
   const b = (await login(t, 'pat', PW)).token;
-  const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(a), payload: { currentPassword: 'Not-it-at-all-1', newPassword: 'Brand-new-secret-77' } });
+  const wrong = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/password',
+    headers: bearer(a),
+    payload: { currentPassword: 'Not-it-at-all-1', newPassword: 'Brand-new-secret-77' },
+  });
   assert.equal(wrong.statusCode, 401);
   assert.equal((await me(b)).statusCode, 200, 'a failed change ends nothing');
   const weak = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(a), payload: { currentPassword: PW, newPassword: 'short' } });
   assert.equal(weak.statusCode, 400);
   assert.equal(weak.json().error.code, 'PASSWORD_REJECTED');
-  const ok = await t.app.inject({ method: 'POST', url: '/api/auth/password', headers: bearer(a), payload: { currentPassword: PW, newPassword: 'Brand-new-secret-77' } });
+  const ok = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/password',
+    headers: bearer(a),
+    payload: { currentPassword: PW, newPassword: 'Brand-new-secret-77' },
+  });
   assert.equal(ok.statusCode, 200);
   assert.equal(ok.json().otherSessionsEnded, 1);
   assert.equal((await me(a)).statusCode, 200);
@@ -95,7 +122,7 @@ test('a password change needs the current password and ends the other sessions o
   await login(t, 'pat', 'Brand-new-secret-77');
 });
 
-test('an administrator setting a password ends all of the user\'s sessions', async () => {
+test("an administrator setting a password ends all of the user's sessions", async () => {
   const id = await createUser(t, admin, 'val', PW);
   const v = (await login(t, 'val', PW)).token;
   const r = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Admin-chosen-pw-55' } });
@@ -143,7 +170,12 @@ test('duplicate usernames and emails are refused and nothing is written', async 
   await createUser(t, admin, 'uniq', PW, { email: 'uniq@example.org' });
   const dupName = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'UNIQ', password: PW } });
   assert.equal(dupName.statusCode, 409);
-  const dupMail = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'other', email: 'Uniq@Example.org', password: PW } });
+  const dupMail = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'other', email: 'Uniq@Example.org', password: PW },
+  });
   assert.equal(dupMail.statusCode, 409);
   const users = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users;
   assert.equal(users.length, 2);

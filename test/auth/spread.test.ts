@@ -1,11 +1,18 @@
 // AUTH-10. Bug class: credential stuffing spread over many accounts, which per-account lockout misses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, events, ROOT, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, events, ROOT, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; }, { env: { SPREAD_THRESHOLD: '10', SPREAD_WINDOW: '60', SPREAD_PAUSE: '30' } }, true);
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  { env: { SPREAD_THRESHOLD: '10', SPREAD_WINDOW: '60', SPREAD_PAUSE: '30' } },
+  true,
+);
 
 const stuff = (i: number) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: `victim${i}`, password: `leaked-${i}` } });
 

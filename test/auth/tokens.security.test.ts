@@ -8,7 +8,10 @@ import { deriveKey } from '../../src/auth/keys.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; });
+useApp((app, token) => {
+  t = app;
+  admin = token;
+});
 
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -59,7 +62,7 @@ test('a token signed with another APP_KEY is refused', async () => {
 test('an unknown key id and malformed Authorization headers are refused', async () => {
   const { header, payload, sig } = parts(admin);
   assert.equal((await me(`${b64({ ...header, kid: 'nope' })}.${b64(payload)}.${sig}`)).json().error.code, 'TOKEN_INVALID');
-  for (const h of ['Basic abc', 'Bearer', 'Bearer a.b', `Bearer ${admin} extra`, 'Bearer ' + 'a'.repeat(5000)]) {
+  for (const h of ['Basic abc', 'Bearer', 'Bearer a.b', `Bearer ${admin} extra`, `Bearer ${'a'.repeat(5000)}`]) {
     const res = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { authorization: h } });
     assert.equal(res.statusCode, 401, h.slice(0, 20));
     assert.equal(res.json().error.code, 'TOKEN_INVALID');

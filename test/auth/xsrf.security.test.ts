@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { makeApp, login, bearer, cookies, ROOT, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
-before(async () => { t = await makeApp(); });
+before(async () => {
+  t = await makeApp();
+});
 after(() => t.close());
 
 const COOKIE = '__Host-palisade_session';

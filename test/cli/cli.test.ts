@@ -8,7 +8,9 @@ import { makeApp, login, bearer, cliEnv, events, DIALECT, PG_URL, type TestApp }
 import { cli, freePort, startServer } from '../helpers/cli.js';
 
 let t: TestApp;
-before(async () => { t = await makeApp(); });
+before(async () => {
+  t = await makeApp();
+});
 after(() => t.close());
 
 test('user create reads the password from stdin; the user signs in over HTTP', async () => {
@@ -29,7 +31,7 @@ test('user create without a password prints a generated one once', async () => {
   await login(t, 'cli-gen', pw);
 });
 
-test('user set-password and user disable end the user\'s sessions', async () => {
+test("user set-password and user disable end the user's sessions", async () => {
   await cli(['user', 'create', '--username', 'cli-ses', '--password-stdin'], cliEnv(t), 'First-secret-4242');
   const s1 = (await login(t, 'cli-ses', 'First-secret-4242')).token;
   const set = await cli(['user', 'set-password', '--username', 'cli-ses', '--password-stdin'], cliEnv(t), 'Second-secret-4242');
@@ -73,7 +75,10 @@ test('first start: root is created with a generated password printed once; a res
   const schema = `boot_${randomBytes(5).toString('hex')}`;
   const port = await freePort();
   const env = {
-    DATA_DIR: dataDir, PORT: String(port), INIT_ROOT_USERNAME: 'admin', INIT_ROOT_EMAIL: 'admin@example.org',
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    INIT_ROOT_USERNAME: 'admin',
+    INIT_ROOT_EMAIL: 'admin@example.org',
     ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: schema } : {}),
   };
   try {
@@ -84,15 +89,25 @@ test('first start: root is created with a generated password printed once; a res
       assert.ok(pw, first.output());
       assert.match(first.output(), /generated a signing key/);
       const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: pw }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: pw }),
       });
       assert.equal(res.status, 200);
       const token = ((await res.json()) as { token: string }).token;
       const me = await fetch(`http://127.0.0.1:${port}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(me.status, 200);
       // Nothing else answers: there are no default credentials.
-      for (const [u, p] of [['root', 'root'], ['admin', 'admin'], ['admin', 'password']]) {
-        const bad = await fetch(`http://127.0.0.1:${port}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: u, password: p }) });
+      for (const [u, p] of [
+        ['root', 'root'],
+        ['admin', 'admin'],
+        ['admin', 'password'],
+      ]) {
+        const bad = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: u, password: p }),
+        });
         assert.equal(bad.status, 401);
       }
     } finally {
@@ -120,7 +135,9 @@ test('first start: root is created with a generated password printed once; a res
 test('user unlock lifts any lock; user set-password lifts it too (the recovery path)', async () => {
   await cli(['user', 'create', '--username', 'cli-lock', '--password-stdin'], cliEnv(t), 'Lockable-secret-3030');
   const admin = (await login(t)).token;
-  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users.find((u: { username: string }) => u.username === 'cli-lock').id;
+  const id = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) }))
+    .json()
+    .users.find((u: { username: string }) => u.username === 'cli-lock').id;
   await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/lock`, headers: bearer(admin), payload: { reason: 'test' } });
   await assert.rejects(login(t, 'cli-lock', 'Lockable-secret-3030'));
   const r = await cli(['user', 'unlock', '--username', 'cli-lock'], cliEnv(t));

@@ -22,7 +22,10 @@ test('a short or well-known APP_KEY is refused', () => {
 
 test('every problem is listed at once', () => {
   try {
-    loadConfig({ APP_KEY: 'changeme', PORT: 'eighty', SESSION_VALIDITY: 'forever', DATABASE_URL: 'mysql://x', INIT_ROOT_PASSWORD: 'root' }, { generateKey: false });
+    loadConfig(
+      { APP_KEY: 'changeme', PORT: 'eighty', SESSION_VALIDITY: 'forever', DATABASE_URL: 'mysql://x', INIT_ROOT_PASSWORD: 'root' },
+      { generateKey: false },
+    );
     assert.fail('should throw');
   } catch (e) {
     assert.ok(e instanceof ConfigError);
@@ -48,15 +51,19 @@ test('without APP_KEY a key is generated into the data directory with mode 0600,
 
 test('the config is frozen', () => {
   const { config } = loadConfig({ APP_KEY: GOOD_KEY, DATA_DIR: tmp() }, { generateKey: false });
-  assert.throws(() => { (config as { port: number }).port = 1; });
-  assert.throws(() => { (config.tokenPolicy as { tokenValidity: number }).tokenValidity = 1; });
+  assert.throws(() => {
+    (config as { port: number }).port = 1;
+  });
+  assert.throws(() => {
+    (config.tokenPolicy as { tokenValidity: number }).tokenValidity = 1;
+  });
 });
 
 test('APP_KEY_FILE is read; setting both APP_KEY and APP_KEY_FILE is a problem', () => {
   const dir = tmp();
   const f = path.join(dir, 'key');
   rmSync(f, { force: true });
-  writeFileSync(f, GOOD_KEY + '\n', { mode: 0o600 });
+  writeFileSync(f, `${GOOD_KEY}\n`, { mode: 0o600 });
   assert.equal(loadConfig({ APP_KEY_FILE: f, DATA_DIR: dir }, { generateKey: false }).config.appKey, GOOD_KEY);
   assert.throws(() => loadConfig({ APP_KEY_FILE: f, APP_KEY: GOOD_KEY, DATA_DIR: dir }, { generateKey: false }), /both set/);
 });

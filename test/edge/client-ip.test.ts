@@ -55,14 +55,26 @@ test('through HTTP: the audit trail records the resolved client, not a spoofed o
   const proxied = await makeApp({ env: { TRUSTED_PROXIES: '127.0.0.1/32' } });
   try {
     for (const t of [plain, proxied]) {
-      await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'Wrong-password-000' }, headers: { 'x-forwarded-for': '203.0.113.50' } });
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { username: 'root', password: 'Wrong-password-000' },
+        headers: { 'x-forwarded-for': '203.0.113.50' },
+      });
     }
     const a = (await events(plain, (await login(plain)).token, 'auth.login')).find((e) => e.outcome === 'failure');
     assert.equal(a!.ip, '127.0.0.1');
     const b = (await events(proxied, (await login(proxied)).token, 'auth.login')).find((e) => e.outcome === 'failure');
     assert.equal(b!.ip, '203.0.113.50');
-    const sessions = await proxied.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: { ...bearer((await login(proxied)).token), 'x-forwarded-for': '198.51.100.1' } });
-    assert.ok(sessions.json().sessions.every((x: { ip: string }) => x.ip === '127.0.0.1'), 'logins without the header come from the proxy itself');
+    const sessions = await proxied.app.inject({
+      method: 'GET',
+      url: '/api/auth/sessions',
+      headers: { ...bearer((await login(proxied)).token), 'x-forwarded-for': '198.51.100.1' },
+    });
+    assert.ok(
+      sessions.json().sessions.every((x: { ip: string }) => x.ip === '127.0.0.1'),
+      'logins without the header come from the proxy itself',
+    );
   } finally {
     await plain.close();
     await proxied.close();

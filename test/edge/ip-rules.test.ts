@@ -1,14 +1,20 @@
 // EDGE-2, EDGE-3: IP allow and block lists, country rules, self-lockout protection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, events, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; }, {}, true);
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  {},
+  true,
+);
 
-const from = (ip: string, url = '/api/auth/me', token = admin) =>
-  t.app.inject({ method: 'GET', url, headers: bearer(token), remoteAddress: ip });
+const from = (ip: string, url = '/api/auth/me', token = admin) => t.app.inject({ method: 'GET', url, headers: bearer(token), remoteAddress: ip });
 const addRule = (body: Record<string, unknown>) => t.app.inject({ method: 'POST', url: '/api/admin/ip-rules', headers: bearer(admin), payload: body });
 const rules = async () => (await t.app.inject({ method: 'GET', url: '/api/admin/ip-rules', headers: bearer(admin) })).json().rules;
 

@@ -1,11 +1,18 @@
 // EDGE-4. Bug classes: budget evasion by path spelling, spoofed headers or IPv6 address hopping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, ROOT, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, createUser, ROOT, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; }, { realRateLimits: true }, true);
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  { realRateLimits: true },
+  true,
+);
 
 const limits = (body: Record<string, number>) =>
   t.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(admin), payload: body });
@@ -91,7 +98,8 @@ test('forgot-password has its own budget: a spent sign-in budget does not block 
   await signIn('203.0.113.30');
   await signIn('203.0.113.30');
   assert.equal((await signIn('203.0.113.30')).statusCode, 429);
-  const forgot = () => t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'someone@example.org' }, remoteAddress: '203.0.113.30' });
+  const forgot = () =>
+    t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'someone@example.org' }, remoteAddress: '203.0.113.30' });
   assert.equal((await forgot()).statusCode, 202);
   assert.equal((await forgot()).statusCode, 202);
   assert.equal((await forgot()).statusCode, 429);

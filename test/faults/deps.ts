@@ -11,7 +11,11 @@ import { freePort } from '../helpers/cli.js';
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of children) {
-    try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-c.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 });
 
@@ -35,17 +39,30 @@ function redisPong(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
     let buf = '';
-    s.setTimeout(500, () => { s.destroy(); resolve(false); });
+    s.setTimeout(500, () => {
+      s.destroy();
+      resolve(false);
+    });
     s.on('error', () => resolve(false));
     s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (d) => { buf += d; if (buf.includes('\r\n')) { s.destroy(); resolve(buf.startsWith('+PONG')); } });
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\r\n')) {
+        s.destroy();
+        resolve(buf.startsWith('+PONG'));
+      }
+    });
   });
 }
 
 async function stop(c: ChildProcess | null, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise((r) => c.once('exit', r));
-  try { process.kill(-c.pid!, signal); } catch { /* gone */ }
+  try {
+    process.kill(-c.pid!, signal);
+  } catch {
+    /* gone */
+  }
   await exited;
 }
 
@@ -70,15 +87,35 @@ export async function startRedis(extraArgs: string[] = []): Promise<OwnRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...extraArgs], { stdio: 'ignore', detached: true }));
+      child = track(
+        spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...extraArgs],
+          { stdio: 'ignore', detached: true },
+        ),
+      );
       await waitFor(port, () => redisPong(port), 'redis-server');
     },
-    async kill() { await stop(child); child = null; },
-    pause() { process.kill(child!.pid!, 'SIGSTOP'); },
-    resume() { process.kill(child!.pid!, 'SIGCONT'); },
+    async kill() {
+      await stop(child);
+      child = null;
+    },
+    pause() {
+      process.kill(child!.pid!, 'SIGSTOP');
+    },
+    resume() {
+      process.kill(child!.pid!, 'SIGCONT');
+    },
     async close() {
-      if (child) try { process.kill(child.pid!, 'SIGCONT'); } catch { /* gone */ }
-      await stop(child); child = null; rmSync(dir, { recursive: true, force: true });
+      if (child)
+        try {
+          process.kill(child.pid!, 'SIGCONT');
+        } catch {
+          /* gone */
+        }
+      await stop(child);
+      child = null;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   await r.start();
@@ -98,7 +135,9 @@ export interface OwnPostgres {
 export function postgresBin(): string | null {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return null;
-  const versions = readdirSync(base).filter((v) => existsSync(path.join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(path.join(base, v, 'bin', 'postgres')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions.length ? path.join(base, versions[0]!, 'bin') : null;
 }
 
@@ -111,9 +150,10 @@ export async function startPostgres(): Promise<OwnPostgres> {
   if (!bin) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-pg-'));
-  const ids = process.getuid?.() === 0
-    ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) }
-    : {};
+  const ids =
+    process.getuid?.() === 0
+      ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) }
+      : {};
   if (ids.uid !== undefined) chownSync(dir, ids.uid, ids.gid!);
   const data = path.join(dir, 'data');
   execFileSync(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'], { ...ids, stdio: 'ignore', cwd: dir });
@@ -122,20 +162,49 @@ export async function startPostgres(): Promise<OwnPostgres> {
     try {
       execFileSync(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q'], { stdio: 'ignore' });
       return true;
-    } catch { return false; }
+    } catch {
+      return false;
+    }
   };
   const pg: OwnPostgres = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async start() {
-      child = track(spawn(path.join(bin, 'postgres'), [
-        '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=40',
-      ], { ...ids, stdio: 'ignore', detached: true, cwd: dir }));
+      child = track(
+        spawn(
+          path.join(bin, 'postgres'),
+          [
+            '-D',
+            data,
+            '-p',
+            String(port),
+            '-k',
+            dir,
+            '-c',
+            'listen_addresses=127.0.0.1',
+            '-c',
+            'fsync=off',
+            '-c',
+            'full_page_writes=off',
+            '-c',
+            'shared_buffers=16MB',
+            '-c',
+            'max_connections=40',
+          ],
+          { ...ids, stdio: 'ignore', detached: true, cwd: dir },
+        ),
+      );
       await waitFor(port, isReady, 'postgres');
     },
-    async kill() { await stop(child); child = null; },
-    async close() { await stop(child, 'SIGQUIT'); child = null; rmSync(dir, { recursive: true, force: true }); },
+    async kill() {
+      await stop(child);
+      child = null;
+    },
+    async close() {
+      await stop(child, 'SIGQUIT');
+      child = null;
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
   await pg.start();
   return pg;

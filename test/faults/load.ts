@@ -6,7 +6,13 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestApp, Res } from '../helpers/app.js';
 
-export interface Answer { status: number; code?: string; retryAfter?: string; ms: number; phase: string }
+export interface Answer {
+  status: number;
+  code?: string;
+  retryAfter?: string;
+  ms: number;
+  phase: string;
+}
 
 /** Runs `fn` until it answers below 300, failing after `ms` milliseconds; returns how long it took. */
 export async function untilOk(fn: () => Promise<Res>, ms: number): Promise<number> {
@@ -42,7 +48,13 @@ export function writeLoop(instances: TestApp[], write: (t: TestApp, title: strin
       const t0 = performance.now();
       const res = await write(t, `w${n}-${i++}`);
       const ms = performance.now() - t0;
-      answers.push({ status: res.statusCode, code: res.statusCode >= 400 ? res.json().error?.code : undefined, retryAfter: res.headers['retry-after'] as string | undefined, ms, phase: started });
+      answers.push({
+        status: res.statusCode,
+        code: res.statusCode >= 400 ? res.json().error?.code : undefined,
+        retryAfter: res.headers['retry-after'] as string | undefined,
+        ms,
+        phase: started,
+      });
       if (res.statusCode === 201) acked.push(res.json().id);
       await sleep(20);
     }
@@ -50,8 +62,13 @@ export function writeLoop(instances: TestApp[], write: (t: TestApp, title: strin
   return {
     answers,
     acked,
-    setPhase(p: string) { phase = p; },
-    async stop() { running = false; await Promise.all(loops); },
+    setPhase(p: string) {
+      phase = p;
+    },
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
     /** During the outage: at least a few answers, each a 503 with `code` and Retry-After; all within the bound. */
     checkOutage(code: string, boundMs: number) {
       const during = answers.filter((x) => x.phase === 'outage');

@@ -41,7 +41,9 @@ export interface TestApp {
 /** Environment for a CLI run against this app's storage. */
 export function cliEnv(t: TestApp): Env {
   return {
-    PATH: process.env.PATH, DATA_DIR: t.shared.dataDir, APP_KEY: t.shared.appKey,
+    PATH: process.env.PATH,
+    DATA_DIR: t.shared.dataDir,
+    APP_KEY: t.shared.appKey,
     ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: t.shared.pgSchema } : {}),
   };
 }
@@ -89,11 +91,20 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
     }
   }
   const logs: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
   const app = await buildApp(s, { logStream: stream });
   await app.ready();
   return {
-    app, s, clock, logs, shared,
+    app,
+    s,
+    clock,
+    logs,
+    shared,
     async close() {
       await app.close();
       await s.close();

@@ -18,8 +18,12 @@ export function cli(args: string[], env: Env, stdin?: string): Promise<CliResult
     const child = spawn(process.execPath, [...ENTRY, ...args], { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, cwd: ROOT_DIR });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     if (stdin !== undefined) child.stdin.end(stdin);
@@ -42,7 +46,10 @@ export function startServer(env: Env): Promise<{ child: ChildProcess; output: ()
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...ENTRY, 'start'], { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, cwd: ROOT_DIR });
     let out = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start: ${out}`)); }, 20000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start: ${out}`));
+    }, 20000);
     const onData = (d: Buffer) => {
       out += d;
       if (out.includes('Server listening')) {
@@ -50,12 +57,19 @@ export function startServer(env: Env): Promise<{ child: ChildProcess; output: ()
         resolve({
           child,
           output: () => out,
-          stop: () => new Promise((r) => { child.once('close', () => r()); child.kill('SIGTERM'); }),
+          stop: () =>
+            new Promise((r) => {
+              child.once('close', () => r());
+              child.kill('SIGTERM');
+            }),
         });
       }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('close', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${out}`)); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited ${code}: ${out}`));
+    });
   });
 }

@@ -37,7 +37,10 @@ export function rawRequest(port: number, method: string, target: string, headers
       let rest = split === -1 ? '' : text.slice(split + 4);
       const [statusLine, ...hl] = head.split('\r\n');
       const hs: Record<string, string> = {};
-      for (const h of hl) { const i = h.indexOf(':'); if (i > 0) hs[h.slice(0, i).toLowerCase()] = h.slice(i + 1).trim(); }
+      for (const h of hl) {
+        const i = h.indexOf(':');
+        if (i > 0) hs[h.slice(0, i).toLowerCase()] = h.slice(i + 1).trim();
+      }
       if (hs['transfer-encoding'] === 'chunked') rest = dechunk(rest);
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? '')?.[1] ?? 0);
       resolve({ status, headers: hs, body: rest, json: () => JSON.parse(rest) });
@@ -66,21 +69,21 @@ function dechunk(s: string): string {
 export function pathSpellings(path: string): string[] {
   const out = new Set<string>();
   const letters = [...path].map((c, i) => ({ c, i })).filter(({ c }) => /[a-z]/i.test(c));
-  const enc = (c: string, upper: boolean) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')[upper ? 'toUpperCase' : 'toLowerCase']();
+  const enc = (c: string, upper: boolean) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')[upper ? 'toUpperCase' : 'toLowerCase']()}`;
   for (const { c, i } of letters.filter((_, k) => k % 3 === 0)) out.add(path.slice(0, i) + enc(c, k(i)) + path.slice(i + 1));
   out.add([...path].map((c) => (/[a-z]/i.test(c) ? enc(c, true) : c)).join(''));
   const segs = path.split('/').filter(Boolean);
   for (let j = 0; j <= segs.length; j++) {
-    out.add('/' + [...segs.slice(0, j), '', ...segs.slice(j)].join('/'));
-    out.add('/' + [...segs.slice(0, j), '.', ...segs.slice(j)].join('/'));
-    out.add('/' + [...segs.slice(0, j), 'x', '..', ...segs.slice(j)].join('/'));
-    out.add('/' + [...segs.slice(0, j), '%2e', ...segs.slice(j)].join('/'));
-    out.add('/' + [...segs.slice(0, j), 'x', '%2e%2e', ...segs.slice(j)].join('/'));
+    out.add(`/${[...segs.slice(0, j), '', ...segs.slice(j)].join('/')}`);
+    out.add(`/${[...segs.slice(0, j), '.', ...segs.slice(j)].join('/')}`);
+    out.add(`/${[...segs.slice(0, j), 'x', '..', ...segs.slice(j)].join('/')}`);
+    out.add(`/${[...segs.slice(0, j), '%2e', ...segs.slice(j)].join('/')}`);
+    out.add(`/${[...segs.slice(0, j), 'x', '%2e%2e', ...segs.slice(j)].join('/')}`);
   }
   out.add(path.toUpperCase());
-  out.add(path.replace(/\/(\w)/g, (_m, c: string) => '/' + c.toUpperCase()));
+  out.add(path.replace(/\/(\w)/g, (_m, c: string) => `/${c.toUpperCase()}`));
   out.add(path.replace(/\//g, '\\'));
-  out.add(segs.length ? '/' + segs.join('%2f') : path);
+  out.add(segs.length ? `/${segs.join('%2f')}` : path);
   for (const suffix of ['/', '?', '#', ';', '/.', '%20', '%00', '%09']) out.add(path + suffix);
   for (const origin of ['http://127.0.0.1', 'HTTP://evil.example', 'http://127.0.0.1:80', 'https://x']) {
     out.add(origin + path);

@@ -36,7 +36,8 @@ export class TestSmtp {
           this.mails.push({
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
-            raw, decoded,
+            raw,
+            decoded,
             subject: /^Subject: (.*)$/m.exec(raw)?.[1]?.trim() ?? '',
           });
           callback();

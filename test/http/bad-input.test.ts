@@ -1,17 +1,28 @@
 // Bad input never crashes the server, never leaks, and writes nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, type TestApp, useApp } from '../helpers/app.js';
+import { bearer, type TestApp, useApp } from '../helpers/app.js';
 import { buildApp } from '../../src/http/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; }, { env: { BODY_LIMIT: '4096' } });
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  { env: { BODY_LIMIT: '4096' } },
+);
 
 const userCount = async () => (await t.s.db.selectFrom('users').select('id').execute()).length;
 
 test('malformed JSON is a 400 INVALID_JSON', async () => {
-  const r = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: { ...bearer(admin), 'content-type': 'application/json' }, payload: '{"username": "x",' });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: { ...bearer(admin), 'content-type': 'application/json' },
+    payload: '{"username": "x",',
+  });
   assert.equal(r.statusCode, 400);
   assert.equal(r.json().error.code, 'INVALID_JSON');
 });
@@ -26,11 +37,21 @@ test('an oversized body is a 413 and nothing is written', async () => {
 
 test('unknown fields and wrong types are refused with details, nothing is written', async () => {
   const before = await userCount();
-  const unknown = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'mass', password: 'Unused-password-81', role: 'root' } });
+  const unknown = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'mass', password: 'Unused-password-81', role: 'root' },
+  });
   assert.equal(unknown.statusCode, 400);
   assert.equal(unknown.json().error.code, 'VALIDATION_FAILED');
   assert.ok(Array.isArray(unknown.json().error.details));
-  const wrongType = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'typed', password: 'Unused-password-81', isAdmin: 'yes' } });
+  const wrongType = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'typed', password: 'Unused-password-81', isAdmin: 'yes' },
+  });
   assert.equal(wrongType.json().error.code, 'VALIDATION_FAILED');
   const badQuery = await t.app.inject({ method: 'GET', url: '/api/admin/users?limit=abc', headers: bearer(admin) });
   assert.equal(badQuery.json().error.code, 'VALIDATION_FAILED');
@@ -40,15 +61,30 @@ test('unknown fields and wrong types are refused with details, nothing is writte
 });
 
 test('prototype poisoning is refused', async () => {
-  const r = await t.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"username":"root","password":"x","__proto__":{"isAdmin":true}}' });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"username":"root","password":"x","__proto__":{"isAdmin":true}}',
+  });
   assert.equal(r.statusCode, 400);
   assert.equal(r.json().error.code, 'UNSAFE_INPUT');
-  const c = await t.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"username":"root","password":"x","constructor":{"prototype":{"a":1}}}' });
+  const c = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"username":"root","password":"x","constructor":{"prototype":{"a":1}}}',
+  });
   assert.equal(c.statusCode, 400);
 });
 
 test('a wrong content type is a 415', async () => {
-  const r = await t.app.inject({ method: 'POST', url: '/api/auth/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=root' });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'username=root',
+  });
   assert.equal(r.statusCode, 415);
   assert.equal(r.json().error.code, 'UNSUPPORTED_MEDIA_TYPE');
   const text = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { ...bearer(admin), 'content-type': 'text/plain' }, payload: 'hello' });

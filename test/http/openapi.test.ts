@@ -9,7 +9,18 @@ test('OpenAPI 3.1 is generated from the route schemas', async () => {
     assert.equal(r.statusCode, 200);
     const doc = r.json();
     assert.equal(doc.openapi, '3.1.0');
-    for (const p of ['/api/auth/login', '/api/auth/refresh', '/api/auth/logout', '/api/auth/logout-all', '/api/auth/me', '/api/auth/sessions', '/api/auth/sessions/{id}', '/api/admin/users', '/api/admin/settings/token-policy', '/api/admin/security-events']) {
+    for (const p of [
+      '/api/auth/login',
+      '/api/auth/refresh',
+      '/api/auth/logout',
+      '/api/auth/logout-all',
+      '/api/auth/me',
+      '/api/auth/sessions',
+      '/api/auth/sessions/{id}',
+      '/api/admin/users',
+      '/api/admin/settings/token-policy',
+      '/api/admin/security-events',
+    ]) {
       assert.ok(doc.paths[p], `missing ${p}`);
     }
     const login = doc.paths['/api/auth/login'].post;

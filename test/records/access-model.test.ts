@@ -9,7 +9,11 @@ let admin: string;
 const ids: Record<string, string> = {};
 const tokens: Record<string, string> = {};
 const PW: Record<string, string> = {
-  nora: 'Northern-lights-5521', sven: 'Southern-cross-8832', dual: 'Two-hats-worn-6617', mgr: 'Overseer-desk-4409', lead: 'Team-captain-2290',
+  nora: 'Northern-lights-5521',
+  sven: 'Southern-cross-8832',
+  dual: 'Two-hats-worn-6617',
+  mgr: 'Overseer-desk-4409',
+  lead: 'Team-captain-2290',
 };
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
@@ -18,7 +22,10 @@ const req = (method: Method, url: string, token: string, payload?: unknown) =>
 const ok = (r: { statusCode: number; body: string }, code = 201) => assert.equal(r.statusCode, code, r.body);
 const titles = (r: { statusCode: number; body: string; json(): { items: Array<{ title: string }> } }) => {
   assert.equal(r.statusCode, 200, r.body);
-  return r.json().items.map((x) => x.title).sort();
+  return r
+    .json()
+    .items.map((x) => x.title)
+    .sort();
 };
 const list = (c: string, token: string) => req('GET', `/api/collections/${c}/records`, token);
 
@@ -26,22 +33,54 @@ before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
   for (const [u, p] of Object.entries(PW)) ids[u] = await createUser(t, admin, u, p);
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'tickets', ownership: 'group', ownershipBypass: ['supervisor'],
-    fields: [{ name: 'title', type: 'string', required: true }, { name: 'team', type: 'group' }, { name: 'note', type: 'text' }],
-  }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'notes', ownership: 'creator', ownershipBypass: ['supervisor'],
-    fields: [{ name: 'title', type: 'string', required: true }],
-  }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'rooms', ownership: 'members',
-    fields: [{ name: 'title', type: 'string', required: true }, { name: 'people', type: 'members' }],
-  }));
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'tickets',
+      ownership: 'group',
+      ownershipBypass: ['supervisor'],
+      fields: [
+        { name: 'title', type: 'string', required: true },
+        { name: 'team', type: 'group' },
+        { name: 'note', type: 'text' },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'notes',
+      ownership: 'creator',
+      ownershipBypass: ['supervisor'],
+      fields: [{ name: 'title', type: 'string', required: true }],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'rooms',
+      ownership: 'members',
+      fields: [
+        { name: 'title', type: 'string', required: true },
+        { name: 'people', type: 'members' },
+      ],
+    }),
+  );
   for (const role of ['agent', 'supervisor', 'viewer']) ok(await req('POST', '/api/admin/roles', admin, { name: role }));
   for (const c of ['tickets', 'notes']) {
-    ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: c, actions: ['view', 'create', 'update'], fields: c === 'tickets' ? ['title', 'note'] : ['title'] }));
-    ok(await req('POST', '/api/admin/grants', admin, { role: 'supervisor', collection: c, actions: ['view', 'update'], fields: c === 'tickets' ? ['title', 'team'] : ['title'] }));
+    ok(
+      await req('POST', '/api/admin/grants', admin, {
+        role: 'agent',
+        collection: c,
+        actions: ['view', 'create', 'update'],
+        fields: c === 'tickets' ? ['title', 'note'] : ['title'],
+      }),
+    );
+    ok(
+      await req('POST', '/api/admin/grants', admin, {
+        role: 'supervisor',
+        collection: c,
+        actions: ['view', 'update'],
+        fields: c === 'tickets' ? ['title', 'team'] : ['title'],
+      }),
+    );
   }
   ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'rooms', actions: ['view', 'create', 'update'], fields: ['title', 'people'] }));
   ok(await req('PUT', '/api/admin/departments/north', admin, { roles: ['agent'] }), 200);
@@ -53,7 +92,7 @@ before(async () => {
 });
 after(() => t.close());
 
-test('departments carry roles: a member acts with the department\'s roles, and loses them at the next request when removed', async () => {
+test("departments carry roles: a member acts with the department's roles, and loses them at the next request when removed", async () => {
   const me = (await req('GET', '/api/auth/me', tokens.nora!)).json();
   assert.deepEqual(me.access.held, ['agent']);
   assert.deepEqual(me.access.departments, ['north']);
@@ -95,7 +134,13 @@ test('ownership bypass: a listed role ignores the ownership filter and may move 
   assert.ok(all.includes('sven-note') && all.includes('nora-note'), JSON.stringify(all));
   const ticket = (await list('tickets', tokens.mgr!)).json().items.find((x: { title: string }) => x.title === 'n1');
   ok(await req('PATCH', `/api/collections/tickets/records/${ticket.id}`, tokens.mgr!, { team: 'south' }), 200);
-  assert.deepEqual(titles(await list('tickets', tokens.sven!)), ['d1', 'n1', 's1'].filter((x) => x !== 'd1').concat('d1').sort());
+  assert.deepEqual(
+    titles(await list('tickets', tokens.sven!)),
+    ['d1', 'n1', 's1']
+      .filter((x) => x !== 'd1')
+      .concat('d1')
+      .sort(),
+  );
   assert.ok(!titles(await list('tickets', tokens.nora!)).includes('n1'));
 });
 
@@ -113,14 +158,40 @@ test('member-list ownership: the creator becomes the first member; only members 
   assert.deepEqual(titles(await list('rooms', tokens.sven!)), []);
 });
 
-test('$user.department in a scope: rows of the caller\'s departments', async () => {
-  ok(await req('POST', '/api/admin/collections', admin, { name: 'memos', fields: [{ name: 'title', type: 'string' }, { name: 'dept', type: 'string' }] }));
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'memos', actions: ['view'], fields: ['title'], scope: { dept: { $in: '$user.department' } } }));
-  for (const [title, dept] of [['m-north', 'north'], ['m-south', 'south']]) ok(await req('POST', '/api/collections/memos/records', admin, { title, dept }));
+test("$user.department in a scope: rows of the caller's departments", async () => {
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'memos',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'dept', type: 'string' },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'agent',
+      collection: 'memos',
+      actions: ['view'],
+      fields: ['title'],
+      scope: { dept: { $in: '$user.department' } },
+    }),
+  );
+  for (const [title, dept] of [
+    ['m-north', 'north'],
+    ['m-south', 'south'],
+  ])
+    ok(await req('POST', '/api/collections/memos/records', admin, { title, dept }));
   assert.deepEqual(titles(await list('memos', tokens.nora!)), ['m-north']);
   assert.deepEqual(titles(await list('memos', tokens.dual!)), ['m-north', 'm-south']);
   // A list variable with $eq is refused when the grant is made, never evaluated true.
-  const bad = await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'memos', actions: ['view'], fields: ['title'], scope: { dept: '$user.department' } });
+  const bad = await req('POST', '/api/admin/grants', admin, {
+    role: 'agent',
+    collection: 'memos',
+    actions: ['view'],
+    fields: ['title'],
+    scope: { dept: '$user.department' },
+  });
   assert.equal(bad.statusCode, 400);
 });
 
@@ -135,7 +206,10 @@ test('active role: the union by default; switching narrows to one held role; a r
   ok(sw, 200);
   assert.deepEqual(sw.json().access.roles, ['agent']);
   const narrowed = (await list('memos', tokens.lead!)).json().items;
-  assert.deepEqual(narrowed.map((x: { title: string }) => x.title), ['m-north']);
+  assert.deepEqual(
+    narrowed.map((x: { title: string }) => x.title),
+    ['m-north'],
+  );
   assert.equal(narrowed[0].dept, undefined);
   const refused = await req('PUT', '/api/auth/active-role', tokens.lead!, { role: 'supervisor' });
   assert.equal(refused.statusCode, 403);
@@ -145,7 +219,7 @@ test('active role: the union by default; switching narrows to one held role; a r
   assert.ok((await events(t, admin, 'access.changed')).some((e) => e.details?.change === 'session.active_role'));
 });
 
-test('system permissions and menus: a role\'s permissions open its admin routes only; /me lists them for the UI', async () => {
+test("system permissions and menus: a role's permissions open its admin routes only; /me lists them for the UI", async () => {
   assert.equal((await req('GET', '/api/admin/users', tokens.nora!)).statusCode, 403);
   ok(await req('POST', '/api/admin/roles', admin, { name: 'helpdesk', permissions: ['users.manage', 'accounts.unlock'], menus: ['users', 'users.locks'] }));
   ok(await req('PUT', `/api/admin/users/${ids.sven}/roles`, admin, { roles: ['helpdesk'] }), 204);
@@ -175,12 +249,21 @@ test('privilege escalation: nobody grants a role, permission, grant or user more
   // Attack: widen a role the actor may manage beyond their own power.
   assert.equal(code(await req('PATCH', '/api/admin/roles/junior', mgr, { permissions: ['audit.read'] })), 'PRIVILEGE_ESCALATION');
   // Attack: a grant wider than the actor's own (supervisor may not create notes; no grant on memos).
-  assert.equal(code(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'notes', actions: ['create'], fields: ['title'] })), 'PRIVILEGE_ESCALATION');
-  assert.equal(code(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'memos', actions: ['view'], fields: ['title'] })), 'PRIVILEGE_ESCALATION');
+  assert.equal(
+    code(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'notes', actions: ['create'], fields: ['title'] })),
+    'PRIVILEGE_ESCALATION',
+  );
+  assert.equal(
+    code(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'memos', actions: ['view'], fields: ['title'] })),
+    'PRIVILEGE_ESCALATION',
+  );
   // Legitimate: a grant their own covers.
   ok(await req('POST', '/api/admin/grants', mgr, { role: 'junior', collection: 'notes', actions: ['view'], fields: ['title'] }));
   // Attack: extend a role that already gives more than they hold (helpdesk has accounts.unlock).
-  assert.equal(code(await req('POST', '/api/admin/grants', mgr, { role: 'helpdesk', collection: 'notes', actions: ['view'], fields: ['title'] })), 'PRIVILEGE_ESCALATION');
+  assert.equal(
+    code(await req('POST', '/api/admin/grants', mgr, { role: 'helpdesk', collection: 'notes', actions: ['view'], fields: ['title'] })),
+    'PRIVILEGE_ESCALATION',
+  );
   // Attack: hand out a stronger role, directly or through a department.
   assert.equal(code(await req('PUT', `/api/admin/users/${ids.nora}/roles`, mgr, { roles: ['helpdesk'] })), 'PRIVILEGE_ESCALATION');
   ok(await req('PUT', '/api/admin/departments/ops', admin, { roles: ['helpdesk'] }), 200);
@@ -196,7 +279,10 @@ test('privilege escalation: nobody grants a role, permission, grant or user more
   // Attack: change their own roles; make an administrator; take over an administrator or a stronger user.
   assert.equal(code(await req('PUT', `/api/admin/users/${ids.mgr}/roles`, mgr, { roles: ['helpdesk'] })), 'CANNOT_MODIFY_SELF');
   assert.equal(code(await req('PATCH', `/api/admin/users/${newbie}`, mgr, { isAdmin: true })), 'PRIVILEGE_ESCALATION');
-  assert.equal(code(await req('POST', '/api/admin/users', mgr, { username: 'newadmin', password: 'Fresh-admin-key-1234', isAdmin: true })), 'PRIVILEGE_ESCALATION');
+  assert.equal(
+    code(await req('POST', '/api/admin/users', mgr, { username: 'newadmin', password: 'Fresh-admin-key-1234', isAdmin: true })),
+    'PRIVILEGE_ESCALATION',
+  );
   const rootId = (await req('GET', '/api/auth/me', admin)).json().user.id;
   assert.equal(code(await req('PUT', `/api/admin/users/${rootId}/password`, mgr, { password: 'Taken-over-root-5555' })), 'PRIVILEGE_ESCALATION');
   assert.equal(code(await req('PATCH', `/api/admin/users/${ids.sven}`, mgr, { status: 'disabled' })), 'PRIVILEGE_ESCALATION');
@@ -235,8 +321,27 @@ test('power counts role names, departments and scope fields; explain, ownership 
   assert.equal(code(await req('PUT', `/api/admin/users/${recruit}/departments`, dep, { departments: ['empty'] })), 'PRIVILEGE_ESCALATION');
   ok(await req('PUT', `/api/admin/users/${recruit}/departments`, dep, { departments: ['east'] }), 204);
   // A scope is a filter: it may name only fields the actor can filter on.
-  assert.equal(code(await req('POST', '/api/admin/grants', dep, { role: 'probe', collection: 'tickets', actions: ['view'], fields: ['title'], scope: { note: { $like: 'a%' } } })), 'PRIVILEGE_ESCALATION');
-  ok(await req('POST', '/api/admin/grants', dep, { role: 'probe', collection: 'tickets', actions: ['view'], fields: ['title'], scope: { title: { $like: 'a%' } } }));
+  assert.equal(
+    code(
+      await req('POST', '/api/admin/grants', dep, {
+        role: 'probe',
+        collection: 'tickets',
+        actions: ['view'],
+        fields: ['title'],
+        scope: { note: { $like: 'a%' } },
+      }),
+    ),
+    'PRIVILEGE_ESCALATION',
+  );
+  ok(
+    await req('POST', '/api/admin/grants', dep, {
+      role: 'probe',
+      collection: 'tickets',
+      actions: ['view'],
+      fields: ['title'],
+      scope: { title: { $like: 'a%' } },
+    }),
+  );
   // Explain and ownership changes are for administrators.
   const ticket = (await list('tickets', admin)).json().items[0];
   assert.equal((await req('GET', `/api/access/explain?userId=${ids.nora}&collection=tickets&recordId=${ticket.id}`, dep)).statusCode, 403);

@@ -3,11 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { makeApp, login, bearer, events, createUser, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, events, createUser, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
-useApp((app, token) => { t = app; admin = token; }, {}, true);
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  {},
+  true,
+);
 
 const post = (url: string, payload: unknown, token = admin) => t.app.inject({ method: 'POST', url, headers: bearer(token), payload: payload as object });
 
@@ -30,14 +37,28 @@ async function columns(table: string): Promise<string[]> {
     const r = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(t.s.db);
     return r.rows.map((x) => x.name).sort();
   }
-  const r = await sql<{ column_name: string }>`select column_name from information_schema.columns where table_name = ${table} and table_schema = current_schema()`.execute(t.s.db);
+  const r = await sql<{
+    column_name: string;
+  }>`select column_name from information_schema.columns where table_name = ${table} and table_schema = current_schema()`.execute(t.s.db);
   return r.rows.map((x) => x.column_name).sort();
 }
 
 test('an administrator defines a collection; its table has the system and field columns; audited', async () => {
   const r = await post('/api/admin/collections', ORDERS);
   assert.equal(r.statusCode, 201, r.body);
-  assert.deepEqual(await columns('col_orders'), ['amount', 'created_at', 'created_by', 'customer_email', 'id', 'internal_note', 'owner', 'state', 'title', 'updated_at', 'updated_by']);
+  assert.deepEqual(await columns('col_orders'), [
+    'amount',
+    'created_at',
+    'created_by',
+    'customer_email',
+    'id',
+    'internal_note',
+    'owner',
+    'state',
+    'title',
+    'updated_at',
+    'updated_by',
+  ]);
   assert.deepEqual(await columns('col_orders__watchers'), ['record_id', 'user_id']);
   const listed = (await t.app.inject({ method: 'GET', url: '/api/admin/collections', headers: bearer(admin) })).json().collections;
   assert.equal(listed[0].name, 'orders');
@@ -88,7 +109,10 @@ test('hostile names never reach SQL; invalid definitions list every problem and 
 
 test('relations: a collection that others refer to cannot be dropped; dropping removes table and data', async () => {
   await post('/api/admin/collections', { name: 'customers', fields: [{ name: 'name', type: 'string' }] });
-  assert.equal((await post('/api/admin/collections', { name: 'invoices', fields: [{ name: 'customer', type: 'relation', target: 'customers' }] })).statusCode, 201);
+  assert.equal(
+    (await post('/api/admin/collections', { name: 'invoices', fields: [{ name: 'customer', type: 'relation', target: 'customers' }] })).statusCode,
+    201,
+  );
   const refused = await t.app.inject({ method: 'DELETE', url: '/api/admin/collections/customers', headers: bearer(admin) });
   assert.equal(refused.statusCode, 400);
   assert.equal(refused.json().error.code, 'SCHEMA_INVALID');

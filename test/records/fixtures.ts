@@ -8,12 +8,15 @@ type Response = { statusCode: number; body: string };
 
 /** Asserts the status code (201 unless told), with the body as the message. */
 export const ok = (r: Response, code = 201) => assert.equal(r.statusCode, code, r.body);
-export const q = (o: Record<string, string>) => '?' + new URLSearchParams(o).toString();
+export const q = (o: Record<string, string>) => `?${new URLSearchParams(o).toString()}`;
 export const errCode = (r: { json(): { error?: { code: string } } }) => r.json().error?.code;
 /** The sorted titles of a 200 list response. */
 export const titles = (r: Response & { json(): { items: Array<{ title: string }> } }) => {
   assert.equal(r.statusCode, 200, r.body);
-  return r.json().items.map((x) => x.title).sort();
+  return r
+    .json()
+    .items.map((x) => x.title)
+    .sort();
 };
 
 function requester(t: TestApp) {
@@ -34,32 +37,57 @@ export async function casesWorld() {
   const admin = (await login(t)).token;
   const ids: Record<string, string> = {};
   for (const [u, p] of Object.entries(CASES_PW)) ids[u] = await createUser(t, admin, u, p);
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'cases',
-    fields: [
-      { name: 'title', type: 'string', required: true },
-      { name: 'state', type: 'status', values: ['open', 'closed'], default: 'open' },
-      { name: 'owner_note', type: 'text' },
-      { name: 'amount', type: 'integer', block: 'finance' },
-      { name: 'secret', type: 'text', hidden: true },
-    ],
-  }));
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'cases',
+      fields: [
+        { name: 'title', type: 'string', required: true },
+        { name: 'state', type: 'status', values: ['open', 'closed'], default: 'open' },
+        { name: 'owner_note', type: 'text' },
+        { name: 'amount', type: 'integer', block: 'finance' },
+        { name: 'secret', type: 'text', hidden: true },
+      ],
+    }),
+  );
   ok(await req('POST', '/api/admin/roles', admin, { name: 'agent' }));
   ok(await req('POST', '/api/admin/roles', admin, { name: 'auditor' }));
   ok(await req('PUT', `/api/admin/users/${ids.ann}/roles`, admin, { roles: ['agent'] }), 204);
   ok(await req('PUT', `/api/admin/users/${ids.bob}/roles`, admin, { roles: ['agent'] }), 204);
   ok(await req('PUT', `/api/admin/users/${ids.aud}/roles`, admin, { roles: ['auditor'] }), 204);
   // Agents: their own cases, three fields; open cases only for updates.
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['view', 'create', 'delete'], fields: ['title', 'state', 'owner_note'], scope: { createdBy: '$user.id' } }));
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['update'], fields: ['title', 'state', 'owner_note'], statuses: ['open'], scope: { createdBy: '$user.id' } }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'agent',
+      collection: 'cases',
+      actions: ['view', 'create', 'delete'],
+      fields: ['title', 'state', 'owner_note'],
+      scope: { createdBy: '$user.id' },
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'agent',
+      collection: 'cases',
+      actions: ['update'],
+      fields: ['title', 'state', 'owner_note'],
+      statuses: ['open'],
+      scope: { createdBy: '$user.id' },
+    }),
+  );
   // Agents also see everyone's closed cases, title and state only.
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['view'], fields: ['title', 'state'], statuses: ['closed'] }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['view'], fields: ['title', 'state'], statuses: ['closed'] }),
+  );
   // Auditors read every case with the finance block.
   ok(await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'cases', actions: ['view'], fields: ['title', 'state', 'block:finance'] }));
   const ann = (await login(t, 'ann', CASES_PW.ann)).token;
   const bob = (await login(t, 'bob', CASES_PW.bob)).token;
   const aud = (await login(t, 'aud', CASES_PW.aud)).token;
-  for (const [token, title, state] of [[ann, 'ann-open', 'open'], [ann, 'ann-closed', 'closed'], [bob, 'bob-open', 'open']] as const) {
+  for (const [token, title, state] of [
+    [ann, 'ann-open', 'open'],
+    [ann, 'ann-closed', 'closed'],
+    [bob, 'bob-open', 'open'],
+  ] as const) {
     ok(await req('POST', '/api/collections/cases/records', token, { title, state, owner_note: `note of ${title}` }));
   }
   ok(await req('POST', '/api/collections/cases/records', admin, { title: 'admin-made', amount: 42, secret: 's3cr3t' }));
@@ -90,26 +118,45 @@ export async function ordersWorld() {
   const id: Record<string, string> = {};
   const uid = await createUser(t, admin, 'clerk', 'Paper-stack-sorter-5150');
   ok(await req('POST', '/api/admin/collections', admin, { name: 'suppliers', fields: [{ name: 'name', type: 'string' }] }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'customers',
-    fields: [
-      { name: 'name', type: 'string' }, { name: 'region', type: 'string' },
-      { name: 'credit', type: 'integer', block: 'finance' }, { name: 'secret', type: 'text', hidden: true },
-    ],
-  }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'orders',
-    fields: [
-      { name: 'title', type: 'string' }, { name: 'amount', type: 'integer' }, { name: 'cost', type: 'integer', block: 'finance' },
-      { name: 'customer', type: 'relation', target: 'customers' }, { name: 'supplier', type: 'relation', target: 'suppliers' },
-      { name: 'parent', type: 'relation', target: 'orders' },
-    ],
-  }));
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'customers',
+      fields: [
+        { name: 'name', type: 'string' },
+        { name: 'region', type: 'string' },
+        { name: 'credit', type: 'integer', block: 'finance' },
+        { name: 'secret', type: 'text', hidden: true },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'orders',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'amount', type: 'integer' },
+        { name: 'cost', type: 'integer', block: 'finance' },
+        { name: 'customer', type: 'relation', target: 'customers' },
+        { name: 'supplier', type: 'relation', target: 'suppliers' },
+        { name: 'parent', type: 'relation', target: 'orders' },
+      ],
+    }),
+  );
   ok(await req('POST', '/api/admin/roles', admin, { name: 'clerk' }));
   ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: ['clerk'] }), 204);
   // Clerks see northern customers' names only, and every order but the internal ones, without the finance block.
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'customers', actions: ['view'], fields: ['name'], scope: { region: 'north' } }));
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'orders', actions: ['view'], fields: ['title', 'amount', 'customer', 'supplier', 'parent'], scope: { title: { $ne: 'internal' } } }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'customers', actions: ['view'], fields: ['name'], scope: { region: 'north' } }),
+  );
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'clerk',
+      collection: 'orders',
+      actions: ['view'],
+      fields: ['title', 'amount', 'customer', 'supplier', 'parent'],
+      scope: { title: { $ne: 'internal' } },
+    }),
+  );
   const mk = async (c: string, body: Record<string, unknown>) => {
     const r = await req('POST', `/api/collections/${c}/records`, admin, body);
     ok(r);

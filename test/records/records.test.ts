@@ -6,7 +6,9 @@ import { login, createUser, events } from '../helpers/app.js';
 import { casesWorld, type CasesWorld } from './fixtures.js';
 
 let w: CasesWorld;
-before(async () => { w = await casesWorld(); });
+before(async () => {
+  w = await casesWorld();
+});
 after(() => w.t.close());
 
 test('row scope: each user sees their own records plus what other grants allow (scope compiled into SQL)', async () => {
@@ -29,7 +31,10 @@ test('field masks per row: a row shows only the fields of the grants that hold f
   assert.equal(audItems.find((x) => x.title === 'admin-made')!.amount, 42);
   assert.ok(audItems.every((x) => !('owner_note' in x) && !('secret' in x)));
   const adminItems = (await list(admin)).json().items as Array<Record<string, unknown>>;
-  assert.ok(adminItems.every((x) => !('secret' in x)), 'backend-only even for administrators');
+  assert.ok(
+    adminItems.every((x) => !('secret' in x)),
+    'backend-only even for administrators',
+  );
 });
 
 test('no grant, no access: a role without any grant on a collection gets the same 404 as for an unknown collection', async () => {
@@ -64,22 +69,44 @@ test('explain: which grants hold for a record, per action, with their fields (ad
   const users = (await req('GET', '/api/admin/users', admin)).json().users as Array<{ id: string; username: string }>;
   const bobId = users.find((u) => u.username === 'bob')!.id;
   const annId = users.find((u) => u.username === 'ann')!.id;
-  const ex = (uid: string, token = admin) => req('GET', `/api/access/explain?${new URLSearchParams({ userId: uid, collection: 'cases', recordId: bobOpen.id })}`, token);
+  const ex = (uid: string, token = admin) =>
+    req('GET', `/api/access/explain?${new URLSearchParams({ userId: uid, collection: 'cases', recordId: bobOpen.id })}`, token);
   const forBob = (await ex(bobId)).json();
   const view = forBob.actions.find((a: { action: string }) => a.action === 'view');
   assert.ok(view.grants.some((g: { holds: boolean; fields: string[] }) => g.holds && g.fields.includes('title')));
   const forAnn = (await ex(annId)).json();
-  assert.ok(forAnn.actions.find((a: { action: string }) => a.action === 'view').grants.every((g: { holds: boolean }) => !g.holds), "bob's open case: none of ann's grants hold");
+  assert.ok(
+    forAnn.actions.find((a: { action: string }) => a.action === 'view').grants.every((g: { holds: boolean }) => !g.holds),
+    "bob's open case: none of ann's grants hold",
+  );
   assert.equal((await ex(bobId, bob)).statusCode, 403);
 });
 
 test('a broad scope listed in id order (SQLite walks the id index past 2,000 matches) keeps the scope, the masks and the order', async () => {
   const { req, q, ok, admin, aud } = w;
-  ok(await req('POST', '/api/admin/collections', admin, { name: 'leads', fields: [{ name: 'region', type: 'string', indexed: true }, { name: 'score', type: 'integer' }] }));
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'leads',
+      fields: [
+        { name: 'region', type: 'string', indexed: true },
+        { name: 'score', type: 'integer' },
+      ],
+    }),
+  );
   const records = Array.from({ length: 4100 }, (_, i) => ({ region: i % 2 === 0 ? 'north' : 'south', score: i }));
   ok(await req('POST', '/api/collections/leads/records/import', admin, { records }), 200);
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'leads', actions: ['view'], fields: ['region'], scope: { region: 'north' } }));
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'leads', actions: ['view'], fields: ['score'], scope: { region: 'north', score: { $lt: 100 } } }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'leads', actions: ['view'], fields: ['region'], scope: { region: 'north' } }),
+  );
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'auditor',
+      collection: 'leads',
+      actions: ['view'],
+      fields: ['score'],
+      scope: { region: 'north', score: { $lt: 100 } },
+    }),
+  );
   const seen: Array<{ id: string; region: string; score?: number }> = [];
   for (const page of [1, 2, 41]) {
     const r = await req('GET', `/api/collections/leads/records${q({ perPage: '50', page: String(page) })}`, aud);
@@ -89,7 +116,10 @@ test('a broad scope listed in id order (SQLite walks the id index past 2,000 mat
   }
   assert.equal(seen.length, 50 + 50 + 50);
   assert.ok(seen.every((x) => x.region === 'north'));
-  assert.ok(seen.every((x) => x.score === undefined || x.score < 100), 'score shown only where its grant holds');
+  assert.ok(
+    seen.every((x) => x.score === undefined || x.score < 100),
+    'score shown only where its grant holds',
+  );
   const ids = seen.map((x) => x.id);
   assert.deepEqual(ids, [...ids].sort(), 'id order across pages');
   assert.equal(new Set(ids).size, ids.length);

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { ordersWorld, type OrdersWorld } from './fixtures.js';
 
 let w: OrdersWorld;
-before(async () => { w = await ordersWorld(); });
+before(async () => {
+  w = await ordersWorld();
+});
 after(() => w.t.close());
 
 test('relation path: a filter through a relation reaches the related records the caller may see', async () => {

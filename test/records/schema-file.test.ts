@@ -42,7 +42,8 @@ async function refusedFiles(cases: Array<[string, string, RegExp]>): Promise<voi
   }
 }
 
-const collections = async () => (await t.app.inject({ method: 'GET', url: '/api/admin/collections', headers: bearer((await login(t)).token) })).json().collections;
+const collections = async () =>
+  (await t.app.inject({ method: 'GET', url: '/api/admin/collections', headers: bearer((await login(t)).token) })).json().collections;
 
 test('apply creates collections from YAML (relations in any order), export prints them back, apply again is a no-op', async () => {
   const f = path.join(dir, 'schema.yaml');
@@ -117,7 +118,10 @@ test('roles, departments and grants travel in the schema file: apply, export, ap
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /roles: worker, lead\ndepartments: blue\ngrants: 2/);
   const roles = (await get('/api/admin/roles')).roles;
-  assert.deepEqual(roles.find((x: { name: string }) => x.name === 'lead'), { name: 'lead', description: 'Team leads', permissions: ['users.manage'], menus: ['tasks', 'users'] });
+  assert.deepEqual(
+    roles.find((x: { name: string }) => x.name === 'lead'),
+    { name: 'lead', description: 'Team leads', permissions: ['users.manage'], menus: ['tasks', 'users'] },
+  );
   assert.deepEqual((await get('/api/admin/departments')).departments, [{ name: 'blue', description: null, roles: ['worker'] }]);
   const grants = (await get('/api/admin/grants?collection=tasks')).grants;
   assert.equal(grants.length, 2);
@@ -133,7 +137,14 @@ test('roles, departments and grants travel in the schema file: apply, export, ap
   const norm = (gs: Array<Record<string, unknown>>) => gs.map((g) => ({ ...g, id: '' })).sort((x, y) => String(x.role).localeCompare(String(y.role)));
   assert.deepEqual(norm(after), norm(grants));
   // The model works: a member of blue acts as worker and sees the group's tasks through the API.
-  const uid = (await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(await admin()), payload: { username: 'bluey', password: 'Azure-sky-walker-3391' } })).json().user.id;
+  const uid = (
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(await admin()),
+      payload: { username: 'bluey', password: 'Azure-sky-walker-3391' },
+    })
+  ).json().user.id;
   const set = await cli(['user', 'departments', '--username', 'bluey', '--set', 'blue'], cliEnv(t));
   assert.equal(set.code, 0, set.stderr);
   assert.deepEqual((await get(`/api/admin/users/${uid}/access`)).held, ['worker']);

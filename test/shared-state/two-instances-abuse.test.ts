@@ -19,8 +19,11 @@ after(async () => {
 
 test('200 concurrent bad sign-ins for one account across both instances lock it after exactly 7', async () => {
   await createUser(a, admin, 'target', 'Bullseye-secret-8080');
-  const results = await Promise.all(Array.from({ length: 200 }, (_, i) =>
-    (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'target', password: `guess-${i}` } })));
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) =>
+      (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'target', password: `guess-${i}` } }),
+    ),
+  );
   assert.ok(results.every((r) => r.statusCode === 401));
   const failures = (await a.s.securityLog.list({ type: 'auth.login', outcome: 'failure', limit: 500 })).filter((e) => e.actor.name === 'target');
   assert.equal(failures.filter((e) => e.details?.reason === 'bad_password').length, 7, 'exactly 7 passwords were checked');
@@ -30,13 +33,19 @@ test('200 concurrent bad sign-ins for one account across both instances lock it 
   assert.equal(onB.statusCode, 401, 'locked on the other instance too');
   const id = (await b.app.inject({ method: 'GET', url: '/api/admin/locked-accounts', headers: bearer(admin) })).json().accounts[0].userId;
   await b.app.inject({ method: 'POST', url: `/api/admin/users/${id}/unlock`, headers: bearer(admin) });
-  assert.equal((await a.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'target', password: 'Bullseye-secret-8080' } })).statusCode, 200);
+  assert.equal(
+    (await a.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'target', password: 'Bullseye-secret-8080' } })).statusCode,
+    200,
+  );
 });
 
 test('credential stuffing across many accounts on both instances trips the spread detection; a signed-in user keeps working', async () => {
   const user = (await login(b)).token;
-  await Promise.all(Array.from({ length: 40 }, (_, i) =>
-    (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: `stuffed${i}`, password: 'Summer2024!' } })));
+  await Promise.all(
+    Array.from({ length: 40 }, (_, i) =>
+      (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: `stuffed${i}`, password: 'Summer2024!' } }),
+    ),
+  );
   for (const inst of [a, b]) {
     const r = await inst.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: ROOT.username, password: ROOT.password } });
     assert.equal(r.statusCode, 503);

@@ -23,10 +23,14 @@ test('the instances use the expected shared state', () => {
 test('50 concurrent renewals of one token across both instances yield exactly one new token', async () => {
   const { token } = await login(a);
   a.clock.advance(16 * 60);
-  const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-    (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(token) })));
+  const results = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/refresh', headers: bearer(token) })),
+  );
   const codes = results.map((r) => r.statusCode);
-  assert.ok(codes.every((c) => c === 200), `all inside the grace window: ${codes.join(',')}`);
+  assert.ok(
+    codes.every((c) => c === 200),
+    `all inside the grace window: ${codes.join(',')}`,
+  );
   const tokens = new Set(results.map((r) => r.json().token));
   assert.equal(tokens.size, 1);
   const admin = (await login(b)).token;

@@ -33,7 +33,9 @@ export class PasswordCredential {
     const failCtx: EventContext = { ...ctx, actor: { id: null, name: ident.slice(0, 64) } };
     // Gates that cost no hashing come first: a flood cannot buy CPU (AUTH-10, AUTH-9).
     await this.defences.spread.assertOpen(failCtx);
-    const user = await this.db.selectFrom('users').selectAll()
+    const user = await this.db
+      .selectFrom('users')
+      .selectAll()
       .where((eb) => eb.or([eb('username', '=', ident), eb('email', '=', ident)]))
       .executeTakeFirst();
     const subject = LockoutService.subject(user?.id ?? null, ident);
@@ -42,9 +44,15 @@ export class PasswordCredential {
       // Locked: the same answer as bad credentials, in about the same time, without computing a hash.
       // Logged at most once a minute per account, so a flood cannot fill the log.
       if (await this.shared.setIfAbsent(`locklog:${subject}`, '1', 60_000)) {
-        await this.log.record({ ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } }, {
-          type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason: 'locked', sampled: 'once a minute per account' },
-        });
+        await this.log.record(
+          { ...failCtx, actor: { id: user?.id ?? null, name: failCtx.actor.name } },
+          {
+            type: 'auth.login',
+            outcome: 'failure',
+            subjectId: user?.id ?? null,
+            details: { reason: 'locked', sampled: 'once a minute per account' },
+          },
+        );
       }
       await this.hasher.imitateVerify();
       throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
@@ -72,9 +80,16 @@ export class PasswordCredential {
       const fresh = await this.hasher.hash(input.password);
       await this.db.transaction().execute(async (trx) => {
         await trx.updateTable('users').set({ password_hash: fresh, updated_at: this.now() }).where('id', '=', user.id).execute();
-        await this.log.record({ ...ctx, actor: { id: user.id, name: user.username } }, {
-          type: 'auth.password_rehashed', outcome: 'info', subjectId: user.id, details: { from: user.password_hash!.split('$')[1] },
-        }, trx);
+        await this.log.record(
+          { ...ctx, actor: { id: user.id, name: user.username } },
+          {
+            type: 'auth.password_rehashed',
+            outcome: 'info',
+            subjectId: user.id,
+            details: { from: user.password_hash!.split('$')[1] },
+          },
+          trx,
+        );
       });
     }
     return user;

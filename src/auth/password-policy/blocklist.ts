@@ -33,7 +33,8 @@ export class Blocklist {
       readSync(this.fd!, this.buf, 0, 8, mid * 8);
       const v = this.buf.readBigUInt64BE(0);
       if (v === want) return true;
-      if (v < want) lo = mid + 1; else hi = mid - 1;
+      if (v < want) lo = mid + 1;
+      else hi = mid - 1;
     }
     return false;
   }

@@ -9,14 +9,16 @@ import type { Blocklist } from './blocklist.js';
  * a password yields a bounded, de-duplicated set of candidates (at most MAX_LOOKUPS lookups).
  */
 
-const LEET: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>,
-  { 0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's', '!': 'i' }));
+const LEET: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, { 0: 'o', 1: 'i', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's', '!': 'i' }),
+);
 /**
  * The l33t characters that are nearly always letters inside a word. "1" and "!" are left out: they are
  * just as often the padding between copies ("Passw0rd1Passw0rd1"), so this reading cuts there.
  */
-const LEET_SURE: Readonly<Record<string, string>> = Object.freeze(Object.assign(Object.create(null) as Record<string, string>,
-  { 0: 'o', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's' }));
+const LEET_SURE: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, { 0: 'o', 3: 'e', 4: 'a', 5: 's', 7: 't', '@': 'a', $: 's' }),
+);
 
 const LETTER = /\p{L}/u;
 const UPPER = /\p{Lu}/u;
@@ -37,7 +39,11 @@ const MAX_LOOKUPS = 400;
 export const leetOf = (s: string): string => [...s].map((ch) => LEET[ch] ?? ch).join('');
 
 /** Accents and other combining marks removed ("Pässwörd" -> "Password"); for the blocklist only. */
-export const foldDiacritics = (s: string): string => s.normalize('NFKD').replace(/\p{M}+/gu, '').normalize('NFKC');
+export const foldDiacritics = (s: string): string =>
+  s
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .normalize('NFKC');
 
 /** Single letters separated by single separators joined up ("P.a.s.s.w.o.r.d.1!" -> "Password.1!"). */
 export const despace = (s: string): string => s.replace(SPACED_LETTERS, (run) => run.replace(SEPARATORS, ''));

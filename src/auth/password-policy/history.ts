@@ -6,8 +6,7 @@ import { voidLinks } from '../reset/tokens.js';
 /** Hashes of a user's recent passwords, newest first, the current one included. */
 export async function recentHashes(db: Db, userId: string, currentHash: string | null, n: number): Promise<string[]> {
   if (n <= 0) return [];
-  const rows = await db.selectFrom('password_history').select('hash').where('user_id', '=', userId)
-    .orderBy('id', 'desc').limit(n).execute();
+  const rows = await db.selectFrom('password_history').select('hash').where('user_id', '=', userId).orderBy('id', 'desc').limit(n).execute();
   const hashes = [...(currentHash ? [currentHash] : []), ...rows.map((r) => r.hash)];
   return [...new Set(hashes)].slice(0, n);
 }
@@ -25,14 +24,25 @@ export async function isReused(db: Db, hasher: PasswordHasher, userId: string, c
  * outstanding reset, invitation or change link of the user stops working.
  */
 export async function writePassword(trx: Db, userId: string, hash: string, now: number): Promise<void> {
-  await trx.updateTable('users').set({
-    password_hash: hash, password_changed_at: now, updated_at: now, must_change_password: 0, password_reminded_at: null,
-  }).where('id', '=', userId).execute();
+  await trx
+    .updateTable('users')
+    .set({
+      password_hash: hash,
+      password_changed_at: now,
+      updated_at: now,
+      must_change_password: 0,
+      password_reminded_at: null,
+    })
+    .where('id', '=', userId)
+    .execute();
   await trx.insertInto('password_history').values({ user_id: userId, hash, created_at: now }).execute();
-  const keep = await trx.selectFrom('password_history').select('id').where('user_id', '=', userId)
-    .orderBy('id', 'desc').limit(MAX_HISTORY).execute();
+  const keep = await trx.selectFrom('password_history').select('id').where('user_id', '=', userId).orderBy('id', 'desc').limit(MAX_HISTORY).execute();
   if (keep.length === MAX_HISTORY) {
-    await trx.deleteFrom('password_history').where('user_id', '=', userId).where('id', '<', keep[keep.length - 1]!.id).execute();
+    await trx
+      .deleteFrom('password_history')
+      .where('user_id', '=', userId)
+      .where('id', '<', keep[keep.length - 1]!.id)
+      .execute();
   }
   await voidLinks(trx, userId, now);
 }

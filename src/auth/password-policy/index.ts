@@ -44,7 +44,8 @@ export class PasswordPolicyService {
    * only for a password that may be hashed at all (not overlong, well formed).
    */
   async assertAcceptable(
-    password: string, who: PasswordSubject & { user?: Pick<UsersTable, 'id' | 'password_hash'> },
+    password: string,
+    who: PasswordSubject & { user?: Pick<UsersTable, 'id' | 'password_hash'> },
     /** 1 where the new password must at least differ from the current one (own change, expired password). */
     minHistory = 0,
   ): Promise<void> {
@@ -52,8 +53,7 @@ export class PasswordPolicyService {
     const failed = evaluatePassword(password, policy, who);
     const hashable = !failed.some((f) => f.code === 'PASSWORD_TOO_LONG' || f.code === 'PASSWORD_INVALID_UNICODE');
     const history = Math.max(policy.history, minHistory);
-    if (hashable && who.user && history > 0
-      && await isReused(this.db, this.hasher, who.user.id, who.user.password_hash, password, history)) {
+    if (hashable && who.user && history > 0 && (await isReused(this.db, this.hasher, who.user.id, who.user.password_hash, password, history))) {
       failed.push({ code: 'PASSWORD_REUSED', history });
     }
     if (failed.length > 0) throw rejected(failed);
@@ -70,7 +70,10 @@ export class PasswordPolicyService {
       const groups = ['abcdefghijkmnopqrstuvwxyz', 'ABCDEFGHJKLMNPQRSTUVWXYZ', '23456789', policy.symbols];
       const places = new Set<number>();
       while (places.size < groups.length) places.add(randomInt(length));
-      [...places].forEach((p, i) => { const g = [...groups[i]!]; chars[p] = g[randomInt(g.length)]!; });
+      [...places].forEach((p, i) => {
+        const g = [...groups[i]!];
+        chars[p] = g[randomInt(g.length)]!;
+      });
       const pw = chars.join('');
       if (evaluatePassword(pw, policy, who).length === 0) return pw;
     }

@@ -3,17 +3,27 @@ import safeRegex from 'safe-regex2';
 import Type, { type Static } from 'typebox';
 
 /** A custom password rule: its pattern must match the password, else its message is shown. */
-export const CustomRuleSchema = Type.Object({
-  pattern: Type.String({ minLength: 1, maxLength: 200, description: 'A JavaScript regular expression the password must match. Checked for catastrophic backtracking.' }),
-  flags: Type.Optional(Type.String({ maxLength: 4, pattern: '^[imsu]*$' })),
-  message: Type.String({ minLength: 1, maxLength: 200, description: 'Shown to the user when the password does not match.' }),
-}, { additionalProperties: false });
+export const CustomRuleSchema = Type.Object(
+  {
+    pattern: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'A JavaScript regular expression the password must match. Checked for catastrophic backtracking.',
+    }),
+    flags: Type.Optional(Type.String({ maxLength: 4, pattern: '^[imsu]*$' })),
+    message: Type.String({ minLength: 1, maxLength: 200, description: 'Shown to the user when the password does not match.' }),
+  },
+  { additionalProperties: false },
+);
 export type CustomRule = Static<typeof CustomRuleSchema>;
 
 /** CPU budget of one custom rule on one password. Sane patterns need microseconds. */
 const RUN_BUDGET_MS = 100;
 /** Inputs that make ambiguous patterns backtrack, tried when a rule is saved. */
-const PROBES = ['a', '0', ' ', 'aA1!', 'ab', '-', '.', '\u00e9'].flatMap((u) => [u.repeat(Math.floor(64 / u.length)) + '\u0001', u.repeat(Math.floor(1024 / u.length) - 1) + '\u0001']);
+const PROBES = ['a', '0', ' ', 'aA1!', 'ab', '-', '.', '\u00e9'].flatMap((u) => [
+  `${u.repeat(Math.floor(64 / u.length))}\u0001`,
+  `${u.repeat(Math.floor(1024 / u.length) - 1)}\u0001`,
+]);
 
 const sandbox = vm.createContext(Object.create(null) as object);
 const runner = new vm.Script('re.test(input)');

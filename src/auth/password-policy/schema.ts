@@ -27,7 +27,11 @@ export const PasswordPolicySchema = Type.Object({
   forbidUserInfo: Type.Boolean({ default: true, description: "Refuse passwords containing the username or the email's local part (case-insensitive)." }),
   history: Type.Integer({ minimum: 0, maximum: MAX_HISTORY, default: 5, description: 'The last N passwords may not be used again (0 = no history).' }),
   blocklist: Type.Boolean({ default: true, description: 'Refuse common and breached passwords and context words.' }),
-  contextWords: Type.Array(Type.String({ minLength: 3, maxLength: 64 }), { maxItems: 100, default: [], description: "Extra context words (the organisation's name...), refused inside a password; the product name always is." }),
+  contextWords: Type.Array(Type.String({ minLength: 3, maxLength: 64 }), {
+    maxItems: 100,
+    default: [],
+    description: "Extra context words (the organisation's name...), refused inside a password; the product name always is.",
+  }),
   customRules: Type.Array(CustomRuleSchema, { maxItems: 20, default: [], description: "Each rule's pattern must match the password." }),
   validity: Type.Integer({ minimum: 0, maximum: YEARS_5, default: 0, description: 'Seconds a password stays valid; 0 = never expires.' }),
   reminder: Type.Integer({ minimum: 0, maximum: YEARS_5, default: 10 * 86400, description: 'Seconds before expiry during which sign-ins carry a reminder.' }),
@@ -38,9 +42,18 @@ const GROUPS = ['lower', 'upper', 'digit', 'symbol'] as const;
 
 /** PASSWORD_REQUIRE: the character groups a password must contain, comma-separated. */
 function requireEnv(raw: string, problems: string[]): Partial<PasswordPolicy> {
-  const require = raw.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
-  for (const g of require) if (!(GROUPS as readonly string[]).includes(g)) problems.push(`PASSWORD_REQUIRE: "${g.slice(0, 20)}" is not one of ${GROUPS.join(', ')}`);
-  return { requireLowercase: require.includes('lower'), requireUppercase: require.includes('upper'), requireDigit: require.includes('digit'), requireSymbol: require.includes('symbol') };
+  const require = raw
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean);
+  for (const g of require)
+    if (!(GROUPS as readonly string[]).includes(g)) problems.push(`PASSWORD_REQUIRE: "${g.slice(0, 20)}" is not one of ${GROUPS.join(', ')}`);
+  return {
+    requireLowercase: require.includes('lower'),
+    requireUppercase: require.includes('upper'),
+    requireDigit: require.includes('digit'),
+    requireSymbol: require.includes('symbol'),
+  };
 }
 
 /** PASSWORD_CUSTOM_RULES: a JSON array of rules; the rules themselves are checked with the policy. */
@@ -50,7 +63,9 @@ function customRulesEnv(raw: string, problems: string[]): Partial<PasswordPolicy
     if (Array.isArray(v) && v.every((r) => r && typeof r === 'object' && Object.keys(r).every((k) => ['pattern', 'flags', 'message'].includes(k)))) {
       return { customRules: v as CustomRule[] };
     }
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   problems.push('PASSWORD_CUSTOM_RULES must be a JSON array of {"pattern", "message", "flags"?} objects');
   return {};
 }
@@ -77,7 +92,9 @@ export const passwordPolicyArea = defineSettingsArea({
     if (p.minLength > p.maxLength) out.push('minLength must be from 8 to the smaller of maxLength and 256');
     if (p.validity > 0 && p.reminder >= p.validity) out.push('reminder must be shorter than validity');
     if (/[\p{L}\p{N}\p{Cc}\s]/u.test(p.symbols)) out.push('symbols must not contain letters, digits, spaces or control characters');
-    p.customRules.forEach((r, i) => { for (const m of checkCustomRule(r)) out.push(`customRules[${i}]: ${m}`); });
+    p.customRules.forEach((r, i) => {
+      for (const m of checkCustomRule(r)) out.push(`customRules[${i}]: ${m}`);
+    });
     return out;
   },
   warnings: (p) => (p.blocklist ? [] : ['PASSWORD_BLOCKLIST=false: common and breached passwords are accepted']),

@@ -26,7 +26,12 @@ export class ExpiryGate {
     const code = user.must_change_password === 1 ? 'PASSWORD_CHANGE_REQUIRED' : status.expired ? 'PASSWORD_EXPIRED' : null;
     if (code !== null) {
       const { token, expiresAt } = await issueToken(this.d.db, user.id, 'change', CHANGE_STEP_VALIDITY, null, this.d.now());
-      await this.d.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: code === 'PASSWORD_EXPIRED' ? 'password_expired' : 'password_change_required' } });
+      await this.d.log.record(ctx, {
+        type: 'auth.login',
+        outcome: 'failure',
+        subjectId: user.id,
+        details: { reason: code === 'PASSWORD_EXPIRED' ? 'password_expired' : 'password_change_required' },
+      });
       throw new AppError(code, { changeToken: token, changeTokenExpiresAt: new Date(expiresAt).toISOString() }, code.toLowerCase());
     }
     if (status.reminder && isPlainAddress(user.email)) await this.remind(user, status.expiresAt!, ctx);
@@ -34,12 +39,20 @@ export class ExpiryGate {
 
   private async remind(user: UsersTable, expiresAt: number, ctx: EventContext): Promise<void> {
     const now = this.d.now();
-    const claimed = await this.d.db.updateTable('users').set({ password_reminded_at: now }).where('id', '=', user.id)
+    const claimed = await this.d.db
+      .updateTable('users')
+      .set({ password_reminded_at: now })
+      .where('id', '=', user.id)
       .where((eb) => eb.or([eb('password_reminded_at', 'is', null), eb('password_reminded_at', '<=', now - REMINDER_EVERY)]))
       .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) !== 1) return;
     const msg = render('reminder', user.email!, { username: user.username, link: `${this.d.publicUrl}/`, expiresAt });
-    await this.d.log.record(ctx, { type: 'password.reminder_sent', outcome: 'info', subjectId: user.id, details: { expiresAt: new Date(expiresAt).toISOString() } });
+    await this.d.log.record(ctx, {
+      type: 'password.reminder_sent',
+      outcome: 'info',
+      subjectId: user.id,
+      details: { expiresAt: new Date(expiresAt).toISOString() },
+    });
     this.d.tasks.run('mail-reminder', () => this.d.mailer.send(msg));
   }
 }

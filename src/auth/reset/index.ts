@@ -22,8 +22,12 @@ const HOUR = 3600_000;
 export const FORGOT_ANSWER = Object.freeze({ message: 'If an account matches, a link to reset its password has been sent.' });
 
 const TOKEN_ERRORS: Readonly<Record<TokenProblem, 'RESET_TOKEN_INVALID' | 'RESET_TOKEN_EXPIRED' | 'RESET_TOKEN_USED'>> = Object.freeze({
-  malformed: 'RESET_TOKEN_INVALID', unknown: 'RESET_TOKEN_INVALID', altered: 'RESET_TOKEN_INVALID', superseded: 'RESET_TOKEN_INVALID',
-  expired: 'RESET_TOKEN_EXPIRED', used: 'RESET_TOKEN_USED',
+  malformed: 'RESET_TOKEN_INVALID',
+  unknown: 'RESET_TOKEN_INVALID',
+  altered: 'RESET_TOKEN_INVALID',
+  superseded: 'RESET_TOKEN_INVALID',
+  expired: 'RESET_TOKEN_EXPIRED',
+  used: 'RESET_TOKEN_USED',
 });
 
 export interface ResetDeps {
@@ -64,29 +68,59 @@ export class PasswordResetService {
     const s = await this.current();
     const now = this.d.now();
     const ip = (ctx.ip ?? 'unknown').slice(0, 64);
-    const r = await this.d.db.selectFrom('password_reset_requests').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('ip', '=', ip).where('at', '>', now - HOUR).executeTakeFirstOrThrow();
+    const r = await this.d.db
+      .selectFrom('password_reset_requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('ip', '=', ip)
+      .where('at', '>', now - HOUR)
+      .executeTakeFirstOrThrow();
     if (Number(r.n) >= s.forgotPerIp) {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', details: { result: 'ip_throttled' } });
       throw new AppError('RATE_LIMITED', undefined, 'forgot-password per-IP limit', { 'retry-after': '3600' });
     }
     await this.d.db.insertInto('password_reset_requests').values({ ip, at: now }).execute();
-    if (Number(r.n) === 0) await this.d.db.deleteFrom('password_reset_requests').where('at', '<', now - HOUR).execute();
+    if (Number(r.n) === 0)
+      await this.d.db
+        .deleteFrom('password_reset_requests')
+        .where('at', '<', now - HOUR)
+        .execute();
     this.d.tasks.run('password-forgot', () => this.forgotLater(who, s, ctx));
   }
 
   private async forgotLater(who: { username?: string; email?: string }, s: PasswordResetSettings, ctx: EventContext): Promise<void> {
     const ident = normaliseIdentifier(who.username ?? who.email ?? '');
-    const user = await this.d.db.selectFrom('users').selectAll().where(who.username !== undefined ? 'username' : 'email', '=', ident).executeTakeFirst();
-    const adminLock = user ? await this.d.db.selectFrom('account_locks').select('user_id').where('user_id', '=', user.id)
-      .where('locked_by', 'is not', null).where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '>', this.d.now())])).executeTakeFirst() : undefined;
-    const reason = !user ? 'unknown_account' : user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email'
-      : !isPlainAddress(user.email) ? 'invalid_email' : adminLock ? 'locked_by_administrator' : null;
+    const user = await this.d.db
+      .selectFrom('users')
+      .selectAll()
+      .where(who.username !== undefined ? 'username' : 'email', '=', ident)
+      .executeTakeFirst();
+    const adminLock = user
+      ? await this.d.db
+          .selectFrom('account_locks')
+          .select('user_id')
+          .where('user_id', '=', user.id)
+          .where('locked_by', 'is not', null)
+          .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '>', this.d.now())]))
+          .executeTakeFirst()
+      : undefined;
+    const reason = !user
+      ? 'unknown_account'
+      : user.status !== 'active'
+        ? 'disabled'
+        : user.sso_only === 1
+          ? 'sso_only'
+          : !user.email
+            ? 'no_email'
+            : !isPlainAddress(user.email)
+              ? 'invalid_email'
+              : adminLock
+                ? 'locked_by_administrator'
+                : null;
     if (!user || reason !== null) {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user?.id ?? null, details: { result: 'no_mail', reason } });
       return;
     }
-    if (await issuedSince(this.d.db, user.id, ['reset'], this.d.now() - HOUR) >= s.forgotPerAccount) {
+    if ((await issuedSince(this.d.db, user.id, ['reset'], this.d.now() - HOUR)) >= s.forgotPerAccount) {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', subjectId: user.id, details: { result: 'account_throttled' } });
       return;
     }
@@ -98,8 +132,18 @@ export class PasswordResetService {
   async sendLink(userId: string, kind: 'admin_reset' | 'invitation', ctx: EventContext): Promise<{ expiresAt: number }> {
     const user = await this.d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
     if (!user) throw new AppError('NOT_FOUND');
-    const reason = user.status !== 'active' ? 'disabled' : user.sso_only === 1 ? 'sso_only' : !user.email ? 'no_email'
-      : !isPlainAddress(user.email) ? 'invalid_email' : kind === 'invitation' && user.password_hash !== null ? 'has_password' : null;
+    const reason =
+      user.status !== 'active'
+        ? 'disabled'
+        : user.sso_only === 1
+          ? 'sso_only'
+          : !user.email
+            ? 'no_email'
+            : !isPlainAddress(user.email)
+              ? 'invalid_email'
+              : kind === 'invitation' && user.password_hash !== null
+                ? 'has_password'
+                : null;
     if (reason !== null) throw new AppError('LINK_NOT_SENDABLE', { reason });
     const s = await this.current();
     return this.mailLink(user, kind, kind === 'invitation' ? s.invitationValidity : s.adminResetLinkValidity, ctx.actor.id ?? ctx.actor.name, ctx);
@@ -118,7 +162,12 @@ export class PasswordResetService {
     const page = kind === 'invitation' ? 'accept-invitation' : 'reset-password';
     // The token travels in the fragment, which browsers never send to a server or in a Referer.
     const msg = render(kind, user.email!, { username: user.username, link: `${this.d.publicUrl}/${page}#token=${token}`, expiresAt });
-    await this.d.log.record(ctx, { type: 'password.link_sent', outcome: 'success', subjectId: user.id, details: { kind, expiresAt: new Date(expiresAt).toISOString(), via: this.d.mailer.kind } });
+    await this.d.log.record(ctx, {
+      type: 'password.link_sent',
+      outcome: 'success',
+      subjectId: user.id,
+      details: { kind, expiresAt: new Date(expiresAt).toISOString(), via: this.d.mailer.kind },
+    });
     this.d.tasks.run(`mail-${kind}`, () => this.d.mailer.send(msg));
     return { expiresAt };
   }
@@ -132,9 +181,14 @@ export class PasswordResetService {
     const now = this.d.now();
     const { row, problem } = await inspectToken(this.d.db, token, now);
     const user = row && problem === null ? await this.d.db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst() : undefined;
-    const refusal = problem ?? (!user || user.status !== 'active' || user.sso_only === 1 ? 'superseded' : null);
+    const refusal = problem ?? (user?.status !== 'active' || user.sso_only === 1 ? 'superseded' : null);
     if (refusal !== null || !row || !user) {
-      await this.d.log.record(ctx, { type: 'password.reset_refused', outcome: 'failure', subjectId: row?.user_id ?? null, details: { reason: problem ?? 'user_not_eligible', kind: row?.kind ?? null } });
+      await this.d.log.record(ctx, {
+        type: 'password.reset_refused',
+        outcome: 'failure',
+        subjectId: row?.user_id ?? null,
+        details: { reason: problem ?? 'user_not_eligible', kind: row?.kind ?? null },
+      });
       throw new AppError(TOKEN_ERRORS[refusal ?? 'superseded'], undefined, problem ?? 'user not eligible');
     }
     await this.d.policy.assertAcceptable(password, { username: user.username, email: user.email, user }, row.kind === 'change' ? 1 : 0);
@@ -143,9 +197,16 @@ export class PasswordResetService {
       if (!(await claimToken(trx, row.id, this.d.now()))) throw new AppError('RESET_TOKEN_USED', undefined, 'claimed concurrently');
       await writePassword(trx, user.id, hash, this.d.now());
       await this.d.sessions.endUserSessions(user.id, 'password_reset', ctx, undefined, trx);
-      await this.d.log.record({ ...ctx, actor: { id: user.id, name: user.username } }, {
-        type: 'password.reset_completed', outcome: 'success', subjectId: user.id, details: { kind: row.kind },
-      }, trx);
+      await this.d.log.record(
+        { ...ctx, actor: { id: user.id, name: user.username } },
+        {
+          type: 'password.reset_completed',
+          outcome: 'success',
+          subjectId: user.id,
+          details: { kind: row.kind },
+        },
+        trx,
+      );
       await this.d.locks.unlockAutomatic(user.id, ctx, trx);
     });
     await this.d.locks.forgetFailures(user.id);

@@ -11,8 +11,18 @@ export const PasswordResetSchema = Type.Object({
   adminResetLinkValidity: Link(24 * 3600, 'Lifetime of a reset link an administrator sent.'),
   invitationValidity: Link(72 * 3600, 'Lifetime of an invitation: a new user sets their first password.'),
   adminMaySetPasswords: Type.Boolean({ default: true, description: 'false: administrators can no longer set or import a password; they send a link instead.' }),
-  forgotPerAccount: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Reset mails per account per hour; further requests get the same answer and no mail.' }),
-  forgotPerIp: Type.Integer({ minimum: 1, maximum: 100_000, default: 20, description: 'Forgot-password requests per client IP per hour; further ones answer RATE_LIMITED.' }),
+  forgotPerAccount: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 3,
+    description: 'Reset mails per account per hour; further requests get the same answer and no mail.',
+  }),
+  forgotPerIp: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 20,
+    description: 'Forgot-password requests per client IP per hour; further ones answer RATE_LIMITED.',
+  }),
 });
 export type PasswordResetSettings = Static<typeof PasswordResetSchema>;
 
@@ -29,4 +39,3 @@ export const passwordResetArea = defineSettingsArea({
     intEnv('FORGOT_PER_IP', 'forgotPerIp'),
   ],
 });
-

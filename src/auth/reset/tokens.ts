@@ -53,8 +53,13 @@ export async function inspectToken(db: Db, token: string, now: number): Promise<
  * the transaction of every change that must end them: a new password, a new email address, SSO-only.
  */
 export async function voidLinks(trx: Db, userId: string, now: number): Promise<number> {
-  const r = await trx.updateTable('password_tokens').set({ revoked_at: now })
-    .where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst();
+  const r = await trx
+    .updateTable('password_tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows);
 }
 
@@ -65,36 +70,72 @@ export async function voidLinks(trx: Db, userId: string, now: number): Promise<n
  * user row, which also locks it (PostgreSQL re-checks the condition after a concurrent change), so an
  * email change either happens before (no link) or after (the link is voided with the others).
  */
-export async function issueToken(db: Db, userId: string, kind: LinkTokenKind, validitySeconds: number, createdBy: string | null, now: number, sentTo?: string): Promise<{ token: string; expiresAt: number }> {
+export async function issueToken(
+  db: Db,
+  userId: string,
+  kind: LinkTokenKind,
+  validitySeconds: number,
+  createdBy: string | null,
+  now: number,
+  sentTo?: string,
+): Promise<{ token: string; expiresAt: number }> {
   const t = newLinkToken();
   const expiresAt = now + validitySeconds * 1000;
   await db.transaction().execute(async (trx) => {
     if (sentTo !== undefined) {
-      const still = await trx.updateTable('users').set((eb) => ({ email: eb.ref('email') }))
-        .where('id', '=', userId).where('email', '=', sentTo).executeTakeFirst();
+      const still = await trx
+        .updateTable('users')
+        .set((eb) => ({ email: eb.ref('email') }))
+        .where('id', '=', userId)
+        .where('email', '=', sentTo)
+        .executeTakeFirst();
       if (Number(still.numUpdatedRows) !== 1) throw new LinkAddressChanged();
     }
     await voidLinks(trx, userId, now);
-    await trx.deleteFrom('password_tokens').where('user_id', '=', userId).where('expires_at', '<', now - 86400_000).execute();
-    await trx.insertInto('password_tokens').values({
-      id: t.id, user_id: userId, kind, verifier_hash: digest(t.verifier).toString('hex'),
-      created_at: now, expires_at: expiresAt, used_at: null, revoked_at: null, created_by: createdBy,
-    }).execute();
+    await trx
+      .deleteFrom('password_tokens')
+      .where('user_id', '=', userId)
+      .where('expires_at', '<', now - 86400_000)
+      .execute();
+    await trx
+      .insertInto('password_tokens')
+      .values({
+        id: t.id,
+        user_id: userId,
+        kind,
+        verifier_hash: digest(t.verifier).toString('hex'),
+        created_at: now,
+        expires_at: expiresAt,
+        used_at: null,
+        revoked_at: null,
+        created_by: createdBy,
+      })
+      .execute();
   });
   return { token: t.token, expiresAt };
 }
 
 /** Marks a token used; false when another request used it first (or it stopped being valid). */
 export async function claimToken(trx: Db, id: string, now: number): Promise<boolean> {
-  const r = await trx.updateTable('password_tokens').set({ used_at: now })
-    .where('id', '=', id).where('used_at', 'is', null).where('revoked_at', 'is', null).where('expires_at', '>', now)
+  const r = await trx
+    .updateTable('password_tokens')
+    .set({ used_at: now })
+    .where('id', '=', id)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
 /** How many links of these kinds were issued to the user since `since` (the per-account throttle). */
 export async function issuedSince(db: Db, userId: string, kinds: LinkTokenKind[], since: number): Promise<number> {
-  const r = await db.selectFrom('password_tokens').select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('user_id', '=', userId).where('kind', 'in', kinds).where('created_at', '>=', since).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom('password_tokens')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId)
+    .where('kind', 'in', kinds)
+    .where('created_at', '>=', since)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }

@@ -61,10 +61,16 @@ export class SessionCreator {
     // The session and its sign-in event commit together: a full disk leaves neither (issue 9).
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('sessions').values(session).execute();
-      await this.log.record(actorCtx, {
-        type: 'auth.login', outcome: 'success', subjectId: user.id,
-        details: { sessionId: session.id, mode: r.mode, rememberMe: r.rememberMe, admin: user.is_admin === 1 },
-      }, trx);
+      await this.log.record(
+        actorCtx,
+        {
+          type: 'auth.login',
+          outcome: 'success',
+          subjectId: user.id,
+          details: { sessionId: session.id, mode: r.mode, rememberMe: r.rememberMe, admin: user.is_admin === 1 },
+        },
+        trx,
+      );
     });
     return { session, issued: await this.issue(user.id, session, policy) };
   }

@@ -80,7 +80,12 @@ export class SessionService {
    * (another user's session answers like a missing one).
    */
   async endOwnSession(userId: string, sessionId: string, ctx: EventContext): Promise<boolean> {
-    const target = await this.db.selectFrom('sessions').select(['id', 'user_id']).where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
+    const target = await this.db
+      .selectFrom('sessions')
+      .select(['id', 'user_id'])
+      .where('id', '=', sessionId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     if (!target || target.user_id !== userId) return false;
     await this.endSession(target.id, 'ended_by_user', ctx);
     return true;
@@ -90,13 +95,22 @@ export class SessionService {
   async setActiveRole(session: { id: string; user_id: string }, role: string | null, ctx: EventContext): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('sessions').set({ active_role: role }).where('id', '=', session.id).execute();
-      await this.log.record(ctx, { type: 'access.changed', outcome: 'success', subjectId: session.user_id, details: { change: 'session.active_role', role } }, trx);
+      await this.log.record(
+        ctx,
+        { type: 'access.changed', outcome: 'success', subjectId: session.user_id, details: { change: 'session.active_role', role } },
+        trx,
+      );
     });
   }
 
   async listLive(userId: string): Promise<SessionsTable[]> {
-    return this.db.selectFrom('sessions').selectAll()
-      .where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', this.now())
-      .orderBy('created_at', 'desc').execute();
+    return this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', this.now())
+      .orderBy('created_at', 'desc')
+      .execute();
   }
 }

@@ -23,7 +23,14 @@ export class Renewer {
   ) {}
 
   /** Renews the token of a live session of an active account; `now` is the request's clock reading. */
-  async renew(claims: TokenClaims, user: UsersTable, session: SessionsTable, policy: TokenPolicy, now: number, ctx: Omit<EventContext, 'actor'>): Promise<IssuedToken> {
+  async renew(
+    claims: TokenClaims,
+    user: UsersTable,
+    session: SessionsTable,
+    policy: TokenPolicy,
+    now: number,
+    ctx: Omit<EventContext, 'actor'>,
+  ): Promise<IssuedToken> {
     const nowSec = Math.floor(now / 1000);
     const actorCtx: EventContext = { ...ctx, actor: { id: user.id, name: user.username } };
     const newExp = Math.min(nowSec + policy.tokenValidity, Math.floor(session.expires_at / 1000));
@@ -46,10 +53,16 @@ export class Renewer {
       // The session ends and the reuse is recorded together.
       await this.db.transaction().execute(async (trx) => {
         await this.ender.endSession(session.id, 'token_reuse', actorCtx, trx);
-        await this.log.record(actorCtx, {
-          type: 'token.reuse_detected', outcome: 'failure', subjectId: user.id,
-          details: { sessionId: session.id, renewedAt: new Date(claim.createdAt).toISOString() },
-        }, trx);
+        await this.log.record(
+          actorCtx,
+          {
+            type: 'token.reuse_detected',
+            outcome: 'failure',
+            subjectId: user.id,
+            details: { sessionId: session.id, renewedAt: new Date(claim.createdAt).toISOString() },
+          },
+          trx,
+        );
       });
       throw new AppError('TOKEN_REUSED');
     }

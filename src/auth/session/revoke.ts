@@ -6,7 +6,11 @@ import type { EventContext, SecurityLog } from '../../audit/events.js';
  * outage the caller gets a 503 and the session stays as it was, never "acknowledged but alive".
  */
 export class SessionEnder {
-  constructor(private readonly db: Db, private readonly log: SecurityLog, private readonly now: () => number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
+  ) {}
 
   /** Ends one session; returns false when it was already ended. */
   async endSession(sessionId: string, reason: string, ctx: EventContext, db: Db = this.db): Promise<boolean> {
@@ -19,8 +23,12 @@ export class SessionEnder {
   }
 
   private async endSessionIn(sessionId: string, reason: string, ctx: EventContext, db: Db): Promise<boolean> {
-    const res = await db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason })
-      .where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
+    const res = await db
+      .updateTable('sessions')
+      .set({ revoked_at: this.now(), revoked_reason: reason })
+      .where('id', '=', sessionId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     const ended = Number(res.numUpdatedRows) > 0;
     if (ended) {
       const s = await db.selectFrom('sessions').select('user_id').where('id', '=', sessionId).executeTakeFirst();
@@ -30,8 +38,7 @@ export class SessionEnder {
   }
 
   private async endUserSessionsIn(userId: string, reason: string, ctx: EventContext, exceptSessionId: string | undefined, db: Db): Promise<number> {
-    let q = db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason })
-      .where('user_id', '=', userId).where('revoked_at', 'is', null);
+    let q = db.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null);
     if (exceptSessionId) q = q.where('id', '!=', exceptSessionId);
     const n = Number((await q.executeTakeFirst()).numUpdatedRows);
     if (n > 0) await this.log.record(ctx, { type: 'session.ended', outcome: 'info', subjectId: userId, details: { count: n, reason } }, db);

@@ -45,12 +45,17 @@ export class SessionVerifier {
     if (claims.exp > Math.floor(this.now() / 1000)) {
       const { user, session } = await this.load(claims);
       return {
-        user, session,
+        user,
+        session,
         complete: async () => {
           checkMode(session, via);
           if (this.now() - session.last_seen_at > LAST_SEEN_EVERY_MS) {
-            await this.db.updateTable('sessions').set({ last_seen_at: this.now() })
-              .where('id', '=', session.id).where('last_seen_at', '<', this.now() - LAST_SEEN_EVERY_MS).execute();
+            await this.db
+              .updateTable('sessions')
+              .set({ last_seen_at: this.now() })
+              .where('id', '=', session.id)
+              .where('last_seen_at', '<', this.now() - LAST_SEEN_EVERY_MS)
+              .execute();
           }
           return { session };
         },
@@ -78,7 +83,8 @@ export class SessionVerifier {
     if (Math.floor(now / 1000) > claims.exp + policy.refreshLimit) throw new AppError('TOKEN_EXPIRED', undefined, 'past refresh limit');
     const { user, session } = await this.load(claims);
     return {
-      user, session,
+      user,
+      session,
       complete: async () => {
         checkMode(session, via);
         return { session, renewed: await this.renewer.renew(claims, user, session, policy, now, ctx) };

@@ -5,7 +5,8 @@ export function migration(dialect: Dialect): Migration {
   const big = 'bigint' as const;
   return {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('users')
+      await db.schema
+        .createTable('users')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('username', 'text', (c) => c.notNull().unique())
         .addColumn('email', 'text', (c) => c.unique())
@@ -16,7 +17,8 @@ export function migration(dialect: Dialect): Migration {
         .addColumn('updated_at', big, (c) => c.notNull())
         .addColumn('password_changed_at', big)
         .execute();
-      await db.schema.createTable('sessions')
+      await db.schema
+        .createTable('sessions')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
         .addColumn('mode', 'text', (c) => c.notNull())
@@ -30,7 +32,8 @@ export function migration(dialect: Dialect): Migration {
         .addColumn('revoked_reason', 'text')
         .execute();
       await db.schema.createIndex('sessions_user_idx').on('sessions').column('user_id').execute();
-      await db.schema.createTable('token_renewals')
+      await db.schema
+        .createTable('token_renewals')
         .addColumn('jti', 'text', (c) => c.primaryKey())
         .addColumn('session_id', 'text', (c) => c.notNull())
         .addColumn('new_jti', 'text', (c) => c.notNull())
@@ -40,20 +43,22 @@ export function migration(dialect: Dialect): Migration {
         .addColumn('created_at', big, (c) => c.notNull())
         .addColumn('expires_at', big, (c) => c.notNull())
         .execute();
-      await db.schema.createTable('signing_keys')
+      await db.schema
+        .createTable('signing_keys')
         .addColumn('kid', 'text', (c) => c.primaryKey())
         .addColumn('created_at', big, (c) => c.notNull())
         .addColumn('retired_at', big)
         .execute();
-      await db.schema.createTable('settings')
+      await db.schema
+        .createTable('settings')
         .addColumn('key', 'text', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
         .addColumn('updated_at', big, (c) => c.notNull())
         .addColumn('updated_by', 'text')
         .execute();
-      await db.schema.createTable('security_events')
-        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement())
+      await db.schema
+        .createTable('security_events')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
         .addColumn('at', big, (c) => c.notNull())
         .addColumn('type', 'text', (c) => c.notNull())
         .addColumn('outcome', 'text', (c) => c.notNull())

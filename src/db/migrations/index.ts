@@ -30,9 +30,7 @@ class StaticProvider implements MigrationProvider {
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
   // On PostgreSQL the migration tables live in the schema we run in; without naming it, Kysely
   // finds another schema's migration tables and skips creating ours.
-  const schema = dialect === 'postgres'
-    ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
-    : undefined;
+  const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
   const migrator = new Migrator({ db, provider: new StaticProvider(dialect), ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));

@@ -139,7 +139,10 @@ export async function authenticateRequest(req: FastifyRequest, s: Services, auth
  * POST /api/auth/refresh (a public route, outside the stage): the presented session token is
  * renewed, valid or not, once its user has passed the same account stage.
  */
-export async function renewPresentedSession(req: FastifyRequest, s: Services): Promise<{ via: 'bearer' | 'cookie'; session: SessionsTable; issued: IssuedToken }> {
+export async function renewPresentedSession(
+  req: FastifyRequest,
+  s: Services,
+): Promise<{ via: 'bearer' | 'cookie'; session: SessionsTable; issued: IssuedToken }> {
   const presented = presentedToken(req, s);
   if (!presented) throw new AppError('AUTH_REQUIRED');
   const pending = await s.sessions.identifyForRefresh(presented.token, presented.via, requestContext(req), xsrfGate(req, s, presented.via));

@@ -51,7 +51,11 @@ class RejectionSampler {
   private count = 0;
   take(ip: string, now: number): boolean {
     const m = Math.floor(now / 60000);
-    if (m !== this.minute) { this.minute = m; this.count = 0; this.seen.clear(); }
+    if (m !== this.minute) {
+      this.minute = m;
+      this.count = 0;
+      this.seen.clear();
+    }
     if (this.count >= 60 || this.seen.has(ip)) return false;
     this.seen.set(ip, now);
     this.count++;
@@ -74,9 +78,14 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
       if (refusal) {
         if (sampler.take(req.clientIp, s.now())) {
           const ua = req.headers['user-agent'];
-          await s.securityLog.record({ actor: { id: null, name: 'anonymous' }, ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id }, {
-            type: 'ip.rejected', outcome: 'failure', details: { refusal, method: req.method, route: req.routeOptions.url ?? null, path: pathOf(req.url).slice(0, 200) },
-          });
+          await s.securityLog.record(
+            { actor: { id: null, name: 'anonymous' }, ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id },
+            {
+              type: 'ip.rejected',
+              outcome: 'failure',
+              details: { refusal, method: req.method, route: req.routeOptions.url ?? null, path: pathOf(req.url).slice(0, 200) },
+            },
+          );
         }
         throw new AppError('IP_BLOCKED', undefined, refusal);
       }

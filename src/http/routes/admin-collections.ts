@@ -9,91 +9,148 @@ import { actorContext } from '../pipeline/authenticate.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_]*$' });
 
-export const FieldSchema = Type.Object({
-  name: Name,
-  type: Type.Unsafe<FieldType>({ type: 'string', enum: [...FIELD_TYPES] }),
-  required: Type.Optional(Type.Boolean()),
-  unique: Type.Optional(Type.Boolean()),
-  indexed: Type.Optional(Type.Boolean()),
-  default: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()])),
-  values: Type.Optional(Type.Array(Type.String({ maxLength: 40 }), { maxItems: 100 })),
-  target: Type.Optional(Name),
-  hidden: Type.Optional(Type.Union([Type.Boolean(), Type.Object({ exceptRoles: Type.Array(Type.String({ maxLength: 41 }), { minItems: 1, maxItems: 50 }) }, { additionalProperties: false })])),
-  block: Type.Optional(Name),
-}, { additionalProperties: false });
+export const FieldSchema = Type.Object(
+  {
+    name: Name,
+    type: Type.Unsafe<FieldType>({ type: 'string', enum: [...FIELD_TYPES] }),
+    required: Type.Optional(Type.Boolean()),
+    unique: Type.Optional(Type.Boolean()),
+    indexed: Type.Optional(Type.Boolean()),
+    default: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()])),
+    values: Type.Optional(Type.Array(Type.String({ maxLength: 40 }), { maxItems: 100 })),
+    target: Type.Optional(Name),
+    hidden: Type.Optional(
+      Type.Union([
+        Type.Boolean(),
+        Type.Object({ exceptRoles: Type.Array(Type.String({ maxLength: 41 }), { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
+      ]),
+    ),
+    block: Type.Optional(Name),
+  },
+  { additionalProperties: false },
+);
 
 const Ownership = Type.Union([Type.Literal('creator'), Type.Literal('members'), Type.Literal('group'), Type.Null()]);
 const BypassRoles = Type.Array(Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_-]*$' }), { maxItems: 50 });
 
-export const CollectionSchema = Type.Object({
-  name: Name,
-  fields: Type.Array(FieldSchema, { maxItems: 200 }),
-  ownership: Type.Optional(Ownership),
-  ownershipBypass: Type.Optional(BypassRoles),
-}, { additionalProperties: false });
+export const CollectionSchema = Type.Object(
+  {
+    name: Name,
+    fields: Type.Array(FieldSchema, { maxItems: 200 }),
+    ownership: Type.Optional(Ownership),
+    ownershipBypass: Type.Optional(BypassRoles),
+  },
+  { additionalProperties: false },
+);
 
 const NameParam = Type.Object({ name: Name }, { additionalProperties: false });
 
 /** Collection definitions under /api/admin/collections (the schema.manage permission). */
-export const adminCollectionRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
-  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { permission: 'schema.manage' as const };
-  const tags = ['admin: schema'];
-  const One = Type.Object({ collection: CollectionSchema });
+export const adminCollectionRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    const config = { permission: 'schema.manage' as const };
+    const tags = ['admin: schema'];
+    const One = Type.Object({ collection: CollectionSchema });
 
-  app.get('/collections', {
-    config, schema: { tags, response: { 200: Type.Object({ collections: Type.Array(CollectionSchema) }), ...errorResponses } },
-  }, async () => ({ collections: await s.collections.list() }));
+    app.get(
+      '/collections',
+      {
+        config,
+        schema: { tags, response: { 200: Type.Object({ collections: Type.Array(CollectionSchema) }), ...errorResponses } },
+      },
+      async () => ({ collections: await s.collections.list() }),
+    );
 
-  app.post('/collections', {
-    config,
-    schema: { tags, description: 'Creates a collection and its table, in one transaction; audited as schema.changed.', body: CollectionSchema, response: { 201: One, ...errorResponses } },
-  }, async (req, reply) => {
-    const c = await s.collections.create(req.body as CollectionDef, actorContext(req));
-    reply.code(201);
-    return { collection: c };
-  });
+    app.post(
+      '/collections',
+      {
+        config,
+        schema: {
+          tags,
+          description: 'Creates a collection and its table, in one transaction; audited as schema.changed.',
+          body: CollectionSchema,
+          response: { 201: One, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const c = await s.collections.create(req.body as CollectionDef, actorContext(req));
+        reply.code(201);
+        return { collection: c };
+      },
+    );
 
-  app.get('/collections/:name', {
-    config, schema: { tags, params: NameParam, response: { 200: One, ...errorResponses } },
-  }, async (req) => {
-    const c = await s.collections.get(req.params.name);
-    if (!c) throw new AppError('NOT_FOUND');
-    return { collection: c };
-  });
+    app.get(
+      '/collections/:name',
+      {
+        config,
+        schema: { tags, params: NameParam, response: { 200: One, ...errorResponses } },
+      },
+      async (req) => {
+        const c = await s.collections.get(req.params.name);
+        if (!c) throw new AppError('NOT_FOUND');
+        return { collection: c };
+      },
+    );
 
-  app.patch('/collections/:name', {
-    // Ownership decides who sees which rows: changing it is an access change, for administrators only.
-    config: { auth: 'admin' as const },
-    schema: {
-      tags, params: NameParam,
-      description: 'Changes the ownership mode (creator, members, group or null) and the roles that bypass it (administrators only).',
-      body: Type.Object({ ownership: Type.Optional(Ownership), ownershipBypass: Type.Optional(BypassRoles) }, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: One, ...errorResponses },
-    },
-  }, async (req) => ({ collection: await s.collections.setOwnership(req.params.name, req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, actorContext(req)) }));
+    app.patch(
+      '/collections/:name',
+      {
+        // Ownership decides who sees which rows: changing it is an access change, for administrators only.
+        config: { auth: 'admin' as const },
+        schema: {
+          tags,
+          params: NameParam,
+          description: 'Changes the ownership mode (creator, members, group or null) and the roles that bypass it (administrators only).',
+          body: Type.Object(
+            { ownership: Type.Optional(Ownership), ownershipBypass: Type.Optional(BypassRoles) },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+          response: { 200: One, ...errorResponses },
+        },
+      },
+      async (req) => ({
+        collection: await s.collections.setOwnership(req.params.name, req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, actorContext(req)),
+      }),
+    );
 
-  app.delete('/collections/:name', {
-    config, schema: { tags, params: NameParam, description: 'Deletes a collection, its table and its data.', response: { 204: Type.Null(), ...errorResponses } },
-  }, async (req, reply) => {
-    await s.collections.drop(req.params.name, actorContext(req));
-    reply.code(204);
-  });
+    app.delete(
+      '/collections/:name',
+      {
+        config,
+        schema: { tags, params: NameParam, description: 'Deletes a collection, its table and its data.', response: { 204: Type.Null(), ...errorResponses } },
+      },
+      async (req, reply) => {
+        await s.collections.drop(req.params.name, actorContext(req));
+        reply.code(204);
+      },
+    );
 
-  app.post('/collections/:name/fields', {
-    config, schema: { tags, params: NameParam, body: FieldSchema, response: { 201: One, ...errorResponses } },
-  }, async (req, reply) => {
-    const c = await s.collections.addField(req.params.name, req.body as FieldDef, actorContext(req));
-    reply.code(201);
-    return { collection: c };
-  });
+    app.post(
+      '/collections/:name/fields',
+      {
+        config,
+        schema: { tags, params: NameParam, body: FieldSchema, response: { 201: One, ...errorResponses } },
+      },
+      async (req, reply) => {
+        const c = await s.collections.addField(req.params.name, req.body as FieldDef, actorContext(req));
+        reply.code(201);
+        return { collection: c };
+      },
+    );
 
-  app.delete('/collections/:name/fields/:field', {
-    config,
-    schema: {
-      tags, description: 'Removes a field and its data.',
-      params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
-      response: { 200: One, ...errorResponses },
-    },
-  }, async (req) => ({ collection: await s.collections.removeField(req.params.name, req.params.field, actorContext(req)) }));
-};
+    app.delete(
+      '/collections/:name/fields/:field',
+      {
+        config,
+        schema: {
+          tags,
+          description: 'Removes a field and its data.',
+          params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
+          response: { 200: One, ...errorResponses },
+        },
+      },
+      async (req) => ({ collection: await s.collections.removeField(req.params.name, req.params.field, actorContext(req)) }),
+    );
+  };

@@ -28,7 +28,11 @@ const EventSchema = Type.Object({
  * with the values before and after.
  */
 export function settingsRoutes<S extends TObject>(
-  plain: FastifyInstance, s: Services, path: string, area: SettingsArea<S>, description: string,
+  plain: FastifyInstance,
+  s: Services,
+  path: string,
+  area: SettingsArea<S>,
+  description: string,
   /** Runs on the complete new value before it is stored; throws to refuse (self-lockout checks). */
   guard?: (after: Static<S>, req: FastifyRequest) => Promise<void>,
 ): void {
@@ -38,72 +42,115 @@ export function settingsRoutes<S extends TObject>(
   const config = { permission: 'security.manage' as const };
   const tags = ['admin: settings'];
   app.get(path, { config, schema: { tags, description, response: { 200: schema, ...errorResponses } } }, async (): Promise<unknown> => s.settings.get(area));
-  app.patch(path, {
-    config,
-    schema: {
-      tags, description: `${description} Changes apply to every instance at the next request and are audited.`,
-      body: patchSchema(schema),
-      response: { 200: schema, ...errorResponses },
+  app.patch(
+    path,
+    {
+      config,
+      schema: {
+        tags,
+        description: `${description} Changes apply to every instance at the next request and are audited.`,
+        body: patchSchema(schema),
+        response: { 200: schema, ...errorResponses },
+      },
     },
-  }, async (req): Promise<unknown> => {
-    const ctx = actorContext(req);
-    if (guard) await guard({ ...(await s.settings.get(area)), ...(req.body as Partial<T>) }, req);
-    const [, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now(),
-      (before, changed, trx) => s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after: changed } }, trx));
-    return after;
-  });
+    async (req): Promise<unknown> => {
+      const ctx = actorContext(req);
+      if (guard) await guard({ ...(await s.settings.get(area)), ...(req.body as Partial<T>) }, req);
+      const [, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now(), (before, changed, trx) =>
+        s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after: changed } }, trx),
+      );
+      return after;
+    },
+  );
 }
 
 /** Security settings, the security event log and the signing key ring (security.manage; the event log: audit.read). */
-export const adminSecurityRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
-  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { permission: 'security.manage' as const };
+export const adminSecurityRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    const config = { permission: 'security.manage' as const };
 
-  settingsRoutes(plain, s, '/settings/token-policy', tokenPolicyArea, 'The token policy; durations in seconds.');
+    settingsRoutes(plain, s, '/settings/token-policy', tokenPolicyArea, 'The token policy; durations in seconds.');
 
-  app.get('/security-events', {
-    config: { permission: 'audit.read' as const },
-    schema: {
-      tags: ['admin: audit'],
-      description: 'Newest first. Page with beforeId = the last id of the previous page.',
-      querystring: Type.Object({
-        type: Type.Optional(Type.Union(SECURITY_EVENT_TYPES.map((t) => Type.Literal(t)))),
-        outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('info')])),
-        actorId: Type.Optional(Type.String({ maxLength: 64 })),
-        subjectId: Type.Optional(Type.String({ maxLength: 64 })),
-        ip: Type.Optional(Type.String({ maxLength: 64 })),
-        since: Type.Optional(Type.String({ format: 'date-time' })),
-        until: Type.Optional(Type.String({ format: 'date-time' })),
-        beforeId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
-        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-      }, { additionalProperties: false }),
-      response: { 200: Type.Object({ events: Type.Array(EventSchema) }), ...errorResponses },
-    },
-  }, async (req) => {
-    const q = req.query;
-    const events = await s.securityLog.list({
-      type: q.type, outcome: q.outcome, actorId: q.actorId, subjectId: q.subjectId, ip: q.ip,
-      since: q.since ? Date.parse(q.since) : undefined, until: q.until ? Date.parse(q.until) : undefined,
-      beforeId: q.beforeId, limit: q.limit ?? 100,
+    app.get(
+      '/security-events',
+      {
+        config: { permission: 'audit.read' as const },
+        schema: {
+          tags: ['admin: audit'],
+          description: 'Newest first. Page with beforeId = the last id of the previous page.',
+          querystring: Type.Object(
+            {
+              type: Type.Optional(Type.Union(SECURITY_EVENT_TYPES.map((t) => Type.Literal(t)))),
+              outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('info')])),
+              actorId: Type.Optional(Type.String({ maxLength: 64 })),
+              subjectId: Type.Optional(Type.String({ maxLength: 64 })),
+              ip: Type.Optional(Type.String({ maxLength: 64 })),
+              since: Type.Optional(Type.String({ format: 'date-time' })),
+              until: Type.Optional(Type.String({ format: 'date-time' })),
+              beforeId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ events: Type.Array(EventSchema) }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const events = await s.securityLog.list({
+          type: q.type,
+          outcome: q.outcome,
+          actorId: q.actorId,
+          subjectId: q.subjectId,
+          ip: q.ip,
+          since: q.since ? Date.parse(q.since) : undefined,
+          until: q.until ? Date.parse(q.until) : undefined,
+          beforeId: q.beforeId,
+          limit: q.limit ?? 100,
+        });
+        return { events };
+      },
+    );
+
+    const KeySchema = Type.Object({
+      kid: Type.String(),
+      createdAt: Type.String(),
+      retiredAt: Type.Union([Type.String(), Type.Null()]),
+      active: Type.Boolean(),
     });
-    return { events };
-  });
 
-  const KeySchema = Type.Object({ kid: Type.String(), createdAt: Type.String(), retiredAt: Type.Union([Type.String(), Type.Null()]), active: Type.Boolean() });
+    app.get(
+      '/keys',
+      {
+        config,
+        schema: {
+          tags: ['admin: keys'],
+          description: 'Key ids only; key material is derived from APP_KEY and never leaves the server.',
+          response: { 200: Type.Object({ keys: Type.Array(KeySchema) }), ...errorResponses },
+        },
+      },
+      async () => ({
+        keys: (await s.keys.list()).map((k) => ({
+          kid: k.kid,
+          createdAt: new Date(k.createdAt).toISOString(),
+          retiredAt: k.retiredAt ? new Date(k.retiredAt).toISOString() : null,
+          active: k.retiredAt === null,
+        })),
+      }),
+    );
 
-  app.get('/keys', {
-    config, schema: { tags: ['admin: keys'], description: 'Key ids only; key material is derived from APP_KEY and never leaves the server.', response: { 200: Type.Object({ keys: Type.Array(KeySchema) }), ...errorResponses } },
-  }, async () => ({
-    keys: (await s.keys.list()).map((k) => ({
-      kid: k.kid, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt ? new Date(k.retiredAt).toISOString() : null, active: k.retiredAt === null,
-    })),
-  }));
-
-  app.post('/keys/rotate', {
-    config, schema: { tags: ['admin: keys'], response: { 200: Type.Object({ kid: Type.String() }), ...errorResponses } },
-  }, async (req) => {
-    const r = await s.keys.rotate();
-    await s.securityLog.record(actorContext(req), { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
-    return { kid: r.kid };
-  });
-};
+    app.post(
+      '/keys/rotate',
+      {
+        config,
+        schema: { tags: ['admin: keys'], response: { 200: Type.Object({ kid: Type.String() }), ...errorResponses } },
+      },
+      async (req) => {
+        const r = await s.keys.rotate();
+        await s.securityLog.record(actorContext(req), { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
+        return { kid: r.kid };
+      },
+    );
+  };

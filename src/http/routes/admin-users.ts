@@ -12,113 +12,165 @@ import { sessionView } from './auth.js';
  * User administration under /api/admin (the users.manage permission). A non-administrator manager
  * cannot touch administrators or users who hold more than they do, and cannot make administrators.
  */
-export const adminUserRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
-  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const tags = ['admin: users'];
-  const config = { permission: 'users.manage' as const };
-  const onlyAdminsMakeAdmins = async (req: FastifyRequest, isAdmin: boolean | undefined): Promise<void> => {
-    if (isAdmin !== undefined && !(await powerOf(req, s)).admin) throw new AppError('PRIVILEGE_ESCALATION', { subject: 'user', exceeds: 'administrator' });
+export const adminUserRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['admin: users'];
+    const config = { permission: 'users.manage' as const };
+    const onlyAdminsMakeAdmins = async (req: FastifyRequest, isAdmin: boolean | undefined): Promise<void> => {
+      if (isAdmin !== undefined && !(await powerOf(req, s)).admin) throw new AppError('PRIVILEGE_ESCALATION', { subject: 'user', exceeds: 'administrator' });
+    };
+
+    const found = async (id: string) => {
+      const u = await s.users.get(id);
+      if (!u) throw new AppError('NOT_FOUND');
+      return u;
+    };
+
+    app.get(
+      '/users',
+      {
+        config,
+        schema: {
+          tags,
+          querystring: Type.Object(
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+              offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ users: Type.Array(UserSchema) }), ...errorResponses },
+        },
+      },
+      async (req) => ({ users: (await s.users.list(req.query.limit ?? 100, req.query.offset ?? 0)).map(publicUser) }),
+    );
+
+    app.post(
+      '/users',
+      {
+        config,
+        schema: {
+          tags,
+          description:
+            'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in. `invite` (no password, needs an email) mails an invitation to choose one. `ssoOnly` users have no password.',
+          body: Type.Object(
+            {
+              username: Username,
+              email: Type.Optional(Email),
+              password: Type.Optional(Password),
+              passwordHash: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+              isAdmin: Type.Optional(Type.Boolean()),
+              mustChangePassword: Type.Optional(Type.Boolean()),
+              ssoOnly: Type.Optional(Type.Boolean()),
+              invite: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: Type.Object({ user: UserSchema }), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const { invite, ...input } = req.body;
+        await onlyAdminsMakeAdmins(req, input.isAdmin);
+        if (invite && (input.password !== undefined || input.passwordHash !== undefined || input.ssoOnly || !input.email)) {
+          throw new AppError('VALIDATION_FAILED', { message: 'an invitation needs an email and no password' });
+        }
+        const u = await s.users.create(input, actorContext(req));
+        if (invite) await s.passwordReset.sendLink(u.id, 'invitation', actorContext(req));
+        reply.code(201);
+        return { user: publicUser(u) };
+      },
+    );
+
+    app.get(
+      '/users/:id',
+      {
+        config,
+        schema: { tags, params: IdParam, response: { 200: Type.Object({ user: UserSchema }), ...errorResponses } },
+      },
+      async (req) => ({ user: publicUser(await found(req.params.id)) }),
+    );
+
+    app.patch(
+      '/users/:id',
+      {
+        config,
+        schema: {
+          tags,
+          params: IdParam,
+          description:
+            'Disabling a user ends all of their sessions. `mustChangePassword` requires a password change at the next sign-in; `ssoOnly: true` removes the local password.',
+          body: Type.Object(
+            {
+              email: Type.Optional(Type.Union([Email, Type.Null()])),
+              status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
+              isAdmin: Type.Optional(Type.Boolean()),
+              mustChangePassword: Type.Optional(Type.Boolean()),
+              ssoOnly: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+          response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        await onlyAdminsMakeAdmins(req, req.body.isAdmin);
+        return { user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) };
+      },
+    );
+
+    app.delete(
+      '/users/:id',
+      {
+        config,
+        schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
+      },
+      async (req, reply) => {
+        await s.users.remove(req.params.id, actorContext(req));
+        reply.code(204);
+      },
+    );
+
+    app.put(
+      '/users/:id/password',
+      {
+        config,
+        schema: {
+          tags,
+          params: IdParam,
+          description:
+            "Sets a user's password (the password policy applies) and ends all of their sessions. `mustChangePassword` makes it a one-time password. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.",
+          body: Type.Object({ password: Password, mustChangePassword: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        await s.users.setPassword(req.params.id, req.body.password, actorContext(req), req.body.mustChangePassword ?? false);
+        reply.code(204);
+      },
+    );
+
+    app.get(
+      '/users/:id/sessions',
+      {
+        config,
+        schema: { tags, params: IdParam, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
+      },
+      async (req) => {
+        return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.session.id ?? null)) };
+      },
+    );
+
+    app.delete(
+      '/users/:id/sessions',
+      {
+        config,
+        schema: { tags, params: IdParam, response: { 200: Type.Object({ ended: Type.Integer() }), ...errorResponses } },
+      },
+      async (req) => {
+        return { ended: await s.sessions.endUserSessions(req.params.id, 'ended_by_admin', actorContext(req)) };
+      },
+    );
   };
-
-  const found = async (id: string) => {
-    const u = await s.users.get(id);
-    if (!u) throw new AppError('NOT_FOUND');
-    return u;
-  };
-
-  app.get('/users', {
-    config,
-    schema: {
-      tags,
-      querystring: Type.Object({
-        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-        offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
-      }, { additionalProperties: false }),
-      response: { 200: Type.Object({ users: Type.Array(UserSchema) }), ...errorResponses },
-    },
-  }, async (req) => ({ users: (await s.users.list(req.query.limit ?? 100, req.query.offset ?? 0)).map(publicUser) }));
-
-  app.post('/users', {
-    config,
-    schema: {
-      tags,
-      description: 'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in. `invite` (no password, needs an email) mails an invitation to choose one. `ssoOnly` users have no password.',
-      body: Type.Object({
-        username: Username,
-        email: Type.Optional(Email),
-        password: Type.Optional(Password),
-        passwordHash: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
-        isAdmin: Type.Optional(Type.Boolean()),
-        mustChangePassword: Type.Optional(Type.Boolean()),
-        ssoOnly: Type.Optional(Type.Boolean()),
-        invite: Type.Optional(Type.Boolean()),
-      }, { additionalProperties: false }),
-      response: { 201: Type.Object({ user: UserSchema }), ...errorResponses },
-    },
-  }, async (req, reply) => {
-    const { invite, ...input } = req.body;
-    await onlyAdminsMakeAdmins(req, input.isAdmin);
-    if (invite && (input.password !== undefined || input.passwordHash !== undefined || input.ssoOnly || !input.email)) {
-      throw new AppError('VALIDATION_FAILED', { message: 'an invitation needs an email and no password' });
-    }
-    const u = await s.users.create(input, actorContext(req));
-    if (invite) await s.passwordReset.sendLink(u.id, 'invitation', actorContext(req));
-    reply.code(201);
-    return { user: publicUser(u) };
-  });
-
-  app.get('/users/:id', {
-    config, schema: { tags, params: IdParam, response: { 200: Type.Object({ user: UserSchema }), ...errorResponses } },
-  }, async (req) => ({ user: publicUser(await found(req.params.id)) }));
-
-  app.patch('/users/:id', {
-    config,
-    schema: {
-      tags, params: IdParam,
-      description: 'Disabling a user ends all of their sessions. `mustChangePassword` requires a password change at the next sign-in; `ssoOnly: true` removes the local password.',
-      body: Type.Object({
-        email: Type.Optional(Type.Union([Email, Type.Null()])),
-        status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
-        isAdmin: Type.Optional(Type.Boolean()),
-        mustChangePassword: Type.Optional(Type.Boolean()),
-        ssoOnly: Type.Optional(Type.Boolean()),
-      }, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
-    },
-  }, async (req) => {
-    await onlyAdminsMakeAdmins(req, req.body.isAdmin);
-    return { user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) };
-  });
-
-  app.delete('/users/:id', {
-    config, schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
-  }, async (req, reply) => {
-    await s.users.remove(req.params.id, actorContext(req));
-    reply.code(204);
-  });
-
-  app.put('/users/:id/password', {
-    config,
-    schema: {
-      tags, params: IdParam,
-      description: 'Sets a user\'s password (the password policy applies) and ends all of their sessions. `mustChangePassword` makes it a one-time password. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.',
-      body: Type.Object({ password: Password, mustChangePassword: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-      response: { 204: Type.Null(), ...errorResponses },
-    },
-  }, async (req, reply) => {
-    await s.users.setPassword(req.params.id, req.body.password, actorContext(req), req.body.mustChangePassword ?? false);
-    reply.code(204);
-  });
-
-  app.get('/users/:id/sessions', {
-    config, schema: { tags, params: IdParam, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
-  }, async (req) => {
-    return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.session.id ?? null)) };
-  });
-
-  app.delete('/users/:id/sessions', {
-    config, schema: { tags, params: IdParam, response: { 200: Type.Object({ ended: Type.Integer() }), ...errorResponses } },
-  }, async (req) => {
-    return { ended: await s.sessions.endUserSessions(req.params.id, 'ended_by_admin', actorContext(req)) };
-  });
-};

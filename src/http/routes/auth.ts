@@ -14,18 +14,32 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export function sessionView(x: SessionsTable, currentId: string | null) {
   return {
-    id: x.id, current: x.id === currentId, mode: x.mode, rememberMe: x.remember === 1, device: x.user_agent, ip: x.ip,
-    createdAt: iso(x.created_at), lastSeenAt: iso(x.last_seen_at), expiresAt: iso(x.expires_at),
+    id: x.id,
+    current: x.id === currentId,
+    mode: x.mode,
+    rememberMe: x.remember === 1,
+    device: x.user_agent,
+    ip: x.ip,
+    createdAt: iso(x.created_at),
+    lastSeenAt: iso(x.last_seen_at),
+    expiresAt: iso(x.expires_at),
   };
 }
 
-const LoginBody = Type.Object({
-  username: Type.Optional(Username),
-  email: Type.Optional(Email),
-  password: Password,
-  rememberMe: Type.Optional(Type.Boolean()),
-  mode: Type.Optional(Type.Union([Type.Literal('bearer'), Type.Literal('cookie')], { description: 'bearer (default): the token is in the body; cookie: HttpOnly cookie plus XSRF token' })),
-}, { additionalProperties: false });
+const LoginBody = Type.Object(
+  {
+    username: Type.Optional(Username),
+    email: Type.Optional(Email),
+    password: Password,
+    rememberMe: Type.Optional(Type.Boolean()),
+    mode: Type.Optional(
+      Type.Union([Type.Literal('bearer'), Type.Literal('cookie')], {
+        description: 'bearer (default): the token is in the body; cookie: HttpOnly cookie plus XSRF token',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 const TokenAnswer = Type.Object({
   token: Type.Optional(Type.String()),
@@ -45,137 +59,186 @@ const LoginAnswer = Type.Object({
   sessionExpiresAt: Type.String(),
 });
 
-export const authRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
-  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const tags = ['auth'];
+export const authRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['auth'];
 
-  app.post('/login', {
-    config: { auth: 'public', rateLimit: 'auth' },
-    schema: { tags, body: LoginBody, response: { 200: LoginAnswer, ...errorResponses } },
-  }, async (req, reply) => {
-    const b = req.body;
-    if ((b.username === undefined) === (b.email === undefined)) {
-      throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'give exactly one of username or email' }]);
-    }
-    const mode = b.mode ?? 'bearer';
-    const rememberMe = b.rememberMe ?? false;
-    // Prove who the caller is, then the one funnel to a session (its gates run before the session exists).
-    const request = requestContext(req);
-    const user = await s.credentials.password.prove({ identifier: (b.username ?? b.email)!, password: b.password }, request);
-    const { session, issued } = await s.sessions.create(user, 'password', { mode, rememberMe, request });
-    const expiry = s.passwordPolicy.expiry(user, await s.passwordPolicy.current());
-    const common = {
-      user: publicUser(user), session: { id: session.id }, tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt),
-      passwordExpiresAt: expiry.expiresAt === null ? null : iso(expiry.expiresAt), passwordExpiryReminder: expiry.reminder,
+    app.post(
+      '/login',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: { tags, body: LoginBody, response: { 200: LoginAnswer, ...errorResponses } },
+      },
+      async (req, reply) => {
+        const b = req.body;
+        if ((b.username === undefined) === (b.email === undefined)) {
+          throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'give exactly one of username or email' }]);
+        }
+        const mode = b.mode ?? 'bearer';
+        const rememberMe = b.rememberMe ?? false;
+        // Prove who the caller is, then the one funnel to a session (its gates run before the session exists).
+        const request = requestContext(req);
+        const user = await s.credentials.password.prove({ identifier: (b.username ?? b.email)!, password: b.password }, request);
+        const { session, issued } = await s.sessions.create(user, 'password', { mode, rememberMe, request });
+        const expiry = s.passwordPolicy.expiry(user, await s.passwordPolicy.current());
+        const common = {
+          user: publicUser(user),
+          session: { id: session.id },
+          tokenExpiresAt: iso(issued.expiresAt),
+          sessionExpiresAt: iso(issued.sessionExpiresAt),
+          passwordExpiresAt: expiry.expiresAt === null ? null : iso(expiry.expiresAt),
+          passwordExpiryReminder: expiry.reminder,
+        };
+        if (mode === 'cookie') {
+          const xsrfToken = s.sessions.xsrfToken(session.id);
+          setSessionCookies(reply, s.config, issued, xsrfToken, rememberMe, s.now());
+          return { ...common, xsrfToken };
+        }
+        return { ...common, token: issued.token };
+      },
+    );
+
+    app.post(
+      '/refresh',
+      {
+        config: { auth: 'public', rateLimit: 'write' },
+        schema: {
+          tags,
+          description: 'Renews the presented token (Authorization header, or the session cookie with the XSRF header). Each token is renewed once.',
+          response: { 200: TokenAnswer, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const { via, session, issued } = await renewPresentedSession(req, s);
+        const times = { tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
+        if (via === 'cookie') {
+          const xsrfToken = s.sessions.xsrfToken(session.id);
+          setSessionCookies(reply, s.config, issued, xsrfToken, session.remember === 1, s.now());
+          return { ...times, xsrfToken };
+        }
+        return { ...times, token: issued.token };
+      },
+    );
+
+    const endCurrent = (reply: FastifyReply) => {
+      clearSessionCookies(reply, s.config);
+      reply.code(204);
     };
-    if (mode === 'cookie') {
-      const xsrfToken = s.sessions.xsrfToken(session.id);
-      setSessionCookies(reply, s.config, issued, xsrfToken, rememberMe, s.now());
-      return { ...common, xsrfToken };
-    }
-    return { ...common, token: issued.token };
-  });
 
-  app.post('/refresh', {
-    config: { auth: 'public', rateLimit: 'write' },
-    schema: {
-      tags, description: 'Renews the presented token (Authorization header, or the session cookie with the XSRF header). Each token is renewed once.',
-      response: { 200: TokenAnswer, ...errorResponses },
-    },
-  }, async (req, reply) => {
-    const { via, session, issued } = await renewPresentedSession(req, s);
-    const times = { tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
-    if (via === 'cookie') {
-      const xsrfToken = s.sessions.xsrfToken(session.id);
-      setSessionCookies(reply, s.config, issued, xsrfToken, session.remember === 1, s.now());
-      return { ...times, xsrfToken };
-    }
-    return { ...times, token: issued.token };
-  });
+    app.post('/logout', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
+      const auth = requireAuth(req);
+      await s.sessions.endSession(auth.session.id, 'logout', actorContext(req));
+      await s.securityLog.record(actorContext(req), {
+        type: 'auth.logout',
+        outcome: 'success',
+        subjectId: auth.user.id,
+        details: { sessionId: auth.session.id },
+      });
+      endCurrent(reply);
+    });
 
-  const endCurrent = (reply: FastifyReply) => {
-    clearSessionCookies(reply, s.config);
-    reply.code(204);
+    app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
+      const auth = requireAuth(req);
+      const n = await s.sessions.endUserSessions(auth.user.id, 'logout_all', actorContext(req));
+      await s.securityLog.record(actorContext(req), { type: 'auth.logout_all', outcome: 'success', subjectId: auth.user.id, details: { ended: n } });
+      endCurrent(reply);
+    });
+
+    const AccessSchema = Type.Object({
+      held: Type.Array(Type.String(), { description: "Every role the user holds, their own and their departments'." }),
+      activeRole: Type.Union([Type.String(), Type.Null()], { description: 'The role this session acts with; null: the union of all held roles.' }),
+      roles: Type.Array(Type.String(), { description: 'The roles requests act with now.' }),
+      departments: Type.Array(Type.String()),
+      permissions: Type.Array(Type.String(), { description: 'System permissions of the acting roles.' }),
+      menus: Type.Array(Type.String(), { description: 'UI page keys of the acting roles; ["*"] for administrators.' }),
+    });
+    const accessView = (p: Principal) => ({
+      held: p.held,
+      activeRole: p.active,
+      roles: p.roles,
+      departments: p.departments,
+      permissions: p.permissions,
+      menus: p.menus,
+    });
+
+    app.get(
+      '/me',
+      {
+        schema: {
+          tags,
+          description: 'The signed-in user, their session, and what they may do: roles, departments, system permissions and menu keys (for the UI).',
+          response: { 200: Type.Object({ user: UserSchema, session: SessionSchema, access: AccessSchema }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const auth = requireAuth(req);
+        return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id), access: accessView(await principalOf(req, s)) };
+      },
+    );
+
+    app.put(
+      '/active-role',
+      {
+        config: { rateLimit: 'write' },
+        schema: {
+          tags,
+          description:
+            'Switches the role this session acts with (it must be one the user holds), or back to the union of all held roles with null. Other sessions are not affected.',
+          body: Type.Object({ role: Type.Union([Type.String({ minLength: 1, maxLength: 41 }), Type.Null()]) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ access: AccessSchema }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const auth = requireAuth(req);
+        const role = req.body.role;
+        if (role !== null && !(await principalOf(req, s)).held.includes(role)) throw new AppError('ROLE_NOT_HELD');
+        await s.sessions.setActiveRole(auth.session, role, actorContext(req));
+        return { access: accessView(await s.access.principal(auth.user, role)) };
+      },
+    );
+
+    app.get(
+      '/sessions',
+      {
+        schema: { tags, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
+      },
+      async (req) => {
+        const auth = requireAuth(req);
+        const rows = await s.sessions.listLive(auth.user.id);
+        return { sessions: rows.map((x) => sessionView(x, auth.session.id)) };
+      },
+    );
+
+    app.delete(
+      '/sessions/:id',
+      {
+        schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
+      },
+      async (req, reply) => {
+        const auth = requireAuth(req);
+        // Another user's session is indistinguishable from no session.
+        if (!(await s.sessions.endOwnSession(auth.user.id, req.params.id, actorContext(req)))) throw new AppError('NOT_FOUND');
+        if (req.params.id === auth.session.id) clearSessionCookies(reply, s.config);
+        reply.code(204);
+      },
+    );
+
+    app.post(
+      '/password',
+      {
+        schema: {
+          tags,
+          description: "Changes the signed-in user's password; needs the current one; ends every other session.",
+          body: Type.Object({ currentPassword: Password, newPassword: Password }, { additionalProperties: false }),
+          response: { 200: Type.Object({ otherSessionsEnded: Type.Integer() }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const auth = requireAuth(req);
+        const n = await s.users.changeOwnPassword(auth.user, auth.session.id, req.body.currentPassword, req.body.newPassword, actorContext(req));
+        return { otherSessionsEnded: n };
+      },
+    );
   };
-
-  app.post('/logout', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
-    const auth = requireAuth(req);
-    await s.sessions.endSession(auth.session.id, 'logout', actorContext(req));
-    await s.securityLog.record(actorContext(req), { type: 'auth.logout', outcome: 'success', subjectId: auth.user.id, details: { sessionId: auth.session.id } });
-    endCurrent(reply);
-  });
-
-  app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
-    const auth = requireAuth(req);
-    const n = await s.sessions.endUserSessions(auth.user.id, 'logout_all', actorContext(req));
-    await s.securityLog.record(actorContext(req), { type: 'auth.logout_all', outcome: 'success', subjectId: auth.user.id, details: { ended: n } });
-    endCurrent(reply);
-  });
-
-  const AccessSchema = Type.Object({
-    held: Type.Array(Type.String(), { description: 'Every role the user holds, their own and their departments\'.' }),
-    activeRole: Type.Union([Type.String(), Type.Null()], { description: 'The role this session acts with; null: the union of all held roles.' }),
-    roles: Type.Array(Type.String(), { description: 'The roles requests act with now.' }),
-    departments: Type.Array(Type.String()),
-    permissions: Type.Array(Type.String(), { description: 'System permissions of the acting roles.' }),
-    menus: Type.Array(Type.String(), { description: 'UI page keys of the acting roles; ["*"] for administrators.' }),
-  });
-  const accessView = (p: Principal) => ({ held: p.held, activeRole: p.active, roles: p.roles, departments: p.departments, permissions: p.permissions, menus: p.menus });
-
-  app.get('/me', {
-    schema: {
-      tags,
-      description: 'The signed-in user, their session, and what they may do: roles, departments, system permissions and menu keys (for the UI).',
-      response: { 200: Type.Object({ user: UserSchema, session: SessionSchema, access: AccessSchema }), ...errorResponses },
-    },
-  }, async (req) => {
-    const auth = requireAuth(req);
-    return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id), access: accessView(await principalOf(req, s)) };
-  });
-
-  app.put('/active-role', {
-    config: { rateLimit: 'write' },
-    schema: {
-      tags,
-      description: 'Switches the role this session acts with (it must be one the user holds), or back to the union of all held roles with null. Other sessions are not affected.',
-      body: Type.Object({ role: Type.Union([Type.String({ minLength: 1, maxLength: 41 }), Type.Null()]) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ access: AccessSchema }), ...errorResponses },
-    },
-  }, async (req) => {
-    const auth = requireAuth(req);
-    const role = req.body.role;
-    if (role !== null && !(await principalOf(req, s)).held.includes(role)) throw new AppError('ROLE_NOT_HELD');
-    await s.sessions.setActiveRole(auth.session, role, actorContext(req));
-    return { access: accessView(await s.access.principal(auth.user, role)) };
-  });
-
-  app.get('/sessions', {
-    schema: { tags, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
-  }, async (req) => {
-    const auth = requireAuth(req);
-    const rows = await s.sessions.listLive(auth.user.id);
-    return { sessions: rows.map((x) => sessionView(x, auth.session.id)) };
-  });
-
-  app.delete('/sessions/:id', {
-    schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
-  }, async (req, reply) => {
-    const auth = requireAuth(req);
-    // Another user's session is indistinguishable from no session.
-    if (!(await s.sessions.endOwnSession(auth.user.id, req.params.id, actorContext(req)))) throw new AppError('NOT_FOUND');
-    if (req.params.id === auth.session.id) clearSessionCookies(reply, s.config);
-    reply.code(204);
-  });
-
-  app.post('/password', {
-    schema: {
-      tags, description: 'Changes the signed-in user\'s password; needs the current one; ends every other session.',
-      body: Type.Object({ currentPassword: Password, newPassword: Password }, { additionalProperties: false }),
-      response: { 200: Type.Object({ otherSessionsEnded: Type.Integer() }), ...errorResponses },
-    },
-  }, async (req) => {
-    const auth = requireAuth(req);
-    const n = await s.users.changeOwnPassword(auth.user, auth.session.id, req.body.currentPassword, req.body.newPassword, actorContext(req));
-    return { otherSessionsEnded: n };
-  });
-};

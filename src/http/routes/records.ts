@@ -10,10 +10,13 @@ import { errorResponses } from '../schemas.js';
 import { actorContext, principalOf, requireAuth } from '../pipeline/authenticate.js';
 
 const Params = Type.Object({ collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }) }, { additionalProperties: false });
-const IdParams = Type.Object({
-  collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }),
-  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
-}, { additionalProperties: false });
+const IdParams = Type.Object(
+  {
+    collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }),
+    id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+  },
+  { additionalProperties: false },
+);
 const Record_ = Type.Record(Type.String(), Type.Unknown());
 const Expand = Type.String({ maxLength: 300, pattern: '^[a-z0-9_,:]*$' });
 
@@ -32,153 +35,248 @@ function neutralise(v: unknown): unknown {
 }
 
 /** The records API. Routes only translate HTTP; every decision is the records service's. */
-export const recordRoutes = (s: Services): FastifyPluginAsync => async (plain) => {
-  const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-  const tags = ['records'];
+export const recordRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['records'];
 
-  const caller = async (req: FastifyRequest): Promise<Caller> => {
-    const auth = requireAuth(req);
-    const p = await principalOf(req, s);
-    return { user: auth.user, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
-  };
+    const caller = async (req: FastifyRequest): Promise<Caller> => {
+      const auth = requireAuth(req);
+      const p = await principalOf(req, s);
+      return { user: auth.user, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
+    };
 
-  app.get('/:collection/records', {
-    schema: {
-      tags, params: Params,
-      description: 'Lists the records the caller may see: the row scope of their grants is part of the SQL, and each row carries only the fields granted for it. `filter` is JSON ($eq $ne $gt $gte $lt $lte $in $nin $like $ilike $null $and $or $not; `relation.field` paths reach related records the caller may see); `sort` is comma-separated, `-` for descending; `expand` names relation fields and `collection:field` reverse relations, placed under each row\'s `expand`.',
-      querystring: Type.Object({
-        filter: Type.Optional(Type.String({ maxLength: 4096 })),
-        sort: Type.Optional(Type.String({ maxLength: 300 })),
-        fields: Type.Optional(Type.String({ maxLength: 2000 })),
-        expand: Type.Optional(Expand),
-        search: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive text over the text fields the caller may filter on.' })),
-        page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
-        perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-      }, { additionalProperties: false }),
-      response: { 200: Type.Object({ items: Type.Array(Record_), total: Type.Integer({ description: 'Counted up to 10,000; past that, 10000 with totalCapped true.' }), totalCapped: Type.Optional(Type.Boolean()), page: Type.Integer(), perPage: Type.Integer(), expandTruncated: Type.Optional(Type.Array(Type.String())) }), ...errorResponses },
-    },
-  }, async (req) => {
-    const filter = parseFilter(req.query.filter);
-    return s.records.list(await caller(req), req.params.collection, {
-      filter, sort: req.query.sort, fields: req.query.fields, expand: req.query.expand, search: req.query.search, page: req.query.page ?? 1, perPage: req.query.perPage ?? 50,
-    });
-  });
+    app.get(
+      '/:collection/records',
+      {
+        schema: {
+          tags,
+          params: Params,
+          description:
+            "Lists the records the caller may see: the row scope of their grants is part of the SQL, and each row carries only the fields granted for it. `filter` is JSON ($eq $ne $gt $gte $lt $lte $in $nin $like $ilike $null $and $or $not; `relation.field` paths reach related records the caller may see); `sort` is comma-separated, `-` for descending; `expand` names relation fields and `collection:field` reverse relations, placed under each row's `expand`.",
+          querystring: Type.Object(
+            {
+              filter: Type.Optional(Type.String({ maxLength: 4096 })),
+              sort: Type.Optional(Type.String({ maxLength: 300 })),
+              fields: Type.Optional(Type.String({ maxLength: 2000 })),
+              expand: Type.Optional(Expand),
+              search: Type.Optional(
+                Type.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive text over the text fields the caller may filter on.' }),
+              ),
+              page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
+              perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              items: Type.Array(Record_),
+              total: Type.Integer({ description: 'Counted up to 10,000; past that, 10000 with totalCapped true.' }),
+              totalCapped: Type.Optional(Type.Boolean()),
+              page: Type.Integer(),
+              perPage: Type.Integer(),
+              expandTruncated: Type.Optional(Type.Array(Type.String())),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => {
+        const filter = parseFilter(req.query.filter);
+        return s.records.list(await caller(req), req.params.collection, {
+          filter,
+          sort: req.query.sort,
+          fields: req.query.fields,
+          expand: req.query.expand,
+          search: req.query.search,
+          page: req.query.page ?? 1,
+          perPage: req.query.perPage ?? 50,
+        });
+      },
+    );
 
-  app.get('/:collection/records/aggregate', {
-    schema: {
-      tags, params: Params,
-      description: 'count, sum, avg, min and max over the records the caller may view, grouped by up to three fields (at most 1000 groups). Grouped and measured fields must be readable on every row the caller can see (FIELD_NOT_FILTERABLE otherwise).',
-      querystring: Type.Object({
-        metrics: Type.String({ minLength: 1, maxLength: 500, description: 'Comma-separated: count, sum:field, avg:field, min:field, max:field.' }),
-        groupBy: Type.Optional(Type.String({ maxLength: 200 })),
-        filter: Type.Optional(Type.String({ maxLength: 4096 })),
-      }, { additionalProperties: false }),
-      response: { 200: Type.Object({ groups: Type.Array(Record_) }), ...errorResponses },
-    },
-  }, async (req) => s.records.aggregate(await caller(req), req.params.collection, { filter: parseFilter(req.query.filter), groupBy: req.query.groupBy, metrics: req.query.metrics }));
+    app.get(
+      '/:collection/records/aggregate',
+      {
+        schema: {
+          tags,
+          params: Params,
+          description:
+            'count, sum, avg, min and max over the records the caller may view, grouped by up to three fields (at most 1000 groups). Grouped and measured fields must be readable on every row the caller can see (FIELD_NOT_FILTERABLE otherwise).',
+          querystring: Type.Object(
+            {
+              metrics: Type.String({ minLength: 1, maxLength: 500, description: 'Comma-separated: count, sum:field, avg:field, min:field, max:field.' }),
+              groupBy: Type.Optional(Type.String({ maxLength: 200 })),
+              filter: Type.Optional(Type.String({ maxLength: 4096 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ groups: Type.Array(Record_) }), ...errorResponses },
+        },
+      },
+      async (req) =>
+        s.records.aggregate(await caller(req), req.params.collection, {
+          filter: parseFilter(req.query.filter),
+          groupBy: req.query.groupBy,
+          metrics: req.query.metrics,
+        }),
+    );
 
-  app.get('/:collection/records/export', {
-    config: { rateLimit: 'export' },
-    schema: {
-      tags, params: Params,
-      description: 'Streams the records the caller may export (export grants: scope, statuses and fields apply as for a list) as CSV or JSON. CSV cells that a spreadsheet would run as a formula are prefixed with a quote.',
-      querystring: Type.Object({
-        format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')])),
-        filter: Type.Optional(Type.String({ maxLength: 4096 })),
-        sort: Type.Optional(Type.String({ maxLength: 300 })),
-      }, { additionalProperties: false }),
-    },
-  }, async (req, reply) => {
-    const c = await caller(req);
-    const filter = parseFilter(req.query.filter);
-    const gen = s.records.exportRecords(c, req.params.collection, { filter, sort: req.query.sort });
-    // Pull the header first, so that refusals (403, 400) are answered before streaming starts.
-    const first = await gen.next();
-    const header = (first.value ?? []) as string[];
-    const format = req.query.format ?? 'json';
-    reply.header('content-disposition', `attachment; filename="${req.params.collection}.${format}"`);
-    if (format === 'csv') {
-      reply.type('text/csv; charset=utf-8');
-      const out = stringify({ header: true, columns: header, cast: { boolean: (v) => String(v), object: (v) => JSON.stringify(v) } });
-      void (async () => {
-        try {
-          for await (const rec of gen) out.write(Object.fromEntries(header.map((h) => [h, neutralise((rec as Record<string, unknown>)[h])])));
-          out.end();
-        } catch (e) {
-          out.destroy(e as Error);
+    app.get(
+      '/:collection/records/export',
+      {
+        config: { rateLimit: 'export' },
+        schema: {
+          tags,
+          params: Params,
+          description:
+            'Streams the records the caller may export (export grants: scope, statuses and fields apply as for a list) as CSV or JSON. CSV cells that a spreadsheet would run as a formula are prefixed with a quote.',
+          querystring: Type.Object(
+            {
+              format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')])),
+              filter: Type.Optional(Type.String({ maxLength: 4096 })),
+              sort: Type.Optional(Type.String({ maxLength: 300 })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req, reply) => {
+        const c = await caller(req);
+        const filter = parseFilter(req.query.filter);
+        const gen = s.records.exportRecords(c, req.params.collection, { filter, sort: req.query.sort });
+        // Pull the header first, so that refusals (403, 400) are answered before streaming starts.
+        const first = await gen.next();
+        const header = (first.value ?? []) as string[];
+        const format = req.query.format ?? 'json';
+        reply.header('content-disposition', `attachment; filename="${req.params.collection}.${format}"`);
+        if (format === 'csv') {
+          reply.type('text/csv; charset=utf-8');
+          const out = stringify({ header: true, columns: header, cast: { boolean: (v) => String(v), object: (v) => JSON.stringify(v) } });
+          void (async () => {
+            try {
+              for await (const rec of gen) out.write(Object.fromEntries(header.map((h) => [h, neutralise((rec as Record<string, unknown>)[h])])));
+              out.end();
+            } catch (e) {
+              out.destroy(e as Error);
+            }
+          })();
+          return reply.send(out);
         }
-      })();
-      return reply.send(out);
-    }
-    reply.type('application/json; charset=utf-8');
-    const body = Readable.from((async function* () {
-      yield '[';
-      let n = 0;
-      for await (const rec of gen) yield (n++ === 0 ? '' : ',') + JSON.stringify(rec);
-      yield ']';
-    })());
-    return reply.send(body);
-  });
+        reply.type('application/json; charset=utf-8');
+        const body = Readable.from(
+          (async function* () {
+            yield '[';
+            let n = 0;
+            for await (const rec of gen) yield (n++ === 0 ? '' : ',') + JSON.stringify(rec);
+            yield ']';
+          })(),
+        );
+        return reply.send(body);
+      },
+    );
 
-  const Filter = Type.Record(Type.String(), Type.Unknown());
-  app.post('/:collection/records/bulk-delete', {
-    schema: {
-      tags, params: Params, description: 'Deletes every record in the caller\'s delete scope that matches the filter (at most 10000), all or nothing. The filter is required; {} means every record in scope.',
-      body: Type.Object({ filter: Filter }, { additionalProperties: false }),
-      response: { 200: Type.Object({ deleted: Type.Integer() }), ...errorResponses },
-    },
-  }, async (req) => ({ deleted: await s.records.bulkDelete(await caller(req), req.params.collection, req.body.filter) }));
+    const Filter = Type.Record(Type.String(), Type.Unknown());
+    app.post(
+      '/:collection/records/bulk-delete',
+      {
+        schema: {
+          tags,
+          params: Params,
+          description:
+            "Deletes every record in the caller's delete scope that matches the filter (at most 10000), all or nothing. The filter is required; {} means every record in scope.",
+          body: Type.Object({ filter: Filter }, { additionalProperties: false }),
+          response: { 200: Type.Object({ deleted: Type.Integer() }), ...errorResponses },
+        },
+      },
+      async (req) => ({ deleted: await s.records.bulkDelete(await caller(req), req.params.collection, req.body.filter) }),
+    );
 
-  app.post('/:collection/records/bulk-update', {
-    schema: {
-      tags, params: Params, description: 'Sets fields on every record in the caller\'s update scope that matches the filter (at most 10000). Refused whole if a field is not writable or a record would leave the caller\'s grants.',
-      body: Type.Object({ filter: Filter, set: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ updated: Type.Integer() }), ...errorResponses },
-    },
-  }, async (req) => ({ updated: await s.records.bulkUpdate(await caller(req), req.params.collection, req.body.filter, req.body.set) }));
+    app.post(
+      '/:collection/records/bulk-update',
+      {
+        schema: {
+          tags,
+          params: Params,
+          description:
+            "Sets fields on every record in the caller's update scope that matches the filter (at most 10000). Refused whole if a field is not writable or a record would leave the caller's grants.",
+          body: Type.Object({ filter: Filter, set: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ updated: Type.Integer() }), ...errorResponses },
+        },
+      },
+      async (req) => ({ updated: await s.records.bulkUpdate(await caller(req), req.params.collection, req.body.filter, req.body.set) }),
+    );
 
-  app.post('/:collection/records/import', {
-    config: { rateLimit: 'upload' },
-    schema: {
-      tags, params: Params,
-      description: 'Imports records under the caller\'s import grants, all or nothing: `records` (JSON objects) or `csv` (text with a header row). A refused import answers IMPORT_REJECTED with every failed row.',
-      body: Type.Object({
-        records: Type.Optional(Type.Array(Record_, { maxItems: 10000 })),
-        csv: Type.Optional(Type.String({ maxLength: 10_000_000 })),
-      }, { additionalProperties: false, minProperties: 1, maxProperties: 1 }),
-      response: { 200: Type.Object({ imported: Type.Integer() }), ...errorResponses },
-    },
-  }, async (req) => {
-    const c = await caller(req);
-    return req.body.csv !== undefined
-      ? s.records.importCsv(c, req.params.collection, req.body.csv)
-      : s.records.importRecords(c, req.params.collection, req.body.records ?? []);
-  });
+    app.post(
+      '/:collection/records/import',
+      {
+        config: { rateLimit: 'upload' },
+        schema: {
+          tags,
+          params: Params,
+          description:
+            "Imports records under the caller's import grants, all or nothing: `records` (JSON objects) or `csv` (text with a header row). A refused import answers IMPORT_REJECTED with every failed row.",
+          body: Type.Object(
+            {
+              records: Type.Optional(Type.Array(Record_, { maxItems: 10000 })),
+              csv: Type.Optional(Type.String({ maxLength: 10_000_000 })),
+            },
+            { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+          ),
+          response: { 200: Type.Object({ imported: Type.Integer() }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const c = await caller(req);
+        return req.body.csv !== undefined
+          ? s.records.importCsv(c, req.params.collection, req.body.csv)
+          : s.records.importRecords(c, req.params.collection, req.body.records ?? []);
+      },
+    );
 
-  app.post('/:collection/records', {
-    schema: { tags, params: Params, body: Record_, response: { 201: Record_, ...errorResponses } },
-  }, async (req, reply) => {
-    const r = await s.records.create(await caller(req), req.params.collection, req.body);
-    reply.code(201);
-    return r;
-  });
+    app.post(
+      '/:collection/records',
+      {
+        schema: { tags, params: Params, body: Record_, response: { 201: Record_, ...errorResponses } },
+      },
+      async (req, reply) => {
+        const r = await s.records.create(await caller(req), req.params.collection, req.body);
+        reply.code(201);
+        return r;
+      },
+    );
 
-  app.get('/:collection/records/:id', {
-    schema: {
-      tags, params: IdParams, description: 'A record outside the caller\'s scope answers 404. `expand` as for a list.',
-      querystring: Type.Object({ expand: Type.Optional(Expand) }, { additionalProperties: false }),
-      response: { 200: Record_, ...errorResponses },
-    },
-  }, async (req) => s.records.get(await caller(req), req.params.collection, req.params.id, req.query.expand));
+    app.get(
+      '/:collection/records/:id',
+      {
+        schema: {
+          tags,
+          params: IdParams,
+          description: "A record outside the caller's scope answers 404. `expand` as for a list.",
+          querystring: Type.Object({ expand: Type.Optional(Expand) }, { additionalProperties: false }),
+          response: { 200: Record_, ...errorResponses },
+        },
+      },
+      async (req) => s.records.get(await caller(req), req.params.collection, req.params.id, req.query.expand),
+    );
 
-  app.patch('/:collection/records/:id', {
-    schema: { tags, params: IdParams, body: Record_, response: { 200: Record_, ...errorResponses } },
-  }, async (req) => s.records.update(await caller(req), req.params.collection, req.params.id, req.body));
+    app.patch(
+      '/:collection/records/:id',
+      {
+        schema: { tags, params: IdParams, body: Record_, response: { 200: Record_, ...errorResponses } },
+      },
+      async (req) => s.records.update(await caller(req), req.params.collection, req.params.id, req.body),
+    );
 
-  app.delete('/:collection/records/:id', {
-    schema: { tags, params: IdParams, response: { 204: Type.Null(), ...errorResponses } },
-  }, async (req, reply) => {
-    await s.records.remove(await caller(req), req.params.collection, req.params.id);
-    reply.code(204);
-  });
-};
+    app.delete(
+      '/:collection/records/:id',
+      {
+        schema: { tags, params: IdParams, response: { 204: Type.Null(), ...errorResponses } },
+      },
+      async (req, reply) => {
+        await s.records.remove(await caller(req), req.params.collection, req.params.id);
+        reply.code(204);
+      },
+    );
+  };

@@ -57,14 +57,25 @@ after(async () => {
   await smtp.stop();
 });
 
-const userCount = async () => (await t.s.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+const userCount = async () =>
+  (
+    await t.s.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow()
+  ).n;
 
 test('email smuggling: creating or changing a user with a display name, a list, a quoted part or a line break in the email is refused', async () => {
   const id = await createUser(t, admin, 'vera', 'Quiet-meadow-2931', { email: 'vera@example.org' });
   const before = Number(await userCount());
   let n = 0;
   for (const email of SMUGGLED) {
-    const c = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: `smuggle${n++}`, email, invite: true } });
+    const c = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { username: `smuggle${n++}`, email, invite: true },
+    });
     assert.equal(c.statusCode, 400, `create ${JSON.stringify(email)}: ${c.body}`);
     assert.equal(c.json().error.code, 'VALIDATION_FAILED');
     const p = await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload: { email } });
@@ -80,8 +91,11 @@ test('email smuggling: creating or changing a user with a display name, a list, 
 
 test('email smuggling: the service refuses a smuggled address too (the CLI and any caller below the HTTP schema)', async () => {
   for (const email of SMUGGLED) {
-    await assert.rejects(t.s.users.create({ username: 'below-schema', email, password: 'Quiet-meadow-2931' }, { actor: { id: null, name: 'test' } }),
-      (e: { code?: string }) => e.code === 'VALIDATION_FAILED', JSON.stringify(email));
+    await assert.rejects(
+      t.s.users.create({ username: 'below-schema', email, password: 'Quiet-meadow-2931' }, { actor: { id: null, name: 'test' } }),
+      (e: { code?: string }) => e.code === 'VALIDATION_FAILED',
+      JSON.stringify(email),
+    );
   }
   const r = await cli(['user', 'create', '--username', 'cliuser', '--email', 'victim@example.org, attacker@evil.test'], cliEnv(t));
   assert.equal(r.code, 1, r.stderr);
@@ -120,11 +134,21 @@ test('email smuggling: an address stored before the check (legacy row) is never 
 test('email smuggling: plain addresses are accepted everywhere and the reset mail goes to exactly that one address', async () => {
   let n = 0;
   for (const email of LEGIT) {
-    const c = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: `legit${n++}`, email, password: 'Quiet-meadow-2931' } });
+    const c = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { username: `legit${n++}`, email, password: 'Quiet-meadow-2931' },
+    });
     assert.equal(c.statusCode, 201, `${email}: ${c.body}`);
     assert.equal(c.json().user.email, email.toLowerCase());
   }
-  const f = await t.app.inject({ method: 'POST', url: '/api/auth/password/forgot', payload: { email: 'Alice.O+tag@mail.example.org' }, remoteAddress: '198.51.100.252' });
+  const f = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/password/forgot',
+    payload: { email: 'Alice.O+tag@mail.example.org' },
+    remoteAddress: '198.51.100.252',
+  });
   assert.equal(f.statusCode, 202);
   await t.s.tasks.drain();
   const mails = smtp.to('alice.o+tag@mail.example.org');

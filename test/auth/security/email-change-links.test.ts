@@ -27,8 +27,7 @@ after(async () => {
 
 const patch = (id: string, payload: Record<string, unknown>) =>
   t.app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload });
-const reset = (token: string, newPassword: string) =>
-  t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token, newPassword } });
+const reset = (token: string, newPassword: string) => t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token, newPassword } });
 
 async function lastLink(address: string): Promise<string> {
   await t.s.tasks.drain();
@@ -66,7 +65,12 @@ test('email-change links: a forgot-password link mailed to the old address stops
 });
 
 test('email-change links: an invitation and an admin-sent reset link mailed to the old address stop working when the email changes', async () => {
-  const created = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'ivan', email: 'ivan.old@example.org', invite: true } });
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'ivan', email: 'ivan.old@example.org', invite: true },
+  });
   assert.equal(created.statusCode, 201, created.body);
   const id = created.json().user.id as string;
   const invitation = await lastLink('ivan.old@example.org');

@@ -67,7 +67,9 @@ before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
 });
-after(async () => { await t.close(); });
+after(async () => {
+  await t.close();
+});
 
 test('padded blocklist bypass: a common word padded with digits and symbols (any share, l33t, repeated) is refused as PASSWORD_BLOCKLISTED', async () => {
   let n = 0;
@@ -78,7 +80,12 @@ test('padded blocklist bypass: a common word padded with digits and symbols (any
     assert.ok(r.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'), `${password}: ${r.body}`);
   }
   const id = await createUser(t, admin, 'paula', 'Granite-willow-parade-73');
-  const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Password123456789!' } });
+  const set = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Password123456789!' },
+  });
   assert.equal(set.statusCode, 400);
   assert.ok(set.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'));
   await login(t, 'paula', 'Granite-willow-parade-73');
@@ -93,7 +100,12 @@ test('padded blocklist bypass: l33t copies, fullwidth, spaced, dotted, split and
     assert.ok(r.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'), `${password}: ${r.body}`);
   }
   const id = await createUser(t, admin, 'spela', 'Granite-willow-parade-73');
-  const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Passw0rd1Passw0rd1' } });
+  const set = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Passw0rd1Passw0rd1' },
+  });
   assert.equal(set.statusCode, 400);
   assert.ok(set.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'));
   await login(t, 'spela', 'Granite-willow-parade-73');
@@ -106,7 +118,9 @@ test('padded blocklist bypass: genuinely strong passphrases and random passwords
     assert.equal(r.statusCode, 201, `${password}: ${r.body}`);
   }
   // The check stays cheap on the longest input it examines, made of many different pieces.
-  const long = Array.from({ length: 200 }, (_, i) => `w${i.toString(36)}x`).join('-').slice(0, 1024);
+  const long = Array.from({ length: 200 }, (_, i) => `w${i.toString(36)}x`)
+    .join('-')
+    .slice(0, 1024);
   const started = Date.now();
   const c = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'longpw', password: long } });
   assert.deepEqual(c.json().error.details.rules, ['PASSWORD_TOO_LONG']);

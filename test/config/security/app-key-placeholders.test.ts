@@ -27,14 +27,14 @@ export const PLACEHOLDER_KEYS = [
   '0123456789abcdef'.repeat(4),
   'x7!'.repeat(16),
   'please-change-me-please-change-me',
-  'PLEASE-CHANGE-ME-' + 'x'.repeat(30),
+  `PLEASE-CHANGE-ME-${'x'.repeat(30)}`,
   'Please_Change_Me_0000000000000000000000',
   'your-256-bit-secret'.padEnd(48, '0'),
   'YOUR-256-BIT-SECRET-your-256-bit-secret',
   'a-string-secret-at-least-256-bits-long',
   'changeme'.repeat(5),
-  'ChangeMe' + '1234567890'.repeat(3),
-  'secret' + '!'.repeat(40),
+  `ChangeMe${'1234567890'.repeat(3)}`,
+  `secret${'!'.repeat(40)}`,
   'supersecretsupersecretsupersecretkey',
   'SuperSecret-SuperSecret-SuperSecret-123',
   '0123456789abcdef0123456789abcdefXYZ',
@@ -45,7 +45,7 @@ export const PLACEHOLDER_KEYS = [
   'replace-with-at-least-32-random-characters',
   'my-super-secret-key-please-change-me',
   'Your-Secret-Key-Here-Change-It-Now!!',
-  'django-insecure-' + 'x'.repeat(30),
+  `django-insecure-${'x'.repeat(30)}`,
   'ｃｈａｎｇｅｍｅ'.repeat(5),
   'qwertyuiopasdfghjklzxcvbnm1234567890',
 ];
@@ -62,7 +62,10 @@ const problems = (key: string): string[] => {
 
 test('placeholder APP_KEY: repeated patterns and published examples are refused whatever their length, case or padding', () => {
   for (const key of PLACEHOLDER_KEYS) {
-    assert.ok(problems(key).some((p) => p.startsWith('APP_KEY')), `accepted: ${JSON.stringify(key)}`);
+    assert.ok(
+      problems(key).some((p) => p.startsWith('APP_KEY')),
+      `accepted: ${JSON.stringify(key)}`,
+    );
   }
 });
 
@@ -71,15 +74,19 @@ test('placeholder APP_KEY: the same from APP_KEY_FILE and from DATA_DIR/app.key'
   const file = path.join(dir, 'key');
   writeFileSync(file, 'your-256-bit-secret-your-256-bit-secret\n');
   assert.throws(() => loadConfig({ APP_KEY_FILE: file, DATA_DIR: dir }, { generateKey: false }), /APP_KEY/);
-  writeFileSync(path.join(dir, 'app.key'), 'abc'.repeat(20) + '\n', { mode: 0o600 });
+  writeFileSync(path.join(dir, 'app.key'), `${'abc'.repeat(20)}\n`, { mode: 0o600 });
   assert.throws(() => loadConfig({ DATA_DIR: dir }, { generateKey: false }), /app\.key: APP_KEY/);
 });
 
 test('placeholder APP_KEY: random keys of every common shape pass', () => {
   for (let i = 0; i < 200; i++) {
     for (const key of [
-      randomBytes(24).toString('base64url'), randomBytes(32).toString('base64'), randomBytes(16).toString('hex'),
-      randomBytes(48).toString('base64url'), randomUUID(), `base64:${randomBytes(32).toString('base64')}`,
+      randomBytes(24).toString('base64url'),
+      randomBytes(32).toString('base64'),
+      randomBytes(16).toString('hex'),
+      randomBytes(48).toString('base64url'),
+      randomUUID(),
+      `base64:${randomBytes(32).toString('base64')}`,
       Array.from(randomBytes(32), (b) => String.fromCharCode(33 + (b % 94))).join(''),
     ]) {
       assert.deepEqual(problems(key), [], key);

@@ -34,7 +34,13 @@ const ADMIN_PATHS = ['/api/admin/users', '/api/admin/ip-rules', '/api/admin/secu
 
 test('path-spelling bypass: an admin-scoped IP rule holds for every spelling of an admin path, and the blocked address cannot delete it', async () => {
   // The administrator blocks 127.0.0.1 from the admin scope while working from another address.
-  const add = await t.app.inject({ method: 'POST', url: '/api/admin/ip-rules', headers: bearer(admin), remoteAddress: '10.9.9.9', payload: { action: 'block', cidr: '127.0.0.1/32', scope: 'admin' } });
+  const add = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/ip-rules',
+    headers: bearer(admin),
+    remoteAddress: '10.9.9.9',
+    payload: { action: 'block', cidr: '127.0.0.1/32', scope: 'admin' },
+  });
   assert.equal(add.statusCode, 201, add.body);
   ruleId = add.json().rule?.id ?? add.json().id;
   try {
@@ -86,7 +92,10 @@ test('path-spelling bypass: the sign-in budget counts every spelling of the sign
     // no route are not sign-ins at all (401 AUTH_REQUIRED, no password checked).
     assert.ok(codes.filter((c) => c === 'INVALID_CREDENTIALS').length <= 3, codes.join(','));
     assert.ok(codes.filter((c) => c === 'RATE_LIMITED').length >= 5, codes.join(','));
-    assert.deepEqual([...new Set(codes)].filter((c) => !['INVALID_CREDENTIALS', 'RATE_LIMITED', 'AUTH_REQUIRED', 'IP_BLOCKED', 'URL_INVALID', 'BAD_REQUEST'].includes(c)), []);
+    assert.deepEqual(
+      [...new Set(codes)].filter((c) => !['INVALID_CREDENTIALS', 'RATE_LIMITED', 'AUTH_REQUIRED', 'IP_BLOCKED', 'URL_INVALID', 'BAD_REQUEST'].includes(c)),
+      [],
+    );
   } finally {
     await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(admin), payload: { authPerIp: 1_000_000 } });
   }

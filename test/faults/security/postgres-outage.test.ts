@@ -25,7 +25,12 @@ before(async () => {
   a = await makeApp({ env });
   b = await makeApp({ env, peerOf: a });
   admin = (await login(a)).token;
-  const r = await a.app.inject({ method: 'POST', url: '/api/admin/collections', headers: bearer(admin), payload: { name: 'notes', fields: [{ name: 'title', type: 'string', required: true }] } });
+  const r = await a.app.inject({
+    method: 'POST',
+    url: '/api/admin/collections',
+    headers: bearer(admin),
+    payload: { name: 'notes', fields: [{ name: 'title', type: 'string', required: true }] },
+  });
   assert.equal(r.statusCode, 201, r.body);
 });
 after(async () => {
@@ -34,9 +39,12 @@ after(async () => {
   await db?.close();
 });
 
-const write = (t: TestApp, title: string) => t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title } }) as unknown as Promise<Res>;
+const write = (t: TestApp, title: string) =>
+  t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title } }) as unknown as Promise<Res>;
 
-test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both instances, readiness names the database, recovery without restart, no acknowledged write lost', { skip }, async () => {
+test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both instances, readiness names the database, recovery without restart, no acknowledged write lost', {
+  skip,
+}, async () => {
   const loop = writeLoop([a, b], write);
   await sleep(400);
   await db.kill();
@@ -57,32 +65,42 @@ test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both i
   for (const t of [a, b]) await untilOk(() => write(t, 'after'), 5000);
   await loop.stop();
   loop.checkOutage('SERVICE_UNAVAILABLE', BOUND_MS);
-  await loop.checkAcked((t, id) => t.app.inject({ method: 'GET', url: `/api/collections/notes/records/${id}`, headers: bearer(admin) }) as unknown as Promise<Res>);
+  await loop.checkAcked(
+    (t, id) => t.app.inject({ method: 'GET', url: `/api/collections/notes/records/${id}`, headers: bearer(admin) }) as unknown as Promise<Res>,
+  );
 });
 
-test('storage unavailable (PostgreSQL read-only): writes answer 503 STORAGE_UNAVAILABLE, readiness says unwritable, reads go on; writable again, both come back', { skip }, async () => {
+test('storage unavailable (PostgreSQL read-only): writes answer 503 STORAGE_UNAVAILABLE, readiness says unwritable, reads go on; writable again, both come back', {
+  skip,
+}, async () => {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
     // As after a failover to a read-only server: new sessions are read-only, the old ones are cut.
     await c.query('ALTER DATABASE postgres SET default_transaction_read_only = on');
-    await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = \'client backend\'');
+    await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'");
     let w = await write(a, 'refused');
     for (let i = 0; i < 20 && w.json().error?.code === 'SERVICE_UNAVAILABLE'; i++) w = await write(a, 'refused'); // cut connections
     assert.equal(w.statusCode, 503, w.body);
     assert.equal(w.json().error.code, 'STORAGE_UNAVAILABLE');
     assert.ok(Number(w.headers['retry-after']) >= 1);
     let r = await b.app.inject({ method: 'GET', url: '/readyz' });
-    for (let i = 0; i < 30 && r.json().checks.database !== 'unwritable'; i++) { await sleep(100); r = await b.app.inject({ method: 'GET', url: '/readyz' }); }
+    for (let i = 0; i < 30 && r.json().checks.database !== 'unwritable'; i++) {
+      await sleep(100);
+      r = await b.app.inject({ method: 'GET', url: '/readyz' });
+    }
     assert.equal(r.statusCode, 503);
     assert.equal(r.json().checks.database, 'unwritable');
   } finally {
     await c.query('ALTER DATABASE postgres SET default_transaction_read_only = off');
-    await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = \'client backend\'');
+    await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'");
     await c.end();
   }
   for (const t of [a, b]) await untilOk(() => write(t, 'writable again'), 5000);
   let r = await a.app.inject({ method: 'GET', url: '/readyz' });
-  for (let i = 0; i < 80 && r.statusCode !== 200; i++) { await sleep(100); r = await a.app.inject({ method: 'GET', url: '/readyz' }); }
+  for (let i = 0; i < 80 && r.statusCode !== 200; i++) {
+    await sleep(100);
+    r = await a.app.inject({ method: 'GET', url: '/readyz' });
+  }
   assert.equal(r.statusCode, 200, r.body);
 });

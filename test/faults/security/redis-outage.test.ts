@@ -24,7 +24,12 @@ before(async () => {
   a = await makeApp({ env });
   b = await makeApp({ env, peerOf: a });
   admin = (await login(a)).token;
-  const r = await a.app.inject({ method: 'POST', url: '/api/admin/collections', headers: bearer(admin), payload: { name: 'notes', fields: [{ name: 'title', type: 'string', required: true }] } });
+  const r = await a.app.inject({
+    method: 'POST',
+    url: '/api/admin/collections',
+    headers: bearer(admin),
+    payload: { name: 'notes', fields: [{ name: 'title', type: 'string', required: true }] },
+  });
   assert.equal(r.statusCode, 201, r.body);
 });
 after(async () => {
@@ -33,7 +38,8 @@ after(async () => {
   await redis?.close();
 });
 
-const write = (t: TestApp, title: string) => t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title } }) as unknown as Promise<Res>;
+const write = (t: TestApp, title: string) =>
+  t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title } }) as unknown as Promise<Res>;
 
 async function restartEmpty(): Promise<void> {
   await redis.kill();
@@ -75,7 +81,9 @@ test('dependency outage (Redis): fast 503 with Retry-After on both instances, re
   await loop.stop();
   loop.checkOutage('SERVICE_UNAVAILABLE', BOUND_MS);
   assert.ok(loop.answers.some((x) => x.phase === 'recovering' && x.status === 201));
-  await loop.checkAcked((t, id) => t.app.inject({ method: 'GET', url: `/api/collections/notes/records/${id}`, headers: bearer(admin) }) as unknown as Promise<Res>);
+  await loop.checkAcked(
+    (t, id) => t.app.inject({ method: 'GET', url: `/api/collections/notes/records/${id}`, headers: bearer(admin) }) as unknown as Promise<Res>,
+  );
   for (const t of [a, b]) assert.equal((await untilOk(() => t.app.inject({ method: 'GET', url: '/readyz' }) as unknown as Promise<Res>, 3000)) >= 0, true);
 });
 
@@ -87,7 +95,7 @@ test('dependency outage (Redis): logout during the outage is refused with 503, a
   assert.equal(out.res.json().error.code, 'SERVICE_UNAVAILABLE');
   assert.equal(out.res.headers['set-cookie'], undefined, 'no cookie is cleared: the client knows the logout did not happen');
   const revoke = await a.app.inject({ method: 'DELETE', url: `/api/admin/users/${userId}/sessions`, headers: bearer(admin) });
-  assert.equal(revoke.statusCode, 503, 'an administrator\'s revocation is refused the same way');
+  assert.equal(revoke.statusCode, 503, "an administrator's revocation is refused the same way");
   await redis.start();
   await untilOk(() => b.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) }) as unknown as Promise<Res>, 5000);
   // After recovery the logout goes through, and the session is ended on both instances.
@@ -127,7 +135,10 @@ test('shared-state data loss: failed sign-in attempts still count after Redis lo
   assert.equal(locked.statusCode, 401);
   assert.equal(locked.json().error.code, 'INVALID_CREDENTIALS');
   const list = (await a.app.inject({ method: 'GET', url: '/api/admin/locked-accounts', headers: bearer(root) })).json().accounts;
-  assert.deepEqual(list.map((l: { username: string }) => l.username), ['alice']);
+  assert.deepEqual(
+    list.map((l: { username: string }) => l.username),
+    ['alice'],
+  );
   // bert failed once only: his right password signs him in.
   assert.equal((await attempt(b, 'bert', PW)).statusCode, 200);
 });

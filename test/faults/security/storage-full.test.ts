@@ -15,10 +15,23 @@ before(async () => {
   if (skip) return;
   t = await makeApp();
   admin = (await login(t)).token;
-  const r = await t.app.inject({ method: 'POST', url: '/api/admin/collections', headers: bearer(admin), payload: { name: 'notes', fields: [{ name: 'title', type: 'string', required: true }, { name: 'body', type: 'text' }] } });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/collections',
+    headers: bearer(admin),
+    payload: {
+      name: 'notes',
+      fields: [
+        { name: 'title', type: 'string', required: true },
+        { name: 'body', type: 'text' },
+      ],
+    },
+  });
   assert.equal(r.statusCode, 201, r.body);
 });
-after(async () => { await t?.close(); });
+after(async () => {
+  await t?.close();
+});
 
 const count = async () => {
   const r = await t.app.inject({ method: 'GET', url: '/api/collections/notes/records', headers: bearer(admin) });
@@ -37,7 +50,9 @@ async function readyz(want: number) {
   return r;
 }
 
-test('storage full: a write answers 503 STORAGE_UNAVAILABLE with Retry-After, nothing half-written remains, readiness says unwritable; with room again, writes and readiness come back', { skip }, async () => {
+test('storage full: a write answers 503 STORAGE_UNAVAILABLE with Retry-After, nothing half-written remains, readiness says unwritable; with room again, writes and readiness come back', {
+  skip,
+}, async () => {
   assert.equal(await count(), 0);
   const size = (await pragma('page_count'))!.page_count!;
   await pragma(`max_page_count = ${size}`);
@@ -48,7 +63,12 @@ test('storage full: a write answers 503 STORAGE_UNAVAILABLE with Retry-After, no
     assert.deepEqual(w.json(), { error: { code: 'STORAGE_UNAVAILABLE', message: 'The server cannot store data right now; retry later.' } });
     assert.ok(Number(w.headers['retry-after']) >= 1);
     // An import of several rows, one of them too big: all or nothing.
-    const imp = await t.app.inject({ method: 'POST', url: '/api/collections/notes/records/import', headers: bearer(admin), payload: { records: [{ title: 'a' }, { title: 'b', body: big }] } });
+    const imp = await t.app.inject({
+      method: 'POST',
+      url: '/api/collections/notes/records/import',
+      headers: bearer(admin),
+      payload: { records: [{ title: 'a' }, { title: 'b', body: big }] },
+    });
     assert.ok(imp.statusCode === 503 || imp.statusCode === 400, imp.body);
     assert.equal(await count(), 0, 'nothing half-written');
     const r = await readyz(503);
@@ -59,7 +79,12 @@ test('storage full: a write answers 503 STORAGE_UNAVAILABLE with Retry-After, no
   } finally {
     await pragma('max_page_count = 1073741823');
   }
-  const ok = await t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title: 'fits now', body: 'x'.repeat(64 * 1024) } });
+  const ok = await t.app.inject({
+    method: 'POST',
+    url: '/api/collections/notes/records',
+    headers: bearer(admin),
+    payload: { title: 'fits now', body: 'x'.repeat(64 * 1024) },
+  });
   assert.equal(ok.statusCode, 201, ok.body);
   assert.equal(await count(), 1);
   const r = await readyz(200);

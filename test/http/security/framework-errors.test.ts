@@ -51,12 +51,16 @@ test('framework error bodies: a request that arrives while the server drains ans
     const sock = net.connect(port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     let text = '';
-    sock.on('data', (c) => { text += String(c); });
+    sock.on('data', (c) => {
+      text += String(c);
+    });
     const body = JSON.stringify({ username: 'root', password: 'not-the-password-1' });
     // The first request's headers go now and its body later: it is in flight when closing starts.
     sock.write(`POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
     await new Promise((r) => setTimeout(r, 100));
-    const closing = t.app.close().then(() => { closed = true; });
+    const closing = t.app.close().then(() => {
+      closed = true;
+    });
     await new Promise((r) => setTimeout(r, 100));
     sock.write(`${body}GET /api/auth/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
     await new Promise((r) => sock.once('close', r));
@@ -78,13 +82,18 @@ function rawLine(port: number, bytes: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1', () => sock.write(bytes));
     let text = '';
-    sock.on('data', (c) => { text += String(c); });
+    sock.on('data', (c) => {
+      text += String(c);
+    });
     sock.on('error', () => undefined);
     sock.setTimeout(5000, () => sock.destroy(new Error('timeout')));
     sock.on('close', () => {
       const i = text.indexOf('\r\n\r\n');
       const hs: Record<string, string> = {};
-      for (const h of text.slice(0, i).split('\r\n').slice(1)) { const k = h.indexOf(':'); hs[h.slice(0, k).toLowerCase()] = h.slice(k + 1).trim(); }
+      for (const h of text.slice(0, i).split('\r\n').slice(1)) {
+        const k = h.indexOf(':');
+        hs[h.slice(0, k).toLowerCase()] = h.slice(k + 1).trim();
+      }
       const body = text.slice(i + 4);
       if (i === -1) return reject(new Error(`no answer: ${text}`));
       resolve({ status: Number(text.slice(9, 12)), headers: hs, body, json: () => JSON.parse(body) });

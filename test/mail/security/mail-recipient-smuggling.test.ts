@@ -12,12 +12,22 @@ import { TestSmtp } from '../../helpers/smtp.js';
  * refuse anything else before any byte goes out, whatever the caller passed.
  */
 
-const BAD = ['victim@example.org, attacker@evil.test', 'Victim <attacker@evil.test>', 'name<attacker@evil.test>',
-  '"x<attacker@evil.test>"@example.org', 'victim@example.org\r\nBcc: attacker@evil.test', 'attacker@evil.test (victim@example.org)'];
+const BAD = [
+  'victim@example.org, attacker@evil.test',
+  'Victim <attacker@evil.test>',
+  'name<attacker@evil.test>',
+  '"x<attacker@evil.test>"@example.org',
+  'victim@example.org\r\nBcc: attacker@evil.test',
+  'attacker@evil.test (victim@example.org)',
+];
 
 let smtp: TestSmtp;
-before(async () => { smtp = await new TestSmtp().start(); });
-after(async () => { await smtp.stop(); });
+before(async () => {
+  smtp = await new TestSmtp().start();
+});
+after(async () => {
+  await smtp.stop();
+});
 
 const msg = (to: string): MailMessage => ({ to, subject: 'Reset', text: 'link', html: '<p>link</p>' });
 

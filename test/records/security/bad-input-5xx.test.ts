@@ -19,15 +19,23 @@ let taskId: string;
 before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
-  ok(await req('POST', '/api/admin/collections', {
-    name: 'tasks',
-    fields: [
-      { name: 'title', type: 'string' }, { name: 'body', type: 'text' }, { name: 'priority', type: 'integer' },
-      { name: 'due', type: 'datetime' }, { name: 'cost', type: 'decimal' }, { name: 'data', type: 'json' },
-      { name: 'people', type: 'members' }, { name: 'parent', type: 'relation', target: 'tasks' }, { name: 'team', type: 'group' },
-      { name: 'code', type: 'string', unique: true },
-    ],
-  }));
+  ok(
+    await req('POST', '/api/admin/collections', {
+      name: 'tasks',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'body', type: 'text' },
+        { name: 'priority', type: 'integer' },
+        { name: 'due', type: 'datetime' },
+        { name: 'cost', type: 'decimal' },
+        { name: 'data', type: 'json' },
+        { name: 'people', type: 'members' },
+        { name: 'parent', type: 'relation', target: 'tasks' },
+        { name: 'team', type: 'group' },
+        { name: 'code', type: 'string', unique: true },
+      ],
+    }),
+  );
   for (const title of ['100%', '1000', 'a_b', 'axb', 'back\\slash', 'Mixed']) ok(await req('POST', '/api/collections/tasks/records', { title, priority: 1 }));
   taskId = (await filter({ title: 'Mixed' })).json().items[0].id;
 });
@@ -66,14 +74,24 @@ test('bad input 5xx: a NUL character in a value, filter, search or name is a 400
     ['filter on id', () => filter({ id: NUL }), 400, 'FILTER_INVALID'],
     ['filter key', () => filter({ [NUL]: 'x' }), 400, 'FIELD_UNKNOWN'],
     ['filter $ne, escaped', () => list({ filter: '{"title":{"$ne":"x\\u0000"}}' }), 400, 'FILTER_INVALID'],
-    ['filter in an aggregate', () => req('GET', `/api/collections/tasks/records/aggregate${q({ metrics: 'count', filter: JSON.stringify({ title: NUL }) })}`), 400, 'FILTER_INVALID'],
+    [
+      'filter in an aggregate',
+      () => req('GET', `/api/collections/tasks/records/aggregate${q({ metrics: 'count', filter: JSON.stringify({ title: NUL }) })}`),
+      400,
+      'FILTER_INVALID',
+    ],
     ['filter in an export', () => req('GET', `/api/collections/tasks/records/export${q({ filter: JSON.stringify({ title: NUL }) })}`), 400, 'FILTER_INVALID'],
     ['bulk delete filter', () => req('POST', '/api/collections/tasks/records/bulk-delete', { filter: { title: { $like: '\\u0000' } } }), 400, 'FILTER_INVALID'],
     ['search', () => list({ search: NUL }), 400, 'NUL_CHARACTER'],
     ['sort', () => list({ sort: NUL }), 400, 'NUL_CHARACTER'],
     ['fields', () => list({ fields: NUL }), 400, 'NUL_CHARACTER'],
     ['aggregate group', () => req('GET', `/api/collections/tasks/records/aggregate${q({ metrics: 'count', groupBy: NUL })}`), 400, 'NUL_CHARACTER'],
-    ['collection default', () => req('POST', '/api/admin/collections', { name: 'nul_default', fields: [{ name: 'x', type: 'string', default: NUL }] }), 400, 'NUL_CHARACTER'],
+    [
+      'collection default',
+      () => req('POST', '/api/admin/collections', { name: 'nul_default', fields: [{ name: 'x', type: 'string', default: NUL }] }),
+      400,
+      'NUL_CHARACTER',
+    ],
     ['role description', () => req('POST', '/api/admin/roles', { name: 'nul_role', description: NUL }), 400, 'NUL_CHARACTER'],
   ]);
   assert.equal((await req('GET', '/api/admin/roles/nul_role')).statusCode, 404, 'nothing was written');
@@ -83,6 +101,7 @@ test('bad input 5xx: a fractional or out-of-range number for an integer or date-
   await expectAll([
     ['write 1.5', () => req('POST', '/api/collections/tasks/records', { priority: 1.5 }), 400, 'VALIDATION_FAILED'],
     ['write 1e19', () => req('POST', '/api/collections/tasks/records', { priority: 1e19 }), 400, 'VALIDATION_FAILED'],
+    // biome-ignore lint/correctness/noPrecisionLoss: 2^63 as a client sends it; the literal is exact as a double
     ['update 2^63', () => req('PATCH', `/api/collections/tasks/records/${taskId}`, { priority: 9223372036854775808 }), 400, 'VALIDATION_FAILED'],
     ['bulk set 0.5', () => req('POST', '/api/collections/tasks/records/bulk-update', { filter: {}, set: { priority: 0.5 } }), 400, 'VALIDATION_FAILED'],
     ['filter 1.5', () => filter({ priority: 1.5 }), 400, 'FILTER_INVALID'],
@@ -92,7 +111,12 @@ test('bad input 5xx: a fractional or out-of-range number for an integer or date-
     ['filter $in fraction', () => filter({ priority: { $in: [1, 2.5] } }), 400, 'FILTER_INVALID'],
     ['date-time filter fraction', () => filter({ due: { $gt: 0.5 } }), 400, 'FILTER_INVALID'],
     ['createdAt 1e300', () => filter({ createdAt: { $lt: 1e300 } }), 400, 'FILTER_INVALID'],
-    ['aggregate filter', () => req('GET', `/api/collections/tasks/records/aggregate${q({ metrics: 'count', filter: '{"priority":1e19}' })}`), 400, 'FILTER_INVALID'],
+    [
+      'aggregate filter',
+      () => req('GET', `/api/collections/tasks/records/aggregate${q({ metrics: 'count', filter: '{"priority":1e19}' })}`),
+      400,
+      'FILTER_INVALID',
+    ],
   ]);
   // Whole numbers in range, and any finite number for a decimal field, are answered.
   assert.equal((await filter({ priority: { $lte: 9007199254740991 } })).statusCode, 200);
@@ -103,11 +127,16 @@ test('bad input 5xx: a fractional or out-of-range number for an integer or date-
 
 test('bad input 5xx: LIKE patterns escape with a backslash on both dialects; a stray backslash is a 400', async () => {
   ok(await req('POST', '/api/admin/roles', { name: 'scoper' }));
-  ok(await req('POST', '/api/admin/grants', { role: 'scoper', collection: 'tasks', actions: ['view'], fields: ['title'], scope: { title: { $like: 'x\\%' } } }));
+  ok(
+    await req('POST', '/api/admin/grants', { role: 'scoper', collection: 'tasks', actions: ['view'], fields: ['title'], scope: { title: { $like: 'x\\%' } } }),
+  );
   const titles = async (f: unknown) => {
     const r = await filter(f);
     assert.equal(r.statusCode, 200, r.body);
-    return r.json().items.map((x: { title: string }) => x.title).sort();
+    return r
+      .json()
+      .items.map((x: { title: string }) => x.title)
+      .sort();
   };
   assert.deepEqual(await titles({ title: { $like: '100\\%' } }), ['100%']);
   assert.deepEqual(await titles({ title: { $like: '100%' } }), ['100%', '1000']);
@@ -119,17 +148,37 @@ test('bad input 5xx: LIKE patterns escape with a backslash on both dialects; a s
     ['trailing backslash', () => filter({ title: { $like: 'abc\\' } }), 400, 'FILTER_INVALID'],
     ['trailing backslash, ilike', () => filter({ title: { $ilike: '%\\' } }), 400, 'FILTER_INVALID'],
     ['backslash before a letter', () => filter({ title: { $like: 'back\\slash' } }), 400, 'FILTER_INVALID'],
-    ['in a grant scope', () => req('POST', '/api/admin/grants', { role: 'scoper', collection: 'tasks', actions: ['view'], fields: ['title'], scope: { title: { $like: 'x\\' } } }), 400, 'VALIDATION_FAILED'],
+    [
+      'in a grant scope',
+      () => req('POST', '/api/admin/grants', { role: 'scoper', collection: 'tasks', actions: ['view'], fields: ['title'], scope: { title: { $like: 'x\\' } } }),
+      400,
+      'VALIDATION_FAILED',
+    ],
   ]);
   // A search term is literal: a backslash is searched for, never an escape.
   const s = await list({ search: 'k\\s' });
-  assert.deepEqual(s.json().items.map((x: { title: string }) => x.title), ['back\\slash']);
+  assert.deepEqual(
+    s.json().items.map((x: { title: string }) => x.title),
+    ['back\\slash'],
+  );
 });
 
 test('bad input 5xx: a json value nested past the bound, or too large, is a 400; within the bound it is stored', async () => {
-  const nest = (n: number) => { let v: unknown = 1; for (let i = 0; i < n; i++) v = [v]; return v; };
-  for (const deepText of [`{"title":"deep","data":${'['.repeat(5000)}1${']'.repeat(5000)}}`, `{"title":"deep","data":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`]) {
-    const deep = await t.app.inject({ method: 'POST', url: '/api/collections/tasks/records', headers: { ...bearer(admin), 'content-type': 'application/json' }, payload: deepText });
+  const nest = (n: number) => {
+    let v: unknown = 1;
+    for (let i = 0; i < n; i++) v = [v];
+    return v;
+  };
+  for (const deepText of [
+    `{"title":"deep","data":${'['.repeat(5000)}1${']'.repeat(5000)}}`,
+    `{"title":"deep","data":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`,
+  ]) {
+    const deep = await t.app.inject({
+      method: 'POST',
+      url: '/api/collections/tasks/records',
+      headers: { ...bearer(admin), 'content-type': 'application/json' },
+      payload: deepText,
+    });
     assert.equal(deep.statusCode, 400, deep.body);
     assert.equal(deep.json().error.code, 'NESTING_TOO_DEEP');
   }
@@ -139,11 +188,24 @@ test('bad input 5xx: a json value nested past the bound, or too large, is a 400;
     ['deep in an update', () => req('PATCH', `/api/collections/tasks/records/${taskId}`, { data: nest(1000) }), 400, 'NESTING_TOO_DEEP'],
     // The json field bound of the records service holds for any source, CSV cells included.
     ['too many values', () => req('POST', '/api/collections/tasks/records', { data: Array.from({ length: 20_000 }, () => 0) }), 400, 'VALIDATION_FAILED'],
-    ['csv cell 33 levels', () => req('POST', '/api/collections/tasks/records/import', { csv: `title,data\nx,${JSON.stringify(JSON.stringify(nest(33)))}\n` }), 400, 'IMPORT_REJECTED'],
-    ['csv cell 5000 levels', () => req('POST', '/api/collections/tasks/records/import', { csv: `title,data\nx,${JSON.stringify(`${'['.repeat(5000)}1${']'.repeat(5000)}`)}\n` }), 400, 'IMPORT_REJECTED'],
+    [
+      'csv cell 33 levels',
+      () => req('POST', '/api/collections/tasks/records/import', { csv: `title,data\nx,${JSON.stringify(JSON.stringify(nest(33)))}\n` }),
+      400,
+      'IMPORT_REJECTED',
+    ],
+    [
+      'csv cell 5000 levels',
+      () => req('POST', '/api/collections/tasks/records/import', { csv: `title,data\nx,${JSON.stringify(`${'['.repeat(5000)}1${']'.repeat(5000)}`)}\n` }),
+      400,
+      'IMPORT_REJECTED',
+    ],
   ]);
   const csv = await req('POST', '/api/collections/tasks/records/import', { csv: `title,data\nx,${JSON.stringify(JSON.stringify(nest(33)))}\n` });
-  assert.deepEqual(csv.json().error.details.errors.map((e: { code: string }) => e.code), ['VALIDATION_FAILED']);
+  assert.deepEqual(
+    csv.json().error.details.errors.map((e: { code: string }) => e.code),
+    ['VALIDATION_FAILED'],
+  );
   ok(await req('POST', '/api/collections/tasks/records/import', { csv: `title,data\ncsv-nested,${JSON.stringify(JSON.stringify(nest(32)))}\n` }), 200);
   const fine = await req('POST', '/api/collections/tasks/records', { title: 'nested', data: nest(30) });
   ok(fine);
@@ -156,9 +218,15 @@ test('bad input 5xx: concurrent identical schema changes: one wins, the others g
   try {
     const peerAdmin = (await login(peer)).token;
     const both = <T>(fn: (app: TestApp, token: string) => Promise<T>) => Promise.all([fn(t, admin), fn(peer, peerAdmin), fn(t, admin), fn(peer, peerAdmin)]);
-    const statuses = (rs: Array<{ statusCode: number; body: string }>) => rs.map((r) => r.statusCode).sort().join(',');
+    const statuses = (rs: Array<{ statusCode: number; body: string }>) =>
+      rs
+        .map((r) => r.statusCode)
+        .sort()
+        .join(',');
     const codes = (rs: Array<{ statusCode: number; json(): any }>) => [...new Set(rs.filter((r) => r.statusCode >= 400).map((r) => r.json().error.code))];
-    const create = await both((app, tok) => req('POST', '/api/admin/collections', { name: 'race', fields: [{ name: 'a', type: 'string', unique: true }] }, tok, app));
+    const create = await both((app, tok) =>
+      req('POST', '/api/admin/collections', { name: 'race', fields: [{ name: 'a', type: 'string', unique: true }] }, tok, app),
+    );
     assert.equal(statuses(create), '201,409,409,409', create.map((r) => r.body).join('\n'));
     assert.deepEqual(codes(create), ['CONFLICT']);
     const addField = await both((app, tok) => req('POST', '/api/admin/collections/race/fields', { name: 'b', type: 'integer', unique: true }, tok, app));
@@ -182,14 +250,28 @@ test('bad input 5xx: concurrent identical schema changes: one wins, the others g
 test('bad input 5xx: database refusals are recognised in one place for both dialects', async () => {
   const { dbRefusal } = await import('../../../src/db/errors.js');
   const table: Array<[unknown, string | null]> = [
-    [{ code: '23505' }, 'unique'], [{ code: 'SQLITE_CONSTRAINT_UNIQUE' }, 'unique'], [{ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }, 'unique'],
-    [{ code: '42P07' }, 'exists'], [{ code: '42701' }, 'exists'], [{ code: 'SQLITE_ERROR', message: 'table col_x already exists' }, 'exists'],
+    [{ code: '23505' }, 'unique'],
+    [{ code: 'SQLITE_CONSTRAINT_UNIQUE' }, 'unique'],
+    [{ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }, 'unique'],
+    [{ code: '42P07' }, 'exists'],
+    [{ code: '42701' }, 'exists'],
+    [{ code: 'SQLITE_ERROR', message: 'table col_x already exists' }, 'exists'],
     [{ code: 'SQLITE_ERROR', message: 'duplicate column name: b' }, 'exists'],
-    [{ code: '42P01' }, 'missing'], [{ code: '42703' }, 'missing'], [{ code: 'SQLITE_ERROR', message: 'no such table: col_x' }, 'missing'],
-    [{ code: '22003' }, 'value'], [{ code: '22P02' }, 'value'], [{ code: '22021' }, 'value'], [{ code: '22025' }, 'value'], [{ code: '54000' }, 'value'],
+    [{ code: '42P01' }, 'missing'],
+    [{ code: '42703' }, 'missing'],
+    [{ code: 'SQLITE_ERROR', message: 'no such table: col_x' }, 'missing'],
+    [{ code: '22003' }, 'value'],
+    [{ code: '22P02' }, 'value'],
+    [{ code: '22021' }, 'value'],
+    [{ code: '22025' }, 'value'],
+    [{ code: '54000' }, 'value'],
     [{ code: 'SQLITE_ERROR', message: 'integer overflow' }, 'value'],
-    [{ code: '40P01' }, 'conflict'], [{ code: '23503' }, 'conflict'],
-    [{ code: 'SQLITE_ERROR', message: 'near "x": syntax error' }, null], [{ code: '42601' }, null], [new Error('boom'), null], [null, null],
+    [{ code: '40P01' }, 'conflict'],
+    [{ code: '23503' }, 'conflict'],
+    [{ code: 'SQLITE_ERROR', message: 'near "x": syntax error' }, null],
+    [{ code: '42601' }, null],
+    [new Error('boom'), null],
+    [null, null],
   ];
   for (const [e, kind] of table) assert.equal(dbRefusal(e), kind, JSON.stringify(e));
 });

@@ -7,19 +7,39 @@ import { casesWorld, ordersWorld, type CasesWorld, type OrdersWorld } from '../f
 
 let w: CasesWorld;
 let o: OrdersWorld;
-before(async () => { w = await casesWorld(); o = await ordersWorld(); });
-after(async () => { await w.t.close(); await o.t.close(); });
+before(async () => {
+  w = await casesWorld();
+  o = await ordersWorld();
+});
+after(async () => {
+  await w.t.close();
+  await o.t.close();
+});
 
 test('bulk path bypass on export: needs an export grant; applies the same scope and fields; CSV formula cells are neutralised', async () => {
   const { req, bob, aud, admin } = w;
   assert.equal((await req('GET', '/api/collections/cases/records/export', bob)).statusCode, 403, 'agents have no export grant');
-  assert.equal((await req('POST', '/api/admin/grants', admin, { role: 'auditor', collection: 'cases', actions: ['export'], fields: ['title', 'state'], statuses: ['open'] })).statusCode, 201);
+  assert.equal(
+    (
+      await req('POST', '/api/admin/grants', admin, {
+        role: 'auditor',
+        collection: 'cases',
+        actions: ['export'],
+        fields: ['title', 'state'],
+        statuses: ['open'],
+      })
+    ).statusCode,
+    201,
+  );
   await req('POST', '/api/collections/cases/records', bob, { title: '=HYPERLINK("http://evil")' });
   const json = await req('GET', '/api/collections/cases/records/export?format=json', aud);
   assert.equal(json.statusCode, 200, json.body);
   const rows = json.json() as Array<Record<string, unknown>>;
   assert.ok(rows.length >= 3);
-  assert.ok(rows.every((r) => r.state === 'open' && !('amount' in r) && !('owner_note' in r)), 'export grant scope and fields, not the view grant');
+  assert.ok(
+    rows.every((r) => r.state === 'open' && !('amount' in r) && !('owner_note' in r)),
+    'export grant scope and fields, not the view grant',
+  );
   const csv = await req('GET', '/api/collections/cases/records/export?format=csv&sort=title', aud);
   assert.equal(csv.statusCode, 200);
   assert.match(String(csv.headers['content-type']), /text\/csv/);
@@ -38,14 +58,27 @@ test('bulk path bypass on bulk update and delete: scope, writable and filterable
   assert.equal(upd.json().updated, 2);
   // Other users' records are outside carl's update scope: untouched whatever the filter says.
   assert.equal((await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: {}, set: { title: 'x' } })).json().updated, 2);
-  assert.deepEqual(titles(await list(ann)).filter((x) => x.startsWith('ann')), ['ann-closed', 'ann-open']);
-  assert.equal((await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: {}, set: { createdBy: 'ann' } })).json().error.code, 'FIELD_NOT_WRITABLE');
-  assert.equal((await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: { amount: 1 }, set: { title: 'y' } })).json().error.code, 'FIELD_UNKNOWN', 'amount is in none of the agent grants');
+  assert.deepEqual(
+    titles(await list(ann)).filter((x) => x.startsWith('ann')),
+    ['ann-closed', 'ann-open'],
+  );
+  assert.equal(
+    (await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: {}, set: { createdBy: 'ann' } })).json().error.code,
+    'FIELD_NOT_WRITABLE',
+  );
+  assert.equal(
+    (await req('POST', '/api/collections/cases/records/bulk-update', carl, { filter: { amount: 1 }, set: { title: 'y' } })).json().error.code,
+    'FIELD_UNKNOWN',
+    'amount is in none of the agent grants',
+  );
   assert.equal((await req('POST', '/api/collections/cases/records/bulk-delete', carl, {})).statusCode, 400, 'the filter is required');
   const del = await req('POST', '/api/collections/cases/records/bulk-delete', carl, { filter: {} });
   assert.equal(del.statusCode, 200);
   assert.equal(del.json().deleted, 2, "only carl's own records");
-  assert.deepEqual(titles(await list(ann)).filter((x) => x.startsWith('ann')), ['ann-closed', 'ann-open']);
+  assert.deepEqual(
+    titles(await list(ann)).filter((x) => x.startsWith('ann')),
+    ['ann-closed', 'ann-open'],
+  );
 });
 
 test('bulk path bypass on import: needs an import grant; every row is checked like a create; one bad row rolls back all and every error is listed', async () => {
@@ -53,11 +86,35 @@ test('bulk path bypass on import: needs an import grant; every row is checked li
   const { id: daveId, token: dave } = await agent('dave', 'Importer-person-7741');
   const imp = (body: unknown) => req('POST', '/api/collections/cases/records/import', dave, body);
   assert.equal((await imp({ records: [{ title: 'a' }] })).statusCode, 403, 'agents have no import grant');
-  assert.equal((await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'cases', actions: ['import'], fields: ['title', 'state'], statuses: ['open'], scope: { createdBy: '$user.id' } })).statusCode, 201);
-  const bad = await imp({ records: [{ title: 'ok-1' }, { title: 'x', createdBy: 'ann' }, { title: 'x', amount: 1 }, { title: 'x', state: 'closed' }, { state: 'open' }, { title: 'ok-2' }] });
+  assert.equal(
+    (
+      await req('POST', '/api/admin/grants', admin, {
+        role: 'agent',
+        collection: 'cases',
+        actions: ['import'],
+        fields: ['title', 'state'],
+        statuses: ['open'],
+        scope: { createdBy: '$user.id' },
+      })
+    ).statusCode,
+    201,
+  );
+  const bad = await imp({
+    records: [
+      { title: 'ok-1' },
+      { title: 'x', createdBy: 'ann' },
+      { title: 'x', amount: 1 },
+      { title: 'x', state: 'closed' },
+      { state: 'open' },
+      { title: 'ok-2' },
+    ],
+  });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().error.code, 'IMPORT_REJECTED');
-  assert.deepEqual(bad.json().error.details.errors.map((e: { row: number; code: string }) => `${e.row}:${e.code}`), ['2:FIELD_NOT_WRITABLE', '3:FIELD_UNKNOWN', '4:FORBIDDEN', '5:VALIDATION_FAILED']);
+  assert.deepEqual(
+    bad.json().error.details.errors.map((e: { row: number; code: string }) => `${e.row}:${e.code}`),
+    ['2:FIELD_NOT_WRITABLE', '3:FIELD_UNKNOWN', '4:FORBIDDEN', '5:VALIDATION_FAILED'],
+  );
   assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }) }))).json().total, 0, 'nothing was written');
   const ok = await imp({ records: [{ title: 'ok-1' }, { title: 'ok-2' }] });
   assert.equal(ok.statusCode, 200, ok.body);
@@ -69,10 +126,20 @@ test('bulk path bypass on import: needs an import grant; every row is checked li
   assert.equal((await imp({ csv: 'x', records: [] })).statusCode, 400);
 });
 
-test('bulk path bypass with a relation path: bulk paths answer (no wait on SQLite\'s one connection) and apply the target scope', { timeout: 20_000 }, async () => {
+test("bulk path bypass with a relation path: bulk paths answer (no wait on SQLite's one connection) and apply the target scope", {
+  timeout: 20_000,
+}, async () => {
   const { req, ok, clerk, admin } = o;
   // The update and delete grants the clerk holds after ./relation-leaks.test.ts (its relation write test and this one).
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'orders', actions: ['update', 'delete'], fields: ['title', 'customer'], scope: { title: { $ne: 'internal' } } }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'clerk',
+      collection: 'orders',
+      actions: ['update', 'delete'],
+      fields: ['title', 'customer'],
+      scope: { title: { $ne: 'internal' } },
+    }),
+  );
   const del = await req('POST', '/api/collections/orders/records/bulk-delete', clerk, { filter: { 'customer.name': 'Southco' } });
   ok(del, 200);
   assert.equal(del.json().deleted, 0);

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { casesWorld, type CasesWorld } from '../fixtures.js';
 
 let w: CasesWorld;
-before(async () => { w = await casesWorld(); });
+before(async () => {
+  w = await casesWorld();
+});
 after(() => w.t.close());
 
 test('deleted field inheritance: a new field inherits nothing from a deleted field of the same name', async () => {

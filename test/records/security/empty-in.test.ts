@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { casesWorld, type CasesWorld } from '../fixtures.js';
 
 let w: CasesWorld;
-before(async () => { w = await casesWorld(); });
+before(async () => {
+  w = await casesWorld();
+});
 after(() => w.t.close());
 
 test('empty $in: $in and $nin with an empty list (or an empty variable) never match everything', async () => {

@@ -19,27 +19,78 @@ type Res = Awaited<ReturnType<typeof req>>;
 /** Status and body, which must be identical for the two sides of an oracle. */
 const seen = (r: Res) => `${r.statusCode} ${r.body}`;
 
-const PW: Record<string, string> = { maker: 'Copper-kettle-whistle-31', registrar: 'Marble-staircase-echo-52', hr: 'Linen-folder-stamp-73', agent: 'Pebble-river-crossing-94', newbie: 'Velvet-curtain-rises-15' };
+const PW: Record<string, string> = {
+  maker: 'Copper-kettle-whistle-31',
+  registrar: 'Marble-staircase-echo-52',
+  hr: 'Linen-folder-stamp-73',
+  agent: 'Pebble-river-crossing-94',
+  newbie: 'Velvet-curtain-rises-15',
+};
 
 before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
   for (const [u, p] of Object.entries(PW)) uid[u] = await createUser(t, admin, u, p);
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'badges', fields: [{ name: 'title', type: 'string' }, { name: 'code', type: 'string', unique: true }, { name: 'secret', type: 'text', hidden: true }, { name: 'origin', type: 'relation', target: 'badges', hidden: true }],
-  }));
-  ok(await req('POST', '/api/admin/collections', admin, { name: 'vault', fields: [{ name: 'title', type: 'string' }, { name: 'badge', type: 'relation', target: 'badges' }] }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'tickets', ownership: 'group', fields: [{ name: 'title', type: 'string' }, { name: 'team', type: 'group' }],
-  }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'rotas', fields: [{ name: 'title', type: 'string' }, { name: 'helper', type: 'group' }, { name: 'hteam', type: 'group', hidden: true }],
-  }));
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'badges',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'code', type: 'string', unique: true },
+        { name: 'secret', type: 'text', hidden: true },
+        { name: 'origin', type: 'relation', target: 'badges', hidden: true },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'vault',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'badge', type: 'relation', target: 'badges' },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'tickets',
+      ownership: 'group',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'team', type: 'group' },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'rotas',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'helper', type: 'group' },
+        { name: 'hteam', type: 'group', hidden: true },
+      ],
+    }),
+  );
   for (const role of ['maker', 'registrar', 'agent']) ok(await req('POST', '/api/admin/roles', admin, { name: role }));
   ok(await req('POST', '/api/admin/roles', admin, { name: 'hr', permissions: ['users.manage'] }));
   // Makers see only their own badges; registrars see every badge's code.
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'maker', collection: 'badges', actions: ['view', 'create', 'update'], fields: ['title', 'code'], scope: { createdBy: '$user.id' } }));
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'registrar', collection: 'badges', actions: ['view', 'create', 'update'], fields: ['title', 'code'] }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'maker',
+      collection: 'badges',
+      actions: ['view', 'create', 'update'],
+      fields: ['title', 'code'],
+      scope: { createdBy: '$user.id' },
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'registrar',
+      collection: 'badges',
+      actions: ['view', 'create', 'update'],
+      fields: ['title', 'code'],
+    }),
+  );
   ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'tickets', actions: ['view', 'create'], fields: ['title', 'team'] }));
   ok(await req('POST', '/api/admin/grants', admin, { role: 'agent', collection: 'rotas', actions: ['view', 'create'], fields: ['title', 'helper'] }));
   ok(await req('PUT', '/api/admin/departments/north', admin, { roles: ['agent'] }), 200);
@@ -62,7 +113,10 @@ test('existence oracle on unique values: a caller who cannot see every record ge
   const own = await req('POST', '/api/collections/badges/records', tk.maker!, { title: 'own' });
   ok(own);
   const id = own.json().id as string;
-  assert.equal(seen(await req('PATCH', `/api/collections/badges/records/${id}`, tk.maker!, { code: 'TAKEN-1' })), seen(await req('PATCH', `/api/collections/badges/records/${id}`, tk.maker!, { code: 'FREE-2' })));
+  assert.equal(
+    seen(await req('PATCH', `/api/collections/badges/records/${id}`, tk.maker!, { code: 'TAKEN-1' })),
+    seen(await req('PATCH', `/api/collections/badges/records/${id}`, tk.maker!, { code: 'FREE-2' })),
+  );
   const bulk = (code: string) => req('POST', '/api/collections/badges/records/bulk-update', tk.maker!, { filter: { title: 'own' }, set: { code } });
   assert.equal(seen(await bulk('TAKEN-1')), seen(await bulk('FREE-3')));
   assert.equal((await bulk('FREE-3')).statusCode, 403);
@@ -75,10 +129,13 @@ test('existence oracle on unique values: a caller who cannot see every record ge
   ok(await req('POST', '/api/collections/badges/records', tk.registrar!, { title: 'r', code: 'FREE-4' }));
 });
 
-test('existence oracle on fields: a backend-only field, or one in none of the caller\'s grants, answers like a missing field', async () => {
+test("existence oracle on fields: a backend-only field, or one in none of the caller's grants, answers like a missing field", async () => {
   const pairs: Array<[string, string]> = [
     [q({ filter: JSON.stringify({ secret: 'x' }) }), q({ filter: JSON.stringify({ nosuch: 'x' }) })],
-    [q({ filter: JSON.stringify({ $or: [{ title: 'a' }, { secret: { $like: 'x%' } }] }) }), q({ filter: JSON.stringify({ $or: [{ title: 'a' }, { nosuch: { $like: 'x%' } }] }) })],
+    [
+      q({ filter: JSON.stringify({ $or: [{ title: 'a' }, { secret: { $like: 'x%' } }] }) }),
+      q({ filter: JSON.stringify({ $or: [{ title: 'a' }, { nosuch: { $like: 'x%' } }] }) }),
+    ],
     [q({ sort: '-secret' }), q({ sort: '-nosuch' })],
     [q({ fields: 'title,secret' }), q({ fields: 'title,nosuch' })],
   ];
@@ -106,7 +163,11 @@ test('existence oracle on fields: a backend-only field, or one in none of the ca
   assert.equal(wa.json().error.code, wb.json().error.code);
   // A backend-only relation field is not looked up before it is refused: a missing target and a real one
   // answer like a field that does not exist, on create and on import.
-  const [ra, rb, rc] = [await w('origin'), await req('POST', '/api/collections/badges/records', tk.registrar!, { title: 'w', origin: 'no-such-id' }), await w('nosuch')];
+  const [ra, rb, rc] = [
+    await w('origin'),
+    await req('POST', '/api/collections/badges/records', tk.registrar!, { title: 'w', origin: 'no-such-id' }),
+    await w('nosuch'),
+  ];
   assert.equal(seen(ra).replace('origin', 'nosuch'), seen(rc));
   assert.equal(seen(rb).replace('origin', 'nosuch'), seen(rc));
   const imp = (k: string) => req('POST', '/api/collections/badges/records/import', tk.registrar!, { records: [{ title: 'i', [k]: 'no-such-id' }] });

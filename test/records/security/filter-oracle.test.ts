@@ -6,8 +6,14 @@ import { casesWorld, ordersWorld, type CasesWorld, type OrdersWorld } from '../f
 
 let w: CasesWorld;
 let o: OrdersWorld;
-before(async () => { w = await casesWorld(); o = await ordersWorld(); });
-after(async () => { await w.t.close(); await o.t.close(); });
+before(async () => {
+  w = await casesWorld();
+  o = await ordersWorld();
+});
+after(async () => {
+  await w.t.close();
+  await o.t.close();
+});
 
 test('filter oracle: no filter or sort on a field the caller cannot read on every row', async () => {
   const { list, q, titles, bob, aud } = w;
@@ -58,7 +64,7 @@ test('filter oracle through a relation path: an unreadable target field is refus
   assert.deepEqual(titles(await orders({ filter: JSON.stringify({ 'customer.credit': { $gt: 100 } }) }, admin)), ['internal', 'o1', 'o3']);
 });
 
-test('filter oracle in aggregates: counted and summed over the caller\'s scope; an unreadable or hidden field cannot be grouped or measured', async () => {
+test("filter oracle in aggregates: counted and summed over the caller's scope; an unreadable or hidden field cannot be grouped or measured", async () => {
   const { req, orders, q, errCode, id, clerk, admin } = o;
   const r = await orders({ metrics: 'count,sum:amount,max:amount', groupBy: 'customer' });
   const agg = await req('GET', `/api/collections/orders/records/aggregate${q({ metrics: 'count,sum:amount,max:amount', groupBy: 'customer' })}`, clerk);
@@ -67,13 +73,21 @@ test('filter oracle in aggregates: counted and summed over the caller\'s scope; 
   assert.deepEqual(byCustomer[id.acme!], { key: { customer: id.acme }, count: 2, 'sum:amount': 40, 'max:amount': 30 });
   assert.equal(byCustomer[id.southco!].count, 1);
   assert.equal(r.statusCode, 400); // metrics is not a list parameter
-  for (const [metrics, groupBy] of [['sum:cost', ''], ['count', 'cost'], ['max:cost', 'title']]) {
+  for (const [metrics, groupBy] of [
+    ['sum:cost', ''],
+    ['count', 'cost'],
+    ['max:cost', 'title'],
+  ]) {
     const bad = await req('GET', `/api/collections/orders/records/aggregate${q({ metrics: metrics!, ...(groupBy ? { groupBy } : {}) })}`, clerk);
     assert.equal(errCode(bad), 'FIELD_UNKNOWN', `${metrics} / ${groupBy}: cost is in none of the clerk's grants`);
   }
   const hidden = await req('GET', `/api/collections/customers/records/aggregate${q({ metrics: 'count', groupBy: 'secret' })}`, admin);
   assert.equal(errCode(hidden), 'FIELD_NOT_FILTERABLE');
-  const throughPath = await req('GET', `/api/collections/orders/records/aggregate${q({ metrics: 'count', filter: JSON.stringify({ 'customer.credit': { $gt: 0 } }) })}`, clerk);
+  const throughPath = await req(
+    'GET',
+    `/api/collections/orders/records/aggregate${q({ metrics: 'count', filter: JSON.stringify({ 'customer.credit': { $gt: 0 } }) })}`,
+    clerk,
+  );
   assert.equal(errCode(throughPath), 'FIELD_UNKNOWN');
   const total = await req('GET', `/api/collections/orders/records/aggregate${q({ metrics: 'count' })}`, clerk);
   assert.deepEqual(total.json().groups, [{ key: {}, count: 3 }]);

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { casesWorld, type CasesWorld } from '../fixtures.js';
 
 let w: CasesWorld;
-before(async () => { w = await casesWorld(); });
+before(async () => {
+  w = await casesWorld();
+});
 after(() => w.t.close());
 
 test('guessed id: records outside the scope answer 404 to reads and writes, like records that do not exist', async () => {

@@ -6,13 +6,21 @@ import assert from 'node:assert/strict';
 import { casesWorld, type CasesWorld } from '../fixtures.js';
 
 let w: CasesWorld;
-before(async () => { w = await casesWorld(); });
+before(async () => {
+  w = await casesWorld();
+});
 after(() => w.t.close());
 
 test('mass assignment: system and ungranted fields are refused, not dropped, and nothing is written', async () => {
   const { req, list, find, ann, aud } = w;
   const before = (await list(aud)).json().total;
-  for (const body of [{ title: 'x', createdBy: 'someone' }, { title: 'x', id: 'chosen' }, { title: 'x', amount: 5 }, { title: 'x', created_by: 'y' }, { title: 'x', nope: 1 }]) {
+  for (const body of [
+    { title: 'x', createdBy: 'someone' },
+    { title: 'x', id: 'chosen' },
+    { title: 'x', amount: 5 },
+    { title: 'x', created_by: 'y' },
+    { title: 'x', nope: 1 },
+  ]) {
     const r = await req('POST', '/api/collections/cases/records', ann, body);
     assert.ok([400, 403].includes(r.statusCode), JSON.stringify(body));
     assert.ok(['FIELD_NOT_WRITABLE', 'FIELD_UNKNOWN'].includes(r.json().error.code), JSON.stringify(body));

@@ -31,10 +31,18 @@ const total = async () => (await req('GET', '/api/collections/contacts/records')
 before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
-  const c = await req('POST', '/api/admin/collections', { name: 'contacts', fields: [{ name: 'name', type: 'string' }, { name: 'mail', type: 'email' }] });
+  const c = await req('POST', '/api/admin/collections', {
+    name: 'contacts',
+    fields: [
+      { name: 'name', type: 'string' },
+      { name: 'mail', type: 'email' },
+    ],
+  });
   assert.equal(c.statusCode, 201, c.body);
 });
-after(async () => { await t.close(); });
+after(async () => {
+  await t.close();
+});
 
 test('loose record email: create refuses anything but a plain addr-spec, and takes plain addresses', async () => {
   for (const mail of NOT_PLAIN) {
@@ -71,14 +79,26 @@ test('loose record email: update and bulk update refuse a non-plain address and 
 
 test('loose record email: JSON and CSV imports refuse a row with a non-plain address and write nothing; plain rows import', async () => {
   const before = await total();
-  const imp = await req('POST', '/api/collections/contacts/records/import', { records: [{ name: 'i1', mail: 'i1@example.org' }, { name: 'i2', mail: 'a,b@evil.test' }, { name: 'i3', mail: '<x>@y' }] });
+  const imp = await req('POST', '/api/collections/contacts/records/import', {
+    records: [
+      { name: 'i1', mail: 'i1@example.org' },
+      { name: 'i2', mail: 'a,b@evil.test' },
+      { name: 'i3', mail: '<x>@y' },
+    ],
+  });
   assert.equal(imp.statusCode, 400, imp.body);
   assert.equal(imp.json().error.code, 'IMPORT_REJECTED');
-  assert.deepEqual(imp.json().error.details.errors.map((e: { row: number; code: string }) => `${e.row}:${e.code}`), ['2:VALIDATION_FAILED', '3:VALIDATION_FAILED']);
+  assert.deepEqual(
+    imp.json().error.details.errors.map((e: { row: number; code: string }) => `${e.row}:${e.code}`),
+    ['2:VALIDATION_FAILED', '3:VALIDATION_FAILED'],
+  );
   const csv = await req('POST', '/api/collections/contacts/records/import', { csv: 'name,mail\nc1,c1@example.org\nc2,"a,b@evil.test"\nc3,<x>@y\n' });
   assert.equal(csv.statusCode, 400, csv.body);
   assert.equal(csv.json().error.code, 'IMPORT_REJECTED');
-  assert.deepEqual(csv.json().error.details.errors.map((e: { row: number }) => e.row), [2, 3]);
+  assert.deepEqual(
+    csv.json().error.details.errors.map((e: { row: number }) => e.row),
+    [2, 3],
+  );
   assert.equal(await total(), before, 'nothing was written');
   const ok = await req('POST', '/api/collections/contacts/records/import', { csv: 'name,mail\nc1,c1@example.org\nc2,c2@example.org\n' });
   assert.equal(ok.statusCode, 200, ok.body);

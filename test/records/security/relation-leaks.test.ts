@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { ordersWorld, type OrdersWorld } from '../fixtures.js';
 
 let w: OrdersWorld;
-before(async () => { w = await ordersWorld(); });
+before(async () => {
+  w = await ordersWorld();
+});
 after(() => w.t.close());
 
 test('relation leak through a path to an out-of-scope record: matches nothing, even by name or id', async () => {
@@ -32,7 +34,7 @@ test('relation leak through expansion: the related record as the caller may see 
   assert.equal(one.json().expand.customer, null);
 });
 
-test('relation leak through reverse expansion: only related records in the caller\'s scope, with their masks', async () => {
+test("relation leak through reverse expansion: only related records in the caller's scope, with their masks", async () => {
   const { req, q, errCode, clerk } = w;
   const r = await req('GET', `/api/collections/customers/records${q({ expand: 'orders:customer' })}`, clerk);
   assert.equal(r.statusCode, 200, r.body);
@@ -47,7 +49,15 @@ test('relation leak through reverse expansion: only related records in the calle
 
 test('relation leak through a relation write to an out-of-scope record: refused exactly like a missing one (no existence oracle)', async () => {
   const { req, ok, errCode, id, clerk, admin } = w;
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'clerk', collection: 'orders', actions: ['create', 'update', 'import'], fields: ['title', 'customer'], scope: { title: { $ne: 'internal' } } }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'clerk',
+      collection: 'orders',
+      actions: ['create', 'update', 'import'],
+      fields: ['title', 'customer'],
+      scope: { title: { $ne: 'internal' } },
+    }),
+  );
   const hidden = await req('POST', '/api/collections/orders/records', clerk, { title: 'x1', customer: id.southco });
   const missing = await req('POST', '/api/collections/orders/records', clerk, { title: 'x2', customer: 'no-such-id' });
   assert.equal(hidden.statusCode, 400, hidden.body);
@@ -56,7 +66,15 @@ test('relation leak through a relation write to an out-of-scope record: refused 
   ok(mine);
   const moved = await req('PATCH', `/api/collections/orders/records/${mine.json().id}`, clerk, { customer: id.southco });
   assert.equal(moved.statusCode, 400, moved.body);
-  const imp = await req('POST', '/api/collections/orders/records/import', clerk, { records: [{ title: 'i1', customer: id.acme }, { title: 'i2', customer: id.southco }] });
+  const imp = await req('POST', '/api/collections/orders/records/import', clerk, {
+    records: [
+      { title: 'i1', customer: id.acme },
+      { title: 'i2', customer: id.southco },
+    ],
+  });
   assert.equal(errCode(imp), 'IMPORT_REJECTED');
-  assert.deepEqual(imp.json().error.details.errors.map((e: { row: number }) => e.row), [2]);
+  assert.deepEqual(
+    imp.json().error.details.errors.map((e: { row: number }) => e.row),
+    [2],
+  );
 });

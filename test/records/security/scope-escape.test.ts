@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { casesWorld, type CasesWorld } from '../fixtures.js';
 
 let w: CasesWorld;
-before(async () => { w = await casesWorld(); });
+before(async () => {
+  w = await casesWorld();
+});
 after(() => w.t.close());
 
-test('scope escape: an update cannot move a record out of the caller\'s grants, and a closed record cannot be updated', async () => {
+test("scope escape: an update cannot move a record out of the caller's grants, and a closed record cannot be updated", async () => {
   const { req, find, ann } = w;
   const own = await find(ann, 'ann-open');
   const r = await req('PATCH', `/api/collections/cases/records/${own.id}`, ann, { state: 'closed' });

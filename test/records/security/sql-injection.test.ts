@@ -8,8 +8,14 @@ import { casesWorld, ordersWorld, CASES_PW, type CasesWorld, type OrdersWorld } 
 
 let w: CasesWorld;
 let o: OrdersWorld;
-before(async () => { w = await casesWorld(); o = await ordersWorld(); });
-after(async () => { await w.t.close(); await o.t.close(); });
+before(async () => {
+  w = await casesWorld();
+  o = await ordersWorld();
+});
+after(async () => {
+  await w.t.close();
+  await o.t.close();
+});
 
 test('SQL injection through sort, fields, filter operators and collection names is refused', async () => {
   const { t, req, list, q, aud } = w;
@@ -54,5 +60,8 @@ test('SQL injection through filter values: a value of the wrong type for its fie
     assert.equal(r.statusCode, 400, `${JSON.stringify(f)}: ${r.body}`);
     assert.equal(errCode(r), 'FILTER_INVALID');
   }
-  assert.deepEqual(titles(await orders({ filter: JSON.stringify({ amount: { $gt: 15 } }) })).filter((x) => x.startsWith('o')), ['o2', 'o3']);
+  assert.deepEqual(
+    titles(await orders({ filter: JSON.stringify({ amount: { $gt: 15 } }) })).filter((x) => x.startsWith('o')),
+    ['o2', 'o3'],
+  );
 });

@@ -19,17 +19,45 @@ before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
   const id = await createUser(t, admin, 'keeper', 'Brass-lock-tumbler-7781');
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'vaults', fields: [{ name: 'title', type: 'string' }, { name: 'pin', type: 'integer' }, { name: 'code', type: 'string' }],
-  }));
-  ok(await req('POST', '/api/admin/collections', admin, {
-    name: 'visits', fields: [{ name: 'note', type: 'string' }, { name: 'vault', type: 'relation', target: 'vaults' }],
-  }));
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'vaults',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'pin', type: 'integer' },
+        { name: 'code', type: 'string' },
+      ],
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/collections', admin, {
+      name: 'visits',
+      fields: [
+        { name: 'note', type: 'string' },
+        { name: 'vault', type: 'relation', target: 'vaults' },
+      ],
+    }),
+  );
   ok(await req('POST', '/api/admin/roles', admin, { name: 'keeper' }));
   ok(await req('PUT', `/api/admin/users/${id}/roles`, admin, { roles: ['keeper'] }), 204);
   // Keepers read the title of their own vaults only; they may update and delete every vault, pin and code included.
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'keeper', collection: 'vaults', actions: ['view', 'export'], fields: ['title'], scope: { createdBy: '$user.id' } }));
-  ok(await req('POST', '/api/admin/grants', admin, { role: 'keeper', collection: 'vaults', actions: ['create', 'update', 'delete'], fields: ['title', 'pin', 'code'] }));
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'keeper',
+      collection: 'vaults',
+      actions: ['view', 'export'],
+      fields: ['title'],
+      scope: { createdBy: '$user.id' },
+    }),
+  );
+  ok(
+    await req('POST', '/api/admin/grants', admin, {
+      role: 'keeper',
+      collection: 'vaults',
+      actions: ['create', 'update', 'delete'],
+      fields: ['title', 'pin', 'code'],
+    }),
+  );
   ok(await req('POST', '/api/admin/grants', admin, { role: 'keeper', collection: 'visits', actions: ['view'], fields: ['note', 'vault'] }));
   keeper = (await login(t, 'keeper', 'Brass-lock-tumbler-7781')).token;
   ok(await req('POST', '/api/collections/vaults/records', keeper, { title: 'mine-1', pin: 1111, code: 'a' }));
@@ -53,7 +81,10 @@ test('write-filter oracle: a field the caller may write but not read is refused 
     ['list on pin', () => req('GET', `/api/collections/vaults/records${q({ filter: JSON.stringify({ pin: 4321 }) })}`, keeper)],
     ['list sorted by pin', () => req('GET', `/api/collections/vaults/records${q({ sort: 'pin' })}`, keeper)],
     ['aggregate on pin', () => req('GET', `/api/collections/vaults/records/aggregate${q({ metrics: 'max:pin' })}`, keeper)],
-    ['aggregate filtered on pin', () => req('GET', `/api/collections/vaults/records/aggregate${q({ metrics: 'count', filter: JSON.stringify({ pin: 4321 }) })}`, keeper)],
+    [
+      'aggregate filtered on pin',
+      () => req('GET', `/api/collections/vaults/records/aggregate${q({ metrics: 'count', filter: JSON.stringify({ pin: 4321 }) })}`, keeper),
+    ],
     ['export filtered on pin', () => req('GET', `/api/collections/vaults/records/export${q({ filter: JSON.stringify({ pin: 4321 }) })}`, keeper)],
     ['relation path to pin', () => req('GET', `/api/collections/visits/records${q({ filter: JSON.stringify({ 'vault.pin': 4321 }) })}`, keeper)],
   ];
@@ -64,7 +95,13 @@ test('write-filter oracle: a field the caller may write but not read is refused 
   }
   // Nothing was changed by the refused attempts.
   const all = await req('GET', '/api/collections/vaults/records', admin);
-  assert.deepEqual(all.json().items.map((x: { title: string }) => x.title).sort(), ['mine-1', 'mine-2', 'theirs']);
+  assert.deepEqual(
+    all
+      .json()
+      .items.map((x: { title: string }) => x.title)
+      .sort(),
+    ['mine-1', 'mine-2', 'theirs'],
+  );
 });
 
 test('write-filter oracle: a bulk filter matches only records the caller can view, so its count reveals nothing outside', async () => {
@@ -80,7 +117,13 @@ test('write-filter oracle: a bulk filter matches only records the caller can vie
   const del = await req('POST', '/api/collections/vaults/records/bulk-delete', keeper, { filter: { title: 'mine-2' } });
   assert.equal(del.json().deleted, 1);
   const left = await req('GET', '/api/collections/vaults/records', admin);
-  assert.deepEqual(left.json().items.map((x: { title: string; code: string }) => `${x.title}:${x.code}`).sort(), ['mine-1:z', 'theirs:c']);
+  assert.deepEqual(
+    left
+      .json()
+      .items.map((x: { title: string; code: string }) => `${x.title}:${x.code}`)
+      .sort(),
+    ['mine-1:z', 'theirs:c'],
+  );
   // An administrator filters on anything.
   const adm = await req('POST', '/api/collections/vaults/records/bulk-update', admin, { filter: { pin: 4321 }, set: { title: 'theirs' } });
   assert.equal(adm.json().updated, 1);

@@ -18,13 +18,16 @@ afterEach(() => t.close());
 
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 
-test('account lock sessions: an administrator\'s lock ends the user\'s sessions for good, also after the unlock', async () => {
+test("account lock sessions: an administrator's lock ends the user's sessions for good, also after the unlock", async () => {
   const alice = (await login(t, 'alice', PW)).token;
   assert.equal((await me(alice)).statusCode, 200);
   const lock = await t.app.inject({ method: 'POST', url: `/api/admin/users/${aliceId}/lock`, headers: bearer(admin), payload: { reason: 'stolen laptop' } });
   assert.equal(lock.statusCode, 204, lock.body);
   assert.equal((await me(alice)).statusCode, 401);
-  assert.ok((await events(t, admin, 'session.ended')).some((e) => e.details?.reason === 'account_locked'), 'the ending is recorded');
+  assert.ok(
+    (await events(t, admin, 'session.ended')).some((e) => e.details?.reason === 'account_locked'),
+    'the ending is recorded',
+  );
   assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${aliceId}/unlock`, headers: bearer(admin) })).statusCode, 204);
   // The lock is lifted, but the session it ended stays ended.
   const after = await me(alice);
@@ -37,7 +40,7 @@ test('account lock sessions: an administrator\'s lock ends the user\'s sessions 
 test('account lock sessions: an automatic lock (anyone can trigger it) only suspends the sessions; they work again when it expires', async () => {
   const alice = (await login(t, 'alice', PW)).token;
   for (let i = 0; i < 3; i++) {
-    assert.equal((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'guess-' + i } })).statusCode, 401);
+    assert.equal((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: `guess-${i}` } })).statusCode, 401);
   }
   const locked = await me(alice);
   assert.equal(locked.statusCode, 401);
@@ -48,7 +51,7 @@ test('account lock sessions: an automatic lock (anyone can trigger it) only susp
 
 test('account lock sessions: an automatic lock lifted by an administrator gives the sessions back', async () => {
   const alice = (await login(t, 'alice', PW)).token;
-  for (let i = 0; i < 3; i++) await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'guess-' + i } });
+  for (let i = 0; i < 3; i++) await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: `guess-${i}` } });
   assert.equal((await me(alice)).json().error.code, 'ACCOUNT_LOCKED');
   assert.equal((await t.app.inject({ method: 'POST', url: `/api/admin/users/${aliceId}/unlock`, headers: bearer(admin) })).statusCode, 204);
   assert.equal((await me(alice)).statusCode, 200);

@@ -53,7 +53,10 @@ test('redis reply errors: WRONGTYPE and script errors at a budget key answer 503
   await redis.del(readWindowKey(ip));
   await redis.hset(readWindowKey(ip, -1), 'a', 'b');
   assertUnavailable(await me(ip), 'WRONGTYPE on GET');
-  assert.ok(t.logs.some((l) => l.includes('WRONGTYPE')), 'the reply is logged as the internal reason');
+  assert.ok(
+    t.logs.some((l) => l.includes('WRONGTYPE')),
+    'the reply is logged as the internal reason',
+  );
   // A previous window that is not an integer would count as nothing (an open budget): it fails closed too.
   await redis.del(readWindowKey(ip, -1));
   await redis.set(readWindowKey(ip, -1), 'lots');
