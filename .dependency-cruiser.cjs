@@ -52,7 +52,7 @@ module.exports = {
       severity: 'error',
       comment: 'Configuration sits below every feature; features declare their settings areas with it.',
       from: { path: '^src/config/' },
-      to: { path: '^src/(auth|access|records|edge|http|mail|audit|shared-state)/' },
+      to: { path: '^src/(auth|access|records|edge|http|mail|shared-state)/' },
     },
   ],
   options: {

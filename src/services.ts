@@ -113,10 +113,10 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     await redis.connected;
     shared = redis;
   }
-  const settings = new SettingsStore(db, settingsSeeds(config));
   const securityLog = new SecurityLog(db, now);
+  const settings = new SettingsStore(db, securityLog, now, settingsSeeds(config));
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
-  const keys = new KeyRing(db, config.appKey, now, opts.keyCacheMs);
+  const keys = new KeyRing(db, securityLog, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
   const locks = new AccountLocks(db, durable, securityLog, now);
   const spread = new SpreadDetector(shared, settings, securityLog, now);

@@ -39,6 +39,12 @@ export class AccountLocks {
     return { lockedUntil: row.locked_until };
   }
 
+  /** True while an administrator's lock holds: such accounts get no self-service reset mail. */
+  async lockedByAdministrator(userId: string): Promise<boolean> {
+    const row = await this.db.selectFrom('account_locks').select(['locked_by', 'locked_until']).where('user_id', '=', userId).executeTakeFirst();
+    return !!row && row.locked_by !== null && (row.locked_until === null || row.locked_until > this.now());
+  }
+
   /**
    * Locks an account: by an administrator (`by` set: until unlocked) or by the lockout (`by` null).
    * An automatic lock never replaces an administrator's. Runs in `db` when that is a transaction

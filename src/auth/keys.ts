@@ -1,5 +1,6 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
-import type { Db } from '../db/index.js';
+import { inTransaction, type Db } from '../db/index.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
 
 /**
  * The signing key ring (AUTH-1). Only key ids live in the database; each key is derived
@@ -28,6 +29,7 @@ export class KeyRing {
 
   constructor(
     private readonly db: Db,
+    private readonly log: SecurityLog,
     private readonly appKey: string,
     /** The service clock: cache ages are measured with it, so tests can move it. */
     private readonly now: () => number,
@@ -53,10 +55,14 @@ export class KeyRing {
   /**
    * Rotates (see rotateKey) and drops this instance's cache at once, so the very next token is signed
    * with the new key here; other instances re-read within KEY_RING_MAX_STALENESS_MS, or at once when
-   * they meet a token with the new kid.
+   * they meet a token with the new kid. The rotation and its `key.rotated` event share one transaction.
    */
-  async rotate(): Promise<{ kid: string; retired: string[] }> {
-    const r = await rotateKey(this.db, this.now());
+  async rotate(ctx: EventContext): Promise<{ kid: string; retired: string[] }> {
+    const r = await this.db.transaction().execute(async (trx) => {
+      const rotated = await rotateKey(trx, this.now());
+      await this.log.record(ctx, { type: 'key.rotated', outcome: 'success', details: { kid: rotated.kid, retired: rotated.retired } }, trx);
+      return rotated;
+    });
     await this.load(true);
     return r;
   }
@@ -109,10 +115,10 @@ export class KeyRing {
   }
 }
 
-/** Adds a new key and retires the active ones, in one transaction. Returns the new kid. */
+/** Adds a new key and retires the active ones, in one transaction (`db`'s when it is one). Returns the new kid. */
 export async function rotateKey(db: Db, now: number): Promise<{ kid: string; retired: string[] }> {
   const kid = `k${now.toString(36)}${randomBytes(6).toString('base64url')}`;
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const active = await trx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).execute();
     await trx.updateTable('signing_keys').set({ retired_at: now }).where('retired_at', 'is', null).execute();
     await trx.insertInto('signing_keys').values({ kid, created_at: now, retired_at: null }).execute();

@@ -6,7 +6,6 @@ import { ConfigError, loadConfig, type AppConfig } from '../app-config.js';
 import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
-import { rotateKey } from '../auth/keys.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
@@ -231,8 +230,7 @@ export async function main(argv: string[]): Promise<number> {
       });
     case 'keys rotate':
       return withServices(async (s) => {
-        const r = await rotateKey(s.db, s.now());
-        await s.securityLog.record({ actor: CLI_ACTOR }, { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
+        const r = await s.keys.rotate({ actor: CLI_ACTOR });
         process.stdout.write(`new signing key ${r.kid}; retired ${r.retired.join(', ') || 'none'} (they verify until their tokens can no longer be renewed)\n`);
         return 0;
       });

@@ -2,11 +2,13 @@ import type { Static, TObject } from 'typebox';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { SettingsArea } from './settings-area.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
 
 export type { SettingsArea } from './settings-area.js';
 
 /**
- * Runtime settings edited by administrators (audited by the caller), over the env-seeded defaults.
+ * Runtime settings edited by administrators, over the env-seeded defaults; each change is stored with its
+ * `settings.changed` event.
  * Read from the database on each use, so a change reaches every instance at the next request.
  */
 export class SettingsStore {
@@ -16,6 +18,8 @@ export class SettingsStore {
    */
   constructor(
     private readonly db: Db,
+    private readonly log: SecurityLog,
+    private readonly now: () => number,
     private readonly seeds: Readonly<Record<string, object>> = {},
   ) {}
 
@@ -35,12 +39,24 @@ export class SettingsStore {
     return area.check(merged).length === 0 ? merged : ({ ...defaults } as Static<S>);
   }
 
-  /** Validates the merged value, stores the overrides, returns [before, after]. */
   /**
-   * Changes an area, checked as a whole. `audit` writes the change's audit event in the same
-   * transaction, so a change is never stored without its record, nor recorded without being stored.
+   * An administrator's change to an area, checked as a whole, stored with its `settings.changed` event
+   * (the values before and after) in one transaction: never stored without its record, nor recorded
+   * without being stored. Returns the new value.
    */
-  async update<S extends TObject>(
+  async change<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, ctx: EventContext): Promise<Static<S>> {
+    const [, after] = await this.write(area, patch, ctx.actor.id, this.now(), (before, changed, trx) =>
+      this.log.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after: changed } }, trx),
+    );
+    return after;
+  }
+
+  /** Seeds an area without an event (provisioning before anyone can sign in; tests). Returns [before, after]. */
+  async update<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, actorId: string | null, now: number): Promise<[Static<S>, Static<S>]> {
+    return this.write(area, patch, actorId, now);
+  }
+
+  private async write<S extends TObject>(
     area: SettingsArea<S>,
     patch: Partial<Static<S>>,
     actorId: string | null,

@@ -127,9 +127,15 @@ export class IpRuleService {
       created_by: ctx.actor.id,
     };
     await this.guardSelf({ ...current, rules: [...current.rules, { ...row, range }] }, requesterIp);
-    await this.db.insertInto('ip_rules').values(row).execute();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('ip_rules').values(row).execute();
+      await this.log.record(
+        ctx,
+        { type: 'ip_rule.created', outcome: 'success', details: { id: row.id, action: row.action, cidr: row.cidr, scope: row.scope } },
+        trx,
+      );
+    });
     this.invalidate();
-    await this.log.record(ctx, { type: 'ip_rule.created', outcome: 'success', details: { id: row.id, action: row.action, cidr: row.cidr, scope: row.scope } });
     return row;
   }
 
@@ -138,9 +144,15 @@ export class IpRuleService {
     const rule = current.rules.find((r) => r.id === id);
     if (!rule) throw new AppError('NOT_FOUND');
     await this.guardSelf({ ...current, rules: current.rules.filter((r) => r.id !== id) }, requesterIp);
-    await this.db.deleteFrom('ip_rules').where('id', '=', id).execute();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('ip_rules').where('id', '=', id).execute();
+      await this.log.record(
+        ctx,
+        { type: 'ip_rule.deleted', outcome: 'success', details: { id, action: rule.action, cidr: rule.cidr, scope: rule.scope } },
+        trx,
+      );
+    });
     this.invalidate();
-    await this.log.record(ctx, { type: 'ip_rule.deleted', outcome: 'success', details: { id, action: rule.action, cidr: rule.cidr, scope: rule.scope } });
   }
 
   /** Checks a geo settings change the same way. */

@@ -25,12 +25,11 @@ export class ExpiryGate {
     const status = this.d.policy.expiry(user, policy);
     const code = user.must_change_password === 1 ? 'PASSWORD_CHANGE_REQUIRED' : status.expired ? 'PASSWORD_EXPIRED' : null;
     if (code !== null) {
-      const { token, expiresAt } = await issueToken(this.d.db, user.id, 'change', CHANGE_STEP_VALIDITY, null, this.d.now());
-      await this.d.log.record(ctx, {
-        type: 'auth.login',
-        outcome: 'failure',
-        subjectId: user.id,
-        details: { reason: code === 'PASSWORD_EXPIRED' ? 'password_expired' : 'password_change_required' },
+      const reason = code === 'PASSWORD_EXPIRED' ? 'password_expired' : 'password_change_required';
+      const { token, expiresAt } = await this.d.db.transaction().execute(async (trx) => {
+        const issued = await issueToken(trx, user.id, 'change', CHANGE_STEP_VALIDITY, null, this.d.now());
+        await this.d.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason } }, trx);
+        return issued;
       });
       throw new AppError(code, { changeToken: token, changeTokenExpiresAt: new Date(expiresAt).toISOString() }, code.toLowerCase());
     }

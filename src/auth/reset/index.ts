@@ -94,15 +94,7 @@ export class PasswordResetService {
       .selectAll()
       .where(who.username !== undefined ? 'username' : 'email', '=', ident)
       .executeTakeFirst();
-    const adminLock = user
-      ? await this.d.db
-          .selectFrom('account_locks')
-          .select('user_id')
-          .where('user_id', '=', user.id)
-          .where('locked_by', 'is not', null)
-          .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '>', this.d.now())]))
-          .executeTakeFirst()
-      : undefined;
+    const adminLock = user ? await this.d.locks.lockedByAdministrator(user.id) : false;
     const reason = !user
       ? 'unknown_account'
       : user.status !== 'active'
@@ -152,8 +144,22 @@ export class PasswordResetService {
   private async mailLink(user: UsersTable, kind: LinkKind, validity: number, createdBy: string | null, ctx: EventContext): Promise<{ expiresAt: number }> {
     let issued: { token: string; expiresAt: number };
     try {
-      // Issued only while user.email is still the user's address (an email change voids links).
-      issued = await issueToken(this.d.db, user.id, kind, validity, createdBy, this.d.now(), user.email!);
+      // Issued only while user.email is still the user's address (an email change voids links); the
+      // link and its event commit together.
+      issued = await this.d.db.transaction().execute(async (trx) => {
+        const i = await issueToken(trx, user.id, kind, validity, createdBy, this.d.now(), user.email!);
+        await this.d.log.record(
+          ctx,
+          {
+            type: 'password.link_sent',
+            outcome: 'success',
+            subjectId: user.id,
+            details: { kind, expiresAt: new Date(i.expiresAt).toISOString(), via: this.d.mailer.kind },
+          },
+          trx,
+        );
+        return i;
+      });
     } catch (e) {
       if (e instanceof LinkAddressChanged) throw new AppError('CONFLICT', { field: 'email' }, 'email changed while issuing a link');
       throw e;
@@ -162,12 +168,6 @@ export class PasswordResetService {
     const page = kind === 'invitation' ? 'accept-invitation' : 'reset-password';
     // The token travels in the fragment, which browsers never send to a server or in a Referer.
     const msg = render(kind, user.email!, { username: user.username, link: `${this.d.publicUrl}/${page}#token=${token}`, expiresAt });
-    await this.d.log.record(ctx, {
-      type: 'password.link_sent',
-      outcome: 'success',
-      subjectId: user.id,
-      details: { kind, expiresAt: new Date(expiresAt).toISOString(), via: this.d.mailer.kind },
-    });
     this.d.tasks.run(`mail-${kind}`, () => this.d.mailer.send(msg));
     return { expiresAt };
   }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../../db/index.js';
+import { inTransaction, type Db } from '../../db/index.js';
 import type { PasswordTokensTable } from '../../db/types.js';
 
 export type LinkTokenKind = PasswordTokensTable['kind'];
@@ -81,7 +81,7 @@ export async function issueToken(
 ): Promise<{ token: string; expiresAt: number }> {
   const t = newLinkToken();
   const expiresAt = now + validitySeconds * 1000;
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     if (sentTo !== undefined) {
       const still = await trx
         .updateTable('users')

@@ -75,6 +75,14 @@ export class SessionService {
     return this.ender.endUserSessions(userId, reason, ctx, exceptSessionId, db);
   }
 
+  logout(sessionId: string, userId: string, ctx: EventContext): Promise<void> {
+    return this.ender.logout(sessionId, userId, ctx);
+  }
+
+  logoutAll(userId: string, ctx: EventContext): Promise<number> {
+    return this.ender.logoutAll(userId, ctx);
+  }
+
   /**
    * Ends one of the user's own live sessions; false when there is none of that id for this user
    * (another user's session answers like a missing one).

@@ -22,6 +22,23 @@ export class SessionEnder {
     return inTransaction(db, (trx) => this.endUserSessionsIn(userId, reason, ctx, exceptSessionId, trx));
   }
 
+  /** The user signs out: the session ends with its `session.ended` and `auth.logout` events, in one transaction. */
+  async logout(sessionId: string, userId: string, ctx: EventContext): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.endSessionIn(sessionId, 'logout', ctx, trx);
+      await this.log.record(ctx, { type: 'auth.logout', outcome: 'success', subjectId: userId, details: { sessionId } }, trx);
+    });
+  }
+
+  /** The user signs out everywhere: every session ends, with the events, in one transaction. Returns how many. */
+  async logoutAll(userId: string, ctx: EventContext): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const ended = await this.endUserSessionsIn(userId, 'logout_all', ctx, undefined, trx);
+      await this.log.record(ctx, { type: 'auth.logout_all', outcome: 'success', subjectId: userId, details: { ended } }, trx);
+      return ended;
+    });
+  }
+
   private async endSessionIn(sessionId: string, reason: string, ctx: EventContext, db: Db): Promise<boolean> {
     const res = await db
       .updateTable('sessions')

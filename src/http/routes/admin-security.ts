@@ -56,10 +56,7 @@ export function settingsRoutes<S extends TObject>(
     async (req): Promise<unknown> => {
       const ctx = actorContext(req);
       if (guard) await guard({ ...(await s.settings.get(area)), ...(req.body as Partial<T>) }, req);
-      const [, after] = await s.settings.update(area, req.body as Partial<T>, ctx.actor.id, s.now(), (before, changed, trx) =>
-        s.securityLog.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after: changed } }, trx),
-      );
-      return after;
+      return s.settings.change(area, req.body as Partial<T>, ctx);
     },
   );
 }
@@ -148,9 +145,7 @@ export const adminSecurityRoutes =
         schema: { tags: ['admin: keys'], response: { 200: Type.Object({ kid: Type.String() }), ...errorResponses } },
       },
       async (req) => {
-        const r = await s.keys.rotate();
-        await s.securityLog.record(actorContext(req), { type: 'key.rotated', outcome: 'success', details: { kid: r.kid, retired: r.retired } });
-        return { kid: r.kid };
+        return { kid: (await s.keys.rotate(actorContext(req))).kid };
       },
     );
   };

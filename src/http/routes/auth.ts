@@ -129,20 +129,13 @@ export const authRoutes =
 
     app.post('/logout', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
       const auth = requireAuth(req);
-      await s.sessions.endSession(auth.session.id, 'logout', actorContext(req));
-      await s.securityLog.record(actorContext(req), {
-        type: 'auth.logout',
-        outcome: 'success',
-        subjectId: auth.user.id,
-        details: { sessionId: auth.session.id },
-      });
+      await s.sessions.logout(auth.session.id, auth.user.id, actorContext(req));
       endCurrent(reply);
     });
 
     app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
       const auth = requireAuth(req);
-      const n = await s.sessions.endUserSessions(auth.user.id, 'logout_all', actorContext(req));
-      await s.securityLog.record(actorContext(req), { type: 'auth.logout_all', outcome: 'success', subjectId: auth.user.id, details: { ended: n } });
+      await s.sessions.logoutAll(auth.user.id, actorContext(req));
       endCurrent(reply);
     });
 
