@@ -4,10 +4,9 @@
  */
 export class BackgroundTasks {
   private readonly pending = new Set<Promise<void>>();
-  /** Set by the HTTP layer to its logger; the default writes one JSON line to stderr. */
-  onError: (task: string, err: unknown) => void = (task, err) => {
-    process.stderr.write(`${JSON.stringify({ level: 50, msg: 'background task failed', task, err: errorSummary(err) })}\n`);
-  };
+
+  /** @param onError reports a task's failure (the process logger, with errorSummary). */
+  constructor(private readonly onError: (task: string, err: unknown) => void) {}
 
   run(task: string, fn: () => Promise<void>): void {
     const p = (async () => {

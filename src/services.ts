@@ -14,7 +14,9 @@ import { PasswordPolicyService } from './auth/password-policy/index.js';
 import { PasswordResetService } from './auth/reset/index.js';
 import { ExpiryGate } from './auth/reset/expiry-gate.js';
 import { createMailer, type Mailer } from './mail/index.js';
-import { BackgroundTasks } from './background.js';
+import { BackgroundTasks, errorSummary } from './background.js';
+import { createLogger } from './logger.js';
+import type { DestinationStream, Logger } from 'pino';
 import { KeyRing, ensureKey } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
 import { SessionService } from './auth/session/index.js';
@@ -39,10 +41,14 @@ export interface ServiceOptions {
   redisPrefix?: string;
   /** How long the key ring is cached, ms. */
   keyCacheMs?: number;
+  /** Where JSON logs go; stdout by default. Tests capture them. */
+  logStream?: DestinationStream;
 }
 
 export interface Services {
   config: AppConfig;
+  /** The process's JSON logger (src/logger.ts); the HTTP layer logs through a child of it. */
+  logger: Logger;
   db: Db;
   dialect: Dialect;
   now: () => number;
@@ -127,7 +133,9 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const access = new AccessStore(db, collections, securityLog, now);
   const records = new RecordService(db, collections, access, securityLog, now, handle.dialect);
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
-  const tasks = new BackgroundTasks();
+  const logger = createLogger(config.logLevel, opts.logStream);
+  // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
+  const tasks = new BackgroundTasks((task, err) => logger.error({ task, err: errorSummary(err) }, 'background task failed'));
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, locks, [
@@ -166,6 +174,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   );
   return {
     config,
+    logger,
     db,
     dialect: handle.dialect,
     now,

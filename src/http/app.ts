@@ -1,11 +1,10 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import sjson from 'secure-json-parse';
 import { randomUUID } from 'node:crypto';
-import type { DestinationStream } from 'pino';
 import type { Services } from '../services.js';
 import { AppError, ERRORS, type ErrorCode } from '../errors.js';
 import { errorBody } from './errors.js';
@@ -26,29 +25,6 @@ import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js
 import { recordRoutes } from './routes/records.js';
 import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
 
-/** Paths redacted from every log line: credentials in headers and any secret-named body field. */
-export const LOG_REDACT = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-xsrf-token"]',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-  '*.password',
-  '*.currentPassword',
-  '*.newPassword',
-  '*.token',
-  '*.xsrfToken',
-  '*.secret',
-  '*.passwordHash',
-  '*.changeToken',
-];
-
-export interface AppOptions {
-  /** Where JSON logs go; stdout by default. Tests capture them. */
-  logStream?: DestinationStream;
-}
-
 /** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
 function makeValidators() {
   const common = { allErrors: false, removeAdditional: false as const, useDefaults: true, strict: false };
@@ -59,15 +35,14 @@ function makeValidators() {
   return (httpPart: string | undefined) => (httpPart === 'body' ? body : query);
 }
 
-export async function buildApp(s: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const logger: FastifyServerOptions['logger'] = {
-    level: s.config.logLevel,
-    redact: { paths: LOG_REDACT, censor: '[redacted]' },
-    serializers: { req: serializeRequest as never },
-    ...(opts.logStream ? { stream: opts.logStream } : {}),
-  };
+export async function buildApp(s: Services): Promise<FastifyInstance> {
+  // The services' logger (src/logger.ts), with what HTTP adds: the request without query values, the status.
+  const loggerInstance: FastifyBaseLogger = s.logger.child(
+    {},
+    { serializers: { req: serializeRequest as never, res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }) } },
+  );
   const app = Fastify({
-    logger,
+    loggerInstance,
     bodyLimit: s.config.bodyLimit,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

@@ -80,7 +80,14 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
   };
   const { config } = loadConfig(env, { generateKey: false });
   const clock = o.clock ?? o.peerOf?.clock ?? new Clock();
-  const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: o.keyCacheMs ?? 0 });
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: o.keyCacheMs ?? 0, logStream: stream });
   if (!o.peerOf) {
     await ensureRootUser(s);
     // Every test signs in from 127.0.0.1 under a frozen clock: lift the per-address budgets unless
@@ -90,14 +97,7 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
       await s.settings.update(rateLimitArea, high, null, clock.now());
     }
   }
-  const logs: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
-  const app = await buildApp(s, { logStream: stream });
+  const app = await buildApp(s);
   await app.ready();
   return {
     app,
@@ -174,11 +174,13 @@ export function cookies(res: Res): Record<string, { value: string; attrs: string
 /**
  * The preamble of a test file: an app (one per file, or a fresh one per test with `perTest`), root
  * signed in, closed afterwards. `set` hands the app and root's token to the file's variables.
+ * `o` may be a function, called when the hook runs, for options known only then (the URL of an SMTP
+ * server started by an earlier `before`).
  */
-export function useApp(set: (t: TestApp, admin: string) => void, o: MakeOptions = {}, perTest = false): void {
+export function useApp(set: (t: TestApp, admin: string) => void, o: MakeOptions | (() => MakeOptions) = {}, perTest = false): void {
   let app: TestApp | undefined;
   (perTest ? beforeEach : before)(async () => {
-    app = await makeApp(o);
+    app = await makeApp(typeof o === 'function' ? o() : o);
     set(app, (await login(app)).token);
   });
   (perTest ? afterEach : after)(() => app?.close());

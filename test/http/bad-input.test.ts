@@ -101,7 +101,7 @@ test('unknown routes: 401 to strangers (no route map), the standard 404 body to 
 });
 
 test('a 5xx carries no stack trace, SQL or internal message, and the server keeps serving', async () => {
-  const app = await buildApp(t.s, { logStream: { write() {} } as never });
+  const app = await buildApp(t.s);
   app.get('/boom', { config: { auth: 'public' } }, async () => {
     throw new Error('SQLITE_ERROR: near "DROP": syntax error in SELECT * FROM users');
   });

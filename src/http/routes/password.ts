@@ -2,7 +2,6 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
-import { errorSummary } from '../../background.js';
 import { publicPolicy, PublicPasswordPolicySchema } from '../../auth/password-policy/schema.js';
 import { FORGOT_ANSWER } from '../../auth/reset/index.js';
 import { AppError } from '../../errors.js';
@@ -22,8 +21,6 @@ export const passwordRoutes =
     const config = { auth: 'public' as const };
     // Reset routes have their own budget per address (EDGE-4), apart from sign-in.
     const signInConfig = { auth: 'public' as const, rateLimit: 'reset' as const };
-    // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
-    s.tasks.onError = (task, err) => plain.log.error({ task, err: errorSummary(err) }, 'background task failed');
 
     app.get(
       '/policy',
