@@ -22,6 +22,7 @@ import { TokenService } from './auth/tokens.js';
 import { SessionService } from './auth/session/index.js';
 import { PasswordCredential } from './auth/credentials/password.js';
 import { UserService } from './auth/users.js';
+import { UserAdministration } from './auth/user-admin.js';
 import { LockoutService, SpreadDetector } from './auth/lockout.js';
 import { AccountLocks } from './auth/account-locks.js';
 import { GeoIp } from './edge/geoip.js';
@@ -69,6 +70,8 @@ export interface Services {
   /** The ways of proving identity; each ends in `sessions.create` (password today). */
   credentials: { password: PasswordCredential };
   users: UserService;
+  /** User administration through the API: the rules that depend on who administers. */
+  userAdmin: UserAdministration;
   lockout: LockoutService;
   locks: AccountLocks;
   spread: SpreadDetector;
@@ -190,6 +193,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     sessions,
     credentials,
     users,
+    userAdmin: new UserAdministration(users, passwordReset),
     lockout,
     locks,
     spread,

@@ -18,9 +18,7 @@ export const adminUserRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['admin: users'];
     const config = { permission: 'users.manage' as const };
-    const onlyAdminsMakeAdmins = async (req: FastifyRequest, isAdmin: boolean | undefined): Promise<void> => {
-      if (isAdmin !== undefined && !(await powerOf(req, s)).admin) throw new AppError('PRIVILEGE_ESCALATION', { subject: 'user', exceeds: 'administrator' });
-    };
+    const administrator = async (req: FastifyRequest) => ({ ctx: actorContext(req), isAdmin: (await powerOf(req, s)).admin });
 
     const found = async (id: string) => {
       const u = await s.users.get(id);
@@ -72,13 +70,7 @@ export const adminUserRoutes =
         },
       },
       async (req, reply) => {
-        const { invite, ...input } = req.body;
-        await onlyAdminsMakeAdmins(req, input.isAdmin);
-        if (invite && (input.password !== undefined || input.passwordHash !== undefined || input.ssoOnly || !input.email)) {
-          throw new AppError('VALIDATION_FAILED', { message: 'an invitation needs an email and no password' });
-        }
-        const u = await s.users.create(input, actorContext(req));
-        if (invite) await s.passwordReset.sendLink(u.id, 'invitation', actorContext(req));
+        const u = await s.userAdmin.create(req.body, await administrator(req));
         reply.code(201);
         return { user: publicUser(u) };
       },
@@ -116,8 +108,7 @@ export const adminUserRoutes =
         },
       },
       async (req) => {
-        await onlyAdminsMakeAdmins(req, req.body.isAdmin);
-        return { user: publicUser(await s.users.update(req.params.id, req.body, actorContext(req))) };
+        return { user: publicUser(await s.userAdmin.update(req.params.id, req.body, await administrator(req))) };
       },
     );
 
