@@ -100,7 +100,9 @@ export class UserService {
    * failing sign-ins, only suspends the sessions (the account stage refuses them while it holds).
    */
   async lockByAdministrator(userId: string, reason: string, ctx: EventContext): Promise<void> {
+    if (ctx.actor.id === userId) throw new AppError('CANNOT_MODIFY_SELF');
     await this.db.transaction().execute(async (trx) => {
+      if (!(await trx.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst())) throw new AppError('NOT_FOUND');
       await this.locks.lock(userId, reason, null, ctx.actor.id, ctx, trx);
       await this.sessions.endUserSessions(userId, 'account_locked', ctx, undefined, trx);
     });

@@ -3,6 +3,7 @@ import type { SessionsTable, UsersTable } from '../../db/types.js';
 import type { SharedState } from '../../shared-state/index.js';
 import type { SettingsStore } from '../../config/settings.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
+import { AppError } from '../../errors.js';
 import type { TokenService } from '../tokens.js';
 import type { AccountLocks } from '../account-locks.js';
 import { SessionCreator, type SessionRequest, type SignInGate } from './create.js';
@@ -100,7 +101,8 @@ export class SessionService {
   }
 
   /** Sets the role a session acts with (null: the union of held roles), with its audit event, in one transaction. */
-  async setActiveRole(session: { id: string; user_id: string }, role: string | null, ctx: EventContext): Promise<void> {
+  async setActiveRole(session: { id: string; user_id: string }, role: string | null, held: readonly string[], ctx: EventContext): Promise<void> {
+    if (role !== null && !held.includes(role)) throw new AppError('ROLE_NOT_HELD');
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('sessions').set({ active_role: role }).where('id', '=', session.id).execute();
       await this.log.record(

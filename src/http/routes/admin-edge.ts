@@ -133,10 +133,7 @@ export const adminEdgeRoutes =
         },
       },
       async (req, reply) => {
-        const ctx = actorContext(req);
-        if (ctx.actor.id === req.params.id) throw new AppError('CANNOT_MODIFY_SELF');
-        if (!(await s.users.get(req.params.id))) throw new AppError('NOT_FOUND');
-        await s.users.lockByAdministrator(req.params.id, req.body.reason, ctx);
+        await s.users.lockByAdministrator(req.params.id, req.body.reason, actorContext(req));
         reply.code(204);
       },
     );
