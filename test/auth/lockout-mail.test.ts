@@ -1,28 +1,32 @@
 // AUTH-9 with LOCKOUT_MAIL_RESET: a lock mails a reset link (real SMTP server); spending it lifts the lock.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+import { bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
 import { TestSmtp, linkToken } from '../helpers/smtp.js';
 
 let t: TestApp;
 let smtp: TestSmtp;
 let admin: string;
-before(async () => {
-  smtp = await new TestSmtp().start();
-  t = await makeApp({
-    env: {
-      SMTP_URL: smtp.url,
-      MAIL_FROM: 'noreply@example.org',
-      PUBLIC_URL: 'https://palisade.example.org',
-      LOCKOUT_MAX_ATTEMPTS: '3',
-      LOCKOUT_DURATION: '0',
-      LOCKOUT_MAIL_RESET: 'true',
-    },
-  });
-  admin = (await login(t)).token;
-});
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  async () => {
+    smtp = await new TestSmtp().start();
+    return {
+      env: {
+        SMTP_URL: smtp.url,
+        MAIL_FROM: 'noreply@example.org',
+        PUBLIC_URL: 'https://palisade.example.org',
+        LOCKOUT_MAX_ATTEMPTS: '3',
+        LOCKOUT_DURATION: '0',
+        LOCKOUT_MAIL_RESET: 'true',
+      },
+    };
+  },
+);
 after(async () => {
-  await t.close();
   await smtp.stop();
 });
 

@@ -1,18 +1,21 @@
 // AUTH-9 lockout. Bug classes: online guessing, lock bypass through other methods, user enumeration
 // through lock answers.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
 const PW = 'Guarded-secret-771';
-beforeEach(async () => {
-  t = await makeApp({ env: { LOCKOUT_MAX_ATTEMPTS: '3', LOCKOUT_INTERVAL: '10m', LOCKOUT_DURATION: '15m' } });
-  admin = (await login(t)).token;
-  await createUser(t, admin, 'alice', PW, { email: 'alice@example.org' });
-});
-afterEach(() => t.close());
+useApp(
+  async (app, token) => {
+    t = app;
+    admin = token;
+    await createUser(t, admin, 'alice', PW, { email: 'alice@example.org' });
+  },
+  { env: { LOCKOUT_MAX_ATTEMPTS: '3', LOCKOUT_INTERVAL: '10m', LOCKOUT_DURATION: '15m' } },
+  true,
+);
 
 const attempt = (username: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
 const byEmail = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password } });

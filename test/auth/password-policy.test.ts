@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, ROOT, type TestApp } from '../helpers/app.js';
+import { login, bearer, createUser, events, ROOT, type TestApp, useApp } from '../helpers/app.js';
 import { TestSmtp, linkToken } from '../helpers/smtp.js';
 
 /**
@@ -14,15 +14,19 @@ let t: TestApp;
 let smtp: TestSmtp;
 let admin: string;
 
-before(async () => {
-  smtp = await new TestSmtp().start();
-  t = await makeApp({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', PUBLIC_URL: 'https://palisade.example.org' } });
-  admin = (await login(t)).token;
-  userId = await createUser(t, admin, USER.username, current, { email: USER.email });
-});
+useApp(
+  async (app, token) => {
+    t = app;
+    admin = token;
+    userId = await createUser(t, admin, USER.username, current, { email: USER.email });
+  },
+  async () => {
+    smtp = await new TestSmtp().start();
+    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', PUBLIC_URL: 'https://palisade.example.org' } };
+  },
+);
 
 after(async () => {
-  await t.close();
   await smtp.stop();
 });
 

@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, cliEnv, type TestApp, type Res } from '../helpers/app.js';
+import { login, bearer, createUser, events, cliEnv, type TestApp, type Res, useApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { TestSmtp, linkToken } from '../helpers/smtp.js';
 
@@ -15,23 +15,27 @@ let smtp: TestSmtp;
 let admin: string;
 const FROM = 'Palisade <noreply@example.org>';
 
-before(async () => {
-  smtp = await new TestSmtp().start();
-  t = await makeApp({
-    env: {
-      SMTP_URL: smtp.url,
-      MAIL_FROM: FROM,
-      PUBLIC_URL: 'https://palisade.example.org/',
-      // The tests move the clock by hours; the administrator's token should outlast them.
-      SESSION_VALIDITY: '24h',
-      TOKEN_VALIDITY: '24h',
-    },
-  });
-  admin = (await login(t)).token;
-});
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  async () => {
+    smtp = await new TestSmtp().start();
+    return {
+      env: {
+        SMTP_URL: smtp.url,
+        MAIL_FROM: FROM,
+        PUBLIC_URL: 'https://palisade.example.org/',
+        // The tests move the clock by hours; the administrator's token should outlast them.
+        SESSION_VALIDITY: '24h',
+        TOKEN_VALIDITY: '24h',
+      },
+    };
+  },
+);
 
 after(async () => {
-  await t.close();
   await smtp.stop();
 });
 

@@ -173,15 +173,21 @@ export function cookies(res: Res): Record<string, { value: string; attrs: string
 
 /**
  * The preamble of a test file: an app (one per file, or a fresh one per test with `perTest`), root
- * signed in, closed afterwards. `set` hands the app and root's token to the file's variables.
- * `o` may be a function, called when the hook runs, for options known only then (the URL of an SMTP
- * server started by an earlier `before`).
+ * signed in, closed afterwards. `set` hands the app and root's token to the file's variables; it may
+ * be async and do the file's own setup (fixtures), which then runs in the same hook. Setup that needs
+ * the app goes there, not in a separate top-level `before`: Node 20 starts top-level `before` hooks
+ * without waiting for the previous one. `o` may be a function, possibly async, called when the hook
+ * runs, for options known only then (the URL of an SMTP server it starts).
  */
-export function useApp(set: (t: TestApp, admin: string) => void, o: MakeOptions | (() => MakeOptions) = {}, perTest = false): void {
+export function useApp(
+  set: (t: TestApp, admin: string) => void | Promise<void>,
+  o: MakeOptions | (() => MakeOptions | Promise<MakeOptions>) = {},
+  perTest = false,
+): void {
   let app: TestApp | undefined;
   (perTest ? beforeEach : before)(async () => {
-    app = await makeApp(typeof o === 'function' ? o() : o);
-    set(app, (await login(app)).token);
+    app = await makeApp(typeof o === 'function' ? await o() : o);
+    await set(app, (await login(app)).token);
   });
   (perTest ? afterEach : after)(() => app?.close());
 }

@@ -1,8 +1,8 @@
 // Issue 3: departments, active role and the union of roles, ownership modes with bypass roles,
 // system and menu permissions, and "no one grants more power than they hold".
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
@@ -29,9 +29,9 @@ const titles = (r: { statusCode: number; body: string; json(): { items: Array<{ 
 };
 const list = (c: string, token: string) => req('GET', `/api/collections/${c}/records`, token);
 
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
+useApp(async (app, token) => {
+  t = app;
+  admin = token;
   for (const [u, p] of Object.entries(PW)) ids[u] = await createUser(t, admin, u, p);
   ok(
     await req('POST', '/api/admin/collections', admin, {
@@ -90,7 +90,6 @@ before(async () => {
   ok(await req('PUT', `/api/admin/users/${ids.dual}/departments`, admin, { departments: ['north', 'south'] }), 204);
   for (const u of Object.keys(PW)) tokens[u] = (await login(t, u, PW[u])).token;
 });
-after(() => t.close());
 
 test("departments carry roles: a member acts with the department's roles, and loses them at the next request when removed", async () => {
   const me = (await req('GET', '/api/auth/me', tokens.nora!)).json();

@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, cliEnv, type TestApp } from '../../helpers/app.js';
+import { bearer, createUser, cliEnv, type TestApp, useApp } from '../../helpers/app.js';
 import { cli } from '../../helpers/cli.js';
 import { TestSmtp } from '../../helpers/smtp.js';
 
@@ -46,14 +46,18 @@ let smtp: TestSmtp;
 let admin: string;
 let ip = 10;
 
-before(async () => {
-  smtp = await new TestSmtp().start();
-  t = await makeApp({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>' } });
-  admin = (await login(t)).token;
-});
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  async () => {
+    smtp = await new TestSmtp().start();
+    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>' } };
+  },
+);
 
 after(async () => {
-  await t.close();
   await smtp.stop();
 });
 

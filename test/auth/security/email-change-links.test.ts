@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp } from '../../helpers/app.js';
+import { login, bearer, createUser, events, type TestApp, useApp } from '../../helpers/app.js';
 import { TestSmtp, linkToken } from '../../helpers/smtp.js';
 
 /**
@@ -14,14 +14,18 @@ let smtp: TestSmtp;
 let admin: string;
 let ip = 10;
 
-before(async () => {
-  smtp = await new TestSmtp().start();
-  t = await makeApp({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' } });
-  admin = (await login(t)).token;
-});
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  async () => {
+    smtp = await new TestSmtp().start();
+    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' } };
+  },
+);
 
 after(async () => {
-  await t.close();
   await smtp.stop();
 });
 

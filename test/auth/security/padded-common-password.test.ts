@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, type TestApp } from '../../helpers/app.js';
+import { login, bearer, createUser, type TestApp, useApp } from '../../helpers/app.js';
 
 /**
  * Bug class: blocklist bypass by padding. A common password padded with digits and symbols got past
@@ -63,12 +63,9 @@ const STRONG = [
 
 let t: TestApp;
 let admin: string;
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
-});
-after(async () => {
-  await t.close();
+useApp((app, token) => {
+  t = app;
+  admin = token;
 });
 
 test('padded blocklist bypass: a common word padded with digits and symbols (any share, l33t, repeated) is refused as PASSWORD_BLOCKLISTED', async () => {

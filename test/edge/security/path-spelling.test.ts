@@ -2,9 +2,9 @@
 // scope, rate-limit class, authentication level, permission) is taken on the route the router
 // matched. Encoded, doubled-slash, dot-segment, case, backslash and absolute-form spellings of a
 // guarded path never reach it around the decision.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, ROOT, type TestApp } from '../../helpers/app.js';
+import { login, bearer, createUser, ROOT, type TestApp, useApp } from '../../helpers/app.js';
 import { listen, rawRequest, pathSpellings, type RawResponse } from '../../helpers/raw-http.js';
 import { ERRORS } from '../../../src/errors.js';
 
@@ -13,14 +13,13 @@ let port: number;
 let admin: string;
 let plain: string;
 let ruleId: string;
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
+useApp(async (app, token) => {
+  t = app;
+  admin = token;
   await createUser(t, admin, 'plain', 'Ordinary-member-secret-77');
   plain = (await login(t, 'plain', 'Ordinary-member-secret-77')).token;
   port = await listen(t.app);
 });
-after(() => t.close());
 
 /** Our envelope with a registered code, and never a success. */
 function refused(r: RawResponse, what: string): string {

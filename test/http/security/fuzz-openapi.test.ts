@@ -3,10 +3,10 @@
 // malformed values for each path and query parameter and each body field. It fails on any 5xx,
 // on an answer outside our error envelope, and on a stack trace, SQL text or file path in a body.
 // FUZZ_RUNS (runs per operation and identity, default 8) and FUZZ_SEED make it longer or different.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { makeApp, login, bearer, createUser, ROOT, type TestApp } from '../../helpers/app.js';
+import { login, bearer, createUser, ROOT, type TestApp, useApp } from '../../helpers/app.js';
 import { ERRORS } from '../../../src/errors.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 8);
@@ -323,83 +323,85 @@ async function relogin(): Promise<void> {
 /** Operations that narrow what later requests can reach run last. */
 const LAST = /logout|\/sessions|ip-rules|settings\/(geo|rate-limits|lockout|spread)|keys\/rotate|active-role|\/lock$|DELETE \/api\/admin\/users\/\{id\}$/;
 
-before(async () => {
-  t = await makeApp({ env: { LOG_LEVEL: 'silent', LOCKOUT_MAX_ATTEMPTS: '100', SPREAD_THRESHOLD: '100000' } });
-  adminToken = (await login(t)).token;
-  const req = (method: string, url: string, payload?: unknown) =>
-    t.app.inject({ method: method as 'GET', url, headers: bearer(adminToken), ...(payload !== undefined ? { payload: payload as object } : {}) });
-  const must = async (r: Promise<{ statusCode: number; body: string }>) => {
-    const x = await r;
-    assert.ok(x.statusCode < 300, x.body);
-    return x;
-  };
-  await must(req('POST', '/api/admin/collections', { name: 'owners', fields: [{ name: 'name', type: 'string', unique: true }] }));
-  await must(
-    req('POST', '/api/admin/collections', {
-      name: 'things',
-      fields: [
-        { name: 'title', type: 'string', unique: true },
-        { name: 'body', type: 'text' },
-        { name: 'n', type: 'integer', indexed: true },
-        { name: 'price', type: 'decimal' },
-        { name: 'ok', type: 'boolean' },
-        { name: 'd', type: 'datetime' },
-        { name: 'meta', type: 'json' },
-        { name: 'mail', type: 'email' },
-        { name: 'kind', type: 'enum', values: ['a', 'b'] },
-        { name: 'state', type: 'status', values: ['open', 'done'] },
-        { name: 'owner', type: 'relation', target: 'owners' },
-        { name: 'who', type: 'user' },
-        { name: 'secret', type: 'text', hidden: true },
-      ],
-    }),
-  );
-  const owner = (await must(req('POST', '/api/collections/owners/records', { name: 'acme' }))).body;
-  const ownerId = JSON.parse(owner).id ?? JSON.parse(owner).record?.id;
-  const thing = JSON.parse((await must(req('POST', '/api/collections/things/records', { title: 'first', n: 1, owner: ownerId, meta: { a: 1 } }))).body);
-  const memberId = await createUser(t, adminToken, 'member', MEMBER_PW, { email: 'member@example.com' });
-  const victimId = await createUser(t, adminToken, 'victim', 'Target-of-the-fuzz-9931', { email: 'victim@example.com' });
-  await must(req('POST', '/api/admin/roles', { name: 'crew', permissions: ['users.manage'] }));
-  await must(req('PUT', '/api/admin/departments/ops', { roles: ['crew'] }));
-  await must(req('PUT', `/api/admin/users/${memberId}/roles`, { roles: ['crew'] }));
-  const grant = JSON.parse(
-    (
-      await must(
-        req('POST', '/api/admin/grants', {
-          role: 'crew',
-          collection: 'things',
-          actions: ['view', 'create', 'update', 'delete', 'export', 'import'],
-          fields: ['title', 'body', 'n', 'price', 'ok', 'd', 'meta', 'mail', 'kind', 'state', 'owner', 'who'],
-          scope: { n: { $lt: 100 } },
-        }),
-      )
-    ).body,
-  );
-  await must(req('POST', '/api/admin/grants', { role: 'crew', collection: 'owners', actions: ['view'], fields: ['name'] }));
-  memberToken = (await login(t, 'member', MEMBER_PW)).token;
-  const fields = ['title', 'body', 'n', 'price', 'ok', 'd', 'meta', 'mail', 'kind', 'state', 'owner', 'who', 'secret', 'nope', 'owner.name'];
-  Object.assign(known, {
-    any: ['things', 'owners', 'title', 'crew', 'ops', 'member', 'x'],
-    fields,
-    collection: ['things', 'owners', 'nope'],
-    name: ['things', 'owners', 'crew', 'ops', 'nope'],
-    field: fields,
-    id: [thing.id ?? thing.record?.id ?? 'x', victimId, grant.id ?? grant.grant?.id ?? 'x', '1', '0'],
-    userId: [memberId, victimId],
-    recordId: [thing.id ?? 'x'],
-  });
-  const doc = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
-  ops = [];
-  for (const [path, item] of Object.entries<
-    Record<string, { parameters?: Operation['params']; requestBody?: { content: Record<string, { schema: Schema }> } }>
-  >(doc.paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      ops.push({ method: method.toUpperCase(), path, params: op.parameters ?? [], body: op.requestBody?.content['application/json']?.schema });
+useApp(
+  async (app, token) => {
+    t = app;
+    adminToken = token;
+    const req = (method: string, url: string, payload?: unknown) =>
+      t.app.inject({ method: method as 'GET', url, headers: bearer(adminToken), ...(payload !== undefined ? { payload: payload as object } : {}) });
+    const must = async (r: Promise<{ statusCode: number; body: string }>) => {
+      const x = await r;
+      assert.ok(x.statusCode < 300, x.body);
+      return x;
+    };
+    await must(req('POST', '/api/admin/collections', { name: 'owners', fields: [{ name: 'name', type: 'string', unique: true }] }));
+    await must(
+      req('POST', '/api/admin/collections', {
+        name: 'things',
+        fields: [
+          { name: 'title', type: 'string', unique: true },
+          { name: 'body', type: 'text' },
+          { name: 'n', type: 'integer', indexed: true },
+          { name: 'price', type: 'decimal' },
+          { name: 'ok', type: 'boolean' },
+          { name: 'd', type: 'datetime' },
+          { name: 'meta', type: 'json' },
+          { name: 'mail', type: 'email' },
+          { name: 'kind', type: 'enum', values: ['a', 'b'] },
+          { name: 'state', type: 'status', values: ['open', 'done'] },
+          { name: 'owner', type: 'relation', target: 'owners' },
+          { name: 'who', type: 'user' },
+          { name: 'secret', type: 'text', hidden: true },
+        ],
+      }),
+    );
+    const owner = (await must(req('POST', '/api/collections/owners/records', { name: 'acme' }))).body;
+    const ownerId = JSON.parse(owner).id ?? JSON.parse(owner).record?.id;
+    const thing = JSON.parse((await must(req('POST', '/api/collections/things/records', { title: 'first', n: 1, owner: ownerId, meta: { a: 1 } }))).body);
+    const memberId = await createUser(t, adminToken, 'member', MEMBER_PW, { email: 'member@example.com' });
+    const victimId = await createUser(t, adminToken, 'victim', 'Target-of-the-fuzz-9931', { email: 'victim@example.com' });
+    await must(req('POST', '/api/admin/roles', { name: 'crew', permissions: ['users.manage'] }));
+    await must(req('PUT', '/api/admin/departments/ops', { roles: ['crew'] }));
+    await must(req('PUT', `/api/admin/users/${memberId}/roles`, { roles: ['crew'] }));
+    const grant = JSON.parse(
+      (
+        await must(
+          req('POST', '/api/admin/grants', {
+            role: 'crew',
+            collection: 'things',
+            actions: ['view', 'create', 'update', 'delete', 'export', 'import'],
+            fields: ['title', 'body', 'n', 'price', 'ok', 'd', 'meta', 'mail', 'kind', 'state', 'owner', 'who'],
+            scope: { n: { $lt: 100 } },
+          }),
+        )
+      ).body,
+    );
+    await must(req('POST', '/api/admin/grants', { role: 'crew', collection: 'owners', actions: ['view'], fields: ['name'] }));
+    memberToken = (await login(t, 'member', MEMBER_PW)).token;
+    const fields = ['title', 'body', 'n', 'price', 'ok', 'd', 'meta', 'mail', 'kind', 'state', 'owner', 'who', 'secret', 'nope', 'owner.name'];
+    Object.assign(known, {
+      any: ['things', 'owners', 'title', 'crew', 'ops', 'member', 'x'],
+      fields,
+      collection: ['things', 'owners', 'nope'],
+      name: ['things', 'owners', 'crew', 'ops', 'nope'],
+      field: fields,
+      id: [thing.id ?? thing.record?.id ?? 'x', victimId, grant.id ?? grant.grant?.id ?? 'x', '1', '0'],
+      userId: [memberId, victimId],
+      recordId: [thing.id ?? 'x'],
+    });
+    const doc = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    ops = [];
+    for (const [path, item] of Object.entries<
+      Record<string, { parameters?: Operation['params']; requestBody?: { content: Record<string, { schema: Schema }> } }>
+    >(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        ops.push({ method: method.toUpperCase(), path, params: op.parameters ?? [], body: op.requestBody?.content['application/json']?.schema });
+      }
     }
-  }
-  ops.sort((a, b) => Number(LAST.test(`${a.method} ${a.path}`)) - Number(LAST.test(`${b.method} ${b.path}`)));
-});
-after(() => t.close());
+    ops.sort((a, b) => Number(LAST.test(`${a.method} ${a.path}`)) - Number(LAST.test(`${b.method} ${b.path}`)));
+  },
+  { env: { LOG_LEVEL: 'silent', LOCKOUT_MAX_ATTEMPTS: '100', SPREAD_THRESHOLD: '100000' } },
+);
 
 /** Raw JSON values (text, so that numbers JSON.stringify cannot write are sent too), one at a time in each slot. */
 const RAW_VALUES = [

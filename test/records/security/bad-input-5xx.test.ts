@@ -2,9 +2,9 @@
 // integer or date-time field, a LIKE pattern with a stray backslash, a deeply nested JSON value and
 // concurrent identical schema changes each reached the database and came back as a 500 (mostly on
 // PostgreSQL). Each is now a 4xx with a stable code on both dialects, and nothing is half-written.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, type TestApp } from '../../helpers/app.js';
+import { makeApp, login, bearer, type TestApp, useApp } from '../../helpers/app.js';
 import { ok, q } from '../fixtures.js';
 
 let t: TestApp;
@@ -16,9 +16,9 @@ const list = (o: Record<string, string>) => req('GET', `/api/collections/tasks/r
 const filter = (f: unknown) => list({ filter: JSON.stringify(f) });
 let taskId: string;
 
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
+useApp(async (app, token) => {
+  t = app;
+  admin = token;
   ok(
     await req('POST', '/api/admin/collections', {
       name: 'tasks',
@@ -39,7 +39,6 @@ before(async () => {
   for (const title of ['100%', '1000', 'a_b', 'axb', 'back\\slash', 'Mixed']) ok(await req('POST', '/api/collections/tasks/records', { title, priority: 1 }));
   taskId = (await filter({ title: 'Mixed' })).json().items[0].id;
 });
-after(() => t.close());
 
 /** Runs a table of requests: each must answer the status and code given, never a 5xx. */
 async function expectAll(rows: Array<[string, () => ReturnType<typeof req>, number, string]>) {

@@ -3,9 +3,9 @@
 // a unique value held by a record they cannot see (409 against 201), a backend-only field against a
 // missing one, a collection without grants against a missing one, a department they cannot assign
 // against a missing one. Each pair now answers alike (same status, code and body); see docs/decisions.md.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, createUser, bearer, type TestApp } from '../../helpers/app.js';
+import { login, createUser, bearer, type TestApp, useApp } from '../../helpers/app.js';
 import { ok, q } from '../fixtures.js';
 
 let t: TestApp;
@@ -27,9 +27,9 @@ const PW: Record<string, string> = {
   newbie: 'Velvet-curtain-rises-15',
 };
 
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
+useApp(async (app, token) => {
+  t = app;
+  admin = token;
   for (const [u, p] of Object.entries(PW)) uid[u] = await createUser(t, admin, u, p);
   ok(
     await req('POST', '/api/admin/collections', admin, {
@@ -101,7 +101,6 @@ before(async () => {
   for (const u of Object.keys(PW)) tk[u] = (await login(t, u, PW[u]!)).token;
   ok(await req('POST', '/api/collections/badges/records', admin, { title: 'hidden one', code: 'TAKEN-1', secret: 'x' }));
 });
-after(() => t.close());
 
 test('existence oracle on unique values: a caller who cannot see every record gets one answer whether the value is taken or not', async () => {
   const taken = await req('POST', '/api/collections/badges/records', tk.maker!, { title: 'a', code: 'TAKEN-1' });

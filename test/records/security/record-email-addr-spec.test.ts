@@ -3,9 +3,9 @@
 // mail library or a spreadsheet reads as other recipients once the value is mailed or exported. Every
 // write path (create, update, bulk update, JSON and CSV import, a field default) now applies the one
 // address rule of src/mail/address.ts; filters on the field still compare any string.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, type TestApp } from '../../helpers/app.js';
+import { bearer, type TestApp, useApp } from '../../helpers/app.js';
 
 const NOT_PLAIN = [
   'a,b@evil.test',
@@ -28,9 +28,9 @@ const req = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
   t.app.inject({ method, url, headers: bearer(admin), ...(payload ? { payload } : {}) });
 const total = async () => (await req('GET', '/api/collections/contacts/records')).json().total as number;
 
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
+useApp(async (app, token) => {
+  t = app;
+  admin = token;
   const c = await req('POST', '/api/admin/collections', {
     name: 'contacts',
     fields: [
@@ -39,9 +39,6 @@ before(async () => {
     ],
   });
   assert.equal(c.statusCode, 201, c.body);
-});
-after(async () => {
-  await t.close();
 });
 
 test('loose record email: create refuses anything but a plain addr-spec, and takes plain addresses', async () => {

@@ -3,9 +3,9 @@
 // reached records outside the caller's view scope. Every path that filters now goes through one check:
 // a field named in a filter must be readable (view grants) on every record the caller can read,
 // whatever their write grants; a bulk filter matches only records the caller can view.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, createUser, bearer, type TestApp } from '../../helpers/app.js';
+import { login, createUser, bearer, type TestApp, useApp } from '../../helpers/app.js';
 import { ok, q } from '../fixtures.js';
 
 let t: TestApp;
@@ -15,9 +15,9 @@ type Method = 'GET' | 'POST';
 const req = (method: Method, url: string, token: string, payload?: unknown) =>
   t.app.inject({ method, url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as object } : {}) });
 
-before(async () => {
-  t = await makeApp();
-  admin = (await login(t)).token;
+useApp(async (app, token) => {
+  t = app;
+  admin = token;
   const id = await createUser(t, admin, 'keeper', 'Brass-lock-tumbler-7781');
   ok(
     await req('POST', '/api/admin/collections', admin, {
@@ -66,7 +66,6 @@ before(async () => {
   ok(theirs);
   ok(await req('POST', '/api/collections/visits/records', admin, { note: 'v', vault: theirs.json().id }));
 });
-after(() => t.close());
 
 test('write-filter oracle: a field the caller may write but not read is refused in every filtering path', async () => {
   const bulkU = (filter: unknown) => req('POST', '/api/collections/vaults/records/bulk-update', keeper, { filter, set: { title: 'probe' } });

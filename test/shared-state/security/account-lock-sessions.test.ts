@@ -1,20 +1,23 @@
 // Bug class: a lock that leaves sessions alive, or one that anyone can use to end a user's sessions.
 // An administrator's lock ends the user's sessions (AUTH-4); an automatic lock (failed attempts),
 // which anyone can trigger, only suspends them until it expires or is lifted.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, type TestApp } from '../../helpers/app.js';
+import { login, bearer, createUser, events, type TestApp, useApp } from '../../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
 let aliceId: string;
 const PW = 'Guarded-secret-771';
-beforeEach(async () => {
-  t = await makeApp({ env: { LOCKOUT_MAX_ATTEMPTS: '3', LOCKOUT_INTERVAL: '10m', LOCKOUT_DURATION: '1m' } });
-  admin = (await login(t)).token;
-  aliceId = await createUser(t, admin, 'alice', PW);
-});
-afterEach(() => t.close());
+useApp(
+  async (app, token) => {
+    t = app;
+    admin = token;
+    aliceId = await createUser(t, admin, 'alice', PW);
+  },
+  { env: { LOCKOUT_MAX_ATTEMPTS: '3', LOCKOUT_INTERVAL: '10m', LOCKOUT_DURATION: '1m' } },
+  true,
+);
 
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 

@@ -7,19 +7,23 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { makeApp, login, bearer, REDIS_URL, type TestApp } from '../../helpers/app.js';
+import { bearer, REDIS_URL, type TestApp, useApp } from '../../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
 let redis: Redis;
-before(async () => {
-  t = await makeApp({ redis: true });
-  admin = (await login(t)).token;
+useApp(
+  (app, token) => {
+    t = app;
+    admin = token;
+  },
+  { redis: true },
+);
+before(() => {
   redis = new Redis(REDIS_URL);
 });
-after(async () => {
+after(() => {
   redis.disconnect();
-  await t.close();
 });
 
 const me = (ip: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin), remoteAddress: ip });
