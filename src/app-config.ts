@@ -7,6 +7,7 @@ import { evaluatePassword } from './auth/password-policy/rules.js';
 import { passwordResetArea } from './auth/reset/settings.js';
 import { rateLimitArea } from './edge/rate-limit.js';
 import { geoArea } from './edge/ip-rules.js';
+import { apiKeyArea } from './auth/api-keys/settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
 import { isPlainAddress } from './mail/address.js';
@@ -18,7 +19,7 @@ export { ConfigError, type Env } from './config/index.js';
  * env variables that seed it). Config loading seeds them from the environment; the settings store
  * starts from those values; the admin routes serve and patch them.
  */
-export const SETTINGS_AREAS = [tokenPolicyArea, lockoutArea, spreadArea, passwordPolicyArea, passwordResetArea, rateLimitArea, geoArea] as const;
+export const SETTINGS_AREAS = [tokenPolicyArea, lockoutArea, spreadArea, passwordPolicyArea, passwordResetArea, rateLimitArea, geoArea, apiKeyArea] as const;
 
 /** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail. */
 export type AppConfig = Config & AreaValues<typeof SETTINGS_AREAS> & ClientIpConfig & { readonly mail: MailConfig };

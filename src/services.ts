@@ -24,6 +24,7 @@ import { PasswordCredential } from './auth/credentials/password.js';
 import { UserService } from './auth/users.js';
 import { UserAdministration } from './auth/user-admin.js';
 import { LockoutService, SpreadDetector } from './auth/lockout.js';
+import { ApiKeyService } from './auth/api-keys/index.js';
 import { AccountLocks } from './auth/account-locks.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
@@ -74,6 +75,7 @@ export interface Services {
   userAdmin: UserAdministration;
   lockout: LockoutService;
   locks: AccountLocks;
+  apiKeys: ApiKeyService;
   spread: SpreadDetector;
   ipRules: IpRuleService;
   rateLimiter: RateLimiter;
@@ -199,6 +201,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     spread,
     ipRules,
     rateLimiter,
+    apiKeys: new ApiKeyService(db, settings, shared, securityLog, now),
     collections,
     access,
     records,

@@ -42,8 +42,9 @@ export class AccessStore {
     return (await this.db.selectFrom('user_roles').select('role').where('user_id', '=', userId).orderBy('role').execute()).map((r) => r.role);
   }
 
-  principal(user: UsersTable, activeRole: string | null): Promise<Principal> {
-    return loadPrincipal(this.db, user, activeRole);
+  /** `asKey`: an API key acting with `activeRole` only, never with the owner's administrator power. */
+  principal(user: UsersTable, activeRole: string | null, opts: { asKey?: boolean } = {}): Promise<Principal> {
+    return loadPrincipal(this.db, user, activeRole, opts.asKey ?? false);
   }
 
   async grantsFor(roles: readonly string[], collection: string): Promise<Grant[]> {

@@ -53,7 +53,7 @@ async function heldRoles(db: Db, userId: string): Promise<Array<{ name: string; 
     .execute();
 }
 
-export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string | null): Promise<Principal> {
+export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string | null, asKey = false): Promise<Principal> {
   const [rows, depts] = await Promise.all([
     heldRoles(db, user.id),
     db.selectFrom('user_departments').select('department').where('user_id', '=', user.id).orderBy('department').execute(),
@@ -62,7 +62,7 @@ export async function loadPrincipal(db: Db, user: UsersTable, activeRole: string
   // An active role taken away fails closed: the session acts with no role until the user picks again.
   const active = activeRole;
   const acting = active === null ? rows : rows.filter((r) => r.name === active);
-  const admin = user.is_admin === 1;
+  const admin = user.is_admin === 1 && !asKey;
   return {
     userId: user.id,
     admin,

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type AppConfig } from '../app-config.js';
 import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
+import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
@@ -27,6 +28,10 @@ const USAGE = `usage: palisade <command>
   schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
   schema export [--format json|yaml]      print the collections and the access model as a schema file
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
+  apikey create --username U --name N --role R [--expires-in 30d|never] [--read-only] [--ip CIDR,...]
+                                          create an API key (printed once) bound to a role the user holds
+  apikey list [--username U]              list API keys (never the keys themselves); warns of keys that never expire
+  apikey revoke --id ID                   revoke an API key at once
 
 Passwords are read from standard input with --password-stdin, never from the command line;
 without it a strong password is generated and printed once.`;
@@ -103,6 +108,12 @@ export async function main(argv: string[]): Promise<number> {
       format: { type: 'string' },
       file: { type: 'string' },
       set: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      'expires-in': { type: 'string' },
+      'read-only': { type: 'boolean' },
+      ip: { type: 'string' },
+      id: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -228,6 +239,10 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(exportSchema(await s.collections.list(), await s.access.exportModel(), format));
         return 0;
       });
+    case 'apikey create':
+    case 'apikey list':
+    case 'apikey revoke':
+      return withServices((s) => apiKeyCommand(s, cmd.slice('apikey '.length), values));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
@@ -245,12 +260,12 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
-    else if (e instanceof UsageError) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
+    else if (e instanceof UsageError || e instanceof ApiKeyUsage) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
       const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ` ${JSON.stringify(e.details)}` : '';
       process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
     } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(e instanceof UsageError ? 2 : 1);
+    process.exit(e instanceof UsageError || e instanceof ApiKeyUsage ? 2 : 1);
   },
 );

@@ -184,7 +184,32 @@ export interface UserDepartmentsTable {
   department: string;
 }
 
+/** AUTH-11: an API key; the secret itself is never stored, only its SHA-256. */
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  key_hash: string;
+  /** The last four characters of the key, to tell keys apart in lists. */
+  hint: string;
+  role: string;
+  read_only: number;
+  /** JSON array of CIDR ranges the key may be used from; null: anywhere. */
+  ip_allow: string | null;
+  created_at: number;
+  created_by: string | null;
+  /** null: never expires (only where the setting allows it). */
+  expires_at: number | null;
+  last_used_at: number | null;
+  last_used_ip: string | null;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+  /** The key this one replaced by rotation. */
+  rotated_from: string | null;
+}
+
 export interface Database {
+  api_keys: ApiKeysTable;
   users: UsersTable;
   sessions: SessionsTable;
   token_renewals: TokenRenewalsTable;

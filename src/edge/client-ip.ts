@@ -58,3 +58,22 @@ export function resolveClientIp(socketAddress: string | undefined, headers: Inco
   }
   return ipText(client);
 }
+
+/**
+ * Whether a request reached us over HTTPS: a TLS socket, or a trusted proxy's `X-Forwarded-Proto: https`
+ * (the last value, the one that proxy wrote). From any other peer the header is the client's word.
+ */
+export function isHttps(encrypted: boolean, socketAddress: string | undefined, headers: IncomingHttpHeaders, trustedProxies: readonly Cidr[]): boolean {
+  if (encrypted) return true;
+  const peer = parseIp(socketAddress ?? '');
+  if (!peer || trustedProxies.length === 0 || !inAny(peer, trustedProxies)) return false;
+  const raw = headers['x-forwarded-proto'];
+  const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return value.split(',').pop()?.trim().toLowerCase() === 'https';
+}
+
+/** Whether the socket peer is on this machine (127.0.0.0/8 or ::1, also IPv4-mapped); no proxy in between. */
+export function isLoopbackPeer(socketAddress: string | undefined): boolean {
+  const peer = parseIp(socketAddress ?? '');
+  return peer !== null && peer.range() === 'loopback';
+}

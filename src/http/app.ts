@@ -24,6 +24,7 @@ import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
 import { recordRoutes } from './routes/records.js';
 import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
+import { adminApiKeyRoutes, apiKeyRoutes } from './routes/api-keys.js';
 
 /** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
 function makeValidators() {
@@ -129,6 +130,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(recordRoutes(s), { prefix: '/api/collections' });
   await app.register(passwordRoutes(s), { prefix: '/api/auth/password' });
   await app.register(adminPasswordRoutes(s), { prefix: '/api/admin' });
+  await app.register(apiKeyRoutes(s), { prefix: '/api/auth/api-keys' });
+  await app.register(adminApiKeyRoutes(s), { prefix: '/api/admin' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
   return app;
 }

@@ -38,10 +38,16 @@ export class SessionCreator {
     private readonly gates: readonly SignInGate[] = [],
   ) {}
 
-  async create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {
-    const actorCtx: EventContext = { ...r.request, actor: { id: user.id, name: user.username } };
+  /** Runs the account check and every gate, and opens nothing: for methods that have no session (basic). */
+  async admit(user: UsersTable, method: SignInMethod, request: Omit<EventContext, 'actor'>): Promise<void> {
+    const actorCtx: EventContext = { ...request, actor: { id: user.id, name: user.username } };
     await this.checkAccount(user, actorCtx);
     for (const gate of this.gates) await gate(user, method, actorCtx);
+  }
+
+  async create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {
+    const actorCtx: EventContext = { ...r.request, actor: { id: user.id, name: user.username } };
+    await this.admit(user, method, r.request);
     const policy = await this.settings.get(tokenPolicyArea);
     const now = this.now();
     const session: SessionsTable = {

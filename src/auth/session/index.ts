@@ -13,7 +13,7 @@ import { SessionVerifier, type PendingRenewal, type PendingSession, type TokenGa
 import { XsrfTokens } from './xsrf.js';
 import type { IssuedToken, SessionMode, SignInMethod } from './types.js';
 
-export type { AuthState, IssuedToken, SessionMode, SignInMethod } from './types.js';
+export type { ApiKeyAuth, AuthState, BasicAuth, IssuedToken, SessionAuth, SessionMode, SignInMethod } from './types.js';
 export type { SessionRequest, SignInGate } from './create.js';
 export type { PendingRenewal, PendingSession, TokenGate } from './verify.js';
 
@@ -48,6 +48,11 @@ export class SessionService {
   }
 
   /** The one funnel to a session: runs every gate, then creates the session and its token. */
+  /** The account check and the sign-in gates without a session (HTTP basic authentication). */
+  admit(user: UsersTable, method: SignInMethod, request: Omit<EventContext, 'actor'>): Promise<void> {
+    return this.creator.admit(user, method, request);
+  }
+
   create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {
     return this.creator.create(user, method, r);
   }

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { SessionsTable, UsersTable } from '../../db/types.js';
+import type { ApiKeysTable, SessionsTable, UsersTable } from '../../db/types.js';
 
 export type SessionMode = 'cookie' | 'bearer';
 
-/** The ways of proving identity that end in a session (API key, second factor and SSO next). */
-export type SignInMethod = 'password';
+/**
+ * The ways of proving identity that pass the sign-in gates: 'password' ends in a session; 'basic' (HTTP
+ * basic authentication, per request) passes the same gates without one, and a gate that would ask for
+ * more (a second factor) refuses it instead.
+ */
+export type SignInMethod = 'password' | 'basic';
 
 export interface IssuedToken {
   token: string;
@@ -14,9 +18,8 @@ export interface IssuedToken {
   sessionExpiresAt: number;
 }
 
-/** Who the caller of a request is, and how they proved it. */
-export interface AuthState {
-  /** How the caller proved who they are on this request: a session token today (API keys next). */
+/** A caller who proved themselves with a session token. */
+export interface SessionAuth {
   method: 'session';
   via: SessionMode;
   user: UsersTable;
@@ -24,5 +27,21 @@ export interface AuthState {
   /** Set when this request renewed the token (browser mode sends it back as a cookie). */
   renewed?: IssuedToken;
 }
+
+/** A program that presented an API key: it acts as the key's owner with the key's one role. */
+export interface ApiKeyAuth {
+  method: 'apikey';
+  user: UsersTable;
+  key: ApiKeysTable;
+}
+
+/** An API client that sent its username and password with the request (HTTP basic). */
+export interface BasicAuth {
+  method: 'basic';
+  user: UsersTable;
+}
+
+/** Who the caller of a request is, and how they proved it on this request. */
+export type AuthState = SessionAuth | ApiKeyAuth | BasicAuth;
 
 export const newId = (): string => randomBytes(16).toString('base64url');

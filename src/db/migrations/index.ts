@@ -6,6 +6,7 @@ import { migration as m0003 } from './0003_abuse_defences.js';
 import { migration as m0004 } from './0004_collections.js';
 import { migration as m0005 } from './0005_access.js';
 import { migration as m0006 } from './0006_departments.js';
+import { migration as m0007 } from './0007_api_keys.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -22,6 +23,7 @@ class StaticProvider implements MigrationProvider {
       '0004_collections': m0004(),
       '0005_access': m0005(),
       '0006_departments': m0006(),
+      '0007_api_keys': m0007(),
     };
   }
 }

@@ -1,126 +1,40 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
-import type { AuthState, IssuedToken, PendingSession } from '../../auth/session/index.js';
-import type { EventContext } from '../../audit/events.js';
-import type { SessionsTable, UsersTable } from '../../db/types.js';
-import { clearAccount, type AccountCleared } from '../../auth/standing.js';
+import type { AuthState, IssuedToken } from '../../auth/session/index.js';
+import type { SessionsTable } from '../../db/types.js';
+import { clearAccount } from '../../auth/standing.js';
 import { AppError } from '../../errors.js';
-import { cookieNames, setSessionCookies } from './cookies.js';
+import { setSessionCookies } from './cookies.js';
 import { consumeUserBudget } from './edge.js';
-import type { Power, Principal, SystemPermission } from '../../access/principal.js';
+import type { SystemPermission } from '../../access/principal.js';
+import { AUTHENTICATORS, presentedToken, xsrfGate, type Authenticator } from './authenticators.js';
+import { powerOf, principalOf, requestContext } from './request-auth.js';
+
+export { actorContext, powerOf, principalOf, requestContext, requireAuth, requireSession } from './request-auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     auth: AuthState | null;
   }
   interface FastifyContextConfig {
-    /** Who may call the route. Absent means 'user': routes are authenticated by default. */
-    auth?: 'public' | 'user' | 'admin';
+    /**
+     * Who may call the route. Absent means 'user': routes are authenticated by default. 'session': a
+     * signed-in session only (every route under /api/auth/ is, whatever it says).
+     */
+    auth?: 'public' | 'user' | 'session' | 'admin';
     /** A system permission the caller's acting roles must carry (administrators hold all). Implies a signed-in user. */
     permission?: SystemPermission;
   }
 }
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const USER_TARGET = /^\/api\/admin\/users\/:id(\/|$)/;
-const BEARER = /^Bearer ([A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{0,512})$/;
+const READ_METHODS = new Set(['GET', 'HEAD']);
 
-/** Request context for audit events, without the actor. */
-export function requestContext(req: FastifyRequest): Omit<EventContext, 'actor'> {
-  const ua = req.headers['user-agent'];
-  return { ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id };
+/** Routes that need a session: key, password, second-factor and session management; API keys and basic auth are refused. */
+function needsSession(req: FastifyRequest): boolean {
+  const url = req.routeOptions.url ?? '';
+  return req.routeOptions.config.auth === 'session' || url.startsWith('/api/auth/') || url.startsWith('/api/admin/api-keys');
 }
-
-/** The full audit context of an authenticated request. */
-export function actorContext(req: FastifyRequest): EventContext {
-  const a = req.auth;
-  return { ...requestContext(req), actor: a ? { id: a.user.id, name: a.user.username } : { id: null, name: 'anonymous' } };
-}
-
-export function requireAuth(req: FastifyRequest): AuthState {
-  if (!req.auth) throw new AppError('AUTH_REQUIRED');
-  return req.auth;
-}
-
-const principals = new WeakMap<FastifyRequest, Promise<Principal>>();
-
-/** The caller's roles, departments and permissions, read once per request. */
-export function principalOf(req: FastifyRequest, s: Services): Promise<Principal> {
-  const auth = requireAuth(req);
-  let p = principals.get(req);
-  if (!p) {
-    p = s.access.principal(auth.user, auth.session.active_role);
-    principals.set(req, p);
-  }
-  return p;
-}
-
-/** The power the caller holds, for the "nobody grants more than they hold" checks. */
-export async function powerOf(req: FastifyRequest, s: Services): Promise<Power> {
-  return s.access.powerOf(await principalOf(req, s));
-}
-
-/** Where the presented token came from, if anywhere. Authorization wins over a cookie. */
-export function presentedToken(req: FastifyRequest, s: Services): { token: string; via: 'bearer' | 'cookie' } | null {
-  const header = req.headers.authorization;
-  if (header !== undefined) {
-    const m = BEARER.exec(header);
-    if (!m) throw new AppError('TOKEN_INVALID', undefined, 'malformed Authorization header');
-    return { token: m[1]!, via: 'bearer' };
-  }
-  const c = req.cookies[cookieNames(s.config).session];
-  return c ? { token: c, via: 'cookie' } : null;
-}
-
-/** The XSRF check for a cookie-authenticated unsafe request; undefined when none is needed. */
-export function xsrfGate(req: FastifyRequest, s: Services, via: 'bearer' | 'cookie'): ((sid: string) => void) | undefined {
-  if (via !== 'cookie' || SAFE_METHODS.has(req.method)) return undefined;
-  return (sid: string) => {
-    const h = req.headers['x-xsrf-token'];
-    if (!s.sessions.checkXsrf(sid, typeof h === 'string' ? h : undefined)) throw new AppError('XSRF_TOKEN_INVALID');
-  };
-}
-
-/** A caller identified by an authenticator; nothing of authenticating has been written yet. */
-export interface Identified {
-  user: UsersTable;
-  /** The authenticator's side effects (renewal, last seen), once the account stage has passed. */
-  complete(cleared: AccountCleared): Promise<AuthState>;
-}
-
-/**
- * One way a request proves who it is. `identify` answers null when the request carries no credential
- * of its kind, and throws when it carries one that fails (no fall-through to the next authenticator).
- */
-export interface Authenticator {
-  readonly method: AuthState['method'];
-  identify(req: FastifyRequest, s: Services): Promise<Identified | null>;
-}
-
-/** A session token, from `Authorization: Bearer` or the session cookie (XSRF-checked for unsafe methods). */
-export const sessionTokenAuthenticator: Authenticator = {
-  method: 'session',
-  async identify(req, s) {
-    const presented = presentedToken(req, s);
-    if (!presented) return null;
-    const gate = xsrfGate(req, s, presented.via);
-    const pending = await s.sessions.identify(presented.token, presented.via, requestContext(req), presented.via === 'cookie', gate);
-    return sessionIdentified(pending, presented.via);
-  },
-};
-
-function sessionIdentified(pending: PendingSession, via: 'bearer' | 'cookie'): Identified {
-  return {
-    user: pending.user,
-    async complete(cleared) {
-      const { session, renewed } = await pending.complete(cleared);
-      return { method: 'session', via, user: pending.user, session, ...(renewed ? { renewed } : {}) };
-    },
-  };
-}
-
-/** Asked in this order; the first that finds its credential decides. API keys go before session tokens. */
-export const AUTHENTICATORS: readonly Authenticator[] = Object.freeze([sessionTokenAuthenticator]);
 
 /**
  * Authenticates a request: the first authenticator that finds a credential identifies the caller,
@@ -161,12 +75,15 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     const level = req.routeOptions.config.auth ?? 'user';
     if (level === 'public') return;
     const state = await authenticateRequest(req, s);
-    if (state.renewed) {
+    if (state.method === 'session' && state.renewed) {
       setSessionCookies(reply, s.config, state.renewed, s.sessions.xsrfToken(state.session.id), state.session.remember === 1, s.now());
     }
     req.auth = state;
     await consumeUserBudget(req, reply, s, state.user.id);
-    if (level === 'admin' && state.user.is_admin !== 1) throw new AppError('FORBIDDEN');
+    if (state.method !== 'session' && needsSession(req)) throw new AppError('SESSION_REQUIRED');
+    if (state.method === 'apikey' && state.key.read_only === 1 && !READ_METHODS.has(req.method)) throw new AppError('API_KEY_READ_ONLY');
+    // An API key never acts as an administrator, whoever owns it.
+    if (level === 'admin' && (state.method === 'apikey' || state.user.is_admin !== 1)) throw new AppError('FORBIDDEN');
     const permission = req.routeOptions.config.permission;
     if (permission !== undefined && !(await principalOf(req, s)).permissions.includes(permission)) {
       throw new AppError('FORBIDDEN', undefined, `missing permission ${permission}`);

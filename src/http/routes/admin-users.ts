@@ -150,7 +150,7 @@ export const adminUserRoutes =
         schema: { tags, params: IdParam, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
       },
       async (req) => {
-        return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.session.id ?? null)) };
+        return { sessions: (await s.sessions.listLive(req.params.id)).map((x) => sessionView(x, req.auth?.method === 'session' ? req.auth.session.id : null)) };
       },
     );
 

@@ -7,7 +7,7 @@ import type { SessionsTable } from '../../db/types.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
-import { actorContext, principalOf, renewPresentedSession, requestContext, requireAuth } from '../pipeline/authenticate.js';
+import { actorContext, principalOf, renewPresentedSession, requestContext, requireSession } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -128,13 +128,13 @@ export const authRoutes =
     };
 
     app.post('/logout', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
-      const auth = requireAuth(req);
+      const auth = requireSession(req);
       await s.sessions.logout(auth.session.id, auth.user.id, actorContext(req));
       endCurrent(reply);
     });
 
     app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
-      const auth = requireAuth(req);
+      const auth = requireSession(req);
       await s.sessions.logoutAll(auth.user.id, actorContext(req));
       endCurrent(reply);
     });
@@ -166,7 +166,7 @@ export const authRoutes =
         },
       },
       async (req) => {
-        const auth = requireAuth(req);
+        const auth = requireSession(req);
         return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id), access: accessView(await principalOf(req, s)) };
       },
     );
@@ -184,7 +184,7 @@ export const authRoutes =
         },
       },
       async (req) => {
-        const auth = requireAuth(req);
+        const auth = requireSession(req);
         const role = req.body.role;
         await s.sessions.setActiveRole(auth.session, role, (await principalOf(req, s)).held, actorContext(req));
         return { access: accessView(await s.access.principal(auth.user, role)) };
@@ -197,7 +197,7 @@ export const authRoutes =
         schema: { tags, response: { 200: Type.Object({ sessions: Type.Array(SessionSchema) }), ...errorResponses } },
       },
       async (req) => {
-        const auth = requireAuth(req);
+        const auth = requireSession(req);
         const rows = await s.sessions.listLive(auth.user.id);
         return { sessions: rows.map((x) => sessionView(x, auth.session.id)) };
       },
@@ -209,7 +209,7 @@ export const authRoutes =
         schema: { tags, params: IdParam, response: { 204: Type.Null(), ...errorResponses } },
       },
       async (req, reply) => {
-        const auth = requireAuth(req);
+        const auth = requireSession(req);
         // Another user's session is indistinguishable from no session.
         if (!(await s.sessions.endOwnSession(auth.user.id, req.params.id, actorContext(req)))) throw new AppError('NOT_FOUND');
         if (req.params.id === auth.session.id) clearSessionCookies(reply, s.config);
@@ -228,7 +228,7 @@ export const authRoutes =
         },
       },
       async (req) => {
-        const auth = requireAuth(req);
+        const auth = requireSession(req);
         const n = await s.users.changeOwnPassword(auth.user, auth.session.id, req.body.currentPassword, req.body.newPassword, actorContext(req));
         return { otherSessionsEnded: n };
       },

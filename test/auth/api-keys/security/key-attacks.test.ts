@@ -1,0 +1,97 @@
+// Attacks on API keys: a key after revocation, a key of a locked, disabled or deleted owner, a key whose
+// owner lost its role, a guessed key, a key used on key, password and session management, two credentials
+// at once. Each is refused at the very next request; the legitimate key gets through.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bearer, events, useApp, type TestApp } from '../../../helpers/app.js';
+import { code, createKey, list, notesWorld } from '../world.js';
+
+let t: TestApp;
+let admin: string;
+let ann: string;
+let annId: string;
+useApp(
+  async (app, token) => {
+    t = app;
+    admin = token;
+    ({ ann, annId } = await notesWorld(t, admin));
+  },
+  {},
+  true,
+);
+
+const key = async (body: Record<string, unknown> = {}) => (await createKey(t, ann, body)).json() as { key: { id: string }; secret: string };
+
+test('a revoked key is refused at once; revoking is audited; another key lives on', async () => {
+  const a = await key({ name: 'a' });
+  const b = await key({ name: 'b' });
+  assert.equal((await list(t, { 'x-api-key': a.secret })).statusCode, 200);
+  const del = await t.app.inject({ method: 'DELETE', url: `/api/auth/api-keys/${a.key.id}`, headers: bearer(ann) });
+  assert.equal(del.statusCode, 204);
+  assert.equal(code(await list(t, { 'x-api-key': a.secret })), 'API_KEY_INVALID');
+  assert.equal((await list(t, { 'x-api-key': b.secret })).statusCode, 200);
+  assert.equal((await events(t, admin, 'apikey.revoked')).length, 1);
+  const refused = await events(t, admin, 'auth.api_key');
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.details.reason, 'revoked');
+  // An administrator revokes any key; another user's key answers like a missing one.
+  const c = await key({ name: 'c' });
+  const other = await t.app.inject({ method: 'DELETE', url: `/api/admin/api-keys/${c.key.id}`, headers: bearer(admin) });
+  assert.equal(other.statusCode, 204);
+  assert.equal(code(await list(t, { 'x-api-key': c.secret })), 'API_KEY_INVALID');
+});
+
+test("a locked, then disabled, then deleted owner's key is refused at the next request", async () => {
+  const k = await key();
+  assert.equal((await list(t, { 'x-api-key': k.secret })).statusCode, 200);
+  await t.app.inject({ method: 'POST', url: `/api/admin/users/${annId}/lock`, headers: bearer(admin), payload: { reason: 'test' } });
+  assert.equal(code(await list(t, { 'x-api-key': k.secret })), 'ACCOUNT_LOCKED');
+  await t.app.inject({ method: 'POST', url: `/api/admin/users/${annId}/unlock`, headers: bearer(admin) });
+  assert.equal((await list(t, { 'x-api-key': k.secret })).statusCode, 200, 'unlocked: the key works again');
+  await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${annId}`, headers: bearer(admin), payload: { status: 'disabled' } });
+  assert.notEqual((await list(t, { 'x-api-key': k.secret })).statusCode, 200);
+  await t.app.inject({ method: 'DELETE', url: `/api/admin/users/${annId}`, headers: bearer(admin) });
+  assert.equal(code(await list(t, { 'x-api-key': k.secret })), 'API_KEY_INVALID');
+});
+
+test('a key whose owner lost its role acts with no role at all', async () => {
+  const k = await key();
+  await t.app.inject({ method: 'PUT', url: `/api/admin/users/${annId}/roles`, headers: bearer(admin), payload: { roles: ['keymaker'] } });
+  // No grant: the collection is as invisible as to any caller without one.
+  assert.equal(code(await list(t, { 'x-api-key': k.secret })), 'NOT_FOUND');
+});
+
+test('a key never manages keys, passwords or sessions, and never opens a session', async () => {
+  const k = await key();
+  const h = { 'x-api-key': k.secret };
+  const calls: Array<[string, string, unknown?]> = [
+    ['POST', '/api/auth/api-keys', { name: 'child', role: 'writer' }],
+    ['GET', '/api/auth/api-keys'],
+    ['DELETE', `/api/auth/api-keys/${k.key.id}`],
+    ['POST', `/api/auth/api-keys/${k.key.id}/rotate`, {}],
+    ['POST', '/api/auth/password', { currentPassword: 'x', newPassword: 'Another-secret-phrase-77' }],
+    ['PUT', '/api/auth/active-role', { role: null }],
+    ['GET', '/api/auth/sessions'],
+    ['GET', '/api/auth/me'],
+    ['POST', '/api/auth/logout-all'],
+    ['GET', '/api/admin/api-keys'],
+  ];
+  for (const [method, url, payload] of calls) {
+    const r = await t.app.inject({ method: method as 'GET', url, headers: h, ...(payload ? { payload: payload as object } : {}) });
+    assert.equal(code(r), 'SESSION_REQUIRED', `${method} ${url}: ${r.body}`);
+  }
+  assert.equal((await list(t, h)).statusCode, 200, 'the key itself still works');
+  const sessions = (await t.app.inject({ method: 'GET', url: `/api/admin/users/${annId}/sessions`, headers: bearer(admin) })).json().sessions;
+  assert.equal(sessions.length, 1, 'only the session ann signed in with');
+});
+
+test('guessed, malformed and doubled credentials are refused; refusals are sampled in the log', async () => {
+  const k = await key();
+  const wrong = `pal_${'0'.repeat(64)}`;
+  for (const v of [wrong, 'pal_', 'pal_XYZ', `${k.secret}0`, k.secret.toUpperCase()]) {
+    assert.equal(code(await list(t, { 'x-api-key': v })), 'API_KEY_INVALID', v);
+  }
+  assert.equal(code(await list(t, { ...bearer(ann), 'x-api-key': k.secret })), 'API_KEY_INVALID', 'a key beside a session token');
+  assert.equal((await events(t, admin, 'auth.api_key')).length, 1, 'one event a minute per address for unknown keys');
+  assert.equal((await list(t, { 'x-api-key': k.secret })).statusCode, 200);
+});
