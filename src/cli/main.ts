@@ -7,6 +7,7 @@ import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
+import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
@@ -72,12 +73,7 @@ async function start(): Promise<void> {
   const s = await createServices({ config: config(true) });
   try {
     const root = await ensureRootUser(s);
-    if (root.generatedPassword) {
-      // Printed once, to the terminal only, never through the logger.
-      process.stdout.write(
-        `\n  Root user "${root.username}" created. Its generated password, shown only this once:\n\n    ${root.generatedPassword}\n\n  Sign in and change it, or set INIT_ROOT_PASSWORD before the first start.\n\n`,
-      );
-    }
+    if (root.generatedPassword) announceRootPassword(root.username, root.generatedPassword, s.config.dataDir, process.stderr.isTTY === true);
   } catch (e) {
     if (!(e instanceof AppError && e.code === 'CONFLICT')) throw e; // another instance created it first
   }
@@ -90,6 +86,8 @@ async function start(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await app.listen({ host: s.config.host, port: s.config.port });
+  const address = app.server.address();
+  announceListening(s.config.host, typeof address === 'object' && address ? address.port : s.config.port);
 }
 
 export async function main(argv: string[]): Promise<number> {

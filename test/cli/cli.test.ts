@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -70,7 +70,7 @@ test('keys rotate adds a key that the running server signs with; old tokens keep
   assert.equal(ev[0]!.actor.name, 'cli');
 });
 
-test('first start: root is created with a generated password printed once; a restart prints nothing', async () => {
+test('first start: root gets a generated password in a 0600 file, never on the log stream; the last line is the URL; a restart prints nothing', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'palisade-boot-'));
   const schema = `boot_${randomBytes(5).toString('hex')}`;
   const port = await freePort();
@@ -85,8 +85,21 @@ test('first start: root is created with a generated password printed once; a res
     const first = await startServer(env);
     let pw: string | undefined;
     try {
-      pw = /shown only this once:\s+(\S+)/.exec(first.output())?.[1];
-      assert.ok(pw, first.output());
+      // Without a terminal the password goes to a file only Palisade's user may read; the output names it.
+      const file = /password is in (\S+) \(mode 0600\)/.exec(first.output())?.[1];
+      assert.ok(file, first.output());
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      pw = readFileSync(file, 'utf8').trim();
+      assert.ok(pw.length >= 24);
+      assert.equal(first.output().includes(pw), false, 'the password is on no output stream');
+      for (let i = 0; i < 50 && !first.output().includes('ready;'); i++) await new Promise((r) => setTimeout(r, 100));
+      // The operator's lines (stderr; the JSON log lines are the log stream): the last one is where to go.
+      const lines = first
+        .output()
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('{'));
+      assert.match(lines[lines.length - 1]!, new RegExp(`ready; open http://127\\.0\\.0\\.1:${port}/ in a browser$`));
       assert.match(first.output(), /generated a signing key/);
       const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
         method: 'POST',
@@ -115,7 +128,7 @@ test('first start: root is created with a generated password printed once; a res
     }
     const second = await startServer(env);
     try {
-      assert.doesNotMatch(second.output(), /shown only this once/);
+      assert.doesNotMatch(second.output(), /generated password/);
       assert.equal(second.output().includes(pw!), false);
     } finally {
       await second.stop();
