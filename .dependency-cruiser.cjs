@@ -31,13 +31,13 @@ module.exports = {
       severity: 'error',
       comment: 'Storage knows no feature: shared state, auth, access, records and the rest sit above it.',
       from: { path: '^src/db/' },
-      to: { path: '^src/(shared-state|auth|access|records|collections|edge|http|mail|audit|ops|config)/' },
+      to: { path: '^src/(shared-state|auth|access|records|collections|edge|http|mail|sms|audit|ops|config)/' },
     },
     {
       name: 'no-http-below-http',
       severity: 'error',
       comment: 'Config, storage, shared state, auth, access, records, edge, mail and audit never import HTTP.',
-      from: { path: '^src/(config|db|shared-state|auth|access|records|collections|edge|mail|audit|ops)/' },
+      from: { path: '^src/(config|db|shared-state|auth|access|records|collections|edge|mail|sms|audit|ops)/' },
       to: { path: '^src/http/' },
     },
     {
@@ -52,7 +52,7 @@ module.exports = {
       severity: 'error',
       comment: 'Configuration sits below every feature; features declare their settings areas with it.',
       from: { path: '^src/config/' },
-      to: { path: '^src/(auth|access|records|edge|http|mail|shared-state)/' },
+      to: { path: '^src/(auth|access|records|edge|http|mail|sms|shared-state)/' },
     },
   ],
   options: {

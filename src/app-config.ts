@@ -5,11 +5,16 @@ import { lockoutArea, spreadArea } from './auth/lockout-settings.js';
 import { passwordPolicyArea } from './auth/password-policy/schema.js';
 import { evaluatePassword } from './auth/password-policy/rules.js';
 import { passwordResetArea } from './auth/reset/settings.js';
+import { botCheckArea } from './auth/bot-check/settings.js';
 import { rateLimitArea } from './edge/rate-limit.js';
 import { geoArea } from './edge/ip-rules.js';
 import { apiKeyArea } from './auth/api-keys/settings.js';
+import { mfaArea } from './auth/mfa/settings.js';
+import { mfaIpArea } from './auth/mfa/trusted-ip-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
+import { passkeyEnv, type PasskeyConfig } from './auth/passkeys/env.js';
+import { smsEnv, type SmsConfig } from './sms/env.js';
 import { isPlainAddress } from './mail/address.js';
 
 export { ConfigError, type Env } from './config/index.js';
@@ -19,10 +24,24 @@ export { ConfigError, type Env } from './config/index.js';
  * env variables that seed it). Config loading seeds them from the environment; the settings store
  * starts from those values; the admin routes serve and patch them.
  */
-export const SETTINGS_AREAS = [tokenPolicyArea, lockoutArea, spreadArea, passwordPolicyArea, passwordResetArea, rateLimitArea, geoArea, apiKeyArea] as const;
+export const SETTINGS_AREAS = [
+  tokenPolicyArea,
+  lockoutArea,
+  spreadArea,
+  passwordPolicyArea,
+  passwordResetArea,
+  rateLimitArea,
+  geoArea,
+  apiKeyArea,
+  botCheckArea,
+  mfaArea,
+  mfaIpArea,
+] as const;
 
-/** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail. */
-export type AppConfig = Config & AreaValues<typeof SETTINGS_AREAS> & ClientIpConfig & { readonly mail: MailConfig };
+/** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail, passkeys' relying party, the SMS channel. */
+export type AppConfig = Config &
+  AreaValues<typeof SETTINGS_AREAS> &
+  ClientIpConfig & { readonly mail: MailConfig; readonly passkeys: PasskeyConfig | null; readonly sms: SmsConfig | null };
 
 /** The root user's email follows the one address rule of the API. */
 function rootEmailCheck(c: Config): string[] {
@@ -42,7 +61,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 
 /** Validates the whole environment at once; throws ConfigError listing every problem. */
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
-  return load<AppConfig>(env, opts, { areas: SETTINGS_AREAS, sections: [clientIpEnv, mailEnv], checks: [rootEmailCheck, rootPasswordCheck] });
+  return load<AppConfig>(env, opts, { areas: SETTINGS_AREAS, sections: [clientIpEnv, mailEnv, passkeyEnv, smsEnv], checks: [rootEmailCheck, rootPasswordCheck] });
 }
 
 /** The env-seeded value of each area by key, for the settings store. */

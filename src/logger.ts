@@ -16,6 +16,11 @@ export const LOG_REDACT = [
   '*.secret',
   '*.passwordHash',
   '*.changeToken',
+  '*.challengeToken',
+  '*.enrolmentToken',
+  '*.recoveryCodes',
+  '*.recaptchaSecretKey',
+  '*.botCheck',
 ];
 
 /**

@@ -1,5 +1,6 @@
 import { settingsSeeds, type AppConfig } from './app-config.js';
 import { SettingsStore } from './config/settings.js';
+import { createSealer } from './config/seal.js';
 import { openDb, type Db, type Dialect } from './db/index.js';
 import type { StorageHealth } from './db/outage.js';
 import { migrate } from './db/migrations/index.js';
@@ -14,6 +15,7 @@ import { PasswordPolicyService } from './auth/password-policy/index.js';
 import { PasswordResetService } from './auth/reset/index.js';
 import { ExpiryGate } from './auth/reset/expiry-gate.js';
 import { createMailer, type Mailer } from './mail/index.js';
+import { createSmsChannel } from './sms/index.js';
 import { BackgroundTasks, errorSummary } from './background.js';
 import { createLogger } from './logger.js';
 import type { DestinationStream, Logger } from 'pino';
@@ -21,11 +23,16 @@ import { KeyRing, ensureKey } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
 import { SessionService } from './auth/session/index.js';
 import { PasswordCredential } from './auth/credentials/password.js';
+import { PasskeyCredential } from './auth/credentials/passkey.js';
+import { PasskeyService } from './auth/passkeys/index.js';
 import { UserService } from './auth/users.js';
 import { UserAdministration } from './auth/user-admin.js';
-import { LockoutService, SpreadDetector } from './auth/lockout.js';
 import { ApiKeyService } from './auth/api-keys/index.js';
+import { LockoutService, SpreadDetector } from './auth/lockout.js';
 import { AccountLocks } from './auth/account-locks.js';
+import { BotCheckService } from './auth/bot-check/index.js';
+import { MfaKeys, MfaPolicy, MfaService, SecondFactorGate } from './auth/mfa/index.js';
+import { TrustedAddresses } from './auth/mfa/trusted-ip.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
@@ -68,14 +75,14 @@ export interface Services {
   keys: KeyRing;
   tokens: TokenService;
   sessions: SessionService;
-  /** The ways of proving identity; each ends in `sessions.create` (password today). */
-  credentials: { password: PasswordCredential };
+  /** The ways of proving identity; each ends in `sessions.create`. */
+  credentials: { password: PasswordCredential; passkey: PasskeyCredential };
   users: UserService;
   /** User administration through the API: the rules that depend on who administers. */
   userAdmin: UserAdministration;
+  apiKeys: ApiKeyService;
   lockout: LockoutService;
   locks: AccountLocks;
-  apiKeys: ApiKeyService;
   spread: SpreadDetector;
   ipRules: IpRuleService;
   rateLimiter: RateLimiter;
@@ -84,6 +91,14 @@ export interface Services {
   records: RecordService;
   passwordPolicy: PasswordPolicyService;
   passwordReset: PasswordResetService;
+  /** Bot checks on sign-in and forgot-password (AUTH-15). */
+  botCheck: BotCheckService;
+  /** Second factors (AUTH-12): the sign-in's second step, enrolment, removal, resets. */
+  mfa: MfaService;
+  /** IP as a factor (AUTH-12): trusted addresses, their list and forgetting. */
+  trustedAddresses: TrustedAddresses;
+  /** A user's own passkeys (AUTH-12): registration, list, rename, removal. */
+  passkeys: PasskeyService;
   mailer: Mailer;
   /** Mail and other work done after the answer; close() waits for it. */
   tasks: BackgroundTasks;
@@ -125,7 +140,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     shared = redis;
   }
   const securityLog = new SecurityLog(db, now);
-  const settings = new SettingsStore(db, securityLog, now, settingsSeeds(config));
+  const settings = new SettingsStore(db, securityLog, now, settingsSeeds(config), createSealer(config.appKey));
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, securityLog, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
@@ -143,7 +158,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const tasks = new BackgroundTasks((task, err) => logger.error({ task, err: errorSummary(err) }, 'background task failed'));
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
+  // The second factor is asked for before the password expiry: a changed password needs both factors first.
+  const mfaPolicy = new MfaPolicy(settings, (userId) => access.rolesOf(userId));
+  const trustedAddresses = new TrustedAddresses({ db, settings, log: securityLog, policy: mfaPolicy, geoip, now });
+  const mfaGate = new SecondFactorGate({ db, settings, log: securityLog, policy: mfaPolicy, now, trust: trustedAddresses });
   const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, locks, [
+    (user, method, ctx, asked) => mfaGate.check(user, method, ctx, asked),
     (user, method, ctx) => expiryGate.check(user, method, ctx),
   ]);
   const passwordReset = new PasswordResetService({
@@ -165,7 +185,39 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       if (!(e instanceof AppError && e.code === 'LINK_NOT_SENDABLE')) throw e;
     });
   });
-  const credentials = { password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread }) };
+  const mfa = new MfaService({
+    db,
+    settings,
+    log: securityLog,
+    keys: new MfaKeys(config.appKey),
+    policy: mfaPolicy,
+    lockout,
+    hasher,
+    shared,
+    mailer,
+    sms: createSmsChannel(config.sms),
+    tasks,
+    now,
+    sessions,
+    passkeys: config.passkeys,
+  });
+  const botCheck = new BotCheckService({ settings, shared, durable, log: securityLog, now, appKey: config.appKey });
+  const credentials = {
+    password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread, addressFailures: botCheck }),
+    passkey: new PasskeyCredential({ db, log: securityLog, lockout, now }, config.passkeys),
+  };
+  const passkeys = new PasskeyService({
+    db,
+    log: securityLog,
+    now,
+    config: config.passkeys,
+    policy: mfaPolicy,
+    // Registering or removing a passkey needs the current password, checked like a sign-in (lockout and all).
+    provePassword: async (user, password, ctx) => {
+      const proven = await credentials.password.prove({ identifier: user.username, password }, ctx);
+      if (proven.id !== user.id) throw new AppError('INVALID_CREDENTIALS');
+    },
+  });
   const users = new UserService(
     db,
     hasher,
@@ -196,17 +248,21 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     credentials,
     users,
     userAdmin: new UserAdministration(users, passwordReset),
+    apiKeys: new ApiKeyService(db, settings, shared, securityLog, now),
     lockout,
     locks,
     spread,
     ipRules,
     rateLimiter,
-    apiKeys: new ApiKeyService(db, settings, shared, securityLog, now),
     collections,
     access,
     records,
     passwordPolicy,
     passwordReset,
+    botCheck,
+    mfa,
+    trustedAddresses,
+    passkeys,
     mailer,
     tasks,
     async close() {

@@ -16,6 +16,21 @@ export const SECURITY_EVENT_TYPES = [
   'apikey.created',
   'apikey.rotated',
   'apikey.revoked',
+  'mfa.challenged',
+  'mfa.verified',
+  'mfa.code_sent',
+  'mfa.enrolment_started',
+  'mfa.enrolled',
+  'mfa.removed',
+  'mfa.recovery_codes_created',
+  'mfa.reset',
+  'mfa.address_trusted',
+  'mfa.skipped_trusted_address',
+  'mfa.trusted_address_forgotten',
+  'passkey.registered',
+  'passkey.renamed',
+  'passkey.removed',
+  'passkey.clone_detected',
   'settings.changed',
   'user.created',
   'user.updated',
@@ -31,6 +46,8 @@ export const SECURITY_EVENT_TYPES = [
   'signin.paused',
   'signin.resumed',
   'ip.rejected',
+  'botcheck.refused',
+  'botcheck.recaptcha',
   'ip_rule.created',
   'ip_rule.deleted',
   'schema.changed',
@@ -49,6 +66,8 @@ export const CLI_ACTOR: Actor = Object.freeze({ id: null, name: 'cli' });
 
 export interface EventContext {
   actor: Actor;
+  /** How the actor proved itself when not with a session: recorded with every event it causes. */
+  via?: { method: 'apikey' | 'basic'; keyId?: string };
   ip?: string | null;
   userAgent?: string | null;
   requestId?: string | null;
@@ -107,7 +126,7 @@ export class SecurityLog {
         ip: ctx.ip ?? null,
         user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
         request_id: ctx.requestId ?? null,
-        details: ev.details ? JSON.stringify(ev.details) : null,
+        details: ev.details || ctx.via ? JSON.stringify({ ...ev.details, ...(ctx.via ? { via: ctx.via } : {}) }) : null,
       })
       .execute();
   }

@@ -21,6 +21,15 @@ export function attemptSubject(userId: string | null, normalisedIdentifier: stri
 }
 
 /**
+ * The key of an account's second-factor failure counter: apart from the password's, so that a right
+ * password (which forgets the password failures) cannot reset the count of wrong codes. Both lock the
+ * same account, and unlocking forgets both.
+ */
+export function secondFactorSubject(userId: string): string {
+  return `m:${userId}`;
+}
+
+/**
  * The register of locked accounts (AUTH-9, AUTH-4): who is locked, by whom, until when. The lockout
  * writes automatic locks into it, administrators their own; the sign-in gates and the pipeline's
  * account stage read it. It knows nothing of attempts or mail.
@@ -97,6 +106,7 @@ export class AccountLocks {
    */
   async forgetFailures(userId: string): Promise<void> {
     await this.shared.del(`fail:${attemptSubject(userId, '')}`);
+    await this.shared.del(`fail:${secondFactorSubject(userId)}`);
   }
 
   /** Removes an automatic or timed lock that has ended; true for the one caller that removed it. */

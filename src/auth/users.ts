@@ -255,6 +255,8 @@ export class UserService {
    * user's password links and ends all of their sessions. `mustChange` makes it a one-time password.
    */
   async setPassword(id: string, password: string, ctx: EventContext, mustChange = false): Promise<void> {
+    // Your own password changes with the current one (changeOwnPassword), never through the administrator's path.
+    if (ctx.actor.id === id) throw new AppError('CANNOT_MODIFY_SELF');
     const u = await this.get(id);
     if (!u) throw new AppError('NOT_FOUND');
     await this.assertMaySetPassword(ctx);

@@ -25,6 +25,7 @@ const USAGE = `usage: palisade <command>
   user roles --username U --set R1,R2     replace a user's roles (--set "" removes all)
   user departments --username U --set D1  replace a user's departments (they carry roles)
   user unlock --username U                lift a lock (lockout or administrator)
+  user mfa reset --username U             remove every second factor and recovery code of a user; ends their sessions
   sessions revoke --user U                end every session of a user
   schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
   schema export [--format json|yaml]      print the collections and the access model as a schema file
@@ -167,6 +168,13 @@ export async function main(argv: string[]): Promise<number> {
         const unlocked = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
         process.stdout.write(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);
         if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
+        return 0;
+      });
+    case 'user mfa reset':
+      return withServices(async (s) => {
+        const u = await userByName(s, values.username);
+        const { sessionsEnded } = await s.mfa.reset(u.id, { actor: CLI_ACTOR });
+        process.stdout.write(`second factors of ${u.username} were reset; ${sessionsEnded} session(s) ended\n`);
         return 0;
       });
     case 'user unlock':

@@ -32,6 +32,12 @@ export interface SettingsArea<S extends TObject = TObject, K extends string = st
   check(value: Static<S>): string[];
   /** Boot warnings about an env-seeded value (a protection switched off). */
   warnings(value: Static<S>): string[];
+  /** Text fields that are written but never read back (secrets): encrypted at rest, masked in every answer and event. */
+  readonly writeOnly: readonly string[];
+  /** What GET answers: the schema without the write-only fields, each replaced by `<field>Set`, a boolean. */
+  readonly viewSchema: TObject;
+  /** The value as GET answers it and as `settings.changed` records it: write-only fields only as `<field>Set`. */
+  view(value: Static<S>): Record<string, unknown>;
 }
 
 export interface AreaSpec<S extends TObject, K extends string> {
@@ -41,12 +47,19 @@ export interface AreaSpec<S extends TObject, K extends string> {
   env?: readonly EnvVar<Static<S>>[];
   rules?: (value: Static<S>) => string[];
   warnings?: (value: Static<S>) => string[];
+  /** Text fields never returned (see SettingsArea.writeOnly). */
+  writeOnly?: readonly (keyof Static<S> & string)[];
 }
 
 export function defineSettingsArea<S extends TObject, K extends string>(spec: AreaSpec<S, K>): SettingsArea<S, K> {
   const defaults = deepFreeze(Value.Default(spec.schema, {}) as Static<S>);
   const missing = Object.keys(spec.schema.properties).filter((k) => !(k in (defaults as object)));
   if (missing.length > 0) throw new TypeError(`settings area ${spec.key}: no default for ${missing.join(', ')}`);
+  const writeOnly = [...(spec.writeOnly ?? [])];
+  for (const f of writeOnly) {
+    if ((spec.schema.properties[f] as { type?: string } | undefined)?.type !== 'string')
+      throw new TypeError(`settings area ${spec.key}: write-only ${f} is no text field`);
+  }
   // The store checks the area on every read (rate limits: every request), so the schema is compiled once.
   const valid = Compile(spec.schema);
   const area: SettingsArea<S, K> = {
@@ -63,10 +76,30 @@ export function defineSettingsArea<S extends TObject, K extends string>(spec: Ar
       return spec.rules ? spec.rules(value) : [];
     },
     warnings: (value) => spec.warnings?.(value) ?? [],
+    writeOnly,
+    viewSchema: viewSchemaOf(spec.schema, writeOnly),
+    view: (value) => {
+      const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+      for (const f of writeOnly) {
+        out[`${f}Set`] = typeof out[f] === 'string' && out[f] !== '';
+        delete out[f];
+      }
+      return out;
+    },
   };
   const bad = area.check(defaults);
   if (bad.length > 0) throw new TypeError(`settings area ${spec.key}: the defaults are not valid: ${bad.join('; ')}`);
   return area;
+}
+
+function viewSchemaOf(schema: TObject, writeOnly: readonly string[]): TObject {
+  if (writeOnly.length === 0) return schema;
+  const props: Record<string, TSchema> = {};
+  for (const [k, s] of Object.entries(schema.properties) as [string, TSchema][]) {
+    if (writeOnly.includes(k)) props[`${k}Set`] = Type.Boolean({ description: `Whether ${k} is set; the value itself is never returned.` });
+    else props[k] = s;
+  }
+  return Type.Object(props);
 }
 
 /** One readable problem per field that breaks the schema. */

@@ -3,6 +3,7 @@ import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { SettingsArea } from './settings-area.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
+import type { Sealer } from './seal.js';
 
 export type { SettingsArea } from './settings-area.js';
 
@@ -21,7 +22,33 @@ export class SettingsStore {
     private readonly log: SecurityLog,
     private readonly now: () => number,
     private readonly seeds: Readonly<Record<string, object>> = {},
+    /** Encrypts the areas' write-only fields at rest; an area with such fields cannot be stored without it. */
+    private readonly sealer?: Sealer,
   ) {}
+
+  /** The stored overrides, write-only fields opened; one that cannot be opened is dropped (the seed applies). */
+  private parse<S extends TObject>(area: SettingsArea<S>, raw: string | undefined): Partial<Static<S>> {
+    const stored = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+    for (const f of area.writeOnly) {
+      const v = stored[f];
+      if (typeof v !== 'string' || v === '') continue;
+      const plain = this.sealer?.open(v, `${area.key}.${f}`) ?? null;
+      if (plain === null) delete stored[f];
+      else stored[f] = plain;
+    }
+    return stored as Partial<Static<S>>;
+  }
+
+  private serialise<S extends TObject>(area: SettingsArea<S>, value: Partial<Static<S>>): string {
+    const out: Record<string, unknown> = { ...value };
+    for (const f of area.writeOnly) {
+      const v = out[f];
+      if (typeof v !== 'string' || v === '') continue;
+      if (!this.sealer) throw new TypeError(`settings area ${area.key} has write-only fields: the store needs a sealer`);
+      out[f] = this.sealer.seal(v, `${area.key}.${f}`);
+    }
+    return JSON.stringify(out);
+  }
 
   private defaults<S extends TObject>(area: SettingsArea<S>): Static<S> {
     return (this.seeds[area.key] ?? area.defaults) as Static<S>;
@@ -33,7 +60,7 @@ export class SettingsStore {
    */
   async get<S extends TObject>(area: SettingsArea<S>): Promise<Static<S>> {
     const row = await this.db.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
-    const stored = row ? (JSON.parse(row.value) as Partial<Static<S>>) : {};
+    const stored = this.parse(area, row?.value);
     const defaults = this.defaults(area);
     const merged = { ...defaults, ...stored } as Static<S>;
     return area.check(merged).length === 0 ? merged : ({ ...defaults } as Static<S>);
@@ -45,8 +72,16 @@ export class SettingsStore {
    * without being stored. Returns the new value.
    */
   async change<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, ctx: EventContext): Promise<Static<S>> {
+    // Write-only fields appear only as `<field>Set`, and by name when the change wrote them.
+    const written = area.writeOnly.filter((f) => f in patch);
+    const details = (before: Static<S>, changed: Static<S>) => ({
+      area: area.key,
+      before: area.view(before),
+      after: area.view(changed),
+      ...(written.length > 0 ? { written } : {}),
+    });
     const [, after] = await this.write(area, patch, ctx.actor.id, this.now(), (before, changed, trx) =>
-      this.log.record(ctx, { type: 'settings.changed', outcome: 'success', details: { area: area.key, before, after: changed } }, trx),
+      this.log.record(ctx, { type: 'settings.changed', outcome: 'success', details: details(before, changed) }, trx),
     );
     return after;
   }
@@ -65,12 +100,12 @@ export class SettingsStore {
   ): Promise<[Static<S>, Static<S>]> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
-      const stored = row ? (JSON.parse(row.value) as Partial<Static<S>>) : {};
+      const stored = this.parse(area, row?.value);
       const before = { ...this.defaults(area), ...stored } as Static<S>;
       const after = { ...before, ...patch } as Static<S>;
       const problems = area.check(after);
       if (problems.length > 0) throw new AppError('SETTINGS_INVALID', { problems });
-      const value = JSON.stringify({ ...stored, ...patch });
+      const value = this.serialise(area, { ...stored, ...patch });
       await trx
         .insertInto('settings')
         .values({ key: area.key, value, updated_at: now, updated_by: actorId })

@@ -208,6 +208,117 @@ export interface ApiKeysTable {
   rotated_from: string | null;
 }
 
+/** AUTH-12: a TOTP factor; the secret only encrypted (AES-256-GCM under a key derived from APP_KEY). */
+export interface MfaTotpTable {
+  user_id: string;
+  secret_nonce: string;
+  secret_ciphertext: string;
+  created_at: number;
+  /** null: enrolment started, not yet confirmed with a first code (not a factor yet). */
+  confirmed_at: number | null;
+  /** The last time step accepted: a code of it or an earlier step is refused (single use). */
+  last_step: number | null;
+}
+
+/** AUTH-12: the email factor is on for this user. */
+export interface MfaEmailTable {
+  user_id: string;
+  enabled_at: number;
+}
+
+/** AUTH-12: a recovery code, only its SHA-256 kept. */
+export interface MfaRecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+/** AUTH-12: an emailed one-time code, kept as a keyed hash; a newer code of the same purpose replaces it. */
+export interface MfaEmailCodesTable {
+  id: string;
+  user_id: string;
+  /** Emailed codes: signin, enable; SMS codes: sms_signin, sms_enable (bound to the phone's enrolment). */
+  purpose: 'signin' | 'enable' | 'sms_signin' | 'sms_enable';
+  /** The sign-in challenge the code belongs to (purpose signin). */
+  challenge_id: string | null;
+  code_hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** AUTH-12: the phone number SMS codes go to, sealed; a factor once confirmed with a first code. */
+export interface MfaSmsTable {
+  user_id: string;
+  /** The E.164 number sealed under the MFA key (AAD `sms:<user id>`); the nonce also names this enrolment. */
+  phone_nonce: string;
+  phone_ciphertext: string;
+  /** The masked number shown back, `+45******78`. */
+  phone_hint: string;
+  created_at: number;
+  /** null: a code was sent, not yet entered back (not a factor yet). */
+  confirmed_at: number | null;
+}
+
+/** AUTH-12, IP as a factor: an address adaptive trust counts for a user (IPv6 by its /64), within a window from `first_at`. */
+export interface MfaTrustedAddressesTable {
+  id: string;
+  user_id: string;
+  ip: string;
+  /** Full sign-ins (second factor proven) from the address since `first_at`. */
+  successes: number;
+  first_at: number;
+  last_at: number;
+}
+
+/** AUTH-12: a sign-in challenge (second step) or an enrolment-only token, bound to the user and the sign-in's mode. */
+export interface MfaChallengesTable {
+  id: string;
+  user_id: string;
+  kind: 'signin' | 'enrol';
+  verifier_hash: string;
+  mode: 'cookie' | 'bearer';
+  remember: number;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** AUTH-12: a passkey (WebAuthn credential); only its public key is kept. */
+export interface PasskeysTable {
+  id: string;
+  user_id: string;
+  /** The credential ID, base64url. */
+  credential_id: string;
+  /** The COSE public key, base64url. */
+  public_key: string;
+  /** The authenticator's signature counter at its last use (0: it keeps none). */
+  counter: number;
+  /** JSON array of transports the browser reported (usb, internal, hybrid...). */
+  transports: string | null;
+  name: string;
+  /** The authenticator model's AAGUID (all zeros when it tells none). */
+  aaguid: string;
+  /** 1: a synced (multi-device) credential backed up by its provider. */
+  backed_up: number;
+  created_at: number;
+  last_used_at: number | null;
+  last_used_ip: string | null;
+}
+
+/** AUTH-12: a WebAuthn ceremony's challenge, single use; bound to a user except for a passwordless sign-in. */
+export interface PasskeyChallengesTable {
+  /** The challenge itself, base64url (32 random bytes). */
+  challenge: string;
+  purpose: 'register' | 'signin' | 'second_factor';
+  user_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
   users: UsersTable;
@@ -229,4 +340,13 @@ export interface Database {
   password_history: PasswordHistoryTable;
   password_tokens: PasswordTokensTable;
   password_reset_requests: PasswordResetRequestsTable;
+  mfa_totp: MfaTotpTable;
+  mfa_email: MfaEmailTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  mfa_email_codes: MfaEmailCodesTable;
+  mfa_challenges: MfaChallengesTable;
+  mfa_sms: MfaSmsTable;
+  mfa_trusted_addresses: MfaTrustedAddressesTable;
+  passkeys: PasskeysTable;
+  passkey_challenges: PasskeyChallengesTable;
 }

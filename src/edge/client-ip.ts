@@ -72,8 +72,12 @@ export function isHttps(encrypted: boolean, socketAddress: string | undefined, h
   return value.split(',').pop()?.trim().toLowerCase() === 'https';
 }
 
-/** Whether the socket peer is on this machine (127.0.0.0/8 or ::1, also IPv4-mapped); no proxy in between. */
-export function isLoopbackPeer(socketAddress: string | undefined): boolean {
+/**
+ * Whether the client is on this machine with nothing in between: the socket peer is loopback (127.0.0.0/8
+ * or ::1, also IPv4-mapped) and is not a trusted proxy (a reverse proxy on the same host forwards
+ * requests from anywhere).
+ */
+export function isDirectLoopback(socketAddress: string | undefined, trustedProxies: readonly Cidr[]): boolean {
   const peer = parseIp(socketAddress ?? '');
-  return peer !== null && peer.range() === 'loopback';
+  return peer !== null && peer.range() === 'loopback' && !inAny(peer, trustedProxies);
 }

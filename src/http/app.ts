@@ -24,7 +24,12 @@ import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
 import { recordRoutes } from './routes/records.js';
 import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
+import { adminBotCheckRoutes, botCheckRoutes } from './routes/bot-check.js';
 import { adminApiKeyRoutes, apiKeyRoutes } from './routes/api-keys.js';
+import { adminMfaRoutes, mfaRoutes } from './routes/mfa.js';
+import { mfaSmsRoutes } from './routes/mfa-sms.js';
+import { adminTrustedAddressRoutes, trustedAddressRoutes } from './routes/mfa-trusted.js';
+import { passkeyRoutes, passkeySecondStepRoutes } from './routes/passkeys.js';
 
 /** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
 function makeValidators() {
@@ -130,8 +135,17 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(recordRoutes(s), { prefix: '/api/collections' });
   await app.register(passwordRoutes(s), { prefix: '/api/auth/password' });
   await app.register(adminPasswordRoutes(s), { prefix: '/api/admin' });
+  await app.register(botCheckRoutes(s), { prefix: '/api/auth' });
+  await app.register(adminBotCheckRoutes(s), { prefix: '/api/admin' });
   await app.register(apiKeyRoutes(s), { prefix: '/api/auth/api-keys' });
   await app.register(adminApiKeyRoutes(s), { prefix: '/api/admin' });
+  await app.register(mfaRoutes(s), { prefix: '/api/auth/mfa' });
+  await app.register(mfaSmsRoutes(s), { prefix: '/api/auth/mfa' });
+  await app.register(adminMfaRoutes(s), { prefix: '/api/admin' });
+  await app.register(trustedAddressRoutes(s), { prefix: '/api/auth/mfa' });
+  await app.register(adminTrustedAddressRoutes(s), { prefix: '/api/admin' });
+  await app.register(passkeyRoutes(s), { prefix: '/api/auth/passkeys' });
+  await app.register(passkeySecondStepRoutes(s), { prefix: '/api/auth/mfa/passkey' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
   return app;
 }

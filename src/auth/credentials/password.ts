@@ -25,7 +25,12 @@ export class PasswordCredential {
     private readonly shared: SharedState,
     private readonly log: SecurityLog,
     private readonly now: () => number,
-    private readonly defences: { lockout: LockoutService; spread: SpreadDetector },
+    private readonly defences: {
+      lockout: LockoutService;
+      spread: SpreadDetector;
+      /** Told of every refused sign-in, by address (the bot check's after-failures mode, AUTH-15). */
+      addressFailures?: { recordFailure(ip: string | null | undefined): Promise<void> };
+    },
   ) {}
 
   async prove(input: PasswordProof, ctx: Omit<EventContext, 'actor'>): Promise<UsersTable> {
@@ -55,6 +60,7 @@ export class PasswordCredential {
         );
       }
       await this.hasher.imitateVerify();
+      await this.defences.addressFailures?.recordFailure(ctx.ip);
       throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
     }
     // The same work on every other path: an unknown user verifies against a dummy hash.
@@ -73,6 +79,7 @@ export class PasswordCredential {
       await this.log.record(c, { type: 'auth.login', outcome: 'failure', subjectId: user?.id ?? null, details: { reason } });
       await this.defences.lockout.failed(ticket, c);
       await this.defences.spread.failed(c);
+      await this.defences.addressFailures?.recordFailure(ctx.ip);
       throw new AppError('INVALID_CREDENTIALS', undefined, reason ?? 'unknown');
     }
     await this.defences.lockout.succeeded(ticket);

@@ -7,13 +7,21 @@ import { AppError } from '../../errors.js';
 import type { TokenService } from '../tokens.js';
 import type { AccountLocks } from '../account-locks.js';
 import { standingOf } from '../standing.js';
-import { newId, type IssuedToken, type SessionMode, type SignInMethod } from './types.js';
+import { newId, secondFactorOf, type IssuedToken, type SessionMode, type SignInMethod } from './types.js';
 
 /**
  * A check that runs after identity is proven and before any session exists; it refuses the sign-in
- * by throwing (an expired password or a required change today, a required second factor next).
+ * by throwing (a required second factor, an expired password or a required change). `session` is the
+ * session asked for (absent for methods that open none, such as basic), for a gate whose answer must
+ * carry it on to a later step (the second factor's challenge).
  */
-export type SignInGate = (user: UsersTable, method: SignInMethod, ctx: EventContext) => Promise<void>;
+export type SignInGate = (user: UsersTable, method: SignInMethod, ctx: EventContext, session?: SessionAsked) => Promise<void>;
+
+/** What a sign-in asks for: the session's mode and lifetime. */
+export interface SessionAsked {
+  mode: SessionMode;
+  rememberMe: boolean;
+}
 
 export interface SessionRequest {
   mode: SessionMode;
@@ -34,20 +42,21 @@ export class SessionCreator {
     private readonly log: SecurityLog,
     private readonly lockout: Pick<AccountLocks, 'activeLock'>,
     private readonly now: () => number,
-    /** Gates after the account check, in order (password expiry today). */
+    /** Gates after the account check, in order (second factor, then password expiry). */
     private readonly gates: readonly SignInGate[] = [],
   ) {}
 
   /** Runs the account check and every gate, and opens nothing: for methods that have no session (basic). */
-  async admit(user: UsersTable, method: SignInMethod, request: Omit<EventContext, 'actor'>): Promise<void> {
+  async admit(user: UsersTable, method: SignInMethod, request: Omit<EventContext, 'actor'>, session?: SessionAsked): Promise<void> {
     const actorCtx: EventContext = { ...request, actor: { id: user.id, name: user.username } };
     await this.checkAccount(user, actorCtx);
-    for (const gate of this.gates) await gate(user, method, actorCtx);
+    for (const gate of this.gates) await gate(user, method, actorCtx, session);
   }
 
   async create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {
     const actorCtx: EventContext = { ...r.request, actor: { id: user.id, name: user.username } };
-    await this.admit(user, method, r.request);
+    await this.admit(user, method, r.request, { mode: r.mode, rememberMe: r.rememberMe });
+    const factor = secondFactorOf(method);
     const policy = await this.settings.get(tokenPolicyArea);
     const now = this.now();
     const session: SessionsTable = {
@@ -73,7 +82,14 @@ export class SessionCreator {
           type: 'auth.login',
           outcome: 'success',
           subjectId: user.id,
-          details: { sessionId: session.id, mode: r.mode, rememberMe: r.rememberMe, admin: user.is_admin === 1 },
+          details: {
+            sessionId: session.id,
+            method: typeof method === 'string' ? method : method.method,
+            mode: r.mode,
+            rememberMe: r.rememberMe,
+            admin: user.is_admin === 1,
+            ...(factor ? { secondFactor: factor } : {}),
+          },
         },
         trx,
       );

@@ -13,8 +13,9 @@ import { SessionVerifier, type PendingRenewal, type PendingSession, type TokenGa
 import { XsrfTokens } from './xsrf.js';
 import type { IssuedToken, SessionMode, SignInMethod } from './types.js';
 
-export type { ApiKeyAuth, AuthState, BasicAuth, IssuedToken, SessionAuth, SessionMode, SignInMethod } from './types.js';
-export type { SessionRequest, SignInGate } from './create.js';
+export type { ApiKeyAuth, AuthState, BasicAuth, IssuedToken, SecondFactor, SessionAuth, SessionMode, SignInMethod } from './types.js';
+export { secondFactorOf } from './types.js';
+export type { SessionAsked, SessionRequest, SignInGate } from './create.js';
 export type { PendingRenewal, PendingSession, TokenGate } from './verify.js';
 
 /**

@@ -3,12 +3,20 @@ import type { ApiKeysTable, SessionsTable, UsersTable } from '../../db/types.js'
 
 export type SessionMode = 'cookie' | 'bearer';
 
+/** A second factor a user can prove (AUTH-12). */
+export type SecondFactor = 'totp' | 'email' | 'sms' | 'recovery' | 'passkey';
+
 /**
  * The ways of proving identity that pass the sign-in gates: 'password' ends in a session; 'basic' (HTTP
  * basic authentication, per request) passes the same gates without one, and a gate that would ask for
- * more (a second factor) refuses it instead.
+ * more (a second factor) refuses it instead. A password sign-in completed by a second factor names the
+ * factor it proved (`src/auth/mfa/`): the second-factor gate lets only that form through. 'passkey': a
+ * passwordless sign-in with a user-verified passkey (`src/auth/credentials/passkey.ts`).
  */
-export type SignInMethod = 'password' | 'basic';
+export type SignInMethod = 'password' | 'basic' | 'passkey' | { readonly method: 'password'; readonly factor: SecondFactor };
+
+/** The second factor proven in this sign-in, if any. */
+export const secondFactorOf = (m: SignInMethod): SecondFactor | null => (typeof m === 'object' ? m.factor : null);
 
 export interface IssuedToken {
   token: string;

@@ -7,6 +7,10 @@ import { migration as m0004 } from './0004_collections.js';
 import { migration as m0005 } from './0005_access.js';
 import { migration as m0006 } from './0006_departments.js';
 import { migration as m0007 } from './0007_api_keys.js';
+import { migration as m0008 } from './0008_mfa.js';
+import { migration as m0010 } from './0010_passkeys.js';
+import { migration as m0011 } from './0011_mfa_sms.js';
+import { migration as m0012 } from './0012_trusted_addresses.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -24,6 +28,10 @@ class StaticProvider implements MigrationProvider {
       '0005_access': m0005(),
       '0006_departments': m0006(),
       '0007_api_keys': m0007(),
+      '0008_mfa': m0008(),
+      '0010_passkeys': m0010(),
+      '0011_mfa_sms': m0011(),
+      '0012_trusted_addresses': m0012(),
     };
   }
 }

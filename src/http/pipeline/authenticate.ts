@@ -24,16 +24,27 @@ declare module 'fastify' {
     auth?: 'public' | 'user' | 'session' | 'admin';
     /** A system permission the caller's acting roles must carry (administrators hold all). Implies a signed-in user. */
     permission?: SystemPermission;
+    /**
+     * An /api/admin route that API keys and basic authentication may call (schema, access model, the
+     * event log: what automation needs). Every other /api/admin route needs a session: credentials,
+     * sessions, users and security settings are never managed by a key.
+     */
+    keys?: boolean;
   }
 }
 
 const USER_TARGET = /^\/api\/admin\/users\/:id(\/|$)/;
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
-/** Routes that need a session: key, password, second-factor and session management; API keys and basic auth are refused. */
+/**
+ * Routes that need a session, refused to API keys and basic auth (deny by default): everything under
+ * /api/auth/ (key, password, second-factor and session management) and every /api/admin route that
+ * does not opt in with `keys: true`.
+ */
 function needsSession(req: FastifyRequest): boolean {
   const url = req.routeOptions.url ?? '';
-  return req.routeOptions.config.auth === 'session' || url.startsWith('/api/auth/') || url.startsWith('/api/admin/api-keys');
+  const c = req.routeOptions.config;
+  return c.auth === 'session' || url.startsWith('/api/auth/') || (url.startsWith('/api/admin/') && c.keys !== true);
 }
 
 /**

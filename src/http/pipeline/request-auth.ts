@@ -14,7 +14,10 @@ export function requestContext(req: FastifyRequest): Omit<EventContext, 'actor'>
 /** The full audit context of an authenticated request. */
 export function actorContext(req: FastifyRequest): EventContext {
   const a = req.auth;
-  return { ...requestContext(req), actor: a ? { id: a.user.id, name: a.user.username } : { id: null, name: 'anonymous' } };
+  const ctx: EventContext = { ...requestContext(req), actor: a ? { id: a.user.id, name: a.user.username } : { id: null, name: 'anonymous' } };
+  if (a?.method === 'apikey') ctx.via = { method: 'apikey', keyId: a.key.id };
+  else if (a?.method === 'basic') ctx.via = { method: 'basic' };
+  return ctx;
 }
 
 export function requireAuth(req: FastifyRequest): AuthState {

@@ -50,7 +50,7 @@ export const adminCollectionRoutes =
   (s: Services): FastifyPluginAsync =>
   async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    const config = { permission: 'schema.manage' as const };
+    const config = { permission: 'schema.manage' as const, keys: true };
     const tags = ['admin: schema'];
     const One = Type.Object({ collection: CollectionSchema });
 

@@ -38,10 +38,16 @@ export function settingsRoutes<S extends TObject>(
 ): void {
   type T = Static<S>;
   const schema = area.schema;
+  // Write-only fields (secrets) are never answered: the view shows `<field>Set` instead.
+  const view = area.viewSchema;
   const app = plain;
   const config = { permission: 'security.manage' as const };
   const tags = ['admin: settings'];
-  app.get(path, { config, schema: { tags, description, response: { 200: schema, ...errorResponses } } }, async (): Promise<unknown> => s.settings.get(area));
+  app.get(
+    path,
+    { config, schema: { tags, description, response: { 200: view, ...errorResponses } } },
+    async (): Promise<unknown> => area.view(await s.settings.get(area)),
+  );
   app.patch(
     path,
     {
@@ -50,13 +56,13 @@ export function settingsRoutes<S extends TObject>(
         tags,
         description: `${description} Changes apply to every instance at the next request and are audited.`,
         body: patchSchema(schema),
-        response: { 200: schema, ...errorResponses },
+        response: { 200: view, ...errorResponses },
       },
     },
     async (req): Promise<unknown> => {
       const ctx = actorContext(req);
       if (guard) await guard({ ...(await s.settings.get(area)), ...(req.body as Partial<T>) }, req);
-      return s.settings.change(area, req.body as Partial<T>, ctx);
+      return area.view(await s.settings.change(area, req.body as Partial<T>, ctx));
     },
   );
 }
@@ -73,7 +79,7 @@ export const adminSecurityRoutes =
     app.get(
       '/security-events',
       {
-        config: { permission: 'audit.read' as const },
+        config: { permission: 'audit.read' as const, keys: true },
         schema: {
           tags: ['admin: audit'],
           description: 'Newest first. Page with beforeId = the last id of the previous page.',

@@ -9,6 +9,8 @@ import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
 import { actorContext, principalOf, renewPresentedSession, requestContext, requireSession } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
+import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
+import { BotCheckProof } from './bot-check.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -37,22 +39,12 @@ const LoginBody = Type.Object(
         description: 'bearer (default): the token is in the body; cookie: HttpOnly cookie plus XSRF token',
       }),
     ),
+    botCheck: Type.Optional(BotCheckProof),
   },
   { additionalProperties: false },
 );
 
 const TokenAnswer = Type.Object({
-  token: Type.Optional(Type.String()),
-  xsrfToken: Type.Optional(Type.String()),
-  tokenExpiresAt: Type.String(),
-  sessionExpiresAt: Type.String(),
-});
-
-const LoginAnswer = Type.Object({
-  user: UserSchema,
-  session: Type.Object({ id: Type.String() }),
-  passwordExpiresAt: Type.Union([Type.String(), Type.Null()], { description: 'When the password expires; null when it does not.' }),
-  passwordExpiryReminder: Type.Boolean({ description: 'true in the reminder period before expiry: the UI should ask for a change.' }),
   token: Type.Optional(Type.String()),
   xsrfToken: Type.Optional(Type.String()),
   tokenExpiresAt: Type.String(),
@@ -80,23 +72,13 @@ export const authRoutes =
         const rememberMe = b.rememberMe ?? false;
         // Prove who the caller is, then the one funnel to a session (its gates run before the session exists).
         const request = requestContext(req);
+        // The bot check first: before any lookup or hashing (AUTH-15).
+        await s.botCheck.assert(b.botCheck, { ...request, action: 'login' });
         const user = await s.credentials.password.prove({ identifier: (b.username ?? b.email)!, password: b.password }, request);
-        const { session, issued } = await s.sessions.create(user, 'password', { mode, rememberMe, request });
-        const expiry = s.passwordPolicy.expiry(user, await s.passwordPolicy.current());
-        const common = {
-          user: publicUser(user),
-          session: { id: session.id },
-          tokenExpiresAt: iso(issued.expiresAt),
-          sessionExpiresAt: iso(issued.sessionExpiresAt),
-          passwordExpiresAt: expiry.expiresAt === null ? null : iso(expiry.expiresAt),
-          passwordExpiryReminder: expiry.reminder,
-        };
-        if (mode === 'cookie') {
-          const xsrfToken = s.sessions.xsrfToken(session.id);
-          setSessionCookies(reply, s.config, issued, xsrfToken, rememberMe, s.now());
-          return { ...common, xsrfToken };
-        }
-        return { ...common, token: issued.token };
+        // A user with a second factor (or required to have one) gets MFA_REQUIRED or MFA_ENROLMENT_REQUIRED
+        // from the funnel's gate instead; the second step is POST /api/auth/mfa/verify (routes/mfa.ts).
+        const opened = await s.sessions.create(user, 'password', { mode, rememberMe, request });
+        return signInAnswer(s, reply, user, opened, { mode, rememberMe });
       },
     );
 

@@ -8,6 +8,7 @@ import { AppError } from '../../errors.js';
 import { Email, IdParam, Password, Username, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
+import { BotCheckProof } from './bot-check.js';
 
 /** Long enough for any link token, short enough that a flood of junk costs nothing. */
 const LinkToken = Type.String({ minLength: 1, maxLength: 128 });
@@ -43,7 +44,10 @@ export const passwordRoutes =
           tags,
           description:
             'Mails a single-use reset link when an active account with an email matches. The answer is always the same 202, whether or not one does; too many requests from one address answer 429 RATE_LIMITED.',
-          body: Type.Object({ username: Type.Optional(Username), email: Type.Optional(Email) }, { additionalProperties: false }),
+          body: Type.Object(
+            { username: Type.Optional(Username), email: Type.Optional(Email), botCheck: Type.Optional(BotCheckProof) },
+            { additionalProperties: false },
+          ),
           response: { 202: Type.Object({ message: Type.String() }), ...errorResponses },
         },
       },
@@ -51,7 +55,10 @@ export const passwordRoutes =
         if ((req.body.username === undefined) === (req.body.email === undefined)) {
           throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'give exactly one of username or email' }]);
         }
-        await s.passwordReset.forgot(req.body, actorContext(req));
+        const { botCheck, ...who } = req.body;
+        const ctx = actorContext(req);
+        await s.botCheck.assert(botCheck, { ...ctx, action: 'forgot_password' });
+        await s.passwordReset.forgot(who, ctx);
         reply.code(202);
         return FORGOT_ANSWER;
       },

@@ -49,8 +49,9 @@ test('a key is shown once as pal_ and 64 hex digits, is never listed, logged or 
 
 test('a key acts with its one role: a record the role may not touch, and the admin routes, stay closed', async () => {
   const { secret } = (await createKey(t, ann, { name: 'scoped' })).json();
-  const r = await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: { 'x-api-key': secret } });
-  assert.equal(code(r), 'FORBIDDEN', 'writer has no users.manage');
+  const r = await t.app.inject({ method: 'GET', url: '/api/admin/security-events', headers: { 'x-api-key': secret } });
+  assert.equal(code(r), 'FORBIDDEN', 'writer has no audit.read');
+  assert.equal(code(await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: { 'x-api-key': secret } })), 'SESSION_REQUIRED');
   // An administrator's key is not an administrator: it holds only the role it is bound to.
   const opsId = await createUser(t, admin, 'ops', 'Operator-console-5150', { isAdmin: true });
   const put = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${opsId}/roles`, headers: bearer(admin), payload: { roles: ['writer'] } });
@@ -61,8 +62,12 @@ test('a key acts with its one role: a record the role may not touch, and the adm
   assert.equal(made.statusCode, 201, made.body);
   const adminKey = made.json().secret;
   assert.equal((await list(t, { 'x-api-key': adminKey })).statusCode, 200);
-  for (const url of ['/api/admin/users', '/api/admin/security-events', '/api/admin/settings/lockout']) {
+  // Administrator-only and permission routes that keys may call answer FORBIDDEN; the others need a session.
+  for (const url of ['/api/admin/security-events', '/api/admin/collections', '/api/access/explain?user=x&collection=notes']) {
     assert.equal(code(await t.app.inject({ method: 'GET', url, headers: { 'x-api-key': adminKey } })), 'FORBIDDEN', url);
+  }
+  for (const url of ['/api/admin/users', '/api/admin/settings/lockout']) {
+    assert.equal(code(await t.app.inject({ method: 'GET', url, headers: { 'x-api-key': adminKey } })), 'SESSION_REQUIRED', url);
   }
 });
 

@@ -24,8 +24,8 @@ const enable = async (on = true) => {
   assert.equal(r.statusCode, 200, r.body);
 };
 
-test('off by default: basic credentials are refused even when right', async () => {
-  assert.equal(code(await list(t, basic('ann', ANN_PW))), 'BASIC_AUTH_DISABLED');
+test('off by default: basic credentials are refused even when right, as any unknown Authorization scheme', async () => {
+  assert.equal(code(await list(t, basic('ann', ANN_PW))), 'TOKEN_INVALID');
 });
 
 test('on: right credentials from loopback reach what the user may reach; wrong ones are refused; no session is opened', async () => {
@@ -84,10 +84,39 @@ test('each basic-authenticated request spends the sign-in budget of its address,
     const root = (await login(r)).token;
     await r.app.inject({ method: 'PATCH', url: '/api/admin/settings/api-keys', headers: bearer(root), payload: { basicAuth: true } });
     await r.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(root), payload: { authPerIp: 3 } });
-    const me = () => r.app.inject({ method: 'GET', url: '/api/admin/users', headers: basic('root', 'Correct-horse-battery-9') });
+    const me = () => r.app.inject({ method: 'GET', url: '/api/admin/security-events', headers: basic('root', 'Correct-horse-battery-9') });
     for (let i = 0; i < 2; i++) assert.equal((await me()).statusCode, 200);
     assert.equal(code(await me()), 'RATE_LIMITED', 'the login above and two requests spent the budget of 3');
-    assert.equal((await r.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(root) })).statusCode, 200, 'a session is not affected');
+    assert.equal(
+      (await r.app.inject({ method: 'GET', url: '/api/admin/security-events', headers: bearer(root) })).statusCode,
+      200,
+      'a session is not affected',
+    );
+  } finally {
+    await r.close();
+  }
+});
+
+test('a reverse proxy on the same host is not loopback: plain HTTP through it is refused', async () => {
+  const r = await makeApp({ env: { TRUSTED_PROXIES: '127.0.0.1' } });
+  try {
+    const root = (await login(r)).token;
+    await r.app.inject({ method: 'PATCH', url: '/api/admin/settings/api-keys', headers: bearer(root), payload: { basicAuth: true } });
+    const headers = { ...basic('root', 'Correct-horse-battery-9'), 'x-forwarded-for': '203.0.113.5' };
+    const plain = await r.app.inject({
+      method: 'GET',
+      url: '/api/admin/security-events',
+      headers: { ...headers, 'x-forwarded-proto': 'http' },
+      remoteAddress: '127.0.0.1',
+    });
+    assert.equal(code(plain), 'INSECURE_TRANSPORT');
+    const tls = await r.app.inject({
+      method: 'GET',
+      url: '/api/admin/security-events',
+      headers: { ...headers, 'x-forwarded-proto': 'https' },
+      remoteAddress: '127.0.0.1',
+    });
+    assert.equal(tls.statusCode, 200, 'HTTPS as the proxy saw it');
   } finally {
     await r.close();
   }

@@ -95,3 +95,69 @@ test('guessed, malformed and doubled credentials are refused; refusals are sampl
   assert.equal((await events(t, admin, 'auth.api_key')).length, 1, 'one event a minute per address for unknown keys');
   assert.equal((await list(t, { 'x-api-key': k.secret })).statusCode, 200);
 });
+
+test('a key never reaches credential, session, user or security management under /api/admin, whatever its role holds', async () => {
+  // A role with every management permission; ann's key bound to it.
+  await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/roles',
+    headers: bearer(admin),
+    payload: { name: 'helpdesk', permissions: ['users.manage', 'apikeys.manage', 'security.manage', 'schema.manage', 'audit.read', 'accounts.unlock'] },
+  });
+  await t.app.inject({ method: 'PUT', url: `/api/admin/users/${annId}/roles`, headers: bearer(admin), payload: { roles: ['writer', 'keymaker', 'helpdesk'] } });
+  const k = await key({ name: 'helpdesk', role: 'helpdesk' });
+  const h = { 'x-api-key': k.secret };
+  const other = (
+    await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'victim', password: 'Quiet-meadow-2931' } })
+  ).json().user.id;
+  const calls: Array<[string, string, unknown?]> = [
+    ['PUT', `/api/admin/users/${annId}/password`, { password: 'Taken-over-password-77' }],
+    ['PUT', `/api/admin/users/${other}/password`, { password: 'Taken-over-password-77' }],
+    ['GET', `/api/admin/users/${other}/sessions`],
+    ['DELETE', `/api/admin/users/${other}/sessions`],
+    ['POST', `/api/admin/users/${other}/lock`, { reason: 'x' }],
+    ['POST', '/api/admin/users', { username: 'made-by-key', password: 'Made-by-key-password-1' }],
+    ['PATCH', '/api/admin/settings/api-keys', { allowNever: true, basicAuth: true, selfService: true }],
+    ['PATCH', '/api/admin/settings/lockout', { maxAttempts: 100 }],
+    ['POST', '/api/admin/keys/rotate'],
+    ['GET', '/api/admin/users'],
+  ];
+  for (const [method, url, payload] of calls) {
+    const r = await t.app.inject({ method: method as 'GET', url, headers: h, ...(payload ? { payload: payload as object } : {}) });
+    assert.equal(code(r), 'SESSION_REQUIRED', `${method} ${url}: ${r.body}`);
+  }
+  // ann's password is unchanged: the key could not turn itself into a session.
+  assert.equal(
+    (await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'ann', password: 'Taken-over-password-77' } })).statusCode,
+    401,
+  );
+  // What automation needs stays open: the schema and the event log, each audited with the key's id.
+  const made = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/collections',
+    headers: h,
+    payload: { name: 'tickets', fields: [{ name: 'title', type: 'string' }] },
+  });
+  assert.equal(made.statusCode, 201, made.body);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/admin/security-events?type=schema.changed', headers: h })).statusCode, 200);
+  const changed = (await events(t, admin, 'schema.changed')).find((e) => JSON.stringify(e.details).includes('tickets'));
+  assert.deepEqual(changed?.details.via, { method: 'apikey', keyId: k.key.id }, 'the event names the key that made the change');
+});
+
+test("an administrator cannot set their own password through the administrator's path (it needs the current one)", async () => {
+  const rootId = (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin) })).json().user.id;
+  const self = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${rootId}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Another-root-password-9' },
+  });
+  assert.equal(code(self), 'CANNOT_MODIFY_SELF');
+  const other = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${annId}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Reset-by-admin-4411' },
+  });
+  assert.equal(other.statusCode, 204, "another user's password: allowed");
+});

@@ -1,0 +1,77 @@
+import { AppError } from '../errors.js';
+import { BreakerOpenError, CircuitBreaker } from '../util/circuit-breaker.js';
+import type { KannelConfig } from './env.js';
+import { isE164 } from './phone.js';
+
+/** One SMS without concatenation (160 GSM characters); longer texts are a caller's mistake. */
+export const MAX_SMS_TEXT = 160;
+
+/** Why the gateway did not take a message; the detail names no number, text or credential. */
+class GatewayFailed extends Error {
+  constructor(
+    readonly detail: string,
+    /** Counts towards the circuit breaker (the gateway is down or refuses us), or says nothing about it (null). */
+    readonly outage: boolean | null,
+  ) {
+    super(detail);
+  }
+}
+
+/**
+ * The Kannel sendsms client (AUTH-12, SMS codes): one GET to the smsbox's sendsms interface with
+ * `username`, `password`, `from`, `to`, `text` and `charset`, every value URL-encoded, a short timeout
+ * and no redirects. Kannel answers 202 once bearerbox has the message (accepted, or queued until its
+ * SMSC is back). Anything else, a refused connection, or an answer slower than the timeout is a fast
+ * 503 SMS_UNAVAILABLE; after three outages in a row a circuit breaker answers at once for ten seconds.
+ * Nothing here logs: the text carries a code, the URL the gateway password, and errors name neither.
+ * It is an `SmsChannel` (index.ts; createSmsChannel checks the shape).
+ */
+export class KannelChannel {
+  private readonly breaker = new CircuitBreaker({ threshold: 3, cooldownMs: 10_000 });
+
+  constructor(
+    private readonly gateway: KannelConfig,
+    private readonly from: string | null,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async send(to: string, text: string): Promise<void> {
+    if (!isE164(to)) throw new AppError('PHONE_NUMBER_INVALID');
+    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_SMS_TEXT) throw new TypeError(`an SMS text is 1 to ${MAX_SMS_TEXT} characters`);
+    try {
+      await this.breaker.run(
+        () => this.get(to, text),
+        (e) => (e instanceof GatewayFailed ? e.outage : true),
+      );
+    } catch (e) {
+      const open = e instanceof BreakerOpenError;
+      const why = open ? 'circuit open' : e instanceof GatewayFailed ? e.detail : networkReason(e);
+      throw new AppError('SMS_UNAVAILABLE', undefined, `Kannel sendsms: ${why}`, { 'retry-after': String(open ? this.breaker.retryAfterSeconds() : 5) });
+    }
+  }
+
+  private async get(to: string, text: string): Promise<void> {
+    const url = new URL(this.gateway.url);
+    url.searchParams.set('username', this.gateway.username);
+    url.searchParams.set('password', this.gateway.password);
+    if (this.from !== null) url.searchParams.set('from', this.from);
+    url.searchParams.set('to', to);
+    url.searchParams.set('text', text);
+    url.searchParams.set('charset', 'UTF-8');
+    const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(this.timeoutMs) });
+    // The answer is a line such as "0: Accepted for delivery"; the status says all we need.
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status >= 200 && res.status < 300) return;
+    // 401/403: our sendsms-user is refused, every send will be; 5xx: the gateway is failing. Other 4xx
+    // concern this one message (a number outside the gateway's allow-list) and leave the breaker alone.
+    const outage = res.status >= 500 || res.status === 401 || res.status === 403 ? true : null;
+    throw new GatewayFailed(`status ${res.status}`, outage);
+  }
+}
+
+/** The error's kind (TimeoutError, ECONNREFUSED...), never its message: fetch's could quote the URL. */
+function networkReason(e: unknown): string {
+  const err = e as { name?: unknown; cause?: { code?: unknown } };
+  const code = typeof err.cause?.code === 'string' ? `: ${err.cause.code}` : '';
+  return `${typeof err.name === 'string' ? err.name : 'Error'}${code}`;
+}
