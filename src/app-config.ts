@@ -61,7 +61,11 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 
 /** Validates the whole environment at once; throws ConfigError listing every problem. */
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
-  return load<AppConfig>(env, opts, { areas: SETTINGS_AREAS, sections: [clientIpEnv, mailEnv, passkeyEnv, smsEnv], checks: [rootEmailCheck, rootPasswordCheck] });
+  return load<AppConfig>(env, opts, {
+    areas: SETTINGS_AREAS,
+    sections: [clientIpEnv, mailEnv, passkeyEnv, smsEnv],
+    checks: [rootEmailCheck, rootPasswordCheck],
+  });
 }
 
 /** The env-seeded value of each area by key, for the settings store. */

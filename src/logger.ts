@@ -19,6 +19,7 @@ export const LOG_REDACT = [
   '*.challengeToken',
   '*.enrolmentToken',
   '*.recoveryCodes',
+  '*.phone',
   '*.recaptchaSecretKey',
   '*.botCheck',
 ];

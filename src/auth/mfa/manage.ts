@@ -71,7 +71,8 @@ export class FactorAdmin {
     await this.d.db.transaction().execute(async (trx) => {
       await trx.deleteFrom(FACTOR_TABLE[factor]).where('user_id', '=', user.id).execute();
       // A removed number takes its unspent codes with it.
-      if (factor === 'sms') await trx.deleteFrom('mfa_email_codes').where('user_id', '=', user.id).where('purpose', 'in', ['sms_signin', 'sms_enable']).execute();
+      if (factor === 'sms')
+        await trx.deleteFrom('mfa_email_codes').where('user_id', '=', user.id).where('purpose', 'in', ['sms_signin', 'sms_enable']).execute();
       const last = !hasFactor(after);
       if (last) await trx.deleteFrom('mfa_recovery_codes').where('user_id', '=', user.id).execute();
       await this.d.log.record(
@@ -80,7 +81,11 @@ export class FactorAdmin {
           type: 'mfa.removed',
           outcome: 'success',
           subjectId: user.id,
-          details: { factor, wasPending: (factor === 'totp' && before.totp === 'pending') || (factor === 'sms' && before.sms === 'pending'), recoveryCodesRemoved: last },
+          details: {
+            factor,
+            wasPending: (factor === 'totp' && before.totp === 'pending') || (factor === 'sms' && before.sms === 'pending'),
+            recoveryCodesRemoved: last,
+          },
         },
         trx,
       );

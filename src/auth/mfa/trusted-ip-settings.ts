@@ -13,8 +13,7 @@ export const MfaIpSchema = Type.Object({
   }),
   requiredUsersToo: Type.Boolean({
     default: false,
-    description:
-      'Also for users the mfa policy requires to use a second factor (static ranges and adaptive trust only; a country never counts for them).',
+    description: 'Also for users the mfa policy requires to use a second factor (static ranges and adaptive trust only; a country never counts for them).',
   }),
   trustedRanges: Type.Array(Type.String({ minLength: 2, maxLength: 49, pattern: '^[0-9A-Fa-f.:/]+$' }), {
     maxItems: 100,
@@ -26,13 +25,20 @@ export const MfaIpSchema = Type.Object({
     maxItems: 250,
     uniqueItems: true,
     default: [],
-    description: 'ISO 3166 alpha-2 codes whose addresses are trusted (the offline GeoIP database); empty: no country trust. A weaker signal: never for required users.',
+    description:
+      'ISO 3166 alpha-2 codes whose addresses are trusted (the offline GeoIP database); empty: no country trust. A weaker signal: never for required users.',
   }),
   adaptive: Type.Boolean({
     default: false,
-    description: 'Adaptive trust: an address (IPv6 by its /64) becomes trusted for a user after adaptiveSuccesses full sign-ins with the second factor from it.',
+    description:
+      'Adaptive trust: an address (IPv6 by its /64) becomes trusted for a user after adaptiveSuccesses full sign-ins with the second factor from it.',
   }),
-  adaptiveSuccesses: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Full sign-ins (with the second factor) that make an address trusted.' }),
+  adaptiveSuccesses: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 3,
+    description: 'Full sign-ins (with the second factor) that make an address trusted.',
+  }),
   adaptivePeriod: Type.Integer({
     minimum: 3600,
     maximum: 365 * 86400,
@@ -52,7 +58,8 @@ export const mfaIpArea = defineSettingsArea({
       if (!c) return [`trustedRanges: ${raw} is not an IPv4 or IPv6 address or CIDR range`];
       return c.bits < WIDEST[c.addr.kind()] ? [`trustedRanges: ${raw} is wider than /${WIDEST[c.addr.kind()]}`] : [];
     }),
-  warnings: (v) => (v.skipSecondFactor && v.requiredUsersToo ? ['MFA_IP_REQUIRED_USERS_TOO: trusted addresses skip the second factor of required users too'] : []),
+  warnings: (v) =>
+    v.skipSecondFactor && v.requiredUsersToo ? ['MFA_IP_REQUIRED_USERS_TOO: trusted addresses skip the second factor of required users too'] : [],
   env: [
     boolEnv('MFA_IP_SKIP_SECOND_FACTOR', 'skipSecondFactor'),
     boolEnv('MFA_IP_REQUIRED_USERS_TOO', 'requiredUsersToo'),

@@ -57,7 +57,11 @@ export async function successRecorder(
     let successes = 1;
     if (!row) {
       const fresh = { id: randomUUID(), user_id: userId, ip: key, successes: 1, first_at: now, last_at: now };
-      await trx.insertInto('mfa_trusted_addresses').values(fresh).onConflict((oc) => oc.columns(['user_id', 'ip']).doNothing()).execute();
+      await trx
+        .insertInto('mfa_trusted_addresses')
+        .values(fresh)
+        .onConflict((oc) => oc.columns(['user_id', 'ip']).doNothing())
+        .execute();
     } else {
       const restart = now > windowEnd(row, s);
       successes = restart ? 1 : row.successes + 1;
@@ -101,7 +105,12 @@ export class TrustedAddresses {
     if (required && !s.requiredUsersToo) return false;
     const reason = await this.trustOf(user.id, ctx.ip, s, required);
     if (reason === null) return false;
-    await this.d.log.record(ctx, { type: 'mfa.skipped_trusted_address', outcome: 'success', subjectId: user.id, details: { reason, address: addressKey(ctx.ip) } });
+    await this.d.log.record(ctx, {
+      type: 'mfa.skipped_trusted_address',
+      outcome: 'success',
+      subjectId: user.id,
+      details: { reason, address: addressKey(ctx.ip) },
+    });
     return true;
   }
 
@@ -112,7 +121,9 @@ export class TrustedAddresses {
     if (inAny(addr, ranges)) return 'static';
     if (s.adaptive) {
       const key = addressKey(ip);
-      const row = key ? await this.d.db.selectFrom('mfa_trusted_addresses').selectAll().where('user_id', '=', userId).where('ip', '=', key).executeTakeFirst() : undefined;
+      const row = key
+        ? await this.d.db.selectFrom('mfa_trusted_addresses').selectAll().where('user_id', '=', userId).where('ip', '=', key).executeTakeFirst()
+        : undefined;
       if (row && adaptivelyTrusted(row, s, this.d.now())) return 'adaptive';
     }
     // A country is a weak signal (a whole nation, VPN exits): never enough for a required user.
@@ -126,7 +137,13 @@ export class TrustedAddresses {
   async list(userId: string): Promise<TrustedAddressView[]> {
     const s = await this.d.settings.get(mfaIpArea);
     const now = this.d.now();
-    const rows = await this.d.db.selectFrom('mfa_trusted_addresses').selectAll().where('user_id', '=', userId).orderBy('last_at', 'desc').orderBy('id').execute();
+    const rows = await this.d.db
+      .selectFrom('mfa_trusted_addresses')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('last_at', 'desc')
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({
       id: r.id,
       address: r.ip,

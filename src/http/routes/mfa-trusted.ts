@@ -78,10 +78,8 @@ export const adminTrustedAddressRoutes =
       'IP as a factor: static trusted ranges, trusted countries, adaptive trust, and whether a trusted address may skip the second factor (periods in seconds).',
     );
 
-    app.get(
-      '/users/:id/trusted-addresses',
-      { config, schema: { tags, params: IdParam, response: { 200: AddressList, ...errorResponses } } },
-      async (req) => view(await s.trustedAddresses.listFor(req.params.id)),
+    app.get('/users/:id/trusted-addresses', { config, schema: { tags, params: IdParam, response: { 200: AddressList, ...errorResponses } } }, async (req) =>
+      view(await s.trustedAddresses.listFor(req.params.id)),
     );
 
     app.delete(

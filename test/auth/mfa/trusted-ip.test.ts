@@ -18,7 +18,8 @@ useApp(
   true,
 );
 
-const setIp = async (patch: object): Promise<Res> => t.app.inject({ method: 'PATCH', url: '/api/admin/settings/mfa-ip', headers: bearer(admin), payload: patch });
+const setIp = async (patch: object): Promise<Res> =>
+  t.app.inject({ method: 'PATCH', url: '/api/admin/settings/mfa-ip', headers: bearer(admin), payload: patch });
 const ipSettings = async (patch: object) => {
   const r = await setIp(patch);
   assert.equal(r.statusCode, 200, r.body);
@@ -54,9 +55,17 @@ test('the mfaIp area: secure defaults, bounded, audited; ranges must parse and n
     adaptiveSuccesses: 3,
     adaptivePeriod: 30 * 86400,
   });
-  for (const bad of [{ trustedRanges: ['not-an-ip'] }, { trustedRanges: ['0.0.0.0/0'] }, { trustedRanges: ['2001:db8::/16'] }, { trustedCountries: ['de'] }, { adaptiveSuccesses: 0 }, { other: 1 }]) {
+  for (const bad of [{ trustedRanges: ['1.2.3'] }, { trustedRanges: ['0.0.0.0/0'] }, { trustedRanges: ['10.0.0.0/7'] }, { trustedRanges: ['2001:db8::/16'] }]) {
+    assert.equal(code(await setIp(bad)), 'SETTINGS_INVALID', JSON.stringify(bad));
+  }
+  for (const bad of [{ trustedRanges: ['not-an-ip'] }, { trustedCountries: ['de'] }, { adaptiveSuccesses: 0 }, { adaptivePeriod: 60 }, { other: 1 }]) {
     assert.equal(code(await setIp(bad)), 'VALIDATION_FAILED', JSON.stringify(bad));
   }
+  assert.deepEqual(
+    (await t.app.inject({ method: 'GET', url: '/api/admin/settings/mfa-ip', headers: bearer(admin) })).json().trustedRanges,
+    [],
+    'nothing stored',
+  );
   await ipSettings({ trustedRanges: ['203.0.113.0/24'] });
   assert.ok((await events(t, admin, 'settings.changed')).some((e) => e.details.area === 'mfaIp'));
 });
@@ -72,7 +81,18 @@ test('a static range skips the second factor only with skipSecondFactor on, only
   assert.ok(ok.json().token);
   assert.deepEqual(await skips(), ['static']);
   assert.equal(code(await signInFrom('198.51.100.9', 'ann')), 'MFA_REQUIRED', 'outside the range');
-  assert.equal(code(await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'ann', password: 'Wrong-password-1234' }, remoteAddress: '203.0.113.9' })), 'INVALID_CREDENTIALS', 'the password is still needed');
+  assert.equal(
+    code(
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { username: 'ann', password: 'Wrong-password-1234' },
+        remoteAddress: '203.0.113.9',
+      }),
+    ),
+    'INVALID_CREDENTIALS',
+    'the password is still needed',
+  );
 });
 
 test('adaptive trust: not before N full sign-ins, then the address skips; another address does not; IPv6 by /64', async () => {
@@ -82,7 +102,10 @@ test('adaptive trust: not before N full sign-ins, then the address skips; anothe
   const token = await fullSignIn('198.51.100.7', 'bob', secret);
   assert.equal(code(await signInFrom('198.51.100.7', 'bob')), 'MFA_REQUIRED', 'two of three');
   let list = (await t.app.inject({ method: 'GET', url: '/api/auth/mfa/trusted-addresses', headers: bearer(token) })).json().addresses;
-  assert.deepEqual(list.map((a: { address: string; successes: number; trusted: boolean }) => [a.address, a.successes, a.trusted]), [['198.51.100.7', 2, false]]);
+  assert.deepEqual(
+    list.map((a: { address: string; successes: number; trusted: boolean }) => [a.address, a.successes, a.trusted]),
+    [['198.51.100.7', 2, false]],
+  );
   await fullSignIn('198.51.100.7', 'bob', secret);
   const ok = await signInFrom('198.51.100.7', 'bob');
   assert.equal(ok.statusCode, 200, ok.body);
@@ -120,7 +143,8 @@ test('forgetting: the user and an administrator forget addresses (audited); the 
   const bobToken = await fullSignIn('198.51.100.7', 'bob', bob.secret);
   await fullSignIn('198.51.100.8', 'bob', bob.secret);
   await fullSignIn('198.51.100.7', 'cat', cat.secret);
-  const mine = async (token: string) => (await t.app.inject({ method: 'GET', url: '/api/auth/mfa/trusted-addresses', headers: bearer(token) })).json().addresses;
+  const mine = async (token: string) =>
+    (await t.app.inject({ method: 'GET', url: '/api/auth/mfa/trusted-addresses', headers: bearer(token) })).json().addresses;
   const [first] = (await mine(bobToken)).filter((a: { address: string }) => a.address === '198.51.100.7');
   const catId = (await t.app.inject({ method: 'GET', url: `/api/admin/users/${cat.id}/trusted-addresses`, headers: bearer(admin) })).json().addresses[0].id;
   const del = (url: string, token: string) => t.app.inject({ method: 'DELETE', url, headers: bearer(token) });
@@ -133,7 +157,10 @@ test('forgetting: the user and an administrator forget addresses (audited); the 
   assert.equal((await del(`/api/admin/users/${cat.id}/trusted-addresses/${catId}`, admin)).statusCode, 204);
   assert.equal(code(await signInFrom('198.51.100.7', 'cat')), 'MFA_REQUIRED');
   const forgotten = await events(t, admin, 'mfa.trusted_address_forgotten');
-  assert.deepEqual(forgotten.map((e) => [e.details.address, e.details.byAdmin]).sort(), [['198.51.100.7', false], ['198.51.100.7', true]]);
+  assert.deepEqual(forgotten.map((e) => [e.details.address, e.details.byAdmin]).sort(), [
+    ['198.51.100.7', false],
+    ['198.51.100.7', true],
+  ]);
   assert.equal(code(await t.app.inject({ method: 'GET', url: '/api/admin/users/nobody/trusted-addresses', headers: bearer(admin) })), 'NOT_FOUND');
 
   // An administrator's reset forgets the rest with the factors.
