@@ -34,6 +34,12 @@ export interface SettingsArea<S extends TObject = TObject, K extends string = st
   warnings(value: Static<S>): string[];
   /** Text fields that are written but never read back (secrets): encrypted at rest, masked in every answer and event. */
   readonly writeOnly: readonly string[];
+  /**
+   * For a write-only field, the fields that say where it is sent (a verify URL, a server address): a change
+   * to one of them must write the secret again in the same change, or the secret would follow the new
+   * destination unseen by whoever moved it.
+   */
+  readonly sentWith: Readonly<Record<string, readonly string[]>>;
   /** What GET answers: the schema without the write-only fields, each replaced by `<field>Set`, a boolean. */
   readonly viewSchema: TObject;
   /** The value as GET answers it and as `settings.changed` records it: write-only fields only as `<field>Set`. */
@@ -49,6 +55,8 @@ export interface AreaSpec<S extends TObject, K extends string> {
   warnings?: (value: Static<S>) => string[];
   /** Text fields never returned (see SettingsArea.writeOnly). */
   writeOnly?: readonly (keyof Static<S> & string)[];
+  /** See SettingsArea.sentWith. */
+  sentWith?: Partial<Record<keyof Static<S> & string, readonly (keyof Static<S> & string)[]>>;
 }
 
 export function defineSettingsArea<S extends TObject, K extends string>(spec: AreaSpec<S, K>): SettingsArea<S, K> {
@@ -77,6 +85,7 @@ export function defineSettingsArea<S extends TObject, K extends string>(spec: Ar
     },
     warnings: (value) => spec.warnings?.(value) ?? [],
     writeOnly,
+    sentWith: (spec.sentWith ?? {}) as Record<string, readonly string[]>,
     viewSchema: viewSchemaOf(spec.schema, writeOnly),
     view: (value) => {
       const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };

@@ -12,6 +12,9 @@ export type { SettingsArea } from './settings-area.js';
  * `settings.changed` event.
  * Read from the database on each use, so a change reaches every instance at the next request.
  */
+/** What a sealed write-only field reads as when it cannot be opened: set, but unusable (the feature fails closed). */
+export const UNREADABLE_SECRET = '\u0000unreadable';
+
 export class SettingsStore {
   /**
    * @param seeds the env-seeded value of each area, by area key (validated at boot); an area
@@ -26,14 +29,18 @@ export class SettingsStore {
     private readonly sealer?: Sealer,
   ) {}
 
-  /** The stored overrides, write-only fields opened; one that cannot be opened is dropped (the seed applies). */
+  /**
+   * The stored overrides, write-only fields opened. One that cannot be opened (APP_KEY changed) becomes
+   * UNREADABLE_SECRET, not absent: the rest of the stored value stays in force, and the feature that
+   * uses the secret fails closed instead of the area falling back to defaults that may switch it off.
+   */
   private parse<S extends TObject>(area: SettingsArea<S>, raw: string | undefined): Partial<Static<S>> {
     const stored = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     for (const f of area.writeOnly) {
       const v = stored[f];
       if (typeof v !== 'string' || v === '') continue;
       const plain = this.sealer?.open(v, `${area.key}.${f}`) ?? null;
-      if (plain === null) delete stored[f];
+      if (plain === null) stored[f] = UNREADABLE_SECRET;
       else stored[f] = plain;
     }
     return stored as Partial<Static<S>>;
@@ -63,7 +70,10 @@ export class SettingsStore {
     const stored = this.parse(area, row?.value);
     const defaults = this.defaults(area);
     const merged = { ...defaults, ...stored } as Static<S>;
-    return area.check(merged).length === 0 ? merged : ({ ...defaults } as Static<S>);
+    // An unreadable secret is no inconsistency of the value: its own field's problems do not count.
+    const unreadable = area.writeOnly.filter((f) => (stored as Record<string, unknown>)[f] === UNREADABLE_SECRET);
+    const problems = area.check(merged).filter((p) => !unreadable.some((f) => p.includes(f)));
+    return problems.length === 0 ? merged : ({ ...defaults } as Static<S>);
   }
 
   /**
@@ -74,6 +84,15 @@ export class SettingsStore {
   async change<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, ctx: EventContext): Promise<Static<S>> {
     // Write-only fields appear only as `<field>Set`, and by name when the change wrote them.
     const written = area.writeOnly.filter((f) => f in patch);
+    for (const [secret, destinations] of Object.entries(area.sentWith)) {
+      const moved = destinations.filter((d) => d in patch);
+      if (moved.length > 0 && !(secret in patch)) {
+        const current = (await this.get(area)) as Record<string, unknown>;
+        if (typeof current[secret] === 'string' && current[secret] !== '') {
+          throw new AppError('VALIDATION_FAILED', [{ path: `/${secret}`, message: `write ${secret} again (or clear it) when changing ${moved.join(', ')}` }]);
+        }
+      }
+    }
     const details = (before: Static<S>, changed: Static<S>) => ({
       area: area.key,
       before: area.view(before),

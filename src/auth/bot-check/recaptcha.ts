@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.js';
+import { UNREADABLE_SECRET } from '../../config/settings.js';
 import { BreakerOpenError, CircuitBreaker } from '../../util/circuit-breaker.js';
 import type { BotCheckSettings } from './settings.js';
 
@@ -36,6 +37,10 @@ export class RecaptchaVerifier {
   }
 
   async verify(token: string, remoteIp: string | null | undefined, expectedAction: string, s: BotCheckSettings): Promise<RecaptchaVerdict> {
+    // A stored secret that can no longer be opened (APP_KEY changed): fail closed until it is written again.
+    if (s.recaptchaSecretKey === UNREADABLE_SECRET) {
+      throw new AppError('BOT_CHECK_UNAVAILABLE', undefined, 'reCAPTCHA secret cannot be opened: write it again', { 'retry-after': '60' });
+    }
     const breaker = this.breakerFor(s.recaptchaVerifyUrl);
     let answer: SiteVerifyAnswer;
     try {
@@ -61,7 +66,7 @@ export class RecaptchaVerifier {
         ? 'no_score'
         : answer.score < s.recaptchaThreshold
           ? 'low_score'
-          : answer.action !== null && answer.action !== expectedAction
+          : answer.action !== expectedAction
             ? 'action_mismatch'
             : null;
     return { answer, refusal };

@@ -81,6 +81,7 @@ export const botCheckArea = defineSettingsArea({
   label: 'bot check',
   schema: BotCheckSchema,
   writeOnly: ['recaptchaSecretKey'],
+  sentWith: { recaptchaSecretKey: ['recaptchaVerifyUrl'] },
   rules,
   env: [
     textEnv('BOT_CHECK_MODE', 'mode'),

@@ -45,7 +45,7 @@ async function unavailable(botCheck: string, maxMs: number): Promise<void> {
 }
 
 test('a verifier that is down: a fast 503, not a pass', async () => {
-  await setBotCheck(t, admin, { recaptchaVerifyUrl: await deadUrl() });
+  await setBotCheck(t, admin, { recaptchaVerifyUrl: await deadUrl(), recaptchaSecretKey: SECRET });
   await unavailable(verifier.token('good', 0.9), 1000);
   const ev = await events(t, admin, 'botcheck.refused');
   assert.equal(ev[0]!.details.reason, 'unavailable');
