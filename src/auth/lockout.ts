@@ -84,6 +84,37 @@ export class LockoutService {
     return true;
   }
 
+  /**
+   * One secret checked under the lockout: an attempt is reserved first (a locked account is refused
+   * without running `check`), a wrong answer is counted (`beforeFailed` records its event first, so
+   * the failure precedes the lock it may cause), a right one forgets the failures; if `check` throws,
+   * the attempt is given back.
+   */
+  async attempt(
+    subject: string,
+    userId: string,
+    ctx: EventContext,
+    check: () => Promise<boolean>,
+    beforeFailed?: () => Promise<void>,
+  ): Promise<'ok' | 'wrong' | 'locked'> {
+    const ticket = await this.reserve(subject, userId);
+    if (!ticket) return 'locked';
+    let ok: boolean;
+    try {
+      ok = await check();
+    } catch (e) {
+      await this.release(ticket);
+      throw e;
+    }
+    if (ok) {
+      await this.succeeded(ticket);
+      return 'ok';
+    }
+    await beforeFailed?.();
+    await this.failed(ticket, ctx);
+    return 'wrong';
+  }
+
   /** A good password: the failures so far are forgotten. */
   async succeeded(t: AttemptTicket): Promise<void> {
     await this.shared.del(`fail:${t.subject}`);

@@ -274,24 +274,18 @@ export class UserService {
   /** A user changes their own password: needs the current one; ends their other sessions. */
   async changeOwnPassword(user: UsersTable, currentSessionId: string, current: string, next: string, ctx: EventContext): Promise<number> {
     // Checking the current password is a password check: it spends lockout attempts (AUTH-9).
-    const ticket = await this.lockout.reserve(LockoutService.subject(user.id, user.username), user.id);
-    if (!ticket) {
+    const result = await this.lockout.attempt(
+      LockoutService.subject(user.id, user.username),
+      user.id,
+      ctx,
+      () => this.hasher.verify(user.password_hash, current),
+      () => this.log.record(ctx, { type: 'auth.password_changed', outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } }),
+    );
+    if (result === 'locked') {
       await this.hasher.imitateVerify();
       throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
     }
-    let ok: boolean;
-    try {
-      ok = await this.hasher.verify(user.password_hash, current);
-    } catch (e) {
-      await this.lockout.release(ticket);
-      throw e;
-    }
-    if (!ok) {
-      await this.log.record(ctx, { type: 'auth.password_changed', outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } });
-      await this.lockout.failed(ticket, ctx);
-      throw new AppError('INVALID_CREDENTIALS');
-    }
-    await this.lockout.succeeded(ticket);
+    if (result === 'wrong') throw new AppError('INVALID_CREDENTIALS');
     await this.policy.assertAcceptable(next, { username: user.username, email: user.email, user }, 1);
     const hash = await this.hasher.hash(next);
     return this.db.transaction().execute(async (trx) => {

@@ -20,25 +20,9 @@ export async function codeAttempt(
   failure: SecurityEvent,
   check: () => Promise<boolean>,
 ): Promise<AttemptResult> {
-  const ticket = await d.lockout.reserve(secondFactorSubject(user.id), user.id);
-  if (!ticket) {
-    await d.log.record(ctx, { ...failure, details: { ...failure.details, reason: 'locked' } });
-    return 'locked';
-  }
-  let ok: boolean;
-  try {
-    ok = await check();
-  } catch (e) {
-    await d.lockout.release(ticket);
-    throw e;
-  }
-  if (ok) {
-    await d.lockout.succeeded(ticket);
-    return 'ok';
-  }
-  await d.log.record(ctx, failure);
-  await d.lockout.failed(ticket, ctx);
-  return 'wrong';
+  const result = await d.lockout.attempt(secondFactorSubject(user.id), user.id, ctx, check, () => d.log.record(ctx, failure));
+  if (result === 'locked') await d.log.record(ctx, { ...failure, details: { ...failure.details, reason: 'locked' } });
+  return result;
 }
 
 /**
@@ -53,22 +37,16 @@ export async function provePassword(
   ctx: EventContext,
   type: SecurityEvent['type'],
 ): Promise<void> {
-  const ticket = await d.lockout.reserve(attemptSubject(user.id, ''), user.id);
-  if (!ticket) {
+  const result = await d.lockout.attempt(
+    attemptSubject(user.id, ''),
+    user.id,
+    ctx,
+    () => d.hasher.verify(user.password_hash, password),
+    () => d.log.record(ctx, { type, outcome: 'failure', subjectId: user.id, details: { reason: 'bad_password' } }),
+  );
+  if (result === 'locked') {
     await d.hasher.imitateVerify();
     throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
   }
-  let ok: boolean;
-  try {
-    ok = await d.hasher.verify(user.password_hash, password);
-  } catch (e) {
-    await d.lockout.release(ticket);
-    throw e;
-  }
-  if (!ok) {
-    await d.log.record(ctx, { type, outcome: 'failure', subjectId: user.id, details: { reason: 'bad_password' } });
-    await d.lockout.failed(ticket, ctx);
-    throw new AppError('INVALID_CREDENTIALS', undefined, 'bad_password');
-  }
-  await d.lockout.succeeded(ticket);
+  if (result === 'wrong') throw new AppError('INVALID_CREDENTIALS', undefined, 'bad_password');
 }

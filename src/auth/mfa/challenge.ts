@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { newSplitToken, parseSplitToken, verifierMatches } from '../split-token.js';
 import type { Db } from '../../db/index.js';
 import type { MfaChallengesTable } from '../../db/types.js';
 import type { SessionMode } from '../session/types.js';
@@ -6,14 +6,10 @@ import type { SessionMode } from '../session/types.js';
 export type ChallengeKind = MfaChallengesTable['kind'];
 
 /**
- * A challenge token (the second step of a sign-in) or an enrolment-only token is `<selector>.<verifier>`:
- * 128 random bits that name the row, then 256 random bits of which only the SHA-256 is stored, compared
- * in constant time (the reset links' scheme). Neither is a session: the pipeline does not know them, and
+ * A challenge token (the second step of a sign-in) or an enrolment-only token is a split token
+ * (src/auth/split-token.ts, the reset links' scheme). Neither is a session: the pipeline does not know them, and
  * only the second-factor routes that take one in their body accept it.
  */
-const FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
-const digest = (verifier: string): Buffer => createHash('sha256').update(verifier, 'utf8').digest();
-const DUMMY = digest('dummy');
 
 export type ChallengeProblem = 'malformed' | 'unknown' | 'altered' | 'wrong_kind' | 'used' | 'expired';
 
@@ -31,8 +27,7 @@ export async function issueChallenge(
   validitySeconds: number,
   now: number,
 ): Promise<IssuedChallenge> {
-  const id = randomBytes(16).toString('base64url');
-  const verifier = randomBytes(32).toString('base64url');
+  const { id, token, verifierHash } = newSplitToken();
   const expiresAt = now + validitySeconds * 1000;
   await db
     .deleteFrom('mfa_challenges')
@@ -45,7 +40,7 @@ export async function issueChallenge(
       id,
       user_id: userId,
       kind,
-      verifier_hash: digest(verifier).toString('hex'),
+      verifier_hash: verifierHash,
       mode: session.mode,
       remember: session.rememberMe ? 1 : 0,
       created_at: now,
@@ -53,7 +48,7 @@ export async function issueChallenge(
       used_at: null,
     })
     .execute();
-  return { token: `${id}.${verifier}`, expiresAt };
+  return { token, expiresAt };
 }
 
 /** Finds the token's row and checks it; `problem` says why it cannot be used. Never throws on input. */
@@ -63,12 +58,10 @@ export async function inspectChallenge(
   kind: ChallengeKind,
   now: number,
 ): Promise<{ row: MfaChallengesTable; problem: null } | { row?: MfaChallengesTable; problem: ChallengeProblem }> {
-  const m = FORMAT.exec(token);
-  if (!m) return { problem: 'malformed' };
-  const row = await db.selectFrom('mfa_challenges').selectAll().where('id', '=', m[1]!).executeTakeFirst();
-  const got = digest(m[2]!);
-  const want = row ? Buffer.from(row.verifier_hash, 'hex') : DUMMY;
-  const match = want.length === got.length && timingSafeEqual(want, got);
+  const parts = parseSplitToken(token);
+  if (!parts) return { problem: 'malformed' };
+  const row = await db.selectFrom('mfa_challenges').selectAll().where('id', '=', parts.id).executeTakeFirst();
+  const match = verifierMatches(row?.verifier_hash, parts.verifier);
   if (!row) return { problem: 'unknown' };
   if (!match) return { row, problem: 'altered' };
   if (row.kind !== kind) return { row, problem: 'wrong_kind' };

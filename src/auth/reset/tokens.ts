@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { newSplitToken, parseSplitToken, verifierMatches } from '../split-token.js';
 import { inTransaction, type Db } from '../../db/index.js';
 import type { PasswordTokensTable } from '../../db/types.js';
 
@@ -7,21 +7,7 @@ export type LinkTokenKind = PasswordTokensTable['kind'];
 /** Lifetime of the one-time change step after a sign-in with an expired password, seconds. */
 export const CHANGE_STEP_VALIDITY = 10 * 60;
 
-/**
- * A link token is `<selector>.<verifier>`: 128 random bits that name the row, then 256 random bits
- * of which only the SHA-256 is stored. The row is found by the selector and the verifier compared
- * in constant time, so neither a database read nor the lookup's timing reveals a usable token.
- */
-const FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
-
-const digest = (verifier: string): Buffer => createHash('sha256').update(verifier, 'utf8').digest();
-const DUMMY = digest('dummy');
-
-export function newLinkToken(): { id: string; verifier: string; token: string } {
-  const id = randomBytes(16).toString('base64url');
-  const verifier = randomBytes(32).toString('base64url');
-  return { id, verifier, token: `${id}.${verifier}` };
-}
+/* A link token is a split token (src/auth/split-token.ts): a selector naming the row and a verifier stored as a hash. */
 
 /** The user's address changed between reading the user and issuing the link: nothing was issued. */
 export class LinkAddressChanged extends Error {
@@ -34,12 +20,10 @@ export type TokenProblem = 'malformed' | 'unknown' | 'altered' | 'used' | 'super
 
 /** Finds the token's row and checks it; `problem` says why it cannot be used. Never throws on input. */
 export async function inspectToken(db: Db, token: string, now: number): Promise<{ row?: PasswordTokensTable; problem: TokenProblem | null }> {
-  const m = FORMAT.exec(token);
-  if (!m) return { problem: 'malformed' };
-  const row = await db.selectFrom('password_tokens').selectAll().where('id', '=', m[1]!).executeTakeFirst();
-  const got = digest(m[2]!);
-  const want = row ? Buffer.from(row.verifier_hash, 'hex') : DUMMY;
-  const match = want.length === got.length && timingSafeEqual(want, got);
+  const parts = parseSplitToken(token);
+  if (!parts) return { problem: 'malformed' };
+  const row = await db.selectFrom('password_tokens').selectAll().where('id', '=', parts.id).executeTakeFirst();
+  const match = verifierMatches(row?.verifier_hash, parts.verifier);
   if (!row) return { problem: 'unknown' };
   if (!match) return { row, problem: 'altered' };
   if (row.used_at !== null) return { row, problem: 'used' };
@@ -79,7 +63,7 @@ export async function issueToken(
   now: number,
   sentTo?: string,
 ): Promise<{ token: string; expiresAt: number }> {
-  const t = newLinkToken();
+  const t = newSplitToken();
   const expiresAt = now + validitySeconds * 1000;
   await inTransaction(db, async (trx) => {
     if (sentTo !== undefined) {
@@ -103,7 +87,7 @@ export async function issueToken(
         id: t.id,
         user_id: userId,
         kind,
-        verifier_hash: digest(t.verifier).toString('hex'),
+        verifier_hash: t.verifierHash,
         created_at: now,
         expires_at: expiresAt,
         used_at: null,
