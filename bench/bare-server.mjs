@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const Fastify = require('fastify');
-const Database = require('better-sqlite3');
+const Database = require('@rocicorp/zero-sqlite3');
 
 const file = process.env.BARE_DB;
 const port = Number(process.env.PORT);

@@ -59,7 +59,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, cannon, summarise, benchPassword, api, login, liftRateLimits, createRun } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
-const Database = require('better-sqlite3');
+const Database = require('@rocicorp/zero-sqlite3');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const COLLECTION = 'orders';

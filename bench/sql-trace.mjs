@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 const out = process.env.BENCH_SQL_TRACE;
 if (out) {
   const require = createRequire(import.meta.url);
-  const Database = require('better-sqlite3');
+  const Database = require('@rocicorp/zero-sqlite3');
   // Statements are counted where they run, not where they are prepared: the server keeps prepared
   // statements (src/db/index.ts), so one prepare can serve many runs.
   const probe = new Database(':memory:');

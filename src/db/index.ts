@@ -1,5 +1,7 @@
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import SQLite from 'better-sqlite3';
+// better-sqlite3's code on SQLite's bedrock branch, with its prebuilt binaries inside the npm package
+// (better-sqlite3 fetches its binary from GitHub at install, or compiles for a minute): D79.
+import SQLite from '@rocicorp/zero-sqlite3';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';

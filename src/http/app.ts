@@ -30,6 +30,7 @@ import { adminMfaRoutes, mfaRoutes } from './routes/mfa.js';
 import { mfaSmsRoutes } from './routes/mfa-sms.js';
 import { adminTrustedAddressRoutes, trustedAddressRoutes } from './routes/mfa-trusted.js';
 import { passkeyRoutes, passkeySecondStepRoutes } from './routes/passkeys.js';
+import { findUiDir, uiRoutes } from './routes/ui.js';
 
 /** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
 function makeValidators() {
@@ -147,6 +148,10 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(passkeyRoutes(s), { prefix: '/api/auth/passkeys' });
   await app.register(passkeySecondStepRoutes(s), { prefix: '/api/auth/mfa/passkey' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
+  // The admin UI, when it is built (npm run build): without it the API still serves, and says so once.
+  const uiDir = findUiDir();
+  if (uiDir) await app.register(uiRoutes(uiDir));
+  else s.logger.warn('the admin UI is not built (dist/ui): run npm run build; the API serves without it');
   return app;
 }
 

@@ -1,0 +1,74 @@
+import { api, ApiError, onSignedOut } from './api';
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  status: 'active' | 'disabled';
+  isAdmin: boolean;
+  hasPassword: boolean;
+  passwordChangedAt: string | null;
+  mustChangePassword: boolean;
+  ssoOnly: boolean;
+}
+
+export interface Access {
+  held: string[];
+  activeRole: string | null;
+  roles: string[];
+  departments: string[];
+  permissions: string[];
+  menus: string[];
+}
+
+export interface Me {
+  user: User;
+  session: { id: string; expiresAt: string; rememberMe: boolean };
+  access: Access;
+}
+
+/** The signed-in user as /api/auth/me describes them; null when signed out, undefined while loading. */
+class SessionState {
+  me = $state<Me | null | undefined>(undefined);
+  /** The error code with which the server ended the session (shown once on the sign-in page). */
+  endedBy = $state<string | null>(null);
+
+  async load(): Promise<void> {
+    try {
+      this.me = await api.get<Me>('/api/auth/me', { quiet401: true });
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) this.me = null;
+      else throw e;
+    }
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      await api.post('/api/auth/logout');
+    } catch {
+      // Already signed out on the server: nothing else to do.
+    }
+    this.me = null;
+  }
+
+  can(permission: string): boolean {
+    return this.me?.access.permissions.includes(permission) ?? false;
+  }
+
+  /**
+   * Whether a page's menu key is shown. A role lists the pages its holders see; no list means every page
+   * their permissions allow. `*` (administrators) is every page; a key also opens its sub-pages.
+   */
+  menu(key: string): boolean {
+    const menus = this.me?.access.menus ?? [];
+    if (menus.length === 0 || menus.includes('*')) return true;
+    return menus.some((m) => m === key || key.startsWith(`${m}.`));
+  }
+}
+
+export const session = new SessionState();
+onSignedOut((e) => {
+  // Why the server ended it (ACCOUNT_LOCKED, SESSION_ENDED...), for the sign-in page to say.
+  session.endedBy = e.code;
+  session.me = null;
+});
