@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql, type SqlBool } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
@@ -129,8 +130,16 @@ export class UserService {
       .executeTakeFirst();
   }
 
-  async list(limit: number, offset: number): Promise<UsersTable[]> {
-    return this.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute();
+  /** A page of users, oldest first; `q` keeps those whose username or email contains it (any case). */
+  async list(limit: number, offset: number, q?: string): Promise<UsersTable[]> {
+    let query = this.db.selectFrom('users').selectAll();
+    if (q) {
+      const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query = query.where((eb) =>
+        eb.or([sql<SqlBool>`lower(username) like ${pattern} escape '\\'`, sql<SqlBool>`lower(coalesce(email, '')) like ${pattern} escape '\\'`]),
+      );
+    }
+    return query.orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute();
   }
 
   /** Administrators (signed-in actors) may be denied setting passwords; the CLI and the system never are. */

@@ -4,6 +4,10 @@ import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import { checkCollection, membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
+/** The field options a change may set (null or false clears one; `default: null` clears the default). */
+export const FIELD_CHANGE_KEYS = ['required', 'default', 'values', 'hidden', 'block'] as const;
+export type FieldChange = { [K in (typeof FIELD_CHANGE_KEYS)[number]]?: FieldDef[K] | null };
+
 /** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table. */
 function columnType(f: FieldDef): 'text' | 'bigint' | 'numeric' | 'integer' | null {
   switch (f.type) {
@@ -175,6 +179,36 @@ export class CollectionRegistry {
         { type: 'schema.changed', outcome: 'success', details: { change: 'field.added', collection, field: f.name, type: f.type } },
         trx,
       );
+      return next;
+    });
+  }
+
+  /**
+   * Changes a field's options that need no change to its column: required, default, the values of an
+   * enum or status field (added, never removed: records may hold a value), hidden and block. The name,
+   * type, target, unique and indexed stay (a new field and a copy of the data change those).
+   */
+  async updateField(collection: string, field: string, change: FieldChange, ctx: EventContext): Promise<CollectionDef> {
+    return this.schemaChange(async (trx) => {
+      const def = await this.getIn(trx, collection);
+      const before = def.fields.find((x) => x.name === field);
+      if (!before) throw new AppError('NOT_FOUND');
+      const after: FieldDef = { ...before };
+      for (const k of FIELD_CHANGE_KEYS) {
+        if (!(k in change)) continue;
+        const v = change[k];
+        if (v === undefined || (v === null && k !== 'default') || (k === 'hidden' && v === false)) delete after[k];
+        else (after as unknown as Record<string, unknown>)[k] = v;
+      }
+      const problems: string[] = [];
+      const removed = (before.values ?? []).filter((v) => !(after.values ?? []).includes(v));
+      if (removed.length > 0) problems.push(`field ${JSON.stringify(field)}: values may be added, not removed (records may hold ${removed.join(', ')})`);
+      const next = { ...def, fields: def.fields.map((x) => (x.name === field ? after : x)) };
+      problems.push(...checkCollection(next, await this.names(trx, collection)));
+      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      await this.store(trx, next, false);
+      const changed = FIELD_CHANGE_KEYS.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.changed', collection, field, changed } }, trx);
       return next;
     });
   }

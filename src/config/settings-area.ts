@@ -10,6 +10,8 @@ import { boolVar, durationVar, intVar, type Env } from './env.js';
  */
 export interface EnvVar<T> {
   readonly name: string;
+  /** The field this variable seeds when it is a duration in seconds (900, 15m, 8h, 7d): the admin UI shows the unit. */
+  readonly seconds?: keyof T & string;
   read(env: Env, schema: TObject, problems: string[]): Partial<T>;
 }
 
@@ -111,6 +113,16 @@ function viewSchemaOf(schema: TObject, writeOnly: readonly string[]): TObject {
   return Type.Object(props);
 }
 
+/**
+ * The unit of a field as the admin UI shows it: the schema's own `unit` annotation, else seconds for a
+ * field an env variable reads as a duration, else none.
+ */
+export function unitOf(area: SettingsArea, field: string): string | undefined {
+  const own = (area.schema.properties[field] as { unit?: unknown } | undefined)?.unit;
+  if (typeof own === 'string') return own;
+  return area.env.some((v) => v.seconds === field) ? 'seconds' : undefined;
+}
+
 /** One readable problem per field that breaks the schema. */
 function schemaProblems(schema: TObject, value: unknown): string[] {
   if (typeof value !== 'object' || value === null) return ['must be an object'];
@@ -175,6 +187,7 @@ export const intEnv = <T>(name: string, field: keyof T & string): EnvVar<T> => (
 /** A duration field in seconds (900, 15m, 8h, 7d); the range is the schema's. */
 export const durationEnv = <T>(name: string, field: keyof T & string): EnvVar<T> => ({
   name,
+  seconds: field,
   read(env, schema, problems) {
     const { min, max } = bounds(schema, field);
     const v = durationVar(env, name, Number.NaN, min, problems, max);

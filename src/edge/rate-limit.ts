@@ -9,23 +9,23 @@ import { parseIp } from './ip.js';
 export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
 
 const MiB = 1024 * 1024;
-const Budget = (def: number) => Type.Integer({ minimum: 1, maximum: 1_000_000_000_000, default: def });
+const Budget = (def: number, description: string) => Type.Integer({ minimum: 1, maximum: 1_000_000_000_000, default: def, description });
 
 /** Requests per window (and bytes for uploads), per client IP and per signed-in user. */
 export const RateLimitSchema = Type.Object({
-  window: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Seconds of the sliding window.' }),
-  authPerIp: Budget(30),
-  resetPerIp: Budget(10),
-  readPerIp: Budget(1200),
-  readPerUser: Budget(600),
-  writePerIp: Budget(300),
-  writePerUser: Budget(120),
-  exportPerIp: Budget(20),
-  exportPerUser: Budget(10),
-  uploadPerIp: Budget(60),
-  uploadPerUser: Budget(30),
-  uploadBytesPerIp: Budget(200 * MiB),
-  uploadBytesPerUser: Budget(100 * MiB),
+  window: Type.Integer({ minimum: 1, maximum: 3600, default: 60, unit: 'seconds', description: 'Seconds of the sliding window.' }),
+  authPerIp: Budget(30, 'Sign-in requests per window from one client address (IPv6: its /64).'),
+  resetPerIp: Budget(10, 'Forgot-password and reset requests per window from one client address.'),
+  readPerIp: Budget(1200, 'Reads (GET) per window from one client address.'),
+  readPerUser: Budget(600, 'Reads (GET) per window by one signed-in user.'),
+  writePerIp: Budget(300, 'Writes (other methods, token renewal included) per window from one client address.'),
+  writePerUser: Budget(120, 'Writes per window by one signed-in user.'),
+  exportPerIp: Budget(20, 'Exports per window from one client address.'),
+  exportPerUser: Budget(10, 'Exports per window by one signed-in user.'),
+  uploadPerIp: Budget(60, 'Uploads (imports) per window from one client address.'),
+  uploadPerUser: Budget(30, 'Uploads (imports) per window by one signed-in user.'),
+  uploadBytesPerIp: Budget(200 * MiB, 'Bytes uploaded per window from one client address.'),
+  uploadBytesPerUser: Budget(100 * MiB, 'Bytes uploaded per window by one signed-in user.'),
 });
 export type RateLimits = Static<typeof RateLimitSchema>;
 

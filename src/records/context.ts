@@ -8,6 +8,11 @@ import type { Plan } from '../access/plan.js';
 
 export interface Caller {
   user: UsersTable;
+  /**
+   * Whether the request acts as an administrator (grants bypassed, audited as record.bypass): from the
+   * principal, so an administrator's API key, which never acts as one, is false here.
+   */
+  admin: boolean;
   /** The roles the request acts with (the active role, or the union of all held). */
   roles: string[];
   departments: string[];

@@ -14,7 +14,7 @@ import type { Caller, RecordsContext } from './context.js';
 export async function plan(rc: RecordsContext, caller: Caller, collection: string, action: Action): Promise<Plan> {
   const def = await rc.registry.get(collection);
   if (!def) throw new AppError('NOT_FOUND');
-  const who = { userId: caller.user.id, admin: caller.user.is_admin === 1, roles: caller.roles, departments: caller.departments };
+  const who = { userId: caller.user.id, admin: caller.admin, roles: caller.roles, departments: caller.departments };
   if (who.admin) {
     await rc.log.record(caller.ctx, { type: 'record.bypass', outcome: 'info', details: { collection, action } });
     return compilePlan(def, who, [], action, rc.now());

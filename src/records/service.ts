@@ -11,6 +11,8 @@ import { create, remove, update } from './write.js';
 import { bulkDelete, bulkUpdate } from './bulk.js';
 import { exportRecords, importCsv, importRecords } from './transfer.js';
 import { explain } from './explain.js';
+import { catalogue } from './catalogue.js';
+import type { CatalogueEntry } from '../access/catalogue.js';
 
 export type { Caller, ListQuery, RecordOut } from './context.js';
 
@@ -43,6 +45,11 @@ export class RecordService {
 
   get(caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut> {
     return get(this.rc, caller, collection, id, expand);
+  }
+
+  /** The collections the caller has a grant on, with the fields and actions their grants give (`admin`: the principal's, never a key's). */
+  catalogue(caller: Caller): Promise<CatalogueEntry[]> {
+    return catalogue(this.rc, caller);
   }
 
   aggregate(
@@ -85,7 +92,7 @@ export class RecordService {
     return bulkUpdate(this.rc, caller, collection, filter, set);
   }
 
-  explain(user: UsersTable, roles: string[], departments: string[], collection: string, id: string): ReturnType<typeof explain> {
+  explain(user: UsersTable, roles: string[], departments: string[], collection: string, id: string | undefined): ReturnType<typeof explain> {
     return explain(this.rc, user, roles, departments, collection, id);
   }
 }

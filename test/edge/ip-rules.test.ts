@@ -47,6 +47,10 @@ test('an admin-scoped allow list guards the admin routes only', async () => {
   assert.equal((await from('192.0.2.1', '/api/auth/me')).statusCode, 200);
   // Path spellings do not sneak past the admin scope.
   assert.equal((await from('192.0.2.1', '/API/ADMIN/users')).statusCode, 403);
+  // The admin UI's screens are under the admin scope like the API they call; its sign-in page is not.
+  assert.equal((await from('192.0.2.1', '/admin/users')).statusCode, 403);
+  assert.equal((await from('10.2.3.4', '/admin/users')).statusCode, 200);
+  assert.equal((await from('192.0.2.1', '/sign-in')).statusCode, 200);
 });
 
 test('a rule that would shut out the administrator making it is refused and not stored', async () => {

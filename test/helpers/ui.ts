@@ -84,6 +84,8 @@ export function assertClean(w: UiWorld): void {
 /** A full-page screenshot, kept as a test artefact. */
 export async function shot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENS_DIR, { recursive: true });
+  // From the top: a full-page picture of a scrolled page draws the sticky header in its middle.
+  await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: path.join(SCREENS_DIR, `${name}.png`), fullPage: true });
 }
 

@@ -5,7 +5,18 @@ import { match, safeNext } from '../../ui/src/lib/paths.js';
 describe('admin UI: address helpers', () => {
   it('safeNext keeps same-origin paths and refuses everything that could leave the site', () => {
     assert.equal(safeNext('/admin/users?q=a'), '/admin/users?q=a');
-    for (const bad of [null, '', 'https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', 'admin']) {
+    for (const bad of [
+      null,
+      '',
+      'https://evil.example/',
+      '//evil.example/x',
+      '/\\evil.example',
+      'javascript:alert(1)',
+      'admin',
+      '/\t/evil.example',
+      '/.//evil.example',
+      '/\n/evil.example',
+    ]) {
       assert.equal(safeNext(bad), '/', String(bad));
     }
   });

@@ -15,7 +15,14 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
     const csp = page.headers.get('content-security-policy') ?? '';
-    for (const d of ["script-src 'self'", "style-src 'self'", "require-trusted-types-for 'script'", "frame-ancestors 'none'", "default-src 'none'"]) {
+    for (const d of [
+      "script-src 'self'",
+      "style-src 'self'",
+      "require-trusted-types-for 'script'",
+      "trusted-types 'none'",
+      "frame-ancestors 'none'",
+      "default-src 'none'",
+    ]) {
       assert.ok(csp.includes(d), `page CSP has ${d}: ${csp}`);
     }
     assert.ok(!csp.includes('unsafe-inline') && !csp.includes('unsafe-eval'), csp);
@@ -28,6 +35,16 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     assert.equal(js.status, 200);
     assert.match(js.headers.get('cache-control') ?? '', /immutable/);
     assert.equal((await fetch(`${w.base}/assets/nope.js`)).status, 404);
+    // One representation per encoding, each with its own ETag; gzip only when asked for with a weight above 0.
+    const get = (enc: string) => w.t.app.inject({ method: 'GET', url: asset, headers: { 'accept-encoding': enc } });
+    const gz = await get('br, gzip');
+    const plain = await get('gzip;q=0, br');
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.notEqual(gz.headers.etag, plain.headers.etag);
+    assert.equal((await get('identity')).headers['content-encoding'], undefined);
+    const revalidated = await w.t.app.inject({ method: 'GET', url: asset, headers: { 'accept-encoding': 'gzip', 'if-none-match': String(gz.headers.etag) } });
+    assert.equal(revalidated.statusCode, 304);
     const api = await fetch(`${w.base}/api/auth/me`);
     assert.equal(api.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'");
     // An address the app does not draw is not the app: the API's deny-by-default answer (401 signed out).
@@ -70,6 +87,25 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     await page.waitForTimeout(200);
     assert.ok(w.problems.length > before, 'a violation was recorded');
     w.problems.splice(before);
+  });
+
+  it('sign-out that the server refuses says so and keeps the user signed in; a planted unprefixed XSRF cookie is ignored', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    // A cookie planted by a sibling host or over plain HTTP (no __Host- prefix) is not read: writes go through.
+    await page.evaluate(`document.cookie = 'palisade_xsrf=junk; path=/'`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/sign-in$/);
+    // The server refuses the sign-out (a wrong XSRF token): the page stays, says so, and the session lives on.
+    await signIn(page, w.base);
+    const url = new URL(w.base);
+    await page.context().addCookies([{ name: '__Host-palisade_xsrf', value: 'junk', domain: url.hostname, path: '/', secure: true }]);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('alert').filter({ hasText: 'still signed in' }).waitFor();
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/');
+    assertClean(w);
   });
 
   it('lays out on a phone: the menu folds behind a button', async () => {

@@ -39,7 +39,13 @@ export const BotCheckSchema = Type.Object({
     default: RECAPTCHA_VERIFY_URL,
     description: 'The siteverify endpoint: https, or http to a loopback address only.',
   }),
-  recaptchaTimeout: Int(200, 10_000, 3000, 'Milliseconds to wait for the verifier; past it the request is refused with BOT_CHECK_UNAVAILABLE.'),
+  recaptchaTimeout: Type.Integer({
+    minimum: 200,
+    maximum: 10_000,
+    default: 3000,
+    unit: 'milliseconds',
+    description: 'Milliseconds to wait for the verifier; past it the request is refused with BOT_CHECK_UNAVAILABLE.',
+  }),
 });
 export type BotCheckSettings = Static<typeof BotCheckSchema>;
 

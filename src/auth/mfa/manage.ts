@@ -19,6 +19,8 @@ export interface MfaStatus {
   passkeys: number;
   /** What a sign-in's second step may use. */
   methods: SecondFactor[];
+  /** What this server offers to set up: SMS codes need a gateway, passkeys an RP ID (the UI hides the rest). */
+  available: { sms: boolean; passkeys: boolean };
 }
 
 /** Tables a user's factors live in; all are cleared by a reset. */
@@ -55,6 +57,7 @@ export class FactorAdmin {
       recoveryCodesRemaining: f.recoveryCodes,
       passkeys: f.passkeys,
       methods: methodsOf(f),
+      available: { sms: this.d.sms !== null, passkeys: (this.d.passkeys ?? null) !== null },
     };
   }
 

@@ -17,6 +17,8 @@ declare module 'fastify' {
     rateLimit?: Bucket | 'none';
     /** IP and country rules do not apply (health probes). */
     edgeExempt?: boolean;
+    /** The admin scope of the IP rules applies (the admin UI's pages under /admin/). */
+    adminScope?: boolean;
   }
 }
 
@@ -41,7 +43,7 @@ export function isAdminRoute(req: FastifyRequest): boolean {
   const pattern = req.routeOptions.url;
   if (pattern === undefined) return true;
   const c = req.routeOptions.config;
-  return c.auth === 'admin' || c.permission !== undefined || pattern === '/api/admin' || pattern.startsWith('/api/admin/');
+  return c.auth === 'admin' || c.permission !== undefined || c.adminScope === true || pattern === '/api/admin' || pattern.startsWith('/api/admin/');
 }
 
 /** Rejections are logged as security events, at most once a minute per address and 60 a minute in all. */

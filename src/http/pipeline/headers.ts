@@ -18,8 +18,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 
 /**
  * The admin UI's pages: scripts, styles, images and connections from this origin only, no inline script
- * or style, no plugin, no base or form target elsewhere, and every DOM sink behind Trusted Types. The one
- * policy allowed is the one Svelte's runtime creates for its own compiled templates (D79).
+ * or style, no plugin, no base or form target elsewhere, and every DOM sink behind Trusted Types with no
+ * policy allowed at all (`trusted-types 'none'`): the app builds its DOM with createElement (Svelte's
+ * `fragments: 'tree'`), so any HTML written into a sink fails loudly, and the browser tests with it (D94).
  */
 export const PAGE_CSP = [
   "default-src 'none'",
@@ -33,7 +34,7 @@ export const PAGE_CSP = [
   "form-action 'self'",
   "frame-ancestors 'none'",
   "require-trusted-types-for 'script'",
-  'trusted-types svelte-trusted-html',
+  "trusted-types 'none'",
 ].join('; ');
 
 const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({

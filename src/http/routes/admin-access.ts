@@ -275,12 +275,13 @@ export const accessExplainRoutes =
         config,
         schema: {
           tags,
-          description: 'Which grants let a user see or change which fields of a record, action by action, and whether each holds for that record.',
+          description:
+            'Which grants let a user see or change which fields of a record, action by action, and whether each holds for that record. Without `recordId`: the grants and their fields, with `holds: null`.',
           querystring: Type.Object(
             {
               userId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
               collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }),
-              recordId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+              recordId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })),
             },
             { additionalProperties: false },
           ),

@@ -2,12 +2,15 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
+import type { FieldChange } from '../../collections/registry.js';
 import { FIELD_TYPES, type CollectionDef, type FieldDef, type FieldType } from '../../collections/schema.js';
 import { errorResponses } from '../schemas.js';
 import { AppError } from '../../errors.js';
 import { actorContext } from '../pipeline/authenticate.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_]*$' });
+const Values = Type.Array(Type.String({ maxLength: 40 }), { maxItems: 100 });
+const HiddenExcept = Type.Object({ exceptRoles: Type.Array(Type.String({ maxLength: 41 }), { minItems: 1, maxItems: 50 }) }, { additionalProperties: false });
 
 export const FieldSchema = Type.Object(
   {
@@ -17,14 +20,9 @@ export const FieldSchema = Type.Object(
     unique: Type.Optional(Type.Boolean()),
     indexed: Type.Optional(Type.Boolean()),
     default: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()])),
-    values: Type.Optional(Type.Array(Type.String({ maxLength: 40 }), { maxItems: 100 })),
+    values: Type.Optional(Values),
     target: Type.Optional(Name),
-    hidden: Type.Optional(
-      Type.Union([
-        Type.Boolean(),
-        Type.Object({ exceptRoles: Type.Array(Type.String({ maxLength: 41 }), { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
-      ]),
-    ),
+    hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept])),
     block: Type.Optional(Name),
   },
   { additionalProperties: false },
@@ -138,6 +136,31 @@ export const adminCollectionRoutes =
         reply.code(201);
         return { collection: c };
       },
+    );
+
+    app.patch(
+      '/collections/:name/fields/:field',
+      {
+        config,
+        schema: {
+          tags,
+          description:
+            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden and block. null clears an option. Audited as schema.changed (field.changed).',
+          params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              required: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+              default: FieldSchema.properties.default,
+              values: Type.Optional(Type.Union([Values, Type.Null()])),
+              hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept, Type.Null()])),
+              block: Type.Optional(Type.Union([Name, Type.Null()])),
+            },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+          response: { 200: One, ...errorResponses },
+        },
+      },
+      async (req) => ({ collection: await s.collections.updateField(req.params.name, req.params.field, req.body as FieldChange, actorContext(req)) }),
     );
 
     app.delete(

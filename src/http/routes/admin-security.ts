@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type, { type Static, type TObject } from 'typebox';
-import { patchSchema, type SettingsArea } from '../../config/settings-area.js';
+import { patchSchema, unitOf, type SettingsArea } from '../../config/settings-area.js';
 import { tokenPolicyArea } from '../../auth/token-policy.js';
 import type { RouteServices as Services } from '../../services.js';
 import { SECURITY_EVENT_TYPES } from '../../audit/events.js';
@@ -20,6 +20,62 @@ const EventSchema = Type.Object({
   requestId: Type.Union([Type.String(), Type.Null()]),
   details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
 });
+
+/** A settings area as its admin routes serve it: the area, the full path of its GET and PATCH, what the route says of it. */
+interface AreaRoute {
+  area: SettingsArea;
+  path: string;
+  description: string;
+}
+
+/**
+ * The settings areas an app serves, in the order their routes were registered: settingsRoutes is the one
+ * place that records an area's path, and GET /api/admin/settings lists from here, so a new area appears in
+ * the admin UI without a change there. One list per app (keyed by its services).
+ */
+const servedAreas = new WeakMap<Services, AreaRoute[]>();
+
+function recordArea(s: Services, entry: AreaRoute): void {
+  const list = servedAreas.get(s) ?? [];
+  servedAreas.set(s, [...list.filter((e) => e.area.key !== entry.area.key), entry]);
+}
+
+const FieldSchema = Type.Object({
+  name: Type.String(),
+  /** The field's schema as PATCH takes it: description, default, bounds. */
+  schema: Type.Record(Type.String(), Type.Unknown()),
+  writeOnly: Type.Boolean({ description: 'A secret: written, never returned; the value shows `<name>Set`.' }),
+  unit: Type.Optional(Type.String({ description: 'seconds, milliseconds...' })),
+  sentWith: Type.Optional(Type.Array(Type.String(), { description: 'Fields whose change must write this secret again.' })),
+});
+
+const AreaIndexSchema = Type.Object({
+  key: Type.String(),
+  label: Type.String(),
+  description: Type.String(),
+  path: Type.String({ description: 'The GET and PATCH path of the area.' }),
+  fields: Type.Array(FieldSchema),
+  value: Type.Record(Type.String(), Type.Unknown(), { description: 'The current value as GET on the path answers it.' }),
+});
+
+async function areaIndex(s: Services): Promise<Static<typeof AreaIndexSchema>[]> {
+  const out: Static<typeof AreaIndexSchema>[] = [];
+  for (const { area, path, description } of servedAreas.get(s) ?? []) {
+    const fields = Object.entries(area.schema.properties).map(([name, schema]) => {
+      const unit = unitOf(area, name);
+      const sentWith = area.sentWith[name];
+      return {
+        name,
+        schema: { ...(schema as Record<string, unknown>) },
+        writeOnly: area.writeOnly.includes(name),
+        ...(unit ? { unit } : {}),
+        ...(sentWith ? { sentWith: [...sentWith] } : {}),
+      };
+    });
+    out.push({ key: area.key, label: area.label, description, path, fields, value: area.view(await s.settings.get(area)) });
+  }
+  return out;
+}
 
 /**
  * GET and PATCH for one settings area (security.manage; the event log: audit.read). Both take their
@@ -43,6 +99,7 @@ export function settingsRoutes<S extends TObject>(
   const app = plain;
   const config = { permission: 'security.manage' as const };
   const tags = ['admin: settings'];
+  recordArea(s, { area: area as unknown as SettingsArea, path: `${plain.prefix}${path}`, description });
   app.get(
     path,
     { config, schema: { tags, description, response: { 200: view, ...errorResponses } } },
@@ -73,6 +130,20 @@ export const adminSecurityRoutes =
   async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const config = { permission: 'security.manage' as const };
+
+    app.get(
+      '/settings',
+      {
+        config,
+        schema: {
+          tags: ['admin: settings'],
+          description:
+            "Every settings area the server serves, with its GET/PATCH path, each field's schema (description, default, bounds, unit) and the current value. Write-only fields (secrets) show only `<field>Set`.",
+          response: { 200: Type.Object({ areas: Type.Array(AreaIndexSchema) }), ...errorResponses },
+        },
+      },
+      async () => ({ areas: await areaIndex(s) }),
+    );
 
     settingsRoutes(plain, s, '/settings/token-policy', tokenPolicyArea, 'The token policy; durations in seconds.');
 
@@ -115,6 +186,19 @@ export const adminSecurityRoutes =
         });
         return { events };
       },
+    );
+
+    app.get(
+      '/security-events/types',
+      {
+        config: { permission: 'audit.read' as const, keys: true },
+        schema: {
+          tags: ['admin: audit'],
+          description: 'The event types the log records (the `type` filter of /security-events).',
+          response: { 200: Type.Object({ types: Type.Array(Type.String()) }), ...errorResponses },
+        },
+      },
+      async () => ({ types: [...SECURITY_EVENT_TYPES] }),
     );
 
     const KeySchema = Type.Object({

@@ -36,13 +36,14 @@ export const adminUserRoutes =
             {
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
               offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
+              q: Type.Optional(Type.String({ maxLength: 100, description: 'Keeps users whose username or email contains this text (any case).' })),
             },
             { additionalProperties: false },
           ),
           response: { 200: Type.Object({ users: Type.Array(UserSchema) }), ...errorResponses },
         },
       },
-      async (req) => ({ users: (await s.users.list(req.query.limit ?? 100, req.query.offset ?? 0)).map(publicUser) }),
+      async (req) => ({ users: (await s.users.list(req.query.limit ?? 100, req.query.offset ?? 0, req.query.q)).map(publicUser) }),
     );
 
     app.post(

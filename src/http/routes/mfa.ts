@@ -39,6 +39,10 @@ const StatusSchema = Type.Object({
   methods: Type.Array(Type.Union([Type.Literal('passkey'), Method]), {
     description: 'What a second step may use; passkey through POST /api/auth/mfa/passkey/options and /verify.',
   }),
+  available: Type.Object(
+    { sms: Type.Boolean(), passkeys: Type.Boolean() },
+    { description: 'What this server offers to set up: sms needs a gateway (SMS_KANNEL_URL), passkeys an RP ID (WEBAUTHN_RP_ID or PUBLIC_URL).' },
+  ),
 });
 
 /**

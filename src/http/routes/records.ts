@@ -44,8 +44,40 @@ export const recordRoutes =
     const caller = async (req: FastifyRequest): Promise<Caller> => {
       const auth = requireAuth(req);
       const p = await principalOf(req, s);
-      return { user: auth.user, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
+      return { user: auth.user, admin: p.admin, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
     };
+
+    const Field = Type.Object({
+      name: Type.String(),
+      type: Type.String(),
+      required: Type.Boolean(),
+      unique: Type.Boolean(),
+      values: Type.Optional(Type.Array(Type.String())),
+      target: Type.Optional(Type.String()),
+      read: Type.Boolean(),
+      filter: Type.Boolean(),
+      create: Type.Boolean(),
+      update: Type.Boolean(),
+    });
+    app.get(
+      '/',
+      {
+        schema: {
+          tags,
+          description:
+            "The collections the caller's grants name (every one for an administrator's session; an API key gets what its role gets), each with the actions granted and the fields the caller knows: `read` (on some record they see), `filter` (readable on every record they see: may be filtered and sorted on), `create`, `update`. A collection without a grant is absent.",
+          response: {
+            200: Type.Object({
+              collections: Type.Array(Type.Object({ name: Type.String(), actions: Type.Array(Type.String()), fields: Type.Array(Field) })),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => {
+        return { collections: await s.records.catalogue(await caller(req)) };
+      },
+    );
 
     app.get(
       '/:collection/records',

@@ -66,11 +66,27 @@ export function findUiDir(): string | null {
   return null;
 }
 
+/** Whether the client takes gzip: named (or `*`) in Accept-Encoding with a weight above 0. */
+export function acceptsGzip(header: string | undefined): boolean {
+  let star: boolean | undefined;
+  for (const part of String(header ?? '').split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((x) => x.trim()).find((x) => x.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    const ok = Number.isFinite(weight) && weight > 0;
+    if (name === 'gzip' || name === 'x-gzip') return ok;
+    if (name === '*') star = ok;
+  }
+  return star ?? false;
+}
+
+/** One representation per encoding, each with its own strong ETag, so no cache hands gzip to a client that did not ask. */
 function send(req: FastifyRequest, reply: FastifyReply, a: Asset, cache: string) {
-  reply.header('content-type', a.type).header('cache-control', cache).header('etag', a.etag).header('vary', 'accept-encoding');
-  if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
-  const accepts = String(req.headers['accept-encoding'] ?? '');
-  if (a.gzip && /\bgzip\b/.test(accepts)) return reply.header('content-encoding', 'gzip').send(a.gzip);
+  const gzip = a.gzip !== null && acceptsGzip(req.headers['accept-encoding']);
+  const etag = gzip ? `${a.etag.slice(0, -1)}-gz"` : a.etag;
+  reply.header('content-type', a.type).header('cache-control', cache).header('etag', etag).header('vary', 'accept-encoding');
+  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+  if (gzip) return reply.header('content-encoding', 'gzip').send(a.gzip);
   return reply.send(a.body);
 }
 
@@ -96,7 +112,11 @@ export const uiRoutes =
 
     const page = { auth: 'public' as const, page: true };
     const pageHandler = async (req: FastifyRequest, reply: FastifyReply) => send(req, reply, index, 'no-cache');
-    for (const url of UI_PATHS) app.get(url, { config: page, schema: { hide: true } }, pageHandler);
+    for (const url of UI_PATHS) {
+      // The administration screens fall under the admin scope of the IP rules, like the API they call.
+      const config = url.startsWith('/admin') ? { ...page, adminScope: true } : page;
+      app.get(url, { config, schema: { hide: true } }, pageHandler);
+    }
 
     // Hashed file names: cached for a year, never revalidated.
     app.get<{ Params: { file: string } }>('/assets/:file', { config: { auth: 'public' }, schema: { hide: true } }, async (req, reply) => {

@@ -17,12 +17,25 @@ export class ApiError extends Error {
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * The session's XSRF token, from the `__Host-` cookie, which only this origin over HTTPS (or loopback) can
+ * set. The unprefixed cookie of COOKIE_INSECURE_DEV is read only when there is no `__Host-` one and the page
+ * is not on HTTPS: a sibling host or a plain-HTTP attacker can plant an unprefixed cookie, and reading it first
+ * would break every write and the sign-out.
+ */
 function xsrfToken(): string | undefined {
+  const jar = new Map<string, string>();
   for (const part of document.cookie.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === '__Host-palisade_xsrf' || k === 'palisade_xsrf') return decodeURIComponent(v.join('='));
+    if (k && !jar.has(k)) jar.set(k, v.join('='));
   }
-  return undefined;
+  const raw = jar.get('__Host-palisade_xsrf') ?? (location.protocol === 'https:' ? undefined : jar.get('palisade_xsrf'));
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Listeners told when the server says the session is gone (so the app returns to sign-in). */

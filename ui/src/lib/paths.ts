@@ -1,9 +1,17 @@
 // Pure address helpers (no DOM, no state), unit-tested in test/ui/paths.test.ts.
 
 /** A safe "next" address: a same-origin path only (never //host or a scheme). */
-export function safeNext(raw: string | null): string {
+export function safeNext(raw: string | null, origin = 'http://localhost'): string {
   if (!raw?.startsWith('/') || raw.startsWith('//') || raw.startsWith('/\\')) return '/';
-  return raw;
+  let url: URL;
+  try {
+    url = new URL(raw, origin);
+  } catch {
+    return '/';
+  }
+  // What the browser would make of it (tabs and newlines dropped, dot segments resolved): still here, one slash.
+  if (url.origin !== new URL(origin).origin || url.pathname.startsWith('//') || url.pathname.startsWith('/\\')) return '/';
+  return url.pathname + url.search;
 }
 
 /** Matches a path against a pattern with :params; undefined when it does not match. */

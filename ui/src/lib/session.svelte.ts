@@ -42,11 +42,16 @@ class SessionState {
     }
   }
 
+  /**
+   * Ends the session on the server. Only a 204, or a 401 (the session was already gone), counts as signed
+   * out: any other refusal leaves the session alive, so the error is thrown and the user stays where they
+   * are, told that they are still signed in (on a shared computer, a silent failure would hand the session on).
+   */
   async signOut(): Promise<void> {
     try {
-      await api.post('/api/auth/logout');
-    } catch {
-      // Already signed out on the server: nothing else to do.
+      await api.post('/api/auth/logout', undefined, { quiet401: true });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) throw e;
     }
     this.me = null;
   }

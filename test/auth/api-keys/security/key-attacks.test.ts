@@ -161,3 +161,34 @@ test("an administrator cannot set their own password through the administrator's
   });
   assert.equal(other.statusCode, 204, "another user's password: allowed");
 });
+
+test("an administrator's key acts with its role only: no administrator bypass on records, explain or the collection list", async () => {
+  // A second administrator who also holds the writer role (view and create notes, the title only).
+  const boss = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'boss', password: 'Quarterly-report-4411', isAdmin: true },
+  });
+  assert.equal(boss.statusCode, 201, boss.body);
+  const bossId = boss.json().user?.id ?? boss.json().id;
+  const roles = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${bossId}/roles`, headers: bearer(admin), payload: { roles: ['writer'] } });
+  assert.equal(roles.statusCode, 204, roles.body);
+  const bossToken = (await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'boss', password: 'Quarterly-report-4411' } })).json()
+    .token;
+  const made = await createKey(t, bossToken, { name: 'boss-key', role: 'writer' });
+  assert.equal(made.statusCode, 201, made.body);
+  const secret = made.json().secret as string;
+  // The session bypasses grants (an administrator); the key does not: the writer role may not delete.
+  const rec = (await t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title: 'keep me' } })).json();
+  const id = rec.id ?? rec.record?.id;
+  const del = await t.app.inject({ method: 'DELETE', url: `/api/collections/notes/records/${id}`, headers: { 'x-api-key': secret } });
+  assert.ok([403, 404].includes(del.statusCode), `an administrator's key may not delete: ${del.statusCode} ${del.body}`);
+  assert.equal((await t.app.inject({ method: 'GET', url: `/api/collections/notes/records/${id}`, headers: bearer(admin) })).statusCode, 200, 'still there');
+  // Legitimate: the key does what its role allows.
+  assert.equal((await list(t, { 'x-api-key': secret })).statusCode, 200);
+  const made2 = await t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: { 'x-api-key': secret }, payload: { title: 'by key' } });
+  assert.equal(made2.statusCode, 201, made2.body);
+  // No bypass audit either: the key's reads are ordinary reads.
+  assert.equal((await events(t, admin, 'record.bypass')).filter((e) => e.actorId === bossId).length, 0);
+});

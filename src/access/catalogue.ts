@@ -1,0 +1,88 @@
+/**
+ * What one caller may do with one collection, as a client shows it (the data browser's home): the
+ * actions their grants give, and per field whether they may read, filter, create or update it. Built
+ * from the same plans and rules as every records request (pure: no database), never from the raw
+ * definition: a field the caller knows nothing of is absent, and so is a collection without a grant.
+ */
+import { grantedFields, ownershipField, type CollectionDef, type FieldDef } from '../collections/schema.js';
+import { fieldsOf, planOf, type Asker } from './plan.js';
+import { bypassesOwnership, knownFields, readableUnder } from './rules.js';
+import { ACTIONS, type Action, type Grant } from './types.js';
+
+export interface CatalogueField {
+  name: string;
+  type: FieldDef['type'];
+  required: boolean;
+  unique: boolean;
+  values?: string[];
+  target?: string;
+  /** Readable on some record the caller sees. */
+  read: boolean;
+  /** Readable on every record the caller sees: may be filtered and sorted on. */
+  filter: boolean;
+  create: boolean;
+  update: boolean;
+}
+
+export interface CatalogueEntry {
+  name: string;
+  actions: Action[];
+  fields: CatalogueField[];
+}
+
+/** The fields the grants for one write action let the caller write (the ownership field only for its bypass roles). */
+function writableUnder(def: CollectionDef, grants: readonly Grant[], action: Action): Set<string> {
+  const of = ownershipField(def);
+  const out = new Set<string>();
+  for (const g of grants) {
+    if (!g.actions.includes(action)) continue;
+    for (const n of grantedFields(def, g.fields)) if (!(of && n === of.name && !bypassesOwnership(def, g))) out.add(n);
+  }
+  return out;
+}
+
+/** The caller's view of one collection, or null when no grant of theirs names it. */
+export function catalogueEntry(def: CollectionDef, who: Asker, grants: readonly Grant[], now: number): CatalogueEntry | null {
+  let actions: Action[];
+  let read: Set<string>;
+  let filter: Set<string>;
+  let create: Set<string>;
+  let update: Set<string>;
+  let known: Set<string>;
+  if (who.admin) {
+    actions = [...ACTIONS];
+    read = readableUnder(def, null, who.roles);
+    filter = read;
+    create = new Set(def.fields.map((f) => f.name));
+    update = create;
+    known = new Set([...read]);
+  } else {
+    if (grants.length === 0) return null;
+    actions = ACTIONS.filter((a) => grants.some((g) => g.actions.includes(a)));
+    const view = grants.filter((g) => g.actions.includes('view'));
+    const f = fieldsOf(planOf(def, who, grants, 'view', view, now));
+    read = f.anyReadable;
+    filter = f.filterable;
+    create = writableUnder(def, grants, 'create');
+    update = writableUnder(def, grants, 'update');
+    known = knownFields(def, grants, who.roles);
+  }
+  const fields = def.fields
+    .filter((x) => known.has(x.name) || read.has(x.name) || create.has(x.name) || update.has(x.name))
+    .filter((x) => !who.admin || read.has(x.name) || x.hidden === undefined || x.hidden === false)
+    .map(
+      (x): CatalogueField => ({
+        name: x.name,
+        type: x.type,
+        required: x.required === true,
+        unique: x.unique === true,
+        ...(x.values ? { values: [...x.values] } : {}),
+        ...(x.target ? { target: x.target } : {}),
+        read: read.has(x.name),
+        filter: filter.has(x.name),
+        create: actions.includes('create') && create.has(x.name),
+        update: actions.includes('update') && update.has(x.name),
+      }),
+    );
+  return { name: def.name, actions, fields };
+}

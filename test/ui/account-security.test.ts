@@ -1,0 +1,201 @@
+// The "Sign-in & security" screen against the real server: an authenticator app set up from the screen
+// (the QR code and the secret shown, confirmed with a code computed here), recovery codes shown once and
+// never again, new ones made, the factor removed with the password; the passkey section hidden where the
+// server has passkeys off, and where it has them on a passkey registered through Chromium's virtual
+// authenticator, renamed and removed.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Secret, TOTP } from 'otpauth';
+import type { Page } from 'playwright-core';
+import { bearer, createUser, login } from '../helpers/app.js';
+import { virtualAuthenticator } from '../helpers/browser.js';
+import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
+import { freePort, passkeyOptions } from '../auth/passkeys/world.js';
+
+const PW = 'Quarterly-report-4411';
+
+/** A screenshot from the top of the page (dialogs and panels scroll it). */
+async function snap(page: Page, name: string): Promise<void> {
+  await page.evaluate('window.scrollTo(0, 0)');
+  await shot(page, name);
+}
+
+async function openSecurity(page: Page): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign-in & security' }).click();
+  await page.getByRole('heading', { name: 'Sign-in & security' }).waitFor();
+  await page.getByRole('heading', { name: 'Authenticator app' }).waitFor();
+}
+
+/** Answers the password dialog (`password`) with the button `label`. */
+async function confirmWith(page: Page, label: string, password = PW): Promise<void> {
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Current password').fill(password);
+  await dialog.getByRole('button', { name: label }).click();
+}
+
+async function shownCodes(page: Page): Promise<string[]> {
+  await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+  return page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allInnerTexts();
+}
+
+describe('admin UI: sign-in & security, second factors', () => {
+  let w: UiWorld;
+  let admin: string;
+  const mfa = async (token: string) => (await w.t.app.inject({ method: 'GET', url: '/api/auth/mfa', headers: bearer(token) })).json();
+
+  before(async () => {
+    w = await startUi();
+    admin = (await login(w.t)).token;
+    await createUser(w.t, admin, 'tess', PW, { email: 'tess@example.org' });
+    // Adaptive trust on: a full sign-in with the second factor records its address for the user.
+    const on = await w.t.app.inject({ method: 'PATCH', url: '/api/admin/settings/mfa-ip', headers: bearer(admin), payload: { adaptive: true } });
+    assert.equal(on.statusCode, 200, on.body);
+  });
+  after(async () => w?.close());
+
+  it('sets up an authenticator app from the screen, shows the recovery codes once, makes new ones, removes the factor', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base, 'tess', PW);
+    await openSecurity(page);
+    const tess = (await login(w.t, 'tess', PW)).token;
+    assert.deepEqual((await mfa(tess)).available, { sms: false, passkeys: false });
+    // Passkeys and SMS are off on this server: their sections are not shown.
+    await page.getByRole('heading', { name: 'Email codes' }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Passkeys' }).count(), 0);
+    assert.equal(await page.getByRole('heading', { name: 'Text-message codes' }).count(), 0);
+    await page.getByRole('heading', { name: 'Trusted addresses' }).waitFor();
+    await page.getByText('No addresses recorded.').waitFor();
+    await snap(page, 'security-start');
+
+    // A wrong password is refused in words, and does not sign the user out.
+    await page.getByRole('button', { name: 'Set up authenticator app' }).click();
+    await confirmWith(page, 'Continue', 'Wrong-password-0000');
+    await page.getByRole('dialog').getByRole('alert').filter({ hasText: 'That password is not right.' }).waitFor();
+    await shot(page, 'security-password-dialog');
+    await confirmWith(page, 'Continue');
+    const secret = await page.getByLabel('Secret', { exact: true }).inputValue();
+    assert.match(secret, /^[A-Z2-7]{32}$/);
+    const qr = page.getByRole('img', { name: 'QR code to scan with your authenticator app' });
+    assert.match((await qr.getAttribute('src')) ?? '', /^data:image\/png;base64,/);
+    assert.ok(await qr.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0), 'the QR code is drawn (CSP allows data: images)');
+    assert.equal((await mfa(tess)).totp, 'pending');
+    await snap(page, 'security-totp-setup');
+
+    // A wrong code does not confirm it; the code of the app does.
+    const at = (steps: number) => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: w.t.clock.t + steps * 30_000 });
+    await page.getByLabel('Code from the app').fill(at(10));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('alert').filter({ hasText: 'That code is not right' }).waitFor();
+    await page.getByLabel('Code from the app').fill(at(0));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    const codes = await shownCodes(page);
+    assert.equal(codes.length, 10);
+    await page.getByText('Store these now.').waitFor();
+    await page.getByRole('heading', { name: 'Authenticator app' }).locator('..').getByText('On', { exact: true }).waitFor();
+    await snap(page, 'security-recovery-codes');
+    const st = await mfa(tess);
+    assert.deepEqual([st.totp, st.recoveryCodesRemaining], ['confirmed', 10]);
+
+    // The codes shown are the real ones: one finishes a sign-in.
+    const first = await w.t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'tess', password: PW } });
+    assert.equal(first.json().error.code, 'MFA_REQUIRED');
+    const verified = await w.t.app.inject({
+      method: 'POST',
+      url: '/api/auth/mfa/verify',
+      payload: { challengeToken: first.json().error.details.challengeToken, method: 'recovery', code: codes[0] },
+    });
+    assert.equal(verified.statusCode, 200, verified.body);
+
+    // Shown once: gone when dismissed, and not there after a reload.
+    await page.getByRole('button', { name: 'I have stored them' }).click();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Recovery codes' }).waitFor();
+    await page.getByText('9 left').waitFor();
+    const html = await page.content();
+    for (const c of codes) assert.equal(html.includes(c), false, 'a recovery code is never shown again');
+    assert.equal(await page.getByRole('heading', { name: 'Your recovery codes' }).count(), 0);
+    await snap(page, 'security-totp-on');
+
+    // The recovery-code sign-in above counted for its address: listed, and forgotten from the screen.
+    const listed = async () => (await w.t.app.inject({ method: 'GET', url: '/api/auth/mfa/trusted-addresses', headers: bearer(tess) })).json().addresses;
+    assert.equal((await listed()).length, 1);
+    await page.getByRole('cell', { name: '127.0.0.1', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Forget 127.0.0.1' }).click();
+    await page.getByRole('status').filter({ hasText: '127.0.0.1 forgotten' }).waitFor();
+    await page.getByText('No addresses recorded.').waitFor();
+    assert.deepEqual(await listed(), []);
+
+    // New codes: shown once, the old ones replaced.
+    await page.getByRole('button', { name: 'Make new recovery codes' }).click();
+    await confirmWith(page, 'Make new codes');
+    const fresh = await shownCodes(page);
+    assert.equal(fresh.length, 10);
+    assert.ok(fresh.every((c) => !codes.includes(c)));
+    await page.getByText('10 left').waitFor();
+    await page.getByRole('button', { name: 'I have stored them' }).click();
+
+    // Removing the factor needs the password.
+    await page.getByRole('button', { name: 'Remove authenticator app' }).click();
+    await confirmWith(page, 'Remove');
+    await page.getByRole('button', { name: 'Set up authenticator app' }).waitFor();
+    const after = await mfa(tess);
+    assert.deepEqual([after.totp, after.recoveryCodesRemaining, after.methods], ['none', 0, []]);
+    assert.equal((await w.t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'tess', password: PW } })).statusCode, 200);
+    assertClean(w);
+  });
+});
+
+describe('admin UI: sign-in & security, passkeys', () => {
+  let w: UiWorld;
+  let admin: string;
+
+  before(async () => {
+    const port = await freePort();
+    w = await startUi(passkeyOptions(port), { port, hostname: 'localhost' });
+    admin = (await login(w.t)).token;
+    await createUser(w.t, admin, 'pia', PW);
+  });
+  after(async () => w?.close());
+
+  it("registers a passkey through the browser's authenticator, renames it and removes it", async () => {
+    const page = await w.newPage();
+    const { cdp, authenticatorId } = await virtualAuthenticator(page);
+    await signIn(page, w.base, 'pia', PW);
+    await openSecurity(page);
+    await page.getByRole('heading', { name: 'Passkeys' }).waitFor();
+    await page.getByText('No passkeys yet.').waitFor();
+
+    await page.getByLabel('Name of the new passkey').fill('Work laptop');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await confirmWith(page, 'Continue');
+    // The first second factor brings the recovery codes, shown once.
+    assert.equal((await shownCodes(page)).length, 10);
+    await page.getByRole('button', { name: 'I have stored them' }).click();
+    await page.getByRole('cell', { name: 'Work laptop', exact: true }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Passkey “Work laptop” added.' }).waitFor();
+    const creds = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    assert.equal(creds.length, 1, 'the authenticator holds the new passkey');
+    const pw = await w.t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'pia', password: PW } });
+    assert.equal(pw.json().error?.code, 'MFA_REQUIRED', 'a passkey is a second factor: the password alone no longer signs in');
+    await snap(page, 'security-passkeys');
+    await page.setViewportSize({ width: 390, height: 800 });
+    await snap(page, 'security-passkeys-phone');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await page.getByRole('button', { name: 'Rename Work laptop' }).click();
+    await page.getByLabel('New name for Work laptop').fill('Phone');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'Phone', exact: true }).waitFor();
+    const rows = await w.t.s.db.selectFrom('passkeys').select('name').execute();
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      ['Phone'],
+    );
+
+    await page.getByRole('button', { name: 'Remove Phone' }).click();
+    await confirmWith(page, 'Remove');
+    await page.getByText('No passkeys yet.').waitFor();
+    assert.equal((await w.t.s.db.selectFrom('passkeys').select('id').execute()).length, 0);
+    assertClean(w);
+  });
+});

@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { bearer, createUser, login } from '../helpers/app.js';
+import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
+import { buildFilter, fromInput, likeEscape, nextSort, toInput, type CatalogueField } from '../../ui/src/lib/records.js';
+
+const field = (name: string, type: string): CatalogueField => ({
+  name,
+  type,
+  required: false,
+  unique: false,
+  read: true,
+  filter: true,
+  create: true,
+  update: true,
+});
+
+describe('admin UI: the data browser (client logic)', () => {
+  it('builds the server filter language from the conditions', () => {
+    const fields = [field('title', 'string'), field('cost', 'integer'), field('done', 'boolean')];
+    assert.equal(buildFilter([], fields), undefined);
+    assert.equal(buildFilter([{ field: 'title', op: 'contains', value: '  ' }], fields), undefined);
+    assert.deepEqual(buildFilter([{ field: 'title', op: 'contains', value: '50%_a\\b' }], fields), { title: { $ilike: '%50\\%\\_a\\\\b%' } });
+    assert.deepEqual(
+      buildFilter(
+        [
+          { field: 'cost', op: 'equals', value: '12' },
+          { field: 'done', op: 'equals', value: 'false' },
+        ],
+        fields,
+      ),
+      { $and: [{ cost: { $eq: 12 } }, { done: { $eq: false } }] },
+    );
+    assert.throws(() => buildFilter([{ field: 'cost', op: 'equals', value: '1.5' }], fields), /whole number/);
+    // A field the caller may not filter on is not in the list: it never reaches the filter.
+    assert.equal(buildFilter([{ field: 'secret', op: 'equals', value: 'x' }], fields), undefined);
+    assert.equal(likeEscape('a%b'), 'a\\%b');
+  });
+
+  it('cycles the sort and converts values between inputs and the API', () => {
+    assert.equal(nextSort('', 'title'), 'title');
+    assert.equal(nextSort('title', 'title'), '-title');
+    assert.equal(nextSort('-title', 'title'), '');
+    assert.equal(nextSort('-title', 'cost'), 'cost');
+    assert.equal(fromInput('integer', '42'), 42);
+    assert.equal(fromInput('integer', ''), null);
+    assert.equal(fromInput('string', ''), null);
+    assert.deepEqual(fromInput('json', '{"a":1}'), { a: 1 });
+    assert.throws(() => fromInput('json', '{'), /JSON/);
+    assert.deepEqual(fromInput('members', 'u1, u2,'), ['u1', 'u2']);
+    const iso = '2026-03-04T05:06:00.000Z';
+    assert.equal(fromInput('datetime', toInput('datetime', iso)), iso);
+  });
+});
+
+describe('admin UI: the data browser against the real server', () => {
+  let w: UiWorld;
+  let admin: string;
+  let ed: string;
+  const pw = 'Quarterly-report-4411';
+  const api = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: unknown, token = admin) =>
+    w.t.app.inject({ method, url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const ok = async (p: ReturnType<typeof api>, code = 201) => {
+    const r = await p;
+    assert.equal(r.statusCode, code, r.body);
+    return r;
+  };
+  /** The titles in the records table, top to bottom. */
+  const titles = async (page: Page) => page.locator('tbody tr td:nth-child(1)').allTextContents();
+
+  before(async () => {
+    w = await startUi();
+    admin = (await login(w.t)).token;
+    await ok(
+      api('POST', '/api/admin/collections', {
+        name: 'tickets',
+        fields: [
+          { name: 'title', type: 'string', required: true },
+          { name: 'state', type: 'status', values: ['open', 'closed'] },
+          { name: 'priority', type: 'enum', values: ['low', 'high'] },
+          { name: 'cost', type: 'integer' },
+          { name: 'secret_note', type: 'text' },
+        ],
+      }),
+    );
+    await ok(api('POST', '/api/admin/roles', { name: 'editor' }));
+    // Editors: their own rows, three fields, no delete.
+    await ok(
+      api('POST', '/api/admin/grants', {
+        role: 'editor',
+        collection: 'tickets',
+        actions: ['view', 'create', 'update', 'export', 'import'],
+        fields: ['title', 'state', 'priority'],
+        scope: { createdBy: '$user.id' },
+      }),
+    );
+    const edId = await createUser(w.t, admin, 'ed', pw);
+    await ok(api('PUT', `/api/admin/users/${edId}/roles`, { roles: ['editor'] }), 204);
+    await createUser(w.t, admin, 'nobody', pw);
+    ed = (await login(w.t, 'ed', pw)).token;
+    for (let i = 1; i <= 12; i++) {
+      const r = await ok(
+        api('POST', '/api/collections/tickets/records', { title: `ed-${String(i).padStart(2, '0')}`, state: i % 2 ? 'closed' : 'open', priority: 'low' }, ed),
+      );
+      // The administrator fills the fields ed may not see on ed's own rows.
+      await ok(api('PATCH', `/api/collections/tickets/records/${r.json().id}`, { cost: 999, secret_note: 'TOPSECRET-ED' }), 200);
+    }
+    await ok(api('POST', '/api/collections/tickets/records', { title: 'admin-row', state: 'open', cost: 5, secret_note: 'TOPSECRET-ADMIN' }));
+  });
+  after(async () => w?.close());
+
+  /** Nothing of what ed may not see anywhere on the page. */
+  async function seesNothingHidden(page: Page): Promise<void> {
+    const text = (await page.locator('body').textContent()) ?? '';
+    for (const s of ['cost', 'secret_note', 'TOPSECRET', 'admin-row']) assert.ok(!text.includes(s), `"${s}" is on the page`);
+    const html = await page.content();
+    for (const s of ['secret_note', 'TOPSECRET', 'admin-row']) assert.ok(!html.includes(s), `"${s}" is in the page's markup`);
+  }
+
+  it('a user with a scoped grant sees only their rows and only the granted fields; filter, sort and paging work', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base, 'ed', pw);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Data' }).click();
+    await page.getByRole('link', { name: 'tickets' }).waitFor();
+    await page.getByText('Fields: title, state, priority').waitFor();
+    await seesNothingHidden(page);
+    await shot(page, 'data-home');
+
+    await page.getByRole('link', { name: 'tickets' }).click();
+    await page.getByRole('status').filter({ hasText: '12 records · page 1 of 1' }).waitFor();
+    // The columns: the granted fields, then the (unlabelled) link to each record.
+    const heads = (await page.locator('thead th').allInnerTexts()).map((x) => x.trim().toLowerCase());
+    assert.deepEqual(heads, ['title', 'state', 'priority', 'open']);
+    assert.equal(await page.getByRole('checkbox').count(), 0, 'no selection without a delete grant');
+    assert.equal(await page.getByRole('button', { name: /Delete/ }).count(), 0);
+    await seesNothingHidden(page);
+    await shot(page, 'data-records');
+
+    // Sort by clicking a column: ascending, then descending.
+    await page.getByRole('button', { name: 'title' }).click();
+    await page.locator('th[aria-sort="ascending"]').waitFor();
+    await page
+      .locator('tbody tr:first-child td:first-child')
+      .filter({ hasText: /^ed-01$/ })
+      .waitFor();
+    await page.getByRole('button', { name: 'title' }).click();
+    await page.locator('th[aria-sort="descending"]').waitFor();
+    await page
+      .locator('tbody tr:first-child td:first-child')
+      .filter({ hasText: /^ed-12$/ })
+      .waitFor();
+
+    // Paging.
+    await page.getByLabel('Per page').selectOption('10');
+    await page.getByRole('status').filter({ hasText: '12 records · page 1 of 2' }).waitFor();
+    assert.equal((await titles(page)).length, 10);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('status').filter({ hasText: 'page 2 of 2' }).waitFor();
+    assert.deepEqual(await titles(page), ['ed-02', 'ed-01']);
+    assert.equal(await page.getByRole('button', { name: 'Next' }).isDisabled(), true);
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await page.getByRole('status').filter({ hasText: 'page 1 of 2' }).waitFor();
+
+    // Filter: state equals closed, and title contains "1".
+    await page.getByRole('button', { name: 'Add condition' }).click();
+    await page.getByLabel('Field').selectOption('state');
+    await page.getByLabel('Value').selectOption('closed');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await page.getByRole('status').filter({ hasText: '6 records · page 1 of 1' }).waitFor();
+    assert.deepEqual(await titles(page), ['ed-11', 'ed-09', 'ed-07', 'ed-05', 'ed-03', 'ed-01']);
+    await page.getByRole('button', { name: 'Add condition' }).click();
+    await page.getByLabel('Field').nth(1).selectOption('title');
+    await page.getByLabel('Value').nth(1).fill('1');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^2 records/ })
+      .waitFor();
+    assert.deepEqual(await titles(page), ['ed-11', 'ed-01']);
+    await shot(page, 'data-records-filtered');
+    await page.getByRole('button', { name: 'Clear filter' }).click();
+    await page.getByRole('status').filter({ hasText: '12 records' }).waitFor();
+    assertClean(w);
+  });
+
+  it('they create and edit a record with only their fields; no delete, and the server refuses one', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base, 'ed', pw);
+    await page.goto(`${w.base}/data/tickets`);
+    await page.getByRole('link', { name: 'New record' }).click();
+    await page.getByRole('heading', { name: 'New record in tickets' }).waitFor();
+    assert.equal(await page.getByLabel(/cost|secret_note/).count(), 0);
+    // The server's refusal next to the field: title is required.
+    await page.getByLabel('state').selectOption('open');
+    await page.getByRole('button', { name: 'Create record' }).click();
+    await page.locator('.field-error').filter({ hasText: 'title: required' }).waitFor();
+    await page.getByLabel('title (required)').fill('ed-new');
+    await page.getByLabel('priority').selectOption('high');
+    await shot(page, 'data-record-new');
+    await page.getByRole('button', { name: 'Create record' }).click();
+    await page.getByRole('heading', { name: 'Record in tickets' }).waitFor();
+    await page.getByText('ed-new').waitFor();
+    const id = page.url().split('/').pop()!;
+
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.getByLabel('title (required)').fill('ed-new-2');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await page.getByText('ed-new-2').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Delete' }).count(), 0);
+    await seesNothingHidden(page);
+    await shot(page, 'data-record');
+    const del = await api('DELETE', `/api/collections/tickets/records/${id}`, undefined, ed);
+    assert.equal(del.statusCode, 403, del.body);
+    assert.equal((await api('GET', `/api/collections/tickets/records/${id}`)).json().title, 'ed-new-2');
+
+    // Someone else's record is not there for them.
+    const adminRow = (await api('GET', `/api/collections/tickets/records?filter=${encodeURIComponent('{"title":"admin-row"}')}`)).json().items[0].id;
+    await page.goto(`${w.base}/data/tickets/${adminRow}`);
+    await page.getByRole('alert').filter({ hasText: 'outside what you may see' }).waitFor();
+    await seesNothingHidden(page);
+    assertClean(w);
+  });
+
+  it('export downloads a CSV of the visible fields only; import shows the result and the rows it refused', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base, 'ed', pw);
+    await page.goto(`${w.base}/data/tickets`);
+    await page
+      .getByRole('status')
+      .filter({ hasText: /\d+ records/ })
+      .waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    assert.equal(download.suggestedFilename(), 'tickets.csv');
+    const csv = readFileSync((await download.path())!, 'utf8');
+    const [header, ...rows] = csv.trim().split('\n');
+    assert.equal(header, 'id,createdAt,updatedAt,createdBy,updatedBy,title,state,priority');
+    assert.equal(rows.length, 13);
+    assert.doesNotMatch(csv, /cost|secret|TOPSECRET|admin-row/);
+    assert.ok(
+      rows.every((r) => !r.split(',').slice(5).includes('999')),
+      'no cost value',
+    );
+    await page.getByRole('status').filter({ hasText: 'The export was downloaded.' }).waitFor();
+
+    const file = page.getByLabel('CSV file');
+    await file.setInputFiles({ name: 'new.csv', mimeType: 'text/csv', buffer: Buffer.from('title,state\nimp-1,open\nimp-2,closed\n') });
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.getByRole('status').filter({ hasText: '2 records imported.' }).waitFor();
+    await page.getByRole('status').filter({ hasText: '15 records' }).waitFor();
+    // A row with a field they may not write, and one without its required title: refused, nothing written.
+    await file.setInputFiles({
+      name: 'bad.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from('title,state,priority\nimp-3,open,low\n,open,low\nimp-5,shut,low\n'),
+    });
+    await page.getByRole('button', { name: 'Import' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'The import was refused' });
+    await alert.waitFor();
+    await alert.getByText('Row 2: title: required').waitFor();
+    await alert.getByText(/Row 3: state: one of open, closed/).waitFor();
+    await shot(page, 'data-import');
+    assert.equal((await api('GET', '/api/collections/tickets/records?perPage=1', undefined, ed)).json().total, 15);
+    assertClean(w);
+  });
+
+  it('an administrator sees every field and bulk-deletes the selected records; a user without grants sees none', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/data/tickets`);
+    await page.getByRole('button', { name: 'cost' }).waitFor();
+    await page.getByRole('button', { name: 'secret_note' }).waitFor();
+    await page.getByLabel('Per page').selectOption('50');
+    await page.getByRole('status').filter({ hasText: '16 records' }).waitFor();
+    const imp = page.locator('tbody tr').filter({ hasText: /imp-1|imp-2/ });
+    assert.equal(await imp.count(), 2);
+    for (const row of await imp.all()) await row.getByRole('checkbox').check();
+    await page.getByRole('button', { name: 'Delete selected' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete 2 records?' });
+    await shot(page, 'data-bulk-delete');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('status').filter({ hasText: '2 records deleted.' }).waitFor();
+    await page.getByRole('status').filter({ hasText: '14 records' }).waitFor();
+    // One record from its own page: Delete, confirmed.
+    await page
+      .locator('tbody tr')
+      .filter({ hasText: 'admin-row' })
+      .getByRole('link', { name: /Open record/ })
+      .click();
+    await page.getByRole('heading', { name: 'Record in tickets' }).waitFor();
+    await page.getByText('TOPSECRET-ADMIN').waitFor();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog', { name: 'Delete this record?' }).getByRole('button', { name: 'Delete' }).click();
+    await page.waitForURL(/\/data\/tickets$/);
+    await page.getByRole('status').filter({ hasText: '13 records' }).waitFor();
+    await page.setViewportSize({ width: 390, height: 800 });
+    await shot(page, 'data-records-phone');
+
+    const other = await w.newPage();
+    await signIn(other, w.base, 'nobody', pw);
+    await other.goto(`${w.base}/data`);
+    await other.getByText('No collection is shared with you yet').waitFor();
+    await other.goto(`${w.base}/data/tickets`);
+    await other.getByText('This collection does not exist, or it is not shared with you.').waitFor();
+    const nobody = (await login(w.t, 'nobody', pw)).token;
+    assert.equal((await api('GET', '/api/collections/tickets/records', undefined, nobody)).statusCode, 404);
+    assertClean(w);
+  });
+});

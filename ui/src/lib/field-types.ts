@@ -1,0 +1,178 @@
+// The collections editor's client logic (pure; unit-tested in test/ui/collections.test.ts): field
+// types as src/collections/schema.ts defines them, the form's draft of a field and the definition it
+// sends, and the server's refusals placed next to the field they name.
+
+export interface FieldDef {
+  name: string;
+  type: string;
+  required?: boolean;
+  unique?: boolean;
+  indexed?: boolean;
+  default?: string | number | boolean | null;
+  values?: string[];
+  target?: string;
+  hidden?: boolean | { exceptRoles: string[] };
+  block?: string;
+}
+
+export interface CollectionDef {
+  name: string;
+  fields: FieldDef[];
+  ownership?: 'creator' | 'members' | 'group' | null;
+  ownershipBypass?: string[];
+}
+
+export const FIELD_TYPES: ReadonlyArray<{ type: string; label: string; help: string }> = [
+  { type: 'string', label: 'Text (short)', help: 'Up to 1000 characters.' },
+  { type: 'text', label: 'Text (long)', help: 'Up to 100,000 characters.' },
+  { type: 'integer', label: 'Whole number', help: 'A 64-bit whole number.' },
+  { type: 'decimal', label: 'Decimal number', help: 'A number with a fraction.' },
+  { type: 'boolean', label: 'Yes / no', help: 'True or false.' },
+  { type: 'datetime', label: 'Date and time', help: 'A moment in time (ISO 8601).' },
+  { type: 'json', label: 'JSON', help: 'Any JSON value, nested at most 32 levels.' },
+  { type: 'email', label: 'Email address', help: 'A plain address such as alice@example.org.' },
+  { type: 'enum', label: 'Choice', help: 'One of the listed values.' },
+  { type: 'status', label: 'Status', help: 'One of the listed values; grants can be limited to some statuses.' },
+  { type: 'user', label: 'User', help: 'The id of a user.' },
+  { type: 'relation', label: 'Relation', help: 'The id of a record in the target collection.' },
+  { type: 'members', label: 'Member list', help: 'A list of users (the "members" ownership mode uses it).' },
+  { type: 'group', label: 'Department', help: 'A department name (the "group" ownership mode uses it).' },
+];
+
+/** Types whose default the server accepts (schema.ts). */
+const DEFAULTABLE = new Set(['string', 'text', 'integer', 'decimal', 'boolean', 'enum', 'status', 'email']);
+
+export const takesValues = (type: string) => type === 'enum' || type === 'status';
+export const takesDefault = (type: string) => DEFAULTABLE.has(type);
+
+/** A field as the form edits it: every option as text or a flag. */
+export interface FieldDraft {
+  name: string;
+  type: string;
+  required: boolean;
+  unique: boolean;
+  indexed: boolean;
+  defaultText: string;
+  valuesText: string;
+  target: string;
+  hidden: 'no' | 'yes' | 'except';
+  exceptRoles: string;
+  block: string;
+}
+
+export function emptyDraft(type = 'string'): FieldDraft {
+  return {
+    name: '',
+    type,
+    required: false,
+    unique: false,
+    indexed: false,
+    defaultText: '',
+    valuesText: '',
+    target: '',
+    hidden: 'no',
+    exceptRoles: '',
+    block: '',
+  };
+}
+
+export function draftOf(f: FieldDef): FieldDraft {
+  return {
+    name: f.name,
+    type: f.type,
+    required: f.required === true,
+    unique: f.unique === true,
+    indexed: f.indexed === true,
+    defaultText: f.default === undefined || f.default === null ? '' : String(f.default),
+    valuesText: (f.values ?? []).join(', '),
+    target: f.target ?? '',
+    hidden: f.hidden === true ? 'yes' : typeof f.hidden === 'object' ? 'except' : 'no',
+    exceptRoles: typeof f.hidden === 'object' ? f.hidden.exceptRoles.join(', ') : '',
+    block: f.block ?? '',
+  };
+}
+
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** The default as the type takes it; text the type cannot take is sent as is, for the server to refuse. */
+function defaultOf(type: string, text: string): string | number | boolean {
+  const t = text.trim();
+  if ((type === 'integer' || type === 'decimal') && t !== '' && Number.isFinite(Number(t))) return Number(t);
+  if (type === 'boolean' && (t === 'true' || t === 'false')) return t === 'true';
+  return type === 'string' || type === 'text' ? text : t;
+}
+
+/** The definition a draft describes, with only the options that apply to its type. */
+export function fieldOf(d: FieldDraft): FieldDef {
+  const f: FieldDef = { name: d.name.trim(), type: d.type };
+  if (d.required) f.required = true;
+  if (d.unique && d.type !== 'members') f.unique = true;
+  if (d.indexed && !d.unique && d.type !== 'members') f.indexed = true;
+  if (takesDefault(d.type) && d.defaultText !== '') f.default = defaultOf(d.type, d.defaultText);
+  if (takesValues(d.type)) f.values = list(d.valuesText);
+  if (d.type === 'relation') f.target = d.target;
+  if (d.hidden === 'yes') f.hidden = true;
+  if (d.hidden === 'except') f.hidden = { exceptRoles: list(d.exceptRoles) };
+  if (d.block.trim() !== '') f.block = d.block.trim();
+  return f;
+}
+
+/** The change PATCH …/fields/:field takes: the options that differ (null clears one). */
+export function changeOf(before: FieldDef, d: FieldDraft): Record<string, unknown> {
+  const after = fieldOf(d);
+  const out: Record<string, unknown> = {};
+  for (const k of ['required', 'default', 'values', 'hidden', 'block'] as const) {
+    if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out[k] = after[k] === undefined ? null : after[k];
+  }
+  return out;
+}
+
+/**
+ * The server's refusal, placed: problems that name a field (`field "x": …`, `/fields/2/…`, a CONFLICT
+ * on a field) under that field's name, the rest under ''.
+ */
+export function placeProblems(code: string, details: unknown, fieldNames: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  const add = (k: string, m: string) => {
+    out[k] ??= [];
+    out[k].push(m);
+  };
+  if (code === 'SCHEMA_INVALID') {
+    for (const p of (details as { problems?: string[] } | undefined)?.problems ?? []) {
+      const m = /^field "([^"]*)": (.*)$/.exec(p);
+      if (m && fieldNames.includes(m[1]!)) add(m[1]!, m[2]!);
+      else add('', p);
+    }
+  } else if (code === 'VALIDATION_FAILED' && Array.isArray(details)) {
+    for (const d of details as Array<{ path?: string; message?: string }>) {
+      const m = /^\/fields\/(\d+)(?:\/(\w+))?/.exec(d.path ?? '');
+      const name = m ? fieldNames[Number(m[1])] : undefined;
+      if (name !== undefined) add(name, `${m![2] ? `${m![2]}: ` : ''}${d.message ?? 'not valid'}`);
+      else add('', `${(d.path ?? '').replace(/^\//, '') || 'value'}: ${d.message ?? 'not valid'}`);
+    }
+  } else if (code === 'CONFLICT') {
+    const f = (details as { field?: string } | undefined)?.field;
+    if (f === 'name') add('', 'A collection of this name already exists.');
+    else if (f && fieldNames.includes(f)) add(f, 'A field of this name already exists.');
+  }
+  return out;
+}
+
+/** A short summary of a field's options, for the fields table. */
+export function optionsOf(f: FieldDef): string[] {
+  const out: string[] = [];
+  if (f.required) out.push('required');
+  if (f.unique) out.push('unique');
+  if (f.indexed) out.push('indexed');
+  if (f.hidden === true) out.push('backend-only');
+  if (typeof f.hidden === 'object') out.push(`hidden except ${f.hidden.exceptRoles.join(', ')}`);
+  if (f.block) out.push(`block ${f.block}`);
+  if (f.target) out.push(`→ ${f.target}`);
+  if (f.values) out.push(`values: ${f.values.join(', ')}`);
+  if (f.default !== undefined && f.default !== null) out.push(`default ${String(f.default)}`);
+  return out;
+}
