@@ -10,6 +10,8 @@ export interface NavItem {
   group: 'data' | 'people' | 'security' | 'account';
   /** A system permission the user needs (administrators hold all). */
   permission?: string;
+  /** Only administrators (the endpoint answers them alone, whatever the permissions). */
+  adminOnly?: boolean;
 }
 
 export const NAV: readonly NavItem[] = [
@@ -18,7 +20,7 @@ export const NAV: readonly NavItem[] = [
   { key: 'admin.users', label: 'Users', href: '/admin/users', group: 'people', permission: 'users.manage' },
   { key: 'admin.roles', label: 'Roles', href: '/admin/roles', group: 'people', permission: 'roles.manage' },
   { key: 'admin.departments', label: 'Departments', href: '/admin/departments', group: 'people', permission: 'roles.manage' },
-  { key: 'admin.explain', label: 'Explain access', href: '/admin/explain', group: 'people', permission: 'roles.manage' },
+  { key: 'admin.explain', label: 'Explain access', href: '/admin/explain', group: 'people', permission: 'roles.manage', adminOnly: true },
   { key: 'admin.locks', label: 'Locked accounts', href: '/admin/locks', group: 'security', permission: 'accounts.unlock' },
   { key: 'admin.events', label: 'Security events', href: '/admin/events', group: 'security', permission: 'audit.read' },
   { key: 'admin.settings', label: 'Security settings', href: '/admin/settings', group: 'security', permission: 'security.manage' },
@@ -36,3 +38,8 @@ export const GROUPS: Record<NavItem['group'], string> = {
   security: 'Security',
   account: 'Account',
 };
+
+/** What a user needs to see a page in the menus: its permission, administrators only where it says so, its menu key. */
+export function shown(item: NavItem, who: { isAdmin: boolean; can(permission: string): boolean; menu(key: string): boolean }): boolean {
+  return (!item.permission || who.can(item.permission)) && (!item.adminOnly || who.isAdmin) && who.menu(item.key);
+}

@@ -56,6 +56,10 @@ class SessionState {
     this.me = null;
   }
 
+  get isAdmin(): boolean {
+    return this.me?.user.isAdmin ?? false;
+  }
+
   can(permission: string): boolean {
     return this.me?.access.permissions.includes(permission) ?? false;
   }

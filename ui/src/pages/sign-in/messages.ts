@@ -67,3 +67,20 @@ export function explain(e: unknown): string {
 }
 
 export const codeOf = (e: unknown): string => (e instanceof ApiError ? e.code : e instanceof RecaptchaUnsupported ? e.code : '');
+
+/** A refusal as the sign-in screens show it: the sentence, and the server's code kept on the alert for support. */
+export interface Refusal {
+  text: string;
+  code: string;
+}
+
+export const refusal = (e: unknown): Refusal => ({ text: explain(e), code: codeOf(e) });
+
+/** A refusal on a second sign-in step: a sign-in token that is gone starts over (`onRestart`) and leaves no error here. */
+export function stepRefusal(e: unknown, onRestart: (r: Refusal) => void): Refusal | null {
+  if (e instanceof ApiError && e.code === 'MFA_TOKEN_INVALID') {
+    onRestart(refusal(e));
+    return null;
+  }
+  return refusal(e);
+}

@@ -80,6 +80,17 @@ export async function call<T = unknown>(method: string, path: string, body?: unk
   }
 }
 
+/**
+ * Confirms a factor being set up with the user's code: `done` clears the section's form, the recovery codes the
+ * server hands out with a first factor are shown, and the status is fetched again.
+ */
+export async function confirmFactor(path: string, code: string, section: Pick<SectionProps, 'showCodes' | 'refresh'>, done: () => void): Promise<void> {
+  const r = await call<{ recoveryCodes: string[] | null }>('POST', path, { code });
+  done();
+  section.showCodes(r.recoveryCodes);
+  await section.refresh();
+}
+
 const MESSAGES: Record<string, string> = {
   INVALID_CREDENTIALS: 'That password is not right.',
   ACCOUNT_LOCKED: 'Your account is locked after too many wrong attempts. Try again later.',
