@@ -9,6 +9,9 @@ import type { SharedState } from './shared-state/index.js';
 import { DatabaseSharedState } from './shared-state/database.js';
 import { RedisSharedState } from './shared-state/redis.js';
 import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
+import { AuditTrail } from './audit/trail.js';
+import { AuditService } from './audit/service.js';
+import { createCheckpointSigner } from './audit/checkpoints.js';
 import { AppError } from './errors.js';
 import { HashQueue, PasswordHasher } from './auth/passwords.js';
 import { PasswordPolicyService } from './auth/password-policy/index.js';
@@ -71,6 +74,8 @@ export interface Services {
   readiness: ReadinessProbe;
   settings: SettingsStore;
   securityLog: SecurityLog;
+  /** The record audit log, the chain's verification and its checkpoints. */
+  audit: AuditService;
   hasher: PasswordHasher;
   keys: KeyRing;
   tokens: TokenService;
@@ -151,7 +156,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const rateLimiter = new RateLimiter(shared, settings, now);
   const collections = new CollectionRegistry(db, securityLog, now);
   const access = new AccessStore(db, collections, securityLog, now);
-  const records = new RecordService(db, collections, access, securityLog, now, handle.dialect);
+  const audit = new AuditService(db, new AuditTrail(db, now, createSealer(config.appKey)), securityLog, createCheckpointSigner(config.appKey), now);
+  const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect);
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
   const logger = createLogger(config.logLevel, opts.logStream);
   // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
@@ -241,6 +247,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     readiness: new ReadinessProbe(db, handle.storage, shared, now),
     settings,
     securityLog,
+    audit,
     hasher,
     keys,
     tokens,

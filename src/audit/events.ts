@@ -1,4 +1,5 @@
 import type { Db } from '../db/index.js';
+import { append } from './chain.js';
 
 /** Every security event type, in one list, so the API can validate filters against it. */
 export const SECURITY_EVENT_TYPES = [
@@ -53,6 +54,8 @@ export const SECURITY_EVENT_TYPES = [
   'schema.changed',
   'access.changed',
   'record.bypass',
+  'audit.read',
+  'audit.verified',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
@@ -113,22 +116,25 @@ export class SecurityLog {
     private readonly now: () => number,
   ) {}
 
+  /** Writes the event on the audit chain, in `db`'s transaction when it is one (its change and its record commit together). */
   async record(ctx: EventContext, ev: SecurityEvent, db: Db = this.db): Promise<void> {
-    await db
-      .insertInto('security_events')
-      .values({
-        at: this.now(),
-        type: ev.type,
-        outcome: ev.outcome,
-        actor_id: ctx.actor.id,
-        actor_name: ctx.actor.name,
-        subject_id: ev.subjectId ?? null,
-        ip: ctx.ip ?? null,
-        user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
-        request_id: ctx.requestId ?? null,
-        details: ev.details || ctx.via ? JSON.stringify({ ...ev.details, ...(ctx.via ? { via: ctx.via } : {}) }) : null,
-      })
-      .execute();
+    await append(db, [
+      {
+        table: 'security_events',
+        row: {
+          at: this.now(),
+          type: ev.type,
+          outcome: ev.outcome,
+          actor_id: ctx.actor.id,
+          actor_name: ctx.actor.name,
+          subject_id: ev.subjectId ?? null,
+          ip: ctx.ip ?? null,
+          user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
+          request_id: ctx.requestId ?? null,
+          details: ev.details || ctx.via ? JSON.stringify({ ...ev.details, ...(ctx.via ? { via: ctx.via } : {}) }) : null,
+        },
+      },
+    ]);
   }
 
   async list(f: EventFilter): Promise<StoredEvent[]> {

@@ -7,6 +7,7 @@ import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
+import { AuditUsage, auditCommand } from './audit.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
@@ -34,6 +35,10 @@ const USAGE = `usage: palisade <command>
                                           create an API key (printed once) bound to a role the user holds
   apikey list [--username U]              list API keys (never the keys themselves); warns of keys that never expire
   apikey revoke --id ID                   revoke an API key at once
+  audit verify [--checkpoints FILE]       walk the audit chain; exit 1 and name the first altered, removed or reordered entry
+  audit checkpoint [--out FILE]           sign the chain's head now; with --out, append it to FILE (keep that file elsewhere)
+  audit export [--kind K] [--collection C] [--since T] [--until T]
+                                          print the record audit log as JSON Lines
 
 Passwords are read from standard input with --password-stdin, never from the command line;
 without it a strong password is generated and printed once.`;
@@ -113,6 +118,12 @@ export async function main(argv: string[]): Promise<number> {
       'read-only': { type: 'boolean' },
       ip: { type: 'string' },
       id: { type: 'string' },
+      checkpoints: { type: 'string' },
+      out: { type: 'string' },
+      kind: { type: 'string' },
+      collection: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -249,6 +260,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'apikey list':
     case 'apikey revoke':
       return withServices((s) => apiKeyCommand(s, cmd.slice('apikey '.length), values));
+    case 'audit verify':
+    case 'audit checkpoint':
+    case 'audit export':
+      return withServices((s) => auditCommand(s, cmd.slice('audit '.length), values));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
@@ -266,12 +281,12 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
-    else if (e instanceof UsageError || e instanceof ApiKeyUsage) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
+    else if (e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
       const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ` ${JSON.stringify(e.details)}` : '';
       process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
     } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(e instanceof UsageError || e instanceof ApiKeyUsage ? 2 : 1);
+    process.exit(e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage ? 2 : 1);
   },
 );

@@ -2,10 +2,10 @@ import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
-import { checkCollection, membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
+import { auditOptionsOf, checkCollection, membersTableOf, tableOf, type AuditOptions, type CollectionDef, type FieldDef } from './schema.js';
 
 /** The field options a change may set (null or false clears one; `default: null` clears the default). */
-export const FIELD_CHANGE_KEYS = ['required', 'default', 'values', 'hidden', 'block'] as const;
+export const FIELD_CHANGE_KEYS = ['required', 'default', 'values', 'hidden', 'block', 'sensitive'] as const;
 export type FieldChange = { [K in (typeof FIELD_CHANGE_KEYS)[number]]?: FieldDef[K] | null };
 
 /** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table. */
@@ -197,7 +197,7 @@ export class CollectionRegistry {
       for (const k of FIELD_CHANGE_KEYS) {
         if (!(k in change)) continue;
         const v = change[k];
-        if (v === undefined || (v === null && k !== 'default') || (k === 'hidden' && v === false)) delete after[k];
+        if (v === undefined || (v === null && k !== 'default') || ((k === 'hidden' || k === 'sensitive') && v === false)) delete after[k];
         else (after as unknown as Record<string, unknown>)[k] = v;
       }
       const problems: string[] = [];
@@ -265,6 +265,27 @@ export class CollectionRegistry {
             before: { ownership: def.ownership ?? null, ownershipBypass: def.ownershipBypass ?? [] },
             after: { ownership: next.ownership ?? null, ownershipBypass: next.ownershipBypass ?? [] },
           },
+        },
+        trx,
+      );
+      return next;
+    });
+  }
+
+  /** Changes what the audit trail keeps of a collection; recorded with its before and after. */
+  async setAudit(collection: string, change: Partial<AuditOptions>, ctx: EventContext): Promise<CollectionDef> {
+    return this.schemaChange(async (trx) => {
+      const def = await this.getIn(trx, collection);
+      const next: CollectionDef = { ...def, audit: { ...def.audit, ...change } };
+      const problems = checkCollection(next, await this.names(trx, collection));
+      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      await this.store(trx, next, false);
+      await this.log.record(
+        ctx,
+        {
+          type: 'schema.changed',
+          outcome: 'success',
+          details: { change: 'collection.audit', collection, before: auditOptionsOf(def), after: auditOptionsOf(next) },
         },
         trx,
       );

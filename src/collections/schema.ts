@@ -37,7 +37,29 @@ export interface FieldDef {
   hidden?: boolean | { exceptRoles: string[] };
   /** The field block that grants can target. */
   block?: string;
+  /** Personal or secret: its values never reach a log (the change log names the field only). */
+  sensitive?: boolean;
 }
+
+/** What the audit trail keeps of a collection (AUDIT-3, AUDIT-4). */
+export interface AuditOptions {
+  /** Every create, change and delete with old and new values (on by default). */
+  changeLog: boolean;
+  /** Reads: off, the ids returned, or the filter and the count (off by default). */
+  accessLog: 'off' | 'ids' | 'filter';
+  /** The full previous version of a record at each change (off by default). */
+  revisions: boolean;
+}
+export const ACCESS_LOG_MODES = ['off', 'ids', 'filter'] as const;
+const AUDIT_DEFAULTS: AuditOptions = Object.freeze({ changeLog: true, accessLog: 'off', revisions: false });
+
+/** A collection's audit options, defaults filled in. */
+export function auditOptionsOf(def: CollectionDef): AuditOptions {
+  return { ...AUDIT_DEFAULTS, ...def.audit };
+}
+
+/** Whether a field's values stay out of every log: hidden (backend-only or role-limited) or marked sensitive. */
+export const isSecretField = (f: FieldDef): boolean => f.hidden !== undefined || f.sensitive === true;
 
 export interface CollectionDef {
   name: string;
@@ -46,6 +68,8 @@ export interface CollectionDef {
   ownership?: 'creator' | 'members' | 'group' | null;
   /** Roles whose grants ignore the ownership filter (and may set the ownership field). */
   ownershipBypass?: string[];
+  /** The audit trail's options; missing keys take their defaults (`auditOptionsOf`). */
+  audit?: Partial<AuditOptions>;
 }
 
 /** The system fields every record has, as clients name them, and their columns: the one list. */
@@ -158,6 +182,7 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
       out.push(`${at}: hidden.exceptRoles must list role names`);
   }
   if (f.block !== undefined && !isName(f.block)) out.push(`${at}: a block name follows the field-name rules`);
+  if (f.sensitive !== undefined && typeof f.sensitive !== 'boolean') out.push(`${at}: sensitive is true or false`);
   return out;
 }
 
@@ -186,6 +211,16 @@ export function checkCollection(def: CollectionDef, collections: ReadonlySet<str
       !def.ownershipBypass.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,40}$/.test(r)))
   ) {
     out.push('ownershipBypass must list role names');
+  }
+  if (def.audit !== undefined) {
+    const a = def.audit as Record<string, unknown>;
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) out.push('audit: an object');
+    else {
+      for (const k of Object.keys(a)) if (!['changeLog', 'accessLog', 'revisions'].includes(k)) out.push(`audit.${k.slice(0, 40)}: unknown option`);
+      if (a.changeLog !== undefined && typeof a.changeLog !== 'boolean') out.push('audit.changeLog: true or false');
+      if (a.revisions !== undefined && typeof a.revisions !== 'boolean') out.push('audit.revisions: true or false');
+      if (a.accessLog !== undefined && !ACCESS_LOG_MODES.includes(a.accessLog as 'off')) out.push('audit.accessLog: off, ids or filter');
+    }
   }
   return out;
 }

@@ -71,6 +71,70 @@ export interface SecurityEventsTable {
   user_agent: string | null;
   request_id: string | null;
   details: string | null;
+  /** Its place in the audit chain (null for events written before the chain began). */
+  seq: number | null;
+}
+
+/** The audit chain's spine: one row per audit entry of any table (AUDIT-6). */
+export interface AuditChainTable {
+  seq: number;
+  kind: string;
+  at: number;
+  digest: string;
+  hash: string;
+}
+
+export interface AuditChainHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+/** Change, access, status and system entries of the record audit log (AUDIT-3). */
+export interface AuditLogTable {
+  seq: number;
+  at: number;
+  kind: string;
+  collection: string | null;
+  record_id: string | null;
+  operation: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  via: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  data: string | null;
+}
+
+export interface AuditPruneTable {
+  kind: string;
+  before_at: number;
+}
+
+export interface AuditSubjectKeysTable {
+  subject: string;
+  sealed: string;
+  created_at: number;
+}
+
+export interface AuditCheckpointsTable {
+  seq: number;
+  hash: string;
+  at: number;
+  signature: string;
+}
+
+export interface RecordRevisionsTable {
+  id: string;
+  collection: string;
+  record_id: string;
+  rev: number;
+  at: number;
+  operation: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  data: string;
 }
 
 export interface SharedKvTable {
@@ -327,6 +391,13 @@ export interface Database {
   signing_keys: SigningKeysTable;
   settings: SettingsTable;
   security_events: SecurityEventsTable;
+  audit_chain: AuditChainTable;
+  audit_chain_head: AuditChainHeadTable;
+  audit_log: AuditLogTable;
+  audit_prune: AuditPruneTable;
+  audit_subject_keys: AuditSubjectKeysTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  record_revisions: RecordRevisionsTable;
   shared_kv: SharedKvTable;
   account_locks: AccountLocksTable;
   ip_rules: IpRulesTable;

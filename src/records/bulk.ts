@@ -8,6 +8,7 @@ import { columnsOf } from './codec.js';
 import { plan, userFilter } from './planning.js';
 import { refuseUnreachable, unreachable } from './write.js';
 import { BULK_MAX, type Caller, type RecordsContext } from './context.js';
+import { audited, recordChanges, snapshot } from './audit.js';
 
 /**
  * The ids of the records in scope of the plan that match a compiled filter, at most `max`. The filter
@@ -33,7 +34,18 @@ export async function bulkDelete(rc: RecordsContext, caller: Caller, collection:
   return rc.db.transaction().execute(async (trx) => {
     const ids = await idsInScope(trx, p, where, BULK_MAX);
     const t = tableOf(p.def.name);
-    if (ids.length > 0) await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
+    if (ids.length === 0) return 0;
+    const before = audited(p.def) ? await snapshot(trx, p.def, ids) : null;
+    for (let i = 0; i < ids.length; i += 500)
+      await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids.slice(i, i + 500))})`.execute(trx);
+    if (before)
+      await recordChanges(
+        rc,
+        trx,
+        caller,
+        p.def,
+        ids.map((id) => ({ operation: 'delete' as const, id, before: before.get(id) ?? null, after: null })),
+      );
     return ids.length;
   });
 }
@@ -57,12 +69,23 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
     if (ids.length === 0) return 0;
     const t = tableOf(p.def.name);
     const assignments = Object.entries({ ...values, updated_at: rc.now(), updated_by: caller.user.id }).map(([c, v]) => sql`${sql.id(c)} = ${v}`);
+    const before = audited(p.def) ? await snapshot(trx, p.def, ids) : null;
     await sql`update ${sql.table(t)} set ${sql.join(assignments)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
     if (!p.bypass) {
       const outside = await sql<{
         n: number;
       }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)}) and not ${scopeOf(narrowed)}`.execute(trx);
       if (Number(outside.rows[0]?.n ?? 0) > 0) throw new AppError('FORBIDDEN', undefined, "the change would move records out of the caller's grants");
+    }
+    if (before) {
+      const after = await snapshot(trx, p.def, ids);
+      await recordChanges(
+        rc,
+        trx,
+        caller,
+        p.def,
+        ids.map((id) => ({ operation: 'update' as const, id, before: before.get(id) ?? null, after: after.get(id) ?? null })),
+      );
     }
     return ids.length;
   });

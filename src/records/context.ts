@@ -2,6 +2,7 @@
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
+import type { AuditTrail } from '../audit/trail.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessStore } from '../access/grants.js';
 import type { Plan } from '../access/plan.js';
@@ -51,6 +52,7 @@ export interface RecordsContext {
   registry: CollectionRegistry;
   access: Pick<AccessStore, 'grantsFor'>;
   log: SecurityLog;
+  trail: AuditTrail;
   now: () => number;
   dialect: 'sqlite' | 'postgres';
   list(caller: Caller, collection: string, q: ListQuery, action?: 'view' | 'export', planned?: Plan): Promise<ListResult>;

@@ -1,6 +1,7 @@
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { SecurityLog } from '../audit/events.js';
+import type { AuditTrail } from '../audit/trail.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessStore } from '../access/grants.js';
 import type { Plan } from '../access/plan.js';
@@ -12,6 +13,8 @@ import { bulkDelete, bulkUpdate } from './bulk.js';
 import { exportRecords, importCsv, importRecords } from './transfer.js';
 import { explain } from './explain.js';
 import { catalogue } from './catalogue.js';
+import { plan } from './planning.js';
+import { recordAccess } from './audit.js';
 import type { CatalogueEntry } from '../access/catalogue.js';
 
 export type { Caller, ListQuery, RecordOut } from './context.js';
@@ -26,25 +29,50 @@ export type { Caller, ListQuery, RecordOut } from './context.js';
 export class RecordService {
   private readonly rc: RecordsContext;
 
-  constructor(db: Db, registry: CollectionRegistry, access: AccessStore, log: SecurityLog, now: () => number, dialect: 'sqlite' | 'postgres') {
+  constructor(
+    db: Db,
+    registry: CollectionRegistry,
+    access: AccessStore,
+    log: SecurityLog,
+    trail: AuditTrail,
+    now: () => number,
+    dialect: 'sqlite' | 'postgres',
+  ) {
     this.rc = {
       db,
       registry,
       access,
       log,
+      trail,
       now,
       dialect,
-      list: (caller, collection, q, action, planned) => this.list(caller, collection, q, action, planned),
-      get: (caller, collection, id, expand) => this.get(caller, collection, id, expand),
+      // Operations read through these without an access-log entry; the public list and get record it.
+      list: (caller, collection, q, action, planned) => list(this.rc, caller, collection, q, action, planned),
+      get: (caller, collection, id, expand) => get(this.rc, caller, collection, id, expand),
     };
   }
 
-  list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<ListResult> {
-    return list(this.rc, caller, collection, q, action, planned);
+  /** A page of records; recorded in the access log where the collection keeps one. */
+  async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<ListResult> {
+    const p = planned ?? (await plan(this.rc, caller, collection, action));
+    const r = await list(this.rc, caller, collection, q, action, p);
+    await recordAccess(
+      this.rc,
+      caller,
+      p.def,
+      'list',
+      r.items.map((i) => String(i.id)),
+      { ...q, total: r.total },
+    );
+    return r;
   }
 
-  get(caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut> {
-    return get(this.rc, caller, collection, id, expand);
+  /** One record; recorded in the access log where the collection keeps one. */
+  async get(caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut> {
+    const r = await get(this.rc, caller, collection, id, expand);
+    const def = await this.rc.registry.get(collection);
+    if (def) await recordAccess(this.rc, caller, def, 'read', [id], {});
+    return r;
   }
 
   /** The collections the caller has a grant on, with the fields and actions their grants give (`admin`: the principal's, never a key's). */
@@ -61,7 +89,7 @@ export class RecordService {
   }
 
   exportRecords(caller: Caller, collection: string, q: Omit<ListQuery, 'page' | 'perPage'>): AsyncGenerator<RecordOut | string[]> {
-    return exportRecords(this.rc, caller, collection, q);
+    return exportRecords(this.rc, caller, collection, q, (def, count) => recordAccess(this.rc, caller, def, 'export', [], { ...q, total: count }));
   }
 
   create(caller: Caller, collection: string, body: unknown): Promise<RecordOut> {

@@ -3,6 +3,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { AppError } from '../errors.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { fieldsOf } from '../access/plan.js';
+import type { CollectionDef } from '../collections/schema.js';
 import { SYSTEM_OUT, fromCell } from './codec.js';
 import { plan } from './planning.js';
 import { insertOne, refuseUnreachable, unreachable } from './write.js';
@@ -17,12 +18,15 @@ export async function* exportRecords(
   caller: Caller,
   collection: string,
   q: Omit<ListQuery, 'page' | 'perPage'>,
+  done?: (def: CollectionDef, total: number) => Promise<void>,
 ): AsyncGenerator<RecordOut | string[]> {
   const p = await plan(rc, caller, collection, 'export');
   const names = fieldsOf(p).anyReadable;
   // The first page runs before anything is sent, so a refused filter or sort is a clean 400.
   let r = await rc.list(caller, collection, { ...q, page: 1, perPage: 200 }, 'export', p);
   yield [...SYSTEM_OUT.map(([n]) => n), ...p.def.fields.filter((f) => names.has(f.name)).map((f) => f.name)];
+  // Recorded before the first record leaves (the access log names who exported what, even a cut-off export).
+  await done?.(p.def, r.total);
   for (let page = 2; ; page++) {
     for (const item of r.items) yield item;
     if (r.items.length < 200 || page > 10_000) return;

@@ -9,6 +9,7 @@ import { anyGroup as mayNameAnyGroup, refuseUniqueOutsideView, rowFlags, unwrita
 import { columnsOf, hasNul, isPlainObject } from './codec.js';
 import { plan } from './planning.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
+import { audited, recordChanges, snapshot } from './audit.js';
 
 /** The internal mark of a write outside the caller's write grants (answered 404 or 403, see `outsideAs403`). */
 export const OUTSIDE = 'outside the write grants';
@@ -45,22 +46,32 @@ export async function insertOne(rc: RecordsContext, trx: Db, p: Plan, caller: Ca
   // The new record must lie inside a grant that allows writing these fields.
   if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
     throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
+  if (audited(p.def))
+    await recordChanges(rc, trx, caller, p.def, [{ operation: 'create', id, before: null, after: (await snapshot(trx, p.def, [id])).get(id) ?? null }]);
   return id;
 }
 
-export async function update(rc: RecordsContext, caller: Caller, collection: string, id: string, body: unknown): Promise<RecordOut> {
+export async function update(
+  rc: RecordsContext,
+  caller: Caller,
+  collection: string,
+  id: string,
+  body: unknown,
+  operation: 'update' | 'restore' = 'update',
+): Promise<RecordOut> {
   const p = await plan(rc, caller, collection, 'update');
   const { values, members, keys } = columnsOf(p.def, body, false, p.bypass ? undefined : p.known);
   refuseUniqueOutsideView(p, values);
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
   await outsideAs403(rc, caller, collection, id, () =>
     rc.db.transaction().execute(async (trx) => {
-      const before = p.bypass ? [] : await holding(trx, p, p.grants, id);
-      if (!p.bypass && before.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
-      const candidates = p.bypass ? [] : writable({ ...p, grants: before }, keys);
-      if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: unwritable(p, before, keys) });
+      const held = p.bypass ? [] : await holding(trx, p, p.grants, id);
+      if (!p.bypass && held.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
+      const candidates = p.bypass ? [] : writable({ ...p, grants: held }, keys);
+      if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: unwritable(p, held, keys) });
       const set = { ...values, updated_at: rc.now(), updated_by: caller.user.id };
       const t = tableOf(p.def.name);
+      const before = audited(p.def) ? (await snapshot(trx, p.def, [id])).get(id) : undefined;
       const r =
         await sql`update ${sql.table(t)} set ${sql.join(Object.entries(set).map(([c, v]) => sql`${sql.id(c)} = ${v}`))} where ${sql.ref(`${t}.id`)} = ${id}`.execute(
           trx,
@@ -70,6 +81,7 @@ export async function update(rc: RecordsContext, caller: Caller, collection: str
       // After the change the record must still lie inside one of the grants that allowed it.
       if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
         throw new AppError('FORBIDDEN', undefined, "the change would move the record out of the caller's grants");
+      if (before) await recordChanges(rc, trx, caller, p.def, [{ operation, id, before, after: (await snapshot(trx, p.def, [id])).get(id) ?? null }]);
     }),
   );
   return readBack(rc, caller, collection, id);
@@ -81,8 +93,10 @@ export async function remove(rc: RecordsContext, caller: Caller, collection: str
     rc.db.transaction().execute(async (trx) => {
       if (!p.bypass && (await holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const t = tableOf(p.def.name);
+      const before = audited(p.def) ? (await snapshot(trx, p.def, [id])).get(id) : undefined;
       const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
       if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
+      if (before) await recordChanges(rc, trx, caller, p.def, [{ operation: 'delete', id, before, after: null }]);
     }),
   );
 }

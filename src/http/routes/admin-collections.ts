@@ -24,6 +24,20 @@ export const FieldSchema = Type.Object(
     target: Type.Optional(Name),
     hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept])),
     block: Type.Optional(Name),
+    sensitive: Type.Optional(Type.Boolean({ description: 'Personal or secret: values never reach a log (the change log names the field only).' })),
+  },
+  { additionalProperties: false },
+);
+
+const AuditOptionsSchema = Type.Object(
+  {
+    changeLog: Type.Optional(Type.Boolean({ description: 'Every create, change and delete with old and new values (default true).' })),
+    accessLog: Type.Optional(
+      Type.Union([Type.Literal('off'), Type.Literal('ids'), Type.Literal('filter')], {
+        description: 'Reads: off (default), the ids returned, or the filter and count.',
+      }),
+    ),
+    revisions: Type.Optional(Type.Boolean({ description: 'Keep the full previous version at each change (default false).' })),
   },
   { additionalProperties: false },
 );
@@ -37,6 +51,7 @@ export const CollectionSchema = Type.Object(
     fields: Type.Array(FieldSchema, { maxItems: 200 }),
     ownership: Type.Optional(Ownership),
     ownershipBypass: Type.Optional(BypassRoles),
+    audit: Type.Optional(AuditOptionsSchema),
   },
   { additionalProperties: false },
 );
@@ -100,17 +115,22 @@ export const adminCollectionRoutes =
         schema: {
           tags,
           params: NameParam,
-          description: 'Changes the ownership mode (creator, members, group or null) and the roles that bypass it (administrators only).',
+          description:
+            'Changes the ownership mode (creator, members, group or null) and the roles that bypass it, and what the audit trail keeps (administrators only).',
           body: Type.Object(
-            { ownership: Type.Optional(Ownership), ownershipBypass: Type.Optional(BypassRoles) },
+            { ownership: Type.Optional(Ownership), ownershipBypass: Type.Optional(BypassRoles), audit: Type.Optional(AuditOptionsSchema) },
             { additionalProperties: false, minProperties: 1 },
           ),
           response: { 200: One, ...errorResponses },
         },
       },
-      async (req) => ({
-        collection: await s.collections.setOwnership(req.params.name, req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, actorContext(req)),
-      }),
+      async (req) => {
+        const { audit, ...ownership } = req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass' | 'audit'>;
+        let c: CollectionDef | undefined;
+        if (Object.keys(ownership).length > 0) c = await s.collections.setOwnership(req.params.name, ownership, actorContext(req));
+        if (audit) c = await s.collections.setAudit(req.params.name, audit, actorContext(req));
+        return { collection: c! };
+      },
     );
 
     app.delete(
@@ -145,7 +165,7 @@ export const adminCollectionRoutes =
         schema: {
           tags,
           description:
-            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden and block. null clears an option. Audited as schema.changed (field.changed).',
+            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block and sensitive. null clears an option. Audited as schema.changed (field.changed).',
           params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
           body: Type.Object(
             {
@@ -154,6 +174,7 @@ export const adminCollectionRoutes =
               values: Type.Optional(Type.Union([Values, Type.Null()])),
               hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept, Type.Null()])),
               block: Type.Optional(Type.Union([Name, Type.Null()])),
+              sensitive: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
             },
             { additionalProperties: false, minProperties: 1 },
           ),

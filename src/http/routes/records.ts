@@ -8,6 +8,7 @@ import type { Caller } from '../../records/service.js';
 import { AppError } from '../../errors.js';
 import { errorResponses } from '../schemas.js';
 import { actorContext, principalOf, requireAuth } from '../pipeline/authenticate.js';
+import { neutralise } from '../csv.js';
 
 const Params = Type.Object({ collection: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' }) }, { additionalProperties: false });
 const IdParams = Type.Object(
@@ -27,11 +28,6 @@ function parseFilter(raw: string | undefined): unknown {
   } catch {
     throw new AppError('FILTER_INVALID', { message: 'filter is not JSON' });
   }
-}
-
-/** CSV formula injection: a cell a spreadsheet would evaluate gets a leading quote. */
-function neutralise(v: unknown): unknown {
-  return typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
 }
 
 /** The records API. Routes only translate HTTP; every decision is the records service's. */

@@ -1,0 +1,312 @@
+/**
+ * The record audit log (AUDIT-3): change, status, access and system entries, each on the audit chain
+ * in the transaction of what it records. Personal values (a change's old and new values) are
+ * encrypted under a key per record (`audit_subject_keys`, itself sealed under APP_KEY): erasing a
+ * record's history destroys its key and leaves every entry, and so the chain, as it was (D100).
+ * Values of hidden and sensitive fields never reach an entry: it names the field only.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { Db } from '../db/index.js';
+import type { AuditLogTable } from '../db/types.js';
+import { append, type LogRow } from './chain.js';
+import type { EventContext } from './events.js';
+
+/** The sealer of `config/seal.ts`, by shape (audit sits below config). */
+export interface KeySealer {
+  seal(plain: string, field: string): string;
+  open(sealed: string, field: string): string | null;
+}
+
+export const AUDIT_KINDS = ['change', 'status', 'access', 'system'] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
+export const AUDIT_OPERATIONS = [
+  'create',
+  'update',
+  'delete',
+  'restore',
+  'anonymise',
+  'erase',
+  'transition',
+  'read',
+  'list',
+  'export',
+  'retention',
+  'checkpoint',
+  'policy',
+] as const;
+export type AuditOperation = (typeof AUDIT_OPERATIONS)[number];
+
+/** A field as the trail sees it: whether its values are secret, whether it is a status. */
+export interface TrailField {
+  name: string;
+  secret: boolean;
+  status: boolean;
+}
+
+/** One record's change, values as clients see them. */
+export interface RecordChange {
+  operation: 'create' | 'update' | 'delete' | 'restore' | 'anonymise';
+  id: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+}
+
+export interface AuditFilter {
+  kind?: AuditKind;
+  collection?: string;
+  recordId?: string;
+  actorId?: string;
+  operation?: AuditOperation;
+  since?: number;
+  until?: number;
+  beforeSeq?: number;
+  limit: number;
+}
+
+export interface FieldChangeOut {
+  field: string;
+  old?: unknown;
+  new?: unknown;
+  /** Hidden or sensitive: the values were never logged. */
+  secret?: true;
+}
+
+export interface AuditEntryOut {
+  seq: number;
+  at: string;
+  kind: string;
+  collection: string | null;
+  recordId: string | null;
+  operation: string;
+  actor: { id: string | null; name: string | null; via?: unknown };
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  changes?: FieldChangeOut[];
+  /** The values of this change were erased (the record's key is destroyed). */
+  erased?: true;
+  data?: Record<string, unknown>;
+}
+
+const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+export const subjectOf = (collection: string, id: string): string => `${collection}:${id}`;
+
+export class AuditTrail {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+    private readonly sealer: KeySealer,
+  ) {}
+
+  private base(ctx: EventContext): Pick<LogRow, 'at' | 'actor_id' | 'actor_name' | 'via' | 'ip' | 'user_agent' | 'request_id'> {
+    return {
+      at: this.now(),
+      actor_id: ctx.actor.id,
+      actor_name: ctx.actor.name,
+      via: ctx.via ? JSON.stringify(ctx.via) : null,
+      ip: ctx.ip ?? null,
+      user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
+      request_id: ctx.requestId ?? null,
+    };
+  }
+
+  /**
+   * Records changes inside `trx`: a change entry per record (when `changeLog`), and a status entry per
+   * status field whose value moved. Values are encrypted under the record's key.
+   */
+  async changes(trx: Db, ctx: EventContext, collection: string, fields: TrailField[], changeLog: boolean, changes: RecordChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const base = this.base(ctx);
+    const rows: LogRow[] = [];
+    const plain: Array<{ subject: string; row: LogRow; values: Record<string, [unknown, unknown]> }> = [];
+    for (const c of changes) {
+      const changed: Array<{ field: string; secret?: true }> = [];
+      const values: Record<string, [unknown, unknown]> = {};
+      for (const f of fields) {
+        const old = c.before ? (c.before[f.name] ?? null) : null;
+        const now = c.after ? (c.after[f.name] ?? null) : null;
+        if (sameValue(old, now) && !(c.operation === 'delete' && old !== null)) continue;
+        if (f.secret) changed.push({ field: f.name, secret: true });
+        else {
+          changed.push({ field: f.name });
+          values[f.name] = [old, now];
+        }
+        if (f.status && !f.secret && !sameValue(old, now))
+          rows.push({
+            ...base,
+            kind: 'status',
+            collection,
+            record_id: c.id,
+            operation: 'transition',
+            data: JSON.stringify({ field: f.name, from: old, to: now }),
+          });
+      }
+      if (!changeLog) continue;
+      const row: LogRow = { ...base, kind: 'change', collection, record_id: c.id, operation: c.operation, data: JSON.stringify({ changed }) };
+      if (Object.keys(values).length > 0) plain.push({ subject: subjectOf(collection, c.id), row, values });
+      rows.push(row);
+    }
+    if (plain.length > 0) {
+      const keys = await this.keysFor(trx, [...new Set(plain.map((p) => p.subject))], true);
+      for (const p of plain) {
+        const key = keys.get(p.subject);
+        if (!key) throw new Error('audit subject key missing');
+        const data = JSON.parse(p.row.data ?? '{}') as Record<string, unknown>;
+        p.row.data = JSON.stringify({ ...data, values: encrypt(key, p.subject, JSON.stringify(p.values)) });
+      }
+    }
+    await append(
+      trx,
+      rows.map((row) => ({ table: 'audit_log', row })),
+    );
+  }
+
+  /** An access entry (reads, lists, exports); in `db`'s transaction when it is one. */
+  async access(
+    db: Db,
+    ctx: EventContext,
+    collection: string,
+    operation: 'read' | 'list' | 'export',
+    recordId: string | null,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await append(db, [
+      { table: 'audit_log', row: { ...this.base(ctx), kind: 'access', collection, record_id: recordId, operation, data: JSON.stringify(data) } },
+    ]);
+  }
+
+  /** An entry the system writes about the trail itself (retention runs, checkpoints, policies, erasures). */
+  async system(db: Db, ctx: EventContext, operation: AuditOperation, data: Record<string, unknown>, collection: string | null = null): Promise<void> {
+    await append(db, [{ table: 'audit_log', row: { ...this.base(ctx), kind: 'system', collection, record_id: null, operation, data: JSON.stringify(data) } }]);
+  }
+
+  /** Destroys the keys of records' histories: their logged values can no longer be read by anyone. */
+  async erase(trx: Db, collection: string, ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += 200) {
+      const r = await trx
+        .deleteFrom('audit_subject_keys')
+        .where(
+          'subject',
+          'in',
+          ids.slice(i, i + 200).map((id) => subjectOf(collection, id)),
+        )
+        .executeTakeFirst();
+      n += Number(r.numDeletedRows ?? 0n);
+    }
+    return n;
+  }
+
+  /** Newest first; page with `beforeSeq` = the last `seq` of the previous page. */
+  async list(f: AuditFilter): Promise<AuditEntryOut[]> {
+    let q = this.db.selectFrom('audit_log').selectAll();
+    if (f.kind) q = q.where('kind', '=', f.kind);
+    if (f.collection) q = q.where('collection', '=', f.collection);
+    if (f.recordId) q = q.where('record_id', '=', f.recordId);
+    if (f.actorId) q = q.where('actor_id', '=', f.actorId);
+    if (f.operation) q = q.where('operation', '=', f.operation);
+    if (f.since !== undefined) q = q.where('at', '>=', f.since);
+    if (f.until !== undefined) q = q.where('at', '<', f.until);
+    if (f.beforeSeq !== undefined) q = q.where('seq', '<', f.beforeSeq);
+    const rows = await q.orderBy('seq', 'desc').limit(f.limit).execute();
+    return this.shape(rows);
+  }
+
+  /** Entries in API form, the values decrypted where the record's key still exists. */
+  async shape(rows: AuditLogTable[]): Promise<AuditEntryOut[]> {
+    const subjects = [...new Set(rows.filter((r) => r.kind === 'change' && r.collection && r.record_id).map((r) => subjectOf(r.collection!, r.record_id!)))];
+    const keys = await this.keysFor(this.db, subjects, false);
+    return rows.map((r) => {
+      const out: AuditEntryOut = {
+        seq: Number(r.seq),
+        at: new Date(Number(r.at)).toISOString(),
+        kind: r.kind,
+        collection: r.collection,
+        recordId: r.record_id,
+        operation: r.operation,
+        actor: { id: r.actor_id, name: r.actor_name, ...(r.via ? { via: JSON.parse(r.via) } : {}) },
+        ip: r.ip,
+        userAgent: r.user_agent,
+        requestId: r.request_id,
+      };
+      const data = r.data ? (JSON.parse(r.data) as Record<string, unknown>) : {};
+      if (r.kind !== 'change') {
+        out.data = data;
+        return out;
+      }
+      const changed = (data.changed ?? []) as Array<{ field: string; secret?: true }>;
+      let values: Record<string, [unknown, unknown]> | null = null;
+      if (typeof data.values === 'string') {
+        const subject = subjectOf(r.collection ?? '', r.record_id ?? '');
+        const key = keys.get(subject);
+        const opened = key ? decrypt(key, subject, data.values) : null;
+        if (opened === null) out.erased = true;
+        else values = JSON.parse(opened) as Record<string, [unknown, unknown]>;
+      }
+      out.changes = changed.map((c) => {
+        if (c.secret) return { field: c.field, secret: true };
+        const v = values?.[c.field];
+        return v ? { field: c.field, old: v[0], new: v[1] } : { field: c.field };
+      });
+      return out;
+    });
+  }
+
+  /** The keys of `subjects`; with `create`, a new key for each that has none (inside `trx`). */
+  private async keysFor(db: Db, subjects: string[], create: boolean): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const read = async (list: string[]) => {
+      for (let i = 0; i < list.length; i += 200) {
+        const rows = await db
+          .selectFrom('audit_subject_keys')
+          .select(['subject', 'sealed'])
+          .where('subject', 'in', list.slice(i, i + 200))
+          .execute();
+        for (const r of rows) {
+          const k = this.sealer.open(r.sealed, `audit-subject:${r.subject}`);
+          if (k !== null) out.set(r.subject, Buffer.from(k, 'base64'));
+        }
+      }
+    };
+    if (subjects.length === 0) return out;
+    await read(subjects);
+    if (!create) return out;
+    const missing = subjects.filter((s) => !out.has(s));
+    if (missing.length === 0) return out;
+    const at = this.now();
+    for (let i = 0; i < missing.length; i += 200) {
+      await db
+        .insertInto('audit_subject_keys')
+        .values(
+          missing
+            .slice(i, i + 200)
+            .map((subject) => ({ subject, sealed: this.sealer.seal(randomBytes(32).toString('base64'), `audit-subject:${subject}`), created_at: at })),
+        )
+        .onConflict((oc) => oc.column('subject').doNothing())
+        .execute();
+    }
+    await read(missing);
+    return out;
+  }
+}
+
+function encrypt(key: Buffer, subject: string, plain: string): string {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  c.setAAD(Buffer.from(subject));
+  const body = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
+  return `v1.${iv.toString('base64url')}.${body.toString('base64url')}.${c.getAuthTag().toString('base64url')}`;
+}
+
+function decrypt(key: Buffer, subject: string, sealed: string): string | null {
+  const [v, iv, body, tag] = sealed.split('.');
+  if (v !== 'v1' || iv === undefined || body === undefined || tag === undefined) return null;
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
+    d.setAAD(Buffer.from(subject));
+    d.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
+  } catch {
+    return null;
+  }
+}
