@@ -13,8 +13,10 @@ import { mfaArea } from './auth/mfa/settings.js';
 import { mfaIpArea } from './auth/mfa/trusted-ip-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
+import { auditEnv, type AuditConfig } from './audit-env.js';
 import { passkeyEnv, type PasskeyConfig } from './auth/passkeys/env.js';
 import { smsEnv, type SmsConfig } from './sms/env.js';
+import { logEnv, type LoggingConfig } from './log-env.js';
 import { isPlainAddress } from './mail/address.js';
 
 export { ConfigError, type Env } from './config/index.js';
@@ -41,7 +43,13 @@ export const SETTINGS_AREAS = [
 /** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail, passkeys' relying party, the SMS channel. */
 export type AppConfig = Config &
   AreaValues<typeof SETTINGS_AREAS> &
-  ClientIpConfig & { readonly mail: MailConfig; readonly passkeys: PasskeyConfig | null; readonly sms: SmsConfig | null };
+  ClientIpConfig & {
+    readonly mail: MailConfig;
+    readonly passkeys: PasskeyConfig | null;
+    readonly sms: SmsConfig | null;
+    readonly logging: LoggingConfig;
+    readonly audit: AuditConfig;
+  };
 
 /** The root user's email follows the one address rule of the API. */
 function rootEmailCheck(c: Config): string[] {
@@ -63,7 +71,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, mailEnv, passkeyEnv, smsEnv],
+    sections: [clientIpEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

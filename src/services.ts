@@ -12,6 +12,7 @@ import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
 import { AuditTrail } from './audit/trail.js';
 import { AuditService } from './audit/service.js';
 import { createCheckpointSigner } from './audit/checkpoints.js';
+import { scheduleCheckpoints } from './audit/checkpoint-schedule.js';
 import { AppError } from './errors.js';
 import { HashQueue, PasswordHasher } from './auth/passwords.js';
 import { PasswordPolicyService } from './auth/password-policy/index.js';
@@ -21,6 +22,7 @@ import { createMailer, type Mailer } from './mail/index.js';
 import { createSmsChannel } from './sms/index.js';
 import { BackgroundTasks, errorSummary } from './background.js';
 import { createLogger } from './logger.js';
+import { openLogDestination, type OpenedDestination } from './log-forward.js';
 import type { DestinationStream, Logger } from 'pino';
 import { KeyRing, ensureKey } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
@@ -61,6 +63,8 @@ export interface Services {
   config: AppConfig;
   /** The process's JSON logger (src/logger.ts); the HTTP layer logs through a child of it. */
   logger: Logger;
+  /** Where the log goes (LOG_DESTINATION, src/log-forward.ts): reopened on SIGHUP, flushed by close(). */
+  logDestination: OpenedDestination;
   db: Db;
   dialect: Dialect;
   now: () => number;
@@ -120,17 +124,31 @@ export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storag
 export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { config } = opts;
   const now = opts.now ?? Date.now;
-  const handle = await openDb({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolMax: config.dbPoolMax,
-    pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
-  });
+  // The log first, so that storage writes its SQL log (LOG_SQL) through it. Tests pass their own stream.
+  const { logging } = config;
+  const logDestination = opts.logStream
+    ? openLogDestination({ kind: 'stdout' })
+    : openLogDestination(logging.destination, { caFile: logging.syslogCaFile, facility: logging.syslogFacility, queueMax: logging.queueMax });
+  const logger = createLogger(config.logLevel, opts.logStream ?? logDestination.stream);
+  let handle: Awaited<ReturnType<typeof openDb>>;
+  try {
+    handle = await openDb({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolMax: config.dbPoolMax,
+      pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
+      sqlLog: logging.sql ? logger : undefined,
+    });
+  } catch (e) {
+    await logDestination.close();
+    throw e;
+  }
   try {
     await migrate(handle.db, handle.dialect);
     await ensureKey(handle.db, now());
   } catch (e) {
     await handle.close();
+    await logDestination.close();
     throw e;
   }
   const db = handle.db;
@@ -145,7 +163,10 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     shared = redis;
   }
   const securityLog = new SecurityLog(db, now);
-  const settings = new SettingsStore(db, securityLog, now, settingsSeeds(config), createSealer(config.appKey));
+  // The system log tells of each settings change: the area and the keys, never a value (write-only fields are secrets).
+  const settings = new SettingsStore(db, securityLog, now, settingsSeeds(config), createSealer(config.appKey), (c) =>
+    logger.info({ event: 'system.settings_changed', area: c.area, keys: c.keys, actorId: c.actorId, audited: c.audited }, 'settings changed'),
+  );
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, securityLog, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
@@ -157,11 +178,17 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const collections = new CollectionRegistry(db, securityLog, now);
   const access = new AccessStore(db, collections, securityLog, now);
   const audit = new AuditService(db, new AuditTrail(db, now, createSealer(config.appKey)), securityLog, createCheckpointSigner(config.appKey), now);
+  // Periodic signed checkpoints (AUDIT-6), each on the system log too, so that a SIEM keeps a copy.
+  const stopCheckpoints = scheduleCheckpoints(audit, {
+    intervalMs: config.audit.checkpointIntervalMs,
+    file: config.audit.checkpointFile,
+    onCheckpoint: (c) => logger.info({ event: 'audit.checkpoint', ...c }, 'audit checkpoint signed'),
+    onError: (err) => logger.error({ event: 'system.error', task: 'audit checkpoint', err: errorSummary(err) }, 'audit checkpoint failed'),
+  });
   const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect);
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
-  const logger = createLogger(config.logLevel, opts.logStream);
   // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
-  const tasks = new BackgroundTasks((task, err) => logger.error({ task, err: errorSummary(err) }, 'background task failed'));
+  const tasks = new BackgroundTasks((task, err) => logger.error({ event: 'system.error', task, err: errorSummary(err) }, 'background task failed'));
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
   // The second factor is asked for before the password expiry: a changed password needs both factors first.
@@ -238,6 +265,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   return {
     config,
     logger,
+    logDestination,
     db,
     dialect: handle.dialect,
     now,
@@ -273,10 +301,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     mailer,
     tasks,
     async close() {
+      stopCheckpoints();
       await tasks.drain();
       mailer.close();
       await shared.close();
       await handle.close();
+      await logDestination.close();
     },
   };
 }

@@ -30,8 +30,8 @@ test('no password, token, cookie or XSRF token reaches the log', async () => {
     });
 
     const log = t.logs.join('');
-    assert.ok(t.logs.length > 10, 'requests were logged');
-    assert.match(log, /"url":"\/api\/auth\/login"/, 'the sign-in requests were logged');
+    assert.ok(t.logs.length > 6, 'requests were logged');
+    assert.match(log, /"method":"POST","route":"\/api\/auth\/login"/, 'the sign-in requests were logged');
     for (const secret of [ROOT.password, 'Wrong-but-secret-123', 'Another-secret-456', token, token.split('.')[2]!, cookie, renewedCookie, xsrf]) {
       assert.equal(log.includes(secret), false, `a secret leaked into the log: ${secret.slice(0, 6)}...`);
     }

@@ -71,6 +71,14 @@ export class AuditService {
     });
   }
 
+  /** A checkpoint when the chain has moved since the last one (the scheduled kind: an idle chain is not grown by checkpoints). */
+  async checkpointIfMoved(ctx: EventContext): Promise<Checkpoint | null> {
+    const head = await this.db.selectFrom('audit_chain_head').select('seq').where('id', '=', 1).executeTakeFirstOrThrow();
+    const last = await this.db.selectFrom('audit_checkpoints').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    if (last && Number(last.seq) >= Number(head.seq)) return null;
+    return this.checkpoint(ctx);
+  }
+
   /** The stored checkpoints, newest first. */
   async checkpoints(limit: number): Promise<Checkpoint[]> {
     const rows = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').limit(limit).execute();

@@ -75,7 +75,17 @@ async function userByName(s: Services, name: string | undefined) {
   return u;
 }
 
+/** The version from package.json (beside src/ and dist/ alike). */
+function version(): string {
+  try {
+    return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version);
+  } catch {
+    return 'unknown';
+  }
+}
+
 async function start(): Promise<void> {
+  const startedAt = Date.now();
   const s = await createServices({ config: config(true) });
   try {
     const root = await ensureRootUser(s);
@@ -84,16 +94,38 @@ async function start(): Promise<void> {
     if (!(e instanceof AppError && e.code === 'CONFLICT')) throw e; // another instance created it first
   }
   const app = await buildApp(s);
-  const stop = async () => {
+  // The system log (AUDIT-2): start and stop as lines of their own, with a stable `event`.
+  const stop = async (signal: NodeJS.Signals) => {
+    const stopping = Date.now();
     await app.close();
-    await s.close();
+    s.logger.info(
+      { event: 'system.stop', signal, uptimeSeconds: Math.round((stopping - startedAt) / 1000), shutdownMs: Date.now() - stopping },
+      'palisade stopped',
+    );
+    await s.close(); // last: it flushes the log destination
     process.exit(0);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // logrotate moves the file, then sends SIGHUP: the log is reopened under its name.
+  if (s.config.logging.destination.kind === 'file') process.on('SIGHUP', () => s.logDestination.reopen());
   await app.listen({ host: s.config.host, port: s.config.port });
   const address = app.server.address();
-  announceListening(s.config.host, typeof address === 'object' && address ? address.port : s.config.port);
+  const port = typeof address === 'object' && address ? address.port : s.config.port;
+  s.logger.info(
+    {
+      event: 'system.start',
+      version: version(),
+      node: process.version,
+      dialect: s.dialect,
+      listen: { host: s.config.host, port },
+      sharedState: s.config.redisUrl ? 'redis' : 'database',
+      log: { destination: s.config.logging.destination.kind, sql: s.config.logging.sql },
+      startMs: Date.now() - startedAt,
+    },
+    'palisade started',
+  );
+  announceListening(s.config.host, port);
 }
 
 export async function main(argv: string[]): Promise<number> {

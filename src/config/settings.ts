@@ -15,6 +15,15 @@ export type { SettingsArea } from './settings-area.js';
 /** What a sealed write-only field reads as when it cannot be opened: set, but unusable (the feature fails closed). */
 export const UNREADABLE_SECRET = '\u0000unreadable';
 
+/** A stored change, as the system log tells it: the area and the names of the keys written, never a value. */
+export interface SettingsChange {
+  area: string;
+  keys: string[];
+  actorId: string | null;
+  /** Whether the change has its `settings.changed` security event (an administrator's), or was a seed. */
+  audited: boolean;
+}
+
 export class SettingsStore {
   /**
    * @param seeds the env-seeded value of each area, by area key (validated at boot); an area
@@ -27,6 +36,8 @@ export class SettingsStore {
     private readonly seeds: Readonly<Record<string, object>> = {},
     /** Encrypts the areas' write-only fields at rest; an area with such fields cannot be stored without it. */
     private readonly sealer?: Sealer,
+    /** Told of each committed change (the system log); it must not throw. */
+    private readonly onChange?: (change: SettingsChange) => void,
   ) {}
 
   /**
@@ -117,7 +128,7 @@ export class SettingsStore {
     now: number,
     audit?: (before: Static<S>, after: Static<S>, trx: Db) => Promise<void>,
   ): Promise<[Static<S>, Static<S>]> {
-    return this.db.transaction().execute(async (trx) => {
+    const result = await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
       const stored = this.parse(area, row?.value);
       const before = { ...this.defaults(area), ...stored } as Static<S>;
@@ -131,7 +142,9 @@ export class SettingsStore {
         .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now, updated_by: actorId }))
         .execute();
       if (audit) await audit(before, after, trx);
-      return [before, after];
+      return [before, after] as [Static<S>, Static<S>];
     });
+    this.onChange?.({ area: area.key, keys: Object.keys(patch).sort(), actorId, audited: audit !== undefined });
+    return result;
   }
 }

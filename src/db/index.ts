@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Database } from './types.js';
 import { StorageHealth, guardedPool, observedDialect } from './outage.js';
 import { outageOf } from './errors.js';
+import { sqlLogger, type SqlLogSink } from './sql-log.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -26,6 +27,8 @@ export interface DbOptions {
   poolMax: number;
   /** PostgreSQL schema to use (tests isolate themselves with one); checked as an identifier. */
   pgSchema?: string;
+  /** The SQL log (LOG_SQL): statements, parameter counts and durations; unset, no SQL is logged. */
+  sqlLog?: SqlLogSink;
 }
 
 export interface DbHandle {
@@ -74,7 +77,7 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
       }
     }
     const storage = new StorageHealth();
-    const db = new Kysely<Database>({ dialect: observedDialect(new PostgresDialect({ pool: guardedPool(pool) }), storage) });
+    const db = new Kysely<Database>({ dialect: observedDialect(new PostgresDialect({ pool: guardedPool(pool) }), storage), ...logOption(opts) });
     return { db, dialect: 'postgres', storage, close: () => db.destroy() };
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -94,7 +97,10 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   }, 3_600_000);
   optimize.unref();
   const storage = new StorageHealth();
-  const db = new Kysely<Database>({ dialect: observedDialect(new SqliteDialect({ database: cachedStatements(file) }), storage, () => file.inTransaction) });
+  const db = new Kysely<Database>({
+    dialect: observedDialect(new SqliteDialect({ database: cachedStatements(file) }), storage, () => file.inTransaction),
+    ...logOption(opts),
+  });
   return {
     db,
     dialect: 'sqlite',
@@ -105,6 +111,8 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     },
   };
 }
+
+const logOption = (opts: DbOptions) => (opts.sqlLog ? { log: sqlLogger(opts.sqlLog) } : {});
 
 /**
  * Kysely prepares every statement anew; SQLite's own statement cache is per prepare. This keeps the

@@ -44,8 +44,16 @@ export function observedDialect(dialect: Dialect, health: StorageHealth, sqliteI
 
 function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransaction?: () => boolean): Driver {
   const wrap = (conn: DatabaseConnection): DatabaseConnection => {
+    // Kysely's `log` option (the SQL log) replaces executeQuery on the connection it is given with one
+    // that calls the one it read: kept here, so that it wraps this proxy's and does not call itself.
+    const replaced = new Map<PropertyKey, unknown>();
     const proxy: DatabaseConnection = new Proxy(conn, {
+      set(_target, prop, value) {
+        replaced.set(prop, value);
+        return true;
+      },
       get(target, prop) {
+        if (replaced.has(prop)) return replaced.get(prop);
         if (prop === 'executeQuery') {
           return async (q: CompiledQuery): Promise<QueryResult<unknown>> => {
             try {

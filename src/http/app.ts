@@ -13,7 +13,8 @@ import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
 import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
-import { serializeRequest } from './request-log.js';
+import { RequestLogController, serializeRequest, stackFrames } from './request-log.js';
+import { errorSummary } from '../background.js';
 import { checkJsonBody, inputBounds } from './pipeline/input-bounds.js';
 import { healthRoutes } from './routes/health.js';
 import { authRoutes } from './routes/auth.js';
@@ -51,6 +52,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   );
   const app = Fastify({
     loggerInstance,
+    // One line per request, with the route pattern and the query's names only (request-log.ts).
+    logController: new RequestLogController(),
     bodyLimit: s.config.bodyLimit,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -98,7 +101,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     const { code, status, details, internal, headers } = classify(err);
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    // The system log's error line: the error's class, code and message and where it failed; no request data.
+    if (status >= 500) req.log.error({ event: 'system.error', code, reason: internal, err: errorSummary(err), frames: stackFrames(err) }, 'request failed');
     else req.log.info({ code, reason: internal }, 'request refused');
     if (err instanceof AppError && err.headers) reply.headers(err.headers);
     if (headers) reply.headers(headers);

@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import { AppError, ERRORS, type ErrorCode } from '../errors.js';
 import { errorBody } from './errors.js';
 import { SECURITY_HEADERS } from './pipeline/headers.js';
+import { requestLine } from './request-log.js';
 
 /**
  * Answers that Fastify or Node would otherwise write in their own shape (malformed URLs, an
@@ -21,6 +22,8 @@ const FRAMEWORK_CODES: Readonly<Record<string, ErrorCode>> = Object.freeze({
 export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const code = FRAMEWORK_CODES[err.code] ?? 'BAD_REQUEST';
   req.log.info({ code, reason: err.code }, 'request refused');
+  // No route, no onResponse: the request log's line is written here (request-log.ts).
+  reply.raw.once('finish', () => req.log.info(requestLine(req, reply), 'request'));
   reply
     .code(ERRORS[code].status)
     .headers({ ...SECURITY_HEADERS, 'x-request-id': req.id, 'cache-control': 'no-store' })

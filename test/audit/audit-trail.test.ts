@@ -352,3 +352,19 @@ test('two instances writing at once make one valid chain', async () => {
     await peer.close();
   }
 });
+
+test('checkpoints are signed on a schedule when the chain has moved, appended to a file and to the system log', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'palisade-cps-'));
+  const file = path.join(dir, 'cps.jsonl');
+  const peer = await makeApp({ peerOf: t, env: { AUDIT_CHECKPOINT_INTERVAL: '1', AUDIT_CHECKPOINT_FILE: file } });
+  try {
+    assert.equal((await req('POST', '/api/collections/people/records', { name: 'Scheduled' })).statusCode, 201);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !peer.logs.some((l) => l.includes('"audit.checkpoint"'))) await new Promise((r) => setTimeout(r, 100));
+    const line = JSON.parse(readFileSync(file, 'utf8').trim().split('\n')[0]!);
+    assert.ok(line.seq > 0 && line.signature);
+    assert.equal((await cli(['audit', 'verify', '--checkpoints', file], cliEnv(t))).code, 0);
+  } finally {
+    await peer.close();
+  }
+});
