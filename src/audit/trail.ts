@@ -288,6 +288,41 @@ export class AuditTrail {
     await read(missing);
     return out;
   }
+
+  /** One record's status entries, oldest first: at most `limit` after `afterSeq` (status times, `records/status-times.ts`). */
+  async transitions(collection: string, recordId: string, afterSeq: number, limit: number): Promise<StatusTransition[]> {
+    const rows = await this.db
+      .selectFrom('audit_log')
+      .select(['seq', 'at', 'actor_id', 'actor_name', 'data'])
+      .where('collection', '=', collection)
+      .where('record_id', '=', recordId)
+      .where('kind', '=', 'status')
+      .where('seq', '>', afterSeq)
+      .orderBy('seq', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => {
+      const d = (r.data ? JSON.parse(r.data) : {}) as { field?: string; from?: unknown; to?: unknown };
+      return {
+        seq: Number(r.seq),
+        at: Number(r.at),
+        actor: { id: r.actor_id, name: r.actor_name },
+        field: String(d.field),
+        from: d.from ?? null,
+        to: d.to ?? null,
+      };
+    });
+  }
+}
+
+/** A status entry as `AuditTrail.transitions` reads it. */
+export interface StatusTransition {
+  seq: number;
+  at: number;
+  actor: { id: string | null; name: string | null };
+  field: string;
+  from: unknown;
+  to: unknown;
 }
 
 function encrypt(key: Buffer, subject: string, plain: string): string {

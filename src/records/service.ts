@@ -15,6 +15,8 @@ import { explain } from './explain.js';
 import { catalogue } from './catalogue.js';
 import { plan } from './planning.js';
 import { recordAccess } from './audit.js';
+import { diffRevision, getRevision, listRevisions, restoreRevision, type FieldDiff, type RevisionOut, type RevisionSummary } from './revisions.js';
+import { statusTimes, type StatusTimes } from './status-times.js';
 import type { CatalogueEntry } from '../access/catalogue.js';
 
 export type { Caller, ListQuery, RecordOut } from './context.js';
@@ -118,6 +120,47 @@ export class RecordService {
 
   bulkUpdate(caller: Caller, collection: string, filter: unknown, set: unknown): Promise<number> {
     return bulkUpdate(this.rc, caller, collection, filter, set);
+  }
+
+  /** A record's revisions, newest first (AUDIT-4); 404 when the caller cannot view the record. */
+  revisions(
+    caller: Caller,
+    collection: string,
+    id: string,
+    q: { beforeRev?: number; limit: number },
+  ): Promise<{ revisions: RevisionSummary[]; next: number | null; kept: boolean }> {
+    return listRevisions(this.rc, caller, collection, id, q);
+  }
+
+  /** One stored version, masked like a read of the record. */
+  revision(caller: Caller, collection: string, id: string, rev: number): Promise<RevisionOut> {
+    return getRevision(this.rc, caller, collection, id, rev);
+  }
+
+  revisionDiff(
+    caller: Caller,
+    collection: string,
+    id: string,
+    rev: number,
+    against: number | 'current',
+  ): Promise<{ rev: number; against: number | 'current'; changes: FieldDiff[] }> {
+    return diffRevision(this.rc, caller, collection, id, rev, against);
+  }
+
+  /** Restores a revision's fields through the normal update path (operation 'restore'). */
+  restoreRevision(
+    caller: Caller,
+    collection: string,
+    id: string,
+    rev: number,
+    fields?: string[],
+  ): Promise<{ record: RecordOut; restored: string[]; skipped: string[] }> {
+    return restoreRevision(this.rc, caller, collection, id, rev, fields);
+  }
+
+  /** Transitions and time spent in each status of the status fields the caller reads on a record. */
+  statusTimes(caller: Caller, collection: string, id: string, field?: string): Promise<{ at: string; fields: StatusTimes[]; truncated?: true }> {
+    return statusTimes(this.rc, caller, collection, id, field);
   }
 
   explain(user: UsersTable, roles: string[], departments: string[], collection: string, id: string | undefined): ReturnType<typeof explain> {

@@ -307,4 +307,142 @@ export const recordRoutes =
         reply.code(204);
       },
     );
+
+    // Revisions (AUDIT-4) and status times (AUDIT-3): read through the caller's view plan like the record.
+    const RevParams = Type.Object(
+      { ...IdParams.properties, rev: Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'The revision number (1 is the oldest).' }) },
+      { additionalProperties: false },
+    );
+    const Actor = Type.Object({ id: Type.Union([Type.String(), Type.Null()]), name: Type.Union([Type.String(), Type.Null()]) });
+    const Summary = { rev: Type.Integer(), at: Type.String(), operation: Type.String(), actor: Actor };
+    const Against = Type.Union([Type.Integer(), Type.Literal('current')]);
+    app.get(
+      '/:collection/records/:id/revisions',
+      {
+        schema: {
+          tags,
+          params: IdParams,
+          description:
+            "The record's kept revisions, newest first (only where the collection has `audit.revisions`): revision N is the version the change at `at` by `actor` replaced. A record the caller cannot view answers 404. Page with `beforeRev` = `next`.",
+          querystring: Type.Object(
+            {
+              beforeRev: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              revisions: Type.Array(Type.Object(Summary)),
+              next: Type.Union([Type.Integer(), Type.Null()]),
+              kept: Type.Boolean({ description: 'Whether the collection keeps revisions now.' }),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) =>
+        s.records.revisions(await caller(req), req.params.collection, req.params.id, { beforeRev: req.query.beforeRev, limit: req.query.limit ?? 50 }),
+    );
+
+    app.get(
+      '/:collection/records/:id/revisions/:rev',
+      {
+        schema: {
+          tags,
+          params: RevParams,
+          description:
+            'One stored version, shown like a read of the record: only the fields the caller reads on the record now and would have read on that version (grant scopes and statuses evaluated on its values). Backend-only fields never show.',
+          response: { 200: Type.Object({ ...Summary, record: Record_ }), ...errorResponses },
+        },
+      },
+      async (req) => s.records.revision(await caller(req), req.params.collection, req.params.id, req.params.rev),
+    );
+
+    app.get(
+      '/:collection/records/:id/revisions/:rev/diff',
+      {
+        schema: {
+          tags,
+          params: RevParams,
+          description:
+            'Field by field, what differs from revision `rev` (`from`) to `against` (`to`): another revision or `current` (the default). Only fields the caller may see on both versions are compared.',
+          querystring: Type.Object(
+            {
+              against: Type.Optional(
+                Type.String({ pattern: '^(current|[1-9][0-9]{0,9})$', default: 'current', description: 'A revision number or `current`.' }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              rev: Type.Integer(),
+              against: Against,
+              changes: Type.Array(Type.Object({ field: Type.String(), from: Type.Unknown(), to: Type.Unknown() })),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => {
+        const a = req.query.against ?? 'current';
+        const against = a === 'current' ? a : Number(a);
+        if (against !== 'current' && against > 2_147_483_647)
+          throw new AppError('VALIDATION_FAILED', [{ path: '/against', message: 'no such revision number' }]);
+        return s.records.revisionDiff(await caller(req), req.params.collection, req.params.id, req.params.rev, against);
+      },
+    );
+
+    app.post(
+      '/:collection/records/:id/revisions/:rev/restore',
+      {
+        schema: {
+          tags,
+          params: RevParams,
+          description:
+            "Restores a revision through the normal update (checked against the caller's update grants, logged as operation `restore`, itself a new revision). Only fields the caller sees in the revision are restored; `fields` names some of them (a field they may not write is FIELD_NOT_WRITABLE); without it, fields they may not write are left as they are and listed in `skipped`. System fields are never restored; a deleted record answers 404.",
+          body: Type.Optional(
+            Type.Object(
+              { fields: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 200, uniqueItems: true })) },
+              { additionalProperties: false },
+            ),
+          ),
+          response: {
+            200: Type.Object({ record: Record_, restored: Type.Array(Type.String()), skipped: Type.Array(Type.String()) }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => s.records.restoreRevision(await caller(req), req.params.collection, req.params.id, req.params.rev, req.body?.fields),
+    );
+
+    app.get(
+      '/:collection/records/:id/status-times',
+      {
+        schema: {
+          tags,
+          params: IdParams,
+          description:
+            'For each status field the caller reads on the record: its transitions (from the audit log) and the milliseconds spent in each status, the current one counted until `at` (now). A record the caller cannot view answers 404.',
+          querystring: Type.Object({ field: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' })) }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({
+              at: Type.String(),
+              truncated: Type.Optional(Type.Boolean({ description: 'More than 10,000 transitions: the first 10,000 are counted.' })),
+              fields: Type.Array(
+                Type.Object({
+                  field: Type.String(),
+                  current: Type.Unknown(),
+                  transitions: Type.Array(Type.Object({ from: Type.Unknown(), to: Type.Unknown(), at: Type.String(), actor: Actor })),
+                  totals: Type.Record(Type.String(), Type.Integer()),
+                }),
+              ),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => s.records.statusTimes(await caller(req), req.params.collection, req.params.id, req.query.field),
+    );
   };
