@@ -11,6 +11,7 @@ import { geoArea } from './edge/ip-rules.js';
 import { apiKeyArea } from './auth/api-keys/settings.js';
 import { mfaArea } from './auth/mfa/settings.js';
 import { mfaIpArea } from './auth/mfa/trusted-ip-settings.js';
+import { auditLogArea } from './audit-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
 import { auditEnv, type AuditConfig } from './audit-env.js';
@@ -38,6 +39,7 @@ export const SETTINGS_AREAS = [
   botCheckArea,
   mfaArea,
   mfaIpArea,
+  auditLogArea,
 ] as const;
 
 /** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail, passkeys' relying party, the SMS channel. */

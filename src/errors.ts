@@ -72,6 +72,8 @@ export const ERRORS = Object.freeze({
   FIELD_NOT_WRITABLE: { status: 403, message: 'The request writes a field you may not write.' },
   IMPORT_REJECTED: { status: 400, message: 'The import was refused; nothing was written.' },
   SCHEMA_INVALID: { status: 400, message: 'The collection definition is not valid.' },
+  PRIVACY_POLICY_INVALID: { status: 400, message: 'The privacy policy or erasure request does not fit the collection.' },
+  PRIVACY_POLICY_BUSY: { status: 409, message: 'The privacy policy is running already; retry when it has finished.' },
   ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
   IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
   SELF_LOCKOUT: { status: 409, message: 'This rule would lock out the administrator making the change.' },

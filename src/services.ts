@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { settingsSeeds, type AppConfig } from './app-config.js';
 import { SettingsStore } from './config/settings.js';
 import { createSealer } from './config/seal.js';
@@ -10,9 +11,12 @@ import { DatabaseSharedState } from './shared-state/database.js';
 import { RedisSharedState } from './shared-state/redis.js';
 import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
 import { AuditTrail } from './audit/trail.js';
+import { isSecretField } from './collections/schema.js';
 import { AuditService } from './audit/service.js';
 import { createCheckpointSigner } from './audit/checkpoints.js';
 import { scheduleCheckpoints } from './audit/checkpoint-schedule.js';
+import { AuditRetention } from './audit/retention.js';
+import { auditLogArea, retentionPolicyOf } from './audit-settings.js';
 import { AppError } from './errors.js';
 import { HashQueue, PasswordHasher } from './auth/passwords.js';
 import { PasswordPolicyService } from './auth/password-policy/index.js';
@@ -44,6 +48,8 @@ import { RateLimiter } from './edge/rate-limit.js';
 import { CollectionRegistry } from './collections/registry.js';
 import { AccessStore } from './access/grants.js';
 import { RecordService } from './records/service.js';
+import { PrivacyService } from './records/privacy.js';
+import { PrivacyScheduler } from './records/privacy-scheduler.js';
 
 export interface ServiceOptions {
   config: AppConfig;
@@ -80,6 +86,8 @@ export interface Services {
   securityLog: SecurityLog;
   /** The record audit log, the chain's verification and its checkpoints. */
   audit: AuditService;
+  /** Audit log retention (the `auditLog` area): run now, or daily by schedule (one instance a day). */
+  auditRetention: AuditRetention;
   hasher: PasswordHasher;
   keys: KeyRing;
   tokens: TokenService;
@@ -98,6 +106,10 @@ export interface Services {
   collections: CollectionRegistry;
   access: AccessStore;
   records: RecordService;
+  /** GDPR policies and erasure requests (AUDIT-5). */
+  privacy: PrivacyService;
+  /** Runs due GDPR policies; tests call `runDue()` themselves. */
+  privacyScheduler: PrivacyScheduler;
   passwordPolicy: PasswordPolicyService;
   passwordReset: PasswordResetService;
   /** Bot checks on sign-in and forgot-password (AUTH-15). */
@@ -177,7 +189,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const rateLimiter = new RateLimiter(shared, settings, now);
   const collections = new CollectionRegistry(db, securityLog, now);
   const access = new AccessStore(db, collections, securityLog, now);
-  const audit = new AuditService(db, new AuditTrail(db, now, createSealer(config.appKey)), securityLog, createCheckpointSigner(config.appKey), now);
+  // Old change entries are shown under today's field rules: a field hidden, sensitive or removed since shows no values.
+  const fieldsNow = async (name: string) => {
+    const def = await collections.get(name);
+    return def ? { secret: new Set(def.fields.filter(isSecretField).map((f) => f.name)), known: new Set(def.fields.map((f) => f.name)) } : null;
+  };
+  const audit = new AuditService(db, new AuditTrail(db, now, createSealer(config.appKey), fieldsNow), securityLog, createCheckpointSigner(config.appKey), now);
   // Periodic signed checkpoints (AUDIT-6), each on the system log too, so that a SIEM keeps a copy.
   const stopCheckpoints = scheduleCheckpoints(audit, {
     intervalMs: config.audit.checkpointIntervalMs,
@@ -185,7 +202,25 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     onCheckpoint: (c) => logger.info({ event: 'audit.checkpoint', ...c }, 'audit checkpoint signed'),
     onError: (err) => logger.error({ event: 'system.error', task: 'audit checkpoint', err: errorSummary(err) }, 'audit checkpoint failed'),
   });
+  // Audit retention (AUDIT-1): checked hourly, run once a day by whichever instance claims the day first.
+  const auditRetention = new AuditRetention({
+    db,
+    trail: audit.trail,
+    now,
+    archiveDir: path.join(config.dataDir, 'audit-archive'),
+    policy: async () => retentionPolicyOf(await settings.get(auditLogArea)),
+    claims: durable,
+  });
+  const stopRetention = auditRetention.schedule({
+    onRun: (r) => logger.info({ event: 'audit.retention', removed: Object.fromEntries(r.kinds.map((k) => [k.kind, k.removed])) }, 'audit retention ran'),
+    onError: (err) => logger.error({ event: 'system.error', task: 'audit retention', err: errorSummary(err) }, 'audit retention failed'),
+  });
   const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect);
+  const privacy = new PrivacyService(db, collections, securityLog, audit.trail, now, handle.dialect, config.appKey);
+  const privacyScheduler = new PrivacyScheduler(privacy, (err) =>
+    logger.error({ event: 'system.error', task: 'privacy policies', err: errorSummary(err) }, 'privacy policies failed'),
+  );
+  privacyScheduler.start();
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
   // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
   const tasks = new BackgroundTasks((task, err) => logger.error({ event: 'system.error', task, err: errorSummary(err) }, 'background task failed'));
@@ -262,6 +297,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     passwordPolicy,
     async () => (await passwordReset.current()).adminMaySetPasswords,
   );
+  users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
   return {
     config,
     logger,
@@ -276,6 +312,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     settings,
     securityLog,
     audit,
+    auditRetention,
     hasher,
     keys,
     tokens,
@@ -292,6 +329,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     collections,
     access,
     records,
+    privacy,
+    privacyScheduler,
     passwordPolicy,
     passwordReset,
     botCheck,
@@ -302,6 +341,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     tasks,
     async close() {
       stopCheckpoints();
+      stopRetention();
+      await privacyScheduler.stop();
       await tasks.drain();
       mailer.close();
       await shared.close();

@@ -13,7 +13,9 @@ import { sql } from 'kysely';
 import { inTransaction, type Db } from '../db/index.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 
-export const GENESIS = '0'.repeat(64);
+/** The chain's first "previous hash": binds the security events written before the chain existed. */
+export const genesisHash = (unchainedCount: number, unchainedMaxId: number): string =>
+  createHash('sha256').update(`palisade-audit-chain:v1:${unchainedCount}:${unchainedMaxId}`).digest('hex');
 
 export type SecurityRow = Omit<SecurityEventsTable, 'id' | 'seq'>;
 export type LogRow = Omit<AuditLogTable, 'seq'>;
@@ -59,9 +61,20 @@ export function logCanon(seq: number, r: LogRow): string {
 }
 
 export const digestOf = (canon: string): string => sha256(canon);
-export const linkHash = (prev: string, digest: string): string => sha256(`${prev}\n${digest}`);
+/** A link binds its number, kind and time as well as the content's digest: retention decides on kind and time. */
+export const linkHash = (prev: string, seq: number, kind: string, at: number, digest: string): string => sha256(`${prev}\n${seq}\n${kind}\n${at}\n${digest}`);
 
 const CHUNK = 200;
+
+/**
+ * Takes the chain's lock now, for a transaction that will append later: every transaction that
+ * appends takes it before its other locks (record rows, unique keys, member rows), so two of them
+ * never wait on each other in opposite orders (a deadlock on PostgreSQL). On SQLite it takes the
+ * write lock at once.
+ */
+export async function lockChain(trx: Db): Promise<void> {
+  await sql`update audit_chain_head set seq = seq where id = 1`.execute(trx);
+}
 
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
@@ -79,8 +92,9 @@ export async function append(db: Db, entries: Pending[]): Promise<void> {
     for (const e of entries) {
       seq++;
       const digest = digestOf(e.table === 'security_events' ? securityCanon(seq, e.row) : logCanon(seq, e.row));
-      prev = linkHash(prev, digest);
-      spine.push({ seq, kind: e.table === 'security_events' ? 'security' : e.row.kind, at: e.row.at, digest, hash: prev });
+      const kind = e.table === 'security_events' ? 'security' : e.row.kind;
+      prev = linkHash(prev, seq, kind, Number(e.row.at), digest);
+      spine.push({ seq, kind, at: e.row.at, digest, hash: prev });
       if (e.table === 'security_events') events.push({ ...e.row, seq });
       else logs.push({ ...e.row, seq });
     }
@@ -134,16 +148,15 @@ export interface Checkpoint {
 }
 
 /**
- * Walks the chain from the start. `retention` gives, per kind, the newest cut-off a retention run
- * recorded on the chain (content older than it may be missing). `checkpoints` are checked against the
+ * Walks the chain from the start. A content row may be missing only where a retention run recorded
+ * on the chain after it removed its kind up to a time past it. `checkpoints` are checked against the
  * chain hash at their number; `checkSignature` says whether a checkpoint's signature is ours.
  */
 export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSignature: (c: Checkpoint) => boolean; batch?: number }): Promise<VerifyResult> {
   const started = Date.now();
   const batch = opts.batch ?? 5000;
-  const head = await db.selectFrom('audit_chain_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+  const head = await db.selectFrom('audit_chain_head').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
   const headSeq = Number(head.seq);
-  const retention = await retentionCutoffs(db);
   const cps = new Map(opts.checkpoints.map((c) => [Number(c.seq), c]));
   const out: VerifyResult = { ok: true, entries: headSeq, checked: 0, pruned: 0, unchained: 0, checkpoints: 0, problem: null, ms: 0 };
   const fail = (seq: number, problem: ProblemKind, detail: string): VerifyResult => {
@@ -152,20 +165,25 @@ export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSig
     out.ms = Date.now() - started;
     return out;
   };
-  out.unchained = Number(
-    (
-      await db
-        .selectFrom('security_events')
-        .select((e) => e.fn.countAll().as('n'))
-        .where('seq', 'is', null)
-        .executeTakeFirstOrThrow()
-    ).n,
-  );
+  // Security events from before the chain: exactly as many as the first hash binds, none with a higher id.
+  const pre = await db
+    .selectFrom('security_events')
+    .select((e) => [e.fn.countAll().as('n'), e.fn.max('id').as('m')])
+    .where('seq', 'is', null)
+    .executeTakeFirstOrThrow();
+  out.unchained = Number(pre.n);
+  if (out.unchained !== Number(head.unchained_count) || Number(pre.m ?? 0) > Number(head.unchained_max_id))
+    return fail(0, 'added', 'a security event outside the chain was added or removed');
+  for (const t of ['security_events', 'audit_log'] as const) {
+    const low = await db.selectFrom(t).select('seq').where('seq', '<', 1).limit(1).executeTakeFirst();
+    if (low) return fail(Number(low.seq), 'added', 'an entry is numbered outside the chain');
+  }
   for (const c of cps.values()) {
     if (!opts.checkSignature(c)) return fail(Number(c.seq), 'checkpoint', 'the checkpoint signature is not valid');
     if (Number(c.seq) > headSeq) return fail(headSeq + 1, 'removed', `a checkpoint names entry ${c.seq}, past the end of the chain`);
   }
-  let prev = GENESIS;
+  const retention = await retentionRuns(db, headSeq);
+  let prev = genesisHash(Number(head.unchained_count), Number(head.unchained_max_id));
   let expected = 1;
   while (expected <= headSeq) {
     const hi = Math.min(headSeq, expected + batch - 1);
@@ -186,11 +204,11 @@ export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSig
     for (const link of spine) {
       const s = Number(link.seq);
       if (s !== expected) return fail(expected, 'removed', 'the chain has no entry with this number');
-      if (linkHash(prev, link.digest) !== link.hash)
+      if (linkHash(prev, s, link.kind, Number(link.at), link.digest) !== link.hash)
         return fail(s, 'altered', 'the chain link does not follow from the one before (altered, removed or reordered)');
       const got = content.get(s);
       if (got === undefined) {
-        if (Number(link.at) < (retention.get(link.kind) ?? Number.NEGATIVE_INFINITY)) out.pruned++;
+        if (retention.covers(link.kind, s, Number(link.at))) out.pruned++;
         else return fail(s, 'removed', `the ${link.kind} entry is missing and no retention run removed it`);
       } else if (got !== link.digest) return fail(s, 'altered', `the ${link.kind} entry does not match the chain (altered or moved)`);
       else out.checked++;
@@ -215,17 +233,59 @@ export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSig
   return out;
 }
 
-/** Per log kind, the newest cut-off a retention run recorded (its entries are on the chain too). */
-async function retentionCutoffs(db: Db): Promise<Map<string, number>> {
-  const rows = await db.selectFrom('audit_log').select('data').where('kind', '=', 'system').where('operation', '=', 'retention').execute();
-  const out = new Map<string, number>();
+/**
+ * The retention runs on the chain: system entries whose content matches their link (the walk then
+ * proves the link). A run covers entries of its kind numbered before it and older than its cut-off,
+ * which may not lie past the run's own time.
+ */
+async function retentionRuns(db: Db, headSeq: number): Promise<{ covers(kind: string, seq: number, at: number): boolean }> {
+  const rows = await db
+    .selectFrom('audit_log')
+    .selectAll()
+    .where('kind', '=', 'system')
+    .where('operation', '=', 'retention')
+    .where('seq', '>=', 1)
+    .where('seq', '<=', headSeq)
+    .orderBy('seq')
+    .execute();
+  const byKind = new Map<string, Array<{ seq: number; before: number }>>();
   for (const r of rows) {
+    const link = await db.selectFrom('audit_chain').select('digest').where('seq', '=', r.seq).executeTakeFirst();
+    if (!link || link.digest !== digestOf(logCanon(Number(r.seq), r))) continue;
+    let d: { kind?: unknown; before?: unknown };
     try {
-      const d = JSON.parse(r.data ?? '{}') as { kind?: unknown; before?: unknown };
-      if (typeof d.kind === 'string' && typeof d.before === 'number') out.set(d.kind, Math.max(out.get(d.kind) ?? Number.NEGATIVE_INFINITY, d.before));
+      d = JSON.parse(r.data ?? '{}') as typeof d;
     } catch {
-      /* not ours: ignored, the chain check covers its content */
+      continue;
     }
+    if (typeof d.kind !== 'string' || typeof d.before !== 'number') continue;
+    const runs = byKind.get(d.kind) ?? [];
+    runs.push({ seq: Number(r.seq), before: Math.min(d.before, Number(r.at)) });
+    byKind.set(d.kind, runs);
   }
-  return out;
+  // Per kind, the latest cut-off among the runs from each position on (runs are in chain order).
+  const suffix = new Map<string, { seqs: number[]; max: number[] }>();
+  for (const [kind, runs] of byKind) {
+    const max: number[] = new Array(runs.length);
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = runs.length - 1; i >= 0; i--) {
+      m = Math.max(m, runs[i]!.before);
+      max[i] = m;
+    }
+    suffix.set(kind, { seqs: runs.map((r) => r.seq), max });
+  }
+  return {
+    covers(kind, seq, at) {
+      const k = suffix.get(kind);
+      if (!k) return false;
+      let lo = 0;
+      let hi = k.seqs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (k.seqs[mid]! > seq) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo < k.seqs.length && at < k.max[lo]!;
+    },
+  };
 }

@@ -6,7 +6,7 @@
 import type { Db } from '../db/index.js';
 import { verify, type Checkpoint, type VerifyResult } from './chain.js';
 import type { CheckpointSigner } from './checkpoints.js';
-import type { EventContext, SecurityLog } from './events.js';
+import type { EventContext, EventFilter, SecurityLog, StoredEvent } from './events.js';
 import type { AuditEntryOut, AuditFilter, AuditTrail } from './trail.js';
 
 export class AuditService {
@@ -22,6 +22,13 @@ export class AuditService {
   async list(ctx: EventContext, f: AuditFilter): Promise<AuditEntryOut[]> {
     await this.log.record(ctx, { type: 'audit.read', outcome: 'success', details: { log: 'records', filter: filterDetails(f) } });
     return this.trail.list(f);
+  }
+
+  /** A page of the security event log; the read is recorded (after it, so a page never shows its own read). */
+  async securityEvents(ctx: EventContext, f: EventFilter): Promise<StoredEvent[]> {
+    const events = await this.log.list(f);
+    await this.log.record(ctx, { type: 'audit.read', outcome: 'success', details: { log: 'security', filter: filterDetails(f) } });
+    return events;
   }
 
   /** Every entry matching `f`, oldest first, page by page (exports); recorded once as `audit.read`. */
@@ -86,7 +93,7 @@ export class AuditService {
   }
 }
 
-function filterDetails(f: Partial<AuditFilter>): Record<string, unknown> {
+function filterDetails(f: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(f)) if (v !== undefined && k !== 'limit') out[k] = v;
   return out;

@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Db } from '../db/index.js';
 import type { AuditLogTable } from '../db/types.js';
 import { append, type LogRow } from './chain.js';
-import type { EventContext } from './events.js';
+import { SYSTEM_ACTOR, type EventContext } from './events.js';
 
 /** The sealer of `config/seal.ts`, by shape (audit sits below config). */
 export interface KeySealer {
@@ -91,11 +91,19 @@ export interface AuditEntryOut {
 const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 export const subjectOf = (collection: string, id: string): string => `${collection}:${id}`;
 
+/** A collection's fields as the trail must judge them when showing old entries; null: the collection is gone. */
+export type FieldsNow = (collection: string) => Promise<{ secret: ReadonlySet<string>; known: ReadonlySet<string> } | null>;
+
 export class AuditTrail {
+  /**
+   * @param fieldsNow the collection's fields today: a field marked hidden or sensitive since an entry
+   * was written, or removed since, no longer shows the values logged before.
+   */
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
     private readonly sealer: KeySealer,
+    private readonly fieldsNow: FieldsNow = async () => null,
   ) {}
 
   private base(ctx: EventContext): Pick<LogRow, 'at' | 'actor_id' | 'actor_name' | 'via' | 'ip' | 'user_agent' | 'request_id'> {
@@ -180,20 +188,36 @@ export class AuditTrail {
     await append(db, [{ table: 'audit_log', row: { ...this.base(ctx), kind: 'system', collection, record_id: null, operation, data: JSON.stringify(data) } }]);
   }
 
-  /** Destroys the keys of records' histories: their logged values can no longer be read by anyone. */
-  async erase(trx: Db, collection: string, ids: string[]): Promise<number> {
+  /**
+   * Destroys the keys of records' histories: their logged values can no longer be read by anyone. The
+   * erasure is itself on the chain (a system entry with the number of records), inside the window the
+   * database's trigger asks for; a key deleted any other way is refused.
+   */
+  async erase(trx: Db, collection: string, ids: string[], ctx: EventContext = { actor: SYSTEM_ACTOR }, reason = 'erasure'): Promise<number> {
+    const n = await this.deleteKeys(
+      trx,
+      ids.map((id) => subjectOf(collection, id)),
+    );
+    await this.system(trx, ctx, 'erase', { reason, records: ids.length, keys: n }, collection);
+    return n;
+  }
+
+  private async deleteKeys(trx: Db, subjects: string[]): Promise<number> {
+    if (subjects.length === 0) return 0;
+    await trx
+      .insertInto('audit_prune')
+      .values({ kind: 'erase', before_at: 0 })
+      .onConflict((oc) => oc.column('kind').doNothing())
+      .execute();
     let n = 0;
-    for (let i = 0; i < ids.length; i += 200) {
+    for (let i = 0; i < subjects.length; i += 200) {
       const r = await trx
         .deleteFrom('audit_subject_keys')
-        .where(
-          'subject',
-          'in',
-          ids.slice(i, i + 200).map((id) => subjectOf(collection, id)),
-        )
+        .where('subject', 'in', subjects.slice(i, i + 200))
         .executeTakeFirst();
       n += Number(r.numDeletedRows ?? 0n);
     }
+    await trx.deleteFrom('audit_prune').where('kind', '=', 'erase').execute();
     return n;
   }
 
@@ -216,6 +240,8 @@ export class AuditTrail {
   async shape(rows: AuditLogTable[]): Promise<AuditEntryOut[]> {
     const subjects = [...new Set(rows.filter((r) => r.kind === 'change' && r.collection && r.record_id).map((r) => subjectOf(r.collection!, r.record_id!)))];
     const keys = await this.keysFor(this.db, subjects, false);
+    const fields = new Map<string, Awaited<ReturnType<FieldsNow>>>();
+    for (const c of new Set(rows.filter((r) => r.kind === 'change' && r.collection).map((r) => r.collection!))) fields.set(c, await this.fieldsNow(c));
     return rows.map((r) => {
       const out: AuditEntryOut = {
         seq: Number(r.seq),
@@ -243,8 +269,9 @@ export class AuditTrail {
         if (opened === null) out.erased = true;
         else values = JSON.parse(opened) as Record<string, [unknown, unknown]>;
       }
+      const now = fields.get(r.collection ?? '');
       out.changes = changed.map((c) => {
-        if (c.secret) return { field: c.field, secret: true };
+        if (c.secret || !now || now.secret.has(c.field) || !now.known.has(c.field)) return { field: c.field, secret: true };
         const v = values?.[c.field];
         return v ? { field: c.field, old: v[0], new: v[1] } : { field: c.field };
       });
@@ -255,6 +282,7 @@ export class AuditTrail {
   /** The keys of `subjects`; with `create`, a new key for each that has none (inside `trx`). */
   private async keysFor(db: Db, subjects: string[], create: boolean): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
+    const unreadable: string[] = [];
     const read = async (list: string[]) => {
       for (let i = 0; i < list.length; i += 200) {
         const rows = await db
@@ -265,6 +293,7 @@ export class AuditTrail {
         for (const r of rows) {
           const k = this.sealer.open(r.sealed, `audit-subject:${r.subject}`);
           if (k !== null) out.set(r.subject, Buffer.from(k, 'base64'));
+          else unreadable.push(r.subject);
         }
       }
     };
@@ -273,6 +302,12 @@ export class AuditTrail {
     if (!create) return out;
     const missing = subjects.filter((s) => !out.has(s));
     if (missing.length === 0) return out;
+    // A key this deployment cannot open (sealed under another APP_KEY, altered) counts as erased: it is
+    // replaced, and the replacement is recorded, so the record stays writable.
+    if (unreadable.length > 0) {
+      await this.deleteKeys(db, unreadable);
+      await this.system(db, { actor: SYSTEM_ACTOR }, 'erase', { reason: 'unreadable key replaced', keys: unreadable.length });
+    }
     const at = this.now();
     for (let i = 0; i < missing.length; i += 200) {
       await db

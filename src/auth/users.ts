@@ -96,6 +96,13 @@ export class UserService {
   ) {}
 
   /**
+   * Work that must happen in a user deletion's transaction before the user row goes: the records
+   * layer takes the user out of member lists with a change entry each (services.ts sets it; the
+   * database's cascade would otherwise empty them unrecorded).
+   */
+  beforeRemove: (trx: Db, userId: string, ctx: EventContext) => Promise<void> = async () => undefined;
+
+  /**
    * An administrator's lock (AUTH-4): the account is locked until unlocked and every session of the
    * user ends, with their events, in one transaction. An automatic lock, which anyone can trigger by
    * failing sign-ins, only suspends the sessions (the account stage refuses them while it holds).
@@ -254,6 +261,7 @@ export class UserService {
       if (!u) throw new AppError('NOT_FOUND');
       await this.sessions.endUserSessions(id, 'user_deleted', ctx, undefined, trx);
       await trx.deleteFrom('sessions').where('user_id', '=', id).execute();
+      await this.beforeRemove(trx, id, ctx);
       await trx.deleteFrom('users').where('id', '=', id).execute();
       await this.log.record(ctx, { type: 'user.deleted', outcome: 'success', subjectId: id, details: { username: u.username } }, trx);
     });

@@ -1,4 +1,4 @@
-/** `palisade audit ...`: verify the chain, sign a checkpoint, export the record audit log. */
+/** `palisade audit ...`: verify the chain, sign a checkpoint, export the record audit log, run retention. */
 import { appendFileSync, readFileSync } from 'node:fs';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
@@ -65,6 +65,16 @@ export async function auditCommand(s: Services, sub: string, values: Record<stri
         format,
       ))
         process.stdout.write(`${JSON.stringify(e)}\n`);
+      return 0;
+    }
+    case 'prune': {
+      // The retention of the `auditLog` settings area, now; --dry-run counts only.
+      const r = await s.auditRetention.run({ actor: CLI_ACTOR }, { dryRun: values['dry-run'] === true });
+      for (const k of r.kinds) {
+        const what =
+          k.days === 0 ? 'kept forever' : `${k.removed} ${r.dryRun ? 'would be removed' : 'removed'} (older than ${new Date(k.before!).toISOString()})`;
+        process.stdout.write(`${k.kind}: ${what}${k.archive ? `, archived to audit-archive/${k.archive}` : ''}\n`);
+      }
       return 0;
     }
     default:

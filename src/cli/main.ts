@@ -8,6 +8,7 @@ import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
 import { AuditUsage, auditCommand } from './audit.js';
+import { PrivacyUsage, privacyCommand } from './privacy.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
@@ -39,6 +40,11 @@ const USAGE = `usage: palisade <command>
   audit checkpoint [--out FILE]           sign the chain's head now; with --out, append it to FILE (keep that file elsewhere)
   audit export [--kind K] [--collection C] [--since T] [--until T]
                                           print the record audit log as JSON Lines
+  audit prune [--dry-run]                 remove audit entries past their retention (settings area auditLog) now
+  privacy run --collection C --policy ID [--dry-run]
+                                          run a GDPR policy now (a dry run only counts what it would change)
+  privacy erase --collection C (--user U | --field F --value V) [--action anonymise|delete] [--dry-run]
+                                          erase a data subject's records (U: a username or user id), their history with them
 
 Passwords are read from standard input with --password-stdin, never from the command line;
 without it a strong password is generated and printed once.`;
@@ -156,6 +162,11 @@ export async function main(argv: string[]): Promise<number> {
       collection: { type: 'string' },
       since: { type: 'string' },
       until: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      policy: { type: 'string' },
+      field: { type: 'string' },
+      value: { type: 'string' },
+      action: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -295,7 +306,11 @@ export async function main(argv: string[]): Promise<number> {
     case 'audit verify':
     case 'audit checkpoint':
     case 'audit export':
+    case 'audit prune':
       return withServices((s) => auditCommand(s, cmd.slice('audit '.length), values));
+    case 'privacy run':
+    case 'privacy erase':
+      return withServices((s) => privacyCommand(s, cmd.slice('privacy '.length), values));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
@@ -313,12 +328,13 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
-    else if (e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage) process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
+    else if (e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage)
+      process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
       const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ` ${JSON.stringify(e.details)}` : '';
       process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
     } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage ? 2 : 1);
+    process.exit(e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage ? 2 : 1);
   },
 );

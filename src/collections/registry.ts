@@ -65,8 +65,9 @@ export class CollectionRegistry {
     });
   }
 
-  async list(): Promise<CollectionDef[]> {
-    const rows = await this.db.selectFrom('collections').select('definition').orderBy('name').execute();
+  /** Every definition; `db`: read inside that transaction (SQLite has one connection). */
+  async list(db: Db = this.db): Promise<CollectionDef[]> {
+    const rows = await db.selectFrom('collections').select('definition').orderBy('name').execute();
     return rows.map((r) => JSON.parse(r.definition) as CollectionDef);
   }
 
@@ -222,6 +223,13 @@ export class CollectionRegistry {
       const next = { ...def, fields: def.fields.filter((x) => x.name !== field) };
       const problems = checkCollection(next, await this.names(trx, collection));
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
+      // How many records lose a value is recorded with the change (the values themselves stay in the change log's history).
+      const t = f.type === 'members' ? membersTableOf(collection, f.name) : tableOf(collection);
+      const held =
+        f.type === 'members'
+          ? await sql<{ n: number | string }>`select count(distinct record_id) as n from ${sql.table(t)}`.execute(trx)
+          : await sql<{ n: number | string }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(f.name)} is not null`.execute(trx);
+      const records = Number(held.rows[0]?.n ?? 0);
       await this.dropColumn(trx, collection, f);
       await this.store(trx, next, false);
       // Grants forget the field: a later field of the same name inherits nothing. A grant whose
@@ -239,58 +247,56 @@ export class CollectionRegistry {
             .execute();
         }
       }
-      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.removed', collection, field } }, trx);
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.removed', collection, field, records } }, trx);
       return next;
     });
   }
 
-  /** Changes the ownership mode and its bypass roles; the rest of the definition stays. */
-  async setOwnership(collection: string, change: Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, ctx: EventContext): Promise<CollectionDef> {
+  /**
+   * Changes a collection's options in one transaction: the ownership mode and its bypass roles (an
+   * access change), and what the audit trail keeps; each change recorded with its before and after.
+   */
+  async setOptions(collection: string, change: Pick<CollectionDef, 'ownership' | 'ownershipBypass' | 'audit'>, ctx: EventContext): Promise<CollectionDef> {
     return this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       const next: CollectionDef = { ...def };
       if (change.ownership !== undefined) next.ownership = change.ownership;
       if (change.ownershipBypass !== undefined) next.ownershipBypass = change.ownershipBypass;
+      if (change.audit !== undefined) next.audit = { ...def.audit, ...change.audit };
       const problems = checkCollection(next, await this.names(trx, collection));
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
       await this.store(trx, next, false);
-      await this.log.record(
-        ctx,
-        {
-          type: 'schema.changed',
-          outcome: 'success',
-          details: {
-            change: 'collection.ownership',
-            collection,
-            before: { ownership: def.ownership ?? null, ownershipBypass: def.ownershipBypass ?? [] },
-            after: { ownership: next.ownership ?? null, ownershipBypass: next.ownershipBypass ?? [] },
+      if (change.ownership !== undefined || change.ownershipBypass !== undefined) {
+        const view = (d: CollectionDef) => ({ ownership: d.ownership ?? null, ownershipBypass: d.ownershipBypass ?? [] });
+        await this.log.record(
+          ctx,
+          { type: 'schema.changed', outcome: 'success', details: { change: 'collection.ownership', collection, before: view(def), after: view(next) } },
+          trx,
+        );
+      }
+      if (change.audit !== undefined) {
+        await this.log.record(
+          ctx,
+          {
+            type: 'schema.changed',
+            outcome: 'success',
+            details: { change: 'collection.audit', collection, before: auditOptionsOf(def), after: auditOptionsOf(next) },
           },
-        },
-        trx,
-      );
+          trx,
+        );
+      }
       return next;
     });
   }
 
-  /** Changes what the audit trail keeps of a collection; recorded with its before and after. */
-  async setAudit(collection: string, change: Partial<AuditOptions>, ctx: EventContext): Promise<CollectionDef> {
-    return this.schemaChange(async (trx) => {
-      const def = await this.getIn(trx, collection);
-      const next: CollectionDef = { ...def, audit: { ...def.audit, ...change } };
-      const problems = checkCollection(next, await this.names(trx, collection));
-      if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
-      await this.store(trx, next, false);
-      await this.log.record(
-        ctx,
-        {
-          type: 'schema.changed',
-          outcome: 'success',
-          details: { change: 'collection.audit', collection, before: auditOptionsOf(def), after: auditOptionsOf(next) },
-        },
-        trx,
-      );
-      return next;
-    });
+  /** Changes the ownership mode and its bypass roles; the rest of the definition stays. */
+  setOwnership(collection: string, change: Pick<CollectionDef, 'ownership' | 'ownershipBypass'>, ctx: EventContext): Promise<CollectionDef> {
+    return this.setOptions(collection, { ownership: change.ownership, ownershipBypass: change.ownershipBypass }, ctx);
+  }
+
+  /** Changes what the audit trail keeps of a collection. */
+  setAudit(collection: string, change: Partial<AuditOptions>, ctx: EventContext): Promise<CollectionDef> {
+    return this.setOptions(collection, { audit: change }, ctx);
   }
 
   async drop(collection: string, ctx: EventContext): Promise<void> {
@@ -301,11 +307,12 @@ export class CollectionRegistry {
       );
       const referrers = others.filter((o) => o.fields.some((f) => f.type === 'relation' && f.target === collection)).map((o) => o.name);
       if (referrers.length > 0) throw new AppError('SCHEMA_INVALID', { problems: [`referenced by ${referrers.join(', ')}`] });
+      const records = Number((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(tableOf(collection))}`.execute(trx)).rows[0]?.n ?? 0);
       for (const f of def.fields) if (f.type === 'members') await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
       await trx.schema.dropTable(tableOf(collection)).execute();
       await trx.deleteFrom('collections').where('name', '=', collection).execute();
       await trx.deleteFrom('grants').where('collection', '=', collection).execute();
-      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.deleted', collection } }, trx);
+      await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.deleted', collection, records } }, trx);
     });
   }
 

@@ -88,6 +88,9 @@ export interface AuditChainHeadTable {
   id: number;
   seq: number;
   hash: string;
+  /** Security events written before the chain existed, and their highest id (bound into the first hash). */
+  unchained_count: number;
+  unchained_max_id: number;
 }
 
 /** Change, access, status and system entries of the record audit log (AUDIT-3). */
@@ -420,4 +423,43 @@ export interface Database {
   mfa_trusted_addresses: MfaTrustedAddressesTable;
   passkeys: PasskeysTable;
   passkey_challenges: PasskeyChallengesTable;
+}
+
+/** GDPR policies (AUDIT-5): a rule per collection that deletes or anonymises the records it matches. */
+export interface PrivacyPoliciesTable {
+  id: string;
+  collection: string;
+  name: string;
+  /** 'delete' | 'anonymise' */
+  action: string;
+  /** JSON: { filter?, olderThan?: {field, seconds}, status?: {field, in} } */
+  rule: string;
+  /** JSON: per field, how it is anonymised ({kind: 'null' | 'fixed' | 'hash' | 'fake'}). */
+  field_values: string;
+  purge_history: number;
+  schedule_enabled: number;
+  /** Seconds between scheduled runs. */
+  schedule_every: number | null;
+  next_run_at: number | null;
+  /** The lease of a run in progress (one run of a policy at a time, across instances). */
+  running_until: number | null;
+  last_run_at: number | null;
+  /** JSON: the last run's counts, or its error code. */
+  last_result: string | null;
+  created_at: number;
+  updated_at: number;
+  created_by: string | null;
+  updated_by: string | null;
+}
+
+/** Records an anonymisation handled, and when (re-eligible once changed after it). */
+export interface PrivacyAnonymisedTable {
+  collection: string;
+  record_id: string;
+  at: number;
+}
+
+export interface Database {
+  privacy_policies: PrivacyPoliciesTable;
+  privacy_anonymised: PrivacyAnonymisedTable;
 }

@@ -21,6 +21,8 @@ import { authRoutes } from './routes/auth.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { adminSecurityRoutes } from './routes/admin-security.js';
 import { adminAuditRoutes } from './routes/admin-audit.js';
+import { adminPrivacyRoutes } from './routes/admin-privacy.js';
+import { adminAuditRetentionRoutes } from './routes/admin-audit-retention.js';
 import { adminEdgeRoutes } from './routes/admin-edge.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
@@ -135,6 +137,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(adminUserRoutes(s), { prefix: '/api/admin' });
   await app.register(adminSecurityRoutes(s), { prefix: '/api/admin' });
   await app.register(adminAuditRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminPrivacyRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminAuditRetentionRoutes(s), { prefix: '/api/admin' });
   await app.register(adminEdgeRoutes(s), { prefix: '/api/admin' });
   await app.register(adminCollectionRoutes(s), { prefix: '/api/admin' });
   await app.register(adminAccessRoutes(s), { prefix: '/api/admin' });

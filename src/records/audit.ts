@@ -5,12 +5,14 @@
  * A rolled-back write takes its entries with it; a committed one always has them.
  */
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { auditOptionsOf, isSecretField, membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
 import type { RecordChange, TrailField } from '../audit/trail.js';
+import { lockChain } from '../audit/chain.js';
 import { decode } from './codec.js';
 import type { Caller, RecordsContext } from './context.js';
+import type { EventContext } from '../audit/events.js';
 
 /** Whether a write on `def` has anything to record (a change log, status fields or revisions). */
 export function audited(def: CollectionDef): boolean {
@@ -18,14 +20,29 @@ export function audited(def: CollectionDef): boolean {
   return o.changeLog || o.revisions || def.fields.some((f) => f.type === 'status');
 }
 
-/** The records `ids` of `def` as clients see their fields (every field, hidden ones included), read in `trx`. */
-export async function snapshot(trx: Db, def: CollectionDef, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
+/**
+ * Opens an audited write: takes the audit chain's lock first (one lock order for every transaction
+ * that appends), when the write on `def` will record anything.
+ */
+export async function beginAudited(trx: Db, def: CollectionDef): Promise<void> {
+  if (audited(def)) await lockChain(trx);
+}
+
+/**
+ * The records `ids` of `def` as clients see their fields (every field, hidden ones included), read in
+ * `trx`. `lock` (the "before" of a change on PostgreSQL): the rows are locked in id order first, so
+ * the snapshot is the version this change replaces, not one a concurrent change is replacing.
+ */
+export async function snapshot(trx: Db, def: CollectionDef, ids: string[], lock = false): Promise<Map<string, Record<string, unknown>>> {
   const out = new Map<string, Record<string, unknown>>();
   if (ids.length === 0) return out;
   const t = tableOf(def.name);
+  const forUpdate = lock && trx.getExecutor().adapter instanceof PostgresAdapter ? sql` order by ${sql.ref(`${t}.id`)} for update` : sql``;
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const rows = (await sql<Record<string, unknown>>`select * from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(chunk)})`.execute(trx)).rows;
+    const rows = (
+      await sql<Record<string, unknown>>`select * from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(chunk)})${forUpdate}`.execute(trx)
+    ).rows;
     for (const row of rows) {
       const rec: Record<string, unknown> = {};
       for (const f of def.fields) if (f.type !== 'members') rec[f.name] = decode(f, row[f.name]);
@@ -48,7 +65,7 @@ export async function snapshot(trx: Db, def: CollectionDef, ids: string[]): Prom
 }
 
 /** Records the changes of one write inside its transaction: log entries, then revisions. */
-export async function recordChanges(rc: RecordsContext, trx: Db, caller: Caller, def: CollectionDef, changes: RecordChange[]): Promise<void> {
+export async function recordChanges(rc: RecordsContext, trx: Db, caller: Pick<Caller, 'ctx'>, def: CollectionDef, changes: RecordChange[]): Promise<void> {
   if (changes.length === 0 || !audited(def)) return;
   const o = auditOptionsOf(def);
   const fields: TrailField[] = def.fields.map((f) => ({ name: f.name, secret: isSecretField(f), status: f.type === 'status' }));
@@ -104,13 +121,83 @@ export async function recordAccess(
   def: CollectionDef,
   operation: 'read' | 'list' | 'export',
   ids: string[],
-  q: { filter?: unknown; search?: string; sort?: string; total?: number },
+  q: { filter?: unknown; search?: string; sort?: string; total?: number; aggregate?: { groupBy?: string; metrics: string } },
 ): Promise<void> {
   const mode = auditOptionsOf(def).accessLog;
   if (mode === 'off' && operation !== 'export') return;
   if (operation === 'read') return rc.trail.access(rc.db, caller.ctx, def.name, 'read', ids[0] ?? null, {});
-  const query = { ...(q.filter !== undefined ? { filter: q.filter } : {}), ...(q.search ? { search: q.search } : {}), ...(q.sort ? { sort: q.sort } : {}) };
+  // A search text may be anything a person typed (a name, a number): only its length is kept.
+  const query = {
+    ...(q.filter !== undefined ? { filter: redactFilter(def, q.filter) } : {}),
+    ...(q.search ? { search: { length: q.search.length } } : {}),
+    ...(q.sort ? { sort: q.sort } : {}),
+    ...(q.aggregate ? { aggregate: q.aggregate } : {}),
+  };
+  // An aggregate returns groups, not records: its filter and grouping are what was read.
+  if (q.aggregate) return rc.trail.access(rc.db, caller.ctx, def.name, operation, null, { ...query, count: q.total ?? 0 });
   if (operation === 'export' || mode === 'filter')
     return rc.trail.access(rc.db, caller.ctx, def.name, operation, null, { ...query, count: q.total ?? ids.length });
   return rc.trail.access(rc.db, caller.ctx, def.name, operation, null, { ids });
+}
+
+/** `recordAccess` for records read through another collection (an expansion): looks the definition up. */
+export async function recordAccessOf(rc: RecordsContext, caller: Caller, collection: string, ids: string[]): Promise<void> {
+  const def = await rc.registry.get(collection);
+  if (def && auditOptionsOf(def).accessLog !== 'off') await recordAccess(rc, caller, def, 'list', ids, { total: ids.length });
+}
+
+/** Where a logged filter's values are replaced: the values of secret fields and of relation paths. */
+export const REDACTED = '[redacted]';
+
+/**
+ * A client filter as the access log keeps it: every field name and operator, the values of hidden
+ * and sensitive fields (and of paths into other collections, whose fields this definition cannot
+ * judge) replaced, so that no secret value reaches the log.
+ */
+export function redactFilter(def: CollectionDef, filter: unknown, depth = 0): unknown {
+  if (depth > 32) return REDACTED;
+  if (Array.isArray(filter)) return filter.map((f) => redactFilter(def, f, depth + 1));
+  if (typeof filter !== 'object' || filter === null) return REDACTED;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(filter)) {
+    if (k.startsWith('$')) out[k] = redactFilter(def, v, depth + 1);
+    else {
+      const f = def.fields.find((x) => x.name === k);
+      const keep = !k.includes('.') && (f ? !isSecretField(f) : true);
+      out[k] = keep ? v : hideValues(v);
+    }
+  }
+  return out;
+}
+
+function hideValues(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return REDACTED;
+  return Object.fromEntries(Object.keys(v).map((op) => [op, REDACTED]));
+}
+
+/**
+ * Takes a user being deleted out of every member list, inside the deletion's transaction, with a
+ * change entry per record (what the database's cascade would otherwise do unrecorded).
+ */
+export async function removeMember(rc: RecordsContext, trx: Db, userId: string, ctx: EventContext): Promise<void> {
+  for (const def of await rc.registry.list(trx)) {
+    for (const f of def.fields.filter((x) => x.type === 'members')) {
+      const jt = membersTableOf(def.name, f.name);
+      const ids = (await sql<{ record_id: string }>`select record_id from ${sql.table(jt)} where user_id = ${userId}`.execute(trx)).rows.map(
+        (r) => r.record_id,
+      );
+      if (ids.length === 0) continue;
+      const before = audited(def) ? await snapshot(trx, def, ids, true) : null;
+      await sql`delete from ${sql.table(jt)} where user_id = ${userId}`.execute(trx);
+      if (!before) continue;
+      const after = await snapshot(trx, def, ids);
+      await recordChanges(
+        rc,
+        trx,
+        { ctx },
+        def,
+        ids.filter((id) => before.has(id)).map((id) => ({ operation: 'update' as const, id, before: before.get(id) ?? null, after: after.get(id) ?? null })),
+      );
+    }
+  }
 }

@@ -8,7 +8,7 @@ import { columnsOf } from './codec.js';
 import { plan, userFilter } from './planning.js';
 import { refuseUnreachable, unreachable } from './write.js';
 import { BULK_MAX, type Caller, type RecordsContext } from './context.js';
-import { audited, recordChanges, snapshot } from './audit.js';
+import { audited, beginAudited, recordChanges, snapshot } from './audit.js';
 
 /**
  * The ids of the records in scope of the plan that match a compiled filter, at most `max`. The filter
@@ -32,10 +32,11 @@ export async function bulkDelete(rc: RecordsContext, caller: Caller, collection:
   const p = await plan(rc, caller, collection, 'delete');
   const where = await userFilter(rc, caller, p, filter);
   return rc.db.transaction().execute(async (trx) => {
+    await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, p, where, BULK_MAX);
     const t = tableOf(p.def.name);
     if (ids.length === 0) return 0;
-    const before = audited(p.def) ? await snapshot(trx, p.def, ids) : null;
+    const before = audited(p.def) ? await snapshot(trx, p.def, ids, true) : null;
     for (let i = 0; i < ids.length; i += 500)
       await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids.slice(i, i + 500))})`.execute(trx);
     if (before)
@@ -44,7 +45,7 @@ export async function bulkDelete(rc: RecordsContext, caller: Caller, collection:
         trx,
         caller,
         p.def,
-        ids.map((id) => ({ operation: 'delete' as const, id, before: before.get(id) ?? null, after: null })),
+        ids.filter((id) => before.has(id)).map((id) => ({ operation: 'delete' as const, id, before: before.get(id) ?? null, after: null })),
       );
     return ids.length;
   });
@@ -65,11 +66,12 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
   const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
   const where = await userFilter(rc, caller, narrowed, filter);
   return rc.db.transaction().execute(async (trx) => {
+    await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, narrowed, where, BULK_MAX);
     if (ids.length === 0) return 0;
     const t = tableOf(p.def.name);
     const assignments = Object.entries({ ...values, updated_at: rc.now(), updated_by: caller.user.id }).map(([c, v]) => sql`${sql.id(c)} = ${v}`);
-    const before = audited(p.def) ? await snapshot(trx, p.def, ids) : null;
+    const before = audited(p.def) ? await snapshot(trx, p.def, ids, true) : null;
     await sql`update ${sql.table(t)} set ${sql.join(assignments)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)})`.execute(trx);
     if (!p.bypass) {
       const outside = await sql<{
@@ -84,7 +86,9 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
         trx,
         caller,
         p.def,
-        ids.map((id) => ({ operation: 'update' as const, id, before: before.get(id) ?? null, after: after.get(id) ?? null })),
+        ids
+          .filter((id) => before.has(id) && after.has(id))
+          .map((id) => ({ operation: 'update' as const, id, before: before.get(id) ?? null, after: after.get(id) ?? null })),
       );
     }
     return ids.length;

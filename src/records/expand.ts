@@ -2,6 +2,7 @@
 import { AppError } from '../errors.js';
 import type { Plan } from '../access/plan.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
+import { recordAccessOf } from './audit.js';
 
 /** Most related records one reverse expansion returns per request. */
 const EXPAND_MAX = 1000;
@@ -38,6 +39,12 @@ export async function expand(rc: RecordsContext, caller: Caller, p: Plan, items:
         throw e;
       }
       if (related.items.length > EXPAND_MAX) truncated.push(name);
+      await recordAccessOf(
+        rc,
+        caller,
+        def.name,
+        related.items.slice(0, EXPAND_MAX).map((r) => String(r.id)),
+      );
       for (const item of items)
         put(
           item,
@@ -57,6 +64,12 @@ export async function expand(rc: RecordsContext, caller: Caller, p: Plan, items:
       if (e instanceof AppError && e.code === 'NOT_FOUND') throw new AppError('FORBIDDEN', undefined, `no grant on ${f.target}`);
       throw e;
     }
+    await recordAccessOf(
+      rc,
+      caller,
+      f.target!,
+      found.map((r) => String(r.id)),
+    );
     const byId = new Map(found.map((r) => [r.id, r]));
     for (const item of items) if (f.name in item) put(item, f.name, item[f.name] === null ? null : (byId.get(item[f.name]) ?? null));
   }

@@ -3,7 +3,7 @@ import type { EventContext } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessModel, AccessStore } from '../access/grants.js';
-import { checkCollection, type CollectionDef, type FieldDef } from '../collections/schema.js';
+import { auditOptionsOf, checkCollection, type CollectionDef, type FieldDef } from '../collections/schema.js';
 
 /** A schema file: the collections of an environment and, optionally, its access model (roles, departments, grants). */
 export interface SchemaFile extends Partial<AccessModel> {
@@ -16,7 +16,7 @@ const KEYS: Record<'roles' | 'departments' | 'grants', readonly string[]> = {
   grants: ['role', 'collection', 'actions', 'fields', 'statuses', 'scope'],
 };
 
-const FIELD_KEYS = new Set(['name', 'type', 'required', 'unique', 'indexed', 'default', 'values', 'target', 'hidden', 'block']);
+const FIELD_KEYS = new Set(['name', 'type', 'required', 'unique', 'indexed', 'default', 'values', 'target', 'hidden', 'block', 'sensitive']);
 
 /** Parses JSON or YAML strictly: unknown keys anywhere are refused, so a typo cannot silently drop a rule. */
 export function parseSchemaFile(text: string, filename: string): SchemaFile {
@@ -61,7 +61,7 @@ export function parseSchemaFile(text: string, filename: string): SchemaFile {
       continue;
     }
     for (const k of Object.keys(c))
-      if (!['name', 'fields', 'ownership', 'ownershipBypass'].includes(k)) problems.push(`collection ${String(c.name)}: unknown key "${k}"`);
+      if (!['name', 'fields', 'ownership', 'ownershipBypass', 'audit'].includes(k)) problems.push(`collection ${String(c.name)}: unknown key "${k}"`);
     for (const f of Array.isArray(c.fields) ? c.fields : []) {
       if (!isObj(f)) {
         problems.push(`collection ${String(c.name)}: a field must be an object`);
@@ -133,6 +133,9 @@ export async function applySchema(
         if (existing.has(c.name)) result.fieldsAdded.push(`${c.name}.${f.name}`);
       }
     }
+    // The file's audit options win over the database's (missing keys take their defaults).
+    if (existing.has(c.name) && JSON.stringify(auditOptionsOf(current)) !== JSON.stringify(auditOptionsOf(c)))
+      await reg.setAudit(c.name, auditOptionsOf(c), ctx);
     if (opts.prune) {
       for (const f of current.fields) {
         if (!c.fields.some((x) => x.name === f.name)) {

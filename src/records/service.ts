@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
-import type { SecurityLog } from '../audit/events.js';
+import type { EventContext, SecurityLog } from '../audit/events.js';
 import type { AuditTrail } from '../audit/trail.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessStore } from '../access/grants.js';
@@ -14,7 +14,7 @@ import { exportRecords, importCsv, importRecords } from './transfer.js';
 import { explain } from './explain.js';
 import { catalogue } from './catalogue.js';
 import { plan } from './planning.js';
-import { recordAccess } from './audit.js';
+import { recordAccess, removeMember } from './audit.js';
 import { diffRevision, getRevision, listRevisions, restoreRevision, type FieldDiff, type RevisionOut, type RevisionSummary } from './revisions.js';
 import { statusTimes, type StatusTimes } from './status-times.js';
 import type { CatalogueEntry } from '../access/catalogue.js';
@@ -54,6 +54,11 @@ export class RecordService {
     };
   }
 
+  /** Takes a user being deleted out of every member list, with change entries, in the deletion's transaction. */
+  removeMember(trx: Db, userId: string, ctx: EventContext): Promise<void> {
+    return removeMember(this.rc, trx, userId, ctx);
+  }
+
   /** A page of records; recorded in the access log where the collection keeps one. */
   async list(caller: Caller, collection: string, q: ListQuery, action: 'view' | 'export' = 'view', planned?: Plan): Promise<ListResult> {
     const p = planned ?? (await plan(this.rc, caller, collection, action));
@@ -82,12 +87,21 @@ export class RecordService {
     return catalogue(this.rc, caller);
   }
 
-  aggregate(
+  /** Aggregates; recorded in the access log (filter, grouping, number of groups) where the collection keeps one. */
+  async aggregate(
     caller: Caller,
     collection: string,
     q: { filter?: unknown; groupBy?: string; metrics: string },
   ): Promise<{ groups: Array<Record<string, unknown>> }> {
-    return aggregate(this.rc, caller, collection, q);
+    const r = await aggregate(this.rc, caller, collection, q);
+    const def = await this.rc.registry.get(collection);
+    if (def)
+      await recordAccess(this.rc, caller, def, 'list', [], {
+        filter: q.filter,
+        total: r.groups.length,
+        aggregate: { ...(q.groupBy ? { groupBy: q.groupBy } : {}), metrics: q.metrics },
+      });
+    return r;
   }
 
   exportRecords(caller: Caller, collection: string, q: Omit<ListQuery, 'page' | 'perPage'>): AsyncGenerator<RecordOut | string[]> {

@@ -7,6 +7,7 @@ import type { CollectionDef } from '../collections/schema.js';
 import { SYSTEM_OUT, fromCell } from './codec.js';
 import { plan } from './planning.js';
 import { insertOne, refuseUnreachable, unreachable } from './write.js';
+import { beginAudited } from './audit.js';
 import { BULK_MAX, type Caller, type ListQuery, type RecordOut, type RecordsContext } from './context.js';
 
 /**
@@ -44,6 +45,7 @@ export async function importRecords(rc: RecordsContext, caller: Caller, collecti
   const errors: Array<{ row: number; code: string; details?: unknown }> = [];
   const bad = await unreachable(rc, caller, p, rows);
   await rc.db.transaction().execute(async (trx) => {
+    await beginAudited(trx, p.def);
     for (let i = 0; i < rows.length; i++) {
       try {
         refuseUnreachable(p.def, rows[i], bad);

@@ -9,7 +9,7 @@ import { anyGroup as mayNameAnyGroup, refuseUniqueOutsideView, rowFlags, unwrita
 import { columnsOf, hasNul, isPlainObject } from './codec.js';
 import { plan } from './planning.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
-import { audited, recordChanges, snapshot } from './audit.js';
+import { audited, beginAudited, recordChanges, snapshot } from './audit.js';
 
 /** The internal mark of a write outside the caller's write grants (answered 404 or 403, see `outsideAs403`). */
 export const OUTSIDE = 'outside the write grants';
@@ -17,7 +17,10 @@ export const OUTSIDE = 'outside the write grants';
 export async function create(rc: RecordsContext, caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
   const p = await plan(rc, caller, collection, 'create');
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
-  const id = await rc.db.transaction().execute((trx) => insertOne(rc, trx, p, caller, body));
+  const id = await rc.db.transaction().execute(async (trx) => {
+    await beginAudited(trx, p.def);
+    return insertOne(rc, trx, p, caller, body);
+  });
   return readBack(rc, caller, collection, id);
 }
 
@@ -65,13 +68,14 @@ export async function update(
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
   await outsideAs403(rc, caller, collection, id, () =>
     rc.db.transaction().execute(async (trx) => {
+      await beginAudited(trx, p.def);
       const held = p.bypass ? [] : await holding(trx, p, p.grants, id);
       if (!p.bypass && held.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const candidates = p.bypass ? [] : writable({ ...p, grants: held }, keys);
       if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: unwritable(p, held, keys) });
       const set = { ...values, updated_at: rc.now(), updated_by: caller.user.id };
       const t = tableOf(p.def.name);
-      const before = audited(p.def) ? (await snapshot(trx, p.def, [id])).get(id) : undefined;
+      const before = audited(p.def) ? (await snapshot(trx, p.def, [id], true)).get(id) : undefined;
       const r =
         await sql`update ${sql.table(t)} set ${sql.join(Object.entries(set).map(([c, v]) => sql`${sql.id(c)} = ${v}`))} where ${sql.ref(`${t}.id`)} = ${id}`.execute(
           trx,
@@ -91,9 +95,10 @@ export async function remove(rc: RecordsContext, caller: Caller, collection: str
   const p = await plan(rc, caller, collection, 'delete');
   await outsideAs403(rc, caller, collection, id, () =>
     rc.db.transaction().execute(async (trx) => {
+      await beginAudited(trx, p.def);
       if (!p.bypass && (await holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const t = tableOf(p.def.name);
-      const before = audited(p.def) ? (await snapshot(trx, p.def, [id])).get(id) : undefined;
+      const before = audited(p.def) ? (await snapshot(trx, p.def, [id], true)).get(id) : undefined;
       const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
       if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
       if (before) await recordChanges(rc, trx, caller, p.def, [{ operation: 'delete', id, before, after: null }]);

@@ -287,17 +287,17 @@ test('audit verify passes on an untouched chain and names an altered, a removed 
   const x = target;
   const y = Number((await t.s.db.selectFrom('audit_log').select('seq').where('seq', '>', x).orderBy('seq').limit(1).executeTakeFirstOrThrow()).seq);
   await asDba(async () => {
-    await sql`update audit_log set seq = -1 where seq = ${x}`.execute(t.s.db);
+    await sql`update audit_log set seq = 999999999 where seq = ${x}`.execute(t.s.db);
     await sql`update audit_log set seq = ${x} where seq = ${y}`.execute(t.s.db);
-    await sql`update audit_log set seq = ${y} where seq = -1`.execute(t.s.db);
+    await sql`update audit_log set seq = ${y} where seq = 999999999`.execute(t.s.db);
   });
   r = await verify();
   assert.equal(r.ok, false);
   assert.equal(r.problem?.seq, x);
   await asDba(async () => {
-    await sql`update audit_log set seq = -1 where seq = ${x}`.execute(t.s.db);
+    await sql`update audit_log set seq = 999999999 where seq = ${x}`.execute(t.s.db);
     await sql`update audit_log set seq = ${x} where seq = ${y}`.execute(t.s.db);
-    await sql`update audit_log set seq = ${y} where seq = -1`.execute(t.s.db);
+    await sql`update audit_log set seq = ${y} where seq = 999999999`.execute(t.s.db);
   });
   assert.equal((await verify()).ok, true);
 

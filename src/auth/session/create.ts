@@ -2,6 +2,7 @@ import type { Db } from '../../db/index.js';
 import type { SessionsTable, UsersTable } from '../../db/types.js';
 import type { SettingsStore } from '../../config/settings.js';
 import { tokenPolicyArea, type TokenPolicy } from '../token-policy.js';
+import { auditLogArea } from '../../audit-settings.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import type { TokenService } from '../tokens.js';
@@ -73,9 +74,13 @@ export class SessionCreator {
       revoked_reason: null,
       active_role: null,
     };
+    // AUDIT-1: an ordinary user's successful sign-in may go unrecorded; an administrator's never does,
+    // nor does any failure (those are recorded where they happen, whatever this setting says).
+    const recorded = user.is_admin === 1 || !(await this.settings.get(auditLogArea)).hideOrdinarySignIns;
     // The session and its sign-in event commit together: a full disk leaves neither (issue 9).
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('sessions').values(session).execute();
+      if (!recorded) return;
       await this.log.record(
         actorCtx,
         {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Migration } from 'kysely';
 import type { Dialect } from '../index.js';
 
@@ -18,7 +19,7 @@ export function migration(dialect: Dialect): Migration {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('audit_chain')
-        .addColumn('seq', big, (c) => c.primaryKey())
+        .addColumn('seq', big, (c) => c.primaryKey().notNull().check(sql`seq > 0`))
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('at', big, (c) => c.notNull())
         .addColumn('digest', 'text', (c) => c.notNull())
@@ -29,14 +30,19 @@ export function migration(dialect: Dialect): Migration {
         .addColumn('id', 'integer', (c) => c.primaryKey())
         .addColumn('seq', big, (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('unchained_count', big, (c) => c.notNull())
+        .addColumn('unchained_max_id', big, (c) => c.notNull())
         .execute();
-      await db
-        .insertInto('audit_chain_head')
-        .values({ id: 1, seq: 0, hash: '0'.repeat(64) })
-        .execute();
+      // Security events written before the chain existed stay outside it: their number and highest id
+      // are bound into the chain's first hash, so a row added later outside the chain is found.
+      const pre = await sql<{ n: number | string; m: number | string | null }>`select count(*) as n, max(id) as m from security_events`.execute(db);
+      const count = Number(pre.rows[0]?.n ?? 0);
+      const maxId = Number(pre.rows[0]?.m ?? 0);
+      const genesis = createHash('sha256').update(`palisade-audit-chain:v1:${count}:${maxId}`).digest('hex');
+      await db.insertInto('audit_chain_head').values({ id: 1, seq: 0, hash: genesis, unchained_count: count, unchained_max_id: maxId }).execute();
       await db.schema
         .createTable('audit_log')
-        .addColumn('seq', big, (c) => c.primaryKey())
+        .addColumn('seq', big, (c) => c.primaryKey().notNull().check(sql`seq > 0`))
         .addColumn('at', big, (c) => c.notNull())
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('collection', 'text')
@@ -97,7 +103,7 @@ export function migration(dialect: Dialect): Migration {
         await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
           FOR EACH ROW EXECUTE FUNCTION audit_append_only()`.execute(db);
         await sql`CREATE FUNCTION audit_retention_only() RETURNS trigger LANGUAGE plpgsql AS $$
-          DECLARE k text := CASE WHEN TG_TABLE_NAME = 'security_events' THEN 'security' ELSE OLD.kind END;
+          DECLARE k text := CASE WHEN TG_TABLE_NAME = 'security_events' THEN 'security' ELSE to_jsonb(OLD)->>'kind' END;
           BEGIN
             IF EXISTS (SELECT 1 FROM audit_prune p WHERE p.kind = k AND OLD.at < p.before_at) THEN RETURN OLD; END IF;
             RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
@@ -109,6 +115,13 @@ export function migration(dialect: Dialect): Migration {
           FOR EACH ROW EXECUTE FUNCTION security_events_append_only()`.execute(db);
         await sql`CREATE TRIGGER security_events_retention BEFORE DELETE ON security_events
           FOR EACH ROW EXECUTE FUNCTION audit_retention_only()`.execute(db);
+        await sql`CREATE FUNCTION audit_keys_erase_only() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM audit_prune p WHERE p.kind = 'erase') THEN RETURN OLD; END IF;
+            RAISE EXCEPTION 'audit_subject_keys change only by a recorded erasure';
+          END $$`.execute(db);
+        await sql`CREATE TRIGGER audit_subject_keys_erase_only BEFORE UPDATE OR DELETE ON audit_subject_keys
+          FOR EACH ROW EXECUTE FUNCTION audit_keys_erase_only()`.execute(db);
       } else {
         await sql`CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain
           BEGIN SELECT RAISE(ABORT, 'audit_chain is append-only'); END`.execute(db);
@@ -123,6 +136,11 @@ export function migration(dialect: Dialect): Migration {
         await sql`CREATE TRIGGER security_events_retention BEFORE DELETE ON security_events
           WHEN NOT EXISTS (SELECT 1 FROM audit_prune p WHERE p.kind = 'security' AND OLD.at < p.before_at)
           BEGIN SELECT RAISE(ABORT, 'security_events is append-only'); END`.execute(db);
+        await sql`CREATE TRIGGER audit_subject_keys_no_update BEFORE UPDATE ON audit_subject_keys
+          BEGIN SELECT RAISE(ABORT, 'audit_subject_keys change only by a recorded erasure'); END`.execute(db);
+        await sql`CREATE TRIGGER audit_subject_keys_erase_only BEFORE DELETE ON audit_subject_keys
+          WHEN NOT EXISTS (SELECT 1 FROM audit_prune p WHERE p.kind = 'erase')
+          BEGIN SELECT RAISE(ABORT, 'audit_subject_keys change only by a recorded erasure'); END`.execute(db);
       }
     },
   };

@@ -124,13 +124,13 @@ export const adminCollectionRoutes =
           response: { 200: One, ...errorResponses },
         },
       },
-      async (req) => {
-        const { audit, ...ownership } = req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass' | 'audit'>;
-        let c: CollectionDef | undefined;
-        if (Object.keys(ownership).length > 0) c = await s.collections.setOwnership(req.params.name, ownership, actorContext(req));
-        if (audit) c = await s.collections.setAudit(req.params.name, audit, actorContext(req));
-        return { collection: c! };
-      },
+      async (req) => ({
+        collection: await s.collections.setOptions(
+          req.params.name,
+          req.body as Pick<CollectionDef, 'ownership' | 'ownershipBypass' | 'audit'>,
+          actorContext(req),
+        ),
+      }),
     );
 
     app.delete(

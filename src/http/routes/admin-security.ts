@@ -173,7 +173,7 @@ export const adminSecurityRoutes =
       },
       async (req) => {
         const q = req.query;
-        const events = await s.securityLog.list({
+        const events = await s.audit.securityEvents(actorContext(req), {
           type: q.type,
           outcome: q.outcome,
           actorId: q.actorId,
