@@ -8,6 +8,7 @@ import { buildApp } from '../http/app.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
 import { AuditUsage, auditCommand } from './audit.js';
+import { RecordsUsage, recordsCommand } from './records.js';
 import { PrivacyUsage, privacyCommand } from './privacy.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
@@ -36,6 +37,8 @@ const USAGE = `usage: palisade <command>
                                           create an API key (printed once) bound to a role the user holds
   apikey list [--username U]              list API keys (never the keys themselves); warns of keys that never expire
   apikey revoke --id ID                   revoke an API key at once
+  records history|revision|diff|restore|status-times --as USER --collection C --id ID [--rev N] [--against N|current] [--fields F1,F2] [--field F]
+                                          a record's revisions (list, show, compare, restore) and time in each status, with USER's grants
   audit verify [--checkpoints FILE]       walk the audit chain; exit 1 and name the first altered, removed or reordered entry
   audit checkpoint [--out FILE]           sign the chain's head now; with --out, append it to FILE (keep that file elsewhere)
   audit export [--kind K] [--collection C] [--since T] [--until T]
@@ -157,6 +160,10 @@ export async function main(argv: string[]): Promise<number> {
       ip: { type: 'string' },
       id: { type: 'string' },
       checkpoints: { type: 'string' },
+      as: { type: 'string' },
+      rev: { type: 'string' },
+      against: { type: 'string' },
+      fields: { type: 'string' },
       out: { type: 'string' },
       kind: { type: 'string' },
       collection: { type: 'string' },
@@ -303,6 +310,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'apikey list':
     case 'apikey revoke':
       return withServices((s) => apiKeyCommand(s, cmd.slice('apikey '.length), values));
+    case 'records history':
+    case 'records revision':
+    case 'records diff':
+    case 'records restore':
+    case 'records status-times':
+      return withServices((s) => recordsCommand(s, cmd.slice('records '.length), values));
     case 'audit verify':
     case 'audit checkpoint':
     case 'audit export':
@@ -328,13 +341,15 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
-    else if (e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage)
+    else if (e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage || e instanceof RecordsUsage)
       process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
       const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ` ${JSON.stringify(e.details)}` : '';
       process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
     } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage ? 2 : 1);
+    process.exit(
+      e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage || e instanceof RecordsUsage ? 2 : 1,
+    );
   },
 );

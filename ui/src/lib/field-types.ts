@@ -13,6 +13,20 @@ export interface FieldDef {
   target?: string;
   hidden?: boolean | { exceptRoles: string[] };
   block?: string;
+  /** Personal or secret: its values never reach a log. */
+  sensitive?: boolean;
+}
+
+/** What the audit trail keeps of a collection (missing keys take the defaults of `auditOf`). */
+export interface AuditOptions {
+  changeLog: boolean;
+  accessLog: 'off' | 'ids' | 'filter';
+  revisions: boolean;
+}
+
+/** A collection's audit options, the server's defaults filled in (src/collections/schema.ts). */
+export function auditOf(def: Pick<CollectionDef, 'audit'>): AuditOptions {
+  return { changeLog: true, accessLog: 'off', revisions: false, ...def.audit };
 }
 
 export interface CollectionDef {
@@ -20,6 +34,7 @@ export interface CollectionDef {
   fields: FieldDef[];
   ownership?: 'creator' | 'members' | 'group' | null;
   ownershipBypass?: string[];
+  audit?: Partial<AuditOptions>;
 }
 
 export const FIELD_TYPES: ReadonlyArray<{ type: string; label: string; help: string }> = [
@@ -58,6 +73,7 @@ export interface FieldDraft {
   hidden: 'no' | 'yes' | 'except';
   exceptRoles: string;
   block: string;
+  sensitive: boolean;
 }
 
 export function emptyDraft(type = 'string'): FieldDraft {
@@ -73,6 +89,7 @@ export function emptyDraft(type = 'string'): FieldDraft {
     hidden: 'no',
     exceptRoles: '',
     block: '',
+    sensitive: false,
   };
 }
 
@@ -89,6 +106,7 @@ export function draftOf(f: FieldDef): FieldDraft {
     hidden: f.hidden === true ? 'yes' : typeof f.hidden === 'object' ? 'except' : 'no',
     exceptRoles: typeof f.hidden === 'object' ? f.hidden.exceptRoles.join(', ') : '',
     block: f.block ?? '',
+    sensitive: f.sensitive === true,
   };
 }
 
@@ -118,6 +136,7 @@ export function fieldOf(d: FieldDraft): FieldDef {
   if (d.hidden === 'yes') f.hidden = true;
   if (d.hidden === 'except') f.hidden = { exceptRoles: list(d.exceptRoles) };
   if (d.block.trim() !== '') f.block = d.block.trim();
+  if (d.sensitive) f.sensitive = true;
   return f;
 }
 
@@ -125,7 +144,7 @@ export function fieldOf(d: FieldDraft): FieldDef {
 export function changeOf(before: FieldDef, d: FieldDraft): Record<string, unknown> {
   const after = fieldOf(d);
   const out: Record<string, unknown> = {};
-  for (const k of ['required', 'default', 'values', 'hidden', 'block'] as const) {
+  for (const k of ['required', 'default', 'values', 'hidden', 'block', 'sensitive'] as const) {
     if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out[k] = after[k] === undefined ? null : after[k];
   }
   return out;
@@ -170,6 +189,7 @@ export function optionsOf(f: FieldDef): string[] {
   if (f.indexed) out.push('indexed');
   if (f.hidden === true) out.push('backend-only');
   if (typeof f.hidden === 'object') out.push(`hidden except ${f.hidden.exceptRoles.join(', ')}`);
+  if (f.sensitive) out.push('sensitive (never logged)');
   if (f.block) out.push(`block ${f.block}`);
   if (f.target) out.push(`→ ${f.target}`);
   if (f.values) out.push(`values: ${f.values.join(', ')}`);
