@@ -9,7 +9,7 @@
  * chain, and an entry of a rolled-back change never takes a number.
  */
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import { inTransaction, type Db } from '../db/index.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 
@@ -67,22 +67,36 @@ export const linkHash = (prev: string, seq: number, kind: string, at: number, di
 const CHUNK = 200;
 
 /**
- * Takes the chain's lock now, for a transaction that will append later: every transaction that
- * appends takes it before its other locks (record rows, unique keys, member rows), so two of them
- * never wait on each other in opposite orders (a deadlock on PostgreSQL). On SQLite it takes the
- * write lock at once.
+ * The head as the transaction holding its lock last saw it: later appends in that transaction need
+ * not read it again (one statement less per append).
+ */
+const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
+
+/**
+ * Takes the chain's lock at the start of a write that will append, where that costs nothing: on
+ * SQLite the write takes the one write lock anyway, and taking it first means the transaction never
+ * has to upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT). On PostgreSQL the lock is taken at the
+ * append, as late as possible, so audited writes overlap until then; a deadlock that this order
+ * allows is retried by the writer (records' `writeTransaction`, D104).
  */
 export async function lockChain(trx: Db): Promise<void> {
-  await sql`update audit_chain_head set seq = seq where id = 1`.execute(trx);
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) return;
+  const head = (await sql<{ seq: number | string; hash: string }>`update audit_chain_head set seq = seq where id = 1 returning seq, hash`.execute(trx)).rows[0];
+  if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
 }
 
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
   await inTransaction(db, async (trx) => {
-    const head = (
-      await sql<{ seq: number | string; hash: string }>`update audit_chain_head set seq = seq + ${entries.length} where id = 1 returning seq, hash`.execute(trx)
-    ).rows[0];
+    const held = heldHeads.get(trx);
+    const head = held
+      ? { seq: held.seq + entries.length, hash: held.hash }
+      : (
+          await sql<{ seq: number | string; hash: string }>`update audit_chain_head set seq = seq + ${entries.length} where id = 1 returning seq, hash`.execute(
+            trx,
+          )
+        ).rows[0];
     if (!head) throw new Error('audit chain head missing');
     let seq = Number(head.seq) - entries.length;
     let prev = head.hash;
@@ -113,7 +127,8 @@ export async function append(db: Db, entries: Pending[]): Promise<void> {
         .insertInto('audit_chain')
         .values(spine.slice(i, i + CHUNK))
         .execute();
-    await trx.updateTable('audit_chain_head').set({ hash: prev }).where('id', '=', 1).execute();
+    await trx.updateTable('audit_chain_head').set({ seq, hash: prev }).where('id', '=', 1).execute();
+    heldHeads.set(trx, { seq, hash: prev });
   });
 }
 

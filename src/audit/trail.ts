@@ -155,7 +155,18 @@ export class AuditTrail {
       rows.push(row);
     }
     if (plain.length > 0) {
-      const keys = await this.keysFor(trx, [...new Set(plain.map((p) => p.subject))], true);
+      // A record just created has no key yet: its key is made and stored without a lookup.
+      const created = new Set(changes.filter((c) => c.operation === 'create').map((c) => subjectOf(collection, c.id)));
+      const keys = await this.newKeys(
+        trx,
+        [...new Set(plain.map((p) => p.subject))].filter((s) => created.has(s)),
+      );
+      for (const [s, k] of await this.keysFor(
+        trx,
+        [...new Set(plain.map((p) => p.subject))].filter((s) => !created.has(s)),
+        true,
+      ))
+        keys.set(s, k);
       for (const p of plain) {
         const key = keys.get(p.subject);
         if (!key) throw new Error('audit subject key missing');
@@ -277,6 +288,23 @@ export class AuditTrail {
       });
       return out;
     });
+  }
+
+  /** New keys for subjects that cannot have one yet (records created in this transaction). */
+  private async newKeys(db: Db, subjects: string[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const at = this.now();
+    const rows = subjects.map((subject) => {
+      const key = randomBytes(32);
+      out.set(subject, key);
+      return { subject, sealed: this.sealer.seal(key.toString('base64'), `audit-subject:${subject}`), created_at: at };
+    });
+    for (let i = 0; i < rows.length; i += 200)
+      await db
+        .insertInto('audit_subject_keys')
+        .values(rows.slice(i, i + 200))
+        .execute();
+    return out;
   }
 
   /** The keys of `subjects`; with `create`, a new key for each that has none (inside `trx`). */

@@ -77,6 +77,12 @@ const CODES: Readonly<Record<DbRefusal, ErrorCode>> = Object.freeze({
   value: 'INVALID_VALUE',
 });
 
+/** A PostgreSQL abort that running the same transaction again may pass: a deadlock or a serialization failure. */
+export const isRetryableAbort = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+};
+
 /** What kind of refusal a database error is, or null when it is not one the client caused. */
 export function dbRefusal(e: unknown): DbRefusal | null {
   const err = e as { code?: unknown; message?: unknown } | null;

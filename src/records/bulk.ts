@@ -7,6 +7,7 @@ import { refuseUniqueOutsideView, scopeOf, unwritable, writable, type Plan } fro
 import { columnsOf } from './codec.js';
 import { plan, userFilter } from './planning.js';
 import { refuseUnreachable, unreachable } from './write.js';
+import { writeTransaction } from './transaction.js';
 import { BULK_MAX, type Caller, type RecordsContext } from './context.js';
 import { audited, beginAudited, recordChanges, snapshot } from './audit.js';
 
@@ -31,7 +32,7 @@ export async function idsInScope(trx: Db, p: Plan, filter: RawBuilder<SqlBool>, 
 export async function bulkDelete(rc: RecordsContext, caller: Caller, collection: string, filter: unknown): Promise<number> {
   const p = await plan(rc, caller, collection, 'delete');
   const where = await userFilter(rc, caller, p, filter);
-  return rc.db.transaction().execute(async (trx) => {
+  return writeTransaction(rc, async (trx) => {
     await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, p, where, BULK_MAX);
     const t = tableOf(p.def.name);
@@ -65,7 +66,7 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
   if (!p.bypass && candidates.length === 0) throw new AppError('FIELD_NOT_WRITABLE', { fields: unwritable(p, p.grants, keys) });
   const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
   const where = await userFilter(rc, caller, narrowed, filter);
-  return rc.db.transaction().execute(async (trx) => {
+  return writeTransaction(rc, async (trx) => {
     await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, narrowed, where, BULK_MAX);
     if (ids.length === 0) return 0;

@@ -8,6 +8,7 @@ import { SYSTEM_OUT, fromCell } from './codec.js';
 import { plan } from './planning.js';
 import { insertOne, refuseUnreachable, unreachable } from './write.js';
 import { beginAudited } from './audit.js';
+import { writeTransaction } from './transaction.js';
 import { BULK_MAX, type Caller, type ListQuery, type RecordOut, type RecordsContext } from './context.js';
 
 /**
@@ -44,7 +45,8 @@ export async function importRecords(rc: RecordsContext, caller: Caller, collecti
   if (rows.length > BULK_MAX) throw new AppError('VALIDATION_FAILED', [{ path: '/records', message: `at most ${BULK_MAX} rows` }]);
   const errors: Array<{ row: number; code: string; details?: unknown }> = [];
   const bad = await unreachable(rc, caller, p, rows);
-  await rc.db.transaction().execute(async (trx) => {
+  await writeTransaction(rc, async (trx) => {
+    errors.length = 0; // a run aborted by the database starts again from the first row
     await beginAudited(trx, p.def);
     for (let i = 0; i < rows.length; i++) {
       try {

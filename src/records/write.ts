@@ -8,6 +8,7 @@ import type { Grant } from '../access/types.js';
 import { anyGroup as mayNameAnyGroup, refuseUniqueOutsideView, rowFlags, unwritable, writable, type Plan } from '../access/plan.js';
 import { columnsOf, hasNul, isPlainObject } from './codec.js';
 import { plan } from './planning.js';
+import { writeTransaction } from './transaction.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
 import { audited, beginAudited, recordChanges, snapshot } from './audit.js';
 
@@ -17,7 +18,7 @@ export const OUTSIDE = 'outside the write grants';
 export async function create(rc: RecordsContext, caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
   const p = await plan(rc, caller, collection, 'create');
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
-  const id = await rc.db.transaction().execute(async (trx) => {
+  const id = await writeTransaction(rc, async (trx) => {
     await beginAudited(trx, p.def);
     return insertOne(rc, trx, p, caller, body);
   });
@@ -67,7 +68,7 @@ export async function update(
   refuseUniqueOutsideView(p, values);
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
   await outsideAs403(rc, caller, collection, id, () =>
-    rc.db.transaction().execute(async (trx) => {
+    writeTransaction(rc, async (trx) => {
       await beginAudited(trx, p.def);
       const held = p.bypass ? [] : await holding(trx, p, p.grants, id);
       if (!p.bypass && held.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
@@ -94,7 +95,7 @@ export async function update(
 export async function remove(rc: RecordsContext, caller: Caller, collection: string, id: string): Promise<void> {
   const p = await plan(rc, caller, collection, 'delete');
   await outsideAs403(rc, caller, collection, id, () =>
-    rc.db.transaction().execute(async (trx) => {
+    writeTransaction(rc, async (trx) => {
       await beginAudited(trx, p.def);
       if (!p.bypass && (await holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const t = tableOf(p.def.name);

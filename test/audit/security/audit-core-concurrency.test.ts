@@ -79,7 +79,9 @@ test('F7: two concurrent updates of one record: each change entry names only its
     );
 });
 
-test('F8: deleting a user while a record naming them is created: no deadlock; the create either lands first or finds the user gone', { skip }, async () => {
+test('F8: deleting a user while a record naming them is created: never a conflict; the create either lands first or finds the user gone', {
+  skip,
+}, async () => {
   assert.equal((await req('POST', '/api/admin/roles', { name: 'writer' })).statusCode, 201);
   const g = await req('POST', '/api/admin/grants', { role: 'writer', collection: 'people', actions: ['view', 'create'], fields: ['name', 'team'] });
   assert.equal(g.statusCode, 201, g.body);
@@ -94,16 +96,13 @@ test('F8: deleting a user while a record naming them is created: no deadlock; th
   await sleep(800);
   const create = req('POST', '/api/collections/people/records', { name: 'Gil', team: [uid] }, writer); // member row (FK lock on the user), then waits for the head
   await sleep(800);
-  const deadlocks = async () =>
-    Number((await sql<{ n: string }>`select deadlocks as n from pg_stat_database where datname = current_database()`.execute(t.s.db)).rows[0]!.n);
-  const before = await deadlocks();
   await h.release();
   const [d, c] = await Promise.all([del, create]);
   assert.ok(d.statusCode < 500 && c.statusCode < 500, `a 5xx: ${d.statusCode} ${c.statusCode}`);
   assert.equal(d.statusCode, 204, d.body);
-  // Every audited write takes the chain lock first, so the two run one after the other: the create
-  // lands and the deletion takes the user out of its team (with a change entry), or the deletion
-  // lands first and the create is told the user does not exist.
+  // The two may deadlock (the chain's lock is taken at the append on PostgreSQL); the record write is
+  // then run again (D104). Either the create lands and the deletion takes the user out of its team
+  // (with a change entry), or the deletion lands first and the create is told the user does not exist.
   if (c.statusCode === 201) {
     const log = (await req('GET', `/api/admin/audit?recordId=${c.json().id}&kind=change`)).json().entries;
     assert.deepEqual(
@@ -111,6 +110,4 @@ test('F8: deleting a user while a record naming them is created: no deadlock; th
       ['update', 'create'],
     );
   } else assert.equal(c.json().error.details[0].message, 'unknown user id', c.body);
-  await sleep(600); // the statistics collector reports with a delay
-  assert.equal(await deadlocks(), before, 'no deadlock');
 });
