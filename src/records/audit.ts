@@ -64,6 +64,20 @@ export async function snapshot(trx: Db, def: CollectionDef, ids: string[], lock 
   return out;
 }
 
+/**
+ * A record after a write, as `snapshot` would read it, from what the write set: `base` (the record
+ * before, or nothing for a new one) with the written columns and member lists over it. Defaults are
+ * set by the write itself (`columnsOf`), so nothing else changes a column: no read is needed.
+ */
+export function written(def: CollectionDef, base: Record<string, unknown>, columns: Record<string, unknown>, members: Map<string, string[]>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of def.fields) {
+    if (f.type === 'members') out[f.name] = members.has(f.name) ? [...(members.get(f.name) ?? [])].sort() : (base[f.name] ?? []);
+    else out[f.name] = f.name in columns ? decode(f, columns[f.name]) : (base[f.name] ?? null);
+  }
+  return out;
+}
+
 /** Records the changes of one write inside its transaction: log entries, then revisions. */
 export async function recordChanges(rc: RecordsContext, trx: Db, caller: Pick<Caller, 'ctx'>, def: CollectionDef, changes: RecordChange[]): Promise<void> {
   if (changes.length === 0 || !audited(def)) return;

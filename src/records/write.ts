@@ -10,7 +10,7 @@ import { columnsOf, hasNul, isPlainObject } from './codec.js';
 import { plan } from './planning.js';
 import { writeTransaction } from './transaction.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
-import { audited, beginAudited, recordChanges, snapshot } from './audit.js';
+import { audited, beginAudited, recordChanges, snapshot, written } from './audit.js';
 
 /** The internal mark of a write outside the caller's write grants (answered 404 or 403, see `outsideAs403`). */
 export const OUTSIDE = 'outside the write grants';
@@ -51,7 +51,7 @@ export async function insertOne(rc: RecordsContext, trx: Db, p: Plan, caller: Ca
   if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
     throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
   if (audited(p.def))
-    await recordChanges(rc, trx, caller, p.def, [{ operation: 'create', id, before: null, after: (await snapshot(trx, p.def, [id])).get(id) ?? null }]);
+    await recordChanges(rc, trx, caller, p.def, [{ operation: 'create', id, before: null, after: written(p.def, {}, row, members) }]);
   return id;
 }
 
@@ -86,7 +86,7 @@ export async function update(
       // After the change the record must still lie inside one of the grants that allowed it.
       if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
         throw new AppError('FORBIDDEN', undefined, "the change would move the record out of the caller's grants");
-      if (before) await recordChanges(rc, trx, caller, p.def, [{ operation, id, before, after: (await snapshot(trx, p.def, [id])).get(id) ?? null }]);
+      if (before) await recordChanges(rc, trx, caller, p.def, [{ operation, id, before, after: written(p.def, before, values, members) }]);
     }),
   );
   return readBack(rc, caller, collection, id);

@@ -123,4 +123,50 @@ describe('admin UI: privacy policies against the real server', () => {
     assert.equal(await other.getByRole('heading', { name: 'Privacy policies' }).count(), 0);
     assertClean(w);
   });
+
+  it('an administrator edits a policy (a fixed value for a field) and deletes it only after confirming', async () => {
+    const list = async () => (await ok(api('GET', '/api/admin/collections/leads/privacy-policies'), 200)).json().policies as Array<Record<string, any>>;
+    const [stored] = await list();
+    assert.ok(stored);
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/admin/privacy?collection=leads`);
+    const policy = page.getByRole('listitem', { name: 'Policy Closed leads' });
+    await policy.getByRole('button', { name: 'Edit policy Closed leads' }).click();
+    const form = page.getByRole('form', { name: 'Edit policy Closed leads' });
+    assert.equal(await form.getByLabel('Name', { exact: true }).inputValue(), 'Closed leads');
+    assert.equal(await form.getByLabel('Action').inputValue(), 'anonymise');
+    assert.equal(await form.getByLabel('name becomes').inputValue(), 'fake');
+    assert.equal(await form.getByLabel('email becomes').inputValue(), 'null');
+    assert.equal(await form.getByRole('group', { name: 'Statuses' }).getByLabel('closed').isChecked(), true);
+    await form.getByLabel('Name', { exact: true }).fill('Old leads');
+    await form.getByLabel('name becomes').selectOption('fixed');
+    // A fixed value left empty: said under the form, nothing sent.
+    await form.getByRole('button', { name: 'Save policy' }).click();
+    await form.getByRole('alert').filter({ hasText: 'name: enter the fixed value.' }).waitFor();
+    assert.equal((await list())[0]?.name, 'Closed leads');
+    await form.getByLabel('name fixed value').fill('(removed)');
+    await shot(page, 'privacy-policy-edit');
+    await form.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByRole('status').filter({ hasText: 'Policy "Old leads" saved.' }).waitFor();
+    const edited = page.getByRole('listitem', { name: 'Policy Old leads' });
+    await edited.getByText('Fields: name → "(removed)", email → emptied.').waitFor();
+    const [after] = await list();
+    assert.equal(after?.id, stored.id);
+    assert.deepEqual(after?.values, { name: { kind: 'fixed', value: '(removed)' }, email: { kind: 'null' } });
+    assert.deepEqual(after?.rule, stored.rule, 'the rule is kept');
+    assert.deepEqual(after?.schedule, stored.schedule, 'the schedule is kept');
+
+    await edited.getByRole('button', { name: 'Delete policy Old leads' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete the policy "Old leads"?' });
+    await shot(page, 'privacy-policy-delete');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await list()).length, 1, 'cancelled: the policy stays');
+    await edited.getByRole('button', { name: 'Delete policy Old leads' }).click();
+    await dialog.getByRole('button', { name: 'Delete policy' }).click();
+    await page.getByRole('status').filter({ hasText: 'Policy "Old leads" deleted.' }).waitFor();
+    await page.getByText('No privacy policy for leads.').waitFor();
+    assert.equal((await list()).length, 0);
+    assertClean(w);
+  });
 });

@@ -30,6 +30,7 @@ export const PAGES: readonly PageDef[] = [
   { pattern: '/admin/collections', title: 'Collections', nav: 'admin.collections', load: () => import('./pages/admin/Collections.svelte') },
   { pattern: '/admin/collections/:name', title: 'Collection', nav: 'admin.collections', load: () => import('./pages/admin/Collection.svelte') },
   { pattern: '/admin/privacy', title: 'Privacy policies', nav: 'admin.privacy', load: () => import('./pages/admin/Privacy.svelte') },
+  { pattern: '/admin/erasure', title: 'Erasure requests', nav: 'admin.privacy.erasure', load: () => import('./pages/admin/Erasure.svelte') },
   { pattern: '/admin/users', title: 'Users', nav: 'admin.users', load: () => import('./pages/admin/Users.svelte') },
   { pattern: '/admin/users/:id', title: 'User', nav: 'admin.users', load: () => import('./pages/admin/User.svelte') },
   { pattern: '/admin/roles', title: 'Roles', nav: 'admin.roles', load: () => import('./pages/admin/Roles.svelte') },

@@ -18,6 +18,7 @@ export const NAV: readonly NavItem[] = [
   { key: 'data', label: 'Data', href: '/data', group: 'data' },
   { key: 'admin.collections', label: 'Collections', href: '/admin/collections', group: 'data', permission: 'schema.manage' },
   { key: 'admin.privacy', label: 'Privacy policies', href: '/admin/privacy', group: 'data', permission: 'schema.manage' },
+  { key: 'admin.privacy.erasure', label: 'Erasure requests', href: '/admin/erasure', group: 'data', permission: 'security.manage' },
   { key: 'admin.users', label: 'Users', href: '/admin/users', group: 'people', permission: 'users.manage' },
   { key: 'admin.roles', label: 'Roles', href: '/admin/roles', group: 'people', permission: 'roles.manage' },
   { key: 'admin.departments', label: 'Departments', href: '/admin/departments', group: 'people', permission: 'roles.manage' },

@@ -65,6 +65,21 @@ export function labelOf(name: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
+const UNIT_WORDS: Record<string, string[]> = { seconds: ['s', 'sec', 'secs'], milliseconds: ['ms'], minutes: ['min', 'mins'] };
+
+/**
+ * A field's label with its unit in brackets, unless the label already ends with it: "Window (seconds)",
+ * but "Security days", not "Security days (days)".
+ */
+export function labelWithUnit(f: Pick<SettingsField, 'name' | 'unit'>): string {
+  const label = labelOf(f.name);
+  if (!f.unit) return label;
+  const unit = f.unit.toLowerCase();
+  const last = label.split(' ').pop()?.toLowerCase() ?? '';
+  const same = [unit, unit.replace(/s$/, ''), ...(UNIT_WORDS[unit] ?? [])];
+  return same.includes(last) ? label : `${label} (${f.unit})`;
+}
+
 /** "token policy" -> "Token policy"; "API keys" stays. */
 export function titleOf(label: string): string {
   return label.charAt(0).toUpperCase() + label.slice(1);
