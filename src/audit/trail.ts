@@ -88,7 +88,14 @@ export interface AuditEntryOut {
   data?: Record<string, unknown>;
 }
 
-const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+/** Equal as logged: scalars compared directly, lists and objects by their JSON. */
+const sameValue = (a: unknown, b: unknown): boolean => {
+  const x = a ?? null;
+  const y = b ?? null;
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  return JSON.stringify(x) === JSON.stringify(y);
+};
 export const subjectOf = (collection: string, id: string): string => `${collection}:${id}`;
 
 /** A collection's fields as the trail must judge them when showing old entries; null: the collection is gone. */
@@ -126,7 +133,7 @@ export class AuditTrail {
     if (changes.length === 0) return;
     const base = this.base(ctx);
     const rows: LogRow[] = [];
-    const plain: Array<{ subject: string; row: LogRow; values: Record<string, [unknown, unknown]> }> = [];
+    const plain: Array<{ subject: string; row: LogRow; changed: unknown[]; values: Record<string, [unknown, unknown]> }> = [];
     for (const c of changes) {
       const changed: Array<{ field: string; secret?: true }> = [];
       const values: Record<string, [unknown, unknown]> = {};
@@ -151,7 +158,7 @@ export class AuditTrail {
       }
       if (!changeLog) continue;
       const row: LogRow = { ...base, kind: 'change', collection, record_id: c.id, operation: c.operation, data: JSON.stringify({ changed }) };
-      if (Object.keys(values).length > 0) plain.push({ subject: subjectOf(collection, c.id), row, values });
+      if (Object.keys(values).length > 0) plain.push({ subject: subjectOf(collection, c.id), row, changed, values });
       rows.push(row);
     }
     if (plain.length > 0) {
@@ -170,8 +177,7 @@ export class AuditTrail {
       for (const p of plain) {
         const key = keys.get(p.subject);
         if (!key) throw new Error('audit subject key missing');
-        const data = JSON.parse(p.row.data ?? '{}') as Record<string, unknown>;
-        p.row.data = JSON.stringify({ ...data, values: encrypt(key, p.subject, JSON.stringify(p.values)) });
+        p.row.data = JSON.stringify({ changed: p.changed, values: encrypt(key, p.subject, JSON.stringify(p.values)) });
       }
     }
     await append(
