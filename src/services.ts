@@ -298,6 +298,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     async () => (await passwordReset.current()).adminMaySetPasswords,
   );
   users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
+  // Hidden sign-ins (AUDIT-1) hide ordinary users' only: anyone holding a system permission is always recorded.
+  sessions.creator.privileged = async (user) => user.is_admin === 1 || (await access.principal(user, null)).permissions.length > 0;
   return {
     config,
     logger,

@@ -69,7 +69,12 @@ export async function snapshot(trx: Db, def: CollectionDef, ids: string[], lock 
  * before, or nothing for a new one) with the written columns and member lists over it. Defaults are
  * set by the write itself (`columnsOf`), so nothing else changes a column: no read is needed.
  */
-export function written(def: CollectionDef, base: Record<string, unknown>, columns: Record<string, unknown>, members: Map<string, string[]>): Record<string, unknown> {
+export function written(
+  def: CollectionDef,
+  base: Record<string, unknown>,
+  columns: Record<string, unknown>,
+  members: Map<string, string[]>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of def.fields) {
     if (f.type === 'members') out[f.name] = members.has(f.name) ? [...(members.get(f.name) ?? [])].sort() : (base[f.name] ?? []);
@@ -160,27 +165,20 @@ export async function recordAccessOf(rc: RecordsContext, caller: Caller, collect
   if (def && auditOptionsOf(def).accessLog !== 'off') await recordAccess(rc, caller, def, 'list', ids, { total: ids.length });
 }
 
-/** Where a logged filter's values are replaced: the values of secret fields and of relation paths. */
+/** What a logged filter's values are replaced with. */
 export const REDACTED = '[redacted]';
 
 /**
- * A client filter as the access log keeps it: every field name and operator, the values of hidden
- * and sensitive fields (and of paths into other collections, whose fields this definition cannot
- * judge) replaced, so that no secret value reaches the log.
+ * A client filter as the access log keeps it: every field name and operator, and no value at all.
+ * A filter is often the very value looked for (an email, a name); kept in the log, it would be out of
+ * reach of erasure, which destroys the keys of change entries only (D105).
  */
 export function redactFilter(def: CollectionDef, filter: unknown, depth = 0): unknown {
   if (depth > 32) return REDACTED;
   if (Array.isArray(filter)) return filter.map((f) => redactFilter(def, f, depth + 1));
   if (typeof filter !== 'object' || filter === null) return REDACTED;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(filter)) {
-    if (k.startsWith('$')) out[k] = redactFilter(def, v, depth + 1);
-    else {
-      const f = def.fields.find((x) => x.name === k);
-      const keep = !k.includes('.') && (f ? !isSecretField(f) : true);
-      out[k] = keep ? v : hideValues(v);
-    }
-  }
+  for (const [k, v] of Object.entries(filter)) out[k] = k.startsWith('$') ? redactFilter(def, v, depth + 1) : hideValues(v);
   return out;
 }
 

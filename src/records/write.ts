@@ -50,8 +50,7 @@ export async function insertOne(rc: RecordsContext, trx: Db, p: Plan, caller: Ca
   // The new record must lie inside a grant that allows writing these fields.
   if (!p.bypass && (await holding(trx, p, candidates, id)).length === 0)
     throw new AppError('FORBIDDEN', undefined, 'the new record is outside the create grants');
-  if (audited(p.def))
-    await recordChanges(rc, trx, caller, p.def, [{ operation: 'create', id, before: null, after: written(p.def, {}, row, members) }]);
+  if (audited(p.def)) await recordChanges(rc, trx, caller, p.def, [{ operation: 'create', id, before: null, after: written(p.def, {}, row, members) }]);
   return id;
 }
 

@@ -36,6 +36,12 @@ export interface SessionRequest {
  * user proved who they are; it runs every gate first, so no session is ever handed out and taken back.
  */
 export class SessionCreator {
+  /**
+   * Whether a user's sign-ins are always recorded, hidden sign-ins or not: administrators and holders
+   * of any system permission (services.ts sets it from the access model; auth sits below access).
+   */
+  privileged: (user: UsersTable) => Promise<boolean> = async (user) => user.is_admin === 1;
+
   constructor(
     private readonly db: Db,
     private readonly tokens: TokenService,
@@ -76,7 +82,7 @@ export class SessionCreator {
     };
     // AUDIT-1: an ordinary user's successful sign-in may go unrecorded; an administrator's never does,
     // nor does any failure (those are recorded where they happen, whatever this setting says).
-    const recorded = user.is_admin === 1 || !(await this.settings.get(auditLogArea)).hideOrdinarySignIns;
+    const recorded = !(await this.settings.get(auditLogArea)).hideOrdinarySignIns || (await this.privileged(user));
     // The session and its sign-in event commit together: a full disk leaves neither (issue 9).
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('sessions').values(session).execute();

@@ -24,7 +24,7 @@ export type { PendingRenewal, PendingSession, TokenGate } from './verify.js';
  * How a user proves who they are is not this module's business (`../credentials/`).
  */
 export class SessionService {
-  private readonly creator: SessionCreator;
+  readonly creator: SessionCreator;
   private readonly verifier: SessionVerifier;
   private readonly ender: SessionEnder;
   private readonly xsrf: XsrfTokens;
