@@ -10,8 +10,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { DIALECT, bearer, cliEnv, createUser, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
+import { bearer, cliEnv, createUser, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
+import { asDba as dba } from '../helpers/audit.js';
 
 let t: TestApp;
 let admin: string;
@@ -60,31 +61,7 @@ const entries = async (qs: string, token = admin): Promise<Entry[]> => {
 const chainLength = async () => Number((await t.s.db.selectFrom('audit_chain_head').select('seq').executeTakeFirstOrThrow()).seq);
 const rawLog = async () => JSON.stringify(await t.s.db.selectFrom('audit_log').selectAll().execute());
 
-/** Lets a test alter the audit tables as a database administrator could (triggers off). */
-async function asDba(fn: () => Promise<unknown>): Promise<void> {
-  const db = t.s.db;
-  if (DIALECT === 'postgres') {
-    for (const tb of ['audit_log', 'audit_chain', 'security_events']) await sql`alter table ${sql.table(tb)} disable trigger all`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tb of ['audit_log', 'audit_chain', 'security_events']) await sql`alter table ${sql.table(tb)} enable trigger all`.execute(db);
-    }
-  } else {
-    const triggers = (
-      await sql<{
-        name: string;
-        sql: string;
-      }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in ('audit_log', 'audit_chain', 'security_events')`.execute(db)
-    ).rows;
-    for (const tr of triggers) await sql`drop trigger ${sql.id(tr.name)}`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tr of triggers) await sql.raw(tr.sql).execute(db);
-    }
-  }
-}
+const asDba = (fn: () => Promise<unknown>) => dba(t.s.db, fn);
 
 const verify = async () => {
   const r = await req('POST', '/api/admin/audit/verify', {});

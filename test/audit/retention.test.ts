@@ -9,11 +9,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { ConfigError, loadConfig } from '../../src/app-config.js';
 import { AuditRetention, type RetentionPolicy } from '../../src/audit/retention.js';
-import { DIALECT, bearer, cliEnv, createUser, login, makeApp, type TestApp } from '../helpers/app.js';
+import { bearer, cliEnv, createUser, login, makeApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
+import { asDba as dba } from '../helpers/audit.js';
 
 const PASSWORD = 'Plain-user-password-42';
 const DAY = 86_400;
@@ -21,31 +21,7 @@ const DAY = 86_400;
 const req = (t: TestApp, method: string, url: string, token: string, payload?: unknown) =>
   t.app.inject({ method: method as 'GET', url, headers: bearer(token), ...(payload !== undefined ? { payload: payload as object } : {}) });
 
-/** Lets a test alter the audit tables as a database administrator could (triggers off); as in audit-trail.test.ts. */
-async function asDba(t: TestApp, fn: () => Promise<unknown>): Promise<void> {
-  const db = t.s.db;
-  if (DIALECT === 'postgres') {
-    for (const tb of ['audit_log', 'audit_chain', 'security_events']) await sql`alter table ${sql.table(tb)} disable trigger all`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tb of ['audit_log', 'audit_chain', 'security_events']) await sql`alter table ${sql.table(tb)} enable trigger all`.execute(db);
-    }
-  } else {
-    const triggers = (
-      await sql<{
-        name: string;
-        sql: string;
-      }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in ('audit_log', 'audit_chain', 'security_events')`.execute(db)
-    ).rows;
-    for (const tr of triggers) await sql`drop trigger ${sql.id(tr.name)}`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tr of triggers) await sql.raw(tr.sql).execute(db);
-    }
-  }
-}
+const asDba = (t: TestApp, fn: () => Promise<unknown>) => dba(t.s.db, fn);
 
 const verify = async (t: TestApp, token: string) => {
   const r = await req(t, 'POST', '/api/admin/audit/verify', token, {});

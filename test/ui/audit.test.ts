@@ -8,8 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { changeCell, exportHref, filtersOf, transitionOf, verdictOf, viaOf, type AuditEntry } from '../../ui/src/lib/audit.js';
 import { auditOf, changeOf, draftOf, fieldOf, emptyDraft, optionsOf } from '../../ui/src/lib/field-types.js';
-import { bearer, createUser, DIALECT, login } from '../helpers/app.js';
+import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, SCREENS_DIR, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
+import { asDba as dba } from '../helpers/audit.js';
 
 const PW = 'Ledger-lantern-orbit-52';
 
@@ -68,32 +69,7 @@ describe('admin UI: the audit screens against the real server', () => {
     return r;
   };
 
-  /** A DBA's write to the append-only tables: their triggers off for the time of `fn`. */
-  async function asDba(fn: () => Promise<unknown>): Promise<void> {
-    const db = w.t.s.db;
-    const tables = ['audit_log', 'audit_chain', 'security_events'];
-    if (DIALECT === 'postgres') {
-      for (const tb of tables) await sql`alter table ${sql.table(tb)} disable trigger all`.execute(db);
-      try {
-        await fn();
-      } finally {
-        for (const tb of tables) await sql`alter table ${sql.table(tb)} enable trigger all`.execute(db);
-      }
-      return;
-    }
-    const triggers = (
-      await sql<{
-        name: string;
-        sql: string;
-      }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in ('audit_log', 'audit_chain', 'security_events')`.execute(db)
-    ).rows;
-    for (const tr of triggers) await sql`drop trigger ${sql.id(tr.name)}`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tr of triggers) await sql.raw(tr.sql).execute(db);
-    }
-  }
+  const asDba = (fn: () => Promise<unknown>) => dba(w.t.s.db, fn);
 
   before(async () => {
     w = await startUi();

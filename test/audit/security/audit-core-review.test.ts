@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { DIALECT, bearer, createUser, useApp, type TestApp } from '../../helpers/app.js';
+import { bearer, createUser, useApp, type TestApp } from '../../helpers/app.js';
+import { asDba as dba } from '../../helpers/audit.js';
 
 let t: TestApp;
 let admin: string;
@@ -38,33 +39,7 @@ const verify = async () => {
   return r.json() as { ok: boolean; problem: unknown; pruned: number; checked: number; unchained: number };
 };
 
-async function asDba(fn: () => Promise<unknown>): Promise<void> {
-  const db = t.s.db;
-  const tables = ['audit_log', 'audit_chain', 'security_events', 'audit_subject_keys'];
-  if (DIALECT === 'postgres') {
-    for (const tb of tables) await sql`alter table ${sql.table(tb)} disable trigger all`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tb of tables) await sql`alter table ${sql.table(tb)} enable trigger all`.execute(db);
-    }
-  } else {
-    const triggers = (
-      await sql<{
-        name: string;
-        sql: string;
-      }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in ('audit_log', 'audit_chain', 'security_events', 'audit_subject_keys')`.execute(
-        db,
-      )
-    ).rows;
-    for (const tr of triggers) await sql`drop trigger ${sql.id(tr.name)}`.execute(db);
-    try {
-      await fn();
-    } finally {
-      for (const tr of triggers) await sql.raw(tr.sql).execute(db);
-    }
-  }
-}
+const asDba = (fn: () => Promise<unknown>) => dba(t.s.db, fn);
 
 const logRow = (seq: number | null, over: Record<string, unknown>) => ({
   seq,

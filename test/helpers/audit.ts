@@ -1,0 +1,31 @@
+import { sql } from 'kysely';
+import type { Db } from '../../src/db/index.js';
+import { DIALECT } from './app.js';
+
+/** The append-only audit tables a database administrator could still alter with their triggers off. */
+const TABLES = ['audit_log', 'audit_chain', 'security_events', 'audit_subject_keys'];
+
+/**
+ * Runs `fn` as a database administrator could: the audit tables' triggers off for its duration (the
+ * threat the chain and `audit verify` exist for), back on afterwards whatever happens.
+ */
+export async function asDba(db: Db, fn: () => Promise<unknown>): Promise<void> {
+  if (DIALECT === 'postgres') {
+    for (const tb of TABLES) await sql`alter table ${sql.table(tb)} disable trigger all`.execute(db);
+    try {
+      await fn();
+    } finally {
+      for (const tb of TABLES) await sql`alter table ${sql.table(tb)} enable trigger all`.execute(db);
+    }
+    return;
+  }
+  const triggers = (
+    await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in (${sql.join(TABLES)})`.execute(db)
+  ).rows;
+  for (const tr of triggers) await sql`drop trigger ${sql.id(tr.name)}`.execute(db);
+  try {
+    await fn();
+  } finally {
+    for (const tr of triggers) await sql.raw(tr.sql).execute(db);
+  }
+}
