@@ -193,7 +193,7 @@ describe('admin UI: the data browser against the real server', () => {
     await page.getByRole('heading', { name: 'New record in tickets' }).waitFor();
     assert.equal(await page.getByLabel(/cost|secret_note/).count(), 0);
     // The server's refusal next to the field: title is required.
-    await page.getByLabel('state').selectOption('open');
+    await page.locator('#field-state').selectOption('open');
     await page.getByRole('button', { name: 'Create record' }).click();
     await page.locator('.field-error').filter({ hasText: 'title: required' }).waitFor();
     await page.getByLabel('title (required)').fill('ed-new');
