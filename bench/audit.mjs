@@ -458,7 +458,7 @@ async function mainThread() {
       // hash) per audit_log insert; security events (root's record.bypass) append to the chain too, in
       // both collections alike.
       const n = (re) => t.statements.filter((x) => re.test(x.sql)).reduce((k, x) => k + x.count, 0);
-      const only = n(/^select \* from "col_audit_on"/) + n(/audit_subject_keys/) + 4 * n(/^insert into "audit_log"/);
+      const only = n(/^select \* from "col_audit_on"/) + n(/audit_subject_keys/) + 4 * n(/^insert into "?audit_log"?/);
       const perCreate = (x) => Math.round((x / TRACED) * 10) / 10;
       const all = t.statements.reduce((k, x) => k + x.count, 0);
       sqlPerCreate = {

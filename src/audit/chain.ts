@@ -9,7 +9,7 @@
  * chain, and an entry of a rolled-back change never takes a number.
  */
 import { createHash } from 'node:crypto';
-import { PostgresAdapter, sql } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql } from 'kysely';
 import { inTransaction, type Db } from '../db/index.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 
@@ -66,6 +66,60 @@ export const linkHash = (prev: string, seq: number, kind: string, at: number, di
 
 const CHUNK = 200;
 
+const LOG_COLUMNS = [
+  'seq',
+  'at',
+  'kind',
+  'collection',
+  'record_id',
+  'operation',
+  'actor_id',
+  'actor_name',
+  'via',
+  'ip',
+  'user_agent',
+  'request_id',
+  'data',
+] as const;
+const EVENT_COLUMNS = ['seq', 'at', 'type', 'outcome', 'actor_id', 'actor_name', 'subject_id', 'ip', 'user_agent', 'request_id', 'details'] as const;
+const CHAIN_COLUMNS = ['seq', 'kind', 'at', 'digest', 'hash'] as const;
+type Table = 'audit_log' | 'security_events' | 'audit_chain';
+const COLUMNS: Record<Table, readonly string[]> = { audit_log: LOG_COLUMNS, security_events: EVENT_COLUMNS, audit_chain: CHAIN_COLUMNS };
+
+/**
+ * The append's SQL is fixed: the table and column names are constants of this module, only the
+ * number of rows varies. It is written once per shape and run as it is, without a query builder: an
+ * audited write pays for its entries' rows, not for building their statements again (D160).
+ */
+const texts = new Map<string, string>();
+function insertText(pg: boolean, parts: Array<{ table: Table; rows: number }>, head: boolean): string {
+  const key = `${pg ? 'p' : 's'}${parts.map((p) => `${p.table}:${p.rows}`).join(',')}${head ? '+h' : ''}`;
+  let text = texts.get(key);
+  if (text) return text;
+  let n = 0;
+  const ph = () => (pg ? `$${++n}` : '?');
+  const inserts = parts.map(({ table, rows }) => {
+    const cols = COLUMNS[table];
+    const values = Array.from({ length: rows }, () => `(${cols.map(ph).join(', ')})`).join(', ');
+    return `insert into ${table} (${cols.join(', ')}) values ${values}`;
+  });
+  const update = head ? `update audit_chain_head set seq = ${ph()}, hash = ${ph()} where id = 1` : '';
+  // PostgreSQL: the inserts and the head's update in one statement (one round trip); SQLite runs them one by one.
+  text = pg && head ? `with ${inserts.map((q, i) => `w${i} as (${q})`).join(', ')} ${update}` : inserts[0]!;
+  if (texts.size > 200) texts.clear();
+  texts.set(key, text);
+  return text;
+}
+
+const paramsOf = (table: Table, rows: Array<Record<string, unknown>>): unknown[] => {
+  const cols = COLUMNS[table];
+  const out: unknown[] = [];
+  for (const r of rows) for (const c of cols) out.push(r[c] ?? null);
+  return out;
+};
+
+const run = (db: Db, text: string, params: unknown[]) => db.executeQuery(CompiledQuery.raw(text, params));
+
 /**
  * The head as the transaction holding its lock last saw it: later appends in that transaction need
  * not read it again (one statement less per append).
@@ -81,7 +135,9 @@ const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
  */
 export async function lockChain(trx: Db): Promise<void> {
   if (trx.getExecutor().adapter instanceof PostgresAdapter) return;
-  const head = (await sql<{ seq: number | string; hash: string }>`update audit_chain_head set seq = seq where id = 1 returning seq, hash`.execute(trx)).rows[0];
+  const head = (await run(trx, 'update audit_chain_head set seq = seq where id = 1 returning seq, hash', [])).rows[0] as
+    | { seq: number | string; hash: string }
+    | undefined;
   if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
 }
 
@@ -89,20 +145,25 @@ export async function lockChain(trx: Db): Promise<void> {
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
   await inTransaction(db, async (trx) => {
+    const pg = trx.getExecutor().adapter instanceof PostgresAdapter;
     const held = heldHeads.get(trx);
     const head = held
       ? { seq: held.seq + entries.length, hash: held.hash }
-      : (
-          await sql<{ seq: number | string; hash: string }>`update audit_chain_head set seq = seq + ${entries.length} where id = 1 returning seq, hash`.execute(
+      : ((
+          await run(
             trx,
+            pg
+              ? 'update audit_chain_head set seq = seq + $1 where id = 1 returning seq, hash'
+              : 'update audit_chain_head set seq = seq + ? where id = 1 returning seq, hash',
+            [entries.length],
           )
-        ).rows[0];
+        ).rows[0] as { seq: number | string; hash: string } | undefined);
     if (!head) throw new Error('audit chain head missing');
     let seq = Number(head.seq) - entries.length;
     let prev = head.hash;
-    const spine: Array<{ seq: number; kind: string; at: number; digest: string; hash: string }> = [];
-    const events: Array<SecurityRow & { seq: number }> = [];
-    const logs: Array<LogRow & { seq: number }> = [];
+    const spine: Array<Record<string, unknown>> = [];
+    const events: Array<Record<string, unknown>> = [];
+    const logs: Array<Record<string, unknown>> = [];
     for (const e of entries) {
       seq++;
       const digest = digestOf(e.table === 'security_events' ? securityCanon(seq, e.row) : logCanon(seq, e.row));
@@ -112,22 +173,26 @@ export async function append(db: Db, entries: Pending[]): Promise<void> {
       if (e.table === 'security_events') events.push({ ...e.row, seq });
       else logs.push({ ...e.row, seq });
     }
-    for (let i = 0; i < events.length; i += CHUNK)
-      await trx
-        .insertInto('security_events')
-        .values(events.slice(i, i + CHUNK))
-        .execute();
-    for (let i = 0; i < logs.length; i += CHUNK)
-      await trx
-        .insertInto('audit_log')
-        .values(logs.slice(i, i + CHUNK))
-        .execute();
-    for (let i = 0; i < spine.length; i += CHUNK)
-      await trx
-        .insertInto('audit_chain')
-        .values(spine.slice(i, i + CHUNK))
-        .execute();
-    await trx.updateTable('audit_chain_head').set({ seq, hash: prev }).where('id', '=', 1).execute();
+    const parts: Array<{ table: Table; rows: Array<Record<string, unknown>> }> = [];
+    for (let i = 0; i < events.length; i += CHUNK) parts.push({ table: 'security_events', rows: events.slice(i, i + CHUNK) });
+    for (let i = 0; i < logs.length; i += CHUNK) parts.push({ table: 'audit_log', rows: logs.slice(i, i + CHUNK) });
+    for (let i = 0; i < spine.length; i += CHUNK) parts.push({ table: 'audit_chain', rows: spine.slice(i, i + CHUNK) });
+    const headParams = [seq, prev];
+    if (pg && parts.length <= 3) {
+      const text = insertText(
+        true,
+        parts.map((p) => ({ table: p.table, rows: p.rows.length })),
+        true,
+      );
+      await run(trx, text, [...parts.flatMap((p) => paramsOf(p.table, p.rows)), ...headParams]);
+    } else {
+      for (const p of parts) await run(trx, insertText(pg, [{ table: p.table, rows: p.rows.length }], false), paramsOf(p.table, p.rows));
+      await run(
+        trx,
+        pg ? 'update audit_chain_head set seq = $1, hash = $2 where id = 1' : 'update audit_chain_head set seq = ?, hash = ? where id = 1',
+        headParams,
+      );
+    }
     heldHeads.set(trx, { seq, hash: prev });
   });
 }

@@ -5,8 +5,9 @@
  * record's history destroys its key and leaves every entry, and so the chain, as it was (D100).
  * Values of hidden and sensitive fields never reach an entry: it names the field only.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Db } from '../db/index.js';
+import { secureRandom } from '../util/random.js';
 import type { AuditLogTable } from '../db/types.js';
 import { append, type LogRow } from './chain.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
@@ -301,7 +302,7 @@ export class AuditTrail {
     const out = new Map<string, Buffer>();
     const at = this.now();
     const rows = subjects.map((subject) => {
-      const key = randomBytes(32);
+      const key = secureRandom(32);
       out.set(subject, key);
       return { subject, sealed: this.sealer.seal(key.toString('base64'), `audit-subject:${subject}`), created_at: at };
     });
@@ -349,7 +350,7 @@ export class AuditTrail {
         .values(
           missing
             .slice(i, i + 200)
-            .map((subject) => ({ subject, sealed: this.sealer.seal(randomBytes(32).toString('base64'), `audit-subject:${subject}`), created_at: at })),
+            .map((subject) => ({ subject, sealed: this.sealer.seal(secureRandom(32).toString('base64'), `audit-subject:${subject}`), created_at: at })),
         )
         .onConflict((oc) => oc.column('subject').doNothing())
         .execute();
@@ -395,7 +396,7 @@ export interface StatusTransition {
 }
 
 function encrypt(key: Buffer, subject: string, plain: string): string {
-  const iv = randomBytes(12);
+  const iv = secureRandom(12);
   const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   c.setAAD(Buffer.from(subject));
   const body = Buffer.concat([c.update(plain, 'utf8'), c.final()]);

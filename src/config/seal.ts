@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { secureRandom } from '../util/random.js';
 
 /**
  * Encrypts write-only settings (secrets an administrator enters, such as the reCAPTCHA secret key)
@@ -17,7 +18,7 @@ export function createSealer(appKey: string): Sealer {
   const key = Buffer.from(hkdfSync('sha256', appKey, 'settings', 'palisade/settings-seal/v1', 32));
   return {
     seal(plain, field) {
-      const iv = randomBytes(12);
+      const iv = secureRandom(12);
       const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
       c.setAAD(Buffer.from(field));
       const body = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
