@@ -13,6 +13,7 @@ import { mfaArea } from './auth/mfa/settings.js';
 import { mfaIpArea } from './auth/mfa/trusted-ip-settings.js';
 import { auditLogArea } from './audit-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
+import { httpsEnv, type HttpsConfig } from './edge/https-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
 import { auditEnv, type AuditConfig } from './audit-env.js';
 import { passkeyEnv, type PasskeyConfig } from './auth/passkeys/env.js';
@@ -45,7 +46,8 @@ export const SETTINGS_AREAS = [
 /** The whole configuration: config's own part, the env-seeded value of every area, client IP resolution, mail, passkeys' relying party, the SMS channel. */
 export type AppConfig = Config &
   AreaValues<typeof SETTINGS_AREAS> &
-  ClientIpConfig & {
+  ClientIpConfig &
+  HttpsConfig & {
     readonly mail: MailConfig;
     readonly passkeys: PasskeyConfig | null;
     readonly sms: SmsConfig | null;
@@ -73,7 +75,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv],
+    sections: [clientIpEnv, httpsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

@@ -24,7 +24,7 @@ export function announceRootPassword(username: string, password: string, dataDir
 }
 
 /** The last line of the start output: where to open Palisade. */
-export function announceListening(host: string, port: number): void {
+export function announceListening(host: string, port: number, tls = false): void {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  process.stderr.write(`palisade: ready; open http://${shown}:${port}/ in a browser\n`);
+  process.stderr.write(`palisade: ready; open ${tls ? 'https' : 'http'}://${shown}:${port}/ in a browser\n`);
 }

@@ -116,8 +116,11 @@ async function start(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  // logrotate moves the file, then sends SIGHUP: the log is reopened under its name.
-  if (s.config.logging.destination.kind === 'file') process.on('SIGHUP', () => s.logDestination.reopen());
+  // SIGHUP: logrotate moved the file (the log is reopened under its name); a renewed TLS certificate is read again.
+  process.on('SIGHUP', () => {
+    if (s.config.logging.destination.kind === 'file') s.logDestination.reopen();
+    app.reloadTls?.();
+  });
   await app.listen({ host: s.config.host, port: s.config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : s.config.port;
@@ -134,7 +137,7 @@ async function start(): Promise<void> {
     },
     'palisade started',
   );
-  announceListening(s.config.host, port);
+  announceListening(s.config.host, port, s.config.tls !== null);
 }
 
 export async function main(argv: string[]): Promise<number> {

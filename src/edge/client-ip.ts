@@ -81,3 +81,20 @@ export function isDirectLoopback(socketAddress: string | undefined, trustedProxi
   const peer = parseIp(socketAddress ?? '');
   return peer !== null && peer.range() === 'loopback' && !inAny(peer, trustedProxies);
 }
+
+/**
+ * Whether the client reached us over HTTPS (EDGE-5): a TLS socket, or a trusted proxy's word for it.
+ * The proxy's header counts only when the socket peer is a trusted proxy, and only its last value (the
+ * one the proxy in front of us wrote; a client's own value sits before it): `X-Forwarded-Proto`, or
+ * `proto=` of the last element of `Forwarded` when that is the configured header.
+ */
+export function viaHttps(encrypted: boolean, socketAddress: string | undefined, headers: IncomingHttpHeaders, o: ClientIpOptions): boolean {
+  if (encrypted) return true;
+  const peer = parseIp(socketAddress ?? '');
+  if (!peer || o.trustedProxies.length === 0 || !inAny(peer, o.trustedProxies)) return false;
+  const raw = o.header === 'forwarded' ? headers.forwarded : headers['x-forwarded-proto'];
+  if (raw === undefined) return false;
+  const last = (Array.isArray(raw) ? raw.join(',') : raw).split(',').pop() ?? '';
+  const proto = o.header === 'forwarded' ? (/(?:^|;)\s*proto=("?)([a-z]+)\1\s*(?:;|$)/i.exec(last.trim())?.[2] ?? '') : last.trim();
+  return proto.toLowerCase() === 'https';
+}

@@ -35,6 +35,7 @@ import { mfaSmsRoutes } from './routes/mfa-sms.js';
 import { adminTrustedAddressRoutes, trustedAddressRoutes } from './routes/mfa-trusted.js';
 import { passkeyRoutes, passkeySecondStepRoutes } from './routes/passkeys.js';
 import { findUiDir, uiRoutes } from './routes/ui.js';
+import { httpsOptions, watchTls } from './tls.js';
 
 /** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
 function makeValidators() {
@@ -52,7 +53,10 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     {},
     { serializers: { req: serializeRequest as never, res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }) } },
   );
+  // Built-in TLS (EDGE-5): TLS 1.2 at least, AEAD suites with forward secrecy; the files are watched.
+  const https = s.config.tls ? { https: httpsOptions(s.config.tls) } : {};
   const app = Fastify({
+    ...https,
     loggerInstance,
     // One line per request, with the route pattern and the query's names only (request-log.ts).
     logController: new RequestLogController(),
@@ -128,7 +132,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
       throw new TypeError(`route ${String(route.method)} ${route.url} is under /api/admin but declares neither config.permission nor auth: 'admin'`);
     }
   });
-  securityHeaders(app);
+  if (s.config.tls) watchTls(app, s.config.tls, loggerInstance);
+  securityHeaders(app, s.config.hsts);
   registerEdge(app, s);
   registerAuthPipeline(app, s);
 

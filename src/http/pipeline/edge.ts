@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
-import { resolveClientIp } from '../../edge/client-ip.js';
+import { resolveClientIp, viaHttps } from '../../edge/client-ip.js';
 import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
 import { AppError } from '../../errors.js';
 import { pathOf } from '../request-log.js';
@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The client address resolved from the socket and trusted proxies only (EDGE-1). */
     clientIp: string;
+    /** The client reached us over HTTPS: a TLS socket, or a trusted proxy says so (EDGE-5). */
+    viaHttps: boolean;
     /** The rate budgets read for this request, reused by the per-user budget. */
     rateLimits: RateLimits | null;
   }
@@ -72,9 +74,22 @@ class RejectionSampler {
 export function registerEdge(app: FastifyInstance, s: Services): void {
   const sampler = new RejectionSampler();
   app.decorateRequest('clientIp', '');
+  app.decorateRequest('viaHttps', false);
   app.decorateRequest('rateLimits', null);
+  const proxies = { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader };
   app.addHook('onRequest', async (req, reply) => {
-    req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader });
+    req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, proxies);
+    req.viaHttps = viaHttps('encrypted' in req.socket && req.socket.encrypted === true, req.socket.remoteAddress, req.headers, proxies);
+    // Forced HTTPS: a plain-HTTP request goes to the same path and query on PUBLIC_URL's origin, before
+    // anything else reads it; 308 keeps an unsafe method and its body. Health probes stay on HTTP.
+    if (s.config.forceHttpsTo !== null && !req.viaHttps && !req.routeOptions.config.edgeExempt) {
+      const safe = req.method === 'GET' || req.method === 'HEAD';
+      return reply
+        .code(safe ? 301 : 308)
+        .header('location', `${s.config.forceHttpsTo}${pathAndQuery(req.url)}`)
+        .header('connection', 'close')
+        .send();
+    }
     if (!req.routeOptions.config.edgeExempt) {
       const refusal = await s.ipRules.check(req.clientIp, isAdminRoute(req));
       if (refusal) {
@@ -98,6 +113,20 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
     req.rateLimits = await s.rateLimiter.limits();
     setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes, req.rateLimits));
   });
+}
+
+/**
+ * The path and query of a request target, whatever its form: an absolute-form target
+ * (`GET http://other.example/x`) keeps only its path and query, so a redirect never leaves PUBLIC_URL's origin.
+ */
+export function pathAndQuery(target: string): string {
+  if (target.startsWith('/')) return target;
+  try {
+    const u = new URL(target);
+    return `${u.pathname}${u.search}`;
+  } catch {
+    return '/';
+  }
 }
 
 /** Bytes an upload is charged: its declared length, capped at the body limit; unknown (chunked) counts as the limit. */

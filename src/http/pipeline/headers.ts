@@ -44,12 +44,16 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
 });
 
-/** Sets the security headers on every response. API answers are never cached. */
-export function securityHeaders(app: FastifyInstance): void {
+/**
+ * Sets the security headers on every response. API answers are never cached. `hsts`: the
+ * Strict-Transport-Security value, sent on answers over HTTPS only (RFC 6797 ignores it over HTTP).
+ */
+export function securityHeaders(app: FastifyInstance, hsts: string | null): void {
   app.addHook('onSend', async (req, reply, payload) => {
     // A 304 too: the browser takes the revalidation's headers for the cached page, policy included.
     const pageAnswer = reply.statusCode < 300 || reply.statusCode === 304;
     reply.headers(req.routeOptions.config?.page === true && pageAnswer ? PAGE_HEADERS : SECURITY_HEADERS);
+    if (hsts !== null && req.viaHttps) reply.header('strict-transport-security', hsts);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
   });

@@ -1,0 +1,260 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import https from 'node:https';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { makeApp, type TestApp } from '../helpers/app.js';
+import { listen, rawRequest } from '../helpers/raw-http.js';
+import { loadConfig, ConfigError, type Env } from '../../src/app-config.js';
+
+const PUBLIC = 'https://palisade.example.test';
+const dir = mkdtempSync(path.join(tmpdir(), 'palisade-tls-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A self-signed RSA certificate for localhost and 127.0.0.1, made by openssl. */
+function makeCert(name: string): { cert: string; key: string; pem: string; fingerprint: string } {
+  const cert = path.join(dir, `${name}.crt`);
+  const key = path.join(dir, `${name}.key`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const pem = readFileSync(cert, 'utf8');
+  return { cert, key, pem, fingerprint: new X509Certificate(pem).fingerprint256 };
+}
+
+const problemsOf = (env: Env): string[] => {
+  try {
+    loadConfig({ DATA_DIR: dir, APP_KEY: 'Zq3vN8xT1pLw6RkA0sYc2HdE9uJmB4gF7oXiW5nQ_e', ...env }, { generateKey: false });
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+};
+
+async function withApp(env: Env, fn: (t: TestApp) => Promise<void>): Promise<void> {
+  const t = await makeApp({ env });
+  try {
+    await fn(t);
+  } finally {
+    await t.close();
+  }
+}
+
+// Behind a proxy that terminates TLS (10.0.0.0/8): a request from anywhere else, or from the proxy without its
+// word for HTTPS, is plain HTTP. FORCE_HTTPS is on by default once PUBLIC_URL is https:// and HTTPS can be told.
+const BEHIND_PROXY = { PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8' };
+
+test('forced HTTPS: a plain-HTTP request is redirected to PUBLIC_URL with its path and query; unsafe methods get 308; probes stay', async () => {
+  await withApp(BEHIND_PROXY, async (t) => {
+    const get = await t.app.inject({ method: 'GET', url: '/api/auth/me?a=1&b=two%20words&b=3' });
+    assert.equal(get.statusCode, 301);
+    assert.equal(get.headers.location, `${PUBLIC}/api/auth/me?a=1&b=two%20words&b=3`);
+    assert.equal(get.body, '');
+    assert.equal(get.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP');
+    const post = await t.app.inject({ method: 'POST', url: '/api/auth/login?next=%2Fadmin', payload: { username: 'root', password: 'x' } });
+    assert.equal(post.statusCode, 308);
+    assert.equal(post.headers.location, `${PUBLIC}/api/auth/login?next=%2Fadmin`);
+    for (const m of ['PUT', 'PATCH', 'DELETE'] as const) assert.equal((await t.app.inject({ method: m, url: '/api/collections/x/records/1' })).statusCode, 308);
+    const page = await t.app.inject({ method: 'GET', url: '/admin/users?tab=2' });
+    assert.equal(page.statusCode, 301);
+    assert.equal(page.headers.location, `${PUBLIC}/admin/users?tab=2`);
+    // Health probes answer over plain HTTP (a load balancer's check).
+    assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    assert.equal((await t.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+  });
+});
+
+test('forced HTTPS: an absolute-form or odd request target cannot move the redirect off PUBLIC_URL', async () => {
+  await withApp(BEHIND_PROXY, async (t) => {
+    const port = await listen(t.app);
+    const abs = await rawRequest(port, 'GET', 'http://evil.example/steal?x=1', { host: 'evil.example' });
+    assert.equal(abs.status, 301);
+    assert.equal(abs.headers.location, `${PUBLIC}/steal?x=1`);
+    const slashes = await rawRequest(port, 'GET', '//evil.example/x', { host: 'evil.example' });
+    assert.equal(slashes.status, 301);
+    assert.ok(slashes.headers.location!.startsWith(`${PUBLIC}/`), slashes.headers.location);
+    assert.equal(new URL(slashes.headers.location!).origin, PUBLIC);
+    const hostOnly = await rawRequest(port, 'GET', '/api/auth/me', { host: 'evil.example', 'x-forwarded-host': 'evil.example' });
+    assert.equal(new URL(hostOnly.headers.location!).origin, PUBLIC);
+  });
+});
+
+test('HTTPS through a proxy: believed from a trusted proxy only, and only its own (last) value', async () => {
+  await withApp(BEHIND_PROXY, async (t) => {
+    const proxied = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'https' } });
+    assert.equal(proxied.statusCode, 401, 'served, not redirected');
+    assert.equal(proxied.headers['strict-transport-security'], 'max-age=31536000');
+    // A client that is not a trusted proxy cannot claim HTTPS.
+    const spoof = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } });
+    assert.equal(spoof.statusCode, 301);
+    assert.equal(spoof.headers['strict-transport-security'], undefined);
+    // The client's own value comes first; the proxy's (http) is the last and counts.
+    const chained = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'https, http' } });
+    assert.equal(chained.statusCode, 301);
+    const plain = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3' });
+    assert.equal(plain.statusCode, 301);
+  });
+  // With CLIENT_IP_HEADER=forwarded, the proto of Forwarded's last element.
+  await withApp({ PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8', CLIENT_IP_HEADER: 'forwarded' }, async (t) => {
+    const ok = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { forwarded: 'for=198.51.100.7;proto=https' } });
+    assert.equal(ok.statusCode, 401);
+    const spoofed = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/me',
+      remoteAddress: '10.1.2.3',
+      headers: { forwarded: 'for=1.2.3.4;proto=https, for=198.51.100.7;proto=http', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(spoofed.statusCode, 301);
+  });
+});
+
+test('HSTS options, FORCE_HTTPS=false, and no redirect without an https PUBLIC_URL', async () => {
+  await withApp(
+    { PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8', HSTS_MAX_AGE: '730d', HSTS_INCLUDE_SUBDOMAINS: 'true', HSTS_PRELOAD: 'true' },
+    async (t) => {
+      const r = await t.app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-proto': 'https' } });
+      assert.equal(r.headers['strict-transport-security'], 'max-age=63072000; includeSubDomains; preload');
+    },
+  );
+  await withApp({ ...BEHIND_PROXY, FORCE_HTTPS: 'false' }, async (t) => {
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me' })).statusCode, 401);
+  });
+  // PUBLIC_URL https:// alone (no proxy named, no TLS): nothing can be seen as HTTPS, so nothing is forced.
+  await withApp({ PUBLIC_URL: PUBLIC }, async (t) => {
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me' })).statusCode, 401);
+  });
+  await withApp({}, async (t) => {
+    const r = await t.app.inject({ method: 'GET', url: '/api/auth/me' });
+    assert.equal(r.statusCode, 401, 'the local default serves plain HTTP');
+    assert.equal(r.headers['strict-transport-security'], undefined);
+  });
+});
+
+test('HTTPS configuration is checked at boot', () => {
+  const a = makeCert('cfg-a');
+  const b = makeCert('cfg-b');
+  assert.deepEqual(problemsOf({ TLS_CERT_FILE: a.cert, TLS_KEY_FILE: a.key, PUBLIC_URL: PUBLIC }), []);
+  assert.match(problemsOf({ TLS_CERT_FILE: a.cert }).join('\n'), /TLS_CERT_FILE and TLS_KEY_FILE are set together/);
+  assert.match(problemsOf({ TLS_CERT_FILE: a.cert, TLS_KEY_FILE: path.join(dir, 'missing.key') }).join('\n'), /TLS_KEY_FILE: cannot read/);
+  const mismatch = problemsOf({ TLS_CERT_FILE: a.cert, TLS_KEY_FILE: b.key }).join('\n');
+  assert.match(mismatch, /do not make a TLS context/);
+  assert.ok(!mismatch.includes('PRIVATE KEY'), 'the key is never quoted');
+  assert.match(problemsOf({ TLS_CERT_FILE: a.key, TLS_KEY_FILE: a.key }).join('\n'), /do not make a TLS context/);
+  assert.match(problemsOf({ FORCE_HTTPS: 'true' }).join('\n'), /FORCE_HTTPS needs PUBLIC_URL to be an https:\/\/ URL/);
+  assert.match(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: PUBLIC }).join('\n'), /FORCE_HTTPS needs TLS_CERT_FILE and TLS_KEY_FILE, or TRUSTED_PROXIES/);
+  assert.deepEqual(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.1' }), []);
+  assert.match(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: 'http://palisade.example.test' }).join('\n'), /FORCE_HTTPS needs PUBLIC_URL/);
+  assert.match(problemsOf({ PUBLIC_URL: PUBLIC, HSTS_PRELOAD: 'true' }).join('\n'), /HSTS_PRELOAD needs HSTS_INCLUDE_SUBDOMAINS=true/);
+  assert.match(problemsOf({ PUBLIC_URL: PUBLIC, HSTS_PRELOAD: 'true', HSTS_INCLUDE_SUBDOMAINS: 'true', HSTS_MAX_AGE: '30d' }).join('\n'), /at least one year/);
+  assert.match(problemsOf({ HSTS_MAX_AGE: 'forever' }).join('\n'), /HSTS_MAX_AGE must be a duration/);
+});
+
+/** One HTTPS GET; the certificate the server presented and the TLS socket used. */
+function get(
+  port: number,
+  ca: string[],
+  agent: https.Agent | false,
+  url = '/healthz',
+): Promise<{ status: number; headers: Record<string, unknown>; fingerprint: string; socket: tls.TLSSocket }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: url, ca, servername: 'localhost', agent }, (res) => {
+      const socket = res.socket as tls.TLSSocket;
+      const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, fingerprint, socket }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+/** Whether a TLS handshake with these client options succeeds. */
+function handshake(port: number, ca: string[], o: tls.ConnectionOptions): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ...o }, () => {
+      s.end();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+    s.setTimeout(10_000, () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+test('built-in TLS: TLS 1.2 at least with AEAD suites, HSTS on its answers; the certificate is reloaded when its files change, open connections kept', async () => {
+  const a = makeCert('tls-a');
+  const b = makeCert('tls-b');
+  const live = { cert: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
+  writeFileSync(live.cert, readFileSync(a.cert));
+  writeFileSync(live.key, readFileSync(a.key));
+  await withApp({ TLS_CERT_FILE: live.cert, TLS_KEY_FILE: live.key, PUBLIC_URL: 'https://localhost' }, async (t) => {
+    const port = await listen(t.app);
+    const ca = [a.pem, b.pem];
+    const first = await get(port, ca, false);
+    assert.equal(first.status, 200);
+    assert.equal(first.fingerprint, a.fingerprint);
+    assert.equal(first.headers['strict-transport-security'], 'max-age=31536000');
+    // Old protocols and CBC suites are refused; a modern TLS 1.2 client gets through.
+    assert.equal(await handshake(port, ca, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }), false);
+    assert.equal(await handshake(port, ca, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA' }), false);
+    assert.equal(await handshake(port, ca, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }), true);
+    assert.equal(await handshake(port, ca, { minVersion: 'TLSv1.3' }), true);
+
+    // A keep-alive connection opened before the renewal.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const before = await get(port, ca, agent);
+    assert.equal(before.fingerprint, a.fingerprint);
+    // Renewal: both files replaced by rename, as certbot and friends do.
+    writeFileSync(`${live.cert}.new`, readFileSync(b.cert));
+    writeFileSync(`${live.key}.new`, readFileSync(b.key));
+    renameSync(`${live.key}.new`, live.key);
+    renameSync(`${live.cert}.new`, live.cert);
+    let now = '';
+    for (let i = 0; i < 100 && now !== b.fingerprint; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      now = (await get(port, ca, false)).fingerprint;
+    }
+    assert.equal(now, b.fingerprint, 'new connections get the renewed certificate');
+    const kept = await get(port, ca, agent);
+    assert.equal(kept.socket, before.socket, 'the open connection was not dropped');
+    assert.equal(kept.status, 200);
+    agent.destroy();
+    assert.ok(t.logs.some((l) => l.includes('"event":"tls.reloaded"')));
+
+    // A broken renewal (key of another certificate) is refused and the current pair stays.
+    writeFileSync(live.key, readFileSync(a.key));
+    for (let i = 0; i < 60 && !t.logs.some((l) => l.includes('"event":"tls.reload_failed"')); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(t.logs.some((l) => l.includes('"event":"tls.reload_failed"')));
+    assert.ok(!t.logs.some((l) => l.includes('PRIVATE KEY')), 'no key material in the log');
+    assert.equal((await get(port, ca, false)).fingerprint, b.fingerprint);
+    // SIGHUP's path: an explicit reload reads the files again (still the broken pair: refused).
+    assert.equal(t.app.reloadTls?.(), false);
+    writeFileSync(live.key, readFileSync(b.key));
+    assert.equal(t.app.reloadTls?.(), true);
+  });
+});
