@@ -13,6 +13,7 @@ import { mfaArea } from './auth/mfa/settings.js';
 import { mfaIpArea } from './auth/mfa/trusted-ip-settings.js';
 import { auditLogArea } from './audit-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
+import { corsEnv, type CorsConfig } from './edge/cors-env.js';
 import { httpsEnv, type HttpsConfig } from './edge/https-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
 import { auditEnv, type AuditConfig } from './audit-env.js';
@@ -53,6 +54,7 @@ export type AppConfig = Config &
     readonly sms: SmsConfig | null;
     readonly logging: LoggingConfig;
     readonly audit: AuditConfig;
+    readonly cors: CorsConfig;
   };
 
 /** The root user's email follows the one address rule of the API. */
@@ -75,7 +77,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv],
+    sections: [clientIpEnv, httpsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

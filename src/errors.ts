@@ -76,6 +76,7 @@ export const ERRORS = Object.freeze({
   PRIVACY_POLICY_BUSY: { status: 409, message: 'The privacy policy is running already; retry when it has finished.' },
   ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
   IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
+  CORS_ORIGIN_REFUSED: { status: 403, message: 'Cross-origin requests from this origin are not allowed.' },
   SELF_LOCKOUT: { status: 409, message: 'This rule would lock out the administrator making the change.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
   BOT_CHECK_REQUIRED: { status: 403, message: 'This request needs a bot check.' },

@@ -12,6 +12,7 @@ import { dbErrorOf } from '../db/errors.js';
 import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
+import { registerCors } from './pipeline/cors.js';
 import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
 import { RequestLogController, serializeRequest, stackFrames } from './request-log.js';
 import { errorSummary } from '../background.js';
@@ -136,6 +137,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   securityHeaders(app, s.config.hsts);
   registerEdge(app, s);
   registerAuthPipeline(app, s);
+  registerCors(app, s);
 
   await app.register(healthRoutes(s));
   await app.register(authRoutes(s), { prefix: '/api/auth' });
