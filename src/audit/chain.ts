@@ -9,7 +9,7 @@
  * chain, and an entry of a rolled-back change never takes a number.
  */
 import { createHash } from 'node:crypto';
-import { CompiledQuery, PostgresAdapter, sql } from 'kysely';
+import { CompiledQuery, PostgresAdapter } from 'kysely';
 import { inTransaction, type Db } from '../db/index.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 
