@@ -60,19 +60,6 @@ export function resolveClientIp(socketAddress: string | undefined, headers: Inco
 }
 
 /**
- * Whether a request reached us over HTTPS: a TLS socket, or a trusted proxy's `X-Forwarded-Proto: https`
- * (the last value, the one that proxy wrote). From any other peer the header is the client's word.
- */
-export function isHttps(encrypted: boolean, socketAddress: string | undefined, headers: IncomingHttpHeaders, trustedProxies: readonly Cidr[]): boolean {
-  if (encrypted) return true;
-  const peer = parseIp(socketAddress ?? '');
-  if (!peer || trustedProxies.length === 0 || !inAny(peer, trustedProxies)) return false;
-  const raw = headers['x-forwarded-proto'];
-  const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-  return value.split(',').pop()?.trim().toLowerCase() === 'https';
-}
-
-/**
  * Whether the client is on this machine with nothing in between: the socket peer is loopback (127.0.0.0/8
  * or ::1, also IPv4-mapped) and is not a trusted proxy (a reverse proxy on the same host forwards
  * requests from anywhere).
@@ -83,18 +70,24 @@ export function isDirectLoopback(socketAddress: string | undefined, trustedProxi
 }
 
 /**
- * Whether the client reached us over HTTPS (EDGE-5): a TLS socket, or a trusted proxy's word for it.
- * The proxy's header counts only when the socket peer is a trusted proxy, and only its last value (the
- * one the proxy in front of us wrote; a client's own value sits before it): `X-Forwarded-Proto`, or
- * `proto=` of the last element of `Forwarded` when that is the configured header.
+ * The scheme the client used (EDGE-5): `https` on a TLS socket; from a trusted proxy, what its last
+ * value says (the one the proxy in front of us wrote; a client's own value sits before it) in
+ * `X-Forwarded-Proto`, or `proto=` of the last element of `Forwarded` when that is the configured header;
+ * `unknown` when a trusted proxy says nothing (never redirected: that would loop behind a proxy that
+ * does not send it); `http` for a plain socket from anyone else.
  */
-export function viaHttps(encrypted: boolean, socketAddress: string | undefined, headers: IncomingHttpHeaders, o: ClientIpOptions): boolean {
-  if (encrypted) return true;
+export function requestScheme(
+  encrypted: boolean,
+  socketAddress: string | undefined,
+  headers: IncomingHttpHeaders,
+  o: ClientIpOptions,
+): 'https' | 'http' | 'unknown' {
+  if (encrypted) return 'https';
   const peer = parseIp(socketAddress ?? '');
-  if (!peer || o.trustedProxies.length === 0 || !inAny(peer, o.trustedProxies)) return false;
+  if (!peer || o.trustedProxies.length === 0 || !inAny(peer, o.trustedProxies)) return 'http';
   const raw = o.header === 'forwarded' ? headers.forwarded : headers['x-forwarded-proto'];
-  if (raw === undefined) return false;
+  if (raw === undefined) return 'unknown';
   const last = (Array.isArray(raw) ? raw.join(',') : raw).split(',').pop() ?? '';
-  const proto = o.header === 'forwarded' ? (/(?:^|;)\s*proto=("?)([a-z]+)\1\s*(?:;|$)/i.exec(last.trim())?.[2] ?? '') : last.trim();
-  return proto.toLowerCase() === 'https';
+  const proto = (o.header === 'forwarded' ? (/(?:^|;)\s*proto=("?)([a-z]+)\1\s*(?:;|$)/i.exec(last.trim())?.[2] ?? '') : last.trim()).toLowerCase();
+  return proto === 'https' ? 'https' : proto === 'http' ? 'http' : 'unknown';
 }

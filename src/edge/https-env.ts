@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { boolVar, durationVar, type Env } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
@@ -16,8 +17,12 @@ export interface HttpsConfig {
    * they come. Health probes are never redirected.
    */
   readonly forceHttpsTo: string | null;
-  /** The Strict-Transport-Security value sent on HTTPS answers, or null (HSTS_MAX_AGE=0). */
-  readonly hsts: string | null;
+  /**
+   * The Strict-Transport-Security value sent on HTTPS answers to requests for PUBLIC_URL's host, or null
+   * when PUBLIC_URL is not https:// or names an IP address or localhost (HSTS there would pin every
+   * port of that host in the browser).
+   */
+  readonly hsts: { readonly value: string; readonly host: string } | null;
 }
 
 /** TLS protocol floor and the cipher suites offered with TLS 1.2 (AEAD with forward secrecy only); TLS 1.3 keeps its own. */
@@ -33,6 +38,8 @@ export const TLS_OPTIONS = Object.freeze({
     'ECDHE-RSA-AES256-GCM-SHA384',
     'ECDHE-ECDSA-CHACHA20-POLY1305',
     'ECDHE-RSA-CHACHA20-POLY1305',
+    // OpenSSL security level 2: no RSA or DH key under 2048 bits, no SHA-1 signatures.
+    '@SECLEVEL=2',
   ].join(':'),
   honorCipherOrder: true,
 });
@@ -76,15 +83,24 @@ export const httpsEnv: ConfigSection<HttpsConfig> = {
     }
 
     let publicHttps: string | null = null;
+    let publicHost = '';
     try {
       const u = new URL(env.PUBLIC_URL ?? '');
-      if (u.protocol === 'https:') publicHttps = u.origin;
+      if (u.protocol === 'https:') {
+        publicHttps = u.origin;
+        publicHost = u.hostname.toLowerCase();
+      }
     } catch {
       /* PUBLIC_URL's own problems are reported by the mail section */
     }
     // HTTPS is known from a TLS socket or from a trusted proxy's header: without either every request
     // looks plain, and forcing HTTPS would redirect forever.
-    const canTell = tls !== null || (env.TRUSTED_PROXIES ?? '').trim() !== '';
+    const canTell =
+      tls !== null ||
+      (env.TRUSTED_PROXIES ?? '')
+        .split(',')
+        .map((x) => x.trim())
+        .some(Boolean);
     // Unset: on when PUBLIC_URL says the deployment is reached over HTTPS and requests can show it.
     const force = boolVar(env, 'FORCE_HTTPS', problems, publicHttps !== null && canTell);
     if (force && publicHttps === null) problems.push('FORCE_HTTPS needs PUBLIC_URL to be an https:// URL: plain-HTTP requests are redirected to it');
@@ -106,8 +122,10 @@ export const httpsEnv: ConfigSection<HttpsConfig> = {
     const preload = boolVar(env, 'HSTS_PRELOAD', problems);
     if (preload && (!subdomains || maxAge < YEAR))
       problems.push('HSTS_PRELOAD needs HSTS_INCLUDE_SUBDOMAINS=true and HSTS_MAX_AGE of at least one year (365d)');
-    if (maxAge === 0 && env.HSTS_MAX_AGE !== undefined) warnings.push('HSTS_MAX_AGE is 0: browsers are not told to keep to HTTPS');
-    const hsts = maxAge === 0 ? null : `max-age=${maxAge}${subdomains ? '; includeSubDomains' : ''}${preload ? '; preload' : ''}`;
+    if (maxAge === 0 && env.HSTS_MAX_AGE !== undefined) warnings.push('HSTS_MAX_AGE is 0: browsers are told to forget the HSTS policy of this host');
+    // A name only: HSTS for an IP address or localhost would pin every port of it in the browser.
+    const named = publicHost !== '' && isIP(publicHost.replace(/^\[|\]$/g, '')) === 0 && publicHost !== 'localhost' && !publicHost.endsWith('.localhost');
+    const hsts = named ? { value: `max-age=${maxAge}${subdomains ? '; includeSubDomains' : ''}${preload ? '; preload' : ''}`, host: publicHost } : null;
     return { tls, forceHttpsTo: force ? publicHttps : null, hsts };
   },
 };

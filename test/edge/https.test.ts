@@ -16,7 +16,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'palisade-tls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A self-signed RSA certificate for localhost and 127.0.0.1, made by openssl. */
-function makeCert(name: string): { cert: string; key: string; pem: string; fingerprint: string } {
+function makeCert(name: string, alg = 'rsa:2048'): { cert: string; key: string; pem: string; fingerprint: string } {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
   execFileSync(
@@ -25,7 +25,7 @@ function makeCert(name: string): { cert: string; key: string; pem: string; finge
       'req',
       '-x509',
       '-newkey',
-      'rsa:2048',
+      alg,
       '-nodes',
       '-keyout',
       key,
@@ -104,9 +104,18 @@ test('forced HTTPS: an absolute-form or odd request target cannot move the redir
 
 test('HTTPS through a proxy: believed from a trusted proxy only, and only its own (last) value', async () => {
   await withApp(BEHIND_PROXY, async (t) => {
-    const proxied = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'https' } });
+    const host = 'palisade.example.test';
+    const proxied = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { host, 'x-forwarded-proto': 'https' } });
     assert.equal(proxied.statusCode, 401, 'served, not redirected');
     assert.equal(proxied.headers['strict-transport-security'], 'max-age=31536000');
+    // HSTS only for PUBLIC_URL's host: another name reaching the server is not pinned.
+    const other = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/me',
+      remoteAddress: '10.1.2.3',
+      headers: { host: 'intranet.example.test', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(other.headers['strict-transport-security'], undefined);
     // A client that is not a trusted proxy cannot claim HTTPS.
     const spoof = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } });
     assert.equal(spoof.statusCode, 301);
@@ -114,8 +123,13 @@ test('HTTPS through a proxy: believed from a trusted proxy only, and only its ow
     // The client's own value comes first; the proxy's (http) is the last and counts.
     const chained = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'https, http' } });
     assert.equal(chained.statusCode, 301);
-    const plain = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3' });
+    const plain = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'http' } });
     assert.equal(plain.statusCode, 301);
+    // A trusted proxy that says nothing: served (a redirect would loop), said once in the log.
+    const silent = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3' });
+    assert.equal(silent.statusCode, 401);
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3' })).statusCode, 401);
+    assert.equal(t.logs.filter((l) => l.includes('"event":"https.proto_missing"')).length, 1);
   });
   // With CLIENT_IP_HEADER=forwarded, the proto of Forwarded's last element.
   await withApp({ PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8', CLIENT_IP_HEADER: 'forwarded' }, async (t) => {
@@ -135,10 +149,25 @@ test('HSTS options, FORCE_HTTPS=false, and no redirect without an https PUBLIC_U
   await withApp(
     { PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8', HSTS_MAX_AGE: '730d', HSTS_INCLUDE_SUBDOMAINS: 'true', HSTS_PRELOAD: 'true' },
     async (t) => {
-      const r = await t.app.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-proto': 'https' } });
+      const r = await t.app.inject({
+        method: 'GET',
+        url: '/healthz',
+        remoteAddress: '10.0.0.1',
+        headers: { host: 'palisade.example.test', 'x-forwarded-proto': 'https' },
+      });
       assert.equal(r.headers['strict-transport-security'], 'max-age=63072000; includeSubDomains; preload');
     },
   );
+  // HSTS_MAX_AGE=0 withdraws the policy (RFC 6797 6.1.1).
+  await withApp({ ...BEHIND_PROXY, HSTS_MAX_AGE: '0' }, async (t) => {
+    const r = await t.app.inject({
+      method: 'GET',
+      url: '/healthz',
+      remoteAddress: '10.0.0.1',
+      headers: { host: 'palisade.example.test', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(r.headers['strict-transport-security'], 'max-age=0');
+  });
   await withApp({ ...BEHIND_PROXY, FORCE_HTTPS: 'false' }, async (t) => {
     assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me' })).statusCode, 401);
   });
@@ -166,6 +195,11 @@ test('HTTPS configuration is checked at boot', () => {
   assert.match(problemsOf({ FORCE_HTTPS: 'true' }).join('\n'), /FORCE_HTTPS needs PUBLIC_URL to be an https:\/\/ URL/);
   assert.match(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: PUBLIC }).join('\n'), /FORCE_HTTPS needs TLS_CERT_FILE and TLS_KEY_FILE, or TRUSTED_PROXIES/);
   assert.deepEqual(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.1' }), []);
+  // An empty list (a template's empty variable) names no proxy.
+  assert.match(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: ' , ' }).join('\n'), /FORCE_HTTPS needs TLS_CERT_FILE/);
+  // Keys under OpenSSL's security level 2 are refused.
+  const weak = makeCert('cfg-weak', 'rsa:1024');
+  assert.match(problemsOf({ TLS_CERT_FILE: weak.cert, TLS_KEY_FILE: weak.key }).join('\n'), /do not make a TLS context/);
   assert.match(problemsOf({ FORCE_HTTPS: 'true', PUBLIC_URL: 'http://palisade.example.test' }).join('\n'), /FORCE_HTTPS needs PUBLIC_URL/);
   assert.match(problemsOf({ PUBLIC_URL: PUBLIC, HSTS_PRELOAD: 'true' }).join('\n'), /HSTS_PRELOAD needs HSTS_INCLUDE_SUBDOMAINS=true/);
   assert.match(problemsOf({ PUBLIC_URL: PUBLIC, HSTS_PRELOAD: 'true', HSTS_INCLUDE_SUBDOMAINS: 'true', HSTS_MAX_AGE: '30d' }).join('\n'), /at least one year/);
@@ -177,10 +211,10 @@ function get(
   port: number,
   ca: string[],
   agent: https.Agent | false,
-  url = '/healthz',
+  host = 'palisade.example.test',
 ): Promise<{ status: number; headers: Record<string, unknown>; fingerprint: string; socket: tls.TLSSocket }> {
   return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: url, ca, servername: 'localhost', agent }, (res) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/healthz', ca, servername: 'localhost', agent, headers: { host } }, (res) => {
       const socket = res.socket as tls.TLSSocket;
       const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
       res.resume();
@@ -212,13 +246,14 @@ test('built-in TLS: TLS 1.2 at least with AEAD suites, HSTS on its answers; the 
   const live = { cert: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
   writeFileSync(live.cert, readFileSync(a.cert));
   writeFileSync(live.key, readFileSync(a.key));
-  await withApp({ TLS_CERT_FILE: live.cert, TLS_KEY_FILE: live.key, PUBLIC_URL: 'https://localhost' }, async (t) => {
+  await withApp({ TLS_CERT_FILE: live.cert, TLS_KEY_FILE: live.key, PUBLIC_URL: PUBLIC }, async (t) => {
     const port = await listen(t.app);
     const ca = [a.pem, b.pem];
     const first = await get(port, ca, false);
     assert.equal(first.status, 200);
     assert.equal(first.fingerprint, a.fingerprint);
     assert.equal(first.headers['strict-transport-security'], 'max-age=31536000');
+    assert.equal((await get(port, ca, false, 'localhost')).headers['strict-transport-security'], undefined, 'not for another host name');
     // Old protocols and CBC suites are refused; a modern TLS 1.2 client gets through.
     assert.equal(await handshake(port, ca, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }), false);
     assert.equal(await handshake(port, ca, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA' }), false);

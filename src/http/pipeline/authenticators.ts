@@ -4,7 +4,7 @@ import type { AuthState, PendingSession } from '../../auth/session/index.js';
 import type { UsersTable } from '../../db/types.js';
 import type { AccountCleared } from '../../auth/standing.js';
 import { AppError } from '../../errors.js';
-import { isDirectLoopback, isHttps } from '../../edge/client-ip.js';
+import { isDirectLoopback } from '../../edge/client-ip.js';
 import { ipBudgetKey } from '../../edge/rate-limit.js';
 import { cookieNames } from './cookies.js';
 import { requestContext } from './request-auth.js';
@@ -112,8 +112,7 @@ export const basicAuthenticator: Authenticator = {
     if (header === undefined || !/^basic /i.test(header)) return null;
     // Off: a Basic header is no credential of ours, and the session authenticator refuses it (TOKEN_INVALID).
     if (!(await s.apiKeys.current()).basicAuth) return null;
-    const https = isHttps(Boolean((req.socket as { encrypted?: boolean }).encrypted), req.socket.remoteAddress, req.headers, s.config.trustedProxies);
-    if (!https && !isDirectLoopback(req.socket.remoteAddress, s.config.trustedProxies)) throw new AppError('INSECURE_TRANSPORT');
+    if (!req.viaHttps && !isDirectLoopback(req.socket.remoteAddress, s.config.trustedProxies)) throw new AppError('INSECURE_TRANSPORT');
     const m = BASIC.exec(header);
     const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
-import { resolveClientIp, viaHttps } from '../../edge/client-ip.js';
+import { requestScheme, resolveClientIp } from '../../edge/client-ip.js';
 import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
 import { AppError } from '../../errors.js';
 import { pathOf } from '../request-log.js';
@@ -77,12 +77,23 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
   app.decorateRequest('viaHttps', false);
   app.decorateRequest('rateLimits', null);
   const proxies = { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader };
+  let protoMissingLogged = false;
   app.addHook('onRequest', async (req, reply) => {
     req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, proxies);
-    req.viaHttps = viaHttps('encrypted' in req.socket && req.socket.encrypted === true, req.socket.remoteAddress, req.headers, proxies);
+    const scheme = requestScheme('encrypted' in req.socket && req.socket.encrypted === true, req.socket.remoteAddress, req.headers, proxies);
+    req.viaHttps = scheme === 'https';
+    // A trusted proxy that does not say which scheme the client used: served as it comes (a redirect would
+    // loop), and said once in the log (`palisade doctor` cannot see requests).
+    if (scheme === 'unknown' && s.config.forceHttpsTo !== null && !protoMissingLogged) {
+      protoMissingLogged = true;
+      req.log.warn(
+        { event: 'https.proto_missing', header: s.config.clientIpHeader === 'forwarded' ? 'forwarded proto=' : 'x-forwarded-proto' },
+        'a trusted proxy sent no scheme: HTTPS cannot be forced for its requests; make it send X-Forwarded-Proto',
+      );
+    }
     // Forced HTTPS: a plain-HTTP request goes to the same path and query on PUBLIC_URL's origin, before
     // anything else reads it; 308 keeps an unsafe method and its body. Health probes stay on HTTP.
-    if (s.config.forceHttpsTo !== null && !req.viaHttps && !req.routeOptions.config.edgeExempt) {
+    if (s.config.forceHttpsTo !== null && scheme === 'http' && !req.routeOptions.config.edgeExempt) {
       const safe = req.method === 'GET' || req.method === 'HEAD';
       return reply
         .code(safe ? 301 : 308)

@@ -46,14 +46,15 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 
 /**
  * Sets the security headers on every response. API answers are never cached. `hsts`: the
- * Strict-Transport-Security value, sent on answers over HTTPS only (RFC 6797 ignores it over HTTP).
+ * Strict-Transport-Security value, sent on answers over HTTPS (RFC 6797 ignores it over HTTP) to
+ * requests for PUBLIC_URL's host only.
  */
-export function securityHeaders(app: FastifyInstance, hsts: string | null): void {
+export function securityHeaders(app: FastifyInstance, hsts: { value: string; host: string } | null): void {
   app.addHook('onSend', async (req, reply, payload) => {
     // A 304 too: the browser takes the revalidation's headers for the cached page, policy included.
     const pageAnswer = reply.statusCode < 300 || reply.statusCode === 304;
     reply.headers(req.routeOptions.config?.page === true && pageAnswer ? PAGE_HEADERS : SECURITY_HEADERS);
-    if (hsts !== null && req.viaHttps) reply.header('strict-transport-security', hsts);
+    if (hsts !== null && req.viaHttps && req.hostname.toLowerCase() === hsts.host) reply.header('strict-transport-security', hsts.value);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
   });
