@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { settingsSeeds, type AppConfig } from './app-config.js';
+import { SETTINGS_AREAS, settingsSeeds, type AppConfig, type Env } from './app-config.js';
+import { Doctor } from './doctor/index.js';
 import { SettingsStore } from './config/settings.js';
 import { createSealer } from './config/seal.js';
 import { openDb, type Db, type Dialect } from './db/index.js';
@@ -63,6 +64,8 @@ export interface ServiceOptions {
   keyCacheMs?: number;
   /** Where JSON logs go; stdout by default. Tests capture them. */
   logStream?: DestinationStream;
+  /** The environment the deployment started with, for `doctor` (names and shapes only); process.env by default. */
+  env?: Env;
 }
 
 export interface Services {
@@ -112,6 +115,8 @@ export interface Services {
   privacyScheduler: PrivacyScheduler;
   passwordPolicy: PasswordPolicyService;
   passwordReset: PasswordResetService;
+  /** `palisade doctor` (OPS-2): the deployment against the pre-deployment checklist. */
+  doctor: Doctor;
   /** Bot checks on sign-in and forgot-password (AUTH-15). */
   botCheck: BotCheckService;
   /** Second factors (AUTH-12): the sign-in's second step, enrolment, removal, resets. */
@@ -300,7 +305,21 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
   // Hidden sign-ins (AUDIT-1) hide ordinary users' only: anyone holding a system permission is always recorded.
   sessions.creator.privileged = async (user) => user.is_admin === 1 || (await access.principal(user, null)).permissions.length > 0;
+  const apiKeys = new ApiKeyService(db, settings, shared, securityLog, now);
+  const doctor = new Doctor({
+    config,
+    env: opts.env ?? process.env,
+    db,
+    dialect: handle.dialect,
+    now,
+    settings,
+    users,
+    apiKeys,
+    securityLog,
+    areas: SETTINGS_AREAS,
+  });
   return {
+    doctor,
     config,
     logger,
     logDestination,
@@ -322,7 +341,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     credentials,
     users,
     userAdmin: new UserAdministration(users, passwordReset),
-    apiKeys: new ApiKeyService(db, settings, shared, securityLog, now),
+    apiKeys,
     lockout,
     locks,
     spread,

@@ -14,6 +14,7 @@ import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
+import { bootWarnings, doctorCommand } from './doctor.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -32,6 +33,7 @@ const USAGE = `usage: palisade <command>
   sessions revoke --user U                end every session of a user
   schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
   schema export [--format json|yaml]      print the collections and the access model as a schema file
+  doctor [--json]                         check the deployment against the production checklist; exit 0 pass, 1 warnings, 2 failures
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
   apikey create --username U --name N --role R [--expires-in 30d|never] [--read-only] [--ip CIDR,...]
                                           create an API key (printed once) bound to a role the user holds
@@ -138,6 +140,10 @@ async function start(): Promise<void> {
     'palisade started',
   );
   announceListening(s.config.host, port, s.config.tls !== null);
+  // The checklist at each start: whatever weakens this deployment is said in the log (palisade doctor for the whole report).
+  bootWarnings(s).catch((e: unknown) =>
+    s.logger.warn({ event: 'doctor.failed', reason: e instanceof Error ? e.message : 'error' }, 'deployment checks could not run'),
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -148,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       username: { type: 'string' },
+      json: { type: 'boolean' },
       user: { type: 'string' },
       email: { type: 'string' },
       admin: { type: 'boolean' },
@@ -327,6 +334,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'privacy run':
     case 'privacy erase':
       return withServices((s) => privacyCommand(s, cmd.slice('privacy '.length), values));
+    case 'doctor':
+      return withServices((s) => doctorCommand(s, values.json === true));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });

@@ -87,7 +87,7 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
       cb();
     },
   });
-  const s = await createServices({ config, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: o.keyCacheMs ?? 0, logStream: stream });
+  const s = await createServices({ config, env, now: clock.now, redisPrefix: shared.redisPrefix, keyCacheMs: o.keyCacheMs ?? 0, logStream: stream });
   if (!o.peerOf) {
     await ensureRootUser(s);
     // Every test signs in from 127.0.0.1 under a frozen clock: lift the per-address budgets unless

@@ -1,0 +1,477 @@
+/**
+ * `palisade doctor` (OPS-2): the deployment checked against the pre-deployment checklist. Each check
+ * says pass, warn or fail, why, and how to fix it; the worst sets the exit code. Read-only: a check
+ * never changes anything, and never shows a secret (names of variables, never their values).
+ */
+import { statSync } from 'node:fs';
+import { sql } from 'kysely';
+import type { Db, Dialect } from '../db/index.js';
+import type { Env } from '../config/env.js';
+import { keyFilePath } from '../config/index.js';
+import type { SettingsStore } from '../config/settings.js';
+import type { SettingsArea } from '../config/settings-area.js';
+import type { AppConfig } from '../app-config.js';
+import type { ApiKeyService } from '../auth/api-keys/index.js';
+import type { UserService } from '../auth/users.js';
+import { factorState, hasFactor } from '../auth/mfa/factors.js';
+import { passwordPolicyArea } from '../auth/password-policy/schema.js';
+import { lockoutArea } from '../auth/lockout-settings.js';
+import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../edge/rate-limit.js';
+import type { SecurityLog } from '../audit/events.js';
+import { redisPersistence } from '../shared-state/redis.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail';
+
+export interface Check {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  /** What was found (no secret values). */
+  detail: string;
+  /** How to fix it; empty when it passes. */
+  fix: string;
+}
+
+export interface DoctorReport {
+  checks: Check[];
+  worst: CheckStatus;
+  /** 0 pass, 1 warn, 2 fail: the CLI's exit code. */
+  exitCode: 0 | 1 | 2;
+}
+
+export interface DoctorDeps {
+  config: AppConfig;
+  /** The process environment the deployment was started with (only names and shapes are read). */
+  env: Env;
+  db: Db;
+  dialect: Dialect;
+  now: () => number;
+  settings: SettingsStore;
+  users: UserService;
+  apiKeys: ApiKeyService;
+  securityLog: SecurityLog;
+  areas: readonly SettingsArea[];
+}
+
+/** Node.js release lines and their end of life (nodejs.org release schedule). */
+const NODE_EOL: Record<number, string> = { 18: '2025-04-30', 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30', 26: '2029-04-30' };
+const DAY = 86_400_000;
+/** The audit chain counts as recently verified within this many days. */
+export const VERIFY_WITHIN_DAYS = 7;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const isLoopback = (host: string): boolean => LOOPBACK.has(host) || host.startsWith('127.') || host === '[::1]';
+
+/** Secrets that have a `_FILE` form: set directly, they sit in the process environment and `/proc`. */
+const FILE_SECRETS = ['APP_KEY', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'INIT_ROOT_PASSWORD', 'SMS_KANNEL_URL', 'LOG_SYSLOG_TLS_KEY'];
+
+const rank: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
+
+/** Records one check's outcome; true, so that a step can `return add(...)`. */
+type AddFn = (id: string, title: string, status: CheckStatus, detail: string, fix?: string) => true;
+
+export class Doctor {
+  constructor(private readonly d: DoctorDeps) {}
+
+  async run(): Promise<DoctorReport> {
+    const checks: Check[] = [];
+    const add: AddFn = (id, title, status, detail, fix = '') => {
+      checks.push({ id, title, status, detail, fix: status === 'pass' ? '' : fix });
+      return true;
+    };
+    const steps: Array<[string, (add: AddFn) => unknown]> = [
+      ['root', (a) => this.root(a)],
+      ['app-key', (a) => this.appKey(a)],
+      ['data-dir', (a) => this.dataDir(a)],
+      ['transport', (a) => this.transport(a)],
+      ['database', (a) => this.database(a)],
+      ['redis', (a) => this.redis(a)],
+      ['secrets', (a) => this.secrets(a)],
+      ['api-keys', (a) => this.apiKeys(a)],
+      ['policies', (a) => this.policies(a)],
+      ['settings', (a) => this.weakened(a)],
+      ['node', (a) => this.node(a)],
+      ['backups', (a) => this.backups(a)],
+      ['audit', (a) => this.audit(a)],
+    ];
+    for (const [id, step] of steps) {
+      try {
+        await step(add);
+      } catch (e) {
+        add(
+          id,
+          `check ${id}`,
+          'fail',
+          `the check could not run: ${e instanceof Error ? e.message.slice(0, 200) : 'error'}`,
+          'See the server log; rerun `palisade doctor`.',
+        );
+      }
+    }
+    const worst = checks.reduce<CheckStatus>((w, c) => (rank[c.status] > rank[w] ? c.status : w), 'pass');
+    return { checks, worst, exitCode: rank[worst] as 0 | 1 | 2 };
+  }
+
+  private async root(add: AddFn) {
+    const name = this.d.config.initRoot.username;
+    const root = await this.d.users.findByName(name);
+    const title = 'The first administrator has changed the initial password or has a second factor';
+    if (!root || root.password_hash === null) return add('root-password', title, 'pass', `no local password for "${name}"`);
+    const initial = root.password_changed_at === null || root.password_changed_at <= root.created_at;
+    const factor = hasFactor(await factorState(this.d.db, root));
+    if (initial && !factor)
+      add(
+        'root-password',
+        title,
+        'fail',
+        `"${name}" still signs in with the password it was created with (generated at first start or INIT_ROOT_PASSWORD) and has no second factor`,
+        `Sign in as ${name}, change the password and enrol a second factor; then unset INIT_ROOT_PASSWORD.`,
+      );
+    else if (initial) add('root-password', title, 'warn', `"${name}" still has its initial password (it has a second factor)`, `Change ${name}'s password.`);
+    else if (!factor) add('root-password', title, 'warn', `"${name}" has no second factor`, `Enrol a second factor for ${name} (Account, Second factor).`);
+    else add('root-password', title, 'pass', `"${name}" changed the initial password and has a second factor`);
+    if (this.d.env.INIT_ROOT_PASSWORD)
+      add(
+        'init-root-password',
+        'INIT_ROOT_PASSWORD is unset once the first administrator exists',
+        'warn',
+        'INIT_ROOT_PASSWORD is still set',
+        'Unset INIT_ROOT_PASSWORD: it is read only when there is no user.',
+      );
+  }
+
+  private appKey(add: AddFn) {
+    const title = 'APP_KEY is strong and readable by Palisade only';
+    const { appKeySource } = this.d.config;
+    // A weak or placeholder-like key is refused at boot (config/app-key.ts): reaching here, it is strong.
+    if (appKeySource === 'env')
+      return add(
+        'app-key',
+        title,
+        'warn',
+        'APP_KEY is given in the environment',
+        'Put the key in a file readable by Palisade only (mode 0600) and set APP_KEY_FILE to it.',
+      );
+    const file = appKeySource === 'file' ? (this.d.env.APP_KEY_FILE ?? '') : keyFilePath(this.d.config.dataDir);
+    const mode = modeOf(file);
+    if (mode === null)
+      return add('app-key', title, 'warn', `the key file ${file} cannot be inspected`, 'Check that the key file exists and is readable by Palisade.');
+    if (mode & 0o077)
+      return add(
+        'app-key',
+        title,
+        'fail',
+        `the key file ${file} is readable by others (mode ${octal(mode)})`,
+        `chmod 600 ${file} (and own it by the user Palisade runs as).`,
+      );
+    add('app-key', title, 'pass', `key from ${appKeySource === 'file' ? 'APP_KEY_FILE' : 'the data directory'}, mode ${octal(mode)}`);
+  }
+
+  private dataDir(add: AddFn) {
+    const title = 'The data directory is not open to other users';
+    const dir = this.d.config.dataDir;
+    const mode = modeOf(dir);
+    if (mode === null) return add('data-dir', title, 'fail', `${dir} cannot be inspected`, 'Check DATA_DIR.');
+    if (mode & 0o007) return add('data-dir', title, 'fail', `${dir} is open to every user (mode ${octal(mode)})`, `chmod 700 ${dir}`);
+    if (mode & 0o070) return add('data-dir', title, 'warn', `${dir} is open to its group (mode ${octal(mode)})`, `chmod 700 ${dir}`);
+    add('data-dir', title, 'pass', `${dir}, mode ${octal(mode)}`);
+  }
+
+  private transport(add: AddFn) {
+    const c = this.d.config;
+    const loopback = isLoopback(c.host);
+    const title = 'Clients reach Palisade over HTTPS';
+    if (c.tls) add('https', title, 'pass', 'built-in TLS (TLS_CERT_FILE)');
+    else if (c.trustedProxies.length > 0) add('https', title, 'pass', 'behind the proxies of TRUSTED_PROXIES, which terminate TLS');
+    else if (loopback) add('https', title, 'pass', `listens on ${c.host} only (a proxy on this host terminates TLS, or local use)`);
+    else
+      add(
+        'https',
+        title,
+        'fail',
+        `plain HTTP on ${c.host} without TLS or a trusted proxy: passwords and tokens cross the network in clear`,
+        'Set TLS_CERT_FILE and TLS_KEY_FILE, or put Palisade behind a TLS proxy and name it in TRUSTED_PROXIES.',
+      );
+    const publicUrl = c.mail.publicUrl;
+    const httpsPublic = publicUrl.startsWith('https://');
+    const forceTitle = 'Plain-HTTP requests are redirected to HTTPS';
+    if (c.forceHttpsTo !== null) add('force-https', forceTitle, 'pass', `to ${c.forceHttpsTo}`);
+    else if (httpsPublic)
+      add(
+        'force-https',
+        forceTitle,
+        'fail',
+        'PUBLIC_URL is https:// but plain-HTTP requests are served',
+        'Unset FORCE_HTTPS=false, and set TRUSTED_PROXIES or built-in TLS so that HTTPS requests can be told.',
+      );
+    else if (loopback && !c.tls) add('force-https', forceTitle, 'pass', 'local use (loopback, no PUBLIC_URL with https://)');
+    else add('force-https', forceTitle, 'warn', `PUBLIC_URL is ${publicUrl}, not https://`, 'Set PUBLIC_URL to the https:// address users reach.');
+    const hstsTitle = 'HSTS tells browsers to keep to HTTPS';
+    if (c.hsts === null)
+      add(
+        'hsts',
+        hstsTitle,
+        loopback && !c.tls ? 'pass' : 'warn',
+        'PUBLIC_URL is not an https:// URL with a host name: no Strict-Transport-Security header',
+        'Set PUBLIC_URL to the https:// address users reach.',
+      );
+    else if (/max-age=(\d+)/.exec(c.hsts.value)?.[1] !== undefined && Number(/max-age=(\d+)/.exec(c.hsts.value)?.[1]) < 15_552_000)
+      add('hsts', hstsTitle, 'warn', c.hsts.value, 'Unset HSTS_MAX_AGE (one year) or set it to 180 days or more.');
+    else if (!c.tls && c.trustedProxies.length === 0 && !loopback)
+      add('hsts', hstsTitle, 'fail', 'no answer is over HTTPS, so HSTS is never sent', 'Serve HTTPS (see the https check).');
+    else add('hsts', hstsTitle, 'pass', `${c.hsts.value} for ${c.hsts.host}`);
+    if (c.cookieInsecureDev)
+      add(
+        'cookies',
+        'Session cookies are Secure',
+        'warn',
+        'COOKIE_INSECURE_DEV=true: cookies without Secure',
+        'Unset COOKIE_INSECURE_DEV outside development.',
+      );
+  }
+
+  private async database(add: AddFn) {
+    const c = this.d.config;
+    if (this.d.dialect === 'sqlite' || c.databaseUrl === null) {
+      add('database-tls', 'The database connection is encrypted', 'pass', 'embedded SQLite: no network connection');
+      return;
+    }
+    let u: URL;
+    try {
+      u = new URL(c.databaseUrl);
+    } catch {
+      return add('database-tls', 'The database connection is encrypted', 'fail', 'DATABASE_URL cannot be read as a URL', 'Check DATABASE_URL.');
+    }
+    const host = decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')) || 'localhost';
+    const sslmode = u.searchParams.get('sslmode') ?? (u.searchParams.get('ssl') === 'true' ? 'require' : 'disable');
+    const tlsTitle = 'The database connection is encrypted';
+    if (isLoopback(host) || host.startsWith('/')) add('database-tls', tlsTitle, 'pass', `PostgreSQL on ${host} (this host)`);
+    else if (sslmode === 'verify-full' || sslmode === 'verify-ca') add('database-tls', tlsTitle, 'pass', `sslmode=${sslmode}`);
+    else if (sslmode === 'require' || sslmode === 'no-verify')
+      add(
+        'database-tls',
+        tlsTitle,
+        'warn',
+        `sslmode=${sslmode}: encrypted, but the server's certificate is not verified`,
+        'Use sslmode=verify-full (and sslrootcert when the CA is private).',
+      );
+    else
+      add(
+        'database-tls',
+        tlsTitle,
+        'fail',
+        `PostgreSQL on ${host} without TLS (sslmode=${sslmode})`,
+        'Add sslmode=verify-full to DATABASE_URL and enable TLS on the server.',
+      );
+    const role = (
+      await sql<{
+        rolsuper: boolean;
+        rolcreaterole: boolean;
+        rolcreatedb: boolean;
+        rolname: string;
+      }>`select rolname, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user`.execute(this.d.db)
+    ).rows[0];
+    const roleTitle = 'The database user has no more rights than Palisade needs';
+    if (!role) add('database-role', roleTitle, 'warn', 'the current role could not be read', 'Check the database user.');
+    else if (role.rolsuper)
+      add(
+        'database-role',
+        roleTitle,
+        'fail',
+        `"${role.rolname}" is a superuser: a flaw in Palisade would own the whole database server`,
+        'Create a role that owns only Palisade’s database (or schema) and use it in DATABASE_URL.',
+      );
+    else if (role.rolcreaterole || role.rolcreatedb)
+      add(
+        'database-role',
+        roleTitle,
+        'warn',
+        `"${role.rolname}" may create ${role.rolcreaterole ? 'roles' : 'databases'}`,
+        `ALTER ROLE ${role.rolname} NOCREATEROLE NOCREATEDB;`,
+      );
+    else add('database-role', roleTitle, 'pass', `"${role.rolname}": no superuser, role or database creation rights`);
+  }
+
+  private async redis(add: AddFn) {
+    const url = this.d.config.redisUrl;
+    if (url === null) return;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return add('redis', 'Redis is protected', 'fail', 'REDIS_URL cannot be read as a URL', 'Check REDIS_URL.');
+    }
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const title = 'Redis is protected';
+    if (!isLoopback(host) && !u.password)
+      add('redis-auth', title, 'fail', `Redis on ${host} without a password`, 'Set requirepass (or an ACL user) on Redis and put it in REDIS_URL_FILE.');
+    else if (!isLoopback(host) && u.protocol !== 'rediss:')
+      add('redis-auth', title, 'warn', `Redis on ${host} over plain TCP`, 'Use rediss:// (TLS) to reach Redis on another host.');
+    else
+      add(
+        'redis-auth',
+        title,
+        'pass',
+        isLoopback(host) ? `Redis on ${host} (this host)` : `Redis on ${host} with a password${u.protocol === 'rediss:' ? ' over TLS' : ''}`,
+      );
+    const p = await redisPersistence(url);
+    const pTitle = 'Redis keeps its data across a restart';
+    if (p.state === 'persistent') add('redis-persistence', pTitle, 'pass', p.detail);
+    else if (p.state === 'none')
+      add(
+        'redis-persistence',
+        pTitle,
+        'warn',
+        `${p.detail}: a Redis restart forgets the rate-limit windows and the sign-in pause (counts, locks and revocations are in the database)`,
+        'Set appendonly yes (or save) in redis.conf.',
+      );
+    else add('redis-persistence', pTitle, 'warn', `could not be verified: ${p.detail}`, 'Check that Redis runs, answers CONFIG GET, and REDIS_URL is right.');
+  }
+
+  private secrets(add: AddFn) {
+    const direct = FILE_SECRETS.filter((n) => {
+      const v = this.d.env[n];
+      if (!v) return false;
+      // A URL without a password holds no secret.
+      if (n.endsWith('_URL')) {
+        try {
+          return new URL(v).password !== '';
+        } catch {
+          return true;
+        }
+      }
+      return true;
+    });
+    const title = 'Secrets come from files, not plain environment variables';
+    if (direct.length === 0) add('secrets-env', title, 'pass', 'no secret is given as a plain environment variable');
+    else
+      add(
+        'secrets-env',
+        title,
+        'warn',
+        `given directly: ${direct.join(', ')} (any process of the same user, and /proc, can read them)`,
+        `Use the _FILE form (${direct.map((n) => `${n}_FILE`).join(', ')}) with files of mode 0600.`,
+      );
+  }
+
+  private async apiKeys(add: AddFn) {
+    const keys = await this.d.apiKeys.neverExpiring();
+    const title = 'API keys expire';
+    if (keys.length === 0) add('api-keys', title, 'pass', 'every live key has an expiry');
+    else
+      add(
+        'api-keys',
+        title,
+        'warn',
+        `${keys.length} live key${keys.length === 1 ? '' : 's'} never expire${keys.length === 1 ? 's' : ''}: ${keys
+          .slice(0, 5)
+          .map((k) => `"${k.name}"`)
+          .join(', ')}${keys.length > 5 ? ', …' : ''}`,
+        'Replace them with keys that expire (POST /api/admin/api-keys with expiresAt) and revoke these.',
+      );
+  }
+
+  private async policies(add: AddFn) {
+    const p = await this.d.settings.get(passwordPolicyArea);
+    const title = 'The password policy meets OWASP ASVS level 1';
+    const problems: string[] = [];
+    if (p.minLength < 8) problems.push(`minimum length ${p.minLength} (ASVS: at least 8)`);
+    if (!p.blocklist) problems.push('the blocklist of common and breached passwords is off (ASVS 6.2.4)');
+    if (p.maxLength < 64) problems.push(`maximum length ${p.maxLength} (ASVS: at least 64 allowed)`);
+    const advice: string[] = [];
+    if (p.requireLowercase || p.requireUppercase || p.requireDigit || p.requireSymbol) advice.push('composition rules are on (ASVS 6.2.5: none)');
+    if (p.validity > 0) advice.push('passwords expire periodically (ASVS 6.2.10: no periodic rotation)');
+    if (p.minLength < 12) advice.push(`minimum length ${p.minLength} (ASVS recommends 15)`);
+    if (problems.length > 0)
+      add(
+        'password-policy',
+        title,
+        'fail',
+        problems.join('; '),
+        'PATCH /api/admin/settings/password-policy (Settings, Password policy): blocklist on, minimum 15.',
+      );
+    else if (advice.length > 0)
+      add('password-policy', title, 'warn', advice.join('; '), 'Settings, Password policy: no composition rules, no expiry, minimum 15.');
+    else add('password-policy', title, 'pass', `minimum ${p.minLength}, blocklist on`);
+
+    const l = await this.d.settings.get(lockoutArea);
+    const lTitle = 'Accounts lock after repeated failures';
+    if (l.maxAttempts > 20) add('lockout', lTitle, 'warn', `${l.maxAttempts} failed attempts before a lock`, 'Settings, Lockout: 10 attempts (the default).');
+    else add('lockout', lTitle, 'pass', `${l.maxAttempts} attempts in ${l.interval} s`);
+
+    const r = (await this.d.settings.get(rateLimitArea)) as Record<string, number>;
+    const lifted = Object.entries(RATE_LIMIT_DEFAULTS)
+      .filter(([k, def]) => k !== 'window' && typeof def === 'number' && (r[k] ?? 0) > def * 100)
+      .map(([k]) => k);
+    const rTitle = 'Rate limits are in force';
+    if (lifted.length > 0)
+      add(
+        'rate-limits',
+        rTitle,
+        'warn',
+        `budgets over 100 times their default, in effect off: ${lifted.join(', ')}`,
+        'Settings, Rate limits: restore the defaults.',
+      );
+    else add('rate-limits', rTitle, 'pass', 'every budget within 100 times its default');
+  }
+
+  /** What each settings area says weakens security, for the values in force (changed at runtime or seeded by env). */
+  private async weakened(add: AddFn) {
+    const found: string[] = [];
+    for (const a of this.d.areas) found.push(...a.warnings((await this.d.settings.get(a)) as never));
+    const title = 'No setting switches a protection off';
+    if (found.length === 0) add('settings', title, 'pass', 'no settings area reports a protection switched off');
+    else
+      add('settings', title, 'warn', found.join('; '), 'Review these settings (Settings in the admin UI) and restore the defaults where the reason is gone.');
+  }
+
+  private node(add: AddFn) {
+    const major = Number(process.versions.node.split('.')[0]);
+    const eol = NODE_EOL[major];
+    const title = 'Node.js still gets security fixes';
+    if (!eol)
+      return add('node', title, 'warn', `Node.js ${process.versions.node}: end of life unknown to this version of Palisade`, 'Run Node.js 22 or 24 (LTS).');
+    const left = Date.parse(eol) - this.d.now();
+    if (left <= 0) add('node', title, 'fail', `Node.js ${process.versions.node}: end of life since ${eol}`, 'Run Node.js 22 or 24 (LTS).');
+    else if (left < 90 * DAY) add('node', title, 'warn', `Node.js ${process.versions.node}: end of life on ${eol}`, 'Plan the move to the next LTS line.');
+    else add('node', title, 'pass', `Node.js ${process.versions.node} (supported until ${eol})`);
+  }
+
+  private backups(add: AddFn) {
+    add(
+      'backups',
+      'Backups are scheduled and restorable',
+      'warn',
+      'Palisade schedules no backup of its own yet',
+      this.d.dialect === 'sqlite'
+        ? `Back up ${this.d.config.dataDir} (sqlite3 .backup of palisade.db, and app.key) on a schedule, and test a restore.`
+        : 'Schedule pg_dump of the database (and keep APP_KEY) and test a restore.',
+    );
+  }
+
+  private async audit(add: AddFn) {
+    const [last] = await this.d.securityLog.list({ type: 'audit.verified', limit: 1 });
+    const title = `The audit chain was verified in the last ${VERIFY_WITHIN_DAYS} days`;
+    const fix = 'Run `palisade audit verify` (or POST /api/admin/audit/verify) on a schedule, daily.';
+    if (!last) return add('audit-verified', title, 'warn', 'the chain has never been verified', fix);
+    if (last.outcome === 'failure')
+      return add(
+        'audit-verified',
+        title,
+        'fail',
+        `the last verification (${last.at}) found the chain broken`,
+        'Investigate: `palisade audit verify` names the first broken entry.',
+      );
+    const age = this.d.now() - Date.parse(last.at);
+    if (age > VERIFY_WITHIN_DAYS * DAY) add('audit-verified', title, 'warn', `last verified ${last.at}`, fix);
+    else add('audit-verified', title, 'pass', `last verified ${last.at}, intact`);
+  }
+}
+
+function modeOf(p: string): number | null {
+  try {
+    return statSync(p).mode & 0o777;
+  } catch {
+    return null;
+  }
+}
+const octal = (m: number) => `0${m.toString(8).padStart(3, '0')}`;
