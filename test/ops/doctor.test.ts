@@ -4,9 +4,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DIALECT, ROOT, bearer, cliEnv, createUser, login, makeApp, type TestApp } from '../helpers/app.js';
+import pg from 'pg';
+import { DIALECT, PG_URL, ROOT, bearer, cliEnv, createUser, login, makeApp, type TestApp } from '../helpers/app.js';
 import type { Env } from '../../src/app-config.js';
-import { cli } from '../helpers/cli.js';
+import { cli, freePort, startServer } from '../helpers/cli.js';
 import { notesWorld, createKey } from '../auth/api-keys/world.js';
 
 type Check = { id: string; status: 'pass' | 'warn' | 'fail'; detail: string; fix: string; title: string };
@@ -187,5 +188,43 @@ test('palisade doctor: the report on the command line, exit code by the worst ch
     assert.ok(!json.stdout.includes(t.shared.appKey));
   } finally {
     await t.close();
+  }
+});
+
+test('palisade start: every check that does not pass is a warning line at each boot', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'palisade-doctor-boot-'));
+  const schema = DIALECT === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined;
+  const env: Env = {
+    DATA_DIR: dataDir,
+    APP_KEY: randomBytes(32).toString('base64url'),
+    PORT: String(await freePort()),
+    LOG_LEVEL: 'info',
+    INIT_ROOT_USERNAME: ROOT.username,
+    ...(schema ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: schema } : {}),
+  };
+  const srv = await startServer({ ...env, INIT_ROOT_PASSWORD: ROOT.password });
+  try {
+    let out = '';
+    for (let i = 0; i < 100 && !/"event":"doctor\.warning".*"check":"backups"/.test(out); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      out = srv.output();
+    }
+    const lines = out.split('\n').filter((l) => l.includes('"event":"doctor.warning"'));
+    assert.ok(
+      lines.some((l) => l.includes('"check":"root-password"') && l.includes('"status":"fail"')),
+      out.slice(-2000),
+    );
+    assert.ok(lines.some((l) => l.includes('"check":"backups"')));
+    assert.ok(!lines.some((l) => l.includes('"status":"pass"')), 'passing checks are not logged');
+    assert.ok(!out.includes(ROOT.password) && !out.includes(env.APP_KEY!), 'no secret in the log');
+  } finally {
+    await srv.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    if (schema) {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    }
   }
 });
