@@ -134,10 +134,12 @@ test('doctor: policies switched off or lifted, API keys that never expire, the a
     assert.equal(r.get('api-keys')!.status, 'pass');
     assert.equal(r.get('audit-verified')!.status, 'warn');
     assert.equal(r.get('settings')!.status, 'pass');
+    assert.equal(r.get('lockout')!.status, 'pass');
 
     const patch = (url: string, payload: object) => t.app.inject({ method: 'PATCH', url, headers: bearer(root), payload });
     assert.equal((await patch('/api/admin/settings/password-policy', { blocklist: false })).statusCode, 200);
     assert.equal((await patch('/api/admin/settings/rate-limits', { readPerIp: 300 })).statusCode, 200);
+    assert.equal((await patch('/api/admin/settings/lockout', { maxAttempts: 50 })).statusCode, 200);
     const { ann } = await notesWorld(t, root);
     assert.equal((await patch('/api/admin/settings/api-keys', { allowNever: true })).statusCode, 200);
     assert.equal((await createKey(t, ann, { name: 'forever', expiresIn: null })).statusCode, 201);
@@ -147,6 +149,8 @@ test('doctor: policies switched off or lifted, API keys that never expire, the a
     assert.match(r.get('password-policy')!.detail, /blocklist/);
     assert.equal(r.get('settings')!.status, 'warn', 'the area itself says the blocklist is off');
     assert.equal(r.get('api-keys')!.status, 'warn');
+    assert.equal(r.get('lockout')!.status, 'warn');
+    assert.match(r.get('lockout')!.detail, /50 failed attempts/);
     assert.match(r.get('api-keys')!.detail, /"forever"/);
     assert.equal(r.get('audit-verified')!.status, 'pass');
     t.clock.advance(8 * 86400);
