@@ -15,6 +15,7 @@ import { auditLogArea } from './audit-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
 import { corsEnv, type CorsConfig } from './edge/cors-env.js';
 import { httpsEnv, type HttpsConfig } from './edge/https-env.js';
+import { metricsEnv, type MetricsConfig } from './ops/metrics-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
 import { auditEnv, type AuditConfig } from './audit-env.js';
 import { passkeyEnv, type PasskeyConfig } from './auth/passkeys/env.js';
@@ -48,7 +49,8 @@ export const SETTINGS_AREAS = [
 export type AppConfig = Config &
   AreaValues<typeof SETTINGS_AREAS> &
   ClientIpConfig &
-  HttpsConfig & {
+  HttpsConfig &
+  MetricsConfig & {
     readonly mail: MailConfig;
     readonly passkeys: PasskeyConfig | null;
     readonly sms: SmsConfig | null;
@@ -77,7 +79,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv],
+    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { SETTINGS_AREAS, settingsSeeds, type AppConfig, type Env } from './app-config.js';
 import { Doctor } from './doctor/index.js';
+import { Metrics } from './ops/metrics.js';
 import { SettingsStore } from './config/settings.js';
 import { createSealer } from './config/seal.js';
 import { openDb, type Db, type Dialect } from './db/index.js';
@@ -117,6 +118,8 @@ export interface Services {
   passwordReset: PasswordResetService;
   /** `palisade doctor` (OPS-2): the deployment against the pre-deployment checklist. */
   doctor: Doctor;
+  /** Prometheus metrics, served at /metrics behind METRICS_TOKEN or METRICS_ALLOW. */
+  metrics: Metrics;
   /** Bot checks on sign-in and forgot-password (AUTH-15). */
   botCheck: BotCheckService;
   /** Second factors (AUTH-12): the sign-in's second step, enrolment, removal, resets. */
@@ -318,8 +321,11 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     securityLog,
     areas: SETTINGS_AREAS,
   });
+  const metrics = new Metrics({ hashQueue: () => hasher.queueDepth(), pool: handle.pool, sharedState: shared.kind, processMetrics: config.metrics !== null });
+  securityLog.observe = (type, outcome) => metrics.event(type, outcome);
   return {
     doctor,
+    metrics,
     config,
     logger,
     logDestination,

@@ -111,6 +111,9 @@ export interface StoredEvent {
 
 /** The one append-only store of security events (AUDIT-1). Every feature writes through it. */
 export class SecurityLog {
+  /** Told of each event written (metrics count them by type and outcome); nothing by default. */
+  observe: (type: string, outcome: string) => void = () => undefined;
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
@@ -135,6 +138,7 @@ export class SecurityLog {
         },
       },
     ]);
+    this.observe(ev.type, ev.outcome);
   }
 
   async list(f: EventFilter): Promise<StoredEvent[]> {

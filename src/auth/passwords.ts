@@ -27,6 +27,11 @@ export class HashQueue {
     private readonly queueMax: number,
   ) {}
 
+  /** Hashes running and waiting now (metrics). */
+  depth(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.queueMax) throw new AppError('SERVER_BUSY', undefined, 'hash queue full');
@@ -78,6 +83,11 @@ function parseScrypt(stored: string): { N: number; r: number; p: number; salt: B
 export class PasswordHasher {
   private dummy: string | null = null;
   constructor(private readonly queue: HashQueue) {}
+
+  /** The hash queue now: hashes running and waiting (metrics). */
+  queueDepth(): { running: number; waiting: number } {
+    return this.queue.depth();
+  }
 
   hash(password: string): Promise<string> {
     return this.queue.run(() => argon2Hash(password, ARGON2_PARAMS));

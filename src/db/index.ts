@@ -36,6 +36,8 @@ export interface DbHandle {
   dialect: Dialect;
   /** Whether writes fail for lack of storage (full or read-only disk); read by /readyz. */
   storage: StorageHealth;
+  /** PostgreSQL's connection pool (metrics): clients open, idle, and requests waiting for one. */
+  pool?: () => { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -78,7 +80,13 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     }
     const storage = new StorageHealth();
     const db = new Kysely<Database>({ dialect: observedDialect(new PostgresDialect({ pool: guardedPool(pool) }), storage), ...logOption(opts) });
-    return { db, dialect: 'postgres', storage, close: () => db.destroy() };
+    return {
+      db,
+      dialect: 'postgres',
+      storage,
+      pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      close: () => db.destroy(),
+    };
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const file = new SQLite(path.join(opts.dataDir, 'palisade.db'));

@@ -13,6 +13,7 @@ import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
 import { registerCors } from './pipeline/cors.js';
+import { registerMetrics } from './pipeline/metrics.js';
 import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
 import { RequestLogController, serializeRequest, stackFrames } from './request-log.js';
 import { errorSummary } from '../background.js';
@@ -109,6 +110,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     const { code, status, details, internal, headers } = classify(err);
+    s.metrics.refusal(code);
     // The system log's error line: the error's class, code and message and where it failed; no request data.
     if (status >= 500) req.log.error({ event: 'system.error', code, reason: internal, err: errorSummary(err), frames: stackFrames(err) }, 'request failed');
     else req.log.info({ code, reason: internal }, 'request refused');
@@ -139,6 +141,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   registerEdge(app, s);
   registerAuthPipeline(app, s);
   registerCors(app, s);
+  registerMetrics(app, s);
 
   await app.register(healthRoutes(s));
   await app.register(authRoutes(s), { prefix: '/api/auth' });
