@@ -316,7 +316,6 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     dialect: handle.dialect,
     now,
     settings,
-    users,
     apiKeys,
     securityLog,
     areas: SETTINGS_AREAS,

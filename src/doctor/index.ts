@@ -4,6 +4,8 @@
  * never changes anything, and never shows a secret (names of variables, never their values).
  */
 import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parse as parsePg } from 'pg-connection-string';
 import { sql } from 'kysely';
 import type { Db, Dialect } from '../db/index.js';
 import type { Env } from '../config/env.js';
@@ -12,11 +14,11 @@ import type { SettingsStore } from '../config/settings.js';
 import type { SettingsArea } from '../config/settings-area.js';
 import type { AppConfig } from '../app-config.js';
 import type { ApiKeyService } from '../auth/api-keys/index.js';
-import type { UserService } from '../auth/users.js';
 import { factorState, hasFactor } from '../auth/mfa/factors.js';
 import { passwordPolicyArea } from '../auth/password-policy/schema.js';
 import { lockoutArea } from '../auth/lockout-settings.js';
 import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../edge/rate-limit.js';
+import { parseIp, type Cidr } from '../edge/ip.js';
 import type { SecurityLog } from '../audit/events.js';
 import { redisPersistence } from '../shared-state/redis.js';
 
@@ -47,7 +49,6 @@ export interface DoctorDeps {
   dialect: Dialect;
   now: () => number;
   settings: SettingsStore;
-  users: UserService;
   apiKeys: ApiKeyService;
   securityLog: SecurityLog;
   areas: readonly SettingsArea[];
@@ -60,10 +61,19 @@ const DAY = 86_400_000;
 export const VERIFY_WITHIN_DAYS = 7;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-const isLoopback = (host: string): boolean => LOOPBACK.has(host) || host.startsWith('127.') || host === '[::1]';
+/** A loopback address literal (127.0.0.0/8, ::1) or exactly localhost; never a name that merely starts with "127.". */
+const isLoopback = (host: string): boolean => {
+  const h = host.replace(/^\[|\]$/g, '');
+  if (LOOPBACK.has(h)) return true;
+  const ip = parseIp(h);
+  return ip !== null && isIP(h) !== 0 && ip.range() === 'loopback';
+};
 
 /** Secrets that have a `_FILE` form: set directly, they sit in the process environment and `/proc`. */
-const FILE_SECRETS = ['APP_KEY', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'INIT_ROOT_PASSWORD', 'SMS_KANNEL_URL', 'LOG_SYSLOG_TLS_KEY'];
+const FILE_SECRETS = ['APP_KEY', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'INIT_ROOT_PASSWORD', 'SMS_KANNEL_PASSWORD', 'METRICS_TOKEN'];
+
+/** A range so wide that its "proxies" are anyone: their forwarding headers are the client's word. */
+const tooWide = (c: Cidr): boolean => c.bits < (c.addr.kind() === 'ipv4' ? 8 : 32);
 
 const rank: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2 };
 
@@ -112,10 +122,19 @@ export class Doctor {
   }
 
   private async root(add: AddFn) {
-    const name = this.d.config.initRoot.username;
-    const root = await this.d.users.findByName(name);
+    // The first administrator, whatever its name now (INIT_ROOT_USERNAME is read only at the first start).
+    const root = await this.d.db
+      .selectFrom('users')
+      .selectAll()
+      .where('is_admin', '=', 1)
+      .orderBy('created_at', 'asc')
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
     const title = 'The first administrator has changed the initial password or has a second factor';
-    if (!root || root.password_hash === null) return add('root-password', title, 'pass', `no local password for "${name}"`);
+    if (!root) return add('root-password', title, 'warn', 'no administrator was found', 'Create an administrator: palisade user create --admin.');
+    const name = root.username;
+    if (root.password_hash === null) return add('root-password', title, 'pass', `"${name}" has no local password (single sign-on only)`);
     const initial = root.password_changed_at === null || root.password_changed_at <= root.created_at;
     const factor = hasFactor(await factorState(this.d.db, root));
     if (initial && !factor)
@@ -180,7 +199,18 @@ export class Doctor {
     const c = this.d.config;
     const loopback = isLoopback(c.host);
     const title = 'Clients reach Palisade over HTTPS';
+    const wide = c.trustedProxies.filter(tooWide).map((r) => r.text);
+    if (wide.length > 0)
+      add(
+        'trusted-proxies',
+        'TRUSTED_PROXIES names the proxies only',
+        'fail',
+        `TRUSTED_PROXIES trusts ${wide.join(', ')}: any client there can set its own address and scheme (X-Forwarded-For, X-Forwarded-Proto), past IP rules, rate limits and forced HTTPS`,
+        'List the proxies’ own addresses or their subnet in TRUSTED_PROXIES.',
+      );
     if (c.tls) add('https', title, 'pass', 'built-in TLS (TLS_CERT_FILE)');
+    else if (wide.length > 0)
+      add('https', title, 'fail', 'TLS is said to end at proxies that are anyone (see trusted-proxies)', 'List the proxies’ own addresses in TRUSTED_PROXIES.');
     else if (c.trustedProxies.length > 0) add('https', title, 'pass', 'behind the proxies of TRUSTED_PROXIES, which terminate TLS');
     else if (loopback) add('https', title, 'pass', `listens on ${c.host} only (a proxy on this host terminates TLS, or local use)`);
     else
@@ -219,6 +249,22 @@ export class Doctor {
     else if (!c.tls && c.trustedProxies.length === 0 && !loopback)
       add('hsts', hstsTitle, 'fail', 'no answer is over HTTPS, so HSTS is never sent', 'Serve HTTPS (see the https check).');
     else add('hsts', hstsTitle, 'pass', `${c.hsts.value} for ${c.hsts.host}`);
+    if (c.metrics !== null) {
+      const mTitle = '/metrics is readable by the scraper only';
+      const loopbackAllowed = c.metrics.allow.some((r) => r.addr.range() === 'loopback');
+      if (c.metrics.token !== null) add('metrics', mTitle, 'pass', `behind METRICS_TOKEN${c.metrics.allow.length > 0 ? ' and METRICS_ALLOW' : ''}`);
+      else if (c.metrics.allow.some(tooWide))
+        add('metrics', mTitle, 'fail', 'METRICS_ALLOW is a range of anyone and there is no token', 'Set METRICS_TOKEN_FILE and narrow METRICS_ALLOW.');
+      else if (loopbackAllowed && c.trustedProxies.length === 0)
+        add(
+          'metrics',
+          mTitle,
+          'warn',
+          'METRICS_ALLOW lists a loopback address and no proxy is named: through a proxy on this host every client is 127.0.0.1',
+          'Set METRICS_TOKEN_FILE, or name the proxy in TRUSTED_PROXIES.',
+        );
+      else add('metrics', mTitle, 'warn', 'behind METRICS_ALLOW only, no token', 'Set METRICS_TOKEN_FILE as well.');
+    }
     if (c.cookieInsecureDev)
       add(
         'cookies',
@@ -235,23 +281,26 @@ export class Doctor {
       add('database-tls', 'The database connection is encrypted', 'pass', 'embedded SQLite: no network connection');
       return;
     }
-    let u: URL;
+    // Read as pg reads it (its own parser, then the PG* variables it falls back to), not as a generic URL:
+    // a `host` or a second `sslmode` in the query wins there.
+    let parsed: ReturnType<typeof parsePg>;
     try {
-      u = new URL(c.databaseUrl);
+      parsed = parsePg(c.databaseUrl);
     } catch {
-      return add('database-tls', 'The database connection is encrypted', 'fail', 'DATABASE_URL cannot be read as a URL', 'Check DATABASE_URL.');
+      return add('database-tls', 'The database connection is encrypted', 'fail', 'DATABASE_URL cannot be read', 'Check DATABASE_URL.');
     }
-    const host = decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')) || 'localhost';
-    const sslmode = u.searchParams.get('sslmode') ?? (u.searchParams.get('ssl') === 'true' ? 'require' : 'disable');
+    const host = parsed.host || this.d.env.PGHOST || 'localhost';
+    const ssl = parsed.ssl;
     const tlsTitle = 'The database connection is encrypted';
     if (isLoopback(host) || host.startsWith('/')) add('database-tls', tlsTitle, 'pass', `PostgreSQL on ${host} (this host)`);
-    else if (sslmode === 'verify-full' || sslmode === 'verify-ca') add('database-tls', tlsTitle, 'pass', `sslmode=${sslmode}`);
-    else if (sslmode === 'require' || sslmode === 'no-verify')
+    else if (ssl && typeof ssl === 'object' && ssl.rejectUnauthorized !== false)
+      add('database-tls', tlsTitle, 'pass', `TLS with the server's certificate verified (sslmode=${parsed.sslmode ?? 'set'})`);
+    else if (ssl)
       add(
         'database-tls',
         tlsTitle,
         'warn',
-        `sslmode=${sslmode}: encrypted, but the server's certificate is not verified`,
+        `sslmode=${parsed.sslmode ?? 'no-verify'}: encrypted, but the server's certificate is not verified`,
         'Use sslmode=verify-full (and sslrootcert when the CA is private).',
       );
     else
@@ -259,7 +308,7 @@ export class Doctor {
         'database-tls',
         tlsTitle,
         'fail',
-        `PostgreSQL on ${host} without TLS (sslmode=${sslmode})`,
+        `PostgreSQL on ${host} without TLS (sslmode=${parsed.sslmode ?? 'unset'})`,
         'Add sslmode=verify-full to DATABASE_URL and enable TLS on the server.',
       );
     const role = (
@@ -267,8 +316,12 @@ export class Doctor {
         rolsuper: boolean;
         rolcreaterole: boolean;
         rolcreatedb: boolean;
+        rolserverfiles: boolean;
         rolname: string;
-      }>`select rolname, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user`.execute(this.d.db)
+      }>`select current_user as rolname,
+        bool_or(r.rolsuper) as rolsuper, bool_or(r.rolcreaterole) as rolcreaterole, bool_or(r.rolcreatedb) as rolcreatedb,
+        bool_or(r.rolname in ('pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files')) as rolserverfiles
+        from pg_roles r where pg_has_role(current_user, r.oid, 'MEMBER')`.execute(this.d.db)
     ).rows[0];
     const roleTitle = 'The database user has no more rights than Palisade needs';
     if (!role) add('database-role', roleTitle, 'warn', 'the current role could not be read', 'Check the database user.');
@@ -277,8 +330,16 @@ export class Doctor {
         'database-role',
         roleTitle,
         'fail',
-        `"${role.rolname}" is a superuser: a flaw in Palisade would own the whole database server`,
+        `"${role.rolname}" is a superuser, or a member of one: a flaw in Palisade would own the whole database server`,
         'Create a role that owns only Palisade’s database (or schema) and use it in DATABASE_URL.',
+      );
+    else if (role.rolserverfiles)
+      add(
+        'database-role',
+        roleTitle,
+        'fail',
+        `"${role.rolname}" is a member of a pg_*_server_* role: COPY reaches the database server's files or programs`,
+        `REVOKE pg_execute_server_program, pg_write_server_files, pg_read_server_files FROM ${role.rolname};`,
       );
     else if (role.rolcreaterole || role.rolcreatedb)
       add(
@@ -331,10 +392,11 @@ export class Doctor {
     const direct = FILE_SECRETS.filter((n) => {
       const v = this.d.env[n];
       if (!v) return false;
-      // A URL without a password holds no secret.
+      // A URL without a password (in its user part or its query) holds no secret.
       if (n.endsWith('_URL')) {
         try {
-          return new URL(v).password !== '';
+          const u = new URL(v);
+          return u.password !== '' || u.searchParams.has('password');
         } catch {
           return true;
         }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DIALECT, PG_URL, ROOT, bearer, cliEnv, createUser, login, makeApp, type TestApp } from '../helpers/app.js';
-import type { Env } from '../../src/app-config.js';
+import { SETTINGS_AREAS, type Env } from '../../src/app-config.js';
+import { Doctor } from '../../src/doctor/index.js';
 import { cli, freePort, startServer } from '../helpers/cli.js';
 import { notesWorld, createKey } from '../auth/api-keys/world.js';
 
@@ -231,4 +232,62 @@ test('palisade start: every check that does not pass is a warning line at each b
       await c.end();
     }
   }
+});
+
+test('doctor: proxies and /metrics open to anyone fail; a token passes', async () => {
+  await withApp({ HOST: '0.0.0.0', TRUSTED_PROXIES: '0.0.0.0/0' }, async (t, root) => {
+    const r = await doctor(t, root);
+    assert.equal(r.get('trusted-proxies')!.status, 'fail');
+    assert.equal(r.get('https')!.status, 'fail');
+  });
+  await withApp({ TRUSTED_PROXIES: '10.0.0.0/8' }, async (t, root) => {
+    assert.equal((await doctor(t, root)).get('trusted-proxies'), undefined, 'a proxy subnet is fine');
+  });
+  await withApp({ METRICS_ALLOW: '127.0.0.1' }, async (t, root) => {
+    assert.equal((await doctor(t, root)).get('metrics')!.status, 'warn');
+  });
+  await withApp({ METRICS_ALLOW: '0.0.0.0/0' }, async (t, root) => {
+    assert.equal((await doctor(t, root)).get('metrics')!.status, 'fail');
+  });
+  await withApp({ METRICS_TOKEN: randomBytes(32).toString('base64url') }, async (t, root) => {
+    const r = await doctor(t, root);
+    assert.equal(r.get('metrics')!.status, 'pass');
+    assert.match(r.get('secrets-env')!.detail, /METRICS_TOKEN/, 'a token given directly is a plain secret');
+  });
+});
+
+test('doctor reads DATABASE_URL as pg does, finds the first administrator whatever its name, and sees passwords in URL queries', async () => {
+  await withApp({}, async (t) => {
+    const s = t.s;
+    const run = async (config: object, env: Env = {}) => {
+      const d = new Doctor({
+        config: { ...s.config, ...config } as never,
+        env,
+        db: s.db,
+        dialect: 'postgres',
+        now: s.now,
+        settings: s.settings,
+        apiKeys: s.apiKeys,
+        securityLog: s.securityLog,
+        areas: SETTINGS_AREAS,
+      });
+      return new Map((await d.run()).checks.map((c) => [c.id, c]));
+    };
+    const tls = async (url: string, env: Env = {}) => (await run({ databaseUrl: url }, env)).get('database-tls')!;
+    assert.equal((await tls('postgres://p:pw@localhost/x?host=db.prod.example.net')).status, 'fail', 'pg connects to the host of the query');
+    assert.equal((await tls('postgres://p@db.prod.example.net/x?sslmode=verify-full&sslmode=disable')).status, 'fail', 'pg takes the last sslmode');
+    assert.equal((await tls('postgres://p@127.db.prod.example.net/x')).status, 'fail', 'a name is not a loopback address');
+    assert.equal((await tls('postgres:///x', { PGHOST: 'db.prod.example.net' })).status, 'fail', 'PGHOST when the URL has no host');
+    assert.equal((await tls('postgres://p@db.prod.example.net/x?sslmode=verify-full')).status, 'pass');
+    assert.equal((await tls('postgres://p@db.prod.example.net/x?sslmode=no-verify')).status, 'warn');
+    assert.equal((await tls('postgres://p@127.0.0.1/x')).status, 'pass');
+    const secrets = (await run({}, { DATABASE_URL: 'postgres://p@db/x?password=hunter2', SMS_KANNEL_PASSWORD: 's3cret' })).get('secrets-env')!;
+    assert.equal(secrets.status, 'warn');
+    assert.match(secrets.detail, /DATABASE_URL, SMS_KANNEL_PASSWORD/);
+    assert.ok(!secrets.detail.includes('hunter2') && !secrets.detail.includes('s3cret'));
+    // INIT_ROOT_USERNAME is read only at the first start: unset or changed later, the first administrator is still found.
+    const root = (await run({ initRoot: { ...s.config.initRoot, username: 'someone-else' } })).get('root-password')!;
+    assert.equal(root.status, 'fail');
+    assert.match(root.detail, /"root"/);
+  });
 });
