@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
 import { AppError } from '../../errors.js';
@@ -18,17 +19,21 @@ export function registerMetrics(app: FastifyInstance, s: Services): void {
   });
   const guard = s.config.metrics;
   const expected = guard?.token ? digest(guard.token) : null;
-  app.get('/metrics', { schema: { hide: true }, config: { auth: 'public', rateLimit: 'read' } }, async (req, reply) => {
-    if (guard === null) throw new AppError('NOT_FOUND');
-    if (guard.allow.length > 0) {
-      const ip = parseIp(req.clientIp);
-      if (!ip || !inAny(ip, guard.allow)) throw new AppError('NOT_FOUND', undefined, 'metrics: address not in METRICS_ALLOW');
-    }
-    if (expected !== null) {
-      const m = /^Bearer ([^\s]+)$/.exec(req.headers.authorization ?? '');
-      if (!m || !timingSafeEqual(digest(m[1]!), expected)) throw new AppError('NOT_FOUND', undefined, 'metrics: no or wrong METRICS_TOKEN');
-    }
-    reply.header('content-type', s.metrics.contentType);
-    return s.metrics.text();
-  });
+  app.get(
+    '/metrics',
+    { schema: { hide: true, querystring: Type.Object({}, { additionalProperties: false }) }, config: { auth: 'public', rateLimit: 'read' } },
+    async (req, reply) => {
+      if (guard === null) throw new AppError('NOT_FOUND');
+      if (guard.allow.length > 0) {
+        const ip = parseIp(req.clientIp);
+        if (!ip || !inAny(ip, guard.allow)) throw new AppError('NOT_FOUND', undefined, 'metrics: address not in METRICS_ALLOW');
+      }
+      if (expected !== null) {
+        const m = /^Bearer ([^\s]+)$/.exec(req.headers.authorization ?? '');
+        if (!m || !timingSafeEqual(digest(m[1]!), expected)) throw new AppError('NOT_FOUND', undefined, 'metrics: no or wrong METRICS_TOKEN');
+      }
+      reply.header('content-type', s.metrics.contentType);
+      return s.metrics.text();
+    },
+  );
 }

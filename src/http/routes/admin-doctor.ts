@@ -19,6 +19,7 @@ export const adminDoctorRoutes =
           tags: ['admin: operations'],
           description:
             'Runs every deployment check (`palisade doctor`): each with pass, warn or fail, what was found and how to fix it. `worst` is the worst status; the CLI exits 0, 1 or 2 by it. Reads only; never shows a secret.',
+          querystring: Type.Object({}, { additionalProperties: false }),
           response: {
             200: Type.Object({
               worst: Status,
