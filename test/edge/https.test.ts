@@ -7,9 +7,9 @@ import path from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { makeApp, type TestApp } from '../helpers/app.js';
+import { configProblems, makeApp, type TestApp } from '../helpers/app.js';
 import { listen, rawRequest } from '../helpers/raw-http.js';
-import { loadConfig, ConfigError, type Env } from '../../src/app-config.js';
+import type { Env } from '../../src/app-config.js';
 
 const PUBLIC = 'https://palisade.example.test';
 const dir = mkdtempSync(path.join(tmpdir(), 'palisade-tls-'));
@@ -44,15 +44,7 @@ function makeCert(name: string, alg = 'rsa:2048'): { cert: string; key: string; 
   return { cert, key, pem, fingerprint: new X509Certificate(pem).fingerprint256 };
 }
 
-const problemsOf = (env: Env): string[] => {
-  try {
-    loadConfig({ DATA_DIR: dir, APP_KEY: 'Zq3vN8xT1pLw6RkA0sYc2HdE9uJmB4gF7oXiW5nQ_e', ...env }, { generateKey: false });
-    return [];
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-};
+const problemsOf = configProblems;
 
 async function withApp(env: Env, fn: (t: TestApp) => Promise<void>): Promise<void> {
   const t = await makeApp({ env });

@@ -7,7 +7,7 @@ import { before, after, beforeEach, afterEach } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { loadConfig, type Env } from '../../src/app-config.js';
+import { ConfigError, loadConfig, type Env } from '../../src/app-config.js';
 import { createServices, ensureRootUser, type Services } from '../../src/services.js';
 import { buildApp } from '../../src/http/app.js';
 import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../../src/edge/rate-limit.js';
@@ -18,6 +18,17 @@ export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export const ROOT = { username: 'root', password: 'Correct-horse-battery-9' };
+
+/** The problems config loading reports for `env` (over a valid data directory and key), or none. */
+export function configProblems(env: Env): string[] {
+  try {
+    loadConfig({ DATA_DIR: tmpdir(), APP_KEY: randomBytes(32).toString('base64url'), ...env }, { generateKey: false });
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+}
 
 /** A clock the tests move by hand. */
 export class Clock {

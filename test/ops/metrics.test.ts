@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { DIALECT, ROOT, makeApp, type TestApp } from '../helpers/app.js';
-import { ConfigError, loadConfig, type Env } from '../../src/app-config.js';
+import { DIALECT, ROOT, configProblems, makeApp, type TestApp } from '../helpers/app.js';
+import type { Env } from '../../src/app-config.js';
 
 const TOKEN = randomBytes(32).toString('base64url');
 
@@ -69,15 +69,7 @@ test('metrics behind METRICS_ALLOW: only from the listed addresses (and with the
 });
 
 test('metrics configuration is checked at boot', () => {
-  const problems = (env: Env): string[] => {
-    try {
-      loadConfig({ DATA_DIR: '/tmp', APP_KEY: randomBytes(32).toString('base64url'), ...env }, { generateKey: false });
-      return [];
-    } catch (e) {
-      if (e instanceof ConfigError) return e.problems;
-      throw e;
-    }
-  };
+  const problems = configProblems;
   assert.match(problems({ METRICS_TOKEN: 'short' }).join('\n'), /METRICS_TOKEN must be at least 32 characters/);
   assert.match(problems({ METRICS_ALLOW: '10.0.0.0/8,not-an-ip' }).join('\n'), /METRICS_ALLOW: "not-an-ip"/);
   assert.deepEqual(problems({ METRICS_TOKEN: TOKEN, METRICS_ALLOW: '10.0.0.0/8, ::1' }), []);
