@@ -1,4 +1,5 @@
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CurrentSchemaIntrospector } from './introspect.js';
 // better-sqlite3's code on SQLite's bedrock branch, with its prebuilt binaries inside the npm package
 // (better-sqlite3 fetches its binary from GitHub at install, or compiles for a minute): D79.
 import SQLite from '@rocicorp/zero-sqlite3';
@@ -73,13 +74,18 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     if (opts.pgSchema) {
       const c = await pool.connect();
       try {
-        await c.query(`CREATE SCHEMA IF NOT EXISTS ${opts.pgSchema}`);
+        // A schema made beforehand for a role that may not create schemas (least privilege) is used as it
+        // is: CREATE SCHEMA IF NOT EXISTS would still ask for CREATE on the database.
+        const exists = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [opts.pgSchema]);
+        if (exists.rowCount === 0) await c.query(`CREATE SCHEMA IF NOT EXISTS ${opts.pgSchema}`);
       } finally {
         c.release();
       }
     }
     const storage = new StorageHealth();
-    const db = new Kysely<Database>({ dialect: observedDialect(new PostgresDialect({ pool: guardedPool(pool) }), storage), ...logOption(opts) });
+    const postgres = new PostgresDialect({ pool: guardedPool(pool) });
+    postgres.createIntrospector = (db) => new CurrentSchemaIntrospector(db);
+    const db = new Kysely<Database>({ dialect: observedDialect(postgres, storage), ...logOption(opts) });
     return {
       db,
       dialect: 'postgres',

@@ -3,7 +3,8 @@
  * says pass, warn or fail, why, and how to fix it; the worst sets the exit code. Read-only: a check
  * never changes anything, and never shows a secret (names of variables, never their values).
  */
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parsePg } from 'pg-connection-string';
 import { sql } from 'kysely';
@@ -54,8 +55,12 @@ export interface DoctorDeps {
   areas: readonly SettingsArea[];
 }
 
-/** Node.js release lines and their end of life (nodejs.org release schedule). */
-const NODE_EOL: Record<number, string> = { 18: '2025-04-30', 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30', 26: '2029-04-30' };
+/**
+ * Node.js release lines and their end of life (nodejs.org release schedule). The `node` check compares the
+ * running line's date with the doctor's clock (`now`): it warns 90 days ahead and fails from the date on. A
+ * line missing here (newer than this table) warns: update the table with each Node.js LTS.
+ */
+export const NODE_EOL: Readonly<Record<number, string>> = { 18: '2025-04-30', 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30', 26: '2029-04-30' };
 const DAY = 86_400_000;
 /** The audit chain counts as recently verified within this many days. */
 export const VERIFY_WITHIN_DAYS = 7;
@@ -148,14 +153,16 @@ export class Doctor {
     else if (initial) add('root-password', title, 'warn', `"${name}" still has its initial password (it has a second factor)`, `Change ${name}'s password.`);
     else if (!factor) add('root-password', title, 'warn', `"${name}" has no second factor`, `Enrol a second factor for ${name} (Account, Second factor).`);
     else add('root-password', title, 'pass', `"${name}" changed the initial password and has a second factor`);
-    if (this.d.env.INIT_ROOT_PASSWORD)
+    const initTitle = 'INIT_ROOT_PASSWORD is unset once the first administrator exists';
+    if (this.d.env.INIT_ROOT_PASSWORD || this.d.env.INIT_ROOT_PASSWORD_FILE)
       add(
         'init-root-password',
-        'INIT_ROOT_PASSWORD is unset once the first administrator exists',
+        initTitle,
         'warn',
-        'INIT_ROOT_PASSWORD is still set',
-        'Unset INIT_ROOT_PASSWORD: it is read only when there is no user.',
+        `${this.d.env.INIT_ROOT_PASSWORD ? 'INIT_ROOT_PASSWORD' : 'INIT_ROOT_PASSWORD_FILE'} is still set`,
+        'Unset INIT_ROOT_PASSWORD (and INIT_ROOT_PASSWORD_FILE): it is read only when there is no user.',
       );
+    else add('init-root-password', initTitle, 'pass', 'INIT_ROOT_PASSWORD is unset');
   }
 
   private appKey(add: AddFn) {
@@ -171,18 +178,41 @@ export class Doctor {
         'Put the key in a file readable by Palisade only (mode 0600) and set APP_KEY_FILE to it.',
       );
     const file = appKeySource === 'file' ? (this.d.env.APP_KEY_FILE ?? '') : keyFilePath(this.d.config.dataDir);
-    const mode = modeOf(file);
-    if (mode === null)
+    const st = statOf(file);
+    if (st === null)
       return add('app-key', title, 'warn', `the key file ${file} cannot be inspected`, 'Check that the key file exists and is readable by Palisade.');
-    if (mode & 0o077)
+    if (st.mode & 0o077)
       return add(
         'app-key',
         title,
         'fail',
-        `the key file ${file} is readable by others (mode ${octal(mode)})`,
+        `the key file ${file} is readable by others (mode ${octal(st.mode & 0o777)})`,
         `chmod 600 ${file} (and own it by the user Palisade runs as).`,
       );
-    add('app-key', title, 'pass', `key from ${appKeySource === 'file' ? 'APP_KEY_FILE' : 'the data directory'}, mode ${octal(mode)}`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid)
+      return add(
+        'app-key',
+        title,
+        'fail',
+        `the key file ${file} is owned by uid ${st.uid}, not by the user Palisade runs as (uid ${uid}): that user can read or replace it`,
+        `chown the key file to the user Palisade runs as (uid ${uid}) and keep mode 0600.`,
+      );
+    const open = openAncestor(file, uid);
+    if (open !== null)
+      return add(
+        'app-key',
+        title,
+        'fail',
+        `the directory ${open.dir} ${open.why}: another user can replace the key file`,
+        `chmod go-w ${open.dir} (or move the key to a directory only root and Palisade's user can write).`,
+      );
+    add(
+      'app-key',
+      title,
+      'pass',
+      `key from ${appKeySource === 'file' ? 'APP_KEY_FILE' : 'the data directory'}, mode ${octal(st.mode & 0o777)}, owned by Palisade's user`,
+    );
   }
 
   private dataDir(add: AddFn) {
@@ -207,6 +237,13 @@ export class Doctor {
         'fail',
         `TRUSTED_PROXIES trusts ${wide.join(', ')}: any client there can set its own address and scheme (X-Forwarded-For, X-Forwarded-Proto), past IP rules, rate limits and forced HTTPS`,
         'List the proxies’ own addresses or their subnet in TRUSTED_PROXIES.',
+      );
+    else
+      add(
+        'trusted-proxies',
+        'TRUSTED_PROXIES names the proxies only',
+        'pass',
+        c.trustedProxies.length > 0 ? `trusts ${c.trustedProxies.map((r) => r.text).join(', ')}` : 'no proxy is trusted: forwarding headers are ignored',
       );
     if (c.tls) add('https', title, 'pass', 'built-in TLS (TLS_CERT_FILE)');
     else if (wide.length > 0)
@@ -273,6 +310,7 @@ export class Doctor {
         'COOKIE_INSECURE_DEV=true: cookies without Secure',
         'Unset COOKIE_INSECURE_DEV outside development.',
       );
+    else add('cookies', 'Session cookies are Secure', 'pass', '__Host- cookies with Secure');
   }
 
   private async database(add: AddFn) {
@@ -292,15 +330,22 @@ export class Doctor {
     const host = parsed.host || this.d.env.PGHOST || 'localhost';
     const ssl = parsed.ssl;
     const tlsTitle = 'The database connection is encrypted';
+    // Verified is what the URL itself requires: sslmode=verify-full, the one mode that means certificate and
+    // host name checked in libpq and in every node-postgres version. `ssl=true` and sslmode=require, prefer or
+    // verify-ca leave verification to the driver's reading, which pg announces will become libpq's (none).
+    const unverified = typeof ssl === 'object' && ssl !== null && (ssl.rejectUnauthorized === false || 'checkServerIdentity' in ssl);
+    const said = parsed.sslmode ? `sslmode=${parsed.sslmode}` : ssl === true ? 'ssl=true' : 'TLS without sslmode';
     if (isLoopback(host) || host.startsWith('/')) add('database-tls', tlsTitle, 'pass', `PostgreSQL on ${host} (this host)`);
-    else if (ssl && typeof ssl === 'object' && ssl.rejectUnauthorized !== false)
-      add('database-tls', tlsTitle, 'pass', `TLS with the server's certificate verified (sslmode=${parsed.sslmode ?? 'set'})`);
+    else if (ssl && parsed.sslmode === 'verify-full' && !unverified)
+      add('database-tls', tlsTitle, 'pass', `TLS with the server's certificate and host name verified (sslmode=verify-full)`);
     else if (ssl)
       add(
         'database-tls',
         tlsTitle,
         'warn',
-        `sslmode=${parsed.sslmode ?? 'no-verify'}: encrypted, but the server's certificate is not verified`,
+        unverified
+          ? `${said}: encrypted, but the server's certificate is not verified`
+          : `${said}: encrypted, but the URL does not require the server's certificate and host name to be verified`,
         'Use sslmode=verify-full (and sslrootcert when the CA is private).',
       );
     else
@@ -424,11 +469,9 @@ export class Doctor {
         'api-keys',
         title,
         'warn',
-        `${keys.length} live key${keys.length === 1 ? '' : 's'} never expire${keys.length === 1 ? 's' : ''}: ${keys
-          .slice(0, 5)
-          .map((k) => `"${k.name}"`)
-          .join(', ')}${keys.length > 5 ? ', …' : ''}`,
-        'Replace them with keys that expire (POST /api/admin/api-keys with expiresAt) and revoke these.',
+        // A count only: the report goes to the boot log and to CI output; the names are in the admin list.
+        `${keys.length} live key${keys.length === 1 ? '' : 's'} never expire${keys.length === 1 ? 's' : ''}`,
+        'See them in GET /api/admin/api-keys (neverExpiring; Admin, API keys); replace them with keys that expire and revoke these.',
       );
   }
 
@@ -530,10 +573,42 @@ export class Doctor {
 }
 
 function modeOf(p: string): number | null {
+  const st = statOf(p);
+  return st === null ? null : st.mode & 0o777;
+}
+
+/** The permission bits (with the sticky bit) and owner of a path, following links; null when it cannot be read. */
+function statOf(p: string): { mode: number; uid: number } | null {
   try {
-    return statSync(p).mode & 0o777;
+    const st = statSync(p);
+    return { mode: st.mode & 0o1777, uid: st.uid };
   } catch {
     return null;
   }
+}
+
+/**
+ * The first directory above `file` (as given and as resolved through links) that lets another user replace
+ * it: writable by group or others without the sticky bit, or owned by a user other than root and Palisade's.
+ */
+function openAncestor(file: string, uid: number | undefined): { dir: string; why: string } | null {
+  const paths = [path.resolve(file)];
+  try {
+    const real = realpathSync(file);
+    if (real !== paths[0]) paths.push(real);
+  } catch {
+    /* statOf already read it */
+  }
+  const seen = new Set<string>();
+  for (const p of paths) {
+    for (let dir = path.dirname(p); !seen.has(dir); dir = path.dirname(dir)) {
+      seen.add(dir);
+      const st = statOf(dir);
+      if (st === null) return { dir, why: 'cannot be inspected' };
+      if (st.mode & 0o022 && !(st.mode & 0o1000)) return { dir, why: `is writable by other users (mode ${octal(st.mode & 0o777)}, no sticky bit)` };
+      if (uid !== undefined && st.uid !== 0 && st.uid !== uid) return { dir, why: `is owned by uid ${st.uid}, neither root nor Palisade's user` };
+    }
+  }
+  return null;
 }
 const octal = (m: number) => `0${m.toString(8).padStart(3, '0')}`;

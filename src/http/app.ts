@@ -137,7 +137,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     }
   });
   if (s.config.tls) watchTls(app, s.config.tls, loggerInstance);
-  securityHeaders(app, s.config.hsts);
+  securityHeaders(app, { hsts: s.config.hsts, proxies: { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader } });
   registerEdge(app, s);
   registerAuthPipeline(app, s);
   registerCors(app, s);

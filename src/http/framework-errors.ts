@@ -3,13 +3,14 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { AppError, ERRORS, type ErrorCode } from '../errors.js';
 import { errorBody } from './errors.js';
-import { SECURITY_HEADERS } from './pipeline/headers.js';
+import { routerAnswerHeaders, socketAnswerHeaders } from './pipeline/headers.js';
 import { requestLine } from './request-log.js';
 
 /**
  * Answers that Fastify or Node would otherwise write in their own shape (malformed URLs, an
  * over-long path parameter, malformed HTTP, the drain while closing) go through our envelope:
- * a registered code, a fixed message, the security headers, nothing echoed from the request.
+ * a registered code, a fixed message, the security headers (HSTS included over HTTPS, decided by
+ * pipeline/headers.ts like every other answer's), nothing echoed from the request.
  */
 
 const FRAMEWORK_CODES: Readonly<Record<string, ErrorCode>> = Object.freeze({
@@ -26,7 +27,7 @@ export function frameworkErrorHandler(err: FastifyError, req: FastifyRequest, re
   reply.raw.once('finish', () => req.log.info(requestLine(req, reply), 'request'));
   reply
     .code(ERRORS[code].status)
-    .headers({ ...SECURITY_HEADERS, 'x-request-id': req.id, 'cache-control': 'no-store' })
+    .headers({ ...routerAnswerHeaders(req), 'x-request-id': req.id, 'cache-control': 'no-store' })
     .send(errorBody(code));
 }
 
@@ -40,7 +41,7 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
     const status = ERRORS[code].status;
     const body = JSON.stringify(errorBody(code));
     const headers = {
-      ...SECURITY_HEADERS,
+      ...socketAnswerHeaders(this, socket),
       'cache-control': 'no-store',
       'content-type': 'application/json; charset=utf-8',
       'content-length': String(Buffer.byteLength(body)),

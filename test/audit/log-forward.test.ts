@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/app-config.js';
 import { createServices, ensureRootUser } from '../../src/services.js';
 import { buildApp } from '../../src/http/app.js';
 import { DIALECT, PG_URL, ROOT } from '../helpers/app.js';
-import { freePort } from '../helpers/cli.js';
+import { CLI_ENTRY, freePort } from '../helpers/cli.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 interface Syslog {
@@ -344,7 +344,7 @@ test('the server keeps answering while its collector accepts but never reads', a
  */
 function startCli(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string; stop: () => Promise<void> }> {
   const root = path.resolve(import.meta.dirname, '../..');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'start'], {
+  const child = spawn(process.execPath, [...CLI_ENTRY, 'start'], {
     env: { PATH: process.env.PATH, ...env },
     cwd: root,
   });

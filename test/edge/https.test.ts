@@ -7,7 +7,7 @@ import path from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { configProblems, makeApp, type TestApp } from '../helpers/app.js';
+import { ROOT, configProblems, makeApp, type TestApp } from '../helpers/app.js';
 import { listen, rawRequest } from '../helpers/raw-http.js';
 import type { Env } from '../../src/app-config.js';
 
@@ -108,6 +108,22 @@ test('HTTPS through a proxy: believed from a trusted proxy only, and only its ow
       headers: { host: 'intranet.example.test', 'x-forwarded-proto': 'https' },
     });
     assert.equal(other.headers['strict-transport-security'], undefined);
+    // An answer the router writes itself (a malformed URL) is judged the same, from the connection.
+    const badUrl = await t.app.inject({
+      method: 'GET',
+      url: '/api/admin/users/%E0%A4%A',
+      remoteAddress: '10.1.2.3',
+      headers: { host, 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(badUrl.statusCode, 400);
+    assert.equal(badUrl.headers['strict-transport-security'], 'max-age=31536000');
+    const badUrlPlain = await t.app.inject({
+      method: 'GET',
+      url: '/api/admin/users/%E0%A4%A',
+      remoteAddress: '10.1.2.3',
+      headers: { host, 'x-forwarded-proto': 'http' },
+    });
+    assert.equal(badUrlPlain.headers['strict-transport-security'], undefined);
     // A client that is not a trusted proxy cannot claim HTTPS.
     const spoof = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } });
     assert.equal(spoof.statusCode, 301);
@@ -284,4 +300,122 @@ test('built-in TLS: TLS 1.2 at least with AEAD suites, HSTS on its answers; the 
     writeFileSync(live.key, readFileSync(b.key));
     assert.equal(t.app.reloadTls?.(), true);
   });
+});
+
+/** One request over TLS as written (bytes as they are), SNI `servername`; the raw answer text once the server closes. */
+function tlsRaw(port: number, ca: string[], servername: string, bytes: string, pause?: () => Promise<string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // The certificate names localhost: the SNI asked for here may be another name, what the server reads.
+    const s = tls.connect({ host: '127.0.0.1', port, ca, servername, checkServerIdentity: () => undefined }, async () => {
+      if (pause === undefined) return s.write(bytes);
+      const [head, tail] = bytes.split('\u0000');
+      s.write(head!);
+      s.write(await pause());
+      s.write(tail!);
+    });
+    let text = '';
+    s.on('data', (c) => {
+      text += String(c);
+    });
+    s.on('error', () => undefined);
+    s.setTimeout(10_000, () => s.destroy(new Error('timeout')));
+    s.on('close', () => (text ? resolve(text) : reject(new Error('no answer'))));
+  });
+}
+
+/** One HTTPS request with a body; the status, headers and body. */
+function send(
+  port: number,
+  ca: string[],
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: '127.0.0.1', port, method, path: target, ca, servername: 'localhost', agent: false, headers: { host: 'palisade.example.test', ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => {
+          text += String(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.end(body);
+  });
+}
+
+const HSTS = 'max-age=31536000';
+const headerOf = (raw: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(raw.slice(0, raw.indexOf('\r\n\r\n')))?.[1];
+
+test('built-in TLS: every answer carries HSTS, the error answers too: malformed JSON, an unknown route, an oversize body, and those the router and Node write themselves', async () => {
+  const c = makeCert('tls-errors');
+  await withApp({ TLS_CERT_FILE: c.cert, TLS_KEY_FILE: c.key, PUBLIC_URL: PUBLIC, BODY_LIMIT: '4096' }, async (t) => {
+    const port = await listen(t.app);
+    const ca = [c.pem];
+    const json = { 'content-type': 'application/json' };
+    const signedIn = await send(port, ca, 'POST', '/api/auth/login', json, JSON.stringify({ username: ROOT.username, password: ROOT.password }));
+    assert.equal(signedIn.status, 200, signedIn.body);
+    const auth = { authorization: `Bearer ${JSON.parse(signedIn.body).token}` };
+    const answers = {
+      'malformed JSON': [await send(port, ca, 'POST', '/api/auth/login', json, '{"username": "root", '), 400, 'INVALID_JSON'],
+      'unknown route': [await send(port, ca, 'GET', '/api/no/such/route', auth), 404, 'NOT_FOUND'],
+      'oversize body': [await send(port, ca, 'POST', '/api/auth/login', json, JSON.stringify({ username: 'x'.repeat(8000) })), 413, 'PAYLOAD_TOO_LARGE'],
+      // Answered by the router before any hook runs (framework-errors.ts).
+      'malformed URL': [await send(port, ca, 'GET', '/api/admin/users/%E0%A4%A'), 400, 'URL_INVALID'],
+      'over-long parameter': [await send(port, ca, 'GET', `/api/admin/users/${'a'.repeat(500)}`), 414, 'URL_TOO_LONG'],
+    } as const;
+    for (const [what, [r, status, code]] of Object.entries(answers)) {
+      assert.equal(r.status, status, `${what}: ${r.body}`);
+      assert.equal(JSON.parse(r.body).error.code, code, what);
+      assert.equal(r.headers['strict-transport-security'], HSTS, what);
+      assert.equal(r.headers['x-content-type-options'], 'nosniff', what);
+    }
+    // Not for another host name, on these paths either.
+    assert.equal((await send(port, ca, 'GET', '/api/admin/users/%E0%A4%A', { host: 'localhost' })).headers['strict-transport-security'], undefined);
+    // Written by Node straight to the socket (the request could not be parsed): the host is the one asked for in the handshake.
+    const overflow = `GET /api/auth/me HTTP/1.1\r\nhost: palisade.example.test\r\nx-big: ${'b'.repeat(20_000)}\r\n\r\n`;
+    const raw = await tlsRaw(port, ca, 'palisade.example.test', overflow);
+    assert.match(raw, /^HTTP\/1\.1 431 /);
+    assert.equal(headerOf(raw, 'strict-transport-security'), HSTS);
+    assert.equal(headerOf(await tlsRaw(port, ca, 'localhost', overflow), 'strict-transport-security'), undefined, 'another name in the handshake');
+  });
+});
+
+test('built-in TLS: a request that arrives while the server drains answers 503 with HSTS (before the edge hook has run)', async () => {
+  const c = makeCert('tls-drain');
+  const t = await makeApp({ env: { TLS_CERT_FILE: c.cert, TLS_KEY_FILE: c.key, PUBLIC_URL: PUBLIC } });
+  let closed = false;
+  try {
+    const port = await listen(t.app);
+    const body = JSON.stringify({ username: 'root', password: 'not-the-password-1' });
+    // The first request's headers go now and its body later, once closing has started; the second follows it.
+    const text = await tlsRaw(
+      port,
+      [c.pem],
+      'palisade.example.test',
+      `POST /api/auth/login HTTP/1.1\r\nhost: palisade.example.test\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n\u0000GET /api/auth/me HTTP/1.1\r\nhost: palisade.example.test\r\nconnection: close\r\n\r\n`,
+      async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        void t.app.close().then(() => {
+          closed = true;
+        });
+        await new Promise((r) => setTimeout(r, 100));
+        return body;
+      },
+    );
+    assert.match(text, /^HTTP\/1\.1 401/, 'the in-flight request completed');
+    const second = text.slice(text.indexOf('HTTP/1.1', 10));
+    assert.match(second, /^HTTP\/1\.1 503/, second.slice(0, 300));
+    assert.match(second, /"code":"SHUTTING_DOWN"/);
+    assert.equal(headerOf(second, 'strict-transport-security'), HSTS);
+    assert.equal(headerOf(text, 'strict-transport-security'), HSTS, 'the first answer too');
+  } finally {
+    if (!closed) await t.app.close();
+    await t.close();
+  }
 });

@@ -1,4 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { requestScheme, type ClientIpOptions } from '../../edge/client-ip.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -45,16 +49,58 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * Sets the security headers on every response. API answers are never cached. `hsts`: the
- * Strict-Transport-Security value, sent on answers over HTTPS (RFC 6797 ignores it over HTTP) to
- * requests for PUBLIC_URL's host only.
+ * What decides Strict-Transport-Security: the value and PUBLIC_URL's host (config `hsts`), and the proxies
+ * whose word says a request came over HTTPS.
  */
-export function securityHeaders(app: FastifyInstance, hsts: { value: string; host: string } | null): void {
+export interface TransportPolicy {
+  readonly hsts: { readonly value: string; readonly host: string } | null;
+  readonly proxies: ClientIpOptions;
+}
+
+/** Each app's policy, for the answers written outside its hooks (framework-errors.ts). */
+const POLICIES = new WeakMap<object, TransportPolicy>();
+
+/**
+ * The one decision on HSTS, for every answer whatever path wrote it: over HTTPS (a TLS socket, or a
+ * trusted proxy's word, read here from the connection and not from a hook's result, so that an answer
+ * written before the edge hook ran, or without hooks, is judged the same) and for PUBLIC_URL's host.
+ */
+function hstsValue(policy: TransportPolicy | undefined, socket: Socket | undefined, headers: IncomingHttpHeaders, host: string): string | null {
+  if (policy === undefined || policy.hsts === null || socket === undefined) return null;
+  const encrypted = 'encrypted' in socket && socket.encrypted === true;
+  if (requestScheme(encrypted, socket.remoteAddress, headers, policy.proxies) !== 'https') return null;
+  return host.toLowerCase() === policy.hsts.host ? policy.hsts.value : null;
+}
+
+/** The headers of an answer the router wrote itself (no hook runs for it): the baseline, and HSTS when it applies. */
+export function routerAnswerHeaders(req: FastifyRequest): Record<string, string> {
+  const hsts = hstsValue(POLICIES.get(req.server), req.raw.socket, req.headers, req.hostname);
+  return hsts === null ? { ...SECURITY_HEADERS } : { ...SECURITY_HEADERS, 'strict-transport-security': hsts };
+}
+
+/**
+ * The headers of an answer written straight to a socket whose request could not be parsed: HTTPS is
+ * known from the TLS socket only, and the host from the name the client asked for in the handshake (SNI).
+ */
+export function socketAnswerHeaders(server: object, socket: Socket): Record<string, string> {
+  const sni = (socket as Partial<TLSSocket>).servername;
+  const hsts = typeof sni === 'string' ? hstsValue(POLICIES.get(server), socket, {}, sni) : null;
+  return hsts === null ? { ...SECURITY_HEADERS } : { ...SECURITY_HEADERS, 'strict-transport-security': hsts };
+}
+
+/**
+ * Sets the security headers on every response. API answers are never cached. Strict-Transport-Security
+ * is sent on answers over HTTPS (RFC 6797 ignores it over HTTP) to requests for PUBLIC_URL's host only;
+ * the answers that no hook sees take theirs from `routerAnswerHeaders` and `socketAnswerHeaders`.
+ */
+export function securityHeaders(app: FastifyInstance, policy: TransportPolicy): void {
+  POLICIES.set(app, policy);
   app.addHook('onSend', async (req, reply, payload) => {
     // A 304 too: the browser takes the revalidation's headers for the cached page, policy included.
     const pageAnswer = reply.statusCode < 300 || reply.statusCode === 304;
     reply.headers(req.routeOptions.config?.page === true && pageAnswer ? PAGE_HEADERS : SECURITY_HEADERS);
-    if (hsts !== null && req.viaHttps && req.hostname.toLowerCase() === hsts.host) reply.header('strict-transport-security', hsts.value);
+    const hsts = hstsValue(policy, req.raw.socket, req.headers, req.hostname);
+    if (hsts !== null) reply.header('strict-transport-security', hsts);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
   });

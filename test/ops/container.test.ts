@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+// The container image (OPS-3), built with buildah and run as its non-root user on a read-only root filesystem by
+// scripts/container-test.sh (what it proves is listed at its top). scripts/test.sh runs every test file on SQLite and
+// on PostgreSQL, and on SQLite again with Node 22 (PALISADE_TEST_REPEAT=1); the image does not depend on either, so
+// it is built once per run, in the first SQLite run, and the others skip this file.
+const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
+const installed = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+function skipReason(): string | false {
+  if (process.env.TEST_DB === 'postgres') return 'the image does not depend on the database: it is built once, in the SQLite half';
+  if (process.env.PALISADE_TEST_REPEAT === '1') return 'the image does not depend on the Node.js running the tests: it is built once, in the first run';
+  if (!installed('buildah') || !installed('skopeo')) return "buildah or skopeo is not installed (.ci/run installs Debian's packages)";
+  if (process.getuid?.() !== 0) return 'needs root: the image is run in its own mount and PID namespaces';
+  return false;
+}
+
+test('container image: built from the Containerfile, runs as non-root on a read-only root, answers, stops on SIGTERM', {
+  skip: skipReason(),
+  timeout: 20 * 60_000,
+}, async (t) => {
+  const child = spawn('bash', ['scripts/container-test.sh'], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  // The script's summary (build time, image size, what passed) in the test report.
+  for (const line of out.split('\n')) if (line.startsWith('container-test: ')) t.diagnostic(line.slice('container-test: '.length));
+  assert.equal(code, 0, out.slice(-8000));
+  assert.match(out, /container-test: PASS/);
+});
