@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { applySchema, exportSchema, parseSchemaFile } from '../records/schema-file.js';
 import { ConfigError, loadConfig, type AppConfig } from '../app-config.js';
 import { createServices, ensureRootUser, type Services } from '../services.js';
 import { buildApp } from '../http/app.js';
+import { closeRedirect, listenRedirect } from '../http/redirect-listener.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
 import { AuditUsage, auditCommand } from './audit.js';
@@ -106,9 +108,10 @@ async function start(): Promise<void> {
   }
   const app = await buildApp(s);
   // The system log (AUDIT-2): start and stop as lines of their own, with a stable `event`.
+  let redirect: Server | null = null;
   const stop = async (signal: NodeJS.Signals) => {
     const stopping = Date.now();
-    await app.close();
+    await Promise.all([app.close(), redirect === null ? undefined : closeRedirect(redirect)]);
     s.logger.info(
       { event: 'system.stop', signal, uptimeSeconds: Math.round((stopping - startedAt) / 1000), shutdownMs: Date.now() - stopping },
       'palisade stopped',
@@ -124,6 +127,7 @@ async function start(): Promise<void> {
     app.reloadTls?.();
   });
   await app.listen({ host: s.config.host, port: s.config.port });
+  if (s.config.httpRedirectPort !== null) redirect = await listenRedirect(app, s.config.host, s.config.httpRedirectPort);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : s.config.port;
   s.logger.info(
@@ -132,7 +136,7 @@ async function start(): Promise<void> {
       version: version(),
       node: process.version,
       dialect: s.dialect,
-      listen: { host: s.config.host, port },
+      listen: { host: s.config.host, port, ...(redirect === null ? {} : { redirectPort: s.config.httpRedirectPort }) },
       sharedState: s.config.redisUrl ? 'redis' : 'database',
       log: { destination: s.config.logging.destination.kind, sql: s.config.logging.sql },
       startMs: Date.now() - startedAt,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { boolVar, durationVar, type Env } from '../config/env.js';
+import { boolVar, durationVar, intVar, type Env } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
 
 /** Built-in TLS (EDGE-5): the certificate and key files, read again when they change or on SIGHUP. */
@@ -23,6 +23,11 @@ export interface HttpsConfig {
    * port of that host in the browser).
    */
   readonly hsts: { readonly value: string; readonly host: string } | null;
+  /**
+   * A second, plain-HTTP port beside built-in TLS (HTTP_REDIRECT_PORT), or null: its requests go through the same
+   * pipeline, which redirects them to PUBLIC_URL and answers only the health probes there.
+   */
+  readonly httpRedirectPort: number | null;
 }
 
 /** TLS protocol floor and the cipher suites offered with TLS 1.2 (AEAD with forward secrecy only); TLS 1.3 keeps its own. */
@@ -126,6 +131,18 @@ export const httpsEnv: ConfigSection<HttpsConfig> = {
     // A name only: HSTS for an IP address or localhost would pin every port of it in the browser.
     const named = publicHost !== '' && isIP(publicHost.replace(/^\[|\]$/g, '')) === 0 && publicHost !== 'localhost' && !publicHost.endsWith('.localhost');
     const hsts = named ? { value: `max-age=${maxAge}${subdomains ? '; includeSubDomains' : ''}${preload ? '; preload' : ''}`, host: publicHost } : null;
-    return { tls, forceHttpsTo: force ? publicHttps : null, hsts };
+
+    // The port 80 of a host that terminates TLS itself: it only redirects, so it needs TLS and forced HTTPS.
+    let httpRedirectPort: number | null = null;
+    if (env.HTTP_REDIRECT_PORT !== undefined && env.HTTP_REDIRECT_PORT !== '') {
+      const port = intVar(env, 'HTTP_REDIRECT_PORT', 0, 1, 65535, problems);
+      if (port !== 0) {
+        if (tls === null) problems.push('HTTP_REDIRECT_PORT needs TLS_CERT_FILE and TLS_KEY_FILE: it is the plain-HTTP port beside built-in TLS');
+        else if (!force) problems.push('HTTP_REDIRECT_PORT needs forced HTTPS (PUBLIC_URL https://, FORCE_HTTPS not false): the port only redirects');
+        else if (String(port) === (env.PORT ?? '8080')) problems.push('HTTP_REDIRECT_PORT must differ from PORT');
+        else httpRedirectPort = port;
+      }
+    }
+    return { tls, forceHttpsTo: force ? publicHttps : null, hsts, httpRedirectPort };
   },
 };

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { ROOT, configProblems, makeApp, type TestApp } from '../helpers/app.js';
 import { listen, rawRequest } from '../helpers/raw-http.js';
+import { freePort, startServer } from '../helpers/cli.js';
 import type { Env } from '../../src/app-config.js';
 
 const PUBLIC = 'https://palisade.example.test';
@@ -419,3 +420,68 @@ test('built-in TLS: a request that arrives while the server drains answers 503 w
     await t.close();
   }
 });
+
+test('HTTP_REDIRECT_PORT: beside built-in TLS, a plain-HTTP port that only redirects to PUBLIC_URL and answers the probes; checked at boot', async () => {
+  const c = makeCert('redirect');
+  const tlsEnv = { TLS_CERT_FILE: c.cert, TLS_KEY_FILE: c.key, PUBLIC_URL: PUBLIC };
+  assert.deepEqual(problemsOf({ ...tlsEnv, HTTP_REDIRECT_PORT: '8081' }), []);
+  assert.match(
+    problemsOf({ PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.1', HTTP_REDIRECT_PORT: '8081' }).join('\n'),
+    /HTTP_REDIRECT_PORT needs TLS_CERT_FILE/,
+  );
+  assert.match(problemsOf({ ...tlsEnv, FORCE_HTTPS: 'false', HTTP_REDIRECT_PORT: '8081' }).join('\n'), /HTTP_REDIRECT_PORT needs forced HTTPS/);
+  assert.match(problemsOf({ ...tlsEnv, HTTP_REDIRECT_PORT: '8080' }).join('\n'), /must differ from PORT/);
+  assert.match(problemsOf({ ...tlsEnv, HTTP_REDIRECT_PORT: '0' }).join('\n'), /HTTP_REDIRECT_PORT must be an integer from 1 to 65535/);
+
+  // The real server (`palisade start`): HTTPS on PORT, plain HTTP on HTTP_REDIRECT_PORT.
+  const dataDir = mkdtempSync(path.join(dir, 'data-'));
+  const [port, plain] = [await freePort(), await freePort()];
+  const server = await startServer({
+    ...tlsEnv,
+    DATA_DIR: dataDir,
+    APP_KEY: randomBytes(32).toString('base64url'),
+    INIT_ROOT_PASSWORD: ROOT.password,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    HTTP_REDIRECT_PORT: String(plain),
+  });
+  try {
+    const get = await rawRequest(plain, 'GET', '/api/collections/notes/records?limit=5&q=a%20b');
+    assert.equal(get.status, 301);
+    assert.equal(get.headers.location, `${PUBLIC}/api/collections/notes/records?limit=5&q=a%20b`);
+    assert.equal(get.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP (RFC 6797)');
+    const post = await rawRequest(plain, 'POST', '/api/auth/login', { 'content-type': 'application/json' }, '{"username":"root","password":"x"}');
+    assert.equal(post.status, 308, 'an unsafe method is redirected with its method and body kept');
+    assert.equal(post.headers.location, `${PUBLIC}/api/auth/login`);
+    const ui = await rawRequest(plain, 'GET', '/');
+    assert.equal(ui.status, 301, 'the admin UI is not served over plain HTTP either');
+    // The probes answer there, for a load balancer.
+    assert.equal((await rawRequest(plain, 'GET', '/healthz')).status, 200);
+    // Malformed HTTP on the plain port: our envelope, no crash.
+    const bad = await rawRequest(plain, 'GET', '/x y');
+    assert.equal(bad.status, 400);
+    // The HTTPS port is unchanged: it answers, with HSTS.
+    const secure = await get443(port, c.pem);
+    assert.equal(secure.status, 200);
+    assert.match(String(secure.headers['strict-transport-security']), /max-age=/);
+  } finally {
+    await server.stop();
+  }
+  // Stopped with the server: nothing listens on the plain port any more.
+  await assert.rejects(rawRequest(plain, 'GET', '/healthz'));
+});
+
+/** One HTTPS GET of /healthz for PUBLIC_URL's host. */
+function get443(port: number, ca: string): Promise<{ status: number; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/healthz', ca: [ca], servername: 'localhost', agent: false, headers: { host: 'palisade.example.test' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
+}
