@@ -21,6 +21,7 @@ import { auditEnv, type AuditConfig } from './audit-env.js';
 import { passkeyEnv, type PasskeyConfig } from './auth/passkeys/env.js';
 import { smsEnv, type SmsConfig } from './sms/env.js';
 import { logEnv, type LoggingConfig } from './log-env.js';
+import { secretsEnv, type SecretsConfig } from './secrets/env.js';
 import { isPlainAddress } from './mail/address.js';
 
 export { ConfigError, type Env } from './config/index.js';
@@ -57,6 +58,7 @@ export type AppConfig = Config &
     readonly logging: LoggingConfig;
     readonly audit: AuditConfig;
     readonly cors: CorsConfig;
+    readonly secrets: SecretsConfig;
   };
 
 /** The root user's email follows the one address rule of the API. */
@@ -79,7 +81,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv],
+    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, secretsEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

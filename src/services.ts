@@ -2,7 +2,8 @@ import path from 'node:path';
 import { SETTINGS_AREAS, settingsSeeds, type AppConfig, type Env } from './app-config.js';
 import { Doctor } from './doctor/index.js';
 import { Metrics } from './ops/metrics.js';
-import { SettingsStore } from './config/settings.js';
+import { SettingsStore, secretNameOf } from './config/settings.js';
+import { SecretStore, type SecretAdmin } from './secrets/index.js';
 import { createSealer } from './config/seal.js';
 import { openDb, type Db, type Dialect } from './db/index.js';
 import type { StorageHealth } from './db/outage.js';
@@ -24,8 +25,8 @@ import { HashQueue, PasswordHasher } from './auth/passwords.js';
 import { PasswordPolicyService } from './auth/password-policy/index.js';
 import { PasswordResetService } from './auth/reset/index.js';
 import { ExpiryGate } from './auth/reset/expiry-gate.js';
-import { createMailer, type Mailer } from './mail/index.js';
-import { createSmsChannel } from './sms/index.js';
+import { createMailer, SMTP_PASSWORD_SECRET, type Mailer } from './mail/index.js';
+import { createSmsChannel, SMS_PASSWORD_SECRET } from './sms/index.js';
 import { BackgroundTasks, errorSummary } from './background.js';
 import { createLogger } from './logger.js';
 import { openLogDestination, type OpenedDestination } from './log-forward.js';
@@ -87,6 +88,8 @@ export interface Services {
   /** What /readyz reports. */
   readiness: ReadinessProbe;
   settings: SettingsStore;
+  /** The secret store (DATA-1): named third-party credentials, write-only; the settings' write-only fields live here. */
+  secrets: SecretStore;
   securityLog: SecurityLog;
   /** The record audit log, the chain's verification and its checkpoints. */
   audit: AuditService;
@@ -139,7 +142,10 @@ export interface Services {
  * What routes and the pipeline receive: the services without the storage handles. A route translates
  * HTTP and calls a service; it never reaches the database or the shared state itself.
  */
-export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storage'>;
+export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storage' | 'secrets'> & {
+  /** The secret store's administration only: no route can resolve a secret's value (DATA-1). */
+  secrets: SecretAdmin;
+};
 
 export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { config } = opts;
@@ -183,10 +189,32 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     shared = redis;
   }
   const securityLog = new SecurityLog(db, now);
+  let secrets: SecretStore;
+  try {
+    secrets = await SecretStore.open({ db, dialect: handle.dialect, log: securityLog, now, config: config.secrets });
+  } catch (e) {
+    await handle.close();
+    await logDestination.close();
+    throw e;
+  }
   // The system log tells of each settings change: the area and the keys, never a value (write-only fields are secrets).
-  const settings = new SettingsStore(db, securityLog, now, settingsSeeds(config), createSealer(config.appKey), (c) =>
-    logger.info({ event: 'system.settings_changed', area: c.area, keys: c.keys, actorId: c.actorId, audited: c.audited }, 'settings changed'),
+  const settings = new SettingsStore(
+    db,
+    securityLog,
+    now,
+    settingsSeeds(config),
+    createSealer(config.appKey),
+    (c) => logger.info({ event: 'system.settings_changed', area: c.area, keys: c.keys, actorId: c.actorId, audited: c.audited }, 'settings changed'),
+    secrets,
   );
+  // Write-only settings live in the secret store under `<area>.<field>`; values sealed in settings rows before it existed move in once.
+  secrets.registerKnown([
+    ...SETTINGS_AREAS.flatMap((a) => a.writeOnly.map((f) => ({ name: secretNameOf(a, f), usedBy: `settings ${a.key}.${f}` }))),
+    ...(config.sms ? [{ name: SMS_PASSWORD_SECRET, usedBy: 'SMS gateway (else SMS_KANNEL_PASSWORD)' }] : []),
+    ...(config.mail.smtpUrl ? [{ name: SMTP_PASSWORD_SECRET, usedBy: 'SMTP server (else the password in SMTP_URL)' }] : []),
+  ]);
+  const movedSecrets = await settings.moveSealedSecrets(SETTINGS_AREAS);
+  if (movedSecrets.length > 0) logger.info({ event: 'secrets.moved', names: movedSecrets }, 'sealed settings moved into the secret store');
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, securityLog, config.appKey, now, opts.keyCacheMs);
   const tokens = new TokenService(keys);
@@ -232,7 +260,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const passwordPolicy = new PasswordPolicyService(db, settings, hasher, now);
   // Background failures (mail delivery) go to the log: the error's kind and message, never the mail.
   const tasks = new BackgroundTasks((task, err) => logger.error({ event: 'system.error', task, err: errorSummary(err) }, 'background task failed'));
-  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir });
+  const mailer = createMailer({
+    smtpUrl: config.mail.smtpUrl,
+    from: config.mail.from,
+    dataDir: config.dataDir,
+    storedPassword: () => secrets.resolve(SMTP_PASSWORD_SECRET),
+  });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
   // The second factor is asked for before the password expiry: a changed password needs both factors first.
   const mfaPolicy = new MfaPolicy(settings, (userId) => access.rolesOf(userId));
@@ -271,7 +304,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     hasher,
     shared,
     mailer,
-    sms: createSmsChannel(config.sms),
+    sms: createSmsChannel(config.sms, () => secrets.resolve(SMS_PASSWORD_SECRET)),
     tasks,
     now,
     sessions,
@@ -336,6 +369,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     storage: handle.storage,
     readiness: new ReadinessProbe(db, handle.storage, shared, now),
     settings,
+    secrets,
     securityLog,
     audit,
     auditRetention,

@@ -12,6 +12,7 @@ import { ApiKeyUsage, apiKeyCommand } from './apikey.js';
 import { AuditUsage, auditCommand } from './audit.js';
 import { RecordsUsage, recordsCommand } from './records.js';
 import { PrivacyUsage, privacyCommand } from './privacy.js';
+import { SecretsUsage, secretsCommand } from './secrets.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
@@ -37,6 +38,10 @@ const USAGE = `usage: palisade <command>
   schema export [--format json|yaml]      print the collections and the access model as a schema file
   doctor [--json]                         check the deployment against the production checklist; exit 0 pass, 1 warnings, 2 failures
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
+  secrets list                            list the secret store: names, set or not, updated at and by (never a value)
+  secrets set NAME                        create or replace a secret; the value is read from standard input or a silent prompt
+  secrets delete NAME                     delete a secret
+  secrets rotate-key                      a new data key, every secret re-encrypted in one transaction
   apikey create --username U --name N --role R [--expires-in 30d|never] [--read-only] [--ip CIDR,...]
                                           create an API key (printed once) bound to a role the user holds
   apikey list [--username U]              list API keys (never the keys themselves); warns of keys that never expire
@@ -192,7 +197,7 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   // `schema apply FILE`: the file is an argument, not part of the command name.
-  const cmd = positionals.slice(0, positionals[0] === 'schema' ? 2 : positionals.length).join(' ');
+  const cmd = positionals.slice(0, positionals[0] === 'schema' || positionals[0] === 'secrets' ? 2 : positionals.length).join(' ');
   if (values.help || cmd === '') {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
@@ -340,6 +345,13 @@ export async function main(argv: string[]): Promise<number> {
       return withServices((s) => privacyCommand(s, cmd.slice('privacy '.length), values));
     case 'doctor':
       return withServices((s) => doctorCommand(s, values.json === true));
+    case 'secrets list':
+    case 'secrets set':
+    case 'secrets delete':
+    case 'secrets rotate-key':
+      // A value on the command line would be visible to every user of the machine (ps, shell history).
+      if (positionals.length > 3) throw new UsageError('secrets: a value is read from standard input or a prompt, never from the command line');
+      return withServices((s) => secretsCommand(s, cmd.slice('secrets '.length), positionals[2]));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
@@ -357,7 +369,14 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
-    else if (e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage || e instanceof RecordsUsage)
+    else if (
+      e instanceof UsageError ||
+      e instanceof ApiKeyUsage ||
+      e instanceof AuditUsage ||
+      e instanceof PrivacyUsage ||
+      e instanceof RecordsUsage ||
+      e instanceof SecretsUsage
+    )
       process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
@@ -365,7 +384,14 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
     } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(
-      e instanceof UsageError || e instanceof ApiKeyUsage || e instanceof AuditUsage || e instanceof PrivacyUsage || e instanceof RecordsUsage ? 2 : 1,
+      e instanceof UsageError ||
+        e instanceof ApiKeyUsage ||
+        e instanceof AuditUsage ||
+        e instanceof PrivacyUsage ||
+        e instanceof RecordsUsage ||
+        e instanceof SecretsUsage
+        ? 2
+        : 1,
     );
   },
 );

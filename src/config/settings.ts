@@ -2,7 +2,7 @@ import type { Static, TObject } from 'typebox';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { SettingsArea } from './settings-area.js';
-import type { EventContext, SecurityLog } from '../audit/events.js';
+import { SYSTEM_ACTOR, type EventContext, type SecurityLog } from '../audit/events.js';
 import type { Sealer } from './seal.js';
 
 export type { SettingsArea } from './settings-area.js';
@@ -14,6 +14,24 @@ export type { SettingsArea } from './settings-area.js';
  */
 /** What a sealed write-only field reads as when it cannot be opened: set, but unusable (the feature fails closed). */
 export const UNREADABLE_SECRET = '\u0000unreadable';
+
+/**
+ * Where a write-only field's value lives (DATA-1): the secret store, under the name `<area>.<field>`; the
+ * settings row keeps only SECRET_REF in its place. Given by services.ts, so config imports no feature.
+ */
+export interface SecretBackend {
+  /** The value, null when not set, UNREADABLE_SECRET when it cannot be opened. */
+  read(name: string, db: Db): Promise<string | null>;
+  /** A value sets, '' deletes; in the caller's transaction, with the secret's own event. */
+  write(name: string, value: string, ctx: EventContext, db: Db): Promise<void>;
+}
+
+/** What a settings row holds in place of a write-only field whose value is in the secret store. */
+export const SECRET_REF = 'secret-store:v1';
+const LEGACY_SEALED = 'sealed:v1:';
+
+/** The secret-store name of an area's write-only field. */
+export const secretNameOf = (area: { key: string }, field: string): string => `${area.key}.${field}`;
 
 /** A stored change, as the system log tells it: the area and the names of the keys written, never a value. */
 export interface SettingsChange {
@@ -38,18 +56,25 @@ export class SettingsStore {
     private readonly sealer?: Sealer,
     /** Told of each committed change (the system log); it must not throw. */
     private readonly onChange?: (change: SettingsChange) => void,
+    /** Where write-only fields are kept (the secret store); without it they are sealed in the row. */
+    private readonly secrets?: SecretBackend,
   ) {}
 
   /**
-   * The stored overrides, write-only fields opened. One that cannot be opened (APP_KEY changed) becomes
-   * UNREADABLE_SECRET, not absent: the rest of the stored value stays in force, and the feature that
-   * uses the secret fails closed instead of the area falling back to defaults that may switch it off.
+   * The stored overrides, write-only fields opened: from the secret store (SECRET_REF), or a value sealed
+   * before the store existed. One that cannot be opened (another key, altered, deleted from the store) becomes
+   * UNREADABLE_SECRET, not absent: the rest of the stored value stays in force, and the feature that uses
+   * the secret fails closed instead of the area falling back to defaults that may switch it off.
    */
-  private parse<S extends TObject>(area: SettingsArea<S>, raw: string | undefined): Partial<Static<S>> {
+  private async parse<S extends TObject>(area: SettingsArea<S>, raw: string | undefined, db: Db): Promise<Partial<Static<S>>> {
     const stored = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     for (const f of area.writeOnly) {
       const v = stored[f];
       if (typeof v !== 'string' || v === '') continue;
+      if (v === SECRET_REF) {
+        stored[f] = (this.secrets ? await this.secrets.read(secretNameOf(area, f), db) : null) ?? UNREADABLE_SECRET;
+        continue;
+      }
       const plain = this.sealer?.open(v, `${area.key}.${f}`) ?? null;
       if (plain === null) stored[f] = UNREADABLE_SECRET;
       else stored[f] = plain;
@@ -57,15 +82,72 @@ export class SettingsStore {
     return stored as Partial<Static<S>>;
   }
 
-  private serialise<S extends TObject>(area: SettingsArea<S>, value: Partial<Static<S>>): string {
+  /**
+   * The row to store: write-only fields the patch writes go to the secret store (SECRET_REF in the row), or
+   * sealed when there is no store; the others stay as they were stored.
+   */
+  private async serialise<S extends TObject>(
+    area: SettingsArea<S>,
+    raw: Record<string, unknown>,
+    value: Partial<Static<S>>,
+    patch: Partial<Static<S>>,
+    ctx: EventContext,
+    trx: Db,
+  ): Promise<string> {
     const out: Record<string, unknown> = { ...value };
     for (const f of area.writeOnly) {
+      if (!(f in patch)) {
+        if (f in raw) out[f] = raw[f];
+        continue;
+      }
       const v = out[f];
-      if (typeof v !== 'string' || v === '') continue;
+      if (typeof v !== 'string') continue;
+      if (this.secrets) {
+        await this.secrets.write(secretNameOf(area, f), v, ctx, trx);
+        out[f] = v === '' ? '' : SECRET_REF;
+        continue;
+      }
+      if (v === '') continue;
       if (!this.sealer) throw new TypeError(`settings area ${area.key} has write-only fields: the store needs a sealer`);
       out[f] = this.sealer.seal(v, `${area.key}.${f}`);
     }
     return JSON.stringify(out);
+  }
+
+  /**
+   * Moves write-only values sealed in settings rows before the secret store existed into it (at start, each
+   * area in one transaction, idempotent: a moved field holds SECRET_REF). A value the sealer cannot open
+   * stays as it is (it reads as unreadable until written again). Returns the names moved.
+   */
+  async moveSealedSecrets(areas: readonly SettingsArea[]): Promise<string[]> {
+    const backend = this.secrets;
+    if (!backend || !this.sealer) return [];
+    const moved: string[] = [];
+    for (const area of areas.filter((a) => a.writeOnly.length > 0)) {
+      await this.db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
+        if (!row) return;
+        const raw = JSON.parse(row.value) as Record<string, unknown>;
+        let changed = false;
+        for (const f of area.writeOnly) {
+          const v = raw[f];
+          if (typeof v !== 'string' || !v.startsWith(LEGACY_SEALED)) continue;
+          const plain = this.sealer!.open(v, `${area.key}.${f}`);
+          if (plain === null) continue;
+          await backend.write(secretNameOf(area, f), plain, { actor: SYSTEM_ACTOR }, trx);
+          raw[f] = SECRET_REF;
+          changed = true;
+          moved.push(secretNameOf(area, f));
+        }
+        if (changed)
+          await trx
+            .updateTable('settings')
+            .set({ value: JSON.stringify(raw) })
+            .where('key', '=', area.key)
+            .execute();
+      });
+    }
+    return moved;
   }
 
   private defaults<S extends TObject>(area: SettingsArea<S>): Static<S> {
@@ -78,7 +160,7 @@ export class SettingsStore {
    */
   async get<S extends TObject>(area: SettingsArea<S>): Promise<Static<S>> {
     const row = await this.db.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
-    const stored = this.parse(area, row?.value);
+    const stored = await this.parse(area, row?.value, this.db);
     const defaults = this.defaults(area);
     const merged = { ...defaults, ...stored } as Static<S>;
     // An unreadable secret is no inconsistency of the value: its own field's problems do not count.
@@ -110,7 +192,7 @@ export class SettingsStore {
       after: area.view(changed),
       ...(written.length > 0 ? { written } : {}),
     });
-    const [, after] = await this.write(area, patch, ctx.actor.id, this.now(), (before, changed, trx) =>
+    const [, after] = await this.write(area, patch, ctx, this.now(), (before, changed, trx) =>
       this.log.record(ctx, { type: 'settings.changed', outcome: 'success', details: details(before, changed) }, trx),
     );
     return after;
@@ -118,24 +200,26 @@ export class SettingsStore {
 
   /** Seeds an area without an event (provisioning before anyone can sign in; tests). Returns [before, after]. */
   async update<S extends TObject>(area: SettingsArea<S>, patch: Partial<Static<S>>, actorId: string | null, now: number): Promise<[Static<S>, Static<S>]> {
-    return this.write(area, patch, actorId, now);
+    return this.write(area, patch, { actor: actorId === null ? SYSTEM_ACTOR : { id: actorId, name: actorId } }, now);
   }
 
   private async write<S extends TObject>(
     area: SettingsArea<S>,
     patch: Partial<Static<S>>,
-    actorId: string | null,
+    ctx: EventContext,
     now: number,
     audit?: (before: Static<S>, after: Static<S>, trx: Db) => Promise<void>,
   ): Promise<[Static<S>, Static<S>]> {
     const result = await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
-      const stored = this.parse(area, row?.value);
+      const stored = await this.parse(area, row?.value, trx);
+      const actorId = ctx.actor.id;
       const before = { ...this.defaults(area), ...stored } as Static<S>;
       const after = { ...before, ...patch } as Static<S>;
       const problems = area.check(after);
       if (problems.length > 0) throw new AppError('SETTINGS_INVALID', { problems });
-      const value = this.serialise(area, { ...stored, ...patch });
+      const raw = row ? (JSON.parse(row.value) as Record<string, unknown>) : {};
+      const value = await this.serialise(area, raw, { ...stored, ...patch }, patch, ctx, trx);
       await trx
         .insertInto('settings')
         .values({ key: area.key, value, updated_at: now, updated_by: actorId })
@@ -144,7 +228,7 @@ export class SettingsStore {
       if (audit) await audit(before, after, trx);
       return [before, after] as [Static<S>, Static<S>];
     });
-    this.onChange?.({ area: area.key, keys: Object.keys(patch).sort(), actorId, audited: audit !== undefined });
+    this.onChange?.({ area: area.key, keys: Object.keys(patch).sort(), actorId: ctx.actor.id, audited: audit !== undefined });
     return result;
   }
 }

@@ -463,3 +463,21 @@ export interface Database {
   privacy_policies: PrivacyPoliciesTable;
   privacy_anonymised: PrivacyAnonymisedTable;
 }
+
+/** DATA-1: named third-party secrets, encrypted under the data key `key_id` names (src/secrets/). */
+export interface SecretsTable {
+  name: string;
+  /** `<iv>.<ciphertext>.<tag>`, base64url: AES-256-GCM with the name as associated data. */
+  ciphertext: string;
+  key_id: string;
+  created_at: number;
+  created_by: string | null;
+  created_by_name: string;
+  updated_at: number;
+  updated_by: string | null;
+  updated_by_name: string;
+}
+
+export interface Database {
+  secrets: SecretsTable;
+}

@@ -27,6 +27,7 @@ import { adminPrivacyRoutes } from './routes/admin-privacy.js';
 import { adminAuditRetentionRoutes } from './routes/admin-audit-retention.js';
 import { adminEdgeRoutes } from './routes/admin-edge.js';
 import { adminDoctorRoutes } from './routes/admin-doctor.js';
+import { adminSecretRoutes } from './routes/admin-secrets.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
 import { recordRoutes } from './routes/records.js';
@@ -149,6 +150,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(adminSecurityRoutes(s), { prefix: '/api/admin' });
   await app.register(adminAuditRoutes(s), { prefix: '/api/admin' });
   await app.register(adminDoctorRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminSecretRoutes(s), { prefix: '/api/admin' });
   await app.register(adminPrivacyRoutes(s), { prefix: '/api/admin' });
   await app.register(adminAuditRetentionRoutes(s), { prefix: '/api/admin' });
   await app.register(adminEdgeRoutes(s), { prefix: '/api/admin' });

@@ -50,7 +50,18 @@ export interface MailSettings {
   from: string;
   /** Where the outbox lives when there is no SMTP server. */
   dataDir: string;
+  /**
+   * The SMTP password in the secret store (`smtp.password`, DATA-1), looked up at each send: when stored it wins
+   * over a password in SMTP_URL, which then needs only its user name. Given by services.ts: mail imports no store.
+   */
+  storedPassword?: () => Promise<StoredSecret>;
 }
+
+/** The secret store's name of the SMTP password. */
+export const SMTP_PASSWORD_SECRET = 'smtp.password';
+
+/** A secret as the secret store resolves it. */
+export type StoredSecret = { state: 'set'; value: string } | { state: 'unset' } | { state: 'unreadable' };
 
 export interface Mailer {
   readonly kind: 'smtp' | 'outbox';
@@ -61,24 +72,43 @@ export interface Mailer {
 /** Sends through an SMTP server with nodemailer (STARTTLS when the server offers it, or smtps://). */
 class SmtpMailer implements Mailer {
   readonly kind = 'smtp' as const;
-  private readonly transport;
+  private transport: { pass: string | null; t: ReturnType<typeof nodemailer.createTransport> } | null = null;
   private readonly from: MailboxSpec;
-  constructor(url: string, from: string) {
+  constructor(
+    private readonly url: string,
+    from: string,
+    private readonly stored?: () => Promise<StoredSecret>,
+  ) {
     this.from = sender(from);
-    this.transport = nodemailer.createTransport({
-      url,
-      connectionTimeout: 10_000,
-      greetingTimeout: 10_000,
-      socketTimeout: 30_000,
-      logger: false,
-      debug: false,
-    });
   }
+
+  /** The transport for a password from the store (the URL's user with it), or for the URL as it is (null). */
+  private transportFor(pass: string | null) {
+    if (this.transport && this.transport.pass === pass) return this.transport.t;
+    this.transport?.t.close();
+    const options = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, logger: false, debug: false };
+    let t: ReturnType<typeof nodemailer.createTransport>;
+    if (pass === null) t = nodemailer.createTransport({ url: this.url, ...options });
+    else {
+      // The URL's own credentials would override an `auth` option: they are taken out, the user kept.
+      const u = new URL(this.url);
+      const user = decodeURIComponent(u.username);
+      if (!user) throw new Error('smtp.password is stored but SMTP_URL names no user (smtp://user@host:587)');
+      u.username = '';
+      u.password = '';
+      t = nodemailer.createTransport({ url: u.href, auth: { user, pass }, ...options });
+    }
+    this.transport = { pass, t };
+    return t;
+  }
+
   async send(msg: MailMessage): Promise<void> {
-    await this.transport.sendMail(envelopeOf(this.from, msg));
+    const s = this.stored ? await this.stored() : ({ state: 'unset' } as const);
+    if (s.state === 'unreadable') throw new Error('the stored SMTP password (smtp.password) cannot be opened; nothing was sent');
+    await this.transportFor(s.state === 'set' ? s.value : null).sendMail(envelopeOf(this.from, msg));
   }
   close(): void {
-    this.transport.close();
+    this.transport?.t.close();
   }
 }
 
@@ -109,5 +139,5 @@ class OutboxMailer implements Mailer {
 export const outboxDir = (dataDir: string): string => path.join(dataDir, 'outbox');
 
 export function createMailer(s: MailSettings): Mailer {
-  return s.smtpUrl ? new SmtpMailer(s.smtpUrl, s.from) : new OutboxMailer(outboxDir(s.dataDir), s.from);
+  return s.smtpUrl ? new SmtpMailer(s.smtpUrl, s.from, s.storedPassword) : new OutboxMailer(outboxDir(s.dataDir), s.from);
 }

@@ -6,6 +6,7 @@ export interface KannelConfig {
   /** The full sendsms URL, http(s)://host:sendsms-port/cgi-bin/sendsms; never carries credentials. */
   readonly url: string;
   readonly username: string;
+  /** From SMS_KANNEL_PASSWORD(_FILE); '' when it is kept in the secret store as `sms.kannelPassword` instead. */
   readonly password: string;
 }
 
@@ -38,7 +39,7 @@ function readSms(env: Env, problems: string[], warnings: string[]): SmsConfig | 
   }
   const url = sendsmsUrl(rawUrl, problems, warnings);
   if (!username) problems.push('SMS_KANNEL_USER is required with SMS_KANNEL_URL (a sendsms-user of the smsbox)');
-  if (!password) problems.push('SMS_KANNEL_PASSWORD (or SMS_KANNEL_PASSWORD_FILE) is required with SMS_KANNEL_URL');
+  // Without it, the password is the secret store's `sms.kannelPassword` (DATA-1), looked up at each send.
   for (const [name, v] of [
     ['SMS_KANNEL_USER', username],
     ['SMS_KANNEL_PASSWORD', password],

@@ -3,6 +3,9 @@ import { BreakerOpenError, CircuitBreaker } from '../util/circuit-breaker.js';
 import type { KannelConfig } from './env.js';
 import { isE164 } from './phone.js';
 
+/** A secret as the secret store resolves it (src/secrets), given in so that this module imports no store. */
+export type StoredSecret = { state: 'set'; value: string } | { state: 'unset' } | { state: 'unreadable' };
+
 /** One SMS without concatenation (160 GSM characters); longer texts are a caller's mistake. */
 export const MAX_SMS_TEXT = 160;
 
@@ -33,14 +36,26 @@ export class KannelChannel {
     private readonly gateway: KannelConfig,
     private readonly from: string | null,
     private readonly timeoutMs: number,
+    /** The gateway password in the secret store, looked up at each send (it may change at run time). */
+    private readonly stored?: () => Promise<StoredSecret>,
   ) {}
+
+  /** The stored password, else SMS_KANNEL_PASSWORD; an unreadable or missing one fails closed, before any request. */
+  private async password(): Promise<string> {
+    const s = this.stored ? await this.stored() : ({ state: 'unset' } as const);
+    if (s.state === 'set') return s.value;
+    const why = s.state === 'unreadable' ? 'the stored gateway password cannot be opened' : this.gateway.password ? null : 'no gateway password';
+    if (why === null) return this.gateway.password;
+    throw new AppError('SMS_UNAVAILABLE', undefined, `Kannel sendsms: ${why}`, { 'retry-after': '60' });
+  }
 
   async send(to: string, text: string): Promise<void> {
     if (!isE164(to)) throw new AppError('PHONE_NUMBER_INVALID');
     if (typeof text !== 'string' || text.length === 0 || text.length > MAX_SMS_TEXT) throw new TypeError(`an SMS text is 1 to ${MAX_SMS_TEXT} characters`);
+    const password = await this.password();
     try {
       await this.breaker.run(
-        () => this.get(to, text),
+        () => this.get(to, text, password),
         (e) => (e instanceof GatewayFailed ? e.outage : true),
       );
     } catch (e) {
@@ -50,10 +65,10 @@ export class KannelChannel {
     }
   }
 
-  private async get(to: string, text: string): Promise<void> {
+  private async get(to: string, text: string, password: string): Promise<void> {
     const url = new URL(this.gateway.url);
     url.searchParams.set('username', this.gateway.username);
-    url.searchParams.set('password', this.gateway.password);
+    url.searchParams.set('password', password);
     if (this.from !== null) url.searchParams.set('from', this.from);
     url.searchParams.set('to', to);
     url.searchParams.set('text', text);

@@ -42,13 +42,14 @@ test('a gateway with its sendsms-user, sender and timeout', () => {
   assert.equal(load({ ...GATEWAY, SMS_KANNEL_URL: 'https://sms.example.org:13014' }).config.sms?.kannel.url, 'https://sms.example.org:13014/cgi-bin/sendsms');
 });
 
-test('the gateway password may come from a file, not from both', () => {
+test('the gateway password may come from a file, not from both, or from the secret store', () => {
   const file = path.join(TMP, 'sms-password');
   writeFileSync(file, 'from-a-file\n', { mode: 0o600 });
   const { SMS_KANNEL_PASSWORD: _, ...rest } = GATEWAY;
   assert.equal(load({ ...rest, SMS_KANNEL_PASSWORD_FILE: file }).config.sms?.kannel.password, 'from-a-file');
   assert.match(problems({ ...GATEWAY, SMS_KANNEL_PASSWORD_FILE: file }), /SMS_KANNEL_PASSWORD and SMS_KANNEL_PASSWORD_FILE are both set/);
-  assert.match(problems({ ...rest }), /SMS_KANNEL_PASSWORD .* is required/);
+  // Unset, the password is the secret store's sms.kannelPassword, looked up at each send (DATA-1).
+  assert.equal(load({ ...rest }).config.sms?.kannel.password, '');
   assert.match(problems({ ...GATEWAY, SMS_KANNEL_USER: '' }), /SMS_KANNEL_USER is required/);
 });
 

@@ -45,4 +45,5 @@ export const PAGES: readonly PageDef[] = [
   { pattern: '/admin/ip-rules', title: 'IP rules', nav: 'admin.ip-rules', load: () => import('./pages/admin/IpRules.svelte') },
   { pattern: '/admin/api-keys', title: 'API keys', nav: 'admin.api-keys', load: () => import('./pages/admin/ApiKeys.svelte') },
   { pattern: '/admin/doctor', title: 'Deployment checks', nav: 'admin.doctor', load: () => import('./pages/admin/Doctor.svelte') },
+  { pattern: '/admin/secrets', title: 'Secrets', nav: 'admin.secrets', load: () => import('./pages/admin/Secrets.svelte') },
 ];

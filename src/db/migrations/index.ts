@@ -13,6 +13,7 @@ import { migration as m0011 } from './0011_mfa_sms.js';
 import { migration as m0012 } from './0012_trusted_addresses.js';
 import { migration as m0013 } from './0013_audit_trail.js';
 import { migration as m0014 } from './0014_privacy_policies.js';
+import { migration as m0015 } from './0015_secrets.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -36,6 +37,7 @@ class StaticProvider implements MigrationProvider {
       '0012_trusted_addresses': m0012(),
       '0013_audit_trail': m0013(this.dialect),
       '0014_privacy_policies': m0014(),
+      '0015_secrets': m0015(),
     };
   }
 }

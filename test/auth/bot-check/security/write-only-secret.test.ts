@@ -1,6 +1,7 @@
 // The reCAPTCHA secret is write-only (D67). Found in review: a holder of security.manage who cannot read it
 // could move the verify URL to their own server and receive it with the next sign-in; and a secret that can
-// no longer be opened (APP_KEY changed) made the area fall back to its defaults, switching the check off.
+// no longer be opened (APP_KEY changed; since DATA-1, the secret store's data key) made the area fall back to its
+// defaults, switching the check off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -53,7 +54,8 @@ test('a secret that can no longer be opened keeps the check on and fails closed 
   try {
     const set = await patch(admin, { mode: 'recaptcha', when: 'always', recaptchaSiteKey: 'site', recaptchaSecretKey: SECRET, recaptchaVerifyUrl: google.url });
     assert.equal(set.statusCode, 200, set.body);
-    const peer = await makeApp({ peerOf: t, env: { APP_KEY: randomBytes(32).toString('base64url') } });
+    // Another data key than the one the secret was sealed under (APP_KEY no longer matters: D190).
+    const peer = await makeApp({ peerOf: t, env: { SECRETS_KEY: randomBytes(32).toString('base64url') } });
     try {
       const status = await peer.app.inject({ method: 'GET', url: '/api/auth/bot-check' });
       assert.equal(status.json().required, true, status.body);

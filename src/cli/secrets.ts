@@ -1,0 +1,75 @@
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import type { Services } from '../services.js';
+import { CLI_ACTOR } from '../audit/events.js';
+
+export class SecretsUsage extends Error {}
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+
+/** The value from standard input (a pipe), or typed at a prompt that does not echo; never from argv. */
+async function readValue(name: string): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+  }
+  process.stderr.write(`value of ${name} (not shown): `);
+  const muted = new Writable({ write: (_c, _e, cb) => cb() });
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+/**
+ * `palisade secrets list|set NAME|delete NAME|rotate-key` (DATA-1), for operators. A value is read from
+ * standard input or a silent prompt, never the command line (argv is visible to every user of the machine).
+ */
+export async function secretsCommand(s: Services, sub: string, name: string | undefined): Promise<number> {
+  switch (sub) {
+    case 'list': {
+      const list = await s.secrets.list();
+      if (list.length === 0) process.stdout.write('no secrets\n');
+      for (const v of list) {
+        const state = !v.set ? 'not set' : v.readable ? 'set' : 'UNREADABLE';
+        const by = v.updatedBy ? `${v.updatedBy.name}${v.updatedBy.id ? ` (${v.updatedBy.id})` : ''}` : '-';
+        process.stdout.write(`${v.name}  ${state}  updated ${iso(v.updatedAt)} by ${by}${v.usedBy ? `  used by ${v.usedBy}` : ''}\n`);
+      }
+      process.stdout.write(
+        `data key ${s.secrets.keyId} from ${s.secrets.keySource === 'data-dir' ? 'the data directory' : s.secrets.keySource === 'env' ? 'SECRETS_KEY' : 'SECRETS_KEY_FILE'}\n`,
+      );
+      return 0;
+    }
+    case 'set': {
+      if (!name) throw new SecretsUsage('secrets set needs a NAME; the value is read from standard input');
+      const value = await readValue(name);
+      const { created } = await s.secrets.set(name, value, { actor: CLI_ACTOR });
+      process.stdout.write(`${created ? 'created' : 'replaced'} secret ${name}\n`);
+      return 0;
+    }
+    case 'delete': {
+      if (!name) throw new SecretsUsage('secrets delete needs a NAME');
+      const gone = await s.secrets.delete(name, { actor: CLI_ACTOR });
+      process.stdout.write(gone ? `deleted secret ${name}\n` : `no secret ${name}\n`);
+      return gone ? 0 : 1;
+    }
+    case 'rotate-key': {
+      const r = await s.secrets.rotate({ actor: CLI_ACTOR }, 'return');
+      process.stdout.write(`re-encrypted ${r.count} secret(s) under the new data key ${r.keyId} (was ${r.previousKeyId})\n`);
+      if (r.newKey !== null) {
+        process.stdout.write(
+          `the key comes from the environment: install this new key, shown once, as SECRETS_KEY (or in the SECRETS_KEY_FILE file) on every instance and restart them; until then they cannot open the secrets\n${r.newKey}\n`,
+        );
+      }
+      return 0;
+    }
+    default:
+      throw new SecretsUsage(`unknown command: secrets ${sub}`);
+  }
+}

@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import { secretVar } from '../config/env.js';
+import type { ConfigSection } from '../config/index.js';
+import { keyFileOf, keyFileProblem, parseKey } from './key.js';
+
+/** Where the secret store's data key comes from (DATA-1). */
+export interface SecretsConfig {
+  /** env: SECRETS_KEY; file: SECRETS_KEY_FILE; data-dir: DATA_DIR/secrets.key, generated at the first start. */
+  readonly source: 'env' | 'file' | 'data-dir';
+  /** The key as given (env, file); null for data-dir, read or generated when the services start. */
+  readonly key: string | null;
+  /** The key file the store reads (SECRETS_KEY_FILE or DATA_DIR/secrets.key); null for env. */
+  readonly file: string | null;
+}
+
+const FORMAT = 'must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)';
+
+/** SECRETS_KEY or SECRETS_KEY_FILE, else DATA_DIR/secrets.key, refused when group or others can read it. */
+export const secretsEnv: ConfigSection<{ secrets: SecretsConfig }> = {
+  read(env, problems, _warnings, base) {
+    const v = secretVar(env, 'SECRETS_KEY', problems);
+    if (v.value !== undefined) {
+      if (parseKey(v.value) === null) problems.push(`${v.fromFile ? 'SECRETS_KEY_FILE: the file' : 'SECRETS_KEY'} ${FORMAT}`);
+      return { secrets: { source: v.fromFile ? 'file' : 'env', key: v.value, file: v.fromFile ? (env.SECRETS_KEY_FILE ?? null) : null } };
+    }
+    const file = keyFileOf(base.dataDir);
+    if (existsSync(file)) {
+      const p = keyFileProblem(file);
+      if (p) problems.push(p);
+    }
+    return { secrets: { source: 'data-dir', key: null, file } };
+  },
+};
