@@ -11,7 +11,10 @@ export interface Answer {
   code?: string;
   retryAfter?: string;
   ms: number;
+  /** The phase when the request was sent. */
   phase: string;
+  /** The phase when its answer came. */
+  ended: string;
 }
 
 /** Runs `fn` until it answers below 300, failing after `ms` milliseconds; returns how long it took. */
@@ -34,11 +37,16 @@ export async function timed(t: TestApp, opts: Parameters<TestApp['app']['inject'
 
 /**
  * Writes in a loop on each instance (one request every 20 ms) until `stop()`. Each answer is kept
- * with the phase that was current when it was sent; the ids of acknowledged (201) writes too.
+ * with the phase that was current when it was sent and when it came back; the ids of acknowledged
+ * (201) writes too. An answer belongs to the outage only if both are 'outage': the test sets that
+ * phase once the dependency is dead and leaves it before starting the dependency again, so such a
+ * request ran entirely while nothing could serve it. A request that overlaps the kill or the restart
+ * may legitimately succeed (under load it can reach the dependency after the restart).
  */
 export function writeLoop(instances: TestApp[], write: (t: TestApp, title: string) => Promise<Res>) {
   const answers: Answer[] = [];
   const acked: string[] = [];
+  const ackedBy = instances.map(() => 0);
   let phase = 'before';
   let running = true;
   const loops = instances.map(async (t, n) => {
@@ -54,24 +62,55 @@ export function writeLoop(instances: TestApp[], write: (t: TestApp, title: strin
         retryAfter: res.headers['retry-after'] as string | undefined,
         ms,
         phase: started,
+        ended: phase,
       });
-      if (res.statusCode === 201) acked.push(res.json().id);
+      if (res.statusCode === 201) {
+        acked.push(res.json().id);
+        ackedBy[n]!++;
+      }
       await sleep(20);
     }
   });
+  const outage = () => answers.filter((x) => x.phase === 'outage' && x.ended === 'outage');
   return {
     answers,
     acked,
     setPhase(p: string) {
       phase = p;
     },
+    /**
+     * Resolves once every instance has acknowledged a write (a fixed sleep is not enough on a loaded
+     * machine, where one write can take longer); fails after `ms` milliseconds.
+     */
+    async untilAcked(ms: number) {
+      const t0 = performance.now();
+      while (ackedBy.some((c) => c === 0)) {
+        assert.ok(
+          performance.now() - t0 < ms,
+          `no write acknowledged within ${ms} ms on every instance: ${ackedBy.join(',')} ${JSON.stringify(answers.slice(-4))}`,
+        );
+        await sleep(20);
+      }
+    },
+    /** Polls until at least `n` answers belong to the outage; fails after `ms` milliseconds. */
+    async untilOutageAnswers(n: number, ms: number) {
+      const t0 = performance.now();
+      while (outage().length < n) {
+        assert.ok(performance.now() - t0 < ms, `requests during the outage within ${ms} ms: ${outage().length}`);
+        await sleep(20);
+      }
+    },
     async stop() {
       running = false;
       await Promise.all(loops);
     },
-    /** During the outage: at least a few answers, each a 503 with `code` and Retry-After; all within the bound. */
+    /**
+     * During the outage: at least a few answers, each a 503 with `code` and Retry-After. Every 503,
+     * whenever it was sent, within the bound (a refusal is fast, never a timeout). A success is not
+     * held to the bound: on a loaded machine a write that needs no dead dependency can take longer.
+     */
     checkOutage(code: string, boundMs: number) {
-      const during = answers.filter((x) => x.phase === 'outage');
+      const during = outage();
       assert.ok(during.length >= 4, `requests during the outage: ${during.length}`);
       for (const x of during) {
         assert.equal(x.status, 503, JSON.stringify(x));
@@ -80,7 +119,7 @@ export function writeLoop(instances: TestApp[], write: (t: TestApp, title: strin
       }
       for (const x of answers) {
         assert.ok(x.status === 201 || x.status === 503, `only successes and 503s: ${JSON.stringify(x)}`);
-        assert.ok(x.ms < boundMs, `every answer within the bound: ${JSON.stringify(x)}`);
+        if (x.status === 503) assert.ok(x.ms < boundMs, `every 503 within the bound: ${JSON.stringify(x)}`);
       }
       assert.ok(answers.some((x) => x.phase === 'before' && x.status === 201));
       assert.ok(acked.length > 0);

@@ -46,10 +46,12 @@ test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both i
   skip,
 }, async () => {
   const loop = writeLoop([a, b], write);
-  await sleep(400);
+  // Both instances serve writes before the kill (a fixed sleep is too short on a loaded machine).
+  await loop.untilAcked(10_000);
   await db.kill();
   loop.setPhase('outage');
   await sleep(1200);
+  await loop.untilOutageAnswers(4, 10_000);
   for (const t of [a, b]) {
     const t0 = performance.now();
     const r = await t.app.inject({ method: 'GET', url: '/readyz' });
@@ -60,8 +62,9 @@ test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both i
     assert.equal(signIn.statusCode, 503, signIn.body);
     assert.equal(signIn.json().error.code, 'SERVICE_UNAVAILABLE');
   }
-  await db.start();
+  // The outage ends when the restart begins: the pool may reconnect before start() has seen the server ready.
   loop.setPhase('recovering');
+  await db.start();
   for (const t of [a, b]) await untilOk(() => write(t, 'after'), 5000);
   await loop.stop();
   loop.checkOutage('SERVICE_UNAVAILABLE', BOUND_MS);

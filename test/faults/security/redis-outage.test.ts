@@ -50,10 +50,12 @@ async function restartEmpty(): Promise<void> {
 
 test('dependency outage (Redis): fast 503 with Retry-After on both instances, readiness names Redis, recovery without restart, no acknowledged write lost', async () => {
   const loop = writeLoop([a, b], write);
-  await sleep(300);
-  await redis.kill();
+  // Both instances serve writes before the kill (a fixed sleep is too short on a loaded machine).
+  await loop.untilAcked(10_000);
+  await redis.kill(); // resolves once redis-server has exited: nothing can serve a command after this
   loop.setPhase('outage');
   await sleep(1200);
+  await loop.untilOutageAnswers(4, 10_000);
 
   // While Redis is down: readiness says which dependency, sign-in fails closed, fast.
   for (const t of [a, b]) {
@@ -69,8 +71,10 @@ test('dependency outage (Redis): fast 503 with Retry-After on both instances, re
     assert.ok(signIn.ms < BOUND_MS, `sign-in took ${signIn.ms} ms`);
   }
 
-  await redis.start();
+  // The outage ends when the restart begins: the instances may reconnect as soon as redis-server
+  // listens, before start() has seen it answer, so a write from then on may succeed.
   loop.setPhase('recovering');
+  await redis.start();
   const restartedAt = performance.now();
   // The first success after the restart, on each instance.
   for (const t of [a, b]) {
