@@ -27,6 +27,13 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/util/' },
     },
     {
+      name: 'client-stands-alone',
+      severity: 'error',
+      comment: 'src/client/ is shipped to other clients (and bundled into the admin UI): it imports nothing of the server.',
+      from: { path: '^src/client/' },
+      to: { path: '^src/', pathNot: '^src/client/' },
+    },
+    {
       name: 'db-is-below-every-feature',
       severity: 'error',
       comment: 'Storage knows no feature: shared state, auth, access, records and the rest sit above it.',

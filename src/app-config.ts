@@ -15,6 +15,7 @@ import { auditLogArea } from './audit-settings.js';
 import { clientIpEnv, type ClientIpConfig } from './edge/client-ip-env.js';
 import { corsEnv, type CorsConfig } from './edge/cors-env.js';
 import { httpsEnv, type HttpsConfig } from './edge/https-env.js';
+import { transportEnv, type TransportConfig } from './edge/transport-env.js';
 import { metricsEnv, type MetricsConfig } from './ops/metrics-env.js';
 import { mailEnv, type MailConfig } from './mail/env.js';
 import { auditEnv, type AuditConfig } from './audit-env.js';
@@ -51,6 +52,7 @@ export type AppConfig = Config &
   AreaValues<typeof SETTINGS_AREAS> &
   ClientIpConfig &
   HttpsConfig &
+  TransportConfig &
   MetricsConfig & {
     readonly mail: MailConfig;
     readonly passkeys: PasskeyConfig | null;
@@ -81,7 +83,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, secretsEnv],
+    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

@@ -3,7 +3,6 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import sjson from 'secure-json-parse';
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.js';
 import { AppError, ERRORS, type ErrorCode } from '../errors.js';
@@ -17,7 +16,9 @@ import { registerMetrics } from './pipeline/metrics.js';
 import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
 import { RequestLogController, serializeRequest, stackFrames } from './request-log.js';
 import { errorSummary } from '../background.js';
-import { checkJsonBody, inputBounds } from './pipeline/input-bounds.js';
+import { inputBounds } from './pipeline/input-bounds.js';
+import { parseJsonText } from './pipeline/json-body.js';
+import { registerTransport } from './pipeline/transport.js';
 import { healthRoutes } from './routes/health.js';
 import { authRoutes } from './routes/auth.js';
 import { adminUserRoutes } from './routes/admin-users.js';
@@ -79,16 +80,10 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   // Our own JSON parser, so that proto poisoning gets its own code instead of "invalid JSON".
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
-    if (text.length === 0) return done(new AppError('INVALID_JSON', undefined, 'empty body'), undefined);
     try {
-      const value: unknown = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
-      checkJsonBody(value);
-      done(null, value);
+      done(null, parseJsonText(String(body)));
     } catch (e) {
-      if (e instanceof AppError) return done(e, undefined);
-      const poisoned = e instanceof Error && /forbidden (prototype|constructor) property/.test(e.message);
-      done(new AppError(poisoned ? 'UNSAFE_INPUT' : 'INVALID_JSON'), undefined);
+      done(e as Error, undefined);
     }
   });
 
@@ -140,6 +135,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   if (s.config.tls) watchTls(app, s.config.tls, loggerInstance);
   securityHeaders(app, { hsts: s.config.hsts, proxies: { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader } });
   registerEdge(app, s);
+  // Encrypted API bodies (EDGE-6): after the edge, before authentication; opens JWE bodies, seals answers.
+  registerTransport(app, s);
   registerAuthPipeline(app, s);
   registerCors(app, s);
   registerMetrics(app, s);

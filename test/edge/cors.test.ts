@@ -52,7 +52,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
       assert.equal(res.headers['access-control-allow-credentials'], 'true');
       assert.equal(res.headers['access-control-allow-methods'], 'GET, HEAD, POST, PUT, PATCH, DELETE');
       // The API's own request headers, not the preflight's list echoed back.
-      assert.equal(res.headers['access-control-allow-headers'], 'authorization, content-type, x-api-key, x-xsrf-token');
+      assert.equal(res.headers['access-control-allow-headers'], 'authorization, content-type, palisade-response-key, x-api-key, x-xsrf-token');
       assert.equal(res.headers['access-control-max-age'], '600');
       assert.ok(varies(res).includes('origin'));
       // It went through the edge's rate limit stage (a read from the address's budget).

@@ -5,7 +5,7 @@ import { AppError } from '../../errors.js';
 /** The methods the API's routes answer. */
 export const CORS_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 /** The request headers the API reads (authenticators.ts): a fixed list, never the preflight's own echoed back. */
-export const CORS_REQUEST_HEADERS = 'authorization, content-type, x-api-key, x-xsrf-token';
+export const CORS_REQUEST_HEADERS = 'authorization, content-type, palisade-response-key, x-api-key, x-xsrf-token';
 /** The response headers a client script needs: the request id, the rate budget, when to retry, export file names. */
 export const CORS_EXPOSED_HEADERS = 'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, content-disposition';
 

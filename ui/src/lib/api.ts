@@ -1,8 +1,15 @@
 /**
  * The one way the UI talks to the server: same-origin fetch with the session cookie, the XSRF header on
  * unsafe methods, JSON in and out, and errors as ApiError carrying the server's stable code. The server
- * decides everything; the UI only shows what it answers.
+ * decides everything; the UI only shows what it answers. When the server requires encrypted API bodies
+ * (TRANSPORT_ENCRYPTION=required, EDGE-6), every call is sealed and opened by the shared client helper, and
+ * from then on, for the page's life, a call that cannot be sealed is not sent (D179).
  */
+import type { Sealed, TransportKey } from '../../../src/client/transport';
+
+/** The shared client helper (and jose), loaded only when the server requires encryption. */
+const transportLib = () => import('../../../src/client/transport');
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -63,10 +70,99 @@ export function withQuery(path: string, query?: RequestOptions['query']): string
   return s ? `${path}?${s}` : path;
 }
 
-export async function request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+/**
+ * Once the server has said `required` (its key document or a TRANSPORT_ENCRYPTION_REQUIRED refusal), every
+ * call of this page's life is sealed or not sent at all (D179): a failed key fetch or a stale mode never
+ * sends a body in plain.
+ */
+let requiredSeen = false;
+
+/** The transport mode and the raw key document (checked by the helper only when a key is needed). */
+interface TransportInfo {
+  mode: 'off' | 'optional' | 'required';
+  doc: unknown;
+}
+
+/**
+ * The server's transport mode (asked once; again after a refusal that says the mode or the key changed, and
+ * before every credential call while `required` has not been seen), or null when it could not be read. The UI
+ * encrypts only when it must: the server publishes the mode.
+ */
+let transport: Promise<TransportInfo | null> | undefined;
+function transportInfo(refresh = false): Promise<TransportInfo | null> {
+  if (transport === undefined || refresh) {
+    const fetched: Promise<TransportInfo | null> = fetch('/api/transport/key', {
+      headers: { accept: 'application/json' },
+      credentials: 'same-origin',
+      cache: 'no-store',
+    })
+      .then(async (r): Promise<TransportInfo> => {
+        if (!r.ok) throw new Error(`transport key: HTTP ${r.status}`);
+        const doc: unknown = await r.json();
+        const mode = (doc as { mode?: unknown } | null)?.mode;
+        if (mode !== 'off' && mode !== 'optional' && mode !== 'required') throw new Error('transport key: no mode');
+        if (mode === 'required') requiredSeen = true;
+        return { mode: mode as TransportInfo['mode'], doc };
+      })
+      .catch(() => {
+        transport = undefined;
+        return null;
+      });
+    transport = fetched;
+    return fetched;
+  }
+  return transport;
+}
+
+const UNAVAILABLE = 'This server accepts only encrypted requests, which cannot be made now: nothing was sent. Reload the page and try again (HTTPS is needed).';
+
+/** Calls that carry credentials (passwords, MFA codes, API keys, secrets): sent only once the mode is known fresh. */
+const CREDENTIAL_CALL = /^\/api\/(auth\/|admin\/(users|secrets)(\/|$))/;
+
+/**
+ * The key to seal a call to, or null for a plain call; throws (nothing is sent) when the call must be sealed
+ * and cannot be. Before a credential call the mode is read again unless `required` was already seen, so a
+ * password never crosses in plain because of a cached `optional`.
+ */
+async function keyFor(method: string, pathname: string, raw: boolean): Promise<TransportKey | null> {
+  const credential = UNSAFE.has(method) && CREDENTIAL_CALL.test(pathname);
+  const info = await transportInfo(credential && !requiredSeen);
+  if (info === null) {
+    if (requiredSeen || credential) throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', UNAVAILABLE);
+    return null;
+  }
+  if (info.mode !== 'required' && !requiredSeen) return null;
+  // Required (now, or earlier in this page's life): sealed or not sent.
+  if (raw || info.mode === 'off') throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', UNAVAILABLE);
+  try {
+    const key = (await transportLib()).keyDocument(info.doc).keys[0];
+    if (key) return key;
+  } catch {
+    // fall through: no usable key
+  }
+  throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', UNAVAILABLE);
+}
+
+/** Refusals of the transport stage, answered before any handler runs: safe to send again once, sealed. */
+const TRANSPORT_RETRY = new Set(['TRANSPORT_ENCRYPTION_REQUIRED', 'TRANSPORT_KEY_UNKNOWN']);
+
+export async function request<T = unknown>(method: string, path: string, opts: RequestOptions = {}, retried = false): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
+  // The target as the browser sends it (its URL parser may encode more): what a sealed body is bound to.
+  const url = new URL(withQuery(path, opts.query), location.origin);
+  const target = `${url.pathname}${url.search}`;
   let body: BodyInit | undefined;
-  if (opts.raw) {
+  let sealed: Sealed | null = null;
+  const key = await keyFor(method, url.pathname, opts.raw !== undefined);
+  if (key) {
+    try {
+      sealed = await (await transportLib()).seal(key, method, target, opts.body);
+    } catch {
+      throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', 'This server accepts only encrypted requests, which this browser cannot make here (HTTPS is needed).');
+    }
+    Object.assign(headers, sealed.headers);
+    body = sealed.body;
+  } else if (opts.raw) {
     headers['content-type'] = opts.raw.type;
     body = opts.raw.body;
   } else if (opts.body !== undefined) {
@@ -79,16 +175,36 @@ export async function request<T = unknown>(method: string, path: string, opts: R
   }
   let res: Response;
   try {
-    res = await fetch(withQuery(path, opts.query), { method, headers, body, credentials: 'same-origin', signal: opts.signal, cache: 'no-store' });
+    res = await fetch(target, { method, headers, body, credentials: 'same-origin', signal: opts.signal, cache: 'no-store' });
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, 'NETWORK_ERROR', 'The server could not be reached. Check your connection and try again.');
   }
   if (res.status === 204) return undefined as T;
-  const type = res.headers.get('content-type') ?? '';
-  const data: unknown = type.includes('application/json') ? await res.json().catch(() => undefined) : await res.text();
+  let type = res.headers.get('content-type') ?? '';
+  let text = await res.text();
+  if (sealed) {
+    try {
+      ({ contentType: type, text } = await sealed.open({ status: res.status, contentType: type, body: text }));
+    } catch {
+      throw new ApiError(0, 'TRANSPORT_ANSWER_INVALID', 'The server answer could not be decrypted. Try again.');
+    }
+  }
+  let data: unknown = text;
+  if (type.includes('application/json')) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
   if (!res.ok) {
     const err = (data as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
+    if (err?.code === 'TRANSPORT_ENCRYPTION_REQUIRED') requiredSeen = true;
+    if (!retried && !opts.raw && err?.code !== undefined && TRANSPORT_RETRY.has(err.code)) {
+      await transportInfo(true);
+      return request<T>(method, path, opts, true);
+    }
     const retry = Number(res.headers.get('retry-after'));
     const e = new ApiError(
       res.status,
