@@ -41,7 +41,7 @@ const USAGE = `usage: palisade <command>
   secrets list                            list the secret store: names, set or not, updated at and by (never a value)
   secrets set NAME                        create or replace a secret; the value is read from standard input or a silent prompt
   secrets delete NAME                     delete a secret
-  secrets rotate-key                      a new data key, every secret re-encrypted in one transaction
+  secrets rotate-key [--new-key-file F]   a new data key, every secret re-encrypted in one transaction (F: the new key, 0600, required with SECRETS_KEY/_FILE)
   apikey create --username U --name N --role R [--expires-in 30d|never] [--read-only] [--ip CIDR,...]
                                           create an API key (printed once) bound to a role the user holds
   apikey list [--username U]              list API keys (never the keys themselves); warns of keys that never expire
@@ -193,6 +193,7 @@ export async function main(argv: string[]): Promise<number> {
       field: { type: 'string' },
       value: { type: 'string' },
       action: { type: 'string' },
+      'new-key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -351,7 +352,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'secrets rotate-key':
       // A value on the command line would be visible to every user of the machine (ps, shell history).
       if (positionals.length > 3) throw new UsageError('secrets: a value is read from standard input or a prompt, never from the command line');
-      return withServices((s) => secretsCommand(s, cmd.slice('secrets '.length), positionals[2]));
+      return withServices((s) => secretsCommand(s, cmd.slice('secrets '.length), positionals[2], { newKeyFile: values['new-key-file'] }));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });

@@ -2,6 +2,8 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
+import { dataKey, keyFileProblem, parseKey } from '../secrets/key.js';
+import { readFileSync } from 'node:fs';
 
 export class SecretsUsage extends Error {}
 
@@ -31,7 +33,7 @@ async function readValue(name: string): Promise<string> {
  * `palisade secrets list|set NAME|delete NAME|rotate-key` (DATA-1), for operators. A value is read from
  * standard input or a silent prompt, never the command line (argv is visible to every user of the machine).
  */
-export async function secretsCommand(s: Services, sub: string, name: string | undefined): Promise<number> {
+export async function secretsCommand(s: Services, sub: string, name: string | undefined, opts: { newKeyFile?: string } = {}): Promise<number> {
   switch (sub) {
     case 'list': {
       const list = await s.secrets.list();
@@ -60,11 +62,26 @@ export async function secretsCommand(s: Services, sub: string, name: string | un
       return gone ? 0 : 1;
     }
     case 'rotate-key': {
-      const r = await s.secrets.rotate({ actor: CLI_ACTOR }, 'return');
+      // A key from the environment: the operator gives the new one up front, saved in a file (0600) before
+      // anything commits, so no lost output can leave the secrets without their key (D209).
+      const external = s.secrets.keySource !== 'data-dir';
+      if (!external && opts.newKeyFile)
+        throw new SecretsUsage('--new-key-file is for a key from SECRETS_KEY or SECRETS_KEY_FILE; the data directory key is generated and kept by Palisade');
+      if (external && !opts.newKeyFile)
+        throw new SecretsUsage(
+          'the key comes from the environment: make the new key first (openssl rand -base64 32 > FILE; chmod 600 FILE) and give it with --new-key-file FILE',
+        );
+      let given: ReturnType<typeof dataKey> | undefined;
+      if (opts.newKeyFile) {
+        const p = keyFileProblem(opts.newKeyFile);
+        if (p) throw new SecretsUsage(`--new-key-file: ${p}`);
+        given = dataKey(parseKey(readFileSync(opts.newKeyFile, 'utf8'))!);
+      }
+      const r = await s.secrets.rotate({ actor: CLI_ACTOR }, 'return', given);
       process.stdout.write(`re-encrypted ${r.count} secret(s) under the new data key ${r.keyId} (was ${r.previousKeyId})\n`);
-      if (r.newKey !== null) {
+      if (external) {
         process.stdout.write(
-          `the key comes from the environment: install this new key, shown once, as SECRETS_KEY (or in the SECRETS_KEY_FILE file) on every instance and restart them; until then they cannot open the secrets\n${r.newKey}\n`,
+          `install the key in ${opts.newKeyFile} as SECRETS_KEY (or as the SECRETS_KEY_FILE file) on every instance and restart them; until then they cannot open the secrets and refuse to write them\n`,
         );
       }
       return 0;

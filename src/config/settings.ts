@@ -70,6 +70,13 @@ export class SettingsStore {
     const stored = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     for (const f of area.writeOnly) {
       const v = stored[f];
+      if (v === undefined && this.secrets) {
+        // Absent from the row (never written through the settings): the store's secret of that name, when
+        // set (on the Secrets page or the CLI), is the value; an explicit '' stays empty (D192).
+        const fromStore = await this.secrets.read(secretNameOf(area, f), db);
+        if (fromStore !== null) stored[f] = fromStore;
+        continue;
+      }
       if (typeof v !== 'string' || v === '') continue;
       if (v === SECRET_REF) {
         stored[f] = (this.secrets ? await this.secrets.read(secretNameOf(area, f), db) : null) ?? UNREADABLE_SECRET;
@@ -97,7 +104,9 @@ export class SettingsStore {
     const out: Record<string, unknown> = { ...value };
     for (const f of area.writeOnly) {
       if (!(f in patch)) {
+        // As stored; a value read from the store for an absent field is never copied into the row.
         if (f in raw) out[f] = raw[f];
+        else delete out[f];
         continue;
       }
       const v = out[f];

@@ -465,6 +465,13 @@ export interface Database {
 }
 
 /** DATA-1: named third-party secrets, encrypted under the data key `key_id` names (src/secrets/). */
+/** The id of the data key new secrets are sealed under (one row, id 1): moved by rotation in its transaction (D206). */
+export interface SecretsKeyTable {
+  id: number;
+  key_id: string;
+  updated_at: number;
+}
+
 export interface SecretsTable {
   name: string;
   /** `<iv>.<ciphertext>.<tag>`, base64url: AES-256-GCM with the name as associated data. */
@@ -480,4 +487,5 @@ export interface SecretsTable {
 
 export interface Database {
   secrets: SecretsTable;
+  secrets_key: SecretsKeyTable;
 }

@@ -75,7 +75,7 @@ const isLoopback = (host: string): boolean => {
 };
 
 /** Secrets that have a `_FILE` form: set directly, they sit in the process environment and `/proc`. */
-const FILE_SECRETS = ['APP_KEY', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'INIT_ROOT_PASSWORD', 'SMS_KANNEL_PASSWORD', 'METRICS_TOKEN'];
+const FILE_SECRETS = ['APP_KEY', 'SECRETS_KEY', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'INIT_ROOT_PASSWORD', 'SMS_KANNEL_PASSWORD', 'METRICS_TOKEN'];
 
 /** A range so wide that its "proxies" are anyone: their forwarding headers are the client's word. */
 const tooWide = (c: Cidr): boolean => c.bits < (c.addr.kind() === 'ipv4' ? 8 : 32);
@@ -97,6 +97,7 @@ export class Doctor {
     const steps: Array<[string, (add: AddFn) => unknown]> = [
       ['root', (a) => this.root(a)],
       ['app-key', (a) => this.appKey(a)],
+      ['secrets-key', (a) => this.secretsKey(a)],
       ['data-dir', (a) => this.dataDir(a)],
       ['transport', (a) => this.transport(a)],
       ['database', (a) => this.database(a)],
@@ -213,6 +214,35 @@ export class Doctor {
       'pass',
       `key from ${appKeySource === 'file' ? 'APP_KEY_FILE' : 'the data directory'}, mode ${octal(st.mode & 0o777)}, owned by Palisade's user`,
     );
+  }
+
+  /** The secret store's data key (DATA-1): a key file readable by others opens every stored secret. */
+  private secretsKey(add: AddFn) {
+    const title = 'The secrets key is readable by Palisade only';
+    const { source, file } = this.d.config.secrets;
+    if (source === 'env' || file === null) return; // the secrets-env check warns of SECRETS_KEY given directly
+    const st = statOf(file);
+    if (st === null)
+      return add('secrets-key', title, 'warn', `the key file ${file} cannot be inspected`, 'Check that the key file exists and is readable by Palisade.');
+    const mode = st.mode & 0o777;
+    // SECRETS_KEY_FILE from a container platform may be group-readable (0440): a warning; others, or the data directory's key, fail.
+    if (mode & (source === 'file' ? 0o007 : 0o077))
+      return add(
+        'secrets-key',
+        title,
+        'fail',
+        `the key file ${file} is readable by others (mode ${octal(mode)})`,
+        `chmod 600 ${file} (and own it by the user Palisade runs as).`,
+      );
+    if (mode & 0o070)
+      return add(
+        'secrets-key',
+        title,
+        'warn',
+        `the key file ${file} is readable by its group (mode ${octal(mode)})`,
+        `chmod 400 ${file} (or 600), owned by the user Palisade runs as.`,
+      );
+    add('secrets-key', title, 'pass', `key from ${source === 'file' ? 'SECRETS_KEY_FILE' : 'the data directory'} ${file}, mode ${octal(mode)}`);
   }
 
   private dataDir(add: AddFn) {
@@ -548,8 +578,8 @@ export class Doctor {
       'warn',
       'Palisade schedules no backup of its own yet',
       this.d.dialect === 'sqlite'
-        ? `Back up ${this.d.config.dataDir} (sqlite3 .backup of palisade.db, and app.key) on a schedule, and test a restore.`
-        : 'Schedule pg_dump of the database (and keep APP_KEY) and test a restore.',
+        ? `Back up ${this.d.config.dataDir} (sqlite3 .backup of palisade.db, with app.key and secrets.key: without secrets.key the stored secrets cannot be opened) on a schedule, and test a restore.`
+        : 'Schedule pg_dump of the database (and keep APP_KEY and the secrets key, DATA_DIR/secrets.key or SECRETS_KEY: without it the stored secrets cannot be opened) and test a restore.',
     );
   }
 

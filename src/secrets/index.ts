@@ -51,7 +51,7 @@ export interface RotationResult {
   count: number;
   keyId: string;
   previousKeyId: string;
-  /** The new key, for the operator to install, when it came from SECRETS_KEY or SECRETS_KEY_FILE; null when Palisade keeps it. */
+  /** The new key (the one given) when the key comes from SECRETS_KEY or SECRETS_KEY_FILE; null when Palisade keeps it. Never printed. */
   newKey: string | null;
 }
 
@@ -81,35 +81,79 @@ export class SecretStore {
 
   /**
    * Opens the store: the key from SECRETS_KEY(_FILE), or DATA_DIR/secrets.key (generated here at the first
-   * start, mode 0600; refused when group or others can read it). A rotation that a crash interrupted is
-   * settled first: its next key is installed if the secrets were re-encrypted under it, else dropped.
+   * start, mode 0600; refused when group or others can read it, and not generated while the database holds
+   * secrets, D208). A rotation that a crash interrupted is settled first, under the rotation lock (D207): its next
+   * key is installed if its transaction committed, else dropped; a next file that cannot be read refuses the start.
    */
   static async open(d: Deps): Promise<SecretStore> {
     const { config } = d;
     if (config.source !== 'data-dir') {
       const k = parseKey(config.key ?? '');
       if (k === null) throw new ConfigError([`${config.source === 'env' ? 'SECRETS_KEY' : 'SECRETS_KEY_FILE'} does not hold a secrets key`]);
-      return new SecretStore(d, dataKey(k));
+      const store = new SecretStore(d, dataKey(k));
+      await store.recordKeyId();
+      return store;
     }
     const file = config.file!;
     const next = nextKeyFileOf(file);
-    if (existsSync(next)) {
-      const p = keyFileProblem(next);
-      const nextKey = p === null ? readKeyFile(next) : null;
-      const moved = nextKey && (await d.db.selectFrom('secrets').select('name').where('key_id', '=', nextKey.id).limit(1).executeTakeFirst());
-      if (moved) installKeyFile(next, file);
-      else removeIfPresent(next);
-    }
-    if (!existsSync(file)) {
-      try {
-        writeKeyFile(file, newDataKey());
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another instance on this data directory made it first
+    // Under the rotation lock (D207): a next file seen here belongs to no rotation in progress (a rotation
+    // writes it holding the lock), so it is a crashed one's, settled by whether its transaction committed.
+    await d.db.transaction().execute(async (trx) => {
+      await lockRotations(trx, d.dialect);
+      if (existsSync(next)) {
+        const p = keyFileProblem(next);
+        // Never deleted unread: it may be the only copy of the key the secrets are sealed under.
+        if (p) throw new ConfigError([`${p} (the next key of an interrupted rotation: repair or remove it by hand)`]);
+        const nextKey = readKeyFile(next);
+        const moved =
+          (await storedKeyId(trx, d.dialect)) === nextKey.id ||
+          (await trx.selectFrom('secrets').select('name').where('key_id', '=', nextKey.id).limit(1).executeTakeFirst()) !== undefined;
+        if (moved) installKeyFile(next, file);
+        else removeIfPresent(next);
       }
-    }
+      if (!existsSync(file)) {
+        // A fresh key next to secrets sealed under another would leave them unreadable and mix keys (D208).
+        const ids = (await trx.selectFrom('secrets').select('key_id').distinct().execute()).map((r) => r.key_id);
+        if (ids.length > 0)
+          throw new ConfigError([
+            `${file} does not exist but the database holds secrets sealed under the key(s) ${ids.join(', ')}: restore that secrets.key into DATA_DIR (or set SECRETS_KEY_FILE to it) instead of starting with a new key`,
+          ]);
+        try {
+          writeKeyFile(file, newDataKey());
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another instance on this data directory made it first
+        }
+      }
+    });
     const p = keyFileProblem(file);
     if (p) throw new ConfigError([p]);
-    return new SecretStore(d, readKeyFile(file));
+    const store = new SecretStore(d, readKeyFile(file));
+    await store.recordKeyId();
+    return store;
+  }
+
+  /**
+   * Records the key this process holds as the current one when the database names none yet (the first start
+   * after migration 0016), or when it holds no secret (a fresh key after every secret was deleted): nothing
+   * sealed under the recorded key can be lost then.
+   */
+  private async recordKeyId(): Promise<void> {
+    const { db, dialect, now } = this.d;
+    await db.transaction().execute(async (trx) => {
+      await lockRotations(trx, dialect);
+      const stored = await storedKeyId(trx, dialect);
+      if (stored === this.key.id) return;
+      if (stored === null) {
+        await trx
+          .insertInto('secrets_key')
+          .values({ id: 1, key_id: this.key.id, updated_at: now() })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+        return;
+      }
+      const any = await trx.selectFrom('secrets').select('name').limit(1).executeTakeFirst();
+      if (!any) await setStoredKeyId(trx, this.key.id, now());
+    });
   }
 
   /** The id of the key new secrets are sealed under (a fingerprint, not the key). */
@@ -255,6 +299,14 @@ export class SecretStore {
 
   private async setIn(trx: Db, name: string, value: string, ctx: EventContext): Promise<{ created: boolean }> {
     this.refresh(true);
+    // The current key as the database knows it, read in this transaction (D206): a rotation that committed
+    // first moved it, one in progress waits for us (FOR SHARE) or we for it. A key file is read again; a key
+    // from the environment cannot be, and the write refuses rather than seal under a retired key.
+    const current = await storedKeyId(trx, this.d.dialect, true);
+    if (current !== null && current !== this.key.id) {
+      this.refresh(false);
+      if (current !== this.key.id) throw new StaleKey();
+    }
     const now = this.d.now();
     const ciphertext = encrypt(this.key, name, value);
     const by = { id: ctx.actor.id, name: ctx.actor.name };
@@ -293,27 +345,42 @@ export class SecretStore {
    * at any point (D193): the next key is written to `secrets.key.next` (0600, flushed); the transaction
    * commits; only then is the next key renamed over `secrets.key`. Before the commit the old key still opens
    * everything and the next file is dropped at start; after it, start finds secrets under the next key's id
-   * and completes the rename. A key from SECRETS_KEY(_FILE) is returned for the operator to install
-   * (`external: 'return'`), or refused (`'refuse'`: the API, which must never answer with a key).
+   * and completes the rename. Serialised with other rotations and start-up settlement by the rotation lock
+   * (D207). A key from SECRETS_KEY(_FILE) is rotated only to the key the operator `given` (the CLI's
+   * --new-key-file, D209; `external: 'return'`), or refused (`'refuse'`: the API, which must never handle a key).
    */
-  async rotate(ctx: EventContext, external: 'refuse' | 'return'): Promise<RotationResult> {
+  async rotate(ctx: EventContext, external: 'refuse' | 'return', given?: DataKey): Promise<RotationResult> {
     const { config } = this.d;
     if (config.source !== 'data-dir' && external === 'refuse') throw new AppError('SECRETS_KEY_EXTERNAL');
-    this.refresh(true);
-    const previous = this.key;
-    const next = newDataKey();
+    // A key from the environment is given by the operator, already saved where it will be installed (D209).
+    if (config.source !== 'data-dir' && !given) throw new AppError('SECRETS_KEY_EXTERNAL');
+    const next = given ?? newDataKey();
     const nextFile = config.source === 'data-dir' ? nextKeyFileOf(config.file!) : null;
-    if (nextFile) {
-      try {
-        writeKeyFile(nextFile, next);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('SECRETS_BUSY');
-        throw e;
-      }
-    }
+    let previous = this.key;
+    let wrote = false;
     let count: number;
     try {
       count = await this.d.db.transaction().execute(async (trx) => {
+        // One rotation at a time, and no start-up settlement meanwhile (D207): the next file written below
+        // is ours until this transaction ends.
+        await lockRotations(trx, this.d.dialect);
+        this.refresh(true);
+        const stored = await storedKeyId(trx, this.d.dialect);
+        if (stored !== null && stored !== this.key.id) throw new AppError('SECRETS_BUSY'); // this process holds a retired key
+        previous = this.key;
+        if (next.id === previous.id) throw new AppError('VALIDATION_FAILED', [{ path: '/newKey', message: 'the new key is the current key' }]);
+        if (nextFile) {
+          try {
+            writeKeyFile(nextFile, next);
+            wrote = true;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('SECRETS_BUSY');
+            throw e;
+          }
+        }
+        // Before the table lock: a write holding the key row FOR SHARE finishes first, and cannot then wait
+        // on the table lock while we wait on its row.
+        await setStoredKeyId(trx, next.id, this.d.now());
         // Writers wait for the rotation (PostgreSQL; SQLite has one writer at a time anyway).
         if (this.d.dialect === 'postgres') await sql`lock table secrets in exclusive mode`.execute(trx);
         const rows = await trx.selectFrom('secrets').select(['name', 'ciphertext', 'key_id']).orderBy('name').execute();
@@ -335,23 +402,79 @@ export class SecretStore {
         return rows.length;
       });
     } catch (e) {
-      if (nextFile) removeIfPresent(nextFile);
+      if (nextFile && wrote) removeIfKey(nextFile, next.id);
       throw e;
     }
-    if (nextFile) {
-      // Another instance starting meanwhile may have settled the next file already (dropped or installed it):
-      // the key is written again from memory, so the committed secrets never lose theirs.
-      if (existsSync(nextFile)) installKeyFile(nextFile, config.file!);
-      else if (readKeyFile(config.file!).id !== next.id) {
-        const tmp = `${config.file!}.tmp-${process.pid}`;
-        removeIfPresent(tmp);
-        writeKeyFile(tmp, next);
-        installKeyFile(tmp, config.file!);
-      }
-    }
+    if (nextFile) installOwnKey(nextFile, config.file!, next);
     this.key = next;
     return { count, keyId: next.id, previousKeyId: previous.id, newKey: config.source === 'data-dir' ? null : formatKey(next.key) };
   }
+}
+
+/**
+ * After the commit: the next file is installed only when it holds this rotation's key; otherwise (an
+ * instance starting meanwhile settled it, or it is not ours) the key is written again from memory, so the
+ * committed secrets never lose theirs (D207).
+ */
+function installOwnKey(nextFile: string, file: string, next: DataKey): void {
+  let there: string | null = null;
+  try {
+    there = readKeyFile(nextFile).id;
+  } catch {
+    there = null;
+  }
+  if (there === next.id) {
+    try {
+      installKeyFile(nextFile, file);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // installed meanwhile by a start
+    }
+  }
+  let current: string | null = null;
+  try {
+    current = readKeyFile(file).id;
+  } catch {
+    current = null;
+  }
+  if (current === next.id) return;
+  const tmp = `${file}.tmp-${process.pid}-${next.id}`;
+  removeIfPresent(tmp);
+  writeKeyFile(tmp, next);
+  installKeyFile(tmp, file);
+}
+
+/** Removes a next file only when it holds the given key: never another rotation's. */
+function removeIfKey(file: string, id: string): void {
+  try {
+    if (readKeyFile(file).id === id) removeIfPresent(file);
+  } catch {
+    // gone, or not a key: not ours
+  }
+}
+
+/**
+ * Serialises rotations and start-up settlement (D207): a transaction-scoped advisory lock on PostgreSQL (per
+ * schema); on SQLite a write to the key row, which takes the database's one write lock until the end.
+ */
+async function lockRotations(trx: Db, dialect: Dialect): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('palisade.secrets.rotation:' || current_schema()))`.execute(trx);
+  else await sql`update secrets_key set key_id = key_id where id = 1`.execute(trx);
+}
+
+/** The id of the current data key as the database records it (D206); null before any is recorded. */
+async function storedKeyId(trx: Db, dialect: Dialect, share = false): Promise<string | null> {
+  const q = trx.selectFrom('secrets_key').select('key_id').where('id', '=', 1);
+  const row = await (share && dialect === 'postgres' ? q.forShare() : q).executeTakeFirst();
+  return row?.key_id ?? null;
+}
+
+async function setStoredKeyId(trx: Db, keyId: string, now: number): Promise<void> {
+  await trx
+    .insertInto('secrets_key')
+    .values({ id: 1, key_id: keyId, updated_at: now })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ key_id: keyId, updated_at: now }))
+    .execute();
 }
 
 class StaleKey extends Error {}

@@ -119,6 +119,35 @@ test('doctor: APP_KEY, data directory and secrets given as plain variables', asy
   }
 });
 
+test('doctor: secrets.key readable by others fails, 0600 passes; SECRETS_KEY as a plain variable warns; backups name secrets.key', async () => {
+  await withApp({}, async (t, root) => {
+    const file = path.join(t.shared.dataDir, 'secrets.key');
+    let r = await doctor(t, root);
+    assert.equal(r.get('secrets-key')!.status, 'pass');
+    assert.match(r.get('secrets-key')!.detail, /mode 0600/);
+    assert.doesNotMatch(r.get('secrets-env')!.detail, /SECRETS_KEY/);
+    chmodSync(file, 0o644);
+    try {
+      r = await doctor(t, root);
+      assert.equal(r.get('secrets-key')!.status, 'fail');
+      assert.match(r.get('secrets-key')!.detail, /readable by others \(mode 0644\)/);
+      assert.match(r.get('secrets-key')!.fix, /chmod 600/);
+    } finally {
+      chmodSync(file, 0o600);
+    }
+    assert.match(r.get('backups')!.fix, /secrets\.key/);
+  });
+  const key = randomBytes(32).toString('base64url');
+  await withApp({ SECRETS_KEY: key }, async (t, root) => {
+    const r = await doctor(t, root);
+    assert.equal(r.get('secrets-env')!.status, 'warn');
+    assert.match(r.get('secrets-env')!.detail, /SECRETS_KEY/);
+    assert.match(r.get('secrets-env')!.fix, /SECRETS_KEY_FILE/);
+    assert.ok(!JSON.stringify([...r.values()]).includes(key), 'never the key itself');
+    assert.equal(r.has('secrets-key'), false);
+  });
+});
+
 test('doctor: an APP_KEY file owned by another user, or in a directory others can write or own, fails; owned by Palisade’s user in a closed directory passes', {
   skip: process.getuid?.() !== 0 && 'needs root to give a file to another user',
 }, async () => {

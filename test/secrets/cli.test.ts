@@ -1,7 +1,8 @@
 // `palisade secrets list|set|delete|rotate-key` against the running app's storage: values from stdin only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { cliEnv, makeApp, useApp, type TestApp } from '../helpers/app.js';
@@ -53,23 +54,36 @@ test('rotate-key: a new key file (0600), the secrets re-encrypted; the running s
   assert.deepEqual(await t.s.secrets.resolve('s3.secretKey'), { state: 'set', value: VALUE });
 });
 
-test('rotate-key with SECRETS_KEY: prints the new key once; the old key no longer opens the secrets', async () => {
+test('rotate-key with SECRETS_KEY: the new key comes from --new-key-file (0600) before anything commits; never printed', async () => {
   const key = randomBytes(32).toString('base64url');
   const app = await makeApp({ env: { SECRETS_KEY: key } });
+  const dir = mkdtempSync(path.join(tmpdir(), 'palisade-newkey-'));
   try {
     const env = { ...cliEnv(app), SECRETS_KEY: key };
     assert.equal((await cli(['secrets', 'set', 'smtp.password'], env, VALUE)).code, 0);
-    const r = await cli(['secrets', 'rotate-key'], env);
+    const missing = await cli(['secrets', 'rotate-key'], env);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--new-key-file/);
+    const newKey = randomBytes(32).toString('base64url');
+    const file = path.join(dir, 'new.key');
+    writeFileSync(file, `${newKey}\n`, { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const open = await cli(['secrets', 'rotate-key', '--new-key-file', file], env);
+    assert.equal(open.code, 2, open.stderr);
+    assert.match(open.stderr, /chmod 600/);
+    assert.equal((await app.s.secrets.resolve('smtp.password')).state, 'set', 'nothing rotated');
+    chmodSync(file, 0o600);
+    const r = await cli(['secrets', 'rotate-key', '--new-key-file', file], env);
     assert.equal(r.code, 0, r.stderr);
-    const printed = /\n([A-Za-z0-9_-]{43})\n$/.exec(r.stdout)?.[1];
-    assert.ok(printed, r.stdout);
-    assert.match(r.stdout, /install this new key/);
+    assert.match(r.stdout, /install the key in .*new\.key/);
+    assert.equal(r.stdout.includes(newKey), false, 'the key is never printed');
     const stale = await cli(['secrets', 'list'], env);
     assert.match(stale.stdout, /smtp\.password {2}UNREADABLE/);
     assert.equal((await app.s.secrets.resolve('smtp.password')).state, 'unreadable', 'a server with the old key fails closed');
-    const fresh = await cli(['secrets', 'list'], { ...env, SECRETS_KEY: printed });
+    const fresh = await cli(['secrets', 'list'], { ...env, SECRETS_KEY: newKey });
     assert.match(fresh.stdout, /smtp\.password {2}set/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
     await app.close();
   }
 });
