@@ -9,13 +9,11 @@
 import { createCipheriv, createECDH, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { compactDecrypt } from 'jose';
 import { AppError } from '../errors.js';
+// The protocol's names are defined once, in the client shipped to other clients (it imports nothing of the server).
+import { ANSWER_ALG, ANSWER_INFO, JWE_ALG, JWE_ENC, type TransportKey } from '../client/transport.js';
 
-export const JWE_ALG = 'ECDH-ES';
-export const JWE_ENC = 'A256GCM';
-/** Answers: direct encryption under a key only the client and the server can derive (D177). */
-export const ANSWER_ALG = 'dir';
-/** The HKDF info of the answer key. */
-export const ANSWER_INFO = 'palisade/answer/v1';
+export { ANSWER_ALG, ANSWER_INFO, JWE_ALG, JWE_ENC };
+
 /** How far a request's `iat` may be from the server's clock, either way, in seconds. */
 export const TRANSPORT_MAX_SKEW = 60;
 /** A retired key still opens requests this long after a rotation, so clients that cached it are not cut off mid-flight. */
@@ -30,16 +28,8 @@ const P256_N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac
 const B64URL = /^[A-Za-z0-9_-]*$/;
 const COORD = /^[A-Za-z0-9_-]{43}$/;
 
-/** A public P-256 key as the server publishes it (GET /api/transport/key). */
-export interface PublicTransportKey {
-  kty: 'EC';
-  crv: 'P-256';
-  x: string;
-  y: string;
-  kid: string;
-  alg: typeof JWE_ALG;
-  use: 'enc';
-}
+/** A public P-256 key as the server publishes it (GET /api/transport/key): the client's own type. */
+export type PublicTransportKey = TransportKey;
 
 /** What the key ring offers (src/auth/keys.ts): the newest key id, and whether an id may still be used. */
 export interface KeyIds {

@@ -5,6 +5,7 @@ import type { RouteServices as Services } from '../../services.js';
 import { AppError } from '../../errors.js';
 import { answerKey, openRequest, parseResponseKeyHeader, sealAnswer, TransportKeys, type AnswerKey } from '../../edge/transport.js';
 import { parseJsonText } from './json-body.js';
+import { JOSE, RESPONSE_KEY_HEADER } from '../../client/transport.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,10 +28,8 @@ interface TransportState {
   replyKey: AnswerKey | null;
 }
 
-/** The media type of encrypted bodies, both ways (RFC 7516, section 9). */
-export const JOSE = 'application/jose';
-/** Carries the client's public key (base64url of a P-256 JWK) for the answer when there is no JWE body (refused with one). */
-export const RESPONSE_KEY_HEADER = 'palisade-response-key';
+// The media type of encrypted bodies and the answer-key header: the protocol's names, from the shipped client.
+export { JOSE, RESPONSE_KEY_HEADER };
 /** The largest answer sealed (exports are read whole to be sealed); larger is TRANSPORT_ANSWER_TOO_LARGE (D201). */
 export const MAX_SEALED_ANSWER = 8 * 1024 * 1024;
 /** Streamed answers (exports) being read whole to be sealed at once, per instance; one more is SERVER_BUSY (D201). */
