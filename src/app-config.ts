@@ -23,6 +23,7 @@ import { passkeyEnv, type PasskeyConfig } from './auth/passkeys/env.js';
 import { smsEnv, type SmsConfig } from './sms/env.js';
 import { logEnv, type LoggingConfig } from './log-env.js';
 import { secretsEnv, type SecretsConfig } from './secrets/env.js';
+import { backupEnv, type BackupConfig } from './backup/env.js';
 import { isPlainAddress } from './mail/address.js';
 
 export { ConfigError, type Env } from './config/index.js';
@@ -61,6 +62,7 @@ export type AppConfig = Config &
     readonly audit: AuditConfig;
     readonly cors: CorsConfig;
     readonly secrets: SecretsConfig;
+    readonly backup: BackupConfig;
   };
 
 /** The root user's email follows the one address rule of the API. */
@@ -83,7 +85,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv],
+    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv, backupEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

@@ -53,6 +53,8 @@ import { AccessStore } from './access/grants.js';
 import { RecordService } from './records/service.js';
 import { PrivacyService } from './records/privacy.js';
 import { PrivacyScheduler } from './records/privacy-scheduler.js';
+import { BackupService, S3Copy, type Target as BackupTarget } from './backup/index.js';
+import { version } from './version.js';
 
 export interface ServiceOptions {
   config: AppConfig;
@@ -90,6 +92,8 @@ export interface Services {
   settings: SettingsStore;
   /** The secret store (DATA-1): named third-party credentials, write-only; the settings' write-only fields live here. */
   secrets: SecretStore;
+  /** Backups (DATA-2): made on demand and on schedule, listed, pruned by retention. */
+  backups: BackupService;
   securityLog: SecurityLog;
   /** The record audit log, the chain's verification and its checkpoints. */
   audit: AuditService;
@@ -146,6 +150,29 @@ export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storag
   /** The secret store's administration only: no route can resolve a secret's value (DATA-1). */
   secrets: SecretAdmin;
 };
+
+/** The secret store's name of the S3 secret access key for backup copies. */
+const S3_SECRET = 'backup.s3SecretAccessKey';
+
+/** BACKUP_S3_SECRET_ACCESS_KEY when set, else the stored secret (looked up when the first copy is made). */
+async function s3Secret(fromEnv: string | null, secrets: SecretStore): Promise<string> {
+  if (fromEnv !== null) return fromEnv;
+  const s = await secrets.resolve(S3_SECRET);
+  if (s.state === 'set') return s.value;
+  throw new Error(
+    s.state === 'unset' ? `no S3 secret access key: set BACKUP_S3_SECRET_ACCESS_KEY or the secret ${S3_SECRET}` : `the secret ${S3_SECRET} cannot be opened`,
+  );
+}
+
+/** Where a backup reads and a restore writes: the data directory, the database, and where the keys come from. */
+export const backupTarget = (c: AppConfig): BackupTarget => ({
+  dataDir: c.dataDir,
+  databaseUrl: c.databaseUrl,
+  databaseSchema: c.databaseSchema,
+  appKey: c.appKey,
+  appKeySource: c.appKeySource,
+  secretsKeyFile: c.secrets.source === 'data-dir' ? c.secrets.file : null,
+});
 
 export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { config } = opts;
@@ -212,6 +239,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     ...SETTINGS_AREAS.flatMap((a) => a.writeOnly.map((f) => ({ name: secretNameOf(a, f), usedBy: `settings ${a.key}.${f}` }))),
     ...(config.sms ? [{ name: SMS_PASSWORD_SECRET, usedBy: 'SMS gateway (else SMS_KANNEL_PASSWORD)' }] : []),
     ...(config.mail.smtpUrl ? [{ name: SMTP_PASSWORD_SECRET, usedBy: 'SMTP server (else the password in SMTP_URL)' }] : []),
+    ...(config.backup.s3 ? [{ name: S3_SECRET, usedBy: 'backup copies to S3 (else BACKUP_S3_SECRET_ACCESS_KEY)' }] : []),
   ]);
   const movedSecrets = await settings.moveSealedSecrets(SETTINGS_AREAS);
   if (movedSecrets.length > 0) logger.info({ event: 'secrets.moved', names: movedSecrets }, 'sealed settings moved into the secret store');
@@ -352,10 +380,25 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     apiKeys,
     securityLog,
     areas: SETTINGS_AREAS,
+    backups: () => backups.status(),
   });
   const metrics = new Metrics({ hashQueue: () => hasher.queueDepth(), pool: handle.pool, sharedState: shared.kind, processMetrics: config.metrics !== null });
   securityLog.observe = (type, outcome) => metrics.event(type, outcome);
+  const backups = new BackupService({
+    db,
+    dialect: handle.dialect,
+    snapshot: handle.snapshot,
+    target: backupTarget(config),
+    config: config.backup,
+    log: securityLog,
+    shared,
+    s3: config.backup.s3 ? new S3Copy(config.backup.s3, () => s3Secret(config.backup.s3!.secretAccessKey, secrets)) : null,
+    now,
+    version: version(),
+    onError: (err) => logger.error({ event: 'system.error', task: 'scheduled backup', err: errorSummary(err) }, 'scheduled backup failed'),
+  });
   return {
+    backups,
     doctor,
     metrics,
     config,
@@ -403,6 +446,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       stopCheckpoints();
       stopRetention();
       await privacyScheduler.stop();
+      await backups.stopSchedule();
       await tasks.drain();
       mailer.close();
       await shared.close();

@@ -13,17 +13,24 @@ import { AuditUsage, auditCommand } from './audit.js';
 import { RecordsUsage, recordsCommand } from './records.js';
 import { PrivacyUsage, privacyCommand } from './privacy.js';
 import { SecretsUsage, secretsCommand } from './secrets.js';
+import { ConfigTransferUsage, configTransferCommand } from './config-transfer.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
 import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
 import { bootWarnings, doctorCommand } from './doctor.js';
+import { version } from '../version.js';
+import { BackupUsage, backupCreate, backupList, backupRestore, backupVerify } from './backup.js';
 
 const USAGE = `usage: palisade <command>
 
   start                                   run the server
   migrate                                 apply database migrations
   config check                            validate the configuration and list every problem
+  config export [--format json|yaml] [--out FILE]
+                                          print collections, access model, settings, IP rules and secret names (never values)
+  config import FILE [--dry-run] [--prune]
+                                          show the diff and apply it in one audited transaction (--dry-run: only the diff)
   user create --username U [--email E] [--admin] [--password-stdin]
   user set-password --username U [--password-stdin]
   user disable --username U
@@ -42,6 +49,11 @@ const USAGE = `usage: palisade <command>
   secrets set NAME                        create or replace a secret; the value is read from standard input or a silent prompt
   secrets delete NAME                     delete a secret
   secrets rotate-key [--new-key-file F]   a new data key, every secret re-encrypted in one transaction (F: the new key, 0600, required with SECRETS_KEY/_FILE)
+  backup create                           write an encrypted backup (database, keys in the data directory) to BACKUP_DIR, then apply retention
+  backup list                             list the backups in BACKUP_DIR, newest first
+  backup verify FILE [--passphrase-stdin] restore FILE into a scratch location and check its rows and audit chain; exit 1 if broken
+  backup restore FILE [--force] [--passphrase-stdin]
+                                          restore FILE into the configured (empty) data directory or database; --force replaces what is there
   apikey create --username U --name N --role R [--expires-in 30d|never] [--read-only] [--ip CIDR,...]
                                           create an API key (printed once) bound to a role the user holds
   apikey list [--username U]              list API keys (never the keys themselves); warns of keys that never expire
@@ -93,15 +105,6 @@ async function userByName(s: Services, name: string | undefined) {
   return u;
 }
 
-/** The version from package.json (beside src/ and dist/ alike). */
-function version(): string {
-  try {
-    return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version);
-  } catch {
-    return 'unknown';
-  }
-}
-
 async function start(): Promise<void> {
   const startedAt = Date.now();
   const s = await createServices({ config: config(true) });
@@ -132,6 +135,7 @@ async function start(): Promise<void> {
     app.reloadTls?.();
   });
   await app.listen({ host: s.config.host, port: s.config.port });
+  s.backups.startSchedule();
   if (s.config.httpRedirectPort !== null) redirect = await listenRedirect(app, s.config.host, s.config.httpRedirectPort);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : s.config.port;
@@ -194,11 +198,18 @@ export async function main(argv: string[]): Promise<number> {
       value: { type: 'string' },
       action: { type: 'string' },
       'new-key-file': { type: 'string' },
+      force: { type: 'boolean' },
+      'passphrase-stdin': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   // `schema apply FILE`: the file is an argument, not part of the command name.
-  const cmd = positionals.slice(0, positionals[0] === 'schema' || positionals[0] === 'secrets' ? 2 : positionals.length).join(' ');
+  const cmd = positionals
+    .slice(
+      0,
+      positionals[0] === 'schema' || positionals[0] === 'secrets' || positionals[0] === 'config' || positionals[0] === 'backup' ? 2 : positionals.length,
+    )
+    .join(' ');
   if (values.help || cmd === '') {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
@@ -228,6 +239,24 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'config export':
+    case 'config import':
+      return withServices((s) =>
+        configTransferCommand(s, cmd.slice('config '.length), positionals[2], {
+          format: values.format,
+          out: values.out,
+          dryRun: values['dry-run'],
+          prune: values.prune,
+        }),
+      );
+    case 'backup create':
+      return withServices(backupCreate);
+    case 'backup list':
+      return backupList(config(false));
+    case 'backup verify':
+      return backupVerify(config(false), positionals[2], values['passphrase-stdin'] === true, readStdin);
+    case 'backup restore':
+      return backupRestore(config(false), positionals[2], { force: values.force === true, fromStdin: values['passphrase-stdin'] === true }, readStdin);
     case 'user create':
       return withServices(async (s) => {
         if (!values.username) throw new UsageError('--username is required');
@@ -376,7 +405,9 @@ main(process.argv.slice(2)).then(
       e instanceof AuditUsage ||
       e instanceof PrivacyUsage ||
       e instanceof RecordsUsage ||
-      e instanceof SecretsUsage
+      e instanceof SecretsUsage ||
+      e instanceof ConfigTransferUsage ||
+      e instanceof BackupUsage
     )
       process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
@@ -390,7 +421,9 @@ main(process.argv.slice(2)).then(
         e instanceof AuditUsage ||
         e instanceof PrivacyUsage ||
         e instanceof RecordsUsage ||
-        e instanceof SecretsUsage
+        e instanceof SecretsUsage ||
+        e instanceof ConfigTransferUsage ||
+        e instanceof BackupUsage
         ? 2
         : 1,
     );

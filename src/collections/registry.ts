@@ -37,6 +37,59 @@ const SCHEMA_LOCK = '7160001';
 
 const indexName = (collection: string, field: string, unique: boolean) => `${unique ? 'ux' : 'ix'}_${collection}__${field}`;
 
+// biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
+async function addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
+  const type = columnType(f);
+  if (type === null) {
+    await trx.schema
+      .createTable(membersTableOf(collection, f.name))
+      .addColumn('record_id', 'text', (c) =>
+        c
+          .notNull()
+          .references(`${tableOf(collection)}.id`)
+          .onDelete('cascade'),
+      )
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addPrimaryKeyConstraint(`pk_${collection}__${f.name}`, ['record_id', 'user_id'])
+      .execute();
+    await trx.schema.createIndex(`ix_${collection}__${f.name}_user`).on(membersTableOf(collection, f.name)).column('user_id').execute();
+    return;
+  }
+  await trx.schema.alterTable(tableOf(collection)).addColumn(f.name, type).execute();
+  if (f.unique)
+    await trx.schema
+      .createIndex(indexName(collection, f.name, true))
+      .on(tableOf(collection))
+      .column(f.name)
+      .unique()
+      .execute();
+  else if (f.indexed || f.type === 'status' || f.type === 'user' || f.type === 'relation' || f.type === 'group') {
+    await trx.schema
+      .createIndex(indexName(collection, f.name, false))
+      .on(tableOf(collection))
+      .column(f.name)
+      .execute();
+  }
+}
+
+/**
+ * Creates a collection's tables (its own, and a join table per members field) from its definition: used by
+ * `create`, and by a restore (src/backup/) that rebuilds the tables of the collections a backup holds.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
+export async function createCollectionTables(trx: Kysely<any>, def: CollectionDef): Promise<void> {
+  await trx.schema
+    .createTable(tableOf(def.name))
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addColumn('created_by', 'text')
+    .addColumn('updated_by', 'text')
+    .execute();
+  await trx.schema.createIndex(`ix_${def.name}__created_by`).on(tableOf(def.name)).column('created_by').execute();
+  for (const f of def.fields) await addColumn(trx, def.name, f);
+}
+
 /**
  * The collections registry: definitions in the `collections` table, real tables per collection,
  * every schema change in one transaction with its DDL (SQLite and PostgreSQL both run DDL
@@ -82,41 +135,6 @@ export class CollectionRegistry {
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
-  private async addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
-    const type = columnType(f);
-    if (type === null) {
-      await trx.schema
-        .createTable(membersTableOf(collection, f.name))
-        .addColumn('record_id', 'text', (c) =>
-          c
-            .notNull()
-            .references(`${tableOf(collection)}.id`)
-            .onDelete('cascade'),
-        )
-        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
-        .addPrimaryKeyConstraint(`pk_${collection}__${f.name}`, ['record_id', 'user_id'])
-        .execute();
-      await trx.schema.createIndex(`ix_${collection}__${f.name}_user`).on(membersTableOf(collection, f.name)).column('user_id').execute();
-      return;
-    }
-    await trx.schema.alterTable(tableOf(collection)).addColumn(f.name, type).execute();
-    if (f.unique)
-      await trx.schema
-        .createIndex(indexName(collection, f.name, true))
-        .on(tableOf(collection))
-        .column(f.name)
-        .unique()
-        .execute();
-    else if (f.indexed || f.type === 'status' || f.type === 'user' || f.type === 'relation' || f.type === 'group') {
-      await trx.schema
-        .createIndex(indexName(collection, f.name, false))
-        .on(tableOf(collection))
-        .column(f.name)
-        .execute();
-    }
-  }
-
-  // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
   private async dropColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
     if (columnType(f) === null) {
       await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
@@ -146,16 +164,7 @@ export class CollectionRegistry {
       if (names.has(def.name)) throw new AppError('CONFLICT', { field: 'name' });
       const problems = checkCollection(def, names);
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
-      await trx.schema
-        .createTable(tableOf(def.name))
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('created_by', 'text')
-        .addColumn('updated_by', 'text')
-        .execute();
-      await trx.schema.createIndex(`ix_${def.name}__created_by`).on(tableOf(def.name)).column('created_by').execute();
-      for (const f of def.fields) await this.addColumn(trx, def.name, f);
+      await createCollectionTables(trx, def);
       await this.store(trx, def, true);
       await this.log.record(
         ctx,
@@ -173,7 +182,7 @@ export class CollectionRegistry {
       const next = { ...def, fields: [...def.fields, f] };
       const problems = checkCollection(next, await this.names(trx, collection));
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
-      await this.addColumn(trx, collection, f);
+      await addColumn(trx, collection, f);
       await this.store(trx, next, false);
       await this.log.record(
         ctx,

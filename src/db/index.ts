@@ -39,6 +39,8 @@ export interface DbHandle {
   storage: StorageHealth;
   /** PostgreSQL's connection pool (metrics): clients open, idle, and requests waiting for one. */
   pool?: () => { total: number; idle: number; waiting: number };
+  /** SQLite: a consistent copy of the database file at `dest` through SQLite's online backup API (src/backup/). */
+  snapshot?: (dest: string) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -119,11 +121,24 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     db,
     dialect: 'sqlite',
     storage,
+    snapshot: async (dest) => {
+      await file.backup(dest);
+    },
     close: () => {
       clearInterval(optimize);
       return db.destroy();
     },
   };
+}
+
+/**
+ * A SQLite file on its own (a backup's snapshot, a restore's scratch copy): no WAL switch, no statement cache.
+ * Read-only opens refuse every write; `fileMustExist` keeps a wrong path from creating an empty database.
+ */
+export function openSqliteFile(file: string, opts: { readonly: boolean }): Db {
+  const database = new SQLite(file, { readonly: opts.readonly, fileMustExist: true });
+  if (!opts.readonly) database.pragma('foreign_keys = ON');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 }
 
 const logOption = (opts: DbOptions) => (opts.sqlLog ? { log: sqlLogger(opts.sqlLog) } : {});

@@ -22,6 +22,8 @@ import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../edge/rate-limit.js';
 import { parseIp, type Cidr } from '../edge/ip.js';
 import type { SecurityLog } from '../audit/events.js';
 import { redisPersistence } from '../shared-state/redis.js';
+import { previousRuns } from '../backup/env.js';
+import type { BackupStatus } from '../backup/index.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
@@ -53,6 +55,15 @@ export interface DoctorDeps {
   apiKeys: ApiKeyService;
   securityLog: SecurityLog;
   areas: readonly SettingsArea[];
+  /** The backups' configuration and the last one made (src/backup/). */
+  backups: () => Promise<BackupStatus>;
+}
+
+/** The earliest time a backup counts as recent: before the last two scheduled runs (both missed), or two days. */
+function backupDueSince(schedule: string | null, now: number): number {
+  if (schedule === null) return now - 2 * DAY;
+  const runs = previousRuns(schedule, 2, new Date(now));
+  return (runs[1] ?? runs[0])?.getTime() ?? now - 2 * DAY;
 }
 
 /**
@@ -571,15 +582,51 @@ export class Doctor {
     else add('node', title, 'pass', `Node.js ${process.versions.node} (supported until ${eol})`);
   }
 
-  private backups(add: AddFn) {
+  private async backups(add: AddFn) {
+    const title = 'Backups are scheduled, copied off the machine and recent';
+    const b = await this.d.backups();
+    if (!b.configured)
+      return add(
+        'backups',
+        title,
+        'warn',
+        'backups are not configured (no BACKUP_PASSPHRASE)',
+        'Set BACKUP_PASSPHRASE_FILE (a 0600 file, 12 characters or more, also kept away from this server), BACKUP_SCHEDULE (for example `0 3 * * *`) and BACKUP_S3_BUCKET; check a backup with `palisade backup verify FILE` (docs/backups.md).',
+      );
+    const worst: { status: CheckStatus; what: string; fix: string }[] = [];
+    if (b.schedule === null)
+      worst.push({
+        status: 'warn',
+        what: 'no BACKUP_SCHEDULE: backups are made only when someone runs them',
+        fix: 'Set BACKUP_SCHEDULE (for example `0 3 * * *`, UTC).',
+      });
+    if (b.s3 === null)
+      worst.push({
+        status: 'warn',
+        what: `the backups stay on this machine (${b.dir})`,
+        fix: 'Set BACKUP_S3_BUCKET (and its endpoint and keys) so that a lost disk does not take them along.',
+      });
+    if (b.last === null)
+      worst.push({ status: 'warn', what: 'no backup has been made yet', fix: 'Run `palisade backup create`, then `palisade backup verify FILE`.' });
+    else {
+      // Two scheduled runs missed (or two days without a schedule), with an hour of slack for a slow backup.
+      if (b.last.at < backupDueSince(b.schedule, this.d.now()) - 3_600_000)
+        worst.push({
+          status: b.schedule ? 'fail' : 'warn',
+          what: `the last backup is from ${new Date(b.last.at).toISOString()}`,
+          fix: 'See the log for `scheduled backup failed`; run `palisade backup create`.',
+        });
+      if (b.last.copy === 'failed')
+        worst.push({ status: 'fail', what: `the last backup's copy to ${b.s3 ?? 'S3'} failed`, fix: 'See the `backup.copy_failed` event for the reason.' });
+    }
+    if (worst.length === 0) return add('backups', title, 'pass', `scheduled (${b.schedule}), last ${new Date(b.last!.at).toISOString()}, copied to ${b.s3}`);
+    const status = worst.some((w) => w.status === 'fail') ? 'fail' : 'warn';
     add(
       'backups',
-      'Backups are scheduled and restorable',
-      'warn',
-      'Palisade schedules no backup of its own yet',
-      this.d.dialect === 'sqlite'
-        ? `Back up ${this.d.config.dataDir} (sqlite3 .backup of palisade.db, with app.key and secrets.key: without secrets.key the stored secrets cannot be opened) on a schedule, and test a restore.`
-        : 'Schedule pg_dump of the database (and keep APP_KEY and the secrets key, DATA_DIR/secrets.key or SECRETS_KEY: without it the stored secrets cannot be opened) and test a restore.',
+      title,
+      status,
+      worst.map((w) => w.what).join('; '),
+      `${worst.map((w) => w.fix).join(' ')} Keep the passphrase where the backups are not: without it they cannot be opened.`,
     );
   }
 

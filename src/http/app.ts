@@ -29,6 +29,9 @@ import { adminAuditRetentionRoutes } from './routes/admin-audit-retention.js';
 import { adminEdgeRoutes } from './routes/admin-edge.js';
 import { adminDoctorRoutes } from './routes/admin-doctor.js';
 import { adminSecretRoutes } from './routes/admin-secrets.js';
+import { adminBackupRoutes } from './routes/admin-backups.js';
+import { adminConfigRoutes } from './routes/admin-config.js';
+import { configTransferOf } from '../config-transfer/wire.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
 import { recordRoutes } from './routes/records.js';
@@ -148,6 +151,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(adminAuditRoutes(s), { prefix: '/api/admin' });
   await app.register(adminDoctorRoutes(s), { prefix: '/api/admin' });
   await app.register(adminSecretRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminBackupRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminConfigRoutes(s, configTransferOf(s)), { prefix: '/api/admin' });
   await app.register(adminPrivacyRoutes(s), { prefix: '/api/admin' });
   await app.register(adminAuditRetentionRoutes(s), { prefix: '/api/admin' });
   await app.register(adminEdgeRoutes(s), { prefix: '/api/admin' });

@@ -119,7 +119,7 @@ test('doctor: APP_KEY, data directory and secrets given as plain variables', asy
   }
 });
 
-test('doctor: secrets.key readable by others fails, 0600 passes; SECRETS_KEY as a plain variable warns; backups name secrets.key', async () => {
+test('doctor: secrets.key readable by others fails, 0600 passes; SECRETS_KEY as a plain variable warns; backups not configured warn', async () => {
   await withApp({}, async (t, root) => {
     const file = path.join(t.shared.dataDir, 'secrets.key');
     let r = await doctor(t, root);
@@ -135,7 +135,9 @@ test('doctor: secrets.key readable by others fails, 0600 passes; SECRETS_KEY as 
     } finally {
       chmodSync(file, 0o600);
     }
-    assert.match(r.get('backups')!.fix, /secrets\.key/);
+    assert.equal(r.get('backups')!.status, 'warn');
+    assert.match(r.get('backups')!.detail, /not configured/);
+    assert.match(r.get('backups')!.fix, /BACKUP_PASSPHRASE_FILE/);
   });
   const key = randomBytes(32).toString('base64url');
   await withApp({ SECRETS_KEY: key }, async (t, root) => {

@@ -44,13 +44,28 @@ class StaticProvider implements MigrationProvider {
   }
 }
 
-/** Applies pending migrations; each runs in a transaction on both dialects. */
-export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+/** The names of the migrations this release knows, in order: a backup made at a later one cannot be restored here. */
+export async function migrationNames(dialect: Dialect): Promise<string[]> {
+  return Object.keys(await new StaticProvider(dialect).getMigrations()).sort();
+}
+
+/**
+ * Applies pending migrations; each runs in a transaction on both dialects. `to` stops at that migration (a
+ * restore rebuilds the schema a backup was made at, loads it, then migrates to the latest). `inOpenTransaction`:
+ * `db` is bound to one connection on which the caller has begun a transaction, and the migrations run inside it
+ * (Kysely's Migrator cannot be given a Transaction).
+ */
+export async function migrate(db: Kysely<any>, dialect: Dialect, opts: { to?: string; inOpenTransaction?: boolean } = {}): Promise<string[]> {
   // On PostgreSQL the migration tables live in the schema we run in; without naming it, Kysely
   // finds another schema's migration tables and skips creating ours.
   const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
-  const migrator = new Migrator({ db, provider: new StaticProvider(dialect), ...(schema ? { migrationTableSchema: schema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  const migrator = new Migrator({
+    db,
+    provider: new StaticProvider(dialect),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+    ...(opts.inOpenTransaction ? { disableTransactions: true } : {}),
+  });
+  const { error, results } = opts.to === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(opts.to);
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
