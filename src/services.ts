@@ -48,6 +48,7 @@ import { TrustedAddresses } from './auth/mfa/trusted-ip.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
+import { ReplayGuard } from './edge/transport.js';
 import { CollectionRegistry } from './collections/registry.js';
 import { AccessStore } from './access/grants.js';
 import { RecordService } from './records/service.js';
@@ -92,6 +93,8 @@ export interface Services {
   settings: SettingsStore;
   /** The secret store (DATA-1): named third-party credentials, write-only; the settings' write-only fields live here. */
   secrets: SecretStore;
+  /** Encrypted request bodies are good for one request (EDGE-6): the tags seen, in shared state. */
+  transportReplay: ReplayGuard;
   /** Backups (DATA-2): made on demand and on schedule, listed, pruned by retention. */
   backups: BackupService;
   securityLog: SecurityLog;
@@ -399,6 +402,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   });
   return {
     backups,
+    transportReplay: new ReplayGuard(shared),
     doctor,
     metrics,
     config,

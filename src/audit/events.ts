@@ -42,6 +42,7 @@ export const SECURITY_EVENT_TYPES = [
   'backup.copy_failed',
   'backup.pruned',
   'backup.restored',
+  'backup.verified',
   'user.created',
   'user.updated',
   'user.deleted',

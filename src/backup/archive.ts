@@ -53,7 +53,11 @@ export async function writeArchive(dest: string, passphrase: string, members: re
       await pipeline(createReadStream(m.file), entry);
     }
     pack.finalize();
-  })();
+  })().catch((e: unknown) => {
+    // A member that cannot be read ends the whole stream, so that the writing side settles too.
+    pack.destroy(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  });
   const e = new Encrypter();
   e.setPassphrase(passphrase);
   const gz = pack.pipe(createGzip());
@@ -79,6 +83,12 @@ function decryptError(e: unknown): AppError {
   if (/no identity matched/.test(msg)) return new AppError('BACKUP_PASSPHRASE_WRONG');
   return new AppError('BACKUP_ARCHIVE_INVALID', { reason: 'the archive is not intact (altered, cut short, or not a Palisade backup)' });
 }
+
+/** A failure of this machine (a full disk, a permission), not of the archive: said as it is, never as a damaged backup. */
+const isFileSystemError = (e: unknown): boolean => {
+  const x = e as { code?: unknown; syscall?: unknown };
+  return typeof x?.code === 'string' && typeof x?.syscall === 'string';
+};
 
 /** Counts bytes and stops past `max`. */
 function limit(max: number, name: string): Transform {
@@ -133,7 +143,7 @@ export async function readArchive(file: string, passphrase: string, under: strin
     try {
       await pipeline(plain, createGunzip(), extract);
     } catch (e) {
-      if (e instanceof AppError) throw e;
+      if (e instanceof AppError || isFileSystemError(e)) throw e;
       throw decryptError(e);
     }
     if (!members.includes('manifest.json')) throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: 'the archive has no manifest' });

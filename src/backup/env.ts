@@ -29,6 +29,8 @@ export interface BackupConfig {
   /** Retention after each backup: the newest of each of the last N days and of the last M weeks are kept. */
   readonly keepDaily: number;
   readonly keepWeekly: number;
+  /** BACKUP_VERIFY: restore each new backup into a scratch place and check it right after it is made. */
+  readonly verify: boolean;
   readonly s3: S3Target | null;
 }
 
@@ -115,6 +117,7 @@ export const backupEnv: ConfigSection<{ backup: BackupConfig }> = {
         schedule,
         keepDaily: intVar(env, 'BACKUP_KEEP_DAILY', 7, 1, 366, problems),
         keepWeekly: intVar(env, 'BACKUP_KEEP_WEEKLY', 4, 0, 520, problems),
+        verify: boolVar(env, 'BACKUP_VERIFY', problems, true),
         s3,
       },
     };

@@ -5,54 +5,29 @@
  * head against the manifest before it is done, then migrates to this release's schema. A verification restores
  * into a scratch location and walks the audit chain there.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
-import { openDb, openSqliteFile, type Db, type Dialect } from '../db/index.js';
-import { migrate, migrationNames } from '../db/migrations/index.js';
-import { verify as verifyChain } from '../audit/chain.js';
+import { sql } from 'kysely';
+import { openSqliteFile, type Db, type Dialect } from '../db/index.js';
 import { SYSTEM_ACTOR, type EventContext, type SecurityLog } from '../audit/events.js';
-import { keyFilePath } from '../config/index.js';
-import { AppError } from '../errors.js';
-import { readArchive, writeArchive, type Member } from './archive.js';
-import { nextRun, type BackupConfig } from './env.js';
-import type { S3Copy } from './s3.js';
+import { readKeyFile } from '../secrets/key.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import type { SharedState } from '../shared-state/index.js';
-import { FORMAT, VERSION, chainHead, countDifferences, countRows, latestMigration, parseManifest, type Manifest } from './manifest.js';
-import { dumpPostgres, holdsData, loadPostgres, tableFile } from './postgres.js';
+import { writeArchive, type Member } from './archive.js';
+import { nextRun, type BackupConfig } from './env.js';
+import { FORMAT, VERSION, chainHead, countRows, latestMigration, type Manifest } from './manifest.js';
+import { appKeyId, archiveName, createdAtOf, deploymentOf, isOurs, listBackups, newestFirst, retained, type BackupFile } from './names.js';
+import { dumpPostgres, tableFile } from './postgres.js';
+import { sweepLeftovers, verifyBackup, type Checked, type Target } from './restore.js';
+import type { S3Copy } from './s3.js';
 
 export type { BackupConfig } from './env.js';
 export { S3Copy } from './s3.js';
 export type { Manifest } from './manifest.js';
-
-/** What a backup or a restore needs to know of the deployment. */
-export interface Target {
-  dataDir: string;
-  databaseUrl: string | null;
-  databaseSchema: string | null;
-  appKey: string;
-  appKeySource: 'env' | 'file' | 'generated';
-  /** The secret store's key file when it is kept in the data directory (secrets.source = data-dir). */
-  secretsKeyFile: string | null;
-}
-
-/** Archive names: palisade-backup-20261201T142000Z.tar.gz.age, sortable, with a suffix when two fall in one second. */
-const NAME = /^palisade-backup-(\d{8}T\d{6}Z)(?:-\d+)?\.tar\.gz\.age$/;
-const stamp = (t: number) =>
-  new Date(t)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-
-/** A fingerprint of the app key (one-way, keyed by the key itself): a restore that lacks the key can tell a wrong one. */
-const keyId = (appKey: string) => createHmac('sha256', appKey).update('palisade-backup-key-id').digest('hex').slice(0, 32);
-
-export interface BackupFile {
-  name: string;
-  size: number;
-  createdAt: string;
-}
+export { deploymentOf, listBackups, type BackupFile } from './names.js';
+export { restoreBackup, verifyBackup, type Checked, type Restored, type Target } from './restore.js';
 
 export interface BackupDeps {
   db: Db;
@@ -62,7 +37,7 @@ export interface BackupDeps {
   config: BackupConfig;
   log: SecurityLog;
   /** Claims shared by the instances: one backup at a time, one instance per scheduled run. */
-  shared: Pick<SharedState, 'setIfAbsent' | 'del'>;
+  shared: Pick<SharedState, 'setIfAbsent' | 'set' | 'getValue' | 'del'>;
   /** The copy to an S3-compatible bucket, when BACKUP_S3_BUCKET is set. */
   s3: S3Copy | null;
   now: () => number;
@@ -78,6 +53,18 @@ export interface Created extends BackupFile {
   file: string;
   manifest: Manifest;
   copy: CopyState;
+  /** The archive restored into a scratch place and checked right after it was made (BACKUP_VERIFY), or null. */
+  verified: Verified | null;
+}
+
+/** A verification's outcome: what was checked, or the code and reason of the refusal. */
+export type Verified = { ok: true; checked: Checked } | { ok: false; code: ErrorCode; reason: string };
+
+/** The last verification, as the security log tells it. */
+export interface LastVerified {
+  at: number;
+  name: string;
+  ok: boolean;
 }
 
 /** The last backup, as the security log tells it (every instance's). */
@@ -93,21 +80,31 @@ export interface BackupStatus {
   schedule: string | null;
   nextRun: string | null;
   dir: string;
+  /** This deployment's mark in archive names. */
+  deployment: string;
   s3: string | null;
   keepDaily: number;
   keepWeekly: number;
   last: LastBackup | null;
+  /** Whether each backup is verified as soon as it is made (BACKUP_VERIFY). */
+  verify: boolean;
+  lastVerified: LastVerified | null;
 }
 
 const RUNNING_KEY = 'backup:running';
-/** A backup that takes longer than this is taken for dead (its process ended): the claim lapses. */
-const RUNNING_TTL_MS = 6 * 3_600_000;
+/** The running claim lapses this long after its last renewal: a backup whose process died blocks no one for long. */
+const RUNNING_TTL_MS = 10 * 60_000;
+const HEARTBEAT_MS = 60_000;
 
 /** Makes backups (on demand and on schedule), copies them to S3, lists them and applies the retention. */
 export class BackupService {
   private timer: NodeJS.Timeout | null = null;
   private scheduled: Promise<unknown> | null = null;
-  constructor(private readonly d: BackupDeps) {}
+  /** This deployment's mark in archive names (names.ts). */
+  private readonly deployment: string;
+  constructor(private readonly d: BackupDeps) {
+    this.deployment = deploymentOf(d.target.appKey);
+  }
 
   get configured(): boolean {
     return this.d.config.passphrase !== null;
@@ -118,18 +115,31 @@ export class BackupService {
     if (passphrase === null) throw new AppError('BACKUP_NOT_CONFIGURED');
     const claim = randomBytes(8).toString('hex');
     if (!(await this.d.shared.setIfAbsent(RUNNING_KEY, claim, RUNNING_TTL_MS))) throw new AppError('BACKUP_BUSY');
+    const beat = setInterval(() => void this.d.shared.set(RUNNING_KEY, claim, RUNNING_TTL_MS).catch(() => undefined), HEARTBEAT_MS);
+    beat.unref();
     try {
+      // With the claim held no other backup runs: what a crashed one left is swept (a restore's older than a day).
+      sweepLeftovers([this.d.target.dataDir, this.d.config.dir], this.d.now() + 1);
+      sweepLeftovers([path.join(this.d.target.dataDir, '.restore')], this.d.now() - 86_400_000);
       return await this.make(passphrase, ctx);
     } finally {
-      await this.d.shared.del(RUNNING_KEY).catch(() => undefined);
+      clearInterval(beat);
+      // Released only while it is still ours (a lapsed claim may have passed to another instance).
+      if ((await this.d.shared.getValue(RUNNING_KEY).catch(() => null)) === claim) await this.d.shared.del(RUNNING_KEY).catch(() => undefined);
     }
   }
 
   private async make(passphrase: string, ctx: EventContext): Promise<Created> {
     const dir = this.d.config.dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const staging = await mkdtemp(path.join(dir, '.staging-'));
+    // The plain copy is staged in the data directory, never in BACKUP_DIR (which may be a share or a synced folder).
+    mkdirSync(this.d.target.dataDir, { recursive: true, mode: 0o700 });
+    const staging = await mkdtemp(path.join(this.d.target.dataDir, '.staging-'));
     try {
+      const t = this.d.target;
+      // The keys are read before the database: a key rotation meanwhile is caught below, not archived half-way.
+      const keys = { app: t.appKeySource === 'generated', secrets: t.secretsKeyFile !== null && existsSync(t.secretsKeyFile) };
+      const secretsKey = keys.secrets ? readFileSync(t.secretsKeyFile as string) : null;
       const members: Member[] = [];
       let facts: Pick<Manifest, 'migration' | 'tables' | 'chain'>;
       if (this.d.dialect === 'sqlite') {
@@ -145,14 +155,18 @@ export class BackupService {
         members.push({ name: 'db/palisade.db', file });
       } else {
         facts = await dumpPostgres(this.d.db, staging);
-        for (const t of Object.keys(facts.tables)) members.push({ name: `db/tables/${t}.jsonl`, file: tableFile(staging, t) });
+        for (const name of Object.keys(facts.tables)) members.push({ name: `db/tables/${name}.jsonl`, file: tableFile(staging, name) });
       }
-      const t = this.d.target;
-      const keys = { app: t.appKeySource === 'generated', secrets: t.secretsKeyFile !== null && existsSync(t.secretsKeyFile) };
+      if (secretsKey !== null && t.secretsKeyFile !== null) {
+        const archived = readKeyFile(t.secretsKeyFile).id;
+        const inDb = await this.secretsKeyIdIn(staging);
+        if (inDb !== null && inDb !== archived)
+          throw new AppError('BACKUP_BUSY', { reason: 'the secrets key was rotated while the backup was made; make it again' });
+      }
       if (keys.app) members.push({ name: 'keys/app.key', data: Buffer.from(`${t.appKey}\n`) });
-      if (keys.secrets) members.push({ name: 'keys/secrets.key', data: readFileSync(t.secretsKeyFile as string) });
+      if (secretsKey !== null) members.push({ name: 'keys/secrets.key', data: secretsKey });
       const at = this.d.now();
-      const manifest: Manifest & { appKeyId: string } = {
+      const manifest: Manifest = {
         format: FORMAT,
         version: VERSION,
         createdAt: new Date(at).toISOString(),
@@ -160,11 +174,11 @@ export class BackupService {
         dialect: this.d.dialect,
         ...facts,
         keys,
-        appKeyId: keyId(t.appKey),
+        appKeyId: appKeyId(t.appKey),
       };
       members.unshift({ name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest, null, 2)) });
-      let name = `palisade-backup-${stamp(at)}.tar.gz.age`;
-      for (let i = 2; existsSync(path.join(dir, name)); i++) name = `palisade-backup-${stamp(at)}-${i}.tar.gz.age`;
+      let name = archiveName(at, this.deployment, 1);
+      for (let i = 2; existsSync(path.join(dir, name)); i++) name = archiveName(at, this.deployment, i);
       const file = path.join(dir, name);
       const size = await writeArchive(file, passphrase, members);
       const copy = await this.copy(file);
@@ -176,10 +190,58 @@ export class BackupService {
       });
       if (copy.state === 'failed')
         await this.d.log.record(ctx, { type: 'backup.copy_failed', outcome: 'failure', details: { name, where: copy.where, error: copy.error } });
-      return { name, size, createdAt: manifest.createdAt, file, manifest, copy };
+      const verified = this.d.config.verify ? await this.verify(file, passphrase, ctx) : null;
+      return { name, size, createdAt: manifest.createdAt, file, manifest, copy, verified };
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
+  }
+
+  /** The secret store's current key id as the copy of the database holds it, or null when none is recorded. */
+  private async secretsKeyIdIn(staging: string): Promise<string | null> {
+    if (this.d.dialect === 'sqlite') {
+      const copy = openSqliteFile(path.join(staging, 'palisade.db'), { readonly: true });
+      try {
+        return (await sql<{ k: string }>`select key_id as k from secrets_key where id = 1`.execute(copy)).rows[0]?.k ?? null;
+      } finally {
+        await copy.destroy();
+      }
+    }
+    const line = readFileSync(tableFile(staging, 'secrets_key'), 'utf8').split('\n')[0];
+    return line ? String((JSON.parse(line) as { key_id?: unknown }).key_id ?? '') || null : null;
+  }
+
+  /**
+   * Restores an archive into a scratch place and checks it (verifyBackup), recorded as `backup.verified` with its
+   * outcome; a refused archive is an answer, not an error. The deployment itself is not touched.
+   */
+  async verify(file: string, passphrase: string, ctx: EventContext): Promise<Verified> {
+    const name = path.basename(file);
+    let v: Verified;
+    try {
+      const checked = await verifyBackup(file, passphrase, this.d.target);
+      v = checked.chain.ok
+        ? { ok: true, checked }
+        : { ok: false, code: 'BACKUP_ARCHIVE_INVALID', reason: `the audit chain in the backup is broken at ${checked.chain.problem}` };
+      if (v.ok) {
+        const rows = Object.values(checked.counts).reduce((a, b) => a + b, 0);
+        await this.d.log.record(ctx, {
+          type: 'backup.verified',
+          outcome: 'success',
+          details: { name, createdAt: checked.manifest.createdAt, rows, entries: checked.chain.entries },
+        });
+        return v;
+      }
+    } catch (e) {
+      // Any failure is a failed verification, recorded: an environment that cannot verify (no right to create the
+      // scratch schema, a full disk) must show in the doctor, and must not cost the backup or its retention.
+      if (e instanceof AppError) {
+        const reason = (e.details as { reason?: unknown } | undefined)?.reason;
+        v = { ok: false, code: e.code, reason: typeof reason === 'string' ? reason : e.message };
+      } else v = { ok: false, code: 'BACKUP_VERIFY_FAILED', reason: e instanceof Error ? e.message.slice(0, 300) : 'error' };
+    }
+    await this.d.log.record(ctx, { type: 'backup.verified', outcome: 'failure', details: { name, code: v.code, reason: v.reason } });
+    return v;
   }
 
   /** Copies an archive to the bucket; a failure is reported, never thrown: the local backup stands. */
@@ -196,7 +258,7 @@ export class BackupService {
 
   /** The archives in the backup directory, newest first. */
   list(): BackupFile[] {
-    return listBackups(this.d.config.dir);
+    return listBackups(this.d.config.dir, this.deployment);
   }
 
   /**
@@ -216,7 +278,7 @@ export class BackupService {
     const s3 = this.d.s3;
     if (s3) {
       try {
-        const remote = newestFirst((await s3.list(NAME)).map((r) => ({ ...r, createdAt: createdAtOf(r.name) })));
+        const remote = newestFirst((await s3.list((n) => isOurs(n, this.deployment))).map((r) => ({ ...r, createdAt: createdAtOf(r.name) })));
         const keepRemote = retained(remote, keepDaily, keepWeekly);
         for (const r of remote) {
           if (keepRemote.has(r.name)) continue;
@@ -243,6 +305,19 @@ export class BackupService {
       .orderBy('id', 'desc')
       .limit(1)
       .executeTakeFirst();
+    const ver = await this.d.db
+      .selectFrom('security_events')
+      .select(['at', 'outcome', 'details'])
+      .where('type', '=', 'backup.verified')
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    let lastVerified: LastVerified | null = null;
+    if (ver) {
+      const d = (typeof ver.details === 'string' ? JSON.parse(ver.details) : (ver.details ?? {})) as { name?: string };
+      lastVerified = { at: Number(ver.at), name: String(d.name ?? ''), ok: ver.outcome === 'success' };
+    }
     let last: LastBackup | null = null;
     if (ev) {
       const d = (typeof ev.details === 'string' ? JSON.parse(ev.details) : (ev.details ?? {})) as { name?: string; size?: number; copy?: LastBackup['copy'] };
@@ -253,10 +328,13 @@ export class BackupService {
       schedule: c.schedule,
       nextRun: next ? next.toISOString() : null,
       dir: c.dir,
+      deployment: this.deployment,
       s3: this.d.s3?.where ?? null,
       keepDaily: c.keepDaily,
       keepWeekly: c.keepWeekly,
       last,
+      verify: c.verify,
+      lastVerified,
     };
   }
 
@@ -315,266 +393,3 @@ function s3Error(e: unknown): string {
   const message = typeof x?.message === 'string' ? `: ${x.message.slice(0, 200)}` : '';
   return `${name}${typeof status === 'number' ? ` (HTTP ${status})` : ''}${message}`;
 }
-
-/** Newest first: by the time in the name, then by the suffix of a second backup in the same second (…Z-2 after …Z). */
-function newestFirst<T extends { name: string }>(list: T[]): T[] {
-  const key = (n: string) => {
-    const m = /^palisade-backup-(\d{8}T\d{6}Z)(?:-(\d+))?\./.exec(n);
-    return `${m?.[1] ?? ''}:${String(Number(m?.[2] ?? 1)).padStart(6, '0')}`;
-  };
-  return list.sort((a, b) => (key(a.name) < key(b.name) ? 1 : key(a.name) > key(b.name) ? -1 : 0));
-}
-
-/** The creation time in an archive's name, as ISO 8601. */
-function createdAtOf(name: string): string {
-  const s = NAME.exec(name)?.[1] ?? '19700101T000000Z';
-  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`;
-}
-
-export function listBackups(dir: string): BackupFile[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const out: BackupFile[] = [];
-  for (const name of names) {
-    if (!NAME.test(name)) continue;
-    out.push({ name, size: statSync(path.join(dir, name)).size, createdAt: createdAtOf(name) });
-  }
-  return newestFirst(out);
-}
-
-/** Grandfather-father-son: the newest of each day (keepDaily days) and of each ISO week (keepWeekly weeks); the newest always. */
-export function retained(newestFirst: readonly BackupFile[], keepDaily: number, keepWeekly: number): Set<string> {
-  const keep = new Set<string>();
-  if (newestFirst[0]) keep.add(newestFirst[0].name);
-  const days = new Set<string>();
-  const weeks = new Set<string>();
-  for (const b of newestFirst) {
-    const day = b.createdAt.slice(0, 10);
-    if (!days.has(day) && days.size < keepDaily) {
-      days.add(day);
-      keep.add(b.name);
-    }
-    const week = isoWeek(new Date(b.createdAt));
-    if (!weeks.has(week) && weeks.size < keepWeekly) {
-      weeks.add(week);
-      keep.add(b.name);
-    }
-  }
-  return keep;
-}
-
-function isoWeek(d: Date): string {
-  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
-  const day = t.getUTCDay() || 7;
-  t.setUTCDate(t.getUTCDate() + 4 - day);
-  const year = t.getUTCFullYear();
-  const week = Math.ceil(((t.getTime() - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
-  return `${year}-W${week}`;
-}
-
-const sameText = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
-/** Opens an archive into a staging directory and reads its manifest; the caller removes `dir`. */
-async function open(file: string, passphrase: string, under: string): Promise<{ dir: string; manifest: Manifest & { appKeyId?: string }; members: string[] }> {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new AppError('NOT_FOUND', { reason: 'no such backup file' });
-  const { dir, members } = await readArchive(file, passphrase, under);
-  try {
-    const text = readFileSync(path.join(dir, 'manifest.json'), 'utf8');
-    const manifest = parseManifest(text) as Manifest & { appKeyId?: string };
-    const raw = JSON.parse(text) as { appKeyId?: unknown };
-    if (typeof raw.appKeyId === 'string') manifest.appKeyId = raw.appKeyId;
-    const expected = new Set(['manifest.json']);
-    if (manifest.dialect === 'sqlite') expected.add('db/palisade.db');
-    else for (const t of Object.keys(manifest.tables)) expected.add(`db/tables/${t}.jsonl`);
-    if (manifest.keys.app) expected.add('keys/app.key');
-    if (manifest.keys.secrets) expected.add('keys/secrets.key');
-    const got = new Set(members);
-    if (got.size !== expected.size || [...expected].some((m) => !got.has(m)))
-      throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: 'the archive does not hold what its manifest lists' });
-    if (!(await migrationNames(manifest.dialect)).includes(manifest.migration))
-      throw new AppError('BACKUP_TOO_NEW', { reason: `the backup's schema (${manifest.migration}) is unknown to this release` });
-    return { dir, manifest, members };
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
-}
-
-export interface Checked {
-  manifest: Manifest;
-  counts: Record<string, number>;
-  /** Entries of the audit chain checked, or the first problem found. */
-  chain: { ok: boolean; entries: number; problem: string | null };
-}
-
-/** Compares a restored database with the manifest (rows per table, the chain's head) and walks its audit chain. */
-async function check(db: Db, dialect: Dialect, manifest: Manifest): Promise<Checked> {
-  const counts = await countRows(db, dialect);
-  const differences = countDifferences(manifest.tables, counts);
-  if (differences.length > 0)
-    throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: `the restored rows differ from the manifest: ${differences.slice(0, 5).join('; ')}` });
-  const head = await chainHead(db);
-  if (head.seq !== manifest.chain.seq || head.hash !== manifest.chain.hash)
-    throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: 'the restored audit chain does not end where the manifest says' });
-  const r = await verifyChain(db, { checkpoints: [], checkSignature: () => true });
-  return {
-    manifest,
-    counts,
-    chain: { ok: r.ok, entries: r.entries, problem: r.problem ? `entry ${r.problem.seq}: ${r.problem.problem}: ${r.problem.detail}` : null },
-  };
-}
-
-const targetDialect = (t: Target): Dialect => (t.databaseUrl ? 'postgres' : 'sqlite');
-
-/**
- * Restores into a scratch location (SQLite: a temporary copy; PostgreSQL: a schema made for it and dropped after)
- * and checks it: the archive opens, every table has the rows the manifest lists, and the audit chain is intact.
- * Nothing of the deployment is touched.
- */
-export async function verifyBackup(file: string, passphrase: string, t: Target): Promise<Checked> {
-  const under = path.join(t.dataDir, '.restore');
-  const { dir, manifest } = await open(file, passphrase, under);
-  try {
-    if (manifest.dialect === 'sqlite') {
-      const db = openSqliteFile(path.join(dir, 'db', 'palisade.db'), { readonly: true });
-      try {
-        return await check(db, 'sqlite', manifest);
-      } finally {
-        await db.destroy();
-      }
-    }
-    if (t.databaseUrl === null) throw new AppError('BACKUP_DIALECT_MISMATCH', { reason: 'a PostgreSQL backup is verified with DATABASE_URL set' });
-    const scratch = `palisade_verify_${randomBytes(6).toString('hex')}`;
-    const h = await openDb({ databaseUrl: t.databaseUrl, dataDir: t.dataDir, poolMax: 2, pgSchema: scratch });
-    try {
-      await loadPostgres(h.db, dir, manifest.migration, Object.keys(manifest.tables));
-      return await check(h.db, 'postgres', manifest);
-    } finally {
-      await h.db.schema
-        .dropSchema(scratch)
-        .ifExists()
-        .cascade()
-        .execute()
-        .catch(() => undefined);
-      await h.close();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Writes a key file through a temporary name (0600). */
-function installKey(file: string, data: Buffer): void {
-  const tmp = `${file}.restore`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  renameSync(tmp, file);
-}
-
-export interface Restored extends Checked {
-  migrated: string[];
-}
-
-/**
- * Restores a backup into the configured data directory and database. Refused when the database holds data or a
- * key file differs from the backup's, unless `force`; refused when the app key comes from the environment and is
- * not the one the backup was made with. Checks rows and chain before migrating to this release's schema.
- */
-export async function restoreBackup(
-  file: string,
-  passphrase: string,
-  t: Target,
-  opts: { force: boolean; ctx: EventContext; log: (db: Db) => SecurityLog },
-): Promise<Restored> {
-  mkdirSync(t.dataDir, { recursive: true, mode: 0o700 });
-  const { dir, manifest } = await open(file, passphrase, path.join(t.dataDir, '.restore'));
-  try {
-    if (manifest.dialect !== targetDialect(t))
-      throw new AppError('BACKUP_DIALECT_MISMATCH', { reason: `the backup is of ${manifest.dialect}, the target is ${targetDialect(t)}` });
-    // The keys: those in the archive go to the data directory, unless the environment gives them (then it must be the same key).
-    const appFile = keyFilePath(t.dataDir);
-    const archivedApp = manifest.keys.app ? readFileSync(path.join(dir, 'keys', 'app.key'), 'utf8').trim() : null;
-    if (t.appKeySource !== 'generated') {
-      const archivedId = archivedApp !== null ? keyId(archivedApp) : manifest.appKeyId;
-      if (archivedId !== undefined && !sameText(archivedId, keyId(t.appKey)))
-        throw new AppError('BACKUP_KEY_MISMATCH', { reason: 'APP_KEY is not the key the backup was made with' });
-    } else if (archivedApp === null) {
-      throw new AppError('BACKUP_KEY_MISMATCH', { reason: 'the backup was made with APP_KEY from the environment: set the same APP_KEY to restore it' });
-    }
-    const dialect = manifest.dialect;
-    // The target must hold nothing (or the caller forces it).
-    const sqliteFile = path.join(t.dataDir, 'palisade.db');
-    if (!opts.force) {
-      if (dialect === 'sqlite' && existsSync(sqliteFile)) {
-        const db = openSqliteFile(sqliteFile, { readonly: true });
-        try {
-          if (Object.values(await countRows(db, 'sqlite')).some((n) => n > 0)) throw new AppError('BACKUP_TARGET_NOT_EMPTY');
-        } finally {
-          await db.destroy();
-        }
-      }
-      if (t.appKeySource === 'generated' && existsSync(appFile) && !sameText(readFileSync(appFile, 'utf8').trim(), archivedApp ?? ''))
-        throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${appFile} holds another key` });
-      if (manifest.keys.secrets && t.secretsKeyFile !== null && existsSync(t.secretsKeyFile)) {
-        if (!readFileSync(t.secretsKeyFile).equals(readFileSync(path.join(dir, 'keys', 'secrets.key'))))
-          throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${t.secretsKeyFile} holds another key` });
-      }
-    }
-    let checked: Checked;
-    let migrated: string[];
-    if (dialect === 'sqlite') {
-      const staged = path.join(dir, 'db', 'palisade.db');
-      const copy = openSqliteFile(staged, { readonly: true });
-      try {
-        checked = await check(copy, 'sqlite', manifest);
-      } finally {
-        await copy.destroy();
-      }
-      if (archivedApp !== null && t.appKeySource === 'generated') installKey(appFile, Buffer.from(`${archivedApp}\n`));
-      if (manifest.keys.secrets && t.secretsKeyFile !== null) installKey(t.secretsKeyFile, readFileSync(path.join(dir, 'keys', 'secrets.key')));
-      // A stale write-ahead log beside the old file would be replayed into the new one.
-      for (const f of [`${sqliteFile}-wal`, `${sqliteFile}-shm`]) if (existsSync(f)) unlinkSync(f);
-      renameSync(staged, sqliteFile);
-      const db = openSqliteFile(sqliteFile, { readonly: false });
-      try {
-        migrated = await migrate(db, 'sqlite');
-        await opts.log(db).record(opts.ctx, { type: 'backup.restored', outcome: 'success', details: restoredDetails(file, manifest) });
-      } finally {
-        await db.destroy();
-      }
-    } else {
-      const h = await openDb({ databaseUrl: t.databaseUrl, dataDir: t.dataDir, poolMax: 2, pgSchema: t.databaseSchema ?? undefined });
-      try {
-        if (!opts.force && (await holdsData(h.db))) throw new AppError('BACKUP_TARGET_NOT_EMPTY');
-        await loadPostgres(h.db, dir, manifest.migration, Object.keys(manifest.tables), (trx) =>
-          check(trx, 'postgres', manifest).then((c) => {
-            checked = c;
-          }),
-        );
-        if (archivedApp !== null && t.appKeySource === 'generated') installKey(appFile, Buffer.from(`${archivedApp}\n`));
-        if (manifest.keys.secrets && t.secretsKeyFile !== null) installKey(t.secretsKeyFile, readFileSync(path.join(dir, 'keys', 'secrets.key')));
-        migrated = await migrate(h.db, 'postgres');
-        await opts.log(h.db).record(opts.ctx, { type: 'backup.restored', outcome: 'success', details: restoredDetails(file, manifest) });
-      } finally {
-        await h.close();
-      }
-    }
-    return { ...checked!, migrated };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const restoredDetails = (file: string, m: Manifest) => ({
-  name: path.basename(file),
-  createdAt: m.createdAt,
-  madeBy: m.palisade,
-  rows: Object.values(m.tables).reduce((a, b) => a + b, 0),
-});

@@ -21,6 +21,8 @@ export interface Manifest {
   chain: { seq: number; hash: string };
   /** Which keys the archive holds: those kept in the data directory; keys given by the environment stay with the operator. */
   keys: { app: boolean; secrets: boolean };
+  /** A one-way fingerprint of the app key (names.ts `appKeyId`): a restore with another APP_KEY is refused. */
+  appKeyId: string;
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -50,6 +52,7 @@ export function parseManifest(text: string): Manifest {
   if (!chain || !Number.isSafeInteger(chain.seq) || typeof chain.hash !== 'string') throw bad('has no audit chain head');
   const keys = o.keys as Record<string, unknown> | undefined;
   if (!keys || typeof keys.app !== 'boolean' || typeof keys.secrets !== 'boolean') throw bad('does not say which keys it holds');
+  if (typeof o.appKeyId !== 'string' || !/^[0-9a-f]{32}$/.test(o.appKeyId)) throw bad('has no app key fingerprint');
   return {
     format: FORMAT,
     version: VERSION,
@@ -60,6 +63,7 @@ export function parseManifest(text: string): Manifest {
     tables: tables as Record<string, number>,
     chain: { seq: chain.seq as number, hash: chain.hash },
     keys: { app: keys.app, secrets: keys.secrets },
+    appKeyId: o.appKeyId,
   };
 }
 
@@ -76,7 +80,7 @@ export async function countRows(db: Db, dialect: Dialect): Promise<Record<string
   for (const { t } of names) {
     if (t === 'kysely_migration' || t === 'kysely_migration_lock') continue;
     if (!IDENT.test(t)) throw new Error(`table ${JSON.stringify(t)} is not a plain identifier`);
-    const r = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(t)}`.execute(db);
+    const r = await sql<{ n: number | string }>`select count(*) as n from ${sql.id(t)}`.execute(db);
     out[t] = Number(r.rows[0]?.n ?? 0);
   }
   return out;

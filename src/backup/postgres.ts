@@ -50,7 +50,8 @@ export async function dumpPostgres(db: Db, dir: string): Promise<{ migration: st
       for (const t of await tables(trx)) {
         const out = createWriteStream(tableFile(dir, t), { mode: 0o600, flags: 'wx' });
         let n = 0;
-        await sql`declare palisade_backup no scroll cursor for select row_to_json(t)::text as j from ${sql.table(t)} t`.execute(trx);
+        // The row's alias is upper case and quoted: no field (lower case) can take its place in row_to_json.
+        await sql`declare palisade_backup no scroll cursor for select row_to_json("R")::text as j from ${sql.id(t)} as "R"`.execute(trx);
         for (;;) {
           const rows = (await sql<{ j: string }>`fetch ${sql.raw(String(FETCH))} from palisade_backup`.execute(trx)).rows;
           if (rows.length === 0) break;
@@ -95,7 +96,7 @@ async function loadOrder(trx: Db, names: string[]): Promise<string[]> {
 /** True when some table of the schema holds a row. */
 export async function holdsData(db: Db): Promise<boolean> {
   for (const t of await tables(db)) {
-    const r = await sql<{ one: number }>`select 1 as one from ${sql.table(t)} limit 1`.execute(db);
+    const r = await sql<{ one: number }>`select 1 as one from ${sql.id(t)} limit 1`.execute(db);
     if (r.rows.length > 0) return true;
   }
   return false;
@@ -131,12 +132,19 @@ export async function loadPostgres(
 
 async function load(trx: Db, dir: string, migration: string, dumped: readonly string[]): Promise<Record<string, number>> {
   await sql`select pg_advisory_xact_lock(${sql.raw(RESTORE_LOCK)})`.execute(trx);
-  const existing = await sql<{ t: string }>`select table_name as t from information_schema.tables
-    where table_schema = current_schema() and table_type = 'BASE TABLE'`.execute(trx);
-  for (const { t } of existing.rows) await sql`drop table if exists ${sql.table(t)} cascade`.execute(trx);
+  // What a forced restore removes: the schema's tables and plain functions, except what an extension owns (pgcrypto,
+  // PostGIS… live in `public` too). Names come from the catalogue and must be plain identifiers.
+  const existing = await sql<{ t: string }>`select c.relname as t from pg_class c
+    where c.relnamespace = (select oid from pg_namespace where nspname = current_schema()) and c.relkind in ('r', 'p')
+      and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')`.execute(trx);
+  for (const { t } of existing.rows) {
+    if (!IDENT.test(t)) throw new Error(`table ${JSON.stringify(t.slice(0, 64))} is not a plain identifier`);
+    await sql`drop table if exists ${sql.id(t)} cascade`.execute(trx);
+  }
   // The migrations' trigger functions, which a forced restore finds in place.
   const fns = await sql<{ f: string }>`select p.oid::regprocedure::text as f from pg_proc p
-    where p.pronamespace = (select oid from pg_namespace where nspname = current_schema())`.execute(trx);
+    where p.pronamespace = (select oid from pg_namespace where nspname = current_schema()) and p.prokind = 'f'
+      and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')`.execute(trx);
   for (const { f } of fns.rows) await sql`drop function if exists ${sql.raw(f)} cascade`.execute(trx);
   await migrate(trx, 'postgres', { to: migration, inOpenTransaction: true });
   if (dumped.includes('collections'))
@@ -153,15 +161,15 @@ async function load(trx: Db, dir: string, migration: string, dumped: readonly st
     });
   // The migrations seed some rows (the chain's head, defaults): the backup's rows replace them.
   const order = await loadOrder(trx, present);
-  for (const t of [...order].reverse()) await sql`delete from ${sql.table(t)}`.execute(trx);
+  for (const t of [...order].reverse()) await sql`delete from ${sql.id(t)}`.execute(trx);
   const counts: Record<string, number> = {};
   for (const t of order) {
     let batch: string[] = [];
     let n = 0;
     const flush = async () => {
       if (batch.length === 0) return;
-      await sql`insert into ${sql.table(t)} overriding system value
-        select * from json_populate_recordset(null::${sql.table(t)}, ${`[${batch.join(',')}]`}::json)`.execute(trx);
+      await sql`insert into ${sql.id(t)} overriding system value
+        select * from json_populate_recordset(null::${sql.id(t)}, ${`[${batch.join(',')}]`}::json)`.execute(trx);
       n += batch.length;
       batch = [];
     };
@@ -176,8 +184,8 @@ async function load(trx: Db, dir: string, migration: string, dumped: readonly st
   const seqs = await sql<{ t: string; c: string }>`select table_name as t, column_name as c from information_schema.columns
     where table_schema = current_schema() and (column_default like 'nextval(%' or is_identity = 'YES')`.execute(trx);
   for (const { t, c } of seqs.rows) {
-    if (MIGRATION_TABLES.has(t)) continue;
-    await sql`select setval(pg_get_serial_sequence(${t}, ${c}), coalesce(max(${sql.ref(c)}), 0) + 1, false) from ${sql.table(t)}`.execute(trx);
+    if (MIGRATION_TABLES.has(t) || !IDENT.test(t) || !IDENT.test(c)) continue;
+    await sql`select setval(pg_get_serial_sequence(${t}, ${c}), coalesce(max(${sql.ref(c)}), 0) + 1, false) from ${sql.id(t)}`.execute(trx);
   }
   return counts;
 }

@@ -66,8 +66,8 @@ export class S3Copy {
     );
   }
 
-  /** The objects under the prefix whose names match `name` (backups), one level deep. */
-  async list(name: RegExp): Promise<RemoteFile[]> {
+  /** The objects under the prefix whose names `ours` accepts (this deployment's backups), one level deep. */
+  async list(ours: (name: string) => boolean): Promise<RemoteFile[]> {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
     const out: RemoteFile[] = [];
     let token: string | undefined;
@@ -75,7 +75,7 @@ export class S3Copy {
       const r = await (await this.s3()).send(new ListObjectsV2Command({ Bucket: this.t.bucket, Prefix: this.t.prefix, ContinuationToken: token }));
       for (const o of r.Contents ?? []) {
         const rest = (o.Key ?? '').slice(this.t.prefix.length);
-        if (name.test(rest)) out.push({ name: rest, size: o.Size ?? 0 });
+        if (ours(rest)) out.push({ name: rest, size: o.Size ?? 0 });
       }
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);

@@ -1,7 +1,7 @@
 /** `palisade backup create|list|verify FILE|restore FILE` (DATA-2). */
 import type { AppConfig } from '../app-config.js';
 import { CLI_ACTOR, SecurityLog } from '../audit/events.js';
-import { listBackups, restoreBackup, verifyBackup, type Checked } from '../backup/index.js';
+import { deploymentOf, listBackups, restoreBackup, type Checked } from '../backup/index.js';
 import { backupTarget, type Services } from '../services.js';
 import { AppError } from '../errors.js';
 
@@ -13,15 +13,17 @@ export async function backupCreate(s: Services): Promise<number> {
   const b = await s.backups.create({ actor: CLI_ACTOR });
   const rows = Object.values(b.manifest.tables).reduce((a, n) => a + n, 0);
   process.stdout.write(`backup written: ${b.file} (${mb(b.size)}, ${Object.keys(b.manifest.tables).length} tables, ${rows} rows)\n`);
+  if (b.verified?.ok) process.stdout.write(`verified: restored into a scratch place, rows and audit chain (${b.manifest.chain.seq} entries) intact\n`);
+  if (b.verified && !b.verified.ok) process.stderr.write(`palisade: the new backup did not verify: ${b.verified.code}: ${b.verified.reason}\n`);
   if (b.copy.state === 'copied') process.stdout.write(`copied to ${b.copy.where}\n`);
   if (b.copy.state === 'failed') process.stderr.write(`palisade: the copy to ${b.copy.where} failed: ${b.copy.error}\n`);
   const removed = await s.backups.prune({ actor: CLI_ACTOR });
   if (removed.length > 0) process.stdout.write(`removed by retention: ${removed.join(', ')}\n`);
-  return b.copy.state === 'failed' ? 1 : 0;
+  return b.copy.state === 'failed' || (b.verified !== null && !b.verified.ok) ? 1 : 0;
 }
 
 export function backupList(c: AppConfig): number {
-  const list = listBackups(c.backup.dir);
+  const list = listBackups(c.backup.dir, deploymentOf(c.appKey));
   if (list.length === 0) process.stdout.write(`no backups in ${c.backup.dir}\n`);
   for (const b of list) process.stdout.write(`${b.name}  ${b.createdAt}  ${mb(b.size)}\n`);
   return 0;
@@ -42,11 +44,13 @@ async function passphraseOf(c: AppConfig, fromStdin: boolean, readStdin: () => P
   return c.backup.passphrase;
 }
 
-export async function backupVerify(c: AppConfig, file: string | undefined, fromStdin: boolean, readStdin: () => Promise<string>): Promise<number> {
+/** Verifies FILE with the deployment's services, which record the outcome (`backup.verified`) for the doctor. */
+export async function backupVerify(s: Services, file: string | undefined, fromStdin: boolean, readStdin: () => Promise<string>): Promise<number> {
   if (!file) throw new BackupUsage('backup verify needs a FILE');
-  const r = await verifyBackup(file, await passphraseOf(c, fromStdin, readStdin), backupTarget(c));
-  report(r);
-  return r.chain.ok ? 0 : 1;
+  const v = await s.backups.verify(file, await passphraseOf(s.config, fromStdin, readStdin), { actor: CLI_ACTOR });
+  if (!v.ok) throw new AppError(v.code, { reason: v.reason });
+  report(v.checked);
+  return 0;
 }
 
 export async function backupRestore(
@@ -60,9 +64,11 @@ export async function backupRestore(
     force: opts.force,
     ctx: { actor: CLI_ACTOR },
     log: (db) => new SecurityLog(db, Date.now),
+    now: Date.now,
   });
   report(r);
   process.stdout.write(`restored into ${c.databaseUrl ? `PostgreSQL${c.databaseSchema ? ` schema ${c.databaseSchema}` : ''}` : c.dataDir}`);
   process.stdout.write(r.migrated.length > 0 ? `; migrated: ${r.migrated.join(', ')}\n` : '\n');
+  if (r.keptAside.length > 0) process.stdout.write(`replaced files kept aside (remove them once satisfied): ${r.keptAside.join(', ')}\n`);
   return r.chain.ok ? 0 : 1;
 }

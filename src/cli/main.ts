@@ -134,9 +134,13 @@ async function start(): Promise<void> {
     if (s.config.logging.destination.kind === 'file') s.logDestination.reopen();
     app.reloadTls?.();
   });
+  // The redirect port listens first: once the main port says it listens (the log line a supervisor waits for), both do.
+  if (s.config.httpRedirectPort !== null) {
+    await app.ready();
+    redirect = await listenRedirect(app, s.config.host, s.config.httpRedirectPort);
+  }
   await app.listen({ host: s.config.host, port: s.config.port });
   s.backups.startSchedule();
-  if (s.config.httpRedirectPort !== null) redirect = await listenRedirect(app, s.config.host, s.config.httpRedirectPort);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : s.config.port;
   s.logger.info(
@@ -254,7 +258,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'backup list':
       return backupList(config(false));
     case 'backup verify':
-      return backupVerify(config(false), positionals[2], values['passphrase-stdin'] === true, readStdin);
+      return withServices((s) => backupVerify(s, positionals[2], values['passphrase-stdin'] === true, readStdin));
     case 'backup restore':
       return backupRestore(config(false), positionals[2], { force: values.force === true, fromStdin: values['passphrase-stdin'] === true }, readStdin);
     case 'user create':

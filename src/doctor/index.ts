@@ -73,6 +73,8 @@ function backupDueSince(schedule: string | null, now: number): number {
  */
 export const NODE_EOL: Readonly<Record<number, string>> = { 18: '2025-04-30', 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30', 26: '2029-04-30' };
 const DAY = 86_400_000;
+/** A backup counts as recently verified (restorable) within this many days. */
+const VERIFY_BACKUP_WITHIN_DAYS = 31;
 /** The audit chain counts as recently verified within this many days. */
 export const VERIFY_WITHIN_DAYS = 7;
 
@@ -583,7 +585,7 @@ export class Doctor {
   }
 
   private async backups(add: AddFn) {
-    const title = 'Backups are scheduled, copied off the machine and recent';
+    const title = 'Backups are scheduled, copied off the machine, recent and restorable';
     const b = await this.d.backups();
     if (!b.configured)
       return add(
@@ -618,8 +620,28 @@ export class Doctor {
         });
       if (b.last.copy === 'failed')
         worst.push({ status: 'fail', what: `the last backup's copy to ${b.s3 ?? 'S3'} failed`, fix: 'See the `backup.copy_failed` event for the reason.' });
+      // Restorable: the last verification passed, and is recent (each backup's own with BACKUP_VERIFY).
+      const v = b.lastVerified;
+      if (v && !v.ok)
+        worst.push({
+          status: 'fail',
+          what: `the last verification (${v.name}) failed`,
+          fix: 'See the `backup.verified` event for the reason; make a new backup and verify it.',
+        });
+      else if (!v || v.at < this.d.now() - VERIFY_BACKUP_WITHIN_DAYS * DAY)
+        worst.push({
+          status: 'warn',
+          what: v ? `no backup verified since ${new Date(v.at).toISOString()}` : 'no backup has been verified',
+          fix: `Keep BACKUP_VERIFY on, or run \`palisade backup verify FILE\` at least every ${VERIFY_BACKUP_WITHIN_DAYS} days.`,
+        });
     }
-    if (worst.length === 0) return add('backups', title, 'pass', `scheduled (${b.schedule}), last ${new Date(b.last!.at).toISOString()}, copied to ${b.s3}`);
+    if (worst.length === 0)
+      return add(
+        'backups',
+        title,
+        'pass',
+        `scheduled (${b.schedule}), last ${new Date(b.last!.at).toISOString()}, copied to ${b.s3}, verified ${new Date(b.lastVerified!.at).toISOString()}`,
+      );
     const status = worst.some((w) => w.status === 'fail') ? 'fail' : 'warn';
     add(
       'backups',

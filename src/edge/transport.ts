@@ -159,8 +159,24 @@ export interface RequestBinding {
   now: number;
 }
 
+/**
+ * Refuses a second use of an encrypted request body. A body is opened only within TRANSPORT_MAX_SKEW of its `iat`,
+ * so the tag of each body opened is kept that long (twice, for clocks on either side) in the state all instances
+ * share; a copy sent again, to any instance, finds it there. Only bodies that decrypted are recorded: nobody can
+ * fill the store with tags of bodies they could not make.
+ */
+export class ReplayGuard {
+  constructor(private readonly shared: { setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> }) {}
+
+  async firstUse(tag: string): Promise<boolean> {
+    return this.shared.setIfAbsent(`transport:seen:${tag}`, '1', (2 * TRANSPORT_MAX_SKEW + 5) * 1000);
+  }
+}
+
 export interface OpenedRequest {
   plaintext: Uint8Array;
+  /** The body's authentication tag: unique to this encryption, the key of the replay guard. */
+  tag: string;
   /** The key the answer is sealed with: from the agreement of this body's `epk` with the server key. */
   answerKey: AnswerKey;
 }
@@ -204,7 +220,7 @@ export async function openRequest(jwe: string, keys: TransportKeys, b: RequestBi
     const { plaintext } = await compactDecrypt(jwe.trim(), key, { keyManagementAlgorithms: [JWE_ALG], contentEncryptionAlgorithms: [JWE_ENC] });
     const clientKey = importClientKey(epk);
     if (!clientKey) throw new Error('epk');
-    return { plaintext, answerKey: answerKey(key, clientKey) };
+    return { plaintext, tag, answerKey: answerKey(key, clientKey) };
   } catch {
     // A changed byte anywhere, a key other than the kid's, a point off the curve: one answer for all.
     throw invalid('decryption failed');

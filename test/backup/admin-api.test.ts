@@ -1,6 +1,7 @@
 // Backups over HTTP (DATA-2): GET and POST /api/admin/backups. Administrators only; a backup now is listed, recorded
 // as backup.created and pruned by the retention; unknown body fields and a missing passphrase are refused; no answer
 // carries the passphrase or a path on the server.
+import { deploymentOf } from '../../src/backup/names.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -48,6 +49,8 @@ describe('admin API: backups, configured', () => {
       keepDaily: 3,
       keepWeekly: 2,
       last: null,
+      verify: true,
+      lastVerified: null,
     });
   });
 
@@ -55,12 +58,13 @@ describe('admin API: backups, configured', () => {
     const res = await call('POST', admin, {});
     assert.equal(res.statusCode, 201, res.body);
     const made = res.json();
-    assert.match(made.name, /^palisade-backup-20261123T120000Z\.tar\.gz\.age$/);
+    assert.equal(made.name, `palisade-backup-20261123T120000Z-${deploymentOf(t.shared.appKey)}.tar.gz.age`);
     assert.ok(made.size > 0);
     assert.equal(made.createdAt, '2026-11-23T12:00:00.000Z');
     assert.deepEqual(made.copy, { state: 'off' });
     assert.deepEqual(made.removed, []);
-    assert.deepEqual(Object.keys(made).sort(), ['copy', 'createdAt', 'name', 'removed', 'size'], 'no path, no manifest');
+    assert.deepEqual(Object.keys(made).sort(), ['copy', 'createdAt', 'name', 'removed', 'size', 'verified'], 'no path, no manifest');
+    assert.deepEqual(made.verified, { ok: true });
     assert.ok(existsSync(path.join(t.shared.dataDir, 'backups', made.name)));
 
     const list = (await call('GET', admin)).json();
@@ -80,7 +84,7 @@ describe('admin API: backups, configured', () => {
     const res = await call('POST', admin);
     assert.equal(res.statusCode, 201, res.body);
     const made = res.json();
-    assert.equal(made.name, 'palisade-backup-20261123T120200Z.tar.gz.age');
+    assert.equal(made.name, `palisade-backup-20261123T120200Z-${deploymentOf(t.shared.appKey)}.tar.gz.age`);
     assert.deepEqual(made.removed, [first]);
     const list = (await call('GET', admin)).json();
     assert.deepEqual(

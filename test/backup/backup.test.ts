@@ -13,6 +13,7 @@ import tar from 'tar-stream';
 import pg from 'pg';
 import { DIALECT, PG_URL, bearer, cliEnv, createUser, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
+import { deploymentOf } from '../../src/backup/names.js';
 import type { Env } from '../../src/config/index.js';
 
 const PASSPHRASE = 'a long backup passphrase 7';
@@ -35,13 +36,15 @@ useApp(
             { name: 'title', type: 'string', required: true },
             { name: 'people', type: 'members' },
             { name: 'size', type: 'integer' },
+            // A field named like PostgreSQL's usual row alias (row_to_json(t) would read this column instead).
+            { name: 't', type: 'string' },
           ],
         })
       ).statusCode,
       201,
     );
     for (let i = 0; i < 25; i++) {
-      const r = await req('POST', '/api/collections/rooms/records', { title: `room ${i} "quoted" ü\n`, people: [bob], size: 2 ** 40 + i });
+      const r = await req('POST', '/api/collections/rooms/records', { title: `room ${i} "quoted" ü\n`, people: [bob], size: 2 ** 40 + i, t: `t${i}` });
       assert.equal(r.statusCode, 201, r.body);
     }
     await t.s.secrets.set('smtp.password', SECRET, { actor: { id: null, name: 'test' } });
@@ -148,6 +151,9 @@ test('a backup restores into an empty target with the same records, users, secre
     assert.equal(ev[0].details.name, path.basename(file));
     // New rows get fresh ids (PostgreSQL's sequences continue past the restored rows).
     await createUser(restored, restoredAdmin, 'carol', 'Amber-ladder-Meadow-92');
+    // The backup's own running claim did not come back with it: the restored deployment backs up at once.
+    const again = await cli(['backup', 'create'], target.env);
+    assert.equal(again.code, 0, again.stderr);
   } finally {
     await restored.close();
   }
@@ -307,6 +313,13 @@ test('crafted and damaged archives are refused, and nothing is written', async (
   }
   assert.equal(existsSync(path.join(tmpdir(), 'escaped.key')), false);
   assert.equal(existsSync('/tmp/escaped-abs.key'), false);
+  // A verification of the deployment's records its outcome; the doctor fails on a failed one.
+  const v = await cli(['backup', 'verify', cases[0]![1]], { ...cliEnv(t), BACKUP_PASSPHRASE: PASSPHRASE });
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, /BACKUP_ARCHIVE_INVALID/);
+  const check = (await t.s.doctor.run()).checks.find((c) => c.id === 'backups')!;
+  assert.equal(check.status, 'fail');
+  assert.match(check.detail, /the last verification \(altered\.age\) failed/);
 });
 
 test('a target that holds data is refused unless forced; --force replaces it', async () => {
@@ -319,6 +332,12 @@ test('a target that holds data is refused unless forced; --force replaces it', a
   assert.match(refused.stderr, /BACKUP_TARGET_NOT_EMPTY/);
   const forced = await cli(['backup', 'restore', '--force', file], target.env);
   assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stdout, /replaced files kept aside/);
+  const aside = readdirSync(target.dataDir).filter((f) => f.includes('.pre-restore-'));
+  assert.ok(
+    aside.some((f) => f.startsWith(DIALECT === 'sqlite' ? 'palisade.db.pre-restore-' : 'secrets.key.pre-restore-')),
+    aside.join(' '),
+  );
   const again = await cli(['user', 'create', '--username', 'other'], target.env);
   assert.equal(again.code, 0, `the forced restore replaced the old data: ${again.stderr}`);
   assert.match((await cli(['user', 'create', '--username', 'bob'], target.env)).stderr, /CONFLICT/);
@@ -390,21 +409,26 @@ test('retention keeps the newest backup of each recent day and week and removes 
   const { mkdirSync } = await import('node:fs');
   mkdirSync(dir, { recursive: true });
   // Older archives by name (the time is in the name): two on one day, one a day before, two weeks back, a month back.
+  const dep = deploymentOf(t.shared.appKey);
   const old = [
-    'palisade-backup-20200106T010000Z.tar.gz.age', // Monday, week 2: the newest of that week
-    'palisade-backup-20200105T230000Z.tar.gz.age', // Sunday, week 1
-    'palisade-backup-20200104T230000Z.tar.gz.age', // Saturday, week 1: older than Sunday's
-    'palisade-backup-20191201T000000Z.tar.gz.age',
+    `palisade-backup-20200106T010000Z-${dep}.tar.gz.age`, // Monday, week 2: the newest of that week
+    `palisade-backup-20200105T230000Z-${dep}.tar.gz.age`, // Sunday, week 1
+    `palisade-backup-20200104T230000Z-${dep}.tar.gz.age`, // Saturday, week 1: older than Sunday's
+    `palisade-backup-20191201T000000Z-${dep}.tar.gz.age`,
   ];
   for (const n of old) writeFileSync(path.join(dir, n), 'x');
   writeFileSync(path.join(dir, 'notes.txt'), 'not a backup');
+  // Another deployment's archive in the same directory is never ours to remove.
+  const foreign = 'palisade-backup-20191101T000000Z-0badc0de.tar.gz.age';
+  writeFileSync(path.join(dir, foreign), 'x');
   const r = await cli(['backup', 'create'], target.env);
   assert.equal(r.code, 0, r.stderr);
   const left = readdirSync(dir).sort();
   // Kept: today's (newest, day 1, week 1) and 2020-01-06 (day 2, week 2); the rest go; other files stay.
-  assert.equal(left.length, 3, left.join(' '));
+  assert.equal(left.length, 4, left.join(' '));
   assert.ok(left.includes('notes.txt'));
-  assert.ok(left.includes('palisade-backup-20200106T010000Z.tar.gz.age'));
+  assert.ok(left.includes(foreign));
+  assert.ok(left.includes(`palisade-backup-20200106T010000Z-${dep}.tar.gz.age`));
   assert.match(r.stdout, /removed by retention: .*20200105T230000Z.*20200104T230000Z.*20191201T000000Z/);
   const listed = await cli(['backup', 'list'], target.env);
   assert.equal(listed.stdout.trim().split('\n').length, 2);

@@ -10,6 +10,7 @@ import S3rver from 's3rver';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Clock, bearer, cliEnv, configProblems, login, makeApp } from '../helpers/app.js';
 import { cli, freePort } from '../helpers/cli.js';
+import { deploymentOf } from '../../src/backup/names.js';
 import type { Env } from '../../src/config/index.js';
 
 const PASSPHRASE = 'a long backup passphrase 7';
@@ -70,12 +71,15 @@ test('each backup is copied to the bucket (secret key from the secret store); th
 
     // An object that is not a backup stays; older backups go by the retention (one per day kept).
     await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'site-a/README.txt', Body: 'not a backup' }));
-    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'site-a/palisade-backup-20200101T000000Z.tar.gz.age', Body: 'old' }));
+    const dep = deploymentOf(t.shared.appKey);
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: `site-a/palisade-backup-20200101T000000Z-${dep}.tar.gz.age`, Body: 'old' }));
+    // Another deployment sharing the prefix: its archives are never pruned by this one.
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'site-a/palisade-backup-20200101T000000Z-0badc0de.tar.gz.age', Body: 'theirs' }));
     clock.advance(3600);
     const c = await t.s.backups.create(SYSTEM);
     const removed = await t.s.backups.prune(SYSTEM);
-    assert.ok(removed.includes(b.name) && removed.includes('s3://backups/site-a/palisade-backup-20200101T000000Z.tar.gz.age'), removed.join(' '));
-    assert.deepEqual(await objects('site-a/'), [`site-a/${c.name}`, 'site-a/README.txt'].sort());
+    assert.ok(removed.includes(b.name) && removed.includes(`s3://backups/site-a/palisade-backup-20200101T000000Z-${dep}.tar.gz.age`), removed.join(' '));
+    assert.deepEqual(await objects('site-a/'), [`site-a/${c.name}`, 'site-a/README.txt', 'site-a/palisade-backup-20200101T000000Z-0badc0de.tar.gz.age'].sort());
     assert.deepEqual(
       t.s.backups.list().map((x) => x.name),
       [c.name],
@@ -87,7 +91,7 @@ test('each backup is copied to the bucket (secret key from the secret store); th
     const check = async () => (await t.s.doctor.run()).checks.find((x) => x.id === 'backups')!;
     let d = await check();
     assert.equal(d.status, 'pass', d.detail);
-    assert.match(d.detail, /scheduled \(0 \* \* \* \*\), last .*, copied to s3:\/\/backups\/site-a\//);
+    assert.match(d.detail, /scheduled \(0 \* \* \* \*\), last .*, copied to s3:\/\/backups\/site-a\/, verified 2026-/);
     clock.advance(4 * 3600);
     d = await check();
     assert.equal(d.status, 'fail');

@@ -237,6 +237,26 @@ describe('encrypted API bodies, TRANSPORT_ENCRYPTION=optional (the default)', ()
     assert.equal(await count(t, admin), before + 1);
   });
 
+  it('a body is good for one request: sent again, to this instance or another, it is TRANSPORT_BODY_REPLAYED', async () => {
+    const before = await count(t, admin);
+    const sealed = await seal(key, 'POST', NOTES, { title: 'once' }, { now: t.clock.now });
+    assert.equal((await sendJwe(t, admin, 'POST', NOTES, sealed.body!)).statusCode, 201);
+    const again = await sendJwe(t, admin, 'POST', NOTES, sealed.body!);
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.headers['content-type'], JOSE, 'the refusal is sealed to the key of the body');
+    const peer = await makeApp({ peerOf: t });
+    try {
+      const elsewhere = await sendJwe(peer, admin, 'POST', NOTES, sealed.body!);
+      assert.equal(elsewhere.statusCode, 409);
+    } finally {
+      await peer.close();
+    }
+    assert.equal(await count(t, admin), before + 1);
+    // The same request encrypted again is a new body: accepted.
+    const fresh = await seal(key, 'POST', NOTES, { title: 'once' }, { now: t.clock.now });
+    assert.equal((await sendJwe(t, admin, 'POST', NOTES, fresh.body!)).statusCode, 201);
+  });
+
   it('refuses zip, other algorithms, extra header members and bad epks', async () => {
     const before = await count(t, admin);
     const iat = Math.floor(t.clock.now() / 1000);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { madeText, retentionText, sizeText } from '../../ui/src/lib/backups.js';
+import { deploymentOf } from '../../src/backup/names.js';
 import { NAV, shown } from '../../ui/src/lib/nav.js';
 import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
@@ -20,11 +21,16 @@ describe('admin UI: backups (client logic)', () => {
     assert.equal(sizeText(1.2 * 1024 ** 3), '1.20 GB');
     assert.match(retentionText({ keepDaily: 7, keepWeekly: 4 }), /last 7 days and of each of the last 4 weeks/);
     assert.match(retentionText({ keepDaily: 1, keepWeekly: 0 }), /each of the last 1 day is kept/);
-    const made = { name: 'b.age', size: 2048, createdAt: '', removed: [] };
+    const made = { name: 'b.age', size: 2048, createdAt: '', removed: [], verified: null };
     assert.equal(madeText({ ...made, copy: { state: 'off' } }), 'Backup b.age written (2.0 KB). Nothing removed by retention.');
     assert.match(
       madeText({ ...made, copy: { state: 'failed', where: 's3://b/p/', error: 'AccessDenied (HTTP 403)' }, removed: ['a.age'] }),
       /failed: AccessDenied.*Removed by retention: a\.age\./,
+    );
+    assert.match(madeText({ ...made, copy: { state: 'off' }, verified: { ok: true } }), /written \(2\.0 KB\)\. Verified: it restores/);
+    assert.match(
+      madeText({ ...made, copy: { state: 'off' }, verified: { ok: false, code: 'BACKUP_ARCHIVE_INVALID', reason: 'rows differ' } }),
+      /did NOT verify: rows differ\./,
     );
     const item = NAV.find((n) => n.key === 'admin.backups');
     assert.ok(item?.adminOnly && item.group === 'security');
@@ -71,6 +77,8 @@ describe('admin UI: the Backups screen', () => {
     admin = (await login(w.t)).token;
   });
   after(async () => w?.close());
+  /** This deployment's mark in archive names. */
+  const dep = () => deploymentOf(w.t.shared.appKey);
 
   it('shows the status and the archives; "Back up now" makes one, says what happened and lists it', async () => {
     const page = await w.newPage();
@@ -83,7 +91,7 @@ describe('admin UI: the Backups screen', () => {
     await page.getByRole('heading', { name: 'Backups', level: 1 }).waitFor();
     const facts = page.locator('dl.facts');
     await facts.getByText('30 2 * * *').waitFor();
-    await facts.getByText('palisade-backup-20261124T120000Z.tar.gz.age').waitFor();
+    await facts.locator('[data-last]').getByText(`palisade-backup-20261124T120000Z-${dep()}.tar.gz.age`).waitFor();
     await facts.getByText('No copy (S3 not set)').waitFor();
     await facts.getByText('last 7 days and of each of the last 4 weeks').waitFor();
     const table = page.getByRole('table', { name: 'Archives' });
@@ -91,13 +99,15 @@ describe('admin UI: the Backups screen', () => {
     assert.equal(await page.getByText('Backups are not configured').count(), 0);
 
     await page.getByRole('button', { name: 'Back up now' }).click();
-    const done = page.getByRole('status').filter({ hasText: 'Backup palisade-backup-20261125T120000Z.tar.gz.age written' });
+    const done = page.getByRole('status').filter({ hasText: `Backup palisade-backup-20261125T120000Z-${dep()}.tar.gz.age written` });
     await done.waitFor();
     assert.match((await done.textContent()) ?? '', /Nothing removed by retention\./);
-    await table.locator('tbody tr[data-backup="palisade-backup-20261125T120000Z.tar.gz.age"]').waitFor();
+    assert.match((await done.textContent()) ?? '', /Verified: it restores/);
+    await facts.locator('[data-verified]').getByText('Restores').waitFor();
+    await table.locator(`tbody tr[data-backup="palisade-backup-20261125T120000Z-${dep()}.tar.gz.age"]`).waitFor();
     assert.equal(await table.locator('tbody tr').count(), 3);
-    assert.equal(await table.locator('tbody tr').first().getAttribute('data-backup'), 'palisade-backup-20261125T120000Z.tar.gz.age');
-    await facts.getByText('palisade-backup-20261125T120000Z.tar.gz.age').waitFor();
+    assert.equal(await table.locator('tbody tr').first().getAttribute('data-backup'), `palisade-backup-20261125T120000Z-${dep()}.tar.gz.age`);
+    await facts.locator('[data-last]').getByText(`palisade-backup-20261125T120000Z-${dep()}.tar.gz.age`).waitFor();
 
     const events = await w.t.app.inject({ method: 'GET', url: '/api/admin/security-events?type=backup.created', headers: bearer(admin) });
     assert.equal(events.json().events.length, 3);

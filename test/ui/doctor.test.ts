@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Locator } from 'playwright-core';
 import { codeParts, countsOf, summaryOf, worstFirst, type DoctorCheck } from '../../ui/src/lib/doctor.js';
 import { NAV, shown } from '../../ui/src/lib/nav.js';
-import { bearer, createUser, DIALECT, login } from '../helpers/app.js';
+import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 
 const PW = 'Gantry-pebble-quartz-38';
@@ -79,9 +79,9 @@ describe('admin UI: the deployment checks screen', () => {
     await row('node').getByText(node.detail).waitFor();
     const backups = row('backups');
     assert.match(await text(backups.getByRole('cell').first()), /warn/);
-    await backups.getByText('Backups are scheduled and restorable').waitFor();
-    await backups.getByText('Palisade schedules no backup of its own yet').waitFor();
-    await backups.getByText(DIALECT === 'sqlite' ? 'sqlite3 .backup' : 'pg_dump').waitFor();
+    await backups.getByText('Backups are scheduled, copied off the machine, recent and restorable').waitFor();
+    await backups.getByText('backups are not configured (no BACKUP_PASSPHRASE)').waitFor();
+    await backups.locator('code').filter({ hasText: 'palisade backup verify FILE' }).waitFor();
     const passing = server.checks.find((c) => c.status === 'pass');
     assert.ok(passing, 'some check passes');
     assert.equal((await text(row(passing.id).getByRole('cell').nth(3))).trim(), '—nothing to fix', 'no fix for a passing check');

@@ -219,8 +219,10 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
     // Not an API route (a health probe, a page): no route there takes an encrypted body.
     if (state === null) throw new AppError('UNSUPPORTED_MEDIA_TYPE', undefined, 'JWE body outside the API');
     const opened = await openRequest(String(body), keys, { method: req.method, target: req.url, now: s.now() });
-    // The body's epk, never a header's (refused with a JWE body in onRequest), receives the answer.
+    // The body's epk, never a header's (refused with a JWE body in onRequest), receives the answer: a refusal too.
     state.replyKey = opened.answerKey;
+    // Each body is good for one request, on any instance (EDGE-6, D231).
+    if (!(await s.transportReplay.firstUse(opened.tag))) throw new AppError('TRANSPORT_BODY_REPLAYED');
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(opened.plaintext);

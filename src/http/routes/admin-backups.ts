@@ -35,9 +35,29 @@ const StatusSchema = Type.Object(
       ),
       Type.Null(),
     ]),
+    verify: Type.Boolean({ description: 'BACKUP_VERIFY: each backup is restored into a scratch place and checked as soon as it is made.' }),
+    lastVerified: Type.Union([
+      Type.Object(
+        { at: Type.String({ description: 'ISO 8601.' }), name: Type.String(), ok: Type.Boolean() },
+        { additionalProperties: false, description: 'The last verification, as the security log records it (backup.verified).' },
+      ),
+      Type.Null(),
+    ]),
   },
   { additionalProperties: false },
 );
+
+const VerifiedSchema = Type.Union([
+  Type.Object(
+    {
+      ok: Type.Boolean(),
+      code: Type.Optional(Type.String({ description: 'Why the new archive did not verify (an error code).' })),
+      reason: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Null(),
+]);
 
 const CopySchema = Type.Object(
   {
@@ -57,6 +77,8 @@ const statusView = (s: BackupStatus) => ({
   keepDaily: s.keepDaily,
   keepWeekly: s.keepWeekly,
   last: s.last ? { ...s.last, at: new Date(s.last.at).toISOString() } : null,
+  verify: s.verify,
+  lastVerified: s.lastVerified ? { ...s.lastVerified, at: new Date(s.lastVerified.at).toISOString() } : null,
 });
 
 /**
@@ -105,6 +127,7 @@ export const adminBackupRoutes =
               size: Type.Integer(),
               createdAt: Type.String(),
               copy: CopySchema,
+              verified: VerifiedSchema,
               removed: Type.Array(Type.String(), { description: 'Archives removed by the retention (in the bucket: prefixed with it).' }),
             }),
             ...errorResponses,
@@ -116,7 +139,8 @@ export const adminBackupRoutes =
         const b = await s.backups.create(ctx);
         const removed = await s.backups.prune(ctx);
         reply.code(201);
-        return { name: b.name, size: b.size, createdAt: b.createdAt, copy: b.copy, removed };
+        const verified = b.verified === null ? null : b.verified.ok ? { ok: true } : { ok: false, code: b.verified.code, reason: b.verified.reason };
+        return { name: b.name, size: b.size, createdAt: b.createdAt, copy: b.copy, verified, removed };
       },
     );
   };

@@ -15,6 +15,9 @@ export interface BackupStatus {
   keepDaily: number;
   keepWeekly: number;
   last: { at: string; name: string; size: number; copy: CopyState } | null;
+  /** BACKUP_VERIFY: each backup restored into a scratch place and checked as soon as it is made. */
+  verify: boolean;
+  lastVerified: { at: string; name: string; ok: boolean } | null;
 }
 
 export interface BackupFile {
@@ -31,6 +34,7 @@ export interface BackupList {
 /** The answer of "Back up now". */
 export interface BackupMade extends BackupFile {
   copy: { state: CopyState; where?: string; error?: string };
+  verified: { ok: boolean; code?: string; reason?: string } | null;
   removed: string[];
 }
 
@@ -57,8 +61,14 @@ export function retentionText(s: Pick<BackupStatus, 'keepDaily' | 'keepWeekly'>)
 export function madeText(b: BackupMade): string {
   const copy =
     b.copy.state === 'copied' ? ` Copied to ${b.copy.where}.` : b.copy.state === 'failed' ? ` The copy to ${b.copy.where} failed: ${b.copy.error}` : '';
+  const verified =
+    b.verified === null
+      ? ''
+      : b.verified.ok
+        ? ' Verified: it restores, with every row and an intact audit chain.'
+        : ` It did NOT verify: ${b.verified.reason}.`;
   const removed = b.removed.length === 0 ? ' Nothing removed by retention.' : ` Removed by retention: ${b.removed.join(', ')}.`;
-  return `Backup ${b.name} written (${sizeText(b.size)}).${copy}${removed}`;
+  return `Backup ${b.name} written (${sizeText(b.size)}).${verified}${copy}${removed}`;
 }
 
 /** The server's refusals in words. */
