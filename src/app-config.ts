@@ -24,6 +24,7 @@ import { smsEnv, type SmsConfig } from './sms/env.js';
 import { logEnv, type LoggingConfig } from './log-env.js';
 import { secretsEnv, type SecretsConfig } from './secrets/env.js';
 import { backupEnv, type BackupConfig } from './backup/env.js';
+import { filesEnv, type FilesConfig } from './files/env.js';
 import { isPlainAddress } from './mail/address.js';
 
 export { ConfigError, type Env } from './config/index.js';
@@ -63,6 +64,7 @@ export type AppConfig = Config &
     readonly cors: CorsConfig;
     readonly secrets: SecretsConfig;
     readonly backup: BackupConfig;
+    readonly files: FilesConfig;
   };
 
 /** The root user's email follows the one address rule of the API. */
@@ -85,7 +87,7 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv, backupEnv],
+    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv, backupEnv, filesEnv],
     checks: [rootEmailCheck, rootPasswordCheck],
   });
 }

@@ -55,6 +55,9 @@ import { RecordService } from './records/service.js';
 import { PrivacyService } from './records/privacy.js';
 import { PrivacyScheduler } from './records/privacy-scheduler.js';
 import { BackupService, S3Copy, type Target as BackupTarget } from './backup/index.js';
+import { FileService } from './files/service.js';
+import { DiskFileStore } from './files/store.js';
+import { clamdScanner } from './files/scanner.js';
 import { version } from './version.js';
 
 export interface ServiceOptions {
@@ -120,6 +123,8 @@ export interface Services {
   collections: CollectionRegistry;
   access: AccessStore;
   records: RecordService;
+  /** Private files (DATA-3): their bytes, scan states and sweep, signed links; reached through `records` for access. */
+  files: FileService;
   /** GDPR policies and erasure requests (AUDIT-5). */
   privacy: PrivacyService;
   /** Runs due GDPR policies; tests call `runDue()` themselves. */
@@ -175,6 +180,7 @@ export const backupTarget = (c: AppConfig): BackupTarget => ({
   appKey: c.appKey,
   appKeySource: c.appKeySource,
   secretsKeyFile: c.secrets.source === 'data-dir' ? c.secrets.file : null,
+  filesDir: c.files.dir,
 });
 
 export async function createServices(opts: ServiceOptions): Promise<Services> {
@@ -282,7 +288,24 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     onRun: (r) => logger.info({ event: 'audit.retention', removed: Object.fromEntries(r.kinds.map((k) => [k.kind, k.removed])) }, 'audit retention ran'),
     onError: (err) => logger.error({ event: 'system.error', task: 'audit retention', err: errorSummary(err) }, 'audit retention failed'),
   });
-  const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect);
+  // Private files (DATA-3): quarantined until clamd clears them when FILES_SCANNER is set; swept every minute.
+  const files = new FileService({
+    db,
+    store: new DiskFileStore(config.files.dir),
+    scanner: config.files.scanner ? clamdScanner({ address: config.files.scanner, timeoutMs: config.files.scanTimeoutMs }) : null,
+    config: config.files,
+    log: securityLog,
+    trail: audit.trail,
+    registry: collections,
+    spent: shared,
+    background: (task, fn) => tasks.run(task, fn),
+    appKey: config.appKey,
+    now,
+    onError: (task, err) => logger.error({ event: 'system.error', task, err: errorSummary(err) }, 'file task failed'),
+  });
+  collections.filesRemoved = (keys) => files.removeLater(keys);
+  files.start();
+  const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect, files);
   const privacy = new PrivacyService(db, collections, securityLog, audit.trail, now, handle.dialect, config.appKey);
   const privacyScheduler = new PrivacyScheduler(privacy, (err) =>
     logger.error({ event: 'system.error', task: 'privacy policies', err: errorSummary(err) }, 'privacy policies failed'),
@@ -384,6 +407,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     securityLog,
     areas: SETTINGS_AREAS,
     backups: () => backups.status(),
+    scannerReachable: () => files.scannerReachable(),
   });
   const metrics = new Metrics({ hashQueue: () => hasher.queueDepth(), pool: handle.pool, sharedState: shared.kind, processMetrics: config.metrics !== null });
   securityLog.observe = (type, outcome) => metrics.event(type, outcome);
@@ -436,6 +460,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     collections,
     access,
     records,
+    files,
     privacy,
     privacyScheduler,
     passwordPolicy,
@@ -450,6 +475,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       stopCheckpoints();
       stopRetention();
       await privacyScheduler.stop();
+      await files.stop();
       await backups.stopSchedule();
       await tasks.drain();
       mailer.close();

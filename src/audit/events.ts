@@ -43,6 +43,8 @@ export const SECURITY_EVENT_TYPES = [
   'backup.pruned',
   'backup.restored',
   'backup.verified',
+  'file.infected',
+  'file.scan_failed',
   'user.created',
   'user.updated',
   'user.deleted',

@@ -17,10 +17,12 @@ import { AppError } from '../errors.js';
 
 /** What an archive may hold: every other name, type or size is refused (a crafted member never reaches a path). */
 const MEMBERS: readonly { re: RegExp; max: number }[] = [
-  { re: /^manifest\.json$/, max: 1 << 20 },
+  { re: /^manifest\.json$/, max: 16 << 20 },
   { re: /^keys\/(app|secrets)\.key$/, max: 4096 },
   { re: /^db\/palisade\.db$/, max: Number.MAX_SAFE_INTEGER },
   { re: /^db\/tables\/[a-z_][a-z0-9_]{0,62}\.jsonl$/, max: Number.MAX_SAFE_INTEGER },
+  // Stored files (DATA-3), under their key: a file row's id.
+  { re: /^files\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, max: Number.MAX_SAFE_INTEGER },
 ];
 
 const memberRule = (name: string) => MEMBERS.find((m) => m.re.test(name));

@@ -20,6 +20,7 @@ import { nextRun, type BackupConfig } from './env.js';
 import { FORMAT, VERSION, chainHead, countRows, latestMigration, type Manifest } from './manifest.js';
 import { appKeyId, archiveName, createdAtOf, deploymentOf, isOurs, listBackups, newestFirst, retained, type BackupFile } from './names.js';
 import { dumpPostgres, tableFile } from './postgres.js';
+import { fileKeysOf, fileMembers } from './files.js';
 import { sweepLeftovers, verifyBackup, type Checked, type Target } from './restore.js';
 import type { S3Copy } from './s3.js';
 
@@ -142,6 +143,7 @@ export class BackupService {
       const secretsKey = keys.secrets ? readFileSync(t.secretsKeyFile as string) : null;
       const members: Member[] = [];
       let facts: Pick<Manifest, 'migration' | 'tables' | 'chain'>;
+      let fileKeys: string[] = [];
       if (this.d.dialect === 'sqlite') {
         if (!this.d.snapshot) throw new TypeError('a SQLite handle without snapshot');
         const file = path.join(staging, 'palisade.db');
@@ -149,6 +151,7 @@ export class BackupService {
         const copy = openSqliteFile(file, { readonly: true });
         try {
           facts = { migration: await latestMigration(copy), tables: await countRows(copy, 'sqlite'), chain: await chainHead(copy) };
+          fileKeys = await fileKeysOf('sqlite', copy, staging);
         } finally {
           await copy.destroy();
         }
@@ -156,7 +159,11 @@ export class BackupService {
       } else {
         facts = await dumpPostgres(this.d.db, staging);
         for (const name of Object.keys(facts.tables)) members.push({ name: `db/tables/${name}.jsonl`, file: tableFile(staging, name) });
+        fileKeys = await fileKeysOf('postgres', null, staging);
       }
+      // The stored files of the copy's rows (DATA-3).
+      const stored = fileMembers(t.filesDir, fileKeys);
+      members.push(...stored.members);
       if (secretsKey !== null && t.secretsKeyFile !== null) {
         const archived = readKeyFile(t.secretsKeyFile).id;
         const inDb = await this.secretsKeyIdIn(staging);
@@ -175,6 +182,7 @@ export class BackupService {
         ...facts,
         keys,
         appKeyId: appKeyId(t.appKey),
+        files: { keys: stored.keys, missing: stored.missing },
       };
       members.unshift({ name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest, null, 2)) });
       let name = archiveName(at, this.deployment, 1);
@@ -186,7 +194,7 @@ export class BackupService {
       await this.d.log.record(ctx, {
         type: 'backup.created',
         outcome: 'success',
-        details: { name, size, tables: Object.keys(facts.tables).length, rows, copy: copy.state },
+        details: { name, size, tables: Object.keys(facts.tables).length, rows, files: stored.keys.length, filesMissing: stored.missing, copy: copy.state },
       });
       if (copy.state === 'failed')
         await this.d.log.record(ctx, { type: 'backup.copy_failed', outcome: 'failure', details: { name, where: copy.where, error: copy.error } });

@@ -23,7 +23,11 @@ export interface Manifest {
   keys: { app: boolean; secrets: boolean };
   /** A one-way fingerprint of the app key (names.ts `appKeyId`): a restore with another APP_KEY is refused. */
   appKeyId: string;
+  /** The stored files (DATA-3) the archive holds, by key; rows whose bytes were gone when the backup was made are counted apart. */
+  files: { keys: string[]; missing: number };
 }
+
+const FILE_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 const MIGRATION = /^\d{4}_[a-z0-9_]{1,60}$/;
@@ -53,6 +57,11 @@ export function parseManifest(text: string): Manifest {
   const keys = o.keys as Record<string, unknown> | undefined;
   if (!keys || typeof keys.app !== 'boolean' || typeof keys.secrets !== 'boolean') throw bad('does not say which keys it holds');
   if (typeof o.appKeyId !== 'string' || !/^[0-9a-f]{32}$/.test(o.appKeyId)) throw bad('has no app key fingerprint');
+  // Archives made before files existed hold none.
+  const files = (o.files ?? { keys: [], missing: 0 }) as { keys?: unknown; missing?: unknown };
+  if (!Array.isArray(files.keys) || !files.keys.every((k) => typeof k === 'string' && FILE_KEY.test(k)) || !Number.isSafeInteger(files.missing))
+    throw bad('has a bad list of files');
+  if (new Set(files.keys).size !== files.keys.length) throw bad('lists a file twice');
   return {
     format: FORMAT,
     version: VERSION,
@@ -64,6 +73,7 @@ export function parseManifest(text: string): Manifest {
     chain: { seq: chain.seq as number, hash: chain.hash },
     keys: { app: keys.app, secrets: keys.secrets },
     appKeyId: o.appKeyId,
+    files: { keys: files.keys as string[], missing: files.missing as number },
   };
 }
 

@@ -18,6 +18,7 @@ import { readArchive } from './archive.js';
 import { chainHead, countDifferences, countRows, parseManifest, type Manifest } from './manifest.js';
 import { appKeyId } from './names.js';
 import { holdsData, loadPostgres } from './postgres.js';
+import { checkFiles, filesDirHoldsData, placeOf } from './files.js';
 
 /** What a backup or a restore needs to know of the deployment. */
 export interface Target {
@@ -28,6 +29,8 @@ export interface Target {
   appKeySource: 'env' | 'file' | 'generated';
   /** The secret store's key file when it is kept in the data directory (secrets.source = data-dir). */
   secretsKeyFile: string | null;
+  /** Where the disk store keeps uploaded files (FILES_DIR). */
+  filesDir: string;
 }
 
 export interface Checked {
@@ -62,6 +65,7 @@ async function open(file: string, passphrase: string, under: string): Promise<{ 
     else for (const t of Object.keys(manifest.tables)) expected.add(`db/tables/${t}.jsonl`);
     if (manifest.keys.app) expected.add('keys/app.key');
     if (manifest.keys.secrets) expected.add('keys/secrets.key');
+    for (const k of manifest.files.keys) expected.add(`files/${k}`);
     const got = new Set(members);
     if (got.size !== expected.size || [...expected].some((m) => !got.has(m)))
       throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: 'the archive does not hold what its manifest lists' });
@@ -75,7 +79,7 @@ async function open(file: string, passphrase: string, under: string): Promise<{ 
 }
 
 /** Compares a restored database with the manifest (rows per table, the chain's head) and walks its audit chain. */
-async function check(db: Db, dialect: Dialect, manifest: Manifest): Promise<Checked> {
+async function check(db: Db, dialect: Dialect, manifest: Manifest, staged: string): Promise<Checked> {
   const counts = await countRows(db, dialect);
   const differences = countDifferences(manifest.tables, counts);
   if (differences.length > 0)
@@ -83,6 +87,7 @@ async function check(db: Db, dialect: Dialect, manifest: Manifest): Promise<Chec
   const head = await chainHead(db);
   if (head.seq !== manifest.chain.seq || head.hash !== manifest.chain.hash)
     throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: 'the restored audit chain does not end where the manifest says' });
+  await checkFiles(db, staged, manifest.files.keys);
   const r = await verifyChain(db, { checkpoints: [], checkSignature: () => true });
   return {
     manifest,
@@ -102,7 +107,7 @@ export async function verifyBackup(file: string, passphrase: string, t: Target):
     if (manifest.dialect === 'sqlite') {
       const db = openSqliteFile(path.join(dir, 'db', 'palisade.db'), { readonly: true });
       try {
-        return await check(db, 'sqlite', manifest);
+        return await check(db, 'sqlite', manifest, dir);
       } finally {
         await db.destroy();
       }
@@ -112,7 +117,7 @@ export async function verifyBackup(file: string, passphrase: string, t: Target):
     const h = await openDb({ databaseUrl: t.databaseUrl, dataDir: t.dataDir, poolMax: 2, pgSchema: scratch });
     try {
       await loadPostgres(h.db, dir, manifest.migration, Object.keys(manifest.tables));
-      return await check(h.db, 'postgres', manifest);
+      return await check(h.db, 'postgres', manifest, dir);
     } finally {
       await h.db.schema
         .dropSchema(scratch)
@@ -207,6 +212,13 @@ export async function restoreBackup(
       throw new AppError('BACKUP_KEY_MISMATCH', { reason: 'the backup was made with APP_KEY from the environment: set the same APP_KEY to restore it' });
     }
     const archivedSecrets = manifest.keys.secrets ? readFileSync(path.join(dir, 'keys', 'secrets.key')) : null;
+    // The stored files: what FILES_DIR held moves aside as a whole, then each archived file goes under its key.
+    const placeFiles = () => {
+      if (filesDirHoldsData(t.filesDir)) moves.setAside(t.filesDir);
+      if (manifest.files.keys.length === 0) return;
+      mkdirSync(t.filesDir, { recursive: true, mode: 0o700 });
+      for (const k of manifest.files.keys) moves.move(path.join(dir, 'files', k), placeOf(t.filesDir, k));
+    };
     const installKeys = () => {
       if (archivedApp !== null && t.appKeySource === 'generated') moves.install(appFile, Buffer.from(`${archivedApp}\n`));
       if (archivedSecrets !== null && t.secretsKeyFile !== null) moves.install(t.secretsKeyFile, archivedSecrets);
@@ -225,6 +237,7 @@ export async function restoreBackup(
       }
       if (t.appKeySource === 'generated' && existsSync(appFile) && !sameText(readFileSync(appFile, 'utf8').trim(), archivedApp ?? ''))
         throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${appFile} holds another key` });
+      if (filesDirHoldsData(t.filesDir)) throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${t.filesDir} holds files` });
       if (archivedSecrets !== null && t.secretsKeyFile !== null && existsSync(t.secretsKeyFile) && !readFileSync(t.secretsKeyFile).equals(archivedSecrets))
         throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${t.secretsKeyFile} holds another key` });
     }
@@ -234,7 +247,7 @@ export async function restoreBackup(
       const staged = path.join(dir, 'db', 'palisade.db');
       const copy = openSqliteFile(staged, { readonly: true });
       try {
-        checked = await check(copy, 'sqlite', manifest);
+        checked = await check(copy, 'sqlite', manifest, dir);
       } finally {
         await copy.destroy();
       }
@@ -242,6 +255,7 @@ export async function restoreBackup(
         // The old database with its write-ahead log moves aside as a whole (a stale log must never meet the new file).
         for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) moves.setAside(f);
         moves.move(staged, sqliteFile);
+        placeFiles();
         installKeys();
       } catch (e) {
         moves.undo();
@@ -262,8 +276,9 @@ export async function restoreBackup(
         try {
           // The keys go in last before the commit; a failed commit puts the old ones back.
           await loadPostgres(h.db, dir, manifest.migration, Object.keys(manifest.tables), async (trx) => {
-            checked = await check(trx, 'postgres', manifest);
+            checked = await check(trx, 'postgres', manifest, dir);
             await clearBackupClaims(trx);
+            placeFiles();
             installKeys();
           });
         } catch (e) {

@@ -143,6 +143,7 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
       if (!OPERATORS.has(op)) throw new AppError('FILTER_INVALID', { message: `unknown operator ${op.slice(0, 20)}` });
       if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large' });
       const v = resolve(raw, ctx.vars);
+      if (field?.type === 'file') throw new AppError('FILTER_INVALID', { message: `cannot filter on the file field ${name.slice(0, 40)}` });
       if (field?.type === 'members') {
         conds.push(membersCondition(ctx.def, table, field, op, v));
         continue;

@@ -4,13 +4,30 @@ import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import { auditOptionsOf, checkCollection, membersTableOf, tableOf, type AuditOptions, type CollectionDef, type FieldDef } from './schema.js';
 
+/** Told the storage keys of files whose rows a committed schema change removed (a dropped file field or collection). */
+export type FilesRemoved = (keys: string[]) => void;
+
 /** The field options a change may set (null or false clears one; `default: null` clears the default). */
-export const FIELD_CHANGE_KEYS = ['required', 'default', 'values', 'hidden', 'block', 'sensitive'] as const;
+export const FIELD_CHANGE_KEYS = [
+  'required',
+  'default',
+  'values',
+  'hidden',
+  'block',
+  'sensitive',
+  'accept',
+  'maxBytes',
+  'maxFiles',
+  'maxPixels',
+  'versions',
+] as const;
 export type FieldChange = { [K in (typeof FIELD_CHANGE_KEYS)[number]]?: FieldDef[K] | null };
 
-/** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table. */
-function columnType(f: FieldDef): 'text' | 'bigint' | 'numeric' | 'integer' | null {
+/** SQL column type per field type; identical on SQLite and PostgreSQL. Member lists have a join table; files, rows in `files`. */
+function columnType(f: FieldDef): 'text' | 'bigint' | 'numeric' | 'integer' | null | 'none' {
   switch (f.type) {
+    case 'file':
+      return 'none';
     case 'integer':
     case 'datetime':
       return 'bigint';
@@ -40,6 +57,7 @@ const indexName = (collection: string, field: string, unique: boolean) => `${uni
 // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
 async function addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
   const type = columnType(f);
+  if (type === 'none') return;
   if (type === null) {
     await trx.schema
       .createTable(membersTableOf(collection, f.name))
@@ -100,7 +118,20 @@ export class CollectionRegistry {
     private readonly db: Db,
     private readonly log: SecurityLog,
     private readonly now: () => number,
+    /** Removes the stored bytes of files whose rows a committed change removed (src/files/, wired by services). */
+    public filesRemoved: FilesRemoved = () => {},
   ) {}
+
+  /** Deletes the `files` rows of a collection (or one of its fields) inside `trx`; returns their storage keys. */
+  private async dropFiles(trx: Db, collection: string, field?: string): Promise<string[]> {
+    let q = trx.selectFrom('files').select('id').where('collection', '=', collection);
+    if (field !== undefined) q = q.where('field', '=', field);
+    const keys = (await q.execute()).map((r) => r.id);
+    let d = trx.deleteFrom('files').where('collection', '=', collection);
+    if (field !== undefined) d = d.where('field', '=', field);
+    await d.execute();
+    return keys;
+  }
 
   /**
    * Runs a schema change in a transaction that first takes the schema lock, so that concurrent
@@ -136,6 +167,7 @@ export class CollectionRegistry {
 
   // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
   private async dropColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
+    if (columnType(f) === 'none') return;
     if (columnType(f) === null) {
       await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
       return;
@@ -225,7 +257,8 @@ export class CollectionRegistry {
 
   /** Removes a field and its data. (Grants naming it go with it once grants exist: issue 3.) */
   async removeField(collection: string, field: string, ctx: EventContext): Promise<CollectionDef> {
-    return this.schemaChange(async (trx) => {
+    const removedKeys: string[] = [];
+    const out = await this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       const f = def.fields.find((x) => x.name === field);
       if (!f) throw new AppError('NOT_FOUND');
@@ -233,12 +266,17 @@ export class CollectionRegistry {
       const problems = checkCollection(next, await this.names(trx, collection));
       if (problems.length > 0) throw new AppError('SCHEMA_INVALID', { problems });
       // How many records lose a value is recorded with the change (the values themselves stay in the change log's history).
-      const t = f.type === 'members' ? membersTableOf(collection, f.name) : tableOf(collection);
+      const t = f.type === 'members' ? membersTableOf(collection, f.name) : f.type === 'file' ? 'files' : tableOf(collection);
       const held =
         f.type === 'members'
           ? await sql<{ n: number | string }>`select count(distinct record_id) as n from ${sql.table(t)}`.execute(trx)
-          : await sql<{ n: number | string }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(f.name)} is not null`.execute(trx);
+          : f.type === 'file'
+            ? await sql<{
+                n: number | string;
+              }>`select count(distinct record_id) as n from files where collection = ${collection} and field = ${f.name}`.execute(trx)
+            : await sql<{ n: number | string }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(f.name)} is not null`.execute(trx);
       const records = Number(held.rows[0]?.n ?? 0);
+      if (f.type === 'file') removedKeys.push(...(await this.dropFiles(trx, collection, f.name)));
       await this.dropColumn(trx, collection, f);
       await this.store(trx, next, false);
       // Grants forget the field: a later field of the same name inherits nothing. A grant whose
@@ -259,6 +297,9 @@ export class CollectionRegistry {
       await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'field.removed', collection, field, records } }, trx);
       return next;
     });
+    // The bytes go once the rows are gone for good (a rollback keeps both).
+    if (removedKeys.length > 0) this.filesRemoved(removedKeys);
+    return out;
   }
 
   /**
@@ -309,6 +350,7 @@ export class CollectionRegistry {
   }
 
   async drop(collection: string, ctx: EventContext): Promise<void> {
+    const removedKeys: string[] = [];
     await this.schemaChange(async (trx) => {
       const def = await this.getIn(trx, collection);
       const others = (await trx.selectFrom('collections').select('definition').where('name', '!=', collection).execute()).map(
@@ -318,11 +360,13 @@ export class CollectionRegistry {
       if (referrers.length > 0) throw new AppError('SCHEMA_INVALID', { problems: [`referenced by ${referrers.join(', ')}`] });
       const records = Number((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(tableOf(collection))}`.execute(trx)).rows[0]?.n ?? 0);
       for (const f of def.fields) if (f.type === 'members') await trx.schema.dropTable(membersTableOf(collection, f.name)).execute();
+      removedKeys.push(...(await this.dropFiles(trx, collection)));
       await trx.schema.dropTable(tableOf(collection)).execute();
       await trx.deleteFrom('collections').where('name', '=', collection).execute();
       await trx.deleteFrom('grants').where('collection', '=', collection).execute();
       await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.deleted', collection, records } }, trx);
     });
+    if (removedKeys.length > 0) this.filesRemoved(removedKeys);
   }
 
   private async getIn(trx: Db, name: string): Promise<CollectionDef> {

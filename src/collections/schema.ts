@@ -3,6 +3,7 @@
  * Every identifier that ever reaches SQL comes from a definition that passed `checkCollection`.
  */
 import { isPlainAddress } from '../mail/address.js';
+import { FILE_FIELD_BOUNDS, isKnownFileType } from './file-types.js';
 
 export const FIELD_TYPES = [
   'string',
@@ -19,6 +20,7 @@ export const FIELD_TYPES = [
   'relation',
   'members',
   'group',
+  'file',
 ] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
@@ -39,7 +41,23 @@ export interface FieldDef {
   block?: string;
   /** Personal or secret: its values never reach a log (the change log names the field only). */
   sensitive?: boolean;
+  /** file: several files (a list up to `maxFiles`) instead of one. */
+  multiple?: boolean;
+  /** file: the MIME types accepted, recognised by their bytes (src/collections/file-types.ts); default every known type but text/plain. */
+  accept?: string[];
+  /** file: limits of this field, under the global caps (FILES_MAX_BYTES, FILES_MAX_PIXELS): the lower one applies. */
+  maxBytes?: number;
+  maxFiles?: number;
+  maxPixels?: number;
+  /** file (single): how many replaced files are kept as versions (0, the default: none). */
+  versions?: number;
 }
+
+/**
+ * Whether a field has a column in its collection's table. Member lists live in a join table and files in the
+ * `files` table: neither is a column, so neither is selected, written, filtered or sorted as one.
+ */
+export const hasColumn = (f: Pick<FieldDef, 'type'>): boolean => f.type !== 'members' && f.type !== 'file';
 
 /** What the audit trail keeps of a collection (AUDIT-3, AUDIT-4). */
 export interface AuditOptions {
@@ -158,6 +176,11 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
     if (!isName(f.target) || (!collections.has(f.target) && f.target !== self)) out.push(`${at}: target must name an existing collection`);
   } else if (f.target !== undefined) out.push(`${at}: only relation fields take a target`);
   if (f.type === 'members' && (f.unique || f.indexed || f.default !== undefined)) out.push(`${at}: a member list cannot be unique, indexed or have a default`);
+  if (f.type === 'file') out.push(...checkFileField(f, at));
+  else {
+    for (const k of ['multiple', 'accept', 'maxBytes', 'maxFiles', 'maxPixels', 'versions'] as const)
+      if (f[k] !== undefined) out.push(`${at}: only file fields take ${k}`);
+  }
   if (f.default !== undefined && f.default !== null) {
     const d = f.default;
     const ok =
@@ -183,6 +206,27 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
   }
   if (f.block !== undefined && !isName(f.block)) out.push(`${at}: a block name follows the field-name rules`);
   if (f.sensitive !== undefined && typeof f.sensitive !== 'boolean') out.push(`${at}: sensitive is true or false`);
+  return out;
+}
+
+/** The options of a file field: no column options; accept only known types; limits positive, within bounds. */
+function checkFileField(f: FieldDef, at: string): string[] {
+  const out: string[] = [];
+  if (f.unique || f.indexed || f.default !== undefined || f.required) out.push(`${at}: a file field cannot be unique, indexed, required or have a default`);
+  if (f.multiple !== undefined && typeof f.multiple !== 'boolean') out.push(`${at}: multiple is true or false`);
+  if (f.accept !== undefined) {
+    if (!Array.isArray(f.accept) || f.accept.length === 0 || f.accept.length > 50 || !f.accept.every(isKnownFileType))
+      out.push(`${at}: accept lists known file types (see docs/files.md)`);
+    else if (new Set(f.accept).size !== f.accept.length) out.push(`${at}: accept names a type twice`);
+  }
+  for (const k of ['maxBytes', 'maxFiles', 'maxPixels', 'versions'] as const) {
+    const v = f[k];
+    if (v === undefined) continue;
+    const min = k === 'versions' ? 0 : 1;
+    if (!Number.isSafeInteger(v) || v < min || v > FILE_FIELD_BOUNDS[k]) out.push(`${at}: ${k} is an integer from ${min} to ${FILE_FIELD_BOUNDS[k]}`);
+  }
+  if (f.maxFiles !== undefined && f.multiple !== true) out.push(`${at}: maxFiles needs multiple`);
+  if (f.versions !== undefined && f.versions > 0 && f.multiple === true) out.push(`${at}: versions are kept for a single-file field only`);
   return out;
 }
 

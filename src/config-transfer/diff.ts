@@ -46,7 +46,7 @@ const empty = (inFile: boolean): SectionDiff => ({ inFile, added: [], changed: [
 /** A field definition without the options that mean their default, for comparing. */
 export function normalField(f: FieldDef): Record<string, unknown> {
   const out: Record<string, unknown> = { ...f };
-  for (const k of ['required', 'unique', 'indexed', 'sensitive', 'hidden'] as const) if (out[k] === false) delete out[k];
+  for (const k of ['required', 'unique', 'indexed', 'sensitive', 'hidden', 'multiple'] as const) if (out[k] === false) delete out[k];
   if (out.default === null) delete out.default;
   return out;
 }

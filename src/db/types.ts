@@ -489,3 +489,33 @@ export interface Database {
   secrets: SecretsTable;
   secrets_key: SecretsKeyTable;
 }
+
+/** DATA-3: one stored file version (src/files/); the bytes are in the file store under `id`. */
+export type FileState = 'quarantined' | 'clean' | 'infected' | 'unscanned';
+export interface FilesTable {
+  id: string;
+  collection: string;
+  field: string;
+  record_id: string;
+  version: number;
+  /** 1: shown by the record's field now; 0: a kept version. */
+  current: number;
+  name: string;
+  /** The MIME type recognised from the bytes. */
+  type: string;
+  size: number;
+  sha256: string;
+  state: FileState;
+  /** The scanner's signature name of an infected file. */
+  signature: string | null;
+  uploaded_by: string | null;
+  uploaded_at: number;
+  scanned_at: number | null;
+  /** Scans of this file that failed while the scanner answered; the sweep waits until `next_scan_at`. */
+  scan_attempts: number;
+  next_scan_at: number | null;
+}
+
+export interface Database {
+  files: FilesTable;
+}

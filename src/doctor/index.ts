@@ -57,6 +57,8 @@ export interface DoctorDeps {
   areas: readonly SettingsArea[];
   /** The backups' configuration and the last one made (src/backup/). */
   backups: () => Promise<BackupStatus>;
+  /** Whether the configured virus scanner answers (src/files/); absent: not asked. */
+  scannerReachable?: () => Promise<boolean>;
 }
 
 /** The earliest time a backup counts as recent: before the last two scheduled runs (both missed), or two days. */
@@ -121,6 +123,7 @@ export class Doctor {
       ['settings', (a) => this.weakened(a)],
       ['node', (a) => this.node(a)],
       ['backups', (a) => this.backups(a)],
+      ['files', (a) => this.files(a)],
       ['audit', (a) => this.audit(a)],
     ];
     for (const [id, step] of steps) {
@@ -582,6 +585,29 @@ export class Doctor {
     if (left <= 0) add('node', title, 'fail', `Node.js ${process.versions.node}: end of life since ${eol}`, 'Run Node.js 22 or 24 (LTS).');
     else if (left < 90 * DAY) add('node', title, 'warn', `Node.js ${process.versions.node}: end of life on ${eol}`, 'Plan the move to the next LTS line.');
     else add('node', title, 'pass', `Node.js ${process.versions.node} (supported until ${eol})`);
+  }
+
+  /** DATA-3: uploads are scanned before anyone may download them. */
+  private async files(add: AddFn) {
+    const title = 'Uploaded files are scanned for viruses before they can be downloaded';
+    const f = this.d.config.files;
+    if (f.scanner === null)
+      return add(
+        'files',
+        title,
+        'warn',
+        'no FILES_SCANNER: uploads are stored `unscanned` and downloadable at once',
+        'Run clamd and set FILES_SCANNER (for example clamd:///run/clamav/clamd.ctl), with its StreamMaxLength at or above FILES_MAX_BYTES (docs/files.md).',
+      );
+    if (this.d.scannerReachable && !(await this.d.scannerReachable()))
+      return add(
+        'files',
+        title,
+        'fail',
+        'FILES_SCANNER is set but clamd does not answer PING: new uploads stay quarantined',
+        'Start clamd, or fix FILES_SCANNER; quarantined files are released by the sweep once it answers.',
+      );
+    return add('files', title, 'pass', `clamd answers; files up to ${f.maxBytes} bytes`);
   }
 
   private async backups(add: AddFn) {

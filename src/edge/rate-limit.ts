@@ -22,8 +22,8 @@ export const RateLimitSchema = Type.Object({
   writePerUser: Budget(120, 'Writes per window by one signed-in user.'),
   exportPerIp: Budget(20, 'Exports per window from one client address.'),
   exportPerUser: Budget(10, 'Exports per window by one signed-in user.'),
-  uploadPerIp: Budget(60, 'Uploads (imports) per window from one client address.'),
-  uploadPerUser: Budget(30, 'Uploads (imports) per window by one signed-in user.'),
+  uploadPerIp: Budget(60, 'Uploads (imports, files) per window from one client address.'),
+  uploadPerUser: Budget(30, 'Uploads (imports, files) per window by one signed-in user.'),
   uploadBytesPerIp: Budget(200 * MiB, 'Bytes uploaded per window from one client address.'),
   uploadBytesPerUser: Budget(100 * MiB, 'Bytes uploaded per window by one signed-in user.'),
 });

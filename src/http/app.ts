@@ -35,6 +35,7 @@ import { configTransferOf } from '../config-transfer/wire.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
 import { recordRoutes } from './routes/records.js';
+import { recordFileRoutes } from './routes/record-files.js';
 import { adminPasswordRoutes, passwordRoutes } from './routes/password.js';
 import { adminBotCheckRoutes, botCheckRoutes } from './routes/bot-check.js';
 import { adminApiKeyRoutes, apiKeyRoutes } from './routes/api-keys.js';
@@ -160,6 +161,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(adminAccessRoutes(s), { prefix: '/api/admin' });
   await app.register(accessExplainRoutes(s), { prefix: '/api/access' });
   await app.register(recordRoutes(s), { prefix: '/api/collections' });
+  await app.register(recordFileRoutes(s), { prefix: '/api' });
   await app.register(passwordRoutes(s), { prefix: '/api/auth/password' });
   await app.register(adminPasswordRoutes(s), { prefix: '/api/admin' });
   await app.register(botCheckRoutes(s), { prefix: '/api/auth' });

@@ -34,7 +34,8 @@ export async function aggregate(
   if (groupBy.length > 3) throw new AppError('FILTER_INVALID', { message: 'group by at most 3 fields' });
   const groups = groupBy.map((name) => {
     const f = fieldNamed(name);
-    if (f.type === 'members' || f.type === 'json' || f.type === 'text') throw new AppError('FILTER_INVALID', { message: `cannot group by ${name}` });
+    if (f.type === 'members' || f.type === 'file' || f.type === 'json' || f.type === 'text')
+      throw new AppError('FILTER_INVALID', { message: `cannot group by ${name}` });
     return { name, f };
   });
   const metrics = q.metrics

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../db/index.js';
-import { auditOptionsOf, isSecretField, membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
+import { auditOptionsOf, hasColumn, isSecretField, membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
 import type { RecordChange, TrailField } from '../audit/trail.js';
 import { lockChain } from '../audit/chain.js';
 import { decode } from './codec.js';
@@ -45,7 +45,7 @@ export async function snapshot(trx: Db, def: CollectionDef, ids: string[], lock 
     ).rows;
     for (const row of rows) {
       const rec: Record<string, unknown> = {};
-      for (const f of def.fields) if (f.type !== 'members') rec[f.name] = decode(f, row[f.name]);
+      for (const f of def.fields) if (hasColumn(f)) rec[f.name] = decode(f, row[f.name]);
       out.set(String(row.id), rec);
     }
     for (const f of def.fields) {
@@ -77,6 +77,7 @@ export function written(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of def.fields) {
+    if (f.type === 'file') continue;
     if (f.type === 'members') out[f.name] = members.has(f.name) ? [...(members.get(f.name) ?? [])].sort() : (base[f.name] ?? []);
     else out[f.name] = f.name in columns ? decode(f, columns[f.name]) : (base[f.name] ?? null);
   }

@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import { tableOf } from '../collections/schema.js';
 import { refuseUniqueOutsideView, scopeOf, unwritable, writable, type Plan } from '../access/plan.js';
 import { columnsOf } from './codec.js';
+import { dropRecordFiles } from './file-rows.js';
 import { plan, userFilter } from './planning.js';
 import { refuseUnreachable, unreachable } from './write.js';
 import { writeTransaction } from './transaction.js';
@@ -32,11 +33,13 @@ export async function idsInScope(trx: Db, p: Plan, filter: RawBuilder<SqlBool>, 
 export async function bulkDelete(rc: RecordsContext, caller: Caller, collection: string, filter: unknown): Promise<number> {
   const p = await plan(rc, caller, collection, 'delete');
   const where = await userFilter(rc, caller, p, filter);
-  return writeTransaction(rc, async (trx) => {
+  let keys: string[] = [];
+  const n = await writeTransaction(rc, async (trx) => {
     await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, p, where, BULK_MAX);
     const t = tableOf(p.def.name);
     if (ids.length === 0) return 0;
+    keys = await dropRecordFiles(trx, p.def, ids);
     const before = audited(p.def) ? await snapshot(trx, p.def, ids, true) : null;
     for (let i = 0; i < ids.length; i += 500)
       await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids.slice(i, i + 500))})`.execute(trx);
@@ -50,6 +53,8 @@ export async function bulkDelete(rc: RecordsContext, caller: Caller, collection:
       );
     return ids.length;
   });
+  rc.files?.removeLater(keys);
+  return n;
 }
 
 /**

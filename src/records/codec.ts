@@ -2,7 +2,7 @@
 import { AppError } from '../errors.js';
 import { isPlainAddress } from '../mail/address.js';
 import { toColumnValue } from '../collections/filter.js';
-import { SYSTEM_COLUMNS, isSystemName, ownershipField, type CollectionDef, type FieldDef } from '../collections/schema.js';
+import { SYSTEM_COLUMNS, hasColumn, isSystemName, ownershipField, type CollectionDef, type FieldDef } from '../collections/schema.js';
 
 /** The system fields in the order a record shows them: client name and column. */
 export const SYSTEM_OUT: Array<[string, string]> = Object.entries(SYSTEM_COLUMNS);
@@ -47,6 +47,8 @@ export function columnsOf(
     // every caller's model of the collection (the server sets it).
     if (!f || (known && !known.has(k) && ownershipField(def)?.name !== k)) throw new AppError('FIELD_UNKNOWN', { field: k.slice(0, 60) });
     const v = body[k];
+    // Files are written through the files routes only (src/records/files.ts).
+    if (f.type === 'file') throw new AppError('FILE_FIELD_IN_BODY', { field: k });
     if (f.type === 'members') {
       if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === 'string' && x.length <= 64 && !hasNul(x)))
         throw new AppError('VALIDATION_FAILED', [{ path: `/${k}`, message: 'a list of user ids' }]);
@@ -57,7 +59,7 @@ export function columnsOf(
   }
   if (creating) {
     for (const f of def.fields) {
-      if (f.type === 'members' || f.name in values) continue;
+      if (!hasColumn(f) || f.name in values) continue;
       if (f.default !== undefined) values[f.name] = encode(f, f.default);
       else if (f.required) throw new AppError('VALIDATION_FAILED', [{ path: `/${f.name}`, message: 'required' }]);
     }

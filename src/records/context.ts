@@ -6,6 +6,7 @@ import type { AuditTrail } from '../audit/trail.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessStore } from '../access/grants.js';
 import type { Plan } from '../access/plan.js';
+import type { FileService } from '../files/service.js';
 
 export interface Caller {
   user: UsersTable;
@@ -55,6 +56,8 @@ export interface RecordsContext {
   trail: AuditTrail;
   now: () => number;
   dialect: 'sqlite' | 'postgres';
+  /** Files of records (DATA-3); null where no file store is wired. */
+  files: FileService | null;
   list(caller: Caller, collection: string, q: ListQuery, action?: 'view' | 'export', planned?: Plan): Promise<ListResult>;
   get(caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut>;
 }

@@ -1,7 +1,8 @@
 /** Lists and single reads: the row scope in the WHERE, the per-row field mask, search, and the expansion hook. */
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError } from '../errors.js';
-import { SYSTEM_COLUMNS, isSystemDatetime, membersTableOf, tableOf } from '../collections/schema.js';
+import { SYSTEM_COLUMNS, hasColumn, isSystemDatetime, membersTableOf, tableOf } from '../collections/schema.js';
+import { FileService, type FileMeta } from '../files/service.js';
 import { fieldsOf, maskOf, rowFlags, scopeOf, type Plan } from '../access/plan.js';
 import { SYSTEM_OUT, decode, hasNul } from './codec.js';
 import { expand } from './expand.js';
@@ -37,7 +38,8 @@ export async function list(
       if (name.includes('.')) throw new AppError('FILTER_INVALID', { message: 'sorting on a relation path is not supported' });
       checkFilterable(name);
       const f = p.def.fields.find((x) => x.name === name);
-      if (f?.type === 'members') throw new AppError('FILTER_INVALID', { message: 'cannot sort on a member list' });
+      if (f && !hasColumn(f))
+        throw new AppError('FILTER_INVALID', { message: f.type === 'members' ? 'cannot sort on a member list' : 'cannot sort on a file field' });
       return sql`${sql.ref(`${t}.${SYSTEM_COLUMNS[name] ?? name}`)} ${desc ? sql`desc` : sql`asc`}`;
     });
   order.push(sql`${sql.ref(`${t}.id`)} asc`);
@@ -49,7 +51,7 @@ export async function list(
     wanted = new Set(asked.filter((a) => anyReadable.has(a)));
   }
   const cond = sql.join(where, sql` and `);
-  const columns = p.def.fields.filter((f) => wanted.has(f.name) && f.type !== 'members').map((f) => sql.ref(`${t}.${f.name}`));
+  const columns = p.def.fields.filter((f) => wanted.has(f.name) && hasColumn(f)).map((f) => sql.ref(`${t}.${f.name}`));
   const flags = p.bypass ? [] : rowFlags(p, p.grants);
   const select = sql.join([...SYSTEM_OUT.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]);
   const offset = (q.page - 1) * q.perPage;
@@ -118,13 +120,36 @@ export async function shape(rc: RecordsContext, p: Plan, rows: Record<string, un
     }
     members.set(f.name, m);
   }
+  // File fields show their current files' metadata, a list for single and multiple fields alike.
+  const files = new Map<string, FileMeta[]>();
+  const fileFields = p.def.fields.filter((f) => f.type === 'file' && wanted.has(f.name)).map((f) => f.name);
+  if (fileFields.length > 0 && rows.length > 0) {
+    const got = await rc.db
+      .selectFrom('files')
+      .selectAll()
+      .where('collection', '=', p.def.name)
+      .where(
+        'record_id',
+        'in',
+        rows.map((r) => String(r.id)),
+      )
+      .where('field', 'in', fileFields)
+      .where('current', '=', 1)
+      .orderBy('version', 'asc')
+      .execute();
+    for (const r of got) {
+      const k = `${r.record_id}\u0000${r.field}`;
+      files.set(k, [...(files.get(k) ?? []), FileService.view(r)]);
+    }
+  }
   return rows.map((row) => {
     const allowed = maskOf(p, perGrant, row);
     const out: RecordOut = {};
     for (const [name, col] of SYSTEM_OUT) out[name] = isSystemDatetime(name) ? new Date(Number(row[col])).toISOString() : row[col];
     for (const f of p.def.fields) {
       if (!allowed.has(f.name) || !wanted.has(f.name)) continue;
-      out[f.name] = f.type === 'members' ? (members.get(f.name)?.get(String(row.id)) ?? []) : decode(f, row[f.name]);
+      if (f.type === 'file') out[f.name] = (files.get(`${String(row.id)}\u0000${f.name}`) ?? []).map(({ current: _, ...meta }) => meta);
+      else out[f.name] = f.type === 'members' ? (members.get(f.name)?.get(String(row.id)) ?? []) : decode(f, row[f.name]);
     }
     return out;
   });

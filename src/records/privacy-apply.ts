@@ -11,6 +11,7 @@ import type { UsersTable } from '../db/types.js';
 import type { EventContext } from '../audit/events.js';
 import { membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
 import { audited, recordChanges, snapshot } from './audit.js';
+import { dropRecordFiles } from './file-rows.js';
 import type { Caller, RecordsContext } from './context.js';
 import { anonymise, type AnonValues, type PrivacyAction } from './privacy-rules.js';
 
@@ -111,6 +112,8 @@ async function deleteBatch(rc: PrivacyContext, trx: Db, caller: Caller, t: Targe
   const gone = (
     await sql<{ id: string }>`delete from ${sql.table(table)} where ${sql.ref(`${table}.id`)} in (${sql.join(ids)}) returning id`.execute(trx)
   ).rows.map((r) => r.id);
+  // The files rows go with their records; the orphan sweep (FileService.collectOrphans) removes their bytes.
+  await dropRecordFiles(trx, t.def, gone);
   if (before)
     await recordChanges(
       rc,

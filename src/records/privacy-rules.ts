@@ -70,6 +70,7 @@ export function checkValues(def: CollectionDef, values: unknown): string[] {
 }
 
 function checkValue(f: FieldDef, v: AnonValue): string[] {
+  if (f.type === 'file') return ['a file field cannot be anonymised: delete its files'];
   if (REFERENCES.has(f.type)) {
     if (v.kind !== 'null')
       return [f.type === 'members' ? 'a member list can only be emptied (kind null)' : `a ${f.type} field can only be emptied (kind null)`];

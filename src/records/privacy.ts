@@ -76,7 +76,7 @@ export class PrivacyService {
   ) {
     const hashKey = Buffer.from(hkdfSync('sha256', appKey, 'privacy', 'palisade/privacy-hash/v1', 32));
     const unused = () => Promise.reject(new Error('privacy runs below the grants: no list or get'));
-    this.pc = { db, registry, access: { grantsFor: async () => [] }, log, trail, now, dialect, hashKey, list: unused, get: unused };
+    this.pc = { db, registry, access: { grantsFor: async () => [] }, log, trail, now, dialect, hashKey, files: null, list: unused, get: unused };
   }
 
   private async def(collection: string): Promise<CollectionDef> {

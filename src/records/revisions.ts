@@ -9,7 +9,7 @@
  */
 import { sql } from 'kysely';
 import { AppError } from '../errors.js';
-import { auditOptionsOf, isSystemName, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
+import { auditOptionsOf, hasColumn, isSystemName, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
 import { condition, fieldsOf, maskOf, rowFlags, scopeOf, writable, type Plan } from '../access/plan.js';
 import { SYSTEM_OUT, isPlainObject } from './codec.js';
 import { shape } from './list.js';
@@ -53,7 +53,7 @@ export async function viewed(rc: RecordsContext, caller: Caller, collection: str
   }
   const t = tableOf(p.def.name);
   const { perGrant, anyReadable } = fieldsOf(p);
-  const cols = p.def.fields.filter((f) => f.type !== 'members' && anyReadable.has(f.name)).map((f) => sql.ref(`${t}.${f.name}`));
+  const cols = p.def.fields.filter((f) => hasColumn(f) && anyReadable.has(f.name)).map((f) => sql.ref(`${t}.${f.name}`));
   const select = sql.join([...SYSTEM_OUT.map(([, c]) => sql.ref(`${t}.${c}`)), ...cols, ...(p.bypass ? [] : rowFlags(p, p.grants))]);
   const row = (await sql<Record<string, unknown>>`select ${select} from ${sql.table(t)} where ${scopeOf(p)} and ${sql.ref(`${t}.id`)} = ${id}`.execute(rc.db))
     .rows[0];
@@ -219,7 +219,7 @@ async function versionMask(rc: RecordsContext, v: Viewed, id: string, data: Reco
   const alias = 'rv';
   const cols = [
     ...SYSTEM_OUT.map(([, c]) => sql`${sql.ref(`${t}.${c}`)} as ${sql.id(c)}`),
-    ...p.def.fields.filter((f) => f.type !== 'members').map((f) => sql`cast(${columnValue(f, data[f.name])} as ${sql.raw(castType(f))}) as ${sql.id(f.name)}`),
+    ...p.def.fields.filter(hasColumn).map((f) => sql`cast(${columnValue(f, data[f.name])} as ${sql.raw(castType(f))}) as ${sql.id(f.name)}`),
   ];
   const flags = p.grants.map((g, i) => sql`case when ${condition(p, g, alias)} then 1 else 0 end as ${sql.id(`__g${i}`)}`);
   const row = (

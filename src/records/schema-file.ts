@@ -16,7 +16,26 @@ const KEYS: Record<'roles' | 'departments' | 'grants', readonly string[]> = {
   grants: ['role', 'collection', 'actions', 'fields', 'statuses', 'scope'],
 };
 
-const FIELD_KEYS = new Set(['name', 'type', 'required', 'unique', 'indexed', 'default', 'values', 'target', 'hidden', 'block', 'sensitive']);
+const FIELD_KEYS = new Set([
+  'name',
+  'type',
+  'required',
+  'unique',
+  'indexed',
+  'default',
+  'values',
+  'target',
+  'hidden',
+  'block',
+  'sensitive',
+  // file fields (DATA-3)
+  'multiple',
+  'accept',
+  'maxBytes',
+  'maxFiles',
+  'maxPixels',
+  'versions',
+]);
 
 /** Parses JSON or YAML strictly: unknown keys anywhere are refused, so a typo cannot silently drop a rule. */
 export function parseSchemaFile(text: string, filename: string): SchemaFile {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Db } from '../db/index.js';
 import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
@@ -18,6 +19,8 @@ import { recordAccess, removeMember } from './audit.js';
 import { diffRevision, getRevision, listRevisions, restoreRevision, type FieldDiff, type RevisionOut, type RevisionSummary } from './revisions.js';
 import { statusTimes, type StatusTimes } from './status-times.js';
 import type { CatalogueEntry } from '../access/catalogue.js';
+import type { FileMeta, FileService, LinkClaims } from '../files/service.js';
+import { deleteFile, linkFile, listFiles, openFile, openLinked, restoreFile, uploadFile, type FileTarget } from './files.js';
 
 export type { Caller, ListQuery, RecordOut } from './context.js';
 
@@ -39,6 +42,7 @@ export class RecordService {
     trail: AuditTrail,
     now: () => number,
     dialect: 'sqlite' | 'postgres',
+    files: FileService | null = null,
   ) {
     this.rc = {
       db,
@@ -48,6 +52,7 @@ export class RecordService {
       trail,
       now,
       dialect,
+      files,
       // Operations read through these without an access-log entry; the public list and get record it.
       list: (caller, collection, q, action, planned) => list(this.rc, caller, collection, q, action, planned),
       get: (caller, collection, id, expand) => get(this.rc, caller, collection, id, expand),
@@ -175,6 +180,39 @@ export class RecordService {
   /** Transitions and time spent in each status of the status fields the caller reads on a record. */
   statusTimes(caller: Caller, collection: string, id: string, field?: string): Promise<{ at: string; fields: StatusTimes[]; truncated?: true }> {
     return statusTimes(this.rc, caller, collection, id, field);
+  }
+
+  /** Uploads a file into a record's file field (DATA-3): update access to the record, write access to the field. */
+  uploadFile(caller: Caller, t: FileTarget, name: string, input: Readable): Promise<FileMeta> {
+    return uploadFile(this.rc, caller, t, name, input);
+  }
+
+  /** A file field's current files, or every kept version (`versions`, for those who may write the field). */
+  listFiles(caller: Caller, t: FileTarget, versions: boolean): Promise<FileMeta[]> {
+    return listFiles(this.rc, caller, t, versions);
+  }
+
+  /** A file's bytes, when the caller may read the field and the file is clean or unscanned. */
+  openFile(caller: Caller, t: FileTarget, fileId: string): Promise<{ meta: FileMeta; body: Readable }> {
+    return openFile(this.rc, caller, t, fileId);
+  }
+
+  deleteFile(caller: Caller, t: FileTarget, fileId: string): Promise<void> {
+    return deleteFile(this.rc, caller, t, fileId);
+  }
+
+  restoreFile(caller: Caller, t: FileTarget, fileId: string): Promise<FileMeta> {
+    return restoreFile(this.rc, caller, t, fileId);
+  }
+
+  /** A signed download link (60 s, once) for the caller; `role`/`asKey`: what the caller acts as, re-checked on use. */
+  linkFile(caller: Caller, t: FileTarget, fileId: string, asKey: boolean, role: string | null): Promise<{ token: string; expiresAt: string }> {
+    return linkFile(this.rc, caller, t, fileId, asKey, role);
+  }
+
+  /** The file a redeemed link names, under the grants the link's user holds now. */
+  openLinked(caller: Caller, claims: LinkClaims): Promise<{ meta: FileMeta; body: Readable }> {
+    return openLinked(this.rc, caller, claims);
   }
 
   explain(user: UsersTable, roles: string[], departments: string[], collection: string, id: string | undefined): ReturnType<typeof explain> {

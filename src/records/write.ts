@@ -11,6 +11,7 @@ import { plan } from './planning.js';
 import { writeTransaction } from './transaction.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
 import { audited, beginAudited, recordChanges, snapshot, written } from './audit.js';
+import { dropRecordFiles } from './file-rows.js';
 
 /** The internal mark of a write outside the caller's write grants (answered 404 or 403, see `outsideAs403`). */
 export const OUTSIDE = 'outside the write grants';
@@ -93,6 +94,7 @@ export async function update(
 
 export async function remove(rc: RecordsContext, caller: Caller, collection: string, id: string): Promise<void> {
   const p = await plan(rc, caller, collection, 'delete');
+  let keys: string[] = [];
   await outsideAs403(rc, caller, collection, id, () =>
     writeTransaction(rc, async (trx) => {
       await beginAudited(trx, p.def);
@@ -101,9 +103,12 @@ export async function remove(rc: RecordsContext, caller: Caller, collection: str
       const before = audited(p.def) ? (await snapshot(trx, p.def, [id], true)).get(id) : undefined;
       const r = await sql`delete from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(trx);
       if (Number(r.numAffectedRows ?? 0n) === 0) throw new AppError('NOT_FOUND');
+      keys = await dropRecordFiles(trx, p.def, [id]);
       if (before) await recordChanges(rc, trx, caller, p.def, [{ operation: 'delete', id, before, after: null }]);
     }),
   );
+  // The files' bytes go once the rows are gone for good.
+  rc.files?.removeLater(keys);
 }
 
 /** The grants among `grants` that hold for record `id`, evaluated in SQL inside `trx`. */

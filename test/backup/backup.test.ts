@@ -14,10 +14,13 @@ import pg from 'pg';
 import { DIALECT, PG_URL, bearer, cliEnv, createUser, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { deploymentOf } from '../../src/backup/names.js';
+import { png } from '../files/samples.js';
 import type { Env } from '../../src/config/index.js';
 
 const PASSPHRASE = 'a long backup passphrase 7';
 const SECRET = 'smtp-password-Zq81-never-in-clear';
+const FILE = png(7, 5);
+let fileUrl = '';
 
 let t: TestApp;
 let admin: string;
@@ -38,6 +41,7 @@ useApp(
             { name: 'size', type: 'integer' },
             // A field named like PostgreSQL's usual row alias (row_to_json(t) would read this column instead).
             { name: 't', type: 'string' },
+            { name: 'plan', type: 'file' },
           ],
         })
       ).statusCode,
@@ -48,6 +52,16 @@ useApp(
       assert.equal(r.statusCode, 201, r.body);
     }
     await t.s.secrets.set('smtp.password', SECRET, { actor: { id: null, name: 'test' } });
+    // A stored file (DATA-3): its bytes travel in the backup and come back under FILES_DIR.
+    const first = (await req('GET', '/api/collections/rooms/records?perPage=1&sort=id')).json().items[0];
+    const up = await t.app.inject({
+      method: 'POST',
+      url: `/api/collections/rooms/records/${first.id}/files/plan?name=plan.png`,
+      headers: { ...bearer(admin), 'content-type': 'application/octet-stream' },
+      payload: FILE,
+    });
+    assert.equal(up.statusCode, 201, up.body);
+    fileUrl = `/api/collections/rooms/records/${first.id}/files/plan/${up.json().id}`;
   },
   { env: { BACKUP_PASSPHRASE: PASSPHRASE } },
 );
@@ -130,14 +144,22 @@ test('a backup restores into an empty target with the same records, users, secre
   });
   try {
     const list = async (app: TestApp, token: string) =>
-      (await app.app.inject({ method: 'GET', url: '/api/collections/rooms/records?limit=100&sort=id', headers: bearer(token) })).json().records;
+      (await app.app.inject({ method: 'GET', url: '/api/collections/rooms/records?perPage=100&sort=id', headers: bearer(token) })).json().items;
     const restoredAdmin = (await login(restored)).token;
-    assert.deepEqual(await list(restored, restoredAdmin), await list(t, admin));
+    const before = await list(t, admin);
+    assert.equal(before.length, 25);
+    assert.deepEqual(await list(restored, restoredAdmin), before);
     const users = async (app: TestApp, token: string) =>
       (await app.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(token) }))
         .json()
         .users.map((u: { username: string; id: string }) => [u.username, u.id]);
-    assert.deepEqual(await users(restored, restoredAdmin), await users(t, admin));
+    const people = await users(t, admin);
+    assert.ok(people.length >= 2);
+    assert.deepEqual(await users(restored, restoredAdmin), people);
+    // The stored file came back, byte for byte, downloadable as before.
+    const dl = await restored.app.inject({ method: 'GET', url: fileUrl, headers: bearer(restoredAdmin) });
+    assert.equal(dl.statusCode, 200, dl.body);
+    assert.ok(dl.rawPayload.equals(FILE));
     // Passwords (their hashes) came along, and the secret store opens with the restored key.
     await login(restored, 'bob', 'Violet-staple-Quartz-91');
     assert.deepEqual(await restored.s.secrets.resolve('smtp.password'), { state: 'set', value: SECRET });
@@ -185,6 +207,9 @@ test('the archive holds no secret in clear: the manifest lists names and counts,
   const manifest = JSON.parse(members.get('manifest.json')!.toString());
   assert.deepEqual(manifest.keys, { app: false, secrets: true });
   assert.equal(manifest.tables.col_rooms, 25);
+  assert.equal(manifest.files.keys.length, 1);
+  assert.equal(manifest.files.missing, 0);
+  assert.ok(members.get(`files/${manifest.files.keys[0]}`)!.equals(FILE), 'the file is in the archive under its key');
   assert.equal(JSON.stringify(manifest).includes(readFileSync(path.join(t.shared.dataDir, 'secrets.key'), 'utf8').trim()), false);
   // A wrong passphrase opens nothing.
   const w = new Decrypter();
@@ -288,6 +313,11 @@ test('crafted and damaged archives are refused, and nothing is written', async (
       'future format',
       await crafted([{ name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...JSON.parse(manifest.toString()), version: 2 })) }]),
       /BACKUP_TOO_NEW/,
+    ],
+    [
+      'a stored file altered',
+      await crafted([...members].map(([name, data]) => ({ name, data: name.startsWith('files/') ? Buffer.concat([data, Buffer.from('x')]) : data }))),
+      /BACKUP_ARCHIVE_INVALID.*SHA-256/,
     ],
     [
       'unknown schema',

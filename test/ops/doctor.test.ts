@@ -482,3 +482,17 @@ test('doctor reads DATABASE_URL as pg does, finds the first administrator whatev
     assert.match(root.detail, /"root"/);
   });
 });
+
+test('doctor: without FILES_SCANNER the files check warns; with a scanner that does not answer it fails', async () => {
+  await withApp({}, async (t, root) => {
+    const r = await doctor(t, root);
+    assert.equal(r.get('files')!.status, 'warn');
+    assert.match(r.get('files')!.detail, /no FILES_SCANNER/);
+    assert.match(r.get('files')!.fix, /FILES_SCANNER/);
+  });
+  await withApp({ FILES_SCANNER: 'clamd:///nonexistent/palisade-test/clamd.sock', FILES_SCAN_TIMEOUT: '1' }, async (t, root) => {
+    const r = await doctor(t, root);
+    assert.equal(r.get('files')!.status, 'fail');
+    assert.match(r.get('files')!.detail, /does not answer/);
+  });
+});

@@ -140,10 +140,14 @@ export function pathAndQuery(target: string): string {
   }
 }
 
-/** Bytes an upload is charged: its declared length, capped at the body limit; unknown (chunked) counts as the limit. */
+/**
+ * Bytes an upload is charged: its declared length, capped at the body limit (the route's own, such as a file
+ * upload's, else the server's); unknown (chunked) counts as the limit.
+ */
 function uploadBytes(req: FastifyRequest, s: Services): number {
+  const limit = req.routeOptions.bodyLimit ?? s.config.bodyLimit;
   const n = Number(req.headers['content-length']);
-  return Number.isSafeInteger(n) && n >= 0 ? Math.min(n, s.config.bodyLimit) : s.config.bodyLimit;
+  return Number.isSafeInteger(n) && n >= 0 ? Math.min(n, limit) : limit;
 }
 
 /** The per-user budget, taken once the user is known. */

@@ -25,6 +25,14 @@ export const FieldSchema = Type.Object(
     hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept])),
     block: Type.Optional(Name),
     sensitive: Type.Optional(Type.Boolean({ description: 'Personal or secret: values never reach a log (the change log names the field only).' })),
+    multiple: Type.Optional(Type.Boolean({ description: 'file: several files instead of one.' })),
+    accept: Type.Optional(
+      Type.Array(Type.String({ maxLength: 100 }), { maxItems: 50, description: 'file: the MIME types accepted, recognised from the bytes (docs/files.md).' }),
+    ),
+    maxBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'file: the largest file, under FILES_MAX_BYTES.' })),
+    maxFiles: Type.Optional(Type.Integer({ minimum: 1, description: 'file (multiple): the most current files.' })),
+    maxPixels: Type.Optional(Type.Integer({ minimum: 1, description: 'file: the most pixels of an image, under FILES_MAX_PIXELS.' })),
+    versions: Type.Optional(Type.Integer({ minimum: 0, description: 'file (single): how many replaced files are kept as versions.' })),
   },
   { additionalProperties: false },
 );
@@ -165,7 +173,7 @@ export const adminCollectionRoutes =
         schema: {
           tags,
           description:
-            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block and sensitive. null clears an option. Audited as schema.changed (field.changed).',
+            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block and sensitive; of a file field, accept and its limits (files already stored stay). null clears an option. Audited as schema.changed (field.changed).',
           params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
           body: Type.Object(
             {
@@ -175,6 +183,11 @@ export const adminCollectionRoutes =
               hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept, Type.Null()])),
               block: Type.Optional(Type.Union([Name, Type.Null()])),
               sensitive: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+              accept: Type.Optional(Type.Union([FieldSchema.properties.accept, Type.Null()])),
+              maxBytes: Type.Optional(Type.Union([FieldSchema.properties.maxBytes, Type.Null()])),
+              maxFiles: Type.Optional(Type.Union([FieldSchema.properties.maxFiles, Type.Null()])),
+              maxPixels: Type.Optional(Type.Union([FieldSchema.properties.maxPixels, Type.Null()])),
+              versions: Type.Optional(Type.Union([FieldSchema.properties.versions, Type.Null()])),
             },
             { additionalProperties: false, minProperties: 1 },
           ),

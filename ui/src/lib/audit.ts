@@ -1,5 +1,6 @@
 // The audit screens' client logic (pure; unit-tested in test/ui/audit.test.ts): entries as GET /api/admin/audit
 // answers them, the filters the address and the API share, the export address, and entries put in words.
+import { formatSize, isFileList, stateOf } from './file-kinds';
 
 export interface FieldChange {
   field: string;
@@ -98,9 +99,10 @@ export function viaOf(via: unknown): string {
   return '';
 }
 
-/** A logged value as text: null as "empty", strings as they are, anything else as JSON. */
+/** A logged value as text: null as "empty", strings as they are, a file field's files by name, anything else as JSON. */
 export function valueText(v: unknown): string {
   if (v === null || v === undefined) return 'empty';
+  if (isFileList(v) && v.length > 0) return v.map((f) => `${f.name} (${formatSize(f.size)}, ${stateOf(f.state).text}, version ${f.version})`).join('; ');
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   return JSON.stringify(v);

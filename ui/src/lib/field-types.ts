@@ -1,6 +1,7 @@
 // The collections editor's client logic (pure; unit-tested in test/ui/collections.test.ts): field
 // types as src/collections/schema.ts defines them, the form's draft of a field and the definition it
 // sends, and the server's refusals placed next to the field they name.
+import { formatSize } from './file-kinds';
 
 export interface FieldDef {
   name: string;
@@ -15,6 +16,15 @@ export interface FieldDef {
   block?: string;
   /** Personal or secret: its values never reach a log. */
   sensitive?: boolean;
+  /** file: several files instead of one. */
+  multiple?: boolean;
+  /** file: the MIME types accepted (the server's known list); absent: every known type but text/plain. */
+  accept?: string[];
+  maxBytes?: number;
+  maxFiles?: number;
+  maxPixels?: number;
+  /** file (single): how many replaced files are kept as versions. */
+  versions?: number;
 }
 
 /** What the audit trail keeps of a collection (missing keys take the defaults of `auditOf`). */
@@ -52,6 +62,11 @@ export const FIELD_TYPES: ReadonlyArray<{ type: string; label: string; help: str
   { type: 'relation', label: 'Relation', help: 'The id of a record in the target collection.' },
   { type: 'members', label: 'Member list', help: 'A list of users (the "members" ownership mode uses it).' },
   { type: 'group', label: 'Department', help: 'A department name (the "group" ownership mode uses it).' },
+  {
+    type: 'file',
+    label: 'File',
+    help: 'One file or several, stored privately, recognised by their content and scanned for viruses. Uploaded on a saved record.',
+  },
 ];
 
 /** Types whose default the server accepts (schema.ts). */
@@ -74,6 +89,13 @@ export interface FieldDraft {
   exceptRoles: string;
   block: string;
   sensitive: boolean;
+  /** file options: the limits as text ('' is the server's default); maxMiB in mebibytes. */
+  multiple: boolean;
+  accept: string[];
+  maxMiB: string;
+  maxFilesText: string;
+  maxPixelsText: string;
+  versionsText: string;
 }
 
 export function emptyDraft(type = 'string'): FieldDraft {
@@ -90,6 +112,12 @@ export function emptyDraft(type = 'string'): FieldDraft {
     exceptRoles: '',
     block: '',
     sensitive: false,
+    multiple: false,
+    accept: [],
+    maxMiB: '',
+    maxFilesText: '',
+    maxPixelsText: '',
+    versionsText: '',
   };
 }
 
@@ -107,7 +135,23 @@ export function draftOf(f: FieldDef): FieldDraft {
     exceptRoles: typeof f.hidden === 'object' ? f.hidden.exceptRoles.join(', ') : '',
     block: f.block ?? '',
     sensitive: f.sensitive === true,
+    multiple: f.multiple === true,
+    accept: [...(f.accept ?? [])],
+    maxMiB: f.maxBytes === undefined ? '' : String(Number((f.maxBytes / MIB).toFixed(6))),
+    maxFilesText: f.maxFiles === undefined ? '' : String(f.maxFiles),
+    maxPixelsText: f.maxPixels === undefined ? '' : String(f.maxPixels),
+    versionsText: f.versions === undefined ? '' : String(f.versions),
   };
+}
+
+const MIB = 1024 * 1024;
+
+/** A limit typed as text: a number when it reads as one, else the text, for the server to refuse in words. */
+function limitOf(text: string, scale = 1): number | string | undefined {
+  const t = text.trim().replace(/[\s_,]/g, '');
+  if (t === '') return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? Math.round(n * scale) : text.trim();
 }
 
 const list = (s: string) =>
@@ -127,9 +171,20 @@ function defaultOf(type: string, text: string): string | number | boolean {
 /** The definition a draft describes, with only the options that apply to its type. */
 export function fieldOf(d: FieldDraft): FieldDef {
   const f: FieldDef = { name: d.name.trim(), type: d.type };
-  if (d.required) f.required = true;
-  if (d.unique && d.type !== 'members') f.unique = true;
-  if (d.indexed && !d.unique && d.type !== 'members') f.indexed = true;
+  const file = d.type === 'file';
+  if (d.required && !file) f.required = true;
+  if (d.unique && d.type !== 'members' && !file) f.unique = true;
+  if (d.indexed && !d.unique && d.type !== 'members' && !file) f.indexed = true;
+  if (file) {
+    if (d.multiple) f.multiple = true;
+    if (d.accept.length > 0) f.accept = [...d.accept];
+    const lim = f as unknown as Record<string, unknown>;
+    lim.maxBytes = limitOf(d.maxMiB, MIB);
+    if (d.multiple) lim.maxFiles = limitOf(d.maxFilesText);
+    lim.maxPixels = limitOf(d.maxPixelsText);
+    if (!d.multiple) lim.versions = limitOf(d.versionsText);
+    for (const k of ['maxBytes', 'maxFiles', 'maxPixels', 'versions']) if (lim[k] === undefined) delete lim[k];
+  }
   if (takesDefault(d.type) && d.defaultText !== '') f.default = defaultOf(d.type, d.defaultText);
   if (takesValues(d.type)) f.values = list(d.valuesText);
   if (d.type === 'relation') f.target = d.target;
@@ -144,7 +199,7 @@ export function fieldOf(d: FieldDraft): FieldDef {
 export function changeOf(before: FieldDef, d: FieldDraft): Record<string, unknown> {
   const after = fieldOf(d);
   const out: Record<string, unknown> = {};
-  for (const k of ['required', 'default', 'values', 'hidden', 'block', 'sensitive'] as const) {
+  for (const k of ['required', 'default', 'values', 'hidden', 'block', 'sensitive', 'accept', 'maxBytes', 'maxFiles', 'maxPixels', 'versions'] as const) {
     if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out[k] = after[k] === undefined ? null : after[k];
   }
   return out;
@@ -194,5 +249,13 @@ export function optionsOf(f: FieldDef): string[] {
   if (f.target) out.push(`→ ${f.target}`);
   if (f.values) out.push(`values: ${f.values.join(', ')}`);
   if (f.default !== undefined && f.default !== null) out.push(`default ${String(f.default)}`);
+  if (f.type === 'file') {
+    out.push(f.multiple ? 'several files' : 'one file');
+    if (f.accept) out.push(`accepts ${f.accept.map((t) => t.replace(/^(image|audio|video|application|text)\//, '')).join(', ')}`);
+    if (f.maxBytes !== undefined) out.push(`at most ${formatSize(f.maxBytes)}`);
+    if (f.maxFiles !== undefined) out.push(`at most ${f.maxFiles} files`);
+    if (f.maxPixels !== undefined) out.push(`at most ${f.maxPixels.toLocaleString('en')} pixels`);
+    if (f.versions) out.push(`keeps ${f.versions} version${f.versions === 1 ? '' : 's'}`);
+  }
   return out;
 }

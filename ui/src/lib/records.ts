@@ -43,7 +43,7 @@ export interface Condition {
 }
 
 export function opsFor(type: string): FilterOp[] {
-  if (type === 'members' || type === 'json') return [];
+  if (type === 'members' || type === 'json' || type === 'file') return [];
   if (type === 'enum' || type === 'status') return ['equals', 'contains'];
   return TEXTUAL.has(type) ? ['contains', 'equals'] : ['equals'];
 }

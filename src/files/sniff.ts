@@ -1,0 +1,96 @@
+/**
+ * What an upload is, from its bytes only (DATA-3): `file-type` reads the magic bytes, `image-size` the
+ * dimensions of an image. The name and the client's Content-Type are never asked. text/plain is recognised only
+ * for a field that accepts it, and only as valid UTF-8 without NUL.
+ */
+import { open } from 'node:fs/promises';
+import { fileTypeFromFile } from 'file-type';
+import { imageSizeFromFile } from 'image-size/fromFile';
+import { AppError } from '../errors.js';
+import { FILE_TYPES } from '../collections/file-types.js';
+
+export interface Sniffed {
+  type: string;
+  /** The extension a name of this type gets when its own does not fit. */
+  ext: string;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether the whole file is valid UTF-8 without NUL (the file is at most the field's size limit). */
+async function isPlainText(file: string): Promise<boolean> {
+  const h = await open(file, 'r');
+  try {
+    const bytes = await h.readFile();
+    if (bytes.includes(0)) return false;
+    utf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * The type of the stored bytes at `file`, if it is one `accept` lists; otherwise FILE_TYPE_NOT_ALLOWED (a type
+ * Palisade does not know, one the field does not accept, or no type at all). An image must be within `maxPixels`.
+ */
+export async function sniff(file: string, accept: readonly string[], maxPixels: number): Promise<Sniffed> {
+  const found = await fileTypeFromFile(file);
+  let type: string | null = null;
+  if (found && FILE_TYPES[found.mime]) type = found.mime;
+  else if (!found && accept.includes('text/plain') && (await isPlainText(file))) type = 'text/plain';
+  if (type === null || !accept.includes(type)) throw new AppError('FILE_TYPE_NOT_ALLOWED', { type: type ?? found?.mime ?? null, accept });
+  const info = FILE_TYPES[type]!;
+  if (info.image) {
+    let pixels: number;
+    try {
+      const size = await imageSizeFromFile(file);
+      const dims = [size, ...(size.images ?? [])].map((d) => (d.width ?? 0) * (d.height ?? 0));
+      pixels = Math.max(...dims);
+      if (!(pixels > 0)) throw new Error('no dimensions');
+    } catch {
+      // An image whose dimensions cannot be read cannot be shown to be within the limit.
+      throw new AppError('FILE_TYPE_NOT_ALLOWED', { type, accept }, 'image dimensions unreadable');
+    }
+    if (pixels > maxPixels) throw new AppError('FILE_TOO_MANY_PIXELS', { maxPixels });
+  }
+  return { type, ext: info.ext[0]! };
+}
+
+/** Control characters, line and paragraph separators, and the bidirectional marks that disguise an extension. */
+const invisible = (c: number): boolean =>
+  c < 0x20 ||
+  (c >= 0x7f && c <= 0x9f) ||
+  c === 0x2028 ||
+  c === 0x2029 ||
+  c === 0x200e ||
+  c === 0x200f ||
+  (c >= 0x202a && c <= 0x202e) ||
+  (c >= 0x2066 && c <= 0x2069);
+
+/** Most characters of a stored file name. */
+const MAX_NAME = 200;
+
+/**
+ * A client's file name as it is stored and sent back: the last path segment only, no control or NUL
+ * characters, none of `<>:"/\|?*`, no leading dots or trailing dots and spaces, NFC, at most 200 characters;
+ * its extension replaced by the sniffed type's when it does not fit that type (a PNG named `x.pdf` is `x.png`).
+ */
+export function safeName(raw: string, sniffed: Sniffed): string {
+  let name = raw.normalize('NFC');
+  name = name.slice(Math.max(name.lastIndexOf('/'), name.lastIndexOf('\\')) + 1);
+  name = [...name]
+    .filter((ch) => !invisible(ch.codePointAt(0)!))
+    .join('')
+    .replace(/[<>:"/\\|?*]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .replace(/[.\s]+$/, '');
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const ext = dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+  const fits = FILE_TYPES[sniffed.type]!.ext.includes(ext);
+  const base = (fits ? stem : stem || 'file').slice(0, MAX_NAME - 6) || 'file';
+  return `${base}.${fits ? ext : sniffed.ext}`;
+}

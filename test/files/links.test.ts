@@ -1,0 +1,86 @@
+// DATA-3 signed download links: once, within 60 s, for that file, untampered, and only while the user may still
+// read the field of the record (the token is not a bearer of rights on its own).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { png } from './samples.js';
+import { codeOf, filesWorld, ok, type FilesWorld } from './world.js';
+
+let w: FilesWorld;
+before(async () => {
+  w = await filesWorld();
+});
+after(() => w?.t.close());
+
+const get = (url: string) => w.t.app.inject({ method: 'GET', url });
+
+async function fileOf(title: string): Promise<{ id: string; fileId: string }> {
+  const id = await w.record(w.tok.ed!, title);
+  const up = await w.upload(w.tok.ed!, id, 'photo', png(), `${title}.png`);
+  ok(up);
+  return { id, fileId: up.json().id };
+}
+const linkFor = async (token: string, id: string, fileId: string) => w.req('POST', `${w.filesUrl(id, 'photo')}/${fileId}/link`, token);
+
+test('a signed link works once within 60 seconds, without credentials, with the download headers', async () => {
+  const { id, fileId } = await fileOf('once');
+  const l = await linkFor(w.tok.rd!, id, fileId);
+  assert.equal(l.statusCode, 200, l.body);
+  const { url, expiresAt } = l.json();
+  assert.match(url, /^\/api\/files\/signed\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+  assert.equal(new Date(expiresAt).getTime(), w.t.clock.now() + 60_000);
+  w.t.clock.advance(59);
+  // A HEAD (a link preview) is not served and does not spend the link.
+  const head = await w.t.app.inject({ method: 'HEAD', url });
+  assert.ok(head.statusCode === 401 || head.statusCode === 404, String(head.statusCode));
+  const first = await get(url);
+  assert.equal(first.statusCode, 200, first.body);
+  assert.ok(first.rawPayload.equals(png()));
+  assert.equal(first.headers['content-security-policy'], "sandbox; default-src 'none'");
+  assert.match(String(first.headers['content-disposition']), /^attachment;/);
+  const second = await get(url);
+  assert.equal(second.statusCode, 403);
+  assert.equal(codeOf(second), 'FILE_LINK_INVALID');
+});
+
+test('a link is refused after expiry, with a tampered token, and names only its own file', async () => {
+  const { id, fileId } = await fileOf('expiry');
+  const other = await fileOf('other');
+  const url = (await linkFor(w.tok.ed!, id, fileId)).json().url as string;
+  w.t.clock.advance(61);
+  assert.equal(codeOf(await get(url)), 'FILE_LINK_INVALID');
+  // Tampered: a changed claim (another file id spliced in) or a changed signature.
+  const fresh = (await linkFor(w.tok.ed!, id, fileId)).json().url as string;
+  const token = fresh.split('/').pop()!;
+  const [body, mac] = token.split('.') as [string, string];
+  const bytes = Buffer.from(body, 'base64url');
+  Buffer.from(other.fileId.replaceAll('-', ''), 'hex').copy(bytes, 1);
+  assert.equal(codeOf(await get(`/api/files/signed/${bytes.toString('base64url')}.${mac}`)), 'FILE_LINK_INVALID');
+  const flipped = `${mac.slice(0, -2)}${mac.endsWith('AA') ? 'AB' : 'AA'}`;
+  assert.equal(codeOf(await get(`/api/files/signed/${body}.${flipped}`)), 'FILE_LINK_INVALID');
+  assert.equal(codeOf(await get('/api/files/signed/not-a-token')), 'FILE_LINK_INVALID');
+  // The untouched link still works for its own file only.
+  const res = await get(fresh);
+  assert.equal(res.statusCode, 200, res.body);
+  assert.ok(res.rawPayload.equals(png()));
+  // A link is only given for a file of the record and field named.
+  assert.equal((await linkFor(w.tok.ed!, id, other.fileId)).statusCode, 404);
+});
+
+test('a link is refused once its user lost the grant, and never given to one without it', async () => {
+  const { id, fileId } = await fileOf('revoked');
+  assert.equal(codeOf(await linkFor(w.tok.vw!, id, fileId)), 'FIELD_UNKNOWN');
+  const url = (await linkFor(w.tok.rd!, id, fileId)).json().url as string;
+  // The reader loses the reader role before using the link.
+  ok(await w.req('PUT', `/api/admin/users/${w.ids.rd}/roles`, w.admin, { roles: ['viewer'] }), 204);
+  try {
+    const r = await get(url);
+    assert.equal(r.statusCode, 403, r.body);
+    assert.equal(codeOf(r), 'FILE_LINK_INVALID');
+  } finally {
+    ok(await w.req('PUT', `/api/admin/users/${w.ids.rd}/roles`, w.admin, { roles: ['reader'] }), 204);
+  }
+  // A disabled user's links stop too.
+  const url2 = (await linkFor(w.tok.rd!, id, fileId)).json().url as string;
+  ok(await w.req('PATCH', `/api/admin/users/${w.ids.rd}`, w.admin, { status: 'disabled' }), 200);
+  assert.equal(codeOf(await get(url2)), 'FILE_LINK_INVALID');
+});

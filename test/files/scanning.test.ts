@@ -1,0 +1,174 @@
+// DATA-3 quarantine with a real clamd (test/helpers/clamav.ts): an infected upload never becomes downloadable;
+// a clean one does after its scan; with clamd down files stay quarantined and the sweep releases them later.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { startClamd, type TestClamd } from '../helpers/clamav.js';
+import { events } from '../helpers/app.js';
+import { png, text } from './samples.js';
+import { codeOf, filesWorld, ok, settle, type FilesWorld } from './world.js';
+
+let w: FilesWorld;
+let clamd: TestClamd;
+// The server is given a fixed socket path, a link to the running clamd's socket: removing the link is clamd
+// being down, pointing it at a new clamd is clamd being back.
+const linkDir = mkdtempSync(path.join(tmpdir(), 'palisade-scanlink-'));
+const link = path.join(linkDir, 'clamd.sock');
+const pointAt = (c: TestClamd | null) => {
+  rmSync(link, { force: true });
+  if (c) symlinkSync((c.address as { socket: string }).socket, link);
+};
+
+before(async () => {
+  clamd = await startClamd();
+  pointAt(clamd);
+  w = await filesWorld({ env: { FILES_SCANNER: `clamd://${link}`, FILES_SCAN_TIMEOUT: '5', FILES_MAX_BYTES: String(1024 * 1024) } });
+});
+after(async () => {
+  await w?.t.close();
+  await clamd?.stop();
+  rmSync(linkDir, { recursive: true, force: true });
+});
+
+const stateOf = async (id: string, field: string, token = w.tok.ed!) =>
+  ((await w.req('GET', `${w.filesUrl(id, field)}?versions=true`, token)).json().files as Array<{ id: string; state: string; signature?: string }>)[0]!;
+
+test('a clean upload is quarantined until scanned, then downloadable', async () => {
+  const id = await w.record(w.tok.ed!, 'clean');
+  const up = await w.upload(w.tok.ed!, id, 'photo', png(), 'ok.png');
+  ok(up);
+  assert.equal(up.json().state, 'quarantined');
+  // Before the scan has run, the bytes do not leave.
+  const early = await w.download(w.tok.ed!, id, 'photo', up.json().id);
+  if (early.statusCode !== 200) assert.equal(codeOf(early), 'FILE_QUARANTINED');
+  await settle(w.t);
+  assert.equal((await stateOf(id, 'photo')).state, 'clean');
+  const down = await w.download(w.tok.ed!, id, 'photo', up.json().id);
+  assert.equal(down.statusCode, 200, down.body);
+  assert.ok(down.rawPayload.equals(png()));
+});
+
+test('an infected upload never becomes downloadable: state infected, security event, refused forever', async () => {
+  const id = await w.record(w.tok.ed!, 'infected');
+  // The test signature inside a real PNG (after its end), and on its own as text.
+  const inPng = await w.upload(w.tok.ed!, id, 'photo', png(2, 2, clamd.infected), 'holiday.png');
+  ok(inPng);
+  const asText = await w.upload(w.tok.ed!, id, 'notes', Buffer.concat([text(), clamd.infected]), 'readme.txt');
+  ok(asText);
+  await settle(w.t);
+  for (const [field, up] of [
+    ['photo', inPng],
+    ['notes', asText],
+  ] as const) {
+    const meta = await stateOf(id, field);
+    assert.equal(meta.state, 'infected');
+    assert.equal(meta.signature, clamd.signature);
+    const down = await w.download(w.tok.ed!, id, field, up.json().id);
+    assert.equal(down.statusCode, 404, down.body);
+    assert.equal(codeOf(down), 'FILE_INFECTED');
+    assert.equal(codeOf(await w.req('POST', `${w.filesUrl(id, field)}/${up.json().id}/link`, w.tok.ed!)), 'FILE_INFECTED');
+  }
+  // The record shows the uploader what happened.
+  const rec = (await w.req('GET', `/api/collections/docs/records/${id}`, w.tok.ed!)).json();
+  assert.equal(rec.photo[0].state, 'infected');
+  const evs = (await events(w.t, w.admin, 'file.infected')).filter((e) => e.details?.recordId === id);
+  assert.equal(evs.length, 2);
+  assert.equal(evs[0]!.details.signature, clamd.signature);
+  // Another sweep changes nothing: an infected file is never scanned again, never released.
+  await w.t.s.files.sweep();
+  assert.equal((await stateOf(id, 'photo')).state, 'infected');
+  assert.equal(codeOf(await w.download(w.tok.ed!, id, 'photo', inPng.json().id)), 'FILE_INFECTED');
+  // Replaced by a clean file, it is not restorable either.
+  ok(await w.upload(w.tok.ed!, id, 'photo', png(), 'clean.png'));
+  await settle(w.t);
+  assert.equal(codeOf(await w.req('POST', `${w.filesUrl(id, 'photo')}/${inPng.json().id}/restore`, w.tok.ed!)), 'FILE_INFECTED');
+  assert.equal(codeOf(await w.download(w.tok.ed!, id, 'photo', inPng.json().id)), 'FILE_INFECTED');
+});
+
+test('with clamd down uploads stay quarantined; the sweep releases the clean ones and catches the infected once it is back', async () => {
+  pointAt(null);
+  const id = await w.record(w.tok.ed!, 'down');
+  const clean = await w.upload(w.tok.ed!, id, 'photo', png(), 'a.png');
+  ok(clean);
+  const bad = await w.upload(w.tok.ed!, id, 'notes', clamd.infected, 'b.txt');
+  ok(bad);
+  await settle(w.t);
+  assert.equal((await stateOf(id, 'photo')).state, 'quarantined');
+  assert.equal(codeOf(await w.download(w.tok.ed!, id, 'photo', clean.json().id)), 'FILE_QUARANTINED');
+  assert.deepEqual(await w.t.s.files.sweep(), { scanned: 0, pending: 2 });
+  assert.equal((await stateOf(id, 'photo')).state, 'quarantined');
+  assert.equal((await stateOf(id, 'notes')).state, 'quarantined');
+  // clamd is back (a new one): the next sweep scans both.
+  const again = await startClamd();
+  try {
+    pointAt(again);
+    const r = await w.t.s.files.sweep();
+    assert.equal(r.scanned, 2);
+    assert.equal((await stateOf(id, 'photo')).state, 'clean');
+    assert.equal((await stateOf(id, 'notes')).state, 'infected');
+    assert.equal((await w.download(w.tok.ed!, id, 'photo', clean.json().id)).statusCode, 200);
+    assert.equal(codeOf(await w.download(w.tok.ed!, id, 'notes', bad.json().id)), 'FILE_INFECTED');
+  } finally {
+    pointAt(clamd);
+    await again.stop();
+  }
+});
+
+test('files uploaded unscanned before a scanner was configured are scanned by the sweep once it is', async () => {
+  const id = await w.record(w.tok.ed!, 'backlog');
+  const up = await w.upload(w.tok.ed!, id, 'notes', clamd.infected, 'old.txt');
+  ok(up);
+  await settle(w.t);
+  // As if it had been uploaded before FILES_SCANNER was set.
+  await w.t.s.db.updateTable('files').set({ state: 'unscanned', signature: null, scanned_at: null }).where('id', '=', up.json().id).execute();
+  assert.equal((await w.download(w.tok.ed!, id, 'notes', up.json().id)).statusCode, 200);
+  await w.t.s.files.sweep();
+  assert.equal((await stateOf(id, 'notes')).state, 'infected');
+  assert.equal(codeOf(await w.download(w.tok.ed!, id, 'notes', up.json().id)), 'FILE_INFECTED');
+});
+
+test('a file the scanner cannot finish (it answers PING, never the scan) backs off and never holds up the others', async () => {
+  // A clamd-like peer on a unix socket: PONG to PING, nothing to INSTREAM.
+  const { createServer } = await import('node:net');
+  const sock = path.join(linkDir, 'mute.sock');
+  const mute = createServer((c) => {
+    c.on('data', (d) => {
+      if (d.includes('PING')) c.end('PONG\0');
+    });
+    c.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => mute.listen(sock, r));
+  const id = await w.record(w.tok.ed!, 'stuck');
+  const first = await w.upload(w.tok.ed!, id, 'notes', Buffer.from('first\n'), 'a.txt');
+  ok(first);
+  await settle(w.t);
+  const second = await w.upload(w.tok.ed!, id, 'photo', png(), 'b.png');
+  ok(second);
+  await settle(w.t);
+  // Both wait in quarantine (the real clamd cleared them meanwhile? then make them pending again, as if it were down).
+  await w.t.s.db.updateTable('files').set({ state: 'quarantined', scanned_at: null }).where('record_id', '=', id).execute();
+  try {
+    rmSync(link, { force: true });
+    symlinkSync(sock, link);
+    const r = await w.t.s.files.sweep();
+    assert.deepEqual(r, { scanned: 0, pending: 2 });
+    const rows = await w.t.s.db.selectFrom('files').select(['id', 'scan_attempts', 'next_scan_at']).where('record_id', '=', id).execute();
+    // Each file was tried (the first did not stop the sweep) and now waits its back-off.
+    assert.deepEqual(
+      rows.map((x) => Number(x.scan_attempts)),
+      [1, 1],
+    );
+    assert.ok(rows.every((x) => Number(x.next_scan_at) > w.t.clock.now()));
+    // Within the back-off they are not tried again; the real clamd back, after it, both are scanned.
+    assert.deepEqual(await w.t.s.files.sweep(), { scanned: 0, pending: 0 });
+    pointAt(clamd);
+    w.t.clock.advance(120);
+    assert.equal((await w.t.s.files.sweep()).scanned, 2);
+    assert.equal((await stateOf(id, 'photo')).state, 'clean');
+  } finally {
+    pointAt(clamd);
+    await new Promise<void>((r) => mute.close(() => r()));
+  }
+});

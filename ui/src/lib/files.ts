@@ -1,0 +1,59 @@
+// File fields in the UI (DATA-3): the files routes and their refusals as sentences (the pure part, types,
+// sizes and states in words, is in file-kinds.ts). The server decides every
+// access; this only shows what it answers.
+import { api, ApiError, describeError } from './api';
+import type { FileInfo } from './file-kinds';
+
+export * from './file-kinds';
+
+/** The files routes' refusals in words (codes of src/errors.ts). */
+export const FILE_ERRORS: Record<string, string> = {
+  FILE_TYPE_NOT_ALLOWED: 'This kind of file is not accepted here (the type is recognised from its content, not its name), or the file is empty.',
+  FILE_TOO_LARGE: 'The file is larger than this field allows.',
+  FILE_TOO_MANY_PIXELS: 'The image has more pixels than this field allows.',
+  FILE_LIMIT_REACHED: 'This field already holds as many files as it may: delete one first.',
+  FILE_TOO_LARGE_TO_SCAN: 'The file is larger than the virus scanner accepts.',
+  FILE_QUARANTINED: 'The file is still being scanned for viruses; try again in a moment.',
+  FILE_INFECTED: 'The file is not available: a virus was found in it.',
+  FILE_LINK_INVALID: 'The download link has expired or was used; try again.',
+  FIELD_NOT_WRITABLE: 'You may not change the files of this field.',
+  FIELD_NOT_READABLE: 'You may not see the files of this field.',
+  FIELD_UNKNOWN: 'This field does not exist for you.',
+  NOT_A_FILE_FIELD: 'This field does not hold files.',
+  SCANNER_UNAVAILABLE: 'The virus scanner cannot be reached right now; try again later.',
+  FORBIDDEN: 'Your access does not allow this.',
+  NOT_FOUND: 'This record or file does not exist, or it is outside what you may see.',
+  RATE_LIMITED: 'Too many uploads or downloads; wait a moment and try again.',
+  TRANSPORT_UNAVAILABLE: 'This server accepts only encrypted requests, and file uploads cannot be encrypted yet: nothing was sent.',
+};
+
+export function fileError(e: unknown): string {
+  if (e instanceof ApiError && FILE_ERRORS[e.code]) return FILE_ERRORS[e.code]!;
+  return describeError(e);
+}
+
+const base = (collection: string, id: string, field: string) =>
+  `/api/collections/${encodeURIComponent(collection)}/records/${encodeURIComponent(id)}/files/${encodeURIComponent(field)}`;
+
+export const filesApi = {
+  /** The current files; with `versions` every kept version too (needs write access). */
+  async list(collection: string, id: string, field: string, versions = false): Promise<FileInfo[]> {
+    return (await api.get<{ files: FileInfo[] }>(base(collection, id, field), { query: versions ? { versions: true } : undefined })).files;
+  },
+  upload(collection: string, id: string, field: string, file: File): Promise<FileInfo> {
+    return api.post<FileInfo>(base(collection, id, field), undefined, {
+      query: { name: file.name },
+      raw: { body: file, type: file.type || 'application/octet-stream' },
+    });
+  },
+  remove(collection: string, id: string, field: string, fileId: string): Promise<void> {
+    return api.del(`${base(collection, id, field)}/${encodeURIComponent(fileId)}`);
+  },
+  restore(collection: string, id: string, field: string, fileId: string): Promise<FileInfo> {
+    return api.post<FileInfo>(`${base(collection, id, field)}/${encodeURIComponent(fileId)}/restore`);
+  },
+  /** A one-use signed link (60 s): the browser navigates to it and saves the attachment. */
+  link(collection: string, id: string, field: string, fileId: string): Promise<{ url: string; expiresAt: string }> {
+    return api.post(`${base(collection, id, field)}/${encodeURIComponent(fileId)}/link`);
+  },
+};
