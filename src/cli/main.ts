@@ -21,6 +21,7 @@ import { redisPersistence } from '../shared-state/redis.js';
 import { bootWarnings, doctorCommand } from './doctor.js';
 import { version } from '../version.js';
 import { BackupUsage, backupCreate, backupList, backupRestore, backupVerify } from './backup.js';
+import { FilesUsage, filesCommand } from './files.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -43,6 +44,8 @@ const USAGE = `usage: palisade <command>
   sessions revoke --user U                end every session of a user
   schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
   schema export [--format json|yaml]      print the collections and the access model as a schema file
+  files status                            the stored files (DATA-3) by state: clean, unscanned, quarantined, infected
+  files scan                              run the scan sweep now (quarantined and unscanned files); exit 1 while some wait
   doctor [--json]                         check the deployment against the production checklist; exit 0 pass, 1 warnings, 2 failures
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
   secrets list                            list the secret store: names, set or not, updated at and by (never a value)
@@ -379,6 +382,9 @@ export async function main(argv: string[]): Promise<number> {
       return withServices((s) => privacyCommand(s, cmd.slice('privacy '.length), values));
     case 'doctor':
       return withServices((s) => doctorCommand(s, values.json === true));
+    case 'files status':
+    case 'files scan':
+      return withServices((s) => filesCommand(s, cmd.slice('files '.length)));
     case 'secrets list':
     case 'secrets set':
     case 'secrets delete':
@@ -411,7 +417,8 @@ main(process.argv.slice(2)).then(
       e instanceof RecordsUsage ||
       e instanceof SecretsUsage ||
       e instanceof ConfigTransferUsage ||
-      e instanceof BackupUsage
+      e instanceof BackupUsage ||
+      e instanceof FilesUsage
     )
       process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
@@ -427,7 +434,8 @@ main(process.argv.slice(2)).then(
         e instanceof RecordsUsage ||
         e instanceof SecretsUsage ||
         e instanceof ConfigTransferUsage ||
-        e instanceof BackupUsage
+        e instanceof BackupUsage ||
+        e instanceof FilesUsage
         ? 2
         : 1,
     );

@@ -259,6 +259,18 @@ export class FileService {
     return state;
   }
 
+  /** How many stored file versions are in each state (`palisade files status`). */
+  async counts(): Promise<Record<FileState, number>> {
+    const rows = await this.d.db
+      .selectFrom('files')
+      .select(['state', (e) => e.fn.countAll<number>().as('n')])
+      .groupBy('state')
+      .execute();
+    const out: Record<FileState, number> = { quarantined: 0, clean: 0, infected: 0, unscanned: 0 };
+    for (const r of rows) out[r.state] = Number(r.n);
+    return out;
+  }
+
   /**
    * Retries every quarantined file not yet given up on (a scanner that was down, a process that stopped), and scans
    * the files uploaded `unscanned` before a scanner was configured.

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startClamd, type TestClamd } from '../helpers/clamav.js';
-import { events } from '../helpers/app.js';
+import { cliEnv, events } from '../helpers/app.js';
+import { cli } from '../helpers/cli.js';
 import { png, text } from './samples.js';
 import { codeOf, filesWorld, ok, settle, type FilesWorld } from './world.js';
 
@@ -171,4 +172,35 @@ test('a file the scanner cannot finish (it answers PING, never the scan) backs o
     pointAt(clamd);
     await new Promise<void>((r) => mute.close(() => r()));
   }
+});
+
+test('the doctor: with FILES_SCANNER set and clamd answering, the files check passes', async () => {
+  pointAt(clamd);
+  const check = (await w.t.s.doctor.run()).checks.find((c) => c.id === 'files')!;
+  assert.equal(check.status, 'pass', check.detail);
+  assert.match(check.detail, /clamd answers/);
+});
+
+test('palisade files status counts the files by state; files scan runs the sweep now', async () => {
+  pointAt(clamd);
+  const env = { ...cliEnv(w.t), FILES_SCANNER: `clamd://${link}`, FILES_SCAN_TIMEOUT: '5', FILES_MAX_BYTES: String(1024 * 1024) };
+  const id = await w.record(w.tok.ed!, 'cli');
+  const up = await w.upload(w.tok.ed!, id, 'photo', png(), 'cli.png');
+  ok(up);
+  await settle(w.t);
+  await w.t.s.db.updateTable('files').set({ state: 'quarantined', scanned_at: null, next_scan_at: null }).where('id', '=', up.json().id).execute();
+  const before = await cli(['files', 'status'], env);
+  assert.equal(before.code, 0, before.stderr);
+  assert.match(before.stdout, /[1-9]\d* quarantined/);
+  const scan = await cli(['files', 'scan'], env);
+  assert.equal(scan.code, 0, scan.stderr);
+  assert.match(scan.stdout, /scanned [1-9]/);
+  assert.equal((await stateOf(id, 'photo')).state, 'clean');
+  const after = await cli(['files', 'status'], env);
+  const quarantined = (out: string) => Number(/(\d+) quarantined/.exec(out)![1]);
+  assert.ok(quarantined(after.stdout) < quarantined(before.stdout), `${before.stdout} → ${after.stdout}`);
+  // Without a scanner there is nothing to run.
+  const none = await cli(['files', 'scan'], cliEnv(w.t));
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /needs FILES_SCANNER/);
 });
