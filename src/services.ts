@@ -57,6 +57,8 @@ import { PrivacyScheduler } from './records/privacy-scheduler.js';
 import { BackupService, S3Copy, type Target as BackupTarget } from './backup/index.js';
 import { FileService } from './files/service.js';
 import { DiskFileStore } from './files/store.js';
+import { S3FileStore } from './files/store-s3.js';
+import { S3Bucket } from './util/s3.js';
 import { clamdScanner } from './files/scanner.js';
 import { version } from './version.js';
 
@@ -162,14 +164,15 @@ export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storag
 /** The secret store's name of the S3 secret access key for backup copies. */
 const S3_SECRET = 'backup.s3SecretAccessKey';
 
-/** BACKUP_S3_SECRET_ACCESS_KEY when set, else the stored secret (looked up when the first copy is made). */
-async function s3Secret(fromEnv: string | null, secrets: SecretStore): Promise<string> {
+/** The secret store's name of the S3 secret access key of the file store. */
+const FILES_S3_SECRET = 'files.s3SecretAccessKey';
+
+/** The environment's S3 secret key when set, else the stored secret `name` (looked up at the first request). */
+async function s3Secret(fromEnv: string | null, secrets: SecretStore, name: string, envVar: string): Promise<string> {
   if (fromEnv !== null) return fromEnv;
-  const s = await secrets.resolve(S3_SECRET);
+  const s = await secrets.resolve(name);
   if (s.state === 'set') return s.value;
-  throw new Error(
-    s.state === 'unset' ? `no S3 secret access key: set BACKUP_S3_SECRET_ACCESS_KEY or the secret ${S3_SECRET}` : `the secret ${S3_SECRET} cannot be opened`,
-  );
+  throw new Error(s.state === 'unset' ? `no S3 secret access key: set ${envVar} or the secret ${name}` : `the secret ${name} cannot be opened`);
 }
 
 /** Where a backup reads and a restore writes: the data directory, the database, and where the keys come from. */
@@ -181,6 +184,7 @@ export const backupTarget = (c: AppConfig): BackupTarget => ({
   appKeySource: c.appKeySource,
   secretsKeyFile: c.secrets.source === 'data-dir' ? c.secrets.file : null,
   filesDir: c.files.dir,
+  filesInBucket: c.files.storage === 's3',
 });
 
 export async function createServices(opts: ServiceOptions): Promise<Services> {
@@ -249,6 +253,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     ...(config.sms ? [{ name: SMS_PASSWORD_SECRET, usedBy: 'SMS gateway (else SMS_KANNEL_PASSWORD)' }] : []),
     ...(config.mail.smtpUrl ? [{ name: SMTP_PASSWORD_SECRET, usedBy: 'SMTP server (else the password in SMTP_URL)' }] : []),
     ...(config.backup.s3 ? [{ name: S3_SECRET, usedBy: 'backup copies to S3 (else BACKUP_S3_SECRET_ACCESS_KEY)' }] : []),
+    ...(config.files.s3 ? [{ name: FILES_S3_SECRET, usedBy: 'the S3 file store (else FILES_S3_SECRET_ACCESS_KEY)' }] : []),
   ]);
   const movedSecrets = await settings.moveSealedSecrets(SETTINGS_AREAS);
   if (movedSecrets.length > 0) logger.info({ event: 'secrets.moved', names: movedSecrets }, 'sealed settings moved into the secret store');
@@ -289,9 +294,16 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     onError: (err) => logger.error({ event: 'system.error', task: 'audit retention', err: errorSummary(err) }, 'audit retention failed'),
   });
   // Private files (DATA-3): quarantined until clamd clears them when FILES_SCANNER is set; swept every minute.
+  const fileStore =
+    config.files.storage === 's3' && config.files.s3
+      ? new S3FileStore(
+          config.files.dir,
+          new S3Bucket(config.files.s3, () => s3Secret(config.files.s3!.secretAccessKey, secrets, FILES_S3_SECRET, 'FILES_S3_SECRET_ACCESS_KEY')),
+        )
+      : new DiskFileStore(config.files.dir);
   const files = new FileService({
     db,
-    store: new DiskFileStore(config.files.dir),
+    store: fileStore,
     scanner: config.files.scanner ? clamdScanner({ address: config.files.scanner, timeoutMs: config.files.scanTimeoutMs }) : null,
     config: config.files,
     log: securityLog,
@@ -419,7 +431,9 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     config: config.backup,
     log: securityLog,
     shared,
-    s3: config.backup.s3 ? new S3Copy(config.backup.s3, () => s3Secret(config.backup.s3!.secretAccessKey, secrets)) : null,
+    s3: config.backup.s3
+      ? new S3Copy(config.backup.s3, () => s3Secret(config.backup.s3!.secretAccessKey, secrets, S3_SECRET, 'BACKUP_S3_SECRET_ACCESS_KEY'))
+      : null,
     now,
     version: version(),
     onError: (err) => logger.error({ event: 'system.error', task: 'scheduled backup', err: errorSummary(err) }, 'scheduled backup failed'),
@@ -476,6 +490,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       stopRetention();
       await privacyScheduler.stop();
       await files.stop();
+      if (fileStore instanceof S3FileStore) fileStore.close();
       await backups.stopSchedule();
       await tasks.drain();
       mailer.close();

@@ -1,22 +1,10 @@
 import path from 'node:path';
 import { Cron } from 'croner';
-import { boolVar, intVar, secretVar, type Env } from '../config/env.js';
+import { boolVar, intVar, secretVar } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
+import { s3TargetOf } from '../config/s3-env.js';
+import type { S3Target } from '../util/s3.js';
 import { MIN_PASSPHRASE } from './archive.js';
-
-/** Where each backup is copied: an S3-compatible bucket. */
-export interface S3Target {
-  readonly bucket: string;
-  /** BACKUP_S3_ENDPOINT for an S3-compatible service (MinIO, Ceph, Garage…); null: AWS. */
-  readonly endpoint: string | null;
-  readonly region: string;
-  /** Key prefix, ending in a slash. */
-  readonly prefix: string;
-  readonly accessKeyId: string;
-  /** BACKUP_S3_SECRET_ACCESS_KEY(_FILE); null: the secret store's `backup.s3SecretAccessKey`. */
-  readonly secretAccessKey: string | null;
-  readonly forcePathStyle: boolean;
-}
 
 /** Backups (DATA-2): the passphrase that encrypts them, where they are written and copied, when, and how many are kept. */
 export interface BackupConfig {
@@ -61,41 +49,6 @@ function scheduleProblem(expr: string): string | null {
   }
 }
 
-function s3Of(env: Env, problems: string[]): S3Target | null {
-  const bucket = env.BACKUP_S3_BUCKET || null;
-  const secret = secretVar(env, 'BACKUP_S3_SECRET_ACCESS_KEY', problems);
-  if (bucket === null) {
-    for (const v of ['BACKUP_S3_ENDPOINT', 'BACKUP_S3_ACCESS_KEY_ID', 'BACKUP_S3_PREFIX']) if (env[v]) problems.push(`${v} needs BACKUP_S3_BUCKET`);
-    if (secret.value !== undefined) problems.push('BACKUP_S3_SECRET_ACCESS_KEY needs BACKUP_S3_BUCKET');
-    return null;
-  }
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) problems.push('BACKUP_S3_BUCKET is not a valid bucket name');
-  const endpoint = env.BACKUP_S3_ENDPOINT || null;
-  if (endpoint !== null) {
-    let u: URL | null = null;
-    try {
-      u = new URL(endpoint);
-    } catch {
-      /* below */
-    }
-    if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password)
-      problems.push('BACKUP_S3_ENDPOINT is an http(s):// URL without credentials');
-  }
-  const accessKeyId = env.BACKUP_S3_ACCESS_KEY_ID || '';
-  if (accessKeyId === '') problems.push('BACKUP_S3_BUCKET needs BACKUP_S3_ACCESS_KEY_ID');
-  const prefix = env.BACKUP_S3_PREFIX ?? 'palisade/';
-  if (prefix.length > 200 || /(^|\/)\.\.?(\/|$)/.test(prefix) || prefix.startsWith('/')) problems.push('BACKUP_S3_PREFIX is a relative key prefix');
-  return {
-    bucket,
-    endpoint,
-    region: env.BACKUP_S3_REGION || 'us-east-1',
-    prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
-    accessKeyId,
-    secretAccessKey: secret.value ?? null,
-    forcePathStyle: boolVar(env, 'BACKUP_S3_FORCE_PATH_STYLE', problems, endpoint !== null),
-  };
-}
-
 export const backupEnv: ConfigSection<{ backup: BackupConfig }> = {
   read(env, problems, warnings, base) {
     const p = secretVar(env, 'BACKUP_PASSPHRASE', problems);
@@ -107,7 +60,7 @@ export const backupEnv: ConfigSection<{ backup: BackupConfig }> = {
       if (problem) problems.push(problem);
       else if (p.value === undefined) problems.push('BACKUP_SCHEDULE needs BACKUP_PASSPHRASE or BACKUP_PASSPHRASE_FILE');
     }
-    const s3 = s3Of(env, problems);
+    const s3 = s3TargetOf(env, 'BACKUP_S3', 'palisade/', problems);
     if (s3?.endpoint?.startsWith('http:'))
       warnings.push('BACKUP_S3_ENDPOINT is plain http: the archives are encrypted, but the S3 credentials and requests are not');
     return {

@@ -162,7 +162,7 @@ export class BackupService {
         fileKeys = await fileKeysOf('postgres', null, staging);
       }
       // The stored files of the copy's rows (DATA-3).
-      const stored = fileMembers(t.filesDir, fileKeys);
+      const stored = t.filesInBucket ? { members: [], keys: [], missing: 0 } : fileMembers(t.filesDir, fileKeys);
       members.push(...stored.members);
       if (secretsKey !== null && t.secretsKeyFile !== null) {
         const archived = readKeyFile(t.secretsKeyFile).id;

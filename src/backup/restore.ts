@@ -31,6 +31,8 @@ export interface Target {
   secretsKeyFile: string | null;
   /** Where the disk store keeps uploaded files (FILES_DIR). */
   filesDir: string;
+  /** FILES_STORAGE=s3: the files live in their bucket and are not in backups (D233). */
+  filesInBucket: boolean;
 }
 
 export interface Checked {

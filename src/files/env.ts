@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { durationVar, intVar } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
+import { s3TargetOf } from '../config/s3-env.js';
+import type { S3Target } from '../util/s3.js';
 import { parseScannerUrl, type ClamdAddress } from './scanner.js';
 
 const MiB = 1024 * 1024;
@@ -19,6 +21,9 @@ export interface FilesConfig {
   readonly scanTimeoutMs: number;
   /** FILES_SCAN_MAX_BYTES: the scanner's stream limit (clamd's StreamMaxLength); FILES_MAX_BYTES may not exceed it. */
   readonly scanMaxBytes: number;
+  /** FILES_STORAGE: `disk` (FILES_DIR) or `s3` (FILES_S3_*; FILES_DIR then holds only uploads being received). */
+  readonly storage: 'disk' | 's3';
+  readonly s3: S3Target | null;
 }
 
 export const filesEnv: ConfigSection<{ files: FilesConfig }> = {
@@ -37,8 +42,15 @@ export const filesEnv: ConfigSection<{ files: FilesConfig }> = {
       problems.push(
         `FILES_MAX_BYTES (${maxBytes}) is above what the scanner accepts (FILES_SCAN_MAX_BYTES, ${scanMaxBytes}): lower it, or raise both with clamd's StreamMaxLength`,
       );
+    const storage = env.FILES_STORAGE || 'disk';
+    if (storage !== 'disk' && storage !== 's3') problems.push('FILES_STORAGE is disk or s3');
+    const s3 = s3TargetOf(env, 'FILES_S3', 'palisade-files/', problems);
+    if (storage === 's3' && s3 === null) problems.push('FILES_STORAGE=s3 needs FILES_S3_BUCKET (and FILES_S3_ACCESS_KEY_ID)');
+    if (storage !== 's3' && s3 !== null) problems.push('FILES_S3_BUCKET needs FILES_STORAGE=s3');
     return {
       files: {
+        storage: storage === 's3' ? 's3' : 'disk',
+        s3,
         dir: path.resolve(env.FILES_DIR || path.join(base.dataDir, 'files')),
         maxBytes,
         maxPixels: intVar(env, 'FILES_MAX_PIXELS', 50_000_000, 1, 1_000_000_000, problems),

@@ -1,0 +1,73 @@
+/**
+ * The S3-compatible file store (DATA-3, D259): an upload is staged on local disk (the sniffer reads it there), then
+ * put in the bucket under its key and the staging file removed; reads stream the object. The bucket holds nothing
+ * but opaque keys; access is decided by the records layer, never by the bucket (it must not be public).
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import type { S3Bucket } from '../util/s3.js';
+import { AppError } from '../errors.js';
+import { DiskFileStore, type FileStore, type Staged } from './store.js';
+
+const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class S3FileStore implements FileStore {
+  private readonly local: DiskFileStore;
+  constructor(
+    stagingDir: string,
+    private readonly bucket: S3Bucket,
+  ) {
+    this.local = new DiskFileStore(stagingDir);
+  }
+
+  get where(): string {
+    return this.bucket.where;
+  }
+
+  async stage(input: Readable, maxBytes: number): Promise<Staged> {
+    // The client (and its secret key, which may come from the secret store) is ready before the upload's transaction
+    // begins: inside it, SQLite's one connection is taken.
+    try {
+      await this.bucket.ready();
+    } catch {
+      throw new AppError('SERVICE_UNAVAILABLE', undefined, 'the S3 file store is not usable (its secret key?)');
+    }
+    return this.local.stage(input, maxBytes);
+  }
+
+  async commit(staged: Staged, key: string): Promise<void> {
+    if (!KEY.test(key)) throw new TypeError('S3FileStore: not a file key');
+    await this.bucket.putFile(key, staged.path, staged.size);
+    await this.local.discard(staged);
+  }
+
+  discard(staged: Staged): Promise<void> {
+    return this.local.discard(staged);
+  }
+
+  read(key: string): Readable {
+    if (!KEY.test(key)) throw new TypeError('S3FileStore: not a file key');
+    const out = new PassThrough();
+    this.bucket.get(key).then(
+      (body) => {
+        body.on('error', (e) => out.destroy(e));
+        body.pipe(out);
+      },
+      (e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))),
+    );
+    return out;
+  }
+
+  remove(key: string): Promise<void> {
+    if (!KEY.test(key)) throw new TypeError('S3FileStore: not a file key');
+    return this.bucket.remove(key);
+  }
+
+  async *older(before: number): AsyncIterable<{ key: string } | { staged: Staged }> {
+    for await (const x of this.local.older(before)) if ('staged' in x) yield x;
+    for (const o of await this.bucket.list((n) => KEY.test(n))) if (o.lastModified < before) yield { key: o.name };
+  }
+
+  close(): void {
+    this.bucket.close();
+  }
+}
