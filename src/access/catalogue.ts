@@ -16,6 +16,8 @@ export interface CatalogueField {
   unique: boolean;
   values?: string[];
   target?: string;
+  /** A file field's upload rules, so that a client can say what an upload takes before sending it (DATA-3). */
+  file?: { multiple: boolean; accept: string[] | null; maxBytes: number | null; maxFiles: number | null; maxPixels: number | null; versions: number };
   /** Readable on some record the caller sees. */
   read: boolean;
   /** Readable on every record the caller sees: may be filtered and sorted on. */
@@ -78,6 +80,18 @@ export function catalogueEntry(def: CollectionDef, who: Asker, grants: readonly 
         unique: x.unique === true,
         ...(x.values ? { values: [...x.values] } : {}),
         ...(x.target ? { target: x.target } : {}),
+        ...(x.type === 'file'
+          ? {
+              file: {
+                multiple: x.multiple === true,
+                accept: x.accept ? [...x.accept] : null,
+                maxBytes: x.maxBytes ?? null,
+                maxFiles: x.maxFiles ?? null,
+                maxPixels: x.maxPixels ?? null,
+                versions: x.versions ?? 0,
+              },
+            }
+          : {}),
         read: read.has(x.name),
         filter: filter.has(x.name),
         create: actions.includes('create') && create.has(x.name),

@@ -291,3 +291,20 @@ test('an update grant without the file field refuses the upload with FIELD_NOT_W
   assert.equal((await w.download(token, id, 'photo', first.json().id)).statusCode, 200);
   ok(await w.req('PATCH', `/api/collections/docs/records/${id}`, token, { title: 'renamed' }), 200);
 });
+
+test("GET /api/collections gives each file field's upload rules to those who know the field", async () => {
+  const res = await w.req('GET', '/api/collections', w.tok.ed!);
+  assert.equal(res.statusCode, 200, res.body);
+  const docs = res.json().collections.find((c: { name: string }) => c.name === 'docs');
+  const field = (n: string) => docs.fields.find((f: { name: string }) => f.name === n);
+  assert.deepEqual(field('photo').file, {
+    multiple: false,
+    accept: ['image/png', 'image/jpeg', 'image/gif'],
+    maxBytes: null,
+    maxFiles: null,
+    maxPixels: 1_000_000,
+    versions: 2,
+  });
+  assert.deepEqual(field('attachments').file, { multiple: true, accept: null, maxBytes: 2000, maxFiles: 2, maxPixels: null, versions: 0 });
+  assert.equal(field('title').file, undefined);
+});

@@ -134,6 +134,8 @@ describe('admin UI: file fields against the real server', () => {
 
     // Upload: listed, not scanned (no scanner), downloadable.
     const upload = files.getByLabel('Upload a file to photo');
+    // The field's rules, from GET /api/collections, said before anything is sent.
+    assert.match((await files.locator('[data-rules]').textContent()) ?? '', /^Accepts PNG/);
     await upload.setInputFiles({ name: 'beach.png', mimeType: 'image/png', buffer: photo });
     await files.getByRole('status').filter({ hasText: 'beach.png uploaded (not scanned).' }).waitFor();
     const current = files.getByRole('list', { name: 'Current files of photo' });

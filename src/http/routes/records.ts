@@ -50,6 +50,19 @@ export const recordRoutes =
       unique: Type.Boolean(),
       values: Type.Optional(Type.Array(Type.String())),
       target: Type.Optional(Type.String()),
+      file: Type.Optional(
+        Type.Object(
+          {
+            multiple: Type.Boolean(),
+            accept: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'null: every known type but text/plain.' }),
+            maxBytes: Type.Union([Type.Integer(), Type.Null()], { description: 'null: FILES_MAX_BYTES.' }),
+            maxFiles: Type.Union([Type.Integer(), Type.Null()]),
+            maxPixels: Type.Union([Type.Integer(), Type.Null()], { description: 'null: FILES_MAX_PIXELS.' }),
+            versions: Type.Integer({ description: 'Replaced files kept as versions (single-file fields).' }),
+          },
+          { description: "A file field's upload rules (DATA-3)." },
+        ),
+      ),
       read: Type.Boolean(),
       filter: Type.Boolean(),
       create: Type.Boolean(),

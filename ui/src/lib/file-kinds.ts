@@ -1,6 +1,7 @@
 // File fields without the network (pure; unit-tested in test/ui/files.test.ts): the known types, the server's
 // own list (src/collections/file-types.ts, imported so that the two cannot drift), sizes and states in words.
 import { DEFAULT_ACCEPT, FILE_FIELD_BOUNDS, FILE_TYPES } from '../../../src/collections/file-types';
+import type { FileRules } from './records';
 
 export { DEFAULT_ACCEPT, FILE_FIELD_BOUNDS };
 
@@ -88,4 +89,19 @@ export function formatSize(n: number): string {
     i++;
   }
   return `${v >= 100 ? Math.round(v) : Number(v.toFixed(1))} ${units[i]}`;
+}
+
+/** A file field's rules in words, for the upload control: "PNG, JPEG or GIF; up to 2.0 KB; at most 2 files; replaces the file". */
+export function rulesText(r: FileRules): string {
+  const names = (r.accept ?? DEFAULT_ACCEPT).map((t) => LABELS[t] ?? t);
+  const types = names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
+  const parts = [`Accepts ${types}`];
+  if (r.maxBytes !== null) parts.push(`up to ${formatSize(r.maxBytes)}`);
+  if (r.maxPixels !== null) parts.push(`images up to ${r.maxPixels.toLocaleString('en')} pixels`);
+  if (r.multiple) parts.push(r.maxFiles !== null ? `at most ${r.maxFiles} files` : 'several files');
+  else
+    parts.push(
+      r.versions > 0 ? `a new upload replaces the file, ${r.versions} earlier version${r.versions === 1 ? '' : 's'} kept` : 'a new upload replaces the file',
+    );
+  return `${parts.join('; ')}.`;
 }

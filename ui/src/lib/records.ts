@@ -2,6 +2,16 @@
 // GET /api/collections answers, the filter builder that produces the server's filter language, and
 // the conversion of record values to form inputs and back. The server decides every access.
 
+/** A file field's upload rules, as GET /api/collections gives them. */
+export interface FileRules {
+  multiple: boolean;
+  accept: string[] | null;
+  maxBytes: number | null;
+  maxFiles: number | null;
+  maxPixels: number | null;
+  versions: number;
+}
+
 export interface CatalogueField {
   name: string;
   type: string;
@@ -9,6 +19,8 @@ export interface CatalogueField {
   unique: boolean;
   values?: string[];
   target?: string;
+  /** A file field's upload rules (null: the server's global default). */
+  file?: FileRules;
   /** Readable on some record the caller sees. */
   read: boolean;
   /** Readable on every record the caller sees: may be filtered and sorted on. */
