@@ -99,9 +99,9 @@ export function viaOf(via: unknown): string {
   return '';
 }
 
-/** A logged value as text: null as "empty", strings as they are, a file field's files by name, anything else as JSON. */
+/** A logged value as text: null and an empty list as "empty", strings as they are, a file field's files by name, anything else as JSON. */
 export function valueText(v: unknown): string {
-  if (v === null || v === undefined) return 'empty';
+  if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return 'empty';
   if (isFileList(v) && v.length > 0) return v.map((f) => `${f.name} (${formatSize(f.size)}, ${stateOf(f.state).text}, version ${f.version})`).join('; ');
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
