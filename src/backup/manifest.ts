@@ -29,7 +29,6 @@ export interface Manifest {
 
 const FILE_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 const MIGRATION = /^\d{4}_[a-z0-9_]{1,60}$/;
 
 /** Parses and checks a manifest read from an archive (authenticated, but checked anyway: its names become paths and SQL identifiers). */
@@ -77,19 +76,29 @@ export function parseManifest(text: string): Manifest {
   };
 }
 
-/** The tables of a database (without Kysely's migration tables), each with its row count. */
-export async function countRows(db: Db, dialect: Dialect): Promise<Record<string, number>> {
-  const names =
+/** A table name from the catalogue: a plain identifier, or refused (it becomes a path and an SQL identifier). */
+export const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Kysely's own bookkeeping: rebuilt by the migrations, never copied or counted. */
+export const MIGRATION_TABLES: ReadonlySet<string> = new Set(['kysely_migration', 'kysely_migration_lock']);
+
+/** The tables of a database (SQLite's, or PostgreSQL's current schema), without the migration tables, each a plain identifier. */
+export async function tableNames(db: Db, dialect: Dialect): Promise<string[]> {
+  const rows =
     dialect === 'sqlite'
       ? (await sql<{ t: string }>`select name as t from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)).rows
       : (
           await sql<{ t: string }>`select table_name as t from information_schema.tables
             where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(db)
         ).rows;
+  const names = rows.map((r) => r.t).filter((t) => !MIGRATION_TABLES.has(t));
+  for (const t of names) if (!IDENT.test(t)) throw new Error(`table ${JSON.stringify(t.slice(0, 64))} is not a plain identifier`);
+  return names;
+}
+
+/** The tables of a database (without Kysely's migration tables), each with its row count. */
+export async function countRows(db: Db, dialect: Dialect): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const { t } of names) {
-    if (t === 'kysely_migration' || t === 'kysely_migration_lock') continue;
-    if (!IDENT.test(t)) throw new Error(`table ${JSON.stringify(t)} is not a plain identifier`);
+  for (const t of await tableNames(db, dialect)) {
     const r = await sql<{ n: number | string }>`select count(*) as n from ${sql.id(t)}`.execute(db);
     out[t] = Number(r.rows[0]?.n ?? 0);
   }

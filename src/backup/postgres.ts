@@ -15,11 +15,8 @@ import { migrate } from '../db/migrations/index.js';
 import { createCollectionTables } from '../collections/registry.js';
 import type { CollectionDef } from '../collections/schema.js';
 import { AppError } from '../errors.js';
-import { chainHead, latestMigration } from './manifest.js';
+import { IDENT, MIGRATION_TABLES, chainHead, latestMigration, tableNames } from './manifest.js';
 
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
-/** Kysely's own bookkeeping: rebuilt by the migrations, never copied. */
-const MIGRATION_TABLES = new Set(['kysely_migration', 'kysely_migration_lock']);
 const FETCH = 2000;
 const BATCH = 1000;
 /** Serialises restores and backups of one schema across instances (any constant). */
@@ -28,13 +25,7 @@ const RESTORE_LOCK = '7160002';
 export const tableFile = (dir: string, table: string) => path.join(dir, 'db', 'tables', `${table}.jsonl`);
 
 /** The schema's tables, without the migration tables; a name that is not a plain identifier is refused. */
-async function tables(db: Db): Promise<string[]> {
-  const rows = await sql<{ t: string }>`select table_name as t from information_schema.tables
-    where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(db);
-  const names = rows.rows.map((r) => r.t).filter((t) => !MIGRATION_TABLES.has(t));
-  for (const t of names) if (!IDENT.test(t)) throw new Error(`table ${JSON.stringify(t)} is not a plain identifier`);
-  return names;
-}
+const tables = (db: Db) => tableNames(db, 'postgres');
 
 /** Writes every table into `dir`/db/tables/<table>.jsonl; answers the latest migration and the row counts. */
 export async function dumpPostgres(db: Db, dir: string): Promise<{ migration: string; tables: Record<string, number>; chain: { seq: number; hash: string } }> {
