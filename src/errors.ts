@@ -101,6 +101,10 @@ export const ERRORS = Object.freeze({
   FILE_QUARANTINED: { status: 409, message: 'The file is waiting for the virus scanner; retry later.' },
   FILE_INFECTED: { status: 404, message: 'The file is not available.' },
   FILE_LINK_INVALID: { status: 403, message: 'The download link is invalid or has expired.' },
+  FILE_LINK_UNAVAILABLE: {
+    status: 403,
+    message: 'Signed download links are not offered when encrypted requests are required; download the file with an encrypted request.',
+  },
   ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
   IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
   CORS_ORIGIN_REFUSED: { status: 403, message: 'Cross-origin requests from this origin are not allowed.' },

@@ -1,6 +1,6 @@
 /**
  * The backup archive (DATA-2): a tar of known members, gzip-compressed, encrypted with a passphrase by age
- * (scrypt, then ChaCha20-Poly1305 in 64 KiB chunks, each authenticated, the last one marked: an altered,
+ * (scrypt, on the thread pool (passphrase.ts), then ChaCha20-Poly1305 in 64 KiB chunks, each authenticated, the last one marked: an altered,
  * cut or extended archive is refused). Reading extracts every member into a private staging directory and
  * answers only once the whole archive has been authenticated: nothing is acted on before.
  */
@@ -14,6 +14,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { Decrypter, Encrypter } from 'age-encryption';
 import tar from 'tar-stream';
 import { AppError } from '../errors.js';
+import { PassphraseIdentity, PassphraseRecipient } from './passphrase.js';
 
 /** What an archive may hold: every other name, type or size is refused (a crafted member never reaches a path). */
 const MEMBERS: readonly { re: RegExp; max: number }[] = [
@@ -61,7 +62,7 @@ export async function writeArchive(dest: string, passphrase: string, members: re
     throw e;
   });
   const e = new Encrypter();
-  e.setPassphrase(passphrase);
+  e.addRecipient(new PassphraseRecipient(passphrase));
   const gz = pack.pipe(createGzip());
   const encrypted = await e.encrypt(Readable.toWeb(gz) as unknown as ReadableStream<Uint8Array>);
   const partial = `${dest}.partial`;
@@ -115,7 +116,7 @@ export async function readArchive(file: string, passphrase: string, under: strin
   const members: string[] = [];
   try {
     const d = new Decrypter();
-    d.addPassphrase(passphrase);
+    d.addIdentity(new PassphraseIdentity(passphrase));
     let plain: Readable;
     try {
       const web = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;

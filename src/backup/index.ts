@@ -66,7 +66,13 @@ export interface LastVerified {
   at: number;
   name: string;
   ok: boolean;
+  /** When the verified backup itself was made (its manifest's time); null for a failed verification. */
+  backupAt: number | null;
 }
+
+/** An event's details, as either dialect returns them (text on SQLite, JSON on PostgreSQL). */
+const detailsOf = (details: unknown): Record<string, unknown> =>
+  (typeof details === 'string' ? JSON.parse(details) : (details ?? {})) as Record<string, unknown>;
 
 /** The last backup, as the security log tells it (every instance's). */
 export interface LastBackup {
@@ -323,13 +329,15 @@ export class BackupService {
       .executeTakeFirst();
     let lastVerified: LastVerified | null = null;
     if (ver) {
-      const d = (typeof ver.details === 'string' ? JSON.parse(ver.details) : (ver.details ?? {})) as { name?: string };
-      lastVerified = { at: Number(ver.at), name: String(d.name ?? ''), ok: ver.outcome === 'success' };
+      const d = detailsOf(ver.details);
+      const ok = ver.outcome === 'success';
+      const made = ok && typeof d.createdAt === 'string' ? Date.parse(d.createdAt) : Number.NaN;
+      lastVerified = { at: Number(ver.at), name: String(d.name ?? ''), ok, backupAt: Number.isFinite(made) ? made : null };
     }
     let last: LastBackup | null = null;
     if (ev) {
-      const d = (typeof ev.details === 'string' ? JSON.parse(ev.details) : (ev.details ?? {})) as { name?: string; size?: number; copy?: LastBackup['copy'] };
-      last = { at: Number(ev.at), name: String(d.name ?? ''), size: Number(d.size ?? 0), copy: d.copy ?? 'off' };
+      const d = detailsOf(ev.details);
+      last = { at: Number(ev.at), name: String(d.name ?? ''), size: Number(d.size ?? 0), copy: (d.copy as LastBackup['copy'] | undefined) ?? 'off' };
     }
     return {
       configured: this.configured,

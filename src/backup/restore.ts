@@ -57,8 +57,42 @@ const sameText = (a: string, b: string) => {
 const targetDialect = (t: Target): Dialect => (t.databaseUrl ? 'postgres' : 'sqlite');
 
 /** Opens an archive into a staging directory and reads its manifest; the caller removes `dir`. */
+/** Staging left by a restore or verification that never finished (the process died): older than this, it goes. */
+const STALE_MS = 24 * 3600_000;
+
+/** Removes staging directories under `under` that were left more than STALE_MS ago. */
+function sweepStaging(under: string): void {
+  if (!existsSync(under)) return;
+  for (const name of readdirSync(under)) {
+    if (!/^restore-[A-Za-z0-9]+$/.test(name)) continue;
+    const dir = path.join(under, name);
+    try {
+      if (Date.now() - statSync(dir).mtimeMs > STALE_MS) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Gone meanwhile, or not ours to remove: left as it is.
+    }
+  }
+}
+
+/**
+ * A verification's scratch schema: `palisade_verify_<seconds, base 36>_<random>`. Schemas of this form older than
+ * STALE_MS (a verification that died) and of the earlier unstamped form are dropped before a new one is made.
+ */
+const SCRATCH = /^palisade_verify_(?:([0-9a-z]{1,12})_)?[0-9a-f]{12}$/;
+async function dropStaleScratch(db: Db): Promise<void> {
+  const rows = await sql<{ name: string }>`select schema_name as name from information_schema.schemata where schema_name like 'palisade\_verify\_%'`.execute(
+    db,
+  );
+  for (const { name } of rows.rows) {
+    const m = SCRATCH.exec(name);
+    if (!m || (m[1] !== undefined && Date.now() - parseInt(m[1], 36) * 1000 <= STALE_MS)) continue;
+    await db.schema.dropSchema(name).ifExists().cascade().execute();
+  }
+}
+
 async function open(file: string, passphrase: string, under: string): Promise<{ dir: string; manifest: Manifest }> {
   if (!existsSync(file) || !statSync(file).isFile()) throw new AppError('NOT_FOUND', { reason: 'no such backup file' });
+  sweepStaging(under);
   const { dir, members } = await readArchive(file, passphrase, under);
   try {
     const manifest = parseManifest(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
@@ -115,9 +149,10 @@ export async function verifyBackup(file: string, passphrase: string, t: Target):
       }
     }
     if (t.databaseUrl === null) throw new AppError('BACKUP_DIALECT_MISMATCH', { reason: 'a PostgreSQL backup is verified with DATABASE_URL set' });
-    const scratch = `palisade_verify_${randomBytes(6).toString('hex')}`;
+    const scratch = `palisade_verify_${Math.floor(Date.now() / 1000).toString(36)}_${randomBytes(6).toString('hex')}`;
     const h = await openDb({ databaseUrl: t.databaseUrl, dataDir: t.dataDir, poolMax: 2, pgSchema: scratch });
     try {
+      await dropStaleScratch(h.db);
       await loadPostgres(h.db, dir, manifest.migration, Object.keys(manifest.tables));
       return await check(h.db, 'postgres', manifest, dir);
     } finally {

@@ -8,6 +8,9 @@
  *   const sealed = await seal(key, 'POST', '/api/collections/notes/records', { title: 'hi' });
  *   const res = await fetch(`${base}/api/collections/notes/records`, { method: 'POST', headers: { ...sealed.headers, authorization }, body: sealed.body });
  *   const { text } = await sealed.open({ status: res.status, contentType: res.headers.get('content-type'), body: await res.text() });
+ *
+ * A binary body (a Uint8Array or an ArrayBuffer: a file upload) is sealed as its bytes, anything else as JSON; an
+ * opened answer gives its plaintext as `bytes` (a file download) and as UTF-8 `text`.
  */
 import { base64url, CompactEncrypt, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
 
@@ -72,7 +75,10 @@ export interface Answer {
 export interface OpenedAnswer {
   /** The answer's own content type (the JWE's `cty`), or the plain answer's. */
   contentType: string;
+  /** The plaintext as UTF-8 text (JSON, CSV, an error envelope). */
   text: string;
+  /** The plaintext's bytes, as sent: what to save for a file download (`text` would corrupt binary data). */
+  bytes: Uint8Array;
   /** True when the answer came sealed; false for a 204, a HEAD answer or a listed plain error (PLAIN_ERRORS). */
   sealed: boolean;
 }
@@ -170,11 +176,19 @@ export async function answerKeyOf(server: TransportKey, privateKey: CryptoKey, a
   return new Uint8Array(await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info }, ikm, 256));
 }
 
+/** The plaintext of a request body: a binary body's own bytes (a file), anything else as UTF-8 JSON. */
+function plaintextOf(body: unknown): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return new TextEncoder().encode(JSON.stringify(body));
+}
+
 /**
  * Seals one request. A fresh P-256 key pair per request: with a body it is the JWE's `epk`, without one its public
  * half goes in the palisade-response-key header with the server key's `kid`; the answer is sealed under the key of
  * its agreement with the server key (answerKeyOf). `target` is the path and query exactly as sent
- * (`/api/collections/notes/records?limit=5`): the server compares it.
+ * (`/api/collections/notes/records?limit=5`): the server compares it. `body`: a Uint8Array or an ArrayBuffer is sealed
+ * as those bytes (a file upload, to a route that takes raw bytes), anything else as its JSON.
  */
 export async function seal(key: TransportKey, method: string, target: string, body?: unknown, o: SealOptions = {}): Promise<Sealed> {
   const now = o.now ?? Date.now;
@@ -186,7 +200,7 @@ export async function seal(key: TransportKey, method: string, target: string, bo
   let jwe: string | undefined;
   if (body !== undefined) {
     const serverKey = await importJWK({ kty: key.kty, crv: key.crv, x: key.x, y: key.y }, JWE_ALG);
-    jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(body)))
+    jwe = await new CompactEncrypt(plaintextOf(body))
       .setProtectedHeader({ alg: JWE_ALG, enc: JWE_ENC, kid: key.kid, iat: Math.floor(now() / 1000), htm: method, htu: target })
       .setKeyManagementParameters({ epk: pair.privateKey })
       .encrypt(serverKey);
@@ -205,7 +219,7 @@ export async function seal(key: TransportKey, method: string, target: string, bo
         const empty = answer.body === '' && (answer.status === 204 || answer.status === 304 || method === 'HEAD');
         const code = answer.status >= 400 ? plainErrorCode(answer) : null;
         if (empty || (code !== null && (PLAIN_ERRORS.has(code) || answer.status >= 500))) {
-          return { contentType: answer.contentType ?? '', text: answer.body, sealed: false };
+          return { contentType: answer.contentType ?? '', text: answer.body, bytes: new TextEncoder().encode(answer.body), sealed: false };
         }
         throw new Error('transport: the server answered in plain text although an encrypted answer was asked for');
       }
@@ -218,7 +232,7 @@ export async function seal(key: TransportKey, method: string, target: string, bo
         contentEncryptionAlgorithms: [JWE_ENC],
       });
       if (h.htm !== method || h.htu !== target) throw new Error('transport: the answer was sealed for another request');
-      return { contentType: typeof h.cty === 'string' ? h.cty : '', text: new TextDecoder().decode(plaintext), sealed: true };
+      return { contentType: typeof h.cty === 'string' ? h.cty : '', text: new TextDecoder().decode(plaintext), bytes: plaintext, sealed: true };
     },
   };
 }

@@ -27,6 +27,8 @@ export interface Config {
   readonly initRoot: { readonly username: string; readonly email: string | null; readonly password: string | null };
   readonly logLevel: string;
   readonly bodyLimit: number;
+  /** Seconds a request may take to arrive whole, headers and body (REQUEST_TIMEOUT); past it 408 and the connection closes. */
+  readonly requestTimeout: number;
   readonly renewalGrace: number;
   readonly cookieInsecureDev: boolean;
   readonly hashConcurrency: number;
@@ -144,6 +146,7 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     initRoot,
     logLevel,
     bodyLimit: intVar(env, 'BODY_LIMIT', 1048576, 1024, 104857600, problems),
+    requestTimeout: durationVar(env, 'REQUEST_TIMEOUT', 300, 1, problems, 3600),
     renewalGrace: durationVar(env, 'RENEWAL_GRACE', 10, 0, problems),
     cookieInsecureDev,
     hashConcurrency: intVar(env, 'HASH_CONCURRENCY', 2, 1, 64, problems),

@@ -654,10 +654,12 @@ export class Doctor {
           what: `the last verification (${v.name}) failed`,
           fix: 'See the `backup.verified` event for the reason; make a new backup and verify it.',
         });
-      else if (!v || v.at < this.d.now() - VERIFY_BACKUP_WITHIN_DAYS * DAY)
+      // Judged by when the verified backup was made, not when it was checked: verifying an old file today says
+      // nothing of the backups made since.
+      else if (!v || (v.backupAt ?? v.at) < this.d.now() - VERIFY_BACKUP_WITHIN_DAYS * DAY)
         worst.push({
           status: 'warn',
-          what: v ? `no backup verified since ${new Date(v.at).toISOString()}` : 'no backup has been verified',
+          what: v ? `the newest verified backup was made ${new Date(v.backupAt ?? v.at).toISOString()}` : 'no backup has been verified',
           fix: `Keep BACKUP_VERIFY on, or run \`palisade backup verify FILE\` at least every ${VERIFY_BACKUP_WITHIN_DAYS} days.`,
         });
     }

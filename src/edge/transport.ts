@@ -20,6 +20,15 @@ export const TRANSPORT_MAX_SKEW = 60;
 export const TRANSPORT_KEY_GRACE_MS = 10 * 60 * 1000;
 /** The longest protected header accepted, in base64url characters (a real one is about 330). */
 export const MAX_PROTECTED_HEADER = 1024;
+
+/**
+ * The longest compact JWE that holds a plaintext of `bytes`: the longest header, four dots, the 96-bit IV and the
+ * 128-bit tag, and the ciphertext in base64url (A256GCM adds nothing to its length, so about 4/3 of the plaintext).
+ * A raw upload's route takes this much for a JWE of its largest file.
+ */
+export function sealedLength(bytes: number): number {
+  return MAX_PROTECTED_HEADER + 4 + 16 + 22 + Math.ceil((bytes * 4) / 3) + 8;
+}
 /** The protected header's members a request may carry: nothing else (no `zip`, `crit`, `jku`, `jwk`, `x5u`, `cty`...). */
 const REQUEST_HEADER_KEYS = new Set(['alg', 'enc', 'kid', 'epk', 'iat', 'htm', 'htu']);
 const KID_PREFIX = 'tk_';

@@ -21,7 +21,7 @@ import type { Scanner } from './scanner.js';
 import { safeName, sniff, type Sniffed } from './sniff.js';
 import { FileLinks } from './links.js';
 
-export type { LinkClaims } from './links.js';
+export type { LinkClaims, LinkCredential } from './links.js';
 
 /** A file as the API shows it. */
 export interface FileMeta {

@@ -3,7 +3,7 @@
  * dimensions of an image. The name and the client's Content-Type are never asked. text/plain is recognised only
  * for a field that accepts it, and only as valid UTF-8 without NUL.
  */
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { fileTypeFromFile } from 'file-type';
 import { imageSizeFromFile } from 'image-size/fromFile';
 import { AppError } from '../errors.js';
@@ -15,20 +15,22 @@ export interface Sniffed {
   ext: string;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Whether the whole file is valid UTF-8 without NUL (the file is at most the field's size limit). */
+/** Whether the whole file is valid UTF-8 without NUL, read in 64 KiB pieces (never the whole file in memory). */
 async function isPlainText(file: string): Promise<boolean> {
-  const h = await open(file, 'r');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
   try {
-    const bytes = await h.readFile();
-    if (bytes.includes(0)) return false;
-    utf8.decode(bytes);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (chunk.includes(0)) return false;
+      utf8.decode(chunk, { stream: true });
+    }
+    // A sequence cut off at the end throws here.
+    utf8.decode();
     return true;
   } catch {
     return false;
   } finally {
-    await h.close();
+    stream.destroy();
   }
 }
 

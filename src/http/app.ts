@@ -63,13 +63,19 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     { serializers: { req: serializeRequest as never, res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }) } },
   );
   // Built-in TLS (EDGE-5): TLS 1.2 at least, AEAD suites with forward secrecy; the files are watched.
-  const https = s.config.tls ? { https: httpsOptions(s.config.tls) } : {};
+  // A request must arrive whole within REQUEST_TIMEOUT (D281): Fastify's default of none lets a slow body (an upload
+  // trickled a byte at a time) hold its connection for ever. Given to the server's constructor: Node 20 does not apply
+  // a requestTimeout set afterwards. Node checks the deadline every `connectionsCheckingInterval`.
+  const requestMs = s.config.requestTimeout * 1000;
+  const timeouts = { requestTimeout: requestMs, headersTimeout: Math.min(60_000, requestMs), connectionsCheckingInterval: Math.min(30_000, requestMs / 4) };
+  const https = s.config.tls ? { https: { ...httpsOptions(s.config.tls), ...timeouts } } : { http: timeouts };
   const app = Fastify({
     ...https,
     loggerInstance,
     // One line per request, with the route pattern and the query's names only (request-log.ts).
     logController: new RequestLogController(),
     bodyLimit: s.config.bodyLimit,
+    requestTimeout: requestMs,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     requestIdHeader: false,

@@ -11,10 +11,12 @@ import { clientErrorHandler } from './framework-errors.js';
  * forced HTTPS.
  */
 export async function listenRedirect(app: FastifyInstance, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => app.routing(req, res));
-  // The HTTPS server's bounds (Fastify's options) for a slow or idle client here too.
-  server.requestTimeout = app.server.requestTimeout;
-  server.headersTimeout = app.server.headersTimeout;
+  // The HTTPS server's bounds for a slow or idle client here too, given to the constructor (Node 20 does not apply a
+  // requestTimeout set afterwards, D281).
+  const { requestTimeout, headersTimeout } = app.server;
+  const server = createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(30_000, requestTimeout / 4) }, (req, res) =>
+    app.routing(req, res),
+  );
   server.keepAliveTimeout = app.server.keepAliveTimeout;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => clientErrorHandler.call(app, err, socket as Socket));
   await new Promise<void>((resolve, reject) => {

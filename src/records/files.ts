@@ -13,7 +13,7 @@ import type { FilesTable } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { auditOptionsOf, isSecretField, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
 import { unwritable, writable, type Plan } from '../access/plan.js';
-import { FileService, type FileMeta, type LinkClaims } from '../files/service.js';
+import { FileService, type FileMeta, type LinkClaims, type LinkCredential } from '../files/service.js';
 import type { Staged } from '../files/store.js';
 import { plan } from './planning.js';
 import { holding, OUTSIDE, outsideAs403 } from './write.js';
@@ -225,13 +225,13 @@ export async function openFile(rc: RecordsContext, caller: Caller, t: FileTarget
 }
 
 /** A signed link to a file the caller may read now (and that may be downloaded). */
-export async function linkFile(rc: RecordsContext, caller: Caller, t: FileTarget, fileId: string, asKey: boolean, role: string | null) {
+export async function linkFile(rc: RecordsContext, caller: Caller, t: FileTarget, fileId: string, credential: LinkCredential, role: string | null) {
   const files = servicesOf(rc);
   await readCheck(rc, caller, t);
   const row = await rowOf(rc.db, t, fileId);
   if (Number(row.current) !== 1) await writePlan(rc, caller, t);
   FileService.checkDownloadable(row);
-  return files.links.sign({ fileId, userId: caller.user.id, role, asKey });
+  return files.links.sign({ fileId, userId: caller.user.id, role, asKey: credential.kind === 'apikey', credential });
 }
 
 /** The file a redeemed link names, re-checked under the caller the link's user is now: any refusal is FILE_LINK_INVALID. */

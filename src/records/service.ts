@@ -19,7 +19,7 @@ import { recordAccess, removeMember } from './audit.js';
 import { diffRevision, getRevision, listRevisions, restoreRevision, type FieldDiff, type RevisionOut, type RevisionSummary } from './revisions.js';
 import { statusTimes, type StatusTimes } from './status-times.js';
 import type { CatalogueEntry } from '../access/catalogue.js';
-import type { FileMeta, FileService, LinkClaims } from '../files/service.js';
+import type { FileMeta, FileService, LinkClaims, LinkCredential } from '../files/service.js';
 import { deleteFile, linkFile, listFiles, openFile, openLinked, restoreFile, uploadFile, type FileTarget } from './files.js';
 
 export type { Caller, ListQuery, RecordOut } from './context.js';
@@ -205,9 +205,9 @@ export class RecordService {
     return restoreFile(this.rc, caller, t, fileId);
   }
 
-  /** A signed download link (60 s, once) for the caller; `role`/`asKey`: what the caller acts as, re-checked on use. */
-  linkFile(caller: Caller, t: FileTarget, fileId: string, asKey: boolean, role: string | null): Promise<{ token: string; expiresAt: string }> {
-    return linkFile(this.rc, caller, t, fileId, asKey, role);
+  /** A signed download link (60 s, once) for the caller; `credential`/`role`: what the caller acts with, re-checked on use. */
+  linkFile(caller: Caller, t: FileTarget, fileId: string, credential: LinkCredential, role: string | null): Promise<{ token: string; expiresAt: string }> {
+    return linkFile(this.rc, caller, t, fileId, credential, role);
   }
 
   /** The file a redeemed link names, under the grants the link's user holds now. */

@@ -2,7 +2,7 @@
 // crafted archives, a wrong passphrase, a non-empty target, another database kind and another key are refused.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -183,16 +183,34 @@ test('a backup restores into an empty target with the same records, users, secre
 
 test('verify restores into a scratch place, checks rows and the chain, and leaves the deployment alone', async () => {
   const file = await backup();
-  const r = await cli(['backup', 'verify', file], { ...cliEnv(t), BACKUP_PASSPHRASE: PASSPHRASE });
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`${DIALECT}, schema \\d{4}_\\w+\\): \\d+ tables, \\d+ rows as listed`));
-  assert.match(r.stdout, /audit chain intact: \d+ entries/);
-  if (DIALECT === 'postgres') {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    const left = (await c.query("select count(*) as n from pg_namespace where nspname like 'palisade_verify_%'")).rows[0].n;
-    await c.end();
-    assert.equal(Number(left), 0, 'the scratch schema is dropped');
+  // What a verification that died leaves: staging a day old goes at the next one, staging of one running now stays.
+  const staging = path.join(t.shared.dataDir, '.restore');
+  const day = 24 * 3600;
+  for (const name of ['restore-stale1', 'restore-fresh1']) mkdirSync(path.join(staging, name), { recursive: true });
+  utimesSync(path.join(staging, 'restore-stale1'), Date.now() / 1000 - 2 * day, Date.now() / 1000 - 2 * day);
+  const stamp = (ago: number) => Math.floor(Date.now() / 1000 - ago).toString(36);
+  const scratch = {
+    stale: `palisade_verify_${stamp(2 * day)}_0123456789ab`,
+    old: 'palisade_verify_ba9876543210',
+    fresh: `palisade_verify_${stamp(60)}_aaaaaaaaaaaa`,
+  };
+  const c = DIALECT === 'postgres' ? new pg.Client({ connectionString: PG_URL }) : null;
+  await c?.connect();
+  try {
+    for (const name of Object.values(scratch)) await c?.query(`create schema ${name}`);
+    const r = await cli(['backup', 'verify', file], { ...cliEnv(t), BACKUP_PASSPHRASE: PASSPHRASE });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`${DIALECT}, schema \\d{4}_\\w+\\): \\d+ tables, \\d+ rows as listed`));
+    assert.match(r.stdout, /audit chain intact: \d+ entries/);
+    assert.deepEqual(readdirSync(staging), ['restore-fresh1'], 'stale staging removed, fresh kept, its own gone');
+    if (c) {
+      const left = (await c.query("select nspname from pg_namespace where nspname like 'palisade_verify_%'")).rows.map((x) => x.nspname);
+      assert.deepEqual(left, [scratch.fresh], 'its own scratch schema and stale ones are dropped; a running one is kept');
+    }
+  } finally {
+    rmSync(path.join(staging, 'restore-fresh1'), { recursive: true, force: true });
+    for (const name of Object.values(scratch)) await c?.query(`drop schema if exists ${name} cascade`);
+    await c?.end();
   }
 });
 

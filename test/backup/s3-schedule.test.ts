@@ -101,6 +101,33 @@ test('each backup is copied to the bucket (secret key from the secret store); th
   }
 });
 
+test("the doctor judges a verification by its backup's age: checking an old file today does not vouch for newer backups", async () => {
+  const clock = new Clock();
+  const env = s3env('site-v/', { BACKUP_SCHEDULE: '0 * * * *', BACKUP_VERIFY: 'false', BACKUP_S3_SECRET_ACCESS_KEY: 'S3RVER' });
+  const t = await makeApp({ clock, env });
+  try {
+    const check = async () => (await t.s.doctor.run()).checks.find((x) => x.id === 'backups')!;
+    const old = await t.s.backups.create(SYSTEM);
+    const made = new Date(clock.now()).toISOString();
+    assert.equal((await t.s.backups.verify(old.file, PASSPHRASE, SYSTEM)).ok, true);
+    assert.equal((await check()).status, 'pass');
+    clock.advance(40 * 24 * 3600);
+    const fresh = await t.s.backups.create(SYSTEM);
+    // Today's verification of the 40-day-old file.
+    assert.equal((await t.s.backups.verify(old.file, PASSPHRASE, SYSTEM)).ok, true);
+    let d = await check();
+    assert.equal(d.status, 'warn', d.detail);
+    assert.ok(d.detail.includes(`the newest verified backup was made ${made}`), d.detail);
+    assert.equal((await t.s.backups.status()).lastVerified?.backupAt, Date.parse(made));
+    // Verifying the backup just made clears it.
+    assert.equal((await t.s.backups.verify(fresh.file, PASSPHRASE, SYSTEM)).ok, true);
+    d = await check();
+    assert.equal(d.status, 'pass', d.detail);
+  } finally {
+    await t.close();
+  }
+});
+
 test('an unreachable bucket fails the copy quickly, records backup.copy_failed, keeps the local backup; the CLI exits 1', async () => {
   const dead = `http://127.0.0.1:${await freePort()}`;
   const t = await makeApp({ env: { ...s3env('x/', { BACKUP_S3_ENDPOINT: dead, BACKUP_S3_SECRET_ACCESS_KEY: 'S3RVER' }) } });

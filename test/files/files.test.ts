@@ -80,8 +80,21 @@ test('HTML, SVG and executables disguised as images are refused, and nothing is 
   // Even a field that takes text refuses an executable (NUL bytes are not text).
   assert.equal(codeOf(await w.upload(w.tok.ed!, id, 'notes', elf(), 'notes.txt', 'text/plain')), 'FILE_TYPE_NOT_ALLOWED');
   assert.equal(codeOf(await w.upload(w.tok.ed!, id, 'notes', Buffer.alloc(0), 'empty.txt')), 'FILE_TYPE_NOT_ALLOWED');
+  // Text is checked to its end, read in pieces: a NUL or a cut-off character far into the file is not text.
+  const long = (tail: Buffer) => Buffer.concat([Buffer.alloc(100_000, 'a'), tail]);
+  assert.equal(codeOf(await w.upload(w.tok.ed!, id, 'notes', long(Buffer.from([0x41, 0x00, 0x42])), 'nul.txt')), 'FILE_TYPE_NOT_ALLOWED');
+  assert.equal(codeOf(await w.upload(w.tok.ed!, id, 'notes', long(Buffer.from([0xe2, 0x82])), 'cut.txt')), 'FILE_TYPE_NOT_ALLOWED');
   assert.equal((await w.rows()).length, before);
   assert.equal(w.stored().length, files);
+});
+
+test('text whose characters straddle the pieces it is read in is still text', async () => {
+  const id = await w.record(w.tok.ed!, 'straddle');
+  // "€" (3 bytes) starts 1 byte before the 64 KiB boundary.
+  const bytes = Buffer.concat([Buffer.alloc(64 * 1024 - 1, 'b'), Buffer.from('€ done\n', 'utf8')]);
+  const r = await w.upload(w.tok.ed!, id, 'notes', bytes, 'euro.txt');
+  ok(r);
+  assert.equal(r.json().type, 'text/plain');
 });
 
 test('size, count and pixel limits are refused with stable codes and nothing is stored', async () => {

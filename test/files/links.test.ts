@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { png } from './samples.js';
-import { codeOf, filesWorld, ok, type FilesWorld } from './world.js';
+import { bearer, login } from '../helpers/app.js';
+import { codeOf, filesWorld, ok, PW, type FilesWorld } from './world.js';
 
 let w: FilesWorld;
 before(async () => {
@@ -83,4 +84,46 @@ test('a link is refused once its user lost the grant, and never given to one wit
   const url2 = (await linkFor(w.tok.rd!, id, fileId)).json().url as string;
   ok(await w.req('PATCH', `/api/admin/users/${w.ids.rd}`, w.admin, { status: 'disabled' }), 200);
   assert.equal(codeOf(await get(url2)), 'FILE_LINK_INVALID');
+});
+
+test('a link lives no longer than the session it was asked with', async () => {
+  const { id, fileId } = await fileOf('session-bound');
+  const session = (await login(w.t, 'ed', PW.ed)).token;
+  const url = (await linkFor(session, id, fileId)).json().url as string;
+  const kept = (await linkFor(session, id, fileId)).json().url as string;
+  ok(await w.t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(session) }), 204);
+  assert.equal(codeOf(await get(url)), 'FILE_LINK_INVALID');
+  // The same user's links asked under another, live session still work.
+  const other = (await linkFor(w.tok.ed!, id, fileId)).json().url as string;
+  assert.equal((await get(other)).statusCode, 200);
+  assert.equal(codeOf(await get(kept)), 'FILE_LINK_INVALID');
+});
+
+test("a link asked with an API key needs that key still valid and the key's addresses", async () => {
+  const { id, fileId } = await fileOf('key-bound');
+  ok(await w.req('PATCH', '/api/admin/settings/api-keys', w.admin, { selfService: true }), 200);
+  const mkKey = async (ipAllow?: string[]) => {
+    const r = await w.req('POST', '/api/auth/api-keys', w.tok.ed!, { name: 'dl', role: 'editor', ...(ipAllow ? { ipAllow } : {}) });
+    ok(r);
+    return r.json() as { key: { id: string }; secret: string };
+  };
+  const keyLink = (secret: string, remoteAddress = '127.0.0.1') =>
+    w.t.app.inject({ method: 'POST', url: `${w.filesUrl(id, 'photo')}/${fileId}/link`, headers: { 'x-api-key': secret }, remoteAddress });
+  // Revoked after the link was made: refused.
+  const k = await mkKey();
+  const url = (await keyLink(k.secret)).json().url as string;
+  const url2 = (await keyLink(k.secret)).json().url as string;
+  assert.equal((await get(url2)).statusCode, 200, 'a live key’s link works');
+  ok(await w.req('DELETE', `/api/auth/api-keys/${k.key.id}`, w.tok.ed!), 204);
+  assert.equal(codeOf(await get(url)), 'FILE_LINK_INVALID');
+  // A key kept to one address: its link is refused from elsewhere and served from there.
+  const near = await mkKey(['10.1.2.3']);
+  const l1 = await keyLink(near.secret, '10.1.2.3');
+  assert.equal(l1.statusCode, 200, l1.body);
+  const far = await w.t.app.inject({ method: 'GET', url: l1.json().url, remoteAddress: '198.51.100.7' });
+  assert.equal(codeOf(far), 'FILE_LINK_INVALID');
+  const l2 = (await keyLink(near.secret, '10.1.2.3')).json().url as string;
+  const there = await w.t.app.inject({ method: 'GET', url: l2, remoteAddress: '10.1.2.3' });
+  assert.equal(there.statusCode, 200, there.body);
+  assert.ok(there.rawPayload.equals(png()));
 });

@@ -178,6 +178,15 @@ export class ApiKeyService {
   }
 
   /**
+   * Whether the key of this id, owned by the user, still works from `ip`: not revoked, not expired, the address in
+   * its list (a signed link made with the key is re-checked with this when it is used, D280).
+   */
+  async usableFrom(keyId: string, userId: string, ip: string): Promise<boolean> {
+    const key = await this.db.selectFrom('api_keys').selectAll().where('id', '=', keyId).where('user_id', '=', userId).executeTakeFirst();
+    return refusalOf(key, this.now(), ip) === null;
+  }
+
+  /**
    * The key presented on a request, or a refusal: unknown, revoked, expired (API_KEY_INVALID) or used
    * from an address outside its list (API_KEY_ADDRESS_REFUSED). The owner's standing (disabled,
    * locked) is the pipeline's account stage, as for every method. Each refusal is a security event,
@@ -187,16 +196,7 @@ export class ApiKeyService {
     const key = KEY_PATTERN.test(secret)
       ? await this.db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash(secret)).executeTakeFirst()
       : undefined;
-    const now = this.now();
-    const refusal = !key
-      ? 'unknown'
-      : key.revoked_at !== null
-        ? 'revoked'
-        : key.expires_at !== null && key.expires_at <= now
-          ? 'expired'
-          : key.ip_allow !== null && !allowedFrom(key.ip_allow, ctx.ip ?? '')
-            ? 'address'
-            : null;
+    const refusal = refusalOf(key, this.now(), ctx.ip ?? '');
     if (refusal !== null || !key) {
       await this.refused(key, refusal ?? 'unknown', ctx);
       throw new AppError(refusal === 'address' ? 'API_KEY_ADDRESS_REFUSED' : 'API_KEY_INVALID', undefined, refusal ?? 'unknown');
@@ -276,6 +276,15 @@ export class ApiKeyService {
       rotated_from: null,
     };
   }
+}
+
+/** Why a key may not act from `ip` now, or null when it may. */
+function refusalOf(key: ApiKeysTable | undefined, now: number, ip: string): 'unknown' | 'revoked' | 'expired' | 'address' | null {
+  if (!key) return 'unknown';
+  if (key.revoked_at !== null) return 'revoked';
+  if (key.expires_at !== null && key.expires_at <= now) return 'expired';
+  if (key.ip_allow !== null && !allowedFrom(key.ip_allow, ip)) return 'address';
+  return null;
 }
 
 function allowedFrom(list: string, ip: string): boolean {

@@ -119,6 +119,19 @@ export class SessionService {
     });
   }
 
+  /** Whether the session of this id belongs to the user and is neither ended nor expired (a signed link's re-check, D280). */
+  async isLive(sessionId: string, userId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .select('id')
+      .where('id', '=', sessionId)
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', this.now())
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async listLive(userId: string): Promise<SessionsTable[]> {
     return this.db
       .selectFrom('sessions')

@@ -10,7 +10,7 @@ import type { SystemPermission } from '../../access/principal.js';
 import { AUTHENTICATORS, presentedToken, xsrfGate, type Authenticator } from './authenticators.js';
 import { powerOf, principalOf, requestContext } from './request-auth.js';
 
-export { actorContext, powerOf, principalOf, requestContext, requireAuth, requireSession } from './request-auth.js';
+export { actorContext, linkCaller, linkCredentialOf, powerOf, principalOf, requestContext, requireAuth, requireSession } from './request-auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

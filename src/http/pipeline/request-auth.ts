@@ -4,6 +4,9 @@ import type { AuthState, SessionAuth } from '../../auth/session/index.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import type { Power, Principal } from '../../access/principal.js';
+import type { LinkClaims, LinkCredential } from '../../files/links.js';
+import type { Caller } from '../../records/service.js';
+import { clearAccount } from '../../auth/standing.js';
 
 /** Request context for audit events, without the actor. */
 export function requestContext(req: FastifyRequest): Omit<EventContext, 'actor'> {
@@ -55,4 +58,39 @@ export function principalOf(req: FastifyRequest, s: Services): Promise<Principal
 /** The power the caller holds, for the "nobody grants more than they hold" checks. */
 export async function powerOf(req: FastifyRequest, s: Services): Promise<Power> {
   return s.access.powerOf(await principalOf(req, s));
+}
+
+/** The credential a signed link is bound to: this request's session or API key (D280). */
+export function linkCredentialOf(auth: AuthState): LinkCredential {
+  if (auth.method === 'session') return { kind: 'session', id: auth.session.id };
+  if (auth.method === 'apikey') return { kind: 'apikey', id: auth.key.id };
+  return { kind: 'basic' };
+}
+
+/**
+ * The caller a redeemed signed link acts as (D252, D280): its user, still active, with the role the link was asked
+ * under, and only while the credential it was asked with still works: the session not ended, the API key not revoked
+ * nor expired and this request's address in the key's list. Any refusal is FILE_LINK_INVALID.
+ */
+export async function linkCaller(req: FastifyRequest, s: Services, claims: LinkClaims): Promise<Caller> {
+  const invalid = (why: string) => new AppError('FILE_LINK_INVALID', undefined, why);
+  const user = await s.users.get(claims.userId);
+  if (!user) throw invalid('no such user');
+  try {
+    await clearAccount(user, s.locks);
+  } catch {
+    throw invalid('account may not act');
+  }
+  const c = claims.credential;
+  const live =
+    c.kind === 'session' ? await s.sessions.isLive(c.id, user.id) : c.kind === 'apikey' ? await s.apiKeys.usableFrom(c.id, user.id, req.clientIp) : true;
+  if (!live) throw invalid(`${c.kind} no longer valid`);
+  const p = await s.access.principal(user, claims.role, { asKey: claims.asKey });
+  return {
+    user,
+    admin: p.admin,
+    roles: p.roles,
+    departments: p.departments,
+    ctx: { ...requestContext(req), actor: { id: user.id, name: user.username }, ...(c.kind === 'apikey' ? { via: { method: 'apikey', keyId: c.id } } : {}) },
+  };
 }

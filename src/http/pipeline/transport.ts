@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import Type from 'typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
@@ -15,6 +15,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Neither encrypted nor held to TRANSPORT_ENCRYPTION=required: the published key itself. */
     plainTransport?: boolean;
+    /**
+     * The body is raw bytes (a file upload): a JWE body's plaintext is handed to the route as a stream of its bytes,
+     * not parsed as JSON; every check of the JWE still applies (D260).
+     */
+    rawBody?: boolean;
   }
 }
 
@@ -26,6 +31,8 @@ interface TransportState {
    * there is a JWE body, else with the response-key header's key.
    */
   replyKey: AnswerKey | null;
+  /** A JWE body was opened: the route's body is its plaintext, whatever the request's Content-Length said. */
+  opened: boolean;
 }
 
 // The media type of encrypted bodies and the answer-key header: the protocol's names, from the shipped client.
@@ -34,6 +41,11 @@ export { JOSE, RESPONSE_KEY_HEADER };
 export const MAX_SEALED_ANSWER = 8 * 1024 * 1024;
 /** Streamed answers (exports) being read whole to be sealed at once, per instance; one more is SERVER_BUSY (D201). */
 export const MAX_CONCURRENT_SEALED_STREAMS = 4;
+/**
+ * JWE bodies of raw-body routes (file uploads) are read whole to be opened: at once, per instance, at most this many
+ * of the route's largest (counted in declared bytes, a chunked one as the largest); one more is SERVER_BUSY (D261).
+ */
+export const MAX_CONCURRENT_SEALED_UPLOADS = 4;
 /** The methods whose body Fastify reads: only these can carry the JWE whose `epk` receives the answer. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -61,6 +73,9 @@ export function isApiRequest(req: FastifyRequest): boolean {
   if (req.routeOptions.config.plainTransport === true) return false;
   return pattern === '/api' || pattern.startsWith('/api/');
 }
+
+/** Whether the route's body came as a JWE that the transport stage opened (its Content-Length is the JWE's, not the body's). */
+export const sealedBody = (req: FastifyRequest): boolean => req.transport?.opened === true;
 
 const hasBody = (req: FastifyRequest): boolean => {
   const length = req.headers['content-length'];
@@ -114,8 +129,9 @@ async function bytesOf(payload: unknown): Promise<Uint8Array | null> {
  *   sealed (asked, or a JWE body), reads the response key, and applies TRANSPORT_ENCRYPTION (`off` refuses
  *   the protocol, `required` refuses plain bodies and plain answers), before any body is read;
  * - the `application/jose` body parser: opens the JWE (allow-listed header, known kid, bound to this
- *   method, target and time), then the plaintext meets the same JSON rule and route schema as a plain body;
- *   the JWE's `epk`, and only it, receives the answer (D178);
+ *   method, target and time, used once), then the plaintext meets the same JSON rule and route schema as a
+ *   plain body, or, on a `rawBody` route (a file upload), is handed over as the body's bytes (D260); the JWE's
+ *   `epk`, and only it, receives the answer (D178);
  * - preHandler: no handler runs for a request whose answer must be sealed while no key is known;
  * - onSend: seals every answer of a request that asked, error envelopes included, and fails closed: a
  *   2xx/3xx body that should be sealed and has no key is never sent plain.
@@ -125,6 +141,7 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
   const mode = s.config.transportEncryption;
   const keys = new TransportKeys(s.config.appKey, s.keys);
   app.decorateRequest('transport', null);
+  let sealedUploadBytes = 0;
 
   app.get(
     '/api/transport/key',
@@ -155,11 +172,23 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
     async () => ({ mode, keys: mode === 'off' ? [] : [await keys.published()] }),
   );
 
+  /** Holds room for a raw JWE body (read whole) until its answer is done; refuses one more than the room (D261). */
+  const holdUploadRoom = (req: FastifyRequest, reply: FastifyReply): void => {
+    const limit = req.routeOptions.bodyLimit ?? s.config.bodyLimit;
+    const declared = Number(req.headers['content-length']);
+    const need = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, limit) : limit;
+    if (sealedUploadBytes + need > MAX_CONCURRENT_SEALED_UPLOADS * limit) throw new AppError('SERVER_BUSY', undefined, 'too many sealed uploads at once');
+    sealedUploadBytes += need;
+    reply.raw.once('close', () => {
+      sealedUploadBytes -= need;
+    });
+  };
+
   /**
    * Synchronous for a plain request (it runs on every request, and a plain one should pay no extra turn of the event
    * loop); a promise only when the response-key header's kid must be looked up.
    */
-  const decide = (req: FastifyRequest): Promise<void> | undefined => {
+  const decide = (req: FastifyRequest, reply: FastifyReply): Promise<void> | undefined => {
     if (!isApiRequest(req)) return undefined;
     const joseBody = mediaType(req.headers['content-type']) === JOSE;
     const acceptJose = acceptsJose(req.headers.accept);
@@ -170,7 +199,7 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
     // A JWE body always gets a sealed answer, to its own epk and nothing else (D178): a captured body
     // replayed with another key, or without asking, yields nothing readable.
     const asks = acceptJose || joseBody;
-    const state: TransportState = { asks, replyKey: null };
+    const state: TransportState = { asks, replyKey: null, opened: false };
     req.transport = state;
     const header = req.headers[RESPONSE_KEY_HEADER];
     let clientKey: ReturnType<typeof parseResponseKeyHeader> | null = null;
@@ -178,6 +207,7 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
       if (header !== undefined) throw new AppError('TRANSPORT_RESPONSE_KEY_INVALID', undefined, 'response key with a JWE body');
       // Only a body Fastify reads can stand in for the key header (no GET/HEAD, no empty body).
       if (!BODY_METHODS.has(req.method) || !hasBody(req)) throw new AppError('TRANSPORT_BODY_INVALID', undefined, 'application/jose without a body');
+      if (req.routeOptions.config.rawBody === true) holdUploadRoom(req, reply);
     } else if (asks) {
       if (typeof header === 'string') clientKey = parseResponseKeyHeader(header);
       else if (header !== undefined) throw new AppError('TRANSPORT_RESPONSE_KEY_INVALID', undefined, 'header repeated');
@@ -200,10 +230,10 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
       enforce();
     });
   };
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
     let pending: Promise<void> | undefined;
     try {
-      pending = decide(req);
+      pending = decide(req, reply);
     } catch (e) {
       return done(e as Error);
     }
@@ -223,9 +253,15 @@ export function registerTransport(app: FastifyInstance, s: Services): void {
     state.replyKey = opened.answerKey;
     // Each body is good for one request, on any instance (EDGE-6, D231).
     if (!(await s.transportReplay.firstUse(opened.tag))) throw new AppError('TRANSPORT_BODY_REPLAYED');
+    state.opened = true;
+    // A raw-body route (a file upload) takes the plaintext's bytes as they are: the route's own checks apply to them.
+    const { plaintext } = opened;
+    if (req.routeOptions.config.rawBody === true) {
+      return Readable.from([Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength)], { objectMode: false });
+    }
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(opened.plaintext);
+      text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
     } catch {
       throw new AppError('INVALID_JSON', undefined, 'plaintext is not UTF-8');
     }

@@ -38,7 +38,12 @@ const StatusSchema = Type.Object(
     verify: Type.Boolean({ description: 'BACKUP_VERIFY: each backup is restored into a scratch place and checked as soon as it is made.' }),
     lastVerified: Type.Union([
       Type.Object(
-        { at: Type.String({ description: 'ISO 8601.' }), name: Type.String(), ok: Type.Boolean() },
+        {
+          at: Type.String({ description: 'ISO 8601.' }),
+          name: Type.String(),
+          ok: Type.Boolean(),
+          backupAt: Type.Union([Type.String(), Type.Null()], { description: 'ISO 8601: when the verified backup was made (null for a failure).' }),
+        },
         { additionalProperties: false, description: 'The last verification, as the security log records it (backup.verified).' },
       ),
       Type.Null(),
@@ -78,7 +83,13 @@ const statusView = (s: BackupStatus) => ({
   keepWeekly: s.keepWeekly,
   last: s.last ? { ...s.last, at: new Date(s.last.at).toISOString() } : null,
   verify: s.verify,
-  lastVerified: s.lastVerified ? { ...s.lastVerified, at: new Date(s.lastVerified.at).toISOString() } : null,
+  lastVerified: s.lastVerified
+    ? {
+        ...s.lastVerified,
+        at: new Date(s.lastVerified.at).toISOString(),
+        backupAt: s.lastVerified.backupAt === null ? null : new Date(s.lastVerified.backupAt).toISOString(),
+      }
+    : null,
 });
 
 /**

@@ -6,9 +6,10 @@ import type { RouteServices as Services } from '../../services.js';
 import type { Caller } from '../../records/service.js';
 import type { FileMeta } from '../../files/service.js';
 import { AppError } from '../../errors.js';
-import { clearAccount } from '../../auth/standing.js';
 import { errorResponses } from '../schemas.js';
-import { actorContext, principalOf, requestContext, requireAuth } from '../pipeline/authenticate.js';
+import { actorContext, linkCaller, linkCredentialOf, principalOf, requireAuth } from '../pipeline/authenticate.js';
+import { sealedBody } from '../pipeline/transport.js';
+import { sealedLength } from '../../edge/transport.js';
 
 const NAME = '^[a-z][a-z0-9_]{0,40}$';
 const FieldParams = Type.Object(
@@ -64,7 +65,7 @@ function sendFile(reply: FastifyReply, file: { meta: FileMeta; body: Readable })
 /**
  * Files of records (DATA-3). Routes only translate HTTP; every access decision is the records service's. An
  * upload's body is the raw file (any Content-Type, which is ignored: the type comes from the bytes), read as a
- * stream within the largest file the server takes.
+ * stream within the largest file the server takes, or a JWE of it that the transport stage opens (D260).
  */
 export const recordFileRoutes =
   (s: Services): FastifyPluginAsync =>
@@ -72,9 +73,18 @@ export const recordFileRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['files'];
 
-    // Scoped to these routes: every body is the raw file, whatever the client says it is.
-    app.removeAllContentTypeParsers();
+    // Scoped to these routes: every body is the raw file, whatever the client says it is, except a JWE
+    // (`application/jose`), which the transport stage's inherited parser opens into the file's bytes (D260).
+    // The only other parser registered (src/http/app.ts) is the JSON one.
+    app.removeContentTypeParser('application/json');
     app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    if (!app.hasContentTypeParser('application/jose')) throw new TypeError('record files: the transport stage must be registered before the files routes');
+    const maxBytes = s.config.files.maxBytes;
+    // A sealed upload's JWE is about 4/3 of its file: the route takes that much (no JWE arrives when the mode is
+    // off); a plain body is still held to FILES_MAX_BYTES, by its declared length below and the store's count.
+    const uploadLimit = s.config.transportEncryption === 'off' ? maxBytes : sealedLength(maxBytes);
+    /** Signed links put a one-use right in a URL's path, which a proxy that terminates TLS sees (D262). */
+    const linksOffered = s.config.transportEncryption !== 'required';
     // After the security headers stage: a download's own policy replaces the API's.
     app.addHook('onSend', async (_req, reply, payload) => {
       if (downloads.has(reply)) reply.header('content-security-policy', DOWNLOAD_CSP);
@@ -91,8 +101,8 @@ export const recordFileRoutes =
     app.post(
       prefix,
       {
-        bodyLimit: s.config.files.maxBytes,
-        config: { rateLimit: 'upload' },
+        bodyLimit: uploadLimit,
+        config: { rateLimit: 'upload', rawBody: true },
         // A refused upload ends its connection: the rest of the body (chunked, or a huge declared length) is never read.
         onSend: async (req, reply, payload) => {
           if (reply.statusCode >= 400 && !req.raw.complete) reply.header('connection', 'close');
@@ -106,13 +116,13 @@ export const recordFileRoutes =
           params: FieldParams,
           querystring: Type.Object({ name: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
           description:
-            'Uploads a file into a file field: the body is the raw bytes (any Content-Type; the type is recognised from the content). Needs update access to the record and write access to the field. A single-file field replaces its file (kept as a version when the field keeps versions); a multiple field adds one. The file starts `quarantined` (a scanner is configured) or `unscanned`.',
+            'Uploads a file into a file field: the body is the raw bytes (any Content-Type; the type is recognised from the content), or a JWE (`application/jose`) whose plaintext is those bytes (encrypted API bodies). Needs update access to the record and write access to the field. A single-file field replaces its file (kept as a version when the field keeps versions); a multiple field adds one. The file starts `quarantined` (a scanner is configured) or `unscanned`.',
           response: { 201: Meta, ...errorResponses },
         },
       },
       async (req, reply) => {
         const declared = Number(req.headers['content-length']);
-        if (Number.isSafeInteger(declared) && declared > s.config.files.maxBytes) throw new AppError('FILE_TOO_LARGE', { maxBytes: s.config.files.maxBytes });
+        if (!sealedBody(req) && Number.isSafeInteger(declared) && declared > maxBytes) throw new AppError('FILE_TOO_LARGE', { maxBytes });
         const body = req.body instanceof Readable ? req.body : Readable.from([]);
         const meta = await s.records.uploadFile(await caller(req), req.params, req.query.name ?? 'file', body);
         reply.code(201);
@@ -191,15 +201,16 @@ export const recordFileRoutes =
           tags,
           params: FileParams,
           description:
-            'A signed download link for the caller, good once within 60 seconds. Using it re-checks that the caller may still read the field of the record.',
+            'A signed download link for the caller, good once within 60 seconds. Using it re-checks that the caller may still read the field of the record. Not offered with TRANSPORT_ENCRYPTION=required (`FILE_LINK_UNAVAILABLE`).',
           response: { 200: Type.Object({ url: Type.String(), expiresAt: Type.String() }), ...errorResponses },
         },
       },
       async (req) => {
+        if (!linksOffered) throw new AppError('FILE_LINK_UNAVAILABLE');
         const { fileId, ...t } = req.params;
         const auth = requireAuth(req);
         const role = auth.method === 'apikey' ? auth.key.role : auth.method === 'session' ? auth.session.active_role : null;
-        const link = await s.records.linkFile(await caller(req), t, fileId, auth.method === 'apikey', role);
+        const link = await s.records.linkFile(await caller(req), t, fileId, linkCredentialOf(auth), role);
         return { url: `/api/files/signed/${link.token}`, expiresAt: link.expiresAt };
       },
     );
@@ -217,22 +228,10 @@ export const recordFileRoutes =
         },
       },
       async (req, reply) => {
+        // Refused before the link is spent, even asked sealed (a link made before the mode changed).
+        if (!linksOffered) throw new AppError('FILE_LINK_UNAVAILABLE');
         const claims = await s.files.links.redeem(req.params.token);
-        const user = await s.users.get(claims.userId);
-        if (!user) throw new AppError('FILE_LINK_INVALID', undefined, 'no such user');
-        try {
-          await clearAccount(user, s.locks);
-        } catch {
-          throw new AppError('FILE_LINK_INVALID', undefined, 'account may not act');
-        }
-        const p = await s.access.principal(user, claims.role, { asKey: claims.asKey });
-        const c: Caller = {
-          user,
-          admin: p.admin,
-          roles: p.roles,
-          departments: p.departments,
-          ctx: { ...requestContext(req), actor: { id: user.id, name: user.username } },
-        };
+        const c = await linkCaller(req, s, claims);
         return sendFile(reply, await s.records.openLinked(c, claims));
       },
     );

@@ -77,6 +77,37 @@ test('framework error bodies: a request that arrives while the server drains ans
   }
 });
 
+test('a request whose body trickles in past REQUEST_TIMEOUT gets 408 REQUEST_TIMEOUT and its connection closes', async () => {
+  const t = await makeApp({ env: { REQUEST_TIMEOUT: '1' } });
+  try {
+    const port = await listen(t.app);
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    let text = '';
+    sock.on('data', (c) => {
+      text += String(c);
+    });
+    sock.on('error', () => undefined);
+    // Headers promise 100 bytes; a byte goes every 200 ms, so the body would take 20 s.
+    sock.write('POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n');
+    const drip = setInterval(() => sock.writable && sock.write(' '), 200);
+    const closed = new Promise((r) => sock.once('close', r));
+    const guard = new Promise((_, reject) => setTimeout(() => reject(new Error(`still open after 8 s: ${text}`)), 8000).unref());
+    try {
+      await Promise.race([closed, guard]);
+    } finally {
+      clearInterval(drip);
+    }
+    assert.match(text, /^HTTP\/1\.1 408/, text.slice(0, 200));
+    assert.match(text, /"code":"REQUEST_TIMEOUT"/);
+    // A request that arrives in time is served as usual.
+    const r = await rawRequest(port, 'GET', '/api/auth/me');
+    assert.equal(r.status, 401);
+  } finally {
+    await t.close();
+  }
+});
+
 /** Sends bytes as they are and parses the one answer. */
 function rawLine(port: number, bytes: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,8 @@
  * unsafe methods, JSON in and out, and errors as ApiError carrying the server's stable code. The server
  * decides everything; the UI only shows what it answers. When the server requires encrypted API bodies
  * (TRANSPORT_ENCRYPTION=required, EDGE-6), every call is sealed and opened by the shared client helper, and
- * from then on, for the page's life, a call that cannot be sealed is not sent (D179).
+ * from then on, for the page's life, a call that cannot be sealed is not sent (D179). A raw body (a file upload) is
+ * then sealed as its bytes, and a binary answer (a file download) is opened into its bytes (D263).
  */
 import type { Sealed, TransportKey } from '../../../src/client/transport';
 
@@ -55,8 +56,10 @@ export function onSignedOut(fn: (e: ApiError) => void): () => void {
 export interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | boolean | undefined | null>;
-  /** Raw body (CSV import): sent as is with this content type. */
-  raw?: { body: BodyInit; type: string };
+  /** Raw body (a file upload): sent as is with this content type, or, when calls are sealed, sealed as its bytes. */
+  raw?: { body: Blob; type: string };
+  /** The answer is binary (a file download): a success comes back as a Blob of its bytes. */
+  binary?: boolean;
   signal?: AbortSignal;
   /** Do not treat a 401 as "signed out" (sign-in forms, /me at start). */
   quiet401?: boolean;
@@ -124,7 +127,7 @@ const CREDENTIAL_CALL = /^\/api\/(auth\/|admin\/(users|secrets)(\/|$))/;
  * and cannot be. Before a credential call the mode is read again unless `required` was already seen, so a
  * password never crosses in plain because of a cached `optional`.
  */
-async function keyFor(method: string, pathname: string, raw: boolean): Promise<TransportKey | null> {
+async function keyFor(method: string, pathname: string): Promise<TransportKey | null> {
   const credential = UNSAFE.has(method) && CREDENTIAL_CALL.test(pathname);
   const info = await transportInfo(credential && !requiredSeen);
   if (info === null) {
@@ -133,7 +136,7 @@ async function keyFor(method: string, pathname: string, raw: boolean): Promise<T
   }
   if (info.mode !== 'required' && !requiredSeen) return null;
   // Required (now, or earlier in this page's life): sealed or not sent.
-  if (raw || info.mode === 'off') throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', UNAVAILABLE);
+  if (info.mode === 'off') throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', UNAVAILABLE);
   try {
     const key = (await transportLib()).keyDocument(info.doc).keys[0];
     if (key) return key;
@@ -141,6 +144,12 @@ async function keyFor(method: string, pathname: string, raw: boolean): Promise<T
     // fall through: no usable key
   }
   throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', UNAVAILABLE);
+}
+
+/** Whether this page's calls are sealed (the server requires it, now or earlier in the page's life). */
+export async function sealedCalls(): Promise<boolean> {
+  const info = await transportInfo();
+  return requiredSeen || info?.mode === 'required';
 }
 
 /** Refusals of the transport stage, answered before any handler runs: safe to send again once, sealed. */
@@ -153,10 +162,18 @@ export async function request<T = unknown>(method: string, path: string, opts: R
   const target = `${url.pathname}${url.search}`;
   let body: BodyInit | undefined;
   let sealed: Sealed | null = null;
-  const key = await keyFor(method, url.pathname, opts.raw !== undefined);
+  const key = await keyFor(method, url.pathname);
   if (key) {
+    let payload: unknown = opts.body;
+    if (opts.raw) {
+      try {
+        payload = new Uint8Array(await opts.raw.body.arrayBuffer());
+      } catch {
+        throw new ApiError(0, 'FILE_UNREADABLE', 'The file could not be read; choose it again.');
+      }
+    }
     try {
-      sealed = await (await transportLib()).seal(key, method, target, opts.body);
+      sealed = await (await transportLib()).seal(key, method, target, payload);
     } catch {
       throw new ApiError(0, 'TRANSPORT_UNAVAILABLE', 'This server accepts only encrypted requests, which this browser cannot make here (HTTPS is needed).');
     }
@@ -182,13 +199,19 @@ export async function request<T = unknown>(method: string, path: string, opts: R
   }
   if (res.status === 204) return undefined as T;
   let type = res.headers.get('content-type') ?? '';
+  // A plain binary answer is read as bytes (text would corrupt it); a sealed one is a JWE, which is text.
+  if (opts.binary && res.ok && !sealed) return (await res.blob()) as T;
   let text = await res.text();
   if (sealed) {
+    let opened: Awaited<ReturnType<Sealed['open']>>;
     try {
-      ({ contentType: type, text } = await sealed.open({ status: res.status, contentType: type, body: text }));
+      opened = await sealed.open({ status: res.status, contentType: type, body: text });
     } catch {
       throw new ApiError(0, 'TRANSPORT_ANSWER_INVALID', 'The server answer could not be decrypted. Try again.');
     }
+    // The opened bytes, never the text (which would corrupt a binary file), typed so that the page never shows them.
+    if (opts.binary && res.ok) return new Blob([opened.bytes.slice()], { type: 'application/octet-stream' }) as T;
+    ({ contentType: type, text } = opened);
   }
   let data: unknown = text;
   if (type.includes('application/json')) {
@@ -201,7 +224,7 @@ export async function request<T = unknown>(method: string, path: string, opts: R
   if (!res.ok) {
     const err = (data as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
     if (err?.code === 'TRANSPORT_ENCRYPTION_REQUIRED') requiredSeen = true;
-    if (!retried && !opts.raw && err?.code !== undefined && TRANSPORT_RETRY.has(err.code)) {
+    if (!retried && err?.code !== undefined && TRANSPORT_RETRY.has(err.code)) {
       await transportInfo(true);
       return request<T>(method, path, opts, true);
     }

@@ -17,7 +17,7 @@ export interface BackupStatus {
   last: { at: string; name: string; size: number; copy: CopyState } | null;
   /** BACKUP_VERIFY: each backup restored into a scratch place and checked as soon as it is made. */
   verify: boolean;
-  lastVerified: { at: string; name: string; ok: boolean } | null;
+  lastVerified: { at: string; name: string; ok: boolean; backupAt: string | null } | null;
 }
 
 export interface BackupFile {
