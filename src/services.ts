@@ -12,7 +12,9 @@ import { ReadinessProbe } from './ops/readiness.js';
 import type { SharedState } from './shared-state/index.js';
 import { DatabaseSharedState } from './shared-state/database.js';
 import { RedisSharedState } from './shared-state/redis.js';
-import { SecurityLog, SYSTEM_ACTOR } from './audit/events.js';
+import { SecurityLog, SYSTEM_ACTOR, type EventContext } from './audit/events.js';
+import type { UsersTable } from './db/types.js';
+import { clearAccount } from './auth/standing.js';
 import { AuditTrail } from './audit/trail.js';
 import { isSecretField } from './collections/schema.js';
 import { AuditService } from './audit/service.js';
@@ -36,6 +38,7 @@ import { TokenService } from './auth/tokens.js';
 import { SessionService } from './auth/session/index.js';
 import { PasswordCredential } from './auth/credentials/password.js';
 import { PasskeyCredential } from './auth/credentials/passkey.js';
+import { SsoService } from './auth/sso/index.js';
 import { PasskeyService } from './auth/passkeys/index.js';
 import { UserService } from './auth/users.js';
 import { UserAdministration } from './auth/user-admin.js';
@@ -145,6 +148,8 @@ export interface Services {
   trustedAddresses: TrustedAddresses;
   /** A user's own passkeys (AUTH-12): registration, list, rename, removal. */
   passkeys: PasskeyService;
+  /** Single sign-on (AUTH-13): identity providers, links, the OIDC relying party; every sign-in ends in `sessions.create`. */
+  sso: SsoService;
   mailer: Mailer;
   /** Mail and other work done after the answer; close() waits for it. */
   tasks: BackgroundTasks;
@@ -381,16 +386,37 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread, addressFailures: botCheck }),
     passkey: new PasskeyCredential({ db, log: securityLog, lockout, now }, config.passkeys),
   };
+  // A new way into an account (a passkey, a linked provider) needs the current password, checked like a sign-in.
+  const proveOwnPassword = async (user: UsersTable, password: string, ctx: EventContext): Promise<void> => {
+    const proven = await credentials.password.prove({ identifier: user.username, password }, ctx);
+    if (proven.id !== user.id) throw new AppError('INVALID_CREDENTIALS');
+  };
   const passkeys = new PasskeyService({
     db,
     log: securityLog,
     now,
     config: config.passkeys,
     policy: mfaPolicy,
-    // Registering or removing a passkey needs the current password, checked like a sign-in (lockout and all).
-    provePassword: async (user, password, ctx) => {
-      const proven = await credentials.password.prove({ identifier: user.username, password }, ctx);
-      if (proven.id !== user.id) throw new AppError('INVALID_CREDENTIALS');
+    provePassword: proveOwnPassword,
+  });
+  const sso = new SsoService({
+    db,
+    log: securityLog,
+    now,
+    sessions,
+    provePassword: proveOwnPassword,
+    accountCheck: async (user) => {
+      await clearAccount(user, locks);
+    },
+    defences: { lockout, spread, shared, addressFailures: botCheck },
+    // The client secrets live in the secret store; auth does not import it, so it gets these three functions.
+    secrets: {
+      write: (name, value, ctx, trx) => secrets.write(name, value, ctx, trx),
+      value: async (name) => {
+        const r = await secrets.resolve(name);
+        return r.state === 'set' ? r.value : null;
+      },
+      isSet: async (name) => (await secrets.resolve(name)).state !== 'unset',
     },
   });
   const users = new UserService(
@@ -483,6 +509,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     mfa,
     trustedAddresses,
     passkeys,
+    sso,
     mailer,
     tasks,
     async close() {

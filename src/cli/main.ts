@@ -13,6 +13,7 @@ import { AuditUsage, auditCommand } from './audit.js';
 import { RecordsUsage, recordsCommand } from './records.js';
 import { PrivacyUsage, privacyCommand } from './privacy.js';
 import { SecretsUsage, secretsCommand } from './secrets.js';
+import { SsoUsage, ssoCommand } from './sso.js';
 import { ConfigTransferUsage, configTransferCommand } from './config-transfer.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
@@ -48,6 +49,13 @@ const USAGE = `usage: palisade <command>
   files scan                              run the scan sweep now (quarantined and unscanned files); exit 1 while some wait
   doctor [--json]                         check the deployment against the production checklist; exit 0 pass, 1 warnings, 2 failures
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
+  sso list                                the identity providers (AUTH-13): type, state, issuer, whether the client secret is set, the callback URL
+  sso add SLUG --file F                   create an identity provider from a JSON or YAML file (the API's body without slug; no secret in it)
+  sso update SLUG --file F                change a provider with the fields in the file
+  sso set-secret SLUG                     store the provider's client secret; read from standard input or a silent prompt
+  sso remove SLUG                         delete a provider and its links (its users stay)
+  sso link SLUG SUBJECT --username U      link a provider identity (its subject) to a user
+  sso unlink SLUG SUBJECT --username U    remove that link
   secrets list                            list the secret store: names, set or not, updated at and by (never a value)
   secrets set NAME                        create or replace a secret; the value is read from standard input or a silent prompt
   secrets delete NAME                     delete a secret
@@ -214,7 +222,9 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = positionals
     .slice(
       0,
-      positionals[0] === 'schema' || positionals[0] === 'secrets' || positionals[0] === 'config' || positionals[0] === 'backup' ? 2 : positionals.length,
+      positionals[0] === 'schema' || positionals[0] === 'secrets' || positionals[0] === 'config' || positionals[0] === 'backup' || positionals[0] === 'sso'
+        ? 2
+        : positionals.length,
     )
     .join(' ');
   if (values.help || cmd === '') {
@@ -392,6 +402,17 @@ export async function main(argv: string[]): Promise<number> {
       // A value on the command line would be visible to every user of the machine (ps, shell history).
       if (positionals.length > 3) throw new UsageError('secrets: a value is read from standard input or a prompt, never from the command line');
       return withServices((s) => secretsCommand(s, cmd.slice('secrets '.length), positionals[2], { newKeyFile: values['new-key-file'] }));
+    case 'sso list':
+    case 'sso add':
+    case 'sso update':
+    case 'sso set-secret':
+    case 'sso remove':
+    case 'sso link':
+    case 'sso unlink':
+      // A secret on the command line would be visible to every user of the machine.
+      if (cmd === 'sso set-secret' && positionals.length > 3)
+        throw new UsageError('sso set-secret: the secret is read from standard input or a prompt, never from the command line');
+      return withServices((s) => ssoCommand(s, cmd.slice('sso '.length), positionals.slice(2), { file: values.file, username: values.username }));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
@@ -416,6 +437,7 @@ main(process.argv.slice(2)).then(
       e instanceof PrivacyUsage ||
       e instanceof RecordsUsage ||
       e instanceof SecretsUsage ||
+      e instanceof SsoUsage ||
       e instanceof ConfigTransferUsage ||
       e instanceof BackupUsage ||
       e instanceof FilesUsage
@@ -433,6 +455,7 @@ main(process.argv.slice(2)).then(
         e instanceof PrivacyUsage ||
         e instanceof RecordsUsage ||
         e instanceof SecretsUsage ||
+        e instanceof SsoUsage ||
         e instanceof ConfigTransferUsage ||
         e instanceof BackupUsage ||
         e instanceof FilesUsage

@@ -10,7 +10,7 @@ export class SecretsUsage extends Error {}
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 
 /** The value from standard input (a pipe), or typed at a prompt that does not echo; never from argv. */
-async function readValue(name: string): Promise<string> {
+export async function readValue(name: string): Promise<string> {
   if (!process.stdin.isTTY) {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);

@@ -17,6 +17,11 @@ import { GeoIp } from '../edge/geoip.js';
 import { canonical } from './current.js';
 import { normalField, sameCollection } from './diff.js';
 import type { ConfigDocument, IpRuleEntry } from './document.js';
+import { ProviderStore } from '../auth/sso/providers.js';
+import { inputOf } from '../auth/sso/entry.js';
+import type { SecretBackend } from '../config/settings.js';
+import { currentProviders } from './current.js';
+import { providerView } from './diff.js';
 
 /** The services of one import, all over the same joined transaction. */
 export interface InTransaction {
@@ -27,6 +32,8 @@ export interface InTransaction {
   access: AccessStore;
   settings: SettingsStore;
   areas: readonly SettingsArea[];
+  /** The secret store's writes (a pruned provider's own client secret goes with it); never a value from the file. */
+  secrets?: Pick<SecretBackend, 'write'>;
 }
 
 let geo: GeoIp | undefined;
@@ -158,6 +165,32 @@ async function applyIpRules(t: InTransaction, doc: ConfigDocument, prune: boolea
   for (const r of doc.ipRules) if (!have.has(key(r))) await add(r);
 }
 
+/** Identity providers (AUTH-13): created or replaced as the file writes them, removed with `prune`; each with its event. */
+async function applyProviders(t: InTransaction, doc: ConfigDocument, prune: boolean, ctx: EventContext): Promise<void> {
+  if (!doc.identityProviders) return;
+  const store = new ProviderStore({
+    db: t.db,
+    log: t.log,
+    now: t.now,
+    secrets: {
+      write: async (name, value, c, db) => {
+        if (!t.secrets) throw new TypeError('an import that removes a provider needs the secret store');
+        await t.secrets.write(name, value, c, db);
+      },
+      value: async () => null,
+      isSet: async () => false,
+    },
+  });
+  const here = new Map((await currentProviders(t.db)).map((p) => [p.slug, p]));
+  for (const p of doc.identityProviders) {
+    const was = here.get(p.slug);
+    if (!was) await step(`identityProviders ${p.slug}`, () => store.create(p.slug, inputOf(p), ctx));
+    else if (canonical(providerView(was)) !== canonical(providerView(p)))
+      await step(`identityProviders ${p.slug}`, () => store.update(p.slug, inputOf(p), ctx));
+  }
+  if (prune) for (const slug of here.keys()) if (!doc.identityProviders.some((p) => p.slug === slug)) await store.delete(slug, ctx);
+}
+
 /**
  * Refuses a result that would shut the requesting administrator out of the admin API (IP rules and allowed
  * countries together), read inside the transaction before it commits.
@@ -173,5 +206,6 @@ export async function applyDocument(t: InTransaction, doc: ConfigDocument, opts:
   await applyCollections(t, doc, opts.prune, ctx);
   await applySettings(t, doc, ctx);
   await applyIpRules(t, doc, opts.prune, ctx);
+  await applyProviders(t, doc, opts.prune, ctx);
   if (opts.requesterIp !== undefined && (doc.ipRules || doc.settings?.geo)) await guardSelf(t, opts.requesterIp);
 }

@@ -8,6 +8,8 @@ import type { SettingsArea, SettingsStore } from '../config/settings.js';
 import { secretNameOf } from '../config/settings.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessStore } from '../access/grants.js';
+import { providerOf } from '../auth/sso/providers.js';
+import { entryOf, type ProviderEntry } from '../auth/sso/entry.js';
 import { CONFIG_VERSION, type ConfigDocument, type IpRuleEntry, type SecretRef } from './document.js';
 
 /** What reading the environment needs; every read goes through `db` when given (inside a transaction). */
@@ -51,6 +53,11 @@ export async function currentIpRules(db: Db): Promise<IpRuleEntry[]> {
     .sort((a, b) => canonical([a.scope, a.action, a.cidr]).localeCompare(canonical([b.scope, b.action, b.cidr])));
 }
 
+/** The identity providers, by slug; their client secrets by name only. */
+export async function currentProviders(db: Db): Promise<ProviderEntry[]> {
+  return (await db.selectFrom('identity_providers').selectAll().orderBy('slug').execute()).map((r) => entryOf(providerOf(r)));
+}
+
 /** The secrets a configuration refers to: every one set, and the settings' write-only fields even while unset. */
 export function secretRefs(areas: readonly SettingsArea[], store: ReadonlyArray<{ name: string; usedBy: string | null; set: boolean }>): SecretRef[] {
   const written = new Set(areas.flatMap((a) => a.writeOnly.map((f) => secretNameOf(a, f))));
@@ -76,6 +83,6 @@ export async function currentDocument(r: Readers, secrets: SecretRef[]): Promise
     settings: await currentSettings(r),
     ipRules: await currentIpRules(r.db),
     secrets,
-    identityProviders: [],
+    identityProviders: await currentProviders(r.db),
   };
 }

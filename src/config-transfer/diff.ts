@@ -6,6 +6,7 @@ import { auditOptionsOf, type CollectionDef, type FieldDef } from '../collection
 import type { GrantInput } from '../access/grants.js';
 import { canonical } from './current.js';
 import type { ConfigDocument, IpRuleEntry } from './document.js';
+import { entryOf, inputOf, type ProviderEntry } from '../auth/sso/entry.js';
 
 export interface FieldChange {
   field: string;
@@ -30,7 +31,7 @@ export interface SectionDiff {
   kept: string[];
 }
 
-export const DIFF_SECTIONS = ['collections', 'roles', 'departments', 'grants', 'settings', 'ipRules'] as const;
+export const DIFF_SECTIONS = ['collections', 'roles', 'departments', 'grants', 'settings', 'ipRules', 'identityProviders'] as const;
 export type DiffSection = (typeof DIFF_SECTIONS)[number];
 
 export interface ConfigDiff {
@@ -185,9 +186,40 @@ export function diffDocuments(here: ConfigDocument, doc: ConfigDocument, prune: 
     grants: grantDiff(here.grants ?? [], doc, prune),
     settings: settingsDiff(here.settings ?? {}, doc.settings),
     ipRules: ipRuleDiff(here.ipRules ?? [], doc.ipRules, prune),
+    identityProviders: keyed(
+      (here.identityProviders ?? []).map((p) => ({ ...providerView(p), name: p.slug })),
+      doc.identityProviders?.map((p) => ({ ...providerView(p), name: p.slug })),
+      prune,
+      ({ name: _, ...rest }) => rest,
+    ),
   };
   if (doc.roles && !doc.departments) sections.departments = { ...sections.departments, inFile: false };
   const missingSecrets = (doc.secrets ?? []).map((s) => s.name).filter((n) => !setSecrets.has(n));
   const total = Object.values(sections).reduce((n, s) => n + s.added.length + s.changed.length + s.removed.length, 0);
   return { sections, missingSecrets, total };
+}
+
+/** A provider entry with what it leaves out at the store's defaults, so that a file's short form compares equal. */
+export function providerView(p: ProviderEntry): Record<string, unknown> {
+  const i = inputOf(p);
+  const settings =
+    p.type === 'ldap'
+      ? { type: 'ldap' as const, settings: i.ldap as never }
+      : { type: 'oidc' as const, settings: { ...i.oidc!, clientSecretName: i.oidc!.clientSecretName ?? null } as never };
+  const { slug: _, ...rest } = entryOf({
+    slug: p.slug,
+    ...settings,
+    displayName: p.displayName,
+    enabled: i.enabled!,
+    provisioning: i.provisioning!,
+    defaultRoles: i.defaultRoles!,
+    defaultDepartments: i.defaultDepartments!,
+    mappings: i.mappings!,
+    emailDomains: i.emailDomains!,
+    trustEmail: i.trustEmail!,
+    trustMfa: i.trustMfa!,
+    createdAt: 0,
+    updatedAt: 0,
+  });
+  return rest;
 }

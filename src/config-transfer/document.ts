@@ -11,6 +11,8 @@ import { parseSchemaFile } from '../records/schema-file.js';
 import { parseCidr } from '../edge/ip.js';
 import { nameProblem } from '../secrets/names.js';
 import type { SettingsArea } from '../config/settings-area.js';
+import { providerProblems } from '../auth/sso/schema.js';
+import type { ProviderEntry } from '../auth/sso/entry.js';
 
 export const CONFIG_VERSION = 1;
 export type Format = 'json' | 'yaml';
@@ -25,6 +27,7 @@ export const LIMITS = Object.freeze({
   grants: 10_000,
   ipRules: 2000,
   secrets: 1000,
+  identityProviders: 100,
   note: 200,
 });
 
@@ -52,8 +55,8 @@ export interface ConfigDocument {
   settings?: Record<string, Record<string, unknown>>;
   ipRules?: IpRuleEntry[];
   secrets?: SecretRef[];
-  /** Single sign-on providers: none exist yet (AUTH-13), so the section is always empty. */
-  identityProviders?: [];
+  /** Single sign-on providers (AUTH-13): every setting; the client secret by its secret-store name only. */
+  identityProviders?: ProviderEntry[];
 }
 
 export const SECTIONS = ['version', 'collections', 'roles', 'departments', 'grants', 'settings', 'ipRules', 'secrets', 'identityProviders'] as const;
@@ -110,6 +113,7 @@ export function checkConfigDocument(doc: unknown, areas: readonly SettingsArea[]
     ['grants', LIMITS.grants],
     ['ipRules', LIMITS.ipRules],
     ['secrets', LIMITS.secrets],
+    ['identityProviders', LIMITS.identityProviders],
   ] as const) {
     const v = doc[key];
     if (v === undefined) continue;
@@ -121,8 +125,7 @@ export function checkConfigDocument(doc: unknown, areas: readonly SettingsArea[]
   problems.push(...settingsProblems(doc.settings, areas));
   problems.push(...ipRuleProblems(doc.ipRules));
   problems.push(...secretProblems(doc.secrets));
-  if (doc.identityProviders !== undefined && !(Array.isArray(doc.identityProviders) && doc.identityProviders.length === 0))
-    problems.push('"identityProviders" must be an empty list: single sign-on providers do not exist yet');
+  if (doc.identityProviders !== undefined) problems.push(...providerProblems(doc.identityProviders as unknown[]));
   if (problems.length > 0) throw invalid(problems);
   return doc as unknown as ConfigDocument;
 }

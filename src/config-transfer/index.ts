@@ -99,7 +99,7 @@ export class ConfigTransfer {
         const collections = new CollectionRegistry(db, log, this.d.now);
         const access = new AccessStore(db, collections, log, this.d.now);
         const settings = new SettingsStore(db, log, this.d.now, this.d.settingsSeeds, this.d.sealer, (c) => changes.push(c), this.d.secrets);
-        const t = { db, log, now: this.d.now, collections, access, settings, areas: this.d.areas };
+        const t = { db, log, now: this.d.now, collections, access, settings, areas: this.d.areas, secrets: this.d.secrets };
         diff = diffDocuments(await currentDocument(t, []), doc, opts.prune, setSecrets);
         await applyDocument(t, doc, { prune: opts.prune, requesterIp: opts.requesterIp }, ctx);
         if (opts.dryRun) throw new DryRun();

@@ -519,3 +519,63 @@ export interface FilesTable {
 export interface Database {
   files: FilesTable;
 }
+
+/** AUTH-13: an identity provider (src/auth/sso/); JSON columns hold arrays or the protocol's settings, never a secret. */
+export interface IdentityProvidersTable {
+  slug: string;
+  type: string;
+  display_name: string;
+  enabled: number;
+  /** JSON: the protocol's settings (OIDC: issuer, clientId, clientSecretName, scopes, claims...). */
+  settings: string;
+  /** 'jit' | 'existing' */
+  provisioning: string;
+  default_roles: string;
+  default_departments: string;
+  /** JSON: [{ claim, value, roles, departments }] */
+  mappings: string;
+  email_domains: string;
+  trust_email: number;
+  trust_mfa: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A provider identity (issuer + subject) linked to a user; what the provider's mapping last granted. */
+export interface SsoLinksTable {
+  provider: string;
+  subject: string;
+  user_id: string;
+  issuer: string;
+  email: string | null;
+  mapped_roles: string;
+  mapped_departments: string;
+  /** 'admin' | 'user' | 'verified_email' | 'jit' */
+  linked_by: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** A sign-in or link flow in progress: `id` is the SHA-256 of the state; spent once. */
+export interface SsoFlowsTable {
+  id: string;
+  provider: string;
+  /** 'signin' | 'link' */
+  purpose: string;
+  user_id: string | null;
+  /** A link flow's session: the link is made only while it is live (D290). */
+  session_id: string | null;
+  binding_hash: string;
+  nonce: string;
+  code_verifier: string;
+  return_to: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface Database {
+  identity_providers: IdentityProvidersTable;
+  sso_links: SsoLinksTable;
+  sso_flows: SsoFlowsTable;
+}

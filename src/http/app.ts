@@ -31,6 +31,8 @@ import { adminDoctorRoutes } from './routes/admin-doctor.js';
 import { adminSecretRoutes } from './routes/admin-secrets.js';
 import { adminBackupRoutes } from './routes/admin-backups.js';
 import { adminConfigRoutes } from './routes/admin-config.js';
+import { ssoRoutes } from './routes/sso.js';
+import { adminSsoRoutes } from './routes/admin-sso.js';
 import { configTransferOf } from '../config-transfer/wire.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
@@ -175,6 +177,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(s), { prefix: '/api/auth/api-keys' });
   await app.register(adminApiKeyRoutes(s), { prefix: '/api/admin' });
   await app.register(mfaRoutes(s), { prefix: '/api/auth/mfa' });
+  await app.register(ssoRoutes(s), { prefix: '/api/auth' });
+  await app.register(adminSsoRoutes(s), { prefix: '/api/admin' });
   await app.register(mfaSmsRoutes(s), { prefix: '/api/auth/mfa' });
   await app.register(adminMfaRoutes(s), { prefix: '/api/admin' });
   await app.register(trustedAddressRoutes(s), { prefix: '/api/auth/mfa' });

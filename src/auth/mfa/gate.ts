@@ -36,6 +36,8 @@ export class SecondFactorGate {
 
   async check(user: UsersTable, method: SignInMethod, ctx: EventContext, session?: SessionAsked): Promise<void> {
     if (secondFactorOf(method) !== null || (typeof method === 'string' && MULTI_FACTOR.has(method))) return;
+    // A provider's MFA assertion counts only when the provider is set to trust it (AUTH-13).
+    if (typeof method === 'object' && method.method === 'sso' && method.mfa) return;
     const factors = await factorState(this.d.db, user);
     const has = hasFactor(factors);
     if (!has && !(await this.d.policy.required(user))) return;

@@ -17,10 +17,10 @@ export class ExpiryGate {
    * Runs at sign-in after identity is proven, before a session exists: an expired password or a
    * required change refuses the sign-in and hands out a one-time change token instead; a password
    * near its expiry triggers a reminder mail at most once a day. Every method passes it today (the
-   * only one is the password); SSO can be let through here by `method` when it comes.
+   * only one is the password); a single sign-on proves no password, so its expiry does not stop one.
    */
-  async check(user: UsersTable, _method: SignInMethod, ctx: EventContext): Promise<void> {
-    if (user.sso_only === 1) return;
+  async check(user: UsersTable, method: SignInMethod, ctx: EventContext): Promise<void> {
+    if (user.sso_only === 1 || (typeof method === 'object' && method.method === 'sso')) return;
     const policy = await this.d.policy.current();
     const status = this.d.policy.expiry(user, policy);
     const code = user.must_change_password === 1 ? 'PASSWORD_CHANGE_REQUIRED' : status.expired ? 'PASSWORD_EXPIRED' : null;

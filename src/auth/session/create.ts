@@ -100,6 +100,7 @@ export class SessionCreator {
             rememberMe: r.rememberMe,
             admin: user.is_admin === 1,
             ...(factor ? { secondFactor: factor } : {}),
+            ...(typeof method === 'object' && method.method === 'sso' ? { provider: method.provider, providerMfa: method.mfa } : {}),
           },
         },
         trx,

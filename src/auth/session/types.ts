@@ -13,10 +13,20 @@ export type SecondFactor = 'totp' | 'email' | 'sms' | 'recovery' | 'passkey';
  * factor it proved (`src/auth/mfa/`): the second-factor gate lets only that form through. 'passkey': a
  * passwordless sign-in with a user-verified passkey (`src/auth/credentials/passkey.ts`).
  */
-export type SignInMethod = 'password' | 'basic' | 'passkey' | { readonly method: 'password'; readonly factor: SecondFactor };
+export type SignInMethod = 'password' | 'basic' | 'passkey' | { readonly method: 'password'; readonly factor: SecondFactor } | SsoMethod;
+
+/**
+ * A single sign-on (`src/auth/sso/`): the provider's slug, and whether it asserted a multi-factor
+ * sign-in that the provider's settings trust (then it stands in for the second factor).
+ */
+export interface SsoMethod {
+  readonly method: 'sso';
+  readonly provider: string;
+  readonly mfa: boolean;
+}
 
 /** The second factor proven in this sign-in, if any. */
-export const secondFactorOf = (m: SignInMethod): SecondFactor | null => (typeof m === 'object' ? m.factor : null);
+export const secondFactorOf = (m: SignInMethod): SecondFactor | null => (typeof m === 'object' && m.method === 'password' ? m.factor : null);
 
 export interface IssuedToken {
   token: string;

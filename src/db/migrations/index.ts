@@ -16,6 +16,7 @@ import { migration as m0014 } from './0014_privacy_policies.js';
 import { migration as m0015 } from './0015_secrets.js';
 import { migration as m0016 } from './0016_secrets_key.js';
 import { migration as m0017 } from './0017_files.js';
+import { migration as m0018 } from './0018_identity_providers.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -42,6 +43,7 @@ class StaticProvider implements MigrationProvider {
       '0015_secrets': m0015(),
       '0016_secrets_key': m0016(),
       '0017_files': m0017(),
+      '0018_identity_providers': m0018(),
     };
   }
 }

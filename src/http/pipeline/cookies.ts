@@ -27,3 +27,20 @@ export function clearSessionCookies(reply: FastifyReply, config: Config): void {
   reply.clearCookie(names.session, { ...base, httpOnly: true });
   reply.clearCookie(names.xsrf, base);
 }
+
+/**
+ * The browser binding of a single sign-on in progress (AUTH-13): HttpOnly, Lax (the provider's redirect
+ * back is a top-level GET), ten minutes; its hash is kept with the flow, so a callback opened in
+ * another browser (a code and state handed to a victim) is refused.
+ */
+export function ssoCookieName(config: Config): string {
+  return config.cookieInsecureDev ? 'palisade_sso' : '__Host-palisade_sso';
+}
+
+export function setSsoCookie(reply: FastifyReply, config: Config, binding: string): void {
+  reply.setCookie(ssoCookieName(config), binding, { path: '/', secure: !config.cookieInsecureDev, sameSite: 'lax', httpOnly: true, maxAge: 600 });
+}
+
+export function clearSsoCookie(reply: FastifyReply, config: Config): void {
+  reply.clearCookie(ssoCookieName(config), { path: '/', secure: !config.cookieInsecureDev, sameSite: 'lax', httpOnly: true });
+}

@@ -61,6 +61,16 @@ export function explain(e: unknown): string {
       return 'This password change can no longer be used. Sign in again.';
     case 'IP_BLOCKED':
       return 'Sign-in is not allowed from your network address. Ask an administrator.';
+    case 'SSO_FAILED':
+      return 'Single sign-on did not complete (it took too long, was opened in another browser, or the provider’s answer did not check out). Start again.';
+    case 'SSO_PROVIDER_UNAVAILABLE':
+      return 'The sign-in provider cannot be reached right now. Try again later, or sign in another way.';
+    case 'SSO_ACCOUNT_UNKNOWN':
+      return 'No account here is linked to that sign-in. Ask an administrator to create or link your account.';
+    case 'SSO_ACCOUNT_NOT_LINKED':
+      return 'An account with that email address already exists. Sign in to it another way, then link this provider under “Sign-in & security”.';
+    case 'NOT_FOUND':
+      return 'That sign-in provider is not available.';
     default:
       return describeError(e);
   }

@@ -1,0 +1,296 @@
+import type { Db } from '../../db/index.js';
+import type { IdentityProvidersTable } from '../../db/types.js';
+import type { EventContext, SecurityLog } from '../../audit/events.js';
+import { AppError } from '../../errors.js';
+import { issuerProblem } from './oidc.js';
+import { SLUG_PATTERN } from './schema.js';
+import { ID_TOKEN_ALGS, type ClaimMapping, type IdTokenAlg, type LdapSettings, type OidcSettings, type Provider, type ProviderCommon } from './types.js';
+import { bindPasswordNameOf, ldapSettings, type LdapInput } from './ldap/settings.js';
+
+/** What the feature needs of the secret store (handed in by services.ts: auth does not import secrets). */
+export interface SsoSecrets {
+  /** Sets (a value) or deletes ('') a secret inside the caller's transaction, with its event. */
+  write(name: string, value: string, ctx: EventContext, db: Db): Promise<void>;
+  /** The value, or null when not set or unreadable. Never reaches a route. */
+  value(name: string): Promise<string | null>;
+  /** Whether a secret of this name is set. */
+  isSet(name: string): Promise<boolean>;
+}
+
+const SLUG = new RegExp(SLUG_PATTERN);
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/** The secret store's name of a provider's client secret when given through the provider's API. */
+export const clientSecretNameOf = (slug: string) => `sso.${slug}.clientSecret`;
+
+export interface OidcInput {
+  issuer?: string;
+  clientId?: string;
+  /** Write-only: stored in the secret store under `sso.<slug>.clientSecret`. */
+  clientSecret?: string;
+  /** Names an existing secret instead; null: a public client (PKCE only). */
+  clientSecretName?: string | null;
+  scopes?: string[];
+  idTokenAlg?: IdTokenAlg;
+  userinfo?: boolean;
+  groupsClaim?: string;
+  usernameClaim?: string;
+}
+
+export interface ProviderInput {
+  type?: 'oidc' | 'ldap';
+  displayName?: string;
+  enabled?: boolean;
+  provisioning?: 'jit' | 'existing';
+  defaultRoles?: string[];
+  defaultDepartments?: string[];
+  mappings?: ClaimMapping[];
+  emailDomains?: string[];
+  trustEmail?: boolean;
+  trustMfa?: boolean;
+  oidc?: OidcInput;
+  ldap?: LdapInput;
+}
+
+/** A provider as an administrator sees it: the secret (OIDC client secret, LDAP service password) only as its name and whether it is set. */
+export type ProviderView = Provider & { clientSecretSet: boolean };
+
+const json = (s: string): unknown => JSON.parse(s);
+
+/** The secret-store name of the provider's own secret, or null. */
+export const secretNameOf = (p: Provider): string | null => (p.type === 'ldap' ? p.settings.servicePasswordName : p.settings.clientSecretName);
+/** The name a secret given through the API is stored under. */
+const ownSecretNameOf = (p: Pick<Provider, 'slug' | 'type'>): string => (p.type === 'ldap' ? bindPasswordNameOf(p.slug) : clientSecretNameOf(p.slug));
+
+export function providerOf(r: IdentityProvidersTable): Provider {
+  const settings = json(r.settings);
+  const common: ProviderCommon = {
+    slug: r.slug,
+    displayName: r.display_name,
+    enabled: Number(r.enabled) === 1,
+    provisioning: r.provisioning === 'existing' ? 'existing' : 'jit',
+    defaultRoles: json(r.default_roles) as string[],
+    defaultDepartments: json(r.default_departments) as string[],
+    mappings: json(r.mappings) as ClaimMapping[],
+    emailDomains: json(r.email_domains) as string[],
+    trustEmail: Number(r.trust_email) === 1,
+    trustMfa: Number(r.trust_mfa) === 1,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+  return r.type === 'ldap' ? { ...common, type: 'ldap', settings: settings as LdapSettings } : { ...common, type: 'oidc', settings: settings as OidcSettings };
+}
+
+/**
+ * Identity providers as runtime configuration (AUTH-13): create, change, delete, each change with its
+ * security event in one transaction; the client secret written to the secret store in the same
+ * transaction and never read back.
+ */
+export class ProviderStore {
+  constructor(
+    private readonly d: {
+      db: Db;
+      log: SecurityLog;
+      secrets: SsoSecrets;
+      now: () => number;
+    },
+  ) {}
+
+  async list(): Promise<Provider[]> {
+    return (await this.d.db.selectFrom('identity_providers').selectAll().orderBy('slug').execute()).map(providerOf);
+  }
+
+  async get(slug: string): Promise<Provider | null> {
+    if (!SLUG.test(slug)) return null;
+    const r = await this.d.db.selectFrom('identity_providers').selectAll().where('slug', '=', slug).executeTakeFirst();
+    return r ? providerOf(r) : null;
+  }
+
+  /** An enabled provider, or NOT_FOUND: a disabled one is as good as none to a sign-in. */
+  async enabled(slug: string): Promise<Provider> {
+    const p = await this.get(slug);
+    if (!p?.enabled) throw new AppError('NOT_FOUND');
+    return p;
+  }
+
+  async view(p: Provider): Promise<ProviderView> {
+    const name = secretNameOf(p);
+    return { ...p, clientSecretSet: name !== null && (await this.d.secrets.isSet(name)) };
+  }
+
+  async create(slug: string, input: ProviderInput, ctx: EventContext): Promise<Provider> {
+    if (!SLUG.test(slug)) throw invalid('/slug', 'a slug is a lower-case letter, then up to 39 lower-case letters, digits or "-"');
+    if (input.type !== 'oidc' && input.type !== 'ldap') throw invalid('/type', 'oidc or ldap');
+    if (!input.displayName) throw invalid('/displayName', 'required');
+    const type = input.type;
+    if (type === 'oidc' && (!input.oidc?.issuer || !input.oidc.clientId)) throw invalid('/oidc', 'issuer and clientId are required');
+    if (type === 'ldap' && !input.ldap) throw invalid('/ldap', 'the ldap settings are required');
+    if ((type === 'oidc' && input.ldap) || (type === 'ldap' && input.oidc))
+      throw invalid(`/${type === 'oidc' ? 'ldap' : 'oidc'}`, `not settings of a ${type} provider`);
+    const now = this.d.now();
+    const settings = type === 'ldap' ? ldapSettings(slug, null, input.ldap!) : this.oidcSettings(slug, null, input.oidc!);
+    const secret = type === 'ldap' ? input.ldap?.servicePassword : input.oidc?.clientSecret;
+    const row: IdentityProvidersTable = {
+      slug,
+      type,
+      display_name: input.displayName,
+      enabled: input.enabled === false ? 0 : 1,
+      settings: JSON.stringify(settings),
+      provisioning: input.provisioning ?? 'jit',
+      default_roles: '[]',
+      default_departments: '[]',
+      mappings: '[]',
+      email_domains: '[]',
+      trust_email: input.trustEmail ? 1 : 0,
+      trust_mfa: input.trustMfa ? 1 : 0,
+      created_at: now,
+      updated_at: now,
+    };
+    return this.d.db.transaction().execute(async (trx) => {
+      if (await trx.selectFrom('identity_providers').select('slug').where('slug', '=', slug).executeTakeFirst()) {
+        throw new AppError('CONFLICT', { field: 'slug' });
+      }
+      Object.assign(row, await this.common(trx, input));
+      await trx.insertInto('identity_providers').values(row).execute();
+      if (secret !== undefined) await this.d.secrets.write(ownSecretNameOf({ slug, type }), secret, ctx, trx);
+      const p = providerOf(row);
+      await this.d.log.record(ctx, { type: 'sso.provider_created', outcome: 'success', details: { provider: slug, ...summary(p) } }, trx);
+      return p;
+    });
+  }
+
+  async update(slug: string, input: ProviderInput, ctx: EventContext): Promise<Provider> {
+    return this.d.db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('identity_providers').selectAll().where('slug', '=', slug).executeTakeFirst();
+      if (!before) throw new AppError('NOT_FOUND');
+      if (input.type !== undefined && input.type !== before.type) throw invalid('/type', 'the type of a provider cannot change');
+      const old = providerOf(before);
+      const set: Partial<IdentityProvidersTable> = { ...(await this.common(trx, input)), updated_at: Math.max(this.d.now(), old.updatedAt + 1) };
+      if (input.displayName !== undefined) set.display_name = input.displayName;
+      if (input.enabled !== undefined) set.enabled = input.enabled ? 1 : 0;
+      if (input.provisioning !== undefined) set.provisioning = input.provisioning;
+      if (input.trustEmail !== undefined) set.trust_email = input.trustEmail ? 1 : 0;
+      if (input.trustMfa !== undefined) set.trust_mfa = input.trustMfa ? 1 : 0;
+      const other = old.type === 'oidc' ? 'ldap' : 'oidc';
+      if (input[other] !== undefined) throw invalid(`/${other}`, `not settings of a ${old.type} provider`);
+      if (old.type === 'oidc' && input.oidc !== undefined) set.settings = JSON.stringify(this.oidcSettings(slug, old.settings, input.oidc));
+      if (old.type === 'ldap' && input.ldap !== undefined) set.settings = JSON.stringify(ldapSettings(slug, old.settings, input.ldap));
+      await trx.updateTable('identity_providers').set(set).where('slug', '=', slug).execute();
+      const secret = old.type === 'ldap' ? input.ldap?.servicePassword : input.oidc?.clientSecret;
+      if (secret !== undefined) await this.d.secrets.write(ownSecretNameOf(old), secret, ctx, trx);
+      const after = providerOf({ ...before, ...set });
+      const changed = Object.keys(input).filter((k) => k !== 'oidc' && k !== 'ldap');
+      if (input.oidc) changed.push(...Object.keys(input.oidc).map((k) => `oidc.${k}`));
+      if (input.ldap) changed.push(...Object.keys(input.ldap).map((k) => `ldap.${k}`));
+      await this.d.log.record(ctx, { type: 'sso.provider_updated', outcome: 'success', details: { provider: slug, changed, ...summary(after) } }, trx);
+      return after;
+    });
+  }
+
+  /** Deletes a provider and its links (its users stay; SSO-only users then cannot sign in until linked again). */
+  async delete(slug: string, ctx: EventContext): Promise<boolean> {
+    return this.d.db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('identity_providers').selectAll().where('slug', '=', slug).executeTakeFirst();
+      if (!before) return false;
+      const links = await trx.deleteFrom('sso_links').where('provider', '=', slug).executeTakeFirst();
+      await trx.deleteFrom('sso_flows').where('provider', '=', slug).execute();
+      await trx.deleteFrom('identity_providers').where('slug', '=', slug).execute();
+      const gone = providerOf(before);
+      const own = ownSecretNameOf(gone);
+      if (secretNameOf(gone) === own) await this.d.secrets.write(own, '', ctx, trx);
+      await this.d.log.record(
+        ctx,
+        { type: 'sso.provider_deleted', outcome: 'success', details: { provider: slug, linksRemoved: Number(links.numDeletedRows) } },
+        trx,
+      );
+      return true;
+    });
+  }
+
+  private oidcSettings(slug: string, old: OidcSettings | null, i: OidcInput): OidcSettings {
+    const s: OidcSettings = {
+      issuer: i.issuer ?? old?.issuer ?? '',
+      clientId: i.clientId ?? old?.clientId ?? '',
+      clientSecretName:
+        i.clientSecret !== undefined ? clientSecretNameOf(slug) : i.clientSecretName !== undefined ? i.clientSecretName : (old?.clientSecretName ?? null),
+      scopes: [...new Set(i.scopes ?? old?.scopes ?? ['email', 'profile'])],
+      idTokenAlg: i.idTokenAlg ?? old?.idTokenAlg ?? 'RS256',
+      userinfo: i.userinfo ?? old?.userinfo ?? true,
+      groupsClaim: i.groupsClaim ?? old?.groupsClaim ?? 'groups',
+      usernameClaim: i.usernameClaim ?? old?.usernameClaim ?? 'preferred_username',
+    };
+    checkSecretName(slug, s.clientSecretName, '/oidc/clientSecretName');
+    const problem = issuerProblem(s.issuer);
+    if (problem) throw invalid('/oidc/issuer', problem);
+    if (!(ID_TOKEN_ALGS as readonly string[]).includes(s.idTokenAlg)) throw invalid('/oidc/idTokenAlg', `one of ${ID_TOKEN_ALGS.join(', ')}`);
+    if (!s.clientId) throw invalid('/oidc/clientId', 'required');
+    return s;
+  }
+
+  /** The fields every protocol shares, checked: roles and departments must exist, domains are plain host names. */
+  private async common(trx: Db, i: ProviderInput): Promise<Partial<IdentityProvidersTable>> {
+    const out: Partial<IdentityProvidersTable> = {};
+    const roles = new Set<string>([...(i.defaultRoles ?? []), ...(i.mappings ?? []).flatMap((m) => m.roles)]);
+    const departments = new Set<string>([...(i.defaultDepartments ?? []), ...(i.mappings ?? []).flatMap((m) => m.departments)]);
+    if (roles.size > 0) {
+      const known = new Set(
+        (
+          await trx
+            .selectFrom('roles')
+            .select('name')
+            .where('name', 'in', [...roles])
+            .execute()
+        ).map((r) => r.name),
+      );
+      const unknown = [...roles].filter((r) => !known.has(r));
+      if (unknown.length) throw invalid('/roles', `unknown roles: ${unknown.join(', ')}`);
+    }
+    if (departments.size > 0) {
+      const known = new Set(
+        (
+          await trx
+            .selectFrom('departments')
+            .select('name')
+            .where('name', 'in', [...departments])
+            .execute()
+        ).map((r) => r.name),
+      );
+      const unknown = [...departments].filter((r) => !known.has(r));
+      if (unknown.length) throw invalid('/departments', `unknown departments: ${unknown.join(', ')}`);
+    }
+    if (i.defaultRoles !== undefined) out.default_roles = JSON.stringify([...new Set(i.defaultRoles)]);
+    if (i.defaultDepartments !== undefined) out.default_departments = JSON.stringify([...new Set(i.defaultDepartments)]);
+    if (i.mappings !== undefined)
+      out.mappings = JSON.stringify(i.mappings.map((m) => ({ claim: m.claim, value: m.value, roles: m.roles, departments: m.departments })));
+    if (i.emailDomains !== undefined) {
+      const domains = [...new Set(i.emailDomains.map((d) => d.trim().toLowerCase()))];
+      const bad = domains.filter((d) => !DOMAIN.test(d));
+      if (bad.length) throw invalid('/emailDomains', `not a domain name: ${bad.join(', ')}`);
+      out.email_domains = JSON.stringify(domains);
+    }
+    return out;
+  }
+}
+
+const invalid = (path: string, message: string) => new AppError('VALIDATION_FAILED', [{ path, message }]);
+
+/**
+ * A provider may name only a secret of its own (`sso.<slug>.…`) or none (D292): its secret is sent to the
+ * provider's server, so naming another feature's secret (the SMTP password) would hand it to whoever runs that server.
+ */
+export function checkSecretName(slug: string, name: string | null, path: string): void {
+  if (name !== null && !name.startsWith(`sso.${slug}.`)) throw invalid(path, `a provider's secret is one of its own (sso.${slug}.…)`);
+}
+
+/** What an event says of a provider: its security-relevant settings, never a secret. */
+function summary(p: Provider) {
+  return {
+    enabled: p.enabled,
+    provisioning: p.provisioning,
+    ...(p.type === 'ldap' ? { url: p.settings.url, bindMode: p.settings.bindMode } : { issuer: p.settings.issuer }),
+    emailDomains: p.emailDomains,
+    trustEmail: p.trustEmail,
+    trustMfa: p.trustMfa,
+    mappings: p.mappings.length,
+  };
+}

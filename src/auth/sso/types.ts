@@ -1,0 +1,150 @@
+/**
+ * Single sign-on (AUTH-13): the shapes every protocol shares. A provider is runtime configuration (the
+ * `identity_providers` table); its `type` picks the protocol, and each protocol brings its settings
+ * and an implementation of `SsoProtocol`. OIDC is built; SAML, LDAP and CAS slot in as further members
+ * of the unions below and further files beside `oidc.ts`.
+ */
+
+/** The protocols Palisade knows. 'oidc' (a redirect) and 'ldap' (a directory) are implemented; the others are reserved names. */
+export const PROVIDER_TYPES = ['oidc', 'ldap'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number] | 'saml' | 'cas';
+
+/** OIDC relying-party settings. The client secret is never here: only the secret store's name of it. */
+export interface OidcSettings {
+  /** The issuer identifier; discovery reads `<issuer>/.well-known/openid-configuration`. https, or http on loopback only. */
+  issuer: string;
+  clientId: string;
+  /** The secret store's name of the client secret; null for a public client (PKCE only). */
+  clientSecretName: string | null;
+  /** Scopes asked for besides `openid`. */
+  scopes: string[];
+  /** The one algorithm ID tokens must be signed with (an asymmetric one: never `none`, never HS*). */
+  idTokenAlg: IdTokenAlg;
+  /** Whether to call the userinfo endpoint and merge its claims (the ID token's win on conflict). */
+  userinfo: boolean;
+  /** The claim that holds the user's groups (a string or an array of strings). */
+  groupsClaim: string;
+  /** The claim whose value becomes the username of a user created just in time. */
+  usernameClaim: string;
+}
+
+export const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type IdTokenAlg = (typeof ID_TOKEN_ALGS)[number];
+
+/** A rule of the mapping: a claim holding `value` (equal, or among an array's items) gives these roles and departments. */
+export interface ClaimMapping {
+  claim: string;
+  value: string;
+  roles: string[];
+  departments: string[];
+}
+
+/** What every provider has, whatever its protocol. */
+export interface ProviderCommon {
+  slug: string;
+  displayName: string;
+  enabled: boolean;
+  /** 'jit': a first sign-in creates the user; 'existing': the user must already be linked (or claimable by a trusted email). */
+  provisioning: 'jit' | 'existing';
+  /** Given once, to a user created just in time. */
+  defaultRoles: string[];
+  defaultDepartments: string[];
+  /** Synchronised at every sign-in: added and removed. */
+  mappings: ClaimMapping[];
+  /** The email domains this provider may claim (lower case); empty: it claims none. */
+  emailDomains: string[];
+  /** Whether an email with email_verified=true on one of those domains may link to an existing account by itself. */
+  trustEmail: boolean;
+  /** Whether the provider's MFA assertion (amr / acr) stands in for Palisade's second factor. */
+  trustMfa: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** LDAP settings (see docs/sso.md). The service account's password is never here: only the secret store's name of it. */
+export interface LdapSettings {
+  /** ldap://host[:port] or ldaps://host[:port]; plain ldap:// without StartTLS only on loopback. */
+  url: string;
+  /** Upgrade an ldap:// connection with StartTLS before anything is sent. */
+  startTls: boolean;
+  /** An absolute path to a PEM file of the CA(s) that sign the server's certificate; null: the system's CAs. Verification is always on. */
+  tlsCaFile: string | null;
+  /** 'direct': bind as `bindDnTemplate` with the username put in; 'search': bind as the service account, find the user, bind as the found DN. */
+  bindMode: 'direct' | 'search';
+  /** For 'direct': a DN holding `{username}` once, e.g. `uid={username},ou=people,dc=example,dc=org` (the value is escaped, RFC 4514). */
+  bindDnTemplate: string | null;
+  /** For 'search': the service account's DN. */
+  serviceDn: string | null;
+  /** For 'search': the secret store's name of the service account's password. */
+  servicePasswordName: string | null;
+  /** Where users are searched for (search mode) and groups by default. */
+  baseDn: string;
+  /** The object class a user entry has (the search filter's other half). */
+  userObjectClass: string;
+  /** The attribute the typed username is matched against (search mode), e.g. uid or sAMAccountName. */
+  userAttribute: string;
+  /** The attributes a new user's username, email and display name come from. */
+  usernameAttribute: string;
+  emailAttribute: string;
+  displayNameAttribute: string;
+  /** Whether the directory's email is maintained by its administrators (then it counts as verified for linking and new users). */
+  emailVerified: boolean;
+  /** The attribute whose value names the identity for good (entryUUID, or 'dn' for the entry's DN). */
+  subjectAttribute: string;
+  /** How groups are found: none; the user entry's `memberOfAttribute`; or a search under `groupBaseDn`. */
+  groupMode: 'none' | 'memberOf' | 'search';
+  memberOfAttribute: string;
+  /** null: `baseDn`. */
+  groupBaseDn: string | null;
+  groupObjectClass: string;
+  /** The group attribute that lists members (member, uniqueMember: a DN; memberUid: a username). */
+  groupMemberAttribute: string;
+  /** Whether the member attribute holds the user's DN or their username. */
+  groupMemberValue: 'dn' | 'username';
+  /** The group attribute whose values are the names the mapping's `groups` claim holds. */
+  groupNameAttribute: string;
+  /** Milliseconds to wait for the TCP (and TLS) connection, and for each operation. */
+  connectTimeoutMs: number;
+  operationTimeoutMs: number;
+}
+
+export type OidcProvider = ProviderCommon & { type: 'oidc'; settings: OidcSettings };
+export type LdapProvider = ProviderCommon & { type: 'ldap'; settings: LdapSettings };
+export type Provider = OidcProvider | LdapProvider;
+
+/** The identity a protocol proved: who, at which issuer, and what it says about them. */
+export interface ProvenIdentity {
+  issuer: string;
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+  /** A proposed username (from the configured claim), not trusted for anything but a new user's name. */
+  username: string | null;
+  /** Every claim, for the mapping (groups and other attributes). */
+  claims: Record<string, unknown>;
+  /** Whether the provider asserted a multi-factor sign-in: amr holds `mfa`, or methods of two kinds (oidc.ts `multiFactor`). */
+  mfa: boolean;
+}
+
+/** What a protocol must do for a redirect-based sign-in (OIDC now; SAML and CAS later). */
+export interface RedirectProtocol {
+  /** The address to send the browser to, with what the flow must keep server-side. */
+  start(p: OidcProvider, redirectUri: string): Promise<{ url: string; kept: FlowSecrets }>;
+  /** Finishes at the callback: the callback's full URL and the kept secrets; throws SSO_FAILED on anything wrong. */
+  finish(p: OidcProvider, callbackUrl: URL, kept: FlowSecrets & { state: string }): Promise<ProvenIdentity>;
+}
+
+/**
+ * What a directory protocol must do (LDAP): a username and password checked at the provider. A refusal of
+ * the credentials throws `DirectoryRefusal`; a provider that cannot be reached, SSO_PROVIDER_UNAVAILABLE.
+ */
+export interface DirectoryProtocol {
+  verify(p: LdapProvider, username: string, password: string): Promise<ProvenIdentity>;
+}
+
+/** Kept server-side between the redirect and the callback. */
+export interface FlowSecrets {
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}

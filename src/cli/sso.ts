@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { Services } from '../services.js';
+import { CLI_ACTOR } from '../audit/events.js';
+import { checkProviderFile } from '../auth/sso/schema.js';
+import type { ProviderInput } from '../auth/sso/index.js';
+import { readValue } from './secrets.js';
+
+export class SsoUsage extends Error {}
+
+const ctx = { actor: CLI_ACTOR };
+
+function providerFile(file: string | undefined, create: boolean): ProviderInput {
+  if (!file) throw new SsoUsage('give the provider settings with --file FILE (JSON or YAML)');
+  const value: unknown = parse(readFileSync(file, 'utf8'));
+  checkProviderFile(value, create);
+  return value as ProviderInput;
+}
+
+/**
+ * `palisade sso list|add|update|set-secret|remove|link|unlink` (AUTH-13). Settings come from a file; the
+ * client secret only from standard input or a silent prompt, never the command line or the file.
+ */
+export async function ssoCommand(s: Services, sub: string, args: string[], opts: { file?: string; username?: string }): Promise<number> {
+  const [slug, subject] = args;
+  switch (sub) {
+    case 'list': {
+      const list = await s.sso.providers.list();
+      if (list.length === 0) process.stdout.write('no identity providers\n');
+      for (const p of list) {
+        const v = await s.sso.providers.view(p);
+        process.stdout.write(
+          `${p.slug}  ${p.type}  ${p.enabled ? 'enabled' : 'disabled'}  ${p.provisioning}  ${p.type === 'ldap' ? `url ${p.settings.url}  bind ${p.settings.bindMode}  service password ${p.settings.bindMode === 'search' ? (v.clientSecretSet ? 'set' : 'not set') : 'unused'}  sign-in ${s.config.mail.publicUrl}/api/auth/sso/${p.slug}/login` : `issuer ${p.settings.issuer}  client ${p.settings.clientId}  secret ${v.clientSecretSet ? 'set' : 'not set'}  callback ${s.config.mail.publicUrl}/api/auth/sso/${p.slug}/callback`}\n`,
+        );
+      }
+      return 0;
+    }
+    case 'add': {
+      if (!slug) throw new SsoUsage('sso add needs a SLUG');
+      const input = providerFile(opts.file, true);
+      await s.sso.providers.create(slug, input, ctx);
+      process.stdout.write(`created identity provider ${slug}; set its client secret with: palisade sso set-secret ${slug} < FILE\n`);
+      return 0;
+    }
+    case 'update': {
+      if (!slug) throw new SsoUsage('sso update needs a SLUG');
+      await s.sso.providers.update(slug, providerFile(opts.file, false), ctx);
+      process.stdout.write(`updated identity provider ${slug}\n`);
+      return 0;
+    }
+    case 'set-secret': {
+      if (!slug) throw new SsoUsage('sso set-secret needs a SLUG; the secret is read from standard input');
+      const p = await s.sso.providers.get(slug);
+      if (!p) throw new SsoUsage(`no identity provider ${slug}`);
+      const what = p.type === 'ldap' ? 'the service account password' : 'the client secret';
+      const value = await readValue(`${what} of ${slug}`);
+      await s.sso.providers.update(slug, p.type === 'ldap' ? { ldap: { servicePassword: value } } : { oidc: { clientSecret: value } }, ctx);
+      process.stdout.write(`stored ${what} of ${slug} in the secret store\n`);
+      return 0;
+    }
+    case 'remove': {
+      if (!slug) throw new SsoUsage('sso remove needs a SLUG');
+      const gone = await s.sso.providers.delete(slug, ctx);
+      process.stdout.write(gone ? `removed identity provider ${slug} and its links\n` : `no identity provider ${slug}\n`);
+      return gone ? 0 : 1;
+    }
+    case 'link':
+    case 'unlink': {
+      if (!slug || !subject || !opts.username) throw new SsoUsage(`sso ${sub} needs a SLUG, a SUBJECT and --username U`);
+      const user = await s.users.findByName(opts.username);
+      if (!user) throw new SsoUsage(`no user ${opts.username}`);
+      if (sub === 'link') {
+        await s.sso.adminLink(user.id, slug, subject, ctx);
+        process.stdout.write(`linked ${slug} subject ${subject} to ${user.username}\n`);
+        return 0;
+      }
+      const gone = await s.sso.unlink(user.id, slug, subject, 'admin', ctx);
+      process.stdout.write(gone ? `unlinked ${slug} subject ${subject} from ${user.username}\n` : 'no such link\n');
+      return gone ? 0 : 1;
+    }
+    default:
+      throw new SsoUsage(`unknown command: sso ${sub}`);
+  }
+}

@@ -1,0 +1,244 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { RouteServices as Services } from '../../services.js';
+import type { SsoLinksTable } from '../../db/types.js';
+import { SLUG_PATTERN, safeReturnPath } from '../../auth/sso/index.js';
+import { AppError } from '../../errors.js';
+import { Password, errorResponses } from '../schemas.js';
+import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
+import { BotCheckProof } from './bot-check.js';
+import { actorContext, requestContext, requireSession } from '../pipeline/authenticate.js';
+import { clearSsoCookie, setSessionCookies, setSsoCookie, ssoCookieName } from '../pipeline/cookies.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+const ProviderParam = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 40, pattern: SLUG_PATTERN }) }, { additionalProperties: false });
+export const LinkParams = Type.Object(
+  { provider: Type.String({ minLength: 1, maxLength: 40, pattern: SLUG_PATTERN }), subject: Type.String({ minLength: 1, maxLength: 255 }) },
+  { additionalProperties: false },
+);
+export const LinkSchema = Type.Object({
+  provider: Type.String(),
+  subject: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  linkedBy: Type.String(),
+  createdAt: Type.String(),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+});
+export const linkView = (l: SsoLinksTable) => ({
+  provider: l.provider,
+  subject: l.subject,
+  email: l.email,
+  linkedBy: l.linked_by,
+  createdAt: iso(l.created_at)!,
+  lastUsedAt: iso(l.last_used_at),
+});
+
+/** The callback address the provider is told: from PUBLIC_URL, never from the request's Host header. */
+const callbackOf = (s: Services, slug: string) => `${s.config.mail.publicUrl}/api/auth/sso/${slug}/callback`;
+
+/** Where the UI's sign-in page picks up what the callback could not finish (an error, a second step). */
+const signInPage = (fragment: Record<string, string>) => `/sign-in#${new URLSearchParams(fragment).toString()}`;
+
+/**
+ * Single sign-on (AUTH-13) under /api/auth/sso: the enabled providers, the start (a redirect to the
+ * provider), the callback (a redirect back into the admin UI, at a same-origin path only), and the
+ * signed-in user's own links. The rules live in `src/auth/sso/`.
+ */
+export const ssoRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['auth: single sign-on'];
+
+    app.get(
+      '/sso/providers',
+      {
+        config: { auth: 'public' },
+        schema: {
+          tags,
+          description: 'The enabled identity providers, for the sign-in page: slug, name and type.',
+          response: {
+            200: Type.Object({ providers: Type.Array(Type.Object({ slug: Type.String(), displayName: Type.String(), type: Type.String() })) }),
+            ...errorResponses,
+          },
+        },
+      },
+      async () => ({ providers: await s.sso.enabledProviders() }),
+    );
+
+    app.get(
+      '/sso/:provider/start',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            'Starts a sign-in: redirects to the provider, with state, nonce and PKCE kept server-side and bound to this browser by a cookie. `return`: a same-origin path to land on afterwards.',
+          params: ProviderParam,
+          querystring: Type.Object({ return: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false }),
+          response: { 302: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const slug = req.params.provider;
+        let started: { url: string; binding: string };
+        try {
+          started = await s.sso.start(slug, {
+            purpose: 'signin',
+            userId: null,
+            returnTo: safeReturnPath(req.query.return, '/'),
+            redirectUri: callbackOf(s, slug),
+          });
+        } catch (e) {
+          // A provider that cannot be reached is told on the sign-in page; an unknown one is a plain 404.
+          if (e instanceof AppError && e.code !== 'NOT_FOUND') return reply.redirect(failurePage(e), 302);
+          throw e;
+        }
+        setSsoCookie(reply, s.config, started.binding);
+        return reply.redirect(started.url, 302);
+      },
+    );
+
+    app.get(
+      '/sso/:provider/callback',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            'The provider redirects here. A finished sign-in sets the session cookies and redirects to the path the start named; a second factor, or a refusal, redirects to the sign-in page with `mfa`/`enrol` tokens or `error` in the fragment.',
+          params: ProviderParam,
+          querystring: Type.Record(Type.String(), Type.String({ maxLength: 4096 })),
+          response: { 302: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        clearSsoCookie(reply, s.config);
+        const slug = req.params.provider;
+        const callbackUrl = new URL(callbackOf(s, slug));
+        for (const [k, v] of Object.entries(req.query)) callbackUrl.searchParams.set(k, v);
+        try {
+          const done = await s.sso.finish(slug, callbackUrl, req.cookies[ssoCookieName(s.config)], requestContext(req));
+          if (done.kind === 'linked') return reply.redirect(done.returnTo, 302);
+          const { session, issued } = done.opened;
+          setSessionCookies(reply, s.config, issued, s.sessions.xsrfToken(session.id), false, s.now());
+          return reply.redirect(done.returnTo, 302);
+        } catch (e) {
+          // A refusal (recorded where it happened) lands on the sign-in page; anything else is a real fault.
+          if (!(e instanceof AppError)) throw e;
+          return reply.redirect(failurePage(e), 302);
+        }
+      },
+    );
+
+    app.post(
+      '/sso/:provider/login',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            "Signs in at a directory provider (LDAP) with its username and password: the bot check, the lockout and the spread pause as for a local password, then the one funnel (a second factor answers MFA_REQUIRED). A directory that cannot be reached answers 503 SSO_PROVIDER_UNAVAILABLE within the provider's timeouts.",
+          params: ProviderParam,
+          body: Type.Object(
+            {
+              // Any text a directory may hold, but no control characters; the directory's rules decide the rest.
+              username: Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\x00-\\x1f\\x7f]+$' }),
+              password: Password,
+              rememberMe: Type.Optional(Type.Boolean()),
+              mode: Type.Optional(Type.Union([Type.Literal('bearer'), Type.Literal('cookie')])),
+              botCheck: Type.Optional(BotCheckProof),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: LoginAnswer, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const b = req.body;
+        const mode = b.mode ?? 'bearer';
+        const rememberMe = b.rememberMe ?? false;
+        const request = requestContext(req);
+        // The bot check first: before the directory is asked (AUTH-15).
+        await s.botCheck.assert(b.botCheck, { ...request, action: 'login' });
+        const { user, opened } = await s.sso.signInWithPassword(
+          req.params.provider,
+          { username: b.username, password: b.password },
+          { mode, rememberMe, request },
+        );
+        return signInAnswer(s, reply, user, opened, { mode, rememberMe });
+      },
+    );
+
+    app.post(
+      '/sso/:provider/link',
+      {
+        config: { rateLimit: 'write' },
+        schema: {
+          tags,
+          description:
+            "Starts linking a provider identity to the signed-in account: needs `password` (the current one), or for an SSO-only account a sign-in within the last 10 minutes (else SSO_REAUTH_REQUIRED); answers the provider's address for the browser to go to; the callback links, while this session is still live, and returns to `return` (default /account/security).",
+          params: ProviderParam,
+          body: Type.Object({ return: Type.Optional(Type.String({ maxLength: 512 })), password: Type.Optional(Password) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ url: Type.String() }), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const auth = requireSession(req);
+        const slug = req.params.provider;
+        const { url, binding } = await s.sso.startLink(
+          slug,
+          auth.user,
+          auth.session,
+          req.body.password,
+          { returnTo: safeReturnPath(req.body.return, '/account/security'), redirectUri: callbackOf(s, slug) },
+          actorContext(req),
+        );
+        setSsoCookie(reply, s.config, binding);
+        return { url };
+      },
+    );
+
+    app.get(
+      '/sso/links',
+      {
+        schema: {
+          tags,
+          description: "The signed-in user's linked sign-ins.",
+          response: { 200: Type.Object({ links: Type.Array(LinkSchema) }), ...errorResponses },
+        },
+      },
+      async (req) => ({ links: (await s.sso.linksOf(requireSession(req).user.id)).map(linkView) }),
+    );
+
+    app.delete(
+      '/sso/links/:provider/:subject',
+      {
+        config: { rateLimit: 'write' },
+        schema: {
+          tags,
+          description: "Unlinks one of the signed-in user's sign-ins (`sso.unlinked`); an SSO-only account keeps its last one (SSO_LAST_LINK).",
+          params: LinkParams,
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const auth = requireSession(req);
+        if (!(await s.sso.unlink(auth.user.id, req.params.provider, req.params.subject, 'user', actorContext(req)))) throw new AppError('NOT_FOUND');
+        reply.code(204);
+      },
+    );
+  };
+
+/** The sign-in page's address for what stopped a callback: a second step to take, or a stable error code. */
+function failurePage(e: AppError): string {
+  {
+    const d = (e.details ?? {}) as { challengeToken?: string; enrolmentToken?: string; methods?: string[]; expiresAt?: string };
+    if (e.code === 'MFA_REQUIRED' && d.challengeToken) {
+      return signInPage({ mfa: d.challengeToken, methods: (d.methods ?? []).join(','), expires: d.expiresAt ?? '' });
+    }
+    if (e.code === 'MFA_ENROLMENT_REQUIRED' && d.enrolmentToken) return signInPage({ enrol: d.enrolmentToken, expires: d.expiresAt ?? '' });
+    return signInPage({ error: e.code });
+  }
+}
