@@ -11,7 +11,6 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
 import { createGunzip, createGzip } from 'node:zlib';
-import { Decrypter, Encrypter } from 'age-encryption';
 import tar from 'tar-stream';
 import { AppError } from '../errors.js';
 import { PassphraseIdentity, PassphraseRecipient } from './passphrase.js';
@@ -41,6 +40,8 @@ async function statSize(file: string): Promise<number> {
 
 /** Writes the archive to `dest` (mode 0600), through a temporary name renamed at the end: a reader never sees half of it. */
 export async function writeArchive(dest: string, passphrase: string, members: readonly Member[]): Promise<number> {
+  // age is loaded on first use: most starts of the server never make or read a backup.
+  const { Encrypter } = await import('age-encryption');
   for (const m of members) if (!memberRule(m.name)) throw new TypeError(`not an archive member: ${m.name}`);
   const pack = tar.pack();
   const feed = (async () => {
@@ -115,7 +116,7 @@ export async function readArchive(file: string, passphrase: string, under: strin
   const dir = await mkdtemp(path.join(under, 'restore-'));
   const members: string[] = [];
   try {
-    const d = new Decrypter();
+    const d = new (await import('age-encryption')).Decrypter();
     d.addIdentity(new PassphraseIdentity(passphrase));
     let plain: Readable;
     try {

@@ -7,7 +7,7 @@
  * above what decryption accepts.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { Stanza, type Identity, type Recipient } from 'age-encryption';
+import type { Identity, Recipient, Stanza } from 'age-encryption';
 
 const LABEL = Buffer.from('age-encryption.org/v1/scrypt', 'ascii');
 /** age's default work factor for encryption, and the highest it accepts when decrypting. */
@@ -35,6 +35,7 @@ export class PassphraseRecipient implements Recipient {
     const key = await deriveKey(this.passphrase, salt, this.logN);
     const c = createCipheriv('chacha20-poly1305', key, Buffer.alloc(12), { authTagLength: 16 });
     const body = Buffer.concat([c.update(fileKey), c.final(), c.getAuthTag()]);
+    const { Stanza } = await import('age-encryption');
     return [new Stanza(['scrypt', b64(salt), String(this.logN)], new Uint8Array(body))];
   }
 }

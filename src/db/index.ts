@@ -46,11 +46,32 @@ export interface DbHandle {
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/**
+ * The pool's address and server settings: the schema's search_path is added to the URL's own `options` (libpq's
+ * server settings, e.g. `?options=-c%20statement_timeout%3D5000`). node-postgres lets a value in the URL replace the
+ * one given beside it, so a URL with `options` would otherwise drop the search_path and put the tables in `public`.
+ */
+function poolTarget(url: string, schema: string | undefined): { connectionString: string; options?: string } {
+  if (!schema) return { connectionString: url };
+  const path = `-c search_path=${schema}`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { connectionString: url, options: path };
+  }
+  const own = u.searchParams.get('options');
+  if (own === null) return { connectionString: url, options: path };
+  u.searchParams.delete('options');
+  // Ours comes last: a search_path in the URL's own options gives way to DATABASE_SCHEMA.
+  return { connectionString: u.href, options: `${own} ${path}` };
+}
+
 export async function openDb(opts: DbOptions): Promise<DbHandle> {
   if (opts.databaseUrl) {
     if (opts.pgSchema !== undefined && !IDENT.test(opts.pgSchema)) throw new TypeError('pgSchema must be a plain identifier');
     const pool = new pg.Pool({
-      connectionString: opts.databaseUrl,
+      ...poolTarget(opts.databaseUrl, opts.pgSchema),
       max: opts.poolMax,
       // A dead or unreachable server must cost a request about a second, not a hang (issue 9). The same
       // bound applies to waiting for a free pool client. query_timeout is the client-side backstop
@@ -60,7 +81,6 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
       statement_timeout: 15000,
       query_timeout: 20000,
       keepAlive: true,
-      ...(opts.pgSchema ? { options: `-c search_path=${opts.pgSchema}` } : {}),
     });
     pool.on('error', () => {
       /* an idle client died; the pool replaces it */

@@ -1,8 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.js';
 import { AppError, ERRORS, type ErrorCode } from '../errors.js';
@@ -47,16 +45,7 @@ import { adminTrustedAddressRoutes, trustedAddressRoutes } from './routes/mfa-tr
 import { passkeyRoutes, passkeySecondStepRoutes } from './routes/passkeys.js';
 import { findUiDir, uiRoutes } from './routes/ui.js';
 import { httpsOptions, watchTls } from './tls.js';
-
-/** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
-function makeValidators() {
-  const common = { allErrors: false, removeAdditional: false as const, useDefaults: true, strict: false };
-  const body = new Ajv({ ...common, coerceTypes: false });
-  const query = new Ajv({ ...common, coerceTypes: true });
-  addFormats.default(body);
-  addFormats.default(query);
-  return (httpPart: string | undefined) => (httpPart === 'body' ? body : query);
-}
+import { compileSerializer, compileValidator } from './schema-compilers.js';
 
 export async function buildApp(s: Services): Promise<FastifyInstance> {
   // The services' logger (src/logger.ts), with what HTTP adds: the request without query values, the status.
@@ -99,8 +88,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     }
   });
 
-  const pick = makeValidators();
-  app.setValidatorCompiler(({ schema, httpPart }) => pick(httpPart).compile(schema));
+  app.setValidatorCompiler(compileValidator);
+  app.setSerializerCompiler(compileSerializer);
 
   await app.register(cookie);
   await app.register(swagger, {

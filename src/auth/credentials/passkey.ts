@@ -1,5 +1,3 @@
-import { generateAuthenticationOptions } from '@simplewebauthn/server';
-import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
@@ -8,6 +6,7 @@ import { CEREMONY_TIMEOUT_MS, issueCeremony } from '../passkeys/challenges.js';
 import { proveAssertion, type AssertionDeps } from '../passkeys/assertion.js';
 import type { AuthenticationResponseJSON } from '../passkeys/ceremony.js';
 import { requirePasskeys, type PasskeyConfig } from '../passkeys/env.js';
+import { fromBase64Url, webauthn } from '../passkeys/webauthn.js';
 
 /**
  * Proves identity with a passkey alone (a discoverable WebAuthn credential with user verification). It
@@ -25,9 +24,9 @@ export class PasskeyCredential {
   async options(): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const cfg = requirePasskeys(this.config);
     const challenge = await issueCeremony(this.d.db, 'signin', null, this.d.now());
-    return generateAuthenticationOptions({
+    return (await webauthn()).generateAuthenticationOptions({
       rpID: cfg.rpId,
-      challenge: isoBase64URL.toBuffer(challenge),
+      challenge: fromBase64Url(challenge),
       userVerification: 'required',
       timeout: CEREMONY_TIMEOUT_MS,
       allowCredentials: [],

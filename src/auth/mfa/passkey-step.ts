@@ -1,6 +1,4 @@
-import { generateAuthenticationOptions } from '@simplewebauthn/server';
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
-import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
@@ -8,6 +6,7 @@ import { secondFactorSubject } from '../account-locks.js';
 import { CEREMONY_TIMEOUT_MS, issueCeremony } from '../passkeys/challenges.js';
 import { proveAssertion } from '../passkeys/assertion.js';
 import type { AuthenticationResponseJSON } from '../passkeys/ceremony.js';
+import { fromBase64Url, webauthn } from '../passkeys/webauthn.js';
 import { requirePasskeys } from '../passkeys/env.js';
 import { claimChallenge } from './challenge.js';
 import { factorState, methodsOf } from './factors.js';
@@ -36,9 +35,9 @@ export class PasskeyStep {
     await this.assertAvailable(user, request);
     const own = await this.d.db.selectFrom('passkeys').select(['credential_id', 'transports']).where('user_id', '=', user.id).execute();
     const challenge = await issueCeremony(this.d.db, 'second_factor', user.id, this.d.now());
-    return generateAuthenticationOptions({
+    return (await webauthn()).generateAuthenticationOptions({
       rpID: cfg.rpId,
-      challenge: isoBase64URL.toBuffer(challenge),
+      challenge: fromBase64Url(challenge),
       userVerification: 'required',
       timeout: CEREMONY_TIMEOUT_MS,
       allowCredentials: own.map((x) => ({ id: x.credential_id, transports: x.transports ? (JSON.parse(x.transports) as string[]) : undefined })),

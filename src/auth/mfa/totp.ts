@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
 import type { Db } from '../../db/index.js';
 import { AppError } from '../../errors.js';
 import type { MfaKeys } from './secret-box.js';
@@ -44,6 +43,8 @@ export async function startTotp(db: Db, keys: MfaKeys, userId: string, label: st
       .execute();
   });
   const otpauthUri = new TOTP({ issuer, label, secret, algorithm: ALGORITHM, digits: DIGITS, period: PERIOD }).toString();
+  // Loaded on first use: most starts of the server never draw a QR code.
+  const { default: QRCode } = await import('qrcode');
   const qrCode = await QRCode.toDataURL(otpauthUri, { errorCorrectionLevel: 'M', margin: 2 });
   return { otpauthUri, qrCode, secret: secret.base32 };
 }

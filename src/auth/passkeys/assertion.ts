@@ -1,4 +1,3 @@
-import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { Db } from '../../db/index.js';
 import type { PasskeysTable, UsersTable } from '../../db/types.js';
 import type { EventContext, SecurityEvent, SecurityLog } from '../../audit/events.js';
@@ -26,7 +25,7 @@ export interface AssertionCheck {
 }
 
 /** The user handle we gave the authenticator at registration: the user's id. */
-export const userHandleOf = (userId: string): string => isoBase64URL.fromUTF8String(userId);
+export const userHandleOf = (userId: string): string => Buffer.from(userId, 'utf8').toString('base64url');
 
 const actor = (request: Omit<EventContext, 'actor'>, user: UsersTable | undefined): EventContext => ({
   ...request,

@@ -1,8 +1,7 @@
-import { verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { PasskeysTable } from '../../db/types.js';
 import type { PasskeyConfig } from './env.js';
+import { fromBase64Url, toBase64Url, webauthn } from './webauthn.js';
 
 export type { AuthenticationResponseJSON, RegistrationResponseJSON };
 
@@ -12,7 +11,7 @@ export type CeremonyFailure = 'malformed' | 'wrong_origin' | 'wrong_rp_id' | 'no
 /** The challenge a response claims to answer (read before verifying, to find and spend it); null when unreadable. */
 export function challengeOf(clientDataJSON: string): string | null {
   try {
-    const parsed: unknown = JSON.parse(isoBase64URL.toUTF8String(clientDataJSON));
+    const parsed: unknown = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8'));
     const c = typeof parsed === 'object' && parsed !== null ? (parsed as { challenge?: unknown }).challenge : undefined;
     return typeof c === 'string' && c.length <= 128 ? c : null;
   } catch {
@@ -49,7 +48,7 @@ export async function verifyNewCredential(
   challenge: string,
 ): Promise<{ ok: true; credential: NewCredential } | { ok: false; reason: CeremonyFailure }> {
   try {
-    const v = await verifyRegistrationResponse({
+    const v = await (await webauthn()).verifyRegistrationResponse({
       response,
       expectedChallenge: challenge,
       expectedOrigin: [...cfg.origins],
@@ -62,7 +61,7 @@ export async function verifyNewCredential(
       ok: true,
       credential: {
         credentialId: credential.id,
-        publicKey: isoBase64URL.fromBuffer(credential.publicKey),
+        publicKey: toBase64Url(credential.publicKey),
         counter: credential.counter,
         transports: response.response.transports ?? [],
         aaguid,
@@ -86,9 +85,9 @@ export async function verifyAssertion(
   passkey: PasskeysTable,
   challenge: string,
 ): Promise<{ ok: true; counter: number; backedUp: boolean } | { ok: false; reason: CeremonyFailure; counter?: number }> {
-  let v: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
+  let v: Awaited<ReturnType<Awaited<ReturnType<typeof webauthn>>['verifyAuthenticationResponse']>>;
   try {
-    v = await verifyAuthenticationResponse({
+    v = await (await webauthn()).verifyAuthenticationResponse({
       response,
       expectedChallenge: challenge,
       expectedOrigin: [...cfg.origins],
@@ -96,7 +95,7 @@ export async function verifyAssertion(
       requireUserVerification: true,
       // The counter is compared below, after the signature: the library compares it before, which would
       // let a forged assertion with a low counter pass for a clone.
-      credential: { id: passkey.credential_id, publicKey: isoBase64URL.toBuffer(passkey.public_key), counter: 0 },
+      credential: { id: passkey.credential_id, publicKey: fromBase64Url(passkey.public_key), counter: 0 },
     });
   } catch (e) {
     return { ok: false, reason: reasonOf(e) };

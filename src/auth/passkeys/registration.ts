@@ -1,6 +1,4 @@
-import { generateRegistrationOptions } from '@simplewebauthn/server';
 import type { PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
-import { isoBase64URL, isoUint8Array } from '@simplewebauthn/server/helpers';
 import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
@@ -8,6 +6,7 @@ import { newId } from '../session/types.js';
 import { CEREMONY_TIMEOUT_MS, claimCeremony, issueCeremony } from './challenges.js';
 import { challengeOf, verifyNewCredential, type RegistrationResponseJSON } from './ceremony.js';
 import { requirePasskeys } from './env.js';
+import { fromBase64Url, webauthn } from './webauthn.js';
 import { MAX_PASSKEYS, type PasskeyDeps } from './deps.js';
 import { remainingRecoveryCodes, replaceRecoveryCodes } from '../mfa/recovery.js';
 import { passkeyView, type PasskeyView } from './view.js';
@@ -27,14 +26,14 @@ export class PasskeyRegistration {
     const existing = await this.d.db.selectFrom('passkeys').select(['credential_id', 'transports']).where('user_id', '=', user.id).execute();
     if (existing.length >= MAX_PASSKEYS) throw new AppError('PASSKEY_LIMIT_REACHED');
     const challenge = await issueCeremony(this.d.db, 'register', user.id, this.d.now());
-    return generateRegistrationOptions({
+    return (await webauthn()).generateRegistrationOptions({
       rpName: cfg.rpName,
       rpID: cfg.rpId,
       userName: user.username,
       userDisplayName: user.username,
       // The user handle is the user's id: no name or address inside the authenticator.
-      userID: isoUint8Array.fromUTF8String(user.id),
-      challenge: isoBase64URL.toBuffer(challenge),
+      userID: new TextEncoder().encode(user.id),
+      challenge: fromBase64Url(challenge),
       timeout: CEREMONY_TIMEOUT_MS,
       attestationType: 'none',
       excludeCredentials: existing.map((x) => ({ id: x.credential_id, transports: x.transports ? (JSON.parse(x.transports) as string[]) : undefined })),
