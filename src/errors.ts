@@ -32,6 +32,8 @@ export const ERRORS = Object.freeze({
   SSO_LAST_LINK: { status: 409, message: 'This is the only way this account signs in; it cannot be unlinked.' },
   SSO_REAUTH_REQUIRED: { status: 403, message: 'Confirm it is you: give your current password, or sign in again, before linking a provider.' },
   SSO_ONLY_USER: { status: 409, message: 'This user signs in only through single sign-on and has no password.' },
+  OIDC_INTERACTION_INVALID: { status: 400, message: 'This sign-in request has expired or is not valid; start again from the application.' },
+  OIDC_CLIENT_PUBLIC: { status: 409, message: 'A public client has no secret to rotate.' },
   INVALID_CREDENTIALS: { status: 401, message: 'Invalid username or password.' },
   AUTH_REQUIRED: { status: 401, message: 'Authentication is required.' },
   TOKEN_INVALID: { status: 401, message: 'The token is not valid.' },

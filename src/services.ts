@@ -39,6 +39,7 @@ import { SessionService } from './auth/session/index.js';
 import { PasswordCredential } from './auth/credentials/password.js';
 import { PasskeyCredential } from './auth/credentials/passkey.js';
 import { SsoService } from './auth/sso/index.js';
+import { OidcProviderService } from './auth/oidc-provider/index.js';
 import { PasskeyService } from './auth/passkeys/index.js';
 import { UserService } from './auth/users.js';
 import { UserAdministration } from './auth/user-admin.js';
@@ -150,6 +151,8 @@ export interface Services {
   passkeys: PasskeyService;
   /** Single sign-on (AUTH-13): identity providers, links, the OIDC relying party; every sign-in ends in `sessions.create`. */
   sso: SsoService;
+  /** Palisade as an OpenID Provider (AUTH-13): the registered clients, the provider under /oidc. */
+  oidcProvider: OidcProviderService;
   mailer: Mailer;
   /** Mail and other work done after the answer; close() waits for it. */
   tasks: BackgroundTasks;
@@ -409,6 +412,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       await clearAccount(user, locks);
     },
     defences: { lockout, spread, shared, addressFailures: botCheck },
+    publicUrl: config.mail.publicUrl,
     // The client secrets live in the secret store; auth does not import it, so it gets these three functions.
     secrets: {
       write: (name, value, ctx, trx) => secrets.write(name, value, ctx, trx),
@@ -417,6 +421,26 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
         return r.state === 'set' ? r.value : null;
       },
       isSet: async (name) => (await secrets.resolve(name)).state !== 'unset',
+    },
+  });
+  const oidcProvider = new OidcProviderService({
+    db,
+    log: securityLog,
+    now,
+    publicUrl: config.mail.publicUrl,
+    appKey: config.appKey,
+    rolesOf: (userId) => access.rolesOf(userId),
+    accountCheck: async (user) => {
+      await clearAccount(user, locks);
+    },
+    warn: (msg, detail) => logger.warn(detail, msg),
+    // Client secrets and signing keys live in the secret store; auth does not import it.
+    secrets: {
+      write: (name, value, ctx, trx) => secrets.write(name, value, ctx, trx),
+      value: async (name) => {
+        const r = await secrets.resolve(name);
+        return r.state === 'set' ? r.value : null;
+      },
     },
   });
   const users = new UserService(
@@ -510,6 +534,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     trustedAddresses,
     passkeys,
     sso,
+    oidcProvider,
     mailer,
     tasks,
     async close() {

@@ -14,6 +14,7 @@ import { RecordsUsage, recordsCommand } from './records.js';
 import { PrivacyUsage, privacyCommand } from './privacy.js';
 import { SecretsUsage, secretsCommand } from './secrets.js';
 import { SsoUsage, ssoCommand } from './sso.js';
+import { OidcClientsUsage, oidcClientsCommand } from './oidc-clients.js';
 import { ConfigTransferUsage, configTransferCommand } from './config-transfer.js';
 import { announceListening, announceRootPassword } from './first-run.js';
 import { AppError } from '../errors.js';
@@ -56,6 +57,12 @@ const USAGE = `usage: palisade <command>
   sso remove SLUG                         delete a provider and its links (its users stay)
   sso link SLUG SUBJECT --username U      link a provider identity (its subject) to a user
   sso unlink SLUG SUBJECT --username U    remove that link
+  oidc-clients list                       the clients of Palisade's OpenID Provider (AUTH-13) and the issuer
+  oidc-clients add --file F               register a client from a JSON or YAML file (the admin API's body); its secret is printed once
+  oidc-clients update ID --file F         change a client with the fields in the file
+  oidc-clients rotate-secret ID           a new secret for a confidential client, printed once; the old one and its tokens stop working
+  oidc-clients remove ID                  delete a client with its secret and what it was issued
+  oidc-clients rotate-keys                new provider signing keys; the previous ones stay published
   secrets list                            list the secret store: names, set or not, updated at and by (never a value)
   secrets set NAME                        create or replace a secret; the value is read from standard input or a silent prompt
   secrets delete NAME                     delete a secret
@@ -222,7 +229,12 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = positionals
     .slice(
       0,
-      positionals[0] === 'schema' || positionals[0] === 'secrets' || positionals[0] === 'config' || positionals[0] === 'backup' || positionals[0] === 'sso'
+      positionals[0] === 'schema' ||
+        positionals[0] === 'secrets' ||
+        positionals[0] === 'config' ||
+        positionals[0] === 'backup' ||
+        positionals[0] === 'sso' ||
+        positionals[0] === 'oidc-clients'
         ? 2
         : positionals.length,
     )
@@ -413,6 +425,13 @@ export async function main(argv: string[]): Promise<number> {
       if (cmd === 'sso set-secret' && positionals.length > 3)
         throw new UsageError('sso set-secret: the secret is read from standard input or a prompt, never from the command line');
       return withServices((s) => ssoCommand(s, cmd.slice('sso '.length), positionals.slice(2), { file: values.file, username: values.username }));
+    case 'oidc-clients list':
+    case 'oidc-clients add':
+    case 'oidc-clients update':
+    case 'oidc-clients rotate-secret':
+    case 'oidc-clients remove':
+    case 'oidc-clients rotate-keys':
+      return withServices((s) => oidcClientsCommand(s, cmd.slice('oidc-clients '.length), positionals.slice(2), { file: values.file }));
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
@@ -438,6 +457,7 @@ main(process.argv.slice(2)).then(
       e instanceof RecordsUsage ||
       e instanceof SecretsUsage ||
       e instanceof SsoUsage ||
+      e instanceof OidcClientsUsage ||
       e instanceof ConfigTransferUsage ||
       e instanceof BackupUsage ||
       e instanceof FilesUsage
@@ -456,6 +476,7 @@ main(process.argv.slice(2)).then(
         e instanceof RecordsUsage ||
         e instanceof SecretsUsage ||
         e instanceof SsoUsage ||
+        e instanceof OidcClientsUsage ||
         e instanceof ConfigTransferUsage ||
         e instanceof BackupUsage ||
         e instanceof FilesUsage

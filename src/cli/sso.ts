@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { checkProviderFile } from '../auth/sso/schema.js';
-import type { ProviderInput } from '../auth/sso/index.js';
+import { providerKind, type Provider, type ProviderInput } from '../auth/sso/index.js';
 import { readValue } from './secrets.js';
 
 export class SsoUsage extends Error {}
@@ -15,6 +15,18 @@ function providerFile(file: string | undefined, create: boolean): ProviderInput 
   const value: unknown = parse(readFileSync(file, 'utf8'));
   checkProviderFile(value, create);
   return value as ProviderInput;
+}
+
+/** A provider's settings, its secret and the address to register (or, LDAP, to sign in at), on one line. */
+function providerLine(p: Provider, secretSet: boolean, publicUrl: string): string {
+  const at = `${publicUrl}/api/auth/sso/${p.slug}`;
+  const settings = providerKind(p.type).line(p.settings as never);
+  if (p.type === 'ldap') {
+    return `${settings}  service password ${p.settings.bindMode === 'search' ? (secretSet ? 'set' : 'not set') : 'unused'}  sign-in ${at}/login`;
+  }
+  if (p.type === 'cas') return `${settings}  callback ${at}/callback`;
+  if (p.type === 'saml') return `${settings}  sp key ${secretSet ? 'set' : 'not set'}  metadata ${at}/saml/metadata  acs ${at}/acs`;
+  return `${settings}  secret ${secretSet ? 'set' : 'not set'}  callback ${at}/callback`;
 }
 
 /**
@@ -30,7 +42,7 @@ export async function ssoCommand(s: Services, sub: string, args: string[], opts:
       for (const p of list) {
         const v = await s.sso.providers.view(p);
         process.stdout.write(
-          `${p.slug}  ${p.type}  ${p.enabled ? 'enabled' : 'disabled'}  ${p.provisioning}  ${p.type === 'ldap' ? `url ${p.settings.url}  bind ${p.settings.bindMode}  service password ${p.settings.bindMode === 'search' ? (v.clientSecretSet ? 'set' : 'not set') : 'unused'}  sign-in ${s.config.mail.publicUrl}/api/auth/sso/${p.slug}/login` : `issuer ${p.settings.issuer}  client ${p.settings.clientId}  secret ${v.clientSecretSet ? 'set' : 'not set'}  callback ${s.config.mail.publicUrl}/api/auth/sso/${p.slug}/callback`}\n`,
+          `${p.slug}  ${p.type}  ${p.enabled ? 'enabled' : 'disabled'}  ${p.provisioning}  ${providerLine(p, v.clientSecretSet, s.config.mail.publicUrl)}\n`,
         );
       }
       return 0;
@@ -52,9 +64,11 @@ export async function ssoCommand(s: Services, sub: string, args: string[], opts:
       if (!slug) throw new SsoUsage('sso set-secret needs a SLUG; the secret is read from standard input');
       const p = await s.sso.providers.get(slug);
       if (!p) throw new SsoUsage(`no identity provider ${slug}`);
-      const what = p.type === 'ldap' ? 'the service account password' : 'the client secret';
+      const kind = providerKind(p.type);
+      if (kind.secretField === null) throw new SsoUsage(`a ${p.type} provider has no secret`);
+      const what = kind.secretLabel;
       const value = await readValue(`${what} of ${slug}`);
-      await s.sso.providers.update(slug, p.type === 'ldap' ? { ldap: { servicePassword: value } } : { oidc: { clientSecret: value } }, ctx);
+      await s.sso.providers.update(slug, { [p.type]: { [kind.secretField]: value } }, ctx);
       process.stdout.write(`stored ${what} of ${slug} in the secret store\n`);
       return 0;
     }

@@ -205,7 +205,9 @@ export function providerView(p: ProviderEntry): Record<string, unknown> {
   const settings =
     p.type === 'ldap'
       ? { type: 'ldap' as const, settings: i.ldap as never }
-      : { type: 'oidc' as const, settings: { ...i.oidc!, clientSecretName: i.oidc!.clientSecretName ?? null } as never };
+      : p.type === 'saml' || p.type === 'cas'
+        ? { type: p.type, settings: i[p.type] as never }
+        : { type: 'oidc' as const, settings: { ...i.oidc!, clientSecretName: i.oidc!.clientSecretName ?? null } as never };
   const { slug: _, ...rest } = entryOf({
     slug: p.slug,
     ...settings,

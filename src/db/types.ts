@@ -574,8 +574,55 @@ export interface SsoFlowsTable {
   used_at: number | null;
 }
 
+/** A SAML assertion already used (0019): `id` is the SHA-256 of the provider and the assertion's ID; kept until it expires. */
+export interface SsoAssertionsTable {
+  id: string;
+  provider: string;
+  expires_at: number;
+  created_at: number;
+}
+
 export interface Database {
   identity_providers: IdentityProvidersTable;
   sso_links: SsoLinksTable;
   sso_flows: SsoFlowsTable;
+  sso_assertions: SsoAssertionsTable;
+}
+
+/** AUTH-13, Palisade as an OpenID Provider: a client registered by an administrator (0020). */
+export interface OidcClientsTable {
+  client_id: string;
+  name: string;
+  /** JSON array of exact redirect URIs. */
+  redirect_uris: string;
+  confidential: number;
+  /** The secret store's name of a confidential client's secret; null for a public client. */
+  secret_name: string | null;
+  /** JSON array of the scopes the client may ask for. */
+  scopes: string;
+  consent_required: number;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+  secret_rotated_at: number | null;
+}
+
+/** What oidc-provider keeps between requests (codes, sessions, grants, interactions, tokens), shared by every instance (0020). */
+export interface OidcProviderModelsTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  /** The client the row belongs to: its codes, tokens and grants end with it. */
+  client_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  /** Epoch ms; null: no expiry. */
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+export interface Database {
+  oidc_clients: OidcClientsTable;
+  oidc_provider_models: OidcProviderModelsTable;
 }

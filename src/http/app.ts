@@ -31,6 +31,8 @@ import { adminBackupRoutes } from './routes/admin-backups.js';
 import { adminConfigRoutes } from './routes/admin-config.js';
 import { ssoRoutes } from './routes/sso.js';
 import { adminSsoRoutes } from './routes/admin-sso.js';
+import { adminOidcClientRoutes } from './routes/admin-oidc-clients.js';
+import { oidcInteractionRoutes, oidcProviderMount } from './routes/oidc-provider.js';
 import { configTransferOf } from '../config-transfer/wire.js';
 import { adminCollectionRoutes } from './routes/admin-collections.js';
 import { accessExplainRoutes, adminAccessRoutes } from './routes/admin-access.js';
@@ -168,6 +170,10 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(mfaRoutes(s), { prefix: '/api/auth/mfa' });
   await app.register(ssoRoutes(s), { prefix: '/api/auth' });
   await app.register(adminSsoRoutes(s), { prefix: '/api/admin' });
+  await app.register(adminOidcClientRoutes(s), { prefix: '/api/admin' });
+  // Palisade as an OpenID Provider: the interaction (Palisade's own sign-in and consent), then the provider itself.
+  await app.register(oidcInteractionRoutes(s), { prefix: '/oidc' });
+  await app.register(oidcProviderMount(s), { prefix: '/oidc' });
   await app.register(mfaSmsRoutes(s), { prefix: '/api/auth/mfa' });
   await app.register(adminMfaRoutes(s), { prefix: '/api/admin' });
   await app.register(trustedAddressRoutes(s), { prefix: '/api/auth/mfa' });

@@ -46,6 +46,7 @@ export const PAGES: readonly PageDef[] = [
   { pattern: '/admin/api-keys', title: 'API keys', nav: 'admin.api-keys', load: () => import('./pages/admin/ApiKeys.svelte') },
   { pattern: '/admin/doctor', title: 'Deployment checks', nav: 'admin.doctor', load: () => import('./pages/admin/Doctor.svelte') },
   { pattern: '/admin/sso', title: 'Identity providers', nav: 'admin.sso', load: () => import('./pages/admin/IdentityProviders.svelte') },
+  { pattern: '/admin/oidc-clients', title: 'OIDC clients', nav: 'admin.oidc-clients', load: () => import('./pages/admin/OidcClients.svelte') },
   { pattern: '/admin/secrets', title: 'Secrets', nav: 'admin.secrets', load: () => import('./pages/admin/Secrets.svelte') },
   { pattern: '/admin/backups', title: 'Backups', nav: 'admin.backups', load: () => import('./pages/admin/Backups.svelte') },
   { pattern: '/admin/config', title: 'Configuration', nav: 'admin.config', load: () => import('./pages/admin/Config.svelte') },

@@ -1,11 +1,14 @@
 import type { ProviderInput } from './providers.js';
 import { LDAP_DEFAULTS } from './ldap/settings.js';
-import type { LdapSettings, OidcSettings, Provider } from './types.js';
+import { SAML_DEFAULTS } from './saml/settings.js';
+import { CAS_DEFAULTS } from './cas/settings.js';
+import type { ImplementedType } from './kinds.js';
+import type { CasSettings, LdapSettings, OidcSettings, Provider, SamlSettings } from './types.js';
 
 /** A provider as a configuration document holds it (DATA-5): every setting, a secret by its name only. */
 export interface ProviderEntry {
   slug: string;
-  type: 'oidc' | 'ldap';
+  type: ImplementedType;
   displayName: string;
   enabled: boolean;
   provisioning: 'jit' | 'existing';
@@ -17,6 +20,8 @@ export interface ProviderEntry {
   trustMfa: boolean;
   oidc?: OidcSettings;
   ldap?: LdapSettings;
+  saml?: SamlSettings;
+  cas?: CasSettings;
 }
 
 export function entryOf(p: Provider): ProviderEntry {
@@ -32,12 +37,19 @@ export function entryOf(p: Provider): ProviderEntry {
     emailDomains: [...p.emailDomains].sort(),
     trustEmail: p.trustEmail,
     trustMfa: p.trustMfa,
-    ...(p.type === 'ldap' ? { ldap: { ...p.settings } } : { oidc: { ...p.settings, scopes: [...p.settings.scopes] } }),
+    ...(p.type === 'oidc' ? { oidc: { ...p.settings, scopes: [...p.settings.scopes] } } : { [p.type]: structuredClone(p.settings) }),
   };
 }
 
 /** An entry as the store's input: what the entry leaves out takes the store's defaults (a full replacement). */
-export function inputOf(e: Partial<Omit<ProviderEntry, 'oidc' | 'ldap'>> & { oidc?: Partial<OidcSettings>; ldap?: Partial<LdapSettings> }): ProviderInput {
+export function inputOf(
+  e: Partial<Omit<ProviderEntry, 'oidc' | 'ldap' | 'saml' | 'cas'>> & {
+    oidc?: Partial<OidcSettings>;
+    ldap?: Partial<LdapSettings>;
+    saml?: Partial<SamlSettings>;
+    cas?: Partial<CasSettings>;
+  },
+): ProviderInput {
   const common = {
     displayName: e.displayName,
     enabled: e.enabled ?? true,
@@ -50,6 +62,8 @@ export function inputOf(e: Partial<Omit<ProviderEntry, 'oidc' | 'ldap'>> & { oid
     trustMfa: e.trustMfa ?? false,
   } satisfies ProviderInput;
   if (e.type === 'ldap') return { type: 'ldap', ...common, ldap: { ...LDAP_DEFAULTS, ...e.ldap } };
+  if (e.type === 'saml') return { type: 'saml', ...common, saml: { ...SAML_DEFAULTS, ...e.saml } };
+  if (e.type === 'cas') return { type: 'cas', ...common, cas: { ...CAS_DEFAULTS, ...e.cas } };
   const o = e.oidc ?? {};
   return {
     type: 'oidc',

@@ -9,13 +9,18 @@ import { keepFlow, spendFlow, type FlowPurpose } from './flows.js';
 import { OidcProtocol } from './oidc.js';
 import { ProviderStore, type SsoSecrets } from './providers.js';
 import { DirectoryCheck, type DirectoryDefences } from './directory.js';
+import { kindOf } from './kinds.js';
 import { LdapProtocol } from './ldap/index.js';
-import type { OidcProvider, RedirectProtocol } from './types.js';
+import { SamlProtocol } from './saml/index.js';
+import { CasProtocol } from './cas/index.js';
+import { spendAssertion } from './saml/replay.js';
+import type { CallbackInput, RedirectProtocol, RedirectProvider, SamlProvider } from './types.js';
 
-export type { Provider, ProviderType, ProvenIdentity, OidcSettings, LdapSettings, ClaimMapping } from './types.js';
+export type { CallbackInput, Provider, ProviderType, ProvenIdentity, OidcSettings, LdapSettings, ClaimMapping } from './types.js';
 export type { DirectoryDefences } from './directory.js';
 export { ID_TOKEN_ALGS, PROVIDER_TYPES } from './types.js';
 export { SLUG_PATTERN } from './schema.js';
+export { kindOf as providerKind, IMPLEMENTED_TYPES } from './kinds.js';
 export { clientSecretNameOf, type ProviderInput, type ProviderView, type SsoSecrets } from './providers.js';
 export { safeReturnPath } from './flows.js';
 
@@ -36,7 +41,8 @@ export type Finished =
 export class SsoService {
   readonly providers: ProviderStore;
   readonly accounts: SsoAccounts;
-  private readonly protocols: Readonly<Record<OidcProvider['type'], RedirectProtocol>>;
+  private readonly protocols: Readonly<Record<RedirectProvider['type'], RedirectProtocol>>;
+  private readonly saml: SamlProtocol;
   private readonly directory: DirectoryCheck;
 
   constructor(
@@ -53,13 +59,23 @@ export class SsoService {
       /** The account stage: a disabled or locked user may not act (refuses). */
       accountCheck(user: UsersTable): Promise<void>;
       now: () => number;
+      /** PUBLIC_URL: every address Palisade tells a provider is built from it. */
+      publicUrl: string;
       /** The password sign-in's lockout, spread detection and address counter, which a directory sign-in shares. */
       defences: DirectoryDefences;
     },
   ) {
     this.providers = new ProviderStore(d);
     this.accounts = new SsoAccounts(d);
-    this.protocols = { oidc: new OidcProtocol((name) => d.secrets.value(name), d.now) };
+    this.saml = new SamlProtocol({
+      resolveSecret: (name) => d.secrets.value(name),
+      publicUrl: d.publicUrl,
+      spendAssertion: (provider, id, until) => spendAssertion(d.db, provider, id, until, d.now()),
+    });
+    this.protocols = { oidc: new OidcProtocol((name) => d.secrets.value(name), d.now), saml: this.saml, cas: new CasProtocol() } as Record<
+      RedirectProvider['type'],
+      RedirectProtocol
+    >;
     this.directory = new DirectoryCheck(d, new LdapProtocol((name) => d.secrets.value(name)));
   }
 
@@ -80,7 +96,7 @@ export class SsoService {
     password: string | undefined,
     f: { returnTo: string; redirectUri: string },
     ctx: EventContext,
-  ): Promise<{ url: string; binding: string }> {
+  ): Promise<{ url: string; binding: string; crossSitePost: boolean }> {
     if (user.sso_only === 1) {
       if (this.d.now() - Number(session.created_at) > LINK_FRESH_MS) throw new AppError('SSO_REAUTH_REQUIRED', { freshSeconds: LINK_FRESH_MS / 1000 });
     } else {
@@ -94,17 +110,26 @@ export class SsoService {
   async start(
     slug: string,
     f: { purpose: FlowPurpose; userId: string | null; sessionId?: string | null; returnTo: string; redirectUri: string },
-  ): Promise<{ url: string; binding: string }> {
+  ): Promise<{ url: string; binding: string; crossSitePost: boolean }> {
     const p = await this.providers.enabled(slug);
     // A directory provider has no redirect: its sign-in is a form (`signInWithPassword`).
-    if (p.type !== 'oidc') throw new AppError('NOT_FOUND');
-    const { url, kept } = await this.protocols[p.type].start(p, f.redirectUri);
+    if (!kindOf(p.type).redirect) throw new AppError('NOT_FOUND');
+    const rp = p as RedirectProvider;
+    const { url, kept } = await this.protocols[rp.type].start(rp, f.redirectUri);
     const { binding } = await keepFlow(
       this.d.db,
       { provider: p.slug, purpose: f.purpose, userId: f.userId, sessionId: f.sessionId ?? null, returnTo: f.returnTo, kept },
       this.d.now(),
     );
-    return { url, binding };
+    // SAML answers by a cross-site POST, which a SameSite=Lax cookie does not follow (D302).
+    return { url, binding, crossSitePost: p.type === 'saml' };
+  }
+
+  /** A SAML provider's SP metadata (XML), for its IdP; NOT_FOUND for a disabled or other provider. */
+  async samlMetadata(slug: string): Promise<string> {
+    const p = await this.providers.enabled(slug);
+    if (p.type !== 'saml') throw new AppError('NOT_FOUND');
+    return this.saml.metadata(p as SamlProvider);
   }
 
   /**
@@ -112,26 +137,28 @@ export class SsoService {
    * then the account found, linked or created, and the funnel run. Every refusal is recorded as a
    * failed `sso.login` (or `sso.linked`) and thrown.
    */
-  async finish(slug: string, callbackUrl: URL, binding: string | undefined, request: Omit<EventContext, 'actor'>): Promise<Finished> {
+  async finish(slug: string, cb: CallbackInput, binding: string | undefined, request: Omit<EventContext, 'actor'>): Promise<Finished> {
     const anon: EventContext = { ...request, actor: { id: null, name: `sso:${slug}` } };
     const fail = async (code: 'SSO_FAILED' | 'NOT_FOUND', reason: string, userId: string | null = null, type: 'sso.login' | 'sso.linked' = 'sso.login') => {
       await this.d.log.record(anon, { type, outcome: 'failure', subjectId: userId, details: { provider: slug.slice(0, 40), reason } });
       return new AppError(code, undefined, reason);
     };
     const p = await this.providers.get(slug);
-    if (!p?.enabled || p.type !== 'oidc') throw await fail('NOT_FOUND', 'unknown_provider');
-    const spent = await spendFlow(this.d.db, p.slug, callbackUrl.searchParams.get('state'), binding, this.d.now());
+    if (!p?.enabled || !kindOf(p.type).redirect) throw await fail('NOT_FOUND', 'unknown_provider');
+    const rp = p as RedirectProvider;
+    const protocol = this.protocols[rp.type];
+    const state = protocol.stateOf(cb);
+    const spent = await spendFlow(this.d.db, p.slug, state, binding, this.d.now());
     if (spent.problem !== null) throw await fail('SSO_FAILED', spent.problem, spent.flow?.user_id ?? null);
     const flow = spent.flow;
     const linking = flow.purpose === 'link';
     const type = linking ? 'sso.linked' : 'sso.login';
-    if (callbackUrl.searchParams.has('error')) {
-      throw await fail('SSO_FAILED', `provider_error: ${String(callbackUrl.searchParams.get('error')).slice(0, 64)}`, flow.user_id, type);
-    }
+    const providerError = protocol.providerError(cb);
+    if (providerError !== null) throw await fail('SSO_FAILED', `provider_error: ${providerError.slice(0, 64)}`, flow.user_id, type);
     let id: Awaited<ReturnType<RedirectProtocol['finish']>>;
     try {
-      id = await this.protocols[p.type].finish(p, callbackUrl, {
-        state: callbackUrl.searchParams.get('state')!,
+      id = await protocol.finish(rp, cb, {
+        state: state!,
         nonce: flow.nonce,
         codeVerifier: flow.code_verifier,
       });
@@ -211,7 +238,7 @@ export class SsoService {
   async adminLink(userId: string, slug: string, subject: string, ctx: EventContext): Promise<void> {
     const p = await this.providers.get(slug);
     if (!p) throw new AppError('NOT_FOUND');
-    await this.accounts.link(p, { issuer: p.type === 'ldap' ? p.settings.url : p.settings.issuer, subject, email: null }, userId, 'admin', ctx);
+    await this.accounts.link(p, { issuer: kindOf(p.type).issuerOf(p.settings as never), subject, email: null }, userId, 'admin', ctx);
   }
 
   unlink(userId: string, slug: string, subject: string, by: 'user' | 'admin', ctx: EventContext): Promise<boolean> {

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { AppError } from '../../errors.js';
 import { providerEmail } from './accounts.js';
-import type { FlowSecrets, OidcProvider as Provider, ProvenIdentity, RedirectProtocol } from './types.js';
+import type { CallbackInput, FlowSecrets, OidcProvider as Provider, ProvenIdentity, RedirectProtocol } from './types.js';
 
 /** The kind of factor each amr value (RFC 8176) names: something known, held or inherent. */
 const AMR_KIND: Readonly<Record<string, 'know' | 'have' | 'are'>> = {
@@ -61,7 +61,7 @@ const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' ||
  * nonce, the ID token checked for issuer, audience, expiry and the one configured algorithm (an
  * asymmetric one: `none` and HS* never pass), then userinfo when asked for.
  */
-export class OidcProtocol implements RedirectProtocol {
+export class OidcProtocol implements RedirectProtocol<Provider> {
   private readonly configs = new Map<string, { at: number; key: string; failed: boolean; config: Promise<client.Configuration> }>();
 
   constructor(
@@ -118,7 +118,16 @@ export class OidcProtocol implements RedirectProtocol {
     return { url: url.href, kept };
   }
 
-  async finish(p: Provider, callbackUrl: URL, kept: FlowSecrets & { state: string }): Promise<ProvenIdentity> {
+  stateOf(cb: CallbackInput): string | null {
+    return cb.url.searchParams.get('state');
+  }
+
+  providerError(cb: CallbackInput): string | null {
+    return cb.url.searchParams.has('error') ? String(cb.url.searchParams.get('error')) : null;
+  }
+
+  async finish(p: Provider, cb: CallbackInput, kept: FlowSecrets & { state: string }): Promise<ProvenIdentity> {
+    const callbackUrl = cb.url;
     const config = await this.configOf(p);
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {

@@ -2,10 +2,9 @@ import type { Db } from '../../db/index.js';
 import type { IdentityProvidersTable } from '../../db/types.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
-import { issuerProblem } from './oidc.js';
 import { SLUG_PATTERN } from './schema.js';
-import { ID_TOKEN_ALGS, type ClaimMapping, type IdTokenAlg, type LdapSettings, type OidcSettings, type Provider, type ProviderCommon } from './types.js';
-import { bindPasswordNameOf, ldapSettings, type LdapInput } from './ldap/settings.js';
+import type { ClaimMapping, Provider, ProviderCommon } from './types.js';
+import { IMPLEMENTED_TYPES, isImplemented, kindOf, secretNameOf, type ImplementedType, type KindInputs } from './kinds.js';
 
 /** What the feature needs of the secret store (handed in by services.ts: auth does not import secrets). */
 export interface SsoSecrets {
@@ -20,25 +19,10 @@ export interface SsoSecrets {
 const SLUG = new RegExp(SLUG_PATTERN);
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
-/** The secret store's name of a provider's client secret when given through the provider's API. */
-export const clientSecretNameOf = (slug: string) => `sso.${slug}.clientSecret`;
+export { checkSecretName, clientSecretNameOf, secretNameOf, type OidcInput } from './kinds.js';
 
-export interface OidcInput {
-  issuer?: string;
-  clientId?: string;
-  /** Write-only: stored in the secret store under `sso.<slug>.clientSecret`. */
-  clientSecret?: string;
-  /** Names an existing secret instead; null: a public client (PKCE only). */
-  clientSecretName?: string | null;
-  scopes?: string[];
-  idTokenAlg?: IdTokenAlg;
-  userinfo?: boolean;
-  groupsClaim?: string;
-  usernameClaim?: string;
-}
-
-export interface ProviderInput {
-  type?: 'oidc' | 'ldap';
+export interface ProviderInput extends Partial<KindInputs> {
+  type?: ImplementedType;
   displayName?: string;
   enabled?: boolean;
   provisioning?: 'jit' | 'existing';
@@ -48,19 +32,12 @@ export interface ProviderInput {
   emailDomains?: string[];
   trustEmail?: boolean;
   trustMfa?: boolean;
-  oidc?: OidcInput;
-  ldap?: LdapInput;
 }
 
 /** A provider as an administrator sees it: the secret (OIDC client secret, LDAP service password) only as its name and whether it is set. */
 export type ProviderView = Provider & { clientSecretSet: boolean };
 
 const json = (s: string): unknown => JSON.parse(s);
-
-/** The secret-store name of the provider's own secret, or null. */
-export const secretNameOf = (p: Provider): string | null => (p.type === 'ldap' ? p.settings.servicePasswordName : p.settings.clientSecretName);
-/** The name a secret given through the API is stored under. */
-const ownSecretNameOf = (p: Pick<Provider, 'slug' | 'type'>): string => (p.type === 'ldap' ? bindPasswordNameOf(p.slug) : clientSecretNameOf(p.slug));
 
 export function providerOf(r: IdentityProvidersTable): Provider {
   const settings = json(r.settings);
@@ -78,7 +55,8 @@ export function providerOf(r: IdentityProvidersTable): Provider {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
-  return r.type === 'ldap' ? { ...common, type: 'ldap', settings: settings as LdapSettings } : { ...common, type: 'oidc', settings: settings as OidcSettings };
+  const type = isImplemented(r.type) ? r.type : 'oidc';
+  return { ...common, type, settings } as Provider;
 }
 
 /**
@@ -120,16 +98,16 @@ export class ProviderStore {
 
   async create(slug: string, input: ProviderInput, ctx: EventContext): Promise<Provider> {
     if (!SLUG.test(slug)) throw invalid('/slug', 'a slug is a lower-case letter, then up to 39 lower-case letters, digits or "-"');
-    if (input.type !== 'oidc' && input.type !== 'ldap') throw invalid('/type', 'oidc or ldap');
+    if (!isImplemented(input.type)) throw invalid('/type', IMPLEMENTED_TYPES.join(', '));
     if (!input.displayName) throw invalid('/displayName', 'required');
     const type = input.type;
-    if (type === 'oidc' && (!input.oidc?.issuer || !input.oidc.clientId)) throw invalid('/oidc', 'issuer and clientId are required');
-    if (type === 'ldap' && !input.ldap) throw invalid('/ldap', 'the ldap settings are required');
-    if ((type === 'oidc' && input.ldap) || (type === 'ldap' && input.oidc))
-      throw invalid(`/${type === 'oidc' ? 'ldap' : 'oidc'}`, `not settings of a ${type} provider`);
+    const kind = kindOf(type);
+    const own = input[type];
+    if (!own) throw invalid(`/${type}`, `the ${type} settings are required`);
+    foreignSettings(type, input);
     const now = this.d.now();
-    const settings = type === 'ldap' ? ldapSettings(slug, null, input.ldap!) : this.oidcSettings(slug, null, input.oidc!);
-    const secret = type === 'ldap' ? input.ldap?.servicePassword : input.oidc?.clientSecret;
+    const settings = kind.settings(slug, null, own);
+    const secret = kind.secretField === null ? undefined : ((own as Record<string, unknown>)[kind.secretField] as string | undefined);
     const row: IdentityProvidersTable = {
       slug,
       type,
@@ -152,7 +130,7 @@ export class ProviderStore {
       }
       Object.assign(row, await this.common(trx, input));
       await trx.insertInto('identity_providers').values(row).execute();
-      if (secret !== undefined) await this.d.secrets.write(ownSecretNameOf({ slug, type }), secret, ctx, trx);
+      if (secret !== undefined && kind.ownSecretName) await this.d.secrets.write(kind.ownSecretName(slug), secret, ctx, trx);
       const p = providerOf(row);
       await this.d.log.record(ctx, { type: 'sso.provider_created', outcome: 'success', details: { provider: slug, ...summary(p) } }, trx);
       return p;
@@ -171,17 +149,16 @@ export class ProviderStore {
       if (input.provisioning !== undefined) set.provisioning = input.provisioning;
       if (input.trustEmail !== undefined) set.trust_email = input.trustEmail ? 1 : 0;
       if (input.trustMfa !== undefined) set.trust_mfa = input.trustMfa ? 1 : 0;
-      const other = old.type === 'oidc' ? 'ldap' : 'oidc';
-      if (input[other] !== undefined) throw invalid(`/${other}`, `not settings of a ${old.type} provider`);
-      if (old.type === 'oidc' && input.oidc !== undefined) set.settings = JSON.stringify(this.oidcSettings(slug, old.settings, input.oidc));
-      if (old.type === 'ldap' && input.ldap !== undefined) set.settings = JSON.stringify(ldapSettings(slug, old.settings, input.ldap));
+      foreignSettings(old.type, input);
+      const kind = kindOf(old.type);
+      const own = input[old.type];
+      if (own !== undefined) set.settings = JSON.stringify(kind.settings(slug, old.settings as never, own));
       await trx.updateTable('identity_providers').set(set).where('slug', '=', slug).execute();
-      const secret = old.type === 'ldap' ? input.ldap?.servicePassword : input.oidc?.clientSecret;
-      if (secret !== undefined) await this.d.secrets.write(ownSecretNameOf(old), secret, ctx, trx);
+      const secret = kind.secretField === null ? undefined : ((own as Record<string, unknown> | undefined)?.[kind.secretField] as string | undefined);
+      if (secret !== undefined && kind.ownSecretName) await this.d.secrets.write(kind.ownSecretName(slug), secret, ctx, trx);
       const after = providerOf({ ...before, ...set });
-      const changed = Object.keys(input).filter((k) => k !== 'oidc' && k !== 'ldap');
-      if (input.oidc) changed.push(...Object.keys(input.oidc).map((k) => `oidc.${k}`));
-      if (input.ldap) changed.push(...Object.keys(input.ldap).map((k) => `ldap.${k}`));
+      const changed = Object.keys(input).filter((k) => !isImplemented(k));
+      if (own) changed.push(...Object.keys(own).map((k) => `${old.type}.${k}`));
       await this.d.log.record(ctx, { type: 'sso.provider_updated', outcome: 'success', details: { provider: slug, changed, ...summary(after) } }, trx);
       return after;
     });
@@ -196,8 +173,8 @@ export class ProviderStore {
       await trx.deleteFrom('sso_flows').where('provider', '=', slug).execute();
       await trx.deleteFrom('identity_providers').where('slug', '=', slug).execute();
       const gone = providerOf(before);
-      const own = ownSecretNameOf(gone);
-      if (secretNameOf(gone) === own) await this.d.secrets.write(own, '', ctx, trx);
+      const own = kindOf(gone.type).ownSecretName?.(gone.slug) ?? null;
+      if (own !== null && secretNameOf(gone) === own) await this.d.secrets.write(own, '', ctx, trx);
       await this.d.log.record(
         ctx,
         { type: 'sso.provider_deleted', outcome: 'success', details: { provider: slug, linksRemoved: Number(links.numDeletedRows) } },
@@ -205,26 +182,6 @@ export class ProviderStore {
       );
       return true;
     });
-  }
-
-  private oidcSettings(slug: string, old: OidcSettings | null, i: OidcInput): OidcSettings {
-    const s: OidcSettings = {
-      issuer: i.issuer ?? old?.issuer ?? '',
-      clientId: i.clientId ?? old?.clientId ?? '',
-      clientSecretName:
-        i.clientSecret !== undefined ? clientSecretNameOf(slug) : i.clientSecretName !== undefined ? i.clientSecretName : (old?.clientSecretName ?? null),
-      scopes: [...new Set(i.scopes ?? old?.scopes ?? ['email', 'profile'])],
-      idTokenAlg: i.idTokenAlg ?? old?.idTokenAlg ?? 'RS256',
-      userinfo: i.userinfo ?? old?.userinfo ?? true,
-      groupsClaim: i.groupsClaim ?? old?.groupsClaim ?? 'groups',
-      usernameClaim: i.usernameClaim ?? old?.usernameClaim ?? 'preferred_username',
-    };
-    checkSecretName(slug, s.clientSecretName, '/oidc/clientSecretName');
-    const problem = issuerProblem(s.issuer);
-    if (problem) throw invalid('/oidc/issuer', problem);
-    if (!(ID_TOKEN_ALGS as readonly string[]).includes(s.idTokenAlg)) throw invalid('/oidc/idTokenAlg', `one of ${ID_TOKEN_ALGS.join(', ')}`);
-    if (!s.clientId) throw invalid('/oidc/clientId', 'required');
-    return s;
   }
 
   /** The fields every protocol shares, checked: roles and departments must exist, domains are plain host names. */
@@ -274,12 +231,11 @@ export class ProviderStore {
 
 const invalid = (path: string, message: string) => new AppError('VALIDATION_FAILED', [{ path, message }]);
 
-/**
- * A provider may name only a secret of its own (`sso.<slug>.…`) or none (D292): its secret is sent to the
- * provider's server, so naming another feature's secret (the SMTP password) would hand it to whoever runs that server.
- */
-export function checkSecretName(slug: string, name: string | null, path: string): void {
-  if (name !== null && !name.startsWith(`sso.${slug}.`)) throw invalid(path, `a provider's secret is one of its own (sso.${slug}.…)`);
+/** Settings of another type than the provider's are refused. */
+function foreignSettings(type: ImplementedType, input: ProviderInput): void {
+  for (const other of IMPLEMENTED_TYPES) {
+    if (other !== type && input[other] !== undefined) throw invalid(`/${other}`, `not settings of a ${type} provider`);
+  }
 }
 
 /** What an event says of a provider: its security-relevant settings, never a secret. */
@@ -287,7 +243,7 @@ function summary(p: Provider) {
   return {
     enabled: p.enabled,
     provisioning: p.provisioning,
-    ...(p.type === 'ldap' ? { url: p.settings.url, bindMode: p.settings.bindMode } : { issuer: p.settings.issuer }),
+    ...kindOf(p.type).summary(p.settings as never),
     emailDomains: p.emailDomains,
     trustEmail: p.trustEmail,
     trustMfa: p.trustMfa,

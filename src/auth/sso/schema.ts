@@ -87,7 +87,45 @@ const LdapBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const ProviderType = Type.Union([Type.Literal('oidc'), Type.Literal('ldap')]);
+const Pem = Type.String({ minLength: 1, maxLength: 16384 });
+/** SAML settings (docs/sso.md); `spPrivateKey` is write-only (the secret store keeps it). */
+const SamlBody = Type.Object(
+  {
+    idpEntityId: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    ssoUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "The IdP's SingleSignOnService (HTTP-Redirect)." })),
+    sloUrl: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()], { description: "The IdP's SingleLogoutService." })),
+    idpCertificates: Type.Optional(Type.Array(Pem, { minItems: 1, maxItems: 4, description: "The IdP's signing certificates (PEM or base64)." })),
+    spEntityId: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()], { description: 'null: PUBLIC_URL/api/auth/sso/<slug>/saml/metadata.' }),
+    ),
+    spCertificate: Type.Optional(Type.Union([Pem, Type.Null()])),
+    spPrivateKey: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 16384, description: 'Write-only: stored in the secret store as sso.<slug>.spPrivateKey; never returned.' }),
+    ),
+    spPrivateKeyName: Type.Optional(Type.Union([Type.String(SECRET_NAME), Type.Null()], { description: 'An existing secret to use instead.' })),
+    wantEncryptedAssertions: Type.Optional(Type.Boolean()),
+    nameIdFormat: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    emailAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    usernameAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    groupsAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    emailVerified: Type.Optional(Type.Boolean({ description: 'The IdP verifies the email it asserts.' })),
+    clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 180 })),
+  },
+  { additionalProperties: false },
+);
+/** CAS settings (docs/sso.md); there is no secret. */
+const CasBody = Type.Object(
+  {
+    serverUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "The CAS server's base address, e.g. https://cas.example.org/cas." })),
+    emailAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    usernameAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    groupsAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    emailVerified: Type.Optional(Type.Boolean({ description: "The server's email attribute is verified." })),
+    timeoutMs: Type.Optional(Millis),
+  },
+  { additionalProperties: false },
+);
+const ProviderType = Type.Union([Type.Literal('oidc'), Type.Literal('ldap'), Type.Literal('saml'), Type.Literal('cas')]);
 const common = {
   displayName: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   enabled: Type.Optional(Type.Boolean()),
@@ -100,6 +138,8 @@ const common = {
   trustMfa: Type.Optional(Type.Boolean({ description: "The provider's MFA assertion (amr) stands in for Palisade's second factor." })),
   oidc: Type.Optional(OidcBody),
   ldap: Type.Optional(LdapBody),
+  saml: Type.Optional(SamlBody),
+  cas: Type.Optional(CasBody),
 };
 export const CreateBody = Type.Object({ slug: Slug, type: ProviderType, ...common }, { additionalProperties: false });
 export const PatchBody = Type.Object({ type: Type.Optional(ProviderType), ...common }, { additionalProperties: false });
@@ -115,6 +155,11 @@ export function checkProviderFile(value: unknown, create: boolean): void {
   if (value !== null && typeof value === 'object' && 'ldap' in value && value.ldap && typeof value.ldap === 'object' && 'servicePassword' in value.ldap) {
     throw new AppError('VALIDATION_FAILED', [
       { path: '/ldap/servicePassword', message: 'the service password is read from standard input (sso set-secret), never from a file' },
+    ]);
+  }
+  if (value !== null && typeof value === 'object' && 'saml' in value && value.saml && typeof value.saml === 'object' && 'spPrivateKey' in value.saml) {
+    throw new AppError('VALIDATION_FAILED', [
+      { path: '/saml/spPrivateKey', message: 'the SP private key is read from standard input (sso set-secret), never from a file' },
     ]);
   }
   if (Value.Check(schema, value)) return;
@@ -133,6 +178,7 @@ export const ProviderEntry = Type.Object(
     ...common,
     oidc: Type.Optional(Type.Object(Type.Omit(OidcBody, ['clientSecret']).properties, { additionalProperties: false })),
     ldap: Type.Optional(Type.Object(Type.Omit(LdapBody, ['servicePassword']).properties, { additionalProperties: false })),
+    saml: Type.Optional(Type.Object(Type.Omit(SamlBody, ['spPrivateKey']).properties, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -144,7 +190,7 @@ export function providerProblems(list: unknown[]): string[] {
     if (!Value.Check(ProviderEntry, p)) {
       const e = Value.Errors(ProviderEntry, p)[0];
       out.push(
-        `identityProviders[${i}]${e?.instancePath ?? ''}: ${e?.message ?? 'not valid'} (a secret is named by oidc.clientSecretName or ldap.servicePasswordName, never given)`,
+        `identityProviders[${i}]${e?.instancePath ?? ''}: ${e?.message ?? 'not valid'} (a secret is named by oidc.clientSecretName, ldap.servicePasswordName or saml.spPrivateKeyName, never given)`,
       );
       continue;
     }

@@ -5,9 +5,9 @@
  * of the unions below and further files beside `oidc.ts`.
  */
 
-/** The protocols Palisade knows. 'oidc' (a redirect) and 'ldap' (a directory) are implemented; the others are reserved names. */
-export const PROVIDER_TYPES = ['oidc', 'ldap'] as const;
-export type ProviderType = (typeof PROVIDER_TYPES)[number] | 'saml' | 'cas';
+/** The protocols Palisade knows: 'oidc', 'saml' and 'cas' (redirects) and 'ldap' (a directory). */
+export const PROVIDER_TYPES = ['oidc', 'ldap', 'saml', 'cas'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
 /** OIDC relying-party settings. The client secret is never here: only the secret store's name of it. */
 export interface OidcSettings {
@@ -108,9 +108,57 @@ export interface LdapSettings {
   operationTimeoutMs: number;
 }
 
+/** SAML 2.0 service-provider settings (see docs/sso.md). The SP's private key is never here: only the secret store's name of it. */
+export interface SamlSettings {
+  /** The IdP's entity id: the assertion's Issuer must equal it. */
+  idpEntityId: string;
+  /** The IdP's single sign-on service (HTTP-Redirect binding). https, or http on loopback only. */
+  ssoUrl: string;
+  /** The IdP's single logout service (HTTP-Redirect binding); null: the IdP has none. */
+  sloUrl: string | null;
+  /** The IdP's signing certificates (PEM or bare base64), one or more (a rollover lists two). */
+  idpCertificates: string[];
+  /** Our entity id (the audience); null: `PUBLIC_URL/api/auth/sso/<slug>/saml/metadata`. */
+  spEntityId: string | null;
+  /** Our certificate (PEM) for the metadata: the key IdPs encrypt to and check our signed requests with; null: none. */
+  spCertificate: string | null;
+  /** The secret store's name of our private key (decrypts assertions, signs requests); null: none. */
+  spPrivateKeyName: string | null;
+  /** Refuse assertions that are not encrypted (needs the certificate and the key). */
+  wantEncryptedAssertions: boolean;
+  /** The NameID format asked for; the NameID is the subject. */
+  nameIdFormat: string;
+  /** Attribute names (a name or an OID URI) for the email, the username and the groups. */
+  emailAttribute: string;
+  usernameAttribute: string;
+  groupsAttribute: string;
+  /** Whether the IdP verifies the email it asserts (then it counts as verified for linking and new users). */
+  emailVerified: boolean;
+  /** Allowed clock difference in seconds (0–180). */
+  clockSkewSeconds: number;
+}
+
+/** CAS 3.0 client settings (see docs/sso.md). There is no secret: a service ticket is checked at the server. */
+export interface CasSettings {
+  /** The CAS server's base address (`<serverUrl>/login`, `<serverUrl>/p3/serviceValidate`). https, or http on loopback only. */
+  serverUrl: string;
+  /** Attribute names for the email, the username and the groups. */
+  emailAttribute: string;
+  usernameAttribute: string;
+  groupsAttribute: string;
+  /** Whether the server's email attribute is verified (then it counts as verified for linking and new users). */
+  emailVerified: boolean;
+  /** Milliseconds to wait for the ticket validation. */
+  timeoutMs: number;
+}
+
 export type OidcProvider = ProviderCommon & { type: 'oidc'; settings: OidcSettings };
 export type LdapProvider = ProviderCommon & { type: 'ldap'; settings: LdapSettings };
-export type Provider = OidcProvider | LdapProvider;
+export type SamlProvider = ProviderCommon & { type: 'saml'; settings: SamlSettings };
+export type CasProvider = ProviderCommon & { type: 'cas'; settings: CasSettings };
+export type Provider = OidcProvider | LdapProvider | SamlProvider | CasProvider;
+/** A provider whose sign-in is a browser redirect to it and back. */
+export type RedirectProvider = OidcProvider | SamlProvider | CasProvider;
 
 /** The identity a protocol proved: who, at which issuer, and what it says about them. */
 export interface ProvenIdentity {
@@ -126,12 +174,22 @@ export interface ProvenIdentity {
   mfa: boolean;
 }
 
-/** What a protocol must do for a redirect-based sign-in (OIDC now; SAML and CAS later). */
-export interface RedirectProtocol {
-  /** The address to send the browser to, with what the flow must keep server-side. */
-  start(p: OidcProvider, redirectUri: string): Promise<{ url: string; kept: FlowSecrets }>;
-  /** Finishes at the callback: the callback's full URL and the kept secrets; throws SSO_FAILED on anything wrong. */
-  finish(p: OidcProvider, callbackUrl: URL, kept: FlowSecrets & { state: string }): Promise<ProvenIdentity>;
+/** What came back to Palisade from the provider: the callback's full URL (a GET's query), and a POST binding's form fields. */
+export interface CallbackInput {
+  url: URL;
+  form: Readonly<Record<string, string>> | null;
+}
+
+/** What a protocol must do for a redirect-based sign-in (OIDC, SAML, CAS). */
+export interface RedirectProtocol<P extends RedirectProvider = RedirectProvider> {
+  /** The address to send the browser to, with what the flow must keep server-side (`state` travels with the browser). */
+  start(p: P, redirectUri: string): Promise<{ url: string; kept: FlowSecrets }>;
+  /** The flow's state as the callback carries it (OIDC: `state`; SAML: `RelayState`), or null. */
+  stateOf(cb: CallbackInput): string | null;
+  /** An error the provider reported instead of an answer, or null. */
+  providerError(cb: CallbackInput): string | null;
+  /** Finishes at the callback with the kept secrets; throws SSO_FAILED on anything wrong. */
+  finish(p: P, cb: CallbackInput, kept: FlowSecrets & { state: string }): Promise<ProvenIdentity>;
 }
 
 /**
@@ -145,6 +203,8 @@ export interface DirectoryProtocol {
 /** Kept server-side between the redirect and the callback. */
 export interface FlowSecrets {
   state: string;
+  /** OIDC: the nonce; SAML: the AuthnRequest's ID (the answer's InResponseTo must name it). */
   nonce: string;
+  /** OIDC: the PKCE verifier; SAML: empty. */
   codeVerifier: string;
 }

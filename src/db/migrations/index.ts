@@ -17,6 +17,8 @@ import { migration as m0015 } from './0015_secrets.js';
 import { migration as m0016 } from './0016_secrets_key.js';
 import { migration as m0017 } from './0017_files.js';
 import { migration as m0018 } from './0018_identity_providers.js';
+import { migration as m0019 } from './0019_sso_assertions.js';
+import { migration as m0020 } from './0020_oidc_provider.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -44,6 +46,8 @@ class StaticProvider implements MigrationProvider {
       '0016_secrets_key': m0016(),
       '0017_files': m0017(),
       '0018_identity_providers': m0018(),
+      '0019_sso_assertions': m0019(),
+      '0020_oidc_provider': m0020(),
     };
   }
 }

@@ -37,8 +37,14 @@ export function ssoCookieName(config: Config): string {
   return config.cookieInsecureDev ? 'palisade_sso' : '__Host-palisade_sso';
 }
 
-export function setSsoCookie(reply: FastifyReply, config: Config, binding: string): void {
-  reply.setCookie(ssoCookieName(config), binding, { path: '/', secure: !config.cookieInsecureDev, sameSite: 'lax', httpOnly: true, maxAge: 600 });
+/**
+ * `crossSitePost`: the provider answers by a cross-site POST (SAML's HTTP-POST binding), which a SameSite=Lax cookie
+ * does not follow, so the binding cookie is SameSite=None (still Secure, HttpOnly, __Host-; D302). It holds only the
+ * flow's browser binding, never a session.
+ */
+export function setSsoCookie(reply: FastifyReply, config: Config, binding: string, crossSitePost = false): void {
+  const sameSite = crossSitePost && !config.cookieInsecureDev ? ('none' as const) : ('lax' as const);
+  reply.setCookie(ssoCookieName(config), binding, { path: '/', secure: !config.cookieInsecureDev, sameSite, httpOnly: true, maxAge: 600 });
 }
 
 export function clearSsoCookie(reply: FastifyReply, config: Config): void {

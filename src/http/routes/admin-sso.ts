@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
-import type { ProviderView } from '../../auth/sso/index.js';
+import { providerKind, type ProviderView } from '../../auth/sso/index.js';
 import { CreateBody, Mapping, PatchBody, Slug } from '../../auth/sso/schema.js';
 import { AppError } from '../../errors.js';
 import { IdParam, errorResponses } from '../schemas.js';
@@ -63,7 +63,39 @@ const ProviderSchema = Type.Object({
       operationTimeoutMs: Type.Integer(),
     }),
   ),
-  callbackUrl: Type.Union([Type.String(), Type.Null()], { description: 'The redirect URI to register at the provider (OIDC); null for LDAP.' }),
+  saml: Type.Optional(
+    Type.Object({
+      idpEntityId: Type.String(),
+      ssoUrl: Type.String(),
+      sloUrl: Type.Union([Type.String(), Type.Null()]),
+      idpCertificates: Type.Array(Type.String()),
+      spEntityId: Type.Union([Type.String(), Type.Null()]),
+      spCertificate: Type.Union([Type.String(), Type.Null()]),
+      spPrivateKeyName: Type.Union([Type.String(), Type.Null()]),
+      spPrivateKeySet: Type.Boolean({ description: 'Whether the named secret is set; its value is never returned.' }),
+      wantEncryptedAssertions: Type.Boolean(),
+      nameIdFormat: Type.String(),
+      emailAttribute: Type.String(),
+      usernameAttribute: Type.String(),
+      groupsAttribute: Type.String(),
+      emailVerified: Type.Boolean(),
+      clockSkewSeconds: Type.Integer(),
+    }),
+  ),
+  cas: Type.Optional(
+    Type.Object({
+      serverUrl: Type.String(),
+      emailAttribute: Type.String(),
+      usernameAttribute: Type.String(),
+      groupsAttribute: Type.String(),
+      emailVerified: Type.Boolean(),
+      timeoutMs: Type.Integer(),
+    }),
+  ),
+  callbackUrl: Type.Union([Type.String(), Type.Null()], {
+    description: 'The address to register at the provider: the redirect URI (OIDC), the assertion consumer service (SAML); null for LDAP.',
+  }),
+  metadataUrl: Type.Optional(Type.String({ description: "SAML: our SP metadata, for the IdP's registration." })),
   loginUrl: Type.Optional(Type.String({ description: 'LDAP: the address the sign-in form posts the username and password to.' })),
   createdAt: Type.String(),
   updatedAt: Type.String(),
@@ -83,21 +115,20 @@ export const adminSsoRoutes =
     const config = { auth: 'admin' as const };
     const view = (p: ProviderView) => {
       const { settings, clientSecretSet, createdAt, updatedAt, ...rest } = p;
-      const own =
+      const at = `${s.config.mail.publicUrl}/api/auth/sso/${p.slug}`;
+      const addresses =
         p.type === 'ldap'
-          ? {
-              ldap: { ...p.settings, servicePasswordSet: clientSecretSet },
-              callbackUrl: null,
-              loginUrl: `${s.config.mail.publicUrl}/api/auth/sso/${p.slug}/login`,
-            }
-          : { oidc: { ...p.settings, clientSecretSet }, callbackUrl: `${s.config.mail.publicUrl}/api/auth/sso/${p.slug}/callback` };
-      void settings;
+          ? { callbackUrl: null, loginUrl: `${at}/login` }
+          : p.type === 'saml'
+            ? { callbackUrl: `${at}/acs`, metadataUrl: `${at}/saml/metadata` }
+            : { callbackUrl: `${at}/callback` };
       return {
         ...rest,
-        ...own,
+        [p.type]: p.type === 'cas' ? { ...settings } : { ...settings, [providerKind(p.type).secretSetField]: clientSecretSet },
+        ...addresses,
         createdAt: new Date(createdAt).toISOString(),
         updatedAt: new Date(updatedAt).toISOString(),
-      };
+      } as Static<typeof ProviderSchema>;
     };
     const one = async (slug: string) => {
       const p = await s.sso.providers.get(slug);

@@ -1,9 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
 import type { SsoLinksTable } from '../../db/types.js';
-import { SLUG_PATTERN, safeReturnPath } from '../../auth/sso/index.js';
+import { SLUG_PATTERN, safeReturnPath, type CallbackInput } from '../../auth/sso/index.js';
 import { AppError } from '../../errors.js';
 import { Password, errorResponses } from '../schemas.js';
 import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
@@ -82,7 +82,7 @@ export const ssoRoutes =
       },
       async (req, reply) => {
         const slug = req.params.provider;
-        let started: { url: string; binding: string };
+        let started: { url: string; binding: string; crossSitePost: boolean };
         try {
           started = await s.sso.start(slug, {
             purpose: 'signin',
@@ -95,7 +95,7 @@ export const ssoRoutes =
           if (e instanceof AppError && e.code !== 'NOT_FOUND') return reply.redirect(failurePage(e), 302);
           throw e;
         }
-        setSsoCookie(reply, s.config, started.binding);
+        setSsoCookie(reply, s.config, started.binding, started.crossSitePost);
         return reply.redirect(started.url, 302);
       },
     );
@@ -114,23 +114,82 @@ export const ssoRoutes =
         },
       },
       async (req, reply) => {
-        clearSsoCookie(reply, s.config);
-        const slug = req.params.provider;
-        const callbackUrl = new URL(callbackOf(s, slug));
+        const callbackUrl = new URL(callbackOf(s, req.params.provider));
         for (const [k, v] of Object.entries(req.query)) callbackUrl.searchParams.set(k, v);
-        try {
-          const done = await s.sso.finish(slug, callbackUrl, req.cookies[ssoCookieName(s.config)], requestContext(req));
-          if (done.kind === 'linked') return reply.redirect(done.returnTo, 302);
-          const { session, issued } = done.opened;
-          setSessionCookies(reply, s.config, issued, s.sessions.xsrfToken(session.id), false, s.now());
-          return reply.redirect(done.returnTo, 302);
-        } catch (e) {
-          // A refusal (recorded where it happened) lands on the sign-in page; anything else is a real fault.
-          if (!(e instanceof AppError)) throw e;
-          return reply.redirect(failurePage(e), 302);
-        }
+        return land(req as FastifyRequest, reply, req.params.provider, { url: callbackUrl, form: null });
       },
     );
+
+    // SAML's HTTP-POST binding: the IdP's page posts a form here (cross-site); only this plugin parses forms.
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 512 * 1024 }, (_req, body, done) => {
+      const out: Record<string, string> = Object.create(null);
+      for (const [k, v] of new URLSearchParams(String(body))) {
+        if (k in out) return done(new AppError('VALIDATION_FAILED', [{ path: `/${k.slice(0, 40)}`, message: 'given twice' }]));
+        out[k] = v;
+      }
+      done(null, out);
+    });
+
+    app.post(
+      '/sso/:provider/acs',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            "SAML's assertion consumer service (HTTP-POST binding): the IdP's signed answer (`SAMLResponse`) with the flow's `RelayState`. Answers like the callback: a redirect into the admin UI, or to the sign-in page with a second step or `error`.",
+          params: ProviderParam,
+          body: Type.Object(
+            { SAMLResponse: Type.String({ minLength: 1, maxLength: 262144 }), RelayState: Type.Optional(Type.String({ maxLength: 512 })) },
+            { additionalProperties: false },
+          ),
+          response: { 302: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const form: Record<string, string> = { SAMLResponse: req.body.SAMLResponse };
+        if (req.body.RelayState !== undefined) form.RelayState = req.body.RelayState;
+        return land(req as FastifyRequest, reply, req.params.provider, {
+          url: new URL(`${s.config.mail.publicUrl}/api/auth/sso/${req.params.provider}/acs`),
+          form,
+        });
+      },
+    );
+
+    app.get(
+      '/sso/:provider/saml/metadata',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            "A SAML provider's service-provider metadata (entity id, ACS, NameID format, our certificate when set), to register Palisade at the IdP.",
+          params: ProviderParam,
+          response: { 200: Type.String(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const xml = await s.sso.samlMetadata(req.params.provider);
+        reply.type('application/samlmetadata+xml; charset=utf-8');
+        return xml;
+      },
+    );
+
+    /** Where a provider's answer lands (OIDC's callback, SAML's ACS): the flow finished, then a redirect. */
+    async function land(req: FastifyRequest, reply: FastifyReply, slug: string, cb: CallbackInput) {
+      clearSsoCookie(reply, s.config);
+      try {
+        const done = await s.sso.finish(slug, cb, req.cookies[ssoCookieName(s.config)], requestContext(req));
+        if (done.kind === 'linked') return reply.redirect(done.returnTo, 302);
+        const { session, issued } = done.opened;
+        setSessionCookies(reply, s.config, issued, s.sessions.xsrfToken(session.id), false, s.now());
+        return reply.redirect(done.returnTo, 302);
+      } catch (e) {
+        // A refusal (recorded where it happened) lands on the sign-in page; anything else is a real fault.
+        if (!(e instanceof AppError)) throw e;
+        return reply.redirect(failurePage(e), 302);
+      }
+    }
 
     app.post(
       '/sso/:provider/login',
@@ -187,7 +246,7 @@ export const ssoRoutes =
       async (req, reply) => {
         const auth = requireSession(req);
         const slug = req.params.provider;
-        const { url, binding } = await s.sso.startLink(
+        const { url, binding, crossSitePost } = await s.sso.startLink(
           slug,
           auth.user,
           auth.session,
@@ -195,7 +254,7 @@ export const ssoRoutes =
           { returnTo: safeReturnPath(req.body.return, '/account/security'), redirectUri: callbackOf(s, slug) },
           actorContext(req),
         );
-        setSsoCookie(reply, s.config, binding);
+        setSsoCookie(reply, s.config, binding, crossSitePost);
         return { url };
       },
     );

@@ -31,6 +31,7 @@ export const NAV: readonly NavItem[] = [
   { key: 'admin.ip-rules', label: 'IP rules', href: '/admin/ip-rules', group: 'security', permission: 'security.manage' },
   { key: 'admin.api-keys', label: 'API keys', href: '/admin/api-keys', group: 'security', permission: 'apikeys.manage' },
   { key: 'admin.sso', label: 'Identity providers', href: '/admin/sso', group: 'security', adminOnly: true },
+  { key: 'admin.oidc-clients', label: 'OIDC clients', href: '/admin/oidc-clients', group: 'security', adminOnly: true },
   { key: 'admin.secrets', label: 'Secrets', href: '/admin/secrets', group: 'security', adminOnly: true },
   { key: 'admin.backups', label: 'Backups', href: '/admin/backups', group: 'security', adminOnly: true },
   { key: 'admin.doctor', label: 'Deployment checks', href: '/admin/doctor', group: 'security', adminOnly: true },

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as oc from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createUser, makeApp } from '../../helpers/app.js';
+import { go, Jar } from '../sso/browser.js';
+import { api, eventsOf, startPalisade, type SsoWorld } from '../sso/world.js';
+import { authorizeUrl, register, rp, signedIn, tokenRequest, walk, type Registered } from './world.js';
+
+// AUTH-13, Palisade as an OpenID Provider: openid-client completes the code flow with PKCE against /oidc for a
+// confidential and a public client, through Palisade's own sign-in and the consent page; the ID token verifies
+// against the published JWKS and userinfo answers the profile's and roles' claims.
+
+const PASSWORD = 'Oidc-provider-pass-42';
+
+describe('Palisade as an OpenID Provider: the code flow', () => {
+  let w: SsoWorld;
+  let conf: Registered;
+  let pub: Registered;
+  let aliceId: string;
+
+  before(async () => {
+    w = await startPalisade();
+    aliceId = await createUser(w.t, w.admin, 'alice', PASSWORD, { email: 'alice@example.test' });
+    assert.equal((await api(w, 'POST', '/api/admin/roles', { name: 'editors' })).status, 201);
+    assert.equal((await api(w, 'PUT', `/api/admin/users/${aliceId}/roles`, { roles: ['editors'] })).status, 204);
+  });
+  after(async () => {
+    await w?.close();
+  });
+
+  it('answers nothing under /oidc until a client is registered and enabled', async () => {
+    assert.equal((await fetch(`${w.base}/oidc/.well-known/openid-configuration`)).status, 404);
+    conf = await register(w, {
+      name: 'Wiki',
+      redirectUris: ['https://wiki.example.test/callback'],
+      confidential: true,
+      scopes: ['openid', 'profile', 'email', 'roles'],
+    });
+    pub = await register(w, { name: 'CLI tool', redirectUris: ['http://127.0.0.1:8765/cb'], confidential: false, consentRequired: false });
+    assert.match(conf.clientSecret!, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(pub.clientSecret, null);
+    const disco = (await (await fetch(`${w.base}/oidc/.well-known/openid-configuration`)).json()) as any;
+    assert.equal(disco.issuer, `${w.base}/oidc`);
+    assert.deepEqual(disco.response_types_supported, ['code']);
+    assert.deepEqual(disco.code_challenge_methods_supported, ['S256']);
+    assert.equal(disco.authorization_endpoint, `${w.base}/oidc/auth`);
+    // The Host header does not move the issuer or the endpoints.
+    const spoofed = (await (await fetch(`${w.base}/oidc/.well-known/openid-configuration`, { headers: { 'x-forwarded-host': 'evil.test' } })).json()) as any;
+    assert.equal(spoofed.token_endpoint, `${w.base}/oidc/token`);
+    // The list never shows a secret.
+    const list = await api(w, 'GET', '/api/admin/oidc/clients');
+    assert.equal(list.body.clients.length, 2);
+    assert.ok(!JSON.stringify(list.body).includes(conf.clientSecret!));
+    assert.equal((await eventsOf(w, 'oidc_provider.client_created')).length, 2);
+  });
+
+  it('a confidential client: sign-in through the Palisade session, consent, code, tokens, a verified ID token and userinfo', async () => {
+    const cfg = await rp(w, conf);
+    const jar = await signedIn(w, 'alice', PASSWORD);
+    const start = await authorizeUrl(cfg, conf, 'openid profile email roles');
+    const r = await walk(jar, start.url.href, conf.redirectUri);
+    assert.ok(r.arrived, JSON.stringify(r.last));
+    assert.equal(r.consentShown, true);
+    const tokens = await oc.authorizationCodeGrant(cfg, new URL(r.arrived), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    assert.equal(tokens.refresh_token, undefined, 'no refresh tokens');
+    const jwks = createRemoteJWKSet(new URL(cfg.serverMetadata().jwks_uri!));
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token!, jwks, {
+      issuer: `${w.base}/oidc`,
+      audience: conf.clientId,
+      algorithms: ['RS256', 'ES256'],
+    });
+    assert.equal(payload.sub, aliceId);
+    assert.equal(payload.nonce, start.nonce);
+    assert.equal(protectedHeader.alg, 'RS256');
+    const info = await oc.fetchUserInfo(cfg, tokens.access_token, aliceId);
+    assert.equal(info.sub, aliceId);
+    assert.equal(info.preferred_username, 'alice');
+    assert.equal(info.email, 'alice@example.test');
+    assert.equal(info.email_verified, false);
+    assert.deepEqual(info.roles, ['editors']);
+    assert.ok((await eventsOf(w, 'oidc_provider.code_issued')).some((e) => e.subjectId === aliceId));
+    assert.ok((await eventsOf(w, 'oidc_provider.token_issued')).some((e) => e.subjectId === aliceId));
+    assert.ok((await eventsOf(w, 'oidc_provider.consent_given')).some((e) => e.subjectId === aliceId));
+
+    // Consent is remembered: the second authorisation goes straight to the client.
+    const again = await authorizeUrl(cfg, conf, 'openid profile email roles');
+    const r2 = await walk(jar, again.url.href, conf.redirectUri);
+    assert.ok(r2.arrived);
+    assert.equal(r2.consentShown, false);
+  });
+
+  it('a public client: PKCE only, no consent asked, scopes limited to what it was allowed', async () => {
+    const cfg = await rp(w, pub);
+    const jar = await signedIn(w, 'alice', PASSWORD);
+    const start = await authorizeUrl(cfg, pub, 'openid profile email');
+    const r = await walk(jar, start.url.href, pub.redirectUri);
+    assert.ok(r.arrived, JSON.stringify(r.last));
+    assert.equal(r.consentShown, false);
+    const tokens = await oc.authorizationCodeGrant(cfg, new URL(r.arrived), {
+      pkceCodeVerifier: start.verifier,
+      expectedState: start.state,
+      expectedNonce: start.nonce,
+    });
+    const info = await oc.fetchUserInfo(cfg, tokens.access_token, aliceId);
+    assert.equal(info.preferred_username, 'alice');
+    assert.equal(info.roles, undefined, 'no roles scope, no roles claim');
+    // Asking for a scope the client was not allowed: refused or dropped, never granted.
+    const wide = await authorizeUrl(cfg, pub, 'openid roles');
+    const rw = await walk(jar, wide.url.href, pub.redirectUri);
+    if (rw.arrived && new URL(rw.arrived).searchParams.has('code')) {
+      const t = await oc.authorizationCodeGrant(cfg, new URL(rw.arrived), {
+        pkceCodeVerifier: wide.verifier,
+        expectedState: wide.state,
+        expectedNonce: wide.nonce,
+      });
+      assert.equal((await oc.fetchUserInfo(cfg, t.access_token, aliceId)).roles, undefined);
+    }
+  });
+
+  it('without a Palisade session the browser goes to the sign-in page, and comes back to finish', async () => {
+    const cfg = await rp(w, pub);
+    const start = await authorizeUrl(cfg, pub, 'openid');
+    const jar = new Jar();
+    const r = await walk(jar, start.url.href, pub.redirectUri);
+    assert.equal(r.arrived, null);
+    const signIn = new URL(r.last.location!);
+    assert.equal(signIn.pathname, '/sign-in');
+    const back = signIn.searchParams.get('next')!;
+    assert.match(back, /^\/oidc\/interaction\/[A-Za-z0-9_-]+$/);
+    // The sign-in page signs in (the JSON sign-in), then sends the browser back.
+    const login = await go(jar, `${w.base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: PASSWORD, mode: 'cookie' }),
+    });
+    assert.equal(login.status, 200);
+    const done = await walk(jar, `${w.base}${back}`, pub.redirectUri);
+    assert.ok(done.arrived, JSON.stringify(done.last));
+    assert.ok(new URL(done.arrived).searchParams.get('code'));
+  });
+
+  it('a denied consent tells the client access_denied', async () => {
+    const bob = await createUser(w.t, w.admin, 'bob', PASSWORD);
+    assert.ok(bob);
+    const cfg = await rp(w, conf);
+    const jar = await signedIn(w, 'bob', PASSWORD);
+    const start = await authorizeUrl(cfg, conf, 'openid');
+    const r = await walk(jar, start.url.href, conf.redirectUri, 'deny');
+    assert.ok(r.arrived);
+    assert.equal(new URL(r.arrived).searchParams.get('error'), 'access_denied');
+    assert.equal(new URL(r.arrived).searchParams.get('code'), null);
+    assert.ok((await eventsOf(w, 'oidc_provider.refused')).some((e) => e.subjectId === bob));
+  });
+
+  it('the consent form needs its token, bound to the session that was shown it', async () => {
+    const cfg = await rp(w, conf);
+    const jar = await signedIn(w, 'bob', PASSWORD);
+    const start = await authorizeUrl(cfg, conf, 'openid email');
+    let next = start.url.href;
+    let page = '';
+    for (let i = 0; i < 6; i++) {
+      const res = await go(jar, next);
+      if (res.status === 200) {
+        page = await res.text();
+        assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+        break;
+      }
+      next = new URL(res.headers.get('location')!, next).href;
+    }
+    const action = /action="([^"]+)"/.exec(page)![1]!;
+    const forged = await go(jar, new URL(action, w.base).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: 'x'.repeat(43), decision: 'allow' }).toString(),
+    });
+    assert.equal(forged.status, 400);
+    assert.equal(((await forged.json()) as any).error.code, 'OIDC_INTERACTION_INVALID');
+  });
+
+  it('a second instance on the same storage redeems a code the first issued; expired rows are swept', async () => {
+    const peer = await makeApp({ peerOf: w.t, env: { PUBLIC_URL: w.base } });
+    try {
+      await peer.app.listen({ port: 0, host: '127.0.0.1' });
+      const peerBase = `http://127.0.0.1:${(peer.app.server.address() as { port: number }).port}`;
+      const cfg = await rp(w, conf);
+      const jar = await signedIn(w, 'alice', PASSWORD);
+      const start = await authorizeUrl(cfg, conf, 'openid profile email roles');
+      const r = await walk(jar, start.url.href, conf.redirectUri);
+      const code = new URL(r.arrived!).searchParams.get('code')!;
+      const res = await fetch(`${peerBase}/oidc/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${conf.clientId}:${conf.clientSecret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: start.verifier, redirect_uri: conf.redirectUri }).toString(),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      // The same code at the first instance: already used.
+      const again = await tokenRequest(
+        w,
+        { grant_type: 'authorization_code', code, code_verifier: start.verifier, redirect_uri: conf.redirectUri },
+        { id: conf.clientId, secret: conf.clientSecret! },
+      );
+      assert.equal(again.body.error, 'invalid_grant');
+    } finally {
+      await peer.close();
+    }
+    // Past every lifetime but the grant's, the next write sweeps what expired.
+    w.t.clock.advance(9 * 3600);
+    const start = await authorizeUrl(await rp(w, pub), pub, 'openid');
+    await go(new Jar(), start.url.href);
+    const stale = await w.t.s.db.selectFrom('oidc_provider_models').select('model').where('expires_at', '<', w.t.clock.now()).execute();
+    assert.deepEqual(stale, []);
+  });
+});

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DOMParser } from '@xmldom/xmldom';
+import { go, Jar } from './browser.js';
+import { eventsOf, me, SESSION_COOKIE, startPalisade, type SsoWorld } from './world.js';
+import { acsOf, addSamlProvider, craft, decode, encode, postAcs, requestIdOf, spEntityOf, toAcs, type SamlAnswer } from './saml-world.js';
+import { keyPair, SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../../helpers/simplesamlphp.js';
+
+// AUTH-13, SAML: the attacks on an assertion consumer service, each through HTTP and each refused with
+// SSO_FAILED on the sign-in page, no session and a failed `sso.login`: an unsigned answer, one signed by another
+// key, one altered after signing (a changed NameID, a second assertion wrapped in), the wrong audience, an expired
+// one, a replayed one (the same post, and the same assertion ID in a new flow), InResponseTo of another flow, and
+// an answer without the flow's browser cookie. A response crafted the same way but signed by the IdP's own key is
+// accepted, so each refusal is the one defect's.
+
+const [ada, ben] = SAML_USERS as [(typeof SAML_USERS)[0], (typeof SAML_USERS)[0]];
+const ASSERTION_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
+
+describe('SAML assertion consumer service: attacks refused', { skip: !simpleSamlInstalled() && 'simplesamlphp is not installed' }, () => {
+  let w: SsoWorld;
+  let idp: Idp;
+  let template: SamlAnswer;
+  const keys = mkdtempSync(join(tmpdir(), 'palisade-evil-'));
+  const evil = keyPair(keys, 'evil');
+  let idpKey: { key: string; cert: string };
+
+  /** A new flow in this jar: its RelayState and its AuthnRequest's ID, without going to the IdP. */
+  async function flow(jar: Jar): Promise<{ RelayState: string; requestId: string }> {
+    const res = await go(jar, `${w.base}/api/auth/sso/idp/start`);
+    assert.equal(res.status, 302);
+    const location = res.headers.get('location')!;
+    return { RelayState: new URL(location).searchParams.get('RelayState')!, requestId: requestIdOf(location) };
+  }
+
+  async function refused(jar: Jar, fields: Record<string, string>, reason: RegExp) {
+    const before = (await eventsOf(w, 'sso.login')).length;
+    const r = await postAcs(jar, acsOf(w, 'idp'), fields);
+    assert.equal(r.status, 302);
+    assert.match(r.location ?? '', /^\/sign-in#error=SSO_FAILED$/);
+    assert.equal(jar.get(w.base, SESSION_COOKIE), undefined, 'no session');
+    assert.equal((await me(w, jar)).status, 401);
+    const events = (await eventsOf(w, 'sso.login')).slice(0, (await eventsOf(w, 'sso.login')).length - before);
+    assert.ok(
+      events.some((e) => e.outcome === 'failure' && reason.test(String(e.details.reason))),
+      `a failed sso.login matching ${reason}: ${JSON.stringify(events.map((e) => e.details.reason))}`,
+    );
+  }
+
+  before(async () => {
+    w = await startPalisade();
+    idp = await startSimpleSaml([{ entityId: spEntityOf(w, 'idp'), acs: acsOf(w, 'idp') }]);
+    idpKey = { key: idp.privateKey, cert: idp.certificate };
+    await addSamlProvider(w, 'idp', idp);
+    // A real answer of the IdP, the template every crafted one starts from.
+    template = await toAcs(w, new Jar(), 'idp', ben);
+  });
+  after(async () => {
+    await w?.close();
+    await idp?.close();
+    rmSync(keys, { recursive: true, force: true });
+  });
+
+  it('control: the real answer signs in, and a crafted one signed by the IdP key for this flow is accepted', async () => {
+    const jar = new Jar();
+    const real = await toAcs(w, jar, 'idp', ada);
+    const ok = await postAcs(jar, real.acs, { SAMLResponse: real.SAMLResponse, RelayState: real.RelayState });
+    assert.equal(ok.location, '/');
+    assert.equal((await me(w, jar)).user.username, 'ada');
+    const jar2 = new Jar();
+    const f = await flow(jar2);
+    const crafted = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId, assertionId: '_control-1' });
+    const r = await postAcs(jar2, acsOf(w, 'idp'), { SAMLResponse: crafted, RelayState: f.RelayState });
+    assert.equal(r.location, '/');
+    assert.equal((await me(w, jar2)).user.username, 'ben');
+  });
+
+  it('refuses an unsigned answer', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    await refused(jar, { SAMLResponse: craft(template.SAMLResponse, { sign: null, inResponseTo: f.requestId }), RelayState: f.RelayState }, /SSO_FAILED: saml/);
+  });
+
+  it('refuses an answer signed by another key', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    await refused(jar, { SAMLResponse: craft(template.SAMLResponse, { sign: evil, inResponseTo: f.requestId }), RelayState: f.RelayState }, /SSO_FAILED: saml/);
+  });
+
+  it('refuses an assertion altered after signing (another NameID)', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const altered = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      afterSigning: (doc) => {
+        doc.getElementsByTagNameNS(ASSERTION_NS, 'NameID')[0]!.textContent = 'ada';
+      },
+    });
+    await refused(jar, { SAMLResponse: altered, RelayState: f.RelayState }, /SSO_FAILED: saml/);
+  });
+
+  it('refuses signature wrapping: a forged second assertion beside the signed one', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const wrapped = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      afterSigning: (doc) => {
+        const signed = doc.getElementsByTagNameNS(ASSERTION_NS, 'Assertion')[0]!;
+        const forged = signed.cloneNode(true) as Element;
+        forged.setAttribute('ID', '_forged');
+        const sig = forged.getElementsByTagNameNS('http://www.w3.org/2000/09/xmldsig#', 'Signature')[0];
+        sig?.parentNode?.removeChild(sig);
+        forged.getElementsByTagNameNS(ASSERTION_NS, 'NameID')[0]!.textContent = 'ada';
+        signed.parentNode!.insertBefore(forged, signed);
+      },
+    });
+    await refused(jar, { SAMLResponse: wrapped, RelayState: f.RelayState }, /expected one assertion/);
+  });
+
+  it('refuses the wrong audience', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const other = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId, audience: 'https://other-sp.example.org/metadata' });
+    await refused(jar, { SAMLResponse: other, RelayState: f.RelayState }, /audience/i);
+  });
+
+  it('refuses an expired assertion', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const old = new Date(Date.now() - 10 * 60_000).toISOString();
+    await refused(
+      jar,
+      { SAMLResponse: craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId, notOnOrAfter: old }), RelayState: f.RelayState },
+      /SSO_FAILED: saml/,
+    );
+  });
+
+  it('refuses a replayed answer: the same post again, and the same assertion in a new flow', async () => {
+    const jar = new Jar();
+    const real = await toAcs(w, jar, 'idp', ada);
+    const fields = { SAMLResponse: real.SAMLResponse, RelayState: real.RelayState };
+    assert.equal((await postAcs(jar, real.acs, fields)).location, '/');
+    const thief = new Jar();
+    await refused(thief, fields, /browser_mismatch|state_replayed/);
+    const again = new Jar();
+    const f = await flow(again);
+    const id = new DOMParser().parseFromString(decode(real.SAMLResponse), 'text/xml').getElementsByTagNameNS(ASSERTION_NS, 'Assertion')[0]!.getAttribute('ID')!;
+    // Re-signed by the IdP's key for the new flow: only the assertion ID is old.
+    const replay = craft(real.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId, assertionId: id });
+    await refused(again, { SAMLResponse: replay, RelayState: f.RelayState }, /assertion_replayed/);
+  });
+
+  it("refuses an answer whose InResponseTo is another flow's request", async () => {
+    const victim = new Jar();
+    const a = await flow(victim);
+    const jar = new Jar();
+    const b = await flow(jar);
+    const crossed = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: a.requestId });
+    await refused(jar, { SAMLResponse: crossed, RelayState: b.RelayState }, /SSO_FAILED: saml|InResponseTo/);
+  });
+
+  it('refuses an answer posted without the flow cookie, without RelayState, or unsolicited', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const good = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId });
+    await refused(new Jar(), { SAMLResponse: good, RelayState: f.RelayState }, /browser_mismatch/);
+    await refused(jar, { SAMLResponse: good }, /state_missing/);
+    await refused(jar, { SAMLResponse: good, RelayState: 'made-up' }, /state_unknown/);
+  });
+
+  it('refuses a DTD (entity expansion) and garbage with a 4xx or the sign-in page, never a 5xx', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const bomb = encode(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><r>&b;</r>`);
+    await refused(jar, { SAMLResponse: bomb, RelayState: f.RelayState }, /DTD/);
+    const empty = await postAcs(jar, acsOf(w, 'idp'), { RelayState: 'x' });
+    assert.equal(empty.status, 400);
+    const dup = await go(jar, acsOf(w, 'idp'), {
+      method: 'POST',
+      body: 'SAMLResponse=a&SAMLResponse=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(dup.status, 400);
+    assert.equal(((await dup.json()) as any).error.code, 'VALIDATION_FAILED');
+  });
+});

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertClean, signIn, startUi, type UiWorld } from '../helpers/ui.js';
+import { freePort } from '../auth/passkeys/world.js';
+import { SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../helpers/simplesamlphp.js';
+
+// SAML 2.0 single sign-on in the admin UI (AUTH-13) against a real IdP (SimpleSAMLphp under php -S): an
+// administrator adds the provider on its screen, and a person signs in by clicking its button on the sign-in page,
+// filling in the IdP's own login form; the IdP's page posts the signed answer back to Palisade.
+
+const ada = SAML_USERS[0]!;
+
+describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'simplesamlphp is not installed' }, () => {
+  let w: UiWorld;
+  let idp: Idp;
+
+  before(async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    w = await startUi({ env: { PUBLIC_URL: base } }, { port });
+    idp = await startSimpleSaml([{ entityId: `${base}/api/auth/sso/staff/saml/metadata`, acs: `${base}/api/auth/sso/staff/acs` }]);
+  });
+  after(async () => {
+    await w?.close();
+    await idp?.close();
+  });
+
+  it('an administrator adds a SAML provider from its entity ID, sign-on URL and certificate', async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/admin/sso`);
+    await page.getByText('No identity providers yet.').waitFor();
+    await page.getByLabel('Protocol').selectOption('saml');
+    await page.getByLabel('Slug').fill('staff');
+    await page.getByLabel('Display name').fill('Staff SAML');
+    await page.getByLabel('IdP entity ID').fill(idp.entityId);
+    await page.getByLabel('IdP sign-on URL').fill(idp.ssoUrl);
+    await page.getByLabel('IdP signing certificates').fill(idp.certificate);
+    await page.getByLabel('Email domains').fill('example.org');
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    await page.getByText('Staff SAML saved.').waitFor();
+    const row = page.locator('tr[data-provider="staff"]');
+    await row.getByText(idp.entityId).waitFor();
+    await row.getByRole('button', { name: 'Edit Staff SAML' }).click();
+    await page.getByText('Register Palisade at the IdP from its metadata').waitFor();
+    assertClean(w);
+  });
+
+  it('a person signs in by clicking the provider on the sign-in page and filling in the IdP login form', async () => {
+    const page = await w.newPage();
+    await page.goto(`${w.base}/sign-in`);
+    const button = page.getByRole('link', { name: 'Sign in with Staff SAML' });
+    await button.waitFor();
+    await button.click();
+    await page.locator('input[name="username"]').fill(ada.uid);
+    await page.locator('input[name="password"]').fill(ada.password);
+    await page.locator('input[name="password"]').press('Enter');
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    assert.equal(new URL(page.url()).origin, w.base);
+    // The IdP's own pages are not ours: only problems on Palisade's origin count.
+    const ours = w.problems.filter((p) => !p.includes(idp.base));
+    w.problems.splice(0, w.problems.length, ...ours);
+    await page.goto(`${w.base}/account/security`);
+    await page.locator('li[data-link="staff"]').getByText('Staff SAML').waitFor();
+    assertClean(w);
+  });
+});
