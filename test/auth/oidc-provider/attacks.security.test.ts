@@ -337,7 +337,11 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     const action = new URL(/<form method="post" action="([^"]+)"/.exec(page)![1]!, url).href;
     const token = /name="token" value="([^"]+)"/.exec(page)![1]!;
     const post = (t: string) =>
-      go(jar, action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: t, decision: 'allow' }).toString() });
+      go(jar, action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: t, decision: 'allow' }).toString(),
+      });
     const forged = await post(`${token.slice(0, -2)}AA`);
     assert.equal(forged.status, 400);
     assert.equal(((await forged.json()) as any).error.code, 'OIDC_INTERACTION_INVALID');
