@@ -434,11 +434,13 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       await clearAccount(user, locks);
     },
     warn: (msg, detail) => logger.warn(detail, msg),
-    // Client secrets and signing keys live in the secret store; auth does not import it.
+    // Client secrets and signing keys live in the secret store; auth does not import it. One that no longer opens
+    // (SECRETS_KEY changed) is an error, never "not set": the signing keys would be replaced without a word.
     secrets: {
       write: (name, value, ctx, trx) => secrets.write(name, value, ctx, trx),
       value: async (name) => {
         const r = await secrets.resolve(name);
+        if (r.state === 'unreadable') throw new AppError('SECRETS_UNREADABLE', { names: [name] });
         return r.state === 'set' ? r.value : null;
       },
     },

@@ -88,4 +88,14 @@ describe('admin UI: Palisade as an OpenID Provider', () => {
     assert.equal(info.email, 'dora@example.test');
     assertClean(w);
   });
+
+  // Bug class: an already signed-in browser sent back to the provider's interaction was routed inside the app (its
+  // not-found page) instead of loading the server's page.
+  it("a signed-in browser sent to the sign-in page goes on to the provider's server page", async () => {
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    const load = page.waitForRequest((r) => r.isNavigationRequest() && new URL(r.url()).pathname === '/oidc/interaction/some-uid');
+    await page.goto(`${w.base}/sign-in?next=${encodeURIComponent('/oidc/interaction/some-uid')}`);
+    await load;
+  });
 });

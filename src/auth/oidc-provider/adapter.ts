@@ -158,7 +158,6 @@ export function kyselyAdapter(d: AdapterDeps): new (model: string) => object {
         .where('model', '=', this.model)
         .where('id', '=', id)
         .where('consumed_at', 'is', null)
-        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', d.now())]))
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 1) return;
       const row = await d.db.selectFrom('oidc_provider_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();

@@ -13,7 +13,7 @@ export type OidcScope = (typeof OIDC_SCOPES)[number];
 export interface OidcSecrets {
   /** Sets (a value) or deletes ('') a secret inside the caller's transaction, with its event. */
   write(name: string, value: string, ctx: EventContext, db: Db): Promise<void>;
-  /** The value, or null when not set or unreadable. Never reaches a route. */
+  /** The value, or null when not set; one that does not open throws SECRETS_UNREADABLE. Never reaches a route. */
   value(name: string): Promise<string | null>;
 }
 

@@ -10,6 +10,7 @@ import { authenticateRequest, requestContext } from '../pipeline/authenticate.js
 import type { Authenticator } from '../pipeline/authenticators.js';
 import { cookieNames, setSessionCookies } from '../pipeline/cookies.js';
 import { routerAnswerHeaders } from '../pipeline/headers.js';
+import { pathAndQuery } from '../pipeline/edge.js';
 
 /**
  * The consent page's policy: nothing from anywhere but the page itself, no script; no `form-action`, because the
@@ -188,13 +189,16 @@ export const oidcProviderMount =
     const pub = new URL(s.config.mail.publicUrl);
     const handler: RouteHandlerMethod = async (req, reply) => {
       if (!(await s.oidcProvider.active())) throw new AppError('NOT_FOUND');
+      // The provider routes on the path after the mount: another spelling of it (`/%6Fidc/…`, an absolute-form
+      // target) would reach it cut in the wrong place, so only the plain `/oidc/…` is handed on (D337).
+      const target = pathAndQuery(req.raw.url ?? '/');
+      if (!target.startsWith(`${OIDC_MOUNT}/`)) throw new AppError('NOT_FOUND');
       const provider = await s.oidcProvider.provider();
       reply.hijack();
       for (const [k, v] of Object.entries({ ...routerAnswerHeaders(req), 'x-request-id': req.id, 'cache-control': 'no-store' })) reply.raw.setHeader(k, v);
       const r = req.raw as IncomingMessage & { originalUrl?: string };
-      const url = r.url ?? '/';
-      r.originalUrl = url;
-      r.url = url.slice(OIDC_MOUNT.length) || '/';
+      r.originalUrl = target;
+      r.url = target.slice(OIDC_MOUNT.length);
       r.headers.host = pub.host;
       r.headers['x-forwarded-host'] = pub.host;
       r.headers['x-forwarded-proto'] = pub.protocol.slice(0, -1);

@@ -244,6 +244,12 @@ describe('Palisade as an OpenID Provider: refusals', () => {
       assert.ok(res.status >= 400 && res.status < 500, `${path}: ${res.status}`);
       await res.arrayBuffer();
     }
+    // Another spelling of the mount is Palisade's own 404, never handed to the provider cut in the wrong place (D337).
+    for (const path of ['/%6Fidc/.well-known/openid-configuration', '/%6fidc/jwks']) {
+      const res = await fetch(`${w.base}${path}`);
+      assert.equal(res.status, 404, path);
+      assert.equal(((await res.json()) as any).error.code, 'NOT_FOUND', path);
+    }
     // Revoking a token that names nothing is answered 200 (RFC 7009), not a 500.
     {
       const res = await fetch(`${w.base}/oidc/token/revocation`, { method: 'POST', headers: nulForm, body: 'token=%00' });
@@ -256,6 +262,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     // The race a plain replay check misses: both requests find the code unspent, then both spend it. Made
     // deterministic: between this instance's look-up and its spending, a second instance on the same storage
     // redeems the same code over HTTP.
+    jar = await signedIn(w, 'carol', PASSWORD); // disabling carol above ended her sessions
     const peer = await makeApp({ peerOf: w.t, env: { PUBLIC_URL: w.base } });
     const port = await freePort();
     await peer.app.listen({ port, host: '127.0.0.1' });
@@ -359,5 +366,46 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     assert.equal((await api(w, 'GET', `/api/admin/oidc/clients/${b.clientId}`)).status, 404);
     assert.equal((await api(w, 'DELETE', `/api/admin/oidc/clients/${b.clientId}`)).status, 404);
     assert.equal((await eventsOf(w, 'oidc_provider.client_deleted')).length, 1);
+  });
+});
+
+describe('Palisade as an OpenID Provider: signing keys that no longer open', () => {
+  let w: SsoWorld;
+  before(async () => {
+    w = await startPalisade();
+  });
+  after(async () => {
+    await w?.close();
+  });
+
+  // Bug class: a stored key set that does not decrypt (SECRETS_KEY changed) read as "none yet", so the provider
+  // generated and stored new keys over it without a word, and every client's verification broke.
+  it('are refused with SECRETS_UNREADABLE and never replaced; readable keys serve discovery', async () => {
+    await register(w, { name: 'Wiki', redirectUris: ['https://wiki.example.test/callback'], confidential: true });
+    const now = Date.now();
+    await w.t.s.db
+      .insertInto('secrets')
+      .values({
+        name: 'oidcProvider.signingKeys',
+        ciphertext: 'bm90.c2VhbGVk.YnlfdXM',
+        key_id: 'another-key',
+        created_at: now,
+        created_by: null,
+        created_by_name: 'test',
+        updated_at: now,
+        updated_by: null,
+        updated_by_name: 'test',
+      })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ ciphertext: 'bm90.c2VhbGVk.YnlfdXM', key_id: 'another-key' }))
+      .execute();
+    const res = await fetch(`${w.base}/oidc/jwks`);
+    assert.equal(res.status, 409, await res.text());
+    const row = await w.t.s.db.selectFrom('secrets').select(['ciphertext', 'key_id']).where('name', '=', 'oidcProvider.signingKeys').executeTakeFirstOrThrow();
+    assert.deepEqual(row, { ciphertext: 'bm90.c2VhbGVk.YnlfdXM', key_id: 'another-key' });
+    // The operator deletes the unreadable set: new keys are made and served.
+    assert.equal((await api(w, 'DELETE', '/api/admin/secrets/oidcProvider.signingKeys')).status, 204);
+    const ok = await fetch(`${w.base}/oidc/jwks`);
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as { keys: unknown[] }).keys.length, 2);
   });
 });
