@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { go, Jar } from './browser.js';
 import { api, callbackOf, eventsOf, me, SESSION_COOKIE, startPalisade, type SsoWorld } from './world.js';
+import { freePort } from '../passkeys/world.js';
 import { lemonldapInstalled, startLemonldap, type CasServer } from '../../helpers/lemonldap.js';
 
 // AUTH-13, CAS 3.0 against a real CAS server (LemonLDAP::NG's portal under plackup, Demo users): the login
@@ -129,5 +132,102 @@ describe('CAS sign-in against LemonLDAP::NG', { skip: !lemonldapInstalled() && '
       assert.equal(r.status, 400, JSON.stringify(cas));
       assert.equal(r.body.error.code, 'VALIDATION_FAILED');
     }
+  });
+});
+
+// A CAS server that misbehaves (a test double: the real one would not): a huge, endless or dripping answer, an
+// answer that is not XML, a `cas:user` put among the attributes. Each is refused on the sign-in page, in bounded
+// time and memory, never a 5xx.
+describe('CAS: a misbehaving server', () => {
+  let w: SsoWorld;
+  let server: Server;
+  let mode: 'huge' | 'drip' | 'empty' | 'html' | 'nested-user' = 'huge';
+  const sockets = new Set<Socket>();
+
+  before(async () => {
+    w = await startPalisade();
+    server = createServer((req, res) => {
+      if (!req.url?.startsWith('/cas/p3/serviceValidate')) return void res.writeHead(404).end();
+      if (mode === 'huge') {
+        // 16 MiB, then the connection is held open: a reader that waits for the end holds it all until the timeout.
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        for (let i = 0; i < 256; i++) res.write(chunk);
+        return;
+      }
+      if (mode === 'drip') {
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        const t = setInterval(() => res.write('<'), 100);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
+      if (mode === 'empty') return void res.writeHead(200, { 'content-type': 'application/xml' }).end('');
+      if (mode === 'html') return void res.writeHead(404, { 'content-type': 'text/html' }).end('<html><body>Not found</body></html><p>');
+      res
+        .writeHead(200, { 'content-type': 'application/xml' })
+        .end(
+          `<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationSuccess><cas:attributes><cas:user>admin</cas:user></cas:attributes><cas:user>mallory</cas:user></cas:authenticationSuccess></cas:serviceResponse>`,
+        );
+    });
+    server.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const r = await api(w, 'POST', '/api/admin/sso/providers', {
+      slug: 'odd',
+      type: 'cas',
+      displayName: 'Odd CAS',
+      cas: { serverUrl: `http://127.0.0.1:${port}/cas`, timeoutMs: 3000 },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await w?.close();
+  });
+
+  async function callback(jar: Jar): Promise<{ location: string | null; status: number; ms: number }> {
+    const start = await go(jar, `${w.base}/api/auth/sso/odd/start`);
+    const state = new URL(new URL(start.headers.get('location')!).searchParams.get('service')!).searchParams.get('state')!;
+    const t0 = Date.now();
+    const res = await go(jar, `${callbackOf(w, 'odd')}?state=${state}&ticket=ST-1-abc`);
+    return { location: res.headers.get('location'), status: res.status, ms: Date.now() - t0 };
+  }
+  const lastReason = async () => (await eventsOf(w, 'sso.login')).find((e) => e.outcome === 'failure')?.details.reason as string;
+
+  it('an answer larger than the limit is refused as soon as the limit is passed, not read to the end', async () => {
+    mode = 'huge';
+    const r = await callback(new Jar());
+    assert.equal(r.status, 302);
+    assert.equal(r.location, '/sign-in#error=SSO_FAILED');
+    assert.match(await lastReason(), /too large/);
+    assert.ok(r.ms < 2500, `${r.ms} ms`);
+  });
+
+  it('an answer that drips is cut at the timeout (SSO_PROVIDER_UNAVAILABLE)', async () => {
+    mode = 'drip';
+    const r = await callback(new Jar());
+    assert.equal(r.location, '/sign-in#error=SSO_PROVIDER_UNAVAILABLE');
+    assert.ok(r.ms < 5000, `${r.ms} ms`);
+  });
+
+  it('an empty or HTML answer is SSO_FAILED, never a 5xx', async () => {
+    for (const m of ['empty', 'html'] as const) {
+      mode = m;
+      const r = await callback(new Jar());
+      assert.equal(r.status, 302, m);
+      assert.equal(r.location, '/sign-in#error=SSO_FAILED', m);
+    }
+  });
+
+  it('the user is the cas:user of the success element, never one among the attributes', async () => {
+    mode = 'nested-user';
+    const jar = new Jar();
+    const r = await callback(jar);
+    assert.equal(r.location, '/');
+    assert.equal((await me(w, jar)).user.username, 'mallory');
   });
 });

@@ -118,6 +118,10 @@ export interface Craft {
   notOnOrAfter?: string;
   assertionId?: string;
   nameId?: string;
+  /** Changes the response before the assertion is signed (what the IdP itself would have said). */
+  beforeSigning?: (doc: Document) => void;
+  /** Also sign the Response (after the assertion, when that is signed) with this key and certificate. */
+  signResponse?: { key: string; cert: string };
   /** Changes the assertion after it is signed (a wrapping or an altered value). */
   afterSigning?: (doc: Document) => void;
 }
@@ -141,22 +145,25 @@ export function craft(realB64: string, c: Craft): string {
     for (const x of [...a.getElementsByTagNameNS(ASSERTION_NS, 'SubjectConfirmationData')]) x.setAttribute('NotOnOrAfter', c.notOnOrAfter);
   }
   if (c.nameId) a.getElementsByTagNameNS(ASSERTION_NS, 'NameID')[0]!.textContent = c.nameId;
+  c.beforeSigning?.(doc);
   let xml = new XMLSerializer().serializeToString(doc as never);
-  if (c.sign) {
+  const signed = (input: string, key: { key: string; cert: string }, element: string, issuer: string) => {
     const sig = new SignedXml({
-      privateKey: c.sign.key,
-      publicCert: c.sign.cert,
+      privateKey: key.key,
+      publicCert: key.cert,
       signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
       canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
     });
     sig.addReference({
-      xpath: "//*[local-name(.)='Assertion']",
+      xpath: element,
       digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
       transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
     });
-    sig.computeSignature(xml, { location: { reference: "//*[local-name(.)='Assertion']/*[local-name(.)='Issuer']", action: 'after' } });
-    xml = sig.getSignedXml();
-  }
+    sig.computeSignature(input, { location: { reference: issuer, action: 'after' } });
+    return sig.getSignedXml();
+  };
+  if (c.sign) xml = signed(xml, c.sign, "//*[local-name(.)='Assertion']", "//*[local-name(.)='Assertion']/*[local-name(.)='Issuer']");
+  if (c.signResponse) xml = signed(xml, c.signResponse, "/*[local-name(.)='Response']", "/*[local-name(.)='Response']/*[local-name(.)='Issuer']");
   if (c.afterSigning) {
     const d2 = new DOMParser().parseFromString(xml, 'text/xml') as unknown as Document;
     c.afterSigning(d2);

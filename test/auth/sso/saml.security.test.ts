@@ -6,18 +6,21 @@ import { after, before, describe, it } from 'node:test';
 import { DOMParser } from '@xmldom/xmldom';
 import { go, Jar } from './browser.js';
 import { eventsOf, me, SESSION_COOKIE, startPalisade, type SsoWorld } from './world.js';
-import { acsOf, addSamlProvider, craft, decode, encode, postAcs, requestIdOf, spEntityOf, toAcs, type SamlAnswer } from './saml-world.js';
+import { acsOf, addSamlProvider, craft, type Craft, decode, encode, postAcs, requestIdOf, spEntityOf, toAcs, type SamlAnswer } from './saml-world.js';
 import { keyPair, SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../../helpers/simplesamlphp.js';
 
 // AUTH-13, SAML: the attacks on an assertion consumer service, each through HTTP and each refused with
 // SSO_FAILED on the sign-in page, no session and a failed `sso.login`: an unsigned answer, one signed by another
 // key, one altered after signing (a changed NameID, a second assertion wrapped in), the wrong audience, an expired
 // one, a replayed one (the same post, and the same assertion ID in a new flow), InResponseTo of another flow, and
-// an answer without the flow's browser cookie. A response crafted the same way but signed by the IdP's own key is
-// accepted, so each refusal is the one defect's.
+// an answer without the flow's browser cookie; a signed assertion whose bearer confirmation does not answer this flow
+// at this ACS (D313), the other wrapping shapes, a NameID of another format (D317), and bodies that are no XML (D316).
+// A comment inside the NameID and an MFA class inside an attribute value are read for what they are (D315). A
+// response crafted the same way but signed by the IdP's own key is accepted, so each refusal is the one defect's.
 
 const [ada, ben] = SAML_USERS as [(typeof SAML_USERS)[0], (typeof SAML_USERS)[0]];
 const ASSERTION_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const DSIG_NS = 'http://www.w3.org/2000/09/xmldsig#';
 
 describe('SAML assertion consumer service: attacks refused', { skip: !simpleSamlInstalled() && 'simplesamlphp is not installed' }, () => {
   let w: SsoWorld;
@@ -186,5 +189,209 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     });
     assert.equal(dup.status, 400);
     assert.equal(((await dup.json()) as any).error.code, 'VALIDATION_FAILED');
+  });
+  /** The assertion of a crafted document (before signing). */
+  const assertionOf = (doc: Document) => doc.getElementsByTagNameNS(ASSERTION_NS, 'Assertion')[0]!;
+  const confirmationData = (doc: Document) => assertionOf(doc).getElementsByTagNameNS(ASSERTION_NS, 'SubjectConfirmationData')[0]!;
+
+  it('refuses a signed assertion not confirmed for this request at this ACS (bearer SubjectConfirmationData), or a Response for another Destination', async () => {
+    const variants: [string, (doc: Document) => void][] = [
+      // An unsolicited assertion (IdP-initiated: no InResponseTo) wrapped in a Response naming this flow's request.
+      ['no InResponseTo', (doc) => confirmationData(doc).removeAttribute('InResponseTo')],
+      ['another Recipient', (doc) => confirmationData(doc).setAttribute('Recipient', acsOf(w, 'other'))],
+      ['no NotOnOrAfter', (doc) => confirmationData(doc).removeAttribute('NotOnOrAfter')],
+      [
+        'not bearer',
+        (doc) =>
+          assertionOf(doc)
+            .getElementsByTagNameNS(ASSERTION_NS, 'SubjectConfirmation')[0]!
+            .setAttribute('Method', 'urn:oasis:names:tc:SAML:2.0:cm:holder-of-key'),
+      ],
+    ];
+    for (const [n, [why, change]] of variants.entries()) {
+      const jar = new Jar();
+      const f = await flow(jar);
+      const bad = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId, assertionId: `_unbound-${n}`, beforeSigning: change });
+      // node-saml refuses a confirmation without NotOnOrAfter itself (it computes the maximum age from it).
+      await refused(jar, { SAMLResponse: bad, RelayState: f.RelayState }, /no bearer SubjectConfirmation|NotOnOrAfter/).catch((e) => {
+        throw new Error(`${why}: ${e.message}`);
+      });
+    }
+    const jar = new Jar();
+    const f = await flow(jar);
+    const elsewhere = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      assertionId: '_destination',
+      afterSigning: (doc) => doc.documentElement.setAttribute('Destination', acsOf(w, 'other')),
+    });
+    await refused(jar, { SAMLResponse: elsewhere, RelayState: f.RelayState }, /another Destination/);
+  });
+
+  it('refuses the other wrapping shapes: an Advice holding the signed assertion, a signed Response around an unsigned assertion, the signed one hidden while another is read, another namespace', async () => {
+    const forgedFrom = (signed: Element, id: string) => {
+      const forged = signed.cloneNode(true) as Element;
+      forged.setAttribute('ID', id);
+      for (const sig of [...forged.getElementsByTagNameNS(DSIG_NS, 'Signature')]) sig.parentNode!.removeChild(sig);
+      forged.getElementsByTagNameNS(ASSERTION_NS, 'NameID')[0]!.textContent = 'ada';
+      return forged;
+    };
+    const shapes: [string, Craft, RegExp][] = [
+      [
+        'the signed assertion inside the Advice of a forged one',
+        {
+          sign: idpKey,
+          afterSigning: (doc) => {
+            const signed = assertionOf(doc);
+            const forged = forgedFrom(signed, '_advice');
+            const advice = doc.createElementNS(ASSERTION_NS, 'saml:Advice');
+            signed.parentNode!.replaceChild(forged, signed);
+            advice.appendChild(signed);
+            forged.appendChild(advice);
+          },
+        },
+        /expected one assertion/,
+      ],
+      ['a signed Response around an unsigned assertion', { sign: null, nameId: 'ada', signResponse: idpKey }, /SSO_FAILED: saml: Invalid signature/],
+      [
+        'the signed assertion in Extensions, a forged one with its ID read',
+        {
+          sign: idpKey,
+          afterSigning: (doc) => {
+            const signed = assertionOf(doc);
+            const forged = forgedFrom(signed, signed.getAttribute('ID')!);
+            const ext = doc.createElementNS('urn:oasis:names:tc:SAML:2.0:protocol', 'samlp:Extensions');
+            signed.parentNode!.replaceChild(forged, signed);
+            ext.appendChild(signed);
+            doc.documentElement.insertBefore(ext, forged);
+          },
+        },
+        /expected one assertion/,
+      ],
+      [
+        'a forged Assertion of another namespace beside the signed one',
+        {
+          sign: idpKey,
+          afterSigning: (doc) => {
+            const signed = assertionOf(doc);
+            const forged = doc.createElementNS('urn:evil', 'evil:Assertion');
+            for (const child of [...(forgedFrom(signed, '_ns').childNodes as unknown as Node[])]) forged.appendChild(child);
+            signed.parentNode!.insertBefore(forged, signed);
+          },
+        },
+        /multiple assertions|expected one assertion/,
+      ],
+    ];
+    for (const [n, [why, c, reason]] of shapes.entries()) {
+      const jar = new Jar();
+      const f = await flow(jar);
+      const wrapped = craft(template.SAMLResponse, { ...c, inResponseTo: f.requestId, assertionId: `_wrap-${n}` });
+      await refused(jar, { SAMLResponse: wrapped, RelayState: f.RelayState }, reason).catch((e) => {
+        throw new Error(`${why}: ${e.message}`);
+      });
+    }
+  });
+
+  it('refuses a NameID of another format than the one asked for (an email, or none), and a transient one', async () => {
+    const formats: [string, string | null][] = [
+      ['email', 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'],
+      ['no format', null],
+      ['transient', 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient'],
+    ];
+    for (const [n, [why, format]] of formats.entries()) {
+      const jar = new Jar();
+      const f = await flow(jar);
+      const other = craft(template.SAMLResponse, {
+        sign: idpKey,
+        inResponseTo: f.requestId,
+        assertionId: `_format-${n}`,
+        nameId: 'ada@example.org',
+        beforeSigning: (doc) => {
+          const nameId = assertionOf(doc).getElementsByTagNameNS(ASSERTION_NS, 'NameID')[0]!;
+          if (format === null) nameId.removeAttribute('Format');
+          else nameId.setAttribute('Format', format);
+        },
+      });
+      await refused(jar, { SAMLResponse: other, RelayState: f.RelayState }, /not of the format asked for|transient/).catch((e) => {
+        throw new Error(`${why}: ${e.message}`);
+      });
+    }
+  });
+
+  it('a comment inside the NameID does not cut it short (user.victim<!---->.evil is not user.victim)', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    // The IdP signs the attacker's own NameID `ada.evil`; a comment is put in after signing (c14n drops comments).
+    const commented = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      assertionId: '_comment',
+      nameId: 'ada.evil',
+      afterSigning: (doc) => {
+        const nameId = doc.getElementsByTagNameNS(ASSERTION_NS, 'NameID')[0]!;
+        nameId.textContent = '';
+        nameId.appendChild(doc.createTextNode('ada'));
+        nameId.appendChild(doc.createComment(''));
+        nameId.appendChild(doc.createTextNode('.evil'));
+      },
+    });
+    const r = await postAcs(jar, acsOf(w, 'idp'), { SAMLResponse: commented, RelayState: f.RelayState });
+    assert.equal(r.status, 302);
+    const who = await me(w, jar);
+    if (who.status === 200) {
+      assert.notEqual(who.user.username, 'ada');
+      const ok = (await eventsOf(w, 'sso.login')).find((e) => e.outcome === 'success' && e.subjectId === who.user.id);
+      assert.equal(ok?.details.subject, 'ada.evil');
+    }
+  });
+
+  it('an MFA class outside the AuthnStatement (inside an attribute value) does not count as MFA', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const smuggled = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      assertionId: '_mfa-in-attribute',
+      beforeSigning: (doc) => {
+        const value = assertionOf(doc).getElementsByTagNameNS(ASSERTION_NS, 'AttributeValue')[0]!;
+        const ref = doc.createElementNS(ASSERTION_NS, 'saml:AuthnContextClassRef');
+        ref.appendChild(doc.createTextNode('https://refeds.org/profile/mfa'));
+        value.appendChild(ref);
+      },
+    });
+    const r = await postAcs(jar, acsOf(w, 'idp'), { SAMLResponse: smuggled, RelayState: f.RelayState });
+    assert.equal(r.location, '/');
+    const who = await me(w, jar);
+    assert.equal(who.user.username, 'ben');
+    const ok = (await eventsOf(w, 'sso.login')).find((e) => e.outcome === 'success' && e.subjectId === who.user.id);
+    assert.equal(ok?.details.providerMfa, false);
+  });
+
+  it('deeply nested, non-XML or non-base64 bodies land on the sign-in page, never a 5xx', async () => {
+    const jar = new Jar();
+    const f = await flow(jar);
+    const deep = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      assertionId: '_deep',
+      afterSigning: (doc) => {
+        const ext = doc.createElementNS('urn:oasis:names:tc:SAML:2.0:protocol', 'samlp:Extensions');
+        let at: Element = ext;
+        for (let i = 0; i < 20_000; i++) at = at.appendChild(doc.createElement('x')) as Element;
+        doc.documentElement.insertBefore(ext, assertionOf(doc));
+      },
+    });
+    assert.ok(deep.length < 262144, `${deep.length}`);
+    const r = await postAcs(jar, acsOf(w, 'idp'), { SAMLResponse: deep, RelayState: f.RelayState });
+    assert.equal(r.status, 302);
+    assert.match(r.location ?? '', /^\/sign-in#error=SSO_FAILED$|^\/$/);
+    const jar2 = new Jar();
+    const f2 = await flow(jar2);
+    const junk = await postAcs(jar2, acsOf(w, 'idp'), { SAMLResponse: '%%%not base64 <>', RelayState: f2.RelayState });
+    assert.equal(junk.status, 302);
+    assert.equal(junk.location, '/sign-in#error=SSO_FAILED');
+    // Text that is no XML at all (xmldom throws on it rather than reporting an error).
+    const f3 = await flow(jar2);
+    await refused(jar2, { SAMLResponse: encode('hello, not xml'), RelayState: f3.RelayState }, /not XML/);
   });
 });

@@ -1,12 +1,41 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../../errors.js';
 import { providerEmail } from '../accounts.js';
-import { strictXml } from '../saml/index.js';
+import { childElements, strictXml } from '../saml/index.js';
 import type { CallbackInput, CasProvider, FlowSecrets, ProvenIdentity, RedirectProtocol } from '../types.js';
 
 const CAS_NS = 'http://www.yale.edu/tp/cas';
 /** A service ticket (CAS protocol 3.0, section 3.1.1): `ST-`, then URL-safe characters, 256 in all at most. */
 const TICKET = /^ST-[A-Za-z0-9._~-]{1,253}$/;
+/** The largest validation answer read (bytes): a real one is a few kilobytes. */
+const MAX_ANSWER = 256 * 1024;
+
+/**
+ * The body of an answer, read up to `max` bytes and no further (null: larger). `res.text()` would hold whatever the
+ * server sends until the timeout, however large (D314).
+ */
+async function boundedText(res: Response, max: number): Promise<string | null> {
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    res.body?.cancel().catch(() => {});
+    return null;
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /**
  * The CAS 3.0 client: a redirect to `<server>/login?service=<callback?state=…>`, then the service ticket validated
@@ -48,22 +77,31 @@ export class CasProtocol implements RedirectProtocol<CasProvider> {
     let body: string;
     try {
       const res = await fetch(validate, { redirect: 'error', signal: AbortSignal.timeout(s.timeoutMs), headers: { accept: 'application/xml' } });
-      if (res.status >= 500) throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `cas: validation answered ${res.status}`);
-      body = await res.text();
-      if (body.length > 256 * 1024) throw failed('cas: the validation answer is too large');
+      if (res.status >= 500) {
+        res.body?.cancel().catch(() => {});
+        throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `cas: validation answered ${res.status}`);
+      }
+      const text = await boundedText(res, MAX_ANSWER);
+      if (text === null) throw failed('cas: the validation answer is too large');
+      body = text;
     } catch (e) {
       if (e instanceof AppError) throw e;
       throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `cas: ${e instanceof Error ? e.name : 'error'}`);
     }
     const doc = strictXml(body);
     if (!doc) throw failed('cas: the validation answer is not XML, or holds a DTD');
-    const failure = doc.getElementsByTagNameNS(CAS_NS, 'authenticationFailure')[0];
+    // The protocol's own elements only, where the protocol puts them (never a `cas:user` among the attributes).
+    const root = doc.documentElement as unknown as Element;
+    if (root.namespaceURI !== CAS_NS || root.localName !== 'serviceResponse') throw failed('cas: not a serviceResponse');
+    const failure = childElements(root, 'authenticationFailure', CAS_NS)[0];
     if (failure) throw failed(`cas: ${(failure.getAttribute('code') ?? 'failure').slice(0, 64)}`);
-    const success = doc.getElementsByTagNameNS(CAS_NS, 'authenticationSuccess')[0];
-    const subject = (success?.getElementsByTagNameNS(CAS_NS, 'user')[0]?.textContent ?? '').trim();
+    const successes = childElements(root, 'authenticationSuccess', CAS_NS);
+    const success = successes.length === 1 ? successes[0] : undefined;
+    const users = childElements(success, 'user', CAS_NS);
+    const subject = users.length === 1 ? (users[0]!.textContent ?? '').trim() : '';
     if (!success || !subject || subject.length > 255) throw failed('cas: no user in the validation answer');
     const claims: Record<string, unknown> = Object.create(null);
-    const attributes = success.getElementsByTagNameNS(CAS_NS, 'attributes')[0];
+    const attributes = childElements(success, 'attributes', CAS_NS)[0];
     for (const el of attributes ? [...attributes.childNodes] : []) {
       if (el.nodeType !== 1) continue;
       const name = (el as Element).localName;

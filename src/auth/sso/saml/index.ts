@@ -6,7 +6,9 @@ import { FLOW_VALIDITY_MS } from '../flows.js';
 import type { CallbackInput, FlowSecrets, ProvenIdentity, RedirectProtocol, SamlProvider } from '../types.js';
 
 const SAML_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 const TRANSIENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient';
+const UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
 /** The largest SAMLResponse accepted (base64): a real one is a few kilobytes. */
 const MAX_RESPONSE = 256 * 1024;
 
@@ -27,16 +29,56 @@ export const samlAddresses = (publicUrl: string, p: SamlProvider) => {
   return { entityId: p.settings.spEntityId ?? `${at}/saml/metadata`, acs: `${at}/acs`, metadata: `${at}/saml/metadata`, slo: `${at}/saml/slo` };
 };
 
-/** Parses XML without DTDs (no entities at all) and without tolerating errors; null when it is not such XML. */
+/**
+ * Parses XML without DTDs (no entities at all) and without tolerating errors; null when it is not such XML. xmldom
+ * throws on a fatal error (no root element: an empty or non-XML body), which must be a refusal, never a 500 (D316).
+ */
 export function strictXml(xml: string): Document | null {
   let bad = false;
-  const doc = new DOMParser({
-    onError: () => {
-      bad = true;
-    },
-  }).parseFromString(xml, 'text/xml');
-  if (bad || !doc?.documentElement || doc.doctype) return null;
-  return doc as unknown as Document;
+  try {
+    const doc = new DOMParser({
+      onError: () => {
+        bad = true;
+      },
+    }).parseFromString(xml, 'text/xml');
+    if (bad || !doc?.documentElement || doc.doctype) return null;
+    return doc as unknown as Document;
+  } catch {
+    return null;
+  }
+}
+
+/** The element's child elements of this name and namespace (SAML's by default), in order: never a deeper descendant. */
+export function childElements(el: Element | undefined, name: string, ns = SAML_NS): Element[] {
+  if (!el) return [];
+  return [...(el.childNodes as unknown as Iterable<Node>)].filter(
+    (n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name,
+  );
+}
+
+/**
+ * The bearer confirmation the Web SSO profile requires (SAML profiles, 4.1.4.2–3), read from the signed assertion:
+ * a `SubjectConfirmation` of method bearer whose data answers this flow's request (InResponseTo), at this ACS
+ * (Recipient), and is not past its NotOnOrAfter. node-saml compares only the (unsigned) Response's InResponseTo and
+ * lets an assertion without one through: an unsolicited assertion could otherwise be used in any flow (D313).
+ */
+function bearerConfirmed(a: Element, requestId: string, acs: string, skewMs: number, now: number): boolean {
+  const subject = childElements(a, 'Subject')[0];
+  return childElements(subject, 'SubjectConfirmation').some((sc) => {
+    if (sc.getAttribute('Method') !== BEARER) return false;
+    const d = childElements(sc, 'SubjectConfirmationData')[0];
+    if (!d) return false;
+    const notOnOrAfter = Date.parse(d.getAttribute('NotOnOrAfter') ?? '');
+    const notBefore = d.getAttribute('NotBefore') ? Date.parse(d.getAttribute('NotBefore')!) : Number.NEGATIVE_INFINITY;
+    return (
+      d.getAttribute('InResponseTo') === requestId &&
+      d.getAttribute('Recipient') === acs &&
+      Number.isFinite(notOnOrAfter) &&
+      now - skewMs < notOnOrAfter &&
+      !Number.isNaN(notBefore) &&
+      now + skewMs >= notBefore
+    );
+  });
 }
 
 /** A cache that lets node-saml see only this flow's request id (the flow row, spent once, is the real store). */
@@ -55,7 +97,8 @@ function flowCache(expectedId: string | null, seen: (id: string) => void): Cache
  * The SAML 2.0 service provider (`@node-saml/node-saml`): an AuthnRequest by the HTTP-Redirect binding, the
  * answer at the assertion consumer service by HTTP-POST. The assertion must be signed by one of the IdP's
  * certificates, name the IdP as issuer and us as audience, be within its validity (plus the allowed skew),
- * answer this flow's request (InResponseTo) and be seen once (`spendAssertion`, in the database).
+ * answer this flow's request at this ACS (its own bearer confirmation's InResponseTo and Recipient, D313), name a
+ * NameID of the format asked for (D317) and be seen once (`spendAssertion`, in the database).
  */
 export class SamlProtocol implements RedirectProtocol<SamlProvider> {
   constructor(
@@ -141,6 +184,10 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     // One assertion, no more: a second one is the classic signature-wrapping shape.
     if (plain + encrypted !== 1) throw failed(`expected one assertion, found ${plain + encrypted}`);
     if (s.wantEncryptedAssertions && encrypted !== 1) throw failed('the assertion is not encrypted');
+    const acs = samlAddresses(this.d.publicUrl, p).acs;
+    // A Response that names where it is sent must name this ACS (SAML core 3.2.2; profiles 4.1.4.5).
+    const destination = doc.documentElement.getAttribute('Destination');
+    if (destination && destination !== acs) throw failed('the response is for another Destination');
     const saml = await this.saml(
       p,
       flowCache(kept.nonce, () => {}),
@@ -159,7 +206,10 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     const a = assertion?.documentElement;
     const id = a?.getAttribute('ID');
     if (!a || !id) throw failed('assertion without ID');
-    const conditions = a.getElementsByTagNameNS(SAML_NS, 'Conditions')[0];
+    if (!bearerConfirmed(a, kept.nonce, acs, s.clockSkewSeconds * 1000, Date.now())) {
+      throw failed('no bearer SubjectConfirmation for this request at this ACS (InResponseTo, Recipient, NotOnOrAfter)');
+    }
+    const conditions = childElements(a, 'Conditions')[0];
     const notOnOrAfter = Date.parse(conditions?.getAttribute('NotOnOrAfter') ?? '');
     // Kept until the assertion expires (an hour when it does not say), across instances: the database.
     const until = Number.isFinite(notOnOrAfter) ? notOnOrAfter + s.clockSkewSeconds * 1000 : Date.now() + 3600_000;
@@ -167,6 +217,10 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     const subject = profile.nameID;
     if (!subject || subject.length > 255) throw failed('NameID missing or longer than 255 characters');
     if (profile.nameIDFormat === TRANSIENT) throw failed('a transient NameID cannot name an identity');
+    // The NameID must be of the format asked for (an IdP that cannot must answer an error, SAML core 3.4.1.1): a
+    // subject of another format (an editable email, a username) would be another namespace under the same link (D317).
+    const format = profile.nameIDFormat ?? UNSPECIFIED;
+    if (s.nameIdFormat !== UNSPECIFIED && format !== s.nameIdFormat) throw failed('the NameID is not of the format asked for');
     const claims: Record<string, unknown> = Object.create(null);
     for (const [name, value] of Object.entries((profile.attributes ?? {}) as Record<string, unknown>)) {
       const values = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
@@ -178,7 +232,11 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     };
     const { email, canonical } = providerEmail(first(s.emailAttribute));
     const groups = claims[s.groupsAttribute];
-    const classes = [...a.getElementsByTagNameNS(SAML_NS, 'AuthnContextClassRef')].map((n) => (n.textContent ?? '').trim());
+    // Only the assertion's own statements: never a class inside an attribute value or an Advice's assertion (D315).
+    const classes = childElements(a, 'AuthnStatement')
+      .flatMap((st) => childElements(st, 'AuthnContext'))
+      .flatMap((c) => childElements(c, 'AuthnContextClassRef'))
+      .map((n) => (n.textContent ?? '').trim());
     const out: Record<string, unknown> = {
       ...claims,
       nameID: subject,
