@@ -3,10 +3,11 @@ import addFormats from 'ajv-formats';
 import fastJsonStringify from 'fast-json-stringify';
 
 /**
- * The validators and serializers of the route schemas, compiled once per process and shared by every app built in it
- * (D294). Compiling them is most of the cost of building an app (about a second for all routes); the routes and their
- * schemas are fixed at build time, so the cache holds one entry per distinct schema and part and never grows with use.
- * A compiled validator or serializer depends only on its schema and the compiler's options, both fixed here.
+ * The validators and serializers of the route schemas, compiled when a route first needs them and then shared by
+ * every app built in the process (D294). Compiling all of them was most of the cost of building an app (about a
+ * second); a process that serves a few routes now compiles only those. The routes and their schemas are fixed at build
+ * time, so the cache holds one entry per distinct schema and part and never grows with traffic. A compiled validator
+ * or serializer depends only on its schema and the compiler's options, both fixed here.
  */
 
 /** Body validation is strict: no coercion, no defaults smuggled, unknown keys refused by the schemas. */
@@ -20,23 +21,35 @@ addFormats.default(text);
 const validators = new Map<string, ValidateFunction>();
 const serializers = new Map<string, (doc: unknown) => string>();
 
-export function compileValidator({ schema, httpPart }: { schema: object; httpPart?: string }): ValidateFunction {
+type Validate = ((data: unknown, ctx?: object) => boolean) & { errors?: ValidateFunction['errors']; schemaEnv?: unknown };
+
+export function compileValidator({ schema, httpPart }: { schema: object; httpPart?: string }): Validate {
   const key = `${httpPart === 'body' ? 'body' : 'text'}\0${JSON.stringify(schema)}`;
-  let v = validators.get(key);
-  if (!v) {
-    v = (httpPart === 'body' ? body : text).compile(schema);
-    validators.set(key, v);
-  }
-  return v;
+  let compiled = validators.get(key);
+  const validate: Validate = (data, ctx) => {
+    if (!compiled) {
+      compiled = (httpPart === 'body' ? body : text).compile(schema);
+      validators.set(key, compiled);
+    }
+    const ok = compiled(data, ctx as never) as boolean;
+    validate.errors = compiled.errors;
+    return ok;
+  };
+  // Fastify hands Ajv's validators the request as the parent of the value (so that a coerced root value is written
+  // back) when the function has `schemaEnv`, which every Ajv validator has: the lazy one says so from the start.
+  validate.schemaEnv = true;
+  return validate;
 }
 
 /** Fastify's own serializer compiler (fast-json-stringify with no shared schemas: the app adds none), cached. */
 export function compileSerializer({ schema }: { schema: object }): (doc: unknown) => string {
   const key = JSON.stringify(schema);
-  let s = serializers.get(key);
-  if (!s) {
-    s = fastJsonStringify(schema as never) as (doc: unknown) => string;
-    serializers.set(key, s);
-  }
-  return s;
+  let compiled = serializers.get(key);
+  return (doc) => {
+    if (!compiled) {
+      compiled = fastJsonStringify(schema as never) as (doc: unknown) => string;
+      serializers.set(key, compiled);
+    }
+    return compiled(doc);
+  };
 }
