@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertClean, signIn, startUi, type UiWorld } from '../helpers/ui.js';
+import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 import { freePort } from '../auth/passkeys/world.js';
 import { lemonldapInstalled, startLemonldap, type CasServer } from '../helpers/lemonldap.js';
 
@@ -31,6 +31,9 @@ describe('admin UI: CAS single sign-on', { skip: !lemonldapInstalled() && 'lemon
     await admin.getByLabel('Slug').fill('campus');
     await admin.getByLabel('Display name').fill('Campus CAS');
     await admin.getByLabel('CAS server URL').fill(cas.casUrl);
+    await shot(admin, 'admin-identity-providers-cas');
+    // CAS never stands in for the second factor (D311): the screen does not offer to trust it.
+    assert.equal(await admin.getByLabel(/multi-factor sign-in/).count(), 0);
     await admin.getByRole('button', { name: 'Add provider' }).click();
     await admin.getByText('Campus CAS saved.').waitFor();
     await admin.locator('tr[data-provider="campus"]').getByText(cas.casUrl).waitFor();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertClean, signIn, startUi, type UiWorld } from '../helpers/ui.js';
+import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 import { freePort } from '../auth/passkeys/world.js';
 import { SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../helpers/simplesamlphp.js';
 
@@ -43,6 +43,7 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     await row.getByText(idp.entityId).waitFor();
     await row.getByRole('button', { name: 'Edit Staff SAML' }).click();
     await page.getByText('Register Palisade at the IdP from its metadata').waitFor();
+    await shot(page, 'admin-identity-providers-saml');
     assertClean(w);
   });
 
