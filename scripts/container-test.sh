@@ -164,14 +164,19 @@ done
 [ -z "$(find "$app/dist" -name '*.map' -print -quit)" ] || fail "source maps in the image"
 found=$(find "$root" -xdev \( -name .npmrc -o -path '*/run/secrets/*' \) -print 2>/dev/null | head -1)
 [ -z "$found" ] || fail "an npm configuration or a secret in the image: ${found#"$root"}"
-node - "$app" package.json <<'EOF' || fail "dependencies in the image are not the production ones"
+node - "$app" package.json package-lock.json <<'EOF' || fail "dependencies in the image are not the production ones"
 const fs = require('node:fs');
-const [app, pkgFile] = process.argv.slice(2);
+const [app, pkgFile, lockFile] = process.argv.slice(2);
 const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
+const lock = JSON.parse(fs.readFileSync(lockFile, 'utf8'));
+// A package the lock file marks dev-only must be absent (a devDependency that a production dependency also needs,
+// such as @types/node under @node-saml/node-saml, is not dev-only and may be there).
+const devOnly = Object.entries(lock.packages).filter(([p, e]) => p.startsWith('node_modules/') && e.dev === true).map(([p]) => p);
 const bad = [
-  ...Object.keys(pkg.devDependencies).filter((d) => fs.existsSync(`${app}/node_modules/${d}`)).map((d) => `devDependency ${d} present`),
+  ...devOnly.filter((p) => fs.existsSync(`${app}/${p}`)).map((p) => `dev-only package ${p.slice('node_modules/'.length)} present`),
   ...Object.keys(pkg.dependencies).filter((d) => !fs.existsSync(`${app}/node_modules/${d}`)).map((d) => `dependency ${d} missing`),
 ];
+if (!devOnly.some((p) => p === 'node_modules/typescript')) bad.push('the lock file does not mark typescript dev-only: the check would prove nothing');
 for (const b of bad) console.error(`container-test: ${b}`);
 process.exit(bad.length ? 1 : 0);
 EOF
