@@ -103,47 +103,31 @@ export function kyselyAdapter(d: AdapterDeps): new (model: string) => object {
       await sweep();
     }
 
-    async find(id: string): Promise<Payload | undefined> {
-      if (!lookable(id)) return undefined;
-      if (this.model === 'Client') return d.clientMetadata(id) as Promise<Payload | undefined>;
-      return bound(
-        this.model,
-        live(
-          await d.db
-            .selectFrom('oidc_provider_models')
-            .select(['payload', 'expires_at', 'consumed_at'])
-            .where('model', '=', this.model)
-            .where('id', '=', id)
-            .executeTakeFirst(),
-        ),
-      );
-    }
-
-    async findByUid(uid: string): Promise<Payload | undefined> {
-      if (!lookable(uid)) return undefined;
-      return bound(
-        this.model,
-        live(
-          await d.db
-            .selectFrom('oidc_provider_models')
-            .select(['payload', 'expires_at', 'consumed_at'])
-            .where('model', '=', this.model)
-            .where('uid', '=', uid)
-            .executeTakeFirst(),
-        ),
-      );
-    }
-
-    async findByUserCode(userCode: string): Promise<Payload | undefined> {
-      if (!lookable(userCode)) return undefined;
+    /** This model's row by one of its keys, while it lives; a key that cannot name a row finds nothing (D335). */
+    private async one(column: 'id' | 'uid' | 'user_code', key: string) {
+      if (!lookable(key)) return undefined;
       return live(
         await d.db
           .selectFrom('oidc_provider_models')
           .select(['payload', 'expires_at', 'consumed_at'])
           .where('model', '=', this.model)
-          .where('user_code', '=', userCode)
+          .where(column, '=', key)
           .executeTakeFirst(),
       );
+    }
+
+    async find(id: string): Promise<Payload | undefined> {
+      if (!lookable(id)) return undefined;
+      if (this.model === 'Client') return d.clientMetadata(id) as Promise<Payload | undefined>;
+      return bound(this.model, await this.one('id', id));
+    }
+
+    async findByUid(uid: string): Promise<Payload | undefined> {
+      return bound(this.model, await this.one('uid', uid));
+    }
+
+    async findByUserCode(userCode: string): Promise<Payload | undefined> {
+      return this.one('user_code', userCode);
     }
 
     /**

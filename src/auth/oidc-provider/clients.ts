@@ -17,6 +17,18 @@ export interface OidcSecrets {
   value(name: string): Promise<string | null>;
 }
 
+/** A client's row, locked for the change (PostgreSQL; SQLite's write transaction is exclusive already); NOT_FOUND without one. */
+async function lockedRow(trx: Db, clientId: string) {
+  const r = await trx
+    .selectFrom('oidc_clients')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .$if(onPostgres(trx), (q) => q.forUpdate())
+    .executeTakeFirst();
+  if (!r) throw new AppError('NOT_FOUND');
+  return r;
+}
+
 export interface OidcClient {
   clientId: string;
   name: string;
@@ -168,13 +180,7 @@ export class OidcClientStore {
 
   async update(clientId: string, patch: OidcClientInput, ctx: EventContext): Promise<OidcClient> {
     await this.d.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .selectFrom('oidc_clients')
-        .selectAll()
-        .where('client_id', '=', clientId)
-        .$if(onPostgres(trx), (q) => q.forUpdate())
-        .executeTakeFirst();
-      if (!r) throw new AppError('NOT_FOUND');
+      const r = await lockedRow(trx, clientId);
       const cur = rowOf(r);
       if (patch.confidential !== undefined && patch.confidential !== cur.confidential) {
         throw new AppError('VALIDATION_FAILED', [{ path: '/confidential', message: 'a client stays confidential or public; register a new one instead' }]);
@@ -217,13 +223,7 @@ export class OidcClientStore {
   async rotateSecret(clientId: string, ctx: EventContext): Promise<string> {
     const secret = randomBytes(32).toString('base64url');
     await this.d.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .selectFrom('oidc_clients')
-        .selectAll()
-        .where('client_id', '=', clientId)
-        .$if(onPostgres(trx), (q) => q.forUpdate())
-        .executeTakeFirst();
-      if (!r) throw new AppError('NOT_FOUND');
+      const r = await lockedRow(trx, clientId);
       if (Number(r.confidential) !== 1) throw new AppError('OIDC_CLIENT_PUBLIC');
       await this.d.secrets.write(clientSecretNameOf(clientId), secret, ctx, trx);
       await trx.updateTable('oidc_clients').set({ secret_rotated_at: this.d.now(), updated_at: this.d.now() }).where('client_id', '=', clientId).execute();
