@@ -11,5 +11,6 @@ export default async function* testTimes(source) {
   const rows = [...byFile].sort((a, b) => b[1] - a[1]);
   const total = rows.reduce((s, [, ms]) => s + ms, 0);
   yield `${rows.length} files, ${Math.round(total / 1000)} s of tests in all\n`;
-  for (const [file, ms] of rows) yield `${String(Math.round(ms / 1000)).padStart(5)} s  ${file.replace(`${process.cwd()}/`, '')}\n`;
+  for (const [file, ms] of rows)
+    yield `${String(Math.round(ms / 1000)).padStart(5)} s  ${file.replace(`${process.cwd()}/`, '').replace(/^\.test-build\//, '')}\n`;
 }
