@@ -34,6 +34,7 @@ export const SECURITY_EVENT_TYPES = [
   'sso.login',
   'sso.linked',
   'sso.unlinked',
+  'sso.logout',
   'sso.access_synced',
   'oidc_provider.client_created',
   'oidc_provider.client_updated',

@@ -33,6 +33,10 @@ export interface SessionsTable {
   revoked_reason: string | null;
   /** The role the session acts with; null: the union of the user's roles. */
   active_role: string | null;
+  /** A session opened by single sign-on: the provider's slug, the subject it named, its own session id (OIDC `sid`, SAML SessionIndex). */
+  sso_provider: string | null;
+  sso_subject: string | null;
+  sso_sid: string | null;
 }
 
 export interface TokenRenewalsTable {
@@ -351,6 +355,8 @@ export interface MfaChallengesTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  /** JSON of the first step's method when it was not a password (a single sign-on); null: a password. */
+  first_method: string | null;
 }
 
 /** AUTH-12: a passkey (WebAuthn credential); only its public key is kept. */

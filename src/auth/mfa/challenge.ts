@@ -1,7 +1,7 @@
 import { newSplitToken, parseSplitToken, verifierMatches } from '../split-token.js';
 import type { Db } from '../../db/index.js';
 import type { MfaChallengesTable } from '../../db/types.js';
-import type { SessionMode } from '../session/types.js';
+import type { SessionMode, SignInMethod } from '../session/types.js';
 
 export type ChallengeKind = MfaChallengesTable['kind'];
 
@@ -26,6 +26,8 @@ export async function issueChallenge(
   session: { mode: SessionMode; rememberMe: boolean },
   validitySeconds: number,
   now: number,
+  /** The first step's method: a single sign-on is kept, so that the session the second step opens names it. */
+  first: SignInMethod = 'password',
 ): Promise<IssuedChallenge> {
   const { id, token, verifierHash } = newSplitToken();
   const expiresAt = now + validitySeconds * 1000;
@@ -46,6 +48,7 @@ export async function issueChallenge(
       created_at: now,
       expires_at: expiresAt,
       used_at: null,
+      first_method: typeof first === 'object' && first.method === 'sso' ? JSON.stringify(first) : null,
     })
     .execute();
   return { token, expiresAt };

@@ -55,7 +55,7 @@ export class SecondFactorGate {
     const kind = has ? 'signin' : 'enrol';
     const methods = methodsOf(factors);
     const issued = await this.d.db.transaction().execute(async (trx) => {
-      const c = await issueChallenge(trx, user.id, kind, session, settings.challengeValidity, this.d.now());
+      const c = await issueChallenge(trx, user.id, kind, session, settings.challengeValidity, this.d.now(), method);
       await this.d.log.record(ctx, { type: 'mfa.challenged', outcome: 'info', subjectId: user.id, details: { kind, methods } }, trx);
       return c;
     });

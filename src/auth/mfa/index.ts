@@ -7,7 +7,7 @@ import { claimChallenge } from './challenge.js';
 import { provePassword } from './attempt.js';
 import { Enrolment } from './enrolment.js';
 import { FactorAdmin, type MfaStatus } from './manage.js';
-import { SecondStep, actorOf, type ProvenSecondStep } from './second-step.js';
+import { SecondStep, actorOf, provenStep, type ProvenSecondStep } from './second-step.js';
 import { PasskeyStep } from './passkey-step.js';
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import type { AuthenticationResponseJSON } from '../passkeys/ceremony.js';
@@ -85,7 +85,7 @@ export class MfaService {
   async confirmTotpWithToken(token: string, code: string, request: Request): Promise<EnrolledSignIn> {
     const { row, user } = await this.step.token(token, 'enrol', request);
     const { recoveryCodes } = await this.enrolment.finishTotp(user, code, actorOf(request, user), this.spendToken(row.id));
-    return { user, factor: 'totp', session: { mode: row.mode, rememberMe: row.remember === 1 }, recoveryCodes };
+    return { ...provenStep(row, user, 'totp'), recoveryCodes };
   }
 
   async sendEnableCodeWithToken(token: string, request: Request): Promise<Code> {
@@ -96,7 +96,7 @@ export class MfaService {
   async confirmEmailWithToken(token: string, code: string, request: Request): Promise<EnrolledSignIn> {
     const { row, user } = await this.step.token(token, 'enrol', request);
     const { recoveryCodes } = await this.enrolment.finishEmail(user, code, actorOf(request, user), this.spendToken(row.id));
-    return { user, factor: 'email', session: { mode: row.mode, rememberMe: row.remember === 1 }, recoveryCodes };
+    return { ...provenStep(row, user, 'email'), recoveryCodes };
   }
 
   async startSmsWithToken(token: string, phone: string, request: Request): Promise<Code> {
@@ -107,7 +107,7 @@ export class MfaService {
   async confirmSmsWithToken(token: string, code: string, request: Request): Promise<EnrolledSignIn> {
     const { row, user } = await this.step.token(token, 'enrol', request);
     const { recoveryCodes } = await this.enrolment.finishSms(user, code, actorOf(request, user), this.spendToken(row.id));
-    return { user, factor: 'sms', session: { mode: row.mode, rememberMe: row.remember === 1 }, recoveryCodes };
+    return { ...provenStep(row, user, 'sms'), recoveryCodes };
   }
 
   /** The enrolment token is spent with the confirmation, in its transaction. */

@@ -10,7 +10,7 @@ import { fromBase64Url, webauthn } from '../passkeys/webauthn.js';
 import { requirePasskeys } from '../passkeys/env.js';
 import { claimChallenge } from './challenge.js';
 import { factorState, methodsOf } from './factors.js';
-import { actorOf, type ProvenSecondStep, type SecondStep } from './second-step.js';
+import { actorOf, provenStep, type ProvenSecondStep, type SecondStep } from './second-step.js';
 import type { MfaDeps } from './deps.js';
 import { successRecorder } from './trusted-ip.js';
 
@@ -62,7 +62,7 @@ export class PasskeyStep {
       await this.d.log.record(actorOf(request, user), { type: 'mfa.verified', outcome: 'success', subjectId: user.id, details: { method: 'passkey' } }, trx);
       await noteAddress(trx, this.d.now());
     });
-    return { user, factor: 'passkey', session: { mode: row.mode, rememberMe: row.remember === 1 } };
+    return provenStep(row, user, 'passkey');
   }
 
   private async assertAvailable(user: UsersTable, request: Request): Promise<void> {

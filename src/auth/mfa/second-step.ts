@@ -3,7 +3,7 @@ import type { MfaChallengesTable, UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import { renderCode } from '../../mail/templates.js';
-import type { SecondFactor } from '../session/types.js';
+import { withSecondFactor, type SecondFactor, type SignInMethod } from '../session/types.js';
 import type { SessionAsked } from '../session/create.js';
 import { claimChallenge, inspectChallenge, type ChallengeKind } from './challenge.js';
 import { codeAttempt } from './attempt.js';
@@ -16,12 +16,24 @@ import { mfaArea } from './settings.js';
 import type { MfaDeps } from './deps.js';
 import { successRecorder } from './trusted-ip.js';
 
-/** A second step that passed: who, with which factor, and the session the first step asked for. */
+/**
+ * A second step that passed: who, with which factor, the method the session is opened with (the first step's, a
+ * password or a single sign-on, with the factor) and the session the first step asked for.
+ */
 export interface ProvenSecondStep {
   user: UsersTable;
   factor: SecondFactor;
+  method: SignInMethod;
   session: SessionAsked;
 }
+
+/** What a challenge's row and the factor proven for it give the route that opens the session. */
+export const provenStep = (row: MfaChallengesTable, user: UsersTable, factor: SecondFactor): ProvenSecondStep => ({
+  user,
+  factor,
+  method: withSecondFactor(row.first_method, factor),
+  session: { mode: row.mode, rememberMe: row.remember === 1 },
+});
 
 export const actorOf = (request: Omit<EventContext, 'actor'>, user: UsersTable): EventContext => ({
   ...request,
@@ -70,7 +82,7 @@ export class SecondStep {
       }),
     );
     if (result !== 'ok') throw new AppError('MFA_CODE_INVALID', undefined, result);
-    return { user, factor: method, session: { mode: row.mode, rememberMe: row.remember === 1 } };
+    return provenStep(row, user, method);
   }
 
   private spend(trx: Db, method: SecondFactor, userId: string, challengeId: string, code: string, now: number): Promise<boolean> {

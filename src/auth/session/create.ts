@@ -64,6 +64,7 @@ export class SessionCreator {
     const actorCtx: EventContext = { ...r.request, actor: { id: user.id, name: user.username } };
     await this.admit(user, method, r.request, { mode: r.mode, rememberMe: r.rememberMe });
     const factor = secondFactorOf(method);
+    const sso = typeof method === 'object' && method.method === 'sso' ? method : null;
     const policy = await this.settings.get(tokenPolicyArea);
     const now = this.now();
     const session: SessionsTable = {
@@ -79,6 +80,10 @@ export class SessionCreator {
       revoked_at: null,
       revoked_reason: null,
       active_role: null,
+      // A single logout (a back-channel logout token, a SAML LogoutRequest) ends the sessions it names (D339).
+      sso_provider: sso?.provider ?? null,
+      sso_subject: sso?.subject.slice(0, 255) ?? null,
+      sso_sid: sso?.providerSession?.slice(0, 255) ?? null,
     };
     // AUDIT-1: an ordinary user's successful sign-in may go unrecorded; an administrator's never does,
     // nor does any failure (those are recorded where they happen, whatever this setting says).
@@ -100,7 +105,7 @@ export class SessionCreator {
             rememberMe: r.rememberMe,
             admin: user.is_admin === 1,
             ...(factor ? { secondFactor: factor } : {}),
-            ...(typeof method === 'object' && method.method === 'sso' ? { provider: method.provider, providerMfa: method.mfa } : {}),
+            ...(sso ? { provider: sso.provider, providerMfa: sso.mfa } : {}),
           },
         },
         trx,

@@ -82,6 +82,10 @@ export class SessionService {
     return this.ender.endUserSessions(userId, reason, ctx, exceptSessionId, db);
   }
 
+  endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number> {
+    return this.ender.endProviderSessions(provider, by, ctx);
+  }
+
   logout(sessionId: string, userId: string, ctx: EventContext): Promise<void> {
     return this.ender.logout(sessionId, userId, ctx);
   }

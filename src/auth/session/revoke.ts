@@ -39,6 +39,34 @@ export class SessionEnder {
     });
   }
 
+  /**
+   * A provider's single logout (an OIDC back-channel logout token, a SAML LogoutRequest): ends the live sessions it
+   * opened that the logout names, by the provider's own session id when given (and the subject too, when both are),
+   * else every session of the subject; the `session.ended` events and one `sso.logout` commit together (D339).
+   */
+  async endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number> {
+    if (by.subject === null && by.sid === null) return 0;
+    return this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('sessions').select(['id', 'user_id']).where('sso_provider', '=', provider).where('revoked_at', 'is', null);
+      if (by.subject !== null) q = q.where('sso_subject', '=', by.subject);
+      if (by.sid !== null) q = q.where('sso_sid', '=', by.sid);
+      const live = await q.execute();
+      for (const s of live) await this.endSessionIn(s.id, 'sso_logout', ctx, trx);
+      const users = [...new Set(live.map((s) => s.user_id))];
+      await this.log.record(
+        ctx,
+        {
+          type: 'sso.logout',
+          outcome: 'success',
+          subjectId: users.length === 1 ? users[0]! : null,
+          details: { provider, ended: live.length, by: by.sid !== null ? 'session' : 'subject' },
+        },
+        trx,
+      );
+      return live.length;
+    });
+  }
+
   private async endSessionIn(sessionId: string, reason: string, ctx: EventContext, db: Db): Promise<boolean> {
     const res = await db
       .updateTable('sessions')

@@ -23,10 +23,25 @@ export interface SsoMethod {
   readonly method: 'sso';
   readonly provider: string;
   readonly mfa: boolean;
+  /** Who the provider said signed in, and its own session (OIDC `sid`, SAML SessionIndex): a single logout names them. */
+  readonly subject: string;
+  readonly providerSession: string | null;
+  /** The second factor proven after the provider's sign-in, if one was asked for. */
+  readonly factor?: SecondFactor;
 }
 
 /** The second factor proven in this sign-in, if any. */
-export const secondFactorOf = (m: SignInMethod): SecondFactor | null => (typeof m === 'object' && m.method === 'password' ? m.factor : null);
+export const secondFactorOf = (m: SignInMethod): SecondFactor | null => (typeof m === 'object' ? (m.factor ?? null) : null);
+
+/**
+ * The method of a sign-in finished by a second step: the first step's method (kept with the challenge; null: a
+ * password) with the factor proven.
+ */
+export function withSecondFactor(first: string | null, factor: SecondFactor): SignInMethod {
+  const sso = first === null ? null : (JSON.parse(first) as SsoMethod);
+  if (sso?.method === 'sso') return { ...sso, factor };
+  return { method: 'password', factor };
+}
 
 export interface IssuedToken {
   token: string;

@@ -135,7 +135,15 @@ export class SsoAccounts {
         );
         throw new AppError('SSO_ALREADY_LINKED');
       }
-      await this.insertLink(trx, p, { ...id, emailVerified: false, username: null, claims: {}, mfa: false }, user, by, ctx, this.d.now());
+      await this.insertLink(
+        trx,
+        p,
+        { ...id, emailVerified: false, username: null, claims: {}, mfa: false, providerSession: null },
+        user,
+        by,
+        ctx,
+        this.d.now(),
+      );
     });
   }
 

@@ -42,6 +42,7 @@ export class SsoService {
   readonly providers: ProviderStore;
   readonly accounts: SsoAccounts;
   private readonly protocols: Readonly<Record<RedirectProvider['type'], RedirectProtocol>>;
+  private readonly oidc: OidcProtocol;
   private readonly saml: SamlProtocol;
   private readonly directory: DirectoryCheck;
 
@@ -53,6 +54,8 @@ export class SsoService {
       sessions: {
         create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }>;
         isLive(sessionId: string, userId: string): Promise<boolean>;
+        /** Ends the sessions a provider's single logout names (with their events and `sso.logout`). */
+        endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number>;
       };
       /** The user's current password, checked under the lockout (INVALID_CREDENTIALS): a link is a new way in (D290). */
       provePassword(user: UsersTable, password: string, ctx: EventContext): Promise<void>;
@@ -72,10 +75,8 @@ export class SsoService {
       publicUrl: d.publicUrl,
       spendAssertion: (provider, id, until) => spendAssertion(d.db, provider, id, until, d.now()),
     });
-    this.protocols = { oidc: new OidcProtocol((name) => d.secrets.value(name), d.now), saml: this.saml, cas: new CasProtocol() } as Record<
-      RedirectProvider['type'],
-      RedirectProtocol
-    >;
+    this.oidc = new OidcProtocol((name) => d.secrets.value(name), d.now);
+    this.protocols = { oidc: this.oidc, saml: this.saml, cas: new CasProtocol() } as Record<RedirectProvider['type'], RedirectProtocol>;
     this.directory = new DirectoryCheck(d, new LdapProtocol((name) => d.secrets.value(name)));
   }
 
@@ -191,9 +192,33 @@ export class SsoService {
       throw e;
     }
     // The one funnel: account check, second factor (a trusted provider's MFA counts as one), session.
-    const method: SignInMethod = { method: 'sso', provider: p.slug, mfa: p.trustMfa && id.mfa };
+    const method: SignInMethod = { method: 'sso', provider: p.slug, mfa: p.trustMfa && id.mfa, subject: id.subject, providerSession: id.providerSession };
     const opened = await this.d.sessions.create(user, method, { mode: 'cookie', rememberMe: false, request });
     return { kind: 'session', user, opened, mode: 'cookie', returnTo: flow.return_to };
+  }
+
+  /**
+   * An OIDC provider's back-channel logout (D340): the logout token verified (`OidcProtocol.verifyLogoutToken`), its
+   * `jti` spent once across instances, then the sessions it names ended. A refusal is a failed `sso.logout` and
+   * SSO_LOGOUT_INVALID; the provider learns nothing more.
+   */
+  async backchannelLogout(slug: string, token: string, request: Omit<EventContext, 'actor'>): Promise<number> {
+    const ctx: EventContext = { ...request, actor: { id: null, name: `sso:${slug}` } };
+    const p = await this.providers.get(slug);
+    if (!p?.enabled || p.type !== 'oidc') throw new AppError('NOT_FOUND');
+    let named: Awaited<ReturnType<OidcProtocol['verifyLogoutToken']>>;
+    try {
+      named = await this.oidc.verifyLogoutToken(p, token);
+      if (!(await spendAssertion(this.d.db, p.slug, `logout:${named.jti}`, named.until, this.d.now()))) {
+        throw new AppError('SSO_LOGOUT_INVALID', undefined, 'logout token replayed');
+      }
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'SSO_LOGOUT_INVALID') {
+        await this.d.log.record(ctx, { type: 'sso.logout', outcome: 'failure', subjectId: null, details: { provider: p.slug, reason: e.internal ?? '' } });
+      }
+      throw e;
+    }
+    return this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx);
   }
 
   /**
@@ -224,7 +249,7 @@ export class SsoService {
     // A directory proves a password only: the second factor is asked for as after a local password.
     const opened = await this.d.sessions.create(
       user,
-      { method: 'sso', provider: p.slug, mfa: false },
+      { method: 'sso', provider: p.slug, mfa: false, subject: id.subject, providerSession: null },
       { mode: f.mode, rememberMe: f.rememberMe, request: f.request },
     );
     return { user, opened };

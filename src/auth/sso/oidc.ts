@@ -1,4 +1,5 @@
 import * as client from 'openid-client';
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { AppError } from '../../errors.js';
 import { providerEmail } from './accounts.js';
 import type { CallbackInput, FlowSecrets, OidcProvider as Provider, ProvenIdentity, RedirectProtocol } from './types.js';
@@ -40,6 +41,23 @@ const FAILED_DISCOVERY_TTL_MS = 30_000;
 /** Each request to the provider (discovery, token, keys, userinfo). */
 const TIMEOUT_SECONDS = 5;
 
+/** The event a logout token carries (OpenID Connect Back-Channel Logout 1.0, 2.4). */
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** How old a logout token may be (its `iat`), and the clock difference allowed. */
+const LOGOUT_TOKEN_MAX_AGE_S = 300;
+const LOGOUT_CLOCK_SKEW_S = 30;
+/** The largest logout token read: a real one is well under a kilobyte or two. */
+export const MAX_LOGOUT_TOKEN = 16 * 1024;
+
+/** What a verified logout token names: the provider's subject and/or its session, and its id (spent once). */
+export interface LogoutToken {
+  subject: string | null;
+  sid: string | null;
+  jti: string;
+  /** Epoch ms until which the token's id must be remembered (its age limit passed). */
+  until: number;
+}
+
 /** http is allowed for an issuer on loopback only (a provider on the same machine, and the tests); everything else must be https. */
 export function issuerProblem(raw: string): string | null {
   let u: URL;
@@ -63,6 +81,8 @@ const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' ||
  */
 export class OidcProtocol implements RedirectProtocol<Provider> {
   private readonly configs = new Map<string, { at: number; key: string; failed: boolean; config: Promise<client.Configuration> }>();
+  /** The provider's signing keys by JWKS address (jose refetches on an unknown `kid`, at most every 30 s). */
+  private readonly keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
   constructor(
     private readonly resolveSecret: (name: string) => Promise<string | null>,
@@ -116,6 +136,62 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
       code_challenge_method: 'S256',
     });
     return { url: url.href, kept };
+  }
+
+  /**
+   * Verifies a back-channel logout token (OpenID Connect Back-Channel Logout 1.0, 2.6; D340): signed with the
+   * provider's configured algorithm by a key of its JWKS, from its issuer, for our client id, issued within the last
+   * five minutes, with a `jti`, the back-channel logout event, a `sub` or a `sid`, and no `nonce` (an ID token is
+   * never a logout token); `typ`, when given, is `logout+jwt` or `JWT`. Throws SSO_LOGOUT_INVALID, or
+   * SSO_PROVIDER_UNAVAILABLE when the keys cannot be fetched. The replay check (the `jti`) is the caller's.
+   */
+  async verifyLogoutToken(p: Provider, token: string): Promise<LogoutToken> {
+    const invalid = (why: string) => new AppError('SSO_LOGOUT_INVALID', undefined, why.slice(0, 300));
+    if (token.length === 0 || token.length > MAX_LOGOUT_TOKEN) throw invalid('no logout_token, or one too large');
+    let typ: unknown;
+    try {
+      typ = decodeProtectedHeader(token).typ;
+    } catch {
+      throw invalid('not a JWS');
+    }
+    if (typ !== undefined && !/^(application\/)?(logout\+jwt|jwt)$/i.test(String(typ))) throw invalid(`typ ${String(typ).slice(0, 40)}`);
+    const config = await this.configOf(p);
+    const meta = config.serverMetadata();
+    if (!meta.jwks_uri) throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, 'the provider publishes no jwks_uri');
+    let keys = this.keySets.get(meta.jwks_uri);
+    if (!keys) {
+      keys = createRemoteJWKSet(new URL(meta.jwks_uri), { timeoutDuration: TIMEOUT_SECONDS * 1000, cooldownDuration: 30_000, cacheMaxAge: DISCOVERY_TTL_MS });
+      this.keySets.set(meta.jwks_uri, keys);
+    }
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(token, keys, {
+        algorithms: [p.settings.idTokenAlg],
+        issuer: meta.issuer,
+        audience: p.settings.clientId,
+        requiredClaims: ['iat', 'jti'],
+        maxTokenAge: LOGOUT_TOKEN_MAX_AGE_S,
+        // The wall clock, as for the ID token (openid-client): the provider's times are real ones.
+        clockTolerance: LOGOUT_CLOCK_SKEW_S,
+      }));
+    } catch (e) {
+      if (e instanceof joseErrors.JWKSTimeout || (e instanceof Error && unreachable(e))) {
+        throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `keys: ${describe(e)}`);
+      }
+      throw invalid(`jwt: ${describe(e)}`);
+    }
+    const events = claims.events as Record<string, unknown> | undefined;
+    const event = events && typeof events === 'object' && !Array.isArray(events) ? events[BACKCHANNEL_EVENT] : undefined;
+    if (!event || typeof event !== 'object' || Array.isArray(event)) throw invalid('no back-channel logout event');
+    if (claims.nonce !== undefined) throw invalid('a nonce: an ID token is not a logout token');
+    const text = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 255 ? v : null);
+    const subject = claims.sub === undefined ? null : text(claims.sub);
+    const sid = claims.sid === undefined ? null : text(claims.sid);
+    if ((claims.sub !== undefined && subject === null) || (claims.sid !== undefined && sid === null)) throw invalid('sub or sid is not a short string');
+    if (subject === null && sid === null) throw invalid('neither sub nor sid');
+    const jti = text(claims.jti);
+    if (jti === null) throw invalid('jti is not a short string');
+    return { subject, sid, jti, until: (Number(claims.iat) + LOGOUT_TOKEN_MAX_AGE_S + LOGOUT_CLOCK_SKEW_S) * 1000 };
   }
 
   stateOf(cb: CallbackInput): string | null {
@@ -172,6 +248,8 @@ export function identityOf(issuer: string, subject: string, claims: Record<strin
     username: typeof uname === 'string' ? uname : null,
     claims,
     mfa: multiFactor(amr),
+    // The provider's session (OIDC Front- and Back-Channel Logout): a logout token may name it instead of the subject.
+    providerSession: typeof claims.sid === 'string' && claims.sid.length > 0 && claims.sid.length <= 255 ? claims.sid : null,
   };
 }
 

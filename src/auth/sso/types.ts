@@ -172,6 +172,8 @@ export interface ProvenIdentity {
   claims: Record<string, unknown>;
   /** Whether the provider asserted a multi-factor sign-in: amr holds `mfa`, or methods of two kinds (oidc.ts `multiFactor`). */
   mfa: boolean;
+  /** The provider's own session, which a single logout names: OIDC's `sid` claim, SAML's SessionIndex; null: none given. */
+  providerSession: string | null;
 }
 
 /** What came back to Palisade from the provider: the callback's full URL (a GET's query), and a POST binding's form fields. */

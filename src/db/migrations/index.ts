@@ -19,6 +19,7 @@ import { migration as m0017 } from './0017_files.js';
 import { migration as m0018 } from './0018_identity_providers.js';
 import { migration as m0019 } from './0019_sso_assertions.js';
 import { migration as m0020 } from './0020_oidc_provider.js';
+import { migration as m0021 } from './0021_sso_logout.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -48,6 +49,7 @@ class StaticProvider implements MigrationProvider {
       '0018_identity_providers': m0018(),
       '0019_sso_assertions': m0019(),
       '0020_oidc_provider': m0020(),
+      '0021_sso_logout': m0021(),
     };
   }
 }

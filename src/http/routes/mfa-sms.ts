@@ -82,7 +82,7 @@ export const mfaSmsRoutes =
       async (req, reply) => {
         const request = requestContext(req);
         const done = await s.mfa.confirmSmsWithToken(req.body.enrolmentToken, req.body.code, request);
-        const opened = await s.sessions.create(done.user, { method: 'password', factor: done.factor }, { ...done.session, request });
+        const opened = await s.sessions.create(done.user, done.method, { ...done.session, request });
         return { ...(await signInAnswer(s, reply, done.user, opened, done.session)), recoveryCodes: done.recoveryCodes };
       },
     );

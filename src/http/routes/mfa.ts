@@ -74,7 +74,7 @@ export const mfaRoutes =
       async (req, reply) => {
         const request = requestContext(req);
         const proven = await s.mfa.verify(req.body, request);
-        const opened = await s.sessions.create(proven.user, { method: 'password', factor: proven.factor }, { ...proven.session, request });
+        const opened = await s.sessions.create(proven.user, proven.method, { ...proven.session, request });
         return signInAnswer(s, reply, proven.user, opened, proven.session);
       },
     );
@@ -148,7 +148,7 @@ export const mfaRoutes =
             factor === 'totp'
               ? await s.mfa.confirmTotpWithToken(enrolmentToken, code, request)
               : await s.mfa.confirmEmailWithToken(enrolmentToken, code, request);
-          const opened = await s.sessions.create(done.user, { method: 'password', factor: done.factor }, { ...done.session, request });
+          const opened = await s.sessions.create(done.user, done.method, { ...done.session, request });
           return { ...(await signInAnswer(s, reply, done.user, opened, done.session)), recoveryCodes: done.recoveryCodes };
         },
       );

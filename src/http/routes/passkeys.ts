@@ -202,7 +202,7 @@ export const passkeySecondStepRoutes =
       async (req, reply) => {
         const request = requestContext(req);
         const proven = await s.mfa.verifyPasskey(req.body.challengeToken, req.body.response, request);
-        const opened = await s.sessions.create(proven.user, { method: 'password', factor: proven.factor }, { ...proven.session, request });
+        const opened = await s.sessions.create(proven.user, proven.method, { ...proven.session, request });
         return signInAnswer(s, reply, proven.user, opened, proven.session);
       },
     );

@@ -156,6 +156,26 @@ export const ssoRoutes =
       },
     );
 
+    app.post(
+      '/sso/:provider/backchannel-logout',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            "An OIDC provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0): the provider posts a signed `logout_token` naming a subject or its session; the Palisade sessions that sign-in opened end (`sso.logout`). 200 when verified (whether or not a session was live); 400 SSO_LOGOUT_INVALID otherwise (signature, issuer, audience, age, event, nonce, a replayed jti).",
+          params: ProviderParam,
+          body: Type.Object({ logout_token: Type.String({ minLength: 1, maxLength: 16384 }) }, { additionalProperties: false }),
+          response: { 200: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        await s.sso.backchannelLogout(req.params.provider, req.body.logout_token, requestContext(req));
+        reply.header('cache-control', 'no-store');
+        reply.code(200);
+      },
+    );
+
     app.get(
       '/sso/:provider/saml/metadata',
       {

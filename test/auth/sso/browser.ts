@@ -67,3 +67,19 @@ export async function throughProvider(jar: Jar, url: string, login: string, stop
   }
   throw new Error('too many steps at the provider');
 }
+
+/** Signs out at oidc-provider (RP-less end_session, confirmed for every client): it posts its back-channel logout tokens. */
+export async function signOutAtPeer(jar: Jar, issuer: string): Promise<void> {
+  const page = await go(jar, `${issuer}/session/end`);
+  const html = await page.text();
+  assert.equal(page.status, 200, html.slice(0, 300));
+  const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  assert.ok(action && xsrf, `a logout form: ${html.slice(0, 300)}`);
+  const done = await go(jar, new URL(action, issuer).href, {
+    method: 'POST',
+    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  assert.ok(done.status === 302 || done.status === 303 || done.status === 200, `logout confirmed: ${done.status}`);
+}

@@ -33,8 +33,12 @@ const closeServer = (srv: Server) =>
     srv.close(() => resolve());
   });
 
-/** oidc-provider on a spare port, one confidential client with Palisade's callback registered. */
-export async function startOidcPeer(redirectUris: string[]): Promise<OidcPeer> {
+/**
+ * oidc-provider on a spare port, one confidential client with Palisade's callback registered; with `backchannel`, the
+ * client's back-channel logout address (and whether the logout token must name the session, `sid`): signing out at
+ * the provider (`signOutAtPeer`) posts a logout token there.
+ */
+export async function startOidcPeer(redirectUris: string[], backchannel?: { uri: string; sessionRequired: boolean }): Promise<OidcPeer> {
   const srv = createServer();
   const port = await listen(srv);
   const issuer = `http://127.0.0.1:${port}`;
@@ -51,6 +55,7 @@ export async function startOidcPeer(redirectUris: string[]): Promise<OidcPeer> {
         grant_types: ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
+        ...(backchannel ? { backchannel_logout_uri: backchannel.uri, backchannel_logout_session_required: backchannel.sessionRequired } : {}),
       },
     ],
     jwks: { keys: [jwk as never] },
@@ -58,7 +63,9 @@ export async function startOidcPeer(redirectUris: string[]): Promise<OidcPeer> {
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'], groups: ['groups'] },
     scopes: ['openid', 'email', 'profile', 'groups'],
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: true } },
+    features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: backchannel !== undefined } },
+    // The provider refuses to call loopback addresses (SSRF protection); Palisade listens on one in the tests.
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),
     async findAccount(_ctx, id) {
       const a = accounts.get(id);
       if (!a) return undefined;
@@ -67,6 +74,7 @@ export async function startOidcPeer(redirectUris: string[]): Promise<OidcPeer> {
   });
   // oidc-provider logs a warning for dev interactions and keys; the tests do not need to see it.
   srv.on('request', provider.callback());
+  provider.on('backchannel.error', (_ctx, err) => console.error('backchannel logout failed:', err));
   return { issuer, clientId: 'palisade', clientSecret, accounts, close: () => closeServer(srv) };
 }
 
@@ -80,6 +88,8 @@ export interface CraftedPeer {
   lastAuthorize: URLSearchParams | null;
   /** Whether the last token request's code_verifier matched the challenge (S256). */
   lastPkceOk: boolean | null;
+  /** Signs a JWT with the provider's key (or as the header says: `alg: none` is left unsigned), for crafted logout tokens. */
+  sign(claims: Record<string, unknown>, header?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -101,6 +111,8 @@ export async function startCraftedPeer(clientId: string): Promise<CraftedPeer> {
     next: { mode: 'good', sub: 'crafted-1', claims: {} },
     lastAuthorize: null,
     lastPkceOk: null,
+    sign: async (claims, header = { alg: 'RS256', kid: 'c1' }) =>
+      header.alg === 'none' ? `${b64(header)}.${b64(claims)}.` : new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(privateKey),
     close: () => closeServer(srv),
   };
   srv.on('request', (req, res) => {

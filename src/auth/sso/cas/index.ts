@@ -122,7 +122,8 @@ export class CasProtocol implements RedirectProtocol<CasProvider> {
       emailVerified: s.emailVerified && canonical && email !== null,
       username: first(s.usernameAttribute) ?? subject,
       claims: { ...claims, user: subject, email, groups: typeof groups === 'string' ? [groups] : (groups ?? []) },
-      // CAS 3.0 has no standard statement of the factors used (D311).
+      // CAS 3.0 has no standard statement of the factors used (D311), and single logout is not built for it.
+      providerSession: null,
       mfa: false,
     };
   }

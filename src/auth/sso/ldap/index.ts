@@ -137,6 +137,8 @@ export class LdapProtocol implements DirectoryProtocol {
       subject: subject.slice(0, 255),
       email,
       emailVerified: s.emailVerified && canonical,
+      // A directory keeps no session of its own.
+      providerSession: null,
       username: claims.username as string,
       claims,
       // A simple bind proves a password only.

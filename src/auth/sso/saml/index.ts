@@ -253,6 +253,8 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
       username: first(s.usernameAttribute),
       claims: out,
       mfa: classes.some((c) => MFA_CLASSES.has(c)),
+      // The IdP's session (AuthnStatement SessionIndex): a LogoutRequest names it.
+      providerSession: profile.sessionIndex && profile.sessionIndex.length <= 255 ? profile.sessionIndex : null,
     };
   }
 }
