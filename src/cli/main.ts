@@ -50,7 +50,7 @@ const USAGE = `usage: palisade <command>
   files scan                              run the scan sweep now (quarantined and unscanned files); exit 1 while some wait
   doctor [--json]                         check the deployment against the production checklist; exit 0 pass, 1 warnings, 2 failures
   keys rotate                             add a signing key; the previous one verifies until its tokens expire
-  sso list                                the identity providers (AUTH-13): type, state, issuer, whether the client secret is set, the callback URL
+  sso list                                the identity providers (AUTH-13): type, state, issuer, whether the client secret is set, the callback URL (OIDC: and the back-channel logout URL)
   sso add SLUG --file F                   create an identity provider from a JSON or YAML file (the API's body without slug; no secret in it)
   sso update SLUG --file F                change a provider with the fields in the file
   sso set-secret SLUG                     store the provider's client secret; read from standard input or a silent prompt

@@ -26,7 +26,7 @@ function providerLine(p: Provider, secretSet: boolean, publicUrl: string): strin
   }
   if (p.type === 'cas') return `${settings}  callback ${at}/callback`;
   if (p.type === 'saml') return `${settings}  sp key ${secretSet ? 'set' : 'not set'}  metadata ${at}/saml/metadata  acs ${at}/acs`;
-  return `${settings}  secret ${secretSet ? 'set' : 'not set'}  callback ${at}/callback`;
+  return `${settings}  secret ${secretSet ? 'set' : 'not set'}  callback ${at}/callback  back-channel logout ${at}/backchannel-logout`;
 }
 
 /**

@@ -44,6 +44,7 @@ describe('admin UI: single sign-on', () => {
     assert.ok(!(await page.content()).includes(peer.clientSecret));
     await row.getByRole('button', { name: 'Edit Corp account' }).click();
     await page.getByText('Register this redirect URI at the provider').waitFor();
+    await page.getByText(`${w.base}/api/auth/sso/corp/backchannel-logout`).waitFor();
     await shot(page, 'admin-identity-providers');
     assertClean(w);
   });

@@ -97,6 +97,9 @@ const ProviderSchema = Type.Object({
   }),
   metadataUrl: Type.Optional(Type.String({ description: "SAML: our SP metadata, for the IdP's registration." })),
   loginUrl: Type.Optional(Type.String({ description: 'LDAP: the address the sign-in form posts the username and password to.' })),
+  backchannelLogoutUrl: Type.Optional(
+    Type.String({ description: "OIDC: the back-channel logout URI to register at the provider (its logout tokens end the sessions its sign-ins opened)." }),
+  ),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -121,7 +124,9 @@ export const adminSsoRoutes =
           ? { callbackUrl: null, loginUrl: `${at}/login` }
           : p.type === 'saml'
             ? { callbackUrl: `${at}/acs`, metadataUrl: `${at}/saml/metadata` }
-            : { callbackUrl: `${at}/callback` };
+            : p.type === 'oidc'
+              ? { callbackUrl: `${at}/callback`, backchannelLogoutUrl: `${at}/backchannel-logout` }
+              : { callbackUrl: `${at}/callback` };
       return {
         ...rest,
         [p.type]: p.type === 'cas' ? { ...settings } : { ...settings, [providerKind(p.type).secretSetField]: clientSecretSet },

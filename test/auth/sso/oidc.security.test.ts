@@ -327,6 +327,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.equal(p.oidc.clientSecretName, 'sso.crafted.clientSecret');
       assert.equal(p.oidc.clientSecretSet, true);
       assert.equal(p.callbackUrl, callbackOf(w, 'crafted'));
+      assert.equal(p.backchannelLogoutUrl, `${w.base}/api/auth/sso/crafted/backchannel-logout`);
       const secrets = await w.t.app.inject({ method: 'GET', url: '/api/admin/secrets', headers: bearer(w.admin) });
       assert.ok(secrets.json().secrets.some((x: { name: string; set: boolean }) => x.name === 'sso.crafted.clientSecret' && x.set));
       const all = await w.t.app.inject({ method: 'GET', url: '/api/admin/security-events?limit=500', headers: bearer(w.admin) });
