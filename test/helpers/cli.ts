@@ -1,9 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { Env } from '../../src/config/index.js';
 
-const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
+/**
+ * The repository's root. The suite runs compiled into .test-build/ (scripts/build-tests.mjs), whose package.json is a
+ * link to the real one: its real path names the root that tools which refuse links (buildah) must be given.
+ */
+export const ROOT_DIR = path.dirname(realpathSync(path.resolve(import.meta.dirname, '../../package.json')));
 /**
  * The CLI the tests spawn: the sources through tsx, or with PALISADE_TEST_DIST=1 (set by scripts/test.sh right after it
  * compiled them) the compiled `dist/`, which starts on half the CPU: the suite spawns the CLI hundreds of times.

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import path from 'node:path';
+import { ROOT_DIR } from '../helpers/cli.js';
 
 // The container image (OPS-3), built with buildah and run as its non-root user on a read-only root filesystem by
 // scripts/container-test.sh (what it proves is listed at its top). scripts/test.sh runs every test file on SQLite and
 // on PostgreSQL, and on SQLite again with Node 22 (PALISADE_TEST_REPEAT=1); the image does not depend on either, so
 // it is built once per run, in the first SQLite run, and the others skip this file.
-const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
 const installed = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 function skipReason(): string | false {

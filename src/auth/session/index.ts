@@ -82,8 +82,13 @@ export class SessionService {
     return this.ender.endUserSessions(userId, reason, ctx, exceptSessionId, db);
   }
 
-  endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number> {
-    return this.ender.endProviderSessions(provider, by, ctx);
+  endProviderSessions(
+    provider: string,
+    by: { subject: string | null; sid: string | null },
+    ctx: EventContext,
+    spend?: (trx: Db) => Promise<boolean>,
+  ): Promise<number> {
+    return this.ender.endProviderSessions(provider, by, ctx, spend);
   }
 
   logout(sessionId: string, userId: string, ctx: EventContext): Promise<void> {

@@ -1,5 +1,6 @@
 import { inTransaction, type Db } from '../../db/index.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
+import { AppError } from '../../errors.js';
 
 /**
  * Ending sessions (AUTH-4). The revocation and its event commit together or not at all: during an
@@ -44,12 +45,21 @@ export class SessionEnder {
    * opened that the logout names, by the provider's own session id when given (and the subject too, when both are),
    * else every session of the subject; the `session.ended` events and one `sso.logout` commit together (D339).
    */
-  async endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number> {
+  async endProviderSessions(
+    provider: string,
+    by: { subject: string | null; sid: string | null },
+    ctx: EventContext,
+    /** Spends the logout's id in the same transaction (false: seen before, and nothing ends), so a retry after a failure is not a replay. */
+    spend?: (trx: Db) => Promise<boolean>,
+  ): Promise<number> {
     if (by.subject === null && by.sid === null) return 0;
     return this.db.transaction().execute(async (trx) => {
+      if (spend && !(await spend(trx))) throw new AppError('SSO_LOGOUT_INVALID', undefined, 'logout replayed');
       let q = trx.selectFrom('sessions').select(['id', 'user_id']).where('sso_provider', '=', provider).where('revoked_at', 'is', null);
       if (by.subject !== null) q = q.where('sso_subject', '=', by.subject);
-      if (by.sid !== null) q = q.where('sso_sid', '=', by.sid);
+      // Both named: the provider's session, or a session of that subject whose sign-in named none (it may be that one).
+      if (by.sid !== null && by.subject !== null) q = q.where((eb) => eb.or([eb('sso_sid', '=', by.sid), eb('sso_sid', 'is', null)]));
+      else if (by.sid !== null) q = q.where('sso_sid', '=', by.sid);
       const live = await q.execute();
       for (const s of live) await this.endSessionIn(s.id, 'sso_logout', ctx, trx);
       const users = [...new Set(live.map((s) => s.user_id))];

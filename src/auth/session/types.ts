@@ -38,8 +38,13 @@ export const secondFactorOf = (m: SignInMethod): SecondFactor | null => (typeof 
  * password) with the factor proven.
  */
 export function withSecondFactor(first: string | null, factor: SecondFactor): SignInMethod {
-  const sso = first === null ? null : (JSON.parse(first) as SsoMethod);
-  if (sso?.method === 'sso') return { ...sso, factor };
+  let sso: SsoMethod | null = null;
+  try {
+    sso = first === null ? null : (JSON.parse(first) as SsoMethod);
+  } catch {
+    // Unreadable (never written so): the session is opened as after a password, without a provider to log it out.
+  }
+  if (sso?.method === 'sso' && typeof sso.provider === 'string' && typeof sso.subject === 'string') return { ...sso, mfa: false, factor };
   return { method: 'password', factor };
 }
 

@@ -6,7 +6,7 @@ import type { IssuedToken, SessionMode, SignInMethod } from '../session/types.js
 import type { SessionRequest } from '../session/create.js';
 import { SsoAccounts, SsoRefusal } from './accounts.js';
 import { keepFlow, spendFlow, type FlowPurpose } from './flows.js';
-import { OidcProtocol } from './oidc.js';
+import { LogoutTokenRefusal, OidcProtocol } from './oidc.js';
 import { ProviderStore, type SsoSecrets } from './providers.js';
 import { DirectoryCheck, type DirectoryDefences } from './directory.js';
 import { kindOf } from './kinds.js';
@@ -55,7 +55,12 @@ export class SsoService {
         create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }>;
         isLive(sessionId: string, userId: string): Promise<boolean>;
         /** Ends the sessions a provider's single logout names (with their events and `sso.logout`). */
-        endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number>;
+        endProviderSessions(
+          provider: string,
+          by: { subject: string | null; sid: string | null },
+          ctx: EventContext,
+          spend?: (trx: Db) => Promise<boolean>,
+        ): Promise<number>;
       };
       /** The user's current password, checked under the lockout (INVALID_CREDENTIALS): a link is a new way in (D290). */
       provePassword(user: UsersTable, password: string, ctx: EventContext): Promise<void>;
@@ -206,19 +211,20 @@ export class SsoService {
     const ctx: EventContext = { ...request, actor: { id: null, name: `sso:${slug}` } };
     const p = await this.providers.get(slug);
     if (!p?.enabled || p.type !== 'oidc') throw new AppError('NOT_FOUND');
-    let named: Awaited<ReturnType<OidcProtocol['verifyLogoutToken']>>;
     try {
-      named = await this.oidc.verifyLogoutToken(p, token);
-      if (!(await spendAssertion(this.d.db, p.slug, `logout:${named.jti}`, named.until, this.d.now()))) {
-        throw new AppError('SSO_LOGOUT_INVALID', undefined, 'logout token replayed');
-      }
+      const named = await this.oidc.verifyLogoutToken(p, token);
+      // The token's id is spent in the transaction that ends the sessions: a provider retrying after a 503 is no replay.
+      return await this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx, (trx) =>
+        spendAssertion(trx, p.slug, `logout:${named.jti}`, named.until, this.d.now()),
+      );
     } catch (e) {
-      if (e instanceof AppError && e.code === 'SSO_LOGOUT_INVALID') {
+      // Only what the provider signed is its doing and recorded (a replay, a claim refused); junk from anyone is not (D340).
+      const unsigned = e instanceof LogoutTokenRefusal && !e.signed;
+      if (e instanceof AppError && e.code === 'SSO_LOGOUT_INVALID' && !unsigned) {
         await this.d.log.record(ctx, { type: 'sso.logout', outcome: 'failure', subjectId: null, details: { provider: p.slug, reason: e.internal ?? '' } });
       }
       throw e;
     }
-    return this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx);
   }
 
   /**

@@ -49,6 +49,19 @@ const LOGOUT_CLOCK_SKEW_S = 30;
 /** The largest logout token read: a real one is well under a kilobyte or two. */
 export const MAX_LOGOUT_TOKEN = 16 * 1024;
 
+/**
+ * A refused logout token. `signed`: the refusal came after the provider's signature was verified (a replay, the wrong
+ * audience or age, no event): only those are the provider's doing and recorded; anyone can post junk (D340).
+ */
+export class LogoutTokenRefusal extends AppError {
+  constructor(
+    readonly signed: boolean,
+    why: string,
+  ) {
+    super('SSO_LOGOUT_INVALID', undefined, why.slice(0, 300));
+  }
+}
+
 /** What a verified logout token names: the provider's subject and/or its session, and its id (spent once). */
 export interface LogoutToken {
   subject: string | null;
@@ -146,7 +159,7 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
    * SSO_PROVIDER_UNAVAILABLE when the keys cannot be fetched. The replay check (the `jti`) is the caller's.
    */
   async verifyLogoutToken(p: Provider, token: string): Promise<LogoutToken> {
-    const invalid = (why: string) => new AppError('SSO_LOGOUT_INVALID', undefined, why.slice(0, 300));
+    const invalid = (why: string) => new LogoutTokenRefusal(false, why);
     if (token.length === 0 || token.length > MAX_LOGOUT_TOKEN) throw invalid('no logout_token, or one too large');
     let typ: unknown;
     try {
@@ -157,12 +170,7 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
     if (typ !== undefined && !/^(application\/)?(logout\+jwt|jwt)$/i.test(String(typ))) throw invalid(`typ ${String(typ).slice(0, 40)}`);
     const config = await this.configOf(p);
     const meta = config.serverMetadata();
-    if (!meta.jwks_uri) throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, 'the provider publishes no jwks_uri');
-    let keys = this.keySets.get(meta.jwks_uri);
-    if (!keys) {
-      keys = createRemoteJWKSet(new URL(meta.jwks_uri), { timeoutDuration: TIMEOUT_SECONDS * 1000, cooldownDuration: 30_000, cacheMaxAge: DISCOVERY_TTL_MS });
-      this.keySets.set(meta.jwks_uri, keys);
-    }
+    const keys = this.keysOf(meta.jwks_uri, p.settings.issuer);
     let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(token, keys, {
@@ -175,23 +183,52 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
         clockTolerance: LOGOUT_CLOCK_SKEW_S,
       }));
     } catch (e) {
-      if (e instanceof joseErrors.JWKSTimeout || (e instanceof Error && unreachable(e))) {
+      // The keys could not be had (timeout, refused, not a 200, not a key set): the provider should retry.
+      if (e instanceof joseErrors.JWKSTimeout || e instanceof joseErrors.JWKSInvalid || (e instanceof Error && unreachable(e))) {
         throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `keys: ${describe(e)}`);
       }
-      throw invalid(`jwt: ${describe(e)}`);
+      if (e instanceof joseErrors.JOSEError && e.code === 'ERR_JOSE_GENERIC') throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `keys: ${describe(e)}`);
+      // A claim check failed after the signature verified (jose checks the signature first): the provider's doing.
+      throw new LogoutTokenRefusal(e instanceof joseErrors.JWTClaimValidationFailed || e instanceof joseErrors.JWTExpired, `jwt: ${describe(e)}`);
     }
+    const signedInvalid = (why: string) => new LogoutTokenRefusal(true, why);
+    // Several audiences: we must be the authorised party (as for an ID token, OIDC Core 3.1.3.7).
+    if (Array.isArray(claims.aud) && claims.aud.length > 1 && claims.azp !== p.settings.clientId) throw signedInvalid('several audiences and azp is not us');
     const events = claims.events as Record<string, unknown> | undefined;
     const event = events && typeof events === 'object' && !Array.isArray(events) ? events[BACKCHANNEL_EVENT] : undefined;
-    if (!event || typeof event !== 'object' || Array.isArray(event)) throw invalid('no back-channel logout event');
-    if (claims.nonce !== undefined) throw invalid('a nonce: an ID token is not a logout token');
+    if (!event || typeof event !== 'object' || Array.isArray(event)) throw signedInvalid('no back-channel logout event');
+    if (claims.nonce !== undefined) throw signedInvalid('a nonce: an ID token is not a logout token');
     const text = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 255 ? v : null);
     const subject = claims.sub === undefined ? null : text(claims.sub);
     const sid = claims.sid === undefined ? null : text(claims.sid);
-    if ((claims.sub !== undefined && subject === null) || (claims.sid !== undefined && sid === null)) throw invalid('sub or sid is not a short string');
-    if (subject === null && sid === null) throw invalid('neither sub nor sid');
+    if ((claims.sub !== undefined && subject === null) || (claims.sid !== undefined && sid === null)) throw signedInvalid('sub or sid is not a short string');
+    if (subject === null && sid === null) throw signedInvalid('neither sub nor sid');
     const jti = text(claims.jti);
-    if (jti === null) throw invalid('jti is not a short string');
+    if (jti === null) throw signedInvalid('jti is not a short string');
     return { subject, sid, jti, until: (Number(claims.iat) + LOGOUT_TOKEN_MAX_AGE_S + LOGOUT_CLOCK_SKEW_S) * 1000 };
+  }
+
+  /**
+   * The provider's key set at its discovered `jwks_uri`: https, or http only for an issuer on loopback (as the issuer
+   * itself); cached by address (jose refetches on an unknown `kid`, at most every 30 s).
+   */
+  private keysOf(jwksUri: string | undefined, issuer: string): ReturnType<typeof createRemoteJWKSet> {
+    let u: URL;
+    try {
+      u = new URL(jwksUri ?? '');
+    } catch {
+      throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, 'the provider publishes no valid jwks_uri');
+    }
+    const loopbackIssuer = new URL(issuer).protocol === 'http:';
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopbackIssuer && isLoopback(u.hostname))) {
+      throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, 'the jwks_uri is not https');
+    }
+    let keys = this.keySets.get(u.href);
+    if (!keys) {
+      keys = createRemoteJWKSet(u, { timeoutDuration: TIMEOUT_SECONDS * 1000, cooldownDuration: 30_000, cacheMaxAge: DISCOVERY_TTL_MS });
+      this.keySets.set(u.href, keys);
+    }
+    return keys;
   }
 
   stateOf(cb: CallbackInput): string | null {

@@ -154,6 +154,8 @@ export class ProviderStore {
       const own = input[old.type];
       if (own !== undefined) set.settings = JSON.stringify(kind.settings(slug, old.settings as never, own));
       await trx.updateTable('identity_providers').set(set).where('slug', '=', slug).execute();
+      // A provider pointed at another issuer is another provider: it may not end the sessions the old one opened.
+      if (set.settings !== undefined && kind.issuerOf(JSON.parse(set.settings)) !== kind.issuerOf(old.settings as never)) await detachSessions(trx, slug);
       const secret = kind.secretField === null ? undefined : ((own as Record<string, unknown> | undefined)?.[kind.secretField] as string | undefined);
       if (secret !== undefined && kind.ownSecretName) await this.d.secrets.write(kind.ownSecretName(slug), secret, ctx, trx);
       const after = providerOf({ ...before, ...set });
@@ -172,6 +174,8 @@ export class ProviderStore {
       const links = await trx.deleteFrom('sso_links').where('provider', '=', slug).executeTakeFirst();
       await trx.deleteFrom('sso_flows').where('provider', '=', slug).execute();
       await trx.deleteFrom('identity_providers').where('slug', '=', slug).execute();
+      // A later provider of the same slug may not end the sessions this one opened (D339).
+      await detachSessions(trx, slug);
       const gone = providerOf(before);
       const own = kindOf(gone.type).ownSecretName?.(gone.slug) ?? null;
       if (own !== null && secretNameOf(gone) === own) await this.d.secrets.write(own, '', ctx, trx);
@@ -249,4 +253,9 @@ function summary(p: Provider) {
     trustMfa: p.trustMfa,
     mappings: p.mappings.length,
   };
+}
+
+/** Forgets which provider opened the live sessions of `slug`: no single logout reaches them any more (D339). */
+async function detachSessions(trx: Db, slug: string): Promise<void> {
+  await trx.updateTable('sessions').set({ sso_provider: null }).where('sso_provider', '=', slug).execute();
 }

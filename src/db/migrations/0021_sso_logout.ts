@@ -13,6 +13,7 @@ export function migration(): Migration {
       await db.schema.alterTable('sessions').addColumn('sso_subject', 'text').execute();
       await db.schema.alterTable('sessions').addColumn('sso_sid', 'text').execute();
       await db.schema.createIndex('sessions_sso_subject').on('sessions').columns(['sso_provider', 'sso_subject']).execute();
+      await db.schema.createIndex('sessions_sso_sid').on('sessions').columns(['sso_provider', 'sso_sid']).execute();
       await db.schema.alterTable('mfa_challenges').addColumn('first_method', 'text').execute();
     },
   };

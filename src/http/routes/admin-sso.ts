@@ -98,7 +98,7 @@ const ProviderSchema = Type.Object({
   metadataUrl: Type.Optional(Type.String({ description: "SAML: our SP metadata, for the IdP's registration." })),
   loginUrl: Type.Optional(Type.String({ description: 'LDAP: the address the sign-in form posts the username and password to.' })),
   backchannelLogoutUrl: Type.Optional(
-    Type.String({ description: "OIDC: the back-channel logout URI to register at the provider (its logout tokens end the sessions its sign-ins opened)." }),
+    Type.String({ description: 'OIDC: the back-channel logout URI to register at the provider (its logout tokens end the sessions its sign-ins opened).' }),
   ),
   createdAt: Type.String(),
   updatedAt: Type.String(),

@@ -159,7 +159,9 @@ export const ssoRoutes =
     app.post(
       '/sso/:provider/backchannel-logout',
       {
-        config: { auth: 'public', rateLimit: 'auth' },
+        // The write budget (300 a minute per address by default), not the sign-in one (30): every logout token comes
+        // from the provider's server, and one that is throttled leaves a session live.
+        config: { auth: 'public', rateLimit: 'write' },
         schema: {
           tags,
           description:

@@ -28,7 +28,10 @@ describe('palisade sso', () => {
     assert.equal(r.code, 2, r.stderr);
     r = await cli(['sso', 'list'], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /corp {2}oidc {2}enabled {2}jit {2}issuer https:\/\/idp\.corp\.test {2}client palisade {2}secret set {2}callback \S+\/api\/auth\/sso\/corp\/callback {2}back-channel logout \S+\/api\/auth\/sso\/corp\/backchannel-logout$/m);
+    assert.match(
+      r.stdout,
+      /corp {2}oidc {2}enabled {2}jit {2}issuer https:\/\/idp\.corp\.test {2}client palisade {2}secret set {2}callback \S+\/api\/auth\/sso\/corp\/callback {2}back-channel logout \S+\/api\/auth\/sso\/corp\/backchannel-logout$/m,
+    );
     assert.ok(!r.stdout.includes('the-client-secret-value'));
     const stored = await t.s.secrets.resolve('sso.corp.clientSecret');
     assert.deepEqual(stored, { state: 'set', value: 'the-client-secret-value' });

@@ -12,6 +12,20 @@ import { addProvider, api, eventsOf, finish, me, SESSION_COOKIE, startPalisade, 
 // show each check refusing a token that is wrong in one way, and a right one getting through.
 
 const EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+/** The refusals that come after the provider's signature was verified: the only ones recorded. */
+const SIGNED_CASES = new Set([
+  'another issuer',
+  'another audience',
+  'no events claim',
+  'another event',
+  'a nonce (an ID token)',
+  'no jti',
+  'issued ten minutes ago',
+  'issued in the future',
+  'expired',
+  'neither sub nor sid',
+  'two audiences, and we are not the authorised party',
+]);
 
 describe('OIDC back-channel logout against oidc-provider', () => {
   let w: SsoWorld;
@@ -161,6 +175,9 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
       ['neither sub nor sid', peer.sign(claims({ sub: undefined }))],
       ['an access token type', peer.sign(claims(), { alg: 'RS256', kid: 'c1', typ: 'at+jwt' })],
       ['not a JWT', Promise.resolve('not.a.jwt')],
+      // The same key published without an alg (kid c2): only Palisade's allow-list (the provider's idTokenAlg) refuses it.
+      ['RS384 where RS256 is configured', peer.sign(claims(), { alg: 'RS384', kid: 'c2' })],
+      ['two audiences, and we are not the authorised party', peer.sign(claims({ aud: ['palisade', 'another-client'] }))],
     ];
     for (const [name, token] of cases) {
       const r = await post(await token);
@@ -169,8 +186,9 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
     }
     await other.close();
     assert.equal((await me(w, jar)).status, 200, 'no refused token ended the session');
+    // Only what the provider's key signed is recorded: junk anyone can post is not (D340).
     const refused = (await eventsOf(w, 'sso.logout')).filter((e) => e.outcome === 'failure');
-    assert.equal(refused.length, cases.length);
+    assert.equal(refused.length, cases.filter(([name]) => SIGNED_CASES.has(name)).length);
     // Unknown, or not an OIDC provider: nothing to log out of.
     assert.equal((await post(await peer.sign(claims()), 'nobody')).statusCode, 404);
   });
@@ -191,8 +209,44 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
     const again = await post(token);
     assert.equal(again.statusCode, 400);
     assert.equal(again.json().error.code, 'SSO_LOGOUT_INVALID');
-    // A token naming a session that is not live is still answered 200 (the provider needs no more).
+    // A token naming a session that is not live is still answered 200 (the provider needs no more), and ends nothing.
     assert.equal((await post(await peer.sign(claims({ sub: undefined, sid: 'no-such-session' })))).statusCode, 200);
+    assert.equal((await me(w, bystander)).status, 200);
+    // The same key without an alg in the key set, used with the configured algorithm: accepted (the refusal above was the alg).
+    // Both a sub and a sid: a session of that subject whose sign-in named no sid is ended too (it may be that one).
+    const both = await peer.sign(claims({ sub: 'crafted-3', sid: 'idp-session-9', aud: ['palisade', 'another-client'], azp: 'palisade' }), {
+      alg: 'RS256',
+      kid: 'c2',
+    });
+    assert.equal((await post(both)).statusCode, 200);
+    assert.equal((await me(w, bystander)).status, 401);
+  });
+
+  it("one provider's logout never reaches another's sessions, nor those of a provider deleted and added again", async () => {
+    const second = await startCraftedPeer('palisade');
+    try {
+      await addProvider(w, 'second', second.issuer, 'a-client-secret-for-the-second-peer', { oidc: { userinfo: false } });
+      const atFirst = await signedIn('shared-sub');
+      second.next = { mode: 'good', sub: 'shared-sub', claims: { email: 'other@second.test', email_verified: true, preferred_username: 'other' } };
+      const atSecond = new Jar();
+      const start = await go(atSecond, `${w.base}/api/auth/sso/second/start`);
+      await finish(w, atSecond, (await go(atSecond, start.headers.get('location')!)).headers.get('location')!);
+      assert.equal((await me(w, atSecond)).status, 200);
+      // The first provider's token posted at the second: not its key, refused.
+      assert.equal((await post(await peer.sign(claims({ sub: 'shared-sub' })), 'second')).statusCode, 400);
+      // The second provider's own token ends its session only.
+      const own = await second.sign({ ...claims({ sub: 'shared-sub' }), iss: second.issuer });
+      assert.equal((await post(own, 'second')).statusCode, 200);
+      assert.equal((await me(w, atSecond)).status, 401);
+      assert.equal((await me(w, atFirst)).status, 200);
+      // Deleted and added again under the same slug: the sessions the old provider opened are no longer its to end.
+      assert.equal((await api(w, 'DELETE', '/api/admin/sso/providers/crafted')).status, 204);
+      await addProvider(w, 'crafted', peer.issuer, 'a-client-secret-for-the-crafted-peer', { oidc: { userinfo: false } });
+      assert.equal((await post(await peer.sign(claims({ sub: 'shared-sub' })))).statusCode, 200);
+      assert.equal((await me(w, atFirst)).status, 200);
+    } finally {
+      await second.close();
+    }
   });
 
   it('a malformed request is a 4xx, never a 5xx', async () => {

@@ -2,7 +2,7 @@
 // `oidc-provider` (a certified OpenID Provider) with a client registered for Palisade and its dev
 // login form, and a small hand-written provider that answers discovery, authorize, token and JWKS with
 // ID tokens crafted to be wrong in one way each (alg none, another issuer, a wrong nonce...).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, type JsonWebKey, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import Provider from 'oidc-provider';
@@ -102,6 +102,8 @@ const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 export async function startCraftedPeer(clientId: string): Promise<CraftedPeer> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   const pub = { ...(await exportJWK(publicKey)), kid: 'c1', alg: 'RS256', use: 'sig' };
+  // The same private key as a KeyObject, which signs with any RS algorithm (the CryptoKey is bound to SHA-256).
+  const anyRsAlg = createPrivateKey({ key: (await exportJWK(privateKey)) as JsonWebKey, format: 'jwk' });
   const codes = new Map<string, { nonce: string; challenge: string }>();
   const srv = createServer();
   const port = await listen(srv);
@@ -112,7 +114,7 @@ export async function startCraftedPeer(clientId: string): Promise<CraftedPeer> {
     lastAuthorize: null,
     lastPkceOk: null,
     sign: async (claims, header = { alg: 'RS256', kid: 'c1' }) =>
-      header.alg === 'none' ? `${b64(header)}.${b64(claims)}.` : new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(privateKey),
+      header.alg === 'none' ? `${b64(header)}.${b64(claims)}.` : new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(anyRsAlg),
     close: () => closeServer(srv),
   };
   srv.on('request', (req, res) => {
@@ -134,7 +136,8 @@ export async function startCraftedPeer(clientId: string): Promise<CraftedPeer> {
         token_endpoint_auth_methods_supported: ['client_secret_basic'],
       });
     }
-    if (url.pathname === '/jwks') return json(200, { keys: [pub] });
+    // c2: the same key published without an `alg`, so that only the relying party's own allow-list refuses another one.
+    if (url.pathname === '/jwks') return json(200, { keys: [pub, { ...pub, kid: 'c2', alg: undefined }] });
     if (url.pathname === '/authorize') {
       peer.lastAuthorize = url.searchParams;
       const code = randomBytes(16).toString('base64url');
