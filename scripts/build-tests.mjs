@@ -1,8 +1,8 @@
-// Compiles the server's and the tests' TypeScript to JavaScript under .test-build/ (esbuild, one file for one file, the
-// same layout), so that the suite's processes load plain JavaScript: through tsx's loader hooks each test file's process
+// Compiles the server's, the tests' and the admin UI's TypeScript modules (the tests import ui/src/lib) to JavaScript
+// under .test-build/ (esbuild, one file for one file, the same layout), so that the suite's processes load plain JavaScript: through tsx's loader hooks each test file's process
 // spent about 2.5 s more CPU importing the server. The tree keeps the repository's shape: every other top-level entry
-// (package.json, assets, dist, docs, ui, node_modules) and every file under src/ and test/ that is not TypeScript (the
-// test fixtures) is a symbolic link to the original, so paths relative to a module (`import.meta.dirname`) and to the
+// (package.json, assets, dist, docs, node_modules) and every file under src/, test/ and ui/ that is not TypeScript (test
+// fixtures, Svelte components, the UI's own node_modules if any) is a symbolic link to the original, so paths relative to a module (`import.meta.dirname`) and to the
 // working directory both still point where they did.
 import { readdirSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const OUT = path.join(ROOT, '.test-build');
-const COMPILED = ['src', 'test'];
+const COMPILED = ['src', 'test', 'ui'];
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT);
@@ -20,22 +20,21 @@ for (const entry of readdirSync(ROOT)) {
 }
 
 const sources = [];
-for (const top of COMPILED) {
-  for (const e of readdirSync(path.join(ROOT, top), { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const file = path.join(e.parentPath ?? e.path, e.name);
+/** Walks a folder: TypeScript (not `.svelte.ts`: Svelte's runes need its compiler) is compiled, the rest linked. */
+function walk(dir) {
+  mkdirSync(path.join(OUT, path.relative(ROOT, dir)), { recursive: true });
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, e.name);
     const rel = path.relative(ROOT, file);
-    if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) sources.push(rel);
-    else {
-      mkdirSync(path.dirname(path.join(OUT, rel)), { recursive: true });
-      symlinkSync(file, path.join(OUT, rel));
-    }
+    if (e.isDirectory() && e.name !== 'node_modules') walk(file);
+    else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') && !e.name.endsWith('.svelte.ts')) sources.push(rel);
+    else symlinkSync(file, path.join(OUT, rel));
   }
 }
+for (const top of COMPILED) walk(path.join(ROOT, top));
 
-await build({
+const common = {
   absWorkingDir: ROOT,
-  entryPoints: sources,
   outdir: OUT,
   outbase: '.',
   format: 'esm',
@@ -45,5 +44,18 @@ await build({
   sourcemap: 'linked',
   sourcesContent: false,
   logLevel: 'warning',
+};
+await build({
+  ...common,
+  entryPoints: sources.filter((f) => !f.startsWith('ui/')),
+});
+// The UI's modules import each other without extensions (Vite resolves them): each is bundled with what it imports of
+// the UI, packages and Svelte components left out.
+await build({
+  ...common,
+  entryPoints: sources.filter((f) => f.startsWith('ui/src/')),
+  bundle: true,
+  packages: 'external',
+  external: ['*.svelte'],
 });
 console.log(`compiled ${sources.length} files into ${path.relative(ROOT, OUT)}/`);
