@@ -27,6 +27,10 @@ export interface SpRegistration {
   acs: string;
   /** Our certificate (PEM) when the IdP should encrypt assertions to it. */
   encryptTo?: string;
+  /** Our single logout service (HTTP-POST binding), when the IdP should send logout messages there. */
+  slo?: string;
+  /** Our certificate (PEM) when the IdP should require our logout messages signed by it (`validate.logout`). */
+  logoutSignedBy?: string;
 }
 
 export interface Idp {
@@ -101,12 +105,15 @@ $config['language.cookie.samesite'] = null;
   );
   await writeFile(
     join(dir, 'metadata', 'saml20-idp-hosted.php'),
-    `<?php\n$metadata[${php(entityId)}] = ['host' => '__DEFAULT__', 'privatekey' => ${php(`${dir}/cert/idp.key`)}, 'certificate' => ${php(`${dir}/cert/idp.crt`)}, 'auth' => 'users', 'NameIDFormat' => ${php(persistent)}, 'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic', 'authproc' => [10 => ['class' => 'saml:AttributeNameID', 'attribute' => 'uid', 'Format' => ${php(persistent)}]]];\n`,
+    `<?php\n$metadata[${php(entityId)}] = ['host' => '__DEFAULT__', 'privatekey' => ${php(`${dir}/cert/idp.key`)}, 'certificate' => ${php(`${dir}/cert/idp.crt`)}, 'auth' => 'users', 'sign.logout' => true, 'NameIDFormat' => ${php(persistent)}, 'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic', 'authproc' => [10 => ['class' => 'saml:AttributeNameID', 'attribute' => 'uid', 'Format' => ${php(persistent)}]]];\n`,
   );
   let remote = '<?php\n';
+  const certData = (pem: string) => php(pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''));
   for (const sp of sps) {
-    remote += `$metadata[${php(sp.entityId)}] = ['AssertionConsumerService' => ${php(sp.acs)}, 'NameIDFormat' => ${php(persistent)}, 'saml20.sign.assertion' => true, 'saml20.sign.response' => true, 'validate.authnrequest' => false, 'validate.logout' => false${
-      sp.encryptTo ? `, 'assertion.encryption' => true, 'certData' => ${php(sp.encryptTo.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ''))}` : ''
+    const slo = sp.slo ? `, 'SingleLogoutService' => [['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', 'Location' => ${php(sp.slo)}]]` : '';
+    const validateLogout = sp.logoutSignedBy ? `'validate.logout' => true, 'certData' => ${certData(sp.logoutSignedBy)}` : `'validate.logout' => false`;
+    remote += `$metadata[${php(sp.entityId)}] = ['AssertionConsumerService' => ${php(sp.acs)}, 'NameIDFormat' => ${php(persistent)}, 'saml20.sign.assertion' => true, 'saml20.sign.response' => true, 'validate.authnrequest' => false, ${validateLogout}${slo}${
+      sp.encryptTo ? `, 'assertion.encryption' => true, 'certData' => ${certData(sp.encryptTo)}` : ''
     }];\n`;
   }
   await writeFile(join(dir, 'metadata', 'saml20-sp-remote.php'), remote);

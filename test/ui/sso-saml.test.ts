@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { bearer, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 import { freePort } from '../auth/passkeys/world.js';
 import { SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../helpers/simplesamlphp.js';
@@ -18,7 +19,9 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     w = await startUi({ env: { PUBLIC_URL: base } }, { port });
-    idp = await startSimpleSaml([{ entityId: `${base}/api/auth/sso/staff/saml/metadata`, acs: `${base}/api/auth/sso/staff/acs` }]);
+    idp = await startSimpleSaml([
+      { entityId: `${base}/api/auth/sso/staff/saml/metadata`, acs: `${base}/api/auth/sso/staff/acs`, slo: `${base}/api/auth/sso/staff/saml/slo` },
+    ]);
   });
   after(async () => {
     await w?.close();
@@ -63,6 +66,44 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     w.problems.splice(0, w.problems.length, ...ours);
     await page.goto(`${w.base}/account/security`);
     await page.locator('li[data-link="staff"]').getByText('Staff SAML').waitFor();
+    assertClean(w);
+  });
+
+  it('signing out after a SAML sign-in passes through the IdP single logout and lands back on the sign-in page', async () => {
+    // The administrator gives the IdP's single logout service on the provider's screen.
+    const adminPage = await w.newPage();
+    await signIn(adminPage, w.base);
+    await adminPage.goto(`${w.base}/admin/sso`);
+    await adminPage.locator('tr[data-provider="staff"]').getByRole('button', { name: 'Edit Staff SAML' }).click();
+    await adminPage.getByLabel('IdP logout URL').fill(idp.sloUrl);
+    await adminPage.getByRole('button', { name: 'Save provider' }).click();
+    await adminPage.getByText('Staff SAML saved.').waitFor();
+    const view = await w.t.app.inject({ method: 'GET', url: '/api/admin/sso/providers/staff', headers: bearer((await login(w.t)).token) });
+    assert.equal(view.json().provider.saml.sloUrl, idp.sloUrl);
+    const page = await w.newPage();
+    await page.goto(`${w.base}/sign-in`);
+    await page.getByRole('link', { name: 'Sign in with Staff SAML' }).click();
+    await page.locator('input[name="username"]').fill(ada.uid);
+    await page.locator('input[name="password"]').fill(ada.password);
+    await page.locator('input[name="password"]').press('Enter');
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    const visited: string[] = [];
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) visited.push(f.url());
+    });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${w.base}/sign-in`, { timeout: 15_000 });
+    await page.getByRole('link', { name: 'Sign in with Staff SAML' }).waitFor();
+    assert.ok(
+      visited.some((u) => u.startsWith(idp.base) && /logout/i.test(u)),
+      `through the IdP's single logout: ${visited.join(' ')}`,
+    );
+    assert.equal((await page.request.get(`${w.base}/api/auth/me`)).status(), 401);
+    // The IdP session ended too: its login form is asked for again.
+    await page.getByRole('link', { name: 'Sign in with Staff SAML' }).click();
+    await page.locator('input[name="password"]').waitFor({ timeout: 15_000 });
+    const ours = w.problems.filter((p) => !p.includes(idp.base));
+    w.problems.splice(0, w.problems.length, ...ours);
     assertClean(w);
   });
 });

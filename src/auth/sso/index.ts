@@ -14,6 +14,8 @@ import { LdapProtocol } from './ldap/index.js';
 import { SamlProtocol } from './saml/index.js';
 import { CasProtocol } from './cas/index.js';
 import { spendAssertion } from './saml/replay.js';
+import { SamlSingleLogout } from './saml/logout.js';
+import { SingleLogout } from './logout.js';
 import type { CallbackInput, RedirectProtocol, RedirectProvider, SamlProvider } from './types.js';
 
 export type { CallbackInput, Provider, ProviderType, ProvenIdentity, OidcSettings, LdapSettings, ClaimMapping } from './types.js';
@@ -45,6 +47,7 @@ export class SsoService {
   private readonly oidc: OidcProtocol;
   private readonly saml: SamlProtocol;
   private readonly directory: DirectoryCheck;
+  private readonly singleLogout: SingleLogout;
 
   constructor(
     private readonly d: {
@@ -83,6 +86,16 @@ export class SsoService {
     this.oidc = new OidcProtocol((name) => d.secrets.value(name), d.now);
     this.protocols = { oidc: this.oidc, saml: this.saml, cas: new CasProtocol() } as Record<RedirectProvider['type'], RedirectProtocol>;
     this.directory = new DirectoryCheck(d, new LdapProtocol((name) => d.secrets.value(name)));
+    this.singleLogout = new SingleLogout({
+      providers: this.providers,
+      log: d.log,
+      sessions: d.sessions,
+      saml: new SamlSingleLogout({
+        sp: (p) => this.saml.sp(p),
+        publicUrl: d.publicUrl,
+        spendAssertion: (provider, id, until) => spendAssertion(d.db, provider, id, until, d.now()),
+      }),
+    });
   }
 
   /** The enabled providers, for the sign-in page's buttons. */
@@ -225,6 +238,20 @@ export class SsoService {
       }
       throw e;
     }
+  }
+
+  /** A SAML IdP's single logout message at our SLO service (`logout.ts`, D341). */
+  samlLogout(
+    slug: string,
+    form: { SAMLRequest?: string; SAMLResponse?: string; RelayState?: string },
+    request: Omit<EventContext, 'actor'>,
+  ): Promise<{ redirect: string; ended: boolean }> {
+    return this.singleLogout.saml(slug, form, request);
+  }
+
+  /** Where a browser goes after signing out of a session a SAML sign-in opened, or null (`logout.ts`, D343). */
+  logoutUrlFor(session: Pick<SessionsTable, 'sso_provider' | 'sso_subject' | 'sso_sid'>): Promise<string | null> {
+    return this.singleLogout.urlFor(session);
   }
 
   /**

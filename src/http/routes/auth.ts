@@ -109,11 +109,26 @@ export const authRoutes =
       reply.code(204);
     };
 
-    app.post('/logout', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
-      const auth = requireSession(req);
-      await s.sessions.logout(auth.session.id, auth.user.id, actorContext(req));
-      endCurrent(reply);
-    });
+    app.post(
+      '/logout',
+      {
+        schema: {
+          tags,
+          description:
+            "Ends the current session (204). When a SAML provider with single logout (`saml.sloUrl`) opened it, the answer is 200 `{ redirect }` instead: the IdP's single logout address with Palisade's LogoutRequest, for the browser to follow to end the IdP's session too; the Palisade session has ended either way.",
+          response: { 200: Type.Object({ redirect: Type.String() }), 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const auth = requireSession(req);
+        await s.sessions.logout(auth.session.id, auth.user.id, actorContext(req));
+        const redirect = await s.sso.logoutUrlFor(auth.session);
+        if (redirect === null) return endCurrent(reply);
+        clearSessionCookies(reply, s.config);
+        reply.header('cache-control', 'no-store');
+        return { redirect };
+      },
+    );
 
     app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
       const auth = requireSession(req);

@@ -9,7 +9,7 @@ import { Password, errorResponses } from '../schemas.js';
 import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
 import { BotCheckProof } from './bot-check.js';
 import { actorContext, requestContext, requireSession } from '../pipeline/authenticate.js';
-import { clearSsoCookie, setSessionCookies, setSsoCookie, ssoCookieName } from '../pipeline/cookies.js';
+import { clearSessionCookies, clearSsoCookie, setSessionCookies, setSsoCookie, ssoCookieName } from '../pipeline/cookies.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 const ProviderParam = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 40, pattern: SLUG_PATTERN }) }, { additionalProperties: false });
@@ -175,6 +175,34 @@ export const ssoRoutes =
         await s.sso.backchannelLogout(req.params.provider, req.body.logout_token, requestContext(req));
         reply.header('cache-control', 'no-store');
         reply.code(200);
+      },
+    );
+
+    app.post(
+      '/sso/:provider/saml/slo',
+      {
+        config: { auth: 'public', rateLimit: 'auth' },
+        schema: {
+          tags,
+          description:
+            "A SAML provider's single logout service (HTTP-POST binding only; D341, D344), for a provider with `sloUrl`. A `SAMLRequest` is the IdP's LogoutRequest: verified (signed by the IdP, its Issuer, Destination, IssueInstant, one NameID, an ID spent once), the Palisade sessions that sign-in opened end (`sso.logout`), and the answer is a redirect to the IdP's `sloUrl` with our LogoutResponse, clearing this browser's session cookies; a refused one is 400 SSO_LOGOUT_INVALID. A `SAMLResponse` (the IdP's answer to our LogoutRequest at sign-out) changes nothing and redirects to /sign-in.",
+          params: ProviderParam,
+          body: Type.Object(
+            {
+              SAMLRequest: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
+              SAMLResponse: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
+              RelayState: Type.Optional(Type.String({ maxLength: 2048 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 302: Type.Null(), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const { redirect, ended } = await s.sso.samlLogout(req.params.provider, req.body, requestContext(req));
+        if (ended) clearSessionCookies(reply, s.config);
+        reply.header('cache-control', 'no-store');
+        return reply.redirect(redirect, 302);
       },
     );
 

@@ -37,7 +37,7 @@ const htmlText = (s: string) =>
     .replace(/&amp;/g, '&');
 
 /** The first form of a page: its action and its inputs (a test's scrape of the IdP's HTML, nothing more). */
-function formOf(html: string, at: string): { action: string; fields: Record<string, string> } {
+export function formOf(html: string, at: string): { action: string; fields: Record<string, string> } {
   const action = /<form[^>]*action="([^"]*)"/.exec(html)?.[1];
   assert.ok(action !== undefined, `a form at ${at}: ${html.slice(0, 400)}`);
   const fields: Record<string, string> = {};
@@ -170,4 +170,111 @@ export function craft(realB64: string, c: Craft): string {
     xml = new XMLSerializer().serializeToString(d2 as never);
   }
   return encode(xml);
+}
+
+export const sloOf = (w: SsoWorld, slug: string) => `${w.base}/api/auth/sso/${slug}/saml/slo`;
+
+/** The SAML message inside an HTTP-Redirect binding's address (`SAMLRequest` or `SAMLResponse`), inflated. */
+export function redirectMessage(location: string, name: 'SAMLRequest' | 'SAMLResponse'): Document {
+  const m = new URL(location).searchParams.get(name);
+  assert.ok(m, `${name} in ${location}`);
+  return new DOMParser().parseFromString(inflateRawSync(Buffer.from(m, 'base64')).toString('utf8'), 'text/xml') as unknown as Document;
+}
+
+export interface LogoutCraft {
+  issuer: string;
+  destination?: string | null;
+  id?: string;
+  issueInstant?: string;
+  nameId: string;
+  sessionIndex?: string | null;
+  /** Signs the root (enveloped, exclusive c14n, RSA-SHA256) with this key and certificate; null: unsigned. */
+  sign: { key: string; cert: string } | null;
+  /** Changes the signed document afterwards (a wrapping). */
+  afterSigning?: (doc: Document) => void;
+  /** Text put before the root element (a DTD). */
+  prolog?: string;
+}
+
+/** A LogoutRequest as an IdP would post it by the HTTP-POST binding (base64), signed with the given key. */
+export function craftLogoutRequest(c: LogoutCraft): string {
+  const id = c.id ?? `_lr${Math.random().toString(16).slice(2)}${Date.now()}`;
+  const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  let xml =
+    `<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="${ASSERTION_NS}" ID="${esc(id)}" Version="2.0" ` +
+    `IssueInstant="${c.issueInstant ?? new Date().toISOString()}"${c.destination ? ` Destination="${esc(c.destination)}"` : ''}>` +
+    `<saml:Issuer>${esc(c.issuer)}</saml:Issuer>` +
+    `<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">${esc(c.nameId)}</saml:NameID>` +
+    (c.sessionIndex ? `<samlp:SessionIndex>${esc(c.sessionIndex)}</samlp:SessionIndex>` : '') +
+    '</samlp:LogoutRequest>';
+  if (c.sign) {
+    const sig = new SignedXml({
+      privateKey: c.sign.key,
+      publicCert: c.sign.cert,
+      signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+      canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
+    });
+    sig.addReference({
+      xpath: "/*[local-name(.)='LogoutRequest']",
+      digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+      transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
+    });
+    sig.computeSignature(xml, { location: { reference: "/*[local-name(.)='LogoutRequest']/*[local-name(.)='Issuer']", action: 'after' } });
+    xml = sig.getSignedXml();
+  }
+  if (c.afterSigning) {
+    const doc = new DOMParser().parseFromString(xml, 'text/xml') as unknown as Document;
+    c.afterSigning(doc);
+    xml = new XMLSerializer().serializeToString(doc as never);
+  }
+  return encode(`${c.prolog ?? ''}${xml}`);
+}
+
+/**
+ * A browser through the IdP's logout: follows redirects and posts the auto-submitting SAML forms (to Palisade's SLO
+ * and back to the IdP), until an address starting with `stopAt`; answers each SAML post and each redirect seen.
+ */
+export async function throughLogout(
+  jar: Jar,
+  url: string,
+  stopAt: string,
+): Promise<{ posts: { to: string; fields: Record<string, string>; status: number; location: string | null; setCookie: string[] }[]; redirects: string[] }> {
+  const posts: { to: string; fields: Record<string, string>; status: number; location: string | null; setCookie: string[] }[] = [];
+  const redirects: string[] = [];
+  let next = url;
+  for (let i = 0; i < 15; i++) {
+    if (next.startsWith(stopAt)) return { posts, redirects };
+    const res = await go(jar, next);
+    const loc = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && loc) {
+      next = new URL(loc, next).href;
+      redirects.push(next);
+      continue;
+    }
+    const html = await res.text();
+    assert.equal(
+      res.status,
+      200,
+      `unexpected ${res.status} at ${next}: ${html
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .slice(0, 900)}`,
+    );
+    const form = formOf(html, next);
+    assert.ok(form.fields.SAMLRequest || form.fields.SAMLResponse, `a SAML form at ${next}: ${html.slice(0, 400)}`);
+    const posted = await go(jar, form.action, {
+      method: 'POST',
+      body: new URLSearchParams(form.fields),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    const location = posted.headers.get('location');
+    posts.push({ to: form.action, fields: form.fields, status: posted.status, location, setCookie: posted.headers.getSetCookie() });
+    assert.ok(
+      location && posted.status >= 300 && posted.status < 400,
+      `a redirect from ${form.action}: ${posted.status} ${(await posted.text()).slice(0, 300)}`,
+    );
+    next = new URL(location, form.action).href;
+    redirects.push(next);
+  }
+  throw new Error('the logout did not end');
 }

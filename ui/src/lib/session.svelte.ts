@@ -46,14 +46,18 @@ class SessionState {
    * Ends the session on the server. Only a 204, or a 401 (the session was already gone), counts as signed
    * out: any other refusal leaves the session alive, so the error is thrown and the user stays where they
    * are, told that they are still signed in (on a shared computer, a silent failure would hand the session on).
+   * A 200 also counts: the session was opened by a SAML provider with single logout, and the answer names the
+   * provider's address (`redirect`) for the browser to go to next, to end the provider's session too.
    */
-  async signOut(): Promise<void> {
+  async signOut(): Promise<{ redirect: string | null }> {
+    let answer: { redirect?: string } | undefined;
     try {
-      await api.post('/api/auth/logout', undefined, { quiet401: true });
+      answer = await api.post<{ redirect?: string } | undefined>('/api/auth/logout', undefined, { quiet401: true });
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 401)) throw e;
     }
     this.me = null;
+    return { redirect: typeof answer?.redirect === 'string' ? answer.redirect : null };
   }
 
   get isAdmin(): boolean {

@@ -1,9 +1,11 @@
 import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
-import { DOMParser } from '@xmldom/xmldom';
 import { AppError } from '../../../errors.js';
 import { providerEmail } from '../accounts.js';
 import { FLOW_VALIDITY_MS } from '../flows.js';
 import type { CallbackInput, FlowSecrets, ProvenIdentity, RedirectProtocol, SamlProvider } from '../types.js';
+import { childElements, strictXml } from './xml.js';
+
+export { childElements, strictXml } from './xml.js';
 
 const SAML_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
@@ -28,33 +30,6 @@ export const samlAddresses = (publicUrl: string, p: SamlProvider) => {
   const at = `${publicUrl}/api/auth/sso/${p.slug}`;
   return { entityId: p.settings.spEntityId ?? `${at}/saml/metadata`, acs: `${at}/acs`, metadata: `${at}/saml/metadata`, slo: `${at}/saml/slo` };
 };
-
-/**
- * Parses XML without DTDs (no entities at all) and without tolerating errors; null when it is not such XML. xmldom
- * throws on a fatal error (no root element: an empty or non-XML body), which must be a refusal, never a 500 (D316).
- */
-export function strictXml(xml: string): Document | null {
-  let bad = false;
-  try {
-    const doc = new DOMParser({
-      onError: () => {
-        bad = true;
-      },
-    }).parseFromString(xml, 'text/xml');
-    if (bad || !doc?.documentElement || doc.doctype) return null;
-    return doc as unknown as Document;
-  } catch {
-    return null;
-  }
-}
-
-/** The element's child elements of this name and namespace (SAML's by default), in order: never a deeper descendant. */
-export function childElements(el: Element | undefined, name: string, ns = SAML_NS): Element[] {
-  if (!el) return [];
-  return [...(el.childNodes as unknown as Iterable<Node>)].filter(
-    (n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name,
-  );
-}
 
 /**
  * The bearer confirmation the Web SSO profile requires (SAML profiles, 4.1.4.2–3), read from the signed assertion:
@@ -119,7 +94,8 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     const { SAML: Sp, ValidateInResponseTo } = await import('@node-saml/node-saml');
     return new Sp({
       entryPoint: s.ssoUrl,
-      ...(s.sloUrl ? { logoutUrl: s.sloUrl } : {}),
+      // Single logout only with an IdP that has an SLO service: then the metadata names ours (HTTP-POST binding).
+      ...(s.sloUrl ? { logoutUrl: s.sloUrl, logoutCallbackUrl: at.slo } : {}),
       issuer: at.entityId,
       audience: at.entityId,
       callbackUrl: at.acs,
@@ -171,6 +147,14 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     const xml = saml.generateServiceProviderMetadata(cert, cert);
     // Assertions are required signed: say so to the IdP.
     return xml.replace('WantAssertionsSigned="false"', 'WantAssertionsSigned="true"');
+  }
+
+  /** node-saml's SP for this provider, outside a sign-in flow (single logout: `logout.ts`). */
+  sp(p: SamlProvider): Promise<SAML> {
+    return this.saml(
+      p,
+      flowCache(null, () => {}),
+    );
   }
 
   async finish(p: SamlProvider, cb: CallbackInput, kept: FlowSecrets & { state: string }): Promise<ProvenIdentity> {

@@ -1,0 +1,71 @@
+import type { EventContext, SecurityLog } from '../../audit/events.js';
+import type { SessionsTable } from '../../db/types.js';
+import { AppError } from '../../errors.js';
+import type { ProviderStore } from './providers.js';
+import type { SamlSingleLogout } from './saml/logout.js';
+import type { SamlProvider } from './types.js';
+
+/**
+ * Single logout that a SAML IdP and Palisade ask of each other (D341–D346): the IdP's LogoutRequest at our SLO
+ * service ends the sessions it names; a sign-out of a session a SAML sign-in opened is sent on to the IdP.
+ * (An OIDC provider's back-channel logout is `SsoService.backchannelLogout`.)
+ */
+export class SingleLogout {
+  constructor(
+    private readonly d: {
+      providers: ProviderStore;
+      log: SecurityLog;
+      sessions: { endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number> };
+      saml: SamlSingleLogout;
+    },
+  ) {}
+
+  /**
+   * A SAML IdP's single logout message at our SLO service (HTTP-POST binding; D341). A `SAMLRequest` (the IdP's
+   * LogoutRequest) is verified (`SamlSingleLogout.verifyLogoutRequest`), the sessions it names ended, and answered with
+   * our LogoutResponse at the IdP's `sloUrl`; a refusal is a failed `sso.logout` and SSO_LOGOUT_INVALID. A
+   * `SAMLResponse` ends an SP-initiated logout whose session already ended: it changes nothing and is not read, so
+   * the browser goes to the sign-in page. NOT_FOUND for a provider without `sloUrl` (we advertise no SLO service).
+   */
+  async saml(
+    slug: string,
+    form: { SAMLRequest?: string; SAMLResponse?: string; RelayState?: string },
+    request: Omit<EventContext, 'actor'>,
+  ): Promise<{ redirect: string; ended: boolean }> {
+    const ctx: EventContext = { ...request, actor: { id: null, name: `sso:${slug}` } };
+    const p = await this.d.providers.get(slug);
+    if (!p?.enabled || p.type !== 'saml' || !(p as SamlProvider).settings.sloUrl) throw new AppError('NOT_FOUND');
+    const sp = p as SamlProvider;
+    if ((form.SAMLRequest === undefined) === (form.SAMLResponse === undefined)) {
+      throw new AppError('VALIDATION_FAILED', [{ path: '/', message: 'give exactly one of SAMLRequest or SAMLResponse' }]);
+    }
+    if (form.SAMLRequest === undefined) return { redirect: '/sign-in', ended: false };
+    let named: Awaited<ReturnType<SamlSingleLogout['verifyLogoutRequest']>>;
+    try {
+      named = await this.d.saml.verifyLogoutRequest(sp, form.SAMLRequest);
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'SSO_LOGOUT_INVALID') {
+        await this.d.log.record(ctx, { type: 'sso.logout', outcome: 'failure', subjectId: null, details: { provider: p.slug, reason: e.internal ?? '' } });
+      }
+      throw e;
+    }
+    await this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx);
+    return { redirect: await this.d.saml.logoutResponseUrl(sp, named.request, form.RelayState ?? ''), ended: true };
+  }
+
+  /**
+   * Where a browser goes after signing out of a session a SAML sign-in opened (D343): the IdP's SLO service with our
+   * LogoutRequest for that sign-in's NameID and SessionIndex, when the provider is enabled and has `sloUrl`; else
+   * null. The Palisade session has ended already: a failure here only loses the courtesy, so it answers null.
+   */
+  async urlFor(session: Pick<SessionsTable, 'sso_provider' | 'sso_subject' | 'sso_sid'>): Promise<string | null> {
+    if (!session.sso_provider || !session.sso_subject) return null;
+    try {
+      const p = await this.d.providers.get(session.sso_provider);
+      if (!p?.enabled || p.type !== 'saml' || !(p as SamlProvider).settings.sloUrl) return null;
+      return await this.d.saml.logoutRequestUrl(p as SamlProvider, session.sso_subject, session.sso_sid);
+    } catch {
+      return null;
+    }
+  }
+}
