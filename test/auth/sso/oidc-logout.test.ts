@@ -158,11 +158,13 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
 
   it('refuses tokens wrong in one way each, and records each refusal', async () => {
     const jar = await signedIn('crafted-1');
+    // Another provider's key: its server is closed at once, so that a failing check below leaves nothing open.
     const other = await startCraftedPeer('palisade');
+    const foreign = await other.sign(claims()).finally(() => other.close());
     const cases: Array<[string, Promise<string>]> = [
       ['alg none', peer.sign(claims(), { alg: 'none' })],
       ['HS256 with the client secret', Promise.resolve(hs256(claims()))],
-      ["another provider's key", other.sign(claims())],
+      ["another provider's key", Promise.resolve(foreign)],
       ['another issuer', peer.sign(claims({ iss: 'http://127.0.0.1:1/elsewhere' }))],
       ['another audience', peer.sign(claims({ aud: 'someone-else' }))],
       ['no events claim', peer.sign(claims({ events: undefined }))],
@@ -184,7 +186,6 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
       assert.equal(r.statusCode, 400, `${name}: ${r.body}`);
       assert.equal(r.json().error.code, 'SSO_LOGOUT_INVALID', name);
     }
-    await other.close();
     assert.equal((await me(w, jar)).status, 200, 'no refused token ended the session');
     // Only what the provider's key signed is recorded: junk anyone can post is not (D340).
     const refused = (await eventsOf(w, 'sso.logout')).filter((e) => e.outcome === 'failure');
