@@ -90,11 +90,8 @@ export class SsoService {
       providers: this.providers,
       log: d.log,
       sessions: d.sessions,
-      saml: new SamlSingleLogout({
-        sp: (p) => this.saml.sp(p),
-        publicUrl: d.publicUrl,
-        spendAssertion: (provider, id, until) => spendAssertion(d.db, provider, id, until, d.now()),
-      }),
+      saml: new SamlSingleLogout({ sp: (p) => this.saml.sp(p), publicUrl: d.publicUrl }),
+      spend: (trx, provider, id, until) => spendAssertion(trx, provider, id, until, d.now()),
     });
   }
 

@@ -1,4 +1,5 @@
 import type { EventContext, SecurityLog } from '../../audit/events.js';
+import type { Db } from '../../db/index.js';
 import type { SessionsTable } from '../../db/types.js';
 import { AppError } from '../../errors.js';
 import type { ProviderStore } from './providers.js';
@@ -15,8 +16,17 @@ export class SingleLogout {
     private readonly d: {
       providers: ProviderStore;
       log: SecurityLog;
-      sessions: { endProviderSessions(provider: string, by: { subject: string | null; sid: string | null }, ctx: EventContext): Promise<number> };
+      sessions: {
+        endProviderSessions(
+          provider: string,
+          by: { subject: string | null; sid: string | null },
+          ctx: EventContext,
+          spend?: (trx: Db) => Promise<boolean>,
+        ): Promise<number>;
+      };
       saml: SamlSingleLogout;
+      /** Spends a message's id in the given transaction until it expires; false when it was seen before (a replay). */
+      spend: (trx: Db, provider: string, id: string, until: number) => Promise<boolean>;
     },
   ) {}
 
@@ -43,13 +53,17 @@ export class SingleLogout {
     let named: Awaited<ReturnType<SamlSingleLogout['verifyLogoutRequest']>>;
     try {
       named = await this.d.saml.verifyLogoutRequest(sp, form.SAMLRequest);
+      // The request's ID is spent in the transaction that ends the sessions: a failure between the two is retried whole.
+      const spent = named;
+      await this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx, (trx) =>
+        this.d.spend(trx, p.slug, spent.id, spent.until),
+      );
     } catch (e) {
       if (e instanceof AppError && e.code === 'SSO_LOGOUT_INVALID') {
         await this.d.log.record(ctx, { type: 'sso.logout', outcome: 'failure', subjectId: null, details: { provider: p.slug, reason: e.internal ?? '' } });
       }
       throw e;
     }
-    await this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx);
     return { redirect: await this.d.saml.logoutResponseUrl(sp, named.request, form.RelayState ?? ''), ended: true };
   }
 

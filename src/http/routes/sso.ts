@@ -9,7 +9,7 @@ import { Password, errorResponses } from '../schemas.js';
 import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
 import { BotCheckProof } from './bot-check.js';
 import { actorContext, requestContext, requireSession } from '../pipeline/authenticate.js';
-import { clearSessionCookies, clearSsoCookie, setSessionCookies, setSsoCookie, ssoCookieName } from '../pipeline/cookies.js';
+import { clearSsoCookie, setSessionCookies, setSsoCookie, ssoCookieName } from '../pipeline/cookies.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 const ProviderParam = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 40, pattern: SLUG_PATTERN }) }, { additionalProperties: false });
@@ -185,12 +185,12 @@ export const ssoRoutes =
         schema: {
           tags,
           description:
-            "A SAML provider's single logout service (HTTP-POST binding only; D341, D344), for a provider with `sloUrl`. A `SAMLRequest` is the IdP's LogoutRequest: verified (signed by the IdP, its Issuer, Destination, IssueInstant, one NameID, an ID spent once), the Palisade sessions that sign-in opened end (`sso.logout`), and the answer is a redirect to the IdP's `sloUrl` with our LogoutResponse, clearing this browser's session cookies; a refused one is 400 SSO_LOGOUT_INVALID. A `SAMLResponse` (the IdP's answer to our LogoutRequest at sign-out) changes nothing and redirects to /sign-in.",
+            "A SAML provider's single logout service (HTTP-POST binding only; D341, D344), for a provider with `sloUrl`. A `SAMLRequest` is the IdP's LogoutRequest: verified (signed by the IdP, its Issuer, Destination, IssueInstant, one NameID, an ID spent once), the Palisade sessions that sign-in opened end (`sso.logout`), and the answer is a redirect to the IdP's `sloUrl` with our LogoutResponse; a refused one is 400 SSO_LOGOUT_INVALID. A `SAMLResponse` (the IdP's answer to our LogoutRequest at sign-out) changes nothing and redirects to /sign-in.",
           params: ProviderParam,
           body: Type.Object(
             {
-              SAMLRequest: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
-              SAMLResponse: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
+              SAMLRequest: Type.Optional(Type.String({ minLength: 1, maxLength: 16384 })),
+              SAMLResponse: Type.Optional(Type.String({ minLength: 1, maxLength: 16384 })),
               RelayState: Type.Optional(Type.String({ maxLength: 2048 })),
             },
             { additionalProperties: false },
@@ -199,8 +199,10 @@ export const ssoRoutes =
         },
       },
       async (req, reply) => {
-        const { redirect, ended } = await s.sso.samlLogout(req.params.provider, req.body, requestContext(req));
-        if (ended) clearSessionCookies(reply, s.config);
+        // The sessions end on the server; this browser's cookies are left alone (D348): the IdP's cross-site post carries
+        // no Lax cookie, so this browser may not be the one signed out, and a page replaying a captured request to its
+        // visitors must not sign them out.
+        const { redirect } = await s.sso.samlLogout(req.params.provider, req.body, requestContext(req));
         reply.header('cache-control', 'no-store');
         return reply.redirect(redirect, 302);
       },
