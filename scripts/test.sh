@@ -28,12 +28,12 @@ files22=$(echo "$files" | grep -v -e '^.test-build/test/ui/' -e '^.test-build/te
 # Node 22 (scripts/node22.sh) on SQLite: package.json's engines say both.
 node22=$(bash scripts/node22.sh)
 out=$(mktemp -d)
-# --test-force-exit: a file whose tests have ended exits, even if a failing test left a server or a timer open (a test
-# file that never exits would hold the run until CI's limit).
+# scripts/exit-after-tests.mjs: a file whose tests have ended exits, even if a failing test left a server or a timer
+# open (a test file that never exits would hold the run until CI's limit).
 half() { # label node dialect files [repeat: a second run of what does not depend on the dialect, skipped by such tests]
   local start=$SECONDS rc=0
   echo "== $1: $("$2" --version) on $3"
-  PALISADE_TEST_REPEAT=${5:+1} TEST_DB=$3 "$2" --enable-source-maps --test --test-force-exit --test-concurrency=1 \
+  PALISADE_TEST_REPEAT=${5:+1} TEST_DB=$3 "$2" --enable-source-maps --import ./scripts/exit-after-tests.mjs --test --test-concurrency=1 \
     --test-reporter=spec --test-reporter-destination="$out/$1.log" \
     --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$out/$1.times" $4 >"$out/$1.stdout" 2>&1 || rc=$?
   echo "$rc" >"$out/$1.rc"
