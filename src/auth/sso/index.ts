@@ -6,7 +6,7 @@ import type { IssuedToken, SessionMode, SignInMethod } from '../session/types.js
 import type { SessionRequest } from '../session/create.js';
 import { SsoAccounts, SsoRefusal } from './accounts.js';
 import { keepFlow, spendFlow, type FlowPurpose } from './flows.js';
-import { LogoutTokenRefusal, OidcProtocol } from './oidc.js';
+import { OidcProtocol } from './oidc.js';
 import { ProviderStore, type SsoSecrets } from './providers.js';
 import { DirectoryCheck, type DirectoryDefences } from './directory.js';
 import { kindOf } from './kinds.js';
@@ -15,7 +15,7 @@ import { SamlProtocol } from './saml/index.js';
 import { CasProtocol } from './cas/index.js';
 import { spendAssertion } from './saml/replay.js';
 import { SamlSingleLogout } from './saml/logout.js';
-import { SingleLogout } from './logout.js';
+import { SingleLogout, type ProviderSessionEnder } from './logout.js';
 import type { CallbackInput, RedirectProtocol, RedirectProvider, SamlProvider } from './types.js';
 
 export type { CallbackInput, Provider, ProviderType, ProvenIdentity, OidcSettings, LdapSettings, ClaimMapping } from './types.js';
@@ -57,14 +57,7 @@ export class SsoService {
       sessions: {
         create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }>;
         isLive(sessionId: string, userId: string): Promise<boolean>;
-        /** Ends the sessions a provider's single logout names (with their events and `sso.logout`). */
-        endProviderSessions(
-          provider: string,
-          by: { subject: string | null; sid: string | null },
-          ctx: EventContext,
-          spend?: (trx: Db) => Promise<boolean>,
-        ): Promise<number>;
-      };
+      } & ProviderSessionEnder;
       /** The user's current password, checked under the lockout (INVALID_CREDENTIALS): a link is a new way in (D290). */
       provePassword(user: UsersTable, password: string, ctx: EventContext): Promise<void>;
       /** The account stage: a disabled or locked user may not act (refuses). */
@@ -90,6 +83,7 @@ export class SsoService {
       providers: this.providers,
       log: d.log,
       sessions: d.sessions,
+      oidc: this.oidc,
       saml: new SamlSingleLogout({ sp: (p) => this.saml.sp(p), publicUrl: d.publicUrl }),
       spend: (trx, provider, id, until) => spendAssertion(trx, provider, id, until, d.now()),
     });
@@ -213,28 +207,11 @@ export class SsoService {
   }
 
   /**
-   * An OIDC provider's back-channel logout (D340): the logout token verified (`OidcProtocol.verifyLogoutToken`), its
-   * `jti` spent once across instances, then the sessions it names ended. A refusal is a failed `sso.logout` and
-   * SSO_LOGOUT_INVALID; the provider learns nothing more.
+   * An OIDC provider's back-channel logout (D340; `SingleLogout.oidc`). A refusal is SSO_LOGOUT_INVALID; the provider
+   * learns nothing more.
    */
-  async backchannelLogout(slug: string, token: string, request: Omit<EventContext, 'actor'>): Promise<number> {
-    const ctx: EventContext = { ...request, actor: { id: null, name: `sso:${slug}` } };
-    const p = await this.providers.get(slug);
-    if (!p?.enabled || p.type !== 'oidc') throw new AppError('NOT_FOUND');
-    try {
-      const named = await this.oidc.verifyLogoutToken(p, token);
-      // The token's id is spent in the transaction that ends the sessions: a provider retrying after a 503 is no replay.
-      return await this.d.sessions.endProviderSessions(p.slug, { subject: named.subject, sid: named.sid }, ctx, (trx) =>
-        spendAssertion(trx, p.slug, `logout:${named.jti}`, named.until, this.d.now()),
-      );
-    } catch (e) {
-      // Only what the provider signed is its doing and recorded (a replay, a claim refused); junk from anyone is not (D340).
-      const unsigned = e instanceof LogoutTokenRefusal && !e.signed;
-      if (e instanceof AppError && e.code === 'SSO_LOGOUT_INVALID' && !unsigned) {
-        await this.d.log.record(ctx, { type: 'sso.logout', outcome: 'failure', subjectId: null, details: { provider: p.slug, reason: e.internal ?? '' } });
-      }
-      throw e;
-    }
+  backchannelLogout(slug: string, token: string, request: Omit<EventContext, 'actor'>): Promise<number> {
+    return this.singleLogout.oidc(slug, token, request);
   }
 
   /** A SAML IdP's single logout message at our SLO service (`logout.ts`, D341). */
