@@ -481,7 +481,7 @@ async function mainThread() {
     const newest = onEntries.entries[0];
     if (!newest?.changes?.some((ch) => ch.field === 'qty' && 'new' in ch))
       problems.push(`the newest audit_on change entry has no readable qty value: ${JSON.stringify(newest)}`);
-    const onCount = (await api(base, root, 'GET', '/api/collections/audit_on/records?perPage=1')).total;
+    const onCount = (await api(base, root, 'GET', '/api/collections/audit_on/records?perPage=1&total=true')).total;
     const v0 = await api(base, root, 'POST', '/api/admin/audit/verify', {});
     if (!v0.ok) problems.push(`verify after the writes: ${JSON.stringify(v0.problem)}`);
     log(`after the writes: chain of ${v0.entries} entries intact: ${v0.ok} (${v0.ms} ms); audit_on holds ${onCount} records`);

@@ -10,23 +10,27 @@
 //      lifts the rate limits as bench/run.mjs does (every budget 1e9);
 //   2. through the admin API: creates the collection `orders` (region: enum, indexed; status:
 //      status draft/open/closed, indexed; customer: string; amount: decimal; margin: decimal in
-//      block "finance"; notes: text, hidden), the role `sales`, the user `seller` with that role,
-//      and two view grants for `sales`:
+//      block "finance"; notes: text, hidden; owner: user), the role `sales`, the user `seller` with
+//      that role, and two view grants for `sales`:
 //        A  fields region, status, customer, amount        scope {"region":"north"}
 //        B  fields block:finance (margin), statuses closed  scope {"region":"north"}
 //      so `seller` has a row scope (north only), a field mask (notes never, margin only on closed
-//      rows) and per-status grants;
+//      rows) and per-status grants; and the role `editors` with the user `editor` and one view
+//      grant, fields region, status, owner, customer, scope {"owner":"$user.id"} (the editor owns
+//      1/10 of the rows: the narrow scope of issue 14);
 //   3. seeds N records straight into the table col_orders with better-sqlite3 (one transaction, one
 //      prepared statement, in a worker thread with a time limit) while the server runs (SQLite is in
-//      WAL mode); region and status are spread evenly (each region 1/4, each status 1/3);
+//      WAL mode); region and status are spread evenly (each region 1/4, each status 1/3), and every
+//      10th row is the editor's;
 //   4. signs in as `seller`, records the SQL the server runs for the secured list (bench/sql-trace.mjs,
 //      preloaded into the server and switched off before measuring), prints EXPLAIN QUERY PLAN and
 //      times those statements alone on a read-only connection;
 //   5. measures with autocannon (BENCH_CONNS connections, BENCH_WARMUP s warm-up, then BENCH_DURATION s)
-//      GET /api/collections/orders/records?perPage=50 as `seller`, then the same over one connection
-//      (its latency without queueing); at N = BENCH_BARE_SIZE also the same query served by
-//      bench/bare-server.mjs (no security at all) and GET /api/auth/me as `seller` (authentication
-//      alone), in the same run. Before each measurement it waits until the serving process is idle;
+//      GET /api/collections/orders/records?perPage=50 as `seller`, the same as `editor`, then the
+//      seller's over one connection (its latency without queueing); at N = BENCH_BARE_SIZE also the
+//      same query served by bench/bare-server.mjs (no security at all), the seller's list with
+//      `total=true` (what asking for the count costs) and GET /api/auth/me as `seller`
+//      (authentication alone), in the same run. Before each measurement it waits until the serving process is idle;
 //      a measurement too short for three rounds of answers is stretched (BENCH_MAX_DURATION);
 //   6. stops the server and removes the data directory.
 // Then it prints a markdown table, the ratios against the aims (secured / bare req/s >= 0.70 at
@@ -81,14 +85,14 @@ function prng(seed) {
   };
 }
 
-function seed({ file, n, createdBy }) {
+function seed({ file, n, createdBy, editor }) {
   const db = new Database(file, { timeout: 10_000 });
   try {
     const journal = db.pragma('journal_mode', { simple: true });
     if (journal !== 'wal') throw new Error(`the database is in ${journal} mode, not WAL: seeding would block the server`);
     db.pragma('cache_size = -262144'); // 256 MiB for this connection: the random-id index inserts
     const ins = db.prepare(
-      `insert into ${TABLE} (id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin, notes) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `insert into ${TABLE} (id, created_at, updated_at, created_by, updated_by, region, status, customer, amount, margin, notes, owner) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const rnd = prng(20261123);
     const start = Date.UTC(2025, 10, 23);
@@ -110,6 +114,7 @@ function seed({ file, n, createdBy }) {
           amount,
           Math.round(amount * rnd() * 40) / 100,
           `Internal note ${i}: call back before shipping; credit checked.`,
+          i % 10 === 0 ? editor : `someone-${i % 10}`,
         );
       }
     })();
@@ -154,7 +159,7 @@ async function mainThread() {
   const DRAIN_LIMIT_MS = 60_000;
   const seedTimeoutMs = (n) => 60_000 + Math.ceil(n * 0.3); // 1M rows: 6 min
   // Per measurement: warm-up, duration, and two waits for what autocannon left in flight.
-  const measureMs = (n) => (n === BARE_SIZE ? 4 : 2) * ((WARMUP + MAX_DURATION + 20) * 1000 + 2 * DRAIN_LIMIT_MS);
+  const measureMs = (n) => (n === BARE_SIZE ? 6 : 3) * ((WARMUP + MAX_DURATION + 20) * 1000 + 2 * DRAIN_LIMIT_MS);
   const WATCHDOG_MS = SIZES.reduce((t, n) => t + STARTUP_TIMEOUT_MS + 60_000 + seedTimeoutMs(n) + measureMs(n) + 60_000, 60_000);
   const run = createRun('records', WATCHDOG_MS);
   const log = run.log;
@@ -213,8 +218,8 @@ async function mainThread() {
     return summarise(name, r, { serverCores: cores, loadAverage1m: [Math.round(load0 * 100) / 100, Math.round(loadavg()[0] * 100) / 100] });
   }
 
-  function runSeed(file, n, createdBy) {
-    const w = new Worker(fileURLToPath(import.meta.url), { workerData: { file, n, createdBy } });
+  function runSeed(file, n, createdBy, editor) {
+    const w = new Worker(fileURLToPath(import.meta.url), { workerData: { file, n, createdBy, editor } });
     const terminate = run.onCleanup(() => w.terminate().catch(() => {}));
     const limit = seedTimeoutMs(n);
     return new Promise((resolve, reject) => {
@@ -304,6 +309,18 @@ async function mainThread() {
     return out.slice(0, 5);
   }
 
+  /** The editor's page: their rows only, the four granted fields. */
+  function checkEditorPage(body, n, editorId) {
+    const out = [];
+    if (!body || !Array.isArray(body.items)) return ['no items'];
+    if (body.items.length !== Math.min(PER_PAGE, Math.ceil(n / 10))) out.push(`${body.items.length} items, expected ${Math.min(PER_PAGE, Math.ceil(n / 10))}`);
+    for (const it of body.items) {
+      if (it.owner !== editorId) out.push(`row ${it.id}: owner ${it.owner}`);
+      if ('amount' in it || 'margin' in it || 'notes' in it) out.push(`row ${it.id}: a field outside the grant shown`);
+    }
+    return out.slice(0, 5);
+  }
+
   async function oneSize(n) {
     log(`---- ${n.toLocaleString('en')} records ----`);
     const port = await freePort();
@@ -345,6 +362,7 @@ async function mainThread() {
           { name: 'amount', type: 'decimal' },
           { name: 'margin', type: 'decimal', block: 'finance' },
           { name: 'notes', type: 'text', hidden: true },
+          { name: 'owner', type: 'user' },
         ],
       },
       201,
@@ -372,10 +390,26 @@ async function mainThread() {
       ),
     ];
 
+    // The narrow scope: an editor who sees the rows they own (1/10), four fields.
+    await api(base, root, 'POST', '/api/admin/roles', { name: 'editors', description: 'bench: own rows' }, 201);
+    const editorPassword = benchPassword(['editor', 'palisade']);
+    const editor = (await api(base, root, 'POST', '/api/admin/users', { username: 'editor', password: editorPassword }, 201)).user;
+    await api(base, root, 'PUT', `/api/admin/users/${editor.id}/roles`, { roles: ['editors'] }, 204);
+    grants.push(
+      await api(
+        base,
+        root,
+        'POST',
+        '/api/admin/grants',
+        { role: 'editors', collection: COLLECTION, actions: ['view'], fields: ['region', 'status', 'owner', 'customer'], scope: { owner: '$user.id' } },
+        201,
+      ),
+    );
+
     // 3. Seed.
     log(`seeding ${n.toLocaleString('en')} records into ${TABLE} (one transaction)`);
     const t0 = Date.now();
-    const seeded = await runSeed(dbFile, n, rootId ?? 'bench');
+    const seeded = await runSeed(dbFile, n, rootId ?? 'bench', editor.id);
     const seedMs = Date.now() - t0;
     const ro = new Database(dbFile, { readonly: true, fileMustExist: true });
     run.onCleanup(() => {
@@ -394,6 +428,13 @@ async function mainThread() {
     const securedUrl = `${base}/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`;
     const first = await api(base, token, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`);
     const problems = checkSecuredPage(first, n).map((p) => `N=${n} secured page: ${p}`);
+    if ('total' in first || first.hasMore !== n / 4 > PER_PAGE) problems.push(`N=${n} secured page: total ${first.total}, hasMore ${first.hasMore}`);
+    const counted = await api(base, token, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}&total=true`);
+    if (counted.total !== Math.min(10_000, Math.ceil(n / 4))) problems.push(`N=${n} secured page with total=true: total ${counted.total}`);
+    const editorToken = await login(base, editorPassword, 'editor');
+    const editorHeaders = { authorization: `Bearer ${editorToken}` };
+    const editorFirst = await api(base, editorToken, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`);
+    problems.push(...checkEditorPage(editorFirst, n, editor.id).map((p) => `N=${n} editor page: ${p}`));
 
     const TRACED = 10;
     await waitTrace(traceFile, 'idle');
@@ -405,27 +446,41 @@ async function mainThread() {
       await api(base, token, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`);
       sequentialMs.push(performance.now() - t);
     }
+    // The editor's list in the same trace: its statement is told apart by its scope.
+    for (let i = 0; i < TRACED; i++) await api(base, editorToken, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}`);
+    // One list with total=true, so that the count it adds is traced too (and left out of the statements per request).
+    await api(base, token, 'GET', `/api/collections/${COLLECTION}/records?perPage=${PER_PAGE}&total=true`);
     sequentialMs.sort((a, b) => a - b);
     process.kill(server.pid, 'SIGUSR2');
     const trace = await waitTrace(traceFile, 'done');
     await traceDir.remove();
     const onTable = trace.statements.filter((s) => s.sql.includes(`"${TABLE}"`) && /^\s*select/i.test(s.sql));
-    const listSt = onTable.find((s) => /\blimit\b/i.test(s.sql) && !/count\(/i.test(s.sql));
+    const lists = onTable.filter((s) => /\blimit\b/i.test(s.sql) && !/count\(/i.test(s.sql) && !/explain/i.test(s.sql));
+    const listSt = lists.find((s) => !/"owner" = \?/.test(s.sql));
+    const editorSt = lists.find((s) => /"owner" = \?/.test(s.sql));
     const countSt = onTable.find((s) => /count\(/i.test(s.sql));
     const rec = reconstructed();
+    // Since issue 14 a list counts only when asked (total=true): the count is that of the one traced list with total=true.
     const secured = {
-      source: listSt && countSt ? 'traced' : 'reconstructed',
+      source: listSt ? 'traced' : 'reconstructed',
       list: listSt?.params ? { sql: listSt.sql, params: listSt.params } : rec.list,
       count: countSt?.params ? { sql: countSt.sql, params: countSt.params } : rec.count,
+      countTraced: Boolean(countSt),
+      editorList: editorSt?.params ? { sql: editorSt.sql, params: editorSt.params } : null,
     };
     const sqlTrace = {
       requests: TRACED,
       // Client-side latency of these requests, one at a time (the SQL trace is on for them).
       sequentialMedianMs: Math.round(sequentialMs[Math.floor(TRACED / 2)] * 10) / 10,
-      statementsPerRequest: Math.round((trace.prepared / TRACED) * 10) / 10,
-      onCollectionTablePerRequest: Math.round((onTable.reduce((t, s) => t + s.count, 0) / TRACED) * 10) / 10,
+      statementsPerRequest:
+        Math.round(
+          ((trace.prepared - trace.statements.filter((x) => /count\(/i.test(x.sql) && x.sql.includes(`"${TABLE}"`)).reduce((n, x) => n + x.count, 0)) /
+            (2 * TRACED + 1)) *
+            10,
+        ) / 10,
+      onCollectionTablePerRequest: Math.round((onTable.reduce((t, s) => t + s.count, 0) / (2 * TRACED)) * 10) / 10,
       statements: trace.statements.map((s) => ({
-        perRequest: Math.round((s.count / TRACED) * 10) / 10,
+        perRequest: Math.round((s.count / (2 * TRACED)) * 10) / 10,
         sql: s.sql.length > 400 ? `${s.sql.slice(0, 400)}…` : s.sql,
       })),
     };
@@ -441,6 +496,17 @@ async function mainThread() {
       params: ['north', PER_PAGE, 0],
     };
     const oneScopeCount = { sql: `select count(*) as n from "${TABLE}" where ${c('region')} = ?`, params: ['north'] };
+    // What the list cost before issue 14 (D39), on the same data: the capped count on every request, then, past 2,000
+    // matches, the opaque condition that walks the id index. Timed here so that before and after compare in one run.
+    const cols = ['id', 'created_at', 'updated_at', 'created_by', 'updated_by', 'region', 'status', 'customer', 'amount', 'margin'].map(c).join(', ');
+    const d39 = (cond, params) => ({
+      list: {
+        sql: `select ${cols} from "${TABLE}" where (case when (${cond}) then 1 else 0 end) = 1 order by ${c('id')} asc limit ? offset ?`,
+        params: [...params, PER_PAGE, 0],
+      },
+      count: { sql: `select count(*) as n from (select 1 from "${TABLE}" where (${cond}) limit ?) as c`, params: [...params, 10_001] },
+    });
+    const before = { seller: d39(`${c('region')} = ?`, ['north']), editor: d39(`${c('owner')} = ?`, [editor.id]) };
     const plans = {
       oneScopeList: plan(ro, oneScopeList.sql, oneScopeList.params),
       oneScopeCount: plan(ro, oneScopeCount.sql, oneScopeCount.params),
@@ -448,6 +514,7 @@ async function mainThread() {
       securedCount: plan(ro, secured.count.sql, secured.count.params),
       bareList: plan(ro, bareList.sql, bareList.params),
       bareCount: plan(ro, bareCount.sql, bareCount.params),
+      editorList: secured.editorList ? plan(ro, secured.editorList.sql, secured.editorList.params) : [],
     };
     const sqlMs = {
       securedList: timeSql(ro, secured.list.sql, secured.list.params),
@@ -456,6 +523,11 @@ async function mainThread() {
       bareCount: timeSql(ro, bareCount.sql, bareCount.params),
       oneScopeList: timeSql(ro, oneScopeList.sql, oneScopeList.params),
       oneScopeCount: timeSql(ro, oneScopeCount.sql, oneScopeCount.params),
+      editorList: secured.editorList ? timeSql(ro, secured.editorList.sql, secured.editorList.params) : null,
+      d39SellerList: timeSql(ro, before.seller.list.sql, before.seller.list.params),
+      d39SellerCount: timeSql(ro, before.seller.count.sql, before.seller.count.params),
+      d39EditorList: timeSql(ro, before.editor.list.sql, before.editor.list.params),
+      d39EditorCount: timeSql(ro, before.editor.count.sql, before.editor.count.params),
     };
     const stat1 = ro.prepare(`select count(*) as n from sqlite_master where name = 'sqlite_stat1'`).get().n > 0;
     log(
@@ -463,6 +535,7 @@ async function mainThread() {
         `alone: list ${sqlMs.securedList} ms, count ${sqlMs.securedCount} ms; bare: list ${sqlMs.bareList} ms, count ${sqlMs.bareCount} ms`,
     );
     log(`plan, secured list:\n    ${plans.securedList.join('\n    ')}\n  plan, secured count:\n    ${plans.securedCount.join('\n    ')}`);
+    log(`editor list: alone ${sqlMs.editorList} ms; plan:\n    ${plans.editorList.join('\n    ')}`);
 
     // 5. Measure.
     const results = [];
@@ -482,10 +555,16 @@ async function mainThread() {
         problems.push(`N=${n} bare page: ${bareBody.items?.length} items, total ${bareBody.total}`);
       results.push({ route: 'bare', ...(await measure(`bare GET /bare?page=1 (no security), N=${n}`, bareUrl, {}, bare.pid)) });
       results.push({ route: 'secured', ...(await measure(securedName, securedUrl, headers, server.pid, { seqMs: sqlTrace.sequentialMedianMs })) });
+      results.push({ route: 'editor (owner scope)', ...(await measure(`editor ${securedName}`, securedUrl, editorHeaders, server.pid)) });
+      results.push({
+        route: 'secured, total=true',
+        ...(await measure(`${securedName}&total=true`, `${securedUrl}&total=true`, headers, server.pid, { seqMs: sqlTrace.sequentialMedianMs })),
+      });
       results.push({ route: 'auth-only', ...(await measure(`auth only GET /api/auth/me as seller, N=${n}`, `${base}/api/auth/me`, headers, server.pid)) });
       await bare.stop();
     } else {
       results.push({ route: 'secured', ...(await measure(securedName, securedUrl, headers, server.pid, { seqMs: sqlTrace.sequentialMedianMs })) });
+      results.push({ route: 'editor (owner scope)', ...(await measure(`editor ${securedName}`, securedUrl, editorHeaders, server.pid)) });
     }
     // The same list one request at a time: its latency without queueing behind other connections.
     results.push({
@@ -510,8 +589,8 @@ async function mainThread() {
       seed: seeded,
       databaseMiB: Math.round(dbBytes / 2 ** 20),
       sqliteStat1: stat1,
-      totalReported: first?.total ?? null,
-      totalAfterRun: after?.total ?? null,
+      totalReported: counted?.total ?? null,
+      hasMoreAfterRun: after?.hasMore ?? null,
       grants,
       sqlTrace,
       securedSql: secured,
@@ -543,6 +622,11 @@ async function mainThread() {
     const oSmall = at(small, 'secured, 1 conn');
     const oLarge = at(large, 'secured, 1 conn');
     const p50OneRatio = oSmall && oLarge && oSmall.latencyMs.p50 > 0 ? r2(oLarge.latencyMs.p50 / oSmall.latencyMs.p50) : null;
+    const eSmall = at(small, 'editor (owner scope)');
+    const eLarge = at(large, 'editor (owner scope)');
+    const editorP50Ratio = eSmall && eLarge && eSmall.latencyMs.p50 > 0 ? r2(eLarge.latencyMs.p50 / eSmall.latencyMs.p50) : null;
+    const editorAtBare = at(BARE_SIZE, 'editor (owner scope)');
+    const totalAtBare = at(BARE_SIZE, 'secured, total=true');
     const summary = {
       date: new Date().toISOString(),
       node: process.version,
@@ -560,6 +644,9 @@ async function mainThread() {
         securedP50OneConnectionLargestToSmallest: p50OneRatio,
         authOnlyToBareReqPerSec: bareR && meAtBare ? r2(meAtBare.reqPerSec / bareR.reqPerSec) : null,
         securedToAuthOnlyReqPerSec: meAtBare && securedAtBare ? r2(securedAtBare.reqPerSec / meAtBare.reqPerSec) : null,
+        editorToBareReqPerSec: bareR && editorAtBare ? r2(editorAtBare.reqPerSec / bareR.reqPerSec) : null,
+        editorP50LargestToSmallest: editorP50Ratio,
+        totalTrueToSecuredReqPerSec: totalAtBare && securedAtBare ? r2(totalAtBare.reqPerSec / securedAtBare.reqPerSec) : null,
       },
       problems: sizes.flatMap((s) => s.problems),
     };
@@ -575,21 +662,24 @@ async function mainThread() {
         ),
       ),
       '',
-      `| records | SQL per secured request | secured list SQL ms | secured count SQL ms | total reported | bare list SQL ms | bare count SQL ms | seed s | DB MiB |`,
-      `|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+      `| records | SQL per secured request | count traced | secured list SQL ms | editor list SQL ms | count SQL ms (total=true) | total reported (total=true) | bare list SQL ms | bare count SQL ms | seed s | DB MiB |`,
+      `|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
       ...sizes.map(
         (s) =>
-          `| ${fmt(s.records)} | ${s.sqlTrace.statementsPerRequest} | ${s.sqlMs.securedList} | ${s.sqlMs.securedCount} | ${fmt(s.totalReported)} | ${s.sqlMs.bareList} | ${s.sqlMs.bareCount} | ${(s.seedMs / 1000).toFixed(1)} | ${s.databaseMiB} |`,
+          `| ${fmt(s.records)} | ${s.sqlTrace.statementsPerRequest} | ${s.securedSql.countTraced ? 'yes' : 'no'} | ${s.sqlMs.securedList} | ${fmt(s.sqlMs.editorList)} | ${s.sqlMs.securedCount} | ${fmt(s.totalReported)} | ${s.sqlMs.bareList} | ${s.sqlMs.bareCount} | ${(s.seedMs / 1000).toFixed(1)} | ${s.databaseMiB} |`,
       ),
       '',
       `secured / bare req/s at ${fmt(BARE_SIZE)}: ${fmt(throughputRatio)} (aim >= 0.70: ${summary.ratios.securedToBareReqPerSec.met === null ? '-' : summary.ratios.securedToBareReqPerSec.met ? 'met' : 'MISSED'})`,
       `secured p50 latency ${fmt(large)} / ${fmt(small)}: ${fmt(p50Ratio)} (aim <= 1.5: ${summary.ratios.securedP50LargestToSmallest.met === null ? '-' : summary.ratios.securedP50LargestToSmallest.met ? 'met' : 'MISSED'}); mean latency ratio ${fmt(meanRatio)}; p50 ratio with one connection ${fmt(p50OneRatio)}`,
       `auth only (/api/auth/me) / bare req/s: ${fmt(summary.ratios.authOnlyToBareReqPerSec)}; secured / auth only: ${fmt(summary.ratios.securedToAuthOnlyReqPerSec)}`,
+      `editor (owner scope) / bare req/s: ${fmt(summary.ratios.editorToBareReqPerSec)}; editor p50 ${fmt(large)} / ${fmt(small)}: ${fmt(editorP50Ratio)}; secured with total=true / without: ${fmt(summary.ratios.totalTrueToSecuredReqPerSec)}`,
       '',
       ...sizes.flatMap((s) => [
         `EXPLAIN QUERY PLAN at ${fmt(s.records)} (${s.securedSql.source} SQL; sqlite_stat1 ${s.sqliteStat1 ? 'present' : 'absent'}):`,
         `  secured list:  ${s.plans.securedList.join(' | ')}`,
         `  secured count: ${s.plans.securedCount.join(' | ')}`,
+        `  editor list:   ${s.plans.editorList.join(' | ')}`,
+        `  before issue 14 (D39: capped count + opaque walk), same data: seller list ${s.sqlMs.d39SellerList} ms + count ${s.sqlMs.d39SellerCount} ms; editor list ${s.sqlMs.d39EditorList} ms + count ${s.sqlMs.d39EditorCount} ms`,
         `  bare list:     ${s.plans.bareList.join(' | ')}`,
         `  bare count:    ${s.plans.bareCount.join(' | ')}`,
         `  diagnostic, grant A's scope alone (where region = ?): list ${s.sqlMs.oneScopeList} ms: ${s.plans.oneScopeList.join(' | ')}; count ${s.sqlMs.oneScopeCount} ms: ${s.plans.oneScopeCount.join(' | ')}`,

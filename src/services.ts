@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { StateStamps } from './db/stamps.js';
 import { SETTINGS_AREAS, settingsSeeds, type AppConfig, type Env } from './app-config.js';
 import { Doctor } from './doctor/index.js';
 import { Metrics } from './ops/metrics.js';
@@ -226,6 +227,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     throw e;
   }
   const db = handle.db;
+  // What instances cache (settings, the access model, collection definitions) is kept under version stamps (D360).
+  const stamps = new StateStamps(db);
   // The database keeps what must survive a loss of Redis's data (issue 9); Redis, when configured,
   // the rest. A Redis that is down at start is not fatal: requests that need it answer 503 until it
   // is back.
@@ -239,7 +242,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const securityLog = new SecurityLog(db, now);
   let secrets: SecretStore;
   try {
-    secrets = await SecretStore.open({ db, dialect: handle.dialect, log: securityLog, now, config: config.secrets });
+    secrets = await SecretStore.open({ db, dialect: handle.dialect, log: securityLog, now, config: config.secrets, stamps });
   } catch (e) {
     await handle.close();
     await logDestination.close();
@@ -254,6 +257,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     createSealer(config.appKey),
     (c) => logger.info({ event: 'system.settings_changed', area: c.area, keys: c.keys, actorId: c.actorId, audited: c.audited }, 'settings changed'),
     secrets,
+    stamps,
   );
   // Write-only settings live in the secret store under `<area>.<field>`; values sealed in settings rows before it existed move in once.
   secrets.registerKnown([
@@ -345,10 +349,19 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const mfaPolicy = new MfaPolicy(settings, (userId) => access.rolesOf(userId));
   const trustedAddresses = new TrustedAddresses({ db, settings, log: securityLog, policy: mfaPolicy, geoip, now });
   const mfaGate = new SecondFactorGate({ db, settings, log: securityLog, policy: mfaPolicy, now, trust: trustedAddresses });
-  const sessions = new SessionService(db, tokens, shared, settings, securityLog, now, config.appKey, config.renewalGrace, locks, [
-    (user, method, ctx, asked) => mfaGate.check(user, method, ctx, asked),
-    (user, method, ctx) => expiryGate.check(user, method, ctx),
-  ]);
+  const sessions = new SessionService(
+    db,
+    tokens,
+    shared,
+    settings,
+    securityLog,
+    now,
+    config.appKey,
+    config.renewalGrace,
+    locks,
+    [(user, method, ctx, asked) => mfaGate.check(user, method, ctx, asked), (user, method, ctx) => expiryGate.check(user, method, ctx)],
+    stamps,
+  );
   const passwordReset = new PasswordResetService({
     db,
     settings,
@@ -459,7 +472,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
   // Hidden sign-ins (AUDIT-1) hide ordinary users' only: anyone holding a system permission is always recorded.
   sessions.creator.privileged = async (user) => user.is_admin === 1 || (await access.principal(user, null)).permissions.length > 0;
-  const apiKeys = new ApiKeyService(db, settings, shared, securityLog, now);
+  const apiKeys = new ApiKeyService(db, settings, shared, securityLog, now, stamps);
   const doctor = new Doctor({
     config,
     env: opts.env ?? process.env,
@@ -489,6 +502,11 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     now,
     version: version(),
     onError: (err) => logger.error({ event: 'system.error', task: 'scheduled backup', err: errorSummary(err) }, 'scheduled backup failed'),
+  });
+  // Rate windows are counted in process and sent to the shared state in the background (D350).
+  rateLimiter.start({
+    onError: (err) => logger.warn({ event: 'ratelimit.sync_failed', err: errorSummary(err) }, 'rate counts could not reach the shared state; retrying'),
+    onRecovered: () => logger.info({ event: 'ratelimit.sync_recovered' }, 'rate counts reach the shared state again'),
   });
   return {
     backups,
@@ -548,6 +566,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       await backups.stopSchedule();
       await tasks.drain();
       mailer.close();
+      await rateLimiter.close();
       await shared.close();
       await handle.close();
       await logDestination.close();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { StampedCache } from '../util/stamped-cache.js';
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import type { UsersTable } from '../db/types.js';
@@ -16,7 +17,7 @@ export { ACTIONS, type Action, type Grant, type GrantInput, type RoleView, type 
 
 /**
  * Roles, departments, role assignments and grants (ACCESS-1 to ACCESS-7). Read from the database on
- * each request. Every change by a non-administrator passes the `Power` check: nobody creates, extends
+ * each request, or from caches kept under the request's `access` stamp (D360). Every change by a non-administrator passes the `Power` check: nobody creates, extends
  * or hands out a role that gives more than they hold, nor manages a user who holds more.
  */
 export class AccessStore {
@@ -42,22 +43,34 @@ export class AccessStore {
     return (await this.db.selectFrom('user_roles').select('role').where('user_id', '=', userId).orderBy('role').execute()).map((r) => r.role);
   }
 
-  /** `asKey`: an API key acting with `activeRole` only, never with the owner's administrator power. */
-  principal(user: UsersTable, activeRole: string | null, opts: { asKey?: boolean } = {}): Promise<Principal> {
-    return loadPrincipal(this.db, user, activeRole, opts.asKey ?? false);
+  private readonly principals = new StampedCache<Principal>(10_000);
+  private readonly grantCache = new StampedCache<Grant[]>(10_000);
+
+  /**
+   * `asKey`: an API key acting with `activeRole` only, never with the owner's administrator power. With `stamp` (the
+   * `access` stamp read with the request's credential, D360) the principal is kept per instance until a change of the
+   * access model moves the stamp, and comes frozen, carrying the stamp; without, it is read afresh.
+   */
+  principal(user: UsersTable, activeRole: string | null, opts: { asKey?: boolean; stamp?: number } = {}): Promise<Principal> {
+    const asKey = opts.asKey ?? false;
+    const key = JSON.stringify([user.id, activeRole, asKey, user.is_admin]);
+    return this.principals.get(key, opts.stamp, async () => ({ ...(await loadPrincipal(this.db, user, activeRole, asKey)), stamp: opts.stamp }));
   }
 
-  async grantsFor(roles: readonly string[], collection: string): Promise<Grant[]> {
+  /** The grants of `roles` on a collection; kept under `stamp` as `principal` is. */
+  async grantsFor(roles: readonly string[], collection: string, stamp?: number): Promise<Grant[]> {
     if (roles.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('grants')
-      .selectAll()
-      .where('collection', '=', collection)
-      .where('role', 'in', [...roles])
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    return rows.map(toGrant);
+    return this.grantCache.get(JSON.stringify([collection, roles]), stamp, async () => {
+      const rows = await this.db
+        .selectFrom('grants')
+        .selectAll()
+        .where('collection', '=', collection)
+        .where('role', 'in', [...roles])
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      return rows.map(toGrant);
+    });
   }
 
   /** What the named roles give together: their names, permissions, menus and grants. */

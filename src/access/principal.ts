@@ -8,7 +8,8 @@ import { SYSTEM_PERMISSIONS, type Grant } from './types.js';
 export { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from './types.js';
 
 /**
- * Who a signed-in user is for access decisions, read afresh on every request so that role,
+ * Who a signed-in user is for access decisions, read afresh (or from the cache of the request's own stamp, D360)
+ * on every request so that role,
  * department and grant changes apply at the next request on every instance.
  */
 export interface Principal {
@@ -23,6 +24,8 @@ export interface Principal {
   departments: string[];
   permissions: string[];
   menus: string[];
+  /** The `access` stamp this principal was read under, when it came from the cache (D360); its caches use it too. */
+  stamp?: number;
 }
 
 const parseList = (s: string): string[] => {

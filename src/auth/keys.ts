@@ -1,4 +1,4 @@
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { inTransaction, type Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 
@@ -24,7 +24,7 @@ export class KeyRing {
   private entries: KeyRingEntry[] = [];
   private loadedAt = -Infinity;
   private forcedAt = -Infinity;
-  private readonly derived = new Map<string, Uint8Array>();
+  private readonly derived = new Map<string, KeyObject>();
   private readonly cacheMs: number;
 
   constructor(
@@ -67,17 +67,18 @@ export class KeyRing {
     return r;
   }
 
-  private secret(kid: string): Uint8Array {
+  /** The key of a kid, derived once and kept as a KeyObject (jose would import raw bytes again on every token). */
+  private secret(kid: string): KeyObject {
     let k = this.derived.get(kid);
     if (!k) {
-      k = deriveKey(this.appKey, kid, 'palisade/token-signing/v1');
+      k = createSecretKey(deriveKey(this.appKey, kid, 'palisade/token-signing/v1'));
       this.derived.set(kid, k);
     }
     return k;
   }
 
   /** The newest key, used for every new token. */
-  async current(): Promise<{ kid: string; key: Uint8Array }> {
+  async current(): Promise<{ kid: string; key: KeyObject }> {
     await this.load();
     let active = this.entries.find((e) => e.retiredAt === null);
     if (!active) {
@@ -92,7 +93,7 @@ export class KeyRing {
    * The key for verifying a token with this kid, or null when the kid is unknown or was
    * retired longer ago than `maxTokenAgeMs` (its tokens can no longer be renewed).
    */
-  async forVerify(kid: string, maxTokenAgeMs: number): Promise<Uint8Array | null> {
+  async forVerify(kid: string, maxTokenAgeMs: number): Promise<KeyObject | null> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(kid)) return null;
     await this.load();
     let e = this.entries.find((x) => x.kid === kid);

@@ -1,4 +1,5 @@
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import { StampedCache } from '../util/stamped-cache.js';
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
@@ -54,6 +55,16 @@ const SCHEMA_LOCK = '7160001';
 
 const indexName = (collection: string, field: string, unique: boolean) => `${unique ? 'ux' : 'ix'}_${collection}__${field}`;
 
+/** Whether a field's column gets a (non-unique) index: asked for, or a type that scopes and relations look up. */
+export const indexedField = (f: FieldDef): boolean =>
+  !f.unique && (f.indexed === true || f.type === 'status' || f.type === 'user' || f.type === 'relation' || f.type === 'group');
+
+/**
+ * The columns of a field's index: the field, then `id`, so that a row scope or filter on the field
+ * also serves a list's default id order and the list reads its page, not every matching row (D357).
+ */
+export const indexColumns = (field: string): [string, string] => [field, 'id'];
+
 // biome-ignore lint/suspicious/noExplicitAny: collection tables are defined at run time, outside the static schema
 async function addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Promise<void> {
   const type = columnType(f);
@@ -81,11 +92,11 @@ async function addColumn(trx: Kysely<any>, collection: string, f: FieldDef): Pro
       .column(f.name)
       .unique()
       .execute();
-  else if (f.indexed || f.type === 'status' || f.type === 'user' || f.type === 'relation' || f.type === 'group') {
+  else if (indexedField(f)) {
     await trx.schema
       .createIndex(indexName(collection, f.name, false))
       .on(tableOf(collection))
-      .column(f.name)
+      .columns(indexColumns(f.name))
       .execute();
   }
 }
@@ -104,7 +115,7 @@ export async function createCollectionTables(trx: Kysely<any>, def: CollectionDe
     .addColumn('created_by', 'text')
     .addColumn('updated_by', 'text')
     .execute();
-  await trx.schema.createIndex(`ix_${def.name}__created_by`).on(tableOf(def.name)).column('created_by').execute();
+  await trx.schema.createIndex(`ix_${def.name}__created_by`).on(tableOf(def.name)).columns(indexColumns('created_by')).execute();
   for (const f of def.fields) await addColumn(trx, def.name, f);
 }
 
@@ -155,9 +166,17 @@ export class CollectionRegistry {
     return rows.map((r) => JSON.parse(r.definition) as CollectionDef);
   }
 
-  async get(name: string): Promise<CollectionDef | null> {
-    const row = await this.db.selectFrom('collections').select('definition').where('name', '=', name).executeTakeFirst();
-    return row ? (JSON.parse(row.definition) as CollectionDef) : null;
+  private readonly defs = new StampedCache<CollectionDef | null>(1000);
+
+  /**
+   * A collection's definition. With `stamp` (the `access` stamp read with the request's credential, D360) it is kept
+   * per instance until a change moves the stamp, and comes frozen; without, it is read afresh.
+   */
+  async get(name: string, stamp?: number): Promise<CollectionDef | null> {
+    return this.defs.get(name, stamp, async () => {
+      const row = await this.db.selectFrom('collections').select('definition').where('name', '=', name).executeTakeFirst();
+      return row ? (JSON.parse(row.definition) as CollectionDef) : null;
+    });
   }
 
   private async names(trx: Db, except?: string): Promise<Set<string>> {

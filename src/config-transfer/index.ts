@@ -37,8 +37,8 @@ export interface TransferDeps {
   settingsSeeds: Readonly<Record<string, object>>;
   sealer: Sealer;
   secrets: SecretLister & SecretBackend;
-  /** Told after the commit: rules are cached for a second per instance; this one forgets them at once. */
-  ipRulesChanged: () => void;
+  /** Told after the commit: IP rules and settings are kept up to a second per instance; this one forgets them at once. */
+  committed: () => void;
   /** Told of each settings area stored, after the commit (the system log). */
   onSettingsChange?: (c: SettingsChange) => void;
 }
@@ -109,7 +109,7 @@ export class ConfigTransfer {
       if (!(e instanceof DryRun)) throw e;
     }
     if (!opts.dryRun) {
-      this.d.ipRulesChanged();
+      this.d.committed();
       for (const c of changes) this.d.onSettingsChange?.(c);
     }
     return { dryRun: opts.dryRun, diff: diff!, digest };

@@ -20,7 +20,10 @@ export function configTransferOf(s: Services): ConfigTransfer {
       settingsSeeds: settingsSeeds(s.config),
       sealer: createSealer(s.config.appKey),
       secrets: s.secrets,
-      ipRulesChanged: () => s.ipRules.invalidate(),
+      committed: () => {
+        s.ipRules.invalidate();
+        s.settings.forget();
+      },
       // The system log line of every settings change, as the shared store writes it (services.ts).
       onSettingsChange: (c) =>
         s.logger.info({ event: 'system.settings_changed', area: c.area, keys: c.keys, actorId: c.actorId, audited: c.audited }, 'settings changed'),

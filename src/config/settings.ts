@@ -4,13 +4,16 @@ import { AppError } from '../errors.js';
 import type { SettingsArea } from './settings-area.js';
 import { SYSTEM_ACTOR, type EventContext, type SecurityLog } from '../audit/events.js';
 import type { Sealer } from './seal.js';
+import type { StateStamps } from '../db/stamps.js';
+import { StampedCache } from '../util/stamped-cache.js';
 
 export type { SettingsArea } from './settings-area.js';
 
 /**
  * Runtime settings edited by administrators, over the env-seeded defaults; each change is stored with its
  * `settings.changed` event.
- * Read from the database on each use, so a change reaches every instance at the next request.
+ * Read from the database on each use, or, given the stamps, kept per instance under the `settings` stamp (D360): a
+ * change is in force at once on the instance that made it and within a second on every other.
  */
 /** What a sealed write-only field reads as when it cannot be opened: set, but unusable (the feature fails closed). */
 export const UNREADABLE_SECRET = '\u0000unreadable';
@@ -58,7 +61,11 @@ export class SettingsStore {
     private readonly onChange?: (change: SettingsChange) => void,
     /** Where write-only fields are kept (the secret store); without it they are sealed in the row. */
     private readonly secrets?: SecretBackend,
+    /** The version stamps: with them, areas are kept per instance until the `settings` stamp moves. */
+    private readonly stamps?: StateStamps,
   ) {}
+
+  private readonly cache = new StampedCache<unknown>(256);
 
   /**
    * The stored overrides, write-only fields opened: from the secret store (SECRET_REF), or a value sealed
@@ -168,6 +175,16 @@ export class SettingsStore {
    * made inconsistent are ignored: the env values were validated at boot (decision D11).
    */
   async get<S extends TObject>(area: SettingsArea<S>): Promise<Static<S>> {
+    if (!this.stamps) return this.read(area);
+    return this.cache.get(area.key, (await this.stamps.current()).settings, () => this.read(area)) as Promise<Static<S>>;
+  }
+
+  /** A change was committed outside this store (a configuration import's own store): read again at the next use. */
+  forget(): void {
+    this.stamps?.invalidate();
+  }
+
+  private async read<S extends TObject>(area: SettingsArea<S>): Promise<Static<S>> {
     const row = await this.db.selectFrom('settings').select('value').where('key', '=', area.key).executeTakeFirst();
     const stored = await this.parse(area, row?.value, this.db);
     const defaults = this.defaults(area);
@@ -237,6 +254,7 @@ export class SettingsStore {
       if (audit) await audit(before, after, trx);
       return [before, after] as [Static<S>, Static<S>];
     });
+    this.stamps?.invalidate();
     this.onChange?.({ area: area.key, keys: Object.keys(patch).sort(), actorId: ctx.actor.id, audited: audit !== undefined });
     return result;
   }

@@ -151,6 +151,13 @@ export interface SharedKvTable {
   expires_at: number;
 }
 
+/** One row (id 1) of version stamps, moved by triggers with every change to what instances cache (D360). */
+export interface StateStampsTable {
+  id: number;
+  access: number;
+  settings: number;
+}
+
 export interface AccountLocksTable {
   user_id: string;
   locked_at: number;
@@ -409,6 +416,7 @@ export interface Database {
   record_revisions: RecordRevisionsTable;
   shared_kv: SharedKvTable;
   account_locks: AccountLocksTable;
+  state_stamps: StateStampsTable;
   ip_rules: IpRulesTable;
   collections: CollectionsTable;
   roles: RolesTable;

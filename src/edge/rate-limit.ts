@@ -3,7 +3,7 @@ import Type, { type Static } from 'typebox';
 import type { SettingsStore } from '../config/settings.js';
 import { defineSettingsArea } from '../config/settings-area.js';
 import { AppError } from '../errors.js';
-import { hitWindow } from './windows.js';
+import { type FlushReports, LocalWindows } from './windows.js';
 import { parseIp } from './ip.js';
 
 export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
@@ -69,16 +69,44 @@ export interface Budget {
 }
 
 /**
+ * The share of a budget one instance may grant from its own counts, with no round trip (D350). Reads,
+ * writes and uploads (requests and bytes) decide in process up to half their budget. Sign-in, reset
+ * and export budgets guard against guessing and heavy work and are small; a request they grant costs
+ * far more than a round trip, so each one is counted exactly across instances (0). Every bucket
+ * refuses in process once its budget is spent, so a flood costs the shared state nothing.
+ */
+export const LOCAL_SHARE: Readonly<Record<Bucket, number>> = Object.freeze({ read: 0.5, write: 0.5, upload: 0.5, auth: 0, reset: 0, export: 0 });
+
+/** How often the counts go to the shared state (ms, real time). */
+export const FLUSH_EVERY_MS = 250;
+
+export interface RateLimiterOptions {
+  /** Overrides of LOCAL_SHARE (tests), each from 0 to 1. */
+  localShare?: Partial<Record<Bucket, number>>;
+  /** Keys tracked in memory at most (MAX_TRACKED_KEYS). */
+  maxKeys?: number;
+}
+
+/**
  * Request throttling (EDGE-4). Budget keys come only from the resolved client address and the
  * verified user id, never from a path, header or body field the client can vary; the sign-in
- * bucket is per address only (per account is the lockout's job).
+ * bucket is per address only (per account is the lockout's job). Counted in process and sent to
+ * the shared state in the background (LocalWindows, D350); `start` runs the flush, `close` ends it.
  */
 export class RateLimiter {
+  private readonly windows: LocalWindows;
+  private readonly share: Readonly<Record<Bucket, number>>;
+
   constructor(
-    private readonly shared: SharedState,
+    shared: SharedState,
     private readonly settings: SettingsStore,
-    private readonly now: () => number,
-  ) {}
+    now: () => number,
+    opts: RateLimiterOptions = {},
+  ) {
+    this.share = { ...LOCAL_SHARE, ...opts.localShare };
+    for (const v of Object.values(this.share)) if (!(v >= 0 && v <= 1)) throw new TypeError('localShare must be from 0 to 1');
+    this.windows = new LocalWindows(shared, now, opts.maxKeys);
+  }
 
   /** The budgets in force; the pipeline reads them once per request for both budgets it takes. */
   limits(): Promise<RateLimits> {
@@ -90,12 +118,13 @@ export class RateLimiter {
     const l = limits ?? (await this.limits());
     if ((bucket === 'auth' || bucket === 'reset') && who === 'user') return null;
     const lim = limitsFor(l, bucket, who);
+    const share = this.share[bucket];
     const key = `rl:${bucket}:${who}:${subject}`;
-    const { count, resetMs } = await hitWindow(this.shared, key, l.window, this.now());
+    const { count, resetMs } = await this.windows.hit(key, l.window, 1, lim.count, Math.floor(share * lim.count));
     const resetSeconds = Math.max(1, Math.ceil(resetMs / 1000));
     let over = count > lim.count;
     if (lim.bytes !== undefined && bytes > 0) {
-      const b = await hitWindow(this.shared, `${key}:bytes`, l.window, this.now(), bytes);
+      const b = await this.windows.hit(`${key}:bytes`, l.window, bytes, lim.bytes, Math.floor(share * lim.bytes));
       over ||= b.count > lim.bytes;
     }
     if (over) {
@@ -107,5 +136,25 @@ export class RateLimiter {
       });
     }
     return { limit: lim.count, remaining: Math.max(0, lim.count - count), resetSeconds };
+  }
+
+  /** Starts the background flush (the service wiring calls it; tests call `flush` when they need one). */
+  start(reports: FlushReports = {}, everyMs = FLUSH_EVERY_MS): void {
+    this.windows.start(everyMs, reports);
+  }
+
+  /** Sends the counts not sent yet to the shared state now. */
+  flush(): Promise<void> {
+    return this.windows.flush();
+  }
+
+  /** Keys tracked in memory. */
+  get trackedKeys(): number {
+    return this.windows.size;
+  }
+
+  /** Stops the flush and sends what is left; before the shared state closes. */
+  close(): Promise<void> {
+    return this.windows.stop();
   }
 }

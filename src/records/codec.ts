@@ -140,6 +140,31 @@ export function encode(f: FieldDef, v: unknown): unknown {
   }
 }
 
+/** The ISO 8601 text of a stored date-time (epoch milliseconds). */
+export const isoOf = (v: unknown): string => new Date(Number(v)).toISOString();
+
+const asIs = (v: unknown): unknown => (v === undefined ? null : v);
+
+/**
+ * The decoder of one field, chosen once per field (a list decodes every row of a page with the same
+ * ones): the same answers as `decode`, without the switch per value.
+ */
+export function decoderOf(f: FieldDef): (v: unknown) => unknown {
+  switch (f.type) {
+    case 'boolean':
+      return (v) => (v === null || v === undefined ? null : Number(v) === 1);
+    case 'datetime':
+      return (v) => (v === null || v === undefined ? null : isoOf(v));
+    case 'decimal':
+    case 'integer':
+      return (v) => (v === null || v === undefined ? null : Number(v));
+    case 'json':
+      return (v) => (v === null || v === undefined ? null : JSON.parse(String(v)));
+    default:
+      return asIs;
+  }
+}
+
 export function decode(f: FieldDef, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (f.type) {

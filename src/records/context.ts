@@ -19,6 +19,8 @@ export interface Caller {
   roles: string[];
   departments: string[];
   ctx: EventContext;
+  /** The `access` stamp read with the request's credential: definitions and grants come from the caches of it (D360). */
+  stamp?: number;
 }
 
 export interface ListQuery {
@@ -31,14 +33,19 @@ export interface ListQuery {
   search?: string;
   page: number;
   perPage: number;
+  /** Count the matching records too (D355): a count costs more than a page, so only those who show it ask. */
+  total?: boolean;
 }
 
 export type RecordOut = Record<string, unknown>;
 
 export interface ListResult {
   items: RecordOut[];
-  total: number;
+  /** Only when asked for (`total: true`): the matching records, counted up to 10,000. */
+  total?: number;
   totalCapped?: boolean;
+  /** Whether a next page has records (the page was read with one row more). */
+  hasMore: boolean;
   page: number;
   perPage: number;
   expandTruncated?: string[];

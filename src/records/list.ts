@@ -1,18 +1,18 @@
 /** Lists and single reads: the row scope in the WHERE, the per-row field mask, search, and the expansion hook. */
-import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import { CompiledQuery, sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError } from '../errors.js';
-import { SYSTEM_COLUMNS, hasColumn, isSystemDatetime, membersTableOf, tableOf } from '../collections/schema.js';
+import { SYSTEM_COLUMNS, hasColumn, isSystemDatetime, membersTableOf, tableOf, type FieldDef } from '../collections/schema.js';
 import { FileService, type FileMeta } from '../files/service.js';
-import { fieldsOf, maskOf, rowFlags, scopeOf, type Plan } from '../access/plan.js';
-import { SYSTEM_OUT, decode, hasNul } from './codec.js';
+import { fieldsOf, rowFlags, scopeOf, type Plan } from '../access/plan.js';
+import { SYSTEM_OUT, decoderOf, hasNul, isoOf } from './codec.js';
 import { expand } from './expand.js';
 import { plan, userFilter } from './planning.js';
 import type { Caller, ListQuery, ListResult, RecordOut, RecordsContext } from './context.js';
 
-/** The list total counts at most this many records (as search engines do); past it, `totalCapped` is true. */
-const TOTAL_CAP = 10_000;
-/** From this many matching records on, a default-ordered SQLite list walks the id index (see `list`). */
-const WALK_FROM = 2_000;
+/** A total (asked for with `total: true`) counts at most this many records; past it, `totalCapped` is true. */
+export const TOTAL_CAP = 10_000;
+/** The fewest rows the id-order walk of a SQLite list visits before it gives way to the planner's plan (see `pageRows`). */
+export const WALK_ROWS = 2_000;
 
 export async function list(
   rc: RecordsContext,
@@ -44,46 +44,103 @@ export async function list(
     });
   order.push(sql`${sql.ref(`${t}.id`)} asc`);
   let wanted = anyReadable;
+  let system = SYSTEM_OUT;
   if (q.fields) {
     const asked = q.fields.split(',').filter(Boolean);
     for (const a of asked)
       if (!SYSTEM_COLUMNS[a] && (!p.def.fields.some((f) => f.name === a) || !p.known.has(a))) throw new AppError('FIELD_UNKNOWN', { field: a.slice(0, 60) });
     wanted = new Set(asked.filter((a) => anyReadable.has(a)));
+    // `fields` names exactly what a row shows, system fields included; `id` always (D358).
+    system = SYSTEM_OUT.filter(([n]) => n === 'id' || asked.includes(n));
   }
   const cond = sql.join(where, sql` and `);
   const columns = p.def.fields.filter((f) => wanted.has(f.name) && hasColumn(f)).map((f) => sql.ref(`${t}.${f.name}`));
   const flags = p.bypass ? [] : rowFlags(p, p.grants);
-  const select = sql.join([...SYSTEM_OUT.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]);
+  const select = sql.join([...system.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]);
   const offset = (q.page - 1) * q.perPage;
-  // The total is counted up to TOTAL_CAP, so its cost stays flat however large the scope is.
-  const counted = Number(
-    (await sql<{ n: number }>`select count(*) as n from (select 1 from ${sql.table(t)} where ${cond} limit ${TOTAL_CAP + 1}) as c`.execute(rc.db)).rows[0]?.n ??
-      0,
-  );
-  const total = Math.min(counted, TOTAL_CAP);
-  // SQLite serves a condition from its column index and then sorts every matching row, even when
-  // the page is the first 50 in id order. Where the scope is broad and the order is the default,
-  // the condition is made opaque to the planner, so it walks the id index and stops at the page.
-  const walk = rc.dialect === 'sqlite' && !q.sort && counted >= WALK_FROM;
-  const rowCond = walk ? sql<SqlBool>`(case when ${cond} then 1 else 0 end) = 1` : cond;
-  const rows =
-    counted === 0
-      ? []
-      : (
-          await sql<
-            Record<string, unknown>
-          >`select ${select} from ${sql.table(t)} where ${rowCond} order by ${sql.join(order)} limit ${q.perPage} offset ${offset}`.execute(rc.db)
-        ).rows;
-  const items = await shape(rc, p, rows, perGrant, wanted);
+  // The total only when asked for (D355), under the same condition as the rows (the caller's scope,
+  // never more), and counted up to TOTAL_CAP, so its cost stays flat however large the scope is.
+  const counted = q.total
+    ? Number(
+        (await sql<{ n: number }>`select count(*) as n from (select 1 from ${sql.table(t)} where ${cond} limit ${TOTAL_CAP + 1}) as c`.execute(rc.db)).rows[0]
+          ?.n ?? 0,
+      )
+    : undefined;
+  // One row more than the page says whether another page follows, without a count.
+  const rows = counted === 0 ? [] : await pageRows(rc, { t, select, cond, order: sql.join(order), limit: q.perPage + 1, offset, byId: !q.sort });
+  const hasMore = rows.length > q.perPage;
+  const items = await shape(rc, p, hasMore ? rows.slice(0, q.perPage) : rows, perGrant, wanted, system);
   const truncated = q.expand ? await expand(rc, caller, p, items, q.expand) : [];
   return {
     items,
-    total,
-    ...(counted > TOTAL_CAP ? { totalCapped: true } : {}),
+    ...(counted === undefined ? {} : { total: Math.min(counted, TOTAL_CAP), ...(counted > TOTAL_CAP ? { totalCapped: true } : {}) }),
+    hasMore,
     page: q.page,
     perPage: q.perPage,
     ...(truncated.length > 0 ? { expandTruncated: truncated } : {}),
   };
+}
+
+interface PageQuery {
+  t: string;
+  select: RawBuilder<unknown>;
+  cond: RawBuilder<unknown>;
+  order: RawBuilder<unknown>;
+  limit: number;
+  offset: number;
+  /** The client asked for no sort: the rows come in id order. */
+  byId: boolean;
+}
+
+/**
+ * The rows of a page (D356). With a composite index (field, id) on the scope's field, both dialects
+ * read the page in id order from that index and stop, whatever the scope's size. Where no index
+ * gives id order (an OR of several grants' conditions, an IN list, a range), SQLite's planner may
+ * read every matching row and sort them to keep 50 (it does so where it has no statistics yet), a
+ * cost that grows with the collection. For such a plan (asked with EXPLAIN QUERY PLAN, kept per
+ * statement), the list first walks the id index with the condition made opaque, over at most
+ * `reach` rows: when that fills the page (a broad condition), the page is exact, because the walk
+ * is in id order; when it does not (a narrow one), the planner's plan sorts the few matching rows.
+ * PostgreSQL's planner weighs the LIMIT itself. No count is needed for either choice.
+ */
+async function pageRows(rc: RecordsContext, q: PageQuery): Promise<Record<string, unknown>[]> {
+  const t = sql.table(q.t);
+  const direct = sql<Record<string, unknown>>`select ${q.select} from ${t} where ${q.cond} order by ${q.order} limit ${q.limit} offset ${q.offset}`.compile(
+    rc.db,
+  );
+  if (rc.dialect !== 'sqlite' || !q.byId || !(await sortsAll(rc, direct))) return (await rc.db.executeQuery(direct)).rows;
+  const id = sql.ref(`${q.t}.id`);
+  const reach = Math.max(WALK_ROWS, 4 * (q.offset + q.limit));
+  // The id `reach` rows into the id index (null: the table is shorter, and the walk covers all of it).
+  const last = sql`(select w.id from ${t} as w order by w.id limit 1 offset ${reach - 1})`;
+  const walked = (
+    await sql<Record<string, unknown>>`select ${q.select}, ${last} is null as __whole from ${t}
+      where (case when ${q.cond} then 1 else 0 end) = 1 and ${id} <= coalesce(${last}, (select max(w.id) from ${t} as w))
+      order by ${q.order} limit ${q.limit} offset ${q.offset}`.execute(rc.db)
+  ).rows;
+  if (walked.length === q.limit || Number(walked[0]?.__whole) === 1) return walked;
+  return (await rc.db.executeQuery(direct)).rows;
+}
+
+/** Per database: whether SQLite's plan of a statement sorts for its ORDER BY (from EXPLAIN QUERY PLAN), with when it was asked. */
+const plans = new WeakMap<object, Map<string, { sorts: boolean; at: number }>>();
+/** Plans follow the planner's statistics (refreshed hourly by `PRAGMA optimize`): asked again after this long. */
+const PLAN_TTL_MS = 10 * 60_000;
+
+async function sortsAll(rc: RecordsContext, q: CompiledQuery): Promise<boolean> {
+  let known = plans.get(rc.db);
+  if (!known) {
+    known = new Map();
+    plans.set(rc.db, known);
+  }
+  const hit = known.get(q.sql);
+  const now = Date.now();
+  if (hit && now - hit.at < PLAN_TTL_MS) return hit.sorts;
+  const steps = await rc.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${q.sql}`, [...q.parameters]));
+  const sorts = steps.rows.some((r) => /TEMP B-TREE FOR (.*)ORDER BY/.test(String(r.detail)));
+  if (known.size >= 500) known.clear();
+  known.set(q.sql, { sorts, at: now });
+  return sorts;
 }
 
 /**
@@ -104,52 +161,79 @@ export function searchCondition(p: Plan, term: string): RawBuilder<SqlBool> {
   )})`;
 }
 
-/** Each row shows the fields of the grants that hold for that row, decoded for JSON. */
-export async function shape(rc: RecordsContext, p: Plan, rows: Record<string, unknown>[], perGrant: Set<string>[], wanted: Set<string>): Promise<RecordOut[]> {
-  const memberFields = p.def.fields.filter((f) => f.type === 'members' && wanted.has(f.name));
+/**
+ * Each row shows the system fields asked for and the fields of the grants that hold for it, decoded
+ * for JSON. What is the same for every row is worked out once per page: the decoders, and the
+ * fields of each combination of grants that hold (one list per combination, not a set per row).
+ */
+export async function shape(
+  rc: RecordsContext,
+  p: Plan,
+  rows: Record<string, unknown>[],
+  perGrant: Set<string>[],
+  wanted: Set<string>,
+  system: ReadonlyArray<[string, string]> = SYSTEM_OUT,
+): Promise<RecordOut[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => String(r.id));
   const members = new Map<string, Map<string, string[]>>();
-  for (const f of memberFields) {
-    const ids = rows.map((r) => String(r.id));
+  for (const f of p.def.fields.filter((x) => x.type === 'members' && wanted.has(x.name))) {
     const m = new Map<string, string[]>();
-    if (ids.length > 0) {
-      const got = await sql<{
-        record_id: string;
-        user_id: string;
-      }>`select record_id, user_id from ${sql.table(membersTableOf(p.def.name, f.name))} where record_id in (${sql.join(ids)}) order by user_id`.execute(rc.db);
-      for (const r of got.rows) m.set(r.record_id, [...(m.get(r.record_id) ?? []), r.user_id]);
+    const got = await sql<{
+      record_id: string;
+      user_id: string;
+    }>`select record_id, user_id from ${sql.table(membersTableOf(p.def.name, f.name))} where record_id in (${sql.join(ids)}) order by user_id`.execute(rc.db);
+    for (const r of got.rows) {
+      const list = m.get(r.record_id);
+      if (list) list.push(r.user_id);
+      else m.set(r.record_id, [r.user_id]);
     }
     members.set(f.name, m);
   }
   // File fields show their current files' metadata, a list for single and multiple fields alike.
   const files = new Map<string, FileMeta[]>();
   const fileFields = p.def.fields.filter((f) => f.type === 'file' && wanted.has(f.name)).map((f) => f.name);
-  if (fileFields.length > 0 && rows.length > 0) {
+  if (fileFields.length > 0) {
     const got = await rc.db
       .selectFrom('files')
       .selectAll()
       .where('collection', '=', p.def.name)
-      .where(
-        'record_id',
-        'in',
-        rows.map((r) => String(r.id)),
-      )
+      .where('record_id', 'in', ids)
       .where('field', 'in', fileFields)
       .where('current', '=', 1)
       .orderBy('version', 'asc')
       .execute();
     for (const r of got) {
       const k = `${r.record_id}\u0000${r.field}`;
-      files.set(k, [...(files.get(k) ?? []), FileService.view(r)]);
+      const list = files.get(k);
+      if (list) list.push(FileService.view(r));
+      else files.set(k, [FileService.view(r)]);
     }
   }
+  const sys = system.map(([name, col]) => ({ name, col, iso: isSystemDatetime(name) }));
+  type Out = { f: FieldDef; decode: (v: unknown) => unknown };
+  const decoders = new Map(p.def.fields.filter((f) => wanted.has(f.name)).map((f) => [f.name, decoderOf(f)]));
+  const flagCols = p.bypass ? [] : p.grants.map((_, i) => `__g${i}`);
+  const byGrants = new Map<string, Out[]>();
+  const shown = (row: Record<string, unknown>): Out[] => {
+    let key = '';
+    for (const c of flagCols) key += Number(row[c]) === 1 ? '1' : '0';
+    let out = byGrants.get(key);
+    if (!out) {
+      const allowed = p.bypass ? perGrant[0]! : new Set(perGrant.flatMap((s, i) => (key[i] === '1' ? [...s] : [])));
+      out = p.def.fields.filter((f) => allowed.has(f.name) && wanted.has(f.name)).map((f) => ({ f, decode: decoders.get(f.name)! }));
+      byGrants.set(key, out);
+    }
+    return out;
+  };
   return rows.map((row) => {
-    const allowed = maskOf(p, perGrant, row);
     const out: RecordOut = {};
-    for (const [name, col] of SYSTEM_OUT) out[name] = isSystemDatetime(name) ? new Date(Number(row[col])).toISOString() : row[col];
-    for (const f of p.def.fields) {
-      if (!allowed.has(f.name) || !wanted.has(f.name)) continue;
-      if (f.type === 'file') out[f.name] = (files.get(`${String(row.id)}\u0000${f.name}`) ?? []).map(({ current: _, ...meta }) => meta);
-      else out[f.name] = f.type === 'members' ? (members.get(f.name)?.get(String(row.id)) ?? []) : decode(f, row[f.name]);
+    for (const s of sys) out[s.name] = s.iso ? isoOf(row[s.col]) : row[s.col];
+    const id = String(row.id);
+    for (const { f, decode } of shown(row)) {
+      if (f.type === 'file') out[f.name] = (files.get(`${id}\u0000${f.name}`) ?? []).map(({ current: _, ...meta }) => meta);
+      else if (f.type === 'members') out[f.name] = members.get(f.name)?.get(id) ?? [];
+      else out[f.name] = decode(row[f.name]);
     }
     return out;
   });

@@ -12,14 +12,14 @@ import type { Caller, RecordsContext } from './context.js';
 
 /** The caller's plan for `action` on a collection; an administrator's data action is audited as record.bypass. */
 export async function plan(rc: RecordsContext, caller: Caller, collection: string, action: Action): Promise<Plan> {
-  const def = await rc.registry.get(collection);
+  const def = await rc.registry.get(collection, caller.stamp);
   if (!def) throw new AppError('NOT_FOUND');
   const who = { userId: caller.user.id, admin: caller.admin, roles: caller.roles, departments: caller.departments };
   if (who.admin) {
     await rc.log.record(caller.ctx, { type: 'record.bypass', outcome: 'info', details: { collection, action } });
     return compilePlan(def, who, [], action, rc.now());
   }
-  return compilePlan(def, who, await rc.access.grantsFor(caller.roles, collection), action, rc.now());
+  return compilePlan(def, who, await rc.access.grantsFor(caller.roles, collection, caller.stamp), action, rc.now());
 }
 
 /**

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { StateStamps } from '../db/stamps.js';
 import { sql } from 'kysely';
 import type { Db, Dialect } from '../db/index.js';
 import { AppError } from '../errors.js';
@@ -64,6 +65,8 @@ interface Deps {
   log: SecurityLog;
   now: () => number;
   config: SecretsConfig;
+  /** Told of each committed change, so that this instance's settings are read again at once (D360). */
+  stamps?: Pick<StateStamps, 'invalidate'>;
 }
 
 /**
@@ -273,13 +276,17 @@ export class SecretStore {
   async set(name: string, value: string, ctx: EventContext): Promise<{ created: boolean }> {
     const np = nameProblem(name) ?? valueProblem(value);
     if (np) throw new AppError('VALIDATION_FAILED', [{ path: np.startsWith('a secret name') ? '/name' : '/value', message: np }]);
-    return this.retrying(() => this.d.db.transaction().execute((trx) => this.setIn(trx, name, value, ctx)));
+    const r = await this.retrying(() => this.d.db.transaction().execute((trx) => this.setIn(trx, name, value, ctx)));
+    this.d.stamps?.invalidate();
+    return r;
   }
 
   /** Deletes a secret with its `secret.deleted` event; false when there was none. */
   async delete(name: string, ctx: EventContext): Promise<boolean> {
     if (nameProblem(name)) return false;
-    return this.d.db.transaction().execute((trx) => this.deleteIn(trx, name, ctx));
+    const r = await this.d.db.transaction().execute((trx) => this.deleteIn(trx, name, ctx));
+    this.d.stamps?.invalidate();
+    return r;
   }
 
   /** A rotation by another process committed between our key check and our write: once more with its key. */

@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
-import type { RenewalClaim, SharedState } from './index.js';
+import type { CountHit, RenewalClaim, SharedState } from './index.js';
+
+/** Counters one flush statement adds at most (3 parameters each; far below SQLite's and PostgreSQL's limits). */
+const BATCH_ROWS = 500;
 
 export class DatabaseSharedState implements SharedState {
   readonly kind = 'database' as const;
@@ -50,6 +53,47 @@ export class DatabaseSharedState implements SharedState {
       RETURNING count`.execute(this.db);
     if (++this.claims % 500 === 0) await this.sweep();
     return Number(r.rows[0]!.count);
+  }
+
+  async hitWindow(key: string, prevKey: string, by: number, ttlMs: number): Promise<{ curr: number; prev: number }> {
+    const now = this.now();
+    // One statement on both dialects: the upsert of the current window returns the previous one's count
+    // through a subselect (a key this statement does not change, so either engine's view of it is the same).
+    const r = await sql<{ count: number | string; prev: number | string | null }>`
+      INSERT INTO shared_kv (key, count, value, expires_at) VALUES (${key}, ${by}, NULL, ${now + ttlMs})
+      ON CONFLICT (key) DO UPDATE SET
+        count = CASE WHEN shared_kv.expires_at <= ${now} THEN ${by} ELSE shared_kv.count + ${by} END,
+        expires_at = CASE WHEN shared_kv.expires_at <= ${now} THEN ${now + ttlMs} ELSE shared_kv.expires_at END
+      RETURNING count, (SELECT p.count FROM shared_kv p WHERE p.key = ${prevKey} AND p.expires_at > ${now}) AS prev`.execute(this.db);
+    if (++this.claims % 500 === 0) await this.sweep();
+    const row = r.rows[0]!;
+    return { curr: Number(row.count), prev: row.prev === null ? 0 : Number(row.prev) };
+  }
+
+  async addCounts(hits: readonly CountHit[]): Promise<Array<number | null>> {
+    const out = new Map<string, number>();
+    const now = this.now();
+    for (let i = 0; i < hits.length; i += BATCH_ROWS) {
+      const chunk = hits.slice(i, i + BATCH_ROWS);
+      const values = sql.join(chunk.map((h) => sql`(${h.key}, ${h.by}, NULL, ${now + h.ttlMs})`));
+      // One multi-row upsert: an expired row starts afresh, a live one adds (excluded = the proposed row).
+      const r = await sql<{ key: string; count: number | string }>`
+        INSERT INTO shared_kv (key, count, value, expires_at) VALUES ${values}
+        ON CONFLICT (key) DO UPDATE SET
+          count = CASE WHEN shared_kv.expires_at <= ${now} THEN excluded.count ELSE shared_kv.count + excluded.count END,
+          expires_at = CASE WHEN shared_kv.expires_at <= ${now} THEN excluded.expires_at ELSE shared_kv.expires_at END
+        RETURNING key, count`.execute(this.db);
+      for (const row of r.rows) out.set(row.key, Number(row.count));
+    }
+    const before = this.claims;
+    this.claims += hits.length;
+    // Garbage collection only: a failed sweep must not make the flush, which has committed, count its hits again.
+    if (Math.floor(before / 500) !== Math.floor(this.claims / 500)) await this.sweep().catch(() => undefined);
+    return hits.map((h) => out.get(h.key) ?? null);
+  }
+
+  isAvailable(): boolean {
+    return true;
   }
 
   async count(key: string): Promise<number> {

@@ -15,6 +15,14 @@ export interface RenewalClaim {
   createdAt: number;
 }
 
+/** One addition to a counter in a batch (`SharedState.addCounts`). */
+export interface CountHit {
+  key: string;
+  by: number;
+  /** Lifetime of the counter when this hit creates it. */
+  ttlMs: number;
+}
+
 export interface SharedState {
   readonly kind: 'database' | 'redis';
   /**
@@ -32,6 +40,19 @@ export interface SharedState {
   incrBy(key: string, by: number, ttlMs: number): Promise<number>;
   /** The counter's value, 0 when absent or expired. */
   count(key: string): Promise<number>;
+  /**
+   * A sliding-window hit in one round trip: atomically adds `by` to counter `key` (a new one lives
+   * `ttlMs`) and returns its new value with the value of counter `prevKey` (0 when absent).
+   */
+  hitWindow(key: string, prevKey: string, by: number, ttlMs: number): Promise<{ curr: number; prev: number }>;
+  /**
+   * Adds each hit to its counter (keys distinct) in as few round trips as possible, for the
+   * background flush of the in-process rate windows. Returns the new values in order; null for a
+   * counter this backend refused alone (a Redis key of the wrong type), which was left unchanged.
+   */
+  addCounts(hits: readonly CountHit[]): Promise<Array<number | null>>;
+  /** False while calls are known to fail at once (Redis disconnected, its breaker open); no round trip. */
+  isAvailable(): boolean;
   /** Sets `key` to `value` unless it holds a live value; true when this call set it. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Sets `key` to `value` whatever it held. */

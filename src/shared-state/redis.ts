@@ -2,12 +2,38 @@ import { Redis, ReplyError } from 'ioredis';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { BreakerOpenError, CircuitBreaker } from '../util/circuit-breaker.js';
-import type { RenewalClaim, SharedState } from './index.js';
+import type { CountHit, RenewalClaim, SharedState } from './index.js';
 
 /** INCR that gives a new key its lifetime, in one atomic step. */
 const INCR_WITH_TTL = `local c = redis.call('INCRBY', KEYS[1], ARGV[2])
 if c == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c`;
+
+/** INCR_WITH_TTL on the current window, and the previous window's value (nil when absent): one sliding-window hit. */
+const HIT_WINDOW = `local c = redis.call('INCRBY', KEYS[1], ARGV[2])
+if c == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local p = redis.call('GET', KEYS[2])
+return {c, p}`;
+
+/**
+ * INCR_WITH_TTL for each key (ARGV: by and ttl per key), each under pcall: a key of the wrong type
+ * answers false and is left alone, so one bad key neither stops the batch nor half-applies it.
+ */
+const ADD_COUNTS = `local out = {}
+for i, k in ipairs(KEYS) do
+  local by = tonumber(ARGV[2 * i - 1])
+  local c = redis.pcall('INCRBY', k, by)
+  if type(c) == 'number' then
+    if c == by then redis.call('PEXPIRE', k, ARGV[2 * i]) end
+    out[i] = c
+  else
+    out[i] = false
+  end
+end
+return out`;
+
+/** Counters one flush script adds at most. */
+const BATCH_KEYS = 500;
 
 /** How long one Redis command may take before the request gets a 503 (ms). */
 const COMMAND_TIMEOUT_MS = 800;
@@ -119,12 +145,44 @@ export class RedisSharedState implements SharedState {
   }
 
   async count(key: string): Promise<number> {
-    const v = await this.call('get', (r) => r.get(`${this.prefix}${key}`));
+    return this.integer('get', await this.call('get', (r) => r.get(`${this.prefix}${key}`)));
+  }
+
+  /** A counter read back: absent is 0; one that is not an integer would count as nothing (NaN), so it fails closed like a failed command. */
+  private integer(what: string, v: string | null): number {
     if (v === null) return 0;
-    // A counter that is not an integer would count as nothing (NaN): fail closed like a failed command.
     const n = Number(v);
-    if (!/^-?\d{1,16}$/.test(v) || !Number.isSafeInteger(n)) throw this.unavailable('get', 'counter is not an integer');
+    if (!/^-?\d{1,16}$/.test(v) || !Number.isSafeInteger(n)) throw this.unavailable(what, 'counter is not an integer');
     return n;
+  }
+
+  async hitWindow(key: string, prevKey: string, by: number, ttlMs: number): Promise<{ curr: number; prev: number }> {
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    const r = (await this.call('hit', (c) => c.eval(HIT_WINDOW, 2, `${this.prefix}${key}`, `${this.prefix}${prevKey}`, ttl, String(by)))) as [
+      number,
+      string | null,
+    ];
+    return { curr: Number(r[0]), prev: this.integer('hit', r[1]) };
+  }
+
+  async addCounts(hits: readonly CountHit[]): Promise<Array<number | null>> {
+    const chunks: Array<Promise<Array<number | null>>> = [];
+    for (let i = 0; i < hits.length; i += BATCH_KEYS) {
+      const chunk = hits.slice(i, i + BATCH_KEYS);
+      const keys = chunk.map((h) => `${this.prefix}${h.key}`);
+      const args = chunk.flatMap((h) => [String(h.by), String(Math.max(1, Math.ceil(h.ttlMs)))]);
+      // Sent together, the chunks share one round trip (ioredis writes them without waiting for answers).
+      chunks.push(
+        this.call('add', (c) => c.eval(ADD_COUNTS, keys.length, ...keys, ...args)).then((r) =>
+          (r as Array<number | null>).map((v) => (typeof v === 'number' ? v : null)),
+        ),
+      );
+    }
+    return (await Promise.all(chunks)).flat();
+  }
+
+  isAvailable(): boolean {
+    return this.redis.status === 'ready' && !this.breaker.isOpen;
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {

@@ -38,7 +38,7 @@ const sendJwe = (t: TestApp, token: string, method: 'POST' | 'PATCH', url: strin
 const codeOf = (res: Res): string => res.json().error.code;
 
 async function count(t: TestApp, token: string): Promise<number> {
-  const res = await t.app.inject({ method: 'GET', url: NOTES, headers: bearer(token) });
+  const res = await t.app.inject({ method: 'GET', url: `${NOTES}?total=true`, headers: bearer(token) });
   assert.equal(res.statusCode, 200, res.body);
   return res.json().total;
 }

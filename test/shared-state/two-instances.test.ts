@@ -2,7 +2,7 @@
 // file with database-backed shared state in the SQLite run) behave as one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, events, DIALECT, type TestApp } from '../helpers/app.js';
+import { makeApp, login, bearer, createUser, events, DIALECT, type TestApp } from '../helpers/app.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -64,7 +64,29 @@ test('a key rotation and a policy change on one instance apply on the other', as
   const rot = await a.app.inject({ method: 'POST', url: '/api/admin/keys/rotate', headers: bearer(admin) });
   const fromB = await login(b);
   assert.equal(JSON.parse(Buffer.from(fromB.token.split('.')[0]!, 'base64url').toString()).kid, rot.json().kid);
+  // Warm B's settings first, so that the change must reach a cache that holds the old value.
+  const before = await b.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'Correct-horse-battery-9' } });
+  assert.notEqual(Date.parse(before.json().tokenExpiresAt) - b.clock.now(), 120_000);
   await a.app.inject({ method: 'PATCH', url: '/api/admin/settings/token-policy', headers: bearer(admin), payload: { tokenValidity: 120 } });
+  // At once on the instance that made the change; on the other within the second that settings are kept (D361).
+  const onA = await a.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'Correct-horse-battery-9' } });
+  assert.equal(Date.parse(onA.json().tokenExpiresAt) - a.clock.now(), 120_000);
+  await new Promise((r) => setTimeout(r, 1100));
   const res = await b.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'Correct-horse-battery-9' } });
   assert.equal(Date.parse(res.json().tokenExpiresAt) - b.clock.now(), 120_000);
+});
+
+test('a role change on one instance applies on the other at the next request, whatever the other has cached', async () => {
+  const admin = (await login(a)).token;
+  const h = bearer(admin);
+  assert.equal((await a.app.inject({ method: 'POST', url: '/api/admin/roles', headers: h, payload: { name: 'stamped' } })).statusCode, 201);
+  const id = await createUser(a, admin, 'stamp-user', 'Stamped-horse-battery-1');
+  const user = (await login(b, 'stamp-user', 'Stamped-horse-battery-1')).token;
+  const roles = async () => (await b.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(user) })).json().access.roles as string[];
+  assert.deepEqual(await roles(), []);
+  assert.deepEqual(await roles(), []);
+  assert.equal((await a.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/roles`, headers: h, payload: { roles: ['stamped'] } })).statusCode, 204);
+  assert.deepEqual(await roles(), ['stamped']);
+  assert.equal((await a.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/roles`, headers: h, payload: { roles: [] } })).statusCode, 204);
+  assert.deepEqual(await roles(), []);
 });

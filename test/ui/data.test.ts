@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
-import { buildFilter, fromInput, likeEscape, nextSort, toInput, type CatalogueField } from '../../ui/src/lib/records.js';
+import { buildFilter, fromInput, likeEscape, nextSort, pageCount, pagerText, toInput, type CatalogueField } from '../../ui/src/lib/records.js';
 
 const field = (name: string, type: string): CatalogueField => ({
   name,
@@ -52,6 +52,20 @@ describe('admin UI: the data browser (client logic)', () => {
     assert.deepEqual(fromInput('members', 'u1, u2,'), ['u1', 'u2']);
     const iso = '2026-03-04T05:06:00.000Z';
     assert.equal(fromInput('datetime', toInput('datetime', iso)), iso);
+  });
+
+  it('pages from the total the list asked for, and from hasMore past a capped total', () => {
+    const a = (o: { total?: number; totalCapped?: boolean; hasMore: boolean; page: number }) => ({ items: [], perPage: 25, ...o });
+    assert.equal(pagerText(a({ total: 12, hasMore: false, page: 1 })), '12 records · page 1 of 1');
+    assert.equal(pagerText(a({ total: 1, hasMore: false, page: 1 })), '1 record · page 1 of 1');
+    assert.equal(pagerText(a({ total: 0, hasMore: false, page: 1 })), '0 records · page 1 of 1');
+    assert.equal(pagerText(a({ total: 60, hasMore: true, page: 2 })), '60 records · page 2 of 3');
+    assert.equal(pagerText(a({ total: 10000, totalCapped: true, hasMore: true, page: 1 })), '10000+ records · page 1 of 400+');
+    // Past the pages the capped total covers, the pager still offers the next one.
+    assert.equal(pageCount(a({ total: 10000, totalCapped: true, hasMore: true, page: 400 })), 401);
+    // A list that did not ask for a total pages by hasMore alone.
+    assert.equal(pagerText(a({ hasMore: true, page: 3 })), 'page 3 of 4');
+    assert.equal(pageCount(a({ hasMore: false, page: 3 })), 3);
   });
 });
 
@@ -262,7 +276,7 @@ describe('admin UI: the data browser against the real server', () => {
     await alert.getByText('Row 2: title: required').waitFor();
     await alert.getByText(/Row 3: state: one of open, closed/).waitFor();
     await shot(page, 'data-import');
-    assert.equal((await api('GET', '/api/collections/tickets/records?perPage=1', undefined, ed)).json().total, 15);
+    assert.equal((await api('GET', '/api/collections/tickets/records?perPage=1&total=true', undefined, ed)).json().total, 15);
     assertClean(w);
   });
 

@@ -8,6 +8,8 @@ import { AppError } from '../../errors.js';
 import { inAny, parseCidr, parseIp, type Cidr } from '../../edge/ip.js';
 import { apiKeyArea, type ApiKeySettings } from './settings.js';
 import { KEY_PATTERN, keyHash, newKeySecret } from './secret.js';
+import { stampColumns, type StateStamps } from '../../db/stamps.js';
+import { ACCOUNT_COLUMNS, splitAccount, type AccountRow } from '../account-row.js';
 
 export { apiKeyArea, type ApiKeySettings } from './settings.js';
 export { KEY_PATTERN } from './secret.js';
@@ -86,6 +88,7 @@ export class ApiKeyService {
     private readonly shared: SharedState,
     private readonly log: SecurityLog,
     private readonly now: () => number,
+    private readonly stamps?: StateStamps,
   ) {}
 
   current(): Promise<ApiKeySettings> {
@@ -192,18 +195,31 @@ export class ApiKeyService {
    * locked) is the pipeline's account stage, as for every method. Each refusal is a security event,
    * sampled to one a minute per key (or per address for unknown keys), so a flood cannot fill the log.
    */
-  async identify(secret: string, ctx: Omit<EventContext, 'actor'>): Promise<{ key: ApiKeysTable; user: UsersTable }> {
-    const key = KEY_PATTERN.test(secret)
-      ? await this.db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash(secret)).executeTakeFirst()
+  async identify(secret: string, ctx: Omit<EventContext, 'actor'>): Promise<{ key: ApiKeysTable } & AccountRow> {
+    // The key, its owner, the owner's lock and the version stamps in one statement (issue 14).
+    const read = this.stamps?.begin();
+    const row = KEY_PATTERN.test(secret)
+      ? await this.db
+          .selectFrom('api_keys')
+          .leftJoin('users', 'users.id', 'api_keys.user_id')
+          .leftJoin('account_locks', 'account_locks.user_id', 'api_keys.user_id')
+          .selectAll('api_keys')
+          .select(ACCOUNT_COLUMNS)
+          .select(stampColumns())
+          .where('key_hash', '=', keyHash(secret))
+          .executeTakeFirst()
       : undefined;
+    const split = row ? splitAccount(row, this.now) : undefined;
+    const key: ApiKeysTable | undefined = split?.own;
     const refusal = refusalOf(key, this.now(), ctx.ip ?? '');
     if (refusal !== null || !key) {
       await this.refused(key, refusal ?? 'unknown', ctx);
       throw new AppError(refusal === 'address' ? 'API_KEY_ADDRESS_REFUSED' : 'API_KEY_INVALID', undefined, refusal ?? 'unknown');
     }
-    const user = await this.db.selectFrom('users').selectAll().where('id', '=', key.user_id).executeTakeFirst();
-    if (!user) throw new AppError('API_KEY_INVALID', undefined, 'owner gone');
-    return { key, user };
+    const account = split?.account;
+    if (!account) throw new AppError('API_KEY_INVALID', undefined, 'owner gone');
+    if (read) this.stamps!.observe(account.stamps, read);
+    return { key, ...account };
   }
 
   private async refused(key: ApiKeysTable | undefined, reason: string, ctx: Omit<EventContext, 'actor'>): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/index.js';
+import type { StateStamps } from '../../db/stamps.js';
 import type { SessionsTable, UsersTable } from '../../db/types.js';
 import type { SharedState } from '../../shared-state/index.js';
 import type { SettingsStore } from '../../config/settings.js';
@@ -41,10 +42,12 @@ export class SessionService {
     lockout: Pick<AccountLocks, 'activeLock'>,
     /** The sign-in gates after the account check, in order (password expiry today). */
     gates: readonly SignInGate[] = [],
+    /** The version stamps, observed with every session read (D360). */
+    stamps?: StateStamps,
   ) {
     this.creator = new SessionCreator(db, tokens, settings, log, lockout, now, gates);
     this.ender = new SessionEnder(db, log, now);
-    this.verifier = new SessionVerifier(db, tokens, settings, new Renewer(db, tokens, shared, log, this.ender, graceSeconds), now);
+    this.verifier = new SessionVerifier(db, tokens, settings, new Renewer(db, tokens, shared, log, this.ender, graceSeconds), now, stamps);
     this.xsrf = new XsrfTokens(appKey);
   }
 

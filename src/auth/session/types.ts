@@ -1,3 +1,4 @@
+import type { Stamps } from '../../db/stamps.js';
 import { randomBytes } from 'node:crypto';
 import type { ApiKeysTable, SessionsTable, UsersTable } from '../../db/types.js';
 
@@ -64,6 +65,8 @@ export interface SessionAuth {
   session: SessionsTable;
   /** Set when this request renewed the token (browser mode sends it back as a cookie). */
   renewed?: IssuedToken;
+  /** The version stamps read with the session: this request's caches are those of these stamps (D360). */
+  stamps?: Stamps;
 }
 
 /** A program that presented an API key: it acts as the key's owner with the key's one role. */
@@ -71,6 +74,8 @@ export interface ApiKeyAuth {
   method: 'apikey';
   user: UsersTable;
   key: ApiKeysTable;
+  /** The version stamps read with the key (D360). */
+  stamps?: Stamps;
 }
 
 /** An API client that sent its username and password with the request (HTTP basic). */

@@ -8,6 +8,9 @@ import type { TokenClaims, TokenService } from '../tokens.js';
 import type { AccountCleared } from '../standing.js';
 import type { Renewer } from './renew.js';
 import type { IssuedToken, SessionMode } from './types.js';
+import { stampColumns, type StateStamps, type Stamps } from '../../db/stamps.js';
+import { ACCOUNT_COLUMNS, splitAccount, type AccountRow } from '../account-row.js';
+import type { AccountLocks } from '../account-locks.js';
 
 const LAST_SEEN_EVERY_MS = 60_000;
 
@@ -18,6 +21,10 @@ const LAST_SEEN_EVERY_MS = 60_000;
 interface Pending<T> {
   user: UsersTable;
   session: SessionsTable;
+  /** The user's lock, read with the session: the account stage asks it instead of the database. */
+  lockout: Pick<AccountLocks, 'activeLock'>;
+  /** The version stamps read with the session (D360). */
+  stamps: Stamps;
   complete(cleared: AccountCleared): Promise<T>;
 }
 export type PendingSession = Pending<{ session: SessionsTable; renewed?: IssuedToken }>;
@@ -34,6 +41,7 @@ export class SessionVerifier {
     private readonly settings: SettingsStore,
     private readonly renewer: Renewer,
     private readonly now: () => number,
+    private readonly stamps?: StateStamps,
   ) {}
 
   /**
@@ -43,10 +51,10 @@ export class SessionVerifier {
   async identify(token: string, via: SessionMode, ctx: Omit<EventContext, 'actor'>, autoRenew: boolean, gate?: TokenGate): Promise<PendingSession> {
     const { claims, policy } = await this.verify(token, gate);
     if (claims.exp > Math.floor(this.now() / 1000)) {
-      const { user, session } = await this.load(claims);
+      const loaded = await this.load(claims);
+      const { session } = loaded;
       return {
-        user,
-        session,
+        ...loaded,
         complete: async () => {
           checkMode(session, via);
           if (this.now() - session.last_seen_at > LAST_SEEN_EVERY_MS) {
@@ -81,10 +89,10 @@ export class SessionVerifier {
   private async renewal(claims: TokenClaims, policy: TokenPolicy, ctx: Omit<EventContext, 'actor'>, via: SessionMode): Promise<PendingRenewal> {
     const now = this.now();
     if (Math.floor(now / 1000) > claims.exp + policy.refreshLimit) throw new AppError('TOKEN_EXPIRED', undefined, 'past refresh limit');
-    const { user, session } = await this.load(claims);
+    const loaded = await this.load(claims);
+    const { user, session } = loaded;
     return {
-      user,
-      session,
+      ...loaded,
       complete: async () => {
         checkMode(session, via);
         return { session, renewed: await this.renewer.renew(claims, user, session, policy, now, ctx) };
@@ -92,15 +100,28 @@ export class SessionVerifier {
     };
   }
 
-  /** The live session a token names, and its user; whether the account may act is the account stage's question. */
-  private async load(claims: TokenClaims): Promise<{ user: UsersTable; session: SessionsTable }> {
-    const session = await this.db.selectFrom('sessions').selectAll().where('id', '=', claims.sid).executeTakeFirst();
-    if (!session || session.user_id !== claims.sub) throw new AppError('SESSION_ENDED', undefined, 'no such session');
-    if (session.revoked_at !== null) throw new AppError('SESSION_ENDED', undefined, `revoked: ${session.revoked_reason}`);
-    if (session.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
-    const user = await this.db.selectFrom('users').selectAll().where('id', '=', session.user_id).executeTakeFirst();
-    if (!user) throw new AppError('SESSION_ENDED', undefined, 'user not active');
-    return { user, session };
+  /**
+   * The live session a token names, its user, the user's lock and the version stamps, in one statement (issue 14);
+   * whether the account may act is the account stage's question.
+   */
+  private async load(claims: TokenClaims): Promise<{ user: UsersTable; session: SessionsTable } & Omit<AccountRow, 'user'>> {
+    const read = this.stamps?.begin();
+    const row = await this.db
+      .selectFrom('sessions')
+      .leftJoin('users', 'users.id', 'sessions.user_id')
+      .leftJoin('account_locks', 'account_locks.user_id', 'sessions.user_id')
+      .selectAll('sessions')
+      .select(ACCOUNT_COLUMNS)
+      .select(stampColumns())
+      .where('sessions.id', '=', claims.sid)
+      .executeTakeFirst();
+    if (!row || row.user_id !== claims.sub) throw new AppError('SESSION_ENDED', undefined, 'no such session');
+    if (row.revoked_at !== null) throw new AppError('SESSION_ENDED', undefined, `revoked: ${row.revoked_reason}`);
+    if (row.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
+    const { own: session, account } = splitAccount(row, this.now);
+    if (!account) throw new AppError('SESSION_ENDED', undefined, 'user not active');
+    if (read) this.stamps!.observe(account.stamps, read);
+    return { ...account, session };
   }
 }
 

@@ -20,6 +20,8 @@ import { migration as m0018 } from './0018_identity_providers.js';
 import { migration as m0019 } from './0019_sso_assertions.js';
 import { migration as m0020 } from './0020_oidc_provider.js';
 import { migration as m0021 } from './0021_sso_logout.js';
+import { migration as m0022 } from './0022_state_stamps.js';
+import { migration as m0023 } from './0023_list_indexes.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -50,6 +52,8 @@ class StaticProvider implements MigrationProvider {
       '0019_sso_assertions': m0019(),
       '0020_oidc_provider': m0020(),
       '0021_sso_logout': m0021(),
+      '0022_state_stamps': m0022(this.dialect),
+      '0023_list_indexes': m0023(),
     };
   }
 }

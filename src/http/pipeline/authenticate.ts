@@ -55,7 +55,7 @@ function needsSession(req: FastifyRequest): boolean {
 export async function authenticateRequest(req: FastifyRequest, s: Services, authenticators: readonly Authenticator[] = AUTHENTICATORS): Promise<AuthState> {
   for (const a of authenticators) {
     const found = await a.identify(req, s);
-    if (found) return found.complete(await clearAccount(found.user, s.locks));
+    if (found) return found.complete(await clearAccount(found.user, found.lockout ?? s.locks));
   }
   throw new AppError('AUTH_REQUIRED');
 }
@@ -71,7 +71,7 @@ export async function renewPresentedSession(
   const presented = presentedToken(req, s);
   if (!presented) throw new AppError('AUTH_REQUIRED');
   const pending = await s.sessions.identifyForRefresh(presented.token, presented.via, requestContext(req), xsrfGate(req, s, presented.via));
-  const { session, renewed } = await pending.complete(await clearAccount(pending.user, s.locks));
+  const { session, renewed } = await pending.complete(await clearAccount(pending.user, pending.lockout));
   return { via: presented.via, session, issued: renewed };
 }
 

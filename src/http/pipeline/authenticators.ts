@@ -3,6 +3,7 @@ import type { RouteServices as Services } from '../../services.js';
 import type { AuthState, PendingSession } from '../../auth/session/index.js';
 import type { UsersTable } from '../../db/types.js';
 import type { AccountCleared } from '../../auth/standing.js';
+import type { AccountLocks } from '../../auth/account-locks.js';
 import { AppError } from '../../errors.js';
 import { isDirectLoopback } from '../../edge/client-ip.js';
 import { ipBudgetKey } from '../../edge/rate-limit.js';
@@ -40,6 +41,8 @@ export function xsrfGate(req: FastifyRequest, s: Services, via: 'bearer' | 'cook
 /** A caller identified by an authenticator; nothing of authenticating has been written yet. */
 export interface Identified {
   user: UsersTable;
+  /** The user's lock when the authenticator read it with the credential; else the account stage reads it. */
+  lockout?: Pick<AccountLocks, 'activeLock'>;
   /** The authenticator's side effects (renewal, last seen), once the account stage has passed. */
   complete(cleared: AccountCleared): Promise<AuthState>;
 }
@@ -68,9 +71,10 @@ export const sessionTokenAuthenticator: Authenticator = {
 function sessionIdentified(pending: PendingSession, via: 'bearer' | 'cookie'): Identified {
   return {
     user: pending.user,
+    lockout: pending.lockout,
     async complete(cleared) {
       const { session, renewed } = await pending.complete(cleared);
-      return { method: 'session', via, user: pending.user, session, ...(renewed ? { renewed } : {}) };
+      return { method: 'session', via, user: pending.user, session, stamps: pending.stamps, ...(renewed ? { renewed } : {}) };
     },
   };
 }
@@ -88,12 +92,13 @@ export const apiKeyAuthenticator: Authenticator = {
     if (!fromBearer && x === undefined) return null;
     if (x !== undefined && (typeof x !== 'string' || header !== undefined)) throw new AppError('API_KEY_INVALID', undefined, 'two credentials');
     const secret = fromBearer ? fromBearer[1]! : (x as string);
-    const { key, user } = await s.apiKeys.identify(secret.slice(0, 200), requestContext(req));
+    const { key, user, lockout, stamps } = await s.apiKeys.identify(secret.slice(0, 200), requestContext(req));
     return {
       user,
+      lockout,
       async complete() {
         await s.apiKeys.used(key, req.clientIp);
-        return { method: 'apikey', user, key };
+        return { method: 'apikey', user, key, stamps };
       },
     };
   },

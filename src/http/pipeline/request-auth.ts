@@ -46,10 +46,12 @@ export function principalOf(req: FastifyRequest, s: Services): Promise<Principal
   const auth = requireAuth(req);
   let p = principals.get(req);
   if (!p) {
+    // The stamps read with the credential (D360): the principal and the caches behind it are those of this request.
+    const stamp = auth.method === 'basic' ? undefined : auth.stamps?.access;
     p =
       auth.method === 'apikey'
-        ? s.access.principal(auth.user, auth.key.role, { asKey: true })
-        : s.access.principal(auth.user, auth.method === 'session' ? auth.session.active_role : null);
+        ? s.access.principal(auth.user, auth.key.role, { asKey: true, stamp })
+        : s.access.principal(auth.user, auth.method === 'session' ? auth.session.active_role : null, { stamp });
     principals.set(req, p);
   }
   return p;

@@ -94,7 +94,7 @@ export const recordFileRoutes =
     const caller = async (req: FastifyRequest): Promise<Caller> => {
       const auth = requireAuth(req);
       const p = await principalOf(req, s);
-      return { user: auth.user, admin: p.admin, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
+      return { user: auth.user, admin: p.admin, roles: p.roles, departments: p.departments, ctx: actorContext(req), stamp: p.stamp };
     };
     const prefix = '/collections/:collection/records/:id/files/:field';
 

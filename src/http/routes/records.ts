@@ -40,7 +40,7 @@ export const recordRoutes =
     const caller = async (req: FastifyRequest): Promise<Caller> => {
       const auth = requireAuth(req);
       const p = await principalOf(req, s);
-      return { user: auth.user, admin: p.admin, roles: p.roles, departments: p.departments, ctx: actorContext(req) };
+      return { user: auth.user, admin: p.admin, roles: p.roles, departments: p.departments, ctx: actorContext(req), stamp: p.stamp };
     };
 
     const Field = Type.Object({
@@ -95,7 +95,7 @@ export const recordRoutes =
           tags,
           params: Params,
           description:
-            "Lists the records the caller may see: the row scope of their grants is part of the SQL, and each row carries only the fields granted for it. `filter` is JSON ($eq $ne $gt $gte $lt $lte $in $nin $like $ilike $null $and $or $not; `relation.field` paths reach related records the caller may see); `sort` is comma-separated, `-` for descending; `expand` names relation fields and `collection:field` reverse relations, placed under each row's `expand`.",
+            "Lists the records the caller may see: the row scope of their grants is part of the SQL, and each row carries only the fields granted for it. `filter` is JSON ($eq $ne $gt $gte $lt $lte $in $nin $like $ilike $null $and $or $not; `relation.field` paths reach related records the caller may see); `sort` is comma-separated, `-` for descending; `fields` names exactly the fields each row shows (`id` is always shown; without `fields`, every readable field and the system fields); `expand` names relation fields and `collection:field` reverse relations, placed under each row's `expand`. `hasMore` says whether a next page has records; `total=true` also counts the records (counted up to 10,000), which costs more than the page.",
           querystring: Type.Object(
             {
               filter: Type.Optional(Type.String({ maxLength: 4096 })),
@@ -107,14 +107,21 @@ export const recordRoutes =
               ),
               page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
               perPage: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+              total: Type.Optional(Type.Boolean({ description: 'Also count the matching records (`total`, `totalCapped`); without it no count runs.' })),
             },
             { additionalProperties: false },
           ),
           response: {
             200: Type.Object({
               items: Type.Array(Record_),
-              total: Type.Integer({ description: 'Counted up to 10,000; past that, 10000 with totalCapped true.' }),
+              total: Type.Optional(
+                Type.Integer({
+                  description:
+                    'Only with `total=true`: the records the caller may see that match, counted up to 10,000; past that, 10000 with totalCapped true.',
+                }),
+              ),
               totalCapped: Type.Optional(Type.Boolean()),
+              hasMore: Type.Boolean({ description: 'Whether the next page has records.' }),
               page: Type.Integer(),
               perPage: Type.Integer(),
               expandTruncated: Type.Optional(Type.Array(Type.String())),
@@ -133,6 +140,7 @@ export const recordRoutes =
           search: req.query.search,
           page: req.query.page ?? 1,
           perPage: req.query.perPage ?? 50,
+          total: req.query.total === true,
         });
       },
     );

@@ -152,7 +152,9 @@ test('dependency outage (Redis): a Redis that stops answering costs at most one 
   const times: number[] = [];
   try {
     for (let i = 0; i < 12; i++) {
-      const { res, ms } = await timed(i % 2 ? a : b, { method: 'GET', url: '/api/openapi.json' });
+      // A sign-in needs Redis on its path (its budget is counted exactly, D352); reads within their budgets are
+      // decided in process until a background send of the rate counts times out (D353), so they cannot show this.
+      const { res, ms } = await timed(i % 2 ? a : b, { method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'whatever-it-is' } });
       assert.equal(res.statusCode, 503, res.body);
       assert.equal(res.json().error.code, 'SERVICE_UNAVAILABLE');
       assert.ok(ms < BOUND_MS, `answer ${i} took ${ms} ms`);

@@ -115,13 +115,13 @@ test('bulk path bypass on import: needs an import grant; every row is checked li
     bad.json().error.details.errors.map((e: { row: number; code: string }) => `${e.row}:${e.code}`),
     ['2:FIELD_NOT_WRITABLE', '3:FIELD_UNKNOWN', '4:FORBIDDEN', '5:VALIDATION_FAILED'],
   );
-  assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }) }))).json().total, 0, 'nothing was written');
+  assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }), total: 'true' }))).json().total, 0, 'nothing was written');
   const ok = await imp({ records: [{ title: 'ok-1' }, { title: 'ok-2' }] });
   assert.equal(ok.statusCode, 200, ok.body);
   assert.equal(ok.json().imported, 2);
   const csv = await imp({ csv: 'title,state\n=cmd,open\nplain,\n' });
   assert.equal(csv.statusCode, 200, csv.body);
-  assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }) }))).json().total, 4);
+  assert.equal((await list(dave, q({ filter: JSON.stringify({ createdBy: daveId }), total: 'true' }))).json().total, 4);
   assert.equal((await imp({ csv: 'title,nope\nx,y\n' })).json().error.details.errors[0].code, 'FIELD_UNKNOWN');
   assert.equal((await imp({ csv: 'x', records: [] })).statusCode, 400);
 });

@@ -38,11 +38,11 @@ function assertUnavailable(r: Awaited<ReturnType<typeof me>>, what: string) {
 }
 
 test('redis reply errors: WRONGTYPE and script errors at a budget key answer 503 SERVICE_UNAVAILABLE with Retry-After, never a 500', async () => {
+  // An address's budget is counted in Redis at its first request (D350: the instance does not know it
+  // yet), so its keys are broken before it comes; a refused count is not remembered, so every request
+  // of the address asks Redis again until its keys are sound.
   const ip = '198.51.100.23';
-  assert.equal((await me(ip)).statusCode, 200, 'the address is served while its keys are sound');
-
   // The current window's counter is a hash: the counting script's INCRBY fails with WRONGTYPE.
-  await redis.del(readWindowKey(ip));
   await redis.hset(readWindowKey(ip), 'a', 'b');
   for (let i = 0; i < 3; i++) assertUnavailable(await me(ip), `WRONGTYPE in the script, request ${i + 1}`);
   // Other clients are still served: one bad key neither opens the breaker nor is taken for an outage.
@@ -53,7 +53,7 @@ test('redis reply errors: WRONGTYPE and script errors at a budget key answer 503
   await redis.set(readWindowKey(ip), 'not-a-number');
   assertUnavailable(await me(ip), 'ERR from the script');
 
-  // The previous window is read with GET: WRONGTYPE there too.
+  // The previous window is read in the same script: WRONGTYPE there too.
   await redis.del(readWindowKey(ip));
   await redis.hset(readWindowKey(ip, -1), 'a', 'b');
   assertUnavailable(await me(ip), 'WRONGTYPE on GET');
@@ -62,7 +62,7 @@ test('redis reply errors: WRONGTYPE and script errors at a budget key answer 503
     'the reply is logged as the internal reason',
   );
   // A previous window that is not an integer would count as nothing (an open budget): it fails closed too.
-  await redis.del(readWindowKey(ip, -1));
+  await redis.del(readWindowKey(ip), readWindowKey(ip, -1));
   await redis.set(readWindowKey(ip, -1), 'lots');
   assertUnavailable(await me(ip), 'a counter that is not an integer');
 
@@ -71,4 +71,21 @@ test('redis reply errors: WRONGTYPE and script errors at a budget key answer 503
   const back = await me(ip);
   assert.equal(back.statusCode, 200, back.body);
   assert.equal((await me('198.51.100.24')).statusCode, 200);
+});
+
+test('redis reply errors: a budget key broken once the address is known: its requests are decided in process, the background flush reports once and keeps its hits', async () => {
+  const ip = '198.51.100.25';
+  assert.equal((await me(ip)).statusCode, 200);
+  await redis.del(readWindowKey(ip));
+  await redis.hset(readWindowKey(ip), 'a', 'b');
+  for (let i = 0; i < 3; i++) assert.equal((await me(ip)).statusCode, 200, 'within half the budget: no round trip');
+  await t.s.rateLimiter.flush();
+  await t.s.rateLimiter.flush();
+  const reports = t.logs.filter((l) => l.includes('ratelimit.sync_failed'));
+  assert.equal(reports.length, 1, 'reported once');
+  assert.match(reports[0]!, /refused the counter/);
+  assert.equal((await me('198.51.100.26')).statusCode, 200, 'other addresses are served');
+  await redis.del(readWindowKey(ip));
+  await t.s.rateLimiter.flush();
+  assert.equal(await redis.get(readWindowKey(ip)), '3', 'the three hits were kept and sent once the key was sound');
 });

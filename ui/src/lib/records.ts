@@ -37,10 +37,27 @@ export interface CatalogueEntry {
 
 export interface ListAnswer {
   items: Array<Record<string, unknown>>;
-  total: number;
+  /** Only when the list asked for it (`total: true`): counted up to 10,000. */
+  total?: number;
   totalCapped?: boolean;
+  /** Whether the next page has records. */
+  hasMore: boolean;
   page: number;
   perPage: number;
+}
+
+/** How many pages a list has, from its total (at least the page shown, and one more while `hasMore`). */
+export function pageCount(a: ListAnswer): number {
+  const counted = a.total === undefined ? 0 : Math.ceil(a.total / a.perPage);
+  return Math.max(1, counted, a.page + (a.hasMore ? 1 : 0));
+}
+
+/** The pager's line: "12 records · page 1 of 2"; a capped total reads "10000+ records · page 1 of 400+". */
+export function pagerText(a: ListAnswer): string {
+  const more = a.totalCapped ? '+' : '';
+  const pages = `page ${a.page} of ${pageCount(a)}${more}`;
+  if (a.total === undefined) return pages;
+  return `${a.total}${more} record${a.total === 1 && !more ? '' : 's'} · ${pages}`;
 }
 
 /** Field types a "contains" condition applies to (the server's $ilike rule). */

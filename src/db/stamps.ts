@@ -1,0 +1,86 @@
+import { performance } from 'node:perf_hooks';
+import { sql, type AliasedRawBuilder } from 'kysely';
+import type { Db } from './index.js';
+
+/**
+ * The version stamps of what instances cache (D360): `access` moves with every change to the access model and the
+ * collection definitions, `settings` with every change to the settings areas and the secrets they read. Triggers move
+ * them in the transaction of the change (migration 0022), so a stamp read before some data is never newer than it.
+ */
+export interface Stamps {
+  access: number;
+  settings: number;
+}
+
+/** The stamps as two columns of a query that reads a credential, so that they cost no round trip of their own. */
+export function stampColumns(): [AliasedRawBuilder<number, 'stamp_access'>, AliasedRawBuilder<number, 'stamp_settings'>] {
+  return [
+    sql<number>`(select access from state_stamps where id = 1)`.as('stamp_access'),
+    sql<number>`(select settings from state_stamps where id = 1)`.as('stamp_settings'),
+  ];
+}
+
+/** A read of the stamps begun at `at` (monotonic ms), in the invalidation epoch `epoch`. */
+export interface StampRead {
+  readonly at: number;
+  readonly epoch: number;
+}
+
+/**
+ * The freshest stamps this instance has seen. Every credential read brings them along (`observe`); a use with none
+ * seen for `maxAgeMs` reads them (one statement, shared by the callers waiting at that moment). A change this
+ * instance commits calls `invalidate`, so its own next use reads them again: a change is seen at once where it was
+ * made and within `maxAgeMs` everywhere else, and at the next request wherever the request's own stamps are used.
+ */
+export class StateStamps {
+  private seen: Stamps | null = null;
+  private seenAt = Number.NEGATIVE_INFINITY;
+  private seenEpoch = -1;
+  private epoch = 0;
+  private reading: { epoch: number; promise: Promise<Stamps> } | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxAgeMs = 1000,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
+
+  /** Marks the start of a read that will bring stamps. */
+  begin(): StampRead {
+    return { at: this.clock(), epoch: this.epoch };
+  }
+
+  /** Stamps that a read begun at `read` returned: kept unless a newer read or a local change came since. */
+  observe(stamps: Stamps, read: StampRead): void {
+    if (read.epoch !== this.epoch || read.at < this.seenAt) return;
+    this.seen = { access: Number(stamps.access), settings: Number(stamps.settings) };
+    this.seenAt = read.at;
+    this.seenEpoch = read.epoch;
+  }
+
+  /** Stamps no older than `maxAgeMs` and read after this instance's last change. */
+  async current(): Promise<Stamps> {
+    if (this.seen && this.seenEpoch === this.epoch && this.clock() - this.seenAt < this.maxAgeMs) return this.seen;
+    if (this.reading?.epoch === this.epoch) return this.reading.promise;
+    const read = this.begin();
+    const promise = this.db
+      .selectFrom('state_stamps')
+      .select(['access', 'settings'])
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+      .then((row) => {
+        this.observe(row, read);
+        return { access: Number(row.access), settings: Number(row.settings) };
+      })
+      .finally(() => {
+        if (this.reading?.promise === promise) this.reading = null;
+      });
+    this.reading = { epoch: read.epoch, promise };
+    return promise;
+  }
+
+  /** This instance committed a change: stamps read before now no longer count. */
+  invalidate(): void {
+    this.epoch += 1;
+  }
+}
