@@ -1,5 +1,5 @@
 import type { UsersTable } from '../db/types.js';
-import { stampColumns, type Stamps } from '../db/stamps.js';
+import type { Stamps } from '../db/stamps.js';
 import type { AccountLocks } from './account-locks.js';
 
 /**

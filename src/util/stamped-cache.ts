@@ -32,7 +32,11 @@ export class StampedCache<V> {
 export function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
   Object.freeze(value);
-  if (value instanceof Map) for (const [k, v] of value) deepFreeze(k), deepFreeze(v);
+  if (value instanceof Map)
+    for (const [k, v] of value) {
+      deepFreeze(k);
+      deepFreeze(v);
+    }
   else if (value instanceof Set) for (const v of value) deepFreeze(v);
   else for (const v of Object.values(value)) deepFreeze(v);
   return value;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../../db/index.js';
-import type { ApiKeysTable, UsersTable } from '../../db/types.js';
+import type { ApiKeysTable } from '../../db/types.js';
 import type { SettingsStore } from '../../config/settings.js';
 import type { SharedState } from '../../shared-state/index.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';

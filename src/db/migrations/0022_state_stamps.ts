@@ -14,7 +14,6 @@ export const SETTINGS_TABLES = ['settings', 'secrets'] as const;
 
 export function migration(dialect: Dialect): Migration {
   return {
-    // biome-ignore lint/suspicious/noExplicitAny: migrations run on the schema as it was, not the current types
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('state_stamps')
