@@ -25,18 +25,28 @@
 //   DATABASE_URL          postgres://... to run on PostgreSQL instead of SQLite. The script
 //                         creates a throw-away schema (palisade_bench_<random>), points the
 //                         server at it with search_path, and drops it at the end.
+//   BENCH_PEER=0          do not run bench/peer.mjs afterwards (Palisade against Directus, issue 14;
+//                         about 5.5 minutes). It runs after this script's server has stopped, with the
+//                         same environment but BENCH_CONNS, BENCH_PORT and BENCH_JSON (BENCH_PEER_JSON is
+//                         its BENCH_JSON), and is skipped with a message when Directus (../shared/peers/
+//                         directus), wrk, PostgreSQL or Redis is missing. Its exit code counts in ours.
 
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MAIN, HOST, STARTUP_TIMEOUT_MS, intEnv, freePort, cannon, summarise, benchPassword, login, liftRateLimits, createRun } from './lib.mjs';
 
 const DURATION = intEnv('BENCH_DURATION', 10, 1, 60);
 const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
 const LOGIN_CONNS = intEnv('BENCH_LOGIN_CONNS', 4, 1, 64);
 const CONNS = intEnv('BENCH_CONNS', 10, 1, 256);
-// Whole run: start-up + three measurements + two warm-ups + slack.
-const WATCHDOG_MS = STARTUP_TIMEOUT_MS + (3 * DURATION + 2 * WARMUP) * 1000 + 60_000;
+const PEER = process.env.BENCH_PEER !== '0';
+// bench/peer.mjs has its own watchdog and time limits; this is the outer bound of its run.
+const PEER_LIMIT_MS = 45 * 60_000;
+// Whole run: start-up + three measurements + two warm-ups + slack (+ the peer bench).
+const WATCHDOG_MS = STARTUP_TIMEOUT_MS + (3 * DURATION + 2 * WARMUP) * 1000 + 60_000 + (PEER ? PEER_LIMIT_MS + 30_000 : 0);
 
 const run = createRun('bench', WATCHDOG_MS);
 
@@ -120,7 +130,39 @@ async function main() {
   ];
   process.stdout.write(`\n${lines.join('\n')}\n\n${JSON.stringify(summary, null, 2)}\n`);
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(summary, null, 2)}\n`);
-  return summary.problems.length === 0 ? 0 : 1;
+  const code = summary.problems.length === 0 ? 0 : 1;
+  if (!PEER) return code;
+  await server.stop();
+  return Math.max(code, await runPeer());
+}
+
+/** bench/peer.mjs as a child process (its output passed through); resolves to its exit code. */
+function runPeer() {
+  const env = { ...process.env, BENCH_PEER_OPTIONAL: '1' };
+  for (const k of ['BENCH_CONNS', 'BENCH_PORT', 'BENCH_JSON']) delete env[k];
+  if (process.env.BENCH_PEER_JSON) env.BENCH_JSON = process.env.BENCH_PEER_JSON;
+  process.stderr.write('bench: running bench/peer.mjs (Palisade against Directus; BENCH_PEER=0 skips it)\n');
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./peer.mjs', import.meta.url))], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const stop = run.onCleanup(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    const t = setTimeout(() => {
+      process.stderr.write(`bench: bench/peer.mjs still running after ${PEER_LIMIT_MS / 60_000} min; stopping it\n`);
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+    }, PEER_LIMIT_MS);
+    child.once('error', (e) => {
+      process.stderr.write(`bench: could not run bench/peer.mjs: ${e.message}\n`);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(t);
+      stop();
+      process.stderr.write(`bench: bench/peer.mjs exited ${code ?? signal} after ${Math.round((Date.now() - t0) / 1000)} s\n`);
+      resolve(code === null ? 2 : code);
+    });
+  });
 }
 
 await run.finish(main);
