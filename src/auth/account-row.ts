@@ -41,13 +41,14 @@ export const ACCOUNT_COLUMNS = [
 type UserCells = { [K in keyof UsersTable as `u_${K}`]: UsersTable[K] | null };
 
 /** A row of such a query: the user's cells (null when no user matched), the lock's and the stamps. */
-export type AccountCells = UserCells & { lock_user: string | null; lock_until: number | null; stamp_access: number; stamp_settings: number };
+export type AccountCells = UserCells & { lock_user: string | null; lock_until: number | null; stamp_access: number | null; stamp_settings: number | null };
 
 export interface AccountRow {
   user: UsersTable;
   /** The lock read with the user, as the account stage asks it (AUTH-9). */
   lockout: Pick<AccountLocks, 'activeLock'>;
-  stamps: Stamps;
+  /** Absent when the stamps row is missing: the request then uses no cache. */
+  stamps?: Stamps;
 }
 
 const ACCOUNT_KEYS: ReadonlySet<string> = new Set([...COLUMNS.map((c) => `u_${c}`), 'lock_user', 'lock_until', 'stamp_access', 'stamp_settings']);
@@ -70,6 +71,7 @@ function accountOf(row: AccountCells, now: () => number): AccountRow | null {
       // As AccountLocks.activeLock decides it, on the row read with the credential.
       activeLock: async () => (!locked || (until !== null && until <= now()) ? null : { lockedUntil: until }),
     },
-    stamps: { access: Number(row.stamp_access), settings: Number(row.stamp_settings) },
+    // No stamps row (removed by hand): no stamps, so this request reads afresh and caches nothing.
+    ...(row.stamp_access === null || row.stamp_settings === null ? {} : { stamps: { access: Number(row.stamp_access), settings: Number(row.stamp_settings) } }),
   };
 }

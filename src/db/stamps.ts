@@ -13,10 +13,10 @@ export interface Stamps {
 }
 
 /** The stamps as two columns of a query that reads a credential, so that they cost no round trip of their own. */
-export function stampColumns(): [AliasedRawBuilder<number, 'stamp_access'>, AliasedRawBuilder<number, 'stamp_settings'>] {
+export function stampColumns(): [AliasedRawBuilder<number | null, 'stamp_access'>, AliasedRawBuilder<number | null, 'stamp_settings'>] {
   return [
-    sql<number>`(select access from state_stamps where id = 1)`.as('stamp_access'),
-    sql<number>`(select settings from state_stamps where id = 1)`.as('stamp_settings'),
+    sql<number | null>`(select access from state_stamps where id = 1)`.as('stamp_access'),
+    sql<number | null>`(select settings from state_stamps where id = 1)`.as('stamp_settings'),
   ];
 }
 
@@ -63,20 +63,36 @@ export class StateStamps {
     if (this.seen && this.seenEpoch === this.epoch && this.clock() - this.seenAt < this.maxAgeMs) return this.seen;
     if (this.reading?.epoch === this.epoch) return this.reading.promise;
     const read = this.begin();
-    const promise = this.db
-      .selectFrom('state_stamps')
-      .select(['access', 'settings'])
-      .where('id', '=', 1)
-      .executeTakeFirstOrThrow()
+    const promise = this.read()
       .then((row) => {
         this.observe(row, read);
-        return { access: Number(row.access), settings: Number(row.settings) };
+        return row;
       })
       .finally(() => {
         if (this.reading?.promise === promise) this.reading = null;
       });
     this.reading = { epoch: read.epoch, promise };
     return promise;
+  }
+
+  /**
+   * The stamps row; one removed by hand is put back with stamps above any a counter reaches (the time in ms), so that
+   * no cache kept under an earlier stamp can be taken for current.
+   */
+  private async read(): Promise<Stamps> {
+    const get = () => this.db.selectFrom('state_stamps').select(['access', 'settings']).where('id', '=', 1).executeTakeFirst();
+    let row = await get();
+    if (!row) {
+      const now = Date.now();
+      await this.db
+        .insertInto('state_stamps')
+        .values({ id: 1, access: now, settings: now })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      row = await get();
+      if (!row) throw new Error('the state_stamps row cannot be read');
+    }
+    return { access: Number(row.access), settings: Number(row.settings) };
   }
 
   /** This instance committed a change: stamps read before now no longer count. */

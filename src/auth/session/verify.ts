@@ -23,8 +23,8 @@ interface Pending<T> {
   session: SessionsTable;
   /** The user's lock, read with the session: the account stage asks it instead of the database. */
   lockout: Pick<AccountLocks, 'activeLock'>;
-  /** The version stamps read with the session (D360). */
-  stamps: Stamps;
+  /** The version stamps read with the session (D360); absent when the stamps row is missing (no cache is used). */
+  stamps?: Stamps;
   complete(cleared: AccountCleared): Promise<T>;
 }
 export type PendingSession = Pending<{ session: SessionsTable; renewed?: IssuedToken }>;
@@ -120,7 +120,8 @@ export class SessionVerifier {
     if (row.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
     const { own: session, account } = splitAccount(row, this.now);
     if (!account) throw new AppError('SESSION_ENDED', undefined, 'user not active');
-    if (read) this.stamps!.observe(account.stamps, read);
+    // No stamps row (removed by hand): nothing is cached for this request, and the next use of the stamps puts it back.
+    if (read) account.stamps ? this.stamps!.observe(account.stamps, read) : this.stamps!.invalidate();
     return { ...account, session };
   }
 }

@@ -28,14 +28,19 @@ export function migration(dialect: Dialect): Migration {
       ] as const;
       for (const [column, tables] of concerns) {
         if (dialect === 'postgres') {
-          await sql`CREATE FUNCTION ${sql.raw(`state_stamp_${column}`)}() RETURNS trigger LANGUAGE plpgsql AS ${sql.lit(
+          // The schema of its creation, whatever the writer's search_path: the stamps of this installation move.
+          await sql`CREATE FUNCTION ${sql.raw(`state_stamp_${column}`)}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS ${sql.lit(
             `BEGIN UPDATE state_stamps SET ${column} = ${column} + 1 WHERE id = 1; RETURN NULL; END`,
           )}`.execute(db);
           // Deferred to the commit: the stamps row is locked last, after anything else the transaction locks (the
           // audit chain's head), so two changes can never wait on each other in opposite orders.
-          for (const t of tables)
+          // TRUNCATE (an operator's; no code of ours truncates) has no row trigger: a statement trigger moves it at once.
+          for (const t of tables) {
             await sql`CREATE CONSTRAINT TRIGGER ${sql.raw(`${t}_stamp`)} AFTER INSERT OR UPDATE OR DELETE ON ${sql.raw(t)}
               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${sql.raw(`state_stamp_${column}`)}()`.execute(db);
+            await sql`CREATE TRIGGER ${sql.raw(`${t}_stamp_truncate`)} AFTER TRUNCATE ON ${sql.raw(t)}
+              FOR EACH STATEMENT EXECUTE FUNCTION ${sql.raw(`state_stamp_${column}`)}()`.execute(db);
+          }
         } else {
           for (const t of tables)
             for (const op of ['INSERT', 'UPDATE', 'DELETE'])
