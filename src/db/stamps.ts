@@ -58,6 +58,15 @@ export class StateStamps {
     this.seenEpoch = read.epoch;
   }
 
+  /**
+   * What a credential's read brought: its stamps are kept; none (the stamps row removed by hand) means the request
+   * caches nothing and the next use of the stamps reads, and puts back, the row.
+   */
+  settle(stamps: Stamps | undefined, read: StampRead): void {
+    if (stamps) this.observe(stamps, read);
+    else this.invalidate();
+  }
+
   /** Stamps no older than `maxAgeMs` and read after this instance's last change. */
   async current(): Promise<Stamps> {
     if (this.seen && this.seenEpoch === this.epoch && this.clock() - this.seenAt < this.maxAgeMs) return this.seen;

@@ -218,8 +218,7 @@ export class ApiKeyService {
     }
     const account = split?.account;
     if (!account) throw new AppError('API_KEY_INVALID', undefined, 'owner gone');
-    // No stamps row (removed by hand): nothing is cached for this request, and the next use of the stamps puts it back.
-    if (read) account.stamps ? this.stamps!.observe(account.stamps, read) : this.stamps!.invalidate();
+    if (read) this.stamps!.settle(account.stamps, read);
     return { key, ...account };
   }
 

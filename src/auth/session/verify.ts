@@ -120,8 +120,7 @@ export class SessionVerifier {
     if (row.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
     const { own: session, account } = splitAccount(row, this.now);
     if (!account) throw new AppError('SESSION_ENDED', undefined, 'user not active');
-    // No stamps row (removed by hand): nothing is cached for this request, and the next use of the stamps puts it back.
-    if (read) account.stamps ? this.stamps!.observe(account.stamps, read) : this.stamps!.invalidate();
+    if (read) this.stamps!.settle(account.stamps, read);
     return { ...account, session };
   }
 }
