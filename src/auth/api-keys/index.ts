@@ -9,7 +9,7 @@ import { inAny, parseCidr, parseIp, type Cidr } from '../../edge/ip.js';
 import { apiKeyArea, type ApiKeySettings } from './settings.js';
 import { KEY_PATTERN, keyHash, newKeySecret } from './secret.js';
 import { stampColumns, type StateStamps } from '../../db/stamps.js';
-import { ACCOUNT_COLUMNS, splitAccount, type AccountRow } from '../account-row.js';
+import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
 
 export { apiKeyArea, type ApiKeySettings } from './settings.js';
 export { KEY_PATTERN } from './secret.js';
@@ -201,11 +201,8 @@ export class ApiKeyService {
     const row = KEY_PATTERN.test(secret)
       ? await this.db
           .selectFrom('api_keys')
-          .leftJoin('users', 'users.id', 'api_keys.user_id')
-          .leftJoin('account_locks', 'account_locks.user_id', 'api_keys.user_id')
           .selectAll('api_keys')
-          .select(ACCOUNT_COLUMNS)
-          .select(stampColumns())
+          .select(accountColumns('api_keys.user_id'))
           .where('key_hash', '=', keyHash(secret))
           .executeTakeFirst()
       : undefined;

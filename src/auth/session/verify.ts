@@ -8,8 +8,8 @@ import type { TokenClaims, TokenService } from '../tokens.js';
 import type { AccountCleared } from '../standing.js';
 import type { Renewer } from './renew.js';
 import type { IssuedToken, SessionMode } from './types.js';
-import { stampColumns, type StateStamps, type Stamps } from '../../db/stamps.js';
-import { ACCOUNT_COLUMNS, splitAccount, type AccountRow } from '../account-row.js';
+import type { StateStamps, Stamps } from '../../db/stamps.js';
+import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
 import type { AccountLocks } from '../account-locks.js';
 
 const LAST_SEEN_EVERY_MS = 60_000;
@@ -108,11 +108,8 @@ export class SessionVerifier {
     const read = this.stamps?.begin();
     const row = await this.db
       .selectFrom('sessions')
-      .leftJoin('users', 'users.id', 'sessions.user_id')
-      .leftJoin('account_locks', 'account_locks.user_id', 'sessions.user_id')
       .selectAll('sessions')
-      .select(ACCOUNT_COLUMNS)
-      .select(stampColumns())
+      .select(accountColumns('sessions.user_id'))
       .where('sessions.id', '=', claims.sid)
       .executeTakeFirst();
     if (!row || row.user_id !== claims.sub) throw new AppError('SESSION_ENDED', undefined, 'no such session');
