@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import { inAny, parseCidr, parseIp, type Cidr } from '../../edge/ip.js';
 import { apiKeyArea, type ApiKeySettings } from './settings.js';
 import { KEY_PATTERN, keyHash, newKeySecret } from './secret.js';
-import { stampColumns, type StateStamps } from '../../db/stamps.js';
+import type { StateStamps } from '../../db/stamps.js';
 import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
 
 export { apiKeyArea, type ApiKeySettings } from './settings.js';
