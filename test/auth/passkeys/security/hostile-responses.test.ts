@@ -4,15 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { bearer, useApp, type TestApp } from '../../../helpers/app.js';
+import { bearer, createUser, login, useApp, type TestApp } from '../../../helpers/app.js';
 import type { TestBrowser } from '../../../helpers/browser.js';
-import { freePort, launch, openDevice, passkeyOptions, post, signInWith, userWithPasskey } from '../world.js';
+import { PW, freePort, launch, openDevice, passkeyOptions, post, signInWith, userWithPasskey } from '../world.js';
 
 let t: TestApp;
 let admin: string;
 let port: number;
 let b: TestBrowser;
-let fuzzToken: string;
 useApp(
   async (x, a) => {
     t = x;
@@ -38,7 +37,7 @@ const ALLOWED = new Set(['PASSKEY_INVALID', 'PASSKEY_CHALLENGE_INVALID', 'PASSKE
 
 test('garbage assertions for a real passkey and a live challenge are refused with a stable code', async () => {
   const d = await openDevice(b, `http://localhost:${port}`);
-  fuzzToken = (await userWithPasskey(t, admin, d, 'fuzz')).token;
+  await userWithPasskey(t, admin, d, 'fuzz');
   const [cred] = (await d.cdp.send('WebAuthn.getCredentials', { authenticatorId: d.authenticatorId })).credentials;
   const credentialId = Buffer.from(cred.credentialId, 'base64').toString('base64url');
   await fc.assert(
@@ -50,7 +49,9 @@ test('garbage assertions for a real passkey and a live challenge are refused wit
         userHandle: fc.option(bytes(40)),
       }),
       async (g) => {
-        const { challenge } = (await post(t, '/api/auth/passkeys/login/options', {})).json();
+        const options = await post(t, '/api/auth/passkeys/login/options', {});
+        assert.equal(options.statusCode, 200, options.body);
+        const { challenge } = options.json();
         const response = {
           id: credentialId,
           rawId: credentialId,
@@ -73,10 +74,15 @@ test('garbage assertions for a real passkey and a live challenge are refused wit
 });
 
 test('garbage registrations answering a live registration challenge are refused with a stable code', async () => {
-  const token = fuzzToken;
+  // An account of its own: the assertions above spend the lockout attempts of theirs (fast-check's shrinking too, one
+  // attempt a run), so a failure there could lock it, and this test would then fail for that and not for what it checks.
+  await createUser(t, admin, 'fuzz-registration', PW);
+  const { token } = await login(t, 'fuzz-registration', PW);
   await fc.assert(
     fc.asyncProperty(fc.record({ id: bytes(40), attestationObject: bytes(300), type: fc.constantFrom('webauthn.create', 'webauthn.get', '') }), async (g) => {
-      const opts = (await post(t, '/api/auth/passkeys/registration/options', { password: 'Quarterly-report-4411' }, bearer(token))).json();
+      const asked = await post(t, '/api/auth/passkeys/registration/options', { password: PW }, bearer(token));
+      assert.equal(asked.statusCode, 200, asked.body);
+      const opts = asked.json();
       const response = {
         id: g.id,
         rawId: g.id,
