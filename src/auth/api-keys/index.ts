@@ -9,6 +9,7 @@ import { inAny, parseCidr, parseIp, type Cidr } from '../../edge/ip.js';
 import { apiKeyArea, type ApiKeySettings } from './settings.js';
 import { KEY_PATTERN, keyHash, newKeySecret } from './secret.js';
 import type { StateStamps } from '../../db/stamps.js';
+import { compiledOnce } from '../../db/compiled.js';
 import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
 
 export { apiKeyArea, type ApiKeySettings } from './settings.js';
@@ -89,7 +90,14 @@ export class ApiKeyService {
     private readonly log: SecurityLog,
     private readonly now: () => number,
     private readonly stamps?: StateStamps,
-  ) {}
+  ) {
+    this.keyRow = compiledOnce(db, (hash) =>
+      db.selectFrom('api_keys').selectAll('api_keys').select(accountColumns('api_keys.user_id')).where('key_hash', '=', hash),
+    );
+  }
+
+  /** The key, its owner, the owner's lock and the version stamps, by key hash: one statement, compiled once. */
+  private readonly keyRow;
 
   current(): Promise<ApiKeySettings> {
     return this.settings.get(this.area);
@@ -198,14 +206,7 @@ export class ApiKeyService {
   async identify(secret: string, ctx: Omit<EventContext, 'actor'>): Promise<{ key: ApiKeysTable } & AccountRow> {
     // The key, its owner, the owner's lock and the version stamps in one statement (issue 14).
     const read = this.stamps?.begin();
-    const row = KEY_PATTERN.test(secret)
-      ? await this.db
-          .selectFrom('api_keys')
-          .selectAll('api_keys')
-          .select(accountColumns('api_keys.user_id'))
-          .where('key_hash', '=', keyHash(secret))
-          .executeTakeFirst()
-      : undefined;
+    const row = KEY_PATTERN.test(secret) ? await this.keyRow(keyHash(secret)) : undefined;
     const split = row ? splitAccount(row, this.now) : undefined;
     const key: ApiKeysTable | undefined = split?.own;
     const refusal = refusalOf(key, this.now(), ctx.ip ?? '');

@@ -9,6 +9,7 @@ import type { AccountCleared } from '../standing.js';
 import type { Renewer } from './renew.js';
 import type { IssuedToken, SessionMode } from './types.js';
 import type { StateStamps, Stamps } from '../../db/stamps.js';
+import { compiledOnce } from '../../db/compiled.js';
 import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
 import type { AccountLocks } from '../account-locks.js';
 
@@ -42,7 +43,14 @@ export class SessionVerifier {
     private readonly renewer: Renewer,
     private readonly now: () => number,
     private readonly stamps?: StateStamps,
-  ) {}
+  ) {
+    this.sessionRow = compiledOnce(db, (sid) =>
+      db.selectFrom('sessions').selectAll('sessions').select(accountColumns('sessions.user_id')).where('sessions.id', '=', sid),
+    );
+  }
+
+  /** The session, its user, the user's lock and the version stamps, by session id: one statement, compiled once. */
+  private readonly sessionRow;
 
   /**
    * A token presented on a request. A valid token passes; an expired one is renewed when
@@ -106,12 +114,7 @@ export class SessionVerifier {
    */
   private async load(claims: TokenClaims): Promise<{ user: UsersTable; session: SessionsTable } & Omit<AccountRow, 'user'>> {
     const read = this.stamps?.begin();
-    const row = await this.db
-      .selectFrom('sessions')
-      .selectAll('sessions')
-      .select(accountColumns('sessions.user_id'))
-      .where('sessions.id', '=', claims.sid)
-      .executeTakeFirst();
+    const row = await this.sessionRow(claims.sid);
     if (!row || row.user_id !== claims.sub) throw new AppError('SESSION_ENDED', undefined, 'no such session');
     if (row.revoked_at !== null) throw new AppError('SESSION_ENDED', undefined, `revoked: ${row.revoked_reason}`);
     if (row.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
