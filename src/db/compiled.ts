@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Compilable, CompiledQuery } from 'kysely';
+import { createQueryId, type Compilable, type CompiledQuery } from 'kysely';
 import type { Db } from './index.js';
 
 /**
  * A statement built and compiled once, then run with its one value replaced: for the lookups every request makes (the
  * session, the API key), where Kysely's building was about a tenth of a secured read (issue 14). `build` gets a marker
- * in place of the value; the marker must be the compiled query's one parameter, or the first run throws. The SQL
+ * in place of the value; the marker must be the compiled query's one parameter and absent from its text, or the first run throws. The SQL
  * text never changes, so the value stays a bound parameter.
  */
 export function compiledOnce<R>(db: Db, build: (value: string) => Compilable<R>): (value: string) => Promise<R | undefined> {
@@ -15,12 +15,14 @@ export function compiledOnce<R>(db: Db, build: (value: string) => Compilable<R>)
       const marker = `compiled-once:${randomUUID()}`;
       const query = build(marker).compile();
       const at = query.parameters.indexOf(marker);
-      if (at < 0 || query.parameters.lastIndexOf(marker) !== at || query.parameters.length !== 1)
+      if (at < 0 || query.parameters.length !== 1 || query.sql.includes(marker))
         throw new Error('compiledOnce: the value must be the query’s one parameter');
       compiled = { query, at };
     }
+    if (typeof value !== 'string') throw new TypeError('compiledOnce: the value must be a string');
     const parameters = [...compiled.query.parameters];
     parameters[compiled.at] = value;
-    return (await db.executeQuery<R>({ ...compiled.query, parameters })).rows[0];
+    // A fresh query id per run, as Kysely gives each execution (a plugin may keep state per id).
+    return (await db.executeQuery<R>({ ...compiled.query, parameters, queryId: createQueryId() })).rows[0];
   };
 }

@@ -39,3 +39,9 @@ test('a query whose value is not its one parameter is refused before it runs', a
   const none = compiledOnce(t.s.db, () => t.s.db.selectFrom('users').select(['id']));
   await assert.rejects(none('olga'), /one parameter/);
 });
+
+test('a value written into the SQL text as well as bound is refused', async () => {
+  const { sql } = await import('kysely');
+  const inText = compiledOnce(t.s.db, (v) => t.s.db.selectFrom('users').select(['id']).where('username', '=', v).where(sql.lit(v), 'is not', null));
+  await assert.rejects(inText('olga'), /one parameter/);
+});
