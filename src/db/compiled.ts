@@ -15,8 +15,7 @@ export function compiledOnce<R>(db: Db, build: (value: string) => Compilable<R>)
       const marker = `compiled-once:${randomUUID()}`;
       const query = build(marker).compile();
       const at = query.parameters.indexOf(marker);
-      if (at < 0 || query.parameters.length !== 1 || query.sql.includes(marker))
-        throw new Error('compiledOnce: the value must be the query’s one parameter');
+      if (at < 0 || query.parameters.length !== 1 || query.sql.includes(marker)) throw new Error('compiledOnce: the value must be the query’s one parameter');
       compiled = { query, at };
     }
     if (typeof value !== 'string') throw new TypeError('compiledOnce: the value must be a string');
