@@ -3,25 +3,23 @@ import { createQueryId, type Compilable, type CompiledQuery } from 'kysely';
 import type { Db } from './index.js';
 
 /**
- * A statement built and compiled once, then run with its one value replaced: for the lookups every request makes (the
+ * A statement built and compiled once, then run with its one value bound: for the lookups every request makes (the
  * session, the API key), where Kysely's building was about a tenth of a secured read (issue 14). `build` gets a marker
- * in place of the value; the marker must be the compiled query's one parameter and absent from its text, or the first run throws. The SQL
- * text never changes, so the value stays a bound parameter.
+ * in place of the value; the marker must be the compiled query's only parameter and absent from its text, or the
+ * first run throws. The SQL text never changes, so the value stays a bound parameter.
  */
 export function compiledOnce<R>(db: Db, build: (value: string) => Compilable<R>): (value: string) => Promise<R | undefined> {
-  let compiled: { query: CompiledQuery<R>; at: number } | undefined;
+  let compiled: CompiledQuery<R> | undefined;
   return async (value) => {
     if (!compiled) {
       const marker = `compiled-once:${randomUUID()}`;
       const query = build(marker).compile();
-      const at = query.parameters.indexOf(marker);
-      if (at < 0 || query.parameters.length !== 1 || query.sql.includes(marker)) throw new Error('compiledOnce: the value must be the query’s one parameter');
-      compiled = { query, at };
+      if (query.parameters.length !== 1 || query.parameters[0] !== marker || query.sql.includes(marker))
+        throw new Error('compiledOnce: the value must be the query’s one parameter');
+      compiled = query;
     }
     if (typeof value !== 'string') throw new TypeError('compiledOnce: the value must be a string');
-    const parameters = [...compiled.query.parameters];
-    parameters[compiled.at] = value;
     // A fresh query id per run, as Kysely gives each execution (a plugin may keep state per id).
-    return (await db.executeQuery<R>({ ...compiled.query, parameters, queryId: createQueryId() })).rows[0];
+    return (await db.executeQuery<R>({ ...compiled, parameters: [value], queryId: createQueryId() })).rows[0];
   };
 }
