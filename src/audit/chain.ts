@@ -83,8 +83,14 @@ const LOG_COLUMNS = [
 ] as const;
 const EVENT_COLUMNS = ['seq', 'at', 'type', 'outcome', 'actor_id', 'actor_name', 'subject_id', 'ip', 'user_agent', 'request_id', 'details'] as const;
 const CHAIN_COLUMNS = ['seq', 'kind', 'at', 'digest', 'hash'] as const;
-type Table = 'audit_log' | 'security_events' | 'audit_chain';
-const COLUMNS: Record<Table, readonly string[]> = { audit_log: LOG_COLUMNS, security_events: EVENT_COLUMNS, audit_chain: CHAIN_COLUMNS };
+const KEY_COLUMNS = ['subject', 'sealed', 'created_at'] as const;
+type Table = 'audit_log' | 'security_events' | 'audit_chain' | 'audit_subject_keys';
+const COLUMNS: Record<Table, readonly string[]> = {
+  audit_log: LOG_COLUMNS,
+  security_events: EVENT_COLUMNS,
+  audit_chain: CHAIN_COLUMNS,
+  audit_subject_keys: KEY_COLUMNS,
+};
 
 /**
  * The append's SQL is fixed: the table and column names are constants of this module, only the
@@ -141,8 +147,19 @@ export async function lockChain(trx: Db): Promise<void> {
   if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
 }
 
-/** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
-export async function append(db: Db, entries: Pending[]): Promise<void> {
+/** A record's key (`audit_subject_keys`), sealed, for a record that has none yet (one created in this write). */
+export type NewSubjectKey = {
+  subject: string;
+  sealed: string;
+  created_at: number;
+};
+
+/**
+ * Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none).
+ * `keys`: the keys that the entries' values are encrypted under, for records created in this write;
+ * they are inserted with the entries (on PostgreSQL in the same statement: one round trip).
+ */
+export async function append(db: Db, entries: Pending[], keys: NewSubjectKey[] = []): Promise<void> {
   if (entries.length === 0) return;
   await inTransaction(db, async (trx) => {
     const pg = trx.getExecutor().adapter instanceof PostgresAdapter;
@@ -174,11 +191,12 @@ export async function append(db: Db, entries: Pending[]): Promise<void> {
       else logs.push({ ...e.row, seq });
     }
     const parts: Array<{ table: Table; rows: Array<Record<string, unknown>> }> = [];
+    for (let i = 0; i < keys.length; i += CHUNK) parts.push({ table: 'audit_subject_keys', rows: keys.slice(i, i + CHUNK) });
     for (let i = 0; i < events.length; i += CHUNK) parts.push({ table: 'security_events', rows: events.slice(i, i + CHUNK) });
     for (let i = 0; i < logs.length; i += CHUNK) parts.push({ table: 'audit_log', rows: logs.slice(i, i + CHUNK) });
     for (let i = 0; i < spine.length; i += CHUNK) parts.push({ table: 'audit_chain', rows: spine.slice(i, i + CHUNK) });
     const headParams = [seq, prev];
-    if (pg && parts.length <= 3) {
+    if (pg && parts.length <= 4) {
       const text = insertText(
         true,
         parts.map((p) => ({ table: p.table, rows: p.rows.length })),

@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Db } from '../db/index.js';
 import { secureRandom } from '../util/random.js';
 import type { AuditLogTable } from '../db/types.js';
-import { append, type LogRow } from './chain.js';
+import { append, type LogRow, type NewSubjectKey } from './chain.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
 
 /** The sealer of `config/seal.ts`, by shape (audit sits below config). */
@@ -162,12 +162,13 @@ export class AuditTrail {
       if (Object.keys(values).length > 0) plain.push({ subject: subjectOf(collection, c.id), row, changed, values });
       rows.push(row);
     }
+    const fresh: NewSubjectKey[] = [];
     if (plain.length > 0) {
-      // A record just created has no key yet: its key is made and stored without a lookup.
+      // A record just created has no key yet: its key is made without a lookup and stored with the entries.
       const created = new Set(changes.filter((c) => c.operation === 'create').map((c) => subjectOf(collection, c.id)));
-      const keys = await this.newKeys(
-        trx,
+      const keys = this.newKeys(
         [...new Set(plain.map((p) => p.subject))].filter((s) => created.has(s)),
+        fresh,
       );
       for (const [s, k] of await this.keysFor(
         trx,
@@ -184,6 +185,7 @@ export class AuditTrail {
     await append(
       trx,
       rows.map((row) => ({ table: 'audit_log', row })),
+      fresh,
     );
   }
 
@@ -297,20 +299,15 @@ export class AuditTrail {
     });
   }
 
-  /** New keys for subjects that cannot have one yet (records created in this transaction). */
-  private async newKeys(db: Db, subjects: string[]): Promise<Map<string, Buffer>> {
+  /** New keys for subjects that cannot have one yet (records created in this transaction); their sealed rows go to `rows`. */
+  private newKeys(subjects: string[], rows: NewSubjectKey[]): Map<string, Buffer> {
     const out = new Map<string, Buffer>();
     const at = this.now();
-    const rows = subjects.map((subject) => {
+    for (const subject of subjects) {
       const key = secureRandom(32);
       out.set(subject, key);
-      return { subject, sealed: this.sealer.seal(key.toString('base64'), `audit-subject:${subject}`), created_at: at };
-    });
-    for (let i = 0; i < rows.length; i += 200)
-      await db
-        .insertInto('audit_subject_keys')
-        .values(rows.slice(i, i + 200))
-        .execute();
+      rows.push({ subject, sealed: this.sealer.seal(key.toString('base64'), `audit-subject:${subject}`), created_at: at });
+    }
     return out;
   }
 

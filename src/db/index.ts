@@ -10,6 +10,8 @@ import type { Database } from './types.js';
 import { StorageHealth, guardedPool, observedDialect } from './outage.js';
 import { outageOf } from './errors.js';
 import { sqlLogger, type SqlLogSink } from './sql-log.js';
+import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.js';
+import { waitingDialect } from './sqlite-wait.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -120,7 +122,11 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   const file = new SQLite(path.join(opts.dataDir, 'palisade.db'));
   file.pragma('journal_mode = WAL');
   file.pragma('foreign_keys = ON');
-  file.pragma('busy_timeout = 5000');
+  // Lock waits are asynchronous (sqlite-wait.ts, D383): SQLite itself never sleeps inside a call.
+  file.pragma('busy_timeout = 0');
+  // Checkpoints run in a worker thread; this connection checkpoints itself only past the backstop (D363).
+  file.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+  const checkpointer = checkpointInBackground(file.name);
   // Planner statistics, as SQLite recommends for long-lived connections: at open, then hourly. Without
   // them a broad row scope is served from its column index and sorted, instead of walked in id order.
   file.pragma('optimize = 0x10002');
@@ -134,7 +140,11 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   optimize.unref();
   const storage = new StorageHealth();
   const db = new Kysely<Database>({
-    dialect: observedDialect(new SqliteDialect({ database: cachedStatements(file) }), storage, () => file.inTransaction),
+    dialect: observedDialect(
+      waitingDialect(new SqliteDialect({ database: cachedStatements(file) }), () => file.inTransaction),
+      storage,
+      () => file.inTransaction,
+    ),
     ...logOption(opts),
   });
   return {
@@ -144,9 +154,10 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     snapshot: async (dest) => {
       await file.backup(dest);
     },
-    close: () => {
+    close: async () => {
       clearInterval(optimize);
-      return db.destroy();
+      await checkpointer.stop();
+      await db.destroy();
     },
   };
 }

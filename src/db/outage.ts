@@ -1,6 +1,7 @@
-import type { DatabaseConnection, Dialect, Driver, QueryResult, CompiledQuery, TransactionSettings } from 'kysely';
+import type { DatabaseConnection, Dialect, Driver, QueryResult, CompiledQuery } from 'kysely';
 import { CircuitBreaker } from '../util/circuit-breaker.js';
 import { isConnectionFailure, outageOf } from './errors.js';
+import { overDriver, withDriver } from './driver-wrap.js';
 
 /**
  * Failing dependencies (issue 9): the storage-health flag behind /readyz, and the guards that make a
@@ -34,12 +35,7 @@ export class StorageHealth {
  * SQLITE_FULL and SQLITE_IOERR) or after the connection died does not hide the original error.
  */
 export function observedDialect(dialect: Dialect, health: StorageHealth, sqliteInTransaction?: () => boolean): Dialect {
-  return {
-    createAdapter: () => dialect.createAdapter(),
-    createQueryCompiler: () => dialect.createQueryCompiler(),
-    createIntrospector: (db) => dialect.createIntrospector(db),
-    createDriver: () => observedDriver(dialect.createDriver(), health, sqliteInTransaction),
-  };
+  return withDriver(dialect, (driver) => observedDriver(driver, health, sqliteInTransaction));
 }
 
 function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransaction?: () => boolean): Driver {
@@ -81,11 +77,8 @@ function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransacti
     }
     return p;
   };
-  const d: Driver = {
-    init: () => driver.init(),
+  return overDriver(driver, {
     acquireConnection: async () => proxyOf(await driver.acquireConnection()),
-    beginTransaction: (c: DatabaseConnection, settings: TransactionSettings) => driver.beginTransaction(c, settings),
-    commitTransaction: (c: DatabaseConnection) => driver.commitTransaction(c),
     rollbackTransaction: async (c: DatabaseConnection) => {
       if (sqliteInTransaction && !sqliteInTransaction()) return; // SQLite already rolled back
       try {
@@ -94,13 +87,7 @@ function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransacti
         if (outageOf(e)?.code !== 'SERVICE_UNAVAILABLE') throw e; // the connection died: so did the transaction
       }
     },
-    releaseConnection: (c: DatabaseConnection) => driver.releaseConnection(c),
-    destroy: () => driver.destroy(),
-  };
-  if (driver.savepoint) d.savepoint = driver.savepoint.bind(driver);
-  if (driver.rollbackToSavepoint) d.rollbackToSavepoint = driver.rollbackToSavepoint.bind(driver);
-  if (driver.releaseSavepoint) d.releaseSavepoint = driver.releaseSavepoint.bind(driver);
-  return d;
+  });
 }
 
 /** The pool shape Kysely's PostgresDialect needs. */

@@ -1,0 +1,104 @@
+// SQLite's WAL checkpoints in a worker thread (D363): the connection that serves requests no longer copies the log
+// back into the database inside a commit. A checkpoint that completes lets the next commit start the log again from
+// its first frame, which SQLite marks by a new salt in the log's header: that is what these tests watch, with the
+// serving connection's own automatic checkpoint switched off so that only the worker can have done it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import SQLite from '@rocicorp/zero-sqlite3';
+import { checkpointInBackground } from '../../src/db/checkpointer.js';
+import { DIALECT } from '../helpers/app.js';
+
+const skip = DIALECT !== 'sqlite' ? 'SQLite only' : false;
+
+/** The log header's salts (bytes 16 to 23): they change when a commit restarts the log after a full checkpoint. */
+function salt(file: string): string {
+  const fd = openSync(`${file}-wal`, 'r');
+  try {
+    const b = Buffer.alloc(8);
+    readSync(fd, b, 0, 8, 16);
+    return b.toString('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function database(): { file: string; db: SQLite.Database; write(): void; done(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'palisade-ckpt-'));
+  const file = path.join(dir, 'palisade.db');
+  const db = new SQLite(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('create table t (id integer primary key, v text)');
+  const insert = db.prepare('insert into t (v) values (?)');
+  return {
+    file,
+    db,
+    write: () => insert.run('x'.repeat(2000)),
+    done: () => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const FAST = { startBytes: 1, watchMs: 10, intervalMs: 10 };
+
+test('the worker checkpoints the log: a later commit starts it again', { skip }, async () => {
+  const d = database();
+  try {
+    for (let i = 0; i < 20; i++) d.write();
+    const first = salt(d.file);
+    const c = checkpointInBackground(d.file, FAST);
+    let restarted = false;
+    // Bounded wait: at most 10 s for the worker to start and checkpoint; one small commit after each look.
+    for (let i = 0; i < 500 && !restarted; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      d.write();
+      restarted = salt(d.file) !== first;
+    }
+    await c.stop();
+    assert.ok(restarted, 'the log was never checkpointed and restarted');
+    assert.equal((d.db.prepare('select count(*) as n from t').get() as { n: number }).n > 20, true);
+  } finally {
+    d.done();
+  }
+});
+
+test('without the worker (and with automatic checkpoints off) the log is never restarted', { skip }, async () => {
+  const d = database();
+  try {
+    for (let i = 0; i < 20; i++) d.write();
+    const first = salt(d.file);
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 2));
+      d.write();
+    }
+    assert.equal(salt(d.file), first);
+  } finally {
+    d.done();
+  }
+});
+
+test('below its starting size the worker never starts, and stop() ends it either way', { skip }, async () => {
+  const d = database();
+  try {
+    d.write();
+    const first = salt(d.file);
+    const c = checkpointInBackground(d.file, { ...FAST, startBytes: 1024 * 1024 * 1024 });
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      d.write();
+    }
+    await c.stop();
+    assert.equal(salt(d.file), first);
+    const started = checkpointInBackground(d.file, FAST);
+    await new Promise((r) => setTimeout(r, 50));
+    await started.stop();
+    await started.stop();
+  } finally {
+    d.done();
+  }
+});
