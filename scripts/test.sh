@@ -14,6 +14,10 @@ npx svelte-check --tsconfig ui/tsconfig.json --fail-on-warnings
 npx depcruise src --config .dependency-cruiser.cjs
 # Lint and formatting (biome.json): `npm run format` rewrites what the check refuses.
 npx biome check
+# Known advisories in the production dependencies (docs/dependencies.md): a high or critical one fails unless
+# advisory-exceptions.json lists it with a reason and an unexpired date; an unreachable registry is reported, not
+# failed; bounded by ADVISORIES_TIMEOUT_MS (30 s). The summary is kept in test-artifacts/advisories.json.
+node scripts/advisories.mjs
 npx vite build --config ui/vite.config.ts --logLevel warn
 # The suite runs as JavaScript compiled one file for one file into .test-build/ (scripts/build-tests.mjs): through tsx
 # every test file's process spent ~2 s more CPU loading the server. A single file still runs from source with
@@ -35,7 +39,8 @@ half() { # label node dialect files [repeat: a second run of what does not depen
   echo "== $1: $("$2" --version) on $3"
   PALISADE_TEST_REPEAT=${5:+1} TEST_DB=$3 "$2" --enable-source-maps --import ./scripts/exit-after-tests.mjs --test --test-concurrency=1 \
     --test-reporter=spec --test-reporter-destination="$out/$1.log" \
-    --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$out/$1.times" $4 >"$out/$1.stdout" 2>&1 || rc=$?
+    --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$out/$1.times" \
+    --test-reporter=./scripts/asvs-reporter.mjs --test-reporter-destination="$out/$1.asvs" $4 >"$out/$1.stdout" 2>&1 || rc=$?
   echo "$rc" >"$out/$1.rc"
   echo "== $1 ended: exit $rc after $((SECONDS - start)) s"
 }
@@ -60,5 +65,12 @@ for h in "${halves[@]}"; do
   sed -n 2,11p "$out/$h.times"
 done
 for h in "${halves[@]}"; do echo "== $h: exit $(cat "$out/$h.rc")"; done
+# The ASVS matrix from the results of the tagged tests of every half (scripts/asvs.mjs, docs/asvs.md): a tag naming an
+# unknown id or a tagged test that failed fails the run; the matrix is kept in test-artifacts/asvs.md. Without
+# --enforce for now: the mapping of tests to requirements is still being done, so what is missing is printed, not
+# failed; --enforce is added here (an applicable level 1 or 2 requirement with no passing test and no justified
+# exception then fails CI) once the mapping is complete.
+echo "== ASVS matrix"
+node scripts/asvs.mjs --out test-artifacts/asvs.md "$out"/*.asvs || status=1
 rm -rf "$out"
 exit $status
