@@ -22,6 +22,7 @@ export const ERRORS = Object.freeze({
   RESET_TOKEN_USED: { status: 400, message: 'The link has already been used; ask for a new one.' },
   PASSWORD_EXPIRED: { status: 403, message: 'The password has expired; choose a new one with the change token.' },
   PASSWORD_CHANGE_REQUIRED: { status: 403, message: 'The password must be changed before signing in; use the change token.' },
+  INITIAL_PASSWORD_EXPIRED: { status: 403, message: 'This one-time password has expired; ask an administrator for a new one.' },
   PASSWORD_SET_FORBIDDEN: { status: 403, message: 'Administrators may not set passwords; send a reset link instead.' },
   LINK_NOT_SENDABLE: { status: 409, message: 'A password link cannot be sent to this user.' },
   SSO_FAILED: { status: 401, message: 'Single sign-on did not complete; start again.' },
@@ -153,3 +154,20 @@ export class AppError extends Error {
     this.status = ERRORS[code].status;
   }
 }
+
+/**
+ * Internal reasons of a NOT_FOUND that hides something from the caller instead of reporting it missing. The client
+ * sees a plain 404; the HTTP layer records the refusal as `access.refused` (V16.3.2, D372).
+ */
+export const HIDDEN = Object.freeze({
+  /** A record that exists, outside the caller's view scope (a guessed id). */
+  record: 'outside the view scope',
+  /** A record outside the caller's write grants (a 403 instead when they can view it). */
+  write: 'outside the write grants',
+  /** A collection the caller holds no grant on, or none that lets them view it. */
+  grant: 'no grant that allows it',
+});
+const HIDDEN_REASONS: ReadonlySet<string> = new Set(Object.values(HIDDEN));
+
+/** Whether `e` is a 404 that hides something from the caller (see HIDDEN). */
+export const isHidden = (e: AppError): boolean => e.code === 'NOT_FOUND' && e.internal !== undefined && HIDDEN_REASONS.has(e.internal);

@@ -29,6 +29,8 @@ import { PasswordPolicyService } from './auth/password-policy/index.js';
 import { PasswordResetService } from './auth/reset/index.js';
 import { ExpiryGate } from './auth/reset/expiry-gate.js';
 import { createMailer, SMTP_PASSWORD_SECRET, type Mailer } from './mail/index.js';
+import { isPlainAddress } from './mail/address.js';
+import { renderEmailChanged } from './mail/templates.js';
 import { createSmsChannel, SMS_PASSWORD_SECRET } from './sms/index.js';
 import { BackgroundTasks, errorSummary } from './background.js';
 import { createLogger } from './logger.js';
@@ -90,6 +92,11 @@ export interface Services {
   /** Where the log goes (LOG_DESTINATION, src/log-forward.ts): reopened on SIGHUP, flushed by close(). */
   logDestination: OpenedDestination;
   db: Db;
+  /**
+   * Migrations and schema changes (D376): PostgreSQL's DDL role when DATABASE_MIGRATION_URL is set, so that `db`'s
+   * role may hold only SELECT, INSERT, UPDATE and DELETE; otherwise `db` itself.
+   */
+  ddl: Db;
   dialect: Dialect;
   now: () => number;
   /** Counters and flags that may be lost: Redis when configured, else the database. */
@@ -165,7 +172,7 @@ export interface Services {
  * What routes and the pipeline receive: the services without the storage handles. A route translates
  * HTTP and calls a service; it never reaches the database or the shared state itself.
  */
-export type RouteServices = Omit<Services, 'db' | 'durable' | 'shared' | 'storage' | 'secrets'> & {
+export type RouteServices = Omit<Services, 'db' | 'ddl' | 'durable' | 'shared' | 'storage' | 'secrets'> & {
   /** The secret store's administration only: no route can resolve a secret's value (DATA-1). */
   secrets: SecretAdmin;
 };
@@ -187,7 +194,8 @@ async function s3Secret(fromEnv: string | null, secrets: SecretStore, name: stri
 /** Where a backup reads and a restore writes: the data directory, the database, and where the keys come from. */
 export const backupTarget = (c: AppConfig): BackupTarget => ({
   dataDir: c.dataDir,
-  databaseUrl: c.databaseUrl,
+  // A restore and a verification rebuild tables: the DDL role's connection (D376).
+  databaseUrl: c.databaseMigrationUrl ?? c.databaseUrl,
   databaseSchema: c.databaseSchema,
   appKey: c.appKey,
   appKeySource: c.appKeySource,
@@ -206,7 +214,20 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     : openLogDestination(logging.destination, { caFile: logging.syslogCaFile, facility: logging.syslogFacility, queueMax: logging.queueMax });
   const logger = createLogger(config.logLevel, opts.logStream ?? logDestination.stream);
   let handle: Awaited<ReturnType<typeof openDb>>;
+  // The DDL role's pool first: it makes a missing schema, which the data-only role could not (D376).
+  let ddlHandle: Awaited<ReturnType<typeof openDb>> | null = null;
+  const closeDdl = async () => {
+    await ddlHandle?.close();
+  };
   try {
+    if (config.databaseMigrationUrl !== null)
+      ddlHandle = await openDb({
+        databaseUrl: config.databaseMigrationUrl,
+        dataDir: config.dataDir,
+        poolMax: 2,
+        pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
+        sqlLog: logging.sql ? logger : undefined,
+      });
     handle = await openDb({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
@@ -215,14 +236,17 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       sqlLog: logging.sql ? logger : undefined,
     });
   } catch (e) {
+    await closeDdl();
     await logDestination.close();
     throw e;
   }
+  const ddl = ddlHandle?.db ?? handle.db;
   try {
-    await migrate(handle.db, handle.dialect);
+    await migrate(ddl, handle.dialect);
     await ensureKey(handle.db, now());
   } catch (e) {
     await handle.close();
+    await closeDdl();
     await logDestination.close();
     throw e;
   }
@@ -245,6 +269,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     secrets = await SecretStore.open({ db, dialect: handle.dialect, log: securityLog, now, config: config.secrets, stamps });
   } catch (e) {
     await handle.close();
+    await closeDdl();
     await logDestination.close();
     throw e;
   }
@@ -271,13 +296,13 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   if (movedSecrets.length > 0) logger.info({ event: 'secrets.moved', names: movedSecrets }, 'sealed settings moved into the secret store');
   const hasher = new PasswordHasher(new HashQueue(config.hashConcurrency, config.hashQueueMax));
   const keys = new KeyRing(db, securityLog, config.appKey, now, opts.keyCacheMs);
-  const tokens = new TokenService(keys);
+  const tokens = new TokenService(keys, config.mail.publicUrl);
   const locks = new AccountLocks(db, durable, securityLog, now);
   const spread = new SpreadDetector(shared, settings, securityLog, now);
   const geoip = new GeoIp();
   const ipRules = new IpRuleService(db, settings, geoip, securityLog, now);
   const rateLimiter = new RateLimiter(shared, settings, now);
-  const collections = new CollectionRegistry(db, securityLog, now);
+  const collections = new CollectionRegistry(db, securityLog, now, undefined, ddl);
   const access = new AccessStore(db, collections, securityLog, now);
   // Old change entries are shown under today's field rules: a field hidden, sensitive or removed since shows no values.
   const fieldsNow = async (name: string) => {
@@ -470,6 +495,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     async () => (await passwordReset.current()).adminMaySetPasswords,
   );
   users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
+  // The old address learns of an email change (ASVS V7.5.1), in the background like every mail.
+  users.emailChanged = (old, user, by) => {
+    if (!isPlainAddress(old)) return;
+    const msg = renderEmailChanged(old, { username: user.username, by, removed: user.email === null, at: now() });
+    tasks.run('mail-email-changed', () => mailer.send(msg));
+  };
   // Hidden sign-ins (AUDIT-1) hide ordinary users' only: anyone holding a system permission is always recorded.
   sessions.creator.privileged = async (user) => user.is_admin === 1 || (await access.principal(user, null)).permissions.length > 0;
   const apiKeys = new ApiKeyService(db, settings, shared, securityLog, now, stamps);
@@ -517,6 +548,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     logger,
     logDestination,
     db,
+    ddl,
     dialect: handle.dialect,
     now,
     shared,
@@ -569,6 +601,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       await rateLimiter.close();
       await shared.close();
       await handle.close();
+      await closeDdl();
       await logDestination.close();
     },
   };
@@ -582,6 +615,10 @@ export async function ensureRootUser(s: Services): Promise<{ created: boolean; u
   const { initRoot } = s.config;
   if ((await s.users.count()) > 0) return { created: false, username: initRoot.username, generatedPassword: null };
   const password = initRoot.password ?? (await s.passwordPolicy.generate({ username: initRoot.username, email: initRoot.email }));
-  await s.users.create({ username: initRoot.username, email: initRoot.email, password, isAdmin: true }, { actor: SYSTEM_ACTOR });
+  // A generated password is a one-time password: changed at the first sign-in, and only for a short time (D366).
+  await s.users.create(
+    { username: initRoot.username, email: initRoot.email, password, isAdmin: true, mustChangePassword: !initRoot.password },
+    { actor: SYSTEM_ACTOR },
+  );
   return { created: true, username: initRoot.username, generatedPassword: initRoot.password ? null : password };
 }

@@ -4,7 +4,7 @@
  * written and what may be filtered on. Pure: it compiles SQL, it runs none (records executes it).
  */
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
-import { AppError } from '../errors.js';
+import { AppError, HIDDEN } from '../errors.js';
 import { compileFilter, type FilterVars } from '../collections/filter.js';
 import { grantedFields, membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
 import { bypassesOwnership, filterableOf, isSystemField, knownFields, ownedBy, readableUnder, rowsCover, wholeView } from './rules.js';
@@ -48,7 +48,7 @@ export function compilePlan(def: CollectionDef, who: Asker, all: readonly Grant[
     const every = new Set(def.fields.map((f) => f.name));
     return { def, action, grants: [], bypass: true, vars, roles: who.roles, known: every, wholeView: every };
   }
-  if (all.length === 0) throw new AppError('NOT_FOUND', undefined, `no grant on ${def.name}`);
+  if (all.length === 0) throw new AppError('NOT_FOUND', undefined, HIDDEN.grant);
   const grants = all.filter((g) => g.actions.includes(action));
   if (grants.length === 0) throw new AppError('FORBIDDEN', undefined, `no ${action} grant on ${def.name}`);
   return planOf(def, who, all, action, grants, now);

@@ -21,6 +21,7 @@ const COLUMNS = [
   'must_change_password',
   'sso_only',
   'password_reminded_at',
+  'must_change_by',
 ] as const satisfies readonly (keyof UsersTable)[];
 
 // Every column of the users table is read: a column added to UsersTable and not here fails to compile.

@@ -4,7 +4,6 @@ import { AppError } from '../errors.js';
 
 export const TOKEN_ALGORITHMS = ['HS256'] as const;
 const ISSUER = 'palisade';
-const AUDIENCE = 'palisade-api';
 /** Checked tokens kept per instance: about a client each, a few hundred bytes apiece. */
 const VERIFIED_MAX = 10_000;
 
@@ -29,7 +28,17 @@ export class TokenService {
    */
   private readonly verified = new Map<string, { claims: TokenClaims; kid: string }>();
 
-  constructor(private readonly keys: KeyRing) {}
+  /**
+   * `audience`: this deployment's own `aud` claim, its PUBLIC_URL (V9.2.3, D370). A token made for another
+   * deployment (a copy of this one's keys: a restored backup, a shared APP_KEY) or before this claim existed
+   * (the constant `palisade-api`) is TOKEN_INVALID like any other bad token.
+   */
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly audience: string,
+  ) {
+    if (audience.length === 0) throw new TypeError('TokenService: the audience must not be empty');
+  }
 
   async currentKid(): Promise<string> {
     return (await this.keys.current()).kid;
@@ -38,7 +47,7 @@ export class TokenService {
   async sign(c: TokenClaims, kid?: string): Promise<{ token: string; kid: string }> {
     const k = kid ? { kid, key: await this.keys.forVerify(kid, Infinity) } : await this.keys.current();
     if (!k.key) throw new Error('signing key vanished');
-    const payload = { iss: ISSUER, aud: AUDIENCE, sub: c.sub, sid: c.sid, jti: c.jti, iat: c.iat, exp: c.exp };
+    const payload = { iss: ISSUER, aud: this.audience, sub: c.sub, sid: c.sid, jti: c.jti, iat: c.iat, exp: c.exp };
     const token = await new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid: k.kid, typ: 'JWT' }).sign(k.key);
     return { token, kid: k.kid };
   }
@@ -76,7 +85,9 @@ export class TokenService {
     }
     const str = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 128;
     const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
-    if (p.iss !== ISSUER || p.aud !== AUDIENCE || !str(p.sub) || !str(p.sid) || !str(p.jti) || !int(p.iat) || !int(p.exp)) {
+    // Same public code as every other bad token: the answer says nothing of which claim failed (no oracle).
+    if (p.aud !== this.audience) throw new AppError('TOKEN_INVALID', undefined, 'another audience');
+    if (p.iss !== ISSUER || !str(p.sub) || !str(p.sid) || !str(p.jti) || !int(p.iat) || !int(p.exp)) {
       throw new AppError('TOKEN_INVALID', undefined, 'claims');
     }
     const checked = Object.freeze({

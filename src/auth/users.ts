@@ -5,7 +5,7 @@ import type { UsersTable } from '../db/types.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import { isImportableHash, type PasswordHasher } from './passwords.js';
-import type { PasswordPolicyService } from './password-policy/index.js';
+import { ONE_TIME_PASSWORD_VALIDITY_MS, type PasswordPolicyService } from './password-policy/index.js';
 import { writePassword } from './password-policy/history.js';
 import { voidLinks } from './reset/tokens.js';
 import { isPlainAddress } from '../mail/address.js';
@@ -27,6 +27,8 @@ export interface PublicUser {
   hasPassword: boolean;
   passwordChangedAt: string | null;
   mustChangePassword: boolean;
+  /** When a one-time password stops signing in (ASVS V6.4.1); null when the password does not expire so. */
+  mustChangeBy: string | null;
   ssoOnly: boolean;
 }
 
@@ -42,6 +44,7 @@ export function publicUser(u: UsersTable): PublicUser {
     hasPassword: u.password_hash !== null,
     passwordChangedAt: u.password_changed_at === null ? null : new Date(u.password_changed_at).toISOString(),
     mustChangePassword: u.must_change_password === 1,
+    mustChangeBy: u.must_change_by === null || u.must_change_password !== 1 ? null : new Date(u.must_change_by).toISOString(),
     ssoOnly: u.sso_only === 1,
   };
 }
@@ -80,6 +83,16 @@ export function plainEmail(raw: string): string {
   return n;
 }
 
+/** The event of an email change, by the user or an administrator: the addresses themselves are not recorded. */
+function emailChangedEvent(userId: string, by: 'self' | 'administrator', removed: boolean, oldNotified: boolean, linksVoided?: number) {
+  return {
+    type: 'user.email_changed' as const,
+    outcome: 'success' as const,
+    subjectId: userId,
+    details: { by, removed, oldAddressTold: oldNotified, ...(linksVoided ? { linksVoided } : {}) },
+  };
+}
+
 /** Users (AUTH-4, AUTH-5, AUTH-6): every change that must end sessions does so in the same transaction. */
 export class UserService {
   constructor(
@@ -101,6 +114,12 @@ export class UserService {
    * database's cascade would otherwise empty them unrecorded).
    */
   beforeRemove: (trx: Db, userId: string, ctx: EventContext) => Promise<void> = async () => undefined;
+
+  /**
+   * Tells an account's old email address that the address changed, after the change committed (ASVS V7.5.1);
+   * services.ts sends the mail in the background. `old` is the address before the change.
+   */
+  emailChanged: (old: string, user: UsersTable, by: 'self' | 'administrator', ctx: EventContext) => void = () => undefined;
 
   /**
    * An administrator's lock (AUTH-4): the account is locked until unlocked and every session of the
@@ -186,6 +205,8 @@ export class UserService {
       must_change_password: input.mustChangePassword ? 1 : 0,
       sso_only: input.ssoOnly ? 1 : 0,
       password_reminded_at: null,
+      // A password someone else chose or generated, to be changed: it signs in for a short time only (D366).
+      must_change_by: input.mustChangePassword && input.password !== undefined ? now + ONE_TIME_PASSWORD_VALIDITY_MS : null,
     };
     await this.db.transaction().execute(async (trx) => {
       const clash = await trx
@@ -214,12 +235,15 @@ export class UserService {
 
   async update(id: string, patch: UpdateUserInput, ctx: EventContext): Promise<UsersTable> {
     if (ctx.actor.id === id && (patch.status === 'disabled' || patch.isAdmin === false)) throw new AppError('CANNOT_MODIFY_SELF');
-    return this.db.transaction().execute(async (trx) => {
+    let oldEmail: string | null = null;
+    const after = await this.db.transaction().execute(async (trx) => {
       const before = await trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
       if (!before) throw new AppError('NOT_FOUND');
       const set: Partial<UsersTable> = { updated_at: this.now() };
       if (patch.email !== undefined) {
         set.email = patch.email === null ? null : plainEmail(patch.email);
+        // Your own address changes with your password (PUT /api/auth/email), never through the administrator's path.
+        if (ctx.actor.id === id && set.email !== before.email) throw new AppError('CANNOT_MODIFY_SELF');
         if (set.email) {
           const clash = await trx
             .selectFrom('users')
@@ -233,10 +257,12 @@ export class UserService {
       if (patch.status !== undefined) set.status = patch.status;
       if (patch.isAdmin !== undefined) set.is_admin = patch.isAdmin ? 1 : 0;
       if (patch.ssoOnly !== undefined) set.sso_only = patch.ssoOnly ? 1 : 0;
-      if (patch.ssoOnly === true) Object.assign(set, { password_hash: null, must_change_password: 0 });
+      if (patch.ssoOnly === true) Object.assign(set, { password_hash: null, must_change_password: 0, must_change_by: null });
       if (patch.mustChangePassword !== undefined) {
         if (patch.mustChangePassword && (patch.ssoOnly ?? before.sso_only === 1)) throw new AppError('SSO_ONLY_USER');
         set.must_change_password = patch.mustChangePassword ? 1 : 0;
+        // A change required of the user's own password keeps no deadline; lifting the requirement lifts any.
+        if (!patch.mustChangePassword) set.must_change_by = null;
       }
       await trx.updateTable('users').set(set).where('id', '=', id).execute();
       // Links were mailed to the old address (or are useless to an SSO-only user): none may outlive the change.
@@ -250,8 +276,71 @@ export class UserService {
         { type: 'user.updated', outcome: 'success', subjectId: id, details: { changed: Object.keys(patch), ...(linksVoided > 0 ? { linksVoided } : {}) } },
         trx,
       );
+      if (emailChanged) {
+        oldEmail = before.email;
+        await this.log.record(ctx, emailChangedEvent(id, 'administrator', set.email === null, isPlainAddress(before.email)), trx);
+      }
       return { ...before, ...set } as UsersTable;
     });
+    if (oldEmail !== null) this.emailChanged(oldEmail, after, 'administrator', ctx);
+    return after;
+  }
+
+  /**
+   * A user changes their own email address (ASVS V7.5.1): the current password first, checked like a sign-in (it
+   * spends lockout attempts); the user's links die with the old address, which is told of the change. A user without
+   * a password (single sign-on only) has nothing to prove it with: SSO_ONLY_USER, the provider owns the address.
+   */
+  async changeOwnEmail(user: UsersTable, current: string, email: string | null, ctx: EventContext): Promise<UsersTable> {
+    const next = email === null ? null : plainEmail(email);
+    if (user.sso_only === 1 || user.password_hash === null) throw new AppError('SSO_ONLY_USER');
+    await this.proveCurrentPassword(user, current, ctx, 'user.email_changed');
+    if (next === user.email) return user;
+    let oldEmail: string | null = null;
+    const after = await this.db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirst();
+      if (!before) throw new AppError('NOT_FOUND');
+      if (next !== null) {
+        const clash = await trx
+          .selectFrom('users')
+          .select('id')
+          .where('id', '!=', user.id)
+          .where((eb) => eb.or([eb('email', '=', next), eb('username', '=', next)]))
+          .executeTakeFirst();
+        if (clash) throw new AppError('CONFLICT', { field: 'email' });
+      }
+      const now = this.now();
+      await trx.updateTable('users').set({ email: next, updated_at: now }).where('id', '=', user.id).execute();
+      // Links were mailed to the old address: none may outlive the change.
+      const linksVoided = await voidLinks(trx, user.id, now);
+      await this.log.record(ctx, emailChangedEvent(user.id, 'self', next === null, isPlainAddress(before.email), linksVoided), trx);
+      oldEmail = before.email;
+      return { ...before, email: next, updated_at: now };
+    });
+    if (oldEmail !== null && oldEmail !== next) this.emailChanged(oldEmail, after, 'self', ctx);
+    return after;
+  }
+
+  /** The current password, proven like a sign-in: a lockout attempt on the password counter, then the hash. */
+  private async proveCurrentPassword(
+    user: UsersTable,
+    current: string,
+    ctx: EventContext,
+    failure: 'auth.password_changed' | 'user.email_changed',
+  ): Promise<void> {
+    // Checking the current password is a password check: it spends lockout attempts (AUTH-9).
+    const result = await this.lockout.attempt(
+      LockoutService.subject(user.id, user.username),
+      user.id,
+      ctx,
+      () => this.hasher.verify(user.password_hash, current),
+      () => this.log.record(ctx, { type: failure, outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } }),
+    );
+    if (result === 'locked') {
+      await this.hasher.imitateVerify();
+      throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
+    }
+    if (result === 'wrong') throw new AppError('INVALID_CREDENTIALS');
   }
 
   async remove(id: string, ctx: EventContext): Promise<void> {
@@ -282,7 +371,10 @@ export class UserService {
     const hash = await this.hasher.hash(password);
     await this.db.transaction().execute(async (trx) => {
       await writePassword(trx, id, hash, this.now());
-      if (mustChange) await trx.updateTable('users').set({ must_change_password: 1 }).where('id', '=', id).execute();
+      if (mustChange) {
+        const by = this.now() + ONE_TIME_PASSWORD_VALIDITY_MS;
+        await trx.updateTable('users').set({ must_change_password: 1, must_change_by: by }).where('id', '=', id).execute();
+      }
       await this.sessions.endUserSessions(id, 'password_set', ctx, undefined, trx);
       await this.log.record(ctx, { type: 'user.password_set', outcome: 'success', subjectId: id, details: { mustChange } }, trx);
     });
@@ -290,19 +382,7 @@ export class UserService {
 
   /** A user changes their own password: needs the current one; ends their other sessions. */
   async changeOwnPassword(user: UsersTable, currentSessionId: string, current: string, next: string, ctx: EventContext): Promise<number> {
-    // Checking the current password is a password check: it spends lockout attempts (AUTH-9).
-    const result = await this.lockout.attempt(
-      LockoutService.subject(user.id, user.username),
-      user.id,
-      ctx,
-      () => this.hasher.verify(user.password_hash, current),
-      () => this.log.record(ctx, { type: 'auth.password_changed', outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } }),
-    );
-    if (result === 'locked') {
-      await this.hasher.imitateVerify();
-      throw new AppError('INVALID_CREDENTIALS', undefined, 'locked');
-    }
-    if (result === 'wrong') throw new AppError('INVALID_CREDENTIALS');
+    await this.proveCurrentPassword(user, current, ctx, 'auth.password_changed');
     await this.policy.assertAcceptable(next, { username: user.username, email: user.email, user }, 1);
     const hash = await this.hasher.hash(next);
     return this.db.transaction().execute(async (trx) => {

@@ -22,6 +22,7 @@ import { FULL_POWER } from '../access/principal.js';
 import { redisPersistence } from '../shared-state/redis.js';
 import { bootWarnings, doctorCommand } from './doctor.js';
 import { version } from '../version.js';
+import { grantStatements, roleOfUrl } from '../db/grants.js';
 import { BackupUsage, backupCreate, backupList, backupRestore, backupVerify } from './backup.js';
 import { FilesUsage, filesCommand } from './files.js';
 
@@ -30,6 +31,8 @@ const USAGE = `usage: palisade <command>
   start                                   run the server
   migrate                                 apply database migrations
   config check                            validate the configuration and list every problem
+  db grants --role R [--owner O]          print the PostgreSQL statements that make R (DATABASE_URL's role) data-only;
+                                          O: the DDL role (default: DATABASE_MIGRATION_URL's user) (docs/database.md)
   config export [--format json|yaml] [--out FILE]
                                           print collections, access model, settings, IP rules and secret names (never values)
   config import FILE [--dry-run] [--prune]
@@ -89,7 +92,8 @@ const USAGE = `usage: palisade <command>
                                           erase a data subject's records (U: a username or user id), their history with them
 
 Passwords are read from standard input with --password-stdin, never from the command line;
-without it a strong password is generated and printed once.`;
+without it a strong password is generated and printed once: a one-time password, to be changed at the first
+sign-in within 72 hours.`;
 
 class UsageError extends Error {}
 
@@ -220,6 +224,7 @@ export async function main(argv: string[]): Promise<number> {
       value: { type: 'string' },
       action: { type: 'string' },
       'new-key-file': { type: 'string' },
+      owner: { type: 'string' },
       force: { type: 'boolean' },
       'passphrase-stdin': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -268,6 +273,18 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'db grants': {
+      // Printed, not applied: the owner or a DBA runs them (docs/database.md). SQLite has no roles.
+      const c = config(false);
+      if (c.databaseUrl === null) throw new UsageError('db grants: embedded SQLite has no database roles (set DATABASE_URL for PostgreSQL)');
+      const owner = values.owner ?? (c.databaseMigrationUrl ? roleOfUrl(c.databaseMigrationUrl) : null);
+      if (!values.role || !owner)
+        throw new UsageError("db grants needs --role (the requests' role) and --owner (unless DATABASE_MIGRATION_URL names its user)");
+      if (values.role === owner) throw new UsageError('db grants: --role must not be the DDL role (the owner keeps every right on what it owns)');
+      const schema = c.databaseSchema ?? 'public';
+      process.stdout.write(`${grantStatements({ schema, role: values.role, owner }).join('\n')}\n`);
+      return 0;
+    }
     case 'config export':
     case 'config import':
       return withServices((s) =>
@@ -291,7 +308,8 @@ export async function main(argv: string[]): Promise<number> {
         if (!values.username) throw new UsageError('--username is required');
         const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: values.username, email: values.email });
         const u = await s.users.create(
-          { username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false },
+          // A generated password is one-time (D366); one typed on stdin is the operator's choice.
+          { username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false, mustChangePassword: !values['password-stdin'] },
           { actor: CLI_ACTOR },
         );
         process.stdout.write(`created user ${u.username} (${u.id})\n`);
@@ -302,7 +320,7 @@ export async function main(argv: string[]): Promise<number> {
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
         const password = values['password-stdin'] ? await readStdin() : await s.passwordPolicy.generate({ username: u.username, email: u.email });
-        await s.users.setPassword(u.id, password, { actor: CLI_ACTOR });
+        await s.users.setPassword(u.id, password, { actor: CLI_ACTOR }, !values['password-stdin']);
         // The CLI is the recovery path of last resort (every administrator locked out): it lifts any lock.
         const unlocked = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
         process.stdout.write(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);

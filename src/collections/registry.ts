@@ -131,6 +131,11 @@ export class CollectionRegistry {
     private readonly now: () => number,
     /** Removes the stored bytes of files whose rows a committed change removed (src/files/, wired by services). */
     public filesRemoved: FilesRemoved = () => {},
+    /**
+     * Where schema changes run: PostgreSQL's DDL role (DATABASE_MIGRATION_URL) when the requests' role may only read
+     * and write rows (D376); otherwise `db`.
+     */
+    private readonly ddl: Db = db,
   ) {}
 
   /** Deletes the `files` rows of a collection (or one of its fields) inside `trx`; returns their storage keys. */
@@ -153,8 +158,8 @@ export class CollectionRegistry {
    * write lock before anything is read (a read-then-write transaction could not wait for it).
    */
   private schemaChange<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(async (trx) => {
-      if (this.db.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(${sql.raw(SCHEMA_LOCK)})`.execute(trx);
+    return this.ddl.transaction().execute(async (trx) => {
+      if (this.ddl.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(${sql.raw(SCHEMA_LOCK)})`.execute(trx);
       else await sql`update collections set updated_at = updated_at where 1 = 0`.execute(trx);
       return fn(trx);
     });

@@ -10,7 +10,8 @@ export function configTransferOf(s: Services): ConfigTransfer {
   let t = made.get(s);
   if (!t) {
     t = new ConfigTransfer({
-      db: s.db,
+      // An import changes the schema in its one transaction: the DDL role's connection (D376).
+      db: s.ddl,
       now: s.now,
       securityLog: s.securityLog,
       collections: s.collections,

@@ -21,6 +21,8 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string | null;
   readonly databaseSchema: string | null;
+  /** PostgreSQL: the role that runs migrations and schema changes (DATABASE_MIGRATION_URL); null: DATABASE_URL's (D376). */
+  readonly databaseMigrationUrl: string | null;
   readonly redisUrl: string | null;
   readonly appKey: string;
   readonly appKeySource: 'env' | 'file' | 'generated';
@@ -88,6 +90,9 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
   const databaseSchema = env.DATABASE_SCHEMA || null;
   if (databaseSchema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) problems.push('DATABASE_SCHEMA must be a lower-case identifier');
   if (databaseSchema !== null && dbUrl === null) problems.push('DATABASE_SCHEMA needs DATABASE_URL');
+  const migrationUrl = secretVar(env, 'DATABASE_MIGRATION_URL', problems).value ?? null;
+  if (migrationUrl !== null && !/^postgres(ql)?:\/\//.test(migrationUrl)) problems.push('DATABASE_MIGRATION_URL must be a postgres:// URL');
+  else if (migrationUrl !== null && dbUrl === null) problems.push('DATABASE_MIGRATION_URL needs DATABASE_URL (embedded SQLite has no database roles)');
   const redisUrl = secretVar(env, 'REDIS_URL', problems).value ?? null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
 
@@ -140,6 +145,7 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     dataDir,
     databaseUrl: dbUrl,
     databaseSchema,
+    databaseMigrationUrl: migrationUrl,
     redisUrl,
     appKey,
     appKeySource,

@@ -17,6 +17,8 @@ export interface UsersTable {
   sso_only: number;
   /** Last expiry reminder mail, so that it goes at most once a day. */
   password_reminded_at: number | null;
+  /** With must_change_password: when the one-time password stops signing in (ASVS V6.4.1); null: it does not expire. */
+  must_change_by: number | null;
 }
 
 export interface SessionsTable {

@@ -23,6 +23,7 @@ import { parseIp, type Cidr } from '../edge/ip.js';
 import type { SecurityLog } from '../audit/events.js';
 import { redisPersistence } from '../shared-state/redis.js';
 import { previousRuns } from '../backup/env.js';
+import { ddlRights, ddlVerdict } from './database-ddl.js';
 import type { BackupStatus } from '../backup/index.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -90,7 +91,17 @@ const isLoopback = (host: string): boolean => {
 };
 
 /** Secrets that have a `_FILE` form: set directly, they sit in the process environment and `/proc`. */
-const FILE_SECRETS = ['APP_KEY', 'SECRETS_KEY', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'INIT_ROOT_PASSWORD', 'SMS_KANNEL_PASSWORD', 'METRICS_TOKEN'];
+const FILE_SECRETS = [
+  'APP_KEY',
+  'SECRETS_KEY',
+  'DATABASE_URL',
+  'DATABASE_MIGRATION_URL',
+  'REDIS_URL',
+  'SMTP_URL',
+  'INIT_ROOT_PASSWORD',
+  'SMS_KANNEL_PASSWORD',
+  'METRICS_TOKEN',
+];
 
 /** A range so wide that its "proxies" are anyone: their forwarding headers are the client's word. */
 const tooWide = (c: Cidr): boolean => c.bits < (c.addr.kind() === 'ipv4' ? 8 : 32);
@@ -116,6 +127,7 @@ export class Doctor {
       ['data-dir', (a) => this.dataDir(a)],
       ['transport', (a) => this.transport(a)],
       ['database', (a) => this.database(a)],
+      ['database-ddl', (a) => this.databaseDdl(a)],
       ['redis', (a) => this.redis(a)],
       ['secrets', (a) => this.secrets(a)],
       ['api-keys', (a) => this.apiKeys(a)],
@@ -441,6 +453,16 @@ export class Doctor {
         `ALTER ROLE ${role.rolname} NOCREATEROLE NOCREATEDB;`,
       );
     else add('database-role', roleTitle, 'pass', `"${role.rolname}": no superuser, role or database creation rights`);
+  }
+
+  /** The requests' role cannot change the schema's structure (ASVS V13.2.2, D376). SQLite has no roles: no check. */
+  private async databaseDdl(add: AddFn) {
+    if (this.d.dialect === 'sqlite' || this.d.config.databaseUrl === null) return;
+    const title = 'The requests’ database role cannot create, alter or drop tables';
+    const rights = await ddlRights(this.d.db);
+    if (!rights) return add('database-ddl', title, 'warn', 'the connection has no current schema', 'Check DATABASE_SCHEMA and the role’s search_path.');
+    const v = ddlVerdict(rights, this.d.config.databaseMigrationUrl !== null);
+    add('database-ddl', title, v.status, v.detail, v.fix);
   }
 
   private async redis(add: AddFn) {

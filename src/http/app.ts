@@ -9,6 +9,7 @@ import { dbErrorOf } from '../db/errors.js';
 import { registerAuthPipeline } from './pipeline/authenticate.js';
 import { securityHeaders } from './pipeline/headers.js';
 import { registerEdge } from './pipeline/edge.js';
+import { accessRefusalRecorder } from './pipeline/refusals.js';
 import { registerCors } from './pipeline/cors.js';
 import { registerMetrics } from './pipeline/metrics.js';
 import { clientErrorHandler, drainGate, frameworkErrorHandler } from './framework-errors.js';
@@ -107,15 +108,18 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     },
   });
 
-  app.setErrorHandler((err, req, reply) => {
+  // A refused authorisation is a security event (sampled), written here, where every refusal becomes its answer.
+  const recordAccessRefusal = accessRefusalRecorder(s);
+  app.setErrorHandler(async (err, req, reply) => {
     const { code, status, details, internal, headers } = classify(err);
     s.metrics.refusal(code);
+    await recordAccessRefusal(err, req);
     // The system log's error line: the error's class, code and message and where it failed; no request data.
     if (status >= 500) req.log.error({ event: 'system.error', code, reason: internal, err: errorSummary(err), frames: stackFrames(err) }, 'request failed');
     else req.log.info({ code, reason: internal }, 'request refused');
     if (err instanceof AppError && err.headers) reply.headers(err.headers);
     if (headers) reply.headers(headers);
-    reply.code(status).header('cache-control', 'no-store').send(errorBody(code, details));
+    return reply.code(status).header('cache-control', 'no-store').send(errorBody(code, details));
   });
   app.setNotFoundHandler((_req, reply) => {
     reply.code(404).send(errorBody('NOT_FOUND'));

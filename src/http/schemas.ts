@@ -23,6 +23,9 @@ export const UserSchema = Type.Object({
   hasPassword: Type.Boolean(),
   passwordChangedAt: Type.Union([Type.String(), Type.Null()]),
   mustChangePassword: Type.Boolean(),
+  mustChangeBy: Type.Union([Type.String(), Type.Null()], {
+    description: 'When a one-time password (generated, or set by an administrator with mustChangePassword) stops signing in; null: no such deadline.',
+  }),
   ssoOnly: Type.Boolean(),
 });
 

@@ -97,3 +97,20 @@ export function renderCode(kind: CodeKind, to: string, v: { username: string; co
   ].join('\n');
   return { to, subject: b.subject, text, html };
 }
+
+/**
+ * The notice to an account's old email address that the address changed (ASVS V7.5.1): no link, and not the new
+ * address (the old mailbox may no longer be the user's); values escaped like `render`.
+ */
+export function renderEmailChanged(to: string, v: { username: string; by: 'self' | 'administrator'; removed: boolean; at: number }): MailMessage {
+  const what = v.removed ? 'was removed from' : 'was changed on';
+  const who = v.by === 'self' ? 'with its password' : 'by an administrator';
+  const lines = [
+    `Hello ${v.username},`,
+    `The email address of your Palisade account ${what} ${new Date(v.at).toUTCString()}, ${who}. Mail about the account (password links, sign-in codes) no longer comes to this address.`,
+    'If this was not you, tell your administrator at once: someone may have taken over your account.',
+  ];
+  const text = `${[...lines.map(plain), '-- Palisade'].join('\n\n')}\n`;
+  const html = ['<!doctype html><html><body>', ...lines.map((l) => `<p>${escapeHtml(l)}</p>`), '<p>-- Palisade</p>', '</body></html>'].join('\n');
+  return { to, subject: 'The email address of your Palisade account changed', text, html };
+}

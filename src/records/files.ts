@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { FilesTable } from '../db/types.js';
-import { AppError } from '../errors.js';
+import { AppError, HIDDEN } from '../errors.js';
 import { auditOptionsOf, isSecretField, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
 import { unwritable, writable, type Plan } from '../access/plan.js';
 import { FileService, type FileMeta, type LinkClaims, type LinkCredential } from '../files/service.js';
@@ -75,7 +75,7 @@ async function readCheck(rc: RecordsContext, caller: Caller, t: FileTarget): Pro
   try {
     p = await plan(rc, caller, t.collection, 'view');
   } catch (e) {
-    if (e instanceof AppError && e.code === 'FORBIDDEN') throw new AppError('NOT_FOUND', undefined, 'no view grant');
+    if (e instanceof AppError && e.code === 'FORBIDDEN') throw new AppError('NOT_FOUND', undefined, HIDDEN.grant);
     throw e;
   }
   const f = fileField(p, t.field);

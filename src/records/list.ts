@@ -1,6 +1,6 @@
 /** Lists and single reads: the row scope in the WHERE, the per-row field mask, search, and the expansion hook. */
 import { CompiledQuery, sql, type RawBuilder, type SqlBool } from 'kysely';
-import { AppError } from '../errors.js';
+import { AppError, HIDDEN } from '../errors.js';
 import { SYSTEM_COLUMNS, hasColumn, isSystemDatetime, membersTableOf, tableOf, type FieldDef } from '../collections/schema.js';
 import { FileService, type FileMeta } from '../files/service.js';
 import { fieldsOf, rowFlags, scopeOf, type Plan } from '../access/plan.js';
@@ -241,6 +241,14 @@ export async function shape(
 
 export async function get(rc: RecordsContext, caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut> {
   const r = await rc.list(caller, collection, { filter: { id }, page: 1, perPage: 1, expand });
-  if (r.items.length === 0) throw new AppError('NOT_FOUND');
+  if (r.items.length === 0) throw new AppError('NOT_FOUND', undefined, (await exists(rc, collection, id)) ? HIDDEN.record : undefined);
   return r.items[0]!;
+}
+
+/** Whether the record exists at all, whoever may see it: tells a guessed id outside the scope from a missing one (for the audit, never the client). */
+async function exists(rc: RecordsContext, collection: string, id: string): Promise<boolean> {
+  const def = await rc.registry.get(collection);
+  if (!def) return false;
+  const t = tableOf(def.name);
+  return (await sql`select 1 as one from ${sql.table(t)} where ${sql.ref(`${t}.id`)} = ${id}`.execute(rc.db)).rows.length > 0;
 }

@@ -8,7 +8,7 @@
  * ordinary update (`write.ts`, operation 'restore'), checked against the update grants like any other.
  */
 import { sql } from 'kysely';
-import { AppError } from '../errors.js';
+import { AppError, HIDDEN } from '../errors.js';
 import { auditOptionsOf, hasColumn, isSystemName, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
 import { condition, fieldsOf, maskOf, rowFlags, scopeOf, writable, type Plan } from '../access/plan.js';
 import { SYSTEM_OUT, isPlainObject } from './codec.js';
@@ -48,7 +48,7 @@ export async function viewed(rc: RecordsContext, caller: Caller, collection: str
     p = await plan(rc, caller, collection, 'view');
   } catch (e) {
     // A grant for other actions only: answered like a record outside the scope (no existence oracle).
-    if (e instanceof AppError && e.code === 'FORBIDDEN') throw new AppError('NOT_FOUND', undefined, 'no view grant');
+    if (e instanceof AppError && e.code === 'FORBIDDEN') throw new AppError('NOT_FOUND', undefined, HIDDEN.grant);
     throw e;
   }
   const t = tableOf(p.def.name);

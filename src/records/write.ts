@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
-import { AppError } from '../errors.js';
+import { AppError, HIDDEN } from '../errors.js';
 import { membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
 import type { Grant } from '../access/types.js';
 import { anyGroup as mayNameAnyGroup, refuseUniqueOutsideView, rowFlags, unwritable, writable, type Plan } from '../access/plan.js';
@@ -14,7 +14,7 @@ import { audited, beginAudited, recordChanges, snapshot, written } from './audit
 import { dropRecordFiles } from './file-rows.js';
 
 /** The internal mark of a write outside the caller's write grants (answered 404 or 403, see `outsideAs403`). */
-export const OUTSIDE = 'outside the write grants';
+export const OUTSIDE = HIDDEN.write;
 
 export async function create(rc: RecordsContext, caller: Caller, collection: string, body: unknown): Promise<RecordOut> {
   const p = await plan(rc, caller, collection, 'create');

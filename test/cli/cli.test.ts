@@ -23,12 +23,15 @@ test('user create reads the password from stdin; the user signs in over HTTP', a
   assert.match(weak.stderr, /PASSWORD_REJECTED/);
 });
 
-test('user create without a password prints a generated one once', async () => {
+test('user create without a password prints a generated one once, a one-time password to change at the first sign-in [ASVS V6.4.1]', async () => {
   const r = await cli(['user', 'create', '--username', 'cli-gen'], cliEnv(t));
   assert.equal(r.code, 0, r.stderr);
   const pw = /shown once: (\S+)/.exec(r.stdout)?.[1];
   assert.ok(pw && pw.length >= 24);
-  await login(t, 'cli-gen', pw);
+  const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'cli-gen', password: pw } });
+  assert.equal(res.statusCode, 403);
+  assert.equal(res.json().error.code, 'PASSWORD_CHANGE_REQUIRED');
+  assert.ok(res.json().error.details.changeToken);
 });
 
 test("user set-password and user disable end the user's sessions", async () => {
@@ -106,8 +109,23 @@ test('first start: root gets a generated password in a 0600 file, never on the l
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ username: 'admin', password: pw }),
       });
-      assert.equal(res.status, 200);
-      const token = ((await res.json()) as { token: string }).token;
+      // The generated password is one-time (ASVS V6.4.1): the first sign-in gets a change token, not a session.
+      assert.equal(res.status, 403);
+      const refused = (await res.json()) as { error: { code: string; details: { changeToken: string } } };
+      assert.equal(refused.error.code, 'PASSWORD_CHANGE_REQUIRED');
+      const changed = await fetch(`http://127.0.0.1:${port}/api/auth/password/reset`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: refused.error.details.changeToken, newPassword: 'Chosen-by-the-operator-77' }),
+      });
+      assert.equal(changed.status, 204, await changed.text());
+      const again = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: 'Chosen-by-the-operator-77' }),
+      });
+      assert.equal(again.status, 200);
+      const token = ((await again.json()) as { token: string }).token;
       const me = await fetch(`http://127.0.0.1:${port}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(me.status, 200);
       // Nothing else answers: there are no default credentials.

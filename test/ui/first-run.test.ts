@@ -40,7 +40,7 @@ describe('first run: from an empty data directory to a signed-in administrator i
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('hands the generated password over in a 0600 file, never on the log stream, and signs in with it at the printed URL', async () => {
+  it('hands the generated password over in a 0600 file, never on the log stream; at the printed URL it must be changed first, then signs in [ASVS V6.4.1]', async () => {
     // The "ready" line comes after listening: wait for it.
     for (let i = 0; i < 100 && !/palisade: ready; open (\S+) in a browser/.test(server.output()); i++) await new Promise((r) => setTimeout(r, 50));
     const out = server.output();
@@ -64,6 +64,14 @@ describe('first run: from an empty data directory to a signed-in administrator i
     await page.getByLabel('Username or email').fill('root');
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    // The generated password is one-time (ASVS V6.4.1): the operator chooses their own right there, then signs in.
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('Operator-chosen-lantern-8');
+    await page.getByLabel('New password again').fill('Operator-chosen-lantern-8');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('status').filter({ hasText: 'Sign in with your new password' }).waitFor();
+    await page.getByLabel('Password', { exact: true }).fill('Operator-chosen-lantern-8');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('heading', { name: 'Welcome, root' }).waitFor();
     await shot(page, 'first-run-home');
     assert.deepEqual(problems, []);

@@ -46,7 +46,7 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     const revalidated = await w.t.app.inject({ method: 'GET', url: asset, headers: { 'accept-encoding': 'gzip', 'if-none-match': String(gz.headers.etag) } });
     assert.equal(revalidated.statusCode, 304);
     const api = await fetch(`${w.base}/api/auth/me`);
-    assert.equal(api.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'");
+    assert.equal(api.headers.get('content-security-policy'), "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
     // An address the app does not draw is not the app: the API's deny-by-default answer (401 signed out).
     const unknown = await fetch(`${w.base}/wp-admin`);
     assert.equal(unknown.status, 401);

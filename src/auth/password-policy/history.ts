@@ -31,6 +31,7 @@ export async function writePassword(trx: Db, userId: string, hash: string, now: 
       password_changed_at: now,
       updated_at: now,
       must_change_password: 0,
+      must_change_by: null,
       password_reminded_at: null,
     })
     .where('id', '=', userId)

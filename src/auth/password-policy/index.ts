@@ -11,6 +11,12 @@ import { isReused } from './history.js';
 export { PASSWORD_POLICY_DEFAULTS, passwordPolicyArea, type PasswordPolicy } from './schema.js';
 export type { RuleFailure, PasswordSubject } from './rules.js';
 
+/**
+ * How long a one-time password signs in (ASVS V6.4.1, D366): a generated password, or one an administrator set with a
+ * required change. After it, the sign-in is INITIAL_PASSWORD_EXPIRED and an administrator issues a new one.
+ */
+export const ONE_TIME_PASSWORD_VALIDITY_MS = 72 * 3600_000;
+
 /** The PASSWORD_REJECTED error: every failed rule, by stable code, with what a UI needs to explain it. */
 export function rejected(failed: RuleFailure[]): AppError {
   return new AppError('PASSWORD_REJECTED', { rules: failed.map((f) => f.code), failed });

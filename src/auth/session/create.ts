@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import type { TokenService } from '../tokens.js';
 import type { AccountLocks } from '../account-locks.js';
 import { standingOf } from '../standing.js';
-import { newId, secondFactorOf, type IssuedToken, type SessionMode, type SignInMethod } from './types.js';
+import { newId, secondFactorOf, type CarriedToken, type IssuedToken, type SessionMode, type SignInContext, type SignInMethod } from './types.js';
 
 /**
  * A check that runs after identity is proven and before any session exists; it refuses the sign-in
@@ -27,9 +27,12 @@ export interface SessionAsked {
 export interface SessionRequest {
   mode: SessionMode;
   rememberMe: boolean;
-  /** The request's audit context, without the actor. */
-  request: Omit<EventContext, 'actor'>;
+  /** The request's audit context, without the actor; with the session token the request carried, if any. */
+  request: SignInContext;
 }
+
+/** Ends one session with its `session.ended` event, in the caller's transaction (the `SessionEnder`'s). */
+export type EndSession = (sessionId: string, reason: string, ctx: EventContext, db: Db) => Promise<boolean>;
 
 /**
  * The one funnel to a session: every way of proving identity ends here. It does not care how the
@@ -51,6 +54,7 @@ export class SessionCreator {
     private readonly now: () => number,
     /** Gates after the account check, in order (second factor, then password expiry). */
     private readonly gates: readonly SignInGate[] = [],
+    private readonly endSession: EndSession = async () => false,
   ) {}
 
   /** Runs the account check and every gate, and opens nothing: for methods that have no session (basic). */
@@ -61,8 +65,10 @@ export class SessionCreator {
   }
 
   async create(user: UsersTable, method: SignInMethod, r: SessionRequest): Promise<{ session: SessionsTable; issued: IssuedToken }> {
-    const actorCtx: EventContext = { ...r.request, actor: { id: user.id, name: user.username } };
-    await this.admit(user, method, r.request, { mode: r.mode, rememberMe: r.rememberMe });
+    // The carried token goes no further than this function: no gate or event sees it.
+    const { carried: carriedToken, ...request } = r.request;
+    const actorCtx: EventContext = { ...request, actor: { id: user.id, name: user.username } };
+    await this.admit(user, method, request, { mode: r.mode, rememberMe: r.rememberMe });
     const factor = secondFactorOf(method);
     const sso = typeof method === 'object' && method.method === 'sso' ? method : null;
     const policy = await this.settings.get(tokenPolicyArea);
@@ -88,9 +94,13 @@ export class SessionCreator {
     // AUDIT-1: an ordinary user's successful sign-in may go unrecorded; an administrator's never does,
     // nor does any failure (those are recorded where they happen, whatever this setting says).
     const recorded = !(await this.settings.get(auditLogArea)).hideOrdinarySignIns || (await this.privileged(user));
+    const carried = await this.carriedSession(carriedToken, policy);
     // The session and its sign-in event commit together: a full disk leaves neither (issue 9).
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('sessions').values(session).execute();
+      // A sign-in ends the session the request came with, another account's or the same one's (ASVS V7.2.4, D365):
+      // no browser or client holds two sessions, and none keeps one that someone else planted before the sign-in.
+      if (carried !== null) await this.endSession(carried, 'signed_in_again', actorCtx, trx);
       if (!recorded) return;
       await this.log.record(
         actorCtx,
@@ -123,6 +133,21 @@ export class SessionCreator {
     if (standing === 'active') return;
     await this.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: standing } });
     throw new AppError('INVALID_CREDENTIALS', undefined, standing);
+  }
+
+  /**
+   * The session a carried token names, when its signature holds (expired or not: a renewable token is a live
+   * session). A token that does not verify names nothing; the sign-in goes on either way.
+   */
+  private async carriedSession(carried: CarriedToken | null | undefined, policy: TokenPolicy): Promise<string | null> {
+    if (!carried) return null;
+    try {
+      const { claims } = await this.tokens.verifySignature(carried.token, (policy.tokenValidity + policy.refreshLimit) * 1000);
+      return claims.sid;
+    } catch (e) {
+      if (e instanceof AppError) return null;
+      throw e;
+    }
   }
 
   private async issue(userId: string, session: SessionsTable, policy: TokenPolicy): Promise<IssuedToken> {

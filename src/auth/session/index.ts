@@ -14,7 +14,18 @@ import { SessionVerifier, type PendingRenewal, type PendingSession, type TokenGa
 import { XsrfTokens } from './xsrf.js';
 import type { IssuedToken, SessionMode, SignInMethod } from './types.js';
 
-export type { ApiKeyAuth, AuthState, BasicAuth, IssuedToken, SecondFactor, SessionAuth, SessionMode, SignInMethod } from './types.js';
+export type {
+  ApiKeyAuth,
+  AuthState,
+  BasicAuth,
+  CarriedToken,
+  IssuedToken,
+  SecondFactor,
+  SessionAuth,
+  SessionMode,
+  SignInContext,
+  SignInMethod,
+} from './types.js';
 export { secondFactorOf } from './types.js';
 export type { SessionAsked, SessionRequest, SignInGate } from './create.js';
 export type { PendingRenewal, PendingSession, TokenGate } from './verify.js';
@@ -45,8 +56,8 @@ export class SessionService {
     /** The version stamps, observed with every session read (D360). */
     stamps?: StateStamps,
   ) {
-    this.creator = new SessionCreator(db, tokens, settings, log, lockout, now, gates);
     this.ender = new SessionEnder(db, log, now);
+    this.creator = new SessionCreator(db, tokens, settings, log, lockout, now, gates, (id, reason, ctx, trx) => this.ender.endSession(id, reason, ctx, trx));
     this.verifier = new SessionVerifier(db, tokens, settings, new Renewer(db, tokens, shared, log, this.ender, graceSeconds), now, stamps);
     this.xsrf = new XsrfTokens(appKey);
   }

@@ -1,6 +1,7 @@
 import type { Stamps } from '../../db/stamps.js';
 import { randomBytes } from 'node:crypto';
 import type { ApiKeysTable, SessionsTable, UsersTable } from '../../db/types.js';
+import type { EventContext } from '../../audit/events.js';
 
 export type SessionMode = 'cookie' | 'bearer';
 
@@ -48,6 +49,18 @@ export function withSecondFactor(first: string | null, factor: SecondFactor): Si
   if (sso?.method === 'sso' && typeof sso.provider === 'string' && typeof sso.subject === 'string') return { ...sso, mfa: false, factor };
   return { method: 'password', factor };
 }
+
+/**
+ * The session token a sign-in request carried (the session cookie, or a bearer token), unverified: the funnel ends
+ * the session it names, whoever's it is, once the new one is opened (ASVS V7.2.4, D365). Never recorded.
+ */
+export interface CarriedToken {
+  token: string;
+  via: SessionMode;
+}
+
+/** The audit context of a sign-in request, with the session token it carried, if any. */
+export type SignInContext = Omit<EventContext, 'actor'> & { carried?: CarriedToken | null };
 
 export interface IssuedToken {
   token: string;

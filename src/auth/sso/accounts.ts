@@ -225,6 +225,7 @@ export class SsoAccounts {
       must_change_password: 0,
       sso_only: 1,
       password_reminded_at: null,
+      must_change_by: null,
     };
     await trx.insertInto('users').values(row).execute();
     await this.d.log.record(

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
-import type { AuthState, IssuedToken } from '../../auth/session/index.js';
+import type { AuthState, CarriedToken, IssuedToken } from '../../auth/session/index.js';
 import type { SessionsTable } from '../../db/types.js';
 import { clearAccount } from '../../auth/standing.js';
 import { AppError } from '../../errors.js';
@@ -15,6 +15,8 @@ export { actorContext, linkCaller, linkCredentialOf, powerOf, principalOf, reque
 declare module 'fastify' {
   interface FastifyRequest {
     auth: AuthState | null;
+    /** On a public route, the session token the request came with (unverified), for a sign-in to end (D365). */
+    carried: CarriedToken | null;
   }
   interface FastifyContextConfig {
     /**
@@ -60,6 +62,15 @@ export async function authenticateRequest(req: FastifyRequest, s: Services, auth
   throw new AppError('AUTH_REQUIRED');
 }
 
+/** The session token a request to a public route came with, if well formed; a sign-in there ends its session. */
+function carriedToken(req: FastifyRequest, s: Services): CarriedToken | null {
+  try {
+    return presentedToken(req, s);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * POST /api/auth/refresh (a public route, outside the stage): the presented session token is
  * renewed, valid or not, once its user has passed the same account stage.
@@ -82,9 +93,13 @@ export async function renewPresentedSession(
  */
 export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
   app.decorateRequest('auth', null);
+  app.decorateRequest('carried', null);
   app.addHook('onRequest', async (req, reply) => {
     const level = req.routeOptions.config.auth ?? 'user';
-    if (level === 'public') return;
+    if (level === 'public') {
+      req.carried = carriedToken(req, s);
+      return;
+    }
     const state = await authenticateRequest(req, s);
     if (state.method === 'session' && state.renewed) {
       setSessionCookies(reply, s.config, state.renewed, s.sessions.xsrfToken(state.session.id), state.session.remember === 1, s.now());

@@ -3,6 +3,7 @@ import type { RouteServices as Services } from '../../services.js';
 import { requestScheme, resolveClientIp } from '../../edge/client-ip.js';
 import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
 import { AppError } from '../../errors.js';
+import { RefusalSampler } from '../../audit/sampler.js';
 import { pathOf } from '../request-log.js';
 
 declare module 'fastify' {
@@ -48,31 +49,13 @@ export function isAdminRoute(req: FastifyRequest): boolean {
   return c.auth === 'admin' || c.permission !== undefined || c.adminScope === true || pattern === '/api/admin' || pattern.startsWith('/api/admin/');
 }
 
-/** Rejections are logged as security events, at most once a minute per address and 60 a minute in all. */
-class RejectionSampler {
-  private readonly seen = new Map<string, number>();
-  private minute = 0;
-  private count = 0;
-  take(ip: string, now: number): boolean {
-    const m = Math.floor(now / 60000);
-    if (m !== this.minute) {
-      this.minute = m;
-      this.count = 0;
-      this.seen.clear();
-    }
-    if (this.count >= 60 || this.seen.has(ip)) return false;
-    this.seen.set(ip, now);
-    this.count++;
-    return true;
-  }
-}
-
 /**
  * The first stages of the pipeline, before authentication: client IP, IP and country rules,
  * then the per-address rate limit. The per-user budget is taken right after authentication.
  */
 export function registerEdge(app: FastifyInstance, s: Services): void {
-  const sampler = new RejectionSampler();
+  // Rejections are logged as security events, at most once a minute per address and 60 a minute in all.
+  const sampler = new RefusalSampler();
   app.decorateRequest('clientIp', '');
   app.decorateRequest('viaHttps', false);
   app.decorateRequest('rateLimits', null);

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
-import type { AuthState, SessionAuth } from '../../auth/session/index.js';
+import type { AuthState, SessionAuth, SignInContext } from '../../auth/session/index.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import type { Power, Principal } from '../../access/principal.js';
@@ -8,10 +8,13 @@ import type { LinkClaims, LinkCredential } from '../../files/links.js';
 import type { Caller } from '../../records/service.js';
 import { clearAccount } from '../../auth/standing.js';
 
-/** Request context for audit events, without the actor. */
-export function requestContext(req: FastifyRequest): Omit<EventContext, 'actor'> {
+/**
+ * Request context for audit events, without the actor. On a public route it also carries the session token the
+ * request came with, for the session funnel to end at a sign-in (D365); events never record it.
+ */
+export function requestContext(req: FastifyRequest): SignInContext {
   const ua = req.headers['user-agent'];
-  return { ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id };
+  return { ip: req.clientIp, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id, ...(req.carried ? { carried: req.carried } : {}) };
 }
 
 /** The full audit context of an authenticated request. */

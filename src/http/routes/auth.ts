@@ -61,7 +61,13 @@ export const authRoutes =
       '/login',
       {
         config: { auth: 'public', rateLimit: 'auth' },
-        schema: { tags, body: LoginBody, response: { 200: LoginAnswer, ...errorResponses } },
+        schema: {
+          tags,
+          description:
+            'Signs in with a username or email and password. A session the request carries (its cookie or bearer token, of any account) ends once the new one is opened.',
+          body: LoginBody,
+          response: { 200: LoginAnswer, ...errorResponses },
+        },
       },
       async (req, reply) => {
         const b = req.body;
@@ -211,6 +217,24 @@ export const authRoutes =
         if (!(await s.sessions.endOwnSession(auth.user.id, req.params.id, actorContext(req)))) throw new AppError('NOT_FOUND');
         if (req.params.id === auth.session.id) clearSessionCookies(reply, s.config);
         reply.code(204);
+      },
+    );
+
+    app.put(
+      '/email',
+      {
+        config: { rateLimit: 'write' },
+        schema: {
+          tags,
+          description:
+            "Changes (or, with null, removes) the signed-in user's email address; needs the current password (a wrong one counts towards the lockout). Outstanding password links stop working and the old address is told of the change by mail. A user without a password (single sign-on only) is refused with SSO_ONLY_USER.",
+          body: Type.Object({ currentPassword: Password, email: Type.Union([Email, Type.Null()]) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const auth = requireSession(req);
+        return { user: publicUser(await s.users.changeOwnEmail(auth.user, req.body.currentPassword, req.body.email, actorContext(req))) };
       },
     );
 

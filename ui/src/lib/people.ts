@@ -15,6 +15,8 @@ export interface AdminUser {
   hasPassword: boolean;
   passwordChangedAt: string | null;
   mustChangePassword: boolean;
+  /** When a one-time password stops signing in; null: no such deadline. */
+  mustChangeBy: string | null;
   ssoOnly: boolean;
 }
 

@@ -29,6 +29,8 @@ export function explain(e: unknown): string {
       return `Password sign-in is paused for everyone for a while, because of many failed sign-ins on this server. Try again in ${e.retryAfter ? minutes(e.retryAfter) : 'a few minutes'}.`;
     case 'RATE_LIMITED':
       return `Too many attempts from this address. Try again in ${e.retryAfter ? minutes(e.retryAfter) : 'a while'}.`;
+    case 'INITIAL_PASSWORD_EXPIRED':
+      return 'This one-time password has expired: it could only be used for a short time. Ask an administrator for a new one, or reset your password.';
     case 'ACCOUNT_DISABLED':
       return 'This account is disabled. Ask an administrator.';
     case 'BOT_CHECK_REQUIRED':
