@@ -384,7 +384,11 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     config.appKey,
     config.renewalGrace,
     locks,
-    [(user, method, ctx, asked) => mfaGate.check(user, method, ctx, asked), (user, method, ctx) => expiryGate.check(user, method, ctx)],
+    [
+      (user, method, ctx) => expiryGate.deadline(user, method, ctx),
+      (user, method, ctx, asked) => mfaGate.check(user, method, ctx, asked),
+      (user, method, ctx) => expiryGate.check(user, method, ctx),
+    ],
     stamps,
   );
   const passwordReset = new PasswordResetService({

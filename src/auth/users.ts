@@ -242,7 +242,7 @@ export class UserService {
       const set: Partial<UsersTable> = { updated_at: this.now() };
       if (patch.email !== undefined) {
         set.email = patch.email === null ? null : plainEmail(patch.email);
-        // Your own address changes with your password (PUT /api/auth/email), never through the administrator's path.
+        // Your own address is changed by another administrator, never through your own session (V7.5.1, D368).
         if (ctx.actor.id === id && set.email !== before.email) throw new AppError('CANNOT_MODIFY_SELF');
         if (set.email) {
           const clash = await trx
@@ -283,41 +283,6 @@ export class UserService {
       return { ...before, ...set } as UsersTable;
     });
     if (oldEmail !== null) this.emailChanged(oldEmail, after, 'administrator', ctx);
-    return after;
-  }
-
-  /**
-   * A user changes their own email address (ASVS V7.5.1): the current password first, checked like a sign-in (it
-   * spends lockout attempts); the user's links die with the old address, which is told of the change. A user without
-   * a password (single sign-on only) has nothing to prove it with: SSO_ONLY_USER, the provider owns the address.
-   */
-  async changeOwnEmail(user: UsersTable, current: string, email: string | null, ctx: EventContext): Promise<UsersTable> {
-    const next = email === null ? null : plainEmail(email);
-    if (user.sso_only === 1 || user.password_hash === null) throw new AppError('SSO_ONLY_USER');
-    await this.proveCurrentPassword(user, current, ctx, 'user.email_changed');
-    if (next === user.email) return user;
-    let oldEmail: string | null = null;
-    const after = await this.db.transaction().execute(async (trx) => {
-      const before = await trx.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirst();
-      if (!before) throw new AppError('NOT_FOUND');
-      if (next !== null) {
-        const clash = await trx
-          .selectFrom('users')
-          .select('id')
-          .where('id', '!=', user.id)
-          .where((eb) => eb.or([eb('email', '=', next), eb('username', '=', next)]))
-          .executeTakeFirst();
-        if (clash) throw new AppError('CONFLICT', { field: 'email' });
-      }
-      const now = this.now();
-      await trx.updateTable('users').set({ email: next, updated_at: now }).where('id', '=', user.id).execute();
-      // Links were mailed to the old address: none may outlive the change.
-      const linksVoided = await voidLinks(trx, user.id, now);
-      await this.log.record(ctx, emailChangedEvent(user.id, 'self', next === null, isPlainAddress(before.email), linksVoided), trx);
-      oldEmail = before.email;
-      return { ...before, email: next, updated_at: now };
-    });
-    if (oldEmail !== null && oldEmail !== next) this.emailChanged(oldEmail, after, 'self', ctx);
     return after;
   }
 

@@ -2,8 +2,11 @@ import { parse as parsePg } from 'pg-connection-string';
 
 const IDENT = /^[a-z_][a-z0-9_$]{0,62}$/;
 
-/** A role or schema name as SQL: plain lower-case names as they are, anything else double-quoted. */
-const ident = (name: string): string => (IDENT.test(name) ? name : `"${name.replaceAll('"', '""')}"`);
+/** Words that name no role in a GRANT unless quoted (`TO public` would give every role the rights). */
+const SPECIAL = new Set(['public', 'current_user', 'current_role', 'session_user', 'none', 'all']);
+
+/** A role or schema name as SQL: plain lower-case names as they are, anything else (and the special words) double-quoted. */
+const ident = (name: string): string => (IDENT.test(name) && !SPECIAL.has(name) ? name : `"${name.replaceAll('"', '""')}"`);
 
 /** The user name a PostgreSQL URL connects as, or null when it names none (then libpq's default applies). */
 export function roleOfUrl(url: string): string | null {

@@ -122,14 +122,15 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   const file = new SQLite(path.join(opts.dataDir, 'palisade.db'));
   file.pragma('journal_mode = WAL');
   file.pragma('foreign_keys = ON');
-  // Lock waits are asynchronous (sqlite-wait.ts, D383): SQLite itself never sleeps inside a call.
-  file.pragma('busy_timeout = 0');
   // Checkpoints run in a worker thread; this connection checkpoints itself only past the backstop (D363).
   file.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   const checkpointer = checkpointInBackground(file.name);
   // Planner statistics, as SQLite recommends for long-lived connections: at open, then hourly. Without
   // them a broad row scope is served from its column index and sorted, instead of walked in id order.
   file.pragma('optimize = 0x10002');
+  // From here lock waits are asynchronous (sqlite-wait.ts, D383): SQLite itself never sleeps inside a call. (The
+  // statistics above may write: at open, SQLite's own 5 s wait still applies to them.)
+  file.pragma('busy_timeout = 0');
   const optimize = setInterval(() => {
     try {
       file.pragma('optimize');

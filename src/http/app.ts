@@ -108,12 +108,16 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     },
   });
 
-  // A refused authorisation is a security event (sampled), written here, where every refusal becomes its answer.
+  // A refused authorisation is a security event (sampled), recorded here, where every refusal becomes its answer,
+  // and written after the answer has gone: its time must not tell a hidden record from a missing one.
   const recordAccessRefusal = accessRefusalRecorder(s);
   app.setErrorHandler(async (err, req, reply) => {
     const { code, status, details, internal, headers } = classify(err);
     s.metrics.refusal(code);
-    await recordAccessRefusal(err, req);
+    s.tasks.run('access.refused', async () => {
+      await new Promise((r) => setImmediate(r));
+      await recordAccessRefusal(err, req);
+    });
     // The system log's error line: the error's class, code and message and where it failed; no request data.
     if (status >= 500) req.log.error({ event: 'system.error', code, reason: internal, err: errorSummary(err), frames: stackFrames(err) }, 'request failed');
     else req.log.info({ code, reason: internal }, 'request refused');

@@ -105,3 +105,23 @@ test('the root password generated at the first start is a one-time password with
     await g.close();
   }
 });
+
+test('an expired one-time password never reaches a second factor: no enrolment token for it, where a live one gets one [ASVS V6.4.1]', async () => {
+  const as = (method: string, url: string, payload: object) => t.app.inject({ method: method as 'POST', url, headers: bearer(admin), payload });
+  assert.equal((await as('POST', '/api/admin/roles', { name: 'interns', description: 'second factor required' })).statusCode, 201);
+  const id = await createUser(t, admin, 'quin', PW, { mustChangePassword: true });
+  assert.equal((await as('PUT', `/api/admin/users/${id}/roles`, { roles: ['interns'] })).statusCode, 204);
+  assert.equal((await as('PATCH', '/api/admin/settings/mfa', { requiredRoles: ['interns'] })).statusCode, 200);
+  try {
+    const live = await signIn('quin', PW);
+    assert.equal(live.json().error.code, 'MFA_ENROLMENT_REQUIRED', live.body);
+    t.clock.advance(HOURS_72);
+    const late = await signIn('quin', PW);
+    assert.equal(late.statusCode, 403, late.body);
+    assert.equal(late.json().error.code, 'INITIAL_PASSWORD_EXPIRED');
+    assert.doesNotMatch(late.body, /enrolmentToken|changeToken/);
+  } finally {
+    await adminAgain();
+    assert.equal((await as('PATCH', '/api/admin/settings/mfa', { requiredRoles: [] })).statusCode, 200);
+  }
+});

@@ -185,4 +185,9 @@ test('`db grants`: refuses the DDL role as the requests’ role and a missing ow
   assert.equal(printed.code, 0, printed.stderr);
   assert.match(printed.stdout, /^GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA palisade TO app;$/m);
   assert.doesNotMatch(printed.stdout, /GRANT (ALL|CREATE)|TRUNCATE/);
+  // A special word as the role is a (missing) role's name, never every role: `TO public` would grant to everyone.
+  const everyone = await cli(['db', 'grants', '--role', 'public', '--owner', 'owner'], { ...base, DATABASE_SCHEMA: 'palisade' });
+  assert.equal(everyone.code, 0, everyone.stderr);
+  assert.match(everyone.stdout, /^GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA palisade TO "public";$/m);
+  assert.doesNotMatch(everyone.stdout, / TO public;/);
 });

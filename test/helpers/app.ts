@@ -166,6 +166,7 @@ export async function createUser(t: TestApp, adminToken: string, username: strin
 
 /** Reads the security events of a type through the admin API. */
 export async function events(t: TestApp, adminToken: string, type: string): Promise<Array<Record<string, any>>> {
+  await t.s.tasks.drain(); // events written after an answer (access.refused)
   const res = await t.app.inject({ method: 'GET', url: `/api/admin/security-events?type=${type}`, headers: bearer(adminToken) });
   if (res.statusCode !== 200) throw new Error(`events failed: ${res.statusCode} ${res.body}`);
   return res.json().events;

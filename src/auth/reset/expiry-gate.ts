@@ -21,11 +21,7 @@ export class ExpiryGate {
    */
   async check(user: UsersTable, method: SignInMethod, ctx: EventContext): Promise<void> {
     if (user.sso_only === 1 || (typeof method === 'object' && method.method === 'sso')) return;
-    // A one-time password past its deadline proves nothing any more (ASVS V6.4.1, D366): no change token either.
-    if (user.must_change_password === 1 && user.must_change_by !== null && this.d.now() >= user.must_change_by) {
-      await this.d.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: 'initial_password_expired' } });
-      throw new AppError('INITIAL_PASSWORD_EXPIRED', undefined, 'initial_password_expired');
-    }
+    await this.deadline(user, method, ctx);
     const policy = await this.d.policy.current();
     const status = this.d.policy.expiry(user, policy);
     const code = user.must_change_password === 1 ? 'PASSWORD_CHANGE_REQUIRED' : status.expired ? 'PASSWORD_EXPIRED' : null;
@@ -39,6 +35,19 @@ export class ExpiryGate {
       throw new AppError(code, { changeToken: token, changeTokenExpiresAt: new Date(expiresAt).toISOString() }, code.toLowerCase());
     }
     if (status.reminder && isPlainAddress(user.email)) await this.remind(user, status.expiresAt!, ctx);
+  }
+
+  /**
+   * A one-time password past its deadline proves nothing any more (ASVS V6.4.1, D366): no change token either. The
+   * first of the sign-in gates, before the second factor's: an expired one-time password must not reach a second
+   * factor's enrolment (which would let whoever found it plant their own factor).
+   */
+  async deadline(user: UsersTable, method: SignInMethod, ctx: EventContext): Promise<void> {
+    if (user.sso_only === 1 || (typeof method === 'object' && method.method === 'sso')) return;
+    if (user.must_change_password === 1 && user.must_change_by !== null && this.d.now() >= user.must_change_by) {
+      await this.d.log.record(ctx, { type: 'auth.login', outcome: 'failure', subjectId: user.id, details: { reason: 'initial_password_expired' } });
+      throw new AppError('INITIAL_PASSWORD_EXPIRED', undefined, 'initial_password_expired');
+    }
   }
 
   private async remind(user: UsersTable, expiresAt: number, ctx: EventContext): Promise<void> {

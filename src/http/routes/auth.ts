@@ -220,24 +220,6 @@ export const authRoutes =
       },
     );
 
-    app.put(
-      '/email',
-      {
-        config: { rateLimit: 'write' },
-        schema: {
-          tags,
-          description:
-            "Changes (or, with null, removes) the signed-in user's email address; needs the current password (a wrong one counts towards the lockout). Outstanding password links stop working and the old address is told of the change by mail. A user without a password (single sign-on only) is refused with SSO_ONLY_USER.",
-          body: Type.Object({ currentPassword: Password, email: Type.Union([Email, Type.Null()]) }, { additionalProperties: false }),
-          response: { 200: Type.Object({ user: UserSchema }), ...errorResponses },
-        },
-      },
-      async (req) => {
-        const auth = requireSession(req);
-        return { user: publicUser(await s.users.changeOwnEmail(auth.user, req.body.currentPassword, req.body.email, actorContext(req))) };
-      },
-    );
-
     app.post(
       '/password',
       {
