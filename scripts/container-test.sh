@@ -289,10 +289,17 @@ r=$(http GET /readyz)
 [[ $r == 200* ]] || fail "GET /readyz: $r"
 r=$(http GET /)
 [[ $r == 200*'<!doctype html>'* || $r == 200*'<!DOCTYPE html>'* ]] || fail "GET / (the admin UI): ${r:0:200}"
-# The first start wrote the generated root password into /data (no terminal attached): sign in with it.
+# The first start wrote the generated root password into /data (no terminal attached): a one-time password (D366),
+# so the first sign-in answers with a change token; the new password then signs in.
 [ -f "$data/initial-root-password" ] || fail "no initial-root-password in /data"
 password=$(head -n1 "$data/initial-root-password")
 r=$(http POST /api/auth/login "{\"username\":\"root\",\"password\":\"$password\"}")
+[[ $r == 403*'"PASSWORD_CHANGE_REQUIRED"'* ]] || fail "first sign-in as root with the generated password: $r"
+change=$(node -e 'console.log(JSON.parse(process.argv[1].slice(4)).error.details.changeToken)' "$r")
+newpw="Container-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')-Pw"
+r=$(http POST /api/auth/password/reset "{\"token\":\"$change\",\"newPassword\":\"$newpw\"}")
+[[ $r == 204* ]] || fail "changing the generated root password: $r"
+r=$(http POST /api/auth/login "{\"username\":\"root\",\"password\":\"$newpw\"}")
 [[ $r == 200* ]] || fail "sign-in as root: $r"
 token=$(node -e 'console.log(JSON.parse(process.argv[1].slice(4)).token)' "$r")
 r=$(http GET /api/auth/me "" "$token")
@@ -341,7 +348,7 @@ r=$(http POST /api/auth/password/forgot '{"username":"root"}')
 [[ $r == 202* ]] || fail "POST /api/auth/password/forgot: $r"
 # A request in flight: its headers and half its body are sent before SIGTERM, the rest after.
 mkfifo "$work/go"
-node - "$port" "$work/go" "$password" >"$work/inflight.out" 2>&1 <<'EOF' &
+node - "$port" "$work/go" "$newpw" >"$work/inflight.out" 2>&1 <<'EOF' &
 const net = require('node:net');
 const fs = require('node:fs');
 const [port, go, password] = process.argv.slice(2);
