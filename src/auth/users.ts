@@ -287,19 +287,14 @@ export class UserService {
   }
 
   /** The current password, proven like a sign-in: a lockout attempt on the password counter, then the hash. */
-  private async proveCurrentPassword(
-    user: UsersTable,
-    current: string,
-    ctx: EventContext,
-    failure: 'auth.password_changed' | 'user.email_changed',
-  ): Promise<void> {
+  private async proveCurrentPassword(user: UsersTable, current: string, ctx: EventContext): Promise<void> {
     // Checking the current password is a password check: it spends lockout attempts (AUTH-9).
     const result = await this.lockout.attempt(
       LockoutService.subject(user.id, user.username),
       user.id,
       ctx,
       () => this.hasher.verify(user.password_hash, current),
-      () => this.log.record(ctx, { type: failure, outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } }),
+      () => this.log.record(ctx, { type: 'auth.password_changed', outcome: 'failure', subjectId: user.id, details: { reason: 'bad_current_password' } }),
     );
     if (result === 'locked') {
       await this.hasher.imitateVerify();
@@ -347,7 +342,7 @@ export class UserService {
 
   /** A user changes their own password: needs the current one; ends their other sessions. */
   async changeOwnPassword(user: UsersTable, currentSessionId: string, current: string, next: string, ctx: EventContext): Promise<number> {
-    await this.proveCurrentPassword(user, current, ctx, 'auth.password_changed');
+    await this.proveCurrentPassword(user, current, ctx);
     await this.policy.assertAcceptable(next, { username: user.username, email: user.email, user }, 1);
     const hash = await this.hasher.hash(next);
     return this.db.transaction().execute(async (trx) => {
