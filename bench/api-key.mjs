@@ -56,7 +56,7 @@ async function main() {
   await api(base, root, 'POST', '/api/admin/roles', { name: 'keymaker', permissions: ['apikeys.manage'] }, 201);
   await api(base, root, 'POST', '/api/admin/grants', { role: 'reader', collection: 'items', actions: ['view'], fields: ['title', 'n'] }, 201);
   const svcPassword = benchPassword();
-  const svc = await api(base, root, 'POST', '/api/admin/users', { username: 'svc', password: svcPassword }, 201);
+  const svc = await api(base, root, 'POST', '/api/admin/users', { username: 'svc', password: svcPassword, mustChangePassword: false }, 201);
   await api(base, root, 'PUT', `/api/admin/users/${svc.user.id}/roles`, { roles: ['reader', 'keymaker'] }, 204);
   const token = await login(base, svcPassword, 'svc');
   const { secret } = await api(base, token, 'POST', '/api/auth/api-keys', { name: 'bench', role: 'reader' }, 201);

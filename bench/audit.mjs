@@ -436,7 +436,7 @@ async function mainThread() {
           201,
         );
       const writerPassword = benchPassword(['writer', 'palisade']);
-      const w = await api(base, root, 'POST', '/api/admin/users', { username: 'writer', password: writerPassword }, 201);
+      const w = await api(base, root, 'POST', '/api/admin/users', { username: 'writer', password: writerPassword, mustChangePassword: false }, 201);
       await api(base, root, 'PUT', `/api/admin/users/${w.user.id}/roles`, { roles: ['writer'] }, 204);
       token = await login(base, writerPassword, 'writer');
     }

@@ -651,7 +651,7 @@ end
     );
     await api(base, root, 'POST', '/api/admin/roles', { name: 'editor', description: 'bench: own articles' }, 201);
     const editorPassword = benchPassword(['editor', 'palisade']);
-    const editor = (await api(base, root, 'POST', '/api/admin/users', { username: 'editor', password: editorPassword }, 201)).user;
+    const editor = (await api(base, root, 'POST', '/api/admin/users', { username: 'editor', password: editorPassword, mustChangePassword: false }, 201)).user;
     await api(base, root, 'PUT', `/api/admin/users/${editor.id}/roles`, { roles: ['editor'] }, 204);
     const grant = await api(
       base,

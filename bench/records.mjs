@@ -369,7 +369,7 @@ async function mainThread() {
     );
     await api(base, root, 'POST', '/api/admin/roles', { name: 'sales', description: 'bench: north region sales' }, 201);
     const sellerPassword = benchPassword(['seller', 'palisade']);
-    const seller = (await api(base, root, 'POST', '/api/admin/users', { username: 'seller', password: sellerPassword }, 201)).user;
+    const seller = (await api(base, root, 'POST', '/api/admin/users', { username: 'seller', password: sellerPassword, mustChangePassword: false }, 201)).user;
     await api(base, root, 'PUT', `/api/admin/users/${seller.id}/roles`, { roles: ['sales'] }, 204);
     const grants = [
       await api(
@@ -393,7 +393,7 @@ async function mainThread() {
     // The narrow scope: an editor who sees the rows they own (1/10), four fields.
     await api(base, root, 'POST', '/api/admin/roles', { name: 'editors', description: 'bench: own rows' }, 201);
     const editorPassword = benchPassword(['editor', 'palisade']);
-    const editor = (await api(base, root, 'POST', '/api/admin/users', { username: 'editor', password: editorPassword }, 201)).user;
+    const editor = (await api(base, root, 'POST', '/api/admin/users', { username: 'editor', password: editorPassword, mustChangePassword: false }, 201)).user;
     await api(base, root, 'PUT', `/api/admin/users/${editor.id}/roles`, { roles: ['editors'] }, 204);
     grants.push(
       await api(

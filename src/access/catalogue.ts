@@ -4,7 +4,7 @@
  * from the same plans and rules as every records request (pure: no database), never from the raw
  * definition: a field the caller knows nothing of is absent, and so is a collection without a grant.
  */
-import { grantedFields, ownershipField, type CollectionDef, type FieldDef } from '../collections/schema.js';
+import { classOf, grantedFields, isClassSecret, ownershipField, type CollectionDef, type DataClass, type FieldDef } from '../collections/schema.js';
 import { fieldsOf, planOf, type Asker } from './plan.js';
 import { bypassesOwnership, knownFields, readableUnder } from './rules.js';
 import { ACTIONS, type Action, type Grant } from './types.js';
@@ -18,6 +18,8 @@ export interface CatalogueField {
   target?: string;
   /** A file field's upload rules, so that a client can say what an upload takes before sending it (DATA-3). */
   file?: { multiple: boolean; accept: string[] | null; maxBytes: number | null; maxFiles: number | null; maxPixels: number | null; versions: number };
+  /** The protection level (D431): a client masks a secret value until asked to show it. */
+  classification: DataClass;
   /** Readable on some record the caller sees. */
   read: boolean;
   /** Readable on every record the caller sees: may be filtered and sorted on. */
@@ -54,7 +56,7 @@ export function catalogueEntry(def: CollectionDef, who: Asker, grants: readonly 
   if (who.admin) {
     actions = [...ACTIONS];
     read = readableUnder(def, null, who.roles);
-    filter = read;
+    filter = new Set([...read].filter((n) => !def.fields.some((x) => x.name === n && isClassSecret(x))));
     create = new Set(def.fields.map((f) => f.name));
     update = create;
     known = new Set([...read]);
@@ -92,6 +94,7 @@ export function catalogueEntry(def: CollectionDef, who: Asker, grants: readonly 
               },
             }
           : {}),
+        classification: classOf(x),
         read: read.has(x.name),
         filter: filter.has(x.name),
         create: actions.includes('create') && create.has(x.name),

@@ -6,7 +6,7 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError, HIDDEN } from '../errors.js';
 import { compileFilter, type FilterVars } from '../collections/filter.js';
-import { grantedFields, membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
+import { grantedFields, isClassSecret, membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
 import { bypassesOwnership, filterableOf, isSystemField, knownFields, ownedBy, readableUnder, rowsCover, wholeView } from './rules.js';
 import type { Action, Grant } from './types.js';
 
@@ -127,7 +127,10 @@ export interface PlanFields {
 export function fieldsOf(p: Plan): PlanFields {
   const perGrant = p.bypass ? [readableUnder(p.def, null, p.roles)] : p.grants.map((g) => readableUnder(p.def, g, p.roles));
   const anyReadable = new Set(perGrant.flatMap((x) => [...x]));
+  // A secret field is never a query's term (D431): a filter, sort, search or grouping on it would answer
+  // questions about values, for every caller alike.
   const filterable = filterableOf(perGrant);
+  for (const f of p.def.fields) if (isClassSecret(f)) filterable.delete(f.name);
   const checkFilterable = (name: string) => {
     if (isSystemField(name)) return;
     // A field the caller knows nothing of (backend-only, or in none of their grants) answers as a missing one.

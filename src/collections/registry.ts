@@ -16,6 +16,7 @@ export const FIELD_CHANGE_KEYS = [
   'hidden',
   'block',
   'sensitive',
+  'classification',
   'accept',
   'maxBytes',
   'maxFiles',

@@ -24,6 +24,13 @@ export const FIELD_TYPES = [
 ] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
+/**
+ * Data protection levels of a field (ASVS V14.1.1, docs/data-protection.md): what may reach the change log, revisions,
+ * exports and queries. They only add protections; who reads a field is the grants' business.
+ */
+export const DATA_CLASSES = ['public', 'internal', 'confidential', 'secret'] as const;
+export type DataClass = (typeof DATA_CLASSES)[number];
+
 export interface FieldDef {
   name: string;
   type: FieldType;
@@ -39,8 +46,10 @@ export interface FieldDef {
   hidden?: boolean | { exceptRoles: string[] };
   /** The field block that grants can target. */
   block?: string;
-  /** Personal or secret: its values never reach a log (the change log names the field only). */
+  /** Personal or secret: its values never reach a log (the change log names the field only); `classification: confidential`. */
   sensitive?: boolean;
+  /** The field's protection level (docs/data-protection.md, D431); `internal` when unset. */
+  classification?: DataClass;
   /** file: several files (a list up to `maxFiles`) instead of one. */
   multiple?: boolean;
   /** file: the MIME types accepted, recognised by their bytes (src/collections/file-types.ts); default every known type but text/plain. */
@@ -76,8 +85,18 @@ export function auditOptionsOf(def: CollectionDef): AuditOptions {
   return { ...AUDIT_DEFAULTS, ...def.audit };
 }
 
-/** Whether a field's values stay out of every log: hidden (backend-only or role-limited) or marked sensitive. */
-export const isSecretField = (f: FieldDef): boolean => f.hidden !== undefined || f.sensitive === true;
+/** A field's protection level: its classification, else `confidential` for a field marked sensitive, else `internal`. */
+export const classOf = (f: Pick<FieldDef, 'classification' | 'sensitive'>): DataClass =>
+  f.classification ?? (f.sensitive === true ? 'confidential' : 'internal');
+
+/**
+ * A `secret` field's values reach no log, no revision and no export, and no query may filter, sort, search or
+ * group on it (each would answer questions about the value to someone who cannot read it, D431).
+ */
+export const isClassSecret = (f: Pick<FieldDef, 'classification' | 'sensitive'>): boolean => classOf(f) === 'secret';
+
+/** Whether a field's values stay out of every log: hidden (backend-only or role-limited), or confidential or secret. */
+export const isSecretField = (f: FieldDef): boolean => f.hidden !== undefined || classOf(f) === 'confidential' || classOf(f) === 'secret';
 
 export interface CollectionDef {
   name: string;
@@ -206,6 +225,11 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
   }
   if (f.block !== undefined && !isName(f.block)) out.push(`${at}: a block name follows the field-name rules`);
   if (f.sensitive !== undefined && typeof f.sensitive !== 'boolean') out.push(`${at}: sensitive is true or false`);
+  if (f.classification !== undefined && !(DATA_CLASSES as readonly unknown[]).includes(f.classification))
+    out.push(`${at}: classification is one of ${DATA_CLASSES.join(', ')}`);
+  if (f.classification !== undefined && f.sensitive === true && f.classification !== 'confidential' && f.classification !== 'secret')
+    out.push(`${at}: a sensitive field is confidential or secret`);
+  if (isClassSecret(f) && (f.unique || f.indexed)) out.push(`${at}: a secret field cannot be unique or indexed (no query looks into it)`);
   return out;
 }
 

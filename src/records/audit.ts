@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../db/index.js';
-import { auditOptionsOf, hasColumn, isSecretField, membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
+import { auditOptionsOf, hasColumn, isClassSecret, isSecretField, membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
 import type { RecordChange, TrailField } from '../audit/trail.js';
 import { lockChain } from '../audit/chain.js';
 import { decode } from './codec.js';
@@ -95,6 +95,14 @@ export async function recordChanges(rc: RecordsContext, trx: Db, caller: Pick<Ca
   if (kept.length === 0) return;
   const at = rc.now();
   const last = new Map<string, number>();
+  // A secret field's value is not kept in a revision (D431): a restore leaves it as it is.
+  const secret = def.fields.filter(isClassSecret).map((f) => f.name);
+  const keptData = (before: Record<string, unknown>): string => {
+    if (secret.length === 0) return JSON.stringify(before);
+    const out = { ...before };
+    for (const n of secret) delete out[n];
+    return JSON.stringify(out);
+  };
   for (let i = 0; i < kept.length; i += 500) {
     const rows = await trx
       .selectFrom('record_revisions')
@@ -121,7 +129,7 @@ export async function recordChanges(rc: RecordsContext, trx: Db, caller: Pick<Ca
       operation: c.operation,
       actor_id: caller.ctx.actor.id,
       actor_name: caller.ctx.actor.name,
-      data: JSON.stringify(c.before),
+      data: keptData(c.before ?? {}),
     };
   });
   for (let i = 0; i < rows.length; i += 200)

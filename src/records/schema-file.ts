@@ -28,6 +28,7 @@ const FIELD_KEYS = new Set([
   'hidden',
   'block',
   'sensitive',
+  'classification',
   // file fields (DATA-3)
   'multiple',
   'accept',

@@ -3,7 +3,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { AppError } from '../errors.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { fieldsOf } from '../access/plan.js';
-import type { CollectionDef } from '../collections/schema.js';
+import { isClassSecret, type CollectionDef } from '../collections/schema.js';
 import { SYSTEM_OUT, fromCell } from './codec.js';
 import { plan } from './planning.js';
 import { insertOne, refuseUnreachable, unreachable } from './write.js';
@@ -24,13 +24,22 @@ export async function* exportRecords(
 ): AsyncGenerator<RecordOut | string[]> {
   const p = await plan(rc, caller, collection, 'export');
   const names = fieldsOf(p).anyReadable;
+  // A secret field never leaves in an export (D431): it is read one record at a time.
+  const secret = p.def.fields.filter(isClassSecret).map((f) => f.name);
+  for (const n of secret) names.delete(n);
+  const strip = (item: RecordOut): RecordOut => {
+    if (secret.length === 0) return item;
+    const out = { ...item };
+    for (const n of secret) delete out[n];
+    return out;
+  };
   // The first page runs before anything is sent, so a refused filter or sort is a clean 400.
   let r = await rc.list(caller, collection, { ...q, page: 1, perPage: 200, total: true }, 'export', p);
   yield [...SYSTEM_OUT.map(([n]) => n), ...p.def.fields.filter((f) => names.has(f.name)).map((f) => f.name)];
   // Recorded before the first record leaves (the access log names who exported what, even a cut-off export).
   await done?.(p.def, r.total ?? r.items.length);
   for (let page = 2; ; page++) {
-    for (const item of r.items) yield item;
+    for (const item of r.items) yield strip(item);
     if (!r.hasMore || page > 10_000) return;
     r = await rc.list(caller, collection, { ...q, page, perPage: 200 }, 'export', p);
   }

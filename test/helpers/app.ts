@@ -159,7 +159,12 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** Creates a user through the admin API and returns its id. */
 export async function createUser(t: TestApp, adminToken: string, username: string, password: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(adminToken), payload: { username, password, ...extra } });
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(adminToken),
+    payload: { username, password, mustChangePassword: false, ...extra },
+  });
   if (res.statusCode !== 201) throw new Error(`create user failed: ${res.statusCode} ${res.body}`);
   return res.json().user.id;
 }

@@ -3,13 +3,19 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
 import type { FieldChange } from '../../collections/registry.js';
-import { FIELD_TYPES, type CollectionDef, type FieldDef, type FieldType } from '../../collections/schema.js';
+import { DATA_CLASSES, FIELD_TYPES, type CollectionDef, type DataClass, type FieldDef, type FieldType } from '../../collections/schema.js';
 import { errorResponses } from '../schemas.js';
 import { AppError } from '../../errors.js';
 import { actorContext } from '../pipeline/authenticate.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_]*$' });
 const Values = Type.Array(Type.String({ maxLength: 40 }), { maxItems: 100 });
+const Classification = Type.Unsafe<DataClass>({
+  type: 'string',
+  enum: [...DATA_CLASSES],
+  description:
+    'The protection level (docs/data-protection.md): public and internal (the default) values reach the change log, revisions and exports; confidential ones never reach a log; secret ones reach no log, revision or export, and no query filters, sorts, searches or groups on them.',
+});
 const HiddenExcept = Type.Object({ exceptRoles: Type.Array(Type.String({ maxLength: 41 }), { minItems: 1, maxItems: 50 }) }, { additionalProperties: false });
 
 export const FieldSchema = Type.Object(
@@ -24,7 +30,12 @@ export const FieldSchema = Type.Object(
     target: Type.Optional(Name),
     hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept])),
     block: Type.Optional(Name),
-    sensitive: Type.Optional(Type.Boolean({ description: 'Personal or secret: values never reach a log (the change log names the field only).' })),
+    sensitive: Type.Optional(
+      Type.Boolean({
+        description: 'Personal or secret: values never reach a log (the change log names the field only); the same as classification confidential.',
+      }),
+    ),
+    classification: Type.Optional(Classification),
     multiple: Type.Optional(Type.Boolean({ description: 'file: several files instead of one.' })),
     accept: Type.Optional(
       Type.Array(Type.String({ maxLength: 100 }), { maxItems: 50, description: 'file: the MIME types accepted, recognised from the bytes (docs/files.md).' }),
@@ -173,7 +184,7 @@ export const adminCollectionRoutes =
         schema: {
           tags,
           description:
-            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block and sensitive; of a file field, accept and its limits (files already stored stay). null clears an option. Audited as schema.changed (field.changed).',
+            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block, sensitive and classification; of a file field, accept and its limits (files already stored stay). null clears an option. Audited as schema.changed (field.changed).',
           params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
           body: Type.Object(
             {
@@ -183,6 +194,7 @@ export const adminCollectionRoutes =
               hidden: Type.Optional(Type.Union([Type.Boolean(), HiddenExcept, Type.Null()])),
               block: Type.Optional(Type.Union([Name, Type.Null()])),
               sensitive: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+              classification: Type.Optional(Type.Union([Classification, Type.Null()])),
               accept: Type.Optional(Type.Union([FieldSchema.properties.accept, Type.Null()])),
               maxBytes: Type.Optional(Type.Union([FieldSchema.properties.maxBytes, Type.Null()])),
               maxFiles: Type.Optional(Type.Union([FieldSchema.properties.maxFiles, Type.Null()])),

@@ -53,7 +53,7 @@ export const adminUserRoutes =
         schema: {
           tags,
           description:
-            'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in. `invite` (no password, needs an email) mails an invitation to choose one. `ssoOnly` users have no password.',
+            'Creates a user. `passwordHash` imports a bcrypt, `$scrypt$` or argon2id hash, re-hashed as argon2id at the first sign-in. A `password` is one-time (changed at the first sign-in, void after 72 hours) unless `mustChangePassword: false` says it is final. `invite` (no password, needs an email) mails an invitation to choose one. `ssoOnly` users have no password.',
           body: Type.Object(
             {
               username: Username,
@@ -133,13 +133,13 @@ export const adminUserRoutes =
           tags,
           params: IdParam,
           description:
-            "Sets a user's password (the password policy applies) and ends all of their sessions. `mustChangePassword` makes it a one-time password. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.",
+            "Sets a user's password (the password policy applies) and ends all of their sessions. It is one-time (changed at the next sign-in, void after 72 hours) unless `mustChangePassword: false` says it is final. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.",
           body: Type.Object({ password: Password, mustChangePassword: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
           response: { 204: Type.Null(), ...errorResponses },
         },
       },
       async (req, reply) => {
-        await s.users.setPassword(req.params.id, req.body.password, actorContext(req), req.body.mustChangePassword ?? false);
+        await s.userAdmin.setPassword(req.params.id, req.body.password, req.body.mustChangePassword, await administrator(req));
         reply.code(204);
       },
     );

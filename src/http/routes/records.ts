@@ -63,6 +63,9 @@ export const recordRoutes =
           { description: "A file field's upload rules (DATA-3)." },
         ),
       ),
+      classification: Type.String({
+        description: 'public, internal, confidential or secret (docs/data-protection.md): a client masks a secret value until asked.',
+      }),
       read: Type.Boolean(),
       filter: Type.Boolean(),
       create: Type.Boolean(),

@@ -3,6 +3,18 @@
 // sends, and the server's refusals placed next to the field they name.
 import { formatSize } from './file-kinds';
 
+/** The protection levels of a field, lowest first, with what each one means in the editor. */
+export const DATA_CLASSES = [
+  { value: 'public', label: 'Public', help: 'may be published; kept in the change log, revisions and exports' },
+  { value: 'internal', label: 'Internal', help: 'the default; kept in the change log, revisions and exports' },
+  { value: 'confidential', label: 'Confidential', help: 'never logged: a change is logged by the field name only' },
+  { value: 'secret', label: 'Secret', help: 'never logged, kept in no revision or export, never filtered, sorted or searched on, masked on screen' },
+] as const;
+export type DataClass = (typeof DATA_CLASSES)[number]['value'];
+
+/** A field's protection level as the server reads it. */
+export const classOf = (f: Pick<FieldDef, 'classification' | 'sensitive'>): DataClass => f.classification ?? (f.sensitive ? 'confidential' : 'internal');
+
 export interface FieldDef {
   name: string;
   type: string;
@@ -14,8 +26,10 @@ export interface FieldDef {
   target?: string;
   hidden?: boolean | { exceptRoles: string[] };
   block?: string;
-  /** Personal or secret: its values never reach a log. */
+  /** Personal or secret: its values never reach a log (the server reads it as classification confidential). */
   sensitive?: boolean;
+  /** The protection level (docs/data-protection.md); internal when absent. */
+  classification?: DataClass;
   /** file: several files instead of one. */
   multiple?: boolean;
   /** file: the MIME types accepted (the server's known list); absent: every known type but text/plain. */
@@ -88,7 +102,7 @@ export interface FieldDraft {
   hidden: 'no' | 'yes' | 'except';
   exceptRoles: string;
   block: string;
-  sensitive: boolean;
+  classification: DataClass;
   /** file options: the limits as text ('' is the server's default); maxMiB in mebibytes. */
   multiple: boolean;
   accept: string[];
@@ -111,7 +125,7 @@ export function emptyDraft(type = 'string'): FieldDraft {
     hidden: 'no',
     exceptRoles: '',
     block: '',
-    sensitive: false,
+    classification: 'internal',
     multiple: false,
     accept: [],
     maxMiB: '',
@@ -134,7 +148,7 @@ export function draftOf(f: FieldDef): FieldDraft {
     hidden: f.hidden === true ? 'yes' : typeof f.hidden === 'object' ? 'except' : 'no',
     exceptRoles: typeof f.hidden === 'object' ? f.hidden.exceptRoles.join(', ') : '',
     block: f.block ?? '',
-    sensitive: f.sensitive === true,
+    classification: classOf(f),
     multiple: f.multiple === true,
     accept: [...(f.accept ?? [])],
     maxMiB: f.maxBytes === undefined ? '' : String(Number((f.maxBytes / MIB).toFixed(6))),
@@ -191,7 +205,7 @@ export function fieldOf(d: FieldDraft): FieldDef {
   if (d.hidden === 'yes') f.hidden = true;
   if (d.hidden === 'except') f.hidden = { exceptRoles: list(d.exceptRoles) };
   if (d.block.trim() !== '') f.block = d.block.trim();
-  if (d.sensitive) f.sensitive = true;
+  if (d.classification !== 'internal') f.classification = d.classification;
   return f;
 }
 
@@ -199,7 +213,20 @@ export function fieldOf(d: FieldDraft): FieldDef {
 export function changeOf(before: FieldDef, d: FieldDraft): Record<string, unknown> {
   const after = fieldOf(d);
   const out: Record<string, unknown> = {};
-  for (const k of ['required', 'default', 'values', 'hidden', 'block', 'sensitive', 'accept', 'maxBytes', 'maxFiles', 'maxPixels', 'versions'] as const) {
+  for (const k of [
+    'required',
+    'default',
+    'values',
+    'hidden',
+    'block',
+    'sensitive',
+    'classification',
+    'accept',
+    'maxBytes',
+    'maxFiles',
+    'maxPixels',
+    'versions',
+  ] as const) {
     if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out[k] = after[k] === undefined ? null : after[k];
   }
   return out;
@@ -244,7 +271,10 @@ export function optionsOf(f: FieldDef): string[] {
   if (f.indexed) out.push('indexed');
   if (f.hidden === true) out.push('backend-only');
   if (typeof f.hidden === 'object') out.push(`hidden except ${f.hidden.exceptRoles.join(', ')}`);
-  if (f.sensitive) out.push('sensitive (never logged)');
+  const level = classOf(f);
+  if (level === 'confidential') out.push('confidential (never logged)');
+  if (level === 'secret') out.push('secret (never logged, exported or queried)');
+  if (level === 'public') out.push('public');
   if (f.block) out.push(`block ${f.block}`);
   if (f.target) out.push(`→ ${f.target}`);
   if (f.values) out.push(`values: ${f.values.join(', ')}`);

@@ -12,6 +12,9 @@ export interface FileRules {
   versions: number;
 }
 
+/** What a secret value shows until the user asks to see it. */
+export const MASK = '••••••••';
+
 export interface CatalogueField {
   name: string;
   type: string;
@@ -21,6 +24,8 @@ export interface CatalogueField {
   target?: string;
   /** A file field's upload rules (null: the server's global default). */
   file?: FileRules;
+  /** The protection level: a secret value is masked until the user asks to see it (D431). */
+  classification?: 'public' | 'internal' | 'confidential' | 'secret';
   /** Readable on some record the caller sees. */
   read: boolean;
   /** Readable on every record the caller sees: may be filtered and sorted on. */
