@@ -152,6 +152,8 @@ esac
 [ "${IMG_HEALTH[0]:-}" = CMD ] || fail "no HEALTHCHECK in the image (build with --format docker)"
 [ "$IMG_STOPSIGNAL" = SIGTERM ] || fail "STOPSIGNAL is '$IMG_STOPSIGNAL', not SIGTERM"
 [ "${IMG_VOLUMES[*]}" = /data ] || fail "the volumes are '${IMG_VOLUMES[*]}', not /data"
+# No development mode in production: libraries that read NODE_ENV run in their production mode.
+[[ " ${IMG_ENV[*]} " == *" NODE_ENV=production "* ]] || fail "the image does not set NODE_ENV=production"
 
 ctr=$(B from --pull-never --quiet "$IMAGE")
 root=$(B mount "$ctr")

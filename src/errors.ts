@@ -118,6 +118,7 @@ export const ERRORS = Object.freeze({
   },
   ACCOUNT_LOCKED: { status: 401, message: 'The account is locked.' },
   IP_BLOCKED: { status: 403, message: 'Requests from this address are not allowed.' },
+  HTTPS_REQUIRED: { status: 403, message: 'The API is served over HTTPS only: send the request to the https:// address.' },
   CORS_ORIGIN_REFUSED: { status: 403, message: 'Cross-origin requests from this origin are not allowed.' },
   TRANSPORT_ENCRYPTION_REQUIRED: { status: 403, message: 'This server accepts API requests only with encrypted bodies and answers (application/jose).' },
   TRANSPORT_ENCRYPTION_OFF: { status: 400, message: 'Encrypted API bodies are not enabled on this server.' },

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeApp, bearer, cookies, ROOT } from './helpers/app.js';
 
-test('no password, token, cookie or XSRF token reaches the log', async () => {
+test('no password, token, cookie or XSRF token reaches the log [ASVS V16.2.5]', async () => {
   const t = await makeApp({ env: { LOG_LEVEL: 'trace' } });
   try {
     const a = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: ROOT.username, password: ROOT.password } });

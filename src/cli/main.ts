@@ -25,6 +25,7 @@ import { version } from '../version.js';
 import { grantStatements, roleOfUrl } from '../db/grants.js';
 import { BackupUsage, backupCreate, backupList, backupRestore, backupVerify } from './backup.js';
 import { FilesUsage, filesCommand } from './files.js';
+import { installLastResort } from './last-resort.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -47,6 +48,7 @@ const USAGE = `usage: palisade <command>
   user unlock --username U                lift a lock (lockout or administrator)
   user mfa reset --username U             remove every second factor and recovery code of a user; ends their sessions
   sessions revoke --user U                end every session of a user
+  sessions revoke --all                   end every session of every user (all must sign in again)
   schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
   schema export [--format json|yaml]      print the collections and the access model as a schema file
   files status                            the stored files (DATA-3) by state: clean, unscanned, quarantined, infected
@@ -139,7 +141,7 @@ async function start(): Promise<void> {
   const app = await buildApp(s);
   // The system log (AUDIT-2): start and stop as lines of their own, with a stable `event`.
   let redirect: Server | null = null;
-  const stop = async (signal: NodeJS.Signals) => {
+  const stop = async (signal: NodeJS.Signals | null, exitCode = 0) => {
     const stopping = Date.now();
     await Promise.all([app.close(), redirect === null ? undefined : closeRedirect(redirect)]);
     s.logger.info(
@@ -147,10 +149,12 @@ async function start(): Promise<void> {
       'palisade stopped',
     );
     await s.close(); // last: it flushes the log destination
-    process.exit(0);
+    process.exit(exitCode);
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGINT', (signal) => stop(signal));
+  process.once('SIGTERM', (signal) => stop(signal));
+  // What nothing else caught is logged; an uncaught exception stops the server (signal null, exit code 1).
+  installLastResort(process, s.logger, (exitCode) => stop(null, exitCode));
   // SIGHUP: logrotate moved the file (the log is reopened under its name); a renewed TLS certificate is read again.
   process.on('SIGHUP', () => {
     if (s.config.logging.destination.kind === 'file') s.logDestination.reopen();
@@ -227,6 +231,7 @@ export async function main(argv: string[]): Promise<number> {
       owner: { type: 'string' },
       force: { type: 'boolean' },
       'passphrase-stdin': { type: 'boolean' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -373,6 +378,12 @@ export async function main(argv: string[]): Promise<number> {
       });
     case 'sessions revoke':
       return withServices(async (s) => {
+        if (values.all && values.user !== undefined) throw new UsageError('sessions revoke takes --user U or --all, not both');
+        if (values.all) {
+          const n = await s.sessions.endAllSessions('revoked_by_cli', { actor: CLI_ACTOR });
+          process.stdout.write(`ended ${n} session(s) of all users\n`);
+          return 0;
+        }
         const u = await userByName(s, values.user);
         const n = await s.sessions.endUserSessions(u.id, 'revoked_by_cli', { actor: CLI_ACTOR });
         process.stdout.write(`ended ${n} session(s) of ${u.username}\n`);

@@ -3,7 +3,7 @@
  * says pass, warn or fail, why, and how to fix it; the worst sets the exit code. Read-only: a check
  * never changes anything, and never shows a secret (names of variables, never their values).
  */
-import { realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isIP } from 'node:net';
 import { parse as parsePg } from 'pg-connection-string';
@@ -24,6 +24,7 @@ import type { SecurityLog } from '../audit/events.js';
 import { redisPersistence } from '../shared-state/redis.js';
 import { previousRuns } from '../backup/env.js';
 import { ddlRights, ddlVerdict } from './database-ddl.js';
+import { certificateVerdict } from './certificate.js';
 import type { BackupStatus } from '../backup/index.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -81,6 +82,49 @@ const VERIFY_BACKUP_WITHIN_DAYS = 31;
 /** The audit chain counts as recently verified within this many days. */
 export const VERIFY_WITHIN_DAYS = 7;
 
+/**
+ * Days after which a stored secret is due for rotation (docs/connections.md, D398): the service passwords after 90,
+ * every other secret and the secrets' data key after 365.
+ */
+export const ROTATE_AFTER_DAYS: Readonly<Record<string, number>> = { 'smtp.password': 90, 'sms.kannelPassword': 90 };
+export const ROTATE_DEFAULT_DAYS = 365;
+
+/**
+ * Passwords that servers, images and examples ship with (PostgreSQL, Redis, Kannel, SMTP test servers): a service
+ * account signing in with one of them, or with its own user name, is a default credential (ASVS V13.2.3, D396).
+ */
+export const DEFAULT_PASSWORDS: ReadonlySet<string> = new Set([
+  'postgres',
+  'password',
+  'passw0rd',
+  'admin',
+  'administrator',
+  'root',
+  'toor',
+  'redis',
+  'secret',
+  'changeme',
+  'change-me',
+  'default',
+  'test',
+  'tester',
+  'guest',
+  'foobar',
+  'foo',
+  'bar',
+  'kannel',
+  'smtp',
+  'mail',
+  'letmein',
+  'qwerty',
+  'palisade',
+  '1234',
+  '12345',
+  '123456',
+  '12345678',
+  '123456789',
+]);
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** A loopback address literal (127.0.0.0/8, ::1) or exactly localhost; never a name that merely starts with "127.". */
 const isLoopback = (host: string): boolean => {
@@ -129,7 +173,9 @@ export class Doctor {
       ['database', (a) => this.database(a)],
       ['database-ddl', (a) => this.databaseDdl(a)],
       ['redis', (a) => this.redis(a)],
+      ['service-credentials', (a) => this.serviceCredentials(a)],
       ['secrets', (a) => this.secrets(a)],
+      ['secrets-age', (a) => this.secretsAge(a)],
       ['api-keys', (a) => this.apiKeys(a)],
       ['policies', (a) => this.policies(a)],
       ['settings', (a) => this.weakened(a)],
@@ -316,6 +362,7 @@ export class Doctor {
         `plain HTTP on ${c.host} without TLS or a trusted proxy: passwords and tokens cross the network in clear`,
         'Set TLS_CERT_FILE and TLS_KEY_FILE, or put Palisade behind a TLS proxy and name it in TRUSTED_PROXIES.',
       );
+    if (c.tls) this.certificate(add, c.tls.certFile);
     const publicUrl = c.mail.publicUrl;
     const httpsPublic = publicUrl.startsWith('https://');
     const forceTitle = 'Plain-HTTP requests are redirected to HTTPS';
@@ -330,6 +377,19 @@ export class Doctor {
       );
     else if (loopback && !c.tls) add('force-https', forceTitle, 'pass', 'local use (loopback, no PUBLIC_URL with https://)');
     else add('force-https', forceTitle, 'warn', `PUBLIC_URL is ${publicUrl}, not https://`, 'Set PUBLIC_URL to the https:// address users reach.');
+    // Browsers isolate by origin and cookies by host name: an application under a path of another's host shares
+    // both with it (its scripts read Palisade's pages, its cookies reach Palisade's), ASVS V3.5.4.
+    const own = new URL(publicUrl);
+    const originTitle = 'Palisade has a host name of its own';
+    if (own.pathname !== '/' && own.pathname !== '')
+      add(
+        'public-origin',
+        originTitle,
+        'warn',
+        `PUBLIC_URL ${publicUrl} is a path on ${own.host}: Palisade shares its origin and cookies with whatever else that host serves`,
+        'Serve Palisade on a host name of its own (palisade.example.org), not under a path of another application’s host.',
+      );
+    else add('public-origin', originTitle, 'pass', `${own.host}`);
     const hstsTitle = 'HSTS tells browsers to keep to HTTPS';
     if (c.hsts === null)
       add(
@@ -369,6 +429,19 @@ export class Doctor {
         'Unset COOKIE_INSECURE_DEV outside development.',
       );
     else add('cookies', 'Session cookies are Secure', 'pass', '__Host- cookies with Secure');
+  }
+
+  /** Built-in TLS: the served chain leads to a publicly trusted root and is within its validity (D391). */
+  private certificate(add: AddFn, file: string) {
+    const title = 'The TLS certificate is publicly trusted and valid';
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch {
+      return add('tls-certificate', title, 'warn', `${file} cannot be read`, 'Check TLS_CERT_FILE.');
+    }
+    const v = certificateVerdict(pem, this.d.now());
+    add('tls-certificate', title, v.status, v.detail, v.fix);
   }
 
   private async database(add: AddFn) {
@@ -465,6 +538,41 @@ export class Doctor {
     add('database-ddl', title, v.status, v.detail, v.fix);
   }
 
+  /** The services' own credentials: none may be a default one. Only the variable's name is ever reported. */
+  private serviceCredentials(add: AddFn) {
+    const c = this.d.config;
+    const found: string[] = [];
+    const weak = (user: string, pass: string) => DEFAULT_PASSWORDS.has(pass.toLowerCase()) || (user !== '' && pass.toLowerCase() === user.toLowerCase());
+    const urls: Array<[string, string | null]> = [
+      ['DATABASE_URL', c.databaseUrl],
+      ['DATABASE_MIGRATION_URL', c.databaseMigrationUrl],
+      ['REDIS_URL', c.redisUrl],
+      ['SMTP_URL', c.mail.smtpUrl],
+    ];
+    for (const [name, url] of urls) {
+      if (url === null) continue;
+      let u: URL;
+      try {
+        u = new URL(url);
+      } catch {
+        continue;
+      }
+      if (u.password !== '' && weak(decodeURIComponent(u.username), decodeURIComponent(u.password))) found.push(name);
+    }
+    const kannel = c.sms?.kannel;
+    if (kannel && kannel.password !== '' && weak(kannel.username, kannel.password)) found.push('SMS_KANNEL_PASSWORD');
+    const title = 'Services are not reached with a default password';
+    if (found.length > 0)
+      add(
+        'service-credentials',
+        title,
+        'fail',
+        `${found.join(', ')}: a default or well-known password, or the user name again`,
+        'Give each service account its own random password (openssl rand -base64 24), set it on the service, and pass it in the _FILE form or the secret store.',
+      );
+    else add('service-credentials', title, 'pass', 'no service password is a well-known default');
+  }
+
   private async redis(add: AddFn) {
     const url = this.d.config.redisUrl;
     if (url === null) return;
@@ -526,6 +634,25 @@ export class Doctor {
         `given directly: ${direct.join(', ')} (any process of the same user, and /proc, can read them)`,
         `Use the _FILE form (${direct.map((n) => `${n}_FILE`).join(', ')}) with files of mode 0600.`,
       );
+  }
+
+  /** Stored secrets and the data key past their rotation schedule (ASVS V13.3.4): names only, never a value. */
+  private async secretsAge(add: AddFn) {
+    const now = this.d.now();
+    const rows = await this.d.db.selectFrom('secrets').select(['name', 'updated_at']).orderBy('name').execute();
+    const due = rows.filter((r) => now - r.updated_at > (ROTATE_AFTER_DAYS[r.name] ?? ROTATE_DEFAULT_DAYS) * DAY).map((r) => r.name);
+    const key = await this.d.db.selectFrom('secrets_key').select('updated_at').where('id', '=', 1).executeTakeFirst();
+    if (key && now - key.updated_at > ROTATE_DEFAULT_DAYS * DAY) due.push('the data key');
+    const title = 'Stored secrets are rotated on schedule';
+    if (due.length > 0)
+      add(
+        'secrets-age',
+        title,
+        'warn',
+        `due for rotation: ${due.join(', ')} (service passwords every ${ROTATE_AFTER_DAYS['smtp.password']} days, the rest every ${ROTATE_DEFAULT_DAYS})`,
+        'Set each again on the Secrets screen or with `palisade secrets set`; rotate the data key with `palisade secrets rotate-key` (docs/connections.md).',
+      );
+    else add('secrets-age', title, 'pass', rows.length === 0 ? 'no secret is stored' : `${rows.length} stored, none past its schedule`);
   }
 
   private async apiKeys(add: AddFn) {

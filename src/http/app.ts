@@ -19,6 +19,7 @@ import { inputBounds } from './pipeline/input-bounds.js';
 import { parseJsonText } from './pipeline/json-body.js';
 import { registerTransport } from './pipeline/transport.js';
 import { healthRoutes } from './routes/health.js';
+import { cspReportRoutes } from './routes/csp-reports.js';
 import { authRoutes } from './routes/auth.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { adminSecurityRoutes } from './routes/admin-security.js';
@@ -153,6 +154,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   registerMetrics(app, s);
 
   await app.register(healthRoutes(s));
+  await app.register(cspReportRoutes);
   await app.register(authRoutes(s), { prefix: '/api/auth' });
   await app.register(adminUserRoutes(s), { prefix: '/api/admin' });
   await app.register(adminSecurityRoutes(s), { prefix: '/api/admin' });

@@ -69,7 +69,17 @@ export interface Mailer {
   close(): void;
 }
 
-/** Sends through an SMTP server with nodemailer (STARTTLS when the server offers it, or smtps://). */
+/**
+ * smtp:// to another host must upgrade with STARTTLS: a server that does not offer it, or a man in the middle who
+ * strips the offer, gets no password and no mail (ASVS V12.3.1, D392). On this host the connection never leaves it.
+ */
+function mustUpgrade(url: string): boolean {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return u.protocol === 'smtp:' && !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+}
+
+/** Sends through an SMTP server with nodemailer (STARTTLS required off this host, or smtps://). */
 class SmtpMailer implements Mailer {
   readonly kind = 'smtp' as const;
   private transport: { pass: string | null; t: ReturnType<typeof nodemailer.createTransport> } | null = null;
@@ -86,7 +96,14 @@ class SmtpMailer implements Mailer {
   private transportFor(pass: string | null) {
     if (this.transport && this.transport.pass === pass) return this.transport.t;
     this.transport?.t.close();
-    const options = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, logger: false, debug: false };
+    const options = {
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+      logger: false,
+      debug: false,
+      requireTLS: mustUpgrade(this.url),
+    };
     let t: ReturnType<typeof nodemailer.createTransport>;
     if (pass === null) t = nodemailer.createTransport({ url: this.url, ...options });
     else {

@@ -4,15 +4,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { makeApp, login, bearer, createUser, DIALECT, PG_URL, ROOT, type TestApp } from '../helpers/app.js';
 import { freePort, startServer } from '../helpers/cli.js';
 import { buildApp } from '../../src/http/app.js';
 import { loadConfig, ConfigError } from '../../src/app-config.js';
 import { maskedPath, queryNames } from '../../src/http/request-log.js';
+import { SECURITY_EVENT_TYPES } from '../../src/audit/events.js';
 
 const lines = (t: TestApp) =>
   t.logs
@@ -21,7 +23,7 @@ const lines = (t: TestApp) =>
     .map((l) => JSON.parse(l) as Record<string, any>);
 const ofEvent = (t: TestApp, event: string) => lines(t).filter((l) => l.event === event);
 
-test('request log: one line per request with method, route pattern, status, time and query names; never a query value', async () => {
+test('request log: one line per request with method, route pattern, status, time and query names; never a query value [ASVS V16.2.1, V16.2.5]', async () => {
   const t = await makeApp({ env: { LOG_LEVEL: 'trace' } });
   try {
     const admin = (await login(t)).token;
@@ -76,7 +78,111 @@ test('query names and masked paths: bounded, values dropped', () => {
   assert.equal(maskedPath(`/${'a/'.repeat(30)}`).endsWith('/...'), true);
 });
 
-test('system log: settings changes name the area and the keys, never a value (write-only fields included)', async () => {
+test('the log inventory: every event the code logs is in docs/logging.md, every security event type in docs/audit.md, and nothing more [ASVS V16.1.1]', () => {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const logging = readFileSync(path.join(root, 'docs/logging.md'), 'utf8');
+  const audit = readFileSync(path.join(root, 'docs/audit.md'), 'utf8');
+  const logged = new Set<string>();
+  for (const f of readdirSync(path.join(root, 'src'), { recursive: true, encoding: 'utf8' })) {
+    if (!f.endsWith('.ts')) continue;
+    for (const m of readFileSync(path.join(root, 'src', f), 'utf8').matchAll(/\bevent: '([a-z_.]+)'/g)) logged.add(m[1]!);
+  }
+  assert.ok(logged.has('system.error') && logged.has('http.request') && logged.size > 10, 'the scan finds the events');
+  const undocumented = [...logged].filter((e) => !logging.includes(`\`${e}\``) && !logging.includes(`"${e}"`));
+  assert.deepEqual(undocumented, [], 'logged events missing from docs/logging.md');
+  const table = logging.slice(logging.indexOf('## System log'), logging.indexOf('## SQL log'));
+  const listed = [...table.matchAll(/^\| ([^|]+) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z_]+\.[a-z_.]+)`/g)].map((x) => x[1]!));
+  assert.ok(listed.length > 10);
+  assert.deepEqual(
+    listed.filter((e) => !logged.has(e)),
+    [],
+    'documented events the code never logs',
+  );
+  const types = audit.slice(audit.indexOf('## Security event types'), audit.indexOf('## Reading the log'));
+  const documented = [...types.matchAll(/^\|[^|]+\| ([^|]+) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z_.]+)`/g)].map((x) => x[1]!));
+  assert.deepEqual([...documented].sort(), [...SECURITY_EVENT_TYPES].sort(), 'docs/audit.md and SECURITY_EVENT_TYPES list the same types');
+});
+
+test('log injection: line breaks and a forged JSON line in a query name stay inside one encoded line [ASVS V16.4.1]', async () => {
+  const t = await makeApp();
+  try {
+    const admin = (await login(t)).token;
+    const forged = '\n{"level":50,"event":"system.error","msg":"forged"}\r\n';
+    const before = t.logs.length;
+    const r = await t.app.inject({ method: 'GET', url: `/api/admin/users?${encodeURIComponent(forged)}=1`, headers: bearer(admin) });
+    assert.equal(r.statusCode, 400, 'an unknown query parameter is refused');
+    const ok = await t.app.inject({ method: 'GET', url: '/api/admin/users?limit=5', headers: bearer(admin) });
+    assert.equal(ok.statusCode, 200, ok.body);
+    const written = t.logs
+      .slice(before)
+      .flatMap((l) => l.split('\n'))
+      .filter(Boolean);
+    const parsed = written.map((l) => JSON.parse(l) as Record<string, any>); // every line is one whole JSON object
+    assert.equal(
+      parsed.some((l) => l.msg === 'forged'),
+      false,
+      'no line was forged',
+    );
+    const line = parsed.find((l) => l.event === 'http.request' && l.reqId === r.headers['x-request-id'])!;
+    assert.deepEqual(line.query, [forged], 'the name is logged as it came, encoded inside its line');
+    const legit = parsed.find((l) => l.event === 'http.request' && l.reqId === ok.headers['x-request-id'])!;
+    assert.deepEqual(legit.query, ['limit']);
+  } finally {
+    await t.close();
+  }
+});
+
+test('refused input is logged: validation, prototype poisoning and the rate limit leave a request refused line with the code and request id; an accepted request none [ASVS V16.3.3]', async () => {
+  const t = await makeApp();
+  try {
+    const admin = (await login(t)).token;
+    const refusedLine = (r: { headers: Record<string, unknown> }) => lines(t).find((l) => l.msg === 'request refused' && l.reqId === r.headers['x-request-id']);
+    const unknownField = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, username: 'mass', password: 'Unused-password-81', role: 'root' },
+    });
+    assert.equal(unknownField.statusCode, 400);
+    const poisoned = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"username":"root","password":"x","__proto__":{"isAdmin":true}}',
+    });
+    assert.equal(poisoned.statusCode, 400);
+    const limited = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(admin), payload: { authPerIp: 1 } });
+    assert.equal(limited.statusCode, 200, limited.body);
+    const signIn = () =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { username: ROOT.username, password: 'Wrong-password-000' },
+        remoteAddress: '203.0.113.5',
+      });
+    assert.equal((await signIn()).statusCode, 401);
+    const flooded = await signIn();
+    assert.equal(flooded.statusCode, 429);
+    for (const [r, code] of [
+      [unknownField, 'VALIDATION_FAILED'],
+      [poisoned, 'UNSAFE_INPUT'],
+      [flooded, 'RATE_LIMITED'],
+    ] as const) {
+      assert.equal(r.json().error.code, code);
+      assert.equal(refusedLine(r)?.code, code, `the ${code} refusal was logged`);
+      const req = lines(t).find((l) => l.event === 'http.request' && l.reqId === r.headers['x-request-id'])!;
+      assert.equal(req.status, r.statusCode, 'with its request line');
+    }
+    assert.equal(JSON.stringify(lines(t)).includes('Unused-password-81'), false, 'never the values sent');
+    const accepted = await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) });
+    assert.equal(accepted.statusCode, 200);
+    assert.equal(refusedLine(accepted), undefined);
+  } finally {
+    await t.close();
+  }
+});
+
+test('system log: settings changes name the area and the keys, never a value (write-only fields included) [ASVS V16.2.5]', async () => {
   const t = await makeApp();
   try {
     const admin = (await login(t)).token;
@@ -105,7 +211,7 @@ test('system log: settings changes name the area and the keys, never a value (wr
   }
 });
 
-test('system log: a failing request and a failing background task log system.error with the error summary only', async () => {
+test('system log: a failing request and a failing background task log system.error with the error summary only [ASVS V16.3.4, V16.5.1, V16.5.4]', async () => {
   const t = await makeApp();
   const app = await buildApp(t.s);
   try {
@@ -140,7 +246,7 @@ test('system log: a failing request and a failing background task log system.err
   }
 });
 
-test('SQL log, LOG_SQL=true: statement text, parameter count and duration; never a password or a record value', async () => {
+test('SQL log, LOG_SQL=true: statement text, parameter count and duration; never a password or a record value [ASVS V16.2.5]', async () => {
   const t = await makeApp({ env: { LOG_SQL: 'true' } });
   try {
     const admin = (await login(t)).token;
@@ -184,7 +290,7 @@ test('SQL log is off by default: no SQL line', async () => {
   }
 });
 
-test('log settings are checked at boot: a bad destination, a CA file without TLS, a bad facility', () => {
+test('log settings are checked at boot: a bad destination, a CA file without TLS, a bad facility [ASVS V16.2.3]', () => {
   const base = { APP_KEY: randomBytes(32).toString('base64url'), DATA_DIR: tmpdir() };
   const problems = (env: Record<string, string>) => {
     try {
@@ -248,6 +354,64 @@ test('system log: palisade start logs system.start (version, dialect, address; n
     assert.equal(stop.signal, 'SIGTERM');
     assert.equal(typeof stop.uptimeSeconds, 'number');
     for (const secret of [appKey, ROOT.password, PG_URL]) assert.equal(out.includes(secret), false, 'a secret reached the start output');
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (DIALECT === 'postgres') {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    }
+  }
+});
+
+test('last resort: a rejection nobody awaited is logged and the server serves on; an uncaught exception is logged, then the server stops and exits 1 [ASVS V16.5.4, V16.3.4]', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'palisade-lastresort-'));
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const port = await freePort();
+  // Stands for a bug in detached work: the first SIGUSR2 rejects a promise nobody awaits, the second throws.
+  const fault = path.join(dataDir, 'fault.mjs');
+  writeFileSync(
+    fault,
+    "let n = 0;\nprocess.on('SIGUSR2', () => {\n  if (n++ === 0) Promise.reject(new Error('stray rejection kaput'));\n  else throw new Error('stray exception kaput');\n});\n",
+  );
+  const env = {
+    DATA_DIR: dataDir,
+    APP_KEY: randomBytes(32).toString('base64url'),
+    PORT: String(port),
+    INIT_ROOT_PASSWORD: ROOT.password,
+    NODE_OPTIONS: `--import ${pathToFileURL(fault).href}`,
+    ...(DIALECT === 'postgres' ? { DATABASE_URL: PG_URL, DATABASE_SCHEMA: schema } : {}),
+  };
+  const json = (out: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, any>);
+  try {
+    const srv = await startServer(env);
+    const exited = new Promise<number | null>((resolve) => srv.child.once('exit', (code) => resolve(code)));
+    srv.child.kill('SIGUSR2');
+    const until = Date.now() + 10_000;
+    while (!json(srv.output()).some((l) => l.err?.message === 'stray rejection kaput') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const rejected = json(srv.output()).find((l) => l.err?.message === 'stray rejection kaput')!;
+    assert.ok(rejected, srv.output());
+    assert.equal(rejected.event, 'system.error');
+    assert.equal(rejected.task, 'unhandled rejection');
+    assert.ok(rejected.frames.length > 0, 'where it failed');
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'the server serves on');
+
+    srv.child.kill('SIGUSR2');
+    assert.equal(await exited, 1, 'a supervisor sees the failure and restarts it');
+    const lines = json(srv.output());
+    const fatal = lines.find((l) => l.err?.message === 'stray exception kaput')!;
+    assert.ok(fatal, srv.output());
+    assert.equal(fatal.event, 'system.error');
+    assert.equal(fatal.task, 'uncaught exception');
+    assert.equal(fatal.level, 60);
+    const stop = lines.find((l) => l.event === 'system.stop')!;
+    assert.ok(stop, 'it stopped in order, the log flushed');
+    assert.equal(stop.signal, null);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     if (DIALECT === 'postgres') {

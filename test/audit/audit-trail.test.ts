@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { parse } from 'csv-parse/sync';
 import { bearer, cliEnv, createUser, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { asDba as dba } from '../helpers/audit.js';
@@ -69,7 +70,7 @@ const verify = async () => {
   return r.json() as { ok: boolean; problem: { seq: number; problem: string } | null; entries: number; checked: number };
 };
 
-test('the change log records who changed which field from what to what; hidden and sensitive values never reach it', async () => {
+test('the change log records who changed which field from what to what; hidden and sensitive values never reach it [ASVS V16.2.5]', async () => {
   const c = await req('POST', '/api/collections/people/records', { name: 'Ada', email: 'ada@example.org', ssn: 'SSN-111-22', note: 'NOTE-private' });
   assert.equal(c.statusCode, 201, c.body);
   const id = c.json().id as string;
@@ -121,7 +122,7 @@ test('the change log records who changed which field from what to what; hidden a
   );
 });
 
-test('a rolled-back write leaves no entry; a committed one always has one', async () => {
+test('a rolled-back write leaves no entry; a committed one always has one [ASVS V16.5.3, V2.3.3]', async () => {
   const a = await req('POST', '/api/collections/people/records', { name: 'One', code: 'C-1' });
   assert.equal(a.statusCode, 201);
   const before = await chainLength();
@@ -191,7 +192,7 @@ test('the access log is off by default, then records ids or the filter and count
   assert.equal((await req('PATCH', '/api/admin/collections/people', { audit: { accessLog: 'off' } })).statusCode, 200);
 });
 
-test('audit.read reads the log (itself recorded); without it the log is refused', async () => {
+test('audit.read reads the log (itself recorded); without it the log is refused [ASVS V16.4.2]', async () => {
   assert.equal((await req('POST', '/api/admin/roles', { name: 'auditor', permissions: ['audit.read'] })).statusCode, 201);
   const aid = await createUser(t, admin, 'auditor1', 'Ledger-reader-4411');
   assert.equal((await req('PUT', `/api/admin/users/${aid}/roles`, { roles: ['auditor'] })).statusCode, 204);
@@ -230,7 +231,43 @@ test('export as JSON Lines and CSV, newest first, paging with next', async () =>
   assert.ok(p2.entries[0].seq < p1.entries[1].seq);
 });
 
-test('audit verify passes on an untouched chain and names an altered, a removed and a reordered entry', async () => {
+test('the export encodes what callers sent: a value with line breaks stays in its JSON line, a user agent a spreadsheet would run is quoted in the CSV [ASVS V16.4.1]', async () => {
+  const forged = 'Eve\n{"seq":1,"kind":"change","operation":"delete","forged":true}\r\n';
+  const agent = '=HYPERLINK("http://evil.example/","open")';
+  const r = await t.app.inject({
+    method: 'POST',
+    url: '/api/collections/people/records',
+    headers: { ...bearer(admin), 'user-agent': agent },
+    payload: { name: forged },
+  });
+  assert.equal(r.statusCode, 201, r.body);
+  const id = r.json().id as string;
+  const jl = await req('GET', `/api/admin/audit/export?collection=people&kind=change&recordId=${id}`);
+  assert.equal(jl.statusCode, 200);
+  const lines = jl.body.split('\n').filter(Boolean);
+  const parsed = lines.map((l) => JSON.parse(l) as Entry & { forged?: true });
+  assert.equal(parsed.length, 1, 'one entry, one line');
+  assert.equal(
+    parsed.some((e) => e.forged),
+    false,
+  );
+  assert.equal(parsed[0]!.changes!.find((c) => c.field === 'name')!.new, forged, 'the value is kept whole, encoded');
+  assert.equal(parsed[0]!.userAgent, agent);
+  const csv = await req('GET', `/api/admin/audit/export?collection=people&kind=change&recordId=${id}&format=csv`);
+  assert.equal(csv.statusCode, 200);
+  const rows = parse(csv.body, { columns: true }) as Array<Record<string, string>>;
+  assert.equal(rows.length, 1, 'the line breaks stay inside their quoted cell');
+  assert.equal(rows[0]!.userAgent, `'${agent}`, 'the formula is neutralised');
+  assert.equal(JSON.parse(rows[0]!.changes!).find((c: { field: string }) => c.field === 'name').new, forged);
+  // The legitimate export: an ordinary user agent is left as it is.
+  assert.equal((await req('POST', '/api/collections/people/records', { name: 'Plain' })).statusCode, 201);
+  const plain = parse((await req('GET', '/api/admin/audit/export?collection=people&kind=change&format=csv')).body, { columns: true }) as Array<
+    Record<string, string>
+  >;
+  assert.ok(plain.some((row) => row.userAgent === 'AuditTest/1'));
+});
+
+test('audit verify passes on an untouched chain and names an altered, a removed and a reordered entry [ASVS V16.4.2]', async () => {
   const good = await verify();
   assert.equal(good.ok, true, JSON.stringify(good));
   assert.ok(good.checked > 20);
@@ -284,7 +321,7 @@ test('audit verify passes on an untouched chain and names an altered, a removed 
   await assert.rejects(sql`delete from audit_chain where seq = ${target}`.execute(t.s.db));
 });
 
-test('signed checkpoints exported to a file catch a rewritten tail that the chain alone cannot', async () => {
+test('signed checkpoints exported to a file catch a rewritten tail that the chain alone cannot [ASVS V16.4.2]', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-cp-'));
   const file = path.join(dir, 'checkpoints.jsonl');
   const cp = await cli(['audit', 'checkpoint', '--out', file], cliEnv(t));

@@ -101,7 +101,7 @@ async function waitFor(what: string, pred: () => boolean, ms = 5000): Promise<vo
 
 const json = (m: Syslog) => JSON.parse(m.msg) as Record<string, any>;
 
-test('frame: octet count in bytes, PRI from facility and pino level, APP-NAME palisade, the JSON line as MSG', () => {
+test('frame: octet count in bytes, PRI from facility and pino level, APP-NAME palisade, the JSON line as MSG [ASVS V16.2.2, V16.2.3, V16.2.4, V16.4.1]', () => {
   const line = `${JSON.stringify({ level: 50, time: Date.UTC(2026, 0, 2, 3, 4, 5, 6), msg: 'naïve € failure' })}\n`;
   const buf = frame(line, { facility: FACILITIES.local0!, hostname: 'web 1\n', appName: 'palisade', procId: '42' });
   const { messages, rest } = parseFrames(buf);
@@ -118,7 +118,7 @@ test('frame: octet count in bytes, PRI from facility and pino level, APP-NAME pa
   assert.equal(typeof parseLogDestination('syslog+udp://h:514'), 'string', 'UDP (lossy, unauthenticated) is not offered');
 });
 
-test('file: JSON lines appended to a private file, reopened after rotation', async () => {
+test('file: JSON lines appended to a private file, reopened after rotation [ASVS V16.2.3, V16.4.2]', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-logfile-'));
   try {
     const file = path.join(dir, 'sub', 'palisade.log');
@@ -140,7 +140,7 @@ test('file: JSON lines appended to a private file, reopened after rotation', asy
   }
 });
 
-test('TCP: the logger forwards framed JSON lines, redaction included, to a real receiver', async () => {
+test('TCP: the logger forwards framed JSON lines, redaction included, to a real receiver [ASVS V16.2.4, V16.2.5]', async () => {
   const r = await receiver();
   const stream = new SyslogStream({ host: '127.0.0.1', port: r.port, tls: false, report: () => undefined });
   try {
@@ -165,7 +165,7 @@ test('TCP: the logger forwards framed JSON lines, redaction included, to a real 
   }
 });
 
-test('TLS: the collector certificate is verified: accepted with LOG_SYSLOG_CA_FILE, refused without', async () => {
+test('TLS: the collector certificate is verified: accepted with LOG_SYSLOG_CA_FILE, refused without [ASVS V16.3.4, V16.4.3, V12.3.1, V12.3.2, V12.3.4]', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-tls-'));
   try {
     execFileSync(
@@ -314,7 +314,7 @@ async function appWithLog(stream: SyslogStream) {
   };
 }
 
-test('the server keeps answering while its collector accepts but never reads', async () => {
+test('the server keeps answering while its collector accepts but never reads [ASVS V16.5.2]', async () => {
   const r = await receiver({ neverRead: true });
   const stream = new SyslogStream({ host: '127.0.0.1', port: r.port, tls: false, queueMax: 100, report: () => undefined });
   const a = await appWithLog(stream);

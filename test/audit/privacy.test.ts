@@ -85,7 +85,7 @@ const auditLogCount = async () =>
     ).n,
   );
 
-test('after an anonymisation policy no personal value is readable anywhere, and the chain still verifies', async () => {
+test('after an anonymisation policy no personal value is readable anywhere, and the chain still verifies [ASVS V14.2.7]', async () => {
   const personal = ['Zelda Quintessa', 'zelda.q@example.org', 'PHONE-5550101', 'PHONE-5550102', 'NOTE-secret-zq', 'SSN-999-88', 'ACME-Employer-Q'];
   const id = await create({
     name: 'Zelda Quintessa',
@@ -430,7 +430,7 @@ test('only administrators define (schema.manage) and run (security.manage) polic
   assert.equal(byKey.json().error.code, 'SESSION_REQUIRED');
 });
 
-test('the scheduler runs a due policy once across two instances', async () => {
+test('the scheduler runs a due policy once across two instances [ASVS V14.2.7]', async () => {
   const id = await create({ name: 'Sched-1' });
   const p = await policy({ name: 'scheduled', action: 'delete', rule: { filter: { name: 'Sched-1' } }, schedule: { enabled: true, every: 3600 } });
   assert.equal(p.statusCode, 201, p.body);

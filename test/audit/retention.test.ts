@@ -41,7 +41,7 @@ const seqsBefore = async (t: TestApp, kind: 'security' | 'change', at: number): 
     : await t.s.db.selectFrom('audit_log').select('seq').where('kind', '=', kind).where('at', '<', at).orderBy('seq').execute()
   ).map((r) => Number(r.seq));
 
-test('retention removes what is older than each log keeps, keeps the rest and the system log, is on the chain, and verify still passes', async () => {
+test('retention removes what is older than each log keeps, keeps the rest and the system log, is on the chain, and verify still passes [ASVS V14.2.7]', async () => {
   const t = await makeApp();
   try {
     const admin = (await login(t)).token;

@@ -92,6 +92,42 @@ test("a required change of the user's own password has no deadline; a password t
   assert.equal((await signIn('rita', PW)).statusCode, 200);
 });
 
+test('a password an administrator sets without saying it is final is one-time, at creation and when set again (D430) [ASVS V6.4.1]', async () => {
+  const created = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'sven', password: PW } });
+  assert.equal(created.statusCode, 201, created.body);
+  assert.equal(created.json().user.mustChangePassword, true);
+  assert.equal(Date.parse(created.json().user.mustChangeBy), t.clock.now() + HOURS_72 * 1000);
+  assert.equal((await signIn('sven', PW)).json().error.code, 'PASSWORD_CHANGE_REQUIRED');
+  const id = created.json().user.id;
+  const set = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Set-again-by-admin-62' },
+  });
+  assert.equal(set.statusCode, 204, set.body);
+  assert.equal((await userView(id)).mustChangePassword, true);
+  assert.equal((await signIn('sven', 'Set-again-by-admin-62')).json().error.code, 'PASSWORD_CHANGE_REQUIRED');
+  // Said to be final, it signs in; an imported hash (the user's own password) is never one-time.
+  const final = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(admin),
+    payload: { password: 'Final-by-admin-63', mustChangePassword: false },
+  });
+  assert.equal(final.statusCode, 204, final.body);
+  assert.equal((await signIn('sven', 'Final-by-admin-63')).statusCode, 200);
+  await adminAgain();
+  const imported = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { username: 'tove', passwordHash: '$2b$10$CwTycUXWue0Thq9StjUM0uJ8.QXvkiYbYwQ8ZrFq4uBqjiYw4i9Rm' },
+  });
+  assert.equal(imported.statusCode, 201, imported.body);
+  assert.equal(imported.json().user.mustChangePassword, false);
+});
+
 test('the root password generated at the first start is a one-time password with the same deadline [ASVS V6.4.1]', async () => {
   const g = await makeApp({ env: { INIT_ROOT_PASSWORD: undefined } });
   try {

@@ -2,7 +2,14 @@
 // through lock answers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
+import { ROOT_DIR } from '../helpers/cli.js';
+import { lockoutArea, spreadArea } from '../../src/auth/lockout-settings.js';
+import { rateLimitArea } from '../../src/edge/rate-limit.js';
+import { passwordResetArea } from '../../src/auth/reset/settings.js';
+import { botCheckArea } from '../../src/auth/bot-check/settings.js';
 
 let t: TestApp;
 let admin: string;
@@ -20,7 +27,7 @@ useApp(
 const attempt = (username: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
 const byEmail = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password } });
 
-test('N failed attempts lock the account; then even the right password gets the bad-credentials answer', async () => {
+test('N failed attempts lock the account; then even the right password gets the bad-credentials answer [ASVS V2.3.2, V6.3.1]', async () => {
   for (let i = 0; i < 3; i++) assert.equal((await attempt('alice', `wrong-guess-${i}`)).statusCode, 401);
   const locked = await attempt('alice', PW);
   assert.equal(locked.statusCode, 401);
@@ -33,7 +40,7 @@ test('N failed attempts lock the account; then even the right password gets the 
   assert.equal(list[0].username, 'alice');
 });
 
-test('fewer failures than the limit, then the right password: signed in and the count starts over', async () => {
+test('fewer failures than the limit, then the right password: signed in and the count starts over [ASVS V6.3.1]', async () => {
   await attempt('alice', 'wrong-1');
   await attempt('alice', 'wrong-2');
   assert.equal((await attempt('alice', PW)).statusCode, 200);
@@ -108,7 +115,7 @@ test('administrators lock by hand with a reason; not themselves; non-administrat
   assert.equal((await attempt('alice', PW)).statusCode, 401, 'still locked');
 });
 
-test('unknown accounts lock the same way, so locks reveal nothing', async () => {
+test('unknown accounts lock the same way, so locks reveal nothing [ASVS V6.3.8]', async () => {
   const answers = [];
   for (let i = 0; i < 4; i++) answers.push(await attempt('ghost', `wrong-${i}`));
   for (let i = 0; i < 4; i++) answers.push(await attempt('alice', `wrong-${i}`));
@@ -117,7 +124,7 @@ test('unknown accounts lock the same way, so locks reveal nothing', async () => 
   assert.equal(failures.filter((e) => e.details.reason === 'locked').length, 2, 'the 4th attempt on each is refused unhashed');
 });
 
-test('a wrong current password on the change-password route counts too', async () => {
+test('a wrong current password on the change-password route counts too [ASVS V6.2.3]', async () => {
   const session = (await login(t, 'alice', PW)).token;
   for (let i = 0; i < 3; i++) {
     const r = await t.app.inject({
@@ -139,9 +146,40 @@ test('a lock shorter than the interval: once it ends, the user signs in (countin
   assert.equal((await attempt('alice', PW)).statusCode, 200);
 });
 
-test('refusals of a locked account are logged once a minute, not once per attempt', async () => {
+test('refusals of a locked account are logged once a minute, not once per attempt [ASVS V16.3.3]', async () => {
   for (let i = 0; i < 3; i++) await attempt('alice', `wrong-${i}`);
   for (let i = 0; i < 20; i++) await attempt('alice', `again-${i}`);
   const locked = (await events(t, admin, 'auth.login')).filter((e) => e.details?.reason === 'locked');
   assert.equal(locked.length, 1);
+});
+
+test('docs/authentication.md states how rate limits, the bot check, the lockout and the spread pause are set, with the defaults the code has, and how a malicious lockout is kept short [ASVS V6.1.1]', () => {
+  const doc = readFileSync(path.join(ROOT_DIR, 'docs/authentication.md'), 'utf8');
+  const defaults: Record<string, Record<string, unknown>> = {
+    rateLimits: rateLimitArea.defaults,
+    passwordReset: passwordResetArea.defaults,
+    botCheck: botCheckArea.defaults,
+    lockout: lockoutArea.defaults,
+    spread: spreadArea.defaults,
+  };
+  const rows = [...doc.matchAll(/^\| `(\w+)\.(\w+)` \| ([^|]+?) \|/gm)].map((m) => ({ area: m[1]!, key: m[2]!, value: m[3]! }));
+  for (const r of rows) {
+    assert.ok(r.area in defaults, `${r.area} is a settings area`);
+    assert.equal(r.value, String(defaults[r.area]![r.key]), `${r.area}.${r.key}`);
+  }
+  const named = new Set(rows.map((r) => `${r.area}.${r.key}`));
+  for (const must of [
+    'rateLimits.authPerIp',
+    'botCheck.mode',
+    'lockout.maxAttempts',
+    'lockout.interval',
+    'lockout.lockDuration',
+    'spread.threshold',
+    'spread.pause',
+  ]) {
+    assert.ok(named.has(must), `${must} is documented`);
+  }
+  // The documented lock ends by itself: a malicious lockout costs the user minutes, not an administrator's visit.
+  assert.ok(lockoutArea.defaults.lockDuration > 0 && lockoutArea.defaults.lockDuration <= 3600);
+  assert.match(doc, /^Malicious lockout: /m);
 });

@@ -50,7 +50,7 @@ const sessionCount = async (userId: string) =>
     ).n,
   );
 
-test('validity from PASSWORD_VALIDITY; reminder flag and one mail a day in the last 10 days', async () => {
+test('validity from PASSWORD_VALIDITY; reminder flag and one mail a day in the last 10 days [ASVS V6.4.5]', async () => {
   const id = await createUser(t, await admin(), 'olga', 'Quiet-meadow-2931', { email: 'olga@example.org' });
   const start = t.clock.now();
   const fresh = (await signIn('olga', 'Quiet-meadow-2931')).json();
@@ -135,7 +135,7 @@ test('a change token expires after 10 minutes; an administrator can reset an exp
     method: 'PUT',
     url: `/api/admin/users/${id}/password`,
     headers: bearer(await admin()),
-    payload: { password: 'Admin-reset-meadow-1' },
+    payload: { mustChangePassword: false, password: 'Admin-reset-meadow-1' },
   });
   assert.equal(set.statusCode, 204);
   assert.equal((await signIn('quinn', 'Admin-reset-meadow-1')).statusCode, 200);
@@ -169,7 +169,7 @@ test('administrators require a change at next sign-in; the user passes once it i
   assert.equal((await signIn('rosa', 'One-time-meadow-7711')).json().error.code, 'PASSWORD_CHANGE_REQUIRED');
 });
 
-test('validity 0: passwords never expire', async () => {
+test('validity 0: passwords never expire [ASVS V6.2.10]', async () => {
   const adm = await admin();
   await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(adm), payload: { validity: 0 } });
   await createUser(t, adm, 'sven', 'Quiet-meadow-2931');

@@ -2,6 +2,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { login, bearer, createUser, events, ROOT, type TestApp, useApp } from '../helpers/app.js';
 import { TestSmtp, linkToken } from '../helpers/smtp.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT_DIR } from '../helpers/cli.js';
 
 /**
  * AUTH-7: every rule of the password policy refuses what it must and lets a good password through,
@@ -133,7 +136,12 @@ for (const sc of SCENARIOS) {
     const who: Who = { username: `jesse${n}`, local: `pinkman.${n}` };
     const payload = { username: who.username, email: `${who.local}@example.org` };
     assertRefused(
-      await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { ...payload, password: fill(sc.bad, who) } }),
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/admin/users',
+        headers: bearer(admin),
+        payload: { mustChangePassword: false, ...payload, password: fill(sc.bad, who) },
+      }),
       sc.rule,
     );
     assert.equal(await t.s.users.findByName(who.username), undefined, 'nothing was created');
@@ -141,19 +149,29 @@ for (const sc of SCENARIOS) {
       method: 'POST',
       url: '/api/admin/users',
       headers: bearer(admin),
-      payload: { ...payload, password: fill(sc.good, who) },
+      payload: { mustChangePassword: false, ...payload, password: fill(sc.good, who) },
     });
     assert.equal(goodCreate.statusCode, 201, goodCreate.body);
 
     // Admin set: refused leaves the hash alone; a good one is stored.
     const before = await userRow(userId);
     assertRefused(
-      await t.app.inject({ method: 'PUT', url: `/api/admin/users/${userId}/password`, headers: bearer(admin), payload: { password: fill(sc.bad) } }),
+      await t.app.inject({
+        method: 'PUT',
+        url: `/api/admin/users/${userId}/password`,
+        headers: bearer(admin),
+        payload: { mustChangePassword: false, password: fill(sc.bad) },
+      }),
       sc.rule,
     );
     assert.deepEqual(await userRow(userId), before, 'admin set: nothing changed');
     current = fill(sc.good);
-    const set = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${userId}/password`, headers: bearer(admin), payload: { password: current } });
+    const set = await t.app.inject({
+      method: 'PUT',
+      url: `/api/admin/users/${userId}/password`,
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, password: current },
+    });
     assert.equal(set.statusCode, 204, set.body);
 
     // Own change (needs the current password).
@@ -186,10 +204,120 @@ for (const sc of SCENARIOS) {
   });
 }
 
+/** Creating a user (registration) and the user's own change, with a password; the answers. */
+async function createAndChange(
+  password: string,
+): Promise<{ create: { statusCode: number; json(): any; body: string }; change: { statusCode: number; json(): any; body: string } }> {
+  const n = ++counter;
+  const create = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: `reg${n}`, password } });
+  const { token: own } = await login(t, USER.username, current);
+  const change = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/password',
+    headers: bearer(own),
+    payload: { currentPassword: current, newPassword: password },
+  });
+  if (change.statusCode === 200) current = password;
+  return { create, change };
+}
+
+test('the default minimum is 15 characters: 14 are refused, 15 accepted, and no setting goes below 8 [ASVS V6.2.1]', async () => {
+  await setPolicy({});
+  const defaults = await t.app.inject({ method: 'GET', url: '/api/auth/password/policy' });
+  assert.equal(defaults.json().minLength, 15);
+  const short = await createAndChange(`Vkq-mirtlezo-${1000 + ++counter}`.slice(0, 14));
+  assert.ok(short.create.json().error.details.rules.includes('PASSWORD_TOO_SHORT'), short.create.body);
+  assert.ok(short.change.json().error.details.rules.includes('PASSWORD_TOO_SHORT'), short.change.body);
+  const fifteen = await createAndChange(`Vkq-mirtlezo-${1000 + ++counter}`.slice(0, 15));
+  assert.equal(fifteen.create.statusCode, 201, fifteen.create.body);
+  assert.equal(fifteen.change.statusCode, 200, fifteen.change.body);
+  for (const minLength of [7, 1, 0]) {
+    const r = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(admin), payload: { minLength } });
+    assert.equal(r.statusCode, 400, `minLength ${minLength}: ${r.body}`);
+  }
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/password/policy' })).json().minLength, 15);
+});
+
+test('passwords of any composition are accepted by default: lower case only, digits only, spaces, symbols only, any script, emoji [ASVS V6.2.5]', async () => {
+  await setPolicy({});
+  const policy = (await t.app.inject({ method: 'GET', url: '/api/auth/password/policy' })).json();
+  assert.deepEqual([policy.requireLowercase, policy.requireUppercase, policy.requireDigit, policy.requireSymbol], [false, false, false, false]);
+  const u = () => 1000 + ++counter;
+  for (const pw of [
+    `quiet meadow under harbour lights ${u()}`.replace(/\d/g, (d) => 'abcdefghij'[Number(d)]!),
+    `8317 2290 ${u()} 6645 0917 3`,
+    `)(*&^%$#@!~}{][?><${u()}`.replace(/\d/g, '+'),
+    `тихий луг у гавани ${u()}`.replace(/\d/g, 'ж'),
+    `静かな港の灯りと草原の小道を歩く${u()}`,
+    `🌊🏮🌾🚲🌙⛵️ zvorkel ${u()}`,
+  ]) {
+    const r = await createAndChange(pw);
+    assert.equal(r.create.statusCode, 201, `${pw}: ${r.create.body}`);
+    assert.equal(r.change.statusCode, 200, `${pw}: ${r.change.body}`);
+    await login(t, USER.username, pw);
+  }
+});
+
+test('long passwords are permitted: 64 and 128 characters set and sign in; no setting takes the maximum under 64 [ASVS V6.2.9]', async () => {
+  await setPolicy({});
+  for (const length of [64, 100, 128]) {
+    const pw = `Harbour-${1000 + ++counter}-`.padEnd(length, 'lantern-meadow-');
+    assert.equal([...pw].length, length);
+    const r = await createAndChange(pw);
+    assert.equal(r.create.statusCode, 201, r.create.body);
+    assert.equal(r.change.statusCode, 200, r.change.body);
+    await login(t, USER.username, pw);
+  }
+  const r = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(admin), payload: { maxLength: 63 } });
+  assert.equal(r.statusCode, 400, r.body);
+});
+
+test('common and breached passwords that meet the length rule are refused at registration and at a change; an uncommon one of the same shape passes [ASVS V6.2.4, V6.2.12]', async () => {
+  await setPolicy({});
+  // Entries of the shipped list of common and breached passwords, each at least 15 characters long.
+  for (const pw of ['qwertyuiopasdfghjkl', '123456789012345', 'passwordpassword', 'iloveyouiloveyou', '1qaz2wsx3edc4rfv', 'abcdefghijklmnop']) {
+    const r = await createAndChange(pw);
+    assertRefused(r.create, 'PASSWORD_BLOCKLISTED');
+    assertRefused(r.change, 'PASSWORD_BLOCKLISTED');
+  }
+  const r = await createAndChange(`qwertyuiop-harbour-${1000 + ++counter}`);
+  assert.equal(r.create.statusCode, 201, r.create.body);
+  assert.equal(r.change.statusCode, 200, r.change.body);
+});
+
+test('the context words documented in docs/authentication.md are refused at registration and change: the product name, the username, and the configured list [ASVS V6.1.2, V6.2.11]', async () => {
+  const doc = readFileSync(path.join(ROOT_DIR, 'docs/authentication.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Context words in passwords'));
+  const product = /the product name: `([^`]+)`/.exec(section)?.[1];
+  assert.equal(product, 'palisade', 'the built-in word is documented');
+  assert.match(section, /`passwordPolicy\.contextWords` \(`PASSWORD_CONTEXT_WORDS`/);
+  // The organisation's list, as the page says an operator sets it.
+  await setPolicy({ contextWords: ['Northwind', 'project-bluefin'] });
+  const u = () => 1000 + ++counter;
+  for (const [pw, rule] of [
+    [`My-${product!.toUpperCase()}-vault-${u()}`, 'PASSWORD_CONTEXT_WORD'],
+    [`northwind-quartz-${u()}`, 'PASSWORD_CONTEXT_WORD'],
+    [`zz-Project-Bluefin-${u()}`, 'PASSWORD_CONTEXT_WORD'],
+    [`quartz-${USER.username}-lamp-${u()}`, 'PASSWORD_CONTAINS_USERNAME'],
+  ] as const) {
+    const r = await createAndChange(pw);
+    assert.equal(r.change.statusCode, 400, `${pw}: ${r.change.body}`);
+    assert.ok(r.change.json().error.details.rules.includes(rule), `${pw}: ${r.change.body}`);
+    // A new user's own username is another: this one is heisenberg's, so only the change refuses it.
+    if (rule === 'PASSWORD_CONTEXT_WORD') assert.equal(r.create.statusCode, 400, `${pw}: ${r.create.body}`);
+  }
+  // The control: without those words the same shapes pass.
+  const ok = await createAndChange(`Southwind-quartz-lamp-${u()}`);
+  assert.equal(ok.create.statusCode, 201, ok.create.body);
+  assert.equal(ok.change.statusCode, 200, ok.change.body);
+  await setPolicy({});
+});
+
 test('PASSWORD_REUSED: the last N passwords are refused on every path; older ones are allowed again', async () => {
   await setPolicy({ history: 2 });
   const id = await createUser(t, admin, 'recycler', 'Recycled-river-0001');
-  const setPw = (password: string) => t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password } });
+  const setPw = (password: string) =>
+    t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { mustChangePassword: false, password } });
   assert.equal((await setPw('Recycled-river-0002')).statusCode, 204);
   // History 2: the current and the previous password are refused.
   assertRefused(await setPw('Recycled-river-0002'), 'PASSWORD_REUSED');
@@ -234,7 +362,7 @@ test('a refusal lists every failed rule at once, with what a UI needs to explain
     method: 'POST',
     url: '/api/admin/users',
     headers: bearer(admin),
-    payload: { username: 'many', password: 'palisade many spaces' },
+    payload: { mustChangePassword: false, username: 'many', password: 'palisade many spaces' },
   });
   assert.equal(r.statusCode, 400);
   const d = r.json().error.details;
@@ -254,7 +382,12 @@ test('a refusal lists every failed rule at once, with what a UI needs to explain
     d.failed.find((f: any) => f.code === 'PASSWORD_CUSTOM_RULE'),
     { code: 'PASSWORD_CUSTOM_RULE', rule: 0, message: 'No spaces' },
   );
-  const short = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'many', password: 'Ab1!' } });
+  const short = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { mustChangePassword: false, username: 'many', password: 'Ab1!' },
+  });
   assert.deepEqual(short.json().error.details.failed[0], { code: 'PASSWORD_TOO_SHORT', min: 20 });
 });
 
@@ -265,8 +398,18 @@ test('hashing DoS: an overlong password is refused before any hashing on every p
   const before = await userRow(id);
   const { token: own } = await login(t, 'archer', 'Longshot-harbour-0001');
   const answers = [
-    await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'longshot2', password: huge } }),
-    await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: huge } }),
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, username: 'longshot2', password: huge },
+    }),
+    await t.app.inject({
+      method: 'PUT',
+      url: `/api/admin/users/${id}/password`,
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, password: huge },
+    }),
     await t.app.inject({
       method: 'POST',
       url: '/api/auth/password',
@@ -278,7 +421,12 @@ test('hashing DoS: an overlong password is refused before any hashing on every p
   ];
   for (const a of answers) assert.equal(a.json().error.code, 'VALIDATION_FAILED', a.body);
   // Under the hard bound but over the policy's maximum: refused by the rule, still without hashing.
-  const over = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Aa1!'.repeat(200) } });
+  const over = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(admin),
+    payload: { mustChangePassword: false, password: 'Aa1!'.repeat(200) },
+  });
   assertRefused(over, 'PASSWORD_TOO_LONG');
   assert.deepEqual(await userRow(id), before);
   assert.equal(await t.s.users.findByName('longshot2'), undefined);
@@ -296,7 +444,7 @@ test('GET /api/auth/password/policy is public and shows no context words', async
   assert.doesNotMatch(r.body, /secret-codename/);
 });
 
-test('policy settings: only administrators, audited, checked for consistency and regex safety', async () => {
+test('policy settings: only administrators, audited, checked for consistency and regex safety [ASVS V1.3.12, V2.2.3]', async () => {
   await setPolicy({});
   const { token: user } = await login(t, USER.username, current);
   const forbidden = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(user), payload: { minLength: 8 } });
@@ -356,7 +504,7 @@ test('SSO-only users have no password: none can be set, none can be used', async
     method: 'PUT',
     url: `/api/admin/users/${u.id}/password`,
     headers: bearer(admin),
-    payload: { password: 'Sso-harbour-light-01' },
+    payload: { mustChangePassword: false, password: 'Sso-harbour-light-01' },
   });
   assert.equal(set.json().error.code, 'SSO_ONLY_USER');
   const link = await t.app.inject({ method: 'POST', url: `/api/admin/users/${u.id}/password/reset-link`, headers: bearer(admin) });
@@ -365,7 +513,7 @@ test('SSO-only users have no password: none can be set, none can be used', async
     method: 'POST',
     url: '/api/admin/users',
     headers: bearer(admin),
-    payload: { username: 'ssoer2', password: 'Sso-harbour-light-01', ssoOnly: true },
+    payload: { mustChangePassword: false, username: 'ssoer2', password: 'Sso-harbour-light-01', ssoOnly: true },
   });
   assert.equal(both.json().error.code, 'VALIDATION_FAILED');
   assert.equal((await t.s.users.get(u.id))!.password_hash, null);

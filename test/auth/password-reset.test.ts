@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { login, bearer, createUser, events, cliEnv, type TestApp, type Res, useApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { TestSmtp, linkToken } from '../helpers/smtp.js';
+import { totp, userWithTotp } from './mfa/world.js';
 
 /**
  * AUTH-8: forgot-password, admin-sent resets and invitations by single-use links mailed through a
@@ -64,7 +65,7 @@ function observable(r: Res) {
   return { status: r.statusCode, body: r.body, headers };
 }
 
-test('forgot: the mail arrives at the SMTP server, its link works once, ends every session and is audited', async () => {
+test('forgot: the mail arrives at the SMTP server, its link works once, ends every session and is audited [ASVS V7.4.3, V6.4.3]', async () => {
   const id = await createUser(t, admin, 'alice', 'Quiet-meadow-2931', { email: 'alice@example.org' });
   const { token: session } = await login(t, 'alice', 'Quiet-meadow-2931');
   const r = await forgot({ email: 'ALICE@example.org' }, freshIp());
@@ -96,7 +97,7 @@ test('forgot: the mail arrives at the SMTP server, its link works once, ends eve
   assert.ok(ended);
 });
 
-test('forgot: unknown, disabled, SSO-only and mail-less accounts get the very same answer and no mail', async () => {
+test('forgot: unknown, disabled, SSO-only and mail-less accounts get the very same answer and no mail [ASVS V6.3.8]', async () => {
   await createUser(t, admin, 'bruno', 'Quiet-meadow-2931', { email: 'bruno@example.org' });
   const disabledId = await createUser(t, admin, 'dora', 'Quiet-meadow-2931', { email: 'dora@example.org' });
   await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${disabledId}`, headers: bearer(admin), payload: { status: 'disabled' } });
@@ -145,7 +146,7 @@ test('link tokens are stored only as hashes and never reach the log or the audit
   assert.doesNotMatch(everything, /Fresh-lantern-8841/);
 });
 
-test('a token that is expired, altered, superseded, spliced or malformed is refused and changes nothing', async () => {
+test('a token that is expired, altered, superseded, spliced or malformed is refused and changes nothing [ASVS V6.4.3]', async () => {
   const id = await createUser(t, admin, 'dave', 'Quiet-meadow-2931', { email: 'dave@example.org' });
   const otherId = await createUser(t, admin, 'erin', 'Quiet-meadow-2931', { email: 'erin@example.org' });
   const ip = freshIp();
@@ -267,7 +268,7 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
   });
 });
 
-test('administrators can be denied setting passwords; links still work and the CLI is unaffected', async () => {
+test('administrators can be denied setting passwords; links still work and the CLI is unaffected [ASVS V6.4.6]', async () => {
   const id = await createUser(t, admin, 'ivan', 'Quiet-meadow-2931', { email: 'ivan@example.org' });
   const patch = await t.app.inject({
     method: 'PATCH',
@@ -282,7 +283,7 @@ test('administrators can be denied setting passwords; links still work and the C
       method: 'PUT',
       url: `/api/admin/users/${id}/password`,
       headers: bearer(admin),
-      payload: { password: 'Admin-knows-this-01' },
+      payload: { mustChangePassword: false, password: 'Admin-knows-this-01' },
     });
     assert.deepEqual([set.statusCode, set.json().error.code], [403, 'PASSWORD_SET_FORBIDDEN']);
     assert.equal(await passwordHash(id), hash);
@@ -353,4 +354,27 @@ test('forgot and reset refuse malformed input', async () => {
   }
   const noPw = await t.app.inject({ method: 'POST', url: '/api/auth/password/reset', payload: { token: 'abc' } });
   assert.equal(noPw.json().error.code, 'VALIDATION_FAILED');
+});
+
+test('a reset link sets the password but opens no session: a user with a second factor still needs it to sign in afterwards [ASVS V6.4.3]', async () => {
+  const email = 'mfa-reset@example.org';
+  const u = await userWithTotp(t, admin, 'mfa-reset', { email });
+  assert.equal((await forgot({ email }, freshIp())).statusCode, 202);
+  const used = await reset(linkToken((await mailsFor(email)).at(-1)!), 'Fresh-lantern-mfa-8841');
+  assert.equal(used.statusCode, 204, used.body);
+  assert.equal(used.body, '');
+  assert.equal(used.headers['set-cookie'], undefined, 'no session cookie');
+  // The new password is only the first factor: the sign-in stops at the second step.
+  const first = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'mfa-reset', password: 'Fresh-lantern-mfa-8841' } });
+  assert.equal(first.statusCode, 401, first.body);
+  assert.equal(first.json().error.code, 'MFA_REQUIRED');
+  assert.equal(first.json().token, undefined);
+  // The legitimate user completes it with the authenticator.
+  const done = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/mfa/verify',
+    payload: { challengeToken: first.json().error.details.challengeToken, method: 'totp', code: totp(t, u.secret) },
+  });
+  assert.equal(done.statusCode, 200, done.body);
+  assert.equal(typeof done.json().token, 'string');
 });

@@ -2,6 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SignJWT } from 'jose';
+import { deriveKey } from '../../src/auth/keys.js';
 
 let t: TestApp;
 let admin: string;
@@ -17,7 +21,62 @@ useApp(
 const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 const PW = 'Quiet-meadow-2931';
 
-test('logout ends the session on the server', async () => {
+test('each sign-in opens its own session: a new 128-bit random id and token, never a fixed secret; an id nobody was given is refused [ASVS V7.2.2, V7.2.3, V7.2.1]', async () => {
+  const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string; jti: string; exp: number };
+  const tokens: { token: string }[] = [];
+  for (let i = 0; i < 12; i++) tokens.push(await login(t));
+  const sids = new Set<string>();
+  const jtis = new Set<string>();
+  for (const { token } of tokens) {
+    const c = claims(token);
+    // 16 bytes from the CSPRNG (base64url, no padding): 128 bits, nothing derived from the user or the time.
+    assert.match(c.sid, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(Buffer.from(c.sid, 'base64url').length, 16);
+    sids.add(c.sid);
+    jtis.add(c.jti);
+    assert.equal((await me(token)).json().session.id, c.sid);
+  }
+  assert.equal(sids.size, tokens.length, 'every session id is new');
+  assert.equal(jtis.size, tokens.length);
+  assert.equal(new Set(tokens.map((x) => x.token)).size, tokens.length, 'every token is new');
+  // Ended, a session's token stops: it is no standing key to the account.
+  const [first] = tokens;
+  await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(first!.token) });
+  assert.equal((await me(first!.token)).json().error.code, 'SESSION_ENDED');
+  const next = await login(t);
+  assert.notEqual(claims(next.token).sid, claims(first!.token).sid);
+  assert.equal((await me(next.token)).statusCode, 200);
+  // A well-signed token naming a session id the server never gave out opens nothing.
+  const [h, p] = next.token.split('.') as [string, string];
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString());
+  const key = deriveKey(t.shared.appKey, header.kid, 'palisade/token-signing/v1');
+  const made = await new SignJWT({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sid: 'AAAAAAAAAAAAAAAAAAAAAA' }).setProtectedHeader(header).sign(key);
+  assert.equal((await me(made)).json().error.code, 'SESSION_ENDED');
+});
+
+test('concurrent sessions are as the README defines them: no maximum, a new sign-in ends no other, each is listed and can be ended [ASVS V7.1.2]', async () => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8').replaceAll('\n  ', ' ');
+  const rule = /- \*\*Concurrent sessions\*\*: [^\n]*/.exec(readme)?.[0] ?? '';
+  for (const words of [
+    'any number of sessions at once',
+    'no maximum',
+    'ends no other session but the one its own request carried',
+    'ends any or all of them',
+  ]) {
+    assert.ok(rule.includes(words), words);
+  }
+  await createUser(t, admin, 'multi', PW);
+  const held: string[] = [];
+  for (let i = 0; i < 6; i++) held.push((await login(t, 'multi', PW)).token);
+  for (const tok of held) assert.equal((await me(tok)).statusCode, 200, 'the earlier sessions live on');
+  const listed = (await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(held[0]!) })).json().sessions;
+  assert.equal(listed.length, held.length);
+  const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout-all', headers: bearer(held[0]!) });
+  assert.equal(out.statusCode, 204);
+  for (const tok of held) assert.equal((await me(tok)).statusCode, 401);
+});
+
+test('logout ends the session on the server [ASVS V16.3.1, V7.4.1]', async () => {
   const { token } = await login(t);
   const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(token) });
   assert.equal(out.statusCode, 204);
@@ -30,7 +89,7 @@ test('logout ends the session on the server', async () => {
   assert.equal((await events(t, admin, 'auth.logout')).length, 1);
 });
 
-test('logout everywhere ends every session of the user', async () => {
+test('logout everywhere ends every session of the user [ASVS V7.4.1, V7.5.2]', async () => {
   const a = await login(t);
   const b = await login(t);
   const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout-all', headers: bearer(a.token) });
@@ -38,7 +97,7 @@ test('logout everywhere ends every session of the user', async () => {
   for (const tok of [a.token, b.token, admin]) assert.equal((await me(tok)).statusCode, 401);
 });
 
-test('a user lists their own sessions with device, IP and times, and ends one of them', async () => {
+test('a user lists their own sessions with device, IP and times, and ends one of them [ASVS V7.5.2]', async () => {
   await createUser(t, admin, 'sam', PW);
   const first = await t.app.inject({
     method: 'POST',
@@ -68,7 +127,7 @@ test('a user lists their own sessions with device, IP and times, and ends one of
   assert.equal((await me(tok1)).statusCode, 200);
 });
 
-test("a user cannot see or end another user's session (404, nothing changes)", async () => {
+test("a user cannot see or end another user's session (404, nothing changes) [ASVS V7.5.2, V8.2.2]", async () => {
   await createUser(t, admin, 'eve', PW);
   const eve = (await login(t, 'eve', PW)).token;
   const rootSession = (await me(admin)).json().session.id;
@@ -79,7 +138,7 @@ test("a user cannot see or end another user's session (404, nothing changes)", a
   assert.equal(list.length, 1);
 });
 
-test("an administrator ends a user's sessions; a non-administrator cannot", async () => {
+test("an administrator ends a user's sessions; a non-administrator cannot [ASVS V7.4.5, V8.2.1, V8.3.1]", async () => {
   const id = await createUser(t, admin, 'ned', PW);
   const ned = (await login(t, 'ned', PW)).token;
   const denied = await t.app.inject({ method: 'DELETE', url: `/api/admin/users/${id}/sessions`, headers: bearer(ned) });
@@ -93,7 +152,7 @@ test("an administrator ends a user's sessions; a non-administrator cannot", asyn
   assert.equal((await me(ned)).statusCode, 401);
 });
 
-test('a password change needs the current password and ends the other sessions only', async () => {
+test('a password change needs the current password and ends the other sessions only [ASVS V7.4.3, V6.2.2, V6.2.3, V7.5.3]', async () => {
   await createUser(t, admin, 'pat', PW);
   const a = (await login(t, 'pat', PW)).token;
   const b = (await login(t, 'pat', PW)).token;
@@ -122,16 +181,21 @@ test('a password change needs the current password and ends the other sessions o
   await login(t, 'pat', 'Brand-new-secret-77');
 });
 
-test("an administrator setting a password ends all of the user's sessions", async () => {
+test("an administrator setting a password ends all of the user's sessions [ASVS V7.4.3]", async () => {
   const id = await createUser(t, admin, 'val', PW);
   const v = (await login(t, 'val', PW)).token;
-  const r = await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/password`, headers: bearer(admin), payload: { password: 'Admin-chosen-pw-55' } });
+  const r = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/password`,
+    headers: bearer(admin),
+    payload: { mustChangePassword: false, password: 'Admin-chosen-pw-55' },
+  });
   assert.equal(r.statusCode, 204);
   assert.equal((await me(v)).statusCode, 401);
   await login(t, 'val', 'Admin-chosen-pw-55');
 });
 
-test('disabling a user ends all of their sessions and refuses new ones', async () => {
+test('disabling a user ends all of their sessions and refuses new ones [ASVS V7.4.2]', async () => {
   const id = await createUser(t, admin, 'dan', PW);
   const d = (await login(t, 'dan', PW)).token;
   const r = await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload: { status: 'disabled' } });
@@ -142,7 +206,7 @@ test('disabling a user ends all of their sessions and refuses new ones', async (
   await login(t, 'dan', PW);
 });
 
-test('deleting a user ends their sessions', async () => {
+test('deleting a user ends their sessions [ASVS V7.4.2]', async () => {
   const id = await createUser(t, admin, 'del', PW);
   const d = (await login(t, 'del', PW)).token;
   const r = await t.app.inject({ method: 'DELETE', url: `/api/admin/users/${id}`, headers: bearer(admin) });
@@ -168,13 +232,18 @@ test('an administrator cannot disable, demote or delete their own account', asyn
 
 test('duplicate usernames and emails are refused and nothing is written', async () => {
   await createUser(t, admin, 'uniq', PW, { email: 'uniq@example.org' });
-  const dupName = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'UNIQ', password: PW } });
+  const dupName = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { mustChangePassword: false, username: 'UNIQ', password: PW },
+  });
   assert.equal(dupName.statusCode, 409);
   const dupMail = await t.app.inject({
     method: 'POST',
     url: '/api/admin/users',
     headers: bearer(admin),
-    payload: { username: 'other', email: 'Uniq@Example.org', password: PW },
+    payload: { mustChangePassword: false, username: 'other', email: 'Uniq@Example.org', password: PW },
   });
   assert.equal(dupMail.statusCode, 409);
   const users = (await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin) })).json().users;

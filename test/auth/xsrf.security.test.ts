@@ -17,7 +17,7 @@ async function browserLogin() {
 }
 const me = (cookie: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', cookies: { [COOKIE]: cookie } });
 
-test('an unsafe cookie request without the XSRF token is refused and changes nothing', async () => {
+test('an unsafe cookie request without the XSRF token is refused and changes nothing [ASVS V3.5.1, V3.5.2]', async () => {
   const b = await browserLogin();
   const r = await t.app.inject({ method: 'POST', url: '/api/auth/logout', cookies: { [COOKIE]: b.cookie } });
   assert.equal(r.statusCode, 403);
@@ -25,7 +25,7 @@ test('an unsafe cookie request without the XSRF token is refused and changes not
   assert.equal((await me(b.cookie)).statusCode, 200, 'the session was not ended');
 });
 
-test("another session's XSRF token or a wrong one is refused", async () => {
+test("another session's XSRF token or a wrong one is refused [ASVS V3.5.1]", async () => {
   const a = await browserLogin();
   const b = await browserLogin();
   for (const x of [b.xsrf, 'x', a.xsrf.slice(0, -1) + (a.xsrf.endsWith('A') ? 'B' : 'A')]) {
@@ -35,7 +35,7 @@ test("another session's XSRF token or a wrong one is refused", async () => {
   assert.equal((await me(a.cookie)).statusCode, 200);
 });
 
-test('the right XSRF token lets the browser through; safe methods need none', async () => {
+test('the right XSRF token lets the browser through; safe methods need none [ASVS V3.5.1]', async () => {
   const b = await browserLogin();
   assert.equal((await me(b.cookie)).statusCode, 200);
   const r = await t.app.inject({ method: 'POST', url: '/api/auth/logout', cookies: { [COOKIE]: b.cookie }, headers: { 'x-xsrf-token': b.xsrf } });
@@ -43,7 +43,7 @@ test('the right XSRF token lets the browser through; safe methods need none', as
   assert.equal((await me(b.cookie)).statusCode, 401);
 });
 
-test('the XSRF check runs before renewal: a forged request on an expired cookie renews nothing', async () => {
+test('the XSRF check runs before renewal: a forged request on an expired cookie renews nothing [ASVS V3.5.1]', async () => {
   const b = await browserLogin();
   t.clock.advance(16 * 60);
   const forged = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', cookies: { [COOKIE]: b.cookie } });
@@ -61,7 +61,7 @@ test('bearer requests need no XSRF token', async () => {
   assert.equal(r.statusCode, 204);
 });
 
-test('a cookie-session token presented as a bearer token, or the reverse, is refused', async () => {
+test('a cookie-session token presented as a bearer token, or the reverse, is refused [ASVS V9.2.2]', async () => {
   const b = await browserLogin();
   const asBearer = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(b.cookie) });
   assert.equal(asBearer.statusCode, 401);
@@ -72,7 +72,7 @@ test('a cookie-session token presented as a bearer token, or the reverse, is ref
   assert.equal(asCookie.json().error.code, 'TOKEN_INVALID');
 });
 
-test('COOKIE_INSECURE_DEV drops Secure and the __Host- prefix, and only on loopback', async () => {
+test('COOKIE_INSECURE_DEV drops Secure and the __Host- prefix, and only on loopback [ASVS V3.3.1, V13.4.2]', async () => {
   const dev = await makeApp({ env: { COOKIE_INSECURE_DEV: 'true' } });
   try {
     const res = await dev.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: ROOT.username, password: ROOT.password, mode: 'cookie' } });
@@ -84,4 +84,22 @@ test('COOKIE_INSECURE_DEV drops Secure and the __Host- prefix, and only on loopb
     await dev.close();
   }
   await assert.rejects(makeApp({ env: { COOKIE_INSECURE_DEV: 'true', HOST: '0.0.0.0' } }), /loopback/);
+});
+
+// Bug class: a state change behind a safe method. A GET or HEAD is what an <img>, a link or a prefetch sends with the
+// cookie and without any XSRF token; none of them may sign out, renew or end sessions.
+test('state changes answer only unsafe methods: a GET or HEAD to them, cookie and XSRF token included, changes nothing [ASVS V3.5.3]', async () => {
+  const b = await browserLogin();
+  for (const method of ['GET', 'HEAD'] as const) {
+    for (const url of ['/api/auth/logout', '/api/auth/logout-all', '/api/auth/refresh', '/api/admin/keys/rotate']) {
+      const r = await t.app.inject({ method, url, cookies: { [COOKIE]: b.cookie }, headers: { 'x-xsrf-token': b.xsrf } });
+      assert.ok([404, 405].includes(r.statusCode), `${method} ${url}: ${r.statusCode}`);
+      assert.equal(cookies(r)[COOKIE], undefined, `${method} ${url} wrote no session cookie`);
+    }
+  }
+  assert.equal((await me(b.cookie)).statusCode, 200, 'the session lives on');
+  // The same change by POST, as the browser's app sends it, goes through.
+  const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout-all', cookies: { [COOKIE]: b.cookie }, headers: { 'x-xsrf-token': b.xsrf } });
+  assert.equal(out.statusCode, 204, out.body);
+  assert.equal((await me(b.cookie)).statusCode, 401);
 });

@@ -271,7 +271,7 @@ async function crafted(members: { name: string; data?: Buffer; type?: 'file' | '
   return file;
 }
 
-test('crafted and damaged archives are refused, and nothing is written', async () => {
+test('crafted and damaged archives are refused, and nothing is written [ASVS V5.2.5, V5.3.3, V11.3.3]', async () => {
   const file = await backup();
   const original = readFileSync(file);
   const d = new Decrypter();

@@ -55,3 +55,19 @@ test('crafted stanzas are refused: another beside scrypt, a work factor too high
   assert.equal(await id.unwrapFileKey([new Stanza(['X25519', 'abc'], new Uint8Array(32))]), null);
   assert.deepEqual(await id.unwrapFileKey([good]), new Uint8Array(16));
 });
+
+test("the backup key is stretched with scrypt at age's work factor (log2 N 18, r 8, p 1) and a fresh 16-byte salt each time [ASVS V11.4.4, V11.3.4]", async () => {
+  const a = (await new PassphraseRecipient('the same passphrase').wrapFileKey(new Uint8Array(16)))[0]!;
+  const b = (await new PassphraseRecipient('the same passphrase').wrapFileKey(new Uint8Array(16)))[0]!;
+  for (const s of [a, b]) {
+    assert.equal(s.args[0], 'scrypt');
+    assert.equal(s.args[2], '18');
+    assert.equal(Buffer.from(s.args[1]!, 'base64').length, 16);
+  }
+  // The file key is sealed under a zero nonce, which is safe only because each salt makes a key of its own.
+  assert.notEqual(a.args[1], b.args[1]);
+  assert.notDeepEqual(a.body, b.body);
+  // Read with a lower work factor than it was made with, the stanza opens nothing: the factor is part of the key.
+  assert.equal(await new PassphraseIdentity('the same passphrase').unwrapFileKey([new Stanza(['scrypt', a.args[1]!, '10'], a.body)]), null);
+  assert.deepEqual(await new PassphraseIdentity('the same passphrase').unwrapFileKey([a]), new Uint8Array(16));
+});

@@ -128,7 +128,7 @@ test("the doctor judges a verification by its backup's age: checking an old file
   }
 });
 
-test('an unreachable bucket fails the copy quickly, records backup.copy_failed, keeps the local backup; the CLI exits 1', async () => {
+test('an unreachable bucket fails the copy quickly, records backup.copy_failed, keeps the local backup; the CLI exits 1 [ASVS V16.3.4, V16.5.2]', async () => {
   const dead = `http://127.0.0.1:${await freePort()}`;
   const t = await makeApp({ env: { ...s3env('x/', { BACKUP_S3_ENDPOINT: dead, BACKUP_S3_SECRET_ACCESS_KEY: 'S3RVER' }) } });
   try {

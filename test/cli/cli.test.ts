@@ -47,7 +47,7 @@ test("user set-password and user disable end the user's sessions", async () => {
   await assert.rejects(login(t, 'cli-ses', 'Second-secret-4242'));
 });
 
-test('sessions revoke --user ends every session of that user only', async () => {
+test('sessions revoke --user ends every session of that user only [ASVS V7.4.5]', async () => {
   await cli(['user', 'create', '--username', 'cli-rev', '--password-stdin'], cliEnv(t), 'Revocable-pw-777');
   const a = (await login(t, 'cli-rev', 'Revocable-pw-777')).token;
   const b = (await login(t, 'cli-rev', 'Revocable-pw-777')).token;
@@ -59,6 +59,29 @@ test('sessions revoke --user ends every session of that user only', async () => 
   assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(root) })).statusCode, 200);
   const missing = await cli(['sessions', 'revoke', '--user', 'nobody'], cliEnv(t));
   assert.equal(missing.code, 2);
+});
+
+test('sessions revoke --all ends every session of every user; everyone signs in again [ASVS V7.4.5]', async () => {
+  await cli(['user', 'create', '--username', 'cli-all', '--password-stdin'], cliEnv(t), 'Everyone-out-pw-818');
+  const user = (await login(t, 'cli-all', 'Everyone-out-pw-818')).token;
+  const root = (await login(t)).token;
+  const both = await cli(['sessions', 'revoke', '--all', '--user', 'cli-all'], cliEnv(t));
+  assert.equal(both.code, 2, 'one or the other');
+  for (const tok of [user, root]) assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(tok) })).statusCode, 200);
+  const r = await cli(['sessions', 'revoke', '--all'], cliEnv(t));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ended \d+ session\(s\) of all users/);
+  for (const tok of [user, root]) {
+    const res = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(tok) });
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.json().error.code, 'SESSION_ENDED');
+  }
+  const fresh = (await login(t)).token;
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(fresh) })).statusCode, 200, 'a new sign-in works');
+  const ended = (await events(t, fresh, 'session.ended')).filter((e) => e.details.reason === 'revoked_by_cli' && e.subjectId === null);
+  assert.equal(ended.length, 1);
+  assert.ok(ended[0]!.details.count >= 2);
+  assert.equal(ended[0]!.actor.name, 'cli');
 });
 
 test('keys rotate adds a key that the running server signs with; old tokens keep working', async () => {

@@ -66,7 +66,7 @@ describe('config transfer: refusals', () => {
     await refused({ version: 1, identityProviders: [{ name: 'okta' }] }, 400, 'CONFIG_INVALID');
   });
 
-  it('prototype keys, NUL characters and deep nesting are refused (proto poisoning, input bounds)', async () => {
+  it('prototype keys, NUL characters and deep nesting are refused (proto poisoning, input bounds) [ASVS V1.5.2, V15.3.6]', async () => {
     await refused('{"version": 1, "settings": {"__proto__": {"admin": true}}}', 400, 'CONFIG_INVALID');
     await refused({ version: 1, ipRules: [{ action: 'block', cidr: '192.0.2.0/24', scope: 'all', note: 'a\u0000b' }] }, 400, 'CONFIG_INVALID');
     let deep: unknown = 1;

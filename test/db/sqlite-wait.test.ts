@@ -34,7 +34,7 @@ function holdWriteLock(): { release(): void } {
 const createCollection = (name: string) =>
   t.app.inject({ method: 'POST', url: '/api/admin/collections', headers: bearer(admin), payload: { name, fields: [{ name: 'a', type: 'string' }] } });
 
-test('a write waits for the lock without stopping the server, then goes through', { skip }, async () => {
+test('a write waits for the lock without stopping the server, then goes through [ASVS V15.4.3, V15.4.4]', { skip }, async () => {
   const lock = holdWriteLock();
   let settled = false;
   const write = createCollection('waited').finally(() => {
@@ -55,7 +55,7 @@ test('a write waits for the lock without stopping the server, then goes through'
   assert.equal(list.statusCode, 200, list.body);
 });
 
-test('a lock held past the wait is a fast 503 with its code, and nothing is written', { skip }, async () => {
+test('a lock held past the wait is a fast 503 with its code, and nothing is written [ASVS V15.4.3]', { skip }, async () => {
   const lock = holdWriteLock();
   let r: Awaited<ReturnType<typeof createCollection>>;
   try {

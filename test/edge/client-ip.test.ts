@@ -9,12 +9,12 @@ import { makeApp, login, bearer, events } from '../helpers/app.js';
 const proxies = (...c: string[]) => c.map((x) => parseCidr(x)!);
 const none = { trustedProxies: [], header: null };
 
-test('by default no proxy is trusted: a spoofed header changes nothing', () => {
+test('by default no proxy is trusted: a spoofed header changes nothing [ASVS V15.3.4]', () => {
   assert.equal(resolveClientIp('198.51.100.7', { 'x-forwarded-for': '203.0.113.1' }, none), '198.51.100.7');
   assert.equal(resolveClientIp('198.51.100.7', { forwarded: 'for=203.0.113.1' }, none), '198.51.100.7');
 });
 
-test('from a trusted proxy the client is the right-most untrusted address', () => {
+test('from a trusted proxy the client is the right-most untrusted address [ASVS V15.3.4]', () => {
   const o = { trustedProxies: proxies('10.0.0.0/8'), header: null };
   assert.equal(resolveClientIp('10.0.0.2', { 'x-forwarded-for': '203.0.113.1, 198.51.100.9, 10.0.0.5' }, o), '198.51.100.9');
   const rfc = { ...o, header: 'forwarded' };
@@ -37,7 +37,7 @@ test('a malformed hop stops the walk; it can never become the client', () => {
   }
 });
 
-test('a configured single header is believed only from a trusted proxy', () => {
+test('a configured single header is believed only from a trusted proxy [ASVS V4.1.3]', () => {
   const o = { trustedProxies: proxies('10.0.0.0/8'), header: 'cf-connecting-ip' };
   assert.equal(resolveClientIp('10.1.1.1', { 'cf-connecting-ip': '203.0.113.5', 'x-forwarded-for': '192.0.2.1' }, o), '203.0.113.5');
   assert.equal(resolveClientIp('198.51.100.1', { 'cf-connecting-ip': '203.0.113.5' }, o), '198.51.100.1');
@@ -50,7 +50,7 @@ test('IPv4-mapped IPv6 addresses are normalised', () => {
   assert.equal(resolveClientIp('10.0.0.3', { 'x-forwarded-for': '::ffff:203.0.113.8' }, o), '203.0.113.8');
 });
 
-test('through HTTP: the audit trail records the resolved client, not a spoofed one', async () => {
+test('through HTTP: the audit trail records the resolved client, not a spoofed one [ASVS V4.1.3, V15.3.4]', async () => {
   const plain = await makeApp();
   const proxied = await makeApp({ env: { TRUSTED_PROXIES: '127.0.0.1/32' } });
   try {

@@ -60,7 +60,7 @@ describe('CORS in Chromium: a listed origin reads the API with credentials, an u
   const signIn = { method: 'POST', credentials: 'include', headers: { 'content-type': 'application/json' } };
   const body = JSON.stringify({ username: ROOT.username, password: ROOT.password, mode: 'cookie' });
 
-  it('the listed origin signs in with a cookie, reads /api/auth/me with it, and reads with a bearer token', async () => {
+  it('the listed origin signs in with a cookie, reads /api/auth/me with it, and reads with a bearer token [ASVS V3.4.2]', async () => {
     const page = browser.page;
     await page.goto(`${listed.origin}/`);
     // JSON content type: a preflight first, answered without credentials.
@@ -79,7 +79,7 @@ describe('CORS in Chromium: a listed origin reads the API with credentials, an u
     assert.equal(withBearer.body.user.username, ROOT.username);
   });
 
-  it('the unlisted origin cannot read anything, though the browser holds the same session cookie', async () => {
+  it('the unlisted origin cannot read anything, though the browser holds the same session cookie [ASVS V3.4.2]', async () => {
     // The session cookie from the listed origin's sign-in is in this browser, for the API's host.
     assert.ok((await browser.context.cookies(api)).some((c) => c.name === 'palisade_session'));
     const page = await browser.context.newPage();

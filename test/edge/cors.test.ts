@@ -43,7 +43,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
     { env: { CORS_ORIGINS: ` HTTPS://App.Example.org:443/ , ${DEV}` } },
   );
 
-  it('answers a preflight from a listed origin without any credential, with fixed lists and no reflection', async () => {
+  it('answers a preflight from a listed origin without any credential, with fixed lists and no reflection [ASVS V3.4.2]', async () => {
     for (const origin of [APP, DEV]) {
       const res = await preflight(t, origin, { url: '/api/collections/notes/records', method: 'POST', headers: 'authorization, content-type, x-evil' });
       assert.equal(res.statusCode, 204, res.body);
@@ -60,7 +60,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
     }
   });
 
-  it('refuses a preflight from an unlisted origin in the envelope, with no allow header', async () => {
+  it('refuses a preflight from an unlisted origin in the envelope, with no allow header [ASVS V3.4.2]', async () => {
     // Look-alikes of a listed origin: another scheme, port, host suffix or prefix, spelling, or no origin at all.
     for (const origin of [
       EVIL,
@@ -82,7 +82,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
     }
   });
 
-  it('gives a listed origin its own origin and credentials on answers, error answers included', async () => {
+  it('gives a listed origin its own origin and credentials on answers, error answers included [ASVS V3.4.2]', async () => {
     const ok = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...bearer(admin), origin: APP } });
     assert.equal(ok.statusCode, 200);
     assert.equal(ok.headers['access-control-allow-origin'], APP);
@@ -96,7 +96,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
     assert.equal(refused.headers['access-control-allow-origin'], DEV);
   });
 
-  it('processes a request from an unlisted origin as usual but gives it no CORS header', async () => {
+  it('processes a request from an unlisted origin as usual but gives it no CORS header [ASVS V3.4.2]', async () => {
     for (const origin of [EVIL, 'null', 'https://app.example.org.evil.example']) {
       const res = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...bearer(admin), origin } });
       assert.equal(res.statusCode, 200);
@@ -110,7 +110,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
     assert.deepEqual(corsHeaders(plain), []);
   });
 
-  it('never answers with a wildcard origin, whatever the request', async () => {
+  it('never answers with a wildcard origin, whatever the request [ASVS V3.4.2]', async () => {
     const seen: unknown[] = [];
     for (const origin of [APP, DEV, EVIL, '*', 'null', '']) {
       for (const method of ['GET', 'POST', 'DELETE'] as const) {
@@ -132,7 +132,7 @@ describe('CORS with listed origins (CORS_ORIGINS)', () => {
     assert.deepEqual(corsHeaders(res), []);
   });
 
-  it('a plain OPTIONS that is not a preflight finds no route', async () => {
+  it('a plain OPTIONS that is not a preflight finds no route [ASVS V4.1.4]', async () => {
     const res = await t.app.inject({ method: 'OPTIONS', url: '/api/auth/me', headers: { origin: APP } });
     assert.equal(res.statusCode, 404);
     assert.equal(res.json().error.code, 'NOT_FOUND');
@@ -192,7 +192,7 @@ describe('CORS by default (CORS_ORIGINS unset)', () => {
     admin = token;
   });
 
-  it('no answer carries a CORS header or varies on Origin; every preflight is refused', async () => {
+  it('no answer carries a CORS header or varies on Origin; every preflight is refused [ASVS V3.4.2]', async () => {
     for (const origin of [APP, 'http://127.0.0.1:8080', EVIL, '*']) {
       const res = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { ...bearer(admin), origin } });
       assert.equal(res.statusCode, 200);
@@ -220,7 +220,7 @@ describe('CORS configuration', () => {
     return [];
   };
 
-  it('refuses wildcards, paths and anything that is not one http(s) origin, each named', () => {
+  it('refuses wildcards, paths and anything that is not one http(s) origin, each named [ASVS V3.4.2]', () => {
     const star = problems({ CORS_ORIGINS: '*' });
     assert.equal(star.length, 1);
     assert.match(star[0]!, /CORS_ORIGINS: "\*" is a wildcard/);

@@ -60,20 +60,36 @@ async function withApp(env: Env, fn: (t: TestApp) => Promise<void>): Promise<voi
 // word for HTTPS, is plain HTTP. FORCE_HTTPS is on by default once PUBLIC_URL is https:// and HTTPS can be told.
 const BEHIND_PROXY = { PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8' };
 
-test('forced HTTPS: a plain-HTTP request is redirected to PUBLIC_URL with its path and query; unsafe methods get 308; probes stay', async () => {
+test('forced HTTPS: a plain-HTTP page is redirected to PUBLIC_URL with its path and query (unsafe methods get 308), the API is refused, not redirected; probes stay [ASVS V12.2.1, V4.1.2]', async () => {
   await withApp(BEHIND_PROXY, async (t) => {
+    // The API answers HTTPS_REQUIRED, with no Location (D384): a client that sends its requests in plain learns it.
     const get = await t.app.inject({ method: 'GET', url: '/api/auth/me?a=1&b=two%20words&b=3' });
-    assert.equal(get.statusCode, 301);
-    assert.equal(get.headers.location, `${PUBLIC}/api/auth/me?a=1&b=two%20words&b=3`);
-    assert.equal(get.body, '');
+    assert.equal(get.statusCode, 403);
+    assert.equal(get.json().error.code, 'HTTPS_REQUIRED');
+    assert.equal(get.headers.location, undefined);
     assert.equal(get.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP');
     const post = await t.app.inject({ method: 'POST', url: '/api/auth/login?next=%2Fadmin', payload: { username: 'root', password: 'x' } });
-    assert.equal(post.statusCode, 308);
-    assert.equal(post.headers.location, `${PUBLIC}/api/auth/login?next=%2Fadmin`);
-    for (const m of ['PUT', 'PATCH', 'DELETE'] as const) assert.equal((await t.app.inject({ method: m, url: '/api/collections/x/records/1' })).statusCode, 308);
+    assert.equal(post.json().error.code, 'HTTPS_REQUIRED');
+    assert.equal(post.headers.location, undefined);
+    for (const m of ['PUT', 'PATCH', 'DELETE'] as const)
+      assert.equal((await t.app.inject({ method: m, url: '/api/collections/x/records/1' })).json().error.code, 'HTTPS_REQUIRED');
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/no-such-route' })).json().error.code, 'HTTPS_REQUIRED', 'an unknown API path too');
+    // What a browser opens is redirected: the admin UI, single sign-on and signed download links.
     const page = await t.app.inject({ method: 'GET', url: '/admin/users?tab=2' });
     assert.equal(page.statusCode, 301);
     assert.equal(page.headers.location, `${PUBLIC}/admin/users?tab=2`);
+    assert.equal(page.body, '');
+    const sso = await t.app.inject({ method: 'GET', url: '/api/auth/sso/corp/start' });
+    assert.equal(sso.statusCode, 301);
+    assert.equal(sso.headers.location, `${PUBLIC}/api/auth/sso/corp/start`);
+    const acs = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/sso/corp/acs',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'SAMLResponse=x',
+    });
+    assert.equal(acs.statusCode, 308, 'an unsafe method keeps its method and body');
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/files/signed/abc' })).statusCode, 301);
     // Health probes answer over plain HTTP (a load balancer's check).
     assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     assert.equal((await t.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
@@ -90,12 +106,12 @@ test('forced HTTPS: an absolute-form or odd request target cannot move the redir
     assert.equal(slashes.status, 301);
     assert.ok(slashes.headers.location!.startsWith(`${PUBLIC}/`), slashes.headers.location);
     assert.equal(new URL(slashes.headers.location!).origin, PUBLIC);
-    const hostOnly = await rawRequest(port, 'GET', '/api/auth/me', { host: 'evil.example', 'x-forwarded-host': 'evil.example' });
+    const hostOnly = await rawRequest(port, 'GET', '/admin/users', { host: 'evil.example', 'x-forwarded-host': 'evil.example' });
     assert.equal(new URL(hostOnly.headers.location!).origin, PUBLIC);
   });
 });
 
-test('HTTPS through a proxy: believed from a trusted proxy only, and only its own (last) value', async () => {
+test('HTTPS through a proxy: believed from a trusted proxy only, and only its own (last) value [ASVS V4.1.3]', async () => {
   await withApp(BEHIND_PROXY, async (t) => {
     const host = 'palisade.example.test';
     const proxied = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { host, 'x-forwarded-proto': 'https' } });
@@ -127,13 +143,13 @@ test('HTTPS through a proxy: believed from a trusted proxy only, and only its ow
     assert.equal(badUrlPlain.headers['strict-transport-security'], undefined);
     // A client that is not a trusted proxy cannot claim HTTPS.
     const spoof = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } });
-    assert.equal(spoof.statusCode, 301);
+    assert.equal(spoof.statusCode, 403, 'judged plain HTTP: HTTPS_REQUIRED');
     assert.equal(spoof.headers['strict-transport-security'], undefined);
     // The client's own value comes first; the proxy's (http) is the last and counts.
     const chained = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'https, http' } });
-    assert.equal(chained.statusCode, 301);
+    assert.equal(chained.statusCode, 403);
     const plain = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-proto': 'http' } });
-    assert.equal(plain.statusCode, 301);
+    assert.equal(plain.statusCode, 403);
     // A trusted proxy that says nothing: served (a redirect would loop), said once in the log.
     const silent = await t.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '10.1.2.3' });
     assert.equal(silent.statusCode, 401);
@@ -150,11 +166,11 @@ test('HTTPS through a proxy: believed from a trusted proxy only, and only its ow
       remoteAddress: '10.1.2.3',
       headers: { forwarded: 'for=1.2.3.4;proto=https, for=198.51.100.7;proto=http', 'x-forwarded-proto': 'https' },
     });
-    assert.equal(spoofed.statusCode, 301);
+    assert.equal(spoofed.statusCode, 403);
   });
 });
 
-test('HSTS options, FORCE_HTTPS=false, and no redirect without an https PUBLIC_URL', async () => {
+test('HSTS options, FORCE_HTTPS=false, and no redirect without an https PUBLIC_URL [ASVS V3.4.1]', async () => {
   await withApp(
     { PUBLIC_URL: PUBLIC, TRUSTED_PROXIES: '10.0.0.0/8', HSTS_MAX_AGE: '730d', HSTS_INCLUDE_SUBDOMAINS: 'true', HSTS_PRELOAD: 'true' },
     async (t) => {
@@ -191,7 +207,7 @@ test('HSTS options, FORCE_HTTPS=false, and no redirect without an https PUBLIC_U
   });
 });
 
-test('HTTPS configuration is checked at boot', () => {
+test('HTTPS configuration is checked at boot [ASVS V3.4.1, V12.1.2, V2.2.3]', () => {
   const a = makeCert('cfg-a');
   const b = makeCert('cfg-b');
   assert.deepEqual(problemsOf({ TLS_CERT_FILE: a.cert, TLS_KEY_FILE: a.key, PUBLIC_URL: PUBLIC }), []);
@@ -249,7 +265,7 @@ function handshake(port: number, ca: string[], o: tls.ConnectionOptions): Promis
   });
 }
 
-test('built-in TLS: TLS 1.2 at least with AEAD suites, HSTS on its answers; the certificate is reloaded when its files change, open connections kept', async () => {
+test('built-in TLS: TLS 1.2 at least with AEAD suites, HSTS on its answers; the certificate is reloaded when its files change, open connections kept [ASVS V16.3.4, V3.4.1, V12.1.1, V12.1.2, V12.2.1]', async () => {
   const a = makeCert('tls-a');
   const b = makeCert('tls-b');
   const live = { cert: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
@@ -353,7 +369,7 @@ function send(
 const HSTS = 'max-age=31536000';
 const headerOf = (raw: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(raw.slice(0, raw.indexOf('\r\n\r\n')))?.[1];
 
-test('built-in TLS: every answer carries HSTS, the error answers too: malformed JSON, an unknown route, an oversize body, and those the router and Node write themselves', async () => {
+test('built-in TLS: every answer carries HSTS, the error answers too: malformed JSON, an unknown route, an oversize body, and those the router and Node write themselves [ASVS V3.4.1]', async () => {
   const c = makeCert('tls-errors');
   await withApp({ TLS_CERT_FILE: c.cert, TLS_KEY_FILE: c.key, PUBLIC_URL: PUBLIC, BODY_LIMIT: '4096' }, async (t) => {
     const port = await listen(t.app);
@@ -387,7 +403,7 @@ test('built-in TLS: every answer carries HSTS, the error answers too: malformed 
   });
 });
 
-test('built-in TLS: a request that arrives while the server drains answers 503 with HSTS (before the edge hook has run)', async () => {
+test('built-in TLS: a request that arrives while the server drains answers 503 with HSTS (before the edge hook has run) [ASVS V3.4.1]', async () => {
   const c = makeCert('tls-drain');
   const t = await makeApp({ env: { TLS_CERT_FILE: c.cert, TLS_KEY_FILE: c.key, PUBLIC_URL: PUBLIC } });
   let closed = false;
@@ -421,7 +437,7 @@ test('built-in TLS: a request that arrives while the server drains answers 503 w
   }
 });
 
-test('HTTP_REDIRECT_PORT: beside built-in TLS, a plain-HTTP port that only redirects to PUBLIC_URL and answers the probes; checked at boot', async () => {
+test('HTTP_REDIRECT_PORT: beside built-in TLS, a plain-HTTP port that only redirects to PUBLIC_URL and answers the probes; checked at boot [ASVS V12.2.1]', async () => {
   const c = makeCert('redirect');
   const tlsEnv = { TLS_CERT_FILE: c.cert, TLS_KEY_FILE: c.key, PUBLIC_URL: PUBLIC };
   assert.deepEqual(problemsOf({ ...tlsEnv, HTTP_REDIRECT_PORT: '8081' }), []);
@@ -446,13 +462,18 @@ test('HTTP_REDIRECT_PORT: beside built-in TLS, a plain-HTTP port that only redir
     HTTP_REDIRECT_PORT: String(plain),
   });
   try {
-    const get = await rawRequest(plain, 'GET', '/api/collections/notes/records?limit=5&q=a%20b');
+    const get = await rawRequest(plain, 'GET', '/admin/users?limit=5&q=a%20b');
     assert.equal(get.status, 301);
-    assert.equal(get.headers.location, `${PUBLIC}/api/collections/notes/records?limit=5&q=a%20b`);
+    assert.equal(get.headers.location, `${PUBLIC}/admin/users?limit=5&q=a%20b`);
     assert.equal(get.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP (RFC 6797)');
-    const post = await rawRequest(plain, 'POST', '/api/auth/login', { 'content-type': 'application/json' }, '{"username":"root","password":"x"}');
+    const post = await rawRequest(plain, 'POST', '/api/auth/sso/corp/acs', { 'content-type': 'application/x-www-form-urlencoded' }, 'SAMLResponse=x');
     assert.equal(post.status, 308, 'an unsafe method is redirected with its method and body kept');
-    assert.equal(post.headers.location, `${PUBLIC}/api/auth/login`);
+    assert.equal(post.headers.location, `${PUBLIC}/api/auth/sso/corp/acs`);
+    // The API is refused there, not redirected (D384).
+    const api = await rawRequest(plain, 'POST', '/api/auth/login', { 'content-type': 'application/json' }, '{"username":"root","password":"x"}');
+    assert.equal(api.status, 403);
+    assert.equal(api.json().error.code, 'HTTPS_REQUIRED');
+    assert.equal(api.headers.location, undefined);
     const ui = await rawRequest(plain, 'GET', '/');
     assert.equal(ui.status, 301, 'the admin UI is not served over plain HTTP either');
     // The probes answer there, for a load balancer.

@@ -1,6 +1,8 @@
 // EDGE-2, EDGE-3: IP allow and block lists, country rules, self-lockout protection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { login, bearer, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
@@ -18,7 +20,7 @@ const from = (ip: string, url = '/api/auth/me', token = admin) => t.app.inject({
 const addRule = (body: Record<string, unknown>) => t.app.inject({ method: 'POST', url: '/api/admin/ip-rules', headers: bearer(admin), payload: body });
 const rules = async () => (await t.app.inject({ method: 'GET', url: '/api/admin/ip-rules', headers: bearer(admin) })).json().rules;
 
-test('a block rule refuses its range, IPv4-mapped forms included; others and health probes pass', async () => {
+test('a block rule refuses its range, IPv4-mapped forms included; others and health probes pass [ASVS V8.2.4]', async () => {
   const r = await addRule({ action: 'block', cidr: '198.51.100.0/24', note: 'abuse' });
   assert.equal(r.statusCode, 201);
   for (const ip of ['198.51.100.7', '::ffff:198.51.100.7']) {
@@ -39,7 +41,7 @@ test('IPv6 ranges', async () => {
   assert.equal((await from('2001:db8:600d::5')).statusCode, 200);
 });
 
-test('an admin-scoped allow list guards the admin routes only', async () => {
+test('an admin-scoped allow list guards the admin routes only [ASVS V8.2.4, V8.4.2]', async () => {
   assert.equal((await addRule({ action: 'allow', cidr: '127.0.0.1', scope: 'admin' })).statusCode, 201);
   assert.equal((await addRule({ action: 'allow', cidr: '10.0.0.0/8', scope: 'admin' })).statusCode, 201);
   assert.equal((await from('10.2.3.4', '/api/admin/users')).statusCode, 200);
@@ -81,7 +83,7 @@ test('malformed rules are refused and never stored', async () => {
   assert.equal((await addRule({ action: 'block', cidr: '203.0.113.0/24' })).statusCode, 409, 'duplicates refused');
 });
 
-test('rejections are logged, sampled under a flood; rule changes are audited', async () => {
+test('rejections are logged, sampled under a flood; rule changes are audited [ASVS V16.3.3]', async () => {
   await addRule({ action: 'block', cidr: '198.51.100.0/24' });
   for (let i = 0; i < 25; i++) await from('198.51.100.9');
   await from('198.51.100.10');
@@ -92,14 +94,19 @@ test('rejections are logged, sampled under a flood; rule changes are audited', a
 });
 
 test('only administrators manage rules', async () => {
-  await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'ops', password: 'Operator-secret-91' } });
+  await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { mustChangePassword: false, username: 'ops', password: 'Operator-secret-91' },
+  });
   const user = (await login(t, 'ops', 'Operator-secret-91')).token;
   const r = await t.app.inject({ method: 'POST', url: '/api/admin/ip-rules', headers: bearer(user), payload: { action: 'block', cidr: '192.0.2.0/24' } });
   assert.equal(r.statusCode, 403);
   assert.deepEqual(await rules(), []);
 });
 
-test('countries: only allowed ones pass; unknown-country addresses follow the setting; allow-listed addresses skip the check', async () => {
+test('countries: only allowed ones pass; unknown-country addresses follow the setting; allow-listed addresses skip the check [ASVS V8.2.4]', async () => {
   const set = (body: unknown) => t.app.inject({ method: 'PATCH', url: '/api/admin/settings/geo', headers: bearer(admin), payload: body as object });
   assert.equal((await set({ allowedCountries: ['de'] })).statusCode, 400);
   assert.equal((await set({ allowedCountries: ['DE'] })).statusCode, 200);
@@ -124,4 +131,38 @@ test('a block on an IPv4 range also holds through 6to4, NAT64 and Teredo address
     assert.equal((await from(ip)).statusCode, 403, ip);
   }
   assert.equal((await from('2002:c633:6507::1')).statusCode, 200, '198.51.101.7 is not blocked');
+});
+
+test('the README defines the context attributes behind security decisions, each with its threshold, its action and the settings the server serves for it [ASVS V8.1.3, V8.1.4]', async () => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const at = readme.indexOf('\n### Context in security decisions\n');
+  assert.ok(at > 0, 'the section exists');
+  const section = readme.slice(at, readme.indexOf('\n### ', at + 5));
+  assert.match(section.replaceAll('\n', ' '), /the time of day, the device and its security posture are not used/);
+  const rows = [...section.matchAll(/^\| (?!Attribute|---)(.+) \| (.+) \| (.+) \| (.+) \|$/gm)];
+  assert.ok(rows.length >= 8, 'a row per attribute and use');
+  const attributes = new Set(rows.map((r) => r[1]!.replace(/ \(.*\)$/, '')));
+  for (const a of [
+    'client address',
+    'country of the address',
+    'failed sign-ins of an account',
+    'failed sign-ins of all accounts',
+    'time since sign-in and since the last request',
+  ]) {
+    assert.ok(attributes.has(a), a);
+  }
+  for (const [, , evaluated, threshold, action] of rows) {
+    assert.ok(evaluated && threshold && action, 'each row says when, at what threshold and what happens');
+    assert.match(action!, /^(deny|allow|as a trusted)/);
+  }
+  // Every settings area the table names is one the server serves, so an operator finds each threshold where it says.
+  const served = new Set(
+    ((await t.app.inject({ method: 'GET', url: '/api/admin/settings', headers: bearer(admin) })).json().areas as { path: string }[]).map((a) => a.path),
+  );
+  const named = [...section.matchAll(/`(\/api\/admin\/settings\/[a-z-]+)`/g)].map((m) => m[1]!);
+  assert.ok(named.length >= 6);
+  for (const p of named) assert.ok(served.has(p), `${p} is served`);
+  // Every refusal code it names is one the API answers with (docs/errors.md is checked against the registry).
+  const errors = readFileSync(path.resolve(import.meta.dirname, '../../docs/errors.md'), 'utf8');
+  for (const m of section.matchAll(/(\d{3}) `([A-Z_]+)`/g)) assert.match(errors, new RegExp(`\\| \`${m[2]}\` \\| ${m[1]} \\|`), m[2]);
 });

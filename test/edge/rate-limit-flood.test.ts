@@ -39,7 +39,7 @@ function spy(shared: SharedState) {
   };
 }
 
-test('a bad-sign-in flood from one address is refused at the edge with no shared-state round trip; a signed-in reader is served meanwhile', async () => {
+test('a bad-sign-in flood from one address is refused at the edge with no shared-state round trip; a signed-in reader is served meanwhile [ASVS V15.2.2, V15.4.4]', async () => {
   assert.equal(
     (await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(admin), payload: { authPerIp: 5 } })).statusCode,
     200,

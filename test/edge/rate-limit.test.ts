@@ -19,7 +19,7 @@ const limits = (body: Record<string, number>) =>
 const signIn = (ip: string, headers: Record<string, string> = {}) =>
   t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: ROOT.username, password: 'Wrong-password-000' }, remoteAddress: ip, headers });
 
-test('the sign-in budget per address: 429 with Retry-After and RateLimit headers; other addresses and later windows pass', async () => {
+test('the sign-in budget per address: 429 with Retry-After and RateLimit headers; other addresses and later windows pass [ASVS V2.4.1, V15.2.2]', async () => {
   assert.equal((await limits({ authPerIp: 3 })).statusCode, 200);
   for (let i = 0; i < 3; i++) assert.equal((await signIn('203.0.113.1')).statusCode, 401);
   const r = await signIn('203.0.113.1');
@@ -33,7 +33,7 @@ test('the sign-in budget per address: 429 with Retry-After and RateLimit headers
   assert.equal((await signIn('203.0.113.1')).statusCode, 401, 'a later window passes');
 });
 
-test('a spoofed X-Forwarded-For buys no new budget', async () => {
+test('a spoofed X-Forwarded-For buys no new budget [ASVS V4.1.3, V15.3.4]', async () => {
   await limits({ authPerIp: 2 });
   await signIn('203.0.113.9', { 'x-forwarded-for': '1.1.1.1' });
   await signIn('203.0.113.9', { 'x-forwarded-for': '2.2.2.2' });
@@ -55,7 +55,7 @@ test('path spellings share one budget', async () => {
   assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me?x=1', headers: bearer(admin) })).statusCode, 429);
 });
 
-test('the per-user budget holds across addresses; other users are not affected', async () => {
+test('the per-user budget holds across addresses; other users are not affected [ASVS V2.4.1]', async () => {
   await limits({ readPerUser: 3 });
   await createUser(t, admin, 'reader', 'Steady-viewer-301');
   const reader = (await login(t, 'reader', 'Steady-viewer-301')).token;
@@ -69,7 +69,7 @@ test('the per-user budget holds across addresses; other users are not affected',
   assert.equal((await me(admin, '192.0.2.5')).statusCode, 200);
 });
 
-test('writes have their own budget', async () => {
+test('writes have their own budget [ASVS V2.4.1]', async () => {
   await createUser(t, admin, 'writer', 'Busy-author-4410');
   await limits({ writePerUser: 1 });
   const a = await t.app.inject({ method: 'POST', url: '/api/auth/logout-all', headers: bearer((await login(t, 'writer', 'Busy-author-4410')).token) });
@@ -104,4 +104,19 @@ test('forgot-password has its own budget: a spent sign-in budget does not block 
   assert.equal((await forgot()).statusCode, 202);
   assert.equal((await forgot()).statusCode, 429);
   assert.equal((await signIn('203.0.113.31')).statusCode, 401);
+});
+
+test('docs/edge.md lists every rate budget, per address and per user, with the default and meaning the server applies [ASVS V2.1.3]', async () => {
+  const { readFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const doc = readFileSync(path.resolve(import.meta.dirname, '../../docs/edge.md'), 'utf8');
+  const documented = new Map<string, { def: number; meaning: string }>();
+  for (const m of doc.matchAll(/^\| `([A-Za-z]+)` \| (\d+) \| ([^|]+) \|$/gm)) documented.set(m[1]!, { def: Number(m[2]), meaning: m[3]!.trim() });
+  // The server's own description of the area, as an administrator reads it.
+  const index = (await t.app.inject({ method: 'GET', url: '/api/admin/settings', headers: bearer(admin) })).json();
+  type Field = { name: string; schema: { default: number; description: string } };
+  const area = (index.areas as Array<{ key: string; fields: Field[] }>).find((a) => a.key === 'rateLimits');
+  assert.ok(area, JSON.stringify(index).slice(0, 300));
+  assert.ok(area.fields.some((f) => f.name.endsWith('PerIp')) && area.fields.some((f) => f.name.endsWith('PerUser')));
+  for (const f of area.fields) assert.deepEqual(documented.get(f.name), { def: f.schema.default, meaning: f.schema.description }, f.name);
 });

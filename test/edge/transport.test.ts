@@ -102,7 +102,7 @@ describe('encrypted API bodies, TRANSPORT_ENCRYPTION=optional (the default)', ()
     key = await keyOf(t);
   });
 
-  it('publishes a public P-256 key with kid, alg and use, and the mode', async () => {
+  it('publishes a public P-256 key with kid, alg and use, and the mode [ASVS V11.6.2]', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/api/transport/key' });
     const doc = res.json();
     assert.equal(doc.mode, 'optional');
@@ -163,7 +163,7 @@ describe('encrypted API bodies, TRANSPORT_ENCRYPTION=optional (the default)', ()
     }
   });
 
-  it('refuses tampered ciphertext, tag, IV or header with TRANSPORT_BODY_INVALID, and nothing is written', async () => {
+  it('refuses tampered ciphertext, tag, IV or header with TRANSPORT_BODY_INVALID, and nothing is written [ASVS V11.3.3, V11.2.5]', async () => {
     const before = await count(t, admin);
     const sealed = await seal(key, 'POST', NOTES, { title: 'tampered' }, { now: t.clock.now });
     const parts = sealed.body!.split('.');
@@ -257,7 +257,7 @@ describe('encrypted API bodies, TRANSPORT_ENCRYPTION=optional (the default)', ()
     assert.equal((await sendJwe(t, admin, 'POST', NOTES, fresh.body!)).statusCode, 201);
   });
 
-  it('refuses zip, other algorithms, extra header members and bad epks', async () => {
+  it('refuses zip, other algorithms, extra header members and bad epks [ASVS V11.6.2, V11.3.2]', async () => {
     const before = await count(t, admin);
     const iat = Math.floor(t.clock.now() / 1000);
     const header = { alg: 'ECDH-ES', enc: 'A256GCM', kid: key.kid, iat, htm: 'POST', htu: NOTES };

@@ -13,7 +13,7 @@ before(async () => {
 });
 after(() => w?.t.close());
 
-test('each allowed type uploads, is recognised from its bytes and downloads byte-identical with safe headers', async () => {
+test('each allowed type uploads, is recognised from its bytes and downloads byte-identical with safe headers [ASVS V3.2.1, V3.4.4, V5.2.2, V5.3.1, V5.4.1]', async () => {
   const id = await w.record(w.tok.ed!, 'all types');
   const cases: Array<[string, Buffer, string]> = [
     ['a.png', png(), 'image/png'],
@@ -48,7 +48,7 @@ test('each allowed type uploads, is recognised from its bytes and downloads byte
   assert.deepEqual(rec.photo, []);
 });
 
-test('a disguised upload is refused: a PNG named .pdf and sent as application/pdf is a PNG, and a pdf-only field refuses it', async () => {
+test('a disguised upload is refused: a PNG named .pdf and sent as application/pdf is a PNG, and a pdf-only field refuses it [ASVS V5.2.2]', async () => {
   const id = await w.record(w.tok.ed!, 'disguise');
   const before = (await w.rows()).length;
   const refused = await w.upload(w.tok.ed!, id, 'scan', png(), 'report.pdf', 'application/pdf');
@@ -63,7 +63,7 @@ test('a disguised upload is refused: a PNG named .pdf and sent as application/pd
   assert.equal(stored.json().name, 'report.png');
 });
 
-test('HTML, SVG and executables disguised as images are refused, and nothing is stored', async () => {
+test('HTML, SVG and executables disguised as images are refused, and nothing is stored [ASVS V1.3.4, V5.2.2]', async () => {
   const id = await w.record(w.tok.ed!, 'hostile');
   const before = (await w.rows()).length;
   const files = w.stored().length;
@@ -97,7 +97,7 @@ test('text whose characters straddle the pieces it is read in is still text', as
   assert.equal(r.json().type, 'text/plain');
 });
 
-test('size, count and pixel limits are refused with stable codes and nothing is stored', async () => {
+test('size, count and pixel limits are refused with stable codes and nothing is stored [ASVS V2.3.2, V5.2.1, V5.2.6]', async () => {
   const id = await w.record(w.tok.ed!, 'limits');
   const before = (await w.rows()).length;
   const files = w.stored().length;
@@ -119,7 +119,7 @@ test('size, count and pixel limits are refused with stable codes and nothing is 
   assert.equal((await w.rows()).length, before + 2);
 });
 
-test('file names are sanitised: no path, no NUL or control characters', async () => {
+test('file names are sanitised: no path, no NUL or control characters [ASVS V1.2.1, V1.3.3, V5.3.2, V5.4.1, V5.4.2]', async () => {
   const id = await w.record(w.tok.ed!, 'names');
   // A NUL in the query string is refused by the pipeline before any route; the sanitiser drops it anyway.
   assert.equal(codeOf(await w.upload(w.tok.ed!, id, 'photo', png(), '../../etc/passwd\u0000.png')), 'NUL_CHARACTER');
@@ -232,7 +232,7 @@ test('deleting a file, and deleting the record, removes the rows and the stored 
   assert.ok(!w.stored().some((p) => p.endsWith(b)));
 });
 
-test('stored files are private: 0600 in 0700 directories, under opaque keys', async () => {
+test('stored files are private: 0600 in 0700 directories, under opaque keys [ASVS V5.3.1, V5.3.2]', async () => {
   const { statSync } = await import('node:fs');
   const id = await w.record(w.tok.ed!, 'modes');
   const r = await w.upload(w.tok.ed!, id, 'photo', png(), 'secret-name.png');
@@ -272,7 +272,7 @@ test('the orphan sweep removes old bytes that no row names and old staging lefto
   assert.equal((await w.download(w.tok.ed!, id, 'photo', kept)).statusCode, 200);
 });
 
-test('concurrent uploads into one multiple field never exceed maxFiles', async () => {
+test('concurrent uploads into one multiple field never exceed maxFiles [ASVS V2.3.4]', async () => {
   const id = await w.record(w.tok.ed!, 'race');
   const results = await Promise.all(Array.from({ length: 5 }, (_, i) => w.upload(w.tok.ed!, id, 'attachments', png(i + 1, 1), `r${i}.png`)));
   assert.equal(results.filter((r) => r.statusCode === 201).length, 2, results.map((r) => r.body).join('\n'));
@@ -320,4 +320,28 @@ test("GET /api/collections gives each file field's upload rules to those who kno
   });
   assert.deepEqual(field('attachments').file, { multiple: true, accept: null, maxBytes: 2000, maxFiles: 2, maxPixels: null, versions: 0 });
   assert.equal(field('title').file, undefined);
+});
+
+test('a compression bomb is stored as it came, never unpacked: the limits count the bytes as uploaded [ASVS V5.2.3]', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { statSync } = await import('node:fs');
+  const id = await w.record(w.tok.ed!, 'bomb');
+  // 64 MiB of zeros in about 64 KiB: a server that unpacked it would hold a thousand times what was sent.
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+  assert.ok(bomb.length < 100_000, String(bomb.length));
+  const t0 = Date.now();
+  const up = await w.upload(w.tok.ed!, id, 'any', bomb, 'zeros.gz');
+  ok(up);
+  assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
+  assert.equal(up.json().type, 'application/gzip');
+  assert.equal(up.json().size, bomb.length);
+  assert.equal(statSync(w.stored().find((p) => p.endsWith(up.json().id))!).size, bomb.length, 'stored packed');
+  const down = await w.download(w.tok.ed!, id, 'any', up.json().id);
+  assert.ok(down.rawPayload.equals(bomb));
+  // The field's limit applies to those bytes: over it is refused, a small archive of a large content is taken.
+  const refused = await w.upload(w.tok.ed!, id, 'attachments', bomb, 'zeros.gz');
+  assert.equal(codeOf(refused), 'FILE_TOO_LARGE');
+  const small = gzipSync(Buffer.alloc(1024 * 1024));
+  assert.ok(small.length < 2000);
+  ok(await w.upload(w.tok.ed!, id, 'attachments', small, 'mib.gz'));
 });

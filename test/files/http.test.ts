@@ -18,7 +18,7 @@ before(async () => {
 });
 after(() => w?.t.close());
 
-test('over HTTP a too large upload gets its 413, declared or chunked, and a plain fetch body uploads', async () => {
+test('over HTTP a too large upload gets its 413, declared or chunked, and a plain fetch body uploads [ASVS V5.2.1]', async () => {
   const id = await w.record(w.tok.ed!, 'http');
   const url = (field: string, name: string) => `${base}/api/collections/docs/records/${id}/files/${field}?name=${name}`;
   const headers = { authorization: `Bearer ${w.tok.ed}` };

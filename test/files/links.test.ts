@@ -22,7 +22,7 @@ async function fileOf(title: string): Promise<{ id: string; fileId: string }> {
 }
 const linkFor = async (token: string, id: string, fileId: string) => w.req('POST', `${w.filesUrl(id, 'photo')}/${fileId}/link`, token);
 
-test('a signed link works once within 60 seconds, without credentials, with the download headers', async () => {
+test('a signed link works once within 60 seconds, without credentials, with the download headers [ASVS V3.2.1]', async () => {
   const { id, fileId } = await fileOf('once');
   const l = await linkFor(w.tok.rd!, id, fileId);
   assert.equal(l.statusCode, 200, l.body);
@@ -43,7 +43,7 @@ test('a signed link works once within 60 seconds, without credentials, with the 
   assert.equal(codeOf(second), 'FILE_LINK_INVALID');
 });
 
-test('a link is refused after expiry, with a tampered token, and names only its own file', async () => {
+test('a link is refused after expiry, with a tampered token, and names only its own file [ASVS V9.1.1, V9.2.1]', async () => {
   const { id, fileId } = await fileOf('expiry');
   const other = await fileOf('other');
   const url = (await linkFor(w.tok.ed!, id, fileId)).json().url as string;
@@ -67,7 +67,7 @@ test('a link is refused after expiry, with a tampered token, and names only its 
   assert.equal((await linkFor(w.tok.ed!, id, other.fileId)).statusCode, 404);
 });
 
-test('a link is refused once its user lost the grant, and never given to one without it', async () => {
+test('a link is refused once its user lost the grant, and never given to one without it [ASVS V8.3.2]', async () => {
   const { id, fileId } = await fileOf('revoked');
   assert.equal(codeOf(await linkFor(w.tok.vw!, id, fileId)), 'FIELD_UNKNOWN');
   const url = (await linkFor(w.tok.rd!, id, fileId)).json().url as string;

@@ -11,7 +11,7 @@ before(async () => {
 });
 after(() => w?.t.close());
 
-test('file uploads spend the upload budget: a request over the count or the bytes is RATE_LIMITED and stores nothing', async () => {
+test('file uploads spend the upload budget: a request over the count or the bytes is RATE_LIMITED and stores nothing [ASVS V2.4.1]', async () => {
   const id = await w.record(w.tok.ed!, 'budget');
   const current = await w.t.s.settings.get(rateLimitArea);
   await w.t.s.settings.update(rateLimitArea, { ...current, uploadPerUser: 2, uploadBytesPerUser: 10_000 }, null, w.t.clock.now());

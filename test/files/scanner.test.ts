@@ -189,7 +189,7 @@ describe('clamd scanner when clamd cannot help (bounded, fails closed)', () => {
     }
   });
 
-  test('a hostile signature name is reduced to printable ASCII of bounded length', async () => {
+  test('a hostile signature name is reduced to printable ASCII of bounded length [ASVS V1.3.3]', async () => {
     const p = await peer((s) => {
       s.once('data', () => s.end(`stream: Evil\x1b[31m\r\nFAKE LOG LINE\u00e9${'A'.repeat(500)} FOUND\0`, 'latin1'));
     });

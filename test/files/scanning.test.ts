@@ -36,7 +36,7 @@ after(async () => {
 const stateOf = async (id: string, field: string, token = w.tok.ed!) =>
   ((await w.req('GET', `${w.filesUrl(id, field)}?versions=true`, token)).json().files as Array<{ id: string; state: string; signature?: string }>)[0]!;
 
-test('a clean upload is quarantined until scanned, then downloadable', async () => {
+test('a clean upload is quarantined until scanned, then downloadable [ASVS V5.4.3]', async () => {
   const id = await w.record(w.tok.ed!, 'clean');
   const up = await w.upload(w.tok.ed!, id, 'photo', png(), 'ok.png');
   ok(up);
@@ -51,7 +51,7 @@ test('a clean upload is quarantined until scanned, then downloadable', async () 
   assert.ok(down.rawPayload.equals(png()));
 });
 
-test('an infected upload never becomes downloadable: state infected, security event, refused forever', async () => {
+test('an infected upload never becomes downloadable: state infected, security event, refused forever [ASVS V5.4.3]', async () => {
   const id = await w.record(w.tok.ed!, 'infected');
   // The test signature inside a real PNG (after its end), and on its own as text.
   const inPng = await w.upload(w.tok.ed!, id, 'photo', png(2, 2, clamd.infected), 'holiday.png');
@@ -88,7 +88,7 @@ test('an infected upload never becomes downloadable: state infected, security ev
   assert.equal(codeOf(await w.download(w.tok.ed!, id, 'photo', inPng.json().id)), 'FILE_INFECTED');
 });
 
-test('with clamd down uploads stay quarantined; the sweep releases the clean ones and catches the infected once it is back', async () => {
+test('with clamd down uploads stay quarantined; the sweep releases the clean ones and catches the infected once it is back [ASVS V16.5.2, V16.5.3, V5.4.3]', async () => {
   pointAt(null);
   const id = await w.record(w.tok.ed!, 'down');
   const clean = await w.upload(w.tok.ed!, id, 'photo', png(), 'a.png');

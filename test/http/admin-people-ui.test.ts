@@ -13,7 +13,7 @@ useApp(async (app, token) => {
 
 const get = (url: string, token: string) => t.app.inject({ method: 'GET', url, headers: bearer(token) });
 
-test('GET /api/admin/users?q= keeps users whose username or email contains the text, any case; LIKE characters are literal', async () => {
+test('GET /api/admin/users?q= keeps users whose username or email contains the text, any case; LIKE characters are literal [ASVS V1.2.9]', async () => {
   await createUser(t, admin, 'alice_smith', 'Correct-horse-battery-7', { email: 'alice@example.org' });
   await createUser(t, admin, 'bob', 'Correct-horse-battery-7', { email: 'bob.smith@example.org' });
   await createUser(t, admin, 'carol', 'Correct-horse-battery-7');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeApp } from '../helpers/app.js';
 
-test('OpenAPI 3.1 is generated from the route schemas', async () => {
+test('OpenAPI 3.1 is generated from the route schemas [ASVS V2.1.1]', async () => {
   const t = await makeApp();
   try {
     const r = await t.app.inject({ method: 'GET', url: '/api/openapi.json' });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { render } from '../../src/mail/templates.js';
 
 // Pure unit test of the templates: usernames are restricted today, but the templates must not rely on it.
-test('every value is escaped in HTML and stripped of line breaks in text', () => {
+test('every value is escaped in HTML and stripped of line breaks in text [ASVS V1.1.2, V1.2.1, V1.2.2, V1.3.7, V1.3.11]', () => {
   const hostile = '<img src=x onerror="alert(1)">\r\nBcc: victim@example.org';
   for (const kind of ['reset', 'admin_reset', 'invitation', 'reminder'] as const) {
     const m = render(kind, 'to@example.org', { username: hostile, link: 'https://x.example/reset-password#token=a"b<c', expiresAt: Date.UTC(2026, 0, 1) });

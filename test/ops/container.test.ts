@@ -17,7 +17,7 @@ function skipReason(): string | false {
   return false;
 }
 
-test('container image: built from the Containerfile, runs as non-root on a read-only root, answers, stops on SIGTERM', {
+test('container image: built from the Containerfile, runs as non-root on a read-only root, answers, stops on SIGTERM [ASVS V13.4.1, V13.4.2, V15.2.3, V13.3.1]', {
   skip: skipReason(),
   timeout: 20 * 60_000,
 }, async (t) => {

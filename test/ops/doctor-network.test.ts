@@ -126,7 +126,7 @@ async function apiDoctor(t: TestApp): Promise<Map<string, Check>> {
   return new Map((r.json() as { checks: Check[] }).checks.map((c) => [c.id, c]));
 }
 
-test('doctor: Redis on a network address without a password fails, with one over plain TCP warns, over TLS passes; persistence off warns, on passes', {
+test('doctor: Redis on a network address without a password fails, with one over plain TCP warns, over TLS passes; persistence off warns, on passes [ASVS V12.3.1]', {
   skip: NO_ADDR,
 }, async () => {
   const host = ADDR!;
@@ -187,7 +187,7 @@ test('doctor: Redis on a network address without a password fails, with one over
   }
 });
 
-test('doctor: PostgreSQL on a network address: without TLS fails; TLS that the URL does not require verified (ssl=true, sslmode=require, no-verify) warns; verify-full passes', {
+test('doctor: PostgreSQL on a network address: without TLS fails; TLS that the URL does not require verified (ssl=true, sslmode=require, no-verify) warns; verify-full passes [ASVS V12.3.1, V12.3.2, V12.3.4]', {
   skip: DIALECT !== 'postgres' ? 'PostgreSQL only' : NO_ADDR,
 }, async () => {
   const host = ADDR!;

@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'kysely';
 import { Clock, DIALECT, PG_URL, ROOT, bearer, cliEnv, createUser, login, makeApp, type MakeOptions, type TestApp } from '../helpers/app.js';
 import { SETTINGS_AREAS, type Env } from '../../src/app-config.js';
 import { Doctor, NODE_EOL } from '../../src/doctor/index.js';
+import { certificateVerdict } from '../../src/doctor/certificate.js';
 import { cli, freePort, startServer } from '../helpers/cli.js';
 import { notesWorld, createKey } from '../auth/api-keys/world.js';
 import { totp } from '../auth/mfa/world.js';
@@ -195,7 +197,7 @@ test('doctor: an APP_KEY file owned by another user, or in a directory others ca
   }
 });
 
-test('doctor: HTTPS, forced redirect and HSTS', async () => {
+test('doctor: HTTPS, forced redirect and HSTS [ASVS V12.2.1]', async () => {
   await withApp({}, async (t, root) => {
     const r = await doctor(t, root);
     assert.equal(r.get('https')!.status, 'pass', 'loopback only');
@@ -303,6 +305,65 @@ test('doctor: the database and Redis on this host', async () => {
     },
     { redis: true },
   );
+});
+
+test('doctor: a service reached with a default password (admin/admin, tester/foobar, the user name again) fails, naming the variable and never the password; random ones pass [ASVS V13.2.3]', async () => {
+  const mail = { MAIL_FROM: 'palisade@example.org', PUBLIC_URL: 'https://palisade.example.test' };
+  const kannel = { SMS_KANNEL_URL: 'http://127.0.0.1:13013/cgi-bin/sendsms', SMS_FROM: 'Palisade' };
+  await withApp(
+    { ...mail, ...kannel, SMTP_URL: 'smtp://admin:Admin@127.0.0.1:2525', SMS_KANNEL_USER: 'tester', SMS_KANNEL_PASSWORD: 'foobar' },
+    async (t, root) => {
+      const r = await doctor(t, root);
+      const c = r.get('service-credentials')!;
+      assert.equal(c.status, 'fail');
+      assert.equal(c.detail, 'SMTP_URL, SMS_KANNEL_PASSWORD: a default or well-known password, or the user name again');
+      const report = (await t.app.inject({ method: 'GET', url: '/api/admin/doctor', headers: bearer(root) })).body;
+      assert.equal(/Admin@|foobar/.test(report), false, 'a password in the report');
+    },
+  );
+  await withApp(
+    { ...mail, ...kannel, SMTP_URL: 'smtp://mailer:mailer@127.0.0.1:2525', SMS_KANNEL_USER: 'palisade', SMS_KANNEL_PASSWORD: 'Kq3v-8zWm-Lr2p' },
+    async (t, root) => {
+      assert.equal((await doctor(t, root)).get('service-credentials')!.detail, 'SMTP_URL: a default or well-known password, or the user name again');
+    },
+  );
+  await withApp(
+    { ...mail, ...kannel, SMTP_URL: 'smtp://mailer:Hx7-pq2Rt9-Vb4@127.0.0.1:2525', SMS_KANNEL_USER: 'palisade', SMS_KANNEL_PASSWORD: 'Kq3v-8zWm-Lr2p' },
+    async (t, root) => {
+      const c = (await doctor(t, root)).get('service-credentials')!;
+      assert.equal(c.status, 'pass', c.detail);
+      assert.equal(c.detail, 'no service password is a well-known default');
+    },
+  );
+});
+
+test('doctor: stored secrets past their rotation schedule warn by name (service passwords after 90 days, the rest and the data key after 365); setting them again passes [ASVS V13.3.4]', async () => {
+  await withApp({}, async (t, first) => {
+    // Tokens do not live a year: sign in again after each jump of the clock.
+    let root = first;
+    const put = async (name: string, value: string) =>
+      assert.equal((await t.app.inject({ method: 'PUT', url: `/api/admin/secrets/${name}`, headers: bearer(root), payload: { value } })).statusCode, 200);
+    await put('smtp.password', 'Sm7p-first-value');
+    await put('partner.token', 'Pt4-first-value');
+    let c = (await doctor(t, root)).get('secrets-age')!;
+    assert.equal(c.status, 'pass', c.detail);
+    assert.equal(c.detail, '2 stored, none past its schedule');
+    t.clock.advance(91 * 86_400);
+    root = (await login(t)).token;
+    c = (await doctor(t, root)).get('secrets-age')!;
+    assert.equal(c.status, 'warn');
+    assert.equal(c.detail, 'due for rotation: smtp.password (service passwords every 90 days, the rest every 365)');
+    t.clock.advance(275 * 86_400);
+    root = (await login(t)).token;
+    c = (await doctor(t, root)).get('secrets-age')!;
+    assert.equal(c.detail, 'due for rotation: partner.token, smtp.password, the data key (service passwords every 90 days, the rest every 365)');
+    assert.equal(/first-value/.test(JSON.stringify(c)), false);
+    await put('smtp.password', 'Sm7p-second-value');
+    await put('partner.token', 'Pt4-second-value');
+    assert.equal((await t.app.inject({ method: 'POST', url: '/api/admin/secrets/rotate-key', headers: bearer(root) })).statusCode, 200);
+    c = (await doctor(t, root)).get('secrets-age')!;
+    assert.equal(c.status, 'pass', c.detail);
+  });
 });
 
 test('doctor: the Node.js line against its end of life, on the doctor’s clock: passes before, warns within 90 days, fails from the date', async () => {
@@ -494,5 +555,85 @@ test('doctor: without FILES_SCANNER the files check warns; with a scanner that d
     const r = await doctor(t, root);
     assert.equal(r.get('files')!.status, 'fail');
     assert.match(r.get('files')!.detail, /does not answer/);
+  });
+});
+
+/** openssl: a self-signed certificate, or one `ca` signs; the files' paths. */
+function openssl(dir: string, name: string, ca?: { cert: string; key: string }, days = 90): { cert: string; key: string } {
+  const cert = path.join(dir, `${name}.crt`);
+  const key = path.join(dir, `${name}.key`);
+  const subj = `/CN=${name}`;
+  if (ca === undefined) {
+    const ext = name.includes('root') ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'] : [];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', String(days), '-subj', subj, ...ext], {
+      stdio: 'ignore',
+    });
+  } else {
+    const csr = path.join(dir, `${name}.csr`);
+    execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subj], { stdio: 'ignore' });
+    const ext = path.join(dir, `${name}.ext`);
+    writeFileSync(ext, name.includes('intermediate') ? 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' : 'subjectAltName=DNS:localhost\n');
+    execFileSync(
+      'openssl',
+      ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', String(days), '-extfile', ext],
+      { stdio: 'ignore' },
+    );
+  }
+  return { cert, key };
+}
+
+test('doctor: a built-in TLS certificate that browsers do not trust warns; a chain to a public root passes; an expired one fails [ASVS V12.2.2]', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'palisade-doctor-tls-'));
+  try {
+    // Through the server: a self-signed certificate is served, and the doctor says browsers will not trust it.
+    const self = openssl(dir, 'palisade.example.test');
+    await withApp({ TLS_CERT_FILE: self.cert, TLS_KEY_FILE: self.key }, async (t, root) => {
+      const c = (await doctor(t, root)).get('tls-certificate')!;
+      assert.equal(c.status, 'warn');
+      assert.match(c.detail, /self-signed/);
+      assert.match(c.fix, /public CA/);
+    });
+    await withApp({}, async (t, root) => assert.equal((await doctor(t, root)).get('tls-certificate'), undefined, 'no built-in TLS, no check'));
+
+    // The chain walk, with a test root standing in for the public store.
+    const rootCa = openssl(dir, 'test-root');
+    const inter = openssl(dir, 'test-intermediate', rootCa);
+    const leaf = openssl(dir, 'leaf', inter);
+    const roots = [new X509Certificate(readFileSync(rootCa.cert))];
+    const pem = (...files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
+    const now = Date.now();
+    const full = certificateVerdict(pem(leaf.cert, inter.cert), now, roots);
+    assert.equal(full.status, 'pass', full.detail);
+    assert.match(full.detail, /^leaf, publicly trusted through test-root/);
+    assert.equal(certificateVerdict(pem(leaf.cert, inter.cert, rootCa.cert), now, roots).status, 'pass', 'the root in the file too');
+    const missing = certificateVerdict(pem(leaf.cert), now, roots);
+    assert.equal(missing.status, 'warn', 'an intermediate missing from the file');
+    assert.match(missing.detail, /does not lead to a publicly trusted root/);
+    assert.equal(certificateVerdict(pem(leaf.cert, inter.cert), now, []).status, 'warn', 'a private CA');
+    // A file whose intermediate did not sign the leaf (a forged chain) does not pass.
+    const stranger = openssl(dir, 'other-intermediate', openssl(dir, 'other-root'));
+    assert.equal(certificateVerdict(pem(leaf.cert, stranger.cert), now, roots).status, 'warn');
+    const validTo = Date.parse(new X509Certificate(readFileSync(leaf.cert)).validTo);
+    assert.equal(certificateVerdict(pem(leaf.cert, inter.cert), validTo - 7 * 86_400_000, roots).status, 'warn', 'a week left');
+    const expired = certificateVerdict(pem(leaf.cert, inter.cert), validTo + 1000, roots);
+    assert.equal(expired.status, 'fail');
+    assert.match(expired.detail, /expired/);
+    assert.equal(certificateVerdict('not a certificate', now, roots).status, 'fail');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('doctor: a PUBLIC_URL that is a path on another host name warns: it shares an origin and cookies; a host name of its own passes [ASVS V3.5.4]', async () => {
+  await withApp({ PUBLIC_URL: 'https://apps.example.org/palisade' }, async (t, root) => {
+    const c = (await doctor(t, root)).get('public-origin')!;
+    assert.equal(c.status, 'warn');
+    assert.match(c.detail, /a path on apps\.example\.org/);
+    assert.match(c.fix, /host name of its own/);
+  });
+  await withApp({ PUBLIC_URL: 'https://palisade.example.org' }, async (t, root) => {
+    const c = (await doctor(t, root)).get('public-origin')!;
+    assert.equal(c.status, 'pass');
+    assert.equal(c.detail, 'palisade.example.org');
   });
 });

@@ -18,7 +18,7 @@ async function withApp(env: Env, fn: (t: TestApp) => Promise<void>): Promise<voi
 const scrape = (t: TestApp, headers: Record<string, string> = {}, remoteAddress?: string) =>
   t.app.inject({ method: 'GET', url: '/metrics', headers, ...(remoteAddress ? { remoteAddress } : {}) });
 
-test('metrics are off by default: /metrics is not there', async () => {
+test('metrics are off by default: /metrics is not there [ASVS V13.4.5]', async () => {
   await withApp({}, async (t) => {
     const r = await scrape(t, { authorization: `Bearer ${TOKEN}` });
     assert.equal(r.statusCode, 404);
@@ -26,7 +26,7 @@ test('metrics are off by default: /metrics is not there', async () => {
   });
 });
 
-test('metrics behind METRICS_TOKEN: refused without it or with another, served with it; routes by pattern, refusals by code, sign-ins by outcome', async () => {
+test('metrics behind METRICS_TOKEN: refused without it or with another, served with it; routes by pattern, refusals by code, sign-ins by outcome [ASVS V13.4.5]', async () => {
   await withApp({ METRICS_TOKEN: TOKEN }, async (t) => {
     assert.equal((await scrape(t)).statusCode, 404);
     assert.equal((await scrape(t, { authorization: `Bearer ${TOKEN}x` })).statusCode, 404);
@@ -55,7 +55,7 @@ test('metrics behind METRICS_TOKEN: refused without it or with another, served w
   });
 });
 
-test('metrics behind METRICS_ALLOW: only from the listed addresses (and with the token when both are set)', async () => {
+test('metrics behind METRICS_ALLOW: only from the listed addresses (and with the token when both are set) [ASVS V13.4.5]', async () => {
   await withApp({ METRICS_ALLOW: '10.0.0.0/8' }, async (t) => {
     assert.equal((await scrape(t)).statusCode, 404, 'from 127.0.0.1');
     assert.equal((await scrape(t, {}, '192.0.2.7')).statusCode, 404);

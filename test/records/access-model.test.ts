@@ -2,6 +2,8 @@
 // system and menu permissions, and "no one grants more power than they hold".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
@@ -91,7 +93,7 @@ useApp(async (app, token) => {
   for (const u of Object.keys(PW)) tokens[u] = (await login(t, u, PW[u])).token;
 });
 
-test("departments carry roles: a member acts with the department's roles, and loses them at the next request when removed", async () => {
+test("departments carry roles: a member acts with the department's roles, and loses them at the next request when removed [ASVS V8.3.2]", async () => {
   const me = (await req('GET', '/api/auth/me', tokens.nora!)).json();
   assert.deepEqual(me.access.held, ['agent']);
   assert.deepEqual(me.access.departments, ['north']);
@@ -218,7 +220,7 @@ test('active role: the union by default; switching narrows to one held role; a r
   assert.ok((await events(t, admin, 'access.changed')).some((e) => e.details?.change === 'session.active_role'));
 });
 
-test("system permissions and menus: a role's permissions open its admin routes only; /me lists them for the UI", async () => {
+test("system permissions and menus: a role's permissions open its admin routes only; /me lists them for the UI [ASVS V8.2.1, V8.3.1]", async () => {
   assert.equal((await req('GET', '/api/admin/users', tokens.nora!)).statusCode, 403);
   ok(await req('POST', '/api/admin/roles', admin, { name: 'helpdesk', permissions: ['users.manage', 'accounts.unlock'], menus: ['users', 'users.locks'] }));
   ok(await req('PUT', `/api/admin/users/${ids.sven}/roles`, admin, { roles: ['helpdesk'] }), 204);
@@ -271,7 +273,7 @@ test('privilege escalation: nobody grants a role, permission, grant or user more
   // Attack: change the roles of a user who holds more (lead holds agent through north, and viewer).
   assert.equal(code(await req('PUT', `/api/admin/users/${ids.lead}/roles`, mgr, { roles: ['junior'] })), 'PRIVILEGE_ESCALATION');
   // Legitimate: create a user and hand out what they hold.
-  const made = await req('POST', '/api/admin/users', mgr, { username: 'newbie', password: 'Fresh-start-key-1234' });
+  const made = await req('POST', '/api/admin/users', mgr, { username: 'newbie', password: 'Fresh-start-key-1234', mustChangePassword: false });
   ok(made);
   const newbie = made.json().user.id as string;
   ok(await req('PUT', `/api/admin/users/${newbie}/roles`, mgr, { roles: ['junior'] }), 204);
@@ -279,7 +281,7 @@ test('privilege escalation: nobody grants a role, permission, grant or user more
   assert.equal(code(await req('PUT', `/api/admin/users/${ids.mgr}/roles`, mgr, { roles: ['helpdesk'] })), 'CANNOT_MODIFY_SELF');
   assert.equal(code(await req('PATCH', `/api/admin/users/${newbie}`, mgr, { isAdmin: true })), 'PRIVILEGE_ESCALATION');
   assert.equal(
-    code(await req('POST', '/api/admin/users', mgr, { username: 'newadmin', password: 'Fresh-admin-key-1234', isAdmin: true })),
+    code(await req('POST', '/api/admin/users', mgr, { username: 'newadmin', password: 'Fresh-admin-key-1234', isAdmin: true, mustChangePassword: false })),
     'PRIVILEGE_ESCALATION',
   );
   const rootId = (await req('GET', '/api/auth/me', admin)).json().user.id;
@@ -314,7 +316,7 @@ test('power counts role names, departments and scope fields; explain, ownership 
   assert.equal(code(await req('POST', `/api/admin/users/${rootId}/unlock`, dep)), 'PRIVILEGE_ESCALATION');
   assert.equal(code(await req('GET', `/api/admin/users/${rootId}/sessions`, dep)), 'PRIVILEGE_ESCALATION');
   // Departments: only those the actor is in (membership decides group rows and $user.department).
-  const made = await req('POST', '/api/admin/users', dep, { username: 'recruit', password: 'Brand-new-badge-8080' });
+  const made = await req('POST', '/api/admin/users', dep, { username: 'recruit', password: 'Brand-new-badge-8080', mustChangePassword: false });
   ok(made);
   const recruit = made.json().user.id as string;
   assert.equal(code(await req('PUT', `/api/admin/users/${recruit}/departments`, dep, { departments: ['empty'] })), 'PRIVILEGE_ESCALATION');
@@ -348,7 +350,7 @@ test('power counts role names, departments and scope fields; explain, ownership 
   assert.equal((await req('PATCH', '/api/admin/collections/tickets', dep, { ownership: null })).statusCode, 403);
 });
 
-test('an active role taken away fails closed: the session acts with no role until the user picks again', async () => {
+test('an active role taken away fails closed: the session acts with no role until the user picks again [ASVS V8.3.2]', async () => {
   const uid = await createUser(t, admin, 'switcher', 'Swap-the-hats-4455');
   ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: ['agent', 'viewer'] }), 204);
   const tk = (await login(t, 'switcher', 'Swap-the-hats-4455')).token;
@@ -361,4 +363,48 @@ test('an active role taken away fails closed: the session acts with no role unti
   assert.deepEqual([me.access.activeRole, me.access.roles], ['viewer', []]);
   ok(await req('PUT', '/api/auth/active-role', tk, { role: null }), 200);
   ok(await list('notes', tk), 200);
+});
+
+test("the README's authorisation rules are the server's: each system permission opens the routes listed for it and nothing else; data and field rules are written down [ASVS V8.1.1, V8.1.2]", async () => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const rows = new Map([...readme.matchAll(/^\| `([a-z]+\.[a-z]+)` \| (.*) \|$/gm)].map((m) => [m[1]!, m[2]!]));
+  // Function level: the table names exactly the permissions an administrator holds (all of them).
+  const all = (await req('GET', '/api/auth/me', admin)).json().access.permissions as string[];
+  assert.deepEqual([...rows.keys()].sort(), [...all].sort());
+  const probes: Record<string, string> = {
+    'users.manage': '/api/admin/users',
+    'roles.manage': '/api/admin/roles',
+    'schema.manage': '/api/admin/collections',
+    'security.manage': '/api/admin/settings',
+    'audit.read': '/api/admin/security-events',
+    'accounts.unlock': '/api/admin/locked-accounts',
+    'apikeys.manage': '/api/admin/api-keys',
+  };
+  const uid = await createUser(t, admin, 'doc-probe', 'Documented-rules-7731');
+  for (const perm of all) {
+    const route = probes[perm]!;
+    assert.ok(rows.get(perm)!.includes(route), `${perm}: the README lists ${route}`);
+    ok(await req('POST', '/api/admin/roles', admin, { name: `only-${perm.replace('.', '-')}`, permissions: [perm] }));
+  }
+  for (const perm of all) {
+    ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: [`only-${perm.replace('.', '-')}`] }), 204);
+    const tk = (await login(t, 'doc-probe', 'Documented-rules-7731')).token;
+    for (const [other, route] of Object.entries(probes)) {
+      const r = await req('GET', route, tk);
+      if (other === perm) assert.equal(r.statusCode, 200, `${perm} opens ${route}: ${r.body}`);
+      else assert.equal(r.statusCode, 403, `${perm} does not open ${route}`);
+    }
+  }
+  // Data and field level (the tests of test/records prove each): the rules a reader of the README gets.
+  for (const rule of [
+    'No grant of any kind on a collection answers 404',
+    "A record outside the\n  caller's scope answers 404",
+    'The row scope is part of the SQL `WHERE`. Each row carries only the fields of the grants that hold for it.',
+    'Backend-only (`hidden`) fields never leave the server.',
+    'A write to a system, ungranted or ownership field is refused (`FIELD_NOT_WRITABLE`).',
+    'An update that would move a record into or out of a status or scope the caller lacks is rolled back (403).',
+    'Grants add up. No grant means no access, and a grant with no\nfields grants no fields.',
+  ]) {
+    assert.ok(readme.replaceAll('\n  ', ' ').replaceAll('\n', ' ').includes(rule.replaceAll('\n  ', ' ').replaceAll('\n', ' ')), rule);
+  }
 });

@@ -11,7 +11,7 @@ before(async () => {
 });
 after(() => w.t.close());
 
-test('row scope: each user sees their own records plus what other grants allow (scope compiled into SQL)', async () => {
+test('row scope: each user sees their own records plus what other grants allow (scope compiled into SQL) [ASVS V8.2.2]', async () => {
   const { list, titles, ann, bob, aud } = w;
   assert.deepEqual(titles(await list(ann)), ['ann-closed', 'ann-open']);
   assert.deepEqual(titles(await list(bob)), ['ann-closed', 'bob-open']);
@@ -19,7 +19,7 @@ test('row scope: each user sees their own records plus what other grants allow (
   assert.equal((await list(bob, '?total=true')).json().total, 2);
 });
 
-test('field masks per row: a row shows only the fields of the grants that hold for it; hidden fields never leave', async () => {
+test('field masks per row: a row shows only the fields of the grants that hold for it; hidden fields never leave [ASVS V8.2.3, V15.3.1, V14.2.6]', async () => {
   const { list, bob, aud, admin } = w;
   const items = (await list(bob)).json().items as Array<Record<string, unknown>>;
   const own = items.find((x) => x.title === 'bob-open')!;
@@ -37,7 +37,7 @@ test('field masks per row: a row shows only the fields of the grants that hold f
   );
 });
 
-test('no grant, no access: a role without any grant on a collection gets the same 404 as for an unknown collection', async () => {
+test('no grant, no access: a role without any grant on a collection gets the same 404 as for an unknown collection [ASVS V8.2.1, V8.3.1]', async () => {
   const { t, req, list, admin } = w;
   await createUser(t, admin, 'nobody', 'Grantless-person-31');
   const nob = (await login(t, 'nobody', 'Grantless-person-31')).token;
@@ -124,4 +124,28 @@ test('a broad scope listed in id order (served by the (region, id) index) keeps 
   const ids = seen.map((x) => x.id);
   assert.deepEqual(ids, [...ids].sort(), 'id order across pages');
   assert.equal(new Set(ids).size, ids.length);
+});
+
+test('hostile text is data: input is percent-decoded exactly once, and text shaped like JSON or script comes back as the same string [ASVS V1.1.1, V1.2.3]', async () => {
+  const { req, q, ok, bob } = w;
+  const hostile = 'A%41 %2541 "},"isAdmin":true,"x":{"y":"</script><script>alert(1)</script>\u2028\u2029\\u0022';
+  const made = await req('POST', '/api/collections/cases/records', bob, { title: hostile });
+  ok(made, 201);
+  const id = made.json().id as string;
+  const read = await req('GET', `/api/collections/cases/records/${id}`, bob);
+  ok(read, 200);
+  assert.equal(read.json().title, hostile);
+  assert.equal('isAdmin' in read.json(), false, 'the text did not become a member of the answer');
+  assert.doesNotMatch(read.body, /[^\\]"isAdmin":true/, 'the quotes are escaped in the JSON text');
+  // The query string is decoded once, into the filter's JSON: `%2541` stays the text `%41`, never an `A`.
+  const find = async (title: string) =>
+    (await req('GET', `/api/collections/cases/records${q({ filter: JSON.stringify({ title }) })}`, bob)).json().items.map((x: { id: string }) => x.id);
+  assert.deepEqual(await find(hostile), [id]);
+  assert.deepEqual(await find(hostile.replace('%2541', '%41')), []);
+  assert.deepEqual(await find(hostile.replace('A%41', 'AA')), []);
+  // A filter encoded twice is not decoded a second time: it is not JSON, so it is refused.
+  const twice = encodeURIComponent(encodeURIComponent(JSON.stringify({ title: hostile })));
+  const refused = await req('GET', `/api/collections/cases/records?filter=${twice}`, bob);
+  assert.equal(refused.statusCode, 400, refused.body);
+  assert.equal(refused.json().error.code, 'FILTER_INVALID');
 });

@@ -142,7 +142,7 @@ test('an editor views a stored version with every field their grants show; the b
   for (const x of [r, a]) assert.ok(!x.body.includes('SECRET-'), 'a backend-only value left the server');
 });
 
-test('masking bypass: a reader never sees a field their grant does not show in a revision or a diff, nor an old value of one', async () => {
+test('masking bypass: a reader never sees a field their grant does not show in a revision or a diff, nor an old value of one [ASVS V8.2.3]', async () => {
   const r = await req('GET', `${base()}/revisions/1`, tokens.reader!);
   ok(r);
   // The body shows on published documents only: the draft version's body stays hidden, though the record is published now.

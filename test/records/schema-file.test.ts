@@ -142,7 +142,7 @@ test('roles, departments and grants travel in the schema file: apply, export, ap
       method: 'POST',
       url: '/api/admin/users',
       headers: bearer(await admin()),
-      payload: { username: 'bluey', password: 'Azure-sky-walker-3391' },
+      payload: { mustChangePassword: false, username: 'bluey', password: 'Azure-sky-walker-3391' },
     })
   ).json().user.id;
   const set = await cli(['user', 'departments', '--username', 'bluey', '--set', 'blue'], cliEnv(t));

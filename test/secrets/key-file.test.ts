@@ -14,7 +14,7 @@ import { dataKey, formatKey, newDataKey, readKeyFile } from '../../src/secrets/k
 
 const VALUE = 'kannel-gateway-password-Zx81';
 
-test('generated at the first start with mode 0600; a key file readable by others is refused at start', async () => {
+test('generated at the first start with mode 0600; a key file readable by others is refused at start [ASVS V13.3.2]', async () => {
   const t = await makeApp();
   try {
     const file = path.join(t.shared.dataDir, 'secrets.key');
@@ -114,7 +114,7 @@ test('a rotation a crash interrupted: before its commit the next key is dropped,
   }
 });
 
-test('a rotation by another instance on the same data directory: the first follows the key file', async () => {
+test('a rotation by another instance on the same data directory: the first follows the key file [ASVS V15.4.1]', async () => {
   const t = await makeApp();
   const peer = await makeApp({ peerOf: t });
   try {

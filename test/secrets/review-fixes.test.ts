@@ -35,7 +35,7 @@ test('F1: a write by an instance holding a retired SECRETS_KEY is refused, even 
   }
 });
 
-test('F1: a write whose key check ran before another instance rotated is refused, not sealed under the retired key', async () => {
+test('F1: a write whose key check ran before another instance rotated is refused, not sealed under the retired key [ASVS V15.4.2]', async () => {
   const a = await makeApp();
   const b = await makeApp({ peerOf: a });
   try {

@@ -30,7 +30,7 @@ const patchBotCheck = (payload: Record<string, unknown>) =>
   t.app.inject({ method: 'PATCH', url: '/api/admin/settings/bot-check', headers: bearer(admin), payload });
 const recaptcha = () => ({ mode: 'recaptcha', when: 'always', recaptchaSiteKey: 'site-key', recaptchaSecretKey: RECAPTCHA, recaptchaVerifyUrl: verifier.url });
 
-test('set, list and delete; no answer, event or log line holds the value', async () => {
+test('set, list and delete; no answer, event or log line holds the value [ASVS V13.3.1, V14.2.6]', async () => {
   const created = await put('smtp.password', { value: VALUE });
   assert.equal(created.statusCode, 200, created.body);
   assert.equal(created.json().created, true);
@@ -104,7 +104,7 @@ test('the setting that refers to the store: the reCAPTCHA secret lives in it, ne
   assert.equal((await t.s.secrets.resolve('botCheck.recaptchaSecretKey')).state, 'unset');
 });
 
-test('administrators only; unknown fields, bad names and oversized values are refused', async () => {
+test('administrators only; unknown fields, bad names and oversized values are refused [ASVS V13.3.2]', async () => {
   await createUser(t, admin, 'plain', 'Ordinary-walker-77');
   const plain = (await login(t, 'plain', 'Ordinary-walker-77')).token;
   assert.equal((await list(plain)).json().error.code, 'FORBIDDEN');
@@ -129,7 +129,7 @@ test('administrators only; unknown fields, bad names and oversized values are re
   assert.equal((await t.s.db.selectFrom('secrets').select('name').execute()).length, 1, 'nothing else stored');
 });
 
-test('rotation re-encrypts every secret in one go: they still resolve, the key file changed and is 0600', async () => {
+test('rotation re-encrypts every secret in one go: they still resolve, the key file changed and is 0600 [ASVS V13.3.1, V11.2.2]', async () => {
   const { readFileSync, statSync } = await import('node:fs');
   const path = await import('node:path');
   const file = path.join(t.shared.dataDir, 'secrets.key');
@@ -161,7 +161,7 @@ test('rotation re-encrypts every secret in one go: they still resolve, the key f
   assert.equal((await list()).json().keyId, r.json().keyId);
 });
 
-test('a ciphertext altered in the database reads as unreadable, fails closed, and stops a rotation', async () => {
+test('a ciphertext altered in the database reads as unreadable, fails closed, and stops a rotation [ASVS V11.3.3, V11.2.5]', async () => {
   assert.equal((await patchBotCheck(recaptcha())).statusCode, 200);
   assert.equal((await put('sms.gatewayPassword', { value: VALUE })).statusCode, 200);
   const row = await t.s.db.selectFrom('secrets').select('ciphertext').where('name', '=', 'botCheck.recaptchaSecretKey').executeTakeFirstOrThrow();
@@ -197,6 +197,21 @@ test('a ciphertext altered in the database reads as unreadable, fails closed, an
   assert.equal((await put('botCheck.recaptchaSecretKey', { value: RECAPTCHA })).statusCode, 200);
   assert.equal((await del('moved')).statusCode, 204);
   assert.equal((await rotate()).statusCode, 200);
+});
+
+test('one value written four times under one key, twice to each of two names, gets four fresh 96-bit IVs and four ciphertexts; each still opens [ASVS V11.3.4]', async () => {
+  const seen: Array<{ key_id: string; ciphertext: string }> = [];
+  for (const name of ['iv.first', 'iv.second', 'iv.first', 'iv.second']) {
+    assert.equal((await put(name, { value: VALUE })).statusCode, 200);
+    seen.push(await t.s.db.selectFrom('secrets').select(['key_id', 'ciphertext']).where('name', '=', name).executeTakeFirstOrThrow());
+  }
+  assert.equal(new Set(seen.map((r) => r.key_id)).size, 1, 'one key');
+  const ivs = seen.map((r) => Buffer.from(r.ciphertext.split('.')[0]!, 'base64url'));
+  for (const iv of ivs) assert.equal(iv.length, 12);
+  assert.equal(new Set(ivs.map((iv) => iv.toString('hex'))).size, 4, 'no IV used twice under the key');
+  assert.equal(new Set(seen.map((r) => r.ciphertext.split('.')[1])).size, 4, 'no ciphertext repeats');
+  for (const name of ['iv.first', 'iv.second']) assert.deepEqual(await t.s.secrets.resolve(name), { state: 'set', value: VALUE });
+  for (const name of ['iv.first', 'iv.second']) assert.equal((await del(name)).statusCode, 204);
 });
 
 test('a reCAPTCHA secret sealed in the settings row before the store existed moves into it at start, once', async () => {

@@ -2,7 +2,8 @@
 // (PostgreSQL + Redis in the PostgreSQL run, one SQLite file in the SQLite run).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, DIALECT, ROOT, type TestApp } from '../helpers/app.js';
+import { Redis } from 'ioredis';
+import { makeApp, login, bearer, createUser, events, DIALECT, REDIS_URL, ROOT, type TestApp } from '../helpers/app.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -68,4 +69,33 @@ test('an IP rule added on one instance is enforced by the other within a second'
   if (wait > 0) await new Promise((res) => setTimeout(res, wait));
   const status = (await b.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin), remoteAddress: '192.0.2.5' })).statusCode;
   assert.equal(status, 403);
+});
+
+test('a name a client sends never becomes a shared-state key as sent: an unknown name is counted under its hash on both instances [ASVS V1.3.9]', async () => {
+  const name = 'ghost.visitor+tag@example.org';
+  // Past the spread pause of the stuffing test above: these sign-ins must reach the lockout's counter.
+  for (const c of new Set([a.clock, b.clock])) c.advance(3600);
+  for (let i = 0; i < 8; i++)
+    assert.equal(
+      (await (i % 2 === 0 ? a : b).app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: name, password: `guess-${i}` } })).statusCode,
+      401,
+    );
+  // Every key of the shared state: the database's (the durable counters) and, with Redis, Redis's.
+  const keys = (await a.s.db.selectFrom('shared_kv').select('key').execute()).map((k) => k.key);
+  if (a.shared.redis) {
+    const r = new Redis(REDIS_URL);
+    try {
+      keys.push(...(await r.keys(`${a.shared.redisPrefix}*`)).map((k) => k.slice(a.shared.redisPrefix.length)));
+    } finally {
+      r.disconnect();
+    }
+  }
+  assert.ok(
+    keys.some((k) => /^(fail|lockp):i:[A-Za-z0-9_-]{22}$/.test(k)),
+    keys.join('\n'),
+  );
+  assert.deepEqual(
+    keys.filter((k) => /ghost|visitor|example/i.test(k)),
+    [],
+  );
 });

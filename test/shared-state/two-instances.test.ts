@@ -20,7 +20,7 @@ test('the instances use the expected shared state', () => {
   assert.equal(b.s.shared.kind, a.s.shared.kind);
 });
 
-test('50 concurrent renewals of one token across both instances yield exactly one new token', async () => {
+test('50 concurrent renewals of one token across both instances yield exactly one new token [ASVS V15.4.2, V15.4.1]', async () => {
   const { token } = await login(a);
   a.clock.advance(16 * 60);
   const results = await Promise.all(

@@ -53,7 +53,7 @@ test('the gateway password may come from a file, not from both, or from the secr
   assert.match(problems({ ...GATEWAY, SMS_KANNEL_USER: '' }), /SMS_KANNEL_USER is required/);
 });
 
-test('the URL carries no credentials, query or fragment, and plain http to another host is warned about', () => {
+test('the URL carries no credentials, query or fragment, and plain http to another host is warned about [ASVS V1.3.6, V12.3.3]', () => {
   for (const url of [
     'ftp://h/x',
     'not a url',

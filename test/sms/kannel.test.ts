@@ -55,7 +55,7 @@ function assertLeaksNothing(err: AppError, ...secrets: string[]): void {
   for (const s of [...secrets, kannel.password]) assert.ok(!all.includes(s), `the error names ${s}`);
 }
 
-test('a message reaches the phone with its sender and its text intact: reserved URL characters and UTF-8', async () => {
+test('a message reaches the phone with its sender and its text intact: reserved URL characters and UTF-8 [ASVS V1.2.2]', async () => {
   const text = 'Code 482913 & more: 100% +ok ?x=1#y æøå';
   await channel().send('+4512345678', text);
   const sms = await kannel.waitFor('+4512345678');
@@ -94,7 +94,7 @@ test('a gateway that is down answers SMS_UNAVAILABLE at once, with Retry-After',
   assertLeaksNothing(err, '+4512340002', '444555');
 });
 
-test('a gateway that hangs answers SMS_UNAVAILABLE after the timeout, and works again once it answers', async () => {
+test('a gateway that hangs answers SMS_UNAVAILABLE after the timeout, and works again once it answers [ASVS V13.2.6]', async () => {
   const c = channel({ SMS_TIMEOUT_MS: '300' });
   kannel.pause();
   try {
@@ -109,7 +109,7 @@ test('a gateway that hangs answers SMS_UNAVAILABLE after the timeout, and works 
   assert.equal((await kannel.waitFor('+4512340004')).text, 'Code 888999');
 });
 
-test('after three outages in a row the channel answers at once without asking the gateway, for a while', async () => {
+test('after three outages in a row the channel answers at once without asking the gateway, for a while [ASVS V13.2.6]', async () => {
   const c = channel({ SMS_KANNEL_URL: DOWN });
   for (let i = 0; i < 3; i++) assert.match((await unavailable(c, '+4512340005', 'Code 1')).err.internal ?? '', /ECONNREFUSED/);
   const { err, ms } = await unavailable(c, '+4512340005', 'Code 1');

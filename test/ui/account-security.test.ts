@@ -151,11 +151,28 @@ describe('admin UI: sign-in & security, passkeys', () => {
 
   before(async () => {
     const port = await freePort();
-    w = await startUi(passkeyOptions(port), { port, hostname: 'localhost' });
+    // An SMS gateway too (nothing listens there): the text-message factor is offered beside the passkeys.
+    const sms = { SMS_KANNEL_URL: 'http://127.0.0.1:9/cgi-bin/sendsms', SMS_KANNEL_USER: 'palisade', SMS_KANNEL_PASSWORD: 'Kannel-secret-1234' };
+    w = await startUi(passkeyOptions(port, [], { env: sms }), { port, hostname: 'localhost' });
     admin = (await login(w.t)).token;
     await createUser(w.t, admin, 'pia', PW);
   });
   after(async () => w?.close());
+
+  it('text-message codes are offered with their risks spelled out, beside the stronger authenticator app and passkeys [ASVS V6.6.1]', async () => {
+    await createUser(w.t, admin, 'sol', PW);
+    const page = await w.newPage();
+    await signIn(page, w.base, 'sol', PW);
+    await openSecurity(page);
+    const section = page.getByRole('region', { name: 'Text-message codes' });
+    await section.waitFor();
+    await section.getByText(/weakest second factor/).waitFor();
+    assert.match((await section.textContent()) ?? '', /another SIM card.*An authenticator app or a passkey is\s+safer/s);
+    // The stronger factors are there to choose instead.
+    await page.getByRole('heading', { name: 'Authenticator app' }).waitFor();
+    await page.getByRole('heading', { name: 'Passkeys' }).waitFor();
+    assertClean(w);
+  });
 
   it("registers a passkey through the browser's authenticator, renames it and removes it", async () => {
     const page = await w.newPage();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 import { checklist, checklistOk, failedRules, ruleSentence, type PublicPolicy } from '../../ui/src/lib/password-rules.js';
@@ -22,7 +23,7 @@ describe('admin UI: my account and my sessions', () => {
   });
   after(async () => w?.close());
 
-  it('shows who I am, switches the active role, and changes my password: the checklist refuses a weak one, the other sessions end', async () => {
+  it('shows who I am, switches the active role, and changes my password: the checklist refuses a weak one, the other sessions end [ASVS V6.2.2, V6.2.3]', async () => {
     for (const name of ['editors', 'auditors']) assert.equal((await inject('POST', '/api/admin/roles', admin, { name })).statusCode, 201);
     assert.equal((await inject('PUT', '/api/admin/departments/finance', admin, { roles: ['auditors'] })).statusCode, 200);
     const id = await createUser(w.t, admin, 'olga', PW, { email: 'olga@example.org' });
@@ -94,7 +95,7 @@ describe('admin UI: my account and my sessions', () => {
     assertClean(w);
   });
 
-  it('lists my sessions, ends another one (gone from the list and refused by the server), then all the others', async () => {
+  it('lists my sessions, ends another one (gone from the list and refused by the server), then all the others [ASVS V7.4.3, V7.5.2]', async () => {
     await createUser(w.t, admin, 'sam', PW);
     const api = (await login(w.t, 'sam', PW)).token;
     const laptop = await w.newPage();
@@ -159,6 +160,46 @@ describe('admin UI: my account and my sessions', () => {
     // Its owner may.
     assert.equal((await inject('DELETE', `/api/auth/sessions/${wes.sessionId}`, wes.token)).statusCode, 204);
     assert.equal((await inject('GET', '/api/auth/me', wes.token)).statusCode, 401);
+  });
+
+  it('password fields are masked (type=password), named for password managers (autocomplete), take pasted text, and the pasted password signs in [ASVS V6.2.6, V6.2.7]', async () => {
+    await createUser(w.t, admin, 'pia', PW);
+    const page = await w.newPage();
+    /** A paste the page could refuse: dispatched as the browser does, answered whether it was cancelled. */
+    const pasteRefused = (field: ReturnType<Page['getByLabel']>) =>
+      field.evaluate((el) => {
+        const data = new DataTransfer();
+        data.setData('text/plain', 'pasted');
+        const e = new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+        el.dispatchEvent(e);
+        return e.defaultPrevented;
+      });
+    const fields = async (checks: Array<[ReturnType<Page['getByLabel']>, string]>) => {
+      for (const [field, autocomplete] of checks) {
+        assert.equal(await field.getAttribute('type'), 'password');
+        assert.equal(await field.getAttribute('autocomplete'), autocomplete);
+        assert.ok(Number((await field.getAttribute('maxlength')) ?? Infinity) >= 128, 'room for a long generated password');
+        assert.equal(await pasteRefused(field), false, 'pasting is not blocked');
+      }
+    };
+    await page.goto(`${w.base}/sign-in`);
+    assert.equal(await page.getByLabel('Username or email').getAttribute('autocomplete'), 'username');
+    const password = page.getByLabel('Password', { exact: true });
+    await fields([[password, 'current-password']]);
+    // What a paste or a password manager does: text inserted at once, not typed key by key.
+    await page.getByLabel('Username or email').fill('pia');
+    await password.focus();
+    await page.keyboard.insertText(PW);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My account' }).click();
+    const form = page.getByRole('region', { name: 'Change my password' });
+    await fields([
+      [form.getByLabel('Current password'), 'current-password'],
+      [form.getByLabel('New password', { exact: true }), 'new-password'],
+      [form.getByLabel('New password again'), 'new-password'],
+    ]);
+    assertClean(w);
   });
 });
 

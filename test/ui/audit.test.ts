@@ -42,14 +42,21 @@ describe('admin UI: the audit screens (client logic)', () => {
     );
   });
 
-  it('the collections editor sends sensitive and reads audit options with their defaults', () => {
-    assert.deepEqual(fieldOf({ ...emptyDraft('text'), name: 'diagnosis', sensitive: true }), { name: 'diagnosis', type: 'text', sensitive: true });
+  it('the collections editor sends the protection level and reads audit options with their defaults [ASVS V14.1.1]', () => {
+    assert.deepEqual(fieldOf({ ...emptyDraft('text'), name: 'diagnosis', classification: 'confidential' }), {
+      name: 'diagnosis',
+      type: 'text',
+      classification: 'confidential',
+    });
+    assert.deepEqual(fieldOf({ ...emptyDraft('text'), name: 'plain' }), { name: 'plain', type: 'text' }, 'internal is the default, not sent');
     const before = { name: 'name', type: 'string' };
     const d = draftOf(before);
-    d.sensitive = true;
-    assert.deepEqual(changeOf(before, d), { sensitive: true });
-    assert.deepEqual(changeOf({ ...before, sensitive: true }, draftOf(before)), { sensitive: null }, 'unchecking clears it');
-    assert.ok(optionsOf({ ...before, sensitive: true }).includes('sensitive (never logged)'));
+    d.classification = 'secret';
+    assert.deepEqual(changeOf(before, d), { classification: 'secret' });
+    assert.equal(draftOf({ ...before, sensitive: true }).classification, 'confidential', 'a sensitive field reads as confidential');
+    assert.deepEqual(changeOf({ ...before, sensitive: true }, draftOf(before)), { sensitive: null }, 'back to internal clears it');
+    assert.ok(optionsOf({ ...before, sensitive: true }).includes('confidential (never logged)'));
+    assert.ok(optionsOf({ ...before, classification: 'secret' }).includes('secret (never logged, exported or queried)'));
     assert.deepEqual(auditOf({}), { changeLog: true, accessLog: 'off', revisions: false });
     assert.deepEqual(auditOf({ audit: { revisions: true } }), { changeLog: true, accessLog: 'off', revisions: true });
   });

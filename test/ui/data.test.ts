@@ -323,4 +323,72 @@ describe('admin UI: the data browser against the real server', () => {
     assert.equal((await api('GET', '/api/collections/tickets/records', undefined, nobody)).statusCode, 404);
     assertClean(w);
   });
+
+  // A secret field (D431): masked on the list and on the record page until asked for; not a sort column; its level
+  // is set in the collections editor.
+  it('a secret value is masked on the list and the record page until the user shows it; the editor sets the level [ASVS V14.2.6, V14.1.1]', async () => {
+    await ok(
+      api('POST', '/api/admin/collections', {
+        name: 'vault',
+        fields: [
+          { name: 'label', type: 'string' },
+          { name: 'pin', type: 'string', classification: 'secret' },
+        ],
+      }),
+    );
+    const id = (await ok(api('POST', '/api/collections/vault/records', { label: 'front door', pin: 'PIN-8842-XY' }))).json().id;
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/data/vault`);
+    await page.locator('tbody td').filter({ hasText: 'front door' }).first().waitFor();
+    assert.ok(!((await page.locator('main').textContent()) ?? '').includes('PIN-8842-XY'), 'the list never shows the secret value');
+    assert.equal(await page.getByRole('button', { name: 'pin' }).count(), 0, 'no sort on a secret column');
+    await page.getByRole('button', { name: 'label' }).waitFor();
+    await page.goto(`${w.base}/data/vault/${id}`);
+    await page.getByRole('heading', { name: 'Record in vault' }).waitFor();
+    await page.getByRole('button', { name: 'Show pin' }).waitFor();
+    assert.ok(!((await page.locator('main').textContent()) ?? '').includes('PIN-8842-XY'), 'masked until shown');
+    await page.getByRole('button', { name: 'Show pin' }).click();
+    await page.getByRole('definition').filter({ hasText: 'PIN-8842-XY' }).waitFor();
+    await shot(page, 'data-secret-shown');
+    await page.getByRole('button', { name: 'Hide pin' }).click();
+    await page.getByRole('button', { name: 'Show pin' }).waitFor();
+
+    await page.goto(`${w.base}/admin/collections/vault`);
+    await page.getByRole('button', { name: 'Edit field label' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit field label' });
+    assert.equal(await dialog.getByLabel('Protection level').inputValue(), 'internal');
+    await dialog.getByLabel('Protection level').selectOption('confidential');
+    await dialog.getByText('never logged: a change is logged by the field name only').waitFor();
+    await shot(page, 'collection-field-classification');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Field label saved.' }).waitFor();
+    const fields = (await api('GET', '/api/admin/collections/vault')).json().collection.fields;
+    assert.deepEqual(fields, [
+      { name: 'label', type: 'string', classification: 'confidential' },
+      { name: 'pin', type: 'string', classification: 'secret' },
+    ]);
+    assertClean(w);
+  });
+
+  // Bug class: stored XSS. A value is data, drawn as text (Svelte's text nodes); markup in it never becomes elements,
+  // and a sink that took it as HTML would also meet Trusted Types (a violation that assertClean reports).
+  it('a value that looks like markup is shown as the text it is, on the list and on the record page [ASVS V3.2.2]', async () => {
+    const title = `<img src=x onerror="document.title='pwned'"><b>bold</b>`;
+    const note = `<script>document.title='pwned'</script><a href="javascript:alert(1)">link</a>`;
+    const id = (await ok(api('POST', '/api/collections/tickets/records', { title, state: 'open', secret_note: note }))).json().id;
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/data/tickets/${id}`);
+    await page.getByRole('heading', { name: 'Record in tickets' }).waitFor();
+    await page.getByRole('definition').filter({ hasText: title }).first().waitFor();
+    await page.getByRole('definition').filter({ hasText: note }).first().waitFor();
+    await page.goto(`${w.base}/data/tickets`);
+    await page.locator('tbody td').filter({ hasText: title }).first().waitFor();
+    for (const sel of ['img[src="x"]', 'b:text-is("bold")', 'a[href^="javascript:"]', 'main script']) {
+      assert.equal(await page.locator(sel).count(), 0, `${sel} became an element`);
+    }
+    assert.notEqual(await page.title(), 'pwned');
+    assertClean(w);
+  });
 });

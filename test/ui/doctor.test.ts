@@ -25,7 +25,7 @@ describe('admin UI: the deployment checks (client logic)', () => {
     assert.equal(summaryOf({ worst: 'pass', checks: [check('a', 'pass')] }), 'Worst: pass. 0 failed, 0 warnings, 1 passed (1 check).');
   });
 
-  it('commands in backquotes become code parts (text, never HTML)', () => {
+  it('commands in backquotes become code parts (text, never HTML) [ASVS V1.3.5]', () => {
     assert.deepEqual(codeParts('Run `palisade audit verify` daily.'), [
       { text: 'Run ', code: false },
       { text: 'palisade audit verify', code: true },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ROOT } from '../helpers/app.js';
+import { createUser, login, ROOT } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 
 describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
@@ -10,7 +10,7 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
   });
   after(async () => w?.close());
 
-  it('serves the app page with the page policy and its assets with long caching; the API keeps default-src none', async () => {
+  it('serves the app page with the page policy and its assets with long caching; the API keeps default-src none [ASVS V3.4.3, V3.4.6]', async () => {
     const page = await fetch(`${w.base}/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
@@ -75,7 +75,88 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     assertClean(w);
   });
 
-  it('the recorder sees a Trusted Types refusal when a page writes HTML into a sink (so a clean run means something)', async () => {
+  it('every page behind sign-in shows Sign out in its header; used from a deep page it ends the session on the server [ASVS V7.4.4]', async () => {
+    const { NAV } = await import('../../ui/src/lib/nav.js');
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    const rootId = ((await page.evaluate(`fetch('/api/auth/me').then((r) => r.json())`)) as { user: { id: string } }).user.id;
+    // Every page of the menus (root sees them all) and a page reached from a list.
+    for (const href of [...NAV.map((n) => n.href), `/admin/users/${rootId}`]) {
+      await page.goto(`${w.base}${href}`);
+      const out = page.getByRole('banner').getByRole('button', { name: 'Sign out' });
+      await out.waitFor();
+      assert.ok(await out.isVisible(), href);
+      assert.equal(new URL(page.url()).pathname, href, `${href} stays (no redirect to sign-in)`);
+    }
+    const cookies = await page.context().cookies(w.base);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/sign-in$/);
+    // Signed out: the sign-in page has nothing to sign out of.
+    assert.equal(await page.getByRole('button', { name: 'Sign out' }).count(), 0);
+    // The session the browser held is ended on the server, not only forgotten by the page.
+    const held = cookies.find((c) => c.name.endsWith('palisade_session'));
+    assert.ok(held, 'the session cookie was set');
+    const after = await w.t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: `${held.name}=${held.value}` } });
+    assert.equal(after.statusCode, 401);
+    assert.equal(after.json().error.code, 'SESSION_ENDED');
+    assertClean(w);
+  });
+
+  it('signing out leaves nothing of the account in the page or the browser: not in the DOM, a cookie or web storage, nor behind Back [ASVS V14.3.1, V14.3.3]', async () => {
+    await createUser(w.t, (await login(w.t)).token, 'dora', 'Signout-leaves-nothing-5', { email: 'dora.private@example.org' });
+    const page = await w.newPage();
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/admin/users`);
+    await page.getByText('dora.private@example.org').first().waitFor();
+    const storage = () =>
+      page.evaluate(`(async () => ({
+        local: localStorage.length,
+        session: sessionStorage.length,
+        idb: (await indexedDB.databases()).length,
+        caches: (await caches.keys()).length,
+      }))()`);
+    // Signed in, the browser keeps the session cookie and the XSRF token, nothing else.
+    assert.deepEqual(await storage(), { local: 0, session: 0, idb: 0, caches: 0 });
+    assert.deepEqual((await page.context().cookies()).map((c) => c.name).sort(), ['__Host-palisade_session', '__Host-palisade_xsrf']);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/sign-in$/);
+    assert.equal(await page.evaluate(`document.documentElement.outerHTML.includes('dora.private')`), false);
+    assert.deepEqual(
+      (await page.context().cookies()).map((c) => c.name).filter((n) => n.includes('session')),
+      [],
+      'the session cookie is gone',
+    );
+    assert.deepEqual(await storage(), { local: 0, session: 0, idb: 0, caches: 0 });
+    await page.goBack();
+    await page.waitForURL(/\/sign-in/);
+    await page.getByLabel('Username or email').waitFor();
+    assert.equal(await page.evaluate(`document.documentElement.outerHTML.includes('dora.private')`), false);
+    assertClean(w);
+  });
+
+  it('an API address with a static-looking ending is still the API: 400 or 404, JSON and no-store, never a cacheable page or asset [ASVS V14.2.5]', async () => {
+    const token = (await login(w.t)).token;
+    for (const url of ['/api/auth/me.css', '/api/auth/me/x.css', '/api/admin/users/profile.js', '/api/auth/me;x.png']) {
+      const res = await w.t.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+      assert.ok([400, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
+      assert.match(String(res.headers['content-type']), /application\/json/, url);
+      assert.equal(res.headers['cache-control'], 'no-store', url);
+    }
+    // A missing asset is a 404, not the app page or another file; a real one is cached with its own type.
+    const missing = await fetch(`${w.base}/assets/missing.css`);
+    assert.equal(missing.status, 404);
+    assert.doesNotMatch(missing.headers.get('content-type') ?? '', /text\/(html|css)/);
+    const html = await (await fetch(`${w.base}/`)).text();
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const js = await fetch(`${w.base}${asset}`);
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    assert.match(js.headers.get('cache-control') ?? '', /immutable/);
+    const me = await w.t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(me.statusCode, 200);
+    assert.equal(me.headers['cache-control'], 'no-store');
+  });
+
+  it('the recorder sees a Trusted Types refusal when a page writes HTML into a sink (so a clean run means something) [ASVS V3.2.2]', async () => {
     const page = await w.newPage();
     await page.goto(`${w.base}/sign-in`);
     await page.getByLabel('Username or email').waitFor();
@@ -89,7 +170,29 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     w.problems.splice(before);
   });
 
-  it('sign-out that the server refuses says so and keeps the user signed in; a planted unprefixed XSRF cookie is ignored', async () => {
+  it('a violation in the browser reaches the server as a report, logged as csp.violation [ASVS V3.4.7]', async () => {
+    const page = await w.newPage();
+    await page.goto(`${w.base}/sign-in`);
+    await page.getByLabel('Username or email').waitFor();
+    const before = w.problems.length;
+    const logged = () => w.t.logs.filter((l) => l.includes('"event":"csp.violation"') && l.includes('require-trusted-types-for'));
+    const already = logged().length;
+    await page.evaluate(`(() => { try { document.body.insertAdjacentHTML('beforeend', '<b>x</b>'); } catch {} })()`);
+    const recorded = () => w.problems.slice(before).some((p) => p.startsWith('CSP violation'));
+    for (let i = 0; i < 100 && (logged().length === already || !recorded()); i++) await page.waitForTimeout(100);
+    assert.ok(logged().length > already, 'the report arrived and was logged');
+    const entry = JSON.parse(logged().at(-1)!);
+    assert.match(String(entry.document), /\/sign-in$/);
+    w.problems.splice(before);
+    // The page still works after reporting: it signs in.
+    await page.getByLabel('Username or email').fill(ROOT.username);
+    await page.getByLabel('Password', { exact: true }).fill(ROOT.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    assertClean(w);
+  });
+
+  it('sign-out that the server refuses says so and keeps the user signed in; a planted unprefixed XSRF cookie is ignored [ASVS V3.3.3]', async () => {
     const page = await w.newPage();
     await signIn(page, w.base);
     // A cookie planted by a sibling host or over plain HTTP (no __Host- prefix) is not read: writes go through.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { secureRandom } from '../../src/util/random.js';
 
-test('secureRandom: each call gets its own bytes, across pool refills and for large requests', () => {
+test('secureRandom: each call gets its own bytes, across pool refills and for large requests [ASVS V11.5.2]', () => {
   const seen = new Set<string>();
   // 4 KB pool: 3 000 calls of 12 to 44 bytes refill it many times, including calls that do not fit the rest of a pool.
   for (let i = 0; i < 3000; i++) {

@@ -2,15 +2,19 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Db } from '../../db/index.js';
 
 /**
- * Recovery codes: ten per user, each 16 characters from a 31-letter alphabet without look-alikes (about
- * 79 random bits), shown once when made. Only their SHA-256 is stored: at this entropy a fast hash cannot
- * be reversed, and the lookup by hash leaks nothing usable. Each one is spent by a single conditional
- * UPDATE, so it works once even under concurrent use. Making a new set deletes the old one.
+ * Recovery codes: ten per user, each 24 characters from a 31-letter alphabet without look-alikes (about
+ * 119 random bits, from randomInt), shown once when made. Only their SHA-256 is stored: at 112 bits and more
+ * a fast hash cannot be reversed (ASVS V6.5.2, D400), and the lookup by hash leaks nothing usable. Sets made
+ * before D400 have 16 characters (about 79 bits) and keep working until the user makes new ones. Each one
+ * is spent by a single conditional UPDATE, so it works once even under concurrent use. Making a new set
+ * deletes the old one.
  */
 export const RECOVERY_CODE_COUNT = 10;
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
-const LENGTH = 16;
-const SHAPE = new RegExp(`^[${ALPHABET}]{${LENGTH}}$`);
+const LENGTH = 24;
+/** The length of the sets made before D400. */
+const LEGACY_LENGTH = 16;
+const SHAPE = new RegExp(`^(?:[${ALPHABET}]{${LENGTH}}|[${ALPHABET}]{${LEGACY_LENGTH}})$`);
 
 /** The typed code as stored: case, spaces and dashes do not matter. */
 const normalise = (code: string): string => code.toLowerCase().replace(/[\s-]/g, '');

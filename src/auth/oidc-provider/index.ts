@@ -243,6 +243,17 @@ export class OidcProviderService {
           ctx.oidc.result?.login ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT,
         ),
       );
+    // A public client (no secret proves who it is) gets the person's consent on every authorisation, never a remembered one (D412).
+    policy
+      .get('consent')!
+      .checks.add(
+        new Check(
+          'palisade_public_client',
+          'a public client asks the person every time',
+          (ctx: { oidc: { client?: { clientAuthMethod?: string }; result?: { consent?: unknown } } }) =>
+            ctx.oidc.client?.clientAuthMethod === 'none' && !ctx.oidc.result?.consent ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+        ),
+      );
     const self = this;
     const provider = new ProviderClass(this.issuer, {
       adapter: kyselyAdapter({

@@ -17,7 +17,8 @@ interface KeySet {
 async function generation(now: number): Promise<JWK[]> {
   const out: JWK[] = [];
   for (const alg of ['RS256', 'ES256'] as const) {
-    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+    // RSA of 3072 bits: 128-bit strength, as P-256 has (D419); 2048 bits give 112.
+    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 3072 } : {}) });
     const jwk = await exportJWK(privateKey);
     const kid = createHash('sha256')
       .update(`${alg}.${now}.${jwk.x ?? jwk.n}`)

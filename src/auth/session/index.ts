@@ -96,6 +96,10 @@ export class SessionService {
     return this.ender.endUserSessions(userId, reason, ctx, exceptSessionId, db);
   }
 
+  endAllSessions(reason: string, ctx: EventContext): Promise<number> {
+    return this.ender.endAllSessions(reason, ctx);
+  }
+
   endProviderSessions(
     provider: string,
     by: { subject: string | null; sid: string | null },

@@ -23,6 +23,19 @@ export class SessionEnder {
     return inTransaction(db, (trx) => this.endUserSessionsIn(userId, reason, ctx, exceptSessionId, trx));
   }
 
+  /**
+   * Ends every live session of every user (an operator's `palisade sessions revoke --all`, ASVS V7.4.5): one update and
+   * one `session.ended` event with the count, in one transaction. Returns how many ended.
+   */
+  async endAllSessions(reason: string, ctx: EventContext): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const res = await trx.updateTable('sessions').set({ revoked_at: this.now(), revoked_reason: reason }).where('revoked_at', 'is', null).executeTakeFirst();
+      const n = Number(res.numUpdatedRows);
+      if (n > 0) await this.log.record(ctx, { type: 'session.ended', outcome: 'info', subjectId: null, details: { count: n, reason, allUsers: true } }, trx);
+      return n;
+    });
+  }
+
   /** The user signs out: the session ends with its `session.ended` and `auth.logout` events, in one transaction. */
   async logout(sessionId: string, userId: string, ctx: EventContext): Promise<void> {
     await this.db.transaction().execute(async (trx) => {

@@ -50,6 +50,16 @@ export function isAdminRoute(req: FastifyRequest): boolean {
 }
 
 /**
+ * An API request, which forced HTTPS refuses rather than redirects (D384): every route under `/api/` but those a
+ * browser opens (single sign-on, signed download links). Decided on the matched route's pattern; a request that
+ * matched none, on its path.
+ */
+export function isApiRequest(req: FastifyRequest): boolean {
+  const p = req.routeOptions.url ?? pathOf(pathAndQuery(req.url));
+  return (p === '/api' || p.startsWith('/api/')) && !p.startsWith('/api/auth/sso/') && !p.startsWith('/api/files/signed/');
+}
+
+/**
  * The first stages of the pipeline, before authentication: client IP, IP and country rules,
  * then the per-address rate limit. The per-user budget is taken right after authentication.
  */
@@ -75,8 +85,10 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
       );
     }
     // Forced HTTPS: a plain-HTTP request goes to the same path and query on PUBLIC_URL's origin, before
-    // anything else reads it; 308 keeps an unsafe method and its body. Health probes stay on HTTP.
+    // anything else reads it; 308 keeps an unsafe method and its body. Health probes stay on HTTP. The API
+    // is refused instead: no transparent redirect hides a client that sends its requests in plain (D384).
     if (s.config.forceHttpsTo !== null && scheme === 'http' && !req.routeOptions.config.edgeExempt) {
+      if (isApiRequest(req)) throw new AppError('HTTPS_REQUIRED');
       const safe = req.method === 'GET' || req.method === 'HEAD';
       return reply
         .code(safe ? 301 : 308)

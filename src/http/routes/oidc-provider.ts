@@ -27,10 +27,16 @@ const SCOPE_TEXT: Readonly<Record<string, string>> = Object.freeze({
   roles: 'the names of your roles',
 });
 
+/** How long what the person allows lasts, on the consent page (D413). */
+const lifetime = (client: OidcClient): string =>
+  `What ${escapeHtml(client.name)} receives is valid for 10 minutes, with no refresh token. ${
+    client.confidential ? 'Palisade remembers your answer until you sign out.' : 'Palisade asks you again each time.'
+  }`;
+
 function consentPage(uid: string, client: OidcClient, scopes: string[], token: string, username: string): string {
   const items = scopes.map((sc) => `<li>${escapeHtml(SCOPE_TEXT[sc] ?? sc)}</li>`).join('');
   const action = `${OIDC_MOUNT}/interaction/${encodeURIComponent(uid)}/consent`;
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Allow ${escapeHtml(client.name)}?</title></head><body><main><h1>Allow ${escapeHtml(client.name)} to sign you in?</h1><p>Signed in to Palisade as <strong>${escapeHtml(username)}</strong>. ${escapeHtml(client.name)} asks for:</p><ul>${items}</ul><form method="post" action="${escapeHtml(action)}"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form></main></body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Allow ${escapeHtml(client.name)}?</title></head><body><main><h1>Allow ${escapeHtml(client.name)} to sign you in?</h1><p>Signed in to Palisade as <strong>${escapeHtml(username)}</strong>. ${escapeHtml(client.name)} asks for:</p><ul>${items}</ul><p>${lifetime(client)}</p><form method="post" action="${escapeHtml(action)}"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form></main></body></html>`;
 }
 
 /**
@@ -128,7 +134,8 @@ export const oidcInteractionRoutes =
         if (d.session?.accountId !== session.user.id) {
           return reply.redirect(await s.oidcProvider.refuse(raw(req), reply.raw, d, 'login_required', 'the Palisade account changed; start again', ctx), 303);
         }
-        if (!client.consentRequired) return reply.redirect(await s.oidcProvider.grantConsent(raw(req), reply.raw, d, ctx), 303);
+        // A public client's identity is not proved by a secret: its person is always asked (D412).
+        if (!client.consentRequired && client.confidential) return reply.redirect(await s.oidcProvider.grantConsent(raw(req), reply.raw, d, ctx), 303);
         const scopes = String(d.params.scope ?? '')
           .split(' ')
           .filter((x) => x.length > 0);

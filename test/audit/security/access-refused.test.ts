@@ -86,7 +86,7 @@ test('403s of the access plan and writes outside the grants are recorded, withou
   assert.equal((await refused(ids.ann!)).length, before);
 });
 
-test('a filter on a field the caller may not read (oracle) is recorded without the filter [ASVS V16.3.2]', async () => {
+test('a filter on a field the caller may not read (oracle) is recorded without the filter [ASVS V16.3.2, V16.3.3]', async () => {
   const { list, q, bob, aud, ids } = w;
   const before = (await refused(ids.bob!)).length;
   const r = await list(bob, q({ filter: JSON.stringify({ owner_note: { $like: 'secret-guess%' } }) }));

@@ -57,7 +57,7 @@ async function hold(statement: (trx: typeof t.s.db) => Promise<unknown>): Promis
   };
 }
 
-test('F7: two concurrent updates of one record: each change entry names only its own change', { skip }, async () => {
+test('F7: two concurrent updates of one record: each change entry names only its own change [ASVS V15.4.1]', { skip }, async () => {
   const c = await req('POST', '/api/collections/people/records', { name: 'Fay', email: 'fay@one.example' });
   const id = c.json().id as string;
   const h = await hold((trx) => sql`select id from col_people where id = ${id} for update`.execute(trx));

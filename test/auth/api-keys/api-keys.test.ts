@@ -47,7 +47,7 @@ test('a key is shown once as pal_ and 64 hex digits, is never listed, logged or 
   assert.equal(evs.length, 1);
 });
 
-test('a key acts with its one role: a record the role may not touch, and the admin routes, stay closed', async () => {
+test('a key acts with its one role: a record the role may not touch, and the admin routes, stay closed [ASVS V8.3.3]', async () => {
   const { secret } = (await createKey(t, ann, { name: 'scoped' })).json();
   const r = await t.app.inject({ method: 'GET', url: '/api/admin/security-events', headers: { 'x-api-key': secret } });
   assert.equal(code(r), 'FORBIDDEN', 'writer has no audit.read');
@@ -71,7 +71,24 @@ test('a key acts with its one role: a record the role may not touch, and the adm
   }
 });
 
-test('a key is bound only to a role its creator holds, and only holders of apikeys.manage create keys unless self-service is on', async () => {
+test("a key acts on its owner's behalf with the owner's permissions as they are now: a role taken from the owner is gone from the key at the next request [ASVS V8.3.2, V8.3.3]", async () => {
+  const { secret } = (await createKey(t, ann, { name: 'delegate' })).json();
+  assert.equal((await list(t, { 'x-api-key': secret })).statusCode, 200, 'the owner holds writer: so does the key');
+  const annId = (await me(ann)).id;
+  const roles = (r: string[]) => t.app.inject({ method: 'PUT', url: `/api/admin/users/${annId}/roles`, headers: bearer(admin), payload: { roles: r } });
+  assert.equal((await roles(['keymaker'])).statusCode, 204);
+  try {
+    // The key's own binding still names writer, but the owner no longer holds it: no grant, answered like no collection.
+    assert.equal(code(await list(t, { 'x-api-key': secret })), 'NOT_FOUND');
+    const write = await t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: { 'x-api-key': secret }, payload: { title: 'x' } });
+    assert.equal(code(write), 'NOT_FOUND');
+  } finally {
+    assert.equal((await roles(['writer', 'keymaker'])).statusCode, 204);
+  }
+  assert.equal((await list(t, { 'x-api-key': secret })).statusCode, 200, 'given back, the key works again');
+});
+
+test('a key is bound only to a role its creator holds, and only holders of apikeys.manage create keys unless self-service is on [ASVS V8.3.3]', async () => {
   assert.equal((await createKey(t, ann, { name: 'km', role: 'keymaker' })).statusCode, 201, 'a role ann holds');
   const other = await createKey(t, ann, { role: 'auditor-none' });
   assert.equal(code(other), 'VALIDATION_FAILED');

@@ -62,7 +62,7 @@ test('only over HTTPS or from loopback: plain HTTP from elsewhere is refused bef
   assert.equal(proxied.statusCode, 200, proxied.body);
 });
 
-test('brute force over basic auth hits the lockout: after the limit even the right password is refused', async () => {
+test('brute force over basic auth hits the lockout: after the limit even the right password is refused [ASVS V6.3.1, V6.3.4]', async () => {
   await enable();
   // The lockout's default: 10 invalid attempts within the interval.
   for (let i = 0; i < 10; i++) assert.equal(code(await list(t, basic('ann', `wrong-${i}-password`))), 'INVALID_CREDENTIALS');

@@ -79,7 +79,7 @@ test('changing other fields keeps the secret; an empty string clears it, which o
   assert.equal((await patch({ mode: 'off', recaptchaSecretKey: '' })).json().recaptchaSecretKeySet, false);
 });
 
-test('inconsistent settings are refused: reCAPTCHA without keys, a verify URL that is not https or loopback', async () => {
+test('inconsistent settings are refused: reCAPTCHA without keys, a verify URL that is not https or loopback [ASVS V12.3.3]', async () => {
   const cases: Record<string, unknown>[] = [
     { mode: 'recaptcha' },
     { mode: 'recaptcha', recaptchaSiteKey: 'site-key' },

@@ -48,7 +48,7 @@ async function userWithEmailFactor(name: string): Promise<{ id: string; token: s
   return { id, token, address };
 }
 
-test('turning the email factor on takes a code mailed to the address; then a sign-in takes a mailed code', async () => {
+test('turning the email factor on takes a code mailed to the address; then a sign-in takes a mailed code [ASVS V6.5.4]', async () => {
   const ann = await userWithEmailFactor('ann');
   const st = (await t.app.inject({ method: 'GET', url: '/api/auth/mfa', headers: bearer(ann.token) })).json();
   assert.deepEqual(st.email, { enabled: true, address: 'a***@example.org' });
@@ -70,7 +70,7 @@ test('turning the email factor on takes a code mailed to the address; then a sig
   assert.deepEqual(sentEvents.map((x) => x.details.purpose).sort(), ['enable', 'signin']);
 });
 
-test('a new code voids the previous one; a code works once and not after its lifetime', async () => {
+test('a new code voids the previous one; a code works once and not after its lifetime [ASVS V6.5.5]', async () => {
   const ben = await userWithEmailFactor('ben');
   const d = await challenge(t, 'ben');
   await post(t, '/api/auth/mfa/email-code', { challengeToken: d.challengeToken });
@@ -90,7 +90,7 @@ test('a new code voids the previous one; a code works once and not after its lif
   assert.equal(code(await verify(t, e.challengeToken, 'email', late.code)), 'MFA_TOKEN_INVALID', 'the challenge expired too');
 });
 
-test('a code mailed for one challenge does not complete another', async () => {
+test('a code mailed for one challenge does not complete another [ASVS V6.6.2]', async () => {
   const cat = await userWithEmailFactor('cat');
   const a = await challenge(t, 'cat');
   const b = await challenge(t, 'cat');

@@ -49,7 +49,7 @@ test('the mfa area: seeded from the environment, read and changed by an administ
   assert.throws(() => loadConfig({ ...env, MFA_REQUIRED: 'sometimes' }, { generateKey: false }), ConfigError);
 });
 
-test('required for administrators: one without a factor gets an enrolment-only token; enrolling with it signs in', async () => {
+test('required for administrators: one without a factor gets an enrolment-only token; enrolling with it signs in [ASVS V6.3.3, V8.4.2]', async () => {
   await policy({ required: 'admins' });
   const rootId = (await t.s.users.findByName(ROOT.username))!.id;
   const before = await liveSessions(t, rootId);
@@ -83,7 +83,7 @@ test('required for administrators: one without a factor gets an enrolment-only t
   assert.ok(login, 'the enrolment sign-in is recorded with its factor');
 });
 
-test('required roles: holders of a listed role, directly or through a department, must enrol; others need not', async () => {
+test('required roles: holders of a listed role, directly or through a department, must enrol; others need not [ASVS V6.3.3]', async () => {
   const put = async (method: 'POST' | 'PUT', url: string, payload: object, status: number) =>
     assert.equal((await t.app.inject({ method, url, headers: bearer(admin), payload })).statusCode, status, url);
   await put('POST', '/api/admin/roles', { name: 'auditors' }, 201);
@@ -115,7 +115,7 @@ test('a user who must use a second factor cannot remove the last one; the status
   assert.equal(ok.statusCode, 204);
 });
 
-test('basic authentication, which has no second step, is refused for a user with a factor or required to have one', async () => {
+test('basic authentication, which has no second step, is refused for a user with a factor or required to have one [ASVS V6.3.3, V6.3.4]', async () => {
   const r = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/api-keys', headers: bearer(admin), payload: { basicAuth: true } });
   assert.equal(r.statusCode, 200, r.body);
   const basic = (user: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${PW}`).toString('base64')}` });

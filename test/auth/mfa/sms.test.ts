@@ -25,7 +25,7 @@ after(() => kannel.stop());
 
 const status = async (token: string) => (await t.app.inject({ method: 'GET', url: '/api/auth/mfa', headers: bearer(token) })).json();
 
-test('a phone becomes a factor with a code texted to it; then a sign-in takes a texted code', async () => {
+test('a phone becomes a factor with a code texted to it; then a sign-in takes a texted code [ASVS V6.6.1]', async () => {
   const id = await createUser(t, admin, 'sam', PW);
   const { token } = await login(t, 'sam', PW);
   // Typed with spaces: stored and texted as E.164, shown masked.
@@ -91,7 +91,7 @@ test('numbers are E.164 once typed forms are read; a national number or a smuggl
   await smsCode(kannel, '+4530405060', 1);
 });
 
-test('changing the number needs the current password; a confirmed number must be removed first; removal takes the recovery codes with the last factor', async () => {
+test('changing the number needs the current password; a confirmed number must be removed first; removal takes the recovery codes with the last factor [ASVS V7.5.1, V6.5.6]', async () => {
   const u = await userWithSms(t, kannel, admin, 'rita', '+4540506070');
   assert.equal(code(await post(t, '/api/auth/mfa/sms', { password: 'Wrong-password-123456', phone: '+4540506071' }, bearer(u.token))), 'INVALID_CREDENTIALS');
   assert.equal(code(await post(t, '/api/auth/mfa/sms', { password: PW, phone: '+4540506071' }, bearer(u.token))), 'MFA_FACTOR_EXISTS');

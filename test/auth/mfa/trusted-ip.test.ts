@@ -95,7 +95,7 @@ test('a static range skips the second factor only with skipSecondFactor on, only
   );
 });
 
-test('adaptive trust: not before N full sign-ins, then the address skips; another address does not; IPv6 by /64', async () => {
+test('adaptive trust: not before N full sign-ins, then the address skips; another address does not; IPv6 by /64 [ASVS V8.2.4]', async () => {
   const { secret } = await userWithTotp(t, admin, 'bob');
   await ipSettings({ adaptive: true, skipSecondFactor: true });
   await fullSignIn('198.51.100.7', 'bob', secret);

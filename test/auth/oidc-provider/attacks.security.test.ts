@@ -48,14 +48,14 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     await w?.close();
   });
 
-  it('the legitimate exchange passes (the baseline of every refusal below)', async () => {
+  it('the legitimate exchange passes (the baseline of every refusal below) [ASVS V10.4.1, V10.4.6, V10.4.10, V3.7.2]', async () => {
     const { code, verifier } = await codeFor(a);
     const r = await exchange(a, code!, verifier);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok(r.body.id_token);
   });
 
-  it('open redirect: an unregistered redirect_uri gets an error page, never a redirect to it', async () => {
+  it('open redirect: an unregistered redirect_uri gets an error page, never a redirect to it [ASVS V10.4.1, V3.7.2]', async () => {
     const cfg = await rp(w, a);
     const start = await authorizeUrl(cfg, a, 'openid', { redirect_uri: 'https://evil.example.test/cb' });
     const res = await go(jar, start.url.href);
@@ -67,7 +67,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     assert.equal((await go(jar, near.url.href)).status, 400);
   });
 
-  it('code interception: PKCE is required, S256 only', async () => {
+  it('code interception: PKCE is required, S256 only [ASVS V10.4.6]', async () => {
     const cfg = await rp(w, a);
     const missing = await authorizeUrl(cfg, a, 'openid', { code_challenge: '', code_challenge_method: '' });
     const r1 = await walk(jar, missing.url.href, a.redirectUri);
@@ -78,7 +78,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     assert.ok(new URL(r2.arrived!).searchParams.get('error'));
   });
 
-  it('token leakage through the front channel: only the code response type', async () => {
+  it('token leakage through the front channel: only the code response type [ASVS V10.1.1, V10.4.4, V10.6.1]', async () => {
     const cfg = await rp(w, a);
     for (const rt of ['token', 'id_token', 'code id_token', 'none', 'code token']) {
       const s = await authorizeUrl(cfg, a, 'openid', { response_type: rt });
@@ -93,7 +93,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     }
   });
 
-  it('a wrong code_verifier, a code used twice, a code of another client: invalid_grant', async () => {
+  it('a wrong code_verifier, a code used twice, a code of another client: invalid_grant [ASVS V10.4.2, V10.4.6]', async () => {
     const one = await codeFor(a);
     const wrong = await exchange(a, one.code!, oc.randomPKCECodeVerifier());
     assert.equal(wrong.status, 400);
@@ -116,7 +116,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     assert.ok((await eventsOf(w, 'oidc_provider.refused')).some((e) => e.details?.error === 'invalid_grant'));
   });
 
-  it('client impersonation: a wrong secret, or none for a confidential client, is invalid_client', async () => {
+  it('client impersonation: a wrong secret, or none for a confidential client, is invalid_client [ASVS V10.4.10]', async () => {
     const c = await codeFor(a);
     const bad = await exchange(a, c.code!, c.verifier, 'not-the-secret');
     assert.equal(bad.status, 401);
@@ -166,7 +166,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     assert.equal((await api(w, 'PATCH', `/api/admin/oidc/clients/${b.clientId}`, { enabled: true })).status, 200);
   });
 
-  it('silent or forced sign-in: prompt=none and a prompt=login older than the session are login_required', async () => {
+  it('silent or forced sign-in: prompt=none and a prompt=login older than the session are login_required [ASVS V7.6.1, V7.6.2]', async () => {
     // Every authorisation asks Palisade's session through the interaction, so a silent one cannot complete.
     const none = await codeFor(a, { prompt: 'none' });
     assert.ok(['login_required', 'interaction_required'].includes(none.arrived.searchParams.get('error')!));
@@ -192,7 +192,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     assert.equal((await api(w, 'PATCH', `/api/admin/users/${userId}`, { status: 'active' })).status, 200);
   });
 
-  it('registration: exact https or loopback redirect URIs, known scopes, administrators only', async () => {
+  it('registration: exact https or loopback redirect URIs, known scopes, administrators only [ASVS V10.4.1, V10.4.11]', async () => {
     const bad = async (body: Record<string, unknown>) => {
       const r = await api(w, 'POST', '/api/admin/oidc/clients', { name: 'x', confidential: true, ...body });
       assert.equal(r.status, 400, JSON.stringify(body));
@@ -258,7 +258,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     }
   });
 
-  it('a code redeemed twice at once, on two instances: one token, the other invalid_grant, the grant ended (D333)', async () => {
+  it('a code redeemed twice at once, on two instances: one token, the other invalid_grant, the grant ended (D333) [ASVS V10.4.2]', async () => {
     // The race a plain replay check misses: both requests find the code unspent, then both spend it. Made
     // deterministic: between this instance's look-up and its spending, a second instance on the same storage
     // redeems the same code over HTTP.
@@ -299,7 +299,7 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     }
   });
 
-  it('signing out of Palisade ends the codes and access tokens its sign-in gave a client (D334)', async () => {
+  it('signing out of Palisade ends the codes and access tokens its sign-in gave a client (D334) [ASVS V10.4.9, V7.6.1]', async () => {
     await createUser(w.t, w.admin, 'erin', PASSWORD);
     const j = await signedIn(w, 'erin', PASSWORD);
     const cfg = await rp(w, a);
@@ -359,6 +359,114 @@ describe('Palisade as an OpenID Provider: refusals', () => {
     const real = await post(token);
     assert.equal(real.status, 303);
     assert.ok(real.headers.get('location')!.startsWith(`${w.base}/oidc/auth/`));
+  });
+
+  /** The userinfo endpoint's status for an access token. */
+  const userinfoStatus = async (accessToken: string) => {
+    const res = await fetch(`${w.base}/oidc/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+    await res.arrayBuffer();
+    return res.status;
+  };
+
+  it('a code presented a second time, one after the other, also ends the access token its first redemption got [ASVS V10.4.2]', async () => {
+    const { code, verifier } = await codeFor(a);
+    const first = await exchange(a, code!, verifier);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(await userinfoStatus(first.body.access_token), 200);
+    const replay = await exchange(a, code!, verifier);
+    assert.equal(replay.status, 400);
+    assert.equal(replay.body.error, 'invalid_grant');
+    assert.equal(replay.body.access_token, undefined);
+    assert.equal(await userinfoStatus(first.body.access_token), 401, 'the replay revoked what the code had given');
+  });
+
+  it('an authorisation code lives 60 seconds: redeemed after 61 it is invalid_grant, after 50 it passes [ASVS V10.4.3]', async () => {
+    const late = await codeFor(a);
+    w.t.clock.advance(61);
+    const r = await exchange(a, late.code!, late.verifier);
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'invalid_grant');
+    const inTime = await codeFor(a);
+    w.t.clock.advance(50);
+    const ok = await exchange(a, inTime.code!, inTime.verifier);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
+  it('a client uses the code grant only: client_credentials, password, refresh_token and device grants are refused [ASVS V10.4.4]', async () => {
+    const basic = { id: a.clientId, secret: a.clientSecret! };
+    for (const form of [
+      { grant_type: 'client_credentials', scope: 'openid' },
+      { grant_type: 'password', username: 'carol', password: PASSWORD, scope: 'openid' },
+      { grant_type: 'refresh_token', refresh_token: 'x'.repeat(43) },
+      { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: 'x'.repeat(43) },
+      { grant_type: 'implicit' },
+    ] as Array<Record<string, string>>) {
+      const r = await tokenRequest(w, form, basic);
+      assert.equal(r.status, 400, `${form.grant_type}: ${JSON.stringify(r.body)}`);
+      const refused =
+        ['unsupported_grant_type', 'unauthorized_client'].includes(r.body.error) || /not allowed for this client/.test(r.body.error_description ?? '');
+      assert.ok(refused, `${form.grant_type}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.access_token, undefined, form.grant_type);
+    }
+    const c = await codeFor(a);
+    assert.equal((await exchange(a, c.code!, c.verifier)).status, 200);
+  });
+
+  it('token revocation authenticates the confidential client: a wrong secret is invalid_client and the token lives on; its own secret ends it [ASVS V10.4.10]', async () => {
+    const c = await codeFor(a);
+    const t = await exchange(a, c.code!, c.verifier);
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    const revoke = (secret: string) =>
+      fetch(`${w.base}/oidc/token/revocation`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${a.clientId}:${secret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ token: t.body.access_token, token_type_hint: 'access_token' }).toString(),
+      });
+    const forged = await revoke('not-the-secret');
+    assert.equal(forged.status, 401);
+    assert.equal(((await forged.json()) as { error: string }).error, 'invalid_client');
+    assert.equal(await userinfoStatus(t.body.access_token), 200);
+    const own = await revoke(a.clientSecret!);
+    assert.equal(own.status, 200);
+    await own.arrayBuffer();
+    assert.equal(await userinfoStatus(t.body.access_token), 401);
+  });
+
+  it("the person ends a sign-in from their sessions list: the access tokens it gave a client end with it, another sign-in's stay [ASVS V10.4.9]", async () => {
+    await createUser(w.t, w.admin, 'fay', PASSWORD);
+    const browser = await signedIn(w, 'fay', PASSWORD);
+    const st = await authorizeUrl(await rp(w, a), a, 'openid');
+    const r = await walk(browser, st.url.href, a.redirectUri);
+    assert.ok(r.arrived, JSON.stringify(r.last));
+    const t = await exchange(a, new URL(r.arrived).searchParams.get('code')!, st.verifier);
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.equal(await userinfoStatus(t.body.access_token), 200);
+    // The account's security page, elsewhere (signed in a moment later): the sessions list and its "end" button.
+    w.t.clock.advance(2);
+    const elsewhere = (await login(w.t, 'fay', PASSWORD)).token;
+    const list = await api(w, 'GET', '/api/auth/sessions', undefined, elsewhere);
+    const target = list.body.sessions.find((x: { current: boolean }) => !x.current);
+    assert.ok(target, JSON.stringify(list.body));
+    assert.equal((await api(w, 'DELETE', `/api/auth/sessions/${target.id}`, undefined, elsewhere)).status, 204);
+    assert.equal(await userinfoStatus(t.body.access_token), 401);
+    // carol's token, from her own sign-in, is not fay's to end.
+    const other = await codeFor(a);
+    const kept = await exchange(a, other.code!, other.verifier);
+    assert.equal(await userinfoStatus(kept.body.access_token), 200);
+  });
+
+  it("an access token is for the userinfo endpoint alone: Palisade's API refuses it, and userinfo refuses the ID token [ASVS V10.3.1]", async () => {
+    const c = await codeFor(a);
+    const t = await exchange(a, c.code!, c.verifier);
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    assert.equal(await userinfoStatus(t.body.access_token), 200);
+    const atApi = await fetch(`${w.base}/api/auth/me`, { headers: { authorization: `Bearer ${t.body.access_token}` } });
+    assert.equal(atApi.status, 401);
+    await atApi.arrayBuffer();
+    assert.equal(await userinfoStatus(t.body.id_token), 401);
   });
 
   it('a deleted client is gone with what it was issued', async () => {

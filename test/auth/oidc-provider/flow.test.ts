@@ -55,7 +55,7 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.equal((await eventsOf(w, 'oidc_provider.client_created')).length, 2);
   });
 
-  it('a confidential client: sign-in through the Palisade session, consent, code, tokens, a verified ID token and userinfo', async () => {
+  it('a confidential client: sign-in through the Palisade session, consent, code, tokens, a verified ID token and userinfo [ASVS V10.3.2, V10.3.3, V9.2.4, V10.7.1]', async () => {
     const cfg = await rp(w, conf);
     const jar = await signedIn(w, 'alice', PASSWORD);
     const start = await authorizeUrl(cfg, conf, 'openid profile email roles');
@@ -94,13 +94,56 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.equal(r2.consentShown, false);
   });
 
-  it('a public client: PKCE only, no consent asked, scopes limited to what it was allowed', async () => {
+  it('the consent page names the client, the account, each thing asked for and how long it lasts (D413) [ASVS V10.7.2]', async () => {
+    const carl = await createUser(w.t, w.admin, 'carl', PASSWORD);
+    assert.ok(carl);
+    const jar = await signedIn(w, 'carl', PASSWORD);
+    const pageOf = async (c: Registered, scope: string) => {
+      let next = (await authorizeUrl(await rp(w, c), c, scope)).url.href;
+      for (let i = 0; i < 6; i++) {
+        const res = await go(jar, next);
+        if (res.status === 200) return res.text();
+        next = new URL(res.headers.get('location')!, next).href;
+      }
+      throw new Error('no consent page');
+    };
+    const page = await pageOf(conf, 'openid profile email roles');
+    assert.match(page, /<h1>Allow Wiki to sign you in\?<\/h1>/);
+    assert.match(page, /Signed in to Palisade as <strong>carl<\/strong>/);
+    for (const item of ['your Palisade user id', 'your username', 'your email address', 'the names of your roles'])
+      assert.ok(page.includes(`<li>${item}</li>`), item);
+    assert.match(page, /valid for 10 minutes, with no refresh token\. Palisade remembers your answer until you sign out\./);
+    // Only what this request asks for is listed.
+    const narrow = await pageOf(pub, 'openid');
+    assert.match(narrow, /<h1>Allow CLI tool to sign you in\?<\/h1>/);
+    assert.ok(!narrow.includes('your email address') && !narrow.includes('the names of your roles'));
+    assert.match(narrow, /Palisade asks you again each time\./);
+  });
+
+  it('the published signing keys are RSA of 3072 bits or more and EC on P-256, public parts only (D419) [ASVS V11.2.3, V11.6.1]', async () => {
+    const res = await fetch(`${w.base}/oidc/jwks`);
+    assert.equal(res.status, 200);
+    const { keys } = (await res.json()) as { keys: Array<Record<string, string>> };
+    assert.deepEqual(keys.map((k) => k.alg).sort(), ['ES256', 'RS256']);
+    for (const k of keys) {
+      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(k[secret], undefined, `${k.alg} publishes ${secret}`);
+      if (k.kty === 'RSA') assert.ok(Buffer.from(k.n!, 'base64url').length * 8 >= 3072, `RSA modulus of ${Buffer.from(k.n!, 'base64url').length * 8} bits`);
+      else assert.deepEqual([k.kty, k.crv], ['EC', 'P-256']);
+    }
+  });
+
+  it('a public client: PKCE only, consent asked every time (registered without it, D412), scopes limited to what it was allowed [ASVS V10.3.2, V10.4.11, V10.7.1]', async () => {
     const cfg = await rp(w, pub);
     const jar = await signedIn(w, 'alice', PASSWORD);
     const start = await authorizeUrl(cfg, pub, 'openid profile email');
     const r = await walk(jar, start.url.href, pub.redirectUri);
     assert.ok(r.arrived, JSON.stringify(r.last));
-    assert.equal(r.consentShown, false);
+    assert.equal(r.consentShown, true, 'a public client cannot prove who it is: the person is asked');
+    // Denied, it gets no code, even though the person allowed it a moment ago.
+    const denied = await walk(jar, (await authorizeUrl(cfg, pub, 'openid')).url.href, pub.redirectUri, 'deny');
+    assert.equal(denied.consentShown, true, 'asked again, not remembered');
+    assert.equal(new URL(denied.arrived!).searchParams.get('error'), 'access_denied');
+    assert.equal(new URL(denied.arrived!).searchParams.get('code'), null);
     const tokens = await oc.authorizationCodeGrant(cfg, new URL(r.arrived), {
       pkceCodeVerifier: start.verifier,
       expectedState: start.state,
@@ -144,7 +187,7 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.ok(new URL(done.arrived).searchParams.get('code'));
   });
 
-  it('a denied consent tells the client access_denied', async () => {
+  it('a denied consent tells the client access_denied [ASVS V7.6.2]', async () => {
     const bob = await createUser(w.t, w.admin, 'bob', PASSWORD);
     assert.ok(bob);
     const cfg = await rp(w, conf);
@@ -157,7 +200,7 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.ok((await eventsOf(w, 'oidc_provider.refused')).some((e) => e.subjectId === bob));
   });
 
-  it('the consent form needs its token, bound to the session that was shown it', async () => {
+  it('the consent form needs its token, bound to the session that was shown it [ASVS V7.6.2]', async () => {
     const cfg = await rp(w, conf);
     const jar = await signedIn(w, 'bob', PASSWORD);
     const start = await authorizeUrl(cfg, conf, 'openid email');

@@ -46,7 +46,7 @@ after(() => b.close());
 const device = (): Promise<Device> => openDevice(b, origin);
 const list = (token: string) => t.app.inject({ method: 'GET', url: '/api/auth/passkeys', headers: bearer(token) });
 
-test('a registered passkey signs its user in without a password, through the session funnel', async () => {
+test('a registered passkey signs its user in without a password, through the session funnel [ASVS V16.3.1]', async () => {
   const d = await device();
   const id = await createUser(t, admin, 'pia', PW);
   const { token } = await login(t, 'pia', PW);
@@ -89,7 +89,7 @@ test('cookie mode answers like the password sign-in: session and XSRF cookies, n
   );
 });
 
-test('registration needs the current password; a wrong one gives no options and is recorded as a failed sign-in', async () => {
+test('registration needs the current password; a wrong one gives no options and is recorded as a failed sign-in [ASVS V7.5.1]', async () => {
   const id = await createUser(t, admin, 'wes', PW);
   const { token } = await login(t, 'wes', PW);
   const r = await post(t, '/api/auth/passkeys/registration/options', { password: 'Not-the-password-1' }, bearer(token));
@@ -118,7 +118,7 @@ test('a second registration excludes the passkeys the user already has', async (
   await assert.rejects(createCredential(d.page, o), /InvalidStateError|excluded|already/i);
 });
 
-test('rename and remove your own passkey; removal needs the password, is recorded, and the passkey no longer signs in', async () => {
+test('rename and remove your own passkey; removal needs the password, is recorded, and the passkey no longer signs in [ASVS V7.5.1, V6.5.6]', async () => {
   const d = await device();
   const { id, token, passkeyId } = await userWithPasskey(t, admin, d, 'remy');
   const renamed = await t.app.inject({ method: 'PATCH', url: `/api/auth/passkeys/${passkeyId}`, headers: bearer(token), payload: { name: 'Phone' } });
@@ -189,6 +189,54 @@ test('sign-in options are for any passkey of this site, and each challenge is fr
   assert.deepEqual(a.allowCredentials, []);
   assert.equal(a.userVerification, 'required');
   assert.notEqual(a.challenge, c.challenge);
+});
+
+test('each ceremony challenge is 32 random bytes (256 bits), never repeated, and answers one ceremony once [ASVS V6.7.2]', async () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 25; i++) {
+    const { challenge } = (await post(t, '/api/auth/passkeys/login/options', {})).json();
+    assert.equal(Buffer.from(challenge, 'base64url').length, 32, challenge);
+    assert.equal(Buffer.from(challenge, 'base64url').toString('base64url'), challenge);
+    seen.add(challenge);
+  }
+  assert.equal(seen.size, 25, 'no challenge repeats');
+  // The registration ceremony's too.
+  await createUser(t, admin, 'nonce', PW);
+  const { token } = await login(t, 'nonce', PW);
+  const reg = (await post(t, '/api/auth/passkeys/registration/options', { password: PW }, bearer(token))).json();
+  assert.equal(Buffer.from(reg.challenge, 'base64url').length, 32);
+  assert.ok(!seen.has(reg.challenge));
+  // Spent by its one answer: the legitimate sign-in passes once, the same answer again does not.
+  const d = await device();
+  await userWithPasskey(t, admin, d, 'nonce2');
+  const a = await assertion(t, d);
+  assert.equal((await signInWith(t, a)).statusCode, 200);
+  assert.equal(code(await signInWith(t, a)), 'PASSKEY_CHALLENGE_INVALID');
+});
+
+test('the public key that verifies a passkey cannot be changed through the API: only its name is writable, by its owner; the stored key keeps verifying [ASVS V6.7.1]', async () => {
+  const d = await device();
+  const { id, token, passkeyId } = await userWithPasskey(t, admin, d, 'keyholder');
+  const stored = async () =>
+    t.s.db.selectFrom('passkeys').select(['public_key', 'credential_id', 'user_id', 'counter']).where('id', '=', passkeyId).executeTakeFirstOrThrow();
+  const before = await stored();
+  const other = Buffer.alloc(77, 7).toString('base64url');
+  for (const payload of [{ publicKey: other }, { public_key: other }, { name: 'x', publicKey: other }, { credentialId: other }, { userId: 'someone-else' }]) {
+    const r = await t.app.inject({ method: 'PATCH', url: `/api/auth/passkeys/${passkeyId}`, headers: bearer(token), payload });
+    assert.equal(r.statusCode, 400, `${JSON.stringify(payload)}: ${r.body}`);
+  }
+  // No administrator route writes a passkey either: the admin API has none under the user.
+  const admins = await t.app.inject({
+    method: 'PUT',
+    url: `/api/admin/users/${id}/passkeys/${passkeyId}`,
+    headers: bearer(admin),
+    payload: { publicKey: other },
+  });
+  assert.equal(admins.statusCode, 404, admins.body);
+  const after = await stored();
+  assert.deepEqual({ ...after, counter: 0 }, { ...before, counter: 0 });
+  // The legitimate owner still signs in with the key as registered.
+  assert.equal((await signInWith(t, await assertion(t, d))).statusCode, 200);
 });
 
 test('bad input is a 4xx with a stable code, never a 5xx', async () => {

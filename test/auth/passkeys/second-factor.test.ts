@@ -50,7 +50,7 @@ async function passkeyStep(d: Device, challengeToken: string) {
   return post(t, '/api/auth/mfa/passkey/verify', { challengeToken, response: await getAssertion(d.page, opts.json()) });
 }
 
-test('the first passkey brings recovery codes; a password sign-in then needs the passkey as its second step', async () => {
+test('the first passkey brings recovery codes; a password sign-in then needs the passkey as its second step [ASVS V2.3.1]', async () => {
   const d = await device();
   const id = await createUser(t, admin, 'sam', PW);
   const { token } = await login(t, 'sam', PW);

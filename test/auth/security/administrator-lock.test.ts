@@ -31,7 +31,7 @@ test('locking an unknown account is NOT_FOUND and writes nothing', async () => {
   assert.equal((await events(t, admin, 'account.locked')).length, 0);
 });
 
-test("another user's account is locked: their session ends at once and sign-in is refused", async () => {
+test("another user's account is locked: their session ends at once and sign-in is refused [ASVS V7.4.2]", async () => {
   const id = await createUser(t, admin, 'locked-user', 'Quiet-meadow-2931');
   const { token } = await login(t, 'locked-user', 'Quiet-meadow-2931');
   assert.equal((await lock(admin, id)).statusCode, 204);

@@ -69,7 +69,7 @@ const userCount = async () =>
       .executeTakeFirstOrThrow()
   ).n;
 
-test('email smuggling: creating or changing a user with a display name, a list, a quoted part or a line break in the email is refused', async () => {
+test('email smuggling: creating or changing a user with a display name, a list, a quoted part or a line break in the email is refused [ASVS V1.3.11, V2.2.1]', async () => {
   const id = await createUser(t, admin, 'vera', 'Quiet-meadow-2931', { email: 'vera@example.org' });
   const before = Number(await userCount());
   let n = 0;
@@ -93,7 +93,7 @@ test('email smuggling: creating or changing a user with a display name, a list, 
   assert.equal(smtp.mails.length, 0);
 });
 
-test('email smuggling: the service refuses a smuggled address too (the CLI and any caller below the HTTP schema)', async () => {
+test('email smuggling: the service refuses a smuggled address too (the CLI and any caller below the HTTP schema) [ASVS V1.3.11, V2.2.2]', async () => {
   for (const email of SMUGGLED) {
     await assert.rejects(
       t.s.users.create({ username: 'below-schema', email, password: 'Quiet-meadow-2931' }, { actor: { id: null, name: 'test' } }),
@@ -135,14 +135,14 @@ test('email smuggling: an address stored before the check (legacy row) is never 
   assert.equal(smtp.to('wendy@example.org').length, 0);
 });
 
-test('email smuggling: plain addresses are accepted everywhere and the reset mail goes to exactly that one address', async () => {
+test('email smuggling: plain addresses are accepted everywhere and the reset mail goes to exactly that one address [ASVS V1.3.11, V2.2.1]', async () => {
   let n = 0;
   for (const email of LEGIT) {
     const c = await t.app.inject({
       method: 'POST',
       url: '/api/admin/users',
       headers: bearer(admin),
-      payload: { username: `legit${n++}`, email, password: 'Quiet-meadow-2931' },
+      payload: { mustChangePassword: false, username: `legit${n++}`, email, password: 'Quiet-meadow-2931' },
     });
     assert.equal(c.statusCode, 201, `${email}: ${c.body}`);
     assert.equal(c.json().user.email, email.toLowerCase());

@@ -71,7 +71,12 @@ useApp((app, token) => {
 test('padded blocklist bypass: a common word padded with digits and symbols (any share, l33t, repeated) is refused as PASSWORD_BLOCKLISTED', async () => {
   let n = 0;
   for (const password of PADDED) {
-    const r = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: `padded${n++}`, password } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, username: `padded${n++}`, password },
+    });
     assert.equal(r.statusCode, 400, `${password}: ${r.body}`);
     assert.equal(r.json().error.code, 'PASSWORD_REJECTED');
     assert.ok(r.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'), `${password}: ${r.body}`);
@@ -81,7 +86,7 @@ test('padded blocklist bypass: a common word padded with digits and symbols (any
     method: 'PUT',
     url: `/api/admin/users/${id}/password`,
     headers: bearer(admin),
-    payload: { password: 'Password123456789!' },
+    payload: { mustChangePassword: false, password: 'Password123456789!' },
   });
   assert.equal(set.statusCode, 400);
   assert.ok(set.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'));
@@ -91,7 +96,12 @@ test('padded blocklist bypass: a common word padded with digits and symbols (any
 test('padded blocklist bypass: l33t copies, fullwidth, spaced, dotted, split and accented spellings of a common word are refused as PASSWORD_BLOCKLISTED', async () => {
   let n = 0;
   for (const password of SPELLED) {
-    const r = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: `spelled${n++}`, password } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, username: `spelled${n++}`, password },
+    });
     assert.equal(r.statusCode, 400, `${password}: ${r.body}`);
     assert.equal(r.json().error.code, 'PASSWORD_REJECTED');
     assert.ok(r.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'), `${password}: ${r.body}`);
@@ -101,7 +111,7 @@ test('padded blocklist bypass: l33t copies, fullwidth, spaced, dotted, split and
     method: 'PUT',
     url: `/api/admin/users/${id}/password`,
     headers: bearer(admin),
-    payload: { password: 'Passw0rd1Passw0rd1' },
+    payload: { mustChangePassword: false, password: 'Passw0rd1Passw0rd1' },
   });
   assert.equal(set.statusCode, 400);
   assert.ok(set.json().error.details.rules.includes('PASSWORD_BLOCKLISTED'));
@@ -111,7 +121,12 @@ test('padded blocklist bypass: l33t copies, fullwidth, spaced, dotted, split and
 test('padded blocklist bypass: genuinely strong passphrases and random passwords still pass, quickly', async () => {
   let n = 0;
   for (const password of STRONG) {
-    const r = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: `strong${n++}`, password } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, username: `strong${n++}`, password },
+    });
     assert.equal(r.statusCode, 201, `${password}: ${r.body}`);
   }
   // The check stays cheap on the longest input it examines, made of many different pieces.
@@ -119,7 +134,12 @@ test('padded blocklist bypass: genuinely strong passphrases and random passwords
     .join('-')
     .slice(0, 1024);
   const started = Date.now();
-  const c = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'longpw', password: long } });
+  const c = await t.app.inject({
+    method: 'POST',
+    url: '/api/admin/users',
+    headers: bearer(admin),
+    payload: { mustChangePassword: false, username: 'longpw', password: long },
+  });
   assert.deepEqual(c.json().error.details.rules, ['PASSWORD_TOO_LONG']);
   assert.ok(Date.now() - started < 2000);
 });

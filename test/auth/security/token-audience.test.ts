@@ -26,7 +26,7 @@ after(async () => {
 const me = (t: TestApp, token: string) => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
 const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
-test("each deployment's tokens carry its own PUBLIC_URL as audience and work there [ASVS V9.2.3]", async () => {
+test("each deployment's tokens carry its own PUBLIC_URL as audience and work there [ASVS V9.2.3, V9.2.4]", async () => {
   const fromA = (await login(a)).token;
   const fromB = (await login(b)).token;
   assert.equal(claims(fromA).aud, A);
@@ -35,7 +35,7 @@ test("each deployment's tokens carry its own PUBLIC_URL as audience and work the
   assert.equal((await me(b, fromB)).statusCode, 200);
 });
 
-test('a token made for another deployment is refused like any invalid token, on every route and at refresh [ASVS V9.2.3]', async () => {
+test('a token made for another deployment is refused like any invalid token, on every route and at refresh [ASVS V9.2.3, V9.2.4]', async () => {
   const fromA = (await login(a)).token;
   const garbage = await me(b, `${fromA.slice(0, -4)}AAAA`);
   for (const res of [

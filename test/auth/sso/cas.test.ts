@@ -126,7 +126,7 @@ describe('CAS sign-in against LemonLDAP::NG', { skip: !lemonldapInstalled() && '
     assert.ok(Date.now() - t0 < 5000);
   });
 
-  it('refuses bad CAS settings with 400: plain http off loopback, a query, no server', async () => {
+  it('refuses bad CAS settings with 400: plain http off loopback, a query, no server [ASVS V1.2.2, V1.3.6, V12.3.1, V12.3.3]', async () => {
     for (const cas of [{ serverUrl: 'http://cas.example.org/cas' }, { serverUrl: 'https://cas.example.org/cas?x=1' }, {}]) {
       const r = await api(w, 'POST', '/api/admin/sso/providers', { slug: 'bad', type: 'cas', displayName: 'Bad', cas });
       assert.equal(r.status, 400, JSON.stringify(cas));

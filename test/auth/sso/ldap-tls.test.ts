@@ -29,17 +29,17 @@ describe('LDAP over TLS against slapd', { skip: !slapdInstalled() && 'slapd is n
     await d?.stop();
   });
 
-  it('LDAPS with the CA file: signs in', async () => {
+  it('LDAPS with the CA file: signs in [ASVS V12.3.4]', async () => {
     const r = await ldapLogin(w, 'ldaps', 'alice', USERS[0]!.password);
     assert.equal(r.status, 200, JSON.stringify(r.body));
   });
 
-  it('StartTLS with the CA file: signs in', async () => {
+  it('StartTLS with the CA file: signs in [ASVS V12.3.4]', async () => {
     const r = await ldapLogin(w, 'starttls', 'bob', USERS[1]!.password);
     assert.equal(r.status, 200, JSON.stringify(r.body));
   });
 
-  it('a certificate from another CA (or an unknown one) is refused before any password is sent', async () => {
+  it('a certificate from another CA (or an unknown one) is refused before any password is sent [ASVS V12.3.2, V12.3.4]', async () => {
     for (const slug of ['ldaps-wrong-ca', 'starttls-wrong-ca', 'ldaps-system-ca']) {
       const r = await ldapLogin(w, slug, 'carol', USERS[2]!.password);
       assert.equal(r.status, 503, `${slug}: ${JSON.stringify(r.body)}`);

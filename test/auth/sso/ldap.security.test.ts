@@ -17,7 +17,7 @@ import { api, eventsOf, startPalisade, type SsoWorld } from './world.js';
 const ALICE = USERS[0]!;
 
 describe('escapeDnValue (RFC 4514)', () => {
-  it('escapes the special characters, a leading # or space, a trailing space and NUL', () => {
+  it('escapes the special characters, a leading # or space, a trailing space and NUL [ASVS V1.2.6]', () => {
     assert.equal(escapeDnValue('a,b+c"d\\e<f>g;h=i'), 'a\\,b\\+c\\"d\\\\e\\<f\\>g\\;h\\=i');
     assert.equal(escapeDnValue('#x'), '\\#x');
     assert.equal(escapeDnValue(' x '), '\\ x\\ ');
@@ -59,13 +59,13 @@ describe('LDAP sign-in: attacks', { skip: !slapdInstalled() && 'slapd is not ins
 
   const usersCount = async () => ((await api(w, 'GET', '/api/admin/users?limit=200')).body.users as unknown[]).length;
 
-  it('positive control: alice signs in on both providers with her password', async () => {
+  it('positive control: alice signs in on both providers with her password [ASVS V1.2.6]', async () => {
     assert.equal((await ldapLogin(w, 'dir', 'alice', ALICE.password)).status, 200);
     assert.equal((await ldapLogin(w, 'corp', 'alice', ALICE.password)).status, 200);
   });
 
   for (const slug of ['dir', 'corp']) {
-    it(`filter and DN injection through the username is refused (${slug})`, async () => {
+    it(`filter and DN injection through the username is refused (${slug}) [ASVS V1.2.6]`, async () => {
       const before = await usersCount();
       const hostile = [
         '*)(uid=*))(|(uid=*',
@@ -140,7 +140,7 @@ describe('LDAP sign-in: attacks', { skip: !slapdInstalled() && 'slapd is not ins
     assert.equal(odd.status, 401);
   });
 
-  it('wrong passwords count in the lockout: the account locks, and then even the right password is refused', async () => {
+  it('wrong passwords count in the lockout: the account locks, and then even the right password is refused [ASVS V6.3.4]', async () => {
     assert.equal((await api(w, 'PATCH', '/api/admin/settings/lockout', { maxAttempts: 3, lockDuration: 0 })).status, 200);
     const first = await ldapLogin(w, 'dir', 'bob', USERS[1]!.password);
     assert.equal(first.status, 200);

@@ -44,7 +44,7 @@ describe('OIDC back-channel logout against oidc-provider', () => {
     await peer?.close();
   });
 
-  it("signing out at the provider ends the session its sign-in opened, and no one else's", async () => {
+  it("signing out at the provider ends the session its sign-in opened, and no one else's [ASVS V7.6.1]", async () => {
     peer.accounts.set('lin', { email: 'lin@corp.test', email_verified: true, preferred_username: 'lin' });
     peer.accounts.set('max', { email: 'max@corp.test', email_verified: true, preferred_username: 'max' });
     const lin = new Jar();
@@ -156,7 +156,7 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
     return jar;
   }
 
-  it('refuses tokens wrong in one way each, and records each refusal', async () => {
+  it('refuses tokens wrong in one way each, and records each refusal [ASVS V10.5.5]', async () => {
     const jar = await signedIn('crafted-1');
     // Another provider's key: its server is closed at once, so that a failing check below leaves nothing open.
     const other = await startCraftedPeer('palisade');
@@ -194,7 +194,7 @@ describe('OIDC back-channel logout: each check of the logout token', () => {
     assert.equal((await post(await peer.sign(claims()), 'nobody')).statusCode, 404);
   });
 
-  it('a right token ends every session of the subject; the same token again is a replay', async () => {
+  it('a right token ends every session of the subject; the same token again is a replay [ASVS V10.5.5]', async () => {
     const a = await signedIn('crafted-2');
     const b = await signedIn('crafted-2');
     const bystander = await signedIn('crafted-3');

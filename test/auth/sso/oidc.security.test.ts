@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { bearer, createUser, login } from '../../helpers/app.js';
 import { PW, totp, userWithTotp } from '../mfa/world.js';
@@ -36,7 +37,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
     return { to: await finish(w, jar, callback), jar };
   }
 
-  it('positive control: a well-formed RS256 ID token signs in; PKCE is S256 and its verifier matched', async () => {
+  it('positive control: a well-formed RS256 ID token signs in; PKCE is S256 and its verifier matched [ASVS V10.1.2, V10.2.1, V10.5.1, V10.5.4]', async () => {
     const { to, jar } = await signIn('good', 'good-1', { email: 'good@corp.test', email_verified: true });
     assert.equal(to, '/');
     assert.equal((await me(w, jar)).status, 200);
@@ -50,9 +51,9 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
     ['alg-none', 'an unsigned ID token (alg: none)'],
     ['hs256', 'an ID token MACed with HS256 (algorithm confusion)'],
     ['other-issuer', 'an ID token from another issuer'],
-    ['other-audience', 'an ID token for another client'],
+    ['other-audience', 'an ID token for another client [ASVS V10.5.4]'],
     ['expired', 'an expired ID token'],
-    ['bad-nonce', 'an ID token with another nonce (replayed from another flow)'],
+    ['bad-nonce', 'an ID token with another nonce (replayed from another flow) [ASVS V10.1.2, V10.5.1]'],
   ] as const) {
     it(`refuses ${attack}: no account, no session, a failed sso.login`, async () => {
       const sub = `attack-${mode}`;
@@ -87,7 +88,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.deepEqual(await linksOfVictim(), []);
     });
 
-    it('a verified email from a provider not trusted for email does not link', async () => {
+    it('a verified email from a provider not trusted for email does not link [ASVS V6.8.1]', async () => {
       const { to } = await signIn('good', 'mallory-3', { email: 'vic@corp.test', email_verified: true });
       assert.equal(to, '/sign-in#error=SSO_ACCOUNT_NOT_LINKED');
       assert.deepEqual(await linksOfVictim(), []);
@@ -102,7 +103,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.ok(reasons.includes('email_not_verified') && reasons.includes('email_domain_not_trusted'), reasons.join(', '));
     });
 
-    it('positive control: trusted for the domain and verified, it links (linked_by verified_email)', async () => {
+    it('positive control: trusted for the domain and verified, it links (linked_by verified_email) [ASVS V6.8.1]', async () => {
       assert.equal((await api(w, 'PATCH', '/api/admin/sso/providers/crafted', { trustEmail: true, emailDomains: ['corp.test'] })).status, 200);
       // An address that only becomes hers once normalised (fullwidth letters) is not verified as hers.
       for (const [sub, email] of [
@@ -136,7 +137,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.equal((await api(w, 'POST', `/api/admin/users/${mia.id}/sso-links`, { provider: 'crafted', subject: 'mia-sub' })).status, 204);
     });
 
-    it('a user with TOTP gets the second step, not a session; the step then opens one', async () => {
+    it('a user with TOTP gets the second step, not a session; the step then opens one [ASVS V6.8.4]', async () => {
       const { to, jar } = await signIn('good', 'mia-sub', { amr: ['pwd'] });
       const m = /^\/sign-in#mfa=([^&]+)&methods=([^&]*)/.exec(to);
       assert.ok(m, to);
@@ -150,7 +151,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.equal(r.json().user.id, mia.id);
     });
 
-    it("the provider's MFA assertion is ignored unless the provider is set to trust it", async () => {
+    it("the provider's MFA assertion is ignored unless the provider is set to trust it [ASVS V6.8.4, V6.5.7]", async () => {
       w.t.clock.advance(30);
       let { to } = await signIn('good', 'mia-sub', { amr: ['pwd', 'otp'] });
       assert.match(to, /^\/sign-in#mfa=/);
@@ -204,7 +205,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
     assert.equal(ids.size, 1);
   });
 
-  it("a disabled or locked account is refused through SSO as through any method (the funnel's account check)", async () => {
+  it("a disabled or locked account is refused through SSO as through any method (the funnel's account check) [ASVS V6.3.4]", async () => {
     const id = await createUser(w.t, w.admin, 'dora', PW);
     assert.equal((await api(w, 'POST', `/api/admin/users/${id}/sso-links`, { provider: 'crafted', subject: 'dora-sub' })).status, 204);
     assert.equal((await api(w, 'PATCH', `/api/admin/users/${id}`, { status: 'disabled' })).status, 200);
@@ -284,7 +285,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.ok((await eventsOf(w, 'sso.linked')).some((e) => e.outcome === 'failure' && e.details.reason === 'link_session_ended'));
     });
 
-    it("a link is to one issuer: the provider pointed at another server does not hand that subject's account over", async () => {
+    it("a link is to one issuer: the provider pointed at another server does not hand that subject's account over [ASVS V10.5.2, V6.8.1]", async () => {
       const other = await startCraftedPeer('palisade');
       try {
         await addProvider(w, 'moving', peer.issuer, CLIENT_SECRET, { emailDomains: ['corp.test'], oidc: { userinfo: false } });
@@ -334,7 +335,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.ok(!all.body.includes(CLIENT_SECRET));
     });
 
-    it('refuses bad provider settings with 4xx: plain-http issuers off loopback, symmetric algorithms, unknown roles', async () => {
+    it('refuses bad provider settings with 4xx: plain-http issuers off loopback, symmetric algorithms, unknown roles [ASVS V12.3.1, V12.3.3]', async () => {
       const bad = [
         { slug: 'x1', type: 'oidc', displayName: 'X', oidc: { issuer: 'http://idp.example.org', clientId: 'c' } },
         { slug: 'x2', type: 'oidc', displayName: 'X', oidc: { issuer: 'https://idp.example.org', clientId: 'c', idTokenAlg: 'HS256' } },
@@ -359,7 +360,7 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       assert.equal((await api(w, 'POST', '/api/admin/sso/providers', bad[0]!, (await login(w.t, 'lee', PW)).token)).status, 403);
     });
 
-    it('the start never redirects back off-site: only a same-origin path is kept', async () => {
+    it('the start never redirects back off-site: only a same-origin path is kept [ASVS V3.7.2]', async () => {
       for (const ret of [
         '//evil.example/x',
         'https://evil.example/',
@@ -375,6 +376,102 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
         const callback = (await go(jar, start.headers.get('location')!)).headers.get('location')!;
         assert.equal(await finish(w, jar, callback), '/', ret);
       }
+    });
+  });
+
+  describe('tokens, issuers, subjects and scopes', () => {
+    /** Starts a sign-in at `slug` and answers the callback address the provider sent the browser to (not yet followed). */
+    async function callbackFrom(slug: string, sub: string, jar: Jar): Promise<string> {
+      peer.next = { mode: 'good', sub, claims: {} };
+      const start = await go(jar, `${w.base}/api/auth/sso/${slug}/start`);
+      assert.equal(start.status, 302);
+      return (await go(jar, start.headers.get('location')!)).headers.get('location')!;
+    }
+
+    it("the provider's tokens stay on the server: the browser gets Palisade's own session, never the ID or access token [ASVS V10.1.1]", async () => {
+      const jar = new Jar();
+      const res = await go(jar, await callbackFrom('crafted', 'good-1', jar));
+      assert.equal(res.status, 302);
+      const issued = peer.lastTokens!;
+      const seen = [`${[...res.headers.entries()].map(([k, v]) => `${k}: ${v}`).join('\n')}`, await res.text()];
+      const who = await go(jar, `${w.base}/api/auth/me`);
+      assert.equal(who.status, 200);
+      seen.push(await who.text());
+      for (const secret of [issued.idToken, issued.idToken.split('.')[1]!, issued.accessToken]) {
+        assert.ok(!seen.some((s) => s.includes(secret)), 'a provider token reached the browser');
+      }
+      assert.ok(jar.get(w.base, SESSION_COOKIE), "Palisade's session cookie");
+    });
+
+    it("mix-up: the answer to one provider's sign-in brought to another provider's callback is refused; at its own it passes [ASVS V10.2.2]", async () => {
+      const second = await startCraftedPeer('palisade');
+      try {
+        await addProvider(w, 'second', second.issuer, CLIENT_SECRET, { oidc: { userinfo: false } });
+        const jar = new Jar();
+        const callback = await callbackFrom('crafted', 'good-1', jar);
+        const elsewhere = callback.replace('/api/auth/sso/crafted/callback', '/api/auth/sso/second/callback');
+        assert.notEqual(elsewhere, callback);
+        assert.equal(await finish(w, jar, elsewhere), '/sign-in#error=SSO_FAILED');
+        assert.equal(jar.get(w.base, SESSION_COOKIE), undefined);
+        assert.ok((await eventsOf(w, 'sso.login')).some((e) => e.outcome === 'failure' && e.details.reason === 'provider_mismatch'));
+        // The same kind of answer brought to the callback of the provider that was asked passes.
+        const fresh = new Jar();
+        assert.equal(await finish(w, fresh, await callbackFrom('crafted', 'good-1', fresh)), '/');
+      } finally {
+        await second.close();
+        await api(w, 'DELETE', '/api/admin/sso/providers/second');
+      }
+    });
+
+    it('a server whose metadata names another issuer than the one configured is refused before the browser is sent to it [ASVS V10.5.3]', async () => {
+      // It answers discovery with the crafted provider's own metadata: it claims to be that issuer.
+      const impostor = createServer((req, res) => {
+        fetch(`${peer.issuer}${req.url}`)
+          .then(async (r) => {
+            res.writeHead(r.status, { 'content-type': 'application/json' });
+            res.end(await r.text());
+          })
+          .catch(() => res.destroy());
+      });
+      await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+      try {
+        const issuer = `http://127.0.0.1:${(impostor.address() as { port: number }).port}`;
+        await addProvider(w, 'impostor', issuer, CLIENT_SECRET, { oidc: { userinfo: false } });
+        const start = await go(new Jar(), `${w.base}/api/auth/sso/impostor/start`);
+        assert.equal(start.status, 302);
+        assert.equal(start.headers.get('location'), '/sign-in#error=SSO_PROVIDER_UNAVAILABLE');
+        // The provider whose metadata names its own issuer: the browser goes to its authorization endpoint.
+        const genuine = await go(new Jar(), `${w.base}/api/auth/sso/crafted/start`);
+        assert.ok(genuine.headers.get('location')!.startsWith(`${peer.issuer}/authorize?`));
+      } finally {
+        impostor.closeAllConnections();
+        await new Promise<void>((resolve) => impostor.close(() => resolve()));
+        await api(w, 'DELETE', '/api/admin/sso/providers/impostor');
+      }
+    });
+
+    it('the subject names the account: a new email and username at the provider reach the same account, another subject with the old ones does not [ASVS V10.5.2]', async () => {
+      const first = await signIn('good', 'sub-stable', { email: 'stable@corp.test', email_verified: true, preferred_username: 'stable' });
+      assert.equal(first.to, '/');
+      const id = (await me(w, first.jar)).user.id;
+      const renamed = await signIn('good', 'sub-stable', { email: 'renamed@corp.test', email_verified: true, preferred_username: 'renamed' });
+      assert.equal(renamed.to, '/');
+      assert.equal((await me(w, renamed.jar)).user.id, id);
+      const other = await signIn('good', 'sub-other', { email: 'stable@corp.test', email_verified: true, preferred_username: 'stable' });
+      if (other.to === '/') assert.notEqual((await me(w, other.jar)).user.id, id);
+      else assert.equal(other.to, '/sign-in#error=SSO_ACCOUNT_NOT_LINKED');
+    });
+
+    it('the authorisation request asks for openid and the configured scopes, nothing more [ASVS V10.2.3]', async () => {
+      assert.equal((await api(w, 'PATCH', '/api/admin/sso/providers/crafted', { oidc: { scopes: ['email'] } })).status, 200);
+      try {
+        await signIn('good', 'good-1');
+        assert.equal(peer.lastAuthorize?.get('scope'), 'openid email');
+      } finally {
+        assert.equal((await api(w, 'PATCH', '/api/admin/sso/providers/crafted', { oidc: { scopes: ['email', 'profile'] } })).status, 200);
+      }
+      await signIn('good', 'good-1');
+      assert.equal(peer.lastAuthorize?.get('scope'), 'openid email profile');
     });
   });
 });

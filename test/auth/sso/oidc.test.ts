@@ -31,7 +31,7 @@ describe('OIDC sign-in against oidc-provider', () => {
     await peer?.close();
   });
 
-  it('a full code flow creates an SSO-only user just in time and signs them in through the funnel', async () => {
+  it('a full code flow creates an SSO-only user just in time and signs them in through the funnel [ASVS V10.1.2, V10.2.1]', async () => {
     peer.accounts.set('ada', { email: 'ada@corp.test', email_verified: true, preferred_username: 'ada', groups: ['eds'] });
     const jar = new Jar();
     const callback = await toCallback(w, jar, 'corp', 'ada', '/data?x=1');
@@ -94,7 +94,7 @@ describe('OIDC sign-in against oidc-provider', () => {
     assert.ok(refused.length >= 1);
   });
 
-  it('state: missing, replayed, or from another browser is refused', async () => {
+  it('state: missing, replayed, or from another browser is refused [ASVS V10.1.2, V10.2.1]', async () => {
     peer.accounts.set('dan', { email: 'dan@corp.test', email_verified: true, preferred_username: 'dan' });
     // Missing.
     let jar = new Jar();
@@ -119,7 +119,7 @@ describe('OIDC sign-in against oidc-provider', () => {
     for (const r of ['state_missing', 'state_replayed', 'browser_mismatch', 'state_unknown']) assert.ok(reasons.includes(r), `${r} in ${reasons.join(', ')}`);
   });
 
-  it("PKCE: a code issued to one flow cannot finish another (the other flow's verifier does not match)", async () => {
+  it("PKCE: a code issued to one flow cannot finish another (the other flow's verifier does not match) [ASVS V10.1.2, V10.2.1]", async () => {
     peer.accounts.set('erin', { email: 'erin@corp.test', email_verified: true, preferred_username: 'erin' });
     const jar = new Jar();
     const first = new URL(await toCallback(w, jar, 'corp', 'erin'));

@@ -88,6 +88,8 @@ export interface CraftedPeer {
   lastAuthorize: URLSearchParams | null;
   /** Whether the last token request's code_verifier matched the challenge (S256). */
   lastPkceOk: boolean | null;
+  /** The tokens the last token request was answered with. */
+  lastTokens: { idToken: string; accessToken: string } | null;
   /** Signs a JWT with the provider's key (or as the header says: `alg: none` is left unsigned), for crafted logout tokens. */
   sign(claims: Record<string, unknown>, header?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
@@ -113,6 +115,7 @@ export async function startCraftedPeer(clientId: string): Promise<CraftedPeer> {
     next: { mode: 'good', sub: 'crafted-1', claims: {} },
     lastAuthorize: null,
     lastPkceOk: null,
+    lastTokens: null,
     sign: async (claims, header = { alg: 'RS256', kid: 'c1' }) =>
       header.alg === 'none' ? `${b64(header)}.${b64(claims)}.` : new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(anyRsAlg),
     close: () => closeServer(srv),
@@ -177,7 +180,8 @@ export async function startCraftedPeer(clientId: string): Promise<CraftedPeer> {
         else if (n.mode === 'hs256')
           idToken = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('the-client-secret-as-hmac-key-00'));
         else idToken = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'c1' }).sign(privateKey);
-        return json(200, { access_token: randomBytes(16).toString('base64url'), token_type: 'Bearer', expires_in: 300, id_token: idToken });
+        peer.lastTokens = { idToken, accessToken: randomBytes(16).toString('base64url') };
+        return json(200, { access_token: peer.lastTokens.accessToken, token_type: 'Bearer', expires_in: 300, id_token: idToken });
       });
       return;
     }

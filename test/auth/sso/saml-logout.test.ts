@@ -101,7 +101,7 @@ describe('SAML single logout against SimpleSAMLphp', { skip: !simpleSamlInstalle
     assert.equal(r.statusCode, 404);
   });
 
-  it('IdP-initiated: a logout at the IdP ends the session of that sign-in only, and the IdP accepts our LogoutResponse', async () => {
+  it('IdP-initiated: a logout at the IdP ends the session of that sign-in only, and the IdP accepts our LogoutResponse [ASVS V7.6.1]', async () => {
     const adaHere = new Jar();
     const { user, row } = await signIn(adaHere, 'slo', ada);
     const adaThere = new Jar();
@@ -145,7 +145,7 @@ describe('SAML single logout against SimpleSAMLphp', { skip: !simpleSamlInstalle
     assert.equal(ended.revoked_reason, 'sso_logout');
   });
 
-  it('SP-initiated: signing out answers the IdP SLO with our signed LogoutRequest; the IdP answers to /sign-in and its session is gone', async () => {
+  it('SP-initiated: signing out answers the IdP SLO with our signed LogoutRequest; the IdP answers to /sign-in and its session is gone [ASVS V7.6.1]', async () => {
     const jar = new Jar();
     const { user, row } = await signIn(jar, 'signed', ben);
     const out = await signOut(jar);
@@ -353,7 +353,7 @@ describe('SAML single logout against SimpleSAMLphp', { skip: !simpleSamlInstalle
       refused(craftLogoutRequest(good({ issueInstant: new Date(Date.now() - 10 * 60_000).toISOString() })), /IssueInstant too old/));
     it('an IssueInstant in the future', () =>
       refused(craftLogoutRequest(good({ issueInstant: new Date(Date.now() + 10 * 60_000).toISOString() })), /IssueInstant in the future/));
-    it('a DTD (entities)', () =>
+    it('a DTD (entities) [ASVS V1.5.1]', () =>
       refused(craftLogoutRequest(good({ prolog: '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "ada">]>' })), /not XML, or holds a DTD/));
     it('another message than a LogoutRequest', () =>
       refused(

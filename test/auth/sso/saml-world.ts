@@ -124,6 +124,8 @@ export interface Craft {
   signResponse?: { key: string; cert: string };
   /** Changes the assertion after it is signed (a wrapping or an altered value). */
   afterSigning?: (doc: Document) => void;
+  /** The signature and digest algorithm URIs (RSA-SHA256 and SHA-256 when not given). */
+  algorithms?: { signature: string; digest: string };
 }
 
 /**
@@ -151,12 +153,12 @@ export function craft(realB64: string, c: Craft): string {
     const sig = new SignedXml({
       privateKey: key.key,
       publicCert: key.cert,
-      signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+      signatureAlgorithm: c.algorithms?.signature ?? 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
       canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
     });
     sig.addReference({
       xpath: element,
-      digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+      digestAlgorithm: c.algorithms?.digest ?? 'http://www.w3.org/2001/04/xmlenc#sha256',
       transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
     });
     sig.computeSignature(input, { location: { reference: issuer, action: 'after' } });

@@ -66,7 +66,7 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     rmSync(keys, { recursive: true, force: true });
   });
 
-  it('control: the real answer signs in, and a crafted one signed by the IdP key for this flow is accepted', async () => {
+  it('control: the real answer signs in, and a crafted one signed by the IdP key for this flow is accepted [ASVS V6.8.2, V6.8.3]', async () => {
     const jar = new Jar();
     const real = await toAcs(w, jar, 'idp', ada);
     const ok = await postAcs(jar, real.acs, { SAMLResponse: real.SAMLResponse, RelayState: real.RelayState });
@@ -80,19 +80,44 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     assert.equal((await me(w, jar2)).user.username, 'ben');
   });
 
-  it('refuses an unsigned answer', async () => {
+  it('refuses an unsigned answer [ASVS V6.8.2]', async () => {
     const jar = new Jar();
     const f = await flow(jar);
     await refused(jar, { SAMLResponse: craft(template.SAMLResponse, { sign: null, inResponseTo: f.requestId }), RelayState: f.RelayState }, /SSO_FAILED: saml/);
   });
 
-  it('refuses an answer signed by another key', async () => {
+  it('refuses an answer signed by another key [ASVS V6.8.2]', async () => {
     const jar = new Jar();
     const f = await flow(jar);
     await refused(jar, { SAMLResponse: craft(template.SAMLResponse, { sign: evil, inResponseTo: f.requestId }), RelayState: f.RelayState }, /SSO_FAILED: saml/);
   });
 
-  it('refuses an assertion altered after signing (another NameID)', async () => {
+  it('refuses an answer signed by the IdP key with RSA-SHA1 or a SHA-1 digest; RSA-SHA512 with SHA-512 signs in (D418) [ASVS V11.4.1, V11.4.3]', async () => {
+    const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
+    const MORE = 'http://www.w3.org/2001/04/xmldsig-more#';
+    for (const algorithms of [
+      { signature: `${DSIG}rsa-sha1`, digest: 'http://www.w3.org/2001/04/xmlenc#sha256' },
+      { signature: `${MORE}rsa-sha256`, digest: `${DSIG}sha1` },
+    ]) {
+      const jar = new Jar();
+      const f = await flow(jar);
+      const weak = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId, algorithms });
+      await refused(jar, { SAMLResponse: weak, RelayState: f.RelayState }, /not an approved algorithm/);
+    }
+    const jar = new Jar();
+    const f = await flow(jar);
+    const strong = craft(template.SAMLResponse, {
+      sign: idpKey,
+      inResponseTo: f.requestId,
+      assertionId: '_sha512',
+      algorithms: { signature: `${MORE}rsa-sha512`, digest: 'http://www.w3.org/2001/04/xmlenc#sha512' },
+    });
+    const r = await postAcs(jar, acsOf(w, 'idp'), { SAMLResponse: strong, RelayState: f.RelayState });
+    assert.equal(r.location, '/');
+    assert.equal((await me(w, jar)).user.username, 'ben');
+  });
+
+  it('refuses an assertion altered after signing (another NameID) [ASVS V6.8.2]', async () => {
     const jar = new Jar();
     const f = await flow(jar);
     const altered = craft(template.SAMLResponse, {
@@ -142,7 +167,7 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     );
   });
 
-  it('refuses a replayed answer: the same post again, and the same assertion in a new flow', async () => {
+  it('refuses a replayed answer: the same post again, and the same assertion in a new flow [ASVS V6.8.3]', async () => {
     const jar = new Jar();
     const real = await toAcs(w, jar, 'idp', ada);
     const fields = { SAMLResponse: real.SAMLResponse, RelayState: real.RelayState };
@@ -166,7 +191,7 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     await refused(jar, { SAMLResponse: crossed, RelayState: b.RelayState }, /SSO_FAILED: saml|InResponseTo/);
   });
 
-  it('refuses an answer posted without the flow cookie, without RelayState, or unsolicited', async () => {
+  it('refuses an answer posted without the flow cookie, without RelayState, or unsolicited [ASVS V7.6.2]', async () => {
     const jar = new Jar();
     const f = await flow(jar);
     const good = craft(template.SAMLResponse, { sign: idpKey, inResponseTo: f.requestId });
@@ -175,7 +200,7 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     await refused(jar, { SAMLResponse: good, RelayState: 'made-up' }, /state_unknown/);
   });
 
-  it('refuses a DTD (entity expansion) and garbage with a 4xx or the sign-in page, never a 5xx', async () => {
+  it('refuses a DTD (entity expansion) and garbage with a 4xx or the sign-in page, never a 5xx [ASVS V1.5.1]', async () => {
     const jar = new Jar();
     const f = await flow(jar);
     const bomb = encode(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><r>&b;</r>`);
@@ -345,7 +370,7 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     }
   });
 
-  it('an MFA class outside the AuthnStatement (inside an attribute value) does not count as MFA', async () => {
+  it('an MFA class outside the AuthnStatement (inside an attribute value) does not count as MFA [ASVS V6.8.4]', async () => {
     const jar = new Jar();
     const f = await flow(jar);
     const smuggled = craft(template.SAMLResponse, {

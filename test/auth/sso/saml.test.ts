@@ -100,7 +100,7 @@ describe('SAML sign-in against SimpleSAMLphp', { skip: !simpleSamlInstalled() &&
     assert.match(landed.location ?? '', /error=SSO_FAILED/);
   });
 
-  it('the flow cookie of a SAML start is SameSite=None (the IdP posts back cross-site), still Secure, HttpOnly and __Host-', async () => {
+  it('the flow cookie of a SAML start is SameSite=None (the IdP posts back cross-site), still Secure, HttpOnly and __Host- [ASVS V3.3.1, V3.3.2]', async () => {
     const res = await fetch(`${w.base}/api/auth/sso/idp/start`, { redirect: 'manual' });
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-palisade_sso='));
     assert.ok(cookie, 'a flow cookie');

@@ -60,7 +60,7 @@ const problems = (key: string): string[] => {
   }
 };
 
-test('placeholder APP_KEY: repeated patterns and published examples are refused whatever their length, case or padding', () => {
+test('placeholder APP_KEY: repeated patterns and published examples are refused whatever their length, case or padding [ASVS V13.3.1]', () => {
   for (const key of PLACEHOLDER_KEYS) {
     assert.ok(
       problems(key).some((p) => p.startsWith('APP_KEY')),
@@ -78,7 +78,7 @@ test('placeholder APP_KEY: the same from APP_KEY_FILE and from DATA_DIR/app.key'
   assert.throws(() => loadConfig({ DATA_DIR: dir }, { generateKey: false }), /app\.key: APP_KEY/);
 });
 
-test('placeholder APP_KEY: random keys of every common shape pass', () => {
+test('placeholder APP_KEY: random keys of every common shape pass [ASVS V13.3.1]', () => {
   for (let i = 0; i < 200; i++) {
     for (const key of [
       randomBytes(24).toString('base64url'),

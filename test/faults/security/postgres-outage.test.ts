@@ -42,7 +42,7 @@ after(async () => {
 const write = (t: TestApp, title: string) =>
   t.app.inject({ method: 'POST', url: '/api/collections/notes/records', headers: bearer(admin), payload: { title } }) as unknown as Promise<Res>;
 
-test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both instances, readiness names the database, recovery without restart, no acknowledged write lost', {
+test('dependency outage (PostgreSQL killed): fast 503 with Retry-After on both instances, readiness names the database, recovery without restart, no acknowledged write lost [ASVS V16.5.2, V13.2.6]', {
   skip,
 }, async () => {
   const loop = writeLoop([a, b], write);

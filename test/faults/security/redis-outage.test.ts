@@ -48,7 +48,7 @@ async function restartEmpty(): Promise<void> {
   for (const t of [a, b]) await untilOk(() => t.app.inject({ method: 'GET', url: '/api/openapi.json' }) as unknown as Promise<Res>, 5000);
 }
 
-test('dependency outage (Redis): fast 503 with Retry-After on both instances, readiness names Redis, recovery without restart, no acknowledged write lost', async () => {
+test('dependency outage (Redis): fast 503 with Retry-After on both instances, readiness names Redis, recovery without restart, no acknowledged write lost [ASVS V16.5.2, V16.5.3]', async () => {
   const loop = writeLoop([a, b], write);
   // Both instances serve writes before the kill (a fixed sleep is too short on a loaded machine).
   await loop.untilAcked(10_000);
@@ -91,7 +91,7 @@ test('dependency outage (Redis): fast 503 with Retry-After on both instances, re
   for (const t of [a, b]) assert.equal((await untilOk(() => t.app.inject({ method: 'GET', url: '/readyz' }) as unknown as Promise<Res>, 3000)) >= 0, true);
 });
 
-test('dependency outage (Redis): logout during the outage is refused with 503, and the session stays exactly as it was', async () => {
+test('dependency outage (Redis): logout during the outage is refused with 503, and the session stays exactly as it was [ASVS V16.5.3]', async () => {
   const { token, userId } = await login(a);
   await redis.kill();
   const out = await timed(b, { method: 'POST', url: '/api/auth/logout', headers: bearer(token) });
@@ -124,7 +124,7 @@ test('shared-state data loss: a token renewed before Redis lost its data cannot 
   assert.equal((await a.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(first.json().token) })).json().error.code, 'SESSION_ENDED');
 });
 
-test('shared-state data loss: failed sign-in attempts still count after Redis lost its data (lockout is durable); the right password works below the limit', async () => {
+test('shared-state data loss: failed sign-in attempts still count after Redis lost its data (lockout is durable); the right password works below the limit [ASVS V16.5.3]', async () => {
   const root = (await login(a)).token;
   await createUser(a, root, 'alice', PW);
   await createUser(a, root, 'bert', PW);
@@ -147,7 +147,7 @@ test('shared-state data loss: failed sign-in attempts still count after Redis lo
   assert.equal((await attempt(b, 'bert', PW)).statusCode, 200);
 });
 
-test('dependency outage (Redis): a Redis that stops answering costs at most one command timeout, then the circuit breaker answers 503 at once', async () => {
+test('dependency outage (Redis): a Redis that stops answering costs at most one command timeout, then the circuit breaker answers 503 at once [ASVS V16.5.2, V13.2.6]', async () => {
   redis.pause();
   const times: number[] = [];
   try {

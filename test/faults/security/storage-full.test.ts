@@ -50,7 +50,7 @@ async function readyz(want: number) {
   return r;
 }
 
-test('storage full: a write answers 503 STORAGE_UNAVAILABLE with Retry-After, nothing half-written remains, readiness says unwritable; with room again, writes and readiness come back', {
+test('storage full: a write answers 503 STORAGE_UNAVAILABLE with Retry-After, nothing half-written remains, readiness says unwritable; with room again, writes and readiness come back [ASVS V16.5.2, V16.5.3]', {
   skip,
 }, async () => {
   assert.equal(await count(), 0);

@@ -11,7 +11,7 @@ import { loadConfig } from '../../../src/app-config.js';
 import { createServices } from '../../../src/services.js';
 import { buildApp } from '../../../src/http/app.js';
 
-test('admin route without a gate: refused at boot; declared ones (permission or admin level) are accepted', async () => {
+test('admin route without a gate: refused at boot; declared ones (permission or admin level) are accepted [ASVS V8.2.1]', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-test-'));
   const { config } = loadConfig({ DATA_DIR: dir, APP_KEY: randomBytes(32).toString('base64url'), LOG_LEVEL: 'silent' }, { generateKey: false });
   const s = await createServices({ config });

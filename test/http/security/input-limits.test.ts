@@ -59,7 +59,7 @@ const nots = (n: number): unknown => {
   return f;
 };
 
-test('a body one byte over BODY_LIMIT is 413 PAYLOAD_TOO_LARGE and writes nothing; a body of exactly the limit is stored [ASVS V4.3.1]', async () => {
+test('a body one byte over BODY_LIMIT is 413 PAYLOAD_TOO_LARGE and writes nothing; a body of exactly the limit is stored [ASVS V4.3.1, V15.2.2]', async () => {
   const over = await post(bodyOf(LIMIT + 1));
   assert.equal(over.statusCode, 413, over.body);
   assert.equal(over.json().error.code, 'PAYLOAD_TOO_LARGE');
@@ -103,5 +103,23 @@ test('a record filter nested past 8 levels is 400 FILTER_INVALID; at 8 levels it
     at.json().items.map((r: { title: string }) => r.title),
     ['sized'],
     'the record written by the first test, found through 8 levels',
+  );
+});
+
+test('HTTP parameter pollution: a query parameter given twice is 400 VALIDATION_FAILED, never one of its values picked; given once it is served [ASVS V15.3.7]', async () => {
+  // Picking the first or the last value would let a second copy slip past a proxy or a log that reads the other one.
+  assert.equal((await post(JSON.stringify({ title: 'polluted' }))).statusCode, 201);
+  const url = (q: string) => `/api/collections/notes/records?${q}`;
+  const f = (title: string) => `filter=${encodeURIComponent(JSON.stringify({ title }))}`;
+  for (const q of [`${f('polluted')}&${f('other')}`, 'sort=title&sort=-title', `${f('polluted')}&fields=title&fields=body`]) {
+    const r = await t.app.inject({ method: 'GET', url: url(q), headers: bearer(admin) });
+    assert.equal(r.statusCode, 400, `${q}: ${r.body}`);
+    assert.equal(r.json().error.code, 'VALIDATION_FAILED', q);
+  }
+  const once = await t.app.inject({ method: 'GET', url: url(`${f('polluted')}&sort=title&fields=title`), headers: bearer(admin) });
+  assert.equal(once.statusCode, 200, once.body);
+  assert.deepEqual(
+    once.json().items.map((r: { title: string }) => r.title),
+    ['polluted'],
   );
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeApp, login, bearer } from '../../helpers/app.js';
 
-test('query values in the request log: parameter names are logged, values are not', async () => {
+test('query values in the request log: parameter names are logged, values are not [ASVS V16.2.5]', async () => {
   const t = await makeApp({ env: { LOG_LEVEL: 'trace' } });
   try {
     const admin = (await login(t)).token;

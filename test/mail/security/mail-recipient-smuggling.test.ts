@@ -31,7 +31,7 @@ after(async () => {
 
 const msg = (to: string): MailMessage => ({ to, subject: 'Reset', text: 'link', html: '<p>link</p>' });
 
-test('mail recipient smuggling: the SMTP mailer refuses any recipient that is not one plain address, and sends nothing', async () => {
+test('mail recipient smuggling: the SMTP mailer refuses any recipient that is not one plain address, and sends nothing [ASVS V1.3.11]', async () => {
   const m = createMailer({ smtpUrl: smtp.url, from: 'Palisade <noreply@example.org>', dataDir: mkdtempSync(path.join(tmpdir(), 'palisade-mail-')) });
   try {
     for (const to of BAD) await assert.rejects(m.send(msg(to)), { code: 'MAIL_ADDRESS_INVALID' }, JSON.stringify(to));
@@ -46,7 +46,7 @@ test('mail recipient smuggling: the SMTP mailer refuses any recipient that is no
   }
 });
 
-test('mail recipient smuggling: the outbox mailer refuses them too and writes no file', async () => {
+test('mail recipient smuggling: the outbox mailer refuses them too and writes no file [ASVS V1.3.11]', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-mail-'));
   const m = createMailer({ smtpUrl: null, from: 'palisade@localhost', dataDir: dir });
   for (const to of BAD) await assert.rejects(m.send(msg(to)), { code: 'MAIL_ADDRESS_INVALID' });
@@ -55,7 +55,7 @@ test('mail recipient smuggling: the outbox mailer refuses them too and writes no
   assert.equal(readdirSync(outboxDir(dir)).length, 1);
 });
 
-test('mail recipient smuggling: a sender that is not one address with an optional plain name is refused', () => {
+test('mail recipient smuggling: a sender that is not one address with an optional plain name is refused [ASVS V1.3.11]', () => {
   for (const from of ['a@x.org, b@y.org', 'Palisade <a@x.org>, b@y.org', 'Pal\r\nBcc: b@y.org <a@x.org>', '"Pal" <a@x.org>', 'Pal <a@x.org> <b@y.org>']) {
     assert.throws(() => createMailer({ smtpUrl: null, from, dataDir: tmpdir() }), { code: 'MAIL_ADDRESS_INVALID' }, JSON.stringify(from));
   }

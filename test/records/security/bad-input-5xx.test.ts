@@ -96,7 +96,7 @@ test('bad input 5xx: a NUL character in a value, filter, search or name is a 400
   assert.equal((await req('GET', '/api/admin/roles/nul_role')).statusCode, 404, 'nothing was written');
 });
 
-test('bad input 5xx: a fractional or out-of-range number for an integer or date-time field is a 400, in filters and writes', async () => {
+test('bad input 5xx: a fractional or out-of-range number for an integer or date-time field is a 400, in filters and writes [ASVS V1.4.2, V2.2.1]', async () => {
   await expectAll([
     ['write 1.5', () => req('POST', '/api/collections/tasks/records', { priority: 1.5 }), 400, 'VALIDATION_FAILED'],
     ['write 1e19', () => req('POST', '/api/collections/tasks/records', { priority: 1e19 }), 400, 'VALIDATION_FAILED'],
@@ -124,7 +124,7 @@ test('bad input 5xx: a fractional or out-of-range number for an integer or date-
   ok(await req('POST', '/api/collections/tasks/records', { title: 'big', priority: 9007199254740991, cost: 1e300 }));
 });
 
-test('bad input 5xx: LIKE patterns escape with a backslash on both dialects; a stray backslash is a 400', async () => {
+test('bad input 5xx: LIKE patterns escape with a backslash on both dialects; a stray backslash is a 400 [ASVS V1.2.4, V1.2.9]', async () => {
   ok(await req('POST', '/api/admin/roles', { name: 'scoper' }));
   ok(
     await req('POST', '/api/admin/grants', { role: 'scoper', collection: 'tasks', actions: ['view'], fields: ['title'], scope: { title: { $like: 'x\\%' } } }),

@@ -16,7 +16,7 @@ after(async () => {
   await o.t.close();
 });
 
-test('bulk path bypass on export: needs an export grant; applies the same scope and fields; CSV formula cells are neutralised', async () => {
+test('bulk path bypass on export: needs an export grant; applies the same scope and fields; CSV formula cells are neutralised [ASVS V1.1.2, V1.2.10]', async () => {
   const { req, bob, aud, admin } = w;
   assert.equal((await req('GET', '/api/collections/cases/records/export', bob)).statusCode, 403, 'agents have no export grant');
   assert.equal(
@@ -49,7 +49,7 @@ test('bulk path bypass on export: needs an export grant; applies the same scope 
   assert.equal(filtered.json().error.code, 'FIELD_NOT_FILTERABLE', 'no oracle through export either');
 });
 
-test('bulk path bypass on bulk update and delete: scope, writable and filterable fields, all or nothing', async () => {
+test('bulk path bypass on bulk update and delete: scope, writable and filterable fields, all or nothing [ASVS V2.3.3]', async () => {
   const { req, list, titles, agent, ann } = w;
   const { token: carl } = await agent('carl', 'Bulk-operator-6621');
   for (const title of ['bulk-1', 'bulk-2']) assert.equal((await req('POST', '/api/collections/cases/records', carl, { title })).statusCode, 201);
@@ -81,7 +81,7 @@ test('bulk path bypass on bulk update and delete: scope, writable and filterable
   );
 });
 
-test('bulk path bypass on import: needs an import grant; every row is checked like a create; one bad row rolls back all and every error is listed', async () => {
+test('bulk path bypass on import: needs an import grant; every row is checked like a create; one bad row rolls back all and every error is listed [ASVS V2.3.3]', async () => {
   const { req, list, q, agent, admin } = w;
   const { id: daveId, token: dave } = await agent('dave', 'Importer-person-7741');
   const imp = (body: unknown) => req('POST', '/api/collections/cases/records/import', dave, body);

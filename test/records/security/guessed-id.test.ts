@@ -10,7 +10,7 @@ before(async () => {
 });
 after(() => w.t.close());
 
-test('guessed id: records outside the scope answer 404 to reads and writes, like records that do not exist', async () => {
+test('guessed id: records outside the scope answer 404 to reads and writes, like records that do not exist [ASVS V8.2.2, V8.3.1]', async () => {
   const { req, find, ann, bob } = w;
   const annOpen = await find(ann, 'ann-open');
   assert.equal((await req('GET', `/api/collections/cases/records/${annOpen.id}`, bob)).statusCode, 404);

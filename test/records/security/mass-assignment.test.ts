@@ -11,7 +11,7 @@ before(async () => {
 });
 after(() => w.t.close());
 
-test('mass assignment: system and ungranted fields are refused, not dropped, and nothing is written', async () => {
+test('mass assignment: system and ungranted fields are refused, not dropped, and nothing is written [ASVS V8.2.3, V8.3.1, V15.3.3]', async () => {
   const { req, list, find, ann, aud } = w;
   const before = (await list(aud, '?total=true')).json().total;
   for (const body of [

@@ -41,7 +41,7 @@ useApp(async (app, token) => {
   assert.equal(c.statusCode, 201, c.body);
 });
 
-test('loose record email: create refuses anything but a plain addr-spec, and takes plain addresses', async () => {
+test('loose record email: create refuses anything but a plain addr-spec, and takes plain addresses [ASVS V2.2.1, V2.2.2]', async () => {
   for (const mail of NOT_PLAIN) {
     const r = await req('POST', '/api/collections/contacts/records', { name: 'x', mail });
     assert.equal(r.statusCode, 400, `${JSON.stringify(mail)}: ${r.body}`);

@@ -18,7 +18,7 @@ test('relation leak through a path to an out-of-scope record: matches nothing, e
   assert.deepEqual(titles(await orders({ filter: JSON.stringify({ customer: id.southco }) })), ['o2']);
 });
 
-test('relation leak through expansion: the related record as the caller may see it; out of scope is null; hidden and masked fields never leak', async () => {
+test('relation leak through expansion: the related record as the caller may see it; out of scope is null; hidden and masked fields never leak [ASVS V15.3.1]', async () => {
   const { req, orders, q, id, clerk } = w;
   const r = await orders({ expand: 'customer', sort: 'title' });
   assert.equal(r.statusCode, 200, r.body);

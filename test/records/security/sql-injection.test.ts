@@ -17,7 +17,7 @@ after(async () => {
   await o.t.close();
 });
 
-test('SQL injection through sort, fields, filter operators and collection names is refused', async () => {
+test('SQL injection through sort, fields, filter operators and collection names is refused [ASVS V1.2.4]', async () => {
   const { t, req, list, q, aud } = w;
   const attempts = [
     q({ sort: 'title; drop table users' }),
@@ -34,7 +34,7 @@ test('SQL injection through sort, fields, filter operators and collection names 
   assert.equal((await login(t, 'aud', CASES_PW.aud)).res.statusCode, 200, 'users table intact');
 });
 
-test('SQL injection through relation paths, expansion and aggregates: refused with a code, never run', async () => {
+test('SQL injection through relation paths, expansion and aggregates: refused with a code, never run [ASVS V1.2.4]', async () => {
   const { req, q, errCode, clerk, admin } = o;
   const cases: Array<[string, string]> = [
     [`/api/collections/orders/records${q({ filter: JSON.stringify({ 'customer.name"; drop table users; --': 'x' }) })}`, 'FIELD_UNKNOWN'],
@@ -53,7 +53,7 @@ test('SQL injection through relation paths, expansion and aggregates: refused wi
   assert.equal((await req('GET', '/api/admin/users', admin)).statusCode, 200);
 });
 
-test('SQL injection through filter values: a value of the wrong type for its field is a 400, never a database error', async () => {
+test('SQL injection through filter values: a value of the wrong type for its field is a 400, never a database error [ASVS V1.2.4, V2.2.1]', async () => {
   const { orders, titles, errCode } = o;
   for (const f of [{ amount: { $gt: 'abc' } }, { amount: { $like: '1%' } }, { title: 5 }, { amount: { $in: ['x'] } }, { createdAt: { $gt: 'yesterday' } }]) {
     const r = await orders({ filter: JSON.stringify(f) });

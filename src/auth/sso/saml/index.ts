@@ -3,7 +3,7 @@ import { AppError } from '../../../errors.js';
 import { providerEmail } from '../accounts.js';
 import { FLOW_VALIDITY_MS } from '../flows.js';
 import type { CallbackInput, FlowSecrets, ProvenIdentity, RedirectProtocol, SamlProvider } from '../types.js';
-import { childElements, strictXml } from './xml.js';
+import { childElements, strictXml, weakSignatureAlgorithm } from './xml.js';
 
 export { childElements, strictXml } from './xml.js';
 
@@ -172,6 +172,8 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     // A Response that names where it is sent must name this ACS (SAML core 3.2.2; profiles 4.1.4.5).
     const destination = doc.documentElement.getAttribute('Destination');
     if (destination && destination !== acs) throw failed('the response is for another Destination');
+    const weak = weakSignatureAlgorithm(doc);
+    if (weak) throw failed(`the response is signed with ${weak.slice(0, 100)}, not an approved algorithm`);
     const saml = await this.saml(
       p,
       flowCache(kept.nonce, () => {}),
@@ -190,6 +192,9 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     const a = assertion?.documentElement;
     const id = a?.getAttribute('ID');
     if (!a || !id) throw failed('assertion without ID');
+    // An encrypted assertion's own signature is only seen once decrypted.
+    const weakInside = weakSignatureAlgorithm(a.ownerDocument);
+    if (weakInside) throw failed(`the assertion is signed with ${weakInside.slice(0, 100)}, not an approved algorithm`);
     if (!bearerConfirmed(a, kept.nonce, acs, s.clockSkewSeconds * 1000, Date.now())) {
       throw failed('no bearer SubjectConfirmation for this request at this ACS (InResponseTo, Recipient, NotOnOrAfter)');
     }

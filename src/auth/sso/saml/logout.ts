@@ -2,7 +2,7 @@ import type { Profile, SAML } from '@node-saml/node-saml';
 import { AppError } from '../../../errors.js';
 import type { SamlProvider } from '../types.js';
 import { samlAddresses } from './index.js';
-import { childElements, strictXml } from './xml.js';
+import { childElements, strictXml, weakSignatureAlgorithm } from './xml.js';
 
 const SAML_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
 const PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
@@ -69,6 +69,8 @@ export function readLogoutRequest(raw: string, o: { idpEntityId: string; spEntit
   if (countByLocalName(doc, ['Signature']) !== 1 || childElements(root, 'Signature', DSIG_NS).length !== 1) {
     throw logoutInvalid('expected exactly one Signature, a child of the LogoutRequest');
   }
+  const weak = weakSignatureAlgorithm(doc);
+  if (weak) throw logoutInvalid(`signed with ${weak.slice(0, 100)}, not an approved algorithm`);
   if (countByLocalName(doc, ['NameID', 'EncryptedID']) !== 1) throw logoutInvalid('expected exactly one NameID');
   const nameIds = childElements(root, 'NameID');
   if (nameIds.length + childElements(root, 'EncryptedID').length !== 1) throw logoutInvalid('the NameID is not where a LogoutRequest has it');

@@ -85,7 +85,7 @@ test('a key never manages keys, passwords or sessions, and never opens a session
   assert.equal(sessions.length, 1, 'only the session ann signed in with');
 });
 
-test('guessed, malformed and doubled credentials are refused; refusals are sampled in the log', async () => {
+test('guessed, malformed and doubled credentials are refused; refusals are sampled in the log [ASVS V16.3.1]', async () => {
   const k = await key();
   const wrong = `pal_${'0'.repeat(64)}`;
   for (const v of [wrong, 'pal_', 'pal_XYZ', `${k.secret}0`, k.secret.toUpperCase()]) {
@@ -108,7 +108,12 @@ test('a key never reaches credential, session, user or security management under
   const k = await key({ name: 'helpdesk', role: 'helpdesk' });
   const h = { 'x-api-key': k.secret };
   const other = (
-    await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username: 'victim', password: 'Quiet-meadow-2931' } })
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(admin),
+      payload: { mustChangePassword: false, username: 'victim', password: 'Quiet-meadow-2931' },
+    })
   ).json().user.id;
   const calls: Array<[string, string, unknown?]> = [
     ['PUT', `/api/admin/users/${annId}/password`, { password: 'Taken-over-password-77' }],
@@ -150,14 +155,14 @@ test("an administrator cannot set their own password through the administrator's
     method: 'PUT',
     url: `/api/admin/users/${rootId}/password`,
     headers: bearer(admin),
-    payload: { password: 'Another-root-password-9' },
+    payload: { mustChangePassword: false, password: 'Another-root-password-9' },
   });
   assert.equal(code(self), 'CANNOT_MODIFY_SELF');
   const other = await t.app.inject({
     method: 'PUT',
     url: `/api/admin/users/${annId}/password`,
     headers: bearer(admin),
-    payload: { password: 'Reset-by-admin-4411' },
+    payload: { mustChangePassword: false, password: 'Reset-by-admin-4411' },
   });
   assert.equal(other.statusCode, 204, "another user's password: allowed");
 });
@@ -168,7 +173,7 @@ test("an administrator's key acts with its role only: no administrator bypass on
     method: 'POST',
     url: '/api/admin/users',
     headers: bearer(admin),
-    payload: { username: 'boss', password: 'Quarterly-report-4411', isAdmin: true },
+    payload: { mustChangePassword: false, username: 'boss', password: 'Quarterly-report-4411', isAdmin: true },
   });
   assert.equal(boss.statusCode, 201, boss.body);
   const bossId = boss.json().user?.id ?? boss.json().id;

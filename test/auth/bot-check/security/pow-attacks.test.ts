@@ -54,7 +54,7 @@ test('replay: a solution is accepted once; the second use is refused, also on an
   }
 });
 
-test('replay race: the same solution sent twice at once signs in once', async () => {
+test('replay race: the same solution sent twice at once signs in once [ASVS V2.3.4]', async () => {
   const payload = await solvedPayload(t);
   const codes = (await Promise.all([login(payload), login(payload), login(payload)])).map((r) => r.statusCode).sort();
   assert.deepEqual(codes, [200, 403, 403]);
@@ -112,7 +112,7 @@ test('a wrong solution to a genuine challenge is refused', async () => {
   await refusedAs(encodePayload(c2, { ...s2, derivedKey: prefixOnly }), 'bad_solution');
 });
 
-test('malformed payloads are a 403, never a 5xx: garbage, JSON of the wrong shape, unsigned, prototype keys', async () => {
+test('malformed payloads are a 403, never a 5xx: garbage, JSON of the wrong shape, unsigned, prototype keys [ASVS V1.5.2]', async () => {
   const { challenge, solution } = await solvedParts();
   const unsigned = { parameters: challenge.parameters };
   const bad = [
@@ -143,7 +143,7 @@ test('the check runs before the password: refused attempts are not sign-in attem
   assert.equal((await login(await solvedPayload(t))).statusCode, 200, 'the account is not locked');
 });
 
-test('a flood of refusals writes one event per address and reason a minute', async () => {
+test('a flood of refusals writes one event per address and reason a minute [ASVS V16.3.3]', async () => {
   for (let i = 0; i < 5; i++) await login();
   for (let i = 0; i < 3; i++) await login('junk');
   const ev = await events(t, admin, 'botcheck.refused');

@@ -1,4 +1,6 @@
 import { test, before, after } from 'node:test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { events, ROOT, type TestApp, useApp } from '../../../helpers/app.js';
 import { deadUrl, setBotCheck, SiteVerifyServer } from '../helpers.js';
@@ -44,19 +46,19 @@ async function unavailable(botCheck: string, maxMs: number): Promise<void> {
   assert.ok(ms < maxMs, `answered in ${Math.round(ms)} ms`);
 }
 
-test('a verifier that is down: a fast 503, not a pass', async () => {
+test('a verifier that is down: a fast 503, not a pass [ASVS V16.5.2, V16.5.3]', async () => {
   await setBotCheck(t, admin, { recaptchaVerifyUrl: await deadUrl(), recaptchaSecretKey: SECRET });
   await unavailable(verifier.token('good', 0.9), 1000);
   const ev = await events(t, admin, 'botcheck.refused');
   assert.equal(ev[0]!.details.reason, 'unavailable');
 });
 
-test('a verifier that hangs: a 503 once the timeout passes, never a hang', async () => {
+test('a verifier that hangs: a 503 once the timeout passes, never a hang [ASVS V13.2.6]', async () => {
   verifier.behaviour = 'hang';
   await unavailable(verifier.token('good', 0.9), TIMEOUT + 1500);
 });
 
-test('after three failures in a row the breaker answers at once, without waiting for the timeout', async () => {
+test('after three failures in a row the breaker answers at once, without waiting for the timeout [ASVS V16.5.2, V13.2.6]', async () => {
   verifier.behaviour = 'hang';
   await setBotCheck(t, admin, { recaptchaTimeout: 1000 });
   for (let i = 0; i < 3; i++) await unavailable('x', 3000);
@@ -83,6 +85,26 @@ test('a wrong secret key is our fault, not the user: 503, not BOT_CHECK_FAILED',
   );
 });
 
-test('the legitimate path still passes once the verifier is back', async () => {
+test('a verifier address that redirects is not followed: 503, and the redirect target gets no request [ASVS V15.3.2]', async () => {
+  // The redirect points at the real verifier: following it would pass the check with the secret sent on.
+  const hop = createServer((req, res) => {
+    req.resume();
+    res.writeHead(307, { location: verifier.url }).end();
+  });
+  await new Promise<void>((resolve) => hop.listen(0, '127.0.0.1', resolve));
+  try {
+    await setBotCheck(t, admin, {
+      recaptchaVerifyUrl: `http://127.0.0.1:${(hop.address() as AddressInfo).port}/recaptcha/api/siteverify`,
+      recaptchaSecretKey: SECRET,
+    });
+    const n = verifier.requests.length;
+    await unavailable(verifier.token('good', 0.9), 1000);
+    assert.equal(verifier.requests.length, n, 'the redirect was followed');
+  } finally {
+    await new Promise((resolve) => hop.close(resolve));
+  }
+});
+
+test('the legitimate path still passes once the verifier is back [ASVS V15.3.2, V16.5.2]', async () => {
   assert.equal((await login(verifier.token('good', 0.9))).statusCode, 200);
 });

@@ -49,7 +49,7 @@ test('moving the verify URL needs the secret written again: the secret never fol
   }
 });
 
-test('a secret that can no longer be opened keeps the check on and fails closed (503), never off', async () => {
+test('a secret that can no longer be opened keeps the check on and fails closed (503), never off [ASVS V16.5.3]', async () => {
   const google = await new SiteVerifyServer(SECRET).start();
   try {
     const set = await patch(admin, { mode: 'recaptcha', when: 'always', recaptchaSiteKey: 'site', recaptchaSecretKey: SECRET, recaptchaVerifyUrl: google.url });

@@ -27,7 +27,7 @@ test('a used challenge token is refused, with a fresh code too; the legitimate u
   assert.equal((await verify(t, b.challengeToken, 'totp', totp(t, u.secret))).statusCode, 200);
 });
 
-test('a challenge token expires (challengeValidity, 5 min by default)', async () => {
+test('a challenge token expires (challengeValidity, 5 min by default) [ASVS V6.5.5]', async () => {
   const u = await userWithTotp(t, admin, 'reuse2');
   const a = await challenge(t, 'reuse2');
   t.clock.advance(301);

@@ -27,7 +27,7 @@ function wrong(secret: string): string {
   }
 }
 
-test('wrong codes lock the account at maxAttempts; then the right code is refused too; an unlock lets the user in', async () => {
+test('wrong codes lock the account at maxAttempts; then the right code is refused too; an unlock lets the user in [ASVS V16.3.1, V6.6.3]', async () => {
   const u = await userWithTotp(t, admin, 'brute1');
   const d = await challenge(t, 'brute1');
   for (let i = 0; i < 3; i++) assert.equal(code(await verify(t, d.challengeToken, 'totp', wrong(u.secret))), 'MFA_CODE_INVALID');
@@ -46,7 +46,7 @@ test('wrong codes lock the account at maxAttempts; then the right code is refuse
   assert.equal((await verify(t, e.challengeToken, 'totp', totp(t, u.secret))).statusCode, 200);
 });
 
-test('a right password between wrong codes does not reset their count', async () => {
+test('a right password between wrong codes does not reset their count [ASVS V6.6.3]', async () => {
   const u = await userWithTotp(t, admin, 'brute2');
   for (let i = 0; i < 3; i++) {
     const d = await challenge(t, 'brute2'); // the password is right every time

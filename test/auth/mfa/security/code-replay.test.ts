@@ -13,7 +13,7 @@ useApp((app, token) => {
   admin = token;
 });
 
-test('a TOTP code that signed in is refused for a second sign-in within its window; the next step signs in', async () => {
+test('a TOTP code that signed in is refused for a second sign-in within its window; the next step signs in [ASVS V6.5.1]', async () => {
   const u = await userWithTotp(t, admin, 'replay1');
   const used = totp(t, u.secret);
   const a = await challenge(t, 'replay1');
@@ -28,7 +28,7 @@ test('a TOTP code that signed in is refused for a second sign-in within its wind
   assert.equal((await verify(t, b.challengeToken, 'totp', totp(t, u.secret))).statusCode, 200, 'a new step works');
 });
 
-test('the code that confirmed the enrolment cannot also sign in', async () => {
+test('the code that confirmed the enrolment cannot also sign in [ASVS V6.5.1]', async () => {
   const u = await userWithTotp(t, admin, 'replay2');
   t.clock.advance(-30); // back to the step the enrolment was confirmed in
   const a = await challenge(t, 'replay2');
@@ -37,7 +37,7 @@ test('the code that confirmed the enrolment cannot also sign in', async () => {
   assert.equal((await verify(t, a.challengeToken, 'totp', totp(t, u.secret))).statusCode, 200);
 });
 
-test('two requests racing with the same code: exactly one signs in', async () => {
+test('two requests racing with the same code: exactly one signs in [ASVS V6.5.1, V15.4.2]', async () => {
   const u = await userWithTotp(t, admin, 'replay3');
   const a = await challenge(t, 'replay3');
   const b = await challenge(t, 'replay3');

@@ -32,7 +32,7 @@ async function enrolmentToken(username: string): Promise<string> {
   return r.json().error.details.enrolmentToken;
 }
 
-test('the enrolment-only token opens nothing but the enrolment routes', async () => {
+test('the enrolment-only token opens nothing but the enrolment routes [ASVS V9.2.2]', async () => {
   const id = await createUser(t, admin, 'newbie', PW);
   const token = await enrolmentToken('newbie');
   assert.equal(await liveSessions(t, id), 0);

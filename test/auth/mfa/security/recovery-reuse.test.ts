@@ -11,7 +11,7 @@ useApp((app, token) => {
   admin = token;
 });
 
-test('a recovery code is refused the second time; another one of the set works', async () => {
+test('a recovery code is refused the second time; another one of the set works [ASVS V6.5.1]', async () => {
   const u = await userWithTotp(t, admin, 'rec1');
   const a = await challenge(t, 'rec1');
   assert.equal((await verify(t, a.challengeToken, 'recovery', u.recoveryCodes[3]!)).statusCode, 200);
@@ -21,7 +21,7 @@ test('a recovery code is refused the second time; another one of the set works',
   assert.equal((await verify(t, b.challengeToken, 'recovery', u.recoveryCodes[4]!)).statusCode, 200);
 });
 
-test('two requests racing with one recovery code: exactly one signs in', async () => {
+test('two requests racing with one recovery code: exactly one signs in [ASVS V6.5.1, V15.4.2]', async () => {
   const u = await userWithTotp(t, admin, 'rec2');
   const a = await challenge(t, 'rec2');
   const b = await challenge(t, 'rec2');

@@ -13,7 +13,7 @@ useApp((app, token) => {
   admin = token;
 });
 
-test('after the password step: no session, no cookie; /api/auth/me with nothing or with the challenge token is refused', async () => {
+test('after the password step: no session, no cookie; /api/auth/me with nothing or with the challenge token is refused [ASVS V9.2.2]', async () => {
   const u = await userWithTotp(t, admin, 'skip1');
   const before = await liveSessions(t, u.id);
   const first = await signIn(t, 'skip1', undefined, { mode: 'cookie' });

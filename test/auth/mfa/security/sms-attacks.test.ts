@@ -37,7 +37,7 @@ async function texted(username: string, phone: string): Promise<{ challengeToken
 
 const other = (c: string) => String((Number(c) + 1) % 1_000_000).padStart(6, '0');
 
-test('a texted code works once: replayed, with another challenge, or after a newer code, it is refused', async () => {
+test('a texted code works once: replayed, with another challenge, or after a newer code, it is refused [ASVS V6.5.1, V6.5.5, V6.6.2]', async () => {
   const u = await userWithSms(t, kannel, admin, 'replay', '+4511000001');
   const a = await texted('replay', '+4511000001');
   const ok = await verify(t, a.challengeToken, 'sms', a.code);
@@ -61,7 +61,7 @@ test('a texted code works once: replayed, with another challenge, or after a new
   assert.equal(await liveSessions(t, u.id), 2, 'the session of the enrolment and the one good sign-in');
 });
 
-test('wrong SMS codes spend lockout attempts: at the limit the right code is refused too', async () => {
+test('wrong SMS codes spend lockout attempts: at the limit the right code is refused too [ASVS V6.6.3]', async () => {
   const u = await userWithSms(t, kannel, admin, 'brute', '+4511000002');
   const s = await texted('brute', '+4511000002');
   for (let i = 0; i < 3; i++) assert.equal(code(await verify(t, s.challengeToken, 'sms', other(s.code))), 'MFA_CODE_INVALID');
@@ -81,7 +81,7 @@ test('wrong SMS codes spend lockout attempts: at the limit the right code is ref
   assert.equal((await verify(t, again.challengeToken, 'sms', again.code)).statusCode, 200);
 });
 
-test('wrong enrolment codes count too, and a code texted to an earlier number cannot confirm a later one', async () => {
+test('wrong enrolment codes count too, and a code texted to an earlier number cannot confirm a later one [ASVS V6.6.1, V6.6.2]', async () => {
   const id = await createUser(t, admin, 'swap', PW);
   const { token } = await login(t, 'swap', PW);
   assert.equal((await post(t, '/api/auth/mfa/sms', { password: PW, phone: '+4511000003' }, bearer(token))).statusCode, 202);
@@ -97,7 +97,7 @@ test('wrong enrolment codes count too, and a code texted to an earlier number ca
   assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/mfa', headers: bearer(token) })).json().sms.phone, '+45******04');
 });
 
-test('SMS flooding: at most five codes per user in 15 minutes, then 429 and nothing texted', async () => {
+test('SMS flooding: at most five codes per user in 15 minutes, then 429 and nothing texted [ASVS V6.6.3]', async () => {
   await userWithSms(t, kannel, admin, 'flood', '+4511000005'); // the enrolment code is the first of five
   const d = await challenge(t, 'flood');
   for (let i = 0; i < 4; i++) assert.equal((await post(t, '/api/auth/mfa/sms-code', { challengeToken: d.challengeToken })).statusCode, 202);
@@ -112,7 +112,7 @@ test('SMS flooding: at most five codes per user in 15 minutes, then 429 and noth
   assert.equal((await post(t, '/api/auth/mfa/sms-code', { challengeToken: e.challengeToken })).statusCode, 202, 'the window has passed');
 });
 
-test('the SMS method needs a confirmed number: a pending one gives no code and no way in', async () => {
+test('the SMS method needs a confirmed number: a pending one gives no code and no way in [ASVS V6.6.1]', async () => {
   const u = await userWithTotp(t, admin, 'nophone');
   assert.equal((await post(t, '/api/auth/mfa/sms', { password: PW, phone: '+4511000006' }, bearer(u.token))).statusCode, 202);
   await smsCode(kannel, '+4511000006', 1); // the enrolment code, never entered back

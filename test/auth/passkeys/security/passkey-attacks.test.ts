@@ -57,7 +57,7 @@ const failures = async (userId: string) =>
     .map((e) => e.details.reason)
     .reverse(); // oldest first
 
-test('replay: an assertion is good once; the same response again is refused and recorded (bug class: replay)', async () => {
+test('replay: an assertion is good once; the same response again is refused and recorded (bug class: replay) [ASVS V6.7.2]', async () => {
   const d = await device();
   const { id } = await userWithPasskey(t, admin, d, 'rita');
   const before = await sessionsOf(id);
@@ -140,7 +140,7 @@ function forge(a: any): any {
   return { ...a, response: { ...a.response, authenticatorData: data.toString('base64url') } };
 }
 
-test('forged assertions spend lockout attempts on the named account until it locks; the lock bars every way in (bug class: unlimited guessing)', async () => {
+test('forged assertions spend lockout attempts on the named account until it locks; the lock bars every way in (bug class: unlimited guessing) [ASVS V6.3.4]', async () => {
   const setMax = (maxAttempts: number) =>
     t.app
       .inject({ method: 'PATCH', url: '/api/admin/settings/lockout', headers: bearer(admin), payload: { maxAttempts } })

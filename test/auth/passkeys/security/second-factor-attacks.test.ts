@@ -74,7 +74,7 @@ test('the challenges of the passwordless sign-in and of the second step are not 
   assert.equal((await verify(token, await getAssertion(d.page, await stepOptions(token)))).statusCode, 200);
 });
 
-test('the code route does not take method passkey, and a challenge token is not a session (bug class: second step skipped)', async () => {
+test('the code route does not take method passkey, and a challenge token is not a session (bug class: second step skipped) [ASVS V2.3.1]', async () => {
   const d = await device();
   const { id } = await userWithPasskey(t, admin, d, 'quinn');
   const token = await challengeOf('quinn');
