@@ -12,13 +12,19 @@ import { stackFrames } from '../http/request-log.js';
  */
 export function installLastResort(proc: NodeJS.Process, logger: Logger, stop: (exitCode: number) => Promise<void>): void {
   proc.on('unhandledRejection', (reason) => {
-    logger.error({ event: 'system.error', task: 'unhandled rejection', err: errorSummary(reason), frames: stackFrames(reason) }, 'unhandled promise rejection');
+    // A reason that is no Error is named by its kind only (its value may be anything, a secret included).
+    logger.error(
+      { event: 'system.error', task: 'unhandled rejection', kind: typeof reason, err: errorSummary(reason), frames: stackFrames(reason) },
+      'unhandled promise rejection',
+    );
   });
   let stopping = false;
   proc.on('uncaughtException', (err) => {
     logger.fatal({ event: 'system.error', task: 'uncaught exception', err: errorSummary(err), frames: stackFrames(err) }, 'uncaught exception: stopping');
     if (stopping) return;
     stopping = true;
+    // Whatever the drain does, the process ends as a failure.
+    proc.exitCode = 1;
     // The drain may hang on the broken state: the exit comes in 10 s at the latest.
     setTimeout(() => proc.exit(1), 10_000).unref();
     stop(1).catch(() => proc.exit(1));

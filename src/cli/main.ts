@@ -151,8 +151,10 @@ async function start(): Promise<void> {
     await s.close(); // last: it flushes the log destination
     process.exit(exitCode);
   };
-  process.once('SIGINT', (signal) => stop(signal));
-  process.once('SIGTERM', (signal) => stop(signal));
+  // A shutdown that fails still ends the process (exit 1), never leaves it half-closed.
+  const stopOrFail = (signal: NodeJS.Signals) => stop(signal).catch(() => process.exit(1));
+  process.once('SIGINT', stopOrFail);
+  process.once('SIGTERM', stopOrFail);
   // What nothing else caught is logged; an uncaught exception stops the server (signal null, exit code 1).
   installLastResort(process, s.logger, (exitCode) => stop(null, exitCode));
   // SIGHUP: logrotate moved the file (the log is reopened under its name); a renewed TLS certificate is read again.

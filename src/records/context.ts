@@ -35,6 +35,8 @@ export interface ListQuery {
   perPage: number;
   /** Count the matching records too (D355): a count costs more than a page, so only those who show it ask. */
   total?: boolean;
+  /** The read of one record by its id (`get`): the only list that carries secret fields (D431). Never from a client. */
+  single?: boolean;
 }
 
 export type RecordOut = Record<string, unknown>;

@@ -1,7 +1,7 @@
 /** Lists and single reads: the row scope in the WHERE, the per-row field mask, search, and the expansion hook. */
 import { CompiledQuery, sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError, HIDDEN } from '../errors.js';
-import { SYSTEM_COLUMNS, hasColumn, isSystemDatetime, membersTableOf, tableOf, type FieldDef } from '../collections/schema.js';
+import { SYSTEM_COLUMNS, hasColumn, isClassSecret, isSystemDatetime, membersTableOf, tableOf, type FieldDef } from '../collections/schema.js';
 import { FileService, type FileMeta } from '../files/service.js';
 import { fieldsOf, rowFlags, scopeOf, type Plan } from '../access/plan.js';
 import { SYSTEM_OUT, decoderOf, hasNul, isoOf } from './codec.js';
@@ -43,13 +43,15 @@ export async function list(
       return sql`${sql.ref(`${t}.${SYSTEM_COLUMNS[name] ?? name}`)} ${desc ? sql`desc` : sql`asc`}`;
     });
   order.push(sql`${sql.ref(`${t}.id`)} asc`);
-  let wanted = anyReadable;
+  // A secret field is read one record at a time (D431): no page of records, expansion or export carries it.
+  const readable = q.single ? anyReadable : new Set([...anyReadable].filter((n) => !p.def.fields.some((f) => f.name === n && isClassSecret(f))));
+  let wanted = readable;
   let system = SYSTEM_OUT;
   if (q.fields) {
     const asked = q.fields.split(',').filter(Boolean);
     for (const a of asked)
       if (!SYSTEM_COLUMNS[a] && (!p.def.fields.some((f) => f.name === a) || !p.known.has(a))) throw new AppError('FIELD_UNKNOWN', { field: a.slice(0, 60) });
-    wanted = new Set(asked.filter((a) => anyReadable.has(a)));
+    wanted = new Set(asked.filter((a) => readable.has(a)));
     // `fields` names exactly what a row shows, system fields included; `id` always (D358).
     system = SYSTEM_OUT.filter(([n]) => n === 'id' || asked.includes(n));
   }
@@ -240,7 +242,7 @@ export async function shape(
 }
 
 export async function get(rc: RecordsContext, caller: Caller, collection: string, id: string, expand?: string): Promise<RecordOut> {
-  const r = await rc.list(caller, collection, { filter: { id }, page: 1, perPage: 1, expand });
+  const r = await rc.list(caller, collection, { filter: { id }, page: 1, perPage: 1, expand, single: true });
   if (r.items.length === 0) throw new AppError('NOT_FOUND', undefined, (await exists(rc, collection, id)) ? HIDDEN.record : undefined);
   return r.items[0]!;
 }

@@ -9,7 +9,7 @@
  */
 import { sql } from 'kysely';
 import { AppError, HIDDEN } from '../errors.js';
-import { auditOptionsOf, hasColumn, isSystemName, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
+import { auditOptionsOf, hasColumn, isClassSecret, isSystemName, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
 import { condition, fieldsOf, maskOf, rowFlags, scopeOf, writable, type Plan } from '../access/plan.js';
 import { SYSTEM_OUT, isPlainObject } from './codec.js';
 import { shape } from './list.js';
@@ -113,7 +113,8 @@ export async function diffRevision(
   const b = against === 'current' ? { data: v.record, mask: v.mask } : await stored(rc, v, id, against);
   const changes: FieldDiff[] = [];
   for (const f of v.p.def.fields) {
-    if (!a.mask.has(f.name) || !b.mask.has(f.name)) continue;
+    // A secret field is in no revision (D431), nor in what one is compared with.
+    if (isClassSecret(f) || !a.mask.has(f.name) || !b.mask.has(f.name)) continue;
     const from = a.data[f.name] ?? null;
     const to = b.data[f.name] ?? null;
     if (!same(from, to)) changes.push({ field: f.name, from, to });
@@ -141,7 +142,7 @@ export async function restoreRevision(
   const v = await viewed(rc, caller, collection, id);
   const r = await stored(rc, v, id, rev);
   const def = v.p.def;
-  let names = def.fields.filter((f) => r.mask.has(f.name) && f.name in r.data && !isSystemName(f.name)).map((f) => f.name);
+  let names = def.fields.filter((f) => r.mask.has(f.name) && f.name in r.data && !isSystemName(f.name) && !isClassSecret(f)).map((f) => f.name);
   if (only) {
     const problems: Array<{ path: string; message: string }> = [];
     for (const n of only) {
@@ -235,7 +236,8 @@ async function versionMask(rc: RecordsContext, v: Viewed, id: string, data: Reco
 /** The record as shown from a stored version: its id and the visible fields it holds. */
 function visible(def: CollectionDef, id: string, data: Record<string, unknown>, mask: Set<string>): RecordOut {
   const out: RecordOut = { id };
-  for (const f of def.fields) if (mask.has(f.name) && f.name in data) out[f.name] = data[f.name];
+  // Today's level decides: a version kept before its field became secret shows no value of it either (D431).
+  for (const f of def.fields) if (mask.has(f.name) && f.name in data && !isClassSecret(f)) out[f.name] = data[f.name];
   return out;
 }
 

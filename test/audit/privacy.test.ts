@@ -430,7 +430,7 @@ test('only administrators define (schema.manage) and run (security.manage) polic
   assert.equal(byKey.json().error.code, 'SESSION_REQUIRED');
 });
 
-test('the scheduler runs a due policy once across two instances [ASVS V14.2.7]', async () => {
+test('the scheduler runs a due policy once across two instances', async () => {
   const id = await create({ name: 'Sched-1' });
   const p = await policy({ name: 'scheduled', action: 'delete', rule: { filter: { name: 'Sched-1' } }, schedule: { enabled: true, every: 3600 } });
   assert.equal(p.statusCode, 201, p.body);

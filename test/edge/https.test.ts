@@ -89,7 +89,16 @@ test('forced HTTPS: a plain-HTTP page is redirected to PUBLIC_URL with its path 
       payload: 'SAMLResponse=x',
     });
     assert.equal(acs.statusCode, 308, 'an unsafe method keeps its method and body');
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/sso/corp/saml/metadata' })).statusCode, 301);
     assert.equal((await t.app.inject({ method: 'GET', url: '/api/files/signed/abc' })).statusCode, 301);
+    // The single sign-on routes a client posts credentials or tokens to are API routes: refused, never carried along.
+    for (const url of ['/api/auth/sso/corp/login', '/api/auth/sso/corp/link']) {
+      const r = await t.app.inject({ method: 'POST', url, payload: { username: 'u', password: 'Plain-text-pass-1' } });
+      assert.equal(r.statusCode, 403, url);
+      assert.equal(r.json().error.code, 'HTTPS_REQUIRED', url);
+      assert.equal(r.headers.location, undefined, url);
+    }
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/sso/links' })).json().error.code, 'HTTPS_REQUIRED');
     // Health probes answer over plain HTTP (a load balancer's check).
     assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     assert.equal((await t.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);

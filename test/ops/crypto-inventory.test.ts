@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { ROOT_DIR } from '../helpers/cli.js';
 
 // The cryptographic inventory (docs/cryptography.md, D420) kept honest by discovery: every source file that uses a
 // cryptographic primitive is found here by what it calls or imports, and must be named in the inventory; the
 // algorithms found must be the approved ones. A new cipher, hash, curve, key size, random source or crypto library
 // fails this test until it is approved and written down with its key and its migration path.
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+// The sources, not .test-build's compiled copies (scripts/build-tests.mjs).
+const ROOT = ROOT_DIR;
 const DOC = path.join(ROOT, 'docs/cryptography.md');
 
 function files(dir: string): string[] {

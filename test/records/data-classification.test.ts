@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, useApp, type TestApp } from '../helpers/app.js';
+import { bearer, createUser, login, useApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
@@ -109,6 +109,17 @@ test('a revision keeps confidential values but no secret one; a restore leaves t
   assert.ok(JSON.stringify(data).includes('W1'));
   const stored = JSON.stringify(await t.s.db.selectFrom('record_revisions').select('data').execute());
   assert.ok(!stored.includes('PIN-old-1'), 'the secret value is not kept');
+  // Compared with the record now, the secret field is not a difference (its value now would show in clear).
+  const diff = await req('GET', `/api/collections/${name}/records/${id}/revisions/1/diff?against=current`);
+  ok(diff);
+  assert.deepEqual(
+    diff
+      .json()
+      .changes.map((c: { field: string }) => c.field)
+      .sort(),
+    ['diagnosis', 'ward'],
+  );
+  assert.ok(!diff.body.includes('PIN-new-2'));
   const restored = await req('POST', `/api/collections/${name}/records/${id}/revisions/1/restore`, {});
   ok(restored);
   const now = (await req('GET', `/api/collections/${name}/records/${id}`)).json();
@@ -132,6 +143,54 @@ test('an export carries public, internal and confidential fields and never a sec
   assert.ok(!csv.body.includes('PIN-cy-33'));
   const id = rows[0]!.id as string;
   assert.equal((await req('GET', `/api/collections/${name}/records/${id}`)).json().pin, 'PIN-cy-33');
+});
+
+test('a secret value is read one record at a time: no list page or expansion carries it, for a reader with a grant as for an administrator [ASVS V14.2.4, V14.2.6]', async () => {
+  const name = await collection();
+  ok(
+    await req('POST', '/api/admin/collections', {
+      name: `visits${n}`,
+      fields: [
+        { name: 'patient', type: 'relation', target: name },
+        { name: 'room', type: 'string' },
+      ],
+    }),
+    201,
+  );
+  const pid = (await req('POST', `/api/collections/${name}/records`, { name: 'Eve', ward: 'W5', diagnosis: 'D5', pin: 'PIN-eve-55' })).json().id as string;
+  const vid = (await req('POST', `/api/collections/visits${n}/records`, { patient: pid, room: 'R1' })).json().id as string;
+  ok(await req('POST', '/api/admin/roles', { name: `nurse${n}` }), 201);
+  for (const c of [name, `visits${n}`])
+    ok(
+      await req('POST', '/api/admin/grants', {
+        role: `nurse${n}`,
+        collection: c,
+        actions: ['view'],
+        fields: c === name ? ['name', 'ward', 'diagnosis', 'pin'] : ['patient', 'room'],
+      }),
+      201,
+    );
+  const uid = await createUser(t, admin, `nurse${n}`, 'Night-shift-nurse-5511');
+  ok(await req('PUT', `/api/admin/users/${uid}/roles`, { roles: [`nurse${n}`] }), 204);
+  const nurse = (await login(t, `nurse${n}`, 'Night-shift-nurse-5511')).token;
+  for (const token of [admin, nurse]) {
+    const as = (url: string) => t.app.inject({ method: 'GET', url, headers: bearer(token) });
+    const list = await as(`/api/collections/${name}/records`);
+    ok(list);
+    assert.equal(list.json().items[0].ward, 'W5');
+    assert.ok(!list.body.includes('PIN-eve-55'), 'a list page carries no secret value');
+    assert.ok(!(await as(`/api/collections/${name}/records?fields=name,pin`)).body.includes('PIN-eve-55'), 'not even when named');
+    const expanded = await as(`/api/collections/visits${n}/records/${vid}?expand=patient`);
+    ok(expanded);
+    assert.ok(!expanded.body.includes('PIN-eve-55'), 'an expansion is a list');
+    assert.equal((await as(`/api/collections/${name}/records/${pid}`)).json().pin, 'PIN-eve-55', 'the record itself carries it');
+    // The catalogue says the field cannot be a query term.
+    const entry = (await as('/api/collections')).json().collections.find((c: { name: string }) => c.name === name);
+    const pin = entry.fields.find((f: { name: string }) => f.name === 'pin');
+    assert.deepEqual([pin.classification, pin.read, pin.filter], ['secret', true, false]);
+    const refused = await as(`/api/collections/visits${n}/records${q({ filter: JSON.stringify({ 'patient.pin': 'PIN-eve-55' }) })}`);
+    assert.equal(code(refused), 'FIELD_NOT_FILTERABLE', 'nor through a relation');
+  }
 });
 
 test('no query filters, sorts, searches or groups on a secret field; on the others it does [ASVS V14.2.4, V8.2.3]', async () => {

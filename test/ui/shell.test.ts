@@ -156,7 +156,7 @@ describe('admin UI: the shell, served by Palisade under a strict CSP', () => {
     assert.equal(me.headers['cache-control'], 'no-store');
   });
 
-  it('the recorder sees a Trusted Types refusal when a page writes HTML into a sink (so a clean run means something) [ASVS V3.2.2]', async () => {
+  it('the recorder sees a Trusted Types refusal when a page writes HTML into a sink (so a clean run means something)', async () => {
     const page = await w.newPage();
     await page.goto(`${w.base}/sign-in`);
     await page.getByLabel('Username or email').waitFor();

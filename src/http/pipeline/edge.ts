@@ -50,13 +50,26 @@ export function isAdminRoute(req: FastifyRequest): boolean {
 }
 
 /**
+ * The routes under `/api/` that a browser opens as a page or a provider's form posts to, which forced HTTPS
+ * redirects: the single sign-on start, callback, SAML assertion and logout endpoints and metadata, and signed
+ * download links. Every other API route (the LDAP sign-in that posts a password, account links included) is refused.
+ */
+const BROWSER_API_ROUTES = new Set([
+  '/api/auth/sso/:provider/start',
+  '/api/auth/sso/:provider/callback',
+  '/api/auth/sso/:provider/acs',
+  '/api/auth/sso/:provider/saml/slo',
+  '/api/auth/sso/:provider/saml/metadata',
+]);
+
+/**
  * An API request, which forced HTTPS refuses rather than redirects (D384): every route under `/api/` but those a
- * browser opens (single sign-on, signed download links). Decided on the matched route's pattern; a request that
- * matched none, on its path.
+ * browser opens (BROWSER_API_ROUTES, signed download links). Decided on the matched route's pattern; a request that
+ * matched none, on its path (and so refused).
  */
 export function isApiRequest(req: FastifyRequest): boolean {
   const p = req.routeOptions.url ?? pathOf(pathAndQuery(req.url));
-  return (p === '/api' || p.startsWith('/api/')) && !p.startsWith('/api/auth/sso/') && !p.startsWith('/api/files/signed/');
+  return (p === '/api' || p.startsWith('/api/')) && !BROWSER_API_ROUTES.has(p) && !p.startsWith('/api/files/signed/');
 }
 
 /**

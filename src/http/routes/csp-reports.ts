@@ -2,10 +2,11 @@ import type { FastifyPluginAsync } from 'fastify';
 import { AppError } from '../../errors.js';
 import { CSP_REPORT_PATH } from '../pipeline/headers.js';
 import { parseJsonText } from '../pipeline/json-body.js';
+import { RefusalSampler } from '../../audit/sampler.js';
 
 /** A report is a few hundred bytes; a browser batches a few (Reporting API). */
 const BODY_LIMIT = 16 * 1024;
-const MAX_PER_BODY = 10;
+const MAX_PER_BODY = 5;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -42,6 +43,9 @@ function violations(body: unknown): Obj[] {
  * a page that breaks its policy is found, and an attacker's probe is seen (ASVS V3.4.7).
  */
 export const cspReportRoutes: FastifyPluginAsync = async (app) => {
+  // Anyone may post reports: a flood is logged as a sample (D371's sampler): one line a minute per address and
+  // violation, 60 a minute in all, so that the log (and the collector it feeds) cannot be filled from outside.
+  const sampler = new RefusalSampler();
   app.addContentTypeParser(['application/csp-report', 'application/reports+json'], { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
     try {
       done(null, parseJsonText(String(body)));
@@ -56,11 +60,14 @@ export const cspReportRoutes: FastifyPluginAsync = async (app) => {
       const found = violations(req.body);
       if (found.length === 0 || found.length > MAX_PER_BODY) throw new AppError('VALIDATION_FAILED', undefined, 'not a CSP violation report');
       for (const v of found) {
+        const directive = word(v.effectiveDirective ?? v['effective-directive'] ?? v['violated-directive']);
+        const blocked = urlPart(v.blockedURL ?? v['blocked-uri']);
+        if (!sampler.take(`${req.clientIp}\u0000${directive}\u0000${blocked}`, Date.now())) continue;
         req.log.warn(
           {
             event: 'csp.violation',
-            directive: word(v.effectiveDirective ?? v['effective-directive'] ?? v['violated-directive']),
-            blocked: urlPart(v.blockedURL ?? v['blocked-uri']),
+            directive,
+            blocked,
             document: urlPart(v.documentURL ?? v['document-uri']),
             source: urlPart(v.sourceFile ?? v['source-file']),
             line: line(v.lineNumber ?? v['line-number']),

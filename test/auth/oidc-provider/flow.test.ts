@@ -187,7 +187,7 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.ok(new URL(done.arrived).searchParams.get('code'));
   });
 
-  it('a denied consent tells the client access_denied [ASVS V7.6.2]', async () => {
+  it('a denied consent tells the client access_denied', async () => {
     const bob = await createUser(w.t, w.admin, 'bob', PASSWORD);
     assert.ok(bob);
     const cfg = await rp(w, conf);

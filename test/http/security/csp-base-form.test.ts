@@ -200,6 +200,17 @@ test('the pages report CSP violations to /csp-reports, which logs each one and r
   assert.equal(logged[1].blocked, 'trusted-types-sink');
   assert.ok(!t.logs.slice(before).some((l) => /document-secret|blocked-secret/.test(l)), 'no query reaches the log');
 
+  // A flood of the same report from one address is one line a minute, not one a report; another violation still gets its own.
+  const flood = t.logs.length;
+  for (let i = 0; i < 30; i++) assert.equal((await send('application/csp-report', JSON.stringify(legacy))).statusCode, 204);
+  const other = { 'csp-report': { ...legacy['csp-report'], 'blocked-uri': 'https://other.example/y.js' } };
+  assert.equal((await send('application/csp-report', JSON.stringify(other))).statusCode, 204);
+  const flooded = t.logs.slice(flood).filter((l) => l.includes('"event":"csp.violation"'));
+  const blocked = flooded.map((l) => JSON.parse(l).blocked);
+  // At most one more line of the repeated report (a new minute may begin during the flood).
+  assert.ok(blocked.filter((b) => b === 'https://evil.example/x.js').length <= 1, `the repeated report is sampled: ${blocked.length} lines`);
+  assert.equal(blocked.filter((b) => b === 'https://other.example/y.js').length, 1);
+
   // Not a report: refused with a stable code, nothing logged.
   const after = t.logs.length;
   const refusals: Array<[string, string, number, string]> = [
