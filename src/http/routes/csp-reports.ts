@@ -43,8 +43,8 @@ function violations(body: unknown): Obj[] {
  * a page that breaks its policy is found, and an attacker's probe is seen (ASVS V3.4.7).
  */
 export const cspReportRoutes: FastifyPluginAsync = async (app) => {
-  // Anyone may post reports: a flood is logged as a sample (D371's sampler): one line a minute per address and
-  // violation, 60 a minute in all, so that the log (and the collector it feeds) cannot be filled from outside.
+  // Anyone may post reports: a flood is logged as a sample (D371's sampler): one line a minute per address, violation and
+  // page, 60 a minute in all, so that the log (and the collector it feeds) cannot be filled from outside.
   const sampler = new RefusalSampler();
   app.addContentTypeParser(['application/csp-report', 'application/reports+json'], { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => {
     try {
@@ -62,13 +62,14 @@ export const cspReportRoutes: FastifyPluginAsync = async (app) => {
       for (const v of found) {
         const directive = word(v.effectiveDirective ?? v['effective-directive'] ?? v['violated-directive']);
         const blocked = urlPart(v.blockedURL ?? v['blocked-uri']);
-        if (!sampler.take(`${req.clientIp}\u0000${directive}\u0000${blocked}`, Date.now())) continue;
+        const document = urlPart(v.documentURL ?? v['document-uri']);
+        if (!sampler.take(`${req.clientIp}\u0000${directive}\u0000${blocked}\u0000${document}`, Date.now())) continue;
         req.log.warn(
           {
             event: 'csp.violation',
             directive,
             blocked,
-            document: urlPart(v.documentURL ?? v['document-uri']),
+            document,
             source: urlPart(v.sourceFile ?? v['source-file']),
             line: line(v.lineNumber ?? v['line-number']),
             disposition: word(v.disposition),
