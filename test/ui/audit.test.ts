@@ -291,20 +291,20 @@ describe('admin UI: the audit screens against the real server', () => {
     await page.getByRole('button', { name: 'Add field' }).click();
     const add = page.getByRole('form', { name: 'New field' });
     await add.getByLabel('Field name').fill('insurance_no');
-    await add.getByLabel(/Sensitive/).check();
+    await add.getByLabel(/Protection level/).selectOption('confidential');
     await add.getByRole('button', { name: 'Save field' }).click();
     await page.getByRole('status').filter({ hasText: 'Field insurance_no added.' }).waitFor();
-    await page.getByRole('row').filter({ hasText: 'insurance_no' }).getByText('sensitive (never logged)').waitFor();
+    await page.getByRole('row').filter({ hasText: 'insurance_no' }).getByText('confidential (never logged)').waitFor();
     // An existing field made sensitive by editing it.
     await page.getByRole('button', { name: 'Edit field ward' }).click();
     const dialog = page.getByRole('dialog', { name: 'Edit field ward' });
-    await dialog.getByLabel(/Sensitive/).check();
+    await dialog.getByLabel(/Protection level/).selectOption('confidential');
     await dialog.getByRole('button', { name: 'Save changes' }).click();
     await page.getByRole('status').filter({ hasText: 'Field ward saved.' }).waitFor();
-    await page.getByRole('row').filter({ hasText: 'ward' }).getByText('sensitive (never logged)').waitFor();
-    const fields = (await ok(api('GET', '/api/admin/collections/patients'), 200)).json().collection.fields as Array<{ name: string; sensitive?: boolean }>;
-    assert.equal(fields.find((f) => f.name === 'insurance_no')?.sensitive, true);
-    assert.equal(fields.find((f) => f.name === 'ward')?.sensitive, true);
+    await page.getByRole('row').filter({ hasText: 'ward' }).getByText('confidential (never logged)').waitFor();
+    const fields = (await ok(api('GET', '/api/admin/collections/patients'), 200)).json().collection.fields as Array<{ name: string; classification?: string }>;
+    assert.equal(fields.find((f) => f.name === 'insurance_no')?.classification, 'confidential');
+    assert.equal(fields.find((f) => f.name === 'ward')?.classification, 'confidential');
 
     // The proof that matters: a change to them names the fields, never the values.
     await ok(api('PATCH', `/api/collections/patients/records/${annId}`, { ward: 'SECRET-WARD', insurance_no: 'INS-SECRET-9' }), 200);
