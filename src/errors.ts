@@ -32,6 +32,7 @@ export const ERRORS = Object.freeze({
   SSO_ALREADY_LINKED: { status: 409, message: 'This sign-in is already linked to an account.' },
   SSO_LAST_LINK: { status: 409, message: 'This is the only way this account signs in; it cannot be unlinked.' },
   SSO_REAUTH_REQUIRED: { status: 403, message: 'Confirm it is you: give your current password, or sign in again, before linking a provider.' },
+  REAUTH_REQUIRED: { status: 403, message: 'Confirm it is you: sign in again to continue; this action needs a sign-in within the last 10 minutes.' },
   SSO_LOGOUT_INVALID: { status: 400, message: 'The logout request could not be verified.' },
   SSO_ONLY_USER: { status: 409, message: 'This user signs in only through single sign-on and has no password.' },
   OIDC_INTERACTION_INVALID: { status: 400, message: 'This sign-in request has expired or is not valid; start again from the application.' },

@@ -65,6 +65,11 @@ function observable(r: Res) {
   return { status: r.statusCode, body: r.body, headers };
 }
 
+/** The clock moved past the step-up window (D432): the administrator signs in again. */
+const adminNow = async () => {
+  admin = (await login(t)).token;
+};
+
 test('forgot: the mail arrives at the SMTP server, its link works once, ends every session and is audited [ASVS V7.4.3, V6.4.3]', async () => {
   const id = await createUser(t, admin, 'alice', 'Quiet-meadow-2931', { email: 'alice@example.org' });
   const { token: session } = await login(t, 'alice', 'Quiet-meadow-2931');
@@ -188,6 +193,7 @@ test('a token that is expired, altered, superseded, spliced or malformed is refu
 });
 
 test('the three lifetimes are settings: user-requested, admin-sent and invitation', async () => {
+  await adminNow();
   const patch = await t.app.inject({
     method: 'PATCH',
     url: '/api/admin/settings/password-reset',
@@ -213,6 +219,7 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
       kind: 'admin_reset',
       ttl: 300,
       issue: async () => {
+        await adminNow();
         const r = await t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/password/reset-link`, headers: bearer(admin) });
         assert.equal(r.statusCode, 202);
         assert.equal(Date.parse(r.json().expiresAt), t.clock.now() + 300_000);
@@ -232,6 +239,7 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
     assert.equal((await reset(late, `Already-expired-${c.kind}`)).json().error.code, 'RESET_TOKEN_EXPIRED', c.kind);
   }
   // Invitation: a new user with no password chooses one.
+  await adminNow();
   const inv = await t.app.inject({
     method: 'POST',
     url: '/api/admin/users',
@@ -247,6 +255,7 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
   assert.equal((await reset(linkToken(mail), 'Her-first-harbour-light-1')).statusCode, 204);
   await login(t, 'gina', 'Her-first-harbour-light-1');
   const giId = (await t.s.users.findByName('gina'))!.id;
+  await adminNow();
   const again = await t.app.inject({ method: 'POST', url: `/api/admin/users/${giId}/invitation`, headers: bearer(admin) });
   assert.deepEqual([again.statusCode, again.json().error.code, again.json().error.details.reason], [409, 'LINK_NOT_SENDABLE', 'has_password']);
   const inv2 = await t.app.inject({
@@ -260,6 +269,7 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
   t.clock.advance(600);
   assert.equal((await reset(hankToken, 'His-first-harbour-light-1')).json().error.code, 'RESET_TOKEN_EXPIRED');
   assert.equal(await passwordHash(hankId), null);
+  await adminNow();
   await t.app.inject({
     method: 'PATCH',
     url: '/api/admin/settings/password-reset',
@@ -269,6 +279,7 @@ test('the three lifetimes are settings: user-requested, admin-sent and invitatio
 });
 
 test('administrators can be denied setting passwords; links still work and the CLI is unaffected [ASVS V6.4.6]', async () => {
+  await adminNow();
   const id = await createUser(t, admin, 'ivan', 'Quiet-meadow-2931', { email: 'ivan@example.org' });
   const patch = await t.app.inject({
     method: 'PATCH',

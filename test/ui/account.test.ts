@@ -133,6 +133,39 @@ describe('admin UI: my account and my sessions', () => {
     assertClean(w);
   });
 
+  it('a session signed in over 10 minutes ago is asked to sign in again before ending another; signed in again, it ends it [ASVS V7.5.2]', async () => {
+    await createUser(w.t, admin, 'rita', PW);
+    const other = (await login(w.t, 'rita', PW)).token;
+    const page = await w.newPage();
+    await signIn(page, w.base, 'rita', PW);
+    await page.goto(`${w.base}/account/sessions`);
+    const rows = page.getByRole('table').getByRole('row');
+    await rows.nth(2).waitFor();
+    w.t.clock.advance(10 * 60 + 1);
+    await rows
+      .filter({ hasText: 'API token' })
+      .getByRole('button', { name: /^End the session/ })
+      .click();
+    const dialog = page.getByRole('dialog', { name: 'Confirm it is you' });
+    await dialog.waitFor();
+    await shot(page, 'reauth-dialog');
+    assert.equal((await w.t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(other) })).statusCode, 200, 'nothing ended');
+    await dialog.getByRole('button', { name: 'Sign in again' }).click();
+    await page.waitForURL(/\/sign-in\?reauth=1&next=%2Faccount%2Fsessions$/);
+    await page.getByRole('heading', { name: 'Confirm it is you' }).waitFor();
+    assert.equal(await page.getByLabel('Username or email').inputValue(), 'rita', 'the signed-in user is named');
+    await page.getByLabel('Password').fill(PW);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/account\/sessions$/);
+    await rows
+      .filter({ hasText: 'API token' })
+      .getByRole('button', { name: /^End the session/ })
+      .click();
+    await page.getByRole('status').filter({ hasText: 'has ended' }).waitFor();
+    assert.equal((await w.t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(other) })).statusCode, 401, 'ended after the sign-in');
+    assertClean(w);
+  });
+
   it('sign out everywhere ends this session too; a signed-out visitor gets no account screen', async () => {
     await createUser(w.t, admin, 'uma', PW);
     const page = await w.newPage();

@@ -3,6 +3,7 @@ import type { RouteServices as Services } from '../../services.js';
 import type { AuthState, CarriedToken, IssuedToken } from '../../auth/session/index.js';
 import type { SessionsTable } from '../../db/types.js';
 import { clearAccount } from '../../auth/standing.js';
+import { assertRecentSignIn } from '../../auth/session/recent.js';
 import { AppError } from '../../errors.js';
 import { setSessionCookies } from './cookies.js';
 import { consumeUserBudget } from './edge.js';
@@ -32,6 +33,12 @@ declare module 'fastify' {
      * sessions, users and security settings are never managed by a key.
      */
     keys?: boolean;
+    /**
+     * A sensitive operation (step-up, D432): only a session signed in within the last ten minutes may call it; an older
+     * one gets REAUTH_REQUIRED and signs in again. Every unsafe route on one user under /api/admin/users/:id has it
+     * whatever it says.
+     */
+    recentAuth?: boolean;
   }
 }
 
@@ -47,6 +54,13 @@ function needsSession(req: FastifyRequest): boolean {
   const url = req.routeOptions.url ?? '';
   const c = req.routeOptions.config;
   return c.auth === 'session' || url.startsWith('/api/auth/') || (url.startsWith('/api/admin/') && c.keys !== true);
+}
+
+/** A sensitive operation (D432): a route that says so, and every unsafe admin route on one user. */
+function needsRecentSignIn(req: FastifyRequest): boolean {
+  const c = req.routeOptions.config;
+  if (c.recentAuth === true) return true;
+  return c.permission !== undefined && !READ_METHODS.has(req.method) && USER_TARGET.test(req.routeOptions.url ?? '');
 }
 
 /**
@@ -119,5 +133,6 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     if (permission !== undefined && USER_TARGET.test(req.routeOptions.url ?? '')) {
       await s.access.checkManageable(await powerOf(req, s), String((req.params as { id?: unknown }).id ?? ''));
     }
+    if (needsRecentSignIn(req)) assertRecentSignIn(state, s.now());
   });
 }

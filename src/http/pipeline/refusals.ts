@@ -19,6 +19,7 @@ export const ACCESS_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'FIELD_NOT_FILTERABLE',
   'API_KEY_READ_ONLY',
   'SESSION_REQUIRED',
+  'REAUTH_REQUIRED',
 ]);
 
 const hiddenKind = (internal: string | undefined): string | undefined =>

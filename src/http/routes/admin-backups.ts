@@ -122,7 +122,7 @@ export const adminBackupRoutes =
       '/backups',
       {
         // A backup copies the whole database: it takes the export budget, and one runs at a time (BACKUP_BUSY).
-        config: { auth: 'admin' as const, rateLimit: 'export' as const },
+        config: { auth: 'admin' as const, rateLimit: 'export' as const, recentAuth: true },
         // No body at all is an empty one (the schema alone refuses a missing body); unknown fields are still refused.
         preValidation: async (req) => {
           if (req.body === undefined) req.body = {};

@@ -68,7 +68,7 @@ export const adminConfigRoutes =
     app.post(
       '/config/import',
       {
-        config: { auth: 'admin' as const },
+        config: { auth: 'admin' as const, recentAuth: true },
         schema: {
           tags,
           description:

@@ -52,7 +52,7 @@ export const adminOidcClientRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['admin: OpenID provider'];
     const config = { auth: 'admin' as const };
-    const write = { ...config, rateLimit: 'write' as const };
+    const write = { ...config, rateLimit: 'write' as const, recentAuth: true };
     const WithSecret = Type.Object({
       client: ClientSchema,
       clientSecret: Type.Union([Type.String(), Type.Null()], { description: 'The client secret, shown this once; null for a public client.' }),

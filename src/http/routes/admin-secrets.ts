@@ -48,6 +48,7 @@ export const adminSecretRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['admin: secrets'];
     const config = { auth: 'admin' as const };
+    const write = { ...config, recentAuth: true };
 
     app.get(
       '/secrets',
@@ -66,7 +67,7 @@ export const adminSecretRoutes =
     app.put(
       '/secrets/:name',
       {
-        config,
+        config: write,
         schema: {
           tags,
           description: 'Creates or replaces a secret (`secret.set`). The answer says it is set; the value is never returned.',
@@ -85,7 +86,7 @@ export const adminSecretRoutes =
     app.delete(
       '/secrets/:name',
       {
-        config,
+        config: write,
         schema: {
           tags,
           description: 'Deletes a secret (`secret.deleted`). A setting that refers to it then fails closed until it is written again.',
@@ -103,7 +104,7 @@ export const adminSecretRoutes =
     app.post(
       '/secrets/rotate-key',
       {
-        config,
+        config: write,
         schema: {
           tags,
           description:

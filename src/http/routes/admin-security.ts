@@ -231,7 +231,7 @@ export const adminSecurityRoutes =
     app.post(
       '/keys/rotate',
       {
-        config,
+        config: { ...config, recentAuth: true },
         schema: { tags: ['admin: keys'], response: { 200: Type.Object({ kid: Type.String() }), ...errorResponses } },
       },
       async (req) => {

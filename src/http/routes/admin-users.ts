@@ -49,7 +49,7 @@ export const adminUserRoutes =
     app.post(
       '/users',
       {
-        config,
+        config: { ...config, recentAuth: true },
         schema: {
           tags,
           description:

@@ -80,7 +80,7 @@ export const apiKeyRoutes =
     app.post(
       '',
       {
-        config,
+        config: { ...config, recentAuth: true },
         schema: {
           tags,
           description: 'Creates an API key bound to one role you hold. The answer carries the key once; only its hash is kept.',

@@ -6,6 +6,7 @@ import type { RouteServices as Services } from '../../services.js';
 import type { SessionsTable } from '../../db/types.js';
 import { publicUser } from '../../auth/users.js';
 import { AppError } from '../../errors.js';
+import { assertRecentSignIn } from '../../auth/session/recent.js';
 import { Email, IdParam, Password, SessionSchema, UserSchema, Username, errorResponses } from '../schemas.js';
 import { actorContext, principalOf, renewPresentedSession, requestContext, requireSession } from '../pipeline/authenticate.js';
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
@@ -136,7 +137,8 @@ export const authRoutes =
       },
     );
 
-    app.post('/logout-all', { schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
+    // Ending every session, or another one, needs a recent sign-in: a stolen session cannot sign the user out (D432).
+    app.post('/logout-all', { config: { recentAuth: true }, schema: { tags, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
       const auth = requireSession(req);
       await s.sessions.logoutAll(auth.user.id, actorContext(req));
       endCurrent(reply);
@@ -213,6 +215,8 @@ export const authRoutes =
       },
       async (req, reply) => {
         const auth = requireSession(req);
+        // Ending the current session is signing out; ending another needs a recent sign-in (D432).
+        if (req.params.id !== auth.session.id) assertRecentSignIn(auth, s.now());
         // Another user's session is indistinguishable from no session.
         if (!(await s.sessions.endOwnSession(auth.user.id, req.params.id, actorContext(req)))) throw new AppError('NOT_FOUND');
         if (req.params.id === auth.session.id) clearSessionCookies(reply, s.config);

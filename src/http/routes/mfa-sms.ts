@@ -27,7 +27,7 @@ export const mfaSmsRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['auth: second factor'];
     const step = { auth: 'public' as const, rateLimit: 'auth' as const };
-    const own = { rateLimit: 'auth' as const };
+    const own = { rateLimit: 'auth' as const, recentAuth: true };
     const accepted = { 202: CodeSent, ...errorResponses };
 
     app.post(

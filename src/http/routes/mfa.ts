@@ -57,7 +57,7 @@ export const mfaRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['auth: second factor'];
     const step = { auth: 'public' as const, rateLimit: 'auth' as const };
-    const own = { rateLimit: 'auth' as const };
+    const own = { rateLimit: 'auth' as const, recentAuth: true };
 
     app.post(
       '/verify',

@@ -23,7 +23,7 @@ export const passkeyRoutes =
   async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['auth: passkeys'];
-    const own = { auth: 'session' as const, rateLimit: 'auth' as const };
+    const own = { auth: 'session' as const, rateLimit: 'auth' as const, recentAuth: true };
     const signIn = { auth: 'public' as const, rateLimit: 'auth' as const };
 
     app.post(

@@ -53,6 +53,13 @@ export function onSignedOut(fn: (e: ApiError) => void): () => void {
   return () => signedOutListeners.delete(fn);
 }
 
+/** Listeners told when an action needs a recent sign-in (REAUTH_REQUIRED, D432): the shell offers to sign in again. */
+const reauthListeners = new Set<(e: ApiError) => void>();
+export function onReauthRequired(fn: (e: ApiError) => void): () => void {
+  reauthListeners.add(fn);
+  return () => reauthListeners.delete(fn);
+}
+
 export interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | boolean | undefined | null>;
@@ -237,6 +244,7 @@ export async function request<T = unknown>(method: string, path: string, opts: R
       Number.isFinite(retry) && retry > 0 ? retry : undefined,
     );
     if (res.status === 401 && !opts.quiet401) for (const fn of signedOutListeners) fn(e);
+    if (res.status === 403 && e.code === 'REAUTH_REQUIRED') for (const fn of reauthListeners) fn(e);
     throw e;
   }
   return data as T;
