@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { boolVar, intVar } from './config/env.js';
 import type { ConfigSection } from './config/index.js';
+import { plainConnection } from './config/plaintext.js';
 import { FACILITIES, parseLogDestination, type LogDestination } from './log-forward.js';
 
 /** Application logs (AUDIT-2): the SQL log switch and where the JSON lines go. */
@@ -38,8 +39,7 @@ export const logEnv: ConfigSection<{ logging: LoggingConfig }> = {
     if (facility === undefined) problems.push(`LOG_SYSLOG_FACILITY must be one of ${Object.keys(FACILITIES).join(', ')}`);
     if (env.LOG_SYSLOG_FACILITY && !syslog) problems.push('LOG_SYSLOG_FACILITY needs a syslog LOG_DESTINATION');
     const queueMax = intVar(env, 'LOG_QUEUE_MAX', 10_000, 100, 1_000_000, problems);
-    if (syslog && !destination.tls)
-      warnings.push('LOG_DESTINATION=syslog+tcp: log lines travel unencrypted and unauthenticated; use syslog+tls:// outside a trusted network');
+    if (syslog && !destination.tls) plainConnection(env, 'syslog', 'LOG_DESTINATION', destination.host, 'use syslog+tls://', problems, warnings);
     return { logging: { sql, destination, syslogCaFile: caFile, syslogFacility: facility ?? FACILITIES.local0!, queueMax } };
   },
 };

@@ -60,9 +60,7 @@ export const backupEnv: ConfigSection<{ backup: BackupConfig }> = {
       if (problem) problems.push(problem);
       else if (p.value === undefined) problems.push('BACKUP_SCHEDULE needs BACKUP_PASSPHRASE or BACKUP_PASSPHRASE_FILE');
     }
-    const s3 = s3TargetOf(env, 'BACKUP_S3', 'palisade/', problems);
-    if (s3?.endpoint?.startsWith('http:'))
-      warnings.push('BACKUP_S3_ENDPOINT is plain http: the archives are encrypted, but the S3 credentials and requests are not');
+    const s3 = s3TargetOf(env, 'BACKUP_S3', 'palisade/', problems, warnings);
     return {
       backup: {
         passphrase: p.value ?? null,

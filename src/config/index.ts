@@ -6,6 +6,7 @@ import type { Static } from 'typebox';
 import { boolVar, durationVar, intVar, secretVar, type Env } from './env.js';
 import { deepFreeze, seedArea, type SettingsArea } from './settings-area.js';
 import { checkAppKey } from './app-key.js';
+import { plainConnection, plaintextAllowed, postgresUsesTls } from './plaintext.js';
 
 export { checkAppKey };
 export type { Env } from './env.js';
@@ -77,6 +78,15 @@ export interface LoadResult<C extends Config = Config> {
  * from its env variables, each feature section, and the checks across them. Throws ConfigError
  * listing every problem; returns the config deep-frozen.
  */
+/** A URL, or null when it does not parse (its own check names the problem). */
+function parsedUrl(raw: string): URL | null {
+  try {
+    return new URL(raw);
+  } catch {
+    return null;
+  }
+}
+
 export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOptions, plan: ConfigPlan): LoadResult<C> {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -95,6 +105,16 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
   else if (migrationUrl !== null && dbUrl === null) problems.push('DATABASE_MIGRATION_URL needs DATABASE_URL (embedded SQLite has no database roles)');
   const redisUrl = secretVar(env, 'REDIS_URL', problems).value ?? null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  plaintextAllowed(env, problems);
+  for (const [name, url] of [
+    ['DATABASE_URL', dbUrl],
+    ['DATABASE_MIGRATION_URL', migrationUrl],
+  ] as const) {
+    const u = url !== null && /^postgres(ql)?:\/\//.test(url) ? parsedUrl(url) : null;
+    if (u && !postgresUsesTls(u)) plainConnection(env, 'database', name, u.hostname, 'add sslmode=verify-full (with sslrootcert)', problems, warnings);
+  }
+  const redisParsed = redisUrl?.startsWith('redis://') ? parsedUrl(redisUrl) : null;
+  if (redisParsed) plainConnection(env, 'redis', 'REDIS_URL', redisParsed.hostname, 'use rediss://', problems, warnings);
 
   const keyVar = secretVar(env, 'APP_KEY', problems);
   let appKey = keyVar.value ?? '';

@@ -1,8 +1,9 @@
 /** The variables of an S3-compatible bucket, for backups (`BACKUP_S3_*`) and the file store (`FILES_S3_*`). */
 import { boolVar, secretVar, type Env } from './env.js';
 import type { S3Target } from '../util/s3.js';
+import { plainConnection } from './plaintext.js';
 
-export function s3TargetOf(env: Env, v: 'BACKUP_S3' | 'FILES_S3', defaultPrefix: string, problems: string[]): S3Target | null {
+export function s3TargetOf(env: Env, v: 'BACKUP_S3' | 'FILES_S3', defaultPrefix: string, problems: string[], warnings: string[]): S3Target | null {
   const bucket = env[`${v}_BUCKET`] || null;
   const secret = secretVar(env, `${v}_SECRET_ACCESS_KEY`, problems);
   if (bucket === null) {
@@ -21,6 +22,7 @@ export function s3TargetOf(env: Env, v: 'BACKUP_S3' | 'FILES_S3', defaultPrefix:
     }
     if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password)
       problems.push(`${v}_ENDPOINT is an http(s):// URL without credentials`);
+    else if (u.protocol === 'http:') plainConnection(env, 's3', `${v}_ENDPOINT`, u.hostname, 'use an https:// endpoint', problems, warnings);
   }
   const accessKeyId = env[`${v}_ACCESS_KEY_ID`] || '';
   if (accessKeyId === '') problems.push(`${v}_BUCKET needs ${v}_ACCESS_KEY_ID`);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { durationVar, intVar } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
 import { s3TargetOf } from '../config/s3-env.js';
+import { plainConnection } from '../config/plaintext.js';
 import type { S3Target } from '../util/s3.js';
 import { parseScannerUrl, type ClamdAddress } from './scanner.js';
 
@@ -27,13 +28,18 @@ export interface FilesConfig {
 }
 
 export const filesEnv: ConfigSection<{ files: FilesConfig }> = {
-  read(env, problems, _warnings, base) {
+  read(env, problems, warnings, base) {
     let scanner: ClamdAddress | null = null;
     const url = env.FILES_SCANNER?.trim() || '';
     if (url !== '') {
       const r = parseScannerUrl(url);
       if ('problem' in r) problems.push(`FILES_SCANNER ${r.problem}`);
-      else scanner = r.address;
+      else {
+        scanner = r.address;
+        // clamd speaks no TLS: a scanner on another host is reached in clear, which only ALLOW_PLAINTEXT accepts.
+        if ('host' in r.address)
+          plainConnection(env, 'clamd', 'FILES_SCANNER', r.address.host, 'run clamd on this host (a Unix socket or loopback)', problems, warnings);
+      }
     }
     const maxBytes = intVar(env, 'FILES_MAX_BYTES', 25 * MiB, 1, 1024 * MiB, problems);
     const scanMaxBytes = intVar(env, 'FILES_SCAN_MAX_BYTES', 25 * MiB, 1, 4096 * MiB, problems);
@@ -44,7 +50,7 @@ export const filesEnv: ConfigSection<{ files: FilesConfig }> = {
       );
     const storage = env.FILES_STORAGE || 'disk';
     if (storage !== 'disk' && storage !== 's3') problems.push('FILES_STORAGE is disk or s3');
-    const s3 = s3TargetOf(env, 'FILES_S3', 'palisade-files/', problems);
+    const s3 = s3TargetOf(env, 'FILES_S3', 'palisade-files/', problems, warnings);
     if (storage === 's3' && s3 === null) problems.push('FILES_STORAGE=s3 needs FILES_S3_BUCKET (and FILES_S3_ACCESS_KEY_ID)');
     if (storage !== 's3' && s3 !== null) problems.push('FILES_S3_BUCKET needs FILES_STORAGE=s3');
     return {

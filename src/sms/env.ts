@@ -1,5 +1,6 @@
 import { intVar, secretVar, type Env } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
+import { plainConnection } from '../config/plaintext.js';
 
 /** A Kannel smsbox's sendsms interface and the sendsms-user Palisade sends as. */
 export interface KannelConfig {
@@ -20,7 +21,6 @@ export interface SmsConfig {
 }
 
 const SENDER = /^(\+[1-9]\d{6,14}|\d{3,15}|(?=[A-Za-z0-9 .-]*[A-Za-z])[A-Za-z0-9 .-]{1,11})$/;
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** SMS_KANNEL_URL, SMS_KANNEL_USER, SMS_KANNEL_PASSWORD (or _FILE), SMS_FROM and SMS_TIMEOUT_MS. */
 export const smsEnv: ConfigSection<{ sms: SmsConfig | null }> = {
@@ -37,7 +37,7 @@ function readSms(env: Env, problems: string[], warnings: string[]): SmsConfig | 
     if (username || password || from) problems.push('SMS_KANNEL_USER, SMS_KANNEL_PASSWORD and SMS_FROM need SMS_KANNEL_URL');
     return null;
   }
-  const url = sendsmsUrl(rawUrl, problems, warnings);
+  const url = sendsmsUrl(env, rawUrl, problems, warnings);
   if (!username) problems.push('SMS_KANNEL_USER is required with SMS_KANNEL_URL (a sendsms-user of the smsbox)');
   // Without it, the password is the secret store's `sms.kannelPassword` (DATA-1), looked up at each send.
   for (const [name, v] of [
@@ -54,7 +54,7 @@ function readSms(env: Env, problems: string[], warnings: string[]): SmsConfig | 
 }
 
 /** The sendsms URL: http(s), no credentials, query or fragment; a bare host gets Kannel's /cgi-bin/sendsms. */
-function sendsmsUrl(raw: string, problems: string[], warnings: string[]): string | null {
+function sendsmsUrl(env: Env, raw: string, problems: string[], warnings: string[]): string | null {
   let u: URL;
   try {
     u = new URL(raw);
@@ -69,7 +69,6 @@ function sendsmsUrl(raw: string, problems: string[], warnings: string[]): string
     return null;
   }
   if (u.pathname === '/') u.pathname = '/cgi-bin/sendsms';
-  if (u.protocol === 'http:' && !LOOPBACK.has(u.hostname))
-    warnings.push('SMS_KANNEL_URL is plain http to another host: the gateway password and the codes cross the network in clear; use https (sendsms-port-ssl)');
+  if (u.protocol === 'http:') plainConnection(env, 'sms', 'SMS_KANNEL_URL', u.hostname, "use https (Kannel's sendsms-port-ssl)", problems, warnings);
   return u.href;
 }

@@ -310,9 +310,14 @@ test('log settings are checked at boot: a bad destination, a CA file without TLS
   assert.match(problems({ LOG_DESTINATION: 'syslog+tls://h:6514', LOG_SYSLOG_FACILITY: 'kern' }).join(), /LOG_SYSLOG_FACILITY/);
   assert.match(problems({ LOG_SQL: 'yes' }).join(), /LOG_SQL must be true or false/);
   assert.deepEqual(problems({ LOG_DESTINATION: 'syslog+tls://[::1]:6514', LOG_SYSLOG_FACILITY: 'local3', LOG_SQL: 'true' }), []);
-  const { config, warnings } = loadConfig({ ...base, LOG_DESTINATION: 'syslog+tcp://collector.internal:514' }, { generateKey: false });
+  // Plain TCP to another host only where ALLOW_PLAINTEXT names syslog (D433), with a warning.
+  assert.match(problems({ LOG_DESTINATION: 'syslog+tcp://collector.internal:514' }).join(), /LOG_DESTINATION reaches collector\.internal without TLS/);
+  const { config, warnings } = loadConfig(
+    { ...base, LOG_DESTINATION: 'syslog+tcp://collector.internal:514', ALLOW_PLAINTEXT: 'syslog' },
+    { generateKey: false },
+  );
   assert.deepEqual(config.logging.destination, { kind: 'syslog', tls: false, host: 'collector.internal', port: 514 });
-  assert.ok(warnings.some((w) => w.includes('unencrypted')));
+  assert.ok(warnings.some((w) => w.includes('without TLS')));
   assert.deepEqual(loadConfig(base, { generateKey: false }).config.logging, {
     sql: false,
     destination: { kind: 'stdout' },

@@ -152,13 +152,16 @@ test('PostgreSQL: the doctor warns when the requests’ role can create or drop 
 });
 
 test('DATABASE_MIGRATION_URL: refused without DATABASE_URL or when not a postgres URL; accepted beside DATABASE_URL [ASVS V13.2.2]', () => {
-  assert.deepEqual(configProblems({ DATABASE_MIGRATION_URL: 'postgres://owner@db/x' }), [
+  assert.deepEqual(configProblems({ DATABASE_MIGRATION_URL: 'postgres://owner@db/x?sslmode=verify-full' }), [
     'DATABASE_MIGRATION_URL needs DATABASE_URL (embedded SQLite has no database roles)',
   ]);
-  assert.deepEqual(configProblems({ DATABASE_URL: 'postgres://app@db/x', DATABASE_MIGRATION_URL: 'mysql://owner@db/x' }), [
+  assert.deepEqual(configProblems({ DATABASE_URL: 'postgres://app@db/x?sslmode=verify-full', DATABASE_MIGRATION_URL: 'mysql://owner@db/x' }), [
     'DATABASE_MIGRATION_URL must be a postgres:// URL',
   ]);
-  assert.deepEqual(configProblems({ DATABASE_URL: 'postgres://app@db/x', DATABASE_MIGRATION_URL: 'postgresql://owner@db/x' }), []);
+  assert.deepEqual(
+    configProblems({ DATABASE_URL: 'postgres://app@db/x?sslmode=verify-full', DATABASE_MIGRATION_URL: 'postgresql://owner@db/x?sslmode=verify-full' }),
+    [],
+  );
 });
 
 test('SQLite: no database-ddl check in the doctor, and `db grants` says SQLite has no roles [ASVS V13.2.2]', sqliteOnly, async () => {
@@ -174,8 +177,8 @@ test('SQLite: no database-ddl check in the doctor, and `db grants` says SQLite h
 });
 
 test('`db grants`: refuses the DDL role as the requests’ role and a missing owner; prints for the configured schema [ASVS V13.2.2]', async () => {
-  const base = { DATA_DIR: '/nonexistent', APP_KEY: randomBytes(32).toString('base64url'), DATABASE_URL: 'postgres://app@db.invalid/x' };
-  const same = await cli(['db', 'grants', '--role', 'owner'], { ...base, DATABASE_MIGRATION_URL: 'postgres://owner@db.invalid/x' });
+  const base = { DATA_DIR: '/nonexistent', APP_KEY: randomBytes(32).toString('base64url'), DATABASE_URL: 'postgres://app@db.invalid/x?sslmode=verify-full' };
+  const same = await cli(['db', 'grants', '--role', 'owner'], { ...base, DATABASE_MIGRATION_URL: 'postgres://owner@db.invalid/x?sslmode=verify-full' });
   assert.equal(same.code, 2);
   assert.match(same.stderr, /--role must not be the DDL role/);
   const noOwner = await cli(['db', 'grants', '--role', 'app'], base);

@@ -155,7 +155,7 @@ test('doctor: Redis on a network address without a password fails, with one over
     'yes',
   ]);
   try {
-    const t = await makeApp({ env: { REDIS_URL: `redis://${host}:${open}` } });
+    const t = await makeApp({ env: { REDIS_URL: `redis://${host}:${open}`, ALLOW_PLAINTEXT: 'redis' } });
     try {
       const r = await apiDoctor(t);
       assert.equal(r.get('redis-auth')!.status, 'fail');
@@ -165,7 +165,7 @@ test('doctor: Redis on a network address without a password fails, with one over
     } finally {
       await t.close();
     }
-    const u = await makeApp({ env: { REDIS_URL: `redis://:${password}@${host}:${plainPort}` } });
+    const u = await makeApp({ env: { REDIS_URL: `redis://:${password}@${host}:${plainPort}`, ALLOW_PLAINTEXT: 'redis' } });
     try {
       const r = await apiDoctor(u);
       assert.equal(r.get('redis-auth')!.status, 'warn');

@@ -63,8 +63,10 @@ test('the URL carries no credentials, query or fragment, and plain http to anoth
   ]) {
     assert.match(problems({ ...GATEWAY, SMS_KANNEL_URL: url }), /SMS_KANNEL_URL must be an http/, url);
   }
-  const r = load({ ...GATEWAY, SMS_KANNEL_URL: 'http://sms.internal:13013/cgi-bin/sendsms' });
-  assert.ok(r.warnings.some((w) => /SMS_KANNEL_URL is plain http/.test(w)));
+  // Plain http to another host is refused unless ALLOW_PLAINTEXT names the gateway, then a warning (D433).
+  assert.match(problems({ ...GATEWAY, SMS_KANNEL_URL: 'http://sms.internal:13013/cgi-bin/sendsms' }), /SMS_KANNEL_URL reaches sms\.internal without TLS/);
+  const r = load({ ...GATEWAY, SMS_KANNEL_URL: 'http://sms.internal:13013/cgi-bin/sendsms', ALLOW_PLAINTEXT: 'sms' });
+  assert.ok(r.warnings.some((w) => /SMS_KANNEL_URL reaches sms\.internal without TLS/.test(w)));
   assert.deepEqual(load({ ...GATEWAY, SMS_KANNEL_URL: 'https://sms.internal/cgi-bin/sendsms' }).warnings, []);
 });
 
