@@ -43,6 +43,7 @@ export const SECURITY_EVENT_TYPES = [
   'oidc_provider.keys_rotated',
   'oidc_provider.signed_in',
   'oidc_provider.consent_given',
+  'oidc_provider.consent_revoked',
   'oidc_provider.code_issued',
   'oidc_provider.token_issued',
   'oidc_provider.refused',

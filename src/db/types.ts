@@ -631,6 +631,8 @@ export interface OidcProviderModelsTable {
   grant_id: string | null;
   /** The client the row belongs to: its codes, tokens and grants end with it. */
   client_id: string | null;
+  /** The account the row belongs to (a grant: a person's consent to a client, D434). */
+  account_id: string | null;
   uid: string | null;
   user_code: string | null;
   /** Epoch ms; null: no expiry. */

@@ -47,6 +47,7 @@ import { adminMfaRoutes, mfaRoutes } from './routes/mfa.js';
 import { mfaSmsRoutes } from './routes/mfa-sms.js';
 import { adminTrustedAddressRoutes, trustedAddressRoutes } from './routes/mfa-trusted.js';
 import { passkeyRoutes, passkeySecondStepRoutes } from './routes/passkeys.js';
+import { oidcConsentRoutes } from './routes/oidc-consents.js';
 import { findUiDir, uiRoutes } from './routes/ui.js';
 import { httpsOptions, watchTls } from './tls.js';
 import { compileSerializer, compileValidator } from './schema-compilers.js';
@@ -189,6 +190,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await app.register(trustedAddressRoutes(s), { prefix: '/api/auth/mfa' });
   await app.register(adminTrustedAddressRoutes(s), { prefix: '/api/admin' });
   await app.register(passkeyRoutes(s), { prefix: '/api/auth/passkeys' });
+  await app.register(oidcConsentRoutes(s), { prefix: '/api/auth/oidc-consents' });
   await app.register(passkeySecondStepRoutes(s), { prefix: '/api/auth/mfa/passkey' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'public' } }, async () => app.swagger());
   // The admin UI, when it is built (npm run build): without it the API still serves, and says so once.

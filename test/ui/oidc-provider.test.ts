@@ -89,6 +89,34 @@ describe('admin UI: Palisade as an OpenID Provider', () => {
     assertClean(w);
   });
 
+  it('the person sees the application under Connected applications and revokes it; the next sign-in there asks again [ASVS V10.7.3]', async () => {
+    assert.ok(client, 'the client of the first test');
+    const page = await w.newPage();
+    await signIn(page, w.base, 'dora', 'Quiet-lantern-river-7');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connected applications' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'Team wiki' });
+    await row.waitFor();
+    await row.getByText('your email address').waitFor();
+    await shot(page, 'account-applications');
+    await row.getByRole('button', { name: 'Revoke consent for Team wiki' }).click();
+    await page.getByRole('status').filter({ hasText: 'Team wiki no longer has your consent' }).waitFor();
+    await page.getByText('No application has your consent.').waitFor();
+    // The same browser signs in to the client again: the consent page is back.
+    const cfg = await oc.discovery(new URL(`${w.base}/oidc`), client.id, { redirect_uris: [callback] }, oc.ClientSecretBasic(client.secret), {
+      execute: [oc.allowInsecureRequests],
+    });
+    const url = oc.buildAuthorizationUrl(cfg, {
+      redirect_uri: callback,
+      scope: 'openid email',
+      state: oc.randomState(),
+      code_challenge: await oc.calculatePKCECodeChallenge(oc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    await page.goto(url.href);
+    await page.getByRole('heading', { name: 'Allow Team wiki to sign you in?' }).waitFor();
+    assertClean(w);
+  });
+
   // Bug class: an already signed-in browser sent back to the provider's interaction was routed inside the app (its
   // not-found page) instead of loading the server's page.
   it("a signed-in browser sent to the sign-in page goes on to the provider's server page", async () => {

@@ -46,7 +46,13 @@ describe('admin UI: which pages the menus show', async () => {
     assert.ok(!manager.includes('admin.explain'), 'the explain endpoint answers administrators only');
     assert.ok(!manager.includes('admin.users'));
     assert.ok(labels(who(true, [])).includes('admin.explain'));
-    assert.deepEqual(labels(who(false, ['roles.manage'], ['account'])), ['account', 'account.security', 'account.sessions', 'account.api-keys']);
+    assert.deepEqual(labels(who(false, ['roles.manage'], ['account'])), [
+      'account',
+      'account.security',
+      'account.sessions',
+      'account.api-keys',
+      'account.applications',
+    ]);
     assert.ok(!labels(who(false, [], ['admin'])).includes('admin.users'), 'a menu key gives no page without its permission');
   });
 });

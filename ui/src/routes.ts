@@ -24,6 +24,12 @@ export const PAGES: readonly PageDef[] = [
   { pattern: '/account/security', title: 'Sign-in & security', nav: 'account.security', load: () => import('./pages/account/Security.svelte') },
   { pattern: '/account/sessions', title: 'My sessions', nav: 'account.sessions', load: () => import('./pages/account/Sessions.svelte') },
   { pattern: '/account/api-keys', title: 'My API keys', nav: 'account.api-keys', load: () => import('./pages/account/ApiKeys.svelte') },
+  {
+    pattern: '/account/applications',
+    title: 'Connected applications',
+    nav: 'account.applications',
+    load: () => import('./pages/account/Applications.svelte'),
+  },
   { pattern: '/data', title: 'Data', nav: 'data', load: () => import('./pages/data/Collections.svelte') },
   { pattern: '/data/:collection', title: 'Records', nav: 'data', load: () => import('./pages/data/Records.svelte') },
   { pattern: '/data/:collection/:id', title: 'Record', nav: 'data', load: () => import('./pages/data/Record.svelte') },

@@ -81,6 +81,7 @@ export function kyselyAdapter(d: AdapterDeps): new (model: string) => object {
         payload: JSON.stringify(payload),
         grant_id: payload.grantId ?? null,
         client_id: payload.clientId ?? null,
+        account_id: payload.accountId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
         expires_at: expiresIn ? d.now() + expiresIn * 1000 : null,

@@ -9,9 +9,11 @@ import { AppError } from '../../errors.js';
 import { kyselyAdapter } from './adapter.js';
 import { OidcClientStore, type OidcClient, type OidcSecrets } from './clients.js';
 import { SigningKeys } from './keys.js';
+import { OidcConsents } from './consents.js';
 
 export { OIDC_SCOPES, OidcClientStore, redirectUriProblem, type OidcClient, type OidcClientInput, type OidcSecrets } from './clients.js';
 export type { InteractionDetails } from 'oidc-provider';
+export type { Consent } from './consents.js';
 
 /** The path the provider is mounted under; the issuer is PUBLIC_URL followed by it. */
 export const OIDC_MOUNT = '/oidc';
@@ -37,6 +39,16 @@ export interface OidcProviderDeps {
   warn: (msg: string, detail: Record<string, unknown>) => void;
 }
 
+/** What `loadExistingGrant` reads of oidc-provider's context. */
+interface LoadGrantContext {
+  oidc: {
+    result?: { consent?: { grantId?: string } };
+    session: { accountId?: string; grantIdFor(clientId: string): string | undefined };
+    client: { clientId: string; clientAuthMethod?: string };
+    provider: Provider;
+  };
+}
+
 const scopeList = (v: unknown): string[] => (typeof v === 'string' ? v.split(' ').filter((s) => s.length > 0) : []);
 
 /**
@@ -48,6 +60,8 @@ const scopeList = (v: unknown): string[] => (typeof v === 'string' ? v.split(' '
 export class OidcProviderService {
   readonly clients: OidcClientStore;
   readonly keys: SigningKeys;
+  /** People's consents to the clients: listed and revoked from their account page (D434). */
+  readonly consents: OidcConsents;
   readonly issuer: string;
   private readonly als = new AsyncLocalStorage<EventContext>();
   private built: { provider: Provider; fingerprint: string | null; checkedAt: number } | null = null;
@@ -57,6 +71,7 @@ export class OidcProviderService {
   constructor(private readonly d: OidcProviderDeps) {
     this.clients = new OidcClientStore(d);
     this.keys = new SigningKeys(d);
+    this.consents = new OidcConsents({ ...d, clients: this.clients });
     this.issuer = `${d.publicUrl}${OIDC_MOUNT}`;
   }
 
@@ -295,6 +310,17 @@ export class OidcProviderService {
           }
         }),
       ttl: { ...TTL },
+      // Consent lasts until the person revokes it (or 180 days): a confidential client's live grant of this account is
+      // found even from a new provider session; a public client is asked every time anyway (D412, D434).
+      async loadExistingGrant(ctx: LoadGrantContext) {
+        const grantId =
+          ctx.oidc.result?.consent?.grantId ??
+          ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId) ??
+          (ctx.oidc.client.clientAuthMethod === 'none' || !ctx.oidc.session.accountId
+            ? undefined
+            : await self.consents.latestGrant(ctx.oidc.session.accountId, ctx.oidc.client.clientId));
+        return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+      },
       interactions: { policy, url: (_ctx: unknown, interaction: { uid: string }) => `${OIDC_MOUNT}/interaction/${interaction.uid}` },
       async findAccount(_ctx: unknown, sub: string) {
         const user = await self.account(sub);

@@ -23,6 +23,7 @@ import { migration as m0021 } from './0021_sso_logout.js';
 import { migration as m0022 } from './0022_state_stamps.js';
 import { migration as m0023 } from './0023_list_indexes.js';
 import { migration as m0024 } from './0024_initial_password_expiry.js';
+import { migration as m0025 } from './0025_oidc_consents.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -56,6 +57,7 @@ class StaticProvider implements MigrationProvider {
       '0022_state_stamps': m0022(this.dialect),
       '0023_list_indexes': m0023(),
       '0024_initial_password_expiry': m0024(),
+      '0025_oidc_consents': m0025(),
     };
   }
 }

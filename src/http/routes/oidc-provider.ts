@@ -30,7 +30,9 @@ const SCOPE_TEXT: Readonly<Record<string, string>> = Object.freeze({
 /** How long what the person allows lasts, on the consent page (D413). */
 const lifetime = (client: OidcClient): string =>
   `What ${escapeHtml(client.name)} receives is valid for 10 minutes, with no refresh token. ${
-    client.confidential ? 'Palisade remembers your answer until you sign out.' : 'Palisade asks you again each time.'
+    client.confidential
+      ? 'Palisade remembers your answer until you revoke it under My account, Connected applications (at most 180 days).'
+      : 'Palisade asks you again each time.'
   }`;
 
 function consentPage(uid: string, client: OidcClient, scopes: string[], token: string, username: string): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { createUser, makeApp } from '../../helpers/app.js';
+import { bearer, createUser, login, makeApp } from '../../helpers/app.js';
 import { go, Jar } from '../sso/browser.js';
 import { api, eventsOf, startPalisade, type SsoWorld } from '../sso/world.js';
 import { authorizeUrl, register, rp, signedIn, tokenRequest, walk, type Registered } from './world.js';
@@ -94,6 +94,48 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.equal(r2.consentShown, false);
   });
 
+  it('consent outlives the sign-out until revoked: the person lists it, revokes it (its tokens end), and is asked again; nobody else can revoke it (D434) [ASVS V10.7.3]', async () => {
+    const daveId = await createUser(w.t, w.admin, 'dave', PASSWORD);
+    await createUser(w.t, w.admin, 'erin', PASSWORD);
+    const cfg = await rp(w, conf);
+    const first = await authorizeUrl(cfg, conf, 'openid email');
+    const r = await walk(await signedIn(w, 'dave', PASSWORD), first.url.href, conf.redirectUri);
+    assert.equal(r.consentShown, true);
+    const tokens = await oc.authorizationCodeGrant(cfg, new URL(r.arrived!), {
+      pkceCodeVerifier: first.verifier,
+      expectedState: first.state,
+      expectedNonce: first.nonce,
+    });
+    // A new Palisade session (a new provider session): the consent is remembered for the account.
+    const jar = await signedIn(w, 'dave', PASSWORD);
+    const again = await walk(jar, (await authorizeUrl(cfg, conf, 'openid email')).url.href, conf.redirectUri);
+    assert.ok(again.arrived, JSON.stringify(again.last));
+    assert.equal(again.consentShown, false, 'remembered across sign-ins');
+    const as = async (username: string) => bearer((await login(w.t, username, PASSWORD)).token);
+    const dave = await as('dave');
+    const listed = await w.t.app.inject({ method: 'GET', url: '/api/auth/oidc-consents', headers: dave });
+    assert.equal(listed.statusCode, 200, listed.body);
+    const [consent] = listed.json().consents;
+    assert.equal(listed.json().consents.length, 1);
+    assert.deepEqual([consent.clientId, consent.clientName, consent.scopes.slice().sort()], [conf.clientId, 'Wiki', ['email', 'openid']]);
+    assert.ok(Date.parse(consent.expiresAt) > Date.parse(consent.grantedAt));
+    // Another person cannot see or revoke it.
+    const erin = await as('erin');
+    assert.deepEqual((await w.t.app.inject({ method: 'GET', url: '/api/auth/oidc-consents', headers: erin })).json().consents, []);
+    assert.equal((await w.t.app.inject({ method: 'DELETE', url: `/api/auth/oidc-consents/${conf.clientId}`, headers: erin })).statusCode, 404);
+    assert.equal((await oc.fetchUserInfo(cfg, tokens.access_token, daveId)).sub, daveId, 'still in force');
+    // Revoked by its owner: the access token it gave ends, the list is empty, the next sign-in asks again.
+    assert.equal((await w.t.app.inject({ method: 'DELETE', url: `/api/auth/oidc-consents/${conf.clientId}`, headers: dave })).statusCode, 204);
+    await assert.rejects(oc.fetchUserInfo(cfg, tokens.access_token, daveId));
+    assert.deepEqual((await w.t.app.inject({ method: 'GET', url: '/api/auth/oidc-consents', headers: dave })).json().consents, []);
+    assert.equal((await w.t.app.inject({ method: 'DELETE', url: `/api/auth/oidc-consents/${conf.clientId}`, headers: dave })).statusCode, 404);
+    const asked = await walk(jar, (await authorizeUrl(cfg, conf, 'openid email')).url.href, conf.redirectUri);
+    assert.equal(asked.consentShown, true, 'asked again after the revocation');
+    const revoked = (await eventsOf(w, 'oidc_provider.consent_revoked')).filter((e) => e.subjectId === daveId);
+    assert.equal(revoked.length, 1);
+    assert.equal(revoked[0].details.clientId, conf.clientId);
+  });
+
   it('the consent page names the client, the account, each thing asked for and how long it lasts (D413) [ASVS V10.7.2]', async () => {
     const carl = await createUser(w.t, w.admin, 'carl', PASSWORD);
     assert.ok(carl);
@@ -112,7 +154,10 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     assert.match(page, /Signed in to Palisade as <strong>carl<\/strong>/);
     for (const item of ['your Palisade user id', 'your username', 'your email address', 'the names of your roles'])
       assert.ok(page.includes(`<li>${item}</li>`), item);
-    assert.match(page, /valid for 10 minutes, with no refresh token\. Palisade remembers your answer until you sign out\./);
+    assert.match(
+      page,
+      /valid for 10 minutes, with no refresh token\. Palisade remembers your answer until you revoke it under My account, Connected applications \(at most 180 days\)\./,
+    );
     // Only what this request asks for is listed.
     const narrow = await pageOf(pub, 'openid');
     assert.match(narrow, /<h1>Allow CLI tool to sign you in\?<\/h1>/);

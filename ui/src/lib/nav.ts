@@ -40,6 +40,7 @@ export const NAV: readonly NavItem[] = [
   { key: 'account.security', label: 'Sign-in & security', href: '/account/security', group: 'account' },
   { key: 'account.sessions', label: 'My sessions', href: '/account/sessions', group: 'account' },
   { key: 'account.api-keys', label: 'My API keys', href: '/account/api-keys', group: 'account' },
+  { key: 'account.applications', label: 'Connected applications', href: '/account/applications', group: 'account' },
 ];
 
 export const GROUPS: Record<NavItem['group'], string> = {
