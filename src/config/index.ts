@@ -6,7 +6,7 @@ import type { Static } from 'typebox';
 import { boolVar, durationVar, intVar, secretVar, type Env } from './env.js';
 import { deepFreeze, seedArea, type SettingsArea } from './settings-area.js';
 import { checkAppKey } from './app-key.js';
-import { plainConnection, plaintextAllowed, postgresUsesTls } from './plaintext.js';
+import { plainConnection, plaintextAllowed, postgresTarget } from './plaintext.js';
 
 export { checkAppKey };
 export type { Env } from './env.js';
@@ -110,11 +110,13 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     ['DATABASE_URL', dbUrl],
     ['DATABASE_MIGRATION_URL', migrationUrl],
   ] as const) {
-    const u = url !== null && /^postgres(ql)?:\/\//.test(url) ? parsedUrl(url) : null;
-    if (u && !postgresUsesTls(u)) plainConnection(env, 'database', name, u.hostname, 'add sslmode=verify-full (with sslrootcert)', problems, warnings);
+    const pg = url !== null && /^postgres(ql)?:\/\//.test(url) ? postgresTarget(url, env) : null;
+    if (pg && !pg.tls) plainConnection(env, 'database', name, pg.host, 'add sslmode=verify-full (with sslrootcert)', problems, warnings);
   }
   const redisParsed = redisUrl?.startsWith('redis://') ? parsedUrl(redisUrl) : null;
-  if (redisParsed) plainConnection(env, 'redis', 'REDIS_URL', redisParsed.hostname, 'use rediss://', problems, warnings);
+  // ioredis takes a host given in the query over the URL's.
+  if (redisParsed)
+    plainConnection(env, 'redis', 'REDIS_URL', redisParsed.searchParams.get('host') ?? redisParsed.hostname, 'use rediss://', problems, warnings);
 
   const keyVar = secretVar(env, 'APP_KEY', problems);
   let appKey = keyVar.value ?? '';

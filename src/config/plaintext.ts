@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import { parse as parsePg } from 'pg-connection-string';
 import type { Env } from './env.js';
 
 /**
@@ -8,12 +10,13 @@ import type { Env } from './env.js';
 export const PLAINTEXT_SERVICES = ['database', 'redis', 'sms', 's3', 'syslog', 'clamd'] as const;
 export type PlaintextService = (typeof PLAINTEXT_SERVICES)[number];
 
-const LOOPBACK = new Set(['localhost', '::1', '[::1]']);
-
-/** This host: loopback names and addresses, or a Unix socket path (empty host). */
+/** This host: `localhost`, a loopback address (127.0.0.0/8, ::1, IPv4-mapped 127/8), or a Unix socket path (empty host). */
 export function isThisHost(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === '' || h.startsWith('/') || LOOPBACK.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === '' || h.startsWith('/') || h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(h);
+  return false;
 }
 
 /** ALLOW_PLAINTEXT's service names; an unknown name is a problem. */
@@ -48,11 +51,20 @@ export function plainConnection(
   }
 }
 
-/** Whether a PostgreSQL URL asks for TLS that cannot fall back to clear text (sslmode require or stricter, or ssl=true). */
-export function postgresUsesTls(url: URL): boolean {
-  const mode = url.searchParams.get('sslmode');
-  // node-postgres reads prefer, require and verify-ca as verify-full (pg-connection-string 2); disable and allow are clear.
-  if (mode !== null) return ['prefer', 'require', 'verify-ca', 'verify-full'].includes(mode);
-  const ssl = url.searchParams.get('ssl');
-  return ssl === 'true' || ssl === '1';
+/**
+ * The host node-postgres connects to and whether it verifies TLS there, read by the driver's own parser (a `host`
+ * in the query wins, the last `sslmode` counts, an empty host is PGHOST's): TLS means a certificate checked
+ * (`sslmode` require or stricter, which pg-connection-string 2 reads as verify-full, or `ssl=true`), never
+ * `uselibpqcompat` without verification.
+ */
+export function postgresTarget(url: string, env: Env): { host: string; tls: boolean } {
+  let c: { host?: string | null; ssl?: unknown };
+  try {
+    c = parsePg(url) as { host?: string | null; ssl?: unknown };
+  } catch {
+    return { host: 'an unreadable URL', tls: false };
+  }
+  const ssl = c.ssl;
+  const tls = ssl === true || (typeof ssl === 'object' && ssl !== null && (ssl as { rejectUnauthorized?: unknown }).rejectUnauthorized !== false);
+  return { host: c.host || env.PGHOST || '', tls };
 }

@@ -37,6 +37,7 @@ test("an administrator's change to another user needs a sign-in within 10 minute
   refusedStale(await call('PUT', `/api/admin/users/${id}/password`, admin, { password: 'Attacker-chosen-pass-1' }), 'password set');
   refusedStale(await call('POST', `/api/admin/users/${id}/mfa/reset`, admin), 'factor reset');
   refusedStale(await call('DELETE', `/api/admin/users/${id}`, admin), 'deletion');
+  refusedStale(await call('POST', `/api/admin/users/${id}/sso-links`, admin, { provider: 'corp', subject: 'attacker' }), 'linking an identity');
   refusedStale(await call('POST', '/api/admin/users', admin, { username: 'mallory', password: PW, isAdmin: true }), 'a new administrator');
   // Reads stay open, and nothing was changed.
   const view = await call('GET', `/api/admin/users/${id}`, admin);
@@ -92,15 +93,26 @@ test("one's own second factors and credentials change only after a recent sign-i
   refusedStale(await call('POST', '/api/auth/mfa/totp', stale, { password: PW }), 'TOTP enrolment');
   refusedStale(await call('POST', '/api/auth/mfa/recovery-codes', stale, { password: PW }), 'recovery codes');
   refusedStale(await call('POST', '/api/auth/api-keys', stale, { name: 'late', role: 'user' }), 'a new API key');
+  refusedStale(await call('POST', '/api/auth/api-keys/some-key/rotate', stale, {}), 'a rotated API key');
+  refusedStale(await call('POST', '/api/auth/sso/corp/link', stale, { password: PW }), 'a linked identity');
   const again = (await login(t, 'xena', PW)).token;
   assert.equal((await call('POST', '/api/auth/mfa/totp', again, { password: PW })).statusCode, 200);
 });
 
-test("an administrator's highly sensitive operations (secrets, signing keys, OIDC clients, backups, configuration import) need a recent sign-in [ASVS V7.5.3]", async () => {
+test("an administrator's highly sensitive operations (secrets, signing keys, SSO providers, OIDC clients, sign-in settings, backups, configuration import, audit prune, erasure) need a recent sign-in [ASVS V7.5.3]", async () => {
   t.clock.advance(STALE);
   const stale: Array<[string, Promise<{ statusCode: number; json(): any; body: string }>]> = [
     ['secret', call('PUT', '/api/admin/secrets/smtp.password', admin, { value: 'x' })],
     ['key rotation', call('POST', '/api/admin/keys/rotate', admin)],
+    ['SSO provider', call('POST', '/api/admin/sso/providers', admin, { slug: 'evil', type: 'oidc' })],
+    ['second-factor policy', call('PATCH', '/api/admin/settings/mfa', admin, { required: 'optional' })],
+    ['IP as a factor', call('PATCH', '/api/admin/settings/mfa-ip', admin, {})],
+    ['lockout', call('PATCH', '/api/admin/settings/lockout', admin, {})],
+    ['token policy', call('PATCH', '/api/admin/settings/token-policy', admin, {})],
+    ['basic authentication', call('PATCH', '/api/admin/settings/api-keys', admin, { basicAuth: true })],
+    ['password links', call('PATCH', '/api/admin/settings/password-reset', admin, {})],
+    ['audit prune', call('POST', '/api/admin/audit/prune', admin, {})],
+    ['erasure', call('POST', '/api/admin/privacy/erasure', admin, {})],
     ['OIDC client', call('POST', '/api/admin/oidc/clients', admin, { name: 'late', redirectUris: ['https://app.example/cb'] })],
     ['backup', call('POST', '/api/admin/backups', admin)],
     ['configuration import', call('POST', '/api/admin/config/import', admin, { document: '{}', dryRun: true })],
@@ -112,4 +124,9 @@ test("an administrator's highly sensitive operations (secrets, signing keys, OID
   assert.equal(rotated.statusCode, 200, rotated.body);
   const imported = await call('POST', '/api/admin/config/import', again, { document: '{}', dryRun: true });
   assert.notEqual(imported.json().error?.code, 'REAUTH_REQUIRED', imported.body);
+  const policy = await call('PATCH', '/api/admin/settings/lockout', again, { maxAttempts: 10 });
+  assert.equal(policy.statusCode, 200, policy.body);
+  // Settings that do not decide how people sign in stay open to an older session.
+  const limits = await call('PATCH', '/api/admin/settings/rate-limits', admin, { readPerIp: 300 });
+  assert.equal(limits.statusCode, 200, limits.body);
 });

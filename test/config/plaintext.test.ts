@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, ConfigError } from '../../src/app-config.js';
+import { isThisHost } from '../../src/config/plaintext.js';
 
 type Env = Record<string, string>;
 const BASE = (): Env => ({ DATA_DIR: mkdtempSync(path.join(tmpdir(), 'palisade-plain-')), APP_KEY: randomBytes(32).toString('base64url') });
@@ -27,6 +28,20 @@ const CASES: Array<{ service: string; variable: RegExp; plain: Env; tls: Env; lo
     plain: { DATABASE_URL: 'postgres://app@db.internal/x?sslmode=disable' },
     tls: { DATABASE_URL: 'postgres://app@db.internal/x?ssl=true' },
     local: { DATABASE_URL: 'postgres://app@localhost/x?sslmode=disable' },
+  },
+  {
+    service: 'database',
+    variable: /DATABASE_URL reaches db\.internal without TLS/,
+    plain: { DATABASE_URL: 'postgres://app@localhost/x?host=db.internal' },
+    tls: { DATABASE_URL: 'postgres://app@localhost/x?host=db.internal&sslmode=require' },
+    local: { DATABASE_URL: 'postgres://app@db.internal/x?host=%2Frun%2Fpostgresql' },
+  },
+  {
+    service: 'database',
+    variable: /DATABASE_URL reaches db\.internal without TLS/,
+    plain: { DATABASE_URL: 'postgres://app@db.internal/x?uselibpqcompat=true&sslmode=require' },
+    tls: { DATABASE_URL: 'postgres://app@db.internal/x?sslmode=disable&sslmode=verify-full' },
+    local: { DATABASE_URL: 'postgres://app@[::1]/x' },
   },
   {
     service: 'redis',
@@ -129,4 +144,11 @@ test('ALLOW_PLAINTEXT names the services allowed in clear, one by one: they star
     );
   }
   assert.ok(load({ ALLOW_PLAINTEXT: 'database,ftp' }).problems.some((p) => /ALLOW_PLAINTEXT names unknown services \(ftp\)/.test(p)));
+});
+
+test('this host is loopback or a socket, never a name that merely starts like one [ASVS V12.3.1]', () => {
+  for (const h of ['localhost', 'LOCALHOST', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', '/run/postgresql', ''])
+    assert.equal(isThisHost(h), true, h);
+  for (const h of ['127.0.0.1.evil.example', '127.999.0.1', 'localhost.evil.example', '10.0.0.1', '::ffff:10.0.0.1', '0.0.0.0', 'db.internal'])
+    assert.equal(isThisHost(h), false, h);
 });

@@ -56,11 +56,10 @@ function needsSession(req: FastifyRequest): boolean {
   return c.auth === 'session' || url.startsWith('/api/auth/') || (url.startsWith('/api/admin/') && c.keys !== true);
 }
 
-/** A sensitive operation (D432): a route that says so, and every unsafe admin route on one user. */
+/** A sensitive operation (D432): a route that says so, and every unsafe admin route on one user, whatever guards it. */
 function needsRecentSignIn(req: FastifyRequest): boolean {
-  const c = req.routeOptions.config;
-  if (c.recentAuth === true) return true;
-  return c.permission !== undefined && !READ_METHODS.has(req.method) && USER_TARGET.test(req.routeOptions.url ?? '');
+  if (req.routeOptions.config.recentAuth === true) return true;
+  return !READ_METHODS.has(req.method) && USER_TARGET.test(req.routeOptions.url ?? '');
 }
 
 /**

@@ -45,8 +45,8 @@ export const adminAuditRetentionRoutes =
     app.post(
       '/audit/prune',
       {
-        // Removing entries now is for administrators (see the settings guard above).
-        config: { auth: 'admin' as const },
+        // Removing entries now is for administrators (see the settings guard above), signed in recently (D432).
+        config: { auth: 'admin' as const, recentAuth: true },
         schema: {
           tags: ['admin: audit'],
           description:

@@ -44,7 +44,15 @@ const LockSchema = Type.Object({
 export const adminEdgeRoutes =
   (s: Services): FastifyPluginAsync =>
   async (plain) => {
-    settingsRoutes(plain, s, '/settings/lockout', s.lockout.area, 'Account lockout (AUTH-9); seconds; lockDuration 0 = until an administrator unlocks.');
+    settingsRoutes(
+      plain,
+      s,
+      '/settings/lockout',
+      s.lockout.area,
+      'Account lockout (AUTH-9); seconds; lockDuration 0 = until an administrator unlocks.',
+      undefined,
+      true,
+    );
     settingsRoutes(
       plain,
       s,

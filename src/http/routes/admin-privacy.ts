@@ -186,7 +186,7 @@ export const adminPrivacyRoutes =
     app.post(
       '/privacy/erasure',
       {
-        config: { ...run, rateLimit: 'export' as const },
+        config: { ...run, rateLimit: 'export' as const, recentAuth: true },
         schema: {
           tags,
           description:

@@ -91,6 +91,8 @@ export function settingsRoutes<S extends TObject>(
   description: string,
   /** Runs on the complete new value before it is stored; throws to refuse (self-lockout checks). */
   guard?: (after: Static<S>, req: FastifyRequest) => Promise<void>,
+  /** A change weakens how people sign in (second factors, lockout, tokens, keys, links): it needs a recent sign-in (D432). */
+  recentAuth = false,
 ): void {
   type T = Static<S>;
   const schema = area.schema;
@@ -108,7 +110,7 @@ export function settingsRoutes<S extends TObject>(
   app.patch(
     path,
     {
-      config,
+      config: { ...config, recentAuth },
       schema: {
         tags,
         description: `${description} Changes apply to every instance at the next request and are audited.`,
@@ -145,7 +147,7 @@ export const adminSecurityRoutes =
       async () => ({ areas: await areaIndex(s) }),
     );
 
-    settingsRoutes(plain, s, '/settings/token-policy', tokenPolicyArea, 'The token policy; durations in seconds.');
+    settingsRoutes(plain, s, '/settings/token-policy', tokenPolicyArea, 'The token policy; durations in seconds.', undefined, true);
 
     app.get(
       '/security-events',

@@ -151,7 +151,7 @@ export const adminSsoRoutes =
     app.post(
       '/sso/providers',
       {
-        config: { ...config, rateLimit: 'write' },
+        config: { ...config, rateLimit: 'write', recentAuth: true },
         schema: { tags, description: 'Creates an identity provider (`sso.provider_created`).', body: CreateBody, response: { 201: Answer, ...errorResponses } },
       },
       async (req, reply) => {
@@ -169,7 +169,7 @@ export const adminSsoRoutes =
     app.patch(
       '/sso/providers/:slug',
       {
-        config: { ...config, rateLimit: 'write' },
+        config: { ...config, rateLimit: 'write', recentAuth: true },
         schema: {
           tags,
           description: 'Changes a provider (`sso.provider_updated`).',
@@ -187,7 +187,7 @@ export const adminSsoRoutes =
     app.delete(
       '/sso/providers/:slug',
       {
-        config: { ...config, rateLimit: 'write' },
+        config: { ...config, rateLimit: 'write', recentAuth: true },
         schema: {
           tags,
           description: 'Deletes a provider with its links and its own client secret (`sso.provider_deleted`); its users stay.',

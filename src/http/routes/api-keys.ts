@@ -102,7 +102,7 @@ export const apiKeyRoutes =
     app.post(
       '/:id/rotate',
       {
-        config,
+        config: { ...config, recentAuth: true },
         schema: {
           tags,
           description: 'A new key with the same name, role and limits; the old one keeps working for the grace period.',
@@ -131,7 +131,7 @@ export const adminApiKeyRoutes =
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['admin: api keys'];
     const config = { permission: 'apikeys.manage' as const, auth: 'session' as const };
-    settingsRoutes(plain, s, '/settings/api-keys', s.apiKeys.area, 'API keys and HTTP basic authentication; durations in seconds.');
+    settingsRoutes(plain, s, '/settings/api-keys', s.apiKeys.area, 'API keys and HTTP basic authentication; durations in seconds.', undefined, true);
 
     app.get(
       '/api-keys',

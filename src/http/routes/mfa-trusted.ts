@@ -76,6 +76,8 @@ export const adminTrustedAddressRoutes =
       '/settings/mfa-ip',
       s.trustedAddresses.area,
       'IP as a factor: static trusted ranges, trusted countries, adaptive trust, and whether a trusted address may skip the second factor (periods in seconds).',
+      undefined,
+      true,
     );
 
     app.get('/users/:id/trusted-addresses', { config, schema: { tags, params: IdParam, response: { 200: AddressList, ...errorResponses } } }, async (req) =>

@@ -253,6 +253,8 @@ export const adminMfaRoutes =
       '/settings/mfa',
       s.mfa.area,
       'Second factor: who must use one (required, requiredRoles) and how long the challenge and emailed codes live (seconds).',
+      undefined,
+      true,
     );
 
     app.post(

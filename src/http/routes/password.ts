@@ -98,7 +98,15 @@ export const adminPasswordRoutes =
       s.passwordPolicy.area,
       'The password policy; durations in seconds, validity 0 = passwords never expire.',
     );
-    settingsRoutes(plain, s, '/settings/password-reset', s.passwordReset.area, 'Password links and who may set passwords; durations in seconds.');
+    settingsRoutes(
+      plain,
+      s,
+      '/settings/password-reset',
+      s.passwordReset.area,
+      'Password links and who may set passwords; durations in seconds.',
+      undefined,
+      true,
+    );
 
     const Sent = Type.Object({ expiresAt: Type.String() });
     const iso = (ms: number) => new Date(ms).toISOString();

@@ -285,11 +285,12 @@ export const ssoRoutes =
     app.post(
       '/sso/:provider/link',
       {
-        config: { rateLimit: 'write' },
+        // A new way to sign in: a recent sign-in (every factor, D432) as well as the password.
+        config: { rateLimit: 'write', recentAuth: true },
         schema: {
           tags,
           description:
-            "Starts linking a provider identity to the signed-in account: needs `password` (the current one), or for an SSO-only account a sign-in within the last 10 minutes (else SSO_REAUTH_REQUIRED); answers the provider's address for the browser to go to; the callback links, while this session is still live, and returns to `return` (default /account/security).",
+            "Starts linking a provider identity to the signed-in account: needs a sign-in within the last 10 minutes (else REAUTH_REQUIRED) and `password` (the current one), or for an SSO-only account a sign-in within the last 10 minutes (else SSO_REAUTH_REQUIRED); answers the provider's address for the browser to go to; the callback links, while this session is still live, and returns to `return` (default /account/security).",
           params: ProviderParam,
           body: Type.Object({ return: Type.Optional(Type.String({ maxLength: 512 })), password: Type.Optional(Password) }, { additionalProperties: false }),
           response: { 200: Type.Object({ url: Type.String() }), ...errorResponses },
