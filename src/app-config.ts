@@ -26,6 +26,8 @@ import { secretsEnv, type SecretsConfig } from './secrets/env.js';
 import { backupEnv, type BackupConfig } from './backup/env.js';
 import { filesEnv, type FilesConfig } from './files/env.js';
 import { isPlainAddress } from './mail/address.js';
+import { hostOf } from './config/outbound.js';
+import { postgresTarget } from './config/plaintext.js';
 
 export { ConfigError, type Env } from './config/index.js';
 
@@ -83,12 +85,34 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
   return failed.length > 0 ? [`INIT_ROOT_PASSWORD does not meet the password policy: ${failed.join(', ')}`] : [];
 }
 
+/** With OUTBOUND_ALLOW set, every destination the environment names must be on it (D435). */
+function outboundCheck(c: Config): string[] {
+  const a = c as AppConfig;
+  const list = a.outbound;
+  if (list === null) return [];
+  const scanner = a.files.scanner;
+  const destinations: Array<[string, string | null]> = [
+    ['DATABASE_URL', a.databaseUrl === null ? null : postgresTarget(a.databaseUrl, {}).host],
+    ['DATABASE_MIGRATION_URL', a.databaseMigrationUrl === null ? null : postgresTarget(a.databaseMigrationUrl, {}).host],
+    ['REDIS_URL', a.redisUrl === null ? null : hostOf(a.redisUrl)],
+    ['SMTP_URL', a.mail.smtpUrl === null ? null : hostOf(a.mail.smtpUrl)],
+    ['SMS_KANNEL_URL', a.sms === null ? null : hostOf(a.sms.kannel.url)],
+    ['BACKUP_S3_ENDPOINT', a.backup.s3?.endpoint ? hostOf(a.backup.s3.endpoint) : null],
+    ['FILES_S3_ENDPOINT', a.files.s3?.endpoint ? hostOf(a.files.s3.endpoint) : null],
+    ['LOG_DESTINATION', a.logging.destination.kind === 'syslog' ? a.logging.destination.host : null],
+    ['FILES_SCANNER', scanner !== null && 'host' in scanner ? scanner.host : null],
+  ];
+  return destinations
+    .filter((d): d is [string, string] => d[1] !== null && d[1] !== '' && !list.allows(d[1]))
+    .map(([name, host]) => `${name} reaches ${host}, which is not in OUTBOUND_ALLOW`);
+}
+
 /** Validates the whole environment at once; throws ConfigError listing every problem. */
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
     sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv, backupEnv, filesEnv],
-    checks: [rootEmailCheck, rootPasswordCheck],
+    checks: [rootEmailCheck, rootPasswordCheck, outboundCheck],
   });
 }
 

@@ -12,6 +12,7 @@ export const ERRORS = Object.freeze({
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the expected schema.' },
+  OUTBOUND_NOT_ALLOWED: { status: 400, message: 'That address is not among the systems this server may connect to (OUTBOUND_ALLOW).' },
   UNSAFE_INPUT: { status: 400, message: 'The request body contains a forbidden key.' },
   NUL_CHARACTER: { status: 400, message: 'Text in the request contains a NUL character.' },
   NESTING_TOO_DEEP: { status: 400, message: 'The request body nests values too deeply.' },

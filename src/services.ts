@@ -426,7 +426,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     sessions,
     passkeys: config.passkeys,
   });
-  const botCheck = new BotCheckService({ settings, shared, durable, log: securityLog, now, appKey: config.appKey });
+  const botCheck = new BotCheckService({ settings, shared, durable, log: securityLog, now, appKey: config.appKey, outbound: config.outbound });
   const credentials = {
     password: new PasswordCredential(db, hasher, shared, securityLog, now, { lockout, spread, addressFailures: botCheck }),
     passkey: new PasskeyCredential({ db, log: securityLog, lockout, now }, config.passkeys),
@@ -455,6 +455,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     },
     defences: { lockout, spread, shared, addressFailures: botCheck },
     publicUrl: config.mail.publicUrl,
+    outbound: config.outbound,
     // The client secrets live in the secret store; auth does not import it, so it gets these three functions.
     secrets: {
       write: (name, value, ctx, trx) => secrets.write(name, value, ctx, trx),

@@ -22,6 +22,7 @@ import { inputOf } from '../auth/sso/entry.js';
 import type { SecretBackend } from '../config/settings.js';
 import { currentProviders } from './current.js';
 import { providerView } from './diff.js';
+import type { OutboundAllowlist } from '../config/outbound.js';
 
 /** The services of one import, all over the same joined transaction. */
 export interface InTransaction {
@@ -34,6 +35,8 @@ export interface InTransaction {
   areas: readonly SettingsArea[];
   /** The secret store's writes (a pruned provider's own client secret goes with it); never a value from the file. */
   secrets?: Pick<SecretBackend, 'write'>;
+  /** OUTBOUND_ALLOW (D435); absent or null: no list. */
+  outbound?: OutboundAllowlist | null;
 }
 
 let geo: GeoIp | undefined;
@@ -172,6 +175,7 @@ async function applyProviders(t: InTransaction, doc: ConfigDocument, prune: bool
     db: t.db,
     log: t.log,
     now: t.now,
+    outbound: t.outbound ?? null,
     secrets: {
       write: async (name, value, c, db) => {
         if (!t.secrets) throw new TypeError('an import that removes a provider needs the secret store');

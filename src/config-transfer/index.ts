@@ -16,6 +16,7 @@ import { currentDocument, secretRefs } from './current.js';
 import { diffDocuments, DIFF_SECTIONS, type ConfigDiff } from './diff.js';
 import { applyDocument } from './apply.js';
 import { formatConfigDocument, parseConfigDocument, type ConfigDocument, type Format } from './document.js';
+import type { OutboundAllowlist } from '../config/outbound.js';
 
 export { formatOfName, LIMITS as CONFIG_LIMITS, type ConfigDocument, type Format } from './document.js';
 export type { ConfigDiff, SectionDiff, ItemChange, FieldChange } from './diff.js';
@@ -37,6 +38,8 @@ export interface TransferDeps {
   settingsSeeds: Readonly<Record<string, object>>;
   sealer: Sealer;
   secrets: SecretLister & SecretBackend;
+  /** OUTBOUND_ALLOW: an imported provider the server would connect to must be on it (D435). */
+  outbound: OutboundAllowlist | null;
   /** Told after the commit: IP rules and settings are kept up to a second per instance; this one forgets them at once. */
   committed: () => void;
   /** Told of each settings area stored, after the commit (the system log). */
@@ -99,7 +102,7 @@ export class ConfigTransfer {
         const collections = new CollectionRegistry(db, log, this.d.now);
         const access = new AccessStore(db, collections, log, this.d.now);
         const settings = new SettingsStore(db, log, this.d.now, this.d.settingsSeeds, this.d.sealer, (c) => changes.push(c), this.d.secrets);
-        const t = { db, log, now: this.d.now, collections, access, settings, areas: this.d.areas, secrets: this.d.secrets };
+        const t = { db, log, now: this.d.now, collections, access, settings, areas: this.d.areas, secrets: this.d.secrets, outbound: this.d.outbound };
         diff = diffDocuments(await currentDocument(t, []), doc, opts.prune, setSecrets);
         await applyDocument(t, doc, { prune: opts.prune, requesterIp: opts.requesterIp }, ctx);
         if (opts.dryRun) throw new DryRun();

@@ -21,6 +21,7 @@ export function configTransferOf(s: Services): ConfigTransfer {
       settingsSeeds: settingsSeeds(s.config),
       sealer: createSealer(s.config.appKey),
       secrets: s.secrets,
+      outbound: s.config.outbound,
       committed: () => {
         s.ipRules.invalidate();
         s.settings.forget();

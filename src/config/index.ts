@@ -7,6 +7,7 @@ import { boolVar, durationVar, intVar, secretVar, type Env } from './env.js';
 import { deepFreeze, seedArea, type SettingsArea } from './settings-area.js';
 import { checkAppKey } from './app-key.js';
 import { plainConnection, plaintextAllowed, postgresTarget } from './plaintext.js';
+import { OutboundAllowlist } from './outbound.js';
 
 export { checkAppKey };
 export type { Env } from './env.js';
@@ -25,6 +26,8 @@ export interface Config {
   /** PostgreSQL: the role that runs migrations and schema changes (DATABASE_MIGRATION_URL); null: DATABASE_URL's (D376). */
   readonly databaseMigrationUrl: string | null;
   readonly redisUrl: string | null;
+  /** OUTBOUND_ALLOW: the systems Palisade may connect to; null: no list (D435). */
+  readonly outbound: OutboundAllowlist | null;
   readonly appKey: string;
   readonly appKeySource: 'env' | 'file' | 'generated';
   readonly initRoot: { readonly username: string; readonly email: string | null; readonly password: string | null };
@@ -169,6 +172,7 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     databaseSchema,
     databaseMigrationUrl: migrationUrl,
     redisUrl,
+    outbound: OutboundAllowlist.fromEnv(env, problems),
     appKey,
     appKeySource,
     initRoot,

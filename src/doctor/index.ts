@@ -174,6 +174,7 @@ export class Doctor {
       ['database-ddl', (a) => this.databaseDdl(a)],
       ['redis', (a) => this.redis(a)],
       ['service-credentials', (a) => this.serviceCredentials(a)],
+      ['outbound-allowlist', (a) => this.outboundAllowlist(a)],
       ['secrets', (a) => this.secrets(a)],
       ['secrets-age', (a) => this.secretsAge(a)],
       ['api-keys', (a) => this.apiKeys(a)],
@@ -539,6 +540,20 @@ export class Doctor {
   }
 
   /** The services' own credentials: none may be a default one. Only the variable's name is ever reported. */
+  /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */
+  private outboundAllowlist(add: AddFn): void {
+    const title = 'Outbound connections are limited to a list (OUTBOUND_ALLOW)';
+    if (this.d.config.outbound !== null) add('outbound-allowlist', title, 'pass', 'OUTBOUND_ALLOW is set: other destinations are refused');
+    else
+      add(
+        'outbound-allowlist',
+        title,
+        'warn',
+        'OUTBOUND_ALLOW is not set: an administrator may point an SSO provider or the reCAPTCHA verifier at any address',
+        'Set OUTBOUND_ALLOW to the hosts and ranges Palisade must reach (database, Redis, SMTP, identity providers, S3, syslog), and block the rest at the firewall too.',
+      );
+  }
+
   private serviceCredentials(add: AddFn) {
     const c = this.d.config;
     const found: string[] = [];

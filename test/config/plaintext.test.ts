@@ -1,9 +1,9 @@
 // Connections to other hosts go over TLS (D433, ASVS V12.3.1, V12.3.3): a service reached in clear on another host
 // stops the server at start (a configuration problem naming the variable and the fix) unless ALLOW_PLAINTEXT names
 // that service; this host (loopback, a Unix socket) is never a network crossing.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +11,9 @@ import { loadConfig, ConfigError } from '../../src/app-config.js';
 import { isThisHost } from '../../src/config/plaintext.js';
 
 type Env = Record<string, string>;
-const BASE = (): Env => ({ DATA_DIR: mkdtempSync(path.join(tmpdir(), 'palisade-plain-')), APP_KEY: randomBytes(32).toString('base64url') });
+const TMP_ROOT = mkdtempSync(path.join(tmpdir(), 'palisade-plain-'));
+after(() => rmSync(TMP_ROOT, { recursive: true, force: true }));
+const BASE = (): Env => ({ DATA_DIR: mkdtempSync(path.join(TMP_ROOT, 'd-')), APP_KEY: randomBytes(32).toString('base64url') });
 const PASS = 'Bucket-secret-value-12345';
 /** One plain connection per service, on another host, and the same service over TLS. */
 const CASES: Array<{ service: string; variable: RegExp; plain: Env; tls: Env; local: Env }> = [

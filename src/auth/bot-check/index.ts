@@ -1,3 +1,4 @@
+import { hostOf, type OutboundAllowlist } from '../../config/outbound.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import type { SettingsStore } from '../../config/settings.js';
 import { ipBudgetKey } from '../../edge/rate-limit.js';
@@ -47,6 +48,8 @@ export class BotCheckService {
       log: SecurityLog;
       now: () => number;
       appKey: string;
+      /** OUTBOUND_ALLOW (D435): the verifier must be on it, when saved and before each request; absent or null: no list. */
+      outbound?: OutboundAllowlist | null;
     },
   ) {
     this.pow = new PowChallenges(d.appKey, d.durable, d.now);
@@ -88,6 +91,11 @@ export class BotCheckService {
     } else {
       let verdict: Awaited<ReturnType<RecaptchaVerifier['verify']>>;
       try {
+        // A verifier off OUTBOUND_ALLOW is never reached: unavailable, as when it is down (fail closed).
+        const host = hostOf(s.recaptchaVerifyUrl);
+        if (this.d.outbound && host !== null && !this.d.outbound.allows(host)) {
+          throw new AppError('BOT_CHECK_UNAVAILABLE', undefined, `reCAPTCHA verifier ${host} is not in OUTBOUND_ALLOW`, { 'retry-after': '60' });
+        }
         verdict = await this.recaptcha.verify(proof, ctx.ip, ctx.action, s);
       } catch (e) {
         await this.refused(ctx, kind, 'unavailable');

@@ -17,6 +17,7 @@ import { spendAssertion } from './saml/replay.js';
 import { SamlSingleLogout } from './saml/logout.js';
 import { SingleLogout, type ProviderSessionEnder } from './logout.js';
 import type { CallbackInput, RedirectProtocol, RedirectProvider, SamlProvider } from './types.js';
+import type { OutboundAllowlist } from '../../config/outbound.js';
 
 export type { CallbackInput, Provider, ProviderType, ProvenIdentity, OidcSettings, LdapSettings, ClaimMapping } from './types.js';
 export type { DirectoryDefences } from './directory.js';
@@ -65,6 +66,8 @@ export class SsoService {
       now: () => number;
       /** PUBLIC_URL: every address Palisade tells a provider is built from it. */
       publicUrl: string;
+      /** OUTBOUND_ALLOW (D435): checked when a provider is saved and before each connection to it. */
+      outbound?: OutboundAllowlist | null;
       /** The password sign-in's lockout, spread detection and address counter, which a directory sign-in shares. */
       defences: DirectoryDefences;
     },
@@ -124,6 +127,7 @@ export class SsoService {
     const p = await this.providers.enabled(slug);
     // A directory provider has no redirect: its sign-in is a form (`signInWithPassword`).
     if (!kindOf(p.type).redirect) throw new AppError('NOT_FOUND');
+    this.providers.assertReachable(p);
     const rp = p as RedirectProvider;
     const { url, kept } = await this.protocols[rp.type].start(rp, f.redirectUri);
     const { binding } = await keepFlow(
@@ -155,6 +159,7 @@ export class SsoService {
     };
     const p = await this.providers.get(slug);
     if (!p?.enabled || !kindOf(p.type).redirect) throw await fail('NOT_FOUND', 'unknown_provider');
+    this.providers.assertReachable(p);
     const rp = p as RedirectProvider;
     const protocol = this.protocols[rp.type];
     const state = protocol.stateOf(cb);
@@ -240,6 +245,7 @@ export class SsoService {
   ): Promise<{ user: UsersTable; opened: { session: SessionsTable; issued: IssuedToken } }> {
     const p = await this.providers.get(slug);
     if (!p?.enabled || p.type !== 'ldap') throw new AppError('NOT_FOUND');
+    this.providers.assertReachable(p);
     const id = await this.directory.prove(p, creds.username, creds.password, f.request);
     let user: UsersTable;
     try {

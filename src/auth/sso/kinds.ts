@@ -49,6 +49,8 @@ export interface Kind<T extends ImplementedType> {
   redirect: boolean;
   /** The issuer a link made with this provider names (a link answers only to the same issuer). */
   issuerOf(s: Extract<Provider, { type: T }>['settings']): string;
+  /** The address the server itself connects to (OIDC discovery, the directory, ticket validation); null: none (SAML). */
+  connectsTo(s: Extract<Provider, { type: T }>['settings']): string | null;
   /** How the admin API's view says whether the secret is set, and how the CLI names it. */
   secretSetField: string;
   secretLabel: string;
@@ -102,6 +104,7 @@ export const KINDS: { readonly [T in ImplementedType]: Kind<T> } = Object.freeze
     summary: (s: OidcSettings) => ({ issuer: s.issuer }),
     redirect: true,
     issuerOf: (s: OidcSettings) => s.issuer,
+    connectsTo: (s: OidcSettings) => s.issuer,
     secretSetField: 'clientSecretSet',
     secretLabel: 'the client secret',
     line: (s: OidcSettings) => `issuer ${s.issuer}  client ${s.clientId}`,
@@ -114,6 +117,7 @@ export const KINDS: { readonly [T in ImplementedType]: Kind<T> } = Object.freeze
     summary: (s: LdapSettings) => ({ url: s.url, bindMode: s.bindMode }),
     redirect: false,
     issuerOf: (s: LdapSettings) => s.url,
+    connectsTo: (s: LdapSettings) => s.url,
     secretSetField: 'servicePasswordSet',
     secretLabel: 'the service account password',
     line: (s: LdapSettings) => `url ${s.url}  bind ${s.bindMode}`,
@@ -126,6 +130,8 @@ export const KINDS: { readonly [T in ImplementedType]: Kind<T> } = Object.freeze
     summary: (s: SamlSettings) => ({ idpEntityId: s.idpEntityId, ssoUrl: s.ssoUrl, wantEncryptedAssertions: s.wantEncryptedAssertions }),
     redirect: true,
     issuerOf: (s: SamlSettings) => s.idpEntityId,
+    // The browser carries every SAML message; the server connects to nothing.
+    connectsTo: () => null,
     secretSetField: 'spPrivateKeySet',
     secretLabel: 'the SP private key (PEM)',
     line: (s: SamlSettings) => `idp ${s.idpEntityId}  sso ${s.ssoUrl}`,
@@ -138,6 +144,7 @@ export const KINDS: { readonly [T in ImplementedType]: Kind<T> } = Object.freeze
     summary: (s: CasSettings) => ({ serverUrl: s.serverUrl }),
     redirect: true,
     issuerOf: (s: CasSettings) => s.serverUrl,
+    connectsTo: (s: CasSettings) => s.serverUrl,
     secretSetField: 'secretSet',
     secretLabel: 'no secret',
     line: (s: CasSettings) => `server ${s.serverUrl}`,

@@ -2,6 +2,7 @@ import type { Db } from '../../db/index.js';
 import type { IdentityProvidersTable } from '../../db/types.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
+import { assertOutbound, hostOf, type OutboundAllowlist } from '../../config/outbound.js';
 import { SLUG_PATTERN } from './schema.js';
 import type { ClaimMapping, Provider, ProviderCommon } from './types.js';
 import { IMPLEMENTED_TYPES, isImplemented, kindOf, secretNameOf, type ImplementedType, type KindInputs } from './kinds.js';
@@ -71,8 +72,27 @@ export class ProviderStore {
       log: SecurityLog;
       secrets: SsoSecrets;
       now: () => number;
+      /** OUTBOUND_ALLOW: a provider the server would connect to must be on it (D435); null or absent: no list. */
+      outbound?: OutboundAllowlist | null;
     },
   ) {}
+
+  /**
+   * Before each connection to a provider (D435): one saved before OUTBOUND_ALLOW listed it, or pointed elsewhere since,
+   * is unavailable (503 SSO_PROVIDER_UNAVAILABLE), never reached.
+   */
+  assertReachable(p: Provider): void {
+    const list = this.d.outbound ?? null;
+    const to = list === null ? null : kindOf(p.type as ImplementedType).connectsTo(p.settings as never);
+    const host = to === null ? null : hostOf(to);
+    if (list !== null && host !== null && !list.allows(host)) throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `${host} is not in OUTBOUND_ALLOW`);
+  }
+
+  /** The address the server connects to for these settings must be on OUTBOUND_ALLOW (OUTBOUND_NOT_ALLOWED). */
+  private reachable(type: ImplementedType, settings: unknown): void {
+    const to = kindOf(type).connectsTo(settings as never);
+    if (to !== null) assertOutbound(this.d.outbound ?? null, to, `/${type}`);
+  }
 
   async list(): Promise<Provider[]> {
     return (await this.d.db.selectFrom('identity_providers').selectAll().orderBy('slug').execute()).map(providerOf);
@@ -107,6 +127,7 @@ export class ProviderStore {
     foreignSettings(type, input);
     const now = this.d.now();
     const settings = kind.settings(slug, null, own);
+    this.reachable(type, settings);
     const secret = kind.secretField === null ? undefined : ((own as Record<string, unknown>)[kind.secretField] as string | undefined);
     const row: IdentityProvidersTable = {
       slug,
@@ -152,7 +173,11 @@ export class ProviderStore {
       foreignSettings(old.type, input);
       const kind = kindOf(old.type);
       const own = input[old.type];
-      if (own !== undefined) set.settings = JSON.stringify(kind.settings(slug, old.settings as never, own));
+      if (own !== undefined) {
+        const next = kind.settings(slug, old.settings as never, own);
+        this.reachable(old.type, next);
+        set.settings = JSON.stringify(next);
+      }
       await trx.updateTable('identity_providers').set(set).where('slug', '=', slug).execute();
       // A provider pointed at another issuer is another provider: it may not end the sessions the old one opened.
       if (set.settings !== undefined && kind.issuerOf(JSON.parse(set.settings)) !== kind.issuerOf(old.settings as never)) await detachSessions(trx, slug);

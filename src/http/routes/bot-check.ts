@@ -4,6 +4,7 @@ import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
 import { errorResponses } from '../schemas.js';
 import { settingsRoutes } from './admin-security.js';
+import { assertOutbound } from '../../config/outbound.js';
 
 /**
  * The `botCheck` field of sign-in and forgot-password: the ALTCHA payload (proof of work) or the
@@ -82,5 +83,7 @@ export const adminBotCheckRoutes =
       '/settings/bot-check',
       s.botCheck.area,
       'Bot checks on sign-in and forgot-password; durations in seconds, recaptchaTimeout in ms. The reCAPTCHA secret key is written here and never returned (recaptchaSecretKeySet).',
+      // The verifier is a destination the server connects to: on OUTBOUND_ALLOW, when a list is set (D435).
+      async (after) => assertOutbound(s.config.outbound, after.recaptchaVerifyUrl, '/recaptchaVerifyUrl'),
     );
   };
