@@ -85,6 +85,14 @@ function rootPasswordCheck(c: Config & Record<string, unknown>): string[] {
   return failed.length > 0 ? [`INIT_ROOT_PASSWORD does not meet the password policy: ${failed.join(', ')}`] : [];
 }
 
+const queryHost = (url: string): string | null => {
+  try {
+    return new URL(url).searchParams.get('host');
+  } catch {
+    return null;
+  }
+};
+
 /** With OUTBOUND_ALLOW set, every destination the environment names must be on it (D435). */
 function outboundCheck(c: Config): string[] {
   const a = c as AppConfig;
@@ -94,11 +102,13 @@ function outboundCheck(c: Config): string[] {
   const destinations: Array<[string, string | null]> = [
     ['DATABASE_URL', a.databaseUrl === null ? null : postgresTarget(a.databaseUrl, {}).host],
     ['DATABASE_MIGRATION_URL', a.databaseMigrationUrl === null ? null : postgresTarget(a.databaseMigrationUrl, {}).host],
-    ['REDIS_URL', a.redisUrl === null ? null : hostOf(a.redisUrl)],
+    // ioredis takes a host given in the query over the URL's.
+    ['REDIS_URL', a.redisUrl === null ? null : (queryHost(a.redisUrl) ?? hostOf(a.redisUrl))],
     ['SMTP_URL', a.mail.smtpUrl === null ? null : hostOf(a.mail.smtpUrl)],
     ['SMS_KANNEL_URL', a.sms === null ? null : hostOf(a.sms.kannel.url)],
-    ['BACKUP_S3_ENDPOINT', a.backup.s3?.endpoint ? hostOf(a.backup.s3.endpoint) : null],
-    ['FILES_S3_ENDPOINT', a.files.s3?.endpoint ? hostOf(a.files.s3.endpoint) : null],
+    // Without an endpoint the SDK reaches AWS: its regional S3 host must be on the list.
+    ['BACKUP_S3_ENDPOINT', a.backup.s3 ? (a.backup.s3.endpoint ? hostOf(a.backup.s3.endpoint) : `s3.${a.backup.s3.region}.amazonaws.com`) : null],
+    ['FILES_S3_ENDPOINT', a.files.s3 ? (a.files.s3.endpoint ? hostOf(a.files.s3.endpoint) : `s3.${a.files.s3.region}.amazonaws.com`) : null],
     ['LOG_DESTINATION', a.logging.destination.kind === 'syslog' ? a.logging.destination.host : null],
     ['FILES_SCANNER', scanner !== null && 'host' in scanner ? scanner.host : null],
   ];

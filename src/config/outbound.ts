@@ -32,8 +32,10 @@ export class OutboundAllowlist {
         } catch {
           problems.push(`OUTBOUND_ALLOW: ${item.slice(0, 64)} is not a CIDR range`);
         }
-      } else if (ipaddr.isValid(item)) entries.push({ kind: 'range', range: [ipaddr.parse(item), ipaddr.parse(item).kind() === 'ipv4' ? 32 : 128] });
-      else if (item.startsWith('*.') && NAME.test(item.slice(2))) entries.push({ kind: 'suffix', suffix: item.slice(1) });
+      } else if (ipaddr.isValid(item)) {
+        const a = ipaddr.process(item);
+        entries.push({ kind: 'range', range: [a, a.kind() === 'ipv4' ? 32 : 128] });
+      } else if (item.startsWith('*.') && NAME.test(item.slice(2))) entries.push({ kind: 'suffix', suffix: item.slice(1) });
       else if (NAME.test(item)) entries.push({ kind: 'name', name: item });
       else problems.push(`OUTBOUND_ALLOW: ${item.slice(0, 64)} is not a host name, *.domain, address or CIDR range`);
     }
@@ -69,7 +71,8 @@ export function hostOf(url: string): string | null {
 export function assertOutbound(list: OutboundAllowlist | null, url: string, path: string): void {
   if (list === null) return;
   const host = hostOf(url);
-  if (host !== null && !list.allows(host)) {
-    throw new AppError('OUTBOUND_NOT_ALLOWED', [{ path, message: `${host} is not in OUTBOUND_ALLOW` }]);
+  // An administrator's destination always has a host; one without cannot be checked, so it is refused.
+  if (host === null || !list.allows(host)) {
+    throw new AppError('OUTBOUND_NOT_ALLOWED', [{ path, message: `${host ?? 'an address without a host'} is not in OUTBOUND_ALLOW` }]);
   }
 }

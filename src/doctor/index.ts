@@ -539,7 +539,6 @@ export class Doctor {
     add('database-ddl', title, v.status, v.detail, v.fix);
   }
 
-  /** The services' own credentials: none may be a default one. Only the variable's name is ever reported. */
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */
   private outboundAllowlist(add: AddFn): void {
     const title = 'Outbound connections are limited to a list (OUTBOUND_ALLOW)';
@@ -554,6 +553,7 @@ export class Doctor {
       );
   }
 
+  /** The services' own credentials: none may be a default one. Only the variable's name is ever reported. */
   private serviceCredentials(add: AddFn) {
     const c = this.d.config;
     const found: string[] = [];

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, ConfigError } from '../../src/app-config.js';
 import { bearer, DIALECT, login, makeApp, ROOT, type TestApp } from '../helpers/app.js';
 import { setBotCheck, SiteVerifyServer } from '../auth/bot-check/helpers.js';
+import { OutboundAllowlist } from '../../src/config/outbound.js';
 
 const TMP_ROOT = mkdtempSync(path.join(tmpdir(), 'palisade-out-'));
 after(() => rmSync(TMP_ROOT, { recursive: true, force: true }));
@@ -131,4 +132,35 @@ test("an administrator's destination off the list is refused when saved; one sav
     await listed?.close();
     await open.close();
   }
+});
+
+test('host matching: names exactly (case and a final dot aside), *.domain below the domain only, addresses and ranges as addresses [ASVS V13.2.4]', () => {
+  const problems: string[] = [];
+  const list = OutboundAllowlist.fromEnv({ OUTBOUND_ALLOW: 'example.org, *.corp.example, 10.0.0.0/8, ::ffff:192.0.2.7, 127.0.0.1' }, problems)!;
+  assert.deepEqual(problems, []);
+  for (const h of [
+    'example.org',
+    'EXAMPLE.ORG',
+    'example.org.',
+    'a.corp.example',
+    'b.a.corp.example',
+    '10.2.3.4',
+    '[::ffff:10.2.3.4]',
+    '192.0.2.7',
+    '127.0.0.1',
+    '/run/clamav/clamd.ctl',
+  ])
+    assert.equal(list.allows(h), true, h);
+  for (const h of [
+    'badexample.org',
+    'a.example.org',
+    'example.org.evil.test',
+    'corp.example',
+    'evilcorp.example',
+    '11.0.0.1',
+    '127.0.0.2',
+    'localhost',
+    '[::1]',
+  ])
+    assert.equal(list.allows(h), false, h);
 });

@@ -93,7 +93,7 @@ export class BotCheckService {
       try {
         // A verifier off OUTBOUND_ALLOW is never reached: unavailable, as when it is down (fail closed).
         const host = hostOf(s.recaptchaVerifyUrl);
-        if (this.d.outbound && host !== null && !this.d.outbound.allows(host)) {
+        if (this.d.outbound && (host === null || !this.d.outbound.allows(host))) {
           throw new AppError('BOT_CHECK_UNAVAILABLE', undefined, `reCAPTCHA verifier ${host} is not in OUTBOUND_ALLOW`, { 'retry-after': '60' });
         }
         verdict = await this.recaptcha.verify(proof, ctx.ip, ctx.action, s);

@@ -79,7 +79,7 @@ export class SsoService {
       publicUrl: d.publicUrl,
       spendAssertion: (provider, id, until) => spendAssertion(d.db, provider, id, until, d.now()),
     });
-    this.oidc = new OidcProtocol((name) => d.secrets.value(name), d.now);
+    this.oidc = new OidcProtocol((name) => d.secrets.value(name), d.now, d.outbound ?? null);
     this.protocols = { oidc: this.oidc, saml: this.saml, cas: new CasProtocol() } as Record<RedirectProvider['type'], RedirectProtocol>;
     this.directory = new DirectoryCheck(d, new LdapProtocol((name) => d.secrets.value(name)));
     this.singleLogout = new SingleLogout({

@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
-import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch as joseFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { hostOf, type OutboundAllowlist } from '../../config/outbound.js';
 import { AppError } from '../../errors.js';
 import { providerEmail } from './accounts.js';
 import type { CallbackInput, FlowSecrets, OidcProvider as Provider, ProvenIdentity, RedirectProtocol } from './types.js';
@@ -100,7 +101,21 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
   constructor(
     private readonly resolveSecret: (name: string) => Promise<string | null>,
     private readonly now: () => number = Date.now,
+    /** OUTBOUND_ALLOW (D435): every request (discovery, token, userinfo, keys) goes only to a listed host. */
+    private readonly outbound: OutboundAllowlist | null = null,
   ) {}
+
+  /**
+   * fetch for every request of this relying party when a list is set: the endpoints a provider's metadata names may
+   * point anywhere, so each address is checked, not only the issuer (D435).
+   */
+  private readonly listedFetch = (url: string | URL, init?: RequestInit): Promise<Response> => {
+    const host = hostOf(String(url));
+    if (this.outbound !== null && (host === null || !this.outbound.allows(host))) {
+      return Promise.reject(new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `${host ?? 'an unreadable address'} is not in OUTBOUND_ALLOW`));
+    }
+    return fetch(url, init);
+  };
 
   private async configOf(p: Provider): Promise<client.Configuration> {
     const s = p.settings;
@@ -130,6 +145,7 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
       return await client.discovery(new URL(s.issuer), s.clientId, { id_token_signed_response_alg: s.idTokenAlg }, auth, {
         timeout: TIMEOUT_SECONDS,
         ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+        ...(this.outbound !== null ? { [client.customFetch]: this.listedFetch as client.CustomFetch } : {}),
       });
     } catch (e) {
       throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `discovery: ${describe(e)}`);
@@ -225,7 +241,12 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
     }
     let keys = this.keySets.get(u.href);
     if (!keys) {
-      keys = createRemoteJWKSet(u, { timeoutDuration: TIMEOUT_SECONDS * 1000, cooldownDuration: 30_000, cacheMaxAge: DISCOVERY_TTL_MS });
+      keys = createRemoteJWKSet(u, {
+        timeoutDuration: TIMEOUT_SECONDS * 1000,
+        cooldownDuration: 30_000,
+        cacheMaxAge: DISCOVERY_TTL_MS,
+        ...(this.outbound !== null ? { [joseFetch]: this.listedFetch } : {}),
+      });
       this.keySets.set(u.href, keys);
     }
     return keys;

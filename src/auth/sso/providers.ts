@@ -85,7 +85,8 @@ export class ProviderStore {
     const list = this.d.outbound ?? null;
     const to = list === null ? null : kindOf(p.type as ImplementedType).connectsTo(p.settings as never);
     const host = to === null ? null : hostOf(to);
-    if (list !== null && host !== null && !list.allows(host)) throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `${host} is not in OUTBOUND_ALLOW`);
+    if (list !== null && to !== null && (host === null || !list.allows(host)))
+      throw new AppError('SSO_PROVIDER_UNAVAILABLE', undefined, `${host} is not in OUTBOUND_ALLOW`);
   }
 
   /** The address the server connects to for these settings must be on OUTBOUND_ALLOW (OUTBOUND_NOT_ALLOWED). */

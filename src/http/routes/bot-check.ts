@@ -84,6 +84,10 @@ export const adminBotCheckRoutes =
       s.botCheck.area,
       'Bot checks on sign-in and forgot-password; durations in seconds, recaptchaTimeout in ms. The reCAPTCHA secret key is written here and never returned (recaptchaSecretKeySet).',
       // The verifier is a destination the server connects to: on OUTBOUND_ALLOW, when a list is set (D435).
-      async (after) => assertOutbound(s.config.outbound, after.recaptchaVerifyUrl, '/recaptchaVerifyUrl'),
+      // Checked when it is used (recaptcha mode) or changed: another setting of a proof-of-work check is not refused for it.
+      async (after, req) => {
+        if (after.mode === 'recaptcha' || 'recaptchaVerifyUrl' in (req.body as object))
+          assertOutbound(s.config.outbound, after.recaptchaVerifyUrl, '/recaptchaVerifyUrl');
+      },
     );
   };
