@@ -207,7 +207,7 @@ describe('admin UI: a journey from an empty instance to a user working with her 
     const nav = alice.getByRole('navigation', { name: 'Main' });
     await nav.getByRole('link', { name: 'Data' }).waitFor();
     const links = (await nav.getByRole('link').allInnerTexts()).map((l) => l.trim());
-    assert.deepEqual(links, ['Data', 'My account', 'Sign-in & security', 'My sessions', 'My API keys']);
+    assert.deepEqual(links, ['Data', 'My account', 'Sign-in & security', 'My sessions', 'My API keys', 'Connected applications']);
     await shot(alice, 'journey-5-alice-home');
 
     await nav.getByRole('link', { name: 'Data' }).click();
