@@ -197,8 +197,7 @@ test('doctor: PostgreSQL on a network address: without TLS fails; TLS that the U
   const t = await makeApp();
   try {
     // The start refuses these unverified connections unless ALLOW_PLAINTEXT names the database (D433): the doctor still grades them.
-    const tlsOf = async (url: string, env: Env = {}) =>
-      (await doctorCli(t, { DATABASE_URL: url, ALLOW_PLAINTEXT: 'database', ...env })).get('database-tls')!;
+    const tlsOf = async (url: string, env: Env = {}) => (await doctorCli(t, { DATABASE_URL: url, ALLOW_PLAINTEXT: 'database', ...env })).get('database-tls')!;
     const off = await tlsOf(`postgres://postgres@${host}:${plain.port}/test`);
     assert.equal(off.status, 'fail');
     assert.equal(off.detail, `PostgreSQL on ${host} without TLS (sslmode=unset)`);
