@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../util/hosts.js';
 import { parse as parsePg } from 'pg-connection-string';
 import type { Env } from './env.js';
 
@@ -10,13 +10,9 @@ import type { Env } from './env.js';
 export const PLAINTEXT_SERVICES = ['database', 'redis', 'sms', 's3', 'syslog', 'clamd'] as const;
 export type PlaintextService = (typeof PLAINTEXT_SERVICES)[number];
 
-/** This host: `localhost`, a loopback address (127.0.0.0/8, ::1, IPv4-mapped 127/8), or a Unix socket path (empty host). */
+/** This host: a loopback host, or a Unix socket path (empty host). */
 export function isThisHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (h === '' || h.startsWith('/') || h === 'localhost') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(h);
-  return false;
+  return host === '' || host.startsWith('/') || isLoopbackHost(host);
 }
 
 /** ALLOW_PLAINTEXT's service names; an unknown name is a problem. */

@@ -5,7 +5,6 @@
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isIP } from 'node:net';
 import { parse as parsePg } from 'pg-connection-string';
 import { sql } from 'kysely';
 import type { Db, Dialect } from '../db/index.js';
@@ -19,7 +18,8 @@ import { factorState, hasFactor } from '../auth/mfa/factors.js';
 import { passwordPolicyArea } from '../auth/password-policy/schema.js';
 import { lockoutArea } from '../auth/lockout-settings.js';
 import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../edge/rate-limit.js';
-import { parseIp, type Cidr } from '../edge/ip.js';
+import type { Cidr } from '../edge/ip.js';
+import { isLoopbackHost as isLoopback } from '../util/hosts.js';
 import type { SecurityLog } from '../audit/events.js';
 import { redisPersistence } from '../shared-state/redis.js';
 import { previousRuns } from '../backup/env.js';
@@ -124,15 +124,6 @@ export const DEFAULT_PASSWORDS: ReadonlySet<string> = new Set([
   '12345678',
   '123456789',
 ]);
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-/** A loopback address literal (127.0.0.0/8, ::1) or exactly localhost; never a name that merely starts with "127.". */
-const isLoopback = (host: string): boolean => {
-  const h = host.replace(/^\[|\]$/g, '');
-  if (LOOPBACK.has(h)) return true;
-  const ip = parseIp(h);
-  return ip !== null && isIP(h) !== 0 && ip.range() === 'loopback';
-};
 
 /** Secrets that have a `_FILE` form: set directly, they sit in the process environment and `/proc`. */
 const FILE_SECRETS = [

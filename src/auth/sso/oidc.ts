@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import { createRemoteJWKSet, customFetch as joseFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { hostOf, type OutboundAllowlist } from '../../config/outbound.js';
+import { isLoopbackHost as isLoopback } from '../../util/hosts.js';
 import { AppError } from '../../errors.js';
 import { providerEmail } from './accounts.js';
 import type { CallbackInput, FlowSecrets, OidcProvider as Provider, ProvenIdentity, RedirectProtocol } from './types.js';
@@ -85,8 +86,6 @@ export function issuerProblem(raw: string): string | null {
   if (u.protocol === 'http:' && isLoopback(u.hostname)) return null;
   return 'the issuer must be https (http only on loopback)';
 }
-
-const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /**
  * The OIDC relying party (openid-client): discovery, authorisation code with PKCE (S256), state and

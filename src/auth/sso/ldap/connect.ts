@@ -1,3 +1,4 @@
+import { isLoopbackHost as isLoopback } from '../../../util/hosts.js';
 import { readFile } from 'node:fs/promises';
 import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -5,7 +6,6 @@ import { Client, ResultCodeError } from 'ldapts';
 import { AppError } from '../../../errors.js';
 import type { LdapSettings } from '../types.js';
 
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 const hostOf = (u: URL) => u.hostname.replace(/^\[(.*)\]$/, '$1');
 
 /** What is wrong with an LDAP URL, or null: ldap:// or ldaps://, a host, an optional port, nothing else. */
