@@ -26,6 +26,7 @@ import { grantStatements, roleOfUrl } from '../db/grants.js';
 import { BackupUsage, backupCreate, backupList, backupRestore, backupVerify } from './backup.js';
 import { FilesUsage, filesCommand } from './files.js';
 import { installLastResort } from './last-resort.js';
+import { IDENTITY_CHECKS, type IdentityCheckMethod } from '../auth/mfa/index.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -46,7 +47,10 @@ const USAGE = `usage: palisade <command>
   user roles --username U --set R1,R2     replace a user's roles (--set "" removes all)
   user departments --username U --set D1  replace a user's departments (they carry roles)
   user unlock --username U                lift a lock (lockout or administrator)
-  user mfa reset --username U             remove every second factor and recovery code of a user; ends their sessions
+  user mfa reset --username U --checked-by M --reference TEXT
+                                          remove every second factor and recovery code of a user; ends their sessions;
+                                          M is how you checked who asks (in_person, video_call, call_back,
+                                          manager_confirmed, identity_document), TEXT where the evidence is kept
   sessions revoke --user U                end every session of a user
   sessions revoke --all                   end every session of every user (all must sign in again)
   schema apply FILE [--prune]             create collections, fields, roles, departments and grants from a JSON or YAML file
@@ -233,6 +237,8 @@ export async function main(argv: string[]): Promise<number> {
       owner: { type: 'string' },
       force: { type: 'boolean' },
       'passphrase-stdin': { type: 'boolean' },
+      'checked-by': { type: 'string' },
+      reference: { type: 'string' },
       all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -337,7 +343,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'user mfa reset':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
-        const { sessionsEnded } = await s.mfa.reset(u.id, { actor: CLI_ACTOR });
+        const method = values['checked-by'] ?? '';
+        if (!(IDENTITY_CHECKS as readonly string[]).includes(method) || !values.reference) {
+          process.stderr.write(`say how you checked who asks: --checked-by ${IDENTITY_CHECKS.join('|')} --reference TEXT (a ticket or case number)\n`);
+          return 2;
+        }
+        const { sessionsEnded } = await s.mfa.reset(u.id, { method: method as IdentityCheckMethod, reference: values.reference }, { actor: CLI_ACTOR });
         process.stdout.write(`second factors of ${u.username} were reset; ${sessionsEnded} session(s) ended\n`);
         return 0;
       });

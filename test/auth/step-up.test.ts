@@ -35,7 +35,10 @@ test("an administrator's change to another user needs a sign-in within 10 minute
   // Stale: the recovery address, the password, the factors, the account itself: every write on the user is refused.
   refusedStale(await call('PATCH', `/api/admin/users/${id}`, admin, { email: 'attacker@example.test' }), 'email change');
   refusedStale(await call('PUT', `/api/admin/users/${id}/password`, admin, { password: 'Attacker-chosen-pass-1' }), 'password set');
-  refusedStale(await call('POST', `/api/admin/users/${id}/mfa/reset`, admin), 'factor reset');
+  refusedStale(
+    await call('POST', `/api/admin/users/${id}/mfa/reset`, admin, { identityCheck: { method: 'in_person', reference: 'ticket 1' } }),
+    'factor reset',
+  );
   refusedStale(await call('DELETE', `/api/admin/users/${id}`, admin), 'deletion');
   refusedStale(await call('POST', `/api/admin/users/${id}/sso-links`, admin, { provider: 'corp', subject: 'attacker' }), 'linking an identity');
   refusedStale(await call('POST', '/api/admin/users', admin, { username: 'mallory', password: PW, isAdmin: true }), 'a new administrator');

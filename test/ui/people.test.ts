@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
-import { bearer, createUser, login, ROOT } from '../helpers/app.js';
+import { bearer, createUser, events, login, ROOT } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 import { grantableFields, ownerFields, scopeForm, scopeOf, scopeText } from '../../ui/src/lib/people.js';
 
@@ -137,7 +137,7 @@ describe('admin UI: people and access (users, roles, grants, departments, explai
     assertClean(w);
   });
 
-  it('locks a user from the user page (their session ends, sign-in is refused until unlocked), disables and enables, ends sessions', async () => {
+  it('locks a user from the user page (their session ends, sign-in is refused until unlocked), disables and enables, ends sessions, resets the second factor on a named identity check [ASVS V6.4.4]', async () => {
     await createUser(w.t, root, 'lena', PW, { email: 'lena@example.org' });
     const page = await w.newPage();
     await signIn(page, w.base);
@@ -198,6 +198,19 @@ describe('admin UI: people and access (users, roles, grants, departments, explai
       .filter({ hasText: /session(s)? ha(s|ve) ended/ })
       .waitFor();
     assert.equal(await fetchStatus(hers, '/api/auth/me'), 401);
+
+    // Resetting her second factor needs the identity check named; the check is kept with the event [ASVS V6.4.4].
+    await page.getByRole('form', { name: 'Reset second factor' }).getByRole('button', { name: 'Reset second factor' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Say how you checked' }).waitFor();
+    assert.equal(await page.getByRole('dialog').count(), 0, 'no confirmation without the check');
+    await page.getByLabel('Identity checked').selectOption('video_call');
+    await page.getByLabel('Evidence reference').fill('Ticket 4711');
+    await shot(page, 'people-mfa-reset-check');
+    await page.getByRole('form', { name: 'Reset second factor' }).getByRole('button', { name: 'Reset second factor' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reset second factor' }).click();
+    await page.getByRole('status').filter({ hasText: 'The second factor of lena is reset' }).waitFor();
+    const reset = (await events(w.t, root, 'mfa.reset')).find((e) => e.subjectId === lena.id);
+    assert.deepEqual(reset?.details.identityCheck, { method: 'video_call', reference: 'Ticket 4711' });
     assertClean(w);
   });
 

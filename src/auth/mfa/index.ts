@@ -6,7 +6,7 @@ import type { SecondFactor } from '../session/types.js';
 import { claimChallenge } from './challenge.js';
 import { provePassword } from './attempt.js';
 import { Enrolment } from './enrolment.js';
-import { FactorAdmin, type MfaStatus } from './manage.js';
+import { FactorAdmin, type IdentityCheck, type MfaStatus } from './manage.js';
 import { SecondStep, actorOf, provenStep, type ProvenSecondStep } from './second-step.js';
 import { PasskeyStep } from './passkey-step.js';
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
@@ -20,7 +20,8 @@ export { MfaKeys } from './secret-box.js';
 export { MfaPolicy } from './factors.js';
 export { SecondFactorGate } from './gate.js';
 export type { MfaDeps } from './deps.js';
-export type { MfaStatus } from './manage.js';
+export type { MfaStatus, IdentityCheck, IdentityCheckMethod } from './manage.js';
+export { IDENTITY_CHECKS } from './manage.js';
 export type { ProvenSecondStep } from './second-step.js';
 export type { TotpEnrolment } from './totp.js';
 
@@ -161,7 +162,7 @@ export class MfaService {
   }
 
   /** An administrator's or the CLI's reset of another user's factors; ends their sessions. */
-  reset(userId: string, ctx: EventContext): Promise<{ sessionsEnded: number }> {
-    return this.factors.reset(userId, ctx);
+  reset(userId: string, check: IdentityCheck, ctx: EventContext): Promise<{ sessionsEnded: number }> {
+    return this.factors.reset(userId, check, ctx);
   }
 }

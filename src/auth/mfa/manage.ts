@@ -37,6 +37,19 @@ const FACTOR_TABLES = [
   'mfa_trusted_addresses',
 ] as const;
 
+/**
+ * How the administrator established who asks for a reset (ASVS V6.4.4, D436): the evidence a lost factor is replaced
+ * on, declared and kept with the `mfa.reset` event. Accounts are created by the same permission (users.manage), so
+ * the check is the one their enrolment rested on, and the user still proves the password before enrolling anew.
+ */
+export const IDENTITY_CHECKS = ['in_person', 'video_call', 'call_back', 'manager_confirmed', 'identity_document'] as const;
+export type IdentityCheckMethod = (typeof IDENTITY_CHECKS)[number];
+export interface IdentityCheck {
+  method: IdentityCheckMethod;
+  /** Where the evidence is kept: a ticket, a case number, who confirmed (3-200 printable characters). */
+  reference: string;
+}
+
 const FACTOR_TABLE = { totp: 'mfa_totp', email: 'mfa_email', sms: 'mfa_sms' } as const;
 
 /**
@@ -108,10 +121,14 @@ export class FactorAdmin {
   /**
    * An administrator's (or the CLI's) reset: every factor, recovery code, pending code and challenge
    * of the user goes, and every session of the user ends, with the `mfa.reset` event, in one
-   * transaction. Administrators reset others only: their own factors they remove themselves.
+   * transaction. Administrators reset others only: their own factors they remove themselves. The identity check the
+   * administrator made is recorded with the event; the reset is refused without one.
    */
-  async reset(userId: string, ctx: EventContext): Promise<{ sessionsEnded: number }> {
+  async reset(userId: string, check: IdentityCheck, ctx: EventContext): Promise<{ sessionsEnded: number }> {
     if (ctx.actor.id !== null && ctx.actor.id === userId) throw new AppError('CANNOT_MODIFY_SELF');
+    const reference = check.reference.trim();
+    if (!(IDENTITY_CHECKS as readonly string[]).includes(check.method) || reference.length < 3 || reference.length > 200 || /\p{Cc}/u.test(reference))
+      throw new AppError('IDENTITY_CHECK_REQUIRED');
     const user = await this.d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
     if (!user) throw new AppError('NOT_FOUND');
     const before = await factorState(this.d.db, user);
@@ -124,7 +141,15 @@ export class FactorAdmin {
           type: 'mfa.reset',
           outcome: 'success',
           subjectId: userId,
-          details: { totp: before.totp, email: before.email, sms: before.sms, recoveryCodes: before.recoveryCodes, passkeys: before.passkeys, sessionsEnded },
+          details: {
+            totp: before.totp,
+            email: before.email,
+            sms: before.sms,
+            recoveryCodes: before.recoveryCodes,
+            passkeys: before.passkeys,
+            sessionsEnded,
+            identityCheck: { method: check.method, reference },
+          },
         },
         trx,
       );

@@ -6,6 +6,7 @@ import { IdParam, Password, errorResponses } from '../schemas.js';
 import { actorContext, requestContext, requireSession } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
+import { IDENTITY_CHECKS } from '../../auth/mfa/index.js';
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -15,6 +16,25 @@ export const EnrolmentToken = StepToken('The enrolmentToken of the MFA_ENROLMENT
 export const Code = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9 -]+$', description: 'A 6-digit code, or a recovery code.' });
 const Method = Type.Union([Type.Literal('totp'), Type.Literal('email'), Type.Literal('sms'), Type.Literal('recovery')]);
 export const body = <P extends Record<string, TSchema>>(props: P) => Type.Object(props, { additionalProperties: false });
+
+const IdentityCheckSchema = Type.Object(
+  {
+    method: Type.Union(
+      IDENTITY_CHECKS.map((m) => Type.Literal(m)),
+      {
+        description:
+          'How the person was checked: in person, on a video call, by calling back a number on file, confirmed by their manager, or an identity document seen.',
+      },
+    ),
+    reference: Type.String({
+      minLength: 3,
+      maxLength: 200,
+      pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+      description: 'Where the evidence is kept: a ticket or case number, who confirmed.',
+    }),
+  },
+  { additionalProperties: false, description: 'The evidence the reset rests on, kept with the mfa.reset event (ASVS V6.4.4).' },
+);
 
 const TotpEnrolmentSchema = Type.Object({
   otpauthUri: Type.String({ description: 'The otpauth://totp/ URI for an authenticator app.' }),
@@ -264,11 +284,12 @@ export const adminMfaRoutes =
         schema: {
           tags: ['admin: users'],
           description:
-            "Removes every second factor and recovery code of the user and ends the user's sessions (audited as mfa.reset). Not for your own account.",
+            "Removes every second factor and recovery code of the user and ends the user's sessions (audited as mfa.reset, with the identity check). Not for your own account. The body says how the administrator checked that the person asking is the account's owner (D436).",
           params: IdParam,
+          body: body({ identityCheck: IdentityCheckSchema }),
           response: { 200: Type.Object({ sessionsEnded: Type.Integer() }), ...errorResponses },
         },
       },
-      async (req) => s.mfa.reset(req.params.id, actorContext(req)),
+      async (req) => s.mfa.reset(req.params.id, req.body.identityCheck, actorContext(req)),
     );
   };

@@ -139,7 +139,12 @@ test('a user who must enrol can set up SMS with the enrolment-only token, and is
 
 test("an administrator's reset removes the phone number with the other factors", async () => {
   const u = await userWithSms(t, kannel, admin, 'reg', '+4560708090');
-  const r = await t.app.inject({ method: 'POST', url: `/api/admin/users/${u.id}/mfa/reset`, headers: bearer(admin) });
+  const r = await t.app.inject({
+    method: 'POST',
+    url: `/api/admin/users/${u.id}/mfa/reset`,
+    headers: bearer(admin),
+    payload: { identityCheck: { method: 'in_person', reference: 'ticket 1' } },
+  });
   assert.equal(r.statusCode, 200, r.body);
   assert.equal(await t.s.db.selectFrom('mfa_sms').select('user_id').where('user_id', '=', u.id).executeTakeFirst(), undefined);
   const ev = (await events(t, admin, 'mfa.reset')).find((x) => x.subjectId === u.id);

@@ -136,7 +136,7 @@ test("an administrator's reset of a user's factors removes their passkeys too", 
   const id = await createUser(t, admin, 'nina', PW);
   const { token } = await login(t, 'nina', PW);
   assert.equal((await register(t, d, token)).statusCode, 201);
-  const reset = await post(t, `/api/admin/users/${id}/mfa/reset`, {}, bearer(admin));
+  const reset = await post(t, `/api/admin/users/${id}/mfa/reset`, { identityCheck: { method: 'in_person', reference: 'ticket 1' } }, bearer(admin));
   assert.equal(reset.statusCode, 200, reset.body);
   const ev = (await events(t, admin, 'mfa.reset')).find((e) => e.subjectId === id);
   assert.equal(ev?.details.passkeys, 1);
