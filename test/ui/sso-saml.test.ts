@@ -69,7 +69,7 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     assertClean(w);
   });
 
-  it('signing out after a SAML sign-in passes through the IdP single logout and lands back on the sign-in page', async () => {
+  it('signing out after a SAML sign-in names the IdP site before going there: continuing passes through its single logout, staying keeps the IdP session [ASVS V3.7.3]', async () => {
     // The administrator gives the IdP's single logout service on the provider's screen.
     const adminPage = await w.newPage();
     await signIn(adminPage, w.base);
@@ -92,8 +92,18 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
       if (f === page.mainFrame()) visited.push(f.url());
     });
     await page.getByRole('button', { name: 'Sign out' }).click();
+    // Signed out of Palisade; the IdP is another site: the page names it and waits for the user's choice.
+    const leaving = page.getByRole('region', { name: 'You are signed out of Palisade' });
+    await leaving.waitFor();
+    const idpHost = new URL(idp.base).host;
+    await leaving.getByText(idpHost, { exact: true }).waitFor();
+    assert.equal((await page.request.get(`${w.base}/api/auth/me`)).status(), 401, 'the Palisade session ended already');
+    assert.ok(!visited.some((u) => u.startsWith(idp.base)), `not sent to the IdP before the choice: ${visited.join(' ')}`);
+    await shot(page, 'sso-saml-leaving');
+    await leaving.getByRole('button', { name: `Continue to ${idpHost}` }).click();
     await page.waitForURL(`${w.base}/sign-in`, { timeout: 15_000 });
     await page.getByRole('link', { name: 'Sign in with Staff SAML' }).waitFor();
+    assert.equal(await leaving.count(), 0);
     assert.ok(
       visited.some((u) => u.startsWith(idp.base) && /logout/i.test(u)),
       `through the IdP's single logout: ${visited.join(' ')}`,
@@ -102,6 +112,19 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     // The IdP session ended too: its login form is asked for again.
     await page.getByRole('link', { name: 'Sign in with Staff SAML' }).click();
     await page.locator('input[name="password"]').waitFor({ timeout: 15_000 });
+    await page.locator('input[name="username"]').fill(ada.uid);
+    await page.locator('input[name="password"]').fill(ada.password);
+    await page.locator('input[name="password"]').press('Enter');
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    // This time the user stays: nothing leaves for the IdP, whose session lives on (the next SAML sign-in asks nothing).
+    visited.length = 0;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await leaving.getByRole('button', { name: 'Stay here' }).click();
+    assert.equal(await leaving.count(), 0);
+    assert.ok(!visited.some((u) => u.startsWith(idp.base)), `stayed: ${visited.join(' ')}`);
+    assert.equal((await page.request.get(`${w.base}/api/auth/me`)).status(), 401);
+    await page.getByRole('link', { name: 'Sign in with Staff SAML' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
     const ours = w.problems.filter((p) => !p.includes(idp.base));
     w.problems.splice(0, w.problems.length, ...ours);
     assertClean(w);

@@ -32,6 +32,11 @@ class SessionState {
   me = $state<Me | null | undefined>(undefined);
   /** The error code with which the server ended the session (shown once on the sign-in page). */
   endedBy = $state<string | null>(null);
+  /**
+   * The identity provider's single-logout address after a sign-out, kept in memory only: the sign-in page names its
+   * host and lets the user go there or stay (ASVS V3.7.3); it is never read from a URL, so no link can set it.
+   */
+  leavingTo = $state<string | null>(null);
 
   async load(): Promise<void> {
     try {
