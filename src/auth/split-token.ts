@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { safeEqual } from '../util/safe-equal.js';
 
 /**
  * A single-use token of the form `<selector>.<verifier>` (reset and invitation links, second-factor
@@ -27,5 +28,5 @@ export function parseSplitToken(token: string): { id: string; verifier: string }
 export function verifierMatches(storedHashHex: string | undefined, verifier: string): boolean {
   const got = digest(verifier);
   const want = storedHashHex === undefined ? DUMMY : Buffer.from(storedHashHex, 'hex');
-  return want.length === got.length && timingSafeEqual(want, got);
+  return safeEqual(want, got);
 }

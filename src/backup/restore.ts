@@ -4,7 +4,7 @@
  * configured target to restore. Nothing of a target changes before the restored rows and audit chain head have been
  * checked against the manifest, and what a forced restore replaces is moved aside, never deleted (D225).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -14,6 +14,7 @@ import { verify as verifyChain } from '../audit/chain.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { keyFilePath } from '../config/index.js';
 import { AppError } from '../errors.js';
+import { safeEqual } from '../util/safe-equal.js';
 import { readArchive } from './archive.js';
 import { chainHead, countDifferences, countRows, parseManifest, type Manifest } from './manifest.js';
 import { appKeyId } from './names.js';
@@ -47,12 +48,6 @@ export interface Restored extends Checked {
   /** What a forced restore replaced, moved aside (`*.pre-restore-<time>`): the operator removes it once satisfied. */
   keptAside: string[];
 }
-
-const sameText = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
 
 const targetDialect = (t: Target): Dialect => (t.databaseUrl ? 'postgres' : 'sqlite');
 
@@ -240,10 +235,10 @@ export async function restoreBackup(
     // The keys: those in the archive go to the data directory, unless the environment gives them (then it must be the same key).
     const appFile = keyFilePath(t.dataDir);
     const archivedApp = manifest.keys.app ? readFileSync(path.join(dir, 'keys', 'app.key'), 'utf8').trim() : null;
-    if (archivedApp !== null && !sameText(appKeyId(archivedApp), manifest.appKeyId))
+    if (archivedApp !== null && !safeEqual(appKeyId(archivedApp), manifest.appKeyId))
       throw new AppError('BACKUP_ARCHIVE_INVALID', { reason: "the archive's app key does not match its manifest" });
     if (t.appKeySource !== 'generated') {
-      if (!sameText(manifest.appKeyId, appKeyId(t.appKey)))
+      if (!safeEqual(manifest.appKeyId, appKeyId(t.appKey)))
         throw new AppError('BACKUP_KEY_MISMATCH', { reason: 'APP_KEY is not the key the backup was made with' });
     } else if (archivedApp === null) {
       throw new AppError('BACKUP_KEY_MISMATCH', { reason: 'the backup was made with APP_KEY from the environment: set the same APP_KEY to restore it' });
@@ -272,7 +267,7 @@ export async function restoreBackup(
           await db.destroy();
         }
       }
-      if (t.appKeySource === 'generated' && existsSync(appFile) && !sameText(readFileSync(appFile, 'utf8').trim(), archivedApp ?? ''))
+      if (t.appKeySource === 'generated' && existsSync(appFile) && !safeEqual(readFileSync(appFile, 'utf8').trim(), archivedApp ?? ''))
         throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${appFile} holds another key` });
       if (filesDirHoldsData(t.filesDir)) throw new AppError('BACKUP_TARGET_NOT_EMPTY', { reason: `${t.filesDir} holds files` });
       if (archivedSecrets !== null && t.secretsKeyFile !== null && existsSync(t.secretsKeyFile) && !readFileSync(t.secretsKeyFile).equals(archivedSecrets))

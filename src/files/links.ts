@@ -2,7 +2,8 @@
  * Signed download links (DATA-3, D252): a small token for a path segment, bound to a file and a user, good once
  * within LINK_SECONDS. It is not a bearer of rights: the records layer re-checks the user's grants when it is used.
  */
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { safeEqual } from '../util/safe-equal.js';
 import { AppError } from '../errors.js';
 
 /** A signed link's lifetime. */
@@ -73,7 +74,7 @@ export class FileLinks {
     if (!m) throw invalid('malformed');
     const want = Buffer.from(this.mac(m[1]!), 'base64url');
     const got = Buffer.from(m[2]!, 'base64url');
-    if (got.length !== want.length || !timingSafeEqual(got, want)) throw invalid('bad signature');
+    if (!safeEqual(got, want)) throw invalid('bad signature');
     const bytes = Buffer.from(m[1]!, 'base64url');
     if (bytes.length < HEAD || bytes[0] !== 2 || bytes[47]! >= KINDS.length) throw invalid('malformed claims');
     const exp = bytes.readUInt32BE(33);

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '../../util/safe-equal.js';
 import { deriveKey } from '../keys.js';
 
 /** A TOTP secret at rest: a fresh 96-bit nonce and the AES-256-GCM ciphertext with its tag, both base64url. */
@@ -52,8 +53,6 @@ export class MfaKeys {
   }
 
   codeMatches(rowId: string, code: string, stored: string): boolean {
-    const got = Buffer.from(this.codeHash(rowId, code), 'hex');
-    const want = Buffer.from(stored, 'hex');
-    return got.length === want.length && timingSafeEqual(got, want);
+    return safeEqual(Buffer.from(this.codeHash(rowId, code), 'hex'), Buffer.from(stored, 'hex'));
   }
 }

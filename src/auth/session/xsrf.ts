@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../../util/safe-equal.js';
 import { deriveKey } from '../keys.js';
 
 /** XSRF tokens of cookie sessions: the HMAC of the session id under a key derived from APP_KEY. */
@@ -15,8 +16,6 @@ export class XsrfTokens {
 
   check(sessionId: string, presented: string | undefined): boolean {
     if (typeof presented !== 'string' || presented.length > 128) return false;
-    const want = Buffer.from(this.token(sessionId));
-    const got = Buffer.from(presented);
-    return got.length === want.length && timingSafeEqual(got, want);
+    return safeEqual(presented, this.token(sessionId));
   }
 }

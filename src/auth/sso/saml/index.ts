@@ -4,6 +4,7 @@ import { providerEmail } from '../accounts.js';
 import { FLOW_VALIDITY_MS } from '../flows.js';
 import type { CallbackInput, FlowSecrets, ProvenIdentity, RedirectProtocol, SamlProvider } from '../types.js';
 import { childElements, strictXml, weakSignatureAlgorithm } from './xml.js';
+import { safeEqual } from '../../../util/safe-equal.js';
 
 export { childElements, strictXml } from './xml.js';
 
@@ -187,7 +188,7 @@ export class SamlProtocol implements RedirectProtocol<SamlProvider> {
     }
     if (!profile) throw failed('no assertion');
     if (profile.issuer !== s.idpEntityId) throw failed('issuer mismatch');
-    if (profile.inResponseTo !== kept.nonce) throw failed('InResponseTo is not this flow');
+    if (typeof profile.inResponseTo !== 'string' || !safeEqual(profile.inResponseTo, kept.nonce)) throw failed('InResponseTo is not this flow');
     const assertion = strictXml(profile.getAssertionXml?.() ?? '');
     const a = assertion?.documentElement;
     const id = a?.getAttribute('ID');
