@@ -4,4 +4,7 @@ import App from './App.svelte';
 import { startRouter } from './lib/router.svelte';
 
 startRouter();
-mount(App, { target: document.getElementById('app')! });
+// The page's own text is the notice for a browser that cannot run this module; the app replaces it.
+const target = document.getElementById('app')!;
+target.replaceChildren();
+mount(App, { target });
