@@ -28,7 +28,7 @@ fail() {
 }
 
 [ "$(id -u)" = 0 ] || fail "needs root (mount and PID namespaces, chroot)"
-for c in buildah skopeo unshare nsenter node dpkg; do command -v "$c" >/dev/null || fail "$c is missing"; done
+for c in buildah skopeo unshare nsenter node dpkg exiftool qpdf; do command -v "$c" >/dev/null || fail "$c is missing"; done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/palisade-container.XXXXXX")
 server_pid= unshare_pid= client_pid=
@@ -96,6 +96,25 @@ ln -s dash "$bm/usr/bin/sh"
   ldd "$node_bin" "${tools[@]/#//usr/bin/}" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
 } | sort -u | while read -r lib; do
   [ -f "$lib" ] || continue
+  mkdir -p "$bm$(dirname "$lib")"
+  cp -L "$lib" "$bm$lib"
+done
+# ExifTool (Perl) and qpdf, the tools of the uploads' metadata removal (docs/files.md#metadata), as Debian lays them
+# out: the Containerfile installs them with apt on a Debian base; this stand-in has no apt, so it gets this machine's
+# (`.ci/run` installs them), which the Containerfile then finds in place.
+meta_pkgs=(libimage-exiftool-perl qpdf perl perl-base)
+while read -r st pkg; do if [ "$st" = ii ]; then meta_pkgs+=("$pkg"); fi; done < <(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'perl-modules-*' 'libperl5*' 'libqpdf*' 2>/dev/null || true)
+dpkg -L "${meta_pkgs[@]}" | while read -r f; do
+  case "$f" in /usr/share/doc/* | /usr/share/man/* | /usr/share/lintian/*) continue ;; esac
+  [ -f "$f" ] || [ -L "$f" ] || continue
+  mkdir -p "$bm$(dirname "$f")"
+  cp -a "$f" "$bm$f"
+done
+{
+  ldd /usr/bin/perl /usr/bin/qpdf 2>/dev/null || true
+  dpkg -L "${meta_pkgs[@]}" | grep -E '\.so[.0-9]*$' | xargs -r ldd 2>/dev/null || true
+} | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u | while read -r lib; do
+  [ -e "$bm$lib" ] && continue
   mkdir -p "$bm$(dirname "$lib")"
   cp -L "$lib" "$bm$lib"
 done
@@ -343,6 +362,11 @@ r=$(in_running /usr/bin/env -u SQLITE_TMPDIR node -e "$spill" 2>&1) || true
 r=$(in_running node -e "$spill" 2>&1) || true
 [ "$r" = 20000 ] || fail "SQLite could not spill a temporary table into SQLITE_TMPDIR with the root read-only: $r"
 say "read-only root: EROFS on /, /tmp, /app, /etc (as the user and as root inside); /data writable; SQLite spills only with SQLITE_TMPDIR=/data"
+# The metadata removal's tools run as the user on the read-only root (the server found them at start, or it would not
+# have started); the doctor runs them the same way.
+r=$(in_running /usr/bin/exiftool -config '' -ver 2>&1) || fail "exiftool does not run in the container: $r"
+q=$(in_running /usr/bin/qpdf --version 2>&1 | head -n1) || fail "qpdf does not run in the container: $q"
+say "ExifTool $r and $q run in the container"
 
 # ---- graceful stop ----------------------------------------------------------------------------------------------
 # Background work: a forgot-password request answers 202 at once and mails (here: DATA_DIR/outbox) afterwards.

@@ -25,6 +25,7 @@ import { logEnv, type LoggingConfig } from './log-env.js';
 import { secretsEnv, type SecretsConfig } from './secrets/env.js';
 import { backupEnv, type BackupConfig } from './backup/env.js';
 import { filesEnv, type FilesConfig } from './files/env.js';
+import { memoryEnv, type MemoryConfig } from './ops/memory-encryption.js';
 import { isPlainAddress } from './mail/address.js';
 import { hostOf } from './config/outbound.js';
 import { postgresTarget } from './config/plaintext.js';
@@ -57,7 +58,8 @@ export type AppConfig = Config &
   ClientIpConfig &
   HttpsConfig &
   TransportConfig &
-  MetricsConfig & {
+  MetricsConfig &
+  MemoryConfig & {
     readonly mail: MailConfig;
     readonly passkeys: PasskeyConfig | null;
     readonly sms: SmsConfig | null;
@@ -121,7 +123,22 @@ function outboundCheck(c: Config): string[] {
 export function loadConfig(env: Env, opts: LoadOptions): LoadResult<AppConfig> {
   return load<AppConfig>(env, opts, {
     areas: SETTINGS_AREAS,
-    sections: [clientIpEnv, httpsEnv, metricsEnv, mailEnv, passkeyEnv, smsEnv, logEnv, auditEnv, corsEnv, transportEnv, secretsEnv, backupEnv, filesEnv],
+    sections: [
+      clientIpEnv,
+      httpsEnv,
+      metricsEnv,
+      mailEnv,
+      passkeyEnv,
+      smsEnv,
+      logEnv,
+      auditEnv,
+      corsEnv,
+      transportEnv,
+      secretsEnv,
+      backupEnv,
+      filesEnv,
+      memoryEnv,
+    ],
     checks: [rootEmailCheck, rootPasswordCheck, outboundCheck],
   });
 }

@@ -29,8 +29,6 @@ import { PasswordPolicyService } from './auth/password-policy/index.js';
 import { PasswordResetService } from './auth/reset/index.js';
 import { ExpiryGate } from './auth/reset/expiry-gate.js';
 import { createMailer, SMTP_PASSWORD_SECRET, type Mailer } from './mail/index.js';
-import { isPlainAddress } from './mail/address.js';
-import { renderEmailChanged } from './mail/templates.js';
 import { createSmsChannel, SMS_PASSWORD_SECRET } from './sms/index.js';
 import { BackgroundTasks, errorSummary } from './background.js';
 import { createLogger } from './logger.js';
@@ -52,6 +50,7 @@ import { AccountLocks } from './auth/account-locks.js';
 import { BotCheckService } from './auth/bot-check/index.js';
 import { MfaKeys, MfaPolicy, MfaService, SecondFactorGate } from './auth/mfa/index.js';
 import { TrustedAddresses } from './auth/mfa/trusted-ip.js';
+import { AuthNotices } from './auth/notices/index.js';
 import { GeoIp } from './edge/geoip.js';
 import { IpRuleService } from './edge/ip-rules.js';
 import { RateLimiter } from './edge/rate-limit.js';
@@ -225,6 +224,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
         databaseUrl: config.databaseMigrationUrl,
         dataDir: config.dataDir,
         poolMax: 2,
+        urlName: 'DATABASE_MIGRATION_URL',
         pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
         sqlLog: logging.sql ? logger : undefined,
       });
@@ -232,6 +232,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       poolMax: config.dbPoolMax,
+      urlName: 'DATABASE_URL',
       pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
       sqlLog: logging.sql ? logger : undefined,
     });
@@ -259,7 +260,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const durable = new DatabaseSharedState(db, now);
   let shared: SharedState = durable;
   if (config.redisUrl) {
-    const redis = new RedisSharedState(config.redisUrl, opts.redisPrefix ?? 'palisade:', durable);
+    const redis = new RedisSharedState(config.redisUrl, opts.redisPrefix ?? 'palisade:', durable, config.redisTls);
     await redis.connected;
     shared = redis;
   }
@@ -370,10 +371,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     storedPassword: () => secrets.resolve(SMTP_PASSWORD_SECRET),
   });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
+  // The mails that tell users about their accounts (changes, suspicious sign-ins): after the fact, never failing it.
+  const notices = new AuthNotices({ db, settings, shared, mailer, tasks, now, warn: (detail, message) => logger.warn(detail, message) });
   // The second factor is asked for before the password expiry: a changed password needs both factors first.
   const mfaPolicy = new MfaPolicy(settings, (userId) => access.rolesOf(userId));
   const trustedAddresses = new TrustedAddresses({ db, settings, log: securityLog, policy: mfaPolicy, geoip, now });
-  const mfaGate = new SecondFactorGate({ db, settings, log: securityLog, policy: mfaPolicy, now, trust: trustedAddresses });
+  const mfaGate = new SecondFactorGate({ db, settings, log: securityLog, policy: mfaPolicy, now, trust: trustedAddresses, smsAvailable: config.sms !== null });
   const sessions = new SessionService(
     db,
     tokens,
@@ -391,6 +394,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     ],
     stamps,
   );
+  sessions.creator.opened = (user, session, ctx) => notices.signedIn(user, session, ctx);
   const passwordReset = new PasswordResetService({
     db,
     settings,
@@ -403,6 +407,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     tasks,
     now,
     publicUrl: config.mail.publicUrl,
+    notices,
   });
   // LOCKOUT_MAIL_RESET: the locked user gets a reset link, sent by the system (no mail address: nothing to send).
   const lockout = new LockoutService(locks, durable, settings, now, async (userId, ctx) => {
@@ -410,6 +415,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       if (!(e instanceof AppError && e.code === 'LINK_NOT_SENDABLE')) throw e;
     });
   });
+  lockout.failureSeen = (userId) => notices.failedAttempt(userId);
   const mfa = new MfaService({
     db,
     settings,
@@ -425,6 +431,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     now,
     sessions,
     passkeys: config.passkeys,
+    notices,
   });
   const botCheck = new BotCheckService({ settings, shared, durable, log: securityLog, now, appKey: config.appKey, outbound: config.outbound });
   const credentials = {
@@ -443,6 +450,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     config: config.passkeys,
     policy: mfaPolicy,
     provePassword: proveOwnPassword,
+    notices,
   });
   const sso = new SsoService({
     db,
@@ -500,12 +508,9 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     async () => (await passwordReset.current()).adminMaySetPasswords,
   );
   users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
-  // The old address learns of an email change (ASVS V7.5.1), in the background like every mail.
-  users.emailChanged = (old, user, by) => {
-    if (!isPlainAddress(old)) return;
-    const msg = renderEmailChanged(old, { username: user.username, by, removed: user.email === null, at: now() });
-    tasks.run('mail-email-changed', () => mailer.send(msg));
-  };
+  // The old address learns of an email change (ASVS V7.5.1), the user of a password change (V6.3.7), in the background.
+  users.emailChanged = (old, user, by) => notices.emailChanged(old, user, by);
+  users.notices = notices;
   // Hidden sign-ins (AUDIT-1) hide ordinary users' only: anyone holding a system permission is always recorded.
   sessions.creator.privileged = async (user) => user.is_admin === 1 || (await access.principal(user, null)).permissions.length > 0;
   const apiKeys = new ApiKeyService(db, settings, shared, securityLog, now, stamps);

@@ -17,7 +17,16 @@ export interface CatalogueField {
   values?: string[];
   target?: string;
   /** A file field's upload rules, so that a client can say what an upload takes before sending it (DATA-3). */
-  file?: { multiple: boolean; accept: string[] | null; maxBytes: number | null; maxFiles: number | null; maxPixels: number | null; versions: number };
+  file?: {
+    multiple: boolean;
+    accept: string[] | null;
+    maxBytes: number | null;
+    maxFiles: number | null;
+    maxPixels: number | null;
+    versions: number;
+    /** An upload may ask to keep its metadata (ASVS V14.2.8). */
+    keepMetadata: boolean;
+  };
   /** The protection level (D431): a client masks a secret value until asked to show it. */
   classification: DataClass;
   /** Readable on some record the caller sees. */
@@ -91,6 +100,7 @@ export function catalogueEntry(def: CollectionDef, who: Asker, grants: readonly 
                 maxFiles: x.maxFiles ?? null,
                 maxPixels: x.maxPixels ?? null,
                 versions: x.versions ?? 0,
+                keepMetadata: x.keepMetadata === true,
               },
             }
           : {}),

@@ -9,6 +9,11 @@ export const LockoutSchema = Type.Object({
   interval: Int(1, 86400, 15 * 60, 'Seconds the attempts are counted in.'),
   lockDuration: Int(0, 30 * 86400, 15 * 60, 'Seconds the account stays locked; 0 = until an administrator unlocks it.'),
   mailResetOnLock: Type.Boolean({ default: false, description: 'Mail the user a password-reset link when the account locks.' }),
+  signInNotices: Type.Boolean({
+    default: true,
+    description:
+      'Mail the user after a suspicious sign-in: from a client and network not seen in their recent sessions, after 3 or more failed attempts, after 90 days without one, or a right password followed by a wrong second factor. At most one of each kind per user in 10 minutes.',
+  }),
 });
 export type LockoutSettings = Static<typeof LockoutSchema>;
 

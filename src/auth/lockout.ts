@@ -39,6 +39,12 @@ export class LockoutService {
     private readonly lockMail: LockMail,
   ) {}
 
+  /**
+   * Told of every failed attempt on an account (a wrong password, code or passkey), before any lock it causes: the
+   * sign-in notices count them (ASVS V6.3.5, src/auth/notices/; services.ts sets it). It never throws.
+   */
+  failureSeen: (userId: string) => Promise<void> = async () => undefined;
+
   static subject(userId: string | null, normalisedIdentifier: string): string {
     return attemptSubject(userId, normalisedIdentifier);
   }
@@ -69,6 +75,7 @@ export class LockoutService {
 
   /** The attempt failed: the one that reached the limit locks the account. Returns true when it locked. */
   async failed(t: AttemptTicket, ctx: EventContext): Promise<boolean> {
+    if (t.userId) await this.failureSeen(t.userId);
     if (t.place < t.settings.maxAttempts) return false;
     const until = t.settings.lockDuration === 0 ? null : this.now() + t.settings.lockDuration * 1000;
     if (t.userId) {

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { defineSettingsArea, durationEnv } from '../config/settings-area.js';
+import { defineSettingsArea, durationEnv, textEnv } from '../config/settings-area.js';
 
 const DAYS_90 = 90 * 86400;
 const Seconds = (min: number, max: number, def: number, description: string) => Type.Integer({ minimum: min, maximum: max, default: def, description });
@@ -10,6 +10,11 @@ export const TokenPolicySchema = Type.Object({
   tokenValidity: Seconds(30, DAYS_90, 15 * 60, 'Lifetime of one token.'),
   refreshLimit: Seconds(0, DAYS_90, 15 * 60, 'How long after its expiry a token may still be renewed.'),
   rememberMeValidity: Seconds(60, DAYS_90, 7 * 86400, 'Absolute lifetime of a "remember me" sign-in.'),
+  adminSessionBinding: Type.Union([Type.Literal('network'), Type.Literal('address'), Type.Literal('off')], {
+    default: 'network',
+    description:
+      'Where an administrator route may be called from with a session: network, from the IPv4 /24 or IPv6 /48 it was signed in from; address, from the same address; off, anywhere. Elsewhere: 403 SESSION_CONTEXT_CHANGED, sign in again (D444).',
+  }),
 });
 
 export type TokenPolicy = Static<typeof TokenPolicySchema>;
@@ -23,6 +28,7 @@ export const tokenPolicyArea = defineSettingsArea({
     durationEnv('TOKEN_VALIDITY', 'tokenValidity'),
     durationEnv('REFRESH_LIMIT', 'refreshLimit'),
     durationEnv('REMEMBER_ME_VALIDITY', 'rememberMeValidity'),
+    textEnv('ADMIN_SESSION_BINDING', 'adminSessionBinding'),
   ],
   rules(p) {
     const out: string[] = [];

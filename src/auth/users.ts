@@ -13,6 +13,7 @@ import { normaliseIdentifier } from './identifier.js';
 import type { SessionService } from './session/index.js';
 import { LockoutService } from './lockout.js';
 import type { AccountLocks } from './account-locks.js';
+import { NO_NOTICES, type ChangeNotices } from './notices/index.js';
 
 /** The public shape of a user: never the hash. */
 export interface PublicUser {
@@ -120,6 +121,9 @@ export class UserService {
    * services.ts sends the mail in the background. `old` is the address before the change.
    */
   emailChanged: (old: string, user: UsersTable, by: 'self' | 'administrator', ctx: EventContext) => void = () => undefined;
+
+  /** Tells the user of a password change after it committed (ASVS V6.3.7); services.ts sets it. */
+  notices: ChangeNotices = NO_NOTICES;
 
   /**
    * An administrator's lock (AUTH-4): the account is locked until unlocked and every session of the
@@ -338,6 +342,7 @@ export class UserService {
       await this.sessions.endUserSessions(id, 'password_set', ctx, undefined, trx);
       await this.log.record(ctx, { type: 'user.password_set', outcome: 'success', subjectId: id, details: { mustChange } }, trx);
     });
+    this.notices.authChanged(u, 'password_set', ctx);
   }
 
   /** A user changes their own password: needs the current one; ends their other sessions. */
@@ -345,11 +350,13 @@ export class UserService {
     await this.proveCurrentPassword(user, current, ctx);
     await this.policy.assertAcceptable(next, { username: user.username, email: user.email, user }, 1);
     const hash = await this.hasher.hash(next);
-    return this.db.transaction().execute(async (trx) => {
+    const ended = await this.db.transaction().execute(async (trx) => {
       await writePassword(trx, user.id, hash, this.now());
-      const ended = await this.sessions.endUserSessions(user.id, 'password_changed', ctx, currentSessionId, trx);
-      await this.log.record(ctx, { type: 'auth.password_changed', outcome: 'success', subjectId: user.id, details: { otherSessionsEnded: ended } }, trx);
-      return ended;
+      const n = await this.sessions.endUserSessions(user.id, 'password_changed', ctx, currentSessionId, trx);
+      await this.log.record(ctx, { type: 'auth.password_changed', outcome: 'success', subjectId: user.id, details: { otherSessionsEnded: n } }, trx);
+      return n;
     });
+    this.notices.authChanged(user, 'password_changed', ctx);
+    return ended;
   }
 }

@@ -276,7 +276,7 @@ export async function main(argv: string[]): Promise<number> {
       );
       if (c.redisUrl) {
         // A warning, not a problem: what a guarantee rests on is in the database (docs/architecture.md).
-        const p = await redisPersistence(c.redisUrl);
+        const p = await redisPersistence(c.redisUrl, c.redisTls);
         if (p.state === 'persistent') process.stdout.write(`Redis persistence: ${p.detail}\n`);
         else if (p.state === 'none')
           process.stderr.write(

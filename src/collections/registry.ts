@@ -22,6 +22,7 @@ export const FIELD_CHANGE_KEYS = [
   'maxFiles',
   'maxPixels',
   'versions',
+  'keepMetadata',
 ] as const;
 export type FieldChange = { [K in (typeof FIELD_CHANGE_KEYS)[number]]?: FieldDef[K] | null };
 
@@ -264,7 +265,8 @@ export class CollectionRegistry {
       for (const k of FIELD_CHANGE_KEYS) {
         if (!(k in change)) continue;
         const v = change[k];
-        if (v === undefined || (v === null && k !== 'default') || ((k === 'hidden' || k === 'sensitive') && v === false)) delete after[k];
+        if (v === undefined || (v === null && k !== 'default') || ((k === 'hidden' || k === 'sensitive' || k === 'keepMetadata') && v === false))
+          delete after[k];
         else (after as unknown as Record<string, unknown>)[k] = v;
       }
       const problems: string[] = [];

@@ -60,6 +60,11 @@ export interface FieldDef {
   maxPixels?: number;
   /** file (single): how many replaced files are kept as versions (0, the default: none). */
   versions?: number;
+  /**
+   * file: an upload may keep its metadata (EXIF, XMP, document authors) when the uploader asks (`keepMetadata=true`);
+   * without it (the default) every upload's metadata is removed (ASVS V14.2.8, D441).
+   */
+  keepMetadata?: boolean;
 }
 
 /**
@@ -197,7 +202,7 @@ function checkField(f: FieldDef, collections: ReadonlySet<string>, self: string)
   if (f.type === 'members' && (f.unique || f.indexed || f.default !== undefined)) out.push(`${at}: a member list cannot be unique, indexed or have a default`);
   if (f.type === 'file') out.push(...checkFileField(f, at));
   else {
-    for (const k of ['multiple', 'accept', 'maxBytes', 'maxFiles', 'maxPixels', 'versions'] as const)
+    for (const k of ['multiple', 'accept', 'maxBytes', 'maxFiles', 'maxPixels', 'versions', 'keepMetadata'] as const)
       if (f[k] !== undefined) out.push(`${at}: only file fields take ${k}`);
   }
   if (f.default !== undefined && f.default !== null) {
@@ -238,6 +243,7 @@ function checkFileField(f: FieldDef, at: string): string[] {
   const out: string[] = [];
   if (f.unique || f.indexed || f.default !== undefined || f.required) out.push(`${at}: a file field cannot be unique, indexed, required or have a default`);
   if (f.multiple !== undefined && typeof f.multiple !== 'boolean') out.push(`${at}: multiple is true or false`);
+  if (f.keepMetadata !== undefined && typeof f.keepMetadata !== 'boolean') out.push(`${at}: keepMetadata is true or false`);
   if (f.accept !== undefined) {
     if (!Array.isArray(f.accept) || f.accept.length === 0 || f.accept.length > 50 || !f.accept.every(isKnownFileType))
       out.push(`${at}: accept lists known file types (see docs/files.md)`);

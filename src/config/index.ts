@@ -7,9 +7,11 @@ import { boolVar, durationVar, intVar, secretVar, type Env } from './env.js';
 import { deepFreeze, seedArea, type SettingsArea } from './settings-area.js';
 import { checkAppKey } from './app-key.js';
 import { plainConnection, plaintextAllowed, postgresTarget } from './plaintext.js';
+import { postgresClientFiles, redisClientTls, type ClientTls } from './client-certs.js';
 import { OutboundAllowlist } from './outbound.js';
 
 export { checkAppKey };
+export type { ClientTls } from './client-certs.js';
 export type { Env } from './env.js';
 
 /**
@@ -26,6 +28,8 @@ export interface Config {
   /** PostgreSQL: the role that runs migrations and schema changes (DATABASE_MIGRATION_URL); null: DATABASE_URL's (D376). */
   readonly databaseMigrationUrl: string | null;
   readonly redisUrl: string | null;
+  /** REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY read at start: Redis's CA and Palisade's client certificate (D437); null: none set. */
+  readonly redisTls: ClientTls | null;
   /** OUTBOUND_ALLOW: the systems Palisade may connect to; null: no list (D435). */
   readonly outbound: OutboundAllowlist | null;
   readonly appKey: string;
@@ -113,13 +117,16 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     ['DATABASE_URL', dbUrl],
     ['DATABASE_MIGRATION_URL', migrationUrl],
   ] as const) {
-    const pg = url !== null && /^postgres(ql)?:\/\//.test(url) ? postgresTarget(url, env) : null;
-    if (pg && !pg.tls) plainConnection(env, 'database', name, pg.host, 'add sslmode=verify-full (with sslrootcert)', problems, warnings);
+    if (url === null || !/^postgres(ql)?:\/\//.test(url)) continue;
+    postgresClientFiles(name, url, problems, warnings);
+    const pg = postgresTarget(url, env);
+    if (!pg.tls) plainConnection(env, 'database', name, pg.host, 'add sslmode=verify-full (with sslrootcert)', problems, warnings);
   }
   const redisParsed = redisUrl?.startsWith('redis://') ? parsedUrl(redisUrl) : null;
   // ioredis takes a host given in the query over the URL's.
   if (redisParsed)
     plainConnection(env, 'redis', 'REDIS_URL', redisParsed.searchParams.get('host') ?? redisParsed.hostname, 'use rediss://', problems, warnings);
+  const redisTls = redisClientTls(env, redisUrl, problems, warnings);
 
   const keyVar = secretVar(env, 'APP_KEY', problems);
   let appKey = keyVar.value ?? '';
@@ -172,6 +179,7 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     databaseSchema,
     databaseMigrationUrl: migrationUrl,
     redisUrl,
+    redisTls,
     outbound: OutboundAllowlist.fromEnv(env, problems),
     appKey,
     appKeySource,
@@ -190,7 +198,12 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     if (area.key in config) throw new TypeError(`settings area ${area.key}: the key is taken`);
     config[area.key] = seedArea(area, env, problems, warnings);
   }
-  for (const section of plan.sections) Object.assign(config, section.read(env, problems, warnings, base));
+  for (const section of plan.sections) {
+    const part = section.read(env, problems, warnings, base);
+    // Two parts under one key would silently replace one another (a section's `host` once hid HOST): a programming error.
+    for (const key of Object.keys(part)) if (Object.hasOwn(config, key)) throw new Error(`config: two parts of the configuration are named ${key}`);
+    Object.assign(config, part);
+  }
   for (const check of plan.checks) problems.push(...check(config));
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: deepFreeze(config) as unknown as C, warnings };

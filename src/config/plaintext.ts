@@ -1,6 +1,7 @@
 import { isLoopbackHost } from '../util/hosts.js';
 import { parse as parsePg } from 'pg-connection-string';
 import type { Env } from './env.js';
+import { withoutCertFiles } from './client-certs.js';
 
 /**
  * Connections to other hosts go over TLS (ASVS V12.3.1, V12.3.3, D433): a service reached in clear on another host is
@@ -51,12 +52,12 @@ export function plainConnection(
  * The host node-postgres connects to and whether it verifies TLS there, read by the driver's own parser (a `host`
  * in the query wins, the last `sslmode` counts, an empty host is PGHOST's): TLS means a certificate checked
  * (`sslmode` require or stricter, which pg-connection-string 2 reads as verify-full, or `ssl=true`), never
- * `uselibpqcompat` without verification.
+ * `uselibpqcompat` without verification. The certificate files are not read here (postgresClientFiles checks them).
  */
 export function postgresTarget(url: string, env: Env): { host: string; tls: boolean } {
   let c: { host?: string | null; ssl?: unknown };
   try {
-    c = parsePg(url) as { host?: string | null; ssl?: unknown };
+    c = parsePg(withoutCertFiles(url)) as { host?: string | null; ssl?: unknown };
   } catch {
     return { host: 'an unreadable URL', tls: false };
   }

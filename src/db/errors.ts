@@ -130,3 +130,22 @@ export function dbErrorOf(err: unknown): AppError | null {
   if (outage) return new AppError(outage.code, undefined, outage.reason, { 'retry-after': String(OUTAGE_RETRY_AFTER) });
   return refusalError(err);
 }
+
+/** Node's TLS and OpenSSL codes: a handshake refused or a certificate not trusted, on either side. */
+const TLS_CODES = /^(ERR_SSL_|ERR_OSSL_|ERR_TLS_|UNABLE_TO_|CERT_|SELF_SIGNED_|DEPTH_ZERO_)/;
+
+/**
+ * The first connection of a PostgreSQL pool failed (at start, `migrate`, a restore): the error the CLI prints, naming
+ * the variable the URL came from and the kind of refusal, never the URL (it may hold a password). A TLS failure is
+ * named by its code only: OpenSSL's text is noise, and may quote a file.
+ */
+export function connectFailure(variable: string, e: unknown): Error {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  const message = typeof err?.message === 'string' ? err.message.split('\n')[0]!.slice(0, 200) : 'failed';
+  let why: string;
+  if (TLS_CODES.test(code)) why = `the TLS handshake failed (${code}): check sslrootcert, sslcert and sslkey, and the server's ssl_ca_file`;
+  else if (code.startsWith('28')) why = `the server refused the sign-in (${code}: ${message})`;
+  else why = message;
+  return new Error(`${variable}: cannot connect to PostgreSQL: ${why}`);
+}

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Database } from './types.js';
 import { StorageHealth, guardedPool, observedDialect } from './outage.js';
-import { outageOf } from './errors.js';
+import { connectFailure, outageOf } from './errors.js';
 import { sqlLogger, type SqlLogSink } from './sql-log.js';
 import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.js';
 import { waitingDialect } from './sqlite-wait.js';
@@ -32,6 +32,8 @@ export interface DbOptions {
   pgSchema?: string;
   /** The SQL log (LOG_SQL): statements, parameter counts and durations; unset, no SQL is logged. */
   sqlLog?: SqlLogSink;
+  /** Where the URL comes from (DATABASE_URL, DATABASE_MIGRATION_URL), named when the first connection fails. */
+  urlName?: string;
 }
 
 export interface DbHandle {
@@ -95,16 +97,24 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
         /* surfaced by the next query */
       });
     });
-    if (opts.pgSchema) {
-      const c = await pool.connect();
-      try {
+    // One connection now: a server that refuses (a client certificate it does not trust, a wrong password) stops the
+    // start with the variable named, before any migration.
+    let c: pg.PoolClient;
+    try {
+      c = await pool.connect();
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw connectFailure(opts.urlName ?? 'the database URL', e);
+    }
+    try {
+      if (opts.pgSchema) {
         // A schema made beforehand for a role that may not create schemas (least privilege) is used as it
         // is: CREATE SCHEMA IF NOT EXISTS would still ask for CREATE on the database.
         const exists = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [opts.pgSchema]);
         if (exists.rowCount === 0) await c.query(`CREATE SCHEMA IF NOT EXISTS ${opts.pgSchema}`);
-      } finally {
-        c.release();
       }
+    } finally {
+      c.release();
     }
     const storage = new StorageHealth();
     const postgres = new PostgresDialect({ pool: guardedPool(pool) });

@@ -24,8 +24,11 @@ import type { SecurityLog } from '../audit/events.js';
 import { redisPersistence } from '../shared-state/redis.js';
 import { previousRuns } from '../backup/env.js';
 import { ddlRights, ddlVerdict } from './database-ddl.js';
+import { databaseAuthVerdict } from './database-auth.js';
+import { withoutCertFiles } from '../config/client-certs.js';
 import { certificateVerdict } from './certificate.js';
 import type { BackupStatus } from '../backup/index.js';
+import { MetadataStripper } from '../files/metadata.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
@@ -163,6 +166,7 @@ export class Doctor {
       ['transport', (a) => this.transport(a)],
       ['database', (a) => this.database(a)],
       ['database-ddl', (a) => this.databaseDdl(a)],
+      ['database-auth', (a) => this.databaseAuth(a)],
       ['redis', (a) => this.redis(a)],
       ['service-credentials', (a) => this.serviceCredentials(a)],
       ['outbound-allowlist', (a) => this.outboundAllowlist(a)],
@@ -172,8 +176,10 @@ export class Doctor {
       ['policies', (a) => this.policies(a)],
       ['settings', (a) => this.weakened(a)],
       ['node', (a) => this.node(a)],
+      ['memory-encryption', (a) => this.memoryEncryption(a)],
       ['backups', (a) => this.backups(a)],
       ['files', (a) => this.files(a)],
+      ['file-metadata', (a) => this.fileMetadata(a)],
       ['audit', (a) => this.audit(a)],
     ];
     for (const [id, step] of steps) {
@@ -446,7 +452,7 @@ export class Doctor {
     // a `host` or a second `sslmode` in the query wins there.
     let parsed: ReturnType<typeof parsePg>;
     try {
-      parsed = parsePg(c.databaseUrl);
+      parsed = parsePg(withoutCertFiles(c.databaseUrl));
     } catch {
       return add('database-tls', 'The database connection is encrypted', 'fail', 'DATABASE_URL cannot be read', 'Check DATABASE_URL.');
     }
@@ -530,6 +536,16 @@ export class Doctor {
     add('database-ddl', title, v.status, v.detail, v.fix);
   }
 
+  /** The database is signed in to with a client certificate rather than a password (ASVS V13.2.1, D437). */
+  private databaseAuth(add: AddFn) {
+    const c = this.d.config;
+    if (this.d.dialect === 'sqlite' || c.databaseUrl === null) return;
+    const urls: Array<[string, string]> = [['DATABASE_URL', c.databaseUrl]];
+    if (c.databaseMigrationUrl !== null) urls.push(['DATABASE_MIGRATION_URL', c.databaseMigrationUrl]);
+    const v = databaseAuthVerdict(urls, this.d.env);
+    add('database-auth', 'The database is signed in to without a password', v.status, v.detail, v.fix);
+  }
+
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */
   private outboundAllowlist(add: AddFn): void {
     const title = 'Outbound connections are limited to a list (OUTBOUND_ALLOW)';
@@ -590,7 +606,10 @@ export class Doctor {
     }
     const host = u.hostname.replace(/^\[|\]$/g, '');
     const title = 'Redis is protected';
-    if (!isLoopback(host) && !u.password)
+    // A client certificate (REDIS_TLS_CERT, D437) signs in without a password, over rediss:// only.
+    const certificate = this.d.config.redisTls?.cert != null;
+    if (certificate) add('redis-auth', title, 'pass', `Redis on ${host} with a client certificate over TLS`);
+    else if (!isLoopback(host) && !u.password)
       add('redis-auth', title, 'fail', `Redis on ${host} without a password`, 'Set requirepass (or an ACL user) on Redis and put it in REDIS_URL_FILE.');
     else if (!isLoopback(host) && u.protocol !== 'rediss:')
       add('redis-auth', title, 'warn', `Redis on ${host} over plain TCP`, 'Use rediss:// (TLS) to reach Redis on another host.');
@@ -601,7 +620,7 @@ export class Doctor {
         'pass',
         isLoopback(host) ? `Redis on ${host} (this host)` : `Redis on ${host} with a password${u.protocol === 'rediss:' ? ' over TLS' : ''}`,
       );
-    const p = await redisPersistence(url);
+    const p = await redisPersistence(url, this.d.config.redisTls);
     const pTitle = 'Redis keeps its data across a restart';
     if (p.state === 'persistent') add('redis-persistence', pTitle, 'pass', p.detail);
     else if (p.state === 'none')
@@ -742,6 +761,25 @@ export class Doctor {
     else add('node', title, 'pass', `Node.js ${process.versions.node} (supported until ${eol})`);
   }
 
+  /** ASVS V11.7.1 (D443): a confidential VM keeps memory in use unreadable to the hypervisor; informational unless required. */
+  private memoryEncryption(add: AddFn) {
+    const title = 'The host encrypts memory in use (confidential VM)';
+    const { found } = this.d.config.memory.memoryEncryption;
+    if (found.length > 0)
+      return add(
+        'memory-encryption',
+        title,
+        'pass',
+        `${found.join(', ')}${this.d.config.memory.requireMemoryEncryption ? ' (required: REQUIRE_MEMORY_ENCRYPTION)' : ''}`,
+      );
+    add(
+      'memory-encryption',
+      title,
+      'pass',
+      'not a confidential VM: memory in use is readable by the hypervisor and the host (ASVS level 3 asks for AMD SEV-SNP or Intel TDX; then set REQUIRE_MEMORY_ENCRYPTION=true)',
+    );
+  }
+
   /** DATA-3: uploads are scanned before anyone may download them. */
   private async files(add: AddFn) {
     const title = 'Uploaded files are scanned for viruses before they can be downloaded';
@@ -763,6 +801,30 @@ export class Doctor {
         'Start clamd, or fix FILES_SCANNER; quarantined files are released by the sweep once it answers.',
       );
     return add('files', title, 'pass', `clamd answers; files up to ${f.maxBytes} bytes`);
+  }
+
+  /** ASVS V14.2.8: uploads' metadata (GPS position, camera serials, authors) is removed; its tools run. */
+  private async fileMetadata(add: AddFn) {
+    const title = "Uploaded files' metadata is removed before they are stored";
+    const tools = this.d.config.files.metadata;
+    if (tools === null)
+      return add(
+        'file-metadata',
+        title,
+        'warn',
+        'FILES_STRIP_METADATA=false: images, PDF and MP4 files are stored with their metadata (GPS position, camera serial numbers, authors)',
+        'Install exiftool and qpdf (Debian: libimage-exiftool-perl qpdf) and unset FILES_STRIP_METADATA (docs/files.md#metadata).',
+      );
+    const v = await new MetadataStripper(tools).versions();
+    if ('problem' in v)
+      return add(
+        'file-metadata',
+        title,
+        'fail',
+        `the metadata tools do not run (${v.problem}): uploads of images, PDF and MP4 files are refused`,
+        `Reinstall exiftool and qpdf (Debian: libimage-exiftool-perl qpdf); ${tools.exiftool} and ${tools.qpdf} must run as the server's user.`,
+      );
+    return add('file-metadata', title, 'pass', `ExifTool ${v.exiftool} and ${v.qpdf} run (${tools.exiftool}, ${tools.qpdf})`);
   }
 
   private async backups(add: AddFn) {

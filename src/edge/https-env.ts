@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { boolVar, durationVar, intVar, type Env } from '../config/env.js';
@@ -12,6 +13,12 @@ export interface TlsFiles {
 
 export interface HttpsConfig {
   readonly tls: TlsFiles | null;
+  /**
+   * ADMIN_CLIENT_CA_FILE read at start: the CA (PEM) that issues certificates to the organisation's managed devices;
+   * with it, built-in TLS asks each client for a certificate and a session reaches administrator routes only from a
+   * device that presented one this CA signed (ASVS V8.4.2, D445). Null: no device check.
+   */
+  readonly adminClientCa: string | null;
   /**
    * Where plain-HTTP requests are sent (PUBLIC_URL's origin, https), or null when they are served as
    * they come. Health probes are never redirected.
@@ -73,6 +80,24 @@ export function readTlsFiles(files: TlsFiles): { cert: string; key: string } | {
 }
 
 const YEAR = 31_536_000;
+
+/** The device CA's PEM: readable, and a CA certificate; otherwise a problem naming the variable. */
+function readDeviceCa(file: string, problems: string[]): string | null {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch {
+    problems.push(`ADMIN_CLIENT_CA_FILE: cannot read ${file}`);
+    return null;
+  }
+  try {
+    if (!new X509Certificate(pem).ca) problems.push('ADMIN_CLIENT_CA_FILE is not a CA certificate (basicConstraints CA:TRUE)');
+  } catch {
+    problems.push('ADMIN_CLIENT_CA_FILE is not a PEM certificate');
+    return null;
+  }
+  return pem;
+}
 
 /** TLS_CERT_FILE, TLS_KEY_FILE, FORCE_HTTPS and HSTS_* (EDGE-5). */
 export const httpsEnv: ConfigSection<HttpsConfig> = {
@@ -143,6 +168,12 @@ export const httpsEnv: ConfigSection<HttpsConfig> = {
         else httpRedirectPort = port;
       }
     }
-    return { tls, forceHttpsTo: force ? publicHttps : null, hsts, httpRedirectPort };
+    let adminClientCa: string | null = null;
+    const caFile = env.ADMIN_CLIENT_CA_FILE || undefined;
+    if (caFile !== undefined) {
+      if (tls === null) problems.push('ADMIN_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE: device certificates are asked for in the TLS handshake');
+      else adminClientCa = readDeviceCa(caFile, problems);
+    }
+    return { tls, adminClientCa, forceHttpsTo: force ? publicHttps : null, hsts, httpRedirectPort };
   },
 };

@@ -1,11 +1,12 @@
 /** The files env section (DATA-3): where files are stored, the global caps, the virus scanner. */
 import path from 'node:path';
-import { durationVar, intVar } from '../config/env.js';
+import { boolVar, durationVar, intVar } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
 import { s3TargetOf } from '../config/s3-env.js';
 import { plainConnection } from '../config/plaintext.js';
 import type { S3Target } from '../util/s3.js';
 import { parseScannerUrl, type ClamdAddress } from './scanner.js';
+import { findTool, type MetadataTools } from './metadata.js';
 
 const MiB = 1024 * 1024;
 
@@ -25,6 +26,11 @@ export interface FilesConfig {
   /** FILES_STORAGE: `disk` (FILES_DIR) or `s3` (FILES_S3_*; FILES_DIR then holds only uploads being received). */
   readonly storage: 'disk' | 's3';
   readonly s3: S3Target | null;
+  /**
+   * FILES_STRIP_METADATA (default true) with FILES_STRIP_TIMEOUT: the tools that remove uploads' metadata (ASVS
+   * V14.2.8, `metadata.ts`); null: switched off (warned at every boot and by the doctor).
+   */
+  readonly metadata: MetadataTools | null;
 }
 
 export const filesEnv: ConfigSection<{ files: FilesConfig }> = {
@@ -53,8 +59,25 @@ export const filesEnv: ConfigSection<{ files: FilesConfig }> = {
     const s3 = s3TargetOf(env, 'FILES_S3', 'palisade-files/', problems, warnings);
     if (storage === 's3' && s3 === null) problems.push('FILES_STORAGE=s3 needs FILES_S3_BUCKET (and FILES_S3_ACCESS_KEY_ID)');
     if (storage !== 's3' && s3 !== null) problems.push('FILES_S3_BUCKET needs FILES_STORAGE=s3');
+    // On by default; without its tools the server does not start, unless the operator turns it off (and is warned).
+    let metadata: MetadataTools | null = null;
+    const stripTimeoutMs = durationVar(env, 'FILES_STRIP_TIMEOUT', 30, 1, problems, 600) * 1000;
+    if (boolVar(env, 'FILES_STRIP_METADATA', problems, true)) {
+      const exiftool = findTool('exiftool');
+      const qpdf = findTool('qpdf');
+      const missing = [exiftool ? null : 'exiftool (Debian: libimage-exiftool-perl)', qpdf ? null : 'qpdf'].filter((x) => x !== null);
+      if (exiftool && qpdf) metadata = { exiftool, qpdf, timeoutMs: stripTimeoutMs };
+      else
+        problems.push(
+          `FILES_STRIP_METADATA needs ${missing.join(' and ')} in /usr/bin or /usr/local/bin to remove the metadata of uploads: install what is missing, or set FILES_STRIP_METADATA=false to store uploads with their metadata`,
+        );
+    } else
+      warnings.push(
+        'FILES_STRIP_METADATA=false: uploaded files keep their metadata (GPS position, camera serial numbers, authors) for everyone who may download them',
+      );
     return {
       files: {
+        metadata,
         storage: storage === 's3' ? 's3' : 'disk',
         s3,
         dir: path.resolve(env.FILES_DIR || path.join(base.dataDir, 'files')),

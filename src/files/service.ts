@@ -20,6 +20,7 @@ import type { FileStore, Staged } from './store.js';
 import type { Scanner } from './scanner.js';
 import { safeName, sniff, type Sniffed } from './sniff.js';
 import { FileLinks } from './links.js';
+import { MetadataStripper, type MetadataOutcome } from './metadata.js';
 
 export type { LinkClaims, LinkCredential } from './links.js';
 
@@ -35,6 +36,8 @@ export interface FileMeta {
   uploadedAt: string;
   /** The scanner's signature name, for an infected file only. */
   signature?: string;
+  /** In an upload's answer and its change-log entry only: what became of the file's metadata (ASVS V14.2.8). */
+  metadata?: MetadataOutcome;
 }
 
 /** The limits that apply to one field: the lower of the field's own and the global caps. */
@@ -77,9 +80,12 @@ export class FileService {
   readonly links: FileLinks;
   private timer: NodeJS.Timeout | null = null;
   private sweeping: Promise<unknown> | null = null;
+  /** Removes uploads' metadata; null with FILES_STRIP_METADATA=false. */
+  readonly stripper: MetadataStripper | null;
 
   constructor(private readonly d: FileServiceDeps) {
     this.links = new FileLinks(d.appKey, d.now, d.spent);
+    this.stripper = d.config.metadata ? new MetadataStripper(d.config.metadata) : null;
   }
 
   /** Whether the configured scanner answers PING (false without one). */
@@ -98,13 +104,31 @@ export class FileService {
     };
   }
 
-  /** Streams an upload into staging within the field's byte limit, and recognises it; a refusal leaves nothing. */
-  async receive(input: Readable, limits: FieldLimits, name: string): Promise<{ staged: Staged; sniffed: Sniffed; name: string }> {
-    const staged = await this.d.store.stage(input, limits.maxBytes);
+  /**
+   * Streams an upload into staging within the field's byte limit, recognises it, and removes its metadata unless the
+   * uploader keeps it (`keepMetadata`, which the caller has checked the field allows); a refusal leaves nothing.
+   * The bytes that are stored, scanned and hashed are those without the metadata.
+   */
+  async receive(
+    input: Readable,
+    limits: FieldLimits,
+    name: string,
+    keepMetadata = false,
+  ): Promise<{ staged: Staged; sniffed: Sniffed; name: string; metadata: MetadataOutcome }> {
+    let staged = await this.d.store.stage(input, limits.maxBytes);
     try {
       if (staged.size === 0) throw new AppError('FILE_TYPE_NOT_ALLOWED', { type: null, accept: limits.accept }, 'empty');
       const sniffed = await sniff(staged.path, limits.accept, limits.maxPixels);
-      return { staged, sniffed, name: safeName(name, sniffed) };
+      let metadata: MetadataOutcome = keepMetadata ? 'kept' : 'untouched';
+      if (!keepMetadata && this.stripper?.handles(sniffed.type)) {
+        staged = await this.stripper.strip(staged, sniffed.type, sniffed.ext);
+        // What is stored must still be what was accepted: the same type, within the field's limits.
+        if (staged.size > limits.maxBytes) throw new AppError('FILE_TOO_LARGE', { maxBytes: limits.maxBytes }, 'larger once rewritten');
+        const again = await sniff(staged.path, [sniffed.type], limits.maxPixels).catch(() => null);
+        if (again?.type !== sniffed.type) throw new AppError('FILE_METADATA_NOT_REMOVABLE', undefined, 'not the same type once rewritten');
+        metadata = 'removed';
+      }
+      return { staged, sniffed, name: safeName(name, sniffed), metadata };
     } catch (e) {
       await this.d.store.discard(staged);
       throw e;

@@ -109,7 +109,8 @@ export class DiskFileStore implements FileStore {
   }
 
   async discard(staged: Staged): Promise<void> {
-    await rm(staged.path, { force: true });
+    // Recursive: a metadata removal's private directory beside the staged uploads, left by a crash, goes the same way.
+    await rm(staged.path, { force: true, recursive: true });
   }
 
   read(key: string): Readable {

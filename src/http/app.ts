@@ -64,7 +64,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   // a requestTimeout set afterwards. Node checks the deadline every `connectionsCheckingInterval`.
   const requestMs = s.config.requestTimeout * 1000;
   const timeouts = { requestTimeout: requestMs, headersTimeout: Math.min(60_000, requestMs), connectionsCheckingInterval: Math.min(30_000, requestMs / 4) };
-  const https = s.config.tls ? { https: { ...httpsOptions(s.config.tls), ...timeouts } } : { http: timeouts };
+  const https = s.config.tls ? { https: { ...httpsOptions(s.config.tls, s.config.adminClientCa), ...timeouts } } : { http: timeouts };
   const app = Fastify({
     ...https,
     loggerInstance,
@@ -145,7 +145,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
       throw new TypeError(`route ${String(route.method)} ${route.url} is under /api/admin but declares neither config.permission nor auth: 'admin'`);
     }
   });
-  if (s.config.tls) watchTls(app, s.config.tls, loggerInstance);
+  if (s.config.tls) watchTls(app, s.config.tls, loggerInstance, s.config.adminClientCa);
   securityHeaders(app, { hsts: s.config.hsts, proxies: { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader } });
   registerEdge(app, s);
   // Encrypted API bodies (EDGE-6): after the edge, before authentication; opens JWE bodies, seals answers.

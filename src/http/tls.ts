@@ -14,11 +14,18 @@ declare module 'fastify' {
   }
 }
 
-/** Fastify's `https` option for the files, with the protocol floor and cipher list of TLS_OPTIONS. */
-export function httpsOptions(files: TlsFiles): typeof TLS_OPTIONS & { cert: string; key: string } {
+/**
+ * Fastify's `https` option for the files, with the protocol floor and cipher list of TLS_OPTIONS. With a device CA
+ * (D445) the handshake asks for a client certificate without requiring one: the pipeline decides per route.
+ */
+export function httpsOptions(files: TlsFiles, deviceCa: string | null = null): typeof TLS_OPTIONS & { cert: string; key: string } {
   const pem = readTlsFiles(files);
   if ('problem' in pem) throw new Error(pem.problem);
-  return { ...TLS_OPTIONS, ...pem };
+  return { ...TLS_OPTIONS, ...pem, ...deviceOptions(deviceCa) };
+}
+
+function deviceOptions(deviceCa: string | null): { requestCert?: true; rejectUnauthorized?: false; ca?: string } {
+  return deviceCa === null ? {} : { requestCert: true, rejectUnauthorized: false, ca: deviceCa };
 }
 
 /** How often the files' metadata is polled (a renewal that replaces them by rename is seen too). */
@@ -28,14 +35,14 @@ const POLL_MS = 1000;
  * Reloads the certificate when either file changes (polled, so a rename over it counts), and gives the
  * app `reloadTls` for SIGHUP. Changes within half a second are taken together: a renewal writes both.
  */
-export function watchTls(app: FastifyInstance, files: TlsFiles, log: FastifyBaseLogger): void {
+export function watchTls(app: FastifyInstance, files: TlsFiles, log: FastifyBaseLogger, deviceCa: string | null = null): void {
   const reload = (): boolean => {
     const pem = readTlsFiles(files);
     if ('problem' in pem) {
       log.warn({ event: 'tls.reload_failed', reason: pem.problem }, 'TLS certificate not reloaded; the previous one stays');
       return false;
     }
-    (app.server as unknown as Server).setSecureContext({ ...TLS_OPTIONS, ...pem });
+    (app.server as unknown as Server).setSecureContext({ ...TLS_OPTIONS, ...pem, ...(deviceCa === null ? {} : { ca: deviceCa }) });
     log.info({ event: 'tls.reloaded' }, 'TLS certificate reloaded');
     return true;
   };

@@ -114,3 +114,35 @@ export function renderEmailChanged(to: string, v: { username: string; by: 'self'
   const html = ['<!doctype html><html><body>', ...lines.map((l) => `<p>${escapeHtml(l)}</p>`), '<p>-- Palisade</p>', '</body></html>'].join('\n');
   return { to, subject: 'The email address of your Palisade account changed', text, html };
 }
+
+/** When and from where an account notice's event happened; null when not known (a change made through the CLI). */
+export interface NoticeFacts {
+  at: number;
+  ip: string | null;
+  /** The client's family ("Firefox on Linux"), never the raw user agent. */
+  client: string | null;
+}
+
+/**
+ * A notice about the account (ASVS V6.3.5, V6.3.7; texts in src/auth/notices/): what happened, when, from which
+ * address and client, what to do if it was not the reader. No link of any kind, nothing secret; values escaped like
+ * `render`.
+ */
+export function renderNotice(to: string, v: { username: string; subject: string; what: readonly string[]; advice: string; facts: NoticeFacts }): MailMessage {
+  const facts = [
+    `When: ${new Date(v.facts.at).toUTCString()}`,
+    ...(v.facts.ip ? [`From the address: ${v.facts.ip}`] : []),
+    ...(v.facts.client ? [`With: ${v.facts.client}`] : []),
+  ];
+  const text = `${[`Hello ${plain(v.username)},`, ...v.what.map(plain), facts.map(plain).join('\n'), plain(v.advice), '-- Palisade'].join('\n\n')}\n`;
+  const html = [
+    '<!doctype html><html><body>',
+    `<p>Hello ${escapeHtml(v.username)},</p>`,
+    ...v.what.map((p) => `<p>${escapeHtml(p)}</p>`),
+    `<p>${facts.map(escapeHtml).join('<br>')}</p>`,
+    `<p>${escapeHtml(v.advice)}</p>`,
+    '<p>-- Palisade</p>',
+    '</body></html>',
+  ].join('\n');
+  return { to, subject: plain(v.subject), text, html };
+}

@@ -21,6 +21,11 @@ import { writeTransaction } from './transaction.js';
 import { beginAudited, recordAccess } from './audit.js';
 import type { Caller, RecordsContext } from './context.js';
 
+export interface UploadOptions {
+  /** The uploader's consent to store the file with its metadata; refused unless the field's `keepMetadata` allows it. */
+  keepMetadata?: boolean;
+}
+
 export interface FileTarget {
   collection: string;
   id: string;
@@ -105,14 +110,24 @@ async function touch(rc: RecordsContext, trx: Db, def: CollectionDef, caller: Ca
  * then, in one transaction, the access again, the count, the row (quarantined, or unscanned without a scanner),
  * the replaced file kept as a version or removed, and the change log. Scanning follows in the background.
  */
-export async function uploadFile(rc: RecordsContext, caller: Caller, t: FileTarget, name: string, input: Readable): Promise<FileMeta> {
+export async function uploadFile(
+  rc: RecordsContext,
+  caller: Caller,
+  t: FileTarget,
+  name: string,
+  input: Readable,
+  opts: UploadOptions = {},
+): Promise<FileMeta> {
   const files = servicesOf(rc);
   const { p, f } = await writePlan(rc, caller, t);
+  // The uploader's consent to keep the metadata counts only where the field offers it (ASVS V14.2.8, D441).
+  if (opts.keepMetadata === true && f.keepMetadata !== true) throw new AppError('FILE_METADATA_KEEP_NOT_ALLOWED', { field: f.name });
   const limits = files.limitsOf(f);
   if (f.multiple && (await files.rows(rc.db, t.collection, t.id, t.field)).length >= limits.maxFiles)
     throw new AppError('FILE_LIMIT_REACHED', { maxFiles: limits.maxFiles });
-  const got = await files.receive(input, limits, name);
+  const got = await files.receive(input, limits, name, opts.keepMetadata === true);
   const fileId = randomUUID();
+  const withOutcome = (v: FileMeta): FileMeta => (v.id === fileId ? { ...v, metadata: got.metadata } : v);
   let moved = false;
   const removed: string[] = [];
   let row: FilesTable;
@@ -164,7 +179,8 @@ export async function uploadFile(rc: RecordsContext, caller: Caller, t: FileTarg
       await trx.insertInto('files').values(r).execute();
       await touch(rc, trx, p.def, caller, t.id);
       const after = f.multiple ? [...current, r] : [r];
-      await logChange(rc, trx, caller, p.def, f, t.id, views(current), views(after));
+      // The change log says what became of the new file's metadata (removed, or kept by the uploader's consent).
+      await logChange(rc, trx, caller, p.def, f, t.id, views(current), views(after).map(withOutcome));
       // The bytes go under their key last, so that only a failed commit can leave them without a row.
       if (!moved) {
         await files.commit(got.staged, fileId);
@@ -179,7 +195,7 @@ export async function uploadFile(rc: RecordsContext, caller: Caller, t: FileTarg
   }
   files.removeLater(removed);
   files.scanSoon(fileId);
-  return FileService.view(row);
+  return withOutcome(FileService.view(row));
 }
 
 /** A write transaction whose refusal for a record outside the write grants answers 403 when the caller can see it. */

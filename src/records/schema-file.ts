@@ -36,6 +36,7 @@ const FIELD_KEYS = new Set([
   'maxFiles',
   'maxPixels',
   'versions',
+  'keepMetadata',
 ]);
 
 /** Parses JSON or YAML strictly: unknown keys anywhere are refused, so a typo cannot silently drop a rule. */

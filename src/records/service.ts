@@ -20,7 +20,7 @@ import { diffRevision, getRevision, listRevisions, restoreRevision, type FieldDi
 import { statusTimes, type StatusTimes } from './status-times.js';
 import type { CatalogueEntry } from '../access/catalogue.js';
 import type { FileMeta, FileService, LinkClaims, LinkCredential } from '../files/service.js';
-import { deleteFile, linkFile, listFiles, openFile, openLinked, restoreFile, uploadFile, type FileTarget } from './files.js';
+import { deleteFile, linkFile, listFiles, openFile, openLinked, restoreFile, uploadFile, type FileTarget, type UploadOptions } from './files.js';
 
 export type { Caller, ListQuery, RecordOut } from './context.js';
 
@@ -183,8 +183,8 @@ export class RecordService {
   }
 
   /** Uploads a file into a record's file field (DATA-3): update access to the record, write access to the field. */
-  uploadFile(caller: Caller, t: FileTarget, name: string, input: Readable): Promise<FileMeta> {
-    return uploadFile(this.rc, caller, t, name, input);
+  uploadFile(caller: Caller, t: FileTarget, name: string, input: Readable, opts: UploadOptions = {}): Promise<FileMeta> {
+    return uploadFile(this.rc, caller, t, name, input, opts);
   }
 
   /** A file field's current files, or every kept version (`versions`, for those who may write the field). */

@@ -1,4 +1,5 @@
-import { Redis, ReplyError } from 'ioredis';
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import type { ClientTls } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { BreakerOpenError, CircuitBreaker } from '../util/circuit-breaker.js';
@@ -40,6 +41,32 @@ const COMMAND_TIMEOUT_MS = 800;
 
 /** Redis answered, but cannot serve now (loading, out of memory, failing to persist, a replica). */
 const UNAVAILABLE_REPLY = /^(LOADING|MISCONF|OOM|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOAUTH|NOPERM|WRONGPASS)\b/;
+
+/**
+ * The TLS options of a rediss:// connection with REDIS_TLS_* (D437): the server's certificate is verified (against
+ * REDIS_TLS_CA, else the system's CAs), and the client certificate is offered for `tls-auth-clients`.
+ */
+function tlsOptions(tls: ClientTls | null): Pick<RedisOptions, 'tls'> {
+  if (tls === null) return {};
+  return {
+    tls: {
+      rejectUnauthorized: true,
+      ...(tls.ca === null ? {} : { ca: tls.ca }),
+      ...(tls.cert === null || tls.key === null ? {} : { cert: tls.cert, key: tls.key }),
+    },
+  };
+}
+
+/**
+ * Closes the client. A TLS socket ended during its handshake can report a second error (the server's certificate
+ * refused, then the server's alert) after ioredis's one-time listeners are spent: an uncaught exception, at shutdown.
+ */
+function disconnectQuietly(r: Redis): void {
+  (r as unknown as { stream?: { on(event: 'error', fn: () => void): unknown } }).stream?.on('error', () => {
+    /* the connection is being closed */
+  });
+  r.disconnect();
+}
 
 /** A connection-level failure (refused, reset, timed out, not connected). */
 function isConnectionFailure(e: unknown): boolean {
@@ -85,8 +112,10 @@ export class RedisSharedState implements SharedState {
     url: string,
     private readonly prefix: string,
     private readonly durable: DurableClaims,
+    tls: ClientTls | null = null,
   ) {
     this.redis = new Redis(url, {
+      ...tlsOptions(tls),
       lazyConnect: false,
       connectTimeout: 1000,
       commandTimeout: COMMAND_TIMEOUT_MS,
@@ -210,7 +239,7 @@ export class RedisSharedState implements SharedState {
   }
 
   async close() {
-    this.redis.disconnect();
+    disconnectQuietly(this.redis);
   }
 }
 
@@ -221,8 +250,9 @@ export type RedisPersistence = { state: 'persistent'; detail: string } | { state
  * (`save` not empty) or the append-only file. Managed services often forbid CONFIG: then the
  * answer is that persistence could not be verified.
  */
-export async function redisPersistence(url: string): Promise<RedisPersistence> {
+export async function redisPersistence(url: string, tls: ClientTls | null = null): Promise<RedisPersistence> {
   const r = new Redis(url, {
+    ...tlsOptions(tls),
     lazyConnect: true,
     connectTimeout: 2000,
     commandTimeout: 2000,
@@ -253,6 +283,6 @@ export async function redisPersistence(url: string): Promise<RedisPersistence> {
   } catch (e) {
     return { state: 'unknown', detail: `Redis could not be reached (${e instanceof Error ? e.message.slice(0, 80) : 'failed'})` };
   } finally {
-    r.disconnect();
+    disconnectQuietly(r);
   }
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { login, bearer, events, type TestApp, useApp } from '../helpers/app.js';
+import { login, bearer, events, ROOT, type TestApp, useApp } from '../helpers/app.js';
 
 let t: TestApp;
 let admin: string;
@@ -44,14 +44,16 @@ test('IPv6 ranges', async () => {
 test('an admin-scoped allow list guards the admin routes only [ASVS V8.2.4, V8.4.2]', async () => {
   assert.equal((await addRule({ action: 'allow', cidr: '127.0.0.1', scope: 'admin' })).statusCode, 201);
   assert.equal((await addRule({ action: 'allow', cidr: '10.0.0.0/8', scope: 'admin' })).statusCode, 201);
-  assert.equal((await from('10.2.3.4', '/api/admin/users')).statusCode, 200);
+  // An administrator signed in from 10.2.3.4 works there (a session is bound to its network, D444).
+  const there = (await t.app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.2.3.4', payload: ROOT })).json().token as string;
+  assert.equal((await from('10.2.3.4', '/api/admin/users', there)).statusCode, 200);
   assert.equal((await from('192.0.2.1', '/api/admin/users')).statusCode, 403);
   assert.equal((await from('192.0.2.1', '/api/auth/me')).statusCode, 200);
   // Path spellings do not sneak past the admin scope.
   assert.equal((await from('192.0.2.1', '/API/ADMIN/users')).statusCode, 403);
   // The admin UI's screens are under the admin scope like the API they call; its sign-in page is not.
   assert.equal((await from('192.0.2.1', '/admin/users')).statusCode, 403);
-  assert.equal((await from('10.2.3.4', '/admin/users')).statusCode, 200);
+  assert.equal((await from('10.2.3.4', '/admin/users', there)).statusCode, 200);
   assert.equal((await from('192.0.2.1', '/sign-in')).statusCode, 200);
 });
 

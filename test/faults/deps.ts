@@ -1,8 +1,9 @@
 // Dependencies that a fault test owns: its own redis-server and its own PostgreSQL, on spare ports,
 // started as child processes and killed by the test. The shared ones (6379, 5432) are never touched.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, chownSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, chownSync, existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,16 +36,33 @@ async function waitFor(port: number, ok: () => Promise<boolean>, what: string, t
   throw new Error(`${what} on port ${port} did not start`);
 }
 
-function redisPong(port: number): Promise<boolean> {
+/** Files of a TLS-only redis-server (`tls-auth-clients yes`), and the client certificate its readiness probe offers. */
+export interface RedisTlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+function redisPong(port: number, tlsFiles?: RedisTlsFiles): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = tlsFiles
+      ? tlsConnect({
+          port,
+          host: '127.0.0.1',
+          ca: readFileSync(tlsFiles.ca),
+          cert: readFileSync(tlsFiles.clientCert),
+          key: readFileSync(tlsFiles.clientKey),
+        })
+      : connect(port, '127.0.0.1');
     let buf = '';
     s.setTimeout(500, () => {
       s.destroy();
       resolve(false);
     });
     s.on('error', () => resolve(false));
-    s.on('connect', () => s.write('PING\r\n'));
+    s.on(tlsFiles ? 'secureConnect' : 'connect', () => s.write('PING\r\n'));
     s.on('data', (d) => {
       buf += d;
       if (buf.includes('\r\n')) {
@@ -79,22 +97,38 @@ export interface OwnRedis {
   close(): Promise<void>;
 }
 
-export async function startRedis(extraArgs: string[] = []): Promise<OwnRedis> {
+/** `tls`: TLS only on the port (rediss://), clients must show a certificate of `tls.ca`. */
+export async function startRedis(extraArgs: string[] = [], tls?: RedisTlsFiles): Promise<OwnRedis> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'palisade-redis-'));
   let child: ChildProcess | null = null;
+  const listen = tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        tls.cert,
+        '--tls-key-file',
+        tls.key,
+        '--tls-ca-cert-file',
+        tls.ca,
+        '--tls-auth-clients',
+        'yes',
+      ]
+    : ['--port', String(port)];
   const r: OwnRedis = {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     async start() {
       child = track(
-        spawn(
-          'redis-server',
-          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...extraArgs],
-          { stdio: 'ignore', detached: true },
-        ),
+        spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...extraArgs], {
+          stdio: 'ignore',
+          detached: true,
+        }),
       );
-      await waitFor(port, () => redisPong(port), 'redis-server');
+      await waitFor(port, () => redisPong(port, tls), 'redis-server');
     },
     async kill() {
       await stop(child);
@@ -125,6 +159,8 @@ export async function startRedis(extraArgs: string[] = []): Promise<OwnRedis> {
 export interface OwnPostgres {
   port: number;
   url: string;
+  /** The directory of its Unix socket: `host` for a connection as the superuser `postgres` (trusted there). */
+  socketDir: string;
   /** SIGKILL of the postmaster and every backend: a crash, recovered from at the next start. */
   kill(): Promise<void>;
   start(): Promise<void>;
@@ -143,9 +179,10 @@ export function postgresBin(): string | null {
 
 /**
  * initdb into a temporary directory and runs `postgres` on a spare port. PostgreSQL refuses to run
- * as root, so as root the processes run as the `postgres` user.
+ * as root, so as root the processes run as the `postgres` user. `extraArgs` are more server options
+ * (`-c ssl=on`...): files they name must be readable by that user.
  */
-export async function startPostgres(): Promise<OwnPostgres> {
+export async function startPostgres(extraArgs: string[] = []): Promise<OwnPostgres> {
   const bin = postgresBin();
   if (!bin) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
   const port = await freePort();
@@ -169,6 +206,7 @@ export async function startPostgres(): Promise<OwnPostgres> {
   const pg: OwnPostgres = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    socketDir: dir,
     async start() {
       child = track(
         spawn(
@@ -190,6 +228,7 @@ export async function startPostgres(): Promise<OwnPostgres> {
             'shared_buffers=16MB',
             '-c',
             'max_connections=40',
+            ...extraArgs,
           ],
           { ...ids, stdio: 'ignore', detached: true, cwd: dir },
         ),

@@ -13,7 +13,7 @@ before(async () => {
 });
 after(() => w?.t.close());
 
-test('each allowed type uploads, is recognised from its bytes and downloads byte-identical with safe headers [ASVS V3.2.1, V3.4.4, V5.2.2, V5.3.1, V5.4.1]', async () => {
+test('each allowed type uploads, is recognised from its bytes and downloads byte-identical (a PDF rewritten whole, its metadata removed) with safe headers [ASVS V3.2.1, V3.4.4, V5.2.2, V5.3.1, V5.4.1]', async () => {
   const id = await w.record(w.tok.ed!, 'all types');
   const cases: Array<[string, Buffer, string]> = [
     ['a.png', png(), 'image/png'],
@@ -30,11 +30,13 @@ test('each allowed type uploads, is recognised from its bytes and downloads byte
     const meta = up.json();
     assert.equal(meta.type, type, name);
     assert.equal(meta.state, 'unscanned');
-    assert.equal(meta.size, bytes.length);
     assert.equal(meta.name, name);
     const down = await w.download(w.tok.ed!, id, 'any', meta.id);
     assert.equal(down.statusCode, 200, down.body);
-    assert.ok(down.rawPayload.equals(bytes), name);
+    // qpdf writes every PDF anew (docs/files.md#metadata); the samples of the other types carry no metadata.
+    if (type === 'application/pdf') assert.match(down.rawPayload.subarray(0, 8).toString('latin1'), /^%PDF-1\.\d/, name);
+    else assert.ok(down.rawPayload.equals(bytes), name);
+    assert.equal(meta.size, down.rawPayload.length);
     assert.match(String(down.headers['content-type']), new RegExp(`^${type.replace('/', '\\/')}`));
     assert.equal(down.headers['x-content-type-options'], 'nosniff');
     assert.equal(down.headers['content-security-policy'], "sandbox; default-src 'none'");
@@ -317,8 +319,9 @@ test("GET /api/collections gives each file field's upload rules to those who kno
     maxFiles: null,
     maxPixels: 1_000_000,
     versions: 2,
+    keepMetadata: false,
   });
-  assert.deepEqual(field('attachments').file, { multiple: true, accept: null, maxBytes: 2000, maxFiles: 2, maxPixels: null, versions: 0 });
+  assert.deepEqual(field('attachments').file, { multiple: true, accept: null, maxBytes: 2000, maxFiles: 2, maxPixels: null, versions: 0, keepMetadata: false });
   assert.equal(field('title').file, undefined);
 });
 

@@ -19,7 +19,7 @@ function chunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([len, td, crc]);
 }
 
-/** A valid grey PNG of w×h (the pixel rows are only written for small images; the header is what counts). */
+/** A valid grey PNG of w×h (the pixel rows are only written for small images; the header is what counts), and `extra` after its end. */
 export function png(w = 2, h = 2, extra = Buffer.alloc(0)): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(w, 0);
@@ -36,17 +36,46 @@ export function png(w = 2, h = 2, extra = Buffer.alloc(0)): Buffer {
   ]);
 }
 
+/**
+ * A valid w×h PNG carrying `payload` in a private ancillary chunk (`ppRv`) before its end. Metadata removal keeps the
+ * chunks it does not know, so the payload stays in the stored bytes; `png`'s `extra`, after the end, is dropped by it.
+ */
+export function pngCarrying(w: number, h: number, payload: Buffer): Buffer {
+  const p = png(w, h);
+  return Buffer.concat([p.subarray(0, p.length - 12), chunk('ppRv', payload), p.subarray(p.length - 12)]);
+}
+
 /** A 1×1 GIF. */
 export const gif = (): Buffer => Buffer.from('47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b', 'hex');
 
-/** A baseline JPEG header of w×h (SOI, APP0 JFIF, SOF0, EOI): enough for type and dimensions. */
+/**
+ * A valid baseline JPEG of w×h, mid-grey, without any metadata segment: a quantisation table, one Huffman table each
+ * for DC and AC with a single one-bit code (category 0, end of block), and one two-bit block per 8×8 of the image.
+ * ExifTool rewrites it to the same bytes, so a metadata removal leaves it as it is.
+ */
 export function jpeg(w = 3, h = 2): Buffer {
-  const app0 = Buffer.from('ffe000104a46494600010100000100010000', 'hex');
-  const sof = Buffer.alloc(19);
-  Buffer.from('ffc00011080000000003011100021100031100', 'hex').copy(sof);
-  sof.writeUInt16BE(h, 5);
-  sof.writeUInt16BE(w, 7);
-  return Buffer.concat([Buffer.from('ffd8', 'hex'), app0, sof, Buffer.from('ffd9', 'hex')]);
+  const seg = (marker: number, body: Buffer) => {
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(body.length + 2);
+    return Buffer.concat([Buffer.from([0xff, marker]), len, body]);
+  };
+  const sof = Buffer.from([8, 0, 0, 0, 0, 1, 1, 0x11, 0]);
+  sof.writeUInt16BE(h, 1);
+  sof.writeUInt16BE(w, 3);
+  const table = (tc: number) => Buffer.from([tc << 4, 1, ...Array<number>(15).fill(0), 0]);
+  const bits = 2 * Math.ceil(w / 8) * Math.ceil(h / 8);
+  const scan = Buffer.alloc(Math.ceil(bits / 8));
+  if (bits % 8) scan[scan.length - 1] = (1 << (8 - (bits % 8))) - 1;
+  return Buffer.concat([
+    Buffer.from([0xff, 0xd8]),
+    seg(0xdb, Buffer.concat([Buffer.from([0]), Buffer.alloc(64, 1)])),
+    seg(0xc0, sof),
+    seg(0xc4, table(0)),
+    seg(0xc4, table(1)),
+    seg(0xda, Buffer.from([1, 1, 0, 0, 63, 0])),
+    scan,
+    Buffer.from([0xff, 0xd9]),
+  ]);
 }
 
 /** A 2×2 24-bit BMP. */
@@ -65,8 +94,21 @@ export function bmp(): Buffer {
   return Buffer.concat([b, pixels]);
 }
 
-export const pdf = (): Buffer =>
-  Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n', 'latin1');
+/** A valid one-page PDF with its cross-reference table; `info`, a document information dictionary (`<</Author(…)>>`). */
+export function pdf(info = ''): Buffer {
+  const objects = ['<</Type/Catalog/Pages 2 0 R>>', '<</Type/Pages/Kids[3 0 R]/Count 1>>', '<</Type/Page/Parent 2 0 R/MediaBox[0 0 72 72]>>'];
+  if (info) objects.push(info);
+  let out = '%PDF-1.4\n';
+  const offsets = objects.map((o, i) => {
+    const at = out.length;
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+    return at;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
+  out += `trailer\n<</Size ${objects.length + 1}/Root 1 0 R${info ? `/Info ${objects.length} 0 R` : ''}>>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
 
 export const gzip = (bytes = Buffer.from('hello gzip\n')): Buffer => gzipSync(bytes);
 

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { startClamd, type TestClamd } from '../helpers/clamav.js';
 import { cliEnv, events } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
-import { png, text } from './samples.js';
+import { png, pngCarrying, text } from './samples.js';
 import { codeOf, filesWorld, ok, settle, type FilesWorld } from './world.js';
 
 let w: FilesWorld;
@@ -53,8 +53,8 @@ test('a clean upload is quarantined until scanned, then downloadable [ASVS V5.4.
 
 test('an infected upload never becomes downloadable: state infected, security event, refused forever [ASVS V5.4.3]', async () => {
   const id = await w.record(w.tok.ed!, 'infected');
-  // The test signature inside a real PNG (after its end), and on its own as text.
-  const inPng = await w.upload(w.tok.ed!, id, 'photo', png(2, 2, clamd.infected), 'holiday.png');
+  // The test signature inside a real PNG (in a chunk that metadata removal keeps), and on its own as text.
+  const inPng = await w.upload(w.tok.ed!, id, 'photo', pngCarrying(2, 2, clamd.infected), 'holiday.png');
   ok(inPng);
   const asText = await w.upload(w.tok.ed!, id, 'notes', Buffer.concat([text(), clamd.infected]), 'readme.txt');
   ok(asText);

@@ -126,6 +126,7 @@ test('docs/files.md states the rules the code applies: every known type, the siz
   const docs = (await w.req('GET', '/api/collections', w.tok.ed!)).json().collections.find((c: { name: string }) => c.name === 'docs');
   assert.deepEqual(Object.keys(docs.fields.find((f: { name: string }) => f.name === 'scan').file).sort(), [
     'accept',
+    'keepMetadata',
     'maxBytes',
     'maxFiles',
     'maxPixels',

@@ -10,7 +10,7 @@ import { MAX_CONCURRENT_SEALED_UPLOADS } from '../../src/http/pipeline/transport
 import { sealedLength } from '../../src/edge/transport.js';
 import { bearer, makeApp, type TestApp } from '../helpers/app.js';
 import { listen } from '../helpers/raw-http.js';
-import { elf, png } from './samples.js';
+import { elf, png, pngCarrying } from './samples.js';
 import { codeOf, filesWorld, settle, type FilesWorld } from './world.js';
 
 const MAX = 65_536;
@@ -52,7 +52,7 @@ describe('file uploads with TRANSPORT_ENCRYPTION=required', () => {
   it('a sealed PNG is stored as image/png, and its sealed download gives the same bytes', async () => {
     const id = await w.record(w.tok.ed!, 'sealed');
     // Larger than FILES_MAX_BYTES on the wire (the JWE, about 4/3), within it as a file: accepted.
-    const file = png(4, 3, Buffer.alloc(MAX - 500, 7));
+    const file = pngCarrying(4, 3, Buffer.alloc(MAX - 500, 7));
     const up = await sealedCall(req, w.tok.ed!, 'POST', upUrl(id, 'photo', 'holiday.png'), file);
     assert.equal(up.res.statusCode, 201, up.opened.text);
     assert.ok(up.sent.length > MAX, 'the JWE is longer than FILES_MAX_BYTES');

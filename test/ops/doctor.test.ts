@@ -544,6 +544,46 @@ test('doctor reads DATABASE_URL as pg does, finds the first administrator whatev
   });
 });
 
+test('doctor: the database signed in to with a client certificate passes, with a password warns naming the variable and never the password [ASVS V13.2.1]', async () => {
+  await withApp({}, async (t) => {
+    const s = t.s;
+    const auth = async (config: object, env: Env = {}) => {
+      const d = new Doctor({
+        config: { ...s.config, databaseMigrationUrl: null, ...config } as never,
+        env,
+        db: s.db,
+        dialect: 'postgres',
+        now: s.now,
+        settings: s.settings,
+        apiKeys: s.apiKeys,
+        securityLog: s.securityLog,
+        areas: SETTINGS_AREAS,
+      });
+      const c = (await d.run()).checks.find((x) => x.id === 'database-auth')!;
+      return { status: c.status, detail: c.detail };
+    };
+    // The files are not read: the doctor says how the URL signs in (the start checked the files).
+    const cert = 'postgres://app@db.internal/x?sslmode=verify-full&sslrootcert=/etc/palisade/ca.crt&sslcert=/etc/palisade/app.crt&sslkey=/etc/palisade/app.key';
+    assert.deepEqual(await auth({ databaseUrl: cert }), { status: 'pass', detail: 'DATABASE_URL: a client certificate' });
+    const pw = await auth({
+      databaseUrl: 'postgres://app:Hx7-pq2Rt9-Vb4@db.internal/x?sslmode=verify-full',
+      databaseMigrationUrl: cert.replace('app@', 'owner@'),
+    });
+    assert.deepEqual(pw, { status: 'warn', detail: 'DATABASE_URL: signs in with a password, a credential that does not change by itself' });
+    assert.equal(
+      (await auth({ databaseUrl: cert, databaseMigrationUrl: 'postgres://owner@db.internal/x?password=Zq8-Lm3' })).detail.split(':')[0],
+      'DATABASE_MIGRATION_URL',
+    );
+    assert.equal((await auth({ databaseUrl: 'postgres://app@db.internal/x' }, { PGPASSWORD: 'Kq3v-8zWm' })).status, 'warn', 'PGPASSWORD is a password too');
+    assert.deepEqual(await auth({ databaseUrl: 'postgres://app@127.0.0.1/x' }), {
+      status: 'pass',
+      detail: 'DATABASE_URL: no password or certificate (pg_hba.conf decides: peer, trust or ~/.pgpass)',
+    });
+    const report = JSON.stringify(await auth({ databaseUrl: 'postgres://app:Hx7-pq2Rt9-Vb4@db.internal/x' }));
+    assert.ok(!report.includes('Hx7-pq2Rt9-Vb4'), 'never the password');
+  });
+});
+
 test('doctor: without FILES_SCANNER the files check warns; with a scanner that does not answer it fails', async () => {
   await withApp({}, async (t, root) => {
     const r = await doctor(t, root);

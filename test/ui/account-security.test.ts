@@ -2,8 +2,10 @@
 // (the QR code and the secret shown, confirmed with a code computed here), recovery codes shown once and
 // never again, new ones made, the factor removed with the password; the passkey section hidden where the
 // server has passkeys off, and where it has them on a passkey registered through Chromium's virtual
-// authenticator, renamed and removed.
+// authenticator, renamed and removed; email codes shown only where an administrator offers them (ASVS V6.3.6).
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
 import type { Page } from 'playwright-core';
@@ -33,6 +35,21 @@ async function confirmWith(page: Page, label: string, password = PW): Promise<vo
   await dialog.getByRole('button', { name: label }).click();
 }
 
+/** The 6-digit code of the newest mail to `to` in the outbox (no SMTP here: DATA_DIR/outbox). */
+async function mailedCode(w: UiWorld, to: string): Promise<string> {
+  await w.t.s.tasks.drain();
+  const dir = path.join(w.t.shared.dataDir, 'outbox');
+  const files = existsSync(dir) ? readdirSync(dir).map((f) => path.join(dir, f)) : [];
+  files.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs || a.localeCompare(b));
+  const codes = files
+    .map((f) => readFileSync(f, 'utf8'))
+    .filter((raw) => raw.includes(`To: ${to}`))
+    .map((raw) => /^ {4}(\d{6})\r?$/m.exec(raw.replace(/=\r?\n/g, ''))?.[1])
+    .filter((c) => c !== undefined);
+  assert.ok(codes.length > 0, `a code was mailed to ${to}`);
+  return codes.at(-1)!;
+}
+
 async function shownCodes(page: Page): Promise<string[]> {
   await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
   return page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allInnerTexts();
@@ -58,9 +75,10 @@ describe('admin UI: sign-in & security, second factors', () => {
     await signIn(page, w.base, 'tess', PW);
     await openSecurity(page);
     const tess = (await login(w.t, 'tess', PW)).token;
-    assert.deepEqual((await mfa(tess)).available, { sms: false, passkeys: false });
-    // Passkeys and SMS are off on this server: their sections are not shown.
-    await page.getByRole('heading', { name: 'Email codes' }).waitFor();
+    assert.deepEqual((await mfa(tess)).available, { sms: false, passkeys: false, email: false });
+    // Passkeys and SMS are off on this server, and email codes are not offered (the default): their sections are not shown.
+    await page.getByRole('heading', { name: 'Authenticator app' }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Email codes' }).count(), 0);
     assert.equal(await page.getByRole('heading', { name: 'Passkeys' }).count(), 0);
     assert.equal(await page.getByRole('heading', { name: 'Text-message codes' }).count(), 0);
     await page.getByRole('heading', { name: 'Trusted addresses' }).waitFor();
@@ -141,6 +159,53 @@ describe('admin UI: sign-in & security, second factors', () => {
     const after = await mfa(tess);
     assert.deepEqual([after.totp, after.recoveryCodesRemaining, after.methods], ['none', 0, []]);
     assert.equal((await w.t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'tess', password: PW } })).statusCode, 200);
+    assertClean(w);
+  });
+
+  it('email codes: offered once an administrator turns them on in the security settings; withdrawn, the screen says so and only lets them go [ASVS V6.3.6]', async () => {
+    await createUser(w.t, admin, 'uma', PW, { email: 'uma@example.org' });
+    const settingsPage = await w.newPage();
+    await signIn(settingsPage, w.base);
+    const emailCodes = async (on: boolean) => {
+      await settingsPage.goto(`${w.base}/admin/settings`);
+      const area = settingsPage.getByRole('region', { name: 'Second factor', exact: true });
+      const box = area.getByRole('checkbox', { name: 'Email codes' });
+      assert.equal(await box.isChecked(), !on);
+      await box.setChecked(on);
+      await area.getByRole('button', { name: 'Save second factor' }).click();
+      await area.getByRole('status').filter({ hasText: 'Second factor saved.' }).waitFor();
+      const saved = await w.t.app.inject({ method: 'GET', url: '/api/admin/settings/mfa', headers: bearer((await login(w.t)).token) });
+      assert.equal(saved.json().emailCodes, on);
+    };
+
+    // Offered: the section is there, and the factor is set up from it with the mailed code.
+    await emailCodes(true);
+    const page = await w.newPage();
+    await signIn(page, w.base, 'uma', PW);
+    await openSecurity(page);
+    const section = page.getByRole('region', { name: 'Email codes' });
+    await section.getByRole('button', { name: 'Turn on email codes' }).click();
+    await confirmWith(page, 'Send code');
+    await section.getByRole('status').filter({ hasText: 'A code was mailed to' }).waitFor();
+    await section.getByLabel('Code from the mail').fill(await mailedCode(w, 'uma@example.org'));
+    await section.getByRole('button', { name: 'Turn on' }).click();
+    assert.equal((await shownCodes(page)).length, 10);
+    await page.getByRole('button', { name: 'I have stored them' }).click();
+    await section.getByText('On', { exact: true }).waitFor();
+
+    // Withdrawn: the screen says it no longer counts and offers only to turn it off; then the section is gone.
+    await emailCodes(false);
+    await page.reload();
+    await section.getByText('no longer accepts email codes at sign-in').waitFor();
+    await section.getByText('Not accepted', { exact: true }).waitFor();
+    assert.equal(await section.getByRole('button', { name: 'Turn on email codes' }).count(), 0);
+    await snap(page, 'security-email-withdrawn');
+    await section.getByRole('button', { name: 'Turn off email codes' }).click();
+    await confirmWith(page, 'Turn off');
+    await page.getByRole('heading', { name: 'Authenticator app' }).waitFor();
+    await section.waitFor({ state: 'detached' });
+    const uma = (await login(w.t, 'uma', PW)).token;
+    assert.deepEqual([(await mfa(uma)).email.enabled, (await mfa(uma)).available.email], [false, false]);
     assertClean(w);
   });
 });

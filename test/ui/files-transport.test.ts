@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { JOSE, keyDocument, seal, type TransportKey } from '../../src/client/transport.js';
 import { bearer, Clock, ROOT, type TestApp } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
-import { png } from '../files/samples.js';
+import { pngCarrying } from '../files/samples.js';
 import { rateLimitArea } from '../../src/edge/rate-limit.js';
 
 interface Seen {
@@ -89,7 +89,7 @@ describe('admin UI: files with TRANSPORT_ENCRYPTION=required', () => {
     await files.getByText('No file.').waitFor();
 
     // A PNG whose bytes are not text: a text round trip anywhere would change them.
-    const photo = png(6, 4, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37 + 11) & 0xff)));
+    const photo = pngCarrying(6, 4, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37 + 11) & 0xff)));
     await files.getByLabel('Upload a file to photo').setInputFiles({ name: 'sealed-beach.png', mimeType: 'image/png', buffer: photo });
     await files.getByRole('status').filter({ hasText: 'sealed-beach.png uploaded (not scanned).' }).waitFor();
     const current = files.getByRole('list', { name: 'Current files of photo' });
@@ -127,7 +127,7 @@ describe('admin UI: files with TRANSPORT_ENCRYPTION=required', () => {
   });
 
   it('says in words that a file over 8 MiB cannot be downloaded sealed', async () => {
-    const big = png(2, 2, Buffer.alloc(9 * 1024 * 1024, 3));
+    const big = pngCarrying(2, 2, Buffer.alloc(9 * 1024 * 1024, 3));
     const meta = await call('POST', `/api/collections/albums/records/${recordId}/files/photo?name=big-scan.png`, big, bearer(token));
     assert.equal(meta.size, big.length);
     const page = await w.newPage();

@@ -3,14 +3,18 @@
 // one-use signed link, replaces it and restores the kept version, deletes it; a disguised upload (HTML named
 // .png) is refused in words; a reader without the field's write grant sees the files but no upload control.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FILE_TYPES } from '../../src/collections/file-types.js';
 import { changeOf, draftOf, emptyDraft, fieldOf, optionsOf } from '../../ui/src/lib/field-types.js';
 import { fileNames, formatSize, KNOWN_FILE_TYPES, stateOf } from '../../ui/src/lib/file-kinds.js';
 import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
-import { html, png } from '../files/samples.js';
+import { findTool } from '../../src/files/metadata.js';
+import { html, jpeg, png } from '../files/samples.js';
 
 const PW = 'Reader-lantern-6621';
 
@@ -46,6 +50,12 @@ describe('admin UI: file fields (client logic)', () => {
     // Text that is no number goes to the server as is, to be refused in words.
     assert.equal(fieldOf({ ...d, maxMiB: 'lots' }).maxBytes, 'lots' as unknown as number);
     assert.deepEqual(optionsOf(f), ['one file', 'accepts png', 'at most 1.5 MiB', 'keeps 2 versions']);
+    // Letting uploads keep their metadata is an option of its own, sent only when on and cleared with null.
+    const keeping = fieldOf({ ...d, keepMetadata: true });
+    assert.equal(keeping.keepMetadata, true);
+    assert.deepEqual(changeOf(f, draftOf(keeping)), { keepMetadata: true });
+    assert.deepEqual(changeOf(keeping, draftOf(f)), { keepMetadata: null });
+    assert.ok(optionsOf(keeping).includes('uploads may keep their metadata'));
   });
 
   it('puts sizes, states and file lists in words', () => {
@@ -98,6 +108,7 @@ describe('admin UI: file fields against the real server', () => {
     await form.getByLabel('Largest file (MiB)').fill('2');
     await form.getByLabel('Most pixels of an image').fill('1000000');
     await form.getByLabel('Versions kept').fill('2');
+    await form.getByLabel('Uploaders may keep metadata').check();
     await page.mouse.move(0, 0);
     await shot(page, 'collection-file-field');
     await form.getByRole('button', { name: 'Save field' }).click();
@@ -106,8 +117,9 @@ describe('admin UI: file fields against the real server', () => {
     const def = (await api('GET', '/api/admin/collections/albums')).json() as { collection: { fields: Array<Record<string, unknown>> } };
     assert.deepEqual(
       def.collection.fields.find((f) => f.name === 'photo'),
-      { name: 'photo', type: 'file', accept: ['image/png', 'image/jpeg'], maxBytes: 2 * 1024 * 1024, maxPixels: 1_000_000, versions: 2 },
+      { name: 'photo', type: 'file', accept: ['image/png', 'image/jpeg'], maxBytes: 2 * 1024 * 1024, maxPixels: 1_000_000, versions: 2, keepMetadata: true },
     );
+    await page.getByText('uploads may keep their metadata').waitFor();
 
     // Its limits can be changed later; "Several files" cannot.
     await page.getByRole('button', { name: 'Edit field photo' }).click();
@@ -137,7 +149,7 @@ describe('admin UI: file fields against the real server', () => {
     // The field's rules, from GET /api/collections, said before anything is sent.
     assert.match((await files.locator('[data-rules]').textContent()) ?? '', /^Accepts PNG/);
     await upload.setInputFiles({ name: 'beach.png', mimeType: 'image/png', buffer: photo });
-    await files.getByRole('status').filter({ hasText: 'beach.png uploaded (not scanned).' }).waitFor();
+    await files.getByRole('status').filter({ hasText: 'beach.png uploaded (not scanned). Its metadata was removed.' }).waitFor();
     const current = files.getByRole('list', { name: 'Current files of photo' });
     await current.getByText('beach.png').waitFor();
     await current.getByText(formatSize(photo.length)).waitFor();
@@ -222,6 +234,51 @@ describe('admin UI: file fields against the real server', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), files.getByRole('button', { name: 'Download lake.png' }).click()]);
     assert.deepEqual(readFileSync((await download.path())!), photo);
     await shot(page, 'data-record-files-reader');
+    // A reader is offered no consent to keep metadata either: there is no upload.
+    assert.equal(await files.getByLabel("Keep this file's metadata").count(), 0);
+    assertClean(w);
+  });
+
+  it('an uploader keeps a photo’s metadata only by ticking the consent the field offers, one upload at a time [ASVS V14.2.8]', async () => {
+    const exiftool = findTool('exiftool')!;
+    const dir = mkdtempSync(path.join(tmpdir(), 'palisade-ui-exif-'));
+    const file = path.join(dir, 'p.jpg');
+    writeFileSync(file, jpeg(16, 16));
+    const tag = spawnSync(exiftool, ['-config', '', '-q', '-overwrite_original', '-GPSLatitude=48.8584', '-GPSLatitudeRef=N', '-SerialNumber=UI-SN-77', file]);
+    assert.equal(tag.status, 0, String(tag.stderr));
+    const tagged = readFileSync(file);
+    rmSync(dir, { recursive: true, force: true });
+    const r = await api('POST', '/api/collections/albums/records', { title: 'Trip' });
+    assert.equal(r.statusCode, 201, r.body);
+    const tripId = r.json().id as string;
+    const stored = async () => {
+      const list = (await api('GET', `/api/collections/albums/records/${tripId}/files/photo`)).json() as { files: Array<{ id: string }> };
+      const got = await api('GET', `/api/collections/albums/records/${tripId}/files/photo/${list.files[0]!.id}`);
+      return got.rawPayload;
+    };
+
+    const page = await w.newPage();
+    await page.setViewportSize({ width: 1100, height: 900 });
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/data/albums/${tripId}`);
+    const files = page.getByRole('group', { name: 'Files of photo' });
+    const consent = files.getByLabel("Keep this file's metadata");
+    const upload = files.getByLabel('Upload a file to photo');
+    assert.equal(await consent.isChecked(), false, 'off unless ticked');
+    await upload.setInputFiles({ name: 'gps.jpg', mimeType: 'image/jpeg', buffer: tagged });
+    await files.getByRole('status').filter({ hasText: 'gps.jpg uploaded (not scanned). Its metadata was removed.' }).waitFor();
+    assert.ok(!(await stored()).includes(Buffer.from('UI-SN-77')), 'the serial number is gone');
+
+    await consent.check();
+    await page.mouse.move(0, 0);
+    await shot(page, 'data-record-files-keep-metadata');
+    await upload.setInputFiles({ name: 'gps-kept.jpg', mimeType: 'image/jpeg', buffer: tagged });
+    await files.getByRole('status').filter({ hasText: 'gps-kept.jpg uploaded (not scanned). Its metadata was kept.' }).waitFor();
+    assert.deepEqual(await stored(), tagged, 'stored as it came');
+    // The consent was for that file only, and the change history says it was given.
+    assert.equal(await consent.isChecked(), false);
+    await page.getByText(`gps-kept.jpg (${formatSize(tagged.length)}, not scanned, version 2), metadata kept by the uploader`).waitFor();
+    await page.getByText(/gps\.jpg \(\d+ bytes, not scanned, version 1\), metadata removed/).waitFor();
     assertClean(w);
   });
 });

@@ -82,6 +82,12 @@ describe('admin UI: security settings, IP rules, locked accounts, security event
     await tokens.getByLabel('Token validity').fill('90000');
     await tokens.getByRole('button', { name: 'Save token policy' }).click();
     await tokens.getByRole('alert').filter({ hasText: 'token validity must not exceed session validity' }).waitFor();
+    // Where administrator sessions may be used from (D444): a choice among the server's values.
+    await tokens.getByLabel('Token validity').fill('900');
+    await tokens.getByLabel('Admin session binding').selectOption('address');
+    await tokens.getByRole('button', { name: 'Save token policy' }).click();
+    await tokens.getByRole('status').filter({ hasText: 'Token policy saved.' }).waitFor();
+    assert.equal((await api('GET', '/api/admin/settings/token-policy')).json().adminSessionBinding, 'address');
     assertClean(w);
   });
 

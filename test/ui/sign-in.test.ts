@@ -173,6 +173,14 @@ describe('admin UI: sign-in, expired passwords, second factors, reset and invita
 
   it('a code by email as the second step: the page asks the server to send it, the mailed code signs in', async () => {
     await createUser(w.t, admin, 'emma', PW, { email: 'emma@example.org' });
+    // Email codes are off by default (ASVS V6.3.6); this server offers them.
+    const offer = await w.t.app.inject({
+      method: 'PATCH',
+      url: '/api/admin/settings/mfa',
+      headers: bearer((await login(w.t)).token),
+      payload: { emailCodes: true },
+    });
+    assert.equal(offer.statusCode, 200, offer.body);
     const token = (await login(w.t, 'emma', PW)).token;
     const on = await w.t.app.inject({ method: 'POST', url: '/api/auth/mfa/email/code', headers: bearer(token), payload: { password: PW } });
     assert.equal(on.statusCode, 202, on.body);
@@ -198,13 +206,17 @@ describe('admin UI: sign-in, expired passwords, second factors, reset and invita
   it('a required second factor: TOTP set up right there (QR code and key), recovery codes shown once, then signed in', async () => {
     const role = await w.t.app.inject({ method: 'POST', url: '/api/admin/roles', headers: bearer(admin), payload: { name: 'needs-mfa' } });
     assert.equal(role.statusCode, 201, role.body);
-    assert.equal((await patch(w.t, admin, '/api/admin/settings/mfa', { requiredRoles: ['needs-mfa'] })).statusCode, 200);
+    // Codes by email withdrawn and no SMS gateway: the enrolment offers the authenticator app only.
+    assert.equal((await patch(w.t, admin, '/api/admin/settings/mfa', { requiredRoles: ['needs-mfa'], emailCodes: false })).statusCode, 200);
     const id = await createUser(w.t, admin, 'erin', PW);
     const roles = await w.t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/roles`, headers: bearer(admin), payload: { roles: ['needs-mfa'] } });
     assert.equal(roles.statusCode, 204, roles.body);
     const page = await w.newPage();
     await fillSignIn(page, w.base, 'erin', PW);
     await page.getByRole('heading', { name: 'Set up a second factor' }).waitFor();
+    assert.equal(await page.getByRole('radio', { name: 'Authenticator app' }).count(), 1);
+    assert.equal(await page.getByRole('radio', { name: 'Code by email' }).count(), 0, 'withdrawn (V6.3.6)');
+    assert.equal(await page.getByRole('radio', { name: 'Code by text message' }).count(), 0, 'no gateway');
     await page.getByRole('button', { name: 'Show the QR code' }).click();
     const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
     await qr.waitFor();

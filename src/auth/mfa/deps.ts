@@ -11,6 +11,7 @@ import type { SessionService } from '../session/index.js';
 import type { MfaKeys } from './secret-box.js';
 import type { MfaPolicy } from './factors.js';
 import type { PasskeyConfig } from '../passkeys/env.js';
+import type { AttemptNotices, ChangeNotices } from '../notices/index.js';
 
 /** What the second-factor service is built from (src/services.ts). */
 export interface MfaDeps {
@@ -33,4 +34,9 @@ export interface MfaDeps {
   sessions: Pick<SessionService, 'endUserSessions'>;
   /** Where passkeys are valid, for a passkey second step (absent or null: passkeys are off). */
   passkeys?: PasskeyConfig | null;
+  /**
+   * Mails to the user (src/auth/notices/): a factor added or removed, new recovery codes, a reset (ASVS V6.3.7), each
+   * after it committed; a right first step whose second factor then failed (ASVS V6.3.5).
+   */
+  notices: ChangeNotices & AttemptNotices;
 }

@@ -36,8 +36,9 @@ export class Enrolment {
     return this.confirm(user, 'totp', ctx, extra, (trx, now) => spendTotp(trx, this.d.keys, user.id, code, now, false));
   }
 
-  /** Mails a code that turns the email factor on when entered back. */
+  /** Mails a code that turns the email factor on when entered back; refused while the `mfa` area withdraws email codes. */
   async beginEmail(user: UsersTable, ctx: EventContext): Promise<{ sentTo: string; expiresAt: number }> {
+    await this.assertEmailCodes();
     if (!user.email || !isPlainAddress(user.email)) throw new AppError('MFA_METHOD_UNAVAILABLE', undefined, 'no email address');
     if (await this.d.db.selectFrom('mfa_email').select('user_id').where('user_id', '=', user.id).executeTakeFirst()) throw new AppError('MFA_FACTOR_EXISTS');
     const { emailCodeValidity } = await this.d.settings.get(mfaArea);
@@ -49,6 +50,8 @@ export class Enrolment {
   }
 
   async finishEmail(user: UsersTable, code: string, ctx: EventContext, extra?: (trx: Db) => Promise<void>): Promise<{ recoveryCodes: string[] | null }> {
+    // A code mailed before the setting went off confirms nothing; refused before the lockout counts an attempt.
+    await this.assertEmailCodes();
     return this.confirm(user, 'email', ctx, extra, async (trx, now) => {
       if (!(await spendEmailCode(trx, this.d.keys, user.id, 'enable', null, code, now))) return false;
       const on = await trx.selectFrom('mfa_email').select('user_id').where('user_id', '=', user.id).executeTakeFirst();
@@ -56,6 +59,11 @@ export class Enrolment {
       await trx.insertInto('mfa_email').values({ user_id: user.id, enabled_at: now }).execute();
       return true;
     });
+  }
+
+  /** Email is no factor while the `mfa` setting `emailCodes` is off (ASVS V6.3.6, the default). */
+  private async assertEmailCodes(): Promise<void> {
+    if (!(await this.d.settings.get(mfaArea)).emailCodes) throw new AppError('MFA_EMAIL_DISABLED', undefined, 'email codes are off');
   }
 
   /** Texts a code to the number (stored pending, sealed) that makes it a factor when entered back. */
@@ -92,6 +100,7 @@ export class Enrolment {
       }),
     );
     if (result !== 'ok') throw new AppError('MFA_CODE_INVALID', undefined, result);
+    this.d.notices.authChanged(user, 'factor_added', ctx, { factor });
     return { recoveryCodes };
   }
 }

@@ -45,19 +45,32 @@ export async function factorState(db: Db, user: UsersTable): Promise<FactorState
   };
 }
 
-/** A factor that can be proven at sign-in (recovery codes alone are not one: they back the others up). */
+/**
+ * A factor the user has set up (recovery codes alone are not one: they back the others up). The email factor counts
+ * even while the `emailCodes` setting withdraws it (fail closed, like a number while no SMS gateway is configured):
+ * its user still needs a second step, with another factor or a recovery code, never the password alone (D438).
+ */
 export const hasFactor = (f: FactorState): boolean => f.totp === 'confirmed' || f.emailUsable || f.sms === 'confirmed' || f.passkeys > 0;
 
-/** The methods a second step may use, in the order a client should offer them. */
-export function methodsOf(f: FactorState): SecondFactor[] {
+/**
+ * The methods a second step may use, in the order a client should offer them. `emailCodes` is the `mfa` setting:
+ * off, the email factor is neither offered nor accepted (ASVS V6.3.6).
+ */
+export function methodsOf(f: FactorState, emailCodes: boolean): SecondFactor[] {
   const out: SecondFactor[] = [];
   // A passkey first: it cannot be phished.
   if (f.passkeys > 0) out.push('passkey');
   if (f.totp === 'confirmed') out.push('totp');
-  if (f.emailUsable) out.push('email');
+  if (f.emailUsable && emailCodes) out.push('email');
   if (f.sms === 'confirmed') out.push('sms');
   if (hasFactor(f) && f.recoveryCodes > 0) out.push('recovery');
   return out;
+}
+
+/** What a second step of `user` may use now: the factors set up, under the `mfa` area's `emailCodes`. */
+export async function offeredMethods(db: Db, settings: SettingsStore, user: UsersTable): Promise<SecondFactor[]> {
+  const [f, s] = await Promise.all([factorState(db, user), settings.get(mfaArea)]);
+  return methodsOf(f, s.emailCodes);
 }
 
 /**

@@ -31,6 +31,8 @@ export class SecondFactorGate {
       now: () => number;
       /** IP as a factor: a trusted address may skip the second step (never basic, never the enrolment). */
       trust?: Pick<TrustedAddresses, 'skips'>;
+      /** An SMS gateway is configured: texted codes may be set up. */
+      smsAvailable?: boolean;
     },
   ) {}
 
@@ -53,7 +55,7 @@ export class SecondFactorGate {
     if (has && this.d.trust && (await this.d.trust.skips(user, ctx))) return;
     const settings = await this.d.settings.get(mfaArea);
     const kind = has ? 'signin' : 'enrol';
-    const methods = methodsOf(factors);
+    const methods = methodsOf(factors, settings.emailCodes);
     const issued = await this.d.db.transaction().execute(async (trx) => {
       const c = await issueChallenge(trx, user.id, kind, session, settings.challengeValidity, this.d.now(), method);
       await this.d.log.record(ctx, { type: 'mfa.challenged', outcome: 'info', subjectId: user.id, details: { kind, methods } }, trx);
@@ -61,6 +63,8 @@ export class SecondFactorGate {
     });
     const expiresAt = new Date(issued.expiresAt).toISOString();
     if (has) throw new AppError('MFA_REQUIRED', { challengeToken: issued.token, expiresAt, methods }, 'second factor required');
-    throw new AppError('MFA_ENROLMENT_REQUIRED', { enrolmentToken: issued.token, expiresAt }, 'second factor enrolment required');
+    // What this server lets the user set up now: an authenticator app always, codes by email and text when offered.
+    const offered = ['totp', ...(settings.emailCodes ? ['email'] : []), ...(this.d.smsAvailable ? ['sms'] : [])];
+    throw new AppError('MFA_ENROLMENT_REQUIRED', { enrolmentToken: issued.token, expiresAt, offered }, 'second factor enrolment required');
   }
 }

@@ -3,6 +3,7 @@ import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import { factorState, hasFactor, methodsOf, type FactorState } from './factors.js';
+import { mfaArea } from './settings.js';
 import { maskAddress } from './email-code.js';
 import { replaceRecoveryCodes } from './recovery.js';
 import type { MfaDeps } from './deps.js';
@@ -19,8 +20,11 @@ export interface MfaStatus {
   passkeys: number;
   /** What a sign-in's second step may use. */
   methods: SecondFactor[];
-  /** What this server offers to set up: SMS codes need a gateway, passkeys an RP ID (the UI hides the rest). */
-  available: { sms: boolean; passkeys: boolean };
+  /**
+   * What this server offers to set up: SMS codes need a gateway, passkeys an RP ID, email codes the `mfa` setting
+   * `emailCodes` (the UI hides the rest).
+   */
+  available: { sms: boolean; passkeys: boolean; email: boolean };
 }
 
 /** Tables a user's factors live in; all are cleared by a reset. */
@@ -62,6 +66,7 @@ export class FactorAdmin {
 
   async status(user: UsersTable): Promise<MfaStatus> {
     const f = await factorState(this.d.db, user);
+    const { emailCodes } = await this.d.settings.get(mfaArea);
     return {
       required: await this.d.policy.required(user),
       totp: f.totp,
@@ -69,8 +74,8 @@ export class FactorAdmin {
       sms: { state: f.sms, phone: f.smsPhone },
       recoveryCodesRemaining: f.recoveryCodes,
       passkeys: f.passkeys,
-      methods: methodsOf(f),
-      available: { sms: this.d.sms !== null, passkeys: (this.d.passkeys ?? null) !== null },
+      methods: methodsOf(f, emailCodes),
+      available: { sms: this.d.sms !== null, passkeys: (this.d.passkeys ?? null) !== null, email: emailCodes },
     };
   }
 
@@ -84,6 +89,7 @@ export class FactorAdmin {
           ? { ...before, email: false, emailUsable: false }
           : { ...before, sms: 'none', smsPhone: null };
     if (hasFactor(before) && !hasFactor(after) && (await this.d.policy.required(user))) throw new AppError('MFA_FACTOR_REQUIRED');
+    const wasPending = (factor === 'totp' && before.totp === 'pending') || (factor === 'sms' && before.sms === 'pending');
     await this.d.db.transaction().execute(async (trx) => {
       await trx.deleteFrom(FACTOR_TABLE[factor]).where('user_id', '=', user.id).execute();
       // A removed number takes its unspent codes with it.
@@ -97,25 +103,25 @@ export class FactorAdmin {
           type: 'mfa.removed',
           outcome: 'success',
           subjectId: user.id,
-          details: {
-            factor,
-            wasPending: (factor === 'totp' && before.totp === 'pending') || (factor === 'sms' && before.sms === 'pending'),
-            recoveryCodesRemoved: last,
-          },
+          details: { factor, wasPending, recoveryCodesRemoved: last },
         },
         trx,
       );
     });
+    // An enrolment never confirmed was no factor: nothing changed in how the account signs in.
+    if (!wasPending) this.d.notices.authChanged(user, 'factor_removed', ctx, { factor });
   }
 
   /** Ten new recovery codes; the old ones stop working in the same transaction. */
   async regenerate(user: UsersTable, ctx: EventContext): Promise<string[]> {
     if (!hasFactor(await factorState(this.d.db, user))) throw new AppError('MFA_METHOD_UNAVAILABLE', undefined, 'no second factor');
-    return this.d.db.transaction().execute(async (trx) => {
-      const codes = await replaceRecoveryCodes(trx, user.id, this.d.now());
+    const codes = await this.d.db.transaction().execute(async (trx) => {
+      const made = await replaceRecoveryCodes(trx, user.id, this.d.now());
       await this.d.log.record(ctx, { type: 'mfa.recovery_codes_created', outcome: 'success', subjectId: user.id, details: { reason: 'regenerated' } }, trx);
-      return codes;
+      return made;
     });
+    this.d.notices.authChanged(user, 'recovery_codes_regenerated', ctx);
+    return codes;
   }
 
   /**
@@ -132,7 +138,7 @@ export class FactorAdmin {
     const user = await this.d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
     if (!user) throw new AppError('NOT_FOUND');
     const before = await factorState(this.d.db, user);
-    return this.d.db.transaction().execute(async (trx: Db) => {
+    const done = await this.d.db.transaction().execute(async (trx: Db) => {
       for (const table of FACTOR_TABLES) await trx.deleteFrom(table).where('user_id', '=', userId).execute();
       const sessionsEnded = await this.d.sessions.endUserSessions(userId, 'mfa_reset', ctx, undefined, trx);
       await this.d.log.record(
@@ -155,5 +161,8 @@ export class FactorAdmin {
       );
       return { sessionsEnded };
     });
+    // Told after the commit (V6.3.7): a reset the user did not ask for is how an account is taken over.
+    this.d.notices.authChanged(user, 'mfa_reset', ctx);
+    return done;
   }
 }

@@ -9,7 +9,7 @@ import type { AuthenticationResponseJSON } from '../passkeys/ceremony.js';
 import { fromBase64Url, webauthn } from '../passkeys/webauthn.js';
 import { requirePasskeys } from '../passkeys/env.js';
 import { claimChallenge } from './challenge.js';
-import { factorState, methodsOf } from './factors.js';
+import { offeredMethods } from './factors.js';
 import { actorOf, provenStep, type ProvenSecondStep, type SecondStep } from './second-step.js';
 import type { MfaDeps } from './deps.js';
 import { successRecorder } from './trusted-ip.js';
@@ -48,13 +48,19 @@ export class PasskeyStep {
     const cfg = requirePasskeys(this.d.passkeys ?? null);
     const { row, user } = await this.step.token(challengeToken, 'signin', request);
     await this.assertAvailable(user, request);
-    await proveAssertion(
-      this.d,
-      cfg,
-      response,
-      { purpose: 'second_factor', userId: user.id, subject: secondFactorSubject, failureType: 'mfa.verified' },
-      request,
-    );
+    try {
+      await proveAssertion(
+        this.d,
+        cfg,
+        response,
+        { purpose: 'second_factor', userId: user.id, subject: secondFactorSubject, failureType: 'mfa.verified' },
+        request,
+      );
+    } catch (e) {
+      // A right first step and a refused passkey: whoever tried holds the password (ASVS V6.3.5).
+      if (e instanceof AppError && e.code === 'PASSKEY_INVALID') this.d.notices.secondFactorFailed(user, actorOf(request, user));
+      throw e;
+    }
     const noteAddress = await successRecorder(this.d, actorOf(request, user), user.id);
     await this.d.db.transaction().execute(async (trx) => {
       // The token goes with the proof: a second request with the same token loses here.
@@ -66,7 +72,7 @@ export class PasskeyStep {
   }
 
   private async assertAvailable(user: UsersTable, request: Request): Promise<void> {
-    if (methodsOf(await factorState(this.d.db, user)).includes('passkey')) return;
+    if ((await offeredMethods(this.d.db, this.d.settings, user)).includes('passkey')) return;
     await this.d.log.record(actorOf(request, user), {
       type: 'mfa.verified',
       outcome: 'failure',

@@ -8,7 +8,7 @@ import type { SessionAsked } from '../session/create.js';
 import { claimChallenge, inspectChallenge, type ChallengeKind } from './challenge.js';
 import { codeAttempt } from './attempt.js';
 import { issueEmailCode, maskAddress, spendEmailCode } from './email-code.js';
-import { factorState, methodsOf } from './factors.js';
+import { factorState, offeredMethods } from './factors.js';
 import { spendRecoveryCode } from './recovery.js';
 import { sendSignInSms } from './sms.js';
 import { spendTotp } from './totp.js';
@@ -64,7 +64,7 @@ export class SecondStep {
     const { row, user } = await this.token(input.challengeToken, 'signin', request);
     const ctx = actorOf(request, user);
     const method = input.method;
-    if (!methodsOf(await factorState(this.d.db, user)).includes(method)) {
+    if (!(await offeredMethods(this.d.db, this.d.settings, user)).includes(method)) {
       await this.d.log.record(ctx, { type: 'mfa.verified', outcome: 'failure', subjectId: user.id, details: { method, reason: 'method_unavailable' } });
       throw new AppError('MFA_METHOD_UNAVAILABLE');
     }
@@ -81,6 +81,8 @@ export class SecondStep {
         return true;
       }),
     );
+    // The first step was right and the second wrong: whoever tried holds the password (ASVS V6.3.5).
+    if (result === 'wrong') this.d.notices.secondFactorFailed(user, ctx);
     if (result !== 'ok') throw new AppError('MFA_CODE_INVALID', undefined, result);
     return provenStep(row, user, method);
   }
@@ -104,7 +106,9 @@ export class SecondStep {
   async sendCode(challengeToken: string, request: Omit<EventContext, 'actor'>): Promise<{ sentTo: string; expiresAt: number }> {
     const { row, user } = await this.token(challengeToken, 'signin', request);
     if (!(await factorState(this.d.db, user)).emailUsable || !user.email) throw new AppError('MFA_METHOD_UNAVAILABLE');
-    const { emailCodeValidity } = await this.d.settings.get(mfaArea);
+    const { emailCodeValidity, emailCodes } = await this.d.settings.get(mfaArea);
+    // Withdrawn (ASVS V6.3.6): the user has it, and gets no code; another factor or a recovery code finishes the sign-in.
+    if (!emailCodes) throw new AppError('MFA_EMAIL_DISABLED', undefined, 'email codes are off');
     const { code, expiresAt } = await issueEmailCode(this.d, user.id, 'signin', row.id, emailCodeValidity);
     await this.d.log.record(actorOf(request, user), { type: 'mfa.code_sent', outcome: 'info', subjectId: user.id, details: { purpose: 'signin' } });
     const msg = renderCode('signin', user.email, { username: user.username, code, expiresAt });

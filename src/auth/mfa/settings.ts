@@ -16,6 +16,11 @@ export const MfaSchema = Type.Object({
     description: 'Roles whose holders (directly or through a department) must use a second factor, whatever `required` says.',
   }),
   challengeValidity: Seconds(60, 1800, 300, 'Lifetime of the sign-in challenge token and of the enrolment-only token.'),
+  emailCodes: Type.Boolean({
+    default: false,
+    description:
+      'Offer one-time codes by email as a second factor. Off (ASVS V6.3.6: a mailbox is no factor of its own): nobody may set it up, and a user who has it is not offered it at sign-in and signs in with another factor or a recovery code.',
+  }),
   emailCodeValidity: Seconds(60, 3600, 300, 'Lifetime of an emailed one-time code.'),
   smsCodeValidity: Seconds(60, 1800, 300, 'Lifetime of a one-time code sent by SMS.'),
   issuer: Type.String({

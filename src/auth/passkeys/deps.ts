@@ -3,6 +3,7 @@ import type { UsersTable } from '../../db/types.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
 import type { MfaPolicy } from '../mfa/factors.js';
 import type { PasskeyConfig } from './env.js';
+import type { ChangeNotices } from '../notices/index.js';
 
 /** How many passkeys one account may hold. */
 export const MAX_PASSKEYS = 20;
@@ -18,4 +19,6 @@ export interface PasskeyDeps {
   provePassword: (user: UsersTable, password: string, ctx: EventContext) => Promise<void>;
   /** Who must keep a second factor: a passkey is one, so such a user cannot remove their last. */
   policy: Pick<MfaPolicy, 'required'>;
+  /** Tells the user of a passkey added or removed, after it committed (ASVS V6.3.7). */
+  notices: ChangeNotices;
 }

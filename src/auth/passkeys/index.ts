@@ -77,5 +77,6 @@ export class PasskeyService {
         trx,
       );
     });
+    this.d.notices.authChanged(user, 'passkey_removed', ctx);
   }
 }

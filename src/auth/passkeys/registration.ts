@@ -104,6 +104,7 @@ export class PasskeyRegistration {
       );
       return codes;
     });
+    this.d.notices.authChanged(user, 'passkey_added', ctx);
     return { passkey: passkeyView(row), recoveryCodes };
   }
 }

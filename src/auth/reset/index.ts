@@ -13,6 +13,7 @@ import type { AccountLocks } from '../account-locks.js';
 import { normaliseIdentifier } from '../identifier.js';
 import type { PasswordPolicyService } from '../password-policy/index.js';
 import { writePassword } from '../password-policy/history.js';
+import type { ChangeNotices } from '../notices/index.js';
 import { passwordResetArea, type PasswordResetSettings } from './settings.js';
 import { LinkAddressChanged, claimToken, inspectToken, issueToken, issuedSince, type LinkTokenKind, type TokenProblem } from './tokens.js';
 
@@ -44,6 +45,8 @@ export interface ResetDeps {
   now: () => number;
   /** Base of the links in mails (PUBLIC_URL), without a trailing slash. */
   publicUrl: string;
+  /** Tells the user of a completed reset or required change, after it committed (ASVS V6.3.7). */
+  notices: ChangeNotices;
 }
 
 /**
@@ -210,6 +213,9 @@ export class PasswordResetService {
       await this.d.locks.unlockAutomatic(user.id, ctx, trx);
     });
     await this.d.locks.forgetFailures(user.id);
+    // An invitation sets the first password, which the user chose a moment ago: no change to tell of.
+    if (row.kind !== 'invitation')
+      this.d.notices.authChanged(user, row.kind === 'change' ? 'password_changed' : 'password_reset', { ...ctx, actor: { id: user.id, name: user.username } });
   }
 }
 

@@ -45,6 +45,12 @@ export class SessionCreator {
    */
   privileged: (user: UsersTable) => Promise<boolean> = async (user) => user.is_admin === 1;
 
+  /**
+   * Told of every session opened, once it committed, whichever way the user proved who they are: the sign-in notices
+   * (ASVS V6.3.5, src/auth/notices/; services.ts sets it). It returns at once; what it does can never undo the sign-in.
+   */
+  opened: (user: UsersTable, session: SessionsTable, ctx: EventContext) => void = () => undefined;
+
   constructor(
     private readonly db: Db,
     private readonly tokens: TokenService,
@@ -121,6 +127,7 @@ export class SessionCreator {
         trx,
       );
     });
+    this.opened(user, session, actorCtx);
     return { session, issued: await this.issue(user.id, session, policy) };
   }
 

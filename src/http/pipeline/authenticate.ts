@@ -1,9 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
 import type { RouteServices as Services } from '../../services.js';
 import type { AuthState, CarriedToken, IssuedToken } from '../../auth/session/index.js';
 import type { SessionsTable } from '../../db/types.js';
 import { clearAccount } from '../../auth/standing.js';
 import { assertRecentSignIn } from '../../auth/session/recent.js';
+import { assertSameContext } from '../../auth/session/context.js';
+import { tokenPolicyArea } from '../../auth/token-policy.js';
 import { AppError } from '../../errors.js';
 import { setSessionCookies } from './cookies.js';
 import { consumeUserBudget } from './edge.js';
@@ -131,6 +134,13 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     // the caller: checked here once, so no such route, present or future, can forget it.
     if (permission !== undefined && USER_TARGET.test(req.routeOptions.url ?? '')) {
       await s.access.checkManageable(await powerOf(req, s), String((req.params as { id?: unknown }).id ?? ''));
+    }
+    // An administrator route is called from a managed device (D445) and from where its session was signed in (D444):
+    // two layers of ASVS V8.4.2 beyond the session and the permission.
+    if (state.method === 'session' && (req.routeOptions.url ?? '').startsWith('/api/admin/')) {
+      if (s.config.adminClientCa !== null && !(req.raw.socket as TLSSocket).authorized) throw new AppError('DEVICE_CERTIFICATE_REQUIRED');
+      const { adminSessionBinding } = await s.settings.get(tokenPolicyArea);
+      assertSameContext(state.session, { ip: req.ip }, adminSessionBinding);
     }
     if (needsRecentSignIn(req)) assertRecentSignIn(state, s.now());
   });

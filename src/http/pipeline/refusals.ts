@@ -20,6 +20,8 @@ export const ACCESS_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'API_KEY_READ_ONLY',
   'SESSION_REQUIRED',
   'REAUTH_REQUIRED',
+  'SESSION_CONTEXT_CHANGED',
+  'DEVICE_CERTIFICATE_REQUIRED',
 ]);
 
 const hiddenKind = (internal: string | undefined): string | undefined =>

@@ -44,6 +44,12 @@ export const FieldSchema = Type.Object(
     maxFiles: Type.Optional(Type.Integer({ minimum: 1, description: 'file (multiple): the most current files.' })),
     maxPixels: Type.Optional(Type.Integer({ minimum: 1, description: 'file: the most pixels of an image, under FILES_MAX_PIXELS.' })),
     versions: Type.Optional(Type.Integer({ minimum: 0, description: 'file (single): how many replaced files are kept as versions.' })),
+    keepMetadata: Type.Optional(
+      Type.Boolean({
+        description:
+          'file: an upload may keep its metadata (EXIF, XMP, document authors) when the uploader asks with keepMetadata=true; otherwise it is removed.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -184,7 +190,7 @@ export const adminCollectionRoutes =
         schema: {
           tags,
           description:
-            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block, sensitive and classification; of a file field, accept and its limits (files already stored stay). null clears an option. Audited as schema.changed (field.changed).',
+            'Changes the options of a field that need no change to its column: required, default, values (enum and status: added, never removed), hidden, block, sensitive and classification; of a file field, accept, its limits and keepMetadata (files already stored stay). null clears an option. Audited as schema.changed (field.changed).',
           params: Type.Object({ name: Name, field: Name }, { additionalProperties: false }),
           body: Type.Object(
             {
@@ -200,6 +206,7 @@ export const adminCollectionRoutes =
               maxFiles: Type.Optional(Type.Union([FieldSchema.properties.maxFiles, Type.Null()])),
               maxPixels: Type.Optional(Type.Union([FieldSchema.properties.maxPixels, Type.Null()])),
               versions: Type.Optional(Type.Union([FieldSchema.properties.versions, Type.Null()])),
+              keepMetadata: Type.Optional(Type.Union([FieldSchema.properties.keepMetadata, Type.Null()])),
             },
             { additionalProperties: false, minProperties: 1 },
           ),

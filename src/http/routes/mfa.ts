@@ -60,8 +60,11 @@ const StatusSchema = Type.Object({
     description: 'What a second step may use; passkey through POST /api/auth/mfa/passkey/options and /verify.',
   }),
   available: Type.Object(
-    { sms: Type.Boolean(), passkeys: Type.Boolean() },
-    { description: 'What this server offers to set up: sms needs a gateway (SMS_KANNEL_URL), passkeys an RP ID (WEBAUTHN_RP_ID or PUBLIC_URL).' },
+    { sms: Type.Boolean(), passkeys: Type.Boolean(), email: Type.Boolean() },
+    {
+      description:
+        'What this server offers to set up: sms needs a gateway (SMS_KANNEL_URL), passkeys an RP ID (WEBAUTHN_RP_ID or PUBLIC_URL), email the mfa setting emailCodes (off by default).',
+    },
   ),
 });
 

@@ -39,6 +39,12 @@ const Meta = Type.Object({
   current: Type.Boolean(),
   uploadedAt: Type.String(),
   signature: Type.Optional(Type.String()),
+  metadata: Type.Optional(
+    Type.Union([Type.Literal('removed'), Type.Literal('kept'), Type.Literal('untouched')], {
+      description:
+        "An upload's answer only: the file's metadata removed, kept (the uploader's keepMetadata), or untouched (a type whose metadata is not removed, or FILES_STRIP_METADATA=false).",
+    }),
+  ),
 });
 
 /** What every download sends with the bytes: never rendered by the browser, never cached, never sniffed. */
@@ -114,9 +120,20 @@ export const recordFileRoutes =
         schema: {
           tags,
           params: FieldParams,
-          querystring: Type.Object({ name: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            {
+              name: Type.Optional(Type.String({ maxLength: 1000 })),
+              keepMetadata: Type.Optional(
+                Type.Boolean({
+                  description:
+                    "The uploader's consent to store the file with its metadata (EXIF, XMP, document authors); only where the field has keepMetadata, else FILE_METADATA_KEEP_NOT_ALLOWED.",
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
           description:
-            'Uploads a file into a file field: the body is the raw bytes (any Content-Type; the type is recognised from the content), or a JWE (`application/jose`) whose plaintext is those bytes (encrypted API bodies). Needs update access to the record and write access to the field. A single-file field replaces its file (kept as a version when the field keeps versions); a multiple field adds one. The file starts `quarantined` (a scanner is configured) or `unscanned`.',
+            'Uploads a file into a file field: the body is the raw bytes (any Content-Type; the type is recognised from the content), or a JWE (`application/jose`) whose plaintext is those bytes (encrypted API bodies). Needs update access to the record and write access to the field. A single-file field replaces its file (kept as a version when the field keeps versions); a multiple field adds one. The metadata of images, PDF and MP4 files is removed before the file is stored, unless the uploader asks to keep it where the field allows (`keepMetadata=true`). The file starts `quarantined` (a scanner is configured) or `unscanned`.',
           response: { 201: Meta, ...errorResponses },
         },
       },
@@ -124,7 +141,9 @@ export const recordFileRoutes =
         const declared = Number(req.headers['content-length']);
         if (!sealedBody(req) && Number.isSafeInteger(declared) && declared > maxBytes) throw new AppError('FILE_TOO_LARGE', { maxBytes });
         const body = req.body instanceof Readable ? req.body : Readable.from([]);
-        const meta = await s.records.uploadFile(await caller(req), req.params, req.query.name ?? 'file', body);
+        const meta = await s.records.uploadFile(await caller(req), req.params, req.query.name ?? 'file', body, {
+          keepMetadata: req.query.keepMetadata === true,
+        });
         reply.code(201);
         return meta;
       },

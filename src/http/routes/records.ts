@@ -59,6 +59,7 @@ export const recordRoutes =
             maxFiles: Type.Union([Type.Integer(), Type.Null()]),
             maxPixels: Type.Union([Type.Integer(), Type.Null()], { description: 'null: FILES_MAX_PIXELS.' }),
             versions: Type.Integer({ description: 'Replaced files kept as versions (single-file fields).' }),
+            keepMetadata: Type.Boolean({ description: 'An upload may keep its metadata when it asks (keepMetadata=true); otherwise the metadata is removed.' }),
           },
           { description: "A file field's upload rules (DATA-3)." },
         ),

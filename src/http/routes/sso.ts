@@ -346,11 +346,12 @@ export const ssoRoutes =
 /** The sign-in page's address for what stopped a callback: a second step to take, or a stable error code. */
 function failurePage(e: AppError): string {
   {
-    const d = (e.details ?? {}) as { challengeToken?: string; enrolmentToken?: string; methods?: string[]; expiresAt?: string };
+    const d = (e.details ?? {}) as { challengeToken?: string; enrolmentToken?: string; methods?: string[]; offered?: string[]; expiresAt?: string };
     if (e.code === 'MFA_REQUIRED' && d.challengeToken) {
       return signInPage({ mfa: d.challengeToken, methods: (d.methods ?? []).join(','), expires: d.expiresAt ?? '' });
     }
-    if (e.code === 'MFA_ENROLMENT_REQUIRED' && d.enrolmentToken) return signInPage({ enrol: d.enrolmentToken, expires: d.expiresAt ?? '' });
+    if (e.code === 'MFA_ENROLMENT_REQUIRED' && d.enrolmentToken)
+      return signInPage({ enrol: d.enrolmentToken, offered: (d.offered ?? []).join(','), expires: d.expiresAt ?? '' });
     return signInPage({ error: e.code });
   }
 }

@@ -1,5 +1,6 @@
 // GET /api/auth/mfa tells what this server offers to set up (`available`): SMS codes only with a gateway,
-// passkeys only with an RP ID. The sign-in & security screen shows or hides its sections by it.
+// passkeys only with an RP ID, email codes only when the `mfa` setting `emailCodes` offers them (off by default).
+// The sign-in & security screen shows or hides its sections by it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bearer, login, makeApp } from '../../helpers/app.js';
@@ -19,7 +20,7 @@ async function availableWith(env: Record<string, string>) {
 }
 
 test('without an SMS gateway or an RP ID neither is offered', async () => {
-  assert.deepEqual(await availableWith({}), { sms: false, passkeys: false });
+  assert.deepEqual(await availableWith({}), { sms: false, passkeys: false, email: false });
 });
 
 test('with a gateway and an RP ID both are offered', async () => {
@@ -30,5 +31,5 @@ test('with a gateway and an RP ID both are offered', async () => {
     WEBAUTHN_RP_ID: 'localhost',
     WEBAUTHN_ORIGINS: 'http://localhost:3000',
   };
-  assert.deepEqual(await availableWith(env), { sms: true, passkeys: true });
+  assert.deepEqual(await availableWith(env), { sms: true, passkeys: true, email: false });
 });

@@ -10,9 +10,12 @@ let t: TestApp;
 let admin: string;
 let smtp: TestSmtp;
 useApp(
-  (app, token) => {
+  async (app, token) => {
     t = app;
     admin = token;
+    // Off by default (ASVS V6.3.6, test/auth/mfa/email-withdrawn.test.ts): this file is about the factor itself.
+    const on = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/mfa', headers: bearer(token), payload: { emailCodes: true } });
+    assert.equal(on.statusCode, 200, on.body);
   },
   async () => {
     smtp = await new TestSmtp().start();

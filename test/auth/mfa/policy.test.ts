@@ -31,6 +31,7 @@ test('the mfa area: seeded from the environment, read and changed by an administ
     required: 'optional',
     requiredRoles: [],
     challengeValidity: 120,
+    emailCodes: false,
     emailCodeValidity: 300,
     smsCodeValidity: 300,
     issuer: 'Palisade',
@@ -56,8 +57,9 @@ test('required for administrators: one without a factor gets an enrolment-only t
   const first = await signIn(t, ROOT.username, ROOT.password, { mode: 'bearer', rememberMe: true });
   assert.equal(first.statusCode, 403, first.body);
   assert.equal(code(first), 'MFA_ENROLMENT_REQUIRED');
-  const { enrolmentToken, expiresAt } = first.json().error.details;
+  const { enrolmentToken, expiresAt, offered } = first.json().error.details;
   assert.equal(expiresAt, new Date(t.clock.t + 120_000).toISOString());
+  assert.deepEqual(offered, ['totp'], 'what may be set up here: no email codes (off by default), no SMS gateway');
   assert.equal(await liveSessions(t, rootId), before, 'no session before the enrolment');
   // Others are not concerned.
   await createUser(t, admin, 'plain', PW);

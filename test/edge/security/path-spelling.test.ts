@@ -32,11 +32,14 @@ function refused(r: RawResponse, what: string): string {
 const ADMIN_PATHS = ['/api/admin/users', '/api/admin/ip-rules', '/api/admin/security-events'];
 
 test('path-spelling bypass: an admin-scoped IP rule holds for every spelling of an admin path, and the blocked address cannot delete it', async () => {
-  // The administrator blocks 127.0.0.1 from the admin scope while working from another address.
+  // The administrator blocks 127.0.0.1 from the admin scope while working from another address, signed in there
+  // (an administrator session is bound to the network it was signed in from, D444).
+  const there = await t.app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.9.9.9', payload: ROOT });
+  const remote = there.json().token as string;
   const add = await t.app.inject({
     method: 'POST',
     url: '/api/admin/ip-rules',
-    headers: bearer(admin),
+    headers: bearer(remote),
     remoteAddress: '10.9.9.9',
     payload: { action: 'block', cidr: '127.0.0.1/32', scope: 'admin' },
   });
@@ -44,7 +47,7 @@ test('path-spelling bypass: an admin-scoped IP rule holds for every spelling of 
   ruleId = add.json().rule?.id ?? add.json().id;
   try {
     // Legitimate: canonical admin path from another address, and non-admin routes from the blocked one.
-    assert.equal((await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(admin), remoteAddress: '10.9.9.9' })).statusCode, 200);
+    assert.equal((await t.app.inject({ method: 'GET', url: '/api/admin/users', headers: bearer(remote), remoteAddress: '10.9.9.9' })).statusCode, 200);
     assert.equal((await rawRequest(port, 'GET', '/api/auth/me', bearer(admin))).status, 200);
     let tried = 0;
     for (const p of ADMIN_PATHS) {
@@ -58,10 +61,10 @@ test('path-spelling bypass: an admin-scoped IP rule holds for every spelling of 
     const del = `/api/admin/ip-rules/${ruleId}`;
     for (const target of [del, ...pathSpellings(del)]) refused(await rawRequest(port, 'DELETE', target, bearer(admin)), `DELETE ${target}`);
     assert.ok(tried > 100, `tried ${tried} spellings`);
-    const still = await t.app.inject({ method: 'GET', url: '/api/admin/ip-rules', headers: bearer(admin), remoteAddress: '10.9.9.9' });
+    const still = await t.app.inject({ method: 'GET', url: '/api/admin/ip-rules', headers: bearer(remote), remoteAddress: '10.9.9.9' });
     assert.equal(still.json().rules.length, 1, 'the rule survived');
   } finally {
-    await t.app.inject({ method: 'DELETE', url: `/api/admin/ip-rules/${ruleId}`, headers: bearer(admin), remoteAddress: '10.9.9.9' });
+    await t.app.inject({ method: 'DELETE', url: `/api/admin/ip-rules/${ruleId}`, headers: bearer(remote), remoteAddress: '10.9.9.9' });
   }
 });
 

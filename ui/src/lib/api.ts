@@ -244,7 +244,7 @@ export async function request<T = unknown>(method: string, path: string, opts: R
       Number.isFinite(retry) && retry > 0 ? retry : undefined,
     );
     if (res.status === 401 && !opts.quiet401) for (const fn of signedOutListeners) fn(e);
-    if (res.status === 403 && e.code === 'REAUTH_REQUIRED') for (const fn of reauthListeners) fn(e);
+    if (res.status === 403 && (e.code === 'REAUTH_REQUIRED' || e.code === 'SESSION_CONTEXT_CHANGED')) for (const fn of reauthListeners) fn(e);
     throw e;
   }
   return data as T;

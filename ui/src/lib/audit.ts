@@ -99,10 +99,14 @@ export function viaOf(via: unknown): string {
   return '';
 }
 
+/** What an upload's change-log entry says became of the file's metadata (ASVS V14.2.8). */
+const METADATA_TEXT: Record<string, string> = { removed: ', metadata removed', kept: ', metadata kept by the uploader' };
+
 /** A logged value as text: null and an empty list as "empty", strings as they are, a file field's files by name, anything else as JSON. */
 export function valueText(v: unknown): string {
   if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return 'empty';
-  if (isFileList(v) && v.length > 0) return v.map((f) => `${f.name} (${formatSize(f.size)}, ${stateOf(f.state).text}, version ${f.version})`).join('; ');
+  if (isFileList(v) && v.length > 0)
+    return v.map((f) => `${f.name} (${formatSize(f.size)}, ${stateOf(f.state).text}, version ${f.version})${METADATA_TEXT[f.metadata ?? ''] ?? ''}`).join('; ');
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   return JSON.stringify(v);

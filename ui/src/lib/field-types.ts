@@ -39,6 +39,8 @@ export interface FieldDef {
   maxPixels?: number;
   /** file (single): how many replaced files are kept as versions. */
   versions?: number;
+  /** file: an upload may keep its metadata when the uploader asks; otherwise the server removes it (ASVS V14.2.8). */
+  keepMetadata?: boolean;
 }
 
 /** What the audit trail keeps of a collection (missing keys take the defaults of `auditOf`). */
@@ -110,6 +112,7 @@ export interface FieldDraft {
   maxFilesText: string;
   maxPixelsText: string;
   versionsText: string;
+  keepMetadata: boolean;
 }
 
 export function emptyDraft(type = 'string'): FieldDraft {
@@ -132,6 +135,7 @@ export function emptyDraft(type = 'string'): FieldDraft {
     maxFilesText: '',
     maxPixelsText: '',
     versionsText: '',
+    keepMetadata: false,
   };
 }
 
@@ -155,6 +159,7 @@ export function draftOf(f: FieldDef): FieldDraft {
     maxFilesText: f.maxFiles === undefined ? '' : String(f.maxFiles),
     maxPixelsText: f.maxPixels === undefined ? '' : String(f.maxPixels),
     versionsText: f.versions === undefined ? '' : String(f.versions),
+    keepMetadata: f.keepMetadata === true,
   };
 }
 
@@ -198,6 +203,7 @@ export function fieldOf(d: FieldDraft): FieldDef {
     lim.maxPixels = limitOf(d.maxPixelsText);
     if (!d.multiple) lim.versions = limitOf(d.versionsText);
     for (const k of ['maxBytes', 'maxFiles', 'maxPixels', 'versions']) if (lim[k] === undefined) delete lim[k];
+    if (d.keepMetadata) f.keepMetadata = true;
   }
   if (takesDefault(d.type) && d.defaultText !== '') f.default = defaultOf(d.type, d.defaultText);
   if (takesValues(d.type)) f.values = list(d.valuesText);
@@ -226,6 +232,7 @@ export function changeOf(before: FieldDef, d: FieldDraft): Record<string, unknow
     'maxFiles',
     'maxPixels',
     'versions',
+    'keepMetadata',
   ] as const) {
     if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out[k] = after[k] === undefined ? null : after[k];
   }
@@ -286,6 +293,7 @@ export function optionsOf(f: FieldDef): string[] {
     if (f.maxFiles !== undefined) out.push(`at most ${f.maxFiles} files`);
     if (f.maxPixels !== undefined) out.push(`at most ${f.maxPixels.toLocaleString('en')} pixels`);
     if (f.versions) out.push(`keeps ${f.versions} version${f.versions === 1 ? '' : 's'}`);
+    if (f.keepMetadata) out.push('uploads may keep their metadata');
   }
   return out;
 }

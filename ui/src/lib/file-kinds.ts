@@ -15,6 +15,8 @@ export interface FileInfo {
   version: number;
   uploadedAt: string;
   current?: boolean;
+  /** An upload's answer only: what became of the file's metadata. */
+  metadata?: 'removed' | 'kept' | 'untouched';
 }
 
 const LABELS: Record<string, string> = {

@@ -12,6 +12,8 @@ export const FILE_ERRORS: Record<string, string> = {
   FILE_TOO_LARGE: 'The file is larger than this field allows.',
   FILE_TOO_MANY_PIXELS: 'The image has more pixels than this field allows.',
   FILE_LIMIT_REACHED: 'This field already holds as many files as it may: delete one first.',
+  FILE_METADATA_NOT_REMOVABLE: 'The file’s metadata (location, camera, author) could not be removed, so it was not stored; the file may be damaged.',
+  FILE_METADATA_KEEP_NOT_ALLOWED: 'This field does not let an upload keep its metadata.',
   FILE_TOO_LARGE_TO_SCAN: 'The file is larger than the virus scanner accepts.',
   FILE_QUARANTINED: 'The file is still being scanned for viruses; try again in a moment.',
   FILE_INFECTED: 'The file is not available: a virus was found in it.',
@@ -43,9 +45,10 @@ export const filesApi = {
   async list(collection: string, id: string, field: string, versions = false): Promise<FileInfo[]> {
     return (await api.get<{ files: FileInfo[] }>(base(collection, id, field), { query: versions ? { versions: true } : undefined })).files;
   },
-  upload(collection: string, id: string, field: string, file: File): Promise<FileInfo> {
+  /** `keepMetadata`: the user's consent to store the file with its metadata (only where the field allows it). */
+  upload(collection: string, id: string, field: string, file: File, keepMetadata = false): Promise<FileInfo> {
     return api.post<FileInfo>(base(collection, id, field), undefined, {
-      query: { name: file.name },
+      query: keepMetadata ? { name: file.name, keepMetadata: true } : { name: file.name },
       raw: { body: file, type: file.type || 'application/octet-stream' },
     });
   },

@@ -10,6 +10,8 @@ export interface FileRules {
   maxFiles: number | null;
   maxPixels: number | null;
   versions: number;
+  /** An upload may ask to keep its metadata (location, camera, author); otherwise the server removes it. */
+  keepMetadata?: boolean;
 }
 
 /** What a secret value shows until the user asks to see it. */

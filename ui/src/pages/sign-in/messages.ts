@@ -52,6 +52,8 @@ export function explain(e: unknown): string {
       return 'Passkeys are not set up on this server.';
     case 'SMS_NOT_CONFIGURED':
       return 'Text-message codes are not set up on this server. Choose another way.';
+    case 'MFA_EMAIL_DISABLED':
+      return 'Codes by email are not accepted on this server. Choose another way, such as an authenticator app or a recovery code.';
     case 'SMS_UNAVAILABLE':
       return 'The text message could not be sent right now. Try again shortly, or choose another way.';
     case 'PHONE_NUMBER_INVALID':

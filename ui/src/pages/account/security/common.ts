@@ -14,7 +14,7 @@ export interface MfaStatus {
   recoveryCodesRemaining: number;
   passkeys: number;
   methods: string[];
-  available: { sms: boolean; passkeys: boolean };
+  available: { sms: boolean; passkeys: boolean; email: boolean };
 }
 
 export interface TotpEnrolment {
@@ -102,6 +102,7 @@ const MESSAGES: Record<string, string> = {
   PASSKEY_REGISTRATION_FAILED: 'The new passkey could not be verified. Try again.',
   PASSKEY_LIMIT_REACHED: 'You have the most passkeys allowed. Remove one first.',
   SMS_NOT_CONFIGURED: 'Text-message codes are not configured on this server.',
+  MFA_EMAIL_DISABLED: 'Email codes are not accepted on this server. Set up an authenticator app or a passkey instead.',
   SMS_UNAVAILABLE: 'The text message could not be sent right now. Try again shortly.',
   RATE_LIMITED: 'Too many attempts. Wait a moment and try again.',
 };
