@@ -13,11 +13,15 @@ export interface MemoryEncryption {
   readonly found: readonly string[];
 }
 
-const FLAGS: ReadonlyArray<[flag: string, name: string]> = [
-  ['sev_snp', 'AMD SEV-SNP'],
-  ['tdx_guest', 'Intel TDX'],
-  ['sev_es', 'AMD SEV-ES'],
-  ['sev', 'AMD SEV'],
+/**
+ * Guest signals only: `sev`, `sev_es` and `sev_snp` are also the host CPU's capability flags (any EPYC with SEV on in
+ * its firmware shows them, bare metal and containers included), so they count only inside a VM (`hypervisor`).
+ */
+const FLAGS: ReadonlyArray<[flag: string, name: string, guestOnly: boolean]> = [
+  ['sev_snp', 'AMD SEV-SNP', false],
+  ['tdx_guest', 'Intel TDX', true],
+  ['sev_es', 'AMD SEV-ES', false],
+  ['sev', 'AMD SEV', false],
 ];
 const DEVICES: ReadonlyArray<[path: string, name: string]> = [
   ['/dev/sev-guest', 'AMD SEV-SNP'],
@@ -38,7 +42,8 @@ export function detectMemoryEncryption(cpuinfo: string | null = readCpuinfo(), e
       ),
   );
   const found = new Set<string>();
-  for (const [flag, name] of FLAGS) if (flags.has(flag)) found.add(name);
+  const guest = flags.has('hypervisor');
+  for (const [flag, name, guestOnly] of FLAGS) if (flags.has(flag) && (guestOnly || guest)) found.add(name);
   for (const [path, name] of DEVICES) if (exists(path)) found.add(name);
   return { found: [...found] };
 }

@@ -4,7 +4,7 @@
 // administrator signs in again from the new place. Ordinary routes are not bound.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, events, login, ROOT, useApp, type TestApp } from '../helpers/app.js';
+import { bearer, createUser, events, login, makeApp, ROOT, useApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 useApp((app) => {
@@ -78,4 +78,44 @@ test('IPv6 by its /48; the binding can be the exact address, or off [ASVS V8.4.2
   });
   assert.equal(bad.json().error.code, 'VALIDATION_FAILED');
   await setBinding('network');
+});
+
+test('every administration is bound: admin routes outside /api/admin and, for a holder of power, a key minted by a fresh session; a plain user is not [ASVS V8.4.2]', async () => {
+  const token = await signInFrom('198.51.100.7', CHROME);
+  assert.equal(codeOf(await call('/api/access/explain?user=x&collection=y', token, '203.0.113.9', CHROME)), 'SESSION_CONTEXT_CHANGED', 'auth: admin');
+  // A fresh administrator session used from elsewhere cannot mint an API key that would carry its power past the binding.
+  const mint = (tok: string, ip: string) =>
+    t.app.inject({ method: 'POST', url: '/api/auth/api-keys', remoteAddress: ip, headers: { ...bearer(tok), 'user-agent': CHROME }, payload: { name: 'x' } });
+  assert.equal(codeOf(await mint(token, '203.0.113.9')), 'SESSION_CONTEXT_CHANGED');
+  assert.notEqual(codeOf(await mint(token, '198.51.100.7')), 'SESSION_CONTEXT_CHANGED', 'from its own network the request reaches the route');
+  // A user with no system permission is not bound: their phone changes networks.
+  await createUser(t, (await login(t)).token, 'pat', 'Plain-user-pass-4417');
+  const pat = (
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      remoteAddress: '198.51.100.7',
+      payload: { username: 'pat', password: 'Plain-user-pass-4417' },
+    })
+  ).json().token;
+  assert.notEqual(codeOf(await mint(pat, '203.0.113.9')), 'SESSION_CONTEXT_CHANGED');
+  assert.equal(codeOf(await call('/api/auth/me', pat, '203.0.113.9', CHROME)), 200);
+});
+
+test('behind a trusted proxy the binding reads the client the proxy names, not the proxy [ASVS V8.4.2]', async () => {
+  const p = await makeApp({ env: { TRUSTED_PROXIES: '10.0.0.1/32' } });
+  try {
+    const via = (client: string, extra: Record<string, unknown> = {}) => ({ remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': client }, ...extra });
+    const signIn = await p.app.inject({ method: 'POST', url: '/api/auth/login', payload: ROOT, ...via('198.51.100.7') });
+    assert.equal(signIn.statusCode, 200, signIn.body);
+    const token = signIn.json().token as string;
+    const get = (client: string) =>
+      p.app.inject({ method: 'GET', url: '/api/admin/users', ...via(client), headers: { 'x-forwarded-for': client, ...bearer(token) } });
+    assert.equal((await get('198.51.100.20')).statusCode, 200, 'the same client network through the proxy');
+    const moved = await get('203.0.113.9');
+    assert.equal(moved.statusCode, 403);
+    assert.equal(moved.json().error.code, 'SESSION_CONTEXT_CHANGED', 'another client through the same proxy');
+  } finally {
+    await p.close();
+  }
 });

@@ -180,7 +180,7 @@ test('the README says how sessions of single sign-on are bounded and ended, and 
 test('the token policy is editable at runtime by an administrator, validated and audited', async () => {
   const admin = (await login(t)).token;
   const get = await t.app.inject({ method: 'GET', url: '/api/admin/settings/token-policy', headers: bearer(admin) });
-  assert.deepEqual(get.json(), { sessionValidity: 28800, tokenValidity: 900, refreshLimit: 900, rememberMeValidity: 604800 });
+  assert.deepEqual(get.json(), { sessionValidity: 28800, tokenValidity: 900, refreshLimit: 900, rememberMeValidity: 604800, adminSessionBinding: 'network' });
   const bad = await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/token-policy', headers: bearer(admin), payload: { tokenValidity: 100000 } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().error.code, 'SETTINGS_INVALID');
@@ -226,7 +226,7 @@ test('a stored policy that changed env defaults make inconsistent falls back to 
   const peer = await makeApp({ peerOf: t, env: { SESSION_VALIDITY: '30m' } });
   try {
     const p = await peer.app.inject({ method: 'GET', url: '/api/admin/settings/token-policy', headers: bearer(admin) });
-    assert.deepEqual(p.json(), { sessionValidity: 1800, tokenValidity: 900, refreshLimit: 900, rememberMeValidity: 604800 });
+    assert.deepEqual(p.json(), { sessionValidity: 1800, tokenValidity: 900, refreshLimit: 900, rememberMeValidity: 604800, adminSessionBinding: 'network' });
   } finally {
     await peer.close();
   }

@@ -22,6 +22,9 @@ test('the host reading: SEV-SNP, SEV-ES, SEV and TDX guests from their CPU flags
   const none = () => false;
   assert.deepEqual(detectMemoryEncryption(cpuinfo('sse2 sme'), none).found, [], 'SME on the host CPU is not a guest protection');
   assert.deepEqual(detectMemoryEncryption(cpuinfo('sev sev_es sev_snp'), none).found, ['AMD SEV-SNP', 'AMD SEV-ES', 'AMD SEV']);
+  // The same flags on a host (no hypervisor flag) are the CPU's capability, not this process's protection.
+  const host = 'processor\t: 0\nflags\t\t: fpu sse2 sev sev_es sev_snp\n';
+  assert.deepEqual(detectMemoryEncryption(host, none).found, [], 'an AMD host with SEV on in its firmware');
   assert.deepEqual(detectMemoryEncryption(cpuinfo('tdx_guest'), none).found, ['Intel TDX']);
   assert.deepEqual(detectMemoryEncryption('', (p) => p === '/dev/sev-guest').found, ['AMD SEV-SNP']);
   assert.deepEqual(detectMemoryEncryption(null, (p) => p === '/dev/tdx_guest').found, ['Intel TDX']);

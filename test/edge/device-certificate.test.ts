@@ -86,8 +86,13 @@ const managed = makeDevice('laptop-42', 'devices-ca');
 const stranger = makeDevice('home-pc', 'other-ca');
 const serverCa = readFileSync(file('server.crt'));
 
-function request(port: number, method: string, url: string, o: { token?: string; device?: { cert: Buffer; key: Buffer }; body?: unknown } = {}) {
-  return new Promise<{ status: number; json: any }>((resolve, reject) => {
+function request(
+  port: number,
+  method: string,
+  url: string,
+  o: { token?: string; device?: { cert: Buffer; key: Buffer }; body?: unknown; agent?: https.Agent } = {},
+) {
+  return new Promise<{ status: number; json: any; reused: boolean }>((resolve, reject) => {
     const body = o.body === undefined ? undefined : JSON.stringify(o.body);
     const req = https.request(
       {
@@ -97,14 +102,15 @@ function request(port: number, method: string, url: string, o: { token?: string;
         path: url,
         ca: serverCa,
         ...(o.device ?? {}),
-        agent: false,
+        agent: o.agent ?? false,
         headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
       },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
+        const reused = (res.socket as import('node:tls').TLSSocket).isSessionReused();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null, reused }));
       },
     );
     req.on('error', reject);
@@ -126,6 +132,16 @@ test('with a device CA, administrator routes need a managed device: none or anot
     assert.equal(bare.status, 403);
     assert.equal(bare.json.error.code, 'DEVICE_CERTIFICATE_REQUIRED');
     assert.equal((await request(port, 'GET', '/api/admin/users', { token, device: stranger })).json.error.code, 'DEVICE_CERTIFICATE_REQUIRED', 'another CA');
+    // A resumed TLS session (a ticket from a connection without a certificate) reads `authorized` in Node: still refused.
+    const agent = new https.Agent({ keepAlive: false, maxCachedSessions: 10 });
+    try {
+      assert.equal((await request(port, 'GET', '/api/admin/users', { token, agent })).json.error.code, 'DEVICE_CERTIFICATE_REQUIRED');
+      const resumed = await request(port, 'GET', '/api/admin/users', { token, agent });
+      assert.equal(resumed.reused, true, 'the second connection resumed the first one’s session');
+      assert.equal(resumed.json?.error?.code, 'DEVICE_CERTIFICATE_REQUIRED', 'a resumed session without a certificate');
+    } finally {
+      agent.destroy();
+    }
     // The managed device.
     const ok = await request(port, 'GET', '/api/admin/users', { token, device: managed });
     assert.equal(ok.status, 200, JSON.stringify(ok.json));

@@ -52,6 +52,10 @@ export async function factorState(db: Db, user: UsersTable): Promise<FactorState
  */
 export const hasFactor = (f: FactorState): boolean => f.totp === 'confirmed' || f.emailUsable || f.sms === 'confirmed' || f.passkeys > 0;
 
+/** A factor that can pass a second step now: codes by email count only while the server offers them (D438). */
+export const hasUsableFactor = (f: FactorState, emailCodes: boolean): boolean =>
+  f.totp === 'confirmed' || (f.emailUsable && emailCodes) || f.sms === 'confirmed' || f.passkeys > 0;
+
 /**
  * The methods a second step may use, in the order a client should offer them. `emailCodes` is the `mfa` setting:
  * off, the email factor is neither offered nor accepted (ASVS V6.3.6).

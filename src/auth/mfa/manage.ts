@@ -2,7 +2,7 @@ import type { Db } from '../../db/index.js';
 import type { UsersTable } from '../../db/types.js';
 import type { EventContext } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
-import { factorState, hasFactor, methodsOf, type FactorState } from './factors.js';
+import { factorState, hasFactor, hasUsableFactor, methodsOf, type FactorState } from './factors.js';
 import { mfaArea } from './settings.js';
 import { maskAddress } from './email-code.js';
 import { replaceRecoveryCodes } from './recovery.js';
@@ -88,7 +88,10 @@ export class FactorAdmin {
         : factor === 'email'
           ? { ...before, email: false, emailUsable: false }
           : { ...before, sms: 'none', smsPhone: null };
-    if (hasFactor(before) && !hasFactor(after) && (await this.d.policy.required(user))) throw new AppError('MFA_FACTOR_REQUIRED');
+    // The last factor that works goes only where none is required (a withdrawn email factor does not count, D438).
+    const { emailCodes } = await this.d.settings.get(mfaArea);
+    if (hasUsableFactor(before, emailCodes) && !hasUsableFactor(after, emailCodes) && (await this.d.policy.required(user)))
+      throw new AppError('MFA_FACTOR_REQUIRED');
     const wasPending = (factor === 'totp' && before.totp === 'pending') || (factor === 'sms' && before.sms === 'pending');
     await this.d.db.transaction().execute(async (trx) => {
       await trx.deleteFrom(FACTOR_TABLE[factor]).where('user_id', '=', user.id).execute();
@@ -133,7 +136,7 @@ export class FactorAdmin {
   async reset(userId: string, check: IdentityCheck, ctx: EventContext): Promise<{ sessionsEnded: number }> {
     if (ctx.actor.id !== null && ctx.actor.id === userId) throw new AppError('CANNOT_MODIFY_SELF');
     const reference = check.reference.trim();
-    if (!(IDENTITY_CHECKS as readonly string[]).includes(check.method) || reference.length < 3 || reference.length > 200 || /\p{Cc}/u.test(reference))
+    if (!(IDENTITY_CHECKS as readonly string[]).includes(check.method) || reference.length < 3 || reference.length > 200 || /[\p{Cc}\p{Cf}]/u.test(reference))
       throw new AppError('IDENTITY_CHECK_REQUIRED');
     const user = await this.d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
     if (!user) throw new AppError('NOT_FOUND');

@@ -151,7 +151,9 @@ export class AuthNotices implements ChangeNotices, AttemptNotices {
   private later(task: string, user: NoticeUser, text: () => Promise<NoticeText | null>, ctx: EventContext): void {
     const to = user.email;
     if (to === null || !isPlainAddress(to)) return;
-    const facts: NoticeFacts = { at: this.d.now(), ip: ctx.ip ?? null, client: ctx.userAgent ? clientFamily(ctx.userAgent) : null };
+    // Where the change came from, when the user made it; an administrator's address and browser are not the user's to see.
+    const own = ctx.actor.id === null || ctx.actor.id === user.id;
+    const facts: NoticeFacts = { at: this.d.now(), ip: own ? (ctx.ip ?? null) : null, client: own && ctx.userAgent ? clientFamily(ctx.userAgent) : null };
     this.d.tasks.run(task, async () => {
       try {
         const t = await text();

@@ -9,7 +9,7 @@ import { assertSameContext } from '../../auth/session/context.js';
 import { tokenPolicyArea } from '../../auth/token-policy.js';
 import { AppError } from '../../errors.js';
 import { setSessionCookies } from './cookies.js';
-import { consumeUserBudget } from './edge.js';
+import { consumeUserBudget, isAdminRoute } from './edge.js';
 import type { SystemPermission } from '../../access/principal.js';
 import { AUTHENTICATORS, presentedToken, xsrfGate, type Authenticator } from './authenticators.js';
 import { powerOf, principalOf, requestContext } from './request-auth.js';
@@ -57,6 +57,32 @@ function needsSession(req: FastifyRequest): boolean {
   const url = req.routeOptions.url ?? '';
   const c = req.routeOptions.config;
   return c.auth === 'session' || url.startsWith('/api/auth/') || (url.startsWith('/api/admin/') && c.keys !== true);
+}
+
+/**
+ * Administration (ASVS V8.4.2): a route of the admin scope (isAdminRoute: `auth: 'admin'`, a system permission,
+ * /api/admin), or a sensitive operation of a user who holds a system permission or the administrator flag (an API key
+ * minted there would carry that power past the device and network checks).
+ */
+async function administers(req: FastifyRequest, state: AuthState, s: Services): Promise<boolean> {
+  if (isAdminRoute(req)) return true;
+  if (!needsRecentSignIn(req)) return false;
+  return state.user.is_admin === 1 || (await principalOf(req, s)).permissions.length > 0;
+}
+
+/**
+ * D445: with ADMIN_CLIENT_CA_FILE, the connection presented a certificate the device CA signed; `authorized` alone is
+ * not enough (a resumed TLS 1.3 session without a certificate reads authorized). D444: the client address, as the edge
+ * resolved it (TRUSTED_PROXIES), is in the network the session was signed in from.
+ */
+async function assertAdminPlace(req: FastifyRequest, session: SessionsTable, s: Services): Promise<void> {
+  if (s.config.adminClientCa !== null) {
+    const sock = req.raw.socket as Partial<TLSSocket>;
+    const certificate = sock.authorized === true && typeof sock.getPeerX509Certificate === 'function' ? sock.getPeerX509Certificate() : undefined;
+    if (certificate === undefined) throw new AppError('DEVICE_CERTIFICATE_REQUIRED');
+  }
+  const { adminSessionBinding } = await s.settings.get(tokenPolicyArea);
+  assertSameContext(session, { ip: req.clientIp }, adminSessionBinding);
 }
 
 /** A sensitive operation (D432): a route that says so, and every unsafe admin route on one user, whatever guards it. */
@@ -124,6 +150,9 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     await consumeUserBudget(req, reply, s, state.user.id);
     if (state.method !== 'session' && needsSession(req)) throw new AppError('SESSION_REQUIRED');
     if (state.method === 'apikey' && state.key.read_only === 1 && !READ_METHODS.has(req.method)) throw new AppError('API_KEY_READ_ONLY');
+    // Administration from a session happens on a managed device (D445) and where the session was signed in (D444),
+    // checked before the permission so that a session used elsewhere learns nothing of what it may do.
+    if (state.method === 'session' && (await administers(req, state, s))) await assertAdminPlace(req, state.session, s);
     // An API key never acts as an administrator, whoever owns it.
     if (level === 'admin' && (state.method === 'apikey' || state.user.is_admin !== 1)) throw new AppError('FORBIDDEN');
     const permission = req.routeOptions.config.permission;
@@ -134,13 +163,6 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
     // the caller: checked here once, so no such route, present or future, can forget it.
     if (permission !== undefined && USER_TARGET.test(req.routeOptions.url ?? '')) {
       await s.access.checkManageable(await powerOf(req, s), String((req.params as { id?: unknown }).id ?? ''));
-    }
-    // An administrator route is called from a managed device (D445) and from where its session was signed in (D444):
-    // two layers of ASVS V8.4.2 beyond the session and the permission.
-    if (state.method === 'session' && (req.routeOptions.url ?? '').startsWith('/api/admin/')) {
-      if (s.config.adminClientCa !== null && !(req.raw.socket as TLSSocket).authorized) throw new AppError('DEVICE_CERTIFICATE_REQUIRED');
-      const { adminSessionBinding } = await s.settings.get(tokenPolicyArea);
-      assertSameContext(state.session, { ip: req.ip }, adminSessionBinding);
     }
     if (needsRecentSignIn(req)) assertRecentSignIn(state, s.now());
   });

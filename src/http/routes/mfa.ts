@@ -29,7 +29,7 @@ const IdentityCheckSchema = Type.Object(
     reference: Type.String({
       minLength: 3,
       maxLength: 200,
-      pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+      pattern: '^[^\\p{Cc}\\p{Cf}]+$',
       description: 'Where the evidence is kept: a ticket or case number, who confirmed.',
     }),
   },

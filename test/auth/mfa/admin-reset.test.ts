@@ -57,6 +57,7 @@ test('a lost factor is replaced only on a named identity check: none, an unknown
   assert.equal(code(await reset(pia.id, admin, { method: 'asked_nicely', reference: 'ticket 1' })), 'VALIDATION_FAILED', 'an unknown method');
   assert.equal(code(await reset(pia.id, admin, { method: 'in_person', reference: '' })), 'VALIDATION_FAILED', 'no reference');
   assert.equal(code(await reset(pia.id, admin, { method: 'in_person', reference: 'a\nb c' })), 'VALIDATION_FAILED', 'a control character');
+  assert.equal(code(await reset(pia.id, admin, { method: 'in_person', reference: 'case \u202e88' })), 'VALIDATION_FAILED', 'a right-to-left override');
   assert.equal(code(await reset(pia.id, admin, { method: 'in_person', reference: '    ' })), 'IDENTITY_CHECK_REQUIRED', 'blank');
   assert.equal(code(await reset(pia.id, admin, { ...CHECK, extra: 1 })), 'VALIDATION_FAILED', 'an unknown key');
   assert.equal(code(await signIn(t, 'pia')), 'MFA_REQUIRED', 'the factor is still there');
