@@ -125,7 +125,6 @@ export const ERRORS = Object.freeze({
   FILE_TOO_MANY_PIXELS: { status: 413, message: 'The image has more pixels than allowed.' },
   FILE_LIMIT_REACHED: { status: 409, message: 'The field holds as many files as it may.' },
   FILE_METADATA_NOT_REMOVABLE: { status: 422, message: "The file's metadata could not be removed; the file may be damaged." },
-  FILE_UNPACKED_TOO_LARGE: { status: 413, message: 'The file unpacks to more than allowed.' },
   FILE_METADATA_KEEP_NOT_ALLOWED: { status: 400, message: 'This field does not let an upload keep its metadata.' },
   FILE_QUARANTINED: { status: 409, message: 'The file is waiting for the virus scanner; retry later.' },
   FILE_INFECTED: { status: 404, message: 'The file is not available.' },

@@ -812,7 +812,7 @@ export class Doctor {
         'file-metadata',
         title,
         'warn',
-        'FILES_STRIP_METADATA=false: images, PDF, MP4, Office and OpenDocument files are stored with their metadata (GPS position, camera serial numbers, authors)',
+        'FILES_STRIP_METADATA=false: images, PDF and MP4 files are stored with their metadata (GPS position, camera serial numbers, authors)',
         'Install exiftool and qpdf (Debian: libimage-exiftool-perl qpdf) and unset FILES_STRIP_METADATA (docs/files.md#metadata).',
       );
     const v = await new MetadataStripper(tools).versions();

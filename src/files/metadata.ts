@@ -1,10 +1,8 @@
 /**
- * Metadata removal from uploads (ASVS V14.2.8, D441, D446): EXIF (GPS position, camera serial, owner), XMP, IPTC,
+ * Metadata removal from uploads (ASVS V14.2.8, D441): EXIF (GPS position, camera serial, owner), XMP, IPTC,
  * comments and document authors go before the bytes become a stored file. ExifTool (Debian's
  * `libimage-exiftool-perl`) rewrites a private copy; a PDF is then rewritten whole by `qpdf`, because ExifTool's PDF
  * edits are incremental updates that leave the old metadata in the file, recoverable (`man exiftool`, "PDF-update").
- * Office Open XML and OpenDocument packages, which ExifTool cannot write, are rewritten in this process without their
- * property parts (`packages.ts`).
  * Each tool is spawned with an argument array (no shell) on file names of our own, with an empty environment, in a
  * private directory (0700) beside the staged upload, within a time limit; a file that cannot be rewritten is refused,
  * never stored with its metadata (fail closed).
@@ -15,7 +13,6 @@ import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import { chmod, copyFile, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../errors.js';
-import { type PackageKind, rewritePackage } from './packages.js';
 import type { Staged } from './store.js';
 
 /** Where the tools are looked for: system directories only, never the caller's PATH. */
@@ -55,9 +52,8 @@ export function findTool(name: string): string | null {
 const COPY_BACK = ['-tagsfromfile', '@', '-ColorSpaceTags', '-Orientation'];
 const IMAGE = ['-all=', ...COPY_BACK];
 const TIFF = ['-all=', '-EXIF:IFD0:all=', '-EXIF:IFD1:all=', '-EXIF:IFD2:all=', ...COPY_BACK];
-type How = { args: readonly string[]; qpdf?: true; zip?: undefined } | { zip: PackageKind; args?: undefined; qpdf?: undefined };
-const HANDLED: Readonly<Record<string, How>> = Object.freeze(
-  Object.assign(Object.create(null) as Record<string, How>, {
+const HANDLED: Readonly<Record<string, { args: readonly string[]; qpdf?: true }>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, { args: readonly string[]; qpdf?: true }>, {
     'image/jpeg': { args: IMAGE },
     'image/png': { args: IMAGE },
     'image/gif': { args: IMAGE },
@@ -67,12 +63,6 @@ const HANDLED: Readonly<Record<string, How>> = Object.freeze(
     'video/mp4': { args: ['-all='] },
     // The document information dictionary and XMP; qpdf then drops the old revision that still holds them.
     'application/pdf': { args: ['-all:all='], qpdf: true },
-    // ZIP packages, rewritten here (packages.ts): the core, extended and custom properties, or meta.xml.
-    'application/vnd.openxmlformats-officedocument.wordprocessingml.document': { zip: 'ooxml' },
-    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': { zip: 'ooxml' },
-    'application/vnd.openxmlformats-officedocument.presentationml.presentation': { zip: 'ooxml' },
-    'application/vnd.oasis.opendocument.text': { zip: 'odf' },
-    'application/vnd.oasis.opendocument.spreadsheet': { zip: 'odf' },
   }),
 );
 
@@ -110,10 +100,8 @@ export class MetadataStripper {
   /**
    * Rewrites the staged upload without its metadata and returns it (same path, its new size and SHA-256). The staged
    * file is replaced only by a complete result (a rename); on any failure it is left as it was, for the caller to
-   * discard, and the private directory is removed. FILE_METADATA_NOT_REMOVABLE (422) when a tool refuses the file
-   * or a package cannot be read as one; FILE_UNPACKED_TOO_LARGE (413) for a package past its bounds;
-   * SERVICE_UNAVAILABLE (503) when a tool cannot run or the removal takes longer than the limit; SERVER_BUSY past
-   * the queue.
+   * discard, and the private directory is removed. FILE_METADATA_NOT_REMOVABLE (422) when a tool refuses the file;
+   * SERVICE_UNAVAILABLE (503) when a tool cannot run or takes longer than the limit; SERVER_BUSY past the queue.
    */
   async strip(staged: Staged, type: string, ext: string): Promise<Staged> {
     const how = HANDLED[type];
@@ -128,16 +116,9 @@ export class MetadataStripper {
         // Fixed names with the type's extension (ExifTool picks its writer by it): nothing of the client's reaches a command line.
         const input = path.join(work, `in.${ext}`);
         const cleaned = path.join(work, `out.${ext}`);
+        await copyFile(staged.path, input);
+        await this.run('exiftool', this.tools.exiftool, ['-config', '', '-m', '-q', '-q', ...how.args, '-o', cleaned, '--', input], work, deadline);
         let result = cleaned;
-        if (how.zip) {
-          // No tool: read in place, written anew beside it, within the same time limit.
-          await rewritePackage(staged.path, cleaned, how.zip, () => {
-            if (Date.now() > deadline) throw unavailable(`package rewrite: no result within ${this.tools.timeoutMs} ms`);
-          });
-        } else {
-          await copyFile(staged.path, input);
-          await this.run('exiftool', this.tools.exiftool, ['-config', '', '-m', '-q', '-q', ...how.args, '-o', cleaned, '--', input], work, deadline);
-        }
         if (how.qpdf) {
           result = path.join(work, `final.${ext}`);
           // Absolute paths of our own: never read as an option or an @argument file.

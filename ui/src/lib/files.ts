@@ -13,8 +13,6 @@ export const FILE_ERRORS: Record<string, string> = {
   FILE_TOO_MANY_PIXELS: 'The image has more pixels than this field allows.',
   FILE_LIMIT_REACHED: 'This field already holds as many files as it may: delete one first.',
   FILE_METADATA_NOT_REMOVABLE: 'The file’s metadata (location, camera, author) could not be removed, so it was not stored; the file may be damaged.',
-  FILE_UNPACKED_TOO_LARGE:
-    'The document unpacks to far more than its size (too many or too large parts), so its metadata could not be removed and it was not stored.',
   FILE_METADATA_KEEP_NOT_ALLOWED: 'This field does not let an upload keep its metadata.',
   FILE_TOO_LARGE_TO_SCAN: 'The file is larger than the virus scanner accepts.',
   FILE_QUARANTINED: 'The file is still being scanned for viruses; try again in a moment.',
