@@ -1,7 +1,7 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { login, bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
-import { TestSmtp } from '../helpers/smtp.js';
+import { login, bearer, createUser, events, type TestApp } from '../helpers/app.js';
+import { type TestSmtp, useMailApp } from '../helpers/smtp.js';
 
 /**
  * Issue 18, ASVS V7.5.1: an email address is changed by an administrator, never by its own user's session (D368: a
@@ -13,20 +13,14 @@ let t: TestApp;
 let smtp: TestSmtp;
 let admin: string;
 
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', PUBLIC_URL: 'https://palisade.example.org/' } };
-  },
+  { PUBLIC_URL: 'https://palisade.example.org/' },
 );
-
-after(async () => {
-  await smtp.stop();
-});
 
 const PW = 'Email-changer-pass-42';
 

@@ -1,5 +1,7 @@
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
+import { after } from 'node:test';
+import { useApp, type TestApp } from './app.js';
 
 export interface ReceivedMail {
   from: string;
@@ -64,4 +66,20 @@ export function linkToken(mail: ReceivedMail): string {
   const m = /#token=([A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})/.exec(mail.decoded);
   if (!m) throw new Error(`no link token in mail: ${mail.subject}`);
   return m[1]!;
+}
+
+/**
+ * A test app whose mail goes to a real SMTP server started for the file: `set` gets the app, the root token and the
+ * server; `env` adds variables. The server stops after the file's tests.
+ */
+export function useMailApp(set: (t: TestApp, admin: string, smtp: TestSmtp) => void, env: Record<string, string> = {}): void {
+  let smtp: TestSmtp | undefined;
+  useApp(
+    (app, token) => set(app, token, smtp!),
+    async () => {
+      smtp = await new TestSmtp().start();
+      return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', ...env } };
+    },
+  );
+  after(() => smtp?.stop());
 }

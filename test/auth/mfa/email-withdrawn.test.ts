@@ -2,26 +2,23 @@
 // default, D438). Off, nobody sets the email factor up, and a user who already has it is neither offered nor sent
 // codes: the sign-in still needs a second step, with another factor or a recovery code, never the password alone.
 // On, the factor works as before (test/auth/mfa/email.test.ts). Mail goes through a real SMTP server.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, createUser, login, useApp, type TestApp } from '../../helpers/app.js';
-import { TestSmtp } from '../../helpers/smtp.js';
+import { bearer, createUser, login, type TestApp } from '../../helpers/app.js';
+import { type TestSmtp, useMailApp } from '../../helpers/smtp.js';
 import { PW, challenge, code, enrolTotp, post, signIn, totp, verify } from './world.js';
 
 let t: TestApp;
 let admin: string;
 let smtp: TestSmtp;
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' } };
-  },
+  { SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' },
 );
-after(() => smtp.stop());
 
 const settings = (payload: object) => t.app.inject({ method: 'PATCH', url: '/api/admin/settings/mfa', headers: bearer(admin), payload });
 

@@ -2,10 +2,10 @@
 // their recent sessions did not come from, after several failed attempts, after long inactivity, and a right
 // password whose second factor then failed. A routine sign-in from the known client is told nothing; each kind is
 // told at most once in 10 minutes; the `lockout` setting `signInNotices` turns them off (src/auth/notices/).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, createUser, login, useApp, type TestApp } from '../../helpers/app.js';
-import { TestSmtp, type ReceivedMail } from '../../helpers/smtp.js';
+import { bearer, createUser, login, type TestApp } from '../../helpers/app.js';
+import { type TestSmtp, useMailApp, type ReceivedMail } from '../../helpers/smtp.js';
 import { clientFamily, networkOf } from '../../../src/auth/notices/index.js';
 import { challenge, enrolTotp, totp, verify } from '../mfa/world.js';
 
@@ -16,17 +16,14 @@ const SUBJECT = 'New sign-in to your Palisade account';
 let t: TestApp;
 let smtp: TestSmtp;
 let admin: string;
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' } };
-  },
+  { SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' },
 );
-after(() => smtp.stop());
 
 const seen = new Map<string, number>();
 /** The mails to `address` since the previous call for it. */
