@@ -15,7 +15,7 @@
 #     HEALTHCHECK command, fail to write anywhere but /data (EROFS), spill SQLite temp files into /data; then on
 #     SIGTERM stop accepting, finish a request in flight, write the mail of a background task and exit 0 in time.
 #
-# Needs root (namespaces, mounts), buildah, skopeo, unshare and nsenter (util-linux). Every byte of storage lives
+# Needs root (namespaces, mounts), buildah, skopeo, unshare and nsenter (util-linux), ss (iproute2). Every byte of storage lives
 # in one temporary directory (--root/--runroot, TMPDIR, storage and registries configuration), removed at the end:
 # nothing is cached between runs, global container storage is never touched. CONTAINER_TEST_KEEP=1 keeps it.
 set -euo pipefail
@@ -28,7 +28,7 @@ fail() {
 }
 
 [ "$(id -u)" = 0 ] || fail "needs root (mount and PID namespaces, chroot)"
-for c in buildah skopeo unshare nsenter node dpkg exiftool qpdf; do command -v "$c" >/dev/null || fail "$c is missing"; done
+for c in buildah skopeo unshare nsenter ss node dpkg exiftool qpdf; do command -v "$c" >/dev/null || fail "$c is missing"; done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/palisade-container.XXXXXX")
 server_pid= unshare_pid= client_pid=
@@ -415,13 +415,31 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q 'sent half' "$work/inflight.out" || fail "the in-flight client did not start: $(cat "$work/inflight.out")"
-sleep 0.3
+# The request is in flight once the server has read what was sent (its socket's receive queue is empty): the headers
+# parsed, the body awaited. A fixed pause was not enough on a loaded machine (the connection still counted as idle).
+inflight=
+for _ in $(seq 1 100); do
+  q=$(ss -tnH state established "( sport = :$port )" | awk '{print $1}')
+  if [ "$q" = 0 ]; then
+    inflight=1
+    break
+  fi
+  sleep 0.1
+done
+[ -n "$inflight" ] || fail "the server did not read the in-flight request within 10 s (receive queue: ${q:-none})"
 t_stop=$SECONDS
 kill -TERM "$server_pid"
-sleep 1
+# New connections are refused once the server has handled the signal (polled: a loaded machine may take a while),
+# while the request in flight keeps it running.
+r=
+for _ in $(seq 1 100); do
+  kill -0 "$server_pid" 2>/dev/null || fail "the server exited with a request still in flight"
+  r=$(http GET /healthz)
+  [[ $r == "0 ECONNREFUSED" ]] && break
+  sleep 0.1
+done
+[[ $r == "0 ECONNREFUSED" ]] || fail "new connections were still accepted 10 s after SIGTERM: $r"
 kill -0 "$server_pid" 2>/dev/null || fail "the server exited with a request still in flight"
-r=$(http GET /healthz)
-[[ $r == "0 ECONNREFUSED" ]] || fail "a new connection after SIGTERM was not refused: $r"
 echo go 1<>"$work/go" # read-write: never blocks, even if the client is gone
 wait "$client_pid" || true
 grep -qx 'answer HTTP/1.1 200 OK' "$work/inflight.out" || fail "the request in flight did not finish with 200: $(cat "$work/inflight.out")"
