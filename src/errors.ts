@@ -126,6 +126,11 @@ export const ERRORS = Object.freeze({
   FILE_LIMIT_REACHED: { status: 409, message: 'The field holds as many files as it may.' },
   FILE_METADATA_NOT_REMOVABLE: { status: 422, message: "The file's metadata could not be removed; the file may be damaged." },
   FILE_METADATA_KEEP_NOT_ALLOWED: { status: 400, message: 'This field does not let an upload keep its metadata.' },
+  FILE_METADATA_CONSENT_REQUIRED: {
+    status: 422,
+    message:
+      'This type of file keeps its metadata (authors, times, comments): it is stored only if the uploader agrees (keepMetadata=true, where the field allows it).',
+  },
   FILE_QUARANTINED: { status: 409, message: 'The file is waiting for the virus scanner; retry later.' },
   FILE_INFECTED: { status: 404, message: 'The file is not available.' },
   FILE_LINK_INVALID: { status: 403, message: 'The download link is invalid or has expired.' },

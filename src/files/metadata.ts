@@ -25,7 +25,7 @@ export interface MetadataTools {
   readonly timeoutMs: number;
 }
 
-/** What became of an upload's metadata: removed, kept by the uploader's consent, or left as it came (a type without removal, or FILES_STRIP_METADATA=false). */
+/** What became of an upload's metadata: removed, kept by the uploader's consent, or left as it came (a type without metadata, or FILES_STRIP_METADATA=false). */
 export type MetadataOutcome = 'removed' | 'kept' | 'untouched';
 
 /** The absolute path of an executable `name` in the system directories, or null. */
@@ -66,8 +66,26 @@ const HANDLED: Readonly<Record<string, { args: readonly string[]; qpdf?: true }>
   }),
 );
 
-/** The types whose metadata is removed; every other type is stored as it came. */
+/** The types whose metadata is removed. */
 export const STRIPPED_TYPES: readonly string[] = Object.freeze(Object.keys(HANDLED));
+
+/**
+ * The types whose format has no place for metadata about people, places or devices (no author, comment, time or
+ * position field): plain text is its own content; a BMP header holds only the image's geometry and colours.
+ */
+export const METADATA_FREE_TYPES: readonly string[] = Object.freeze(['text/plain', 'image/bmp']);
+
+/**
+ * What an upload of `type` needs before it is stored (ASVS V14.2.8, D446): its metadata removed (`remove`), nothing
+ * (`none`), or the uploader's consent (`consent`): Office and OpenDocument files (authors, edit times, comments),
+ * audio (ID3, Vorbis comments, RIFF INFO), WebM, ZIP and gzip (names, times, comments) carry metadata that no tool
+ * here can remove, so they are stored only when the uploader agrees to keep it, where the field allows that.
+ * Every type not named is `consent`: a type added to the allow-list is covered before anyone reviews it.
+ */
+export function metadataTreatment(type: string): 'remove' | 'none' | 'consent' {
+  if (HANDLED[type] !== undefined) return 'remove';
+  return METADATA_FREE_TYPES.includes(type) ? 'none' : 'consent';
+}
 
 /** Removals running at once per instance, and waiting; one more is SERVER_BUSY. */
 const CONCURRENCY = 2;

@@ -20,7 +20,7 @@ import type { FileStore, Staged } from './store.js';
 import type { Scanner } from './scanner.js';
 import { safeName, sniff, type Sniffed } from './sniff.js';
 import { FileLinks } from './links.js';
-import { MetadataStripper, type MetadataOutcome } from './metadata.js';
+import { MetadataStripper, metadataTreatment, type MetadataOutcome } from './metadata.js';
 
 export type { LinkClaims, LinkCredential } from './links.js';
 
@@ -106,7 +106,8 @@ export class FileService {
 
   /**
    * Streams an upload into staging within the field's byte limit, recognises it, and removes its metadata unless the
-   * uploader keeps it (`keepMetadata`, which the caller has checked the field allows); a refusal leaves nothing.
+   * uploader keeps it (`keepMetadata`, which the caller has checked the field allows: `keepAllowed`); a type whose
+   * metadata cannot be removed needs that consent (FILE_METADATA_CONSENT_REQUIRED). A refusal leaves nothing.
    * The bytes that are stored, scanned and hashed are those without the metadata.
    */
   async receive(
@@ -114,12 +115,17 @@ export class FileService {
     limits: FieldLimits,
     name: string,
     keepMetadata = false,
+    keepAllowed = false,
   ): Promise<{ staged: Staged; sniffed: Sniffed; name: string; metadata: MetadataOutcome }> {
     let staged = await this.d.store.stage(input, limits.maxBytes);
     try {
       if (staged.size === 0) throw new AppError('FILE_TYPE_NOT_ALLOWED', { type: null, accept: limits.accept }, 'empty');
       const sniffed = await sniff(staged.path, limits.accept, limits.maxPixels);
       let metadata: MetadataOutcome = keepMetadata ? 'kept' : 'untouched';
+      // A type whose metadata cannot be removed is stored only with the uploader's consent (D446); `keepable` tells
+      // the client whether this field could take it with that consent.
+      if (!keepMetadata && this.stripper !== null && metadataTreatment(sniffed.type) === 'consent')
+        throw new AppError('FILE_METADATA_CONSENT_REQUIRED', { type: sniffed.type, keepable: keepAllowed });
       if (!keepMetadata && this.stripper?.handles(sniffed.type)) {
         staged = await this.stripper.strip(staged, sniffed.type, sniffed.ext);
         // What is stored must still be what was accepted: the same type, within the field's limits.

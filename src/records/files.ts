@@ -125,7 +125,7 @@ export async function uploadFile(
   const limits = files.limitsOf(f);
   if (f.multiple && (await files.rows(rc.db, t.collection, t.id, t.field)).length >= limits.maxFiles)
     throw new AppError('FILE_LIMIT_REACHED', { maxFiles: limits.maxFiles });
-  const got = await files.receive(input, limits, name, opts.keepMetadata === true);
+  const got = await files.receive(input, limits, name, opts.keepMetadata === true, f.keepMetadata === true);
   const fileId = randomUUID();
   const withOutcome = (v: FileMeta): FileMeta => (v.id === fileId ? { ...v, metadata: got.metadata } : v);
   let moved = false;

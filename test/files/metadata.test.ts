@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { filesEnv } from '../../src/files/env.js';
 import { findTool, MetadataStripper } from '../../src/files/metadata.js';
-import { gzip, jpeg, pdf, png } from './samples.js';
+import { bmp, docx, gzip, jpeg, pdf, png, text, zip } from './samples.js';
 import { bearer } from '../helpers/app.js';
 import { codeOf, filesWorld, ok, type FilesWorld } from './world.js';
 
@@ -65,6 +65,7 @@ const photoWithEverything = () =>
     '-Orientation#=6',
   ]);
 
+const WORD = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 let w: FilesWorld;
 let id: string;
 /** An upload of the editor's into the test record, with the uploader's consent to keep the metadata or without. */
@@ -82,8 +83,10 @@ before(async () => {
   assert.ok(EXIFTOOL && QPDF, 'exiftool and qpdf are installed (.ci/run installs libimage-exiftool-perl and qpdf)');
   w = await filesWorld();
   id = await w.record(w.tok.ed!, 'metadata');
-  // `any` lets an uploader keep the metadata; `photo` and `scan` do not (the default).
-  ok(await w.req('PATCH', '/api/admin/collections/docs/fields/any', w.admin, { keepMetadata: true }), 200);
+  // `any` lets an uploader keep the metadata; `photo`, `scan` and `attachments` do not (the first two by default).
+  const accept = ['image/png', 'image/jpeg', 'image/gif', 'image/bmp', 'application/pdf', 'application/gzip', 'application/zip', WORD, 'text/plain'];
+  ok(await w.req('PATCH', '/api/admin/collections/docs/fields/any', w.admin, { keepMetadata: true, accept }), 200);
+  ok(await w.req('PATCH', '/api/admin/collections/docs/fields/attachments', w.admin, { keepMetadata: null }), 200);
 });
 after(async () => {
   await w?.t.close();
@@ -203,12 +206,58 @@ test('the uploader keeps the metadata by explicit consent where the field allows
   assert.equal(def.fields.find((f: { name: string }) => f.name === 'any').keepMetadata, true);
 });
 
-test('a type whose metadata is not removed is stored byte-identical; a file the tools cannot rewrite is refused, never stored with its metadata [ASVS V14.2.8]', async () => {
-  const archive = gzip(Buffer.from('Jane Doe, CAM-SN-4471\n'));
-  const up = await w.upload(w.tok.ed!, id, 'any', archive, 'notes.gz');
-  ok(up);
-  assert.equal(up.json().metadata, 'untouched');
-  assert.ok((await w.download(w.tok.ed!, id, 'any', up.json().id)).rawPayload.equals(archive));
+test("a type without metadata is stored byte-identical; a type whose metadata cannot be removed (Word, zip, gzip) is stored only with the uploader's consent, refused where the field forbids keeping it [ASVS V14.2.8]", async () => {
+  for (const [bytes, name] of [
+    [text(), 'notes.txt'],
+    [bmp(), 'picture.bmp'],
+  ] as const) {
+    const up = await w.upload(w.tok.ed!, id, 'any', bytes, name);
+    ok(up);
+    assert.equal(up.json().metadata, 'untouched');
+    assert.ok((await w.download(w.tok.ed!, id, 'any', up.json().id)).rawPayload.equals(bytes));
+  }
+
+  // Without consent: 422 naming the type, and that this field could take it with consent; nothing stored or staged.
+  const word = docx('Jane Doe');
+  const rowsBefore0 = (await w.rows()).length;
+  const storedBefore0 = w.stored().length;
+  for (const [bytes, name, type] of [
+    [word, 'contract.docx', WORD],
+    [zip({ 'a.txt': 'Jane Doe' }), 'bundle.zip', 'application/zip'],
+    [gzip(Buffer.from('Jane Doe, CAM-SN-4471\n')), 'notes.gz', 'application/gzip'],
+  ] as const) {
+    const r = await w.upload(w.tok.ed!, id, 'any', bytes, name);
+    assert.equal(r.statusCode, 422, r.body);
+    assert.equal(codeOf(r), 'FILE_METADATA_CONSENT_REQUIRED');
+    assert.deepEqual(r.json().error.details, { type, keepable: true });
+  }
+  assert.equal((await w.rows()).length, rowsBefore0);
+  assert.equal(w.stored().length, storedBefore0);
+  assert.deepEqual(leftovers(), []);
+  // A field that forbids keeping metadata takes no such file: keepable false, and consent is refused there.
+  const forbidden = await w.upload(w.tok.ed!, id, 'attachments', word, 'contract.docx');
+  assert.equal(codeOf(forbidden), 'FILE_METADATA_CONSENT_REQUIRED');
+  assert.deepEqual(forbidden.json().error.details, { type: WORD, keepable: false });
+  assert.equal(codeOf(await uploadKeeping(word, 'attachments', 'contract.docx', true)), 'FILE_METADATA_KEEP_NOT_ALLOWED');
+  // With the uploader's consent on a field that allows it: stored as it came, the consent in the answer and the log.
+  const kept = await uploadKeeping(word, 'any', 'contract.docx', true);
+  ok(kept);
+  assert.equal(kept.json().metadata, 'kept');
+  assert.ok((await w.download(w.tok.ed!, id, 'any', kept.json().id)).rawPayload.equals(word));
+  const log = await w.req('GET', `/api/admin/audit?collection=docs&kind=change&operation=update&limit=1`, w.admin);
+  const change = (log.json().entries[0].changes as Array<{ field: string; new: Array<Record<string, unknown>> }>).find((c) => c.field === 'any')!;
+  assert.equal(change.new.find((f) => f.id === kept.json().id)?.metadata, 'kept');
+
+  // With FILES_STRIP_METADATA=false nothing is removed or asked: the operator chose so (and is warned).
+  const off = await filesWorld({ env: { FILES_STRIP_METADATA: 'false' } });
+  try {
+    const rec = await off.record(off.tok.ed!, 'off');
+    const up = await off.upload(off.tok.ed!, rec, 'attachments', word, 'contract.docx');
+    ok(up);
+    assert.equal(up.json().metadata, 'untouched');
+  } finally {
+    await off.t.close();
+  }
 
   // Recognised as a JPEG of 3×2 (file-type, image-size), but no image follows its header: ExifTool refuses it.
   const broken = Buffer.concat([jpeg().subarray(0, 2 + 69 + 13), Buffer.from('ffd9', 'hex')]);

@@ -21,7 +21,7 @@ export async function filesWorld(o: MakeOptions = {}) {
       fields: [
         { name: 'title', type: 'string' },
         { name: 'photo', type: 'file', accept: ['image/png', 'image/jpeg', 'image/gif'], maxPixels: 1_000_000, versions: 2 },
-        { name: 'attachments', type: 'file', multiple: true, maxFiles: 2, maxBytes: 2000 },
+        { name: 'attachments', type: 'file', multiple: true, maxFiles: 2, maxBytes: 2000, keepMetadata: true },
         { name: 'notes', type: 'file', accept: ['text/plain'] },
         { name: 'scan', type: 'file', accept: ['application/pdf'] },
         {
@@ -29,6 +29,7 @@ export async function filesWorld(o: MakeOptions = {}) {
           type: 'file',
           multiple: true,
           maxFiles: 20,
+          keepMetadata: true,
           accept: ['image/png', 'image/jpeg', 'image/gif', 'image/bmp', 'application/pdf', 'application/gzip', 'text/plain'],
         },
       ],
@@ -54,11 +55,22 @@ export async function filesWorld(o: MakeOptions = {}) {
     return r.json().id as string;
   };
   const filesUrl = (id: string, field: string) => `/api/collections/docs/records/${id}/files/${field}`;
-  /** Uploads raw bytes, with a name and (by default) a lying content type. */
-  const upload = (token: string, id: string, field: string, bytes: Buffer, name = 'upload.bin', contentType = 'application/octet-stream') =>
+  /**
+   * Uploads raw bytes, with a name and (by default) a lying content type; `keepMetadata`: the uploader's consent to keep
+   * them (`attachments` and `any` allow it), which a type whose metadata cannot be removed needs (docs/files.md#metadata).
+   */
+  const upload = (
+    token: string,
+    id: string,
+    field: string,
+    bytes: Buffer,
+    name = 'upload.bin',
+    contentType = 'application/octet-stream',
+    keepMetadata = false,
+  ) =>
     t.app.inject({
       method: 'POST',
-      url: `${filesUrl(id, field)}?name=${encodeURIComponent(name)}`,
+      url: `${filesUrl(id, field)}?name=${encodeURIComponent(name)}${keepMetadata ? '&keepMetadata=true' : ''}`,
       headers: { ...bearer(token), 'content-type': contentType },
       payload: bytes,
     });

@@ -14,7 +14,7 @@ import { fileNames, formatSize, KNOWN_FILE_TYPES, stateOf } from '../../ui/src/l
 import { bearer, createUser, login } from '../helpers/app.js';
 import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.js';
 import { findTool } from '../../src/files/metadata.js';
-import { html, jpeg, png } from '../files/samples.js';
+import { docx, html, jpeg, png } from '../files/samples.js';
 
 const PW = 'Reader-lantern-6621';
 
@@ -279,6 +279,56 @@ describe('admin UI: file fields against the real server', () => {
     assert.equal(await consent.isChecked(), false);
     await page.getByText(`gps-kept.jpg (${formatSize(tagged.length)}, not scanned, version 2), metadata kept by the uploader`).waitFor();
     await page.getByText(/gps\.jpg \(\d+ bytes, not scanned, version 1\), metadata removed/).waitFor();
+    assertClean(w);
+  });
+
+  it('a Word file, whose metadata cannot be removed, is stored only after the uploader agrees in the prompt; a field that forbids keeping metadata refuses it in words [ASVS V14.2.8]', async () => {
+    const WORD = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+    const made = await api('POST', '/api/admin/collections', {
+      name: 'contracts',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'signed', type: 'file', accept: [WORD], keepMetadata: true },
+        { name: 'draft', type: 'file', accept: [WORD] },
+      ],
+    });
+    assert.equal(made.statusCode, 201, made.body);
+    const r = await api('POST', '/api/collections/contracts/records', { title: 'Lease' });
+    assert.equal(r.statusCode, 201, r.body);
+    const leaseId = r.json().id as string;
+    const count = async (field: string) =>
+      ((await api('GET', `/api/collections/contracts/records/${leaseId}/files/${field}`)).json() as { files: unknown[] }).files.length;
+    const word = docx('Jane Doe');
+
+    const page = await w.newPage();
+    await page.setViewportSize({ width: 1100, height: 900 });
+    await signIn(page, w.base);
+    await page.goto(`${w.base}/data/contracts/${leaseId}`);
+    const signed = page.getByRole('group', { name: 'Files of signed' });
+    await signed.getByLabel('Upload a file to signed').setInputFiles({ name: 'lease.docx', mimeType: WORD, buffer: word });
+    const prompt = signed.getByRole('alertdialog');
+    await prompt.getByText('lease.docx is a kind of file whose metadata (authors, edit times, comments) cannot be removed').waitFor();
+    await page.mouse.move(0, 0);
+    await shot(page, 'data-record-files-consent');
+    // Declined: nothing is stored.
+    await prompt.getByRole('button', { name: 'Do not store it' }).click();
+    assert.equal(await signed.getByRole('alertdialog').count(), 0);
+    assert.equal(await count('signed'), 0);
+    // Agreed: stored as it came, the consent said.
+    await signed.getByLabel('Upload a file to signed').setInputFiles({ name: 'lease.docx', mimeType: WORD, buffer: word });
+    await signed.getByRole('alertdialog').getByRole('button', { name: 'Store it with its metadata' }).click();
+    await signed.getByRole('status').filter({ hasText: 'lease.docx uploaded (not scanned). Its metadata was kept.' }).waitFor();
+    assert.equal(await count('signed'), 1);
+
+    // A field without the option cannot take it: said in words, no prompt, nothing stored.
+    const draft = page.getByRole('group', { name: 'Files of draft' });
+    await draft.getByLabel('Upload a file to draft').setInputFiles({ name: 'draft.docx', mimeType: WORD, buffer: word });
+    await draft
+      .getByRole('alert')
+      .filter({ hasText: 'draft.docx: This kind of file (an Office or OpenDocument file, audio, WebM, zip or gzip) keeps its metadata' })
+      .waitFor();
+    assert.equal(await draft.getByRole('alertdialog').count(), 0);
+    assert.equal(await count('draft'), 0);
     assertClean(w);
   });
 });

@@ -133,7 +133,7 @@ export const recordFileRoutes =
             { additionalProperties: false },
           ),
           description:
-            'Uploads a file into a file field: the body is the raw bytes (any Content-Type; the type is recognised from the content), or a JWE (`application/jose`) whose plaintext is those bytes (encrypted API bodies). Needs update access to the record and write access to the field. A single-file field replaces its file (kept as a version when the field keeps versions); a multiple field adds one. The metadata of images, PDF and MP4 files is removed before the file is stored, unless the uploader asks to keep it where the field allows (`keepMetadata=true`). The file starts `quarantined` (a scanner is configured) or `unscanned`.',
+            'Uploads a file into a file field: the body is the raw bytes (any Content-Type; the type is recognised from the content), or a JWE (`application/jose`) whose plaintext is those bytes (encrypted API bodies). Needs update access to the record and write access to the field. A single-file field replaces its file (kept as a version when the field keeps versions); a multiple field adds one. The metadata of images, PDF and MP4 files is removed before the file is stored, unless the uploader asks to keep it where the field allows (`keepMetadata=true`); a type whose metadata cannot be removed (Office, OpenDocument, audio, WebM, zip, gzip) is stored only with that consent, else FILE_METADATA_CONSENT_REQUIRED. The file starts `quarantined` (a scanner is configured) or `unscanned`.',
           response: { 201: Meta, ...errorResponses },
         },
       },

@@ -14,6 +14,8 @@ export const FILE_ERRORS: Record<string, string> = {
   FILE_LIMIT_REACHED: 'This field already holds as many files as it may: delete one first.',
   FILE_METADATA_NOT_REMOVABLE: 'The file’s metadata (location, camera, author) could not be removed, so it was not stored; the file may be damaged.',
   FILE_METADATA_KEEP_NOT_ALLOWED: 'This field does not let an upload keep its metadata.',
+  FILE_METADATA_CONSENT_REQUIRED:
+    'This kind of file (an Office or OpenDocument file, audio, WebM, zip or gzip) keeps its metadata (authors, edit times, comments), which cannot be removed, and this field does not let files keep it.',
   FILE_TOO_LARGE_TO_SCAN: 'The file is larger than the virus scanner accepts.',
   FILE_QUARANTINED: 'The file is still being scanned for viruses; try again in a moment.',
   FILE_INFECTED: 'The file is not available: a virus was found in it.',
@@ -31,6 +33,11 @@ export const FILE_ERRORS: Record<string, string> = {
   PAYLOAD_TOO_LARGE: 'The file is larger than this server takes.',
   FILE_UNREADABLE: 'The file could not be read; choose it again.',
 };
+
+/** An upload refused until the uploader agrees to keep metadata that cannot be removed, on a field that allows it (D446). */
+export function needsConsent(e: unknown): boolean {
+  return e instanceof ApiError && e.code === 'FILE_METADATA_CONSENT_REQUIRED' && (e.details as { keepable?: unknown } | undefined)?.keepable === true;
+}
 
 export function fileError(e: unknown): string {
   if (e instanceof ApiError && FILE_ERRORS[e.code]) return FILE_ERRORS[e.code]!;
