@@ -369,6 +369,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     from: config.mail.from,
     dataDir: config.dataDir,
     storedPassword: () => secrets.resolve(SMTP_PASSWORD_SECRET),
+    tls: config.mail.tls,
   });
   const expiryGate = new ExpiryGate({ db, policy: passwordPolicy, log: securityLog, mailer, tasks, now, publicUrl: config.mail.publicUrl });
   // The mails that tell users about their accounts (changes, suspicious sign-ins): after the fact, never failing it.

@@ -89,24 +89,45 @@ function readClientFiles(
 }
 
 /**
- * REDIS_TLS_CA, REDIS_TLS_CERT and REDIS_TLS_KEY (file paths): the CA that signs Redis's certificate (else the
- * system's), and the client certificate with its key (`tls-auth-clients yes` on Redis). Null when none is set.
+ * `<prefix>_TLS_CA`, `<prefix>_TLS_CERT` and `<prefix>_TLS_KEY` (file paths) of a service reached at `url`: the CA
+ * that signs its certificate (else the system's), and the client certificate with its key. Null when none is set;
+ * a problem when they are set without the service's URL, or with a URL that `tlsUrl` says is not TLS.
  */
-export function redisClientTls(env: Env, redisUrl: string | null, problems: string[], warnings: string[]): ClientTls | null {
-  const vars = { ca: 'REDIS_TLS_CA', cert: 'REDIS_TLS_CERT', key: 'REDIS_TLS_KEY' } as const;
-  const files = { ca: env.REDIS_TLS_CA || undefined, cert: env.REDIS_TLS_CERT || undefined, key: env.REDIS_TLS_KEY || undefined };
+function serviceClientTls(
+  prefix: string,
+  env: Env,
+  url: string | null,
+  tlsUrl: { test: (url: string) => boolean; need: string },
+  problems: string[],
+  warnings: string[],
+): ClientTls | null {
+  const vars = { ca: `${prefix}_TLS_CA`, cert: `${prefix}_TLS_CERT`, key: `${prefix}_TLS_KEY` } as const;
+  const files = { ca: env[vars.ca] || undefined, cert: env[vars.cert] || undefined, key: env[vars.key] || undefined };
   const set = (Object.keys(vars) as Array<keyof typeof vars>).filter((k) => files[k] !== undefined).map((k) => vars[k]);
   if (set.length === 0) return null;
   const need = `${set.join(', ')} ${set.length === 1 ? 'needs' : 'need'}`;
-  if (redisUrl === null) {
-    problems.push(`${need} REDIS_URL`);
+  if (url === null) {
+    problems.push(`${need} ${prefix}_URL`);
     return null;
   }
-  if (!redisUrl.startsWith('rediss://')) {
-    problems.push(`${need} a rediss:// REDIS_URL (TLS)`);
+  if (!tlsUrl.test(url)) {
+    problems.push(`${need} ${tlsUrl.need}`);
     return null;
   }
   return readClientFiles(files, vars, problems, warnings);
+}
+
+/** REDIS_TLS_CA, REDIS_TLS_CERT and REDIS_TLS_KEY, for a Redis with `tls-auth-clients yes` (rediss:// only). */
+export function redisClientTls(env: Env, redisUrl: string | null, problems: string[], warnings: string[]): ClientTls | null {
+  return serviceClientTls('REDIS', env, redisUrl, { test: (u) => u.startsWith('rediss://'), need: 'a rediss:// REDIS_URL (TLS)' }, problems, warnings);
+}
+
+/**
+ * SMTP_TLS_CA, SMTP_TLS_CERT and SMTP_TLS_KEY, for an SMTP server that authenticates its clients by certificate
+ * (Postfix `permit_tls_clientcerts`, D447): smtps://, or smtp:// with STARTTLS, which a client certificate then requires.
+ */
+export function smtpClientTls(env: Env, smtpUrl: string | null, problems: string[], warnings: string[]): ClientTls | null {
+  return serviceClientTls('SMTP', env, smtpUrl, { test: (u) => /^smtps?:\/\//.test(u), need: 'an smtp:// or smtps:// SMTP_URL' }, problems, warnings);
 }
 
 const PG_FILES = ['sslcert', 'sslkey', 'sslrootcert'] as const;

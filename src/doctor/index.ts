@@ -167,6 +167,7 @@ export class Doctor {
       ['database', (a) => this.database(a)],
       ['database-ddl', (a) => this.databaseDdl(a)],
       ['database-auth', (a) => this.databaseAuth(a)],
+      ['smtp-auth', (a) => this.smtpAuth(a)],
       ['redis', (a) => this.redis(a)],
       ['service-credentials', (a) => this.serviceCredentials(a)],
       ['outbound-allowlist', (a) => this.outboundAllowlist(a)],
@@ -544,6 +545,30 @@ export class Doctor {
     if (c.databaseMigrationUrl !== null) urls.push(['DATABASE_MIGRATION_URL', c.databaseMigrationUrl]);
     const v = databaseAuthVerdict(urls, this.d.env);
     add('database-auth', 'The database is signed in to without a password', v.status, v.detail, v.fix);
+  }
+
+  /** The SMTP server is signed in to with a client certificate rather than a password (ASVS V13.2.1, D447). */
+  private async smtpAuth(add: AddFn) {
+    const m = this.d.config.mail;
+    if (m.smtpUrl === null) return;
+    const title = 'The SMTP server is signed in to without a password';
+    let inUrl = false;
+    try {
+      inUrl = new URL(m.smtpUrl).password !== '';
+    } catch {
+      /* its own check reports it */
+    }
+    const stored = await this.d.db.selectFrom('secrets').select('name').where('name', '=', 'smtp.password').executeTakeFirst();
+    const password = [...(inUrl ? ['SMTP_URL'] : []), ...(stored ? ['the stored smtp.password'] : [])];
+    if (password.length > 0)
+      return add(
+        'smtp-auth',
+        title,
+        'warn',
+        `${password.join(' and ')}: signs in with a password, a credential that does not change by itself`,
+        'Give Palisade a client certificate the relay accepts (SMTP_TLS_CERT, SMTP_TLS_KEY; Postfix permit_tls_clientcerts) and remove the password (docs/connections.md#certificate-authentication).',
+      );
+    add('smtp-auth', title, 'pass', m.tls?.cert ? 'a client certificate (SMTP_TLS_CERT)' : 'no password or certificate: the relay decides by address');
   }
 
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */

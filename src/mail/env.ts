@@ -1,3 +1,4 @@
+import { smtpClientTls, type ClientTls } from '../config/client-certs.js';
 import { secretVar, type Env } from '../config/env.js';
 import type { Config, ConfigSection } from '../config/index.js';
 import { parseSender } from './address.js';
@@ -8,6 +9,8 @@ export interface MailConfig {
   readonly from: string;
   /** Base URL of the links in mails, without a trailing slash. */
   readonly publicUrl: string;
+  /** SMTP_TLS_CA, SMTP_TLS_CERT, SMTP_TLS_KEY (D447): the server's CA and the client certificate; null: none given. */
+  readonly tls: ClientTls | null;
 }
 
 /** SMTP_URL, MAIL_FROM and PUBLIC_URL (AUTH-8); links default to the listening address. */
@@ -22,6 +25,7 @@ function readMail(env: Env, problems: string[], warnings: string[], listen: Pick
   if (!parseSender(from))
     problems.push('MAIL_FROM must be one address, alone or after a plain display name: "palisade@example.org" or "Palisade <palisade@example.org>"');
   if (smtpUrl !== null && !env.MAIL_FROM) problems.push('MAIL_FROM is required with SMTP_URL');
+  const tls = smtpClientTls(env, smtpUrl, problems, warnings);
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   let publicUrl = `http://${host}:${listen.port}`;
   if (env.PUBLIC_URL) {
@@ -39,5 +43,5 @@ function readMail(env: Env, problems: string[], warnings: string[], listen: Pick
   } else if (smtpUrl !== null) {
     warnings.push(`PUBLIC_URL is not set: links in mails point to ${publicUrl}`);
   }
-  return { smtpUrl, from, publicUrl };
+  return { smtpUrl, from, publicUrl, tls };
 }

@@ -55,6 +55,8 @@ export interface MailSettings {
    * over a password in SMTP_URL, which then needs only its user name. Given by services.ts: mail imports no store.
    */
   storedPassword?: () => Promise<StoredSecret>;
+  /** SMTP_TLS_CA, SMTP_TLS_CERT, SMTP_TLS_KEY (PEM texts, D447): the server's CA and Palisade's client certificate. */
+  tls?: { ca: string | null; cert: string | null; key: string | null } | null;
 }
 
 /** The secret store's name of the SMTP password. */
@@ -79,6 +81,11 @@ function mustUpgrade(url: string): boolean {
   return u.protocol === 'smtp:' && !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
 }
 
+/** The server's CA (else the system's) and the client certificate, for both smtps:// and STARTTLS. */
+function tlsOptions(t: NonNullable<MailSettings['tls']>): { ca?: string; cert?: string; key?: string } {
+  return { ...(t.ca === null ? {} : { ca: t.ca }), ...(t.cert === null || t.key === null ? {} : { cert: t.cert, key: t.key }) };
+}
+
 /** Sends through an SMTP server with nodemailer (STARTTLS required off this host, or smtps://). */
 class SmtpMailer implements Mailer {
   readonly kind = 'smtp' as const;
@@ -88,6 +95,7 @@ class SmtpMailer implements Mailer {
     private readonly url: string,
     from: string,
     private readonly stored?: () => Promise<StoredSecret>,
+    private readonly tls: MailSettings['tls'] = null,
   ) {
     this.from = sender(from);
   }
@@ -102,7 +110,9 @@ class SmtpMailer implements Mailer {
       socketTimeout: 30_000,
       logger: false,
       debug: false,
-      requireTLS: mustUpgrade(this.url),
+      // A client certificate is offered only inside TLS: with one, STARTTLS is required even on this host.
+      requireTLS: mustUpgrade(this.url) || (this.tls?.cert ?? null) !== null,
+      ...(this.tls ? { tls: tlsOptions(this.tls) } : {}),
     };
     let t: ReturnType<typeof nodemailer.createTransport>;
     if (pass === null) t = nodemailer.createTransport({ url: this.url, ...options });
@@ -156,5 +166,5 @@ class OutboxMailer implements Mailer {
 export const outboxDir = (dataDir: string): string => path.join(dataDir, 'outbox');
 
 export function createMailer(s: MailSettings): Mailer {
-  return s.smtpUrl ? new SmtpMailer(s.smtpUrl, s.from, s.storedPassword) : new OutboxMailer(outboxDir(s.dataDir), s.from);
+  return s.smtpUrl ? new SmtpMailer(s.smtpUrl, s.from, s.storedPassword, s.tls ?? null) : new OutboxMailer(outboxDir(s.dataDir), s.from);
 }

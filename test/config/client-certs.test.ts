@@ -7,8 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,49 +20,15 @@ import { postgresBin, startPostgres, startRedis, type OwnPostgres, type OwnRedis
 import { loadConfig, type Env } from '../../src/app-config.js';
 import { grantStatements } from '../../src/db/grants.js';
 import { RedisSharedState } from '../../src/shared-state/redis.js';
+import { certDir, CLIENT_EXT } from '../helpers/certs.js';
 
-const DIR = mkdtempSync(path.join(tmpdir(), 'palisade-certs-'));
+const certs = certDir('palisade-certs-');
+const { dir: DIR, file, readPem, authority, issue } = certs;
 // The PostgreSQL server (the `postgres` user when the tests run as root) reads its files here.
 chmodSync(DIR, 0o755);
-const file = (name: string) => path.join(DIR, name);
-const readPem = (name: string) => readFileSync(file(name), 'utf8');
 const PG_SKIP = postgresBin() ? false : 'no PostgreSQL server binaries under /usr/lib/postgresql';
 const REDIS_SKIP = spawnSync('redis-server', ['--version']).status === 0 ? false : 'no redis-server';
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: DIR, stdio: 'ignore' });
-}
-const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
-/** A self-signed CA: `<name>.crt`, `<name>.key`. */
-function authority(name: string): void {
-  openssl('req', '-x509', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`);
-}
-
-/** A certificate for `cn` signed by `ca`: `<name>.crt`, `<name>.key` (mode 0600). */
-function issue(name: string, cn: string, ca: string, extensions: string): void {
-  writeFileSync(file(`${name}.ext`), extensions);
-  openssl('req', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '2',
-    '-extfile',
-    `${name}.ext`,
-  );
-  chmodSync(file(`${name}.key`), 0o600);
-}
-const CLIENT = 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n';
+const CLIENT = CLIENT_EXT;
 
 let postgres: OwnPostgres | null = null;
 let redis: OwnRedis | null = null;

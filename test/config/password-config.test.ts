@@ -75,7 +75,7 @@ test('defaults: NIST SP 800-63B / ASVS level 2, protections on', () => {
   assert.equal(config.passwordPolicy.requireSymbol, false);
   assert.equal(config.passwordPolicy.symbols, '!@#$%^&*');
   assert.equal(config.passwordReset.adminMaySetPasswords, true);
-  assert.deepEqual(config.mail, { smtpUrl: null, from: 'Palisade <palisade@localhost>', publicUrl: 'http://127.0.0.1:8080' });
+  assert.deepEqual(config.mail, { smtpUrl: null, from: 'Palisade <palisade@localhost>', publicUrl: 'http://127.0.0.1:8080', tls: null });
 });
 
 test('every bad password, reset or mail variable is listed at once', () => {
