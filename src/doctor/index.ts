@@ -553,8 +553,11 @@ export class Doctor {
     if (m.smtpUrl === null) return;
     const title = 'The SMTP server is signed in to without a password';
     let inUrl = false;
+    let host = '';
     try {
-      inUrl = new URL(m.smtpUrl).password !== '';
+      const u = new URL(m.smtpUrl);
+      inUrl = u.password !== '';
+      host = u.hostname.replace(/^\[|\]$/g, '');
     } catch {
       /* its own check reports it */
     }
@@ -568,7 +571,15 @@ export class Doctor {
         `${password.join(' and ')}: signs in with a password, a credential that does not change by itself`,
         'Give Palisade a client certificate the relay accepts (SMTP_TLS_CERT, SMTP_TLS_KEY; Postfix permit_tls_clientcerts) and remove the password (docs/connections.md#certificate-authentication).',
       );
-    add('smtp-auth', title, 'pass', m.tls?.cert ? 'a client certificate (SMTP_TLS_CERT)' : 'no password or certificate: the relay decides by address');
+    if (m.tls?.cert) return add('smtp-auth', title, 'pass', 'a client certificate (SMTP_TLS_CERT)');
+    if (isLoopback(host)) return add('smtp-auth', title, 'pass', 'a relay on this host, reached without a password or certificate');
+    add(
+      'smtp-auth',
+      title,
+      'warn',
+      'no password or certificate: the relay on another host admits Palisade by its address alone',
+      'Give Palisade a client certificate the relay accepts (SMTP_TLS_CERT, SMTP_TLS_KEY; Postfix permit_tls_clientcerts) (docs/connections.md#certificate-authentication).',
+    );
   }
 
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */

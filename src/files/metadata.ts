@@ -70,15 +70,17 @@ const HANDLED: Readonly<Record<string, { args: readonly string[]; qpdf?: true }>
 export const STRIPPED_TYPES: readonly string[] = Object.freeze(Object.keys(HANDLED));
 
 /**
- * The types whose format has no place for metadata about people, places or devices (no author, comment, time or
- * position field): plain text is its own content; a BMP header holds only the image's geometry and colours.
+ * The types whose format has no place for metadata about people, places or devices: plain text is its own content.
+ * (A BMP is not one: a version 5 header may embed an ICC profile naming the device and its maker, and bytes after the
+ * pixels are kept.)
  */
-export const METADATA_FREE_TYPES: readonly string[] = Object.freeze(['text/plain', 'image/bmp']);
+export const METADATA_FREE_TYPES: readonly string[] = Object.freeze(['text/plain']);
 
 /**
  * What an upload of `type` needs before it is stored (ASVS V14.2.8, D446): its metadata removed (`remove`), nothing
  * (`none`), or the uploader's consent (`consent`): Office and OpenDocument files (authors, edit times, comments),
- * audio (ID3, Vorbis comments, RIFF INFO), WebM, ZIP and gzip (names, times, comments) carry metadata that no tool
+ * audio (ID3, Vorbis comments, RIFF INFO), WebM, ZIP and gzip (names, times, comments), BMP (an embedded ICC
+ * profile) carry metadata that no tool
  * here can remove, so they are stored only when the uploader agrees to keep it, where the field allows that.
  * Every type not named is `consent`: a type added to the allow-list is covered before anyone reviews it.
  */

@@ -18,9 +18,28 @@ export const mailEnv: ConfigSection<{ mail: MailConfig }> = {
   read: (env, problems, warnings, base) => ({ mail: readMail(env, problems, warnings, base) }),
 };
 
+/** What is wrong with an SMTP URL's form beyond its scheme: unreadable, or a query or fragment; null: nothing. */
+function urlFormProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'SMTP_URL cannot be read as a URL';
+  }
+  return u.search !== '' || u.hash !== '' || url.includes('?') || url.includes('#')
+    ? 'SMTP_URL must not carry a query or fragment: TLS settings come from SMTP_TLS_CA, SMTP_TLS_CERT and SMTP_TLS_KEY'
+    : null;
+}
+
 function readMail(env: Env, problems: string[], warnings: string[], listen: Pick<Config, 'host' | 'port'>): MailConfig {
   const smtpUrl = secretVar(env, 'SMTP_URL', problems).value ?? null;
   if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
+  // nodemailer reads settings from the URL's query after ours (requireTLS=false, ignoreTLS, tls.rejectUnauthorized):
+  // none is taken, so that TLS and its verification stay as Palisade sets them.
+  else if (smtpUrl !== null) {
+    const form = urlFormProblem(smtpUrl);
+    if (form !== null) problems.push(form);
+  }
   const from = env.MAIL_FROM || 'Palisade <palisade@localhost>';
   if (!parseSender(from))
     problems.push('MAIL_FROM must be one address, alone or after a plain display name: "palisade@example.org" or "Palisade <palisade@example.org>"');

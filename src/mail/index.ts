@@ -82,8 +82,12 @@ function mustUpgrade(url: string): boolean {
 }
 
 /** The server's CA (else the system's) and the client certificate, for both smtps:// and STARTTLS. */
-function tlsOptions(t: NonNullable<MailSettings['tls']>): { ca?: string; cert?: string; key?: string } {
-  return { ...(t.ca === null ? {} : { ca: t.ca }), ...(t.cert === null || t.key === null ? {} : { cert: t.cert, key: t.key }) };
+function tlsOptions(t: NonNullable<MailSettings['tls']>): { rejectUnauthorized: true; ca?: string; cert?: string; key?: string } {
+  return {
+    rejectUnauthorized: true,
+    ...(t.ca === null ? {} : { ca: t.ca }),
+    ...(t.cert === null || t.key === null ? {} : { cert: t.cert, key: t.key }),
+  };
 }
 
 /** Sends through an SMTP server with nodemailer (STARTTLS required off this host, or smtps://). */

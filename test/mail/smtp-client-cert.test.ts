@@ -115,13 +115,16 @@ test('SMTP by client certificate over smtps:// and over STARTTLS: the mail goes 
 });
 
 test('the SMTP server refuses Palisade without a certificate or with one of another CA, and Palisade refuses a server of another CA: nothing is sent, the failure is logged without a stack or key [ASVS V13.2.1]', async () => {
-  const cases: Array<[string, Record<string, string>, Awaited<ReturnType<typeof startSmtp>>]> = [
-    ['no certificate', { MAIL_FROM: 'noreply@example.org', SMTP_TLS_CA: file('ca.crt') }, implicit],
-    ['a certificate of another CA', tlsEnv('rogue'), implicit],
-    ['a server certificate Palisade does not trust', tlsEnv('app', 'rogue-ca'), starttls],
+  // Why each failed, as the log says it: the server's refusal (a TLS alert, or the connection closed at the handshake
+  // with no client admitted), or Palisade's own refusal of a server certificate it cannot verify.
+  const cases: Array<[string, Record<string, string>, Awaited<ReturnType<typeof startSmtp>>, RegExp]> = [
+    ['no certificate', { MAIL_FROM: 'noreply@example.org', SMTP_TLS_CA: file('ca.crt') }, implicit, /certificate required/],
+    ['a certificate of another CA', tlsEnv('rogue'), implicit, /unknown ca|Connection closed unexpectedly/],
+    ['a server certificate Palisade does not trust', tlsEnv('app', 'rogue-ca'), starttls, /self-signed certificate in certificate chain/],
   ];
-  for (const [what, env, s] of cases) {
+  for (const [what, env, s, why] of cases) {
     const before = s.seen.mails.length;
+    const admitted = s.seen.clients.length;
     const scheme = s === implicit ? 'smtps' : 'smtp';
     await withApp({ ...env, SMTP_URL: `${scheme}://127.0.0.1:${s.port}` }, async (t) => {
       const t0 = performance.now();
@@ -131,14 +134,29 @@ test('the SMTP server refuses Palisade without a certificate or with one of anot
       const failed = t.logs.filter((l) => l.includes('background task failed'));
       assert.equal(failed.length, 1, `${what}: ${t.logs.join('')}`);
       assert.doesNotMatch(failed[0]!, /BEGIN|PRIVATE KEY|\n\s+at /, 'no key, no stack');
+      assert.match(failed[0]!, why, what);
+      if (s === implicit) assert.equal(s.seen.clients.length, admitted, `${what}: the server admitted no client`);
     });
   }
-  // Without a certificate the doctor still passes the connection (the relay decides by address); a password warns.
+  // A relay on another host with neither a password nor a certificate admits by address alone: the doctor warns.
+  await withApp({ MAIL_FROM: 'noreply@example.org', SMTP_URL: 'smtps://mail.example.org:465' }, async (t) => {
+    const check = (await t.s.doctor.run()).checks.find((c) => c.id === 'smtp-auth')!;
+    assert.equal(check.status, 'warn');
+    assert.match(check.detail, /by its address alone/);
+  });
+  // A password, in SMTP_URL or stored as smtp.password, warns, never showing it.
   await withApp({ MAIL_FROM: 'noreply@example.org', SMTP_URL: `smtp://mailer:pw-in-url@127.0.0.1:${plain.port}` }, async (t) => {
     const check = (await t.s.doctor.run()).checks.find((c) => c.id === 'smtp-auth')!;
     assert.equal(check.status, 'warn');
     assert.match(check.detail, /^SMTP_URL: signs in with a password/);
     assert.doesNotMatch(check.detail, /pw-in-url/);
+  });
+  await withApp({ MAIL_FROM: 'noreply@example.org', SMTP_URL: `smtp://mailer@127.0.0.1:${plain.port}` }, async (t) => {
+    await t.s.secrets.set('smtp.password', 'stored-smtp-secret', { actor: { id: null, name: 'test' } });
+    const check = (await t.s.doctor.run()).checks.find((c) => c.id === 'smtp-auth')!;
+    assert.equal(check.status, 'warn');
+    assert.match(check.detail, /^the stored smtp\.password: signs in with a password/);
+    assert.doesNotMatch(check.detail, /stored-smtp-secret/);
   });
 });
 
@@ -154,6 +172,13 @@ test('SMTP_TLS_* are checked at start: half a pair, no SMTP_URL, a file that is 
   const url = { SMTP_URL: 'smtps://mail.example.org:465', MAIL_FROM: 'noreply@example.org' };
   assert.deepEqual(configProblems({ ...url, ...tlsEnv() }), []);
   assert.match(configProblems({ ...url, SMTP_TLS_CERT: file('app.crt') }).join('\n'), /SMTP_TLS_CERT and SMTP_TLS_KEY are set together or not at all/);
+  // nodemailer would take TLS settings from the URL's query over Palisade's: none is accepted.
+  for (const q of ['?requireTLS=false&ignoreTLS=true', '?tls.rejectUnauthorized=false', '#x'])
+    assert.match(
+      configProblems({ ...url, ...tlsEnv(), SMTP_URL: `smtp://mail.example.org:587${q}` }).join('\n'),
+      /SMTP_URL must not carry a query or fragment/,
+      q,
+    );
   assert.match(configProblems({ MAIL_FROM: 'noreply@example.org', ...tlsEnv() }).join('\n'), /SMTP_TLS_CA, SMTP_TLS_CERT, SMTP_TLS_KEY need SMTP_URL/);
   const scratch = mkdtempSync(path.join(certs.dir, 'bad-'));
   const notPem = path.join(scratch, 'not.pem');

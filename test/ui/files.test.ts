@@ -325,7 +325,7 @@ describe('admin UI: file fields against the real server', () => {
     await draft.getByLabel('Upload a file to draft').setInputFiles({ name: 'draft.docx', mimeType: WORD, buffer: word });
     await draft
       .getByRole('alert')
-      .filter({ hasText: 'draft.docx: This kind of file (an Office or OpenDocument file, audio, WebM, zip or gzip) keeps its metadata' })
+      .filter({ hasText: 'draft.docx: This kind of file (an Office or OpenDocument file, audio, WebM, zip, gzip or BMP) keeps its metadata' })
       .waitFor();
     assert.equal(await draft.getByRole('alertdialog').count(), 0);
     assert.equal(await count('draft'), 0);

@@ -15,7 +15,7 @@ export const FILE_ERRORS: Record<string, string> = {
   FILE_METADATA_NOT_REMOVABLE: 'The file’s metadata (location, camera, author) could not be removed, so it was not stored; the file may be damaged.',
   FILE_METADATA_KEEP_NOT_ALLOWED: 'This field does not let an upload keep its metadata.',
   FILE_METADATA_CONSENT_REQUIRED:
-    'This kind of file (an Office or OpenDocument file, audio, WebM, zip or gzip) keeps its metadata (authors, edit times, comments), which cannot be removed, and this field does not let files keep it.',
+    'This kind of file (an Office or OpenDocument file, audio, WebM, zip, gzip or BMP) keeps its metadata (authors, edit times, comments), which cannot be removed, and this field does not let files keep it.',
   FILE_TOO_LARGE_TO_SCAN: 'The file is larger than the virus scanner accepts.',
   FILE_QUARANTINED: 'The file is still being scanned for viruses; try again in a moment.',
   FILE_INFECTED: 'The file is not available: a virus was found in it.',
