@@ -183,7 +183,7 @@ done
 [ -f "$app/dist/ui/index.html" ] && [ -f "$app/assets/password-blocklist.bin" ] && [ -f "$app/package.json" ] ||
   fail "the image lacks the UI build, the password blocklist or package.json"
 [ -z "$(find "$app/dist" -name '*.map' -print -quit)" ] || fail "source maps in the image"
-found=$(find "$root" -xdev \( -name .npmrc -o -path '*/run/secrets/*' \) -print 2>/dev/null | head -1)
+found=$(find "$root" -xdev \( -name .npmrc -o -path '*/run/secrets/*' \) -print -quit 2>/dev/null)
 [ -z "$found" ] || fail "an npm configuration or a secret in the image: ${found#"$root"}"
 node - "$app" package.json package-lock.json <<'EOF' || fail "dependencies in the image are not the production ones"
 const fs = require('node:fs');
@@ -365,7 +365,10 @@ say "read-only root: EROFS on /, /tmp, /app, /etc (as the user and as root insid
 # The metadata removal's tools run as the user on the read-only root (the server found them at start, or it would not
 # have started); the doctor runs them the same way.
 r=$(in_running /usr/bin/exiftool -config '' -ver 2>&1) || fail "exiftool does not run in the container: $r"
-q=$(in_running /usr/bin/qpdf --version 2>&1 | head -n1) || fail "qpdf does not run in the container: $q"
+# The whole output first, then its first line: `| head -n1` closed the pipe under qpdf, whose SIGPIPE (with
+# pipefail) failed a check that had passed, now and then.
+q=$(in_running /usr/bin/qpdf --version 2>&1) || fail "qpdf does not run in the container: $q"
+q=${q%%$'\n'*}
 say "ExifTool $r and $q run in the container"
 
 # ---- graceful stop ----------------------------------------------------------------------------------------------
