@@ -97,7 +97,7 @@ function serviceClientTls(
   prefix: string,
   env: Env,
   url: string | null,
-  tlsUrl: { test: (url: string) => boolean; need: string },
+  tlsUrl: { test: (url: string) => boolean; need: string; urlVar?: string },
   problems: string[],
   warnings: string[],
 ): ClientTls | null {
@@ -107,7 +107,7 @@ function serviceClientTls(
   if (set.length === 0) return null;
   const need = `${set.join(', ')} ${set.length === 1 ? 'needs' : 'need'}`;
   if (url === null) {
-    problems.push(`${need} ${prefix}_URL`);
+    problems.push(`${need} ${tlsUrl.urlVar ?? `${prefix}_URL`}`);
     return null;
   }
   if (!tlsUrl.test(url)) {
@@ -128,6 +128,29 @@ export function redisClientTls(env: Env, redisUrl: string | null, problems: stri
  */
 export function smtpClientTls(env: Env, smtpUrl: string | null, problems: string[], warnings: string[]): ClientTls | null {
   return serviceClientTls('SMTP', env, smtpUrl, { test: (u) => /^smtps?:\/\//.test(u), need: 'an smtp:// or smtps:// SMTP_URL' }, problems, warnings);
+}
+
+/**
+ * SMS_KANNEL_TLS_CA, SMS_KANNEL_TLS_CERT and SMS_KANNEL_TLS_KEY, for an SMS gateway whose https:// sendsms interface
+ * admits only clients with a certificate (a TLS front such as stunnel before Kannel's smsbox, D448).
+ */
+export function smsClientTls(env: Env, url: string | null, problems: string[], warnings: string[]): ClientTls | null {
+  return serviceClientTls('SMS_KANNEL', env, url, { test: (u) => u.startsWith('https://'), need: 'an https:// SMS_KANNEL_URL' }, problems, warnings);
+}
+
+/**
+ * `<prefix>_S3_TLS_CA`, `<prefix>_S3_TLS_CERT` and `<prefix>_S3_TLS_KEY` (BACKUP, FILES), for an S3-compatible
+ * endpoint that admits only clients with a certificate (MinIO's mTLS, or a TLS front, D448); https:// only.
+ */
+export function s3ClientTls(prefix: 'BACKUP' | 'FILES', env: Env, endpoint: string | null, problems: string[], warnings: string[]): ClientTls | null {
+  return serviceClientTls(
+    `${prefix}_S3`,
+    env,
+    endpoint,
+    { test: (u) => u.startsWith('https://'), need: `an https:// ${prefix}_S3_ENDPOINT`, urlVar: `${prefix}_S3_ENDPOINT` },
+    problems,
+    warnings,
+  );
 }
 
 const PG_FILES = ['sslcert', 'sslkey', 'sslrootcert'] as const;

@@ -168,6 +168,7 @@ export class Doctor {
       ['database-ddl', (a) => this.databaseDdl(a)],
       ['database-auth', (a) => this.databaseAuth(a)],
       ['smtp-auth', (a) => this.smtpAuth(a)],
+      ['sms-auth', (a) => this.smsAuth(a)],
       ['redis', (a) => this.redis(a)],
       ['service-credentials', (a) => this.serviceCredentials(a)],
       ['outbound-allowlist', (a) => this.outboundAllowlist(a)],
@@ -580,6 +581,22 @@ export class Doctor {
       'no password or certificate: the relay on another host admits Palisade by its address alone',
       'Give Palisade a client certificate the relay accepts (SMTP_TLS_CERT, SMTP_TLS_KEY; Postfix permit_tls_clientcerts) (docs/connections.md#certificate-authentication).',
     );
+  }
+
+  /** The SMS gateway admits Palisade by its client certificate, not by the sendsms password alone (ASVS V13.2.1, D448). */
+  private smsAuth(add: AddFn) {
+    const sms = this.d.config.sms;
+    if (sms === null) return;
+    const title = 'The SMS gateway is reached with a client certificate';
+    if (sms.kannel.tls?.cert) add('sms-auth', title, 'pass', 'a client certificate (SMS_KANNEL_TLS_CERT); the sendsms password travels inside it');
+    else
+      add(
+        'sms-auth',
+        title,
+        'warn',
+        'the gateway admits Palisade by the sendsms password alone, a credential that does not change by itself',
+        "Put a TLS front that requires client certificates before Kannel's sendsms port (stunnel, `requireCert = yes`) and give Palisade SMS_KANNEL_TLS_CERT and SMS_KANNEL_TLS_KEY (docs/connections.md#certificate-authentication).",
+      );
   }
 
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */

@@ -1,3 +1,4 @@
+import { smsClientTls, type ClientTls } from '../config/client-certs.js';
 import { intVar, secretVar, type Env } from '../config/env.js';
 import type { ConfigSection } from '../config/index.js';
 import { plainConnection } from '../config/plaintext.js';
@@ -9,6 +10,8 @@ export interface KannelConfig {
   readonly username: string;
   /** From SMS_KANNEL_PASSWORD(_FILE); '' when it is kept in the secret store as `sms.kannelPassword` instead. */
   readonly password: string;
+  /** SMS_KANNEL_TLS_CA, SMS_KANNEL_TLS_CERT, SMS_KANNEL_TLS_KEY (D448): the gateway's CA and Palisade's client certificate. */
+  readonly tls: ClientTls | null;
 }
 
 /** The SMS channel (AUTH-12, SMS codes); `sms: null` in the config means no channel: SMS codes are off. */
@@ -35,6 +38,7 @@ function readSms(env: Env, problems: string[], warnings: string[]): SmsConfig | 
   const timeoutMs = intVar(env, 'SMS_TIMEOUT_MS', 3000, 200, 10_000, problems);
   if (rawUrl === '') {
     if (username || password || from) problems.push('SMS_KANNEL_USER, SMS_KANNEL_PASSWORD and SMS_FROM need SMS_KANNEL_URL');
+    smsClientTls(env, null, problems, warnings); // SMS_KANNEL_TLS_* alone: a problem
     return null;
   }
   const url = sendsmsUrl(env, rawUrl, problems, warnings);
@@ -49,8 +53,9 @@ function readSms(env: Env, problems: string[], warnings: string[]): SmsConfig | 
   }
   if (from !== null && !SENDER.test(from))
     problems.push('SMS_FROM must be an E.164 number (+4512345678), a short code of digits, or 1 to 11 letters, digits, spaces, dots and dashes');
+  const tls = smsClientTls(env, url ?? rawUrl, problems, warnings);
   if (url === null) return null;
-  return { kannel: { url, username, password }, from, timeoutMs };
+  return { kannel: { url, username, password, tls }, from, timeoutMs };
 }
 
 /** The sendsms URL: http(s), no credentials, query or fragment; a bare host gets Kannel's /cgi-bin/sendsms. */

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:https';
 import { AppError } from '../errors.js';
 import { BreakerOpenError, CircuitBreaker } from '../util/circuit-breaker.js';
 import type { KannelConfig } from './env.js';
@@ -31,6 +32,8 @@ class GatewayFailed extends Error {
  */
 export class KannelChannel {
   private readonly breaker = new CircuitBreaker({ threshold: 3, cooldownMs: 10_000 });
+  /** With SMS_KANNEL_TLS_CERT (D448): the client certificate offered to the gateway's TLS front, its CA pinned. */
+  private readonly agent: Agent | null;
 
   constructor(
     private readonly gateway: KannelConfig,
@@ -38,7 +41,18 @@ export class KannelChannel {
     private readonly timeoutMs: number,
     /** The gateway password in the secret store, looked up at each send (it may change at run time). */
     private readonly stored?: () => Promise<StoredSecret>,
-  ) {}
+  ) {
+    const tls = gateway.tls;
+    this.agent =
+      tls === null
+        ? null
+        : new Agent({
+            keepAlive: false,
+            rejectUnauthorized: true,
+            ...(tls.ca === null ? {} : { ca: tls.ca }),
+            ...(tls.cert === null || tls.key === null ? {} : { cert: tls.cert, key: tls.key }),
+          });
+  }
 
   /** The stored password, else SMS_KANNEL_PASSWORD; an unreadable or missing one fails closed, before any request. */
   private async password(): Promise<string> {
@@ -73,20 +87,40 @@ export class KannelChannel {
     url.searchParams.set('to', to);
     url.searchParams.set('text', text);
     url.searchParams.set('charset', 'UTF-8');
+    const status = this.agent === null ? await this.fetchStatus(url) : await this.tlsStatus(url, this.agent);
+    if (status >= 200 && status < 300) return;
+    // 401/403: our sendsms-user is refused, every send will be; 5xx: the gateway is failing. Other 4xx
+    // concern this one message (a number outside the gateway's allow-list) and leave the breaker alone.
+    const outage = status >= 500 || status === 401 || status === 403 ? true : null;
+    throw new GatewayFailed(`status ${status}`, outage);
+  }
+
+  private async fetchStatus(url: URL): Promise<number> {
     const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(this.timeoutMs) });
     // The answer is a line such as "0: Accepted for delivery"; the status says all we need.
     await res.body?.cancel().catch(() => undefined);
-    if (res.status >= 200 && res.status < 300) return;
-    // 401/403: our sendsms-user is refused, every send will be; 5xx: the gateway is failing. Other 4xx
-    // concern this one message (a number outside the gateway's allow-list) and leave the breaker alone.
-    const outage = res.status >= 500 || res.status === 401 || res.status === 403 ? true : null;
-    throw new GatewayFailed(`status ${res.status}`, outage);
+    return res.status;
+  }
+
+  /** The same GET through node:https with the client certificate (fetch takes no agent); redirects are not followed. */
+  private tlsStatus(url: URL, agent: Agent): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'GET', agent, signal: AbortSignal.timeout(this.timeoutMs) }, (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400) reject(new GatewayFailed(`redirect ${status}`, true));
+        else resolve(status);
+      });
+      req.once('error', (e: Error) => reject(e.name === 'AbortError' ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : e));
+      req.end();
+    });
   }
 }
 
-/** The error's kind (TimeoutError, ECONNREFUSED...), never its message: fetch's could quote the URL. */
+/** The error's kind (TimeoutError, ECONNREFUSED, a TLS refusal...), never its message: fetch's could quote the URL. */
 function networkReason(e: unknown): string {
-  const err = e as { name?: unknown; cause?: { code?: unknown } };
-  const code = typeof err.cause?.code === 'string' ? `: ${err.cause.code}` : '';
+  const err = e as { name?: unknown; code?: unknown; cause?: { code?: unknown } };
+  const raw = typeof err.cause?.code === 'string' ? err.cause.code : typeof err.code === 'string' ? err.code : null;
+  const code = raw !== null && /^[A-Z0-9_]{1,64}$/.test(raw) ? `: ${raw}` : '';
   return `${typeof err.name === 'string' ? err.name : 'Error'}${code}`;
 }

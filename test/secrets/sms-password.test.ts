@@ -22,7 +22,7 @@ before(async () => {
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
 
-const config = (password: string): SmsConfig => ({ kannel: { url, username: 'palisade', password }, from: null, timeoutMs: 2000 });
+const config = (password: string): SmsConfig => ({ kannel: { url, username: 'palisade', password, tls: null }, from: null, timeoutMs: 2000 });
 
 test('the stored password wins over the env one; the env one is used while none is stored; none at all fails closed', async () => {
   let stored: { state: 'set'; value: string } | { state: 'unset' } | { state: 'unreadable' } = { state: 'unset' };

@@ -31,7 +31,7 @@ test('without SMS_KANNEL_URL there is no SMS channel; the other SMS variables al
 test('a gateway with its sendsms-user, sender and timeout', () => {
   const { config, warnings } = load({ ...GATEWAY, SMS_FROM: 'Palisade', SMS_TIMEOUT_MS: '1500' });
   assert.deepEqual(config.sms, {
-    kannel: { url: 'http://127.0.0.1:13013/cgi-bin/sendsms', username: 'palisade', password: 'gw-secret' },
+    kannel: { url: 'http://127.0.0.1:13013/cgi-bin/sendsms', username: 'palisade', password: 'gw-secret', tls: null },
     from: 'Palisade',
     timeoutMs: 1500,
   });
