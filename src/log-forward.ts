@@ -98,6 +98,8 @@ export interface SyslogOptions {
   tls: boolean;
   /** PEM file of the CA(s) that sign the collector's certificate; unset: Node's built-in roots. */
   caFile?: string | null;
+  /** The client certificate and key (PEM) offered to a collector that requires one (D448). */
+  clientCert?: { cert: string; key: string } | null;
   facility?: number;
   /** Lines kept while the collector is away or slow; past it new lines are dropped and counted. */
   queueMax?: number;
@@ -254,6 +256,7 @@ export class SyslogStream {
           host,
           port,
           ca: this.ca,
+          ...(this.o.clientCert ? { cert: this.o.clientCert.cert, key: this.o.clientCert.key } : {}),
           servername: isIP(host) === 0 ? host : undefined,
           rejectUnauthorized: true,
           minVersion: 'TLSv1.2',
@@ -359,6 +362,7 @@ export interface OpenedDestination {
 
 export interface ForwardOptions {
   caFile?: string | null;
+  clientCert?: { cert: string; key: string } | null;
   facility?: number;
   queueMax?: number;
   report?: (message: string) => void;
@@ -385,6 +389,15 @@ export function openLogDestination(d: LogDestination, o: ForwardOptions = {}): O
         }),
     };
   }
-  const s = new SyslogStream({ host: d.host, port: d.port, tls: d.tls, caFile: o.caFile, facility: o.facility, queueMax: o.queueMax, report: o.report });
+  const s = new SyslogStream({
+    host: d.host,
+    port: d.port,
+    tls: d.tls,
+    caFile: o.caFile,
+    clientCert: o.clientCert,
+    facility: o.facility,
+    queueMax: o.queueMax,
+    report: o.report,
+  });
   return { stream: s, reopen: () => undefined, stats: () => s.stats(), close: (t) => s.close(t) };
 }

@@ -210,7 +210,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const { logging } = config;
   const logDestination = opts.logStream
     ? openLogDestination({ kind: 'stdout' })
-    : openLogDestination(logging.destination, { caFile: logging.syslogCaFile, facility: logging.syslogFacility, queueMax: logging.queueMax });
+    : openLogDestination(logging.destination, {
+        caFile: logging.syslogCaFile,
+        clientCert: logging.syslogClientCert,
+        facility: logging.syslogFacility,
+        queueMax: logging.queueMax,
+      });
   const logger = createLogger(config.logLevel, opts.logStream ?? logDestination.stream);
   let handle: Awaited<ReturnType<typeof openDb>>;
   // The DDL role's pool first: it makes a missing schema, which the data-only role could not (D376).

@@ -153,6 +153,23 @@ export function s3ClientTls(prefix: 'BACKUP' | 'FILES', env: Env, endpoint: stri
   );
 }
 
+/**
+ * LOG_SYSLOG_CERT_FILE and LOG_SYSLOG_KEY_FILE: Palisade's client certificate for a syslog collector that admits
+ * senders by certificate (RFC 5425's mutual authentication, D448); syslog+tls only. The collector's CA stays
+ * LOG_SYSLOG_CA_FILE, read by the log forwarder.
+ */
+export function syslogClientCert(env: Env, tls: boolean, problems: string[], warnings: string[]): { cert: string; key: string } | null {
+  const cert = env.LOG_SYSLOG_CERT_FILE || undefined;
+  const key = env.LOG_SYSLOG_KEY_FILE || undefined;
+  if (cert === undefined && key === undefined) return null;
+  if (!tls) {
+    problems.push('LOG_SYSLOG_CERT_FILE and LOG_SYSLOG_KEY_FILE need LOG_DESTINATION=syslog+tls://host:port');
+    return null;
+  }
+  const read = readClientFiles({ cert, key }, { ca: 'LOG_SYSLOG_CA_FILE', cert: 'LOG_SYSLOG_CERT_FILE', key: 'LOG_SYSLOG_KEY_FILE' }, problems, warnings);
+  return read?.cert && read.key ? { cert: read.cert, key: read.key } : null;
+}
+
 const PG_FILES = ['sslcert', 'sslkey', 'sslrootcert'] as const;
 
 /** A URL's query parameters as node-postgres reads them (the last of a repeated name counts). */

@@ -2,12 +2,14 @@
 import { boolVar, secretVar, type Env } from './env.js';
 import type { S3Target } from '../util/s3.js';
 import { plainConnection } from './plaintext.js';
+import { s3ClientTls } from './client-certs.js';
 
 export function s3TargetOf(env: Env, v: 'BACKUP_S3' | 'FILES_S3', defaultPrefix: string, problems: string[], warnings: string[]): S3Target | null {
   const bucket = env[`${v}_BUCKET`] || null;
   const secret = secretVar(env, `${v}_SECRET_ACCESS_KEY`, problems);
   if (bucket === null) {
-    for (const n of ['ENDPOINT', 'ACCESS_KEY_ID', 'PREFIX']) if (env[`${v}_${n}`]) problems.push(`${v}_${n} needs ${v}_BUCKET`);
+    for (const n of ['ENDPOINT', 'ACCESS_KEY_ID', 'PREFIX', 'TLS_CA', 'TLS_CERT', 'TLS_KEY'])
+      if (env[`${v}_${n}`]) problems.push(`${v}_${n} needs ${v}_BUCKET`);
     if (secret.value !== undefined) problems.push(`${v}_SECRET_ACCESS_KEY needs ${v}_BUCKET`);
     return null;
   }
@@ -36,5 +38,6 @@ export function s3TargetOf(env: Env, v: 'BACKUP_S3' | 'FILES_S3', defaultPrefix:
     accessKeyId,
     secretAccessKey: secret.value ?? null,
     forcePathStyle: boolVar(env, `${v}_FORCE_PATH_STYLE`, problems, endpoint !== null),
+    tls: s3ClientTls(v === 'BACKUP_S3' ? 'BACKUP' : 'FILES', env, endpoint, problems, warnings),
   };
 }

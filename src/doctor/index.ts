@@ -169,6 +169,7 @@ export class Doctor {
       ['database-auth', (a) => this.databaseAuth(a)],
       ['smtp-auth', (a) => this.smtpAuth(a)],
       ['sms-auth', (a) => this.smsAuth(a)],
+      ['s3-auth', (a) => this.s3Auth(a)],
       ['redis', (a) => this.redis(a)],
       ['service-credentials', (a) => this.serviceCredentials(a)],
       ['outbound-allowlist', (a) => this.outboundAllowlist(a)],
@@ -597,6 +598,27 @@ export class Doctor {
         'the gateway admits Palisade by the sendsms password alone, a credential that does not change by itself',
         "Put a TLS front that requires client certificates before Kannel's sendsms port (stunnel, `requireCert = yes`) and give Palisade SMS_KANNEL_TLS_CERT and SMS_KANNEL_TLS_KEY (docs/connections.md#certificate-authentication).",
       );
+  }
+
+  /** The S3 endpoints admit Palisade by a client certificate, not by the access key alone (ASVS V13.2.1, D448). */
+  private s3Auth(add: AddFn) {
+    const c = this.d.config;
+    const targets = [
+      ['BACKUP_S3', c.backup.s3],
+      ['FILES_S3', c.files.s3],
+    ] as const;
+    const used = targets.filter(([, t]) => t !== null);
+    if (used.length === 0) return;
+    const title = 'S3 endpoints are reached with a client certificate';
+    const keyOnly = used.filter(([, t]) => !t?.tls?.cert).map(([v]) => v);
+    if (keyOnly.length === 0) return add('s3-auth', title, 'pass', `a client certificate (${used.map(([v]) => `${v}_TLS_CERT`).join(', ')})`);
+    add(
+      's3-auth',
+      title,
+      'warn',
+      `${keyOnly.join(', ')}: the endpoint admits Palisade by the access key alone, a credential that does not change by itself`,
+      'Reach an S3-compatible store that requires client certificates (MinIO mTLS, or a TLS front) with <prefix>_TLS_CERT and <prefix>_TLS_KEY; on AWS, rotate the access key on schedule (docs/connections.md#certificate-authentication).',
+    );
   }
 
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */

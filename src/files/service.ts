@@ -154,10 +154,31 @@ export class FileService {
     return this.d.store.discard(staged);
   }
 
-  /** Opens the bytes of a file that may be downloaded; refuses quarantined and infected ones. */
-  open(row: Pick<FilesTable, 'id' | 'state'>): Readable {
+  /**
+   * Opens the bytes of a file that may be downloaded; refuses quarantined and infected ones. Resolves once the store
+   * has its first bytes (or its end), so that a store that fails to open it (an S3 endpoint that is down or refuses
+   * us: SERVICE_UNAVAILABLE) answers with its error before any header is sent.
+   */
+  async open(row: Pick<FilesTable, 'id' | 'state'>): Promise<Readable> {
     FileService.checkDownloadable(row);
-    return this.d.store.read(row.id);
+    const body = this.d.store.read(row.id);
+    await new Promise<void>((resolve, reject) => {
+      const done = () => {
+        body.off('readable', done);
+        body.off('end', done);
+        body.off('error', fail);
+        resolve();
+      };
+      const fail = (e: Error) => {
+        body.off('readable', done);
+        body.off('end', done);
+        reject(e);
+      };
+      body.once('readable', done);
+      body.once('end', done);
+      body.once('error', fail);
+    });
+    return body;
   }
 
   /** Only clean and unscanned files leave: quarantined ones wait, infected ones never do. */

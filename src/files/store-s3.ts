@@ -10,6 +10,24 @@ import { DiskFileStore, type FileStore, type Staged } from './store.js';
 
 const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * A failing bucket (refused, unreachable, a TLS refusal, a 5xx) is the dependency's failure: 503 with Retry-After,
+ * its reason for the log the error's name and code only (an SDK message may quote the endpoint or the request).
+ */
+async function orUnavailable<T>(what: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    if (e instanceof AppError || e instanceof TypeError) throw e;
+    const err = e as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
+    const code = typeof err.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(err.code) ? ` ${err.code}` : '';
+    const status = typeof err.$metadata?.httpStatusCode === 'number' ? ` status ${err.$metadata.httpStatusCode}` : '';
+    throw new AppError('SERVICE_UNAVAILABLE', undefined, `S3 ${what}: ${typeof err.name === 'string' ? err.name : 'Error'}${code}${status}`, {
+      'retry-after': '5',
+    });
+  }
+}
+
 export class S3FileStore implements FileStore {
   private readonly local: DiskFileStore;
   constructor(
@@ -36,7 +54,7 @@ export class S3FileStore implements FileStore {
 
   async commit(staged: Staged, key: string): Promise<void> {
     if (!KEY.test(key)) throw new TypeError('S3FileStore: not a file key');
-    await this.bucket.putFile(key, staged.path, staged.size);
+    await orUnavailable('put', () => this.bucket.putFile(key, staged.path, staged.size));
     await this.local.discard(staged);
   }
 
@@ -47,7 +65,7 @@ export class S3FileStore implements FileStore {
   read(key: string): Readable {
     if (!KEY.test(key)) throw new TypeError('S3FileStore: not a file key');
     const out = new PassThrough();
-    this.bucket.get(key).then(
+    orUnavailable('get', () => this.bucket.get(key)).then(
       (body) => {
         body.on('error', (e) => out.destroy(e));
         body.pipe(out);
@@ -59,7 +77,7 @@ export class S3FileStore implements FileStore {
 
   remove(key: string): Promise<void> {
     if (!KEY.test(key)) throw new TypeError('S3FileStore: not a file key');
-    return this.bucket.remove(key);
+    return orUnavailable('delete', () => this.bucket.remove(key));
   }
 
   async *older(before: number): AsyncIterable<{ key: string } | { staged: Staged }> {

@@ -235,7 +235,7 @@ export async function openFile(rc: RecordsContext, caller: Caller, t: FileTarget
   const { p } = await readCheck(rc, caller, t);
   const row = await rowOf(rc.db, t, fileId);
   if (Number(row.current) !== 1) await writePlan(rc, caller, t);
-  const body = files.open(row);
+  const body = await files.open(row);
   await recordAccess(rc, caller, p.def, 'read', [t.id], {});
   return { meta: FileService.view(row), body };
 }

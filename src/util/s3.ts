@@ -5,6 +5,7 @@
  * many S3-compatible services store as the object's bytes (D228).
  */
 import { createReadStream } from 'node:fs';
+import { Agent } from 'node:https';
 import { Readable } from 'node:stream';
 
 /** Where: a bucket, its endpoint and region, a key prefix, and the credentials (the secret key from the env or a store). */
@@ -19,6 +20,8 @@ export interface S3Target {
   /** The secret access key from the environment; null: the secret store's, resolved at the first request. */
   readonly secretAccessKey: string | null;
   readonly forcePathStyle: boolean;
+  /** `<prefix>_S3_TLS_CA`, `_TLS_CERT`, `_TLS_KEY` (D448): the endpoint's CA and Palisade's client certificate; null: none. */
+  readonly tls: { ca: string | null; cert: string | null; key: string | null } | null;
 }
 
 export interface S3Object {
@@ -31,6 +34,19 @@ export interface S3Object {
 /** Bounds on one request: a dead endpoint costs a failed request, never a hang. */
 const CONNECT_MS = 5_000;
 const REQUEST_MS = 10 * 60_000;
+
+/** With a client certificate (D448): an agent that offers it and pins the endpoint's CA when one is given. */
+function httpsAgentOf(tls: S3Target['tls']): { httpsAgent?: Agent } {
+  if (tls === null) return {};
+  return {
+    httpsAgent: new Agent({
+      keepAlive: true,
+      rejectUnauthorized: true,
+      ...(tls.ca === null ? {} : { ca: tls.ca }),
+      ...(tls.cert === null || tls.key === null ? {} : { cert: tls.cert, key: tls.key }),
+    }),
+  };
+}
 
 export class S3Bucket {
   private client: Promise<import('@aws-sdk/client-s3').S3Client> | null = null;
@@ -57,7 +73,7 @@ export class S3Bucket {
           maxAttempts: 2,
           requestChecksumCalculation: 'WHEN_REQUIRED',
           responseChecksumValidation: 'WHEN_REQUIRED',
-          requestHandler: { connectionTimeout: CONNECT_MS, requestTimeout: REQUEST_MS },
+          requestHandler: { connectionTimeout: CONNECT_MS, requestTimeout: REQUEST_MS, ...httpsAgentOf(this.t.tls) },
         });
       })().catch((e: unknown) => {
         this.client = null;

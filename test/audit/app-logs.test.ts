@@ -322,6 +322,7 @@ test('log settings are checked at boot: a bad destination, a CA file without TLS
     sql: false,
     destination: { kind: 'stdout' },
     syslogCaFile: null,
+    syslogClientCert: null,
     syslogFacility: 16,
     queueMax: 10_000,
   });

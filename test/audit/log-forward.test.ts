@@ -17,7 +17,8 @@ import { FACILITIES, SyslogStream, frame, openLogDestination, parseLogDestinatio
 import { loadConfig } from '../../src/app-config.js';
 import { createServices, ensureRootUser } from '../../src/services.js';
 import { buildApp } from '../../src/http/app.js';
-import { DIALECT, PG_URL, ROOT } from '../helpers/app.js';
+import { configProblems, DIALECT, PG_URL, ROOT } from '../helpers/app.js';
+import { certDir, issueClientTestSet } from '../helpers/certs.js';
 import { CLI_ENTRY, freePort } from '../helpers/cli.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -62,7 +63,7 @@ interface Receiver {
 }
 
 /** A syslog collector on a spare port: plain TCP, TLS with the given key and certificate, or one that never reads. */
-async function receiver(o: { tls?: { key: Buffer; cert: Buffer }; port?: number; neverRead?: boolean } = {}): Promise<Receiver> {
+async function receiver(o: { tls?: { key: Buffer; cert: Buffer; clientCa?: string }; port?: number; neverRead?: boolean } = {}): Promise<Receiver> {
   const r: Receiver = { port: 0, messages: [], sockets: new Set(), handshakeErrors: 0, close: async () => undefined };
   const onSocket = (sock: Socket) => {
     r.sockets.add(sock);
@@ -79,7 +80,9 @@ async function receiver(o: { tls?: { key: Buffer; cert: Buffer }; port?: number;
       pending = rest;
     });
   };
-  const server: Server = o.tls ? createTlsServer({ key: o.tls.key, cert: o.tls.cert }, onSocket) : createServer(onSocket);
+  // With `clientCa`: a collector that admits only senders with a certificate of that CA (RFC 5425 mutual authentication).
+  const clientAuth = o.tls?.clientCa ? { requestCert: true, rejectUnauthorized: true, ca: o.tls.clientCa } : {};
+  const server: Server = o.tls ? createTlsServer({ key: o.tls.key, cert: o.tls.cert, ...clientAuth }, onSocket) : createServer(onSocket);
   server.on('tlsClientError', () => r.handshakeErrors++);
   await new Promise<void>((resolve) => server.listen(o.port ?? 0, '127.0.0.1', resolve));
   r.port = (server.address() as { port: number }).port;
@@ -223,6 +226,60 @@ test('TLS: the collector certificate is verified: accepted with LOG_SYSLOG_CA_FI
     await r.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("TLS with client certificates: a collector that admits only its CA's senders receives Palisade's lines with LOG_SYSLOG_CERT_FILE, and none without or with another CA's [ASVS V13.2.1]", async () => {
+  const certs = certDir('palisade-syslog-certs-');
+  try {
+    issueClientTestSet(certs, 'collector', 'palisade-logs');
+    const r = await receiver({
+      tls: { key: readFileSync(certs.file('collector.key')), cert: readFileSync(certs.file('collector.crt')), clientCa: certs.readPem('ca.crt') },
+    });
+    const stream = (cert: string | null) =>
+      new SyslogStream({
+        host: '127.0.0.1',
+        port: r.port,
+        tls: true,
+        caFile: certs.file('ca.crt'),
+        clientCert: cert === null ? null : { cert: certs.readPem(`${cert}.crt`), key: certs.readPem(`${cert}.key`) },
+        report: () => undefined,
+        backoffMinMs: 50,
+        backoffMaxMs: 100,
+      });
+    // The configuration as the server reads it: both files, checked; syslog+tls only.
+    const env = { APP_KEY: 'YtVyPMwVz4BU1_dtN2pejrg7moSkrWrUlN3bL8IR', DATA_DIR: certs.dir, LOG_DESTINATION: `syslog+tls://127.0.0.1:${r.port}` };
+    const { config } = loadConfig({ ...env, LOG_SYSLOG_CERT_FILE: certs.file('app.crt'), LOG_SYSLOG_KEY_FILE: certs.file('app.key') }, { generateKey: false });
+    assert.deepEqual(config.logging.syslogClientCert, { cert: certs.readPem('app.crt'), key: certs.readPem('app.key') });
+    assert.match(
+      configProblems({ LOG_SYSLOG_CERT_FILE: certs.file('app.crt'), LOG_SYSLOG_KEY_FILE: certs.file('app.key') }).join('\n'),
+      /need LOG_DESTINATION=syslog\+tls/,
+    );
+    assert.match(
+      configProblems({ ...env, LOG_SYSLOG_CERT_FILE: certs.file('app.crt') }).join('\n'),
+      /LOG_SYSLOG_CERT_FILE and LOG_SYSLOG_KEY_FILE are set together/,
+    );
+
+    const good = stream('app');
+    createLogger('info', good).info({ event: 'test.mtls' }, 'with a certificate');
+    await waitFor('the line sent with a certificate', () => r.messages.length >= 1);
+    assert.equal(json(r.messages[0]!).event, 'test.mtls');
+    await good.close();
+    for (const cert of [null, 'rogue']) {
+      const before = r.handshakeErrors;
+      const s = stream(cert);
+      createLogger('info', s).info({ event: 'test.refused' }, 'must not be admitted');
+      await waitFor(`the collector refusing ${cert ?? 'no certificate'}`, () => r.handshakeErrors > before);
+      await new Promise((res) => setTimeout(res, 200));
+      // (In TLS 1.3 the sender's handshake ends before the collector has judged its certificate: the line may leave
+      // the sender, never reaching the collector's reader.)
+      assert.equal(r.messages.length, 1, `${cert ?? 'no certificate'}: nothing received`);
+      await s.close();
+    }
+    assert.equal(r.messages.length, 1, 'only the certified sender got through');
+    await r.close();
+  } finally {
+    certs.remove();
   }
 });
 

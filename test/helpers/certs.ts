@@ -21,6 +21,18 @@ export interface CertDir {
   remove(): void;
 }
 
+/**
+ * The set a client-certificate test needs: `ca` and `rogue-ca`; `<server>` for 127.0.0.1 signed by `ca`; `app` (the
+ * client `clientCn`) signed by `ca`; `rogue`, the same name signed by `rogue-ca`.
+ */
+export function issueClientTestSet(d: CertDir, server: string, clientCn: string): void {
+  d.authority('ca');
+  d.authority('rogue-ca');
+  d.issue(server, '127.0.0.1', 'ca', SERVER_EXT);
+  d.issue('app', clientCn, 'ca', CLIENT_EXT);
+  d.issue('rogue', clientCn, 'rogue-ca', CLIENT_EXT);
+}
+
 export function certDir(prefix: string): CertDir {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const file = (name: string) => path.join(dir, name);

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { configProblems, createUser, login, makeApp, type TestApp } from '../helpers/app.js';
-import { certDir, CLIENT_EXT, SERVER_EXT } from '../helpers/certs.js';
+import { certDir, issueClientTestSet } from '../helpers/certs.js';
 
 const certs = certDir('palisade-smtp-certs-');
 const { file, readPem } = certs;
@@ -58,12 +58,7 @@ let starttls: Awaited<ReturnType<typeof startSmtp>>;
 let plain: Awaited<ReturnType<typeof startSmtp>>;
 
 before(async () => {
-  certs.authority('ca');
-  certs.authority('rogue-ca');
-  certs.issue('server', '127.0.0.1', 'ca', SERVER_EXT);
-  certs.issue('rogue-server', '127.0.0.1', 'rogue-ca', SERVER_EXT);
-  certs.issue('app', 'palisade-mailer', 'ca', CLIENT_EXT);
-  certs.issue('rogue', 'palisade-mailer', 'rogue-ca', CLIENT_EXT);
+  issueClientTestSet(certs, 'server', 'palisade-mailer');
   implicit = await startSmtp({ secure: true });
   starttls = await startSmtp({ secure: false });
   // A relay on this host that offers no STARTTLS: a client certificate must never become a mail in clear.

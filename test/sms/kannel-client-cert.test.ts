@@ -13,7 +13,7 @@ import { loadConfig, type Env } from '../../src/app-config.js';
 import { AppError } from '../../src/errors.js';
 import { createSmsChannel, type SmsChannel } from '../../src/sms/index.js';
 import { configProblems, makeApp } from '../helpers/app.js';
-import { certDir, CLIENT_EXT, SERVER_EXT } from '../helpers/certs.js';
+import { certDir, issueClientTestSet } from '../helpers/certs.js';
 import { TestKannel } from '../helpers/kannel.js';
 import { startTlsFront, type TlsFront } from '../helpers/stunnel.js';
 
@@ -25,11 +25,7 @@ let front: TlsFront;
 let url = '';
 
 before(async () => {
-  certs.authority('ca');
-  certs.authority('rogue-ca');
-  certs.issue('gateway', '127.0.0.1', 'ca', SERVER_EXT);
-  certs.issue('app', 'palisade-sms', 'ca', CLIENT_EXT);
-  certs.issue('rogue', 'palisade-sms', 'rogue-ca', CLIENT_EXT);
+  issueClientTestSet(certs, 'gateway', 'palisade-sms');
   await kannel.start();
   const sendsms = new URL(kannel.url);
   front = await startTlsFront({ targetPort: Number(sendsms.port), cert: file('gateway.crt'), key: file('gateway.key'), clientCa: file('ca.crt') });
