@@ -212,9 +212,9 @@ function render(reqs, mode, inputs) {
   p('   (`grep -rl "V7\\.5\\.1[],]" test` finds the files of any id.)');
   p();
   p(
-    'The gate: `node scripts/asvs.mjs --enforce` also fails when an applicable level 1 or level 2 requirement has no passing test. ' +
-      '`npm test` runs it without `--enforce` for now and prints what is missing: the mapping of tests to requirements is still being done, ' +
-      'and the gate is switched on in `scripts/test.sh` when it is complete.',
+    'The gate: `node scripts/asvs.mjs --enforce` also fails when an applicable level 1 or level 2 requirement has no passing test ' +
+      'and no justified not-applicable entry. `npm test` (`scripts/test.sh`) runs it with `--enforce` on the results of every half of ' +
+      'the suite, so `.ci/run` fails as soon as a requirement loses its proof (a test removed, untagged, skipped or failing).',
   );
   p();
   p('## Summary');
