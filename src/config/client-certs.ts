@@ -135,7 +135,7 @@ export function smtpClientTls(env: Env, smtpUrl: string | null, problems: string
  * admits only clients with a certificate (a TLS front such as stunnel before Kannel's smsbox, D448).
  */
 export function smsClientTls(env: Env, url: string | null, problems: string[], warnings: string[]): ClientTls | null {
-  return serviceClientTls('SMS_KANNEL', env, url, { test: (u) => u.startsWith('https://'), need: 'an https:// SMS_KANNEL_URL' }, problems, warnings);
+  return serviceClientTls('SMS_KANNEL', env, url, { test: (u) => /^https:\/\//i.test(u), need: 'an https:// SMS_KANNEL_URL' }, problems, warnings);
 }
 
 /**
@@ -147,7 +147,7 @@ export function s3ClientTls(prefix: 'BACKUP' | 'FILES', env: Env, endpoint: stri
     `${prefix}_S3`,
     env,
     endpoint,
-    { test: (u) => u.startsWith('https://'), need: `an https:// ${prefix}_S3_ENDPOINT`, urlVar: `${prefix}_S3_ENDPOINT` },
+    { test: (u) => /^https:\/\//i.test(u), need: `an https:// ${prefix}_S3_ENDPOINT`, urlVar: `${prefix}_S3_ENDPOINT` },
     problems,
     warnings,
   );

@@ -49,6 +49,9 @@ export interface FieldLimits {
   versions: number;
 }
 
+/** How long a download waits for the store's first bytes before answering 503. */
+const OPEN_TIMEOUT_MS = 15_000;
+
 /** How often quarantined files are retried. */
 export const SWEEP_SECONDS = 60;
 /** Most files one sweep scans. */
@@ -163,15 +166,24 @@ export class FileService {
     FileService.checkDownloadable(row);
     const body = this.d.store.read(row.id);
     await new Promise<void>((resolve, reject) => {
-      const done = () => {
+      // A store that neither answers nor fails (an S3 endpoint that sent nothing) is given up on in OPEN_TIMEOUT_MS.
+      const timer = setTimeout(() => {
+        finish();
+        body.destroy();
+        reject(new AppError('SERVICE_UNAVAILABLE', undefined, 'the file store did not start the file in time', { 'retry-after': '5' }));
+      }, OPEN_TIMEOUT_MS);
+      const finish = () => {
+        clearTimeout(timer);
         body.off('readable', done);
         body.off('end', done);
         body.off('error', fail);
+      };
+      const done = () => {
+        finish();
         resolve();
       };
       const fail = (e: Error) => {
-        body.off('readable', done);
-        body.off('end', done);
+        finish();
         reject(e);
       };
       body.once('readable', done);

@@ -19,10 +19,16 @@ async function orUnavailable<T>(what: string, op: () => Promise<T>): Promise<T> 
     return await op();
   } catch (e) {
     if (e instanceof AppError || e instanceof TypeError) throw e;
-    const err = e as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
-    const code = typeof err.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(err.code) ? ` ${err.code}` : '';
-    const status = typeof err.$metadata?.httpStatusCode === 'number' ? ` status ${err.$metadata.httpStatusCode}` : '';
-    throw new AppError('SERVICE_UNAVAILABLE', undefined, `S3 ${what}: ${typeof err.name === 'string' ? err.name : 'Error'}${code}${status}`, {
+    const err = e as { name?: unknown; code?: unknown; path?: unknown; $metadata?: { httpStatusCode?: unknown } };
+    const status = typeof err.$metadata?.httpStatusCode === 'number' ? err.$metadata.httpStatusCode : null;
+    // The store's failure: no answer at all (refused, reset, a TLS refusal, a timeout), a 5xx, or our credentials
+    // refused. A local file error (it has a path) or another answer (NoSuchKey: an object that is gone) is not an
+    // outage, and is not disguised as one.
+    const outage = status === null ? err.path === undefined : status >= 500 || status === 401 || status === 403;
+    if (!outage) throw e;
+    const safe = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(v) ? v : null);
+    const code = safe(err.code) ? ` ${err.code}` : '';
+    throw new AppError('SERVICE_UNAVAILABLE', undefined, `S3 ${what}: ${safe(err.name) ?? 'Error'}${code}${status === null ? '' : ` status ${status}`}`, {
       'retry-after': '5',
     });
   }

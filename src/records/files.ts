@@ -235,8 +235,11 @@ export async function openFile(rc: RecordsContext, caller: Caller, t: FileTarget
   const { p } = await readCheck(rc, caller, t);
   const row = await rowOf(rc.db, t, fileId);
   if (Number(row.current) !== 1) await writePlan(rc, caller, t);
-  const body = await files.open(row);
+  FileService.checkDownloadable(row);
+  // The access is recorded first: once the store's stream is open, only microtasks pass until the route takes it (an
+  // error event in between would find no listener).
   await recordAccess(rc, caller, p.def, 'read', [t.id], {});
+  const body = await files.open(row);
   return { meta: FileService.view(row), body };
 }
 
@@ -257,7 +260,8 @@ export async function openLinked(rc: RecordsContext, caller: Caller, claims: Lin
   try {
     return await openFile(rc, caller, { collection: row.collection, id: row.record_id, field: row.field }, claims.fileId);
   } catch (e) {
-    if (e instanceof AppError && (e.code === 'FILE_QUARANTINED' || e.code === 'FILE_INFECTED' || e.status >= 500)) throw e;
+    // A failure of the server or its store (a missing file, a store that is down) is not the link's: it is not hidden.
+    if (!(e instanceof AppError) || e.code === 'FILE_QUARANTINED' || e.code === 'FILE_INFECTED' || e.status >= 500) throw e;
     throw new AppError('FILE_LINK_INVALID', undefined, `refused: ${e instanceof AppError ? e.code : 'error'}`);
   }
 }

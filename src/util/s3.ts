@@ -41,6 +41,7 @@ function httpsAgentOf(tls: S3Target['tls']): { httpsAgent?: Agent } {
   return {
     httpsAgent: new Agent({
       keepAlive: true,
+      maxSockets: 50, // the SDK's own agent's bound
       rejectUnauthorized: true,
       ...(tls.ca === null ? {} : { ca: tls.ca }),
       ...(tls.cert === null || tls.key === null ? {} : { cert: tls.cert, key: tls.key }),
