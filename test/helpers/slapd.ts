@@ -56,6 +56,8 @@ export interface Slapd {
   modify(ldif: string): Promise<void>;
   /** How many operations the server has seen a connection for (from its log): to prove it was not contacted. */
   connections(): number;
+  /** The count once slapd's log has been quiet for 300 ms (it logs an ACCEPT a little after the connection). */
+  settledConnections(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -218,6 +220,17 @@ export async function startSlapd(o: { tls?: boolean } = {}): Promise<Slapd> {
     dir,
     modify: (text) => ldif('ldapmodify', text),
     connections: () => (log.match(/ ACCEPT from /g) ?? []).length,
+    settledConnections: async () => {
+      const count = () => (log.match(/ ACCEPT from /g) ?? []).length;
+      let last = count();
+      for (let quiet = 0, i = 0; quiet < 3 && i < 30; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const now = count();
+        quiet = now === last ? quiet + 1 : 0;
+        last = now;
+      }
+      return last;
+    },
     stop: async () => {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
