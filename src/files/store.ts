@@ -88,11 +88,15 @@ export class DiskFileStore implements FileStore {
     input.once('error', failed);
     input.once('close', closed);
     input.pipe(source);
+    const out = createWriteStream(file, { mode: 0o600, flags: 'wx' });
     try {
-      await pipeline(source, limit, createWriteStream(file, { mode: 0o600, flags: 'wx' }));
+      await pipeline(source, limit, out);
     } catch (e) {
       input.unpipe(source);
       input.resume();
+      // The file is removed once the write stream has closed: its open may still be under way when the pipeline
+      // fails (an early refusal on a loaded machine), and would otherwise create the file after the removal.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await rm(file, { force: true });
       throw e;
     } finally {
