@@ -25,6 +25,7 @@ import { redisPersistence } from '../shared-state/redis.js';
 import { previousRuns } from '../backup/env.js';
 import { ddlRights, ddlVerdict } from './database-ddl.js';
 import { databaseAuthVerdict } from './database-auth.js';
+import { s3AuthVerdict, smsAuthVerdict, smtpAuthVerdict } from './service-auth.js';
 import { withoutCertFiles } from '../config/client-certs.js';
 import { certificateVerdict } from './certificate.js';
 import type { BackupStatus } from '../backup/index.js';
@@ -549,76 +550,33 @@ export class Doctor {
     add('database-auth', 'The database is signed in to without a password', v.status, v.detail, v.fix);
   }
 
-  /** The SMTP server is signed in to with a client certificate rather than a password (ASVS V13.2.1, D447). */
+  /** The SMTP server, the SMS gateway and S3 admit Palisade by a client certificate (ASVS V13.2.1, D447, D448). */
   private async smtpAuth(add: AddFn) {
     const m = this.d.config.mail;
     if (m.smtpUrl === null) return;
-    const title = 'The SMTP server is signed in to without a password';
-    let inUrl = false;
-    let host = '';
-    try {
-      const u = new URL(m.smtpUrl);
-      inUrl = u.password !== '';
-      host = u.hostname.replace(/^\[|\]$/g, '');
-    } catch {
-      /* its own check reports it */
-    }
     const stored = await this.d.db.selectFrom('secrets').select('name').where('name', '=', 'smtp.password').executeTakeFirst();
-    const password = [...(inUrl ? ['SMTP_URL'] : []), ...(stored ? ['the stored smtp.password'] : [])];
-    if (password.length > 0)
-      return add(
-        'smtp-auth',
-        title,
-        'warn',
-        `${password.join(' and ')}: signs in with a password, a credential that does not change by itself`,
-        'Give Palisade a client certificate the relay accepts (SMTP_TLS_CERT, SMTP_TLS_KEY; Postfix permit_tls_clientcerts) and remove the password (docs/connections.md#certificate-authentication).',
-      );
-    if (m.tls?.cert) return add('smtp-auth', title, 'pass', 'a client certificate (SMTP_TLS_CERT)');
-    if (isLoopback(host)) return add('smtp-auth', title, 'pass', 'a relay on this host, reached without a password or certificate');
-    add(
-      'smtp-auth',
-      title,
-      'warn',
-      'no password or certificate: the relay on another host admits Palisade by its address alone',
-      'Give Palisade a client certificate the relay accepts (SMTP_TLS_CERT, SMTP_TLS_KEY; Postfix permit_tls_clientcerts) (docs/connections.md#certificate-authentication).',
-    );
+    const v = smtpAuthVerdict({ smtpUrl: m.smtpUrl, certificate: Boolean(m.tls?.cert), storedPassword: stored !== undefined });
+    add('smtp-auth', 'The SMTP server is signed in to without a password', v.status, v.detail, v.fix);
   }
 
-  /** The SMS gateway admits Palisade by its client certificate, not by the sendsms password alone (ASVS V13.2.1, D448). */
   private smsAuth(add: AddFn) {
     const sms = this.d.config.sms;
     if (sms === null) return;
-    const title = 'The SMS gateway is reached with a client certificate';
-    if (sms.kannel.tls?.cert) add('sms-auth', title, 'pass', 'a client certificate (SMS_KANNEL_TLS_CERT); the sendsms password travels inside it');
-    else
-      add(
-        'sms-auth',
-        title,
-        'warn',
-        'the gateway admits Palisade by the sendsms password alone, a credential that does not change by itself',
-        "Put a TLS front that requires client certificates before Kannel's sendsms port (stunnel, `requireCert = yes`) and give Palisade SMS_KANNEL_TLS_CERT and SMS_KANNEL_TLS_KEY (docs/connections.md#certificate-authentication).",
-      );
+    const v = smsAuthVerdict(Boolean(sms.kannel.tls?.cert));
+    add('sms-auth', 'The SMS gateway is reached with a client certificate', v.status, v.detail, v.fix);
   }
 
-  /** The S3 endpoints admit Palisade by a client certificate, not by the access key alone (ASVS V13.2.1, D448). */
   private s3Auth(add: AddFn) {
     const c = this.d.config;
-    const targets = [
-      ['BACKUP_S3', c.backup.s3],
-      ['FILES_S3', c.files.s3],
-    ] as const;
-    const used = targets.filter(([, t]) => t !== null);
+    const used = (
+      [
+        ['BACKUP_S3', c.backup.s3],
+        ['FILES_S3', c.files.s3],
+      ] as const
+    ).flatMap(([v, t]) => (t === null ? [] : [[v, Boolean(t.tls?.cert)] as const]));
     if (used.length === 0) return;
-    const title = 'S3 endpoints are reached with a client certificate';
-    const keyOnly = used.filter(([, t]) => !t?.tls?.cert).map(([v]) => v);
-    if (keyOnly.length === 0) return add('s3-auth', title, 'pass', `a client certificate (${used.map(([v]) => `${v}_TLS_CERT`).join(', ')})`);
-    add(
-      's3-auth',
-      title,
-      'warn',
-      `${keyOnly.join(', ')}: the endpoint admits Palisade by the access key alone, a credential that does not change by itself`,
-      'Reach an S3-compatible store that requires client certificates (MinIO mTLS, or a TLS front) with <prefix>_TLS_CERT and <prefix>_TLS_KEY; on AWS, rotate the access key on schedule (docs/connections.md#certificate-authentication).',
-    );
+    const v = s3AuthVerdict(used);
+    add('s3-auth', 'S3 endpoints are reached with a client certificate', v.status, v.detail, v.fix);
   }
 
   /** OUTBOUND_ALLOW (D435): without it, the server connects wherever its configuration points. */
