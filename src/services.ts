@@ -258,7 +258,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   }
   const db = handle.db;
   // What instances cache (settings, the access model, collection definitions) is kept under version stamps (D360).
-  const stamps = new StateStamps(db);
+  const stamps = new StateStamps(db, undefined, undefined, handle.changeMark);
   // The database keeps what must survive a loss of Redis's data (issue 9); Redis, when configured,
   // the rest. A Redis that is down at start is not fatal: requests that need it answer 503 until it
   // is back.

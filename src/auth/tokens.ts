@@ -58,6 +58,12 @@ export class TokenService {
    */
   async verifySignature(token: string, maxTokenAgeMs: number): Promise<{ claims: TokenClaims; kid: string }> {
     if (token.length > 4096) throw new AppError('TOKEN_INVALID', undefined, 'token too long');
+    const known = this.verified.get(token);
+    if (known) {
+      // Checked before; its key is asked again, so a retired key's tokens stop at once.
+      if (!(await this.keys.forVerify(known.kid, maxTokenAgeMs))) throw new AppError('TOKEN_INVALID', undefined, 'unknown or retired key id');
+      return known;
+    }
     let kid: string;
     try {
       const header = decodeProtectedHeader(token);
@@ -68,8 +74,6 @@ export class TokenService {
     }
     const key = await this.keys.forVerify(kid, maxTokenAgeMs);
     if (!key) throw new AppError('TOKEN_INVALID', undefined, 'unknown or retired key id');
-    const known = this.verified.get(token);
-    if (known) return known;
     let raw: Uint8Array;
     try {
       raw = (await compactVerify(token, key, { algorithms: [...TOKEN_ALGORITHMS] })).payload;

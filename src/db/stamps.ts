@@ -43,6 +43,11 @@ export class StateStamps {
     private readonly db: Db,
     private readonly maxAgeMs = 1000,
     private readonly clock: () => number = () => performance.now(),
+    /**
+     * SQLite: a value that moves whenever any row of the database changes, through this process or another
+     * (`DbHandle.changeMark`, D450); what was read under one mark still holds while the mark is the same.
+     */
+    readonly changeMark?: () => string,
   ) {}
 
   /** Marks the start of a read that will bring stamps. */

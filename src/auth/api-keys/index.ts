@@ -9,8 +9,7 @@ import { inAny, parseCidr, parseIp, type Cidr } from '../../edge/ip.js';
 import { apiKeyArea, type ApiKeySettings } from './settings.js';
 import { KEY_PATTERN, keyHash, newKeySecret } from './secret.js';
 import type { StateStamps } from '../../db/stamps.js';
-import { compiledOnce } from '../../db/compiled.js';
-import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
+import { credentialLookup, splitAccount, type AccountRow } from '../account-row.js';
 
 export { apiKeyArea, type ApiKeySettings } from './settings.js';
 export { KEY_PATTERN } from './secret.js';
@@ -91,9 +90,7 @@ export class ApiKeyService {
     private readonly now: () => number,
     private readonly stamps?: StateStamps,
   ) {
-    this.keyRow = compiledOnce(db, (hash) =>
-      db.selectFrom('api_keys').selectAll('api_keys').select(accountColumns('api_keys.user_id')).where('key_hash', '=', hash),
-    );
+    this.keyRow = credentialLookup(db, 'api_keys', 'key_hash', stamps?.changeMark);
   }
 
   /** The key, its owner, the owner's lock and the version stamps, by key hash: one statement, compiled once. */
@@ -207,7 +204,7 @@ export class ApiKeyService {
     // The key, its owner, the owner's lock and the version stamps in one statement (issue 14).
     const read = this.stamps?.begin();
     const row = KEY_PATTERN.test(secret) ? await this.keyRow(keyHash(secret)) : undefined;
-    const split = row ? splitAccount(row, this.now) : undefined;
+    const split = row ? splitAccount(row, 'api_keys', this.now) : undefined;
     const key: ApiKeysTable | undefined = split?.own;
     const refusal = refusalOf(key, this.now(), ctx.ip ?? '');
     if (refusal !== null || !key) {

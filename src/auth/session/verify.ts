@@ -9,8 +9,7 @@ import type { AccountCleared } from '../standing.js';
 import type { Renewer } from './renew.js';
 import type { IssuedToken, SessionMode } from './types.js';
 import type { StateStamps, Stamps } from '../../db/stamps.js';
-import { compiledOnce } from '../../db/compiled.js';
-import { accountColumns, splitAccount, type AccountRow } from '../account-row.js';
+import { credentialLookup, splitAccount, type AccountRow } from '../account-row.js';
 import type { AccountLocks } from '../account-locks.js';
 
 const LAST_SEEN_EVERY_MS = 60_000;
@@ -44,9 +43,7 @@ export class SessionVerifier {
     private readonly now: () => number,
     private readonly stamps?: StateStamps,
   ) {
-    this.sessionRow = compiledOnce(db, (sid) =>
-      db.selectFrom('sessions').selectAll('sessions').select(accountColumns('sessions.user_id')).where('sessions.id', '=', sid),
-    );
+    this.sessionRow = credentialLookup(db, 'sessions', 'id', stamps?.changeMark);
   }
 
   /** The session, its user, the user's lock and the version stamps, by session id: one statement, compiled once. */
@@ -118,7 +115,7 @@ export class SessionVerifier {
     if (!row || row.user_id !== claims.sub) throw new AppError('SESSION_ENDED', undefined, 'no such session');
     if (row.revoked_at !== null) throw new AppError('SESSION_ENDED', undefined, `revoked: ${row.revoked_reason}`);
     if (row.expires_at <= this.now()) throw new AppError('SESSION_ENDED', undefined, 'absolute validity reached');
-    const { own: session, account } = splitAccount(row, this.now);
+    const { own: session, account } = splitAccount(row, 'sessions', this.now);
     if (!account) throw new AppError('SESSION_ENDED', undefined, 'user not active');
     if (read) this.stamps!.settle(account.stamps, read);
     return { ...account, session };
