@@ -145,12 +145,12 @@ export function adminSettings(base, token, method, area, patch) {
   return api(base, token, method, `/api/admin/settings/${area}`, patch);
 }
 
-/** Raises every rate-limit budget (not the window) to 1e9; returns the settings now in force. */
+/** Raises every rate-limit budget (not the window, not the refusal delay) to 1e9; returns the settings now in force. */
 export async function liftRateLimits(base, token) {
   const current = await adminSettings(base, token, 'GET', 'rate-limits');
   const patch = Object.fromEntries(
     Object.keys(current)
-      .filter((k) => k !== 'window')
+      .filter((k) => k !== 'window' && k !== 'refusalDelay')
       .map((k) => [k, 1e9]),
   );
   return adminSettings(base, token, 'PATCH', 'rate-limits', patch);

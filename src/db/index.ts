@@ -160,6 +160,7 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   const storage = new StorageHealth();
   const changes = file.prepare('select total_changes()').pluck(true);
   const version = file.prepare('pragma data_version').pluck(true);
+  let unreadable = 0;
   const db = new Kysely<Database>({
     dialect: observedDialect(
       waitingDialect(new SqliteDialect({ database: cachedStatements(file) }), () => file.inTransaction),
@@ -172,7 +173,16 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     db,
     dialect: 'sqlite',
     storage,
-    changeMark: () => `${changes.get() as number}:${version.get() as number}`,
+    changeMark: () => {
+      try {
+        return `${changes.get() as number}:${version.get() as number}`;
+      } catch {
+        // The file is busy (another process recovering the WAL, say): a mark never seen, so the caller reads afresh
+        // through the driver, which waits for the file as every statement does.
+        unreadable += 1;
+        return `busy:${unreadable}`;
+      }
+    },
     snapshot: async (dest) => {
       await file.backup(dest);
     },

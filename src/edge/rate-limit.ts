@@ -5,6 +5,7 @@ import { defineSettingsArea } from '../config/settings-area.js';
 import { AppError } from '../errors.js';
 import { type FlushReports, LocalWindows } from './windows.js';
 import { parseIp } from './ip.js';
+import { HOLD_MAX, HOLD_MAX_PER_SUBJECT, RefusalDelay } from './refusal-delay.js';
 
 export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
 
@@ -26,6 +27,13 @@ export const RateLimitSchema = Type.Object({
   uploadPerUser: Budget(30, 'Uploads (imports, files) per window by one signed-in user.'),
   uploadBytesPerIp: Budget(200 * MiB, 'Bytes uploaded per window from one client address.'),
   uploadBytesPerUser: Budget(100 * MiB, 'Bytes uploaded per window by one signed-in user.'),
+  refusalDelay: Type.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    default: 1000,
+    unit: 'milliseconds',
+    description: `A request past its budget is answered after this long (0: at once), so that a flooding client sends fewer requests. At most ${HOLD_MAX_PER_SUBJECT} requests per address or user and ${HOLD_MAX} in all are held; the others are answered at once and their connection closed.`,
+  }),
 });
 export type RateLimits = Static<typeof RateLimitSchema>;
 
@@ -96,6 +104,8 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   private readonly windows: LocalWindows;
   private readonly share: Readonly<Record<Bucket, number>>;
+  /** Refusals held before they are answered (D451). */
+  readonly delay = new RefusalDelay();
 
   constructor(
     shared: SharedState,
@@ -128,11 +138,13 @@ export class RateLimiter {
       over ||= b.count > lim.bytes;
     }
     if (over) {
+      const held = await this.delay.hold(`${who}:${subject}`, l.refusalDelay);
       throw new AppError('RATE_LIMITED', undefined, `${bucket} budget per ${who}`, {
         'retry-after': String(resetSeconds),
         'ratelimit-limit': String(lim.count),
         'ratelimit-remaining': '0',
         'ratelimit-reset': String(resetSeconds),
+        ...(held ? {} : { connection: 'close' }),
       });
     }
     return { limit: lim.count, remaining: Math.max(0, lim.count - count), resetSeconds };

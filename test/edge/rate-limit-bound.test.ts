@@ -40,7 +40,7 @@ for (const n of [2, 3]) {
     const budget = 20;
     const windowSec = 10;
     const bound = budget + (n - 1) * Math.floor(LOCAL_SHARE.read * budget);
-    const l: RateLimits = { ...RATE_LIMIT_DEFAULTS, window: windowSec, readPerIp: budget };
+    const l: RateLimits = { ...RATE_LIMIT_DEFAULTS, window: windowSec, readPerIp: budget, refusalDelay: 0 };
     let worst = 0;
     for (let seed = 1; seed <= 12; seed++) {
       const next = prng(seed * 31 + n);

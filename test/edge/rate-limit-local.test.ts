@@ -58,7 +58,7 @@ const backends = () => [
   { name: 'database', shared: t.s.durable as SharedState },
   { name: 'redis', shared: redis as SharedState },
 ];
-const lim = (o: Partial<RateLimits>): RateLimits => ({ ...RATE_LIMIT_DEFAULTS, window: 60, ...o });
+const lim = (o: Partial<RateLimits>): RateLimits => ({ ...RATE_LIMIT_DEFAULTS, window: 60, refusalDelay: 0, ...o });
 const limiter = (shared: SharedState, opts?: RateLimiterOptions) => new RateLimiter(shared, t.s.settings, t.clock.now, opts);
 const subject = () => `192.0.2.${randomBytes(2).readUInt16BE() % 250}-${randomBytes(4).toString('hex')}`;
 const windowKey = (key: string, windowSec = 60) => `${key}:${Math.floor(t.clock.now() / (windowSec * 1000))}`;

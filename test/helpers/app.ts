@@ -67,6 +67,8 @@ export interface MakeOptions {
   clock?: Clock;
   /** Keep the default rate limits (otherwise lifted for tests that are not about them). */
   realRateLimits?: boolean;
+  /** With realRateLimits: how long a refusal is held (ms); tests default to 0, answered at once. */
+  refusalDelay?: number;
   /** Start a second instance on the first one's storage. */
   peerOf?: TestApp;
   /** Key-ring cache in ms (the service default when given); tests default to 0, no cache. */
@@ -106,8 +108,13 @@ export async function makeApp(o: MakeOptions = {}): Promise<TestApp> {
     // Every test signs in from 127.0.0.1 under a frozen clock: lift the per-address budgets unless
     // the test is about them (test/edge/rate-limit.test.ts).
     if (!o.realRateLimits) {
-      const high = Object.fromEntries(Object.keys(RATE_LIMIT_DEFAULTS).map((k) => [k, k === 'window' ? 60 : 1_000_000]));
+      const high = Object.fromEntries(Object.keys(RATE_LIMIT_DEFAULTS).map((k) => [k, k === 'window' ? 60 : k === 'refusalDelay' ? 0 : 1_000_000]));
       await s.settings.update(rateLimitArea, high, null, clock.now());
+    } else if (o.refusalDelay !== undefined) {
+      await s.settings.update(rateLimitArea, { refusalDelay: o.refusalDelay }, null, clock.now());
+    } else {
+      // Refusals answered at once, unless the test is about holding them (test/edge/refusal-delay.test.ts).
+      await s.settings.update(rateLimitArea, { refusalDelay: 0 }, null, clock.now());
     }
   }
   const app = await buildApp(s);

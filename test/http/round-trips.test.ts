@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import path from 'node:path';
 import { makeApp, login, bearer, createUser, DIALECT, REDIS_URL, type TestApp } from '../helpers/app.js';
 import { openSqliteFile } from '../../src/db/index.js';
+import { sql } from 'kysely';
 
 let t: TestApp;
 let admin: string;
@@ -210,4 +211,23 @@ test('SQLite: a change made through another connection to the file (the CLI, ano
   } finally {
     await other.destroy();
   }
+});
+
+test('PostgreSQL: a kept prepared lookup whose result type changed under it (a column altered at runtime) is prepared afresh', {
+  skip: DIALECT !== 'postgres',
+}, async () => {
+  const own = await login(t, 'eddie', 'Editor-desk-lamp-4242');
+  const me = () => t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(own.token) });
+  // Prepared on every pool connection the lookups have used.
+  for (let i = 0; i < 12; i++) assert.equal((await me()).statusCode, 200);
+  await sql`alter table sessions alter column user_agent type varchar(2000)`.execute(t.s.db);
+  try {
+    for (let i = 0; i < 12; i++) {
+      const r = await me();
+      assert.equal(r.statusCode, 200, r.body);
+    }
+  } finally {
+    await sql`alter table sessions alter column user_agent type text`.execute(t.s.db);
+  }
+  assert.equal((await me()).statusCode, 200);
 });

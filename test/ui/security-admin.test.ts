@@ -77,6 +77,14 @@ describe('admin UI: security settings, IP rules, locked accounts, security event
     await shot(page, 'security-settings-refused');
     assert.equal((await api('GET', '/api/admin/settings/lockout')).json().maxAttempts, 4, 'the refused value was not stored');
 
+    // The refusal delay of the rate limits (D451): milliseconds, within its bounds.
+    const rate = page.getByRole('region', { name: 'Rate limits', exact: true });
+    await rate.getByText('Default: 1000 · Allowed: 0 to 10000', { exact: false }).waitFor();
+    await rate.getByLabel('Refusal delay (milliseconds)', { exact: true }).fill('250');
+    await rate.getByRole('button', { name: 'Save rate limits' }).click();
+    await rate.getByRole('status').filter({ hasText: 'Rate limits saved.' }).waitFor();
+    assert.equal((await api('GET', '/api/admin/settings/rate-limits')).json().refusalDelay, 250);
+
     // A rule across fields (token validity above the session's) is refused with the server's problem.
     const tokens = page.getByRole('region', { name: 'Token policy', exact: true });
     await tokens.getByLabel('Token validity').fill('90000');
