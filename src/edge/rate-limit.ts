@@ -5,7 +5,7 @@ import { defineSettingsArea } from '../config/settings-area.js';
 import { AppError } from '../errors.js';
 import { type FlushReports, LocalWindows } from './windows.js';
 import { parseIp } from './ip.js';
-import { HOLD_MAX, HOLD_MAX_PER_SUBJECT, RefusalDelay } from './refusal-delay.js';
+import { type Closable, HOLD_MAX, HOLD_MAX_PER_SUBJECT, RefusalDelay } from './refusal-delay.js';
 
 export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
 
@@ -123,8 +123,11 @@ export class RateLimiter {
     return this.settings.get(rateLimitArea);
   }
 
-  /** Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it. */
-  async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0, limits?: RateLimits): Promise<Budget | null> {
+  /**
+   * Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it, after the refusal delay
+   * (D451), which `conn` closing ends early.
+   */
+  async consume(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes = 0, limits?: RateLimits, conn?: Closable): Promise<Budget | null> {
     const l = limits ?? (await this.limits());
     if ((bucket === 'auth' || bucket === 'reset') && who === 'user') return null;
     const lim = limitsFor(l, bucket, who);
@@ -138,7 +141,7 @@ export class RateLimiter {
       over ||= b.count > lim.bytes;
     }
     if (over) {
-      const held = await this.delay.hold(`${who}:${subject}`, l.refusalDelay);
+      const held = await this.delay.hold(`${who}:${subject}`, l.refusalDelay, conn);
       throw new AppError('RATE_LIMITED', undefined, `${bucket} budget per ${who}`, {
         'retry-after': String(resetSeconds),
         'ratelimit-limit': String(lim.count),

@@ -4,7 +4,9 @@
 // the readers it slows; a hold that an attacker turns into unbounded open requests; a hold that delays other clients.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, type TestApp, useApp } from '../helpers/app.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bearer, login, makeApp, type TestApp, useApp } from '../helpers/app.js';
 import { HOLD_MAX_PER_SUBJECT } from '../../src/edge/refusal-delay.js';
 
 let t: TestApp;
@@ -78,4 +80,74 @@ test('the delay is a setting with bounds: above 10 s is refused [ASVS V2.4.1]', 
   const r = await limits({ refusalDelay: 10_001 });
   assert.equal(r.statusCode, 400, r.body);
   assert.equal((await limits({ refusalDelay: 10_000 })).statusCode, 200);
+});
+
+/** A GET over a real connection from this process (127.0.0.1), with its socket. */
+function realRead(port: number): { answer: Promise<http.IncomingMessage>; req: http.ClientRequest } {
+  const req = http.request({ host: '127.0.0.1', port, path: '/api/auth/me', agent: new http.Agent({ keepAlive: true }) });
+  const answer = new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', (res) => {
+      res.resume();
+      resolve(res);
+    });
+    req.once('error', reject);
+  });
+  req.end();
+  return { answer, req };
+}
+
+const until = async (what: () => boolean, ms: number) => {
+  for (const end = Date.now() + ms; !what(); ) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+};
+
+test('a client that hangs up frees its held slot at once, and a refusal past the bound closes the connection [ASVS V2.4.1]', async () => {
+  // The addresses' budgets are keyed by 127.0.0.1 here: the admin's own requests are injected from it too, so they go first.
+  assert.equal((await limits({ readPerIp: 1, refusalDelay: 10_000 })).statusCode, 200);
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = t.app.server.address() as AddressInfo;
+  assert.equal((await realRead(port).answer).statusCode, 401);
+  const held = realRead(port);
+  held.answer.catch(() => undefined);
+  assert.ok(await until(() => t.s.rateLimiter.delay.holding === 1, 5000), 'held');
+  held.req.destroy();
+  assert.ok(await until(() => t.s.rateLimiter.delay.holding === 0, 5000), 'the slot was freed when the client hung up, long before the delay');
+  // Past the bound (a delay of 10 s keeps 64 held), the answer comes at once and the server closes the connection.
+  const pending = Array.from({ length: HOLD_MAX_PER_SUBJECT }, () => realRead(port));
+  for (const p of pending) p.answer.catch(() => undefined);
+  assert.ok(await until(() => t.s.rateLimiter.delay.holding === HOLD_MAX_PER_SUBJECT, 5000));
+  const past = realRead(port);
+  const res = await past.answer;
+  assert.equal(res.statusCode, 429);
+  assert.equal(res.headers.connection, 'close');
+  assert.ok(await until(() => past.req.socket?.destroyed === true, 5000), 'the server closed the connection');
+  for (const p of pending) p.req.destroy();
+  assert.ok(await until(() => t.s.rateLimiter.delay.holding === 0, 5000));
+});
+
+test('closing the server answers held refusals at once, with their connection closed [ASVS V2.4.1]', async () => {
+  const own = await makeApp({ realRateLimits: true, refusalDelay: 10_000 });
+  let closed = false;
+  try {
+    const token = (await login(own)).token;
+    const set = await own.app.inject({ method: 'PATCH', url: '/api/admin/settings/rate-limits', headers: bearer(token), payload: { readPerIp: 1 } });
+    assert.equal(set.statusCode, 200, set.body);
+    assert.equal((await own.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '198.51.100.20' })).statusCode, 401);
+    const held = own.app.inject({ method: 'GET', url: '/api/auth/me', remoteAddress: '198.51.100.20' });
+    assert.ok(await until(() => own.s.rateLimiter.delay.holding === 1, 5000));
+    const closing = Date.now();
+    await own.close();
+    closed = true;
+    const r = await held;
+    // Had the hold run its 10 s, the answer would have come at the end of it.
+    assert.ok(Date.now() - closing < 5000, `answered ${Date.now() - closing} ms after close began, not at the end of the delay`);
+    assert.equal(r.statusCode, 429);
+    assert.equal(r.headers.connection, 'close');
+    assert.equal(own.s.rateLimiter.delay.holding, 0);
+  } finally {
+    if (!closed) await own.close();
+  }
 });

@@ -8,6 +8,7 @@ import { AppError } from '../../errors.js';
 import { isDirectLoopback } from '../../edge/client-ip.js';
 import { ipBudgetKey } from '../../edge/rate-limit.js';
 import { cookieNames } from './cookies.js';
+import { connectionOf } from './edge.js';
 import { requestContext } from './request-auth.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -123,7 +124,7 @@ export const basicAuthenticator: Authenticator = {
     const colon = decoded.indexOf(':');
     if (colon <= 0 || colon > MAX_IDENTIFIER || decoded.length - colon - 1 > MAX_PASSWORD)
       throw new AppError('INVALID_CREDENTIALS', undefined, 'malformed basic credentials');
-    await s.rateLimiter.consume('auth', 'ip', ipBudgetKey(req.clientIp));
+    await s.rateLimiter.consume('auth', 'ip', ipBudgetKey(req.clientIp), 0, undefined, connectionOf(req));
     const request = requestContext(req);
     const user = await s.credentials.password.prove({ identifier: decoded.slice(0, colon), password: decoded.slice(colon + 1) }, request);
     await s.sessions.admit(user, 'basic', request);

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteServices as Services } from '../../services.js';
 import { requestScheme, resolveClientIp } from '../../edge/client-ip.js';
 import { ipBudgetKey, type Budget, type Bucket, type RateLimits } from '../../edge/rate-limit.js';
+import type { Closable } from '../../edge/refusal-delay.js';
 import { AppError } from '../../errors.js';
 import { RefusalSampler } from '../../audit/sampler.js';
 import { pathOf } from '../request-log.js';
@@ -23,6 +24,12 @@ declare module 'fastify' {
     /** The admin scope of the IP rules applies (the admin UI's pages under /admin/). */
     adminScope?: boolean;
   }
+}
+
+/** The client's connection, whose closing ends a held refusal early (D451); absent for an injected request without one. */
+export function connectionOf(req: FastifyRequest): Closable | undefined {
+  const socket = req.raw.socket as Partial<Closable> | undefined;
+  return typeof socket?.once === 'function' && typeof socket.off === 'function' ? (socket as Closable) : undefined;
 }
 
 export function bucketOf(req: FastifyRequest): Bucket | 'none' {
@@ -83,6 +90,10 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
   app.decorateRequest('viaHttps', false);
   app.decorateRequest('rateLimits', null);
   const proxies = { trustedProxies: s.config.trustedProxies, header: s.config.clientIpHeader };
+  // Closing waits for the requests in flight: held refusals are answered now, not at the end of their delay (D451).
+  app.addHook('preClose', async () => {
+    s.rateLimiter.delay.releaseAll();
+  });
   let protoMissingLogged = false;
   app.addHook('onRequest', async (req, reply) => {
     req.clientIp = resolveClientIp(req.socket.remoteAddress, req.headers, proxies);
@@ -130,7 +141,7 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
     if (bucket === 'none') return;
     const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
     req.rateLimits = await s.rateLimiter.limits();
-    setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes, req.rateLimits));
+    setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes, req.rateLimits, connectionOf(req)));
   });
 }
 
@@ -163,5 +174,5 @@ export async function consumeUserBudget(req: FastifyRequest, reply: FastifyReply
   const bucket = bucketOf(req);
   if (bucket === 'none' || bucket === 'auth' || bucket === 'reset') return;
   const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
-  setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes, req.rateLimits ?? undefined));
+  setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes, req.rateLimits ?? undefined, connectionOf(req)));
 }
