@@ -4,8 +4,8 @@ export const HOLD_MAX_PER_SUBJECT = 64;
 
 /** What ends a hold early: the client's connection closing (a Node socket, or anything that emits `close`). */
 export interface Closable {
-  once(event: 'close', listener: () => void): unknown;
-  off(event: 'close', listener: () => void): unknown;
+  once(type: 'close', listener: () => void): unknown;
+  off(type: 'close', listener: () => void): unknown;
 }
 
 /**
