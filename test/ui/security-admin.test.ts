@@ -84,6 +84,8 @@ describe('admin UI: security settings, IP rules, locked accounts, security event
     await rate.getByRole('button', { name: 'Save rate limits' }).click();
     await rate.getByRole('status').filter({ hasText: 'Rate limits saved.' }).waitFor();
     assert.equal((await api('GET', '/api/admin/settings/rate-limits')).json().refusalDelay, 250);
+    await rate.getByLabel('Refusal delay (milliseconds)', { exact: true }).scrollIntoViewIfNeeded();
+    await shot(page, 'security-settings-refusal-delay');
 
     // A rule across fields (token validity above the session's) is refused with the server's problem.
     const tokens = page.getByRole('region', { name: 'Token policy', exact: true });
