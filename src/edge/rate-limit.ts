@@ -147,7 +147,8 @@ export class RateLimiter {
         'ratelimit-limit': String(lim.count),
         'ratelimit-remaining': '0',
         'ratelimit-reset': String(resetSeconds),
-        ...(held ? {} : { connection: 'close' }),
+        // A refused upload closes its connection, held or not: kept open, the server would read the rest of its body.
+        ...(held && bytes === 0 ? {} : { connection: 'close' }),
       });
     }
     return { limit: lim.count, remaining: Math.max(0, lim.count - count), resetSeconds };

@@ -151,3 +151,14 @@ test('closing the server answers held refusals at once, with their connection cl
     if (!closed) await own.close();
   }
 });
+
+test('a refused upload is answered with its connection closed, held or not: its body is not read to the end [ASVS V2.4.1]', async () => {
+  assert.equal((await limits({ uploadBytesPerIp: 1000, uploadPerIp: 100, refusalDelay: 200 })).statusCode, 200);
+  await t.s.rateLimiter.consume('upload', 'ip', '192.0.2.90', 600);
+  const refusal = await t.s.rateLimiter.consume('upload', 'ip', '192.0.2.90', 600).then(
+    () => null,
+    (e: { code?: string; headers?: Record<string, string> }) => e,
+  );
+  assert.equal(refusal?.code, 'RATE_LIMITED');
+  assert.equal(refusal?.headers?.connection, 'close');
+});
