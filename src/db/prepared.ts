@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
-
 /**
  * Statements that PostgreSQL keeps prepared on each connection (issue 14, D449): the fixed lookups every request makes
  * (`compiledOnce`). node-postgres parses a statement again at every run unless the query names it; a named one is
  * parsed and planned once per connection, then only bound and run. Only texts registered here are named, so the set
- * is bounded by the code, not by the requests; the name is a digest of the text, so two texts never share one.
+ * is bounded by the code, not by the requests; each text gets the next number of this process (connections belong to
+ * one process), so two texts never share a name.
  */
 const names = new Map<string, string>();
 
 export function keepPrepared(text: string): void {
-  if (!names.has(text)) names.set(text, `palisade_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`);
+  if (!names.has(text)) names.set(text, `palisade_${names.size + 1}`);
 }
 
 /** Failures of a prepared statement on one connection after which its text runs unnamed there. */
