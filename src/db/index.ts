@@ -47,7 +47,7 @@ export interface DbHandle {
   /**
    * SQLite: moves whenever a row of the database changes, through this process (`total_changes()`, which counts
    * trigger and foreign-key changes too) or through any other connection (`data_version`), D450. Read on the
-   * server's own connection, without a statement of Kysely's: about a microsecond.
+   * server's own connection, without a statement of Kysely's: about 5 µs.
    */
   changeMark?: () => string;
   /** SQLite: a consistent copy of the database file at `dest` through SQLite's online backup API (src/backup/). */
