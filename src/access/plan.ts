@@ -49,9 +49,48 @@ export function compilePlan(def: CollectionDef, who: Asker, all: readonly Grant[
     return { def, action, grants: [], bypass: true, vars, roles: who.roles, known: every, wholeView: every };
   }
   if (all.length === 0) throw new AppError('NOT_FOUND', undefined, HIDDEN.grant);
-  const grants = all.filter((g) => g.actions.includes(action));
-  if (grants.length === 0) throw new AppError('FORBIDDEN', undefined, `no ${action} grant on ${def.name}`);
-  return planOf(def, who, all, action, grants, now);
+  const d = derivedOf(def, all, action, who.roles);
+  if (d.grants.length === 0) throw new AppError('FORBIDDEN', undefined, `no ${action} grant on ${def.name}`);
+  return { def, action, grants: d.grants, bypass: false, vars, roles: who.roles, known: d.known, wholeView: d.wholeView };
+}
+
+interface Derived {
+  grants: Grant[];
+  known: Set<string>;
+  wholeView: Set<string>;
+}
+/**
+ * What a plan takes from the definition, the grants and the roles alone, worked out once per combination: the
+ * definition and the grant list are the caches' objects (the registry's, `grantsFor`'s), the same while their stamp
+ * is, so a request reuses what the previous one derived (issue 14). A change gives new objects and a new entry.
+ */
+const derived = new WeakMap<CollectionDef, WeakMap<readonly Grant[], Map<string, Derived>>>();
+
+/** The value kept under `key`, made and kept first if there is none. */
+function entryOf<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
+function derivedOf(def: CollectionDef, all: readonly Grant[], action: Action, roles: readonly string[]): Derived {
+  const byKey = entryOf(
+    entryOf(derived, def, () => new WeakMap()),
+    all,
+    () => new Map(),
+  );
+  const key = JSON.stringify([action, roles]);
+  let d = byKey.get(key);
+  if (!d) {
+    d = { grants: all.filter((g) => g.actions.includes(action)), known: knownFields(def, all, roles), wholeView: wholeView(def, all, roles) };
+    // Bounded: the role combinations a collection's grants meet are few, but a key is the caller's.
+    if (byKey.size >= 64) byKey.clear();
+    byKey.set(key, d);
+  }
+  return d;
 }
 
 /** A plan over the given grants, without the refusals (for `explain` and for an empty read plan). */
@@ -125,6 +164,23 @@ export interface PlanFields {
 
 /** The fields of a plan. A field may be filtered or sorted on only where the caller can read it on every row it can see (no filter oracle). */
 export function fieldsOf(p: Plan): PlanFields {
+  // A plan of compilePlan's shares its grant list and known fields with every plan of the same combination: so do
+  // its fields (issue 14). Plans made otherwise (`{ ...p, grants }`) have their own list and work them out anew.
+  const byGrants = entryOf(fieldsMemo, p.def, () => new WeakMap());
+  const hit = byGrants.get(p.grants);
+  if (hit && hit.known === p.known && hit.bypass === p.bypass && sameRoles(hit.roles, p.roles)) return hit.fields;
+  const fields = planFields(p);
+  byGrants.set(p.grants, { known: p.known, bypass: p.bypass, roles: p.roles, fields });
+  return fields;
+}
+
+const fieldsMemo = new WeakMap<
+  CollectionDef,
+  WeakMap<readonly Grant[], { known: Set<string>; bypass: boolean; roles: readonly string[]; fields: PlanFields }>
+>();
+const sameRoles = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((r, i) => r === b[i]);
+
+function planFields(p: Plan): PlanFields {
   const perGrant = p.bypass ? [readableUnder(p.def, null, p.roles)] : p.grants.map((g) => readableUnder(p.def, g, p.roles));
   const anyReadable = new Set(perGrant.flatMap((x) => [...x]));
   // A secret field is never a query's term (D431): a filter, sort, search or grouping on it would answer
