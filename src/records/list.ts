@@ -23,11 +23,103 @@ export async function list(
   planned?: Plan,
 ): Promise<ListResult> {
   const p = planned ?? (await plan(rc, caller, collection, action));
-  const t = tableOf(p.def.name);
-  const { perGrant, anyReadable, checkFilterable } = fieldsOf(p);
-  const where: RawBuilder<SqlBool>[] = [scopeOf(p)];
+  const st = q.filter === undefined && !q.search ? statementOf(rc, p, q, [], true) : statementOf(rc, p, q, await clientConditions(rc, caller, p, q), false);
+  const offset = (q.page - 1) * q.perPage;
+  // The total only when asked for (D355), under the same condition as the rows (the caller's scope,
+  // never more), and counted up to TOTAL_CAP, so its cost stays flat however large the scope is.
+  const counted = q.total
+    ? Number(
+        (await sql<{ n: number }>`select count(*) as n from (select 1 from ${sql.table(st.t)} where ${st.cond} limit ${TOTAL_CAP + 1}) as c`.execute(rc.db))
+          .rows[0]?.n ?? 0,
+      )
+    : undefined;
+  // One row more than the page says whether another page follows, without a count.
+  const rows = counted === 0 ? [] : await pageRows(rc, st, offset);
+  const hasMore = rows.length > q.perPage;
+  const items = await shape(rc, p, hasMore ? rows.slice(0, q.perPage) : rows, st.perGrant, st.wanted, st.system);
+  const truncated = q.expand ? await expand(rc, caller, p, items, q.expand) : [];
+  return {
+    items,
+    ...(counted === undefined ? {} : { total: Math.min(counted, TOTAL_CAP), ...(counted > TOTAL_CAP ? { totalCapped: true } : {}) }),
+    hasMore,
+    page: q.page,
+    perPage: q.perPage,
+    ...(truncated.length > 0 ? { expandTruncated: truncated } : {}),
+  };
+}
+
+/** The client's own conditions on a list: its filter and its search, under the plan. */
+async function clientConditions(rc: RecordsContext, caller: Caller, p: Plan, q: ListQuery): Promise<RawBuilder<SqlBool>[]> {
+  const where: RawBuilder<SqlBool>[] = [];
   if (q.filter !== undefined) where.push(await userFilter(rc, caller, p, q.filter));
   if (q.search) where.push(searchCondition(p, q.search));
+  return where;
+}
+
+/** A list's statement: what it selects, under which condition, in which order, and how its rows are shaped. */
+interface Statement {
+  t: string;
+  select: RawBuilder<unknown>;
+  cond: RawBuilder<unknown>;
+  order: RawBuilder<unknown>;
+  limit: number;
+  /** The client asked for no sort: the rows come in id order. */
+  byId: boolean;
+  perGrant: Set<string>[];
+  wanted: Set<string>;
+  system: ReadonlyArray<[string, string]>;
+  /** The page's statement compiled, where it is kept (`statementOf`). */
+  direct?: CompiledQuery<Record<string, unknown>>;
+}
+
+/**
+ * Statements kept per definition and grant list (the caches' objects, the same while their stamps are) and per caller
+ * and query: a list without a filter or a search, the common case, builds and compiles its SQL once (issue 14). The
+ * key holds everything the SQL is made of; a plan whose grants name `$now` is never kept (its value moves).
+ */
+const statements = new WeakMap<object, WeakMap<readonly unknown[], Map<string, Statement>>>();
+const STATEMENTS_MAX = 256;
+
+function statementOf(rc: RecordsContext, p: Plan, q: ListQuery, clientWhere: RawBuilder<SqlBool>[], keep: boolean): Statement {
+  const keepable = keep && !p.grants.some((g) => g.scope !== null && g.scope !== undefined && JSON.stringify(g.scope).includes('"$now"'));
+  if (!keepable) return buildStatement(p, q, clientWhere);
+  let byGrants = statements.get(p.def);
+  if (!byGrants) {
+    byGrants = new WeakMap();
+    statements.set(p.def, byGrants);
+  }
+  let byKey = byGrants.get(p.grants);
+  if (!byKey) {
+    byKey = new Map();
+    byGrants.set(p.grants, byKey);
+  }
+  const { userId, roles, departments } = p.vars;
+  const key = JSON.stringify([
+    p.bypass,
+    userId,
+    roles,
+    departments,
+    p.roles,
+    [...p.known],
+    q.sort ?? '',
+    q.fields ?? null,
+    q.single === true,
+    q.page,
+    q.perPage,
+  ]);
+  const hit = byKey.get(key);
+  if (hit) return hit;
+  const built = buildStatement(p, q, clientWhere);
+  built.direct = directOf(rc, built, (q.page - 1) * q.perPage);
+  if (byKey.size >= STATEMENTS_MAX) byKey.clear();
+  byKey.set(key, built);
+  return built;
+}
+
+function buildStatement(p: Plan, q: ListQuery, clientWhere: RawBuilder<SqlBool>[]): Statement {
+  const t = tableOf(p.def.name);
+  const { perGrant, anyReadable, checkFilterable } = fieldsOf(p);
+  const where: RawBuilder<SqlBool>[] = [scopeOf(p), ...clientWhere];
   const order = (q.sort ?? '')
     .split(',')
     .filter(Boolean)
@@ -55,43 +147,26 @@ export async function list(
     // `fields` names exactly what a row shows, system fields included; `id` always (D358).
     system = SYSTEM_OUT.filter(([n]) => n === 'id' || asked.includes(n));
   }
-  const cond = sql.join(where, sql` and `);
   const columns = p.def.fields.filter((f) => wanted.has(f.name) && hasColumn(f)).map((f) => sql.ref(`${t}.${f.name}`));
   const flags = p.bypass ? [] : rowFlags(p, p.grants);
-  const select = sql.join([...system.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]);
-  const offset = (q.page - 1) * q.perPage;
-  // The total only when asked for (D355), under the same condition as the rows (the caller's scope,
-  // never more), and counted up to TOTAL_CAP, so its cost stays flat however large the scope is.
-  const counted = q.total
-    ? Number(
-        (await sql<{ n: number }>`select count(*) as n from (select 1 from ${sql.table(t)} where ${cond} limit ${TOTAL_CAP + 1}) as c`.execute(rc.db)).rows[0]
-          ?.n ?? 0,
-      )
-    : undefined;
-  // One row more than the page says whether another page follows, without a count.
-  const rows = counted === 0 ? [] : await pageRows(rc, { t, select, cond, order: sql.join(order), limit: q.perPage + 1, offset, byId: !q.sort });
-  const hasMore = rows.length > q.perPage;
-  const items = await shape(rc, p, hasMore ? rows.slice(0, q.perPage) : rows, perGrant, wanted, system);
-  const truncated = q.expand ? await expand(rc, caller, p, items, q.expand) : [];
   return {
-    items,
-    ...(counted === undefined ? {} : { total: Math.min(counted, TOTAL_CAP), ...(counted > TOTAL_CAP ? { totalCapped: true } : {}) }),
-    hasMore,
-    page: q.page,
-    perPage: q.perPage,
-    ...(truncated.length > 0 ? { expandTruncated: truncated } : {}),
+    t,
+    select: sql.join([...system.map(([, c]) => sql.ref(`${t}.${c}`)), ...columns, ...flags]),
+    cond: sql.join(where, sql` and `),
+    order: sql.join(order),
+    limit: q.perPage + 1,
+    byId: !q.sort,
+    perGrant,
+    wanted,
+    system,
   };
 }
 
-interface PageQuery {
-  t: string;
-  select: RawBuilder<unknown>;
-  cond: RawBuilder<unknown>;
-  order: RawBuilder<unknown>;
-  limit: number;
-  offset: number;
-  /** The client asked for no sort: the rows come in id order. */
-  byId: boolean;
+/** The page's statement, compiled. */
+function directOf(rc: RecordsContext, q: Statement, offset: number): CompiledQuery<Record<string, unknown>> {
+  return sql<Record<string, unknown>>`select ${q.select} from ${sql.table(q.t)} where ${q.cond} order by ${q.order} limit ${q.limit} offset ${offset}`.compile(
+    rc.db,
+  );
 }
 
 /**
@@ -105,20 +180,18 @@ interface PageQuery {
  * is in id order; when it does not (a narrow one), the planner's plan sorts the few matching rows.
  * PostgreSQL's planner weighs the LIMIT itself. No count is needed for either choice.
  */
-async function pageRows(rc: RecordsContext, q: PageQuery): Promise<Record<string, unknown>[]> {
+async function pageRows(rc: RecordsContext, q: Statement, offset: number): Promise<Record<string, unknown>[]> {
   const t = sql.table(q.t);
-  const direct = sql<Record<string, unknown>>`select ${q.select} from ${t} where ${q.cond} order by ${q.order} limit ${q.limit} offset ${q.offset}`.compile(
-    rc.db,
-  );
+  const direct = q.direct ?? directOf(rc, q, offset);
   if (rc.dialect !== 'sqlite' || !q.byId || !(await sortsAll(rc, direct))) return (await rc.db.executeQuery(direct)).rows;
   const id = sql.ref(`${q.t}.id`);
-  const reach = Math.max(WALK_ROWS, 4 * (q.offset + q.limit));
+  const reach = Math.max(WALK_ROWS, 4 * (offset + q.limit));
   // The id `reach` rows into the id index (null: the table is shorter, and the walk covers all of it).
   const last = sql`(select w.id from ${t} as w order by w.id limit 1 offset ${reach - 1})`;
   const walked = (
     await sql<Record<string, unknown>>`select ${q.select}, ${last} is null as __whole from ${t}
       where (case when ${q.cond} then 1 else 0 end) = 1 and ${id} <= coalesce(${last}, (select max(w.id) from ${t} as w))
-      order by ${q.order} limit ${q.limit} offset ${q.offset}`.execute(rc.db)
+      order by ${q.order} limit ${q.limit} offset ${offset}`.execute(rc.db)
   ).rows;
   if (walked.length === q.limit || Number(walked[0]?.__whole) === 1) return walked;
   return (await rc.db.executeQuery(direct)).rows;
