@@ -62,7 +62,13 @@ before(async () => {
 after(() => t?.close());
 
 test('two callers of one role and one grant get their own rows from the same kept statement shape', async () => {
-  const grant = await req('POST', '/api/admin/grants', admin, { role: 'writer', collection: 'notes', actions: ['view'], fields: ['label'], scope: { owner: '$user.id' } });
+  const grant = await req('POST', '/api/admin/grants', admin, {
+    role: 'writer',
+    collection: 'notes',
+    actions: ['view'],
+    fields: ['label'],
+    scope: { owner: '$user.id' },
+  });
   ok(grant);
   for (let round = 0; round < 3; round++) {
     assert.deepEqual(await labels(tokens.amy!), ['amy-later', 'amy-soon']);
@@ -76,7 +82,13 @@ test('two callers of one role and one grant get their own rows from the same kep
 });
 
 test('a grant replaced by a narrower one between two lists applies at the next list', async () => {
-  const wide = await req('POST', '/api/admin/grants', admin, { role: 'writer', collection: 'notes', actions: ['view'], fields: ['label'], scope: { owner: '$user.id' } });
+  const wide = await req('POST', '/api/admin/grants', admin, {
+    role: 'writer',
+    collection: 'notes',
+    actions: ['view'],
+    fields: ['label'],
+    scope: { owner: '$user.id' },
+  });
   ok(wide);
   assert.deepEqual(await labels(tokens.amy!), ['amy-later', 'amy-soon']);
   assert.deepEqual(await labels(tokens.amy!), ['amy-later', 'amy-soon']);
