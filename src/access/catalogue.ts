@@ -57,8 +57,8 @@ function writableUnder(def: CollectionDef, grants: readonly Grant[], action: Act
 /** The caller's view of one collection, or null when no grant of theirs names it. */
 export function catalogueEntry(def: CollectionDef, who: Asker, grants: readonly Grant[], now: number): CatalogueEntry | null {
   let actions: Action[];
-  let read: Set<string>;
-  let filter: Set<string>;
+  let read: ReadonlySet<string>;
+  let filter: ReadonlySet<string>;
   let create: Set<string>;
   let update: Set<string>;
   let known: Set<string>;

@@ -147,17 +147,18 @@ export function rowFlags(p: Plan, grants: readonly Grant[]): RawBuilder<unknown>
 }
 
 /** The fields `row` may show: those of the grants whose flag is set on it (all readable ones for a bypass). */
-export function maskOf(p: Plan, perGrant: readonly Set<string>[], row: Record<string, unknown>): Set<string> {
+export function maskOf(p: Plan, perGrant: ReadonlyArray<ReadonlySet<string>>, row: Record<string, unknown>): ReadonlySet<string> {
   return p.bypass ? perGrant[0]! : new Set(perGrant.flatMap((s, i) => (Number(row[`__g${i}`]) === 1 ? [...s] : [])));
 }
 
+/** Shared by every plan of the same definition, grant list and roles (`fieldsOf`): read-only, copy to change. */
 export interface PlanFields {
   /** The readable fields of each grant of the plan, in order (one set for a bypass). */
-  perGrant: Set<string>[];
+  perGrant: ReadonlyArray<ReadonlySet<string>>;
   /** The fields readable on some row. */
-  anyReadable: Set<string>;
+  anyReadable: ReadonlySet<string>;
   /** The fields readable on every row the caller sees: what may be filtered, sorted, searched on. */
-  filterable: Set<string>;
+  filterable: ReadonlySet<string>;
   /** Throws FIELD_UNKNOWN (a field the caller knows nothing of) or FIELD_NOT_FILTERABLE. */
   checkFilterable: (name: string) => void;
 }

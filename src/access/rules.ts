@@ -26,7 +26,7 @@ export function readableUnder(def: CollectionDef, g: Grant | null, roles: readon
  * every one of `readSets` (one per grant that lets the caller see rows), so that no filter tells
  * anything about a value the caller cannot read on some row they see. No grant: no field.
  */
-export function filterableOf(readSets: readonly Set<string>[]): Set<string> {
+export function filterableOf(readSets: ReadonlyArray<ReadonlySet<string>>): Set<string> {
   if (readSets.length === 0) return new Set();
   return new Set([...readSets[0]!].filter((f) => readSets.every((x) => x.has(f))));
 }

@@ -65,10 +65,10 @@ interface Statement {
   limit: number;
   /** The client asked for no sort: the rows come in id order. */
   byId: boolean;
-  perGrant: Set<string>[];
-  wanted: Set<string>;
+  perGrant: ReadonlyArray<ReadonlySet<string>>;
+  wanted: ReadonlySet<string>;
   system: ReadonlyArray<[string, string]>;
-  /** The page's statement compiled, where it is kept (`statementOf`). */
+  /** The page's statement compiled with offset 0, where it is kept (`statementOf`): the offset is its last parameter. */
   direct?: CompiledQuery<Record<string, unknown>>;
 }
 
@@ -94,6 +94,8 @@ function statementOf(rc: RecordsContext, p: Plan, q: ListQuery, clientWhere: Raw
     byGrants.set(p.grants, byKey);
   }
   const { userId, roles, departments } = p.vars;
+  // The sort and the fields as the statement reads them (the first five sort keys; the fields as a set), so that
+  // spellings of one query share an entry; the page is not in it: its offset is the statement's last parameter.
   const key = JSON.stringify([
     p.bypass,
     userId,
@@ -101,39 +103,37 @@ function statementOf(rc: RecordsContext, p: Plan, q: ListQuery, clientWhere: Raw
     departments,
     p.roles,
     [...p.known],
-    q.sort ?? '',
-    q.fields ?? null,
+    sortKeys(q.sort),
+    q.fields ? [...new Set(q.fields.split(',').filter(Boolean))].sort() : null,
     q.single === true,
-    q.page,
     q.perPage,
   ]);
   const hit = byKey.get(key);
   if (hit) return hit;
   const built = buildStatement(p, q, clientWhere);
-  built.direct = directOf(rc, built, (q.page - 1) * q.perPage);
-  if (byKey.size >= STATEMENTS_MAX) byKey.clear();
+  built.direct = directOf(rc, built, 0);
+  // The oldest entry gives way (a map keeps its keys in insertion order).
+  if (byKey.size >= STATEMENTS_MAX) byKey.delete(byKey.keys().next().value as string);
   byKey.set(key, built);
   return built;
 }
+
+const sortKeys = (sort: string | undefined): string[] => (sort ?? '').split(',').filter(Boolean).slice(0, 5);
 
 function buildStatement(p: Plan, q: ListQuery, clientWhere: RawBuilder<SqlBool>[]): Statement {
   const t = tableOf(p.def.name);
   const { perGrant, anyReadable, checkFilterable } = fieldsOf(p);
   const where: RawBuilder<SqlBool>[] = [scopeOf(p), ...clientWhere];
-  const order = (q.sort ?? '')
-    .split(',')
-    .filter(Boolean)
-    .slice(0, 5)
-    .map((s) => {
-      const desc = s.startsWith('-');
-      const name = desc ? s.slice(1) : s;
-      if (name.includes('.')) throw new AppError('FILTER_INVALID', { message: 'sorting on a relation path is not supported' });
-      checkFilterable(name);
-      const f = p.def.fields.find((x) => x.name === name);
-      if (f && !hasColumn(f))
-        throw new AppError('FILTER_INVALID', { message: f.type === 'members' ? 'cannot sort on a member list' : 'cannot sort on a file field' });
-      return sql`${sql.ref(`${t}.${SYSTEM_COLUMNS[name] ?? name}`)} ${desc ? sql`desc` : sql`asc`}`;
-    });
+  const order = sortKeys(q.sort).map((s) => {
+    const desc = s.startsWith('-');
+    const name = desc ? s.slice(1) : s;
+    if (name.includes('.')) throw new AppError('FILTER_INVALID', { message: 'sorting on a relation path is not supported' });
+    checkFilterable(name);
+    const f = p.def.fields.find((x) => x.name === name);
+    if (f && !hasColumn(f))
+      throw new AppError('FILTER_INVALID', { message: f.type === 'members' ? 'cannot sort on a member list' : 'cannot sort on a file field' });
+    return sql`${sql.ref(`${t}.${SYSTEM_COLUMNS[name] ?? name}`)} ${desc ? sql`desc` : sql`asc`}`;
+  });
   order.push(sql`${sql.ref(`${t}.id`)} asc`);
   // A secret field is read one record at a time (D431): no page of records, expansion or export carries it.
   const readable = q.single ? anyReadable : new Set([...anyReadable].filter((n) => !p.def.fields.some((f) => f.name === n && isClassSecret(f))));
@@ -182,7 +182,7 @@ function directOf(rc: RecordsContext, q: Statement, offset: number): CompiledQue
  */
 async function pageRows(rc: RecordsContext, q: Statement, offset: number): Promise<Record<string, unknown>[]> {
   const t = sql.table(q.t);
-  const direct = q.direct ?? directOf(rc, q, offset);
+  const direct = q.direct ? { ...q.direct, parameters: [...q.direct.parameters.slice(0, -1), offset] } : directOf(rc, q, offset);
   if (rc.dialect !== 'sqlite' || !q.byId || !(await sortsAll(rc, direct))) return (await rc.db.executeQuery(direct)).rows;
   const id = sql.ref(`${q.t}.id`);
   const reach = Math.max(WALK_ROWS, 4 * (offset + q.limit));
@@ -245,8 +245,8 @@ export async function shape(
   rc: RecordsContext,
   p: Plan,
   rows: Record<string, unknown>[],
-  perGrant: Set<string>[],
-  wanted: Set<string>,
+  perGrant: ReadonlyArray<ReadonlySet<string>>,
+  wanted: ReadonlySet<string>,
   system: ReadonlyArray<[string, string]> = SYSTEM_OUT,
 ): Promise<RecordOut[]> {
   if (rows.length === 0) return [];

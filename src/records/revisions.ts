@@ -35,9 +35,9 @@ export interface FieldDiff {
 /** The record as the caller's view plan shows it now; NOT_FOUND when they cannot view it (no grant, outside scope, gone). */
 export interface Viewed {
   p: Plan;
-  perGrant: Set<string>[];
+  perGrant: ReadonlyArray<ReadonlySet<string>>;
   /** The fields the caller reads on this record now. */
-  mask: Set<string>;
+  mask: ReadonlySet<string>;
   /** The record as a read shows it (masked). */
   record: RecordOut;
 }
@@ -194,7 +194,12 @@ const summary = (r: RevisionRow): RevisionSummary => ({
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** Revision `rev` of the record with the fields the caller may see in it; NOT_FOUND when there is none. */
-async function stored(rc: RecordsContext, v: Viewed, id: string, rev: number): Promise<{ row: RevisionRow; data: Record<string, unknown>; mask: Set<string> }> {
+async function stored(
+  rc: RecordsContext,
+  v: Viewed,
+  id: string,
+  rev: number,
+): Promise<{ row: RevisionRow; data: Record<string, unknown>; mask: ReadonlySet<string> }> {
   const row = await rc.db
     .selectFrom('record_revisions')
     .select(['rev', 'at', 'operation', 'actor_id', 'actor_name', 'data'])
@@ -213,7 +218,7 @@ async function stored(rc: RecordsContext, v: Viewed, id: string, rev: number): P
  * their grants also show on the version, with each grant's scope and statuses evaluated on the stored
  * values (system columns and member lists as they are now).
  */
-async function versionMask(rc: RecordsContext, v: Viewed, id: string, data: Record<string, unknown>): Promise<Set<string>> {
+async function versionMask(rc: RecordsContext, v: Viewed, id: string, data: Record<string, unknown>): Promise<ReadonlySet<string>> {
   const { p } = v;
   if (p.bypass) return v.mask;
   const t = tableOf(p.def.name);
@@ -234,7 +239,7 @@ async function versionMask(rc: RecordsContext, v: Viewed, id: string, data: Reco
 }
 
 /** The record as shown from a stored version: its id and the visible fields it holds. */
-function visible(def: CollectionDef, id: string, data: Record<string, unknown>, mask: Set<string>): RecordOut {
+function visible(def: CollectionDef, id: string, data: Record<string, unknown>, mask: ReadonlySet<string>): RecordOut {
   const out: RecordOut = { id };
   // Today's level decides: a version kept before its field became secret shows no value of it either (D431).
   for (const f of def.fields) if (mask.has(f.name) && f.name in data && !isClassSecret(f)) out[f.name] = data[f.name];

@@ -23,10 +23,9 @@ export async function* exportRecords(
   done?: (def: CollectionDef, total: number) => Promise<void>,
 ): AsyncGenerator<RecordOut | string[]> {
   const p = await plan(rc, caller, collection, 'export');
-  const names = fieldsOf(p).anyReadable;
   // A secret field never leaves in an export (D431): it is read one record at a time.
   const secret = p.def.fields.filter(isClassSecret).map((f) => f.name);
-  for (const n of secret) names.delete(n);
+  const names = new Set([...fieldsOf(p).anyReadable].filter((n) => !secret.includes(n)));
   const strip = (item: RecordOut): RecordOut => {
     if (secret.length === 0) return item;
     const out = { ...item };
