@@ -54,6 +54,7 @@ export function compilePlan(def: CollectionDef, who: Asker, all: readonly Grant[
   return { def, action, grants: d.grants, bypass: false, vars, roles: who.roles, known: d.known, wholeView: d.wholeView };
 }
 
+/** Shared by every plan of the combination: never changed once made. */
 interface Derived {
   grants: Grant[];
   known: Set<string>;
