@@ -9,6 +9,7 @@ import { compileFilter, type FilterVars } from '../collections/filter.js';
 import { grantedFields, isClassSecret, membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
 import { bypassesOwnership, filterableOf, isSystemField, knownFields, ownedBy, readableUnder, rowsCover, wholeView } from './rules.js';
 import type { Action, Grant } from './types.js';
+import { entryOf } from '../util/memo.js';
 
 /** Who asks, as the plan needs it. */
 export interface Asker {
@@ -66,16 +67,6 @@ interface Derived {
  * is, so a request reuses what the previous one derived (issue 14). A change gives new objects and a new entry.
  */
 const derived = new WeakMap<CollectionDef, WeakMap<readonly Grant[], Map<string, Derived>>>();
-
-/** The value kept under `key`, made and kept first if there is none. */
-function entryOf<K extends object, V>(map: WeakMap<K, V>, key: K, make: () => V): V {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = make();
-    map.set(key, v);
-  }
-  return v;
-}
 
 function derivedOf(def: CollectionDef, all: readonly Grant[], action: Action, roles: readonly string[]): Derived {
   const byKey = entryOf(

@@ -24,6 +24,14 @@ const labels = async (token: string, query = 'perPage=50'): Promise<string[]> =>
     .sort();
 };
 
+/** A view grant of the role `writer` on `label` under `scope`; its id. */
+async function viewGrant(scope: unknown): Promise<string> {
+  const r = await req('POST', '/api/admin/grants', admin, { role: 'writer', collection: 'notes', actions: ['view'], fields: ['label'], scope });
+  ok(r);
+  return r.json().id ?? r.json().grant.id;
+}
+const dropGrant = async (id: string) => ok(await req('DELETE', `/api/admin/grants/${id}`, admin), 204);
+
 before(async () => {
   t = await makeApp();
   admin = (await login(t)).token;
@@ -62,14 +70,7 @@ before(async () => {
 after(() => t?.close());
 
 test('two callers of one role and one grant get their own rows from the same kept statement shape', async () => {
-  const grant = await req('POST', '/api/admin/grants', admin, {
-    role: 'writer',
-    collection: 'notes',
-    actions: ['view'],
-    fields: ['label'],
-    scope: { owner: '$user.id' },
-  });
-  ok(grant);
+  const grant = await viewGrant({ owner: '$user.id' });
   for (let round = 0; round < 3; round++) {
     assert.deepEqual(await labels(tokens.amy!), ['amy-later', 'amy-soon']);
     assert.deepEqual(await labels(tokens.ben!), ['ben-later', 'ben-soon']);
@@ -78,44 +79,23 @@ test('two callers of one role and one grant get their own rows from the same kep
   assert.equal((await labels(tokens.amy!, 'perPage=1&page=1')).length, 1);
   assert.equal((await labels(tokens.amy!, 'perPage=1&page=2')).length, 1);
   assert.deepEqual(await labels(tokens.amy!, 'perPage=1&page=3'), []);
-  ok(await req('DELETE', `/api/admin/grants/${grant.json().id ?? grant.json().grant.id}`, admin), 204);
+  await dropGrant(grant);
 });
 
 test('a grant replaced by a narrower one between two lists applies at the next list', async () => {
-  const wide = await req('POST', '/api/admin/grants', admin, {
-    role: 'writer',
-    collection: 'notes',
-    actions: ['view'],
-    fields: ['label'],
-    scope: { owner: '$user.id' },
-  });
-  ok(wide);
+  const wide = await viewGrant({ owner: '$user.id' });
   assert.deepEqual(await labels(tokens.amy!), ['amy-later', 'amy-soon']);
   assert.deepEqual(await labels(tokens.amy!), ['amy-later', 'amy-soon']);
-  const narrow = await req('POST', '/api/admin/grants', admin, {
-    role: 'writer',
-    collection: 'notes',
-    actions: ['view'],
-    fields: ['label'],
-    scope: { $and: [{ owner: '$user.id' }, { kind: 'a' }] },
-  });
-  ok(narrow);
-  ok(await req('DELETE', `/api/admin/grants/${wide.json().id ?? wide.json().grant.id}`, admin), 204);
+  const narrow = await viewGrant({ $and: [{ owner: '$user.id' }, { kind: 'a' }] });
+  await dropGrant(wide);
   assert.deepEqual(await labels(tokens.amy!), ['amy-soon']);
-  ok(await req('DELETE', `/api/admin/grants/${narrow.json().id ?? narrow.json().grant.id}`, admin), 204);
+  await dropGrant(narrow);
   const none = await req('GET', '/api/collections/notes/records', tokens.amy!);
   assert.equal(none.statusCode, 404, none.body);
 });
 
 test('a grant that names $now reads the time of each list, not of the first', async () => {
-  const grant = await req('POST', '/api/admin/grants', admin, {
-    role: 'writer',
-    collection: 'notes',
-    actions: ['view'],
-    fields: ['label'],
-    scope: { $and: [{ owner: '$user.id' }, { due: { $gt: '$now' } }] },
-  });
-  ok(grant);
+  const grant = await viewGrant({ $and: [{ owner: '$user.id' }, { due: { $gt: '$now' } }] });
   assert.deepEqual(await labels(tokens.ben!), ['ben-later', 'ben-soon']);
   assert.deepEqual(await labels(tokens.ben!), ['ben-later', 'ben-soon']);
   t.clock.advance(30 * 60);
@@ -123,5 +103,5 @@ test('a grant that names $now reads the time of each list, not of the first', as
   tokens.ben = (await login(t, 'ben', PW.ben)).token;
   admin = (await login(t)).token;
   assert.deepEqual(await labels(tokens.ben!), ['ben-later']);
-  ok(await req('DELETE', `/api/admin/grants/${grant.json().id ?? grant.json().grant.id}`, admin), 204);
+  await dropGrant(grant);
 });
