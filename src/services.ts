@@ -238,6 +238,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       dataDir: config.dataDir,
       poolMax: config.dbPoolMax,
       urlName: 'DATABASE_URL',
+      listen: config.databaseListen,
       pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
       sqlLog: logging.sql ? logger : undefined,
     });

@@ -44,6 +44,8 @@ export interface Config {
   readonly hashConcurrency: number;
   readonly hashQueueMax: number;
   readonly dbPoolMax: number;
+  /** PostgreSQL: keep credential rows per instance under the listened change mark (DATABASE_LISTEN, D453). */
+  readonly databaseListen: boolean;
 }
 
 /** Env variables a feature reads outside any settings area (client IP, mail...); merged into the config. */
@@ -192,6 +194,7 @@ export function loadConfig<C extends Config = Config>(env: Env, opts: LoadOption
     hashConcurrency: intVar(env, 'HASH_CONCURRENCY', 2, 1, 64, problems),
     hashQueueMax: intVar(env, 'HASH_QUEUE_MAX', 128, 1, 100000, problems),
     dbPoolMax: intVar(env, 'DATABASE_POOL_MAX', 10, 1, 1000, problems),
+    databaseListen: boolVar(env, 'DATABASE_LISTEN', problems, true),
   };
   const config: Config & Record<string, unknown> = { ...base };
   for (const area of plan.areas) {

@@ -11,6 +11,7 @@ import { StorageHealth, guardedPool, observedDialect } from './outage.js';
 import { connectFailure, outageOf } from './errors.js';
 import { sqlLogger, type SqlLogSink } from './sql-log.js';
 import { preparing } from './prepared.js';
+import { ChangeFeed, countWrites } from './change-feed.js';
 import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.js';
 import { waitingDialect } from './sqlite-wait.js';
 
@@ -35,6 +36,11 @@ export interface DbOptions {
   sqlLog?: SqlLogSink;
   /** Where the URL comes from (DATABASE_URL, DATABASE_MIGRATION_URL), named when the first connection fails. */
   urlName?: string;
+  /**
+   * PostgreSQL: keep a listening connection for the change mark (`changeMark`, D453); the server's own handle only
+   * (DATABASE_LISTEN), never a CLI command's.
+   */
+  listen?: boolean;
 }
 
 export interface DbHandle {
@@ -48,6 +54,8 @@ export interface DbHandle {
    * SQLite: moves whenever a row of the database changes, through this process (`total_changes()`, which counts
    * trigger and foreign-key changes too) or through any other connection (`data_version`), D450. Read on the
    * server's own connection, without a statement of Kysely's: about 5 µs.
+   * PostgreSQL with `listen`: moves with every notice of a change to a credential's tables, every write of this
+   * instance, and is a mark never given before while the listening connection cannot vouch for it (D453).
    */
   changeMark?: () => string;
   /** SQLite: a consistent copy of the database file at `dest` through SQLite's online backup API (src/backup/). */
@@ -99,11 +107,15 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     // A checked-out client whose server dies between two queries emits 'error' with no listener of
     // the pool's: unhandled, that would end the process. Its next query fails (a 503) and the pool
     // drops it on release.
+    // Named so that an operator (and a test) finds the listening connection in pg_stat_activity.
+    const listener = { ...poolTarget(opts.databaseUrl, opts.pgSchema), application_name: `palisade listen${opts.pgSchema ? ` ${opts.pgSchema}` : ''}` };
+    const feed = opts.listen ? new ChangeFeed(listener) : undefined;
     pool.on('connect', (client) => {
       client.on('error', () => {
         /* surfaced by the next query */
       });
       preparing(client);
+      if (feed) countWrites(client, () => feed.wrote());
     });
     // One connection now: a server that refuses (a client certificate it does not trust, a wrong password) stops the
     // start with the variable named, before any migration.
@@ -128,12 +140,17 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     const postgres = new PostgresDialect({ pool: guardedPool(pool) });
     postgres.createIntrospector = (db) => new CurrentSchemaIntrospector(db);
     const db = new Kysely<Database>({ dialect: observedDialect(postgres, storage), ...logOption(opts) });
+    await feed?.start();
     return {
       db,
       dialect: 'postgres',
       storage,
       pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      close: () => db.destroy(),
+      ...(feed ? { changeMark: () => feed.mark() } : {}),
+      close: async () => {
+        await feed?.close();
+        await db.destroy();
+      },
     };
   }
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });

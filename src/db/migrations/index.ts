@@ -24,6 +24,7 @@ import { migration as m0022 } from './0022_state_stamps.js';
 import { migration as m0023 } from './0023_list_indexes.js';
 import { migration as m0024 } from './0024_initial_password_expiry.js';
 import { migration as m0025 } from './0025_oidc_consents.js';
+import { migration as m0026 } from './0026_credential_notify.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -58,6 +59,7 @@ class StaticProvider implements MigrationProvider {
       '0023_list_indexes': m0023(),
       '0024_initial_password_expiry': m0024(),
       '0025_oidc_consents': m0025(),
+      '0026_credential_notify': m0026(this.dialect),
     };
   }
 }
