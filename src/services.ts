@@ -220,6 +220,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   let handle: Awaited<ReturnType<typeof openDb>>;
   // The DDL role's pool first: it makes a missing schema, which the data-only role could not (D376).
   let ddlHandle: Awaited<ReturnType<typeof openDb>> | null = null;
+  let wroteThroughDdl: (() => void) | undefined;
   const closeDdl = async () => {
     await ddlHandle?.close();
   };
@@ -230,6 +231,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
         dataDir: config.dataDir,
         poolMax: 2,
         urlName: 'DATABASE_MIGRATION_URL',
+        // Its writes (schema changes, imports) withhold the server's change mark like the server's own (D453).
+        onWrite: () => wroteThroughDdl?.(),
         pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
         sqlLog: logging.sql ? logger : undefined,
       });
@@ -242,6 +245,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       pgSchema: opts.pgSchema ?? config.databaseSchema ?? undefined,
       sqlLog: logging.sql ? logger : undefined,
     });
+    wroteThroughDdl = handle.wrote;
   } catch (e) {
     await closeDdl();
     await logDestination.close();

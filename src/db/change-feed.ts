@@ -1,10 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 
-/**
- * The channel the triggers notify on, with the schema of the changed table as the payload: channels are the
- * database's, so an instance counts only the notices of its own schema. Notified by migration 0026's triggers.
- */
+/** The channel migration 0026's triggers notify on (the changed table's schema as the payload, for an operator). */
 export const CREDENTIALS_CHANNEL = 'palisade_credentials';
 
 /** How often the feed sends itself a beat. */
@@ -20,30 +17,33 @@ const RETRY_MS = 1_000;
  * PostgreSQL's change mark (issue 14, D453): the counterpart of SQLite's `total_changes()` and `data_version` (D450)
  * for the credential's kept row. A dedicated connection listens on `palisade_credentials`, which the triggers of
  * migration 0026 notify in the transaction of every change to a table the lookup reads, whoever makes it (another
- * instance, the CLI, an operator's SQL), naming the table's schema. The mark counts the notices of its own schema, and the losses of the listening connection
- * (what was notified meanwhile is unknown).
+ * instance, the CLI, an operator's SQL). The mark counts those notices, of every schema (another installation in the
+ * same database only costs reads), and the losses of the listening connection (what was notified meanwhile is
+ * unknown).
  *
- * The connection also notifies itself: every BEAT_MS, and soon after each write of this instance. PostgreSQL delivers
- * notices in the order their transactions committed, so once a beat sent at time t is back, every change committed
- * before t has been counted. The mark is given only while
- * - the last beat back was sent less than FRESH_MS ago: a change committed elsewhere applies here as soon as its
- *   notice arrives, and never later than FRESH_MS (a slow or dead server, a pooler that does not carry LISTEN, a
- *   stalled process);
- * - and after this instance's last write returned (`countWrites`): its own changes apply at once, before the request
- *   that made them answers, without waiting for their notices.
+ * Beats prove that no notice is late: every BEAT_MS, and soon after each write of this instance, a statement on
+ * another connection (`send`, the pool) notifies the listening connection's own channel. PostgreSQL delivers notices
+ * in the order their transactions committed, so once a beat sent at time t is back, every change committed before t
+ * has been counted; and a beat travels the same way as a change's notice, so a listener that misses notices (a pooler
+ * in transaction mode, a dead connection) gets no beats either. The mark is given only while
+ * - the last beat back was sent less than FRESH_MS ago, by the monotonic clock and by the wall clock (a suspended
+ *   host): a change committed elsewhere applies here as soon as its notice arrives, and never later than FRESH_MS;
+ * - and it was sent after this instance's last write returned (`countWrites`): its own changes apply at once, before
+ *   the request that made them answers.
  * Otherwise it is a mark never given before, so the caller reads the database.
  */
 export class ChangeFeed {
   private changes = 0;
   private unconfirmed = 0;
   private confirmedAt = Number.NEGATIVE_INFINITY;
+  private confirmedWall = Number.NEGATIVE_INFINITY;
   private wroteAt = Number.NEGATIVE_INFINITY;
   private soon: NodeJS.Timeout | undefined;
   private client: pg.Client | undefined;
   private beatChannel = '';
-  private schema: string | null = null;
   private seq = 0;
-  private readonly sent = new Map<number, number>();
+  /** Beats sent and not back: their monotonic and wall-clock times. */
+  private readonly sent = new Map<number, { at: number; wall: number }>();
   private beating: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
@@ -51,9 +51,15 @@ export class ChangeFeed {
   private inFlight = false;
   private again = false;
 
+  /**
+   * @param connection the listening connection's address (the pool's, so the same database).
+   * @param send runs `select pg_notify(channel, payload)` on another connection (the pool).
+   */
   constructor(
     private readonly connection: pg.ClientConfig,
+    private readonly send: (channel: string, payload: string) => Promise<unknown>,
     private readonly clock: () => number = () => performance.now(),
+    private readonly wall: () => number = () => Date.now(),
   ) {}
 
   /** Connects; a failure is not fatal: the mark is never confirmed (every lookup reads) and the feed tries again. */
@@ -85,7 +91,9 @@ export class ChangeFeed {
 
   /** Whether the feed vouches for its mark now. */
   confirmed(): boolean {
-    return this.confirmedAt > this.wroteAt && this.clock() - this.confirmedAt < FRESH_MS;
+    if (this.confirmedAt <= this.wroteAt || this.clock() - this.confirmedAt >= FRESH_MS) return false;
+    const wall = this.wall() - this.confirmedWall;
+    return wall < FRESH_MS && wall > -FRESH_MS;
   }
 
   async close(): Promise<void> {
@@ -108,11 +116,9 @@ export class ChangeFeed {
     let failed = false;
     try {
       await client.connect();
-      const { rows } = await client.query<{ pid: number; schema: string | null }>('select pg_backend_pid() as pid, current_schema() as schema');
+      const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
       // A backend's process id is unique on the server while its connection lives: the channel is this connection's.
       const channel = `palisade_beat_${Number(rows[0]?.pid)}`;
-      // The schema the pool's tables are in (same address and search_path); none known, every notice counts.
-      this.schema = rows[0]?.schema ?? null;
       await client.query(`LISTEN ${CREDENTIALS_CHANNEL}`);
       await client.query(`LISTEN ${channel}`);
       if (this.closed) throw new Error('closed');
@@ -132,7 +138,7 @@ export class ChangeFeed {
     if (failed) this.drop(client);
   }
 
-  /** Sends a beat; one at a time on the connection, a beat due meanwhile follows the one in flight. */
+  /** Sends a beat; one at a time, a beat due meanwhile follows the one in flight. */
   private beat(): void {
     const client = this.client;
     if (!client) return;
@@ -141,35 +147,39 @@ export class ChangeFeed {
       return;
     }
     this.inFlight = true;
+    const at = this.clock();
+    // Beats that were not back within FRESH_MS vouch for nothing any more.
+    for (const [s, t] of this.sent) {
+      if (at - t.at < FRESH_MS) break;
+      this.sent.delete(s);
+    }
     this.seq += 1;
-    this.sent.set(this.seq, this.clock());
-    client.query('select pg_notify($1, $2)', [this.beatChannel, String(this.seq)]).then(
-      () => {
-        this.inFlight = false;
-        if (this.again && client === this.client) {
-          this.again = false;
-          this.beat();
-        }
-      },
-      () => {
-        this.inFlight = false;
-        this.drop(client);
-      },
-    );
+    this.sent.set(this.seq, { at, wall: this.wall() });
+    const done = () => {
+      this.inFlight = false;
+      if (this.again && client === this.client) {
+        this.again = false;
+        this.beat();
+      }
+    };
+    // A beat that fails (the pool cannot reach the server) is simply not back: the mark lapses after FRESH_MS.
+    this.send(this.beatChannel, String(this.seq)).then(done, done);
   }
 
   private notice(client: pg.Client, n: pg.Notification): void {
     if (client !== this.client) return;
     if (n.channel === CREDENTIALS_CHANNEL) {
-      // Another schema's notice (another installation, a test beside this one) is not a change of ours.
-      if (this.schema === null || n.payload === this.schema) this.changes += 1;
+      this.changes += 1;
       return;
     }
     if (n.channel !== this.beatChannel) return;
     const seq = Number(n.payload);
-    const at = this.sent.get(seq);
-    if (at === undefined) return;
-    if (at > this.confirmedAt) this.confirmedAt = at;
+    const beat = this.sent.get(seq);
+    if (beat === undefined) return;
+    if (beat.at > this.confirmedAt) {
+      this.confirmedAt = beat.at;
+      this.confirmedWall = beat.wall;
+    }
     for (const s of this.sent.keys()) {
       if (s > seq) break;
       this.sent.delete(s);
@@ -185,7 +195,6 @@ export class ChangeFeed {
     this.confirmedAt = Number.NEGATIVE_INFINITY;
     this.changes += 1;
     this.sent.clear();
-    this.inFlight = false;
     this.again = false;
     clearInterval(this.beating);
     this.beating = undefined;

@@ -41,6 +41,8 @@ export interface DbOptions {
    * (DATABASE_LISTEN), never a CLI command's.
    */
   listen?: boolean;
+  /** PostgreSQL without `listen`: called when a statement that may write returns (the DDL handle tells the server's feed). */
+  onWrite?: () => void;
 }
 
 export interface DbHandle {
@@ -58,6 +60,8 @@ export interface DbHandle {
    * instance, and is a mark never given before while the listening connection cannot vouch for it (D453).
    */
   changeMark?: () => string;
+  /** PostgreSQL with `listen`: what another handle of the same server calls when it wrote (`DbOptions.onWrite`). */
+  wrote?: () => void;
   /** SQLite: a consistent copy of the database file at `dest` through SQLite's online backup API (src/backup/). */
   snapshot?: (dest: string) => Promise<void>;
   close(): Promise<void>;
@@ -109,13 +113,14 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     // drops it on release.
     // Named so that an operator (and a test) finds the listening connection in pg_stat_activity.
     const listener = { ...poolTarget(opts.databaseUrl, opts.pgSchema), application_name: `palisade listen${opts.pgSchema ? ` ${opts.pgSchema}` : ''}` };
-    const feed = opts.listen ? new ChangeFeed(listener) : undefined;
+    const feed = opts.listen ? new ChangeFeed(listener, (channel, payload) => pool.query('select pg_notify($1, $2)', [channel, payload])) : undefined;
+    const onWrite = feed ? () => feed.wrote() : opts.onWrite;
     pool.on('connect', (client) => {
       client.on('error', () => {
         /* surfaced by the next query */
       });
       preparing(client);
-      if (feed) countWrites(client, () => feed.wrote());
+      if (onWrite) countWrites(client, onWrite);
     });
     // One connection now: a server that refuses (a client certificate it does not trust, a wrong password) stops the
     // start with the variable named, before any migration.
@@ -146,7 +151,7 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
       dialect: 'postgres',
       storage,
       pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      ...(feed ? { changeMark: () => feed.mark() } : {}),
+      ...(feed ? { changeMark: () => feed.mark(), wrote: () => feed.wrote() } : {}),
       close: async () => {
         await feed?.close();
         await db.destroy();
