@@ -25,11 +25,19 @@
 //   DATABASE_URL          postgres://... to run on PostgreSQL instead of SQLite. The script
 //                         creates a throw-away schema (palisade_bench_<random>), points the
 //                         server at it with search_path, and drops it at the end.
-//   BENCH_PEER=0          do not run bench/peer.mjs afterwards (Palisade against Directus, issue 14;
-//                         about 5.5 minutes). It runs after this script's server has stopped, with the
-//                         same environment but BENCH_CONNS, BENCH_PORT and BENCH_JSON (BENCH_PEER_JSON is
-//                         its BENCH_JSON), and is skipped with a message when Directus (../shared/peers/
-//                         directus), wrk, PostgreSQL or Redis is missing. Its exit code counts in ours.
+//   BENCH_RECORDS=0, BENCH_FLOOD=0, BENCH_PEER=0
+//                         leave out one of the benchmarks that run after this script's own, one after the other,
+//                         each as a child process with its output passed through and its exit code counted in ours
+//                         (the issue 14 aims, so that `npm run bench` gives every figure in one go):
+//                         bench/records.mjs (secured list against a bare route at 100 000 rows, p50 at 1 000 000
+//                         against 10 000), bench/flood.mjs (a read's p99 during a bad-sign-in flood) and
+//                         bench/peer.mjs (the editor scenario against Directus, /api/auth/me against /healthz, on
+//                         SQLite and on PostgreSQL + Redis; skipped with a message when Directus (../shared/peers/
+//                         directus), wrk, PostgreSQL or Redis is missing). They run after this script's server has
+//                         stopped, with the same environment but BENCH_CONNS, BENCH_PORT and BENCH_JSON
+//                         (BENCH_<NAME>_JSON is each one's BENCH_JSON) and with BENCH_DURATION set to
+//                         BENCH_SUITE_DURATION (default 5 s a measurement, so that the whole run stays under 10
+//                         minutes; run a script alone for longer measurements).
 
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -42,11 +50,18 @@ const DURATION = intEnv('BENCH_DURATION', 10, 1, 60);
 const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
 const LOGIN_CONNS = intEnv('BENCH_LOGIN_CONNS', 4, 1, 64);
 const CONNS = intEnv('BENCH_CONNS', 10, 1, 256);
-const PEER = process.env.BENCH_PEER !== '0';
-// bench/peer.mjs has its own watchdog and time limits; this is the outer bound of its run.
+/** The benchmarks run after this script's own, in order; each can be left out (BENCH_<NAME>=0). */
+const FOLLOWERS = [
+  { name: 'RECORDS', script: './records.mjs', what: 'the secured list and how it scales' },
+  { name: 'FLOOD', script: './flood.mjs', what: "a read's p99 during a bad-sign-in flood" },
+  { name: 'PEER', script: './peer.mjs', what: 'Palisade against Directus, /api/auth/me against /healthz' },
+].filter((f) => process.env[`BENCH_${f.name}`] !== '0');
+const SUITE_DURATION = String(intEnv('BENCH_SUITE_DURATION', 5, 1, 60));
+const FOLLOW = FOLLOWERS.length > 0;
+// Each benchmark that follows has its own watchdog and time limits; this is the outer bound of each one's run.
 const PEER_LIMIT_MS = 45 * 60_000;
-// Whole run: start-up + three measurements + two warm-ups + slack (+ the peer bench).
-const WATCHDOG_MS = STARTUP_TIMEOUT_MS + (3 * DURATION + 2 * WARMUP) * 1000 + 60_000 + (PEER ? PEER_LIMIT_MS + 30_000 : 0);
+// Whole run: start-up + three measurements + two warm-ups + slack (+ the benchmarks that follow).
+const WATCHDOG_MS = STARTUP_TIMEOUT_MS + (3 * DURATION + 2 * WARMUP) * 1000 + 60_000 + FOLLOWERS.length * (PEER_LIMIT_MS + 30_000);
 
 const run = createRun('bench', WATCHDOG_MS);
 
@@ -131,35 +146,38 @@ async function main() {
   process.stdout.write(`\n${lines.join('\n')}\n\n${JSON.stringify(summary, null, 2)}\n`);
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(summary, null, 2)}\n`);
   const code = summary.problems.length === 0 ? 0 : 1;
-  if (!PEER) return code;
+  if (!FOLLOW) return code;
   await server.stop();
-  return Math.max(code, await runPeer());
+  let worst = code;
+  for (const f of FOLLOWERS) worst = Math.max(worst, await runFollower(f));
+  return worst;
 }
 
-/** bench/peer.mjs as a child process (its output passed through); resolves to its exit code. */
-function runPeer() {
-  const env = { ...process.env, BENCH_PEER_OPTIONAL: '1' };
+/** One of the benchmarks that follow, as a child process (its output passed through); resolves to its exit code. */
+function runFollower(f) {
+  const env = { ...process.env, BENCH_PEER_OPTIONAL: '1', BENCH_DURATION: SUITE_DURATION };
   for (const k of ['BENCH_CONNS', 'BENCH_PORT', 'BENCH_JSON']) delete env[k];
-  if (process.env.BENCH_PEER_JSON) env.BENCH_JSON = process.env.BENCH_PEER_JSON;
-  process.stderr.write('bench: running bench/peer.mjs (Palisade against Directus; BENCH_PEER=0 skips it)\n');
+  if (process.env[`BENCH_${f.name}_JSON`]) env.BENCH_JSON = process.env[`BENCH_${f.name}_JSON`];
+  const script = `bench/${f.script.slice(2)}`;
+  process.stderr.write(`bench: running ${script} (${f.what}; BENCH_${f.name}=0 skips it)\n`);
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./peer.mjs', import.meta.url))], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [fileURLToPath(new URL(f.script, import.meta.url))], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     const stop = run.onCleanup(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     });
     const t = setTimeout(() => {
-      process.stderr.write(`bench: bench/peer.mjs still running after ${PEER_LIMIT_MS / 60_000} min; stopping it\n`);
+      process.stderr.write(`bench: ${script} still running after ${PEER_LIMIT_MS / 60_000} min; stopping it\n`);
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
     }, PEER_LIMIT_MS);
     child.once('error', (e) => {
-      process.stderr.write(`bench: could not run bench/peer.mjs: ${e.message}\n`);
+      process.stderr.write(`bench: could not run ${script}: ${e.message}\n`);
     });
     child.once('close', (code, signal) => {
       clearTimeout(t);
       stop();
-      process.stderr.write(`bench: bench/peer.mjs exited ${code ?? signal} after ${Math.round((Date.now() - t0) / 1000)} s\n`);
+      process.stderr.write(`bench: ${script} exited ${code ?? signal} after ${Math.round((Date.now() - t0) / 1000)} s\n`);
       resolve(code === null ? 2 : code);
     });
   });
