@@ -14,6 +14,7 @@ import type { SessionService } from './session/index.js';
 import { LockoutService } from './lockout.js';
 import type { AccountLocks } from './account-locks.js';
 import { NO_NOTICES, type ChangeNotices } from './notices/index.js';
+import { isoOf } from '../util/iso.js';
 
 /** The public shape of a user: never the hash. */
 export interface PublicUser {
@@ -40,12 +41,12 @@ export function publicUser(u: UsersTable): PublicUser {
     email: u.email,
     status: u.status,
     isAdmin: u.is_admin === 1,
-    createdAt: new Date(u.created_at).toISOString(),
-    updatedAt: new Date(u.updated_at).toISOString(),
+    createdAt: isoOf(u.created_at),
+    updatedAt: isoOf(u.updated_at),
     hasPassword: u.password_hash !== null,
-    passwordChangedAt: u.password_changed_at === null ? null : new Date(u.password_changed_at).toISOString(),
+    passwordChangedAt: u.password_changed_at === null ? null : isoOf(u.password_changed_at),
     mustChangePassword: u.must_change_password === 1,
-    mustChangeBy: u.must_change_by === null || u.must_change_password !== 1 ? null : new Date(u.must_change_by).toISOString(),
+    mustChangeBy: u.must_change_by === null || u.must_change_password !== 1 ? null : isoOf(u.must_change_by),
     ssoOnly: u.sso_only === 1,
   };
 }

@@ -179,6 +179,16 @@ export class SettingsStore {
     return this.cache.get(area.key, (await this.stamps.current()).settings, () => this.read(area)) as Promise<Static<S>>;
   }
 
+  /**
+   * What `get` would give, when it can be given without waiting: the area read under the stamps now in force and kept
+   * (issue 14: a request's stages take their settings without a promise); undefined otherwise, and always without
+   * the stamps (the caller then takes `get`).
+   */
+  peek<S extends TObject>(area: SettingsArea<S>): Static<S> | undefined {
+    const stamps = this.stamps?.fresh();
+    return stamps ? (this.cache.peek(area.key, stamps.settings) as Static<S> | undefined) : undefined;
+  }
+
   /** A change was committed outside this store (a configuration import's own store): read again at the next use. */
   forget(): void {
     this.stamps?.invalidate();

@@ -72,9 +72,15 @@ export class StateStamps {
     else this.invalidate();
   }
 
+  /** What `current` would give without a read, or null when it would read (issue 14: the hot path waits for nothing). */
+  fresh(): Stamps | null {
+    return this.seen && this.seenEpoch === this.epoch && this.clock() - this.seenAt < this.maxAgeMs ? this.seen : null;
+  }
+
   /** Stamps no older than `maxAgeMs` and read after this instance's last change. */
   async current(): Promise<Stamps> {
-    if (this.seen && this.seenEpoch === this.epoch && this.clock() - this.seenAt < this.maxAgeMs) return this.seen;
+    const fresh = this.fresh();
+    if (fresh) return fresh;
     if (this.reading?.epoch === this.epoch) return this.reading.promise;
     const read = this.begin();
     const promise = this.read()

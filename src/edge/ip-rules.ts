@@ -38,6 +38,28 @@ interface RuleSet {
 export type Refusal = 'blocked' | 'not_allowed' | 'country';
 
 /**
+ * What the block and allow rules decide for an address; 'geo' when its country decides (the address is valid then).
+ */
+function byRules(set: RuleSet, ip: string, adminRoute: boolean): Refusal | null | 'geo' {
+  if (set.rules.length === 0 && set.geo.allowedCountries.length === 0) return null;
+  const addr = parseIp(ip);
+  if (!addr) return 'not_allowed';
+  const applies = (r: LoadedRule) => r.scope === 'all' || (r.scope === 'admin' && adminRoute);
+  const active = set.rules.filter(applies);
+  // A block on an IPv4 range also holds for that range reached through 6to4, NAT64 or Teredo.
+  const inner = embeddedIpv4(addr);
+  if (active.some((r) => r.action === 'block' && (inCidr(addr, r.range) || (inner !== null && inCidr(inner, r.range))))) return 'blocked';
+  let allowListed = false;
+  for (const scope of ['all', 'admin'] as const) {
+    const allows = active.filter((r) => r.action === 'allow' && r.scope === scope);
+    if (allows.length === 0) continue;
+    if (!allows.some((r) => inCidr(addr, r.range))) return 'not_allowed';
+    allowListed = true;
+  }
+  return allowListed || set.geo.allowedCountries.length === 0 ? null : 'geo';
+}
+
+/**
  * IP allow and block lists (EDGE-2) and country rules (EDGE-3). Rules live in the database; each
  * instance re-reads them at most a second after a change. Evaluation order: a matching block
  * rule refuses; where allow rules exist for the scope, only matching addresses pass; an address on
@@ -75,23 +97,22 @@ export class IpRuleService {
     return this.evaluate(await this.load(), ip, adminRoute);
   }
 
+  /**
+   * `check` when the rules kept are current and decide without the country database, without a promise (issue 14:
+   * the hot path of a request); undefined otherwise: the caller then takes `check`.
+   */
+  checkNow(ip: string, adminRoute: boolean): Refusal | null | undefined {
+    const c = this.cache;
+    if (!c || Date.now() - c.at >= this.cacheMs) return undefined;
+    const d = byRules(c.set, ip, adminRoute);
+    return d === 'geo' ? undefined : d;
+  }
+
   private async evaluate(set: RuleSet, ip: string, adminRoute: boolean): Promise<Refusal | null> {
-    if (set.rules.length === 0 && set.geo.allowedCountries.length === 0) return null;
-    const addr = parseIp(ip);
-    if (!addr) return 'not_allowed';
-    const applies = (r: LoadedRule) => r.scope === 'all' || (r.scope === 'admin' && adminRoute);
-    const active = set.rules.filter(applies);
-    // A block on an IPv4 range also holds for that range reached through 6to4, NAT64 or Teredo.
+    const d = byRules(set, ip, adminRoute);
+    if (d !== 'geo') return d;
+    const addr = parseIp(ip)!;
     const inner = embeddedIpv4(addr);
-    if (active.some((r) => r.action === 'block' && (inCidr(addr, r.range) || (inner !== null && inCidr(inner, r.range))))) return 'blocked';
-    let allowListed = false;
-    for (const scope of ['all', 'admin'] as const) {
-      const allows = active.filter((r) => r.action === 'allow' && r.scope === scope);
-      if (allows.length === 0) continue;
-      if (!allows.some((r) => inCidr(addr, r.range))) return 'not_allowed';
-      allowListed = true;
-    }
-    if (allowListed || set.geo.allowedCountries.length === 0) return null;
     const country = (await this.geoip.country(addr)) ?? (inner ? await this.geoip.country(inner) : null);
     if (country === null) return set.geo.unknownCountry === 'allow' ? null : 'country';
     return set.geo.allowedCountries.includes(country) ? null : 'country';

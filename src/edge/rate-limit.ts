@@ -3,7 +3,7 @@ import Type, { type Static } from 'typebox';
 import type { SettingsStore } from '../config/settings.js';
 import { defineSettingsArea } from '../config/settings-area.js';
 import { AppError } from '../errors.js';
-import { type FlushReports, LocalWindows } from './windows.js';
+import { type FlushReports, LocalWindows, type WindowCount } from './windows.js';
 import { parseIp } from './ip.js';
 import { type Closable, HOLD_MAX, HOLD_MAX_PER_SUBJECT, RefusalDelay } from './refusal-delay.js';
 
@@ -76,6 +76,12 @@ export interface Budget {
   resetSeconds: number;
 }
 
+const budgetOf = (limit: number, { count, resetMs }: WindowCount): Budget => ({
+  limit,
+  remaining: Math.max(0, limit - count),
+  resetSeconds: Math.max(1, Math.ceil(resetMs / 1000)),
+});
+
 /**
  * The share of a budget one instance may grant from its own counts, with no round trip (D350). Reads,
  * writes and uploads (requests and bytes) decide in process up to half their budget. Sign-in, reset
@@ -123,6 +129,24 @@ export class RateLimiter {
     return this.settings.get(rateLimitArea);
   }
 
+  /** `limits` when they are kept under the stamps in force (SettingsStore.peek); undefined otherwise. */
+  limitsNow(): RateLimits | undefined {
+    return this.settings.peek(rateLimitArea);
+  }
+
+  /**
+   * `consume` when this instance grants the request alone, without a promise (issue 14: the hot path of a request);
+   * undefined, and nothing counted, when it cannot (a request with bytes, a round trip to take, a refusal): the caller
+   * then takes `consume`, which decides the same request as if this had not been asked.
+   */
+  consumeNow(bucket: Bucket, who: 'ip' | 'user', subject: string, bytes: number, limits: RateLimits): Budget | null | undefined {
+    if ((bucket === 'auth' || bucket === 'reset') && who === 'user') return null;
+    if (bytes > 0) return undefined;
+    const lim = limitsFor(limits, bucket, who);
+    const r = this.windows.hitNow(`rl:${bucket}:${who}:${subject}`, limits.window, 1, Math.floor(this.share[bucket] * lim.count));
+    return r && budgetOf(lim.count, r);
+  }
+
   /**
    * Counts one request (and its bytes) against a budget; throws RATE_LIMITED past it, after the refusal delay
    * (D451), which `conn` closing ends early.
@@ -133,8 +157,10 @@ export class RateLimiter {
     const lim = limitsFor(l, bucket, who);
     const share = this.share[bucket];
     const key = `rl:${bucket}:${who}:${subject}`;
-    const { count, resetMs } = await this.windows.hit(key, l.window, 1, lim.count, Math.floor(share * lim.count));
-    const resetSeconds = Math.max(1, Math.ceil(resetMs / 1000));
+    const hit = await this.windows.hit(key, l.window, 1, lim.count, Math.floor(share * lim.count));
+    const { count } = hit;
+    const budget = budgetOf(lim.count, hit);
+    const { resetSeconds } = budget;
     let over = count > lim.count;
     if (lim.bytes !== undefined && bytes > 0) {
       const b = await this.windows.hit(`${key}:bytes`, l.window, bytes, lim.bytes, Math.floor(share * lim.bytes));
@@ -151,7 +177,7 @@ export class RateLimiter {
         ...(held && bytes === 0 ? {} : { connection: 'close' }),
       });
     }
-    return { limit: lim.count, remaining: Math.max(0, lim.count - count), resetSeconds };
+    return budget;
   }
 
   /** Starts the background flush (the service wiring calls it; tests call `flush` when they need one). */

@@ -127,14 +127,34 @@ export class LocalWindows {
     }
     if (!e || !roll(e, p.idx)) return this.exact(key, undefined, p, by, 0);
     const count = total(e.cur) + by + Math.floor(total(e.prev) * (1 - p.frac));
-    if (count > limit || (count <= localLimit && !this.degraded && this.shared.isAvailable())) {
-      e.cur.own += by; // a refused hit counts too, as in the shared counter
-      e.cur.unsent += by;
-      this.entries.delete(key); // most recently used last: eviction takes the front
-      this.entries.set(key, e);
-      return { count, resetMs: p.resetMs };
-    }
+    if (count > limit || this.grantsHere(count, localLimit)) return this.countHere(key, e, by, count, p);
     return this.exact(key, e, p, by, count);
+  }
+
+  /**
+   * `hit` when this instance grants it alone (the estimate within `localLimit`), without a promise (issue 14: the
+   * hot path of a request); undefined, and nothing counted, in every other case (a refusal, a round trip): the caller
+   * then takes `hit`.
+   */
+  hitNow(key: string, windowSec: number, by: number, localLimit: number): WindowCount | undefined {
+    const p = position(windowSec, this.now());
+    const e = this.entries.get(key);
+    if (!e || e.w !== p.w || !roll(e, p.idx)) return undefined;
+    const count = total(e.cur) + by + Math.floor(total(e.prev) * (1 - p.frac));
+    return this.grantsHere(count, localLimit) ? this.countHere(key, e, by, count, p) : undefined;
+  }
+
+  private grantsHere(count: number, localLimit: number): boolean {
+    return count <= localLimit && !this.degraded && this.shared.isAvailable();
+  }
+
+  /** A hit decided here: counted as ours, to be sent at the next flush. */
+  private countHere(key: string, e: Entry, by: number, count: number, p: Position): WindowCount {
+    e.cur.own += by; // a refused hit counts too, as in the shared counter
+    e.cur.unsent += by;
+    this.entries.delete(key); // most recently used last: eviction takes the front
+    this.entries.set(key, e);
+    return { count, resetMs: p.resetMs };
   }
 
   /**

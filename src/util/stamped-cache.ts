@@ -5,7 +5,7 @@
  * needs to change one copies it. A load that fails is not kept. The oldest entry goes when `max` is reached.
  */
 export class StampedCache<V> {
-  private readonly entries = new Map<string, { stamp: number; value: Promise<V> }>();
+  private readonly entries = new Map<string, { stamp: number; value: Promise<V>; settled?: { value: V } }>();
 
   constructor(private readonly max = 1000) {}
 
@@ -13,7 +13,10 @@ export class StampedCache<V> {
     if (stamp === undefined) return load();
     const hit = this.entries.get(key);
     if (hit?.stamp === stamp) return hit.value;
-    const entry = { stamp, value: load().then(deepFreeze) };
+    const entry: { stamp: number; value: Promise<V>; settled?: { value: V } } = { stamp, value: load().then(deepFreeze) };
+    entry.value.then((value) => {
+      entry.settled = { value };
+    }, noop);
     this.entries.delete(key);
     this.entries.set(key, entry);
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
@@ -23,10 +26,21 @@ export class StampedCache<V> {
     return entry.value;
   }
 
+  /**
+   * The value kept for `key` under `stamp`, once its load has ended, without waiting (the hot path of a request, issue
+   * 14); undefined when there is none: the caller then takes `get`.
+   */
+  peek(key: string, stamp: number): V | undefined {
+    const hit = this.entries.get(key);
+    return hit?.stamp === stamp ? hit.settled?.value : undefined;
+  }
+
   clear(): void {
     this.entries.clear();
   }
 }
+
+const noop = () => {};
 
 /** Freezes a value and everything it holds (plain objects, arrays, sets and maps are walked). */
 export function deepFreeze<T>(value: T): T {

@@ -85,7 +85,7 @@ export class SessionVerifier {
   }
 
   private async verify(token: string, gate: TokenGate | undefined): Promise<{ claims: TokenClaims; policy: TokenPolicy }> {
-    const policy = await this.settings.get(tokenPolicyArea);
+    const policy = this.settings.peek(tokenPolicyArea) ?? (await this.settings.get(tokenPolicyArea));
     const { claims } = await this.tokens.verifySignature(token, (policy.tokenValidity + policy.refreshLimit) * 1000);
     gate?.(claims.sid);
     return { claims, policy };

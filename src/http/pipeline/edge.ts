@@ -121,7 +121,10 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
         .send();
     }
     if (!req.routeOptions.config.edgeExempt) {
-      const refusal = await s.ipRules.check(req.clientIp, isAdminRoute(req));
+      // The stages take what is kept without waiting where they can (issue 14), and wait where they must.
+      const admin = isAdminRoute(req);
+      const now = s.ipRules.checkNow(req.clientIp, admin);
+      const refusal = now !== undefined ? now : await s.ipRules.check(req.clientIp, admin);
       if (refusal) {
         if (sampler.take(req.clientIp, s.now())) {
           const ua = req.headers['user-agent'];
@@ -140,8 +143,11 @@ export function registerEdge(app: FastifyInstance, s: Services): void {
     const bucket = bucketOf(req);
     if (bucket === 'none') return;
     const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
-    req.rateLimits = await s.rateLimiter.limits();
-    setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'ip', ipBudgetKey(req.clientIp), bytes, req.rateLimits, connectionOf(req)));
+    const limits = s.rateLimiter.limitsNow() ?? (await s.rateLimiter.limits());
+    req.rateLimits = limits;
+    const key = ipBudgetKey(req.clientIp);
+    const now = s.rateLimiter.consumeNow(bucket, 'ip', key, bytes, limits);
+    setBudgetHeaders(reply, now !== undefined ? now : await s.rateLimiter.consume(bucket, 'ip', key, bytes, limits, connectionOf(req)));
   });
 }
 
@@ -174,5 +180,6 @@ export async function consumeUserBudget(req: FastifyRequest, reply: FastifyReply
   const bucket = bucketOf(req);
   if (bucket === 'none' || bucket === 'auth' || bucket === 'reset') return;
   const bytes = bucket === 'upload' ? uploadBytes(req, s) : 0;
-  setBudgetHeaders(reply, await s.rateLimiter.consume(bucket, 'user', userId, bytes, req.rateLimits ?? undefined, connectionOf(req)));
+  const now = req.rateLimits ? s.rateLimiter.consumeNow(bucket, 'user', userId, bytes, req.rateLimits) : undefined;
+  setBudgetHeaders(reply, now !== undefined ? now : await s.rateLimiter.consume(bucket, 'user', userId, bytes, req.rateLimits ?? undefined, connectionOf(req)));
 }

@@ -12,8 +12,7 @@ import { actorContext, principalOf, renewPresentedSession, requestContext, requi
 import { clearSessionCookies, setSessionCookies } from '../pipeline/cookies.js';
 import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
 import { BotCheckProof } from './bot-check.js';
-
-const iso = (ms: number) => new Date(ms).toISOString();
+import { isoOf } from '../../util/iso.js';
 
 export function sessionView(x: SessionsTable, currentId: string | null) {
   return {
@@ -23,9 +22,9 @@ export function sessionView(x: SessionsTable, currentId: string | null) {
     rememberMe: x.remember === 1,
     device: x.user_agent,
     ip: x.ip,
-    createdAt: iso(x.created_at),
-    lastSeenAt: iso(x.last_seen_at),
-    expiresAt: iso(x.expires_at),
+    createdAt: isoOf(x.created_at),
+    lastSeenAt: isoOf(x.last_seen_at),
+    expiresAt: isoOf(x.expires_at),
   };
 }
 
@@ -101,7 +100,7 @@ export const authRoutes =
       },
       async (req, reply) => {
         const { via, session, issued } = await renewPresentedSession(req, s);
-        const times = { tokenExpiresAt: iso(issued.expiresAt), sessionExpiresAt: iso(issued.sessionExpiresAt) };
+        const times = { tokenExpiresAt: isoOf(issued.expiresAt), sessionExpiresAt: isoOf(issued.sessionExpiresAt) };
         if (via === 'cookie') {
           const xsrfToken = s.sessions.xsrfToken(session.id);
           setSessionCookies(reply, s.config, issued, xsrfToken, session.remember === 1, s.now());
