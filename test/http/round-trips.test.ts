@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import path from 'node:path';
 import { makeApp, login, bearer, createUser, DIALECT, REDIS_URL, type TestApp } from '../helpers/app.js';
-import { openSqliteFile } from '../../src/db/index.js';
+import { OTHER_COMMITS_MS, openSqliteFile } from '../../src/db/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 
 let t: TestApp;
@@ -170,7 +171,7 @@ test('a lock and a sign-out apply at the next request, although the session, use
   assert.equal(ended.json().error.code, 'SESSION_ENDED');
 });
 
-test('SQLite: a change made through another connection to the file (the CLI, another instance) applies at the next request', {
+test('SQLite: a change made through another connection to the file (the CLI, another instance) applies to the requests that follow it (D454: after OTHER_COMMITS_MS)', {
   skip: DIALECT !== 'sqlite',
 }, async () => {
   const other = openSqliteFile(path.join(t.shared.dataDir, 'palisade.db'), { readonly: false });
@@ -181,11 +182,14 @@ test('SQLite: a change made through another connection to the file (the CLI, ano
     assert.equal((await me()).statusCode, 200);
     assert.equal((await me()).statusCode, 200);
     await other.updateTable('users').set({ status: 'disabled' }).where('id', '=', editorId).execute();
+    await sleep(OTHER_COMMITS_MS + 1);
     const disabled = await me();
     assert.equal(disabled.statusCode, 401, disabled.body);
     await other.updateTable('users').set({ status: 'active' }).where('id', '=', editorId).execute();
+    await sleep(OTHER_COMMITS_MS + 1);
     assert.equal((await me()).statusCode, 200, 'served again once the other connection undid it');
     await other.updateTable('sessions').set({ revoked_at: t.clock.now(), revoked_reason: 'test' }).where('user_id', '=', editorId).execute();
+    await sleep(OTHER_COMMITS_MS + 1);
     const ended = await me();
     assert.equal(ended.statusCode, 401, ended.body);
     assert.equal(ended.json().error.code, 'SESSION_ENDED');
@@ -205,6 +209,7 @@ test('SQLite: a change made through another connection to the file (the CLI, ano
     assert.equal((await list()).statusCode, 200);
     assert.equal((await list()).statusCode, 200);
     await other.updateTable('api_keys').set({ revoked_at: t.clock.now(), revoked_reason: 'test' }).where('id', '=', made.json().key.id).execute();
+    await sleep(OTHER_COMMITS_MS + 1);
     const refused = await list();
     assert.equal(refused.statusCode, 401, refused.body);
     assert.equal(refused.json().error.code, 'API_KEY_INVALID');
