@@ -1,6 +1,7 @@
 import type { ApiKeysTable, SessionsTable, UsersTable } from '../db/types.js';
 import { PostgresAdapter, sql, type AliasedRawBuilder, type Compilable, type RawBuilder } from 'kysely';
 import { stampColumns, type Stamps } from '../db/stamps.js';
+import { deepFreeze } from '../util/stamped-cache.js';
 import type { Db } from '../db/index.js';
 import { compiledOnce } from '../db/compiled.js';
 import type { AccountLocks } from './account-locks.js';
@@ -166,15 +167,23 @@ export interface AccountRow {
   stamps?: Stamps;
 }
 
+type Split<T extends keyof Credentials> = { own: Credentials[T]['row']; account: AccountRow | null };
+
+/** The splits of kept rows (frozen, served to many requests): made once per row and clock, and frozen in turn. */
+const splits = new WeakMap<object, { table: keyof Credentials; now: () => number; split: Split<keyof Credentials> }>();
+
 /** A row split into the credential's own columns and the account read with it (null when the row names no user). */
-export function splitAccount<T extends keyof Credentials>(
-  row: Readonly<Credentials[T]['row'] & AccountCells>,
-  table: T,
-  now: () => number,
-): { own: Credentials[T]['row']; account: AccountRow | null } {
+export function splitAccount<T extends keyof Credentials>(row: Readonly<Credentials[T]['row'] & AccountCells>, table: T, now: () => number): Split<T> {
+  const kept = Object.isFrozen(row) ? splits.get(row) : undefined;
+  if (kept && kept.table === table && kept.now === now) return kept.split as Split<T>;
   const own: Record<string, unknown> = {};
   for (const c of OWN[table]) own[c] = (row as Record<string, unknown>)[c];
-  return { own: own as unknown as Credentials[T]['row'], account: accountOf(row, now) };
+  const split = { own: own as unknown as Credentials[T]['row'], account: accountOf(row, now) };
+  if (!Object.isFrozen(row)) return split;
+  // The account's lock is asked of the clock at each use (activeLock), so one split serves every request of the row.
+  deepFreeze(split);
+  splits.set(row, { table, now, split });
+  return split;
 }
 
 /** The user, lock and stamps of a row; null when the row names no user. */
