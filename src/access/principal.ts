@@ -10,7 +10,8 @@ export { MENU_KEY, SYSTEM_PERMISSIONS, type SystemPermission } from './types.js'
 /**
  * Who a signed-in user is for access decisions, read afresh (or from the cache of the request's own stamp, D360)
  * on every request so that role,
- * department and grant changes apply at the next request on every instance.
+ * department and grant changes apply at the next request on the instance that made them, and on the others within the
+ * bound of the credential's change mark (D454 on SQLite, D453 on PostgreSQL).
  */
 export interface Principal {
   userId: string;

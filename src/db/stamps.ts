@@ -58,6 +58,9 @@ export class StateStamps {
   /** Stamps that a read begun at `read` returned: kept unless a newer read or a local change came since. */
   observe(stamps: Stamps, read: StampRead): void {
     if (read.epoch !== this.epoch || read.at < this.seenAt) return;
+    // Stamps only grow: a kept credential row may bring stamps up to the change mark's bound old (D454), never older
+    // than ones already seen; those keep their place.
+    if (this.seen && this.seenEpoch === read.epoch && (stamps.settings < this.seen.settings || stamps.access < this.seen.access)) return;
     this.seen = { access: Number(stamps.access), settings: Number(stamps.settings) };
     this.seenAt = read.at;
     this.seenEpoch = read.epoch;

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { OTHER_COMMITS_MS, openDb, type DbHandle } from '../../src/db/index.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { openDb, type DbHandle } from '../../src/db/index.js';
+import { pastOtherCommits } from '../helpers/app.js';
 import { migrate } from '../../src/db/migrations/index.js';
 import { credentialLookup } from '../../src/auth/account-row.js';
 
@@ -106,6 +106,6 @@ test("the server's change mark moves with a change through its own connection at
     await other.destroy();
   }
   // Another connection's commits are looked for once OTHER_COMMITS_MS have passed since the last look (D454).
-  await sleep(OTHER_COMMITS_MS + 1);
+  await pastOtherCommits();
   assert.notEqual(mark(), m1, 'a commit of another connection moves it');
 });

@@ -104,3 +104,21 @@ test('a stamps row removed by hand: requests read afresh, and the row comes back
   await grantRole();
   assert.equal(await seen(), 1);
 });
+
+test('stamps never go back: a kept row that brings older stamps than an instance has seen does not replace them (D454)', async () => {
+  const { StateStamps } = await import('../../src/db/stamps.js');
+  let now = 1_000;
+  const stamps = new StateStamps(t.s.db, 1000, () => now);
+  stamps.observe({ access: 7, settings: 9 }, stamps.begin());
+  now += 1;
+  // A row kept from before the last settings change, served after a fresher read.
+  stamps.observe({ access: 7, settings: 8 }, stamps.begin());
+  assert.deepEqual(stamps.fresh(), { access: 7, settings: 9 });
+  stamps.observe({ access: 6, settings: 9 }, stamps.begin());
+  assert.deepEqual(stamps.fresh(), { access: 7, settings: 9 });
+  // Newer stamps are taken, and stamps are fresh for maxAgeMs from the read that brought them.
+  stamps.observe({ access: 8, settings: 9 }, stamps.begin());
+  assert.deepEqual(stamps.fresh(), { access: 8, settings: 9 });
+  now += 1000;
+  assert.equal(stamps.fresh(), null);
+});

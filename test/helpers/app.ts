@@ -11,6 +11,17 @@ import { ConfigError, loadConfig, type Env } from '../../src/app-config.js';
 import { createServices, ensureRootUser, type Services } from '../../src/services.js';
 import { buildApp } from '../../src/http/app.js';
 import { RATE_LIMIT_DEFAULTS, rateLimitArea } from '../../src/edge/rate-limit.js';
+import { OTHER_COMMITS_MS } from '../../src/db/index.js';
+
+/**
+ * Returns once OTHER_COMMITS_MS have passed by the monotonic clock (a timer alone may fire early: it counts from the
+ * event loop's cached time): from then on a SQLite instance's change mark shows every commit another connection made
+ * before this was called (D454).
+ */
+export async function pastOtherCommits(): Promise<void> {
+  const from = performance.now();
+  while (performance.now() - from < OTHER_COMMITS_MS) await new Promise((r) => setTimeout(r, 1));
+}
 
 /** The dialect under test: the suite runs once per dialect (scripts/test.sh). */
 export const DIALECT = process.env.TEST_DB === 'postgres' ? 'postgres' : 'sqlite';

@@ -6,9 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import path from 'node:path';
-import { makeApp, login, bearer, createUser, DIALECT, REDIS_URL, type TestApp } from '../helpers/app.js';
-import { OTHER_COMMITS_MS, openSqliteFile } from '../../src/db/index.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { makeApp, login, bearer, createUser, DIALECT, REDIS_URL, pastOtherCommits, type TestApp } from '../helpers/app.js';
+import { openSqliteFile } from '../../src/db/index.js';
 import { sql } from 'kysely';
 
 let t: TestApp;
@@ -182,14 +181,14 @@ test('SQLite: a change made through another connection to the file (the CLI, ano
     assert.equal((await me()).statusCode, 200);
     assert.equal((await me()).statusCode, 200);
     await other.updateTable('users').set({ status: 'disabled' }).where('id', '=', editorId).execute();
-    await sleep(OTHER_COMMITS_MS + 1);
+    await pastOtherCommits();
     const disabled = await me();
     assert.equal(disabled.statusCode, 401, disabled.body);
     await other.updateTable('users').set({ status: 'active' }).where('id', '=', editorId).execute();
-    await sleep(OTHER_COMMITS_MS + 1);
+    await pastOtherCommits();
     assert.equal((await me()).statusCode, 200, 'served again once the other connection undid it');
     await other.updateTable('sessions').set({ revoked_at: t.clock.now(), revoked_reason: 'test' }).where('user_id', '=', editorId).execute();
-    await sleep(OTHER_COMMITS_MS + 1);
+    await pastOtherCommits();
     const ended = await me();
     assert.equal(ended.statusCode, 401, ended.body);
     assert.equal(ended.json().error.code, 'SESSION_ENDED');
@@ -209,7 +208,7 @@ test('SQLite: a change made through another connection to the file (the CLI, ano
     assert.equal((await list()).statusCode, 200);
     assert.equal((await list()).statusCode, 200);
     await other.updateTable('api_keys').set({ revoked_at: t.clock.now(), revoked_reason: 'test' }).where('id', '=', made.json().key.id).execute();
-    await sleep(OTHER_COMMITS_MS + 1);
+    await pastOtherCommits();
     const refused = await list();
     assert.equal(refused.statusCode, 401, refused.body);
     assert.equal(refused.json().error.code, 'API_KEY_INVALID');

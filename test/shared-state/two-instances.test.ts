@@ -2,8 +2,7 @@
 // file with database-backed shared state in the SQLite run) behave as one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, createUser, events, DIALECT, type TestApp } from '../helpers/app.js';
-import { OTHER_COMMITS_MS } from '../../src/db/index.js';
+import { makeApp, login, bearer, createUser, events, DIALECT, pastOtherCommits, type TestApp } from '../helpers/app.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -24,7 +23,7 @@ after(async () => {
  */
 async function onOther<T>(ask: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
   if (DIALECT !== 'postgres') {
-    await new Promise((r) => setTimeout(r, OTHER_COMMITS_MS + 1));
+    await pastOtherCommits();
     return ask();
   }
   const until = Date.now() + 1_500;

@@ -35,7 +35,7 @@ const Description = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
 /**
  * Roles, departments, role and department assignments, and grants. Roles, departments and grants need
  * roles.manage; assigning them to users needs users.manage. Nobody hands out more than they hold.
- * Changes apply at the next request on every instance.
+ * Changes apply at the next request on this instance, and on the others within the change mark's bound (D453, D454).
  */
 export const adminAccessRoutes =
   (s: Services): FastifyPluginAsync =>
