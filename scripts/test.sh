@@ -75,5 +75,13 @@ for h in "${halves[@]}"; do echo "== $h: exit $(cat "$out/$h.rc")"; done
 # requirement with no passing test and no justified not-applicable entry; the matrix is kept in test-artifacts/asvs.md.
 echo "== ASVS matrix"
 node scripts/asvs.mjs --enforce --out test-artifacts/asvs.md "$out"/*.asvs || status=1
+# A failed half's failing tests once more, last: what CI keeps of a run is its end, and each half's own list of
+# failures sits in the middle of the output, above the halves printed after it.
+for h in "${halves[@]}"; do
+  [ "$(cat "$out/$h.rc")" = 0 ] && continue
+  echo "== failures ($h, exit $(cat "$out/$h.rc"))"
+  if grep -q '^✖ failing tests:' "$out/$h.log"; then sed -n '/^✖ failing tests:/,$p' "$out/$h.log" | head -120
+  else tail -40 "$out/$h.log"; tail -20 "$out/$h.stdout"; fi
+done
 rm -rf "$out"
 exit $status

@@ -94,6 +94,9 @@ export function requestLine(req: FastifyRequest, reply: FastifyReply): Record<st
   };
 }
 
+/** The levels at which an info line is written (pino's standard levels; `silent` and the ones above info write none). */
+const WRITES_INFO: ReadonlySet<string> = new Set(['trace', 'debug', 'info']);
+
 /**
  * Fastify's own request logging replaced: no "incoming request" line, no raw URL (its default 404 line
  * prints `Route GET:/path?token=... not found`), errors as their summary (class, code, message), and the
@@ -106,7 +109,8 @@ export class RequestLogController extends LogController {
 
   override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
     if (error) reply.log.error({ ...requestLine(req, reply), err: errorSummary(error) }, 'request failed while answering');
-    else reply.log.info(requestLine(req, reply), 'request');
+    // The line is built only where it is written: below info (LOG_LEVEL=warn) an answer costs no log work.
+    else if (WRITES_INFO.has(reply.log.level)) reply.log.info(requestLine(req, reply), 'request');
   }
 
   override defaultErrorLog(error: Error, _req: FastifyRequest, reply: FastifyReply): void {

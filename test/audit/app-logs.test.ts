@@ -69,6 +69,22 @@ test('request log: one line per request with method, route pattern, status, time
   }
 });
 
+test('request log by level: at info (the default) every answer has its line; at warn none', async () => {
+  for (const level of ['info', 'warn'] as const) {
+    const t = await makeApp({ env: { LOG_LEVEL: level } });
+    try {
+      const before = t.logs.length;
+      const r = await t.app.inject({ method: 'GET', url: '/healthz?probe=1' });
+      assert.equal(r.statusCode, 200);
+      const got = lines({ ...t, logs: t.logs.slice(before) }).filter((l) => l.event === 'http.request');
+      if (level === 'info') assert.deepEqual(got.map((l) => [l.route, l.status, l.query]), [['/healthz', 200, ['probe']]]);
+      else assert.deepEqual(got, []);
+    } finally {
+      await t.close();
+    }
+  }
+});
+
 test('query names and masked paths: bounded, values dropped', () => {
   assert.deepEqual(queryNames('/a?token=abc&x=1&x=2&flag'), ['token', 'x', 'flag']);
   assert.deepEqual(queryNames('/a'), []);

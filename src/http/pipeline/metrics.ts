@@ -11,13 +11,17 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * Counts every answer (route pattern, status, latency) and serves `GET /metrics` in Prometheus's text
  * format. Off unless METRICS_TOKEN or METRICS_ALLOW is set: then the token (`Authorization: Bearer`,
  * compared in constant time) and the address list (the client address as resolved from trusted
- * proxies) are both required where given. Off, or refused, `/metrics` is a 404 like any unknown path.
+ * proxies) are both required where given. Off, `/metrics` is a 404 like any unknown path and no answer
+ * is counted; refused, it is the same 404.
  */
 export function registerMetrics(app: FastifyInstance, s: Services): void {
-  app.addHook('onResponse', async (req, reply) => {
-    s.metrics.request(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
-  });
   const guard = s.config.metrics;
+  // Nothing can read the counts while metrics are off (the configuration is read at start): no request pays for them.
+  if (guard !== null)
+    app.addHook('onResponse', (req, reply, done) => {
+      s.metrics.request(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
   const expected = guard?.token ? digest(guard.token) : null;
   app.get(
     '/metrics',
