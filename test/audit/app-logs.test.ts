@@ -77,7 +77,11 @@ test('request log by level: at info (the default) every answer has its line; at 
       const r = await t.app.inject({ method: 'GET', url: '/healthz?probe=1' });
       assert.equal(r.statusCode, 200);
       const got = lines({ ...t, logs: t.logs.slice(before) }).filter((l) => l.event === 'http.request');
-      if (level === 'info') assert.deepEqual(got.map((l) => [l.route, l.status, l.query]), [['/healthz', 200, ['probe']]]);
+      if (level === 'info')
+        assert.deepEqual(
+          got.map((l) => [l.route, l.status, l.query]),
+          [['/healthz', 200, ['probe']]],
+        );
       else assert.deepEqual(got, []);
     } finally {
       await t.close();
