@@ -88,9 +88,9 @@ test('the front refuses Palisade without a certificate or with one of another CA
     [
       'no certificate',
       { ...s3env('app', 'ca', 'none/'), FILES_S3_TLS_CERT: '', FILES_S3_TLS_KEY: '' },
-      /"reason":"S3 put: Error (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET|EPIPE)"/,
+      /"reason":"S3 put: (Error|TimeoutError) (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET|EPIPE)"/,
     ],
-    ['a certificate of another CA', s3env('rogue', 'ca', 'rogue/'), /"reason":"S3 put: Error (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET|EPIPE)"/],
+    ['a certificate of another CA', s3env('rogue', 'ca', 'rogue/'), /"reason":"S3 put: (Error|TimeoutError) (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET|EPIPE)"/],
     ['a store certificate Palisade does not trust', s3env('app', 'rogue-ca', 'untrusted/'), /"reason":"S3 put: Error SELF_SIGNED_CERT_IN_CHAIN"/],
   ];
   for (const [what, env, why] of cases) {
@@ -106,7 +106,8 @@ test('the front refuses Palisade without a certificate or with one of another CA
       assert.deepEqual((await w.rows()).length, 0, `${what}: no row`);
       assert.ok(!w.t.logs.join('').includes('PRIVATE KEY'), `${what}: no key in the log`);
       // With TLS 1.3 the client's handshake ends before the front checks its certificate: the refusal reaches the SDK
-      // as the front's alert, or as the reset or broken pipe of a connection the front closed while the body was sent.
+      // as the front's alert, or as the reset or broken pipe of a connection the front closed while the body was sent;
+      // the SDK names a reset it met while waiting for the answer a TimeoutError (seen on a loaded machine).
       const reasons = w.t.logs.join('').match(/"reason":"S3 [^"]*"/g) ?? [];
       assert.match(w.t.logs.join(''), why, `${what}: the log names the refusal (it says ${reasons.join(', ') || 'nothing'})`);
     } finally {
