@@ -42,7 +42,7 @@ out=$(mktemp -d)
 half() { # label node dialect files [repeat: a second run of what does not depend on the dialect, skipped by such tests]
   local start=$SECONDS rc=0
   echo "== $1: $("$2" --version) on $3"
-  PALISADE_TEST_REPEAT=${5:+1} TEST_DB=$3 "$2" --enable-source-maps --import ./scripts/exit-after-tests.mjs --test --test-concurrency=1 \
+  PALISADE_TEST_HALF=$1 PALISADE_TEST_REPEAT=${5:+1} TEST_DB=$3 "$2" --enable-source-maps --import ./scripts/exit-after-tests.mjs --test --test-concurrency=1 \
     --test-reporter=spec --test-reporter-destination="$out/$1.log" \
     --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$out/$1.times" \
     --test-reporter=./scripts/asvs-reporter.mjs --test-reporter-destination="$out/$1.asvs" $4 >"$out/$1.stdout" 2>&1 || rc=$?

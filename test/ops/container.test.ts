@@ -5,13 +5,15 @@ import { ROOT_DIR } from '../helpers/cli.js';
 
 // The container image (OPS-3), built with buildah and run as its non-root user on a read-only root filesystem by
 // scripts/container-test.sh (what it proves is listed at its top). scripts/test.sh runs every test file on SQLite and
-// on PostgreSQL, and on SQLite again with Node 22 (PALISADE_TEST_REPEAT=1); the image does not depend on either, so
-// it is built once per run, in the first SQLite run, and the others skip this file.
+// on PostgreSQL, and on SQLite again with Node 22, each half naming itself in PALISADE_TEST_HALF; the image depends on
+// none of them, so it is built once per run, in the PostgreSQL half (the SQLite half is followed by Node 22's on the
+// same core, the longer of the two paths), and the others skip this file. Run alone, the file always builds it.
 const installed = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 function skipReason(): string | false {
-  if (process.env.TEST_DB === 'postgres') return 'the image does not depend on the database: it is built once, in the SQLite half';
-  if (process.env.PALISADE_TEST_REPEAT === '1') return 'the image does not depend on the Node.js running the tests: it is built once, in the first run';
+  const half = process.env.PALISADE_TEST_HALF;
+  if (half !== undefined && half !== 'postgres')
+    return 'the image depends on neither the database nor the Node.js running the tests: it is built once, in the PostgreSQL half';
   if (!installed('buildah') || !installed('skopeo')) return "buildah or skopeo is not installed (.ci/run installs Debian's packages)";
   if (process.getuid?.() !== 0) return 'needs root: the image is run in its own mount and PID namespaces';
   return false;
