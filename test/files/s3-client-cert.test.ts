@@ -90,7 +90,11 @@ test('the front refuses Palisade without a certificate or with one of another CA
       { ...s3env('app', 'ca', 'none/'), FILES_S3_TLS_CERT: '', FILES_S3_TLS_KEY: '' },
       /"reason":"S3 put: (Error|TimeoutError) (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET|EPIPE)"/,
     ],
-    ['a certificate of another CA', s3env('rogue', 'ca', 'rogue/'), /"reason":"S3 put: (Error|TimeoutError) (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET|EPIPE)"/],
+    [
+      'a certificate of another CA',
+      s3env('rogue', 'ca', 'rogue/'),
+      /"reason":"S3 put: (Error|TimeoutError) (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET|EPIPE)"/,
+    ],
     ['a store certificate Palisade does not trust', s3env('app', 'rogue-ca', 'untrusted/'), /"reason":"S3 put: Error SELF_SIGNED_CERT_IN_CHAIN"/],
   ];
   for (const [what, env, why] of cases) {
