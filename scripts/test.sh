@@ -80,7 +80,8 @@ node scripts/asvs.mjs --enforce --out test-artifacts/asvs.md "$out"/*.asvs || st
 for h in "${halves[@]}"; do
   [ "$(cat "$out/$h.rc")" = 0 ] && continue
   echo "== failures ($h, exit $(cat "$out/$h.rc"))"
-  if grep -q '^✖ failing tests:' "$out/$h.log"; then sed -n '/^✖ failing tests:/,$p' "$out/$h.log" | head -120
+  # (`|| true`: head closing the pipe early must not end the script before its clean-up and exit status.)
+  if grep -q '^✖ failing tests:' "$out/$h.log"; then sed -n '/^✖ failing tests:/,$p' "$out/$h.log" | head -120 || true
   else tail -40 "$out/$h.log"; tail -20 "$out/$h.stdout"; fi
 done
 rm -rf "$out"
