@@ -91,9 +91,25 @@ test('dependency outage (Redis): fast 503 with Retry-After on both instances, re
   for (const t of [a, b]) assert.equal((await untilOk(() => t.app.inject({ method: 'GET', url: '/readyz' }) as unknown as Promise<Res>, 3000)) >= 0, true);
 });
 
+/**
+ * Returns once `t` reports Redis down on /readyz: from then on its client knows the connection is gone, and every
+ * grant of a rate budget takes the exact path, which fails closed (D353). Until an instance has seen the connection
+ * close, it decides requests in process (D353's stated limit), so a test of what is refused waits for this first.
+ */
+async function untilDown(t: TestApp): Promise<void> {
+  const from = performance.now();
+  for (;;) {
+    const r = await t.app.inject({ method: 'GET', url: '/readyz' });
+    if (r.statusCode === 503 && r.json().checks?.redis === 'down') return;
+    assert.ok(performance.now() - from < 5000, `Redis still reported up after 5 s: ${r.body}`);
+    await sleep(20);
+  }
+}
+
 test('dependency outage (Redis): logout during the outage is refused with 503, and the session stays exactly as it was [ASVS V16.5.3]', async () => {
   const { token, userId } = await login(a);
   await redis.kill();
+  for (const t of [a, b]) await untilDown(t);
   const out = await timed(b, { method: 'POST', url: '/api/auth/logout', headers: bearer(token) });
   assert.equal(out.res.statusCode, 503);
   assert.equal(out.res.json().error.code, 'SERVICE_UNAVAILABLE');
