@@ -276,7 +276,7 @@ export function createRun(tag, watchdogMs) {
    * With `databaseUrl` (postgres://...) it runs on a throw-away schema palisade_bench_<random>,
    * dropped at clean-up. Returns the process handle plus { base, dataDir, startupMs, backend }.
    */
-  async function startServer({ port, password, dataDir, prefix = 'palisade-bench-', databaseUrl = null, env = {}, execArgv = [] }) {
+  async function startServer({ port, password, dataDir, prefix = 'palisade-bench-', databaseUrl = null, env = {}, execArgv = [], main = MAIN }) {
     const data = dataDir ? { dir: dataDir, remove: async () => {} } : tempDir(prefix);
     const full = {
       NODE_ENV: 'production',
@@ -317,7 +317,7 @@ export function createRun(tag, watchdogMs) {
     }
     const base = `http://${HOST}:${port}`;
     const t0 = Date.now();
-    const h = await spawnNode({ name: 'server', args: [MAIN, 'start'], env: full, readyUrl: `${base}/healthz`, execArgv });
+    const h = await spawnNode({ name: main === MAIN ? 'server' : 'compared server', args: [main, 'start'], env: full, readyUrl: `${base}/healthz`, execArgv });
     const stopProcess = h.stop;
     return Object.assign(h, {
       base,

@@ -57,10 +57,13 @@
 //                      between two measurements does not decide it
 //   BENCH_ONLY         comma-separated routes to measure (bare, secured, editor, total, auth, one; default all): with
 //                      BENCH_CPU_PROF, a profile of one route alone
+//   BENCH_COMPARE_MAIN another build's dist/cli/main.js (a checkout of an earlier commit, built): a second server of
+//                      that build on the same data and key, whose secured list is measured in each round right after
+//                      this build's, so that a change is judged by two ratios taken minutes, not runs, apart
 
 import { existsSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -159,6 +162,8 @@ async function mainThread() {
   const WARMUP = intEnv('BENCH_WARMUP', 2, 0, 10);
   const CONNS = intEnv('BENCH_CONNS', 10, 1, 256);
   const ROUNDS = intEnv('BENCH_ROUNDS', 3, 1, 9);
+  const COMPARE_MAIN = process.env.BENCH_COMPARE_MAIN ? path.resolve(process.env.BENCH_COMPARE_MAIN) : null;
+  if (COMPARE_MAIN && !existsSync(COMPARE_MAIN)) throw new Error(`BENCH_COMPARE_MAIN ${COMPARE_MAIN} not found`);
   if (process.env.DATABASE_URL) throw new Error('bench/records.mjs measures SQLite only (it seeds the SQLite file directly); unset DATABASE_URL');
 
   const MAX_DURATION = Math.max(DURATION, intEnv('BENCH_MAX_DURATION', 30, 1, 120));
@@ -333,19 +338,19 @@ async function mainThread() {
     const rootPassword = benchPassword();
     const traceDir = run.tempDir('palisade-records-trace-');
     const traceFile = path.join(traceDir.dir, 'sql-trace.json');
-    const server = await run.startServer({
+    // One key and one public URL (the token's audience) for both servers when another build is compared: each accepts
+    // the other's session tokens.
+    const appKey = randomBytes(48).toString('base64url');
+    const publicUrl = `http://${HOST}:${port}`;
+    // The server that is set up and traced carries the SQL tracer; the one that is measured does not (step 5).
+    const traced = await run.startServer({
       port,
       password: rootPassword,
       prefix: 'palisade-records-',
-      env: { BENCH_SQL_TRACE: traceFile },
-      execArgv: [
-        '--import',
-        pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href,
-        ...(process.env.BENCH_CPU_PROF
-          ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=server-${n}.cpuprofile`]
-          : []),
-      ],
+      env: { BENCH_SQL_TRACE: traceFile, APP_KEY: appKey, PUBLIC_URL: publicUrl },
+      execArgv: ['--import', pathToFileURL(path.join(HERE, 'sql-trace.mjs')).href],
     });
+    let server = traced;
     const { base } = server;
     const dbFile = path.join(server.dataDir, 'palisade.db');
     const root = await login(base, rootPassword);
@@ -543,7 +548,18 @@ async function mainThread() {
     log(`plan, secured list:\n    ${plans.securedList.join('\n    ')}\n  plan, secured count:\n    ${plans.securedCount.join('\n    ')}`);
     log(`editor list: alone ${sqlMs.editorList} ms; plan:\n    ${plans.editorList.join('\n    ')}`);
 
-    // 5. Measure.
+    // 5. Measure, on a server of the same build, data, key and port that never loaded the tracer: with it loaded (its
+    // wrappers put back, but the statement methods once replaced), the same build served about a tenth fewer lists.
+    await traced.stopProcess();
+    server = await run.startServer({
+      port,
+      password: rootPassword,
+      dataDir: traced.dataDir,
+      env: { APP_KEY: appKey, PUBLIC_URL: publicUrl },
+      execArgv: process.env.BENCH_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=server-${n}.cpuprofile`]
+        : [],
+    });
     const results = [];
     const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
     const want = (route) => only.length === 0 || only.includes(route);
@@ -561,6 +577,19 @@ async function mainThread() {
       const bareBody = await (await fetch(bareUrl, { signal: AbortSignal.timeout(10_000) })).json();
       if (bareBody.items?.length !== Math.min(PER_PAGE, n) || bareBody.total !== n)
         problems.push(`N=${n} bare page: ${bareBody.items?.length} items, total ${bareBody.total}`);
+      const compared = COMPARE_MAIN
+        ? await run.startServer({
+            port: await freePort(),
+            password: rootPassword,
+            dataDir: server.dataDir,
+            env: { APP_KEY: appKey, PUBLIC_URL: publicUrl },
+            main: COMPARE_MAIN,
+          })
+        : null;
+      if (compared) {
+        const res = await fetch(securedUrl.replace(base, compared.base), { headers, signal: AbortSignal.timeout(10_000) });
+        if (res.status !== 200) throw new Error(`the compared build answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      }
       for (let round = 1; round <= ROUNDS; round++) {
         const of = ROUNDS > 1 ? `, round ${round} of ${ROUNDS}` : '';
         if (want('bare')) results.push({ route: 'bare', round, ...(await measure(`bare GET /bare?page=1 (no security), N=${n}${of}`, bareUrl, {}, bare.pid)) });
@@ -570,7 +599,16 @@ async function mainThread() {
             round,
             ...(await measure(`${securedName}${of}`, securedUrl, headers, server.pid, { seqMs: sqlTrace.sequentialMedianMs })),
           });
+        if (compared)
+          results.push({
+            route: 'compared build, secured',
+            round,
+            ...(await measure(`${COMPARE_MAIN}: ${securedName}${of}`, securedUrl.replace(base, compared.base), headers, compared.pid, {
+              seqMs: sqlTrace.sequentialMedianMs,
+            })),
+          });
       }
+      await compared?.stopProcess();
       if (want('editor')) results.push({ route: 'editor (owner scope)', ...(await measure(`editor ${securedName}`, securedUrl, editorHeaders, server.pid)) });
       if (want('total'))
         results.push({
@@ -605,10 +643,11 @@ async function mainThread() {
     }
 
     ro.close();
-    await server.stop();
+    await server.stopProcess();
+    await traced.stop();
     return {
       records: n,
-      startupMs: server.startupMs,
+      startupMs: traced.startupMs,
       seedMs,
       seed: seeded,
       databaseMiB: Math.round(dbBytes / 2 ** 20),
@@ -647,6 +686,14 @@ async function mainThread() {
       return b && b.reqPerSec > 0 ? [r2(s.reqPerSec / b.reqPerSec)] : [];
     });
     const sortedRatios = [...roundRatios].sort((a, b) => a - b);
+    // The compared build's secured list against this build's and against the bare route, per round.
+    const comparedRounds = ofRound('compared build, secured').flatMap((c) => {
+      const s = ofRound('secured').find((x) => x.round === c.round);
+      const b = ofRound('bare').find((x) => x.round === c.round);
+      return s && s.reqPerSec > 0
+        ? [{ round: c.round, toThisBuild: r2(c.reqPerSec / s.reqPerSec), toBare: b?.reqPerSec ? r2(c.reqPerSec / b.reqPerSec) : null }]
+        : [];
+    });
     const throughputRatio = sortedRatios.length ? sortedRatios[Math.floor((sortedRatios.length - 1) / 2)] : null;
     const p50Ratio = sSmall && sLarge && sSmall.latencyMs.p50 > 0 ? r2(sLarge.latencyMs.p50 / sSmall.latencyMs.p50) : null;
     const meanRatio = sSmall && sLarge && sSmall.latencyMs.mean > 0 ? r2(sLarge.latencyMs.mean / sSmall.latencyMs.mean) : null;
@@ -684,6 +731,7 @@ async function mainThread() {
         editorToBareReqPerSec: bareR && editorAtBare ? r2(editorAtBare.reqPerSec / bareR.reqPerSec) : null,
         editorP50LargestToSmallest: editorP50Ratio,
         totalTrueToSecuredReqPerSec: totalAtBare && securedAtBare ? r2(totalAtBare.reqPerSec / securedAtBare.reqPerSec) : null,
+        ...(COMPARE_MAIN ? { comparedBuild: { main: COMPARE_MAIN, rounds: comparedRounds } } : {}),
       },
       problems: sizes.flatMap((s) => s.problems),
     };
@@ -709,6 +757,11 @@ async function mainThread() {
       `secured / bare req/s at ${fmt(BARE_SIZE)}: ${fmt(throughputRatio)}${roundRatios.length > 1 ? ` (median of rounds ${roundRatios.join(', ')})` : ''} (aim >= 0.70: ${summary.ratios.securedToBareReqPerSec.met === null ? '-' : summary.ratios.securedToBareReqPerSec.met ? 'met' : 'MISSED'})`,
       `secured p50 latency ${fmt(large)} / ${fmt(small)}: ${fmt(p50Ratio)} (aim <= 1.5: ${summary.ratios.securedP50LargestToSmallest.met === null ? '-' : summary.ratios.securedP50LargestToSmallest.met ? 'met' : 'MISSED'}); mean latency ratio ${fmt(meanRatio)}; p50 ratio with one connection ${fmt(p50OneRatio)}`,
       `auth only (/api/auth/me) / bare req/s: ${fmt(summary.ratios.authOnlyToBareReqPerSec)}; secured / auth only: ${fmt(summary.ratios.securedToAuthOnlyReqPerSec)}`,
+      ...(COMPARE_MAIN
+        ? [
+            `compared build (${COMPARE_MAIN}), secured list per round: / this build's ${comparedRounds.map((c) => c.toThisBuild).join(', ')}; / bare ${comparedRounds.map((c) => c.toBare).join(', ')}`,
+          ]
+        : []),
       `editor (owner scope) / bare req/s: ${fmt(summary.ratios.editorToBareReqPerSec)}; editor p50 ${fmt(large)} / ${fmt(small)}: ${fmt(editorP50Ratio)}; secured with total=true / without: ${fmt(summary.ratios.totalTrueToSecuredReqPerSec)}`,
       '',
       ...sizes.flatMap((s) => [
