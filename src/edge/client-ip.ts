@@ -14,6 +14,22 @@ export interface ClientIpOptions {
 
 const MAX_HOPS = 32;
 
+/** The canonical text of socket addresses met lately (a connection's requests all come from one). */
+const socketTexts = new Map<string, string>();
+const SOCKET_TEXTS_MAX = 4096;
+
+/** A socket address as the client's, when no proxy is trusted: canonical where it parses, as it is otherwise. */
+function socketText(socketAddress: string): string {
+  let text = socketTexts.get(socketAddress);
+  if (text === undefined) {
+    const peer = parseIp(socketAddress);
+    text = peer ? ipText(peer) : socketAddress;
+    if (socketTexts.size >= SOCKET_TEXTS_MAX) socketTexts.clear();
+    socketTexts.set(socketAddress, text);
+  }
+  return text;
+}
+
 /** The `for=` addresses of a Forwarded header, in order; null when any element is malformed. */
 function forwardedFor(value: string): string[] | null {
   const out: string[] = [];
@@ -35,6 +51,7 @@ function forwardedFor(value: string): string[] | null {
  * never make an arbitrary address the client.
  */
 export function resolveClientIp(socketAddress: string | undefined, headers: IncomingHttpHeaders, o: ClientIpOptions): string {
+  if (o.trustedProxies.length === 0 && socketAddress !== undefined) return socketText(socketAddress);
   const peer = parseIp(socketAddress ?? '');
   if (!peer) return socketAddress ?? 'unknown';
   if (o.trustedProxies.length === 0 || !inAny(peer, o.trustedProxies)) return ipText(peer);
@@ -82,9 +99,9 @@ export function requestScheme(
   headers: IncomingHttpHeaders,
   o: ClientIpOptions,
 ): 'https' | 'http' | 'unknown' {
-  if (encrypted) return 'https';
+  if (encrypted || o.trustedProxies.length === 0) return encrypted ? 'https' : 'http';
   const peer = parseIp(socketAddress ?? '');
-  if (!peer || o.trustedProxies.length === 0 || !inAny(peer, o.trustedProxies)) return 'http';
+  if (!peer || !inAny(peer, o.trustedProxies)) return 'http';
   const raw = o.header === 'forwarded' ? headers.forwarded : headers['x-forwarded-proto'];
   if (raw === undefined) return 'unknown';
   const last = (Array.isArray(raw) ? raw.join(',') : raw).split(',').pop() ?? '';

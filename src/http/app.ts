@@ -131,8 +131,9 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     reply.code(404).send(errorBody('NOT_FOUND'));
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    done();
   });
   drainGate(app);
   inputBounds(app);

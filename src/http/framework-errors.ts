@@ -66,9 +66,9 @@ export function drainGate(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (_req, reply) => {
-    if (!closing) return;
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!closing) return done();
     reply.header('connection', 'close');
-    throw new AppError('SHUTTING_DOWN', undefined, 'server closing', { 'retry-after': '1' });
+    done(new AppError('SHUTTING_DOWN', undefined, 'server closing', { 'retry-after': '1' }));
   });
 }

@@ -53,7 +53,7 @@ export function registerCors(app: FastifyInstance, s: Services): void {
   if (listed.size === 0) return;
   // onSend, so that error answers get the headers too (a listed client can read AUTH_REQUIRED or
   // RATE_LIMITED), and after the route, so that no route's own Vary drops Origin.
-  app.addHook('onSend', async (req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     addVary(reply, 'origin');
     const origin = allowed(req);
     if (origin !== null) {
@@ -61,6 +61,6 @@ export function registerCors(app: FastifyInstance, s: Services): void {
       reply.header('access-control-allow-credentials', 'true');
       reply.header('access-control-expose-headers', CORS_EXPOSED_HEADERS);
     }
-    return payload;
+    done(null, payload);
   });
 }

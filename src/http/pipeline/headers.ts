@@ -105,13 +105,13 @@ export function socketAnswerHeaders(server: object, socket: Socket): Record<stri
  */
 export function securityHeaders(app: FastifyInstance, policy: TransportPolicy): void {
   POLICIES.set(app, policy);
-  app.addHook('onSend', async (req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     // A 304 too: the browser takes the revalidation's headers for the cached page, policy included.
     const pageAnswer = reply.statusCode < 300 || reply.statusCode === 304;
     reply.headers(req.routeOptions.config?.page === true && pageAnswer ? PAGE_HEADERS : SECURITY_HEADERS);
     const hsts = hstsValue(policy, req.raw.socket, req.headers, req.hostname);
     if (hsts !== null) reply.header('strict-transport-security', hsts);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+    done(null, payload);
   });
 }

@@ -43,8 +43,13 @@ function checkStrings(record: unknown): void {
 
 /** Path parameters and query values of every route, before validation and the handler. */
 export function inputBounds(app: FastifyInstance): void {
-  app.addHook('preValidation', async (req) => {
-    checkStrings(req.params);
-    checkStrings(req.query);
+  app.addHook('preValidation', (req, _reply, done) => {
+    try {
+      checkStrings(req.params);
+      checkStrings(req.query);
+    } catch (e) {
+      return done(e as Error);
+    }
+    done();
   });
 }
