@@ -468,9 +468,9 @@ async function mainThread() {
         statements: t.statements.map((x) => ({ perCreate: perCreate(x.count), sql: x.sql.length > 200 ? `${x.sql.slice(0, 200)}…` : x.sql })),
       };
       log(`SQL per create: ${sqlPerCreate.changeLogOn} statements with the change log, ${sqlPerCreate.changeLogOff} without`);
-      // The writes are measured on a server that never loaded the tracer (same build, data, key and port): with it
-      // loaded, its wrappers put back but the statement methods once replaced, every statement cost more, and the
-      // change log, which runs more of them, more than the rest (bench/records.mjs says the same of lists).
+      // The writes are measured on a server that never loaded the tracer (same build, data, key and port), the product
+      // as it ships: a server whose statement methods were once replaced ran lists at a different rate from an
+      // untraced one of the same build (bench/records.mjs). The create ratio did not move with this (0.653).
       await server.stopProcess();
       server = await run.startServer({ port, password, dataDir: data.dir, env: { APP_KEY: appKey, ...dbEnv }, execArgv: profArgs('server') });
     }

@@ -548,8 +548,9 @@ async function mainThread() {
     log(`plan, secured list:\n    ${plans.securedList.join('\n    ')}\n  plan, secured count:\n    ${plans.securedCount.join('\n    ')}`);
     log(`editor list: alone ${sqlMs.editorList} ms; plan:\n    ${plans.editorList.join('\n    ')}`);
 
-    // 5. Measure, on a server of the same build, data, key and port that never loaded the tracer: with it loaded (its
-    // wrappers put back, but the statement methods once replaced), the same build served about a tenth fewer lists.
+    // 5. Measure, on a server of the same build, data, key and port that never loaded the tracer: the product as it
+    // ships. A server whose statement methods were once replaced (and put back) ran the same build at 0.8-1.2 times
+    // the rate of an untraced one, depending on when it was traced (docs/benchmarks.md).
     await traced.stopProcess();
     server = await run.startServer({
       port,
