@@ -2,7 +2,7 @@ import path from 'node:path';
 import { StateStamps } from './db/stamps.js';
 import { SETTINGS_AREAS, settingsSeeds, type AppConfig, type Env } from './app-config.js';
 import { Doctor } from './doctor/index.js';
-import { Metrics } from './ops/metrics.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
 import { SettingsStore, secretNameOf } from './config/settings.js';
 import { SecretStore, type SecretAdmin } from './secrets/index.js';
 import { createSealer } from './config/seal.js';
@@ -538,7 +538,10 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     backups: () => backups.status(),
     scannerReachable: () => files.scannerReachable(),
   });
-  const metrics = new Metrics({ hashQueue: () => hasher.queueDepth(), pool: handle.pool, sharedState: shared.kind, processMetrics: config.metrics !== null });
+  const metrics = await createMetrics(
+    { hashQueue: () => hasher.queueDepth(), pool: handle.pool, sharedState: shared.kind, processMetrics: true },
+    config.metrics !== null,
+  );
   securityLog.observe = (type, outcome) => metrics.event(type, outcome);
   const backups = new BackupService({
     db,

@@ -11,7 +11,6 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
 import { createGunzip, createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { AppError } from '../errors.js';
 import { PassphraseIdentity, PassphraseRecipient } from './passphrase.js';
 
@@ -43,6 +42,7 @@ export async function writeArchive(dest: string, passphrase: string, members: re
   // age is loaded on first use: most starts of the server never make or read a backup.
   const { Encrypter } = await import('age-encryption');
   for (const m of members) if (!memberRule(m.name)) throw new TypeError(`not an archive member: ${m.name}`);
+  const tar = (await import('tar-stream')).default;
   const pack = tar.pack();
   const feed = (async () => {
     for (const m of members) {
@@ -125,6 +125,7 @@ export async function readArchive(file: string, passphrase: string, under: strin
     } catch (e) {
       throw decryptError(e);
     }
+    const tar = (await import('tar-stream')).default;
     const extract = tar.extract();
     extract.on('entry', (header, stream, next) => {
       const name = header.name;

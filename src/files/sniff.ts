@@ -4,10 +4,15 @@
  * for a field that accepts it, and only as valid UTF-8 without NUL.
  */
 import { createReadStream } from 'node:fs';
-import { fileTypeFromFile } from 'file-type';
-import { imageSizeFromFile } from 'image-size/fromFile';
 import { AppError } from '../errors.js';
 import { FILE_TYPES } from '../collections/file-types.js';
+
+/** file-type and image-size, loaded at the first upload (they are not needed to start). */
+let readers: Promise<[typeof import('file-type'), typeof import('image-size/fromFile')]> | undefined;
+function loadReaders(): Promise<[typeof import('file-type'), typeof import('image-size/fromFile')]> {
+  if (!readers) readers = Promise.all([import('file-type'), import('image-size/fromFile')]);
+  return readers;
+}
 
 export interface Sniffed {
   type: string;
@@ -39,6 +44,7 @@ async function isPlainText(file: string): Promise<boolean> {
  * Palisade does not know, one the field does not accept, or no type at all). An image must be within `maxPixels`.
  */
 export async function sniff(file: string, accept: readonly string[], maxPixels: number): Promise<Sniffed> {
+  const [{ fileTypeFromFile }, { imageSizeFromFile }] = await loadReaders();
   const found = await fileTypeFromFile(file);
   let type: string | null = null;
   if (found && FILE_TYPES[found.mime]) type = found.mime;

@@ -1,8 +1,15 @@
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { isPlainAddress, parseSender, type MailboxSpec } from './address.js';
+
+/** nodemailer, loaded at the first mail (it is not needed to start: the server, each CLI command, each test file). */
+let loaded: Promise<typeof import('nodemailer')> | undefined;
+async function nodemailer(): Promise<typeof import('nodemailer').default> {
+  if (!loaded) loaded = import('nodemailer');
+  return (await loaded).default;
+}
 
 export interface MailMessage {
   to: string;
@@ -93,7 +100,7 @@ function tlsOptions(t: NonNullable<MailSettings['tls']>): { rejectUnauthorized: 
 /** Sends through an SMTP server with nodemailer (STARTTLS required off this host, or smtps://). */
 class SmtpMailer implements Mailer {
   readonly kind = 'smtp' as const;
-  private transport: { pass: string | null; t: ReturnType<typeof nodemailer.createTransport> } | null = null;
+  private transport: { pass: string | null; t: Transporter } | null = null;
   private readonly from: MailboxSpec;
   constructor(
     private readonly url: string,
@@ -105,7 +112,9 @@ class SmtpMailer implements Mailer {
   }
 
   /** The transport for a password from the store (the URL's user with it), or for the URL as it is (null). */
-  private transportFor(pass: string | null) {
+  private async transportFor(pass: string | null): Promise<Transporter> {
+    if (this.transport && this.transport.pass === pass) return this.transport.t;
+    const { createTransport } = await nodemailer();
     if (this.transport && this.transport.pass === pass) return this.transport.t;
     this.transport?.t.close();
     const options = {
@@ -118,8 +127,8 @@ class SmtpMailer implements Mailer {
       requireTLS: mustUpgrade(this.url) || (this.tls?.cert ?? null) !== null,
       ...(this.tls ? { tls: tlsOptions(this.tls) } : {}),
     };
-    let t: ReturnType<typeof nodemailer.createTransport>;
-    if (pass === null) t = nodemailer.createTransport({ url: this.url, ...options });
+    let t: Transporter;
+    if (pass === null) t = createTransport({ url: this.url, ...options });
     else {
       // The URL's own credentials would override an `auth` option: they are taken out, the user kept.
       const u = new URL(this.url);
@@ -127,7 +136,7 @@ class SmtpMailer implements Mailer {
       if (!user) throw new Error('smtp.password is stored but SMTP_URL names no user (smtp://user@host:587)');
       u.username = '';
       u.password = '';
-      t = nodemailer.createTransport({ url: u.href, auth: { user, pass }, ...options });
+      t = createTransport({ url: u.href, auth: { user, pass }, ...options });
     }
     this.transport = { pass, t };
     return t;
@@ -136,7 +145,7 @@ class SmtpMailer implements Mailer {
   async send(msg: MailMessage): Promise<void> {
     const s = this.stored ? await this.stored() : ({ state: 'unset' } as const);
     if (s.state === 'unreadable') throw new Error('the stored SMTP password (smtp.password) cannot be opened; nothing was sent');
-    await this.transportFor(s.state === 'set' ? s.value : null).sendMail(envelopeOf(this.from, msg));
+    await (await this.transportFor(s.state === 'set' ? s.value : null)).sendMail(envelopeOf(this.from, msg));
   }
   close(): void {
     this.transport?.t.close();
@@ -149,7 +158,7 @@ class SmtpMailer implements Mailer {
  */
 class OutboxMailer implements Mailer {
   readonly kind = 'outbox' as const;
-  private readonly composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  private composer: Transporter | null = null;
   private readonly from: MailboxSpec;
   constructor(
     private readonly dir: string,
@@ -158,6 +167,7 @@ class OutboxMailer implements Mailer {
     this.from = sender(from);
   }
   async send(msg: MailMessage): Promise<void> {
+    this.composer ??= (await nodemailer()).createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
     const info = await this.composer.sendMail(envelopeOf(this.from, msg));
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     chmodSync(this.dir, 0o700);
