@@ -46,6 +46,20 @@ export const RATE_LIMIT_DEFAULTS: Readonly<RateLimits> = rateLimitArea.defaults;
  * controls whole: keying by full address would let one attacker spread over 2^64 budgets.
  */
 export function ipBudgetKey(ip: string): string {
+  let key = budgetKeys.get(ip);
+  if (key === undefined) {
+    key = budgetKeyOf(ip);
+    if (budgetKeys.size >= BUDGET_KEYS_MAX) budgetKeys.clear();
+    budgetKeys.set(ip, key);
+  }
+  return key;
+}
+
+/** The budget keys of addresses met lately: every request takes one, most from an address seen before (issue 14). */
+const budgetKeys = new Map<string, string>();
+const BUDGET_KEYS_MAX = 4096;
+
+function budgetKeyOf(ip: string): string {
   const a = parseIp(ip);
   if (!a) return `x:${ip.slice(0, 64)}`;
   if (a.kind() === 'ipv4') return a.toString();

@@ -52,6 +52,8 @@ interface Entry {
   prev: Slot;
   /** Round trips in flight that carry this key's hits. */
   inflight: number;
+  /** The number of the last `set` that put this entry at the end of the map (the recency order). */
+  at: number;
 }
 
 const slot = (idx: number): Slot => ({ idx, own: 0, unsent: 0, others: 0 });
@@ -95,6 +97,8 @@ export const MAX_TRACKED_KEYS = 50_000;
  */
 export class LocalWindows {
   private readonly entries = new Map<string, Entry>();
+  /** Sets made at the end of `entries` so far: an entry set fewer than size / 2 sets ago is in the newer half. */
+  private sets = 0;
   /** The last flush failed: every admission asks the shared state until a round trip succeeds. */
   private degraded = false;
   private reported = false;
@@ -152,8 +156,14 @@ export class LocalWindows {
   private countHere(key: string, e: Entry, by: number, count: number, p: Position): WindowCount {
     e.cur.own += by; // a refused hit counts too, as in the shared counter
     e.cur.unsent += by;
-    this.entries.delete(key); // most recently used last: eviction takes the front
-    this.entries.set(key, e);
+    // Most recently used last: eviction takes the front. An entry already in the newer half stays where it is (moving
+    // a busy key at every hit is a delete and an insert in the map per request, issue 14); the order is then exact up
+    // to half the map, and eviction, which looks at the front only, never reaches it.
+    if (this.sets - e.at > this.entries.size >> 1) {
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      e.at = ++this.sets;
+    }
     return { count, resetMs: p.resetMs };
   }
 
@@ -201,7 +211,7 @@ export class LocalWindows {
     if (have && have.w === p.w) return have;
     if (have) this.entries.delete(key);
     else if (this.entries.size >= this.maxKeys && !this.evictOne()) return undefined;
-    const e: Entry = { w: p.w, cur: slot(p.idx), prev: slot(p.idx - 1), inflight: 0 };
+    const e: Entry = { w: p.w, cur: slot(p.idx), prev: slot(p.idx - 1), inflight: 0, at: ++this.sets };
     e.cur.own = by;
     this.entries.set(key, e);
     return e;

@@ -120,3 +120,21 @@ test('docs/edge.md lists every rate budget, per address and per user, with the d
   assert.ok(area.fields.some((f) => f.name.endsWith('PerIp')) && area.fields.some((f) => f.name.endsWith('PerUser')));
   for (const f of area.fields) assert.deepEqual(documented.get(f.name), { def: f.schema.default, meaning: f.schema.description }, f.name);
 });
+
+test("RateLimit headers: a signed-in read shows the user's budget, a public one the address's, a refused credential none; the address's budget is spent either way", async () => {
+  await limits({ readPerIp: 50, readPerUser: 7 });
+  const ip = '203.0.113.77';
+  const me = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin), remoteAddress: ip });
+  assert.equal(me.statusCode, 200);
+  assert.equal(me.headers['ratelimit-limit'], '7', "the user's budget");
+  assert.ok(Number(me.headers['ratelimit-reset']) >= 1);
+  const open = await t.app.inject({ method: 'GET', url: '/api/openapi.json', remoteAddress: ip });
+  assert.equal(open.statusCode, 200);
+  assert.equal(open.headers['ratelimit-limit'], '50', "the address's budget");
+  assert.equal(open.headers['ratelimit-remaining'], '48', 'the signed-in read spent the address budget too');
+  const refused = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { authorization: 'Bearer a.b.c' }, remoteAddress: ip });
+  assert.equal(refused.statusCode, 401);
+  assert.equal(refused.headers['ratelimit-limit'], undefined);
+  const after = await t.app.inject({ method: 'GET', url: '/api/openapi.json', remoteAddress: ip });
+  assert.equal(after.headers['ratelimit-remaining'], '46', 'the refused request spent it as well');
+});

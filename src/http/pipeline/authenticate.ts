@@ -147,7 +147,8 @@ export function registerAuthPipeline(app: FastifyInstance, s: Services): void {
       setSessionCookies(reply, s.config, state.renewed, s.sessions.xsrfToken(state.session.id), state.session.remember === 1, s.now());
     }
     req.auth = state;
-    await consumeUserBudget(req, reply, s, state.user.id);
+    const budget = consumeUserBudget(req, reply, s, state.user.id);
+    if (budget !== undefined) await budget;
     if (state.method !== 'session' && needsSession(req)) throw new AppError('SESSION_REQUIRED');
     if (state.method === 'apikey' && state.key.read_only === 1 && !READ_METHODS.has(req.method)) throw new AppError('API_KEY_READ_ONLY');
     // Administration from a session happens on a managed device (D445) and where the session was signed in (D444),
