@@ -157,8 +157,10 @@ export class LocalWindows {
     e.cur.own += by; // a refused hit counts too, as in the shared counter
     e.cur.unsent += by;
     // Most recently used last: eviction takes the front. An entry already in the newer half stays where it is (moving
-    // a busy key at every hit is a delete and an insert in the map per request, issue 14); the order is then exact up
-    // to half the map, and eviction, which looks at the front only, never reaches it.
+    // a busy key at every hit is a delete and an insert in the map per request, issue 14): in a full map (MAX_TRACKED_KEYS)
+    // eviction, which looks at the first 64 entries only, never reaches it; in a map of a few dozen keys the order is
+    // approximate, which costs an evicted key one round trip at its next hit, never its count (only keys with nothing
+    // unsent are evicted).
     if (this.sets - e.at > this.entries.size >> 1) {
       this.entries.delete(key);
       this.entries.set(key, e);
