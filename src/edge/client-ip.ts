@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { inAny, parseIp, ipText, type Cidr } from './ip.js';
+import { memoBounded } from '../util/memo.js';
 
 export interface ClientIpOptions {
   /** Proxies whose forwarding headers are believed. Empty: none, the socket address is the client. */
@@ -14,21 +15,14 @@ export interface ClientIpOptions {
 
 const MAX_HOPS = 32;
 
-/** The canonical text of socket addresses met lately (a connection's requests all come from one). */
-const socketTexts = new Map<string, string>();
-const SOCKET_TEXTS_MAX = 4096;
-
-/** A socket address as the client's, when no proxy is trusted: canonical where it parses, as it is otherwise. */
-function socketText(socketAddress: string): string {
-  let text = socketTexts.get(socketAddress);
-  if (text === undefined) {
-    const peer = parseIp(socketAddress);
-    text = peer ? ipText(peer) : socketAddress;
-    if (socketTexts.size >= SOCKET_TEXTS_MAX) socketTexts.clear();
-    socketTexts.set(socketAddress, text);
-  }
-  return text;
-}
+/**
+ * A socket address as the client's, when no proxy is trusted: canonical where it parses, as it is otherwise; kept for
+ * the addresses met lately (a connection's requests all come from one).
+ */
+const socketText = memoBounded(4096, (socketAddress: string): string => {
+  const peer = parseIp(socketAddress);
+  return peer ? ipText(peer) : socketAddress;
+});
 
 /** The `for=` addresses of a Forwarded header, in order; null when any element is malformed. */
 function forwardedFor(value: string): string[] | null {

@@ -5,6 +5,7 @@ import { defineSettingsArea } from '../config/settings-area.js';
 import { AppError } from '../errors.js';
 import { type FlushReports, LocalWindows, type WindowCount } from './windows.js';
 import { parseIp } from './ip.js';
+import { memoBounded } from '../util/memo.js';
 import { type Closable, HOLD_MAX, HOLD_MAX_PER_SUBJECT, RefusalDelay } from './refusal-delay.js';
 
 export type Bucket = 'auth' | 'reset' | 'read' | 'write' | 'export' | 'upload';
@@ -45,27 +46,14 @@ export const RATE_LIMIT_DEFAULTS: Readonly<RateLimits> = rateLimitArea.defaults;
  * The budget key of a client address. IPv6 clients are keyed by their /64, which one subscriber
  * controls whole: keying by full address would let one attacker spread over 2^64 budgets.
  */
-export function ipBudgetKey(ip: string): string {
-  let key = budgetKeys.get(ip);
-  if (key === undefined) {
-    key = budgetKeyOf(ip);
-    if (budgetKeys.size >= BUDGET_KEYS_MAX) budgetKeys.clear();
-    budgetKeys.set(ip, key);
-  }
-  return key;
-}
-
-/** The budget keys of addresses met lately: every request takes one, most from an address seen before (issue 14). */
-const budgetKeys = new Map<string, string>();
-const BUDGET_KEYS_MAX = 4096;
-
-function budgetKeyOf(ip: string): string {
+export const ipBudgetKey: (ip: string) => string = memoBounded(4096, (ip: string): string => {
+  // Kept for the addresses met lately: every request takes one, most from an address seen before (issue 14).
   const a = parseIp(ip);
   if (!a) return `x:${ip.slice(0, 64)}`;
   if (a.kind() === 'ipv4') return a.toString();
   const b = a.toByteArray().slice(0, 8);
   return `${Buffer.from(b).toString('hex')}/64`;
-}
+});
 
 function limitsFor(l: RateLimits, bucket: Bucket, who: 'ip' | 'user'): { count: number; bytes?: number } {
   switch (bucket) {

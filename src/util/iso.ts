@@ -1,9 +1,9 @@
 /** Date-times as the API writes them. */
+import { memoBounded } from './memo.js';
 
 const DAY_MS = 86_400_000;
-/** `YYYY-MM-DDT` of the days met lately (a page's dates fall on few days). */
-const dayPrefixes = new Map<number, string>();
-const DAY_PREFIXES_MAX = 4096;
+/** `YYYY-MM-DDT` of a day, kept for the days met lately (a page's dates fall on few days). */
+const dayPrefix = memoBounded(4096, (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 11));
 const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 const THREE = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 /** The instants `toISOString` writes with a four-digit year (0001-01-01 to 9999-12-31). */
@@ -19,12 +19,7 @@ export const isoOf = (v: unknown): string => {
   const ms = Number(v);
   if (!Number.isInteger(ms) || ms < ISO_FIRST || ms > ISO_LAST) return new Date(ms).toISOString();
   const day = Math.floor(ms / DAY_MS);
-  let prefix = dayPrefixes.get(day);
-  if (prefix === undefined) {
-    prefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
-    if (dayPrefixes.size >= DAY_PREFIXES_MAX) dayPrefixes.clear();
-    dayPrefixes.set(day, prefix);
-  }
+  const prefix = dayPrefix(day);
   let rest = ms - day * DAY_MS;
   const milli = rest % 1000;
   rest = (rest - milli) / 1000;
