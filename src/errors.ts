@@ -133,6 +133,7 @@ export const ERRORS = Object.freeze({
   },
   FILE_QUARANTINED: { status: 409, message: 'The file is waiting for the virus scanner; retry later.' },
   FILE_INFECTED: { status: 404, message: 'The file is not available.' },
+  FILE_CONTENT_MISSING: { status: 404, message: "The file's content is missing from the file store." },
   FILE_LINK_INVALID: { status: 403, message: 'The download link is invalid or has expired.' },
   FILE_LINK_UNAVAILABLE: {
     status: 403,

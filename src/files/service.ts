@@ -184,6 +184,10 @@ export class FileService {
       };
       const fail = (e: Error) => {
         finish();
+        // Bytes gone from under a row (removed by hand, a restore without the files, a bucket emptied) are the
+        // operator's to know of: logged as a system error; the caller gets the store's stable 404 (D457).
+        if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING')
+          this.d.onError('file content', new Error(`file ${row.id}: its stored content is missing`));
         reject(e);
       };
       body.once('readable', done);

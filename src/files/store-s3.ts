@@ -34,6 +34,12 @@ async function orUnavailable<T>(what: string, op: () => Promise<T>): Promise<T> 
   }
 }
 
+/** The bucket's answer that it holds no object under the key (NoSuchKey, or a bare 404). */
+function isMissing(e: unknown): boolean {
+  const err = e as { name?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
+  return err?.name === 'NoSuchKey' || err?.$metadata?.httpStatusCode === 404;
+}
+
 export class S3FileStore implements FileStore {
   private readonly local: DiskFileStore;
   constructor(
@@ -76,7 +82,8 @@ export class S3FileStore implements FileStore {
         body.on('error', (e) => out.destroy(e));
         body.pipe(out);
       },
-      (e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))),
+      (e: unknown) =>
+        out.destroy(isMissing(e) ? new AppError('FILE_CONTENT_MISSING', undefined, `no object for ${key}`) : e instanceof Error ? e : new Error(String(e))),
     );
     return out;
   }

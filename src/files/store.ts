@@ -26,7 +26,7 @@ export interface FileStore {
   commit(staged: Staged, key: string): Promise<void>;
   /** Forgets a staged upload (refused, or its transaction rolled back). */
   discard(staged: Staged): Promise<void>;
-  /** The bytes under `key`. */
+  /** The bytes under `key`; a key the store does not hold fails the stream with FILE_CONTENT_MISSING (D457). */
   read(key: string): Readable;
   /** Removes the bytes under `key`; a missing key is not an error. */
   remove(key: string): Promise<void>;
@@ -118,7 +118,14 @@ export class DiskFileStore implements FileStore {
   }
 
   read(key: string): Readable {
-    return createReadStream(this.pathOf(key));
+    const file = createReadStream(this.pathOf(key));
+    const out = new PassThrough();
+    // The file's own error is not piped on: a missing file becomes the store's stable error, anything else passes.
+    file.once('error', (e: NodeJS.ErrnoException) =>
+      out.destroy(e.code === 'ENOENT' ? new AppError('FILE_CONTENT_MISSING', undefined, `no file for ${key}`) : e),
+    );
+    out.once('close', () => file.destroy());
+    return file.pipe(out);
   }
 
   async remove(key: string): Promise<void> {

@@ -261,7 +261,8 @@ export async function openLinked(rc: RecordsContext, caller: Caller, claims: Lin
     return await openFile(rc, caller, { collection: row.collection, id: row.record_id, field: row.field }, claims.fileId);
   } catch (e) {
     // A failure of the server or its store (a missing file, a store that is down) is not the link's: it is not hidden.
-    if (!(e instanceof AppError) || e.code === 'FILE_QUARANTINED' || e.code === 'FILE_INFECTED' || e.status >= 500) throw e;
+    if (!(e instanceof AppError) || e.code === 'FILE_QUARANTINED' || e.code === 'FILE_INFECTED' || e.code === 'FILE_CONTENT_MISSING' || e.status >= 500)
+      throw e;
     throw new AppError('FILE_LINK_INVALID', undefined, `refused: ${e instanceof AppError ? e.code : 'error'}`);
   }
 }

@@ -235,6 +235,25 @@ test('deleting a file, and deleting the record, removes the rows and the stored 
   assert.ok(!w.stored().some((p) => p.endsWith(b)));
 });
 
+test('a file whose stored bytes are gone answers 404 FILE_CONTENT_MISSING, not a 500, and the operator is told (D457)', async () => {
+  const { rmSync } = await import('node:fs');
+  const id = await w.record(w.tok.ed!, 'bytes-gone');
+  const kept = (await w.upload(w.tok.ed!, id, 'attachments', png(), 'kept.png')).json().id as string;
+  const gone = (await w.upload(w.tok.ed!, id, 'attachments', gif(), 'gone.gif')).json().id as string;
+  rmSync(w.stored().find((p) => p.endsWith(gone))!);
+  const logged = w.t.logs.length;
+  const r = await w.download(w.tok.ed!, id, 'attachments', gone);
+  assert.equal(r.statusCode, 404, r.body);
+  assert.equal(codeOf(r), 'FILE_CONTENT_MISSING');
+  assert.ok(!r.body.includes(w.t.s.config.files.dir), 'no path in the answer');
+  const lines = w.t.logs.slice(logged).join('');
+  assert.match(lines, new RegExp(`"event":"system.error".*file ${gone}: its stored content is missing`));
+  // The record's other file still downloads.
+  const ok2 = await w.download(w.tok.ed!, id, 'attachments', kept);
+  assert.equal(ok2.statusCode, 200, ok2.body);
+  assert.ok(ok2.rawPayload.equals(png()));
+});
+
 test('stored files are private: 0600 in 0700 directories, under opaque keys [ASVS V5.3.1, V5.3.2]', async () => {
   const { statSync } = await import('node:fs');
   const id = await w.record(w.tok.ed!, 'modes');

@@ -43,6 +43,17 @@ test('a signed link works once within 60 seconds, without credentials, with the 
   assert.equal(codeOf(second), 'FILE_LINK_INVALID');
 });
 
+test('a link to a file whose stored bytes are gone says so (FILE_CONTENT_MISSING), not that the link is invalid (D457)', async () => {
+  const { rmSync } = await import('node:fs');
+  const { id, fileId } = await fileOf('bytes-gone');
+  const l = await linkFor(w.tok.rd!, id, fileId);
+  assert.equal(l.statusCode, 200, l.body);
+  rmSync(w.stored().find((p) => p.endsWith(fileId))!);
+  const r = await get(l.json().url);
+  assert.equal(r.statusCode, 404, r.body);
+  assert.equal(codeOf(r), 'FILE_CONTENT_MISSING');
+});
+
 test('a link is refused after expiry, with a tampered token, and names only its own file [ASVS V9.1.1, V9.2.1]', async () => {
   const { id, fileId } = await fileOf('expiry');
   const other = await fileOf('other');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import S3rver from 's3rver';
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { configProblems } from '../helpers/app.js';
 import { png } from './samples.js';
 import { codeOf, filesWorld, ok, type FilesWorld } from './world.js';
@@ -65,6 +65,15 @@ test('an upload is stored in the bucket under its key and downloads byte for byt
   ok(await w.req('DELETE', `${w.filesUrl(id, 'photo')}/${fileId}`, w.tok.ed!), 204);
   await w.t.s.tasks.drain();
   assert.deepEqual(await objects(), []);
+});
+
+test('an object gone from the bucket answers 404 FILE_CONTENT_MISSING, not a 500 (D457)', async () => {
+  const id = await w.record(w.tok.ed!, 's3-gone');
+  const fileId = (await w.upload(w.tok.ed!, id, 'photo', png(5, 5), 'p.png')).json().id as string;
+  await s3.send(new DeleteObjectCommand({ Bucket: 'uploads', Key: `site/${fileId}` }));
+  const r = await w.download(w.tok.ed!, id, 'photo', fileId);
+  assert.equal(r.statusCode, 404, r.body);
+  assert.equal(codeOf(r), 'FILE_CONTENT_MISSING');
 });
 
 test('the orphan sweep removes objects no row names, once they are an hour old', async () => {

@@ -19,6 +19,7 @@ export const FILE_ERRORS: Record<string, string> = {
   FILE_TOO_LARGE_TO_SCAN: 'The file is larger than the virus scanner accepts.',
   FILE_QUARANTINED: 'The file is still being scanned for viruses; try again in a moment.',
   FILE_INFECTED: 'The file is not available: a virus was found in it.',
+  FILE_CONTENT_MISSING: 'The file’s content is missing from the server’s file store; ask an administrator to restore it from a backup.',
   FILE_LINK_INVALID: 'The download link has expired or was used; try again.',
   FIELD_NOT_WRITABLE: 'You may not change the files of this field.',
   FIELD_NOT_READABLE: 'You may not see the files of this field.',
