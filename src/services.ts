@@ -366,7 +366,22 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   collections.filesRemoved = (keys) => files.removeLater(keys);
   files.start();
   const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect, files);
-  const privacy = new PrivacyService(db, collections, securityLog, audit.trail, now, handle.dialect, config.appKey);
+  const privacy = new PrivacyService(
+    db,
+    collections,
+    securityLog,
+    audit.trail,
+    now,
+    handle.dialect,
+    config.appKey,
+    handle.scrub
+      ? async () => {
+          // Readers or writers kept the log busy for five seconds: its old pages go with the next checkpoint that
+          // empties it, and until their place in the log is written over (D458).
+          if (!(await handle.scrub!())) logger.warn({ event: 'db.scrub_incomplete' }, 'the write-ahead log could not be emptied after an erasure');
+        }
+      : undefined,
+  );
   const privacyScheduler = new PrivacyScheduler(privacy, (err) =>
     logger.error({ event: 'system.error', task: 'privacy policies', err: errorSummary(err) }, 'privacy policies failed'),
   );

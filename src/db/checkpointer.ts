@@ -22,6 +22,12 @@ const START_BYTES = 4 * 1024 * 1024;
 const WATCH_MS = 1000;
 
 export interface Checkpointer {
+  /**
+   * Copies the whole log into the database file and empties the log (`wal_checkpoint(TRUNCATE)`, retried every 20 ms
+   * while a reader or a writer is in the way, for at most `withinMs`): the pages that a deletion or an overwrite
+   * replaced are then gone from the log too (D458). Starts the thread if it has not started. True once done.
+   */
+  scrub(withinMs: number): Promise<boolean>;
   /** Closes the worker's connection and ends the thread (at most about a second). */
   stop(): Promise<void>;
 }
@@ -37,7 +43,14 @@ try {
 } catch { db = null; }
 const tick = () => { try { db && db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next tick */ } };
 const timer = db ? setInterval(tick, workerData.interval) : null;
+const scrub = (id, until) => {
+  let ok = false;
+  try { const r = db && db.pragma('wal_checkpoint(TRUNCATE)'); ok = Array.isArray(r) && r.length > 0 && r[0].busy === 0; } catch { /* busy */ }
+  if (ok || Date.now() >= until || !db) parentPort.postMessage({ scrubbed: id, ok });
+  else setTimeout(() => scrub(id, until), 20);
+};
 parentPort.on('message', (m) => {
+  if (m && typeof m === 'object' && typeof m.scrub === 'number') return scrub(m.scrub, Date.now() + m.within);
   if (m !== 'stop') return;
   if (timer) clearInterval(timer);
   try { db && db.close(); } catch {}
@@ -58,6 +71,7 @@ const TIMING: CheckpointTiming = { startBytes: START_BYTES, watchMs: WATCH_MS, i
 /** Checkpoints the WAL-mode database at `file` from a worker thread, once its log has grown past `startBytes`. */
 export function checkpointInBackground(file: string, timing: CheckpointTiming = TIMING): Checkpointer {
   let worker: Checkpointer | null = null;
+  let stopped = false;
   const watch = setInterval(() => {
     let size = 0;
     try {
@@ -71,7 +85,14 @@ export function checkpointInBackground(file: string, timing: CheckpointTiming = 
   }, timing.watchMs);
   watch.unref();
   return {
+    scrub(withinMs) {
+      if (stopped) return Promise.resolve(false);
+      clearInterval(watch);
+      worker ??= startCheckpointer(file, timing.intervalMs);
+      return worker.scrub(withinMs);
+    },
     async stop() {
+      stopped = true;
       clearInterval(watch);
       await worker?.stop();
     },
@@ -87,11 +108,37 @@ function startCheckpointer(file: string, intervalMs: number): Checkpointer {
   });
   worker.unref();
   let exited = false;
+  // Scrubs asked and not answered yet, by number: each settles with the worker's answer, or false when it ends.
+  const waiting = new Map<number, (ok: boolean) => void>();
+  let asked = 0;
+  worker.on('message', (m: { scrubbed?: unknown; ok?: unknown }) => {
+    const settle = typeof m?.scrubbed === 'number' ? waiting.get(m.scrubbed) : undefined;
+    if (settle) settle(m.ok === true);
+  });
   worker.once('exit', () => {
     exited = true;
+    for (const settle of [...waiting.values()]) settle(false);
   });
   let stopped: Promise<void> | null = null;
   return {
+    scrub(withinMs) {
+      if (exited || stopped) return Promise.resolve(false);
+      const id = ++asked;
+      return new Promise<boolean>((resolve) => {
+        // The thread keeps the process alive while a scrub waits (a CLI command's last step), and not a moment longer;
+        // a thread that does not answer within a second more than it was given counts as a failed scrub.
+        const backstop = setTimeout(() => settle(false), withinMs + 1000);
+        const settle = (ok: boolean) => {
+          clearTimeout(backstop);
+          if (!waiting.delete(id)) return;
+          if (waiting.size === 0) worker.unref();
+          resolve(ok);
+        };
+        waiting.set(id, settle);
+        worker.ref();
+        worker.postMessage({ scrub: id, within: withinMs });
+      });
+    },
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         if (exited) return resolve();

@@ -64,6 +64,12 @@ export interface DbHandle {
   wrote?: () => void;
   /** SQLite: a consistent copy of the database file at `dest` through SQLite's online backup API (src/backup/). */
   snapshot?: (dest: string) => Promise<void>;
+  /**
+   * SQLite: after an erasure has committed, empties the write-ahead log (`Checkpointer.scrub`), so that the pages it
+   * replaced are gone from the log as `secure_delete` makes them gone from the database file (D458). True once done
+   * within `withinMs`.
+   */
+  scrub?: (withinMs?: number) => Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -168,6 +174,9 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   const file = new SQLite(path.join(opts.dataDir, 'palisade.db'));
   file.pragma('journal_mode = WAL');
   file.pragma('foreign_keys = ON');
+  // What a deletion or an overwrite frees is zeroed, inside a page and whole freed pages (a long value's overflow
+  // pages) alike, so that an erased record's values and a destroyed key do not stay readable in the file (D458).
+  file.pragma('secure_delete = ON');
   // Checkpoints run in a worker thread; this connection checkpoints itself only past the backstop (D363).
   file.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   const checkpointer = checkpointInBackground(file.name);
@@ -223,6 +232,7 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     snapshot: async (dest) => {
       await file.backup(dest);
     },
+    scrub: (withinMs = 5000) => checkpointer.scrub(withinMs),
     close: async () => {
       clearInterval(optimize);
       await checkpointer.stop();
@@ -237,7 +247,10 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
  */
 export function openSqliteFile(file: string, opts: { readonly: boolean }): Db {
   const database = new SQLite(file, { readonly: opts.readonly, fileMustExist: true });
-  if (!opts.readonly) database.pragma('foreign_keys = ON');
+  if (!opts.readonly) {
+    database.pragma('foreign_keys = ON');
+    database.pragma('secure_delete = ON');
+  }
   return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 }
 

@@ -18,6 +18,11 @@ import { anonymise, type AnonValues, type PrivacyAction } from './privacy-rules.
 /** The records context with the key of anonymisation's keyed hash. */
 export interface PrivacyContext extends RecordsContext {
   hashKey: Buffer;
+  /**
+   * SQLite: empties the write-ahead log once a run has changed records (`DbHandle.scrub`, D458), so that the values
+   * it removed or overwrote are not left in the log's old pages; absent on PostgreSQL.
+   */
+  scrub?: () => Promise<void>;
 }
 
 /** What one run changes: the records of `where`, and how. */
@@ -96,6 +101,7 @@ export async function apply(rc: PrivacyContext, ctx: EventContext, t: Target): P
     for (const id of done.changed) if (out.ids.length < IDS_SHOWN) out.ids.push(id);
     if (done.ids.length < size) break;
   }
+  if (out.changed > 0) await rc.scrub?.();
   if (out.changed >= RUN_MAX) {
     const more = await sql<{
       id: string;

@@ -73,10 +73,24 @@ export class PrivacyService {
     private readonly now: () => number,
     dialect: 'sqlite' | 'postgres',
     appKey: string,
+    scrub?: PrivacyContext['scrub'],
   ) {
     const hashKey = Buffer.from(hkdfSync('sha256', appKey, 'privacy', 'palisade/privacy-hash/v1', 32));
     const unused = () => Promise.reject(new Error('privacy runs below the grants: no list or get'));
-    this.pc = { db, registry, access: { grantsFor: async () => [] }, log, trail, now, dialect, hashKey, files: null, list: unused, get: unused };
+    this.pc = {
+      db,
+      registry,
+      access: { grantsFor: async () => [] },
+      log,
+      trail,
+      now,
+      dialect,
+      hashKey,
+      files: null,
+      list: unused,
+      get: unused,
+      ...(scrub ? { scrub } : {}),
+    };
   }
 
   private async def(collection: string): Promise<CollectionDef> {

@@ -9,7 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { bearer, cliEnv, createUser, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { bearer, cliEnv, createUser, DIALECT, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 
 let t: TestApp;
@@ -313,6 +315,40 @@ test('an erasure by field value deletes the records that hold it, with their his
   assert.equal(c.code, 0, c.stderr);
   assert.equal((await record(n)).statusCode, 404);
   assert.equal((await verify()).ok, true);
+});
+
+test("SQLite: an erasure leaves neither the values nor the record's key in the database file or its log (D458)", {
+  skip: DIALECT !== 'sqlite' && 'SQLite files only',
+}, async () => {
+  const { readFileSync } = await import('node:fs');
+  const file = path.join(t.shared.dataDir, 'palisade.db');
+  const bytes = () => Buffer.concat([readFileSync(file), existsSync(`${file}-wal`) ? readFileSync(`${file}-wal`) : Buffer.alloc(0)]);
+  // A long note spills into overflow pages, which a deletion frees whole.
+  const long = 'NOTE-ZQX-'.repeat(700);
+  const id = await create({ name: 'Quentin Zyxwvut', email: 'quentin.zyxwvut@example.org', phone: 'PHONE-QZ-55501', notes: long });
+  await req('PATCH', `/api/collections/clients/records/${id}`, { phone: 'PHONE-QZ-55502' });
+  const key = (await t.s.db.selectFrom('audit_subject_keys').select('sealed').where('subject', '=', `clients:${id}`).executeTakeFirstOrThrow()).sealed;
+  // Some of it in the database file, some only in the log, as a running server has it.
+  await sql`pragma wal_checkpoint(passive)`.execute(t.s.db);
+  await req('PATCH', `/api/collections/clients/records/${id}`, { phone: 'PHONE-QZ-55503' });
+  const secrets = ['Quentin Zyxwvut', 'quentin.zyxwvut@example.org', 'PHONE-QZ-5550', 'NOTE-ZQX-', key];
+  assert.ok(
+    secrets.every((v) => bytes().includes(v)),
+    'the values and the key are in the files before',
+  );
+  const r = await req('POST', '/api/admin/privacy/erasure', {
+    collection: 'clients',
+    by: { field: 'email', value: 'quentin.zyxwvut@example.org' },
+    action: 'delete',
+  });
+  assert.equal(r.statusCode, 200, r.body);
+  assert.equal(r.json().changed, 1);
+  const after = bytes();
+  for (const v of secrets) assert.ok(!after.includes(v), `the files still hold ${v.slice(0, 30)}`);
+  // The legitimate path is whole: the chain verifies and other records are readable.
+  assert.equal((await verify()).ok, true);
+  const other = await create({ name: 'Still Here' });
+  assert.equal((await record(other)).json().name, 'Still Here');
 });
 
 test('invalid policies and erasure requests are refused with stable codes, and nothing is stored', async () => {

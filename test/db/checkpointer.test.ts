@@ -102,3 +102,31 @@ test('below its starting size the worker never starts, and stop() ends it either
     d.done();
   }
 });
+
+test('a scrub empties the log, waits for a reader in the way, and gives up past its time (D458)', { skip }, async () => {
+  const d = database();
+  const { statSync } = await import('node:fs');
+  // A checkpointer that would not start on its own (the log stays far below its threshold): a scrub starts it.
+  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10 });
+  const reader = new SQLite(d.file);
+  try {
+    for (let i = 0; i < 10; i++) d.write();
+    assert.ok(statSync(`${d.file}-wal`).size > 0);
+    // A reader holding a snapshot of the log keeps it from being emptied: the scrub retries, then answers false.
+    reader.exec('begin');
+    reader.prepare('select count(*) from t').get();
+    assert.equal(await c.scrub(200), false);
+    assert.ok(statSync(`${d.file}-wal`).size > 0);
+    // Once the reader has ended, the log is emptied (truncated to nothing) while the next reader waits its turn.
+    setTimeout(() => reader.exec('commit'), 100);
+    assert.equal(await c.scrub(5000), true);
+    assert.equal(statSync(`${d.file}-wal`).size, 0);
+    assert.equal(d.db.prepare('select count(*) as n from t').get().n, 10);
+  } finally {
+    reader.close();
+    await c.stop();
+    d.done();
+  }
+  // A stopped checkpointer scrubs nothing.
+  assert.equal(await c.scrub(100), false);
+});
