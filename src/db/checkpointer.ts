@@ -25,7 +25,8 @@ export interface Checkpointer {
   /**
    * Copies the whole log into the database file and empties the log (`wal_checkpoint(TRUNCATE)`, retried every 20 ms
    * while a reader or a writer is in the way, for at most `withinMs`): the pages that a deletion or an overwrite
-   * replaced are then gone from the log too (D458). Starts the thread if it has not started. True once done.
+   * replaced are then gone from the log too (D458). Starts the thread if it has not started. True once done; false
+   * past `withinMs`, and then every later tick of the thread tries again until the log is emptied.
    */
   scrub(withinMs: number): Promise<boolean>;
   /** Closes the worker's connection and ends the thread (at most about a second). */
@@ -41,19 +42,30 @@ try {
   db = new SQLite(workerData.file, { fileMustExist: true });
   db.pragma('busy_timeout = 0');
 } catch { db = null; }
-const tick = () => { try { db && db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next tick */ } };
+// A scrub not done in its time is still owed: every tick tries to empty the log until one does.
+let owed = false;
+const truncate = () => {
+  try { const r = db && db.pragma('wal_checkpoint(TRUNCATE)'); return Array.isArray(r) && r.length > 0 && r[0].busy === 0; } catch { return false; }
+};
+const tick = () => {
+  if (owed) { owed = !truncate(); return; }
+  try { db && db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next tick */ }
+};
 const timer = db ? setInterval(tick, workerData.interval) : null;
 const scrub = (id, until) => {
-  let ok = false;
-  try { const r = db && db.pragma('wal_checkpoint(TRUNCATE)'); ok = Array.isArray(r) && r.length > 0 && r[0].busy === 0; } catch { /* busy */ }
-  if (ok || Date.now() >= until || !db) parentPort.postMessage({ scrubbed: id, ok });
-  else setTimeout(() => scrub(id, until), 20);
+  const ok = truncate();
+  if (ok) owed = false;
+  if (ok || Date.now() >= until || !db) {
+    if (!ok && db) owed = true;
+    parentPort.postMessage({ scrubbed: id, ok });
+  } else setTimeout(() => scrub(id, until), 20);
 };
 parentPort.on('message', (m) => {
   if (m && typeof m === 'object' && typeof m.scrub === 'number') return scrub(m.scrub, Date.now() + m.within);
   if (m !== 'stop') return;
   if (timer) clearInterval(timer);
   try { db && db.close(); } catch {}
+  db = null;
   parentPort.close();
 });
 `;

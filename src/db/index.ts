@@ -183,12 +183,23 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   // Planner statistics, as SQLite recommends for long-lived connections: at open, then hourly. Without
   // them a broad row scope is served from its column index and sorted, instead of walked in id order.
   file.pragma('optimize = 0x10002');
+  // The build keeps samples of index keys (SQLITE_ENABLE_STAT4): raw values of indexed fields, an email say, copied
+  // where no erasure reaches them. The planner keeps what it loaded; the file keeps only the per-index counts (D458).
+  const dropSamples = () => {
+    if (file.prepare("select 1 from sqlite_master where type = 'table' and name = 'sqlite_stat4'").get()) file.exec('delete from sqlite_stat4');
+  };
+  try {
+    dropSamples();
+  } catch {
+    /* busy: the next hour's run */
+  }
   // From here lock waits are asynchronous (sqlite-wait.ts, D383): SQLite itself never sleeps inside a call. (The
   // statistics above may write: at open, SQLite's own 5 s wait still applies to them.)
   file.pragma('busy_timeout = 0');
   const optimize = setInterval(() => {
     try {
       file.pragma('optimize');
+      dropSamples();
     } catch {
       /* busy: the next hour will do */
     }

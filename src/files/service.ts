@@ -164,7 +164,12 @@ export class FileService {
    */
   async open(row: Pick<FilesTable, 'id' | 'state'>): Promise<Readable> {
     FileService.checkDownloadable(row);
-    const body = this.d.store.read(row.id);
+    return this.opened(row.id);
+  }
+
+  /** The stored bytes of `id`, once the store has started them (see `open`); the store's error (a 404 or 503) if not. */
+  private async opened(id: string): Promise<Readable> {
+    const body = this.d.store.read(id);
     await new Promise<void>((resolve, reject) => {
       // A store that neither answers nor fails (an S3 endpoint that sent nothing) is given up on in OPEN_TIMEOUT_MS.
       const timer = setTimeout(() => {
@@ -186,8 +191,7 @@ export class FileService {
         finish();
         // Bytes gone from under a row (removed by hand, a restore without the files, a bucket emptied) are the
         // operator's to know of: logged as a system error; the caller gets the store's stable 404 (D457).
-        if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING')
-          this.d.onError('file content', new Error(`file ${row.id}: its stored content is missing`));
+        if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING') this.d.onError('file content', new Error(`file ${id}: its stored content is missing`));
         reject(e);
       };
       body.once('readable', done);
@@ -268,7 +272,12 @@ export class FileService {
     if (row?.state !== 'quarantined' && row?.state !== 'unscanned') return row?.state ?? null;
     let verdict: Awaited<ReturnType<Scanner['scan']>>;
     try {
-      verdict = await scanner.scan(this.d.store.read(id));
+      // Opened first, with its error heard from the start: a file whose bytes are gone fails here (FILE_CONTENT_MISSING)
+      // and is not left to fail while the scanner connects, with no one listening. An error after that still reaches
+      // the scanner's read of the stream (a destroyed stream's iterator throws its error).
+      const body = await this.opened(id);
+      body.on('error', () => {});
+      verdict = await scanner.scan(body);
     } catch (e) {
       if (e instanceof AppError && e.code === 'FILE_TOO_LARGE_TO_SCAN') {
         // Never clearable: it stays quarantined, and the sweep stops retrying it (D248).
@@ -371,14 +380,22 @@ export class FileService {
           await this.scanFailed(r.id, Number(r.scan_attempts) + 1, { collection: r.collection, field: r.field, recordId: r.record_id });
           continue;
         }
-        // One file's failure (its bytes unreadable) must not hold up the others; it stays quarantined.
-        this.d.onError('file scan', e);
+        // One file's failure (its bytes unreadable or gone) must not hold up the others; it stays quarantined, and a file
+        // whose bytes are gone waits with the same growing back-off as a failing scan.
+        if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING')
+          await this.scanFailed(r.id, Number(r.scan_attempts) + 1, { collection: r.collection, field: r.field, recordId: r.record_id }, e.code);
+        else this.d.onError('file scan', new Error(`file ${r.id}: ${e instanceof Error ? e.message : String(e)}`));
       }
     }
     return { scanned, pending: rows.length - scanned };
   }
 
-  private async scanFailed(id: string, attempts: number, where: { collection: string; field: string; recordId: string }): Promise<void> {
+  private async scanFailed(
+    id: string,
+    attempts: number,
+    where: { collection: string; field: string; recordId: string },
+    reason: 'SCANNER_UNAVAILABLE' | 'FILE_CONTENT_MISSING' = 'SCANNER_UNAVAILABLE',
+  ): Promise<void> {
     const now = this.d.now();
     const givenUp = attempts >= MAX_SCAN_ATTEMPTS;
     await this.d.db
@@ -395,7 +412,7 @@ export class FileService {
     if (givenUp)
       await this.d.log.record(
         { actor: SYSTEM_ACTOR },
-        { type: 'file.scan_failed', outcome: 'failure', subjectId: id, details: { ...where, reason: 'SCANNER_UNAVAILABLE', attempts } },
+        { type: 'file.scan_failed', outcome: 'failure', subjectId: id, details: { ...where, reason, attempts } },
       );
   }
 

@@ -10,6 +10,12 @@ import { DiskFileStore, type FileStore, type Staged } from './store.js';
 
 const KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The bucket's answer that it holds no object under the key. */
+function isMissing(e: unknown): boolean {
+  const err = e as { name?: unknown; Code?: unknown } | null;
+  return err?.name === 'NoSuchKey' || err?.Code === 'NoSuchKey';
+}
+
 /**
  * A failing bucket (refused, unreachable, a TLS refusal, a 5xx) is the dependency's failure: 503 with Retry-After,
  * its reason for the log the error's name and code only (an SDK message may quote the endpoint or the request).
@@ -24,7 +30,9 @@ async function orUnavailable<T>(what: string, op: () => Promise<T>): Promise<T> 
     // The store's failure: no answer at all (refused, reset, a TLS refusal, a timeout), a 5xx, or our credentials
     // refused. A local file error (it has a path) or another answer (NoSuchKey: an object that is gone) is not an
     // outage, and is not disguised as one.
-    const outage = status === null ? err.path === undefined : status >= 500 || status === 401 || status === 403;
+    // A 404 other than the bucket's "no such key" (NoSuchBucket: a bucket that is gone; a proxy's page) fails every object
+    // alike: the store's outage, not one missing file.
+    const outage = status === null ? err.path === undefined : status >= 500 || status === 401 || status === 403 || (status === 404 && !isMissing(e));
     if (!outage) throw e;
     const safe = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(v) ? v : null);
     const code = safe(err.code) ? ` ${err.code}` : '';
@@ -32,12 +40,6 @@ async function orUnavailable<T>(what: string, op: () => Promise<T>): Promise<T> 
       'retry-after': '5',
     });
   }
-}
-
-/** The bucket's answer that it holds no object under the key (NoSuchKey, or a bare 404). */
-function isMissing(e: unknown): boolean {
-  const err = e as { name?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
-  return err?.name === 'NoSuchKey' || err?.$metadata?.httpStatusCode === 404;
 }
 
 export class S3FileStore implements FileStore {
@@ -79,6 +81,10 @@ export class S3FileStore implements FileStore {
     const out = new PassThrough();
     orUnavailable('get', () => this.bucket.get(key)).then(
       (body) => {
+        // The object's connection goes with the reader: a download the client abandoned, or one given up on before
+        // the object came (`FileService.open`'s time limit), frees its socket at once, not at the request timeout.
+        if (out.destroyed) return void body.destroy();
+        out.once('close', () => body.destroy());
         body.on('error', (e) => out.destroy(e));
         body.pipe(out);
       },

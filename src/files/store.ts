@@ -120,10 +120,15 @@ export class DiskFileStore implements FileStore {
   read(key: string): Readable {
     const file = createReadStream(this.pathOf(key));
     const out = new PassThrough();
-    // The file's own error is not piped on: a missing file becomes the store's stable error, anything else passes.
-    file.once('error', (e: NodeJS.ErrnoException) =>
-      out.destroy(e.code === 'ENOENT' ? new AppError('FILE_CONTENT_MISSING', undefined, `no file for ${key}`) : e),
-    );
+    // The file's own error is not piped on: a missing file becomes the store's stable error, unless the store's
+    // directory is missing as a whole (a volume not mounted): that is the store's outage (D457). Anything else passes.
+    file.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') return void out.destroy(e);
+      stat(this.dir).then(
+        () => out.destroy(new AppError('FILE_CONTENT_MISSING', undefined, `no file for ${key}`)),
+        () => out.destroy(new AppError('SERVICE_UNAVAILABLE', undefined, 'the file store directory is missing', { 'retry-after': '5' })),
+      );
+    });
     out.once('close', () => file.destroy());
     return file.pipe(out);
   }

@@ -81,27 +81,31 @@ export async function apply(rc: PrivacyContext, ctx: EventContext, t: Target): P
   const caller: Caller = { user: { id: ctx.actor.id } as UsersTable, admin: true, roles: [], departments: [], ctx };
   const out: RunResult = { matched, changed: 0, ids: [], remaining: false };
   let last = '';
-  while (out.changed < RUN_MAX) {
-    const size = Math.min(BATCH, RUN_MAX - out.changed);
-    const done = await rc.db.transaction().execute(async (trx) => {
-      const ids = (
-        await sql<{
-          id: string;
-        }>`select ${sql.ref(`${table}.id`)} as id from ${sql.table(table)} where ${where} and ${sql.ref(`${table}.id`)} > ${last} order by ${sql.ref(
-          `${table}.id`,
-        )} limit ${size}`.execute(trx)
-      ).rows.map((r) => r.id);
-      if (ids.length === 0) return { ids, changed: [] as string[] };
-      const changed = t.action === 'delete' ? await deleteBatch(rc, trx, caller, t, ids) : await anonymiseBatch(rc, trx, caller, t, ids);
-      return { ids, changed };
-    });
-    if (done.ids.length === 0) break;
-    last = done.ids[done.ids.length - 1]!;
-    out.changed += done.changed.length;
-    for (const id of done.changed) if (out.ids.length < IDS_SHOWN) out.ids.push(id);
-    if (done.ids.length < size) break;
+  try {
+    while (out.changed < RUN_MAX) {
+      const size = Math.min(BATCH, RUN_MAX - out.changed);
+      const done = await rc.db.transaction().execute(async (trx) => {
+        const ids = (
+          await sql<{
+            id: string;
+          }>`select ${sql.ref(`${table}.id`)} as id from ${sql.table(table)} where ${where} and ${sql.ref(`${table}.id`)} > ${last} order by ${sql.ref(
+            `${table}.id`,
+          )} limit ${size}`.execute(trx)
+        ).rows.map((r) => r.id);
+        if (ids.length === 0) return { ids, changed: [] as string[] };
+        const changed = t.action === 'delete' ? await deleteBatch(rc, trx, caller, t, ids) : await anonymiseBatch(rc, trx, caller, t, ids);
+        return { ids, changed };
+      });
+      if (done.ids.length === 0) break;
+      last = done.ids[done.ids.length - 1]!;
+      out.changed += done.changed.length;
+      for (const id of done.changed) if (out.ids.length < IDS_SHOWN) out.ids.push(id);
+      if (done.ids.length < size) break;
+    }
+  } finally {
+    // Also after a batch failed: the batches before it have committed.
+    if (out.changed > 0) await rc.scrub?.();
   }
-  if (out.changed > 0) await rc.scrub?.();
   if (out.changed >= RUN_MAX) {
     const more = await sql<{
       id: string;

@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { bearer, cliEnv, createUser, DIALECT, login, makeApp, useApp, type TestApp } from '../helpers/app.js';
+import { openDb } from '../../src/db/index.js';
 import { cli } from '../helpers/cli.js';
 
 let t: TestApp;
@@ -328,6 +329,12 @@ test("SQLite: an erasure leaves neither the values nor the record's key in the d
   const id = await create({ name: 'Quentin Zyxwvut', email: 'quentin.zyxwvut@example.org', phone: 'PHONE-QZ-55501', notes: long });
   await req('PATCH', `/api/collections/clients/records/${id}`, { phone: 'PHONE-QZ-55502' });
   const key = (await t.s.db.selectFrom('audit_subject_keys').select('sealed').where('subject', '=', `clients:${id}`).executeTakeFirstOrThrow()).sealed;
+  // Another connection opens the file, as a CLI command or a restart does: its planner statistics (ANALYZE at open)
+  // must not keep samples of the indexed email.
+  const second = await openDb({ databaseUrl: null, dataDir: t.shared.dataDir, poolMax: 1 });
+  await second.close();
+  const stat4 = await sql<{ n: number }>`select count(*) as n from sqlite_master where name = 'sqlite_stat4'`.execute(t.s.db);
+  if (stat4.rows[0]!.n > 0) assert.equal((await sql<{ n: number }>`select count(*) as n from sqlite_stat4`.execute(t.s.db)).rows[0]!.n, 0);
   // Some of it in the database file, some only in the log, as a running server has it.
   await sql`pragma wal_checkpoint(passive)`.execute(t.s.db);
   await req('PATCH', `/api/collections/clients/records/${id}`, { phone: 'PHONE-QZ-55503' });

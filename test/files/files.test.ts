@@ -252,6 +252,18 @@ test('a file whose stored bytes are gone answers 404 FILE_CONTENT_MISSING, not a
   const ok2 = await w.download(w.tok.ed!, id, 'attachments', kept);
   assert.equal(ok2.statusCode, 200, ok2.body);
   assert.ok(ok2.rawPayload.equals(png()));
+  // The whole store missing (a volume not mounted) is the store's outage, 503, not a missing file.
+  const { renameSync } = await import('node:fs');
+  const dir = w.t.s.config.files.dir;
+  renameSync(dir, `${dir}.away`);
+  try {
+    const down = await w.download(w.tok.ed!, id, 'attachments', kept);
+    assert.equal(down.statusCode, 503, down.body);
+    assert.equal(codeOf(down), 'SERVICE_UNAVAILABLE');
+  } finally {
+    renameSync(`${dir}.away`, dir);
+  }
+  assert.equal((await w.download(w.tok.ed!, id, 'attachments', kept)).statusCode, 200);
 });
 
 test('stored files are private: 0600 in 0700 directories, under opaque keys [ASVS V5.3.1, V5.3.2]', async () => {

@@ -76,6 +76,36 @@ test('an object gone from the bucket answers 404 FILE_CONTENT_MISSING, not a 500
   assert.equal(codeOf(r), 'FILE_CONTENT_MISSING');
 });
 
+test("a bucket that is gone is the store's outage: 503 SERVICE_UNAVAILABLE, not a missing file (D457)", async () => {
+  const { S3Bucket } = await import('../../src/util/s3.js');
+  const { S3FileStore } = await import('../../src/files/store-s3.js');
+  const endpoint = (await s3.config.endpoint!()) as { protocol: string; hostname: string; port?: number };
+  const bucket = new S3Bucket(
+    {
+      bucket: 'no-such-bucket',
+      endpoint: `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port}`,
+      region: 'us-east-1',
+      prefix: 'site/',
+      accessKeyId: 'S3RVER',
+      secretAccessKey: 'S3RVER',
+      forcePathStyle: true,
+      tls: null,
+    },
+    async () => 'S3RVER',
+  );
+  const store = new S3FileStore(mkdtempSync(path.join(tmpdir(), 'palisade-s3-gone-')), bucket);
+  try {
+    const err = await new Promise<unknown>((resolve) => {
+      const body = store.read('0f0f0f0f-1111-4222-8333-444455556666');
+      body.once('error', resolve);
+      body.resume();
+    });
+    assert.equal((err as { code?: string }).code, 'SERVICE_UNAVAILABLE');
+  } finally {
+    store.close();
+  }
+});
+
 test('the orphan sweep removes objects no row names, once they are an hour old', async () => {
   const stray = 'site/0f0f0f0f-1111-4222-8333-444455556666';
   await s3.send(new PutObjectCommand({ Bucket: 'uploads', Key: stray, Body: 'left behind' }));

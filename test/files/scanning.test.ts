@@ -130,6 +130,27 @@ test('files uploaded unscanned before a scanner was configured are scanned by th
   assert.equal(codeOf(await w.download(w.tok.ed!, id, 'notes', up.json().id)), 'FILE_INFECTED');
 });
 
+test('a file whose stored bytes are gone is not scanned: the sweep goes on, the server stays up, and the file waits its back-off (D457)', async () => {
+  const id = await w.record(w.tok.ed!, 'bytes-gone');
+  const gone = (await w.upload(w.tok.ed!, id, 'notes', text(), 'gone.txt')).json().id as string;
+  const kept = (await w.upload(w.tok.ed!, id, 'photo', png(), 'kept.png')).json().id as string;
+  await settle(w.t);
+  // As if both had been uploaded before FILES_SCANNER was set; then one's bytes are lost.
+  await w.t.s.db.updateTable('files').set({ state: 'unscanned', signature: null, scanned_at: null }).where('id', 'in', [gone, kept]).execute();
+  rmSync(w.stored().find((p) => p.endsWith(gone))!);
+  const r = await w.t.s.files.sweep();
+  assert.deepEqual(r, { scanned: 1, pending: 1 });
+  assert.equal((await stateOf(id, 'photo')).state, 'clean');
+  const row = await w.t.s.db.selectFrom('files').selectAll().where('id', '=', gone).executeTakeFirstOrThrow();
+  assert.equal(row.state, 'unscanned');
+  assert.equal(Number(row.scan_attempts), 1);
+  assert.ok(Number(row.next_scan_at) > w.t.clock.now());
+  assert.equal((await w.t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  assert.equal(codeOf(await w.download(w.tok.ed!, id, 'notes', gone)), 'FILE_CONTENT_MISSING');
+  // Deleting such a file works (and leaves the later sweeps of this file's tests nothing to wait for).
+  ok(await w.req('DELETE', `${w.filesUrl(id, 'notes')}/${gone}`, w.tok.ed!), 204);
+});
+
 test('a file the scanner cannot finish (it answers PING, never the scan) backs off and never holds up the others', async () => {
   // A clamd-like peer on a unix socket: PONG to PING, nothing to INSTREAM.
   const { createServer } = await import('node:net');

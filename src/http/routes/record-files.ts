@@ -170,7 +170,7 @@ export const recordFileRoutes =
           tags,
           params: FileParams,
           description:
-            'The bytes of a clean or unscanned file, as an attachment (`FILE_QUARANTINED` while it waits for the scanner; `FILE_INFECTED` never leaves).',
+            'The bytes of a clean or unscanned file, as an attachment (`FILE_QUARANTINED` while it waits for the scanner; `FILE_INFECTED` never leaves; `FILE_CONTENT_MISSING` when the store no longer holds its bytes).',
         },
       },
       async (req, reply) => {
