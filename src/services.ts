@@ -376,9 +376,15 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     config.appKey,
     handle.scrub
       ? async () => {
-          // Readers or writers kept the log busy for five seconds: its old pages go with the next checkpoint that
-          // empties it, and until their place in the log is written over (D458).
-          if (!(await handle.scrub!())) logger.warn({ event: 'db.scrub_incomplete' }, 'the write-ahead log could not be emptied after an erasure');
+          // Readers or writers kept the log busy for five seconds: the checkpointing thread keeps trying (D458). A scrub
+          // that fails outright (the thread could not start) is logged, never the erasure's failure: that has committed.
+          let done = false;
+          try {
+            done = await handle.scrub!();
+          } catch (err) {
+            logger.error({ event: 'system.error', task: 'database scrub', err: errorSummary(err) }, 'the write-ahead log could not be emptied');
+          }
+          if (!done) logger.warn({ event: 'db.scrub_incomplete' }, 'the write-ahead log could not be emptied after an erasure');
         }
       : undefined,
   );

@@ -64,6 +64,9 @@ parentPort.on('message', (m) => {
   if (m && typeof m === 'object' && typeof m.scrub === 'number') return scrub(m.scrub, Date.now() + m.within);
   if (m !== 'stop') return;
   if (timer) clearInterval(timer);
+  // A scrub still owed when the process ends (a CLI command's) is tried once more; past that the log's old pages go as
+  // it is written over.
+  if (owed) truncate();
   try { db && db.close(); } catch {}
   db = null;
   parentPort.close();

@@ -182,24 +182,28 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
   const checkpointer = checkpointInBackground(file.name);
   // Planner statistics, as SQLite recommends for long-lived connections: at open, then hourly. Without
   // them a broad row scope is served from its column index and sorted, instead of walked in id order.
-  file.pragma('optimize = 0x10002');
   // The build keeps samples of index keys (SQLITE_ENABLE_STAT4): raw values of indexed fields, an email say, copied
-  // where no erasure reaches them. The planner keeps what it loaded; the file keeps only the per-index counts (D458).
-  const dropSamples = () => {
-    if (file.prepare("select 1 from sqlite_master where type = 'table' and name = 'sqlite_stat4'").get()) file.exec('delete from sqlite_stat4');
+  // where no erasure reaches them. They are deleted in the transaction that wrote them, so they are never committed:
+  // the file keeps only the per-index counts of sqlite_stat1, and so does every later load of the statistics (D458).
+  const analyse = (mask: string) => {
+    if (file.inTransaction) return; // a transaction of the server's is open: the next run does it
+    file.exec('BEGIN IMMEDIATE');
+    try {
+      file.pragma(`optimize = ${mask}`);
+      if (file.prepare("select 1 from sqlite_master where type = 'table' and name = 'sqlite_stat4'").get()) file.exec('delete from sqlite_stat4');
+      file.exec('COMMIT');
+    } catch (e) {
+      if (file.inTransaction) file.exec('ROLLBACK');
+      throw e;
+    }
   };
-  try {
-    dropSamples();
-  } catch {
-    /* busy: the next hour's run */
-  }
+  analyse('0x10002');
   // From here lock waits are asynchronous (sqlite-wait.ts, D383): SQLite itself never sleeps inside a call. (The
   // statistics above may write: at open, SQLite's own 5 s wait still applies to them.)
   file.pragma('busy_timeout = 0');
   const optimize = setInterval(() => {
     try {
-      file.pragma('optimize');
-      dropSamples();
+      analyse('0xfffe');
     } catch {
       /* busy: the next hour will do */
     }

@@ -189,7 +189,7 @@ export class FileService {
       };
       const fail = (e: Error) => {
         finish();
-        // Bytes gone from under a row (removed by hand, a restore without the files, a bucket emptied) are the
+        // Bytes gone from under a row (removed by hand, an object deleted from the bucket) are the
         // operator's to know of: logged as a system error; the caller gets the store's stable 404 (D457).
         if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING') this.d.onError('file content', new Error(`file ${id}: its stored content is missing`));
         reject(e);
@@ -382,9 +382,19 @@ export class FileService {
         }
         // One file's failure (its bytes unreadable or gone) must not hold up the others; it stays quarantined, and a file
         // whose bytes are gone waits with the same growing back-off as a failing scan.
+        // The store itself failing (a bucket gone or not answering, the files directory missing) fails every file alike:
+        // as with the scanner down, the next sweep tries again.
+        if (e instanceof AppError && e.code === 'SERVICE_UNAVAILABLE') {
+          this.d.onError('file scan', e);
+          return { scanned, pending: rows.length - scanned };
+        }
         if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING')
           await this.scanFailed(r.id, Number(r.scan_attempts) + 1, { collection: r.collection, field: r.field, recordId: r.record_id }, e.code);
-        else this.d.onError('file scan', new Error(`file ${r.id}: ${e instanceof Error ? e.message : String(e)}`));
+        else
+          this.d.onError(
+            'file scan',
+            Object.assign(new Error(`file ${r.id}: ${e instanceof Error ? e.message : String(e)}`), { code: (e as { code?: unknown }).code }),
+          );
       }
     }
     return { scanned, pending: rows.length - scanned };
@@ -397,7 +407,9 @@ export class FileService {
     reason: 'SCANNER_UNAVAILABLE' | 'FILE_CONTENT_MISSING' = 'SCANNER_UNAVAILABLE',
   ): Promise<void> {
     const now = this.d.now();
-    const givenUp = attempts >= MAX_SCAN_ATTEMPTS;
+    // A file whose bytes are gone is never given up (its state would turn it from 404 into "retry later" for good, and
+    // bytes put back, a store remounted, must still be scanned): it is tried again at the longest back-off.
+    const givenUp = attempts >= MAX_SCAN_ATTEMPTS && reason !== 'FILE_CONTENT_MISSING';
     await this.d.db
       .updateTable('files')
       .set({

@@ -120,11 +120,12 @@ export class DiskFileStore implements FileStore {
   read(key: string): Readable {
     const file = createReadStream(this.pathOf(key));
     const out = new PassThrough();
-    // The file's own error is not piped on: a missing file becomes the store's stable error, unless the store's
-    // directory is missing as a whole (a volume not mounted): that is the store's outage (D457). Anything else passes.
+    // The file's own error is not piped on: a missing file becomes the store's stable error, unless the store is missing
+    // as a whole: no staging directory, which every store that ever took an upload has (its directory gone, or an
+    // empty mount point where a volume is not mounted): that is the store's outage (D457). Anything else passes.
     file.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') return void out.destroy(e);
-      stat(this.dir).then(
+      stat(path.join(this.dir, '.staging')).then(
         () => out.destroy(new AppError('FILE_CONTENT_MISSING', undefined, `no file for ${key}`)),
         () => out.destroy(new AppError('SERVICE_UNAVAILABLE', undefined, 'the file store directory is missing', { 'retry-after': '5' })),
       );

@@ -252,15 +252,20 @@ test('a file whose stored bytes are gone answers 404 FILE_CONTENT_MISSING, not a
   const ok2 = await w.download(w.tok.ed!, id, 'attachments', kept);
   assert.equal(ok2.statusCode, 200, ok2.body);
   assert.ok(ok2.rawPayload.equals(png()));
-  // The whole store missing (a volume not mounted) is the store's outage, 503, not a missing file.
-  const { renameSync } = await import('node:fs');
+  // The whole store missing is the store's outage, 503, not a missing file: the directory gone, or empty (a volume not
+  // mounted on its mount point).
+  const { mkdirSync, renameSync, rmdirSync } = await import('node:fs');
   const dir = w.t.s.config.files.dir;
   renameSync(dir, `${dir}.away`);
   try {
-    const down = await w.download(w.tok.ed!, id, 'attachments', kept);
-    assert.equal(down.statusCode, 503, down.body);
-    assert.equal(codeOf(down), 'SERVICE_UNAVAILABLE');
+    for (const empty of [false, true]) {
+      if (empty) mkdirSync(dir);
+      const down = await w.download(w.tok.ed!, id, 'attachments', kept);
+      assert.equal(down.statusCode, 503, down.body);
+      assert.equal(codeOf(down), 'SERVICE_UNAVAILABLE');
+    }
   } finally {
+    rmdirSync(dir);
     renameSync(`${dir}.away`, dir);
   }
   assert.equal((await w.download(w.tok.ed!, id, 'attachments', kept)).statusCode, 200);

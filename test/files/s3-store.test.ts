@@ -93,7 +93,8 @@ test("a bucket that is gone is the store's outage: 503 SERVICE_UNAVAILABLE, not 
     },
     async () => 'S3RVER',
   );
-  const store = new S3FileStore(mkdtempSync(path.join(tmpdir(), 'palisade-s3-gone-')), bucket);
+  const staging = mkdtempSync(path.join(tmpdir(), 'palisade-s3-gone-'));
+  const store = new S3FileStore(staging, bucket);
   try {
     const err = await new Promise<unknown>((resolve) => {
       const body = store.read('0f0f0f0f-1111-4222-8333-444455556666');
@@ -103,6 +104,7 @@ test("a bucket that is gone is the store's outage: 503 SERVICE_UNAVAILABLE, not 
     assert.equal((err as { code?: string }).code, 'SERVICE_UNAVAILABLE');
   } finally {
     store.close();
+    rmSync(staging, { recursive: true, force: true });
   }
 });
 

@@ -147,6 +147,29 @@ test('a file whose stored bytes are gone is not scanned: the sweep goes on, the 
   assert.ok(Number(row.next_scan_at) > w.t.clock.now());
   assert.equal((await w.t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
   assert.equal(codeOf(await w.download(w.tok.ed!, id, 'notes', gone)), 'FILE_CONTENT_MISSING');
+  // It is never given up (bytes put back must still be scanned): past the attempts a failing scan gets, it keeps its
+  // state and waits the longest back-off, an hour.
+  await w.t.s.db.updateTable('files').set({ scan_attempts: 20, next_scan_at: 0 }).where('id', '=', gone).execute();
+  await w.t.s.files.sweep();
+  const later = await w.t.s.db.selectFrom('files').selectAll().where('id', '=', gone).executeTakeFirstOrThrow();
+  assert.deepEqual([later.state, Number(later.scan_attempts), Number(later.next_scan_at)], ['unscanned', 21, w.t.clock.now() + 3_600_000]);
+  // The store missing as a whole stops the sweep at its first file, as a scanner that is down does: one log line, and
+  // no file is charged an attempt.
+  const { renameSync } = await import('node:fs');
+  const dir = w.t.s.config.files.dir;
+  await w.t.s.db.updateTable('files').set({ state: 'unscanned', scanned_at: null, next_scan_at: 0 }).where('id', 'in', [gone, kept]).execute();
+  const logged = w.t.logs.length;
+  renameSync(dir, `${dir}.away`);
+  try {
+    assert.deepEqual(await w.t.s.files.sweep(), { scanned: 0, pending: 2 });
+  } finally {
+    renameSync(`${dir}.away`, dir);
+  }
+  assert.equal(w.t.logs.slice(logged).filter((l) => l.includes('"task":"file scan"')).length, 1);
+  assert.equal(Number((await w.t.s.db.selectFrom('files').select('scan_attempts').where('id', '=', gone).executeTakeFirstOrThrow()).scan_attempts), 21);
+  // The store back, the next sweep scans the file that has its bytes.
+  assert.equal((await w.t.s.files.sweep()).scanned, 1);
+  assert.equal((await stateOf(id, 'photo')).state, 'clean');
   // Deleting such a file works (and leaves the later sweeps of this file's tests nothing to wait for).
   ok(await w.req('DELETE', `${w.filesUrl(id, 'notes')}/${gone}`, w.tok.ed!), 204);
 });
