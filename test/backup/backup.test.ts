@@ -196,6 +196,11 @@ test('verify restores into a scratch place, checks rows and the chain, and leave
   };
   const c = DIALECT === 'postgres' ? new pg.Client({ connectionString: PG_URL }) : null;
   await c?.connect();
+  // The database is shared: another run's verification (one running now, or one that died within the day) may have its
+  // scratch schema there too; only what this test planted and what its verification made are judged.
+  const verifySchemas = async () =>
+    (await c!.query("select nspname from pg_namespace where nspname like 'palisade_verify_%'")).rows.map((x) => x.nspname as string);
+  const others = new Set(c ? await verifySchemas() : []);
   try {
     for (const name of Object.values(scratch)) await c?.query(`create schema ${name}`);
     const r = await cli(['backup', 'verify', file], { ...cliEnv(t), BACKUP_PASSPHRASE: PASSPHRASE });
@@ -204,7 +209,7 @@ test('verify restores into a scratch place, checks rows and the chain, and leave
     assert.match(r.stdout, /audit chain intact: \d+ entries/);
     assert.deepEqual(readdirSync(staging), ['restore-fresh1'], 'stale staging removed, fresh kept, its own gone');
     if (c) {
-      const left = (await c.query("select nspname from pg_namespace where nspname like 'palisade_verify_%'")).rows.map((x) => x.nspname);
+      const left = (await verifySchemas()).filter((n) => !others.has(n));
       assert.deepEqual(left, [scratch.fresh], 'its own scratch schema and stale ones are dropped; a running one is kept');
     }
   } finally {
