@@ -42,14 +42,27 @@ export function cli(args: string[], env: Env, stdin?: string): Promise<CliResult
   });
 }
 
+/** Ports this process has handed out: the system may give a port again once its probe is closed. */
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on now, never one this process was given before: a test that asks for several before it
+ * binds them (three Redis ports, say) gets distinct ones.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Starts `palisade start`, resolves once it listens, with everything it printed so far. */

@@ -134,6 +134,7 @@ test('doctor: Redis on a network address without a password fails, with one over
   const { cert, key } = makeCert(host);
   const [open, plainPort, tlsPort] = [await freePort(), await freePort(), await freePort()];
   const bare = await redisServer(['--bind', host, '--port', String(open), '--appendonly', 'no', '--protected-mode', 'no']);
+  // A server that fails to start must not leave the first one running.
   const guarded = await redisServer([
     '--bind',
     host,
@@ -153,7 +154,10 @@ test('doctor: Redis on a network address without a password fails, with one over
     password,
     '--appendonly',
     'yes',
-  ]);
+  ]).catch(async (e: unknown) => {
+    await bare.stop();
+    throw e;
+  });
   try {
     const t = await makeApp({ env: { REDIS_URL: `redis://${host}:${open}`, ALLOW_PLAINTEXT: 'redis' } });
     try {
