@@ -380,14 +380,14 @@ export class FileService {
           await this.scanFailed(r.id, Number(r.scan_attempts) + 1, { collection: r.collection, field: r.field, recordId: r.record_id });
           continue;
         }
-        // One file's failure (its bytes unreadable or gone) must not hold up the others; it stays quarantined, and a file
-        // whose bytes are gone waits with the same growing back-off as a failing scan.
         // The store itself failing (a bucket gone or not answering, the files directory missing) fails every file alike:
         // as with the scanner down, the next sweep tries again.
         if (e instanceof AppError && e.code === 'SERVICE_UNAVAILABLE') {
           this.d.onError('file scan', e);
           return { scanned, pending: rows.length - scanned };
         }
+        // One file's failure (its bytes gone or unreadable) must not hold up the others; it keeps its state, and a file
+        // whose bytes are gone waits with the same growing back-off as a failing scan.
         if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING')
           await this.scanFailed(r.id, Number(r.scan_attempts) + 1, { collection: r.collection, field: r.field, recordId: r.record_id }, e.code);
         else
