@@ -12,14 +12,15 @@
 // transaction's statements are prepared once and run through the SQLite binding directly.
 //
 // Variants (what each transaction writes besides the record row):
-//   off        nothing (the change log off)
-//   now        what `src/audit/chain.ts` writes today: the head read with `update ... returning`, the record's
-//              subject key (audit_subject_keys), the log row (audit_log and its three indexes), the chain row
-//              (audit_chain) and the head's update
-//   no-key     `now` without the subject key row
-//   no-chain   `now` without the chain row, the head's read and its update (as if the log row carried its link)
-//   no-index   `now` without audit_log's actor and time indexes
-//   log-only   the log row alone, without any secondary index
+//   off          nothing (the change log off)
+//   before-d459  what `src/audit/chain.ts` wrote before D459: the head read with `update ... returning`, the record's
+//                sealed key (a row of audit_subject_keys), the log row (audit_log and its three indexes), the chain
+//                row (audit_chain) and the head's update
+//   now          what it writes today (D459): the head read with a `select` (BEGIN IMMEDIATE already holds the write
+//                lock), the log row carrying the key's salt (`key_salt`), the chain row and the head's update
+//   link-in-row  `now` with the chain link in the log row (a `hash` column) instead of a chain row (not built)
+//   no-index     `now` without audit_log's actor and time indexes
+//   log-only     the log row alone, without any secondary index
 //
 // It prints, per variant, the median over the rounds of the CPU time per transaction (user + system, this process,
 // checkpoints included) and of the wall time, and the difference from `off`. Figures of one run only compare among
@@ -42,11 +43,11 @@ import { MAIN, intEnv } from './lib.mjs';
 
 const VARIANTS = {
   off: { audit: false },
-  now: { audit: true, key: true, chain: true, indexes: 'all' },
-  'no-key': { audit: true, key: false, chain: true, indexes: 'all' },
-  'no-chain': { audit: true, key: true, chain: false, indexes: 'all' },
-  'no-index': { audit: true, key: true, chain: true, indexes: 'record' },
-  'log-only': { audit: true, key: false, chain: false, indexes: 'none' },
+  'before-d459': { audit: true, lock: 'update', key: 'row', chain: 'row', indexes: 'all' },
+  now: { audit: true, lock: 'select', key: 'salt', chain: 'row', indexes: 'all' },
+  'link-in-row': { audit: true, lock: 'select', key: 'salt', chain: 'column', indexes: 'all' },
+  'no-index': { audit: true, lock: 'select', key: 'salt', chain: 'row', indexes: 'record' },
+  'log-only': { audit: true, lock: null, key: null, chain: null, indexes: 'none' },
 };
 
 const median = (xs) => {
@@ -68,14 +69,18 @@ function one(name, source, txns, prefill) {
     db.exec(
       'create table col_x ("id" text primary key, "created_at" bigint not null, "updated_at" bigint not null, "created_by" text, "updated_by" text, title text, customer text, city text, reference text, qty bigint)',
     );
+    if (v.chain === 'column') db.exec('alter table audit_log add column hash text');
     if (v.indexes !== 'all') db.exec('drop index audit_log_actor_idx; drop index audit_log_at_idx');
     if (v.indexes === 'none') db.exec('drop index audit_log_record_idx');
     const st = {
       record: db.prepare('insert into col_x values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       lock: db.prepare('update audit_chain_head set seq = seq where id = 1 returning seq, hash'),
+      read: db.prepare('select seq, hash from audit_chain_head where id = 1'),
       key: db.prepare('insert into audit_subject_keys (subject, sealed, created_at) values (?, ?, ?)'),
       log: db.prepare(
-        'insert into audit_log (seq, at, kind, collection, record_id, operation, actor_id, actor_name, via, ip, user_agent, request_id, data) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        `insert into audit_log (seq, at, kind, collection, record_id, operation, actor_id, actor_name, via, ip, user_agent, request_id, data, key_salt${
+          v.chain === 'column' ? ', hash' : ''
+        }) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?${v.chain === 'column' ? ', ?' : ''})`,
       ),
       chain: db.prepare('insert into audit_chain (seq, kind, at, digest, hash) values (?, ?, ?, ?, ?)'),
       head: db.prepare('update audit_chain_head set seq = ?, hash = ? where id = 1'),
@@ -90,25 +95,27 @@ function one(name, source, txns, prefill) {
         changed: ['title', 'customer', 'city', 'reference', 'qty'].map((field) => ({ field })),
         values: `v1.${randomBytes(180).toString('base64url')}`,
       });
-    // The rows of one audited create, as the variant writes them; `full`: every table, whatever the variant (prefill).
+    // The rows of one audited create, as the variant writes them; `full`: as `before-d459` (the prefill: a database
+    // written before D459 and since).
     const create = (audit, full) => {
       const id = randomUUID();
       const now = Date.now();
-      const head = audit && (full || v.chain) ? st.lock.get() : null;
+      const w = full ? VARIANTS['before-d459'] : v;
+      const head = audit && w.lock ? (w.lock === 'update' ? st.lock.get() : st.read.get()) : null;
       st.record.run(id, now, now, actor, actor, `Order ${id.slice(0, 8)}`, `Customer ${seq % 977}`, `City ${seq % 31}`, `REF-${seq}`, seq % 100);
       if (!audit) return;
       seq = head ? Number(head.seq) + 1 : seq + 1;
-      if (full || v.key) st.key.run(`x:${id}`, `sealed:v1:${randomBytes(60).toString('base64url')}`, now);
-      st.log.run(seq, now, 'change', 'x', id, 'create', actor, 'writer', null, '127.0.0.1', 'autocannon', randomUUID(), data());
-      if (full || v.chain) {
-        st.chain.run(seq, 'change', now, hex(), hex());
-        st.head.run(seq, hex());
-      }
+      if (w.key === 'row') st.key.run(`x:${id}`, `sealed:v1:${randomBytes(60).toString('base64url')}`, now);
+      const salt = w.key === 'salt' ? `v2.${randomBytes(16).toString('base64url')}` : null;
+      const row = [seq, now, 'change', 'x', id, 'create', actor, 'writer', null, '127.0.0.1', 'autocannon', randomUUID(), data(), salt];
+      st.log.run(...row, ...(v.chain === 'column' ? [full ? null : hex()] : []));
+      if (w.chain === 'row') st.chain.run(seq, 'change', now, hex(), hex());
+      if (w.lock) st.head.run(seq, hex());
     };
     db.exec('begin');
     for (let i = 0; i < prefill; i++) create(true, true);
     db.exec('commit');
-    if (!v.chain) seq = Number(st.lock.get().seq);
+    if (!v.lock) seq = Number(st.read.get().seq);
     db.pragma('wal_checkpoint(TRUNCATE)');
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();

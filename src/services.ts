@@ -16,7 +16,7 @@ import { RedisSharedState } from './shared-state/redis.js';
 import { SecurityLog, SYSTEM_ACTOR, type EventContext } from './audit/events.js';
 import type { UsersTable } from './db/types.js';
 import { clearAccount } from './auth/standing.js';
-import { AuditTrail } from './audit/trail.js';
+import { AuditTrail, subjectKeyDeriver } from './audit/trail.js';
 import { isSecretField } from './collections/schema.js';
 import { AuditService } from './audit/service.js';
 import { createCheckpointSigner } from './audit/checkpoints.js';
@@ -320,7 +320,8 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     const def = await collections.get(name);
     return def ? { secret: new Set(def.fields.filter(isSecretField).map((f) => f.name)), known: new Set(def.fields.map((f) => f.name)) } : null;
   };
-  const audit = new AuditService(db, new AuditTrail(db, now, createSealer(config.appKey), fieldsNow), securityLog, createCheckpointSigner(config.appKey), now);
+  const trail = new AuditTrail(db, now, createSealer(config.appKey), subjectKeyDeriver(config.appKey), fieldsNow);
+  const audit = new AuditService(db, trail, securityLog, createCheckpointSigner(config.appKey), now);
   // Periodic signed checkpoints (AUDIT-6), each on the system log too, so that a SIEM keeps a copy.
   const stopCheckpoints = scheduleCheckpoints(audit, {
     intervalMs: config.audit.checkpointIntervalMs,

@@ -18,7 +18,8 @@ export const genesisHash = (unchainedCount: number, unchainedMaxId: number): str
   createHash('sha256').update(`palisade-audit-chain:v1:${unchainedCount}:${unchainedMaxId}`).digest('hex');
 
 export type SecurityRow = Omit<SecurityEventsTable, 'id' | 'seq'>;
-export type LogRow = Omit<AuditLogTable, 'seq'>;
+/** `key_salt` (D459) is stored with the entry but is not its content: the chain's digest leaves it out. */
+export type LogRow = Omit<AuditLogTable, 'seq' | 'key_salt'> & { key_salt?: string | null };
 export type Pending = { table: 'security_events'; row: SecurityRow } | { table: 'audit_log'; row: LogRow };
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -80,16 +81,15 @@ const LOG_COLUMNS = [
   'user_agent',
   'request_id',
   'data',
+  'key_salt',
 ] as const;
 const EVENT_COLUMNS = ['seq', 'at', 'type', 'outcome', 'actor_id', 'actor_name', 'subject_id', 'ip', 'user_agent', 'request_id', 'details'] as const;
 const CHAIN_COLUMNS = ['seq', 'kind', 'at', 'digest', 'hash'] as const;
-const KEY_COLUMNS = ['subject', 'sealed', 'created_at'] as const;
-type Table = 'audit_log' | 'security_events' | 'audit_chain' | 'audit_subject_keys';
+type Table = 'audit_log' | 'security_events' | 'audit_chain';
 const COLUMNS: Record<Table, readonly string[]> = {
   audit_log: LOG_COLUMNS,
   security_events: EVENT_COLUMNS,
   audit_chain: CHAIN_COLUMNS,
-  audit_subject_keys: KEY_COLUMNS,
 };
 
 /**
@@ -133,33 +133,20 @@ const run = (db: Db, text: string, params: unknown[]) => db.executeQuery(Compile
 const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
 
 /**
- * Takes the chain's lock at the start of a write that will append, where that costs nothing: on
- * SQLite the write takes the one write lock anyway, and taking it first means the transaction never
- * has to upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT). On PostgreSQL the lock is taken at the
- * append, as late as possible, so audited writes overlap until then; a deadlock that this order
- * allows is retried by the writer (records' `writeTransaction`, D104).
+ * Reads the chain's head at the start of a write that will append, on SQLite, where the write lock is the chain's
+ * lock: every transaction there begins with BEGIN IMMEDIATE (`db/sqlite-wait.ts`), so no other writer can move the
+ * head before this transaction ends, and later appends in it need not read it again. On PostgreSQL the lock is taken
+ * at the append, as late as possible, so audited writes overlap until then; a deadlock that this order allows is
+ * retried by the writer (records' `writeTransaction`, D104).
  */
 export async function lockChain(trx: Db): Promise<void> {
   if (trx.getExecutor().adapter instanceof PostgresAdapter) return;
-  const head = (await run(trx, 'update audit_chain_head set seq = seq where id = 1 returning seq, hash', [])).rows[0] as
-    | { seq: number | string; hash: string }
-    | undefined;
+  const head = (await run(trx, 'select seq, hash from audit_chain_head where id = 1', [])).rows[0] as { seq: number | string; hash: string } | undefined;
   if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
 }
 
-/** A record's key (`audit_subject_keys`), sealed, for a record that has none yet (one created in this write). */
-export type NewSubjectKey = {
-  subject: string;
-  sealed: string;
-  created_at: number;
-};
-
-/**
- * Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none).
- * `keys`: the keys that the entries' values are encrypted under, for records created in this write;
- * they are inserted with the entries (on PostgreSQL in the same statement: one round trip).
- */
-export async function append(db: Db, entries: Pending[], keys: NewSubjectKey[] = []): Promise<void> {
+/** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
+export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
   await inTransaction(db, async (trx) => {
     const pg = trx.getExecutor().adapter instanceof PostgresAdapter;
@@ -191,7 +178,6 @@ export async function append(db: Db, entries: Pending[], keys: NewSubjectKey[] =
       else logs.push({ ...e.row, seq });
     }
     const parts: Array<{ table: Table; rows: Array<Record<string, unknown>> }> = [];
-    for (let i = 0; i < keys.length; i += CHUNK) parts.push({ table: 'audit_subject_keys', rows: keys.slice(i, i + CHUNK) });
     for (let i = 0; i < events.length; i += CHUNK) parts.push({ table: 'security_events', rows: events.slice(i, i + CHUNK) });
     for (let i = 0; i < logs.length; i += CHUNK) parts.push({ table: 'audit_log', rows: logs.slice(i, i + CHUNK) });
     for (let i = 0; i < spine.length; i += CHUNK) parts.push({ table: 'audit_chain', rows: spine.slice(i, i + CHUNK) });

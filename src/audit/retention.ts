@@ -167,7 +167,15 @@ export class AuditRetention {
                 part.map((r) => Number((r as Selectable<SecurityEventsTable>).id)),
               )
               .execute();
-          else
+          else {
+            // A salt leaves with its entry only after it is copied apart: later entries of its record are encrypted under it (D459).
+            const salted = (part as Array<Selectable<AuditLogTable>>).filter((r) => r.key_salt !== null && r.collection !== null && r.record_id !== null);
+            if (salted.length > 0)
+              await trx
+                .insertInto('audit_subject_keys')
+                .values(salted.map((r) => ({ subject: `${r.collection}:${r.record_id}`, sealed: r.key_salt!, created_at: Number(r.at) })))
+                .onConflict((oc) => oc.column('subject').doNothing())
+                .execute();
             await trx
               .deleteFrom('audit_log')
               .where(
@@ -176,6 +184,7 @@ export class AuditRetention {
                 part.map((r) => Number(r.seq)),
               )
               .execute();
+          }
         }
         await this.d.trail.system(trx, ctx, 'retention', { kind, before, removed: rows.length, archived: file !== null });
       }
@@ -192,7 +201,8 @@ export class AuditRetention {
     const h = await open(target, 'a', 0o600);
     try {
       await h.chmod(0o600);
-      await h.writeFile(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      // The entries' content only: a record key's salt (D459) never leaves the database.
+      await h.writeFile(rows.map((r) => `${JSON.stringify({ ...r, key_salt: undefined })}\n`).join(''));
       await h.sync();
     } finally {
       await h.close();

@@ -1,21 +1,41 @@
 /**
  * The record audit log (AUDIT-3): change, status, access and system entries, each on the audit chain
  * in the transaction of what it records. Personal values (a change's old and new values) are
- * encrypted under a key per record (`audit_subject_keys`, itself sealed under APP_KEY): erasing a
- * record's history destroys its key and leaves every entry, and so the chain, as it was (D100).
- * Values of hidden and sensitive fields never reach an entry: it names the field only.
+ * encrypted under a key per record: erasing a record's history destroys its key and leaves every
+ * entry, and so the chain, as it was (D100). The key is derived from APP_KEY and a random salt kept
+ * in the first change entry encrypted under it (`audit_log.key_salt`, D459); keys from before, and
+ * salts whose entry retention removed, are in `audit_subject_keys`. Values of hidden and sensitive
+ * fields never reach an entry: it names the field only.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { secureRandom } from '../util/random.js';
 import type { AuditLogTable } from '../db/types.js';
-import { append, type LogRow, type NewSubjectKey } from './chain.js';
+import { append, type LogRow } from './chain.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
 
-/** The sealer of `config/seal.ts`, by shape (audit sits below config). */
+/** The sealer of `config/seal.ts`, by shape (audit sits below config): it opens the keys sealed before D459. */
 export interface KeySealer {
-  seal(plain: string, field: string): string;
   open(sealed: string, field: string): string | null;
+}
+
+/** A record's audit key from its salt (D459). */
+export interface SubjectKeyDeriver {
+  derive(subject: string, salt: Buffer): Buffer;
+}
+
+/** How a salt is stored (`audit_log.key_salt`, `audit_subject_keys.sealed`): `v2.` and 16 bytes in base64url. */
+const SALT_PREFIX = 'v2.';
+const SALT_BYTES = 16;
+
+/**
+ * HMAC-SHA256 of the subject and the salt under a key HKDF derives from APP_KEY for this use alone: without APP_KEY
+ * a salt gives nothing, and without the salt (erased) APP_KEY gives nothing.
+ */
+export function subjectKeyDeriver(appKey: string): SubjectKeyDeriver {
+  const master = Buffer.from(hkdfSync('sha256', appKey, 'audit-subject', 'palisade/audit-subject-key/v2', 32));
+  return { derive: (subject, salt) => createHmac('sha256', master).update(subject).update('\0').update(salt).digest() };
 }
 
 export const AUDIT_KINDS = ['change', 'status', 'access', 'system'] as const;
@@ -111,6 +131,7 @@ export class AuditTrail {
     private readonly db: Db,
     private readonly now: () => number,
     private readonly sealer: KeySealer,
+    private readonly deriver: SubjectKeyDeriver,
     private readonly fieldsNow: FieldsNow = async () => null,
   ) {}
 
@@ -134,10 +155,11 @@ export class AuditTrail {
     if (changes.length === 0) return;
     const base = this.base(ctx);
     const rows: LogRow[] = [];
-    const plain: Array<{ subject: string; row: LogRow; changed: unknown[]; values: Record<string, [unknown, unknown]> }> = [];
+    const plain: Array<{ id: string; subject: string; row: LogRow; changed: unknown[]; values: Record<string, [unknown, unknown]> }> = [];
     for (const c of changes) {
       const changed: Array<{ field: string; secret?: true }> = [];
       const values: Record<string, [unknown, unknown]> = {};
+      const transitions: LogRow[] = [];
       for (const f of fields) {
         const old = c.before ? (c.before[f.name] ?? null) : null;
         const now = c.after ? (c.after[f.name] ?? null) : null;
@@ -148,7 +170,7 @@ export class AuditTrail {
           values[f.name] = [old, now];
         }
         if (f.status && !f.secret && !sameValue(old, now))
-          rows.push({
+          transitions.push({
             ...base,
             kind: 'status',
             collection,
@@ -157,27 +179,32 @@ export class AuditTrail {
             data: JSON.stringify({ field: f.name, from: old, to: now }),
           });
       }
-      if (!changeLog) continue;
-      const row: LogRow = { ...base, kind: 'change', collection, record_id: c.id, operation: c.operation, data: JSON.stringify({ changed }) };
-      if (Object.keys(values).length > 0) plain.push({ subject: subjectOf(collection, c.id), row, changed, values });
-      rows.push(row);
+      // The change entry first: a record's create entry is its first entry, where its key's salt is found (D459).
+      if (changeLog) {
+        const row: LogRow = { ...base, kind: 'change', collection, record_id: c.id, operation: c.operation, data: JSON.stringify({ changed }) };
+        if (Object.keys(values).length > 0) plain.push({ id: c.id, subject: subjectOf(collection, c.id), row, changed, values });
+        rows.push(row);
+      }
+      for (const r of transitions) rows.push(r);
     }
-    const fresh: NewSubjectKey[] = [];
     if (plain.length > 0) {
-      // A record just created has no key yet: its key is made without a lookup and stored with the entries.
-      const created = new Set(changes.filter((c) => c.operation === 'create').map((c) => subjectOf(collection, c.id)));
-      const keys = this.newKeys(
-        [...new Set(plain.map((p) => p.subject))].filter((s) => created.has(s)),
-        fresh,
-      );
-      for (const [s, k] of await this.keysFor(
+      // A record created in this write has no key yet: its key is made without a lookup, its salt kept in its create
+      // entry (D459). The others' keys are looked up (and made, kept apart, for a record that has none).
+      const created = new Set(changes.filter((c) => c.operation === 'create').map((c) => c.id));
+      const keys = await this.keysFor(
         trx,
-        [...new Set(plain.map((p) => p.subject))].filter((s) => !created.has(s)),
+        collection,
+        [...new Set(plain.map((p) => p.id))].filter((id) => !created.has(id)),
         true,
-      ))
-        keys.set(s, k);
+      );
       for (const p of plain) {
-        const key = keys.get(p.subject);
+        let key = keys.get(p.id)?.[0];
+        if (!key && created.has(p.id)) {
+          const salt = secureRandom(SALT_BYTES);
+          key = this.deriver.derive(p.subject, salt);
+          keys.set(p.id, [key]);
+          p.row.key_salt = `${SALT_PREFIX}${salt.toString('base64url')}`;
+        }
         if (!key) throw new Error('audit subject key missing');
         p.row.data = JSON.stringify({ changed: p.changed, values: encrypt(key, p.subject, JSON.stringify(p.values)) });
       }
@@ -185,7 +212,6 @@ export class AuditTrail {
     await append(
       trx,
       rows.map((row) => ({ table: 'audit_log', row })),
-      fresh,
     );
   }
 
@@ -214,28 +240,38 @@ export class AuditTrail {
    * database's trigger asks for; a key deleted any other way is refused.
    */
   async erase(trx: Db, collection: string, ids: string[], ctx: EventContext = { actor: SYSTEM_ACTOR }, reason = 'erasure'): Promise<number> {
-    const n = await this.deleteKeys(
-      trx,
-      ids.map((id) => subjectOf(collection, id)),
-    );
+    const n = await this.deleteKeys(trx, collection, ids);
     await this.system(trx, ctx, 'erase', { reason, records: ids.length, keys: n }, collection);
     return n;
   }
 
-  private async deleteKeys(trx: Db, subjects: string[]): Promise<number> {
-    if (subjects.length === 0) return 0;
+  /** Destroys the keys of `collection`'s records `ids`: sealed keys and salts kept apart, and salts in their entries. */
+  private async deleteKeys(trx: Db, collection: string, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
     await trx
       .insertInto('audit_prune')
       .values({ kind: 'erase', before_at: 0 })
       .onConflict((oc) => oc.column('kind').doNothing())
       .execute();
     let n = 0;
-    for (let i = 0; i < subjects.length; i += 200) {
+    for (let i = 0; i < ids.length; i += 200) {
+      const part = ids.slice(i, i + 200);
       const r = await trx
         .deleteFrom('audit_subject_keys')
-        .where('subject', 'in', subjects.slice(i, i + 200))
+        .where(
+          'subject',
+          'in',
+          part.map((id) => subjectOf(collection, id)),
+        )
         .executeTakeFirst();
-      n += Number(r.numDeletedRows ?? 0n);
+      const u = await trx
+        .updateTable('audit_log')
+        .set({ key_salt: null })
+        .where('collection', '=', collection)
+        .where('record_id', 'in', part)
+        .where('key_salt', 'is not', null)
+        .executeTakeFirst();
+      n += Number(r.numDeletedRows ?? 0n) + Number(u.numUpdatedRows ?? 0n);
     }
     await trx.deleteFrom('audit_prune').where('kind', '=', 'erase').execute();
     return n;
@@ -258,8 +294,11 @@ export class AuditTrail {
 
   /** Entries in API form, the values decrypted where the record's key still exists. */
   async shape(rows: AuditLogTable[]): Promise<AuditEntryOut[]> {
-    const subjects = [...new Set(rows.filter((r) => r.kind === 'change' && r.collection && r.record_id).map((r) => subjectOf(r.collection!, r.record_id!)))];
-    const keys = await this.keysFor(this.db, subjects, false);
+    const wanted = new Map<string, Set<string>>();
+    for (const r of rows)
+      if (r.kind === 'change' && r.collection && r.record_id) wanted.set(r.collection, (wanted.get(r.collection) ?? new Set()).add(r.record_id));
+    const keys = new Map<string, Buffer[]>();
+    for (const [c, ids] of wanted) for (const [id, k] of await this.keysFor(this.db, c, [...ids], false)) keys.set(subjectOf(c, id), k);
     const fields = new Map<string, Awaited<ReturnType<FieldsNow>>>();
     for (const c of new Set(rows.filter((r) => r.kind === 'change' && r.collection).map((r) => r.collection!))) fields.set(c, await this.fieldsNow(c));
     return rows.map((r) => {
@@ -284,8 +323,11 @@ export class AuditTrail {
       let values: Record<string, [unknown, unknown]> | null = null;
       if (typeof data.values === 'string') {
         const subject = subjectOf(r.collection ?? '', r.record_id ?? '');
-        const key = keys.get(subject);
-        const opened = key ? decrypt(key, subject, data.values) : null;
+        let opened: string | null = null;
+        for (const key of keys.get(subject) ?? []) {
+          opened = decrypt(key, subject, data.values);
+          if (opened !== null) break;
+        }
         if (opened === null) out.erased = true;
         else values = JSON.parse(opened) as Record<string, [unknown, unknown]>;
       }
@@ -299,46 +341,55 @@ export class AuditTrail {
     });
   }
 
-  /** New keys for subjects that cannot have one yet (records created in this transaction); their sealed rows go to `rows`. */
-  private newKeys(subjects: string[], rows: NewSubjectKey[]): Map<string, Buffer> {
-    const out = new Map<string, Buffer>();
-    const at = this.now();
-    for (const subject of subjects) {
-      const key = secureRandom(32);
-      out.set(subject, key);
-      rows.push({ subject, sealed: this.sealer.seal(key.toString('base64'), `audit-subject:${subject}`), created_at: at });
-    }
-    return out;
-  }
-
-  /** The keys of `subjects`; with `create`, a new key for each that has none (inside `trx`). */
-  private async keysFor(db: Db, subjects: string[], create: boolean): Promise<Map<string, Buffer>> {
-    const out = new Map<string, Buffer>();
-    const unreadable: string[] = [];
+  /**
+   * The keys of `collection`'s records `ids`, by id, in one statement: a key kept apart (`audit_subject_keys`: sealed
+   * before D459, or a salt retention moved there or a later write made) and the salt in the record's first entry
+   * (found through the record index at once, however many entries the record has). Normally one per record; should
+   * there ever be two, every entry still opens with one of them. With `create` (a write): a record without a key gets
+   * one, kept apart; a record whose keys all fail to open (sealed under another APP_KEY, altered) counts as erased:
+   * its keys are destroyed and the replacement recorded, so the record stays writable.
+   */
+  private async keysFor(db: Db, collection: string, ids: string[], create: boolean): Promise<Map<string, Buffer[]>> {
+    const out = new Map<string, Buffer[]>();
+    const unreadable = new Set<string>();
+    const prefix = `${collection}:`;
     const read = async (list: string[]) => {
-      for (let i = 0; i < list.length; i += 200) {
-        const rows = await db
-          .selectFrom('audit_subject_keys')
-          .select(['subject', 'sealed'])
-          .where('subject', 'in', list.slice(i, i + 200))
-          .execute();
+      // One branch per record, each a lookup by number (`seq = (...)`): with `seq in (...)` the planner may scan the log.
+      for (let i = 0; i < list.length; i += 100) {
+        const part = list.slice(i, i + 100);
+        const firsts = part.map(
+          (id) =>
+            sql`select record_id as id, key_salt as stored from audit_log where seq = (select min(seq) from audit_log where collection = ${collection} and record_id = ${id}) and key_salt is not null`,
+        );
+        const rows = (
+          await sql<{
+            id: string;
+            stored: string;
+          }>`select substr(subject, ${prefix.length + 1}) as id, sealed as stored from audit_subject_keys where subject in (${sql.join(
+            part.map((id) => prefix + id),
+          )}) union all ${sql.join(firsts, sql` union all `)}`.execute(db)
+        ).rows;
         for (const r of rows) {
-          const k = this.sealer.open(r.sealed, `audit-subject:${r.subject}`);
-          if (k !== null) out.set(r.subject, Buffer.from(k, 'base64'));
-          else unreadable.push(r.subject);
+          const key = this.openKey(prefix + r.id, r.stored);
+          if (key === null) {
+            unreadable.add(r.id);
+            continue;
+          }
+          const got = out.get(r.id);
+          if (got) got.push(key);
+          else out.set(r.id, [key]);
         }
       }
     };
-    if (subjects.length === 0) return out;
-    await read(subjects);
+    if (ids.length === 0) return out;
+    await read(ids);
     if (!create) return out;
-    const missing = subjects.filter((s) => !out.has(s));
+    const missing = ids.filter((id) => !out.has(id));
     if (missing.length === 0) return out;
-    // A key this deployment cannot open (sealed under another APP_KEY, altered) counts as erased: it is
-    // replaced, and the replacement is recorded, so the record stays writable.
-    if (unreadable.length > 0) {
-      await this.deleteKeys(db, unreadable);
-      await this.system(db, { actor: SYSTEM_ACTOR }, 'erase', { reason: 'unreadable key replaced', keys: unreadable.length });
+    const lost = missing.filter((id) => unreadable.has(id));
+    if (lost.length > 0) {
+      await this.deleteKeys(db, collection, lost);
+      await this.system(db, { actor: SYSTEM_ACTOR }, 'erase', { reason: 'unreadable key replaced', keys: lost.length });
     }
     const at = this.now();
     for (let i = 0; i < missing.length; i += 200) {
@@ -347,13 +398,23 @@ export class AuditTrail {
         .values(
           missing
             .slice(i, i + 200)
-            .map((subject) => ({ subject, sealed: this.sealer.seal(secureRandom(32).toString('base64'), `audit-subject:${subject}`), created_at: at })),
+            .map((id) => ({ subject: prefix + id, sealed: `${SALT_PREFIX}${secureRandom(SALT_BYTES).toString('base64url')}`, created_at: at })),
         )
         .onConflict((oc) => oc.column('subject').doNothing())
         .execute();
     }
     await read(missing);
     return out;
+  }
+
+  /** A stored key: a salt (D459) gives its derived key, a sealed key (before D459) is opened; null when it cannot be. */
+  private openKey(subject: string, stored: string): Buffer | null {
+    if (stored.startsWith(SALT_PREFIX)) {
+      const salt = Buffer.from(stored.slice(SALT_PREFIX.length), 'base64url');
+      return salt.length === SALT_BYTES && salt.toString('base64url') === stored.slice(SALT_PREFIX.length) ? this.deriver.derive(subject, salt) : null;
+    }
+    const k = this.sealer.open(stored, `audit-subject:${subject}`);
+    return k === null ? null : Buffer.from(k, 'base64');
   }
 
   /** One record's status entries, oldest first: at most `limit` after `afterSeq` (status times, `records/status-times.ts`). */

@@ -114,6 +114,8 @@ export interface AuditLogTable {
   user_agent: string | null;
   request_id: string | null;
   data: string | null;
+  /** The salt of the record's audit key (D459), on its first change entry; outside the chain's digest; null once erased. */
+  key_salt: string | null;
 }
 
 export interface AuditPruneTable {

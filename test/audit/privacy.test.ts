@@ -328,7 +328,16 @@ test("SQLite: an erasure leaves neither the values nor the record's key in the d
   const long = 'NOTE-ZQX-'.repeat(700);
   const id = await create({ name: 'Quentin Zyxwvut', email: 'quentin.zyxwvut@example.org', phone: 'PHONE-QZ-55501', notes: long });
   await req('PATCH', `/api/collections/clients/records/${id}`, { phone: 'PHONE-QZ-55502' });
-  const key = (await t.s.db.selectFrom('audit_subject_keys').select('sealed').where('subject', '=', `clients:${id}`).executeTakeFirstOrThrow()).sealed;
+  // The record's key: the salt in its first change entry (D459).
+  const key = (
+    await t.s.db
+      .selectFrom('audit_log')
+      .select('key_salt')
+      .where('collection', '=', 'clients')
+      .where('record_id', '=', id)
+      .where('key_salt', 'is not', null)
+      .executeTakeFirstOrThrow()
+  ).key_salt!;
   // Another connection opens the file, as a CLI command or a restart does: its planner statistics (ANALYZE at open)
   // must not keep samples of the indexed email.
   const second = await openDb({ databaseUrl: null, dataDir: t.shared.dataDir, poolMax: 1 });

@@ -25,6 +25,7 @@ import { migration as m0023 } from './0023_list_indexes.js';
 import { migration as m0024 } from './0024_initial_password_expiry.js';
 import { migration as m0025 } from './0025_oidc_consents.js';
 import { migration as m0026 } from './0026_credential_notify.js';
+import { migration as m0027 } from './0027_audit_key_salt.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -60,6 +61,7 @@ class StaticProvider implements MigrationProvider {
       '0024_initial_password_expiry': m0024(),
       '0025_oidc_consents': m0025(),
       '0026_credential_notify': m0026(this.dialect),
+      '0027_audit_key_salt': m0027(this.dialect),
     };
   }
 }

@@ -210,7 +210,7 @@ test('F10: removing a field records how many records lost a value with the schem
 
 test('F11: a record key that cannot be opened (restored from another deployment, garbled) does not make its record unwritable', async () => {
   const id = await newPerson({ name: 'Jo', email: 'jo@example.org' });
-  await asDba(() => t.s.db.updateTable('audit_subject_keys').set({ sealed: 'v1.garbled' }).where('subject', '=', `people:${id}`).execute());
+  await asDba(() => t.s.db.updateTable('audit_log').set({ key_salt: 'v2.garbled' }).where('record_id', '=', id).where('key_salt', 'is not', null).execute());
   const r = await req('PATCH', `/api/collections/people/records/${id}`, { email: 'jo@else.example' });
   assert.equal(r.statusCode, 200, r.body);
   const sys = (await req('GET', '/api/admin/audit?kind=system&operation=erase&limit=1')).json().entries[0];
@@ -226,8 +226,13 @@ test('F11: a record key that cannot be opened (restored from another deployment,
 
 test('F12: a record key cannot be deleted or changed outside a recorded erasure', async () => {
   const id = await newPerson({ name: 'Kim', email: 'kim@example.org' });
-  await assert.rejects(t.s.db.deleteFrom('audit_subject_keys').where('subject', '=', `people:${id}`).execute());
-  await assert.rejects(t.s.db.updateTable('audit_subject_keys').set({ sealed: 'x' }).where('subject', '=', `people:${id}`).execute());
+  // The key's salt is in the record's first change entry (D459): neither removed nor replaced outside an erasure.
+  const salted = () => t.s.db.selectFrom('audit_log').select('key_salt').where('record_id', '=', id).where('key_salt', 'is not', null).execute();
+  assert.equal((await salted()).length, 1);
+  await assert.rejects(t.s.db.updateTable('audit_log').set({ key_salt: null }).where('record_id', '=', id).execute());
+  await assert.rejects(t.s.db.updateTable('audit_log').set({ key_salt: 'v2.AAAAAAAAAAAAAAAAAAAAAA' }).where('record_id', '=', id).execute());
+  await assert.rejects(t.s.db.deleteFrom('audit_log').where('record_id', '=', id).execute());
+  assert.equal((await salted()).length, 1);
   // An erasure goes through, and is itself on the chain.
   await t.s.db.transaction().execute((trx) => t.s.audit.trail.erase(trx, 'people', [id]));
   const e = (await req('GET', `/api/admin/audit?recordId=${id}&kind=change`)).json().entries[0];
