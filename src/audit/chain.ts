@@ -145,6 +145,17 @@ export async function lockChain(trx: Db): Promise<void> {
   if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
 }
 
+/**
+ * Takes the chain's lock at once on both dialects, for changes to the trail that must not interleave with another
+ * transaction's: an erasure and a retention run touching one record's key (D459: a run that read a salt before an
+ * erasure committed would copy it back). SQLite's write lock is already held (BEGIN IMMEDIATE); on PostgreSQL the head
+ * row stays locked until the transaction ends, as an append would lock it.
+ */
+export async function lockChainNow(trx: Db): Promise<void> {
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) await run(trx, 'select seq from audit_chain_head where id = 1 for update', []);
+  else await lockChain(trx);
+}
+
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;

@@ -13,6 +13,7 @@ import type { Db } from '../db/index.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
 import type { AuditTrail } from './trail.js';
+import { lockChainNow } from './chain.js';
 
 /** The logs retention may prune; `system` (retention runs, checkpoints, erasures) is kept forever. */
 export const RETENTION_KINDS = ['security', 'change', 'status', 'access'] as const;
@@ -149,6 +150,8 @@ export class AuditRetention {
    */
   private pruneBatch(ctx: EventContext, kind: RetentionKind, cutoff: number, file: string | null): Promise<{ removed: number; before: number }> {
     return this.d.db.transaction().execute(async (trx) => {
+      // The chain's lock first: an erasure cannot destroy a salt this batch has read and is about to copy apart (D459).
+      await lockChainNow(trx);
       const nth = await nthAt(trx, kind, cutoff, this.batch - 1);
       const before = nth === null ? cutoff : Math.min(cutoff, nth + 1);
       await trx.insertInto('audit_prune').values({ kind, before_at: before }).execute();

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { secureRandom } from '../util/random.js';
 import type { AuditLogTable } from '../db/types.js';
-import { append, type LogRow } from './chain.js';
+import { append, lockChainNow, type LogRow } from './chain.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
 
 /** The sealer of `config/seal.ts`, by shape (audit sits below config): it opens the keys sealed before D459. */
@@ -248,6 +248,9 @@ export class AuditTrail {
   /** Destroys the keys of `collection`'s records `ids`: sealed keys and salts kept apart, and salts in their entries. */
   private async deleteKeys(trx: Db, collection: string, ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
+    // Before anything is read: a retention run copying this record's salt apart either committed (its copy is deleted
+    // here) or waits, and then finds the salt gone (D459).
+    await lockChainNow(trx);
     await trx
       .insertInto('audit_prune')
       .values({ kind: 'erase', before_at: 0 })

@@ -82,10 +82,14 @@ test('audit_log refuses every update but an erasure nulling a salt, even inside 
       : (await sql<{ name: string }>`select name from pragma_table_info('audit_log')`.execute(t.s.db)).rows.map((r) => r.name);
   assert.ok(columns.includes('key_salt') && columns.includes('data') && columns.length >= 14, columns.join());
   const row = sql`record_id = ${id} and key_salt is not null`;
-  for (const c of columns.filter((n) => n !== 'key_salt')) {
-    const value = ['seq', 'at'].includes(c) ? sql`${c === 'seq' ? 999_999_999 : 1}` : sql`'x'`;
-    const got = await inWindow(true, (trx) => sql`update audit_log set ${sql.ref(c)} = ${value} where ${row}`.execute(trx));
-    assert.notEqual(got, 'applied', `an update of ${c} went through`);
+  // Each column (and, on SQLite, the other names of `seq`), alone and with the salt's erasure, inside the window.
+  const names = [...columns.filter((n) => n !== 'key_salt'), ...(DIALECT === 'sqlite' ? ['rowid', '_rowid_', 'oid'] : [])];
+  for (const c of names) {
+    const value = ['seq', 'at', 'rowid', '_rowid_', 'oid'].includes(c) ? sql`${c === 'at' ? 1 : 999_999_999}` : sql`'x'`;
+    for (const erase of [sql``, sql`, key_salt = null`]) {
+      const got = await inWindow(true, (trx) => sql`update audit_log set ${sql.raw(c)} = ${value}${erase} where ${row}`.execute(trx));
+      assert.notEqual(got, 'applied', `an update of ${c} went through`);
+    }
   }
   assert.notEqual(await inWindow(true, (trx) => sql`update audit_log set key_salt = 'v2.AAAAAAAAAAAAAAAAAAAAAA' where ${row}`.execute(trx)), 'applied');
   assert.notEqual(await inWindow(false, (trx) => sql`update audit_log set key_salt = null where ${row}`.execute(trx)), 'applied');
@@ -175,4 +179,52 @@ test("a key sealed before D459 (audit_subject_keys) still encrypts and opens its
   await t.s.db.transaction().execute((trx) => t.s.audit.trail.erase(trx, 'cards', [id]));
   assert.equal((await entries(id))[0]!.erased, true);
   assert.equal((await verify()).ok, true);
+});
+
+test('PostgreSQL: an erasure waits for a retention run that has read the salt it is copying apart, and then destroys the copy', {
+  skip: DIALECT !== 'postgres' && 'SQLite runs one writer at a time',
+}, async () => {
+  const id = await create({ holder: 'Fay Race', city: 'Wells' });
+  t.clock.advance(10 * DAY);
+  admin = (await login(t)).token;
+  assert.equal((await req('PATCH', `/api/collections/cards/records/${id}`, { city: 'Looe' })).statusCode, 200);
+  assert.equal((await req('PATCH', '/api/admin/settings/audit-log', { changeDays: 5 })).statusCode, 200);
+  // Another transaction holds an uncommitted key row for the record: the run, having read the salt, waits at its copy.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const holder = t.s.db
+    .transaction()
+    .execute(async (trx) => {
+      await trx
+        .insertInto('audit_subject_keys')
+        .values({ subject: `cards:${id}`, sealed: 'v2.AAAAAAAAAAAAAAAAAAAAAA', created_at: 0 })
+        .execute();
+      await gate;
+      throw new Error('rolled back');
+    })
+    .catch(() => undefined);
+  const waiting = async (like: string) => {
+    for (let i = 0; i < 500; i++) {
+      const n = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like ${like}`.execute(t.s.db);
+      if (Number(n.rows[0]!.n) > 0) return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  };
+  const run = req('POST', '/api/admin/audit/prune', {});
+  assert.ok(await waiting('insert into "audit_subject_keys"%'), 'the run waits at its copy');
+  // The erasure starts while the run holds what it read; it must not finish first.
+  const erased = t.s.db.transaction().execute((trx) => t.s.audit.trail.erase(trx, 'cards', [id]));
+  // With the chain's lock it waits for the run (without it, it ends here and the run then copies the salt back).
+  await Promise.race([erased, waiting('select seq from audit_chain_head%')]);
+  release();
+  await holder;
+  assert.equal((await run).statusCode, 200);
+  await erased;
+  assert.equal((await t.s.db.selectFrom('audit_subject_keys').select('subject').where('subject', '=', `cards:${id}`).execute()).length, 0, 'no key left');
+  const log = await entries(id);
+  assert.equal(log.length, 1);
+  assert.equal(log[0]!.erased, true);
 });

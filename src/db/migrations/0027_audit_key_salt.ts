@@ -42,13 +42,12 @@ export function migration(dialect: Dialect): Migration {
           FOR EACH ROW EXECUTE FUNCTION audit_log_erase_only()`.execute(db);
         return;
       }
-      // SQLite: an update naming any content column is refused; one of the salt alone only to null, inside the window.
-      // test/audit/audit-key-salt.test.ts updates every column the table has and expects this.
+      // SQLite: the same rule, column by column. A trigger `BEFORE UPDATE OF <columns>` would miss `rowid`, `_rowid_` and
+      // `oid`, other names of `seq`. test/audit/audit-key-salt.test.ts updates every column the table has, and those.
+      const same = AUDIT_LOG_CONTENT_COLUMNS.map((c) => `NEW.${c} IS NOT OLD.${c}`).join(' OR ');
       await sql`DROP TRIGGER audit_log_no_update`.execute(db);
-      await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE OF ${sql.raw(AUDIT_LOG_CONTENT_COLUMNS.join(', '))} ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
-      await sql`CREATE TRIGGER audit_log_key_erase_only BEFORE UPDATE OF key_salt ON audit_log
-        WHEN NEW.key_salt IS NOT NULL OR NOT EXISTS (SELECT 1 FROM audit_prune p WHERE p.kind = 'erase')
+      await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        WHEN NEW.key_salt IS NOT NULL OR NOT EXISTS (SELECT 1 FROM audit_prune p WHERE p.kind = 'erase') OR ${sql.raw(same)}
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
     },
   };
