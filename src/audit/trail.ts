@@ -181,8 +181,17 @@ export class AuditTrail {
       }
       // The change entry first: a record's create entry is its first entry, where its key's salt is found (D459).
       if (changeLog) {
-        const row: LogRow = { ...base, kind: 'change', collection, record_id: c.id, operation: c.operation, data: JSON.stringify({ changed }) };
-        if (Object.keys(values).length > 0) plain.push({ id: c.id, subject: subjectOf(collection, c.id), row, changed, values });
+        // An entry with values gets its data once encrypted, below.
+        const encrypted = Object.keys(values).length > 0;
+        const row: LogRow = {
+          ...base,
+          kind: 'change',
+          collection,
+          record_id: c.id,
+          operation: c.operation,
+          data: encrypted ? null : JSON.stringify({ changed }),
+        };
+        if (encrypted) plain.push({ id: c.id, subject: subjectOf(collection, c.id), row, changed, values });
         rows.push(row);
       }
       for (const r of transitions) rows.push(r);

@@ -9,7 +9,7 @@ import type { Dialect } from '../index.js';
  * `audit_log` stays append-only but for one change: an erasure (inside the window its transaction opened in
  * `audit_prune`) sets `key_salt` to null. Every other update is refused, as before.
  */
-export const AUDIT_LOG_CONTENT_COLUMNS = [
+const AUDIT_LOG_CONTENT_COLUMNS = [
   'seq',
   'at',
   'kind',
