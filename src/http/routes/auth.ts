@@ -14,6 +14,17 @@ import { LoginAnswer, signInAnswer } from './sign-in-answer.js';
 import { BotCheckProof } from './bot-check.js';
 import { isoOf } from '../../util/iso.js';
 
+const JSON_UTF8 = 'application/json; charset=utf-8';
+
+/**
+ * `/me`'s answer as last serialized for a session, with the user and the principal it was made from (D460). Sessions,
+ * users and principals are frozen objects the credential lookup and the access caches give again, the same object,
+ * while nothing they were read from has changed (D450, D360): the same three objects make the same answer. Any change
+ * (a renewal, a role, a lock, a grant) comes as a new object and the answer is made again; a session no request holds
+ * any more leaves the map with its object.
+ */
+const meAnswers = new WeakMap<object, { user: object; principal: object; body: string }>();
+
 export function sessionView(x: SessionsTable, currentId: string | null) {
   return {
     id: x.id,
@@ -169,9 +180,18 @@ export const authRoutes =
           response: { 200: Type.Object({ user: UserSchema, session: SessionSchema, access: AccessSchema }), ...errorResponses },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const auth = requireSession(req);
-        return { user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id), access: accessView(await principalOf(req, s)) };
+        const principal = await principalOf(req, s);
+        const kept = meAnswers.get(auth.session);
+        if (kept !== undefined && kept.user === auth.user && kept.principal === principal) return (reply as FastifyReply).type(JSON_UTF8).send(kept.body);
+        // Serialized by the route's own response schema, as a returned object would be: only the schema's fields leave.
+        const body = String(
+          reply.serialize({ user: publicUser(auth.user), session: sessionView(auth.session, auth.session.id), access: accessView(principal) }),
+        );
+        if (Object.isFrozen(auth.session) && Object.isFrozen(auth.user) && Object.isFrozen(principal))
+          meAnswers.set(auth.session, { user: auth.user, principal, body });
+        return (reply as FastifyReply).type(JSON_UTF8).send(body);
       },
     );
 
