@@ -20,8 +20,8 @@ const JSON_UTF8 = 'application/json; charset=utf-8';
  * `/me`'s answer as last serialized for a session, with the user and the principal it was made from (D460). Sessions,
  * users and principals are frozen objects the credential lookup and the access caches give again, the same object,
  * while nothing they were read from has changed (D450, D360): the same three objects make the same answer. Any change
- * (a renewal, a role, a lock, a grant) comes as a new object and the answer is made again; a session no request holds
- * any more leaves the map with its object.
+ * (a renewal, a role, a lock, a grant) comes as a new object and the answer is made again. An answer goes with its
+ * session object: when the lookup drops that row (read again under a new mark, or pushed out past its 5 000 rows).
  */
 const meAnswers = new WeakMap<object, { user: object; principal: object; body: string }>();
 
