@@ -5,10 +5,10 @@
 // Every child process and temporary directory made through a run is cleaned up when the run ends,
 // on SIGINT/SIGTERM, and when the watchdog fires. Only 127.0.0.1 is ever targeted.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -24,6 +24,29 @@ export const STARTUP_TIMEOUT_MS = 30_000;
 export const SHUTDOWN_TIMEOUT_MS = 5_000;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * CPU pinning (BENCH_PIN; on by default where Linux's `taskset` exists and the machine has two CPUs or more): every
+ * server a bench measures runs on the last CPU (`server`), and the bench itself, with its autocannon, wrk and the
+ * bench scripts it starts, on the others (`load`), so that the load generator never takes the measured server's core
+ * and the scheduler never moves one onto the other's. Unpinned, rounds of one run moved by a factor of two on a 2-core
+ * machine; pinned, by a few per cent (docs/benchmarks.md, 2026-12-05). The peer (Directus) is given every CPU
+ * (`all`), as it was before: its SQLite driver works in libuv's threads, and one core would slow it. Counted from
+ * `os.cpus()`, not the affinity, so that a bench started by a pinned bench pins its own servers the same way.
+ * BENCH_PIN=0 leaves everything where the operating system puts it.
+ */
+export const PIN = pinning();
+function pinning() {
+  if (process.env.BENCH_PIN === '0' || process.platform !== 'linux') return null;
+  const n = cpus().length;
+  if (n < 2) return null;
+  const pin = { server: String(n - 1), load: n === 2 ? '0' : `0-${n - 2}`, all: `0-${n - 1}` };
+  const r = spawnSync('taskset', ['-a', '-p', '-c', pin.load, String(process.pid)], { stdio: 'ignore' });
+  return r.status === 0 ? pin : null;
+}
+
+/** `[command, args]` that runs `cmd args` on `PIN[which]` (`server`, `load` or `all`) when pinning is on, else unchanged. */
+export const onCpus = (which, cmd, args) => (PIN && PIN[which] ? ['taskset', ['-c', PIN[which], cmd, ...args]] : [cmd, args]);
 
 /** An integer from the environment, `def` when unset; throws when out of range. */
 export function intEnv(name, def, min, max) {
@@ -182,6 +205,7 @@ export function createRun(tag, watchdogMs) {
   const children = [];
   let cleanedUp = false;
   const log = (msg) => process.stderr.write(`${tag}: ${msg}\n`);
+  log(PIN ? `servers on CPU ${PIN.server}, this load generator on CPU ${PIN.load} (BENCH_PIN=0: unpinned)` : 'CPUs not pinned');
 
   async function cleanup() {
     if (cleanedUp) return;
@@ -238,7 +262,7 @@ export function createRun(tag, watchdogMs) {
    * Spawns `node <args>` with `env` (nothing inherited but PATH and HOME), keeps the last 40 lines
    * of its output, and waits until `readyUrl` answers 2xx. Returns a handle with stop().
    */
-  async function spawnNode({ name, args, env, readyUrl, execArgv = [], cwd = ROOT, startupTimeoutMs = STARTUP_TIMEOUT_MS }) {
+  async function spawnNode({ name, args, env, readyUrl, execArgv = [], cwd = ROOT, startupTimeoutMs = STARTUP_TIMEOUT_MS, cpuSet = 'server' }) {
     const tail = [];
     const remember = (chunk) => {
       for (const line of chunk.toString('utf8').split('\n')) {
@@ -247,7 +271,9 @@ export function createRun(tag, watchdogMs) {
         if (tail.length > 40) tail.shift();
       }
     };
-    const child = spawn(process.execPath, [...execArgv, ...args], {
+    // On the servers' CPU (`PIN`), or `cpuSet`; taskset runs node in its own process, so the pid is the server's.
+    const [cmd, argv] = onCpus(cpuSet, process.execPath, [...execArgv, ...args]);
+    const child = spawn(cmd, argv, {
       cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -293,7 +319,17 @@ export function createRun(tag, watchdogMs) {
    * With `databaseUrl` (postgres://...) it runs on a throw-away schema palisade_bench_<random>,
    * dropped at clean-up. Returns the process handle plus { base, dataDir, startupMs, backend }.
    */
-  async function startServer({ port, password, dataDir, prefix = 'palisade-bench-', databaseUrl = null, env = {}, execArgv = [], main = MAIN }) {
+  async function startServer({
+    port,
+    password,
+    dataDir,
+    prefix = 'palisade-bench-',
+    databaseUrl = null,
+    env = {},
+    execArgv = [],
+    main = MAIN,
+    cpus = 'server',
+  }) {
     const data = dataDir ? { dir: dataDir, remove: async () => {} } : tempDir(prefix);
     const full = {
       NODE_ENV: 'production',
@@ -334,7 +370,14 @@ export function createRun(tag, watchdogMs) {
     }
     const base = `http://${HOST}:${port}`;
     const t0 = Date.now();
-    const h = await spawnNode({ name: main === MAIN ? 'server' : 'compared server', args: [main, 'start'], env: full, readyUrl: `${base}/healthz`, execArgv });
+    const h = await spawnNode({
+      name: main === MAIN ? 'server' : 'compared server',
+      args: [main, 'start'],
+      env: full,
+      readyUrl: `${base}/healthz`,
+      execArgv,
+      cpus,
+    });
     const stopProcess = h.stop;
     return Object.assign(h, {
       base,

@@ -64,7 +64,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, MAIN, HOST, STARTUP_TIMEOUT_MS, sleep, intEnv, freePort, benchPassword, api, login, liftRateLimits, createRun } from './lib.mjs';
+import { ROOT, MAIN, HOST, STARTUP_TIMEOUT_MS, PIN, onCpus, sleep, intEnv, freePort, benchPassword, api, login, liftRateLimits, createRun } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -436,7 +436,8 @@ end
         if (s.code !== 0) log(`stop.sh exited ${s.code}: ${s.out.trim()}`);
       });
       startedByUs = true;
-      const s = await runCommand('bash', [path.join(PEER_DIR, 'start.sh')], { timeoutMs: DIRECTUS_START_MS });
+      // Every CPU, as before pinning (lib.mjs `PIN`): the peer is not held to the one core our servers get.
+      const s = await runCommand(...onCpus('all', 'bash', [path.join(PEER_DIR, 'start.sh')]), { timeoutMs: DIRECTUS_START_MS, name: 'start.sh' });
       if (s.code !== 0) throw new Error(`start.sh exited ${s.code}: ${s.out.trim()}`);
       log(`Directus up in ${Date.now() - t0} ms`);
     } else log(`Directus already answers on ${base}; it is left running at the end`);
