@@ -189,9 +189,7 @@ async function mainThread() {
 
     process.stderr.write(`flood: starting server on ${base} (${backend})\n`);
     // No LOCKOUT_*, SPREAD_*, HASH_* variables: the defences run with their shipped defaults.
-    // Every CPU (lib.mjs `PIN`): the flood's sign-ins hash their passwords in libuv's threads, which a server runs on a
-    // second core; held to one, they would take the reads' core, which no server is given in production.
-    const server = await run.startServer({ port, password, prefix: 'palisade-flood-', databaseUrl: process.env.DATABASE_URL || null, cpuSet: 'all' });
+    const server = await run.startServer({ port, password, prefix: 'palisade-flood-', databaseUrl: process.env.DATABASE_URL || null });
     child = server.child;
     const startupMs = server.startupMs;
     const token = await login(base, password);

@@ -6,9 +6,9 @@
 // on SIGINT/SIGTERM, and when the watchdog fires. Only 127.0.0.1 is ever targeted.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -26,27 +26,54 @@ export const SHUTDOWN_TIMEOUT_MS = 5_000;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * CPU pinning (BENCH_PIN; on by default where Linux's `taskset` exists and the machine has two CPUs or more): every
- * server a bench measures runs on the last CPU (`server`), and the bench itself, with its autocannon, wrk and the
- * bench scripts it starts, on the others (`load`), so that the load generator never takes the measured server's core
- * and the scheduler never moves one onto the other's. Unpinned, rounds of one run moved by a factor of two on a 2-core
- * machine; pinned, by a few per cent (docs/benchmarks.md, 2026-12-05). The peer (Directus) is given every CPU
- * (`all`), as it was before: its SQLite driver works in libuv's threads, and one core would slow it. Counted from
- * `os.cpus()`, not the affinity, so that a bench started by a pinned bench pins its own servers the same way.
- * BENCH_PIN=0 leaves everything where the operating system puts it.
+ * CPU pinning (BENCH_PIN; on by default where Linux's `taskset` exists and two CPUs or more are allowed): every server
+ * a bench measures runs on the last allowed CPU (`server`), and the bench itself (its autocannon runs in its own
+ * process), the bench scripts it starts and wrk on the others (`load`), so that the load generator never takes the
+ * measured server's core and the scheduler never moves one onto the other's (D461). The peer (Directus) is given every
+ * allowed CPU (`all`), as it had before: its SQLite driver works in libuv's threads. The sets are found once, from the
+ * CPUs this process may use (`Cpus_allowed_list`: a container's set, not the host's), and handed to the bench scripts
+ * started from here in BENCH_PIN_SET, since those start already held to `load`. BENCH_PIN=0 leaves everything where
+ * the operating system puts it.
  */
 export const PIN = pinning();
 function pinning() {
   if (process.env.BENCH_PIN === '0' || process.platform !== 'linux') return null;
-  const n = cpus().length;
-  if (n < 2) return null;
-  const pin = { server: String(n - 1), load: n === 2 ? '0' : `0-${n - 2}`, all: `0-${n - 1}` };
+  let pin = null;
+  try {
+    pin = JSON.parse(process.env.BENCH_PIN_SET ?? 'null');
+  } catch {
+    pin = null;
+  }
+  if (!pin || typeof pin.server !== 'string' || typeof pin.load !== 'string' || typeof pin.all !== 'string') {
+    const allowed = allowedCpus();
+    if (allowed.length < 2) return null;
+    pin = { server: String(allowed.at(-1)), load: allowed.slice(0, -1).join(','), all: allowed.join(',') };
+  }
   const r = spawnSync('taskset', ['-a', '-p', '-c', pin.load, String(process.pid)], { stdio: 'ignore' });
-  return r.status === 0 ? pin : null;
+  if (r.status !== 0) return null;
+  process.env.BENCH_PIN_SET = JSON.stringify(pin);
+  return pin;
+}
+
+/** The CPUs this process may run on, in order ([] when unknown). */
+function allowedCpus() {
+  let list = '';
+  try {
+    list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+  } catch {
+    return [];
+  }
+  const out = [];
+  for (const part of list.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (!Number.isInteger(a)) return [];
+    for (let c = a; c <= (Number.isInteger(b) ? b : a); c++) out.push(c);
+  }
+  return out;
 }
 
 /** `[command, args]` that runs `cmd args` on `PIN[which]` (`server`, `load` or `all`) when pinning is on, else unchanged. */
-export const onCpus = (which, cmd, args) => (PIN && PIN[which] ? ['taskset', ['-c', PIN[which], cmd, ...args]] : [cmd, args]);
+export const onCpus = (which, cmd, args) => (PIN?.[which] ? ['taskset', ['-c', PIN[which], cmd, ...args]] : [cmd, args]);
 
 /** An integer from the environment, `def` when unset; throws when out of range. */
 export function intEnv(name, def, min, max) {
@@ -262,7 +289,7 @@ export function createRun(tag, watchdogMs) {
    * Spawns `node <args>` with `env` (nothing inherited but PATH and HOME), keeps the last 40 lines
    * of its output, and waits until `readyUrl` answers 2xx. Returns a handle with stop().
    */
-  async function spawnNode({ name, args, env, readyUrl, execArgv = [], cwd = ROOT, startupTimeoutMs = STARTUP_TIMEOUT_MS, cpuSet = 'server' }) {
+  async function spawnNode({ name, args, env, readyUrl, execArgv = [], cwd = ROOT, startupTimeoutMs = STARTUP_TIMEOUT_MS }) {
     const tail = [];
     const remember = (chunk) => {
       for (const line of chunk.toString('utf8').split('\n')) {
@@ -271,8 +298,8 @@ export function createRun(tag, watchdogMs) {
         if (tail.length > 40) tail.shift();
       }
     };
-    // On the servers' CPU (`PIN`), or `cpuSet`; taskset runs node in its own process, so the pid is the server's.
-    const [cmd, argv] = onCpus(cpuSet, process.execPath, [...execArgv, ...args]);
+    // On the servers' CPU (`PIN`); taskset replaces itself with node (exec), so the pid is the server's.
+    const [cmd, argv] = onCpus('server', process.execPath, [...execArgv, ...args]);
     const child = spawn(cmd, argv, {
       cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env },
@@ -319,17 +346,7 @@ export function createRun(tag, watchdogMs) {
    * With `databaseUrl` (postgres://...) it runs on a throw-away schema palisade_bench_<random>,
    * dropped at clean-up. Returns the process handle plus { base, dataDir, startupMs, backend }.
    */
-  async function startServer({
-    port,
-    password,
-    dataDir,
-    prefix = 'palisade-bench-',
-    databaseUrl = null,
-    env = {},
-    execArgv = [],
-    main = MAIN,
-    cpus = 'server',
-  }) {
+  async function startServer({ port, password, dataDir, prefix = 'palisade-bench-', databaseUrl = null, env = {}, execArgv = [], main = MAIN }) {
     const data = dataDir ? { dir: dataDir, remove: async () => {} } : tempDir(prefix);
     const full = {
       NODE_ENV: 'production',
@@ -376,7 +393,6 @@ export function createRun(tag, watchdogMs) {
       env: full,
       readyUrl: `${base}/healthz`,
       execArgv,
-      cpus,
     });
     const stopProcess = h.stop;
     return Object.assign(h, {

@@ -904,7 +904,11 @@ end
     lines.push(
       `Directus ${directus.version} (${directus.auth} auth): editor page fields ${JSON.stringify(directus.shape.fields)}, ${directus.shape.ownRows}/${directus.shape.rows} rows the editor's; ${directus.startedByUs ? 'started and stopped by this run' : 'already running, left running'}`,
     );
-    lines.push(`server cores: CPU of the serving Node process only (not PostgreSQL's or Redis's); wrk and both servers share ${cpus().length} cores`);
+    lines.push(
+      PIN
+        ? `server cores: CPU of the serving Node process only (not PostgreSQL's or Redis's); Palisade on CPU ${PIN.server}, wrk on CPU ${PIN.load}, Directus on CPUs ${PIN.all} (D461); PostgreSQL and Redis unpinned`
+        : `server cores: CPU of the serving Node process only (not PostgreSQL's or Redis's); wrk and both servers share ${cpus().length} cores`,
+    );
     const summary = {
       date: new Date().toISOString(),
       node: process.version,
