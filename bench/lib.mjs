@@ -27,7 +27,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * CPU pinning (BENCH_PIN; on by default where Linux's `taskset` exists and two CPUs or more are allowed): every server
- * a bench measures runs on the last allowed CPU (`server`), and the bench itself (its autocannon runs in its own
+ * a bench measures runs on the last allowed CPU (`server`), and the bench itself (autocannon runs inside its
  * process), the bench scripts it starts and wrk on the others (`load`), so that the load generator never takes the
  * measured server's core and the scheduler never moves one onto the other's (D461). The peer (Directus) is given every
  * allowed CPU (`all`), as it had before: its SQLite driver works in libuv's threads. The sets are found once, from the
