@@ -366,6 +366,25 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   });
   collections.filesRemoved = (keys) => files.removeLater(keys);
   files.start();
+  /**
+   * SQLite: after a deletion that promises erasure has committed (an erasure request or a privacy policy's run, a user's
+   * deletion, a dropped collection), empties the write-ahead log, so that the earlier images of the pages it changed go
+   * with it (D458, D462). Readers or writers that keep the log busy for five seconds leave it to the checkpointing
+   * thread, which keeps trying; a scrub that fails outright (the thread could not start) is logged, never the deletion's
+   * failure: that has committed.
+   */
+  const scrubLog = handle.scrub
+    ? async (after: 'erasure' | 'user deletion' | 'collection deletion'): Promise<void> => {
+        let done = false;
+        try {
+          done = await handle.scrub!();
+        } catch (err) {
+          logger.error({ event: 'system.error', task: 'database scrub', err: errorSummary(err) }, 'the write-ahead log could not be emptied');
+        }
+        if (!done) logger.warn({ event: 'db.scrub_incomplete', after }, 'the write-ahead log could not be emptied after a deletion');
+      }
+    : undefined;
+  if (scrubLog) collections.deleted = () => scrubLog('collection deletion');
   const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect, files);
   const privacy = new PrivacyService(
     db,
@@ -375,19 +394,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     now,
     handle.dialect,
     config.appKey,
-    handle.scrub
-      ? async () => {
-          // Readers or writers kept the log busy for five seconds: the checkpointing thread keeps trying (D458). A scrub
-          // that fails outright (the thread could not start) is logged, never the erasure's failure: that has committed.
-          let done = false;
-          try {
-            done = await handle.scrub!();
-          } catch (err) {
-            logger.error({ event: 'system.error', task: 'database scrub', err: errorSummary(err) }, 'the write-ahead log could not be emptied');
-          }
-          if (!done) logger.warn({ event: 'db.scrub_incomplete' }, 'the write-ahead log could not be emptied after an erasure');
-        }
-      : undefined,
+    scrubLog ? () => scrubLog('erasure') : undefined,
   );
   const privacyScheduler = new PrivacyScheduler(privacy, (err) =>
     logger.error({ event: 'system.error', task: 'privacy policies', err: errorSummary(err) }, 'privacy policies failed'),
@@ -541,6 +548,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     async () => (await passwordReset.current()).adminMaySetPasswords,
   );
   users.beforeRemove = (trx, userId, ctx) => records.removeMember(trx, userId, ctx);
+  if (scrubLog) users.removed = () => scrubLog('user deletion');
   // The old address learns of an email change (ASVS V7.5.1), the user of a password change (V6.3.7), in the background.
   users.emailChanged = (old, user, by) => notices.emailChanged(old, user, by);
   users.notices = notices;

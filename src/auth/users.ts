@@ -118,6 +118,12 @@ export class UserService {
   beforeRemove: (trx: Db, userId: string, ctx: EventContext) => Promise<void> = async () => undefined;
 
   /**
+   * After a user's deletion committed: SQLite empties its write-ahead log there, so that the user's row (email address,
+   * password hash) is gone from the files as from the table (services.ts sets it, D462).
+   */
+  removed: () => Promise<void> = async () => undefined;
+
+  /**
    * Tells an account's old email address that the address changed, after the change committed (ASVS V7.5.1);
    * services.ts sends the mail in the background. `old` is the address before the change.
    */
@@ -319,6 +325,7 @@ export class UserService {
       await trx.deleteFrom('users').where('id', '=', id).execute();
       await this.log.record(ctx, { type: 'user.deleted', outcome: 'success', subjectId: id, details: { username: u.username } }, trx);
     });
+    await this.removed();
   }
 
   /**

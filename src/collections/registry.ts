@@ -140,6 +140,12 @@ export class CollectionRegistry {
     private readonly ddl: Db = db,
   ) {}
 
+  /**
+   * After a collection was dropped: SQLite empties its write-ahead log there, so that the records' values are gone from
+   * the files as from the database (services.ts sets it, D462).
+   */
+  deleted: () => Promise<void> = async () => undefined;
+
   /** Deletes the `files` rows of a collection (or one of its fields) inside `trx`; returns their storage keys. */
   private async dropFiles(trx: Db, collection: string, field?: string): Promise<string[]> {
     let q = trx.selectFrom('files').select('id').where('collection', '=', collection);
@@ -394,6 +400,7 @@ export class CollectionRegistry {
       await this.log.record(ctx, { type: 'schema.changed', outcome: 'success', details: { change: 'collection.deleted', collection, records } }, trx);
     });
     if (removedKeys.length > 0) this.filesRemoved(removedKeys);
+    await this.deleted();
   }
 
   private async getIn(trx: Db, name: string): Promise<CollectionDef> {
