@@ -368,13 +368,13 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   files.start();
   /**
    * SQLite: after a deletion that promises erasure has committed (an erasure request or a privacy policy's run, a user's
-   * deletion, a dropped collection), empties the write-ahead log, so that the earlier images of the pages it changed go
+   * deletion, a dropped collection or a removed field), empties the write-ahead log, so that the earlier images of the pages it changed go
    * with it (D458, D462). Readers or writers that keep the log busy for five seconds leave it to the checkpointing
    * thread, which keeps trying; a scrub that fails outright (the thread could not start) is logged, never the deletion's
    * failure: that has committed.
    */
   const scrubLog = handle.scrub
-    ? async (after: 'erasure' | 'user deletion' | 'collection deletion'): Promise<void> => {
+    ? async (after: 'erasure' | 'user deletion' | 'schema deletion'): Promise<void> => {
         let done = false;
         try {
           done = await handle.scrub!();
@@ -384,7 +384,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
         if (!done) logger.warn({ event: 'db.scrub_incomplete', after }, 'the write-ahead log could not be emptied after a deletion');
       }
     : undefined;
-  if (scrubLog) collections.deleted = () => scrubLog('collection deletion');
+  if (scrubLog) collections.deleted = () => scrubLog('schema deletion');
   const records = new RecordService(db, collections, access, securityLog, audit.trail, now, handle.dialect, files);
   const privacy = new PrivacyService(
     db,

@@ -141,8 +141,8 @@ export class CollectionRegistry {
   ) {}
 
   /**
-   * After a collection was dropped: SQLite empties its write-ahead log there, so that the records' values are gone from
-   * the files as from the database (services.ts sets it, D462).
+   * After a collection was dropped or a field removed: SQLite empties its write-ahead log there, so that the values are
+   * gone from the files as from the table (services.ts sets it, D462).
    */
   deleted: () => Promise<void> = async () => undefined;
 
@@ -332,6 +332,7 @@ export class CollectionRegistry {
     });
     // The bytes go once the rows are gone for good (a rollback keeps both).
     if (removedKeys.length > 0) this.filesRemoved(removedKeys);
+    await this.deleted();
     return out;
   }
 
