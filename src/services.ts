@@ -368,10 +368,10 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   files.start();
   /**
    * SQLite: after a deletion that promises erasure has committed (an erasure request or a privacy policy's run, a user's
-   * deletion, a dropped collection or a removed field), empties the write-ahead log, so that the earlier images of the pages it changed go
-   * with it (D458, D462). Readers or writers that keep the log busy for five seconds leave it to the checkpointing
-   * thread, which keeps trying; a scrub that fails outright (the thread could not start) is logged, never the deletion's
-   * failure: that has committed.
+   * deletion, a dropped collection or a removed field), empties the write-ahead log, so that the earlier images of the
+   * pages it changed go with it (D458, D462). Readers or writers that keep the log busy for five seconds leave it to the
+   * checkpointing thread, which keeps trying; a scrub that fails outright (the thread could not start) is logged, never
+   * the deletion's failure: that has committed.
    */
   const scrubLog = handle.scrub
     ? async (after: 'erasure' | 'user deletion' | 'schema deletion'): Promise<void> => {
