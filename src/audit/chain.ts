@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { CompiledQuery, PostgresAdapter } from 'kysely';
 import { inTransaction, type Db } from '../db/index.js';
+import { syncRunner, type SyncRunner } from '../db/sync.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 
 /** The chain's first "previous hash": binds the security events written before the chain existed. */
@@ -124,6 +125,18 @@ const paramsOf = (table: Table, rows: Array<Record<string, unknown>>): unknown[]
   return out;
 };
 
+/** SQLite's one-row inserts, for `appendNow`. */
+const ONE_ROW = Object.fromEntries((Object.keys(COLUMNS) as Table[]).map((t) => [t, insertText(false, [{ table: t, rows: 1 }], false)])) as Record<
+  Table,
+  string
+>;
+
+/** One row's parameters in its table's column order, numbered `seq`. */
+const rowParams = (table: Table, row: object, seq: number): unknown[] => {
+  const r = row as Record<string, unknown>;
+  return COLUMNS[table].map((c) => (c === 'seq' ? seq : (r[c] ?? null)));
+};
+
 const run = (db: Db, text: string, params: unknown[]) => db.executeQuery(CompiledQuery.raw(text, params));
 
 /**
@@ -131,6 +144,7 @@ const run = (db: Db, text: string, params: unknown[]) => db.executeQuery(Compile
  * not read it again (one statement less per append).
  */
 const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
+const HEAD_SQL = 'select seq, hash from audit_chain_head where id = 1';
 
 /**
  * Reads the chain's head at the start of a write that will append, on SQLite, where the write lock is the chain's
@@ -141,7 +155,8 @@ const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
  */
 export async function lockChain(trx: Db): Promise<void> {
   if (trx.getExecutor().adapter instanceof PostgresAdapter) return;
-  const head = (await run(trx, 'select seq, hash from audit_chain_head where id = 1', [])).rows[0] as { seq: number | string; hash: string } | undefined;
+  const now = syncRunner(trx);
+  const head = (now ? now(HEAD_SQL, []) : (await run(trx, HEAD_SQL, [])).rows)[0] as { seq: number | string; hash: string } | undefined;
   if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
 }
 
@@ -159,6 +174,8 @@ export async function lockChainNow(trx: Db): Promise<void> {
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
+  const now = syncRunner(db);
+  if (now) return appendNow(db, now, entries);
   await inTransaction(db, async (trx) => {
     const pg = trx.getExecutor().adapter instanceof PostgresAdapter;
     const held = heldHeads.get(trx);
@@ -210,6 +227,31 @@ export async function append(db: Db, entries: Pending[]): Promise<void> {
     }
     heldHeads.set(trx, { seq, hash: prev });
   });
+}
+
+/**
+ * `append` on SQLite inside a transaction: the same rows, one statement each, run at once (D463). The transaction began
+ * with BEGIN IMMEDIATE, so it holds the write lock and the head it reads cannot move before it ends.
+ */
+function appendNow(trx: Db, run: SyncRunner, entries: Pending[]): void {
+  let head = heldHeads.get(trx);
+  if (!head) {
+    const row = run(HEAD_SQL, [])[0] as { seq: number | string; hash: string } | undefined;
+    if (!row) throw new Error('audit chain head missing');
+    head = { seq: Number(row.seq), hash: row.hash };
+  }
+  let { seq, hash } = head;
+  for (const e of entries) {
+    seq++;
+    const security = e.table === 'security_events';
+    const kind = security ? 'security' : e.row.kind;
+    const digest = digestOf(security ? securityCanon(seq, e.row) : logCanon(seq, e.row));
+    hash = linkHash(hash, seq, kind, Number(e.row.at), digest);
+    run(ONE_ROW[e.table], rowParams(e.table, e.row, seq));
+    run(ONE_ROW.audit_chain, [seq, kind, e.row.at, digest, hash]);
+  }
+  run('update audit_chain_head set seq = ?, hash = ? where id = 1', [seq, hash]);
+  heldHeads.set(trx, { seq, hash });
 }
 
 export type ProblemKind = 'altered' | 'removed' | 'added' | 'head' | 'checkpoint';

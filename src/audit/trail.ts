@@ -122,6 +122,15 @@ export const subjectOf = (collection: string, id: string): string => `${collecti
 /** A collection's fields as the trail must judge them when showing old entries; null: the collection is gone. */
 export type FieldsNow = (collection: string) => Promise<{ secret: ReadonlySet<string>; known: ReadonlySet<string> } | null>;
 
+/** A change entry whose values are encrypted once its record's key is known. */
+interface Sealed {
+  row: LogRow;
+  id: string;
+  created: boolean;
+  changed: Array<{ field: string; secret?: true }>;
+  values: Record<string, [unknown, unknown]>;
+}
+
 export class AuditTrail {
   /**
    * @param fieldsNow the collection's fields today: a field marked hidden or sensitive since an entry
@@ -154,68 +163,70 @@ export class AuditTrail {
   async changes(trx: Db, ctx: EventContext, collection: string, fields: TrailField[], changeLog: boolean, changes: RecordChange[]): Promise<void> {
     if (changes.length === 0) return;
     const base = this.base(ctx);
+    // Every row is made whole here, in one shape (its salt null until set): the append reads them all alike.
+    const entry = (kind: AuditKind, id: string, operation: AuditOperation, data: string | null): LogRow => ({
+      at: base.at,
+      actor_id: base.actor_id,
+      actor_name: base.actor_name,
+      via: base.via,
+      ip: base.ip,
+      user_agent: base.user_agent,
+      request_id: base.request_id,
+      kind,
+      collection,
+      record_id: id,
+      operation,
+      data,
+      key_salt: null,
+    });
     const rows: LogRow[] = [];
-    const plain: Array<{ id: string; subject: string; row: LogRow; changed: unknown[]; values: Record<string, [unknown, unknown]> }> = [];
+    const sealed: Sealed[] = [];
     for (const c of changes) {
       const changed: Array<{ field: string; secret?: true }> = [];
-      const values: Record<string, [unknown, unknown]> = {};
-      const transitions: LogRow[] = [];
+      let values: Record<string, [unknown, unknown]> | null = null;
+      let transitions: LogRow[] | null = null;
       for (const f of fields) {
         const old = c.before ? (c.before[f.name] ?? null) : null;
         const now = c.after ? (c.after[f.name] ?? null) : null;
-        if (sameValue(old, now) && !(c.operation === 'delete' && old !== null)) continue;
+        const same = sameValue(old, now);
+        if (same && !(c.operation === 'delete' && old !== null)) continue;
         if (f.secret) changed.push({ field: f.name, secret: true });
         else {
           changed.push({ field: f.name });
+          values = values ?? {};
           values[f.name] = [old, now];
+          if (f.status && !same) {
+            transitions = transitions ?? [];
+            transitions.push(entry('status', c.id, 'transition', JSON.stringify({ field: f.name, from: old, to: now })));
+          }
         }
-        if (f.status && !f.secret && !sameValue(old, now))
-          transitions.push({
-            ...base,
-            kind: 'status',
-            collection,
-            record_id: c.id,
-            operation: 'transition',
-            data: JSON.stringify({ field: f.name, from: old, to: now }),
-          });
       }
       // The change entry first: a record's create entry is its first entry, where its key's salt is found (D459).
       if (changeLog) {
         // An entry with values gets its data once encrypted, below.
-        const encrypted = Object.keys(values).length > 0;
-        const row: LogRow = {
-          ...base,
-          kind: 'change',
-          collection,
-          record_id: c.id,
-          operation: c.operation,
-          data: encrypted ? null : JSON.stringify({ changed }),
-        };
-        if (encrypted) plain.push({ id: c.id, subject: subjectOf(collection, c.id), row, changed, values });
+        const row = entry('change', c.id, c.operation, values ? null : JSON.stringify({ changed }));
+        if (values) sealed.push({ row, id: c.id, created: c.operation === 'create', changed, values });
         rows.push(row);
       }
-      for (const r of transitions) rows.push(r);
+      if (transitions) for (const r of transitions) rows.push(r);
     }
-    if (plain.length > 0) {
+    if (sealed.length > 0) {
       // A record created in this write has no key yet: its key is made without a lookup, its salt kept in its create
       // entry (D459). The others' keys are looked up (and made, kept apart, for a record that has none).
-      const created = new Set(changes.filter((c) => c.operation === 'create').map((c) => c.id));
-      const keys = await this.keysFor(
-        trx,
-        collection,
-        [...new Set(plain.map((p) => p.id))].filter((id) => !created.has(id)),
-        true,
-      );
-      for (const p of plain) {
+      const created = new Set(sealed.filter((p) => p.created).map((p) => p.id));
+      const lookup = [...new Set(sealed.map((p) => p.id))].filter((id) => !created.has(id));
+      const keys = lookup.length > 0 ? await this.keysFor(trx, collection, lookup, true) : new Map<string, Buffer[]>();
+      for (const p of sealed) {
+        const subject = subjectOf(collection, p.id);
         let key = keys.get(p.id)?.[0];
-        if (!key && created.has(p.id)) {
+        if (!key && p.created) {
           const salt = secureRandom(SALT_BYTES);
-          key = this.deriver.derive(p.subject, salt);
+          key = this.deriver.derive(subject, salt);
           keys.set(p.id, [key]);
           p.row.key_salt = `${SALT_PREFIX}${salt.toString('base64url')}`;
         }
         if (!key) throw new Error('audit subject key missing');
-        p.row.data = JSON.stringify({ changed: p.changed, values: encrypt(key, p.subject, JSON.stringify(p.values)) });
+        p.row.data = JSON.stringify({ changed: p.changed, values: encrypt(key, subject, JSON.stringify(p.values)) });
       }
     }
     await append(

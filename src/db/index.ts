@@ -14,6 +14,7 @@ import { preparing } from './prepared.js';
 import { ChangeFeed, countWrites } from './change-feed.js';
 import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.js';
 import { waitingDialect } from './sqlite-wait.js';
+import { registerSync } from './sync.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -222,14 +223,16 @@ export async function openDb(opts: DbOptions): Promise<DbHandle> {
     return other.version;
   };
   let unreadable = 0;
+  const kept = cachedStatements(file);
   const db = new Kysely<Database>({
     dialect: observedDialect(
-      waitingDialect(new SqliteDialect({ database: cachedStatements(file) }), () => file.inTransaction),
+      waitingDialect(new SqliteDialect({ database: kept }), () => file.inTransaction),
       storage,
       () => file.inTransaction,
     ),
     ...logOption(opts),
   });
+  registerSync(db, { file, health: storage, log: opts.sqlLog ? sqlLogger(opts.sqlLog) : null });
   return {
     db,
     dialect: 'sqlite',
