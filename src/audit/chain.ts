@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { CompiledQuery, PostgresAdapter } from 'kysely';
 import { inTransaction, type Db } from '../db/index.js';
-import { syncRunner, type SyncRunner } from '../db/sync.js';
+import { atOnce, type SyncRunner } from '../db/sync.js';
 import type { AuditLogTable, SecurityEventsTable } from '../db/types.js';
 
 /** The chain's first "previous hash": binds the security events written before the chain existed. */
@@ -140,25 +140,16 @@ const rowParams = (table: Table, row: object, seq: number): unknown[] => {
 const run = (db: Db, text: string, params: unknown[]) => db.executeQuery(CompiledQuery.raw(text, params));
 
 /**
- * The head as the transaction holding its lock last saw it: later appends in that transaction need
- * not read it again (one statement less per append).
+ * The head as the transaction holding its lock last saw it: later appends in that transaction need not read it again
+ * (one statement less per append). There is no lock to take before the first append: on SQLite every transaction of the
+ * server holds the write lock, the chain's, from its start (BEGIN IMMEDIATE, `db/sqlite-wait.ts`), so no other writer
+ * can move the head before it ends; on PostgreSQL the head row is locked at the append, as late as possible, so audited
+ * writes overlap until then (a deadlock this order allows is retried by the writer, records' `writeTransaction`, D104).
  */
 const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
 const HEAD_SQL = 'select seq, hash from audit_chain_head where id = 1';
-
-/**
- * Reads the chain's head at the start of a write that will append, on SQLite, where the write lock is the chain's
- * lock: every transaction there begins with BEGIN IMMEDIATE (`db/sqlite-wait.ts`), so no other writer can move the
- * head before this transaction ends, and later appends in it need not read it again. On PostgreSQL the lock is taken
- * at the append, as late as possible, so audited writes overlap until then; a deadlock that this order allows is
- * retried by the writer (records' `writeTransaction`, D104).
- */
-export async function lockChain(trx: Db): Promise<void> {
-  if (trx.getExecutor().adapter instanceof PostgresAdapter) return;
-  const now = syncRunner(trx);
-  const head = (now ? now(HEAD_SQL, []) : (await run(trx, HEAD_SQL, [])).rows)[0] as { seq: number | string; hash: string } | undefined;
-  if (head) heldHeads.set(trx, { seq: Number(head.seq), hash: head.hash });
-}
+/** Appends of up to this many entries run at once on SQLite (D463), one row a statement. */
+const AT_ONCE_MAX = 16;
 
 /**
  * Takes the chain's lock at once on both dialects, for changes to the trail that must not interleave with another
@@ -168,14 +159,14 @@ export async function lockChain(trx: Db): Promise<void> {
  */
 export async function lockChainNow(trx: Db): Promise<void> {
   if (trx.getExecutor().adapter instanceof PostgresAdapter) await run(trx, 'select seq from audit_chain_head where id = 1 for update', []);
-  else await lockChain(trx);
 }
 
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
-  const now = syncRunner(db);
-  if (now) return appendNow(db, now, entries);
+  // A few entries (a write's own) at once on SQLite; a bulk write's thousands in statements of many rows, as below.
+  const done = entries.length <= AT_ONCE_MAX ? atOnce(db, (now) => appendNow(db, now, entries)) : null;
+  if (done) return done;
   await inTransaction(db, async (trx) => {
     const pg = trx.getExecutor().adapter instanceof PostgresAdapter;
     const held = heldHeads.get(trx);

@@ -5,9 +5,9 @@
  * BEGIN IMMEDIATE) and runs fixed statements of its own, the audit chain's append, runs them here instead: the same
  * kept statements, the same SQL log lines, the same storage-failure notes, without the promises.
  *
- * Only inside a transaction: there no statement waits for a lock (sqlite-wait.ts), and the one connection is the
- * transaction's until it ends. Anywhere else (PostgreSQL, no transaction, a handle not opened by `openDb`) `syncRunner`
- * gives null and the caller runs its statements through Kysely.
+ * Only inside a transaction, through its connection: there no statement waits for a lock (sqlite-wait.ts), and the one
+ * connection is the transaction's until it ends. Anywhere else (PostgreSQL, no transaction, a handle not opened by
+ * `openDb`) `atOnce` gives null and the caller runs its statements through Kysely.
  */
 import { CompiledQuery, type DialectAdapter, type Kysely, type LogEvent } from 'kysely';
 import type SQLite from '@rocicorp/zero-sqlite3';
@@ -44,30 +44,40 @@ export function registerSync(db: Db, handle: Handle): void {
   handles.set(db.getExecutor().adapter, h);
 }
 
-/** A runner for `trx` when it is a SQLite transaction whose statements may run at once, else null. */
-export function syncRunner(trx: Db): SyncRunner | null {
+/**
+ * Runs `fn` with a runner for `trx` when it is a transaction of a SQLite handle `openDb` opened, else gives null (the
+ * caller goes through Kysely). `fn` runs through the transaction's own connection, as a statement of Kysely's would:
+ * after the statements the transaction has already sent, and never once the transaction has ended (Kysely refuses an
+ * ended transaction there: a kept or unawaited transaction object must not write into whichever transaction holds the
+ * connection now).
+ */
+export function atOnce<T>(trx: Db, fn: (run: SyncRunner) => T): Promise<T> | null {
   if (!trx.isTransaction) return null;
   const h = handles.get(trx.getExecutor().adapter);
-  return h?.file.inTransaction ? h.runner : null;
+  if (!h) return null;
+  return trx.getExecutor().provideConnection(async () => {
+    if (!h.file.inTransaction) throw new Error('atOnce: the connection is not in a transaction');
+    return fn(h.runner);
+  });
 }
 
 function runNow(h: Registered, text: string, params: readonly unknown[]): unknown[] {
   const started = h.log ? performance.now() : 0;
+  let rows: unknown[] = [];
   try {
     let stmt = h.statements.get(text);
     if (!stmt) {
       stmt = h.file.prepare(text);
       if (h.statements.size < MAX_KEPT) h.statements.set(text, stmt);
     }
-    let rows: unknown[] = [];
     if (stmt.reader) rows = stmt.all(params) as unknown[];
     else stmt.run(params);
-    h.log?.({ level: 'query', query: CompiledQuery.raw(text, [...params]), queryDurationMillis: performance.now() - started });
-    return rows;
   } catch (e) {
     const o = outageOf(e);
     if (o?.code === 'STORAGE_UNAVAILABLE') h.health.noteFailure(o.reason);
     h.log?.({ level: 'error', error: e, query: CompiledQuery.raw(text, [...params]), queryDurationMillis: performance.now() - started });
     throw e;
   }
+  h.log?.({ level: 'query', query: CompiledQuery.raw(text, [...params]), queryDurationMillis: performance.now() - started });
+  return rows;
 }

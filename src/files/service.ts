@@ -11,7 +11,6 @@ import type { FileState, FilesTable } from '../db/types.js';
 import { AppError } from '../errors.js';
 import { SYSTEM_ACTOR, type SecurityLog } from '../audit/events.js';
 import type { AuditTrail } from '../audit/trail.js';
-import { lockChain } from '../audit/chain.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import { auditOptionsOf, isSecretField, type FieldDef } from '../collections/schema.js';
 import { DEFAULT_ACCEPT } from '../collections/file-types.js';
@@ -300,7 +299,6 @@ export class FileService {
     const def = await this.d.registry.get(row.collection);
     const f = def?.fields.find((x) => x.name === row.field);
     await this.d.db.transaction().execute(async (trx) => {
-      await lockChain(trx);
       const r = await trx
         .updateTable('files')
         .set({ state, signature, scanned_at: this.d.now() })

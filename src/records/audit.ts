@@ -9,7 +9,6 @@ import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { auditOptionsOf, hasColumn, isClassSecret, isSecretField, membersTableOf, tableOf, type CollectionDef } from '../collections/schema.js';
 import type { RecordChange, TrailField } from '../audit/trail.js';
-import { lockChain } from '../audit/chain.js';
 import { decode } from './codec.js';
 import type { Caller, RecordsContext } from './context.js';
 import type { EventContext } from '../audit/events.js';
@@ -18,14 +17,6 @@ import type { EventContext } from '../audit/events.js';
 export function audited(def: CollectionDef): boolean {
   const o = auditOptionsOf(def);
   return o.changeLog || o.revisions || def.fields.some((f) => f.type === 'status');
-}
-
-/**
- * Opens an audited write: takes the audit chain's lock first (one lock order for every transaction
- * that appends), when the write on `def` will record anything.
- */
-export async function beginAudited(trx: Db, def: CollectionDef): Promise<void> {
-  if (audited(def)) await lockChain(trx);
 }
 
 /**

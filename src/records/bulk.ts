@@ -10,7 +10,7 @@ import { plan, userFilter } from './planning.js';
 import { refuseUnreachable, unreachable } from './write.js';
 import { writeTransaction } from './transaction.js';
 import { BULK_MAX, type Caller, type RecordsContext } from './context.js';
-import { audited, beginAudited, recordChanges, snapshot } from './audit.js';
+import { audited, recordChanges, snapshot } from './audit.js';
 
 /**
  * The ids of the records in scope of the plan that match a compiled filter, at most `max`. The filter
@@ -35,7 +35,6 @@ export async function bulkDelete(rc: RecordsContext, caller: Caller, collection:
   const where = await userFilter(rc, caller, p, filter);
   let keys: string[] = [];
   const n = await writeTransaction(rc, async (trx) => {
-    await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, p, where, BULK_MAX);
     const t = tableOf(p.def.name);
     if (ids.length === 0) return 0;
@@ -72,7 +71,6 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
   const narrowed: Plan = p.bypass ? p : { ...p, grants: candidates };
   const where = await userFilter(rc, caller, narrowed, filter);
   return writeTransaction(rc, async (trx) => {
-    await beginAudited(trx, p.def);
     const ids = await idsInScope(trx, narrowed, where, BULK_MAX);
     if (ids.length === 0) return 0;
     const t = tableOf(p.def.name);

@@ -18,7 +18,7 @@ import type { Staged } from '../files/store.js';
 import { plan } from './planning.js';
 import { holding, OUTSIDE, outsideAs403 } from './write.js';
 import { writeTransaction } from './transaction.js';
-import { beginAudited, recordAccess } from './audit.js';
+import { recordAccess } from './audit.js';
 import type { Caller, RecordsContext } from './context.js';
 
 export interface UploadOptions {
@@ -134,7 +134,6 @@ export async function uploadFile(
   try {
     row = await outsideWrite(rc, caller, t, async (trx) => {
       removed.length = 0;
-      await beginAudited(trx, p.def);
       await checkWrite(trx, p, t.id, t.field);
       const all = await files.rows(trx, t.collection, t.id, t.field, true);
       const current = all.filter((r) => Number(r.current) === 1);
@@ -272,7 +271,6 @@ export async function deleteFile(rc: RecordsContext, caller: Caller, t: FileTarg
   const files = servicesOf(rc);
   const { p, f } = await writePlan(rc, caller, t);
   await outsideWrite(rc, caller, t, async (trx) => {
-    await beginAudited(trx, p.def);
     await checkWrite(trx, p, t.id, t.field);
     const row = await rowOf(trx, t, fileId);
     const current = await files.rows(trx, t.collection, t.id, t.field);
@@ -290,7 +288,6 @@ export async function restoreFile(rc: RecordsContext, caller: Caller, t: FileTar
   const files = servicesOf(rc);
   const { p, f } = await writePlan(rc, caller, t);
   return outsideWrite(rc, caller, t, async (trx) => {
-    await beginAudited(trx, p.def);
     await checkWrite(trx, p, t.id, t.field);
     const row = await rowOf(trx, t, fileId);
     if (Number(row.current) === 1 || f.multiple) throw new AppError('NOT_FOUND', undefined, 'not a kept version');

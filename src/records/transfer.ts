@@ -7,7 +7,6 @@ import { isClassSecret, type CollectionDef } from '../collections/schema.js';
 import { SYSTEM_OUT, fromCell } from './codec.js';
 import { plan } from './planning.js';
 import { insertOne, refuseUnreachable, unreachable } from './write.js';
-import { beginAudited } from './audit.js';
 import { writeTransaction } from './transaction.js';
 import { BULK_MAX, type Caller, type ListQuery, type RecordOut, type RecordsContext } from './context.js';
 
@@ -55,7 +54,6 @@ export async function importRecords(rc: RecordsContext, caller: Caller, collecti
   const bad = await unreachable(rc, caller, p, rows);
   await writeTransaction(rc, async (trx) => {
     errors.length = 0; // a run aborted by the database starts again from the first row
-    await beginAudited(trx, p.def);
     for (let i = 0; i < rows.length; i++) {
       try {
         refuseUnreachable(p.def, rows[i], bad);

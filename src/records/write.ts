@@ -10,7 +10,7 @@ import { columnsOf, hasNul, isPlainObject } from './codec.js';
 import { plan } from './planning.js';
 import { writeTransaction } from './transaction.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
-import { audited, beginAudited, recordChanges, snapshot, written } from './audit.js';
+import { audited, recordChanges, snapshot, written } from './audit.js';
 import { dropRecordFiles } from './file-rows.js';
 
 /** The internal mark of a write outside the caller's write grants (answered 404 or 403, see `outsideAs403`). */
@@ -20,7 +20,6 @@ export async function create(rc: RecordsContext, caller: Caller, collection: str
   const p = await plan(rc, caller, collection, 'create');
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
   const id = await writeTransaction(rc, async (trx) => {
-    await beginAudited(trx, p.def);
     return insertOne(rc, trx, p, caller, body);
   });
   return readBack(rc, caller, collection, id);
@@ -69,7 +68,6 @@ export async function update(
   refuseUnreachable(p.def, body, await unreachable(rc, caller, p, [body]));
   await outsideAs403(rc, caller, collection, id, () =>
     writeTransaction(rc, async (trx) => {
-      await beginAudited(trx, p.def);
       const held = p.bypass ? [] : await holding(trx, p, p.grants, id);
       if (!p.bypass && held.length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const candidates = p.bypass ? [] : writable({ ...p, grants: held }, keys);
@@ -97,7 +95,6 @@ export async function remove(rc: RecordsContext, caller: Caller, collection: str
   let keys: string[] = [];
   await outsideAs403(rc, caller, collection, id, () =>
     writeTransaction(rc, async (trx) => {
-      await beginAudited(trx, p.def);
       if (!p.bypass && (await holding(trx, p, p.grants, id)).length === 0) throw new AppError('NOT_FOUND', undefined, OUTSIDE);
       const t = tableOf(p.def.name);
       const before = audited(p.def) ? (await snapshot(trx, p.def, [id], true)).get(id) : undefined;

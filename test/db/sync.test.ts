@@ -1,6 +1,6 @@
-// Statements run at once on SQLite inside a transaction (D463, the audit chain's append): only inside a transaction of
-// a handle `openDb` opened, rolled back with it, in the SQL log like every other statement, and a storage failure among
-// them reaches the readiness flag as one through Kysely does.
+// Statements run at once on SQLite inside a transaction (D463, the audit chain's append): only inside a live transaction
+// of a handle `openDb` opened, rolled back with it, in the SQL log like every other statement, and a storage failure
+// among them reaches the readiness flag as one through Kysely does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { openDb, openSqliteFile, type DbHandle } from '../../src/db/index.js';
-import { syncRunner } from '../../src/db/sync.js';
+import { atOnce } from '../../src/db/sync.js';
 import { DIALECT } from '../helpers/app.js';
 
 const skip = DIALECT !== 'sqlite' ? 'SQLite only: on PostgreSQL every statement goes through Kysely' : false;
@@ -27,11 +27,17 @@ async function withDb(fn: (h: DbHandle, lines: Array<{ sql: string; params: numb
   }
 }
 
+const insert = 'insert into notes (id, body) values (?, ?)';
+
 test('a runner exists only inside a transaction of a handle openDb opened', { skip }, async () => {
   await withDb(async (h) => {
-    assert.equal(syncRunner(h.db), null, 'outside a transaction');
+    assert.equal(
+      atOnce(h.db, () => 1),
+      null,
+      'outside a transaction',
+    );
     await h.db.transaction().execute(async (trx) => {
-      assert.notEqual(syncRunner(trx), null);
+      assert.equal(await atOnce(trx, () => 1), 1);
     });
     // A file opened on its own (a backup's scratch copy, here a snapshot of this one) has no runner: its statements go
     // through Kysely.
@@ -41,7 +47,10 @@ test('a runner exists only inside a transaction of a handle openDb opened', { sk
     const other = openSqliteFile(copy, { readonly: false });
     try {
       await other.transaction().execute(async (trx) => {
-        assert.equal(syncRunner(trx), null);
+        assert.equal(
+          atOnce(trx, () => 1),
+          null,
+        );
       });
     } finally {
       await other.destroy();
@@ -54,19 +63,20 @@ test('its statements belong to the transaction: a rollback takes them with it, a
   await withDb(async (h, lines) => {
     await assert.rejects(
       h.db.transaction().execute(async (trx) => {
-        const run = syncRunner(trx)!;
-        run('insert into notes (id, body) values (?, ?)', [1, 'rolled back']);
-        assert.deepEqual(run('select body from notes where id = ?', [1]), [{ body: 'rolled back' }], 'seen inside its transaction');
+        await atOnce(trx, (run) => {
+          run(insert, [1, 'rolled back']);
+          assert.deepEqual(run('select body from notes where id = ?', [1]), [{ body: 'rolled back' }], 'seen inside its transaction');
+        });
         throw new Error('abort');
       }),
       /abort/,
     );
     assert.deepEqual((await sql`select count(*) as n from notes`.execute(h.db)).rows, [{ n: 0 }]);
     await h.db.transaction().execute(async (trx) => {
-      syncRunner(trx)!('insert into notes (id, body) values (?, ?)', [2, 'kept']);
+      await atOnce(trx, (run) => run(insert, [2, 'kept']));
     });
     assert.deepEqual((await sql`select id, body from notes`.execute(h.db)).rows, [{ id: 2, body: 'kept' }]);
-    const logged = lines.filter((l) => l.sql === 'insert into notes (id, body) values (?, ?)');
+    const logged = lines.filter((l) => l.sql === insert);
     assert.equal(logged.length, 2, 'both runs were logged');
     assert.ok(
       logged.every((l) => l.params === 2 && !JSON.stringify(l).includes('kept')),
@@ -83,19 +93,35 @@ test('a storage failure among them is noted for readiness and fails the transact
     const big = 'x'.repeat(256 * 1024);
     await assert.rejects(
       h.db.transaction().execute(async (trx) => {
-        syncRunner(trx)!('insert into notes (id, body) values (?, ?)', [3, big]);
+        await atOnce(trx, (run) => run(insert, [3, big]));
       }),
       (e: { code?: string }) => e.code === 'SQLITE_FULL',
     );
     assert.equal(h.storage.recentFailure(), 'SQLITE_FULL', 'the failure reached the readiness flag');
     assert.ok(
-      lines.some((l) => l.sql === 'insert into notes (id, body) values (?, ?)' && l.error !== undefined),
+      lines.some((l) => l.sql === insert && l.error !== undefined),
       'the failed statement is in the SQL log',
     );
     await sql.raw('pragma max_page_count = 1073741823').execute(h.db);
     await h.db.transaction().execute(async (trx) => {
-      syncRunner(trx)!('insert into notes (id, body) values (?, ?)', [3, big]);
+      await atOnce(trx, (run) => run(insert, [3, big]));
     });
     assert.deepEqual((await sql`select id from notes order by id`.execute(h.db)).rows, [{ id: 3 }]);
+  });
+});
+
+test('a transaction that has ended cannot run statements through it, not even while another one holds the connection', { skip }, async () => {
+  await withDb(async (h) => {
+    let ended: typeof h.db | undefined;
+    await h.db.transaction().execute(async (trx) => {
+      ended = trx;
+      await atOnce(trx, (run) => run(insert, [1, 'first']));
+    });
+    await h.db.transaction().execute(async (trx) => {
+      await atOnce(trx, (run) => run(insert, [2, 'second']));
+      // The first transaction's object, kept past its end: refused, and nothing lands in this one.
+      await assert.rejects(async () => atOnce(ended!, (run) => run(insert, [3, 'stray'])), /already committed/);
+    });
+    assert.deepEqual((await sql`select id from notes order by id`.execute(h.db)).rows, [{ id: 1 }, { id: 2 }]);
   });
 });
