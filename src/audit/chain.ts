@@ -118,13 +118,6 @@ function insertText(pg: boolean, parts: Array<{ table: Table; rows: number }>, h
   return text;
 }
 
-const paramsOf = (table: Table, rows: Array<Record<string, unknown>>): unknown[] => {
-  const cols = COLUMNS[table];
-  const out: unknown[] = [];
-  for (const r of rows) for (const c of cols) out.push(r[c] ?? null);
-  return out;
-};
-
 /** SQLite's one-row inserts, for `appendNow`. */
 const ONE_ROW = Object.fromEntries((Object.keys(COLUMNS) as Table[]).map((t) => [t, insertText(false, [{ table: t, rows: 1 }], false)])) as Record<
   Table,
@@ -182,42 +175,65 @@ export async function append(db: Db, entries: Pending[]): Promise<void> {
           )
         ).rows[0] as { seq: number | string; hash: string } | undefined);
     if (!head) throw new Error('audit chain head missing');
-    let seq = Number(head.seq) - entries.length;
-    let prev = head.hash;
-    const spine: Array<Record<string, unknown>> = [];
-    const events: Array<Record<string, unknown>> = [];
-    const logs: Array<Record<string, unknown>> = [];
-    for (const e of entries) {
-      seq++;
-      const digest = digestOf(e.table === 'security_events' ? securityCanon(seq, e.row) : logCanon(seq, e.row));
-      const kind = e.table === 'security_events' ? 'security' : e.row.kind;
-      prev = linkHash(prev, seq, kind, Number(e.row.at), digest);
-      spine.push({ seq, kind, at: e.row.at, digest, hash: prev });
-      if (e.table === 'security_events') events.push({ ...e.row, seq });
-      else logs.push({ ...e.row, seq });
-    }
-    const parts: Array<{ table: Table; rows: Array<Record<string, unknown>> }> = [];
-    for (let i = 0; i < events.length; i += CHUNK) parts.push({ table: 'security_events', rows: events.slice(i, i + CHUNK) });
-    for (let i = 0; i < logs.length; i += CHUNK) parts.push({ table: 'audit_log', rows: logs.slice(i, i + CHUNK) });
-    for (let i = 0; i < spine.length; i += CHUNK) parts.push({ table: 'audit_chain', rows: spine.slice(i, i + CHUNK) });
-    const headParams = [seq, prev];
+    const { rows, last } = linked({ seq: Number(head.seq) - entries.length, hash: head.hash }, entries);
+    // Each table's rows in statements of up to CHUNK rows: the events, the log entries, then their spine rows.
+    const parts: Array<{ table: Table; rows: number; params: unknown[] }> = [];
+    const add = (table: Table, all: unknown[][]) => {
+      for (let i = 0; i < all.length; i += CHUNK) {
+        const chunk = all.slice(i, i + CHUNK);
+        parts.push({ table, rows: chunk.length, params: chunk.flat() });
+      }
+    };
+    add(
+      'security_events',
+      rows.filter((r) => r.table === 'security_events').map((r) => r.params),
+    );
+    add(
+      'audit_log',
+      rows.filter((r) => r.table === 'audit_log').map((r) => r.params),
+    );
+    add(
+      'audit_chain',
+      rows.map((r) => r.spine),
+    );
+    const headParams = [last.seq, last.hash];
     if (pg && parts.length <= 4) {
       const text = insertText(
         true,
-        parts.map((p) => ({ table: p.table, rows: p.rows.length })),
+        parts.map((p) => ({ table: p.table, rows: p.rows })),
         true,
       );
-      await run(trx, text, [...parts.flatMap((p) => paramsOf(p.table, p.rows)), ...headParams]);
+      await run(trx, text, [...parts.flatMap((p) => p.params), ...headParams]);
     } else {
-      for (const p of parts) await run(trx, insertText(pg, [{ table: p.table, rows: p.rows.length }], false), paramsOf(p.table, p.rows));
+      for (const p of parts) await run(trx, insertText(pg, [{ table: p.table, rows: p.rows }], false), p.params);
       await run(
         trx,
         pg ? 'update audit_chain_head set seq = $1, hash = $2 where id = 1' : 'update audit_chain_head set seq = ?, hash = ? where id = 1',
         headParams,
       );
     }
-    heldHeads.set(trx, { seq, hash: prev });
+    heldHeads.set(trx, last);
   });
+}
+
+/** `entries` numbered and linked after `head`: each one's row and spine row as parameters, and the chain's new head. */
+function linked(
+  head: { seq: number; hash: string },
+  entries: Pending[],
+): {
+  rows: Array<{ table: Table; params: unknown[]; spine: unknown[] }>;
+  last: { seq: number; hash: string };
+} {
+  let { seq, hash } = head;
+  const rows = entries.map((e) => {
+    seq++;
+    const security = e.table === 'security_events';
+    const kind = security ? 'security' : e.row.kind;
+    const digest = digestOf(security ? securityCanon(seq, e.row) : logCanon(seq, e.row));
+    hash = linkHash(hash, seq, kind, Number(e.row.at), digest);
+    return { table: e.table as Table, params: rowParams(e.table, e.row, seq), spine: [seq, kind, e.row.at, digest, hash] };
+  });
+  return { rows, last: { seq, hash } };
 }
 
 /**
@@ -231,18 +247,13 @@ function appendNow(trx: Db, run: SyncRunner, entries: Pending[]): void {
     if (!row) throw new Error('audit chain head missing');
     head = { seq: Number(row.seq), hash: row.hash };
   }
-  let { seq, hash } = head;
-  for (const e of entries) {
-    seq++;
-    const security = e.table === 'security_events';
-    const kind = security ? 'security' : e.row.kind;
-    const digest = digestOf(security ? securityCanon(seq, e.row) : logCanon(seq, e.row));
-    hash = linkHash(hash, seq, kind, Number(e.row.at), digest);
-    run(ONE_ROW[e.table], rowParams(e.table, e.row, seq));
-    run(ONE_ROW.audit_chain, [seq, kind, e.row.at, digest, hash]);
+  const { rows, last } = linked(head, entries);
+  for (const r of rows) {
+    run(ONE_ROW[r.table], r.params);
+    run(ONE_ROW.audit_chain, r.spine);
   }
-  run('update audit_chain_head set seq = ?, hash = ? where id = 1', [seq, hash]);
-  heldHeads.set(trx, { seq, hash });
+  run('update audit_chain_head set seq = ?, hash = ? where id = 1', [last.seq, last.hash]);
+  heldHeads.set(trx, last);
 }
 
 export type ProblemKind = 'altered' | 'removed' | 'added' | 'head' | 'checkpoint';
