@@ -4,9 +4,10 @@
  * (`audit_chain`) holds each entry's digest and the chain hash `sha256(previous hash, digest)`;
  * `verify` walks it and names the first entry that was altered, removed, added or reordered.
  *
- * One chain, one head row: appending locks the head (an UPDATE, a row lock on PostgreSQL and the
- * write lock on SQLite) until the transaction ends, so two instances writing at once still make one
- * chain, and an entry of a rolled-back change never takes a number.
+ * One chain, one head row, locked until the transaction ends by whoever numbers entries: on SQLite the
+ * append (the write lock every transaction holds from its start), on PostgreSQL the deferred trigger
+ * that links a transaction's entries inside its COMMIT (D464). So two instances writing at once still
+ * make one chain, and an entry of a rolled-back change never takes a number.
  */
 import { createHash } from 'node:crypto';
 import { CompiledQuery, PostgresAdapter } from 'kysely';
@@ -25,10 +26,13 @@ export type Pending = { table: 'security_events'; row: SecurityRow } | { table: 
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
-/** A security event's content in its canonical form: every stored value, in a fixed order. */
-export function securityCanon(seq: number, r: SecurityRow): string {
+/**
+ * A security event's content in its canonical form: every stored value, in a fixed order. `seq` null: the form of the
+ * digests made before the entry has its number (`v2.`, D464), which the link binds instead.
+ */
+export function securityCanon(seq: number | null, r: SecurityRow): string {
   return JSON.stringify([
-    seq,
+    seq ?? 'v2',
     'security',
     Number(r.at),
     r.type,
@@ -43,10 +47,10 @@ export function securityCanon(seq: number, r: SecurityRow): string {
   ]);
 }
 
-/** An audit log entry's content in its canonical form. */
-export function logCanon(seq: number, r: LogRow): string {
+/** An audit log entry's content in its canonical form (`seq` null: as `securityCanon`'s). */
+export function logCanon(seq: number | null, r: LogRow): string {
   return JSON.stringify([
-    seq,
+    seq ?? 'v2',
     r.kind,
     Number(r.at),
     r.collection,
@@ -63,6 +67,17 @@ export function logCanon(seq: number, r: LogRow): string {
 }
 
 export const digestOf = (canon: string): string => sha256(canon);
+
+/** The mark of a digest made without the entry's number (D464): PostgreSQL's entries, numbered inside COMMIT. */
+const V2 = 'v2.';
+/** A digest as `linked` or PostgreSQL's pending entries made it: with the number (v1), or without (`v2.`). */
+const digestV2 = (e: Pending): string => V2 + sha256(e.table === 'security_events' ? securityCanon(null, e.row) : logCanon(null, e.row));
+
+/** Whether a stored row's content is what the chain's `digest` (either form) says it was at number `seq`. */
+export function contentMatches(digest: string, seq: number, e: Pending): boolean {
+  if (digest.startsWith(V2)) return digestV2(e) === digest;
+  return digestOf(e.table === 'security_events' ? securityCanon(seq, e.row) : logCanon(seq, e.row)) === digest;
+}
 /** A link binds its number, kind and time as well as the content's digest: retention decides on kind and time. */
 export const linkHash = (prev: string, seq: number, kind: string, at: number, digest: string): string => sha256(`${prev}\n${seq}\n${kind}\n${at}\n${digest}`);
 
@@ -99,30 +114,20 @@ const COLUMNS: Record<Table, readonly string[]> = {
  * audited write pays for its entries' rows, not for building their statements again (D160).
  */
 const texts = new Map<string, string>();
-function insertText(pg: boolean, parts: Array<{ table: Table; rows: number }>, head: boolean): string {
-  const key = `${pg ? 'p' : 's'}${parts.map((p) => `${p.table}:${p.rows}`).join(',')}${head ? '+h' : ''}`;
+function insertText(table: Table, rows: number): string {
+  const key = `${table}:${rows}`;
   let text = texts.get(key);
   if (text) return text;
-  let n = 0;
-  const ph = () => (pg ? `$${++n}` : '?');
-  const inserts = parts.map(({ table, rows }) => {
-    const cols = COLUMNS[table];
-    const values = Array.from({ length: rows }, () => `(${cols.map(ph).join(', ')})`).join(', ');
-    return `insert into ${table} (${cols.join(', ')}) values ${values}`;
-  });
-  const update = head ? `update audit_chain_head set seq = ${ph()}, hash = ${ph()} where id = 1` : '';
-  // PostgreSQL: the inserts and the head's update in one statement (one round trip); SQLite runs them one by one.
-  text = pg && head ? `with ${inserts.map((q, i) => `w${i} as (${q})`).join(', ')} ${update}` : inserts[0]!;
+  const cols = COLUMNS[table];
+  const row = `(${cols.map(() => '?').join(', ')})`;
+  text = `insert into ${table} (${cols.join(', ')}) values ${Array.from({ length: rows }, () => row).join(', ')}`;
   if (texts.size > 200) texts.clear();
   texts.set(key, text);
   return text;
 }
 
 /** SQLite's one-row inserts, for `appendNow`. */
-const ONE_ROW = Object.fromEntries((Object.keys(COLUMNS) as Table[]).map((t) => [t, insertText(false, [{ table: t, rows: 1 }], false)])) as Record<
-  Table,
-  string
->;
+const ONE_ROW = Object.fromEntries((Object.keys(COLUMNS) as Table[]).map((t) => [t, insertText(t, 1)])) as Record<Table, string>;
 
 /** One row's parameters in its table's column order, numbered `seq`. */
 const rowParams = (table: Table, row: object, seq: number): unknown[] => {
@@ -133,11 +138,10 @@ const rowParams = (table: Table, row: object, seq: number): unknown[] => {
 const run = (db: Db, text: string, params: unknown[]) => db.executeQuery(CompiledQuery.raw(text, params));
 
 /**
- * The head as the transaction holding its lock last saw it: later appends in that transaction need not read it again
- * (one statement less per append). There is no lock to take before the first append: on SQLite every transaction of the
+ * SQLite: the head as the transaction holding its lock last saw it: later appends in that transaction need not read it
+ * again (one statement less per append). There is no lock to take before the first append: every transaction of the
  * server holds the write lock, the chain's, from its start (BEGIN IMMEDIATE, `db/sqlite-wait.ts`), so no other writer
- * can move the head before it ends; on PostgreSQL the head row is locked at the append, as late as possible, so audited
- * writes overlap until then (a deadlock this order allows is retried by the writer, records' `writeTransaction`, D104).
+ * can move the head before it ends. (PostgreSQL links at COMMIT, `appendPending`.)
  */
 const heldHeads = new WeakMap<Db, { seq: number; hash: string }>();
 const HEAD_SQL = 'select seq, hash from audit_chain_head where id = 1';
@@ -147,73 +151,98 @@ const AT_ONCE_MAX = 16;
 /**
  * Takes the chain's lock at once on both dialects, for changes to the trail that must not interleave with another
  * transaction's: an erasure and a retention run touching one record's key (D459: a run that read a salt before an
- * erasure committed would copy it back). SQLite's write lock is already held (BEGIN IMMEDIATE); on PostgreSQL the head
- * row stays locked until the transaction ends, as an append would lock it.
+ * erasure committed would copy it back), a checkpoint reading the head. SQLite's write lock is already held (BEGIN
+ * IMMEDIATE); on PostgreSQL the entries this transaction appended are linked first (so what follows sees them in their
+ * tables, D464) and the head row stays locked until the transaction ends.
  */
 export async function lockChainNow(trx: Db): Promise<void> {
-  if (trx.getExecutor().adapter instanceof PostgresAdapter) await run(trx, 'select seq from audit_chain_head where id = 1 for update', []);
+  if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await linkPending(trx);
+  await run(trx, 'select seq from audit_chain_head where id = 1 for update', []);
 }
 
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
+  if (db.getExecutor().adapter instanceof PostgresAdapter) return appendPending(db, entries);
   // A few entries (a write's own) at once on SQLite; a bulk write's thousands in statements of many rows, as below.
   const done = entries.length <= AT_ONCE_MAX ? atOnce(db, (now) => appendNow(db, now, entries)) : null;
   if (done) return done;
   await inTransaction(db, async (trx) => {
-    const pg = trx.getExecutor().adapter instanceof PostgresAdapter;
     const held = heldHeads.get(trx);
     const head = held
       ? { seq: held.seq + entries.length, hash: held.hash }
-      : ((
-          await run(
-            trx,
-            pg
-              ? 'update audit_chain_head set seq = seq + $1 where id = 1 returning seq, hash'
-              : 'update audit_chain_head set seq = seq + ? where id = 1 returning seq, hash',
-            [entries.length],
-          )
-        ).rows[0] as { seq: number | string; hash: string } | undefined);
+      : ((await run(trx, 'update audit_chain_head set seq = seq + ? where id = 1 returning seq, hash', [entries.length])).rows[0] as
+          | { seq: number | string; hash: string }
+          | undefined);
     if (!head) throw new Error('audit chain head missing');
     const { rows, last } = linked({ seq: Number(head.seq) - entries.length, hash: head.hash }, entries);
     // Each table's rows in statements of up to CHUNK rows: the events, the log entries, then their spine rows.
-    const parts: Array<{ table: Table; rows: number; params: unknown[] }> = [];
-    const add = (table: Table, all: unknown[][]) => {
+    const chunks = (table: Table, all: unknown[][]) => {
+      const out: Array<{ text: string; params: unknown[] }> = [];
       for (let i = 0; i < all.length; i += CHUNK) {
         const chunk = all.slice(i, i + CHUNK);
-        parts.push({ table, rows: chunk.length, params: chunk.flat() });
+        out.push({ text: insertText(table, chunk.length), params: chunk.flat() });
       }
+      return out;
     };
-    add(
-      'security_events',
-      rows.filter((r) => r.table === 'security_events').map((r) => r.params),
-    );
-    add(
-      'audit_log',
-      rows.filter((r) => r.table === 'audit_log').map((r) => r.params),
-    );
-    add(
+    for (const table of ['security_events', 'audit_log'] as const)
+      for (const c of chunks(
+        table,
+        rows.filter((r) => r.table === table).map((r) => r.params),
+      ))
+        await run(trx, c.text, c.params);
+    for (const c of chunks(
       'audit_chain',
       rows.map((r) => r.spine),
-    );
-    const headParams = [last.seq, last.hash];
-    if (pg && parts.length <= 4) {
-      const text = insertText(
-        true,
-        parts.map((p) => ({ table: p.table, rows: p.rows })),
-        true,
-      );
-      await run(trx, text, [...parts.flatMap((p) => p.params), ...headParams]);
-    } else {
-      for (const p of parts) await run(trx, insertText(pg, [{ table: p.table, rows: p.rows }], false), p.params);
-      await run(
-        trx,
-        pg ? 'update audit_chain_head set seq = $1, hash = $2 where id = 1' : 'update audit_chain_head set seq = ?, hash = ? where id = 1',
-        headParams,
-      );
-    }
+    ))
+      await run(trx, c.text, c.params);
+    await run(trx, 'update audit_chain_head set seq = ?, hash = ? where id = 1', [last.seq, last.hash]);
     heldHeads.set(trx, last);
   });
+}
+
+/**
+ * PostgreSQL's transactions holding entries not linked yet (D464): `linkPending` links them before something in the
+ * same transaction reads the chain or the entries.
+ */
+const unlinked = new WeakSet<Db>();
+const PENDING_COLUMNS = '(tbl, kind, at, digest, entry)';
+
+/**
+ * `append` on PostgreSQL (D464): each entry with its digest (`v2.`, without the number it has not got yet) goes to
+ * `audit_pending`; the deferred trigger `audit_link` numbers and links it inside COMMIT, so the chain's head is locked
+ * only for the commit's own time. One statement (or one transaction of statements of CHUNK rows) for all.
+ */
+async function appendPending(db: Db, entries: Pending[]): Promise<void> {
+  const rows = entries.map((e) => [e.table, e.table === 'security_events' ? 'security' : e.row.kind, Number(e.row.at), digestV2(e), JSON.stringify(e.row)]);
+  const text = (n: number) => {
+    let k = 0;
+    const values = Array.from({ length: n }, () => `($${++k}, $${++k}, $${++k}, $${++k}, $${++k}::jsonb)`).join(', ');
+    return `insert into audit_pending ${PENDING_COLUMNS} values ${values}`;
+  };
+  const write = async (trx: Db) => {
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const chunk = rows.slice(i, i + CHUNK);
+      await run(trx, text(chunk.length), chunk.flat());
+    }
+  };
+  // One statement is atomic on its own: outside a transaction it commits, and links, by itself.
+  if (rows.length <= CHUNK && !db.isTransaction) return void (await write(db));
+  await inTransaction(db, write);
+  if (db.isTransaction) unlinked.add(db);
+}
+
+/**
+ * Links `trx`'s pending entries now (PostgreSQL, D464): the deferred trigger runs for them at once, taking the chain's
+ * head until the transaction ends, and their rows are in their tables from here on. For what reads them, or the head,
+ * in the transaction that wrote them (a checkpoint, an erasure). Nothing to do on SQLite, where an append links at once.
+ */
+export async function linkPending(trx: Db): Promise<void> {
+  if (!unlinked.has(trx)) return;
+  unlinked.delete(trx);
+  await run(trx, 'set constraints audit_pending_link immediate', []);
+  await run(trx, 'set constraints audit_pending_link deferred', []);
 }
 
 /** `entries` numbered and linked after `head`: each one's row and spine row as parameters, and the chain's new head. */
@@ -329,16 +358,16 @@ export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSig
     const spine = await db.selectFrom('audit_chain').selectAll().where('seq', '>=', expected).where('seq', '<=', hi).orderBy('seq').execute();
     const events = await db.selectFrom('security_events').selectAll().where('seq', '>=', expected).where('seq', '<=', hi).execute();
     const logs = await db.selectFrom('audit_log').selectAll().where('seq', '>=', expected).where('seq', '<=', hi).execute();
-    const content = new Map<number, string>();
+    const content = new Map<number, Pending>();
     for (const e of events) {
       const s = Number(e.seq);
       if (content.has(s)) return fail(s, 'added', 'two entries hold this number');
-      content.set(s, digestOf(securityCanon(s, e)));
+      content.set(s, { table: 'security_events', row: e });
     }
     for (const l of logs) {
       const s = Number(l.seq);
       if (content.has(s)) return fail(s, 'added', 'two entries hold this number');
-      content.set(s, digestOf(logCanon(s, l)));
+      content.set(s, { table: 'audit_log', row: l });
     }
     for (const link of spine) {
       const s = Number(link.seq);
@@ -349,7 +378,7 @@ export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSig
       if (got === undefined) {
         if (retention.covers(link.kind, s, Number(link.at))) out.pruned++;
         else return fail(s, 'removed', `the ${link.kind} entry is missing and no retention run removed it`);
-      } else if (got !== link.digest) return fail(s, 'altered', `the ${link.kind} entry does not match the chain (altered or moved)`);
+      } else if (!contentMatches(link.digest, s, got)) return fail(s, 'altered', `the ${link.kind} entry does not match the chain (altered or moved)`);
       else out.checked++;
       const cp = cps.get(s);
       if (cp) {
@@ -390,7 +419,7 @@ async function retentionRuns(db: Db, headSeq: number): Promise<{ covers(kind: st
   const byKind = new Map<string, Array<{ seq: number; before: number }>>();
   for (const r of rows) {
     const link = await db.selectFrom('audit_chain').select('digest').where('seq', '=', r.seq).executeTakeFirst();
-    if (!link || link.digest !== digestOf(logCanon(Number(r.seq), r))) continue;
+    if (!link || !contentMatches(link.digest, Number(r.seq), { table: 'audit_log', row: r })) continue;
     let d: { kind?: unknown; before?: unknown };
     try {
       d = JSON.parse(r.data ?? '{}') as typeof d;

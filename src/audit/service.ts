@@ -4,7 +4,7 @@
  * security log; nothing else writes audit entries.
  */
 import type { Db } from '../db/index.js';
-import { verify, type Checkpoint, type VerifyResult } from './chain.js';
+import { lockChainNow, verify, type Checkpoint, type VerifyResult } from './chain.js';
 import type { CheckpointSigner } from './checkpoints.js';
 import type { EventContext, EventFilter, SecurityLog, StoredEvent } from './events.js';
 import type { AuditEntryOut, AuditFilter, AuditTrail } from './trail.js';
@@ -69,6 +69,8 @@ export class AuditService {
   async checkpoint(ctx: EventContext): Promise<Checkpoint> {
     return this.db.transaction().execute(async (trx) => {
       await this.trail.system(trx, ctx, 'checkpoint', {});
+      // The entry just written is linked and the head held (PostgreSQL links at COMMIT otherwise, D464).
+      await lockChainNow(trx);
       const head = await trx.selectFrom('audit_chain_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
       const seq = Number(head.seq);
       const at = this.now();

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { secureRandom } from '../util/random.js';
 import type { AuditLogTable } from '../db/types.js';
-import { append, lockChainNow, type LogRow } from './chain.js';
+import { append, linkPending, lockChainNow, type LogRow } from './chain.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
 
 /** The sealer of `config/seal.ts`, by shape (audit sits below config): it opens the keys sealed before D459. */
@@ -215,6 +215,8 @@ export class AuditTrail {
       // entry (D459). The others' keys are looked up (and made, kept apart, for a record that has none).
       const created = new Set(sealed.filter((p) => p.created).map((p) => p.id));
       const lookup = [...new Set(sealed.map((p) => p.id))].filter((id) => !created.has(id));
+      // Entries this transaction appended before are linked first (PostgreSQL, D464): a key's salt may be in one.
+      if (lookup.length > 0) await linkPending(trx);
       const keys = lookup.length > 0 ? await this.keysFor(trx, collection, lookup, true) : new Map<string, Buffer[]>();
       for (const p of sealed) {
         const subject = subjectOf(collection, p.id);

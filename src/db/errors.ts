@@ -77,10 +77,14 @@ const CODES: Readonly<Record<DbRefusal, ErrorCode>> = Object.freeze({
   value: 'INVALID_VALUE',
 });
 
-/** A PostgreSQL abort that running the same transaction again may pass: a deadlock or a serialization failure. */
+/**
+ * A PostgreSQL abort that running the same transaction again may pass: a deadlock, a serialization failure, or a row
+ * the write refers to deleted by a transaction that committed while the write waited for it (the run again checks the
+ * reference from the start and refuses it as the client's mistake).
+ */
 export const isRetryableAbort = (e: unknown): boolean => {
   const code = (e as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001';
+  return code === '40P01' || code === '40001' || code === '23503';
 };
 
 /** What kind of refusal a database error is, or null when it is not one the client caused. */

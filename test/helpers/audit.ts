@@ -29,3 +29,20 @@ export async function asDba(db: Db, fn: () => Promise<unknown>): Promise<void> {
     for (const tr of triggers) await sql.raw(tr.sql).execute(db);
   }
 }
+
+/** A system entry of the record audit log as `chain.ts` takes it (a checkpoint's, unless `over` says otherwise). */
+export const systemEntry = (over: Record<string, unknown> = {}) => ({
+  at: Date.now(),
+  kind: 'system',
+  collection: null,
+  record_id: null,
+  operation: 'checkpoint',
+  actor_id: null,
+  actor_name: 'system',
+  via: null,
+  ip: null,
+  user_agent: null,
+  request_id: null,
+  data: null as string | null,
+  ...over,
+});

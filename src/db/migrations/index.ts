@@ -26,6 +26,7 @@ import { migration as m0024 } from './0024_initial_password_expiry.js';
 import { migration as m0025 } from './0025_oidc_consents.js';
 import { migration as m0026 } from './0026_credential_notify.js';
 import { migration as m0027 } from './0027_audit_key_salt.js';
+import { migration as m0028 } from './0028_audit_link_at_commit.js';
 
 /**
  * The migrations, one file each (`NNNN_name.ts`), in the order they run. A new one gets the next
@@ -62,6 +63,7 @@ class StaticProvider implements MigrationProvider {
       '0025_oidc_consents': m0025(),
       '0026_credential_notify': m0026(this.dialect),
       '0027_audit_key_salt': m0027(this.dialect),
+      '0028_audit_link_at_commit': m0028(this.dialect),
     };
   }
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { bearer, createUser, useApp, type TestApp } from '../../helpers/app.js';
-import { asDba as dba } from '../../helpers/audit.js';
+import { asDba as dba, systemEntry } from '../../helpers/audit.js';
 
 let t: TestApp;
 let admin: string;
@@ -41,22 +41,7 @@ const verify = async () => {
 
 const asDba = (fn: () => Promise<unknown>) => dba(t.s.db, fn);
 
-const logRow = (seq: number | null, over: Record<string, unknown>) => ({
-  seq,
-  at: Date.now(),
-  kind: 'system',
-  collection: null,
-  record_id: null,
-  operation: 'retention',
-  actor_id: null,
-  actor_name: 'system',
-  via: null,
-  ip: null,
-  user_agent: null,
-  request_id: null,
-  data: null,
-  ...over,
-});
+const logRow = (seq: number | null, over: Record<string, unknown>) => ({ seq, ...systemEntry({ operation: 'retention', ...over }) });
 
 const newPerson = async (body: Record<string, unknown>) => {
   const c = await req('POST', '/api/collections/people/records', body);
