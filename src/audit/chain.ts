@@ -1,3 +1,4 @@
+/// <reference lib="es2024.string" />
 /**
  * The audit chain (AUDIT-6): every entry of every audit table (security events and the record audit
  * log) takes the next number of one chain, in the transaction that writes it. The spine
@@ -157,13 +158,16 @@ const AT_ONCE_MAX = 16;
  */
 export async function lockChainNow(trx: Db): Promise<void> {
   if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
-  await linkPending(trx);
+  // Whoever appended (this handle or another of the same transaction): linking with nothing pending does nothing.
+  unlinked.delete(trx);
+  await linkAll(trx);
   await run(trx, 'select seq from audit_chain_head where id = 1 for update', []);
 }
 
 /** Appends entries to the chain and their tables inside `db`'s transaction (a new one when it is none). */
 export async function append(db: Db, entries: Pending[]): Promise<void> {
   if (entries.length === 0) return;
+  for (const e of entries) wellFormed(e.row);
   if (db.getExecutor().adapter instanceof PostgresAdapter) return appendPending(db, entries);
   // A few entries (a write's own) at once on SQLite; a bulk write's thousands in statements of many rows, as below.
   const done = entries.length <= AT_ONCE_MAX ? atOnce(db, (now) => appendNow(db, now, entries)) : null;
@@ -241,8 +245,26 @@ async function appendPending(db: Db, entries: Pending[]): Promise<void> {
 export async function linkPending(trx: Db): Promise<void> {
   if (!unlinked.has(trx)) return;
   unlinked.delete(trx);
+  await linkAll(trx);
+}
+
+const linkAll = async (trx: Db): Promise<void> => {
   await run(trx, 'set constraints audit_pending_link immediate', []);
   await run(trx, 'set constraints audit_pending_link deferred', []);
+};
+
+/**
+ * A row's strings as the database will store them: a lone UTF-16 surrogate (a JSON body may carry one) becomes U+FFFD,
+ * as the drivers' UTF-8 would make it, before the digest is taken. Digested as it came, such a value would read back
+ * different from its digest (a false "altered" at verification); on PostgreSQL's pending rows it would not be JSON.
+ */
+function wellFormed(row: object): void {
+  // In place: the rows are the caller's, made for this append.
+  const r = row as Record<string, unknown>;
+  for (const k in r) {
+    const v = r[k];
+    if (typeof v === 'string' && !v.isWellFormed()) r[k] = v.toWellFormed();
+  }
 }
 
 /** `entries` numbered and linked after `head`: each one's row and spine row as parameters, and the chain's new head. */

@@ -128,3 +128,51 @@ test('a rolled-back transaction leaves no entry, no number taken and nothing pen
   assert.equal((await t.s.db.selectFrom('audit_chain').select('hash').where('seq', '=', signed.seq).executeTakeFirstOrThrow()).hash, signed.hash);
   assert.equal(await pending(), 0);
 });
+
+test('a value holding a lone UTF-16 surrogate is stored and digested alike (U+FFFD): verify stays intact', async () => {
+  await append(t.s.db, [{ table: 'audit_log', row: systemEntry({ actor_name: 'half \ud800 pair', data: JSON.stringify({ n: 103 }) }) as LogRow }]);
+  const row = await t.s.db.selectFrom('audit_log').select('actor_name').where('data', '=', '{"n":103}').executeTakeFirstOrThrow();
+  assert.equal(row.actor_name, 'half \ufffd pair');
+  const r = await verify();
+  assert.equal(r.ok, true, JSON.stringify(r));
+});
+
+test("PostgreSQL: COMMIT locks the chain head before the caches' stamps, whatever order a transaction wrote them in", {
+  skip: DIALECT !== 'postgres' && 'PostgreSQL only: its COMMIT runs the deferred triggers that take both',
+}, async () => {
+  for (const name of ['stamp1', 'stamp2']) assert.equal((await req('POST', '/api/admin/roles', { name })).statusCode, 201);
+  const gate = () => {
+    let open!: () => void;
+    const p = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    return { p, open };
+  };
+  const a = gate();
+  const b = gate();
+  // The order two commits can meet in, made to happen by firing each one's deferred triggers at a chosen moment:
+  // the first changes a role (its stamp) and then records; the second records and then changes a role.
+  const first = t.s.db.transaction().execute(async (trx) => {
+    await sql`update roles set description = 'one' where name = 'stamp1'`.execute(trx);
+    await sql`set constraints roles_stamp immediate`.execute(trx);
+    a.open();
+    await b.p;
+    await append(trx, [{ table: 'audit_log', row: systemRow(104) }]);
+    await sql`set constraints audit_pending_link immediate`.execute(trx);
+  });
+  const second = t.s.db.transaction().execute(async (trx) => {
+    await a.p;
+    await append(trx, [{ table: 'audit_log', row: systemRow(105) }]);
+    const link = sql`set constraints audit_pending_link immediate`.execute(trx);
+    // Linked at once when the head is free; when the first transaction holds it, this waits (the first goes on).
+    await Promise.race([link, new Promise((resolve) => setTimeout(resolve, 300))]);
+    b.open();
+    await link;
+    await sql`update roles set description = 'two' where name = 'stamp2'`.execute(trx);
+    await sql`set constraints roles_stamp immediate`.execute(trx);
+  });
+  const [x, y] = await Promise.allSettled([first, second]);
+  assert.deepEqual([x.status, y.status], ['fulfilled', 'fulfilled'], JSON.stringify([x, y].map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok'))));
+  assert.equal(await pending(), 0);
+  assert.equal((await verify()).ok, true);
+});

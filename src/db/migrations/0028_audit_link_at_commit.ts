@@ -8,6 +8,8 @@ import type { Dialect } from '../index.js';
  * row with the link computed by PostgreSQL (`sha256`), moves the head and drops the pending row. The head's lock is held
  * from there to the end of the commit only, never across a round trip to the server (the bench's waits, D463's notes).
  *
+ * The caches' stamp triggers (0022) lock the head before the stamps, so that all of COMMIT's locks come in one order.
+ *
  * `audit_pending` is UNLOGGED: its rows live inside the transaction that wrote them (inserted, then deleted at its
  * COMMIT), so none survives a crash that the table's truncation could lose. SQLite is unchanged: there every transaction
  * holds the write lock from its start, and the append links at once (D463).
@@ -25,7 +27,8 @@ export function migration(dialect: Dialect): Migration {
           entry jsonb NOT NULL
         )`.execute(db);
       // The link as the server computes it (chain.ts, linkHash): sha256 of the previous hash, number, kind, time, digest.
-      await sql`CREATE FUNCTION audit_link() RETURNS trigger LANGUAGE plpgsql AS $$
+      // The schema of its creation, whatever the writer's search_path (as the stamps' functions, 0022).
+      await sql`CREATE FUNCTION audit_link() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
           DECLARE
             h record;
             pos bigint;
@@ -51,6 +54,15 @@ export function migration(dialect: Dialect): Migration {
           END $$`.execute(db);
       await sql`CREATE CONSTRAINT TRIGGER audit_pending_link AFTER INSERT ON audit_pending
           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_link()`.execute(db);
+      // The caches' stamps (0022) are moved at COMMIT too, by deferred triggers that fire in the order their rows were
+      // written: a transaction that changed a role and then recorded it would lock the stamps and then the head, one
+      // that recorded first the other way round, and two such commits could wait on each other. The stamps' functions
+      // take the head first: every transaction locks the head, then the stamps.
+      for (const column of ['access', 'settings']) {
+        await sql`CREATE OR REPLACE FUNCTION ${sql.raw(`state_stamp_${column}`)}() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS ${sql.lit(
+          `BEGIN PERFORM 1 FROM audit_chain_head WHERE id = 1 FOR UPDATE; UPDATE state_stamps SET ${column} = ${column} + 1 WHERE id = 1; RETURN NULL; END`,
+        )}`.execute(db);
+      }
     },
   };
 }
