@@ -71,7 +71,7 @@ export const digestOf = (canon: string): string => sha256(canon);
 
 /** The mark of a digest made without the entry's number (D464): PostgreSQL's entries, numbered inside COMMIT. */
 const V2 = 'v2.';
-/** A digest as `linked` or PostgreSQL's pending entries made it: with the number (v1), or without (`v2.`). */
+/** The digest of an entry's content without its number (`v2.`), as PostgreSQL's pending entries carry it. */
 const digestV2 = (e: Pending): string => V2 + sha256(e.table === 'security_events' ? securityCanon(null, e.row) : logCanon(null, e.row));
 
 /** Whether a stored row's content is what the chain's `digest` (either form) says it was at number `seq`. */
