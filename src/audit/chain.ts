@@ -72,12 +72,14 @@ export const digestOf = (canon: string): string => sha256(canon);
 /** The mark of a digest made without the entry's number (D464): PostgreSQL's entries, numbered inside COMMIT. */
 const V2 = 'v2.';
 /** The digest of an entry's content without its number (`v2.`), as PostgreSQL's pending entries carry it. */
-const digestV2 = (e: Pending): string => V2 + sha256(e.table === 'security_events' ? securityCanon(null, e.row) : logCanon(null, e.row));
+const digestV2 = (e: Pending): string => V2 + sha256(canonOf(e, null));
+/** An entry's canonical form, numbered `seq` (null: the `v2.` form). */
+const canonOf = (e: Pending, seq: number | null): string => (e.table === 'security_events' ? securityCanon(seq, e.row) : logCanon(seq, e.row));
 
 /** Whether a stored row's content is what the chain's `digest` (either form) says it was at number `seq`. */
 export function contentMatches(digest: string, seq: number, e: Pending): boolean {
   if (digest.startsWith(V2)) return digestV2(e) === digest;
-  return digestOf(e.table === 'security_events' ? securityCanon(seq, e.row) : logCanon(seq, e.row)) === digest;
+  return digestOf(canonOf(e, seq)) === digest;
 }
 /** A link binds its number, kind and time as well as the content's digest: retention decides on kind and time. */
 export const linkHash = (prev: string, seq: number, kind: string, at: number, digest: string): string => sha256(`${prev}\n${seq}\n${kind}\n${at}\n${digest}`);
@@ -221,9 +223,13 @@ const PENDING_COLUMNS = '(tbl, kind, at, digest, entry)';
 async function appendPending(db: Db, entries: Pending[]): Promise<void> {
   const rows = entries.map((e) => [e.table, e.table === 'security_events' ? 'security' : e.row.kind, Number(e.row.at), digestV2(e), JSON.stringify(e.row)]);
   const text = (n: number) => {
+    let t = texts.get(`pending:${n}`);
+    if (t) return t;
     let k = 0;
-    const values = Array.from({ length: n }, () => `($${++k}, $${++k}, $${++k}, $${++k}, $${++k}::jsonb)`).join(', ');
-    return `insert into audit_pending ${PENDING_COLUMNS} values ${values}`;
+    t = `insert into audit_pending ${PENDING_COLUMNS} values ${Array.from({ length: n }, () => `($${++k}, $${++k}, $${++k}, $${++k}, $${++k}::jsonb)`).join(', ')}`;
+    if (texts.size > 200) texts.clear();
+    texts.set(`pending:${n}`, t);
+    return t;
   };
   const write = async (trx: Db) => {
     for (let i = 0; i < rows.length; i += CHUNK) {
@@ -280,7 +286,7 @@ function linked(
     seq++;
     const security = e.table === 'security_events';
     const kind = security ? 'security' : e.row.kind;
-    const digest = digestOf(security ? securityCanon(seq, e.row) : logCanon(seq, e.row));
+    const digest = digestOf(canonOf(e, seq));
     hash = linkHash(hash, seq, kind, Number(e.row.at), digest);
     return { table: e.table as Table, params: rowParams(e.table, e.row, seq), spine: [seq, kind, e.row.at, digest, hash] };
   });
