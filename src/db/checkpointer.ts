@@ -7,7 +7,9 @@
  * applications: PASSIVE never blocks a writer or a reader); the main connection's automatic
  * checkpoint stays on at a higher threshold, so the log stays bounded if the worker stops (D363).
  * The thread costs about 50 ms of CPU to start: it starts once the log first holds more than
- * `START_BYTES` (a database that is seldom written, or a test's, never pays for it).
+ * `START_BYTES` (a database that is seldom written, or a test's, never pays for it). A thread that ends unasked is
+ * replaced, by the next scrub at once or else after a pause that doubles with each loss (one second up to a minute),
+ * and its replacement first empties the log, in case a scrub was owed when it went.
  */
 import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -20,6 +22,9 @@ const INTERVAL_MS = 250;
 /** The log's size at which the worker starts (about 1 000 pages, SQLite's own default threshold), looked at every second. */
 const START_BYTES = 4 * 1024 * 1024;
 const WATCH_MS = 1000;
+/** The pause before a lost thread is replaced, doubled with each loss up to the longest. */
+const RESTART_MS = 1000;
+const RESTART_MAX_MS = 60_000;
 
 export interface Checkpointer {
   /**
@@ -42,8 +47,9 @@ try {
   db = new SQLite(workerData.file, { fileMustExist: true });
   db.pragma('busy_timeout = 0');
 } catch { db = null; }
-// A scrub not done in its time is still owed: every tick tries to empty the log until one does.
-let owed = false;
+// A scrub not done in its time is still owed: every tick tries to empty the log until one does. A thread replacing
+// one that ended unasked starts owing one: it cannot know what its predecessor owed.
+let owed = workerData.owed === true;
 const truncate = () => {
   try { const r = db && db.pragma('wal_checkpoint(TRUNCATE)'); return Array.isArray(r) && r.length > 0 && r[0].busy === 0; } catch { return false; }
 };
@@ -80,13 +86,33 @@ export interface CheckpointTiming {
   watchMs: number;
   /** How often the worker checkpoints. */
   intervalMs: number;
+  /** The first pause before a thread that ended unasked is replaced (doubled with each loss, up to a minute). */
+  restartMs?: number;
+  /** Code the thread runs before its own (tests only: a thread that ends as a real one might). */
+  prelude?: string;
 }
 const TIMING: CheckpointTiming = { startBytes: START_BYTES, watchMs: WATCH_MS, intervalMs: INTERVAL_MS };
 
 /** Checkpoints the WAL-mode database at `file` from a worker thread, once its log has grown past `startBytes`. */
 export function checkpointInBackground(file: string, timing: CheckpointTiming = TIMING): Checkpointer {
-  let worker: Checkpointer | null = null;
+  let worker: (Checkpointer & { ended(): boolean }) | null = null;
   let stopped = false;
+  let losses = 0;
+  let replace: NodeJS.Timeout | null = null;
+  const start = () => {
+    if (replace) clearTimeout(replace);
+    replace = null;
+    const owed = worker !== null; // a replacement
+    worker = startCheckpointer(file, timing, owed, () => {
+      // Ended unasked (an error in the thread, or its connection's): replaced after a pause, so that a thread that
+      // cannot live does not cost its start every moment.
+      if (stopped) return;
+      const pause = Math.min((timing.restartMs ?? RESTART_MS) * 2 ** losses, RESTART_MAX_MS);
+      losses += 1;
+      replace = setTimeout(start, pause);
+      replace.unref();
+    });
+  };
   const watch = setInterval(() => {
     let size = 0;
     try {
@@ -96,30 +122,35 @@ export function checkpointInBackground(file: string, timing: CheckpointTiming = 
     }
     if (size < timing.startBytes) return;
     clearInterval(watch);
-    worker = startCheckpointer(file, timing.intervalMs);
+    start();
   }, timing.watchMs);
   watch.unref();
   return {
     scrub(withinMs) {
       if (stopped) return Promise.resolve(false);
       clearInterval(watch);
-      worker ??= startCheckpointer(file, timing.intervalMs);
-      return worker.scrub(withinMs);
+      if (!worker || worker.ended()) start();
+      return worker!.scrub(withinMs);
     },
     async stop() {
       stopped = true;
       clearInterval(watch);
+      if (replace) clearTimeout(replace);
       await worker?.stop();
     },
   };
 }
 
-/** Starts the checkpointing thread for the WAL-mode database at `file`. */
-function startCheckpointer(file: string, intervalMs: number): Checkpointer {
+/**
+ * Starts the checkpointing thread for the WAL-mode database at `file`; `owed`: it empties the log at its first tick.
+ * `lost` is called when the thread ends without having been asked to stop.
+ */
+function startCheckpointer(file: string, timing: CheckpointTiming, owed: boolean, lost: () => void): Checkpointer & { ended(): boolean } {
   const module = createRequire(import.meta.url).resolve('@rocicorp/zero-sqlite3');
-  const worker = new Worker(SOURCE, { eval: true, workerData: { file, module, interval: intervalMs } });
+  const source = timing.prelude ? `${timing.prelude}\n${SOURCE}` : SOURCE;
+  const worker = new Worker(source, { eval: true, workerData: { file, module, interval: timing.intervalMs, owed } });
   worker.on('error', () => {
-    /* the backstop threshold keeps the log bounded */
+    /* its exit follows: it is replaced (D465), and the backstop threshold keeps the log bounded meanwhile */
   });
   worker.unref();
   let exited = false;
@@ -130,12 +161,14 @@ function startCheckpointer(file: string, intervalMs: number): Checkpointer {
     const settle = typeof m?.scrubbed === 'number' ? waiting.get(m.scrubbed) : undefined;
     if (settle) settle(m.ok === true);
   });
+  let stopped: Promise<void> | null = null;
   worker.once('exit', () => {
     exited = true;
     for (const settle of [...waiting.values()]) settle(false);
+    if (!stopped) lost();
   });
-  let stopped: Promise<void> | null = null;
   return {
+    ended: () => exited,
     scrub(withinMs) {
       if (exited || stopped) return Promise.resolve(false);
       const id = ++asked;

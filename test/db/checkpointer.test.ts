@@ -46,6 +46,14 @@ function database(): { file: string; db: SQLite.Database; write(): void; done():
 
 const FAST = { startBytes: 1, watchMs: 10, intervalMs: 10 };
 
+/**
+ * Code for the thread to run first: the first thread ends as soon as it is asked anything (as one whose native code
+ * failed would) and leaves `flag` behind; the later ones work.
+ */
+const firstThreadDies = (flag: string) => `{ const fs = require('node:fs'); if (!fs.existsSync(${JSON.stringify(flag)})) {
+  require('node:worker_threads').parentPort.once('message', () => { fs.writeFileSync(${JSON.stringify(flag)}, ''); process.exit(1); });
+} }`;
+
 test('the worker checkpoints the log: a later commit starts it again', { skip }, async () => {
   const d = database();
   try {
@@ -136,4 +144,44 @@ test('a scrub empties the log, waits for a reader in the way, and gives up past 
   }
   // A stopped checkpointer scrubs nothing.
   assert.equal(await c.scrub(100), false);
+});
+
+test('a thread that ends unasked is replaced, and its replacement empties the log it may have owed', { skip }, async () => {
+  const d = database();
+  const { statSync, existsSync } = await import('node:fs');
+  const flag = `${d.file}.died`;
+  const prelude = firstThreadDies(flag);
+  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10, restartMs: 10, prelude });
+  try {
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(1000), false, 'the thread ended while asked');
+    assert.ok(existsSync(flag), 'the first thread did end');
+    // Nobody asks again: the replacement starts after its pause and empties the log on its own (bounded wait, 5 s).
+    for (let i = 0; i < 250 && statSync(`${d.file}-wal`).size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(statSync(`${d.file}-wal`).size, 0, 'the replacement emptied the log');
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(2000), true);
+    assert.equal(statSync(`${d.file}-wal`).size, 0);
+  } finally {
+    await c.stop();
+    d.done();
+  }
+});
+
+test('a scrub asked after the thread ended starts a new one at once', { skip }, async () => {
+  const d = database();
+  const { statSync } = await import('node:fs');
+  const flag = `${d.file}.died`;
+  const prelude = firstThreadDies(flag);
+  // A pause far longer than the test: only the scrub can bring a thread back.
+  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10_000, restartMs: 600_000, prelude });
+  try {
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(1000), false);
+    assert.equal(await c.scrub(2000), true);
+    assert.equal(statSync(`${d.file}-wal`).size, 0);
+  } finally {
+    await c.stop();
+    d.done();
+  }
 });
