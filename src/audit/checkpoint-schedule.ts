@@ -1,5 +1,5 @@
 import { appendFile } from 'node:fs/promises';
-import type { Checkpoint } from './chain.js';
+import type { Checkpoint } from './verify.js';
 import { SYSTEM_ACTOR } from './events.js';
 import type { AuditService } from './service.js';
 

@@ -6,7 +6,7 @@
  * a checkpoint can be checked without Palisade.
  */
 import { createPrivateKey, createPublicKey, hkdfSync, sign, verify as verifySignature, type KeyObject } from 'node:crypto';
-import type { Checkpoint } from './chain.js';
+import type { Checkpoint } from './verify.js';
 
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
 

@@ -4,7 +4,8 @@
  * security log; nothing else writes audit entries.
  */
 import type { Db } from '../db/index.js';
-import { lockChainNow, verify, type Checkpoint, type VerifyResult } from './chain.js';
+import { lockChainNow } from './chain.js';
+import { verify, type Checkpoint, type VerifyResult } from './verify.js';
 import type { CheckpointSigner } from './checkpoints.js';
 import type { EventContext, EventFilter, SecurityLog, StoredEvent } from './events.js';
 import type { AuditEntryOut, AuditFilter, AuditTrail } from './trail.js';

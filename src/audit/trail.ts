@@ -12,7 +12,8 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { secureRandom } from '../util/random.js';
 import type { AuditLogTable } from '../db/types.js';
-import { append, linkPending, lockChainNow, type LogRow } from './chain.js';
+import { append, linkPending, lockChainNow } from './chain.js';
+import type { LogRow } from './chain-digest.js';
 import { SYSTEM_ACTOR, type EventContext } from './events.js';
 
 /** The sealer of `config/seal.ts`, by shape (audit sits below config): it opens the keys sealed before D459. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { openDb, openSqliteFile, type Db, type Dialect } from '../db/index.js';
 import { migrate, migrationNames } from '../db/migrations/index.js';
-import { verify as verifyChain } from '../audit/chain.js';
+import { verify as verifyChain } from '../audit/verify.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { keyFilePath } from '../config/index.js';
 import { AppError } from '../errors.js';

@@ -2,7 +2,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
-import type { Checkpoint } from '../audit/chain.js';
+import type { Checkpoint } from '../audit/verify.js';
 import { AUDIT_KINDS, type AuditKind } from '../audit/trail.js';
 
 export class AuditUsage extends Error {}

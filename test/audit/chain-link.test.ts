@@ -10,7 +10,8 @@ import { sql } from 'kysely';
 import { bearer, cliEnv, DIALECT, useApp, type TestApp } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
 import { asDba as dba, systemEntry } from '../helpers/audit.js';
-import { append, digestOf, linkHash, logCanon, type LogRow } from '../../src/audit/chain.js';
+import { append } from '../../src/audit/chain.js';
+import { digestOf, linkHash, logCanon, type LogRow } from '../../src/audit/chain-digest.js';
 
 let t: TestApp;
 let admin: string;

@@ -15,13 +15,15 @@ const SECRET_NAME = /(secret|token|mac|digest|hash|signature|verifier|password|p
 
 /** Comparisons of values that are not secret, by file and the comparison's text. */
 const ALLOWED: Record<string, { text: string; why: string }[]> = {
-  'src/audit/chain.ts': [
+  'src/audit/chain-digest.ts': [
+    { text: 'digestV2(e) === digest', why: 'a record digest of the public audit chain' },
+    { text: 'digestOf(canonOf(e, seq)) === digest', why: 'a record digest of the public audit chain' },
+  ],
+  'src/audit/verify.ts': [
     {
       text: 'linkHash(prev, s, link.kind, Number(link.at), link.digest) !== link.hash',
       why: 'the audit chain is public integrity data, readable by audit.read',
     },
-    { text: 'digestV2(e) === digest', why: 'a record digest of the public audit chain' },
-    { text: 'digestOf(canonOf(e, seq)) === digest', why: 'a record digest of the public audit chain' },
     { text: 'cp.hash !== link.hash', why: 'a checkpoint of the public audit chain' },
     { text: 'prev !== head.hash', why: 'the head of the public audit chain' },
   ],
