@@ -255,7 +255,13 @@ export class FileService {
   scanSoon(id: string): void {
     if (!this.d.scanner) return;
     this.d.background('file scan', async () => {
-      await this.scan(id);
+      try {
+        await this.scan(id);
+      } catch (e) {
+        // Bytes gone from under the row: `opened` has reported it already, and the sweep tries again with its back-off.
+        if (e instanceof AppError && e.code === 'FILE_CONTENT_MISSING') return;
+        throw e;
+      }
     });
   }
 
@@ -279,17 +285,21 @@ export class FileService {
       verdict = await scanner.scan(body);
     } catch (e) {
       if (e instanceof AppError && e.code === 'FILE_TOO_LARGE_TO_SCAN') {
-        // Never clearable: it stays quarantined, and the sweep stops retrying it (D248).
-        await this.d.db.updateTable('files').set({ state: 'quarantined', scanned_at: this.d.now() }).where('id', '=', id).execute();
-        await this.d.log.record(
-          { actor: SYSTEM_ACTOR },
-          {
-            type: 'file.scan_failed',
-            outcome: 'failure',
-            subjectId: id,
-            details: { collection: row.collection, field: row.field, recordId: row.record_id, reason: e.code },
-          },
-        );
+        // Never clearable: it stays quarantined, and the sweep stops retrying it (D248). The state and its event commit
+        // together.
+        await this.d.db.transaction().execute(async (trx) => {
+          await trx.updateTable('files').set({ state: 'quarantined', scanned_at: this.d.now() }).where('id', '=', id).execute();
+          await this.d.log.record(
+            { actor: SYSTEM_ACTOR },
+            {
+              type: 'file.scan_failed',
+              outcome: 'failure',
+              subjectId: id,
+              details: { collection: row.collection, field: row.field, recordId: row.record_id, reason: e.code },
+            },
+            trx,
+          );
+        });
         return 'quarantined';
       }
       throw e;
@@ -408,22 +418,27 @@ export class FileService {
     // A file whose bytes are gone is never given up (its state would turn it from 404 into "retry later" for good, and
     // bytes put back, a store remounted, must still be scanned): it is tried again at the longest back-off.
     const givenUp = attempts >= MAX_SCAN_ATTEMPTS && reason !== 'FILE_CONTENT_MISSING';
-    await this.d.db
-      .updateTable('files')
-      .set({
-        scan_attempts: attempts,
-        next_scan_at: now + Math.min(60_000 * 2 ** (attempts - 1), 3_600_000),
-        // Given up: quarantined for good (an unscanned file too: the scanner could not clear it).
-        ...(givenUp ? { state: 'quarantined' as const, scanned_at: now } : {}),
-      })
-      .where('id', '=', id)
-      .where('state', 'in', ['quarantined', 'unscanned'])
-      .execute();
-    if (givenUp)
-      await this.d.log.record(
-        { actor: SYSTEM_ACTOR },
-        { type: 'file.scan_failed', outcome: 'failure', subjectId: id, details: { ...where, reason, attempts } },
-      );
+    // Giving up and its event commit together (and only a file still waiting is given up, once).
+    await this.d.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('files')
+        .set({
+          scan_attempts: attempts,
+          next_scan_at: now + Math.min(60_000 * 2 ** (attempts - 1), 3_600_000),
+          // Given up: quarantined for good (an unscanned file too: the scanner could not clear it).
+          ...(givenUp ? { state: 'quarantined' as const, scanned_at: now } : {}),
+        })
+        .where('id', '=', id)
+        .where('state', 'in', ['quarantined', 'unscanned'])
+        .where('scanned_at', 'is', null)
+        .executeTakeFirst();
+      if (givenUp && Number(r.numUpdatedRows) > 0)
+        await this.d.log.record(
+          { actor: SYSTEM_ACTOR },
+          { type: 'file.scan_failed', outcome: 'failure', subjectId: id, details: { ...where, reason, attempts } },
+          trx,
+        );
+    });
   }
 
   /**

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startClamd, type TestClamd } from '../helpers/clamav.js';
 import { cliEnv, events } from '../helpers/app.js';
+import { refusingEvents } from '../helpers/audit.js';
 import { cli } from '../helpers/cli.js';
 import { png, pngCarrying, text } from './samples.js';
 import { codeOf, filesWorld, ok, settle, type FilesWorld } from './world.js';
@@ -147,6 +148,14 @@ test('a file whose stored bytes are gone is not scanned: the sweep goes on, the 
   assert.ok(Number(row.next_scan_at) > w.t.clock.now());
   assert.equal((await w.t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
   assert.equal(codeOf(await w.download(w.tok.ed!, id, 'notes', gone)), 'FILE_CONTENT_MISSING');
+  // A scan started at once (as after an upload) reports the missing bytes once, as the sweep does, not a second time as
+  // a failed background task; the file keeps waiting for the sweep.
+  const before = w.t.logs.length;
+  w.t.s.files.scanSoon(gone);
+  await w.t.s.tasks.drain();
+  const lines = w.t.logs.slice(before);
+  assert.equal(lines.filter((l) => l.includes(`file ${gone}: its stored content is missing`)).length, 1, lines.join('\n'));
+  assert.equal(lines.filter((l) => l.includes('background task failed')).length, 0, lines.join('\n'));
   // It is never given up (bytes put back must still be scanned): past the attempts a failing scan gets, it keeps its
   // state and waits the longest back-off, an hour.
   await w.t.s.db.updateTable('files').set({ scan_attempts: 20, next_scan_at: 0 }).where('id', '=', gone).execute();
@@ -206,8 +215,27 @@ test('a file the scanner cannot finish (it answers PING, never the scan) backs o
       [1, 1],
     );
     assert.ok(rows.every((x) => Number(x.next_scan_at) > w.t.clock.now()));
-    // Within the back-off they are not tried again; the real clamd back, after it, both are scanned.
+    // Within the back-off they are not tried again.
     assert.deepEqual(await w.t.s.files.sweep(), { scanned: 0, pending: 0 });
+    // At its last attempt a file is given up, quarantined for good, together with its event or not at all: with the
+    // event's write failing the file is left as it was, still waiting; once it can be written, both are.
+    const last = rows[0]!.id;
+    await w.t.s.db.updateTable('files').set({ scan_attempts: 7, next_scan_at: 0 }).where('id', '=', last).execute();
+    const failedEvents = async () => (await events(w.t, w.admin, 'file.scan_failed')).filter((e) => e.subjectId === last);
+    await refusingEvents(w.t.s.db, 'file.scan_failed', () => assert.rejects(w.t.s.files.sweep()));
+    const kept = await w.t.s.db.selectFrom('files').selectAll().where('id', '=', last).executeTakeFirstOrThrow();
+    assert.deepEqual([kept.state, kept.scanned_at, Number(kept.scan_attempts)], ['quarantined', null, 7]);
+    assert.equal((await failedEvents()).length, 0);
+    await w.t.s.db.updateTable('files').set({ next_scan_at: 0 }).where('id', '=', last).execute();
+    assert.deepEqual(await w.t.s.files.sweep(), { scanned: 0, pending: 1 });
+    const given = await w.t.s.db.selectFrom('files').selectAll().where('id', '=', last).executeTakeFirstOrThrow();
+    assert.deepEqual([given.state, Number(given.scan_attempts), given.scanned_at !== null], ['quarantined', 8, true]);
+    assert.equal((await failedEvents()).length, 1);
+    assert.equal((await failedEvents())[0]!.details.attempts, 8);
+    // Given up, it is not tried again (and no second event is written); put back to waiting for what follows.
+    assert.deepEqual(await w.t.s.files.sweep(), { scanned: 0, pending: 0 });
+    await w.t.s.db.updateTable('files').set({ scanned_at: null, scan_attempts: 1, next_scan_at: 0 }).where('id', '=', last).execute();
+    // The real clamd back, after the back-off, both are scanned.
     pointAt(clamd);
     w.t.clock.advance(120);
     assert.equal((await w.t.s.files.sweep()).scanned, 2);

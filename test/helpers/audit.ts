@@ -46,3 +46,23 @@ export const systemEntry = (over: Record<string, unknown> = {}) => ({
   data: null as string | null,
   ...over,
 });
+
+/**
+ * Runs `fn` while every security event of `type` fails to be written (as a full disk or a lost connection would fail
+ * it), so that a test can show that the change the event records was not committed without it.
+ */
+export async function refusingEvents(db: Db, type: string, fn: () => Promise<unknown>): Promise<void> {
+  if (DIALECT === 'postgres') {
+    await sql`create function palisade_test_refuse_event() returns trigger language plpgsql as $$
+      begin if new.type = ${sql.lit(type)} then raise exception 'refused by the test'; end if; return new; end $$`.execute(db);
+    await sql`create trigger palisade_test_refuse before insert on security_events for each row execute function palisade_test_refuse_event()`.execute(db);
+  } else
+    await sql`create trigger palisade_test_refuse before insert on security_events when new.type = ${sql.lit(type)}
+      begin select raise(abort, 'refused by the test'); end`.execute(db);
+  try {
+    await fn();
+  } finally {
+    await sql`drop trigger palisade_test_refuse${DIALECT === 'postgres' ? sql` on security_events` : sql``}`.execute(db);
+    if (DIALECT === 'postgres') await sql`drop function palisade_test_refuse_event()`.execute(db);
+  }
+}
