@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeApp, login, bearer, createUser, events, ROOT, type TestApp } from '../helpers/app.js';
 import { TestSmtp } from '../helpers/smtp.js';
+import { refusingEvents } from '../helpers/audit.js';
 
 /**
  * AUTH-7 expiry against the test clock: a validity period with reminders in its last days (flag in
@@ -91,6 +92,25 @@ test('validity from PASSWORD_VALIDITY; reminder flag and one mail a day in the l
   const after = (await signIn('olga', 'Quiet-meadow-2932')).json();
   assert.equal(after.passwordExpiryReminder, false);
   assert.equal(after.passwordExpiresAt, new Date(t.clock.now() + 30 * DAY * 1000).toISOString());
+});
+
+test("a reminder is claimed together with its event: the event's write failing leaves the next sign-in to remind", async () => {
+  const id = await createUser(t, await admin(), 'petra', 'Amber-thicket-5820', { email: 'petra@example.org' });
+  t.clock.advance(20 * DAY);
+  const remindedAt = async () =>
+    (await t.s.db.selectFrom('users').select('password_reminded_at').where('id', '=', id).executeTakeFirstOrThrow()).password_reminded_at;
+  await refusingEvents(t.s.db, 'password.reminder_sent', async () => {
+    const r = await signIn('petra', 'Amber-thicket-5820');
+    assert.notEqual(r.statusCode, 200, r.body);
+  });
+  await t.s.tasks.drain();
+  assert.equal(await remindedAt(), null, 'no reminder claimed without its event');
+  assert.equal(smtp.to('petra@example.org').length, 0);
+  assert.equal((await signIn('petra', 'Amber-thicket-5820')).json().passwordExpiryReminder, true);
+  await t.s.tasks.drain();
+  assert.equal(smtp.to('petra@example.org').length, 1);
+  assert.notEqual(await remindedAt(), null);
+  assert.equal((await events(t, await admin(), 'password.reminder_sent')).filter((e) => e.subjectId === id).length, 1);
 });
 
 test('an expired password cannot sign in; the one-time change step is the way through', async () => {

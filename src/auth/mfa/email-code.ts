@@ -16,7 +16,8 @@ const CODE = /^[0-9]{6}$/;
 /**
  * Issues a 6-digit code for a user and a purpose (a sign-in challenge, or turning the email factor on).
  * The code replaces the user's earlier codes of that purpose, and is stored only as a keyed hash.
- * Returns the code for the mail; it is never stored or logged in the clear.
+ * Returns the code for the mail; it is never stored or logged in the clear. `record` writes the event that says a code
+ * was issued, in the code's transaction (a code is never issued without it).
  */
 export async function issueEmailCode(
   d: { db: Db; keys: MfaKeys; shared: SharedState; now: () => number },
@@ -24,6 +25,7 @@ export async function issueEmailCode(
   purpose: CodePurpose,
   challengeId: string | null,
   validitySeconds: number,
+  record?: (trx: Db) => Promise<void>,
 ): Promise<{ code: string; expiresAt: number }> {
   const now = d.now();
   // SMS codes have their own budget: a mailbox full of codes must not stop the texts, nor the reverse.
@@ -48,6 +50,7 @@ export async function issueEmailCode(
         used_at: null,
       })
       .execute();
+    await record?.(trx);
   });
   return { code, expiresAt };
 }

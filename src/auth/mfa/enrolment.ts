@@ -27,9 +27,9 @@ export class Enrolment {
 
   async beginTotp(user: UsersTable, ctx: EventContext): Promise<TotpEnrolment> {
     const { issuer } = await this.d.settings.get(mfaArea);
-    const e = await startTotp(this.d.db, this.d.keys, user.id, user.username, issuer, this.d.now());
-    await this.d.log.record(ctx, { type: 'mfa.enrolment_started', outcome: 'info', subjectId: user.id, details: { factor: 'totp' } });
-    return e;
+    return startTotp(this.d.db, this.d.keys, user.id, user.username, issuer, this.d.now(), (trx) =>
+      this.d.log.record(ctx, { type: 'mfa.enrolment_started', outcome: 'info', subjectId: user.id, details: { factor: 'totp' } }, trx),
+    );
   }
 
   async finishTotp(user: UsersTable, code: string, ctx: EventContext, extra?: (trx: Db) => Promise<void>): Promise<{ recoveryCodes: string[] | null }> {
@@ -42,8 +42,9 @@ export class Enrolment {
     if (!user.email || !isPlainAddress(user.email)) throw new AppError('MFA_METHOD_UNAVAILABLE', undefined, 'no email address');
     if (await this.d.db.selectFrom('mfa_email').select('user_id').where('user_id', '=', user.id).executeTakeFirst()) throw new AppError('MFA_FACTOR_EXISTS');
     const { emailCodeValidity } = await this.d.settings.get(mfaArea);
-    const { code, expiresAt } = await issueEmailCode(this.d, user.id, 'enable', null, emailCodeValidity);
-    await this.d.log.record(ctx, { type: 'mfa.code_sent', outcome: 'info', subjectId: user.id, details: { purpose: 'enable' } });
+    const { code, expiresAt } = await issueEmailCode(this.d, user.id, 'enable', null, emailCodeValidity, (trx) =>
+      this.d.log.record(ctx, { type: 'mfa.code_sent', outcome: 'info', subjectId: user.id, details: { purpose: 'enable' } }, trx),
+    );
     const msg = renderCode('enable', user.email, { username: user.username, code, expiresAt });
     this.d.tasks.run('mail-mfa-code', () => this.d.mailer.send(msg));
     return { sentTo: maskAddress(user.email), expiresAt };

@@ -109,8 +109,9 @@ export class SecondStep {
     const { emailCodeValidity, emailCodes } = await this.d.settings.get(mfaArea);
     // Withdrawn (ASVS V6.3.6): the user has it, and gets no code; another factor or a recovery code finishes the sign-in.
     if (!emailCodes) throw new AppError('MFA_EMAIL_DISABLED', undefined, 'email codes are off');
-    const { code, expiresAt } = await issueEmailCode(this.d, user.id, 'signin', row.id, emailCodeValidity);
-    await this.d.log.record(actorOf(request, user), { type: 'mfa.code_sent', outcome: 'info', subjectId: user.id, details: { purpose: 'signin' } });
+    const { code, expiresAt } = await issueEmailCode(this.d, user.id, 'signin', row.id, emailCodeValidity, (trx) =>
+      this.d.log.record(actorOf(request, user), { type: 'mfa.code_sent', outcome: 'info', subjectId: user.id, details: { purpose: 'signin' } }, trx),
+    );
     const msg = renderCode('signin', user.email, { username: user.username, code, expiresAt });
     this.d.tasks.run('mail-mfa-code', () => this.d.mailer.send(msg));
     return { sentTo: maskAddress(user.email), expiresAt };

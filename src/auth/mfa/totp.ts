@@ -28,9 +28,17 @@ export interface TotpEnrolment {
 
 /**
  * Starts (or restarts) an enrolment: a new secret, stored sealed and unconfirmed. A confirmed factor is
- * never replaced here: it must be removed first (MFA_FACTOR_EXISTS).
+ * never replaced here: it must be removed first (MFA_FACTOR_EXISTS). `record` writes its event in the same transaction.
  */
-export async function startTotp(db: Db, keys: MfaKeys, userId: string, label: string, issuer: string, now: number): Promise<TotpEnrolment> {
+export async function startTotp(
+  db: Db,
+  keys: MfaKeys,
+  userId: string,
+  label: string,
+  issuer: string,
+  now: number,
+  record?: (trx: Db) => Promise<void>,
+): Promise<TotpEnrolment> {
   const secret = new Secret({ buffer: new Uint8Array(randomBytes(SECRET_BYTES)).buffer });
   const sealed = keys.seal(secret.bytes, userId);
   await db.transaction().execute(async (trx) => {
@@ -41,6 +49,7 @@ export async function startTotp(db: Db, keys: MfaKeys, userId: string, label: st
       .insertInto('mfa_totp')
       .values({ user_id: userId, secret_nonce: sealed.nonce, secret_ciphertext: sealed.ciphertext, created_at: now, confirmed_at: null, last_step: null })
       .execute();
+    await record?.(trx);
   });
   const otpauthUri = new TOTP({ issuer, label, secret, algorithm: ALGORITHM, digits: DIGITS, period: PERIOD }).toString();
   // Loaded on first use: most starts of the server never draw a QR code.

@@ -52,20 +52,24 @@ export class ExpiryGate {
 
   private async remind(user: UsersTable, expiresAt: number, ctx: EventContext): Promise<void> {
     const now = this.d.now();
-    const claimed = await this.d.db
-      .updateTable('users')
-      .set({ password_reminded_at: now })
-      .where('id', '=', user.id)
-      .where((eb) => eb.or([eb('password_reminded_at', 'is', null), eb('password_reminded_at', '<=', now - REMINDER_EVERY)]))
-      .executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) !== 1) return;
-    const msg = render('reminder', user.email!, { username: user.username, link: `${this.d.publicUrl}/`, expiresAt });
-    await this.d.log.record(ctx, {
-      type: 'password.reminder_sent',
-      outcome: 'info',
-      subjectId: user.id,
-      details: { expiresAt: new Date(expiresAt).toISOString() },
+    // The reminder's claim and its event commit together: a claim without its event would hold the next one back a day.
+    const claimed = await this.d.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('users')
+        .set({ password_reminded_at: now })
+        .where('id', '=', user.id)
+        .where((eb) => eb.or([eb('password_reminded_at', 'is', null), eb('password_reminded_at', '<=', now - REMINDER_EVERY)]))
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.d.log.record(
+        ctx,
+        { type: 'password.reminder_sent', outcome: 'info', subjectId: user.id, details: { expiresAt: new Date(expiresAt).toISOString() } },
+        trx,
+      );
+      return true;
     });
+    if (!claimed) return;
+    const msg = render('reminder', user.email!, { username: user.username, link: `${this.d.publicUrl}/`, expiresAt });
     this.d.tasks.run('mail-reminder', () => this.d.mailer.send(msg));
   }
 }

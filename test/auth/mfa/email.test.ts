@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { bearer, createUser, events, login, useApp, type TestApp } from '../../helpers/app.js';
 import { TestSmtp } from '../../helpers/smtp.js';
+import { refusingEvents } from '../../helpers/audit.js';
 import { PW, challenge, code, post, signIn, verify } from './world.js';
 
 let t: TestApp;
@@ -71,6 +72,36 @@ test('turning the email factor on takes a code mailed to the address; then a sig
   assert.ok(!JSON.stringify(rows).includes(mail.code));
   const sentEvents = (await events(t, admin, 'mfa.code_sent')).filter((x) => x.subjectId === ann.id);
   assert.deepEqual(sentEvents.map((x) => x.details.purpose).sort(), ['enable', 'signin']);
+});
+
+test("a code is issued together with its event: the event's write failing leaves no code and sends no mail", async () => {
+  const codes = async (userId: string, purpose: string) =>
+    (await t.s.db.selectFrom('mfa_email_codes').select('id').where('user_id', '=', userId).where('purpose', '=', purpose).execute()).length;
+  // Turning the factor on.
+  const id = await createUser(t, admin, 'uma', PW, { email: 'uma@example.org' });
+  const { token } = await login(t, 'uma', PW);
+  await refusingEvents(t.s.db, 'mfa.code_sent', async () => {
+    assert.notEqual((await post(t, '/api/auth/mfa/email/code', { password: PW }, bearer(token))).statusCode, 202);
+  });
+  await t.s.tasks.drain();
+  assert.equal(await codes(id, 'enable'), 0);
+  assert.equal(smtp.to('uma@example.org').length, 0);
+  assert.equal((await post(t, '/api/auth/mfa/email/code', { password: PW }, bearer(token))).statusCode, 202);
+  assert.equal(await codes(id, 'enable'), 1);
+  // Signing in with it.
+  const vic = await userWithEmailFactor('vic');
+  await t.s.tasks.drain(); // the notice of the factor added
+  const mailed = smtp.to(vic.address).length;
+  const d = await challenge(t, 'vic');
+  await refusingEvents(t.s.db, 'mfa.code_sent', async () => {
+    assert.notEqual((await post(t, '/api/auth/mfa/email-code', { challengeToken: d.challengeToken })).statusCode, 202);
+  });
+  await t.s.tasks.drain();
+  assert.equal(await codes(vic.id, 'signin'), 0);
+  assert.equal(smtp.to(vic.address).length, mailed);
+  assert.equal((await post(t, '/api/auth/mfa/email-code', { challengeToken: d.challengeToken })).statusCode, 202);
+  assert.equal(await codes(vic.id, 'signin'), 1);
+  assert.equal((await events(t, admin, 'mfa.code_sent')).filter((x) => x.subjectId === vic.id && x.details.purpose === 'signin').length, 1);
 });
 
 test('a new code voids the previous one; a code works once and not after its lifetime [ASVS V6.5.5]', async () => {

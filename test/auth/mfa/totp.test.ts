@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bearer, cookies, createUser, events, login, useApp, type TestApp } from '../../helpers/app.js';
+import { refusingEvents } from '../../helpers/audit.js';
 import { PW, challenge, code, enrolTotp, liveSessions, post, signIn, totp, userWithTotp, verify } from './world.js';
 
 let t: TestApp;
@@ -61,6 +62,19 @@ test('enrolment: an otpauth URI and a QR code, a factor only once confirmed, ten
       ['failure', 'totp', 'bad_code'],
     ],
   );
+});
+
+test("an enrolment starts together with its event: the event's write failing leaves no pending secret", async () => {
+  const id = await createUser(t, admin, 'walt', PW);
+  const { token } = await login(t, 'walt', PW);
+  const pending = async () => (await t.s.db.selectFrom('mfa_totp').select('user_id').where('user_id', '=', id).execute()).length;
+  await refusingEvents(t.s.db, 'mfa.enrolment_started', async () => {
+    assert.notEqual((await post(t, '/api/auth/mfa/totp', { password: PW }, bearer(token))).statusCode, 200);
+  });
+  assert.equal(await pending(), 0);
+  assert.equal((await post(t, '/api/auth/mfa/totp', { password: PW }, bearer(token))).statusCode, 200);
+  assert.equal(await pending(), 1);
+  assert.equal((await events(t, admin, 'mfa.enrolment_started')).filter((x) => x.subjectId === id).length, 1);
 });
 
 test('sign-in: the password step answers MFA_REQUIRED and opens no session; the second step answers like login [ASVS V16.3.1]', async () => {
