@@ -1,5 +1,5 @@
 import type { Db } from '../../db/index.js';
-import type { EventContext, SecurityLog } from '../../audit/events.js';
+import type { EventContext, SecurityEvent, SecurityLog } from '../../audit/events.js';
 import type { OidcClientStore } from './clients.js';
 
 /** What a provider model's payload carries that the adapter looks at. */
@@ -22,6 +22,8 @@ export interface AdapterDeps {
   clients: OidcClientStore;
   /** The request the provider is serving (client address, request id), for the events a write records. */
   context: () => EventContext;
+  /** An event the caller asked to be recorded with the next save of `model` (a consent with its grant), else null. */
+  alongside: (model: string) => { ctx: EventContext; event: SecurityEvent } | null;
   /** Metadata of a registered, enabled client, as oidc-provider reads it; undefined otherwise. */
   clientMetadata: (clientId: string) => Promise<Record<string, unknown> | undefined>;
   /** The provider's own refusal for a code (or other single-use model) another request consumed first (D333). */
@@ -100,6 +102,8 @@ export function kyselyAdapter(d: AdapterDeps): new (model: string) => object {
             trx,
           );
         }
+        const extra = d.alongside(this.model);
+        if (extra) await d.log.record(extra.ctx, extra.event, trx);
       });
       await sweep();
     }

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { default as Provider, InteractionDetails } from 'oidc-provider';
 import type { Db } from '../../db/index.js';
 import type { UsersTable } from '../../db/types.js';
-import { SYSTEM_ACTOR, type EventContext, type SecurityLog } from '../../audit/events.js';
+import { SYSTEM_ACTOR, type EventContext, type SecurityEvent, type SecurityLog } from '../../audit/events.js';
 import { AppError } from '../../errors.js';
 import { kyselyAdapter } from './adapter.js';
 import { OidcClientStore, type OidcClient, type OidcSecrets } from './clients.js';
@@ -64,6 +64,8 @@ export class OidcProviderService {
   readonly consents: OidcConsents;
   readonly issuer: string;
   private readonly als = new AsyncLocalStorage<EventContext>();
+  /** An event to record in the transaction of the next save of one model (`withSave`). */
+  private readonly pending = new AsyncLocalStorage<{ model: string; ctx: EventContext; event: SecurityEvent }>();
   private built: { provider: Provider; fingerprint: string | null; checkedAt: number } | null = null;
   private building: Promise<Provider> | null = null;
   private readonly handlers = new WeakMap<Provider, (req: IncomingMessage, res: ServerResponse) => void>();
@@ -126,11 +128,6 @@ export class OidcProviderService {
     return c?.enabled ? c : null;
   }
 
-  /** A Palisade session completed a client's login prompt. */
-  async recordSignIn(ctx: EventContext, userId: string, clientId: string): Promise<void> {
-    await this.d.log.record(ctx, { type: 'oidc_provider.signed_in', outcome: 'success', subjectId: userId, details: { clientId } });
-  }
-
   /** A consent form refused before it reached the interaction (no live session, a wrong form token, another account) (D336). */
   async recordRefusal(ctx: EventContext, details: InteractionDetails, reason: string): Promise<void> {
     await this.d.log.record(ctx, {
@@ -141,14 +138,20 @@ export class OidcProviderService {
     });
   }
 
-  /** Completes the login prompt with a Palisade account; returns where the browser goes next. */
-  async finishLogin(req: IncomingMessage, res: ServerResponse, user: UsersTable, authTimeMs: number): Promise<string> {
+  /**
+   * Completes the login prompt with a Palisade account (recorded as `oidc_provider.signed_in`, in the transaction that
+   * saves the interaction's result); returns where the browser goes next.
+   */
+  async finishLogin(req: IncomingMessage, res: ServerResponse, user: UsersTable, authTimeMs: number, clientId: string, ctx: EventContext): Promise<string> {
     const provider = await this.provider();
-    return provider.interactionResult(
-      req,
-      res,
-      { login: { accountId: user.id, ts: Math.floor(authTimeMs / 1000), remember: false } },
-      { mergeWithLastSubmission: false },
+    const event: SecurityEvent = { type: 'oidc_provider.signed_in', outcome: 'success', subjectId: user.id, details: { clientId } };
+    return this.pending.run({ model: 'Interaction', ctx, event }, () =>
+      provider.interactionResult(
+        req,
+        res,
+        { login: { accountId: user.id, ts: Math.floor(authTimeMs / 1000), remember: false } },
+        { mergeWithLastSubmission: false },
+      ),
     );
   }
 
@@ -162,13 +165,14 @@ export class OidcProviderService {
     const pd = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
     if (pd.missingOIDCScope) grant.addOIDCScope(pd.missingOIDCScope.join(' '));
     if (pd.missingOIDCClaims) grant.addOIDCClaims(pd.missingOIDCClaims);
-    const grantId = await grant.save();
-    await this.d.log.record(ctx, {
+    // The grant and its event commit together: a consent is never remembered unrecorded.
+    const event: SecurityEvent = {
       type: 'oidc_provider.consent_given',
       outcome: 'success',
       subjectId: accountId,
       details: { clientId, scopes: pd.missingOIDCScope ?? [] },
-    });
+    };
+    const grantId = await this.pending.run({ model: 'Grant', ctx, event }, () => grant.save());
     return provider.interactionResult(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }
 
@@ -277,6 +281,10 @@ export class OidcProviderService {
         now: this.d.now,
         clients: this.clients,
         context: () => this.context(),
+        alongside: (model) => {
+          const p = this.pending.getStore();
+          return p && p.model === model ? p : null;
+        },
         clientMetadata: (id) => this.clientMetadata(id),
         signInLive: (accountId, loginTs) => this.signInLive(accountId, loginTs),
         alreadyConsumed: (model) =>

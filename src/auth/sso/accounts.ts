@@ -122,19 +122,11 @@ export class SsoAccounts {
 
   /** Links an identity to a user: by the signed-in user (a link flow) or an administrator. */
   async link(p: Provider, id: Pick<ProvenIdentity, 'issuer' | 'subject' | 'email'>, userId: string, by: 'user' | 'admin', ctx: EventContext): Promise<void> {
-    await this.d.db.transaction().execute(async (trx) => {
+    const taken = await this.d.db.transaction().execute(async (trx) => {
       const user = await trx.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
       if (!user) throw new AppError('NOT_FOUND');
       const existing = await this.linkOf(p.slug, id.subject, trx);
-      if (existing) {
-        if (existing.user_id === userId) return;
-        await this.d.log.record(
-          ctx,
-          { type: 'sso.linked', outcome: 'failure', subjectId: userId, details: { provider: p.slug, reason: 'linked_to_another_account' } },
-          trx,
-        );
-        throw new AppError('SSO_ALREADY_LINKED');
-      }
+      if (existing) return existing.user_id !== userId;
       await this.insertLink(
         trx,
         p,
@@ -144,7 +136,18 @@ export class SsoAccounts {
         ctx,
         this.d.now(),
       );
+      return false;
     });
+    // Refused: recorded on its own (an event written in the transaction the refusal rolls back would go with it).
+    if (taken) {
+      await this.d.log.record(ctx, {
+        type: 'sso.linked',
+        outcome: 'failure',
+        subjectId: userId,
+        details: { provider: p.slug, reason: 'linked_to_another_account' },
+      });
+      throw new AppError('SSO_ALREADY_LINKED');
+    }
   }
 
   /** Removes a link; false when there is none of this user. */

@@ -129,8 +129,7 @@ export const oidcInteractionRoutes =
         if ((d.prompt.reasons.includes('login_prompt') && authTime < iat) || (maxAge !== null && s.now() - authTime > maxAge * 1000)) {
           return reply.redirect(await s.oidcProvider.refuse(raw(req), reply.raw, d, 'login_required', 'a fresh sign-in to Palisade is required', ctx), 303);
         }
-        await s.oidcProvider.recordSignIn(ctx, session.user.id, client.clientId);
-        return reply.redirect(await s.oidcProvider.finishLogin(raw(req), reply.raw, session.user, authTime), 303);
+        return reply.redirect(await s.oidcProvider.finishLogin(raw(req), reply.raw, session.user, authTime, client.clientId, ctx), 303);
       }
       if (d.prompt.name === 'consent') {
         if (d.session?.accountId !== session.user.id) {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import * as oc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { bearer, createUser, login, makeApp } from '../../helpers/app.js';
+import { refusingEvents } from '../../helpers/audit.js';
 import { go, Jar } from '../sso/browser.js';
 import { api, eventsOf, startPalisade, type SsoWorld } from '../sso/world.js';
 import { authorizeUrl, register, rp, signedIn, tokenRequest, walk, type Registered } from './world.js';
@@ -92,6 +93,35 @@ describe('Palisade as an OpenID Provider: the code flow', () => {
     const r2 = await walk(jar, again.url.href, conf.redirectUri);
     assert.ok(r2.arrived);
     assert.equal(r2.consentShown, false);
+  });
+
+  it("a sign-in to a client and a consent are saved with their events or not at all: an event's write failing leaves nothing remembered", async () => {
+    const gusId = await createUser(w.t, w.admin, 'gus', PASSWORD);
+    const cfg = await rp(w, conf);
+    const jar = await signedIn(w, 'gus', PASSWORD);
+    const grants = async () =>
+      (await w.t.s.db.selectFrom('oidc_provider_models').select('id').where('model', '=', 'Grant').where('account_id', '=', gusId).execute()).length;
+    const signIns = async () => (await eventsOf(w, 'oidc_provider.signed_in')).filter((e) => e.subjectId === gusId).length;
+    // The sign-in's event refused: the interaction keeps no login, so no consent page and no code.
+    await refusingEvents(w.t.s.db, 'oidc_provider.signed_in', async () => {
+      const r = await walk(jar, (await authorizeUrl(cfg, conf, 'openid profile')).url.href, conf.redirectUri);
+      assert.equal(r.arrived, null);
+      assert.equal(r.consentShown, false);
+    });
+    assert.equal(await signIns(), 0);
+    // The consent's event refused: no grant is kept, so the next authorisation asks again.
+    await refusingEvents(w.t.s.db, 'oidc_provider.consent_given', async () => {
+      const r = await walk(jar, (await authorizeUrl(cfg, conf, 'openid profile')).url.href, conf.redirectUri);
+      assert.equal(r.arrived, null);
+      assert.equal(r.consentShown, true);
+    });
+    assert.equal(await grants(), 0);
+    const r = await walk(jar, (await authorizeUrl(cfg, conf, 'openid profile')).url.href, conf.redirectUri);
+    assert.ok(r.arrived, JSON.stringify(r.last));
+    assert.equal(r.consentShown, true, 'asked again: the refused consent was not remembered');
+    assert.equal(await grants(), 1);
+    assert.equal((await eventsOf(w, 'oidc_provider.consent_given')).filter((e) => e.subjectId === gusId).length, 1);
+    assert.ok((await signIns()) >= 1);
   });
 
   it('consent outlives the sign-out until revoked: the person lists it, revokes it (its tokens end), and is asked again; nobody else can revoke it (D434) [ASVS V10.7.3]', async () => {

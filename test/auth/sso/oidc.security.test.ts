@@ -253,6 +253,10 @@ describe('OIDC relying party: crafted tokens, account takeover, second factors, 
       const clash = await api(w, 'POST', `/api/admin/users/${other}/sso-links`, { provider: 'crafted', subject: 'lee-at-idp' });
       assert.equal(clash.status, 409);
       assert.equal(clash.body.error.code, 'SSO_ALREADY_LINKED');
+      // The refusal is recorded (not rolled back with the refused link).
+      assert.ok(
+        (await eventsOf(w, 'sso.linked')).some((e) => e.outcome === 'failure' && e.subjectId === other && e.details.reason === 'linked_to_another_account'),
+      );
       const del = await w.t.app.inject({ method: 'DELETE', url: '/api/auth/sso/links/crafted/lee-at-idp', headers: bearer(token) });
       assert.equal(del.statusCode, 204);
       assert.ok((await eventsOf(w, 'sso.unlinked')).some((e) => e.details.provider === 'crafted' && e.details.by === 'user'));
