@@ -58,13 +58,38 @@ export function hashKind(stored: string): HashKind {
   return 'unknown';
 }
 
-/** A hash that imports may carry: argon2id, bcrypt, or `$scrypt$ln=14,r=8,p=1$<salt b64>$<hash b64>`. */
+/**
+ * A hash that imports may carry: argon2id, bcrypt, or `$scrypt$ln=14,r=8,p=1$<salt b64>$<hash b64>`, each with a cost
+ * that a sign-in can pay: the parameters in a stored hash decide what verifying it costs, so one out of bounds would let
+ * whoever set it (an import, a restored row) make every sign-in to that account take the server's memory or CPU (D466).
+ */
 export function isImportableHash(stored: string): boolean {
   if (stored.length > 512) return false;
   const kind = hashKind(stored);
   if (kind === 'scrypt') return parseScrypt(stored) !== null;
-  if (kind === 'bcrypt') return /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/.test(stored);
-  return kind === 'argon2id';
+  if (kind === 'bcrypt') return bcryptCost(stored) !== null;
+  return kind === 'argon2id' && argon2Bounded(stored);
+}
+
+/** The most a verification may cost: argon2id memory (KiB) and memory times passes, bcrypt's cost, scrypt's memory. */
+const ARGON2_MAX_MEMORY_KIB = 262_144;
+const ARGON2_MAX_WORK = 1_048_576;
+const BCRYPT_MAX_COST = 14;
+const SCRYPT_MAX_BYTES = 256 * 1024 * 1024;
+
+/** A bcrypt hash's cost (4 to BCRYPT_MAX_COST), or null when it is malformed or dearer. */
+function bcryptCost(stored: string): number | null {
+  const m = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/.exec(stored);
+  const cost = m ? Number(m[1]) : Number.NaN;
+  return cost >= 4 && cost <= BCRYPT_MAX_COST ? cost : null;
+}
+
+/** Whether an argon2id hash is well-formed and its memory, passes and lanes are within what a sign-in may cost. */
+function argon2Bounded(stored: string): boolean {
+  const m = /^\$argon2id\$v=19\$m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,10})\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{16,128}$/.exec(stored);
+  if (!m) return false;
+  const [mem, t, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return p >= 1 && p <= 16 && t >= 1 && mem >= 8 * p && mem <= ARGON2_MAX_MEMORY_KIB && mem * t <= ARGON2_MAX_WORK;
 }
 
 function parseScrypt(stored: string): { N: number; r: number; p: number; salt: Buffer; hash: Buffer } | null {
@@ -74,6 +99,7 @@ function parseScrypt(stored: string): { N: number; r: number; p: number; salt: B
   const r = Number(m[2]);
   const p = Number(m[3]);
   if (ln < 10 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16) return null;
+  if (128 * 2 ** ln * r > SCRYPT_MAX_BYTES || 2 ** ln * r * p > 2 ** 22) return null;
   const salt = Buffer.from(m[4]!, 'base64');
   const hash = Buffer.from(m[5]!, 'base64');
   if (salt.length < 8 || hash.length < 16 || hash.length > 128) return null;
@@ -131,12 +157,14 @@ export class PasswordHasher {
 
   private verifyTimed(stored: string, password: string): Promise<boolean> {
     return this.queue.run(async () => {
+      // A stored hash dearer than an import may carry (a row restored or written by hand) verifies nothing.
       switch (hashKind(stored)) {
         case 'argon2id':
+          if (!argon2Bounded(stored)) return false;
           return argon2Verify(stored, password).catch(() => false);
         case 'bcrypt':
           // bcrypt reads at most 72 bytes; longer inputs would verify on a prefix, so refuse them.
-          if (Buffer.byteLength(password) > 72) return false;
+          if (Buffer.byteLength(password) > 72 || bcryptCost(stored) === null) return false;
           return bcrypt.compare(password, stored);
         case 'scrypt': {
           const s = parseScrypt(stored);

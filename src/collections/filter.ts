@@ -16,6 +16,8 @@ export type FilterNode = { [key: string]: unknown };
 const OPERATORS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$like', '$ilike', '$null']);
 const MAX_DEPTH = 8;
 const MAX_NODES = 100;
+/** The values one filter may hold, its lists' items included, its relation paths' too (D466). */
+const MAX_VALUES = 1000;
 
 /** System fields as clients name them, and their columns (defined once in schema.ts). */
 export { SYSTEM_COLUMNS };
@@ -91,8 +93,12 @@ function fieldOf(def: CollectionDef, name: string): { column: string; field: Fie
  * the collection definition; every value is a parameter; `$in` with an empty list is false and
  * `$nin` with an empty list is true, whatever a variable held.
  */
-export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<SqlBool> {
+export function compileFilter(node: unknown, ctx: FilterContext, budget = { values: 0 }): RawBuilder<SqlBool> {
   let count = 0;
+  const spend = (n: number) => {
+    budget.values += n;
+    if (budget.values > MAX_VALUES) throw new AppError('FILTER_INVALID', { message: `the filter holds more than ${MAX_VALUES} values` });
+  };
   const table = ctx.alias ?? tableOf(ctx.def.name);
   const walk = (n: unknown, depth: number): RawBuilder<SqlBool> => {
     if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large or too deep' });
@@ -131,7 +137,7 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
     if (field?.type !== 'relation') throw new AppError('FILTER_INVALID', { message: `${rel.slice(0, 40)} is not a relation` });
     if (!ctx.relation) throw new AppError('FILTER_INVALID', { message: 'relation paths are not allowed here' });
     const r = ctx.relation(rel);
-    const inner = compileFilter({ [sub]: spec }, { def: r.def, vars: ctx.vars, alias: r.alias, onField: r.onField });
+    const inner = compileFilter({ [sub]: spec }, { def: r.def, vars: ctx.vars, alias: r.alias, onField: r.onField }, budget);
     return sql<SqlBool>`exists (select 1 from ${sql.table(tableOf(r.def.name))} as ${sql.id(r.alias)} where ${sql.ref(`${r.alias}.id`)} = ${sql.ref(`${table}.${rel}`)} and ${r.scope} and ${inner})`;
   };
 
@@ -143,6 +149,7 @@ export function compileFilter(node: unknown, ctx: FilterContext): RawBuilder<Sql
       if (!OPERATORS.has(op)) throw new AppError('FILTER_INVALID', { message: `unknown operator ${op.slice(0, 20)}` });
       if (++count > MAX_NODES || depth > MAX_DEPTH) throw new AppError('FILTER_INVALID', { message: 'the filter is too large' });
       const v = resolve(raw, ctx.vars);
+      spend(Array.isArray(v) ? v.length : 1);
       if (field?.type === 'file') throw new AppError('FILTER_INVALID', { message: `cannot filter on the file field ${name.slice(0, 40)}` });
       if (field?.type === 'members') {
         conds.push(membersCondition(ctx.def, table, field, op, v));

@@ -1,4 +1,5 @@
 import type { DatabaseConnection, Dialect, Driver, QueryResult, CompiledQuery } from 'kysely';
+import { AppError } from '../errors.js';
 import { CircuitBreaker } from '../util/circuit-breaker.js';
 import { isConnectionFailure, outageOf } from './errors.js';
 import { overDriver, withDriver } from './driver-wrap.js';
@@ -38,6 +39,9 @@ export function observedDialect(dialect: Dialect, health: StorageHealth, sqliteI
   return withDriver(dialect, (driver) => observedDriver(driver, health, sqliteInTransaction));
 }
 
+/** The most values one statement may bind: under SQLite's 32 766 and PostgreSQL's 65 535. */
+export const MAX_PARAMETERS = 30_000;
+
 function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransaction?: () => boolean): Driver {
   const wrap = (conn: DatabaseConnection): DatabaseConnection => {
     // Kysely's `log` option (the SQL log) replaces executeQuery on the connection it is given with one
@@ -52,6 +56,9 @@ function observedDriver(driver: Driver, health: StorageHealth, sqliteInTransacti
         if (replaced.has(prop)) return replaced.get(prop);
         if (prop === 'executeQuery') {
           return async (q: CompiledQuery): Promise<QueryResult<unknown>> => {
+            // Past what either database binds: SQLite would refuse it as an error like any bug, and node-postgres
+            // would send a count that overflows (a protocol violation, read as a connection failure) (D466).
+            if (q.parameters.length > MAX_PARAMETERS) throw new AppError('QUERY_TOO_LARGE', undefined, `${q.parameters.length} parameters`);
             try {
               return await target.executeQuery(q);
             } catch (e) {

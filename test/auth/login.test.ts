@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
+import { hash as argon2Hash } from '@node-rs/argon2';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { scryptSync, randomBytes } from 'node:crypto';
@@ -140,6 +141,40 @@ test('a malformed imported hash is refused and nothing is written', async () => 
   assert.equal(res.statusCode, 400);
   const row = await t.s.db.selectFrom('users').select('id').where('username', '=', 'legacy-x').executeTakeFirst();
   assert.equal(row, undefined);
+});
+
+test('an imported hash costlier than a sign-in may be is refused; one already stored verifies nothing (D466)', async () => {
+  const salt = 'c2FsdHNhbHRzYWx0c2FsdA';
+  const tail = 'A'.repeat(43);
+  const create = (username: string, passwordHash: string) =>
+    t.app.inject({ method: 'POST', url: '/api/admin/users', headers: bearer(admin), payload: { username, passwordHash } });
+  // Each would make every sign-in to the account take the server's memory or CPU (the first one, 4 TiB of memory).
+  for (const [i, bomb] of [
+    `$argon2id$v=19$m=4294967295,t=4294967295,p=1$${salt}$${tail}`,
+    `$argon2id$v=19$m=19456,t=4294967295,p=1$${salt}$${tail}`,
+    `$argon2id$v=19$m=19456,t=2,p=16777215$${salt}$${tail}`,
+    `$argon2id$v=19$m=1048576,t=1,p=1$${salt}$${tail}`,
+    `$2b$31$${'a'.repeat(53)}`,
+    `$2b$15$${'a'.repeat(53)}`,
+    `$scrypt$ln=20,r=32,p=1$${salt}$${tail}`,
+  ].entries()) {
+    const r = await create(`bomb-${i}`, bomb);
+    assert.equal(r.statusCode, 400, `${bomb}: ${r.body}`);
+    assert.equal(await t.s.db.selectFrom('users').select('id').where('username', '=', `bomb-${i}`).executeTakeFirst(), undefined);
+  }
+  // What other systems write by default is taken: argon2id at 64 MiB, 3 passes, 4 lanes (node-argon2's defaults).
+  const fair = await argon2Hash('Argon2-imported-pw-1', { algorithm: 2, memoryCost: 65536, timeCost: 3, parallelism: 4 });
+  assert.equal((await create('legacy-a', fair)).statusCode, 201);
+  assert.equal((await post({ username: 'legacy-a', password: 'Argon2-imported-pw-1' })).statusCode, 200);
+  // A bomb written around the check (a restored row, a hand edit) is refused at the sign-in without being run.
+  await createUser(t, admin, 'planted', 'Quiet-harbour-lamp-77');
+  await t.s.db
+    .updateTable('users')
+    .set({ password_hash: `$argon2id$v=19$m=4294967295,t=4294967295,p=1$${salt}$${tail}` })
+    .where('username', '=', 'planted')
+    .execute();
+  assert.equal((await post({ username: 'planted', password: 'Quiet-harbour-lamp-77' })).statusCode, 401);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 });
 
 test('new passwords are stored as argon2id with at least 19 MiB, t=2, p=1 [ASVS V11.4.2]', async () => {

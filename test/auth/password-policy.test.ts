@@ -117,7 +117,8 @@ const SCENARIOS: Scenario[] = [
   },
   { rule: 'PASSWORD_CONTROL_CHARACTERS', policy: {}, bad: 'Amber-lantern\u0007-{u}', good: 'Amber-lantern-bell-{u}' },
   { rule: 'PASSWORD_CONTROL_CHARACTERS', policy: {}, bad: 'Amber-lantern\u0085-{u}', good: 'Amber-lantern-\u00e9t\u00e9-{u}' },
-  { rule: 'PASSWORD_INVALID_UNICODE', policy: {}, bad: 'Amber-lantern-\ud800-{u}', good: 'Amber-lantern-\ud83d\ude00-{u}' },
+  // A noncharacter (a lone surrogate never gets this far: every route refuses it as MALFORMED_TEXT, D466).
+  { rule: 'PASSWORD_INVALID_UNICODE', policy: {}, bad: 'Amber-lantern-\ufffe-{u}', good: 'Amber-lantern-\ud83d\ude00-{u}' },
 ];
 
 interface Who {

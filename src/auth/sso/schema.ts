@@ -88,23 +88,27 @@ const LdapBody = Type.Object(
   { additionalProperties: false },
 );
 const Pem = Type.String({ minLength: 1, maxLength: 16384 });
+/**
+ * A URI that Palisade writes into SAML's XML (an entity id, an endpoint, a NameID format): printable ASCII without
+ * spaces, as a URI is; a control character or a noncharacter would make the metadata and every request fail (D466).
+ */
+const SamlUri = (maxLength: number, description?: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[\\x21-\\x7E]+$', ...(description ? { description } : {}) });
 /** SAML settings (docs/sso.md); `spPrivateKey` is write-only (the secret store keeps it). */
 const SamlBody = Type.Object(
   {
-    idpEntityId: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-    ssoUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "The IdP's SingleSignOnService (HTTP-Redirect)." })),
-    sloUrl: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()], { description: "The IdP's SingleLogoutService." })),
+    idpEntityId: Type.Optional(SamlUri(1024)),
+    ssoUrl: Type.Optional(SamlUri(1024, "The IdP's SingleSignOnService (HTTP-Redirect).")),
+    sloUrl: Type.Optional(Type.Union([SamlUri(1024), Type.Null()], { description: "The IdP's SingleLogoutService." })),
     idpCertificates: Type.Optional(Type.Array(Pem, { minItems: 1, maxItems: 4, description: "The IdP's signing certificates (PEM or base64)." })),
-    spEntityId: Type.Optional(
-      Type.Union([Type.String({ minLength: 1, maxLength: 1024 }), Type.Null()], { description: 'null: PUBLIC_URL/api/auth/sso/<slug>/saml/metadata.' }),
-    ),
+    spEntityId: Type.Optional(Type.Union([SamlUri(1024), Type.Null()], { description: 'null: PUBLIC_URL/api/auth/sso/<slug>/saml/metadata.' })),
     spCertificate: Type.Optional(Type.Union([Pem, Type.Null()])),
     spPrivateKey: Type.Optional(
       Type.String({ minLength: 1, maxLength: 16384, description: 'Write-only: stored in the secret store as sso.<slug>.spPrivateKey; never returned.' }),
     ),
     spPrivateKeyName: Type.Optional(Type.Union([Type.String(SECRET_NAME), Type.Null()], { description: 'An existing secret to use instead.' })),
     wantEncryptedAssertions: Type.Optional(Type.Boolean()),
-    nameIdFormat: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    nameIdFormat: Type.Optional(SamlUri(256)),
     emailAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     usernameAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     groupsAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

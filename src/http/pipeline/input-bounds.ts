@@ -1,15 +1,22 @@
+/// <reference lib="es2024.string" />
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
 
 /**
  * Bounds every request's input before any handler sees it, whatever the route: no text with a
- * NUL character (PostgreSQL cannot store one, and C-string consumers truncate at it) in the
- * path, the query string or the JSON body, keys included; JSON bodies nest at most
- * BODY_MAX_DEPTH levels. Checked once here, so no route and no value type can forget it.
+ * NUL character (PostgreSQL cannot store one, and C-string consumers truncate at it) and no text
+ * that is not well-formed UTF-16 (a lone surrogate: no database stores it as sent, and a URI or XML
+ * encoder throws on it, D466) in the path, the query string or the JSON body, keys included; JSON
+ * bodies nest at most BODY_MAX_DEPTH levels. Checked once here, so no route and no value type can
+ * forget it.
  */
 export const BODY_MAX_DEPTH = 32;
 
-const hasNul = (s: string): boolean => s.includes('\u0000');
+/** Throws the code for text that no route may take: a NUL character, or a lone surrogate. */
+function checkText(s: string): void {
+  if (s.includes('\u0000')) throw new AppError('NUL_CHARACTER');
+  if (!s.isWellFormed()) throw new AppError('MALFORMED_TEXT');
+}
 
 /** Walks a parsed JSON body iteratively (any depth is safe to check). */
 export function checkJsonBody(value: unknown): void {
@@ -17,7 +24,7 @@ export function checkJsonBody(value: unknown): void {
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
     if (typeof v === 'string') {
-      if (hasNul(v)) throw new AppError('NUL_CHARACTER');
+      checkText(v);
       continue;
     }
     if (typeof v !== 'object' || v === null) continue;
@@ -26,7 +33,7 @@ export function checkJsonBody(value: unknown): void {
       for (const c of v) stack.push([c, depth + 1]);
     } else {
       for (const [k, c] of Object.entries(v)) {
-        if (hasNul(k)) throw new AppError('NUL_CHARACTER');
+        checkText(k);
         stack.push([c, depth + 1]);
       }
     }
@@ -36,8 +43,8 @@ export function checkJsonBody(value: unknown): void {
 function checkStrings(record: unknown): void {
   if (typeof record !== 'object' || record === null) return;
   for (const [k, v] of Object.entries(record)) {
-    if (hasNul(k)) throw new AppError('NUL_CHARACTER');
-    for (const s of Array.isArray(v) ? v : [v]) if (typeof s === 'string' && hasNul(s)) throw new AppError('NUL_CHARACTER');
+    checkText(k);
+    for (const s of Array.isArray(v) ? v : [v]) if (typeof s === 'string') checkText(s);
   }
 }
 

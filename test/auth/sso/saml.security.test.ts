@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DOMParser } from '@xmldom/xmldom';
 import { go, Jar } from './browser.js';
-import { eventsOf, me, SESSION_COOKIE, startPalisade, type SsoWorld } from './world.js';
+import { api, eventsOf, me, SESSION_COOKIE, startPalisade, type SsoWorld } from './world.js';
 import { acsOf, addSamlProvider, craft, type Craft, decode, encode, postAcs, requestIdOf, spEntityOf, toAcs, type SamlAnswer } from './saml-world.js';
 import { keyPair, SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../../helpers/simplesamlphp.js';
 
@@ -418,5 +418,21 @@ describe('SAML assertion consumer service: attacks refused', { skip: !simpleSaml
     // Text that is no XML at all (xmldom throws on it rather than reporting an error).
     const f3 = await flow(jar2);
     await refused(jar2, { SAMLResponse: encode('hello, not xml'), RelayState: f3.RelayState }, /not XML/);
+  });
+
+  it('settings Palisade writes into its XML take URIs only: a control character or a noncharacter is refused, and the metadata and sign-in stay up (D466)', async () => {
+    for (const [key, value] of [
+      ['spEntityId', 'urn:sp\u0001'],
+      ['spEntityId', 'urn:sp\ufffe'],
+      ['idpEntityId', 'urn:idp with space'],
+      ['nameIdFormat', 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified\u0007'],
+    ] as const) {
+      const r = await api(w, 'PATCH', '/api/admin/sso/providers/idp', { saml: { [key]: value } });
+      assert.equal(r.status, 400, `${key}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'VALIDATION_FAILED');
+    }
+    assert.equal((await fetch(`${w.base}/api/auth/sso/idp/saml/metadata`)).status, 200);
+    const jar = new Jar();
+    assert.ok((await flow(jar)).requestId, 'a sign-in still starts');
   });
 });

@@ -4,7 +4,7 @@
 // PostgreSQL). Each is now a 4xx with a stable code on both dialects, and nothing is half-written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApp, login, bearer, type TestApp, useApp } from '../../helpers/app.js';
+import { makeApp, login, bearer, createUser, type TestApp, useApp } from '../../helpers/app.js';
 import { ok, q } from '../fixtures.js';
 
 let t: TestApp;
@@ -275,4 +275,58 @@ test('bad input 5xx: database refusals are recognised in one place for both dial
     [null, null],
   ];
   for (const [e, kind] of table) assert.equal(dbRefusal(e), kind, JSON.stringify(e));
+});
+
+test('bad input 5xx: text that is not well-formed Unicode (a lone surrogate) is a 400 on every route (D466)', async () => {
+  const HALF = 'Pal\ud800isade';
+  await expectAll([
+    ['string field', () => req('POST', '/api/collections/tasks/records', { title: HALF }), 400, 'MALFORMED_TEXT'],
+    ['json value key', () => req('POST', '/api/collections/tasks/records', { data: { [HALF]: 1 } }), 400, 'MALFORMED_TEXT'],
+    ['role description', () => req('POST', '/api/admin/roles', { name: 'half_role', description: HALF }), 400, 'MALFORMED_TEXT'],
+    // Taken before, it made every TOTP enrolment a 500 (the otpauth URI cannot encode it).
+    ['TOTP issuer', () => req('PATCH', '/api/admin/settings/mfa', { issuer: HALF }), 400, 'MALFORMED_TEXT'],
+    ['a trailing half', () => req('POST', '/api/collections/tasks/records', { title: 'end\udfff' }), 400, 'MALFORMED_TEXT'],
+  ]);
+  assert.equal((await req('GET', '/api/admin/roles/half_role')).statusCode, 404, 'nothing was written');
+  assert.notEqual((await req('GET', '/api/admin/settings/mfa')).json().issuer, HALF);
+  // A whole pair (an emoji) is text like any other.
+  ok(await req('POST', '/api/collections/tasks/records', { title: 'Party \ud83c\udf89' }));
+});
+
+test('bad input 5xx: a filter holds at most 1 000 values, and a statement that would bind more than either database takes is a 400 (D466)', async () => {
+  const values = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p}${i}`);
+  const big = { $or: [{ title: { $in: values(500, 'a') } }, { body: { $in: values(500, 'b') } }, { code: { $in: values(10, 'c') } }] };
+  const before = (await list({ perPage: '1' })).json().total;
+  ok(await req('POST', '/api/admin/roles', { name: 'wide' }));
+  await expectAll([
+    ['bulk delete', () => req('POST', '/api/collections/tasks/records/bulk-delete', { filter: big }), 400, 'FILTER_INVALID'],
+    ['bulk update', () => req('POST', '/api/collections/tasks/records/bulk-update', { filter: big, set: { title: 'x' } }), 400, 'FILTER_INVALID'],
+    [
+      'grant scope',
+      () => req('POST', '/api/admin/grants', { role: 'wide', collection: 'tasks', actions: ['view'], fields: ['title'], scope: big }),
+      400,
+      'VALIDATION_FAILED',
+    ],
+  ]);
+  assert.equal((await list({ perPage: '1' })).json().total, before, 'nothing was deleted');
+  // Within the bound a filter is taken (each grant below holds 1 000 values). Grant scopes add up: 31 of 1 000 values each would bind 31 000, past what a statement may. The role's list is then
+  // refused with its own code (it was a 500: SQLite's "too many SQL variables", PostgreSQL's broken bind message).
+  assert.equal((await req('GET', '/api/admin/grants?role=wide')).json().grants?.length ?? 0, 0, 'the grant was not stored');
+  for (let g = 0; g < 31; g++)
+    ok(
+      await req('POST', '/api/admin/grants', {
+        role: 'wide',
+        collection: 'tasks',
+        actions: ['view'],
+        fields: ['title'],
+        scope: { $or: [{ title: { $in: values(500, `g${g}a`) } }, { title: { $in: values(500, `g${g}b`) } }] },
+      }),
+    );
+  const wideId = await createUser(t, admin, 'wide-reader', 'Amber-thicket-5820');
+  ok(await req('PUT', `/api/admin/users/${wideId}/roles`, { roles: ['wide'] }), 204);
+  const reader = (await login(t, 'wide-reader', 'Amber-thicket-5820')).token;
+  const refused = await req('GET', '/api/collections/tasks/records', undefined, reader);
+  assert.equal(refused.statusCode, 400, refused.body);
+  assert.equal(refused.json().error.code, 'QUERY_TOO_LARGE');
+  assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 });
