@@ -114,7 +114,11 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   // and written after the answer has gone: its time must not tell a hidden record from a missing one.
   const recordAccessRefusal = accessRefusalRecorder(s);
   app.setErrorHandler(async (err, req, reply) => {
-    const { code, status, details, internal, headers } = classify(err);
+    // A client that closed its connection while its body was read: Node's "aborted" (ECONNRESET) is the client's
+    // doing, not the database's connection reset that `classify` would take it for; nobody hears this answer.
+    const { code, status, details, internal, headers } = req.raw.readableAborted
+      ? { code: 'BAD_REQUEST' as const, status: 400, details: undefined, internal: 'the client closed the request', headers: undefined }
+      : classify(err);
     s.metrics.refusal(code);
     s.tasks.run('access.refused', async () => {
       await new Promise((r) => setImmediate(r));

@@ -111,6 +111,34 @@ test('a request whose body trickles in past REQUEST_TIMEOUT gets 408 REQUEST_TIM
   }
 });
 
+test('a client that closes its connection while its body is read is no server error: nothing logged as one, the server serves on', async () => {
+  const t = await makeApp();
+  try {
+    const port = await listen(t.app);
+    const before = t.logs.length;
+    for (let i = 0; i < 3; i++) {
+      const sock = net.connect(port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write('POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"username":"ro');
+      await new Promise((r) => setTimeout(r, 100));
+      const closed = new Promise((r) => sock.once('close', r));
+      sock.destroy();
+      await closed;
+    }
+    // Bounded wait for the server to have read the closes (each is an error the handler sees).
+    for (let i = 0; i < 50 && !t.logs.slice(before).some((l) => l.includes('the client closed the request')); i++) await new Promise((r) => setTimeout(r, 20));
+    const lines = t.logs.slice(before);
+    assert.ok(
+      lines.some((l) => l.includes('the client closed the request')),
+      lines.join('\n'),
+    );
+    assert.equal(lines.filter((l) => l.includes('"system.error"')).length, 0, lines.join('\n'));
+    assert.equal((await rawRequest(port, 'GET', '/api/auth/me')).status, 401);
+  } finally {
+    await t.close();
+  }
+});
+
 test('web tier leakage: TRACE is not served and echoes nothing; no header or probe names the server, framework or versions [ASVS V13.4.4, V13.4.6, V4.1.4]', async () => {
   const t = await makeApp();
   try {
