@@ -177,12 +177,16 @@ export class OidcProtocol implements RedirectProtocol<Provider> {
     const invalid = (why: string) => new LogoutTokenRefusal(false, why);
     if (token.length === 0 || token.length > MAX_LOGOUT_TOKEN) throw invalid('no logout_token, or one too large');
     let typ: unknown;
+    let alg: unknown;
     try {
-      typ = decodeProtectedHeader(token).typ;
+      ({ typ, alg } = decodeProtectedHeader(token));
     } catch {
       throw invalid('not a JWS');
     }
     if (typ !== undefined && !/^(application\/)?(logout\+jwt|jwt)$/i.test(String(typ))) throw invalid(`typ ${String(typ).slice(0, 40)}`);
+    // A token that cannot verify under the provider's algorithm (unsigned, another one) is refused before the provider's
+    // configuration and keys are fetched: anyone may post one, and the answer must not depend on the provider.
+    if (alg !== p.settings.idTokenAlg) throw invalid(`alg ${String(alg).slice(0, 20)}`);
     const config = await this.configOf(p);
     const meta = config.serverMetadata();
     const keys = this.keysOf(meta.jwks_uri, p.settings.issuer);
