@@ -74,7 +74,7 @@ export function isImportableHash(stored: string): boolean {
 /** The most a verification may cost: argon2id memory (KiB) and memory times passes, bcrypt's cost, scrypt's memory. */
 const ARGON2_MAX_MEMORY_KIB = 262_144;
 const ARGON2_MAX_WORK = 1_048_576;
-const BCRYPT_MAX_COST = 14;
+const BCRYPT_MAX_COST = 12;
 const SCRYPT_MAX_BYTES = 256 * 1024 * 1024;
 
 /** A bcrypt hash's cost (4 to BCRYPT_MAX_COST), or null when it is malformed or dearer. */

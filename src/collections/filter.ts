@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError } from '../errors.js';
+import { textProblem } from '../util/text.js';
 import { SYSTEM_COLUMNS, isSystemDatetime, membersTableOf, tableOf, type CollectionDef, type FieldDef } from './schema.js';
 
 /** Variables a scope filter may use. */
@@ -57,6 +58,13 @@ function resolve(v: unknown, vars: FilterVars): unknown {
   throw new AppError('FILTER_INVALID', { message: `unknown variable ${v.slice(0, 40)}` });
 }
 
+/** A filter's text (its JSON came inside a query string, past the request's own check): no NUL, no lone surrogate (D466). */
+function refuseText(v: string): void {
+  const p = textProblem(v);
+  if (p === 'nul') throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
+  if (p) throw new AppError('FILTER_INVALID', { message: 'text must be well-formed Unicode' });
+}
+
 /** A client value as stored: booleans as 0/1, datetimes as epoch milliseconds. */
 export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
   if (v === null || v === undefined) return null;
@@ -67,7 +75,7 @@ export function toColumnValue(f: FieldDef | null, v: unknown): unknown {
     return ms;
   }
   if (typeof v === 'object') throw new AppError('FILTER_INVALID', { message: 'a value must be a string, number, boolean or null' });
-  if (typeof v === 'string' && v.includes('\u0000')) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
+  if (typeof v === 'string') refuseText(v);
   // A value of the wrong type would be a database error (a 500) on PostgreSQL: refuse it here.
   const numeric = f?.type === 'integer' || f?.type === 'decimal' || f?.type === 'datetime';
   if (numeric && (typeof v !== 'number' || !Number.isFinite(v))) throw new AppError('FILTER_INVALID', { message: `${f!.name.slice(0, 40)} takes a number` });
@@ -224,7 +232,7 @@ export function relationPaths(node: unknown, out: Set<string> = new Set(), depth
  * client error, not a database one.
  */
 export function checkLikePattern(v: string): void {
-  if (v.includes('\u0000')) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
+  refuseText(v);
   for (let i = 0; i < v.length; i++) {
     if (v[i] !== '\\') continue;
     const next = v[i + 1];
@@ -242,7 +250,7 @@ function membersCondition(def: CollectionDef, table: string, f: FieldDef, op: st
       : sql<SqlBool>`exists (select 1 from ${sql.table(jt)} m where m.record_id = ${sql.ref(`${table}.id`)} and m.user_id in (${sql.join(ids)}))`;
   const ids = op === '$eq' && typeof v === 'string' ? [v] : op === '$in' && Array.isArray(v) && v.length <= 500 ? v.filter((x) => typeof x === 'string') : null;
   if (ids !== null) {
-    if (ids.some((x) => x.includes('\u0000'))) throw new AppError('FILTER_INVALID', { message: 'text may not contain the NUL character' });
+    for (const x of ids) refuseText(x);
     return exists(ids);
   }
   throw new AppError('FILTER_INVALID', { message: `a member list takes $eq or $in with user ids` });

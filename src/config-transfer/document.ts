@@ -5,6 +5,7 @@
  */
 import YAML from 'yaml';
 import { AppError } from '../errors.js';
+import { textProblem } from '../util/text.js';
 import type { CollectionDef } from '../collections/schema.js';
 import type { AccessModel, GrantInput } from '../access/grants.js';
 import { parseSchemaFile } from '../records/schema-file.js';
@@ -68,7 +69,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 function boundsProblems(v: unknown, depth: number, path: string, out: string[]): void {
   if (out.length >= 20) return;
   if (typeof v === 'string') {
-    if (v.includes('\u0000')) out.push(`${path || '/'}: a NUL character`);
+    const p = textProblem(v);
+    if (p) out.push(`${path || '/'}: ${p === 'nul' ? 'a NUL character' : 'text that is not well-formed Unicode'}`);
     return;
   }
   if (typeof v !== 'object' || v === null) return;
@@ -77,7 +79,7 @@ function boundsProblems(v: unknown, depth: number, path: string, out: string[]):
     return;
   }
   for (const [k, x] of Object.entries(v)) {
-    if (FORBIDDEN_KEYS.has(k) || k.includes('\u0000')) out.push(`${path}/${k.split('\u0000').join('\\0')}: a forbidden key`);
+    if (FORBIDDEN_KEYS.has(k) || textProblem(k) !== null) out.push(`${path}/${k.split('\u0000').join('\\0')}: a forbidden key`);
     else boundsProblems(x, depth + 1, `${path}/${k}`, out);
   }
 }

@@ -46,16 +46,19 @@ let db = null;
 try {
   db = new SQLite(workerData.file, { fileMustExist: true });
   db.pragma('busy_timeout = 0');
-} catch { db = null; }
+} catch { process.exit(1); } // a connection that cannot open: the thread ends, and is replaced after a pause
+// Busy or locked is the moment's; anything else (an I/O error, a corrupt or vanished file) ends the thread, which is
+// replaced with a connection of its own.
+const fatal = (e) => !/^SQLITE_(BUSY|LOCKED)/.test(String(e && e.code));
 // A scrub not done in its time is still owed: every tick tries to empty the log until one does. A thread replacing
 // one that ended unasked starts owing one: it cannot know what its predecessor owed.
 let owed = workerData.owed === true;
 const truncate = () => {
-  try { const r = db && db.pragma('wal_checkpoint(TRUNCATE)'); return Array.isArray(r) && r.length > 0 && r[0].busy === 0; } catch { return false; }
+  try { const r = db && db.pragma('wal_checkpoint(TRUNCATE)'); return Array.isArray(r) && r.length > 0 && r[0].busy === 0; } catch (e) { if (fatal(e)) process.exit(1); return false; }
 };
 const tick = () => {
   if (owed) { owed = !truncate(); return; }
-  try { db && db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or gone: the next tick */ }
+  try { db && db.pragma('wal_checkpoint(PASSIVE)'); } catch (e) { if (fatal(e)) process.exit(1); /* busy: the next tick */ }
 };
 const timer = db ? setInterval(tick, workerData.interval) : null;
 const scrub = (id, until) => {
@@ -103,10 +106,12 @@ export function checkpointInBackground(file: string, timing: CheckpointTiming = 
     if (replace) clearTimeout(replace);
     replace = null;
     const owed = worker !== null; // a replacement
+    const startedAt = Date.now();
     worker = startCheckpointer(file, timing, owed, () => {
       // Ended unasked (an error in the thread, or its connection's): replaced after a pause, so that a thread that
-      // cannot live does not cost its start every moment.
+      // cannot live does not cost its start every moment. One that lived ten minutes starts the pauses over.
       if (stopped) return;
+      if (Date.now() - startedAt > 600_000) losses = 0;
       const pause = Math.min((timing.restartMs ?? RESTART_MS) * 2 ** losses, RESTART_MAX_MS);
       losses += 1;
       replace = setTimeout(start, pause);

@@ -288,7 +288,15 @@ export class FileService {
         // Never clearable: it stays quarantined, and the sweep stops retrying it (D248). The state and its event commit
         // together.
         await this.d.db.transaction().execute(async (trx) => {
-          await trx.updateTable('files').set({ state: 'quarantined', scanned_at: this.d.now() }).where('id', '=', id).execute();
+          // Once: a scan racing another (the sweep, another instance) records nothing a second time.
+          const r = await trx
+            .updateTable('files')
+            .set({ state: 'quarantined', scanned_at: this.d.now() })
+            .where('id', '=', id)
+            .where('state', '=', row.state)
+            .where('scanned_at', 'is', null)
+            .executeTakeFirst();
+          if (Number(r.numUpdatedRows) === 0) return;
           await this.d.log.record(
             { actor: SYSTEM_ACTOR },
             {

@@ -114,9 +114,10 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   // and written after the answer has gone: its time must not tell a hidden record from a missing one.
   const recordAccessRefusal = accessRefusalRecorder(s);
   app.setErrorHandler(async (err, req, reply) => {
-    // A client that closed its connection while its body was read: Node's "aborted" (ECONNRESET) is the client's
-    // doing, not the database's connection reset that `classify` would take it for; nobody hears this answer.
-    const { code, status, details, internal, headers } = req.raw.readableAborted
+    // A client that closed its connection while its body was read: Node's own "aborted" error (ECONNRESET) is the
+    // client's doing, not the database's connection reset that `classify` would take it for; nobody hears this answer.
+    // Any other error of a request whose client left (a bodiless request given up by a proxy) is classified as usual.
+    const { code, status, details, internal, headers } = clientAborted(err, req.raw)
       ? { code: 'BAD_REQUEST' as const, status: 400, details: undefined, internal: 'the client closed the request', headers: undefined }
       : classify(err);
     s.metrics.refusal(code);
@@ -203,6 +204,12 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   if (uiDir) await app.register(uiRoutes(uiDir));
   else s.logger.warn('the admin UI is not built (dist/ui): run npm run build; the API serves without it');
   return app;
+}
+
+/** The error Node gives a request body's reader when the client closed the connection before the body ended. */
+function clientAborted(err: unknown, raw: { readableAborted: boolean; complete: boolean }): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return raw.readableAborted && !raw.complete && e?.code === 'ECONNRESET' && e?.message === 'aborted';
 }
 
 interface Classified {

@@ -1,6 +1,7 @@
 import YAML from 'yaml';
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../errors.js';
+import { deepTextProblem } from '../util/text.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessModel, AccessStore } from '../access/grants.js';
 import { auditOptionsOf, checkCollection, type CollectionDef, type FieldDef } from '../collections/schema.js';
@@ -50,6 +51,8 @@ export function parseSchemaFile(text: string, filename: string): SchemaFile {
   const problems: string[] = [];
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObj(doc)) throw new AppError('SCHEMA_INVALID', { problems: ['the file must hold an object with "collections"'] });
+  const bad = deepTextProblem(doc);
+  if (bad) throw new AppError('SCHEMA_INVALID', { problems: [bad === 'nul' ? 'text holds a NUL character' : 'text is not well-formed Unicode'] });
   for (const k of Object.keys(doc)) if (!['collections', 'roles', 'departments', 'grants'].includes(k)) problems.push(`unknown top-level key "${k}"`);
   for (const key of ['roles', 'departments', 'grants'] as const) {
     if (doc[key] === undefined) continue;

@@ -69,6 +69,8 @@ describe('config transfer: refusals', () => {
   it('prototype keys, NUL characters and deep nesting are refused (proto poisoning, input bounds) [ASVS V1.5.2, V15.3.6]', async () => {
     await refused('{"version": 1, "settings": {"__proto__": {"admin": true}}}', 400, 'CONFIG_INVALID');
     await refused({ version: 1, ipRules: [{ action: 'block', cidr: '192.0.2.0/24', scope: 'all', note: 'a\u0000b' }] }, 400, 'CONFIG_INVALID');
+    // A lone surrogate escaped inside the document's own text passes the request's check; the document's refuses it (D466).
+    await refused('{"version": 1, "settings": {"mfa": {"issuer": "Pal\\ud800isade"}}}', 400, 'CONFIG_INVALID');
     let deep: unknown = 1;
     for (let i = 0; i < 40; i++) deep = { and: [deep] };
     await refused(

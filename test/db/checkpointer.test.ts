@@ -185,3 +185,26 @@ test('a scrub asked after the thread ended starts a new one at once', { skip }, 
     d.done();
   }
 });
+
+test('a thread whose connection cannot open ends, and its replacement empties the log (D465)', { skip }, async () => {
+  const d = database();
+  const { statSync, existsSync } = await import('node:fs');
+  const flag = `${d.file}.died`;
+  // The first thread is pointed at a file that is not there (its connection fails to open); later ones are not.
+  const prelude = `{ const fs = require('node:fs'); if (!fs.existsSync(${JSON.stringify(flag)})) {
+    fs.writeFileSync(${JSON.stringify(flag)}, ''); require('node:worker_threads').workerData.file = ${JSON.stringify(`${d.file}.missing`)};
+  } }`;
+  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10, restartMs: 10, prelude });
+  try {
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(1000), false, 'the first thread could not open its connection');
+    assert.ok(existsSync(flag));
+    for (let i = 0; i < 250 && statSync(`${d.file}-wal`).size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(statSync(`${d.file}-wal`).size, 0, 'the replacement emptied the log');
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(2000), true);
+  } finally {
+    await c.stop();
+    d.done();
+  }
+});

@@ -17,7 +17,8 @@ const CODE = /^[0-9]{6}$/;
  * Issues a 6-digit code for a user and a purpose (a sign-in challenge, or turning the email factor on).
  * The code replaces the user's earlier codes of that purpose, and is stored only as a keyed hash.
  * Returns the code for the mail; it is never stored or logged in the clear. `record` writes the event that says a code
- * was issued, in the code's transaction (a code is never issued without it).
+ * was issued, in the code's transaction (the emailed codes; an SMS code's event says whether the gateway took it, so it
+ * is written after the send).
  */
 export async function issueEmailCode(
   d: { db: Db; keys: MfaKeys; shared: SharedState; now: () => number },

@@ -65,7 +65,7 @@ export class OidcProviderService {
   readonly issuer: string;
   private readonly als = new AsyncLocalStorage<EventContext>();
   /** An event to record in the transaction of the next save of one model (`withSave`). */
-  private readonly pending = new AsyncLocalStorage<{ model: string; ctx: EventContext; event: SecurityEvent }>();
+  private readonly pending = new AsyncLocalStorage<{ model: string; ctx: EventContext; event: SecurityEvent; taken: boolean }>();
   private built: { provider: Provider; fingerprint: string | null; checkedAt: number } | null = null;
   private building: Promise<Provider> | null = null;
   private readonly handlers = new WeakMap<Provider, (req: IncomingMessage, res: ServerResponse) => void>();
@@ -145,7 +145,7 @@ export class OidcProviderService {
   async finishLogin(req: IncomingMessage, res: ServerResponse, user: UsersTable, authTimeMs: number, clientId: string, ctx: EventContext): Promise<string> {
     const provider = await this.provider();
     const event: SecurityEvent = { type: 'oidc_provider.signed_in', outcome: 'success', subjectId: user.id, details: { clientId } };
-    return this.pending.run({ model: 'Interaction', ctx, event }, () =>
+    return this.pending.run({ model: 'Interaction', ctx, event, taken: false }, () =>
       provider.interactionResult(
         req,
         res,
@@ -172,7 +172,7 @@ export class OidcProviderService {
       subjectId: accountId,
       details: { clientId, scopes: pd.missingOIDCScope ?? [] },
     };
-    const grantId = await this.pending.run({ model: 'Grant', ctx, event }, () => grant.save());
+    const grantId = await this.pending.run({ model: 'Grant', ctx, event, taken: false }, () => grant.save());
     return provider.interactionResult(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }
 
@@ -282,8 +282,11 @@ export class OidcProviderService {
         clients: this.clients,
         context: () => this.context(),
         alongside: (model) => {
+          // Once: a second save of the model in the same call (a library change) records nothing again.
           const p = this.pending.getStore();
-          return p && p.model === model ? p : null;
+          if (!p || p.model !== model || p.taken) return null;
+          p.taken = true;
+          return p;
         },
         clientMetadata: (id) => this.clientMetadata(id),
         signInLive: (accountId, loginTs) => this.signInLive(accountId, loginTs),

@@ -1,6 +1,6 @@
-/// <reference lib="es2024.string" />
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
+import { textProblem } from '../../util/text.js';
 
 /**
  * Bounds every request's input before any handler sees it, whatever the route: no text with a
@@ -14,8 +14,8 @@ export const BODY_MAX_DEPTH = 32;
 
 /** Throws the code for text that no route may take: a NUL character, or a lone surrogate. */
 function checkText(s: string): void {
-  if (s.includes('\u0000')) throw new AppError('NUL_CHARACTER');
-  if (!s.isWellFormed()) throw new AppError('MALFORMED_TEXT');
+  const p = textProblem(s);
+  if (p) throw new AppError(p === 'nul' ? 'NUL_CHARACTER' : 'MALFORMED_TEXT');
 }
 
 /** Walks a parsed JSON body iteratively (any depth is safe to check). */

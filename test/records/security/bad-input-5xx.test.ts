@@ -286,6 +286,9 @@ test('bad input 5xx: text that is not well-formed Unicode (a lone surrogate) is 
     // Taken before, it made every TOTP enrolment a 500 (the otpauth URI cannot encode it).
     ['TOTP issuer', () => req('PATCH', '/api/admin/settings/mfa', { issuer: HALF }), 400, 'MALFORMED_TEXT'],
     ['a trailing half', () => req('POST', '/api/collections/tasks/records', { title: 'end\udfff' }), 400, 'MALFORMED_TEXT'],
+    // Escaped inside a filter's JSON, it passes the query string's check; the filter's refuses it.
+    ['filter, escaped', () => list({ filter: '{"title":"x\\ud800"}' }), 400, 'FILTER_INVALID'],
+    ['filter $like, escaped', () => list({ filter: '{"title":{"$like":"\\ud800%"}}' }), 400, 'FILTER_INVALID'],
   ]);
   assert.equal((await req('GET', '/api/admin/roles/half_role')).statusCode, 404, 'nothing was written');
   assert.notEqual((await req('GET', '/api/admin/settings/mfa')).json().issuer, HALF);
