@@ -54,6 +54,32 @@ const firstThreadDies = (flag: string) => `{ const fs = require('node:fs'); if (
   require('node:worker_threads').parentPort.once('message', () => { fs.writeFileSync(${JSON.stringify(flag)}, ''); process.exit(1); });
 } }`;
 
+/**
+ * A checkpointer whose first thread is lost as `prelude` makes it (given the flag file it leaves and the database):
+ * the scrub asked of it fails, its replacement starts after its pause and empties the log on its own, and later scrubs
+ * work.
+ */
+async function replacedAfterLoss(prelude: (flag: string, file: string) => string): Promise<void> {
+  const d = database();
+  const { statSync, existsSync } = await import('node:fs');
+  const flag = `${d.file}.died`;
+  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10, restartMs: 10, prelude: prelude(flag, d.file) });
+  try {
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(1000), false, 'the first thread was lost while asked');
+    assert.ok(existsSync(flag), 'the first thread did end');
+    // Nobody asks again: the replacement starts after its pause and empties the log on its own (bounded wait, 5 s).
+    for (let i = 0; i < 250 && statSync(`${d.file}-wal`).size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(statSync(`${d.file}-wal`).size, 0, 'the replacement emptied the log');
+    for (let i = 0; i < 10; i++) d.write();
+    assert.equal(await c.scrub(2000), true);
+    assert.equal(statSync(`${d.file}-wal`).size, 0);
+  } finally {
+    await c.stop();
+    d.done();
+  }
+}
+
 test('the worker checkpoints the log: a later commit starts it again', { skip }, async () => {
   const d = database();
   try {
@@ -147,25 +173,7 @@ test('a scrub empties the log, waits for a reader in the way, and gives up past 
 });
 
 test('a thread that ends unasked is replaced, and its replacement empties the log it may have owed', { skip }, async () => {
-  const d = database();
-  const { statSync, existsSync } = await import('node:fs');
-  const flag = `${d.file}.died`;
-  const prelude = firstThreadDies(flag);
-  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10, restartMs: 10, prelude });
-  try {
-    for (let i = 0; i < 10; i++) d.write();
-    assert.equal(await c.scrub(1000), false, 'the thread ended while asked');
-    assert.ok(existsSync(flag), 'the first thread did end');
-    // Nobody asks again: the replacement starts after its pause and empties the log on its own (bounded wait, 5 s).
-    for (let i = 0; i < 250 && statSync(`${d.file}-wal`).size > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(statSync(`${d.file}-wal`).size, 0, 'the replacement emptied the log');
-    for (let i = 0; i < 10; i++) d.write();
-    assert.equal(await c.scrub(2000), true);
-    assert.equal(statSync(`${d.file}-wal`).size, 0);
-  } finally {
-    await c.stop();
-    d.done();
-  }
+  await replacedAfterLoss(firstThreadDies);
 });
 
 test('a scrub asked after the thread ended starts a new one at once', { skip }, async () => {
@@ -187,24 +195,10 @@ test('a scrub asked after the thread ended starts a new one at once', { skip }, 
 });
 
 test('a thread whose connection cannot open ends, and its replacement empties the log (D465)', { skip }, async () => {
-  const d = database();
-  const { statSync, existsSync } = await import('node:fs');
-  const flag = `${d.file}.died`;
   // The first thread is pointed at a file that is not there (its connection fails to open); later ones are not.
-  const prelude = `{ const fs = require('node:fs'); if (!fs.existsSync(${JSON.stringify(flag)})) {
-    fs.writeFileSync(${JSON.stringify(flag)}, ''); require('node:worker_threads').workerData.file = ${JSON.stringify(`${d.file}.missing`)};
-  } }`;
-  const c = checkpointInBackground(d.file, { startBytes: 1 << 30, watchMs: 10, intervalMs: 10, restartMs: 10, prelude });
-  try {
-    for (let i = 0; i < 10; i++) d.write();
-    assert.equal(await c.scrub(1000), false, 'the first thread could not open its connection');
-    assert.ok(existsSync(flag));
-    for (let i = 0; i < 250 && statSync(`${d.file}-wal`).size > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(statSync(`${d.file}-wal`).size, 0, 'the replacement emptied the log');
-    for (let i = 0; i < 10; i++) d.write();
-    assert.equal(await c.scrub(2000), true);
-  } finally {
-    await c.stop();
-    d.done();
-  }
+  await replacedAfterLoss(
+    (flag, file) => `{ const fs = require('node:fs'); if (!fs.existsSync(${JSON.stringify(flag)})) {
+    fs.writeFileSync(${JSON.stringify(flag)}, ''); require('node:worker_threads').workerData.file = ${JSON.stringify(`${file}.missing`)};
+  } }`,
+  );
 });
