@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { settingsFile } from './settings-file.js';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import type { OidcClient, OidcClientInput } from '../auth/oidc-provider/index.js';
@@ -20,7 +19,7 @@ const FIELDS: Readonly<Record<keyof OidcClientInput, 'string' | 'boolean' | 'str
 function clientFile(file: string | undefined): OidcClientInput {
   if (!file)
     throw new OidcClientsUsage('give the client settings with --file FILE (JSON or YAML: name, redirectUris, confidential, scopes, consentRequired, enabled)');
-  const value: unknown = parse(readFileSync(file, 'utf8'));
+  const value = settingsFile(file, OidcClientsUsage);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new OidcClientsUsage(`${file}: the settings are an object`);
   for (const [k, v] of Object.entries(value)) {
     const want = Object.hasOwn(FIELDS, k) ? FIELDS[k as keyof OidcClientInput] : undefined;

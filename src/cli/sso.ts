@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { settingsFile } from './settings-file.js';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { checkProviderFile } from '../auth/sso/schema.js';
@@ -12,7 +11,7 @@ const ctx = { actor: CLI_ACTOR };
 
 function providerFile(file: string | undefined, create: boolean): ProviderInput {
   if (!file) throw new SsoUsage('give the provider settings with --file FILE (JSON or YAML)');
-  const value: unknown = parse(readFileSync(file, 'utf8'));
+  const value = settingsFile(file, SsoUsage);
   checkProviderFile(value, create);
   return value as ProviderInput;
 }

@@ -4,6 +4,7 @@
  * prototype keys, no NUL. A write-only setting (a secret) has no place in it: only its secret-store name.
  */
 import YAML from 'yaml';
+import { parseStructured, StructuredTextError } from '../util/structured.js';
 import { AppError } from '../errors.js';
 import { textProblem } from '../util/text.js';
 import type { CollectionDef } from '../collections/schema.js';
@@ -91,9 +92,10 @@ export function parseConfigDocument(text: string, format: Format, areas: readonl
   if (text.length > LIMITS.chars) throw new AppError('CONFIG_TOO_LARGE', { maxChars: LIMITS.chars });
   let doc: unknown;
   try {
-    doc = format === 'yaml' ? YAML.parse(text, { maxAliasCount: 0, uniqueKeys: true }) : JSON.parse(text);
+    doc = parseStructured(text, format);
   } catch (e) {
-    throw invalid([`the ${format === 'yaml' ? 'YAML' : 'JSON'} does not parse: ${e instanceof Error ? e.message.split('\n')[0]!.slice(0, 200) : 'error'}`]);
+    if (e instanceof StructuredTextError) throw invalid([e.message]);
+    throw e;
   }
   return checkConfigDocument(doc, areas);
 }

@@ -2,6 +2,7 @@ import YAML from 'yaml';
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import { deepTextProblem } from '../util/text.js';
+import { parseStructured, StructuredTextError } from '../util/structured.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import type { AccessModel, AccessStore } from '../access/grants.js';
 import { auditOptionsOf, checkCollection, type CollectionDef, type FieldDef } from '../collections/schema.js';
@@ -44,9 +45,10 @@ const FIELD_KEYS = new Set([
 export function parseSchemaFile(text: string, filename: string): SchemaFile {
   let doc: unknown;
   try {
-    doc = /\.ya?ml$/i.test(filename) ? YAML.parse(text, { maxAliasCount: 0 }) : JSON.parse(text);
+    doc = parseStructured(text, /\.ya?ml$/i.test(filename) ? 'yaml' : 'json');
   } catch (e) {
-    throw new AppError('SCHEMA_INVALID', { problems: [`${filename} does not parse: ${e instanceof Error ? e.message.split('\n')[0] : 'error'}`] });
+    if (e instanceof StructuredTextError) throw new AppError('SCHEMA_INVALID', { problems: [`${filename}: ${e.message}`] });
+    throw e;
   }
   const problems: string[] = [];
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -80,6 +80,35 @@ describe('config transfer: refusals', () => {
     );
   });
 
+  it("YAML's extras are refused with a stable message, and nothing is printed: tags, non-finite numbers, parser-deep nesting (type confusion, stderr noise)", async () => {
+    const printed: unknown[] = [];
+    const onWarning = (w: unknown) => printed.push(w);
+    process.on('warning', onWarning);
+    const warn = console.warn;
+    console.warn = (...a: unknown[]) => printed.push(a);
+    try {
+      const cases: Array<[string, RegExp]> = [
+        ['version: 1\nsettings: !!js/function "function () {}"\n', /the YAML is refused: Unresolved tag/],
+        ['version: 1\nsettings: {mfa: {issuer: !!binary UGFsaXNhZGU=}}\n', /tagged value/],
+        ['version: 1\nroles: !!set {x}\n', /tagged value/],
+        ['version: 1\nsettings: {lockout: {maxAttempts: .inf}}\n', /not finite/],
+        [`version: 1\nroles:\n${'- '.repeat(4000)}x\n`, /^the YAML is nested too deeply$/],
+        [`version: 1\nroles: ${'['.repeat(4000)}\n`, /^the YAML is nested too deeply$/],
+      ];
+      for (const [doc, message] of cases) {
+        const e = await refused(doc, 400, 'CONFIG_INVALID', { format: 'yaml' });
+        const problems = (e.details as { problems: string[] }).problems;
+        assert.equal(problems.length, 1, JSON.stringify(problems));
+        assert.match(problems[0]!, message);
+        assert.doesNotMatch(problems[0]!, /call stack/);
+      }
+    } finally {
+      process.off('warning', onWarning);
+      console.warn = warn;
+    }
+    assert.deepEqual(printed, [], 'the parser printed nothing');
+  });
+
   it('bad settings values: out of range, inconsistent across fields; a failure part-way leaves nothing written (partial apply)', async () => {
     const range = await base();
     range.settings.lockout.maxAttempts = 0;

@@ -33,6 +33,13 @@ describe('palisade oidc-clients', () => {
     writeFileSync(file, 'secret: nope\n');
     r = await cli(['oidc-clients', 'update', id, '--file', file], env);
     assert.equal(r.code, 2);
+    // A tag the parser cannot resolve is refused by name, not read as a string (and the parser prints no warning).
+    writeFileSync(file, 'name: !!js/function "function () {}"\n');
+    r = await cli(['oidc-clients', 'update', id, '--file', file], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /the YAML is refused: Unresolved tag/);
+    assert.doesNotMatch(r.stderr, /Warning/);
+    assert.equal((await t.s.oidcProvider.clients.get(id))!.name, 'Wiki');
     r = await cli(['oidc-clients', 'rotate-keys'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /new signing keys/);
