@@ -1,6 +1,7 @@
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { parseDuration } from '../config/durations.js';
+import { toStdout, toStderr } from './out.js';
 
 export interface ApiKeyArgs {
   username?: string;
@@ -46,8 +47,8 @@ export async function apiKeyCommand(s: Services, sub: string, a: ApiKeyArgs): Pr
         },
         { ctx: { actor: CLI_ACTOR }, userId: owner.id, held, manager: true },
       );
-      process.stdout.write(`created API key ${key.id} "${key.name}" for ${owner.username}, role ${key.role}, expires ${iso(key.expiresAt)}\n`);
-      process.stdout.write(`the key, shown once: ${secret}\n`);
+      toStdout(`created API key ${key.id} "${key.name}" for ${owner.username}, role ${key.role}, expires ${iso(key.expiresAt)}\n`);
+      toStdout(`the key, shown once: ${secret}\n`);
       return 0;
     }
     case 'list': {
@@ -55,17 +56,17 @@ export async function apiKeyCommand(s: Services, sub: string, a: ApiKeyArgs): Pr
       if (a.username && !owner) throw new ApiKeyUsage(`no such user: ${a.username}`);
       for (const k of await s.apiKeys.list(owner?.id ?? null, 500)) {
         const state = k.revokedAt !== null ? 'revoked' : k.expiresAt !== null && k.expiresAt <= s.now() ? 'expired' : 'live';
-        process.stdout.write(
+        toStdout(
           `${k.id}  ${state.padEnd(7)}  …${k.hint}  ${k.name}  user ${k.userId}  role ${k.role}${k.readOnly ? ' (read-only)' : ''}  expires ${iso(k.expiresAt)}  last used ${iso(k.lastUsedAt)}\n`,
         );
       }
-      for (const k of await s.apiKeys.neverExpiring()) process.stderr.write(`palisade: warning: API key ${k.id} "${k.name}" never expires\n`);
+      for (const k of await s.apiKeys.neverExpiring()) toStderr(`palisade: warning: API key ${k.id} "${k.name}" never expires\n`);
       return 0;
     }
     case 'revoke': {
       if (!a.id) throw new ApiKeyUsage('apikey revoke needs --id');
       await s.apiKeys.revoke(a.id, null, { actor: CLI_ACTOR });
-      process.stdout.write(`revoked API key ${a.id}\n`);
+      toStdout(`revoked API key ${a.id}\n`);
       return 0;
     }
     default:

@@ -4,6 +4,7 @@ import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import type { Checkpoint } from '../audit/verify.js';
 import { AUDIT_KINDS, type AuditKind } from '../audit/trail.js';
+import { toStdout } from './out.js';
 
 export class AuditUsage extends Error {}
 
@@ -40,10 +41,10 @@ export async function auditCommand(s: Services, sub: string, values: Record<stri
       const r = await s.audit.verify({ actor: CLI_ACTOR }, file ? readCheckpoints(file) : []);
       const summary = `${r.entries} entries on the chain, ${r.checked} checked, ${r.pruned} removed by retention, ${r.checkpoints} checkpoints matched, ${r.unchained} older events before the chain (${r.ms} ms)`;
       if (r.ok) {
-        process.stdout.write(`audit chain intact: ${summary}\n`);
+        toStdout(`audit chain intact: ${summary}\n`);
         return 0;
       }
-      process.stdout.write(`audit chain BROKEN at entry ${r.problem!.seq}: ${r.problem!.problem}: ${r.problem!.detail}\n${summary}\n`);
+      toStdout(`audit chain BROKEN at entry ${r.problem!.seq}: ${r.problem!.problem}: ${r.problem!.detail}\n${summary}\n`);
       return 1;
     }
     case 'checkpoint': {
@@ -51,7 +52,7 @@ export async function auditCommand(s: Services, sub: string, values: Record<stri
       const line = `${JSON.stringify(c)}\n`;
       const out = str('out');
       if (out) appendFileSync(out, line, { mode: 0o600 });
-      process.stdout.write(line);
+      toStdout(line);
       return 0;
     }
     case 'export': {
@@ -64,7 +65,7 @@ export async function auditCommand(s: Services, sub: string, values: Record<stri
         { kind: kind as AuditKind | undefined, collection: str('collection'), since: time(str('since'), 'since'), until: time(str('until'), 'until') },
         format,
       ))
-        process.stdout.write(`${JSON.stringify(e)}\n`);
+        toStdout(`${JSON.stringify(e)}\n`);
       return 0;
     }
     case 'prune': {
@@ -73,7 +74,7 @@ export async function auditCommand(s: Services, sub: string, values: Record<stri
       for (const k of r.kinds) {
         const what =
           k.days === 0 ? 'kept forever' : `${k.removed} ${r.dryRun ? 'would be removed' : 'removed'} (older than ${new Date(k.before!).toISOString()})`;
-        process.stdout.write(`${k.kind}: ${what}${k.archive ? `, archived to audit-archive/${k.archive}` : ''}\n`);
+        toStdout(`${k.kind}: ${what}${k.archive ? `, archived to audit-archive/${k.archive}` : ''}\n`);
       }
       return 0;
     }

@@ -3,6 +3,7 @@ import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { CONFIG_LIMITS, formatOfName, type ConfigDiff, type FieldChange } from '../config-transfer/index.js';
 import { configTransferOf } from '../config-transfer/wire.js';
+import { toStdout, toStderr } from './out.js';
 
 export class ConfigTransferUsage extends Error {}
 
@@ -48,8 +49,8 @@ export async function configTransferCommand(
     if (o.out) {
       // The file says how the environment is defended (IP rules, policies): private to its owner.
       writeFileSync(o.out, text, { mode: 0o600 });
-      process.stderr.write(`configuration written to ${o.out}\n`);
-    } else process.stdout.write(text);
+      toStderr(`configuration written to ${o.out}\n`);
+    } else toStdout(text);
     return 0;
   }
   if (!file) throw new ConfigTransferUsage('config import needs a FILE (JSON or YAML)');
@@ -61,8 +62,8 @@ export async function configTransferCommand(
     { dryRun: o.dryRun ?? false, prune: o.prune ?? false },
     { actor: CLI_ACTOR },
   );
-  process.stdout.write(diffText(r.diff));
-  process.stdout.write(
+  toStdout(diffText(r.diff));
+  toStdout(
     r.dryRun
       ? `dry run: nothing was changed (${r.diff.total} change(s) would be made)\n`
       : `imported: ${r.diff.total} change(s) applied (sha256 ${r.digest})\n`,

@@ -1,5 +1,6 @@
 import type { Services } from '../services.js';
 import type { DoctorReport } from '../doctor/index.js';
+import { toStdout } from './out.js';
 
 const LABEL = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
 
@@ -22,7 +23,7 @@ export function formatReport(r: DoctorReport): string {
 /** `palisade doctor [--json]`: exit 0 when every check passes, 1 with warnings, 2 with a failure. */
 export async function doctorCommand(s: Services, json: boolean): Promise<number> {
   const r = await s.doctor.run();
-  process.stdout.write(json ? `${JSON.stringify({ worst: r.worst, checks: r.checks }, null, 2)}\n` : formatReport(r));
+  toStdout(json ? `${JSON.stringify({ worst: r.worst, checks: r.checks }, null, 2)}\n` : formatReport(r));
   return r.exitCode;
 }
 

@@ -27,6 +27,7 @@ import { BackupUsage, backupCreate, backupList, backupRestore, backupVerify } fr
 import { FilesUsage, filesCommand } from './files.js';
 import { installLastResort } from './last-resort.js';
 import { IDENTITY_CHECKS, type IdentityCheckMethod } from '../auth/mfa/index.js';
+import { toStdout, toStderr } from './out.js';
 
 const USAGE = `usage: palisade <command>
 
@@ -113,7 +114,7 @@ async function readStdin(): Promise<string> {
 
 function config(generateKey: boolean): AppConfig {
   const { config, warnings } = loadConfig(process.env, { generateKey });
-  for (const w of warnings) process.stderr.write(`palisade: warning: ${w}\n`);
+  for (const w of warnings) toStderr(`palisade: warning: ${w}\n`);
   return config;
 }
 
@@ -258,7 +259,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .join(' ');
   if (values.help || cmd === '') {
-    process.stdout.write(`${USAGE}\n`);
+    toStdout(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
   switch (cmd) {
@@ -267,22 +268,22 @@ export async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     case 'migrate':
       await withServices(async () => undefined);
-      process.stdout.write('migrations applied\n');
+      toStdout('migrations applied\n');
       return 0;
     case 'config check': {
       const c = config(false);
-      process.stdout.write(
+      toStdout(
         `configuration is valid: ${c.databaseUrl ? 'PostgreSQL' : `SQLite in ${c.dataDir}`}, ${c.redisUrl ? 'Redis' : 'database'} shared state, key from ${c.appKeySource === 'generated' ? 'the data directory' : 'APP_KEY'}\n`,
       );
       if (c.redisUrl) {
         // A warning, not a problem: what a guarantee rests on is in the database (docs/architecture.md).
         const p = await redisPersistence(c.redisUrl, c.redisTls);
-        if (p.state === 'persistent') process.stdout.write(`Redis persistence: ${p.detail}\n`);
+        if (p.state === 'persistent') toStdout(`Redis persistence: ${p.detail}\n`);
         else if (p.state === 'none')
-          process.stderr.write(
+          toStderr(
             `palisade: warning: the configured Redis has no persistence (${p.detail}): a Redis restart forgets the rate-limit windows and the sign-in pause; renewal claims, failed-attempt counts, locks and revocations are kept in the database\n`,
           );
-        else process.stderr.write(`palisade: warning: Redis persistence could not be verified: ${p.detail}\n`);
+        else toStderr(`palisade: warning: Redis persistence could not be verified: ${p.detail}\n`);
       }
       return 0;
     }
@@ -295,7 +296,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError("db grants needs --role (the requests' role) and --owner (unless DATABASE_MIGRATION_URL names its user)");
       if (values.role === owner) throw new UsageError('db grants: --role must not be the DDL role (the owner keeps every right on what it owns)');
       const schema = c.databaseSchema ?? 'public';
-      process.stdout.write(`${grantStatements({ schema, role: values.role, owner }).join('\n')}\n`);
+      toStdout(`${grantStatements({ schema, role: values.role, owner }).join('\n')}\n`);
       return 0;
     }
     case 'config export':
@@ -325,8 +326,8 @@ export async function main(argv: string[]): Promise<number> {
           { username: values.username, email: values.email ?? null, password, isAdmin: values.admin ?? false, mustChangePassword: !values['password-stdin'] },
           { actor: CLI_ACTOR },
         );
-        process.stdout.write(`created user ${u.username} (${u.id})\n`);
-        if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
+        toStdout(`created user ${u.username} (${u.id})\n`);
+        if (!values['password-stdin']) toStdout(`generated password, shown once: ${password}\n`);
         return 0;
       });
     case 'user set-password':
@@ -336,8 +337,8 @@ export async function main(argv: string[]): Promise<number> {
         await s.users.setPassword(u.id, password, { actor: CLI_ACTOR }, !values['password-stdin']);
         // The CLI is the recovery path of last resort (every administrator locked out): it lifts any lock.
         const unlocked = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
-        process.stdout.write(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);
-        if (!values['password-stdin']) process.stdout.write(`generated password, shown once: ${password}\n`);
+        toStdout(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);
+        if (!values['password-stdin']) toStdout(`generated password, shown once: ${password}\n`);
         return 0;
       });
     case 'user mfa reset':
@@ -345,18 +346,18 @@ export async function main(argv: string[]): Promise<number> {
         const u = await userByName(s, values.username);
         const method = values['checked-by'] ?? '';
         if (!(IDENTITY_CHECKS as readonly string[]).includes(method) || !values.reference) {
-          process.stderr.write(`say how you checked who asks: --checked-by ${IDENTITY_CHECKS.join('|')} --reference TEXT (a ticket or case number)\n`);
+          toStderr(`say how you checked who asks: --checked-by ${IDENTITY_CHECKS.join('|')} --reference TEXT (a ticket or case number)\n`);
           return 2;
         }
         const { sessionsEnded } = await s.mfa.reset(u.id, { method: method as IdentityCheckMethod, reference: values.reference }, { actor: CLI_ACTOR });
-        process.stdout.write(`second factors of ${u.username} were reset; ${sessionsEnded} session(s) ended\n`);
+        toStdout(`second factors of ${u.username} were reset; ${sessionsEnded} session(s) ended\n`);
         return 0;
       });
     case 'user unlock':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
         const was = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
-        process.stdout.write(was ? `unlocked ${u.username}\n` : `${u.username} was not locked\n`);
+        toStdout(was ? `unlocked ${u.username}\n` : `${u.username} was not locked\n`);
         return 0;
       });
     case 'user enable':
@@ -365,7 +366,7 @@ export async function main(argv: string[]): Promise<number> {
         const u = await userByName(s, values.username);
         if (cmd === 'user delete') await s.users.remove(u.id, { actor: CLI_ACTOR });
         else await s.users.update(u.id, { status: 'active' }, { actor: CLI_ACTOR });
-        process.stdout.write(`${cmd === 'user delete' ? 'deleted' : 'enabled'} ${u.username}\n`);
+        toStdout(`${cmd === 'user delete' ? 'deleted' : 'enabled'} ${u.username}\n`);
         return 0;
       });
     case 'user roles':
@@ -379,14 +380,14 @@ export async function main(argv: string[]): Promise<number> {
         if (values.set === undefined) throw new UsageError(`${cmd} needs --set a,b (an empty --set "" removes all)`);
         if (cmd === 'user roles') await s.access.setUserRoles(u.id, list, FULL_POWER, { actor: CLI_ACTOR });
         else await s.access.setUserDepartments(u.id, list, FULL_POWER, { actor: CLI_ACTOR });
-        process.stdout.write(`${u.username}: ${cmd.slice(5)} ${list.join(', ') || 'none'}\n`);
+        toStdout(`${u.username}: ${cmd.slice(5)} ${list.join(', ') || 'none'}\n`);
         return 0;
       });
     case 'user disable':
       return withServices(async (s) => {
         const u = await userByName(s, values.username);
         await s.users.update(u.id, { status: 'disabled' }, { actor: CLI_ACTOR });
-        process.stdout.write(`disabled ${u.username}; their sessions were ended\n`);
+        toStdout(`disabled ${u.username}; their sessions were ended\n`);
         return 0;
       });
     case 'sessions revoke':
@@ -394,12 +395,12 @@ export async function main(argv: string[]): Promise<number> {
         if (values.all && values.user !== undefined) throw new UsageError('sessions revoke takes --user U or --all, not both');
         if (values.all) {
           const n = await s.sessions.endAllSessions('revoked_by_cli', { actor: CLI_ACTOR });
-          process.stdout.write(`ended ${n} session(s) of all users\n`);
+          toStdout(`ended ${n} session(s) of all users\n`);
           return 0;
         }
         const u = await userByName(s, values.user);
         const n = await s.sessions.endUserSessions(u.id, 'revoked_by_cli', { actor: CLI_ACTOR });
-        process.stdout.write(`ended ${n} session(s) of ${u.username}\n`);
+        toStdout(`ended ${n} session(s) of ${u.username}\n`);
         return 0;
       });
     case 'schema apply':
@@ -408,12 +409,12 @@ export async function main(argv: string[]): Promise<number> {
         if (!file) throw new UsageError('schema apply needs a FILE (JSON or YAML)');
         const parsed = parseSchemaFile(readFileSync(file, 'utf8'), file);
         const r = await applySchema(s.collections, s.access, parsed, { prune: values.prune ?? false }, { actor: CLI_ACTOR });
-        process.stdout.write(
+        toStdout(
           `created: ${r.created.join(', ') || 'none'}\nfields added: ${r.fieldsAdded.join(', ') || 'none'}\nfields removed: ${r.fieldsRemoved.join(', ') || 'none'}\n`,
         );
         if (r.access) {
           const a = r.access;
-          process.stdout.write(
+          toStdout(
             `roles: ${a.roles.join(', ') || 'none'}\ndepartments: ${a.departments.join(', ') || 'none'}\ngrants: ${a.grants}\nremoved: ${a.removed.join(', ') || 'none'}\n`,
           );
         }
@@ -423,7 +424,7 @@ export async function main(argv: string[]): Promise<number> {
       return withServices(async (s) => {
         const format = values.format ?? 'json';
         if (format !== 'json' && format !== 'yaml') throw new UsageError('--format is json or yaml');
-        process.stdout.write(exportSchema(await s.collections.list(), await s.access.exportModel(), format));
+        toStdout(exportSchema(await s.collections.list(), await s.access.exportModel(), format));
         return 0;
       });
     case 'apikey create':
@@ -477,7 +478,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'keys rotate':
       return withServices(async (s) => {
         const r = await s.keys.rotate({ actor: CLI_ACTOR });
-        process.stdout.write(`new signing key ${r.kid}; retired ${r.retired.join(', ') || 'none'} (they verify until their tokens can no longer be renewed)\n`);
+        toStdout(`new signing key ${r.kid}; retired ${r.retired.join(', ') || 'none'} (they verify until their tokens can no longer be renewed)\n`);
         return 0;
       });
     default:
@@ -490,7 +491,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (e: unknown) => {
-    if (e instanceof ConfigError) process.stderr.write(`palisade: ${e.message}\n`);
+    if (e instanceof ConfigError) toStderr(`palisade: ${e.message}\n`);
     else if (
       e instanceof UsageError ||
       e instanceof ApiKeyUsage ||
@@ -504,12 +505,12 @@ main(process.argv.slice(2)).then(
       e instanceof BackupUsage ||
       e instanceof FilesUsage
     )
-      process.stderr.write(`palisade: ${e.message}\n\n${USAGE}\n`);
+      toStderr(`palisade: ${e.message}\n\n${USAGE}\n`);
     else if (e instanceof AppError) {
       const problems = (e.details as { problems?: unknown } | undefined)?.problems;
       const detail = Array.isArray(problems) ? `\n  - ${problems.map(String).join('\n  - ')}` : e.details ? ` ${JSON.stringify(e.details)}` : '';
-      process.stderr.write(`palisade: ${e.code}: ${e.message}${detail}\n`);
-    } else process.stderr.write(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
+      toStderr(`palisade: ${e.code}: ${e.message}${detail}\n`);
+    } else toStderr(`palisade: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(
       e instanceof UsageError ||
         e instanceof ApiKeyUsage ||

@@ -2,6 +2,7 @@ import { settingsFile } from './settings-file.js';
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import type { OidcClient, OidcClientInput } from '../auth/oidc-provider/index.js';
+import { toStdout } from './out.js';
 
 export class OidcClientsUsage extends Error {}
 
@@ -43,35 +44,35 @@ export async function oidcClientsCommand(s: Services, sub: string, args: string[
   switch (sub) {
     case 'list': {
       const list = await store.list();
-      process.stdout.write(list.length === 0 ? 'no OIDC clients: the provider is off\n' : `issuer ${s.oidcProvider.issuer}\n`);
-      for (const c of list) process.stdout.write(`${line(c)}\n`);
+      toStdout(list.length === 0 ? 'no OIDC clients: the provider is off\n' : `issuer ${s.oidcProvider.issuer}\n`);
+      for (const c of list) toStdout(`${line(c)}\n`);
       return 0;
     }
     case 'add': {
       const { client, secret } = await store.create(clientFile(opts.file), ctx);
-      process.stdout.write(`created OIDC client ${client.clientId}\nissuer ${s.oidcProvider.issuer}\n`);
-      if (secret !== null) process.stdout.write(`client secret (shown once): ${secret}\n`);
+      toStdout(`created OIDC client ${client.clientId}\nissuer ${s.oidcProvider.issuer}\n`);
+      if (secret !== null) toStdout(`client secret (shown once): ${secret}\n`);
       return 0;
     }
     case 'update': {
       if (!id) throw new OidcClientsUsage('oidc-clients update needs a CLIENT_ID');
-      process.stdout.write(`${line(await store.update(id, clientFile(opts.file), ctx))}\n`);
+      toStdout(`${line(await store.update(id, clientFile(opts.file), ctx))}\n`);
       return 0;
     }
     case 'rotate-secret': {
       if (!id) throw new OidcClientsUsage('oidc-clients rotate-secret needs a CLIENT_ID');
-      process.stdout.write(`new client secret of ${id} (shown once): ${await store.rotateSecret(id, ctx)}\n`);
+      toStdout(`new client secret of ${id} (shown once): ${await store.rotateSecret(id, ctx)}\n`);
       return 0;
     }
     case 'remove': {
       if (!id) throw new OidcClientsUsage('oidc-clients remove needs a CLIENT_ID');
       const gone = await store.delete(id, ctx);
-      process.stdout.write(gone ? `removed OIDC client ${id}\n` : `no OIDC client ${id}\n`);
+      toStdout(gone ? `removed OIDC client ${id}\n` : `no OIDC client ${id}\n`);
       return gone ? 0 : 1;
     }
     case 'rotate-keys': {
       const kids = await s.oidcProvider.rotateKeys(ctx);
-      process.stdout.write(`new signing keys ${kids.join(', ')}; the previous ones stay published until the next rotation\n`);
+      toStdout(`new signing keys ${kids.join(', ')}; the previous ones stay published until the next rotation\n`);
       return 0;
     }
     default:

@@ -2,13 +2,14 @@
 import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import type { RunResult } from '../records/privacy.js';
+import { toStdout } from './out.js';
 
 export class PrivacyUsage extends Error {}
 
 function report(r: RunResult, dryRun: boolean): void {
   const what = dryRun ? `dry run: ${r.matched} record(s) would change; nothing was changed` : `${r.changed} of ${r.matched} matched record(s) changed`;
-  process.stdout.write(`${what}${r.remaining ? ' (more remain: run again)' : ''}\n`);
-  for (const id of r.ids) process.stdout.write(`${id}\n`);
+  toStdout(`${what}${r.remaining ? ' (more remain: run again)' : ''}\n`);
+  for (const id of r.ids) toStdout(`${id}\n`);
 }
 
 /** A value given on the command line as the field's type takes it (numbers, true/false). */

@@ -5,6 +5,7 @@
  */
 import type { Services } from '../services.js';
 import type { Caller } from '../records/service.js';
+import { toStdout } from './out.js';
 
 export class RecordsUsage extends Error {}
 
@@ -30,7 +31,7 @@ export async function recordsCommand(s: Services, sub: string, a: RecordsArgs): 
   if (!user) throw new RecordsUsage(`no such user: ${a.as}`);
   const p = await s.access.principal(user, null);
   const caller: Caller = { user, admin: p.admin, roles: p.roles, departments: p.departments, ctx: { actor: { id: user.id, name: `${user.username} (cli)` } } };
-  const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+  const out = (v: unknown) => toStdout(`${JSON.stringify(v, null, 2)}\n`);
   switch (sub) {
     case 'history':
       out(await s.records.revisions(caller, a.collection, a.id, { limit: 200 }));

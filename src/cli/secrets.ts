@@ -4,6 +4,7 @@ import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/events.js';
 import { dataKey, keyFileProblem, parseKey } from '../secrets/key.js';
 import { readFileSync } from 'node:fs';
+import { toStdout, toStderr } from './out.js';
 
 export class SecretsUsage extends Error {}
 
@@ -18,14 +19,14 @@ export async function readValue(name: string): Promise<string> {
       .toString('utf8')
       .replace(/\r?\n$/, '');
   }
-  process.stderr.write(`value of ${name} (not shown): `);
+  toStderr(`value of ${name} (not shown): `);
   const muted = new Writable({ write: (_c, _e, cb) => cb() });
   const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
   try {
     return await new Promise<string>((resolve) => rl.question('', resolve));
   } finally {
     rl.close();
-    process.stderr.write('\n');
+    toStderr('\n');
   }
 }
 
@@ -37,13 +38,13 @@ export async function secretsCommand(s: Services, sub: string, name: string | un
   switch (sub) {
     case 'list': {
       const list = await s.secrets.list();
-      if (list.length === 0) process.stdout.write('no secrets\n');
+      if (list.length === 0) toStdout('no secrets\n');
       for (const v of list) {
         const state = !v.set ? 'not set' : v.readable ? 'set' : 'UNREADABLE';
         const by = v.updatedBy ? `${v.updatedBy.name}${v.updatedBy.id ? ` (${v.updatedBy.id})` : ''}` : '-';
-        process.stdout.write(`${v.name}  ${state}  updated ${iso(v.updatedAt)} by ${by}${v.usedBy ? `  used by ${v.usedBy}` : ''}\n`);
+        toStdout(`${v.name}  ${state}  updated ${iso(v.updatedAt)} by ${by}${v.usedBy ? `  used by ${v.usedBy}` : ''}\n`);
       }
-      process.stdout.write(
+      toStdout(
         `data key ${s.secrets.keyId} from ${s.secrets.keySource === 'data-dir' ? 'the data directory' : s.secrets.keySource === 'env' ? 'SECRETS_KEY' : 'SECRETS_KEY_FILE'}\n`,
       );
       return 0;
@@ -52,13 +53,13 @@ export async function secretsCommand(s: Services, sub: string, name: string | un
       if (!name) throw new SecretsUsage('secrets set needs a NAME; the value is read from standard input');
       const value = await readValue(name);
       const { created } = await s.secrets.set(name, value, { actor: CLI_ACTOR });
-      process.stdout.write(`${created ? 'created' : 'replaced'} secret ${name}\n`);
+      toStdout(`${created ? 'created' : 'replaced'} secret ${name}\n`);
       return 0;
     }
     case 'delete': {
       if (!name) throw new SecretsUsage('secrets delete needs a NAME');
       const gone = await s.secrets.delete(name, { actor: CLI_ACTOR });
-      process.stdout.write(gone ? `deleted secret ${name}\n` : `no secret ${name}\n`);
+      toStdout(gone ? `deleted secret ${name}\n` : `no secret ${name}\n`);
       return gone ? 0 : 1;
     }
     case 'rotate-key': {
@@ -78,9 +79,9 @@ export async function secretsCommand(s: Services, sub: string, name: string | un
         given = dataKey(parseKey(readFileSync(opts.newKeyFile, 'utf8'))!);
       }
       const r = await s.secrets.rotate({ actor: CLI_ACTOR }, 'return', given);
-      process.stdout.write(`re-encrypted ${r.count} secret(s) under the new data key ${r.keyId} (was ${r.previousKeyId})\n`);
+      toStdout(`re-encrypted ${r.count} secret(s) under the new data key ${r.keyId} (was ${r.previousKeyId})\n`);
       if (external) {
-        process.stdout.write(
+        toStdout(
           `install the key in ${opts.newKeyFile} as SECRETS_KEY (or as the SECRETS_KEY_FILE file) on every instance and restart them; until then they cannot open the secrets and refuse to write them\n`,
         );
       }

@@ -4,6 +4,7 @@ import { CLI_ACTOR } from '../audit/events.js';
 import { checkProviderFile } from '../auth/sso/schema.js';
 import { providerKind, type Provider, type ProviderInput } from '../auth/sso/index.js';
 import { readValue } from './secrets.js';
+import { toStdout } from './out.js';
 
 export class SsoUsage extends Error {}
 
@@ -37,10 +38,10 @@ export async function ssoCommand(s: Services, sub: string, args: string[], opts:
   switch (sub) {
     case 'list': {
       const list = await s.sso.providers.list();
-      if (list.length === 0) process.stdout.write('no identity providers\n');
+      if (list.length === 0) toStdout('no identity providers\n');
       for (const p of list) {
         const v = await s.sso.providers.view(p);
-        process.stdout.write(
+        toStdout(
           `${p.slug}  ${p.type}  ${p.enabled ? 'enabled' : 'disabled'}  ${p.provisioning}  ${providerLine(p, v.clientSecretSet, s.config.mail.publicUrl)}\n`,
         );
       }
@@ -50,13 +51,13 @@ export async function ssoCommand(s: Services, sub: string, args: string[], opts:
       if (!slug) throw new SsoUsage('sso add needs a SLUG');
       const input = providerFile(opts.file, true);
       await s.sso.providers.create(slug, input, ctx);
-      process.stdout.write(`created identity provider ${slug}; set its client secret with: palisade sso set-secret ${slug} < FILE\n`);
+      toStdout(`created identity provider ${slug}; set its client secret with: palisade sso set-secret ${slug} < FILE\n`);
       return 0;
     }
     case 'update': {
       if (!slug) throw new SsoUsage('sso update needs a SLUG');
       await s.sso.providers.update(slug, providerFile(opts.file, false), ctx);
-      process.stdout.write(`updated identity provider ${slug}\n`);
+      toStdout(`updated identity provider ${slug}\n`);
       return 0;
     }
     case 'set-secret': {
@@ -68,13 +69,13 @@ export async function ssoCommand(s: Services, sub: string, args: string[], opts:
       const what = kind.secretLabel;
       const value = await readValue(`${what} of ${slug}`);
       await s.sso.providers.update(slug, { [p.type]: { [kind.secretField]: value } }, ctx);
-      process.stdout.write(`stored ${what} of ${slug} in the secret store\n`);
+      toStdout(`stored ${what} of ${slug} in the secret store\n`);
       return 0;
     }
     case 'remove': {
       if (!slug) throw new SsoUsage('sso remove needs a SLUG');
       const gone = await s.sso.providers.delete(slug, ctx);
-      process.stdout.write(gone ? `removed identity provider ${slug} and its links\n` : `no identity provider ${slug}\n`);
+      toStdout(gone ? `removed identity provider ${slug} and its links\n` : `no identity provider ${slug}\n`);
       return gone ? 0 : 1;
     }
     case 'link':
@@ -84,11 +85,11 @@ export async function ssoCommand(s: Services, sub: string, args: string[], opts:
       if (!user) throw new SsoUsage(`no user ${opts.username}`);
       if (sub === 'link') {
         await s.sso.adminLink(user.id, slug, subject, ctx);
-        process.stdout.write(`linked ${slug} subject ${subject} to ${user.username}\n`);
+        toStdout(`linked ${slug} subject ${subject} to ${user.username}\n`);
         return 0;
       }
       const gone = await s.sso.unlink(user.id, slug, subject, 'admin', ctx);
-      process.stdout.write(gone ? `unlinked ${slug} subject ${subject} from ${user.username}\n` : 'no such link\n');
+      toStdout(gone ? `unlinked ${slug} subject ${subject} from ${user.username}\n` : 'no such link\n');
       return gone ? 0 : 1;
     }
     default:

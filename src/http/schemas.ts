@@ -41,6 +41,11 @@ export const SessionSchema = Type.Object({
   expiresAt: Type.String(),
 });
 
+/** A name or a short reason a person types (an API key's or passkey's name, a client's name, a lock reason): one line, no
+ * control character (C0, DEL, C1), so that it cannot rewrite what an operator's terminal or a log viewer shows. */
+const labelPattern = '^[^\\u0000-\\u001f\\u007f-\\u009f]+$';
+export const Label = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: labelPattern });
+
 export const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
 /** One plain addr-spec: the same rule as the services, the CLI and the mailer (src/mail/address.ts). */
 export const Email = Type.String({ minLength: 3, maxLength: EMAIL_MAX_LENGTH, pattern: EMAIL_PATTERN });

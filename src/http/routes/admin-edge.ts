@@ -6,7 +6,7 @@ import type { IpRulesTable } from '../../db/types.js';
 import { geoArea } from '../../edge/ip-rules.js';
 import { rateLimitArea } from '../../edge/rate-limit.js';
 import { AppError } from '../../errors.js';
-import { IdParam, errorResponses } from '../schemas.js';
+import { IdParam, Label, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 
@@ -136,7 +136,7 @@ export const adminEdgeRoutes =
           tags: ['admin: lockout'],
           params: IdParam,
           description: 'Locks an account by hand until unlocked. A locked account is refused by every authentication method.',
-          body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          body: Type.Object({ reason: Label(200) }, { additionalProperties: false }),
           response: { 204: Type.Null(), ...errorResponses },
         },
       },

@@ -4,7 +4,7 @@ import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
 import { OIDC_SCOPES, type OidcClient } from '../../auth/oidc-provider/index.js';
 import { AppError } from '../../errors.js';
-import { errorResponses } from '../schemas.js';
+import { Label, errorResponses } from '../schemas.js';
 import { actorContext } from '../pipeline/authenticate.js';
 
 const ClientSchema = Type.Object({
@@ -22,7 +22,7 @@ const ClientSchema = Type.Object({
 
 const Scope = Type.Union(OIDC_SCOPES.map((s) => Type.Literal(s)));
 const fields = {
-  name: Type.String({ minLength: 1, maxLength: 100 }),
+  name: Label(100),
   redirectUris: Type.Array(Type.String({ minLength: 1, maxLength: 2000 }), { minItems: 1, maxItems: 10 }),
   scopes: Type.Array(Scope, { minItems: 1, maxItems: 4 }),
   consentRequired: Type.Boolean(),

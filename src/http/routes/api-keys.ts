@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
 import type { ApiKeyView, KeyCreator } from '../../auth/api-keys/index.js';
-import { IdParam, errorResponses } from '../schemas.js';
+import { IdParam, Label, errorResponses } from '../schemas.js';
 import { actorContext, principalOf, requireSession } from '../pipeline/authenticate.js';
 import { settingsRoutes } from './admin-security.js';
 
@@ -36,7 +36,7 @@ const view = (k: ApiKeyView) => ({
 
 const NewKeyBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }),
+    name: Label(100),
     role: Type.String({ minLength: 1, maxLength: 41 }),
     expiresIn: Type.Optional(
       Type.Union([Type.Integer({ minimum: 60, maximum: 5 * 365 * 86400 }), Type.Null()], {

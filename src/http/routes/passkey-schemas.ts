@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { Label } from '../schemas.js';
 
 /** WebAuthn's JSON forms (the browser's PublicKeyCredential.toJSON()), bounded and closed. */
 const b64u = (maxLength: number, description?: string) =>
@@ -99,4 +100,4 @@ export const PasskeySchema = Type.Object({
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-export const PasskeyName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f\\u007f]+$' });
+export const PasskeyName = Label(100);
