@@ -133,6 +133,14 @@ export function scopeOf(p: Plan, alias?: string): RawBuilder<SqlBool> {
   )})`;
 }
 
+/**
+ * The rows outside the plan's scope. Not `not scope`: a scope that compares a null column is unknown, not false, and
+ * `not unknown` is unknown too, so a row moved to null would count as neither inside nor outside.
+ */
+export function outsideScope(p: Plan, alias?: string): RawBuilder<SqlBool> {
+  return sql<SqlBool>`(case when ${scopeOf(p, alias)} then 0 else 1 end) = 1`;
+}
+
 /** The per-row flags: column `__g<i>` is 1 where `grants[i]` holds for the row. */
 export function rowFlags(p: Plan, grants: readonly Grant[]): RawBuilder<unknown>[] {
   return grants.map((g, i) => sql`case when ${condition(p, g)} then 1 else 0 end as ${sql.id(`__g${i}`)}`);

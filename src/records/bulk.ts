@@ -3,7 +3,7 @@ import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { Db } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { tableOf } from '../collections/schema.js';
-import { refuseUniqueOutsideView, scopeOf, unwritable, writable, type Plan } from '../access/plan.js';
+import { outsideScope, refuseUniqueOutsideView, scopeOf, unwritable, writable, type Plan } from '../access/plan.js';
 import { columnsOf } from './codec.js';
 import { dropRecordFiles } from './file-rows.js';
 import { plan, userFilter } from './planning.js';
@@ -80,7 +80,7 @@ export async function bulkUpdate(rc: RecordsContext, caller: Caller, collection:
     if (!p.bypass) {
       const outside = await sql<{
         n: number;
-      }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)}) and not ${scopeOf(narrowed)}`.execute(trx);
+      }>`select count(*) as n from ${sql.table(t)} where ${sql.ref(`${t}.id`)} in (${sql.join(ids)}) and ${outsideScope(narrowed)}`.execute(trx);
       if (Number(outside.rows[0]?.n ?? 0) > 0) throw new AppError('FORBIDDEN', undefined, "the change would move records out of the caller's grants");
     }
     if (before) {

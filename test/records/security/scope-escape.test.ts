@@ -33,3 +33,17 @@ test('scope escape through a bulk update: closing would move records out of the 
   const mine = (await list(carl, q({ filter: JSON.stringify({ createdBy: carlId }) }))).json().items as Array<{ state: string }>;
   assert.ok(mine.length === 2 && mine.every((x) => x.state === 'open'), 'nothing changed');
 });
+
+test('scope escape through a bulk update to null: a scope that compares a null column is unknown, and unknown is outside', async () => {
+  const { req, list, q, agent } = w;
+  const { id: danId, token: dan } = await agent('dan', 'Nullable-operator-7731');
+  for (const title of ['null-1', 'null-2']) assert.equal((await req('POST', '/api/collections/cases/records', dan, { title })).statusCode, 201);
+  const out = await req('POST', '/api/collections/cases/records/bulk-update', dan, { filter: { title: 'null-1' }, set: { state: null } });
+  assert.equal(out.statusCode, 403, out.body);
+  const mine = (await list(dan, q({ filter: JSON.stringify({ createdBy: danId }) }))).json().items as Array<{ title: string; state: string }>;
+  assert.deepEqual(mine.map((x) => x.state).sort(), ['open', 'open'], 'nothing changed');
+  // Inside the grant, the same bulk update goes through.
+  const ok = await req('POST', '/api/collections/cases/records/bulk-update', dan, { filter: { title: 'null-1' }, set: { title: 'null-1b' } });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.equal(ok.json().updated, 1);
+});
