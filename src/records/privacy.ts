@@ -136,9 +136,19 @@ export class PrivacyService {
     if (problems.length > 0) throw invalid(problems);
   }
 
-  async create(collection: string, p: PolicyInput, ctx: EventContext): Promise<PolicyOut> {
+  /**
+   * A scheduled policy runs unattended, as the system: defining one, or changing one whose schedule stays on, needs the
+   * right to run policies (`mayRun`: security.manage), or a schema designer could have records deleted on their own
+   * say (D131). Switching a schedule off, or removing a policy, does not.
+   */
+  private refuseUnattended(scheduled: boolean, mayRun: boolean): void {
+    if (scheduled && !mayRun) throw new AppError('FORBIDDEN', undefined, 'a scheduled policy runs by itself: scheduling needs security.manage');
+  }
+
+  async create(collection: string, p: PolicyInput, ctx: EventContext, mayRun: boolean): Promise<PolicyOut> {
     const def = await this.def(collection);
     this.check(def, p);
+    this.refuseUnattended(p.schedule?.enabled === true, mayRun);
     const at = this.now();
     const every = p.schedule?.every ?? null;
     const row: PrivacyPoliciesTable = {
@@ -169,7 +179,7 @@ export class PrivacyService {
     return shape(row);
   }
 
-  async update(collection: string, id: string, patch: Partial<PolicyInput>, ctx: EventContext): Promise<PolicyOut> {
+  async update(collection: string, id: string, patch: Partial<PolicyInput>, ctx: EventContext, mayRun: boolean): Promise<PolicyOut> {
     const def = await this.def(collection);
     const cur = shape(await this.row(collection, id));
     const next: PolicyInput = {
@@ -185,6 +195,7 @@ export class PrivacyService {
     const at = this.now();
     const every = next.schedule?.every ?? null;
     const enabled = next.schedule?.enabled === true;
+    this.refuseUnattended(enabled, mayRun);
     const rescheduled = patch.schedule !== undefined;
     const set = {
       name: next.name,

@@ -482,6 +482,47 @@ test('only administrators define (schema.manage) and run (security.manage) polic
   assert.equal(byKey.json().error.code, 'SESSION_REQUIRED');
 });
 
+test('a scheduled policy runs by itself: scheduling one needs security.manage too, switching it off does not', async () => {
+  const role = async (name: string, permissions: string[]) => assert.equal((await req('POST', '/api/admin/roles', { name, permissions })).statusCode, 201);
+  await role('schemer2', ['schema.manage']);
+  await role('officer2', ['schema.manage', 'security.manage']);
+  const as = async (username: string, roles: string[]) => {
+    const id = await createUser(t, admin, username, 'Privacy-role-user-5522');
+    assert.equal((await req('PUT', `/api/admin/users/${id}/roles`, { roles })).statusCode, 204);
+    return (await login(t, username, 'Privacy-role-user-5522')).token;
+  };
+  const schemer = await as('schemer2p', ['schemer2']);
+  const officer = await as('officer2p', ['officer2']);
+  const list = async () =>
+    (await req('GET', '/api/admin/collections/clients/privacy-policies')).json().policies as Array<{ name: string; schedule: { enabled: boolean } }>;
+  const schedule = { enabled: true, every: 3600 };
+  const body = { name: 'unattended', action: 'delete', rule: { filter: { name: 'Scheduled by a schemer' } } };
+  // The attack: a schema designer defines a scheduled policy, or schedules one, or changes one that is scheduled.
+  const made = await policy({ ...body, schedule }, schemer);
+  assert.equal(made.statusCode, 403, made.body);
+  assert.equal(made.json().error.code, 'FORBIDDEN');
+  assert.equal(
+    (await list()).some((x) => x.name === 'unattended'),
+    false,
+    'nothing defined',
+  );
+  const plain = await policy(body, schemer);
+  assert.equal(plain.statusCode, 201, plain.body);
+  const pid = plain.json().policy.id;
+  const url = `/api/admin/collections/clients/privacy-policies/${pid}`;
+  assert.equal((await req('PATCH', url, { schedule }, schemer)).statusCode, 403);
+  assert.equal((await list()).find((x) => x.name === 'unattended')!.schedule.enabled, false, 'not scheduled');
+  // The legitimate one: who may run policies schedules it; then a schema designer may not change its rule, but may switch it off.
+  const on = await req('PATCH', url, { schedule }, officer);
+  assert.equal(on.statusCode, 200, on.body);
+  assert.equal(on.json().policy.schedule.enabled, true);
+  assert.equal((await req('PATCH', url, { rule: { filter: { name: 'Anyone else' } } }, schemer)).statusCode, 403);
+  const off = await req('PATCH', url, { schedule: { enabled: false } }, schemer);
+  assert.equal(off.statusCode, 200, off.body);
+  assert.equal(off.json().policy.schedule.enabled, false);
+  assert.equal((await req('DELETE', url, undefined, schemer)).statusCode, 204);
+});
+
 test('the scheduler runs a due policy once across two instances', async () => {
   const id = await create({ name: 'Sched-1' });
   const p = await policy({ name: 'scheduled', action: 'delete', rule: { filter: { name: 'Sched-1' } }, schedule: { enabled: true, every: 3600 } });

@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { RouteServices as Services } from '../../services.js';
 import type { ErasureRequest, PolicyInput } from '../../records/privacy.js';
 import { OLDER_THAN_MAX, SCHEDULE_MAX, SCHEDULE_MIN } from '../../records/privacy-rules.js';
 import { errorResponses } from '../schemas.js';
-import { actorContext } from '../pipeline/authenticate.js';
+import { actorContext, principalOf } from '../pipeline/authenticate.js';
 
 const tags = ['admin: privacy'];
 const Name = Type.String({ minLength: 1, maxLength: 41, pattern: '^[a-z][a-z0-9_]*$' });
@@ -121,6 +121,7 @@ export const adminPrivacyRoutes =
     const define = { permission: 'schema.manage' as const };
     const run = { permission: 'security.manage' as const };
     const base = '/collections/:name/privacy-policies';
+    const mayRun = async (req: FastifyRequest) => (await principalOf(req, s)).permissions.includes(run.permission);
 
     app.get(
       base,
@@ -142,7 +143,7 @@ export const adminPrivacyRoutes =
       },
       async (req, reply) => {
         reply.code(201);
-        return { policy: await s.privacy.create(req.params.name, req.body as PolicyInput, actorContext(req)) };
+        return { policy: await s.privacy.create(req.params.name, req.body as PolicyInput, actorContext(req), await mayRun(req)) };
       },
     );
 
@@ -158,7 +159,9 @@ export const adminPrivacyRoutes =
         config: define,
         schema: { tags, params: IdParams, body: PolicyPatch, response: { 200: Type.Object({ policy: Policy }), ...errorResponses } },
       },
-      async (req) => ({ policy: await s.privacy.update(req.params.name, req.params.id, req.body as Partial<PolicyInput>, actorContext(req)) }),
+      async (req) => ({
+        policy: await s.privacy.update(req.params.name, req.params.id, req.body as Partial<PolicyInput>, actorContext(req), await mayRun(req)),
+      }),
     );
 
     app.delete(`${base}/:id`, { config: define, schema: { tags, params: IdParams, response: { 204: Type.Null(), ...errorResponses } } }, async (req, reply) => {
