@@ -1,4 +1,7 @@
-/** Departments: the roles they carry and who is in them. Every change passes the `Power` check. */
+/**
+ * Departments: the roles they carry and who is in them. Every change passes the `Power` check, and a change to what
+ * the members hold (their roles, their membership) passes, for each member, the check a direct change passes.
+ */
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import type { Power } from './principal.js';
@@ -13,7 +16,10 @@ export async function listDepartments(st: StoreContext): Promise<DepartmentView[
   return depts.map((d) => ({ ...d, roles: links.filter((l) => l.department === d.name).map((l) => l.role) }));
 }
 
-/** Creates or replaces a department and the roles it carries (its members hold them). */
+/**
+ * Creates or replaces a department and the roles it carries (its members hold them). Changing the roles of a
+ * department with members gives or takes those roles from each of them: each must be the actor's to manage.
+ */
 export async function putDepartment(
   st: StoreContext,
   input: { name: string; description?: string | null; roles: string[] },
@@ -27,6 +33,7 @@ export async function putDepartment(
   const before = (await listDepartments(st)).find((d) => d.name === input.name) ?? null;
   if (before) power.check(await st.powerOfRoles(before.roles), `department ${input.name}`);
   power.check(await st.powerOfRoles(roles), `department ${input.name}`);
+  if (before && !sameSet(before.roles, roles)) await membersManageable(st, power, input.name);
   const after: DepartmentView = { name: input.name, description: input.description ?? null, roles };
   await st.db.transaction().execute(async (trx) => {
     if (before) await trx.updateTable('departments').set({ description: after.description }).where('name', '=', after.name).execute();
@@ -47,12 +54,36 @@ export async function deleteDepartment(st: StoreContext, name: string, power: Po
   if (!before) throw new AppError('NOT_FOUND');
   await notOwnDepartment(st, power, name, ctx);
   power.check(await st.powerOfRoles(before.roles), `department ${name}`);
+  // Deleting ends every membership: the roles it gave, and the group rows and `$user.department` scopes it opened.
+  await membersManageable(st, power, name);
   await st.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('department_roles').where('department', '=', name).execute();
     await trx.deleteFrom('user_departments').where('department', '=', name).execute();
     await trx.deleteFrom('departments').where('name', '=', name).execute();
     await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'department.deleted', department: name } }, trx);
   });
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+
+/**
+ * Refuses (PRIVILEGE_ESCALATION) unless the actor may manage every member of the department: the check of the
+ * /api/admin/users/:id… routes (`checkManageable`), so that a department cannot give or take roles, or membership,
+ * where a direct change could not. The answer names the department only, not which member or why (the actor may
+ * hold roles.manage without users.manage); the internal reason, which is logged, names the member.
+ */
+async function membersManageable(st: StoreContext, power: Power, department: string): Promise<void> {
+  if (power.admin) return;
+  const members = await st.db.selectFrom('user_departments').select('user_id').where('department', '=', department).orderBy('user_id').execute();
+  for (const { user_id } of members) {
+    try {
+      await st.checkManageable(power, user_id);
+    } catch (e) {
+      if (!(e instanceof AppError && e.code === 'PRIVILEGE_ESCALATION')) throw e;
+      const why = (e.details as { exceeds?: string } | undefined)?.exceeds ?? 'more';
+      throw new AppError('PRIVILEGE_ESCALATION', { subject: `department ${department}`, exceeds: 'a member you may not manage' }, `member ${user_id}: ${why}`);
+    }
+  }
 }
 
 /** A non-administrator does not change a department they are in: it would change their own roles. */

@@ -29,7 +29,13 @@ export class AccessStore {
     private readonly log: SecurityLog,
     private readonly now: () => number,
   ) {
-    this.st = { db, log, now, powerOfRoles: (roles) => this.powerOfRoles(roles) };
+    this.st = {
+      db,
+      log,
+      now,
+      powerOfRoles: (roles) => this.powerOfRoles(roles),
+      checkManageable: (power, userId) => this.checkManageable(power, userId),
+    };
   }
 
   /** The roles a user holds, directly or through a department (the union; no active role applied). */
@@ -114,7 +120,8 @@ export class AccessStore {
 
   /**
    * Refuses when a non-administrator acts on an administrator or on a user who holds more than they do
-   * (roles or departments). The HTTP pipeline runs it for every /api/admin/users/:id… route.
+   * (roles or departments). The HTTP pipeline runs it for every /api/admin/users/:id… route, and a department
+   * change that gives or takes roles or membership runs it for every member (`departments.ts`).
    */
   async checkManageable(power: Power, userId: string): Promise<void> {
     if (power.admin) return;

@@ -11,6 +11,8 @@ export interface StoreContext {
   log: SecurityLog;
   now: () => number;
   powerOfRoles(roles: readonly string[]): Promise<RolePower>;
+  /** The check every /api/admin/users/:id… route passes (`AccessStore.checkManageable`): the user holds no more than the actor. */
+  checkManageable(power: Power, userId: string): Promise<void>;
 }
 
 export async function listRoles(st: StoreContext): Promise<RoleView[]> {

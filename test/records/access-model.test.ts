@@ -350,6 +350,66 @@ test('power counts role names, departments and scope fields; explain, ownership 
   assert.equal((await req('PATCH', '/api/admin/collections/tickets', dep, { ownership: null })).statusCode, 403);
 });
 
+test('privilege escalation through a department: changing its roles or deleting it is managing each member, refused as a direct change would be [ASVS V8.2.1, V8.3.1]', async () => {
+  // gina manages users and roles but holds no grant; fred holds agent (grants gina lacks), so he holds more than she does.
+  const code = (r: { json(): { error?: { code: string } } }) => r.json().error?.code;
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'dept-boss', permissions: ['users.manage', 'roles.manage'] }));
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'plain' }));
+  const gina = await createUser(t, admin, 'gina', 'Green-keeper-key-3141');
+  const fred = await createUser(t, admin, 'fred', 'Forest-ranger-key-2718');
+  ok(await req('PUT', `/api/admin/users/${gina}/roles`, admin, { roles: ['dept-boss'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${fred}/roles`, admin, { roles: ['agent'] }), 204);
+  ok(await req('PUT', '/api/admin/departments/green', admin, { roles: [] }), 200);
+  ok(await req('PUT', '/api/admin/departments/blue', admin, { description: 'the blue team', roles: ['plain'] }), 200);
+  ok(await req('PUT', `/api/admin/users/${fred}/departments`, admin, { departments: ['blue', 'green'] }), 204);
+  const tk = (await login(t, 'gina', 'Green-keeper-key-3141')).token;
+  const fredAccess = async () => (await req('GET', `/api/admin/users/${fred}/access`, admin)).json();
+  const departments = async () => (await req('GET', '/api/admin/departments', admin)).json().departments;
+  const unchanged = { access: await fredAccess(), departments: await departments() };
+  const changes = async () => (await events(t, admin, 'access.changed')).filter((e) => e.actor.id === gina).length;
+  // The direct path refuses: fred is not gina's to manage.
+  assert.equal(code(await req('PUT', `/api/admin/users/${fred}/roles`, tk, { roles: ['agent', 'dept-boss'] })), 'PRIVILEGE_ESCALATION');
+  // Attacks: give him a role through a department he is in (and gina is not), take one away the same way, end his
+  // membership by deleting the department or through the membership route.
+  const attacks = {
+    add: await req('PUT', '/api/admin/departments/green', tk, { roles: ['dept-boss'] }),
+    remove: await req('PUT', '/api/admin/departments/blue', tk, { description: 'the blue team', roles: [] }),
+    delete: await req('DELETE', '/api/admin/departments/blue', tk),
+    leave: await req('PUT', `/api/admin/users/${fred}/departments`, tk, { departments: [] }),
+  };
+  assert.deepEqual(Object.fromEntries(Object.entries(attacks).map(([k, r]) => [k, `${r.statusCode} ${r.body ? code(r) : ''}`.trim()])), {
+    add: '403 PRIVILEGE_ESCALATION',
+    remove: '403 PRIVILEGE_ESCALATION',
+    delete: '403 PRIVILEGE_ESCALATION',
+    leave: '403 PRIVILEGE_ESCALATION',
+  });
+  // The answer names the department, not the member or what he holds.
+  assert.deepEqual(attacks.add.json().error.details, { subject: 'department green', exceeds: 'a member you may not manage' });
+  // Nothing changed: fred's roles and departments, the departments' roles, no access.changed by gina; the refusal is recorded.
+  assert.deepEqual(await fredAccess(), unchanged.access);
+  assert.deepEqual(await departments(), unchanged.departments);
+  assert.equal(await changes(), 0);
+  assert.ok(
+    (await events(t, admin, 'access.refused')).some(
+      (e) => e.actor.id === gina && e.details.reason === 'PRIVILEGE_ESCALATION' && e.details.action === 'PUT /api/admin/departments/:name',
+    ),
+  );
+  // Legitimate: a change that gives or takes nothing from a member (the description), and every change to a
+  // department whose members (none) she may all manage: roles given, taken, the department deleted.
+  ok(await req('PUT', '/api/admin/departments/blue', tk, { description: 'blue, renamed', roles: ['plain'] }), 200);
+  ok(await req('PUT', '/api/admin/departments/spare', tk, { roles: ['dept-boss'] }), 200);
+  ok(await req('PUT', '/api/admin/departments/spare', tk, { roles: ['plain'] }), 200);
+  ok(await req('DELETE', '/api/admin/departments/spare', tk), 204);
+  assert.equal(await changes(), 4);
+  // The administrator, who may manage everyone, changes and deletes departments with members.
+  ok(await req('PUT', '/api/admin/departments/green', admin, { roles: ['dept-boss'] }), 200);
+  assert.ok((await fredAccess()).held.includes('dept-boss'));
+  ok(await req('DELETE', '/api/admin/departments/blue', admin), 204);
+  assert.deepEqual((await fredAccess()).departments, ['green']);
+  ok(await req('DELETE', '/api/admin/departments/green', admin), 204);
+  assert.deepEqual((await fredAccess()).held, ['agent']);
+});
+
 test('an active role taken away fails closed: the session acts with no role until the user picks again [ASVS V8.3.2]', async () => {
   const uid = await createUser(t, admin, 'switcher', 'Swap-the-hats-4455');
   ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: ['agent', 'viewer'] }), 204);
