@@ -7,7 +7,7 @@ import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import { AppError, HIDDEN } from '../errors.js';
 import { compileFilter, type FilterVars } from '../collections/filter.js';
 import { grantedFields, isClassSecret, membersTableOf, ownershipField, tableOf, type CollectionDef } from '../collections/schema.js';
-import { bypassesOwnership, filterableOf, isSystemField, knownFields, ownedBy, readableUnder, rowsCover, wholeView } from './rules.js';
+import { bypassesOwnership, filterableOf, isSystemField, knownFields, ownedBy, readableUnder, rowsCover, scopeFields, wholeView } from './rules.js';
 import type { Action, Grant } from './types.js';
 import { entryOf } from '../util/memo.js';
 
@@ -149,6 +149,23 @@ export function rowFlags(p: Plan, grants: readonly Grant[]): RawBuilder<unknown>
 /** The fields `row` may show: those of the grants whose flag is set on it (all readable ones for a bypass). */
 export function maskOf(p: Plan, perGrant: ReadonlyArray<ReadonlySet<string>>, row: Record<string, unknown>): ReadonlySet<string> {
   return p.bypass ? perGrant[0]! : new Set(perGrant.flatMap((s, i) => (Number(row[`__g${i}`]) === 1 ? [...s] : [])));
+}
+
+/** The system fields a record keeps from its creation on (an erasure that clears the creator erases the record's history too). */
+const FIXED_AT_CREATION: ReadonlySet<string> = new Set(['id', 'createdAt', 'createdBy']);
+
+/**
+ * The fields of `row` the caller reads whatever values the record held over time, so a history of them (status
+ * times) shows nothing they could not have seen at each moment: all for a bypass; else those of the grants that
+ * hold on the row and whose condition looks only at what never changes after creation: no status list, a scope
+ * naming only the id, creation time or creator, no ownership filter but by creator. A status list, a scope on any
+ * other field (a region) and group or members ownership hold on some versions of a record only.
+ */
+export function steadyMaskOf(p: Plan, perGrant: ReadonlyArray<ReadonlySet<string>>, row: Record<string, unknown>): ReadonlySet<string> {
+  if (p.bypass) return perGrant[0]!;
+  const steady = (g: Grant) =>
+    g.statuses === null && (!ownedBy(p.def, g) || p.def.ownership === 'creator') && [...scopeFields(g.scope)].every((f) => FIXED_AT_CREATION.has(f));
+  return new Set(perGrant.flatMap((s, i) => (Number(row[`__g${i}`]) === 1 && steady(p.grants[i]!) ? [...s] : [])));
 }
 
 /** Shared by every plan of the same definition, grant list and roles (`fieldsOf`): read-only, copy to change. */

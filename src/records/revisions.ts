@@ -4,28 +4,27 @@
  * written by `audit.ts`). Every answer goes through the caller's view plan like a record read: a record
  * they cannot view is 404, and a version shows only the fields their grants show both on the record
  * now and on that version (the grant conditions evaluated on the stored values), so an old value of a
- * field they cannot read, or could not read in that state, never leaves the server. A restore is an
+ * field they cannot read, or could not read in that state, never leaves the server; a version they see none
+ * of is listed and shown as its number only (`hidden`), without who made the change or when. A restore is an
  * ordinary update (`write.ts`, operation 'restore'), checked against the update grants like any other.
  */
 import { sql } from 'kysely';
 import { AppError, HIDDEN } from '../errors.js';
 import { auditOptionsOf, hasColumn, isClassSecret, isSystemName, tableOf, type CollectionDef, type FieldDef } from '../collections/schema.js';
-import { condition, fieldsOf, maskOf, rowFlags, scopeOf, writable, type Plan } from '../access/plan.js';
+import { condition, fieldsOf, maskOf, rowFlags, scopeOf, steadyMaskOf, writable, type Plan } from '../access/plan.js';
 import { SYSTEM_OUT, isPlainObject } from './codec.js';
 import { shape } from './list.js';
 import { plan } from './planning.js';
 import { holding, update } from './write.js';
 import type { Caller, RecordOut, RecordsContext } from './context.js';
 
-export interface RevisionSummary {
-  rev: number;
-  at: string;
-  operation: string;
-  actor: { id: string | null; name: string | null };
-}
-export interface RevisionOut extends RevisionSummary {
-  record: RecordOut;
-}
+/**
+ * A revision as listed: who replaced the version and when, or, for a version the caller's grants show none of
+ * (`hidden`), its number only: the author and time of a change made while the record was outside their view are
+ * no more theirs than its values.
+ */
+export type RevisionSummary = { rev: number; at: string; operation: string; actor: { id: string | null; name: string | null } } | { rev: number; hidden: true };
+export type RevisionOut = RevisionSummary & { record: RecordOut };
 export interface FieldDiff {
   field: string;
   from: unknown;
@@ -38,6 +37,8 @@ export interface Viewed {
   perGrant: ReadonlyArray<ReadonlySet<string>>;
   /** The fields the caller reads on this record now. */
   mask: ReadonlySet<string>;
+  /** The fields the caller reads on this record whatever its values were over time (`steadyMaskOf`). */
+  steady: ReadonlySet<string>;
   /** The record as a read shows it (masked). */
   record: RecordOut;
 }
@@ -59,7 +60,7 @@ export async function viewed(rc: RecordsContext, caller: Caller, collection: str
     .rows[0];
   if (!row) throw new AppError('NOT_FOUND');
   const [record] = await shape(rc, p, [row], perGrant, anyReadable);
-  return { p, perGrant, mask: maskOf(p, perGrant, row), record: record! };
+  return { p, perGrant, mask: maskOf(p, perGrant, row), steady: steadyMaskOf(p, perGrant, row), record: record! };
 }
 
 /** An access-log entry for a read of a record's history, where the collection keeps an access log. */
@@ -78,13 +79,16 @@ export async function listRevisions(
   const v = await viewed(rc, caller, collection, id);
   let query = rc.db
     .selectFrom('record_revisions')
-    .select(['rev', 'at', 'operation', 'actor_id', 'actor_name'])
+    .select(['rev', 'at', 'operation', 'actor_id', 'actor_name', 'data'])
     .where('collection', '=', v.p.def.name)
     .where('record_id', '=', id);
   if (q.beforeRev !== undefined) query = query.where('rev', '<', q.beforeRev);
   const rows = await query.orderBy('rev', 'desc').limit(q.limit).execute();
   await logRead(rc, caller, v.p.def, id, { revisions: 'list' });
-  const revisions = rows.map(summary);
+  // A field the caller reads whatever the record held shows on every version: none is hidden, nothing to evaluate.
+  const open = v.p.bypass || v.steady.size > 0;
+  const revisions: RevisionSummary[] = [];
+  for (const r of rows) revisions.push(summary(r, open ? v.mask : await versionMask(rc, v, id, parsedData(r.data))));
   return {
     revisions,
     next: rows.length === q.limit && revisions.length > 0 ? revisions[revisions.length - 1]!.rev : null,
@@ -96,7 +100,7 @@ export async function getRevision(rc: RecordsContext, caller: Caller, collection
   const v = await viewed(rc, caller, collection, id);
   const r = await stored(rc, v, id, rev);
   await logRead(rc, caller, v.p.def, id, { revision: rev });
-  return { ...summary(r.row), record: visible(v.p.def, id, r.data, r.mask) };
+  return { ...summary(r.row, r.mask), record: visible(v.p.def, id, r.data, r.mask) };
 }
 
 /** Field by field, what differs between revision `rev` and `against` (another revision or the record now), in the fields visible on both. */
@@ -184,12 +188,17 @@ export async function restoreRevision(
 
 type RevisionRow = { rev: number; at: number; operation: string; actor_id: string | null; actor_name: string | null };
 
-const summary = (r: RevisionRow): RevisionSummary => ({
-  rev: Number(r.rev),
-  at: new Date(Number(r.at)).toISOString(),
-  operation: r.operation,
-  actor: { id: r.actor_id, name: r.actor_name },
-});
+/** A revision's summary; a version in which `mask` (the fields the caller may see in it) is empty is hidden. */
+const summary = (r: RevisionRow, mask: ReadonlySet<string>): RevisionSummary =>
+  mask.size === 0
+    ? { rev: Number(r.rev), hidden: true }
+    : { rev: Number(r.rev), at: new Date(Number(r.at)).toISOString(), operation: r.operation, actor: { id: r.actor_id, name: r.actor_name } };
+
+/** A stored version's values (a plain object; anything else holds none). */
+function parsedData(text: string): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(text);
+  return isPlainObject(parsed) ? parsed : {};
+}
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
@@ -208,8 +217,7 @@ async function stored(
     .where('rev', '=', rev)
     .executeTakeFirst();
   if (!row) throw new AppError('NOT_FOUND');
-  const parsed: unknown = JSON.parse(row.data);
-  const data = isPlainObject(parsed) ? parsed : {};
+  const data = parsedData(row.data);
   return { row, data, mask: await versionMask(rc, v, id, data) };
 }
 

@@ -2,7 +2,10 @@
  * The status log as time (AUDIT-3): for each status field the caller reads on a record, its
  * transitions (from the audit log's status entries) and the time spent in each status, the current
  * one counted until now on the services' clock. Read through the view plan like the record itself:
- * a record the caller cannot view is 404, a status field they cannot read on it is left out.
+ * a record the caller cannot view is 404, a status field they cannot read on it is left out. A history shows the
+ * record at every moment, so it is given only for fields the caller reads whatever the record held
+ * (`steadyMaskOf`): a status field read only under a status list, a scope on a changing field or group or members
+ * ownership is FORBIDDEN here, as its history would show times when the record was outside the caller's view.
  */
 import { AppError } from '../errors.js';
 import { isSecretField } from '../collections/schema.js';
@@ -13,6 +16,9 @@ import type { Caller, RecordsContext } from './context.js';
 /** Most status entries read for one record; past it the answer says `truncated` and counts what was read. */
 const MAX_TRANSITIONS = 10_000;
 const PAGE = 1_000;
+/** The refusal's public reason (details.message). */
+const STEADY_VIEW_NEEDED =
+  'The status history needs a view of the record that does not depend on its changing values (its status, a scope on its fields, its group or members).';
 
 export interface StatusTimes {
   field: string;
@@ -38,6 +44,8 @@ export async function statusTimes(
   }
   // Secret status fields are never logged (trail.ts), so they have no times to show.
   const fields = def.fields.filter((f) => f.type === 'status' && !isSecretField(f) && v.mask.has(f.name) && (field === undefined || f.name === field));
+  if (fields.some((f) => !v.steady.has(f.name)))
+    throw new AppError('FORBIDDEN', { message: STEADY_VIEW_NEEDED }, 'status history outside a view that holds on every version');
   const now = rc.now();
   const entries: StatusTransition[] = [];
   let truncated = false;

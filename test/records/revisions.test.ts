@@ -25,7 +25,8 @@ const PW = 'Revision-keeper-7731';
 /**
  * editor: views and updates every field but the backend-only one; reader: title and state, and the
  * body of published documents only; viewer: reads all but may not update; clerk: reads all, updates
- * the title only; drafter: updates drafts only; scoped: the salary and body where scopes on number, date-time and boolean values hold; maker: may only create (no view grant); other: sees only documents titled "other".
+ * the title only; drafter: updates drafts only; scoped: the salary and body where scopes on number, date-time and boolean values hold; maker: may only create (no view grant); other: sees only documents titled "other";
+ * published: sees published documents only.
  */
 useApp(async (app, token) => {
   t = app;
@@ -69,6 +70,7 @@ useApp(async (app, token) => {
     ],
     maker: [{ actions: ['create'], fields: ['title'] }],
     other: [{ actions: ['view', 'update'], fields: all, scope: { title: 'other' } }],
+    published: [{ actions: ['view'], fields: ['title', 'body', 'state'], statuses: ['published'] }],
   };
   for (const [role, list] of Object.entries(grants)) {
     ok(await req('POST', '/api/admin/roles', admin, { name: role }), 201);
@@ -169,6 +171,46 @@ test('masking bypass: a scoped grant shows a field in a version only where its s
   const d = await req('GET', `${base()}/revisions/2/diff`, tokens.scoped!);
   assert.deepEqual(d.json().changes, [{ field: 'salary', from: 2222, to: 3333 }]);
   for (const x of [v1, v2, d]) for (const s of ['1111', 'DRAFT-BODY', 'SECRET-']) assert.ok(!x.body.includes(s), `${s} leaked`);
+});
+
+test('history leak past the row scope: a version the caller sees nothing of is listed and shown without who changed it or when [ASVS V8.2.2]', async () => {
+  // Version 1 published, 2 a draft (by the editor), now published again (by root).
+  const c = await req('POST', '/api/collections/docs/records', admin, { title: 'Notice', body: 'PUBLIC-1', state: 'published' });
+  ok(c, 201);
+  const id = c.json().id;
+  t.clock.advance(60);
+  ok(await req('PATCH', base(id), tokens.editor!, { state: 'draft', body: 'DRAFT-X' }));
+  t.clock.advance(60);
+  ok(await req('PATCH', base(id), admin, { state: 'published', body: 'PUBLIC-2' }));
+  const r = await req('GET', `${base(id)}/revisions`, tokens.published!);
+  ok(r);
+  const [hidden, shown] = r.json().revisions;
+  // The draft version was outside their view: its number only, not the change that ended it (by root, at now).
+  assert.deepEqual(hidden, { rev: 2, hidden: true });
+  assert.ok(!r.body.includes('root') && !r.body.includes(new Date(t.clock.now()).toISOString()), 'who ended a hidden version, or when, leaked');
+  // The published version they could see: when and by whom, as for everyone.
+  assert.deepEqual(
+    [shown.rev, shown.hidden, shown.operation, shown.actor.name, shown.at],
+    [1, undefined, 'update', 'editor', new Date(t.clock.now() - 60_000).toISOString()],
+  );
+  const v2 = await req('GET', `${base(id)}/revisions/2`, tokens.published!);
+  ok(v2);
+  assert.deepEqual(v2.json(), { rev: 2, hidden: true, record: { id } });
+  assert.deepEqual((await req('GET', `${base(id)}/revisions/1`, tokens.published!)).json().record, {
+    id,
+    title: 'Notice',
+    body: 'PUBLIC-1',
+    state: 'published',
+  });
+  // An editor, who sees every version, gets both in full.
+  const e = (await req('GET', `${base(id)}/revisions`, tokens.editor!)).json().revisions;
+  assert.deepEqual(
+    e.map((x: { rev: number; hidden?: true; actor: { name: string } }) => [x.rev, x.hidden, x.actor.name]),
+    [
+      [2, undefined, 'root'],
+      [1, undefined, 'editor'],
+    ],
+  );
 });
 
 test('an editor compares two revisions or a revision with the current record, field by field', async () => {

@@ -128,4 +128,27 @@ describe('admin UI: record revisions and status times against the real server', 
     assert.equal((await api('GET', `/api/admin/audit?recordId=${id}`, undefined, (await login(w.t, 'agnes', PW)).token)).statusCode, 403);
     assertClean(w);
   });
+
+  it('a viewer of done cases only sees a hidden revision as its number and a note instead of the status history', async () => {
+    await ok(api('POST', '/api/admin/roles', { name: 'closer' }));
+    await ok(api('POST', '/api/admin/grants', { role: 'closer', collection: 'cases', actions: ['view'], fields: ['title', 'state'], statuses: ['done'] }));
+    const cleoId = await createUser(w.t, admin, 'cleo', PW);
+    await ok(api('PUT', `/api/admin/users/${cleoId}/roles`, { roles: ['closer'] }), 204);
+    const done = (await ok(api('POST', '/api/collections/cases/records', { title: 'Quiet', state: 'new' }))).json().id;
+    await ok(api('PATCH', `/api/collections/cases/records/${done}`, { title: 'Closed', state: 'done' }), 200);
+    const page = await w.newPage();
+    await signIn(page, w.base, 'cleo', PW);
+    await page.goto(`${w.base}/data/cases/${done}`);
+    const revisions = page.getByRole('region', { name: 'Revisions' });
+    await revisions.getByText('Not visible to you').waitFor();
+    const cells = (await revisions.locator('tbody tr').first().locator('td').allTextContents()).map((s) => s.trim());
+    assert.deepEqual(cells, ['1', 'Not visible to you: the record was outside your access in this version.']);
+    assert.equal(await revisions.getByRole('button', { name: 'View revision 1' }).count(), 0);
+    await page.getByText('its status history is not yours to see').waitFor();
+    assert.equal(await page.getByRole('table', { name: 'Time in each state' }).count(), 0);
+    assert.equal(await page.getByRole('alert').count(), 0, 'the refusal is a note, not an error');
+    assert.ok(!(await page.content()).includes('Invalid Date'));
+    await shot(page, 'record-history-hidden');
+    assertClean(w);
+  });
 });

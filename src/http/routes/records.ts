@@ -339,7 +339,14 @@ export const recordRoutes =
       { additionalProperties: false },
     );
     const Actor = Type.Object({ id: Type.Union([Type.String(), Type.Null()]), name: Type.Union([Type.String(), Type.Null()]) });
-    const Summary = { rev: Type.Integer(), at: Type.String(), operation: Type.String(), actor: Actor };
+    // A version the caller's grants show none of is its number and `hidden` only (docs/audit.md).
+    const Summary = {
+      rev: Type.Integer(),
+      hidden: Type.Optional(Type.Literal(true, { description: 'The caller may see none of this version: no time, operation or actor is given.' })),
+      at: Type.Optional(Type.String({ description: 'When the change that replaced this version was made (absent when hidden).' })),
+      operation: Type.Optional(Type.String({ description: 'That change (absent when hidden).' })),
+      actor: Type.Optional(Actor),
+    };
     const Against = Type.Union([Type.Integer(), Type.Literal('current')]);
     app.get(
       '/:collection/records/:id/revisions',
@@ -348,7 +355,7 @@ export const recordRoutes =
           tags,
           params: IdParams,
           description:
-            "The record's kept revisions, newest first (only where the collection has `audit.revisions`): revision N is the version the change at `at` by `actor` replaced. A record the caller cannot view answers 404. Page with `beforeRev` = `next`.",
+            "The record's kept revisions, newest first (only where the collection has `audit.revisions`): revision N is the version the change at `at` by `actor` replaced. A version in which the caller may see no field (their grants did not hold on it) is listed as `{rev, hidden: true}` only. A record the caller cannot view answers 404. Page with `beforeRev` = `next`.",
           querystring: Type.Object(
             {
               beforeRev: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
@@ -377,7 +384,7 @@ export const recordRoutes =
           tags,
           params: RevParams,
           description:
-            'One stored version, shown like a read of the record: only the fields the caller reads on the record now and would have read on that version (grant scopes and statuses evaluated on its values). Backend-only fields never show.',
+            'One stored version, shown like a read of the record: only the fields the caller reads on the record now and would have read on that version (grant scopes and statuses evaluated on its values). Backend-only fields never show. A version showing the caller no field is `{rev, hidden: true, record: {id}}`.',
           response: { 200: Type.Object({ ...Summary, record: Record_ }), ...errorResponses },
         },
       },
@@ -449,7 +456,7 @@ export const recordRoutes =
           tags,
           params: IdParams,
           description:
-            'For each status field the caller reads on the record: its transitions (from the audit log) and the milliseconds spent in each status, the current one counted until `at` (now). A record the caller cannot view answers 404.',
+            'For each status field the caller reads on the record: its transitions (from the audit log) and the milliseconds spent in each status, the current one counted until `at` (now). A record the caller cannot view answers 404. Only for status fields the caller reads whatever values the record held (administrators, view grants without scope or with a scope on the id, `createdAt` or `createdBy` only, creator ownership): under a status list, a scope on another field or group or members ownership, 403 FORBIDDEN.',
           querystring: Type.Object({ field: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' })) }, { additionalProperties: false }),
           response: {
             200: Type.Object({

@@ -169,13 +169,10 @@ export function durationText(ms: number): string {
   return parts.slice(0, 2).join(' ');
 }
 
-/** A record's kept revision, as GET …/revisions lists it. */
-export interface RevisionSummary {
-  rev: number;
-  at: string;
-  operation: string;
-  actor: { id: string | null; name: string | null };
-}
+/** A record's kept revision, as GET …/revisions lists it: a version the caller sees none of is its number only (`hidden`). */
+export type RevisionSummary =
+  | { rev: number; hidden?: undefined; at: string; operation: string; actor: { id: string | null; name: string | null } }
+  | { rev: number; hidden: true };
 
 export interface StatusTimes {
   at: string;
