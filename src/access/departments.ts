@@ -5,7 +5,7 @@
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../errors.js';
 import type { Power } from './principal.js';
-import { knownRoles, type StoreContext } from './roles.js';
+import { holdersManageable, knownRoles, sameSet, type StoreContext } from './roles.js';
 import { DEPARTMENT, type DepartmentView } from './types.js';
 
 export async function listDepartments(st: StoreContext): Promise<DepartmentView[]> {
@@ -64,26 +64,17 @@ export async function deleteDepartment(st: StoreContext, name: string, power: Po
   });
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
-
-/**
- * Refuses (PRIVILEGE_ESCALATION) unless the actor may manage every member of the department: the check of the
- * /api/admin/users/:id… routes (`checkManageable`), so that a department cannot give or take roles, or membership,
- * where a direct change could not. The answer names the department only, not which member or why (the actor may
- * hold roles.manage without users.manage); the internal reason, which is logged, names the member.
- */
+/** Every member of the department must be the actor's to manage (`holdersManageable`). */
 async function membersManageable(st: StoreContext, power: Power, department: string): Promise<void> {
   if (power.admin) return;
   const members = await st.db.selectFrom('user_departments').select('user_id').where('department', '=', department).orderBy('user_id').execute();
-  for (const { user_id } of members) {
-    try {
-      await st.checkManageable(power, user_id);
-    } catch (e) {
-      if (!(e instanceof AppError && e.code === 'PRIVILEGE_ESCALATION')) throw e;
-      const why = (e.details as { exceeds?: string } | undefined)?.exceeds ?? 'more';
-      throw new AppError('PRIVILEGE_ESCALATION', { subject: `department ${department}`, exceeds: 'a member you may not manage' }, `member ${user_id}: ${why}`);
-    }
-  }
+  await holdersManageable(
+    st,
+    power,
+    members.map((m) => m.user_id),
+    `department ${department}`,
+    'member',
+  );
 }
 
 /** A non-administrator does not change a department they are in: it would change their own roles. */

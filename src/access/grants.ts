@@ -8,7 +8,7 @@ import type { CollectionDef } from '../collections/schema.js';
 import type { CollectionRegistry } from '../collections/registry.js';
 import { checkGrantInput } from './grant-check.js';
 import { applyModel, checkModel, exportModel } from './model.js';
-import { createRole, deleteRole, listRoles, setUserRoles, updateRole, type StoreContext } from './roles.js';
+import { createRole, deleteRole, listRoles, roleHoldersManageable, setUserRoles, updateRole, type StoreContext } from './roles.js';
 import { deleteDepartment, departmentsOf, listDepartments, putDepartment, setUserDepartments } from './departments.js';
 import { FULL_POWER, Power, namedRoles, loadPrincipal, parseList, type Principal, type RolePower } from './principal.js';
 import { toGrant, type AccessModel, type DepartmentView, type Grant, type GrantInput, type RoleView } from './types.js';
@@ -120,8 +120,8 @@ export class AccessStore {
 
   /**
    * Refuses when a non-administrator acts on an administrator or on a user who holds more than they do
-   * (roles or departments). The HTTP pipeline runs it for every /api/admin/users/:id… route, and a department
-   * change that gives or takes roles or membership runs it for every member (`departments.ts`).
+   * (roles or departments). The HTTP pipeline runs it for every /api/admin/users/:id… route, and a change to a
+   * department or a role that gives or takes power runs it for every member or holder (`holdersManageable`).
    */
   async checkManageable(power: Power, userId: string): Promise<void> {
     if (power.admin) return;
@@ -241,6 +241,8 @@ export class AccessStore {
       },
       'grant',
     );
+    // The grant is given to every holder of the role: each must be the actor's to manage.
+    await roleHoldersManageable(this.st, power, g.role, ctx);
     return this.db.transaction().execute((trx) => this.insertGrant(trx, g, ctx));
   }
 
@@ -269,6 +271,8 @@ export class AccessStore {
     const row = await this.db.selectFrom('grants').select('role').where('id', '=', id).executeTakeFirst();
     if (!row) throw new AppError('NOT_FOUND');
     power.check(await this.powerOfRoles([row.role]), `role ${row.role}`);
+    // The grant is taken from every holder of the role: each must be the actor's to manage.
+    await roleHoldersManageable(this.st, power, row.role, ctx);
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('grants').where('id', '=', id).execute();
       await this.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'grant.deleted', id } }, trx);

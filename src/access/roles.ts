@@ -1,4 +1,7 @@
-/** Roles: their system permissions and menus, and who holds them directly. Every change passes the `Power` check. */
+/**
+ * Roles: their system permissions and menus, and who holds them directly. Every change passes the `Power` check, and
+ * a change to what the holders hold passes, for each holder, the check a direct change to that holder passes.
+ */
 import type { Db } from '../db/index.js';
 import type { EventContext, SecurityLog } from '../audit/events.js';
 import { AppError } from '../errors.js';
@@ -70,6 +73,8 @@ export async function updateRole(
   checkRoleLists(after.permissions, after.menus);
   power.check(await st.powerOfRoles([name]), `role ${name}`);
   power.check({ roles: [name], permissions: after.permissions, menus: after.menus, grants: [] }, `role ${name}`);
+  // New or fewer permissions or menus are given to, or taken from, every holder; a description is not.
+  if (!sameSet(before.permissions, after.permissions) || !sameSet(before.menus, after.menus)) await roleHoldersManageable(st, power, name, ctx);
   await st.db.transaction().execute(async (trx) => {
     await trx
       .updateTable('roles')
@@ -84,6 +89,8 @@ export async function updateRole(
 export async function deleteRole(st: StoreContext, name: string, power: Power, ctx: EventContext): Promise<void> {
   if (!(await st.db.selectFrom('roles').select('name').where('name', '=', name).executeTakeFirst())) throw new AppError('NOT_FOUND');
   power.check(await st.powerOfRoles([name]), `role ${name}`);
+  // Deleting takes the role, and its grants, from every holder.
+  await roleHoldersManageable(st, power, name, ctx);
   await st.db.transaction().execute(async (trx) => {
     // Foreign keys cascade on PostgreSQL; SQLite enforces them too, but the explicit deletes keep both honest.
     await trx.deleteFrom('grants').where('role', '=', name).execute();
@@ -92,6 +99,54 @@ export async function deleteRole(st: StoreContext, name: string, power: Power, c
     await trx.deleteFrom('roles').where('name', '=', name).execute();
     await st.log.record(ctx, { type: 'access.changed', outcome: 'success', details: { change: 'role.deleted', role: name } }, trx);
   });
+}
+
+export const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+
+/** The users who hold `role`, directly or through a department, in id order. */
+export async function holdersOf(st: StoreContext, role: string): Promise<string[]> {
+  const [direct, throughDepartments] = await Promise.all([
+    st.db.selectFrom('user_roles').select('user_id').where('role', '=', role).execute(),
+    st.db
+      .selectFrom('user_departments')
+      .innerJoin('department_roles', 'department_roles.department', 'user_departments.department')
+      .select('user_departments.user_id')
+      .where('department_roles.role', '=', role)
+      .execute(),
+  ]);
+  return [...new Set([...direct, ...throughDepartments].map((r) => r.user_id))].sort();
+}
+
+/**
+ * Refuses (PRIVILEGE_ESCALATION) unless the actor may manage every one of `userIds`: the check of the
+ * /api/admin/users/:id… routes (`checkManageable`), run for each user a change to a department or a role gives or
+ * takes power from, so that neither can do what a direct change to the user could not. The answer names `subject`
+ * only (`department green`, `role tag`), not which user or why (the actor may hold roles.manage without
+ * users.manage); the internal reason, which is logged, names the user as the `who` (member, holder).
+ */
+export async function holdersManageable(st: StoreContext, power: Power, userIds: readonly string[], subject: string, who: 'member' | 'holder'): Promise<void> {
+  if (power.admin) return;
+  for (const userId of userIds) {
+    try {
+      await st.checkManageable(power, userId);
+    } catch (e) {
+      if (!(e instanceof AppError && e.code === 'PRIVILEGE_ESCALATION')) throw e;
+      const why = (e.details as { exceeds?: string } | undefined)?.exceeds ?? 'more';
+      throw new AppError('PRIVILEGE_ESCALATION', { subject, exceeds: `a ${who} you may not manage` }, `${who} ${userId}: ${why}`);
+    }
+  }
+}
+
+/**
+ * A change to what `role` gives (permissions, menus, grants, its deletion) changes what each holder holds: a
+ * non-administrator who holds it is refused (CANNOT_MODIFY_SELF, as for a department they are in), and every other
+ * holder must be theirs to manage (`holdersManageable`). A role nobody holds passes.
+ */
+export async function roleHoldersManageable(st: StoreContext, power: Power, role: string, ctx: EventContext): Promise<void> {
+  if (power.admin) return;
+  const holders = await holdersOf(st, role);
+  if (ctx.actor.id !== null && holders.includes(ctx.actor.id)) throw new AppError('CANNOT_MODIFY_SELF');
+  await holdersManageable(st, power, holders, `role ${role}`, 'holder');
 }
 
 export async function knownRoles(_st: StoreContext, trx: Db, roles: readonly string[]): Promise<void> {

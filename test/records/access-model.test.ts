@@ -410,6 +410,96 @@ test('privilege escalation through a department: changing its roles or deleting 
   assert.deepEqual((await fredAccess()).held, ['agent']);
 });
 
+test('privilege escalation through a role: changing what it gives, its grants, or deleting it is managing each holder, refused as a direct change would be [ASVS V8.2.1, V8.3.1]', async () => {
+  // rhea manages users and roles and sees tickets' title and team; otto holds agent (grants she lacks), so he holds
+  // more than she does. He holds tag directly and badge through violet, a department she is not in.
+  const code = (r: { json(): { error?: { code: string } } }) => r.json().error?.code;
+  ok(await req('POST', '/api/admin/roles', admin, { name: 'role-boss', permissions: ['users.manage', 'roles.manage'], menus: ['access'] }));
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'role-boss', collection: 'tickets', actions: ['view'], fields: ['title', 'team'] }));
+  for (const name of ['tag', 'badge', 'crew', 'loose']) ok(await req('POST', '/api/admin/roles', admin, { name }));
+  const tagGrant = (await req('POST', '/api/admin/grants', admin, { role: 'tag', collection: 'tickets', actions: ['view'], fields: ['title'] })).json();
+  const rhea = await createUser(t, admin, 'rhea', 'Riverbank-guard-key-1618');
+  const otto = await createUser(t, admin, 'otto', 'Orchard-keeper-key-1414');
+  const uma = await createUser(t, admin, 'uma', 'Upland-walker-key-1732');
+  ok(await req('PUT', '/api/admin/departments/violet', admin, { roles: ['badge'] }), 200);
+  ok(await req('PUT', '/api/admin/departments/teal', admin, { roles: [] }), 200);
+  ok(await req('PUT', `/api/admin/users/${rhea}/roles`, admin, { roles: ['role-boss'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${rhea}/departments`, admin, { departments: ['teal'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${otto}/roles`, admin, { roles: ['agent', 'tag'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${otto}/departments`, admin, { departments: ['violet'] }), 204);
+  // uma holds crew and is in teal with rhea: she holds no more than rhea does.
+  ok(await req('PUT', `/api/admin/users/${uma}/roles`, admin, { roles: ['crew'] }), 204);
+  ok(await req('PUT', `/api/admin/users/${uma}/departments`, admin, { departments: ['teal'] }), 204);
+  const tk = (await login(t, 'rhea', 'Riverbank-guard-key-1618')).token;
+  const access = async (id: string) => (await req('GET', `/api/admin/users/${id}/access`, admin)).json();
+  const roles = async () => (await req('GET', '/api/admin/roles', admin)).json().roles;
+  const grants = async () => (await req('GET', '/api/admin/grants?collection=tickets', admin)).json().grants;
+  const unchanged = { otto: await access(otto), roles: await roles(), grants: await grants() };
+  const changes = async () => (await events(t, admin, 'access.changed')).filter((e) => e.actor.id === rhea).length;
+  // The direct path refuses: otto is not rhea's to manage.
+  assert.equal(code(await req('PUT', `/api/admin/users/${otto}/roles`, tk, { roles: ['agent', 'tag', 'role-boss'] })), 'PRIVILEGE_ESCALATION');
+  // Attacks: give him a permission, a menu or a grant through a role he holds (directly or through violet), take a
+  // grant or the role away. Each is within rhea's own power, so only the check on the holders refuses it.
+  const attacks = {
+    permission: await req('PATCH', '/api/admin/roles/tag', tk, { permissions: ['users.manage'] }),
+    menu: await req('PATCH', '/api/admin/roles/tag', tk, { menus: ['access'] }),
+    throughDepartment: await req('PATCH', '/api/admin/roles/badge', tk, { permissions: ['roles.manage'] }),
+    grantAdded: await req('POST', '/api/admin/grants', tk, { role: 'tag', collection: 'tickets', actions: ['view'], fields: ['title', 'team'] }),
+    grantRemoved: await req('DELETE', `/api/admin/grants/${tagGrant.id}`, tk),
+    deleted: await req('DELETE', '/api/admin/roles/tag', tk),
+    deletedThroughDepartment: await req('DELETE', '/api/admin/roles/badge', tk),
+  };
+  assert.deepEqual(Object.fromEntries(Object.entries(attacks).map(([k, r]) => [k, `${r.statusCode} ${r.body ? code(r) : ''}`.trim()])), {
+    permission: '403 PRIVILEGE_ESCALATION',
+    menu: '403 PRIVILEGE_ESCALATION',
+    throughDepartment: '403 PRIVILEGE_ESCALATION',
+    grantAdded: '403 PRIVILEGE_ESCALATION',
+    grantRemoved: '403 PRIVILEGE_ESCALATION',
+    deleted: '403 PRIVILEGE_ESCALATION',
+    deletedThroughDepartment: '403 PRIVILEGE_ESCALATION',
+  });
+  // The answer names the role, not the holder or what he holds.
+  assert.deepEqual(attacks.permission.json().error.details, { subject: 'role tag', exceeds: 'a holder you may not manage' });
+  assert.deepEqual(attacks.grantAdded.json().error.details, { subject: 'role tag', exceeds: 'a holder you may not manage' });
+  // A role she holds herself is her own access: refused as changing her own roles is.
+  assert.equal(code(await req('PATCH', '/api/admin/roles/role-boss', tk, { menus: [] })), 'CANNOT_MODIFY_SELF');
+  const own = (await grants()).find((g: { role: string }) => g.role === 'role-boss');
+  assert.equal(code(await req('DELETE', `/api/admin/grants/${own.id}`, tk)), 'CANNOT_MODIFY_SELF');
+  // Nothing changed: otto's access, the roles, the grants; no access.changed by rhea; the refusals are recorded.
+  assert.deepEqual(await access(otto), unchanged.otto);
+  assert.deepEqual(await roles(), unchanged.roles);
+  assert.deepEqual(await grants(), unchanged.grants);
+  assert.equal(await changes(), 0);
+  const refused = (await events(t, admin, 'access.refused')).filter((e) => e.actor.id === rhea && e.details.reason === 'PRIVILEGE_ESCALATION');
+  // (Sampled once a minute per route pattern: the role deletion shares PATCH's.)
+  for (const action of ['PATCH /api/admin/roles/:name', 'POST /api/admin/grants', 'DELETE /api/admin/grants/:id'])
+    assert.ok(
+      refused.some((e) => e.details.action === action),
+      action,
+    );
+  // Legitimate: a description gives nothing; a role nobody holds; every change to crew, whose one holder (uma) she
+  // may manage: a permission and a menu given, a grant given and taken, the role deleted.
+  ok(await req('PATCH', '/api/admin/roles/tag', tk, { description: 'a label' }), 200);
+  ok(await req('PATCH', '/api/admin/roles/loose', tk, { permissions: ['users.manage'] }), 200);
+  ok(await req('PATCH', '/api/admin/roles/crew', tk, { permissions: ['users.manage'], menus: ['access'] }), 200);
+  assert.deepEqual((await access(uma)).permissions, ['users.manage']);
+  const given = await req('POST', '/api/admin/grants', tk, { role: 'crew', collection: 'tickets', actions: ['view'], fields: ['title'] });
+  ok(given);
+  ok(await req('DELETE', `/api/admin/grants/${given.json().id}`, tk), 204);
+  ok(await req('DELETE', '/api/admin/roles/crew', tk), 204);
+  assert.deepEqual((await access(uma)).held, []);
+  assert.equal(await changes(), 6);
+  // The administrator, who may manage everyone, changes, extends and deletes roles with holders.
+  ok(await req('PATCH', '/api/admin/roles/tag', admin, { permissions: ['users.manage'] }), 200);
+  assert.deepEqual((await access(otto)).permissions, ['users.manage']);
+  ok(await req('POST', '/api/admin/grants', admin, { role: 'badge', collection: 'tickets', actions: ['view'], fields: ['title', 'team'] }));
+  ok(await req('DELETE', `/api/admin/grants/${tagGrant.id}`, admin), 204);
+  ok(await req('DELETE', '/api/admin/roles/tag', admin), 204);
+  ok(await req('DELETE', '/api/admin/roles/badge', admin), 204);
+  assert.deepEqual((await access(otto)).held, ['agent']);
+  assert.deepEqual((await access(otto)).permissions, []);
+});
+
 test('an active role taken away fails closed: the session acts with no role until the user picks again [ASVS V8.3.2]', async () => {
   const uid = await createUser(t, admin, 'switcher', 'Swap-the-hats-4455');
   ok(await req('PUT', `/api/admin/users/${uid}/roles`, admin, { roles: ['agent', 'viewer'] }), 204);
