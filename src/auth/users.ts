@@ -347,7 +347,7 @@ export class UserService {
         const by = this.now() + ONE_TIME_PASSWORD_VALIDITY_MS;
         await trx.updateTable('users').set({ must_change_password: 1, must_change_by: by }).where('id', '=', id).execute();
       }
-      await this.sessions.endUserSessions(id, 'password_set', ctx, undefined, trx);
+      await this.sessions.endUserCredentials(id, 'password_set', ctx, trx);
       await this.log.record(ctx, { type: 'user.password_set', outcome: 'success', subjectId: id, details: { mustChange } }, trx);
     });
     this.notices.authChanged(u, 'password_set', ctx);

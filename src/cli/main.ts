@@ -337,7 +337,7 @@ export async function main(argv: string[]): Promise<number> {
         await s.users.setPassword(u.id, password, { actor: CLI_ACTOR }, !values['password-stdin']);
         // The CLI is the recovery path of last resort (every administrator locked out): it lifts any lock.
         const unlocked = await s.locks.unlock(u.id, { actor: CLI_ACTOR });
-        toStdout(`password set for ${u.username}; their sessions were ended${unlocked ? '; the account was unlocked' : ''}\n`);
+        toStdout(`password set for ${u.username}; their sessions and API keys were ended${unlocked ? '; the account was unlocked' : ''}\n`);
         if (!values['password-stdin']) toStdout(`generated password, shown once: ${password}\n`);
         return 0;
       });
@@ -350,7 +350,7 @@ export async function main(argv: string[]): Promise<number> {
           return 2;
         }
         const { sessionsEnded } = await s.mfa.reset(u.id, { method: method as IdentityCheckMethod, reference: values.reference }, { actor: CLI_ACTOR });
-        toStdout(`second factors of ${u.username} were reset; ${sessionsEnded} session(s) ended\n`);
+        toStdout(`second factors of ${u.username} were reset; ${sessionsEnded} session(s) and every API key ended\n`);
         return 0;
       });
     case 'user unlock':

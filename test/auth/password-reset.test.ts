@@ -77,7 +77,22 @@ const adminNow = async () => {
 
 test('forgot: the mail arrives at the SMTP server, its link works once, ends every session and is audited [ASVS V7.4.3, V6.4.3]', async () => {
   const id = await createUser(t, admin, 'alice', 'Quiet-meadow-2931', { email: 'alice@example.org' });
+  // alice may make API keys: a recovery ends them with the sessions.
+  await t.app.inject({ method: 'POST', url: '/api/admin/roles', headers: bearer(admin), payload: { name: 'keyholder', permissions: ['apikeys.manage'] } });
+  assert.equal(
+    (await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/roles`, headers: bearer(admin), payload: { roles: ['keyholder'] } })).statusCode,
+    204,
+  );
   const { token: session } = await login(t, 'alice', 'Quiet-meadow-2931');
+  const made = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/api-keys',
+    headers: bearer(session),
+    payload: { name: 'ci', role: 'keyholder', expiresIn: 86400 },
+  });
+  assert.equal(made.statusCode, 201, made.body);
+  const byKey = () => t.app.inject({ method: 'GET', url: '/api/collections', headers: { 'x-api-key': made.json().secret } });
+  assert.equal((await byKey()).statusCode, 200);
   const r = await forgot({ email: 'ALICE@example.org' }, freshIp());
   assert.equal(r.statusCode, 202);
   const mails = await mailsFor('alice@example.org');
@@ -105,6 +120,9 @@ test('forgot: the mail arrives at the SMTP server, its link works once, ends eve
   assert.equal(done[0]!.details.kind, 'reset');
   const ended = (await events(t, admin, 'session.ended')).find((e) => e.subjectId === id && e.details.reason === 'password_reset');
   assert.ok(ended);
+  assert.equal((await byKey()).json().error.code, 'API_KEY_INVALID');
+  const revoked = (await events(t, admin, 'apikey.revoked')).find((e) => e.subjectId === id && e.details.reason === 'password_reset');
+  assert.equal(revoked?.details.count, 1);
 });
 
 test('forgot: unknown, disabled, SSO-only and mail-less accounts get the very same answer and no mail [ASVS V6.3.8]', async () => {

@@ -31,7 +31,7 @@ export interface MfaDeps {
   tasks: BackgroundTasks;
   now: () => number;
   /** An administrator's reset ends the user's sessions in its transaction. */
-  sessions: Pick<SessionService, 'endUserSessions'>;
+  sessions: Pick<SessionService, 'endUserCredentials'>;
   /** Where passkeys are valid, for a passkey second step (absent or null: passkeys are off). */
   passkeys?: PasskeyConfig | null;
   /**

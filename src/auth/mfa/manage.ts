@@ -143,7 +143,7 @@ export class FactorAdmin {
     const before = await factorState(this.d.db, user);
     const done = await this.d.db.transaction().execute(async (trx: Db) => {
       for (const table of FACTOR_TABLES) await trx.deleteFrom(table).where('user_id', '=', userId).execute();
-      const sessionsEnded = await this.d.sessions.endUserSessions(userId, 'mfa_reset', ctx, undefined, trx);
+      const sessionsEnded = await this.d.sessions.endUserCredentials(userId, 'mfa_reset', ctx, trx);
       await this.d.log.record(
         ctx,
         {

@@ -199,7 +199,7 @@ export class PasswordResetService {
     await this.d.db.transaction().execute(async (trx) => {
       if (!(await claimToken(trx, row.id, this.d.now()))) throw new AppError('RESET_TOKEN_USED', undefined, 'claimed concurrently');
       await writePassword(trx, user.id, hash, this.d.now());
-      await this.d.sessions.endUserSessions(user.id, 'password_reset', ctx, undefined, trx);
+      await this.d.sessions.endUserCredentials(user.id, 'password_reset', ctx, trx);
       await this.d.log.record(
         { ...ctx, actor: { id: user.id, name: user.username } },
         {

@@ -96,6 +96,11 @@ export class SessionService {
     return this.ender.endUserSessions(userId, reason, ctx, exceptSessionId, db);
   }
 
+  /** Account recovery: the user's sessions and API keys end (`SessionEnder.endUserCredentials`). */
+  endUserCredentials(userId: string, reason: string, ctx: EventContext, db?: Db): Promise<number> {
+    return this.ender.endUserCredentials(userId, reason, ctx, db);
+  }
+
   endAllSessions(reason: string, ctx: EventContext): Promise<number> {
     return this.ender.endAllSessions(reason, ctx);
   }

@@ -24,6 +24,27 @@ export class SessionEnder {
   }
 
   /**
+   * Account recovery (a reset link, an administrator's new password or second-factor reset): the person now proving
+   * who they are did not prove they held the account's credentials, so every credential it had ends, its sessions
+   * and its API keys, with their events, in the caller's transaction; an API key made with a stolen session would
+   * otherwise outlive the cure. Returns the sessions ended.
+   */
+  async endUserCredentials(userId: string, reason: string, ctx: EventContext, db: Db = this.db): Promise<number> {
+    return inTransaction(db, async (trx) => {
+      const sessions = await this.endUserSessionsIn(userId, reason, ctx, undefined, trx);
+      const keys = await trx
+        .updateTable('api_keys')
+        .set({ revoked_at: this.now(), revoked_reason: reason })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      const n = Number(keys.numUpdatedRows);
+      if (n > 0) await this.log.record(ctx, { type: 'apikey.revoked', outcome: 'success', subjectId: userId, details: { count: n, reason } }, trx);
+      return sessions;
+    });
+  }
+
+  /**
    * Ends every live session of every user (an operator's `palisade sessions revoke --all`, ASVS V7.4.5): one update and
    * one `session.ended` event with the count, in one transaction. Returns how many ended.
    */

@@ -133,7 +133,7 @@ export const adminUserRoutes =
           tags,
           params: IdParam,
           description:
-            "Sets a user's password (the password policy applies) and ends all of their sessions. It is one-time (changed at the next sign-in, void after 72 hours) unless `mustChangePassword: false` says it is final. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.",
+            "Sets a user's password (the password policy applies), ends all of their sessions and revokes their API keys. It is one-time (changed at the next sign-in, void after 72 hours) unless `mustChangePassword: false` says it is final. Refused with PASSWORD_SET_FORBIDDEN when the password-reset settings deny it.",
           body: Type.Object({ password: Password, mustChangePassword: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
           response: { 204: Type.Null(), ...errorResponses },
         },

@@ -287,7 +287,7 @@ export const adminMfaRoutes =
         schema: {
           tags: ['admin: users'],
           description:
-            "Removes every second factor and recovery code of the user and ends the user's sessions (audited as mfa.reset, with the identity check). Not for your own account. The body says how the administrator checked that the person asking is the account's owner (D436).",
+            "Removes every second factor and recovery code of the user, ends the user's sessions and revokes their API keys (audited as mfa.reset, with the identity check). Not for your own account. The body says how the administrator checked that the person asking is the account's owner (D436).",
           params: IdParam,
           body: body({ identityCheck: IdentityCheckSchema }),
           response: { 200: Type.Object({ sessionsEnded: Type.Integer() }), ...errorResponses },

@@ -3,8 +3,8 @@
 // at once. Each is refused at the very next request; the legitimate key gets through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, events, useApp, type TestApp } from '../../../helpers/app.js';
-import { code, createKey, list, notesWorld } from '../world.js';
+import { bearer, events, login, useApp, type TestApp } from '../../../helpers/app.js';
+import { ANN_PW, code, createKey, list, notesWorld } from '../world.js';
 
 let t: TestApp;
 let admin: string;
@@ -196,4 +196,51 @@ test("an administrator's key acts with its role only: no administrator bypass on
   assert.equal(made2.statusCode, 201, made2.body);
   // No bypass audit either: the key's reads are ordinary reads.
   assert.equal((await events(t, admin, 'record.bypass')).filter((e) => e.actorId === bossId).length, 0);
+});
+
+test("account recovery ends the account's API keys with its sessions: an administrator's new password, a second-factor reset (persistence after compromise)", async () => {
+  const recover = [
+    () =>
+      t.app.inject({
+        method: 'PUT',
+        url: `/api/admin/users/${annId}/password`,
+        headers: bearer(admin),
+        payload: { password: 'Recovered-lantern-5531', mustChangePassword: false },
+      }),
+    () =>
+      t.app.inject({
+        method: 'POST',
+        url: `/api/admin/users/${annId}/mfa/reset`,
+        headers: bearer(admin),
+        payload: { identityCheck: { method: 'in_person', reference: 'ticket 4411' } },
+      }),
+  ];
+  let password = ANN_PW;
+  for (const [i, act] of recover.entries()) {
+    ann = (await login(t, 'ann', password)).token;
+    // A key made with the session (as one made with a stolen session would be), and one made before.
+    const k = await key({ name: `kept-${i}` });
+    assert.equal((await list(t, { 'x-api-key': k.secret })).statusCode, 200);
+    const r = await act();
+    assert.ok(r.statusCode === 204 || r.statusCode === 200, r.body);
+    if (i === 0) password = 'Recovered-lantern-5531';
+    assert.equal(code(await list(t, { 'x-api-key': k.secret })), 'API_KEY_INVALID');
+    const revoked = (await events(t, admin, 'apikey.revoked')).filter((e) => e.subjectId === annId && e.details.reason !== undefined);
+    assert.ok(
+      revoked.some((e) => e.details.reason === (i === 0 ? 'password_set' : 'mfa_reset')),
+      JSON.stringify(revoked),
+    );
+  }
+  // The owner's own password change (they proved the current one) keeps their keys.
+  ann = (await login(t, 'ann', password)).token;
+  const kept = await key({ name: 'after' });
+  const change = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/password',
+    headers: bearer(ann),
+    payload: { currentPassword: password, newPassword: 'Changed-harbour-7712' },
+  });
+  assert.equal(change.statusCode, 200, change.body);
+  assert.equal((await list(t, { 'x-api-key': kept.secret })).statusCode, 200);
+  ann = (await login(t, 'ann', 'Changed-harbour-7712')).token;
 });
