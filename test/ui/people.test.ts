@@ -207,8 +207,10 @@ describe('admin UI: people and access (users, roles, grants, departments, explai
     await page.getByLabel('Evidence reference').fill('Ticket 4711');
     await shot(page, 'people-mfa-reset-check');
     await page.getByRole('form', { name: 'Reset second factor' }).getByRole('button', { name: 'Reset second factor' }).click();
+    // The confirmation says what a recovery ends: sessions and API keys (D473).
+    await page.getByRole('dialog').filter({ hasText: 'their API keys are revoked' }).waitFor();
     await page.getByRole('dialog').getByRole('button', { name: 'Reset second factor' }).click();
-    await page.getByRole('status').filter({ hasText: 'The second factor of lena is reset' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'The second factor of lena is reset' }).filter({ hasText: 'API keys revoked' }).waitFor();
     const reset = (await events(w.t, root, 'mfa.reset')).find((e) => e.subjectId === lena.id);
     assert.deepEqual(reset?.details.identityCheck, { method: 'video_call', reference: 'Ticket 4711' });
     assertClean(w);
