@@ -98,8 +98,11 @@ test("one's own second factors and credentials change only after a recent sign-i
   refusedStale(await call('POST', '/api/auth/api-keys', stale, { name: 'late', role: 'user' }), 'a new API key');
   refusedStale(await call('POST', '/api/auth/api-keys/some-key/rotate', stale, {}), 'a rotated API key');
   refusedStale(await call('POST', '/api/auth/sso/corp/link', stale, { password: PW }), 'a linked identity');
+  refusedStale(await call('DELETE', '/api/auth/sso/links/corp/xena-at-corp', stale), 'an unlinked identity');
   const again = (await login(t, 'xena', PW)).token;
   assert.equal((await call('POST', '/api/auth/mfa/totp', again, { password: PW })).statusCode, 200);
+  // Fresh, the unlink reaches its handler (no such link here).
+  assert.equal((await call('DELETE', '/api/auth/sso/links/corp/xena-at-corp', again)).statusCode, 404);
 });
 
 test("an administrator's highly sensitive operations (secrets, signing keys, SSO providers, OIDC clients, sign-in settings, backups, configuration import, audit prune, erasure) need a recent sign-in [ASVS V7.5.3]", async () => {

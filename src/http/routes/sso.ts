@@ -327,10 +327,12 @@ export const ssoRoutes =
     app.delete(
       '/sso/links/:provider/:subject',
       {
-        config: { rateLimit: 'write' },
+        // Removing a way to sign in, as linking one: a recent sign-in (D432).
+        config: { rateLimit: 'write', recentAuth: true },
         schema: {
           tags,
-          description: "Unlinks one of the signed-in user's sign-ins (`sso.unlinked`); an SSO-only account keeps its last one (SSO_LAST_LINK).",
+          description:
+            "Unlinks one of the signed-in user's sign-ins (`sso.unlinked`): needs a sign-in within the last 10 minutes (else REAUTH_REQUIRED); an SSO-only account keeps its last one (SSO_LAST_LINK).",
           params: LinkParams,
           response: { 204: Type.Null(), ...errorResponses },
         },
