@@ -28,6 +28,7 @@ import { databaseAuthVerdict } from './database-auth.js';
 import { s3AuthVerdict, smsAuthVerdict, smtpAuthVerdict } from './service-auth.js';
 import { withoutCertFiles } from '../config/client-certs.js';
 import { certificateVerdict } from './certificate.js';
+import { passwordHashVerdict } from './password-hashes.js';
 import type { BackupStatus } from '../backup/index.js';
 import { MetadataStripper } from '../files/metadata.js';
 
@@ -177,6 +178,7 @@ export class Doctor {
       ['secrets', (a) => this.secrets(a)],
       ['secrets-age', (a) => this.secretsAge(a)],
       ['api-keys', (a) => this.apiKeys(a)],
+      ['password-hashes', (a) => this.passwordHashes(a)],
       ['policies', (a) => this.policies(a)],
       ['settings', (a) => this.weakened(a)],
       ['node', (a) => this.node(a)],
@@ -726,6 +728,11 @@ export class Doctor {
         `${keys.length} live key${keys.length === 1 ? '' : 's'} never expire${keys.length === 1 ? 's' : ''}`,
         'See them in GET /api/admin/api-keys (neverExpiring; Admin, API keys); replace them with keys that expire and revoke these.',
       );
+  }
+
+  private async passwordHashes(add: AddFn) {
+    const v = await passwordHashVerdict(this.d.db);
+    add('password-hashes', 'Stored password hashes can be verified', v.status, v.detail, v.fix);
   }
 
   private async policies(add: AddFn) {

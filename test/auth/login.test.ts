@@ -167,6 +167,15 @@ test('an imported hash costlier than a sign-in may be is refused; one already st
   assert.equal((await create('legacy-a', fair)).statusCode, 201);
   assert.equal((await post({ username: 'legacy-a', password: 'Argon2-imported-pw-1' })).statusCode, 200);
   // A bomb written around the check (a restored row, a hand edit) is refused at the sign-in without being run.
+  const hashCheck = async () =>
+    (
+      (await t.app.inject({ method: 'GET', url: '/api/admin/doctor', headers: bearer(admin) })).json().checks as Array<{
+        id: string;
+        status: string;
+        detail: string;
+      }>
+    ).find((c) => c.id === 'password-hashes');
+  assert.equal((await hashCheck())?.status, 'pass');
   await createUser(t, admin, 'planted', 'Quiet-harbour-lamp-77');
   await t.s.db
     .updateTable('users')
@@ -175,6 +184,10 @@ test('an imported hash costlier than a sign-in may be is refused; one already st
     .execute();
   assert.equal((await post({ username: 'planted', password: 'Quiet-harbour-lamp-77' })).statusCode, 401);
   assert.equal((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  // The doctor names the account, so that an operator sets its password again.
+  const check = await hashCheck();
+  assert.equal(check?.status, 'warn');
+  assert.match(check!.detail, /^1 account cannot sign in with a password: .*\(planted\)$/);
 });
 
 test('new passwords are stored as argon2id with at least 19 MiB, t=2, p=1 [ASVS V11.4.2]', async () => {
