@@ -67,16 +67,13 @@ export async function sniff(file: string, accept: readonly string[], maxPixels: 
   return { type, ext: info.ext[0]! };
 }
 
-/** Control characters, line and paragraph separators, and the bidirectional marks that disguise an extension. */
-const invisible = (c: number): boolean =>
-  c < 0x20 ||
-  (c >= 0x7f && c <= 0x9f) ||
-  c === 0x2028 ||
-  c === 0x2029 ||
-  c === 0x200e ||
-  c === 0x200f ||
-  (c >= 0x202a && c <= 0x202e) ||
-  (c >= 0x2066 && c <= 0x2069);
+/**
+ * Control characters, line and paragraph separators, and every format character (Unicode Cf): the bidirectional marks
+ * and overrides that disguise an extension (U+061C, U+200E, U+202A–U+202E, U+2066–U+2069), and the zero-width ones
+ * (U+200B, U+2060, U+FEFF, the soft hyphen) that make two names look alike.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const invisible = (ch: string): boolean => INVISIBLE.test(ch);
 
 /** Most characters of a stored file name. */
 const MAX_NAME = 200;
@@ -90,7 +87,7 @@ export function safeName(raw: string, sniffed: Sniffed): string {
   let name = raw.normalize('NFC');
   name = name.slice(Math.max(name.lastIndexOf('/'), name.lastIndexOf('\\')) + 1);
   name = [...name]
-    .filter((ch) => !invisible(ch.codePointAt(0)!))
+    .filter((ch) => !invisible(ch))
     .join('')
     .replace(/[<>:"/\\|?*]/g, '_')
     .replace(/^[.\s]+/, '')

@@ -15,17 +15,30 @@ export const JSON_MAX_DEPTH = 32;
 const JSON_MAX_NODES = 10_000;
 
 /** Whether a JSON value nests at most JSON_MAX_DEPTH levels and has at most JSON_MAX_NODES nodes; iterative, so any depth is safe to check. */
-function jsonWithinBounds(v: unknown): boolean {
+/**
+ * Why a json field's value may not be stored, or null: nested past the bounds, a number JSON cannot carry (`1e400`
+ * parses to Infinity, which would be stored as null), or a prototype key (`__proto__`, `constructor.prototype`) that
+ * a client deep-merging the record would be polluted by. Every write path passes here (a body, a CSV or JSON import,
+ * a bulk update, a restored revision), so none of them needs its own check.
+ */
+function jsonProblem(v: unknown): string | null {
   const stack: Array<[unknown, number]> = [[v, 0]];
   let nodes = 0;
   while (stack.length > 0) {
     const [x, depth] = stack.pop()!;
-    if (++nodes > JSON_MAX_NODES) return false;
+    if (++nodes > JSON_MAX_NODES) return `JSON with at most ${JSON_MAX_NODES} values`;
+    if (typeof x === 'number' && !Number.isFinite(x)) return 'JSON numbers must be finite';
     if (typeof x !== 'object' || x === null) continue;
-    if (depth >= JSON_MAX_DEPTH) return false;
+    if (depth >= JSON_MAX_DEPTH) return `JSON nested at most ${JSON_MAX_DEPTH} levels deep`;
+    if (!Array.isArray(x)) {
+      if (Object.hasOwn(x, '__proto__')) return 'JSON may not hold a "__proto__" key';
+      const ctor = (x as Record<string, unknown>).constructor;
+      if (Object.hasOwn(x, 'constructor') && typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype'))
+        return 'JSON may not hold a "constructor.prototype" key';
+    }
     for (const c of Array.isArray(x) ? x : Object.values(x)) stack.push([c, depth + 1]);
   }
-  return true;
+  return null;
 }
 
 export const hasNul = (v: string): boolean => v.includes('\u0000');
@@ -131,7 +144,8 @@ export function encode(f: FieldDef, v: unknown): unknown {
       if (typeof v !== 'string' || !f.values?.includes(v)) throw bad(`one of ${f.values?.join(', ')}`);
       return v;
     case 'json': {
-      if (!jsonWithinBounds(v)) throw bad(`JSON nested at most ${JSON_MAX_DEPTH} levels deep, with at most ${JSON_MAX_NODES} values`);
+      const problem = jsonProblem(v);
+      if (problem) throw bad(problem);
       const s = JSON.stringify(v);
       if (s.length > 100_000) throw bad('at most 100000 characters of JSON');
       return s;

@@ -138,6 +138,15 @@ test('file names are sanitised: no path, no NUL or control characters [ASVS V1.2
   const down = await w.download(w.tok.ed!, id, 'attachments', r2.json().id);
   assert.equal(down.statusCode, 200);
   assert.doesNotMatch(String(down.headers['content-disposition']), /[\r\n]/);
+  // Zero-width and the Arabic letter mark make look-alike names: dropped like the other bidi marks.
+  const r3 = await w.upload(w.tok.ed!, id, 'attachments', png(), 'in\u200bvoice\u061c\u2060\ufeff\u00ad.png');
+  ok(r3);
+  assert.equal(r3.json().name, 'invoice.png');
+  assert.equal(
+    safeName('r\u00e9sum\u00e9 \u6587\u66f8.png', { type: 'image/png', ext: 'png' }),
+    'r\u00e9sum\u00e9 \u6587\u66f8.png',
+    'letters of any script stay',
+  );
 });
 
 test('grants: the field grant and the row scope decide uploads and downloads', async () => {

@@ -212,6 +212,31 @@ test('bad input 5xx: a json value nested past the bound, or too large, is a 400;
   assert.deepEqual((await filter({ title: 'csv-nested' })).json().items[0].data, nest(32));
 });
 
+test('bad input: a json value holds finite numbers and no prototype key, from a body or a CSV or JSON import alike (silent null, prototype pollution of clients)', async () => {
+  const raw = (payload: string) =>
+    t.app.inject({ method: 'POST', url: '/api/collections/tasks/records', headers: { ...bearer(admin), 'content-type': 'application/json' }, payload });
+  const csvOf = (cell: string) => ({ csv: `title,data\ncsv-bad,"${cell.replaceAll('"', '""')}"\n` });
+  const before = (await filter({ title: 'csv-bad' })).json().items.length;
+  await expectAll([
+    // 1e400 parses to Infinity, which JSON.stringify writes as null: refused, as an integer or decimal field does.
+    ['1e400 in a body', () => raw('{"title":"inf","data":{"n":1e400}}'), 400, 'VALIDATION_FAILED'],
+    ['-1e400 alone', () => raw('{"title":"inf","data":-1e400}'), 400, 'VALIDATION_FAILED'],
+    ['csv cell 1e400', () => req('POST', '/api/collections/tasks/records/import', csvOf('[1e400]')), 400, 'IMPORT_REJECTED'],
+    ['csv cell __proto__', () => req('POST', '/api/collections/tasks/records/import', csvOf('{"a":{"__proto__":{"admin":true}}}')), 400, 'IMPORT_REJECTED'],
+    [
+      'csv cell constructor.prototype',
+      () => req('POST', '/api/collections/tasks/records/import', csvOf('{"constructor":{"prototype":{"admin":true}}}')),
+      400,
+      'IMPORT_REJECTED',
+    ],
+  ]);
+  assert.equal((await filter({ title: 'csv-bad' })).json().items.length, before, 'nothing was imported');
+  // The legitimate values: large finite numbers, and a key named constructor that is not a prototype's.
+  const fine = await req('POST', '/api/collections/tasks/records/import', csvOf('{"n":1e300,"constructor":"Ford"}'));
+  ok(fine, 200);
+  assert.deepEqual((await filter({ title: 'csv-bad' })).json().items.at(-1)?.data, { n: 1e300, constructor: 'Ford' });
+});
+
 test('bad input 5xx: concurrent identical schema changes: one wins, the others get 409 (or 404 for what is gone), never 500', async () => {
   const peer = await makeApp({ peerOf: t });
   try {
