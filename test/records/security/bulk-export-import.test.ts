@@ -32,6 +32,8 @@ test('bulk path bypass on export: needs an export grant; applies the same scope 
     201,
   );
   await req('POST', '/api/collections/cases/records', bob, { title: '=HYPERLINK("http://evil")' });
+  // The forms spreadsheets still evaluate: after blanks or a line feed, or full-width.
+  for (const title of ['  =1+2', '\n=1+2', '\uff1d1+2', '\u3000@SUM(A1)']) await req('POST', '/api/collections/cases/records', bob, { title });
   const json = await req('GET', '/api/collections/cases/records/export?format=json', aud);
   assert.equal(json.statusCode, 200, json.body);
   const rows = json.json() as Array<Record<string, unknown>>;
@@ -45,6 +47,8 @@ test('bulk path bypass on export: needs an export grant; applies the same scope 
   assert.match(String(csv.headers['content-type']), /text\/csv/);
   assert.match(csv.body.split('\n')[0]!, /^id,createdAt,updatedAt,createdBy,updatedBy,title,state/);
   assert.match(csv.body, /"'=HYPERLINK\(""http:\/\/evil""\)"/);
+  for (const cell of ["'  =1+2", '"\'\n=1+2"', "'\uff1d1+2", "'\u3000@SUM(A1)"]) assert.ok(csv.body.includes(cell), cell);
+  assert.doesNotMatch(csv.body, /(^|,)'[A-Za-z0-9]/m, 'a plain value is left as it is');
   const filtered = await req('GET', `/api/collections/cases/records/export?${new URLSearchParams({ filter: JSON.stringify({ amount: { $gt: 0 } }) })}`, aud);
   assert.equal(filtered.json().error.code, 'FIELD_NOT_FILTERABLE', 'no oracle through export either');
 });
