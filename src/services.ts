@@ -321,7 +321,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     return def ? { secret: new Set(def.fields.filter(isSecretField).map((f) => f.name)), known: new Set(def.fields.map((f) => f.name)) } : null;
   };
   const trail = new AuditTrail(db, now, createSealer(config.appKey), subjectKeyDeriver(config.appKey), fieldsNow);
-  const audit = new AuditService(db, trail, securityLog, createCheckpointSigner(config.appKey), now);
+  const audit = new AuditService(db, trail, securityLog, createCheckpointSigner(config.appKey), now, handle.dialect);
   // Periodic signed checkpoints (AUDIT-6), each on the system log too, so that a SIEM keeps a copy.
   const stopCheckpoints = scheduleCheckpoints(audit, {
     intervalMs: config.audit.checkpointIntervalMs,
@@ -437,6 +437,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   sessions.creator.opened = (user, session, ctx) => notices.signedIn(user, session, ctx);
   const passwordReset = new PasswordResetService({
     db,
+    shared: durable,
     settings,
     policy: passwordPolicy,
     hasher,

@@ -3,7 +3,7 @@
  * recorded), verifying the chain, and signed checkpoints. Writers use `trail` (records) and the
  * security log; nothing else writes audit entries.
  */
-import type { Db } from '../db/index.js';
+import type { Db, Dialect } from '../db/index.js';
 import { lockChainNow } from './chain.js';
 import { verify, type Checkpoint, type VerifyResult } from './verify.js';
 import type { CheckpointSigner } from './checkpoints.js';
@@ -17,6 +17,7 @@ export class AuditService {
     private readonly log: SecurityLog,
     readonly signer: CheckpointSigner,
     private readonly now: () => number,
+    private readonly dialect: Dialect,
   ) {}
 
   /** A page of the record audit log; the read is recorded as `audit.read` with its filter. */
@@ -57,7 +58,18 @@ export class AuditService {
       if (!seen || seen.hash === c.hash) merged.set(Number(c.seq), c);
       else merged.set(Number(c.seq), { ...c, hash: `conflict:${seen.hash}:${c.hash}` });
     }
-    const r = await verify(this.db, { checkpoints: [...merged.values()], checkSignature: (c) => this.signer.check(c) });
+    const opts = { checkpoints: [...merged.values()], checkSignature: (c: Checkpoint) => this.signer.check(c) };
+    // On PostgreSQL the walk reads one snapshot: entries other requests commit meanwhile (past the head read first),
+    // or a retention run's deletions, are not seen half-way. SQLite's one connection cannot hold a read transaction
+    // open without holding up every write; the walk there allows what commits during it (see verify's last step).
+    const r =
+      this.dialect === 'postgres'
+        ? await this.db
+            .transaction()
+            .setIsolationLevel('repeatable read')
+            .setAccessMode('read only')
+            .execute((trx) => verify(trx, opts))
+        : await verify(this.db, opts);
     await this.log.record(ctx, {
       type: 'audit.verified',
       outcome: r.ok ? 'success' : 'failure',
