@@ -108,7 +108,8 @@ export function dbRefusal(e: unknown): DbRefusal | null {
       return 'value';
     case 'SQLITE_ERROR':
       if (/already exists|duplicate column name/.test(message)) return 'exists';
-      if (/^no such (table|column|index)/.test(message)) return 'missing';
+      // A write naming a column a concurrent schema change removed: `no such column` (reads), `has no column named` (inserts).
+      if (/^no such (table|column|index)|has no column named/.test(message)) return 'missing';
       if (/integer overflow/.test(message)) return 'value';
       return null;
     default:

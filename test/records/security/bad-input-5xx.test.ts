@@ -286,6 +286,7 @@ test('bad input 5xx: database refusals are recognised in one place for both dial
     [{ code: '42P01' }, 'missing'],
     [{ code: '42703' }, 'missing'],
     [{ code: 'SQLITE_ERROR', message: 'no such table: col_x' }, 'missing'],
+    [{ code: 'SQLITE_ERROR', message: 'table col_x has no column named extra' }, 'missing'],
     [{ code: '22003' }, 'value'],
     [{ code: '22P02' }, 'value'],
     [{ code: '22021' }, 'value'],
