@@ -27,13 +27,18 @@ export function parseStructured(text: string, format: StructuredFormat): unknown
       throw new StructuredTextError(`the JSON does not parse: ${e instanceof Error ? firstLine(e.message) : 'error'}`);
     }
   } else {
-    const doc = YAML.parseDocument(text, { uniqueKeys: true, logLevel: 'silent', prettyErrors: false, version: '1.2', schema: 'core' });
+    // `error`, not `silent`: a silent parser drops errors such as a second document (`---`), which would cut the file
+    // short; warnings are collected (and refused below) without being printed at this level.
+    const doc = YAML.parseDocument(text, { uniqueKeys: true, logLevel: 'error', version: '1.2', schema: 'core' });
     const error = doc.errors[0];
     if (error) {
       throw new StructuredTextError(
         error.code === 'RESOURCE_EXHAUSTION' ? 'the YAML is nested too deeply' : `the YAML does not parse: ${firstLine(error.message)}`,
       );
     }
+    // A `%YAML 1.1` file means other values (`010` is 8, `yes` is true) than the 1.2 core schema reads: refused.
+    if (doc.directives?.yaml.explicit && doc.directives.yaml.version !== '1.2')
+      throw new StructuredTextError('the YAML is refused: only YAML 1.2 is read (no %YAML 1.1)');
     const warning = doc.warnings[0];
     if (warning) throw new StructuredTextError(`the YAML is refused: ${firstLine(warning.message)}`);
     try {

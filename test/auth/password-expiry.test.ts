@@ -199,3 +199,30 @@ test('validity 0: passwords never expire [ASVS V6.2.10]', async () => {
   assert.equal(r.json().passwordExpiresAt, null);
   assert.equal(r.json().passwordExpiryReminder, false);
 });
+
+test("changing an expired password through the change step keeps the user's API keys (their own routine change, not a recovery: D473)", async () => {
+  const adm = await admin();
+  // (After the test of validity 0.)
+  await t.app.inject({ method: 'PATCH', url: '/api/admin/settings/password-policy', headers: bearer(adm), payload: { validity: 30 * DAY } });
+  const id = await createUser(t, adm, 'keyed', 'Quiet-meadow-2931');
+  await t.app.inject({ method: 'POST', url: '/api/admin/roles', headers: bearer(adm), payload: { name: 'keyholder', permissions: ['apikeys.manage'] } });
+  assert.equal(
+    (await t.app.inject({ method: 'PUT', url: `/api/admin/users/${id}/roles`, headers: bearer(adm), payload: { roles: ['keyholder'] } })).statusCode,
+    204,
+  );
+  const session = (await signIn('keyed', 'Quiet-meadow-2931')).json().token;
+  const made = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/api-keys',
+    headers: bearer(session),
+    payload: { name: 'ci', role: 'keyholder', expiresIn: 90 * DAY },
+  });
+  assert.equal(made.statusCode, 201, made.body);
+  const byKey = () => t.app.inject({ method: 'GET', url: '/api/collections', headers: { 'x-api-key': made.json().secret } });
+  t.clock.advance(31 * DAY);
+  const expired = await signIn('keyed', 'Quiet-meadow-2931');
+  assert.equal(expired.json().error?.code, 'PASSWORD_EXPIRED', expired.body);
+  assert.equal((await changeStep(expired.json().error.details.changeToken, 'Renewed-thicket-7731')).statusCode, 204);
+  assert.equal((await byKey()).statusCode, 200, 'the key lives on');
+  assert.equal((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(session) })).statusCode, 401, 'the sessions ended');
+});

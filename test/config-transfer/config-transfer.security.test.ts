@@ -94,6 +94,10 @@ describe('config transfer: refusals', () => {
         ['version: 1\nsettings: {lockout: {maxAttempts: .inf}}\n', /not finite/],
         [`version: 1\nroles:\n${'- '.repeat(4000)}x\n`, /^the YAML is nested too deeply$/],
         [`version: 1\nroles: ${'['.repeat(4000)}\n`, /^the YAML is nested too deeply$/],
+        // A second document would be dropped, and with --prune what it held deleted.
+        ['version: 1\n---\nroles: [{name: cut}]\n', /the YAML does not parse: Source contains multiple documents.* at line 2, column 1/],
+        ['%YAML 1.1\n---\nversion: 1\n', /only YAML 1.2/],
+        ['version: 1\nversion: 1\n', /Map keys must be unique at line 2, column 1/],
       ];
       for (const [doc, message] of cases) {
         const e = await refused(doc, 400, 'CONFIG_INVALID', { format: 'yaml' });

@@ -86,6 +86,7 @@ test('a bad file changes nothing and lists its problems: unknown keys, changed f
     ['broken.yaml', 'collections: [\n', /does not parse/],
     ['alias.yaml', 'a: &a [1]\ncollections: *a\n', /aliases \(\*name\) are not allowed/],
     ['tagged.yaml', 'collections: !!set {x}\n', /tagged value/],
+    ['two.yaml', 'collections: []\n---\nroles: []\n', /multiple documents/],
   ];
   await refusedFiles(cases);
   assert.equal(JSON.stringify(await collections()), before);

@@ -11,7 +11,7 @@ const REMINDER_EVERY = 86400_000;
 
 /** Password expiry at sign-in (AUTH-7): one of the sign-in gates of `SessionService.create`, run before any session exists. */
 export class ExpiryGate {
-  constructor(private readonly d: Omit<ResetDeps, 'settings' | 'hasher' | 'sessions' | 'locks' | 'notices'>) {}
+  constructor(private readonly d: Omit<ResetDeps, 'shared' | 'settings' | 'hasher' | 'sessions' | 'locks' | 'notices'>) {}
 
   /**
    * Runs at sign-in after identity is proven, before a session exists: an expired password or a

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/index.js';
+import type { SharedState } from '../../shared-state/index.js';
 import type { UsersTable } from '../../db/types.js';
 import type { SettingsStore } from '../../config/settings.js';
 import type { EventContext, SecurityLog } from '../../audit/events.js';
@@ -15,7 +16,17 @@ import type { PasswordPolicyService } from '../password-policy/index.js';
 import { writePassword } from '../password-policy/history.js';
 import type { ChangeNotices } from '../notices/index.js';
 import { passwordResetArea, type PasswordResetSettings } from './settings.js';
-import { LinkAddressChanged, claimToken, inspectToken, issueToken, issuedSince, type LinkTokenKind, type TokenProblem } from './tokens.js';
+import {
+  LinkAddressChanged,
+  LinkThrottled,
+  claimToken,
+  inspectToken,
+  issueToken,
+  issuedSince,
+  type LinkCap,
+  type LinkTokenKind,
+  type TokenProblem,
+} from './tokens.js';
 
 const HOUR = 3600_000;
 
@@ -33,6 +44,8 @@ const TOKEN_ERRORS: Readonly<Record<TokenProblem, 'RESET_TOKEN_INVALID' | 'RESET
 
 export interface ResetDeps {
   db: Db;
+  /** The database's shared state (never Redis, like the lockout's): it counts forgot requests per address. */
+  shared: SharedState;
   settings: SettingsStore;
   policy: PasswordPolicyService;
   hasher: PasswordHasher;
@@ -65,28 +78,18 @@ export class PasswordResetService {
 
   /**
    * POST /api/auth/password/forgot. The request only does what every request does (the per-IP
-   * throttle and one insert); looking the account up and mailing happen after the answer.
+   * throttle, one atomic increment); looking the account up and mailing happen after the answer.
+   * Like the lockout's attempts, each request takes a place in the address's counter, which lives an hour
+   * from its first request: concurrent requests on any number of instances take distinct places, so at
+   * most forgotPerIp pass in that hour.
    */
   async forgot(who: { username?: string; email?: string }, ctx: EventContext): Promise<void> {
     const s = await this.current();
-    const now = this.d.now();
     const ip = (ctx.ip ?? 'unknown').slice(0, 64);
-    const r = await this.d.db
-      .selectFrom('password_reset_requests')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('ip', '=', ip)
-      .where('at', '>', now - HOUR)
-      .executeTakeFirstOrThrow();
-    if (Number(r.n) >= s.forgotPerIp) {
+    if ((await this.d.shared.incr(`forgot:${ip}`, HOUR)) > s.forgotPerIp) {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', details: { result: 'ip_throttled' } });
       throw new AppError('RATE_LIMITED', undefined, 'forgot-password per-IP limit', { 'retry-after': '3600' });
     }
-    await this.d.db.insertInto('password_reset_requests').values({ ip, at: now }).execute();
-    if (Number(r.n) === 0)
-      await this.d.db
-        .deleteFrom('password_reset_requests')
-        .where('at', '<', now - HOUR)
-        .execute();
     this.d.tasks.run('password-forgot', () => this.forgotLater(who, s, ctx));
   }
 
@@ -115,12 +118,21 @@ export class PasswordResetService {
       await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user?.id ?? null, details: { result: 'no_mail', reason } });
       return;
     }
-    if ((await issuedSince(this.d.db, user.id, ['reset'], this.d.now() - HOUR)) >= s.forgotPerAccount) {
-      await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', subjectId: user.id, details: { result: 'account_throttled' } });
+    const throttled = () =>
+      this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'failure', subjectId: user.id, details: { result: 'account_throttled' } });
+    // A cheap look first (a flood past the limit takes no lock); the count that decides is taken under the
+    // user's row lock, in the transaction that issues the link (issueToken).
+    const cap: LinkCap = { kinds: ['reset'], since: this.d.now() - HOUR, max: s.forgotPerAccount };
+    if ((await issuedSince(this.d.db, user.id, cap.kinds, cap.since)) >= cap.max) {
+      await throttled();
       return;
     }
-    await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user.id, details: { result: 'mail' } });
-    await this.mailLink(user, 'reset', s.resetLinkValidity, null, ctx);
+    try {
+      await this.mailLink(user, 'reset', s.resetLinkValidity, null, ctx, cap);
+    } catch (e) {
+      if (!(e instanceof LinkThrottled)) throw e;
+      await throttled();
+    }
   }
 
   /** An administrator sends a reset link or an invitation. The mail goes out in the background. */
@@ -144,13 +156,22 @@ export class PasswordResetService {
     return this.mailLink(user, kind, kind === 'invitation' ? s.invitationValidity : s.adminResetLinkValidity, ctx.actor.id ?? ctx.actor.name, ctx);
   }
 
-  private async mailLink(user: UsersTable, kind: LinkKind, validity: number, createdBy: string | null, ctx: EventContext): Promise<{ expiresAt: number }> {
+  /** `cap`: a link the user asked for (forgot), within the per-account limit; LinkThrottled past it. */
+  private async mailLink(
+    user: UsersTable,
+    kind: LinkKind,
+    validity: number,
+    createdBy: string | null,
+    ctx: EventContext,
+    cap?: LinkCap,
+  ): Promise<{ expiresAt: number }> {
     let issued: { token: string; expiresAt: number };
     try {
       // Issued only while user.email is still the user's address (an email change voids links); the
-      // link and its event commit together.
+      // link and its events commit together.
       issued = await this.d.db.transaction().execute(async (trx) => {
-        const i = await issueToken(trx, user.id, kind, validity, createdBy, this.d.now(), user.email!);
+        const i = await issueToken(trx, user.id, kind, validity, createdBy, this.d.now(), user.email!, cap);
+        if (cap) await this.d.log.record(ctx, { type: 'password.reset_requested', outcome: 'info', subjectId: user.id, details: { result: 'mail' } }, trx);
         await this.d.log.record(
           ctx,
           {
@@ -199,7 +220,10 @@ export class PasswordResetService {
     await this.d.db.transaction().execute(async (trx) => {
       if (!(await claimToken(trx, row.id, this.d.now()))) throw new AppError('RESET_TOKEN_USED', undefined, 'claimed concurrently');
       await writePassword(trx, user.id, hash, this.d.now());
-      await this.d.sessions.endUserCredentials(user.id, 'password_reset', ctx, trx);
+      // A recovery (a mailed link, an invitation) ends every credential (D473); a `change` token is the owner's own
+      // change of an expired or one-time password, given after they signed in with it: their API keys stay.
+      if (row.kind === 'change') await this.d.sessions.endUserSessions(user.id, 'password_changed', ctx, undefined, trx);
+      else await this.d.sessions.endUserCredentials(user.id, 'password_reset', ctx, trx);
       await this.d.log.record(
         { ...ctx, actor: { id: user.id, name: user.username } },
         {

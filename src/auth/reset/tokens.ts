@@ -16,6 +16,20 @@ export class LinkAddressChanged extends Error {
   }
 }
 
+/** The user already had the capped number of links (the per-account throttle): nothing was issued. */
+export class LinkThrottled extends Error {
+  constructor() {
+    super('the per-account limit of links was reached');
+  }
+}
+
+/** At most `max` links of `kinds` issued since `since` (epoch ms), this one included. */
+export interface LinkCap {
+  kinds: LinkTokenKind[];
+  since: number;
+  max: number;
+}
+
 export type TokenProblem = 'malformed' | 'unknown' | 'altered' | 'used' | 'superseded' | 'expired';
 
 /** Finds the token's row and checks it; `problem` says why it cannot be used. Never throws on input. */
@@ -53,6 +67,9 @@ export async function voidLinks(trx: Db, userId: string, now: number): Promise<n
  * to: the link is only issued while it is still the user's address. The check is a no-op UPDATE of the
  * user row, which also locks it (PostgreSQL re-checks the condition after a concurrent change), so an
  * email change either happens before (no link) or after (the link is voided with the others).
+ * With `cap` (the per-account throttle) the row is locked too, and the links issued so far are counted after the
+ * lock: concurrent requests for one user, on any number of instances, count one after the other, and at most
+ * `cap.max` links are issued (LinkThrottled otherwise, and nothing written).
  */
 export async function issueToken(
   db: Db,
@@ -62,19 +79,22 @@ export async function issueToken(
   createdBy: string | null,
   now: number,
   sentTo?: string,
+  cap?: LinkCap,
 ): Promise<{ token: string; expiresAt: number }> {
   const t = newSplitToken();
   const expiresAt = now + validitySeconds * 1000;
   await inTransaction(db, async (trx) => {
-    if (sentTo !== undefined) {
+    if (sentTo !== undefined || cap) {
       const still = await trx
         .updateTable('users')
         .set((eb) => ({ email: eb.ref('email') }))
         .where('id', '=', userId)
-        .where('email', '=', sentTo)
+        .$if(sentTo !== undefined, (q) => q.where('email', '=', sentTo as string))
         .executeTakeFirst();
       if (Number(still.numUpdatedRows) !== 1) throw new LinkAddressChanged();
     }
+    // Counted after the row lock: a new snapshot per statement on PostgreSQL, one writer at a time on SQLite.
+    if (cap && (await issuedSince(trx, userId, cap.kinds, cap.since)) >= cap.max) throw new LinkThrottled();
     await voidLinks(trx, userId, now);
     await trx
       .deleteFrom('password_tokens')
