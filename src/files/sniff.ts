@@ -70,9 +70,10 @@ export async function sniff(file: string, accept: readonly string[], maxPixels: 
 /**
  * Control characters, line and paragraph separators, and every format character (Unicode Cf): the bidirectional marks
  * and overrides that disguise an extension (U+061C, U+200E, U+202A–U+202E, U+2066–U+2069), and the zero-width ones
- * (U+200B, U+2060, U+FEFF, the soft hyphen) that make two names look alike.
+ * (U+200B, U+2060, U+FEFF, the soft hyphen) that make two names look alike; not the joiners (U+200C, U+200D).
  */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+// The zero-width joiner and non-joiner stay: emoji sequences and the spelling of several scripts need them.
+const INVISIBLE = /(?![\u200c\u200d])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const invisible = (ch: string): boolean => INVISIBLE.test(ch);
 
 /** Most characters of a stored file name. */

@@ -147,6 +147,11 @@ test('file names are sanitised: no path, no NUL or control characters [ASVS V1.2
     'r\u00e9sum\u00e9 \u6587\u66f8.png',
     'letters of any script stay',
   );
+  assert.equal(
+    safeName('\u{1f469}\u200d\u{1f4bb}.png', { type: 'image/png', ext: 'png' }),
+    '\u{1f469}\u200d\u{1f4bb}.png',
+    'an emoji sequence keeps its joiner',
+  );
 });
 
 test('grants: the field grant and the row scope decide uploads and downloads', async () => {

@@ -105,6 +105,14 @@ describe('admin UI: privacy policies against the real server', () => {
     assert.equal(await policy.getByRole('button', { name: 'Dry run' }).count(), 0);
     assert.equal(await policy.getByRole('button', { name: 'Run now…' }).count(), 0);
     await page.getByText('Running a policy needs security.manage.').waitFor();
+    // Scheduling makes a policy run by itself: not offered without security.manage (D468).
+    await page.getByRole('button', { name: 'New policy' }).click();
+    const scheduled = page.getByRole('checkbox', { name: /Run on a schedule/ });
+    await scheduled.waitFor();
+    assert.equal(await scheduled.isDisabled(), true);
+    await page.getByText('(scheduling needs security.manage)').waitFor();
+    await shot(page, 'privacy-schedule-needs-run');
+    await page.getByRole('button', { name: 'Cancel' }).click();
     const id = (await ok(api('GET', '/api/admin/collections/leads/privacy-policies', undefined, max), 200)).json().policies[0].id;
     assert.equal((await api('POST', `/api/admin/collections/leads/privacy-policies/${id}/run`, { dryRun: true }, max)).statusCode, 403);
 

@@ -37,9 +37,14 @@ export class SessionEnder {
         .set({ revoked_at: this.now(), revoked_reason: reason })
         .where('user_id', '=', userId)
         .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      const n = Number(keys.numUpdatedRows);
-      if (n > 0) await this.log.record(ctx, { type: 'apikey.revoked', outcome: 'success', subjectId: userId, details: { count: n, reason } }, trx);
+        .returning('id')
+        .execute();
+      if (keys.length > 0)
+        await this.log.record(
+          ctx,
+          { type: 'apikey.revoked', outcome: 'success', subjectId: userId, details: { count: keys.length, ids: keys.map((k) => k.id).sort(), reason } },
+          trx,
+        );
       return sessions;
     });
   }
