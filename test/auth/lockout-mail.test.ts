@@ -1,34 +1,26 @@
 // AUTH-9 with LOCKOUT_MAIL_RESET: a lock mails a reset link (real SMTP server); spending it lifts the lock.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, createUser, events, type TestApp, useApp } from '../helpers/app.js';
-import { TestSmtp, linkToken } from '../helpers/smtp.js';
+import { bearer, createUser, events, type TestApp } from '../helpers/app.js';
+import { type TestSmtp, linkToken, useMailApp } from '../helpers/smtp.js';
 
 let t: TestApp;
 let smtp: TestSmtp;
 let admin: string;
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return {
-      env: {
-        SMTP_URL: smtp.url,
-        MAIL_FROM: 'noreply@example.org',
-        PUBLIC_URL: 'https://palisade.example.org',
-        LOCKOUT_MAX_ATTEMPTS: '3',
-        LOCKOUT_DURATION: '0',
-        LOCKOUT_MAIL_RESET: 'true',
-      },
-    };
+  {
+    MAIL_FROM: 'noreply@example.org',
+    PUBLIC_URL: 'https://palisade.example.org',
+    LOCKOUT_MAX_ATTEMPTS: '3',
+    LOCKOUT_DURATION: '0',
+    LOCKOUT_MAIL_RESET: 'true',
   },
 );
-after(async () => {
-  await smtp.stop();
-});
 
 const attempt = (username: string, password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
 

@@ -1,8 +1,8 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { login, bearer, createUser, events, cliEnv, type TestApp, type Res, useApp } from '../helpers/app.js';
+import { login, bearer, createUser, events, cliEnv, type TestApp, type Res } from '../helpers/app.js';
 import { cli } from '../helpers/cli.js';
-import { TestSmtp, linkToken } from '../helpers/smtp.js';
+import { type TestSmtp, linkToken, useMailApp } from '../helpers/smtp.js';
 import { totp, userWithTotp } from './mfa/world.js';
 
 /**
@@ -16,29 +16,20 @@ let smtp: TestSmtp;
 let admin: string;
 const FROM = 'Palisade <noreply@example.org>';
 
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return {
-      env: {
-        SMTP_URL: smtp.url,
-        MAIL_FROM: FROM,
-        PUBLIC_URL: 'https://palisade.example.org/',
-        // The tests move the clock by hours; the administrator's token should outlast them.
-        SESSION_VALIDITY: '24h',
-        TOKEN_VALIDITY: '24h',
-      },
-    };
+  {
+    MAIL_FROM: FROM,
+    PUBLIC_URL: 'https://palisade.example.org/',
+    // The tests move the clock by hours; the administrator's token should outlast them.
+    SESSION_VALIDITY: '24h',
+    TOKEN_VALIDITY: '24h',
   },
 );
-
-after(async () => {
-  await smtp.stop();
-});
 
 let ipCounter = 10;
 /** Each test sends from its own address, so that the per-IP throttle only meets the test that is about it. */

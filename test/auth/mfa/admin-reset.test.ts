@@ -79,7 +79,7 @@ test('palisade user mfa reset --username U --checked-by M --reference TEXT', asy
   assert.equal(await liveSessions(t, ned.id), 1, 'nothing changed');
   const r = await cli(['user', 'mfa', 'reset', '--username', 'ned', '--checked-by', 'call_back', '--reference', 'INC-12'], cliEnv(t));
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /second factors of ned were reset; 1 session\(s\) ended/);
+  assert.match(r.stdout, /second factors of ned were reset; 1 session\(s\) and every API key ended/);
   assert.equal(await liveSessions(t, ned.id), 0);
   assert.equal((await signIn(t, 'ned')).statusCode, 200);
   const ev = (await events(t, admin, 'mfa.reset')).find((x) => x.subjectId === ned.id);

@@ -1,8 +1,8 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, createUser, cliEnv, type TestApp, useApp } from '../../helpers/app.js';
+import { bearer, createUser, cliEnv, type TestApp } from '../../helpers/app.js';
 import { cli } from '../../helpers/cli.js';
-import { TestSmtp } from '../../helpers/smtp.js';
+import { type TestSmtp, useMailApp } from '../../helpers/smtp.js';
 
 /**
  * Bug class: recipient smuggling through an email address. A value with a display name, several
@@ -46,19 +46,10 @@ let smtp: TestSmtp;
 let admin: string;
 let ip = 10;
 
-useApp(
-  (app, token) => {
-    t = app;
-    admin = token;
-  },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>' } };
-  },
-);
-
-after(async () => {
-  await smtp.stop();
+useMailApp((app, token, server) => {
+  t = app;
+  admin = token;
+  smtp = server;
 });
 
 const userCount = async () =>

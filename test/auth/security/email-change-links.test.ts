@@ -1,7 +1,7 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { login, bearer, createUser, events, type TestApp, useApp } from '../../helpers/app.js';
-import { TestSmtp, linkToken } from '../../helpers/smtp.js';
+import { login, bearer, createUser, events, type TestApp } from '../../helpers/app.js';
+import { type TestSmtp, linkToken, useMailApp } from '../../helpers/smtp.js';
 
 /**
  * Bug class: password links outliving a change of email address. A reset link or invitation mailed
@@ -14,20 +14,14 @@ let smtp: TestSmtp;
 let admin: string;
 let ip = 10;
 
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return { env: { SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' } };
-  },
+  { SESSION_VALIDITY: '24h', TOKEN_VALIDITY: '24h' },
 );
-
-after(async () => {
-  await smtp.stop();
-});
 
 const patch = (id: string, payload: Record<string, unknown>) =>
   t.app.inject({ method: 'PATCH', url: `/api/admin/users/${id}`, headers: bearer(admin), payload });

@@ -1,7 +1,7 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, createUser, makeApp, type Res, type TestApp, useApp } from '../../helpers/app.js';
-import { TestSmtp, linkToken } from '../../helpers/smtp.js';
+import { bearer, createUser, makeApp, type Res, type TestApp } from '../../helpers/app.js';
+import { type TestSmtp, linkToken, useMailApp } from '../../helpers/smtp.js';
 
 /**
  * Finding F2 (AUTH-8): the forgot-password limits hold under concurrent requests, on both dialects and across
@@ -12,22 +12,18 @@ import { TestSmtp, linkToken } from '../../helpers/smtp.js';
 let t: TestApp;
 let smtp: TestSmtp;
 let admin: string;
-const env = () => ({ SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', PUBLIC_URL: 'https://palisade.example.org/' });
+const PUBLIC_URL = 'https://palisade.example.org/';
+/** The environment a second instance needs to share this one's mail and links. */
+const env = () => ({ SMTP_URL: smtp.url, MAIL_FROM: 'Palisade <noreply@example.org>', PUBLIC_URL });
 
-useApp(
-  (app, token) => {
+useMailApp(
+  (app, token, server) => {
     t = app;
     admin = token;
+    smtp = server;
   },
-  async () => {
-    smtp = await new TestSmtp().start();
-    return { env: env() };
-  },
+  { PUBLIC_URL },
 );
-
-after(async () => {
-  await smtp.stop();
-});
 
 const BURST = 60;
 const forgot = (app: TestApp, email: string, ip: string) =>
