@@ -4,6 +4,7 @@
  * security log; nothing else writes audit entries.
  */
 import type { Db, Dialect } from '../db/index.js';
+import { AppError } from '../errors.js';
 import { lockChainNow } from './chain.js';
 import { verify, type Checkpoint, type VerifyResult } from './verify.js';
 import type { CheckpointSigner } from './checkpoints.js';
@@ -50,6 +51,20 @@ export class AuditService {
    * outcome is recorded as `audit.verified` (what `doctor` reads for "verified recently").
    */
   async verify(ctx: EventContext, external: Checkpoint[] = []): Promise<VerifyResult> {
+    // One walk at a time per instance: on PostgreSQL a walk holds a pooled connection (its snapshot) from start to
+    // end, so walks side by side could take the whole pool from every other request.
+    if (this.walking) throw new AppError('CONFLICT', undefined, 'a verification of the chain is already running');
+    this.walking = true;
+    try {
+      return await this.verifyOnce(ctx, external);
+    } finally {
+      this.walking = false;
+    }
+  }
+
+  private walking = false;
+
+  private async verifyOnce(ctx: EventContext, external: Checkpoint[]): Promise<VerifyResult> {
     const stored = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute();
     const merged = new Map<number, Checkpoint>();
     for (const c of [...stored, ...external]) {

@@ -74,6 +74,9 @@ export async function verify(db: Db, opts: { checkpoints: Checkpoint[]; checkSig
   let prev = genesisHash(Number(head.unchained_count), Number(head.unchained_max_id));
   let expected = 1;
   while (expected <= headSeq) {
+    // Other requests run between batches: on SQLite every statement is synchronous, and a walk of a million entries
+    // would otherwise hold the event loop for its whole length.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const hi = Math.min(headSeq, expected + batch - 1);
     const spine = await db.selectFrom('audit_chain').selectAll().where('seq', '>=', expected).where('seq', '<=', hi).orderBy('seq').execute();
     const events = await db.selectFrom('security_events').selectAll().where('seq', '>=', expected).where('seq', '<=', hi).execute();

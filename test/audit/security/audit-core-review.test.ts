@@ -240,3 +240,13 @@ test('a verification while other requests write is not a false alarm: what commi
   const after = await verify();
   assert.equal(after.ok, true, JSON.stringify(after.problem));
 });
+
+test('one verification at a time per instance: a second one while the first walks is refused (a walk holds a connection on PostgreSQL)', async () => {
+  const rs = await Promise.all([1, 2, 3].map(() => req('POST', '/api/admin/audit/verify', {})));
+  const statuses = rs.map((r) => r.statusCode).sort();
+  assert.equal(statuses[0], 200, JSON.stringify(rs.map((r) => r.body)));
+  assert.ok(statuses.includes(409), JSON.stringify(statuses));
+  for (const r of rs.filter((x) => x.statusCode === 409)) assert.equal(r.json().error.code, 'CONFLICT');
+  // Once it is done, the next one walks.
+  assert.equal((await verify()).ok, true);
+});
