@@ -5,6 +5,9 @@ import { assertClean, shot, signIn, startUi, type UiWorld } from '../helpers/ui.
 import { freePort } from '../auth/passkeys/world.js';
 import { SAML_USERS, simpleSamlInstalled, startSimpleSaml, type Idp } from '../helpers/simplesamlphp.js';
 
+/** How long a step through SimpleSAMLphp (one `php -S` process) may take: a CI machine running both halves at once has seen 15 s pass. */
+const IDP_WAIT = 30_000;
+
 // SAML 2.0 single sign-on in the admin UI (AUTH-13) against a real IdP (SimpleSAMLphp under php -S): an
 // administrator adds the provider on its screen, and a person signs in by clicking its button on the sign-in page,
 // filling in the IdP's own login form; the IdP's page posts the signed answer back to Palisade.
@@ -59,7 +62,7 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     await page.locator('input[name="username"]').fill(ada.uid);
     await page.locator('input[name="password"]').fill(ada.password);
     await page.locator('input[name="password"]').press('Enter');
-    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: IDP_WAIT });
     assert.equal(new URL(page.url()).origin, w.base);
     // The IdP's own pages are not ours: only problems on Palisade's origin count.
     const ours = w.problems.filter((p) => !p.includes(idp.base));
@@ -86,7 +89,7 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     await page.locator('input[name="username"]').fill(ada.uid);
     await page.locator('input[name="password"]').fill(ada.password);
     await page.locator('input[name="password"]').press('Enter');
-    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: IDP_WAIT });
     const visited: string[] = [];
     page.on('framenavigated', (f) => {
       if (f === page.mainFrame()) visited.push(f.url());
@@ -101,7 +104,7 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     assert.ok(!visited.some((u) => u.startsWith(idp.base)), `not sent to the IdP before the choice: ${visited.join(' ')}`);
     await shot(page, 'sso-saml-leaving');
     await leaving.getByRole('button', { name: `Continue to ${idpHost}` }).click();
-    await page.waitForURL(`${w.base}/sign-in`, { timeout: 15_000 });
+    await page.waitForURL(`${w.base}/sign-in`, { timeout: IDP_WAIT });
     await page.getByRole('link', { name: 'Sign in with Staff SAML' }).waitFor();
     assert.equal(await leaving.count(), 0);
     assert.ok(
@@ -111,11 +114,11 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     assert.equal((await page.request.get(`${w.base}/api/auth/me`)).status(), 401);
     // The IdP session ended too: its login form is asked for again.
     await page.getByRole('link', { name: 'Sign in with Staff SAML' }).click();
-    await page.locator('input[name="password"]').waitFor({ timeout: 15_000 });
+    await page.locator('input[name="password"]').waitFor({ timeout: IDP_WAIT });
     await page.locator('input[name="username"]').fill(ada.uid);
     await page.locator('input[name="password"]').fill(ada.password);
     await page.locator('input[name="password"]').press('Enter');
-    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: IDP_WAIT });
     // This time the user stays: nothing leaves for the IdP, whose session lives on (the next SAML sign-in asks nothing).
     visited.length = 0;
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -124,7 +127,7 @@ describe('admin UI: SAML single sign-on', { skip: !simpleSamlInstalled() && 'sim
     assert.ok(!visited.some((u) => u.startsWith(idp.base)), `stayed: ${visited.join(' ')}`);
     assert.equal((await page.request.get(`${w.base}/api/auth/me`)).status(), 401);
     await page.getByRole('link', { name: 'Sign in with Staff SAML' }).click();
-    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: IDP_WAIT });
     const ours = w.problems.filter((p) => !p.includes(idp.base));
     w.problems.splice(0, w.problems.length, ...ours);
     assertClean(w);
